@@ -1,0 +1,1 @@
+# benchmarks (included by the top Makefile.am).

@@ -1,0 +1,1 @@
+# fuzz harnesses (included by the top Makefile.am).

@@ -1,0 +1,41 @@
+/* dumpview: command-line dispatch. */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "dumpview/commands.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: dumpview [OPTIONS] BASELINE TARGET     explore two dumps (TUI)\n"
+		"       dumpview compare [OPTIONS] BASELINE TARGET\n"
+		"       dumpview info [--format text|jsonl] DIR|TAG...\n"
+		"       dumpview show [--values N] [--raw PATH] FILE\n"
+		"       dumpview --help | --version\n"
+		"\n"
+		"Run 'dumpview COMMAND --help' for a command's options; see dumpview(1).\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+		return 0;
+	}
+	if (!strcmp(argv[1], "show"))
+		return cmd_show(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "compare"))
+		return cmd_compare(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "info"))
+		return cmd_info(argc - 1, argv + 1);
+	return cmd_tui(argc, argv);
+}

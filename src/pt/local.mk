@@ -1,0 +1,1 @@
+# src/pt: sources and tests of this area (included by the top Makefile.am).

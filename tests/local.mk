@@ -1,0 +1,1 @@
+# tests shared by several areas (included by the top Makefile.am).
