@@ -1,0 +1,154 @@
+/* The dump model: two runs -> phases -> files with tags -> pairs in execution
+ * order, then the scan that fills pair results and finds the first divergence,
+ * and the diagnosis. Building the model reads only directory listings and file
+ * names; tensor data is read by the metrics layer when a result is needed.
+ * No curses here. */
+#ifndef DUMPVIEW_DUMP_H
+#define DUMPVIEW_DUMP_H
+
+#ifndef PCRE2_CODE_UNIT_WIDTH
+#define PCRE2_CODE_UNIT_WIDTH 8
+#endif
+#include <pcre2.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dumpview/error.h"
+#include "dumpview/metrics.h"
+
+#define DV_DEFAULT_BASE_DIR "/tmp/dumper"
+/* Default layer regex: matches layers.4. / layer_4 / layers_4; group 1 is the layer. */
+#define DV_DEFAULT_LAYER_REGEX "(?:^|[._])layers?[._](\\d+)(?:[._]|$)"
+
+typedef struct dv_tag {
+	char *key;
+	char *value;
+} dv_tag;
+
+typedef struct dv_dumpfile {
+	char *path;            /* full path, for opening */
+	char *relpath;         /* relative to the run's root (what reports print) */
+	char *filename;        /* base name */
+	dv_tag *tags;          /* from the file name, plus the folder tags (engine=, rollout=, sglang_dump=) */
+	size_t ntags;
+	const char *name;      /* tag "name" (or the stem when absent) */
+	int64_t step;          /* tag "step" or "forward_pass_id"; -1 when absent */
+	int64_t rank;          /* tag "rank"; -1 when absent */
+	int64_t dump_index;    /* tag "dump_index"; -1 when absent */
+	int layer;             /* layer_id / layer tag, else layer regex group 1; -1 none */
+	int duplicate_index;   /* order among files of equal pairing tags, by dump_index, from 0 */
+} dv_dumpfile;
+
+typedef struct dv_phase {
+	char *name;            /* "inference", "fwd_only", "fwd_bwd", or the folder name */
+	char *dir;             /* the folder read (relative to the run root) */
+	dv_dumpfile *files;    /* sorted by (step, dump_index, rank, name) */
+	size_t nfiles;
+} dv_phase;
+
+typedef struct dv_run {
+	char *spec;            /* what the user gave (path or tag) */
+	char *root;            /* the resolved directory */
+	dv_phase *phases;      /* in phase order: inference, fwd_only, fwd_bwd, then others alphabetically */
+	size_t nphases;
+} dv_run;
+
+typedef struct dv_run_opts {
+	const char *base_dir;     /* $DUMPER_BASE_DIR or DV_DEFAULT_BASE_DIR */
+	const char *layer_regex;  /* NULL: DV_DEFAULT_LAYER_REGEX */
+} dv_run_opts;
+
+/* Resolves spec (an existing path, else a tag under base_dir) and lists its
+ * phases and files. Fails (err names both places tried) when neither exists. */
+dv_run *dv_run_open(const char *spec, const dv_run_opts *opts, dv_error *err);
+void dv_run_free(dv_run *run);
+
+/* File-name tags: split the stem on "___", each part on its first "=";
+ * parts without "=" are ignored. Returns the count; *tags is malloc'd. */
+size_t dv_parse_tags(const char *filename, dv_tag **tags);
+void dv_free_tags(dv_tag *tags, size_t ntags);
+const char *dv_tag_get(const dv_dumpfile *f, const char *key);
+
+/* A compiled regex with its message on failure ("bad regex at offset 3: ..."). */
+pcre2_code *dv_regex_compile(const char *pattern, bool smart_case, dv_error *err);
+bool dv_regex_match(const pcre2_code *re, const char *subject);
+/* Group 1 of the layer regex as an int, or -1. */
+int dv_layer_from_name(const pcre2_code *layer_re, const char *s);
+
+typedef enum dv_pair_kind {
+	DV_PAIR_MATCHED,
+	DV_PAIR_BASELINE_ONLY,   /* no partner in the target */
+	DV_PAIR_TARGET_ONLY,     /* no partner in the baseline */
+} dv_pair_kind;
+
+typedef enum dv_pair_state {
+	DV_PAIR_PENDING = 0,
+	DV_PAIR_RUNNING,
+	DV_PAIR_DONE,
+} dv_pair_state;
+
+typedef struct dv_pair {
+	dv_pair_kind kind;
+	size_t phase;                 /* index into dv_comparison.phase_names */
+	const dv_dumpfile *base;      /* NULL when TARGET_ONLY */
+	const dv_dumpfile *targ;      /* NULL when BASELINE_ONLY */
+	const char *name;             /* tensor name */
+	int layer;                    /* -1 none */
+	int64_t step, rank;
+	_Atomic int state;            /* dv_pair_state; result valid once DONE */
+	dv_pair_result result;
+} dv_pair;
+
+typedef struct dv_phase_pairs {
+	char *name;
+	bool in_base, in_targ;        /* a phase present on one side only is reported */
+	size_t first, count;          /* its pairs: pairs[first .. first+count) */
+} dv_phase_pairs;
+
+typedef struct dv_comparison {
+	dv_run *base, *targ;
+	dv_phase_pairs *phases;       /* union of both runs' phases, in phase order */
+	size_t nphases;
+	dv_pair *pairs;               /* every phase's pairs in execution order: phase, step,
+					 target dump_index, rank; unmatched ones at their own
+					 side's place */
+	size_t npairs;
+} dv_comparison;
+
+/* Pairs two runs by the comparator's rule (all tags but dump_index, with
+ * duplicate_index). Optional filter: PCRE2 on the target's file name (baseline
+ * file name for baseline-only files); NULL keeps all. */
+dv_comparison *dv_comparison_build(dv_run *base, dv_run *targ, const pcre2_code *filter, dv_error *err);
+/* Frees the comparison and both runs. */
+void dv_comparison_free(dv_comparison *cmp);
+
+/* Computes one pair now (in the calling thread) unless DONE. Thread-safe with the scan. */
+void dv_pair_compute(dv_pair *pair, const dv_metrics_opts *opts);
+/* A pair counts as failed: matched and (not passed) — errors and shape mismatches included. */
+bool dv_pair_failed(const dv_pair *pair);
+
+/* The scan: a worker pool (sized to the cores) walking pairs in execution
+ * order; dv_scan_prioritize() lets a pair jump the queue. notify_fd (may be -1)
+ * gets one byte written per finished pair, for the TUI's input loop. */
+typedef struct dv_scan dv_scan;
+dv_scan *dv_scan_start(dv_comparison *cmp, const dv_metrics_opts *opts, int nthreads, int notify_fd);
+void dv_scan_prioritize(dv_scan *scan, size_t pair_index);
+void dv_scan_pause(dv_scan *scan, bool paused);
+size_t dv_scan_done(const dv_scan *scan);    /* pairs finished */
+bool dv_scan_finished(const dv_scan *scan);
+void dv_scan_wait(dv_scan *scan);            /* until every pair is done */
+void dv_scan_stop(dv_scan *scan);            /* cancel, join, free */
+
+/* The first failed matched pair in execution order, or -1. Exact only when all
+ * pairs before it are DONE: *known tells whether that holds. */
+ptrdiff_t dv_first_divergence(const dv_comparison *cmp, bool *known);
+
+/* Diagnosis following the seed's guidelines, as one paragraph of plain text
+ * (which phase first diverges and what that points to, the first layer and
+ * tensor, where failures concentrate: MoE vs dense, attention vs MLP, integer
+ * tensors apart). Returns a malloc'd string. */
+char *dv_diagnose(const dv_comparison *cmp);
+
+#endif

@@ -1,0 +1,126 @@
+/* Comparing one pair of tensors: the comparator's metrics, per-side statistics,
+ * and the detail (histograms, heat map) the TUI draws. Streaming: tensors are
+ * read in chunks, never whole (except for exact percentiles, which need the
+ * values; skipped at >= percentile_limit elements as the comparator does).
+ * No curses here. */
+#ifndef DUMPVIEW_METRICS_H
+#define DUMPVIEW_METRICS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dumpview/error.h"
+#include "dumpview/pt.h"
+
+#define DV_DEFAULT_THRESHOLD 1e-3
+#define DV_PERCENTILE_LIMIT 10000000 /* the comparator skips percentiles at >= 10 M elements */
+#define DV_NQUANTILES 5
+
+extern const double dv_quantile_q[DV_NQUANTILES];     /* 0.01 0.05 0.50 0.95 0.99 */
+extern const char *const dv_quantile_name[DV_NQUANTILES]; /* "p1" "p5" "p50" "p95" "p99" */
+
+/* Statistics of one side, over values converted to float32 (torch's .float()),
+ * with torch's semantics: NaN propagates into mean/std/min/max. */
+typedef struct dv_stats {
+	int64_t numel;
+	double mean, std;            /* std unbiased (n-1); NaN for n < 2 as torch */
+	double min, max;
+	bool has_percentiles;
+	double p[DV_NQUANTILES];     /* torch.quantile, linear interpolation */
+	int64_t nan, inf;
+} dv_stats;
+
+typedef enum dv_result_status {
+	DV_RESULT_NONE = 0,      /* not computed */
+	DV_RESULT_COMPARED,      /* metrics valid; see passed */
+	DV_RESULT_SHAPE_MISMATCH,/* failed: shapes differ after unify */
+	DV_RESULT_NON_TENSOR,    /* both values non-tensors: see equal */
+	DV_RESULT_ERROR,         /* unreadable file, not a tensor on one side...: see error */
+	DV_RESULT_CANCELLED,
+} dv_result_status;
+
+typedef struct dv_tensor_desc {
+	dv_dtype dtype;
+	int ndim;
+	int64_t shape[PT_MAX_DIMS];
+} dv_tensor_desc;
+
+typedef struct dv_pair_result {
+	dv_result_status status;
+	bool passed;                 /* rel_diff <= threshold and not NaN (non-tensor: equal) */
+	bool equal;                  /* NON_TENSOR: printed forms equal */
+	dv_tensor_desc base, targ;   /* as stored (before shape unify) */
+	int64_t numel;               /* compared elements */
+	double rel_diff, max_abs_diff, mean_abs_diff;
+	bool has_bf16;               /* fp32 vs bf16: the metrics after casting both to bf16 */
+	double bf16_rel_diff, bf16_max_abs_diff, bf16_mean_abs_diff;
+	dv_stats base_stats, targ_stats;
+	int64_t max_abs_diff_index;  /* row-major index (in the target's shape) of max |t-b| */
+	int max_abs_diff_ndim;
+	int64_t max_abs_diff_coord[PT_MAX_DIMS];
+	double max_abs_diff_base, max_abs_diff_targ;
+	int64_t identical;           /* bit-identical elements (after conversion to float32) */
+	char error[DV_ERROR_MAX];    /* ERROR / SHAPE_MISMATCH: names the file and the reason */
+} dv_pair_result;
+
+typedef struct dv_metrics_opts {
+	double threshold;            /* DV_DEFAULT_THRESHOLD */
+	bool percentiles;            /* compute p1..p99 (below percentile_limit elements) */
+	int64_t percentile_limit;    /* DV_PERCENTILE_LIMIT */
+	atomic_int *cancel;          /* optional: set non-zero to stop; result CANCELLED */
+	void (*progress)(void *ctx, int64_t done, int64_t total); /* optional, called per chunk */
+	void *progress_ctx;
+} dv_metrics_opts;
+
+dv_metrics_opts dv_metrics_opts_default(void);
+
+/* Compares two already-opened tensors (shape unify, metrics, stats). Returns 0
+ * when a result was produced (even a failed or shape-mismatch one), -1 when a
+ * read failed (result status ERROR, message in result->error and err). */
+int dv_compare_tensors(pt_file *bf, const pt_tensor *bt, pt_file *tf, const pt_tensor *tt,
+		       const dv_metrics_opts *opts, dv_pair_result *result, dv_error *err);
+
+/* Opens both dump files, takes each one's dumped value (pt_dump_value), and
+ * compares: tensors with dv_compare_tensors, non-tensors by printed form.
+ * Never fails silently: a bad file gives status ERROR naming the file. */
+int dv_compare_files(const char *base_path, const char *targ_path,
+		     const dv_metrics_opts *opts, dv_pair_result *result);
+
+/* Pass/fail rule in one place: !isnan(rel) && rel <= threshold. */
+bool dv_rel_diff_passes(double rel_diff, double threshold);
+
+/* Drill-down detail of one pair, for the TUI's detail pane and exports. */
+#define DV_ABSDIFF_BUCKETS 24  /* log10 buckets of |t-b|: [1e-16,1e-15) ... ; zeros apart */
+#define DV_VALUE_BINS 64
+typedef struct dv_pair_detail {
+	int64_t numel;
+	int64_t absdiff_zero;                         /* exact zeros of |t-b| */
+	int absdiff_lo_exp;                           /* bucket i holds [10^(lo+i), 10^(lo+i+1)) */
+	int64_t absdiff_buckets[DV_ABSDIFF_BUCKETS];  /* first/last bucket absorb what is below/above */
+	int64_t absdiff_nonfinite;
+	double value_lo, value_hi;                    /* shared bins for both sides' values */
+	int64_t base_bins[DV_VALUE_BINS], targ_bins[DV_VALUE_BINS];
+	/* Heat map of mean |t-b| over the last two dims (rows x cols of the
+	 * tensor, after collapsing leading dims into rows), downsampled to at most
+	 * heat_rows x heat_cols cells, row-major. NULL for tensors of < 2 dims. */
+	int heat_rows, heat_cols;
+	int64_t heat_src_rows, heat_src_cols;         /* the tensor's own sizes of those dims */
+	double *heat;                                 /* heat_rows * heat_cols, caller frees with dv_pair_detail_free */
+	double heat_max;
+} dv_pair_detail;
+
+/* max_rows/max_cols bound the heat map (the pane's size). */
+int dv_pair_detail_compute(const char *base_path, const char *targ_path, int max_rows, int max_cols,
+			   const dv_metrics_opts *opts, dv_pair_detail *detail, dv_error *err);
+void dv_pair_detail_free(dv_pair_detail *detail);
+
+/* Streams one row per element of the pair to a CSV file:
+ * index,coord,baseline,target,abs_diff,rel_err (rel_err = |t-b| / max(|b|, 1e-12)).
+ * min_abs_diff < 0 keeps all rows; top_k > 0 keeps only the K largest abs_diff
+ * (written in row-major order). *rows_written gets the row count. */
+int dv_export_diff_csv(const char *base_path, const char *targ_path, const char *out_path,
+		       double min_abs_diff, int64_t top_k, const dv_metrics_opts *opts,
+		       int64_t *rows_written, dv_error *err);
+
+#endif
