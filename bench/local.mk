@@ -1,1 +1,11 @@
-# benchmarks (included by the top Makefile.am).
+# benchmarks (included by the top Makefile.am). Nothing here is built by
+# `make` or `make check`: `make bench` builds the dump generator, and
+# bench/run.sh (see bench/README.md) generates the sets and times them.
+EXTRA_PROGRAMS = bench/gen_dumps
+bench_gen_dumps_SOURCES = bench/gen_dumps.c
+bench_gen_dumps_LDADD = -lpthread
+CLEANFILES += bench/gen_dumps$(EXEEXT)
+EXTRA_DIST += bench/README.md bench/run.sh bench/torch_compare.py
+
+.PHONY: bench
+bench: bench/gen_dumps$(EXEEXT) src/dumpview$(EXEEXT)
