@@ -1,1 +1,11 @@
 # src/report: sources and tests of this area (included by the top Makefile.am).
+src_libdumpview_a_SOURCES += \
+	include/dumpview/report.h src/report/internal.h \
+	src/report/report.c src/report/fmt.c \
+	src/report/text.c src/report/jsonl.c src/report/csv.c
+
+check_PROGRAMS += tests/test_compare_report
+TESTS += tests/test_compare_report
+tests_test_compare_report_SOURCES = tests/test_compare_report.c
+tests_test_compare_report_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_compare_report_LDADD = $(DV_TEST_LIBS)

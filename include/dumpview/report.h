@@ -1,0 +1,85 @@
+/* Reports of a comparison: the text, JSON-lines and CSV forms that
+ * `dumpview compare` prints, plus the number/JSON/CSV formatting they share.
+ * Pairs are handed to the report one by one in execution order, as the scan
+ * finishes them, so big runs print progressively. The CSV row writer is also
+ * what the TUI's "export visible table" uses. No curses here. */
+#ifndef DUMPVIEW_REPORT_H
+#define DUMPVIEW_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "dumpview/dump.h"
+
+typedef enum dv_report_format {
+	DV_REPORT_TEXT,
+	DV_REPORT_JSONL,
+	DV_REPORT_CSV,
+} dv_report_format;
+
+/* "text" / "jsonl" / "csv"; -1 for anything else. */
+int dv_report_format_parse(const char *s, dv_report_format *format);
+
+typedef struct dv_report_opts {
+	dv_report_format format;
+	bool quiet;          /* text: failed and errored pairs only */
+	bool utf8;           /* text: ✅/❌ marks; false: ok/FAIL (non-UTF-8 locale) */
+	double threshold;    /* echoed in the text verdict of the bf16 line */
+} dv_report_opts;
+
+/* How a pair counts in the summary. Non-tensor values are skipped (as the
+ * comparator does: they do not pass or fail), so are unmatched files. */
+typedef enum dv_verdict {
+	DV_VERDICT_PASSED,
+	DV_VERDICT_FAILED,   /* compared and not passed, or shape mismatch */
+	DV_VERDICT_SKIPPED,  /* unmatched, non-tensor, cancelled, not computed */
+	DV_VERDICT_ERRORED,  /* a file could not be read / compared */
+} dv_verdict;
+
+dv_verdict dv_pair_verdict(const dv_pair *pair);
+
+typedef struct dv_report_counts {
+	size_t passed, failed, skipped, errored;
+} dv_report_counts;
+
+typedef struct dv_report dv_report;
+
+/* The report writes to out (not closed by the report). cmp must outlive it. */
+dv_report *dv_report_new(FILE *out, const dv_comparison *cmp, const dv_report_opts *opts);
+/* Reports cmp->pairs[index]; call for every pair, in increasing index order.
+ * A matched pair must be DONE. Phase headers are written as phases begin. */
+void dv_report_pair(dv_report *r, size_t index);
+/* Writes the remaining phase headers, the summary, the first divergence (the
+ * first failed or errored pair reported, in execution order) and diagnosis
+ * (may be NULL). */
+void dv_report_finish(dv_report *r, const char *diagnosis);
+const dv_report_counts *dv_report_get_counts(const dv_report *r);
+/* The first failed or errored pair so far (index into cmp->pairs), or -1. */
+ptrdiff_t dv_report_first_divergence(const dv_report *r);
+void dv_report_free(dv_report *r);
+
+/* CSV (RFC 4180): the header row, and one row for a pair of cmp (any kind;
+ * the missing side's columns and metrics not computed are empty). */
+void dv_csv_write_header(FILE *out);
+void dv_csv_write_pair(FILE *out, const dv_comparison *cmp, const dv_pair *pair);
+
+/* Formatting shared by the writers. */
+/* Shortest decimal that reads back as v, as Python's repr(float): "0.1",
+ * "3.0", "1e-05", "nan", "inf", "-inf". Returns buf. */
+char *dv_fmt_double(char *buf, size_t size, double v);
+/* Fixed decimals as Python's f"{v:.Nf}" ("nan", "inf", "-inf" for non-finite). */
+char *dv_fmt_fixed(char *buf, size_t size, double v, int decimals);
+/* Shape as Python prints a list: "[48, 128]", "[]" for 0-dim. */
+char *dv_fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape);
+/* A JSON string literal (quotes included); invalid UTF-8 bytes become \u00XX. */
+void dv_json_write_string(FILE *out, const char *s);
+/* A JSON number in round-trip form; non-finite as the strings "nan", "inf", "-inf". */
+void dv_json_write_double(FILE *out, double v);
+/* A CSV field, quoted when it holds a comma, quote, CR or LF (RFC 4180). */
+void dv_csv_write_field(FILE *out, const char *s);
+
+/* The torch name of a dtype ("bfloat16"), independent of the pt library. */
+const char *dv_report_dtype_name(dv_dtype dt);
+
+#endif

@@ -1,0 +1,193 @@
+/* Number, shape, JSON and CSV formatting shared by the report writers. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+const char *const dv_report_quantile_name[DV_NQUANTILES] = { "p1", "p5", "p50", "p95", "p99" };
+
+static const char *nonfinite(double v)
+{
+	if (isnan(v))
+		return "nan";     /* never "-nan": Python prints the sign-less form */
+	if (isinf(v))
+		return v < 0 ? "-inf" : "inf";
+	return NULL;
+}
+
+char *dv_fmt_double(char *buf, size_t size, double v)
+{
+	const char *nf = nonfinite(v);
+	char tmp[64];
+	int prec, exp10;
+	char *e;
+
+	if (!size)
+		return buf;
+	if (nf) {
+		snprintf(buf, size, "%s", nf);
+		return buf;
+	}
+	/* The fewest significant digits that read back exactly (17 always do). */
+	for (prec = 1; prec < 17; prec++) {
+		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
+		if (strtod(tmp, NULL) == v)
+			break;
+	}
+	snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
+	e = strchr(tmp, 'e');
+	exp10 = e ? atoi(e + 1) : 0;
+	/* Python's repr switches to exponent form below 1e-4 and from 1e16. */
+	if (exp10 < -4 || exp10 >= 16) {
+		snprintf(buf, size, "%s", tmp);
+		return buf;
+	}
+	snprintf(buf, size, "%.*f", prec - 1 - exp10 > 0 ? prec - 1 - exp10 : 0, v);
+	if (!strpbrk(buf, ".e") && strlen(buf) + 2 < size)
+		strcat(buf, ".0");
+	return buf;
+}
+
+char *dv_fmt_fixed(char *buf, size_t size, double v, int decimals)
+{
+	const char *nf = nonfinite(v);
+
+	if (nf)
+		snprintf(buf, size, "%s", nf);
+	else
+		snprintf(buf, size, "%.*f", decimals, v);
+	return buf;
+}
+
+char *dv_fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape)
+{
+	size_t len = 0;
+	int i;
+
+	if (!size)
+		return buf;
+	len += snprintf(buf, size, "[");
+	for (i = 0; i < ndim && len < size; i++)
+		len += snprintf(buf + len, size - len, "%s%" PRId64, i ? ", " : "", shape[i]);
+	if (len < size)
+		snprintf(buf + len, size - len, "]");
+	return buf;
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+void dv_json_write_string(FILE *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t n;
+
+	fputc('"', out);
+	while (*p) {
+		switch (*p) {
+		case '"': fputs("\\\"", out); p++; continue;
+		case '\\': fputs("\\\\", out); p++; continue;
+		case '\n': fputs("\\n", out); p++; continue;
+		case '\r': fputs("\\r", out); p++; continue;
+		case '\t': fputs("\\t", out); p++; continue;
+		default: break;
+		}
+		if (*p < 0x20 || *p == 0x7f) {
+			fprintf(out, "\\u%04x", *p++);
+			continue;
+		}
+		n = utf8_len(p);
+		if (!n) {
+			/* Not UTF-8 (file names are bytes): keep the byte's value visible. */
+			fprintf(out, "\\u%04x", *p++);
+			continue;
+		}
+		fwrite(p, 1, n, out);
+		p += n;
+	}
+	fputc('"', out);
+}
+
+void dv_json_write_double(FILE *out, double v)
+{
+	char buf[64];
+	const char *nf = nonfinite(v);
+
+	if (nf)
+		fprintf(out, "\"%s\"", nf);
+	else
+		fputs(dv_fmt_double(buf, sizeof(buf), v), out);
+}
+
+void dv_csv_write_field(FILE *out, const char *s)
+{
+	const char *p;
+
+	if (!s)
+		return;
+	if (!strpbrk(s, ",\"\r\n")) {
+		fputs(s, out);
+		return;
+	}
+	fputc('"', out);
+	for (p = s; *p; p++) {
+		if (*p == '"')
+			fputc('"', out);
+		fputc(*p, out);
+	}
+	fputc('"', out);
+}
+
+const char *dv_report_dtype_name(dv_dtype dt)
+{
+	static const char *const names[] = {
+		[DV_DTYPE_INVALID] = "invalid",
+#define DV_DTYPE_NAME(e, name, size, cls) [DV_##e] = name,
+		DV_DTYPES(DV_DTYPE_NAME)
+#undef DV_DTYPE_NAME
+	};
+
+	if ((int)dt < 0 || dt >= DV_DTYPE_COUNT)
+		return "invalid";
+	return names[dt];
+}
+
+int dv_report_format_parse(const char *s, dv_report_format *format)
+{
+	if (!strcmp(s, "text"))
+		*format = DV_REPORT_TEXT;
+	else if (!strcmp(s, "jsonl"))
+		*format = DV_REPORT_JSONL;
+	else if (!strcmp(s, "csv"))
+		*format = DV_REPORT_CSV;
+	else
+		return -1;
+	return 0;
+}

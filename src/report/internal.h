@@ -1,0 +1,40 @@
+/* Shared by the report writers (text.c, jsonl.c, csv.c) and report.c. */
+#ifndef DUMPVIEW_REPORT_INTERNAL_H
+#define DUMPVIEW_REPORT_INTERNAL_H
+
+#include "dumpview/report.h"
+
+struct dv_report_writer {
+	/* A phase begins (called for every phase, in order, before its pairs). */
+	void (*phase)(dv_report *r, size_t phase);
+	void (*pair)(dv_report *r, const dv_pair *pair, dv_verdict verdict);
+	void (*finish)(dv_report *r, const char *diagnosis);
+};
+
+struct dv_report {
+	FILE *out;
+	const dv_comparison *cmp;
+	dv_report_opts opts;
+	const struct dv_report_writer *writer;
+	size_t next_phase;          /* phases [0, next_phase) have begun */
+	size_t next_pair;
+	dv_report_counts counts;
+	ptrdiff_t first_divergence;
+	bool phase_header_pending;  /* text --quiet: header waits for a failed pair */
+	bool header_written;        /* csv */
+};
+
+/* "p1" .. "p99", as dv_quantile_q (kept here so reports need no metrics code). */
+extern const char *const dv_report_quantile_name[DV_NQUANTILES];
+
+extern const struct dv_report_writer dv_report_text_writer;
+extern const struct dv_report_writer dv_report_jsonl_writer;
+extern const struct dv_report_writer dv_report_csv_writer;
+
+/* The folder a phase was read from on one side, or NULL (one-sided phase). */
+const char *dv_report_phase_dir(const dv_comparison *cmp, size_t phase, bool baseline);
+/* Whether a side's stats / metrics are meaningful for this result. */
+bool dv_report_has_metrics(const dv_pair *pair);
+bool dv_report_has_stats(const dv_pair *pair);
+
+#endif

@@ -1,0 +1,258 @@
+/* JSON lines: one object per pair / unmatched file / non-tensor value / error,
+ * then a summary. Field names are a contract (issue 3). */
+#include <inttypes.h>
+#include <string.h>
+
+#include "internal.h"
+
+static void key(FILE *out, const char *k)
+{
+	fputc(',', out);
+	dv_json_write_string(out, k);
+	fputc(':', out);
+}
+
+static void int_or_null(FILE *out, int64_t v)
+{
+	if (v < 0)
+		fputs("null", out);
+	else
+		fprintf(out, "%" PRId64, v);
+}
+
+static void str_or_null(FILE *out, const char *s)
+{
+	if (s)
+		dv_json_write_string(out, s);
+	else
+		fputs("null", out);
+}
+
+static void begin(dv_report *r, const char *type, const dv_pair *pair)
+{
+	fputs("{\"type\":", r->out);
+	dv_json_write_string(r->out, type);
+	key(r->out, "phase");
+	dv_json_write_string(r->out, r->cmp->phases[pair->phase].name);
+}
+
+static void shape(FILE *out, const dv_tensor_desc *d)
+{
+	int i;
+
+	if (d->dtype == DV_DTYPE_INVALID) {
+		fputs("null", out);
+		return;
+	}
+	fputc('[', out);
+	for (i = 0; i < d->ndim; i++)
+		fprintf(out, "%s%" PRId64, i ? "," : "", d->shape[i]);
+	fputc(']', out);
+}
+
+static void dtype(FILE *out, const dv_tensor_desc *d)
+{
+	if (d->dtype == DV_DTYPE_INVALID)
+		fputs("null", out);
+	else
+		dv_json_write_string(out, dv_report_dtype_name(d->dtype));
+}
+
+static void metric(FILE *out, const char *k, bool have, double v)
+{
+	key(out, k);
+	if (have)
+		dv_json_write_double(out, v);
+	else
+		fputs("null", out);
+}
+
+static void stats(FILE *out, const char *k, bool have, const dv_stats *s)
+{
+	int i;
+
+	key(out, k);
+	if (!have) {
+		fputs("null", out);
+		return;
+	}
+	fputs("{\"mean\":", out);
+	dv_json_write_double(out, s->mean);
+	metric(out, "std", true, s->std);
+	metric(out, "min", true, s->min);
+	metric(out, "max", true, s->max);
+	for (i = 0; i < DV_NQUANTILES; i++)
+		metric(out, dv_report_quantile_name[i], s->has_percentiles, s->p[i]);
+	fprintf(out, ",\"nan\":%" PRId64 ",\"inf\":%" PRId64 "}", s->nan, s->inf);
+}
+
+static void common_ids(dv_report *r, const dv_pair *pair)
+{
+	key(r->out, "layer");
+	int_or_null(r->out, pair->layer);
+	key(r->out, "name");
+	dv_json_write_string(r->out, pair->name);
+	key(r->out, "rank");
+	int_or_null(r->out, pair->rank);
+	key(r->out, "step");
+	int_or_null(r->out, pair->step);
+	key(r->out, "baseline");
+	str_or_null(r->out, pair->base ? pair->base->relpath : NULL);
+	key(r->out, "target");
+	str_or_null(r->out, pair->targ ? pair->targ->relpath : NULL);
+}
+
+static void write_pair(dv_report *r, const dv_pair *pair)
+{
+	const dv_pair_result *res = &pair->result;
+	bool m = dv_report_has_metrics(pair), st = dv_report_has_stats(pair);
+	FILE *out = r->out;
+	int i;
+
+	begin(r, "pair", pair);
+	common_ids(r, pair);
+	key(out, "baseline_dtype");
+	dtype(out, &res->base);
+	key(out, "target_dtype");
+	dtype(out, &res->targ);
+	key(out, "baseline_shape");
+	shape(out, &res->base);
+	key(out, "target_shape");
+	shape(out, &res->targ);
+	metric(out, "rel_diff", m, res->rel_diff);
+	metric(out, "max_abs_diff", m, res->max_abs_diff);
+	metric(out, "mean_abs_diff", m, res->mean_abs_diff);
+	key(out, "passed");
+	fputs(dv_pair_verdict(pair) == DV_VERDICT_PASSED ? "true" : "false", out);
+	if (res->status == DV_RESULT_ERROR || res->status == DV_RESULT_SHAPE_MISMATCH ||
+	    res->status == DV_RESULT_CANCELLED || res->status == DV_RESULT_NONE) {
+		key(out, "error");
+		dv_json_write_string(out, res->error[0] ? res->error :
+				     res->status == DV_RESULT_CANCELLED ? "cancelled" :
+				     res->status == DV_RESULT_NONE ? "not computed" : "shape mismatch");
+	}
+	stats(out, "baseline_stats", st, &res->base_stats);
+	stats(out, "target_stats", st, &res->targ_stats);
+	key(out, "max_abs_diff_coord");
+	if (m) {
+		fputc('[', out);
+		for (i = 0; i < res->max_abs_diff_ndim; i++)
+			fprintf(out, "%s%" PRId64, i ? "," : "", res->max_abs_diff_coord[i]);
+		fputc(']', out);
+	} else {
+		fputs("null", out);
+	}
+	/* Beyond the contract: extra detail, only added (never renamed). */
+	if (m) {
+		metric(out, "max_abs_diff_baseline", true, res->max_abs_diff_base);
+		metric(out, "max_abs_diff_target", true, res->max_abs_diff_targ);
+		fprintf(out, ",\"numel\":%" PRId64 ",\"identical\":%" PRId64, res->numel, res->identical);
+		if (res->has_bf16) {
+			metric(out, "bf16_rel_diff", true, res->bf16_rel_diff);
+			metric(out, "bf16_max_abs_diff", true, res->bf16_max_abs_diff);
+			metric(out, "bf16_mean_abs_diff", true, res->bf16_mean_abs_diff);
+		}
+	}
+	fputs("}\n", out);
+}
+
+/* The file an error message is about: the one whose path it names. */
+static const dv_dumpfile *error_file(const dv_pair *pair)
+{
+	if (pair->base && pair->targ && strstr(pair->result.error, pair->base->path) &&
+	    !strstr(pair->result.error, pair->targ->path))
+		return pair->base;
+	return pair->targ ? pair->targ : pair->base;
+}
+
+static void jsonl_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
+{
+	FILE *out = r->out;
+
+	(void)verdict;
+	if (pair->kind != DV_PAIR_MATCHED) {
+		bool base = pair->kind == DV_PAIR_BASELINE_ONLY;
+
+		begin(r, "unmatched", pair);
+		key(out, "side");
+		dv_json_write_string(out, base ? "baseline" : "target");
+		key(out, "file");
+		dv_json_write_string(out, base ? pair->base->relpath : pair->targ->relpath);
+		fputs("}\n", out);
+		return;
+	}
+	if (atomic_load(&pair->state) == DV_PAIR_DONE && pair->result.status == DV_RESULT_NON_TENSOR) {
+		begin(r, "non_tensor", pair);
+		key(out, "name");
+		dv_json_write_string(out, pair->name);
+		key(out, "equal");
+		fputs(pair->result.equal ? "true" : "false", out);
+		key(out, "layer");
+		int_or_null(out, pair->layer);
+		key(out, "rank");
+		int_or_null(out, pair->rank);
+		key(out, "step");
+		int_or_null(out, pair->step);
+		key(out, "baseline");
+		dv_json_write_string(out, pair->base->relpath);
+		key(out, "target");
+		dv_json_write_string(out, pair->targ->relpath);
+		fputs("}\n", out);
+		return;
+	}
+	write_pair(r, pair);
+	if (atomic_load(&pair->state) == DV_PAIR_DONE && pair->result.status == DV_RESULT_ERROR) {
+		begin(r, "error", pair);
+		key(out, "file");
+		dv_json_write_string(out, error_file(pair)->relpath);
+		key(out, "message");
+		dv_json_write_string(out, pair->result.error);
+		fputs("}\n", out);
+	}
+}
+
+static void jsonl_phase(dv_report *r, size_t phase)
+{
+	(void)r;
+	(void)phase;
+}
+
+static void jsonl_finish(dv_report *r, const char *diagnosis)
+{
+	const dv_report_counts *c = &r->counts;
+	FILE *out = r->out;
+
+	fprintf(out, "{\"type\":\"summary\",\"passed\":%zu,\"failed\":%zu,\"skipped\":%zu,\"errored\":%zu",
+		c->passed, c->failed, c->skipped, c->errored);
+	fprintf(out, ",\"total\":%zu", c->passed + c->failed + c->skipped + c->errored);
+	key(out, "first_divergence");
+	if (r->first_divergence < 0) {
+		fputs("null", out);
+	} else {
+		const dv_pair *p = &r->cmp->pairs[r->first_divergence];
+
+		fputs("{\"phase\":", out);
+		dv_json_write_string(out, r->cmp->phases[p->phase].name);
+		key(out, "layer");
+		int_or_null(out, p->layer);
+		key(out, "name");
+		dv_json_write_string(out, p->name);
+		key(out, "rank");
+		int_or_null(out, p->rank);
+		key(out, "step");
+		int_or_null(out, p->step);
+		key(out, "target");
+		dv_json_write_string(out, p->targ->relpath);
+		metric(out, "rel_diff", dv_report_has_metrics(p), p->result.rel_diff);
+		fputc('}', out);
+	}
+	key(out, "diagnosis");
+	str_or_null(out, diagnosis);
+	fputs("}\n", out);
+}
+
+const struct dv_report_writer dv_report_jsonl_writer = {
+	.phase = jsonl_phase,
+	.pair = jsonl_pair,
+	.finish = jsonl_finish,
+};

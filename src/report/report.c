@@ -1,0 +1,121 @@
+/* The report driver: phase tracking, summary counts, first divergence; the
+ * writers do the formatting. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+dv_verdict dv_pair_verdict(const dv_pair *pair)
+{
+	if (pair->kind != DV_PAIR_MATCHED)
+		return DV_VERDICT_SKIPPED;
+	if (atomic_load(&pair->state) != DV_PAIR_DONE)
+		return DV_VERDICT_SKIPPED;
+	switch (pair->result.status) {
+	case DV_RESULT_COMPARED:
+		return pair->result.passed ? DV_VERDICT_PASSED : DV_VERDICT_FAILED;
+	case DV_RESULT_SHAPE_MISMATCH:
+		return DV_VERDICT_FAILED;
+	case DV_RESULT_ERROR:
+		return DV_VERDICT_ERRORED;
+	case DV_RESULT_NON_TENSOR:
+	case DV_RESULT_CANCELLED:
+	case DV_RESULT_NONE:
+	default:
+		return DV_VERDICT_SKIPPED;
+	}
+}
+
+bool dv_report_has_metrics(const dv_pair *pair)
+{
+	return pair->kind == DV_PAIR_MATCHED && atomic_load(&pair->state) == DV_PAIR_DONE &&
+	       pair->result.status == DV_RESULT_COMPARED;
+}
+
+bool dv_report_has_stats(const dv_pair *pair)
+{
+	return pair->kind == DV_PAIR_MATCHED && atomic_load(&pair->state) == DV_PAIR_DONE &&
+	       (pair->result.status == DV_RESULT_COMPARED ||
+		pair->result.status == DV_RESULT_SHAPE_MISMATCH);
+}
+
+const char *dv_report_phase_dir(const dv_comparison *cmp, size_t phase, bool baseline)
+{
+	const dv_run *run = baseline ? cmp->base : cmp->targ;
+	const char *name = cmp->phases[phase].name;
+	size_t i;
+
+	if (!run || !(baseline ? cmp->phases[phase].in_base : cmp->phases[phase].in_targ))
+		return NULL;
+	for (i = 0; i < run->nphases; i++)
+		if (!strcmp(run->phases[i].name, name))
+			return run->phases[i].dir;
+	return NULL;
+}
+
+dv_report *dv_report_new(FILE *out, const dv_comparison *cmp, const dv_report_opts *opts)
+{
+	dv_report *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->out = out;
+	r->cmp = cmp;
+	r->opts = *opts;
+	r->first_divergence = -1;
+	switch (opts->format) {
+	case DV_REPORT_JSONL: r->writer = &dv_report_jsonl_writer; break;
+	case DV_REPORT_CSV: r->writer = &dv_report_csv_writer; break;
+	case DV_REPORT_TEXT:
+	default: r->writer = &dv_report_text_writer; break;
+	}
+	return r;
+}
+
+static void begin_phases_through(dv_report *r, size_t phase)
+{
+	while (r->next_phase <= phase && r->next_phase < r->cmp->nphases)
+		r->writer->phase(r, r->next_phase++);
+}
+
+void dv_report_pair(dv_report *r, size_t index)
+{
+	const dv_pair *pair = &r->cmp->pairs[index];
+	dv_verdict v = dv_pair_verdict(pair);
+
+	r->next_pair = index + 1;
+	begin_phases_through(r, pair->phase);
+	switch (v) {
+	case DV_VERDICT_PASSED: r->counts.passed++; break;
+	case DV_VERDICT_FAILED: r->counts.failed++; break;
+	case DV_VERDICT_SKIPPED: r->counts.skipped++; break;
+	case DV_VERDICT_ERRORED: r->counts.errored++; break;
+	}
+	if ((v == DV_VERDICT_FAILED || v == DV_VERDICT_ERRORED) && r->first_divergence < 0)
+		r->first_divergence = (ptrdiff_t)index;
+	r->writer->pair(r, pair, v);
+	fflush(r->out);
+}
+
+void dv_report_finish(dv_report *r, const char *diagnosis)
+{
+	if (r->cmp->nphases)
+		begin_phases_through(r, r->cmp->nphases - 1);
+	r->writer->finish(r, diagnosis);
+	fflush(r->out);
+}
+
+const dv_report_counts *dv_report_get_counts(const dv_report *r)
+{
+	return &r->counts;
+}
+
+ptrdiff_t dv_report_first_divergence(const dv_report *r)
+{
+	return r->first_divergence;
+}
+
+void dv_report_free(dv_report *r)
+{
+	free(r);
+}

@@ -1,0 +1,179 @@
+/* The human-readable report, modelled on SGLang's comparator output. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+static const char *mark(const dv_report *r, bool ok)
+{
+	if (r->opts.utf8)
+		return ok ? "\u2705" : "\u274c";
+	return ok ? "ok" : "FAIL";
+}
+
+static void write_phase_header(dv_report *r, size_t phase)
+{
+	const dv_phase_pairs *ph = &r->cmp->phases[phase];
+	const char *bdir = dv_report_phase_dir(r->cmp, phase, true);
+	const char *tdir = dv_report_phase_dir(r->cmp, phase, false);
+
+	if (ph->in_base && ph->in_targ)
+		fprintf(r->out, "==== Phase %s: baseline %s, target %s ====\n\n", ph->name,
+			bdir ? bdir : ph->name, tdir ? tdir : ph->name);
+	else
+		fprintf(r->out, "==== Phase %s: only in %s (%s) ====\n\n", ph->name,
+			ph->in_base ? "baseline" : "target",
+			(ph->in_base ? bdir : tdir) ? (ph->in_base ? bdir : tdir) : ph->name);
+}
+
+static void text_phase(dv_report *r, size_t phase)
+{
+	if (r->opts.quiet) {
+		r->phase_header_pending = true;
+		return;
+	}
+	write_phase_header(r, phase);
+}
+
+static void metrics_line(dv_report *r, const char *prefix, bool ok, double rel, double max, double mean)
+{
+	char a[64], b[64], c[64];
+
+	fprintf(r->out, "%s%s rel_diff=%s\tmax_abs_diff=%s\tmean_abs_diff=%s\n", prefix, mark(r, ok),
+		dv_fmt_double(a, sizeof(a), rel), dv_fmt_double(b, sizeof(b), max),
+		dv_fmt_double(c, sizeof(c), mean));
+}
+
+static void stat_line(dv_report *r, const char *name, double b, double t)
+{
+	char x[64], y[64], d[64];
+
+	fprintf(r->out, "[%s] %s vs %s (diff: %s)\n", name, dv_fmt_fixed(x, sizeof(x), b, 4),
+		dv_fmt_fixed(y, sizeof(y), t, 4), dv_fmt_fixed(d, sizeof(d), t - b, 4));
+}
+
+static void tensor_lines(dv_report *r, const dv_pair *pair)
+{
+	const dv_pair_result *res = &pair->result;
+	const dv_stats *bs = &res->base_stats, *ts = &res->targ_stats;
+	char sb[PT_MAX_DIMS * 24], st[PT_MAX_DIMS * 24];
+	bool same_dtype = res->base.dtype == res->targ.dtype;
+	int i;
+
+	dv_fmt_shape(sb, sizeof(sb), res->base.ndim, res->base.shape);
+	dv_fmt_shape(st, sizeof(st), res->targ.ndim, res->targ.shape);
+	fprintf(r->out, "Raw [shape] %s vs %s\t[%sdtype] %s vs %s\n", sb, st,
+		same_dtype ? "" : r->opts.utf8 ? "\U0001f7e0" : "!",
+		dv_report_dtype_name(res->base.dtype), dv_report_dtype_name(res->targ.dtype));
+	if (res->status == DV_RESULT_COMPARED && res->base.ndim != res->targ.ndim)
+		fprintf(r->out, "Unify shape: %s -> %s (to match %s)\n", sb, st, st);
+	stat_line(r, "mean", bs->mean, ts->mean);
+	stat_line(r, "std", bs->std, ts->std);
+	stat_line(r, "min", bs->min, ts->min);
+	stat_line(r, "max", bs->max, ts->max);
+	if (bs->has_percentiles && ts->has_percentiles)
+		for (i = 0; i < DV_NQUANTILES; i++)
+			stat_line(r, dv_report_quantile_name[i], bs->p[i], ts->p[i]);
+	if (bs->nan || ts->nan || bs->inf || ts->inf)
+		fprintf(r->out, "[nan] %" PRId64 " vs %" PRId64 "\t[inf] %" PRId64 " vs %" PRId64 "\n",
+			bs->nan, ts->nan, bs->inf, ts->inf);
+}
+
+static void text_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
+{
+	const dv_pair_result *res = &pair->result;
+	FILE *out = r->out;
+	char a[64], b[64];
+	char coord[PT_MAX_DIMS * 24];
+
+	if (r->opts.quiet && verdict != DV_VERDICT_FAILED && verdict != DV_VERDICT_ERRORED)
+		return;
+	if (r->phase_header_pending) {
+		write_phase_header(r, pair->phase);
+		r->phase_header_pending = false;
+	}
+	if (pair->kind == DV_PAIR_BASELINE_ONLY) {
+		fprintf(out, "Skip: baseline=%s (no target)\n\n", pair->base->relpath);
+		return;
+	}
+	if (pair->kind == DV_PAIR_TARGET_ONLY) {
+		fprintf(out, "Skip: target=%s (no baseline)\n\n", pair->targ->relpath);
+		return;
+	}
+	fprintf(out, "baseline=%s\ntarget=%s\n", pair->base->relpath, pair->targ->relpath);
+	if (atomic_load(&pair->state) != DV_PAIR_DONE) {
+		fprintf(out, "Skip: not computed\n\n");
+		return;
+	}
+	switch (res->status) {
+	case DV_RESULT_COMPARED:
+		tensor_lines(r, pair);
+		metrics_line(r, "", res->passed, res->rel_diff, res->max_abs_diff, res->mean_abs_diff);
+		if (res->has_bf16)
+			metrics_line(r, "When downcast to bfloat16: ",
+				     !isnan(res->bf16_rel_diff) && res->bf16_rel_diff <= r->opts.threshold,
+				     res->bf16_rel_diff, res->bf16_max_abs_diff, res->bf16_mean_abs_diff);
+		if (res->numel > 0)
+			fprintf(out, "max_abs_diff happens at coord=%s with baseline=%s target=%s\n",
+				dv_fmt_shape(coord, sizeof(coord), res->max_abs_diff_ndim, res->max_abs_diff_coord),
+				dv_fmt_double(a, sizeof(a), res->max_abs_diff_base),
+				dv_fmt_double(b, sizeof(b), res->max_abs_diff_targ));
+		break;
+	case DV_RESULT_SHAPE_MISMATCH:
+		tensor_lines(r, pair);
+		fprintf(out, "%s %s\n", mark(r, false), res->error[0] ? res->error : "shape mismatch");
+		break;
+	case DV_RESULT_NON_TENSOR:
+		fprintf(out, "Non-tensor values: %s\n", res->equal ? "equal" : "differ");
+		break;
+	case DV_RESULT_ERROR:
+		fprintf(out, "%s error: %s\n", mark(r, false), res->error);
+		break;
+	case DV_RESULT_CANCELLED:
+		fprintf(out, "Skip: cancelled\n");
+		break;
+	default:
+		fprintf(out, "Skip: not computed\n");
+		break;
+	}
+	fputc('\n', out);
+}
+
+static void text_finish(dv_report *r, const char *diagnosis)
+{
+	const dv_report_counts *c = &r->counts;
+	FILE *out = r->out;
+
+	fprintf(out, "Summary: %zu passed, %zu failed, %zu skipped, %zu errored (total %zu)\n",
+		c->passed, c->failed, c->skipped, c->errored,
+		c->passed + c->failed + c->skipped + c->errored);
+	if (r->first_divergence < 0) {
+		fprintf(out, "First divergence: none\n");
+	} else {
+		const dv_pair *p = &r->cmp->pairs[r->first_divergence];
+		char buf[64];
+
+		fprintf(out, "First divergence: phase %s", r->cmp->phases[p->phase].name);
+		if (p->layer >= 0)
+			fprintf(out, ", layer %d", p->layer);
+		fprintf(out, ", %s", p->name);
+		if (p->rank >= 0)
+			fprintf(out, ", rank %" PRId64, p->rank);
+		if (p->step >= 0)
+			fprintf(out, ", step %" PRId64, p->step);
+		if (dv_report_has_metrics(p))
+			fprintf(out, ": rel_diff=%s", dv_fmt_double(buf, sizeof(buf), p->result.rel_diff));
+		else if (p->result.error[0])
+			fprintf(out, ": %s", p->result.error);
+		fprintf(out, "\n  target=%s\n", p->targ->relpath);
+	}
+	if (diagnosis && *diagnosis)
+		fprintf(out, "Diagnosis: %s\n", diagnosis);
+}
+
+const struct dv_report_writer dv_report_text_writer = {
+	.phase = text_phase,
+	.pair = text_pair,
+	.finish = text_finish,
+};
