@@ -39,6 +39,8 @@ typedef struct dv_dumpfile {
 	int64_t dump_index;    /* tag "dump_index"; -1 when absent */
 	int layer;             /* layer_id / layer tag, else layer regex group 1; -1 none */
 	int duplicate_index;   /* order among files of equal pairing tags, by dump_index, from 0 */
+	char *stem;            /* file name without ".pt" (name falls back to it) */
+	size_t nfile_tags;     /* tags[0 .. nfile_tags) come from the file name, the rest from folders */
 } dv_dumpfile;
 
 typedef struct dv_phase {
@@ -53,6 +55,8 @@ typedef struct dv_run {
 	char *root;            /* the resolved directory */
 	dv_phase *phases;      /* in phase order: inference, fwd_only, fwd_bwd, then others alphabetically */
 	size_t nphases;
+	bool bare;             /* the run is one bare folder of .pt files (one phase); two bare runs
+				  pair their phases whatever the folders are called */
 } dv_run;
 
 typedef struct dv_run_opts {
@@ -76,6 +80,10 @@ pcre2_code *dv_regex_compile(const char *pattern, bool smart_case, dv_error *err
 bool dv_regex_match(const pcre2_code *re, const char *subject);
 /* Group 1 of the layer regex as an int, or -1. */
 int dv_layer_from_name(const pcre2_code *layer_re, const char *s);
+/* A layer number from a tag value: all digits, else -1. */
+int dv_layer_parse(const char *s);
+/* Phase order rank: inference 0, fwd_only 1, fwd_bwd 2, any other 3. */
+int dv_phase_rank(const char *phase_name);
 
 typedef enum dv_pair_kind {
 	DV_PAIR_MATCHED,
@@ -124,10 +132,21 @@ dv_comparison *dv_comparison_build(dv_run *base, dv_run *targ, const pcre2_code 
 /* Frees the comparison and both runs. */
 void dv_comparison_free(dv_comparison *cmp);
 
-/* Computes one pair now (in the calling thread) unless DONE. Thread-safe with the scan. */
+/* Computes one pair now (in the calling thread) unless DONE; waits when
+ * another thread is computing it. Thread-safe with the scan. Unmatched pairs
+ * are DONE from the start (nothing to compute; result status NONE). A
+ * cancelled computation leaves the pair PENDING. */
 void dv_pair_compute(dv_pair *pair, const dv_metrics_opts *opts);
-/* A pair counts as failed: matched and (not passed) — errors and shape mismatches included. */
+/* A pair counts as failed: matched and (not passed) — errors and shape
+ * mismatches included. Non-tensor values are skipped (never failed), as the
+ * comparator does; their result says whether they are equal. */
 bool dv_pair_failed(const dv_pair *pair);
+
+/* What computes a matched pair: dv_compare_files unless swapped (tests,
+ * benchmarks). Set it before starting any scan. NULL restores the default. */
+typedef int (*dv_compare_fn)(const char *base_path, const char *targ_path,
+			     const dv_metrics_opts *opts, dv_pair_result *result);
+void dv_set_compare_fn(dv_compare_fn fn);
 
 /* The scan: a worker pool (sized to the cores) walking pairs in execution
  * order; dv_scan_prioritize() lets a pair jump the queue. notify_fd (may be -1)
@@ -138,7 +157,7 @@ void dv_scan_prioritize(dv_scan *scan, size_t pair_index);
 void dv_scan_pause(dv_scan *scan, bool paused);
 size_t dv_scan_done(const dv_scan *scan);    /* pairs finished */
 bool dv_scan_finished(const dv_scan *scan);
-void dv_scan_wait(dv_scan *scan);            /* until every pair is done */
+void dv_scan_wait(dv_scan *scan);            /* until every pair is done (resumes a paused scan) */
 void dv_scan_stop(dv_scan *scan);            /* cancel, join, free */
 
 /* The first failed matched pair in execution order, or -1. Exact only when all

@@ -1,1 +1,16 @@
 # src/dump: sources and tests of this area (included by the top Makefile.am).
+src_libdumpview_a_SOURCES += \
+	include/dumpview/dump.h \
+	src/dump/tags.c \
+	src/dump/run.c \
+	src/dump/pairing.c \
+	src/dump/scan.c \
+	src/dump/diagnose.c
+
+# Prints two runs' pairing; the pairing test checks it against expected.json.
+check_PROGRAMS += tests/dump_pairs
+tests_dump_pairs_SOURCES = tests/dump_pairs.c
+tests_dump_pairs_LDADD = $(DV_TEST_LIBS)
+
+TESTS += tests/test_dump_pairs.sh
+EXTRA_DIST += tests/test_dump_pairs.sh

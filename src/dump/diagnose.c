@@ -1,0 +1,432 @@
+/* The diagnosis: what the first divergence points to, following the seed's
+ * guidelines (phase meaning; first layer and tensor; MoE vs dense layers;
+ * attention vs MLP tensors; integer tensors apart). */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dumpview/dtype.h"
+#include "dumpview/dump.h"
+
+typedef enum tensor_class { CLASS_OTHER, CLASS_ATTENTION, CLASS_MLP } tensor_class;
+
+/* The name without grad__/param__/non_intrusive__ prefixes, lower-cased. */
+static void base_name(const char *name, char *buf, size_t size)
+{
+	static const char *const prefixes[] = {"grad__", "param__", "non_intrusive__"};
+	bool again = true;
+	size_t i;
+
+	while (again) {
+		again = false;
+		for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+			size_t n = strlen(prefixes[i]);
+
+			if (!strncmp(name, prefixes[i], n)) {
+				name += n;
+				again = true;
+			}
+		}
+	}
+	for (i = 0; name[i] && i + 1 < size; i++)
+		buf[i] = (char)tolower((unsigned char)name[i]);
+	buf[i] = '\0';
+}
+
+static bool has_any(const char *s, const char *const *words)
+{
+	for (; *words; words++)
+		if (strstr(s, *words))
+			return true;
+	return false;
+}
+
+static tensor_class classify(const char *name)
+{
+	static const char *const norm[] = {"norm", NULL};
+	static const char *const attn[] = {"attn", "attention", "q_proj", "k_proj", "v_proj", "o_proj",
+					   "qkv", NULL};
+	static const char *const mlp[] = {"mlp", "moe", "expert", "ffn", "router", "gate_proj", "up_proj",
+					  "down_proj", "fc1", "fc2", NULL};
+	char b[256];
+
+	base_name(name, b, sizeof(b));
+	if (has_any(b, norm))
+		return CLASS_OTHER;
+	if (has_any(b, attn))
+		return CLASS_ATTENTION;
+	if (has_any(b, mlp))
+		return CLASS_MLP;
+	return CLASS_OTHER;
+}
+
+static bool is_moe_name(const char *name)
+{
+	static const char *const moe[] = {"moe", "expert", NULL};
+	char b[256];
+
+	base_name(name, b, sizeof(b));
+	return has_any(b, moe);
+}
+
+static bool is_grad(const char *name)
+{
+	return strstr(name, "grad__") == name;
+}
+
+static bool is_integer_pair(const dv_pair *p)
+{
+	const dv_pair_result *r = &p->result;
+
+	return r->status == DV_RESULT_COMPARED && dv_dtype_is_integer(r->base.dtype) &&
+	       dv_dtype_is_integer(r->targ.dtype);
+}
+
+/* Layers that hold a moe_* tensor anywhere in either run. */
+static bool *moe_layers(const dv_comparison *cmp, int *nlayers)
+{
+	int max = -1;
+	bool *moe;
+
+	for (size_t i = 0; i < cmp->npairs; i++)
+		if (cmp->pairs[i].layer > max)
+			max = cmp->pairs[i].layer;
+	*nlayers = max + 1;
+	moe = calloc((size_t)max + 2, sizeof(*moe));
+	if (!moe)
+		return NULL;
+	for (size_t i = 0; i < cmp->npairs; i++) {
+		const dv_pair *p = &cmp->pairs[i];
+
+		if (p->layer >= 0 && is_moe_name(p->name))
+			moe[p->layer] = true;
+	}
+	return moe;
+}
+
+typedef struct tally {
+	size_t failed, total;
+} tally;
+
+static void tally_add(tally *t, bool failed)
+{
+	t->total++;
+	t->failed += failed;
+}
+
+static const char *severity(double rel)
+{
+	if (isnan(rel))
+		return "NaN";
+	if (rel < 1e-6)
+		return "rounding level";
+	if (rel <= 1e-3)
+		return "a minor numerical difference";
+	return "a likely bug";
+}
+
+/* Layers in [lo..] of one kind that fail, as "1, 3, 5" into f. */
+static void list_layers(FILE *f, const bool *failed_layer, const bool *moe, int nlayers, bool want_moe)
+{
+	bool first = true;
+
+	for (int l = 0; l < nlayers; l++) {
+		if (!failed_layer[l] || moe[l] != want_moe)
+			continue;
+		fprintf(f, "%s%d", first ? "" : ", ", l);
+		first = false;
+	}
+	if (first)
+		fputs("none", f);
+}
+
+static const dv_phase_pairs *phase_named(const dv_comparison *cmp, const char *name)
+{
+	for (size_t i = 0; i < cmp->nphases; i++)
+		if (!strcmp(cmp->phases[i].name, name))
+			return &cmp->phases[i];
+	return NULL;
+}
+
+/* True when the phase has pairs, all computed, none failed. */
+static bool phase_clean(const dv_comparison *cmp, const dv_phase_pairs *ph)
+{
+	size_t matched = 0;
+
+	if (!ph)
+		return false;
+	for (size_t i = ph->first; i < ph->first + ph->count; i++) {
+		const dv_pair *p = &cmp->pairs[i];
+
+		if (p->kind != DV_PAIR_MATCHED)
+			continue;
+		matched++;
+		if (atomic_load(&p->state) != DV_PAIR_DONE || dv_pair_failed(p))
+			return false;
+	}
+	return matched > 0;
+}
+
+static void phase_meaning(FILE *f, const dv_comparison *cmp, const dv_pair *p)
+{
+	const char *ph = cmp->phases[p->phase].name;
+
+	if (!strcmp(ph, "inference")) {
+		fputs(" The inference engine already diverges: suspect weight loading or the inference code.", f);
+	} else if (!strcmp(ph, "fwd_only")) {
+		if (phase_clean(cmp, phase_named(cmp, "inference")))
+			fputs(" Inference matches but the training forward (fwd_only) diverges: suspect the"
+			      " training forward.", f);
+		else
+			fputs(" The training forward (fwd_only) diverges first (no inference dump to rule it"
+			      " out): suspect the training forward.", f);
+	} else if (!strcmp(ph, "fwd_bwd")) {
+		if (is_grad(p->name))
+			fputs(" The forward passes match and only the backward of fwd_bwd diverges: suspect the"
+			      " gradients (backward code) or the optimizer.", f);
+		else if (phase_clean(cmp, phase_named(cmp, "fwd_only")))
+			fputs(" fwd_only matches but the forward inside fwd_bwd diverges: suspect what differs"
+			      " between the two forwards (recompute, training-mode code).", f);
+		else
+			fputs(" The training forward inside fwd_bwd diverges (no clean fwd_only to compare):"
+			      " suspect the training forward.", f);
+	} else {
+		fprintf(f, " Phase %s diverges first.", ph);
+	}
+}
+
+static void describe_first(FILE *f, const dv_comparison *cmp, const dv_pair *p)
+{
+	const dv_pair_result *r = &p->result;
+
+	fprintf(f, "First divergence: phase %s, ", cmp->phases[p->phase].name);
+	if (p->layer >= 0)
+		fprintf(f, "layer %d, ", p->layer);
+	else
+		fputs("outside the layers, ", f);
+	fprintf(f, "tensor %s", p->name);
+	if (p->rank >= 0 || p->step >= 0) {
+		fputs(" (", f);
+		if (p->rank >= 0)
+			fprintf(f, "rank %lld%s", (long long)p->rank, p->step >= 0 ? ", " : "");
+		if (p->step >= 0)
+			fprintf(f, "step %lld", (long long)p->step);
+		fputc(')', f);
+	}
+	if (r->status == DV_RESULT_SHAPE_MISMATCH)
+		fprintf(f, ": shape mismatch (%s).", r->error);
+	else if (r->status == DV_RESULT_ERROR)
+		fprintf(f, ": error (%s).", r->error);
+	else if (is_integer_pair(p))
+		fprintf(f, ": %lld of %lld integer elements differ.", (long long)(r->numel - r->identical),
+			(long long)r->numel);
+	else
+		fprintf(f, ": rel_diff=%.4g, %s.", r->rel_diff, severity(r->rel_diff));
+}
+
+/* In the first diverging layer of the phase: which tensor classes pass and fail. */
+static void first_layer_classes(FILE *f, const dv_comparison *cmp, const dv_pair *first)
+{
+	const dv_phase_pairs *ph = &cmp->phases[first->phase];
+	tally cls[3] = {{0, 0}, {0, 0}, {0, 0}};
+
+	if (first->layer < 0)
+		return;
+	for (size_t i = ph->first; i < ph->first + ph->count; i++) {
+		const dv_pair *p = &cmp->pairs[i];
+
+		if (p->kind != DV_PAIR_MATCHED || p->layer != first->layer || p->step != first->step ||
+		    atomic_load(&p->state) != DV_PAIR_DONE || p->result.status == DV_RESULT_NON_TENSOR ||
+		    is_grad(p->name) != is_grad(first->name))
+			continue;
+		tally_add(&cls[classify(p->name)], dv_pair_failed(p));
+	}
+	if (!cls[CLASS_ATTENTION].total && !cls[CLASS_MLP].total)
+		return;
+	fprintf(f, " In layer %d, attention tensors: %zu of %zu fail; MLP tensors: %zu of %zu fail", first->layer,
+		cls[CLASS_ATTENTION].failed, cls[CLASS_ATTENTION].total, cls[CLASS_MLP].failed,
+		cls[CLASS_MLP].total);
+	if (cls[CLASS_ATTENTION].total && !cls[CLASS_ATTENTION].failed && cls[CLASS_MLP].failed)
+		fputs(" (attention is clean: the MLP is where it starts).", f);
+	else if (cls[CLASS_MLP].total && !cls[CLASS_MLP].failed && cls[CLASS_ATTENTION].failed)
+		fputs(" (the MLP is clean: attention is where it starts).", f);
+	else
+		fputs(".", f);
+}
+
+/* Over the diverging phase: MoE vs dense layers, attention vs MLP, integer tensors apart. */
+static void concentration(FILE *f, const dv_comparison *cmp, const dv_pair *first)
+{
+	const dv_phase_pairs *ph = &cmp->phases[first->phase];
+	tally kind[2] = {{0, 0}, {0, 0}}, cls[3] = {{0, 0}, {0, 0}, {0, 0}};
+	int nlayers = 0, nint = 0;
+	bool *moe = moe_layers(cmp, &nlayers), *failed_layer;
+	size_t int_failed = 0;
+
+	if (!moe)
+		return;
+	failed_layer = calloc((size_t)nlayers + 1, sizeof(*failed_layer));
+	if (!failed_layer) {
+		free(moe);
+		return;
+	}
+	for (size_t i = ph->first; i < ph->first + ph->count; i++) {
+		const dv_pair *p = &cmp->pairs[i];
+		bool failed;
+
+		if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE ||
+		    p->result.status == DV_RESULT_NON_TENSOR || is_integer_pair(p))
+			continue;
+		failed = dv_pair_failed(p);
+		if (p->layer >= 0) {
+			tally_add(&kind[moe[p->layer]], failed);
+			if (failed)
+				failed_layer[p->layer] = true;
+		}
+		tally_add(&cls[classify(p->name)], failed);
+	}
+	if (kind[0].total && kind[1].total) {
+		double fm = (double)kind[1].failed / (double)kind[1].total;
+		double fd = (double)kind[0].failed / (double)kind[0].total;
+
+		fprintf(f, " In %s, MoE layers: %zu of %zu tensors fail (failing layers: ", cmp->phases[first->phase].name,
+			kind[1].failed, kind[1].total);
+		list_layers(f, failed_layer, moe, nlayers, true);
+		fprintf(f, "); dense layers: %zu of %zu (failing layers: ", kind[0].failed, kind[0].total);
+		list_layers(f, failed_layer, moe, nlayers, false);
+		fputs(")", f);
+		if (first->layer >= 0)
+			fprintf(f, "; the first diverging layer %d is %s", first->layer,
+				moe[first->layer] ? "an MoE layer" : "dense");
+		if (fm > 0 && fd == 0)
+			fputs("; divergence follows the MoE layers.", f);
+		else if (fd > 0 && fm == 0)
+			fputs("; divergence follows the dense layers.", f);
+		else if (fm > 2 * fd)
+			fputs("; failures concentrate in the MoE layers.", f);
+		else if (fd > 2 * fm)
+			fputs("; failures concentrate in the dense layers.", f);
+		else
+			fputs("; MoE and dense layers fail alike.", f);
+	}
+	if (cls[CLASS_ATTENTION].total && cls[CLASS_MLP].total)
+		fprintf(f, " Attention tensors: %zu of %zu fail; MLP tensors: %zu of %zu fail.",
+			cls[CLASS_ATTENTION].failed, cls[CLASS_ATTENTION].total, cls[CLASS_MLP].failed,
+			cls[CLASS_MLP].total);
+
+	/* Integer tensors (top-k ids...): a failure means flipped choices. */
+	for (size_t i = ph->first; i < ph->first + ph->count; i++) {
+		const dv_pair *p = &cmp->pairs[i];
+
+		if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_DONE && is_integer_pair(p) &&
+		    dv_pair_failed(p))
+			int_failed++;
+	}
+	if (int_failed) {
+		fprintf(f, " Integer tensors, counted apart (a failure there is flipped choices, not numeric"
+			   " error): %zu fail:", int_failed);
+		for (size_t i = ph->first; i < ph->first + ph->count && nint < 6; i++) {
+			const dv_pair *p = &cmp->pairs[i];
+			const dv_pair_result *r = &p->result;
+
+			if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE ||
+			    !is_integer_pair(p) || !dv_pair_failed(p))
+				continue;
+			fprintf(f, "%s %s", nint ? ";" : "", p->name);
+			if (p->layer >= 0)
+				fprintf(f, " (layer %d)", p->layer);
+			fprintf(f, " %lld of %lld differ", (long long)(r->numel - r->identical), (long long)r->numel);
+			nint++;
+		}
+		fputs(int_failed > (size_t)nint ? "; ..." : ".", f);
+	}
+	free(failed_layer);
+	free(moe);
+}
+
+/* Failure counts of the phases after the diverging one. */
+static void later_phases(FILE *f, const dv_comparison *cmp, const dv_pair *first)
+{
+	bool any = false;
+
+	for (size_t k = first->phase + 1; k < cmp->nphases; k++) {
+		const dv_phase_pairs *ph = &cmp->phases[k];
+		tally t = {0, 0};
+
+		for (size_t i = ph->first; i < ph->first + ph->count; i++) {
+			const dv_pair *p = &cmp->pairs[i];
+
+			if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_DONE &&
+			    p->result.status != DV_RESULT_NON_TENSOR)
+				tally_add(&t, dv_pair_failed(p));
+		}
+		if (!t.total)
+			continue;
+		fprintf(f, "%s %s %zu of %zu", any ? "," : " Later phases fail too, downstream of it:", ph->name,
+			t.failed, t.total);
+		any = true;
+	}
+	if (any)
+		fputs(".", f);
+}
+
+static void unmatched(FILE *f, const dv_comparison *cmp)
+{
+	size_t nb = 0, nt = 0;
+
+	for (size_t i = 0; i < cmp->npairs; i++) {
+		nb += cmp->pairs[i].kind == DV_PAIR_BASELINE_ONLY;
+		nt += cmp->pairs[i].kind == DV_PAIR_TARGET_ONLY;
+	}
+	if (nb || nt)
+		fprintf(f, " Unmatched files: %zu in the baseline only, %zu in the target only.", nb, nt);
+	for (size_t k = 0; k < cmp->nphases; k++)
+		if (cmp->phases[k].in_base != cmp->phases[k].in_targ)
+			fprintf(f, " Phase %s is in the %s only.", cmp->phases[k].name,
+				cmp->phases[k].in_base ? "baseline" : "target");
+}
+
+char *dv_diagnose(const dv_comparison *cmp)
+{
+	char *text = NULL;
+	size_t len = 0, matched = 0, done = 0;
+	FILE *f = open_memstream(&text, &len);
+	bool known;
+	ptrdiff_t first;
+
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < cmp->npairs; i++) {
+		if (cmp->pairs[i].kind != DV_PAIR_MATCHED)
+			continue;
+		matched++;
+		done += atomic_load(&cmp->pairs[i].state) == DV_PAIR_DONE;
+	}
+	first = dv_first_divergence(cmp, &known);
+	if (!matched) {
+		fputs("No pairs to compare.", f);
+	} else if (first < 0) {
+		if (known)
+			fprintf(f, "No divergence: all %zu compared pairs pass.", matched);
+		else
+			fprintf(f, "No divergence so far (%zu of %zu pairs computed).", done, matched);
+	} else {
+		const dv_pair *p = &cmp->pairs[first];
+
+		describe_first(f, cmp, p);
+		if (!known)
+			fputs(" (Not final: earlier pairs are still being computed.)", f);
+		phase_meaning(f, cmp, p);
+		first_layer_classes(f, cmp, p);
+		concentration(f, cmp, p);
+		later_phases(f, cmp, p);
+	}
+	unmatched(f, cmp);
+	if (fclose(f)) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}

@@ -1,0 +1,161 @@
+/* File-name tags and the PCRE2 helpers (layer detection, filters). */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dumpview/dump.h"
+
+#define TAG_SEPARATOR "___"
+
+size_t dv_parse_tags(const char *filename, dv_tag **tags)
+{
+	const char *base = strrchr(filename, '/');
+	size_t stem_len, n = 0, cap = 0;
+	const char *p, *end;
+	dv_tag *out = NULL;
+
+	base = base ? base + 1 : filename;
+	stem_len = strlen(base);
+	if (stem_len > 3 && !strcmp(base + stem_len - 3, ".pt"))
+		stem_len -= 3;
+	end = base + stem_len;
+	*tags = NULL;
+	for (p = base; p <= end;) {
+		const char *sep = memmem(p, (size_t)(end - p), TAG_SEPARATOR, 3);
+		const char *part_end = sep ? sep : end;
+		const char *eq = memchr(p, '=', (size_t)(part_end - p));
+
+		/* Parts without '=' are ignored, as the comparator does. */
+		if (eq) {
+			if (n == cap) {
+				dv_tag *grown;
+
+				cap = cap ? cap * 2 : 8;
+				grown = realloc(out, cap * sizeof(*out));
+				if (!grown)
+					break;
+				out = grown;
+			}
+			out[n].key = strndup(p, (size_t)(eq - p));
+			out[n].value = strndup(eq + 1, (size_t)(part_end - eq - 1));
+			if (!out[n].key || !out[n].value) {
+				free(out[n].key);
+				free(out[n].value);
+				break;
+			}
+			n++;
+		}
+		if (!sep)
+			break;
+		p = sep + 3;
+	}
+	*tags = out;
+	return n;
+}
+
+void dv_free_tags(dv_tag *tags, size_t ntags)
+{
+	for (size_t i = 0; i < ntags; i++) {
+		free(tags[i].key);
+		free(tags[i].value);
+	}
+	free(tags);
+}
+
+const char *dv_tag_get(const dv_dumpfile *f, const char *key)
+{
+	for (size_t i = 0; i < f->ntags; i++)
+		if (!strcmp(f->tags[i].key, key))
+			return f->tags[i].value;
+	return NULL;
+}
+
+/* Smart case: case-insensitive unless the pattern has an upper-case letter
+ * that is not an escape (\D, \S, \W, \P{..} do not count). */
+static bool pattern_has_upper(const char *pattern)
+{
+	for (const char *p = pattern; *p; p++) {
+		if (*p == '\\') {
+			if (p[1])
+				p++;
+			continue;
+		}
+		if (isupper((unsigned char)*p))
+			return true;
+	}
+	return false;
+}
+
+pcre2_code *dv_regex_compile(const char *pattern, bool smart_case, dv_error *err)
+{
+	uint32_t flags = 0;
+	int code;
+	PCRE2_SIZE offset;
+	pcre2_code *re;
+
+	if (smart_case && !pattern_has_upper(pattern))
+		flags |= PCRE2_CASELESS;
+	re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, flags, &code, &offset, NULL);
+	if (!re) {
+		PCRE2_UCHAR msg[256];
+
+		pcre2_get_error_message(code, msg, sizeof(msg));
+		dv_error_set(err, "bad regex '%s' at offset %zu: %s", pattern, (size_t)offset, (char *)msg);
+	}
+	return re;
+}
+
+bool dv_regex_match(const pcre2_code *re, const char *subject)
+{
+	pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+	int rc;
+
+	if (!md)
+		return false;
+	rc = pcre2_match(re, (PCRE2_SPTR)subject, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL);
+	pcre2_match_data_free(md);
+	return rc >= 0;
+}
+
+/* Parses a layer number; -1 unless it is all digits and fits an int. */
+int dv_layer_parse(const char *s)
+{
+	long v = 0;
+
+	if (!s || !*s)
+		return -1;
+	for (const char *p = s; *p; p++) {
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		v = v * 10 + (*p - '0');
+		if (v > 1000000000L)
+			return -1;
+	}
+	return (int)v;
+}
+
+int dv_layer_from_name(const pcre2_code *layer_re, const char *s)
+{
+	pcre2_match_data *md;
+	int rc, layer = -1;
+
+	if (!layer_re || !s)
+		return -1;
+	md = pcre2_match_data_create_from_pattern(layer_re, NULL);
+	if (!md)
+		return -1;
+	rc = pcre2_match(layer_re, (PCRE2_SPTR)s, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL);
+	if (rc >= 2) {
+		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+
+		if (ov[2] != PCRE2_UNSET && ov[3] - ov[2] < 16) {
+			char buf[16];
+
+			memcpy(buf, s + ov[2], ov[3] - ov[2]);
+			buf[ov[3] - ov[2]] = '\0';
+			layer = dv_layer_parse(buf);
+		}
+	}
+	pcre2_match_data_free(md);
+	return layer;
+}
