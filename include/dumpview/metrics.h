@@ -87,6 +87,20 @@ int dv_compare_tensors(pt_file *bf, const pt_tensor *bt, pt_file *tf, const pt_t
 int dv_compare_files(const char *base_path, const char *targ_path,
 		     const dv_metrics_opts *opts, dv_pair_result *result);
 
+/* The same over tensors in memory: contiguous little-endian elements of each
+ * desc's dtype, row-major (for tests and for callers holding the data). */
+int dv_compare_buffers(const dv_tensor_desc *bd, const void *bdata, const dv_tensor_desc *td, const void *tdata,
+		       const dv_metrics_opts *opts, dv_pair_result *result, dv_error *err);
+
+/* Two non-tensor values: equal when their Python-like printed forms are
+ * (tensors nested in containers are printed as shape and dtype only).
+ * Sets status NON_TENSOR, equal and passed. */
+int dv_compare_objects(const pt_obj *base, const pt_obj *targ, dv_pair_result *result, dv_error *err);
+
+/* torch.quantile(x.float(), dv_quantile_q) of n float32 values, exactly
+ * (NaN anywhere: all NaN; n == 0: -1). */
+int dv_quantiles_f32(const float *x, int64_t n, double out[DV_NQUANTILES]);
+
 /* Pass/fail rule in one place: !isnan(rel) && rel <= threshold. */
 bool dv_rel_diff_passes(double rel_diff, double threshold);
 

@@ -1,0 +1,333 @@
+/* Comparing one pair: shape unify, one fused streaming pass over both
+ * tensors (side statistics, pair metrics, quantile histograms), an optional
+ * second pass for quantiles of non-bf16 data, and non-tensor values by their
+ * printed form. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+dv_metrics_opts dv_metrics_opts_default(void)
+{
+	dv_metrics_opts o = {
+		.threshold = DV_DEFAULT_THRESHOLD,
+		.percentiles = true,
+		.percentile_limit = DV_PERCENTILE_LIMIT,
+	};
+	return o;
+}
+
+bool dv_rel_diff_passes(double rel_diff, double threshold)
+{
+	return !isnan(rel_diff) && rel_diff <= threshold;
+}
+
+void dv_format_shape(const dv_tensor_desc *d, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	if (size == 0)
+		return;
+	buf[0] = '\0';
+	len += (size_t)snprintf(buf + len, size - len, "[");
+	for (int i = 0; i < d->ndim && len < size; i++)
+		len += (size_t)snprintf(buf + len, size - len, "%s%lld", i ? ", " : "", (long long)d->shape[i]);
+	if (len < size)
+		snprintf(buf + len, size - len, "]");
+}
+
+int dv_unify_shape(const dv_tensor_desc *base, const dv_tensor_desc *targ)
+{
+	int drop = base->ndim - targ->ndim;
+
+	if (drop < 0)
+		return -1;
+	for (int i = 0; i < drop; i++)
+		if (base->shape[i] != 1)
+			return -1;
+	for (int i = 0; i < targ->ndim; i++)
+		if (base->shape[drop + i] != targ->shape[i])
+			return -1;
+	return 0;
+}
+
+void dv_index_to_coord(int64_t index, int ndim, const int64_t *shape, int64_t *coord)
+{
+	for (int i = ndim - 1; i >= 0; i--) {
+		if (shape[i] > 0) {
+			coord[i] = index % shape[i];
+			index /= shape[i];
+		} else {
+			coord[i] = 0;
+		}
+	}
+}
+
+static int64_t desc_numel(const dv_tensor_desc *d)
+{
+	int64_t n = 1;
+
+	for (int i = 0; i < d->ndim; i++)
+		n *= d->shape[i];
+	return n;
+}
+
+static bool is_cancelled(const dv_metrics_opts *o)
+{
+	return o->cancel && atomic_load(o->cancel) != 0;
+}
+
+static bool bf16_mix(dv_dtype a, dv_dtype b)
+{
+	return (a == DV_FLOAT32 && b == DV_BFLOAT16) || (a == DV_BFLOAT16 && b == DV_FLOAT32);
+}
+
+typedef struct side_run {
+	dv_reader rd;
+	dv_side_acc acc;
+	dv_qsel q;
+	bool want_q;
+} side_run;
+
+static int side_init(side_run *s, const dv_src *src, const dv_metrics_opts *o, dv_error *err)
+{
+	memset(s, 0, sizeof(*s));
+	dv_side_acc_init(&s->acc);
+	if (dv_reader_init(&s->rd, src, err) < 0)
+		return -1;
+	s->want_q = o->percentiles && src->numel > 0 && src->numel < o->percentile_limit;
+	if (s->want_q && dv_qsel_init(&s->q, src->numel) < 0) {
+		dv_reader_free(&s->rd);
+		return dv_error_set(err, "%s: out of memory", src->name);
+	}
+	return 0;
+}
+
+static void side_free(side_run *s)
+{
+	dv_reader_free(&s->rd);
+	if (s->want_q)
+		dv_qsel_free(&s->q);
+}
+
+/* Second quantile pass where the first could not resolve the ranks. */
+static int side_quantiles(side_run *s, const dv_metrics_opts *o, dv_stats *st, bool *cancelled, dv_error *err)
+{
+	int need;
+
+	st->has_percentiles = false;
+	if (!s->want_q)
+		return 0;
+	need = dv_qsel_plan(&s->q);
+	if (need < 0)
+		return dv_error_set(err, "%s: out of memory", s->rd.src->name);
+	if (need) {
+		int64_t n = s->rd.src->numel;
+
+		for (int64_t start = 0; start < n; start += DV_CHUNK) {
+			int64_t cnt = n - start < DV_CHUNK ? n - start : DV_CHUNK;
+
+			if (is_cancelled(o)) {
+				*cancelled = true;
+				return 0;
+			}
+			if (dv_reader_read(&s->rd, start, cnt, err) < 0)
+				return -1;
+			dv_qsel_add2(&s->q, s->rd.f32, (size_t)cnt);
+		}
+	}
+	dv_qsel_result(&s->q, st->p);
+	st->has_percentiles = true;
+	return 0;
+}
+
+void dv_result_error(dv_pair_result *r, const dv_error *e)
+{
+	r->status = DV_RESULT_ERROR;
+	r->passed = false;
+	snprintf(r->error, sizeof(r->error), "%s", e->msg);
+}
+
+/* The engine: r->base and r->targ are filled in by the caller. */
+int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts *opts,
+			   dv_pair_result *r, dv_error *err)
+{
+	dv_metrics_opts defo = dv_metrics_opts_default();
+	side_run b, t;
+	dv_diff_acc diff, diff16;
+	float *b16 = NULL, *t16 = NULL;
+	bool same, mix, cancelled = false;
+	int rc = -1;
+	dv_error lerr;
+
+	if (!opts)
+		opts = &defo;
+	if (!err)
+		err = &lerr;
+	same = dv_unify_shape(&r->base, &r->targ) == 0;
+	mix = same && bf16_mix(bs->dtype, ts->dtype);
+	if (side_init(&b, bs, opts, err) < 0) {
+		dv_result_error(r, err);
+		return -1;
+	}
+	if (side_init(&t, ts, opts, err) < 0) {
+		side_free(&b);
+		dv_result_error(r, err);
+		return -1;
+	}
+	dv_diff_acc_init(&diff);
+	dv_diff_acc_init(&diff16);
+	if (mix) {
+		b16 = malloc(DV_CHUNK * sizeof(float));
+		t16 = malloc(DV_CHUNK * sizeof(float));
+		if (!b16 || !t16) {
+			dv_error_set(err, "%s: out of memory", ts->name);
+			goto out;
+		}
+	}
+
+	if (same) {
+		int64_t n = ts->numel;
+
+		for (int64_t start = 0; start < n; start += DV_CHUNK) {
+			int64_t cnt = n - start < DV_CHUNK ? n - start : DV_CHUNK;
+
+			if (is_cancelled(opts)) {
+				cancelled = true;
+				break;
+			}
+			if (dv_reader_read(&b.rd, start, cnt, err) < 0 || dv_reader_read(&t.rd, start, cnt, err) < 0)
+				goto out;
+			dv_side_chunk(&b.acc, b.rd.f32, (size_t)cnt);
+			dv_side_chunk(&t.acc, t.rd.f32, (size_t)cnt);
+			if (b.want_q)
+				dv_qsel_add(&b.q, b.rd.f32, (size_t)cnt);
+			if (t.want_q)
+				dv_qsel_add(&t.q, t.rd.f32, (size_t)cnt);
+			dv_diff_chunk(&diff, b.rd.f32, t.rd.f32, (size_t)cnt, start);
+			if (mix) {
+				dv_round_bf16(b.rd.f32, b16, (size_t)cnt);
+				dv_round_bf16(t.rd.f32, t16, (size_t)cnt);
+				dv_diff_chunk(&diff16, b16, t16, (size_t)cnt, start);
+			}
+			if (opts->progress)
+				opts->progress(opts->progress_ctx, start + cnt, n);
+		}
+	} else {
+		/* shape mismatch: the comparator still prints both sides' stats */
+		side_run *sides[2] = { &b, &t };
+		int64_t total = bs->numel + ts->numel, done = 0;
+
+		for (int k = 0; k < 2 && !cancelled; k++) {
+			side_run *s = sides[k];
+			int64_t n = s->rd.src->numel;
+
+			for (int64_t start = 0; start < n; start += DV_CHUNK) {
+				int64_t cnt = n - start < DV_CHUNK ? n - start : DV_CHUNK;
+
+				if (is_cancelled(opts)) {
+					cancelled = true;
+					break;
+				}
+				if (dv_reader_read(&s->rd, start, cnt, err) < 0)
+					goto out;
+				dv_side_chunk(&s->acc, s->rd.f32, (size_t)cnt);
+				if (s->want_q)
+					dv_qsel_add(&s->q, s->rd.f32, (size_t)cnt);
+				done += cnt;
+				if (opts->progress)
+					opts->progress(opts->progress_ctx, done, total);
+			}
+		}
+	}
+	if (!cancelled) {
+		dv_side_finish(&b.acc, &r->base_stats);
+		dv_side_finish(&t.acc, &r->targ_stats);
+		if (side_quantiles(&b, opts, &r->base_stats, &cancelled, err) < 0 ||
+		    side_quantiles(&t, opts, &r->targ_stats, &cancelled, err) < 0)
+			goto out;
+	}
+	if (cancelled) {
+		r->status = DV_RESULT_CANCELLED;
+		r->passed = false;
+		rc = 0;
+		goto out;
+	}
+	if (!same) {
+		char bshape[200], tshape[200];
+
+		dv_format_shape(&r->base, bshape, sizeof(bshape));
+		dv_format_shape(&r->targ, tshape, sizeof(tshape));
+		r->status = DV_RESULT_SHAPE_MISMATCH;
+		r->passed = false;
+		r->numel = 0;
+		r->rel_diff = r->max_abs_diff = r->mean_abs_diff = NAN;
+		r->max_abs_diff_index = -1;
+		snprintf(r->error, sizeof(r->error), "shape mismatch: baseline %s vs target %s", bshape, tshape);
+		rc = 0;
+		goto out;
+	}
+	r->status = DV_RESULT_COMPARED;
+	r->numel = ts->numel;
+	r->rel_diff = dv_diff_rel(&diff);
+	r->max_abs_diff = diff.max_index >= 0 ? (double)diff.max_abs : 0.0;
+	r->mean_abs_diff = dv_diff_mean_abs(&diff);
+	r->identical = diff.identical;
+	r->max_abs_diff_index = diff.max_index;
+	r->max_abs_diff_ndim = r->targ.ndim;
+	if (diff.max_index >= 0) {
+		dv_index_to_coord(diff.max_index, r->targ.ndim, r->targ.shape, r->max_abs_diff_coord);
+		r->max_abs_diff_base = diff.max_b;
+		r->max_abs_diff_targ = diff.max_t;
+	}
+	r->passed = dv_rel_diff_passes(r->rel_diff, opts->threshold) && !isnan(r->max_abs_diff) &&
+		    !isnan(r->mean_abs_diff);
+	if (mix) {
+		r->has_bf16 = true;
+		r->bf16_rel_diff = dv_diff_rel(&diff16);
+		r->bf16_max_abs_diff = diff16.max_index >= 0 ? (double)diff16.max_abs : 0.0;
+		r->bf16_mean_abs_diff = dv_diff_mean_abs(&diff16);
+	}
+	rc = 0;
+out:
+	if (rc < 0)
+		dv_result_error(r, err);
+	free(b16);
+	free(t16);
+	side_free(&b);
+	side_free(&t);
+	return rc;
+}
+
+void dv_result_reset(dv_pair_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->max_abs_diff_index = -1;
+	r->rel_diff = r->max_abs_diff = r->mean_abs_diff = NAN;
+}
+
+void dv_desc_from_tensor(dv_tensor_desc *d, const pt_tensor *t)
+{
+	memset(d, 0, sizeof(*d));
+	d->dtype = t->dtype;
+	d->ndim = t->ndim;
+	for (int i = 0; i < t->ndim && i < PT_MAX_DIMS; i++)
+		d->shape[i] = t->shape[i];
+}
+
+int dv_compare_buffers(const dv_tensor_desc *bd, const void *bdata, const dv_tensor_desc *td, const void *tdata,
+		       const dv_metrics_opts *opts, dv_pair_result *result, dv_error *err)
+{
+	dv_src bs, ts;
+	dv_mem_src_ctx bc, tc;
+
+	dv_result_reset(result);
+	result->base = *bd;
+	result->targ = *td;
+	dv_src_mem(&bs, &bc, bd->dtype, desc_numel(bd), bdata, "baseline");
+	dv_src_mem(&ts, &tc, td->dtype, desc_numel(td), tdata, "target");
+	return dv_compare_sources(&bs, &ts, opts, result, err);
+}
+

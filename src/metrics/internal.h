@@ -1,0 +1,137 @@
+/* Internals of the metrics layer: chunk kernels, element sources, exact
+ * quantile selection. Not a public contract. */
+#ifndef DUMPVIEW_METRICS_INTERNAL_H
+#define DUMPVIEW_METRICS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dumpview/metrics.h"
+
+/* Elements per streamed chunk: large enough to amortise calls, small enough
+ * that a chunk's float32 values of both sides stay in L2. */
+#define DV_CHUNK 65536
+
+/* Where a side's elements come from: raw little-endian elements of dtype. */
+typedef struct dv_src {
+	dv_dtype dtype;
+	int64_t numel;
+	int (*read_raw)(void *ctx, int64_t start, int64_t count, void *out, dv_error *err);
+	void *ctx;
+	const char *name;        /* for messages */
+} dv_src;
+
+/* Buffers for reading one side in chunks. */
+typedef struct dv_reader {
+	const dv_src *src;
+	void *raw;               /* DV_CHUNK * itemsize */
+	float *f32;              /* DV_CHUNK */
+} dv_reader;
+
+int dv_reader_init(dv_reader *r, const dv_src *src, dv_error *err);
+void dv_reader_free(dv_reader *r);
+/* Reads [start, start+count) converted to float32 (torch's .float()) into r->f32. */
+int dv_reader_read(dv_reader *r, int64_t start, int64_t count, dv_error *err);
+
+/* Converts n elements of a real dtype to float32; -1 for a non-real dtype. */
+int dv_metrics_to_f32(dv_dtype dt, const void *src, float *dst, size_t n);
+
+/* Sources over memory and over an opened pt tensor. */
+typedef struct dv_mem_src_ctx {
+	const void *data;
+	size_t itemsize;
+} dv_mem_src_ctx;
+void dv_src_mem(dv_src *s, dv_mem_src_ctx *ctx, dv_dtype dt, int64_t numel, const void *data, const char *name);
+
+typedef struct dv_pt_src_ctx {
+	pt_file *f;
+	const pt_tensor *t;
+} dv_pt_src_ctx;
+void dv_src_pt(dv_src *s, dv_pt_src_ctx *ctx, pt_file *f, const pt_tensor *t);
+
+/* Exact quantiles by radix selection over order-preserving keys of float32:
+ * a 65536-bucket histogram of the keys' high 16 bits while streaming, then
+ * (only when some value has non-zero low bits, i.e. not for bf16 data) a
+ * second pass histogramming the low 16 bits inside the few buckets holding
+ * the wanted ranks. */
+#define DV_QSEL_RANKS (2 * DV_NQUANTILES)
+#define DV_QSEL_SMALL 65536      /* up to this many values: keep keys, radix sort */
+typedef struct dv_qsel {
+	int64_t numel;                 /* elements expected (NaN included) */
+	uint32_t *keys;                /* small mode: the keys, sorted by plan */
+	uint32_t *h1;                  /* large mode: 65536 buckets of the high 16 bits */
+	int64_t count;                 /* non-NaN values added */
+	int64_t nan;
+	uint32_t lowbits;              /* OR of the low 16 bits of all values */
+	/* after dv_qsel_plan */
+	int64_t rank[DV_QSEL_RANKS];   /* below/above rank per quantile */
+	float weight[DV_NQUANTILES];
+	uint32_t rank_key[DV_QSEL_RANKS];
+	int64_t rank_in_bucket[DV_QSEL_RANKS];
+	int rank_slot[DV_QSEL_RANKS];  /* slot of the rank's bucket in h2, -1 if resolved */
+	int nslots;
+	uint8_t *slot_of_bucket;       /* 65536: slot+1, 0 = not needed */
+	uint32_t *h2[DV_QSEL_RANKS];   /* 65536 each, low 16 bits inside a bucket */
+} dv_qsel;
+
+int dv_qsel_init(dv_qsel *q, int64_t numel);
+void dv_qsel_free(dv_qsel *q);
+void dv_qsel_add(dv_qsel *q, const float *x, size_t n);
+/* Computes the wanted ranks (torch's float32 rank arithmetic) for numel
+ * elements; returns 1 when a second pass (dv_qsel_add2 over all values) is
+ * needed, 0 when not, -1 on allocation failure. */
+int dv_qsel_plan(dv_qsel *q);
+void dv_qsel_add2(dv_qsel *q, const float *x, size_t n);
+void dv_qsel_result(const dv_qsel *q, double out[DV_NQUANTILES]);
+
+/* Per-side running statistics. */
+typedef struct dv_side_acc {
+	int64_t n, nan, inf;
+	double sum;
+	double mean, m2;               /* Chan's merge over chunks (finite chunks only) */
+	float min, max;
+} dv_side_acc;
+
+void dv_side_acc_init(dv_side_acc *a);
+void dv_side_chunk(dv_side_acc *a, const float *x, size_t n);
+void dv_side_finish(const dv_side_acc *a, dv_stats *st);
+
+/* Per-pair running metrics. */
+typedef struct dv_diff_acc {
+	int64_t n;
+	double sqdiff, norm, abs_sum; /* sum (b-t)^2, sum b^2+t^2, sum |t-b| */
+	float max_abs;
+	int64_t max_index;             /* -1: none yet */
+	bool max_is_nan;
+	float max_b, max_t;
+	int64_t identical;
+} dv_diff_acc;
+
+void dv_diff_acc_init(dv_diff_acc *a);
+/* b and t hold n values of elements [start, start+n). */
+void dv_diff_chunk(dv_diff_acc *a, const float *b, const float *t, size_t n, int64_t start);
+double dv_diff_rel(const dv_diff_acc *a);
+double dv_diff_mean_abs(const dv_diff_acc *a);
+
+/* Rounds float32 values to bfloat16 (nearest even, NaN kept) and back. */
+void dv_round_bf16(const float *x, float *out, size_t n);
+
+/* Python-like printed form of a non-tensor value into a growing buffer. */
+char *dv_obj_print(const pt_obj *o, size_t *len);
+
+/* Shape unify (the comparator's _try_unify_shape): 0 when the baseline's
+ * shape equals the target's after dropping leading size-1 dims, else -1. */
+int dv_unify_shape(const dv_tensor_desc *base, const dv_tensor_desc *targ);
+void dv_format_shape(const dv_tensor_desc *d, char *buf, size_t size);
+void dv_index_to_coord(int64_t index, int ndim, const int64_t *shape, int64_t *coord);
+
+/* The engine behind every compare: r->base and r->targ filled by the caller. */
+int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts *opts,
+		       dv_pair_result *r, dv_error *err);
+void dv_result_reset(dv_pair_result *r);
+void dv_result_error(dv_pair_result *r, const dv_error *e);
+void dv_desc_from_tensor(dv_tensor_desc *d, const pt_tensor *t);
+const char *dv_obj_kind_name(const pt_obj *o);
+
+#endif

@@ -1,0 +1,258 @@
+/* Exact quantiles as torch.quantile computes them (linear interpolation, the
+ * rank and the interpolation in float32 arithmetic), without sorting large
+ * tensors: order statistics come from radix histograms of order-preserving
+ * keys. Any NaN makes every quantile NaN, as in torch. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+const double dv_quantile_q[DV_NQUANTILES] = { 0.01, 0.05, 0.50, 0.95, 0.99 };
+const char *const dv_quantile_name[DV_NQUANTILES] = { "p1", "p5", "p50", "p95", "p99" };
+
+#define NBUCKETS 65536
+
+/* Unsigned keys ordered like the floats; -0 and +0 share a key. */
+static inline uint32_t float_key(float v)
+{
+	uint32_t u;
+
+	if (v == 0.0f)
+		v = 0.0f;
+	memcpy(&u, &v, sizeof(u));
+	return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+static inline float key_float(uint32_t k)
+{
+	uint32_t u = (k & 0x80000000u) ? (k & 0x7fffffffu) : ~k;
+	float v;
+
+	memcpy(&v, &u, sizeof(v));
+	return v;
+}
+
+int dv_qsel_init(dv_qsel *q, int64_t numel)
+{
+	memset(q, 0, sizeof(*q));
+	q->numel = numel;
+	if (numel <= DV_QSEL_SMALL) {
+		q->keys = malloc((size_t)(numel > 0 ? numel : 1) * sizeof(uint32_t));
+		return q->keys ? 0 : -1;
+	}
+	q->h1 = calloc(NBUCKETS, sizeof(uint32_t));
+	return q->h1 ? 0 : -1;
+}
+
+void dv_qsel_free(dv_qsel *q)
+{
+	free(q->keys);
+	free(q->h1);
+	free(q->slot_of_bucket);
+	for (int i = 0; i < DV_QSEL_RANKS; i++)
+		free(q->h2[i]);
+	memset(q, 0, sizeof(*q));
+}
+
+void dv_qsel_add(dv_qsel *q, const float *x, size_t n)
+{
+	size_t i;
+
+	if (q->keys) {
+		uint32_t *k = q->keys + q->count;
+
+		for (i = 0; i < n; i++) {
+			if (x[i] != x[i]) {
+				q->nan++;
+				continue;
+			}
+			if (k - q->keys >= q->numel)
+				break; /* more values than announced: ignore the excess */
+			*k++ = float_key(x[i]);
+		}
+		q->count = k - q->keys;
+		return;
+	}
+	uint32_t *h = q->h1, low = 0;
+	int64_t nan = 0;
+
+	for (i = 0; i < n; i++) {
+		float v = x[i];
+		uint32_t u;
+
+		memcpy(&u, &v, sizeof(u));
+		if (v != v) {
+			nan++;
+			continue;
+		}
+		low |= u;
+		h[float_key(v) >> 16]++;
+	}
+	q->lowbits |= low & 0xffffu;
+	q->nan += nan;
+	q->count += (int64_t)n - nan;
+}
+
+/* LSD radix sort of the small-mode keys, 11-bit digits; digits that all keys
+ * share are skipped. */
+static int sort_keys(uint32_t *k, int64_t n)
+{
+	uint32_t *tmp = malloc((size_t)(n > 0 ? n : 1) * sizeof(uint32_t)), *src = k, *dst = tmp;
+	uint32_t cnt[2048];
+
+	if (!tmp)
+		return -1;
+	for (int shift = 0; shift < 32; shift += 11) {
+		memset(cnt, 0, sizeof(cnt));
+		for (int64_t i = 0; i < n; i++)
+			cnt[(src[i] >> shift) & 2047]++;
+		if (n > 0 && cnt[(src[0] >> shift) & 2047] == (uint32_t)n)
+			continue;
+		uint32_t sum = 0;
+		for (int d = 0; d < 2048; d++) {
+			uint32_t c = cnt[d];
+
+			cnt[d] = sum;
+			sum += c;
+		}
+		for (int64_t i = 0; i < n; i++)
+			dst[cnt[(src[i] >> shift) & 2047]++] = src[i];
+		uint32_t *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != k)
+		memcpy(k, src, (size_t)n * sizeof(uint32_t));
+	free(tmp);
+	return 0;
+}
+
+int dv_qsel_plan(dv_qsel *q)
+{
+	int i, j;
+
+	if (q->nan > 0 || q->count == 0)
+		return 0;
+	/* torch: ranks = q * (n - 1) with q a float32 tensor, then
+	 * below = (long)ranks, above = (long)ceil(ranks), weight = ranks - below */
+	float last = (float)(q->count - 1);
+	for (i = 0; i < DV_NQUANTILES; i++) {
+		float r = (float)dv_quantile_q[i] * last;
+		int64_t below = (int64_t)r, above = (int64_t)ceilf(r);
+
+		if (above > q->count - 1)
+			above = q->count - 1;
+		q->rank[2 * i] = below;
+		q->rank[2 * i + 1] = above;
+		q->weight[i] = r - (float)below;
+	}
+	if (q->keys) {
+		if (sort_keys(q->keys, q->count) < 0)
+			return -1;
+		for (i = 0; i < DV_QSEL_RANKS; i++) {
+			q->rank_key[i] = q->keys[q->rank[i]];
+			q->rank_slot[i] = -1;
+		}
+		return 0;
+	}
+	/* bucket of each rank by one cumulative scan (ranks are ascending) */
+	int64_t cum = 0;
+	int b = 0;
+	for (i = 0; i < DV_QSEL_RANKS; i++) {
+		while (b < NBUCKETS && cum + q->h1[b] <= q->rank[i])
+			cum += q->h1[b++];
+		if (b >= NBUCKETS)
+			b = NBUCKETS - 1; /* cannot happen with consistent counts */
+		q->rank_key[i] = (uint32_t)b << 16;
+		q->rank_in_bucket[i] = q->rank[i] - cum;
+		q->rank_slot[i] = -1;
+	}
+	if (q->lowbits == 0) {
+		/* every value's low 16 bits are zero (bf16 data): a bucket holds one
+		 * value, whose key's low bits are 0 for positives, 0xffff for negatives */
+		for (i = 0; i < DV_QSEL_RANKS; i++)
+			if (!(q->rank_key[i] & 0x80000000u))
+				q->rank_key[i] |= 0xffffu;
+		return 0;
+	}
+	q->slot_of_bucket = calloc(NBUCKETS, 1);
+	if (!q->slot_of_bucket)
+		return -1;
+	for (i = 0; i < DV_QSEL_RANKS; i++) {
+		uint32_t bucket = q->rank_key[i] >> 16;
+
+		if (!q->slot_of_bucket[bucket]) {
+			j = q->nslots++;
+			q->h2[j] = calloc(NBUCKETS, sizeof(uint32_t));
+			if (!q->h2[j])
+				return -1;
+			q->slot_of_bucket[bucket] = (uint8_t)(j + 1);
+		}
+		q->rank_slot[i] = q->slot_of_bucket[bucket] - 1;
+	}
+	return 1;
+}
+
+void dv_qsel_add2(dv_qsel *q, const float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (x[i] != x[i])
+			continue;
+		uint32_t k = float_key(x[i]);
+		int s = q->slot_of_bucket[k >> 16];
+
+		if (s)
+			q->h2[s - 1][k & 0xffffu]++;
+	}
+}
+
+static float rank_value(const dv_qsel *q, int i)
+{
+	if (q->rank_slot[i] < 0)
+		return key_float(q->rank_key[i]);
+	const uint32_t *h = q->h2[q->rank_slot[i]];
+	int64_t cum = 0, want = q->rank_in_bucket[i];
+	uint32_t lo = 0;
+
+	while (lo < NBUCKETS - 1 && cum + h[lo] <= want)
+		cum += h[lo++];
+	return key_float((q->rank_key[i] & 0xffff0000u) | lo);
+}
+
+void dv_qsel_result(const dv_qsel *q, double out[DV_NQUANTILES])
+{
+	for (int i = 0; i < DV_NQUANTILES; i++) {
+		if (q->nan > 0 || q->count == 0) {
+			out[i] = NAN;
+			continue;
+		}
+		float a = rank_value(q, 2 * i), b = rank_value(q, 2 * i + 1), w = q->weight[i];
+		/* at::lerp for float: opmath float, two forms by |weight| < 0.5 */
+		float r = fabsf(w) < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
+
+		out[i] = r;
+	}
+}
+
+int dv_quantiles_f32(const float *x, int64_t n, double out[DV_NQUANTILES])
+{
+	dv_qsel q;
+	int need;
+
+	if (n <= 0 || dv_qsel_init(&q, n) < 0)
+		return -1;
+	for (int64_t i = 0; i < n; i += DV_CHUNK)
+		dv_qsel_add(&q, x + i, (size_t)(n - i < DV_CHUNK ? n - i : DV_CHUNK));
+	need = dv_qsel_plan(&q);
+	if (need < 0) {
+		dv_qsel_free(&q);
+		return -1;
+	}
+	if (need)
+		for (int64_t i = 0; i < n; i += DV_CHUNK)
+			dv_qsel_add2(&q, x + i, (size_t)(n - i < DV_CHUNK ? n - i : DV_CHUNK));
+	dv_qsel_result(&q, out);
+	dv_qsel_free(&q);
+	return 0;
+}

@@ -1,0 +1,519 @@
+/* Metrics on synthetic tensors in memory: the comparator's definitions,
+ * edge cases, and exact quantiles against a sort-based reference. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dumpview/metrics.h"
+
+static dv_tensor_desc desc2(dv_dtype dt, int64_t r, int64_t c)
+{
+	dv_tensor_desc d = { .dtype = dt, .ndim = 2, .shape = { r, c } };
+	return d;
+}
+
+static dv_tensor_desc desc1(dv_dtype dt, int64_t n)
+{
+	dv_tensor_desc d = { .dtype = dt, .ndim = 1, .shape = { n } };
+	return d;
+}
+
+static uint16_t bf16(float v)
+{
+	return dv_f32_to_bf16(v);
+}
+
+static uint64_t rng_state = 88172645463325252ull;
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static double urand(void)
+{
+	return (double)(rng() >> 11) / 9007199254740992.0;
+}
+
+static float nrand(void)
+{
+	/* sum of uniforms: roughly normal, enough for tests */
+	double s = 0;
+	for (int i = 0; i < 4; i++)
+		s += urand();
+	return (float)(s - 2.0);
+}
+
+static void assert_close(double got, double want, double rel)
+{
+	if (isnan(want)) {
+		assert_true(isnan(got));
+		return;
+	}
+	double tol = fabs(want) * rel + 1e-300;
+	if (!(fabs(got - want) <= tol))
+		fail_msg("got %.17g want %.17g (rel tol %g)", got, want, rel);
+}
+
+/* Reference: the comparator's definitions computed the obvious way. */
+typedef struct ref_metrics {
+	double rel, rel_torch, maxabs, meanabs, mean, std;
+	int64_t maxidx, identical;
+} ref_metrics;
+
+static ref_metrics reference(const float *b, const float *t, int64_t n)
+{
+	ref_metrics r = { 0 };
+	double dot = 0, norm = 0, abss = 0, s = 0, sq = 0;
+	float mx = -1;
+
+	for (int64_t i = 0; i < n; i++) {
+		float d = fabsf(t[i] - b[i]);
+
+		dot += (double)b[i] * t[i];
+		sq += ((double)b[i] - t[i]) * ((double)b[i] - t[i]);
+		norm += (double)b[i] * b[i] + (double)t[i] * t[i];
+		abss += d;
+		if (d > mx) {
+			mx = d;
+			r.maxidx = i;
+		}
+		r.identical += memcmp(&b[i], &t[i], 4) == 0;
+		s += b[i];
+	}
+	r.rel = norm == 0 ? 0 : sq / norm;
+	r.rel_torch = norm == 0 ? 0 : 1 - 2 * dot / norm;
+	r.maxabs = mx;
+	r.meanabs = abss / n;
+	r.mean = s / n;
+	double m2 = 0;
+	for (int64_t i = 0; i < n; i++)
+		m2 += (b[i] - r.mean) * (b[i] - r.mean);
+	r.std = sqrt(m2 / (n - 1));
+	return r;
+}
+
+static void test_identical_bf16(void **state)
+{
+	(void)state;
+	enum { R = 48, C = 128 };
+	uint16_t *b = malloc(R * C * 2);
+	dv_tensor_desc d = desc2(DV_BFLOAT16, R, C);
+	dv_pair_result r;
+	dv_metrics_opts o = dv_metrics_opts_default();
+
+	for (int i = 0; i < R * C; i++)
+		b[i] = bf16(nrand());
+	assert_int_equal(dv_compare_buffers(&d, b, &d, b, &o, &r, NULL), 0);
+	assert_int_equal(r.status, DV_RESULT_COMPARED);
+	assert_true(r.passed);
+	assert_true(r.rel_diff == 0.0 || fabs(r.rel_diff) < 1e-15);
+	assert_true(r.max_abs_diff == 0.0);
+	assert_true(r.mean_abs_diff == 0.0);
+	assert_int_equal(r.identical, R * C);
+	assert_int_equal(r.max_abs_diff_index, 0);
+	assert_int_equal(r.max_abs_diff_ndim, 2);
+	assert_int_equal(r.max_abs_diff_coord[0], 0);
+	assert_int_equal(r.max_abs_diff_coord[1], 0);
+	assert_true(r.base_stats.has_percentiles);
+	assert_int_equal(r.numel, R * C);
+	free(b);
+}
+
+static void test_random_vs_reference(void **state)
+{
+	(void)state;
+	static const int64_t sizes[] = { 1, 7, 8, 9, 1000, 65536, 65537, 200003 };
+
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		int64_t n = sizes[k];
+		float *b = malloc(n * 4), *t = malloc(n * 4);
+		dv_tensor_desc d = desc1(DV_FLOAT32, n);
+		dv_pair_result r;
+		dv_metrics_opts o = dv_metrics_opts_default();
+
+		for (int64_t i = 0; i < n; i++) {
+			b[i] = nrand() * 3 + 10; /* mean far from 0: std must stay accurate */
+			t[i] = (i % 3) ? b[i] : b[i] + nrand() * 1e-3f;
+		}
+		assert_int_equal(dv_compare_buffers(&d, b, &d, t, &o, &r, NULL), 0);
+		ref_metrics ref = reference(b, t, n);
+		assert_close(r.rel_diff, ref.rel, 1e-9);
+		/* torch's form, within the contract's tolerance (where this naive
+		 * sequential reference is itself accurate enough) */
+		if (n <= 1000)
+			assert_true(fabs(r.rel_diff - ref.rel_torch) <= fmax(1e-15, 1e-9 * fabs(ref.rel_torch)));
+		assert_true(r.max_abs_diff == ref.maxabs);
+		assert_int_equal(r.max_abs_diff_index, ref.maxidx);
+		assert_int_equal(r.max_abs_diff_coord[0], ref.maxidx);
+		assert_true(r.max_abs_diff_base == b[ref.maxidx]);
+		assert_true(r.max_abs_diff_targ == t[ref.maxidx]);
+		assert_close(r.mean_abs_diff, ref.meanabs, 1e-9);
+		assert_close(r.base_stats.mean, ref.mean, 1e-12);
+		if (n > 1)
+			assert_close(r.base_stats.std, ref.std, 1e-9);
+		else
+			assert_true(isnan(r.base_stats.std));
+		assert_int_equal(r.identical, ref.identical);
+		free(b);
+		free(t);
+	}
+}
+
+static void test_all_zero(void **state)
+{
+	(void)state;
+	float z[16] = { 0 };
+	dv_tensor_desc d = desc2(DV_FLOAT32, 4, 4);
+	dv_pair_result r;
+
+	assert_int_equal(dv_compare_buffers(&d, z, &d, z, NULL, &r, NULL), 0);
+	assert_true(r.rel_diff == 0.0);
+	assert_true(r.passed);
+	assert_true(r.base_stats.std == 0.0);
+	assert_true(r.base_stats.p[2] == 0.0);
+}
+
+static void test_nan(void **state)
+{
+	(void)state;
+	float b[6] = { 1, 2, 3, 4, 5, 6 }, t[6] = { 1, 2, 9, NAN, 5, NAN };
+	dv_tensor_desc d = desc2(DV_FLOAT32, 2, 3);
+	dv_pair_result r;
+
+	assert_int_equal(dv_compare_buffers(&d, b, &d, t, NULL, &r, NULL), 0);
+	assert_int_equal(r.status, DV_RESULT_COMPARED);
+	assert_false(r.passed);
+	assert_true(isnan(r.rel_diff));
+	assert_true(isnan(r.max_abs_diff));
+	/* torch.argmax: the first NaN */
+	assert_int_equal(r.max_abs_diff_index, 3);
+	assert_int_equal(r.max_abs_diff_coord[0], 1);
+	assert_int_equal(r.max_abs_diff_coord[1], 0);
+	assert_int_equal(r.targ_stats.nan, 2);
+	assert_true(isnan(r.targ_stats.mean));
+	assert_true(isnan(r.targ_stats.max));
+	assert_true(isnan(r.targ_stats.p[2]));
+	assert_int_equal(r.base_stats.nan, 0);
+	assert_close(r.base_stats.mean, 3.5, 0);
+	assert_int_equal(r.identical, 3);
+}
+
+static void test_inf(void **state)
+{
+	(void)state;
+	float b[4] = { 1, 2, 3, 4 }, t[4] = { 1, INFINITY, 3, -INFINITY };
+	dv_tensor_desc d = desc1(DV_FLOAT32, 4);
+	dv_pair_result r;
+
+	assert_int_equal(dv_compare_buffers(&d, b, &d, t, NULL, &r, NULL), 0);
+	assert_false(r.passed);
+	assert_int_equal(r.targ_stats.inf, 2);
+	assert_true(isinf(r.max_abs_diff));
+	assert_int_equal(r.max_abs_diff_index, 1);
+	assert_true(isnan(r.targ_stats.std));
+	assert_true(r.targ_stats.max == INFINITY);
+	assert_true(r.targ_stats.min == -INFINITY);
+	assert_true(r.targ_stats.has_percentiles);
+	/* torch's lerp between -inf and 1 is NaN; between 1 and 3 plain */
+	assert_true(isnan(r.targ_stats.p[0]));
+	assert_true(r.targ_stats.p[2] == 2.0);
+}
+
+static void test_empty(void **state)
+{
+	(void)state;
+	float x[1] = { 0 };
+	dv_tensor_desc d = desc2(DV_FLOAT32, 0, 5);
+	dv_pair_result r;
+
+	assert_int_equal(dv_compare_buffers(&d, x, &d, x, NULL, &r, NULL), 0);
+	assert_int_equal(r.status, DV_RESULT_COMPARED);
+	assert_int_equal(r.numel, 0);
+	assert_true(r.passed);
+	assert_true(r.rel_diff == 0.0);
+	assert_false(r.base_stats.has_percentiles);
+	assert_true(isnan(r.base_stats.mean));
+	assert_int_equal(r.max_abs_diff_index, -1);
+}
+
+static void test_shape_unify(void **state)
+{
+	(void)state;
+	float b[12], t[12];
+	dv_tensor_desc bd = { .dtype = DV_FLOAT32, .ndim = 4, .shape = { 1, 1, 4, 3 } };
+	dv_tensor_desc td = desc2(DV_FLOAT32, 4, 3);
+	dv_pair_result r;
+
+	for (int i = 0; i < 12; i++) {
+		b[i] = (float)i;
+		t[i] = (float)i;
+	}
+	t[7] = 100;
+	assert_int_equal(dv_compare_buffers(&bd, b, &td, t, NULL, &r, NULL), 0);
+	assert_int_equal(r.status, DV_RESULT_COMPARED);
+	assert_int_equal(r.base.ndim, 4); /* as stored */
+	assert_int_equal(r.max_abs_diff_ndim, 2);
+	assert_int_equal(r.max_abs_diff_coord[0], 2);
+	assert_int_equal(r.max_abs_diff_coord[1], 1);
+	assert_true(r.max_abs_diff == 93.0);
+
+	/* [4, 3] vs [3, 4]: mismatch, stats still given */
+	dv_tensor_desc t2 = desc2(DV_FLOAT32, 3, 4);
+	assert_int_equal(dv_compare_buffers(&td, b, &t2, t, NULL, &r, NULL), 0);
+	assert_int_equal(r.status, DV_RESULT_SHAPE_MISMATCH);
+	assert_false(r.passed);
+	assert_string_equal(r.error, "shape mismatch: baseline [4, 3] vs target [3, 4]");
+	assert_close(r.base_stats.mean, 5.5, 0);
+	assert_close(r.targ_stats.max, 100, 0);
+
+	/* only the baseline's leading 1s are dropped */
+	dv_tensor_desc t3 = { .dtype = DV_FLOAT32, .ndim = 3, .shape = { 1, 4, 3 } };
+	assert_int_equal(dv_compare_buffers(&td, b, &t3, t, NULL, &r, NULL), 0);
+	assert_int_equal(r.status, DV_RESULT_SHAPE_MISMATCH);
+	/* leading non-1 dims are not dropped */
+	dv_tensor_desc b4 = { .dtype = DV_FLOAT32, .ndim = 3, .shape = { 2, 2, 3 } };
+	dv_tensor_desc t4 = desc2(DV_FLOAT32, 2, 3);
+	assert_int_equal(dv_compare_buffers(&b4, b, &t4, t, NULL, &r, NULL), 0);
+	assert_int_equal(r.status, DV_RESULT_SHAPE_MISMATCH);
+}
+
+static void test_fp32_vs_bf16(void **state)
+{
+	(void)state;
+	enum { N = 1000 };
+	float b[N];
+	uint16_t t[N];
+	float b16[N], t16[N];
+	dv_tensor_desc bd = desc1(DV_FLOAT32, N), td = desc1(DV_BFLOAT16, N);
+	dv_pair_result r;
+
+	for (int i = 0; i < N; i++) {
+		b[i] = nrand();
+		t[i] = bf16(b[i] * 1.001f);
+		t16[i] = dv_bf16_to_f32(t[i]);
+		b16[i] = dv_bf16_to_f32(bf16(b[i]));
+	}
+	assert_int_equal(dv_compare_buffers(&bd, b, &td, t, NULL, &r, NULL), 0);
+	assert_true(r.has_bf16);
+	float tf[N];
+	for (int i = 0; i < N; i++)
+		tf[i] = dv_bf16_to_f32(t[i]);
+	ref_metrics full = reference(b, tf, N), cast = reference(b16, t16, N);
+	assert_close(r.rel_diff, full.rel, 1e-9);
+	assert_true(r.max_abs_diff == full.maxabs);
+	assert_close(r.bf16_rel_diff, cast.rel, 1e-9);
+	assert_true(r.bf16_max_abs_diff == cast.maxabs);
+	assert_close(r.bf16_mean_abs_diff, cast.meanabs, 1e-9);
+	assert_true(r.bf16_max_abs_diff != r.max_abs_diff);
+
+	/* same dtype: no bf16 metrics */
+	assert_int_equal(dv_compare_buffers(&bd, b, &bd, b, NULL, &r, NULL), 0);
+	assert_false(r.has_bf16);
+}
+
+static void test_integers(void **state)
+{
+	(void)state;
+	int64_t b[4] = { 16777217, 0, -3, 5 }, t[4] = { 16777216, 0, -3, 7 };
+	dv_tensor_desc d = desc1(DV_INT64, 4);
+	dv_pair_result r;
+
+	assert_int_equal(dv_compare_buffers(&d, b, &d, t, NULL, &r, NULL), 0);
+	/* 16777217 -> float32 16777216: bit-identical after .float() */
+	assert_int_equal(r.identical, 3);
+	assert_true(r.max_abs_diff == 2.0);
+	assert_int_equal(r.max_abs_diff_index, 3);
+	assert_close(r.base_stats.max, 16777216.0, 0);
+
+	/* top-k ids as int32 */
+	int32_t bi[6] = { 1, 3, 2, 0, 1, 2 }, ti[6] = { 1, 2, 3, 0, 1, 2 };
+	float bf[6], tf[6];
+	for (int i = 0; i < 6; i++) {
+		bf[i] = (float)bi[i];
+		tf[i] = (float)ti[i];
+	}
+	dv_tensor_desc d32 = desc2(DV_INT32, 3, 2);
+	assert_int_equal(dv_compare_buffers(&d32, bi, &d32, ti, NULL, &r, NULL), 0);
+	ref_metrics ref = reference(bf, tf, 6);
+	assert_close(r.rel_diff, ref.rel, 1e-12);
+	assert_close(r.rel_diff, 1.0 - 2.0 * 18.0 / 38.0, 1e-12);
+	assert_int_equal(r.max_abs_diff_coord[0], 0);
+	assert_int_equal(r.max_abs_diff_coord[1], 1);
+	assert_false(r.passed);
+
+	/* bool */
+	uint8_t bb[3] = { 1, 0, 1 }, tb[3] = { 1, 1, 1 };
+	dv_tensor_desc db = desc1(DV_BOOL, 3);
+	assert_int_equal(dv_compare_buffers(&db, bb, &db, tb, NULL, &r, NULL), 0);
+	assert_true(r.max_abs_diff == 1.0);
+	assert_close(r.base_stats.mean, 2.0 / 3.0, 1e-15);
+}
+
+/* torch.quantile reference: full sort, then torch's float32 rank/lerp. */
+static int cmpf(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void ref_quantiles(const float *x, int64_t n, double out[DV_NQUANTILES])
+{
+	float *s = malloc(n * 4);
+	memcpy(s, x, n * 4);
+	qsort(s, n, 4, cmpf);
+	for (int i = 0; i < DV_NQUANTILES; i++) {
+		float r = (float)dv_quantile_q[i] * (float)(n - 1);
+		int64_t lo = (int64_t)r, hi = (int64_t)ceilf(r);
+		float w = r - (float)lo, a = s[lo], b = s[hi];
+		out[i] = fabsf(w) < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
+	}
+	free(s);
+}
+
+static void test_quantiles_known(void **state)
+{
+	(void)state;
+	float x[5] = { 5, 1, 4, 2, 3 };
+	double p[DV_NQUANTILES];
+
+	assert_int_equal(dv_quantiles_f32(x, 5, p), 0);
+	assert_close(p[2], 3.0, 0);
+	assert_close(p[0], 1.04, 1e-6);
+	assert_close(p[4], 4.96, 1e-6);
+	float y[4] = { 4, 3, 2, 1 };
+	assert_int_equal(dv_quantiles_f32(y, 4, p), 0);
+	assert_close(p[2], 2.5, 0);
+	float z[3] = { 1, NAN, 2 };
+	assert_int_equal(dv_quantiles_f32(z, 3, p), 0);
+	assert_true(isnan(p[0]) && isnan(p[4]));
+	assert_int_equal(dv_quantiles_f32(z, 0, p), -1);
+}
+
+static void test_quantiles_random(void **state)
+{
+	(void)state;
+	static const int64_t sizes[] = { 1, 2, 3, 10, 101, 4096, 65536, 65537, 100000, 300001 };
+
+	for (int kind = 0; kind < 4; kind++) {
+		for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+			int64_t n = sizes[k];
+			float *x = malloc(n * 4);
+			double got[DV_NQUANTILES], want[DV_NQUANTILES];
+
+			for (int64_t i = 0; i < n; i++) {
+				switch (kind) {
+				case 0: x[i] = nrand(); break;                                  /* float32 */
+				case 1: x[i] = dv_bf16_to_f32(bf16(nrand() * 4)); break;        /* bf16 values */
+				case 2: x[i] = (float)(rng() % 7) - 3.0f; break;                /* heavy ties, +-0 */
+				default: x[i] = (float)(urand() * 1e-3 + 1.0); break;           /* one narrow bucket */
+				}
+				if (kind == 2 && x[i] == 0 && (rng() & 1))
+					x[i] = -0.0f;
+			}
+			assert_int_equal(dv_quantiles_f32(x, n, got), 0);
+			ref_quantiles(x, n, want);
+			for (int q = 0; q < DV_NQUANTILES; q++)
+				if (got[q] != want[q])
+					fail_msg("kind %d n %lld q%d: got %.9g want %.9g", kind, (long long)n, q,
+						 got[q], want[q]);
+			free(x);
+		}
+	}
+}
+
+static void test_percentile_limit(void **state)
+{
+	(void)state;
+	float x[100];
+	dv_tensor_desc d = desc1(DV_FLOAT32, 100);
+	dv_pair_result r;
+	dv_metrics_opts o = dv_metrics_opts_default();
+
+	for (int i = 0; i < 100; i++)
+		x[i] = (float)i;
+	o.percentile_limit = 100; /* skipped at >= limit elements */
+	assert_int_equal(dv_compare_buffers(&d, x, &d, x, &o, &r, NULL), 0);
+	assert_false(r.base_stats.has_percentiles);
+	o.percentile_limit = 101;
+	assert_int_equal(dv_compare_buffers(&d, x, &d, x, &o, &r, NULL), 0);
+	assert_true(r.base_stats.has_percentiles);
+	assert_close(r.base_stats.p[1], 4.95, 1e-6);
+	o.percentiles = false;
+	assert_int_equal(dv_compare_buffers(&d, x, &d, x, &o, &r, NULL), 0);
+	assert_false(r.base_stats.has_percentiles);
+}
+
+static void count_progress(void *ctx, int64_t done, int64_t total)
+{
+	int64_t *calls = ctx;
+	calls[0]++;
+	calls[1] = done;
+	calls[2] = total;
+}
+
+static void test_cancel_and_progress(void **state)
+{
+	(void)state;
+	int64_t n = 3 * 65536 + 5;
+	float *x = calloc(n, 4);
+	dv_tensor_desc d = desc1(DV_FLOAT32, n);
+	dv_pair_result r;
+	dv_metrics_opts o = dv_metrics_opts_default();
+	int64_t calls[3] = { 0 };
+	atomic_int cancel = 0;
+
+	o.progress = count_progress;
+	o.progress_ctx = calls;
+	o.cancel = &cancel;
+	assert_int_equal(dv_compare_buffers(&d, x, &d, x, &o, &r, NULL), 0);
+	assert_int_equal(r.status, DV_RESULT_COMPARED);
+	assert_int_equal(calls[0], 4);
+	assert_int_equal(calls[1], n);
+	assert_int_equal(calls[2], n);
+	atomic_store(&cancel, 1);
+	assert_int_equal(dv_compare_buffers(&d, x, &d, x, &o, &r, NULL), 0);
+	assert_int_equal(r.status, DV_RESULT_CANCELLED);
+	assert_false(r.passed);
+	free(x);
+}
+
+static void test_threshold(void **state)
+{
+	(void)state;
+	assert_true(dv_rel_diff_passes(1e-3, 1e-3));
+	assert_false(dv_rel_diff_passes(1.0001e-3, 1e-3));
+	assert_false(dv_rel_diff_passes(NAN, 1e-3));
+	dv_metrics_opts o = dv_metrics_opts_default();
+	assert_true(o.threshold == 1e-3);
+	assert_int_equal(o.percentile_limit, 10000000);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_identical_bf16),
+		cmocka_unit_test(test_random_vs_reference),
+		cmocka_unit_test(test_all_zero),
+		cmocka_unit_test(test_nan),
+		cmocka_unit_test(test_inf),
+		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_shape_unify),
+		cmocka_unit_test(test_fp32_vs_bf16),
+		cmocka_unit_test(test_integers),
+		cmocka_unit_test(test_quantiles_known),
+		cmocka_unit_test(test_quantiles_random),
+		cmocka_unit_test(test_percentile_limit),
+		cmocka_unit_test(test_cancel_and_progress),
+		cmocka_unit_test(test_threshold),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
