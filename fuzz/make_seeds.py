@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Regenerates the seed corpora fuzz/corpus/<harness>/ from tests/fixtures and
+examples/ (small files only). Run from anywhere: python3 fuzz/make_seeds.py"""
+import io
+import os
+import shutil
+import zipfile
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+FIX = os.path.join(ROOT, "tests", "fixtures")
+OUT = os.path.join(ROOT, "fuzz", "corpus")
+LEGACY_MAGIC_LEN = 15
+MAX_PT = 8192        # bytes: a seed bigger than this slows every mutation
+MAX_PICKLE = 16384
+
+
+def pt_files():
+    for sub in ("pt-corpus", "pt-corpus/bad", "hostile", "hostile/valid"):
+        d = os.path.join(FIX, sub)
+        for n in sorted(os.listdir(d)):
+            p = os.path.join(d, n)
+            if n.endswith(".pt") and os.path.isfile(p):
+                yield sub.replace("/", "-") + "-" + n, p
+
+
+def put(harness, name, data):
+    d = os.path.join(OUT, harness)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def main():
+    shutil.rmtree(OUT, ignore_errors=True)
+    for name, path in pt_files():
+        with open(path, "rb") as f:
+            data = f.read()
+        if len(data) <= MAX_PT:
+            put("fuzz_pt", name, data)
+        if data.startswith(b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19\x2e"):
+            put("fuzz_legacy", name, data[LEGACY_MAGIC_LEN:])
+            continue
+        try:
+            z = zipfile.ZipFile(io.BytesIO(data))
+            pkls = [i for i in z.infolist() if i.filename.endswith("data.pkl")]
+            if pkls and pkls[0].file_size <= MAX_PICKLE:
+                put("fuzz_pickle", name[:-3] + ".pkl", z.read(pkls[0]))
+        except Exception:
+            pass
+    names = set()
+    for root, _, files in os.walk(os.path.join(ROOT, "examples")):
+        names.update(n for n in files if n.endswith(".pt"))
+    names = sorted(names)[:40] + [
+        "forward_pass_id=1___rank=0___name=model.layers.3.mlp___dump_index=5.pt",
+        "step=0___rank=0___dump_index=7___name=attn_output___layer_id=3.pt",
+        "name=a=b___=x___y=___noequals___k=v=w.pt",
+        "name=model.layers.99999999999.mlp.pt", "layer_12.pt", "x.layers_4_y.pt",
+    ]
+    for k, n in enumerate(names):
+        put("fuzz_tags", "name%03d" % k, n.encode())
+    patterns = [b"(?:^|[._])layers?[._](\\d+)(?:[._]|$)", b"attn", b"(\\d+)", b"(?i)MLP|moe",
+                b"layer_id=(\\d+)", b"(a+)+$", b"[", b"(?<n>x)\\k<n>"]
+    for k, p in enumerate(patterns):
+        for j, n in enumerate(names[:3] + names[-3:]):
+            put("fuzz_regex", "re%02d_%d" % (k, j), bytes([k & 1]) + p + b"\0" + n.encode())
+    for h in sorted(os.listdir(OUT)):
+        print(h, len(os.listdir(os.path.join(OUT, h))))
+
+
+main()
