@@ -5,7 +5,8 @@ EXTRA_PROGRAMS = bench/gen_dumps
 bench_gen_dumps_SOURCES = bench/gen_dumps.c
 bench_gen_dumps_LDADD = -lpthread
 CLEANFILES += bench/gen_dumps$(EXEEXT)
-EXTRA_DIST += bench/README.md bench/run.sh bench/torch_compare.py
+EXTRA_DIST += bench/README.md bench/run.sh bench/torch_compare.py \
+	bench/check_torch.py bench/tui_paint.py
 
 .PHONY: bench
 bench: bench/gen_dumps$(EXEEXT) src/dumpview$(EXEEXT)

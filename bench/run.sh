@@ -1,0 +1,162 @@
+#!/bin/sh
+# bench/run.sh: times `dumpview compare --format jsonl` on the benchmark sets
+# next to `cat` of the same files (the read floor) and the torch reference
+# script, and prints wall time, CPU time, peak RSS and the ratios the issue's
+# targets are stated in. See bench/README.md.
+#
+# usage: bench/run.sh [-B BUILDDIR] [-d DATADIR] [-n RUNS] [-T] [-P] [SET...]
+#   -B BUILDDIR  build tree holding src/dumpview and bench/gen_dumps
+#                (default: ./build-bench, else .); `make bench` builds both
+#   -d DATADIR   where the sets live / are generated (default /tmp/dv-bench)
+#   -n RUNS      runs of cat and dumpview, best kept (default 3)
+#   -T           skip the torch script (minutes on "wide")
+#   -P           skip the TUI first-paint measure
+#   SET          wide, many (default: both); tui is measured with -P unset
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
+builddir=
+datadir=/tmp/dv-bench
+runs=3
+torch=yes
+paint=yes
+while getopts B:d:n:TP opt; do
+	case $opt in
+	B) builddir=$OPTARG ;;
+	d) datadir=$OPTARG ;;
+	n) runs=$OPTARG ;;
+	T) torch=no ;;
+	P) paint=no ;;
+	*) sed -n '7,15p' "$0" >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+sets=${*:-wide many}
+
+if [ -z "$builddir" ]; then
+	if [ -x "$top/build-bench/src/dumpview" ]; then builddir=$top/build-bench; else builddir=.; fi
+fi
+dumpview=$builddir/src/dumpview
+gen=$builddir/bench/gen_dumps
+[ -x "$dumpview" ] || { echo "run.sh: no $dumpview (run make in the build tree)" >&2; exit 2; }
+[ -x "$gen" ] || { echo "run.sh: no $gen (run 'make bench' in the build tree)" >&2; exit 2; }
+gnutime=/usr/bin/time
+[ -x "$gnutime" ] || { echo "run.sh: GNU time is needed at /usr/bin/time (apt-get install time)" >&2; exit 2; }
+python=/usr/bin/python3
+if [ "$torch" = yes ] && ! "$python" -c 'import torch' 2>/dev/null; then
+	echo "run.sh: $python has no torch: skipping the torch script" >&2
+	torch=no
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# measure NAME CMD...: runs CMD with stdout to /dev/null; sets $wall (s, ms
+# precision), $cpu (user+sys s) and $rss (peak KiB of the largest process).
+measure() {
+	start=$(date +%s%N)
+	"$gnutime" -f '%U %S %M' -o "$tmp/time" "$@" >/dev/null 2>"$tmp/stderr" || true
+	end=$(date +%s%N)
+	wall=$(echo "$start $end" | awk '{ printf "%.3f", ($2 - $1) / 1e9 }')
+	cpu=$(awk 'END { printf "%.2f", $1 + $2 }' "$tmp/time")
+	rss=$(awk 'END { print $3 }' "$tmp/time")
+}
+
+# best NAME CMD...: the fastest of $runs runs (RSS of that run).
+best() {
+	bwall= bcpu= brss=
+	i=0
+	while [ $i -lt "$runs" ]; do
+		measure "$@"
+		if [ -z "$bwall" ] || awk "BEGIN { exit !($wall < $bwall) }"; then
+			bwall=$wall bcpu=$cpu brss=$rss
+		fi
+		i=$((i + 1))
+	done
+	wall=$bwall cpu=$bcpu rss=$brss
+}
+
+row() { # tool wall cpu rss
+	printf '  %-22s %9s s %9s s %9.1f MiB\n' "$1" "$2" "$3" "$(echo "$4" | awk '{ print $1 / 1024 }')"
+}
+
+ratio() { awk "BEGIN { printf \"%.1f\", $1 / $2 }"; }
+
+verdict() { # description condition
+	if awk "BEGIN { exit !($2) }"; then echo "  target: $1: met"; else echo "  target: $1: MISSED"; fi
+}
+
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM; $(uname -sr)"
+echo "dumpview: $dumpview ($(git -C "$top" log -1 --format='%h %s' 2>/dev/null || echo '?'))"
+for set in $sets; do
+	dir=$datadir/$set
+	if [ ! -d "$dir/target" ]; then
+		echo "generating $set in $dir ..."
+		"$gen" "$set" "$dir" >/dev/null
+	fi
+	find "$dir/baseline" "$dir/target" -name '*.pt' -print0 | sort -z >"$tmp/files"
+	nfiles=$(tr -cd '\0' <"$tmp/files" | wc -c)
+	bytes=$(xargs -0 cat <"$tmp/files" | wc -c)   # also warms the page cache
+	echo
+	echo "== $set: $nfiles files, $(awk "BEGIN { printf \"%.1f\", $bytes / 1048576 }") MiB (page cache warm)"
+	printf '  %-22s %11s %11s %13s\n' tool wall cpu 'peak RSS'
+
+	best sh -c 'xargs -0 cat <"$1"' sh "$tmp/files"
+	cat_wall=$wall
+	row cat "$wall" "$cpu" "$rss"
+
+	best "$dumpview" compare --format jsonl "$dir/baseline" "$dir/target"
+	dv_wall=$wall dv_rss=$rss
+	row "dumpview compare" "$wall" "$cpu" "$rss"
+	"$dumpview" compare --format jsonl "$dir/baseline" "$dir/target" >"$tmp/dv.jsonl" 2>"$tmp/dv.err" || true
+	python3 - "$tmp/dv.jsonl" <<'EOF'
+import json, sys
+summary = None
+n = 0
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    n += o.get("type") == "pair"
+    if o.get("type") == "summary":
+        summary = o
+if summary is None:
+    print("  dumpview: %d pair lines, no summary line" % n)
+else:
+    fd = summary.get("first_divergence") or {}
+    print("  dumpview: %d pairs: %s passed, %s failed, %s errored; first divergence: %s layer %s %s step %s"
+          % (n, summary.get("passed"), summary.get("failed"), summary.get("errored"),
+             fd.get("phase"), fd.get("layer"), fd.get("name"), fd.get("step")))
+EOF
+	[ -s "$tmp/dv.err" ] && echo "  dumpview stderr: $(head -c 300 "$tmp/dv.err")"
+
+	echo "  dumpview / cat:        $(ratio "$dv_wall" "$cat_wall")x"
+	if [ "$torch" = yes ]; then
+		measure "$python" "$here/torch_compare.py" "$dir/baseline" "$dir/target"
+		torch_wall=$wall
+		row "torch script" "$wall" "$cpu" "$rss"
+		measure "$python" -c 'import torch'
+		echo "  (of which 'import torch': $wall s)"
+		echo "  torch / dumpview:      $(ratio "$torch_wall" "$dv_wall")x"
+	fi
+	case $set in
+	wide)
+		verdict "compare <= 6x cat" "$dv_wall <= 6 * $cat_wall"
+		verdict "peak RSS <= 128 MB" "$dv_rss <= 128000"
+		[ "$torch" = yes ] && verdict ">= 30x faster than torch" "$torch_wall >= 30 * $dv_wall"
+		;;
+	many)
+		[ "$torch" = yes ] && verdict ">= 30x faster than torch" "$torch_wall >= 30 * $dv_wall"
+		;;
+	esac
+done
+
+if [ "$paint" = yes ]; then
+	dir=$datadir/tui
+	if [ ! -d "$dir/target" ]; then
+		echo "generating tui in $dir ..."
+		"$gen" tui "$dir" >/dev/null
+	fi
+	echo
+	echo "== tui: first paint on $(find "$dir/baseline" -name '*.pt' | wc -l) + $(find "$dir/target" -name '*.pt' | wc -l) files"
+	python3 "$here/tui_paint.py" "$dumpview" "$dir/baseline" "$dir/target" || echo "  (TUI measure failed)"
+fi

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Times the TUI in a real pseudo-terminal: first paint, then key answers during the background scan.
+
+usage: tui_paint.py [--runs N] [--paint-marker S] [--key-marker S] DUMPVIEW BASELINE TARGET
+
+First paint: from exec to the moment the terminal output holds PAINT_MARKER (default "inference", a phase row of the
+tree) -- the tree built from file names. Best of N runs (default 3), with the scan on (the default) and with
+--no-scan. Keys: right after the first paint (scan running), sends '?' and times until KEY_MARKER (default
+"background", a word of the help screen) arrives, closes the help with '?', waits, five times; prints each.
+Python stdlib only (pty).
+"""
+import os
+import pty
+import select
+import signal
+import struct
+import sys
+import time
+
+try:
+    import fcntl
+    import termios
+except ImportError:  # pragma: no cover
+    fcntl = termios = None
+
+
+def spawn(argv, rows=40, cols=140):
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ["TERM"] = "xterm-256color"
+        os.environ.setdefault("LC_ALL", "C.UTF-8")
+        os.execv(argv[0], argv)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    return pid, fd
+
+
+def read_until(fd, marker, timeout, buf):
+    """Reads into buf until marker is in the part read since the call; returns elapsed seconds or None."""
+    start = time.monotonic()
+    seen = len(buf)
+    while True:
+        left = timeout - (time.monotonic() - start)
+        if left <= 0:
+            return None
+        r, _, _ = select.select([fd], [], [], left)
+        if not r:
+            continue
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            return None
+        if not data:
+            return None
+        buf.extend(data)
+        if marker in buf[max(0, seen - len(marker)):]:
+            return time.monotonic() - start
+
+
+def drain(fd, quiet, buf):
+    while select.select([fd], [], [], quiet)[0]:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            return
+        if not data:
+            return
+        buf.extend(data)
+
+
+def finish(pid, fd):
+    try:
+        os.write(fd, b"q")
+    except OSError:
+        pass
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        drain(fd, 0.05, bytearray())
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    os.close(fd)
+
+
+def first_paint(argv, marker):
+    start = time.monotonic()
+    pid, fd = spawn(argv)
+    buf = bytearray()
+    t = read_until(fd, marker, 30, buf)
+    elapsed = None if t is None else time.monotonic() - start
+    return pid, fd, buf, elapsed
+
+
+def main(args):
+    runs = 3
+    paint_marker = b"inference"
+    key_marker = b"background"
+    while args and args[0].startswith("--"):
+        opt = args.pop(0)
+        if opt == "--runs":
+            runs = int(args.pop(0))
+        elif opt == "--paint-marker":
+            paint_marker = args.pop(0).encode()
+        elif opt == "--key-marker":
+            key_marker = args.pop(0).encode()
+        else:
+            print(__doc__, file=sys.stderr)
+            return 2
+    if len(args) != 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    dv, base, targ = args
+    ok = True
+    for label, extra in (("scan on", []), ("--no-scan", ["--no-scan"])):
+        times = []
+        for _ in range(runs):
+            pid, fd, _, t = first_paint([dv] + extra + [base, targ], paint_marker)
+            finish(pid, fd)
+            times.append(t)
+        if any(t is None for t in times):
+            print("  first paint (%s): marker %r not seen (exited, or 30 s passed)" % (label, paint_marker.decode()))
+            ok = False
+        else:
+            print("  first paint (%s): best %.3f s (runs: %s)" % (label, min(times),
+                                                                   ", ".join("%.3f" % t for t in times)))
+    pid, fd, buf, t = first_paint([dv, base, targ], paint_marker)
+    if t is not None:
+        lat = []
+        for _ in range(5):
+            os.write(fd, b"?")
+            d = read_until(fd, key_marker, 5, buf)
+            lat.append(d)
+            os.write(fd, b"?")
+            drain(fd, 0.15, buf)
+        shown = ", ".join("-" if d is None else "%.0f ms" % (d * 1000) for d in lat)
+        print("  key '?' answered during the scan: %s" % shown)
+        if any(d is None for d in lat):
+            ok = False
+    finish(pid, fd)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
