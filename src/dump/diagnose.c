@@ -239,15 +239,18 @@ static void first_layer_classes(FILE *f, const dv_comparison *cmp, const dv_pair
 
 		if (p->kind != DV_PAIR_MATCHED || p->layer != first->layer || p->step != first->step ||
 		    atomic_load(&p->state) != DV_PAIR_DONE || p->result.status == DV_RESULT_NON_TENSOR ||
-		    is_grad(p->name) != is_grad(first->name))
+		    is_integer_pair(p) || is_grad(p->name) != is_grad(first->name))
 			continue;
 		tally_add(&cls[classify(p->name)], dv_pair_failed(p));
 	}
 	if (!cls[CLASS_ATTENTION].total && !cls[CLASS_MLP].total)
 		return;
-	fprintf(f, " In layer %d, attention tensors: %zu of %zu fail; MLP tensors: %zu of %zu fail", first->layer,
-		cls[CLASS_ATTENTION].failed, cls[CLASS_ATTENTION].total, cls[CLASS_MLP].failed,
-		cls[CLASS_MLP].total);
+	fprintf(f, " In layer %d, ", first->layer);
+	if (cls[CLASS_ATTENTION].total)
+		fprintf(f, "attention tensors: %zu of %zu fail%s", cls[CLASS_ATTENTION].failed,
+			cls[CLASS_ATTENTION].total, cls[CLASS_MLP].total ? "; " : "");
+	if (cls[CLASS_MLP].total)
+		fprintf(f, "MLP tensors: %zu of %zu fail", cls[CLASS_MLP].failed, cls[CLASS_MLP].total);
 	if (cls[CLASS_ATTENTION].total && !cls[CLASS_ATTENTION].failed && cls[CLASS_MLP].failed)
 		fputs(" (attention is clean: the MLP is where it starts).", f);
 	else if (cls[CLASS_MLP].total && !cls[CLASS_MLP].failed && cls[CLASS_ATTENTION].failed)

@@ -14,3 +14,9 @@ tests_dump_pairs_LDADD = $(DV_TEST_LIBS)
 
 TESTS += tests/test_dump_pairs.sh
 EXTRA_DIST += tests/test_dump_pairs.sh
+
+check_PROGRAMS += tests/test_dump_model
+TESTS += tests/test_dump_model
+tests_test_dump_model_SOURCES = tests/test_dump_model.c
+tests_test_dump_model_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_dump_model_LDADD = $(DV_TEST_LIBS)

@@ -212,7 +212,7 @@ static int pair_phase(pair_vec *pv, size_t phase, dv_phase *bp, dv_phase *tp, co
 	}
 	if (rc)
 		dv_error_set(err, "phase %s: out of memory", tp ? tp->name : bp->name);
-	else
+	else if (pv->n > start)
 		qsort(pv->v + start, pv->n - start, sizeof(*pv->v), cmp_pair);
 out:
 	free_keyed(bk, nb);
@@ -261,7 +261,8 @@ dv_comparison *dv_comparison_build(dv_run *base, dv_run *targ, const pcre2_code 
 	for (size_t i = 0; i < base->nphases && !both_bare; i++)
 		if (!find_phase(targ, base->phases[i].name))
 			names[nnames++] = base->phases[i].name;
-	qsort(names, nnames, sizeof(*names), cmp_name_ptr);
+	if (nnames)
+		qsort(names, nnames, sizeof(*names), cmp_name_ptr);
 
 	cmp->phases = calloc(nnames ? nnames : 1, sizeof(*cmp->phases));
 	if (!cmp->phases)

@@ -114,8 +114,10 @@ static int list_dir(const char *dir, strvec *pts, strvec *dirs, dv_error *err)
 		}
 	}
 	closedir(d);
-	qsort(pts->v, pts->n, sizeof(char *), cmp_str);
-	qsort(dirs->v, dirs->n, sizeof(char *), cmp_str);
+	if (pts->n)
+		qsort(pts->v, pts->n, sizeof(char *), cmp_str);
+	if (dirs->n)
+		qsort(dirs->v, dirs->n, sizeof(char *), cmp_str);
 	return 0;
 }
 
@@ -303,7 +305,8 @@ static int read_folder(phase_builder *pb, const char *dir, const char *reldir, d
 			rc = dv_error_set(err, "%s: out of memory", dir);
 			goto out;
 		}
-		memcpy(tags, ftags, nftags * sizeof(*tags));
+		if (nftags)
+			memcpy(tags, ftags, nftags * sizeof(*tags));
 		for (size_t i = 0; i < dirs.n && !rc; i++) {
 			char *sub = path_join(dir, dirs.v[i]), *rel = path_join(reldir, dirs.v[i]);
 
@@ -524,7 +527,8 @@ static int read_root(dv_run *run, const pcre2_code *layer_re, dv_error *err)
 		free(sub);
 		free(subrel);
 	}
-	qsort(run->phases, run->nphases, sizeof(*run->phases), cmp_phase);
+	if (run->nphases)
+		qsort(run->phases, run->nphases, sizeof(*run->phases), cmp_phase);
 out:
 	strvec_free(&pts);
 	strvec_free(&dirs);

@@ -1,0 +1,743 @@
+/* The dump model: file-name tags, the layer regex, run layouts (built as
+ * empty files in a temporary folder: only names matter), pairing with
+ * duplicate_index and execution order, first divergence, diagnosis. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dumpview/dump.h"
+
+static char tmproot[256];
+
+/* mkdir -p of path's folders, then an empty file (or a folder when path ends in '/'). */
+static void touch(const char *rel)
+{
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/%s", tmproot, rel);
+	for (char *p = path + strlen(tmproot) + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
+		*p = '/';
+	}
+	if (path[strlen(path) - 1] != '/') {
+		FILE *f = fopen(path, "w");
+
+		assert_non_null(f);
+		fclose(f);
+	}
+}
+
+static const char *at(const char *rel)
+{
+	static char buf[4][1024];
+	static int k;
+
+	k = (k + 1) % 4;
+	snprintf(buf[k], sizeof(buf[k]), "%s/%s", tmproot, rel);
+	return buf[k];
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmproot, sizeof(tmproot), "%s/dvtest.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	return mkdtemp(tmproot) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return nftw(tmproot, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static dv_run *open_run(const char *rel)
+{
+	dv_run_opts opts = {.base_dir = "/nonexistent-base"};
+	dv_error err = {{0}};
+	dv_run *run = dv_run_open(at(rel), &opts, &err);
+
+	if (!run)
+		fail_msg("dv_run_open(%s): %s", rel, err.msg);
+	return run;
+}
+
+/* ---- tags ---- */
+
+static const char *tag(const dv_tag *tags, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(tags[i].key, key))
+			return tags[i].value;
+	return NULL;
+}
+
+static void test_tags_newest(void **state)
+{
+	dv_tag *t;
+	size_t n = dv_parse_tags("some/dir/step=0___rank=0___dump_index=7___name=attn_output___recompute_status=disabled___layer_id=3.pt", &t);
+
+	(void)state;
+	assert_int_equal(n, 6);
+	assert_string_equal(t[0].key, "step");
+	assert_string_equal(t[0].value, "0");
+	assert_string_equal(tag(t, n, "name"), "attn_output");
+	assert_string_equal(tag(t, n, "dump_index"), "7");
+	assert_string_equal(tag(t, n, "layer_id"), "3");
+	assert_string_equal(t[5].key, "layer_id");
+	dv_free_tags(t, n);
+}
+
+static void test_tags_odd(void **state)
+{
+	dv_tag *t;
+	size_t n;
+
+	(void)state;
+	/* parts without '=' are ignored */
+	n = dv_parse_tags("weird___rank=1___noequals.pt", &t);
+	assert_int_equal(n, 1);
+	assert_string_equal(t[0].key, "rank");
+	assert_string_equal(t[0].value, "1");
+	dv_free_tags(t, n);
+	/* '=' in a value: split on the first only; values are not escaped */
+	n = dv_parse_tags("name=a=b=c___x=1.pt", &t);
+	assert_int_equal(n, 2);
+	assert_string_equal(tag(t, n, "name"), "a=b=c");
+	dv_free_tags(t, n);
+	/* spaces kept */
+	n = dv_parse_tags("name=attn out put___rank=0 .pt", &t);
+	assert_int_equal(n, 2);
+	assert_string_equal(tag(t, n, "name"), "attn out put");
+	assert_string_equal(tag(t, n, "rank"), "0 ");
+	dv_free_tags(t, n);
+	/* empty value, empty key */
+	n = dv_parse_tags("name=___=v.pt", &t);
+	assert_int_equal(n, 2);
+	assert_string_equal(tag(t, n, "name"), "");
+	assert_string_equal(tag(t, n, ""), "v");
+	dv_free_tags(t, n);
+	/* four underscores split like Python's str.split("___") */
+	n = dv_parse_tags("a=1____b=2.pt", &t);
+	assert_int_equal(n, 2);
+	assert_string_equal(tag(t, n, "a"), "1");
+	assert_string_equal(tag(t, n, "_b"), "2");
+	dv_free_tags(t, n);
+	/* no tags at all */
+	n = dv_parse_tags("plain.pt", &t);
+	assert_int_equal(n, 0);
+	dv_free_tags(t, n);
+	n = dv_parse_tags(".pt", &t);
+	assert_int_equal(n, 0);
+	dv_free_tags(t, n);
+}
+
+/* ---- regex and layers ---- */
+
+static void test_layer_regex(void **state)
+{
+	dv_error err = {{0}};
+	pcre2_code *re = dv_regex_compile(DV_DEFAULT_LAYER_REGEX, false, &err);
+
+	(void)state;
+	assert_non_null(re);
+	assert_int_equal(dv_layer_from_name(re, "non_intrusive__model.layers.4.mlp.output"), 4);
+	assert_int_equal(dv_layer_from_name(re, "decoder.layers.17.self_attention.linear_qkv"), 17);
+	assert_int_equal(dv_layer_from_name(re, "layer_12_attn"), 12);
+	assert_int_equal(dv_layer_from_name(re, "model.layers_7"), 7);
+	assert_int_equal(dv_layer_from_name(re, "layers.3"), 3);
+	assert_int_equal(dv_layer_from_name(re, "player_3"), -1);
+	assert_int_equal(dv_layer_from_name(re, "layers.x.mlp"), -1);
+	assert_int_equal(dv_layer_from_name(re, "attn_output"), -1);
+	assert_int_equal(dv_layer_from_name(re, "layers.99999999999999.x"), -1);
+	pcre2_code_free(re);
+
+	re = dv_regex_compile("blk(\\d+)", false, &err);
+	assert_non_null(re);
+	assert_int_equal(dv_layer_from_name(re, "model.blk9.ffn"), 9);
+	assert_int_equal(dv_layer_from_name(re, "model.layers.4."), -1);
+	pcre2_code_free(re);
+	/* no group 1: no layer */
+	re = dv_regex_compile("layers", false, &err);
+	assert_int_equal(dv_layer_from_name(re, "model.layers.4."), -1);
+	pcre2_code_free(re);
+
+	assert_int_equal(dv_layer_parse("12"), 12);
+	assert_int_equal(dv_layer_parse("1x"), -1);
+	assert_int_equal(dv_layer_parse(""), -1);
+	assert_int_equal(dv_layer_parse("-1"), -1);
+}
+
+static void test_regex_errors_and_case(void **state)
+{
+	dv_error err = {{0}};
+	pcre2_code *re;
+
+	(void)state;
+	assert_null(dv_regex_compile("attn(", true, &err));
+	assert_non_null(strstr(err.msg, "offset 5"));
+	assert_non_null(strstr(err.msg, "missing closing parenthesis"));
+	re = dv_regex_compile("attn", true, &err);
+	assert_true(dv_regex_match(re, "ATTN_out"));
+	pcre2_code_free(re);
+	re = dv_regex_compile("Attn", true, &err);
+	assert_false(dv_regex_match(re, "attn_out"));
+	assert_true(dv_regex_match(re, "Attn_out"));
+	pcre2_code_free(re);
+	re = dv_regex_compile("\\Sattn", true, &err); /* an escape is not upper case */
+	assert_true(dv_regex_match(re, "XATTN"));
+	pcre2_code_free(re);
+	re = dv_regex_compile("attn", false, &err);
+	assert_false(dv_regex_match(re, "ATTN"));
+	pcre2_code_free(re);
+}
+
+/* ---- layouts ---- */
+
+#define F(tags) tags ".pt"
+
+static void test_layout_skill(void **state)
+{
+	dv_run *run;
+
+	(void)state;
+	touch("skill/fwd_bwd/sglang_dump_3.5/" F("step=0___rank=0___dump_index=1___name=x"));
+	touch("skill/inference/sglang_dump_1.5/" F("step=0___rank=0___dump_index=2___name=b___layer_id=3"));
+	touch("skill/inference/sglang_dump_1.5/" F("step=0___rank=0___dump_index=1___name=a"));
+	touch("skill/inference/sglang_dump_1.5/notes.txt");
+	touch("skill/fwd_only/sglang_dump_2.5/" F("step=0___rank=0___dump_index=1___name=x"));
+	touch("skill/zeta/" F("name=z"));
+	touch("skill/alpha/deep/" F("name=a"));
+	touch("skill/empty/nothing/");
+	run = open_run("skill");
+	assert_false(run->bare);
+	assert_int_equal(run->nphases, 5);
+	assert_string_equal(run->phases[0].name, "inference");
+	assert_string_equal(run->phases[0].dir, "inference/sglang_dump_1.5");
+	assert_string_equal(run->phases[1].name, "fwd_only");
+	assert_string_equal(run->phases[2].name, "fwd_bwd");
+	assert_string_equal(run->phases[2].dir, "fwd_bwd/sglang_dump_3.5");
+	assert_string_equal(run->phases[3].name, "alpha");
+	assert_string_equal(run->phases[3].dir, "alpha/deep");
+	assert_string_equal(run->phases[4].name, "zeta");
+	assert_string_equal(run->phases[4].dir, "zeta");
+	/* files in dump order, .txt ignored, a single sglang_dump folder adds no tag */
+	assert_int_equal(run->phases[0].nfiles, 2);
+	assert_string_equal(run->phases[0].files[0].name, "a");
+	assert_int_equal(run->phases[0].files[0].layer, -1);
+	assert_string_equal(run->phases[0].files[1].name, "b");
+	assert_int_equal(run->phases[0].files[1].layer, 3);
+	assert_int_equal(run->phases[0].files[1].ntags, 5);
+	assert_int_equal(run->phases[0].files[1].nfile_tags, 5);
+	assert_string_equal(run->phases[0].files[1].relpath,
+			    "inference/sglang_dump_1.5/step=0___rank=0___dump_index=2___name=b___layer_id=3.pt");
+	assert_string_equal(run->phases[0].files[1].path,
+			    at("skill/inference/sglang_dump_1.5/step=0___rank=0___dump_index=2___name=b___layer_id=3.pt"));
+	assert_string_equal(run->phases[0].files[1].filename,
+			    "step=0___rank=0___dump_index=2___name=b___layer_id=3.pt");
+	dv_run_free(run);
+}
+
+static void test_layout_engines_rollouts(void **state)
+{
+	dv_run *run;
+	const dv_phase *ph;
+
+	(void)state;
+	touch("miles/engines/engine_0/" F("rank=0___dump_index=1___name=h"));
+	touch("miles/engines/engine_1/" F("rank=0___dump_index=1___name=h"));
+	touch("miles/fwd_only/rollout_3/" F("rank=0___dump_index=1___name=h"));
+	touch("miles/fwd_only/rollout_10/" F("rank=0___dump_index=1___name=h"));
+	touch("miles/fwd_bwd/rollout_3/sglang_dump_5.5/" F("rank=0___dump_index=1___name=h"));
+	run = open_run("miles");
+	assert_int_equal(run->nphases, 3);
+	ph = &run->phases[0];
+	assert_string_equal(ph->name, "inference");
+	assert_string_equal(ph->dir, "engines");
+	assert_int_equal(ph->nfiles, 2);
+	assert_string_equal(dv_tag_get(&ph->files[0], "engine"), "0");
+	assert_string_equal(dv_tag_get(&ph->files[1], "engine"), "1");
+	assert_int_equal(ph->files[0].nfile_tags, 3);
+	assert_int_equal(ph->files[0].ntags, 4);
+	ph = &run->phases[1];
+	assert_string_equal(ph->name, "fwd_only");
+	assert_string_equal(ph->dir, "fwd_only");
+	assert_int_equal(ph->nfiles, 2);
+	assert_non_null(dv_tag_get(&ph->files[0], "rollout"));
+	assert_string_not_equal(dv_tag_get(&ph->files[0], "rollout"), dv_tag_get(&ph->files[1], "rollout"));
+	ph = &run->phases[2];
+	assert_string_equal(ph->name, "fwd_bwd");
+	assert_string_equal(ph->dir, "fwd_bwd/rollout_3/sglang_dump_5.5");
+	assert_null(dv_tag_get(&ph->files[0], "rollout"));
+	dv_run_free(run);
+
+	/* one engine: descended, no engine tag */
+	touch("one/engines/engine_0/" F("rank=0___dump_index=1___name=h"));
+	run = open_run("one");
+	assert_int_equal(run->nphases, 1);
+	assert_string_equal(run->phases[0].name, "inference");
+	assert_null(dv_tag_get(&run->phases[0].files[0], "engine"));
+	dv_run_free(run);
+}
+
+static void test_layout_several_sglang_dumps(void **state)
+{
+	dv_run *run;
+	const dv_phase *ph;
+
+	(void)state;
+	/* timestamps sort by value: 999.5 is the first dump, whatever the names' order */
+	touch("multi/inference/sglang_dump_999.5/" F("dump_index=1___name=a"));
+	touch("multi/inference/sglang_dump_1000.25/" F("dump_index=1___name=a"));
+	run = open_run("multi");
+	ph = &run->phases[0];
+	assert_int_equal(ph->nfiles, 2);
+	for (size_t i = 0; i < 2; i++) {
+		bool first = strstr(ph->files[i].relpath, "999.5") != NULL;
+
+		assert_string_equal(dv_tag_get(&ph->files[i], "sglang_dump"), first ? "0" : "1");
+	}
+	dv_run_free(run);
+}
+
+static void test_layout_bare_and_descend(void **state)
+{
+	dv_run *run;
+
+	(void)state;
+	touch("bare/" F("forward_pass_id=2___rank=1___name=model.layers.4.mlp___dump_index=3"));
+	touch("bare/" F("forward_pass_id=1___rank=0___dump_index=9"));
+	run = open_run("bare");
+	assert_true(run->bare);
+	assert_int_equal(run->nphases, 1);
+	assert_string_equal(run->phases[0].name, "bare");
+	assert_string_equal(run->phases[0].dir, ".");
+	/* old naming: step from forward_pass_id, layer from the name, name falls back to the stem */
+	assert_int_equal(run->phases[0].files[0].step, 1);
+	assert_string_equal(run->phases[0].files[0].name, "forward_pass_id=1___rank=0___dump_index=9");
+	assert_int_equal(run->phases[0].files[1].step, 2);
+	assert_int_equal(run->phases[0].files[1].rank, 1);
+	assert_int_equal(run->phases[0].files[1].dump_index, 3);
+	assert_int_equal(run->phases[0].files[1].layer, 4);
+	dv_run_free(run);
+
+	/* folders with no .pt and one subfolder are descended; a phase folder name survives */
+	touch("wrap/a/b/inference/sglang_dump_1/" F("dump_index=1___name=x"));
+	run = open_run("wrap");
+	assert_false(run->bare);
+	assert_int_equal(run->nphases, 1);
+	assert_string_equal(run->phases[0].name, "inference");
+	assert_string_equal(run->phases[0].dir, "a/b/inference/sglang_dump_1");
+	assert_string_equal(run->phases[0].files[0].relpath, "a/b/inference/sglang_dump_1/dump_index=1___name=x.pt");
+	dv_run_free(run);
+
+	/* a bare folder given by its path inside a phase keeps the phase's name */
+	run = open_run("wrap/a/b/inference/sglang_dump_1");
+	assert_true(run->bare);
+	assert_string_equal(run->phases[0].name, "inference");
+	dv_run_free(run);
+	run = open_run("wrap/a/b/inference");
+	assert_true(run->bare);
+	assert_string_equal(run->phases[0].name, "inference");
+	assert_string_equal(run->phases[0].dir, "sglang_dump_1");
+	dv_run_free(run);
+}
+
+static void test_layout_layers_from_tags(void **state)
+{
+	dv_run *run;
+	const dv_phase *ph;
+	dv_run_opts opts = {.layer_regex = "blk(\\d+)"};
+	dv_error err = {{0}};
+
+	(void)state;
+	touch("lay/" F("dump_index=1___name=model.layers.4.mlp___layer_id=7"));
+	touch("lay/" F("dump_index=2___name=x___layer=5"));
+	touch("lay/" F("dump_index=3___name=non_intrusive__model.layers.4.mlp.output"));
+	touch("lay/" F("dump_index=4___name=blk2.attn"));
+	touch("lay/" F("dump_index=5___name=x___layer_id=abc"));
+	run = open_run("lay");
+	ph = &run->phases[0];
+	assert_int_equal(ph->files[0].layer, 7); /* the tag wins over the name */
+	assert_int_equal(ph->files[1].layer, 5);
+	assert_int_equal(ph->files[2].layer, 4);
+	assert_int_equal(ph->files[3].layer, -1);
+	assert_int_equal(ph->files[4].layer, -1);
+	dv_run_free(run);
+
+	run = dv_run_open(at("lay"), &opts, &err);
+	assert_non_null(run);
+	ph = &run->phases[0];
+	assert_int_equal(ph->files[2].layer, -1);
+	assert_int_equal(ph->files[3].layer, 2);
+	dv_run_free(run);
+
+	opts.layer_regex = "(";
+	assert_null(dv_run_open(at("lay"), &opts, &err));
+	assert_non_null(strstr(err.msg, "--layer-regex"));
+	assert_non_null(strstr(err.msg, "offset 1"));
+}
+
+static void test_resolve_tag(void **state)
+{
+	dv_run_opts opts = {.base_dir = at("base")};
+	dv_error err = {{0}};
+	dv_run *run;
+	char cwd[1024];
+
+	(void)state;
+	touch("base/mytag/fwd_only/" F("dump_index=1___name=x"));
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir("/"), 0); /* so "mytag" is no path here */
+	run = dv_run_open("mytag", &opts, &err);
+	assert_non_null(run);
+	assert_string_equal(run->spec, "mytag");
+	assert_string_equal(run->root, at("base/mytag"));
+	assert_string_equal(run->phases[0].name, "fwd_only");
+	dv_run_free(run);
+
+	/* $DUMPER_BASE_DIR when opts give none */
+	setenv("DUMPER_BASE_DIR", at("base"), 1);
+	run = dv_run_open("mytag", NULL, &err);
+	assert_non_null(run);
+	assert_string_equal(run->root, at("base/mytag"));
+	dv_run_free(run);
+
+	/* missing: the error names both places tried */
+	assert_null(dv_run_open("nosuch", NULL, &err));
+	assert_non_null(strstr(err.msg, "'nosuch'"));
+	assert_non_null(strstr(err.msg, at("base/nosuch")));
+	unsetenv("DUMPER_BASE_DIR");
+	assert_null(dv_run_open("nosuch", NULL, &err));
+	assert_non_null(strstr(err.msg, "/tmp/dumper/nosuch"));
+	assert_int_equal(chdir(cwd), 0);
+}
+
+/* ---- pairing ---- */
+
+static dv_comparison *build(const char *b, const char *t, const char *filter)
+{
+	dv_error err = {{0}};
+	pcre2_code *re = filter ? dv_regex_compile(filter, true, &err) : NULL;
+	dv_comparison *cmp = dv_comparison_build(open_run(b), open_run(t), re, &err);
+
+	pcre2_code_free(re);
+	if (!cmp)
+		fail_msg("dv_comparison_build: %s", err.msg);
+	return cmp;
+}
+
+static void test_pairing_duplicates(void **state)
+{
+	dv_comparison *cmp;
+	const dv_pair *p;
+
+	(void)state;
+	/* the same tags three times in the baseline, twice in the target */
+	touch("dupb/fwd_only/" F("rank=0___dump_index=5___name=h"));
+	touch("dupb/fwd_only/" F("rank=0___dump_index=2___name=h"));
+	touch("dupb/fwd_only/" F("rank=0___dump_index=9___name=h"));
+	touch("dupt/fwd_only/" F("rank=0___dump_index=4___name=h"));
+	touch("dupt/fwd_only/" F("rank=0___dump_index=3___name=h"));
+	cmp = build("dupb", "dupt", NULL);
+	assert_int_equal(cmp->nphases, 1);
+	assert_int_equal(cmp->npairs, 3);
+	p = &cmp->pairs[0];
+	assert_int_equal(p->kind, DV_PAIR_MATCHED);
+	assert_int_equal(p->base->dump_index, 2);
+	assert_int_equal(p->targ->dump_index, 3);
+	assert_int_equal(p->base->duplicate_index, 0);
+	assert_int_equal(p->targ->duplicate_index, 0);
+	p = &cmp->pairs[1];
+	assert_int_equal(p->kind, DV_PAIR_MATCHED);
+	assert_int_equal(p->base->dump_index, 5);
+	assert_int_equal(p->targ->dump_index, 4);
+	assert_int_equal(p->base->duplicate_index, 1);
+	p = &cmp->pairs[2];
+	assert_int_equal(p->kind, DV_PAIR_BASELINE_ONLY);
+	assert_null(p->targ);
+	assert_int_equal(p->base->dump_index, 9);
+	assert_int_equal(p->base->duplicate_index, 2);
+	assert_int_equal(atomic_load(&p->state), DV_PAIR_DONE);
+	assert_int_equal(atomic_load(&cmp->pairs[0].state), DV_PAIR_PENDING);
+	dv_comparison_free(cmp);
+}
+
+static void test_pairing_order(void **state)
+{
+	dv_comparison *cmp;
+	static const char *const order[] = {
+		/* step, then target dump_index, then rank */
+		"s0 r0 d1", "s0 r1 d1", "s0 r1 d2", "s0 r0 d3", "s1 r0 d1", "s1 r1 d1",
+	};
+
+	(void)state;
+	touch("ordb/fwd_bwd/" F("step=1___rank=1___dump_index=1___name=s1 r1 d1"));
+	touch("ordb/fwd_bwd/" F("step=1___rank=0___dump_index=1___name=s1 r0 d1"));
+	touch("ordb/fwd_bwd/" F("step=0___rank=0___dump_index=3___name=s0 r0 d3"));
+	touch("ordb/fwd_bwd/" F("step=0___rank=1___dump_index=2___name=s0 r1 d2"));
+	touch("ordb/fwd_bwd/" F("step=0___rank=1___dump_index=1___name=s0 r1 d1"));
+	touch("ordb/fwd_bwd/" F("step=0___rank=0___dump_index=1___name=s0 r0 d1"));
+	touch("ordb/inference/" F("step=0___rank=0___dump_index=1___name=only in base"));
+	/* the target: same tensors, other dump indexes for rank 0 step 0 */
+	touch("ordt/fwd_bwd/" F("step=1___rank=1___dump_index=1___name=s1 r1 d1"));
+	touch("ordt/fwd_bwd/" F("step=1___rank=0___dump_index=1___name=s1 r0 d1"));
+	touch("ordt/fwd_bwd/" F("step=0___rank=0___dump_index=3___name=s0 r0 d3"));
+	touch("ordt/fwd_bwd/" F("step=0___rank=1___dump_index=2___name=s0 r1 d2"));
+	touch("ordt/fwd_bwd/" F("step=0___rank=1___dump_index=1___name=s0 r1 d1"));
+	touch("ordt/fwd_bwd/" F("step=0___rank=0___dump_index=1___name=s0 r0 d1"));
+	touch("ordt/zextra/" F("name=only in target"));
+	cmp = build("ordb", "ordt", NULL);
+	assert_int_equal(cmp->nphases, 3);
+	assert_string_equal(cmp->phases[0].name, "inference");
+	assert_true(cmp->phases[0].in_base);
+	assert_false(cmp->phases[0].in_targ);
+	assert_int_equal(cmp->phases[0].count, 1);
+	assert_int_equal(cmp->pairs[0].kind, DV_PAIR_BASELINE_ONLY);
+	assert_string_equal(cmp->phases[1].name, "fwd_bwd");
+	assert_true(cmp->phases[1].in_base && cmp->phases[1].in_targ);
+	assert_int_equal(cmp->phases[1].first, 1);
+	assert_int_equal(cmp->phases[1].count, 6);
+	for (size_t i = 0; i < 6; i++) {
+		assert_string_equal(cmp->pairs[1 + i].name, order[i]);
+		assert_int_equal(cmp->pairs[1 + i].kind, DV_PAIR_MATCHED);
+		assert_int_equal(cmp->pairs[1 + i].phase, 1);
+	}
+	assert_string_equal(cmp->phases[2].name, "zextra");
+	assert_false(cmp->phases[2].in_base);
+	assert_true(cmp->phases[2].in_targ);
+	assert_int_equal(cmp->pairs[7].kind, DV_PAIR_TARGET_ONLY);
+	assert_int_equal(cmp->npairs, 8);
+	dv_comparison_free(cmp);
+}
+
+static void test_pairing_folder_tags(void **state)
+{
+	dv_comparison *cmp;
+
+	(void)state;
+	/* engine tags pair engine with engine; an extra engine is unmatched */
+	touch("engb/engines/engine_0/" F("dump_index=1___name=h"));
+	touch("engb/engines/engine_1/" F("dump_index=1___name=h"));
+	touch("engt/engines/engine_1/" F("dump_index=1___name=h"));
+	touch("engt/engines/engine_0/" F("dump_index=1___name=h"));
+	touch("engt/engines/engine_2/" F("dump_index=1___name=h"));
+	cmp = build("engb", "engt", NULL);
+	assert_int_equal(cmp->npairs, 3);
+	for (size_t i = 0; i < 3; i++) {
+		const dv_pair *p = &cmp->pairs[i];
+
+		if (p->kind == DV_PAIR_MATCHED)
+			assert_string_equal(dv_tag_get(p->base, "engine"), dv_tag_get(p->targ, "engine"));
+		else
+			assert_string_equal(dv_tag_get(p->targ, "engine"), "2");
+	}
+	dv_comparison_free(cmp);
+}
+
+static void test_pairing_filter(void **state)
+{
+	dv_comparison *cmp;
+
+	(void)state;
+	touch("filb/fwd_only/" F("dump_index=1___name=attn_q"));
+	touch("filb/fwd_only/" F("dump_index=2___name=mlp_out"));
+	touch("filb/fwd_bwd/" F("dump_index=1___name=grad__mlp_out"));
+	touch("filt/fwd_only/" F("dump_index=1___name=attn_q"));
+	touch("filt/fwd_only/" F("dump_index=2___name=mlp_out"));
+	touch("filt/fwd_bwd/" F("dump_index=1___name=grad__mlp_out"));
+	touch("filt/fwd_bwd/" F("dump_index=2___name=grad__attn_q"));
+	cmp = build("filb", "filt", "ATTN");
+	assert_int_equal(cmp->nphases, 0);
+	assert_int_equal(cmp->npairs, 0);
+	dv_comparison_free(cmp);
+	cmp = build("filb", "filt", "attn");
+	assert_int_equal(cmp->nphases, 2);
+	assert_int_equal(cmp->npairs, 2);
+	assert_string_equal(cmp->pairs[0].name, "attn_q");
+	assert_string_equal(cmp->pairs[1].name, "grad__attn_q");
+	assert_int_equal(cmp->pairs[1].kind, DV_PAIR_TARGET_ONLY);
+	assert_int_equal(cmp->pairs[1].phase, 1);
+	assert_int_equal(cmp->phases[1].first, 1);
+	dv_comparison_free(cmp);
+}
+
+/* ---- first divergence and diagnosis (results filled by hand) ---- */
+
+#define assert_contains(text, needle) do { \
+	if (!strstr((text), (needle))) \
+		fail_msg("%s\nhas no\n%s", (text), (needle)); \
+} while (0)
+
+static void set_result(dv_pair *p, dv_result_status status, bool passed, double rel, dv_dtype dt)
+{
+	memset(&p->result, 0, sizeof(p->result));
+	p->result.status = status;
+	p->result.passed = passed;
+	p->result.rel_diff = rel;
+	p->result.base.dtype = p->result.targ.dtype = dt;
+	p->result.numel = 100;
+	p->result.identical = passed ? 100 : 90;
+	atomic_store(&p->state, DV_PAIR_DONE);
+}
+
+static void make_model_dump(const char *run, bool bad)
+{
+	/* layers 0 (dense) and 1 (MoE); in the bad run layer 1's MLP side diverges */
+	static const char *const names[] = {
+		"embed", "input_layernorm_out___layer_id=0", "attn_q___layer_id=0", "mlp_output___layer_id=0",
+		"input_layernorm_out___layer_id=1", "attn_q___layer_id=1", "moe_router_logits___layer_id=1",
+		"moe_topk_ids___layer_id=1", "moe_output___layer_id=1", "logits",
+	};
+	char path[512];
+
+	(void)bad;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/fwd_only/step=0___rank=0___dump_index=%zu___name=%s.pt", run, i + 1,
+			 names[i]);
+		touch(path);
+		snprintf(path, sizeof(path), "%s/inference/step=0___rank=0___dump_index=%zu___name=%s.pt", run, i + 1,
+			 names[i]);
+		touch(path);
+	}
+}
+
+static void test_first_divergence_and_diagnosis(void **state)
+{
+	dv_comparison *cmp;
+	bool known;
+	char *text;
+	size_t n;
+
+	(void)state;
+	make_model_dump("diagb", false);
+	make_model_dump("diagt", true);
+	cmp = build("diagb", "diagt", NULL);
+	n = cmp->npairs;
+	assert_int_equal(n, 20);
+	assert_int_equal(dv_first_divergence(cmp, &known), -1);
+	assert_false(known);
+	text = dv_diagnose(cmp);
+	assert_contains(text, "No divergence so far (0 of 20 pairs computed)");
+	free(text);
+
+	/* inference all passes; in fwd_only the MoE tensors of layer 1 fail */
+	for (size_t i = 0; i < n; i++) {
+		dv_pair *p = &cmp->pairs[i];
+		bool fwd = p->phase == 1;
+		bool moe = strstr(p->name, "moe_") != NULL, ids = strstr(p->name, "topk_ids") != NULL;
+		bool fail = fwd && (moe || !strcmp(p->name, "logits"));
+
+		set_result(p, DV_RESULT_COMPARED, !fail, fail ? 0.02 : 1e-8, ids ? DV_INT64 : DV_BFLOAT16);
+	}
+	/* an unfinished pair after the first failure keeps it exact; one before does not */
+	atomic_store(&cmp->pairs[n - 1].state, DV_PAIR_PENDING);
+	assert_int_equal(dv_first_divergence(cmp, &known), 16);
+	assert_true(known);
+	assert_string_equal(cmp->pairs[16].name, "moe_router_logits");
+	atomic_store(&cmp->pairs[12].state, DV_PAIR_PENDING);
+	assert_int_equal(dv_first_divergence(cmp, &known), 16);
+	assert_false(known);
+	atomic_store(&cmp->pairs[12].state, DV_PAIR_DONE);
+	atomic_store(&cmp->pairs[n - 1].state, DV_PAIR_DONE);
+
+	text = dv_diagnose(cmp);
+	assert_contains(text, "First divergence: phase fwd_only, layer 1, tensor moe_router_logits (rank 0, step 0): rel_diff=0.02, a likely bug.");
+	assert_contains(text, "Inference matches but the training forward (fwd_only) diverges");
+	assert_contains(text, "In layer 1, attention tensors: 0 of 1 fail; MLP tensors: 2 of 2 fail (attention is clean: the MLP is where it starts).");
+	assert_contains(text, "MoE layers: 2 of 4 tensors fail (failing layers: 1); dense layers: 0 of 3 (failing layers: none); the first diverging layer 1 is an MoE layer; divergence follows the MoE layers.");
+	assert_contains(text, "Integer tensors, counted apart (a failure there is flipped choices, not numeric error): 1 fail: moe_topk_ids (layer 1) 10 of 100 differ.");
+	assert_null(strstr(text, "Unmatched"));
+	free(text);
+
+	/* non-tensor values never count as failed; errors and shape mismatches do */
+	set_result(&cmp->pairs[0], DV_RESULT_NON_TENSOR, false, 0, DV_DTYPE_INVALID);
+	assert_false(dv_pair_failed(&cmp->pairs[0]));
+	set_result(&cmp->pairs[1], DV_RESULT_SHAPE_MISMATCH, false, 0, DV_BFLOAT16);
+	assert_true(dv_pair_failed(&cmp->pairs[1]));
+	assert_int_equal(dv_first_divergence(cmp, &known), 1);
+	set_result(&cmp->pairs[1], DV_RESULT_ERROR, false, 0, DV_BFLOAT16);
+	snprintf(cmp->pairs[1].result.error, sizeof(cmp->pairs[1].result.error), "x.pt: truncated");
+	assert_true(dv_pair_failed(&cmp->pairs[1]));
+	text = dv_diagnose(cmp);
+	assert_contains(text, "First divergence: phase inference, layer 0, tensor input_layernorm_out (rank 0, step 0): error (x.pt: truncated).");
+	assert_contains(text, "The inference engine already diverges: suspect weight loading or the inference code.");
+	assert_contains(text, "Later phases fail too, downstream of it: fwd_only 4 of 10.");
+	free(text);
+	dv_comparison_free(cmp);
+}
+
+static void test_diagnosis_gradients_and_unmatched(void **state)
+{
+	dv_comparison *cmp;
+	char *text;
+
+	(void)state;
+	touch("gb/fwd_bwd/" F("dump_index=1___name=logits"));
+	touch("gb/fwd_bwd/" F("dump_index=2___name=grad__logits"));
+	touch("gb/fwd_bwd/" F("dump_index=3___name=grad__mlp_output___layer_id=0"));
+	touch("gt/fwd_bwd/" F("dump_index=1___name=logits"));
+	touch("gt/fwd_bwd/" F("dump_index=2___name=grad__logits"));
+	touch("gt/fwd_bwd/" F("dump_index=3___name=grad__mlp_output___layer_id=0"));
+	touch("gt/fwd_bwd/" F("dump_index=4___name=extra"));
+	touch("gt/fwd_only/" F("dump_index=1___name=logits"));
+	cmp = build("gb", "gt", NULL);
+	assert_int_equal(cmp->nphases, 2);
+	for (size_t i = 0; i < cmp->npairs; i++)
+		if (cmp->pairs[i].kind == DV_PAIR_MATCHED)
+			set_result(&cmp->pairs[i], DV_RESULT_COMPARED, strcmp(cmp->pairs[i].name, "grad__mlp_output"),
+				   strcmp(cmp->pairs[i].name, "grad__mlp_output") ? 0 : 5e-4, DV_FLOAT32);
+	text = dv_diagnose(cmp);
+	assert_contains(text, "First divergence: phase fwd_bwd, layer 0, tensor grad__mlp_output: rel_diff=0.0005");
+	assert_contains(text, "In layer 0, MLP tensors: 1 of 1 fail.");
+	assert_contains(text, "rel_diff=0.0005, a minor numerical difference.");
+	assert_contains(text, "only the backward of fwd_bwd diverges: suspect the gradients");
+	assert_contains(text, "Unmatched files: 0 in the baseline only, 2 in the target only.");
+	assert_contains(text, "Phase fwd_only is in the target only.");
+	free(text);
+	dv_comparison_free(cmp);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tags_newest),
+		cmocka_unit_test(test_tags_odd),
+		cmocka_unit_test(test_layer_regex),
+		cmocka_unit_test(test_regex_errors_and_case),
+		cmocka_unit_test(test_layout_skill),
+		cmocka_unit_test(test_layout_engines_rollouts),
+		cmocka_unit_test(test_layout_several_sglang_dumps),
+		cmocka_unit_test(test_layout_bare_and_descend),
+		cmocka_unit_test(test_layout_layers_from_tags),
+		cmocka_unit_test(test_resolve_tag),
+		cmocka_unit_test(test_pairing_duplicates),
+		cmocka_unit_test(test_pairing_order),
+		cmocka_unit_test(test_pairing_folder_tags),
+		cmocka_unit_test(test_pairing_filter),
+		cmocka_unit_test(test_first_divergence_and_diagnosis),
+		cmocka_unit_test(test_diagnosis_gradients_and_unmatched),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
