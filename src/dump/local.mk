@@ -20,3 +20,9 @@ TESTS += tests/test_dump_model
 tests_test_dump_model_SOURCES = tests/test_dump_model.c
 tests_test_dump_model_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_dump_model_LDADD = $(DV_TEST_LIBS)
+
+check_PROGRAMS += tests/test_dump_scan
+TESTS += tests/test_dump_scan
+tests_test_dump_scan_SOURCES = tests/test_dump_scan.c
+tests_test_dump_scan_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_dump_scan_LDADD = $(DV_TEST_LIBS)

@@ -1,0 +1,355 @@
+/* The scan's worker pool with a stand-in comparator (dv_set_compare_fn):
+ * every matched pair computed exactly once, in execution order, a pair that
+ * jumps the queue, pause, stop while computing (cancel), dv_pair_compute
+ * from another thread, one notify byte per finished pair. No timing: the
+ * stand-in blocks on a gate the test opens. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dumpview/dump.h"
+
+static char tmproot[256];
+
+/* ---- the stand-in comparator ---- */
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static bool gate_closed;      /* calls block while closed */
+static int gate_limit;        /* ...but only the first gate_limit calls */
+static bool until_cancel;     /* calls spin until opts->cancel, then report CANCELLED */
+static int entered;           /* calls started */
+static int calls_done;
+static char order[64][512];   /* targ paths in the order computed */
+
+static void reset_stub(void)
+{
+	pthread_mutex_lock(&mu);
+	gate_closed = false;
+	gate_limit = 0;
+	until_cancel = false;
+	entered = calls_done = 0;
+	pthread_mutex_unlock(&mu);
+}
+
+static int stub_compare(const char *base_path, const char *targ_path, const dv_metrics_opts *opts,
+			dv_pair_result *result)
+{
+	int me;
+
+	(void)base_path;
+	pthread_mutex_lock(&mu);
+	me = entered++;
+	pthread_cond_broadcast(&cv);
+	while (gate_closed && me < gate_limit)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
+	if (until_cancel) {
+		while (!atomic_load(opts->cancel))
+			sched_yield();
+		result->status = DV_RESULT_CANCELLED;
+		return 0;
+	}
+	result->status = DV_RESULT_COMPARED;
+	result->passed = !strstr(targ_path, "bad");
+	result->rel_diff = result->passed ? 0 : 0.5;
+	pthread_mutex_lock(&mu);
+	snprintf(order[calls_done++ % 64], sizeof(order[0]), "%s", strrchr(targ_path, '/') + 1);
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+	return 0;
+}
+
+static void wait_entered(int n)
+{
+	pthread_mutex_lock(&mu);
+	while (entered < n)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
+}
+
+static void open_gate(void)
+{
+	pthread_mutex_lock(&mu);
+	gate_closed = false;
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+}
+
+/* ---- fixtures ---- */
+
+static void touch(const char *rel)
+{
+	char path[1024];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmproot, rel);
+	for (char *p = path + strlen(tmproot) + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
+		*p = '/';
+	}
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* 12 matched pairs in fwd_only (the 6th and 9th fail), 1 baseline-only file. */
+#define NMATCHED 12
+static int setup(void **state)
+{
+	char rel[256];
+
+	(void)state;
+	snprintf(tmproot, sizeof(tmproot), "%s/dvscan.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(tmproot))
+		return -1;
+	for (int i = 1; i <= NMATCHED; i++) {
+		const char *name = i == 6 || i == 9 ? "bad" : "ok";
+
+		snprintf(rel, sizeof(rel), "b/fwd_only/dump_index=%d___name=%s%d.pt", i, name, i);
+		touch(rel);
+		snprintf(rel, sizeof(rel), "t/fwd_only/dump_index=%d___name=%s%d.pt", i, name, i);
+		touch(rel);
+	}
+	touch("b/fwd_only/dump_index=99___name=extra.pt");
+	dv_set_compare_fn(stub_compare);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	dv_set_compare_fn(NULL);
+	return nftw(tmproot, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static dv_comparison *build(void)
+{
+	char b[300], t[300];
+	dv_error err = {{0}};
+	dv_run *rb, *rt;
+	dv_comparison *cmp;
+
+	snprintf(b, sizeof(b), "%s/b", tmproot);
+	snprintf(t, sizeof(t), "%s/t", tmproot);
+	rb = dv_run_open(b, NULL, &err);
+	rt = dv_run_open(t, NULL, &err);
+	assert_non_null(rb);
+	assert_non_null(rt);
+	cmp = dv_comparison_build(rb, rt, NULL, &err);
+	assert_non_null(cmp);
+	assert_int_equal(cmp->npairs, NMATCHED + 1);
+	reset_stub();
+	return cmp;
+}
+
+static dv_metrics_opts opts(void)
+{
+	dv_metrics_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.threshold = 1e-3;
+	return o;
+}
+
+static int drain(int fd)
+{
+	char buf[256];
+	int n = 0;
+	ssize_t r;
+
+	while ((r = read(fd, buf, sizeof(buf))) > 0)
+		n += (int)r;
+	return n;
+}
+
+static void test_scan_all(void **state)
+{
+	dv_comparison *cmp = build();
+	dv_metrics_opts o = opts();
+	int fds[2];
+	dv_scan *scan;
+	bool known;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
+	/* before: only the unmatched file counts as done */
+	assert_int_equal(dv_first_divergence(cmp, &known), -1);
+	assert_false(known);
+	scan = dv_scan_start(cmp, &o, 2, fds[1]);
+	assert_non_null(scan);
+	dv_scan_wait(scan);
+	assert_true(dv_scan_finished(scan));
+	assert_int_equal(dv_scan_done(scan), NMATCHED + 1);
+	assert_int_equal(calls_done, NMATCHED); /* each once; the unmatched file never */
+	assert_int_equal(drain(fds[0]), NMATCHED);
+	assert_int_equal(dv_first_divergence(cmp, &known), 5);
+	assert_true(known);
+	assert_string_equal(cmp->pairs[5].name, "bad6");
+	for (size_t i = 0; i < cmp->npairs; i++)
+		assert_int_equal(atomic_load(&cmp->pairs[i].state), DV_PAIR_DONE);
+	dv_scan_stop(scan);
+	close(fds[0]);
+	close(fds[1]);
+	dv_comparison_free(cmp);
+}
+
+static void test_scan_priority(void **state)
+{
+	dv_comparison *cmp = build();
+	dv_metrics_opts o = opts();
+	dv_scan *scan;
+	size_t last = NMATCHED - 1;
+
+	(void)state;
+	assert_int_equal(cmp->pairs[last].kind, DV_PAIR_MATCHED);
+	gate_closed = true;
+	gate_limit = 1;
+	scan = dv_scan_start(cmp, &o, 1, -1);
+	wait_entered(1); /* the one worker holds pair 0 */
+	dv_scan_prioritize(scan, 7);
+	dv_scan_prioritize(scan, last); /* the last asked goes first */
+	dv_scan_prioritize(scan, NMATCHED); /* unmatched: ignored */
+	open_gate();
+	dv_scan_wait(scan);
+	assert_int_equal(calls_done, NMATCHED);
+	assert_string_equal(order[0], "dump_index=1___name=ok1.pt");
+	assert_string_equal(order[1], "dump_index=12___name=ok12.pt");
+	assert_string_equal(order[2], "dump_index=8___name=ok8.pt");
+	assert_string_equal(order[3], "dump_index=2___name=ok2.pt");
+	assert_string_equal(order[NMATCHED - 1], "dump_index=11___name=ok11.pt");
+	dv_scan_stop(scan);
+	dv_comparison_free(cmp);
+}
+
+static void test_scan_pause(void **state)
+{
+	dv_comparison *cmp = build();
+	dv_metrics_opts o = opts();
+	int fds[2];
+	char byte;
+	dv_scan *scan;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	gate_closed = true;
+	gate_limit = 1;
+	scan = dv_scan_start(cmp, &o, 1, fds[1]);
+	wait_entered(1);
+	dv_scan_pause(scan, true);
+	open_gate();
+	assert_int_equal(read(fds[0], &byte, 1), 1); /* pair 0 finished */
+	/* paused: the worker takes nothing more */
+	assert_int_equal(dv_scan_done(scan), 2);
+	assert_false(dv_scan_finished(scan));
+	assert_int_equal(entered, 1);
+	dv_scan_pause(scan, false);
+	dv_scan_wait(scan);
+	assert_true(dv_scan_finished(scan));
+	assert_int_equal(calls_done, NMATCHED);
+	dv_scan_stop(scan);
+	close(fds[0]);
+	close(fds[1]);
+	dv_comparison_free(cmp);
+}
+
+static void test_scan_stop_cancels(void **state)
+{
+	dv_comparison *cmp = build();
+	dv_metrics_opts o = opts();
+	dv_scan *scan;
+
+	(void)state;
+	until_cancel = true;
+	scan = dv_scan_start(cmp, &o, 2, -1);
+	wait_entered(2); /* both workers are inside a computation */
+	dv_scan_stop(scan);
+	/* cancelled pairs go back to PENDING; nothing is left RUNNING */
+	for (size_t i = 0; i < NMATCHED; i++)
+		assert_int_equal(atomic_load(&cmp->pairs[i].state), DV_PAIR_PENDING);
+	assert_int_equal(calls_done, 0);
+	/* a later scan computes them */
+	until_cancel = false;
+	scan = dv_scan_start(cmp, &o, 2, -1);
+	dv_scan_wait(scan);
+	assert_true(dv_scan_finished(scan));
+	assert_int_equal(calls_done, NMATCHED);
+	dv_scan_stop(scan);
+	dv_comparison_free(cmp);
+}
+
+static void test_stop_at_once_and_compute_elsewhere(void **state)
+{
+	dv_comparison *cmp = build();
+	dv_metrics_opts o = opts();
+	dv_scan *scan;
+
+	(void)state;
+	/* stopped right away: whatever ran is DONE, the rest PENDING, none RUNNING */
+	scan = dv_scan_start(cmp, &o, 2, -1);
+	dv_scan_stop(scan);
+	for (size_t i = 0; i < NMATCHED; i++)
+		assert_int_not_equal(atomic_load(&cmp->pairs[i].state), DV_PAIR_RUNNING);
+	for (size_t i = 0; i < NMATCHED; i++)
+		dv_pair_compute(&cmp->pairs[i], &o);
+	assert_int_equal(calls_done, NMATCHED);
+
+	/* dv_pair_compute from this thread while the scan's worker is busy */
+	dv_comparison_free(cmp);
+	cmp = build();
+	gate_closed = true;
+	gate_limit = 1;
+	scan = dv_scan_start(cmp, &o, 1, -1);
+	wait_entered(1);
+	dv_pair_compute(&cmp->pairs[4], &o);
+	assert_int_equal(atomic_load(&cmp->pairs[4].state), DV_PAIR_DONE);
+	assert_false(cmp->pairs[4].result.passed == false);
+	dv_pair_compute(&cmp->pairs[5], &o);
+	assert_false(cmp->pairs[5].result.passed);
+	assert_int_equal(calls_done, 2);
+	open_gate();
+	dv_scan_wait(scan);
+	assert_int_equal(calls_done, NMATCHED); /* pairs 4 and 5 not computed twice */
+	dv_pair_compute(&cmp->pairs[0], &o);    /* DONE: nothing to do */
+	assert_int_equal(calls_done, NMATCHED);
+	dv_scan_stop(scan);
+	dv_comparison_free(cmp);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_scan_all),
+		cmocka_unit_test(test_scan_priority),
+		cmocka_unit_test(test_scan_pause),
+		cmocka_unit_test(test_scan_stop_cancels),
+		cmocka_unit_test(test_stop_at_once_and_compute_elsewhere),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
