@@ -58,6 +58,10 @@ static void assert_close(double got, double want, double rel)
 		assert_true(isnan(got));
 		return;
 	}
+	if (isinf(want)) {
+		assert_true(got == want);
+		return;
+	}
 	double tol = fabs(want) * rel + 1e-300;
 	if (!(fabs(got - want) <= tol))
 		fail_msg("got %.17g want %.17g (rel tol %g)", got, want, rel);
@@ -430,6 +434,67 @@ static void test_quantiles_random(void **state)
 	}
 }
 
+/* 1- and 2-byte dtypes take the histogram path: the same statistics as the
+ * streaming path over the same values as float32. */
+static void check_same_stats(const dv_stats *a, const dv_stats *b)
+{
+	assert_int_equal(a->numel, b->numel);
+	assert_int_equal(a->nan, b->nan);
+	assert_int_equal(a->inf, b->inf);
+	assert_close(a->mean, b->mean, 1e-12);
+	assert_close(a->std, b->std, 1e-9);
+	assert_close(a->min, b->min, 0);
+	assert_close(a->max, b->max, 0);
+	assert_int_equal(a->has_percentiles, b->has_percentiles);
+	for (int q = 0; q < DV_NQUANTILES; q++)
+		if (a->has_percentiles)
+			assert_close(a->p[q], b->p[q], 0);
+}
+
+static void test_hist_path(void **state)
+{
+	(void)state;
+	enum { N = 100000 };
+	uint16_t *h = malloc(N * 2);
+	int8_t *i8 = malloc(N);
+	float *f = malloc(N * 4), *f8 = malloc(N * 4);
+	dv_pair_result r1, r2;
+	dv_tensor_desc d16 = desc1(DV_BFLOAT16, N), d32 = desc1(DV_FLOAT32, N), di8 = desc1(DV_INT8, N);
+
+	for (int variant = 0; variant < 3; variant++) {
+		for (int i = 0; i < N; i++) {
+			h[i] = bf16(nrand() * 5 + 1);
+			if (i % 97 == 0)
+				h[i] = (i & 1) ? 0x8000 : 0; /* -0 and +0 */
+			i8[i] = (int8_t)(rng() % 200 - 100);
+		}
+		if (variant == 1)
+			h[N / 2] = 0x7f80; /* +inf */
+		if (variant == 2)
+			h[N / 3] = 0x7fc0; /* NaN */
+		for (int i = 0; i < N; i++) {
+			f[i] = dv_bf16_to_f32(h[i]);
+			f8[i] = (float)i8[i];
+		}
+		assert_int_equal(dv_compare_buffers(&d16, h, &d16, h, NULL, &r1, NULL), 0);
+		assert_int_equal(dv_compare_buffers(&d32, f, &d32, f, NULL, &r2, NULL), 0);
+		check_same_stats(&r1.base_stats, &r2.base_stats);
+		if (variant == 0) {
+			double want[DV_NQUANTILES];
+			ref_quantiles(f, N, want);
+			for (int q = 0; q < DV_NQUANTILES; q++)
+				assert_close(r1.base_stats.p[q], want[q], 0);
+		}
+	}
+	assert_int_equal(dv_compare_buffers(&di8, i8, &di8, i8, NULL, &r1, NULL), 0);
+	assert_int_equal(dv_compare_buffers(&d32, f8, &d32, f8, NULL, &r2, NULL), 0);
+	check_same_stats(&r1.base_stats, &r2.base_stats);
+	free(h);
+	free(i8);
+	free(f);
+	free(f8);
+}
+
 static void test_percentile_limit(void **state)
 {
 	(void)state;
@@ -511,6 +576,7 @@ int main(void)
 		cmocka_unit_test(test_integers),
 		cmocka_unit_test(test_quantiles_known),
 		cmocka_unit_test(test_quantiles_random),
+		cmocka_unit_test(test_hist_path),
 		cmocka_unit_test(test_percentile_limit),
 		cmocka_unit_test(test_cancel_and_progress),
 		cmocka_unit_test(test_threshold),

@@ -89,7 +89,12 @@ typedef struct side_run {
 	dv_side_acc acc;
 	dv_qsel q;
 	bool want_q;
+	bool use_hist;                 /* 1- or 2-byte dtype: stats from dv_hist16 */
+	dv_hist16 hist;
 } side_run;
+
+/* Below this, a 65536-bucket histogram costs more than it saves. */
+#define HIST16_MIN_NUMEL 16384
 
 static int side_init(side_run *s, const dv_src *src, const dv_metrics_opts *o, dv_error *err)
 {
@@ -98,6 +103,15 @@ static int side_init(side_run *s, const dv_src *src, const dv_metrics_opts *o, d
 	if (dv_reader_init(&s->rd, src, err) < 0)
 		return -1;
 	s->want_q = o->percentiles && src->numel > 0 && src->numel < o->percentile_limit;
+	size_t isz = dv_dtype_size(src->dtype);
+	if (isz == 1 || (isz == 2 && src->numel >= HIST16_MIN_NUMEL)) {
+		if (dv_hist16_init(&s->hist, src->dtype) < 0) {
+			dv_reader_free(&s->rd);
+			return dv_error_set(err, "%s: out of memory", src->name);
+		}
+		s->use_hist = true;
+		return 0;
+	}
 	if (s->want_q && dv_qsel_init(&s->q, src->numel) < 0) {
 		dv_reader_free(&s->rd);
 		return dv_error_set(err, "%s: out of memory", src->name);
@@ -108,15 +122,34 @@ static int side_init(side_run *s, const dv_src *src, const dv_metrics_opts *o, d
 static void side_free(side_run *s)
 {
 	dv_reader_free(&s->rd);
-	if (s->want_q)
+	if (s->use_hist)
+		dv_hist16_free(&s->hist);
+	else if (s->want_q)
 		dv_qsel_free(&s->q);
 }
 
-/* Second quantile pass where the first could not resolve the ranks. */
+static void side_chunk(side_run *s, size_t n)
+{
+	if (s->use_hist) {
+		dv_hist16_add(&s->hist, s->rd.raw, n);
+		return;
+	}
+	dv_side_chunk(&s->acc, s->rd.f32, n);
+	if (s->want_q)
+		dv_qsel_add(&s->q, s->rd.f32, n);
+}
+
+/* Side statistics at the end; a second quantile pass where the first could not resolve the ranks. */
 static int side_quantiles(side_run *s, const dv_metrics_opts *o, dv_stats *st, bool *cancelled, dv_error *err)
 {
 	int need;
 
+	if (s->use_hist) {
+		if (dv_hist16_stats(&s->hist, s->want_q, st) < 0)
+			return dv_error_set(err, "%s: out of memory", s->rd.src->name);
+		return 0;
+	}
+	dv_side_finish(&s->acc, st);
 	st->has_percentiles = false;
 	if (!s->want_q)
 		return 0;
@@ -200,12 +233,8 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 			}
 			if (dv_reader_read(&b.rd, start, cnt, err) < 0 || dv_reader_read(&t.rd, start, cnt, err) < 0)
 				goto out;
-			dv_side_chunk(&b.acc, b.rd.f32, (size_t)cnt);
-			dv_side_chunk(&t.acc, t.rd.f32, (size_t)cnt);
-			if (b.want_q)
-				dv_qsel_add(&b.q, b.rd.f32, (size_t)cnt);
-			if (t.want_q)
-				dv_qsel_add(&t.q, t.rd.f32, (size_t)cnt);
+			side_chunk(&b, (size_t)cnt);
+			side_chunk(&t, (size_t)cnt);
 			dv_diff_chunk(&diff, b.rd.f32, t.rd.f32, (size_t)cnt, start);
 			if (mix) {
 				dv_round_bf16(b.rd.f32, b16, (size_t)cnt);
@@ -233,9 +262,7 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 				}
 				if (dv_reader_read(&s->rd, start, cnt, err) < 0)
 					goto out;
-				dv_side_chunk(&s->acc, s->rd.f32, (size_t)cnt);
-				if (s->want_q)
-					dv_qsel_add(&s->q, s->rd.f32, (size_t)cnt);
+				side_chunk(s, (size_t)cnt);
 				done += cnt;
 				if (opts->progress)
 					opts->progress(opts->progress_ctx, done, total);
@@ -243,8 +270,6 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 		}
 	}
 	if (!cancelled) {
-		dv_side_finish(&b.acc, &r->base_stats);
-		dv_side_finish(&t.acc, &r->targ_stats);
 		if (side_quantiles(&b, opts, &r->base_stats, &cancelled, err) < 0 ||
 		    side_quantiles(&t, opts, &r->targ_stats, &cancelled, err) < 0)
 			goto out;

@@ -85,6 +85,19 @@ int dv_qsel_plan(dv_qsel *q);
 void dv_qsel_add2(dv_qsel *q, const float *x, size_t n);
 void dv_qsel_result(const dv_qsel *q, double out[DV_NQUANTILES]);
 
+/* Dtypes of 1 or 2 bytes: every side statistic (quantiles included) from
+ * one histogram of the raw bit patterns. */
+typedef struct dv_hist16 {
+	dv_dtype dtype;
+	size_t nbuckets;               /* 256 or 65536 */
+	uint32_t *h;
+	int64_t n;
+} dv_hist16;
+int dv_hist16_init(dv_hist16 *h, dv_dtype dt);
+void dv_hist16_free(dv_hist16 *h);
+void dv_hist16_add(dv_hist16 *h, const void *raw, size_t n);
+int dv_hist16_stats(const dv_hist16 *h, bool want_quantiles, dv_stats *st);
+
 /* Per-side running statistics. */
 typedef struct dv_side_acc {
 	int64_t n, nan, inf;

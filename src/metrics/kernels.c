@@ -1,7 +1,7 @@
 /* Chunk kernels of the comparator: conversion to float32, per-side statistics
- * and per-pair metrics. Loops keep LANES independent accumulators so that gcc
- * vectorises them without -ffast-math (the reductions are reassociated by
- * hand, in a fixed order, so results do not depend on the compiler). */
+ * and per-pair metrics. The hot loops use explicit vector types with several
+ * independent accumulators: vectorised without -ffast-math, reductions in a
+ * fixed order (results do not depend on the compiler or the clone chosen). */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
 #endif
@@ -12,7 +12,6 @@
 
 #include "internal.h"
 
-#define LANES 8
 
 static inline uint32_t f32_bits(float v)
 {
@@ -166,79 +165,109 @@ void dv_side_acc_init(dv_side_acc *a)
 	a->max = -INFINITY;
 }
 
-void dv_side_chunk(dv_side_acc *a, const float *x, size_t n)
+/* Vector types (GCC/clang extensions): 4 floats and 4 doubles per operation;
+ * the AVX2 clone maps a v4d to one ymm register, the default one to two xmm. */
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+typedef double v4d __attribute__((vector_size(32)));
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(DV_NO_CLONES)
+#define KERNEL __attribute__((target_clones("avx2", "default")))
+#else
+#define KERNEL
+#endif
+
+static inline v4f load4(const float *p)
 {
-	double sum[LANES] = { 0 };
-	float mn[LANES], mx[LANES];
-	int32_t nanc[LANES] = { 0 }, infc[LANES] = { 0 };
-	size_t i, j;
+	v4f v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+#define widen(v) __builtin_convertvector((v), v4d)
+
+static inline v4f vabs(v4f v)
+{
+	return (v4f)((v4i)v & 0x7fffffff);
+}
+
+static inline v4f vselect(v4i m, v4f a, v4f b)
+{
+	return (v4f)(((v4i)a & m) | ((v4i)b & ~m));
+}
+
+/* Sum, min, max, NaN and Inf counts of one chunk, then its M2 about its own
+ * mean (a second pass over data in cache), merged with Chan's formula:
+ * stable where a running sum of squares is not. Chunks holding NaN/Inf skip
+ * the M2: std is NaN then anyway. */
+KERNEL void dv_side_chunk(dv_side_acc *a, const float *x, size_t n)
+{
+	v4d sum0 = { 0 }, sum1 = { 0 };
+	v4f mn = { INFINITY, INFINITY, INFINITY, INFINITY }, mx = -mn;
+	v4i nanc = { 0 }, infc = { 0 };
+	const v4f inf = { INFINITY, INFINITY, INFINITY, INFINITY };
+	size_t i = 0, j;
 
 	if (n == 0)
 		return;
-	for (j = 0; j < LANES; j++) {
-		mn[j] = INFINITY;
-		mx[j] = -INFINITY;
-	}
-	for (i = 0; i + LANES <= n; i += LANES) {
-		for (j = 0; j < LANES; j++) {
-			float v = x[i + j];
+	for (; i + 8 <= n; i += 8) {
+		v4f v0 = load4(x + i), v1 = load4(x + i + 4);
 
-			sum[j] += (double)v;
-			mn[j] = v < mn[j] ? v : mn[j];
-			mx[j] = v > mx[j] ? v : mx[j];
-			nanc[j] += v != v;
-			infc[j] += fabsf(v) == INFINITY;
-		}
+		sum0 += widen(v0);
+		sum1 += widen(v1);
+		mn = vselect(v0 < mn, v0, mn);
+		mn = vselect(v1 < mn, v1, mn);
+		mx = vselect(v0 > mx, v0, mx);
+		mx = vselect(v1 > mx, v1, mx);
+		nanc -= (v0 != v0) + (v1 != v1);
+		infc -= (vabs(v0) == inf) + (vabs(v1) == inf);
 	}
-	for (j = 0; i < n; i++, j++) {
+	double s = 0, tail = 0;
+	float cmin = INFINITY, cmax = -INFINITY;
+	int64_t nn = 0, ni = 0;
+	for (; i < n; i++) {
 		float v = x[i];
 
-		sum[j] += (double)v;
-		mn[j] = v < mn[j] ? v : mn[j];
-		mx[j] = v > mx[j] ? v : mx[j];
-		nanc[j] += v != v;
-		infc[j] += fabsf(v) == INFINITY;
+		tail += (double)v;
+		cmin = v < cmin ? v : cmin;
+		cmax = v > cmax ? v : cmax;
+		nn += v != v;
+		ni += fabsf(v) == INFINITY;
 	}
-	double s = 0;
-	int64_t nn = 0, ni = 0;
-	for (j = 0; j < LANES; j++) {
-		s += sum[j];
-		if (mn[j] < a->min)
-			a->min = mn[j];
-		if (mx[j] > a->max)
-			a->max = mx[j];
+	for (j = 0; j < 4; j++) {
+		s += sum0[j] + sum1[j];
+		cmin = mn[j] < cmin ? mn[j] : cmin;
+		cmax = mx[j] > cmax ? mx[j] : cmax;
 		nn += nanc[j];
 		ni += infc[j];
 	}
+	s += tail;
+	if (cmin < a->min)
+		a->min = cmin;
+	if (cmax > a->max)
+		a->max = cmax;
 	a->sum += s;
 	a->nan += nn;
 	a->inf += ni;
-
-	/* Second pass over the chunk (in cache) for its M2 about its own mean,
-	 * merged with Chan's formula: stable where a sum of squares is not.
-	 * Chunks holding NaN/Inf are skipped: std is NaN then anyway. */
 	if (nn == 0 && ni == 0) {
-		double cm = s / (double)n;
-		double m2 = 0;
-		double m2l[LANES] = { 0 };
+		double cm = s / (double)n, m2 = 0;
+		v4d vcm = { cm, cm, cm, cm }, q0 = { 0 }, q1 = { 0 };
 
-		for (i = 0; i + LANES <= n; i += LANES)
-			for (j = 0; j < LANES; j++) {
-				double d = (double)x[i + j] - cm;
+		for (i = 0; i + 8 <= n; i += 8) {
+			v4d d0 = widen(load4(x + i)) - vcm, d1 = widen(load4(x + i + 4)) - vcm;
 
-				m2l[j] += d * d;
-			}
-		for (j = 0; i < n; i++, j++) {
+			q0 += d0 * d0;
+			q1 += d1 * d1;
+		}
+		for (; i < n; i++) {
 			double d = (double)x[i] - cm;
 
-			m2l[j] += d * d;
+			m2 += d * d;
 		}
-		for (j = 0; j < LANES; j++)
-			m2 += m2l[j];
-		double nb = (double)n, na = (double)(a->n - 0);
-		/* a->n here counts elements of earlier chunks, all finite if
-		 * a->nan + a->inf == nn + ni == 0; otherwise std is NaN anyway */
-		double tot = na + nb, delta = cm - a->mean;
+		for (j = 0; j < 4; j++)
+			m2 += q0[j] + q1[j];
+		double nb = (double)n, na = (double)a->n, tot = na + nb, delta = cm - a->mean;
 
 		a->mean += delta * nb / tot;
 		a->m2 += m2 + delta * delta * na * nb / tot;
@@ -277,54 +306,60 @@ void dv_diff_acc_init(dv_diff_acc *a)
 	a->max_index = -1;
 }
 
-void dv_diff_chunk(dv_diff_acc *a, const float *b, const float *t, size_t n, int64_t start)
+/* Pair sums of one chunk; the position of max |t-b| is found by a rescan of
+ * the chunk only when the chunk raises the maximum (rare after the first). */
+KERNEL void dv_diff_chunk(dv_diff_acc *a, const float *b, const float *t, size_t n, int64_t start)
 {
-	double sq[LANES] = { 0 }, norm[LANES] = { 0 }, abss[LANES] = { 0 };
-	float mx[LANES];
-	int32_t nanc[LANES] = { 0 }, ident[LANES] = { 0 };
-	size_t i, j;
+	v4d sq0 = { 0 }, sq1 = { 0 }, nm0 = { 0 }, nm1 = { 0 }, ab0 = { 0 }, ab1 = { 0 };
+	v4f mx = { 0 };
+	v4i nanc = { 0 }, ident = { 0 };
+	size_t i = 0, j;
 
 	if (n == 0)
 		return;
-	for (j = 0; j < LANES; j++)
-		mx[j] = 0.0f;
-	for (i = 0; i + LANES <= n; i += LANES) {
-		for (j = 0; j < LANES; j++) {
-			float bv = b[i + j], tv = t[i + j];
-			float d = fabsf(tv - bv);
-			double bd = bv, td = tv;
+	for (; i + 8 <= n; i += 8) {
+		v4f b0 = load4(b + i), b1 = load4(b + i + 4), t0 = load4(t + i), t1 = load4(t + i + 4);
+		v4f d0 = vabs(t0 - b0), d1 = vabs(t1 - b1);
+		v4d bd0 = widen(b0), bd1 = widen(b1), td0 = widen(t0), td1 = widen(t1);
+		v4d e0 = bd0 - td0, e1 = bd1 - td1;
 
-			sq[j] += (bd - td) * (bd - td);
-			norm[j] += bd * bd + td * td;
-			abss[j] += (double)d;
-			mx[j] = d > mx[j] ? d : mx[j];
-			nanc[j] += d != d;
-			ident[j] += f32_bits(bv) == f32_bits(tv);
-		}
+		sq0 += e0 * e0;
+		sq1 += e1 * e1;
+		nm0 += bd0 * bd0 + td0 * td0;
+		nm1 += bd1 * bd1 + td1 * td1;
+		ab0 += widen(d0);
+		ab1 += widen(d1);
+		mx = vselect(d0 > mx, d0, mx);
+		mx = vselect(d1 > mx, d1, mx);
+		nanc -= (d0 != d0) + (d1 != d1);
+		ident -= ((v4i)b0 == (v4i)t0) + ((v4i)b1 == (v4i)t1);
 	}
-	for (j = 0; i < n; i++, j++) {
-		float bv = b[i], tv = t[i];
-		float d = fabsf(tv - bv);
-		double bd = bv, td = tv;
-
-		sq[j] += (bd - td) * (bd - td);
-		norm[j] += bd * bd + td * td;
-		abss[j] += (double)d;
-		mx[j] = d > mx[j] ? d : mx[j];
-		nanc[j] += d != d;
-		ident[j] += f32_bits(bv) == f32_bits(tv);
-	}
+	double sq = 0, nm = 0, ab = 0;
 	float cmax = 0.0f;
-	int64_t cnan = 0;
-	for (j = 0; j < LANES; j++) {
-		a->sqdiff += sq[j];
-		a->norm += norm[j];
-		a->abs_sum += abss[j];
-		a->identical += ident[j];
-		cnan += nanc[j];
-		if (mx[j] > cmax)
-			cmax = mx[j];
+	int64_t cnan = 0, cid = 0;
+	for (; i < n; i++) {
+		float bv = b[i], tv = t[i], d = fabsf(tv - bv);
+		double e = (double)bv - (double)tv;
+
+		sq += e * e;
+		nm += (double)bv * bv + (double)tv * tv;
+		ab += (double)d;
+		cmax = d > cmax ? d : cmax;
+		cnan += d != d;
+		cid += f32_bits(bv) == f32_bits(tv);
 	}
+	for (j = 0; j < 4; j++) {
+		sq += sq0[j] + sq1[j];
+		nm += nm0[j] + nm1[j];
+		ab += ab0[j] + ab1[j];
+		cmax = mx[j] > cmax ? mx[j] : cmax;
+		cnan += nanc[j];
+		cid += ident[j];
+	}
+	a->sqdiff += sq;
+	a->norm += nm;
+	a->abs_sum += ab;
+	a->identical += cid;
 	a->n += (int64_t)n;
 	if (a->max_is_nan)
 		return;

@@ -24,6 +24,12 @@ static inline uint32_t float_key(float v)
 	return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
+/* The same without folding -0 into +0 (they are adjacent keys anyway). */
+static inline uint32_t raw_key(uint32_t u)
+{
+	return u ^ ((uint32_t)((int32_t)u >> 31) | 0x80000000u);
+}
+
 static inline float key_float(uint32_t k)
 {
 	uint32_t u = (k & 0x80000000u) ? (k & 0x7fffffffu) : ~k;
@@ -74,21 +80,20 @@ void dv_qsel_add(dv_qsel *q, const float *x, size_t n)
 		q->count = k - q->keys;
 		return;
 	}
+	/* branchless: NaNs are histogrammed too (their keys lie outside the
+	 * numbers'), and counted apart; any NaN makes every quantile NaN. */
 	uint32_t *h = q->h1, low = 0;
 	int64_t nan = 0;
 
 	for (i = 0; i < n; i++) {
-		float v = x[i];
 		uint32_t u;
 
-		memcpy(&u, &v, sizeof(u));
-		if (v != v) {
-			nan++;
-			continue;
-		}
+		memcpy(&u, &x[i], sizeof(u));
 		low |= u;
-		h[float_key(v) >> 16]++;
+		h[raw_key(u) >> 16]++;
 	}
+	for (i = 0; i < n; i++)
+		nan += x[i] != x[i];
 	q->lowbits |= low & 0xffffu;
 	q->nan += nan;
 	q->count += (int64_t)n - nan;
@@ -231,7 +236,7 @@ void dv_qsel_result(const dv_qsel *q, double out[DV_NQUANTILES])
 		/* at::lerp for float: opmath float, two forms by |weight| < 0.5 */
 		float r = fabsf(w) < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
 
-		out[i] = r;
+		out[i] = r + 0.0f; /* -0 -> +0: the two zeros are one value here */
 	}
 }
 
@@ -254,5 +259,165 @@ int dv_quantiles_f32(const float *x, int64_t n, double out[DV_NQUANTILES])
 			dv_qsel_add2(&q, x + i, (size_t)(n - i < DV_CHUNK ? n - i : DV_CHUNK));
 	dv_qsel_result(&q, out);
 	dv_qsel_free(&q);
+	return 0;
+}
+
+/* ---- dtypes of at most 16 bits: statistics from a histogram of raw bits --
+ * A bf16 (or f16, int8, ...) tensor has at most 65536 distinct values, so one
+ * counting pass gives every statistic exactly: sums over (value, count)
+ * pairs, quantiles from the values in order. */
+
+int dv_hist16_init(dv_hist16 *h, dv_dtype dt)
+{
+	size_t isz = dv_dtype_size(dt);
+
+	memset(h, 0, sizeof(*h));
+	if (isz != 1 && isz != 2)
+		return -1;
+	h->dtype = dt;
+	h->nbuckets = isz == 1 ? 256 : 65536;
+	h->h = calloc(h->nbuckets, sizeof(uint32_t));
+	return h->h ? 0 : -1;
+}
+
+void dv_hist16_free(dv_hist16 *h)
+{
+	free(h->h);
+	h->h = NULL;
+}
+
+void dv_hist16_add(dv_hist16 *h, const void *raw, size_t n)
+{
+	uint32_t *c = h->h;
+
+	if (h->nbuckets == 256) {
+		const uint8_t *p = raw;
+
+		for (size_t i = 0; i < n; i++)
+			c[p[i]]++;
+	} else {
+		const unsigned char *p = raw;
+
+		for (size_t i = 0; i < n; i++) {
+			uint16_t v;
+
+			memcpy(&v, p + 2 * i, 2);
+			c[v]++;
+		}
+	}
+	h->n += (int64_t)n;
+}
+
+typedef struct hist_entry {
+	uint32_t key;
+	float value;
+	uint32_t count;
+} hist_entry;
+
+static int cmp_entry(const void *a, const void *b)
+{
+	uint32_t x = ((const hist_entry *)a)->key, y = ((const hist_entry *)b)->key;
+
+	return x < y ? -1 : x > y;
+}
+
+int dv_hist16_stats(const dv_hist16 *h, bool want_quantiles, dv_stats *st)
+{
+	hist_entry *e;
+	size_t ne = 0;
+	int64_t nan = 0, inf = 0;
+	double sum = 0;
+
+	memset(st, 0, sizeof(*st));
+	st->numel = h->n;
+	e = malloc(h->nbuckets * sizeof(*e));
+	if (!e)
+		return -1;
+	for (size_t r = 0; r < h->nbuckets; r++) {
+		if (!h->h[r])
+			continue;
+		uint16_t raw16 = (uint16_t)r;
+		uint8_t raw8 = (uint8_t)r;
+		float v;
+
+		dv_metrics_to_f32(h->dtype, h->nbuckets == 256 ? (const void *)&raw8 : (const void *)&raw16, &v, 1);
+		if (v != v) {
+			nan += h->h[r];
+			continue;
+		}
+		if (fabsf(v) == INFINITY)
+			inf += h->h[r];
+		sum += (double)h->h[r] * (double)v;
+		e[ne].key = float_key(v);
+		e[ne].value = v;
+		e[ne].count = h->h[r];
+		ne++;
+	}
+	st->nan = nan;
+	st->inf = inf;
+	if (h->n == 0 || nan > 0) {
+		st->mean = st->std = st->min = st->max = NAN;
+		if (want_quantiles && h->n > 0) {
+			st->has_percentiles = true;
+			for (int i = 0; i < DV_NQUANTILES; i++)
+				st->p[i] = NAN;
+		}
+		free(e);
+		return 0;
+	}
+	qsort(e, ne, sizeof(*e), cmp_entry);
+	/* +0 and -0 share a key: merge neighbours with equal keys */
+	size_t m = 0;
+	for (size_t i = 0; i < ne; i++) {
+		if (m && e[m - 1].key == e[i].key) {
+			e[m - 1].count += e[i].count;
+			e[m - 1].value = 0.0f;
+		} else {
+			e[m++] = e[i];
+		}
+	}
+	ne = m;
+	st->mean = sum / (double)h->n;
+	st->min = e[0].value;
+	st->max = e[ne - 1].value;
+	if (inf > 0 || h->n < 2) {
+		st->std = NAN;
+	} else {
+		double m2 = 0;
+
+		for (size_t i = 0; i < ne; i++) {
+			double d = (double)e[i].value - st->mean;
+
+			m2 += (double)e[i].count * d * d;
+		}
+		st->std = sqrt(m2 / (double)(h->n - 1));
+	}
+	if (want_quantiles) {
+		float last = (float)(h->n - 1);
+		size_t i = 0;
+		int64_t cum = 0; /* elements in e[0..i) */
+
+		st->has_percentiles = true;
+		for (int k = 0; k < DV_NQUANTILES; k++) {
+			float r = (float)dv_quantile_q[k] * last;
+			int64_t below = (int64_t)r, above = (int64_t)ceilf(r);
+			float w = r - (float)below, a, b;
+
+			if (above > h->n - 1)
+				above = h->n - 1;
+			/* ranks ascend with k: continue the walk */
+			while (cum + e[i].count <= below)
+				cum += e[i++].count;
+			a = e[i].value;
+			size_t j = i;
+			int64_t cj = cum;
+			while (cj + e[j].count <= above)
+				cj += e[j++].count;
+			b = e[j].value;
+			float res = fabsf(w) < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
+			st->p[k] = res + 0.0f;
+		}
+	}
+	free(e);
 	return 0;
 }
