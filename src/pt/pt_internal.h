@@ -1,0 +1,118 @@
+/* Internals shared by the files of src/pt (not a public interface). */
+#ifndef DUMPVIEW_PT_INTERNAL_H
+#define DUMPVIEW_PT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <zip.h>
+
+#include "dumpview/pt.h"
+
+/* What an object is to the pickle machine, beyond its public kind. */
+enum pobj_tag {
+	TAG_VALUE,    /* an ordinary node */
+	TAG_GLOBAL,   /* a GLOBAL reference: kind PT_OBJECT, cls "module.name", no args */
+	TAG_STORAGE,  /* a persistent storage: kind PT_OBJECT, cls "torch.storage" */
+};
+
+/* A node plus bookkeeping. The public pt_obj comes last so that non-tensor
+ * nodes can be allocated without the (large) pt_tensor part of the union. */
+typedef struct pobj {
+	struct pobj *next_heap;  /* nodes owning malloc'd item arrays, freed at close */
+	uint64_t nodes;          /* nodes reachable, counting shared ones each time */
+	size_t cap;              /* allocated items of a growable container */
+	uint32_t depth;          /* nesting depth below this node */
+	uint8_t tag;
+	bool sealed;             /* adopted by a container: no longer mutable */
+	/* TAG_STORAGE */
+	const char *key, *location;
+	dv_dtype dtype;          /* typed (v2) storage dtype; INVALID for UntypedStorage */
+	int64_t numel;           /* as pickled: elements (v2) or bytes (untyped) */
+	pt_obj o;
+} pobj;
+
+#define POBJ(obj) ((pobj *)((char *)(obj) - offsetof(pobj, o)))
+
+typedef struct arena_block {
+	struct arena_block *next;
+	size_t used, size;
+	max_align_t data[];
+} arena_block;
+
+enum rec_kind { REC_NONE, REC_ZIP, REC_RAW }; /* REC_NONE: no data (bare pickle) */
+
+/* One storage record (data/<key>). */
+typedef struct pt_record {
+	const char *key;
+	uint64_t size;           /* bytes */
+	int kind;
+	zip_int64_t index;       /* REC_ZIP: entry index */
+	uint64_t offset;         /* REC_RAW: where the bytes start in the file/buffer */
+	uint32_t crc;
+	bool deflated;
+	size_t itemsize;         /* of the storage's type, for legacy sizes */
+} pt_record;
+
+struct pt_file {
+	char *name;
+	const char *format;
+	pt_limits lim;
+
+	arena_block *arena;
+	pobj *heap_list;
+	size_t nobjects;
+	pt_obj *root;
+
+	pt_tensor **tensors;     /* every tensor built, to resolve records after parsing */
+	size_t ntensors, cap_tensors;
+
+	/* container */
+	int fd;                  /* -1 when reading from a buffer */
+	const uint8_t *buf;
+	uint64_t buflen;         /* buffer or file size */
+	zip_t *zip;
+	pt_record *recs;         /* sorted by key once the pickle is parsed */
+	size_t nrecs, cap_recs;
+	bool big_endian;
+
+	/* the open zip entry of the last sequential read */
+	zip_file_t *zf;
+	size_t zf_rec;
+	uint64_t zf_pos;
+	bool zf_whole;           /* read from 0 without seeking: CRC can be checked */
+
+	uint8_t *scratch;        /* conversion and skip buffer */
+	size_t scratch_cap;
+
+	/* a window of one record for strided reads */
+	uint8_t *win;
+	size_t win_cap;
+	size_t win_rec;
+	uint64_t win_off, win_len;
+};
+
+/* object.c */
+void *pt_arena_alloc(pt_file *f, size_t size);
+char *pt_arena_strndup(pt_file *f, const char *s, size_t len);
+void pt_arena_free(pt_file *f);
+pt_file *pt_file_new(const char *name, const pt_limits *limits);
+
+/* pickle.c: runs one pickle from data; *used gets the bytes consumed.
+ * Built tensors are appended to f->tensors. */
+int pt_unpickle(pt_file *f, const uint8_t *data, size_t len, pt_obj **out, size_t *used, dv_error *err);
+
+/* pickle.c: each storage seen by BINPERSID is noted as a record to resolve. */
+int pt_note_storage(pt_file *f, const char *key, size_t itemsize);
+
+/* ptfile.c */
+/* Bytes [off, off+len) of the file or buffer; -1 (errno set) on failure. */
+int pt_raw_read(pt_file *f, uint64_t off, void *out, size_t len);
+int pt_zip_read_whole(pt_file *f, zip_int64_t index, const char *what, uint8_t **out, size_t *len,
+		      size_t limit, dv_error *err);
+
+/* tensor.c */
+pt_record *pt_find_record(pt_file *f, const char *key);
+int pt_resolve_tensors(pt_file *f, dv_error *err);
+void pt_stream_close(pt_file *f);
+
+#endif

@@ -1,0 +1,489 @@
+/* Containers: format detection, the zip format (libzip) and the legacy format. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pt_internal.h"
+
+static const uint8_t legacy_magic[] = { 0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46,
+					0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e };
+
+int pt_note_storage(pt_file *f, const char *key, size_t itemsize)
+{
+	if (f->nrecs == f->cap_recs) {
+		size_t cap = f->cap_recs ? f->cap_recs * 2 : 16;
+		pt_record *r = realloc(f->recs, cap * sizeof(*r));
+		if (!r)
+			return -1;
+		f->recs = r;
+		f->cap_recs = cap;
+	}
+	f->recs[f->nrecs++] = (pt_record){ .key = key, .itemsize = itemsize, .index = -1 };
+	return 0;
+}
+
+static int cmp_rec(const void *a, const void *b)
+{
+	return strcmp(((const pt_record *)a)->key, ((const pt_record *)b)->key);
+}
+
+/* Sorts the noted storages by key and drops duplicates. */
+static int dedupe_records(pt_file *f, dv_error *err)
+{
+	size_t n = 0;
+
+	if (!f->nrecs)
+		return 0;
+	qsort(f->recs, f->nrecs, sizeof(*f->recs), cmp_rec);
+	for (size_t i = 0; i < f->nrecs; i++) {
+		if (n && !strcmp(f->recs[n - 1].key, f->recs[i].key)) {
+			if (f->recs[n - 1].itemsize != f->recs[i].itemsize && f->recs[i].itemsize != 1 &&
+			    f->recs[n - 1].itemsize != 1)
+				return dv_error_set(err, "%s: storage %s is used with two element sizes", f->name,
+						    f->recs[i].key);
+			continue;
+		}
+		f->recs[n++] = f->recs[i];
+	}
+	f->nrecs = n;
+	return 0;
+}
+
+void pt_close(pt_file *f)
+{
+	if (!f)
+		return;
+	pt_stream_close(f);
+	if (f->zip)
+		zip_discard(f->zip);
+	if (f->fd >= 0)
+		close(f->fd);
+	pt_arena_free(f);
+	free(f->tensors);
+	free(f->recs);
+	free(f->win);
+	free(f->scratch);
+	free(f->name);
+	free(f);
+}
+
+/* What a file that is not a checkpoint looks like, for the message. */
+static const char *not_checkpoint_kind(const uint8_t *head, size_t n)
+{
+	bool text = true;
+
+	if (n >= 23 && !memcmp(head, "version https://git-lfs", 23))
+		return "a Git LFS pointer; fetch it with git lfs pull";
+	if (n >= 2 && head[0] == 0x80 && head[1] <= 5)
+		return "a plain pickle without torch.save's container";
+	for (size_t i = 0; i < n; i++)
+		if (head[i] < 0x09 || (head[i] > 0x0d && head[i] < 0x20) || head[i] == 0x7f)
+			text = false;
+	return text ? "a text file" : "unknown format";
+}
+
+/* ---- zip ---- */
+
+static int zip_fail(pt_file *f, const char *what, zip_error_t *ze, dv_error *err)
+{
+	return dv_error_set(err, "%s: %s: %s", f->name, what, zip_error_strerror(ze));
+}
+
+int pt_zip_read_whole(pt_file *f, zip_int64_t index, const char *what, uint8_t **out, size_t *len, size_t limit,
+		      dv_error *err)
+{
+	zip_stat_t st;
+	zip_file_t *zf;
+	uint8_t *buf, probe;
+	zip_int64_t n;
+	size_t got = 0;
+
+	*out = NULL;
+	if (zip_stat_index(f->zip, index, 0, &st) || !(st.valid & ZIP_STAT_SIZE))
+		return dv_error_set(err, "%s: %s: cannot stat zip entry", f->name, what);
+	if (st.size > limit)
+		return dv_error_set(err, "%s: %s is %llu bytes, more than the limit %zu", f->name, what,
+				    (unsigned long long)st.size, limit);
+	buf = malloc(st.size + 1);
+	if (!buf)
+		return dv_error_set(err, "%s: %s: out of memory", f->name, what);
+	zf = zip_fopen_index(f->zip, index, 0);
+	if (!zf) {
+		free(buf);
+		return zip_fail(f, what, zip_get_error(f->zip), err);
+	}
+	/* Read exactly the entry size, then probe the end: that is when
+	 * libzip checks the CRC (a zero CRC means torch did not compute one). */
+	while (got < st.size) {
+		n = zip_fread(zf, buf + got, st.size - got);
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	if (got < st.size) {
+		dv_error_set(err, "%s: %s: %s", f->name, what,
+			     n < 0 ? zip_error_strerror(zip_file_get_error(zf)) : "entry shorter than its size");
+		goto fail;
+	}
+	n = zip_fread(zf, &probe, 1);
+	if (n < 0 && !(zip_error_code_zip(zip_file_get_error(zf)) == ZIP_ER_CRC && (st.valid & ZIP_STAT_CRC) &&
+		       st.crc == 0)) {
+		dv_error_set(err, "%s: %s: %s", f->name, what, zip_error_strerror(zip_file_get_error(zf)));
+		goto fail;
+	}
+	zip_fclose(zf);
+	buf[st.size] = '\0';
+	*out = buf;
+	*len = st.size;
+	return 0;
+fail:
+	zip_fclose(zf);
+	free(buf);
+	return -1;
+}
+
+static int open_zip(pt_file *f, zip_source_t *src, dv_error *err)
+{
+	zip_error_t ze;
+	zip_int64_t n, pkl = -1;
+	const char *pkl_name = NULL;
+	size_t root_len = 0;
+	uint8_t *pickle = NULL;
+	size_t pickle_len;
+	char name[4096];
+	int rc = -1;
+
+	zip_error_init(&ze);
+	f->zip = zip_open_from_source(src, ZIP_RDONLY, &ze);
+	if (!f->zip) {
+		zip_source_free(src);
+		dv_error_set(err, "%s: damaged or truncated zip archive (%s)", f->name, zip_error_strerror(&ze));
+		zip_error_fini(&ze);
+		return -1;
+	}
+	zip_error_fini(&ze);
+	f->format = "zip";
+	n = zip_get_num_entries(f->zip, 0);
+	for (zip_int64_t i = 0; i < n; i++) {
+		const char *e = zip_get_name(f->zip, i, 0);
+		const char *slash;
+		size_t len;
+		if (!e)
+			continue;
+		len = strlen(e);
+		slash = strchr(e, '/');
+		/* <root>/data.pkl, with exactly one folder level (or none) */
+		if (len >= 8 && !strcmp(e + len - 8, "data.pkl") &&
+		    (len == 8 || (slash == e + len - 9 && slash != e))) {
+			if (pkl >= 0)
+				return dv_error_set(err, "%s: several data.pkl records (%s, %s)", f->name, pkl_name, e);
+			pkl = i;
+			pkl_name = e;
+			root_len = len - 8;
+		}
+	}
+	/* TorchScript archives have data.pkl too, next to constants.pkl and code/. */
+	for (zip_int64_t i = 0; i < n; i++) {
+		const char *e = zip_get_name(f->zip, i, 0);
+		const char *slash = e ? strchr(e, '/') : NULL;
+		if (slash && (!strcmp(slash, "/constants.pkl") || !strncmp(slash, "/code/", 6)))
+			return dv_error_set(err, "%s: a TorchScript archive (torch.jit.save), not a torch.save file",
+					    f->name);
+	}
+	if (pkl < 0)
+		return dv_error_set(err, "%s: zip archive without a data.pkl record: not a torch.save file", f->name);
+	if (root_len >= sizeof(name) - 64)
+		return dv_error_set(err, "%s: record names too long", f->name);
+	memcpy(name, pkl_name, root_len);
+
+	/* byteorder: absent in old files, which are little-endian */
+	snprintf(name + root_len, sizeof(name) - root_len, "byteorder");
+	zip_int64_t bo = zip_name_locate(f->zip, name, 0);
+	if (bo >= 0) {
+		uint8_t *b;
+		size_t blen;
+		if (pt_zip_read_whole(f, bo, "byteorder", &b, &blen, 64, err))
+			return -1;
+		while (blen && (b[blen - 1] == '\n' || b[blen - 1] == '\r'))
+			blen--;
+		if (blen == 3 && !memcmp(b, "big", 3)) {
+			f->big_endian = true;
+		} else if (!(blen == 6 && !memcmp(b, "little", 6))) {
+			free(b);
+			return dv_error_set(err, "%s: byteorder record is neither 'little' nor 'big'", f->name);
+		}
+		free(b);
+	}
+
+	if (pt_zip_read_whole(f, pkl, "data.pkl", &pickle, &pickle_len, f->lim.max_pickle_bytes, err))
+		return -1;
+	if (pt_unpickle(f, pickle, pickle_len, &f->root, NULL, err))
+		goto out;
+	if (dedupe_records(f, err))
+		goto out;
+	for (size_t i = 0; i < f->nrecs; i++) {
+		pt_record *r = &f->recs[i];
+		zip_stat_t st;
+		snprintf(name + root_len, sizeof(name) - root_len, "data/%s", r->key);
+		r->kind = REC_ZIP;
+		r->index = zip_name_locate(f->zip, name, 0);
+		if (r->index < 0) {
+			dv_error_set(err, "%s: storage data/%s is missing", f->name, r->key);
+			goto out;
+		}
+		if (zip_stat_index(f->zip, r->index, 0, &st) || !(st.valid & ZIP_STAT_SIZE)) {
+			dv_error_set(err, "%s: storage data/%s: cannot stat zip entry", f->name, r->key);
+			goto out;
+		}
+		r->size = st.size;
+		r->crc = (st.valid & ZIP_STAT_CRC) ? st.crc : 0;
+		r->deflated = (st.valid & ZIP_STAT_COMP_METHOD) && st.comp_method != ZIP_CM_STORE;
+		if (r->size > f->lim.max_record_bytes) {
+			dv_error_set(err, "%s: storage data/%s is %llu bytes, more than the limit %llu", f->name, r->key,
+				     (unsigned long long)r->size, (unsigned long long)f->lim.max_record_bytes);
+			goto out;
+		}
+	}
+	rc = pt_resolve_tensors(f, err);
+out:
+	free(pickle);
+	return rc;
+}
+
+/* ---- legacy ---- */
+
+int pt_raw_read(pt_file *f, uint64_t off, void *out, size_t len)
+{
+	if (off > f->buflen || len > f->buflen - off)
+		return -1;
+	if (f->buf) {
+		memcpy(out, f->buf + off, len);
+		return 0;
+	}
+	for (size_t got = 0; got < len;) {
+		ssize_t n = pread(f->fd, (char *)out + got, len - got, (off_t)(off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		got += n;
+	}
+	return 0;
+}
+
+static int open_legacy(pt_file *f, dv_error *err)
+{
+	uint8_t *data = NULL;
+	size_t len, used, pos = 0;
+	pt_obj *magic, *proto, *sys_info, *keys;
+	int rc = -1;
+
+	f->format = "legacy";
+	/* The pickles come first; read at most max_pickle_bytes of them. */
+	len = f->buflen < f->lim.max_pickle_bytes ? (size_t)f->buflen : f->lim.max_pickle_bytes;
+	if (f->buf) {
+		data = (uint8_t *)f->buf;
+	} else {
+		data = malloc(len ? len : 1);
+		if (!data)
+			return dv_error_set(err, "%s: out of memory", f->name);
+		if (pt_raw_read(f, 0, data, len)) {
+			dv_error_set(err, "%s: read error: %s", f->name, strerror(errno));
+			goto out;
+		}
+	}
+	if (pt_unpickle(f, data, len, &magic, &used, err))
+		goto out;
+	pos += used;
+	if (pt_unpickle(f, data + pos, len - pos, &proto, &used, err))
+		goto out;
+	pos += used;
+	if (proto->kind != PT_INT || proto->u.i != 1001) {
+		dv_error_set(err, "%s: legacy format with an unknown protocol version", f->name);
+		goto out;
+	}
+	if (pt_unpickle(f, data + pos, len - pos, &sys_info, &used, err))
+		goto out;
+	pos += used;
+	const pt_obj *le = pt_dict_get(sys_info, "little_endian");
+	if (le && le->kind == PT_BOOL && !le->u.b)
+		f->big_endian = true;
+	f->nrecs = 0; /* storages noted from here on belong to the object */
+	if (pt_unpickle(f, data + pos, len - pos, &f->root, &used, err))
+		goto out;
+	pos += used;
+	size_t nnoted = f->nrecs;
+	if (pt_unpickle(f, data + pos, len - pos, &keys, &used, err))
+		goto out;
+	pos += used;
+	f->nrecs = nnoted;
+	if (dedupe_records(f, err))
+		goto out;
+	if (keys->kind != PT_LIST && keys->kind != PT_TUPLE) {
+		dv_error_set(err, "%s: legacy storage key list is not a list", f->name);
+		goto out;
+	}
+	/* Then, per key in that order: int64 element count, raw bytes. */
+	uint64_t off = pos;
+	for (size_t i = 0; i < keys->u.seq.len; i++) {
+		const pt_obj *k = keys->u.seq.items[i];
+		uint8_t cnt[8];
+		uint64_t count = 0, bytes;
+		pt_record *r;
+		if (k->kind != PT_STR) {
+			dv_error_set(err, "%s: legacy storage key is not a string", f->name);
+			goto out;
+		}
+		r = pt_find_record(f, k->u.str.data);
+		if (!r) {
+			dv_error_set(err, "%s: legacy storage %s is not used by any tensor", f->name, k->u.str.data);
+			goto out;
+		}
+		if (pt_raw_read(f, off, cnt, 8)) {
+			dv_error_set(err, "%s: truncated: storage %s is missing", f->name, r->key);
+			goto out;
+		}
+		for (int b = 0; b < 8; b++)
+			count |= (uint64_t)cnt[b] << (8 * (f->big_endian ? 7 - b : b));
+		off += 8;
+		if (__builtin_mul_overflow(count, (uint64_t)r->itemsize, &bytes) || bytes > f->buflen - off) {
+			dv_error_set(err, "%s: truncated: storage %s needs %llu elements past the end of the file",
+				     f->name, r->key, (unsigned long long)count);
+			goto out;
+		}
+		r->kind = REC_RAW;
+		r->offset = off;
+		r->size = bytes;
+		off += bytes;
+	}
+	for (size_t i = 0; i < f->nrecs; i++)
+		if (f->recs[i].kind != REC_RAW) {
+			dv_error_set(err, "%s: storage %s is missing", f->name, f->recs[i].key);
+			goto out;
+		}
+	rc = pt_resolve_tensors(f, err);
+out:
+	if (data != f->buf)
+		free(data);
+	return rc;
+}
+
+/* ---- entry points ---- */
+
+static int open_container(pt_file *f, const uint8_t *head, size_t n, dv_error *err)
+{
+	if (f->buflen == 0)
+		return dv_error_set(err, "%s: empty file, not a torch checkpoint", f->name);
+	if (n >= 4 && !memcmp(head, "PK\x03\x04", 4)) {
+		zip_error_t ze;
+		zip_source_t *src;
+		zip_error_init(&ze);
+		if (f->buf) {
+			src = zip_source_buffer_create(f->buf, f->buflen, 0, &ze);
+		} else {
+			int fd2 = dup(f->fd);
+			FILE *fp = fd2 >= 0 ? fdopen(fd2, "rb") : NULL;
+			if (!fp && fd2 >= 0)
+				close(fd2);
+			src = fp ? zip_source_filep_create(fp, 0, -1, &ze) : NULL;
+			if (!src && fp)
+				fclose(fp);
+		}
+		if (!src) {
+			dv_error_set(err, "%s: cannot read: %s", f->name, zip_error_strerror(&ze));
+			zip_error_fini(&ze);
+			return -1;
+		}
+		zip_error_fini(&ze);
+		return open_zip(f, src, err);
+	}
+	if (n >= sizeof(legacy_magic) && !memcmp(head, legacy_magic, sizeof(legacy_magic))) {
+		return open_legacy(f, err);
+	}
+	if (n >= 4 && !memcmp(head, "PK", 2))
+		return dv_error_set(err, "%s: damaged zip archive (no local header at the start)", f->name);
+	return dv_error_set(err, "%s: not a torch checkpoint (%s)", f->name, not_checkpoint_kind(head, n));
+}
+
+pt_file *pt_open_ex(const char *path, const pt_limits *limits, dv_error *err)
+{
+	pt_file *f = pt_file_new(path, limits);
+	uint8_t head[64];
+	struct stat st;
+	size_t n;
+
+	if (!f) {
+		dv_error_set(err, "%s: out of memory", path);
+		return NULL;
+	}
+	f->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (f->fd < 0) {
+		dv_error_set(err, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (fstat(f->fd, &st)) {
+		dv_error_set(err, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		dv_error_set(err, "%s: is a directory, not a torch checkpoint", path);
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		dv_error_set(err, "%s: not a regular file", path);
+		goto fail;
+	}
+	f->buflen = st.st_size;
+	n = f->buflen < sizeof(head) ? (size_t)f->buflen : sizeof(head);
+	if (pt_raw_read(f, 0, head, n)) {
+		dv_error_set(err, "%s: read error: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (open_container(f, head, n, err))
+		goto fail;
+	return f;
+fail:
+	pt_close(f);
+	return NULL;
+}
+
+pt_file *pt_open(const char *path, dv_error *err)
+{
+	return pt_open_ex(path, NULL, err);
+}
+
+pt_file *pt_open_buffer(const void *data, size_t len, const char *name, const pt_limits *limits, dv_error *err)
+{
+	pt_file *f = pt_file_new(name, limits);
+
+	if (!f) {
+		dv_error_set(err, "%s: out of memory", name ? name : "(buffer)");
+		return NULL;
+	}
+	f->buf = data ? data : (const uint8_t *)"";
+	f->buflen = data ? len : 0;
+	if (open_container(f, f->buf, f->buflen < 64 ? f->buflen : 64, err)) {
+		pt_close(f);
+		return NULL;
+	}
+	return f;
+}
+
+pt_file *pt_open_pickle(const void *data, size_t len, const char *name, const pt_limits *limits, dv_error *err)
+{
+	pt_file *f = pt_file_new(name, limits);
+
+	if (!f) {
+		dv_error_set(err, "%s: out of memory", name ? name : "(buffer)");
+		return NULL;
+	}
+	f->format = "pickle";
+	if (pt_unpickle(f, data, len, &f->root, NULL, err) || dedupe_records(f, err)) {
+		pt_close(f);
+		return NULL;
+	}
+	return f;
+}

@@ -1,0 +1,383 @@
+/* Tensor extents and element reads: streamed, in logical row-major order. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pt_internal.h"
+
+/* Strided reads load a window of the record around the elements needed:
+ * a small one when the elements are close together, the whole record when
+ * it is not too big, element by element otherwise (bounded memory). */
+#define WINDOW_MIN ((size_t)1 << 20)
+#define WINDOW_SMALL ((size_t)4 << 20)
+#define WINDOW_WHOLE ((uint64_t)256 << 20)
+#define GATHER_CHUNK 4096
+#define CONVERT_CHUNK 65536
+
+static int cmp_key(const void *key, const void *rec)
+{
+	return strcmp(key, ((const pt_record *)rec)->key);
+}
+
+pt_record *pt_find_record(pt_file *f, const char *key)
+{
+	if (!key || !f->nrecs)
+		return NULL;
+	return bsearch(key, f->recs, f->nrecs, sizeof(*f->recs), cmp_key);
+}
+
+bool pt_tensor_is_contiguous(const pt_tensor *t)
+{
+	int64_t expected = 1;
+
+	if (t->numel == 0)
+		return true;
+	for (int d = t->ndim - 1; d >= 0; d--) {
+		if (t->shape[d] == 1)
+			continue;
+		if (t->stride[d] != expected)
+			return false;
+		expected *= t->shape[d];
+	}
+	return true;
+}
+
+/* Bytes of storage the tensor spans from the record start; false on overflow. */
+static bool tensor_extent(const pt_tensor *t, uint64_t *bytes)
+{
+	int64_t last = t->storage_offset, isz = (int64_t)dv_dtype_size(t->dtype), span;
+
+	if (t->numel == 0) {
+		*bytes = 0;
+		return true;
+	}
+	for (int d = 0; d < t->ndim; d++) {
+		if (t->shape[d] <= 0 || t->stride[d] < 0)
+			return false;
+		if (__builtin_mul_overflow(t->shape[d] - 1, t->stride[d], &span) ||
+		    __builtin_add_overflow(last, span, &last))
+			return false;
+	}
+	if (__builtin_add_overflow(last, 1, &last) || __builtin_mul_overflow(last, isz, &last))
+		return false;
+	*bytes = (uint64_t)last;
+	return true;
+}
+
+int pt_tensor_check(pt_file *f, const pt_tensor *t, dv_error *err)
+{
+	uint64_t need;
+
+	if (!dv_dtype_size(t->dtype))
+		return dv_error_set(err, "%s: tensor of unknown dtype", f->name);
+	if (t->ndim < 0 || t->ndim > PT_MAX_DIMS || t->storage_offset < 0 || t->numel < 0)
+		return dv_error_set(err, "%s: tensor with invalid geometry", f->name);
+	if (!tensor_extent(t, &need))
+		return dv_error_set(err, "%s: storage data/%s: tensor extent overflows", f->name,
+				    t->storage_key ? t->storage_key : "?");
+	if (need == 0)
+		return 0;
+	if (!t->storage_key)
+		return dv_error_set(err, "%s: tensor has no data (a meta tensor)", f->name);
+	if (t->storage_nbytes < 0 || need > (uint64_t)t->storage_nbytes)
+		return dv_error_set(err, "%s: storage data/%s holds %lld bytes, tensor needs %llu", f->name,
+				    t->storage_key, (long long)t->storage_nbytes, (unsigned long long)need);
+	return 0;
+}
+
+int pt_resolve_tensors(pt_file *f, dv_error *err)
+{
+	for (size_t i = 0; i < f->ntensors; i++) {
+		pt_tensor *t = f->tensors[i];
+		pt_record *r;
+		if (!t->storage_key)
+			continue;
+		r = pt_find_record(f, t->storage_key);
+		if (!r || r->kind == REC_NONE)
+			return dv_error_set(err, "%s: storage data/%s is missing", f->name, t->storage_key);
+		if (r->size > INT64_MAX)
+			return dv_error_set(err, "%s: storage data/%s is too big", f->name, t->storage_key);
+		t->storage_nbytes = (int64_t)r->size;
+		if (pt_tensor_check(f, t, err))
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- record reads ---- */
+
+void pt_stream_close(pt_file *f)
+{
+	if (f->zf) {
+		zip_fclose(f->zf);
+		f->zf = NULL;
+	}
+}
+
+static int zip_err(pt_file *f, const pt_record *r, const char *why, dv_error *err)
+{
+	return dv_error_set(err, "%s: storage data/%s: %s", f->name, r->key, why);
+}
+
+/* Reads exactly len bytes from the open entry. */
+static int zf_read(pt_file *f, const pt_record *r, void *out, size_t len, dv_error *err)
+{
+	for (size_t got = 0; got < len;) {
+		zip_int64_t n = zip_fread(f->zf, (char *)out + got, len - got);
+		if (n < 0) {
+			zip_err(f, r, zip_error_strerror(zip_file_get_error(f->zf)), err);
+			pt_stream_close(f);
+			return -1;
+		}
+		if (n == 0) {
+			zip_err(f, r, "entry shorter than its size", err);
+			pt_stream_close(f);
+			return -1;
+		}
+		got += n;
+		f->zf_pos += n;
+	}
+	return 0;
+}
+
+/* Positions the open entry of record ri at off: no-op for sequential reads,
+ * a seek for stored entries, reopen + skip for deflated ones. */
+static int zf_seek(pt_file *f, size_t ri, uint64_t off, dv_error *err)
+{
+	pt_record *r = &f->recs[ri];
+	uint8_t skip[16384];
+
+	if (f->zf && f->zf_rec == ri && f->zf_pos == off)
+		return 0;
+	if (f->zf && f->zf_rec == ri && !r->deflated && !zip_fseek(f->zf, (zip_int64_t)off, SEEK_SET)) {
+		f->zf_pos = off;
+		f->zf_whole = false;
+		return 0;
+	}
+	if (!(f->zf && f->zf_rec == ri && off > f->zf_pos)) {
+		pt_stream_close(f);
+		f->zf = zip_fopen_index(f->zip, r->index, 0);
+		if (!f->zf)
+			return zip_err(f, r, zip_error_strerror(zip_get_error(f->zip)), err);
+		f->zf_rec = ri;
+		f->zf_pos = 0;
+		f->zf_whole = true;
+		if (off == 0)
+			return 0;
+		if (!r->deflated && !zip_fseek(f->zf, (zip_int64_t)off, SEEK_SET)) {
+			f->zf_pos = off;
+			f->zf_whole = false;
+			return 0;
+		}
+	}
+	while (f->zf_pos < off) {
+		uint64_t n = off - f->zf_pos;
+		if (zf_read(f, r, skip, n < sizeof(skip) ? (size_t)n : sizeof(skip), err))
+			return -1;
+	}
+	return 0;
+}
+
+static int rec_read(pt_file *f, pt_record *r, uint64_t off, void *out, size_t len, dv_error *err)
+{
+	if (off > r->size || len > r->size - off)
+		return zip_err(f, r, "read past the end of the record", err);
+	if (len == 0)
+		return 0;
+	if (r->kind == REC_RAW) {
+		if (pt_raw_read(f, r->offset + off, out, len))
+			return zip_err(f, r, errno ? strerror(errno) : "read error", err);
+		return 0;
+	}
+	if (r->kind != REC_ZIP)
+		return dv_error_set(err, "%s: tensor has no data (a bare pickle)", f->name);
+	size_t ri = r - f->recs;
+	if (zf_seek(f, ri, off, err) || zf_read(f, r, out, len, err))
+		return -1;
+	/* At the end of a whole sequential read: libzip checks the CRC when a
+	 * read hits the end (a zero CRC means torch did not compute one). */
+	if (f->zf_whole && f->zf_pos == r->size) {
+		uint8_t probe;
+		zip_int64_t n = zip_fread(f->zf, &probe, 1);
+		if (n > 0) {
+			pt_stream_close(f);
+			return zip_err(f, r, "entry longer than its size", err);
+		}
+		if (n < 0 && !(zip_error_code_zip(zip_file_get_error(f->zf)) == ZIP_ER_CRC && r->crc == 0)) {
+			zip_err(f, r, zip_error_strerror(zip_file_get_error(f->zf)), err);
+			pt_stream_close(f);
+			return -1;
+		}
+		f->zf_whole = false; /* checked */
+	}
+	return 0;
+}
+
+/* Makes f->win hold record bytes [off, off+len). */
+static int window_load(pt_file *f, pt_record *r, uint64_t off, size_t len, dv_error *err)
+{
+	size_t ri = r - f->recs;
+
+	if (f->win_len && f->win_rec == ri && off >= f->win_off && off + len <= f->win_off + f->win_len)
+		return 0;
+	if (len < WINDOW_MIN)
+		len = (size_t)(r->size - off < WINDOW_MIN ? r->size - off : WINDOW_MIN);
+	if (len > f->win_cap) {
+		uint8_t *w = realloc(f->win, len);
+		if (!w)
+			return dv_error_set(err, "%s: out of memory", f->name);
+		f->win = w;
+		f->win_cap = len;
+	}
+	f->win_len = 0;
+	if (rec_read(f, r, off, f->win, len, err))
+		return -1;
+	f->win_rec = ri;
+	f->win_off = off;
+	f->win_len = len;
+	return 0;
+}
+
+/* Strided read: logical elements [start, start+count) gathered from r. */
+static int gather(pt_file *f, const pt_tensor *t, pt_record *r, int64_t start, int64_t count, uint8_t *out,
+		  dv_error *err)
+{
+	size_t isz = dv_dtype_size(t->dtype);
+	int64_t idx[PT_MAX_DIMS], offs[GATHER_CHUNK];
+	int64_t rem = start, cur = t->storage_offset;
+
+	for (int d = t->ndim - 1; d >= 0; d--) {
+		idx[d] = rem % t->shape[d];
+		rem /= t->shape[d];
+		cur += idx[d] * t->stride[d];
+	}
+	for (int64_t done = 0; done < count;) {
+		int64_t n = count - done < GATHER_CHUNK ? count - done : GATHER_CHUNK;
+		int64_t lo = INT64_MAX, hi = -1;
+		for (int64_t i = 0; i < n; i++) {
+			offs[i] = cur;
+			if (cur < lo)
+				lo = cur;
+			if (cur > hi)
+				hi = cur;
+			/* advance the odometer */
+			for (int d = t->ndim - 1; d >= 0; d--) {
+				if (++idx[d] < t->shape[d]) {
+					cur += t->stride[d];
+					break;
+				}
+				idx[d] = 0;
+				cur -= (t->shape[d] - 1) * t->stride[d];
+			}
+		}
+		uint64_t span = (uint64_t)(hi - lo + 1) * isz;
+		uint8_t *dst = out + done * isz;
+		if (span <= WINDOW_SMALL || r->size <= WINDOW_WHOLE) {
+			uint64_t woff = span <= WINDOW_SMALL ? (uint64_t)lo * isz : 0;
+			size_t wlen = span <= WINDOW_SMALL ? (size_t)span : (size_t)r->size;
+			if (window_load(f, r, woff, wlen, err))
+				return -1;
+			const uint8_t *base = f->win - f->win_off;
+			for (int64_t i = 0; i < n; i++)
+				memcpy(dst + i * isz, base + offs[i] * isz, isz);
+		} else {
+			for (int64_t i = 0; i < n; i++)
+				if (rec_read(f, r, (uint64_t)offs[i] * isz, dst + i * isz, isz, err))
+					return -1;
+		}
+		done += n;
+	}
+	return 0;
+}
+
+static void swap_bytes(dv_dtype dt, uint8_t *p, int64_t count)
+{
+	size_t isz = dv_dtype_size(dt), part = dv_dtype_is_complex(dt) ? isz / 2 : isz;
+	int64_t parts = count * (int64_t)(isz / part);
+
+	if (part < 2)
+		return;
+	for (int64_t i = 0; i < parts; i++, p += part)
+		for (size_t a = 0, b = part - 1; a < b; a++, b--) {
+			uint8_t tmp = p[a];
+			p[a] = p[b];
+			p[b] = tmp;
+		}
+}
+
+int pt_tensor_read(pt_file *f, const pt_tensor *t, int64_t start, int64_t count, void *out, dv_error *err)
+{
+	size_t isz = dv_dtype_size(t->dtype);
+	pt_record *r;
+
+	if (start < 0 || count < 0 || start > t->numel || count > t->numel - start)
+		return dv_error_set(err, "%s: elements [%lld, %lld) outside a tensor of %lld", f->name,
+				    (long long)start, (long long)(start + count), (long long)t->numel);
+	if (pt_tensor_check(f, t, err))
+		return -1;
+	if (count == 0)
+		return 0;
+	r = pt_find_record(f, t->storage_key);
+	if (!r || r->kind == REC_NONE)
+		return dv_error_set(err, "%s: tensor has no data%s", f->name,
+				    r ? " (a bare pickle)" : "");
+	if ((uint64_t)t->storage_nbytes != r->size)
+		return dv_error_set(err, "%s: tensor does not belong to this file", f->name);
+	if (pt_tensor_is_contiguous(t)) {
+		if (rec_read(f, r, (uint64_t)(t->storage_offset + start) * isz, out, (size_t)count * isz, err))
+			return -1;
+	} else if (gather(f, t, r, start, count, out, err)) {
+		return -1;
+	}
+	if (f->big_endian)
+		swap_bytes(t->dtype, out, count);
+	return 0;
+}
+
+static int scratch_for(pt_file *f, size_t len, dv_error *err)
+{
+	if (len <= f->scratch_cap)
+		return 0;
+	uint8_t *s = realloc(f->scratch, len);
+	if (!s)
+		return dv_error_set(err, "%s: out of memory", f->name);
+	f->scratch = s;
+	f->scratch_cap = len;
+	return 0;
+}
+
+static int read_converted(pt_file *f, const pt_tensor *t, int64_t start, int64_t count, void *out, bool f64,
+			  dv_error *err)
+{
+	size_t isz = dv_dtype_size(t->dtype);
+
+	if (!dv_dtype_is_real(t->dtype))
+		return dv_error_set(err, "%s: a %s tensor has no real values to convert", f->name,
+				    dv_dtype_name(t->dtype));
+	if (start < 0 || count < 0 || start > t->numel || count > t->numel - start)
+		return dv_error_set(err, "%s: elements [%lld, %lld) outside a tensor of %lld", f->name,
+				    (long long)start, (long long)(start + count), (long long)t->numel);
+	if (scratch_for(f, CONVERT_CHUNK * isz, err))
+		return -1;
+	for (int64_t done = 0; done < count;) {
+		int64_t n = count - done < CONVERT_CHUNK ? count - done : CONVERT_CHUNK;
+		if (pt_tensor_read(f, t, start + done, n, f->scratch, err))
+			return -1;
+		if (f64)
+			dv_convert_to_f64(t->dtype, f->scratch, (double *)out + done, (size_t)n);
+		else
+			dv_convert_to_f32(t->dtype, f->scratch, (float *)out + done, (size_t)n);
+		done += n;
+	}
+	return 0;
+}
+
+int pt_tensor_read_f32(pt_file *f, const pt_tensor *t, int64_t start, int64_t count, float *out, dv_error *err)
+{
+	return read_converted(f, t, start, count, out, false, err);
+}
+
+int pt_tensor_read_f64(pt_file *f, const pt_tensor *t, int64_t start, int64_t count, double *out, dv_error *err)
+{
+	return read_converted(f, t, start, count, out, true, err);
+}
