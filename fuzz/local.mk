@@ -28,3 +28,18 @@ EXTRA_DIST += tests/test_hostile.sh \
 	fuzz/run.sh fuzz/smoke fuzz/walk.c fuzz/walk.h fuzz/fuzz_pt.c fuzz/fuzz_legacy.c \
 	fuzz/fuzz_pickle.c fuzz/fuzz_tags.c fuzz/fuzz_regex.c fuzz/pickle.dict \
 	fuzz/make_seeds.py fuzz/corpus
+
+# make check-valgrind: the whole suite with every test program and every
+# dumpview run under valgrind (memcheck: invalid accesses, definite and
+# indirect leaks fail a test with exit 99). Use a plain build: valgrind and
+# --enable-sanitizers do not mix.
+VALGRIND = valgrind
+VALGRIND_FLAGS = -q --error-exitcode=99 --leak-check=full \
+	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
+.PHONY: check-valgrind
+check-valgrind:
+	@printf '#!/bin/sh\nexec %s %s "%s/src/dumpview" "$$@"\n' '$(VALGRIND)' '$(VALGRIND_FLAGS)' \
+		'$(abs_top_builddir)' >valgrind-dumpview && chmod +x valgrind-dumpview
+	$(MAKE) $(AM_MAKEFLAGS) check LOG_COMPILER='$(VALGRIND) $(VALGRIND_FLAGS)' \
+		TESTS_ENVIRONMENT='DUMPVIEW=$(abs_top_builddir)/valgrind-dumpview; export DUMPVIEW; DV_VALGRIND=1; export DV_VALGRIND;'
+CLEANFILES += valgrind-dumpview

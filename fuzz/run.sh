@@ -63,12 +63,16 @@ if ! printf '%s\n' $sources | xargs -P "$jobs" -I{} sh -c \
 	exit 1
 fi
 objs=$(for s in $sources; do echo "$out/obj/$(echo "$s" | tr / _).o"; done)
+# An archive, so each harness pulls in only the objects it needs.
+rm -f "$out/libcore.a"
+# shellcheck disable=SC2086
+ar rcs "$out/libcore.a" $objs || exit 1
 $FUZZ_COMPILE -c "$srcdir/fuzz/walk.c" -o "$out/obj/walk.o" || exit 1
 
 status=0 total=0
 for h in $harnesses; do
 	# shellcheck disable=SC2086
-	if ! $FUZZ_COMPILE -fsanitize=fuzzer "$srcdir/fuzz/$h.c" "$out/obj/walk.o" $objs \
+	if ! $FUZZ_COMPILE -fsanitize=fuzzer "$srcdir/fuzz/$h.c" "$out/obj/walk.o" "$out/libcore.a" \
 		$deps_libs -lm -o "$out/$h"; then
 		echo "fuzz: $h: build failed"; status=1; continue
 	fi

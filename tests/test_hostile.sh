@@ -6,7 +6,8 @@
 # nothing executed. Valid oddities (byteorder big, deflated re-zips, CRC 0, an
 # odd root folder) read byte-exact: `show --raw` sha256 equals torch's.
 # TAP output. Under sanitizers (or DV_TIME_SCALE=N) times are scaled and the
-# memory cap is not applied (ASan reserves terabytes of address space).
+# memory cap is not applied (ASan reserves terabytes of address space);
+# under `make check-valgrind` (DV_VALGRIND=1) likewise, with times x30.
 : "${DUMPVIEW:?DUMPVIEW must name the dumpview binary}"
 : "${FIXTURES:?FIXTURES must name tests/fixtures}"
 exec python3 - "$DUMPVIEW" "$FIXTURES" <<'PYEOF'
@@ -27,8 +28,9 @@ def sanitized(path):
     with open(path, "rb") as f:
         return b"__asan_init" in f.read()
 
-asan = sanitized(dumpview)
-scale = float(os.environ.get("DV_TIME_SCALE", "5" if asan else "1"))
+valgrind = bool(os.environ.get("DV_VALGRIND"))   # make check-valgrind: DUMPVIEW is a wrapper
+asan = valgrind or sanitized(dumpview)
+scale = float(os.environ.get("DV_TIME_SCALE", "30" if valgrind else "5" if asan else "1"))
 time_limit = 2.0 * scale
 
 work = tempfile.mkdtemp(prefix="dv-hostile-")
