@@ -26,3 +26,6 @@ TESTS += tests/test_dump_scan
 tests_test_dump_scan_SOURCES = tests/test_dump_scan.c
 tests_test_dump_scan_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_dump_scan_LDADD = $(DV_TEST_LIBS)
+
+TESTS += tests/test_info.sh
+EXTRA_DIST += tests/test_info.sh
