@@ -9,7 +9,7 @@
 pt_limits pt_limits_default(void)
 {
 	return (pt_limits){
-		.max_pickle_bytes = (size_t)1 << 30,
+		.max_pickle_bytes = (size_t)128 << 20,
 		.max_depth = 200,
 		.max_stack = (size_t)1 << 20,
 		.max_memo = (size_t)1 << 22,

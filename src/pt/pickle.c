@@ -489,8 +489,11 @@ static int persistent_load(unpickler *u)
 		return fail(u, "unsupported storage type %s",
 			    item(pid, 1)->o.kind == PT_OBJECT ? item(pid, 1)->o.u.object.cls : "(not a class)");
 	pobj *key = item(pid, 2), *loc = item(pid, 3), *numel = item(pid, 4);
-	if (key->o.kind != PT_STR && key->o.kind != PT_INT)
+	if (key->o.kind != PT_STR)
 		return fail(u, "storage key is not a string");
+	/* Legacy view metadata (view_key, offset, size) on a storage slice. */
+	if (pid->o.u.seq.len > 5 && item(pid, 5)->o.kind != PT_NONE)
+		return fail(u, "legacy storage views are not supported");
 	if (numel->o.kind != PT_INT || numel->o.u.i < 0)
 		return fail(u, "storage size is not a non-negative integer");
 	st = node(u, PT_OBJECT);
@@ -498,16 +501,8 @@ static int persistent_load(unpickler *u)
 		return -1;
 	st->tag = TAG_STORAGE;
 	st->o.u.object.cls = "torch.storage";
-	if (key->o.kind == PT_STR) {
-		st->key = key->o.u.str.data;
-	} else {
-		char buf[32];
-		int n = snprintf(buf, sizeof(buf), "%lld", (long long)key->o.u.i);
-		st->key = pt_arena_strndup(u->f, buf, n);
-		if (!st->key)
-			return fail(u, "out of memory");
-	}
-	if (strlen(st->key) != (key->o.kind == PT_STR ? key->o.u.str.len : strlen(st->key)) ||
+	st->key = key->o.u.str.data;
+	if (strlen(st->key) != key->o.u.str.len || key->o.u.str.len > 256 ||
 	    strchr(st->key, '/') || !st->key[0] || !strcmp(st->key, "..") || !strcmp(st->key, "."))
 		return fail(u, "bad storage key");
 	st->location = loc->o.kind == PT_STR ? loc->o.u.str.data : "unknown";
@@ -773,9 +768,13 @@ static pobj *call(unpickler *u, pobj *fn, pobj *args, int nesting)
 		fail(u, "call of something that is not a class or function");
 		return NULL;
 	}
-	if (fn->tag != TAG_GLOBAL || !is_seq(args))
-		return opaque(u, fn->o.u.object.cls, args);
 	cls = fn->o.u.object.cls;
+	if (fn->tag == TAG_GLOBAL && !strncmp(cls, "torch._utils._rebuild_", 22) && !is_seq(args)) {
+		fail(u, "%s called with arguments that are not a tuple", cls);
+		return NULL;
+	}
+	if (fn->tag != TAG_GLOBAL || !is_seq(args))
+		return opaque(u, cls, args);
 	n = args->o.u.seq.len;
 	u->err->msg[0] = '\0';
 
@@ -785,10 +784,14 @@ static pobj *call(unpickler *u, pobj *fn, pobj *args, int nesting)
 		return rebuild_tensor(u, args, true);
 	if (!strcmp(cls, "torch._utils._rebuild_meta_tensor_no_storage"))
 		return rebuild_meta(u, args);
-	if ((!strcmp(cls, "torch._utils._rebuild_parameter") ||
-	     !strcmp(cls, "torch._utils._rebuild_parameter_with_state")) &&
-	    n >= 2 && item(args, 0)->o.kind == PT_TENSOR)
+	if (!strcmp(cls, "torch._utils._rebuild_parameter") ||
+	    !strcmp(cls, "torch._utils._rebuild_parameter_with_state")) {
+		if (n < 2 || item(args, 0)->o.kind != PT_TENSOR) {
+			fail(u, "%s of something that is not a tensor", cls + 13);
+			return NULL;
+		}
 		return copy_tensor(u, item(args, 0), item(args, 1));
+	}
 	if (!strcmp(cls, "torch._tensor._rebuild_from_type_v2") && n >= 3 && item(args, 0)->tag == TAG_GLOBAL &&
 	    nesting < 8) {
 		r = call(u, item(args, 0), item(args, 2), nesting + 1);

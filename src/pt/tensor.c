@@ -149,7 +149,9 @@ static int zf_seek(pt_file *f, size_t ri, uint64_t off, dv_error *err)
 
 	if (f->zf && f->zf_rec == ri && f->zf_pos == off)
 		return 0;
-	if (f->zf && f->zf_rec == ri && !r->deflated && !zip_fseek(f->zf, (zip_int64_t)off, SEEK_SET)) {
+	/* Back to the start: reopen rather than seek, so that a whole
+	 * sequential read still gets its CRC checked. */
+	if (f->zf && f->zf_rec == ri && off > 0 && !r->deflated && !zip_fseek(f->zf, (zip_int64_t)off, SEEK_SET)) {
 		f->zf_pos = off;
 		f->zf_whole = false;
 		return 0;
