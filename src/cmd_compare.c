@@ -1,12 +1,359 @@
-/* dumpview compare: placeholder until implemented. */
+/* dumpview compare: the non-interactive comparator. The scan's worker pool
+ * computes pairs on every core; this thread prints them in execution order
+ * as they finish, so big runs print progressively. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <math.h>
+#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "dumpview/commands.h"
+#include "dumpview/dump.h"
+#include "dumpview/metrics.h"
+#include "dumpview/report.h"
+
+#define PROG "dumpview compare"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: dumpview compare [OPTIONS] BASELINE TARGET\n"
+		"\n"
+		"Compares every pair of tensor dumps of two runs (directories, or tags under\n"
+		"$DUMPER_BASE_DIR, default " DV_DEFAULT_BASE_DIR ") in execution order.\n"
+		"\n"
+		"  --phase P            only phase P (inference, fwd_only, fwd_bwd, ...); repeatable\n"
+		"  --filter RE          only target files whose name matches the PCRE2 regex RE\n"
+		"  --diff-threshold X   a pair passes when rel_diff <= X (default 0.001)\n"
+		"  --layer-regex RE     group 1 of RE in a tensor name is its layer\n"
+		"  --format F           text (default), jsonl or csv\n"
+		"  --output FILE        write the report to FILE instead of standard output\n"
+		"  --quiet              text: print failed pairs only\n"
+		"  --help               this help\n"
+		"\n"
+		"Exit status: 0 every compared pair passed, 1 a pair failed or errored,\n"
+		"2 usage error, missing directory or no pairs.\n");
+}
+
+/* Compiles a user regex; on error prints PCRE2's message and offset. */
+static pcre2_code *compile_regex(const char *what, const char *pattern)
+{
+	int errcode;
+	PCRE2_SIZE offset;
+	PCRE2_UCHAR msg[256];
+	pcre2_code *re;
+
+	re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &errcode, &offset, NULL);
+	if (!re) {
+		if (pcre2_get_error_message(errcode, msg, sizeof(msg)) < 0)
+			snprintf((char *)msg, sizeof(msg), "error %d", errcode);
+		fprintf(stderr, PROG ": bad %s regex '%s' at offset %zu: %s\n", what, pattern,
+			(size_t)offset, (char *)msg);
+	}
+	return re;
+}
+
+static bool phase_wanted(const char *name, char **wanted, size_t nwanted)
+{
+	size_t i;
+
+	if (!nwanted)
+		return true;
+	for (i = 0; i < nwanted; i++)
+		if (!strcmp(name, wanted[i]))
+			return true;
+	return false;
+}
+
+static bool run_has_phase(const dv_run *run, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < run->nphases; i++)
+		if (!strcmp(run->phases[i].name, name))
+			return true;
+	return false;
+}
+
+/* Moves the phases --phase asked for to the front (in order) and hides the
+ * rest from the pairing by shrinking nphases; returns the full count, which
+ * must be restored before the run is freed. */
+static size_t keep_phases(dv_run *run, char **wanted, size_t nwanted)
+{
+	size_t total = run->nphases, kept = 0, i;
+	dv_phase tmp;
+
+	for (i = 0; i < total; i++) {
+		if (!phase_wanted(run->phases[i].name, wanted, nwanted))
+			continue;
+		if (i != kept) {
+			/* Rotate run->phases[kept..i] right by one: keeps both orders. */
+			tmp = run->phases[i];
+			memmove(&run->phases[kept + 1], &run->phases[kept], (i - kept) * sizeof(tmp));
+			run->phases[kept] = tmp;
+		}
+		kept++;
+	}
+	run->nphases = kept;
+	return total;
+}
+
+static int ncpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (int)n : 1;
+}
+
+static void drain(int fd)
+{
+	char buf[512];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+/* Waits until the scan has finished pairs[i]. If the scan is over and the
+ * pair is still not done (cancelled), computes it here. */
+static void wait_pair(dv_scan *scan, dv_pair *pair, int notify_fd, const dv_metrics_opts *mopts)
+{
+	struct pollfd pfd = { .fd = notify_fd, .events = POLLIN };
+
+	while (atomic_load(&pair->state) != DV_PAIR_DONE) {
+		if (dv_scan_finished(scan)) {
+			if (atomic_load(&pair->state) != DV_PAIR_DONE)
+				dv_pair_compute(pair, mopts);
+			break;
+		}
+		/* The timeout only guards against a missed notification. */
+		if (poll(&pfd, 1, 200) > 0)
+			drain(notify_fd);
+	}
+}
+
+static int parse_threshold(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v < 0)
+		return -1;
+	*out = v;
+	return 0;
+}
 
 int cmd_compare(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "dumpview compare: not implemented yet\n");
-	return 2;
+	enum { OPT_PHASE = 256, OPT_FILTER, OPT_THRESHOLD, OPT_LAYER_REGEX, OPT_FORMAT, OPT_OUTPUT };
+	static const struct option longopts[] = {
+		{ "phase", required_argument, NULL, OPT_PHASE },
+		{ "filter", required_argument, NULL, OPT_FILTER },
+		{ "diff-threshold", required_argument, NULL, OPT_THRESHOLD },
+		{ "layer-regex", required_argument, NULL, OPT_LAYER_REGEX },
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "output", required_argument, NULL, OPT_OUTPUT },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	dv_report_opts ropts = { .format = DV_REPORT_TEXT, .threshold = DV_DEFAULT_THRESHOLD };
+	const char *filter_src = NULL, *layer_regex = NULL, *output = NULL, *base_dir;
+	char **phases = NULL;
+	size_t nphases = 0, base_total = 0, targ_total = 0, matched = 0, only_base = 0, only_targ = 0, i;
+	pcre2_code *filter = NULL, *layer_re = NULL;
+	dv_run *base = NULL, *targ = NULL;
+	dv_comparison *cmp = NULL;
+	dv_scan *scan = NULL;
+	dv_report *report = NULL;
+	dv_metrics_opts mopts;
+	dv_run_opts run_opts;
+	const dv_report_counts *counts;
+	dv_error err = { { 0 } };
+	char *diagnosis = NULL;
+	FILE *out = stdout;
+	int pipefd[2] = { -1, -1 };
+	int rc = 2, c;
+
+	setlocale(LC_ALL, "");
+	ropts.utf8 = !strcmp(nl_langinfo(CODESET), "UTF-8");
+	setlocale(LC_NUMERIC, "C");   /* numbers always print with a '.' */
+
+	optind = 0;   /* reinitialise getopt: argv[0] is "compare" */
+	while ((c = getopt_long(argc, argv, "+qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_PHASE: {
+			char **grown = realloc(phases, (nphases + 1) * sizeof(*phases));
+
+			if (!grown) {
+				fprintf(stderr, PROG ": out of memory\n");
+				goto out;
+			}
+			phases = grown;
+			phases[nphases++] = optarg;
+			break;
+		}
+		case OPT_FILTER:
+			filter_src = optarg;
+			break;
+		case OPT_THRESHOLD:
+			if (parse_threshold(optarg, &ropts.threshold)) {
+				fprintf(stderr, PROG ": --diff-threshold wants a number >= 0, not '%s'\n", optarg);
+				goto out;
+			}
+			break;
+		case OPT_LAYER_REGEX:
+			layer_regex = optarg;
+			break;
+		case OPT_FORMAT:
+			if (dv_report_format_parse(optarg, &ropts.format)) {
+				fprintf(stderr, PROG ": --format is text, jsonl or csv, not '%s'\n", optarg);
+				goto out;
+			}
+			break;
+		case OPT_OUTPUT:
+			output = optarg;
+			break;
+		case 'q':
+			ropts.quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			rc = 0;
+			goto out;
+		default:
+			usage(stderr);
+			goto out;
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, PROG ": expected BASELINE and TARGET\n");
+		usage(stderr);
+		goto out;
+	}
+	if (filter_src && !(filter = compile_regex("--filter", filter_src)))
+		goto out;
+	if (layer_regex) {
+		uint32_t ngroups = 0;
+
+		if (!(layer_re = compile_regex("--layer-regex", layer_regex)))
+			goto out;
+		if (pcre2_pattern_info(layer_re, PCRE2_INFO_CAPTURECOUNT, &ngroups) == 0 && ngroups < 1) {
+			fprintf(stderr, PROG ": --layer-regex '%s' has no capture group for the layer number\n",
+				layer_regex);
+			goto out;
+		}
+	}
+
+	base_dir = getenv("DUMPER_BASE_DIR");
+	run_opts.base_dir = base_dir && *base_dir ? base_dir : DV_DEFAULT_BASE_DIR;
+	run_opts.layer_regex = layer_regex;
+	if (!(base = dv_run_open(argv[optind], &run_opts, &err)) ||
+	    !(targ = dv_run_open(argv[optind + 1], &run_opts, &err))) {
+		fprintf(stderr, PROG ": %s\n", err.msg);
+		goto out;
+	}
+	for (i = 0; i < nphases; i++) {
+		if (!run_has_phase(base, phases[i]) && !run_has_phase(targ, phases[i])) {
+			fprintf(stderr, PROG ": --phase %s: no such phase in %s or %s\n", phases[i],
+				base->root, targ->root);
+			goto out;
+		}
+	}
+	base_total = keep_phases(base, phases, nphases);
+	targ_total = keep_phases(targ, phases, nphases);
+	if (!(cmp = dv_comparison_build(base, targ, filter, &err))) {
+		fprintf(stderr, PROG ": %s\n", err.msg);
+		goto out;
+	}
+	for (i = 0; i < cmp->npairs; i++) {
+		if (cmp->pairs[i].kind == DV_PAIR_MATCHED)
+			matched++;
+		else if (cmp->pairs[i].kind == DV_PAIR_BASELINE_ONLY)
+			only_base++;
+		else
+			only_targ++;
+	}
+	if (!matched) {
+		fprintf(stderr, PROG ": no pairs to compare in %s and %s (%zu files only in the baseline, "
+			"%zu only in the target)\n", base->root, targ->root, only_base, only_targ);
+		goto out;
+	}
+
+	if (output && !(out = fopen(output, "w"))) {
+		fprintf(stderr, PROG ": cannot write %s: %s\n", output, strerror(errno));
+		out = stdout;
+		goto out;
+	}
+	if (pipe(pipefd)) {
+		fprintf(stderr, PROG ": pipe: %s\n", strerror(errno));
+		goto out;
+	}
+	fcntl(pipefd[0], F_SETFL, fcntl(pipefd[0], F_GETFL) | O_NONBLOCK);
+	fcntl(pipefd[1], F_SETFL, fcntl(pipefd[1], F_GETFL) | O_NONBLOCK);
+	fcntl(pipefd[0], F_SETFD, FD_CLOEXEC);
+	fcntl(pipefd[1], F_SETFD, FD_CLOEXEC);
+
+	mopts = dv_metrics_opts_default();
+	mopts.threshold = ropts.threshold;
+	if (!(scan = dv_scan_start(cmp, &mopts, ncpus(), pipefd[1])) ||
+	    !(report = dv_report_new(out, cmp, &ropts))) {
+		fprintf(stderr, PROG ": out of memory\n");
+		goto out;
+	}
+	for (i = 0; i < cmp->npairs; i++) {
+		if (cmp->pairs[i].kind == DV_PAIR_MATCHED)
+			wait_pair(scan, &cmp->pairs[i], pipefd[0], &mopts);
+		dv_report_pair(report, i);
+	}
+	dv_scan_wait(scan);
+	diagnosis = dv_diagnose(cmp);
+	dv_report_finish(report, diagnosis);
+
+	counts = dv_report_get_counts(report);
+	if (counts->failed || counts->errored)
+		rc = 1;
+	else if (counts->passed)
+		rc = 0;
+	else
+		fprintf(stderr, PROG ": no tensor pairs were compared\n");
+	if (fflush(out) || ferror(out)) {
+		fprintf(stderr, PROG ": writing %s: %s\n", output ? output : "standard output", strerror(errno));
+		rc = 2;
+	}
+out:
+	if (scan)
+		dv_scan_stop(scan);
+	dv_report_free(report);
+	free(diagnosis);
+	if (pipefd[0] >= 0)
+		close(pipefd[0]);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
+	if (out != stdout && fclose(out) && rc != 2) {
+		fprintf(stderr, PROG ": writing %s: %s\n", output, strerror(errno));
+		rc = 2;
+	}
+	/* Every phase back in view, so freeing the runs frees them all. */
+	if (base && base_total)
+		base->nphases = base_total;
+	if (targ && targ_total)
+		targ->nphases = targ_total;
+	if (cmp) {
+		dv_comparison_free(cmp);
+	} else {
+		dv_run_free(base);
+		dv_run_free(targ);
+	}
+	pcre2_code_free(filter);
+	pcre2_code_free(layer_re);
+	free(phases);
+	return rc;
 }

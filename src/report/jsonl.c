@@ -134,7 +134,7 @@ static void write_pair(dv_report *r, const dv_pair *pair)
 	stats(out, "baseline_stats", st, &res->base_stats);
 	stats(out, "target_stats", st, &res->targ_stats);
 	key(out, "max_abs_diff_coord");
-	if (m) {
+	if (m && res->numel > 0) {
 		fputc('[', out);
 		for (i = 0; i < res->max_abs_diff_ndim; i++)
 			fprintf(out, "%s%" PRId64, i ? "," : "", res->max_abs_diff_coord[i]);

@@ -9,3 +9,7 @@ TESTS += tests/test_compare_report
 tests_test_compare_report_SOURCES = tests/test_compare_report.c
 tests_test_compare_report_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_compare_report_LDADD = $(DV_TEST_LIBS)
+
+# dumpview compare end to end (examples/, tests/fixtures/compare/).
+TESTS += tests/test_compare.sh
+EXTRA_DIST += tests/test_compare.sh tests/test_compare.py

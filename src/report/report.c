@@ -47,6 +47,9 @@ const char *dv_report_phase_dir(const dv_comparison *cmp, size_t phase, bool bas
 
 	if (!run || !(baseline ? cmp->phases[phase].in_base : cmp->phases[phase].in_targ))
 		return NULL;
+	/* Two bare folders pair whatever their phases are called. */
+	if (cmp->base && cmp->targ && cmp->base->bare && cmp->targ->bare && run->nphases == 1)
+		return run->phases[0].dir;
 	for (i = 0; i < run->nphases; i++)
 		if (!strcmp(run->phases[i].name, name))
 			return run->phases[i].dir;

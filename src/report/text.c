@@ -12,19 +12,25 @@ static const char *mark(const dv_report *r, bool ok)
 	return ok ? "ok" : "FAIL";
 }
 
+/* A phase folder for people: the run's root itself is ".". */
+static const char *shown_dir(const char *dir, const char *fallback)
+{
+	if (!dir)
+		return fallback;
+	return *dir ? dir : ".";
+}
+
 static void write_phase_header(dv_report *r, size_t phase)
 {
 	const dv_phase_pairs *ph = &r->cmp->phases[phase];
-	const char *bdir = dv_report_phase_dir(r->cmp, phase, true);
-	const char *tdir = dv_report_phase_dir(r->cmp, phase, false);
+	const char *bdir = shown_dir(dv_report_phase_dir(r->cmp, phase, true), ph->name);
+	const char *tdir = shown_dir(dv_report_phase_dir(r->cmp, phase, false), ph->name);
 
 	if (ph->in_base && ph->in_targ)
-		fprintf(r->out, "==== Phase %s: baseline %s, target %s ====\n\n", ph->name,
-			bdir ? bdir : ph->name, tdir ? tdir : ph->name);
+		fprintf(r->out, "==== Phase %s: baseline %s, target %s ====\n\n", ph->name, bdir, tdir);
 	else
 		fprintf(r->out, "==== Phase %s: only in %s (%s) ====\n\n", ph->name,
-			ph->in_base ? "baseline" : "target",
-			(ph->in_base ? bdir : tdir) ? (ph->in_base ? bdir : tdir) : ph->name);
+			ph->in_base ? "baseline" : "target", ph->in_base ? bdir : tdir);
 }
 
 static void text_phase(dv_report *r, size_t phase)
