@@ -1,12 +1,1396 @@
-/* dumpview (TUI): placeholder until implemented. */
-#include <stdio.h>
+/* dumpview's interactive explorer: option parsing, the terminal, the one event
+ * loop (poll on the terminal, the scan's and the jobs' notify pipes and a
+ * signal pipe), global actions, and the scripted mode used by the tests. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <wchar.h>
 
+#include "app.h"
 #include "dumpview/commands.h"
+
+void tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size);
+void pair_path(tui_app *app, size_t pair, char *buf, size_t size);
+
+static bool multi_rank;
+
+/* ------------------------------------------------------------------ */
+/* glyphs */
+
+static const tui_glyphs glyphs_utf8 = {
+	.pass = "\xe2\x9c\x93", .fail = "\xe2\x9c\x97", .pending = "\xc2\xb7", .running = "\xe2\x80\xa6",
+	.unmatched = "-", .open = "\xe2\x96\xbe", .closed = "\xe2\x96\xb8",
+	.diverge = "\xc2\xbb first divergence", .ellipsis = "\xe2\x80\xa6", .vbar = "|", .hline = "\xe2\x94\x80",
+	.spark = { " ", "\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83", "\xe2\x96\x84", "\xe2\x96\x85",
+		   "\xe2\x96\x86", "\xe2\x96\x87", "\xe2\x96\x88" },
+	.heat = { " ", "\xe2\x96\x91", "\xe2\x96\x92", "\xe2\x96\x93", "\xe2\x96\x88" },
+};
+
+static const tui_glyphs glyphs_ascii = {
+	.pass = "+", .fail = "x", .pending = ".", .running = "~", .unmatched = "-", .open = "v", .closed = ">",
+	.diverge = ">> first divergence", .ellipsis = "~", .vbar = "|", .hline = "-",
+	.spark = { " ", ".", ".", ":", ":", "=", "=", "#", "#" },
+	.heat = { " ", ".", ":", "*", "#" },
+};
+
+/* ------------------------------------------------------------------ */
+/* labels */
+
+void tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size)
+{
+	(void)app;
+	const dv_dumpfile *f = p->targ ? p->targ : p->base;
+	size_t n = (size_t)snprintf(buf, size, "%s", p->name ? p->name : "?");
+	if (multi_rank && p->rank >= 0 && n < size)
+		n += (size_t)snprintf(buf + n, size - n, " r%lld", (long long)p->rank);
+	if (f && f->duplicate_index > 0 && n < size)
+		snprintf(buf + n, size - n, " #%d", f->duplicate_index);
+}
+
+void pair_path(tui_app *app, size_t pair, char *buf, size_t size)
+{
+	const dv_pair *p = &app->cmp->pairs[pair];
+	char g[128], t[256];
+	tree_group_label(app, app->tree.group_of_pair[pair], g, sizeof(g));
+	tensor_label(app, p, t, sizeof(t));
+	snprintf(buf, size, "%s / %s / %s", app->cmp->phases[p->phase].name, g, t);
+}
+
+const char *pair_display_name(const dv_pair *p)
+{
+	return p->name ? p->name : "?";
+}
+
+/* ------------------------------------------------------------------ */
+/* state helpers */
+
+void app_message(tui_app *app, bool error, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(app->message, sizeof(app->message), fmt, ap);
+	va_end(ap);
+	app->message_error = error;
+	app->dirty = true;
+}
+
+const trow *app_selected_row(tui_app *app)
+{
+	return app->sel < app->tree.nrows ? &app->tree.rows[app->sel] : NULL;
+}
+
+void app_select_row(tui_app *app, size_t row)
+{
+	if (row >= app->tree.nrows)
+		return;
+	if (row != app->sel)
+		app->detail_scroll = 0;
+	app->sel = row;
+	app->dirty = true;
+}
+
+const tui_detail *app_detail_for(tui_app *app, size_t pair)
+{
+	for (size_t i = 0; i < DETAIL_CACHE; i++)
+		if (app->details[i].valid && app->details[i].pair == pair) {
+			app->detail_clock[i] = ++app->clock;
+			return &app->details[i];
+		}
+	return NULL;
+}
+
+void app_clear_details(tui_app *app)
+{
+	for (size_t i = 0; i < DETAIL_CACHE; i++)
+		if (app->details[i].valid) {
+			TUI_DETAIL_FREE(&app->details[i].d);
+			app->details[i].valid = false;
+		}
+}
+
+/* The first failing matched pair in execution order under the current
+ * threshold; known once every matched pair before it is computed. */
+void app_update_first_div(tui_app *app)
+{
+	app->first_div = -1;
+	app->first_div_known = true;
+	for (size_t i = 0; i < app->cmp->npairs; i++) {
+		const dv_pair *p = &app->cmp->pairs[i];
+		pair_verdict v = tui_pair_verdict(app, p);
+		if (v == PV_PENDING || v == PV_OTHER) {
+			app->first_div_known = false;
+			continue;
+		}
+		if (v == PV_FAIL) {
+			app->first_div = (ptrdiff_t)i;
+			break;
+		}
+	}
+	if (app->first_div >= 0 && app->first_div_known && !app->div_opened) {
+		app->div_opened = true;
+		app_open_first_divergence(app, !app->user_moved);
+	}
+}
+
+void app_open_first_divergence(tui_app *app, bool select)
+{
+	if (app->first_div < 0)
+		return;
+	size_t pair = (size_t)app->first_div;
+	if (app->tree.hidden[pair]) {
+		size_t g = app->tree.group_of_pair[pair];
+		app->tree.phases[app->tree.groups[g].phase].open = true;
+		tree_rebuild(app);
+		return;
+	}
+	if (select) {
+		tree_select_pair(app, pair);
+	} else {
+		size_t g = app->tree.group_of_pair[pair];
+		app->tree.groups[g].open = true;
+		app->tree.phases[app->tree.groups[g].phase].open = true;
+		tree_rebuild(app);
+	}
+}
+
+static size_t matched_done(tui_app *app, size_t *total)
+{
+	size_t done = 0, n = 0;
+	for (size_t i = 0; i < app->cmp->npairs; i++) {
+		const dv_pair *p = &app->cmp->pairs[i];
+		if (p->kind != DV_PAIR_MATCHED)
+			continue;
+		n++;
+		done += atomic_load(&p->state) == DV_PAIR_DONE;
+	}
+	*total = n;
+	return done;
+}
+
+/* ------------------------------------------------------------------ */
+/* drawing the whole screen */
+
+static void draw_title(tui_app *app)
+{
+	attr_t a = draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD);
+	draw_fill(stdscr, 0, 0, app->cols, a);
+	char thr[32], scan[96], fd[512], buf[1200];
+	snprintf(thr, sizeof(thr), "%g", app->threshold);
+	size_t total, done = matched_done(app, &total);
+	if (done == total)
+		snprintf(scan, sizeof(scan), "scan %zu/%zu", done, total);
+	else if (!app->scan)
+		snprintf(scan, sizeof(scan), "scan off %zu/%zu", done, total);
+	else
+		snprintf(scan, sizeof(scan), "scan %zu/%zu%s", done, total, app->scan_paused ? " paused" : "");
+	if (app->first_div >= 0) {
+		char path[400];
+		pair_path(app, (size_t)app->first_div, path, sizeof(path));
+		snprintf(fd, sizeof(fd), "first divergence: %s%s", path, app->first_div_known ? "" : " (so far)");
+	} else if (app->first_div_known) {
+		snprintf(fd, sizeof(fd), "no divergence");
+	} else {
+		snprintf(fd, sizeof(fd), "first divergence: not found yet");
+	}
+	snprintf(buf, sizeof(buf), "dumpview  %s vs %s  %s threshold %s  %s  %s %s", app->cmp->base->spec,
+		 app->cmp->targ->spec, app->g.vbar, thr, scan, app->g.vbar, fd);
+	draw_str(stdscr, 0, 1, app->cols - 1, buf, a);
+}
+
+static void draw_status(tui_app *app)
+{
+	int y = app->rows - 1;
+	attr_t a = draw_attr(app, CP_STATUS, A_REVERSE);
+	draw_fill(stdscr, y, 0, app->cols, a);
+	if (app->prompting) {
+		char buf[1200];
+		snprintf(buf, sizeof(buf), "%s%s", app->prompt_label, app->prompt_buf);
+		int w = str_width(buf);
+		/* Show the end of a long input. */
+		const char *s = buf;
+		while (w > app->cols - 2 && *s) {
+			s++;
+			while ((*s & 0xc0) == 0x80)
+				s++;
+			w = str_width(s);
+		}
+		draw_str(stdscr, y, 0, app->cols, s, a);
+		draw_str(stdscr, y, w, 1, "_", a | A_BLINK);
+		return;
+	}
+	char left[1200] = "";
+	job_kind kind;
+	int64_t done, total;
+	if (jobs_heavy_busy(app, &kind, &done, &total) && (kind == JOB_EXPORT || kind == JOB_TABLE)) {
+		snprintf(left, sizeof(left), "exporting: %lld%% (Esc cancels)",
+			 total > 0 ? (long long)(done * 100 / total) : 0LL);
+	} else if (app->message[0]) {
+		snprintf(left, sizeof(left), "%s", app->message);
+	} else {
+		const trow *row = app_selected_row(app);
+		if (row && row->kind == TN_TENSOR) {
+			pair_path(app, row->pair, left, sizeof(left));
+		} else if (row && row->kind == TN_GROUP) {
+			char g[128];
+			tree_group_label(app, row->group, g, sizeof(g));
+			snprintf(left, sizeof(left), "%s / %s", app->cmp->phases[row->phase].name, g);
+		} else if (row) {
+			snprintf(left, sizeof(left), "%s", app->cmp->phases[row->phase].name);
+		}
+		if (app->filter) {
+			size_t n = strlen(left);
+			snprintf(left + n, sizeof(left) - n, "  [filter: %s]", app->filter);
+		}
+	}
+	static const char *const sort_names[SORT_COUNT] = { "exec order", "rel_diff", "name" };
+	char right[160];
+	snprintf(right, sizeof(right), " sort: %s  ?:help q:quit ", sort_names[app->tree.sort]);
+	int rw = str_width(right);
+	attr_t la = app->message[0] && app->message_error ? draw_attr(app, CP_FAIL, A_BOLD) | A_REVERSE : a;
+	if (app->message[0] && app->message_error && app->color)
+		la = COLOR_PAIR(CP_STATUS) | A_BOLD;
+	if (app->cols - rw > 20) {
+		draw_field(app, y, 1, app->cols - rw - 2, left, la, false);
+		draw_str(stdscr, y, app->cols - rw, rw, right, a);
+	} else {
+		draw_field(app, y, 1, app->cols - 2, left, la, false);
+	}
+}
+
+/* Asks for the metrics of what is on screen: the scan takes them first, or
+ * (without a running scan) the job thread computes them. */
+static void request_visible(tui_app *app, tui_rect tree)
+{
+	bool scan_running = app->scan && !app->scan_paused && !dv_scan_finished(app->scan);
+	size_t hash = 1469598103u;
+	size_t want[512];
+	size_t nwant = 0;
+	const trow *sel = app_selected_row(app);
+	if (sel && sel->kind == TN_TENSOR) {
+		const dv_pair *p = &app->cmp->pairs[sel->pair];
+		if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_PENDING)
+			want[nwant++] = sel->pair;
+	}
+	for (int i = 0; i < tree.h && nwant < 512; i++) {
+		size_t r = app->top + (size_t)i;
+		if (r >= app->tree.nrows)
+			break;
+		const trow *row = &app->tree.rows[r];
+		if (row->kind != TN_TENSOR)
+			continue;
+		const dv_pair *p = &app->cmp->pairs[row->pair];
+		if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_PENDING)
+			want[nwant++] = row->pair;
+	}
+	for (size_t i = 0; i < nwant; i++)
+		hash = (hash ^ want[i]) * 1099511628211u;
+	if (hash == app->last_prio_hash)
+		return;
+	app->last_prio_hash = hash;
+	if (scan_running) {
+		/* Last prioritized runs first: the selection, then rows top-down. */
+		for (size_t i = nwant; i-- > 0;)
+			dv_scan_prioritize(app->scan, want[i]);
+	} else {
+		jobs_clear_wants(app);
+		for (size_t i = nwant; i-- > 0;)
+			jobs_want_pair(app, want[i]);
+	}
+}
+
+void app_render(tui_app *app)
+{
+	app->rows = LINES;
+	app->cols = COLS;
+	if (app->pending_clear) {
+		clearok(curscr, TRUE);
+		app->pending_clear = false;
+	}
+	werase(stdscr);
+	if (app->rows < 15 || app->cols < 60) {
+		char buf[128];
+		int y = app->rows / 2 - 1;
+		snprintf(buf, sizeof(buf), "terminal too small: %dx%d", app->cols, app->rows);
+		draw_str(stdscr, y < 0 ? 0 : y, 1, app->cols - 1, buf, A_BOLD);
+		draw_str(stdscr, y + 1, 1, app->cols - 1, "dumpview needs at least 60x15", A_NORMAL);
+		draw_str(stdscr, y + 2, 1, app->cols - 1, "resize, or press q to quit", A_NORMAL);
+		wnoutrefresh(stdscr);
+		doupdate();
+		app->dirty = false;
+		return;
+	}
+	app_update_first_div(app);
+	draw_title(app);
+	int top = 2, bottom = app->rows - 1; /* rows [top, bottom) */
+	tui_rect tree = { top, 0, bottom - top, app->cols };
+	bool tree_visible = true;
+	if (app->help_open) {
+		view_help_ops.draw(app, (tui_rect){ 2, 0, bottom - 2, app->cols }, true);
+		tree_visible = false;
+		/* The row under the title, above the help's own title, stays blank. */
+	} else if (app->detail_open) {
+		if (app->rows >= 30) {
+			int th = (bottom - top - 1) / 3;
+			if (th < 5)
+				th = 5;
+			tree.h = th;
+			tui_rect det = { top + th + 1, 0, bottom - (top + th + 1), app->cols };
+			view_tree_ops.draw(app, tree, app->focus == PANE_TREE);
+			view_detail_ops.draw(app, det, app->focus == PANE_DETAIL);
+		} else {
+			tree_visible = false;
+			view_detail_ops.draw(app, (tui_rect){ 2, 0, bottom - 2, app->cols }, true);
+		}
+	} else {
+		view_tree_ops.draw(app, tree, true);
+	}
+	if (tree_visible)
+		request_visible(app, tree);
+	/* The detail of the selected tensor, when its pane shows. */
+	const trow *sel = app_selected_row(app);
+	if (app->detail_open && sel && sel->kind == TN_TENSOR) {
+		const dv_pair *p = &app->cmp->pairs[sel->pair];
+		if (p->kind == DV_PAIR_MATCHED && !app_detail_for(app, sel->pair) &&
+		    (atomic_load(&p->state) != DV_PAIR_DONE || p->result.status == DV_RESULT_COMPARED))
+			jobs_submit_detail(app, sel->pair);
+	}
+	draw_status(app);
+	wnoutrefresh(stdscr);
+	doupdate();
+	app->dirty = false;
+}
+
+/* ------------------------------------------------------------------ */
+/* events */
+
+static volatile sig_atomic_t sig_write_fd = -1;
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char b = (unsigned char)sig;
+	if (sig_write_fd >= 0) {
+		ssize_t n = write(sig_write_fd, &b, 1);
+		(void)n;
+	}
+	errno = saved;
+}
+
+static void drain(int fd)
+{
+	char buf[4096];
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+void app_poll_events(tui_app *app, int timeout_ms)
+{
+	struct pollfd fds[3] = {
+		{ app->scan_pipe[0], POLLIN, 0 },
+		{ app->job_pipe[0], POLLIN, 0 },
+		{ app->sig_pipe[0], POLLIN, 0 },
+	};
+	if (poll(fds, 3, timeout_ms) <= 0)
+		return;
+	if (fds[0].revents) {
+		drain(app->scan_pipe[0]);
+		app_update_first_div(app);
+		app->dirty = true;
+	}
+	if (fds[1].revents) {
+		drain(app->job_pipe[0]);
+		jobs_collect(app);
+		app->dirty = true;
+	}
+	if (fds[2].revents) {
+		unsigned char b;
+		if (read(app->sig_pipe[0], &b, 1) == 1) {
+			app->exit_signal = b;
+			app->quit = true;
+		}
+	}
+}
+
+static int read_terminal_key(tui_app *app, bool *got)
+{
+	wint_t wc;
+	int rc = wget_wch(stdscr, &wc);
+	*got = rc != ERR;
+	if (rc == KEY_CODE_YES)
+		return TK_FN((int)wc);
+	if (rc == OK)
+		return (int)wc;
+	(void)app;
+	return -1;
+}
+
+/* ---- script mode ---- */
+
+static void save_display(tui_app *app, const char *name)
+{
+	FILE *f = fopen(name, "w");
+	if (!f) {
+		app_message(app, true, "%s: %s", name, strerror(errno));
+		return;
+	}
+	for (int y = 0; y < LINES; y++) {
+		char line[8192];
+		size_t n = 0, keep = 0;
+		for (int x = 0; x < COLS && n + 16 < sizeof(line); x++) {
+			cchar_t cc;
+			if (mvwin_wch(stdscr, y, x, &cc) == ERR)
+				break;
+			wchar_t wch[CCHARW_MAX + 1];
+			attr_t attrs;
+			short pair;
+			if (getcchar(&cc, wch, &attrs, &pair, NULL) == ERR)
+				continue;
+			if (!wch[0])
+				continue; /* the second column of a wide character */
+			for (int k = 0; wch[k] && k < CCHARW_MAX; k++) {
+				mbstate_t st;
+				memset(&st, 0, sizeof(st));
+				size_t m = wcrtomb(line + n, wch[k], &st);
+				if (m != (size_t)-1)
+					n += m;
+			}
+			if (!(wch[0] == L' ' && !wch[1]))
+				keep = n;
+		}
+		fwrite(line, 1, keep, f);
+		fputc('\n', f);
+	}
+	fclose(f);
+}
+
+static void wait_jobs(tui_app *app)
+{
+	/* Rendering may ask for more work (rows now visible), so loop until the
+	 * jobs stay idle across a render. */
+	for (int guard = 0; guard < 100000 && !app->quit; guard++) {
+		app_render(app);
+		if (jobs_idle(app))
+			return;
+		app_poll_events(app, 20);
+	}
+}
+
+static void wait_scan(tui_app *app)
+{
+	if (!app->scan)
+		return;
+	while (!app->quit) {
+		size_t total, done = matched_done(app, &total);
+		if (dv_scan_finished(app->scan) && done == total)
+			break;
+		app_poll_events(app, 50);
+	}
+	drain(app->scan_pipe[0]);
+	app_update_first_div(app);
+	app->dirty = true;
+}
+
+static void script_command(tui_app *app, char *cmd)
+{
+	char *arg = cmd + strcspn(cmd, " \t");
+	if (*arg)
+		*arg++ = '\0';
+	while (*arg == ' ' || *arg == '\t')
+		arg++;
+	if (!strcmp(cmd, "save-display")) {
+		wait_jobs(app);
+		save_display(app, arg);
+	} else if (!strcmp(cmd, "resize")) {
+		int w = 0, h = 0;
+		if (sscanf(arg, "%d %d", &w, &h) == 2 && w > 0 && h > 0)
+			resizeterm(h, w);
+		app->dirty = true;
+	} else if (!strcmp(cmd, "wait-scan")) {
+		wait_scan(app);
+	} else if (!strcmp(cmd, "wait")) {
+		wait_jobs(app);
+	} else {
+		app_message(app, true, "script line %d: unknown command :%s", app->script_line, cmd);
+	}
+}
+
+static char script_buf[4096];
+static size_t script_pos;
+static bool script_have;
+
+/* The next key of the script, running commands on the way; -1 at its end. */
+static int script_next_key(tui_app *app)
+{
+	for (;;) {
+		if (app->quit)
+			return -1;
+		if (!script_have || !script_buf[script_pos]) {
+			if (!fgets(script_buf, sizeof(script_buf), app->script))
+				return -1;
+			app->script_line++;
+			script_buf[strcspn(script_buf, "\r\n")] = '\0';
+			script_pos = 0;
+			script_have = true;
+			if (script_buf[0] == '#' || !script_buf[0]) {
+				script_buf[0] = '\0';
+				continue;
+			}
+			if (script_buf[0] == ':') {
+				app_poll_events(app, 0);
+				if (app->dirty)
+					app_render(app);
+				script_command(app, script_buf + 1);
+				script_buf[0] = '\0';
+				/* Let what the command changed take effect before the next key. */
+				app_poll_events(app, 0);
+				app_render(app);
+				continue;
+			}
+		}
+		char *s = script_buf + script_pos;
+		if (*s == '<') {
+			char *end = strchr(s, '>');
+			if (end && end > s + 1) {
+				char name[32];
+				size_t len = (size_t)(end - s - 1);
+				if (len < sizeof(name)) {
+					memcpy(name, s + 1, len);
+					name[len] = '\0';
+					int key = -1;
+					if (!strcmp(name, "lt"))
+						key = '<';
+					else if (!strcmp(name, "Resize"))
+						key = TK_FN(KEY_RESIZE);
+					else
+						key = tui_key_from_name(name);
+					if (key >= 0) {
+						script_pos += len + 2;
+						return key;
+					}
+				}
+			}
+		}
+		mbstate_t st;
+		memset(&st, 0, sizeof(st));
+		wchar_t wc;
+		size_t n = mbrtowc(&wc, s, strlen(s), &st);
+		if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
+			script_pos++;
+			return (unsigned char)*s;
+		}
+		script_pos += n;
+		return (int)wc;
+	}
+}
+
+int app_next_key(tui_app *app)
+{
+	if (app->script_mode) {
+		app_poll_events(app, 0);
+		if (app->dirty)
+			app_render(app);
+		return script_next_key(app);
+	}
+	int idle_errs = 0;
+	while (!app->quit) {
+		if (app->dirty)
+			app_render(app);
+		job_kind kind;
+		int64_t done, total;
+		bool busy = jobs_heavy_busy(app, &kind, &done, &total);
+		struct pollfd fds[4] = {
+			{ 0, POLLIN, 0 },
+			{ app->scan_pipe[0], POLLIN, 0 },
+			{ app->job_pipe[0], POLLIN, 0 },
+			{ app->sig_pipe[0], POLLIN, 0 },
+		};
+		/* A key may already sit in curses' buffer. */
+		bool got;
+		int key = read_terminal_key(app, &got);
+		if (got)
+			return key;
+		int rc = poll(fds, 4, busy ? 100 : 1000);
+		if (rc < 0) {
+			if (errno == EINTR)
+				continue; /* SIGWINCH: the next read gives KEY_RESIZE */
+			return -1;
+		}
+		if (busy)
+			app->dirty = true; /* progress */
+		if (fds[1].revents) {
+			drain(app->scan_pipe[0]);
+			app_update_first_div(app);
+			app->dirty = true;
+		}
+		if (fds[2].revents) {
+			drain(app->job_pipe[0]);
+			jobs_collect(app);
+			app->dirty = true;
+		}
+		if (fds[3].revents) {
+			unsigned char b;
+			if (read(app->sig_pipe[0], &b, 1) == 1) {
+				app->exit_signal = b;
+				app->quit = true;
+			}
+			break;
+		}
+		if (fds[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+			app->quit = true; /* the terminal went away */
+			break;
+		}
+		if (fds[0].revents & POLLIN) {
+			key = read_terminal_key(app, &got);
+			if (got)
+				return key;
+			if (++idle_errs > 16) {
+				app->quit = true; /* readable but no key: EOF or EIO */
+				break;
+			}
+		} else {
+			idle_errs = 0;
+		}
+	}
+	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* global actions */
+
+static bool pair_matches(tui_app *app, const pcre2_code *re, size_t i)
+{
+	const dv_pair *p = &app->cmp->pairs[i];
+	char label[256];
+	tensor_label(app, p, label, sizeof(label));
+	if (dv_regex_match(re, label))
+		return true;
+	if (p->targ && dv_regex_match(re, p->targ->filename))
+		return true;
+	if (p->base && dv_regex_match(re, p->base->filename))
+		return true;
+	return false;
+}
+
+/* Position in the flat display order to search from. */
+static ptrdiff_t flat_position(tui_app *app, const size_t *flat, size_t n, bool *on_pair)
+{
+	const trow *row = app_selected_row(app);
+	*on_pair = false;
+	if (!row)
+		return 0;
+	for (size_t k = 0; k < n; k++) {
+		const dv_pair *p = &app->cmp->pairs[flat[k]];
+		if (row->kind == TN_TENSOR && flat[k] == row->pair) {
+			*on_pair = true;
+			return (ptrdiff_t)k;
+		}
+		if (row->kind == TN_GROUP && app->tree.group_of_pair[flat[k]] == row->group)
+			return (ptrdiff_t)k;
+		if (row->kind == TN_PHASE && p->phase == row->phase)
+			return (ptrdiff_t)k;
+	}
+	return 0;
+}
+
+/* Moves to the next (dir 1) or previous (-1) shown pair satisfying pred. */
+static bool jump(tui_app *app, int dir, bool (*pred)(tui_app *, size_t), bool wrap, bool *wrapped)
+{
+	size_t n;
+	size_t *flat = tree_flat_pairs(app, &n);
+	if (!flat || !n) {
+		free(flat);
+		return false;
+	}
+	bool on_pair;
+	ptrdiff_t pos = flat_position(app, flat, n, &on_pair);
+	ptrdiff_t start = dir > 0 ? (on_pair ? pos + 1 : pos) : pos - 1;
+	*wrapped = false;
+	for (size_t step = 0; step < n; step++) {
+		ptrdiff_t k = start + dir * (ptrdiff_t)step;
+		if (k < 0 || k >= (ptrdiff_t)n) {
+			if (!wrap)
+				break;
+			*wrapped = true;
+			k = ((k % (ptrdiff_t)n) + (ptrdiff_t)n) % (ptrdiff_t)n;
+		}
+		if (pred(app, flat[k])) {
+			size_t pair = flat[k];
+			free(flat);
+			tree_select_pair(app, pair);
+			return true;
+		}
+	}
+	free(flat);
+	return false;
+}
+
+static bool pred_search(tui_app *app, size_t i)
+{
+	return pair_matches(app, app->search_re, i);
+}
+
+static bool pred_failed(tui_app *app, size_t i)
+{
+	return app_pair_failed(app, &app->cmp->pairs[i]);
+}
+
+static void search_step(tui_app *app, int dir)
+{
+	if (!app->search_re) {
+		app_message(app, true, "no search yet: press / to search");
+		return;
+	}
+	bool wrapped;
+	if (!jump(app, dir, pred_search, true, &wrapped))
+		app_message(app, true, "no tensor matches /%s/", app->search);
+	else if (wrapped)
+		app_message(app, false, "/%s/: search wrapped", app->search);
+	else
+		app_message(app, false, "/%s/", app->search);
+}
+
+static void do_search(tui_app *app)
+{
+	char *pat = prompt_read(app, "/", "");
+	if (!pat)
+		return;
+	if (!pat[0]) {
+		free(pat);
+		if (app->search)
+			search_step(app, 1);
+		return;
+	}
+	dv_error err;
+	dv_error_clear(&err);
+	pcre2_code *re = dv_regex_compile(pat, true, &err);
+	if (!re) {
+		app_message(app, true, "bad regex /%s/: %s", pat, err.msg);
+		free(pat);
+		return;
+	}
+	pcre2_code_free(app->search_re);
+	free(app->search);
+	app->search_re = re;
+	app->search = pat;
+	app->user_moved = true;
+	search_step(app, 1);
+}
+
+static void apply_filter(tui_app *app)
+{
+	for (size_t i = 0; i < app->cmp->npairs; i++)
+		app->tree.hidden[i] = app->filter_re && !pair_matches(app, app->filter_re, i);
+	tree_rebuild(app);
+}
+
+static void do_filter(tui_app *app)
+{
+	char label[300];
+	if (app->filter)
+		snprintf(label, sizeof(label), "filter (now /%.200s/, empty clears): ", app->filter);
+	else
+		snprintf(label, sizeof(label), "filter (regex): ");
+	char *pat = prompt_read(app, label, "");
+	if (!pat)
+		return;
+	if (!pat[0]) {
+		free(pat);
+		pcre2_code_free(app->filter_re);
+		free(app->filter);
+		app->filter_re = NULL;
+		app->filter = NULL;
+		apply_filter(app);
+		app_message(app, false, "filter cleared");
+		return;
+	}
+	dv_error err;
+	dv_error_clear(&err);
+	pcre2_code *re = dv_regex_compile(pat, true, &err);
+	if (!re) {
+		app_message(app, true, "bad regex /%s/: %s", pat, err.msg);
+		free(pat);
+		return;
+	}
+	pcre2_code_free(app->filter_re);
+	free(app->filter);
+	app->filter_re = re;
+	app->filter = pat;
+	apply_filter(app);
+	/* Show what matched: open the groups that hold matches. */
+	size_t shown = 0;
+	for (size_t g = 0; g < app->tree.ngroups; g++) {
+		const tgroup *gr = &app->tree.groups[g];
+		size_t n = 0;
+		for (size_t i = gr->first; i < gr->first + gr->count; i++)
+			n += !app->tree.hidden[i];
+		shown += n;
+		if (n)
+			app->tree.groups[g].open = true;
+	}
+	tree_rebuild(app);
+	if (!shown)
+		app_message(app, true, "filter /%s/: no tensor matches", pat);
+	else
+		app_message(app, false, "filter /%s/: %zu tensors", pat, shown);
+}
+
+static void do_threshold(tui_app *app)
+{
+	char label[64];
+	snprintf(label, sizeof(label), "rel_diff threshold (now %g): ", app->threshold);
+	char *s = prompt_read(app, label, "");
+	if (!s)
+		return;
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	while (*end == ' ')
+		end++;
+	if (!s[0]) {
+		free(s);
+		return;
+	}
+	if (errno || end == s || *end || !isfinite(v) || v < 0) {
+		app_message(app, true, "bad threshold '%s': give a number >= 0", s);
+		free(s);
+		return;
+	}
+	free(s);
+	app->threshold = v;
+	app->div_opened = false;
+	app->user_moved = false;
+	app_update_first_div(app);
+	char num[32];
+	fmt_num(num, sizeof(num), v);
+	app_message(app, false, "threshold %s", num);
+	app->dirty = true;
+}
+
+static void do_scan_toggle(tui_app *app)
+{
+	if (!app->scan) {
+		app->scan = dv_scan_start(app->cmp, &app->mopts, (int)app->nthreads, app->scan_pipe[1]);
+		app->scan_paused = false;
+		app_message(app, false, app->scan ? "scan started" : "could not start the scan");
+		return;
+	}
+	app->scan_paused = !app->scan_paused;
+	dv_scan_pause(app->scan, app->scan_paused);
+	app->last_prio_hash = 0;
+	app_message(app, false, app->scan_paused ? "scan paused" : "scan resumed");
+}
+
+static bool file_exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+void app_export_selected(tui_app *app)
+{
+	const trow *row = app_selected_row(app);
+	if (!row || row->kind != TN_TENSOR) {
+		app_message(app, true, "select a tensor to export its diff");
+		return;
+	}
+	size_t pi = row->pair;
+	const dv_pair *p = &app->cmp->pairs[pi];
+	if (p->kind != DV_PAIR_MATCHED) {
+		app_message(app, true, "%s exists on one side only: nothing to export", pair_display_name(p));
+		return;
+	}
+	char def[512];
+	snprintf(def, sizeof(def), "%s.diff.csv", pair_display_name(p));
+	for (char *c = def; *c; c++)
+		if (*c == '/')
+			*c = '_';
+	char *path = prompt_read(app, "export diff to: ", def);
+	if (!path)
+		return;
+	if (!path[0]) {
+		free(path);
+		app_message(app, true, "export: no file name given");
+		return;
+	}
+	char *rows = prompt_read(app, "rows: Enter for all, >X (abs_diff above X), or top K: ", "");
+	if (!rows) {
+		free(path);
+		return;
+	}
+	double min_abs = -1;
+	int64_t top_k = 0;
+	char *s = rows;
+	while (*s == ' ')
+		s++;
+	char *end = NULL;
+	bool ok = true;
+	if (!*s || !strcmp(s, "all")) {
+		/* every row */
+	} else if (*s == '>') {
+		min_abs = strtod(s + 1, &end);
+		ok = end != s + 1 && isfinite(min_abs) && min_abs >= 0;
+	} else if (!strncmp(s, "top", 3)) {
+		long long k = strtoll(s + 3, &end, 10);
+		ok = end != s + 3 && k > 0;
+		top_k = k;
+	} else {
+		ok = false;
+	}
+	if (ok && end)
+		while (*end == ' ')
+			end++;
+	if (!ok || (end && *end)) {
+		app_message(app, true, "bad row limit '%s': all, >X or top K", rows);
+		free(rows);
+		free(path);
+		return;
+	}
+	free(rows);
+	if (file_exists(path)) {
+		char q[700];
+		snprintf(q, sizeof(q), "%s exists: overwrite? (y/N) ", path);
+		if (!prompt_yes_no(app, q)) {
+			app_message(app, false, "not exported: %s exists", path);
+			free(path);
+			return;
+		}
+	}
+	jobs_submit_export(app, pi, path, min_abs, top_k);
+	app_message(app, false, "exporting to %s", path);
+	free(path);
+}
+
+void app_export_table(tui_app *app)
+{
+	char *path = prompt_read(app, "export table to: ", "dumpview-table.csv");
+	if (!path)
+		return;
+	if (!path[0]) {
+		free(path);
+		app_message(app, true, "export: no file name given");
+		return;
+	}
+	if (file_exists(path)) {
+		char q[700];
+		snprintf(q, sizeof(q), "%s exists: overwrite? (y/N) ", path);
+		if (!prompt_yes_no(app, q)) {
+			app_message(app, false, "not exported: %s exists", path);
+			free(path);
+			return;
+		}
+	}
+	size_t n;
+	size_t *flat = tree_flat_pairs(app, &n);
+	if (!flat) {
+		free(path);
+		app_message(app, true, "out of memory");
+		return;
+	}
+	jobs_submit_table(app, path, flat, n);
+	app_message(app, false, "exporting %zu rows to %s", n, path);
+	free(path);
+}
+
+static int handle_key(tui_app *app, int key)
+{
+	if (key == '\r' || key == TK_FN(KEY_ENTER))
+		key = TK_ENTER;
+	if (key == TK_FN(KEY_RESIZE)) {
+		app->rows = LINES;
+		app->cols = COLS;
+		return TF_RESIZE | TF_REDRAW;
+	}
+	app->message[0] = '\0';
+	tui_action act = tui_action_for_key(key);
+	if (act == ACT_NONE)
+		return 0;
+	if (act == ACT_QUIT)
+		return TF_QUIT;
+	if (act == ACT_REDRAW) {
+		app->pending_clear = true;
+		return TF_HANDLED | TF_REDRAW;
+	}
+	if (app->rows < 15 || app->cols < 60)
+		return TF_REDRAW; /* only q and redraw on the too-small screen */
+	if (app->help_open) {
+		int f = view_help_ops.handle(app, act, key);
+		if (f)
+			return f;
+		if (act == ACT_QUIT)
+			return TF_QUIT;
+	}
+	const view_ops *focused = app->detail_open && (app->focus == PANE_DETAIL || app->rows < 30)
+					  ? &view_detail_ops
+					  : &view_tree_ops;
+	/* In a full-screen detail pane, up/down still move the tree selection
+	 * only when the detail pane is not focused; Tab decides. */
+	if (app->detail_open && app->rows < 30 && app->focus == PANE_TREE &&
+	    (act == ACT_UP || act == ACT_DOWN || act == ACT_PAGE_UP || act == ACT_PAGE_DOWN))
+		focused = &view_tree_ops;
+	if (act == ACT_UP || act == ACT_DOWN || act == ACT_PAGE_UP || act == ACT_PAGE_DOWN || act == ACT_FIRST ||
+	    act == ACT_LAST || act == ACT_OPEN || act == ACT_CLOSE) {
+		if (focused == &view_tree_ops)
+			app->user_moved = true;
+		return focused->handle(app, act, key);
+	}
+	switch (act) {
+	case ACT_SWITCH_PANE:
+		if (app->detail_open)
+			app->focus = app->focus == PANE_TREE ? PANE_DETAIL : PANE_TREE;
+		else
+			app_message(app, false, "no detail pane: Enter on a tensor opens it");
+		break;
+	case ACT_SEARCH: do_search(app); break;
+	case ACT_SEARCH_NEXT: search_step(app, 1); break;
+	case ACT_SEARCH_PREV: search_step(app, -1); break;
+	case ACT_FILTER: do_filter(app); break;
+	case ACT_NEXT_FAIL:
+	case ACT_PREV_FAIL: {
+		bool wrapped;
+		app->user_moved = true;
+		if (!jump(app, act == ACT_NEXT_FAIL ? 1 : -1, pred_failed, false, &wrapped))
+			app_message(app, false, "no %s failing tensor%s", act == ACT_NEXT_FAIL ? "next" : "previous",
+				    app->first_div_known ? "" : " (yet)");
+		break;
+	}
+	case ACT_FIRST_DIV:
+		app_update_first_div(app);
+		if (app->first_div < 0) {
+			app_message(app, false, app->first_div_known ? "no divergence: every compared tensor passes"
+								   : "no divergence found yet");
+		} else {
+			app->user_moved = true;
+			if (app->tree.hidden[app->first_div])
+				app_message(app, true, "the first divergence is hidden by the filter");
+			else
+				app_open_first_divergence(app, true);
+			if (!app->first_div_known)
+				app_message(app, false, "first divergence so far (the scan is not complete)");
+		}
+		break;
+	case ACT_SORT:
+		app->tree.sort = (app->tree.sort + 1) % SORT_COUNT;
+		tree_rebuild(app);
+		break;
+	case ACT_THRESHOLD: do_threshold(app); break;
+	case ACT_SCAN: do_scan_toggle(app); break;
+	case ACT_EXPORT: app_export_selected(app); break;
+	case ACT_EXPORT_TABLE: app_export_table(app); break;
+	case ACT_CANCEL: {
+		job_kind kind;
+		int64_t d, t;
+		if (jobs_heavy_busy(app, &kind, &d, &t)) {
+			jobs_cancel(app);
+			app_message(app, false, "cancelled");
+		} else if (app->detail_open) {
+			app->detail_open = false;
+			app->focus = PANE_TREE;
+		}
+		break;
+	}
+	case ACT_HELP:
+		app->help_open = !app->help_open;
+		app->help_scroll = 0;
+		break;
+	default:
+		return 0;
+	}
+	return TF_HANDLED | TF_REDRAW;
+}
+
+/* ------------------------------------------------------------------ */
+/* setup and teardown */
+
+static bool utf8_locale(void)
+{
+	const char *cs = nl_langinfo(CODESET);
+	return cs && (!strcasecmp(cs, "UTF-8") || !strcasecmp(cs, "utf8"));
+}
+
+static int open_pipe(int p[2])
+{
+	if (pipe(p) != 0)
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		fcntl(p[i], F_SETFL, fcntl(p[i], F_GETFL) | O_NONBLOCK);
+		fcntl(p[i], F_SETFD, FD_CLOEXEC);
+	}
+	return 0;
+}
+
+static int start_terminal(tui_app *app, char *err, size_t errsize)
+{
+	if (app->script_mode) {
+		app->script_out = fopen("/dev/null", "w");
+		app->script_in = fopen("/dev/null", "r");
+		if (!app->script_out || !app->script_in) {
+			snprintf(err, errsize, "/dev/null: %s", strerror(errno));
+			return -1;
+		}
+		static const char *const terms[] = { "xterm-256color", "xterm", "vt100", "dumb" };
+		for (size_t i = 0; i < sizeof(terms) / sizeof(terms[0]) && !app->screen; i++)
+			app->screen = newterm(terms[i], app->script_out, app->script_in);
+		if (!app->screen) {
+			snprintf(err, errsize, "no terminal description found for the scripted mode");
+			return -1;
+		}
+		resizeterm(30, 100);
+	} else {
+		if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+			snprintf(err, errsize, "the explorer needs a terminal (use 'dumpview compare' for text output)");
+			return -1;
+		}
+		const char *term = getenv("TERM");
+		app->screen = newterm(term && *term ? term : "vt100", stdout, stdin);
+		if (!app->screen) {
+			snprintf(err, errsize, "cannot use the terminal type '%s'", term ? term : "");
+			return -1;
+		}
+	}
+	set_term(app->screen);
+	cbreak();
+	noecho();
+	nonl();
+	keypad(stdscr, TRUE);
+	nodelay(stdscr, TRUE);
+	set_escdelay(25);
+	curs_set(0);
+	const char *nc = getenv("NO_COLOR");
+	app->color = !app->opts.no_color && !(nc && *nc) && has_colors();
+	draw_init_colors(app);
+	app->rows = LINES;
+	app->cols = COLS;
+	return 0;
+}
+
+static void stop_terminal(tui_app *app)
+{
+	if (!app->screen)
+		return;
+	endwin();
+	delscreen(app->screen);
+	app->screen = NULL;
+	if (app->script_out)
+		fclose(app->script_out);
+	if (app->script_in)
+		fclose(app->script_in);
+}
+
+int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
+{
+	tui_app *app = calloc(1, sizeof(*app));
+	if (!app) {
+		snprintf(err, errsize, "out of memory");
+		return 2;
+	}
+	int rc = 2;
+	app->opts = *opts;
+	app->threshold = opts->threshold;
+	app->scan_pipe[0] = app->scan_pipe[1] = app->job_pipe[0] = app->job_pipe[1] = -1;
+	app->sig_pipe[0] = app->sig_pipe[1] = -1;
+	app->first_div = -1;
+	app->ascii = opts->ascii || !utf8_locale();
+	app->g = app->ascii ? glyphs_ascii : glyphs_utf8;
+
+	dv_error e;
+	dv_error_clear(&e);
+	const char *base_dir = getenv("DUMPER_BASE_DIR");
+	dv_run_opts ro = { base_dir && *base_dir ? base_dir : DV_DEFAULT_BASE_DIR, opts->layer_regex };
+	pcre2_code *filter = NULL;
+	dv_run *base = NULL, *targ = NULL;
+	if (opts->filter && !(filter = dv_regex_compile(opts->filter, false, &e))) {
+		snprintf(err, errsize, "--filter: %s", e.msg);
+		goto out;
+	}
+	if (!(base = dv_run_open(opts->baseline, &ro, &e))) {
+		snprintf(err, errsize, "%s", e.msg);
+		goto out;
+	}
+	if (!(targ = dv_run_open(opts->target, &ro, &e))) {
+		snprintf(err, errsize, "%s", e.msg);
+		dv_run_free(base);
+		goto out;
+	}
+	app->cmp = dv_comparison_build(base, targ, filter, &e);
+	if (!app->cmp) {
+		snprintf(err, errsize, "%s", e.msg);
+		dv_run_free(base);
+		dv_run_free(targ);
+		goto out;
+	}
+	for (size_t i = 0; i < app->cmp->npairs; i++)
+		if (app->cmp->pairs[i].rank > 0)
+			multi_rank = true;
+	if (tree_init(&app->tree, app->cmp, &e) != 0) {
+		snprintf(err, errsize, "%s", e.msg);
+		goto out;
+	}
+	tree_rebuild(app);
+	app->mopts = dv_metrics_opts_default();
+	app->mopts.threshold = opts->threshold;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	app->nthreads = ncpu > 0 ? (size_t)ncpu : 1;
+	if (open_pipe(app->scan_pipe) || open_pipe(app->job_pipe) || open_pipe(app->sig_pipe)) {
+		snprintf(err, errsize, "pipe: %s", strerror(errno));
+		goto out;
+	}
+	if (opts->script) {
+		app->script = fopen(opts->script, "r");
+		if (!app->script) {
+			snprintf(err, errsize, "%s: %s", opts->script, strerror(errno));
+			goto out;
+		}
+		app->script_mode = true;
+	}
+	if (start_terminal(app, err, errsize) != 0)
+		goto out;
+
+	sig_write_fd = app->sig_pipe[1];
+	struct sigaction sa, old_int, old_term, old_hup;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGHUP, &sa, &old_hup);
+
+	if (jobs_start(app) != 0) {
+		snprintf(err, errsize, "cannot start the job thread");
+		stop_terminal(app);
+		goto out_signals;
+	}
+	if (!opts->no_scan)
+		app->scan = dv_scan_start(app->cmp, &app->mopts, (int)app->nthreads, app->scan_pipe[1]);
+	app->dirty = true;
+	while (!app->quit) {
+		int key = app_next_key(app);
+		if (key < 0)
+			break;
+		int flags = handle_key(app, key);
+		if (flags & TF_QUIT)
+			break;
+		if (flags & (TF_REDRAW | TF_RESIZE))
+			app->dirty = true;
+	}
+	rc = app->exit_signal ? 128 + app->exit_signal : 0;
+	/* Restore the terminal first: stopping workers may take a moment. */
+	stop_terminal(app);
+	if (app->scan)
+		dv_scan_stop(app->scan);
+	jobs_stop(app);
+out_signals:
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
+	sig_write_fd = -1;
+out:
+	app_clear_details(app);
+	if (app->script)
+		fclose(app->script);
+	for (int i = 0; i < 2; i++) {
+		if (app->scan_pipe[i] >= 0)
+			close(app->scan_pipe[i]);
+		if (app->job_pipe[i] >= 0)
+			close(app->job_pipe[i]);
+		if (app->sig_pipe[i] >= 0)
+			close(app->sig_pipe[i]);
+	}
+	pcre2_code_free(app->search_re);
+	pcre2_code_free(app->filter_re);
+	free(app->search);
+	free(app->filter);
+	pcre2_code_free(filter);
+	tree_free(&app->tree);
+	if (app->cmp)
+		dv_comparison_free(app->cmp);
+	free(app);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* the command */
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: dumpview [--diff-threshold X] [--filter RE] [--layer-regex RE] [--ascii] [--no-color]\n"
+		     "                [--no-scan] BASELINE TARGET\n"
+		     "Explore where two tensor dumps diverge. Press ? inside for the keys; see dumpview(1).\n");
+}
 
 int cmd_tui(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "dumpview (TUI): not implemented yet\n");
-	return 2;
+	static const struct option longopts[] = {
+		{ "diff-threshold", required_argument, NULL, 't' },
+		{ "filter", required_argument, NULL, 'f' },
+		{ "layer-regex", required_argument, NULL, 'l' },
+		{ "ascii", no_argument, NULL, 'a' },
+		{ "no-color", no_argument, NULL, 'C' },
+		{ "no-scan", no_argument, NULL, 'S' },
+		{ "print-keys", optional_argument, NULL, 'K' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	dv_tui_opts o;
+	memset(&o, 0, sizeof(o));
+	o.threshold = DV_DEFAULT_THRESHOLD;
+	setlocale(LC_ALL, "");
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 't': {
+			char *end;
+			errno = 0;
+			o.threshold = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !isfinite(o.threshold) || o.threshold < 0) {
+				fprintf(stderr, "dumpview: --diff-threshold: '%s' is not a number >= 0\n", optarg);
+				return 2;
+			}
+			break;
+		}
+		case 'f': o.filter = optarg; break;
+		case 'l': o.layer_regex = optarg; break;
+		case 'a': o.ascii = true; break;
+		case 'C': o.no_color = true; break;
+		case 'S': o.no_scan = true; break;
+		case 'K':
+			dv_tui_print_keys(stdout, optarg && !strcmp(optarg, "man"));
+			return 0;
+		case 'h': usage(stdout); return 0;
+		default:
+			if (optopt)
+				fprintf(stderr, "dumpview: option -%c: unknown or missing its argument\n", optopt);
+			else
+				fprintf(stderr, "dumpview: %s: unknown option or missing its argument\n", argv[optind - 1]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, "dumpview: expected BASELINE and TARGET, got %d argument%s\n", argc - optind,
+			argc - optind == 1 ? "" : "s");
+		usage(stderr);
+		return 2;
+	}
+	o.baseline = argv[optind];
+	o.target = argv[optind + 1];
+	const char *script = getenv("DUMPVIEW_SCRIPT");
+	if (script && *script)
+		o.script = script;
+	char err[1024] = "";
+	int rc = dv_tui_run(&o, err, sizeof(err));
+	if (err[0])
+		fprintf(stderr, "dumpview: %s\n", err);
+	return rc;
 }

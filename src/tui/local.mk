@@ -1,2 +1,16 @@
 # src/tui: sources and tests of this area (included by the top Makefile.am).
-src_libdumpview_tui_a_SOURCES += src/tui/app.c
+# The TUI is the only code that includes curses.
+src_libdumpview_tui_a_SOURCES += \
+	include/dumpview/tui.h \
+	src/tui/app.h \
+	src/tui/actions.def \
+	src/tui/app.c \
+	src/tui/keys.c \
+	src/tui/tree.c \
+	src/tui/jobs.c \
+	src/tui/draw.c \
+	src/tui/prompt.c \
+	src/tui/view_tree.c \
+	src/tui/view_detail.c \
+	src/tui/view_help.c \
+	src/tui/fallback.c

@@ -1,0 +1,30 @@
+/* The interactive explorer (`dumpview BASELINE TARGET`): the only layer that
+ * includes curses. Its entry point is cmd_tui() (commands.h); this header is
+ * the face the rest of the project may use without curses: the options and
+ * the key list (for the man page and its test). */
+#ifndef DUMPVIEW_TUI_H
+#define DUMPVIEW_TUI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef struct dv_tui_opts {
+	const char *baseline, *target;  /* run specs (path or tag) */
+	double threshold;               /* rel_diff threshold, DV_DEFAULT_THRESHOLD */
+	const char *filter;             /* PCRE2 on file names, or NULL */
+	const char *layer_regex;        /* NULL: the default */
+	bool ascii;                     /* ASCII lines and marks */
+	bool no_color;                  /* monochrome */
+	bool no_scan;                   /* no background scan at start */
+	const char *script;             /* DUMPVIEW_SCRIPT: keys and commands, off-screen drawing */
+} dv_tui_opts;
+
+/* Runs the explorer; returns the process exit code (0, 2 on input errors,
+ * 128+signal when ended by a signal). Messages for the user go to *err. */
+int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize);
+
+/* Writes the key table, one action per line: "KEYS<TAB>HELP", keys as in
+ * src/tui/actions.def (e.g. "Up k"). With man=true, as roff .TP entries. */
+void dv_tui_print_keys(FILE *out, bool man);
+
+#endif

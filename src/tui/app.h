@@ -1,0 +1,332 @@
+/* The TUI's private face: the application state shared by the event loop,
+ * the views, the tree model, prompts and background jobs. */
+#ifndef DUMPVIEW_TUI_APP_H
+#define DUMPVIEW_TUI_APP_H
+
+#ifndef NCURSES_WIDECHAR
+#define NCURSES_WIDECHAR 1
+#endif
+#include <curses.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "dumpview/dump.h"
+#include "dumpview/metrics.h"
+#include "dumpview/tui.h"
+
+/* The pair detail and the diff export come from the metrics layer
+ * (metrics.h); until it implements them, fallback.c stands in. */
+int tui_fallback_detail_compute(const char *base_path, const char *targ_path, int max_rows, int max_cols,
+				const dv_metrics_opts *opts, dv_pair_detail *detail, dv_error *err);
+void tui_fallback_detail_free(dv_pair_detail *detail);
+int tui_fallback_export_diff_csv(const char *base_path, const char *targ_path, const char *out_path,
+				 double min_abs_diff, int64_t top_k, const dv_metrics_opts *opts,
+				 int64_t *rows_written, dv_error *err);
+#define TUI_DETAIL_COMPUTE tui_fallback_detail_compute
+#define TUI_DETAIL_FREE tui_fallback_detail_free
+#define TUI_EXPORT_DIFF_CSV tui_fallback_export_diff_csv
+
+/* ---- actions and keys (actions.def) ---- */
+typedef enum tui_action {
+	ACT_NONE = 0,
+#define ACTION(id, keys, help) ACT_##id,
+#include "actions.def"
+#undef ACTION
+	ACT_COUNT
+} tui_action;
+
+typedef struct tui_action_info {
+	const char *name, *keys, *help;
+} tui_action_info;
+extern const tui_action_info tui_actions[ACT_COUNT];
+
+/* Keys: characters are their code point; curses function keys are offset
+ * past Unicode so the two never collide. */
+#define TK_FN(k) (0x110000 + (k))
+#define TK_ESC 27
+#define TK_ENTER '\n'
+#define TK_TAB '\t'
+#define TK_CTRL(c) ((c) & 0x1f)
+
+int tui_key_from_name(const char *name);           /* -1 if unknown */
+void tui_key_display(const char *name, bool ascii, char *buf, size_t size);
+tui_action tui_action_for_key(int key);
+void tui_keys_display(const char *keys, bool ascii, char *buf, size_t size);
+
+/* ---- handler flags ---- */
+enum {
+	TF_HANDLED = 1,
+	TF_REDRAW = 2,
+	TF_RESIZE = 4,
+	TF_QUIT = 8,
+};
+
+/* ---- the tree model (tree.c) ---- */
+typedef enum tnode_kind { TN_PHASE, TN_GROUP, TN_TENSOR } tnode_kind;
+
+/* A layer group: a run of consecutive pairs (in execution order) of one
+ * layer (or of no layer) within a phase. */
+typedef struct tgroup {
+	size_t phase;
+	int layer;              /* -1: no layer */
+	int64_t step;           /* for the label when a phase has several steps */
+	size_t first, count;    /* pairs[first .. first+count) */
+	bool open;
+} tgroup;
+
+typedef struct tphase {
+	size_t first_group, ngroups;
+	bool open;
+	bool multi_step;
+} tphase;
+
+typedef struct trow {
+	tnode_kind kind;
+	size_t phase, group, pair;  /* group/pair valid for their kinds */
+} trow;
+
+/* Aggregates of a phase or group under the current threshold and filter. */
+typedef struct tagg {
+	size_t total, done, failed, shown;
+	double worst;           /* NaN-aware: a NaN rel_diff is the worst */
+	bool worst_nan;
+	bool any_worst;
+} tagg;
+
+enum { SORT_EXEC, SORT_REL, SORT_NAME, SORT_COUNT };
+
+typedef struct tui_tree {
+	dv_comparison *cmp;
+	tphase *phases;         /* cmp->nphases */
+	tgroup *groups;
+	size_t ngroups;
+	size_t *group_of_pair;  /* npairs */
+	bool *hidden;           /* npairs: filtered out */
+	trow *rows;             /* the visible rows */
+	size_t nrows, rows_cap;
+	size_t *order;          /* scratch for sorting */
+	int sort;
+} tui_tree;
+
+int tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err);
+void tree_free(tui_tree *t);
+struct tui_app;
+void tree_rebuild(struct tui_app *app);  /* rows from open flags, filter, sort */
+void tree_agg_group(struct tui_app *app, size_t g, tagg *a);
+void tree_agg_phase(struct tui_app *app, size_t p, tagg *a);
+/* Every shown tensor pair in display order (ignoring open flags); *n gets the count. */
+size_t *tree_flat_pairs(struct tui_app *app, size_t *n);
+/* Opens the path to a pair and selects it (if not hidden). */
+bool tree_select_pair(struct tui_app *app, size_t pair);
+ptrdiff_t tree_row_of_pair(struct tui_app *app, size_t pair);
+void tree_group_label(struct tui_app *app, size_t g, char *buf, size_t size);
+
+/* ---- pair state as the TUI sees it ---- */
+typedef enum pair_verdict {
+	PV_PENDING,
+	PV_PASS,
+	PV_FAIL,
+	PV_UNMATCHED,   /* one side missing: not a failure */
+	PV_OTHER,       /* cancelled */
+} pair_verdict;
+pair_verdict tui_pair_verdict(const struct tui_app *app, const dv_pair *p);
+
+/* ---- background jobs (jobs.c): on-demand pair computes, detail, exports ---- */
+typedef enum job_kind { JOB_NONE, JOB_DETAIL, JOB_EXPORT, JOB_TABLE } job_kind;
+
+typedef struct tui_detail {
+	size_t pair;
+	bool valid;
+	int rc;
+	char error[DV_ERROR_MAX];
+	dv_pair_detail d;
+} tui_detail;
+
+#define DETAIL_CACHE 8
+#define DETAIL_HEAT_ROWS 64
+#define DETAIL_HEAT_COLS 256
+
+typedef struct tui_jobs {
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int notify_w;            /* write end of the app's job pipe */
+	bool quit;
+	/* on-demand pair computes, most recent request last */
+	size_t *want;
+	size_t nwant, want_cap;
+	bool computing_pair;
+	/* the one heavy job */
+	job_kind kind;           /* requested or running */
+	bool running;
+	size_t pair;
+	char *path;              /* export target */
+	double min_abs;
+	int64_t top_k;
+	size_t *table;           /* JOB_TABLE: pairs to write */
+	size_t ntable;
+	atomic_int cancel;
+	atomic_llong done, total;
+	/* finished heavy job, collected by the main thread */
+	bool finished;
+	job_kind fin_kind;
+	int fin_rc;
+	int64_t fin_rows;
+	char fin_msg[DV_ERROR_MAX + 64];
+	tui_detail fin_detail;
+	dv_metrics_opts mopts;
+} tui_jobs;
+
+int jobs_start(struct tui_app *app);
+void jobs_stop(struct tui_app *app);
+void jobs_want_pair(struct tui_app *app, size_t pair);
+void jobs_clear_wants(struct tui_app *app);
+void jobs_submit_detail(struct tui_app *app, size_t pair);
+void jobs_submit_export(struct tui_app *app, size_t pair, const char *path, double min_abs, int64_t top_k);
+void jobs_submit_table(struct tui_app *app, const char *path, size_t *pairs, size_t n);
+void jobs_cancel(struct tui_app *app);
+bool jobs_idle(struct tui_app *app);
+bool jobs_heavy_busy(struct tui_app *app, job_kind *kind, int64_t *done, int64_t *total);
+/* Collects a finished heavy job into the app (details cache, messages). */
+void jobs_collect(struct tui_app *app);
+
+/* ---- views ---- */
+typedef struct tui_rect {
+	int y, x, h, w;
+} tui_rect;
+
+typedef struct view_ops {
+	const char *name;
+	void (*draw)(struct tui_app *app, tui_rect r, bool focused);
+	int (*handle)(struct tui_app *app, tui_action act, int key);
+} view_ops;
+
+extern const view_ops view_tree_ops, view_detail_ops, view_help_ops;
+
+/* ---- drawing (draw.c) ---- */
+enum {
+	CP_TITLE = 1,
+	CP_STATUS,
+	CP_PASS,
+	CP_FAIL,
+	CP_DIVERGE,
+	CP_SELECT,
+	CP_DIM,
+	CP_HEAD,
+	CP_HEAT0,       /* CP_HEAT0 .. CP_HEAT0+HEAT_LEVELS-1 */
+};
+#define HEAT_LEVELS 5
+
+typedef struct tui_glyphs {
+	const char *pass, *fail, *pending, *running, *unmatched;
+	const char *open, *closed, *diverge, *ellipsis, *vbar, *hline;
+	const char *spark[9];    /* 0..8 eighths */
+	const char *heat[HEAT_LEVELS];
+} tui_glyphs;
+
+void draw_init_colors(struct tui_app *app);
+attr_t draw_attr(struct tui_app *app, int pair_id, attr_t mono);
+/* Writes s at (y,x) clipped to w display columns; returns the columns used. */
+int draw_str(WINDOW *w, int y, int x, int maxw, const char *s, attr_t attr);
+/* Writes s padded with spaces (or clipped with an ellipsis) to exactly width columns. */
+void draw_field(struct tui_app *app, int y, int x, int width, const char *s, attr_t attr, bool right);
+void draw_fill(WINDOW *w, int y, int x, int width, attr_t attr);
+int str_width(const char *s);
+void fmt_num(char *buf, size_t size, double v);    /* %.3e, "nan", "inf" */
+void fmt_stat(char *buf, size_t size, double v);   /* %.4g */
+void fmt_shape(char *buf, size_t size, const dv_tensor_desc *d, bool with_dtype);
+const char *dtype_short(dv_dtype dt);
+
+/* ---- prompt (prompt.c) ---- */
+/* Reads a line on the status row; returns a malloc'd string, or NULL when
+ * cancelled (Esc) or the app is quitting. */
+char *prompt_read(struct tui_app *app, const char *label, const char *initial);
+bool prompt_yes_no(struct tui_app *app, const char *question);
+
+/* ---- the app ---- */
+typedef enum pane { PANE_TREE, PANE_DETAIL } pane;
+
+typedef struct tui_app {
+	dv_tui_opts opts;
+	dv_comparison *cmp;
+	dv_metrics_opts mopts;
+	double threshold;
+	tui_tree tree;
+	/* terminal */
+	SCREEN *screen;
+	FILE *script_out, *script_in;
+	bool script_mode;
+	FILE *script;
+	int script_line;
+	bool ascii, color;
+	tui_glyphs g;
+	int rows, cols;
+	/* selection and scrolling */
+	size_t sel, top;
+	bool user_moved;         /* the user moved before the first divergence was found */
+	bool div_opened;         /* the tree has opened at the first divergence */
+	ptrdiff_t first_div;     /* cached each frame */
+	bool first_div_known;
+	/* panes */
+	bool detail_open;
+	pane focus;
+	int detail_scroll;
+	bool help_open;
+	int help_scroll;
+	/* search and filter */
+	char *search;
+	pcre2_code *search_re;
+	char *filter;
+	pcre2_code *filter_re;
+	/* scan */
+	dv_scan *scan;
+	bool scan_paused;
+	int scan_pipe[2];
+	int job_pipe[2];
+	int sig_pipe[2];
+	size_t nthreads;
+	/* jobs and details */
+	tui_jobs jobs;
+	tui_detail details[DETAIL_CACHE];
+	unsigned detail_clock[DETAIL_CACHE];
+	unsigned clock;
+	size_t last_prio_hash;
+	/* status line */
+	char message[1024];
+	bool message_error;
+	/* prompt being edited (drawn on the status row) */
+	bool prompting;
+	const char *prompt_label;
+	char prompt_buf[1024];
+	size_t prompt_len;
+	/* lifecycle */
+	bool quit;
+	int exit_signal;
+	bool dirty;
+	bool pending_clear;
+} tui_app;
+
+void app_message(tui_app *app, bool error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void app_render(tui_app *app);
+/* The next key (from the terminal or the script), servicing background events
+ * meanwhile; -1 when the app must quit. */
+int app_next_key(tui_app *app);
+/* Services background events without blocking (scan and job pipes, signals). */
+void app_poll_events(tui_app *app, int timeout_ms);
+const tui_detail *app_detail_for(tui_app *app, size_t pair);
+void app_clear_details(tui_app *app);
+const trow *app_selected_row(tui_app *app);
+void app_select_row(tui_app *app, size_t row);
+void app_open_first_divergence(tui_app *app, bool select);
+void app_export_selected(tui_app *app);
+void app_export_table(tui_app *app);
+void app_update_first_div(tui_app *app);
+bool app_pair_failed(const tui_app *app, const dv_pair *p);
+const char *pair_display_name(const dv_pair *p);
+
+#endif

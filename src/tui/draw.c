@@ -1,0 +1,163 @@
+/* Drawing helpers: colours (with a monochrome fallback), width-aware string
+ * output for UTF-8 text, and number formats shared by the views. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wchar.h>
+
+#include "app.h"
+
+void draw_init_colors(tui_app *app)
+{
+	if (!app->color)
+		return;
+	start_color();
+	use_default_colors();
+	init_pair(CP_TITLE, COLOR_WHITE, COLOR_BLUE);
+	init_pair(CP_STATUS, COLOR_BLACK, COLOR_CYAN);
+	init_pair(CP_PASS, COLOR_GREEN, -1);
+	init_pair(CP_FAIL, COLOR_RED, -1);
+	init_pair(CP_DIVERGE, COLOR_BLACK, COLOR_YELLOW);
+	init_pair(CP_SELECT, COLOR_BLACK, COLOR_WHITE);
+	init_pair(CP_DIM, COLOR_BLUE, -1);
+	init_pair(CP_HEAD, COLOR_CYAN, -1);
+	/* A heat ramp: cold to hot. */
+	static const short ramp8[HEAT_LEVELS] = { COLOR_BLUE, COLOR_CYAN, COLOR_GREEN, COLOR_YELLOW, COLOR_RED };
+	static const short ramp256[HEAT_LEVELS] = { 17, 31, 71, 214, 196 };
+	for (int i = 0; i < HEAT_LEVELS; i++)
+		init_pair(CP_HEAT0 + i, COLORS >= 256 ? ramp256[i] : ramp8[i], -1);
+}
+
+attr_t draw_attr(tui_app *app, int pair_id, attr_t mono)
+{
+	if (app->color)
+		return COLOR_PAIR(pair_id) | (mono & (A_BOLD | A_UNDERLINE));
+	return mono;
+}
+
+/* Display width of one UTF-8 character at s (1 for invalid bytes); *len gets its byte length. */
+static int char_width(const char *s, size_t *len)
+{
+	mbstate_t st;
+	memset(&st, 0, sizeof(st));
+	wchar_t wc;
+	size_t n = mbrtowc(&wc, s, MB_CUR_MAX, &st);
+	if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
+		*len = 1;
+		return 1;
+	}
+	*len = n;
+	int w = wcwidth(wc);
+	return w < 0 ? 1 : w;
+}
+
+int str_width(const char *s)
+{
+	int w = 0;
+	while (*s) {
+		size_t len;
+		w += char_width(s, &len);
+		s += len;
+	}
+	return w;
+}
+
+int draw_str(WINDOW *win, int y, int x, int maxw, const char *s, attr_t attr)
+{
+	if (maxw <= 0)
+		return 0;
+	size_t bytes = 0;
+	int w = 0;
+	while (s[bytes]) {
+		size_t len;
+		int cw = char_width(s + bytes, &len);
+		if (w + cw > maxw)
+			break;
+		w += cw;
+		bytes += len;
+	}
+	if (bytes) {
+		wattr_set(win, attr & ~A_COLOR, PAIR_NUMBER(attr), NULL);
+		mvwaddnstr(win, y, x, s, (int)bytes);
+		wattr_set(win, A_NORMAL, 0, NULL);
+	}
+	return w;
+}
+
+void draw_fill(WINDOW *win, int y, int x, int width, attr_t attr)
+{
+	if (width <= 0)
+		return;
+	wattr_set(win, attr & ~A_COLOR, PAIR_NUMBER(attr), NULL);
+	mvwhline(win, y, x, ' ', width);
+	wattr_set(win, A_NORMAL, 0, NULL);
+}
+
+void draw_field(tui_app *app, int y, int x, int width, const char *s, attr_t attr, bool right)
+{
+	if (width <= 0)
+		return;
+	int sw = str_width(s);
+	draw_fill(stdscr, y, x, width, attr);
+	if (sw <= width) {
+		draw_str(stdscr, y, right ? x + width - sw : x, width, s, attr);
+		return;
+	}
+	int ew = str_width(app->g.ellipsis);
+	int used = draw_str(stdscr, y, x, width - ew, s, attr);
+	draw_str(stdscr, y, x + used, ew, app->g.ellipsis, attr);
+}
+
+void fmt_num(char *buf, size_t size, double v)
+{
+	if (isnan(v))
+		snprintf(buf, size, "nan");
+	else if (isinf(v))
+		snprintf(buf, size, v < 0 ? "-inf" : "inf");
+	else if (v == 0)
+		snprintf(buf, size, "0");
+	else
+		snprintf(buf, size, "%.3e", v);
+}
+
+void fmt_stat(char *buf, size_t size, double v)
+{
+	if (isnan(v))
+		snprintf(buf, size, "nan");
+	else if (isinf(v))
+		snprintf(buf, size, v < 0 ? "-inf" : "inf");
+	else
+		snprintf(buf, size, "%.6g", v);
+}
+
+const char *dtype_short(dv_dtype dt)
+{
+	switch (dt) {
+	case DV_FLOAT64: return "f64";
+	case DV_FLOAT32: return "f32";
+	case DV_FLOAT16: return "f16";
+	case DV_BFLOAT16: return "bf16";
+	case DV_INT8: return "i8";
+	case DV_INT16: return "i16";
+	case DV_INT32: return "i32";
+	case DV_INT64: return "i64";
+	case DV_UINT8: return "u8";
+	case DV_UINT16: return "u16";
+	case DV_UINT32: return "u32";
+	case DV_UINT64: return "u64";
+	default: return dv_dtype_name(dt);
+	}
+}
+
+void fmt_shape(char *buf, size_t size, const dv_tensor_desc *d, bool with_dtype)
+{
+	size_t n = 0;
+	if (with_dtype)
+		n = (size_t)snprintf(buf, size, "%s", dtype_short(d->dtype));
+	if (n < size)
+		n += (size_t)snprintf(buf + n, size - n, "[");
+	for (int i = 0; i < d->ndim && n < size; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%s%lld", i ? "," : "", (long long)d->shape[i]);
+	if (n < size)
+		snprintf(buf + n, size - n, "]");
+}

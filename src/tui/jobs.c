@@ -1,0 +1,455 @@
+/* Background work of the TUI, in one thread so the event loop never blocks:
+ * on-demand pair computes (rows shown while no scan runs), the detail of the
+ * selected pair, and CSV exports. Heavy jobs report progress and can be
+ * cancelled; a new detail request cancels the running one. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+
+static void notify(tui_jobs *j)
+{
+	if (j->notify_w >= 0) {
+		ssize_t n = write(j->notify_w, "j", 1);
+		(void)n; /* a full pipe already holds a wake-up */
+	}
+}
+
+static void progress_cb(void *ctx, int64_t done, int64_t total)
+{
+	tui_jobs *j = ctx;
+	atomic_store(&j->done, done);
+	atomic_store(&j->total, total);
+}
+
+static void csv_field(FILE *f, const char *s)
+{
+	if (!strpbrk(s, ",\"\n\r")) {
+		fputs(s, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void csv_shape(FILE *f, const dv_tensor_desc *d, bool have)
+{
+	char buf[512] = "";
+	if (have)
+		fmt_shape(buf, sizeof(buf), d, false);
+	csv_field(f, buf);
+}
+
+static void csv_double(FILE *f, double v, bool have)
+{
+	if (have)
+		fprintf(f, "%.17g", v);
+}
+
+/* The visible table: one row per tensor pair. */
+static int write_table(tui_app *app, const char *path, const size_t *pairs, size_t n, int64_t *rows, char *msg,
+		       size_t msgsize)
+{
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		snprintf(msg, msgsize, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "phase,layer,name,rank,step,baseline,target,baseline_shape,target_shape,baseline_dtype,"
+		   "target_dtype,rel_diff,max_abs_diff,mean_abs_diff,status,passed\n");
+	for (size_t k = 0; k < n; k++) {
+		const dv_pair *p = &app->cmp->pairs[pairs[k]];
+		const dv_pair_result *r = &p->result;
+		bool done = atomic_load(&p->state) == DV_PAIR_DONE;
+		bool tensors = done && (r->status == DV_RESULT_COMPARED || r->status == DV_RESULT_SHAPE_MISMATCH);
+		bool metrics = done && r->status == DV_RESULT_COMPARED;
+		csv_field(f, app->cmp->phases[p->phase].name);
+		fputc(',', f);
+		if (p->layer >= 0)
+			fprintf(f, "%d", p->layer);
+		fputc(',', f);
+		csv_field(f, p->name);
+		fputc(',', f);
+		if (p->rank >= 0)
+			fprintf(f, "%lld", (long long)p->rank);
+		fputc(',', f);
+		if (p->step >= 0)
+			fprintf(f, "%lld", (long long)p->step);
+		fputc(',', f);
+		csv_field(f, p->base ? p->base->filename : "");
+		fputc(',', f);
+		csv_field(f, p->targ ? p->targ->filename : "");
+		fputc(',', f);
+		csv_shape(f, &r->base, tensors && p->base);
+		fputc(',', f);
+		csv_shape(f, &r->targ, tensors && p->targ);
+		fputc(',', f);
+		csv_field(f, tensors && p->base ? dv_dtype_name(r->base.dtype) : "");
+		fputc(',', f);
+		csv_field(f, tensors && p->targ ? dv_dtype_name(r->targ.dtype) : "");
+		fputc(',', f);
+		csv_double(f, r->rel_diff, metrics);
+		fputc(',', f);
+		csv_double(f, r->max_abs_diff, metrics);
+		fputc(',', f);
+		csv_double(f, r->mean_abs_diff, metrics);
+		fputc(',', f);
+		const char *status = "pending";
+		pair_verdict v = tui_pair_verdict(app, p);
+		if (p->kind == DV_PAIR_BASELINE_ONLY)
+			status = "baseline_only";
+		else if (p->kind == DV_PAIR_TARGET_ONLY)
+			status = "target_only";
+		else if (done && r->status == DV_RESULT_COMPARED)
+			status = "compared";
+		else if (done && r->status == DV_RESULT_SHAPE_MISMATCH)
+			status = "shape_mismatch";
+		else if (done && r->status == DV_RESULT_NON_TENSOR)
+			status = "non_tensor";
+		else if (done && r->status == DV_RESULT_ERROR)
+			status = "error";
+		csv_field(f, status);
+		fputc(',', f);
+		fputs(v == PV_PASS ? "true" : v == PV_FAIL ? "false" : "", f);
+		fputc('\n', f);
+	}
+	*rows = (int64_t)n;
+	if (fclose(f) != 0) {
+		snprintf(msg, msgsize, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void run_heavy(tui_app *app, job_kind kind, size_t pair, char *path, double min_abs, int64_t top_k,
+		      size_t *table, size_t ntable)
+{
+	tui_jobs *j = &app->jobs;
+	dv_metrics_opts o = j->mopts;
+	o.cancel = &j->cancel;
+	o.progress = progress_cb;
+	o.progress_ctx = j;
+	int rc = 0;
+	int64_t rows = 0;
+	char msg[sizeof(j->fin_msg)] = "";
+	tui_detail det;
+	memset(&det, 0, sizeof(det));
+	det.pair = pair;
+	dv_pair *p = kind == JOB_TABLE ? NULL : &app->cmp->pairs[pair];
+
+	if (kind == JOB_DETAIL || kind == JOB_EXPORT) {
+		dv_metrics_opts po = j->mopts;
+		po.progress = progress_cb;
+		po.progress_ctx = j;
+		if (p->kind == DV_PAIR_MATCHED)
+			dv_pair_compute(p, &po);
+	}
+	if (kind == JOB_DETAIL) {
+		dv_error err;
+		dv_error_clear(&err);
+		if (p->kind != DV_PAIR_MATCHED) {
+			rc = -1;
+			snprintf(det.error, sizeof(det.error), "%s only: nothing to compare",
+				 p->kind == DV_PAIR_BASELINE_ONLY ? "baseline" : "target");
+		} else {
+			rc = TUI_DETAIL_COMPUTE(p->base->path, p->targ->path, DETAIL_HEAT_ROWS, DETAIL_HEAT_COLS,
+						    &o, &det.d, &err);
+			if (rc != 0)
+				snprintf(det.error, sizeof(det.error), "%s", err.msg);
+		}
+		det.rc = rc;
+		det.valid = true;
+	} else if (kind == JOB_EXPORT) {
+		dv_error err;
+		dv_error_clear(&err);
+		rc = TUI_EXPORT_DIFF_CSV(p->base->path, p->targ->path, path, min_abs, top_k, &o, &rows, &err);
+		if (rc != 0)
+			snprintf(msg, sizeof(msg), "%s", err.msg);
+	} else if (kind == JOB_TABLE) {
+		dv_metrics_opts po = j->mopts;
+		for (size_t k = 0; k < ntable && !atomic_load(&j->cancel); k++) {
+			progress_cb(j, (int64_t)k, (int64_t)ntable);
+			dv_pair *tp = &app->cmp->pairs[table[k]];
+			if (tp->kind == DV_PAIR_MATCHED)
+				dv_pair_compute(tp, &po);
+		}
+		if (atomic_load(&j->cancel)) {
+			rc = -1;
+			snprintf(msg, sizeof(msg), "export cancelled");
+		} else {
+			rc = write_table(app, path, table, ntable, &rows, msg, sizeof(msg));
+		}
+	}
+	if (atomic_load(&j->cancel) && kind != JOB_TABLE) {
+		rc = -1;
+		if (kind == JOB_EXPORT)
+			snprintf(msg, sizeof(msg), "export cancelled");
+	}
+	if (rc == 0 && (kind == JOB_EXPORT || kind == JOB_TABLE))
+		snprintf(msg, sizeof(msg), "%s", path); /* the success message names the file */
+
+	pthread_mutex_lock(&j->mu);
+	while (j->finished && !j->quit)
+		pthread_cond_wait(&j->cv, &j->mu);
+	j->finished = true;
+	j->fin_kind = kind;
+	j->fin_rc = rc;
+	j->fin_rows = rows;
+	snprintf(j->fin_msg, sizeof(j->fin_msg), "%s", msg);
+	if (kind == JOB_DETAIL && (rc == 0 || !atomic_load(&j->cancel)))
+		j->fin_detail = det;
+	else if (kind == JOB_DETAIL)
+		TUI_DETAIL_FREE(&det.d);
+	pthread_mutex_unlock(&j->mu);
+	free(path);
+	free(table);
+	notify(j);
+}
+
+static void *job_main(void *arg)
+{
+	tui_app *app = arg;
+	tui_jobs *j = &app->jobs;
+	pthread_mutex_lock(&j->mu);
+	while (!j->quit) {
+		if (j->kind != JOB_NONE && !j->running) {
+			job_kind kind = j->kind;
+			size_t pair = j->pair;
+			char *path = j->path;
+			size_t *table = j->table;
+			size_t ntable = j->ntable;
+			double min_abs = j->min_abs;
+			int64_t top_k = j->top_k;
+			j->path = NULL;
+			j->table = NULL;
+			j->running = true;
+			atomic_store(&j->cancel, 0);
+			atomic_store(&j->done, 0);
+			atomic_store(&j->total, 0);
+			pthread_mutex_unlock(&j->mu);
+			run_heavy(app, kind, pair, path, min_abs, top_k, table, ntable);
+			pthread_mutex_lock(&j->mu);
+			j->running = false;
+			/* A request made while it ran replaced kind; else it is done. */
+			if (j->kind == kind && !j->path && !j->table && j->pair == pair)
+				j->kind = JOB_NONE;
+			continue;
+		}
+		if (j->nwant) {
+			size_t pair = j->want[--j->nwant];
+			j->computing_pair = true;
+			pthread_mutex_unlock(&j->mu);
+			dv_pair_compute(&app->cmp->pairs[pair], &j->mopts);
+			notify(j);
+			pthread_mutex_lock(&j->mu);
+			j->computing_pair = false;
+			continue;
+		}
+		pthread_cond_broadcast(&j->cv); /* for waiters on idleness */
+		pthread_cond_wait(&j->cv, &j->mu);
+	}
+	pthread_mutex_unlock(&j->mu);
+	return NULL;
+}
+
+int jobs_start(tui_app *app)
+{
+	tui_jobs *j = &app->jobs;
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_cond_init(&j->cv, NULL);
+	j->notify_w = app->job_pipe[1];
+	j->mopts = app->mopts;
+	j->mopts.cancel = NULL;
+	j->mopts.progress = NULL;
+	if (pthread_create(&j->thread, NULL, job_main, app) != 0)
+		return -1;
+	j->started = true;
+	return 0;
+}
+
+void jobs_stop(tui_app *app)
+{
+	tui_jobs *j = &app->jobs;
+	if (!j->started)
+		return;
+	pthread_mutex_lock(&j->mu);
+	j->quit = true;
+	atomic_store(&j->cancel, 1);
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+	pthread_join(j->thread, NULL);
+	if (j->finished && j->fin_kind == JOB_DETAIL)
+		TUI_DETAIL_FREE(&j->fin_detail.d);
+	free(j->want);
+	free(j->path);
+	free(j->table);
+	pthread_mutex_destroy(&j->mu);
+	pthread_cond_destroy(&j->cv);
+	j->started = false;
+}
+
+void jobs_clear_wants(tui_app *app)
+{
+	tui_jobs *j = &app->jobs;
+	pthread_mutex_lock(&j->mu);
+	j->nwant = 0;
+	pthread_mutex_unlock(&j->mu);
+}
+
+void jobs_want_pair(tui_app *app, size_t pair)
+{
+	tui_jobs *j = &app->jobs;
+	pthread_mutex_lock(&j->mu);
+	for (size_t i = 0; i < j->nwant; i++)
+		if (j->want[i] == pair) {
+			memmove(&j->want[i], &j->want[i + 1], (j->nwant - i - 1) * sizeof(size_t));
+			j->nwant--;
+			break;
+		}
+	if (j->nwant == j->want_cap) {
+		size_t cap = j->want_cap ? j->want_cap * 2 : 64;
+		size_t *w = realloc(j->want, cap * sizeof(*w));
+		if (!w) {
+			pthread_mutex_unlock(&j->mu);
+			return;
+		}
+		j->want = w;
+		j->want_cap = cap;
+	}
+	j->want[j->nwant++] = pair;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+static void submit(tui_app *app, job_kind kind, size_t pair, char *path, double min_abs, int64_t top_k, size_t *table,
+		   size_t ntable)
+{
+	tui_jobs *j = &app->jobs;
+	pthread_mutex_lock(&j->mu);
+	if (j->running)
+		atomic_store(&j->cancel, 1);
+	free(j->path);
+	free(j->table);
+	j->kind = kind;
+	j->pair = pair;
+	j->path = path;
+	j->min_abs = min_abs;
+	j->top_k = top_k;
+	j->table = table;
+	j->ntable = ntable;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+void jobs_submit_detail(tui_app *app, size_t pair)
+{
+	tui_jobs *j = &app->jobs;
+	pthread_mutex_lock(&j->mu);
+	bool same = j->kind == JOB_DETAIL && j->pair == pair;
+	bool busy_other = j->kind == JOB_EXPORT || j->kind == JOB_TABLE;
+	pthread_mutex_unlock(&j->mu);
+	if (same || busy_other)
+		return;
+	submit(app, JOB_DETAIL, pair, NULL, 0, 0, NULL, 0);
+}
+
+void jobs_submit_export(tui_app *app, size_t pair, const char *path, double min_abs, int64_t top_k)
+{
+	submit(app, JOB_EXPORT, pair, strdup(path), min_abs, top_k, NULL, 0);
+}
+
+void jobs_submit_table(tui_app *app, const char *path, size_t *pairs, size_t n)
+{
+	submit(app, JOB_TABLE, 0, strdup(path), 0, 0, pairs, n);
+}
+
+void jobs_cancel(tui_app *app)
+{
+	tui_jobs *j = &app->jobs;
+	pthread_mutex_lock(&j->mu);
+	if (j->running)
+		atomic_store(&j->cancel, 1);
+	else if (j->kind != JOB_NONE) {
+		free(j->path);
+		free(j->table);
+		j->path = NULL;
+		j->table = NULL;
+		j->kind = JOB_NONE;
+	}
+	pthread_mutex_unlock(&j->mu);
+}
+
+bool jobs_idle(tui_app *app)
+{
+	tui_jobs *j = &app->jobs;
+	pthread_mutex_lock(&j->mu);
+	bool idle = j->kind == JOB_NONE && !j->running && !j->nwant && !j->computing_pair && !j->finished;
+	pthread_mutex_unlock(&j->mu);
+	return idle;
+}
+
+bool jobs_heavy_busy(tui_app *app, job_kind *kind, int64_t *done, int64_t *total)
+{
+	tui_jobs *j = &app->jobs;
+	pthread_mutex_lock(&j->mu);
+	bool busy = j->kind != JOB_NONE || j->running;
+	*kind = j->kind;
+	pthread_mutex_unlock(&j->mu);
+	*done = atomic_load(&j->done);
+	*total = atomic_load(&j->total);
+	return busy;
+}
+
+void jobs_collect(tui_app *app)
+{
+	tui_jobs *j = &app->jobs;
+	pthread_mutex_lock(&j->mu);
+	if (!j->finished) {
+		pthread_mutex_unlock(&j->mu);
+		return;
+	}
+	job_kind kind = j->fin_kind;
+	int rc = j->fin_rc;
+	int64_t rows = j->fin_rows;
+	char msg[sizeof(j->fin_msg)];
+	snprintf(msg, sizeof(msg), "%s", j->fin_msg);
+	tui_detail det = j->fin_detail;
+	bool have_detail = kind == JOB_DETAIL && det.valid;
+	memset(&j->fin_detail, 0, sizeof(j->fin_detail));
+	j->finished = false;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+
+	if (kind == JOB_DETAIL) {
+		if (!have_detail)
+			return;
+		/* Into the least recently used slot. */
+		size_t slot = 0;
+		for (size_t i = 0; i < DETAIL_CACHE; i++) {
+			if (!app->details[i].valid) {
+				slot = i;
+				break;
+			}
+			if (app->detail_clock[i] < app->detail_clock[slot])
+				slot = i;
+		}
+		if (app->details[slot].valid)
+			TUI_DETAIL_FREE(&app->details[slot].d);
+		app->details[slot] = det;
+		app->detail_clock[slot] = ++app->clock;
+	} else if (kind == JOB_EXPORT || kind == JOB_TABLE) {
+		if (rc == 0)
+			app_message(app, false, "wrote %lld rows to %s", (long long)rows, msg);
+		else
+			app_message(app, true, "%s", msg[0] ? msg : "export failed");
+	}
+	app->dirty = true;
+}

@@ -1,0 +1,353 @@
+/* The tree model: phase -> layer group -> tensor over a dv_comparison.
+ * A layer group is a run of consecutive pairs (execution order) with the same
+ * layer, so tensors without a layer (embeddings, logits) form their own group
+ * at their place, and a backward pass revisiting layers gets groups of its own. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+
+int tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
+{
+	memset(t, 0, sizeof(*t));
+	t->cmp = cmp;
+	t->phases = calloc(cmp->nphases ? cmp->nphases : 1, sizeof(*t->phases));
+	t->groups = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(*t->groups));
+	t->group_of_pair = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(size_t));
+	t->hidden = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(bool));
+	t->order = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(size_t));
+	if (!t->phases || !t->groups || !t->group_of_pair || !t->hidden || !t->order) {
+		tree_free(t);
+		return dv_error_set(err, "out of memory building the tree");
+	}
+	for (size_t p = 0; p < cmp->nphases; p++) {
+		tphase *ph = &t->phases[p];
+		ph->first_group = t->ngroups;
+		ph->open = true;
+		const dv_phase_pairs *pp = &cmp->phases[p];
+		int64_t step0 = pp->count ? cmp->pairs[pp->first].step : -1;
+		for (size_t i = pp->first; i < pp->first + pp->count; i++) {
+			const dv_pair *pr = &cmp->pairs[i];
+			if (pr->step != step0)
+				ph->multi_step = true;
+			tgroup *last = t->ngroups > ph->first_group ? &t->groups[t->ngroups - 1] : NULL;
+			if (!last || last->layer != pr->layer || last->step != pr->step) {
+				last = &t->groups[t->ngroups++];
+				last->phase = p;
+				last->layer = pr->layer;
+				last->step = pr->step;
+				last->first = i;
+				last->count = 0;
+				last->open = false;
+			}
+			last->count++;
+			t->group_of_pair[i] = t->ngroups - 1;
+		}
+		ph->ngroups = t->ngroups - ph->first_group;
+	}
+	return 0;
+}
+
+void tree_free(tui_tree *t)
+{
+	free(t->phases);
+	free(t->groups);
+	free(t->group_of_pair);
+	free(t->hidden);
+	free(t->rows);
+	free(t->order);
+	memset(t, 0, sizeof(*t));
+}
+
+void tree_group_label(tui_app *app, size_t g, char *buf, size_t size)
+{
+	const tgroup *gr = &app->tree.groups[g];
+	const tphase *ph = &app->tree.phases[gr->phase];
+	char step[32] = "";
+	if (ph->multi_step)
+		snprintf(step, sizeof(step), " (step %lld)", (long long)gr->step);
+	if (gr->layer >= 0)
+		snprintf(buf, size, "layer %d%s", gr->layer, step);
+	else
+		snprintf(buf, size, "(no layer)%s", step);
+}
+
+pair_verdict tui_pair_verdict(const tui_app *app, const dv_pair *p)
+{
+	if (p->kind != DV_PAIR_MATCHED)
+		return PV_UNMATCHED;
+	if (atomic_load(&p->state) != DV_PAIR_DONE)
+		return PV_PENDING;
+	switch (p->result.status) {
+	case DV_RESULT_COMPARED:
+		return dv_rel_diff_passes(p->result.rel_diff, app->threshold) ? PV_PASS : PV_FAIL;
+	case DV_RESULT_SHAPE_MISMATCH:
+	case DV_RESULT_ERROR:
+		return PV_FAIL;
+	case DV_RESULT_NON_TENSOR:
+		return p->result.equal ? PV_PASS : PV_FAIL;
+	default:
+		return PV_OTHER;
+	}
+}
+
+bool app_pair_failed(const tui_app *app, const dv_pair *p)
+{
+	return tui_pair_verdict(app, p) == PV_FAIL;
+}
+
+static void agg_add(tui_app *app, tagg *a, const dv_pair *p)
+{
+	pair_verdict v = tui_pair_verdict(app, p);
+	if (v == PV_UNMATCHED)
+		return;
+	a->total++; /* matched pairs only: unmatched ones are never computed */
+	if (v == PV_PENDING)
+		return;
+	a->done++;
+	if (v == PV_FAIL)
+		a->failed++;
+	if (p->result.status == DV_RESULT_COMPARED) {
+		double r = p->result.rel_diff;
+		if (isnan(r)) {
+			a->worst_nan = true;
+			a->any_worst = true;
+		} else if (!a->any_worst || (!a->worst_nan && r > a->worst)) {
+			if (!a->worst_nan)
+				a->worst = r;
+			a->any_worst = true;
+		}
+	}
+}
+
+void tree_agg_group(tui_app *app, size_t g, tagg *a)
+{
+	memset(a, 0, sizeof(*a));
+	const tgroup *gr = &app->tree.groups[g];
+	for (size_t i = gr->first; i < gr->first + gr->count; i++) {
+		if (app->tree.hidden[i])
+			continue;
+		a->shown++;
+		agg_add(app, a, &app->cmp->pairs[i]);
+	}
+}
+
+void tree_agg_phase(tui_app *app, size_t p, tagg *a)
+{
+	memset(a, 0, sizeof(*a));
+	const dv_phase_pairs *pp = &app->cmp->phases[p];
+	for (size_t i = pp->first; i < pp->first + pp->count; i++) {
+		if (app->tree.hidden[i])
+			continue;
+		a->shown++;
+		agg_add(app, a, &app->cmp->pairs[i]);
+	}
+}
+
+/* Sort keys: worst first for rel_diff (NaN worst, pending last). */
+static double sort_rel(const tui_app *app, const dv_pair *p)
+{
+	if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE)
+		return -2;
+	if (p->result.status == DV_RESULT_COMPARED)
+		return isnan(p->result.rel_diff) ? INFINITY : p->result.rel_diff;
+	return tui_pair_verdict(app, p) == PV_FAIL ? INFINITY : -1;
+}
+
+static tui_app *sort_app; /* qsort has no context argument in C11 */
+
+static int cmp_rel(const void *a, const void *b)
+{
+	size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
+	double ra = sort_rel(sort_app, &sort_app->cmp->pairs[ia]);
+	double rb = sort_rel(sort_app, &sort_app->cmp->pairs[ib]);
+	if (ra != rb)
+		return ra > rb ? -1 : 1;
+	return ia < ib ? -1 : ia > ib;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
+	int c = strcmp(sort_app->cmp->pairs[ia].name, sort_app->cmp->pairs[ib].name);
+	if (c)
+		return c;
+	return ia < ib ? -1 : ia > ib;
+}
+
+static double group_key(tui_app *app, size_t g)
+{
+	tagg a;
+	tree_agg_group(app, g, &a);
+	if (a.worst_nan)
+		return INFINITY;
+	return a.any_worst ? a.worst : -1;
+}
+
+static int cmp_group_rel(const void *a, const void *b)
+{
+	size_t ga = *(const size_t *)a, gb = *(const size_t *)b;
+	double ka = group_key(sort_app, ga), kb = group_key(sort_app, gb);
+	if (ka != kb)
+		return ka > kb ? -1 : 1;
+	return ga < gb ? -1 : ga > gb;
+}
+
+static void push_row(tui_tree *t, tnode_kind kind, size_t phase, size_t group, size_t pair)
+{
+	if (t->nrows == t->rows_cap) {
+		size_t cap = t->rows_cap ? t->rows_cap * 2 : 256;
+		trow *r = realloc(t->rows, cap * sizeof(*r));
+		if (!r)
+			return;
+		t->rows = r;
+		t->rows_cap = cap;
+	}
+	t->rows[t->nrows++] = (trow){ kind, phase, group, pair };
+}
+
+/* The pairs of group g that are shown, in display order, into out; returns the count. */
+static size_t group_pairs_sorted(tui_app *app, size_t g, size_t *out)
+{
+	const tgroup *gr = &app->tree.groups[g];
+	size_t n = 0;
+	for (size_t i = gr->first; i < gr->first + gr->count; i++)
+		if (!app->tree.hidden[i])
+			out[n++] = i;
+	sort_app = app;
+	if (app->tree.sort == SORT_REL)
+		qsort(out, n, sizeof(*out), cmp_rel);
+	else if (app->tree.sort == SORT_NAME)
+		qsort(out, n, sizeof(*out), cmp_name);
+	return n;
+}
+
+/* The groups of phase p in display order into out; returns the count. */
+static size_t phase_groups_sorted(tui_app *app, size_t p, size_t *out)
+{
+	const tphase *ph = &app->tree.phases[p];
+	size_t n = 0;
+	for (size_t g = ph->first_group; g < ph->first_group + ph->ngroups; g++)
+		out[n++] = g;
+	sort_app = app;
+	if (app->tree.sort == SORT_REL)
+		qsort(out, n, sizeof(*out), cmp_group_rel);
+	return n;
+}
+
+static size_t group_shown(tui_app *app, size_t g)
+{
+	const tgroup *gr = &app->tree.groups[g];
+	size_t n = 0;
+	for (size_t i = gr->first; i < gr->first + gr->count; i++)
+		n += !app->tree.hidden[i];
+	return n;
+}
+
+size_t *tree_flat_pairs(tui_app *app, size_t *n)
+{
+	tui_tree *t = &app->tree;
+	size_t *out = malloc((app->cmp->npairs ? app->cmp->npairs : 1) * sizeof(size_t));
+	size_t *gorder = malloc((t->ngroups ? t->ngroups : 1) * sizeof(size_t));
+	*n = 0;
+	if (!out || !gorder) {
+		free(out);
+		free(gorder);
+		return NULL;
+	}
+	for (size_t p = 0; p < app->cmp->nphases; p++) {
+		size_t ng = phase_groups_sorted(app, p, gorder);
+		for (size_t k = 0; k < ng; k++)
+			*n += group_pairs_sorted(app, gorder[k], out + *n);
+	}
+	free(gorder);
+	return out;
+}
+
+void tree_rebuild(tui_app *app)
+{
+	tui_tree *t = &app->tree;
+	trow keep = { TN_PHASE, 0, 0, 0 };
+	bool have_keep = false;
+	if (app->sel < t->nrows) {
+		keep = t->rows[app->sel];
+		have_keep = true;
+	}
+	size_t *gorder = malloc((t->ngroups ? t->ngroups : 1) * sizeof(size_t));
+	if (!gorder)
+		return;
+	t->nrows = 0;
+	bool filtering = app->filter_re != NULL;
+	for (size_t p = 0; p < app->cmp->nphases; p++) {
+		const dv_phase_pairs *pp = &app->cmp->phases[p];
+		size_t shown = 0;
+		for (size_t i = pp->first; i < pp->first + pp->count; i++)
+			shown += !t->hidden[i];
+		if (filtering && !shown)
+			continue;
+		push_row(t, TN_PHASE, p, 0, 0);
+		if (!t->phases[p].open)
+			continue;
+		size_t ng = phase_groups_sorted(app, p, gorder);
+		for (size_t k = 0; k < ng; k++) {
+			size_t g = gorder[k];
+			if (!group_shown(app, g))
+				continue;
+			push_row(t, TN_GROUP, p, g, 0);
+			if (!t->groups[g].open)
+				continue;
+			size_t n = group_pairs_sorted(app, g, t->order);
+			for (size_t j = 0; j < n; j++)
+				push_row(t, TN_TENSOR, p, g, t->order[j]);
+		}
+	}
+	free(gorder);
+	/* Keep the selection on the same node, else on its nearest ancestor. */
+	if (have_keep) {
+		size_t best = 0;
+		int best_depth = -1;
+		for (size_t r = 0; r < t->nrows; r++) {
+			const trow *row = &t->rows[r];
+			int depth = -1;
+			if (row->kind == TN_PHASE && row->phase == keep.phase)
+				depth = 0;
+			else if (row->kind == TN_GROUP && keep.kind != TN_PHASE && row->group == keep.group)
+				depth = 1;
+			else if (row->kind == TN_TENSOR && keep.kind == TN_TENSOR && row->pair == keep.pair)
+				depth = 2;
+			if (depth > best_depth) {
+				best_depth = depth;
+				best = r;
+			}
+		}
+		app->sel = best;
+	}
+	if (app->sel >= t->nrows)
+		app->sel = t->nrows ? t->nrows - 1 : 0;
+	app->dirty = true;
+}
+
+ptrdiff_t tree_row_of_pair(tui_app *app, size_t pair)
+{
+	for (size_t r = 0; r < app->tree.nrows; r++)
+		if (app->tree.rows[r].kind == TN_TENSOR && app->tree.rows[r].pair == pair)
+			return (ptrdiff_t)r;
+	return -1;
+}
+
+bool tree_select_pair(tui_app *app, size_t pair)
+{
+	tui_tree *t = &app->tree;
+	if (pair >= app->cmp->npairs || t->hidden[pair])
+		return false;
+	size_t g = t->group_of_pair[pair];
+	t->groups[g].open = true;
+	t->phases[t->groups[g].phase].open = true;
+	tree_rebuild(app);
+	ptrdiff_t r = tree_row_of_pair(app, pair);
+	if (r < 0)
+		return false;
+	app_select_row(app, (size_t)r);
+	return true;
+}

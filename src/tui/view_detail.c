@@ -1,0 +1,449 @@
+/* The detail pane of the selected tensor: stat columns for baseline | target |
+ * diff, the metrics, the max |t-b| coordinate, bit-identical fraction, the
+ * |t-b| log10 histogram, both sides' value histograms on shared bins, and a
+ * heat map of |t-b| with its legend. Drawn as scrollable lines. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+
+typedef struct dctx {
+	tui_app *app;
+	tui_rect r;
+	int line;       /* current logical line */
+	int scroll;
+} dctx;
+
+static bool visible(dctx *c, int *y)
+{
+	int l = c->line - c->scroll;
+	if (l < 0 || l >= c->r.h)
+		return false;
+	*y = c->r.y + l;
+	return true;
+}
+
+/* Puts text at column x of the current line. */
+static void put(dctx *c, int x, const char *s, attr_t attr)
+{
+	int y;
+	if (x >= c->r.w || !visible(c, &y))
+		return;
+	draw_str(stdscr, y, c->r.x + x, c->r.w - x, s, attr);
+}
+
+static void putf(dctx *c, int x, int width, const char *s, attr_t attr, bool right)
+{
+	int y;
+	if (x >= c->r.w || !visible(c, &y))
+		return;
+	if (x + width > c->r.w)
+		width = c->r.w - x;
+	draw_field(c->app, y, c->r.x + x, width, s, attr, right);
+}
+
+static void dnl(dctx *c)
+{
+	c->line++;
+}
+
+static void line(dctx *c, const char *s, attr_t attr)
+{
+	put(c, 1, s, attr);
+	dnl(c);
+}
+
+static void stat_row(dctx *c, const char *label, double b, double t, bool hb, bool ht, bool diff)
+{
+	char bs[64] = "", ts[64] = "", ds[64] = "";
+	if (hb)
+		fmt_stat(bs, sizeof(bs), b);
+	if (ht)
+		fmt_stat(ts, sizeof(ts), t);
+	if (hb && ht && diff)
+		fmt_stat(ds, sizeof(ds), t - b);
+	putf(c, 1, 10, label, A_BOLD, false);
+	putf(c, 12, 16, bs, A_NORMAL, true);
+	putf(c, 30, 16, ts, A_NORMAL, true);
+	putf(c, 48, 16, ds, A_NORMAL, true);
+	dnl(c);
+}
+
+static void text_row(dctx *c, const char *label, const char *b, const char *t, const char *d)
+{
+	putf(c, 1, 10, label, A_BOLD, false);
+	putf(c, 12, 16, b, A_NORMAL, true);
+	putf(c, 30, 16, t, A_NORMAL, true);
+	putf(c, 48, 16, d, A_NORMAL, true);
+	dnl(c);
+}
+
+static void coord_str(char *buf, size_t size, const int64_t *coord, int ndim)
+{
+	size_t n = (size_t)snprintf(buf, size, "[");
+	for (int i = 0; i < ndim && n < size; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", (long long)coord[i]);
+	if (n < size)
+		snprintf(buf + n, size - n, "]");
+}
+
+static void draw_stats(dctx *c, const dv_pair *p)
+{
+	tui_app *app = c->app;
+	const dv_pair_result *r = &p->result;
+	const dv_stats *bs = &r->base_stats, *ts = &r->targ_stats;
+	attr_t head = draw_attr(app, CP_HEAD, A_BOLD);
+	putf(c, 12, 16, "baseline", head, true);
+	putf(c, 30, 16, "target", head, true);
+	putf(c, 48, 16, "diff (t-b)", head, true);
+	dnl(c);
+	char b[200], t[200];
+	fmt_shape(b, sizeof(b), &r->base, false);
+	fmt_shape(t, sizeof(t), &r->targ, false);
+	text_row(c, "shape", b, t, strcmp(b, t) ? "differs" : "");
+	text_row(c, "dtype", dv_dtype_name(r->base.dtype), dv_dtype_name(r->targ.dtype),
+		 r->base.dtype != r->targ.dtype ? "differs" : "");
+	if (r->status != DV_RESULT_COMPARED)
+		return;
+	char nb[32], nt[32];
+	snprintf(nb, sizeof(nb), "%lld", (long long)bs->numel);
+	snprintf(nt, sizeof(nt), "%lld", (long long)ts->numel);
+	text_row(c, "numel", nb, nt, "");
+	stat_row(c, "mean", bs->mean, ts->mean, true, true, true);
+	stat_row(c, "std", bs->std, ts->std, true, true, true);
+	stat_row(c, "min", bs->min, ts->min, true, true, true);
+	stat_row(c, "max", bs->max, ts->max, true, true, true);
+	for (int q = 0; q < DV_NQUANTILES; q++)
+		stat_row(c, dv_quantile_name[q], bs->p[q], ts->p[q], bs->has_percentiles, ts->has_percentiles, true);
+	if (!bs->has_percentiles || !ts->has_percentiles) {
+		putf(c, 12, 52, "(percentiles skipped at >= 10M elements)", draw_attr(app, CP_DIM, 0), false);
+		dnl(c);
+	}
+	stat_row(c, "NaN", (double)bs->nan, (double)ts->nan, true, true, true);
+	stat_row(c, "Inf", (double)bs->inf, (double)ts->inf, true, true, true);
+	dnl(c);
+
+	char m1[64], m2[64], m3[64], thr[32], buf[512];
+	fmt_num(m1, sizeof(m1), r->rel_diff);
+	fmt_num(m2, sizeof(m2), r->max_abs_diff);
+	fmt_num(m3, sizeof(m3), r->mean_abs_diff);
+	fmt_num(thr, sizeof(thr), app->threshold);
+	bool pass = dv_rel_diff_passes(r->rel_diff, app->threshold);
+	snprintf(buf, sizeof(buf), "rel_diff %s   max_abs_diff %s   mean_abs_diff %s", m1, m2, m3);
+	put(c, 1, buf, A_BOLD);
+	int w = str_width(buf) + 4;
+	snprintf(buf, sizeof(buf), "%s %s (threshold %s)", pass ? app->g.pass : app->g.fail, pass ? "passes" : "fails",
+		 thr);
+	put(c, w, buf, draw_attr(app, pass ? CP_PASS : CP_FAIL, A_BOLD));
+	dnl(c);
+	if (r->has_bf16) {
+		fmt_num(m1, sizeof(m1), r->bf16_rel_diff);
+		fmt_num(m2, sizeof(m2), r->bf16_max_abs_diff);
+		fmt_num(m3, sizeof(m3), r->bf16_mean_abs_diff);
+		snprintf(buf, sizeof(buf), "after casting both to bfloat16: rel_diff %s   max_abs_diff %s   mean_abs_diff %s",
+			 m1, m2, m3);
+		line(c, buf, A_NORMAL);
+	}
+	char coord[256], vb[64], vt[64];
+	coord_str(coord, sizeof(coord), r->max_abs_diff_coord, r->max_abs_diff_ndim);
+	fmt_stat(vb, sizeof(vb), r->max_abs_diff_base);
+	fmt_stat(vt, sizeof(vt), r->max_abs_diff_targ);
+	snprintf(buf, sizeof(buf), "max |t-b| at %s (index %lld): baseline %s, target %s", coord,
+		 (long long)r->max_abs_diff_index, vb, vt);
+	line(c, buf, A_NORMAL);
+	snprintf(buf, sizeof(buf), "bit-identical elements: %lld of %lld (%.2f%%)", (long long)r->identical,
+		 (long long)r->numel, r->numel ? 100.0 * (double)r->identical / (double)r->numel : 0.0);
+	line(c, buf, A_NORMAL);
+}
+
+static void bar(dctx *c, int x, int width, int64_t count, int64_t max, attr_t attr)
+{
+	if (width <= 0 || max <= 0)
+		return;
+	int eighths = (int)ceil((double)count / (double)max * width * 8);
+	char buf[4096];
+	size_t n = 0;
+	buf[0] = '\0';
+	for (int i = 0; i < width && n + 8 < sizeof(buf); i++) {
+		int e = eighths - i * 8;
+		if (e <= 0)
+			break;
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s", c->app->g.spark[e > 8 ? 8 : e]);
+	}
+	put(c, x, buf, attr);
+}
+
+static void draw_absdiff_hist(dctx *c, const dv_pair_detail *d)
+{
+	tui_app *app = c->app;
+	line(c, "|t-b| per element, log10 buckets (exact zeros apart):", draw_attr(app, CP_HEAD, A_BOLD));
+	int first = -1, last = -1;
+	int64_t max = d->absdiff_zero > d->absdiff_nonfinite ? d->absdiff_zero : d->absdiff_nonfinite;
+	for (int i = 0; i < DV_ABSDIFF_BUCKETS; i++)
+		if (d->absdiff_buckets[i]) {
+			if (first < 0)
+				first = i;
+			last = i;
+			if (d->absdiff_buckets[i] > max)
+				max = d->absdiff_buckets[i];
+		}
+	int barw = c->r.w - 34;
+	char label[64], cnt[32];
+	snprintf(cnt, sizeof(cnt), "%lld", (long long)d->absdiff_zero);
+	putf(c, 1, 18, "0 (exact)", A_NORMAL, false);
+	putf(c, 20, 10, cnt, A_NORMAL, true);
+	bar(c, 32, barw, d->absdiff_zero, max, draw_attr(app, CP_PASS, 0));
+	dnl(c);
+	for (int i = first; i >= 0 && i <= last; i++) {
+		int e = d->absdiff_lo_exp + i;
+		if (i == 0)
+			snprintf(label, sizeof(label), "< 1e%+03d", e + 1);
+		else if (i == DV_ABSDIFF_BUCKETS - 1)
+			snprintf(label, sizeof(label), ">= 1e%+03d", e);
+		else
+			snprintf(label, sizeof(label), "[1e%+03d, 1e%+03d)", e, e + 1);
+		snprintf(cnt, sizeof(cnt), "%lld", (long long)d->absdiff_buckets[i]);
+		putf(c, 1, 18, label, A_NORMAL, false);
+		putf(c, 20, 10, cnt, A_NORMAL, true);
+		bar(c, 32, barw, d->absdiff_buckets[i], max, draw_attr(app, CP_FAIL, 0));
+		dnl(c);
+	}
+	if (d->absdiff_nonfinite) {
+		snprintf(cnt, sizeof(cnt), "%lld", (long long)d->absdiff_nonfinite);
+		putf(c, 1, 18, "nan/inf", A_NORMAL, false);
+		putf(c, 20, 10, cnt, A_NORMAL, true);
+		bar(c, 32, barw, d->absdiff_nonfinite, max, draw_attr(app, CP_FAIL, 0));
+		dnl(c);
+	}
+}
+
+static void sparkline(dctx *c, int x, const int64_t *bins, int nbins, int width, int64_t max, attr_t attr)
+{
+	char buf[4096];
+	size_t n = 0;
+	int per = (nbins + width - 1) / width;
+	if (per < 1)
+		per = 1;
+	for (int i = 0; i < nbins && n + 8 < sizeof(buf); i += per) {
+		int64_t s = 0;
+		for (int k = i; k < i + per && k < nbins; k++)
+			s += bins[k];
+		int e = s ? (int)ceil((double)s / (double)max * 8) : 0;
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s", c->app->g.spark[e > 8 ? 8 : e]);
+	}
+	put(c, x, buf, attr);
+}
+
+static void draw_value_hists(dctx *c, const dv_pair_detail *d)
+{
+	tui_app *app = c->app;
+	char lo[32], hi[32], buf[128];
+	fmt_stat(lo, sizeof(lo), d->value_lo);
+	fmt_stat(hi, sizeof(hi), d->value_hi);
+	snprintf(buf, sizeof(buf), "values, %d shared bins over [%s, %s]:", DV_VALUE_BINS, lo, hi);
+	line(c, buf, draw_attr(app, CP_HEAD, A_BOLD));
+	int width = c->r.w - 12;
+	if (width > DV_VALUE_BINS)
+		width = DV_VALUE_BINS;
+	int per = (DV_VALUE_BINS + width - 1) / width;
+	int64_t max = 1;
+	for (int i = 0; i < DV_VALUE_BINS; i += per) {
+		int64_t sb = 0, st = 0;
+		for (int k = i; k < i + per && k < DV_VALUE_BINS; k++)
+			sb += d->base_bins[k], st += d->targ_bins[k];
+		if (sb > max)
+			max = sb;
+		if (st > max)
+			max = st;
+	}
+	put(c, 1, "baseline", A_BOLD);
+	sparkline(c, 11, d->base_bins, DV_VALUE_BINS, width, max, A_NORMAL);
+	dnl(c);
+	put(c, 1, "target", A_BOLD);
+	sparkline(c, 11, d->targ_bins, DV_VALUE_BINS, width, max, A_NORMAL);
+	dnl(c);
+	int cols = (DV_VALUE_BINS + per - 1) / per;
+	put(c, 11, lo, draw_attr(app, CP_DIM, 0));
+	int hw = str_width(hi);
+	if (11 + cols - hw > 11 + str_width(lo) + 1)
+		put(c, 11 + cols - hw, hi, draw_attr(app, CP_DIM, 0));
+	dnl(c);
+}
+
+static void draw_heat(dctx *c, const dv_pair_detail *d)
+{
+	tui_app *app = c->app;
+	if (!d->heat || d->heat_rows <= 0 || d->heat_cols <= 0) {
+		line(c, "heat map: only for tensors of 2+ dims", draw_attr(app, CP_DIM, 0));
+		return;
+	}
+	int maxw = c->r.w - 4, maxh = c->r.h - 4;
+	if (maxh < 6)
+		maxh = 6;
+	int cols = d->heat_cols < maxw ? d->heat_cols : maxw;
+	int rows = d->heat_rows < maxh ? d->heat_rows : maxh;
+	char buf[512], mx[32];
+	fmt_num(mx, sizeof(mx), d->heat_max);
+	snprintf(buf, sizeof(buf), "|t-b| heat map: %lld x %lld (rows x last dim) as %d x %d cells, mean per cell:",
+		 (long long)d->heat_src_rows, (long long)d->heat_src_cols, rows, cols);
+	line(c, buf, draw_attr(app, CP_HEAD, A_BOLD));
+	/* Legend: each level's glyph and its lower bound. */
+	put(c, 1, "legend:", A_BOLD);
+	int x = 9;
+	for (int l = 0; l < HEAT_LEVELS; l++) {
+		char lb[48], num[32];
+		if (l == 0)
+			snprintf(num, sizeof(num), "0");
+		else
+			fmt_num(num, sizeof(num), d->heat_max * l / HEAT_LEVELS);
+		snprintf(lb, sizeof(lb), "%s%s", l == 0 ? "= " : "> ", num);
+		attr_t a = draw_attr(app, CP_HEAT0 + l, A_NORMAL);
+		char cell[16];
+		snprintf(cell, sizeof(cell), "%s%s", app->g.heat[l], app->g.heat[l]);
+		put(c, x, cell, a | (app->color ? A_REVERSE : 0));
+		put(c, x + 3, lb, A_NORMAL);
+		x += 3 + str_width(lb) + 2;
+	}
+	snprintf(buf, sizeof(buf), "(max %s)", mx);
+	put(c, x, buf, A_NORMAL);
+	dnl(c);
+	for (int r = 0; r < rows; r++) {
+		int r0 = (int)((int64_t)r * d->heat_rows / rows), r1 = (int)((int64_t)(r + 1) * d->heat_rows / rows);
+		if (r1 <= r0)
+			r1 = r0 + 1;
+		int y;
+		bool vis = visible(c, &y);
+		for (int col = 0; vis && col < cols; col++) {
+			int c0 = (int)((int64_t)col * d->heat_cols / cols), c1 = (int)((int64_t)(col + 1) * d->heat_cols / cols);
+			if (c1 <= c0)
+				c1 = c0 + 1;
+			double s = 0;
+			int n = 0;
+			bool nonfinite = false;
+			for (int i = r0; i < r1; i++)
+				for (int k = c0; k < c1; k++) {
+					double v = d->heat[(size_t)i * (size_t)d->heat_cols + (size_t)k];
+					if (!isfinite(v))
+						nonfinite = true;
+					s += v;
+					n++;
+				}
+			double v = n ? s / n : 0;
+			int level;
+			if (nonfinite)
+				level = HEAT_LEVELS - 1;
+			else if (v <= 0 || d->heat_max <= 0)
+				level = 0;
+			else {
+				level = (int)ceil(v / d->heat_max * (HEAT_LEVELS - 1));
+				if (level < 1)
+					level = 1;
+				if (level >= HEAT_LEVELS)
+					level = HEAT_LEVELS - 1;
+			}
+			attr_t a = draw_attr(app, CP_HEAT0 + level, A_NORMAL);
+			draw_str(stdscr, y, c->r.x + 2 + col, 1, app->g.heat[level], a | (app->color ? A_REVERSE : 0));
+		}
+		dnl(c);
+	}
+}
+
+void tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size);
+void pair_path(tui_app *app, size_t pair, char *buf, size_t size);
+
+static int detail_lines_last; /* total lines of the last draw, for scrolling */
+
+static void detail_draw(tui_app *app, tui_rect r, bool focused)
+{
+	const trow *row = app_selected_row(app);
+	/* The pane's title bar sits on the row above the area. */
+	attr_t title = focused ? draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD) : draw_attr(app, CP_STATUS, A_REVERSE);
+	draw_fill(stdscr, r.y - 1, r.x, r.w, title);
+	if (!row || row->kind != TN_TENSOR) {
+		draw_str(stdscr, r.y - 1, r.x + 1, r.w - 1, "detail: select a tensor", title);
+		return;
+	}
+	size_t pi = row->pair;
+	const dv_pair *p = &app->cmp->pairs[pi];
+	char path[512], buf[1024];
+	pair_path(app, pi, path, sizeof(path));
+	snprintf(buf, sizeof(buf), "detail: %s", path);
+	draw_str(stdscr, r.y - 1, r.x + 1, r.w - 1, buf, title);
+
+	dctx c = { app, r, 0, app->detail_scroll };
+	snprintf(buf, sizeof(buf), "baseline: %s", p->base ? p->base->relpath : "(none)");
+	line(&c, buf, A_NORMAL);
+	snprintf(buf, sizeof(buf), "target:   %s", p->targ ? p->targ->relpath : "(none)");
+	line(&c, buf, A_NORMAL);
+	dnl(&c);
+	pair_verdict v = tui_pair_verdict(app, p);
+	if (v == PV_UNMATCHED) {
+		line(&c, p->kind == DV_PAIR_TARGET_ONLY ? "This tensor exists only in the target: no baseline file pairs with it."
+							: "This tensor exists only in the baseline: no target file pairs with it.",
+		     A_BOLD);
+	} else if (v == PV_PENDING) {
+		line(&c, "computing metrics...", draw_attr(app, CP_DIM, 0));
+	} else if (p->result.status == DV_RESULT_ERROR) {
+		snprintf(buf, sizeof(buf), "unreadable: %s", p->result.error);
+		line(&c, buf, draw_attr(app, CP_FAIL, A_BOLD));
+	} else if (p->result.status == DV_RESULT_NON_TENSOR) {
+		line(&c, p->result.equal ? "non-tensor values, printed forms equal" : "non-tensor values, printed forms differ",
+		     A_BOLD);
+	} else {
+		draw_stats(&c, p);
+		if (p->result.status == DV_RESULT_SHAPE_MISMATCH) {
+			snprintf(buf, sizeof(buf), "shape mismatch: %s", p->result.error);
+			line(&c, buf, draw_attr(app, CP_FAIL, A_BOLD));
+		} else if (p->result.status == DV_RESULT_COMPARED) {
+			dnl(&c);
+			const tui_detail *d = app_detail_for(app, pi);
+			job_kind kind;
+			int64_t done, total;
+			if (d && d->rc == 0) {
+				draw_absdiff_hist(&c, &d->d);
+				dnl(&c);
+				draw_value_hists(&c, &d->d);
+				dnl(&c);
+				draw_heat(&c, &d->d);
+			} else if (d) {
+				snprintf(buf, sizeof(buf), "detail unavailable: %s", d->error);
+				line(&c, buf, draw_attr(app, CP_FAIL, 0));
+			} else if (jobs_heavy_busy(app, &kind, &done, &total) && kind == JOB_DETAIL && total > 0) {
+				snprintf(buf, sizeof(buf), "computing histograms and heat map: %lld%% (Esc cancels)",
+					 (long long)(done * 100 / total));
+				line(&c, buf, draw_attr(app, CP_DIM, 0));
+			} else {
+				line(&c, "computing histograms and heat map... (Esc cancels)", draw_attr(app, CP_DIM, 0));
+			}
+		}
+	}
+	detail_lines_last = c.line;
+}
+
+static int detail_handle(tui_app *app, tui_action act, int key)
+{
+	(void)key;
+	int page = app->rows / 2;
+	switch (act) {
+	case ACT_UP: app->detail_scroll--; break;
+	case ACT_DOWN: app->detail_scroll++; break;
+	case ACT_PAGE_UP: app->detail_scroll -= page; break;
+	case ACT_PAGE_DOWN: app->detail_scroll += page; break;
+	case ACT_FIRST: app->detail_scroll = 0; break;
+	case ACT_LAST: app->detail_scroll = detail_lines_last; break;
+	case ACT_CLOSE:
+		app->detail_open = false;
+		app->focus = PANE_TREE;
+		break;
+	default:
+		return 0;
+	}
+	if (app->detail_scroll > detail_lines_last - 1)
+		app->detail_scroll = detail_lines_last - 1;
+	if (app->detail_scroll < 0)
+		app->detail_scroll = 0;
+	return TF_HANDLED | TF_REDRAW;
+}
+
+const view_ops view_detail_ops = { "detail", detail_draw, detail_handle };

@@ -1,0 +1,312 @@
+/* The tree view: phase -> layer -> tensor rows with shapes, metrics and marks. */
+#include <math.h>
+#include <string.h>
+
+#include "app.h"
+
+/* Column plan for a width: name | shapes | rel_diff [max_abs [mean_abs]] | mark */
+typedef struct cols {
+	int name_x, name_w;
+	int shape_x, shape_w;
+	int rel_x, max_x, mean_x;   /* -1 when dropped */
+	int mark_x;
+	int num_w;
+} cols;
+
+static cols plan(int x, int w)
+{
+	cols c;
+	c.num_w = 9;
+	int nnum = w >= 100 ? 3 : w >= 72 ? 2 : 1;
+	c.shape_w = w >= 140 ? 34 : w >= 100 ? 24 : 17;
+	c.mark_x = x + w - 2;
+	int right = nnum * (c.num_w + 1) + 2;
+	c.rel_x = x + w - right;
+	c.max_x = nnum >= 2 ? c.rel_x + c.num_w + 1 : -1;
+	c.mean_x = nnum >= 3 ? c.max_x + c.num_w + 1 : -1;
+	c.shape_x = c.rel_x - 1 - c.shape_w;
+	c.name_x = x;
+	c.name_w = c.shape_x - 1 - x;
+	return c;
+}
+
+static void mark_for(tui_app *app, pair_verdict v, const char **glyph, int *cp)
+{
+	switch (v) {
+	case PV_PASS: *glyph = app->g.pass; *cp = CP_PASS; break;
+	case PV_FAIL: *glyph = app->g.fail; *cp = CP_FAIL; break;
+	case PV_UNMATCHED: *glyph = app->g.unmatched; *cp = CP_DIM; break;
+	default: *glyph = app->g.pending; *cp = CP_DIM; break;
+	}
+}
+
+/* Name column: indent, open/closed glyph, text, then the divergence marker
+ * (the text is shortened first so the marker always shows). */
+static void draw_name(tui_app *app, int y, const cols *c, int indent, const char *glyph, const char *text,
+		      bool diverge, attr_t attr)
+{
+	draw_fill(stdscr, y, c->name_x, c->name_w, attr);
+	int x = c->name_x + indent;
+	int avail = c->name_w - indent;
+	if (glyph) {
+		draw_str(stdscr, y, x, avail, glyph, attr);
+		x += 2;
+		avail -= 2;
+	}
+	if (avail <= 0)
+		return;
+	char marker[64] = "";
+	if (diverge)
+		snprintf(marker, sizeof(marker), " %s", app->g.diverge);
+	int mw = str_width(marker);
+	int tw = str_width(text);
+	if (tw + mw <= avail) {
+		draw_str(stdscr, y, x, avail, text, attr);
+		draw_str(stdscr, y, x + tw, avail - tw, marker, attr | A_BOLD);
+		return;
+	}
+	int room = avail - mw;
+	if (room < 4) {
+		draw_str(stdscr, y, x, avail, marker + 1, attr | A_BOLD);
+		return;
+	}
+	draw_field(app, y, x, room, text, attr, false);
+	draw_str(stdscr, y, x + room, mw, marker, attr | A_BOLD);
+}
+
+static void draw_agg(tui_app *app, int y, const cols *c, const tagg *a, attr_t attr)
+{
+	char buf[64];
+	snprintf(buf, sizeof(buf), "%zu of %zu fail", a->failed, a->shown);
+	draw_field(app, y, c->shape_x, c->shape_w, buf, attr, true);
+	if (a->worst_nan)
+		snprintf(buf, sizeof(buf), "nan");
+	else if (a->any_worst)
+		fmt_num(buf, sizeof(buf), a->worst);
+	else
+		buf[0] = '\0';
+	draw_field(app, y, c->rel_x, c->num_w, buf, attr, true);
+	size_t matched_total = a->total;
+	if (c->max_x >= 0) {
+		int w = c->mark_x - 1 - c->max_x;
+		if (a->done < matched_total) {
+			snprintf(buf, sizeof(buf), "%zu/%zu done", a->done, matched_total);
+			draw_field(app, y, c->max_x, w, buf, attr, true);
+		}
+	}
+	const char *glyph;
+	int cp;
+	if (a->failed)
+		glyph = app->g.fail, cp = CP_FAIL;
+	else if (a->done && a->done == a->total)
+		glyph = app->g.pass, cp = CP_PASS;
+	else
+		glyph = app->g.pending, cp = CP_DIM;
+	draw_field(app, y, c->mark_x, 2, glyph, (attr & A_REVERSE) ? attr : (attr | draw_attr(app, cp, A_BOLD)),
+		   false);
+}
+
+void tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size);
+
+static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bool diverge, attr_t attr)
+{
+	char name[256];
+	tensor_label(app, p, name, sizeof(name));
+	draw_name(app, y, c, 4, NULL, name, diverge, attr);
+	int right_w = c->mark_x - c->shape_x - 1;
+	draw_fill(stdscr, y, c->shape_x - 1, c->mark_x + 2 - (c->shape_x - 1), attr);
+	pair_verdict v = tui_pair_verdict(app, p);
+	const dv_pair_result *r = &p->result;
+	char buf[DV_ERROR_MAX + 64];
+	if (v == PV_UNMATCHED) {
+		snprintf(buf, sizeof(buf), "%s", p->kind == DV_PAIR_TARGET_ONLY ? "target only: no baseline file"
+									      : "baseline only: no target file");
+		draw_field(app, y, c->shape_x, right_w, buf, attr | draw_attr(app, CP_DIM, 0), false);
+	} else if (v == PV_PENDING) {
+		bool running = atomic_load(&p->state) == DV_PAIR_RUNNING;
+		draw_field(app, y, c->rel_x, c->num_w, running ? "computing" : app->g.ellipsis,
+			   attr | draw_attr(app, CP_DIM, 0), true);
+	} else if (r->status == DV_RESULT_ERROR) {
+		snprintf(buf, sizeof(buf), "unreadable: %s", r->error);
+		draw_field(app, y, c->shape_x, right_w, buf, attr, false);
+	} else if (r->status == DV_RESULT_NON_TENSOR) {
+		draw_field(app, y, c->shape_x, right_w, r->equal ? "non-tensor: equal" : "non-tensor: differs", attr,
+			   false);
+	} else if (r->status == DV_RESULT_COMPARED || r->status == DV_RESULT_SHAPE_MISMATCH) {
+		char bs[200], ts[200];
+		fmt_shape(bs, sizeof(bs), &r->base, true);
+		fmt_shape(ts, sizeof(ts), &r->targ, true);
+		if (!strcmp(bs, ts))
+			snprintf(buf, sizeof(buf), "%s", bs);
+		else
+			snprintf(buf, sizeof(buf), "%s %s %s", bs, app->g.vbar, ts);
+		draw_field(app, y, c->shape_x, c->shape_w, buf, attr, false);
+		if (r->status == DV_RESULT_SHAPE_MISMATCH) {
+			draw_field(app, y, c->rel_x, c->mark_x - 1 - c->rel_x, "shape mismatch", attr, false);
+		} else {
+			fmt_num(buf, sizeof(buf), r->rel_diff);
+			draw_field(app, y, c->rel_x, c->num_w, buf, attr, true);
+			if (c->max_x >= 0) {
+				fmt_num(buf, sizeof(buf), r->max_abs_diff);
+				draw_field(app, y, c->max_x, c->num_w, buf, attr, true);
+			}
+			if (c->mean_x >= 0) {
+				fmt_num(buf, sizeof(buf), r->mean_abs_diff);
+				draw_field(app, y, c->mean_x, c->num_w, buf, attr, true);
+			}
+		}
+	} else {
+		draw_field(app, y, c->rel_x, c->num_w, "cancelled", attr, true);
+	}
+	const char *glyph;
+	int cp;
+	mark_for(app, v, &glyph, &cp);
+	draw_field(app, y, c->mark_x, 2, glyph, (attr & A_REVERSE) ? attr : (attr | draw_attr(app, cp, A_BOLD)), false);
+}
+
+static void tree_draw(tui_app *app, tui_rect r, bool focused)
+{
+	tui_tree *t = &app->tree;
+	cols c = plan(r.x, r.w);
+	/* Column header on the row above the area. */
+	attr_t head = draw_attr(app, CP_HEAD, A_BOLD);
+	draw_fill(stdscr, r.y - 1, r.x, r.w, head);
+	draw_field(app, r.y - 1, c.name_x, c.name_w, "phase / layer / tensor", head, false);
+	draw_field(app, r.y - 1, c.shape_x, c.shape_w, "baseline | target", head, false);
+	draw_field(app, r.y - 1, c.rel_x, c.num_w, "rel_diff", head, true);
+	if (c.max_x >= 0)
+		draw_field(app, r.y - 1, c.max_x, c.num_w, "max_abs", head, true);
+	if (c.mean_x >= 0)
+		draw_field(app, r.y - 1, c.mean_x, c.num_w, "mean_abs", head, true);
+
+	if (!t->nrows) {
+		draw_str(stdscr, r.y, r.x + 1, r.w - 1, app->filter_re ? "no tensor matches the filter (f, then Enter on an empty line, clears it)" : "no tensors", A_NORMAL);
+		return;
+	}
+	if (app->sel < app->top)
+		app->top = app->sel;
+	if (app->sel >= app->top + (size_t)r.h)
+		app->top = app->sel - (size_t)r.h + 1;
+	if (app->top + (size_t)r.h > t->nrows)
+		app->top = t->nrows > (size_t)r.h ? t->nrows - (size_t)r.h : 0;
+
+	ptrdiff_t fd = app->first_div;
+	size_t fd_group = fd >= 0 ? t->group_of_pair[fd] : (size_t)-1;
+	size_t fd_phase = fd >= 0 ? app->cmp->pairs[fd].phase : (size_t)-1;
+	for (int i = 0; i < r.h; i++) {
+		size_t ri = app->top + (size_t)i;
+		if (ri >= t->nrows)
+			break;
+		const trow *row = &t->rows[ri];
+		int y = r.y + i;
+		bool diverge = (row->kind == TN_PHASE && row->phase == fd_phase) ||
+			       (row->kind == TN_GROUP && row->group == fd_group) ||
+			       (row->kind == TN_TENSOR && fd >= 0 && row->pair == (size_t)fd);
+		attr_t attr = A_NORMAL;
+		if (diverge)
+			attr = draw_attr(app, CP_DIVERGE, A_BOLD | A_UNDERLINE);
+		if (ri == app->sel)
+			attr = focused ? A_REVERSE | (diverge ? A_BOLD : 0) : A_BOLD | A_UNDERLINE;
+		draw_fill(stdscr, y, r.x, r.w, attr);
+		if (row->kind == TN_PHASE) {
+			const dv_phase_pairs *pp = &app->cmp->phases[row->phase];
+			char label[256];
+			snprintf(label, sizeof(label), "%s%s", pp->name,
+				 !pp->in_base ? " (target only)" : !pp->in_targ ? " (baseline only)" : "");
+			draw_name(app, y, &c, 0, t->phases[row->phase].open ? app->g.open : app->g.closed, label,
+				  diverge, attr | A_BOLD);
+			tagg a;
+			tree_agg_phase(app, row->phase, &a);
+			draw_agg(app, y, &c, &a, attr);
+		} else if (row->kind == TN_GROUP) {
+			char label[128];
+			tree_group_label(app, row->group, label, sizeof(label));
+			draw_name(app, y, &c, 2, t->groups[row->group].open ? app->g.open : app->g.closed, label,
+				  diverge, attr);
+			tagg a;
+			tree_agg_group(app, row->group, &a);
+			draw_agg(app, y, &c, &a, attr);
+		} else {
+			draw_tensor(app, y, &c, &app->cmp->pairs[row->pair], diverge, attr);
+		}
+	}
+}
+
+static void move_sel(tui_app *app, ptrdiff_t delta)
+{
+	if (!app->tree.nrows)
+		return;
+	ptrdiff_t s = (ptrdiff_t)app->sel + delta;
+	if (s < 0)
+		s = 0;
+	if (s >= (ptrdiff_t)app->tree.nrows)
+		s = (ptrdiff_t)app->tree.nrows - 1;
+	app_select_row(app, (size_t)s);
+}
+
+static int tree_page(tui_app *app)
+{
+	int h = app->rows - 4;
+	if (app->detail_open && app->rows >= 30)
+		h = (app->rows - 4) / 3;
+	return h > 1 ? h - 1 : 1;
+}
+
+static int tree_handle(tui_app *app, tui_action act, int key)
+{
+	(void)key;
+	tui_tree *t = &app->tree;
+	const trow *row = app_selected_row(app);
+	switch (act) {
+	case ACT_UP: move_sel(app, -1); break;
+	case ACT_DOWN: move_sel(app, 1); break;
+	case ACT_PAGE_UP: move_sel(app, -tree_page(app)); break;
+	case ACT_PAGE_DOWN: move_sel(app, tree_page(app)); break;
+	case ACT_FIRST: move_sel(app, -(ptrdiff_t)t->nrows); break;
+	case ACT_LAST: move_sel(app, (ptrdiff_t)t->nrows); break;
+	case ACT_OPEN: {
+		if (!row)
+			break;
+		if (row->kind == TN_TENSOR) {
+			app->detail_open = true;
+			app->detail_scroll = 0;
+			break;
+		}
+		bool *open = row->kind == TN_PHASE ? &t->phases[row->phase].open : &t->groups[row->group].open;
+		if (key == TK_ENTER)
+			*open = !*open;     /* Enter toggles */
+		else if (!*open)
+			*open = true;       /* Right/l opens, then steps into the children */
+		else {
+			move_sel(app, 1);
+			break;
+		}
+		tree_rebuild(app);
+		break;
+	}
+	case ACT_CLOSE:
+		if (!row)
+			break;
+		if (row->kind == TN_PHASE) {
+			t->phases[row->phase].open = false;
+			tree_rebuild(app);
+		} else if (row->kind == TN_GROUP && t->groups[row->group].open) {
+			t->groups[row->group].open = false;
+			tree_rebuild(app);
+		} else {
+			/* To the parent row. */
+			tnode_kind want = row->kind == TN_TENSOR ? TN_GROUP : TN_PHASE;
+			for (size_t r = app->sel; r-- > 0;)
+				if (t->rows[r].kind == want) {
+					app_select_row(app, r);
+					break;
+				}
+		}
+		break;
+	default:
+		return 0;
+	}
+	return TF_HANDLED | TF_REDRAW;
+}
+
+const view_ops view_tree_ops = { "tree", tree_draw, tree_handle };
