@@ -5,12 +5,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "dumpview/metrics.h"
+#include "../src/metrics/internal.h"
 
 static dv_tensor_desc desc2(dv_dtype dt, int64_t r, int64_t c)
 {
@@ -551,6 +553,153 @@ static void test_cancel_and_progress(void **state)
 	free(x);
 }
 
+/* Readers over memory, as dv_pair_detail_compute/dv_export_diff_csv use over files. */
+typedef struct mem_pair {
+	dv_src bs, ts;
+	dv_mem_src_ctx bc, tc;
+	dv_reader br, tr;
+} mem_pair;
+
+static void mem_pair_open(mem_pair *m, dv_dtype dt, int64_t n, const void *b, const void *t)
+{
+	dv_src_mem(&m->bs, &m->bc, dt, n, b, "b");
+	dv_src_mem(&m->ts, &m->tc, dt, n, t, "t");
+	assert_int_equal(dv_reader_init(&m->br, &m->bs, NULL), 0);
+	assert_int_equal(dv_reader_init(&m->tr, &m->ts, NULL), 0);
+}
+
+static void mem_pair_close(mem_pair *m)
+{
+	dv_reader_free(&m->br);
+	dv_reader_free(&m->tr);
+}
+
+static void test_detail(void **state)
+{
+	(void)state;
+	/* 2 x 3 x 4: rows fold to 6 x 4 */
+	float b[24], t[24];
+	dv_tensor_desc td = { .dtype = DV_FLOAT32, .ndim = 3, .shape = { 2, 3, 4 } };
+	mem_pair m;
+	dv_pair_detail d;
+	dv_error err;
+
+	for (int i = 0; i < 24; i++) {
+		b[i] = (float)i;
+		t[i] = (float)i;
+	}
+	t[0] = 0.5f;       /* |d| 0.5 in row 0 col 0 */
+	t[5] = 5.001f;     /* ~1e-3 in row 1 col 1 */
+	t[23] = 123.0f;    /* 100 in row 5 col 3 */
+	t[10] = NAN;
+	mem_pair_open(&m, DV_FLOAT32, 24, b, t);
+	assert_int_equal(dv_detail_readers(&m.br, &m.tr, &td, 24, 3, 2, NULL, &d, &err), 0);
+	assert_int_equal(d.numel, 24);
+	assert_int_equal(d.absdiff_zero, 20);
+	assert_int_equal(d.absdiff_nonfinite, 1);
+	/* max finite |d| = 100: last bucket is [1e2, 1e3) */
+	assert_int_equal(d.absdiff_lo_exp, 2 - (DV_ABSDIFF_BUCKETS - 1));
+	assert_int_equal(d.absdiff_buckets[DV_ABSDIFF_BUCKETS - 1], 1);
+	assert_int_equal(d.absdiff_buckets[DV_ABSDIFF_BUCKETS - 1 - 3], 1); /* 0.5 in [1e-1, 1) */
+	assert_int_equal(d.absdiff_buckets[DV_ABSDIFF_BUCKETS - 1 - 6], 1); /* ~1e-3 in [1e-3, 1e-2) */
+	assert_close(d.value_lo, 0, 0);
+	assert_close(d.value_hi, 123, 0);
+	int64_t nb = 0, nt = 0;
+	for (int k = 0; k < DV_VALUE_BINS; k++) {
+		nb += d.base_bins[k];
+		nt += d.targ_bins[k];
+	}
+	assert_int_equal(nb, 24);
+	assert_int_equal(nt, 23);
+	assert_int_equal(d.targ_bins[DV_VALUE_BINS - 1], 1);
+	assert_int_equal(d.heat_src_rows, 6);
+	assert_int_equal(d.heat_src_cols, 4);
+	assert_int_equal(d.heat_rows, 3);
+	assert_int_equal(d.heat_cols, 2);
+	assert_non_null(d.heat);
+	/* cell (0,0) = rows 0-1, cols 0-1: |d| 0.5, 0, 0, ~0.001 over 4 */
+	assert_close(d.heat[0], (0.5 + fabsf(5.001f - 5.0f)) / 4, 1e-12);
+	/* cell (2,1) = rows 4-5, cols 2-3: 100 over 4 */
+	assert_close(d.heat[2 * 2 + 1], 25.0, 1e-12);
+	/* cell (1,0) = rows 2-3, cols 0-1: elements 8,9,12,13 -> 0 (NaN at 10 is col 2) */
+	assert_close(d.heat[1 * 2 + 0], 0.0, 0);
+	assert_close(d.heat_max, 25.0, 1e-12);
+	dv_pair_detail_free(&d);
+	assert_null(d.heat);
+
+	/* 1-dim: no heat map */
+	dv_tensor_desc t1 = { .dtype = DV_FLOAT32, .ndim = 1, .shape = { 24 } };
+	assert_int_equal(dv_detail_readers(&m.br, &m.tr, &t1, 24, 10, 10, NULL, &d, &err), 0);
+	assert_null(d.heat);
+	mem_pair_close(&m);
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	char *buf = calloc(1, 1 << 16);
+	size_t n = fread(buf, 1, (1 << 16) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void test_export(void **state)
+{
+	(void)state;
+	float b[6] = { 1.0f, 0.1f, -2.5f, 0.0f, 3.0f, 7.0f }, t[6] = { 1.0f, 0.2f, -2.0f, 1e-6f, NAN, 7.5f };
+	dv_tensor_desc td = { .dtype = DV_FLOAT32, .ndim = 2, .shape = { 2, 3 } };
+	const char *out = "test_metrics_export.csv";
+	mem_pair m;
+	dv_error err;
+	int64_t rows = -1;
+	char *csv;
+
+	mem_pair_open(&m, DV_FLOAT32, 6, b, t);
+	assert_int_equal(dv_export_readers(&m.br, &m.tr, &td, 6, out, -1, 0, NULL, &rows, &err), 0);
+	assert_int_equal(rows, 6);
+	csv = slurp(out);
+	assert_string_equal(csv,
+		"index,coord,baseline,target,abs_diff,rel_err\n"
+		"0,\"[0, 0]\",1,1,0,0\n"
+		"1,\"[0, 1]\",0.1,0.2,0.1,1\n"
+		"2,\"[0, 2]\",-2.5,-2,0.5,0.2\n"
+		"3,\"[1, 0]\",0,1e-06,1e-06,999999.9974752427\n"
+		"4,\"[1, 1]\",3,nan,nan,nan\n"
+		"5,\"[1, 2]\",7,7.5,0.5,0.07142857142857142\n");
+	free(csv);
+
+	/* filter: abs_diff above 0.3 (NaN kept) */
+	assert_int_equal(dv_export_readers(&m.br, &m.tr, &td, 6, out, 0.3, 0, NULL, &rows, &err), 0);
+	assert_int_equal(rows, 3);
+	csv = slurp(out);
+	assert_non_null(strstr(csv, "\n2,"));
+	assert_non_null(strstr(csv, "\n4,"));
+	assert_non_null(strstr(csv, "\n5,"));
+	free(csv);
+
+	/* top 2: NaN first, then the earlier of the two 0.5s; row-major order */
+	assert_int_equal(dv_export_readers(&m.br, &m.tr, &td, 6, out, -1, 2, NULL, &rows, &err), 0);
+	assert_int_equal(rows, 2);
+	csv = slurp(out);
+	assert_string_equal(csv,
+		"index,coord,baseline,target,abs_diff,rel_err\n"
+		"2,\"[0, 2]\",-2.5,-2,0.5,0.2\n"
+		"4,\"[1, 1]\",3,nan,nan,nan\n");
+	free(csv);
+
+	/* top_k larger than the tensor */
+	assert_int_equal(dv_export_readers(&m.br, &m.tr, &td, 6, out, -1, 100, NULL, &rows, &err), 0);
+	assert_int_equal(rows, 6);
+
+	/* an unwritable path: an error naming it */
+	assert_int_equal(dv_export_readers(&m.br, &m.tr, &td, 6, "no-such-dir/x.csv", -1, 0, NULL, &rows, &err), -1);
+	assert_non_null(strstr(err.msg, "no-such-dir/x.csv"));
+	remove(out);
+	mem_pair_close(&m);
+}
+
 static void test_threshold(void **state)
 {
 	(void)state;
@@ -579,6 +728,8 @@ int main(void)
 		cmocka_unit_test(test_hist_path),
 		cmocka_unit_test(test_percentile_limit),
 		cmocka_unit_test(test_cancel_and_progress),
+		cmocka_unit_test(test_detail),
+		cmocka_unit_test(test_export),
 		cmocka_unit_test(test_threshold),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

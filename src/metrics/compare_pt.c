@@ -257,3 +257,71 @@ fail:
 		pt_close(tf);
 	return -1;
 }
+
+/* ---- both tensors of a pair of dump files, streamed together ---------- */
+
+int dv_pair_stream_open(dv_pair_stream *s, const char *base_path, const char *targ_path, dv_error *err)
+{
+	const pt_obj *bv, *tv;
+
+	memset(s, 0, sizeof(*s));
+	s->bf = pt_open(base_path, err);
+	if (!s->bf)
+		return -1;
+	s->tf = pt_open(targ_path, err);
+	if (!s->tf)
+		goto fail;
+	bv = pt_dump_value(s->bf);
+	tv = pt_dump_value(s->tf);
+	if (!bv || bv->kind != PT_TENSOR) {
+		dv_error_set(err, "%s: the value is a %s, not a tensor", base_path, dv_obj_kind_name(bv));
+		goto fail;
+	}
+	if (!tv || tv->kind != PT_TENSOR) {
+		dv_error_set(err, "%s: the value is a %s, not a tensor", targ_path, dv_obj_kind_name(tv));
+		goto fail;
+	}
+	s->bt = &bv->u.tensor;
+	s->tt = &tv->u.tensor;
+	dv_desc_from_tensor(&s->bd, s->bt);
+	dv_desc_from_tensor(&s->td, s->tt);
+	if (dv_unify_shape(&s->bd, &s->td) < 0) {
+		char bshape[200], tshape[200];
+
+		dv_format_shape(&s->bd, bshape, sizeof(bshape));
+		dv_format_shape(&s->td, tshape, sizeof(tshape));
+		dv_error_set(err, "%s: shape mismatch: baseline %s vs target %s", targ_path, bshape, tshape);
+		goto fail;
+	}
+	if (pt_tensor_check(s->bf, s->bt, err) < 0 || pt_tensor_check(s->tf, s->tt, err) < 0)
+		goto fail;
+	dv_src_pt(&s->bs, &s->bc, s->bf, s->bt);
+	dv_src_pt(&s->ts, &s->tc, s->tf, s->tt);
+	if (dv_reader_init(&s->br, &s->bs, err) < 0)
+		goto fail;
+	if (dv_reader_init(&s->tr, &s->ts, err) < 0)
+		goto fail;
+	s->numel = s->tt->numel;
+	return 0;
+fail:
+	dv_pair_stream_close(s);
+	return -1;
+}
+
+int dv_pair_stream_read(dv_pair_stream *s, int64_t start, int64_t count, dv_error *err)
+{
+	if (dv_reader_read(&s->br, start, count, err) < 0)
+		return -1;
+	return dv_reader_read(&s->tr, start, count, err);
+}
+
+void dv_pair_stream_close(dv_pair_stream *s)
+{
+	dv_reader_free(&s->br);
+	dv_reader_free(&s->tr);
+	if (s->bf)
+		pt_close(s->bf);
+	if (s->tf)
+		pt_close(s->tf);
+	s->bf = s->tf = NULL;
+}

@@ -139,6 +139,28 @@ int dv_unify_shape(const dv_tensor_desc *base, const dv_tensor_desc *targ);
 void dv_format_shape(const dv_tensor_desc *d, char *buf, size_t size);
 void dv_index_to_coord(int64_t index, int ndim, const int64_t *shape, int64_t *coord);
 
+/* Both tensors of a pair of dump files, shape-unified, read together in
+ * float32 chunks (br.f32, tr.f32). Errors name the file and the reason. */
+typedef struct dv_pair_stream {
+	pt_file *bf, *tf;
+	const pt_tensor *bt, *tt;
+	dv_tensor_desc bd, td;
+	dv_pt_src_ctx bc, tc;
+	dv_src bs, ts;
+	dv_reader br, tr;
+	int64_t numel;
+} dv_pair_stream;
+int dv_pair_stream_open(dv_pair_stream *s, const char *base_path, const char *targ_path, dv_error *err);
+int dv_pair_stream_read(dv_pair_stream *s, int64_t start, int64_t count, dv_error *err);
+void dv_pair_stream_close(dv_pair_stream *s);
+
+/* Detail and CSV export over two readers of already unified tensors. */
+int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, int64_t numel, int max_rows,
+		      int max_cols, const dv_metrics_opts *opts, dv_pair_detail *d, dv_error *err);
+int dv_export_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, int64_t numel, const char *out_path,
+		      double min_abs_diff, int64_t top_k, const dv_metrics_opts *opts, int64_t *rows_written,
+		      dv_error *err);
+
 /* The engine behind every compare: r->base and r->targ filled by the caller. */
 int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts *opts,
 		       dv_pair_result *r, dv_error *err);

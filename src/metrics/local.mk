@@ -1,7 +1,8 @@
 # src/metrics: sources and tests of this area (included by the top Makefile.am).
 src_libdumpview_a_SOURCES += \
 	include/dumpview/metrics.h src/metrics/internal.h \
-	src/metrics/kernels.c src/metrics/quantile.c src/metrics/compare.c src/metrics/compare_pt.c
+	src/metrics/kernels.c src/metrics/quantile.c src/metrics/compare.c src/metrics/compare_pt.c \
+	src/metrics/detail.c src/metrics/export.c
 
 check_PROGRAMS += tests/test_metrics
 TESTS += tests/test_metrics

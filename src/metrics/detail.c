@@ -1,0 +1,191 @@
+/* Drill-down detail of one pair for the TUI: a log10 histogram of |t-b|, both
+ * sides' value histograms on shared bins, and a heat map of mean |t-b| over
+ * the last two dims. Two streaming passes: ranges first, then counts. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Powers of ten covering every float32 magnitude (1e-46 .. 1e39). */
+#define P10_LO (-46)
+#define P10_HI 39
+#define P10_N (P10_HI - P10_LO + 1)
+
+static void p10_init(double *p10)
+{
+	for (int e = P10_LO; e <= P10_HI; e++)
+		p10[e - P10_LO] = pow(10.0, e);
+}
+
+/* floor(log10(d)) for finite d > 0, exact at powers of ten. */
+static int decade(const double *p10, double d)
+{
+	int e2, e;
+
+	frexp(d, &e2);                   /* d in [2^(e2-1), 2^e2) */
+	e = (int)floor((e2 - 1) * 0.30102999566398120);
+	if (e < P10_LO)
+		e = P10_LO;
+	while (e + 1 <= P10_HI && d >= p10[e + 1 - P10_LO])
+		e++;
+	while (e > P10_LO && d < p10[e - P10_LO])
+		e--;
+	return e;
+}
+
+static bool cancelled(const dv_metrics_opts *o)
+{
+	return o && o->cancel && atomic_load(o->cancel) != 0;
+}
+
+int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, int64_t numel, int max_rows,
+		      int max_cols, const dv_metrics_opts *opts, dv_pair_detail *d, dv_error *err)
+{
+	float lo = INFINITY, hi = -INFINITY, maxabs = 0;
+	int64_t start, total = 2 * numel;
+	double *sums = NULL;
+	int64_t *counts = NULL;
+	int32_t *colcell = NULL;
+	int64_t R = 0, C = 0;
+	int hr = 0, hc = 0;
+
+	double p10[P10_N];
+
+	p10_init(p10);
+	memset(d, 0, sizeof(*d));
+	d->numel = numel;
+
+	/* pass 1: value range of both sides, largest finite |t-b| */
+	for (start = 0; start < numel; start += DV_CHUNK) {
+		int64_t cnt = numel - start < DV_CHUNK ? numel - start : DV_CHUNK;
+
+		if (cancelled(opts))
+			return dv_error_set(err, "cancelled");
+		if (dv_reader_read(br, start, cnt, err) < 0 || dv_reader_read(tr, start, cnt, err) < 0)
+			return -1;
+		for (int64_t i = 0; i < cnt; i++) {
+			float b = br->f32[i], t = tr->f32[i], a = fabsf(t - b);
+
+			if (isfinite(b)) {
+				lo = b < lo ? b : lo;
+				hi = b > hi ? b : hi;
+			}
+			if (isfinite(t)) {
+				lo = t < lo ? t : lo;
+				hi = t > hi ? t : hi;
+			}
+			if (isfinite(a) && a > maxabs)
+				maxabs = a;
+		}
+		if (opts && opts->progress)
+			opts->progress(opts->progress_ctx, start + cnt, total);
+	}
+	if (lo > hi)
+		lo = hi = 0;
+	d->value_lo = lo;
+	d->value_hi = hi;
+	d->absdiff_lo_exp = maxabs > 0 ? decade(p10, maxabs) - (DV_ABSDIFF_BUCKETS - 1) : -16;
+
+	if (td->ndim >= 2 && numel > 0 && max_rows > 0 && max_cols > 0) {
+		C = td->shape[td->ndim - 1];
+		R = numel / C;
+		hr = R < max_rows ? (int)R : max_rows;
+		hc = C < max_cols ? (int)C : max_cols;
+		sums = calloc((size_t)hr * hc, sizeof(double));
+		counts = calloc((size_t)hr * hc, sizeof(int64_t));
+		colcell = malloc((size_t)C * sizeof(int32_t));
+		if (!sums || !counts || !colcell) {
+			free(sums);
+			free(counts);
+			free(colcell);
+			return dv_error_set(err, "out of memory for a %dx%d heat map", hr, hc);
+		}
+		for (int64_t c = 0; c < C; c++)
+			colcell[c] = (int32_t)(c * hc / C);
+	}
+
+	/* pass 2: counts */
+	double width = (double)hi - (double)lo;
+	for (start = 0; start < numel; start += DV_CHUNK) {
+		int64_t cnt = numel - start < DV_CHUNK ? numel - start : DV_CHUNK;
+
+		if (cancelled(opts) || dv_reader_read(br, start, cnt, err) < 0 ||
+		    dv_reader_read(tr, start, cnt, err) < 0) {
+			if (cancelled(opts))
+				dv_error_set(err, "cancelled");
+			free(sums);
+			free(counts);
+			free(colcell);
+			return -1;
+		}
+		for (int64_t i = 0; i < cnt; i++) {
+			float b = br->f32[i], t = tr->f32[i], a = fabsf(t - b);
+
+			if (a == 0) {
+				d->absdiff_zero++;
+			} else if (!isfinite(a)) {
+				d->absdiff_nonfinite++;
+			} else {
+				int k = decade(p10, a) - d->absdiff_lo_exp;
+
+				k = k < 0 ? 0 : k >= DV_ABSDIFF_BUCKETS ? DV_ABSDIFF_BUCKETS - 1 : k;
+				d->absdiff_buckets[k]++;
+			}
+			if (isfinite(b)) {
+				int k = width > 0 ? (int)(((double)b - lo) / width * DV_VALUE_BINS) : 0;
+
+				d->base_bins[k >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : k]++;
+			}
+			if (isfinite(t)) {
+				int k = width > 0 ? (int)(((double)t - lo) / width * DV_VALUE_BINS) : 0;
+
+				d->targ_bins[k >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : k]++;
+			}
+			if (sums && isfinite(a)) {
+				int64_t e = start + i, r = e / C, c = e - r * C;
+				int64_t cell = (r * hr / R) * hc + colcell[c];
+
+				sums[cell] += a;
+				counts[cell]++;
+			}
+		}
+		if (opts && opts->progress)
+			opts->progress(opts->progress_ctx, numel + start + cnt, total);
+	}
+	if (sums) {
+		for (int64_t k = 0; k < (int64_t)hr * hc; k++) {
+			sums[k] = counts[k] ? sums[k] / (double)counts[k] : 0.0;
+			if (sums[k] > d->heat_max)
+				d->heat_max = sums[k];
+		}
+		d->heat = sums;
+		d->heat_rows = hr;
+		d->heat_cols = hc;
+		d->heat_src_rows = R;
+		d->heat_src_cols = C;
+	}
+	free(counts);
+	free(colcell);
+	return 0;
+}
+
+int dv_pair_detail_compute(const char *base_path, const char *targ_path, int max_rows, int max_cols,
+			   const dv_metrics_opts *opts, dv_pair_detail *detail, dv_error *err)
+{
+	dv_pair_stream s;
+	int rc;
+
+	memset(detail, 0, sizeof(*detail));
+	if (dv_pair_stream_open(&s, base_path, targ_path, err) < 0)
+		return -1;
+	rc = dv_detail_readers(&s.br, &s.tr, &s.td, s.numel, max_rows, max_cols, opts, detail, err);
+	dv_pair_stream_close(&s);
+	return rc;
+}
+
+void dv_pair_detail_free(dv_pair_detail *detail)
+{
+	free(detail->heat);
+	detail->heat = NULL;
+}

@@ -1,0 +1,269 @@
+/* CSV export of one pair's elementwise diff, streamed in row-major order:
+ * index,coord,baseline,target,abs_diff,rel_err. Values are printed in the
+ * shortest form that reads back to the same float32 (rel_err: double), so
+ * they agree with torch's to the bit. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static int fmt_f32(char *buf, size_t size, float v)
+{
+	if (isnan(v))
+		return snprintf(buf, size, "nan");
+	if (isinf(v))
+		return snprintf(buf, size, v < 0 ? "-inf" : "inf");
+	/* fewest significant digits that read back exactly (9 always do):
+	 * round-tripping is monotonic in the digit count, so bisect */
+	int lo = 1, hi = 9;
+
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+
+		snprintf(buf, size, "%.*g", mid, (double)v);
+		if (strtof(buf, NULL) == v)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return snprintf(buf, size, "%.*g", lo, (double)v);
+}
+
+static int fmt_f64(char *buf, size_t size, double v)
+{
+	if (isnan(v))
+		return snprintf(buf, size, "nan");
+	if (isinf(v))
+		return snprintf(buf, size, v < 0 ? "-inf" : "inf");
+	for (int p = 15; p < 17; p++) {
+		int n = snprintf(buf, size, "%.*g", p, v);
+
+		if (strtod(buf, NULL) == v)
+			return n;
+	}
+	return snprintf(buf, size, "%.17g", v);
+}
+
+/* NaN sorts above everything: a NaN difference is the worst there is. */
+static bool abs_greater(float a, float b)
+{
+	if (isnan(a))
+		return !isnan(b);
+	if (isnan(b))
+		return false;
+	return a > b;
+}
+
+static bool keep_row(float a, double min_abs_diff)
+{
+	return min_abs_diff < 0 || isnan(a) || (double)a > min_abs_diff;
+}
+
+typedef struct top_entry {
+	float abs;
+	int64_t index;
+} top_entry;
+
+/* Heap order: the root is the entry to evict first (smallest abs; among
+ * equal ones the latest index, so the earliest occurrences are kept). */
+static bool evict_before(const top_entry *x, const top_entry *y)
+{
+	if (abs_greater(y->abs, x->abs))
+		return true;
+	if (abs_greater(x->abs, y->abs))
+		return false;
+	return x->index > y->index;
+}
+
+static void heap_down(top_entry *h, int64_t n, int64_t i)
+{
+	for (;;) {
+		int64_t l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < n && evict_before(&h[l], &h[m]))
+			m = l;
+		if (r < n && evict_before(&h[r], &h[m]))
+			m = r;
+		if (m == i)
+			return;
+		top_entry t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+static void heap_up(top_entry *h, int64_t i)
+{
+	while (i > 0) {
+		int64_t p = (i - 1) / 2;
+
+		if (!evict_before(&h[i], &h[p]))
+			return;
+		top_entry t = h[i];
+		h[i] = h[p];
+		h[p] = t;
+		i = p;
+	}
+}
+
+static int cmp_index(const void *a, const void *b)
+{
+	int64_t x = ((const top_entry *)a)->index, y = ((const top_entry *)b)->index;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool cancelled(const dv_metrics_opts *o)
+{
+	return o && o->cancel && atomic_load(o->cancel) != 0;
+}
+
+static int write_row(FILE *f, const dv_tensor_desc *td, int64_t index, float b, float t)
+{
+	char vb[32], vt[32], va[32], vr[40];
+	int64_t coord[PT_MAX_DIMS];
+	float a = fabsf(t - b);
+	double rel = (double)a / fmax(fabs((double)b), 1e-12);
+
+	fmt_f32(vb, sizeof(vb), b);
+	fmt_f32(vt, sizeof(vt), t);
+	fmt_f32(va, sizeof(va), a);
+	fmt_f64(vr, sizeof(vr), rel);
+	dv_index_to_coord(index, td->ndim, td->shape, coord);
+	fprintf(f, "%lld,\"[", (long long)index);
+	for (int i = 0; i < td->ndim; i++)
+		fprintf(f, i ? ", %lld" : "%lld", (long long)coord[i]);
+	return fprintf(f, "]\",%s,%s,%s,%s\n", vb, vt, va, vr) < 0 ? -1 : 0;
+}
+
+int dv_export_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, int64_t numel, const char *out_path,
+		      double min_abs_diff, int64_t top_k, const dv_metrics_opts *opts, int64_t *rows_written,
+		      dv_error *err)
+{
+	top_entry *top = NULL;
+	int64_t ntop = 0, cap = 0, rows = 0, start, passes = top_k > 0 ? 2 : 1;
+	FILE *f = NULL;
+	int fd, rc = -1;
+
+	if (rows_written)
+		*rows_written = 0;
+	if (top_k > 0) {
+		cap = top_k < numel ? top_k : numel;
+		top = malloc((size_t)(cap > 0 ? cap : 1) * sizeof(*top));
+		if (!top)
+			return dv_error_set(err, "%s: out of memory for the top %lld rows", out_path, (long long)top_k);
+		/* pass 1: the K largest |t-b| */
+		for (start = 0; start < numel; start += DV_CHUNK) {
+			int64_t cnt = numel - start < DV_CHUNK ? numel - start : DV_CHUNK;
+
+			if (cancelled(opts)) {
+				dv_error_set(err, "%s: cancelled", out_path);
+				goto out;
+			}
+			if (dv_reader_read(br, start, cnt, err) < 0 || dv_reader_read(tr, start, cnt, err) < 0)
+				goto out;
+			for (int64_t i = 0; i < cnt; i++) {
+				top_entry e = { fabsf(tr->f32[i] - br->f32[i]), start + i };
+
+				if (!keep_row(e.abs, min_abs_diff))
+					continue;
+				if (ntop < cap) {
+					top[ntop] = e;
+					heap_up(top, ntop++);
+				} else if (evict_before(&top[0], &e)) {
+					top[0] = e;
+					heap_down(top, ntop, 0);
+				}
+			}
+			if (opts && opts->progress)
+				opts->progress(opts->progress_ctx, start + cnt, passes * numel);
+		}
+		qsort(top, (size_t)ntop, sizeof(*top), cmp_index);
+	}
+
+	/* Overwrites an existing file: asking first is the caller's job. */
+	fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		dv_error_set(err, "%s: %s", out_path, strerror(errno));
+		goto out;
+	}
+	f = fdopen(fd, "w");
+	if (!f) {
+		dv_error_set(err, "%s: %s", out_path, strerror(errno));
+		close(fd);
+		goto out;
+	}
+	setvbuf(f, NULL, _IOFBF, 1 << 20);
+	fputs("index,coord,baseline,target,abs_diff,rel_err\n", f);
+	int64_t next = 0; /* next wanted entry of top */
+	for (start = 0; start < numel; start += DV_CHUNK) {
+		int64_t cnt = numel - start < DV_CHUNK ? numel - start : DV_CHUNK;
+
+		if (top_k > 0 && (next >= ntop || top[next].index >= start + cnt))
+			continue; /* nothing wanted in this chunk: skip reading it */
+		if (cancelled(opts)) {
+			dv_error_set(err, "%s: cancelled", out_path);
+			goto out;
+		}
+		if (dv_reader_read(br, start, cnt, err) < 0 || dv_reader_read(tr, start, cnt, err) < 0)
+			goto out;
+		if (top_k > 0) {
+			for (; next < ntop && top[next].index < start + cnt; next++) {
+				int64_t i = top[next].index - start;
+
+				if (write_row(f, td, start + i, br->f32[i], tr->f32[i]) < 0)
+					goto write_error;
+				rows++;
+			}
+		} else {
+			for (int64_t i = 0; i < cnt; i++) {
+				if (!keep_row(fabsf(tr->f32[i] - br->f32[i]), min_abs_diff))
+					continue;
+				if (write_row(f, td, start + i, br->f32[i], tr->f32[i]) < 0)
+					goto write_error;
+				rows++;
+			}
+		}
+		if (opts && opts->progress)
+			opts->progress(opts->progress_ctx, (passes - 1) * numel + start + cnt, passes * numel);
+	}
+	if (fflush(f) != 0 || ferror(f))
+		goto write_error;
+	rc = 0;
+	goto out;
+write_error:
+	dv_error_set(err, "%s: %s", out_path, strerror(errno ? errno : EIO));
+out:
+	if (f && fclose(f) != 0 && rc == 0) {
+		dv_error_set(err, "%s: %s", out_path, strerror(errno));
+		rc = -1;
+	}
+	if (rc < 0 && f)
+		unlink(out_path); /* no partial exports left behind */
+	free(top);
+	if (rows_written)
+		*rows_written = rc == 0 ? rows : 0;
+	return rc;
+}
+
+int dv_export_diff_csv(const char *base_path, const char *targ_path, const char *out_path, double min_abs_diff,
+		       int64_t top_k, const dv_metrics_opts *opts, int64_t *rows_written, dv_error *err)
+{
+	dv_pair_stream s;
+	int rc;
+
+	if (rows_written)
+		*rows_written = 0;
+	if (dv_pair_stream_open(&s, base_path, targ_path, err) < 0)
+		return -1;
+	rc = dv_export_readers(&s.br, &s.tr, &s.td, s.numel, out_path, min_abs_diff, top_k, opts, rows_written,
+			       err);
+	dv_pair_stream_close(&s);
+	return rc;
+}
