@@ -22,16 +22,22 @@ int dv_error_set(dv_error *err, const char *fmt, ...)
 
 int dv_error_prefix(dv_error *err, const char *fmt, ...)
 {
-	char prefix[DV_ERROR_MAX], old[DV_ERROR_MAX];
+	char old[DV_ERROR_MAX];
+	size_t len;
 	va_list ap;
 
 	if (!err)
 		return -1;
-	va_start(ap, fmt);
-	vsnprintf(prefix, sizeof(prefix), fmt, ap);
-	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	len = strlen(err->msg);
+	if (len + 2 < sizeof(err->msg)) {
+		memcpy(err->msg + len, ": ", 2);
+		/* The old message is cut, not the prefix that names the thing. */
+		snprintf(err->msg + len + 2, sizeof(err->msg) - len - 2, "%s", old);
+	}
 	return -1;
 }
 
