@@ -9,3 +9,11 @@ TESTS += tests/test_metrics
 tests_test_metrics_SOURCES = tests/test_metrics.c
 tests_test_metrics_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_metrics_LDADD = $(DV_TEST_LIBS)
+
+# metrics on the example dumps against torch's numbers (expected.json)
+check_PROGRAMS += tests/metrics_dump
+tests_metrics_dump_SOURCES = tests/metrics_dump.c
+tests_metrics_dump_CFLAGS = $(DV_TEST_CFLAGS)
+tests_metrics_dump_LDADD = $(DV_TEST_LIBS)
+TESTS += tests/test_metrics_examples.sh
+EXTRA_DIST += tests/test_metrics_examples.sh tests/metrics_examples.py
