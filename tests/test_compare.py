@@ -374,6 +374,30 @@ def cli():
                     os.path.join(empty_t, "inference"))
         rc, out, err = run(empty_b, empty_t)
         ok(rc == 2 and "no pairs" in err, "no pairs at all: exit 2", (rc, err))
+
+        # An unreadable file: errored, not failed; the run still exits 1.
+        bad_b, bad_t = os.path.join(tmp, "bb"), os.path.join(tmp, "bt")
+        shutil.copytree(pb, bad_b)
+        shutil.copytree(pt, bad_t)
+        victim = "step=0___rank=0___dump_index=2___name=attn_q___layer_id=0.pt"
+        with open(os.path.join(bad_t, victim), "r+b") as f:
+            f.truncate(100)
+        rc, recs, err = jsonl(bad_b, bad_t)
+        errs = [r for r in recs if r.get("type") == "error"]
+        pair = [r for r in recs if r.get("type") == "pair" and r["name"] == "attn_q"]
+        s = recs[-1] if recs else {}
+        ok(rc == 1 and s.get("errored") == 1 and s.get("passed") == 2 and s.get("failed") == 0,
+           "unreadable file: errored 1, exit 1", (rc, s, err))
+        ok(len(errs) == 1 and errs[0]["file"] == victim and victim in errs[0]["message"] and
+           errs[0]["phase"] == pair[0]["phase"], "unreadable file: an error line naming the file", errs)
+        ok(pair and pair[0]["passed"] is False and victim in pair[0].get("error", "") and
+           pair[0]["rel_diff"] is None, "unreadable file: its pair line carries the error", pair)
+        ok(s.get("first_divergence") and s["first_divergence"]["name"] == "attn_q",
+           "unreadable file: counts as the first divergence", s.get("first_divergence"))
+        rc, out, err = run(bad_b, bad_t)
+        ok(rc == 1 and re.search("^\u274c error: .*%s" % re.escape(victim), out, re.M) is not None and
+           "Summary: 2 passed, 0 failed, 0 skipped, 1 errored (total 3)" in out,
+           "unreadable file: text error line and summary", out[-600:])
     finally:
         shutil.rmtree(tmp)
 
