@@ -17,3 +17,9 @@ tests_metrics_dump_CFLAGS = $(DV_TEST_CFLAGS)
 tests_metrics_dump_LDADD = $(DV_TEST_LIBS)
 TESTS += tests/test_metrics_examples.sh
 EXTRA_DIST += tests/test_metrics_examples.sh tests/metrics_examples.py
+
+check_PROGRAMS += tests/test_metrics_files
+TESTS += tests/test_metrics_files
+tests_test_metrics_files_SOURCES = tests/test_metrics_files.c
+tests_test_metrics_files_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_metrics_files_LDADD = $(DV_TEST_LIBS)
