@@ -202,8 +202,17 @@ static void draw_title(tui_app *app)
 	} else {
 		snprintf(fd, sizeof(fd), "first divergence: not found yet");
 	}
+	/* Widest form that fits; the first divergence is dropped last. */
+	const char *bar = app->g.vbar;
 	snprintf(buf, sizeof(buf), "dumpview  %s vs %s  %s threshold %s  %s  %s %s", app->cmp->base->spec,
-		 app->cmp->targ->spec, app->g.vbar, thr, scan, app->g.vbar, fd);
+		 app->cmp->targ->spec, bar, thr, scan, bar, fd);
+	if (str_width(buf) > app->cols - 2)
+		snprintf(buf, sizeof(buf), "%s vs %s %s thr %s %s %s %s %s", app->cmp->base->spec, app->cmp->targ->spec,
+			 bar, thr, bar, scan, bar, fd);
+	if (str_width(buf) > app->cols - 2)
+		snprintf(buf, sizeof(buf), "thr %s %s %s %s %s", thr, bar, scan, bar, fd);
+	if (str_width(buf) > app->cols - 2)
+		snprintf(buf, sizeof(buf), "%s %s %s", scan, bar, fd);
 	draw_str(stdscr, 0, 1, app->cols - 1, buf, a);
 }
 
@@ -436,6 +445,16 @@ static int read_terminal_key(tui_app *app, bool *got)
 
 /* ---- script mode ---- */
 
+static attr_t getattrs_of(const cchar_t *cc)
+{
+	attr_t attrs;
+	short pair;
+	wchar_t wch[CCHARW_MAX + 1];
+	if (getcchar(cc, wch, &attrs, &pair, NULL) == ERR)
+		return 0;
+	return attrs;
+}
+
 static void save_display(tui_app *app, const char *name)
 {
 	FILE *f = fopen(name, "w");
@@ -470,6 +489,27 @@ static void save_display(tui_app *app, const char *name)
 		fwrite(line, 1, keep, f);
 		fputc('\n', f);
 	}
+	/* What plain text cannot show: the selected row (reverse video) and the
+	 * rows highlighted as the first divergence, by screen line (1-based). */
+	fprintf(f, "-- selected:");
+	for (int y = 1; y < LINES - 1; y++) {
+		cchar_t cc;
+		if (mvwin_wch(stdscr, y, 1, &cc) != ERR && (getattrs_of(&cc) & A_REVERSE))
+			fprintf(f, " %d", y + 1);
+	}
+	fprintf(f, "\n-- divergence:");
+	for (int y = 1; y < LINES - 1; y++) {
+		cchar_t cc;
+		if (mvwin_wch(stdscr, y, 1, &cc) == ERR)
+			continue;
+		attr_t attrs;
+		short pair;
+		wchar_t wch[CCHARW_MAX + 1];
+		getcchar(&cc, wch, &attrs, &pair, NULL);
+		if ((app->color && pair == CP_DIVERGE) || (!app->color && (attrs & A_UNDERLINE) && !(attrs & A_REVERSE)))
+			fprintf(f, " %d", y + 1);
+	}
+	fputc('\n', f);
 	fclose(f);
 }
 
@@ -774,7 +814,7 @@ static void do_search(tui_app *app)
 	dv_error_clear(&err);
 	pcre2_code *re = dv_regex_compile(pat, true, &err);
 	if (!re) {
-		app_message(app, true, "bad regex /%s/: %s", pat, err.msg);
+		app_message(app, true, "%s", err.msg);
 		free(pat);
 		return;
 	}
@@ -817,7 +857,7 @@ static void do_filter(tui_app *app)
 	dv_error_clear(&err);
 	pcre2_code *re = dv_regex_compile(pat, true, &err);
 	if (!re) {
-		app_message(app, true, "bad regex /%s/: %s", pat, err.msg);
+		app_message(app, true, "%s", err.msg);
 		free(pat);
 		return;
 	}
@@ -1037,6 +1077,13 @@ static int handle_key(tui_app *app, int key)
 	if (app->detail_open && app->rows < 30 && app->focus == PANE_TREE &&
 	    (act == ACT_UP || act == ACT_DOWN || act == ACT_PAGE_UP || act == ACT_PAGE_DOWN))
 		focused = &view_tree_ops;
+	if (act == ACT_CLOSE && app->detail_open && focused == &view_tree_ops) {
+		const trow *row = app_selected_row(app);
+		if (row && row->kind == TN_TENSOR) {
+			app->detail_open = false; /* close the pane before leaving the tensor */
+			return TF_HANDLED | TF_REDRAW;
+		}
+	}
 	if (act == ACT_UP || act == ACT_DOWN || act == ACT_PAGE_UP || act == ACT_PAGE_DOWN || act == ACT_FIRST ||
 	    act == ACT_LAST || act == ACT_OPEN || act == ACT_CLOSE) {
 		if (focused == &view_tree_ops)

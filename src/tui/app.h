@@ -18,17 +18,10 @@
 #include "dumpview/metrics.h"
 #include "dumpview/tui.h"
 
-/* The pair detail and the diff export come from the metrics layer
- * (metrics.h); until it implements them, fallback.c stands in. */
-int tui_fallback_detail_compute(const char *base_path, const char *targ_path, int max_rows, int max_cols,
-				const dv_metrics_opts *opts, dv_pair_detail *detail, dv_error *err);
-void tui_fallback_detail_free(dv_pair_detail *detail);
-int tui_fallback_export_diff_csv(const char *base_path, const char *targ_path, const char *out_path,
-				 double min_abs_diff, int64_t top_k, const dv_metrics_opts *opts,
-				 int64_t *rows_written, dv_error *err);
-#define TUI_DETAIL_COMPUTE tui_fallback_detail_compute
-#define TUI_DETAIL_FREE tui_fallback_detail_free
-#define TUI_EXPORT_DIFF_CSV tui_fallback_export_diff_csv
+/* The pair detail and the diff export come from the metrics layer. */
+#define TUI_DETAIL_COMPUTE dv_pair_detail_compute
+#define TUI_DETAIL_FREE dv_pair_detail_free
+#define TUI_EXPORT_DIFF_CSV dv_export_diff_csv
 
 /* ---- actions and keys (actions.def) ---- */
 typedef enum tui_action {

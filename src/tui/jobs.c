@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "dumpview/report.h"
 
 static void notify(tui_jobs *j)
 {
@@ -25,36 +26,7 @@ static void progress_cb(void *ctx, int64_t done, int64_t total)
 	atomic_store(&j->total, total);
 }
 
-static void csv_field(FILE *f, const char *s)
-{
-	if (!strpbrk(s, ",\"\n\r")) {
-		fputs(s, f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
-static void csv_shape(FILE *f, const dv_tensor_desc *d, bool have)
-{
-	char buf[512] = "";
-	if (have)
-		fmt_shape(buf, sizeof(buf), d, false);
-	csv_field(f, buf);
-}
-
-static void csv_double(FILE *f, double v, bool have)
-{
-	if (have)
-		fprintf(f, "%.17g", v);
-}
-
-/* The visible table: one row per tensor pair. */
+/* The visible table: the report layer's CSV rows, one per tensor pair. */
 static int write_table(tui_app *app, const char *path, const size_t *pairs, size_t n, int64_t *rows, char *msg,
 		       size_t msgsize)
 {
@@ -63,64 +35,9 @@ static int write_table(tui_app *app, const char *path, const size_t *pairs, size
 		snprintf(msg, msgsize, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	fprintf(f, "phase,layer,name,rank,step,baseline,target,baseline_shape,target_shape,baseline_dtype,"
-		   "target_dtype,rel_diff,max_abs_diff,mean_abs_diff,status,passed\n");
-	for (size_t k = 0; k < n; k++) {
-		const dv_pair *p = &app->cmp->pairs[pairs[k]];
-		const dv_pair_result *r = &p->result;
-		bool done = atomic_load(&p->state) == DV_PAIR_DONE;
-		bool tensors = done && (r->status == DV_RESULT_COMPARED || r->status == DV_RESULT_SHAPE_MISMATCH);
-		bool metrics = done && r->status == DV_RESULT_COMPARED;
-		csv_field(f, app->cmp->phases[p->phase].name);
-		fputc(',', f);
-		if (p->layer >= 0)
-			fprintf(f, "%d", p->layer);
-		fputc(',', f);
-		csv_field(f, p->name);
-		fputc(',', f);
-		if (p->rank >= 0)
-			fprintf(f, "%lld", (long long)p->rank);
-		fputc(',', f);
-		if (p->step >= 0)
-			fprintf(f, "%lld", (long long)p->step);
-		fputc(',', f);
-		csv_field(f, p->base ? p->base->filename : "");
-		fputc(',', f);
-		csv_field(f, p->targ ? p->targ->filename : "");
-		fputc(',', f);
-		csv_shape(f, &r->base, tensors && p->base);
-		fputc(',', f);
-		csv_shape(f, &r->targ, tensors && p->targ);
-		fputc(',', f);
-		csv_field(f, tensors && p->base ? dv_dtype_name(r->base.dtype) : "");
-		fputc(',', f);
-		csv_field(f, tensors && p->targ ? dv_dtype_name(r->targ.dtype) : "");
-		fputc(',', f);
-		csv_double(f, r->rel_diff, metrics);
-		fputc(',', f);
-		csv_double(f, r->max_abs_diff, metrics);
-		fputc(',', f);
-		csv_double(f, r->mean_abs_diff, metrics);
-		fputc(',', f);
-		const char *status = "pending";
-		pair_verdict v = tui_pair_verdict(app, p);
-		if (p->kind == DV_PAIR_BASELINE_ONLY)
-			status = "baseline_only";
-		else if (p->kind == DV_PAIR_TARGET_ONLY)
-			status = "target_only";
-		else if (done && r->status == DV_RESULT_COMPARED)
-			status = "compared";
-		else if (done && r->status == DV_RESULT_SHAPE_MISMATCH)
-			status = "shape_mismatch";
-		else if (done && r->status == DV_RESULT_NON_TENSOR)
-			status = "non_tensor";
-		else if (done && r->status == DV_RESULT_ERROR)
-			status = "error";
-		csv_field(f, status);
-		fputc(',', f);
-		fputs(v == PV_PASS ? "true" : v == PV_FAIL ? "false" : "", f);
-		fputc('\n', f);
-	}
+	dv_csv_write_header(f);
+	for (size_t k = 0; k < n; k++)
+		dv_csv_write_pair(f, app->cmp, &app->cmp->pairs[pairs[k]]);
 	*rows = (int64_t)n;
 	if (fclose(f) != 0) {
 		snprintf(msg, msgsize, "%s: %s", path, strerror(errno));

@@ -12,5 +12,9 @@ src_libdumpview_tui_a_SOURCES += \
 	src/tui/prompt.c \
 	src/tui/view_tree.c \
 	src/tui/view_detail.c \
-	src/tui/view_help.c \
-	src/tui/fallback.c
+	src/tui/view_help.c
+
+# Tests: golden screens in scripted mode (+ exports vs torch), the man page's
+# key list against actions.def, and the real binary inside tmux.
+TESTS += tests/test_tui.sh tests/test_tui_keys.sh
+EXTRA_DIST += tests/test_tui.sh tests/test_tui_keys.sh tests/tui

@@ -278,6 +278,10 @@ static void draw_heat(dctx *c, const dv_pair_detail *d)
 		line(c, "heat map: only for tensors of 2+ dims", draw_attr(app, CP_DIM, 0));
 		return;
 	}
+	if (!(d->heat_max > 0) && !isnan(d->heat_max)) {
+		line(c, "heat map: |t-b| is 0 everywhere", draw_attr(app, CP_DIM, 0));
+		return;
+	}
 	int maxw = c->r.w - 4, maxh = c->r.h - 4;
 	if (maxh < 6)
 		maxh = 6;

@@ -1,0 +1,154 @@
+#!/bin/sh
+# Golden screens of the explorer in its scripted mode (DUMPVIEW_SCRIPT):
+# each tests/tui/NAME.keys feeds keys and commands to `dumpview baseline
+# target` on the bundled examples, drawing off-screen; every
+# `:save-display X` must equal tests/tui/X.golden. The CSV exports are
+# checked against torch's values in examples/expected.json.
+# DUMPVIEW_UPDATE_GOLDEN=1 rewrites the goldens instead of comparing.
+: "${DUMPVIEW:?}" "${EXAMPLES:?}" "${TESTS_SRCDIR:?}"
+dir=$TESTS_SRCDIR/tui
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/dv-tui.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+ln -s "$EXAMPLES/baseline" "$tmp/baseline"
+ln -s "$EXAMPLES/target" "$tmp/target"
+
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); echo "not ok $n - $1"; }
+
+count=0
+for keys in "$dir"/*.keys; do
+	count=$((count + 1 + $(grep -c '^:save-display' "$keys")))
+done
+echo "1..$((count + 3))"
+
+for keys in "$dir"/*.keys; do
+	name=$(basename "$keys" .keys)
+	args=$(sed -n 's/^#args: *//p' "$keys")
+	# shellcheck disable=SC2086
+	if (cd "$tmp" && NO_COLOR= DUMPVIEW_SCRIPT="$keys" "$DUMPVIEW" $args baseline target >"$tmp/$name.out" 2>&1); then
+		ok "$name: script ran"
+	else
+		not_ok "$name: script ran (exit $?): $(head -c 300 "$tmp/$name.out")"
+	fi
+	for screen in $(sed -n 's/^:save-display *//p' "$keys"); do
+		golden=$dir/$screen.golden
+		if [ -n "${DUMPVIEW_UPDATE_GOLDEN:-}" ] && [ -f "$tmp/$screen" ]; then
+			cp "$tmp/$screen" "$golden"
+		fi
+		if [ ! -f "$tmp/$screen" ]; then
+			not_ok "$name: screen $screen saved"
+		elif diff -u "$golden" "$tmp/$screen" >"$tmp/diff" 2>&1; then
+			ok "$name: screen $screen"
+		else
+			not_ok "$name: screen $screen differs from $screen.golden"
+			sed 's/^/# /' "$tmp/diff" | head -60
+		fi
+	done
+done
+
+# The exports of export.keys, against torch (expected.json).
+python3 - "$tmp" "$EXAMPLES/expected.json" "$n" <<'PY'
+import csv, json, math, os, re, sys
+
+tmp, expected, n = sys.argv[1], json.load(open(sys.argv[2])), int(sys.argv[3])
+
+def report(ok, what, detail=""):
+    global n
+    n += 1
+    print("%s %d - %s%s" % ("ok" if ok else "not ok", n, what, (": " + detail) if detail and not ok else ""))
+
+def close(a, b, rel=1e-6, abs_=1e-12):
+    return math.isclose(a, b, rel_tol=rel, abs_tol=abs_)
+
+ref = next(p for ph in expected["phases"] if ph["phase"] == "inference" for p in ph["pairs"]
+           if p["name"] == "mlp_output" and p["layer"] == 2)
+
+def rows_of(name):
+    with open(os.path.join(tmp, name), newline="") as f:
+        return list(csv.DictReader(f))
+
+# Full export, then the top 5 written over it (after a "no" kept it).
+try:
+    top = rows_of("mlp_output.diff.csv")
+    above = rows_of("above.csv")
+    problems = []
+    if len(top) != 5:
+        problems.append("top 5 export has %d rows" % len(top))
+    diffs = [float(r["abs_diff"]) for r in above]
+    if not all(d > 0.15 for d in diffs):
+        problems.append("abs_diff above 0.15 export has smaller rows")
+    m = max(top, key=lambda r: float(r["abs_diff"]))
+    if not close(float(m["abs_diff"]), ref["max_abs_diff"]):
+        problems.append("max abs_diff %s != torch %r" % (m["abs_diff"], ref["max_abs_diff"]))
+    if [int(x) for x in re.findall(r"-?\d+", m["coord"])] != ref["max_abs_diff_coord"]:
+        problems.append("max coord %s != torch %r" % (m["coord"], ref["max_abs_diff_coord"]))
+    idx = [int(r["index"]) for r in top]
+    if idx != sorted(idx):
+        problems.append("top K rows not in row-major order")
+    for r in top + above:
+        b, t = float(r["baseline"]), float(r["target"])
+        if not close(float(r["abs_diff"]), abs(t - b), rel=1e-6):
+            problems.append("row %s: abs_diff != |t-b|" % r["index"])
+            break
+        if not close(float(r["rel_err"]), abs(t - b) / max(abs(b), 1e-12), rel=1e-5):
+            problems.append("row %s: rel_err != |t-b|/max(|b|,1e-12)" % r["index"])
+            break
+    report(not problems, "e: top-K and abs_diff-limited exports agree with torch", "; ".join(problems))
+except Exception as e:
+    report(False, "e: top-K and abs_diff-limited exports", repr(e))
+
+# The full export was overwritten by the top 5; export.keys saved no copy, so
+# recompute the whole-tensor checks from a second full export if present.
+try:
+    full = rows_of("full.diff.csv") if os.path.exists(os.path.join(tmp, "full.diff.csv")) else None
+    if full is None:
+        raise FileNotFoundError("full.diff.csv")
+    problems = []
+    if len(full) != ref["numel"]:
+        problems.append("%d rows, numel %d" % (len(full), ref["numel"]))
+    b = [float(r["baseline"]) for r in full]
+    t = [float(r["target"]) for r in full]
+    d = [float(r["abs_diff"]) for r in full]
+    sbt = sum(x * y for x, y in zip(b, t))
+    sq = sum(x * x + y * y for x, y in zip(b, t))
+    rel = 1 - 2 * sbt / sq if sq else 0.0
+    if not close(rel, ref["rel_diff"], rel=1e-6):
+        problems.append("rel_diff from the CSV %r != torch %r" % (rel, ref["rel_diff"]))
+    if not close(max(d), ref["max_abs_diff"]):
+        problems.append("max abs_diff %r != torch %r" % (max(d), ref["max_abs_diff"]))
+    if not close(sum(d) / len(d), ref["mean_abs_diff"], rel=1e-5):
+        problems.append("mean abs_diff %r != torch %r" % (sum(d) / len(d), ref["mean_abs_diff"]))
+    if not close(sum(b) / len(b), ref["baseline_mean"], rel=1e-5) or not close(sum(t) / len(t), ref["target_mean"], rel=1e-5):
+        problems.append("side means differ from torch")
+    if [int(r["index"]) for r in full] != list(range(len(full))):
+        problems.append("rows not in row-major order")
+    report(not problems, "e: the full diff export agrees with torch (rows, rel_diff, max/mean abs_diff, means)",
+           "; ".join(problems))
+except Exception as e:
+    report(False, "e: the full diff export agrees with torch", repr(e))
+
+# E: the visible table, one row per pair, metrics as torch's.
+try:
+    table = rows_of("dumpview-table.csv")
+    problems = []
+    by_key = {}
+    for r in table:
+        f = os.path.basename(r["target"] or r["baseline"])
+        by_key[(r["phase"], f)] = r
+    checked = 0
+    for ph in expected["phases"]:
+        for p in ph["pairs"]:
+            r = by_key.get((ph["phase"], p["target"]))
+            if r is None:
+                problems.append("no row for %s/%s" % (ph["phase"], p["target"]))
+                continue
+            for k in ("rel_diff", "max_abs_diff", "mean_abs_diff"):
+                if not close(float(r[k]), p[k], rel=1e-6):
+                    problems.append("%s/%s %s %s != torch %r" % (ph["phase"], p["name"], k, r[k], p[k]))
+            checked += 1
+    report(not problems and checked > 0, "E: table export has every pair with torch's metrics (%d pairs)" % checked,
+           "; ".join(problems[:5]))
+except Exception as e:
+    report(False, "E: table export", repr(e))
+PY
