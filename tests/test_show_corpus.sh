@@ -76,6 +76,20 @@ for entry in manifest:
         check(len(raw) == t["nbytes"], f"{what}: --raw writes {len(raw)} bytes == {t['nbytes']}")
         check(hashlib.sha256(raw).hexdigest() == t["sha256"], f"{what}: --raw sha256 matches the manifest")
 
+# Valid oddities of tests/fixtures/pt (see make_fixtures.py): a big byteorder,
+# deflated re-zips, CRC 0, another root name: the same bytes as their source.
+by_file = {e["file"]: e for e in manifest}
+extra_dir = os.path.join(fixtures, "pt")
+for name in sorted(os.listdir(extra_dir)):
+    m = re.match(r"(big|deflated|crc0|root_model\.v1)_?(.*\.pt)$", name)
+    if not m:
+        continue
+    src = by_file[m[2] if m[1] != "root_model.v1" else "dtype_float32.pt"]
+    for t in src["tensors"]:
+        rc, raw, err = run("show", "--raw", t["path"], os.path.join(extra_dir, name))
+        check(rc == 0 and hashlib.sha256(raw).hexdigest() == t["sha256"],
+              f"pt/{name} {t['path']}: --raw equals {src['file']} ({err!r})")
+
 # A path that is not a tensor, and one that does not exist: exit 2, one line.
 for args in (["--raw", "$['meta']", "sglang_value_meta.pt"], ["--raw", "$['nope']", "sglang_value_meta.pt"],
              ["--raw", "$[0]", "dtype_float32.pt"]):

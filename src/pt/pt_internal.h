@@ -51,6 +51,7 @@ typedef struct pt_record {
 	uint32_t crc;
 	bool deflated;
 	size_t itemsize;         /* of the storage's type, for legacy sizes */
+	bool crc_check;          /* REC_RAW inside a zip: check crc on whole reads */
 } pt_record;
 
 struct pt_file {
@@ -80,6 +81,11 @@ struct pt_file {
 	size_t zf_rec;
 	uint64_t zf_pos;
 	bool zf_whole;           /* read from 0 without seeking: CRC can be checked */
+
+	/* CRC-32 of a REC_RAW record being read sequentially from its start */
+	size_t crc_rec;          /* record index + 1; 0: none */
+	uint64_t crc_pos;
+	uint32_t crc_val;
 
 	uint8_t *scratch;        /* conversion and skip buffer */
 	size_t scratch_cap;
@@ -111,6 +117,7 @@ int pt_zip_read_whole(pt_file *f, zip_int64_t index, const char *what, uint8_t *
 		      size_t limit, dv_error *err);
 
 /* tensor.c */
+uint32_t pt_crc32(uint32_t crc, const void *data, size_t len); /* little-endian host */
 pt_record *pt_find_record(pt_file *f, const char *key);
 int pt_resolve_tensors(pt_file *f, dv_error *err);
 void pt_stream_close(pt_file *f);

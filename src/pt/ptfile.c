@@ -145,6 +145,120 @@ fail:
 	return -1;
 }
 
+static uint64_t rd16(const uint8_t *p)
+{
+	return p[0] | (uint64_t)p[1] << 8;
+}
+
+static uint64_t rd32(const uint8_t *p)
+{
+	return rd16(p) | rd16(p + 2) << 16;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+	return rd32(p) | rd32(p + 4) << 32;
+}
+
+/* The fast path: stored entries are read with pread at their data offset,
+ * found from the central directory and confirmed by the local header (same
+ * name, no encryption, inside the file). Anything odd leaves the entry to
+ * libzip. */
+static void find_data_offsets(pt_file *f)
+{
+	uint8_t tail[65536 + 22], *cd = NULL;
+	uint64_t tail_len = f->buflen < sizeof(tail) ? f->buflen : sizeof(tail);
+	uint64_t tail_off = f->buflen - tail_len, cd_off, cd_size, entries;
+	uint64_t *lho = NULL;
+	const uint8_t *eocd = NULL;
+	bool any = false;
+
+	for (size_t i = 0; i < f->nrecs; i++)
+		any |= f->recs[i].kind == REC_ZIP && !f->recs[i].deflated;
+	if (!any || tail_len < 22 || pt_raw_read(f, tail_off, tail, tail_len))
+		return;
+	for (uint64_t i = tail_len - 22 + 1; i-- > 0;)
+		if (!memcmp(tail + i, "PK\x05\x06", 4)) {
+			eocd = tail + i;
+			break;
+		}
+	if (!eocd)
+		return;
+	entries = rd16(eocd + 10);
+	cd_size = rd32(eocd + 12);
+	cd_off = rd32(eocd + 16);
+	if (entries == 0xffff || cd_size == 0xffffffff || cd_off == 0xffffffff) {
+		/* ZIP64: the locator sits right before the end record */
+		uint64_t loc = tail_off + (eocd - tail);
+		uint8_t l[20], z[56];
+		if (loc < 20 || pt_raw_read(f, loc - 20, l, 20) || memcmp(l, "PK\x06\x07", 4) ||
+		    pt_raw_read(f, rd64(l + 8), z, 56) || memcmp(z, "PK\x06\x06", 4))
+			return;
+		entries = rd64(z + 32);
+		cd_size = rd64(z + 40);
+		cd_off = rd64(z + 48);
+	}
+	if ((zip_int64_t)entries != zip_get_num_entries(f->zip, 0) || cd_size > ((uint64_t)64 << 20) ||
+	    cd_off > f->buflen || cd_size > f->buflen - cd_off)
+		return;
+	cd = malloc(cd_size ? cd_size : 1);
+	lho = malloc(entries ? entries * sizeof(*lho) : 1);
+	if (!cd || !lho || pt_raw_read(f, cd_off, cd, cd_size))
+		goto out;
+	uint64_t pos = 0;
+	for (uint64_t i = 0; i < entries; i++) {
+		if (pos + 46 > cd_size || memcmp(cd + pos, "PK\x01\x02", 4))
+			goto out;
+		uint64_t nlen = rd16(cd + pos + 28), elen = rd16(cd + pos + 30), clen = rd16(cd + pos + 32);
+		uint64_t off = rd32(cd + pos + 42), usize = rd32(cd + pos + 24), csize = rd32(cd + pos + 20);
+		if (pos + 46 + nlen + elen + clen > cd_size)
+			goto out;
+		if (off == 0xffffffff) {
+			/* ZIP64 extra field: sizes first, when they overflowed */
+			const uint8_t *e = cd + pos + 46 + nlen, *end = e + elen;
+			off = UINT64_MAX;
+			while (e + 4 <= end) {
+				uint64_t id = rd16(e), len = rd16(e + 2);
+				if (e + 4 + len > end)
+					break;
+				if (id == 1) {
+					uint64_t at = 4 + (usize == 0xffffffff ? 8 : 0) + (csize == 0xffffffff ? 8 : 0);
+					if (at + 8 <= 4 + len)
+						off = rd64(e + at);
+					break;
+				}
+				e += 4 + len;
+			}
+		}
+		lho[i] = off;
+		pos += 46 + nlen + elen + clen;
+	}
+	for (size_t i = 0; i < f->nrecs; i++) {
+		pt_record *r = &f->recs[i];
+		const char *name = zip_get_name(f->zip, r->index, 0);
+		uint8_t lh[30];
+		char lname[4096];
+		uint64_t off, nlen, data;
+		if (r->kind != REC_ZIP || r->deflated || !name)
+			continue;
+		off = lho[r->index];
+		nlen = strlen(name);
+		if (off == UINT64_MAX || nlen > sizeof(lname) || pt_raw_read(f, off, lh, 30) ||
+		    memcmp(lh, "PK\x03\x04", 4) || (rd16(lh + 6) & 1) || rd16(lh + 8) != 0 || rd16(lh + 26) != nlen ||
+		    pt_raw_read(f, off + 30, lname, nlen) || memcmp(lname, name, nlen))
+			continue;
+		data = off + 30 + nlen + rd16(lh + 28);
+		if (data > f->buflen || r->size > f->buflen - data)
+			continue;
+		r->kind = REC_RAW;
+		r->offset = data;
+		r->crc_check = true;
+	}
+out:
+	free(cd);
+	free(lho);
+}
+
 static int open_zip(pt_file *f, zip_source_t *src, dv_error *err)
 {
 	zip_error_t ze;
@@ -247,6 +361,7 @@ static int open_zip(pt_file *f, zip_source_t *src, dv_error *err)
 			goto out;
 		}
 	}
+	find_data_offsets(f);
 	rc = pt_resolve_tensors(f, err);
 out:
 	free(pickle);
