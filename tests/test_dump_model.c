@@ -664,6 +664,7 @@ static void test_first_divergence_and_diagnosis(void **state)
 	text = dv_diagnose(cmp);
 	assert_contains(text, "First divergence: phase fwd_only, layer 1, tensor moe_router_logits (rank 0, step 0): rel_diff=0.02, a likely bug.");
 	assert_contains(text, "Inference matches but the training forward (fwd_only) diverges");
+	assert_contains(text, "Every tensor after it in fwd_only fails too (2): the divergence propagates from there.");
 	assert_contains(text, "In layer 1, attention tensors: 0 of 1 fail; MLP tensors: 2 of 2 fail (attention is clean: the MLP is where it starts).");
 	assert_contains(text, "MoE layers: 2 of 4 tensors fail (failing layers: 1); dense layers: 0 of 3 (failing layers: none); the first diverging layer 1 is an MoE layer; divergence follows the MoE layers.");
 	assert_contains(text, "Integer tensors, counted apart (a failure there is flipped choices, not numeric error): 1 fail: moe_topk_ids (layer 1) 10 of 100 differ.");
@@ -683,6 +684,7 @@ static void test_first_divergence_and_diagnosis(void **state)
 	assert_contains(text, "First divergence: phase inference, layer 0, tensor input_layernorm_out (rank 0, step 0): error (x.pt: truncated).");
 	assert_contains(text, "The inference engine already diverges: suspect weight loading or the inference code.");
 	assert_contains(text, "Later phases fail too, downstream of it: fwd_only 4 of 10.");
+	assert_contains(text, "After it in inference, 0 of 7 tensors fail.");
 	free(text);
 	dv_comparison_free(cmp);
 }

@@ -226,6 +226,31 @@ static void describe_first(FILE *f, const dv_comparison *cmp, const dv_pair *p)
 		fprintf(f, ": rel_diff=%.4g, %s.", r->rel_diff, severity(r->rel_diff));
 }
 
+/* How much of the phase after the first divergence fails: a propagating
+ * divergence fails everything downstream; scattered failures do not. */
+static void after_first(FILE *f, const dv_comparison *cmp, size_t first_index)
+{
+	const dv_pair *first = &cmp->pairs[first_index];
+	const dv_phase_pairs *ph = &cmp->phases[first->phase];
+	tally t = {0, 0};
+
+	for (size_t i = first_index + 1; i < ph->first + ph->count; i++) {
+		const dv_pair *p = &cmp->pairs[i];
+
+		if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE ||
+		    p->result.status == DV_RESULT_NON_TENSOR || is_integer_pair(p))
+			continue;
+		tally_add(&t, dv_pair_failed(p));
+	}
+	if (!t.total)
+		return;
+	if (t.failed == t.total)
+		fprintf(f, " Every tensor after it in %s fails too (%zu): the divergence propagates from there.",
+			ph->name, t.total);
+	else
+		fprintf(f, " After it in %s, %zu of %zu tensors fail.", ph->name, t.failed, t.total);
+}
+
 /* In the first diverging layer of the phase: which tensor classes pass and fail. */
 static void first_layer_classes(FILE *f, const dv_comparison *cmp, const dv_pair *first)
 {
@@ -422,6 +447,7 @@ char *dv_diagnose(const dv_comparison *cmp)
 		if (!known)
 			fputs(" (Not final: earlier pairs are still being computed.)", f);
 		phase_meaning(f, cmp, p);
+		after_first(f, cmp, (size_t)first);
 		first_layer_classes(f, cmp, p);
 		concentration(f, cmp, p);
 		later_phases(f, cmp, p);
