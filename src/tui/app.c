@@ -349,16 +349,19 @@ void app_render(tui_app *app)
 		/* The row under the title, above the help's own title, stays blank. */
 	} else if (app->detail_open) {
 		if (app->rows >= 30) {
-			int th = (bottom - top - 1) / 3;
-			if (th < 5)
-				th = 5;
+			int th = (bottom - top - 1) / (app->rows >= 40 ? 4 : 3);
+			if (th < 6)
+				th = 6;
 			tree.h = th;
 			tui_rect det = { top + th + 1, 0, bottom - (top + th + 1), app->cols };
 			view_tree_ops.draw(app, tree, app->focus == PANE_TREE);
 			view_detail_ops.draw(app, det, app->focus == PANE_DETAIL);
-		} else {
+		} else if (app->focus == PANE_DETAIL) {
+			/* Short terminals show one pane at a time; Tab switches. */
 			tree_visible = false;
 			view_detail_ops.draw(app, (tui_rect){ 2, 0, bottom - 2, app->cols }, true);
+		} else {
+			view_tree_ops.draw(app, tree, true);
 		}
 	} else {
 		view_tree_ops.draw(app, tree, true);
@@ -1069,14 +1072,7 @@ static int handle_key(tui_app *app, int key)
 		if (act == ACT_QUIT)
 			return TF_QUIT;
 	}
-	const view_ops *focused = app->detail_open && (app->focus == PANE_DETAIL || app->rows < 30)
-					  ? &view_detail_ops
-					  : &view_tree_ops;
-	/* In a full-screen detail pane, up/down still move the tree selection
-	 * only when the detail pane is not focused; Tab decides. */
-	if (app->detail_open && app->rows < 30 && app->focus == PANE_TREE &&
-	    (act == ACT_UP || act == ACT_DOWN || act == ACT_PAGE_UP || act == ACT_PAGE_DOWN))
-		focused = &view_tree_ops;
+	const view_ops *focused = app->detail_open && app->focus == PANE_DETAIL ? &view_detail_ops : &view_tree_ops;
 	if (act == ACT_CLOSE && app->detail_open && focused == &view_tree_ops) {
 		const trow *row = app_selected_row(app);
 		if (row && row->kind == TN_TENSOR) {

@@ -88,7 +88,7 @@ static void coord_str(char *buf, size_t size, const int64_t *coord, int ndim)
 		snprintf(buf + n, size - n, "]");
 }
 
-static void draw_stats(dctx *c, const dv_pair *p)
+static void draw_stat_table(dctx *c, const dv_pair *p)
 {
 	tui_app *app = c->app;
 	const dv_pair_result *r = &p->result;
@@ -120,21 +120,26 @@ static void draw_stats(dctx *c, const dv_pair *p)
 		putf(c, 12, 52, "(percentiles skipped at >= 10M elements)", draw_attr(app, CP_DIM, 0), false);
 		dnl(c);
 	}
-	stat_row(c, "NaN", (double)bs->nan, (double)ts->nan, true, true, true);
-	stat_row(c, "Inf", (double)bs->inf, (double)ts->inf, true, true, true);
-	dnl(c);
+	char bn[64], tn[64];
+	snprintf(bn, sizeof(bn), "%lld / %lld", (long long)bs->nan, (long long)bs->inf);
+	snprintf(tn, sizeof(tn), "%lld / %lld", (long long)ts->nan, (long long)ts->inf);
+	text_row(c, "NaN / Inf", bn, tn, "");
+}
 
-	char m1[64], m2[64], m3[64], thr[32], buf[512];
+static void draw_metrics(dctx *c, const dv_pair *p)
+{
+	tui_app *app = c->app;
+	const dv_pair_result *r = &p->result;
+	char m1[64], m2[64], m3[64], buf[512];
 	fmt_num(m1, sizeof(m1), r->rel_diff);
 	fmt_num(m2, sizeof(m2), r->max_abs_diff);
 	fmt_num(m3, sizeof(m3), r->mean_abs_diff);
-	fmt_num(thr, sizeof(thr), app->threshold);
 	bool pass = dv_rel_diff_passes(r->rel_diff, app->threshold);
-	snprintf(buf, sizeof(buf), "rel_diff %s   max_abs_diff %s   mean_abs_diff %s", m1, m2, m3);
+	snprintf(buf, sizeof(buf), "rel_diff %s  max_abs %s  mean_abs %s", m1, m2, m3);
 	put(c, 1, buf, A_BOLD);
-	int w = str_width(buf) + 4;
-	snprintf(buf, sizeof(buf), "%s %s (threshold %s)", pass ? app->g.pass : app->g.fail, pass ? "passes" : "fails",
-		 thr);
+	int w = str_width(buf) + 3;
+	snprintf(buf, sizeof(buf), "%s %s (thr %g)", pass ? app->g.pass : app->g.fail, pass ? "passes" : "fails",
+		 app->threshold);
 	put(c, w, buf, draw_attr(app, pass ? CP_PASS : CP_FAIL, A_BOLD));
 	dnl(c);
 	if (r->has_bf16) {
@@ -282,9 +287,11 @@ static void draw_heat(dctx *c, const dv_pair_detail *d)
 		line(c, "heat map: |t-b| is 0 everywhere", draw_attr(app, CP_DIM, 0));
 		return;
 	}
-	int maxw = c->r.w - 4, maxh = c->r.h - 4;
-	if (maxh < 6)
-		maxh = 6;
+	/* As many rows as the pane still shows (at least 8), so the map is seen
+	 * without scrolling; finer rows are averaged. */
+	int maxw = c->r.w - 4, maxh = c->r.h - c->line - 3;
+	if (maxh < 8)
+		maxh = 8;
 	int cols = d->heat_cols < maxw ? d->heat_cols : maxw;
 	int rows = d->heat_rows < maxh ? d->heat_rows : maxh;
 	char buf[512], mx[32];
@@ -357,6 +364,7 @@ void tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size);
 void pair_path(tui_app *app, size_t pair, char *buf, size_t size);
 
 static int detail_lines_last; /* total lines of the last draw, for scrolling */
+static int detail_height_last;
 
 static void detail_draw(tui_app *app, tui_rect r, bool focused)
 {
@@ -380,7 +388,6 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 	line(&c, buf, A_NORMAL);
 	snprintf(buf, sizeof(buf), "target:   %s", p->targ ? p->targ->relpath : "(none)");
 	line(&c, buf, A_NORMAL);
-	dnl(&c);
 	pair_verdict v = tui_pair_verdict(app, p);
 	if (v == PV_UNMATCHED) {
 		line(&c, p->kind == DV_PAIR_TARGET_ONLY ? "This tensor exists only in the target: no baseline file pairs with it."
@@ -395,20 +402,42 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 		line(&c, p->result.equal ? "non-tensor values, printed forms equal" : "non-tensor values, printed forms differ",
 		     A_BOLD);
 	} else {
-		draw_stats(&c, p);
+		/* Wide panes put the histograms beside the stat table. */
+		bool wide = r.w >= 130;
+		int start = c.line;
+		draw_stat_table(&c, p);
+		const tui_detail *d = NULL;
+		if (p->result.status == DV_RESULT_COMPARED)
+			d = app_detail_for(app, pi);
+		if (wide && d && d->rc == 0) {
+			dctx rc = { app, { r.y, r.x + 68, r.h, r.w - 68 }, start, app->detail_scroll };
+			draw_absdiff_hist(&rc, &d->d);
+			dnl(&rc);
+			draw_value_hists(&rc, &d->d);
+			dnl(&rc);
+			if (p->result.status == DV_RESULT_COMPARED)
+				draw_metrics(&rc, p);
+			if (rc.line > c.line)
+				c.line = rc.line;
+		}
+		dnl(&c);
 		if (p->result.status == DV_RESULT_SHAPE_MISMATCH) {
 			snprintf(buf, sizeof(buf), "shape mismatch: %s", p->result.error);
 			line(&c, buf, draw_attr(app, CP_FAIL, A_BOLD));
 		} else if (p->result.status == DV_RESULT_COMPARED) {
-			dnl(&c);
-			const tui_detail *d = app_detail_for(app, pi);
+			if (!(wide && d && d->rc == 0)) {
+				draw_metrics(&c, p);
+				dnl(&c);
+			}
 			job_kind kind;
 			int64_t done, total;
 			if (d && d->rc == 0) {
-				draw_absdiff_hist(&c, &d->d);
-				dnl(&c);
-				draw_value_hists(&c, &d->d);
-				dnl(&c);
+				if (!wide) {
+					draw_absdiff_hist(&c, &d->d);
+					dnl(&c);
+					draw_value_hists(&c, &d->d);
+					dnl(&c);
+				}
 				draw_heat(&c, &d->d);
 			} else if (d) {
 				snprintf(buf, sizeof(buf), "detail unavailable: %s", d->error);
@@ -423,6 +452,7 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 		}
 	}
 	detail_lines_last = c.line;
+	detail_height_last = r.h;
 }
 
 static int detail_handle(tui_app *app, tui_action act, int key)
@@ -435,7 +465,7 @@ static int detail_handle(tui_app *app, tui_action act, int key)
 	case ACT_PAGE_UP: app->detail_scroll -= page; break;
 	case ACT_PAGE_DOWN: app->detail_scroll += page; break;
 	case ACT_FIRST: app->detail_scroll = 0; break;
-	case ACT_LAST: app->detail_scroll = detail_lines_last; break;
+	case ACT_LAST: app->detail_scroll = detail_lines_last - detail_height_last; break;
 	case ACT_CLOSE:
 		app->detail_open = false;
 		app->focus = PANE_TREE;
@@ -443,8 +473,8 @@ static int detail_handle(tui_app *app, tui_action act, int key)
 	default:
 		return 0;
 	}
-	if (app->detail_scroll > detail_lines_last - 1)
-		app->detail_scroll = detail_lines_last - 1;
+	if (app->detail_scroll > detail_lines_last - detail_height_last)
+		app->detail_scroll = detail_lines_last - detail_height_last;
 	if (app->detail_scroll < 0)
 		app->detail_scroll = 0;
 	return TF_HANDLED | TF_REDRAW;

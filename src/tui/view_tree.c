@@ -248,7 +248,7 @@ static int tree_page(tui_app *app)
 {
 	int h = app->rows - 4;
 	if (app->detail_open && app->rows >= 30)
-		h = (app->rows - 4) / 3;
+		h = (app->rows - 4) / (app->rows >= 40 ? 4 : 3);
 	return h > 1 ? h - 1 : 1;
 }
 
@@ -270,6 +270,8 @@ static int tree_handle(tui_app *app, tui_action act, int key)
 		if (row->kind == TN_TENSOR) {
 			app->detail_open = true;
 			app->detail_scroll = 0;
+			if (app->rows < 30)
+				app->focus = PANE_DETAIL; /* the pane replaces the tree */
 			break;
 		}
 		bool *open = row->kind == TN_PHASE ? &t->phases[row->phase].open : &t->groups[row->group].open;
