@@ -363,6 +363,21 @@ static void test_layout_bare_and_descend(void **state)
 	dv_run_free(run);
 }
 
+static void test_layout_link_loops(void **state)
+{
+	dv_run *run;
+
+	(void)state;
+	touch("loop/fwd_only/c/" F("dump_index=1___name=x"));
+	assert_int_equal(symlink("..", at("loop/fwd_only/a")), 0);
+	assert_int_equal(symlink(".", at("loop/fwd_only/b")), 0);
+	run = open_run("loop");
+	assert_int_equal(run->nphases, 1);
+	assert_int_equal(run->phases[0].nfiles, 1);
+	assert_string_equal(dv_tag_get(&run->phases[0].files[0], "folder"), "c");
+	dv_run_free(run);
+}
+
 static void test_layout_layers_from_tags(void **state)
 {
 	dv_run *run;
@@ -731,6 +746,7 @@ int main(void)
 		cmocka_unit_test(test_layout_engines_rollouts),
 		cmocka_unit_test(test_layout_several_sglang_dumps),
 		cmocka_unit_test(test_layout_bare_and_descend),
+		cmocka_unit_test(test_layout_link_loops),
 		cmocka_unit_test(test_layout_layers_from_tags),
 		cmocka_unit_test(test_resolve_tag),
 		cmocka_unit_test(test_pairing_duplicates),

@@ -148,6 +148,9 @@ typedef struct phase_builder {
 	size_t n, cap;
 	const pcre2_code *layer_re;
 	const char *root;
+	/* the folders being read, outermost first: a link back to one of them is skipped */
+	dev_t dev[MAX_DEPTH + 1];
+	ino_t ino[MAX_DEPTH + 1];
 } phase_builder;
 
 static int64_t parse_i64(const char *s)
@@ -283,8 +286,15 @@ static int read_folder(phase_builder *pb, const char *dir, const char *reldir, d
 	strvec pts = {0}, dirs = {0};
 	int rc = 0;
 
-	if (depth > MAX_DEPTH)
+	struct stat st;
+
+	if (depth > MAX_DEPTH || stat(dir, &st))
 		return 0;
+	for (int i = 0; i < depth; i++)
+		if (pb->dev[i] == st.st_dev && pb->ino[i] == st.st_ino)
+			return 0; /* a link loop */
+	pb->dev[depth] = st.st_dev;
+	pb->ino[depth] = st.st_ino;
 	if (list_dir(dir, &pts, &dirs, err))
 		return -1;
 	if (pts.n) {
