@@ -794,12 +794,15 @@ static void search_step(tui_app *app, int dir)
 		return;
 	}
 	bool wrapped;
-	if (!jump(app, dir, pred_search, true, &wrapped))
+	if (!jump(app, dir, pred_search, true, &wrapped)) {
 		app_message(app, true, "no tensor matches /%s/", app->search);
-	else if (wrapped)
-		app_message(app, false, "/%s/: search wrapped", app->search);
-	else
-		app_message(app, false, "/%s/", app->search);
+		return;
+	}
+	char path[512] = "";
+	const trow *row = app_selected_row(app);
+	if (row && row->kind == TN_TENSOR)
+		pair_path(app, row->pair, path, sizeof(path));
+	app_message(app, false, "/%s/%s: %s", app->search, wrapped ? " (wrapped)" : "", path);
 }
 
 static void do_search(tui_app *app)

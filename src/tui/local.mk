@@ -16,5 +16,5 @@ src_libdumpview_tui_a_SOURCES += \
 
 # Tests: golden screens in scripted mode (+ exports vs torch), the man page's
 # key list against actions.def, and the real binary inside tmux.
-TESTS += tests/test_tui.sh tests/test_tui_keys.sh
-EXTRA_DIST += tests/test_tui.sh tests/test_tui_keys.sh tests/tui
+TESTS += tests/test_tui.sh tests/test_tui_keys.sh tests/test_tui_tmux.sh
+EXTRA_DIST += tests/test_tui.sh tests/test_tui_keys.sh tests/test_tui_tmux.sh tests/tui
