@@ -213,8 +213,10 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 	dv_diff_acc_init(&diff);
 	dv_diff_acc_init(&diff16);
 	if (mix) {
-		b16 = malloc(DV_CHUNK * sizeof(float));
-		t16 = malloc(DV_CHUNK * sizeof(float));
+		size_t cap = ts->numel < DV_CHUNK ? (size_t)(ts->numel > 0 ? ts->numel : 1) : DV_CHUNK;
+
+		b16 = malloc(cap * sizeof(float));
+		t16 = malloc(cap * sizeof(float));
 		if (!b16 || !t16) {
 			dv_error_set(err, "%s: out of memory", ts->name);
 			goto out;

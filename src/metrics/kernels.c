@@ -129,8 +129,11 @@ int dv_reader_init(dv_reader *r, const dv_src *src, dv_error *err)
 	r->f32 = NULL;
 	if (!dv_dtype_is_real(src->dtype) || isz == 0)
 		return dv_error_set(err, "%s: cannot compare %s tensors", src->name, dv_dtype_name(src->dtype));
-	r->raw = malloc(DV_CHUNK * isz);
-	r->f32 = malloc(DV_CHUNK * sizeof(float));
+	/* small tensors get small buffers: no mmap/munmap per pair */
+	size_t cap = src->numel < DV_CHUNK ? (size_t)(src->numel > 0 ? src->numel : 1) : DV_CHUNK;
+
+	r->raw = malloc(cap * isz);
+	r->f32 = malloc(cap * sizeof(float));
 	if (!r->raw || !r->f32) {
 		dv_reader_free(r);
 		return dv_error_set(err, "%s: out of memory", src->name);
