@@ -6,3 +6,21 @@ src_libdumpview_a_SOURCES += \
 
 TESTS += tests/test_show_corpus.sh
 EXTRA_DIST += tests/test_show_corpus.sh
+
+check_PROGRAMS += tests/test_pt_dtype
+TESTS += tests/test_pt_dtype
+tests_test_pt_dtype_SOURCES = tests/test_pt_dtype.c
+tests_test_pt_dtype_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_pt_dtype_LDADD = $(DV_TEST_LIBS)
+
+check_PROGRAMS += tests/test_pt_pickle
+TESTS += tests/test_pt_pickle
+tests_test_pt_pickle_SOURCES = tests/test_pt_pickle.c
+tests_test_pt_pickle_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_pt_pickle_LDADD = $(DV_TEST_LIBS)
+
+check_PROGRAMS += tests/test_pt_read
+TESTS += tests/test_pt_read
+tests_test_pt_read_SOURCES = tests/test_pt_read.c
+tests_test_pt_read_CFLAGS = $(DV_TEST_CFLAGS) $(ZIP_CFLAGS)
+tests_test_pt_read_LDADD = $(DV_TEST_LIBS)
