@@ -30,6 +30,9 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static bool gate_closed;      /* calls block while closed */
 static int gate_limit;        /* ...but only the first gate_limit calls */
+static const char *gate_name; /* ...and calls for a file name holding this */
+static const char *track_name; /* the thread that computed this file */
+static pthread_t track_thread;
 static bool until_cancel;     /* calls spin until opts->cancel, then report CANCELLED */
 static int entered;           /* calls started */
 static int calls_done;
@@ -40,6 +43,7 @@ static void reset_stub(void)
 	pthread_mutex_lock(&mu);
 	gate_closed = false;
 	gate_limit = 0;
+	gate_name = track_name = NULL;
 	until_cancel = false;
 	entered = calls_done = 0;
 	pthread_mutex_unlock(&mu);
@@ -54,8 +58,10 @@ static int stub_compare(const char *base_path, const char *targ_path, const dv_m
 	pthread_mutex_lock(&mu);
 	me = entered++;
 	pthread_cond_broadcast(&cv);
-	while (gate_closed && me < gate_limit)
+	while (gate_closed && (me < gate_limit || (gate_name && strstr(targ_path, gate_name))))
 		pthread_cond_wait(&cv, &mu);
+	if (track_name && strstr(targ_path, track_name))
+		track_thread = pthread_self();
 	pthread_mutex_unlock(&mu);
 	if (until_cancel) {
 		while (!atomic_load(opts->cancel))
@@ -341,6 +347,31 @@ static void test_stop_at_once_and_compute_elsewhere(void **state)
 	dv_comparison_free(cmp);
 }
 
+static void test_scan_sweeps_behind_cursor(void **state)
+{
+	dv_comparison *cmp = build();
+	dv_metrics_opts o = opts();
+	dv_scan *scan;
+
+	(void)state;
+	/* pair 3 is being computed elsewhere when the worker passes it... */
+	atomic_store(&cmp->pairs[3].state, DV_PAIR_RUNNING);
+	gate_closed = true;
+	gate_name = "ok12.pt";
+	track_name = "ok4.pt";
+	scan = dv_scan_start(cmp, &o, 1, -1);
+	wait_entered(NMATCHED - 1); /* all but pair 3; the last one held at the gate */
+	/* ...and that computation is cancelled: the pair is PENDING again */
+	atomic_store(&cmp->pairs[3].state, DV_PAIR_PENDING);
+	open_gate();
+	dv_scan_wait(scan);
+	assert_true(dv_scan_finished(scan));
+	assert_int_equal(calls_done, NMATCHED);
+	assert_false(pthread_equal(track_thread, pthread_self())); /* the worker took it */
+	dv_scan_stop(scan);
+	dv_comparison_free(cmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -349,6 +380,7 @@ int main(void)
 		cmocka_unit_test(test_scan_pause),
 		cmocka_unit_test(test_scan_stop_cancels),
 		cmocka_unit_test(test_stop_at_once_and_compute_elsewhere),
+		cmocka_unit_test(test_scan_sweeps_behind_cursor),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -87,6 +87,11 @@ static size_t next_pair(dv_scan *s)
 		if (claim(&s->cmp->pairs[i]))
 			return i;
 	}
+	/* Behind the cursor, a pair may be PENDING again (its computation
+	 * elsewhere was cancelled): one last sweep before giving up. */
+	for (size_t i = 0; i < s->cmp->npairs; i++)
+		if (claim(&s->cmp->pairs[i]))
+			return i;
 	return SIZE_MAX;
 }
 
