@@ -31,7 +31,9 @@ typedef struct dv_dumpfile {
 	char *path;            /* full path, for opening */
 	char *relpath;         /* relative to the run's root (what reports print) */
 	char *filename;        /* base name */
-	dv_tag *tags;          /* from the file name, plus the folder tags (engine=, rollout=, sglang_dump=) */
+	dv_tag *tags;          /* from the file name, plus the folder tags when a phase has several
+				  subfolders: engine=<i>, rollout=<i>, sglang_dump=<ordinal by timestamp>
+				  (timestamps differ between runs), folder=<name> for any other */
 	size_t ntags;
 	const char *name;      /* tag "name" (or the stem when absent) */
 	int64_t step;          /* tag "step" or "forward_pass_id"; -1 when absent */
@@ -155,7 +157,7 @@ typedef struct dv_scan dv_scan;
 dv_scan *dv_scan_start(dv_comparison *cmp, const dv_metrics_opts *opts, int nthreads, int notify_fd);
 void dv_scan_prioritize(dv_scan *scan, size_t pair_index);
 void dv_scan_pause(dv_scan *scan, bool paused);
-size_t dv_scan_done(const dv_scan *scan);    /* pairs finished */
+size_t dv_scan_done(const dv_scan *scan);    /* pairs DONE, unmatched ones included (O(npairs)) */
 bool dv_scan_finished(const dv_scan *scan);
 void dv_scan_wait(dv_scan *scan);            /* until every pair is done (resumes a paused scan) */
 void dv_scan_stop(dv_scan *scan);            /* cancel, join, free */
