@@ -735,6 +735,43 @@ static void test_diagnosis_gradients_and_unmatched(void **state)
 	dv_comparison_free(cmp);
 }
 
+static void test_diagnosis_ranks(void **state)
+{
+	dv_comparison *cmp;
+	char *text;
+
+	(void)state;
+	for (int side = 0; side < 2; side++)
+		for (int rank = 0; rank < 2; rank++)
+			for (int d = 1; d <= 3; d++) {
+				char rel[256];
+
+				snprintf(rel, sizeof(rel), "rk%c/fwd_only/rank=%d___dump_index=%d___name=t%d.pt",
+					 side ? 't' : 'b', rank, d, d);
+				touch(rel);
+			}
+	cmp = build("rkb", "rkt", NULL);
+	assert_int_equal(cmp->npairs, 6);
+	/* execution order interleaves the ranks: dump_index, then rank */
+	assert_int_equal(cmp->pairs[0].rank, 0);
+	assert_int_equal(cmp->pairs[1].rank, 1);
+	for (size_t i = 0; i < cmp->npairs; i++) {
+		bool fail = cmp->pairs[i].rank == 1 && strcmp(cmp->pairs[i].name, "t1");
+
+		set_result(&cmp->pairs[i], DV_RESULT_COMPARED, !fail, fail ? 0.1 : 0, DV_FLOAT32);
+	}
+	text = dv_diagnose(cmp);
+	assert_contains(text, "tensor t2 (rank 1): rel_diff=0.1");
+	assert_contains(text, "By rank: rank 0 0 of 3, rank 1 2 of 3 fail (only some ranks diverge: suspect parallelism or sharding).");
+	free(text);
+	for (size_t i = 0; i < cmp->npairs; i++)
+		set_result(&cmp->pairs[i], DV_RESULT_COMPARED, i < 2, i < 2 ? 0 : 0.1, DV_FLOAT32);
+	text = dv_diagnose(cmp);
+	assert_contains(text, "By rank: rank 0 2 of 3, rank 1 2 of 3 fail.");
+	free(text);
+	dv_comparison_free(cmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -755,6 +792,7 @@ int main(void)
 		cmocka_unit_test(test_pairing_filter),
 		cmocka_unit_test(test_first_divergence_and_diagnosis),
 		cmocka_unit_test(test_diagnosis_gradients_and_unmatched),
+		cmocka_unit_test(test_diagnosis_ranks),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

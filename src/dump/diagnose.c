@@ -284,6 +284,41 @@ static void first_layer_classes(FILE *f, const dv_comparison *cmp, const dv_pair
 		fputs(".", f);
 }
 
+/* With several ranks, failures per rank: a parallelism bug often hits some ranks only. */
+#define MAX_RANKS 64
+static void by_rank(FILE *f, const dv_comparison *cmp, const dv_pair *first)
+{
+	const dv_phase_pairs *ph = &cmp->phases[first->phase];
+	tally t[MAX_RANKS];
+	int nranks = 0, failing = 0, clean = 0;
+
+	memset(t, 0, sizeof(t));
+	for (size_t i = ph->first; i < ph->first + ph->count; i++) {
+		const dv_pair *p = &cmp->pairs[i];
+
+		if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE ||
+		    p->result.status == DV_RESULT_NON_TENSOR || p->rank < 0 || p->rank >= MAX_RANKS)
+			continue;
+		tally_add(&t[p->rank], dv_pair_failed(p));
+	}
+	for (int r = 0; r < MAX_RANKS; r++) {
+		if (!t[r].total)
+			continue;
+		nranks++;
+		if (t[r].failed)
+			failing++;
+		else
+			clean++;
+	}
+	if (nranks < 2)
+		return;
+	fputs(" By rank:", f);
+	for (int r = 0, k = 0; r < MAX_RANKS; r++)
+		if (t[r].total)
+			fprintf(f, "%s rank %d %zu of %zu", k++ ? "," : "", r, t[r].failed, t[r].total);
+	fputs(failing && clean ? " fail (only some ranks diverge: suspect parallelism or sharding)." : " fail.", f);
+}
+
 /* Over the diverging phase: MoE vs dense layers, attention vs MLP, integer tensors apart. */
 static void concentration(FILE *f, const dv_comparison *cmp, const dv_pair *first)
 {
@@ -343,6 +378,8 @@ static void concentration(FILE *f, const dv_comparison *cmp, const dv_pair *firs
 		fprintf(f, " Attention tensors: %zu of %zu fail; MLP tensors: %zu of %zu fail.",
 			cls[CLASS_ATTENTION].failed, cls[CLASS_ATTENTION].total, cls[CLASS_MLP].failed,
 			cls[CLASS_MLP].total);
+
+	by_rank(f, cmp, first);
 
 	/* Integer tensors (top-k ids...): a failure means flipped choices. */
 	for (size_t i = ph->first; i < ph->first + ph->count; i++) {
