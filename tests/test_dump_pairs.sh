@@ -83,8 +83,16 @@ try:
     t = os.path.join(tmp, "copy")
     shutil.copytree(os.path.join(ex, "target", "fwd_only", "sglang_dump_1764130042.07"), t)
     rc, err, phases, pairs = run(b, t)
-    ok(rc == 0 and len(phases) == 1 and phases[0]["name"] == "copy" and sum(p["kind"] == "matched" for p in pairs) == 44,
-       "two bare folders pair as one phase")
+    ok(rc == 0 and len(phases) == 1 and phases[0]["name"] == "fwd_only" and sum(p["kind"] == "matched" for p in pairs) == 44,
+       "two bare folders pair as one phase (named by the side whose folder is a phase)")
+    rc, err, phases, pairs = run(t, b)
+    ok(rc == 0 and len(phases) == 1 and phases[0]["name"] == "fwd_only" and sum(p["kind"] == "matched" for p in pairs) == 44,
+       "two bare folders, the other way round")
+    t3 = os.path.join(tmp, "other")
+    shutil.copytree(t, t3)
+    rc, err, phases, pairs = run(t3, t)
+    ok(rc == 0 and len(phases) == 1 and phases[0]["name"] == "dump" and phases[0]["in_base"] and phases[0]["in_targ"],
+       "two bare folders with unrelated names: phase 'dump'")
     # one-sided phase: the target lacks fwd_bwd
     t2 = os.path.join(tmp, "t2")
     os.makedirs(t2)

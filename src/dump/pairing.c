@@ -254,9 +254,16 @@ dv_comparison *dv_comparison_build(dv_run *base, dv_run *targ, const pcre2_code 
 		goto oom;
 	cmp->base = base;
 	cmp->targ = targ;
-	/* Two bare folders are one phase each, whatever their folders are called. */
+	/* Two bare folders are one phase each, whatever their folders are called:
+	 * the phase keeps a phase name either side has, else a shared folder
+	 * name, else "dump". */
 	both_bare = base->bare && targ->bare && base->nphases == 1 && targ->nphases == 1;
-	for (size_t i = 0; i < targ->nphases; i++)
+	if (both_bare) {
+		const char *bn = base->phases[0].name, *tn = targ->phases[0].name;
+
+		names[nnames++] = dv_phase_rank(tn) < 3 || !strcmp(tn, bn) ? tn : dv_phase_rank(bn) < 3 ? bn : "dump";
+	}
+	for (size_t i = 0; i < targ->nphases && !both_bare; i++)
 		names[nnames++] = targ->phases[i].name;
 	for (size_t i = 0; i < base->nphases && !both_bare; i++)
 		if (!find_phase(targ, base->phases[i].name))
@@ -269,7 +276,7 @@ dv_comparison *dv_comparison_build(dv_run *base, dv_run *targ, const pcre2_code 
 		goto oom;
 	for (size_t i = 0; i < nnames; i++) {
 		dv_phase *bp = both_bare ? &base->phases[0] : find_phase(base, names[i]);
-		dv_phase *tp = find_phase(targ, names[i]);
+		dv_phase *tp = both_bare ? &targ->phases[0] : find_phase(targ, names[i]);
 		dv_phase_pairs *pp = &cmp->phases[cmp->nphases];
 		size_t first = pv.n;
 
