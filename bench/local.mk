@@ -10,3 +10,10 @@ EXTRA_DIST += bench/README.md bench/run.sh bench/torch_compare.py \
 
 .PHONY: bench
 bench: bench/gen_dumps$(EXEEXT) src/dumpview$(EXEEXT)
+
+# Stage-by-stage timing of the compare engine (links the core library).
+EXTRA_PROGRAMS += bench/engine_bench
+bench_engine_bench_SOURCES = bench/engine_bench.c
+bench_engine_bench_LDADD = src/libdumpview.a $(ZIP_LIBS) $(PCRE2_LIBS) -lm
+CLEANFILES += bench/engine_bench$(EXEEXT)
+bench: bench/engine_bench$(EXEEXT)

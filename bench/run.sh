@@ -88,6 +88,7 @@ verdict() { # description condition
 }
 
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM; $(uname -sr)"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine inflates wall times; CPU is steadier)"
 echo "dumpview: $dumpview ($(git -C "$top" log -1 --format='%h %s' 2>/dev/null || echo '?'))"
 for set in $sets; do
 	dir=$datadir/$set
@@ -150,6 +151,8 @@ EOF
 	esac
 done
 
+echo
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$paint" = yes ]; then
 	dir=$datadir/tui
 	if [ ! -d "$dir/target" ]; then

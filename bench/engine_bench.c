@@ -1,0 +1,236 @@
+/* engine_bench: where `dumpview compare`'s time goes, stage by stage.
+ *
+ * Pairs every .pt under TARGET with the same relative path under BASELINE
+ * (the benchmark sets' layout) and runs one stage over all pairs on a pool of
+ * THREADS workers (default: the cores), printing wall and CPU time:
+ *   open     pt_open + pt_dump_value of both files (zip directory + pickle)
+ *   read     open, then pt_tensor_read of both tensors in 256 KiB chunks (CRC on)
+ *   readnc   the same without the CRC-32 check (pt_limits.no_crc_check)
+ *   full     dv_compare_files, what `compare` does per pair (no output)
+ *   nocrc    full, files opened with no_crc_check
+ *   nopct    full without percentiles
+ *
+ * usage: engine_bench [-j THREADS] STAGE[,STAGE...] BASELINE TARGET
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dumpview/dtype.h"
+#include "dumpview/metrics.h"
+#include "dumpview/pt.h"
+
+struct pairs {
+	char **rel;
+	size_t n, cap;
+};
+
+static void collect(const char *root, const char *rel, struct pairs *ps)
+{
+	char path[4096];
+	DIR *d;
+	struct dirent *e;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char sub[4096];
+		struct stat st;
+		size_t len = strlen(e->d_name);
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", e->d_name) >= (int)sizeof(sub) ||
+		    snprintf(path, sizeof(path), "%s/%s", root, sub) >= (int)sizeof(path))
+			continue;
+		if (stat(path, &st))
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			collect(root, sub, ps);
+		} else if (len > 3 && !strcmp(e->d_name + len - 3, ".pt")) {
+			if (ps->n == ps->cap) {
+				ps->cap = ps->cap ? 2 * ps->cap : 256;
+				ps->rel = realloc(ps->rel, ps->cap * sizeof(*ps->rel));
+				if (!ps->rel)
+					abort();
+			}
+			ps->rel[ps->n++] = strdup(sub);
+		}
+	}
+	closedir(d);
+}
+
+enum stage { ST_OPEN, ST_READ, ST_READNC, ST_FULL, ST_NOCRC, ST_NOPCT };
+static const char *const stage_names[] = { "open", "read", "readnc", "full", "nocrc", "nopct" };
+
+struct run {
+	enum stage stage;
+	const char *base, *targ;
+	struct pairs *ps;
+	atomic_size_t next;
+	atomic_long errors;
+};
+
+static int read_all(pt_file *f, const pt_obj *v, void *buf, size_t bufsize, dv_error *err)
+{
+	const pt_tensor *t;
+	int64_t chunk;
+
+	if (!v || v->kind != PT_TENSOR)
+		return 0;
+	t = &v->u.tensor;
+	chunk = (int64_t)(bufsize / (dv_dtype_size(t->dtype) ? dv_dtype_size(t->dtype) : 1));
+	for (int64_t s = 0; s < t->numel; s += chunk) {
+		int64_t c = t->numel - s < chunk ? t->numel - s : chunk;
+
+		if (pt_tensor_read(f, t, s, c, buf, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int one_pair(struct run *r, const char *bp, const char *tp, void *buf, size_t bufsize)
+{
+	pt_limits lim = pt_limits_default();
+	dv_metrics_opts opts = dv_metrics_opts_default();
+	dv_pair_result *res;
+	dv_error err;
+	pt_file *bf, *tf;
+	int rc = 0;
+
+	if (r->stage == ST_FULL || r->stage == ST_NOPCT) {
+		res = malloc(sizeof(*res));
+		if (!res)
+			return -1;
+		opts.percentiles = r->stage != ST_NOPCT;
+		rc = dv_compare_files(bp, tp, &opts, res);
+		rc = res->status == DV_RESULT_ERROR ? -1 : 0;
+		free(res);
+		return rc;
+	}
+	lim.no_crc_check = r->stage == ST_READNC || r->stage == ST_NOCRC;
+	bf = pt_open_ex(bp, &lim, &err);
+	tf = bf ? pt_open_ex(tp, &lim, &err) : NULL;
+	if (!bf || !tf) {
+		rc = -1;
+	} else if (r->stage == ST_READ || r->stage == ST_READNC) {
+		if (read_all(bf, pt_dump_value(bf), buf, bufsize, &err) < 0 ||
+		    read_all(tf, pt_dump_value(tf), buf, bufsize, &err) < 0)
+			rc = -1;
+	} else if (r->stage == ST_NOCRC) {
+		const pt_obj *bv = pt_dump_value(bf), *tv = pt_dump_value(tf);
+
+		res = malloc(sizeof(*res));
+		if (!res)
+			abort();
+		if (bv && tv && bv->kind == PT_TENSOR && tv->kind == PT_TENSOR)
+			rc = dv_compare_tensors(bf, &bv->u.tensor, tf, &tv->u.tensor, &opts, res, &err);
+		free(res);
+	}
+	if (rc < 0 && bf && tf)
+		fprintf(stderr, "engine_bench: %s\n", err.msg);
+	if (bf)
+		pt_close(bf);
+	if (tf)
+		pt_close(tf);
+	return rc;
+}
+
+static void *worker(void *arg)
+{
+	struct run *r = arg;
+	size_t bufsize = 256 << 10;
+	void *buf = malloc(bufsize);
+	char bp[4096], tp[4096];
+
+	if (!buf)
+		abort();
+	for (;;) {
+		size_t i = atomic_fetch_add(&r->next, 1);
+
+		if (i >= r->ps->n)
+			break;
+		snprintf(bp, sizeof(bp), "%s/%s", r->base, r->ps->rel[i]);
+		snprintf(tp, sizeof(tp), "%s/%s", r->targ, r->ps->rel[i]);
+		if (one_pair(r, bp, tp, buf, bufsize) < 0)
+			atomic_fetch_add(&r->errors, 1);
+	}
+	free(buf);
+	return NULL;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+int main(int argc, char **argv)
+{
+	int nthreads = (int)sysconf(_SC_NPROCESSORS_ONLN), opt;
+	struct pairs ps = { 0 };
+
+	while ((opt = getopt(argc, argv, "j:")) != -1) {
+		if (opt != 'j')
+			goto usage;
+		nthreads = atoi(optarg);
+	}
+	if (argc - optind != 3 || nthreads < 1 || nthreads > 64)
+		goto usage;
+	collect(argv[optind + 2], "", &ps);
+	if (!ps.n) {
+		fprintf(stderr, "engine_bench: no .pt files under %s\n", argv[optind + 2]);
+		return 2;
+	}
+	printf("%zu pairs, %d threads\n", ps.n, nthreads);
+
+	char *stages = strdup(argv[optind]), *save = NULL;
+	for (char *s = strtok_r(stages, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
+		struct run r = { .base = argv[optind + 1], .targ = argv[optind + 2], .ps = &ps };
+		pthread_t th[64];
+		size_t k;
+
+		for (k = 0; k < sizeof(stage_names) / sizeof(stage_names[0]); k++)
+			if (!strcmp(s, stage_names[k]))
+				break;
+		if (k == sizeof(stage_names) / sizeof(stage_names[0]))
+			goto usage;
+		r.stage = (enum stage)k;
+		double w0 = now(), c0 = cpu_seconds();
+		for (int t = 0; t < nthreads; t++)
+			pthread_create(&th[t], NULL, worker, &r);
+		for (int t = 0; t < nthreads; t++)
+			pthread_join(th[t], NULL);
+		printf("  %-7s wall %7.3f s  cpu %7.3f s  errors %ld\n", s, now() - w0, cpu_seconds() - c0,
+		       (long)atomic_load(&r.errors));
+	}
+	free(stages);
+	for (size_t i = 0; i < ps.n; i++)
+		free(ps.rel[i]);
+	free(ps.rel);
+	return 0;
+
+usage:
+	fprintf(stderr, "usage: engine_bench [-j THREADS] open|read|readnc|full|nocrc|nopct[,...] BASELINE TARGET\n");
+	return 2;
+}
