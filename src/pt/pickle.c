@@ -627,7 +627,7 @@ static pobj *rebuild_tensor(unpickler *u, const pobj *args, bool v3)
 	tt->storage_key = st->key;
 	tt->device = st->location;
 	/* Until a record is found: what the pickle claims. */
-	tt->storage_nbytes = st->dtype == DV_DTYPE_INVALID ? st->numel : st->numel * (int64_t)dv_dtype_size(st->dtype);
+	tt->storage_nbytes = st->numel;
 	if (st->dtype != DV_DTYPE_INVALID &&
 	    __builtin_mul_overflow(st->numel, (int64_t)dv_dtype_size(st->dtype), &tt->storage_nbytes)) {
 		fail(u, "storage size overflows");
