@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <wchar.h>
 
@@ -373,6 +374,7 @@ void app_render(tui_app *app)
 	if (app->detail_open && sel && sel->kind == TN_TENSOR) {
 		const dv_pair *p = &app->cmp->pairs[sel->pair];
 		if (p->kind == DV_PAIR_MATCHED && !app_detail_for(app, sel->pair) &&
+		    (ptrdiff_t)sel->pair != app->detail_cancelled &&
 		    (atomic_load(&p->state) != DV_PAIR_DONE || p->result.status == DV_RESULT_COMPARED))
 			jobs_submit_detail(app, sel->pair);
 	}
@@ -384,6 +386,13 @@ void app_render(tui_app *app)
 
 /* ------------------------------------------------------------------ */
 /* events */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static volatile sig_atomic_t sig_write_fd = -1;
 
@@ -646,11 +655,21 @@ int app_next_key(tui_app *app)
 	}
 	int idle_errs = 0;
 	while (!app->quit) {
-		if (app->dirty)
+		/* Scan progress redraws at most every 50 ms; keys redraw at once. */
+		int64_t now = now_ms();
+		if (app->scan_dirty && now - app->last_render_ms >= 50)
+			app->dirty = true;
+		if (app->dirty) {
 			app_render(app);
+			app->scan_dirty = false;
+			app->last_render_ms = now;
+		}
 		job_kind kind;
 		int64_t done, total;
 		bool busy = jobs_heavy_busy(app, &kind, &done, &total);
+		int timeout = busy ? 100 : 1000;
+		if (app->scan_dirty)
+			timeout = 50;
 		struct pollfd fds[4] = {
 			{ 0, POLLIN, 0 },
 			{ app->scan_pipe[0], POLLIN, 0 },
@@ -662,7 +681,7 @@ int app_next_key(tui_app *app)
 		int key = read_terminal_key(app, &got);
 		if (got)
 			return key;
-		int rc = poll(fds, 4, busy ? 100 : 1000);
+		int rc = poll(fds, 4, timeout);
 		if (rc < 0) {
 			if (errno == EINTR)
 				continue; /* SIGWINCH: the next read gives KEY_RESIZE */
@@ -672,8 +691,7 @@ int app_next_key(tui_app *app)
 			app->dirty = true; /* progress */
 		if (fds[1].revents) {
 			drain(app->scan_pipe[0]);
-			app_update_first_div(app);
-			app->dirty = true;
+			app->scan_dirty = true; /* the render updates the first divergence */
 		}
 		if (fds[2].revents) {
 			drain(app->job_pipe[0]);
@@ -1137,7 +1155,11 @@ static int handle_key(tui_app *app, int key)
 		int64_t d, t;
 		if (jobs_heavy_busy(app, &kind, &d, &t)) {
 			jobs_cancel(app);
-			app_message(app, false, "cancelled");
+			/* Not asked again until the user opens the tensor again. */
+			const trow *row = app_selected_row(app);
+			if (kind == JOB_DETAIL && row && row->kind == TN_TENSOR)
+				app->detail_cancelled = (ptrdiff_t)row->pair;
+			app_message(app, false, kind == JOB_DETAIL ? "detail cancelled (Enter computes it again)" : "cancelled");
 		} else if (app->detail_open) {
 			app->detail_open = false;
 			app->focus = PANE_TREE;
@@ -1245,6 +1267,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 	app->scan_pipe[0] = app->scan_pipe[1] = app->job_pipe[0] = app->job_pipe[1] = -1;
 	app->sig_pipe[0] = app->sig_pipe[1] = -1;
 	app->first_div = -1;
+	app->detail_cancelled = -1;
 	app->ascii = opts->ascii || !utf8_locale();
 	app->g = app->ascii ? glyphs_ascii : glyphs_utf8;
 

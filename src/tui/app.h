@@ -267,6 +267,7 @@ typedef struct tui_app {
 	bool first_div_known;
 	/* panes */
 	bool detail_open;
+	ptrdiff_t detail_cancelled; /* pair whose detail job the user cancelled, or -1 */
 	pane focus;
 	int detail_scroll;
 	bool help_open;
@@ -301,6 +302,8 @@ typedef struct tui_app {
 	bool quit;
 	int exit_signal;
 	bool dirty;
+	bool scan_dirty;         /* scan progress waiting for the next throttled redraw */
+	int64_t last_render_ms;
 	bool pending_clear;
 } tui_app;
 

@@ -442,6 +442,8 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 			} else if (d) {
 				snprintf(buf, sizeof(buf), "detail unavailable: %s", d->error);
 				line(&c, buf, draw_attr(app, CP_FAIL, 0));
+			} else if ((ptrdiff_t)pi == app->detail_cancelled) {
+				line(&c, "histograms and heat map cancelled: Enter computes them again", draw_attr(app, CP_DIM, 0));
 			} else if (jobs_heavy_busy(app, &kind, &done, &total) && kind == JOB_DETAIL && total > 0) {
 				snprintf(buf, sizeof(buf), "computing histograms and heat map: %lld%% (Esc cancels)",
 					 (long long)(done * 100 / total));

@@ -270,6 +270,7 @@ static int tree_handle(tui_app *app, tui_action act, int key)
 		if (row->kind == TN_TENSOR) {
 			app->detail_open = true;
 			app->detail_scroll = 0;
+			app->detail_cancelled = -1;
 			if (app->rows < 30)
 				app->focus = PANE_DETAIL; /* the pane replaces the tree */
 			break;
