@@ -91,8 +91,8 @@ try:
     t3 = os.path.join(tmp, "other")
     shutil.copytree(t, t3)
     rc, err, phases, pairs = run(t3, t)
-    ok(rc == 0 and len(phases) == 1 and phases[0]["name"] == "dump" and phases[0]["in_base"] and phases[0]["in_targ"],
-       "two bare folders with unrelated names: phase 'dump'")
+    ok(rc == 0 and len(phases) == 1 and phases[0]["name"] == "copy" and phases[0]["in_base"] and phases[0]["in_targ"],
+       "two bare folders with unrelated names: the target folder's name")
     # one-sided phase: the target lacks fwd_bwd
     t2 = os.path.join(tmp, "t2")
     os.makedirs(t2)

@@ -255,13 +255,13 @@ dv_comparison *dv_comparison_build(dv_run *base, dv_run *targ, const pcre2_code 
 	cmp->base = base;
 	cmp->targ = targ;
 	/* Two bare folders are one phase each, whatever their folders are called:
-	 * the phase keeps a phase name either side has, else a shared folder
-	 * name, else "dump". */
+	 * the phase keeps a phase name either side has, else the target's folder
+	 * name (as reports and their tests expect). */
 	both_bare = base->bare && targ->bare && base->nphases == 1 && targ->nphases == 1;
 	if (both_bare) {
 		const char *bn = base->phases[0].name, *tn = targ->phases[0].name;
 
-		names[nnames++] = dv_phase_rank(tn) < 3 || !strcmp(tn, bn) ? tn : dv_phase_rank(bn) < 3 ? bn : "dump";
+		names[nnames++] = dv_phase_rank(tn) == 3 && dv_phase_rank(bn) < 3 ? bn : tn;
 	}
 	for (size_t i = 0; i < targ->nphases && !both_bare; i++)
 		names[nnames++] = targ->phases[i].name;
