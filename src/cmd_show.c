@@ -205,7 +205,7 @@ static int show_tensor(shower *s, const pt_tensor *t)
 			fprintf(out, " mean %s", buf);
 		}
 		if (nans)
-			fprintf(out, " nan %" PRId64, nans);
+			fprintf(out, " nan_count %" PRId64, nans);
 	}
 	fputc('\n', out);
 	return 0;

@@ -1,5 +1,6 @@
 /* The dtype table and exact element conversions. */
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "dumpview/dtype.h"
@@ -172,21 +173,21 @@ uint16_t dv_f32_to_bf16(float v)
 	return (uint16_t)(u >> 16);
 }
 
-/* Lookup tables for the one-byte float kinds: built once, read by every
- * bulk conversion. Building twice from two threads writes equal values. */
+/* Lookup tables for the one-byte float kinds, built once for all threads. */
 static float f8_table[5][256];
-static volatile int f8_table_ready[5];
+static pthread_once_t f8_once = PTHREAD_ONCE_INIT;
+
+static void f8_init(void)
+{
+	for (int k = 0; k < 5; k++)
+		for (int b = 0; b < 256; b++)
+			f8_table[k][b] = dv_f8_to_f32((dv_dtype)(DV_FLOAT8_E4M3FN + k), (uint8_t)b);
+}
 
 static const float *f8_lut(dv_dtype dt)
 {
-	int k = dt - DV_FLOAT8_E4M3FN;
-
-	if (!f8_table_ready[k]) {
-		for (int b = 0; b < 256; b++)
-			f8_table[k][b] = dv_f8_to_f32(dt, (uint8_t)b);
-		__atomic_store_n(&f8_table_ready[k], 1, __ATOMIC_RELEASE);
-	}
-	return f8_table[k];
+	pthread_once(&f8_once, f8_init);
+	return f8_table[dt - DV_FLOAT8_E4M3FN];
 }
 
 /* Unaligned little-endian loads (records are only 64-byte aligned in files). */

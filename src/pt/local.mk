@@ -24,3 +24,6 @@ TESTS += tests/test_pt_read
 tests_test_pt_read_SOURCES = tests/test_pt_read.c
 tests_test_pt_read_CFLAGS = $(DV_TEST_CFLAGS) $(ZIP_CFLAGS)
 tests_test_pt_read_LDADD = $(DV_TEST_LIBS)
+
+TESTS += tests/test_show_cli.sh
+EXTRA_DIST += tests/test_show_cli.sh

@@ -1,5 +1,6 @@
 /* Tensor extents and element reads: streamed, in logical row-major order. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,7 +108,7 @@ int pt_resolve_tensors(pt_file *f, dv_error *err)
 /* ---- CRC-32 (zip's polynomial), slicing by 8 ---- */
 
 static uint32_t crc_table[8][256];
-static int crc_ready;
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void)
 {
@@ -120,15 +121,13 @@ static void crc_init(void)
 	for (uint32_t i = 0; i < 256; i++)
 		for (int t = 1; t < 8; t++)
 			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
-	__atomic_store_n(&crc_ready, 1, __ATOMIC_RELEASE);
 }
 
 uint32_t pt_crc32(uint32_t crc, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 
-	if (!__atomic_load_n(&crc_ready, __ATOMIC_ACQUIRE))
-		crc_init(); /* two threads racing here write the same values */
+	pthread_once(&crc_once, crc_init);
 	crc = ~crc;
 	for (; len && ((uintptr_t)p & 7); len--)
 		crc = crc_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
