@@ -5,12 +5,16 @@
 # `:save-display X` must equal tests/tui/X.golden. The CSV exports are
 # checked against torch's values in examples/expected.json.
 # DUMPVIEW_UPDATE_GOLDEN=1 rewrites the goldens instead of comparing.
-: "${DUMPVIEW:?}" "${EXAMPLES:?}" "${TESTS_SRCDIR:?}"
+: "${DUMPVIEW:?}" "${EXAMPLES:?}" "${TESTS_SRCDIR:?}" "${FIXTURES:?}"
 dir=$TESTS_SRCDIR/tui
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dv-tui.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 ln -s "$EXAMPLES/baseline" "$tmp/baseline"
 ln -s "$EXAMPLES/target" "$tmp/target"
+# "#runs: fixtures" in a key file: the edge cases of tests/fixtures/tui instead.
+mkdir "$tmp/fixtures"
+ln -s "$FIXTURES/tui/baseline" "$tmp/fixtures/baseline"
+ln -s "$FIXTURES/tui/target" "$tmp/fixtures/target"
 
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -25,20 +29,22 @@ echo "1..$((count + 3))"
 for keys in "$dir"/*.keys; do
 	name=$(basename "$keys" .keys)
 	args=$(sed -n 's/^#args: *//p' "$keys")
+	where=$tmp
+	grep -q '^#runs: fixtures' "$keys" && where=$tmp/fixtures
 	# shellcheck disable=SC2086
-	if (cd "$tmp" && NO_COLOR= DUMPVIEW_SCRIPT="$keys" "$DUMPVIEW" $args baseline target >"$tmp/$name.out" 2>&1); then
+	if (cd "$where" && NO_COLOR= DUMPVIEW_SCRIPT="$keys" "$DUMPVIEW" $args baseline target >"$tmp/$name.out" 2>&1); then
 		ok "$name: script ran"
 	else
 		not_ok "$name: script ran (exit $?): $(head -c 300 "$tmp/$name.out")"
 	fi
 	for screen in $(sed -n 's/^:save-display *//p' "$keys"); do
 		golden=$dir/$screen.golden
-		if [ -n "${DUMPVIEW_UPDATE_GOLDEN:-}" ] && [ -f "$tmp/$screen" ]; then
-			cp "$tmp/$screen" "$golden"
+		if [ -n "${DUMPVIEW_UPDATE_GOLDEN:-}" ] && [ -f "$where/$screen" ]; then
+			cp "$where/$screen" "$golden"
 		fi
-		if [ ! -f "$tmp/$screen" ]; then
+		if [ ! -f "$where/$screen" ]; then
 			not_ok "$name: screen $screen saved"
-		elif diff -u "$golden" "$tmp/$screen" >"$tmp/diff" 2>&1; then
+		elif diff -u "$golden" "$where/$screen" >"$tmp/diff" 2>&1; then
 			ok "$name: screen $screen"
 		else
 			not_ok "$name: screen $screen differs from $screen.golden"

@@ -54,6 +54,45 @@ static void line(dctx *c, const char *s, attr_t attr)
 	dnl(c);
 }
 
+/* A long message over as many lines as it needs (breaking at spaces or
+ * slashes where it can, else anywhere). */
+static void wrapped(dctx *c, const char *s, attr_t attr)
+{
+	int width = c->r.w - 2;
+	if (width < 10)
+		width = 10;
+	char buf[1024];
+	while (*s) {
+		size_t len = strlen(s), cut = len;
+		if (str_width(s) > width) {
+			/* Longest prefix that fits, in bytes. */
+			size_t fit = 0;
+			for (size_t i = 1; i <= len; i++) {
+				if ((s[i] & 0xc0) == 0x80)
+					continue;
+				char tmp[1024];
+				size_t n = i < sizeof(tmp) - 1 ? i : sizeof(tmp) - 1;
+				memcpy(tmp, s, n);
+				tmp[n] = '\0';
+				if (str_width(tmp) > width)
+					break;
+				fit = i;
+			}
+			cut = fit ? fit : 1;
+			for (size_t i = cut; i > cut / 2; i--)
+				if (s[i - 1] == ' ' || s[i - 1] == '/') {
+					cut = i;
+					break;
+				}
+		}
+		size_t n = cut < sizeof(buf) - 1 ? cut : sizeof(buf) - 1;
+		memcpy(buf, s, n);
+		buf[n] = '\0';
+		line(c, buf, attr);
+		s += cut;
+	}
+}
+
 static void stat_row(dctx *c, const char *label, double b, double t, bool hb, bool ht, bool diff)
 {
 	char bs[64] = "", ts[64] = "", ds[64] = "";
@@ -397,7 +436,7 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 		line(&c, "computing metrics...", draw_attr(app, CP_DIM, 0));
 	} else if (p->result.status == DV_RESULT_ERROR) {
 		snprintf(buf, sizeof(buf), "unreadable: %s", p->result.error);
-		line(&c, buf, draw_attr(app, CP_FAIL, A_BOLD));
+		wrapped(&c, buf, draw_attr(app, CP_FAIL, A_BOLD));
 	} else if (p->result.status == DV_RESULT_NON_TENSOR) {
 		line(&c, p->result.equal ? "non-tensor values, printed forms equal" : "non-tensor values, printed forms differ",
 		     A_BOLD);
@@ -422,8 +461,7 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 		}
 		dnl(&c);
 		if (p->result.status == DV_RESULT_SHAPE_MISMATCH) {
-			snprintf(buf, sizeof(buf), "shape mismatch: %s", p->result.error);
-			line(&c, buf, draw_attr(app, CP_FAIL, A_BOLD));
+			wrapped(&c, p->result.error[0] ? p->result.error : "shape mismatch", draw_attr(app, CP_FAIL, A_BOLD));
 		} else if (p->result.status == DV_RESULT_COMPARED) {
 			if (!(wide && d && d->rc == 0)) {
 				draw_metrics(&c, p);
@@ -441,7 +479,7 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 				draw_heat(&c, &d->d);
 			} else if (d) {
 				snprintf(buf, sizeof(buf), "detail unavailable: %s", d->error);
-				line(&c, buf, draw_attr(app, CP_FAIL, 0));
+				wrapped(&c, buf, draw_attr(app, CP_FAIL, 0));
 			} else if ((ptrdiff_t)pi == app->detail_cancelled) {
 				line(&c, "histograms and heat map cancelled: Enter computes them again", draw_attr(app, CP_DIM, 0));
 			} else if (jobs_heavy_busy(app, &kind, &done, &total) && kind == JOB_DETAIL && total > 0) {

@@ -127,7 +127,18 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 		draw_field(app, y, c->rel_x, c->num_w, running ? "computing" : app->g.ellipsis,
 			   attr | draw_attr(app, CP_DIM, 0), true);
 	} else if (r->status == DV_RESULT_ERROR) {
-		snprintf(buf, sizeof(buf), "unreadable: %s", r->error);
+		/* "PATH: reason": the row has room for the side and the reason. */
+		const char *side = "", *reason = r->error;
+		const dv_dumpfile *sides[2] = { p->base, p->targ };
+		for (int k = 0; k < 2; k++) {
+			size_t n = sides[k] ? strlen(sides[k]->path) : 0;
+			if (n && !strncmp(r->error, sides[k]->path, n) && !strncmp(r->error + n, ": ", 2)) {
+				side = k ? " (target)" : " (baseline)";
+				reason = r->error + n + 2;
+				break;
+			}
+		}
+		snprintf(buf, sizeof(buf), "unreadable%s: %s", side, reason);
 		draw_field(app, y, c->shape_x, right_w, buf, attr, false);
 	} else if (r->status == DV_RESULT_NON_TENSOR) {
 		draw_field(app, y, c->shape_x, right_w, r->equal ? "non-tensor: equal" : "non-tensor: differs", attr,
