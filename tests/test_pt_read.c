@@ -189,6 +189,48 @@ static void test_crc(void **state)
 	pt_close(f);
 }
 
+/* The internal CRC-32 (PCLMUL folding with a table tail) against a bitwise reference. */
+uint32_t pt_crc32(uint32_t crc, const void *data, size_t len);
+extern bool pt_crc32_simd;
+
+static uint32_t crc_bitwise(uint32_t crc, const uint8_t *p, size_t len)
+{
+	crc = ~crc;
+	while (len--) {
+		crc ^= *p++;
+		for (int k = 0; k < 8; k++)
+			crc = crc & 1 ? 0xedb88320u ^ (crc >> 1) : crc >> 1;
+	}
+	return ~crc;
+}
+
+static void test_crc32(void **state)
+{
+	uint8_t *buf = malloc(70000);
+	uint32_t seed = 12345;
+	(void)state;
+
+	for (size_t i = 0; i < 70000; i++) {
+		seed = seed * 1103515245 + 12345;
+		buf[i] = (uint8_t)(seed >> 16);
+	}
+	assert_int_equal(pt_crc32(0, "123456789", 9), 0xcbf43926);
+	for (int t = 0; t < 400; t++) {
+		seed = seed * 1103515245 + 12345;
+		size_t off = (seed >> 8) % 61, len = t < 300 ? (size_t)t : (seed >> 4) % 69000;
+		uint32_t init = t % 3 ? 0 : seed;
+		uint32_t want = crc_bitwise(init, buf + off, len);
+		pt_crc32_simd = true;
+		assert_int_equal(pt_crc32(init, buf + off, len), want);
+		pt_crc32_simd = false;
+		assert_int_equal(pt_crc32(init, buf + off, len), want);
+	}
+	pt_crc32_simd = true;
+	/* in pieces, as reads arrive */
+	assert_int_equal(pt_crc32(pt_crc32(0, buf, 1000), buf + 1000, 5000), crc_bitwise(0, buf, 6000));
+	free(buf);
+}
+
 static void expect_open_error(const char *path, const char *want)
 {
 	dv_error err;
@@ -393,6 +435,7 @@ int main(void)
 		cmocka_unit_test(test_containers),
 		cmocka_unit_test(test_buffer),
 		cmocka_unit_test(test_crc),
+		cmocka_unit_test(test_crc32),
 		cmocka_unit_test(test_not_checkpoints),
 		cmocka_unit_test(test_read_ranges),
 		cmocka_unit_test(test_big_views_stored),

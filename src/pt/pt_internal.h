@@ -118,6 +118,7 @@ int pt_zip_read_whole(pt_file *f, zip_int64_t index, const char *what, uint8_t *
 
 /* tensor.c */
 uint32_t pt_crc32(uint32_t crc, const void *data, size_t len); /* little-endian host */
+extern bool pt_crc32_simd; /* tests switch the PCLMUL path off to compare */
 pt_record *pt_find_record(pt_file *f, const char *key);
 int pt_resolve_tensors(pt_file *f, dv_error *err);
 void pt_stream_close(pt_file *f);
