@@ -61,7 +61,7 @@ typedef struct dv_qsel {
 	int64_t numel;                 /* elements expected (NaN included) */
 	uint32_t *keys;                /* small mode: the keys, sorted by plan */
 	uint32_t *h1;                  /* large mode: 65536 buckets of the high 16 bits */
-	int64_t count;                 /* non-NaN values added */
+	int64_t count;                 /* values added (large mode: non-NaN ones) */
 	int64_t nan;
 	uint32_t lowbits;              /* OR of the low 16 bits of all values */
 	/* after dv_qsel_plan */

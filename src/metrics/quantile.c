@@ -2,6 +2,10 @@
  * rank and the interpolation in float32 arithmetic), without sorting large
  * tensors: order statistics come from radix histograms of order-preserving
  * keys. Any NaN makes every quantile NaN, as in torch. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3") /* the key loops vectorise */
+#endif
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,18 +70,24 @@ void dv_qsel_add(dv_qsel *q, const float *x, size_t n)
 	size_t i;
 
 	if (q->keys) {
-		uint32_t *k = q->keys + q->count;
+		/* keys of every value, NaN included (any NaN makes all quantiles
+		 * NaN, so their keys are never looked at): a vectorisable loop */
+		uint32_t *k = q->keys + q->count, low = 0;
+		int64_t nan = 0;
 
+		if ((int64_t)n > q->numel - q->count)
+			n = (size_t)(q->numel - q->count); /* more values than announced */
 		for (i = 0; i < n; i++) {
-			if (x[i] != x[i]) {
-				q->nan++;
-				continue;
-			}
-			if (k - q->keys >= q->numel)
-				break; /* more values than announced: ignore the excess */
-			*k++ = float_key(x[i]);
+			uint32_t u;
+
+			memcpy(&u, &x[i], sizeof(u));
+			low |= u;
+			k[i] = raw_key(u);
+			nan += x[i] != x[i];
 		}
-		q->count = k - q->keys;
+		q->lowbits |= low & 0xffffu;
+		q->nan += nan;
+		q->count += (int64_t)n;
 		return;
 	}
 	/* branchless: NaNs are histogrammed too (their keys lie outside the
@@ -99,37 +109,106 @@ void dv_qsel_add(dv_qsel *q, const float *x, size_t n)
 	q->count += (int64_t)n - nan;
 }
 
-/* LSD radix sort of the small-mode keys, 11-bit digits; digits that all keys
- * share are skipped. */
-static int sort_keys(uint32_t *k, int64_t n)
+/* MSD radix selection of the small-mode keys: per 8-bit digit, from the
+ * top, count the digit over the group holding a wanted rank, and copy out
+ * only the members of the buckets holding ranks; no full sort. When every
+ * value's low 16 bits are zero (bf16 data) two digits decide the key: its low
+ * half then only repeats the sign. */
+typedef struct sel_group {
+	uint32_t *k;
+	int64_t n;
+	uint32_t prefix;                   /* digits decided so far */
+	int nr;
+	int idx[DV_QSEL_RANKS];            /* which ranks */
+	int64_t res[DV_QSEL_RANKS];        /* rank inside the group */
+} sel_group;
+
+static int select_keys(uint32_t *keys, int64_t n, const int64_t *rank, uint32_t *out, bool high_only)
 {
-	uint32_t *tmp = malloc((size_t)(n > 0 ? n : 1) * sizeof(uint32_t)), *src = k, *dst = tmp;
-	uint32_t cnt[2048];
+	uint32_t *buf[2], cnt[256];
+	sel_group g[2][DV_QSEL_RANKS];
+	int ng[2] = { 1, 0 }, cur = 0, last_shift = high_only ? 16 : 0;
 
-	if (!tmp)
+	buf[0] = keys;
+	buf[1] = malloc((size_t)(n > 0 ? n : 1) * sizeof(uint32_t));
+	if (!buf[1])
 		return -1;
-	for (int shift = 0; shift < 32; shift += 11) {
-		memset(cnt, 0, sizeof(cnt));
-		for (int64_t i = 0; i < n; i++)
-			cnt[(src[i] >> shift) & 2047]++;
-		if (n > 0 && cnt[(src[0] >> shift) & 2047] == (uint32_t)n)
-			continue;
-		uint32_t sum = 0;
-		for (int d = 0; d < 2048; d++) {
-			uint32_t c = cnt[d];
+	g[0][0].k = keys;
+	g[0][0].n = n;
+	g[0][0].prefix = 0;
+	g[0][0].nr = DV_QSEL_RANKS;
+	/* the walks below need ascending ranks; the list is not quite (p95's
+	 * ceil may pass p99's floor on tiny tensors): insertion-sort it */
+	for (int j = 0; j < DV_QSEL_RANKS; j++) {
+		int p = j;
 
-			cnt[d] = sum;
-			sum += c;
+		while (p > 0 && g[0][0].res[p - 1] > rank[j]) {
+			g[0][0].idx[p] = g[0][0].idx[p - 1];
+			g[0][0].res[p] = g[0][0].res[p - 1];
+			p--;
 		}
-		for (int64_t i = 0; i < n; i++)
-			dst[cnt[(src[i] >> shift) & 2047]++] = src[i];
-		uint32_t *t = src;
-		src = dst;
-		dst = t;
+		g[0][0].idx[p] = j;
+		g[0][0].res[p] = rank[j];
 	}
-	if (src != k)
-		memcpy(k, src, (size_t)n * sizeof(uint32_t));
-	free(tmp);
+	for (int shift = 24; shift >= last_shift && ng[cur] > 0; shift -= 8) {
+		uint32_t *dst = buf[!cur];
+		int64_t off = 0;
+		int nx = 0;
+		bool final = shift == last_shift;
+
+		for (int gi = 0; gi < ng[cur]; gi++) {
+			sel_group *G = &g[cur][gi];
+			int map[256];
+			int64_t cum = 0;
+			int b = 0;
+
+			memset(cnt, 0, sizeof(cnt));
+			for (int64_t i = 0; i < G->n; i++)
+				cnt[(G->k[i] >> shift) & 255]++;
+			memset(map, -1, sizeof(map));
+			/* ranks ascend: one walk over the buckets */
+			for (int j = 0; j < G->nr; j++) {
+				while (cum + cnt[b] <= G->res[j])
+					cum += cnt[b++];
+				uint32_t prefix = G->prefix | ((uint32_t)b << shift);
+
+				if (final) {
+					if (high_only)
+						prefix |= (prefix & 0x80000000u) ? 0 : 0xffffu;
+					out[G->idx[j]] = prefix;
+					continue;
+				}
+				if (map[b] < 0) {
+					sel_group *N = &g[!cur][nx];
+
+					map[b] = nx++;
+					N->k = dst + off;
+					N->n = 0;
+					N->prefix = prefix;
+					N->nr = 0;
+					off += cnt[b];
+				}
+				sel_group *N = &g[!cur][map[b]];
+				N->idx[N->nr] = G->idx[j];
+				N->res[N->nr++] = G->res[j] - cum;
+			}
+			if (final)
+				continue;
+			for (int64_t i = 0; i < G->n; i++) {
+				uint32_t v = G->k[i];
+				int m = map[(v >> shift) & 255];
+
+				if (m >= 0) {
+					sel_group *N = &g[!cur][m];
+
+					N->k[N->n++] = v;
+				}
+			}
+		}
+		ng[!cur] = nx;
+		cur = !cur;
+	}
+	free(buf[1]);
 	return 0;
 }
 
@@ -153,18 +232,21 @@ int dv_qsel_plan(dv_qsel *q)
 		q->weight[i] = r - (float)below;
 	}
 	if (q->keys) {
-		if (sort_keys(q->keys, q->count) < 0)
+		if (select_keys(q->keys, q->count, q->rank, q->rank_key, q->lowbits == 0) < 0)
 			return -1;
-		for (i = 0; i < DV_QSEL_RANKS; i++) {
-			q->rank_key[i] = q->keys[q->rank[i]];
+		for (i = 0; i < DV_QSEL_RANKS; i++)
 			q->rank_slot[i] = -1;
-		}
 		return 0;
 	}
-	/* bucket of each rank by one cumulative scan (ranks are ascending) */
+	/* bucket of each rank by a cumulative scan (restarted where a rank is
+	 * below the previous one) */
 	int64_t cum = 0;
 	int b = 0;
 	for (i = 0; i < DV_QSEL_RANKS; i++) {
+		if (i > 0 && q->rank[i] < q->rank[i - 1]) {
+			cum = 0;
+			b = 0;
+		}
 		while (b < NBUCKETS && cum + q->h1[b] <= q->rank[i])
 			cum += q->h1[b++];
 		if (b >= NBUCKETS)
