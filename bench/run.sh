@@ -162,4 +162,9 @@ if [ "$paint" = yes ]; then
 	echo
 	echo "== tui: first paint on $(find "$dir/baseline" -name '*.pt' | wc -l) + $(find "$dir/target" -name '*.pt' | wc -l) files"
 	python3 "$here/tui_paint.py" "$dumpview" "$dir/baseline" "$dir/target" || echo "  (TUI measure failed)"
+	if [ -d "$datadir/wide/target" ]; then
+		echo "== tui on wide (8 MiB pairs: each scan job is long)"
+		python3 "$here/tui_paint.py" --paint-marker "layer 1" "$dumpview" "$datadir/wide/baseline" \
+			"$datadir/wide/target" || echo "  (TUI measure failed)"
+	fi
 fi
