@@ -498,6 +498,30 @@ static void test_pairing_duplicates(void **state)
 	dv_comparison_free(cmp);
 }
 
+static void test_pairing_without_name_tags(void **state)
+{
+	dv_comparison *cmp;
+
+	(void)state;
+	/* no name tag: the file name tells them apart, not their order */
+	touch("nonb/x/alpha.pt");
+	touch("nonb/x/beta.pt");
+	touch("nont/x/beta.pt");
+	touch("nont/x/gamma.pt");
+	cmp = build("nonb", "nont", NULL);
+	assert_int_equal(cmp->npairs, 3);
+	for (size_t i = 0; i < cmp->npairs; i++) {
+		const dv_pair *p = &cmp->pairs[i];
+
+		if (!strcmp(p->name, "beta")) {
+			assert_int_equal(p->kind, DV_PAIR_MATCHED);
+		} else {
+			assert_int_equal(p->kind, strcmp(p->name, "alpha") ? DV_PAIR_TARGET_ONLY : DV_PAIR_BASELINE_ONLY);
+		}
+	}
+	dv_comparison_free(cmp);
+}
+
 static void test_pairing_order(void **state)
 {
 	dv_comparison *cmp;
@@ -787,6 +811,7 @@ int main(void)
 		cmocka_unit_test(test_layout_layers_from_tags),
 		cmocka_unit_test(test_resolve_tag),
 		cmocka_unit_test(test_pairing_duplicates),
+		cmocka_unit_test(test_pairing_without_name_tags),
 		cmocka_unit_test(test_pairing_order),
 		cmocka_unit_test(test_pairing_folder_tags),
 		cmocka_unit_test(test_pairing_filter),

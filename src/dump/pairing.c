@@ -52,6 +52,16 @@ static char *pairing_key(const dv_dumpfile *f)
 		*p = '\0';
 	}
 	free(sorted);
+	/* A file name without tags is all there is to tell such files apart
+	 * (otherwise they would all pair by order alone). */
+	if (key && !f->nfile_tags) {
+		char *named = malloc(len + strlen(f->stem) + 2);
+
+		if (named)
+			sprintf(named, "%s\x1e%s", key, f->stem);
+		free(key);
+		key = named;
+	}
 	return key;
 }
 
