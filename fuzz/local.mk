@@ -24,6 +24,13 @@ clean-fuzz:
 	rm -rf $(FUZZ_OUT)
 
 TESTS += tests/test_hostile.sh
+
+# A file truncated, replaced or overwritten between open and read.
+check_PROGRAMS += tests/test_hostile_live
+TESTS += tests/test_hostile_live
+tests_test_hostile_live_SOURCES = tests/test_hostile_live.c
+tests_test_hostile_live_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_hostile_live_LDADD = $(DV_TEST_LIBS)
 EXTRA_DIST += tests/test_hostile.sh \
 	fuzz/run.sh fuzz/smoke fuzz/walk.c fuzz/walk.h fuzz/fuzz_pt.c fuzz/fuzz_legacy.c \
 	fuzz/fuzz_pickle.c fuzz/fuzz_tags.c fuzz/fuzz_regex.c fuzz/pickle.dict \

@@ -1,0 +1,265 @@
+/* A file truncated or replaced while it is being read (issue 6): opened,
+ * then cut short (or renamed over) before its elements are read. Every read
+ * either returns the original bytes or fails with a message naming the
+ * file; nothing crashes. Stored entries (pread), deflated entries (libzip)
+ * and the legacy format. Fixtures come from $FIXTURES. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "dumpview/pt.h"
+
+#define CHUNK 4096
+
+static char *fixture(const char *rel)
+{
+	static char path[4096];
+	const char *dir = getenv("FIXTURES");
+
+	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "tests/fixtures", rel);
+	return path;
+}
+
+static unsigned char *slurp(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	unsigned char *buf;
+	long n;
+
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+	n = ftell(fp);
+	assert_true(n > 0);
+	rewind(fp);
+	buf = malloc((size_t)n);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+	fclose(fp);
+	*len = (size_t)n;
+	return buf;
+}
+
+static void spit(const char *path, const void *data, size_t len)
+{
+	FILE *fp = fopen(path, "wb");
+
+	assert_non_null(fp);
+	assert_int_equal(fwrite(data, 1, len, fp), len);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* A private copy of the fixture in a fresh temporary folder. */
+static char *copy_to_tmp(const char *rel, char *dir, size_t dirsize)
+{
+	static char path[4200];
+	unsigned char *data;
+	size_t len;
+
+	snprintf(dir, dirsize, "%s/dv-live-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/live.pt", dir);
+	data = slurp(fixture(rel), &len);
+	spit(path, data, len);
+	free(data);
+	return path;
+}
+
+static void remove_tmp(const char *dir)
+{
+	char p[4200];
+
+	snprintf(p, sizeof(p), "%s/live.pt", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/other.pt", dir);
+	unlink(p);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* Reads every element of the tensor at tpath in chunks, after `damage` has
+ * been applied to the file between open and the first read. Returns 0 when
+ * every read succeeded (the bytes then equal `want`), -1 on an error (whose
+ * message must name the file). */
+static int read_after(const char *rel, const char *tpath, void (*damage)(const char *path, const char *dir),
+		      unsigned char **want, size_t *want_len)
+{
+	char dir[4096];
+	const char *path = copy_to_tmp(rel, dir, sizeof(dir));
+	dv_error err;
+	pt_file *f = pt_open(path, &err);
+	const pt_obj *o;
+	const pt_tensor *t;
+	unsigned char *got;
+	size_t isz, len;
+	int64_t start, n;
+	int rc = 0;
+
+	if (f == NULL)
+		fail_msg("%s", err.msg);
+	o = pt_lookup(pt_root(f), tpath);
+	assert_non_null(o);
+	assert_int_equal(o->kind, PT_TENSOR);
+	t = &o->u.tensor;
+	isz = dv_dtype_size(t->dtype);
+	len = (size_t)t->numel * isz;
+	got = malloc(len ? len : 1);
+	assert_non_null(got);
+	/* the undamaged bytes, read through a second handle first */
+	if (want) {
+		pt_file *g = pt_open(path, &err);
+		const pt_tensor *gt;
+
+		assert_non_null(g);
+		gt = &pt_lookup(pt_root(g), tpath)->u.tensor;
+		*want = malloc(len ? len : 1);
+		assert_non_null(*want);
+		assert_int_equal(pt_tensor_read(g, gt, 0, gt->numel, *want, &err), 0);
+		*want_len = len;
+		pt_close(g);
+	}
+	damage(path, dir);
+	for (start = 0; start < t->numel; start += n) {
+		n = t->numel - start < CHUNK ? t->numel - start : CHUNK;
+		err.msg[0] = '\0';
+		if (pt_tensor_read(f, t, start, n, got + (size_t)start * isz, &err) != 0) {
+			assert_non_null(strstr(err.msg, "live.pt"));
+			rc = -1;
+			break;
+		}
+	}
+	if (rc == 0 && want)
+		assert_memory_equal(got, *want, len);
+	free(got);
+	pt_close(f);
+	remove_tmp(dir);
+	return rc;
+}
+
+static void truncate_to_header(const char *path, const char *dir)
+{
+	(void)dir;
+	assert_int_equal(truncate(path, 1000), 0);
+}
+
+static void truncate_to_zero(const char *path, const char *dir)
+{
+	(void)dir;
+	assert_int_equal(truncate(path, 0), 0);
+}
+
+static void truncate_to_half(const char *path, const char *dir)
+{
+	FILE *fp = fopen(path, "rb");
+	long n;
+
+	(void)dir;
+	assert_non_null(fp);
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	fclose(fp);
+	assert_int_equal(truncate(path, n / 2), 0);
+}
+
+/* Another file renamed over the path: the open handle keeps the old one. */
+static void replace(const char *path, const char *dir)
+{
+	char other[4200];
+
+	snprintf(other, sizeof(other), "%s/other.pt", dir);
+	spit(other, "not a checkpoint\n", 17);
+	assert_int_equal(rename(other, path), 0);
+}
+
+/* Overwritten in place with zeros: the bytes change under the reader. */
+static void zero_in_place(const char *path, const char *dir)
+{
+	unsigned char *data;
+	size_t len;
+
+	(void)dir;
+	data = slurp(path, &len);
+	memset(data, 0, len);
+	spit(path, data, len);
+	free(data);
+}
+
+static void test_stored_truncated(void **state)
+{
+	(void)state;
+	/* 1 MiB of bf16 in a stored entry: read with pread */
+	assert_int_equal(read_after("pt-corpus/shape_large.pt", "$", truncate_to_half, NULL, NULL), -1);
+	assert_int_equal(read_after("pt-corpus/shape_large.pt", "$", truncate_to_header, NULL, NULL), -1);
+	assert_int_equal(read_after("pt-corpus/shape_large.pt", "$", truncate_to_zero, NULL, NULL), -1);
+}
+
+static void test_deflated_truncated(void **state)
+{
+	(void)state;
+	/* 70000 int8 in a deflated entry: read through libzip */
+	assert_int_equal(read_after("hostile/valid/deflated_shape_long1d.pt", "$", truncate_to_half, NULL, NULL), -1);
+	assert_int_equal(read_after("hostile/valid/deflated_shape_long1d.pt", "$", truncate_to_zero, NULL, NULL), -1);
+}
+
+static void test_legacy_truncated(void **state)
+{
+	unsigned char *want = NULL;
+	size_t len = 0;
+	int rc;
+
+	(void)state;
+	/* a reader may hold a small legacy file in memory: then the original
+	 * bytes come back, else an error */
+	rc = read_after("pt-corpus/legacy.pt", "$['w']", truncate_to_half, &want, &len);
+	assert_true(rc == 0 || rc == -1);
+	free(want);
+	rc = read_after("pt-corpus/legacy.pt", "$['view']", truncate_to_zero, &want, &len);
+	assert_true(rc == 0 || rc == -1);
+	free(want);
+}
+
+static void test_replaced(void **state)
+{
+	unsigned char *want = NULL;
+	size_t len = 0;
+
+	(void)state;
+	/* the open handle still reads the original file: the bytes are exact */
+	assert_int_equal(read_after("pt-corpus/shape_large.pt", "$", replace, &want, &len), 0);
+	free(want);
+	assert_int_equal(read_after("hostile/valid/deflated_shape_long1d.pt", "$", replace, &want, &len), 0);
+	free(want);
+}
+
+static void test_overwritten(void **state)
+{
+	unsigned char *want = NULL;
+	size_t len = 0;
+	int rc;
+
+	(void)state;
+	/* Stored bytes overwritten in place: the new bytes are read, or the
+	 * CRC check at the end of the entry reports it. No crash either way. */
+	rc = read_after("pt-corpus/shape_long1d.pt", "$", zero_in_place, NULL, NULL);
+	assert_true(rc == 0 || rc == -1);
+	rc = read_after("hostile/valid/deflated_shape_long1d.pt", "$", zero_in_place, &want, &len);
+	assert_true(rc == 0 || rc == -1);
+	free(want);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stored_truncated),
+		cmocka_unit_test(test_deflated_truncated),
+		cmocka_unit_test(test_legacy_truncated),
+		cmocka_unit_test(test_replaced),
+		cmocka_unit_test(test_overwritten),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
