@@ -263,8 +263,12 @@ static void draw_status(tui_app *app)
 		}
 	}
 	static const char *const sort_names[SORT_COUNT] = { "exec order", "rel_diff", "name" };
-	char right[160];
-	snprintf(right, sizeof(right), " sort: %s  ?:help q:quit ", sort_names[app->tree.sort]);
+	char right[200];
+	if (app->cols >= 150)
+		snprintf(right, sizeof(right), " sort: %s  Enter:open /:search f:filter ]:next fail D:first div ?:help q:quit ",
+			 sort_names[app->tree.sort]);
+	else
+		snprintf(right, sizeof(right), " sort: %s  ?:help q:quit ", sort_names[app->tree.sort]);
 	int rw = str_width(right);
 	attr_t la = app->message[0] && app->message_error ? draw_attr(app, CP_FAIL, A_BOLD) | A_REVERSE : a;
 	if (app->message[0] && app->message_error && app->color)

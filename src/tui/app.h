@@ -164,6 +164,7 @@ typedef struct tui_jobs {
 	size_t *table;           /* JOB_TABLE: pairs to write */
 	size_t ntable;
 	atomic_int cancel;
+	atomic_int stop;         /* exit: cancels on-demand pair computes too */
 	atomic_llong done, total;
 	/* finished heavy job, collected by the main thread */
 	bool finished;

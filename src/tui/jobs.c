@@ -184,7 +184,8 @@ int jobs_start(tui_app *app)
 	pthread_cond_init(&j->cv, NULL);
 	j->notify_w = app->job_pipe[1];
 	j->mopts = app->mopts;
-	j->mopts.cancel = NULL;
+	atomic_store(&j->stop, 0);
+	j->mopts.cancel = &j->stop; /* set only at exit, so quitting never waits on a big tensor */
 	j->mopts.progress = NULL;
 	if (pthread_create(&j->thread, NULL, job_main, app) != 0)
 		return -1;
@@ -200,6 +201,7 @@ void jobs_stop(tui_app *app)
 	pthread_mutex_lock(&j->mu);
 	j->quit = true;
 	atomic_store(&j->cancel, 1);
+	atomic_store(&j->stop, 1);
 	pthread_cond_broadcast(&j->cv);
 	pthread_mutex_unlock(&j->mu);
 	pthread_join(j->thread, NULL);
