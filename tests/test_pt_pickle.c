@@ -502,7 +502,7 @@ static void test_bound_objects_and_tree(void **state)
 	l.max_stack = 5000;
 	op(p, ']'), op(p, '(');
 	for (int i = 0; i < 1001; i++)
-		op(p, 'N');
+		op(p, 'K'), op(p, 1);
 	op(p, 'e'), op(p, '.');
 	expect_error(p, &l, "more than 1000 objects");
 
@@ -514,6 +514,33 @@ static void test_bound_objects_and_tree(void **state)
 		op(p, '2'), op(p, 0x86); /* DUP, TUPLE2: (x, x) */
 	op(p, '.');
 	expect_error(p, &l, "more than 1000 nodes");
+}
+
+static void test_bound_memory(void **state)
+{
+	pt_limits l = pt_limits_default();
+	pk *p = pk_new(2);
+	(void)state;
+
+	/* 20000 ints appended one by one: ~2 MB of nodes over a 1 MiB budget */
+	l.max_memory = 1 << 20;
+	op(p, ']');
+	for (int i = 0; i < 20000; i++)
+		op(p, 'K'), op(p, i & 0xff), op(p, 'a');
+	op(p, '.');
+	expect_error(p, &l, "object tree larger than 1 MiB");
+
+	/* None, True and False are shared: a million Nones cost one node */
+	p = pk_new(2);
+	op(p, ']');
+	for (int i = 0; i < 20000; i++)
+		op(p, 'N'), op(p, 'a');
+	op(p, '.');
+	dv_error err;
+	pt_file *f = load(p, &l, &err);
+	assert_non_null(f);
+	assert_int_equal(pt_root(f)->u.seq.len, 20000);
+	pt_close(f);
 }
 
 static void test_bound_lengths(void **state)
@@ -776,6 +803,7 @@ int main(void)
 		cmocka_unit_test(test_bound_stack_and_marks),
 		cmocka_unit_test(test_bound_memo),
 		cmocka_unit_test(test_bound_objects_and_tree),
+		cmocka_unit_test(test_bound_memory),
 		cmocka_unit_test(test_bound_lengths),
 		cmocka_unit_test(test_underflow_and_structure),
 		cmocka_unit_test(test_bound_extents),

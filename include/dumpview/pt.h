@@ -75,6 +75,9 @@ typedef struct pt_limits {
 	/* Skip the CRC-32 check of whole sequential record reads (zlib's crc32
 	 * runs at ~1.5 GB/s; a benchmark may prefer raw speed). Default false. */
 	bool no_crc_check;
+	/* Bytes the object tree may take (nodes, strings, item arrays); 0 means
+	 * the default. Checked as the tree grows, so hostile pickles stop early. */
+	size_t max_memory;
 } pt_limits;
 
 pt_limits pt_limits_default(void);

@@ -16,6 +16,7 @@ pt_limits pt_limits_default(void)
 		.max_objects = (size_t)1 << 23,
 		.max_string = (size_t)1 << 30,
 		.max_record_bytes = (uint64_t)1 << 42,
+		.max_memory = (size_t)192 << 20,
 	};
 }
 
@@ -36,6 +37,7 @@ void *pt_arena_alloc(pt_file *f, size_t size)
 			return NULL;
 		b->size = bsize;
 		b->used = 0;
+		f->mem_used += sizeof(*b) + bsize;
 		if (size > ARENA_BLOCK / 4 && f->arena) {
 			/* A big one-off: keep filling the current block. */
 			b->next = f->arena->next;
@@ -92,6 +94,8 @@ pt_file *pt_file_new(const char *name, const pt_limits *limits)
 		return NULL;
 	}
 	f->lim = limits ? *limits : pt_limits_default();
+	if (!f->lim.max_memory)
+		f->lim.max_memory = pt_limits_default().max_memory;
 	f->fd = -1;
 	f->format = "pickle";
 	return f;

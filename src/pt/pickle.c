@@ -16,6 +16,7 @@ typedef struct unpickler {
 	size_t sp, stack_cap;
 	size_t *marks;
 	size_t nmarks, marks_cap;
+	pobj *none, *yes, *no;   /* shared: immutable and common */
 	pobj **memo;
 	size_t memo_len;         /* allocated slots */
 	size_t memo_count;       /* defined entries: MEMOIZE's next index */
@@ -39,6 +40,14 @@ static int fail(unpickler *u, const char *fmt, ...)
 
 /* ---- nodes ---- */
 
+static bool over_budget(unpickler *u)
+{
+	if (u->f->mem_used <= u->f->lim.max_memory)
+		return false;
+	fail(u, "object tree larger than %zu MiB", u->f->lim.max_memory >> 20);
+	return true;
+}
+
 static pobj *node(unpickler *u, pt_kind kind)
 {
 	pt_file *f = u->f;
@@ -49,6 +58,8 @@ static pobj *node(unpickler *u, pt_kind kind)
 		fail(u, "more than %zu objects", f->lim.max_objects);
 		return NULL;
 	}
+	if (over_budget(u))
+		return NULL;
 	/* Non-tensor nodes leave out the pt_tensor part of the union. */
 	if (kind == PT_TENSOR)
 		size = sizeof(pobj);
@@ -135,7 +146,10 @@ static int grow(unpickler *u, pobj *p, size_t need)
 		p->next_heap = u->f->heap_list;
 		u->f->heap_list = p;
 	}
+	u->f->mem_used += (cap - p->cap) * sizeof(pt_obj *) * (p->o.kind == PT_DICT ? 2 : 1);
 	p->cap = cap;
+	if (over_budget(u))
+		return -1;
 	return 0;
 }
 
@@ -897,14 +911,20 @@ static int step(unpickler *u, int op, bool *stop)
 		return read_uint(u, 4, &v) || memo_get(u, v) ? -1 : 0;
 
 	case OP_NONE:
-		return push(u, node(u, PT_NONE));
+		if (!u->none)
+			u->none = node(u, PT_NONE);
+		return push(u, u->none);
 	case OP_NEWTRUE:
-	case OP_NEWFALSE:
-		p = node(u, PT_BOOL);
-		if (!p)
-			return -1;
-		p->o.u.b = op == OP_NEWTRUE;
-		return push(u, p);
+	case OP_NEWFALSE: {
+		pobj **shared = op == OP_NEWTRUE ? &u->yes : &u->no;
+		if (!*shared) {
+			*shared = node(u, PT_BOOL);
+			if (!*shared)
+				return -1;
+			(*shared)->o.u.b = op == OP_NEWTRUE;
+		}
+		return push(u, *shared);
+	}
 	case OP_BININT1:
 	case OP_BININT2:
 	case OP_BININT:

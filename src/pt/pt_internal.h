@@ -60,6 +60,7 @@ struct pt_file {
 	pt_limits lim;
 
 	arena_block *arena;
+	size_t mem_used;         /* arena blocks and item arrays, against lim.max_memory */
 	pobj *heap_list;
 	size_t nobjects;
 	pt_obj *root;
