@@ -65,7 +65,7 @@ void tree_group_label(tui_app *app, size_t g, char *buf, size_t size)
 	const tgroup *gr = &app->tree.groups[g];
 	const tphase *ph = &app->tree.phases[gr->phase];
 	char step[32] = "";
-	if (ph->multi_step)
+	if (ph->multi_step && gr->step >= 0)
 		snprintf(step, sizeof(step), " (step %lld)", (long long)gr->step);
 	if (gr->layer >= 0)
 		snprintf(buf, size, "layer %d%s", gr->layer, step);

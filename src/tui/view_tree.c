@@ -98,6 +98,8 @@ static void draw_agg(tui_app *app, int y, const cols *c, const tagg *a, attr_t a
 	int cp;
 	if (a->failed)
 		glyph = app->g.fail, cp = CP_FAIL;
+	else if (!a->total)
+		glyph = app->g.unmatched, cp = CP_DIM; /* nothing to compare: one side only */
 	else if (a->done && a->done == a->total)
 		glyph = app->g.pass, cp = CP_PASS;
 	else
