@@ -32,7 +32,7 @@ static cols plan(int x, int w)
 
 /* A cell's own colour, unless the row already has one (selected or
  * highlighted rows keep theirs: colour pairs cannot be combined). */
-static attr_t overlay(tui_app *app, attr_t attr, int cp, attr_t mono)
+static attr_t cell_attr(tui_app *app, attr_t attr, int cp, attr_t mono)
 {
 	if (attr & (A_REVERSE | A_COLOR))
 		return attr;
@@ -113,7 +113,7 @@ static void draw_agg(tui_app *app, int y, const cols *c, const tagg *a, attr_t a
 		glyph = app->g.pass, cp = CP_PASS;
 	else
 		glyph = app->g.pending, cp = CP_DIM;
-	draw_field(app, y, c->mark_x, 2, glyph, overlay(app, attr, cp, A_BOLD),
+	draw_field(app, y, c->mark_x, 2, glyph, cell_attr(app, attr, cp, A_BOLD),
 		   false);
 }
 
@@ -132,11 +132,11 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 	if (v == PV_UNMATCHED) {
 		snprintf(buf, sizeof(buf), "%s", p->kind == DV_PAIR_TARGET_ONLY ? "target only: no baseline file"
 									      : "baseline only: no target file");
-		draw_field(app, y, c->shape_x, right_w, buf, overlay(app, attr, CP_DIM, 0), false);
+		draw_field(app, y, c->shape_x, right_w, buf, cell_attr(app, attr, CP_DIM, 0), false);
 	} else if (v == PV_PENDING) {
 		bool running = atomic_load(&p->state) == DV_PAIR_RUNNING;
 		draw_field(app, y, c->rel_x, c->num_w, running ? "computing" : app->g.ellipsis,
-			   overlay(app, attr, CP_DIM, 0), true);
+			   cell_attr(app, attr, CP_DIM, 0), true);
 	} else if (r->status == DV_RESULT_ERROR) {
 		/* "PATH: reason": the row has room for the side and the reason. */
 		const char *side = "", *reason = r->error;
@@ -183,7 +183,7 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 	const char *glyph;
 	int cp;
 	mark_for(app, v, &glyph, &cp);
-	draw_field(app, y, c->mark_x, 2, glyph, overlay(app, attr, cp, A_BOLD), false);
+	draw_field(app, y, c->mark_x, 2, glyph, cell_attr(app, attr, cp, A_BOLD), false);
 }
 
 static void tree_draw(tui_app *app, tui_rect r, bool focused)
