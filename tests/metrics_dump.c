@@ -1,6 +1,8 @@
 /* Test helper (not a test): reads "BASELINE\tTARGET" lines on stdin and
  * prints one JSON object per pair with the metrics layer's results, for
- * tests/test_metrics_examples.sh to check against torch's numbers. */
+ * tests/test_metrics_examples.sh to check against torch's numbers. A line
+ * "synthetic\tKIND\tN\tSEED" instead prints the statistics of the vector
+ * tests/fixtures/metrics/gen_torch_quantiles.py makes from the same numbers. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +37,32 @@ static void stats(const char *side, const dv_stats *s)
 	printf(",\"%s_nan\":%lld,\"%s_inf\":%lld", side, (long long)s->nan, side, (long long)s->inf);
 }
 
+static void synthetic(int kind, int64_t n, uint64_t s)
+{
+	float *f = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+	uint16_t *h = malloc((size_t)(n > 0 ? n : 1) * sizeof(uint16_t));
+	dv_tensor_desc d = { .dtype = kind == 1 ? DV_BFLOAT16 : DV_FLOAT32, .ndim = 1, .shape = { n } };
+	dv_pair_result r;
+
+	for (int64_t i = 0; i < n; i++) {
+		s ^= s << 13;
+		s ^= s >> 7;
+		s ^= s << 17;
+		if (kind == 2)
+			f[i] = (float)((s >> 40) % 7) - 3.0f;
+		else
+			f[i] = (float)((int64_t)(s >> 40) - (1 << 23)) / (float)(1 << 20);
+		h[i] = dv_f32_to_bf16(f[i]);
+	}
+	dv_compare_buffers(&d, kind == 1 ? (void *)h : (void *)f, &d, kind == 1 ? (void *)h : (void *)f, NULL, &r,
+			   NULL);
+	printf("{\"n\":%lld", (long long)n);
+	stats("s", &r.base_stats);
+	printf("}\n");
+	free(f);
+	free(h);
+}
+
 int main(void)
 {
 	char line[8192];
@@ -46,6 +74,15 @@ int main(void)
 
 		if (!tab)
 			continue;
+		if (!strncmp(line, "synthetic\t", 10)) {
+			int kind;
+			long long n;
+			unsigned long long seed;
+
+			if (sscanf(line + 10, "%d\t%lld\t%llu", &kind, &n, &seed) == 3)
+				synthetic(kind, n, seed);
+			continue;
+		}
 		*tab = '\0';
 		nl = strchr(tab + 1, '\n');
 		if (nl)

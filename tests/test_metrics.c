@@ -364,7 +364,7 @@ static void test_integers(void **state)
 	assert_close(r.base_stats.mean, 2.0 / 3.0, 1e-15);
 }
 
-/* torch.quantile reference: full sort, then torch's float32 rank/lerp. */
+/* torch.quantile reference: full sort, then torch's float32 rank and (FMA) lerp. */
 static int cmpf(const void *a, const void *b)
 {
 	float x = *(const float *)a, y = *(const float *)b;
@@ -380,7 +380,7 @@ static void ref_quantiles(const float *x, int64_t n, double out[DV_NQUANTILES])
 		float r = (float)dv_quantile_q[i] * (float)(n - 1);
 		int64_t lo = (int64_t)r, hi = (int64_t)ceilf(r);
 		float w = r - (float)lo, a = s[lo], b = s[hi];
-		out[i] = fabsf(w) < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
+		out[i] = fabsf(w) < 0.5f ? fmaf(w, b - a, a) : fmaf(-(b - a), 1.0f - w, b);
 	}
 	free(s);
 }

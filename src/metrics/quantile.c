@@ -17,6 +17,17 @@ const char *const dv_quantile_name[DV_NQUANTILES] = { "p1", "p5", "p50", "p95", 
 
 #define NBUCKETS 65536
 
+/* at::lerp for float as torch's x86 kernels (AVX2/AVX512 builds, compiled
+ * with FMA contraction) compute it: two forms by |weight| < 0.5, each a fused
+ * multiply-add. Checked against torch 2.11 (tests/fixtures/metrics); the
+ * non-FMA "default" capability differs in the last bit at times. */
+static inline float torch_lerp(float a, float b, float w)
+{
+	float d = b - a;
+
+	return fabsf(w) < 0.5f ? fmaf(w, d, a) : fmaf(-d, 1.0f - w, b);
+}
+
 /* Unsigned keys ordered like the floats; -0 and +0 share a key. */
 static inline uint32_t float_key(float v)
 {
@@ -316,7 +327,7 @@ void dv_qsel_result(const dv_qsel *q, double out[DV_NQUANTILES])
 		}
 		float a = rank_value(q, 2 * i), b = rank_value(q, 2 * i + 1), w = q->weight[i];
 		/* at::lerp for float: opmath float, two forms by |weight| < 0.5 */
-		float r = fabsf(w) < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
+		float r = torch_lerp(a, b, w);
 
 		out[i] = r + 0.0f; /* -0 -> +0: the two zeros are one value here */
 	}
@@ -496,7 +507,7 @@ int dv_hist16_stats(const dv_hist16 *h, bool want_quantiles, dv_stats *st)
 			while (cj + e[j].count <= above)
 				cj += e[j++].count;
 			b = e[j].value;
-			float res = fabsf(w) < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
+			float res = torch_lerp(a, b, w);
 			st->p[k] = res + 0.0f;
 		}
 	}
