@@ -313,6 +313,7 @@ static const uint8_t *take(unpickler *u, uint64_t n)
 	const uint8_t *p;
 
 	if (n > u->len - u->pos) {
+		u->f->pickle_truncated = true;
 		fail(u, "truncated: needs %llu more bytes, %zu left", (unsigned long long)n, u->len - u->pos);
 		return NULL;
 	}
@@ -348,6 +349,7 @@ static const char *read_line(unpickler *u, size_t *len)
 	const uint8_t *nl = memchr(start, '\n', left);
 
 	if (!nl) {
+		u->f->pickle_truncated = true;
 		fail(u, "truncated GLOBAL");
 		return NULL;
 	}
@@ -1145,6 +1147,7 @@ int pt_unpickle(pt_file *f, const uint8_t *data, size_t len, pt_obj **out, size_
 	if (!err)
 		err = u.err = &local;
 	dv_error_clear(err);
+	f->pickle_truncated = false;
 	if (len > f->lim.max_pickle_bytes) {
 		u.op_pos = 0;
 		rc = fail(&u, "%zu bytes, more than the limit %zu", len, f->lim.max_pickle_bytes);
@@ -1152,6 +1155,7 @@ int pt_unpickle(pt_file *f, const uint8_t *data, size_t len, pt_obj **out, size_
 	while (!rc && !stop) {
 		if (u.pos >= u.len) {
 			u.op_pos = u.pos;
+			f->pickle_truncated = true;
 			rc = fail(&u, "truncated: no STOP opcode");
 			break;
 		}

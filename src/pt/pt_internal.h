@@ -64,6 +64,7 @@ struct pt_file {
 	pobj *heap_list;
 	size_t nobjects;
 	pt_obj *root;
+	bool pickle_truncated;   /* the last pt_unpickle ran out of data */
 
 	pt_tensor **tensors;     /* every tensor built, to resolve records after parsing */
 	size_t ntensors, cap_tensors;

@@ -389,52 +389,85 @@ int pt_raw_read(pt_file *f, uint64_t off, void *out, size_t len)
 	return 0;
 }
 
-static int open_legacy(pt_file *f, dv_error *err)
+/* The five pickles of a legacy file from data[0, len): magic, protocol,
+ * sys_info, the object, the storage keys. *pos gets where the data starts. */
+static int legacy_pickles(pt_file *f, const uint8_t *data, size_t len, size_t *pos, pt_obj **keys, dv_error *err)
 {
-	uint8_t *data = NULL;
-	size_t len, used, pos = 0;
-	pt_obj *magic, *proto, *sys_info, *keys;
-	int rc = -1;
+	pt_obj *magic, *proto, *sys_info;
+	size_t used;
 
-	f->format = "legacy";
-	/* The pickles come first; read at most max_pickle_bytes of them. */
-	len = f->buflen < f->lim.max_pickle_bytes ? (size_t)f->buflen : f->lim.max_pickle_bytes;
-	if (f->buf) {
-		data = (uint8_t *)f->buf;
-	} else {
-		data = malloc(len ? len : 1);
-		if (!data)
-			return dv_error_set(err, "%s: out of memory", f->name);
-		if (pt_raw_read(f, 0, data, len)) {
-			dv_error_set(err, "%s: read error: %s", f->name, strerror(errno));
-			goto out;
-		}
-	}
+	*pos = 0;
 	if (pt_unpickle(f, data, len, &magic, &used, err))
-		goto out;
-	pos += used;
-	if (pt_unpickle(f, data + pos, len - pos, &proto, &used, err))
-		goto out;
-	pos += used;
-	if (proto->kind != PT_INT || proto->u.i != 1001) {
-		dv_error_set(err, "%s: legacy format with an unknown protocol version", f->name);
-		goto out;
-	}
-	if (pt_unpickle(f, data + pos, len - pos, &sys_info, &used, err))
-		goto out;
-	pos += used;
+		return -1;
+	*pos += used;
+	if (pt_unpickle(f, data + *pos, len - *pos, &proto, &used, err))
+		return -1;
+	*pos += used;
+	if (proto->kind != PT_INT || proto->u.i != 1001)
+		return dv_error_set(err, "%s: legacy format with an unknown protocol version", f->name);
+	if (pt_unpickle(f, data + *pos, len - *pos, &sys_info, &used, err))
+		return -1;
+	*pos += used;
 	const pt_obj *le = pt_dict_get(sys_info, "little_endian");
 	if (le && le->kind == PT_BOOL && !le->u.b)
 		f->big_endian = true;
 	f->nrecs = 0; /* storages noted from here on belong to the object */
-	if (pt_unpickle(f, data + pos, len - pos, &f->root, &used, err))
-		goto out;
-	pos += used;
+	if (pt_unpickle(f, data + *pos, len - *pos, &f->root, &used, err))
+		return -1;
+	*pos += used;
 	size_t nnoted = f->nrecs;
-	if (pt_unpickle(f, data + pos, len - pos, &keys, &used, err))
-		goto out;
-	pos += used;
+	if (pt_unpickle(f, data + *pos, len - *pos, keys, &used, err))
+		return -1;
+	*pos += used;
 	f->nrecs = nnoted;
+	return 0;
+}
+
+static void reset_tree(pt_file *f)
+{
+	pt_arena_free(f);
+	f->nobjects = 0;
+	f->mem_used = 0;
+	f->ntensors = 0;
+	f->nrecs = 0;
+	f->root = NULL;
+	f->big_endian = false;
+}
+
+static int open_legacy(pt_file *f, dv_error *err)
+{
+	uint8_t *data = NULL;
+	size_t pos = 0;
+	uint64_t limit = f->buflen < f->lim.max_pickle_bytes ? f->buflen : f->lim.max_pickle_bytes;
+	uint64_t len = limit < ((uint64_t)1 << 20) ? limit : (uint64_t)1 << 20;
+	pt_obj *keys;
+	int rc = -1;
+
+	f->format = "legacy";
+	/* The pickles come before the data: read a little, more only if the
+	 * pickles run past it (never the whole file). */
+	for (;;) {
+		if (f->buf) {
+			data = (uint8_t *)f->buf;
+		} else {
+			uint8_t *d = realloc(data, len ? len : 1);
+			if (!d) {
+				dv_error_set(err, "%s: out of memory", f->name);
+				goto out;
+			}
+			data = d;
+			if (pt_raw_read(f, 0, data, len)) {
+				dv_error_set(err, "%s: read error: %s", f->name, strerror(errno));
+				goto out;
+			}
+		}
+		reset_tree(f);
+		if (!legacy_pickles(f, data, len, &pos, &keys, err))
+			break;
+		if (!f->pickle_truncated || len >= limit)
+			goto out;
+		len = len * 8 < limit ? len * 8 : limit;
+	}
 	if (dedupe_records(f, err))
 		goto out;
 	if (keys->kind != PT_LIST && keys->kind != PT_TUPLE) {
