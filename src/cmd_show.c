@@ -33,22 +33,62 @@ static void show_usage(FILE *out)
 		"Exit status: 0 success, 2 unreadable file, bad usage or PATH not a tensor.\n");
 }
 
-/* The shortest decimal that reads back to v at the element's precision. */
+/* The shortest decimal that reads back to v at the element's precision,
+ * written as Python writes floats (1000.0, 0.0001, 1e-05, 3e+38). */
 static void fmt_real(char *buf, size_t size, double v, bool single)
 {
-	if (isnan(v)) {
-		snprintf(buf, size, "nan");
-		return;
-	}
-	if (isinf(v)) {
-		snprintf(buf, size, v < 0 ? "-inf" : "inf");
+	char tmp[40], digits[24], *out = buf, *end = buf + size - 1;
+	int nd = 0, exp;
+
+	if (isnan(v) || isinf(v)) {
+		snprintf(buf, size, isnan(v) ? "nan" : v < 0 ? "-inf" : "inf");
 		return;
 	}
 	for (int prec = 1; prec <= 17; prec++) {
-		snprintf(buf, size, "%.*g", prec, v);
-		if (single ? strtof(buf, NULL) == (float)v : strtod(buf, NULL) == v)
-			return;
+		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
+		if (single ? strtof(tmp, NULL) == (float)v : strtod(tmp, NULL) == v)
+			break;
 	}
+	const char *p = tmp;
+	if (*p == '-' && out < end)
+		*out++ = *p++;
+	for (; *p && *p != 'e'; p++)
+		if (*p != '.')
+			digits[nd++] = *p;
+	exp = atoi(p + 1);
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
+#define PUT(c) do { if (out < end) *out++ = (c); } while (0)
+	if (exp >= -4 && exp < 16) {
+		if (exp < 0) {
+			PUT('0');
+			PUT('.');
+			for (int i = 0; i < -exp - 1; i++)
+				PUT('0');
+			for (int i = 0; i < nd; i++)
+				PUT(digits[i]);
+		} else {
+			for (int i = 0; i <= exp; i++)
+				PUT(i < nd ? digits[i] : '0');
+			PUT('.');
+			if (nd > exp + 1)
+				for (int i = exp + 1; i < nd; i++)
+					PUT(digits[i]);
+			else
+				PUT('0');
+		}
+		*out = '\0';
+	} else {
+		PUT(digits[0]);
+		if (nd > 1) {
+			PUT('.');
+			for (int i = 1; i < nd; i++)
+				PUT(digits[i]);
+		}
+		*out = '\0';
+		snprintf(out, end - out + 1, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+	}
+#undef PUT
 }
 
 typedef struct shower {

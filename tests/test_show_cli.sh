@@ -43,7 +43,7 @@ one_line_exit2 "--raw of a str" --raw "\$['value']" "$corpus/sglang_nontensor_st
 
 # --values N prints N values; 0 prints none
 "$DUMPVIEW" show --values 2 "$corpus/dtype_int8.pt" > "$tmp/out"
-grep -q '^\$: tensor int8 \[4, 3\] stride \[3, 1\] offset 0 cpu values \[-13, 93\] \.\.\. min -86 max 93 mean -3$' "$tmp/out"
+grep -q '^\$: tensor int8 \[4, 3\] stride \[3, 1\] offset 0 cpu values \[-13, 93\] \.\.\. min -86 max 93 mean -3.0$' "$tmp/out"
 result $? "--values 2"
 "$DUMPVIEW" show --values=0 "$corpus/dtype_int8.pt" > "$tmp/out"
 grep -q 'values \[\] \.\.\. min' "$tmp/out"

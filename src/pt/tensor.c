@@ -11,7 +11,7 @@
  * it is not too big, element by element otherwise (bounded memory). */
 #define WINDOW_MIN ((size_t)1 << 20)
 #define WINDOW_SMALL ((size_t)4 << 20)
-#define WINDOW_WHOLE ((uint64_t)256 << 20)
+#define WINDOW_WHOLE ((uint64_t)64 << 20)
 #define GATHER_CHUNK 4096
 #define CONVERT_CHUNK 65536
 
@@ -455,9 +455,14 @@ static int gather(pt_file *f, const pt_tensor *t, pt_record *r, int64_t start, i
 			for (int64_t i = 0; i < n; i++)
 				memcpy(dst + i * isz, base + offs[i] * isz, isz);
 		} else {
-			for (int64_t i = 0; i < n; i++)
-				if (rec_read(f, r, (uint64_t)offs[i] * isz, dst + i * isz, isz, err))
+			/* Far apart in a big record: read each run of neighbours
+			 * (a row of a slice) at once. */
+			for (int64_t i = 0, j; i < n; i = j) {
+				for (j = i + 1; j < n && offs[j] == offs[j - 1] + 1; j++)
+					;
+				if (rec_read(f, r, (uint64_t)offs[i] * isz, dst + i * isz, (size_t)(j - i) * isz, err))
 					return -1;
+			}
 		}
 		done += n;
 	}
