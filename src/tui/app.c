@@ -670,7 +670,7 @@ int app_next_key(tui_app *app)
 		}
 		job_kind kind;
 		int64_t done, total;
-		bool busy = jobs_heavy_busy(app, &kind, &done, &total);
+		bool busy = jobs_heavy_busy(app, &kind, &done, &total) || atomic_load(&app->jobs.want_pair) >= 0;
 		int timeout = busy ? 100 : 1000;
 		if (app->scan_dirty)
 			timeout = 50;

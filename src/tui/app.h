@@ -154,6 +154,7 @@ typedef struct tui_jobs {
 	size_t *want;
 	size_t nwant, want_cap;
 	bool computing_pair;
+	atomic_llong want_pair, want_done, want_total; /* the on-demand compute running, -1 none */
 	/* the one heavy job */
 	job_kind kind;           /* requested or running */
 	bool running;
@@ -184,6 +185,8 @@ void jobs_submit_detail(struct tui_app *app, size_t pair);
 void jobs_submit_export(struct tui_app *app, size_t pair, const char *path, double min_abs, int64_t top_k);
 void jobs_submit_table(struct tui_app *app, const char *path, size_t *pairs, size_t n);
 void jobs_cancel(struct tui_app *app);
+/* Progress of the on-demand compute of pair, if it is the one running. */
+bool jobs_pair_progress(struct tui_app *app, size_t pair, int64_t *done, int64_t *total);
 bool jobs_idle(struct tui_app *app);
 bool jobs_heavy_busy(struct tui_app *app, job_kind *kind, int64_t *done, int64_t *total);
 /* Collects a finished heavy job into the app (details cache, messages). */

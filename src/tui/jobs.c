@@ -26,6 +26,13 @@ static void progress_cb(void *ctx, int64_t done, int64_t total)
 	atomic_store(&j->total, total);
 }
 
+static void want_progress_cb(void *ctx, int64_t done, int64_t total)
+{
+	tui_jobs *j = ctx;
+	atomic_store(&j->want_done, done);
+	atomic_store(&j->want_total, total);
+}
+
 /* The visible table: the report layer's CSV rows, one per tensor pair. */
 static int write_table(tui_app *app, const char *path, const size_t *pairs, size_t n, int64_t *rows, char *msg,
 		       size_t msgsize)
@@ -163,8 +170,15 @@ static void *job_main(void *arg)
 		if (j->nwant) {
 			size_t pair = j->want[--j->nwant];
 			j->computing_pair = true;
+			atomic_store(&j->want_pair, (long long)pair);
+			atomic_store(&j->want_done, 0);
+			atomic_store(&j->want_total, 0);
 			pthread_mutex_unlock(&j->mu);
-			dv_pair_compute(&app->cmp->pairs[pair], &j->mopts);
+			dv_metrics_opts o = j->mopts;
+			o.progress = want_progress_cb;
+			o.progress_ctx = j;
+			dv_pair_compute(&app->cmp->pairs[pair], &o);
+			atomic_store(&j->want_pair, -1LL);
 			notify(j);
 			pthread_mutex_lock(&j->mu);
 			j->computing_pair = false;
@@ -185,6 +199,7 @@ int jobs_start(tui_app *app)
 	j->notify_w = app->job_pipe[1];
 	j->mopts = app->mopts;
 	atomic_store(&j->stop, 0);
+	atomic_store(&j->want_pair, -1LL);
 	j->mopts.cancel = &j->stop; /* set only at exit, so quitting never waits on a big tensor */
 	j->mopts.progress = NULL;
 	if (pthread_create(&j->thread, NULL, job_main, app) != 0)
@@ -288,6 +303,16 @@ void jobs_submit_export(tui_app *app, size_t pair, const char *path, double min_
 void jobs_submit_table(tui_app *app, const char *path, size_t *pairs, size_t n)
 {
 	submit(app, JOB_TABLE, 0, strdup(path), 0, 0, pairs, n);
+}
+
+bool jobs_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total)
+{
+	tui_jobs *j = &app->jobs;
+	if (atomic_load(&j->want_pair) != (long long)pair)
+		return false;
+	*done = atomic_load(&j->want_done);
+	*total = atomic_load(&j->want_total);
+	return *total > 0;
 }
 
 void jobs_cancel(tui_app *app)

@@ -135,7 +135,14 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 		draw_field(app, y, c->shape_x, right_w, buf, cell_attr(app, attr, CP_DIM, 0), false);
 	} else if (v == PV_PENDING) {
 		bool running = atomic_load(&p->state) == DV_PAIR_RUNNING;
-		draw_field(app, y, c->rel_x, c->num_w, running ? "computing" : app->g.ellipsis,
+		int64_t done, total;
+		char pct[32];
+		const char *what = running ? "computing" : app->g.ellipsis;
+		if (jobs_pair_progress(app, (size_t)(p - app->cmp->pairs), &done, &total)) {
+			snprintf(pct, sizeof(pct), "%lld%%", (long long)(done * 100 / total));
+			what = pct;
+		}
+		draw_field(app, y, c->rel_x, c->num_w, what,
 			   cell_attr(app, attr, CP_DIM, 0), true);
 	} else if (r->status == DV_RESULT_ERROR) {
 		/* "PATH: reason": the row has room for the side and the reason. */
