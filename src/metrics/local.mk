@@ -23,3 +23,5 @@ TESTS += tests/test_metrics_files
 tests_test_metrics_files_SOURCES = tests/test_metrics_files.c
 tests_test_metrics_files_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_metrics_files_LDADD = $(DV_TEST_LIBS)
+TESTS += tests/test_metrics_pairs.sh
+EXTRA_DIST += tests/test_metrics_pairs.sh tests/metrics_pairs.py
