@@ -20,8 +20,6 @@
 #include "app.h"
 #include "dumpview/commands.h"
 
-void tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size);
-void pair_path(tui_app *app, size_t pair, char *buf, size_t size);
 
 static bool multi_rank;
 
@@ -164,7 +162,7 @@ void app_open_first_divergence(tui_app *app, bool select)
 	}
 }
 
-static size_t matched_done(tui_app *app, size_t *total)
+size_t app_matched_done(tui_app *app, size_t *total)
 {
 	size_t done = 0, n = 0;
 	for (size_t i = 0; i < app->cmp->npairs; i++) {
@@ -187,7 +185,7 @@ static void draw_title(tui_app *app)
 	draw_fill(stdscr, 0, 0, app->cols, a);
 	char thr[32], scan[96], fd[512], buf[1200];
 	snprintf(thr, sizeof(thr), "%g", app->threshold);
-	size_t total, done = matched_done(app, &total);
+	size_t total, done = app_matched_done(app, &total);
 	if (done == total)
 		snprintf(scan, sizeof(scan), "scan %zu/%zu", done, total);
 	else if (!app->scan)
@@ -411,7 +409,7 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
-static void drain(int fd)
+void app_drain(int fd)
 {
 	char buf[4096];
 	while (read(fd, buf, sizeof(buf)) > 0)
@@ -428,12 +426,12 @@ void app_poll_events(tui_app *app, int timeout_ms)
 	if (poll(fds, 3, timeout_ms) <= 0)
 		return;
 	if (fds[0].revents) {
-		drain(app->scan_pipe[0]);
+		app_drain(app->scan_pipe[0]);
 		app_update_first_div(app);
 		app->dirty = true;
 	}
 	if (fds[1].revents) {
-		drain(app->job_pipe[0]);
+		app_drain(app->job_pipe[0]);
 		jobs_collect(app);
 		app->dirty = true;
 	}
@@ -457,196 +455,6 @@ static int read_terminal_key(tui_app *app, bool *got)
 		return (int)wc;
 	(void)app;
 	return -1;
-}
-
-/* ---- script mode ---- */
-
-static attr_t getattrs_of(const cchar_t *cc)
-{
-	attr_t attrs;
-	short pair;
-	wchar_t wch[CCHARW_MAX + 1];
-	if (getcchar(cc, wch, &attrs, &pair, NULL) == ERR)
-		return 0;
-	return attrs;
-}
-
-static void save_display(tui_app *app, const char *name)
-{
-	FILE *f = fopen(name, "w");
-	if (!f) {
-		app_message(app, true, "%s: %s", name, strerror(errno));
-		return;
-	}
-	for (int y = 0; y < LINES; y++) {
-		char line[8192];
-		size_t n = 0, keep = 0;
-		for (int x = 0; x < COLS && n + 16 < sizeof(line); x++) {
-			cchar_t cc;
-			if (mvwin_wch(stdscr, y, x, &cc) == ERR)
-				break;
-			wchar_t wch[CCHARW_MAX + 1];
-			attr_t attrs;
-			short pair;
-			if (getcchar(&cc, wch, &attrs, &pair, NULL) == ERR)
-				continue;
-			if (!wch[0])
-				continue; /* the second column of a wide character */
-			for (int k = 0; wch[k] && k < CCHARW_MAX; k++) {
-				mbstate_t st;
-				memset(&st, 0, sizeof(st));
-				size_t m = wcrtomb(line + n, wch[k], &st);
-				if (m != (size_t)-1)
-					n += m;
-			}
-			if (!(wch[0] == L' ' && !wch[1]))
-				keep = n;
-		}
-		fwrite(line, 1, keep, f);
-		fputc('\n', f);
-	}
-	/* What plain text cannot show: the selected row (reverse video) and the
-	 * rows highlighted as the first divergence, by screen line (1-based). */
-	fprintf(f, "-- selected:");
-	for (int y = 1; y < LINES - 1; y++) {
-		cchar_t cc;
-		if (mvwin_wch(stdscr, y, 1, &cc) != ERR && (getattrs_of(&cc) & A_REVERSE))
-			fprintf(f, " %d", y + 1);
-	}
-	fprintf(f, "\n-- divergence:");
-	for (int y = 1; y < LINES - 1; y++) {
-		cchar_t cc;
-		if (mvwin_wch(stdscr, y, 1, &cc) == ERR)
-			continue;
-		attr_t attrs;
-		short pair;
-		wchar_t wch[CCHARW_MAX + 1];
-		getcchar(&cc, wch, &attrs, &pair, NULL);
-		if ((app->color && pair == CP_DIVERGE) || (!app->color && (attrs & A_UNDERLINE) && !(attrs & A_REVERSE)))
-			fprintf(f, " %d", y + 1);
-	}
-	fputc('\n', f);
-	fclose(f);
-}
-
-static void wait_jobs(tui_app *app)
-{
-	/* Rendering may ask for more work (rows now visible), so loop until the
-	 * jobs stay idle across a render. */
-	for (int guard = 0; guard < 100000 && !app->quit; guard++) {
-		app_render(app);
-		if (jobs_idle(app))
-			return;
-		app_poll_events(app, 20);
-	}
-}
-
-static void wait_scan(tui_app *app)
-{
-	if (!app->scan)
-		return;
-	while (!app->quit) {
-		size_t total, done = matched_done(app, &total);
-		if (dv_scan_finished(app->scan) && done == total)
-			break;
-		app_poll_events(app, 50);
-	}
-	drain(app->scan_pipe[0]);
-	app_update_first_div(app);
-	app->dirty = true;
-}
-
-static void script_command(tui_app *app, char *cmd)
-{
-	char *arg = cmd + strcspn(cmd, " \t");
-	if (*arg)
-		*arg++ = '\0';
-	while (*arg == ' ' || *arg == '\t')
-		arg++;
-	if (!strcmp(cmd, "save-display")) {
-		wait_jobs(app);
-		save_display(app, arg);
-	} else if (!strcmp(cmd, "resize")) {
-		int w = 0, h = 0;
-		if (sscanf(arg, "%d %d", &w, &h) == 2 && w > 0 && h > 0)
-			resizeterm(h, w);
-		app->dirty = true;
-	} else if (!strcmp(cmd, "wait-scan")) {
-		wait_scan(app);
-	} else if (!strcmp(cmd, "wait")) {
-		wait_jobs(app);
-	} else {
-		app_message(app, true, "script line %d: unknown command :%s", app->script_line, cmd);
-	}
-}
-
-static char script_buf[4096];
-static size_t script_pos;
-static bool script_have;
-
-/* The next key of the script, running commands on the way; -1 at its end. */
-static int script_next_key(tui_app *app)
-{
-	for (;;) {
-		if (app->quit)
-			return -1;
-		if (!script_have || !script_buf[script_pos]) {
-			if (!fgets(script_buf, sizeof(script_buf), app->script))
-				return -1;
-			app->script_line++;
-			script_buf[strcspn(script_buf, "\r\n")] = '\0';
-			script_pos = 0;
-			script_have = true;
-			if (script_buf[0] == '#' || !script_buf[0]) {
-				script_buf[0] = '\0';
-				continue;
-			}
-			if (script_buf[0] == ':') {
-				app_poll_events(app, 0);
-				if (app->dirty)
-					app_render(app);
-				script_command(app, script_buf + 1);
-				script_buf[0] = '\0';
-				/* Let what the command changed take effect before the next key. */
-				app_poll_events(app, 0);
-				app_render(app);
-				continue;
-			}
-		}
-		char *s = script_buf + script_pos;
-		if (*s == '<') {
-			char *end = strchr(s, '>');
-			if (end && end > s + 1) {
-				char name[32];
-				size_t len = (size_t)(end - s - 1);
-				if (len < sizeof(name)) {
-					memcpy(name, s + 1, len);
-					name[len] = '\0';
-					int key = -1;
-					if (!strcmp(name, "lt"))
-						key = '<';
-					else if (!strcmp(name, "Resize"))
-						key = TK_FN(KEY_RESIZE);
-					else
-						key = tui_key_from_name(name);
-					if (key >= 0) {
-						script_pos += len + 2;
-						return key;
-					}
-				}
-			}
-		}
-		mbstate_t st;
-		memset(&st, 0, sizeof(st));
-		wchar_t wc;
-		size_t n = mbrtowc(&wc, s, strlen(s), &st);
-		if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
-			script_pos++;
-			return (unsigned char)*s;
-		}
-		script_pos += n;
-		return (int)wc;
-	}
 }
 
 int app_next_key(tui_app *app)
@@ -694,11 +502,11 @@ int app_next_key(tui_app *app)
 		if (busy)
 			app->dirty = true; /* progress */
 		if (fds[1].revents) {
-			drain(app->scan_pipe[0]);
+			app_drain(app->scan_pipe[0]);
 			app->scan_dirty = true; /* the render updates the first divergence */
 		}
 		if (fds[2].revents) {
-			drain(app->job_pipe[0]);
+			app_drain(app->job_pipe[0]);
 			jobs_collect(app);
 			app->dirty = true;
 		}
@@ -727,346 +535,6 @@ int app_next_key(tui_app *app)
 		}
 	}
 	return -1;
-}
-
-/* ------------------------------------------------------------------ */
-/* global actions */
-
-static bool pair_matches(tui_app *app, const pcre2_code *re, size_t i)
-{
-	const dv_pair *p = &app->cmp->pairs[i];
-	char label[256];
-	tensor_label(app, p, label, sizeof(label));
-	if (dv_regex_match(re, label))
-		return true;
-	if (p->targ && dv_regex_match(re, p->targ->filename))
-		return true;
-	if (p->base && dv_regex_match(re, p->base->filename))
-		return true;
-	return false;
-}
-
-/* Position in the flat display order to search from. */
-static ptrdiff_t flat_position(tui_app *app, const size_t *flat, size_t n, bool *on_pair)
-{
-	const trow *row = app_selected_row(app);
-	*on_pair = false;
-	if (!row)
-		return 0;
-	for (size_t k = 0; k < n; k++) {
-		const dv_pair *p = &app->cmp->pairs[flat[k]];
-		if (row->kind == TN_TENSOR && flat[k] == row->pair) {
-			*on_pair = true;
-			return (ptrdiff_t)k;
-		}
-		if (row->kind == TN_GROUP && app->tree.group_of_pair[flat[k]] == row->group)
-			return (ptrdiff_t)k;
-		if (row->kind == TN_PHASE && p->phase == row->phase)
-			return (ptrdiff_t)k;
-	}
-	return 0;
-}
-
-/* Moves to the next (dir 1) or previous (-1) shown pair satisfying pred. */
-static bool jump(tui_app *app, int dir, bool (*pred)(tui_app *, size_t), bool wrap, bool *wrapped)
-{
-	size_t n;
-	size_t *flat = tree_flat_pairs(app, &n);
-	if (!flat || !n) {
-		free(flat);
-		return false;
-	}
-	bool on_pair;
-	ptrdiff_t pos = flat_position(app, flat, n, &on_pair);
-	ptrdiff_t start = dir > 0 ? (on_pair ? pos + 1 : pos) : pos - 1;
-	*wrapped = false;
-	for (size_t step = 0; step < n; step++) {
-		ptrdiff_t k = start + dir * (ptrdiff_t)step;
-		if (k < 0 || k >= (ptrdiff_t)n) {
-			if (!wrap)
-				break;
-			*wrapped = true;
-			k = ((k % (ptrdiff_t)n) + (ptrdiff_t)n) % (ptrdiff_t)n;
-		}
-		if (pred(app, flat[k])) {
-			size_t pair = flat[k];
-			free(flat);
-			tree_select_pair(app, pair);
-			return true;
-		}
-	}
-	free(flat);
-	return false;
-}
-
-static bool pred_search(tui_app *app, size_t i)
-{
-	return pair_matches(app, app->search_re, i);
-}
-
-static bool pred_failed(tui_app *app, size_t i)
-{
-	return app_pair_failed(app, &app->cmp->pairs[i]);
-}
-
-static void search_step(tui_app *app, int dir)
-{
-	if (!app->search_re) {
-		app_message(app, true, "no search yet: press / to search");
-		return;
-	}
-	bool wrapped;
-	if (!jump(app, dir, pred_search, true, &wrapped)) {
-		app_message(app, true, "no tensor matches /%s/", app->search);
-		return;
-	}
-	char path[512] = "";
-	const trow *row = app_selected_row(app);
-	if (row && row->kind == TN_TENSOR)
-		pair_path(app, row->pair, path, sizeof(path));
-	app_message(app, false, "/%s/%s: %s", app->search, wrapped ? " (wrapped)" : "", path);
-}
-
-static void do_search(tui_app *app)
-{
-	char *pat = prompt_read(app, "/", "");
-	if (!pat)
-		return;
-	if (!pat[0]) {
-		free(pat);
-		if (app->search)
-			search_step(app, 1);
-		return;
-	}
-	dv_error err;
-	dv_error_clear(&err);
-	pcre2_code *re = dv_regex_compile(pat, true, &err);
-	if (!re) {
-		app_message(app, true, "%s", err.msg);
-		free(pat);
-		return;
-	}
-	pcre2_code_free(app->search_re);
-	free(app->search);
-	app->search_re = re;
-	app->search = pat;
-	app->user_moved = true;
-	search_step(app, 1);
-}
-
-static void apply_filter(tui_app *app)
-{
-	for (size_t i = 0; i < app->cmp->npairs; i++)
-		app->tree.hidden[i] = app->filter_re && !pair_matches(app, app->filter_re, i);
-	tree_rebuild(app);
-}
-
-static void do_filter(tui_app *app)
-{
-	char label[300];
-	if (app->filter)
-		snprintf(label, sizeof(label), "filter (now /%.200s/, empty clears): ", app->filter);
-	else
-		snprintf(label, sizeof(label), "filter (regex): ");
-	char *pat = prompt_read(app, label, "");
-	if (!pat)
-		return;
-	if (!pat[0]) {
-		free(pat);
-		pcre2_code_free(app->filter_re);
-		free(app->filter);
-		app->filter_re = NULL;
-		app->filter = NULL;
-		apply_filter(app);
-		app_message(app, false, "filter cleared");
-		return;
-	}
-	dv_error err;
-	dv_error_clear(&err);
-	pcre2_code *re = dv_regex_compile(pat, true, &err);
-	if (!re) {
-		app_message(app, true, "%s", err.msg);
-		free(pat);
-		return;
-	}
-	pcre2_code_free(app->filter_re);
-	free(app->filter);
-	app->filter_re = re;
-	app->filter = pat;
-	apply_filter(app);
-	/* Show what matched: open the groups that hold matches. */
-	size_t shown = 0;
-	for (size_t g = 0; g < app->tree.ngroups; g++) {
-		const tgroup *gr = &app->tree.groups[g];
-		size_t n = 0;
-		for (size_t i = gr->first; i < gr->first + gr->count; i++)
-			n += !app->tree.hidden[i];
-		shown += n;
-		if (n)
-			app->tree.groups[g].open = true;
-	}
-	tree_rebuild(app);
-	if (!shown)
-		app_message(app, true, "filter /%s/: no tensor matches", pat);
-	else
-		app_message(app, false, "filter /%s/: %zu tensors", pat, shown);
-}
-
-static void do_threshold(tui_app *app)
-{
-	char label[64];
-	snprintf(label, sizeof(label), "rel_diff threshold (now %g): ", app->threshold);
-	char *s = prompt_read(app, label, "");
-	if (!s)
-		return;
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	while (*end == ' ')
-		end++;
-	if (!s[0]) {
-		free(s);
-		return;
-	}
-	if (errno || end == s || *end || !isfinite(v) || v < 0) {
-		app_message(app, true, "bad threshold '%s': give a number >= 0", s);
-		free(s);
-		return;
-	}
-	free(s);
-	app->threshold = v;
-	app->div_opened = false;
-	app->user_moved = false;
-	app_update_first_div(app);
-	char num[32];
-	fmt_num(num, sizeof(num), v);
-	app_message(app, false, "threshold %s", num);
-	app->dirty = true;
-}
-
-static void do_scan_toggle(tui_app *app)
-{
-	if (!app->scan) {
-		app->scan = dv_scan_start(app->cmp, &app->mopts, (int)app->nthreads, app->scan_pipe[1]);
-		app->scan_paused = false;
-		app_message(app, false, app->scan ? "scan started" : "could not start the scan");
-		return;
-	}
-	app->scan_paused = !app->scan_paused;
-	dv_scan_pause(app->scan, app->scan_paused);
-	app->last_prio_hash = 0;
-	app_message(app, false, app->scan_paused ? "scan paused" : "scan resumed");
-}
-
-static bool file_exists(const char *path)
-{
-	struct stat st;
-	return stat(path, &st) == 0;
-}
-
-void app_export_selected(tui_app *app)
-{
-	const trow *row = app_selected_row(app);
-	if (!row || row->kind != TN_TENSOR) {
-		app_message(app, true, "select a tensor to export its diff");
-		return;
-	}
-	size_t pi = row->pair;
-	const dv_pair *p = &app->cmp->pairs[pi];
-	if (p->kind != DV_PAIR_MATCHED) {
-		app_message(app, true, "%s exists on one side only: nothing to export", pair_display_name(p));
-		return;
-	}
-	char def[512];
-	snprintf(def, sizeof(def), "%s.diff.csv", pair_display_name(p));
-	for (char *c = def; *c; c++)
-		if (*c == '/')
-			*c = '_';
-	char *path = prompt_read(app, "export diff to: ", def);
-	if (!path)
-		return;
-	if (!path[0]) {
-		free(path);
-		app_message(app, true, "export: no file name given");
-		return;
-	}
-	char *rows = prompt_read(app, "rows: Enter for all, >X (abs_diff above X), or top K: ", "");
-	if (!rows) {
-		free(path);
-		return;
-	}
-	double min_abs = -1;
-	int64_t top_k = 0;
-	char *s = rows;
-	while (*s == ' ')
-		s++;
-	char *end = NULL;
-	bool ok = true;
-	if (!*s || !strcmp(s, "all")) {
-		/* every row */
-	} else if (*s == '>') {
-		min_abs = strtod(s + 1, &end);
-		ok = end != s + 1 && isfinite(min_abs) && min_abs >= 0;
-	} else if (!strncmp(s, "top", 3)) {
-		long long k = strtoll(s + 3, &end, 10);
-		ok = end != s + 3 && k > 0;
-		top_k = k;
-	} else {
-		ok = false;
-	}
-	if (ok && end)
-		while (*end == ' ')
-			end++;
-	if (!ok || (end && *end)) {
-		app_message(app, true, "bad row limit '%s': all, >X or top K", rows);
-		free(rows);
-		free(path);
-		return;
-	}
-	free(rows);
-	if (file_exists(path)) {
-		char q[700];
-		snprintf(q, sizeof(q), "%s exists: overwrite? (y/N) ", path);
-		if (!prompt_yes_no(app, q)) {
-			app_message(app, false, "not exported: %s exists", path);
-			free(path);
-			return;
-		}
-	}
-	jobs_submit_export(app, pi, path, min_abs, top_k);
-	app_message(app, false, "exporting to %s", path);
-	free(path);
-}
-
-void app_export_table(tui_app *app)
-{
-	char *path = prompt_read(app, "export table to: ", "dumpview-table.csv");
-	if (!path)
-		return;
-	if (!path[0]) {
-		free(path);
-		app_message(app, true, "export: no file name given");
-		return;
-	}
-	if (file_exists(path)) {
-		char q[700];
-		snprintf(q, sizeof(q), "%s exists: overwrite? (y/N) ", path);
-		if (!prompt_yes_no(app, q)) {
-			app_message(app, false, "not exported: %s exists", path);
-			free(path);
-			return;
-		}
-	}
-	size_t n;
-	size_t *flat = tree_flat_pairs(app, &n);
-	if (!flat) {
-		free(path);
-		app_message(app, true, "out of memory");
-		return;
-	}
-	jobs_submit_table(app, path, flat, n);
-	app_message(app, false, "exporting %zu rows to %s", n, path);
-	free(path);
 }
 
 static int handle_key(tui_app *app, int key)

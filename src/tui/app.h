@@ -324,6 +324,20 @@ const trow *app_selected_row(tui_app *app);
 void app_select_row(tui_app *app, size_t row);
 void app_open_first_divergence(tui_app *app, bool select);
 void app_export_selected(tui_app *app);
+/* commands.c: the global commands behind the action table */
+void search_step(tui_app *app, int dir);
+void do_search(tui_app *app);
+void do_filter(tui_app *app);
+void do_threshold(tui_app *app);
+void do_scan_toggle(tui_app *app);
+bool jump(tui_app *app, int dir, bool (*pred)(tui_app *, size_t), bool wrap, bool *wrapped);
+bool pred_failed(tui_app *app, size_t i);
+/* script.c: the next key of DUMPVIEW_SCRIPT, running its commands; -1 at the end */
+int script_next_key(tui_app *app);
+void app_drain(int fd);
+size_t app_matched_done(tui_app *app, size_t *total);
+void tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size);
+void pair_path(tui_app *app, size_t pair, char *buf, size_t size);
 void app_export_table(tui_app *app);
 void app_update_first_div(tui_app *app);
 bool app_pair_failed(const tui_app *app, const dv_pair *p);

@@ -5,6 +5,8 @@ src_libdumpview_tui_a_SOURCES += \
 	src/tui/app.h \
 	src/tui/actions.def \
 	src/tui/app.c \
+	src/tui/commands.c \
+	src/tui/script.c \
 	src/tui/keys.c \
 	src/tui/tree.c \
 	src/tui/jobs.c \

@@ -399,8 +399,6 @@ static void draw_heat(dctx *c, const dv_pair_detail *d)
 	}
 }
 
-void tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size);
-void pair_path(tui_app *app, size_t pair, char *buf, size_t size);
 
 static int detail_lines_last; /* total lines of the last draw, for scrolling */
 static int detail_height_last;

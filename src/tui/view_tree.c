@@ -117,7 +117,6 @@ static void draw_agg(tui_app *app, int y, const cols *c, const tagg *a, attr_t a
 		   false);
 }
 
-void tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size);
 
 static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bool diverge, attr_t attr)
 {

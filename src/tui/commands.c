@@ -1,0 +1,347 @@
+/* The TUI's global commands: search, filter, failing-tensor jumps,
+ * threshold, scan toggle and the CSV exports (prompts included). */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "app.h"
+
+static bool pair_matches(tui_app *app, const pcre2_code *re, size_t i)
+{
+	const dv_pair *p = &app->cmp->pairs[i];
+	char label[256];
+	tensor_label(app, p, label, sizeof(label));
+	if (dv_regex_match(re, label))
+		return true;
+	if (p->targ && dv_regex_match(re, p->targ->filename))
+		return true;
+	if (p->base && dv_regex_match(re, p->base->filename))
+		return true;
+	return false;
+}
+
+/* Position in the flat display order to search from. */
+static ptrdiff_t flat_position(tui_app *app, const size_t *flat, size_t n, bool *on_pair)
+{
+	const trow *row = app_selected_row(app);
+	*on_pair = false;
+	if (!row)
+		return 0;
+	for (size_t k = 0; k < n; k++) {
+		const dv_pair *p = &app->cmp->pairs[flat[k]];
+		if (row->kind == TN_TENSOR && flat[k] == row->pair) {
+			*on_pair = true;
+			return (ptrdiff_t)k;
+		}
+		if (row->kind == TN_GROUP && app->tree.group_of_pair[flat[k]] == row->group)
+			return (ptrdiff_t)k;
+		if (row->kind == TN_PHASE && p->phase == row->phase)
+			return (ptrdiff_t)k;
+	}
+	return 0;
+}
+
+/* Moves to the next (dir 1) or previous (-1) shown pair satisfying pred. */
+bool jump(tui_app *app, int dir, bool (*pred)(tui_app *, size_t), bool wrap, bool *wrapped)
+{
+	size_t n;
+	size_t *flat = tree_flat_pairs(app, &n);
+	if (!flat || !n) {
+		free(flat);
+		return false;
+	}
+	bool on_pair;
+	ptrdiff_t pos = flat_position(app, flat, n, &on_pair);
+	ptrdiff_t start = dir > 0 ? (on_pair ? pos + 1 : pos) : pos - 1;
+	*wrapped = false;
+	for (size_t step = 0; step < n; step++) {
+		ptrdiff_t k = start + dir * (ptrdiff_t)step;
+		if (k < 0 || k >= (ptrdiff_t)n) {
+			if (!wrap)
+				break;
+			*wrapped = true;
+			k = ((k % (ptrdiff_t)n) + (ptrdiff_t)n) % (ptrdiff_t)n;
+		}
+		if (pred(app, flat[k])) {
+			size_t pair = flat[k];
+			free(flat);
+			tree_select_pair(app, pair);
+			return true;
+		}
+	}
+	free(flat);
+	return false;
+}
+
+static bool pred_search(tui_app *app, size_t i)
+{
+	return pair_matches(app, app->search_re, i);
+}
+
+bool pred_failed(tui_app *app, size_t i)
+{
+	return app_pair_failed(app, &app->cmp->pairs[i]);
+}
+
+void search_step(tui_app *app, int dir)
+{
+	if (!app->search_re) {
+		app_message(app, true, "no search yet: press / to search");
+		return;
+	}
+	bool wrapped;
+	if (!jump(app, dir, pred_search, true, &wrapped)) {
+		app_message(app, true, "no tensor matches /%s/", app->search);
+		return;
+	}
+	char path[512] = "";
+	const trow *row = app_selected_row(app);
+	if (row && row->kind == TN_TENSOR)
+		pair_path(app, row->pair, path, sizeof(path));
+	app_message(app, false, "/%s/%s: %s", app->search, wrapped ? " (wrapped)" : "", path);
+}
+
+void do_search(tui_app *app)
+{
+	char *pat = prompt_read(app, "/", "");
+	if (!pat)
+		return;
+	if (!pat[0]) {
+		free(pat);
+		if (app->search)
+			search_step(app, 1);
+		return;
+	}
+	dv_error err;
+	dv_error_clear(&err);
+	pcre2_code *re = dv_regex_compile(pat, true, &err);
+	if (!re) {
+		app_message(app, true, "%s", err.msg);
+		free(pat);
+		return;
+	}
+	pcre2_code_free(app->search_re);
+	free(app->search);
+	app->search_re = re;
+	app->search = pat;
+	app->user_moved = true;
+	search_step(app, 1);
+}
+
+static void apply_filter(tui_app *app)
+{
+	for (size_t i = 0; i < app->cmp->npairs; i++)
+		app->tree.hidden[i] = app->filter_re && !pair_matches(app, app->filter_re, i);
+	tree_rebuild(app);
+}
+
+void do_filter(tui_app *app)
+{
+	char label[300];
+	if (app->filter)
+		snprintf(label, sizeof(label), "filter (now /%.200s/, empty clears): ", app->filter);
+	else
+		snprintf(label, sizeof(label), "filter (regex): ");
+	char *pat = prompt_read(app, label, "");
+	if (!pat)
+		return;
+	if (!pat[0]) {
+		free(pat);
+		pcre2_code_free(app->filter_re);
+		free(app->filter);
+		app->filter_re = NULL;
+		app->filter = NULL;
+		apply_filter(app);
+		app_message(app, false, "filter cleared");
+		return;
+	}
+	dv_error err;
+	dv_error_clear(&err);
+	pcre2_code *re = dv_regex_compile(pat, true, &err);
+	if (!re) {
+		app_message(app, true, "%s", err.msg);
+		free(pat);
+		return;
+	}
+	pcre2_code_free(app->filter_re);
+	free(app->filter);
+	app->filter_re = re;
+	app->filter = pat;
+	apply_filter(app);
+	/* Show what matched: open the groups that hold matches. */
+	size_t shown = 0;
+	for (size_t g = 0; g < app->tree.ngroups; g++) {
+		const tgroup *gr = &app->tree.groups[g];
+		size_t n = 0;
+		for (size_t i = gr->first; i < gr->first + gr->count; i++)
+			n += !app->tree.hidden[i];
+		shown += n;
+		if (n)
+			app->tree.groups[g].open = true;
+	}
+	tree_rebuild(app);
+	if (!shown)
+		app_message(app, true, "filter /%s/: no tensor matches", pat);
+	else
+		app_message(app, false, "filter /%s/: %zu tensors", pat, shown);
+}
+
+void do_threshold(tui_app *app)
+{
+	char label[64];
+	snprintf(label, sizeof(label), "rel_diff threshold (now %g): ", app->threshold);
+	char *s = prompt_read(app, label, "");
+	if (!s)
+		return;
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	while (*end == ' ')
+		end++;
+	if (!s[0]) {
+		free(s);
+		return;
+	}
+	if (errno || end == s || *end || !isfinite(v) || v < 0) {
+		app_message(app, true, "bad threshold '%s': give a number >= 0", s);
+		free(s);
+		return;
+	}
+	free(s);
+	app->threshold = v;
+	app->div_opened = false;
+	app->user_moved = false;
+	app_update_first_div(app);
+	char num[32];
+	fmt_num(num, sizeof(num), v);
+	app_message(app, false, "threshold %s", num);
+	app->dirty = true;
+}
+
+void do_scan_toggle(tui_app *app)
+{
+	if (!app->scan) {
+		app->scan = dv_scan_start(app->cmp, &app->mopts, (int)app->nthreads, app->scan_pipe[1]);
+		app->scan_paused = false;
+		app_message(app, false, app->scan ? "scan started" : "could not start the scan");
+		return;
+	}
+	app->scan_paused = !app->scan_paused;
+	dv_scan_pause(app->scan, app->scan_paused);
+	app->last_prio_hash = 0;
+	app_message(app, false, app->scan_paused ? "scan paused" : "scan resumed");
+}
+
+static bool file_exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+void app_export_selected(tui_app *app)
+{
+	const trow *row = app_selected_row(app);
+	if (!row || row->kind != TN_TENSOR) {
+		app_message(app, true, "select a tensor to export its diff");
+		return;
+	}
+	size_t pi = row->pair;
+	const dv_pair *p = &app->cmp->pairs[pi];
+	if (p->kind != DV_PAIR_MATCHED) {
+		app_message(app, true, "%s exists on one side only: nothing to export", pair_display_name(p));
+		return;
+	}
+	char def[512];
+	snprintf(def, sizeof(def), "%s.diff.csv", pair_display_name(p));
+	for (char *c = def; *c; c++)
+		if (*c == '/')
+			*c = '_';
+	char *path = prompt_read(app, "export diff to: ", def);
+	if (!path)
+		return;
+	if (!path[0]) {
+		free(path);
+		app_message(app, true, "export: no file name given");
+		return;
+	}
+	char *rows = prompt_read(app, "rows: Enter for all, >X (abs_diff above X), or top K: ", "");
+	if (!rows) {
+		free(path);
+		return;
+	}
+	double min_abs = -1;
+	int64_t top_k = 0;
+	char *s = rows;
+	while (*s == ' ')
+		s++;
+	char *end = NULL;
+	bool ok = true;
+	if (!*s || !strcmp(s, "all")) {
+		/* every row */
+	} else if (*s == '>') {
+		min_abs = strtod(s + 1, &end);
+		ok = end != s + 1 && isfinite(min_abs) && min_abs >= 0;
+	} else if (!strncmp(s, "top", 3)) {
+		long long k = strtoll(s + 3, &end, 10);
+		ok = end != s + 3 && k > 0;
+		top_k = k;
+	} else {
+		ok = false;
+	}
+	if (ok && end)
+		while (*end == ' ')
+			end++;
+	if (!ok || (end && *end)) {
+		app_message(app, true, "bad row limit '%s': all, >X or top K", rows);
+		free(rows);
+		free(path);
+		return;
+	}
+	free(rows);
+	if (file_exists(path)) {
+		char q[700];
+		snprintf(q, sizeof(q), "%s exists: overwrite? (y/N) ", path);
+		if (!prompt_yes_no(app, q)) {
+			app_message(app, false, "not exported: %s exists", path);
+			free(path);
+			return;
+		}
+	}
+	jobs_submit_export(app, pi, path, min_abs, top_k);
+	app_message(app, false, "exporting to %s", path);
+	free(path);
+}
+
+void app_export_table(tui_app *app)
+{
+	char *path = prompt_read(app, "export table to: ", "dumpview-table.csv");
+	if (!path)
+		return;
+	if (!path[0]) {
+		free(path);
+		app_message(app, true, "export: no file name given");
+		return;
+	}
+	if (file_exists(path)) {
+		char q[700];
+		snprintf(q, sizeof(q), "%s exists: overwrite? (y/N) ", path);
+		if (!prompt_yes_no(app, q)) {
+			app_message(app, false, "not exported: %s exists", path);
+			free(path);
+			return;
+		}
+	}
+	size_t n;
+	size_t *flat = tree_flat_pairs(app, &n);
+	if (!flat) {
+		free(path);
+		app_message(app, true, "out of memory");
+		return;
+	}
+	jobs_submit_table(app, path, flat, n);
+	app_message(app, false, "exporting %zu rows to %s", n, path);
+	free(path);
+}
+

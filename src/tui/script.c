@@ -1,0 +1,199 @@
+/* The scripted mode (DUMPVIEW_SCRIPT, in the manner of tig): keys and
+ * commands read from a file instead of the terminal, curses drawing
+ * off-screen, and :save-display writing the screen as text for the golden
+ * tests. See tests/tui/README for the commands. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wchar.h>
+
+#include "app.h"
+
+static attr_t getattrs_of(const cchar_t *cc)
+{
+	attr_t attrs;
+	short pair;
+	wchar_t wch[CCHARW_MAX + 1];
+	if (getcchar(cc, wch, &attrs, &pair, NULL) == ERR)
+		return 0;
+	return attrs;
+}
+
+static void save_display(tui_app *app, const char *name)
+{
+	FILE *f = fopen(name, "w");
+	if (!f) {
+		app_message(app, true, "%s: %s", name, strerror(errno));
+		return;
+	}
+	for (int y = 0; y < LINES; y++) {
+		char line[8192];
+		size_t n = 0, keep = 0;
+		for (int x = 0; x < COLS && n + 16 < sizeof(line); x++) {
+			cchar_t cc;
+			if (mvwin_wch(stdscr, y, x, &cc) == ERR)
+				break;
+			wchar_t wch[CCHARW_MAX + 1];
+			attr_t attrs;
+			short pair;
+			if (getcchar(&cc, wch, &attrs, &pair, NULL) == ERR)
+				continue;
+			if (!wch[0])
+				continue; /* the second column of a wide character */
+			for (int k = 0; wch[k] && k < CCHARW_MAX; k++) {
+				mbstate_t st;
+				memset(&st, 0, sizeof(st));
+				size_t m = wcrtomb(line + n, wch[k], &st);
+				if (m != (size_t)-1)
+					n += m;
+			}
+			if (!(wch[0] == L' ' && !wch[1]))
+				keep = n;
+		}
+		fwrite(line, 1, keep, f);
+		fputc('\n', f);
+	}
+	/* What plain text cannot show: the selected row (reverse video) and the
+	 * rows highlighted as the first divergence, by screen line (1-based). */
+	fprintf(f, "-- selected:");
+	for (int y = 1; y < LINES - 1; y++) {
+		cchar_t cc;
+		if (mvwin_wch(stdscr, y, 1, &cc) != ERR && (getattrs_of(&cc) & A_REVERSE))
+			fprintf(f, " %d", y + 1);
+	}
+	fprintf(f, "\n-- divergence:");
+	for (int y = 1; y < LINES - 1; y++) {
+		cchar_t cc;
+		if (mvwin_wch(stdscr, y, 1, &cc) == ERR)
+			continue;
+		attr_t attrs;
+		short pair;
+		wchar_t wch[CCHARW_MAX + 1];
+		getcchar(&cc, wch, &attrs, &pair, NULL);
+		if ((app->color && pair == CP_DIVERGE) || (!app->color && (attrs & A_UNDERLINE) && !(attrs & A_REVERSE)))
+			fprintf(f, " %d", y + 1);
+	}
+	fputc('\n', f);
+	fclose(f);
+}
+
+static void wait_jobs(tui_app *app)
+{
+	/* Rendering may ask for more work (rows now visible), so loop until the
+	 * jobs stay idle across a render. */
+	for (int guard = 0; guard < 100000 && !app->quit; guard++) {
+		app_render(app);
+		if (jobs_idle(app))
+			return;
+		app_poll_events(app, 20);
+	}
+}
+
+static void wait_scan(tui_app *app)
+{
+	if (!app->scan)
+		return;
+	while (!app->quit) {
+		size_t total, done = app_matched_done(app, &total);
+		if (dv_scan_finished(app->scan) && done == total)
+			break;
+		app_poll_events(app, 50);
+	}
+	app_drain(app->scan_pipe[0]);
+	app_update_first_div(app);
+	app->dirty = true;
+}
+
+static void script_command(tui_app *app, char *cmd)
+{
+	char *arg = cmd + strcspn(cmd, " \t");
+	if (*arg)
+		*arg++ = '\0';
+	while (*arg == ' ' || *arg == '\t')
+		arg++;
+	if (!strcmp(cmd, "save-display")) {
+		wait_jobs(app);
+		save_display(app, arg);
+	} else if (!strcmp(cmd, "resize")) {
+		int w = 0, h = 0;
+		if (sscanf(arg, "%d %d", &w, &h) == 2 && w > 0 && h > 0)
+			resizeterm(h, w);
+		app->dirty = true;
+	} else if (!strcmp(cmd, "wait-scan")) {
+		wait_scan(app);
+	} else if (!strcmp(cmd, "wait")) {
+		wait_jobs(app);
+	} else {
+		app_message(app, true, "script line %d: unknown command :%s", app->script_line, cmd);
+	}
+}
+
+static char script_buf[4096];
+static size_t script_pos;
+static bool script_have;
+
+/* The next key of the script, running commands on the way; -1 at its end. */
+int script_next_key(tui_app *app)
+{
+	for (;;) {
+		if (app->quit)
+			return -1;
+		if (!script_have || !script_buf[script_pos]) {
+			if (!fgets(script_buf, sizeof(script_buf), app->script))
+				return -1;
+			app->script_line++;
+			script_buf[strcspn(script_buf, "\r\n")] = '\0';
+			script_pos = 0;
+			script_have = true;
+			if (script_buf[0] == '#' || !script_buf[0]) {
+				script_buf[0] = '\0';
+				continue;
+			}
+			if (script_buf[0] == ':') {
+				app_poll_events(app, 0);
+				if (app->dirty)
+					app_render(app);
+				script_command(app, script_buf + 1);
+				script_buf[0] = '\0';
+				/* Let what the command changed take effect before the next key. */
+				app_poll_events(app, 0);
+				app_render(app);
+				continue;
+			}
+		}
+		char *s = script_buf + script_pos;
+		if (*s == '<') {
+			char *end = strchr(s, '>');
+			if (end && end > s + 1) {
+				char name[32];
+				size_t len = (size_t)(end - s - 1);
+				if (len < sizeof(name)) {
+					memcpy(name, s + 1, len);
+					name[len] = '\0';
+					int key = -1;
+					if (!strcmp(name, "lt"))
+						key = '<';
+					else if (!strcmp(name, "Resize"))
+						key = TK_FN(KEY_RESIZE);
+					else
+						key = tui_key_from_name(name);
+					if (key >= 0) {
+						script_pos += len + 2;
+						return key;
+					}
+				}
+			}
+		}
+		mbstate_t st;
+		memset(&st, 0, sizeof(st));
+		wchar_t wc;
+		size_t n = mbrtowc(&wc, s, strlen(s), &st);
+		if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
+			script_pos++;
+			return (unsigned char)*s;
+		}
+		script_pos += n;
+		return (int)wc;
+	}
+}
+
