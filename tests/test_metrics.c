@@ -499,6 +499,47 @@ static void test_hist_path(void **state)
 	free(f8);
 }
 
+/* bf16 against bf16 (large: straight from the raw bits) agrees with the
+ * float32 path over the same values. */
+static void test_bf16_raw_path(void **state)
+{
+	(void)state;
+	enum { N = 70001 };
+	uint16_t *hb = malloc(N * 2), *ht = malloc(N * 2);
+	float *fb = malloc(N * 4), *ft = malloc(N * 4);
+	dv_tensor_desc d16 = desc1(DV_BFLOAT16, N), d32 = desc1(DV_FLOAT32, N);
+	dv_pair_result r1, r2;
+
+	for (int variant = 0; variant < 2; variant++) {
+		for (int i = 0; i < N; i++) {
+			hb[i] = bf16(nrand() * 2);
+			ht[i] = (i % 5) ? hb[i] : bf16(dv_bf16_to_f32(hb[i]) + nrand() * 0.01f);
+		}
+		ht[N - 3] = bf16(1000.0f); /* the max, late */
+		if (variant == 1)
+			ht[40000] = 0x7fc0; /* NaN */
+		for (int i = 0; i < N; i++) {
+			fb[i] = dv_bf16_to_f32(hb[i]);
+			ft[i] = dv_bf16_to_f32(ht[i]);
+		}
+		assert_int_equal(dv_compare_buffers(&d16, hb, &d16, ht, NULL, &r1, NULL), 0);
+		assert_int_equal(dv_compare_buffers(&d32, fb, &d32, ft, NULL, &r2, NULL), 0);
+		assert_close(r1.rel_diff, r2.rel_diff, 1e-12);
+		assert_true(r1.max_abs_diff == r2.max_abs_diff || (isnan(r1.max_abs_diff) && isnan(r2.max_abs_diff)));
+		assert_close(r1.mean_abs_diff, r2.mean_abs_diff, 1e-12);
+		assert_int_equal(r1.max_abs_diff_index, r2.max_abs_diff_index);
+		assert_int_equal(r1.max_abs_diff_index, variant ? 40000 : N - 3);
+		assert_true(r1.max_abs_diff_base == r2.max_abs_diff_base);
+		assert_int_equal(r1.identical, r2.identical);
+		assert_int_equal(r1.passed, r2.passed);
+		check_same_stats(&r1.targ_stats, &r2.targ_stats);
+	}
+	free(hb);
+	free(ht);
+	free(fb);
+	free(ft);
+}
+
 static void test_percentile_limit(void **state)
 {
 	(void)state;
@@ -728,6 +769,7 @@ int main(void)
 		cmocka_unit_test(test_quantiles_known),
 		cmocka_unit_test(test_quantiles_random),
 		cmocka_unit_test(test_hist_path),
+		cmocka_unit_test(test_bf16_raw_path),
 		cmocka_unit_test(test_percentile_limit),
 		cmocka_unit_test(test_cancel_and_progress),
 		cmocka_unit_test(test_detail),

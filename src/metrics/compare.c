@@ -225,6 +225,7 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 
 	if (same) {
 		int64_t n = ts->numel;
+		bool raw_bf16 = bs->dtype == DV_BFLOAT16 && ts->dtype == DV_BFLOAT16 && b.use_hist && t.use_hist;
 
 		for (int64_t start = 0; start < n; start += DV_CHUNK) {
 			int64_t cnt = n - start < DV_CHUNK ? n - start : DV_CHUNK;
@@ -232,6 +233,18 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 			if (is_cancelled(opts)) {
 				cancelled = true;
 				break;
+			}
+			if (raw_bf16) {
+				/* both bf16 with histograms: no float32 buffers at all */
+				if (dv_reader_read_raw(&b.rd, start, cnt, err) < 0 ||
+				    dv_reader_read_raw(&t.rd, start, cnt, err) < 0)
+					goto out;
+				dv_hist16_add(&b.hist, b.rd.raw, (size_t)cnt);
+				dv_hist16_add(&t.hist, t.rd.raw, (size_t)cnt);
+				dv_diff_chunk_bf16(&diff, b.rd.raw, t.rd.raw, (size_t)cnt, start);
+				if (opts->progress)
+					opts->progress(opts->progress_ctx, start + cnt, n);
+				continue;
 			}
 			if (dv_reader_read(&b.rd, start, cnt, err) < 0 || dv_reader_read(&t.rd, start, cnt, err) < 0)
 				goto out;
@@ -296,6 +309,8 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 		rc = 0;
 		goto out;
 	}
+	if (same && bs->dtype == DV_BFLOAT16 && ts->dtype == DV_BFLOAT16 && b.use_hist && t.use_hist)
+		diff.norm = dv_hist16_sumsq(&b.hist) + dv_hist16_sumsq(&t.hist);
 	r->status = DV_RESULT_COMPARED;
 	r->numel = ts->numel;
 	r->rel_diff = dv_diff_rel(&diff);

@@ -33,6 +33,8 @@ int dv_reader_init(dv_reader *r, const dv_src *src, dv_error *err);
 void dv_reader_free(dv_reader *r);
 /* Reads [start, start+count) converted to float32 (torch's .float()) into r->f32. */
 int dv_reader_read(dv_reader *r, int64_t start, int64_t count, dv_error *err);
+/* The same without the conversion: r->raw only. */
+int dv_reader_read_raw(dv_reader *r, int64_t start, int64_t count, dv_error *err);
 
 /* Converts n elements of a real dtype to float32; -1 for a non-real dtype. */
 int dv_metrics_to_f32(dv_dtype dt, const void *src, float *dst, size_t n);
@@ -97,6 +99,8 @@ int dv_hist16_init(dv_hist16 *h, dv_dtype dt);
 void dv_hist16_free(dv_hist16 *h);
 void dv_hist16_add(dv_hist16 *h, const void *raw, size_t n);
 int dv_hist16_stats(const dv_hist16 *h, bool want_quantiles, dv_stats *st);
+/* sum of v^2 over the histogram's values (NaN/Inf propagate). */
+double dv_hist16_sumsq(const dv_hist16 *h);
 
 /* Per-side running statistics. */
 typedef struct dv_side_acc {
@@ -124,6 +128,8 @@ typedef struct dv_diff_acc {
 void dv_diff_acc_init(dv_diff_acc *a);
 /* b and t hold n values of elements [start, start+n). */
 void dv_diff_chunk(dv_diff_acc *a, const float *b, const float *t, size_t n, int64_t start);
+/* bf16 against bf16 from raw bits; leaves a->norm to the caller. */
+void dv_diff_chunk_bf16(dv_diff_acc *a, const uint16_t *b, const uint16_t *t, size_t n, int64_t start);
 double dv_diff_rel(const dv_diff_acc *a);
 double dv_diff_mean_abs(const dv_diff_acc *a);
 

@@ -149,6 +149,11 @@ void dv_reader_free(dv_reader *r)
 	r->f32 = NULL;
 }
 
+int dv_reader_read_raw(dv_reader *r, int64_t start, int64_t count, dv_error *err)
+{
+	return r->src->read_raw(r->src->ctx, start, count, r->raw, err);
+}
+
 int dv_reader_read(dv_reader *r, int64_t start, int64_t count, dv_error *err)
 {
 	if (r->src->read_raw(r->src->ctx, start, count, r->raw, err) < 0)
@@ -389,6 +394,100 @@ KERNEL void dv_diff_chunk(dv_diff_acc *a, const float *b, const float *t, size_t
 		a->max_index = start + (int64_t)i;
 		a->max_b = b[i];
 		a->max_t = t[i];
+	}
+}
+
+/* bf16 against bf16, straight from the raw bits (a bf16 is the high half of
+ * its float32): no float32 buffers. sum(b^2+t^2) is left to the caller, who
+ * has it exactly from the sides' histograms (a->norm is not touched). */
+typedef uint16_t v4hu __attribute__((vector_size(8)));
+typedef uint32_t v4u __attribute__((vector_size(16)));
+
+static inline v4f load_bf16x4(const uint16_t *p)
+{
+	v4hu h;
+
+	memcpy(&h, p, sizeof(h));
+	return (v4f)(__builtin_convertvector(h, v4u) << 16);
+}
+
+static inline float bf16f(uint16_t h)
+{
+	return f32_from_bits((uint32_t)h << 16);
+}
+
+KERNEL void dv_diff_chunk_bf16(dv_diff_acc *a, const uint16_t *b, const uint16_t *t, size_t n, int64_t start)
+{
+	v4d sq0 = { 0 }, sq1 = { 0 }, ab0 = { 0 }, ab1 = { 0 };
+	v4f mx = { 0 };
+	v4i nanc = { 0 }, ident = { 0 };
+	size_t i = 0, j;
+
+	if (n == 0)
+		return;
+	for (; i + 8 <= n; i += 8) {
+		v4f b0 = load_bf16x4(b + i), b1 = load_bf16x4(b + i + 4);
+		v4f t0 = load_bf16x4(t + i), t1 = load_bf16x4(t + i + 4);
+		v4f d0 = vabs(t0 - b0), d1 = vabs(t1 - b1);
+		v4d e0 = widen(b0) - widen(t0), e1 = widen(b1) - widen(t1);
+
+		sq0 += e0 * e0;
+		sq1 += e1 * e1;
+		ab0 += widen(d0);
+		ab1 += widen(d1);
+		mx = vselect(d0 > mx, d0, mx);
+		mx = vselect(d1 > mx, d1, mx);
+		nanc -= (d0 != d0) + (d1 != d1);
+		ident -= ((v4i)b0 == (v4i)t0) + ((v4i)b1 == (v4i)t1);
+	}
+	double sq = 0, ab = 0;
+	float cmax = 0.0f;
+	int64_t cnan = 0, cid = 0;
+	for (; i < n; i++) {
+		float bv = bf16f(b[i]), tv = bf16f(t[i]), d = fabsf(tv - bv);
+		double e = (double)bv - (double)tv;
+
+		sq += e * e;
+		ab += (double)d;
+		cmax = d > cmax ? d : cmax;
+		cnan += d != d;
+		cid += b[i] == t[i];
+	}
+	for (j = 0; j < 4; j++) {
+		sq += sq0[j] + sq1[j];
+		ab += ab0[j] + ab1[j];
+		cmax = mx[j] > cmax ? mx[j] : cmax;
+		cnan += nanc[j];
+		cid += ident[j];
+	}
+	a->sqdiff += sq;
+	a->abs_sum += ab;
+	a->identical += cid;
+	a->n += (int64_t)n;
+	if (a->max_is_nan)
+		return;
+	if (cnan > 0) {
+		for (i = 0; i < n; i++) {
+			float d = fabsf(bf16f(t[i]) - bf16f(b[i]));
+
+			if (d != d)
+				break;
+		}
+		a->max_is_nan = true;
+		a->max_abs = NAN;
+		a->max_index = start + (int64_t)i;
+		a->max_b = bf16f(b[i]);
+		a->max_t = bf16f(t[i]);
+		return;
+	}
+	if (cmax > a->max_abs) {
+		for (i = 0; i < n; i++)
+			if (fabsf(bf16f(t[i]) - bf16f(b[i])) == cmax)
+				break;
+		a->max_abs = cmax;
+		a->max_index = start + (int64_t)i;
+		a->max_b = bf16f(b[i]);
+		a->max_t = bf16f(t[i]);
 	}
 }
 

@@ -514,3 +514,20 @@ int dv_hist16_stats(const dv_hist16 *h, bool want_quantiles, dv_stats *st)
 	free(e);
 	return 0;
 }
+
+double dv_hist16_sumsq(const dv_hist16 *h)
+{
+	double s = 0;
+
+	for (size_t r = 0; r < h->nbuckets; r++) {
+		if (!h->h[r])
+			continue;
+		uint16_t raw16 = (uint16_t)r;
+		uint8_t raw8 = (uint8_t)r;
+		float v;
+
+		dv_metrics_to_f32(h->dtype, h->nbuckets == 256 ? (const void *)&raw8 : (const void *)&raw16, &v, 1);
+		s += (double)h->h[r] * ((double)v * (double)v);
+	}
+	return s;
+}
