@@ -428,6 +428,30 @@ static void test_big_views_deflated(void **state)
 	check_big_view(true);
 }
 
+/* The same through the paths for records too big to hold: runs of
+ * neighbours read directly, lone elements through a small page cache that
+ * has to evict. */
+extern size_t pt_window_small;
+extern uint64_t pt_window_whole;
+extern size_t pt_page_cache_pages;
+
+static void test_big_views_paged(void **state)
+{
+	size_t small = pt_window_small, pages = pt_page_cache_pages;
+	uint64_t whole = pt_window_whole;
+	(void)state;
+
+	pt_window_small = 4096;
+	pt_window_whole = 4096;
+	pt_page_cache_pages = 300; /* fewer than the 1200 pages one transposed row touches... */
+	check_big_view(false);
+	pt_page_cache_pages = 1500; /* ...and enough for them */
+	check_big_view(false);
+	pt_window_small = small;
+	pt_window_whole = whole;
+	pt_page_cache_pages = pages;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -440,6 +464,7 @@ int main(void)
 		cmocka_unit_test(test_read_ranges),
 		cmocka_unit_test(test_big_views_stored),
 		cmocka_unit_test(test_big_views_deflated),
+		cmocka_unit_test(test_big_views_paged),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

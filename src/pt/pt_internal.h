@@ -92,6 +92,14 @@ struct pt_file {
 	uint8_t *scratch;        /* conversion and skip buffer */
 	size_t scratch_cap;
 
+	/* pages of one record for strided reads of big records (clock LRU) */
+	uint8_t *pc_data;
+	uint64_t *pc_page;       /* page number + 1 in each slot; 0: free */
+	uint8_t *pc_ref;
+	int32_t *pc_hash;        /* open addressing: slot or -1 */
+	size_t pc_rec;           /* record index + 1; 0: none */
+	size_t pc_hand, pc_used;
+
 	/* a window of one record for strided reads */
 	uint8_t *win;
 	size_t win_cap;
@@ -124,5 +132,9 @@ extern bool pt_crc32_simd; /* tests switch the PCLMUL path off to compare */
 pt_record *pt_find_record(pt_file *f, const char *key);
 int pt_resolve_tensors(pt_file *f, dv_error *err);
 void pt_stream_close(pt_file *f);
+void pt_page_cache_free(pt_file *f);
+extern size_t pt_window_small;     /* strided reads: span read as one window */
+extern uint64_t pt_window_whole;   /* records read whole for strided reads */
+extern size_t pt_page_cache_pages; /* pages the big-record cache may hold */
 
 #endif

@@ -57,6 +57,7 @@ void pt_close(pt_file *f)
 	if (!f)
 		return;
 	pt_stream_close(f);
+	pt_page_cache_free(f);
 	if (f->zip)
 		zip_discard(f->zip);
 	if (f->fd >= 0)

@@ -10,8 +10,12 @@
  * a small one when the elements are close together, the whole record when
  * it is not too big, element by element otherwise (bounded memory). */
 #define WINDOW_MIN ((size_t)1 << 20)
-#define WINDOW_SMALL ((size_t)4 << 20)
-#define WINDOW_WHOLE ((uint64_t)64 << 20)
+/* Tunable by tests, to reach every path with small files. */
+size_t pt_window_small = (size_t)4 << 20;
+uint64_t pt_window_whole = (uint64_t)64 << 20;
+size_t pt_page_cache_pages = 8192;
+#define WINDOW_SMALL pt_window_small
+#define WINDOW_WHOLE pt_window_whole
 #define GATHER_CHUNK 4096
 #define CONVERT_CHUNK 65536
 
@@ -412,6 +416,110 @@ static int window_load(pt_file *f, pt_record *r, uint64_t off, size_t len, dv_er
 	return 0;
 }
 
+/* ---- a page cache for strided reads of records too big for one window ----
+ * A transposed matrix read in logical order touches one element per stored
+ * row; the pages touched by one output row are reused by the next ones. */
+
+#define PC_PAGE 4096
+#define PC_PAGES 8192 /* 32 MiB allocated; pt_page_cache_pages of them used */
+#define PC_HASH 16384
+
+static size_t pc_slot_hash(uint64_t page)
+{
+	return (size_t)((page * 0x9e3779b97f4a7c15ull) >> (64 - 14));
+}
+
+static int pc_alloc(pt_file *f)
+{
+	if (f->pc_data)
+		return 0;
+	f->pc_data = malloc((size_t)PC_PAGES * PC_PAGE);
+	f->pc_page = calloc(PC_PAGES, sizeof(*f->pc_page));
+	f->pc_ref = calloc(PC_PAGES, 1);
+	f->pc_hash = malloc(PC_HASH * sizeof(*f->pc_hash));
+	if (!f->pc_data || !f->pc_page || !f->pc_ref || !f->pc_hash)
+		return -1;
+	f->pc_rec = 0;
+	return 0;
+}
+
+void pt_page_cache_free(pt_file *f)
+{
+	free(f->pc_data);
+	free(f->pc_page);
+	free(f->pc_ref);
+	free(f->pc_hash);
+	f->pc_data = NULL;
+	f->pc_page = NULL;
+	f->pc_ref = NULL;
+	f->pc_hash = NULL;
+}
+
+static void pc_remove(pt_file *f, uint64_t page)
+{
+	size_t i = pc_slot_hash(page), mask = PC_HASH - 1;
+
+	while (f->pc_hash[i] >= 0 && f->pc_page[f->pc_hash[i]] != page + 1)
+		i = (i + 1) & mask;
+	if (f->pc_hash[i] < 0)
+		return;
+	/* backward-shift deletion keeps every probe chain unbroken */
+	for (size_t j = i;;) {
+		j = (j + 1) & mask;
+		if (f->pc_hash[j] < 0)
+			break;
+		size_t k = pc_slot_hash(f->pc_page[f->pc_hash[j]] - 1);
+		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
+			f->pc_hash[i] = f->pc_hash[j];
+			i = j;
+		}
+	}
+	f->pc_hash[i] = -1;
+}
+
+static const uint8_t *pc_get(pt_file *f, pt_record *r, uint64_t page, dv_error *err)
+{
+	size_t ri = (size_t)(r - f->recs) + 1, h, mask = PC_HASH - 1, s;
+
+	if (f->pc_rec != ri) {
+		memset(f->pc_page, 0, PC_PAGES * sizeof(*f->pc_page));
+		memset(f->pc_ref, 0, PC_PAGES);
+		memset(f->pc_hash, 0xff, PC_HASH * sizeof(*f->pc_hash));
+		f->pc_rec = ri;
+		f->pc_used = f->pc_hand = 0;
+	}
+	for (h = pc_slot_hash(page); f->pc_hash[h] >= 0; h = (h + 1) & mask)
+		if (f->pc_page[f->pc_hash[h]] == page + 1) {
+			f->pc_ref[f->pc_hash[h]] = 1;
+			return f->pc_data + (size_t)f->pc_hash[h] * PC_PAGE;
+		}
+	size_t pages = pt_page_cache_pages >= 1 && pt_page_cache_pages <= PC_PAGES ? pt_page_cache_pages : PC_PAGES;
+	if (f->pc_used < pages) {
+		s = f->pc_used++;
+	} else {
+		f->pc_hand %= pages;
+		while (f->pc_ref[f->pc_hand]) {
+			f->pc_ref[f->pc_hand] = 0;
+			f->pc_hand = (f->pc_hand + 1) % pages;
+		}
+		s = f->pc_hand;
+		f->pc_hand = (f->pc_hand + 1) % pages;
+		pc_remove(f, f->pc_page[s] - 1);
+		f->pc_page[s] = 0;
+		for (h = pc_slot_hash(page); f->pc_hash[h] >= 0; h = (h + 1) & mask)
+			;
+	}
+	uint64_t off = page * PC_PAGE, len = r->size - off < PC_PAGE ? r->size - off : PC_PAGE;
+	if (rec_read(f, r, off, f->pc_data + s * PC_PAGE, (size_t)len, err)) {
+		f->pc_rec = 0; /* start afresh next time */
+		return NULL;
+	}
+	f->pc_page[s] = page + 1;
+	f->pc_ref[s] = 1;
+	f->pc_hash[h] = (int32_t)s;
+	return f->pc_data + s * PC_PAGE;
+}
+
 /* Strided read: logical elements [start, start+count) gathered from r. */
 static int gather(pt_file *f, const pt_tensor *t, pt_record *r, int64_t start, int64_t count, uint8_t *out,
 		  dv_error *err)
@@ -451,17 +559,30 @@ static int gather(pt_file *f, const pt_tensor *t, pt_record *r, int64_t start, i
 			size_t wlen = span <= WINDOW_SMALL ? (size_t)span : (size_t)r->size;
 			if (window_load(f, r, woff, wlen, err))
 				return -1;
-			const uint8_t *base = f->win - f->win_off;
 			for (int64_t i = 0; i < n; i++)
-				memcpy(dst + i * isz, base + offs[i] * isz, isz);
+				memcpy(dst + i * isz, f->win + ((uint64_t)offs[i] * isz - f->win_off), isz);
 		} else {
-			/* Far apart in a big record: read each run of neighbours
-			 * (a row of a slice) at once. */
+			/* Far apart in a big record: long runs of neighbours (rows
+			 * of a slice) are read at once, lone elements through the
+			 * page cache. Elements never straddle pages: sizes are
+			 * powers of two up to 16. */
+			if (pc_alloc(f))
+				return dv_error_set(err, "%s: out of memory", f->name);
 			for (int64_t i = 0, j; i < n; i = j) {
 				for (j = i + 1; j < n && offs[j] == offs[j - 1] + 1; j++)
 					;
-				if (rec_read(f, r, (uint64_t)offs[i] * isz, dst + i * isz, (size_t)(j - i) * isz, err))
-					return -1;
+				uint64_t off = (uint64_t)offs[i] * isz;
+				if ((uint64_t)(j - i) * isz >= PC_PAGE) {
+					if (rec_read(f, r, off, dst + i * isz, (size_t)(j - i) * isz, err))
+						return -1;
+					continue;
+				}
+				for (int64_t k = i; k < j; k++, off += isz) {
+					const uint8_t *pg = pc_get(f, r, off / PC_PAGE, err);
+					if (!pg)
+						return -1;
+					memcpy(dst + k * isz, pg + off % PC_PAGE, isz);
+				}
 			}
 		}
 		done += n;
