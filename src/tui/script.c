@@ -79,11 +79,13 @@ static void save_display(tui_app *app, const char *name)
 
 static void wait_jobs(tui_app *app)
 {
-	/* Rendering may ask for more work (rows now visible), so loop until the
-	 * jobs stay idle across a render. */
+	/* Rendering may ask for more work (rows now visible), and work may finish
+	 * while a frame is drawn: done once the jobs were idle before a frame and
+	 * still are after it, so the frame shows their results. */
 	for (int guard = 0; guard < 100000 && !app->quit; guard++) {
+		bool was_idle = jobs_idle(app);
 		app_render(app);
-		if (jobs_idle(app))
+		if (was_idle && jobs_idle(app))
 			return;
 		app_poll_events(app, 20);
 	}
