@@ -309,11 +309,13 @@ static void test_globals_never_run(void **state)
 	op(p, ')'), op(p, '}'), op(p, 0x92);                                   /* NEWOBJ_EX */
 	glob(p, "torch", "Size"), op(p, '('), num(p, 2), num(p, 3), op(p, 't'), op(p, 0x85), op(p, 'R');
 	glob(p, "torch", "bfloat16");
+	glob(p, "_codecs", "encode"), op(p, ')'), op(p, 'R');                  /* no arguments: opaque */
 	op(p, 't');
 	op(p, '.');
 	pt_file *f = load(p, NULL, &err);
 	assert_non_null(f);
 	const pt_obj *t = pt_root(f);
+	assert_string_equal(item(t, 8)->u.object.cls, "_codecs.encode");
 	assert_int_equal(item(t, 0)->kind, PT_DICT);
 	assert_int_equal(item(t, 1)->kind, PT_OBJECT);
 	assert_string_equal(item(t, 1)->u.object.cls, "os.system");

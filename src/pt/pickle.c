@@ -737,12 +737,12 @@ static pobj *container_from(unpickler *u, pt_kind kind, const pobj *args)
 /* _codecs.encode(str, 'latin1'): how protocol 2 pickles bytes. */
 static pobj *codecs_encode(unpickler *u, const pobj *args)
 {
-	const pobj *s = item(args, 0);
+	const pobj *s;
 	const unsigned char *in;
 	char *out;
 	size_t n = 0;
 
-	if (args->o.u.seq.len < 1 || s->o.kind != PT_STR)
+	if (args->o.u.seq.len < 1 || (s = item(args, 0))->o.kind != PT_STR)
 		return NULL;
 	if (args->o.u.seq.len > 1 && !is_str(item(args, 1), "latin1") && !is_str(item(args, 1), "latin-1"))
 		return str_node(u, PT_BYTES, s->o.u.str.data, s->o.u.str.len); /* utf-8 and others: as is */
