@@ -24,7 +24,7 @@ count=0
 for keys in "$dir"/*.keys; do
 	count=$((count + 1 + $(grep -c '^:save-display' "$keys")))
 done
-echo "1..$((count + 3))"
+echo "1..$((count + 4))"
 
 for keys in "$dir"/*.keys; do
 	name=$(basename "$keys" .keys)
@@ -133,6 +133,41 @@ try:
            "; ".join(problems))
 except Exception as e:
     report(False, "e: the full diff export agrees with torch", repr(e))
+
+# The detail pane of the first divergent tensor (screen "detail") shows
+# torch's statistics and metrics, to the digits printed.
+try:
+    screen = open(os.path.join(tmp, "detail"), encoding="utf-8").read().splitlines()
+    problems = []
+    stats = {}
+    for line in screen:
+        f = line.split()
+        if len(f) >= 3 and f[0] in ("mean", "std", "min", "max") and f[0] not in stats:
+            try:
+                stats[f[0]] = (float(f[1]), float(f[2]))
+            except ValueError:
+                pass
+    for k in ("mean", "std", "min", "max"):
+        if k not in stats:
+            problems.append("no %s row" % k)
+            continue
+        for side, v in zip(("baseline", "target"), stats[k]):
+            if not close(v, ref["%s_%s" % (side, k)], rel=1e-5, abs_=1e-9):
+                problems.append("%s %s %r != torch %r" % (side, k, v, ref["%s_%s" % (side, k)]))
+    m = next((x for x in (re.search(r"rel_diff (\S+)\s+max_abs (\S+)\s+mean_abs (\S+)", l) for l in screen) if x), None)
+    if not m:
+        problems.append("no metrics line")
+    else:
+        for v, k in zip(m.groups(), ("rel_diff", "max_abs_diff", "mean_abs_diff")):
+            if not close(float(v), ref[k], rel=1e-3):
+                problems.append("%s %s != torch %r" % (k, v, ref[k]))
+    coord = next((l for l in screen if "max |t-b| at" in l), "")
+    c = re.search(r"at \[([^\]]*)\]", coord)
+    if not c or [int(x) for x in c.group(1).split(",")] != ref["max_abs_diff_coord"]:
+        problems.append("max |t-b| coordinate %r != torch %r" % (coord.strip(), ref["max_abs_diff_coord"]))
+    report(not problems, "detail pane: statistics, metrics and max coordinate agree with torch", "; ".join(problems))
+except Exception as e:
+    report(False, "detail pane agrees with torch", repr(e))
 
 # E: the visible table, one row per pair, metrics as torch's.
 try:
