@@ -120,11 +120,12 @@ void dv_qsel_add(dv_qsel *q, const float *x, size_t n)
 	q->count += (int64_t)n - nan;
 }
 
-/* MSD radix selection of the small-mode keys: per 8-bit digit, from the
- * top, count the digit over the group holding a wanted rank, and copy out
- * only the members of the buckets holding ranks; no full sort. When every
- * value's low 16 bits are zero (bf16 data) two digits decide the key: its low
- * half then only repeats the sign. */
+/* MSD radix selection of the small-mode keys: per digit, from the top,
+ * count the digit over the group holding a wanted rank, and copy out only
+ * the members of the buckets holding ranks; no full sort. Digits: 11, 11 and
+ * 10 bits; when every value's low 16 bits are zero (bf16 data) 11 and 5 bits
+ * decide the key, whose low half then only repeats the sign. A wide first
+ * digit leaves few members to copy. */
 typedef struct sel_group {
 	uint32_t *k;
 	int64_t n;
@@ -134,11 +135,74 @@ typedef struct sel_group {
 	int64_t res[DV_QSEL_RANKS];        /* rank inside the group */
 } sel_group;
 
+/* bf16 data (low 16 bits zero): two counting passes and no copying. The
+ * first counts the top 11 bits; the second counts bits 16-20 of the keys in
+ * the buckets holding ranks, the others counted into a discard slot (by
+ * digit: no branch, and no single hot counter). */
+static void select_keys_high(const uint32_t *keys, int64_t n, const int64_t *rank, uint32_t *out)
+{
+	uint32_t cnt[2048], cnt2[(DV_QSEL_RANKS + 1) * 32];
+	uint8_t slot[2048];
+	uint32_t bucket[DV_QSEL_RANKS];
+	int64_t res[DV_QSEL_RANKS];
+	int nslots = 0;
+
+	memset(cnt, 0, sizeof(cnt));
+	for (int64_t i = 0; i < n; i++)
+		cnt[keys[i] >> 21]++;
+	/* one walk over the buckets, ranks in ascending order */
+	int order[DV_QSEL_RANKS];
+	for (int j = 0; j < DV_QSEL_RANKS; j++) {
+		int p = j;
+
+		while (p > 0 && rank[order[p - 1]] > rank[j]) {
+			order[p] = order[p - 1];
+			p--;
+		}
+		order[p] = j;
+	}
+	memset(slot, 0, sizeof(slot));
+	int64_t cum = 0;
+	uint32_t b = 0;
+	for (int o = 0; o < DV_QSEL_RANKS; o++) {
+		int j = order[o];
+
+		while (cum + cnt[b] <= rank[j])
+			cum += cnt[b++];
+		bucket[j] = b;
+		res[j] = rank[j] - cum;
+		if (!slot[b])
+			slot[b] = (uint8_t)++nslots;
+	}
+	memset(cnt2, 0, sizeof(cnt2));
+	for (int64_t i = 0; i < n; i++) {
+		uint32_t k = keys[i];
+
+		cnt2[slot[k >> 21] * 32 + ((k >> 16) & 31)]++;
+	}
+	for (int j = 0; j < DV_QSEL_RANKS; j++) {
+		const uint32_t *c = cnt2 + slot[bucket[j]] * 32;
+		int64_t cum = 0;
+		uint32_t d = 0;
+
+		while (cum + c[d] <= res[j])
+			cum += c[d++];
+		uint32_t key = (bucket[j] << 21) | (d << 16);
+
+		out[j] = key | ((key & 0x80000000u) ? 0 : 0xffffu);
+	}
+}
+
 static int select_keys(uint32_t *keys, int64_t n, const int64_t *rank, uint32_t *out, bool high_only)
 {
-	uint32_t *buf[2], cnt[256];
+	static const int shifts_all[] = { 21, 10, 0 }, widths_all[] = { 11, 11, 10 };
+	static const int shifts_high[] = { 21, 16 }, widths_high[] = { 11, 5 };
+	const int *shifts = high_only ? shifts_high : shifts_all, *widths = high_only ? widths_high : widths_all;
+	int nlevels = high_only ? 2 : 3;
+	uint32_t *buf[2], cnt[2048];
+	int map[2048];
 	sel_group g[2][DV_QSEL_RANKS];
-	int ng[2] = { 1, 0 }, cur = 0, last_shift = high_only ? 16 : 0;
+	int ng[2] = { 1, 0 }, cur = 0;
 
 	buf[0] = keys;
 	buf[1] = malloc((size_t)(n > 0 ? n : 1) * sizeof(uint32_t));
@@ -161,27 +225,28 @@ static int select_keys(uint32_t *keys, int64_t n, const int64_t *rank, uint32_t 
 		g[0][0].idx[p] = j;
 		g[0][0].res[p] = rank[j];
 	}
-	for (int shift = 24; shift >= last_shift && ng[cur] > 0; shift -= 8) {
+	for (int level = 0; level < nlevels && ng[cur] > 0; level++) {
 		uint32_t *dst = buf[!cur];
 		int64_t off = 0;
-		int nx = 0;
-		bool final = shift == last_shift;
+		int nx = 0, shift = shifts[level];
+		uint32_t mask = (1u << widths[level]) - 1;
+		bool final = level == nlevels - 1;
 
 		for (int gi = 0; gi < ng[cur]; gi++) {
 			sel_group *G = &g[cur][gi];
-			int map[256];
 			int64_t cum = 0;
-			int b = 0;
+			uint32_t b = 0;
+			int base = nx;
 
-			memset(cnt, 0, sizeof(cnt));
+			memset(cnt, 0, (mask + 1) * sizeof(cnt[0]));
 			for (int64_t i = 0; i < G->n; i++)
-				cnt[(G->k[i] >> shift) & 255]++;
-			memset(map, -1, sizeof(map));
+				cnt[(G->k[i] >> shift) & mask]++;
+			memset(map, -1, (mask + 1) * sizeof(map[0]));
 			/* ranks ascend: one walk over the buckets */
 			for (int j = 0; j < G->nr; j++) {
 				while (cum + cnt[b] <= G->res[j])
 					cum += cnt[b++];
-				uint32_t prefix = G->prefix | ((uint32_t)b << shift);
+				uint32_t prefix = G->prefix | (b << shift);
 
 				if (final) {
 					if (high_only)
@@ -192,28 +257,31 @@ static int select_keys(uint32_t *keys, int64_t n, const int64_t *rank, uint32_t 
 				if (map[b] < 0) {
 					sel_group *N = &g[!cur][nx];
 
-					map[b] = nx++;
+					map[b] = nx++ - base;
 					N->k = dst + off;
-					N->n = 0;
+					N->n = cnt[b];
 					N->prefix = prefix;
 					N->nr = 0;
 					off += cnt[b];
 				}
-				sel_group *N = &g[!cur][map[b]];
+				sel_group *N = &g[!cur][base + map[b]];
 				N->idx[N->nr] = G->idx[j];
 				N->res[N->nr++] = G->res[j] - cum;
 			}
 			if (final)
 				continue;
+			/* copy out the members of the chosen buckets (few: the first
+			 * digit is wide, so the branch is mostly not taken) */
+			uint32_t *wp[DV_QSEL_RANKS];
+
+			for (int m = base; m < nx; m++)
+				wp[m - base] = g[!cur][m].k;
 			for (int64_t i = 0; i < G->n; i++) {
 				uint32_t v = G->k[i];
-				int m = map[(v >> shift) & 255];
+				int m = map[(v >> shift) & mask];
 
-				if (m >= 0) {
-					sel_group *N = &g[!cur][m];
-
-					N->k[N->n++] = v;
-				}
+				if (m >= 0)
+					*wp[m]++ = v;
 			}
 		}
 		ng[!cur] = nx;
@@ -243,7 +311,9 @@ int dv_qsel_plan(dv_qsel *q)
 		q->weight[i] = r - (float)below;
 	}
 	if (q->keys) {
-		if (select_keys(q->keys, q->count, q->rank, q->rank_key, q->lowbits == 0) < 0)
+		if (q->lowbits == 0)
+			select_keys_high(q->keys, q->count, q->rank, q->rank_key);
+		else if (select_keys(q->keys, q->count, q->rank, q->rank_key, false) < 0)
 			return -1;
 		for (i = 0; i < DV_QSEL_RANKS; i++)
 			q->rank_slot[i] = -1;
