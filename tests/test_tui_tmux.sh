@@ -53,8 +53,8 @@ dv_pid() { # the dumpview process of a session
 	shell=$(tmx list-panes -t "$1" -F '#{pane_pid}')
 	ps -o pid= --ppid "$shell" 2>/dev/null | tr -d ' ' | head -1
 }
-tty_sane() { # icanon and echo are back on
-	grep -q -- ' icanon' "$1" && grep -q -- ' echo' "$1" && ! grep -q -- '-icanon' "$1"
+tty_sane() { # canonical mode and echo are back on
+	grep -q -- ' icanon' "$1" && grep -q -- ' echo ' "$1" && ! grep -q -- '-icanon' "$1" && ! grep -q -- '-echo ' "$1"
 }
 
 echo "1..16"
@@ -73,23 +73,23 @@ check "below 60x15: terminal too small" wait_for "terminal too small"
 tmx resize-window -t dv -x 100 -y 30 2>/dev/null || tmx resize-pane -t dv -x 100 -y 30
 check "resize back: relayout" wait_for "detail: inference / layer 3 / attn_q"
 tmx send-keys -t dv q
-check "q quits with status 0" sh -c "wait_file() { i=0; while [ \$i -lt 200 ]; do [ -s \"\$1\" ] && return 0; sleep 0.1; i=\$((i+1)); done; return 1; }; wait_file '$tmp/dv.rc' && [ \"\$(cat '$tmp/dv.rc')\" = 0 ]"
-check "terminal restored after q" sh -c "sleep 0.3; grep -q ' icanon' '$tmp/dv.stty' && ! grep -q -- '-icanon' '$tmp/dv.stty' && ! grep -q -- '-echo ' '$tmp/dv.stty'"
+wait_file "$tmp/dv.stty"
+check "q quits with status 0" [ "$(cat "$tmp/dv.rc" 2>/dev/null)" = 0 ]
+check "terminal restored after q" tty_sane "$tmp/dv.stty"
 
 start term 100 30
 wait_for "first divergence:" term >/dev/null
 pid=$(dv_pid term)
 [ -n "$pid" ] && kill -TERM "$pid"
-wait_file "$tmp/term.rc"
+wait_file "$tmp/term.stty"
 check "SIGTERM: exits with 128+15" [ "$(cat "$tmp/term.rc" 2>/dev/null)" = 143 ]
-sleep 0.3
 check "SIGTERM: terminal restored" tty_sane "$tmp/term.stty"
 
 start hup 100 30
 wait_for "first divergence:" hup >/dev/null
 pid=$(dv_pid hup)
 [ -n "$pid" ] && kill -HUP "$pid"
-wait_file "$tmp/hup.rc"
+wait_file "$tmp/hup.stty"
 check "SIGHUP: exits with 128+1" [ "$(cat "$tmp/hup.rc" 2>/dev/null)" = 129 ]
 
 # The terminal goes away: killing the tmux session closes the pty.
@@ -108,5 +108,5 @@ start sigint 100 30
 wait_for "first divergence:" sigint >/dev/null
 pid=$(dv_pid sigint)
 [ -n "$pid" ] && kill -INT "$pid"
-wait_file "$tmp/sigint.rc"
+wait_file "$tmp/sigint.stty"
 check "SIGINT: exits with 128+2" [ "$(cat "$tmp/sigint.rc" 2>/dev/null)" = 130 ]
