@@ -48,6 +48,11 @@ typedef struct pt_tensor {
 	int64_t storage_nbytes;         /* bytes in the storage record */
 } pt_tensor;
 
+/* Nodes belong to their pt_file and live until pt_close. Use them through
+ * pointers only: a non-tensor node is allocated without the (large) tensor
+ * part of the union, so never copy a pt_obj by value (copying a pt_tensor
+ * out of a PT_TENSOR node is fine). The tree is acyclic; a node may be
+ * shared (the same tensor under two keys). */
 struct pt_obj {
 	pt_kind kind;
 	union {
