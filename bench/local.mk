@@ -6,7 +6,8 @@ bench_gen_dumps_SOURCES = bench/gen_dumps.c
 bench_gen_dumps_LDADD = -lpthread
 CLEANFILES += bench/gen_dumps$(EXEEXT)
 EXTRA_DIST += bench/README.md bench/run.sh bench/torch_compare.py \
-	bench/check_torch.py bench/tui_paint.py
+	bench/check_torch.py bench/tui_paint.py bench/cross_check.py \
+	bench/engine_bench.c
 
 .PHONY: bench
 bench: bench/gen_dumps$(EXEEXT) src/dumpview$(EXEEXT)

@@ -12,6 +12,7 @@
 #   -T           skip the torch script (minutes on "wide")
 #   -P           skip the TUI first-paint measure
 #   SET          wide, many (default: both); tui is measured with -P unset
+# With torch, cross_check.py also compares every pair's numbers with torch's.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -132,9 +133,13 @@ EOF
 
 	echo "  dumpview / cat:        $(ratio "$dv_wall" "$cat_wall")x"
 	if [ "$torch" = yes ]; then
-		measure "$python" "$here/torch_compare.py" "$dir/baseline" "$dir/target"
+		measure sh -c '"$1" "$2" --jsonl "$3" "$4" >"$5"' sh "$python" "$here/torch_compare.py" \
+			"$dir/baseline" "$dir/target" "$tmp/torch.jsonl"
 		torch_wall=$wall
 		row "torch script" "$wall" "$cpu" "$rss"
+		echo "  dumpview vs torch, pair by pair: $(python3 "$here/cross_check.py" "$tmp/dv.jsonl" "$tmp/torch.jsonl" |
+			awk '/^ok/ { ok++ } /^not ok/ { bad++; if (!first) first = $0 } END {
+				printf "%d checks agree, %d differ %s", ok, bad, first }')"
 		measure "$python" -c 'import torch'
 		echo "  (of which 'import torch': $wall s)"
 		echo "  torch / dumpview:      $(ratio "$torch_wall" "$dv_wall")x"
