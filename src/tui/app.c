@@ -112,7 +112,7 @@ void app_clear_details(tui_app *app)
 {
 	for (size_t i = 0; i < DETAIL_CACHE; i++)
 		if (app->details[i].valid) {
-			TUI_DETAIL_FREE(&app->details[i].d);
+			dv_pair_detail_free(&app->details[i].d);
 			app->details[i].valid = false;
 		}
 }

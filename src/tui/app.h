@@ -18,11 +18,6 @@
 #include "dumpview/metrics.h"
 #include "dumpview/tui.h"
 
-/* The pair detail and the diff export come from the metrics layer. */
-#define TUI_DETAIL_COMPUTE dv_pair_detail_compute
-#define TUI_DETAIL_FREE dv_pair_detail_free
-#define TUI_EXPORT_DIFF_CSV dv_export_diff_csv
-
 /* ---- actions and keys (actions.def) ---- */
 typedef enum tui_action {
 	ACT_NONE = 0,

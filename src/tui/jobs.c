@@ -84,7 +84,7 @@ static void run_heavy(tui_app *app, job_kind kind, size_t pair, char *path, doub
 			snprintf(det.error, sizeof(det.error), "%s only: nothing to compare",
 				 p->kind == DV_PAIR_BASELINE_ONLY ? "baseline" : "target");
 		} else {
-			rc = TUI_DETAIL_COMPUTE(p->base->path, p->targ->path, DETAIL_HEAT_ROWS, DETAIL_HEAT_COLS,
+			rc = dv_pair_detail_compute(p->base->path, p->targ->path, DETAIL_HEAT_ROWS, DETAIL_HEAT_COLS,
 						    &o, &det.d, &err);
 			if (rc != 0)
 				snprintf(det.error, sizeof(det.error), "%s", err.msg);
@@ -94,7 +94,7 @@ static void run_heavy(tui_app *app, job_kind kind, size_t pair, char *path, doub
 	} else if (kind == JOB_EXPORT) {
 		dv_error err;
 		dv_error_clear(&err);
-		rc = TUI_EXPORT_DIFF_CSV(p->base->path, p->targ->path, path, min_abs, top_k, &o, &rows, &err);
+		rc = dv_export_diff_csv(p->base->path, p->targ->path, path, min_abs, top_k, &o, &rows, &err);
 		if (rc != 0)
 			snprintf(msg, sizeof(msg), "%s", err.msg);
 	} else if (kind == JOB_TABLE) {
@@ -131,7 +131,7 @@ static void run_heavy(tui_app *app, job_kind kind, size_t pair, char *path, doub
 	if (kind == JOB_DETAIL && (rc == 0 || !atomic_load(&j->cancel)))
 		j->fin_detail = det;
 	else if (kind == JOB_DETAIL)
-		TUI_DETAIL_FREE(&det.d);
+		dv_pair_detail_free(&det.d);
 	pthread_mutex_unlock(&j->mu);
 	free(path);
 	free(table);
@@ -221,7 +221,7 @@ void jobs_stop(tui_app *app)
 	pthread_mutex_unlock(&j->mu);
 	pthread_join(j->thread, NULL);
 	if (j->finished && j->fin_kind == JOB_DETAIL)
-		TUI_DETAIL_FREE(&j->fin_detail.d);
+		dv_pair_detail_free(&j->fin_detail.d);
 	free(j->want);
 	free(j->path);
 	free(j->table);
@@ -386,7 +386,7 @@ void jobs_collect(tui_app *app)
 				slot = i;
 		}
 		if (app->details[slot].valid)
-			TUI_DETAIL_FREE(&app->details[slot].d);
+			dv_pair_detail_free(&app->details[slot].d);
 		app->details[slot] = det;
 		app->detail_clock[slot] = ++app->clock;
 	} else if (kind == JOB_EXPORT || kind == JOB_TABLE) {
