@@ -236,7 +236,7 @@ static void find_data_offsets(pt_file *f)
 	}
 	for (size_t i = 0; i < f->nrecs; i++) {
 		pt_record *r = &f->recs[i];
-		const char *name = zip_get_name(f->zip, r->index, 0);
+		const char *name = zip_get_name(f->zip, r->index, ZIP_FL_ENC_RAW);
 		uint8_t lh[30];
 		char lname[4096];
 		uint64_t off, nlen, data;
