@@ -71,6 +71,15 @@ for entry in manifest:
             vals = m["values"].split(", ") if m["values"] else []
             ok = len(vals) == len(t["head"]) and all(same_value(v, w, t["dtype"]) for v, w in zip(vals, t["head"]))
             check(ok, f"{what}: head values {vals} == {t['head']}")
+        # mean = sum / numel where every value is finite (the manifest's sum skips the others)
+        full = next(l for l in out.decode().splitlines() if l.startswith(t["path"] + ": tensor "))
+        mm = re.search(r" mean (\S+)$", full)
+        numel = 1
+        for d in t["shape"]:
+            numel *= d
+        if "sum" in t and numel and mm and mm[1] not in ("nan", "inf", "-inf"):
+            want = t["sum"] / numel
+            check(abs(float(mm[1]) - want) <= 1e-9 * max(1.0, abs(want)), f"{what}: mean {mm[1]} == sum/numel {want}")
         rc, raw, err = run("show", "--raw", t["path"], path)
         check(rc == 0 and not err, f"{what}: --raw exits 0 quietly (rc={rc} {err[:200]!r})")
         check(len(raw) == t["nbytes"], f"{what}: --raw writes {len(raw)} bytes == {t['nbytes']}")
