@@ -21,7 +21,10 @@ extern const double dv_quantile_q[DV_NQUANTILES];     /* 0.01 0.05 0.50 0.95 0.9
 extern const char *const dv_quantile_name[DV_NQUANTILES]; /* "p1" "p5" "p50" "p95" "p99" */
 
 /* Statistics of one side, over values converted to float32 (torch's .float()),
- * with torch's semantics: NaN propagates into mean/std/min/max. */
+ * with torch's semantics: NaN propagates into mean/std/min/max (and every
+ * quantile); Inf makes std NaN. mean and std accumulate in float64, as
+ * examples/expected.json's numbers do. Quantiles are bit-exact with torch
+ * 2.11's float32 torch.quantile on x86 (FMA lerp); -0 is reported as 0. */
 typedef struct dv_stats {
 	int64_t numel;
 	double mean, std;            /* std unbiased (n-1); NaN for n < 2 as torch */
@@ -51,12 +54,18 @@ typedef struct dv_pair_result {
 	bool passed;                 /* rel_diff <= threshold and not NaN (non-tensor: equal) */
 	bool equal;                  /* NON_TENSOR: printed forms equal */
 	dv_tensor_desc base, targ;   /* as stored (before shape unify) */
-	int64_t numel;               /* compared elements */
+	int64_t numel;               /* compared elements (0 for SHAPE_MISMATCH) */
+	/* rel_diff = 1 - 2*sum(b*t)/sum(b^2+t^2), computed as the equal
+	 * sum((b-t)^2)/sum(b^2+t^2) in float64 (no cancellation); 0 when both
+	 * are all-zero or empty. max/mean |t-b| with float32 subtraction, the
+	 * mean accumulated in float64. NaN for SHAPE_MISMATCH. */
 	double rel_diff, max_abs_diff, mean_abs_diff;
 	bool has_bf16;               /* fp32 vs bf16: the metrics after casting both to bf16 */
 	double bf16_rel_diff, bf16_max_abs_diff, bf16_mean_abs_diff;
 	dv_stats base_stats, targ_stats;
-	int64_t max_abs_diff_index;  /* row-major index (in the target's shape) of max |t-b| */
+	/* row-major index (in the target's shape) of max |t-b|, the first one as
+	 * torch.argmax (a NaN difference counts as the largest); -1 when empty */
+	int64_t max_abs_diff_index;
 	int max_abs_diff_ndim;
 	int64_t max_abs_diff_coord[PT_MAX_DIMS];
 	double max_abs_diff_base, max_abs_diff_targ;
@@ -76,14 +85,17 @@ typedef struct dv_metrics_opts {
 dv_metrics_opts dv_metrics_opts_default(void);
 
 /* Compares two already-opened tensors (shape unify, metrics, stats). Returns 0
- * when a result was produced (even a failed or shape-mismatch one), -1 when a
- * read failed (result status ERROR, message in result->error and err). */
+ * when a result was produced (even a failed, shape-mismatch or CANCELLED
+ * one), -1 when a read failed or a dtype cannot be compared (complex,
+ * quantized): status ERROR, message in result->error and err.
+ * opts may be NULL (defaults). Thread-safe across distinct pt_files. */
 int dv_compare_tensors(pt_file *bf, const pt_tensor *bt, pt_file *tf, const pt_tensor *tt,
 		       const dv_metrics_opts *opts, dv_pair_result *result, dv_error *err);
 
 /* Opens both dump files, takes each one's dumped value (pt_dump_value), and
  * compares: tensors with dv_compare_tensors, non-tensors by printed form.
- * Never fails silently: a bad file gives status ERROR naming the file. */
+ * Never fails silently: a bad file gives status ERROR naming the file (also
+ * a tensor on one side only), and the return is -1; else 0. */
 int dv_compare_files(const char *base_path, const char *targ_path,
 		     const dv_metrics_opts *opts, dv_pair_result *result);
 
@@ -124,7 +136,10 @@ typedef struct dv_pair_detail {
 	double heat_max;
 } dv_pair_detail;
 
-/* max_rows/max_cols bound the heat map (the pane's size). */
+/* max_rows/max_cols bound the heat map (the pane's size). Two streaming
+ * passes; progress runs over 2*numel. Returns -1 with err naming the file for
+ * unreadable files, non-tensors and shape mismatches, or "cancelled". Heat
+ * cells average the finite |t-b| only; value bins count finite values. */
 int dv_pair_detail_compute(const char *base_path, const char *targ_path, int max_rows, int max_cols,
 			   const dv_metrics_opts *opts, dv_pair_detail *detail, dv_error *err);
 void dv_pair_detail_free(dv_pair_detail *detail);
@@ -132,7 +147,13 @@ void dv_pair_detail_free(dv_pair_detail *detail);
 /* Streams one row per element of the pair to a CSV file:
  * index,coord,baseline,target,abs_diff,rel_err (rel_err = |t-b| / max(|b|, 1e-12)).
  * min_abs_diff < 0 keeps all rows; top_k > 0 keeps only the K largest abs_diff
- * (written in row-major order). *rows_written gets the row count. */
+ * (written in row-major order). *rows_written gets the row count.
+ * coord is quoted, "[3, 17]"; floats are the shortest text that reads back to
+ * the same float32 (rel_err: double); non-finite as nan, inf, -inf. A NaN
+ * abs_diff passes any min_abs_diff and ranks first for top_k; ties keep the
+ * earlier element. The file is opened O_CREAT|O_TRUNC: an existing file IS
+ * overwritten, so asking first is the caller's job. On error or cancel the
+ * partial file is removed and -1 returned (err names out_path). */
 int dv_export_diff_csv(const char *base_path, const char *targ_path, const char *out_path,
 		       double min_abs_diff, int64_t top_k, const dv_metrics_opts *opts,
 		       int64_t *rows_written, dv_error *err);

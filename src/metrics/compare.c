@@ -104,7 +104,8 @@ static int side_init(side_run *s, const dv_src *src, const dv_metrics_opts *o, d
 		return -1;
 	s->want_q = o->percentiles && src->numel > 0 && src->numel < o->percentile_limit;
 	size_t isz = dv_dtype_size(src->dtype);
-	if (isz == 1 || (isz == 2 && src->numel >= HIST16_MIN_NUMEL)) {
+	/* (counts are 32-bit) */
+	if ((isz == 1 || (isz == 2 && src->numel >= HIST16_MIN_NUMEL)) && src->numel < ((int64_t)1 << 32)) {
 		if (dv_hist16_init(&s->hist, src->dtype) < 0) {
 			dv_reader_free(&s->rd);
 			return dv_error_set(err, "%s: out of memory", src->name);
