@@ -212,6 +212,8 @@ static void draw_title(tui_app *app)
 		snprintf(buf, sizeof(buf), "thr %s %s %s %s %s", thr, bar, scan, bar, fd);
 	if (str_width(buf) > app->cols - 2)
 		snprintf(buf, sizeof(buf), "%s %s %s", scan, bar, fd);
+	if (str_width(buf) > app->cols - 2)
+		snprintf(buf, sizeof(buf), "%s", fd);
 	draw_str(stdscr, 0, 1, app->cols - 1, buf, a);
 }
 
