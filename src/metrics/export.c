@@ -1,7 +1,7 @@
 /* CSV export of one pair's elementwise diff, streamed in row-major order:
  * index,coord,baseline,target,abs_diff,rel_err. Values are printed in the
- * shortest form that reads back to the same float32 (rel_err: double), so
- * they agree with torch's to the bit. */
+ * shortest form that reads back to the same float32, so they agree with
+ * torch's to the bit. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -32,21 +32,6 @@ static int fmt_f32(char *buf, size_t size, float v)
 			lo = mid + 1;
 	}
 	return snprintf(buf, size, "%.*g", lo, (double)v);
-}
-
-static int fmt_f64(char *buf, size_t size, double v)
-{
-	if (isnan(v))
-		return snprintf(buf, size, "nan");
-	if (isinf(v))
-		return snprintf(buf, size, v < 0 ? "-inf" : "inf");
-	for (int p = 15; p < 17; p++) {
-		int n = snprintf(buf, size, "%.*g", p, v);
-
-		if (strtod(buf, NULL) == v)
-			return n;
-	}
-	return snprintf(buf, size, "%.17g", v);
 }
 
 /* NaN sorts above everything: a NaN difference is the worst there is. */
@@ -124,22 +109,93 @@ static bool cancelled(const dv_metrics_opts *o)
 	return o && o->cancel && atomic_load(o->cancel) != 0;
 }
 
-static int write_row(FILE *f, const dv_tensor_desc *td, int64_t index, float b, float t)
-{
-	char vb[32], vt[32], va[32], vr[40];
-	int64_t coord[PT_MAX_DIMS];
-	float a = fabsf(t - b);
-	double rel = (double)a / fmax(fabs((double)b), 1e-12);
+/* Shortest texts of recent float32 values by bit pattern: exports repeat
+ * values (bf16 has 65536), and the shortest form costs a few snprintf/strtof. */
+#define FMT_CACHE_BITS 13
+typedef struct fmt_cache {
+	uint32_t key[1 << FMT_CACHE_BITS];
+	uint8_t len[1 << FMT_CACHE_BITS];  /* 0: empty */
+	char text[1 << FMT_CACHE_BITS][16];
+} fmt_cache;
 
-	fmt_f32(vb, sizeof(vb), b);
-	fmt_f32(vt, sizeof(vt), t);
-	fmt_f32(va, sizeof(va), a);
-	fmt_f64(vr, sizeof(vr), rel);
-	dv_index_to_coord(index, td->ndim, td->shape, coord);
-	fprintf(f, "%lld,\"[", (long long)index);
-	for (int i = 0; i < td->ndim; i++)
-		fprintf(f, i ? ", %lld" : "%lld", (long long)coord[i]);
-	return fprintf(f, "]\",%s,%s,%s,%s\n", vb, vt, va, vr) < 0 ? -1 : 0;
+static char *put_f32(fmt_cache *c, char *p, float v)
+{
+	uint32_t u;
+
+	memcpy(&u, &v, sizeof(u));
+	uint32_t h = (u * 2654435761u) >> (32 - FMT_CACHE_BITS);
+
+	if (!c->len[h] || c->key[h] != u) {
+		char buf[32];
+		int n = fmt_f32(buf, sizeof(buf), v);
+
+		if (n <= 0 || n > 16) { /* cannot happen: at most 15 characters */
+			memcpy(p, buf, (size_t)n);
+			return p + n;
+		}
+		c->key[h] = u;
+		c->len[h] = (uint8_t)n;
+		memcpy(c->text[h], buf, (size_t)n);
+	}
+	memcpy(p, c->text[h], c->len[h]);
+	return p + c->len[h];
+}
+
+static char *put_i64(char *p, int64_t v)
+{
+	char tmp[24];
+	int n = 0;
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*p++ = '-';
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* One row into line (room for 96 + 22 per dim). rel_err in float32 like the
+ * rest of the comparator's elementwise arithmetic. */
+static size_t format_row(fmt_cache *c, char *line, int ndim, const int64_t *coord, int64_t index, float b, float t)
+{
+	float a = fabsf(t - b);
+	float rel = a / fmaxf(fabsf(b), 1e-12f);
+	char *p = line;
+
+	p = put_i64(p, index);
+	memcpy(p, ",\"[", 3);
+	p += 3;
+	for (int i = 0; i < ndim; i++) {
+		if (i) {
+			*p++ = ',';
+			*p++ = ' ';
+		}
+		p = put_i64(p, coord[i]);
+	}
+	memcpy(p, "]\",", 3);
+	p += 3;
+	p = put_f32(c, p, b);
+	*p++ = ',';
+	p = put_f32(c, p, t);
+	*p++ = ',';
+	p = put_f32(c, p, a);
+	*p++ = ',';
+	p = put_f32(c, p, isnan(a) ? a : rel);
+	*p++ = '\n';
+	return (size_t)(p - line);
+}
+
+static void coord_next(int ndim, const int64_t *shape, int64_t *coord)
+{
+	for (int i = ndim - 1; i >= 0; i--) {
+		if (++coord[i] < shape[i])
+			return;
+		coord[i] = 0;
+	}
 }
 
 int dv_export_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, int64_t numel, const char *out_path,
@@ -147,6 +203,9 @@ int dv_export_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 		      dv_error *err)
 {
 	top_entry *top = NULL;
+	fmt_cache *cache = NULL;
+	char *line = NULL;
+	int64_t coord[PT_MAX_DIMS];
 	int64_t ntop = 0, cap = 0, rows = 0, start, passes = top_k > 0 ? 2 : 1;
 	FILE *f = NULL;
 	int fd, rc = -1;
@@ -187,6 +246,14 @@ int dv_export_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 		qsort(top, (size_t)ntop, sizeof(*top), cmp_index);
 	}
 
+	cache = calloc(1, sizeof(*cache));
+	line = malloc(96 + 22 * (size_t)(td->ndim > 0 ? td->ndim : 1));
+	if (!cache || !line) {
+		dv_error_set(err, "%s: out of memory", out_path);
+		goto out;
+	}
+	memset(coord, 0, sizeof(coord));
+
 	/* Overwrites an existing file: asking first is the caller's job. */
 	fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 	if (fd < 0) {
@@ -217,15 +284,20 @@ int dv_export_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 			for (; next < ntop && top[next].index < start + cnt; next++) {
 				int64_t i = top[next].index - start;
 
-				if (write_row(f, td, start + i, br->f32[i], tr->f32[i]) < 0)
+				dv_index_to_coord(start + i, td->ndim, td->shape, coord);
+				size_t len = format_row(cache, line, td->ndim, coord, start + i, br->f32[i], tr->f32[i]);
+
+				if (fwrite(line, 1, len, f) != len)
 					goto write_error;
 				rows++;
 			}
 		} else {
-			for (int64_t i = 0; i < cnt; i++) {
+			for (int64_t i = 0; i < cnt; i++, coord_next(td->ndim, td->shape, coord)) {
 				if (!keep_row(fabsf(tr->f32[i] - br->f32[i]), min_abs_diff))
 					continue;
-				if (write_row(f, td, start + i, br->f32[i], tr->f32[i]) < 0)
+				size_t len = format_row(cache, line, td->ndim, coord, start + i, br->f32[i], tr->f32[i]);
+
+				if (fwrite(line, 1, len, f) != len)
 					goto write_error;
 				rows++;
 			}
@@ -247,6 +319,8 @@ out:
 	if (rc < 0 && f)
 		unlink(out_path); /* no partial exports left behind */
 	free(top);
+	free(cache);
+	free(line);
 	if (rows_written)
 		*rows_written = rc == 0 ? rows : 0;
 	return rc;
