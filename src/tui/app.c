@@ -344,6 +344,13 @@ void app_render(tui_app *app)
 		return;
 	}
 	app_update_first_div(app);
+	/* Sorted by rel_diff, rows move as results arrive. */
+	size_t total, done = app_matched_done(app, &total);
+	if (done != app->last_done) {
+		app->last_done = done;
+		if (app->tree.sort == SORT_REL)
+			tree_rebuild(app);
+	}
 	draw_title(app);
 	int top = 2, bottom = app->rows - 1; /* rows [top, bottom) */
 	tui_rect tree = { top, 0, bottom - top, app->cols };

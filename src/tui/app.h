@@ -289,6 +289,7 @@ typedef struct tui_app {
 	unsigned detail_clock[DETAIL_CACHE];
 	unsigned clock;
 	size_t last_prio_hash;
+	size_t last_done;        /* computed pairs at the last frame */
 	/* status line */
 	char message[1024];
 	bool message_error;
