@@ -20,3 +20,10 @@ src_libdumpview_tui_a_SOURCES += \
 # key list against actions.def, and the real binary inside tmux.
 TESTS += tests/test_tui.sh tests/test_tui_keys.sh tests/test_tui_tmux.sh
 EXTRA_DIST += tests/test_tui.sh tests/test_tui_keys.sh tests/test_tui_tmux.sh tests/tui
+
+# The tree model and key table without a terminal (cmocka).
+check_PROGRAMS += tests/test_tui_tree
+TESTS += tests/test_tui_tree
+tests_test_tui_tree_SOURCES = tests/test_tui_tree.c
+tests_test_tui_tree_CFLAGS = $(DV_TEST_CFLAGS) $(NCURSES_CFLAGS)
+tests_test_tui_tree_LDADD = src/libdumpview_tui.a $(DV_TEST_LIBS) $(NCURSES_LIBS)

@@ -1,0 +1,231 @@
+/* The TUI's tree model and key table without a terminal: layer groups in
+ * execution order (tensors with no layer in their own group at their place,
+ * a backward pass revisiting layers in groups of its own), aggregates and the
+ * first divergence under a threshold, sorts, filters, and the key map built
+ * from actions.def. Runs on the example dumps ($EXAMPLES). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "../src/tui/app.h"
+
+static tui_app *open_examples(double threshold)
+{
+	const char *ex = getenv("EXAMPLES");
+	char b[4096], t[4096];
+	dv_error err;
+	dv_run_opts ro = { DV_DEFAULT_BASE_DIR, NULL };
+	tui_app *app = calloc(1, sizeof(*app));
+
+	assert_non_null(ex);
+	assert_non_null(app);
+	snprintf(b, sizeof(b), "%s/baseline", ex);
+	snprintf(t, sizeof(t), "%s/target", ex);
+	dv_error_clear(&err);
+	dv_run *base = dv_run_open(b, &ro, &err);
+	dv_run *targ = dv_run_open(t, &ro, &err);
+	assert_non_null(base);
+	assert_non_null(targ);
+	app->cmp = dv_comparison_build(base, targ, NULL, &err);
+	assert_non_null(app->cmp);
+	assert_int_equal(tree_init(&app->tree, app->cmp, &err), 0);
+	app->threshold = threshold;
+	app->first_div = -1;
+	app->detail_cancelled = -1;
+	dv_metrics_opts o = dv_metrics_opts_default();
+	o.threshold = threshold;
+	for (size_t i = 0; i < app->cmp->npairs; i++)
+		if (app->cmp->pairs[i].kind == DV_PAIR_MATCHED)
+			dv_pair_compute(&app->cmp->pairs[i], &o);
+	tree_rebuild(app);
+	return app;
+}
+
+static void close_app(tui_app *app)
+{
+	tree_free(&app->tree);
+	dv_comparison_free(app->cmp);
+	pcre2_code_free(app->filter_re);
+	free(app);
+}
+
+static size_t phase_index(tui_app *app, const char *name)
+{
+	for (size_t p = 0; p < app->cmp->nphases; p++)
+		if (!strcmp(app->cmp->phases[p].name, name))
+			return p;
+	fail_msg("no phase %s", name);
+	return 0;
+}
+
+static void test_groups_in_execution_order(void **state)
+{
+	(void)state;
+	tui_app *app = open_examples(1e-3);
+	/* fwd_bwd: forward layers, the no-layer logits, the backward pass from
+	 * layer 5 down, then the embedding's gradient. */
+	static const int fwd_bwd[] = { -1, 0, 1, 2, 3, 4, 5, -1, 5, 4, 3, 2, 1, 0, -1 };
+	size_t p = phase_index(app, "fwd_bwd");
+	const tphase *ph = &app->tree.phases[p];
+	assert_int_equal(ph->ngroups, sizeof(fwd_bwd) / sizeof(fwd_bwd[0]));
+	for (size_t g = 0; g < ph->ngroups; g++)
+		assert_int_equal(app->tree.groups[ph->first_group + g].layer, fwd_bwd[g]);
+	/* inference: input_ids, positions, rids, qkv_format, embed_output first. */
+	p = phase_index(app, "inference");
+	ph = &app->tree.phases[p];
+	assert_int_equal(ph->ngroups, 8);
+	const tgroup *first = &app->tree.groups[ph->first_group];
+	assert_int_equal(first->layer, -1);
+	assert_int_equal(first->count, 5);
+	assert_string_equal(app->cmp->pairs[first->first].name, "input_ids");
+	char label[64];
+	tree_group_label(app, ph->first_group + 3, label, sizeof(label));
+	assert_string_equal(label, "layer 2");
+	tree_group_label(app, ph->first_group, label, sizeof(label));
+	assert_string_equal(label, "(no layer)");
+	close_app(app);
+}
+
+static void test_aggregates_and_first_divergence(void **state)
+{
+	(void)state;
+	tui_app *app = open_examples(1e-3);
+	/* expected.json: inference 26 failed; fwd_only 25; fwd_bwd 61. */
+	static const struct { const char *phase; size_t failed; } want[] = {
+		{ "inference", 26 }, { "fwd_only", 25 }, { "fwd_bwd", 61 },
+	};
+	for (size_t i = 0; i < 3; i++) {
+		tagg a;
+		tree_agg_phase(app, phase_index(app, want[i].phase), &a);
+		assert_int_equal(a.failed, want[i].failed);
+		assert_int_equal(a.done, a.total);
+	}
+	/* fwd_only has two target-only files: shown, not compared. */
+	tagg a;
+	tree_agg_phase(app, phase_index(app, "fwd_only"), &a);
+	assert_int_equal(a.shown, 46);
+	assert_int_equal(a.total, 44);
+	app_update_first_div(app);
+	assert_true(app->first_div_known);
+	assert_true(app->first_div >= 0);
+	const dv_pair *fd = &app->cmp->pairs[app->first_div];
+	assert_string_equal(fd->name, "mlp_output");
+	assert_int_equal(fd->layer, 2);
+	assert_string_equal(app->cmp->phases[fd->phase].name, "inference");
+	/* Worst of layer 2 in inference is mlp_output's 0.0316. */
+	tree_agg_group(app, app->tree.group_of_pair[app->first_div], &a);
+	assert_int_equal(a.failed, 2);
+	assert_true(fabs(a.worst - 0.03162228104648879) < 1e-9);
+	/* A looser threshold moves the first divergence nowhere else but counts fewer failures. */
+	app->threshold = 0.01;
+	app_update_first_div(app);
+	assert_string_equal(app->cmp->pairs[app->first_div].name, "mlp_output");
+	tree_agg_phase(app, phase_index(app, "inference"), &a);
+	assert_int_equal(a.failed, 4);
+	/* Above every rel_diff: no divergence at all. */
+	app->threshold = 1.0;
+	app_update_first_div(app);
+	assert_int_equal(app->first_div, -1);
+	assert_true(app->first_div_known);
+	close_app(app);
+}
+
+static void test_sorts_and_filter(void **state)
+{
+	(void)state;
+	tui_app *app = open_examples(1e-3);
+	size_t n;
+	size_t *flat = tree_flat_pairs(app, &n);
+	assert_int_equal(n, app->cmp->npairs);
+	for (size_t i = 1; i < n; i++)
+		assert_true(flat[i] > flat[i - 1]); /* execution order */
+	free(flat);
+
+	app->tree.sort = SORT_REL;
+	flat = tree_flat_pairs(app, &n);
+	/* Within a group, rel_diff never increases. */
+	for (size_t i = 1; i < n; i++) {
+		const dv_pair *a = &app->cmp->pairs[flat[i - 1]], *b = &app->cmp->pairs[flat[i]];
+		if (app->tree.group_of_pair[flat[i]] == app->tree.group_of_pair[flat[i - 1]] &&
+		    a->result.status == DV_RESULT_COMPARED && b->result.status == DV_RESULT_COMPARED)
+			assert_true(a->result.rel_diff >= b->result.rel_diff);
+	}
+	free(flat);
+
+	app->tree.sort = SORT_NAME;
+	flat = tree_flat_pairs(app, &n);
+	for (size_t i = 1; i < n; i++)
+		if (app->tree.group_of_pair[flat[i]] == app->tree.group_of_pair[flat[i - 1]])
+			assert_true(strcmp(app->cmp->pairs[flat[i - 1]].name, app->cmp->pairs[flat[i]].name) <= 0);
+	free(flat);
+	app->tree.sort = SORT_EXEC;
+
+	/* Filter: only moe_topk_ids (3 phases x layers 1, 3, 5). */
+	dv_error err;
+	app->filter_re = dv_regex_compile("moe_topk", true, &err);
+	assert_non_null(app->filter_re);
+	for (size_t i = 0; i < app->cmp->npairs; i++)
+		app->tree.hidden[i] = !dv_regex_match(app->filter_re, app->cmp->pairs[i].name);
+	tree_rebuild(app);
+	flat = tree_flat_pairs(app, &n);
+	assert_int_equal(n, 9);
+	free(flat);
+	/* Rows: 3 phases and 9 groups, all groups closed. */
+	assert_int_equal(app->tree.nrows, 12);
+	/* Selecting a pair opens its path. */
+	size_t pair = app->tree.groups[app->tree.phases[0].first_group + 2].first;
+	while (app->tree.hidden[pair])
+		pair++;
+	assert_true(tree_select_pair(app, pair));
+	assert_int_equal(app->tree.rows[app->sel].kind, TN_TENSOR);
+	assert_int_equal(app->tree.rows[app->sel].pair, pair);
+	close_app(app);
+}
+
+static void test_key_table(void **state)
+{
+	(void)state;
+	assert_int_equal(tui_action_for_key('j'), ACT_DOWN);
+	assert_int_equal(tui_action_for_key(TK_FN(KEY_DOWN)), ACT_DOWN);
+	assert_int_equal(tui_action_for_key('\r'), ACT_OPEN);
+	assert_int_equal(tui_action_for_key(TK_FN(KEY_RIGHT)), ACT_OPEN);
+	assert_int_equal(tui_action_for_key('h'), ACT_CLOSE);
+	assert_int_equal(tui_action_for_key(TK_CTRL('l')), ACT_REDRAW);
+	assert_int_equal(tui_action_for_key(']'), ACT_NEXT_FAIL);
+	assert_int_equal(tui_action_for_key('E'), ACT_EXPORT_TABLE);
+	assert_int_equal(tui_action_for_key('x'), ACT_NONE);
+	/* No key is bound twice. */
+	for (int a = 1; a < ACT_COUNT; a++) {
+		char copy[128];
+		snprintf(copy, sizeof(copy), "%s", tui_actions[a].keys);
+		char *save = NULL;
+		for (char *tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+			int key = tui_key_from_name(tok);
+			assert_true(key >= 0);
+			assert_int_equal(tui_action_for_key(key), a);
+		}
+		assert_true(strlen(tui_actions[a].help) > 0);
+	}
+	char buf[64];
+	tui_keys_display("Up k", true, buf, sizeof(buf));
+	assert_string_equal(buf, "Up k");
+	tui_keys_display("C-L", true, buf, sizeof(buf));
+	assert_string_equal(buf, "Ctrl-L");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_groups_in_execution_order),
+		cmocka_unit_test(test_aggregates_and_first_divergence),
+		cmocka_unit_test(test_sorts_and_filter),
+		cmocka_unit_test(test_key_table),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
