@@ -670,6 +670,26 @@ static void test_detail(void **state)
 	dv_pair_detail_free(&d);
 	assert_null(d.heat);
 
+	/* decades at their edges: |d| = 10 is in [1e1, 1e2), 9.999999 in [1e0, 1e1),
+	 * 1 in [1e0, 1e1), 0.1f (just above 1/10) in [1e-1, 1), a denormal far below */
+	{
+		float z[6] = { 0 }, e[6] = { 100.0f, 10.0f, 9.999999f, 1.0f, 0.1f, 1e-40f };
+		dv_tensor_desc d1 = { .dtype = DV_FLOAT32, .ndim = 1, .shape = { 6 } };
+		mem_pair m2;
+
+		mem_pair_open(&m2, DV_FLOAT32, 6, z, e);
+		assert_int_equal(dv_detail_readers(&m2.br, &m2.tr, &d1, 6, 4, 4, NULL, &d, &err), 0);
+		int top = DV_ABSDIFF_BUCKETS - 1; /* [1e2, 1e3) */
+		assert_int_equal(d.absdiff_lo_exp, 2 - top);
+		assert_int_equal(d.absdiff_buckets[top], 1);
+		assert_int_equal(d.absdiff_buckets[top - 1], 1);
+		assert_int_equal(d.absdiff_buckets[top - 2], 2);
+		assert_int_equal(d.absdiff_buckets[top - 3], 1);
+		assert_int_equal(d.absdiff_buckets[0], 1); /* below the range: first bucket */
+		assert_null(d.heat);
+		mem_pair_close(&m2);
+	}
+
 	/* 1-dim: no heat map */
 	dv_tensor_desc t1 = { .dtype = DV_FLOAT32, .ndim = 1, .shape = { 24 } };
 	assert_int_equal(dv_detail_readers(&m.br, &m.tr, &t1, 24, 10, 10, NULL, &d, &err), 0);

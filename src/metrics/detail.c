@@ -106,7 +106,19 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	}
 
 	/* pass 2: counts */
-	double width = (double)hi - (double)lo;
+	double width = (double)hi - (double)lo, scale = width > 0 ? DV_VALUE_BINS / width : 0;
+	int64_t row = 0, col = 0, rowcell = 0;
+	/* decade of a normal float32 by its exponent field: the decade of the
+	 * binade's bottom, plus one past the power of ten inside the binade */
+	int dec_lo[256];
+	double dec_thr[256];
+	for (int E = 1; E < 256; E++) {
+		double bottom = ldexp(1.0, E - 127), top = ldexp(1.0, E - 126);
+
+		dec_lo[E] = decade(p10, bottom);
+		dec_thr[E] = dec_lo[E] + 1 <= P10_HI && p10[dec_lo[E] + 1 - P10_LO] < top ? p10[dec_lo[E] + 1 - P10_LO]
+											    : INFINITY;
+	}
 	for (start = 0; start < numel; start += DV_CHUNK) {
 		int64_t cnt = numel - start < DV_CHUNK ? numel - start : DV_CHUNK;
 
@@ -127,27 +139,36 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 			} else if (!isfinite(a)) {
 				d->absdiff_nonfinite++;
 			} else {
-				int k = decade(p10, a) - d->absdiff_lo_exp;
+				uint32_t u;
+
+				memcpy(&u, &a, sizeof(u));
+				uint32_t E = u >> 23;
+				int k = (E ? dec_lo[E] + (a >= dec_thr[E]) : decade(p10, a)) - d->absdiff_lo_exp;
 
 				k = k < 0 ? 0 : k >= DV_ABSDIFF_BUCKETS ? DV_ABSDIFF_BUCKETS - 1 : k;
 				d->absdiff_buckets[k]++;
 			}
 			if (isfinite(b)) {
-				int k = width > 0 ? (int)(((double)b - lo) / width * DV_VALUE_BINS) : 0;
+				int k = (int)(((double)b - lo) * scale);
 
 				d->base_bins[k >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : k]++;
 			}
 			if (isfinite(t)) {
-				int k = width > 0 ? (int)(((double)t - lo) / width * DV_VALUE_BINS) : 0;
+				int k = (int)(((double)t - lo) * scale);
 
 				d->targ_bins[k >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : k]++;
 			}
-			if (sums && isfinite(a)) {
-				int64_t e = start + i, r = e / C, c = e - r * C;
-				int64_t cell = (r * hr / R) * hc + colcell[c];
-
-				sums[cell] += a;
-				counts[cell]++;
+			if (sums) {
+				if (isfinite(a)) {
+					sums[rowcell + colcell[col]] += a;
+					counts[rowcell + colcell[col]]++;
+				}
+				/* running coordinates: no division per element */
+				if (++col == C) {
+					col = 0;
+					row++;
+					rowcell = row < R ? (row * hr / R) * hc : 0;
+				}
 			}
 		}
 		if (opts && opts->progress)
