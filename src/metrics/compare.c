@@ -240,9 +240,10 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 				if (dv_reader_read_raw(&b.rd, start, cnt, err) < 0 ||
 				    dv_reader_read_raw(&t.rd, start, cnt, err) < 0)
 					goto out;
-				dv_hist16_add(&b.hist, b.rd.raw, (size_t)cnt);
-				dv_hist16_add(&t.hist, t.rd.raw, (size_t)cnt);
-				dv_diff_chunk_bf16(&diff, b.rd.raw, t.rd.raw, (size_t)cnt, start);
+				/* histograms of both sides fused into the pair pass */
+				dv_diff_chunk_bf16(&diff, b.rd.raw, t.rd.raw, (size_t)cnt, start, b.hist.h, t.hist.h);
+				b.hist.n += cnt;
+				t.hist.n += cnt;
 				if (opts->progress)
 					opts->progress(opts->progress_ctx, start + cnt, n);
 				continue;

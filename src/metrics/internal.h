@@ -129,7 +129,8 @@ void dv_diff_acc_init(dv_diff_acc *a);
 /* b and t hold n values of elements [start, start+n). */
 void dv_diff_chunk(dv_diff_acc *a, const float *b, const float *t, size_t n, int64_t start);
 /* bf16 against bf16 from raw bits; leaves a->norm to the caller. */
-void dv_diff_chunk_bf16(dv_diff_acc *a, const uint16_t *b, const uint16_t *t, size_t n, int64_t start);
+void dv_diff_chunk_bf16(dv_diff_acc *a, const uint16_t *b, const uint16_t *t, size_t n, int64_t start,
+			uint32_t *hb, uint32_t *ht);
 double dv_diff_rel(const dv_diff_acc *a);
 double dv_diff_mean_abs(const dv_diff_acc *a);
 

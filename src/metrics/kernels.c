@@ -416,7 +416,8 @@ static inline float bf16f(uint16_t h)
 	return f32_from_bits((uint32_t)h << 16);
 }
 
-KERNEL void dv_diff_chunk_bf16(dv_diff_acc *a, const uint16_t *b, const uint16_t *t, size_t n, int64_t start)
+KERNEL void dv_diff_chunk_bf16(dv_diff_acc *a, const uint16_t *b, const uint16_t *t, size_t n, int64_t start,
+				uint32_t *hb, uint32_t *ht)
 {
 	v4d sq0 = { 0 }, sq1 = { 0 }, ab0 = { 0 }, ab1 = { 0 };
 	v4f mx = { 0 };
@@ -428,6 +429,11 @@ KERNEL void dv_diff_chunk_bf16(dv_diff_acc *a, const uint16_t *b, const uint16_t
 	for (; i + 8 <= n; i += 8) {
 		v4f b0 = load_bf16x4(b + i), b1 = load_bf16x4(b + i + 4);
 		v4f t0 = load_bf16x4(t + i), t1 = load_bf16x4(t + i + 4);
+
+		for (int k = 0; k < 8; k++) {
+			hb[b[i + k]]++;
+			ht[t[i + k]]++;
+		}
 		v4f d0 = vabs(t0 - b0), d1 = vabs(t1 - b1);
 		v4d e0 = widen(b0) - widen(t0), e1 = widen(b1) - widen(t1);
 
@@ -447,6 +453,8 @@ KERNEL void dv_diff_chunk_bf16(dv_diff_acc *a, const uint16_t *b, const uint16_t
 		float bv = bf16f(b[i]), tv = bf16f(t[i]), d = fabsf(tv - bv);
 		double e = (double)bv - (double)tv;
 
+		hb[b[i]]++;
+		ht[t[i]]++;
 		sq += e * e;
 		ab += (double)d;
 		cmax = d > cmax ? d : cmax;
