@@ -2,6 +2,7 @@
  * baseline file of the same phase that has the same tags except dump_index;
  * equal tags are told apart by duplicate_index (their order by dump_index).
  * Pairs come out in execution order: phase, step, dump_index, rank. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,10 +56,11 @@ static char *pairing_key(const dv_dumpfile *f)
 	/* A file name without tags is all there is to tell such files apart
 	 * (otherwise they would all pair by order alone). */
 	if (key && !f->nfile_tags) {
-		char *named = malloc(len + strlen(f->stem) + 2);
+		size_t named_len = len + strlen(f->stem) + 2;
+		char *named = malloc(named_len);
 
 		if (named)
-			sprintf(named, "%s\x1e%s", key, f->stem);
+			snprintf(named, named_len, "%s\x1e%s", key, f->stem);
 		free(key);
 		key = named;
 	}
