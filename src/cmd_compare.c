@@ -124,15 +124,19 @@ static void drain(int fd)
 static void wait_pair(dv_scan *scan, dv_pair *pair, int notify_fd, const dv_metrics_opts *mopts)
 {
 	struct pollfd pfd = { .fd = notify_fd, .events = POLLIN };
+	bool timed_out = true;
 
+	/* dv_scan_finished() walks every pair: ask it only when no notification
+	 * came (the first time round, and after a poll timeout). */
 	while (atomic_load(&pair->state) != DV_PAIR_DONE) {
-		if (dv_scan_finished(scan)) {
+		if (timed_out && dv_scan_finished(scan)) {
 			if (atomic_load(&pair->state) != DV_PAIR_DONE)
 				dv_pair_compute(pair, mopts);
 			break;
 		}
 		/* The timeout only guards against a missed notification. */
-		if (poll(&pfd, 1, 200) > 0)
+		timed_out = poll(&pfd, 1, 200) <= 0;
+		if (!timed_out)
 			drain(notify_fd);
 	}
 }

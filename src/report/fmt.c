@@ -31,12 +31,30 @@ char *dv_fmt_double(char *buf, size_t size, double v)
 		snprintf(buf, size, "%s", nf);
 		return buf;
 	}
-	/* The fewest significant digits that read back exactly (17 always do). */
-	for (prec = 1; prec < 17; prec++) {
-		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
-		if (strtod(tmp, NULL) == v)
-			break;
+	/* The fewest significant digits that read back exactly (17 always do).
+	 * Reading back is monotone in the digit count when v's rounding interval
+	 * is symmetric, i.e. unless v is a power of two: binary search, and the
+	 * plain linear search for powers of two. */
+	int lo = 1, hi = 17, e2;
+
+	if (fabs(frexp(v, &e2)) == 0.5) {
+		for (hi = 1; hi < 17; hi++) {
+			snprintf(tmp, sizeof(tmp), "%.*e", hi - 1, v);
+			if (strtod(tmp, NULL) == v)
+				break;
+		}
+		lo = hi;
 	}
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+
+		snprintf(tmp, sizeof(tmp), "%.*e", mid - 1, v);
+		if (strtod(tmp, NULL) == v)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	prec = lo;
 	snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
 	e = strchr(tmp, 'e');
 	exp10 = e ? atoi(e + 1) : 0;
