@@ -23,7 +23,7 @@ clean-local: clean-fuzz
 clean-fuzz:
 	rm -rf $(FUZZ_OUT)
 
-TESTS += tests/test_hostile.sh
+TESTS += tests/test_hostile.sh tests/test_hostile_compare.sh
 
 # A file truncated, replaced or overwritten between open and read.
 check_PROGRAMS += tests/test_hostile_live
@@ -31,7 +31,7 @@ TESTS += tests/test_hostile_live
 tests_test_hostile_live_SOURCES = tests/test_hostile_live.c
 tests_test_hostile_live_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_hostile_live_LDADD = $(DV_TEST_LIBS)
-EXTRA_DIST += tests/test_hostile.sh \
+EXTRA_DIST += tests/test_hostile.sh tests/test_hostile_compare.sh \
 	fuzz/run.sh fuzz/smoke fuzz/walk.c fuzz/walk.h fuzz/fuzz_pt.c fuzz/fuzz_legacy.c \
 	fuzz/fuzz_pickle.c fuzz/fuzz_tags.c fuzz/fuzz_regex.c fuzz/pickle.dict \
 	fuzz/make_seeds.py fuzz/corpus
