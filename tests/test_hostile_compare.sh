@@ -4,7 +4,8 @@
 # plus a pair whose file names hold spaces, UTF-8, '=' in a value and a
 # newline. compare must exit 1, count each hostile file as errored (an error
 # record naming it), compare every other pair as before, print valid JSON
-# lines, write nothing into the dump folders and run nothing. TAP output.
+# lines, write nothing into the dump folders and run nothing. `info` lists
+# each hostile file with its reason. TAP output.
 : "${DUMPVIEW:?DUMPVIEW must name the dumpview binary}"
 : "${FIXTURES:?FIXTURES must name tests/fixtures}"
 : "${EXAMPLES:?EXAMPLES must name examples/}"
@@ -115,6 +116,22 @@ oddpair = [r for r in recs if r.get("type") == "pair" and r.get("target") == odd
 check(oddpair and oddpair[0].get("passed") is True and oddpair[0].get("baseline") == oddrel,
       "the pair with a space, UTF-8, '=' and a newline in its name compares (identical: passed)",
       "%r" % [r for r in recs if "odd name" in json.dumps(r, ensure_ascii=False)][:1])
+# info lists the unreadable files with the reason, and goes on.
+before_info = snapshot(work)
+pi = subprocess.run([dumpview, "info", "--format", "jsonl", base, targ], cwd=cwd,
+                    stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+irecs, ibad = records(pi.stdout)
+check(pi.returncode == 0 and not ibad, "info exits 0 with valid JSON lines",
+      "exit %d, %r, stderr %r" % (pi.returncode, ibad[:2], pi.stderr[:300]))
+ierr = {(e.get("run"), e.get("file")) for e in irecs if e.get("type") == "error"}
+# (info reads no tensor bytes, so a CRC mismatch inside data/0 is not its to see)
+want = {(base if side == "baseline" else targ, rel) for (side, rel), h in replaced.items()
+        if h != "crc_mismatch_data"}
+check(ierr == want, "info has an error record for each of the %d hostile files it can see" % len(want),
+      "missing %r, extra %r" % (sorted(want - ierr)[:3], sorted(ierr - want)[:3]))
+unread = sum(r.get("unreadable", 0) for r in irecs if r.get("type") == "phase")
+check(unread == len(want), "info's phases count %d unreadable files" % len(want), "%r" % unread)
+after = snapshot(work)
 check(before == after, "nothing written into the dump folders",
       "%r" % sorted(set(before.items()) ^ set(after.items()))[:3])
 check(not os.path.exists(PWNED), "nothing executed")
