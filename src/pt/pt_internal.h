@@ -54,6 +54,17 @@ typedef struct pt_record {
 	bool crc_check;          /* REC_RAW inside a zip: check crc on whole reads */
 } pt_record;
 
+/* One central directory entry, as the libzip-free reader keeps it. */
+typedef struct pt_zent {
+	const char *name;        /* printable ASCII, NUL-terminated */
+	uint32_t name_len;
+	uint16_t flags, method;
+	uint32_t crc;
+	uint64_t csize, size;
+	uint64_t lho;            /* local header offset */
+	uint64_t data;           /* data offset once the local header is checked; 0: not yet */
+} pt_zent;
+
 struct pt_file {
 	char *name;
 	const char *format;
@@ -74,6 +85,13 @@ struct pt_file {
 	const uint8_t *buf;
 	uint64_t buflen;         /* buffer or file size */
 	zip_t *zip;
+	uint8_t *own_buf;        /* a small file read whole: buf points here */
+	/* the central directory parsed without libzip (stored archives) */
+	struct pt_zent *zents;
+	size_t nzents;
+	struct pt_zent **zsorted; /* the entries sorted by name */
+	char *znames;
+	uint64_t zcd_off;        /* where the central directory starts */
 	pt_record *recs;         /* sorted by key once the pickle is parsed */
 	size_t nrecs, cap_recs;
 	bool big_endian;

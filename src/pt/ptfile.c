@@ -60,6 +60,10 @@ void pt_close(pt_file *f)
 	pt_page_cache_free(f);
 	if (f->zip)
 		zip_discard(f->zip);
+	free(f->zents);
+	free(f->zsorted);
+	free(f->znames);
+	free(f->own_buf);
 	if (f->fd >= 0)
 		close(f->fd);
 	pt_arena_free(f);
@@ -260,9 +264,290 @@ out:
 	free(lho);
 }
 
-static int open_zip(pt_file *f, zip_source_t *src, dv_error *err)
+/* ---- stored archives without libzip ----
+ *
+ * torch.save archives are stored (uncompressed) entries behind a plain
+ * central directory. For those the directory is parsed here from bytes the
+ * reader has anyway, which skips libzip's re-reading of the file. The parse
+ * accepts only a strict subset of what libzip reads the same way: one end
+ * record, exactly at the end; no multi-disk, no comments, no encryption, no
+ * ZIP64 or Unicode-path extra fields; printable-ASCII, unique names; every
+ * offset and size inside the file. Anything else, and any entry whose local
+ * header or CRC disagrees, falls back to libzip from scratch, so errors and
+ * results stay exactly libzip's. */
+
+#define PT_FALLBACK 1
+#define TAIL_MAX (65535 + 22 + 20 + 56)
+#define PT_WHOLE_FILE ((uint64_t)256 << 10)
+
+static void fast_dir_free(pt_file *f)
 {
-	zip_error_t ze;
+	free(f->zents);
+	free(f->zsorted);
+	free(f->znames);
+	f->zents = NULL;
+	f->zsorted = NULL;
+	f->znames = NULL;
+	f->nzents = 0;
+}
+
+/* Extra fields that tile their block exactly and that libzip does not
+ * interpret (ZIP64 sizes, Info-ZIP Unicode path/comment, AES). */
+static bool extra_plain(const uint8_t *e, uint64_t len)
+{
+	uint64_t pos = 0;
+
+	while (pos < len) {
+		uint64_t id, l;
+		if (len - pos < 4)
+			return false;
+		id = rd16(e + pos);
+		l = rd16(e + pos + 2);
+		if (id == 0x0001 || id == 0x7075 || id == 0x6375 || id == 0x9901 || l > len - pos - 4)
+			return false;
+		pos += 4 + l;
+	}
+	return true;
+}
+
+/* [off, off+len) of the file: inside buf when it is there, else read into
+ * *tmp (malloc'd; the caller frees it). NULL when outside the file. */
+static const uint8_t *fast_bytes(pt_file *f, uint64_t off, uint64_t len, uint8_t **tmp)
+{
+	*tmp = NULL;
+	if (off > f->buflen || len > f->buflen - off)
+		return NULL;
+	if (f->buf)
+		return f->buf + off;
+	*tmp = malloc(len ? len : 1);
+	if (!*tmp || pt_raw_read(f, off, *tmp, len)) {
+		free(*tmp);
+		*tmp = NULL;
+		return NULL;
+	}
+	return *tmp;
+}
+
+static int cmp_zent_ptr(const void *a, const void *b)
+{
+	return strcmp((*(pt_zent *const *)a)->name, (*(pt_zent *const *)b)->name);
+}
+
+/* Builds f->zents from the central directory; -1: leave it to libzip. */
+static int fast_dir(pt_file *f)
+{
+	uint64_t tail_len = f->buflen < TAIL_MAX ? f->buflen : TAIL_MAX, tail_off = f->buflen - tail_len;
+	uint8_t *tail_tmp = NULL, *cd_tmp = NULL, *z64_tmp = NULL;
+	const uint8_t *tail, *eocd = NULL, *cd, *p;
+	uint64_t eocd_off, entries, cd_size, cd_off, cd_end, pos, names_len = 0;
+	int rc = -1;
+
+	if (tail_len < 22 || !(tail = fast_bytes(f, tail_off, tail_len, &tail_tmp)))
+		return -1;
+	/* exactly one end-record signature in libzip's search window */
+	/* (memchr for the 'P' is several times faster than memmem here) */
+	for (p = tail; (p = memchr(p, 'P', tail_len - (p - tail))); p++) {
+		if (tail_len - (p - tail) < 4 || memcmp(p, "PK\x05\x06", 4))
+			continue;
+		if (eocd)
+			goto out;
+		eocd = p;
+	}
+	if (!eocd || tail_len - (eocd - tail) < 22)
+		goto out;
+	eocd_off = tail_off + (eocd - tail);
+	if (eocd_off + 22 + rd16(eocd + 20) != f->buflen || rd16(eocd + 4) || rd16(eocd + 6) ||
+	    rd16(eocd + 8) != rd16(eocd + 10))
+		goto out;
+	entries = rd16(eocd + 10);
+	cd_size = rd32(eocd + 12);
+	cd_off = rd32(eocd + 16);
+	cd_end = eocd_off;
+	if (eocd_off >= 20 && eocd - tail >= 20 && !memcmp(eocd - 20, "PK\x06\x07", 4)) {
+		/* ZIP64: locator, then the ZIP64 end record right before it */
+		const uint8_t *loc = eocd - 20, *z;
+		uint64_t z_off = rd64(loc + 8);
+		if (rd32(loc + 4) || rd32(loc + 16) > 1 || eocd_off < 20 + 56 || z_off != eocd_off - 20 - 56 ||
+		    !(z = fast_bytes(f, z_off, 56, &z64_tmp)) || memcmp(z, "PK\x06\x06", 4) || rd64(z + 4) != 44 ||
+		    rd32(z + 16) || rd32(z + 20) || rd64(z + 24) != rd64(z + 32))
+			goto out;
+		if ((entries != 0xffff && entries != rd64(z + 32)) ||
+		    (cd_size != 0xffffffff && cd_size != rd64(z + 40)) ||
+		    (cd_off != 0xffffffff && cd_off != rd64(z + 48)))
+			goto out;
+		entries = rd64(z + 32);
+		cd_size = rd64(z + 40);
+		cd_off = rd64(z + 48);
+		cd_end = z_off;
+	} else if (entries == 0xffff || cd_size == 0xffffffff || cd_off == 0xffffffff) {
+		goto out;
+	}
+	if (cd_off > cd_end || cd_size != cd_end - cd_off || cd_size > ((uint64_t)64 << 20) || !entries ||
+	    entries > cd_size / 46)
+		goto out;
+	if (f->buf || cd_off >= tail_off)
+		cd = f->buf ? f->buf + cd_off : tail + (cd_off - tail_off);
+	else if (!(cd = fast_bytes(f, cd_off, cd_size, &cd_tmp)))
+		goto out;
+	f->zents = calloc(entries, sizeof(*f->zents));
+	f->zsorted = malloc(entries * sizeof(*f->zsorted));
+	f->znames = malloc(cd_size + entries);
+	if (!f->zents || !f->zsorted || !f->znames)
+		goto out;
+	pos = 0;
+	for (uint64_t i = 0; i < entries; i++) {
+		pt_zent *z = &f->zents[i];
+		const uint8_t *e = cd + pos;
+		uint64_t nlen, elen;
+		if (cd_size - pos < 46 || memcmp(e, "PK\x01\x02", 4))
+			goto out;
+		nlen = rd16(e + 28);
+		elen = rd16(e + 30);
+		z->flags = rd16(e + 8);
+		z->method = rd16(e + 10);
+		z->crc = rd32(e + 16);
+		z->csize = rd32(e + 20);
+		z->size = rd32(e + 24);
+		z->lho = rd32(e + 42);
+		/* no comment, disk 0, no encryption or odd flags, no ZIP64 sizes */
+		if (rd16(e + 32) || rd16(e + 34) || (z->flags & ~0x0808u) || z->csize == 0xffffffff ||
+		    z->size == 0xffffffff || z->lho == 0xffffffff || !nlen || cd_size - pos - 46 < nlen + elen ||
+		    z->lho >= cd_off || !extra_plain(e + 46 + nlen, elen))
+			goto out;
+		for (uint64_t k = 0; k < nlen; k++)
+			if (e[46 + k] < 0x20 || e[46 + k] > 0x7e)
+				goto out;
+		memcpy(f->znames + names_len, e + 46, nlen);
+		f->znames[names_len + nlen] = '\0';
+		z->name = f->znames + names_len;
+		z->name_len = nlen;
+		names_len += nlen + 1;
+		f->zsorted[i] = z;
+		pos += 46 + nlen + elen;
+	}
+	if (pos != cd_size)
+		goto out;
+	/* unique names (libzip would keep the first of two; leave that to it) */
+	qsort(f->zsorted, entries, sizeof(*f->zsorted), cmp_zent_ptr);
+	for (uint64_t i = 1; i < entries; i++)
+		if (!strcmp(f->zsorted[i - 1]->name, f->zsorted[i]->name))
+			goto out;
+	f->zcd_off = cd_off;
+	f->nzents = entries;
+	rc = 0;
+out:
+	free(tail_tmp);
+	free(cd_tmp);
+	free(z64_tmp);
+	if (rc)
+		fast_dir_free(f);
+	return rc;
+}
+
+static zip_int64_t fast_locate(pt_file *f, const char *name)
+{
+	size_t lo = 0, hi = f->nzents;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(f->zsorted[mid]->name, name);
+		if (!c)
+			return f->zsorted[mid] - f->zents;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/* Checks an entry's local header against the directory and finds its data;
+ * -1: leave the archive to libzip. */
+static int fast_data_offset(pt_file *f, pt_zent *z)
+{
+	uint8_t *tmp = NULL;
+	const uint8_t *lh, *var;
+	uint64_t elen, data;
+	int rc = -1;
+
+	if (z->data)
+		return 0;
+	if (z->method != 0 || z->csize != z->size || !(lh = fast_bytes(f, z->lho, 30, &tmp)))
+		return -1;
+	if (memcmp(lh, "PK\x03\x04", 4) || rd16(lh + 6) != z->flags || rd16(lh + 8) != z->method ||
+	    rd16(lh + 26) != z->name_len ||
+	    (!(z->flags & 0x0008) && (rd32(lh + 14) != z->crc || rd32(lh + 18) != z->csize || rd32(lh + 22) != z->size)))
+		goto out;
+	elen = rd16(lh + 28);
+	free(tmp);
+	if (!(var = fast_bytes(f, z->lho + 30, z->name_len + elen, &tmp)) || memcmp(var, z->name, z->name_len) ||
+	    !extra_plain(var + z->name_len, elen))
+		goto out;
+	data = z->lho + 30 + z->name_len + elen;
+	if (data > f->zcd_off || z->size > f->zcd_off - data)
+		goto out;
+	z->data = data;
+	rc = 0;
+out:
+	free(tmp);
+	return rc;
+}
+
+/* pt_zip_read_whole for the parsed directory: PT_FALLBACK when libzip
+ * must do it (local header or CRC not as the directory says). */
+static int fast_read_whole(pt_file *f, zip_int64_t index, const char *what, uint8_t **out, size_t *len, size_t limit,
+			   dv_error *err)
+{
+	pt_zent *z = &f->zents[index];
+	uint8_t *buf;
+
+	*out = NULL;
+	if (z->size > limit)
+		return dv_error_set(err, "%s: %s is %llu bytes, more than the limit %zu", f->name, what,
+				    (unsigned long long)z->size, limit);
+	if (fast_data_offset(f, z))
+		return PT_FALLBACK;
+	buf = malloc(z->size + 1);
+	if (!buf)
+		return dv_error_set(err, "%s: %s: out of memory", f->name, what);
+	if (pt_raw_read(f, z->data, buf, z->size) || (z->crc != 0 && pt_crc32(0, buf, z->size) != z->crc)) {
+		free(buf);
+		return PT_FALLBACK;
+	}
+	buf[z->size] = '\0';
+	*out = buf;
+	*len = z->size;
+	return 0;
+}
+
+/* Entry access over libzip or the parsed directory. */
+static zip_int64_t zd_count(pt_file *f)
+{
+	return f->zip ? zip_get_num_entries(f->zip, 0) : (zip_int64_t)f->nzents;
+}
+
+static const char *zd_name(pt_file *f, zip_int64_t i)
+{
+	return f->zip ? zip_get_name(f->zip, i, 0) : f->zents[i].name;
+}
+
+static zip_int64_t zd_locate(pt_file *f, const char *name)
+{
+	return f->zip ? zip_name_locate(f->zip, name, 0) : fast_locate(f, name);
+}
+
+static int zd_read_whole(pt_file *f, zip_int64_t index, const char *what, uint8_t **out, size_t *len, size_t limit,
+			 dv_error *err)
+{
+	if (f->zip)
+		return pt_zip_read_whole(f, index, what, out, len, limit, err);
+	return fast_read_whole(f, index, what, out, len, limit, err);
+}
+
+/* Reads the archive through libzip (f->zip) or the parsed directory
+ * (f->zents); the latter may answer PT_FALLBACK. */
+static int open_zip(pt_file *f, dv_error *err)
+{
 	zip_int64_t n, pkl = -1;
 	const char *pkl_name = NULL;
 	size_t root_len = 0;
@@ -271,19 +556,10 @@ static int open_zip(pt_file *f, zip_source_t *src, dv_error *err)
 	char name[4096];
 	int rc = -1;
 
-	zip_error_init(&ze);
-	f->zip = zip_open_from_source(src, ZIP_RDONLY, &ze);
-	if (!f->zip) {
-		zip_source_free(src);
-		dv_error_set(err, "%s: damaged or truncated zip archive (%s)", f->name, zip_error_strerror(&ze));
-		zip_error_fini(&ze);
-		return -1;
-	}
-	zip_error_fini(&ze);
 	f->format = "zip";
-	n = zip_get_num_entries(f->zip, 0);
+	n = zd_count(f);
 	for (zip_int64_t i = 0; i < n; i++) {
-		const char *e = zip_get_name(f->zip, i, 0);
+		const char *e = zd_name(f, i);
 		const char *slash;
 		size_t len;
 		if (!e)
@@ -302,7 +578,7 @@ static int open_zip(pt_file *f, zip_source_t *src, dv_error *err)
 	}
 	/* TorchScript archives have data.pkl too, next to constants.pkl and code/. */
 	for (zip_int64_t i = 0; i < n; i++) {
-		const char *e = zip_get_name(f->zip, i, 0);
+		const char *e = zd_name(f, i);
 		const char *slash = e ? strchr(e, '/') : NULL;
 		if (slash && (!strcmp(slash, "/constants.pkl") || !strncmp(slash, "/code/", 6)))
 			return dv_error_set(err, "%s: a TorchScript archive (torch.jit.save), not a torch.save file",
@@ -316,12 +592,13 @@ static int open_zip(pt_file *f, zip_source_t *src, dv_error *err)
 
 	/* byteorder: absent in old files, which are little-endian */
 	snprintf(name + root_len, sizeof(name) - root_len, "byteorder");
-	zip_int64_t bo = zip_name_locate(f->zip, name, 0);
+	zip_int64_t bo = zd_locate(f, name);
 	if (bo >= 0) {
 		uint8_t *b;
 		size_t blen;
-		if (pt_zip_read_whole(f, bo, "byteorder", &b, &blen, 64, err))
-			return -1;
+		int brc = zd_read_whole(f, bo, "byteorder", &b, &blen, 64, err);
+		if (brc)
+			return brc;
 		while (blen && (b[blen - 1] == '\n' || b[blen - 1] == '\r'))
 			blen--;
 		if (blen == 3 && !memcmp(b, "big", 3)) {
@@ -333,8 +610,10 @@ static int open_zip(pt_file *f, zip_source_t *src, dv_error *err)
 		free(b);
 	}
 
-	if (pt_zip_read_whole(f, pkl, "data.pkl", &pickle, &pickle_len, f->lim.max_pickle_bytes, err))
-		return -1;
+	rc = zd_read_whole(f, pkl, "data.pkl", &pickle, &pickle_len, f->lim.max_pickle_bytes, err);
+	if (rc)
+		return rc;
+	rc = -1;
 	if (pt_unpickle(f, pickle, pickle_len, &f->root, NULL, err))
 		goto out;
 	if (dedupe_records(f, err))
@@ -344,25 +623,43 @@ static int open_zip(pt_file *f, zip_source_t *src, dv_error *err)
 		zip_stat_t st;
 		snprintf(name + root_len, sizeof(name) - root_len, "data/%s", r->key);
 		r->kind = REC_ZIP;
-		r->index = zip_name_locate(f->zip, name, 0);
+		r->index = zd_locate(f, name);
 		if (r->index < 0) {
 			dv_error_set(err, "%s: storage data/%s is missing", f->name, r->key);
 			goto out;
 		}
-		if (zip_stat_index(f->zip, r->index, 0, &st) || !(st.valid & ZIP_STAT_SIZE)) {
+		if (!f->zip) {
+			pt_zent *z = &f->zents[r->index];
+			if (fast_data_offset(f, z)) {
+				rc = PT_FALLBACK;
+				goto out;
+			}
+			r->size = z->size;
+			r->crc = z->crc;
+		} else if (zip_stat_index(f->zip, r->index, 0, &st) || !(st.valid & ZIP_STAT_SIZE)) {
 			dv_error_set(err, "%s: storage data/%s: cannot stat zip entry", f->name, r->key);
 			goto out;
+		} else {
+			r->size = st.size;
+			r->crc = (st.valid & ZIP_STAT_CRC) ? st.crc : 0;
+			r->deflated = (st.valid & ZIP_STAT_COMP_METHOD) && st.comp_method != ZIP_CM_STORE;
 		}
-		r->size = st.size;
-		r->crc = (st.valid & ZIP_STAT_CRC) ? st.crc : 0;
-		r->deflated = (st.valid & ZIP_STAT_COMP_METHOD) && st.comp_method != ZIP_CM_STORE;
 		if (r->size > f->lim.max_record_bytes) {
 			dv_error_set(err, "%s: storage data/%s is %llu bytes, more than the limit %llu", f->name, r->key,
 				     (unsigned long long)r->size, (unsigned long long)f->lim.max_record_bytes);
 			goto out;
 		}
 	}
-	find_data_offsets(f);
+	if (f->zip) {
+		find_data_offsets(f);
+	} else {
+		/* every record stored, its local header checked above */
+		for (size_t i = 0; i < f->nrecs; i++) {
+			f->recs[i].kind = REC_RAW;
+			f->recs[i].offset = f->zents[f->recs[i].index].data;
+			f->recs[i].crc_check = true;
+		}
+	}
 	rc = pt_resolve_tensors(f, err);
 out:
 	free(pickle);
@@ -529,8 +826,17 @@ static int open_container(pt_file *f, const uint8_t *head, size_t n, dv_error *e
 	if (n >= 4 && !memcmp(head, "PK\x03\x04", 4)) {
 		zip_error_t ze;
 		zip_source_t *src;
+		if (!fast_dir(f)) {
+			int rc = open_zip(f, err);
+			if (rc != PT_FALLBACK)
+				return rc;
+			reset_tree(f);
+			fast_dir_free(f);
+		}
 		zip_error_init(&ze);
-		if (f->buf) {
+		/* a file read whole still goes to libzip as a file: entries it
+		 * reads (deflated ones) then see what is on disk, as before */
+		if (f->buf && !f->own_buf) {
 			src = zip_source_buffer_create(f->buf, f->buflen, 0, &ze);
 		} else {
 			int fd2 = dup(f->fd);
@@ -546,8 +852,15 @@ static int open_container(pt_file *f, const uint8_t *head, size_t n, dv_error *e
 			zip_error_fini(&ze);
 			return -1;
 		}
+		f->zip = zip_open_from_source(src, ZIP_RDONLY, &ze);
+		if (!f->zip) {
+			zip_source_free(src);
+			dv_error_set(err, "%s: damaged or truncated zip archive (%s)", f->name, zip_error_strerror(&ze));
+			zip_error_fini(&ze);
+			return -1;
+		}
 		zip_error_fini(&ze);
-		return open_zip(f, src, err);
+		return open_zip(f, err);
 	}
 	if (n >= sizeof(legacy_magic) && !memcmp(head, legacy_magic, sizeof(legacy_magic))) {
 		return open_legacy(f, err);
@@ -586,6 +899,22 @@ pt_file *pt_open_ex(const char *path, const pt_limits *limits, dv_error *err)
 		goto fail;
 	}
 	f->buflen = st.st_size;
+	if (f->buflen && f->buflen <= PT_WHOLE_FILE) {
+		/* small files are read whole, once: every later read is a copy */
+		f->own_buf = malloc(f->buflen);
+		if (!f->own_buf) {
+			dv_error_set(err, "%s: out of memory", path);
+			goto fail;
+		}
+		if (pt_raw_read(f, 0, f->own_buf, f->buflen)) {
+			dv_error_set(err, "%s: read error: %s", path, strerror(errno));
+			goto fail;
+		}
+		f->buf = f->own_buf;
+		if (open_container(f, f->buf, f->buflen < sizeof(head) ? f->buflen : sizeof(head), err))
+			goto fail;
+		return f;
+	}
 	n = f->buflen < sizeof(head) ? (size_t)f->buflen : sizeof(head);
 	if (pt_raw_read(f, 0, head, n)) {
 		dv_error_set(err, "%s: read error: %s", path, strerror(errno));
