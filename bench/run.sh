@@ -90,7 +90,7 @@ verdict() { # description condition
 
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM; $(uname -sr)"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine inflates wall times; CPU is steadier)"
-echo "dumpview: $dumpview ($(git -C "$top" log -1 --format='%h %s' 2>/dev/null || echo '?'))"
+echo "dumpview: $dumpview, built $(date -u -r "$dumpview" '+%H:%M:%S UTC'); source HEAD $(git -C "$top" log -1 --format='%h %s (%cd)' --date=format:'%H:%M:%S' 2>/dev/null || echo '?')"
 for set in $sets; do
 	dir=$datadir/$set
 	if [ ! -d "$dir/target" ]; then
