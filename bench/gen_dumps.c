@@ -17,7 +17,7 @@
  *         target = baseline + 1-ulp noise, diverging (>1e-3) from layer 17.
  *   many: 4000 pairs of [32, 256] bf16 over inference/fwd_only/fwd_bwd,
  *         48 layers x 8 tensors a step (~3.5 steps a phase); fwd_bwd
- *         diverges from layer 40 in every step.
+ *         diverges from layer 40 (steps 0-2; step 3 ends at layer 22).
  *   tui:  8000 pairs of [8, 64] bf16 over the three phases (TUI first paint).
  * Writes OUTDIR/baseline and OUTDIR/target.
  */
