@@ -1,5 +1,6 @@
 /* Number, shape, JSON and CSV formatting shared by the report writers. */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,143 @@ static const char *nonfinite(double v)
 	return NULL;
 }
 
+/* The p-digit decimal rounding of the value whose first 18 significant
+ * digits are d (its exponent e): into out (p digits), *eout its exponent.
+ * The 18 digits are themselves rounded, but on the same side of every
+ * midpoint of p <= 17 digits as the value, unless they are that midpoint:
+ * false then (a tie, or a near one), and the caller asks snprintf. */
+static bool round_digits(const char *d, int e, int p, char *out, int *eout)
+{
+	bool up;
+
+	if (d[p] == '5') {
+		int k = p + 1;
+
+		while (k < 18 && d[k] == '0')
+			k++;
+		if (k == 18)
+			return false;
+		up = true;
+	} else {
+		up = d[p] > '5';
+	}
+	memcpy(out, d, p);
+	*eout = e;
+	if (up) {
+		int k = p - 1;
+
+		while (k >= 0 && out[k] == '9')
+			out[k--] = '0';
+		if (k < 0) {
+			out[0] = '1';
+			(*eout)++;
+		} else {
+			out[k]++;
+		}
+	}
+	return true;
+}
+
+/* "%.*e" of p digits dig, exponent e, as glibc prints it. */
+static size_t put_exp_form(char *s, bool neg, const char *dig, int p, int e)
+{
+	size_t n = 0;
+	unsigned ae = e < 0 ? -e : e;
+
+	if (neg)
+		s[n++] = '-';
+	s[n++] = dig[0];
+	if (p > 1) {
+		s[n++] = '.';
+		memcpy(s + n, dig + 1, p - 1);
+		n += p - 1;
+	}
+	s[n++] = 'e';
+	s[n++] = e < 0 ? '-' : '+';
+	if (ae >= 100)
+		s[n++] = '0' + ae / 100;
+	s[n++] = '0' + ae / 10 % 10;
+	s[n++] = '0' + ae % 10;
+	s[n] = '\0';
+	return n;
+}
+
+/* dv_fmt_double without the snprintf per digit count: one "%.17e", the
+ * shorter roundings made from its digits, strtod to check each. false when
+ * a tie needs snprintf's exact rounding or buf is too small. */
+static bool fmt_double_fast(char *buf, size_t size, double v)
+{
+	char s[40], dig[18], cand[17], tmp[40];
+	int e, ce, lo = 1, hi = 17, e2;
+	bool neg;
+	size_t n = 0;
+	const char *p = s;
+
+	snprintf(s, sizeof(s), "%.17e", v);
+	neg = *p == '-';
+	p += neg;
+	dig[0] = *p++;
+	if (*p++ != '.')
+		return false;
+	memcpy(dig + 1, p, 17);
+	p += 17;
+	if (*p++ != 'e')
+		return false;
+	e = atoi(p);
+	if (fabs(frexp(v, &e2)) == 0.5) {
+		/* powers of two: reading back is not monotone, search linearly */
+		for (hi = 1; hi < 17; hi++) {
+			if (!round_digits(dig, e, hi, cand, &ce))
+				return false;
+			put_exp_form(tmp, neg, cand, hi, ce);
+			if (strtod(tmp, NULL) == v)
+				break;
+		}
+		lo = hi;
+	}
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+
+		if (!round_digits(dig, e, mid, cand, &ce))
+			return false;
+		put_exp_form(tmp, neg, cand, mid, ce);
+		if (strtod(tmp, NULL) == v)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	if (size < 40 || !round_digits(dig, e, lo, cand, &ce))
+		return false;
+	if (ce < -4 || ce >= 16) {
+		put_exp_form(buf, neg, cand, lo, ce);
+		return true;
+	}
+	/* "%.*f" with prec - 1 - exp decimals (at least none) of the same value */
+	if (neg)
+		buf[n++] = '-';
+	if (ce < 0) {
+		buf[n++] = '0';
+		buf[n++] = '.';
+		for (int k = 0; k < -ce - 1; k++)
+			buf[n++] = '0';
+		memcpy(buf + n, cand, lo);
+		n += lo;
+	} else {
+		for (int k = 0; k <= ce; k++)
+			buf[n++] = k < lo ? cand[k] : '0';
+		if (lo > ce + 1) {
+			buf[n++] = '.';
+			memcpy(buf + n, cand + ce + 1, lo - ce - 1);
+			n += lo - ce - 1;
+		} else {
+			buf[n++] = '.';
+			buf[n++] = '0';
+		}
+	}
+	buf[n] = '\0';
+	return true;
+}
+
 char *dv_fmt_double(char *buf, size_t size, double v)
 {
 	const char *nf = nonfinite(v);
@@ -31,6 +169,8 @@ char *dv_fmt_double(char *buf, size_t size, double v)
 		snprintf(buf, size, "%s", nf);
 		return buf;
 	}
+	if (fmt_double_fast(buf, size, v))
+		return buf;
 	/* The fewest significant digits that read back exactly (17 always do).
 	 * Reading back is monotone in the digit count when v's rounding interval
 	 * is symmetric, i.e. unless v is a power of two: binary search, and the
