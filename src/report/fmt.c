@@ -80,6 +80,40 @@ static size_t put_exp_form(char *s, bool neg, const char *dig, int p, int e)
 	return n;
 }
 
+/* The text of the p-digit decimal dig x 10^e as dv_fmt_double writes it:
+ * "%.*e" outside [1e-4, 1e16), else "%.*f" with p - 1 - e decimals (at
+ * least none, then ".0"). buf holds 40 bytes. */
+static void emit_shortest(char *buf, bool neg, const char *cand, int lo, int ce)
+{
+	size_t n = 0;
+
+	if (ce < -4 || ce >= 16) {
+		put_exp_form(buf, neg, cand, lo, ce);
+		return;
+	}
+	if (neg)
+		buf[n++] = '-';
+	if (ce < 0) {
+		buf[n++] = '0';
+		buf[n++] = '.';
+		for (int k = 0; k < -ce - 1; k++)
+			buf[n++] = '0';
+		memcpy(buf + n, cand, lo);
+		n += lo;
+	} else {
+		for (int k = 0; k <= ce; k++)
+			buf[n++] = k < lo ? cand[k] : '0';
+		buf[n++] = '.';
+		if (lo > ce + 1) {
+			memcpy(buf + n, cand + ce + 1, lo - ce - 1);
+			n += lo - ce - 1;
+		} else {
+			buf[n++] = '0';
+		}
+	}
+	buf[n] = '\0';
+}
+
 /* dv_fmt_double without the snprintf per digit count: one "%.17e", the
  * shorter roundings made from its digits, strtod to check each. false when
  * a tie needs snprintf's exact rounding or buf is too small. */
@@ -88,7 +122,6 @@ static bool fmt_double_fast(char *buf, size_t size, double v)
 	char s[40], dig[18], cand[17], tmp[40];
 	int e, ce, lo = 1, hi = 17, e2;
 	bool neg;
-	size_t n = 0;
 	const char *p = s;
 
 	snprintf(s, sizeof(s), "%.17e", v);
@@ -126,35 +159,101 @@ static bool fmt_double_fast(char *buf, size_t size, double v)
 	}
 	if (size < 40 || !round_digits(dig, e, lo, cand, &ce))
 		return false;
-	if (ce < -4 || ce >= 16) {
-		put_exp_form(buf, neg, cand, lo, ce);
-		return true;
-	}
-	/* "%.*f" with prec - 1 - exp decimals (at least none) of the same value */
-	if (neg)
-		buf[n++] = '-';
-	if (ce < 0) {
-		buf[n++] = '0';
-		buf[n++] = '.';
-		for (int k = 0; k < -ce - 1; k++)
-			buf[n++] = '0';
-		memcpy(buf + n, cand, lo);
-		n += lo;
-	} else {
-		for (int k = 0; k <= ce; k++)
-			buf[n++] = k < lo ? cand[k] : '0';
-		if (lo > ce + 1) {
-			buf[n++] = '.';
-			memcpy(buf + n, cand + ce + 1, lo - ce - 1);
-			n += lo - ce - 1;
-		} else {
-			buf[n++] = '.';
-			buf[n++] = '0';
-		}
-	}
-	buf[n] = '\0';
+	emit_shortest(buf, neg, cand, lo, ce);
 	return true;
 }
+
+#ifdef __SIZEOF_INT128__
+typedef unsigned __int128 u128;
+
+/* dv_fmt_double in exact integer arithmetic, for the usual magnitudes
+ * (1e-10 <= |v| < 1e16): v = m 2^e scaled by 10^s has
+ * 18 integer digits and fits 128 bits, and so do the candidates and the
+ * midpoints to v's neighbours, so "reads back exactly" is a comparison with
+ * those midpoints (ties to even, as strtod rounds) instead of a strtod.
+ * false when it does not apply, or on a decimal tie (snprintf decides). */
+static bool fmt_double_exact(char *buf, size_t size, double v)
+{
+	static const uint64_t pow10[19] = {
+		1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
+		1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull,
+		100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
+		1000000000000000000ull,
+	};
+	double a = fabs(v), fr;
+	int e2, e, s, e10, sh, tries = 0;
+	uint64_t m, p5;
+	bool pow2;
+	u128 x;
+	char cand[17];
+
+	if (!(a >= 1e-10 && a < 1e16) || size < 40)
+		return false;
+	fr = frexp(a, &e2);
+	pow2 = fr == 0.5;
+	m = (uint64_t)ldexp(fr, 53);
+	e = e2 - 53;
+	e10 = (int)floor(log10(a));
+	for (;;) {
+		u128 d;
+
+		s = 17 - e10;
+		if (s < 0 || s > 27 || ++tries > 4)
+			return false;
+		p5 = 1;
+		for (int k = 0; k < s; k++)
+			p5 *= 5;
+		x = (u128)m * p5;
+		if (s + e > 0)
+			return false;
+		sh = -(s + e);
+		if (sh > 64)
+			return false;
+		d = x >> sh;
+		if (d >= pow10[18])
+			e10++;
+		else if (d < pow10[17])
+			e10--;
+		else
+			break;
+	}
+	/* v 10^s = x / 2^sh; the midpoints to the neighbours times 2^(sh+1):
+	 * (2m -+ 1) 5^s; for a power of two the lower neighbour is half as far,
+	 * so times 2^(sh+2): (4m - 1) 5^s and (4m + 2) 5^s */
+	u128 lo_mid = (u128)(pow2 ? 4 * m - 1 : 2 * m - 1) * p5, hi_mid = (u128)(pow2 ? 4 * m + 2 : 2 * m + 1) * p5;
+
+	for (int p = 1; p <= 17; p++) {
+		u128 den = (u128)pow10[18 - p] << sh, r = x % den, c;
+		uint64_t n = (uint64_t)(x / den);
+		int ce = e10;
+
+		if (2 * r == den)
+			return false;
+		if (2 * r > den)
+			n++;
+		c = ((u128)n * pow10[18 - p]) << (sh + 1 + pow2);
+		if (p < 17 && !(lo_mid < c && c < hi_mid) && !((c == lo_mid || c == hi_mid) && !(m & 1)))
+			continue;
+		if (n == pow10[p]) {
+			n /= 10;
+			ce++;
+		}
+		for (int k = p - 1; k >= 0; k--) {
+			cand[k] = (char)('0' + n % 10);
+			n /= 10;
+		}
+		emit_shortest(buf, v < 0, cand, p, ce);
+		return true;
+	}
+	return false;
+}
+#else
+static bool fmt_double_exact(char *buf, size_t size, double v)
+{
+	(void)buf, (void)size, (void)v;
+	return false;
+}
+#endif
 
 char *dv_fmt_double(char *buf, size_t size, double v)
 {
@@ -169,7 +268,7 @@ char *dv_fmt_double(char *buf, size_t size, double v)
 		snprintf(buf, size, "%s", nf);
 		return buf;
 	}
-	if (fmt_double_fast(buf, size, v))
+	if (fmt_double_exact(buf, size, v) || fmt_double_fast(buf, size, v))
 		return buf;
 	/* The fewest significant digits that read back exactly (17 always do).
 	 * Reading back is monotone in the digit count when v's rounding interval
