@@ -190,6 +190,7 @@ static pobj *fixed_seq(unpickler *u, pt_kind kind, pobj **items, size_t n)
 		p->o.u.seq.items[i] = &items[i]->o;
 	}
 	p->o.u.seq.len = n;
+	p->fixed = true;
 	return p;
 }
 
@@ -1047,6 +1048,9 @@ static int step(unpickler *u, int op, bool *stop)
 				    op == OP_APPENDS ? "list" : "set");
 		if (check_mutable(u, a, op == OP_APPENDS ? "APPENDS" : "ADDITEMS"))
 			return -1;
+		/* a frozenset has no add() in Python either; its items are arena memory */
+		if (a->fixed)
+			return fail(u, "ADDITEMS to a frozenset");
 		for (size_t i = base; i < u->sp; i++)
 			if (seq_add(u, a, u->stack[i]))
 				return -1;

@@ -24,6 +24,7 @@ typedef struct pobj {
 	uint32_t depth;          /* nesting depth below this node */
 	uint8_t tag;
 	bool sealed;             /* adopted by a container: no longer mutable */
+	bool fixed;              /* items in the arena (TUPLE, FROZENSET): never grown */
 	/* TAG_STORAGE */
 	const char *key, *location;
 	dv_dtype dtype;          /* typed (v2) storage dtype; INVALID for UntypedStorage */
