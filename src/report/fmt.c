@@ -171,7 +171,7 @@ typedef unsigned __int128 u128;
  * 18 integer digits and fits 128 bits, and so do the candidates and the
  * midpoints to v's neighbours, so "reads back exactly" is a comparison with
  * those midpoints (ties to even, as strtod rounds) instead of a strtod.
- * false when it does not apply, or on a decimal tie (snprintf decides). */
+ * false when it does not apply. */
 static bool fmt_double_exact(char *buf, size_t size, double v)
 {
 	static const uint64_t pow10[19] = {
@@ -227,9 +227,8 @@ static bool fmt_double_exact(char *buf, size_t size, double v)
 		uint64_t n = (uint64_t)(x / den);
 		int ce = e10;
 
-		if (2 * r == den)
-			return false;
-		if (2 * r > den)
+		/* an exact decimal tie rounds to even, as glibc's printf does */
+		if (2 * r > den || (2 * r == den && (n & 1)))
 			n++;
 		c = ((u128)n * pow10[18 - p]) << (sh + 1 + pow2);
 		if (p < 17 && !(lo_mid < c && c < hi_mid) && !((c == lo_mid || c == hi_mid) && !(m & 1)))
