@@ -1005,7 +1005,8 @@ static int step(unpickler *u, int op, bool *stop)
 			return -1;
 		n = u->sp - base;
 		u->sp = base;
-		return push(u, fixed_seq(u, op == OP_TUPLE ? PT_TUPLE : PT_SET, u->stack + base, n));
+		/* (an empty stack may have no array yet) */
+		return push(u, fixed_seq(u, op == OP_TUPLE ? PT_TUPLE : PT_SET, u->stack ? u->stack + base : NULL, n));
 	case OP_LIST:
 		if (pop_mark(u, &base))
 			return -1;

@@ -154,6 +154,9 @@ void pt_stream_close(pt_file *f);
 void pt_page_cache_free(pt_file *f);
 extern size_t pt_window_small;     /* strided reads: span read as one window */
 extern uint64_t pt_window_whole;   /* records read whole for strided reads */
+/* Compressed storage records (torch never writes them) are inflated whole
+ * for strided reads; bigger ones are refused at open. */
+#define PT_COMPRESSED_MAX ((uint64_t)64 << 20)
 extern size_t pt_page_cache_pages; /* pages the big-record cache may hold */
 
 #endif

@@ -644,6 +644,12 @@ static int open_zip(pt_file *f, dv_error *err)
 			r->crc = (st.valid & ZIP_STAT_CRC) ? st.crc : 0;
 			r->deflated = (st.valid & ZIP_STAT_COMP_METHOD) && st.comp_method != ZIP_CM_STORE;
 		}
+		if (r->deflated && r->size > PT_COMPRESSED_MAX) {
+			dv_error_set(err, "%s: storage data/%s is compressed and %llu bytes, more than %llu "
+				     "(torch never compresses storages)", f->name, r->key, (unsigned long long)r->size,
+				     (unsigned long long)PT_COMPRESSED_MAX);
+			goto out;
+		}
 		if (r->size > f->lim.max_record_bytes) {
 			dv_error_set(err, "%s: storage data/%s is %llu bytes, more than the limit %llu", f->name, r->key,
 				     (unsigned long long)r->size, (unsigned long long)f->lim.max_record_bytes);

@@ -554,9 +554,12 @@ static int gather(pt_file *f, const pt_tensor *t, pt_record *r, int64_t start, i
 		}
 		uint64_t span = (uint64_t)(hi - lo + 1) * isz;
 		uint8_t *dst = out + done * isz;
-		if (span <= WINDOW_SMALL || r->size <= WINDOW_WHOLE) {
-			uint64_t woff = span <= WINDOW_SMALL ? (uint64_t)lo * isz : 0;
-			size_t wlen = span <= WINDOW_SMALL ? (size_t)span : (size_t)r->size;
+		/* a compressed record cannot seek back: it is inflated once, whole
+		 * (open refuses those over PT_COMPRESSED_MAX) */
+		if (r->deflated || span <= WINDOW_SMALL || r->size <= WINDOW_WHOLE) {
+			bool whole = r->deflated || span > WINDOW_SMALL;
+			uint64_t woff = whole ? 0 : (uint64_t)lo * isz;
+			size_t wlen = whole ? (size_t)r->size : (size_t)span;
 			if (window_load(f, r, woff, wlen, err))
 				return -1;
 			for (int64_t i = 0; i < n; i++)
