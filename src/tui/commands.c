@@ -103,6 +103,25 @@ void search_step(tui_app *app, int dir)
 	app_message(app, false, "/%s/%s: %s", app->search, wrapped ? " (wrapped)" : "", path);
 }
 
+/* Compiles pat (smart case) and, only if it is valid, makes it the current
+ * regex: a bad regex leaves a message and the previous state. Takes pat. */
+static int replace_regex(tui_app *app, char *pat, pcre2_code **re_slot, char **pat_slot)
+{
+	dv_error err;
+	dv_error_clear(&err);
+	pcre2_code *re = dv_regex_compile(pat, true, &err);
+	if (!re) {
+		app_message(app, true, "%s", err.msg);
+		free(pat);
+		return -1;
+	}
+	pcre2_code_free(*re_slot);
+	free(*pat_slot);
+	*re_slot = re;
+	*pat_slot = pat;
+	return 0;
+}
+
 void do_search(tui_app *app)
 {
 	char *pat = prompt_read(app, "/", "");
@@ -114,18 +133,8 @@ void do_search(tui_app *app)
 			search_step(app, 1);
 		return;
 	}
-	dv_error err;
-	dv_error_clear(&err);
-	pcre2_code *re = dv_regex_compile(pat, true, &err);
-	if (!re) {
-		app_message(app, true, "%s", err.msg);
-		free(pat);
+	if (replace_regex(app, pat, &app->search_re, &app->search) < 0)
 		return;
-	}
-	pcre2_code_free(app->search_re);
-	free(app->search);
-	app->search_re = re;
-	app->search = pat;
 	app->user_moved = true;
 	search_step(app, 1);
 }
@@ -157,18 +166,8 @@ void do_filter(tui_app *app)
 		app_message(app, false, "filter cleared");
 		return;
 	}
-	dv_error err;
-	dv_error_clear(&err);
-	pcre2_code *re = dv_regex_compile(pat, true, &err);
-	if (!re) {
-		app_message(app, true, "%s", err.msg);
-		free(pat);
+	if (replace_regex(app, pat, &app->filter_re, &app->filter) < 0)
 		return;
-	}
-	pcre2_code_free(app->filter_re);
-	free(app->filter);
-	app->filter_re = re;
-	app->filter = pat;
 	apply_filter(app);
 	/* Show what matched: open the groups that hold matches. */
 	size_t shown = 0;
