@@ -34,7 +34,7 @@ tests_test_hostile_live_LDADD = $(DV_TEST_LIBS)
 EXTRA_DIST += tests/test_hostile.sh tests/test_hostile_compare.sh \
 	fuzz/run.sh fuzz/smoke fuzz/walk.c fuzz/walk.h fuzz/fuzz_pt.c fuzz/fuzz_legacy.c \
 	fuzz/fuzz_pickle.c fuzz/fuzz_tags.c fuzz/fuzz_regex.c fuzz/pickle.dict \
-	fuzz/make_seeds.py fuzz/corpus
+	fuzz/make_seeds.py fuzz/FINDINGS.md fuzz/corpus
 
 # make check-valgrind: the whole suite with every test program and every
 # dumpview run under valgrind (memcheck: invalid accesses, definite and
