@@ -16,6 +16,14 @@ static void usage(FILE *out)
 		"       dumpview show [--values N] [--raw PATH] FILE\n"
 		"       dumpview --help | --version\n"
 		"\n"
+		"Explorer options:\n"
+		"  --diff-threshold X   rel_diff above which a pair fails (default 1e-3)\n"
+		"  --filter RE          only pairs whose target file name matches (PCRE2)\n"
+		"  --layer-regex RE     group 1 is the layer when a file has no layer_id tag\n"
+		"  --ascii              ASCII lines and marks\n"
+		"  --no-color           monochrome (also when NO_COLOR is set)\n"
+		"  --no-scan            no background scan; compute rows as they are shown\n"
+		"\n"
 		"Run 'dumpview COMMAND --help' for a command's options; see dumpview(1).\n");
 }
 
