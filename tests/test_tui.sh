@@ -24,7 +24,7 @@ count=0
 for keys in "$dir"/*.keys; do
 	count=$((count + 1 + $(grep -c '^:save-display' "$keys")))
 done
-echo "1..$((count + 4))"
+echo "1..$((count + 5))"
 
 for keys in "$dir"/*.keys; do
 	name=$(basename "$keys" .keys)
@@ -192,4 +192,22 @@ try:
            "; ".join(problems[:5]))
 except Exception as e:
     report(False, "E: table export", repr(e))
+
+# E after `t0.01` (sort.keys): `passed` follows the threshold the user set.
+try:
+    table = rows_of("table-t001.csv")
+    by_key = {(r["phase"], os.path.basename(r["target"] or r["baseline"])): r for r in table}
+    problems, checked = [], 0
+    for ph in expected["phases"]:
+        for p in ph["pairs"]:
+            r = by_key.get((ph["phase"], p["target"]))
+            want = "true" if p["rel_diff"] <= 0.01 else "false"
+            if r is None or r["passed"] != want:
+                problems.append("%s/%s passed %s, want %s (rel_diff %r)"
+                                % (ph["phase"], p["name"], r and r["passed"], want, p["rel_diff"]))
+            checked += 1
+    report(not problems and checked > 0, "E after t: passed column follows the new threshold (%d pairs)" % checked,
+           "; ".join(problems[:5]))
+except Exception as e:
+    report(False, "E after t: table export", repr(e))
 PY

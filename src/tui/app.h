@@ -155,7 +155,7 @@ typedef struct tui_jobs {
 	bool running;
 	size_t pair;
 	char *path;              /* export target */
-	double min_abs;
+	double min_abs;          /* JOB_EXPORT: row filter; JOB_TABLE: the threshold for `passed` */
 	int64_t top_k;
 	size_t *table;           /* JOB_TABLE: pairs to write */
 	size_t ntable;

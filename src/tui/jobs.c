@@ -33,9 +33,11 @@ static void want_progress_cb(void *ctx, int64_t done, int64_t total)
 	atomic_store(&j->want_total, total);
 }
 
-/* The visible table: the report layer's CSV rows, one per tensor pair. */
-static int write_table(tui_app *app, const char *path, const size_t *pairs, size_t n, int64_t *rows, char *msg,
-		       size_t msgsize)
+/* The visible table: the report layer's CSV rows, one per tensor pair, with
+ * `passed` under the threshold the user sees now (set with `t`), not the one
+ * the pair was computed under. */
+static int write_table(tui_app *app, const char *path, const size_t *pairs, size_t n, double threshold,
+		       int64_t *rows, char *msg, size_t msgsize)
 {
 	FILE *f = fopen(path, "w");
 	if (!f) {
@@ -43,8 +45,15 @@ static int write_table(tui_app *app, const char *path, const size_t *pairs, size
 		return -1;
 	}
 	dv_csv_write_header(f);
-	for (size_t k = 0; k < n; k++)
-		dv_csv_write_pair(f, app->cmp, &app->cmp->pairs[pairs[k]]);
+	for (size_t k = 0; k < n; k++) {
+		const dv_pair *p = &app->cmp->pairs[pairs[k]];
+		dv_pair shown;
+
+		memcpy(&shown, p, sizeof(shown));
+		if (atomic_load(&p->state) == DV_PAIR_DONE && shown.result.status == DV_RESULT_COMPARED)
+			shown.result.passed = dv_rel_diff_passes(shown.result.rel_diff, threshold);
+		dv_csv_write_pair(f, app->cmp, &shown);
+	}
 	*rows = (int64_t)n;
 	if (fclose(f) != 0) {
 		snprintf(msg, msgsize, "%s: %s", path, strerror(errno));
@@ -109,7 +118,7 @@ static void run_heavy(tui_app *app, job_kind kind, size_t pair, char *path, doub
 			rc = -1;
 			snprintf(msg, sizeof(msg), "export cancelled");
 		} else {
-			rc = write_table(app, path, table, ntable, &rows, msg, sizeof(msg));
+			rc = write_table(app, path, table, ntable, min_abs, &rows, msg, sizeof(msg));
 		}
 	}
 	if (atomic_load(&j->cancel) && kind != JOB_TABLE) {
@@ -302,7 +311,8 @@ void jobs_submit_export(tui_app *app, size_t pair, const char *path, double min_
 
 void jobs_submit_table(tui_app *app, const char *path, size_t *pairs, size_t n)
 {
-	submit(app, JOB_TABLE, 0, strdup(path), 0, 0, pairs, n);
+	/* The table job has no row filter: min_abs carries the threshold. */
+	submit(app, JOB_TABLE, 0, strdup(path), app->threshold, 0, pairs, n);
 }
 
 bool jobs_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total)
