@@ -3,7 +3,8 @@
 # every phase's pairs in execution order, non-tensor pairs, unmatched files,
 # phase folders; plus filters, bare folders and one-sided phases.
 : "${DUMPVIEW:?}" "${EXAMPLES:?}"
-PAIRS=${DUMP_PAIRS:-$(dirname "$DUMPVIEW")/../tests/dump_pairs}
+# TOP_BUILDDIR, not $DUMPVIEW's folder: check-valgrind points DUMPVIEW at a wrapper.
+PAIRS=${DUMP_PAIRS:-${TOP_BUILDDIR:-$(dirname "$DUMPVIEW")/..}/tests/dump_pairs}
 export PAIRS
 exec python3 - "$@" <<'PY'
 import json, os, subprocess, sys, tempfile, shutil
