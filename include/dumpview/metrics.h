@@ -115,6 +115,10 @@ int dv_quantiles_f32(const float *x, int64_t n, double out[DV_NQUANTILES]);
 
 /* Pass/fail rule in one place: !isnan(rel) && rel <= threshold. */
 bool dv_rel_diff_passes(double rel_diff, double threshold);
+/* Whether a finished result passes under threshold: the one rule for every
+ * view (compare, CSV rows, the TUI after `t` changes the threshold).
+ * COMPARED: rel_diff passes and no metric is NaN; NON_TENSOR: equal; else no. */
+bool dv_result_passes(const dv_pair_result *result, double threshold);
 
 /* Drill-down detail of one pair, for the TUI's detail pane and exports. */
 #define DV_ABSDIFF_BUCKETS 24  /* log10 buckets of |t-b|: [1e-16,1e-15) ... ; zeros apart */

@@ -25,7 +25,7 @@ typedef struct dv_report_opts {
 	dv_report_format format;
 	bool quiet;          /* text: failed and errored pairs only */
 	bool utf8;           /* text: ✅/❌ marks; false: ok/FAIL (non-UTF-8 locale) */
-	double threshold;    /* echoed in the text verdict of the bf16 line */
+	double threshold;    /* the bf16 line's verdict and the CSV `passed` column */
 } dv_report_opts;
 
 /* How a pair counts in the summary. Non-tensor values are skipped (as the
@@ -62,7 +62,10 @@ void dv_report_free(dv_report *r);
 /* CSV (RFC 4180): the header row, and one row for a pair of cmp (any kind;
  * the missing side's columns and metrics not computed are empty). */
 void dv_csv_write_header(FILE *out);
-void dv_csv_write_pair(FILE *out, const dv_comparison *cmp, const dv_pair *pair);
+/* `passed` is judged under threshold (dv_result_passes), so a caller whose
+ * threshold changed after the pairs were computed (the TUI's `t`) writes
+ * what it shows. */
+void dv_csv_write_pair(FILE *out, const dv_comparison *cmp, const dv_pair *pair, double threshold);
 
 /* Formatting shared by the writers. */
 /* Shortest decimal that reads back as v, as Python's repr(float): "0.1",

@@ -24,6 +24,19 @@ bool dv_rel_diff_passes(double rel_diff, double threshold)
 	return !isnan(rel_diff) && rel_diff <= threshold;
 }
 
+bool dv_result_passes(const dv_pair_result *r, double threshold)
+{
+	switch (r->status) {
+	case DV_RESULT_COMPARED:
+		return dv_rel_diff_passes(r->rel_diff, threshold) && !isnan(r->max_abs_diff) &&
+		       !isnan(r->mean_abs_diff);
+	case DV_RESULT_NON_TENSOR:
+		return r->equal;
+	default:
+		return false;
+	}
+}
+
 void dv_format_shape(const dv_tensor_desc *d, char *buf, size_t size)
 {
 	size_t len = 0;
@@ -326,8 +339,7 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 		r->max_abs_diff_base = diff.max_b;
 		r->max_abs_diff_targ = diff.max_t;
 	}
-	r->passed = dv_rel_diff_passes(r->rel_diff, opts->threshold) && !isnan(r->max_abs_diff) &&
-		    !isnan(r->mean_abs_diff);
+	r->passed = dv_result_passes(r, opts->threshold);
 	if (mix) {
 		r->has_bf16 = true;
 		r->bf16_rel_diff = dv_diff_rel(&diff16);

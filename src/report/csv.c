@@ -74,7 +74,7 @@ static void desc_fields(FILE *out, const dv_pair *pair, bool done)
 			  dv_fmt_shape(buf, sizeof(buf), d[s]->ndim, d[s]->shape) : NULL);
 }
 
-void dv_csv_write_pair(FILE *out, const dv_comparison *cmp, const dv_pair *pair)
+void dv_csv_write_pair(FILE *out, const dv_comparison *cmp, const dv_pair *pair, double threshold)
 {
 	const dv_pair_result *res = &pair->result;
 	bool done = pair->kind == DV_PAIR_MATCHED && atomic_load(&pair->state) == DV_PAIR_DONE;
@@ -101,7 +101,7 @@ void dv_csv_write_pair(FILE *out, const dv_comparison *cmp, const dv_pair *pair)
 	} else {
 		switch (res->status) {
 		case DV_RESULT_COMPARED:
-			passed = res->passed ? "true" : "false";
+			passed = dv_result_passes(res, threshold) ? "true" : "false";
 			break;
 		case DV_RESULT_NON_TENSOR:
 			passed = res->equal ? "true" : "false";
@@ -142,7 +142,7 @@ static void csv_phase(dv_report *r, size_t phase)
 static void csv_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 {
 	(void)verdict;
-	dv_csv_write_pair(r->out, r->cmp, pair);
+	dv_csv_write_pair(r->out, r->cmp, pair, r->opts.threshold);
 }
 
 static void csv_finish(dv_report *r, const char *diagnosis)

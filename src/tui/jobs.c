@@ -45,15 +45,8 @@ static int write_table(tui_app *app, const char *path, const size_t *pairs, size
 		return -1;
 	}
 	dv_csv_write_header(f);
-	for (size_t k = 0; k < n; k++) {
-		const dv_pair *p = &app->cmp->pairs[pairs[k]];
-		dv_pair shown;
-
-		memcpy(&shown, p, sizeof(shown));
-		if (atomic_load(&p->state) == DV_PAIR_DONE && shown.result.status == DV_RESULT_COMPARED)
-			shown.result.passed = dv_rel_diff_passes(shown.result.rel_diff, threshold);
-		dv_csv_write_pair(f, app->cmp, &shown);
-	}
+	for (size_t k = 0; k < n; k++)
+		dv_csv_write_pair(f, app->cmp, &app->cmp->pairs[pairs[k]], threshold);
 	*rows = (int64_t)n;
 	if (fclose(f) != 0) {
 		snprintf(msg, msgsize, "%s: %s", path, strerror(errno));

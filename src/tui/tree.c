@@ -81,7 +81,7 @@ pair_verdict tui_pair_verdict(const tui_app *app, const dv_pair *p)
 		return PV_PENDING;
 	switch (p->result.status) {
 	case DV_RESULT_COMPARED:
-		return dv_rel_diff_passes(p->result.rel_diff, app->threshold) ? PV_PASS : PV_FAIL;
+		return dv_result_passes(&p->result, app->threshold) ? PV_PASS : PV_FAIL;
 	case DV_RESULT_SHAPE_MISMATCH:
 	case DV_RESULT_ERROR:
 		return PV_FAIL;
