@@ -314,6 +314,17 @@ void dv_diff_acc_init(dv_diff_acc *a)
 	a->max_index = -1;
 }
 
+/* The running max |t-b| of a pair and where it is (torch.argmax: NaN counts
+ * as the largest and, once seen, stays; the first occurrence wins). */
+static void diff_record_max(dv_diff_acc *a, float abs_diff, int64_t index, float bv, float tv)
+{
+	a->max_is_nan = isnan(abs_diff);
+	a->max_abs = abs_diff;
+	a->max_index = index;
+	a->max_b = bv;
+	a->max_t = tv;
+}
+
 /* Pair sums of one chunk; the position of max |t-b| is found by a rescan of
  * the chunk only when the chunk raises the maximum (rare after the first). */
 KERNEL void dv_diff_chunk(dv_diff_acc *a, const float *b, const float *t, size_t n, int64_t start)
@@ -379,21 +390,14 @@ KERNEL void dv_diff_chunk(dv_diff_acc *a, const float *b, const float *t, size_t
 			if (d != d)
 				break;
 		}
-		a->max_is_nan = true;
-		a->max_abs = NAN;
-		a->max_index = start + (int64_t)i;
-		a->max_b = b[i];
-		a->max_t = t[i];
+		diff_record_max(a, NAN, start + (int64_t)i, b[i], t[i]);
 		return;
 	}
 	if (cmax > a->max_abs) {
 		for (i = 0; i < n; i++)
 			if (fabsf(t[i] - b[i]) == cmax)
 				break;
-		a->max_abs = cmax;
-		a->max_index = start + (int64_t)i;
-		a->max_b = b[i];
-		a->max_t = t[i];
+		diff_record_max(a, cmax, start + (int64_t)i, b[i], t[i]);
 	}
 }
 
@@ -481,21 +485,14 @@ KERNEL void dv_diff_chunk_bf16(dv_diff_acc *a, const uint16_t *b, const uint16_t
 			if (d != d)
 				break;
 		}
-		a->max_is_nan = true;
-		a->max_abs = NAN;
-		a->max_index = start + (int64_t)i;
-		a->max_b = bf16f(b[i]);
-		a->max_t = bf16f(t[i]);
+		diff_record_max(a, NAN, start + (int64_t)i, bf16f(b[i]), bf16f(t[i]));
 		return;
 	}
 	if (cmax > a->max_abs) {
 		for (i = 0; i < n; i++)
 			if (fabsf(bf16f(t[i]) - bf16f(b[i])) == cmax)
 				break;
-		a->max_abs = cmax;
-		a->max_index = start + (int64_t)i;
-		a->max_b = bf16f(b[i]);
-		a->max_t = bf16f(t[i]);
+		diff_record_max(a, cmax, start + (int64_t)i, bf16f(b[i]), bf16f(t[i]));
 	}
 }
 
