@@ -15,6 +15,16 @@ ln -s "$EXAMPLES/target" "$tmp/target"
 mkdir "$tmp/fixtures"
 ln -s "$FIXTURES/tui/baseline" "$tmp/fixtures/baseline"
 ln -s "$FIXTURES/tui/target" "$tmp/fixtures/target"
+# "#runs: big": two pairs of a 512x1024 bf16 tensor (8 chunks each), for
+# the cancel tests; and a file that a cancelled export must leave as it was.
+for side in baseline target; do
+	mkdir -p "$tmp/big/$side/inference"
+	for t in 1:attn_output 2:mlp_output; do
+		ln -s "$FIXTURES/pt-corpus/shape_large.pt" \
+			"$tmp/big/$side/inference/step=0___rank=0___dump_index=${t%%:*}___name=${t#*:}___layer_id=0.pt"
+	done
+done
+echo "kept by a cancelled export" >"$tmp/big/attn_output.diff.csv"
 
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -24,13 +34,14 @@ count=0
 for keys in "$dir"/*.keys; do
 	count=$((count + 1 + $(grep -c '^:save-display' "$keys")))
 done
-echo "1..$((count + 5))"
+echo "1..$((count + 6))"
 
 for keys in "$dir"/*.keys; do
 	name=$(basename "$keys" .keys)
 	args=$(sed -n 's/^#args: *//p' "$keys")
 	where=$tmp
 	grep -q '^#runs: fixtures' "$keys" && where=$tmp/fixtures
+	grep -q '^#runs: big' "$keys" && where=$tmp/big
 	# shellcheck disable=SC2086
 	if (cd "$where" && NO_COLOR= DUMPVIEW_SCRIPT="$keys" "$DUMPVIEW" $args baseline target >"$tmp/$name.out" 2>&1); then
 		ok "$name: script ran"
@@ -52,6 +63,15 @@ for keys in "$dir"/*.keys; do
 		fi
 	done
 done
+
+# cancel.keys answered yes to replacing attn_output.diff.csv, then pressed
+# Esc mid-export: the old file stays, and no partial file is left.
+if [ "$(cat "$tmp/big/attn_output.diff.csv")" = "kept by a cancelled export" ] &&
+	[ -z "$(find "$tmp/big" -name '*.part-*')" ]; then
+	ok "cancel: a cancelled export leaves the existing file and no partial file"
+else
+	not_ok "cancel: a cancelled export leaves the existing file and no partial file"
+fi
 
 # The exports of export.keys, against torch (expected.json).
 python3 - "$tmp" "$EXAMPLES/expected.json" "$n" <<'PY'

@@ -97,6 +97,8 @@ typedef enum dv_pair_state {
 	DV_PAIR_PENDING = 0,
 	DV_PAIR_RUNNING,
 	DV_PAIR_DONE,
+	DV_PAIR_CANCELLED,       /* the user stopped its computation: nobody takes it
+				    again until dv_pair_uncancel() */
 } dv_pair_state;
 
 typedef struct dv_pair {
@@ -139,6 +141,13 @@ void dv_comparison_free(dv_comparison *cmp);
  * are DONE from the start (nothing to compute; result status NONE). A
  * cancelled computation leaves the pair PENDING. */
 void dv_pair_compute(dv_pair *pair, const dv_metrics_opts *opts);
+/* The same for a computation the user may stop (TUI): when opts->cancel stops
+ * it and *user_cancel is set by then, the pair becomes CANCELLED, else PENDING.
+ * A CANCELLED pair is left as it is (both functions). While another thread
+ * computes the pair, a set opts->cancel ends the wait. */
+void dv_pair_compute_cancellable(dv_pair *pair, const dv_metrics_opts *opts, const atomic_int *user_cancel);
+/* CANCELLED -> PENDING, so a compute or the scan takes the pair again. */
+void dv_pair_uncancel(dv_pair *pair);
 /* A pair counts as failed: matched and (not passed) — errors and shape
  * mismatches included. Non-tensor values are skipped (never failed), as the
  * comparator does; their result says whether they are equal. */
@@ -155,9 +164,20 @@ void dv_set_compare_fn(dv_compare_fn fn);
  * gets one byte written per finished pair, for the TUI's input loop. */
 typedef struct dv_scan dv_scan;
 dv_scan *dv_scan_start(dv_comparison *cmp, const dv_metrics_opts *opts, int nthreads, int notify_fd);
-void dv_scan_prioritize(dv_scan *scan, size_t pair_index);
+/* False when no worker will take it (all have finished, or stopping): the
+ * caller computes the pair some other way. */
+bool dv_scan_prioritize(dv_scan *scan, size_t pair_index);
 void dv_scan_pause(dv_scan *scan, bool paused);
+/* Stops a worker's computation of one pair for the user: it ends CANCELLED.
+ * False when no worker is computing that pair. */
+bool dv_scan_cancel_pair(dv_scan *scan, size_t pair_index);
+/* A worker's progress through pair_index (elements); false when none
+ * computes it or it has not reported yet. */
+bool dv_scan_pair_progress(dv_scan *scan, size_t pair_index, int64_t *done, int64_t *total);
+/* Workers are alive and not paused: prioritized pairs will be computed. */
+bool dv_scan_running(dv_scan *scan);
 size_t dv_scan_done(const dv_scan *scan);    /* pairs DONE, unmatched ones included (O(npairs)) */
+/* Every pair is DONE or CANCELLED: the scan has nothing left to do. */
 bool dv_scan_finished(const dv_scan *scan);
 void dv_scan_wait(dv_scan *scan);            /* until every pair is done (resumes a paused scan) */
 void dv_scan_stop(dv_scan *scan);            /* cancel, join, free */

@@ -21,12 +21,23 @@ void dv_set_compare_fn(dv_compare_fn fn)
 	compare_fn = fn ? fn : dv_compare_files;
 }
 
+/* One worker: its own cancel flag, so one pair's computation can be stopped
+ * (the user's Esc) without stopping the others. */
+typedef struct scan_worker {
+	struct dv_scan *scan;
+	pthread_t thread;
+	atomic_int cancel;          /* stops its current computation */
+	atomic_int user_cancel;     /* ...and it was the user: the pair ends CANCELLED */
+	size_t pair;                /* under mu: the pair it computes, SIZE_MAX when none */
+	atomic_llong done, total;   /* its progress through that pair, in elements */
+} scan_worker;
+
 struct dv_scan {
 	dv_comparison *cmp;
-	dv_metrics_opts opts;       /* the caller's, with cancel pointing at ours */
+	dv_metrics_opts opts;       /* the caller's; each worker points cancel at its own */
 	atomic_int cancel;
 	int notify_fd;
-	pthread_t *threads;
+	scan_worker *workers;
 	int nthreads;
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv;     /* workers wait here while paused */
@@ -49,32 +60,51 @@ static bool claim(dv_pair *p)
 	return atomic_compare_exchange_strong(&p->state, &expected, DV_PAIR_RUNNING);
 }
 
-/* Computes a claimed pair; a cancelled result leaves it PENDING again. */
-static void compute_claimed(dv_pair *p, const dv_metrics_opts *opts)
+/* Computes a claimed pair. A cancelled result leaves it PENDING again, or
+ * CANCELLED when the user stopped it (*user_cancel). */
+static void compute_claimed(dv_pair *p, const dv_metrics_opts *opts, const atomic_int *user_cancel)
 {
+	int state = DV_PAIR_DONE;
+
 	memset(&p->result, 0, sizeof(p->result));
 	compare_fn(p->base->path, p->targ->path, opts, &p->result);
-	atomic_store(&p->state, p->result.status == DV_RESULT_CANCELLED ? DV_PAIR_PENDING : DV_PAIR_DONE);
+	if (p->result.status == DV_RESULT_CANCELLED)
+		state = user_cancel && atomic_load(user_cancel) ? DV_PAIR_CANCELLED : DV_PAIR_PENDING;
+	atomic_store(&p->state, state);
 }
 
-void dv_pair_compute(dv_pair *pair, const dv_metrics_opts *opts)
+void dv_pair_compute_cancellable(dv_pair *pair, const dv_metrics_opts *opts, const atomic_int *user_cancel)
 {
 	for (;;) {
 		int state = atomic_load(&pair->state);
 
-		if (state == DV_PAIR_DONE)
+		if (state == DV_PAIR_DONE || state == DV_PAIR_CANCELLED)
 			return;
 		if (state == DV_PAIR_PENDING && claim(pair)) {
-			compute_claimed(pair, opts);
+			compute_claimed(pair, opts, user_cancel);
 			return;
 		}
 		if (state == DV_PAIR_RUNNING) {
-			/* Another thread has it: wait for its result. */
+			/* Another thread has it: wait for its result, or a cancel. */
 			struct timespec ts = {0, 1000000};
 
+			if (opts && opts->cancel && atomic_load(opts->cancel))
+				return;
 			nanosleep(&ts, NULL);
 		}
 	}
+}
+
+void dv_pair_compute(dv_pair *pair, const dv_metrics_opts *opts)
+{
+	dv_pair_compute_cancellable(pair, opts, NULL);
+}
+
+void dv_pair_uncancel(dv_pair *pair)
+{
+	int expected = DV_PAIR_CANCELLED;
+
+	atomic_compare_exchange_strong(&pair->state, &expected, DV_PAIR_PENDING);
 }
 
 /* Under mu: the next pair to compute, claimed; SIZE_MAX when none is left. */
@@ -113,10 +143,25 @@ static void notify(int fd)
 	/* A full non-blocking pipe already holds a wake-up: nothing is lost. */
 }
 
+static void worker_progress(void *ctx, int64_t done, int64_t total)
+{
+	scan_worker *w = ctx;
+
+	atomic_store(&w->done, done);
+	atomic_store(&w->total, total);
+	if (w->scan->opts.progress)
+		w->scan->opts.progress(w->scan->opts.progress_ctx, done, total);
+}
+
 static void *worker(void *arg)
 {
-	dv_scan *s = arg;
+	scan_worker *w = arg;
+	dv_scan *s = w->scan;
+	dv_metrics_opts opts = s->opts;
 
+	opts.cancel = &w->cancel;
+	opts.progress = worker_progress;
+	opts.progress_ctx = w;
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		size_t i;
@@ -125,11 +170,20 @@ static void *worker(void *arg)
 			pthread_cond_wait(&s->work_cv, &s->mu);
 		if (s->stopping || (i = next_pair(s)) == SIZE_MAX)
 			break;
+		w->pair = i;
+		atomic_store(&w->done, 0);
+		atomic_store(&w->total, 0);
 		pthread_mutex_unlock(&s->mu);
-		compute_claimed(&s->cmp->pairs[i], &s->opts);
-		if (atomic_load(&s->cmp->pairs[i].state) == DV_PAIR_DONE)
-			notify(s->notify_fd);
+		compute_claimed(&s->cmp->pairs[i], &opts, &w->user_cancel);
 		pthread_mutex_lock(&s->mu);
+		w->pair = SIZE_MAX;
+		/* A cancel for this pair only; stopping keeps cancel set. */
+		if (!s->stopping)
+			atomic_store(&w->cancel, 0);
+		atomic_store(&w->user_cancel, 0);
+		/* DONE, or CANCELLED by the user: either way the row changed. */
+		if (atomic_load(&s->cmp->pairs[i].state) != DV_PAIR_PENDING)
+			notify(s->notify_fd);
 	}
 	s->active--;
 	pthread_cond_broadcast(&s->idle_cv);
@@ -167,13 +221,19 @@ dv_scan *dv_scan_start(dv_comparison *cmp, const dv_metrics_opts *opts, int nthr
 		nthreads = MAX_THREADS;
 	if ((size_t)nthreads > pending)
 		nthreads = (int)pending;
-	s->threads = calloc(nthreads ? (size_t)nthreads : 1, sizeof(*s->threads));
-	if (!s->threads) {
+	s->workers = calloc(nthreads ? (size_t)nthreads : 1, sizeof(*s->workers));
+	if (!s->workers) {
 		nthreads = 0;
 	}
 	pthread_mutex_lock(&s->mu);
 	for (int i = 0; i < nthreads; i++) {
-		if (pthread_create(&s->threads[s->nthreads], NULL, worker, s))
+		scan_worker *w = &s->workers[s->nthreads];
+
+		w->scan = s;
+		w->pair = SIZE_MAX;
+		atomic_init(&w->cancel, 0);
+		atomic_init(&w->user_cancel, 0);
+		if (pthread_create(&w->thread, NULL, worker, w))
 			break; /* fewer workers; dv_scan_wait computes what they leave */
 		s->nthreads++;
 		s->active++;
@@ -182,25 +242,83 @@ dv_scan *dv_scan_start(dv_comparison *cmp, const dv_metrics_opts *opts, int nthr
 	return s;
 }
 
-void dv_scan_prioritize(dv_scan *s, size_t pair_index)
+bool dv_scan_prioritize(dv_scan *s, size_t pair_index)
 {
-	if (!s || pair_index >= s->cmp->npairs ||
-	    atomic_load(&s->cmp->pairs[pair_index].state) != DV_PAIR_PENDING)
-		return;
+	bool queued = false;
+
+	if (!s || pair_index >= s->cmp->npairs)
+		return false;
+	if (atomic_load(&s->cmp->pairs[pair_index].state) != DV_PAIR_PENDING)
+		return true; /* nothing to do: computed, being computed or cancelled */
 	pthread_mutex_lock(&s->mu);
+	if (s->active == 0 || s->stopping)
+		goto out; /* no worker left to take it */
 	if (s->nprio == s->capprio) {
 		size_t cap = s->capprio ? s->capprio * 2 : 64;
 		size_t *grown = realloc(s->prio, cap * sizeof(*grown));
 
-		if (!grown) {
-			pthread_mutex_unlock(&s->mu);
-			return;
-		}
+		if (!grown)
+			goto out;
 		s->prio = grown;
 		s->capprio = cap;
 	}
 	s->prio[s->nprio++] = pair_index;
+	queued = true;
+out:
 	pthread_mutex_unlock(&s->mu);
+	return queued;
+}
+
+bool dv_scan_cancel_pair(dv_scan *s, size_t pair_index)
+{
+	bool found = false;
+
+	if (!s)
+		return false;
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < s->nthreads; i++) {
+		scan_worker *w = &s->workers[i];
+
+		if (w->pair == pair_index) {
+			atomic_store(&w->user_cancel, 1);
+			atomic_store(&w->cancel, 1);
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	return found;
+}
+
+bool dv_scan_pair_progress(dv_scan *s, size_t pair_index, int64_t *done, int64_t *total)
+{
+	bool found = false;
+
+	if (!s)
+		return false;
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < s->nthreads && !found; i++) {
+		scan_worker *w = &s->workers[i];
+
+		if (w->pair == pair_index && atomic_load(&w->total) > 0) {
+			*done = atomic_load(&w->done);
+			*total = atomic_load(&w->total);
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	return found;
+}
+
+bool dv_scan_running(dv_scan *s)
+{
+	bool running;
+
+	if (!s)
+		return false;
+	pthread_mutex_lock(&s->mu);
+	running = s->active > 0 && !s->paused && !s->stopping;
+	pthread_mutex_unlock(&s->mu);
+	return running;
 }
 
 void dv_scan_pause(dv_scan *s, bool paused)
@@ -241,7 +359,15 @@ size_t dv_scan_done(const dv_scan *s)
 
 bool dv_scan_finished(const dv_scan *s)
 {
-	return s && advance_done_prefix(s) == s->cmp->npairs;
+	if (!s)
+		return false;
+	for (size_t i = advance_done_prefix(s); i < s->cmp->npairs; i++) {
+		int state = atomic_load(&s->cmp->pairs[i].state);
+
+		if (state != DV_PAIR_DONE && state != DV_PAIR_CANCELLED)
+			return false;
+	}
+	return true;
 }
 
 void dv_scan_wait(dv_scan *s)
@@ -267,14 +393,16 @@ void dv_scan_stop(dv_scan *s)
 	pthread_mutex_lock(&s->mu);
 	s->stopping = true;
 	pthread_cond_broadcast(&s->work_cv);
-	pthread_mutex_unlock(&s->mu);
 	atomic_store(&s->cancel, 1);
 	for (int i = 0; i < s->nthreads; i++)
-		pthread_join(s->threads[i], NULL);
+		atomic_store(&s->workers[i].cancel, 1);
+	pthread_mutex_unlock(&s->mu);
+	for (int i = 0; i < s->nthreads; i++)
+		pthread_join(s->workers[i].thread, NULL);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->work_cv);
 	pthread_cond_destroy(&s->idle_cv);
-	free(s->threads);
+	free(s->workers);
 	free(s->prio);
 	free(s);
 }

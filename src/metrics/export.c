@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +209,7 @@ int dv_export_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	int64_t coord[PT_MAX_DIMS];
 	int64_t ntop = 0, cap = 0, rows = 0, start, passes = top_k > 0 ? 2 : 1;
 	FILE *f = NULL;
+	char *tmp_path = NULL;
 	int fd, rc = -1;
 
 	if (rows_written)
@@ -254,8 +256,22 @@ int dv_export_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	}
 	memset(coord, 0, sizeof(coord));
 
-	/* Overwrites an existing file: asking first is the caller's job. */
-	fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	/* Written beside the target and renamed over it at the end, so a
+	 * cancelled or failed export leaves an existing file as it was.
+	 * Replacing it is the caller's question to ask. */
+	tmp_path = malloc(strlen(out_path) + 48);
+	if (!tmp_path) {
+		dv_error_set(err, "%s: out of memory", out_path);
+		goto out;
+	}
+	for (int attempt = 0;; attempt++) {
+		static atomic_uint serial;
+
+		sprintf(tmp_path, "%s.part-%ld-%u", out_path, (long)getpid(), atomic_fetch_add(&serial, 1));
+		fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		if (fd >= 0 || errno != EEXIST || attempt == 100)
+			break;
+	}
 	if (fd < 0) {
 		dv_error_set(err, "%s: %s", out_path, strerror(errno));
 		goto out;
@@ -264,6 +280,7 @@ int dv_export_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	if (!f) {
 		dv_error_set(err, "%s: %s", out_path, strerror(errno));
 		close(fd);
+		unlink(tmp_path);
 		goto out;
 	}
 	setvbuf(f, NULL, _IOFBF, 1 << 20);
@@ -316,8 +333,13 @@ out:
 		dv_error_set(err, "%s: %s", out_path, strerror(errno));
 		rc = -1;
 	}
+	if (rc == 0 && rename(tmp_path, out_path) != 0) {
+		dv_error_set(err, "%s: %s", out_path, strerror(errno));
+		rc = -1;
+	}
 	if (rc < 0 && f)
-		unlink(out_path); /* no partial exports left behind */
+		unlink(tmp_path); /* no partial exports left behind */
+	free(tmp_path);
 	free(top);
 	free(cache);
 	free(line);

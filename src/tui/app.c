@@ -126,7 +126,7 @@ void app_update_first_div(tui_app *app)
 	for (size_t i = 0; i < app->cmp->npairs; i++) {
 		const dv_pair *p = &app->cmp->pairs[i];
 		pair_verdict v = tui_pair_verdict(app, p);
-		if (v == PV_PENDING || v == PV_OTHER) {
+		if (v == PV_PENDING || v == PV_CANCELLED || v == PV_OTHER) {
 			app->first_div_known = false;
 			continue;
 		}
@@ -162,6 +162,20 @@ void app_open_first_divergence(tui_app *app, bool select)
 	}
 }
 
+bool app_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total)
+{
+	return jobs_pair_progress(app, pair, done, total) ||
+	       (app->scan && dv_scan_pair_progress(app->scan, pair, done, total));
+}
+
+static size_t matched_cancelled(tui_app *app)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < app->cmp->npairs; i++)
+		n += atomic_load(&app->cmp->pairs[i].state) == DV_PAIR_CANCELLED;
+	return n;
+}
+
 size_t app_matched_done(tui_app *app, size_t *total)
 {
 	size_t done = 0, n = 0;
@@ -186,12 +200,16 @@ static void draw_title(tui_app *app)
 	char thr[32], scan[96], fd[512], buf[1200];
 	snprintf(thr, sizeof(thr), "%g", app->threshold);
 	size_t total, done = app_matched_done(app, &total);
+	size_t cancelled = done == total ? 0 : matched_cancelled(app);
+	char ncan[48] = "";
+	if (cancelled)
+		snprintf(ncan, sizeof(ncan), " (%zu cancelled)", cancelled);
 	if (done == total)
 		snprintf(scan, sizeof(scan), "scan %zu/%zu", done, total);
 	else if (!app->scan)
-		snprintf(scan, sizeof(scan), "scan off %zu/%zu", done, total);
+		snprintf(scan, sizeof(scan), "scan off %zu/%zu%s", done, total, ncan);
 	else
-		snprintf(scan, sizeof(scan), "scan %zu/%zu%s", done, total, app->scan_paused ? " paused" : "");
+		snprintf(scan, sizeof(scan), "scan %zu/%zu%s%s", done, total, ncan, app->scan_paused ? " paused" : "");
 	if (app->first_div >= 0) {
 		char path[400];
 		pair_path(app, (size_t)app->first_div, path, sizeof(path));
@@ -285,7 +303,7 @@ static void draw_status(tui_app *app)
  * (without a running scan) the job thread computes them. */
 static void request_visible(tui_app *app, tui_rect tree)
 {
-	bool scan_running = app->scan && !app->scan_paused && !dv_scan_finished(app->scan);
+	bool scan_running = app->scan && dv_scan_running(app->scan);
 	size_t hash = 1469598103u;
 	size_t want[512];
 	size_t nwant = 0;
@@ -311,15 +329,13 @@ static void request_visible(tui_app *app, tui_rect tree)
 	if (hash == app->last_prio_hash)
 		return;
 	app->last_prio_hash = hash;
-	if (scan_running) {
-		/* Last prioritized runs first: the selection, then rows top-down. */
-		for (size_t i = nwant; i-- > 0;)
-			dv_scan_prioritize(app->scan, want[i]);
-	} else {
-		jobs_clear_wants(app);
-		for (size_t i = nwant; i-- > 0;)
+	/* Last prioritized runs first: the selection, then rows top-down. What
+	 * no scan worker will take (the scan is off, paused or has ended) goes
+	 * to the job thread. */
+	jobs_clear_wants(app);
+	for (size_t i = nwant; i-- > 0;)
+		if (!scan_running || !dv_scan_prioritize(app->scan, want[i]))
 			jobs_want_pair(app, want[i]);
-	}
 }
 
 void app_render(tui_app *app)
@@ -385,7 +401,7 @@ void app_render(tui_app *app)
 	if (app->detail_open && sel && sel->kind == TN_TENSOR) {
 		const dv_pair *p = &app->cmp->pairs[sel->pair];
 		if (p->kind == DV_PAIR_MATCHED && !app_detail_for(app, sel->pair) &&
-		    (ptrdiff_t)sel->pair != app->detail_cancelled &&
+		    (ptrdiff_t)sel->pair != app->detail_cancelled && atomic_load(&p->state) != DV_PAIR_CANCELLED &&
 		    (atomic_load(&p->state) != DV_PAIR_DONE || p->result.status == DV_RESULT_COMPARED))
 			jobs_submit_detail(app, sel->pair);
 	}
@@ -634,13 +650,24 @@ static int handle_key(tui_app *app, int key)
 	case ACT_CANCEL: {
 		job_kind kind;
 		int64_t d, t;
+		const trow *row = app_selected_row(app);
+		bool sel_tensor = row && row->kind == TN_TENSOR;
+		/* The selected tensor's own metrics, wherever they are computed:
+		 * the pair is marked CANCELLED, so nothing asks for it again
+		 * until the user opens it (Enter). */
+		bool metrics = false;
+		if (sel_tensor) {
+			metrics |= jobs_cancel_pair(app, row->pair);
+			metrics |= dv_scan_cancel_pair(app->scan, row->pair);
+		}
 		if (jobs_heavy_busy(app, &kind, &d, &t)) {
 			jobs_cancel(app);
 			/* Not asked again until the user opens the tensor again. */
-			const trow *row = app_selected_row(app);
-			if (kind == JOB_DETAIL && row && row->kind == TN_TENSOR)
+			if (kind == JOB_DETAIL && sel_tensor)
 				app->detail_cancelled = (ptrdiff_t)row->pair;
 			app_message(app, false, kind == JOB_DETAIL ? "detail cancelled (Enter computes it again)" : "cancelled");
+		} else if (metrics) {
+			app_message(app, false, "metrics cancelled (Enter computes them)");
 		} else if (app->detail_open) {
 			app->detail_open = false;
 			app->focus = PANE_TREE;
@@ -801,6 +828,8 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 			goto out;
 		}
 		app->script_mode = true;
+		app->mopts.progress = script_scan_progress;
+		app->mopts.progress_ctx = app;
 	}
 	if (start_terminal(app, err, errsize) != 0)
 		goto out;
@@ -835,6 +864,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 	rc = app->exit_signal ? 128 + app->exit_signal : 0;
 	/* Restore the terminal first: stopping workers may take a moment. */
 	stop_terminal(app);
+	atomic_store(&app->script_hold, 0);
 	if (app->scan)
 		dv_scan_stop(app->scan);
 	jobs_stop(app);

@@ -119,7 +119,8 @@ typedef enum pair_verdict {
 	PV_PASS,
 	PV_FAIL,
 	PV_UNMATCHED,   /* one side missing: not a failure */
-	PV_OTHER,       /* cancelled */
+	PV_CANCELLED,   /* the user stopped its computation (Esc) */
+	PV_OTHER,       /* a result without a verdict */
 } pair_verdict;
 pair_verdict tui_pair_verdict(const struct tui_app *app, const dv_pair *p);
 
@@ -150,6 +151,7 @@ typedef struct tui_jobs {
 	size_t nwant, want_cap;
 	bool computing_pair;
 	atomic_llong want_pair, want_done, want_total; /* the on-demand compute running, -1 none */
+	atomic_llong heavy_pair; /* the pair whose metrics the heavy job computes now, -1 none */
 	/* the one heavy job */
 	job_kind kind;           /* requested or running */
 	bool running;
@@ -160,7 +162,9 @@ typedef struct tui_jobs {
 	size_t *table;           /* JOB_TABLE: pairs to write */
 	size_t ntable;
 	atomic_int cancel;
-	atomic_int stop;         /* exit: cancels on-demand pair computes too */
+	atomic_int user_cancel;  /* the cancel was Esc: a pair it stops ends CANCELLED */
+	atomic_int stop;         /* exit */
+	atomic_int want_cancel, want_user_cancel; /* the same for the on-demand compute */
 	atomic_llong done, total;
 	/* finished heavy job, collected by the main thread */
 	bool finished;
@@ -179,7 +183,10 @@ void jobs_clear_wants(struct tui_app *app);
 void jobs_submit_detail(struct tui_app *app, size_t pair);
 void jobs_submit_export(struct tui_app *app, size_t pair, const char *path, double min_abs, int64_t top_k);
 void jobs_submit_table(struct tui_app *app, const char *path, size_t *pairs, size_t n);
+/* Esc: cancels the heavy job (the pair it computes, if any, ends CANCELLED). */
 void jobs_cancel(struct tui_app *app);
+/* Esc on a row: stops the on-demand compute of pair; false if not running. */
+bool jobs_cancel_pair(struct tui_app *app, size_t pair);
 /* Progress of the on-demand compute of pair, if it is the one running. */
 bool jobs_pair_progress(struct tui_app *app, size_t pair, int64_t *done, int64_t *total);
 bool jobs_idle(struct tui_app *app);
@@ -255,6 +262,9 @@ typedef struct tui_app {
 	bool script_mode;
 	FILE *script;
 	int script_line;
+	/* :hold-computes: computes of more than one chunk pause after their
+	 * first, so a script can cancel one deterministically. */
+	atomic_int script_hold, script_held;
 	bool ascii, color;
 	tui_glyphs g;
 	int rows, cols;
@@ -307,6 +317,12 @@ typedef struct tui_app {
 	bool pending_clear;
 } tui_app;
 
+/* Progress of a pair being computed (on demand or by the scan), in elements. */
+bool app_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total);
+/* Called from every compute's progress report: blocks while :hold-computes
+ * is on and the compute has more than one chunk left (scripted mode only). */
+void script_hold_point(tui_app *app, int64_t done, int64_t total);
+void script_scan_progress(void *app, int64_t done, int64_t total); /* the scan's hook to it */
 void app_message(tui_app *app, bool error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void app_render(tui_app *app);
 /* The next key (from the terminal or the script), servicing background events

@@ -4,6 +4,7 @@
  * cancelled; a new detail request cancels the running one. */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,11 +20,17 @@ static void notify(tui_jobs *j)
 	}
 }
 
+static tui_app *app_of(tui_jobs *j)
+{
+	return (tui_app *)((char *)j - offsetof(tui_app, jobs));
+}
+
 static void progress_cb(void *ctx, int64_t done, int64_t total)
 {
 	tui_jobs *j = ctx;
 	atomic_store(&j->done, done);
 	atomic_store(&j->total, total);
+	script_hold_point(app_of(j), done, total);
 }
 
 static void want_progress_cb(void *ctx, int64_t done, int64_t total)
@@ -31,6 +38,7 @@ static void want_progress_cb(void *ctx, int64_t done, int64_t total)
 	tui_jobs *j = ctx;
 	atomic_store(&j->want_done, done);
 	atomic_store(&j->want_total, total);
+	script_hold_point(app_of(j), done, total);
 }
 
 /* The visible table: the report layer's CSV rows, one per tensor pair, with
@@ -71,12 +79,13 @@ static void run_heavy(tui_app *app, job_kind kind, size_t pair, char *path, doub
 	det.pair = pair;
 	dv_pair *p = kind == JOB_TABLE ? NULL : &app->cmp->pairs[pair];
 
-	if (kind == JOB_DETAIL || kind == JOB_EXPORT) {
-		dv_metrics_opts po = j->mopts;
-		po.progress = progress_cb;
-		po.progress_ctx = j;
-		if (p->kind == DV_PAIR_MATCHED)
-			dv_pair_compute(p, &po);
+	/* The pair's own metrics first; Esc during them leaves it CANCELLED. */
+	if ((kind == JOB_DETAIL || kind == JOB_EXPORT) && p->kind == DV_PAIR_MATCHED) {
+		atomic_store(&j->heavy_pair, (long long)pair);
+		dv_pair_compute_cancellable(p, &o, &j->user_cancel);
+		atomic_store(&j->heavy_pair, -1LL);
+		atomic_store(&j->done, 0);
+		atomic_store(&j->total, 0);
 	}
 	if (kind == JOB_DETAIL) {
 		dv_error err;
@@ -85,6 +94,8 @@ static void run_heavy(tui_app *app, job_kind kind, size_t pair, char *path, doub
 			rc = -1;
 			snprintf(det.error, sizeof(det.error), "%s only: nothing to compare",
 				 p->kind == DV_PAIR_BASELINE_ONLY ? "baseline" : "target");
+		} else if (atomic_load(&j->cancel) || atomic_load(&p->state) != DV_PAIR_DONE) {
+			rc = -1; /* cancelled before the histograms began */
 		} else {
 			rc = dv_pair_detail_compute(p->base->path, p->targ->path, DETAIL_HEAT_ROWS, DETAIL_HEAT_COLS,
 						    &o, &det.d, &err);
@@ -96,16 +107,26 @@ static void run_heavy(tui_app *app, job_kind kind, size_t pair, char *path, doub
 	} else if (kind == JOB_EXPORT) {
 		dv_error err;
 		dv_error_clear(&err);
-		rc = dv_export_diff_csv(p->base->path, p->targ->path, path, min_abs, top_k, &o, &rows, &err);
+		if (atomic_load(&j->cancel))
+			rc = -1;
+		else
+			rc = dv_export_diff_csv(p->base->path, p->targ->path, path, min_abs, top_k, &o, &rows, &err);
 		if (rc != 0)
 			snprintf(msg, sizeof(msg), "%s", err.msg);
 	} else if (kind == JOB_TABLE) {
+		/* Every visible pair, those cancelled before included: the user
+		 * asked for the table's values (Esc stops it again). */
 		dv_metrics_opts po = j->mopts;
+		po.cancel = &j->cancel;
 		for (size_t k = 0; k < ntable && !atomic_load(&j->cancel); k++) {
 			progress_cb(j, (int64_t)k, (int64_t)ntable);
 			dv_pair *tp = &app->cmp->pairs[table[k]];
-			if (tp->kind == DV_PAIR_MATCHED)
-				dv_pair_compute(tp, &po);
+			if (tp->kind == DV_PAIR_MATCHED) {
+				dv_pair_uncancel(tp);
+				atomic_store(&j->heavy_pair, (long long)table[k]);
+				dv_pair_compute_cancellable(tp, &po, &j->user_cancel);
+				atomic_store(&j->heavy_pair, -1LL);
+			}
 		}
 		if (atomic_load(&j->cancel)) {
 			rc = -1;
@@ -158,6 +179,7 @@ static void *job_main(void *arg)
 			j->table = NULL;
 			j->running = true;
 			atomic_store(&j->cancel, 0);
+			atomic_store(&j->user_cancel, 0);
 			atomic_store(&j->done, 0);
 			atomic_store(&j->total, 0);
 			pthread_mutex_unlock(&j->mu);
@@ -175,12 +197,18 @@ static void *job_main(void *arg)
 			atomic_store(&j->want_pair, (long long)pair);
 			atomic_store(&j->want_done, 0);
 			atomic_store(&j->want_total, 0);
+			atomic_store(&j->want_user_cancel, 0);
+			if (!atomic_load(&j->stop))
+				atomic_store(&j->want_cancel, 0);
 			pthread_mutex_unlock(&j->mu);
 			dv_metrics_opts o = j->mopts;
+			o.cancel = &j->want_cancel;
 			o.progress = want_progress_cb;
 			o.progress_ctx = j;
-			dv_pair_compute(&app->cmp->pairs[pair], &o);
+			dv_pair_compute_cancellable(&app->cmp->pairs[pair], &o, &j->want_user_cancel);
+			pthread_mutex_lock(&j->mu);
 			atomic_store(&j->want_pair, -1LL);
+			pthread_mutex_unlock(&j->mu);
 			notify(j);
 			pthread_mutex_lock(&j->mu);
 			j->computing_pair = false;
@@ -201,7 +229,11 @@ int jobs_start(tui_app *app)
 	j->notify_w = app->job_pipe[1];
 	j->mopts = app->mopts;
 	atomic_store(&j->stop, 0);
+	atomic_store(&j->want_cancel, 0);
+	atomic_store(&j->want_user_cancel, 0);
+	atomic_store(&j->user_cancel, 0);
 	atomic_store(&j->want_pair, -1LL);
+	atomic_store(&j->heavy_pair, -1LL);
 	j->mopts.cancel = &j->stop; /* set only at exit, so quitting never waits on a big tensor */
 	j->mopts.progress = NULL;
 	if (pthread_create(&j->thread, NULL, job_main, app) != 0)
@@ -219,6 +251,7 @@ void jobs_stop(tui_app *app)
 	j->quit = true;
 	atomic_store(&j->cancel, 1);
 	atomic_store(&j->stop, 1);
+	atomic_store(&j->want_cancel, 1);
 	pthread_cond_broadcast(&j->cv);
 	pthread_mutex_unlock(&j->mu);
 	pthread_join(j->thread, NULL);
@@ -311,19 +344,47 @@ void jobs_submit_table(tui_app *app, const char *path, size_t *pairs, size_t n)
 bool jobs_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total)
 {
 	tui_jobs *j = &app->jobs;
-	if (atomic_load(&j->want_pair) != (long long)pair)
-		return false;
-	*done = atomic_load(&j->want_done);
-	*total = atomic_load(&j->want_total);
-	return *total > 0;
+	if (atomic_load(&j->want_pair) == (long long)pair) {
+		*done = atomic_load(&j->want_done);
+		*total = atomic_load(&j->want_total);
+		return *total > 0;
+	}
+	if (atomic_load(&j->heavy_pair) == (long long)pair) {
+		job_kind kind;
+		pthread_mutex_lock(&j->mu);
+		kind = j->kind;
+		pthread_mutex_unlock(&j->mu);
+		/* The table export's progress counts pairs, not elements. */
+		if (kind == JOB_TABLE)
+			return false;
+		*done = atomic_load(&j->done);
+		*total = atomic_load(&j->total);
+		return *total > 0;
+	}
+	return false;
+}
+
+bool jobs_cancel_pair(tui_app *app, size_t pair)
+{
+	tui_jobs *j = &app->jobs;
+	pthread_mutex_lock(&j->mu);
+	bool running = atomic_load(&j->want_pair) == (long long)pair;
+	if (running) {
+		atomic_store(&j->want_user_cancel, 1);
+		atomic_store(&j->want_cancel, 1);
+	}
+	pthread_mutex_unlock(&j->mu);
+	return running;
 }
 
 void jobs_cancel(tui_app *app)
 {
 	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
-	if (j->running)
+	if (j->running) {
+		atomic_store(&j->user_cancel, 1);
 		atomic_store(&j->cancel, 1);
+	}
 	else if (j->kind != JOB_NONE) {
 		free(j->path);
 		free(j->table);

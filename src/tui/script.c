@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <wchar.h>
 
 #include "app.h"
@@ -82,6 +83,12 @@ static void wait_jobs(tui_app *app)
 	/* Rendering may ask for more work (rows now visible), and work may finish
 	 * while a frame is drawn: done once the jobs were idle before a frame and
 	 * still are after it, so the frame shows their results. */
+	if (atomic_load(&app->script_hold)) {
+		/* Held computes never go idle: show what is there now. */
+		app_poll_events(app, 0);
+		app_render(app);
+		return;
+	}
 	for (int guard = 0; guard < 100000 && !app->quit; guard++) {
 		bool was_idle = jobs_idle(app);
 		app_render(app);
@@ -91,13 +98,41 @@ static void wait_jobs(tui_app *app)
 	}
 }
 
+void script_hold_point(tui_app *app, int64_t done, int64_t total)
+{
+	if (!atomic_load(&app->script_hold) || done >= total)
+		return;
+	atomic_fetch_add(&app->script_held, 1);
+	while (atomic_load(&app->script_hold)) {
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	atomic_fetch_sub(&app->script_held, 1);
+}
+
+void script_scan_progress(void *app, int64_t done, int64_t total)
+{
+	script_hold_point(app, done, total);
+}
+
+/* Until n computes are held (:hold-computes), at most 30 s. */
+static void wait_held(tui_app *app, int n)
+{
+	for (int i = 0; i < 3000 && !app->quit && atomic_load(&app->script_held) < n; i++) {
+		app_render(app);
+		app_poll_events(app, 10);
+	}
+	if (atomic_load(&app->script_held) < n)
+		app_message(app, true, "script line %d: :wait-held: %d of %d computes held", app->script_line,
+			    atomic_load(&app->script_held), n);
+}
+
 static void wait_scan(tui_app *app)
 {
 	if (!app->scan)
 		return;
 	while (!app->quit) {
-		size_t total, done = app_matched_done(app, &total);
-		if (dv_scan_finished(app->scan) && done == total)
+		if (dv_scan_finished(app->scan))
 			break;
 		app_poll_events(app, 50);
 	}
@@ -125,6 +160,12 @@ static void script_command(tui_app *app, char *cmd)
 		wait_scan(app);
 	} else if (!strcmp(cmd, "wait")) {
 		wait_jobs(app);
+	} else if (!strcmp(cmd, "hold-computes")) {
+		atomic_store(&app->script_hold, 1);
+	} else if (!strcmp(cmd, "release-computes")) {
+		atomic_store(&app->script_hold, 0);
+	} else if (!strcmp(cmd, "wait-held")) {
+		wait_held(app, *arg ? atoi(arg) : 1);
 	} else {
 		app_message(app, true, "script line %d: unknown command :%s", app->script_line, cmd);
 	}

@@ -77,7 +77,10 @@ pair_verdict tui_pair_verdict(const tui_app *app, const dv_pair *p)
 {
 	if (p->kind != DV_PAIR_MATCHED)
 		return PV_UNMATCHED;
-	if (atomic_load(&p->state) != DV_PAIR_DONE)
+	int state = atomic_load(&p->state);
+	if (state == DV_PAIR_CANCELLED)
+		return PV_CANCELLED;
+	if (state != DV_PAIR_DONE)
 		return PV_PENDING;
 	switch (p->result.status) {
 	case DV_RESULT_COMPARED:
@@ -103,7 +106,7 @@ static void agg_add(tui_app *app, tagg *a, const dv_pair *p)
 	if (v == PV_UNMATCHED)
 		return;
 	a->total++; /* matched pairs only: unmatched ones are never computed */
-	if (v == PV_PENDING)
+	if (v == PV_PENDING || v == PV_CANCELLED)
 		return;
 	a->done++;
 	if (v == PV_FAIL)

@@ -432,11 +432,14 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 		     A_BOLD);
 	} else if (v == PV_PENDING) {
 		int64_t done, total;
-		if (jobs_pair_progress(app, pi, &done, &total))
-			snprintf(buf, sizeof(buf), "computing metrics: %lld%%", (long long)(done * 100 / total));
+		if (app_pair_progress(app, pi, &done, &total))
+			snprintf(buf, sizeof(buf), "computing metrics: %lld%% (Esc cancels)",
+				 (long long)(done * 100 / total));
 		else
 			snprintf(buf, sizeof(buf), "computing metrics...");
 		line(&c, buf, draw_attr(app, CP_DIM, 0));
+	} else if (v == PV_CANCELLED) {
+		line(&c, "metrics cancelled: Enter computes them", draw_attr(app, CP_DIM, 0));
 	} else if (p->result.status == DV_RESULT_ERROR) {
 		snprintf(buf, sizeof(buf), "unreadable: %s", p->result.error);
 		wrapped(&c, buf, draw_attr(app, CP_FAIL, A_BOLD));

@@ -137,12 +137,15 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 		int64_t done, total;
 		char pct[32];
 		const char *what = running ? "computing" : app->g.ellipsis;
-		if (jobs_pair_progress(app, (size_t)(p - app->cmp->pairs), &done, &total)) {
+		if (app_pair_progress(app, (size_t)(p - app->cmp->pairs), &done, &total)) {
 			snprintf(pct, sizeof(pct), "%lld%%", (long long)(done * 100 / total));
 			what = pct;
 		}
 		draw_field(app, y, c->rel_x, c->num_w, what,
 			   cell_attr(app, attr, CP_DIM, 0), true);
+	} else if (v == PV_CANCELLED) {
+		draw_field(app, y, c->shape_x, right_w, "metrics cancelled: Enter computes them",
+			   cell_attr(app, attr, CP_DIM, 0), false);
 	} else if (r->status == DV_RESULT_ERROR) {
 		/* "PATH: reason": the row has room for the side and the reason. */
 		const char *side = "", *reason = r->error;
@@ -299,6 +302,9 @@ static int tree_handle(tui_app *app, tui_action act, int key)
 			app->detail_open = true;
 			app->detail_scroll = 0;
 			app->detail_cancelled = -1;
+			/* Opening asks again for metrics the user cancelled. */
+			dv_pair_uncancel(&app->cmp->pairs[row->pair]);
+			app->last_prio_hash = 0;
 			if (app->rows < 30)
 				app->focus = PANE_DETAIL; /* the pane replaces the tree */
 			break;
