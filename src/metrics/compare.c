@@ -126,6 +126,10 @@ static int side_init(side_run *s, const dv_src *src, const dv_metrics_opts *o, d
 		s->use_hist = true;
 		return 0;
 	}
+	/* small bf16 tensors: quantiles counted from the raw bits */
+	if (s->want_q && src->dtype == DV_BFLOAT16 && src->numel < DV_QSEL_BF16_MAX &&
+	    dv_qsel_init_bf16(&s->q, src->numel) == 0)
+		return 0;
 	if (s->want_q && dv_qsel_init(&s->q, src->numel) < 0) {
 		dv_reader_free(&s->rd);
 		return dv_error_set(err, "%s: out of memory", src->name);
@@ -149,7 +153,9 @@ static void side_chunk(side_run *s, size_t n)
 		return;
 	}
 	dv_side_chunk(&s->acc, s->rd.f32, n);
-	if (s->want_q)
+	if (s->want_q && s->q.k16)
+		dv_qsel_add_bf16(&s->q, s->rd.raw, n);
+	else if (s->want_q)
 		dv_qsel_add(&s->q, s->rd.f32, n);
 }
 

@@ -75,6 +75,7 @@ typedef struct dv_qsel {
 	int nslots;
 	uint8_t *slot_of_bucket;       /* 65536: slot+1, 0 = not needed */
 	uint32_t *h2[DV_QSEL_RANKS];   /* 65536 each, low 16 bits inside a bucket */
+	struct dv_key16_table *k16;    /* bf16 mode: per-thread counts of 16-bit keys */
 } dv_qsel;
 
 int dv_qsel_init(dv_qsel *q, int64_t numel);
@@ -86,6 +87,15 @@ void dv_qsel_add(dv_qsel *q, const float *x, size_t n);
 int dv_qsel_plan(dv_qsel *q);
 void dv_qsel_add2(dv_qsel *q, const float *x, size_t n);
 void dv_qsel_result(const dv_qsel *q, double out[DV_NQUANTILES]);
+
+/* bf16 mode, for fewer than DV_QSEL_BF16_MAX values: counts the 16-bit keys
+ * straight from the raw bf16 bits into a per-thread table (no key array, no
+ * float32); dv_qsel_plan then never asks for a second pass. Returns -1 when
+ * this thread's tables are taken (use dv_qsel_init then). The same quantiles
+ * as dv_qsel_add on the values widened to float32. */
+#define DV_QSEL_BF16_MAX 65536
+int dv_qsel_init_bf16(dv_qsel *q, int64_t numel);
+void dv_qsel_add_bf16(dv_qsel *q, const uint16_t *raw, size_t n);
 
 /* Dtypes of 1 or 2 bytes: every side statistic (quantiles included) from
  * one histogram of the raw bit patterns. */

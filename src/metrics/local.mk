@@ -25,3 +25,10 @@ tests_test_metrics_files_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_metrics_files_LDADD = $(DV_TEST_LIBS)
 TESTS += tests/test_metrics_pairs.sh
 EXTRA_DIST += tests/test_metrics_pairs.sh tests/metrics_pairs.py
+
+# the small-bf16 quantile path against the general one and a sort
+check_PROGRAMS += tests/test_qsel_bf16
+TESTS += tests/test_qsel_bf16
+tests_test_qsel_bf16_SOURCES = tests/test_qsel_bf16.c
+tests_test_qsel_bf16_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_qsel_bf16_LDADD = $(DV_TEST_LIBS)

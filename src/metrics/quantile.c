@@ -54,6 +54,8 @@ static inline float key_float(uint32_t k)
 	return v;
 }
 
+static void key16_release(dv_qsel *q, const uint32_t *c8);
+
 int dv_qsel_init(dv_qsel *q, int64_t numel)
 {
 	memset(q, 0, sizeof(*q));
@@ -68,6 +70,7 @@ int dv_qsel_init(dv_qsel *q, int64_t numel)
 
 void dv_qsel_free(dv_qsel *q)
 {
+	key16_release(q, NULL); /* when plan never ran */
 	free(q->keys);
 	free(q->h1);
 	free(q->slot_of_bucket);
@@ -230,6 +233,154 @@ static void select_keys_16(const uint32_t *keys, int64_t n, const int64_t *rank,
 			memset(key16_count + (b << 8), 0, 256 * sizeof(key16_count[0]));
 }
 
+/* ---- bf16 mode: counts of 16-bit keys from the raw bits -----------------
+ * A bf16 is the top half of its float32, so its 16-bit key is the top half
+ * of the float's key (raw_key): counted straight from the raw data, with the
+ * top byte counted beside it. The top-byte counters are split four ways by
+ * element index: values of one magnitude share a top byte, and one counter
+ * would chain every increment on the one before (store-to-load latency).
+ * The tables are per thread and all-zero between uses: the blocks touched
+ * are cleared after the selection. Two tables: a pair's two sides. */
+#define K16_LANES 4
+
+struct dv_key16_table {
+	uint16_t count[65536];                 /* per key (< 65536 values) */
+	uint16_t top[K16_LANES][256];          /* per top byte, by index mod 4 */
+	bool busy;
+};
+
+static _Thread_local struct dv_key16_table key16_tab[2];
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define KEY_HI_BYTE 0
+#else
+#define KEY_HI_BYTE 1
+#endif
+
+static inline uint16_t bf16_key(uint16_t h)
+{
+	return h ^ (uint16_t)((uint16_t)-(h >> 15) | 0x8000u);
+}
+
+int dv_qsel_init_bf16(dv_qsel *q, int64_t numel)
+{
+	memset(q, 0, sizeof(*q));
+	if (numel < 0 || numel >= DV_QSEL_BF16_MAX)
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		if (!key16_tab[i].busy) {
+			key16_tab[i].busy = true;
+			q->k16 = &key16_tab[i];
+			q->numel = numel;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void dv_qsel_add_bf16(dv_qsel *q, const uint16_t *raw, size_t n)
+{
+	struct dv_key16_table *t = q->k16;
+	uint16_t keys[512];
+	/* a key's top byte, read as a byte */
+	const uint8_t *hi = (const uint8_t *)keys + KEY_HI_BYTE;
+
+	if ((int64_t)n > q->numel - q->count)
+		n = (size_t)(q->numel - q->count); /* more values than announced */
+	/* NaNs are counted too: their keys are apart (plan_k16 counts them) */
+	for (size_t off = 0; off < n; off += 512) {
+		size_t m = n - off < 512 ? n - off : 512, i;
+
+		for (i = 0; i < m; i++)
+			keys[i] = bf16_key(raw[off + i]);
+		for (i = 0; i + K16_LANES <= m; i += K16_LANES) {
+			for (int l = 0; l < K16_LANES; l++) {
+				t->top[l][hi[2 * (i + l)]]++;
+				t->count[keys[i + l]]++;
+			}
+		}
+		for (; i < m; i++) {
+			t->top[0][hi[2 * i]]++;
+			t->count[keys[i]]++;
+		}
+	}
+	q->count += (int64_t)n;
+}
+
+/* The keys of the wanted ranks: a walk over the top-byte counts, then inside
+ * the 256-key block holding the rank (ranks mostly ascend: the walk goes on
+ * from the previous rank, restarted where one is lower). */
+static void select_k16(const struct dv_key16_table *t, const int64_t *rank, uint32_t *out, const uint32_t *c8)
+{
+	int64_t cum = 0;
+	uint32_t b = 0;
+
+	for (int j = 0; j < DV_QSEL_RANKS; j++) {
+		int64_t r = rank[j], c2;
+		uint32_t d = 0;
+		const uint16_t *c;
+
+		if (j > 0 && r < rank[j - 1]) {
+			cum = 0;
+			b = 0;
+		}
+		while (cum + c8[b] <= r)
+			cum += c8[b++];
+		c = t->count + (b << 8);
+		c2 = cum;
+		while (c2 + c[d] <= r)
+			c2 += c[d++];
+		uint32_t key = (b << 24) | (d << 16);
+
+		out[j] = key | ((key & 0x80000000u) ? 0 : 0xffffu);
+	}
+}
+
+/* Clears the blocks touched (all of them when c8 is NULL) and gives the table back. */
+static void key16_release(dv_qsel *q, const uint32_t *c8)
+{
+	struct dv_key16_table *t = q->k16;
+
+	if (!t)
+		return;
+	if (c8) {
+		for (int b = 0; b < 256; b++)
+			if (c8[b])
+				memset(t->count + (b << 8), 0, 256 * sizeof(t->count[0]));
+	} else {
+		memset(t->count, 0, sizeof(t->count));
+	}
+	memset(t->top, 0, sizeof(t->top));
+	t->busy = false;
+	q->k16 = NULL;
+}
+
+static void plan_k16(dv_qsel *q)
+{
+	const struct dv_key16_table *t = q->k16;
+	uint32_t c8[256];
+
+	for (int b = 0; b < 256; b++) {
+		uint32_t c = 0;
+
+		for (int l = 0; l < K16_LANES; l++)
+			c += t->top[l][b];
+		c8[b] = c;
+	}
+	/* NaN keys: below bf16_key(-inf) = 0x007f and above bf16_key(+inf) = 0xff80 */
+	if (c8[0])
+		for (int k = 0; k < 0x7f; k++)
+			q->nan += t->count[k];
+	if (c8[255])
+		for (int k = 0xff81; k < 0x10000; k++)
+			q->nan += t->count[k];
+	if (q->nan == 0 && q->count > 0)
+		select_k16(t, q->rank, q->rank_key, c8);
+	for (int i = 0; i < DV_QSEL_RANKS; i++)
+		q->rank_slot[i] = -1;
+	key16_release(q, c8);
+}
+
 static int select_keys(uint32_t *keys, int64_t n, const int64_t *rank, uint32_t *out, bool high_only)
 {
 	static const int shifts_all[] = { 21, 10, 0 }, widths_all[] = { 11, 11, 10 };
@@ -332,6 +483,8 @@ int dv_qsel_plan(dv_qsel *q)
 {
 	int i, j;
 
+	if (q->count == 0 && q->k16)
+		plan_k16(q); /* gives the table back */
 	if (q->nan > 0 || q->count == 0)
 		return 0;
 	/* torch: ranks = q * (n - 1) with q a float32 tensor, then
@@ -346,6 +499,10 @@ int dv_qsel_plan(dv_qsel *q)
 		q->rank[2 * i] = below;
 		q->rank[2 * i + 1] = above;
 		q->weight[i] = r - (float)below;
+	}
+	if (q->k16) {
+		plan_k16(q); /* NaNs counted here: then every quantile is NaN */
+		return 0;
 	}
 	if (q->keys) {
 		if (q->lowbits == 0 && q->count < 65536)
