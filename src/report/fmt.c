@@ -362,11 +362,25 @@ static size_t utf8_len(const unsigned char *s)
 
 void dv_json_write_string(FILE *out, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	const unsigned char *p = (const unsigned char *)(s ? s : ""), *run;
 	size_t n;
 
 	fputc('"', out);
-	while (*p) {
+	for (;;) {
+		/* a run of bytes written as they are: one fwrite */
+		run = p;
+		for (;;) {
+			if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+				p++;
+			else if (*p >= 0x80 && (n = utf8_len(p)) != 0)
+				p += n;
+			else
+				break;
+		}
+		if (p > run)
+			fwrite(run, 1, (size_t)(p - run), out);
+		if (!*p)
+			break;
 		switch (*p) {
 		case '"': fputs("\\\"", out); p++; continue;
 		case '\\': fputs("\\\\", out); p++; continue;
@@ -375,18 +389,9 @@ void dv_json_write_string(FILE *out, const char *s)
 		case '\t': fputs("\\t", out); p++; continue;
 		default: break;
 		}
-		if (*p < 0x20 || *p == 0x7f) {
-			fprintf(out, "\\u%04x", *p++);
-			continue;
-		}
-		n = utf8_len(p);
-		if (!n) {
-			/* Not UTF-8 (file names are bytes): keep the byte's value visible. */
-			fprintf(out, "\\u%04x", *p++);
-			continue;
-		}
-		fwrite(p, 1, n, out);
-		p += n;
+		/* control characters, DEL, and bytes that are not UTF-8 (file
+		 * names are bytes): the byte's value kept visible */
+		fprintf(out, "\\u%04x", *p++);
 	}
 	fputc('"', out);
 }
