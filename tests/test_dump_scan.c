@@ -34,6 +34,8 @@ static const char *gate_name; /* ...and calls for a file name holding this */
 static const char *track_name; /* the thread that computed this file */
 static pthread_t track_thread;
 static bool until_cancel;     /* calls spin until opts->cancel, then report CANCELLED */
+static const char *spin_name; /* ...or only calls for a file name holding this,
+				 after reporting progress 1 of 2 */
 static int entered;           /* calls started */
 static int calls_done;
 static char order[64][512];   /* targ paths in the order computed */
@@ -45,6 +47,7 @@ static void reset_stub(void)
 	gate_limit = 0;
 	gate_name = track_name = NULL;
 	until_cancel = false;
+	spin_name = NULL;
 	entered = calls_done = 0;
 	pthread_mutex_unlock(&mu);
 }
@@ -63,7 +66,9 @@ static int stub_compare(const char *base_path, const char *targ_path, const dv_m
 	if (track_name && strstr(targ_path, track_name))
 		track_thread = pthread_self();
 	pthread_mutex_unlock(&mu);
-	if (until_cancel) {
+	if (until_cancel || (spin_name && strstr(targ_path, spin_name))) {
+		if (opts->progress)
+			opts->progress(opts->progress_ctx, 1, 2);
 		while (!atomic_load(opts->cancel))
 			sched_yield();
 		result->status = DV_RESULT_CANCELLED;
@@ -372,6 +377,70 @@ static void test_scan_sweeps_behind_cursor(void **state)
 	dv_comparison_free(cmp);
 }
 
+/* Esc in the TUI: one pair's computation stopped for the user ends
+ * CANCELLED; nothing takes it again until dv_pair_uncancel. */
+static void test_scan_cancel_pair(void **state)
+{
+	dv_comparison *cmp = build();
+	dv_metrics_opts o = opts();
+	dv_scan *scan;
+	bool known;
+	int64_t done = 0, total = 0;
+	atomic_int stop, user;
+
+	(void)state;
+	spin_name = "ok3.pt"; /* pair 2 runs until cancelled */
+	scan = dv_scan_start(cmp, &o, 1, -1);
+	wait_entered(3);
+	while (!dv_scan_pair_progress(scan, 2, &done, &total))
+		sched_yield(); /* until the stand-in reports its progress */
+	assert_int_equal(done, 1);
+	assert_int_equal(total, 2);
+	assert_false(dv_scan_pair_progress(scan, 7, &done, &total));
+	assert_false(dv_scan_cancel_pair(scan, 7)); /* not being computed */
+	assert_true(dv_scan_cancel_pair(scan, 2));
+	dv_scan_wait(scan);
+	assert_int_equal(atomic_load(&cmp->pairs[2].state), DV_PAIR_CANCELLED);
+	assert_int_equal(calls_done, NMATCHED - 1); /* every other pair, once */
+	assert_true(dv_scan_finished(scan));        /* nothing left for the scan */
+	assert_false(dv_scan_running(scan));
+	assert_int_equal(dv_scan_done(scan), NMATCHED); /* the cancelled one is not done */
+	assert_int_equal(dv_first_divergence(cmp, &known), 5);
+	assert_false(known); /* pair 2, before it, is unknown */
+	/* left as it is by computes and by the prioritize of a finished scan */
+	dv_pair_compute(&cmp->pairs[2], &o);
+	assert_int_equal(atomic_load(&cmp->pairs[2].state), DV_PAIR_CANCELLED);
+	assert_true(dv_scan_prioritize(scan, 2)); /* nothing to do for it */
+	dv_pair_uncancel(&cmp->pairs[2]);
+	assert_int_equal(atomic_load(&cmp->pairs[2].state), DV_PAIR_PENDING);
+	assert_false(dv_scan_prioritize(scan, 2)); /* no worker left to take it */
+	spin_name = NULL;
+	dv_pair_compute(&cmp->pairs[2], &o);
+	assert_int_equal(atomic_load(&cmp->pairs[2].state), DV_PAIR_DONE);
+	assert_int_equal(dv_first_divergence(cmp, &known), 5);
+	assert_true(known);
+	dv_scan_stop(scan);
+
+	/* dv_pair_compute_cancellable: a stop marked as the user's ends
+	 * CANCELLED, any other stop PENDING */
+	spin_name = "ok4.pt";
+	atomic_init(&stop, 1);
+	atomic_init(&user, 0);
+	o.cancel = &stop;
+	atomic_store(&cmp->pairs[3].state, DV_PAIR_PENDING); /* as if never computed */
+	dv_pair_compute_cancellable(&cmp->pairs[3], &o, &user);
+	assert_int_equal(atomic_load(&cmp->pairs[3].state), DV_PAIR_PENDING);
+	atomic_store(&user, 1);
+	dv_pair_compute_cancellable(&cmp->pairs[3], &o, &user);
+	assert_int_equal(atomic_load(&cmp->pairs[3].state), DV_PAIR_CANCELLED);
+	/* a running pair's waiter leaves on its own cancel */
+	atomic_store(&cmp->pairs[4].state, DV_PAIR_RUNNING);
+	dv_pair_compute_cancellable(&cmp->pairs[4], &o, &user);
+	assert_int_equal(atomic_load(&cmp->pairs[4].state), DV_PAIR_RUNNING);
+	atomic_store(&cmp->pairs[4].state, DV_PAIR_DONE);
+	dv_comparison_free(cmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -381,6 +450,7 @@ int main(void)
 		cmocka_unit_test(test_scan_stop_cancels),
 		cmocka_unit_test(test_stop_at_once_and_compute_elsewhere),
 		cmocka_unit_test(test_scan_sweeps_behind_cursor),
+		cmocka_unit_test(test_scan_cancel_pair),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
