@@ -68,14 +68,23 @@ static void test_groups_in_execution_order(void **state)
 {
 	(void)state;
 	tui_app *app = open_examples(1e-3);
-	/* fwd_bwd: forward layers, the no-layer logits, the backward pass from
-	 * layer 5 down, then the embedding's gradient. */
-	static const int fwd_bwd[] = { -1, 0, 1, 2, 3, 4, 5, -1, 5, 4, 3, 2, 1, 0, -1 };
+	/* fwd_bwd: forward layers, the no-layer logits, then the gradients
+	 * (grad__*) in their own groups: logits' and final norm's, the backward
+	 * pass from layer 5 down, the embedding's. */
+	static const int fwd_bwd[] = { -1, 0, 1, 2, 3, 4, 5, -1, -1, 5, 4, 3, 2, 1, 0, -1 };
+	static const bool bwd[] = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1 };
 	size_t p = phase_index(app, "fwd_bwd");
 	const tphase *ph = &app->tree.phases[p];
 	assert_int_equal(ph->ngroups, sizeof(fwd_bwd) / sizeof(fwd_bwd[0]));
-	for (size_t g = 0; g < ph->ngroups; g++)
+	for (size_t g = 0; g < ph->ngroups; g++) {
 		assert_int_equal(app->tree.groups[ph->first_group + g].layer, fwd_bwd[g]);
+		assert_int_equal(app->tree.groups[ph->first_group + g].backward, bwd[g]);
+	}
+	char label[64];
+	tree_group_label(app, ph->first_group + 9, label, sizeof(label));
+	assert_string_equal(label, "layer 5 (backward)");
+	tree_group_label(app, ph->first_group + 8, label, sizeof(label));
+	assert_string_equal(label, "(no layer, backward)");
 	/* inference: input_ids, positions, rids, qkv_format, embed_output first. */
 	p = phase_index(app, "inference");
 	ph = &app->tree.phases[p];
@@ -84,7 +93,6 @@ static void test_groups_in_execution_order(void **state)
 	assert_int_equal(first->layer, -1);
 	assert_int_equal(first->count, 5);
 	assert_string_equal(app->cmp->pairs[first->first].name, "input_ids");
-	char label[64];
 	tree_group_label(app, ph->first_group + 3, label, sizeof(label));
 	assert_string_equal(label, "layer 2");
 	tree_group_label(app, ph->first_group, label, sizeof(label));

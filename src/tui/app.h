@@ -63,6 +63,7 @@ typedef struct tgroup {
 	int layer;              /* -1: no layer */
 	int64_t step;           /* for the label when a phase has several steps */
 	size_t first, count;    /* pairs[first .. first+count) */
+	bool backward;          /* gradients (grad__*): the backward pass's run of a layer */
 	bool open;
 } tgroup;
 

@@ -31,12 +31,16 @@ int tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
 			const dv_pair *pr = &cmp->pairs[i];
 			if (pr->step != step0)
 				ph->multi_step = true;
+			/* A layer's forward tensors and its gradients, dumped apart in
+			 * execution order, are separate groups. */
+			bool backward = !strncmp(pr->name, "grad__", 6);
 			tgroup *last = t->ngroups > ph->first_group ? &t->groups[t->ngroups - 1] : NULL;
-			if (!last || last->layer != pr->layer || last->step != pr->step) {
+			if (!last || last->layer != pr->layer || last->step != pr->step || last->backward != backward) {
 				last = &t->groups[t->ngroups++];
 				last->phase = p;
 				last->layer = pr->layer;
 				last->step = pr->step;
+				last->backward = backward;
 				last->first = i;
 				last->count = 0;
 				last->open = false;
@@ -64,13 +68,18 @@ void tree_group_label(tui_app *app, size_t g, char *buf, size_t size)
 {
 	const tgroup *gr = &app->tree.groups[g];
 	const tphase *ph = &app->tree.phases[gr->phase];
-	char step[32] = "";
+	/* "layer 3", "layer 3 (backward, step 1)", "(no layer, backward)" */
+	char extra[64] = "";
+	if (gr->backward)
+		snprintf(extra, sizeof(extra), ", backward");
 	if (ph->multi_step && gr->step >= 0)
-		snprintf(step, sizeof(step), " (step %lld)", (long long)gr->step);
-	if (gr->layer >= 0)
-		snprintf(buf, size, "layer %d%s", gr->layer, step);
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), ", step %lld", (long long)gr->step);
+	if (gr->layer >= 0 && extra[0])
+		snprintf(buf, size, "layer %d (%s)", gr->layer, extra + 2);
+	else if (gr->layer >= 0)
+		snprintf(buf, size, "layer %d", gr->layer);
 	else
-		snprintf(buf, size, "(no layer)%s", step);
+		snprintf(buf, size, "(no layer%s)", extra);
 }
 
 pair_verdict tui_pair_verdict(const tui_app *app, const dv_pair *p)
