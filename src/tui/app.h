@@ -218,6 +218,7 @@ enum {
 	CP_SELECT,
 	CP_DIM,
 	CP_HEAD,
+	CP_MATCH,       /* search matches */
 	CP_HEAT0,       /* CP_HEAT0 .. CP_HEAT0+HEAT_LEVELS-1 */
 };
 #define HEAT_LEVELS 5
@@ -319,6 +320,8 @@ typedef struct tui_app {
 } tui_app;
 
 /* Progress of a pair being computed (on demand or by the scan), in elements. */
+/* The pair's label or either file name matches re (search and filter). */
+bool tui_pair_matches(tui_app *app, const pcre2_code *re, size_t pair);
 bool app_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total);
 /* Called from every compute's progress report: blocks while :hold-computes
  * is on and the compute has more than one chunk left (scripted mode only). */

@@ -8,7 +8,7 @@
 
 #include "app.h"
 
-static bool pair_matches(tui_app *app, const pcre2_code *re, size_t i)
+bool tui_pair_matches(tui_app *app, const pcre2_code *re, size_t i)
 {
 	const dv_pair *p = &app->cmp->pairs[i];
 	char label[256];
@@ -77,7 +77,7 @@ bool jump(tui_app *app, int dir, bool (*pred)(tui_app *, size_t), bool wrap, boo
 
 static bool pred_search(tui_app *app, size_t i)
 {
-	return pair_matches(app, app->search_re, i);
+	return tui_pair_matches(app, app->search_re, i);
 }
 
 bool pred_failed(tui_app *app, size_t i)
@@ -100,7 +100,17 @@ void search_step(tui_app *app, int dir)
 	const trow *row = app_selected_row(app);
 	if (row && row->kind == TN_TENSOR)
 		pair_path(app, row->pair, path, sizeof(path));
-	app_message(app, false, "/%s/%s: %s", app->search, wrapped ? " (wrapped)" : "", path);
+	/* "k of N" among the tensors shown, as less and vim count matches. */
+	size_t n, nmatch = 0, k = 0;
+	size_t *flat = tree_flat_pairs(app, &n);
+	for (size_t i = 0; flat && i < n; i++)
+		if (tui_pair_matches(app, app->search_re, flat[i])) {
+			nmatch++;
+			if (row && row->kind == TN_TENSOR && flat[i] == row->pair)
+				k = nmatch;
+		}
+	free(flat);
+	app_message(app, false, "/%s/ %zu of %zu%s: %s", app->search, k, nmatch, wrapped ? " (wrapped)" : "", path);
 }
 
 /* Compiles pat (smart case) and, only if it is valid, makes it the current
@@ -142,7 +152,7 @@ void do_search(tui_app *app)
 static void apply_filter(tui_app *app)
 {
 	for (size_t i = 0; i < app->cmp->npairs; i++)
-		app->tree.hidden[i] = app->filter_re && !pair_matches(app, app->filter_re, i);
+		app->tree.hidden[i] = app->filter_re && !tui_pair_matches(app, app->filter_re, i);
 	tree_rebuild(app);
 }
 

@@ -21,6 +21,7 @@ void draw_init_colors(tui_app *app)
 	init_pair(CP_SELECT, COLOR_BLACK, COLOR_WHITE);
 	init_pair(CP_DIM, COLOR_BLUE, -1);
 	init_pair(CP_HEAD, COLOR_CYAN, -1);
+	init_pair(CP_MATCH, COLOR_MAGENTA, -1);
 	/* A heat ramp: cold to hot. */
 	static const short ramp8[HEAT_LEVELS] = { COLOR_BLUE, COLOR_CYAN, COLOR_GREEN, COLOR_YELLOW, COLOR_RED };
 	static const short ramp256[HEAT_LEVELS] = { 17, 31, 71, 214, 196 };

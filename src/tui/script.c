@@ -74,6 +74,19 @@ static void save_display(tui_app *app, const char *name)
 		if ((app->color && pair == CP_DIVERGE) || (!app->color && (attrs & A_UNDERLINE) && !(attrs & A_REVERSE)))
 			fprintf(f, " %d", y + 1);
 	}
+	/* Tensor names drawn as search matches (colour only: CP_MATCH). */
+	fprintf(f, "\n-- match:");
+	for (int y = 1; y < LINES - 1; y++) {
+		cchar_t cc;
+		if (!app->color || mvwin_wch(stdscr, y, 4, &cc) == ERR)
+			continue;
+		attr_t attrs;
+		short pair;
+		wchar_t wch[CCHARW_MAX + 1];
+		getcchar(&cc, wch, &attrs, &pair, NULL);
+		if (pair == CP_MATCH)
+			fprintf(f, " %d", y + 1);
+	}
 	fputc('\n', f);
 	fclose(f);
 }
