@@ -240,12 +240,13 @@ static void select_keys_16(const uint32_t *keys, int64_t n, const int64_t *rank,
  * element index: values of one magnitude share a top byte, and one counter
  * would chain every increment on the one before (store-to-load latency).
  * The tables are per thread and all-zero between uses: the blocks touched
- * are cleared after the selection. Two tables: a pair's two sides. */
+ * are cleared after the selection. Two tables: a pair's two sides. The
+ * counters are 32-bit: 16-bit read-modify-writes took twice as long. */
 #define K16_LANES 4
 
 struct dv_key16_table {
-	uint16_t count[65536];                 /* per key (< 65536 values) */
-	uint16_t top[K16_LANES][256];          /* per top byte, by index mod 4 */
+	uint32_t count[65536];                 /* per key */
+	uint32_t top[K16_LANES][256];          /* per top byte, by index mod 4 */
 	bool busy;
 };
 
@@ -318,7 +319,7 @@ static void select_k16(const struct dv_key16_table *t, const int64_t *rank, uint
 	for (int j = 0; j < DV_QSEL_RANKS; j++) {
 		int64_t r = rank[j], c2;
 		uint32_t d = 0;
-		const uint16_t *c;
+		const uint32_t *c;
 
 		if (j > 0 && r < rank[j - 1]) {
 			cum = 0;
