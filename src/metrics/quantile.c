@@ -329,6 +329,15 @@ static void select_k16(const struct dv_key16_table *t, const int64_t *rank, uint
 			cum += c8[b++];
 		c = t->count + (b << 8);
 		c2 = cum;
+		/* eight keys at a time, then one by one (the sum of a block is
+		 * c8[b] > r - cum: the walk stops inside it) */
+		for (; d + 8 <= 256; d += 8) {
+			uint32_t s8 = c[d] + c[d + 1] + c[d + 2] + c[d + 3] + c[d + 4] + c[d + 5] + c[d + 6] + c[d + 7];
+
+			if (c2 + s8 > r)
+				break;
+			c2 += s8;
+		}
 		while (c2 + c[d] <= r)
 			c2 += c[d++];
 		uint32_t key = (b << 24) | (d << 16);
@@ -345,9 +354,17 @@ static void key16_release(dv_qsel *q, const uint32_t *c8)
 	if (!t)
 		return;
 	if (c8) {
-		for (int b = 0; b < 256; b++)
-			if (c8[b])
-				memset(t->count + (b << 8), 0, 256 * sizeof(t->count[0]));
+		/* runs of touched blocks, one memset each (values of one sign
+		 * and similar magnitudes fill neighbouring blocks) */
+		for (int b = 0; b < 256;) {
+			int e = b;
+
+			while (e < 256 && c8[e])
+				e++;
+			if (e > b)
+				memset(t->count + (b << 8), 0, (size_t)(e - b) * 256 * sizeof(t->count[0]));
+			b = e + 1;
+		}
 	} else {
 		memset(t->count, 0, sizeof(t->count));
 	}

@@ -221,10 +221,14 @@ static bool fmt_double_exact(char *buf, size_t size, double v)
 	 * (2m -+ 1) 5^s; for a power of two the lower neighbour is half as far,
 	 * so times 2^(sh+2): (4m - 1) 5^s and (4m + 2) 5^s */
 	u128 lo_mid = (u128)(pow2 ? 4 * m - 1 : 2 * m - 1) * p5, hi_mid = (u128)(pow2 ? 4 * m + 2 : 2 * m + 1) * p5;
+	/* x = q 2^sh + frac with q < 10^18: x / (10^k 2^sh) has q / 10^k's
+	 * integer part, and remainder (q % 10^k) 2^sh + frac; 64-bit divisions */
+	uint64_t q = (uint64_t)(x >> sh);
+	u128 frac = x - ((u128)q << sh);
 
 	for (int p = 1; p <= 17; p++) {
-		u128 den = (u128)pow10[18 - p] << sh, r = x % den, c;
-		uint64_t n = (uint64_t)(x / den);
+		uint64_t pk = pow10[18 - p], n = q / pk;
+		u128 den = (u128)pk << sh, r = ((u128)(q % pk) << sh) + frac, c;
 		int ce = e10;
 
 		/* an exact decimal tie rounds to even, as glibc's printf does */

@@ -13,3 +13,10 @@ tests_test_compare_report_LDADD = $(DV_TEST_LIBS)
 # dumpview compare end to end (examples/, tests/fixtures/compare/).
 TESTS += tests/test_compare.sh
 EXTRA_DIST += tests/test_compare.sh tests/test_compare.py
+
+# dv_fmt_double against its definition (snprintf + strtod) on random doubles
+check_PROGRAMS += tests/test_fmt_double
+TESTS += tests/test_fmt_double
+tests_test_fmt_double_SOURCES = tests/test_fmt_double.c
+tests_test_fmt_double_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_fmt_double_LDADD = $(DV_TEST_LIBS)
