@@ -158,8 +158,10 @@ static int open_runs(const char *base_spec, const char *targ_spec, const dv_run_
  * pair is still not done (cancelled), computes it here. The workers are not
  * asked to wake this thread: a pipe write a pair and a wake-up cost more
  * than a small pair's metrics. It looks again every millisecond instead,
- * and then writes every pair finished meanwhile in one go. */
-static void wait_pair(dv_scan *scan, dv_pair *pair, const dv_metrics_opts *mopts)
+ * and then writes every pair finished meanwhile in one go. The lines so far
+ * are flushed before it sleeps: big runs print progressively, with one
+ * write a batch rather than a pair. */
+static void wait_pair(dv_scan *scan, dv_pair *pair, const dv_metrics_opts *mopts, FILE *out)
 {
 	while (atomic_load(&pair->state) != DV_PAIR_DONE) {
 		struct timespec ts = { 0, 1000000 };
@@ -169,6 +171,7 @@ static void wait_pair(dv_scan *scan, dv_pair *pair, const dv_metrics_opts *mopts
 				dv_pair_compute(pair, mopts);
 			return;
 		}
+		fflush(out);
 		while (nanosleep(&ts, &ts) && errno == EINTR)
 			;
 	}
@@ -343,7 +346,7 @@ int cmd_compare(int argc, char **argv)
 	}
 	for (i = 0; i < cmp->npairs; i++) {
 		if (cmp->pairs[i].kind == DV_PAIR_MATCHED)
-			wait_pair(scan, &cmp->pairs[i], &mopts);
+			wait_pair(scan, &cmp->pairs[i], &mopts, out);
 		dv_report_pair(report, i);
 	}
 	dv_scan_wait(scan);

@@ -81,6 +81,8 @@ static void begin_phases_through(dv_report *r, size_t phase)
 		r->writer->phase(r, r->next_phase++);
 }
 
+/* Not flushed here: the caller flushes when it waits for pairs (one write a
+ * batch, not a pair); dv_report_finish flushes. */
 void dv_report_pair(dv_report *r, size_t index)
 {
 	const dv_pair *pair = &r->cmp->pairs[index];
@@ -97,7 +99,6 @@ void dv_report_pair(dv_report *r, size_t index)
 	if ((v == DV_VERDICT_FAILED || v == DV_VERDICT_ERRORED) && r->first_divergence < 0)
 		r->first_divergence = (ptrdiff_t)index;
 	r->writer->pair(r, pair, v);
-	fflush(r->out);
 }
 
 void dv_report_finish(dv_report *r, const char *diagnosis)
