@@ -141,6 +141,21 @@ static void test_aggregates_and_first_divergence(void **state)
 	app_update_first_div(app);
 	assert_int_equal(app->first_div, -1);
 	assert_true(app->first_div_known);
+
+	/* Non-tensor values that differ (request ids, say) are skipped as the
+	 * comparator does: shown, never a failure, never the first divergence. */
+	app->threshold = 1e-3;
+	dv_pair *first_pair = &app->cmp->pairs[app->cmp->phases[phase_index(app, "inference")].first];
+	first_pair->result.status = DV_RESULT_NON_TENSOR;
+	first_pair->result.equal = false;
+	assert_int_equal(tui_pair_verdict(app, first_pair), PV_SKIPPED);
+	assert_false(app_pair_failed(app, first_pair));
+	app_update_first_div(app);
+	assert_string_equal(app->cmp->pairs[app->first_div].name, "mlp_output");
+	tree_agg_phase(app, phase_index(app, "inference"), &a);
+	assert_int_equal(a.failed, 26);
+	first_pair->result.equal = true;
+	assert_int_equal(tui_pair_verdict(app, first_pair), PV_PASS);
 	close_app(app);
 }
 

@@ -121,6 +121,7 @@ typedef enum pair_verdict {
 	PV_FAIL,
 	PV_UNMATCHED,   /* one side missing: not a failure */
 	PV_CANCELLED,   /* the user stopped its computation (Esc) */
+	PV_SKIPPED,     /* non-tensor values that differ: reported, never a failure */
 	PV_OTHER,       /* a result without a verdict */
 } pair_verdict;
 pair_verdict tui_pair_verdict(const struct tui_app *app, const dv_pair *p);
@@ -224,7 +225,7 @@ enum {
 #define HEAT_LEVELS 5
 
 typedef struct tui_glyphs {
-	const char *pass, *fail, *pending, *running, *unmatched;
+	const char *pass, *fail, *pending, *running, *unmatched, *skipped;
 	const char *open, *closed, *diverge, *ellipsis, *vbar, *hline;
 	const char *spark[9];    /* 0..8 eighths */
 	const char *heat[HEAT_LEVELS];

@@ -98,7 +98,8 @@ pair_verdict tui_pair_verdict(const tui_app *app, const dv_pair *p)
 	case DV_RESULT_ERROR:
 		return PV_FAIL;
 	case DV_RESULT_NON_TENSOR:
-		return p->result.equal ? PV_PASS : PV_FAIL;
+		/* As the comparator: non-tensors are skipped, never a failure. */
+		return p->result.equal ? PV_PASS : PV_SKIPPED;
 	default:
 		return PV_OTHER;
 	}

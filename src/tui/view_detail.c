@@ -444,7 +444,8 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 		snprintf(buf, sizeof(buf), "unreadable: %s", p->result.error);
 		wrapped(&c, buf, draw_attr(app, CP_FAIL, A_BOLD));
 	} else if (p->result.status == DV_RESULT_NON_TENSOR) {
-		line(&c, p->result.equal ? "non-tensor values, printed forms equal" : "non-tensor values, printed forms differ",
+		line(&c, p->result.equal ? "non-tensor values, printed forms equal"
+					 : "non-tensor values, printed forms differ (skipped: never a failure)",
 		     A_BOLD);
 	} else {
 		/* Wide panes put the histograms beside the stat table. */

@@ -30,6 +30,9 @@ static void help_draw(tui_app *app, tui_rect r, bool focused)
 	snprintf(buf, sizeof(buf), "%s passes   %s fails   %s not computed yet   %s one side missing", app->g.pass,
 		 app->g.fail, app->g.pending, app->g.unmatched);
 	PUT_LINE(draw_str(stdscr, r.y + l_, r.x + 2, r.w - 2, buf, A_NORMAL));
+	snprintf(buf, sizeof(buf), "%s non-tensor values differ: skipped as the comparator does, never a failure",
+		 app->g.skipped);
+	PUT_LINE(draw_str(stdscr, r.y + l_, r.x + 2, r.w - 2, buf, A_NORMAL));
 	snprintf(buf, sizeof(buf), "%s marks the first failing phase, layer and tensor in execution order",
 		 app->g.diverge);
 	PUT_LINE(draw_str(stdscr, r.y + l_, r.x + 2, r.w - 2, buf, A_NORMAL));

@@ -45,6 +45,7 @@ static void mark_for(tui_app *app, pair_verdict v, const char **glyph, int *cp)
 	case PV_PASS: *glyph = app->g.pass; *cp = CP_PASS; break;
 	case PV_FAIL: *glyph = app->g.fail; *cp = CP_FAIL; break;
 	case PV_UNMATCHED: *glyph = app->g.unmatched; *cp = CP_DIM; break;
+	case PV_SKIPPED: *glyph = app->g.skipped; *cp = CP_DIM; break;
 	default: *glyph = app->g.pending; *cp = CP_DIM; break;
 	}
 }
