@@ -15,9 +15,8 @@
 
 #include "../src/tui/app.h"
 
-static tui_app *open_examples(double threshold)
+static tui_app *open_runs(const char *ex, double threshold)
 {
-	const char *ex = getenv("EXAMPLES");
 	char b[4096], t[4096];
 	dv_error err;
 	dv_run_opts ro = { DV_DEFAULT_BASE_DIR, NULL };
@@ -45,6 +44,11 @@ static tui_app *open_examples(double threshold)
 			dv_pair_compute(&app->cmp->pairs[i], &o);
 	tree_rebuild(app);
 	return app;
+}
+
+static tui_app *open_examples(double threshold)
+{
+	return open_runs(getenv("EXAMPLES"), threshold);
 }
 
 static void close_app(tui_app *app)
@@ -159,6 +163,30 @@ static void test_aggregates_and_first_divergence(void **state)
 	close_app(app);
 }
 
+/* Tags repeated in one step (micro-batches: duplicate_index) start groups
+ * of their own, labelled with the pass. */
+static void test_repeated_tags_are_passes(void **state)
+{
+	(void)state;
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s/compare/edge", getenv("FIXTURES"));
+	tui_app *app = open_runs(dir, 1e-3);
+	size_t seen = 0;
+	for (size_t i = 0; i < app->cmp->npairs; i++) {
+		const dv_pair *p = &app->cmp->pairs[i];
+		if (strcmp(p->name, "dup"))
+			continue;
+		size_t g = app->tree.group_of_pair[i];
+		char label[64];
+		tree_group_label(app, g, label, sizeof(label));
+		assert_int_equal(app->tree.groups[g].pass, (int)seen);
+		assert_string_equal(label, seen ? "layer 2 (pass 2, step 0)" : "layer 2 (step 0)");
+		seen++;
+	}
+	assert_int_equal(seen, 2);
+	close_app(app);
+}
+
 static void test_sorts_and_filter(void **state)
 {
 	(void)state;
@@ -247,6 +275,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_groups_in_execution_order),
 		cmocka_unit_test(test_aggregates_and_first_divergence),
+		cmocka_unit_test(test_repeated_tags_are_passes),
 		cmocka_unit_test(test_sorts_and_filter),
 		cmocka_unit_test(test_key_table),
 	};

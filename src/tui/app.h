@@ -64,6 +64,7 @@ typedef struct tgroup {
 	int64_t step;           /* for the label when a phase has several steps */
 	size_t first, count;    /* pairs[first .. first+count) */
 	bool backward;          /* gradients (grad__*): the backward pass's run of a layer */
+	int pass;               /* duplicate_index of its files: the micro-batch, from 0 */
 	bool open;
 } tgroup;
 

@@ -34,13 +34,18 @@ int tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
 			/* A layer's forward tensors and its gradients, dumped apart in
 			 * execution order, are separate groups. */
 			bool backward = !strncmp(pr->name, "grad__", 6);
+			/* Tags repeated in one step (micro-batches) likewise. */
+			const dv_dumpfile *f = pr->targ ? pr->targ : pr->base;
+			int pass = f ? f->duplicate_index : 0;
 			tgroup *last = t->ngroups > ph->first_group ? &t->groups[t->ngroups - 1] : NULL;
-			if (!last || last->layer != pr->layer || last->step != pr->step || last->backward != backward) {
+			if (!last || last->layer != pr->layer || last->step != pr->step || last->backward != backward ||
+			    last->pass != pass) {
 				last = &t->groups[t->ngroups++];
 				last->phase = p;
 				last->layer = pr->layer;
 				last->step = pr->step;
 				last->backward = backward;
+				last->pass = pass;
 				last->first = i;
 				last->count = 0;
 				last->open = false;
@@ -68,10 +73,12 @@ void tree_group_label(tui_app *app, size_t g, char *buf, size_t size)
 {
 	const tgroup *gr = &app->tree.groups[g];
 	const tphase *ph = &app->tree.phases[gr->phase];
-	/* "layer 3", "layer 3 (backward, step 1)", "(no layer, backward)" */
-	char extra[64] = "";
+	/* "layer 3", "layer 3 (backward, pass 2, step 1)", "(no layer, backward)" */
+	char extra[80] = "";
 	if (gr->backward)
 		snprintf(extra, sizeof(extra), ", backward");
+	if (gr->pass > 0)
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), ", pass %d", gr->pass + 1);
 	if (ph->multi_step && gr->step >= 0)
 		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), ", step %lld", (long long)gr->step);
 	if (gr->layer >= 0 && extra[0])
