@@ -7,6 +7,8 @@
 - tests/fixtures/compare/edge: the synthetic edge cases of gen.py (all-zero,
   NaN, Inf, empty, shape unify/mismatch, duplicate tags, fp32 vs bf16,
   integer tensors, one-sided phases, odd file names...), same checks.
+- tests/fixtures/compare/torch113: real dumps written by torch 1.13 (older
+  naming, engines/ layout, bare values), same checks.
 - tests/fixtures/compare/pass: all pass (exit 0); golden text (UTF-8 and
   ASCII), CSV, --quiet, --output, --phase, --filter, --layer-regex, exit 2
   cases, bad regex message.
@@ -286,6 +288,11 @@ def main():
     with open(os.path.join(PASS, "expected.json")) as f:
         ps = json.load(f)
     check_run("pass", ps, os.path.join(PASS, "baseline"), os.path.join(PASS, "target"), 0)
+    # Real dumps written by torch 1.13 (another writer than the corpus's 2.11).
+    t113 = os.path.join(FIXTURES, "compare", "torch113")
+    with open(os.path.join(t113, "expected.json")) as f:
+        t113_expected = json.load(f)
+    check_run("torch113", t113_expected, os.path.join(t113, "baseline"), os.path.join(t113, "target"), 1)
     cli()
 
 
