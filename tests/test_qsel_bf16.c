@@ -1,5 +1,5 @@
-/* The small-bf16 quantile path (dv_qsel_init_bf16: 16-bit keys counted from
- * the raw bits into a per-thread table) against the general path
+/* The small-bf16 paths: quantiles (dv_qsel_init_bf16: 16-bit keys counted
+ * from the raw bits into a per-thread table) against the general path
  * (dv_quantiles_f32 over the same values widened to float32) and a full
  * sort, on random bit patterns, NaN, +-Inf, +-0, subnormals and all-equal
  * tensors; and end to end: a bf16 pair compared as bf16 and as float32
@@ -90,6 +90,7 @@ enum fill {
 	FILL_EQUAL,       /* all one value */
 	FILL_NAN,         /* normal values and one NaN somewhere */
 	FILL_INF,         /* normal values and +-Inf */
+	FILL_WIDE,        /* finite, magnitudes 2^-60 .. 2^60: sums round, order matters */
 	FILL_COUNT
 };
 
@@ -139,6 +140,9 @@ static void fill(uint16_t *raw, int64_t n, enum fill f)
 			break;
 		case FILL_INF:
 			h = rng() % 5 == 0 ? (rng() & 1 ? 0x7f80 : 0xff80) : normal_bf16();
+			break;
+		case FILL_WIDE:
+			h = (uint16_t)((rng() & 0x8000) | ((67 + rng() % 121) << 7) | (rng() & 0x7f));
 			break;
 		default:
 			h = normal_bf16();
@@ -296,11 +300,13 @@ static void same_stats(const dv_stats *a, const dv_stats *b)
 		assert_true(same_double(a->p[q], b->p[q]) || (isnan(a->p[q]) && isnan(b->p[q])));
 }
 
-/* End to end: a small bf16 pair through dv_compare_buffers (the bf16 path)
- * and the same values as float32 (the general path): identical results. */
+/* End to end: a small bf16 pair through dv_compare_buffers (statistics,
+ * pair metrics and quantile keys from the raw bits: dv_pair_chunk_bf16 and
+ * dv_qsel_add_bf16) and the same values as float32 (the general kernels):
+ * identical results, NaN and Inf on both sides, odd sizes (tails) too. */
 static void test_compare_bf16_vs_f32(void **state)
 {
-	static const int64_t sizes[] = { 1, 7, 33, 8192, 16383 };
+	static const int64_t sizes[] = { 1, 7, 8, 9, 33, 1000, 8191, 8192, 16383 };
 	uint16_t *rb = malloc(16383 * 2), *rt = malloc(16383 * 2);
 	float *fb = malloc(16383 * 4), *ft = malloc(16383 * 4);
 
@@ -314,7 +320,10 @@ static void test_compare_bf16_vs_f32(void **state)
 			dv_pair_result r16, r32;
 
 			fill(rb, n, (enum fill)f);
-			fill(rt, n, (enum fill)(f == FILL_EQUAL ? FILL_EQUAL : FILL_NORMAL));
+			if (f == FILL_EQUAL || f == FILL_TIES)
+				memcpy(rt, rb, (size_t)n * 2); /* identical sides */
+			else
+				fill(rt, n, (enum fill)(f == FILL_NAN || f == FILL_INF ? f : FILL_NORMAL));
 			for (int64_t i = 0; i < n; i++) {
 				fb[i] = bf16f(rb[i]);
 				ft[i] = bf16f(rt[i]);
@@ -324,8 +333,19 @@ static void test_compare_bf16_vs_f32(void **state)
 			same_stats(&r16.base_stats, &r32.base_stats);
 			same_stats(&r16.targ_stats, &r32.targ_stats);
 			assert_true(r16.base_stats.has_percentiles);
+			assert_int_equal(r16.status, r32.status);
 			assert_true(same_double(r16.rel_diff, r32.rel_diff) || (isnan(r16.rel_diff) && isnan(r32.rel_diff)));
+			assert_true(same_double(r16.max_abs_diff, r32.max_abs_diff) ||
+				    (isnan(r16.max_abs_diff) && isnan(r32.max_abs_diff)));
+			assert_true(same_double(r16.mean_abs_diff, r32.mean_abs_diff) ||
+				    (isnan(r16.mean_abs_diff) && isnan(r32.mean_abs_diff)));
+			assert_int_equal(r16.max_abs_diff_index, r32.max_abs_diff_index);
+			assert_true(same_double(r16.max_abs_diff_base, r32.max_abs_diff_base) ||
+				    (isnan(r16.max_abs_diff_base) && isnan(r32.max_abs_diff_base)));
+			assert_true(same_double(r16.max_abs_diff_targ, r32.max_abs_diff_targ) ||
+				    (isnan(r16.max_abs_diff_targ) && isnan(r32.max_abs_diff_targ)));
 			assert_int_equal(r16.identical, r32.identical);
+			assert_int_equal(r16.passed, r32.passed);
 		}
 	}
 	free(rb);

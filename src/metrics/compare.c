@@ -246,6 +246,9 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 	if (same) {
 		int64_t n = ts->numel;
 		bool raw_bf16 = bs->dtype == DV_BFLOAT16 && ts->dtype == DV_BFLOAT16 && b.use_hist && t.use_hist;
+		/* small bf16 pairs: statistics and quantile keys from the raw bits too */
+		bool small_bf16 = bs->dtype == DV_BFLOAT16 && ts->dtype == DV_BFLOAT16 && !b.use_hist && !t.use_hist &&
+				  (!b.want_q || b.q.k16) && (!t.want_q || t.q.k16);
 
 		for (int64_t start = 0; start < n; start += DV_CHUNK) {
 			int64_t cnt = n - start < DV_CHUNK ? n - start : DV_CHUNK;
@@ -263,6 +266,19 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 				dv_diff_chunk_bf16(&diff, b.rd.raw, t.rd.raw, (size_t)cnt, start, b.hist.h, t.hist.h);
 				b.hist.n += cnt;
 				t.hist.n += cnt;
+				if (opts->progress)
+					opts->progress(opts->progress_ctx, start + cnt, n);
+				continue;
+			}
+			if (small_bf16) {
+				if (dv_reader_read_raw(&b.rd, start, cnt, err) < 0 ||
+				    dv_reader_read_raw(&t.rd, start, cnt, err) < 0)
+					goto out;
+				dv_pair_chunk_bf16(&b.acc, &t.acc, &diff, b.rd.raw, t.rd.raw, (size_t)cnt, start);
+				if (b.want_q)
+					dv_qsel_add_bf16(&b.q, b.rd.raw, (size_t)cnt);
+				if (t.want_q)
+					dv_qsel_add_bf16(&t.q, t.rd.raw, (size_t)cnt);
 				if (opts->progress)
 					opts->progress(opts->progress_ctx, start + cnt, n);
 				continue;

@@ -141,6 +141,11 @@ void dv_diff_chunk(dv_diff_acc *a, const float *b, const float *t, size_t n, int
 /* bf16 against bf16 from raw bits; leaves a->norm to the caller. */
 void dv_diff_chunk_bf16(dv_diff_acc *a, const uint16_t *b, const uint16_t *t, size_t n, int64_t start,
 			uint32_t *hb, uint32_t *ht);
+/* bf16 against bf16 from raw bits, both sides' statistics too: the same
+ * results, bit for bit, as dv_side_chunk on each side and dv_diff_chunk on
+ * the values widened to float32. */
+void dv_pair_chunk_bf16(dv_side_acc *sb, dv_side_acc *st, dv_diff_acc *a, const uint16_t *b, const uint16_t *t,
+			size_t n, int64_t start);
 double dv_diff_rel(const dv_diff_acc *a);
 double dv_diff_mean_abs(const dv_diff_acc *a);
 

@@ -205,37 +205,80 @@ static inline v4f vselect(v4i m, v4f a, v4f b)
 	return (v4f)(((v4i)a & m) | ((v4i)b & ~m));
 }
 
+/* Elements of a chunk as float32: float32 itself, or bf16 widened in
+ * registers (a bf16 is the high half of its float32). The kernels below are
+ * written once over these, so the float32 and the bf16 forms do the same
+ * operations in the same order: bit for bit the same results. */
+typedef uint16_t v4hu __attribute__((vector_size(8)));
+typedef uint32_t v4u __attribute__((vector_size(16)));
+
+static inline v4f load_bf16x4(const uint16_t *p)
+{
+	v4hu h;
+
+	memcpy(&h, p, sizeof(h));
+	return (v4f)(__builtin_convertvector(h, v4u) << 16);
+}
+
+static inline float bf16f(uint16_t h)
+{
+	return f32_from_bits((uint32_t)h << 16);
+}
+
+static inline __attribute__((always_inline)) v4f load4_of(const void *x, size_t i, bool bf16)
+{
+	return bf16 ? load_bf16x4((const uint16_t *)x + i) : load4((const float *)x + i);
+}
+
+static inline __attribute__((always_inline)) float load1_of(const void *x, size_t i, bool bf16)
+{
+	return bf16 ? bf16f(((const uint16_t *)x)[i]) : ((const float *)x)[i];
+}
+
 /* Sum, min, max, NaN and Inf counts of one chunk, then its M2 about its own
  * mean (a second pass over data in cache), merged with Chan's formula:
  * stable where a running sum of squares is not. Chunks holding NaN/Inf skip
- * the M2: std is NaN then anyway. */
-KERNEL void dv_side_chunk(dv_side_acc *a, const float *x, size_t n)
+ * the M2: std is NaN then anyway. Eight elements a step, in two lanes of four. */
+typedef struct side_lanes {
+	v4d sum0, sum1;
+	v4f mn, mx;
+	v4i nanc, infc;
+} side_lanes;
+
+static inline __attribute__((always_inline)) void side_lanes_init(side_lanes *l)
 {
-	v4d sum0 = { 0 }, sum1 = { 0 };
-	v4f mn = { INFINITY, INFINITY, INFINITY, INFINITY }, mx = -mn;
-	v4i nanc = { 0 }, infc = { 0 };
 	const v4f inf = { INFINITY, INFINITY, INFINITY, INFINITY };
-	size_t i = 0, j;
 
-	if (n == 0)
-		return;
-	for (; i + 8 <= n; i += 8) {
-		v4f v0 = load4(x + i), v1 = load4(x + i + 4);
+	memset(l, 0, sizeof(*l));
+	l->mn = inf;
+	l->mx = -inf;
+}
 
-		sum0 += widen(v0);
-		sum1 += widen(v1);
-		mn = vselect(v0 < mn, v0, mn);
-		mn = vselect(v1 < mn, v1, mn);
-		mx = vselect(v0 > mx, v0, mx);
-		mx = vselect(v1 > mx, v1, mx);
-		nanc -= (v0 != v0) + (v1 != v1);
-		infc -= (vabs(v0) == inf) + (vabs(v1) == inf);
-	}
+static inline __attribute__((always_inline)) void side_step(side_lanes *l, v4f v0, v4f v1)
+{
+	const v4f inf = { INFINITY, INFINITY, INFINITY, INFINITY };
+
+	l->sum0 += widen(v0);
+	l->sum1 += widen(v1);
+	l->mn = vselect(v0 < l->mn, v0, l->mn);
+	l->mn = vselect(v1 < l->mn, v1, l->mn);
+	l->mx = vselect(v0 > l->mx, v0, l->mx);
+	l->mx = vselect(v1 > l->mx, v1, l->mx);
+	l->nanc -= (v0 != v0) + (v1 != v1);
+	l->infc -= (vabs(v0) == inf) + (vabs(v1) == inf);
+}
+
+/* The tail [i, n), the lanes reduced, the M2 pass, the merge into a. */
+static inline __attribute__((always_inline)) void side_finish_chunk(dv_side_acc *a, const side_lanes *l,
+								    const void *x, size_t i, size_t n, bool bf16)
+{
 	double s = 0, tail = 0;
 	float cmin = INFINITY, cmax = -INFINITY;
 	int64_t nn = 0, ni = 0;
+	size_t j;
+
 	for (; i < n; i++) {
-		float v = x[i];
+		float v = load1_of(x, i, bf16);
 
 		tail += (double)v;
 		cmin = v < cmin ? v : cmin;
@@ -244,11 +287,11 @@ KERNEL void dv_side_chunk(dv_side_acc *a, const float *x, size_t n)
 		ni += fabsf(v) == INFINITY;
 	}
 	for (j = 0; j < 4; j++) {
-		s += sum0[j] + sum1[j];
-		cmin = mn[j] < cmin ? mn[j] : cmin;
-		cmax = mx[j] > cmax ? mx[j] : cmax;
-		nn += nanc[j];
-		ni += infc[j];
+		s += l->sum0[j] + l->sum1[j];
+		cmin = l->mn[j] < cmin ? l->mn[j] : cmin;
+		cmax = l->mx[j] > cmax ? l->mx[j] : cmax;
+		nn += l->nanc[j];
+		ni += l->infc[j];
 	}
 	s += tail;
 	if (cmin < a->min)
@@ -263,13 +306,13 @@ KERNEL void dv_side_chunk(dv_side_acc *a, const float *x, size_t n)
 		v4d vcm = { cm, cm, cm, cm }, q0 = { 0 }, q1 = { 0 };
 
 		for (i = 0; i + 8 <= n; i += 8) {
-			v4d d0 = widen(load4(x + i)) - vcm, d1 = widen(load4(x + i + 4)) - vcm;
+			v4d d0 = widen(load4_of(x, i, bf16)) - vcm, d1 = widen(load4_of(x, i + 4, bf16)) - vcm;
 
 			q0 += d0 * d0;
 			q1 += d1 * d1;
 		}
 		for (; i < n; i++) {
-			double d = (double)x[i] - cm;
+			double d = (double)load1_of(x, i, bf16) - cm;
 
 			m2 += d * d;
 		}
@@ -281,6 +324,19 @@ KERNEL void dv_side_chunk(dv_side_acc *a, const float *x, size_t n)
 		a->m2 += m2 + delta * delta * na * nb / tot;
 	}
 	a->n += (int64_t)n;
+}
+
+KERNEL void dv_side_chunk(dv_side_acc *a, const float *x, size_t n)
+{
+	side_lanes l;
+	size_t i = 0;
+
+	if (n == 0)
+		return;
+	side_lanes_init(&l);
+	for (; i + 8 <= n; i += 8)
+		side_step(&l, load4(x + i), load4(x + i + 4));
+	side_finish_chunk(a, &l, x, i, n, false);
 }
 
 void dv_side_finish(const dv_side_acc *a, dv_stats *st)
@@ -327,37 +383,41 @@ static void diff_record_max(dv_diff_acc *a, float abs_diff, int64_t index, float
 
 /* Pair sums of one chunk; the position of max |t-b| is found by a rescan of
  * the chunk only when the chunk raises the maximum (rare after the first). */
-KERNEL void dv_diff_chunk(dv_diff_acc *a, const float *b, const float *t, size_t n, int64_t start)
+typedef struct diff_lanes {
+	v4d sq0, sq1, nm0, nm1, ab0, ab1;
+	v4f mx;
+	v4i nanc, ident;
+} diff_lanes;
+
+static inline __attribute__((always_inline)) void diff_step(diff_lanes *l, v4f b0, v4f b1, v4f t0, v4f t1)
 {
-	v4d sq0 = { 0 }, sq1 = { 0 }, nm0 = { 0 }, nm1 = { 0 }, ab0 = { 0 }, ab1 = { 0 };
-	v4f mx = { 0 };
-	v4i nanc = { 0 }, ident = { 0 };
-	size_t i = 0, j;
+	v4f d0 = vabs(t0 - b0), d1 = vabs(t1 - b1);
+	v4d bd0 = widen(b0), bd1 = widen(b1), td0 = widen(t0), td1 = widen(t1);
+	v4d e0 = bd0 - td0, e1 = bd1 - td1;
 
-	if (n == 0)
-		return;
-	for (; i + 8 <= n; i += 8) {
-		v4f b0 = load4(b + i), b1 = load4(b + i + 4), t0 = load4(t + i), t1 = load4(t + i + 4);
-		v4f d0 = vabs(t0 - b0), d1 = vabs(t1 - b1);
-		v4d bd0 = widen(b0), bd1 = widen(b1), td0 = widen(t0), td1 = widen(t1);
-		v4d e0 = bd0 - td0, e1 = bd1 - td1;
+	l->sq0 += e0 * e0;
+	l->sq1 += e1 * e1;
+	l->nm0 += bd0 * bd0 + td0 * td0;
+	l->nm1 += bd1 * bd1 + td1 * td1;
+	l->ab0 += widen(d0);
+	l->ab1 += widen(d1);
+	l->mx = vselect(d0 > l->mx, d0, l->mx);
+	l->mx = vselect(d1 > l->mx, d1, l->mx);
+	l->nanc -= (d0 != d0) + (d1 != d1);
+	l->ident -= ((v4i)b0 == (v4i)t0) + ((v4i)b1 == (v4i)t1);
+}
 
-		sq0 += e0 * e0;
-		sq1 += e1 * e1;
-		nm0 += bd0 * bd0 + td0 * td0;
-		nm1 += bd1 * bd1 + td1 * td1;
-		ab0 += widen(d0);
-		ab1 += widen(d1);
-		mx = vselect(d0 > mx, d0, mx);
-		mx = vselect(d1 > mx, d1, mx);
-		nanc -= (d0 != d0) + (d1 != d1);
-		ident -= ((v4i)b0 == (v4i)t0) + ((v4i)b1 == (v4i)t1);
-	}
+static inline __attribute__((always_inline)) void diff_finish_chunk(dv_diff_acc *a, const diff_lanes *l,
+								    const void *b, const void *t, size_t i, size_t n,
+								    int64_t start, bool bf16)
+{
 	double sq = 0, nm = 0, ab = 0;
 	float cmax = 0.0f;
 	int64_t cnan = 0, cid = 0;
+	size_t j;
+
 	for (; i < n; i++) {
-		float bv = b[i], tv = t[i], d = fabsf(tv - bv);
+		float bv = load1_of(b, i, bf16), tv = load1_of(t, i, bf16), d = fabsf(tv - bv);
 		double e = (double)bv - (double)tv;
 
 		sq += e * e;
@@ -368,12 +428,12 @@ KERNEL void dv_diff_chunk(dv_diff_acc *a, const float *b, const float *t, size_t
 		cid += f32_bits(bv) == f32_bits(tv);
 	}
 	for (j = 0; j < 4; j++) {
-		sq += sq0[j] + sq1[j];
-		nm += nm0[j] + nm1[j];
-		ab += ab0[j] + ab1[j];
-		cmax = mx[j] > cmax ? mx[j] : cmax;
-		cnan += nanc[j];
-		cid += ident[j];
+		sq += l->sq0[j] + l->sq1[j];
+		nm += l->nm0[j] + l->nm1[j];
+		ab += l->ab0[j] + l->ab1[j];
+		cmax = l->mx[j] > cmax ? l->mx[j] : cmax;
+		cnan += l->nanc[j];
+		cid += l->ident[j];
 	}
 	a->sqdiff += sq;
 	a->norm += nm;
@@ -385,41 +445,67 @@ KERNEL void dv_diff_chunk(dv_diff_acc *a, const float *b, const float *t, size_t
 	/* torch.argmax: NaN counts as the largest, first occurrence wins */
 	if (cnan > 0) {
 		for (i = 0; i < n; i++) {
-			float d = fabsf(t[i] - b[i]);
+			float d = fabsf(load1_of(t, i, bf16) - load1_of(b, i, bf16));
 
 			if (d != d)
 				break;
 		}
-		diff_record_max(a, NAN, start + (int64_t)i, b[i], t[i]);
+		diff_record_max(a, NAN, start + (int64_t)i, load1_of(b, i, bf16), load1_of(t, i, bf16));
 		return;
 	}
 	if (cmax > a->max_abs) {
 		for (i = 0; i < n; i++)
-			if (fabsf(t[i] - b[i]) == cmax)
+			if (fabsf(load1_of(t, i, bf16) - load1_of(b, i, bf16)) == cmax)
 				break;
-		diff_record_max(a, cmax, start + (int64_t)i, b[i], t[i]);
+		diff_record_max(a, cmax, start + (int64_t)i, load1_of(b, i, bf16), load1_of(t, i, bf16));
 	}
+}
+
+KERNEL void dv_diff_chunk(dv_diff_acc *a, const float *b, const float *t, size_t n, int64_t start)
+{
+	diff_lanes l;
+	size_t i = 0;
+
+	if (n == 0)
+		return;
+	memset(&l, 0, sizeof(l));
+	for (; i + 8 <= n; i += 8)
+		diff_step(&l, load4(b + i), load4(b + i + 4), load4(t + i), load4(t + i + 4));
+	diff_finish_chunk(a, &l, b, t, i, n, start, false);
+}
+
+/* Both sides' statistics and the pair metrics of a bf16 chunk from the raw
+ * bits, in one pass (and the sides' M2 passes): what dv_side_chunk on each
+ * side and dv_diff_chunk on the pair do over the values widened to float32,
+ * the same operations in the same order, without the float32 buffers. */
+KERNEL void dv_pair_chunk_bf16(dv_side_acc *sb, dv_side_acc *st, dv_diff_acc *a, const uint16_t *b,
+				const uint16_t *t, size_t n, int64_t start)
+{
+	side_lanes lb, lt;
+	diff_lanes ld;
+	size_t i = 0;
+
+	if (n == 0)
+		return;
+	side_lanes_init(&lb);
+	side_lanes_init(&lt);
+	memset(&ld, 0, sizeof(ld));
+	for (; i + 8 <= n; i += 8) {
+		v4f b0 = load_bf16x4(b + i), b1 = load_bf16x4(b + i + 4);
+		v4f t0 = load_bf16x4(t + i), t1 = load_bf16x4(t + i + 4);
+
+		side_step(&lb, b0, b1);
+		side_step(&lt, t0, t1);
+		diff_step(&ld, b0, b1, t0, t1);
+	}
+	side_finish_chunk(sb, &lb, b, i, n, true);
+	side_finish_chunk(st, &lt, t, i, n, true);
+	diff_finish_chunk(a, &ld, b, t, i, n, start, true);
 }
 
 /* bf16 against bf16, straight from the raw bits (a bf16 is the high half of
  * its float32): no float32 buffers. sum(b^2+t^2) is left to the caller, who
  * has it exactly from the sides' histograms (a->norm is not touched). */
-typedef uint16_t v4hu __attribute__((vector_size(8)));
-typedef uint32_t v4u __attribute__((vector_size(16)));
-
-static inline v4f load_bf16x4(const uint16_t *p)
-{
-	v4hu h;
-
-	memcpy(&h, p, sizeof(h));
-	return (v4f)(__builtin_convertvector(h, v4u) << 16);
-}
-
-static inline float bf16f(uint16_t h)
-{
-	return f32_from_bits((uint32_t)h << 16);
-}
-
 KERNEL void dv_diff_chunk_bf16(dv_diff_acc *a, const uint16_t *b, const uint16_t *t, size_t n, int64_t start,
 				uint32_t *hb, uint32_t *ht)
 {
