@@ -225,9 +225,40 @@ static inline float bf16f(uint16_t h)
 	return f32_from_bits((uint32_t)h << 16);
 }
 
-static inline __attribute__((always_inline)) v4f load4_of(const void *x, size_t i, bool bf16)
+/* Eight bf16 as two float32 vectors: each interleaved with a zero below
+ * (one unpack instruction each on x86; a widening convert and a shift
+ * compile to element-by-element code there). */
+typedef uint16_t v8hu __attribute__((vector_size(16)));
+
+static inline void load_bf16x8(const uint16_t *p, v4f *lo, v4f *hi)
 {
-	return bf16 ? load_bf16x4((const uint16_t *)x + i) : load4((const float *)x + i);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
+	(defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 5))
+	v8hu h, z = { 0 };
+
+	memcpy(&h, p, sizeof(h));
+#if defined(__clang__)
+	*lo = (v4f)__builtin_shufflevector(z, h, 0, 8, 1, 9, 2, 10, 3, 11);
+	*hi = (v4f)__builtin_shufflevector(z, h, 4, 12, 5, 13, 6, 14, 7, 15);
+#else
+	*lo = (v4f)__builtin_shuffle(z, h, (v8hu){ 0, 8, 1, 9, 2, 10, 3, 11 });
+	*hi = (v4f)__builtin_shuffle(z, h, (v8hu){ 4, 12, 5, 13, 6, 14, 7, 15 });
+#endif
+#else
+	*lo = load_bf16x4(p);
+	*hi = load_bf16x4(p + 4);
+#endif
+}
+
+/* Elements [i, i+8) as two float32 vectors. */
+static inline __attribute__((always_inline)) void load8_of(const void *x, size_t i, bool bf16, v4f *v0, v4f *v1)
+{
+	if (bf16) {
+		load_bf16x8((const uint16_t *)x + i, v0, v1);
+	} else {
+		*v0 = load4((const float *)x + i);
+		*v1 = load4((const float *)x + i + 4);
+	}
 }
 
 static inline __attribute__((always_inline)) float load1_of(const void *x, size_t i, bool bf16)
@@ -245,13 +276,28 @@ typedef struct side_lanes {
 	v4i nanc, infc;
 } side_lanes;
 
+typedef struct diff_lanes {
+	v4d sq0, sq1, nm0, nm1, ab0, ab1;
+	v4f mx;
+	v4i nanc, ident;
+} diff_lanes;
+
 static inline __attribute__((always_inline)) void side_lanes_init(side_lanes *l)
 {
 	const v4f inf = { INFINITY, INFINITY, INFINITY, INFINITY };
 
-	memset(l, 0, sizeof(*l));
+	/* field by field, not memset: the lanes then live in registers */
+	l->sum0 = l->sum1 = (v4d){ 0 };
 	l->mn = inf;
 	l->mx = -inf;
+	l->nanc = l->infc = (v4i){ 0 };
+}
+
+static inline __attribute__((always_inline)) void diff_lanes_init(diff_lanes *l)
+{
+	l->sq0 = l->sq1 = l->nm0 = l->nm1 = l->ab0 = l->ab1 = (v4d){ 0 };
+	l->mx = (v4f){ 0 };
+	l->nanc = l->ident = (v4i){ 0 };
 }
 
 static inline __attribute__((always_inline)) void side_step(side_lanes *l, v4f v0, v4f v1)
@@ -272,6 +318,11 @@ static inline __attribute__((always_inline)) void side_step(side_lanes *l, v4f v
 static inline __attribute__((always_inline)) void side_finish_chunk(dv_side_acc *a, const side_lanes *l,
 								    const void *x, size_t i, size_t n, bool bf16)
 {
+	/* whole fields into locals first: lanes indexed in a struct would be
+	 * kept in memory, in the hot loop too */
+	v4d sum0 = l->sum0, sum1 = l->sum1;
+	v4f mn = l->mn, mx = l->mx;
+	v4i nanc = l->nanc, infc = l->infc;
 	double s = 0, tail = 0;
 	float cmin = INFINITY, cmax = -INFINITY;
 	int64_t nn = 0, ni = 0;
@@ -287,11 +338,11 @@ static inline __attribute__((always_inline)) void side_finish_chunk(dv_side_acc 
 		ni += fabsf(v) == INFINITY;
 	}
 	for (j = 0; j < 4; j++) {
-		s += l->sum0[j] + l->sum1[j];
-		cmin = l->mn[j] < cmin ? l->mn[j] : cmin;
-		cmax = l->mx[j] > cmax ? l->mx[j] : cmax;
-		nn += l->nanc[j];
-		ni += l->infc[j];
+		s += sum0[j] + sum1[j];
+		cmin = mn[j] < cmin ? mn[j] : cmin;
+		cmax = mx[j] > cmax ? mx[j] : cmax;
+		nn += nanc[j];
+		ni += infc[j];
 	}
 	s += tail;
 	if (cmin < a->min)
@@ -306,7 +357,10 @@ static inline __attribute__((always_inline)) void side_finish_chunk(dv_side_acc 
 		v4d vcm = { cm, cm, cm, cm }, q0 = { 0 }, q1 = { 0 };
 
 		for (i = 0; i + 8 <= n; i += 8) {
-			v4d d0 = widen(load4_of(x, i, bf16)) - vcm, d1 = widen(load4_of(x, i + 4, bf16)) - vcm;
+			v4f v0, v1;
+
+			load8_of(x, i, bf16, &v0, &v1);
+			v4d d0 = widen(v0) - vcm, d1 = widen(v1) - vcm;
 
 			q0 += d0 * d0;
 			q1 += d1 * d1;
@@ -383,12 +437,6 @@ static void diff_record_max(dv_diff_acc *a, float abs_diff, int64_t index, float
 
 /* Pair sums of one chunk; the position of max |t-b| is found by a rescan of
  * the chunk only when the chunk raises the maximum (rare after the first). */
-typedef struct diff_lanes {
-	v4d sq0, sq1, nm0, nm1, ab0, ab1;
-	v4f mx;
-	v4i nanc, ident;
-} diff_lanes;
-
 static inline __attribute__((always_inline)) void diff_step(diff_lanes *l, v4f b0, v4f b1, v4f t0, v4f t1)
 {
 	v4f d0 = vabs(t0 - b0), d1 = vabs(t1 - b1);
@@ -411,6 +459,9 @@ static inline __attribute__((always_inline)) void diff_finish_chunk(dv_diff_acc 
 								    const void *b, const void *t, size_t i, size_t n,
 								    int64_t start, bool bf16)
 {
+	v4d sq0 = l->sq0, sq1 = l->sq1, nm0 = l->nm0, nm1 = l->nm1, ab0 = l->ab0, ab1 = l->ab1;
+	v4f mx = l->mx;
+	v4i nanc = l->nanc, ident = l->ident;
 	double sq = 0, nm = 0, ab = 0;
 	float cmax = 0.0f;
 	int64_t cnan = 0, cid = 0;
@@ -428,12 +479,12 @@ static inline __attribute__((always_inline)) void diff_finish_chunk(dv_diff_acc 
 		cid += f32_bits(bv) == f32_bits(tv);
 	}
 	for (j = 0; j < 4; j++) {
-		sq += l->sq0[j] + l->sq1[j];
-		nm += l->nm0[j] + l->nm1[j];
-		ab += l->ab0[j] + l->ab1[j];
-		cmax = l->mx[j] > cmax ? l->mx[j] : cmax;
-		cnan += l->nanc[j];
-		cid += l->ident[j];
+		sq += sq0[j] + sq1[j];
+		nm += nm0[j] + nm1[j];
+		ab += ab0[j] + ab1[j];
+		cmax = mx[j] > cmax ? mx[j] : cmax;
+		cnan += nanc[j];
+		cid += ident[j];
 	}
 	a->sqdiff += sq;
 	a->norm += nm;
@@ -468,7 +519,7 @@ KERNEL void dv_diff_chunk(dv_diff_acc *a, const float *b, const float *t, size_t
 
 	if (n == 0)
 		return;
-	memset(&l, 0, sizeof(l));
+	diff_lanes_init(&l);
 	for (; i + 8 <= n; i += 8)
 		diff_step(&l, load4(b + i), load4(b + i + 4), load4(t + i), load4(t + i + 4));
 	diff_finish_chunk(a, &l, b, t, i, n, start, false);
@@ -483,23 +534,31 @@ KERNEL void dv_pair_chunk_bf16(dv_side_acc *sb, dv_side_acc *st, dv_diff_acc *a,
 {
 	side_lanes lb, lt;
 	diff_lanes ld;
+	v4f b0, b1, t0, t1;
 	size_t i = 0;
 
 	if (n == 0)
 		return;
+	/* three loops, each finished before the next: the lanes of one then
+	 * fit the registers */
 	side_lanes_init(&lb);
-	side_lanes_init(&lt);
-	memset(&ld, 0, sizeof(ld));
-	for (; i + 8 <= n; i += 8) {
-		v4f b0 = load_bf16x4(b + i), b1 = load_bf16x4(b + i + 4);
-		v4f t0 = load_bf16x4(t + i), t1 = load_bf16x4(t + i + 4);
-
+	for (i = 0; i + 8 <= n; i += 8) {
+		load_bf16x8(b + i, &b0, &b1);
 		side_step(&lb, b0, b1);
-		side_step(&lt, t0, t1);
-		diff_step(&ld, b0, b1, t0, t1);
 	}
 	side_finish_chunk(sb, &lb, b, i, n, true);
+	side_lanes_init(&lt);
+	for (i = 0; i + 8 <= n; i += 8) {
+		load_bf16x8(t + i, &t0, &t1);
+		side_step(&lt, t0, t1);
+	}
 	side_finish_chunk(st, &lt, t, i, n, true);
+	diff_lanes_init(&ld);
+	for (i = 0; i + 8 <= n; i += 8) {
+		load_bf16x8(b + i, &b0, &b1);
+		load_bf16x8(t + i, &t0, &t1);
+		diff_step(&ld, b0, b1, t0, t1);
+	}
 	diff_finish_chunk(a, &ld, b, t, i, n, start, true);
 }
 
@@ -517,8 +576,10 @@ KERNEL void dv_diff_chunk_bf16(dv_diff_acc *a, const uint16_t *b, const uint16_t
 	if (n == 0)
 		return;
 	for (; i + 8 <= n; i += 8) {
-		v4f b0 = load_bf16x4(b + i), b1 = load_bf16x4(b + i + 4);
-		v4f t0 = load_bf16x4(t + i), t1 = load_bf16x4(t + i + 4);
+		v4f b0, b1, t0, t1;
+
+		load_bf16x8(b + i, &b0, &b1);
+		load_bf16x8(t + i, &t0, &t1);
 
 		for (int k = 0; k < 8; k++) {
 			hb[b[i + k]]++;
