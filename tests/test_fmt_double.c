@@ -113,9 +113,28 @@ static void test_random(void **state)
 	}
 }
 
+/* Every power of two (lopsided rounding intervals) and its neighbours. */
+static void test_powers_of_two(void **state)
+{
+	char got[64], want[64];
+
+	(void)state;
+	for (int e = -1074; e <= 1023; e++) {
+		double p2 = ldexp(1.0, e), vs[4] = { p2, -p2, nextafter(p2, 0), nextafter(p2, INFINITY) };
+
+		for (int k = 0; k < 4; k++) {
+			dv_fmt_double(got, sizeof(got), vs[k]);
+			reference(want, sizeof(want), vs[k]);
+			if (strcmp(got, want))
+				fail_msg("%a printed %s, want %s", vs[k], got, want);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_powers_of_two),
 		cmocka_unit_test(test_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -166,6 +166,34 @@ static bool fmt_double_fast(char *buf, size_t size, double v)
 #ifdef __SIZEOF_INT128__
 typedef unsigned __int128 u128;
 
+static const uint64_t pow10_u64[19] = {
+	1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
+	1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull,
+	100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
+	1000000000000000000ull,
+};
+
+/* The p-digit rounding *n of x = q 2^sh + frac (q < 10^18, 18 digits) and
+ * whether it reads back as the double (17 digits always do): x / (10^k 2^sh)
+ * has q / 10^k's integer part and remainder (q % 10^k) 2^sh + frac, so
+ * 64-bit divisions; then the candidate against the midpoints to the
+ * neighbours (ties to even, as strtod rounds). */
+static inline bool exact_digits(uint64_t q, u128 frac, int sh, int p, bool pow2, uint64_t m, u128 lo_mid,
+				u128 hi_mid, uint64_t *nout)
+{
+	uint64_t pk = pow10_u64[18 - p], n = q / pk;
+	u128 den = (u128)pk << sh, r = ((u128)(q % pk) << sh) + frac, c;
+
+	/* an exact decimal tie rounds to even, as glibc's printf does */
+	if (2 * r > den || (2 * r == den && (n & 1)))
+		n++;
+	*nout = n;
+	if (p == 17)
+		return true;
+	c = ((u128)n * pk) << (sh + 1 + pow2);
+	return (lo_mid < c && c < hi_mid) || ((c == lo_mid || c == hi_mid) && !(m & 1));
+}
+
 /* dv_fmt_double in exact integer arithmetic, for the usual magnitudes
  * (1e-10 <= |v| < 1e16): v = m 2^e scaled by 10^s has
  * 18 integer digits and fits 128 bits, and so do the candidates and the
@@ -221,34 +249,42 @@ static bool fmt_double_exact(char *buf, size_t size, double v)
 	 * (2m -+ 1) 5^s; for a power of two the lower neighbour is half as far,
 	 * so times 2^(sh+2): (4m - 1) 5^s and (4m + 2) 5^s */
 	u128 lo_mid = (u128)(pow2 ? 4 * m - 1 : 2 * m - 1) * p5, hi_mid = (u128)(pow2 ? 4 * m + 2 : 2 * m + 1) * p5;
-	/* x = q 2^sh + frac with q < 10^18: x / (10^k 2^sh) has q / 10^k's
-	 * integer part, and remainder (q % 10^k) 2^sh + frac; 64-bit divisions */
 	uint64_t q = (uint64_t)(x >> sh);
 	u128 frac = x - ((u128)q << sh);
 
-	for (int p = 1; p <= 17; p++) {
-		uint64_t pk = pow10[18 - p], n = q / pk;
-		u128 den = (u128)pk << sh, r = ((u128)(q % pk) << sh) + frac, c;
-		int ce = e10;
+	/* the fewest digits that read back: linear for a power of two (its
+	 * rounding interval is lopsided), else a binary search, since with a
+	 * symmetric interval a digit more never reads back worse */
+	uint64_t n;
+	int p, ce = e10;
 
-		/* an exact decimal tie rounds to even, as glibc's printf does */
-		if (2 * r > den || (2 * r == den && (n & 1)))
-			n++;
-		c = ((u128)n * pow10[18 - p]) << (sh + 1 + pow2);
-		if (p < 17 && !(lo_mid < c && c < hi_mid) && !((c == lo_mid || c == hi_mid) && !(m & 1)))
-			continue;
-		if (n == pow10[p]) {
-			n /= 10;
-			ce++;
+	if (pow2) {
+		for (p = 1; p < 17 && !exact_digits(q, frac, sh, p, pow2, m, lo_mid, hi_mid, &n); p++)
+			;
+	} else {
+		int lo = 1, hi = 17;
+
+		while (lo < hi) {
+			int mid = (lo + hi) / 2;
+
+			if (exact_digits(q, frac, sh, mid, pow2, m, lo_mid, hi_mid, &n))
+				hi = mid;
+			else
+				lo = mid + 1;
 		}
-		for (int k = p - 1; k >= 0; k--) {
-			cand[k] = (char)('0' + n % 10);
-			n /= 10;
-		}
-		emit_shortest(buf, v < 0, cand, p, ce);
-		return true;
+		p = lo;
 	}
-	return false;
+	exact_digits(q, frac, sh, p, pow2, m, lo_mid, hi_mid, &n);
+	if (n == pow10[p]) {
+		n /= 10;
+		ce++;
+	}
+	for (int k = p - 1; k >= 0; k--) {
+		cand[k] = (char)('0' + n % 10);
+		n /= 10;
+	}
+	emit_shortest(buf, v < 0, cand, p, ce);
+	return true;
 }
 #else
 static bool fmt_double_exact(char *buf, size_t size, double v)
