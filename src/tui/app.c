@@ -168,25 +168,21 @@ bool app_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total)
 	       (app->scan && dv_scan_pair_progress(app->scan, pair, done, total));
 }
 
-static size_t matched_cancelled(tui_app *app)
+size_t app_matched_done(tui_app *app, size_t *total, size_t *cancelled)
 {
-	size_t n = 0;
-	for (size_t i = 0; i < app->cmp->npairs; i++)
-		n += atomic_load(&app->cmp->pairs[i].state) == DV_PAIR_CANCELLED;
-	return n;
-}
-
-size_t app_matched_done(tui_app *app, size_t *total)
-{
-	size_t done = 0, n = 0;
+	size_t done = 0, n = 0, ncancelled = 0;
 	for (size_t i = 0; i < app->cmp->npairs; i++) {
 		const dv_pair *p = &app->cmp->pairs[i];
 		if (p->kind != DV_PAIR_MATCHED)
 			continue;
 		n++;
-		done += atomic_load(&p->state) == DV_PAIR_DONE;
+		int state = atomic_load(&p->state);
+		done += state == DV_PAIR_DONE;
+		ncancelled += state == DV_PAIR_CANCELLED;
 	}
 	*total = n;
+	if (cancelled)
+		*cancelled = ncancelled;
 	return done;
 }
 
@@ -199,8 +195,7 @@ static void draw_title(tui_app *app)
 	draw_fill(stdscr, 0, 0, app->cols, a);
 	char thr[32], scan[96], fd[512], buf[1200];
 	snprintf(thr, sizeof(thr), "%g", app->threshold);
-	size_t total, done = app_matched_done(app, &total);
-	size_t cancelled = done == total ? 0 : matched_cancelled(app);
+	size_t total, cancelled, done = app_matched_done(app, &total, &cancelled);
 	char ncan[48] = "";
 	if (cancelled)
 		snprintf(ncan, sizeof(ncan), " (%zu cancelled)", cancelled);
@@ -361,7 +356,7 @@ void app_render(tui_app *app)
 	}
 	app_update_first_div(app);
 	/* Sorted by rel_diff, rows move as results arrive. */
-	size_t total, done = app_matched_done(app, &total);
+	size_t total, done = app_matched_done(app, &total, NULL);
 	if (done != app->last_done) {
 		app->last_done = done;
 		if (app->tree.sort == SORT_REL)

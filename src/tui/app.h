@@ -353,7 +353,7 @@ bool pred_failed(tui_app *app, size_t i);
 /* script.c: the next key of DUMPVIEW_SCRIPT, running its commands; -1 at the end */
 int script_next_key(tui_app *app);
 void app_drain(int fd);
-size_t app_matched_done(tui_app *app, size_t *total);
+size_t app_matched_done(tui_app *app, size_t *total, size_t *cancelled); /* cancelled may be NULL */
 void tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size);
 void pair_path(tui_app *app, size_t pair, char *buf, size_t size);
 void app_export_table(tui_app *app);
