@@ -208,10 +208,8 @@ static void *job_main(void *arg)
 			dv_pair_compute_cancellable(&app->cmp->pairs[pair], &o, &j->want_user_cancel);
 			pthread_mutex_lock(&j->mu);
 			atomic_store(&j->want_pair, -1LL);
-			pthread_mutex_unlock(&j->mu);
-			notify(j);
-			pthread_mutex_lock(&j->mu);
 			j->computing_pair = false;
+			notify(j);
 			continue;
 		}
 		pthread_cond_broadcast(&j->cv); /* for waiters on idleness */
