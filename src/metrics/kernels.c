@@ -459,6 +459,35 @@ static void diff_record_max(dv_diff_acc *a, float abs_diff, int64_t index, float
 	a->max_t = tv;
 }
 
+/* After a chunk's sums: where its max |t-b| is, rescanning the chunk only
+ * when it holds a NaN or raises the maximum (rare after the first chunk). */
+static inline __attribute__((always_inline)) void diff_locate_max(dv_diff_acc *a, const void *b, const void *t,
+								  size_t n, int64_t start, bool bf16, int64_t cnan,
+								  float cmax)
+{
+	size_t i;
+
+	if (a->max_is_nan)
+		return;
+	/* torch.argmax: NaN counts as the largest, first occurrence wins */
+	if (cnan > 0) {
+		for (i = 0; i < n; i++) {
+			float d = fabsf(load1_of(t, i, bf16) - load1_of(b, i, bf16));
+
+			if (d != d)
+				break;
+		}
+		diff_record_max(a, NAN, start + (int64_t)i, load1_of(b, i, bf16), load1_of(t, i, bf16));
+		return;
+	}
+	if (cmax > a->max_abs) {
+		for (i = 0; i < n; i++)
+			if (fabsf(load1_of(t, i, bf16) - load1_of(b, i, bf16)) == cmax)
+				break;
+		diff_record_max(a, cmax, start + (int64_t)i, load1_of(b, i, bf16), load1_of(t, i, bf16));
+	}
+}
+
 /* Pair sums of one chunk; the position of max |t-b| is found by a rescan of
  * the chunk only when the chunk raises the maximum (rare after the first). */
 static inline __attribute__((always_inline)) void diff_step(diff_lanes *l, v4f b0, v4f b1, v4f t0, v4f t1)
@@ -515,25 +544,7 @@ static inline __attribute__((always_inline)) void diff_finish_chunk(dv_diff_acc 
 	a->abs_sum += ab;
 	a->identical += cid;
 	a->n += (int64_t)n;
-	if (a->max_is_nan)
-		return;
-	/* torch.argmax: NaN counts as the largest, first occurrence wins */
-	if (cnan > 0) {
-		for (i = 0; i < n; i++) {
-			float d = fabsf(load1_of(t, i, bf16) - load1_of(b, i, bf16));
-
-			if (d != d)
-				break;
-		}
-		diff_record_max(a, NAN, start + (int64_t)i, load1_of(b, i, bf16), load1_of(t, i, bf16));
-		return;
-	}
-	if (cmax > a->max_abs) {
-		for (i = 0; i < n; i++)
-			if (fabsf(load1_of(t, i, bf16) - load1_of(b, i, bf16)) == cmax)
-				break;
-		diff_record_max(a, cmax, start + (int64_t)i, load1_of(b, i, bf16), load1_of(t, i, bf16));
-	}
+	diff_locate_max(a, b, t, n, start, bf16, cnan, cmax);
 }
 
 KERNEL void dv_diff_chunk(dv_diff_acc *a, const float *b, const float *t, size_t n, int64_t start)
@@ -647,24 +658,7 @@ KERNEL void dv_diff_chunk_bf16(dv_diff_acc *a, const uint16_t *b, const uint16_t
 	a->abs_sum += ab;
 	a->identical += cid;
 	a->n += (int64_t)n;
-	if (a->max_is_nan)
-		return;
-	if (cnan > 0) {
-		for (i = 0; i < n; i++) {
-			float d = fabsf(bf16f(t[i]) - bf16f(b[i]));
-
-			if (d != d)
-				break;
-		}
-		diff_record_max(a, NAN, start + (int64_t)i, bf16f(b[i]), bf16f(t[i]));
-		return;
-	}
-	if (cmax > a->max_abs) {
-		for (i = 0; i < n; i++)
-			if (fabsf(bf16f(t[i]) - bf16f(b[i])) == cmax)
-				break;
-		diff_record_max(a, cmax, start + (int64_t)i, bf16f(b[i]), bf16f(t[i]));
-	}
+	diff_locate_max(a, b, t, n, start, true, cnan, cmax);
 }
 
 /* 1 - 2*sum(b*t)/sum(b^2+t^2) == sum((b-t)^2)/sum(b^2+t^2): the second form
