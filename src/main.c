@@ -22,7 +22,7 @@ static void usage(FILE *out)
 		"  --layer-regex RE     group 1 is the layer when a file has no layer_id tag\n"
 		"  --ascii              ASCII lines and marks\n"
 		"  --no-color           monochrome (also when NO_COLOR is set)\n"
-		"  --no-scan            no background scan; compute rows as they are shown\n"
+		"  --no-scan            no background scan (S starts it); compute rows as shown\n"
 		"\n"
 		"Run 'dumpview COMMAND --help' for a command's options; see dumpview(1).\n");
 }
