@@ -64,6 +64,8 @@ typedef struct dv_run {
 typedef struct dv_run_opts {
 	const char *base_dir;     /* $DUMPER_BASE_DIR or DV_DEFAULT_BASE_DIR */
 	const char *layer_regex;  /* NULL: DV_DEFAULT_LAYER_REGEX */
+	_Atomic size_t *listed;   /* optional: counts .pt files as they are found, for
+				     progress shown while a huge run is listed */
 } dv_run_opts;
 
 /* Resolves spec (an existing path, else a tag under base_dir) and lists its

@@ -148,6 +148,7 @@ typedef struct phase_builder {
 	size_t n, cap;
 	const pcre2_code *layer_re;
 	const char *root;
+	_Atomic size_t *listed;   /* progress counter (may be NULL) */
 	/* the folders being read, outermost first: a link back to one of them is skipped */
 	dev_t dev[MAX_DEPTH + 1];
 	ino_t ino[MAX_DEPTH + 1];
@@ -218,6 +219,8 @@ static int add_file(phase_builder *pb, const char *dir, const char *reldir, cons
 	f->filename = strdup(fname);
 	f->stem = strndup(fname, strlen(fname) - 3);
 	pb->n++;
+	if (pb->listed)
+		atomic_fetch_add_explicit(pb->listed, 1, memory_order_relaxed);
 	for (size_t i = 0; i < f->ntags; i++)
 		if (!f->tags[i].key || !f->tags[i].value)
 			return dv_error_set(err, "%s: out of memory", dir);
@@ -416,9 +419,9 @@ oom:
 
 /* A phase folder read into pb; on failure the files read so far are freed. */
 static int read_phase(dv_run *run, const char *name, const char *dir, const char *rel,
-		      const pcre2_code *layer_re, dv_error *err)
+		      const pcre2_code *layer_re, _Atomic size_t *listed, dv_error *err)
 {
-	phase_builder pb = {.layer_re = layer_re, .root = run->root};
+	phase_builder pb = {.layer_re = layer_re, .root = run->root, .listed = listed};
 
 	if (read_folder(&pb, dir, rel, NULL, 0, 0, err)) {
 		for (size_t i = 0; i < pb.n; i++)
@@ -480,7 +483,7 @@ static void bare_phase_name(const char *dir, char *buf, size_t size)
 		snprintf(buf, size, "%s", base);
 }
 
-static int read_root(dv_run *run, const pcre2_code *layer_re, dv_error *err)
+static int read_root(dv_run *run, const pcre2_code *layer_re, _Atomic size_t *listed, dv_error *err)
 {
 	char *cur = strdup(run->root), *rel = strdup("");
 	strvec pts = {0}, dirs = {0};
@@ -516,7 +519,7 @@ static int read_root(dv_run *run, const pcre2_code *layer_re, dv_error *err)
 
 		bare_phase_name(cur, name, sizeof(name));
 		run->bare = true;
-		rc = read_phase(run, name, cur, rel, layer_re, err);
+		rc = read_phase(run, name, cur, rel, layer_re, listed, err);
 		goto out;
 	}
 	for (size_t i = 0; i < dirs.n && !rc; i++) {
@@ -533,7 +536,7 @@ static int read_root(dv_run *run, const pcre2_code *layer_re, dv_error *err)
 		if (!sub || !subrel)
 			rc = dv_error_set(err, "%s: out of memory", run->root);
 		else
-			rc = read_phase(run, name, sub, subrel, layer_re, err);
+			rc = read_phase(run, name, sub, subrel, layer_re, listed, err);
 		free(sub);
 		free(subrel);
 	}
@@ -592,7 +595,7 @@ dv_run *dv_run_open(const char *spec, const dv_run_opts *opts, dv_error *err)
 		dv_run_free(run);
 		return NULL;
 	}
-	if (read_root(run, layer_re, err)) {
+	if (read_root(run, layer_re, opts ? opts->listed : NULL, err)) {
 		pcre2_code_free(layer_re);
 		dv_run_free(run);
 		return NULL;
