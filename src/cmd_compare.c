@@ -214,7 +214,7 @@ int cmd_compare(int argc, char **argv)
 	dv_scan *scan = NULL;
 	dv_report *report = NULL;
 	dv_metrics_opts mopts;
-	dv_run_opts run_opts;
+	dv_run_opts run_opts = {0};
 	const dv_report_counts *counts;
 	dv_error err = { { 0 } };
 	char *diagnosis = NULL;

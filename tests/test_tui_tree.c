@@ -19,7 +19,7 @@ static tui_app *open_runs(const char *ex, double threshold)
 {
 	char b[4096], t[4096];
 	dv_error err;
-	dv_run_opts ro = { DV_DEFAULT_BASE_DIR, NULL };
+	dv_run_opts ro = {.base_dir = DV_DEFAULT_BASE_DIR};
 	tui_app *app = calloc(1, sizeof(*app));
 
 	assert_non_null(ex);

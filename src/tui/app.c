@@ -777,7 +777,8 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 	dv_error e;
 	dv_error_clear(&e);
 	const char *base_dir = getenv("DUMPER_BASE_DIR");
-	dv_run_opts ro = { base_dir && *base_dir ? base_dir : DV_DEFAULT_BASE_DIR, opts->layer_regex };
+	dv_run_opts ro = {.base_dir = base_dir && *base_dir ? base_dir : DV_DEFAULT_BASE_DIR,
+			  .layer_regex = opts->layer_regex};
 	pcre2_code *filter = NULL;
 	dv_run *base = NULL, *targ = NULL;
 	if (opts->filter && !(filter = dv_regex_compile(opts->filter, false, &e))) {
