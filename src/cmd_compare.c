@@ -16,6 +16,7 @@
 
 #include "dumpview/commands.h"
 #include "dumpview/dump.h"
+#include "dumpview/escape.h"
 #include "dumpview/metrics.h"
 #include "dumpview/report.h"
 
@@ -36,10 +37,13 @@ static void usage(FILE *out)
 		"  --format F           text (default), jsonl or csv\n"
 		"  --output FILE        write the report to FILE instead of standard output\n"
 		"  --quiet              text: print failed pairs only\n"
+		"  --follow-symlinks    follow symlinked folders that lead outside a run\n"
 		"  --help               this help\n"
 		"\n"
-		"Exit status: 0 every compared pair passed, 1 a pair failed or errored,\n"
-		"2 usage error, missing directory or no pairs.\n");
+		"Exit status: 0 every compared pair passed, 1 a pair failed or errored, or a\n"
+		"warning (a folder not read, a phase on one side only or with no pair, more\n"
+		"than half of one side's files unmatched), 2 usage error, missing directory\n"
+		"or no pairs.\n");
 }
 
 /* Compiles a user regex; on error prints PCRE2's message and offset. */
@@ -192,7 +196,7 @@ static int parse_threshold(const char *s, double *out)
 
 int cmd_compare(int argc, char **argv)
 {
-	enum { OPT_PHASE = 256, OPT_FILTER, OPT_THRESHOLD, OPT_LAYER_REGEX, OPT_FORMAT, OPT_OUTPUT };
+	enum { OPT_PHASE = 256, OPT_FILTER, OPT_THRESHOLD, OPT_LAYER_REGEX, OPT_FORMAT, OPT_OUTPUT, OPT_FOLLOW };
 	static const struct option longopts[] = {
 		{ "phase", required_argument, NULL, OPT_PHASE },
 		{ "filter", required_argument, NULL, OPT_FILTER },
@@ -201,6 +205,7 @@ int cmd_compare(int argc, char **argv)
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "output", required_argument, NULL, OPT_OUTPUT },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "follow-symlinks", no_argument, NULL, OPT_FOLLOW },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -218,6 +223,8 @@ int cmd_compare(int argc, char **argv)
 	const dv_report_counts *counts;
 	dv_error err = { { 0 } };
 	char *diagnosis = NULL;
+	char *const *warnings = NULL;
+	size_t nwarnings = 0;
 	FILE *out = stdout;
 	int rc = 2, c;
 
@@ -262,6 +269,9 @@ int cmd_compare(int argc, char **argv)
 			break;
 		case 'q':
 			ropts.quiet = true;
+			break;
+		case OPT_FOLLOW:
+			run_opts.follow_symlinks = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -354,7 +364,12 @@ int cmd_compare(int argc, char **argv)
 	dv_report_finish(report, diagnosis);
 
 	counts = dv_report_get_counts(report);
-	if (counts->failed || counts->errored)
+	nwarnings = dv_report_warnings(report, &warnings);
+	/* CSV has no summary row: its warnings go where the user sees them. */
+	if (ropts.format == DV_REPORT_CSV)
+		for (i = 0; i < nwarnings; i++)
+			dv_term_fprintf(stderr, PROG ": warning: %s\n", warnings[i]);
+	if (counts->failed || counts->errored || nwarnings)
 		rc = 1;
 	else if (counts->passed)
 		rc = 0;

@@ -9,6 +9,7 @@
 
 #include "dumpview/commands.h"
 #include "dumpview/dump.h"
+#include "dumpview/escape.h"
 #include "dumpview/pt.h"
 #include "dumpview/report.h"
 
@@ -219,12 +220,62 @@ static void json_nullable(FILE *out, int64_t v)
 		fputs("null", out);
 }
 
+/* How a phase's files are grouped by folder: each distinct set of folder tags
+ * ("sglang_dump=1", "folder=." for files beside subfolders) with its file
+ * count, in first-seen order. */
+typedef struct fgroup {
+	char *label;
+	size_t n;
+} fgroup;
+
+static size_t folder_groups(const dv_phase *ph, fgroup **out)
+{
+	fgroup *g = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < ph->nfiles; i++) {
+		const dv_dumpfile *f = &ph->files[i];
+		char *label = NULL;
+		size_t len = 0, j;
+		FILE *m;
+
+		if (f->ntags == f->nfile_tags || !(m = open_memstream(&label, &len)))
+			continue;
+		for (size_t t = f->nfile_tags; t < f->ntags; t++)
+			fprintf(m, "%s%s=%s", t > f->nfile_tags ? " " : "", f->tags[t].key, f->tags[t].value);
+		if (fclose(m)) {
+			free(label);
+			continue;
+		}
+		for (j = 0; j < n && strcmp(g[j].label, label); j++)
+			;
+		if (j < n) {
+			g[j].n++;
+			free(label);
+			continue;
+		}
+		fgroup *grown = realloc(g, (n + 1) * sizeof(*g));
+
+		if (!grown) {
+			free(label);
+			continue;
+		}
+		g = grown;
+		g[n].label = label;
+		g[n++].n = 1;
+	}
+	*out = g;
+	return n;
+}
+
 static void describe_phase(FILE *out, const dv_run *run, const dv_phase *ph, info_format fmt)
 {
 	file_meta *metas = calloc(ph->nfiles + 1, sizeof(*metas));
 	ivec steps = distinct(ph, 0), ranks = distinct(ph, 1), layers = distinct(ph, 2);
 	const char **keys = NULL;
 	size_t nkeys = tag_keys(ph, &keys), ndt, unreadable = 0;
+	fgroup *groups = NULL;
+	size_t ngroups = folder_groups(ph, &groups);
 	dcount dts[64];
 
 	if (!metas) {
@@ -240,6 +291,13 @@ static void describe_phase(FILE *out, const dv_run *run, const dv_phase *ph, inf
 	if (fmt == INFO_TEXT) {
 		fprintf(out, "phase %s: %s\n", ph->name, ph->dir);
 		fprintf(out, "  files: %zu\n", ph->nfiles);
+		if (ngroups) {
+			fputs("  folders:", out);
+			for (size_t k = 0; k < ngroups; k++)
+				dv_term_fprintf(out, "%s%s (%zu file%s)", k ? ", " : " ", groups[k].label, groups[k].n,
+						groups[k].n == 1 ? "" : "s");
+			fputc('\n', out);
+		}
 		fputs("  tag keys:", out);
 		for (size_t k = 0; k < nkeys; k++)
 			fprintf(out, "%s%s", k ? ", " : " ", keys[k]);
@@ -291,7 +349,14 @@ static void describe_phase(FILE *out, const dv_run *run, const dv_phase *ph, inf
 		dv_json_write_string(out, ph->name);
 		fputs(",\"dir\":", out);
 		dv_json_write_string(out, ph->dir);
-		fprintf(out, ",\"files\":%zu,\"tag_keys\":[", ph->nfiles);
+		fprintf(out, ",\"files\":%zu,\"folders\":{", ph->nfiles);
+		for (size_t k = 0; k < ngroups; k++) {
+			if (k)
+				fputc(',', out);
+			dv_json_write_string(out, groups[k].label);
+			fprintf(out, ":%zu", groups[k].n);
+		}
+		fputs("},\"tag_keys\":[", out);
 		for (size_t k = 0; k < nkeys; k++) {
 			if (k)
 				fputc(',', out);
@@ -370,6 +435,9 @@ static void describe_phase(FILE *out, const dv_run *run, const dv_phase *ph, inf
 		}
 	}
 out:
+	for (size_t k = 0; k < ngroups; k++)
+		free(groups[k].label);
+	free(groups);
 	free(metas);
 	free(steps.v);
 	free(ranks.v);
@@ -379,9 +447,11 @@ out:
 
 static void usage(FILE *out)
 {
-	fputs("usage: dumpview info [--format text|jsonl] [--layer-regex RE] DIR|TAG...\n"
-	      "Describes dump runs: per phase its folder, file count, tag keys, steps, ranks,\n"
-	      "layers and tensors by dtype, then each file's tags; unreadable files with the reason.\n"
+	fputs("usage: dumpview info [--format text|jsonl] [--layer-regex RE] [--follow-symlinks] DIR|TAG...\n"
+	      "Describes dump runs: per phase its folder, file count, how its files are grouped\n"
+	      "by folder, tag keys, steps, ranks, layers and tensors by dtype, then each file's\n"
+	      "tags; unreadable files with the reason; folders not read as warnings.\n"
+	      "--follow-symlinks follows symlinked folders that lead outside a run.\n"
 	      "A TAG is looked up under $DUMPER_BASE_DIR (default " DV_DEFAULT_BASE_DIR ").\n",
 	      out);
 }
@@ -391,6 +461,7 @@ int cmd_info(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"format", required_argument, NULL, 'f'},
 		{"layer-regex", required_argument, NULL, 'L'},
+		{"follow-symlinks", no_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -413,6 +484,9 @@ int cmd_info(int argc, char **argv)
 			break;
 		case 'L':
 			opts.layer_regex = optarg;
+			break;
+		case 'F':
+			opts.follow_symlinks = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -437,6 +511,8 @@ int cmd_info(int argc, char **argv)
 		}
 		if (fmt == INFO_TEXT) {
 			fprintf(stdout, "%s%s: %s\n", i > optind ? "\n" : "", run->spec, run->root);
+			for (size_t k = 0; k < run->nproblems; k++)
+				dv_term_fprintf(stdout, "warning: %s\n", run->problems[k]);
 			if (!run->nphases)
 				fputs("no .pt files\n", stdout);
 		} else {
@@ -444,7 +520,13 @@ int cmd_info(int argc, char **argv)
 			dv_json_write_string(stdout, run->spec);
 			fputs(",\"root\":", stdout);
 			dv_json_write_string(stdout, run->root);
-			fprintf(stdout, ",\"phases\":%zu}\n", run->nphases);
+			fprintf(stdout, ",\"phases\":%zu,\"warnings\":[", run->nphases);
+			for (size_t k = 0; k < run->nproblems; k++) {
+				if (k)
+					fputc(',', stdout);
+				dv_json_write_string(stdout, run->problems[k]);
+			}
+			fputs("]}\n", stdout);
 		}
 		for (size_t p = 0; p < run->nphases; p++)
 			describe_phase(stdout, run, &run->phases[p], fmt);

@@ -12,7 +12,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: dumpview [OPTIONS] BASELINE TARGET     explore two dumps (TUI)\n"
 		"       dumpview compare [OPTIONS] BASELINE TARGET\n"
-		"       dumpview info [--format text|jsonl] DIR|TAG...\n"
+		"       dumpview info [--format text|jsonl] [--follow-symlinks] DIR|TAG...\n"
 		"       dumpview show [--values N] [--raw PATH] FILE\n"
 		"       dumpview --help | --version\n"
 		"\n"
@@ -23,6 +23,7 @@ static void usage(FILE *out)
 		"  --ascii              ASCII lines and marks\n"
 		"  --no-color           monochrome (also when NO_COLOR is set)\n"
 		"  --no-scan            no background scan (S starts it); compute rows as shown\n"
+		"  --follow-symlinks    follow symlinked folders that lead outside a run\n"
 		"\n"
 		"Run 'dumpview COMMAND --help' for a command's options; see dumpview(1).\n");
 }

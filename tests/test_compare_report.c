@@ -349,6 +349,7 @@ static const char golden_text[] =
 	"Skip: baseline=fwd_bwd/g.pt (no target)\n"
 	"\n"
 	"Summary: 1 passed, 2 failed, 3 skipped, 1 errored (total 7)\n"
+	"Warning: phase fwd_bwd: only in the baseline (1 file)\n"
 	"First divergence: phase inference, layer 1, mlp_output, rank 0, step 0: rel_diff=0.03162228104648879\n"
 	"  target=inference/f2.pt\n"
 	"Diagnosis: Inference diverges first.\n";
@@ -397,6 +398,7 @@ static const char golden_quiet_ascii[] =
 	"FAIL error: /b/inference/bad.pt: truncated zip\n"
 	"\n"
 	"Summary: 1 passed, 2 failed, 3 skipped, 1 errored (total 7)\n"
+	"Warning: phase fwd_bwd: only in the baseline (1 file)\n"
 	"First divergence: phase inference, layer 1, mlp_output, rank 0, step 0: rel_diff=0.03162228104648879\n"
 	"  target=inference/f2.pt\n"
 	"Diagnosis: Inference diverges first.\n";
@@ -457,7 +459,8 @@ static const char golden_jsonl[] =
 	"{\"type\":\"summary\",\"passed\":1,\"failed\":2,\"skipped\":3,\"errored\":1,\"total\":7,"
 	"\"first_divergence\":{\"phase\":\"inference\",\"layer\":1,\"name\":\"mlp_output\",\"rank\":0,"
 	"\"step\":0,\"target\":\"inference/f2.pt\",\"rel_diff\":0.03162228104648879},"
-	"\"diagnosis\":\"Inference diverges first.\"}\n";
+	"\"diagnosis\":\"Inference diverges first.\","
+	"\"warnings\":[\"phase fwd_bwd: only in the baseline (1 file)\"]}\n";
 
 static void test_jsonl(void **state)
 {

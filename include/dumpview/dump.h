@@ -45,8 +45,13 @@ typedef struct dv_dumpfile {
 	size_t nfile_tags;     /* tags[0 .. nfile_tags) come from the file name, the rest from folders */
 } dv_dumpfile;
 
+/* The phase of .pt files lying in a run's root folder beside phase folders. */
+#define DV_ROOT_PHASE "(root)"
+/* The folder tag value of .pt files lying beside subfolders inside a phase. */
+#define DV_LOOSE_FOLDER "."
+
 typedef struct dv_phase {
-	char *name;            /* "inference", "fwd_only", "fwd_bwd", or the folder name */
+	char *name;            /* "inference", "fwd_only", "fwd_bwd", DV_ROOT_PHASE, or the folder name */
 	char *dir;             /* the folder read (relative to the run root) */
 	dv_dumpfile *files;    /* sorted by (step, dump_index, rank, name) */
 	size_t nfiles;
@@ -59,6 +64,9 @@ typedef struct dv_run {
 	size_t nphases;
 	bool bare;             /* the run is one bare folder of .pt files (one phase); two bare runs
 				  pair their phases whatever the folders are called */
+	char **problems;       /* folders not read, one line each ("inference/x: cannot read
+				  folder: Permission denied"): they count as errored */
+	size_t nproblems;
 } dv_run;
 
 typedef struct dv_run_opts {
@@ -66,10 +74,19 @@ typedef struct dv_run_opts {
 	const char *layer_regex;  /* NULL: DV_DEFAULT_LAYER_REGEX */
 	_Atomic size_t *listed;   /* optional: counts .pt files as they are found, for
 				     progress shown while a huge run is listed */
+	bool follow_symlinks;     /* follow symlinked folders that lead outside the run */
 } dv_run_opts;
 
 /* Resolves spec (an existing path, else a tag under base_dir) and lists its
- * phases and files. Fails (err names both places tried) when neither exists. */
+ * phases and files. Fails (err names both places tried) when neither exists,
+ * or when the run's own folder cannot be listed. A folder below it that cannot
+ * be read, lies deeper than the depth limit, or is a symlink leading outside
+ * the run (unless opts->follow_symlinks) is left out and named in
+ * run->problems. Each real folder is read once. A folder's .pt files and its
+ * subfolders are both read: in the root beside phase folders the files form
+ * the phase DV_ROOT_PHASE; inside a phase, files beside subfolders get the
+ * folder tag folder=DV_LOOSE_FOLDER. Folders with no .pt file below are
+ * ignored. */
 dv_run *dv_run_open(const char *spec, const dv_run_opts *opts, dv_error *err);
 void dv_run_free(dv_run *run);
 
@@ -119,6 +136,8 @@ typedef struct dv_phase_pairs {
 	char *name;
 	bool in_base, in_targ;        /* a phase present on one side only is reported */
 	size_t first, count;          /* its pairs: pairs[first .. first+count) */
+	bool folders_ignored;         /* the two sides' folders differ: some folder tags
+					 were not used as pairing keys */
 } dv_phase_pairs;
 
 typedef struct dv_comparison {
@@ -132,7 +151,9 @@ typedef struct dv_comparison {
 } dv_comparison;
 
 /* Pairs two runs by the comparator's rule (all tags but dump_index, with
- * duplicate_index). Optional filter: PCRE2 on the target's file name (baseline
+ * duplicate_index). A folder tag is a key in a phase only when every file of
+ * both sides has it and, for sglang_dump (an ordinal), both sides have the
+ * same values: one extra or missing folder must not unpair the phase. Optional filter: PCRE2 on the target's file name (baseline
  * file name for baseline-only files); NULL keeps all. */
 dv_comparison *dv_comparison_build(dv_run *base, dv_run *targ, const pcre2_code *filter, dv_error *err);
 /* Frees the comparison and both runs. */
@@ -187,6 +208,15 @@ void dv_scan_stop(dv_scan *scan);            /* cancel, join, free */
 /* The first failed matched pair in execution order, or -1. Exact only when all
  * pairs before it are DONE: *known tells whether that holds. */
 ptrdiff_t dv_first_divergence(const dv_comparison *cmp, bool *known);
+
+/* Why a comparison must not pass even with no failed pair, one line each:
+ * the runs' problems (folders not read), a phase with files on both sides
+ * but no pair, a phase on one side only, more than half of one side's files
+ * without a partner. Only the pairing is looked at (no results), so it is
+ * final before the scan. Returns the count; *out is a malloc'd array of
+ * malloc'd strings (free with dv_warnings_free), NULL when none. */
+size_t dv_comparison_warnings(const dv_comparison *cmp, char ***out);
+void dv_warnings_free(char **warnings, size_t n);
 
 /* Diagnosis following the seed's guidelines, as one paragraph of plain text
  * (which phase first diverges and what that points to, the first layer and

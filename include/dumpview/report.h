@@ -50,11 +50,16 @@ dv_report *dv_report_new(FILE *out, const dv_comparison *cmp, const dv_report_op
 /* Reports cmp->pairs[index]; call for every pair, in increasing index order.
  * A matched pair must be DONE. Phase headers are written as phases begin. */
 void dv_report_pair(dv_report *r, size_t index);
-/* Writes the remaining phase headers, the summary, the first divergence (the
- * first failed or errored pair reported, in execution order) and diagnosis
- * (may be NULL). */
+/* Writes the remaining phase headers, the summary, the warnings
+ * (dv_comparison_warnings; text: a "Warning: ..." line each after the summary
+ * line; jsonl: the summary's "warnings" array, always present; csv: none, the
+ * caller says them), the first divergence (the first failed or errored pair
+ * reported, in execution order) and diagnosis (may be NULL). The runs'
+ * problems (folders not read) count as errored. */
 void dv_report_finish(dv_report *r, const char *diagnosis);
 const dv_report_counts *dv_report_get_counts(const dv_report *r);
+/* The warnings dv_report_finish found (a comparison with any must not pass). */
+size_t dv_report_warnings(const dv_report *r, char *const **warnings);
 /* The first failed or errored pair so far (index into cmp->pairs), or -1. */
 ptrdiff_t dv_report_first_divergence(const dv_report *r);
 void dv_report_free(dv_report *r);

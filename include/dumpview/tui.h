@@ -16,6 +16,7 @@ typedef struct dv_tui_opts {
 	bool ascii;                     /* ASCII lines and marks */
 	bool no_color;                  /* monochrome */
 	bool no_scan;                   /* no background scan at start */
+	bool follow_symlinks;           /* follow symlinked folders that lead outside a run */
 	const char *script;             /* DUMPVIEW_SCRIPT: keys and commands, off-screen drawing */
 } dv_tui_opts;
 

@@ -447,16 +447,22 @@ static void unmatched(FILE *f, const dv_comparison *cmp)
 	}
 	if (nb || nt)
 		fprintf(f, " Unmatched files: %zu in the baseline only, %zu in the target only.", nb, nt);
-	for (size_t k = 0; k < cmp->nphases; k++)
+	for (size_t k = 0; k < cmp->nphases; k++) {
 		if (cmp->phases[k].in_base != cmp->phases[k].in_targ)
 			fprintf(f, " Phase %s is in the %s only.", cmp->phases[k].name,
 				cmp->phases[k].in_base ? "baseline" : "target");
+		if (cmp->phases[k].folders_ignored)
+			fprintf(f, " Phase %s: the two sides' folders differ, so its files were paired by their"
+				" names, not their folders.", cmp->phases[k].name);
+	}
+	if (cmp->base->nproblems + cmp->targ->nproblems)
+		fprintf(f, " Folders not read: %zu (see the warnings).", cmp->base->nproblems + cmp->targ->nproblems);
 }
 
 char *dv_diagnose(const dv_comparison *cmp)
 {
 	char *text = NULL;
-	size_t len = 0, matched = 0, done = 0;
+	size_t len = 0, matched = 0, done = 0, passed = 0;
 	FILE *f = open_memstream(&text, &len);
 	bool known;
 	ptrdiff_t first;
@@ -468,13 +474,18 @@ char *dv_diagnose(const dv_comparison *cmp)
 			continue;
 		matched++;
 		done += atomic_load(&cmp->pairs[i].state) == DV_PAIR_DONE;
+		/* as the summary counts: non-tensor values are skipped, not passed */
+		passed += atomic_load(&cmp->pairs[i].state) == DV_PAIR_DONE &&
+			  cmp->pairs[i].result.status == DV_RESULT_COMPARED && cmp->pairs[i].result.passed;
 	}
 	first = dv_first_divergence(cmp, &known);
 	if (!matched) {
 		fputs("No pairs to compare.", f);
 	} else if (first < 0) {
-		if (known)
+		if (known && passed == cmp->npairs)
 			fprintf(f, "No divergence: all %zu compared pairs pass.", matched);
+		else if (known)
+			fprintf(f, "No divergence: %zu passed, %zu skipped.", passed, cmp->npairs - passed);
 		else
 			fprintf(f, "No divergence so far (%zu of %zu pairs computed).", done, matched);
 	} else {

@@ -2,6 +2,7 @@
  * baseline file of the same phase that has the same tags except dump_index;
  * equal tags are told apart by duplicate_index (their order by dump_index).
  * Pairs come out in execution order: phase, step, dump_index, rank. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,21 @@ static int cmp_tag_ptr(const void *a, const void *b)
 	return c ? c : strcmp(x->value, y->value);
 }
 
-static char *pairing_key(const dv_dumpfile *f)
+/* The folder tag keys a phase pairs by. */
+typedef struct folder_keys {
+	const char **v;
+	size_t n;
+} folder_keys;
+
+static bool has_key(const folder_keys *fk, const char *key)
+{
+	for (size_t i = 0; i < fk->n; i++)
+		if (!strcmp(fk->v[i], key))
+			return true;
+	return false;
+}
+
+static char *pairing_key(const dv_dumpfile *f, const folder_keys *fk)
 {
 	const dv_tag **sorted = malloc((f->ntags + 1) * sizeof(*sorted));
 	size_t n = 0, len = 1;
@@ -32,6 +47,8 @@ static char *pairing_key(const dv_dumpfile *f)
 		return NULL;
 	for (size_t i = 0; i < f->ntags; i++) {
 		if (!strcmp(f->tags[i].key, "dump_index"))
+			continue;
+		if (i >= f->nfile_tags && !has_key(fk, f->tags[i].key))
 			continue;
 		sorted[n++] = &f->tags[i];
 		len += strlen(f->tags[i].key) + strlen(f->tags[i].value) + 2;
@@ -92,7 +109,7 @@ static void free_keyed(keyed *k, size_t n)
 }
 
 /* Keys one phase's files and sets their duplicate_index; sorted by (key, duplicate_index). */
-static keyed *key_files(dv_phase *ph, dv_error *err)
+static keyed *key_files(dv_phase *ph, const folder_keys *fk, dv_error *err)
 {
 	keyed *k;
 
@@ -104,7 +121,7 @@ static keyed *key_files(dv_phase *ph, dv_error *err)
 	for (size_t i = 0; i < ph->nfiles; i++) {
 		k[i].file = &ph->files[i];
 		ph->files[i].duplicate_index = 0;
-		if (!(k[i].key = pairing_key(&ph->files[i]))) {
+		if (!(k[i].key = pairing_key(&ph->files[i], fk))) {
 			free_keyed(k, i);
 			goto oom;
 		}
@@ -194,14 +211,133 @@ static int add_pair(pair_vec *pv, size_t phase, dv_pair_kind kind, const dv_dump
 	return 0;
 }
 
+static const char *folder_tag_of(const dv_dumpfile *f, const char *key)
+{
+	for (size_t i = f->nfile_tags; i < f->ntags; i++)
+		if (!strcmp(f->tags[i].key, key))
+			return f->tags[i].value;
+	return NULL;
+}
+
+static bool all_have(const dv_phase *ph, const char *key)
+{
+	for (size_t i = 0; i < ph->nfiles; i++)
+		if (!folder_tag_of(&ph->files[i], key))
+			return false;
+	return true;
+}
+
+/* The distinct values of a folder tag (few: one per folder). */
+static size_t distinct_values(const dv_phase *ph, const char *key, const char ***out)
+{
+	const char **v = NULL;
+	size_t n = 0, cap = 0;
+
+	for (size_t i = 0; i < ph->nfiles; i++) {
+		const char *x = folder_tag_of(&ph->files[i], key);
+		size_t j;
+
+		for (j = 0; j < n && strcmp(v[j], x); j++)
+			;
+		if (j < n)
+			continue;
+		if (n == cap) {
+			const char **grown = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*grown));
+
+			if (!grown) {
+				free(v);
+				*out = NULL;
+				return (size_t)-1;
+			}
+			v = grown;
+		}
+		v[n++] = x;
+	}
+	*out = v;
+	return n;
+}
+
+/* Whether both sides hold the same values of a folder tag every file has. */
+static bool same_values(const dv_phase *bp, const dv_phase *tp, const char *key)
+{
+	const char **a, **b;
+	size_t na = distinct_values(bp, key, &a), nb = distinct_values(tp, key, &b);
+	bool same = na == nb && na != (size_t)-1;
+
+	for (size_t i = 0; same && i < na; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < nb && !found; j++)
+			found = !strcmp(a[i], b[j]);
+		same = found;
+	}
+	free(a);
+	free(b);
+	return same;
+}
+
+/* The folder tags a phase pairs by: a key every file of both sides has;
+ * sglang_dump (an ordinal of re-runs) only when both sides have the same
+ * ordinals, since one extra re-run shifts them. Folder names (engine,
+ * rollout, folder) are identities: an extra one just leaves its files
+ * unmatched. *ignored tells whether some folder tag was left out. */
+static int choose_folder_keys(const dv_phase *bp, const dv_phase *tp, folder_keys *fk, bool *ignored)
+{
+	const dv_phase *sides[2] = {bp, tp};
+	size_t cap = 0;
+
+	fk->v = NULL;
+	fk->n = 0;
+	*ignored = false;
+	for (int s = 0; s < 2; s++) {
+		const dv_phase *ph = sides[s];
+
+		for (size_t i = 0; ph && i < ph->nfiles; i++) {
+			const dv_dumpfile *f = &ph->files[i];
+
+			for (size_t t = f->nfile_tags; t < f->ntags; t++) {
+				const char *k = f->tags[t].key;
+				bool use;
+
+				if (has_key(fk, k))
+					continue;
+				use = !bp || !tp ||
+				      (all_have(bp, k) && all_have(tp, k) &&
+				       (strcmp(k, "sglang_dump") || same_values(bp, tp, k)));
+				if (!use) {
+					*ignored = true;
+					continue;
+				}
+				if (fk->n == cap) {
+					const char **grown = realloc(fk->v, (cap = cap ? cap * 2 : 4) * sizeof(*grown));
+
+					if (!grown)
+						return -1;
+					fk->v = grown;
+				}
+				fk->v[fk->n++] = k;
+			}
+		}
+	}
+	return 0;
+}
+
 /* Pairs one phase's files (either side may be NULL) into pv, then sorts them. */
 static int pair_phase(pair_vec *pv, size_t phase, dv_phase *bp, dv_phase *tp, const pcre2_code *filter,
-		      dv_error *err)
+		      bool *folders_ignored, dv_error *err)
 {
 	size_t nb = bp ? bp->nfiles : 0, nt = tp ? tp->nfiles : 0, i = 0, j = 0, start = pv->n;
-	keyed *bk = key_files(bp, err), *tk = key_files(tp, err);
+	folder_keys fk;
+	keyed *bk = NULL, *tk = NULL;
 	int rc = 0;
 
+	if (choose_folder_keys(bp, tp, &fk, folders_ignored)) {
+		free(fk.v);
+		dv_error_set(err, "phase %s: out of memory", tp ? tp->name : bp->name);
+		return -1;
+	}
+	bk = key_files(bp, &fk, err);
+	tk = key_files(tp, &fk, err);
 	if ((bp && !bk) || (tp && !tk)) {
 		rc = -1;
 		goto out;
@@ -229,6 +365,7 @@ static int pair_phase(pair_vec *pv, size_t phase, dv_phase *bp, dv_phase *tp, co
 out:
 	free_keyed(bk, nb);
 	free_keyed(tk, nt);
+	free(fk.v);
 	return rc;
 }
 
@@ -291,8 +428,9 @@ dv_comparison *dv_comparison_build(dv_run *base, dv_run *targ, const pcre2_code 
 		dv_phase *tp = both_bare ? &targ->phases[0] : find_phase(targ, names[i]);
 		dv_phase_pairs *pp = &cmp->phases[cmp->nphases];
 		size_t first = pv.n;
+		bool ignored = false;
 
-		if (pair_phase(&pv, cmp->nphases, bp, tp, filter, err))
+		if (pair_phase(&pv, cmp->nphases, bp, tp, filter, &ignored, err))
 			goto fail;
 		/* A filter that leaves a phase nothing drops the phase. */
 		if (filter && pv.n == first)
@@ -303,6 +441,7 @@ dv_comparison *dv_comparison_build(dv_run *base, dv_run *targ, const pcre2_code 
 		pp->in_targ = tp != NULL;
 		pp->first = first;
 		pp->count = pv.n - first;
+		pp->folders_ignored = ignored;
 		cmp->nphases++;
 	}
 	free(names);
@@ -372,4 +511,86 @@ ptrdiff_t dv_first_divergence(const dv_comparison *cmp, bool *known)
 	if (known)
 		*known = all_done;
 	return -1;
+}
+
+typedef struct warn_vec {
+	char **v;
+	size_t n;
+	bool oom;
+} warn_vec;
+
+static void warn(warn_vec *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(warn_vec *w, const char *fmt, ...)
+{
+	char *line = NULL, **grown;
+	va_list ap;
+	int rc;
+
+	if (w->oom)
+		return;
+	va_start(ap, fmt);
+	rc = vasprintf(&line, fmt, ap);
+	va_end(ap);
+	grown = rc < 0 ? NULL : realloc(w->v, (w->n + 1) * sizeof(*grown));
+	if (!grown) {
+		if (rc >= 0)
+			free(line);
+		w->oom = true;
+		return;
+	}
+	w->v = grown;
+	w->v[w->n++] = line;
+}
+
+size_t dv_comparison_warnings(const dv_comparison *cmp, char ***out)
+{
+	warn_vec w = {0};
+	size_t nb = 0, nt = 0, only_b = 0, only_t = 0;
+	const dv_run *runs[2] = {cmp->base, cmp->targ};
+	const char *sides[2] = {"baseline", "target"};
+
+	for (int s = 0; s < 2; s++)
+		for (size_t i = 0; runs[s] && i < runs[s]->nproblems; i++)
+			warn(&w, "%s: %s", sides[s], runs[s]->problems[i]);
+	for (size_t k = 0; k < cmp->nphases; k++) {
+		const dv_phase_pairs *ph = &cmp->phases[k];
+		size_t m = 0, b = 0, t = 0;
+
+		for (size_t i = ph->first; i < ph->first + ph->count; i++) {
+			m += cmp->pairs[i].kind == DV_PAIR_MATCHED;
+			b += cmp->pairs[i].kind == DV_PAIR_BASELINE_ONLY;
+			t += cmp->pairs[i].kind == DV_PAIR_TARGET_ONLY;
+		}
+		nb += m + b;
+		nt += m + t;
+		only_b += b;
+		only_t += t;
+		if (ph->in_base != ph->in_targ)
+			warn(&w, "phase %s: only in the %s (%zu file%s)", ph->name,
+			     ph->in_base ? "baseline" : "target", ph->in_base ? b : t, (ph->in_base ? b : t) == 1 ? "" : "s");
+		else if (!m && b && t)
+			warn(&w, "phase %s: nothing compared: no file has a partner (%zu in the baseline, %zu in the target)",
+			     ph->name, b, t);
+	}
+	if (only_b * 2 > nb)
+		warn(&w, "baseline: %zu of %zu files have no partner in the target", only_b, nb);
+	if (only_t * 2 > nt)
+		warn(&w, "target: %zu of %zu files have no partner in the baseline", only_t, nt);
+	if (w.oom) {
+		dv_warnings_free(w.v, w.n);
+		w.v = NULL;
+		w.n = 0;
+		/* cannot say why: still never pass quietly */
+		if ((w.v = malloc(sizeof(*w.v))) && (w.v[0] = strdup("out of memory while checking the pairing")))
+			w.n = 1;
+	}
+	*out = w.v;
+	return w.n;
+}
+
+void dv_warnings_free(char **warnings, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(warnings[i]);
+	free(warnings);
 }

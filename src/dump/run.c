@@ -2,6 +2,7 @@
  * phases and files. Only directory listings and file names are read. */
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,106 @@ static const char *known_phase(const char *folder)
 	return NULL;
 }
 
+/* What the whole walk of one run shares: the folders already read (each
+ * real folder once, whatever links lead to it) and where the run really is. */
+typedef struct walk {
+	dv_run *run;
+	char *real_root;          /* realpath of the run's root */
+	bool follow_symlinks;
+	struct dev_ino {
+		dev_t dev;
+		ino_t ino;
+	} *seen;                  /* open addressing; ino 0 marks a free slot */
+	size_t nseen, capseen;
+} walk;
+
+/* Adds (dev, ino); false when it was there already (or out of memory: the
+ * folder is then not read twice either way). */
+static bool walk_visit(walk *w, dev_t dev, ino_t ino, bool *oom)
+{
+	size_t h;
+
+	if ((w->nseen + 1) * 2 > w->capseen) {
+		size_t cap = w->capseen ? w->capseen * 2 : 64;
+		struct dev_ino *grown = calloc(cap, sizeof(*grown));
+
+		if (!grown) {
+			*oom = true;
+			return false;
+		}
+		for (size_t i = 0; i < w->capseen; i++) {
+			if (!w->seen[i].ino)
+				continue;
+			h = ((size_t)w->seen[i].ino * 0x9e3779b97f4a7c15u ^ (size_t)w->seen[i].dev) & (cap - 1);
+			while (grown[h].ino)
+				h = (h + 1) & (cap - 1);
+			grown[h] = w->seen[i];
+		}
+		free(w->seen);
+		w->seen = grown;
+		w->capseen = cap;
+	}
+	if (!ino)
+		ino = (ino_t)-1; /* 0 is the free mark */
+	h = ((size_t)ino * 0x9e3779b97f4a7c15u ^ (size_t)dev) & (w->capseen - 1);
+	while (w->seen[h].ino) {
+		if (w->seen[h].ino == ino && w->seen[h].dev == dev)
+			return false;
+		h = (h + 1) & (w->capseen - 1);
+	}
+	w->seen[h].dev = dev;
+	w->seen[h].ino = ino;
+	w->nseen++;
+	return true;
+}
+
+/* Records a folder left out ("rel: why"). -1 only when out of memory. */
+static int walk_problem(walk *w, const char *rel, dv_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int walk_problem(walk *w, const char *rel, dv_error *err, const char *fmt, ...)
+{
+	char why[512], *line = NULL;
+	char **grown;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	grown = realloc(w->run->problems, (w->run->nproblems + 1) * sizeof(*grown));
+	if (!grown || asprintf(&line, "%s: %s", rel && *rel ? rel : ".", why) < 0) {
+		if (grown)
+			w->run->problems = grown;
+		return dv_error_set(err, "%s: out of memory", w->run->root);
+	}
+	w->run->problems = grown;
+	w->run->problems[w->run->nproblems++] = line;
+	return 0;
+}
+
+/* A symlinked folder is followed only when it resolves inside the run (or
+ * with follow_symlinks): a link must not pull in foreign folders. Returns 1
+ * to read dir, 0 to leave it out (recorded), -1 out of memory. */
+static int walk_allowed(walk *w, const char *dir, const char *rel, dv_error *err)
+{
+	struct stat st;
+	char *real;
+	size_t n;
+	bool inside;
+
+	if (w->follow_symlinks || lstat(dir, &st) || !S_ISLNK(st.st_mode) || !w->real_root)
+		return 1;
+	if (!(real = realpath(dir, NULL)))
+		return walk_problem(w, rel, err, "cannot read folder: %s", strerror(errno)) ? -1 : 0;
+	n = strlen(w->real_root);
+	inside = !strncmp(real, w->real_root, n) && (real[n] == '/' || real[n] == '\0' ||
+						    (n == 1 && w->real_root[0] == '/'));
+	free(real);
+	if (inside)
+		return 1;
+	return walk_problem(w, rel, err, "not followed: a symlink to a folder outside the run "
+			    "(--follow-symlinks follows it)") ? -1 : 0;
+}
+
 /* Files gathered for one phase. */
 typedef struct phase_builder {
 	dv_dumpfile *files;
@@ -149,9 +250,7 @@ typedef struct phase_builder {
 	const pcre2_code *layer_re;
 	const char *root;
 	_Atomic size_t *listed;   /* progress counter (may be NULL) */
-	/* the folders being read, outermost first: a link back to one of them is skipped */
-	dev_t dev[MAX_DEPTH + 1];
-	ino_t ino[MAX_DEPTH + 1];
+	walk *w;
 } phase_builder;
 
 static int64_t parse_i64(const char *s)
@@ -177,9 +276,9 @@ static void dumpfile_free(dv_dumpfile *f)
 	dv_free_tags(f->tags, f->ntags);
 }
 
-/* Adds one file: its name's tags, then the folder tags. */
-static int add_file(phase_builder *pb, const char *dir, const char *reldir, const char *fname,
-		    const dv_tag *folder_tags, size_t nfolder_tags, dv_error *err)
+/* Adds one file with its name's tags; folder tags are added by its folders'
+ * readers once they know which sibling folders hold files. */
+static int add_file(phase_builder *pb, const char *dir, const char *reldir, const char *fname, dv_error *err)
 {
 	dv_dumpfile *f;
 	dv_tag *tags;
@@ -198,22 +297,9 @@ static int add_file(phase_builder *pb, const char *dir, const char *reldir, cons
 	f = &pb->files[pb->n];
 	memset(f, 0, sizeof(*f));
 	n = dv_parse_tags(fname, &tags);
-	if (nfolder_tags) {
-		dv_tag *grown = realloc(tags, (n + nfolder_tags) * sizeof(*grown));
-
-		if (!grown) {
-			dv_free_tags(tags, n);
-			return dv_error_set(err, "%s: out of memory", dir);
-		}
-		tags = grown;
-		for (size_t i = 0; i < nfolder_tags; i++) {
-			tags[n + i].key = strdup(folder_tags[i].key);
-			tags[n + i].value = strdup(folder_tags[i].value);
-		}
-	}
 	f->tags = tags;
 	f->nfile_tags = n;
-	f->ntags = n + nfolder_tags;
+	f->ntags = n;
 	f->path = path_join(dir, fname);
 	f->relpath = path_join(reldir, fname);
 	f->filename = strdup(fname);
@@ -249,8 +335,9 @@ static int add_file(phase_builder *pb, const char *dir, const char *reldir, cons
 /* The tag a subfolder gives its files when a phase has several:
  * rollout_<i> -> rollout=<i>, engine_<i> -> engine=<i>, sglang_dump_<ts> ->
  * sglang_dump=<ordinal> (timestamps differ between runs, their order does
- * not), anything else folder=<name>. */
-static void folder_tag(char **dirs, size_t ndirs, size_t i, char *key, size_t keysz, char *val, size_t valsz)
+ * not; only folders holding files count), anything else folder=<name>. */
+static void folder_tag(char **dirs, const bool *used, size_t ndirs, size_t i, char *key, size_t keysz, char *val,
+		       size_t valsz)
 {
 	const char *d = dirs[i];
 
@@ -267,7 +354,7 @@ static void folder_tag(char **dirs, size_t ndirs, size_t i, char *key, size_t ke
 		for (size_t j = 0; j < ndirs; j++) {
 			double u;
 
-			if (j == i || strncmp(dirs[j], "sglang_dump_", 12))
+			if (j == i || !used[j] || strncmp(dirs[j], "sglang_dump_", 12))
 				continue;
 			u = strtod(dirs[j] + 12, NULL);
 			if (u < t || (u == t && strcmp(dirs[j], d) < 0))
@@ -281,59 +368,98 @@ static void folder_tag(char **dirs, size_t ndirs, size_t i, char *key, size_t ke
 	}
 }
 
-/* Reads a phase folder: its .pt files; else the single subfolder; else every
- * subfolder, each adding its folder tag. */
-static int read_folder(phase_builder *pb, const char *dir, const char *reldir, dv_tag *ftags,
-		       size_t nftags, int depth, dv_error *err)
+/* Puts key=value before the files' other folder tags (outer folders first). */
+static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const char *key, const char *val,
+			     dv_error *err)
+{
+	for (size_t i = from; i < to; i++) {
+		dv_dumpfile *f = &pb->files[i];
+		dv_tag *grown = realloc(f->tags, (f->ntags + 1) * sizeof(*grown));
+		char *k = strdup(key), *v = strdup(val);
+
+		if (!grown || !k || !v) {
+			if (grown)
+				f->tags = grown;
+			free(k);
+			free(v);
+			return dv_error_set(err, "%s: out of memory", pb->root);
+		}
+		f->tags = grown;
+		memmove(&f->tags[f->nfile_tags + 1], &f->tags[f->nfile_tags],
+			(f->ntags - f->nfile_tags) * sizeof(*grown));
+		f->tags[f->nfile_tags].key = k;
+		f->tags[f->nfile_tags].value = v;
+		f->ntags++;
+	}
+	return 0;
+}
+
+/* Reads a phase folder: its .pt files and every subfolder. Subfolders with no
+ * .pt file below are ignored; when one subfolder alone holds files (and no
+ * file lies beside it) it adds no tag, otherwise each adds its folder tag and
+ * the files beside them folder=DV_LOOSE_FOLDER. Folders that cannot be read
+ * are recorded as the run's problems; -1 only when out of memory. */
+static int read_folder(phase_builder *pb, const char *dir, const char *reldir, int depth, dv_error *err)
 {
 	strvec pts = {0}, dirs = {0};
-	int rc = 0;
-
+	size_t first = pb->n, nloose, nused = 0, *ends = NULL;
+	bool *used = NULL, oom = false;
 	struct stat st;
+	dv_error lerr = {{0}};
+	int rc;
 
-	if (depth > MAX_DEPTH || stat(dir, &st))
-		return 0;
-	for (int i = 0; i < depth; i++)
-		if (pb->dev[i] == st.st_dev && pb->ino[i] == st.st_ino)
-			return 0; /* a link loop */
-	pb->dev[depth] = st.st_dev;
-	pb->ino[depth] = st.st_ino;
-	if (list_dir(dir, &pts, &dirs, err))
-		return -1;
-	if (pts.n) {
-		for (size_t i = 0; i < pts.n && !rc; i++)
-			rc = add_file(pb, dir, reldir, pts.v[i], ftags, nftags, err);
-	} else if (dirs.n == 1) {
-		char *sub = path_join(dir, dirs.v[0]), *rel = path_join(reldir, dirs.v[0]);
+	if (depth > MAX_DEPTH)
+		return walk_problem(pb->w, reldir, err, "not read: more than %d folders below its phase folder",
+				    MAX_DEPTH);
+	if ((rc = walk_allowed(pb->w, dir, reldir, err)) <= 0)
+		return rc;
+	if (stat(dir, &st))
+		return walk_problem(pb->w, reldir, err, "cannot read folder: %s", strerror(errno));
+	if (!walk_visit(pb->w, st.st_dev, st.st_ino, &oom))
+		return oom ? dv_error_set(err, "%s: out of memory", dir) : 0;
+	if (list_dir(dir, &pts, &dirs, &lerr)) {
+		int e = errno;
 
-		rc = sub && rel ? read_folder(pb, sub, rel, ftags, nftags, depth + 1, err)
+		strvec_free(&pts);
+		strvec_free(&dirs);
+		if (strstr(lerr.msg, "out of memory"))
+			return dv_error_set(err, "%s", lerr.msg);
+		return walk_problem(pb->w, reldir, err, "cannot read folder: %s", strerror(e));
+	}
+	rc = 0;
+	for (size_t i = 0; i < pts.n && !rc; i++)
+		rc = add_file(pb, dir, reldir, pts.v[i], err);
+	nloose = pb->n - first;
+	if (!rc && dirs.n && (!(ends = calloc(dirs.n, sizeof(*ends))) || !(used = calloc(dirs.n, sizeof(*used)))))
+		rc = dv_error_set(err, "%s: out of memory", dir);
+	for (size_t i = 0; i < dirs.n && !rc; i++) {
+		char *sub = path_join(dir, dirs.v[i]), *rel = path_join(reldir, dirs.v[i]);
+		size_t before = pb->n;
+
+		rc = sub && rel ? read_folder(pb, sub, rel, depth + 1, err)
 				: dv_error_set(err, "%s: out of memory", dir);
+		ends[i] = pb->n;
+		used[i] = pb->n > before;
+		nused += used[i];
 		free(sub);
 		free(rel);
-	} else {
-		dv_tag *tags = malloc((nftags + 1) * sizeof(*tags));
-		char key[32], val[256];
-
-		if (!tags) {
-			rc = dv_error_set(err, "%s: out of memory", dir);
-			goto out;
-		}
-		if (nftags)
-			memcpy(tags, ftags, nftags * sizeof(*tags));
-		for (size_t i = 0; i < dirs.n && !rc; i++) {
-			char *sub = path_join(dir, dirs.v[i]), *rel = path_join(reldir, dirs.v[i]);
-
-			folder_tag(dirs.v, dirs.n, i, key, sizeof(key), val, sizeof(val));
-			tags[nftags].key = key;
-			tags[nftags].value = val;
-			rc = sub && rel ? read_folder(pb, sub, rel, tags, nftags + 1, depth + 1, err)
-					: dv_error_set(err, "%s: out of memory", dir);
-			free(sub);
-			free(rel);
-		}
-		free(tags);
 	}
-out:
+	if (!rc && (nloose || nused > 1)) {
+		char key[32], val[256];
+		size_t from = first + nloose;
+
+		if (nused)
+			rc = insert_folder_tag(pb, first, from, "folder", DV_LOOSE_FOLDER, err);
+		for (size_t i = 0; i < dirs.n && !rc; i++) {
+			if (!used[i])
+				continue;
+			folder_tag(dirs.v, used, dirs.n, i, key, sizeof(key), val, sizeof(val));
+			rc = insert_folder_tag(pb, from, ends[i], key, val, err);
+			from = ends[i];
+		}
+	}
+	free(ends);
+	free(used);
 	strvec_free(&pts);
 	strvec_free(&dirs);
 	return rc;
@@ -417,19 +543,41 @@ oom:
 	return dv_error_set(err, "%s: out of memory", run->root);
 }
 
+static void builder_free(phase_builder *pb)
+{
+	for (size_t i = 0; i < pb->n; i++)
+		dumpfile_free(&pb->files[i]);
+	free(pb->files);
+}
+
 /* A phase folder read into pb; on failure the files read so far are freed. */
-static int read_phase(dv_run *run, const char *name, const char *dir, const char *rel,
+static int read_phase(walk *w, const char *name, const char *dir, const char *rel,
 		      const pcre2_code *layer_re, _Atomic size_t *listed, dv_error *err)
 {
-	phase_builder pb = {.layer_re = layer_re, .root = run->root, .listed = listed};
+	phase_builder pb = {.layer_re = layer_re, .root = w->run->root, .listed = listed, .w = w};
 
-	if (read_folder(&pb, dir, rel, NULL, 0, 0, err)) {
-		for (size_t i = 0; i < pb.n; i++)
-			dumpfile_free(&pb.files[i]);
-		free(pb.files);
+	if (read_folder(&pb, dir, rel, 0, err)) {
+		builder_free(&pb);
 		return -1;
 	}
-	return add_phase(run, name, &pb, rel, err);
+	return add_phase(w->run, name, &pb, rel, err);
+}
+
+/* The root's own .pt files beside phase folders: a phase of their own, so
+ * that neither they nor the phases are dropped. */
+static int read_root_files(walk *w, const char *dir, const char *rel, const strvec *pts,
+			   const pcre2_code *layer_re, _Atomic size_t *listed, dv_error *err)
+{
+	phase_builder pb = {.layer_re = layer_re, .root = w->run->root, .listed = listed, .w = w};
+	int rc = 0;
+
+	for (size_t i = 0; i < pts->n && !rc; i++)
+		rc = add_file(&pb, dir, rel, pts->v[i], err);
+	if (rc) {
+		builder_free(&pb);
+		return -1;
+	}
+	return add_phase(w->run, DV_ROOT_PHASE, &pb, rel, err);
 }
 
 static int cmp_phase(const void *a, const void *b)
@@ -483,10 +631,22 @@ static void bare_phase_name(const char *dir, char *buf, size_t size)
 		snprintf(buf, size, "%s", base);
 }
 
-static int read_root(dv_run *run, const pcre2_code *layer_re, _Atomic size_t *listed, dv_error *err)
+/* Folders a phase is split into (timestamps of re-runs): a root holding only
+ * these is one phase, not a phase per timestamp. */
+static bool all_sglang_dumps(const strvec *dirs)
 {
+	for (size_t i = 0; i < dirs->n; i++)
+		if (strncmp(dirs->v[i], "sglang_dump_", 12))
+			return false;
+	return dirs->n > 0;
+}
+
+static int read_root(walk *w, const pcre2_code *layer_re, _Atomic size_t *listed, dv_error *err)
+{
+	dv_run *run = w->run;
 	char *cur = strdup(run->root), *rel = strdup("");
 	strvec pts = {0}, dirs = {0};
+	bool any_known = false;
 	int rc = 0;
 
 	if (!cur || !rel) {
@@ -502,9 +662,15 @@ static int read_root(dv_run *run, const pcre2_code *layer_re, _Atomic size_t *li
 			goto out;
 		if (pts.n || dirs.n != 1 || known_phase(dirs.v[0]) || depth >= MAX_DEPTH)
 			break;
-		/* No .pt and one subfolder: descend. */
+		/* No .pt and one subfolder: descend (unless a link leads out of the run). */
 		sub = path_join(cur, dirs.v[0]);
 		subrel = path_join(rel, dirs.v[0]);
+		if (sub && subrel && (rc = walk_allowed(w, sub, subrel, err)) <= 0) {
+			free(sub);
+			free(subrel);
+			strvec_free(&dirs);
+			goto out;
+		}
 		free(cur);
 		free(rel);
 		cur = sub;
@@ -514,14 +680,30 @@ static int read_root(dv_run *run, const pcre2_code *layer_re, _Atomic size_t *li
 			goto out;
 		}
 	}
-	if (pts.n) {
+	for (size_t i = 0; i < dirs.n; i++)
+		any_known |= known_phase(dirs.v[i]) != NULL;
+	/* A bare phase: .pt files (and maybe subfolders of that phase), or only
+	 * sglang_dump_<ts> folders. */
+	if ((pts.n && !any_known) || (!pts.n && all_sglang_dumps(&dirs))) {
 		char name[256];
 
 		bare_phase_name(cur, name, sizeof(name));
 		run->bare = true;
-		rc = read_phase(run, name, cur, rel, layer_re, listed, err);
+		rc = read_phase(w, name, cur, rel, layer_re, listed, err);
 		goto out;
 	}
+	{
+		struct stat st;
+		bool oom = false;
+
+		/* a link back to the root from inside a phase reads nothing twice */
+		if (!stat(cur, &st) && !walk_visit(w, st.st_dev, st.st_ino, &oom) && oom) {
+			rc = dv_error_set(err, "%s: out of memory", run->root);
+			goto out;
+		}
+	}
+	if (pts.n)
+		rc = read_root_files(w, cur, rel, &pts, layer_re, listed, err);
 	for (size_t i = 0; i < dirs.n && !rc; i++) {
 		const char *known = known_phase(dirs.v[i]);
 		char *sub = path_join(cur, dirs.v[i]), *subrel = path_join(rel, dirs.v[i]);
@@ -536,13 +718,13 @@ static int read_root(dv_run *run, const pcre2_code *layer_re, _Atomic size_t *li
 		if (!sub || !subrel)
 			rc = dv_error_set(err, "%s: out of memory", run->root);
 		else
-			rc = read_phase(run, name, sub, subrel, layer_re, listed, err);
+			rc = read_phase(w, name, sub, subrel, layer_re, listed, err);
 		free(sub);
 		free(subrel);
 	}
+out:
 	if (run->nphases)
 		qsort(run->phases, run->nphases, sizeof(*run->phases), cmp_phase);
-out:
 	strvec_free(&pts);
 	strvec_free(&dirs);
 	free(cur);
@@ -557,6 +739,8 @@ dv_run *dv_run_open(const char *spec, const dv_run_opts *opts, dv_error *err)
 	pcre2_code *layer_re;
 	dv_run *run;
 	char *tagged = NULL;
+	walk w = {0};
+	int rc;
 
 	if (!base) {
 		base = getenv("DUMPER_BASE_DIR");
@@ -595,12 +779,17 @@ dv_run *dv_run_open(const char *spec, const dv_run_opts *opts, dv_error *err)
 		dv_run_free(run);
 		return NULL;
 	}
-	if (read_root(run, layer_re, opts ? opts->listed : NULL, err)) {
-		pcre2_code_free(layer_re);
+	w.run = run;
+	w.real_root = realpath(run->root, NULL);
+	w.follow_symlinks = opts && opts->follow_symlinks;
+	rc = read_root(&w, layer_re, opts ? opts->listed : NULL, err);
+	pcre2_code_free(layer_re);
+	free(w.real_root);
+	free(w.seen);
+	if (rc) {
 		dv_run_free(run);
 		return NULL;
 	}
-	pcre2_code_free(layer_re);
 	return run;
 }
 
@@ -618,6 +807,9 @@ void dv_run_free(dv_run *run)
 		free(ph->dir);
 	}
 	free(run->phases);
+	for (size_t i = 0; i < run->nproblems; i++)
+		free(run->problems[i]);
+	free(run->problems);
 	free(run->root);
 	free(run->spec);
 	free(run);

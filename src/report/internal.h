@@ -22,6 +22,8 @@ struct dv_report {
 	ptrdiff_t first_divergence;
 	bool phase_header_pending;  /* text --quiet: header waits for a failed pair */
 	bool header_written;        /* csv */
+	char **warnings;            /* dv_comparison_warnings, set by dv_report_finish */
+	size_t nwarnings;
 };
 
 /* "p1" .. "p99", as dv_quantile_q (kept here so reports need no metrics code). */

@@ -105,6 +105,10 @@ void dv_report_finish(dv_report *r, const char *diagnosis)
 {
 	if (r->cmp->nphases)
 		begin_phases_through(r, r->cmp->nphases - 1);
+	/* A folder that could not be read is data not compared: it counts as errored. */
+	r->counts.errored += r->cmp->base->nproblems + r->cmp->targ->nproblems;
+	dv_warnings_free(r->warnings, r->nwarnings);
+	r->nwarnings = dv_comparison_warnings(r->cmp, &r->warnings);
 	r->writer->finish(r, diagnosis);
 	fflush(r->out);
 }
@@ -119,7 +123,17 @@ ptrdiff_t dv_report_first_divergence(const dv_report *r)
 	return r->first_divergence;
 }
 
+size_t dv_report_warnings(const dv_report *r, char *const **warnings)
+{
+	if (warnings)
+		*warnings = r->warnings;
+	return r->nwarnings;
+}
+
 void dv_report_free(dv_report *r)
 {
+	if (!r)
+		return;
+	dv_warnings_free(r->warnings, r->nwarnings);
 	free(r);
 }

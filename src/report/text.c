@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "dumpview/escape.h"
 #include "internal.h"
 
 static const char *mark(const dv_report *r, bool ok)
@@ -154,6 +155,8 @@ static void text_finish(dv_report *r, const char *diagnosis)
 	fprintf(out, "Summary: %zu passed, %zu failed, %zu skipped, %zu errored (total %zu)\n",
 		c->passed, c->failed, c->skipped, c->errored,
 		c->passed + c->failed + c->skipped + c->errored);
+	for (size_t i = 0; i < r->nwarnings; i++)
+		dv_term_fprintf(out, "Warning: %s\n", r->warnings[i]);
 	if (r->first_divergence < 0) {
 		fprintf(out, "First divergence: none\n");
 	} else {

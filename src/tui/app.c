@@ -210,7 +210,14 @@ static void draw_title(tui_app *app)
 		pair_path(app, (size_t)app->first_div, path, sizeof(path));
 		snprintf(fd, sizeof(fd), "first divergence: %s%s", path, app->first_div_known ? "" : " (so far)");
 	} else if (app->first_div_known) {
-		snprintf(fd, sizeof(fd), "no divergence");
+		/* the same warnings that make `compare` fail: never "no divergence" then */
+		char **w = NULL;
+		size_t nw = dv_comparison_warnings(app->cmp, &w);
+		if (nw)
+			snprintf(fd, sizeof(fd), "warning: %s%s", w[0], nw > 1 ? " (+more)" : "");
+		else
+			snprintf(fd, sizeof(fd), "no divergence");
+		dv_warnings_free(w, nw);
 	} else {
 		snprintf(fd, sizeof(fd), "first divergence: not found yet");
 	}
@@ -778,7 +785,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 	dv_error_clear(&e);
 	const char *base_dir = getenv("DUMPER_BASE_DIR");
 	dv_run_opts ro = {.base_dir = base_dir && *base_dir ? base_dir : DV_DEFAULT_BASE_DIR,
-			  .layer_regex = opts->layer_regex};
+			  .layer_regex = opts->layer_regex, .follow_symlinks = opts->follow_symlinks};
 	pcre2_code *filter = NULL;
 	dv_run *base = NULL, *targ = NULL;
 	if (opts->filter && !(filter = dv_regex_compile(opts->filter, false, &e))) {
@@ -899,7 +906,7 @@ out:
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: dumpview [--diff-threshold X] [--filter RE] [--layer-regex RE] [--ascii] [--no-color]\n"
-		     "                [--no-scan] BASELINE TARGET\n"
+		     "                [--no-scan] [--follow-symlinks] BASELINE TARGET\n"
 		     "Explore where two tensor dumps diverge. Press ? inside for the keys; see dumpview(1).\n");
 }
 
@@ -912,6 +919,7 @@ int cmd_tui(int argc, char **argv)
 		{ "ascii", no_argument, NULL, 'a' },
 		{ "no-color", no_argument, NULL, 'C' },
 		{ "no-scan", no_argument, NULL, 'S' },
+		{ "follow-symlinks", no_argument, NULL, 'F' },
 		{ "print-keys", optional_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -940,6 +948,7 @@ int cmd_tui(int argc, char **argv)
 		case 'a': o.ascii = true; break;
 		case 'C': o.no_color = true; break;
 		case 'S': o.no_scan = true; break;
+		case 'F': o.follow_symlinks = true; break;
 		case 'K':
 			dv_tui_print_keys(stdout, optarg && !strcmp(optarg, "man"));
 			return 0;
