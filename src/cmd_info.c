@@ -222,11 +222,16 @@ static void json_nullable(FILE *out, int64_t v)
 
 /* How a phase's files are grouped by folder: each distinct set of folder tags
  * ("sglang_dump=1", "folder=." for files beside subfolders) with its file
- * count, in first-seen order. */
+ * count, sorted by label. */
 typedef struct fgroup {
 	char *label;
 	size_t n;
 } fgroup;
+
+static int cmp_fgroup(const void *a, const void *b)
+{
+	return strcmp(((const fgroup *)a)->label, ((const fgroup *)b)->label);
+}
 
 static size_t folder_groups(const dv_phase *ph, fgroup **out)
 {
@@ -264,6 +269,8 @@ static size_t folder_groups(const dv_phase *ph, fgroup **out)
 		g[n].label = label;
 		g[n++].n = 1;
 	}
+	if (n > 1)
+		qsort(g, n, sizeof(*g), cmp_fgroup);
 	*out = g;
 	return n;
 }

@@ -663,6 +663,224 @@ static void make_model_dump(const char *run, bool bad)
 	}
 }
 
+/* ---- grouping, walk limits, warnings ---- */
+
+static const dv_phase *phase_named(const dv_run *run, const char *name)
+{
+	for (size_t i = 0; i < run->nphases; i++)
+		if (!strcmp(run->phases[i].name, name))
+			return &run->phases[i];
+	fail_msg("no phase %s", name);
+	return NULL;
+}
+
+static const dv_dumpfile *file_named(const dv_phase *ph, const char *name)
+{
+	for (size_t i = 0; i < ph->nfiles; i++)
+		if (!strcmp(ph->files[i].name, name))
+			return &ph->files[i];
+	fail_msg("no file %s in phase %s", name, ph->name);
+	return NULL;
+}
+
+static void test_layout_stray_root_file(void **state)
+{
+	dv_run *run;
+	const dv_phase *ph;
+
+	(void)state;
+	/* a config.pt beside the phase folders hides neither them nor itself */
+	touch("stray/" F("config"));
+	touch("stray/inference/sglang_dump_1/" F("dump_index=1___name=a"));
+	touch("stray/fwd_only/" F("dump_index=1___name=b"));
+	run = open_run("stray");
+	assert_false(run->bare);
+	assert_int_equal(run->nphases, 3);
+	assert_string_equal(run->phases[0].name, "inference");
+	assert_string_equal(run->phases[1].name, "fwd_only");
+	assert_string_equal(run->phases[2].name, DV_ROOT_PHASE);
+	ph = phase_named(run, DV_ROOT_PHASE);
+	assert_int_equal(ph->nfiles, 1);
+	assert_string_equal(ph->files[0].relpath, "config.pt");
+	assert_string_equal(ph->dir, ".");
+	assert_int_equal(phase_named(run, "inference")->nfiles, 1);
+	assert_int_equal(run->nproblems, 0);
+	dv_run_free(run);
+}
+
+static void test_layout_files_beside_subfolders(void **state)
+{
+	dv_run *run;
+	const dv_phase *ph;
+
+	(void)state;
+	/* inside a phase, .pt files beside sglang_dump folders: all read, each group tagged */
+	touch("beside/inference/" F("dump_index=1___name=loose"));
+	touch("beside/inference/sglang_dump_10/" F("dump_index=1___name=a"));
+	touch("beside/inference/sglang_dump_20/" F("dump_index=1___name=b"));
+	touch("beside/fwd_only/" F("dump_index=1___name=c"));
+	run = open_run("beside");
+	assert_int_equal(run->nphases, 2);
+	ph = phase_named(run, "inference");
+	assert_int_equal(ph->nfiles, 3);
+	assert_string_equal(dv_tag_get(file_named(ph, "loose"), "folder"), DV_LOOSE_FOLDER);
+	assert_string_equal(dv_tag_get(file_named(ph, "a"), "sglang_dump"), "0");
+	assert_string_equal(dv_tag_get(file_named(ph, "b"), "sglang_dump"), "1");
+	assert_int_equal(file_named(ph, "a")->nfile_tags, 2);
+	dv_run_free(run);
+
+	/* the same as a bare run (given by the phase folder's path) */
+	run = open_run("beside/inference");
+	assert_true(run->bare);
+	assert_int_equal(run->nphases, 1);
+	assert_string_equal(run->phases[0].name, "inference");
+	assert_int_equal(run->phases[0].nfiles, 3);
+	dv_run_free(run);
+}
+
+static void test_pairing_empty_and_extra_folders(void **state)
+{
+	dv_comparison *cmp;
+	size_t matched = 0, only_t = 0;
+
+	(void)state;
+	/* an empty sglang_dump left by an aborted re-run is ignored: everything pairs */
+	touch("abb/inference/sglang_dump_5/" F("dump_index=1___name=a"));
+	touch("abb/inference/sglang_dump_5/" F("dump_index=2___name=b"));
+	touch("abt/inference/sglang_dump_7/" F("dump_index=1___name=a"));
+	touch("abt/inference/sglang_dump_7/" F("dump_index=2___name=b"));
+	touch("abt/inference/sglang_dump_9/empty/");
+	cmp = build("abb", "abt", NULL);
+	assert_int_equal(cmp->npairs, 2);
+	assert_int_equal(cmp->pairs[0].kind, DV_PAIR_MATCHED);
+	assert_int_equal(cmp->pairs[1].kind, DV_PAIR_MATCHED);
+	assert_null(dv_tag_get(cmp->pairs[0].targ, "sglang_dump"));
+	assert_false(cmp->phases[0].folders_ignored);
+	dv_comparison_free(cmp);
+
+	/* an extra re-run with files on one side: the ordinals are not keys, files pair by name */
+	touch("ext/inference/sglang_dump_7/" F("dump_index=1___name=a"));
+	touch("ext/inference/sglang_dump_7/" F("dump_index=2___name=b"));
+	touch("ext/inference/sglang_dump_8/" F("dump_index=1___name=a"));
+	cmp = build("abb", "ext", NULL);
+	for (size_t i = 0; i < cmp->npairs; i++) {
+		const dv_pair *p = &cmp->pairs[i];
+
+		if (p->kind == DV_PAIR_MATCHED) {
+			matched++;
+			assert_string_equal(p->base->name, p->targ->name);
+			assert_non_null(strstr(p->targ->relpath, "sglang_dump_7/"));
+		} else {
+			only_t++;
+			assert_int_equal(p->kind, DV_PAIR_TARGET_ONLY);
+			assert_non_null(strstr(p->targ->relpath, "sglang_dump_8/"));
+		}
+	}
+	assert_int_equal(matched, 2);
+	assert_int_equal(only_t, 1);
+	assert_true(cmp->phases[0].folders_ignored);
+	dv_comparison_free(cmp);
+}
+
+static void test_walk_limits(void **state)
+{
+	dv_run *run;
+	dv_run_opts follow = {.base_dir = "/nonexistent-base", .follow_symlinks = true};
+	dv_error err = {{0}};
+	char deep[1024] = "deep/fwd_only";
+
+	(void)state;
+	/* a symlinked folder leading outside the run is not followed, and said */
+	touch("outside/" F("dump_index=1___name=foreign"));
+	touch("lnk/fwd_only/own/" F("dump_index=1___name=own"));
+	assert_int_equal(symlink(at("outside"), at("lnk/fwd_only/ext")), 0);
+	/* a link inside the run is followed; the folder it leads to is read once */
+	touch("lnk/fwd_bwd/real/" F("dump_index=1___name=g"));
+	assert_int_equal(symlink("real", at("lnk/fwd_bwd/again")), 0);
+	assert_int_equal(symlink("../fwd_bwd/real", at("lnk/fwd_only/twice")), 0);
+	run = open_run("lnk");
+	assert_int_equal(phase_named(run, "fwd_only")->nfiles, 1);
+	assert_string_equal(phase_named(run, "fwd_only")->files[0].name, "own");
+	assert_int_equal(phase_named(run, "fwd_bwd")->nfiles, 1);
+	assert_int_equal(run->nproblems, 1);
+	assert_string_equal(run->problems[0], "fwd_only/ext: not followed: a symlink to a folder outside the run "
+			    "(--follow-symlinks follows it)");
+	dv_run_free(run);
+	run = dv_run_open(at("lnk"), &follow, &err);
+	assert_non_null(run);
+	assert_int_equal(phase_named(run, "fwd_only")->nfiles, 2);
+	assert_int_equal(run->nproblems, 0);
+	dv_run_free(run);
+
+	/* files deeper than the limit are not read silently */
+	for (int i = 0; i < 18; i++)
+		strcat(deep, "/d");
+	strcat(deep, "/" F("dump_index=1___name=deep"));
+	touch(deep);
+	touch("deep/fwd_only/" F("dump_index=1___name=top"));
+	run = open_run("deep");
+	assert_int_equal(run->nphases, 1);
+	assert_int_equal(run->phases[0].nfiles, 1);
+	assert_int_equal(run->nproblems, 1);
+	assert_string_equal(run->problems[0], "fwd_only/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d: not read: more than 16 "
+			    "folders below its phase folder");
+	dv_run_free(run);
+}
+
+static void test_comparison_warnings(void **state)
+{
+	dv_comparison *cmp;
+	char **w;
+	size_t n;
+
+	(void)state;
+	/* a phase on one side only; a phase with files on both sides and no pair;
+	 * more than half of the target's files without a partner */
+	touch("wb/inference/" F("dump_index=1___name=a"));
+	touch("wb/fwd_only/" F("dump_index=1___name=x"));
+	touch("wb/fwd_bwd/" F("dump_index=1___name=g"));
+	touch("wt/inference/" F("dump_index=1___name=a"));
+	touch("wt/fwd_only/" F("dump_index=1___name=y"));
+	touch("wt/fwd_only/" F("dump_index=2___name=z"));
+	touch("wt/fwd_only/" F("dump_index=3___name=v"));
+	touch("wb/inference/" F("dump_index=2___name=b"));
+	touch("wt/inference/" F("dump_index=2___name=b"));
+	cmp = build("wb", "wt", NULL);
+	n = dv_comparison_warnings(cmp, &w);
+	assert_int_equal(n, 3);
+	assert_string_equal(w[0], "phase fwd_only: nothing compared: no file has a partner (1 in the baseline, 3 in the target)");
+	assert_string_equal(w[1], "phase fwd_bwd: only in the baseline (1 file)");
+	assert_string_equal(w[2], "target: 3 of 5 files have no partner in the baseline");
+	dv_warnings_free(w, n);
+	dv_comparison_free(cmp);
+
+	/* identical layouts: no warning */
+	cmp = build("wb", "wb", NULL);
+	assert_int_equal(dv_comparison_warnings(cmp, &w), 0);
+	assert_null(w);
+	dv_comparison_free(cmp);
+}
+
+static void test_diagnosis_agrees_with_summary(void **state)
+{
+	dv_comparison *cmp;
+	char *text;
+
+	(void)state;
+	touch("agree/inference/" F("dump_index=1___name=a"));
+	touch("agree/inference/" F("dump_index=2___name=b"));
+	touch("agree/inference/" F("dump_index=3___name=rids"));
+	cmp = build("agree", "agree", NULL);
+	assert_int_equal(cmp->npairs, 3);
+	for (size_t i = 0; i < 3; i++)
+		set_result(&cmp->pairs[i], strcmp(cmp->pairs[i].name, "rids") ? DV_RESULT_COMPARED : DV_RESULT_NON_TENSOR,
+			   true, 0, DV_BFLOAT16);
+	text = dv_diagnose(cmp);
+	assert_string_equal(text, "No divergence: 2 passed, 1 skipped.");
+	free(text);
+	dv_comparison_free(cmp);
+}
+
 static void test_first_divergence_and_diagnosis(void **state)
 {
 	dv_comparison *cmp;
@@ -820,6 +1038,12 @@ int main(void)
 		cmocka_unit_test(test_first_divergence_and_diagnosis),
 		cmocka_unit_test(test_diagnosis_gradients_and_unmatched),
 		cmocka_unit_test(test_diagnosis_ranks),
+		cmocka_unit_test(test_layout_stray_root_file),
+		cmocka_unit_test(test_layout_files_beside_subfolders),
+		cmocka_unit_test(test_pairing_empty_and_extra_folders),
+		cmocka_unit_test(test_walk_limits),
+		cmocka_unit_test(test_comparison_warnings),
+		cmocka_unit_test(test_diagnosis_agrees_with_summary),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
