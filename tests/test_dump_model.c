@@ -780,6 +780,28 @@ static void test_pairing_empty_and_extra_folders(void **state)
 	assert_int_equal(only_t, 1);
 	assert_true(cmp->phases[0].folders_ignored);
 	dv_comparison_free(cmp);
+
+	/* the same structure on both sides (files beside engine folders): folder
+	 * tags pair, even where dump order alone would pair them crosswise */
+	touch("lsb/engines/" F("dump_index=1___name=h"));
+	touch("lsb/engines/engine_0/" F("dump_index=2___name=h"));
+	touch("lsb/engines/engine_1/" F("dump_index=3___name=h"));
+	touch("lst/engines/" F("dump_index=3___name=h"));
+	touch("lst/engines/engine_0/" F("dump_index=1___name=h"));
+	touch("lst/engines/engine_1/" F("dump_index=2___name=h"));
+	cmp = build("lsb", "lst", NULL);
+	assert_int_equal(cmp->npairs, 3);
+	for (size_t i = 0; i < cmp->npairs; i++) {
+		const dv_pair *p = &cmp->pairs[i];
+		const char *slash_b = strrchr(p->base->relpath, '/'), *slash_t = strrchr(p->targ->relpath, '/');
+
+		assert_int_equal(p->kind, DV_PAIR_MATCHED);
+		/* the same folder on both sides */
+		assert_int_equal(slash_b - p->base->relpath, slash_t - p->targ->relpath);
+		assert_memory_equal(p->base->relpath, p->targ->relpath, (size_t)(slash_b - p->base->relpath));
+	}
+	assert_false(cmp->phases[0].folders_ignored);
+	dv_comparison_free(cmp);
 }
 
 static void test_walk_limits(void **state)

@@ -151,10 +151,13 @@ typedef struct dv_comparison {
 } dv_comparison;
 
 /* Pairs two runs by the comparator's rule (all tags but dump_index, with
- * duplicate_index). A folder tag is a key in a phase only when every file of
- * both sides has it and, for sglang_dump (an ordinal), both sides have the
- * same values: one extra or missing folder must not unpair the phase. Optional filter: PCRE2 on the target's file name (baseline
- * file name for baseline-only files); NULL keeps all. */
+ * duplicate_index). A folder tag is a key in a phase only when both sides
+ * have the same values of it (files without it included), or, for engine,
+ * rollout and folder (names, not ordinals), when every file of both sides
+ * has it: one extra or missing folder must not unpair the phase; the phase's
+ * folders_ignored says when a folder tag was left out. Optional filter:
+ * PCRE2 on the target's file name (baseline file name for baseline-only
+ * files); NULL keeps all. */
 dv_comparison *dv_comparison_build(dv_run *base, dv_run *targ, const pcre2_code *filter, dv_error *err);
 /* Frees the comparison and both runs. */
 void dv_comparison_free(dv_comparison *cmp);

@@ -227,7 +227,15 @@ static bool all_have(const dv_phase *ph, const char *key)
 	return true;
 }
 
-/* The distinct values of a folder tag (few: one per folder). */
+/* Stands for "this file has no such folder tag" among a tag's values. */
+static const char absent[] = "";
+
+static bool same_value(const char *a, const char *b)
+{
+	return a == b || (a != absent && b != absent && !strcmp(a, b));
+}
+
+/* The distinct values of a folder tag, absent included (few: one per folder). */
 static size_t distinct_values(const dv_phase *ph, const char *key, const char ***out)
 {
 	const char **v = NULL;
@@ -237,7 +245,9 @@ static size_t distinct_values(const dv_phase *ph, const char *key, const char **
 		const char *x = folder_tag_of(&ph->files[i], key);
 		size_t j;
 
-		for (j = 0; j < n && strcmp(v[j], x); j++)
+		if (!x)
+			x = absent;
+		for (j = 0; j < n && !same_value(v[j], x); j++)
 			;
 		if (j < n)
 			continue;
@@ -257,7 +267,7 @@ static size_t distinct_values(const dv_phase *ph, const char *key, const char **
 	return n;
 }
 
-/* Whether both sides hold the same values of a folder tag every file has. */
+/* Whether both sides hold the same values of a folder tag (absent being one). */
 static bool same_values(const dv_phase *bp, const dv_phase *tp, const char *key)
 {
 	const char **a, **b;
@@ -268,7 +278,7 @@ static bool same_values(const dv_phase *bp, const dv_phase *tp, const char *key)
 		bool found = false;
 
 		for (size_t j = 0; j < nb && !found; j++)
-			found = !strcmp(a[i], b[j]);
+			found = same_value(a[i], b[j]);
 		same = found;
 	}
 	free(a);
@@ -276,11 +286,12 @@ static bool same_values(const dv_phase *bp, const dv_phase *tp, const char *key)
 	return same;
 }
 
-/* The folder tags a phase pairs by: a key every file of both sides has;
- * sglang_dump (an ordinal of re-runs) only when both sides have the same
- * ordinals, since one extra re-run shifts them. Folder names (engine,
- * rollout, folder) are identities: an extra one just leaves its files
- * unmatched. *ignored tells whether some folder tag was left out. */
+/* The folder tags a phase pairs by: a key whose values (absence included)
+ * are the same on both sides, i.e. the same folder structure; or, for folder
+ * names (engine, rollout, folder: identities), a key every file of both sides
+ * has, so an extra engine just leaves its files unmatched. sglang_dump is an
+ * ordinal of re-runs that one extra re-run shifts: never by presence alone.
+ * *ignored tells whether some folder tag was left out. */
 static int choose_folder_keys(const dv_phase *bp, const dv_phase *tp, folder_keys *fk, bool *ignored)
 {
 	const dv_phase *sides[2] = {bp, tp};
@@ -301,9 +312,8 @@ static int choose_folder_keys(const dv_phase *bp, const dv_phase *tp, folder_key
 
 				if (has_key(fk, k))
 					continue;
-				use = !bp || !tp ||
-				      (all_have(bp, k) && all_have(tp, k) &&
-				       (strcmp(k, "sglang_dump") || same_values(bp, tp, k)));
+				use = !bp || !tp || same_values(bp, tp, k) ||
+				      (strcmp(k, "sglang_dump") && all_have(bp, k) && all_have(tp, k));
 				if (!use) {
 					*ignored = true;
 					continue;
