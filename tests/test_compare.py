@@ -2,7 +2,8 @@
 """`dumpview compare` end to end, against torch's answers (TAP).
 
 - examples/ (expected.json): every pair's metrics and stats within the
-  issue's tolerances, non-tensor values, unmatched files, first divergence,
+  tolerances below (rel_diff 1e-9 relative, mean_abs_diff and side stats
+  1e-6 relative, min/max exact), non-tensor values, unmatched files, first divergence,
   summary counts, exit code 1.
 - tests/fixtures/compare/edge: the synthetic edge cases of gen.py (all-zero,
   NaN, Inf, empty, shape unify/mismatch, duplicate tags, fp32 vs bf16,
