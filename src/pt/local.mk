@@ -8,6 +8,10 @@ src_libdumpview_a_SOURCES += \
 TESTS += tests/test_show_corpus.sh
 EXTRA_DIST += tests/test_show_corpus.sh
 
+# The files of src/pt call each other one way only (from the objects' symbols).
+TESTS += tests/test_pt_layers.sh
+EXTRA_DIST += tests/test_pt_layers.sh
+
 check_PROGRAMS += tests/test_pt_dtype
 TESTS += tests/test_pt_dtype
 tests_test_pt_dtype_SOURCES = tests/test_pt_dtype.c
