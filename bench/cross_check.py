@@ -5,7 +5,7 @@ usage: cross_check.py DUMPVIEW_JSONL TORCH_JSONL
   DUMPVIEW_JSONL: `dumpview compare --format jsonl BASE TARGET` output
   TORCH_JSONL:    `torch_compare.py --jsonl BASE TARGET` output
 
-Tolerances are issue 3's: rel_diff within 1e-9 relative (or 1e-15 absolute), max_abs_diff exact, mean_abs_diff
+Tolerances: rel_diff within 1e-9 relative (or 1e-15 absolute), max_abs_diff exact, mean_abs_diff
 within 1e-6 relative; side stats: std within 1e-6 relative, mean within 1e-6 relative or 1e-6 * std absolute (torch
 accumulates a float32 mean in float32), min/max exact, percentiles within 1e-6 relative (torch versions differ in the
 lerp's rounding). Prints TAP, one test per metric kind, with the worst offenders.

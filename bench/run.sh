@@ -1,8 +1,8 @@
 #!/bin/sh
 # bench/run.sh: times `dumpview compare --format jsonl` on the benchmark sets
 # next to `cat` of the same files (the read floor) and the torch reference
-# script, and prints wall time, CPU time, peak RSS and the ratios the issue's
-# targets are stated in. See bench/README.md.
+# script, and prints wall time, CPU time, peak RSS and the ratios the
+# performance targets of bench/README.md are stated in.
 #
 # usage: bench/run.sh [-B BUILDDIR] [-d DATADIR] [-n RUNS] [-T] [-P] [SET...]
 #   -B BUILDDIR  build tree holding src/dumpview and bench/gen_dumps

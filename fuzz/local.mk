@@ -1,5 +1,5 @@
-# fuzz/: libFuzzer harnesses and the hostile-input tests (issue 6); included
-# by the top Makefile.am.
+# fuzz/: the libFuzzer harnesses; included by the top Makefile.am. The
+# hostile-input tests that replay what they found are in tests/local.mk.
 #
 #   make fuzz [FUZZ_SECONDS=60] [FUZZ_HARNESSES="fuzz_pt ..."] [FUZZ_CC=clang]
 #
@@ -23,30 +23,6 @@ clean-local: clean-fuzz
 clean-fuzz:
 	rm -rf $(FUZZ_OUT)
 
-TESTS += tests/test_hostile.sh tests/test_hostile_compare.sh
-
-# A file truncated, replaced or overwritten between open and read.
-check_PROGRAMS += tests/test_hostile_live
-TESTS += tests/test_hostile_live
-tests_test_hostile_live_SOURCES = tests/test_hostile_live.c
-tests_test_hostile_live_CFLAGS = $(DV_TEST_CFLAGS)
-tests_test_hostile_live_LDADD = $(DV_TEST_LIBS)
-EXTRA_DIST += tests/test_hostile.sh tests/test_hostile_compare.sh \
-	fuzz/run.sh fuzz/smoke fuzz/walk.c fuzz/walk.h fuzz/fuzz_pt.c fuzz/fuzz_legacy.c \
+EXTRA_DIST += fuzz/run.sh fuzz/smoke fuzz/walk.c fuzz/walk.h fuzz/fuzz_pt.c fuzz/fuzz_legacy.c \
 	fuzz/fuzz_pickle.c fuzz/fuzz_tags.c fuzz/fuzz_regex.c fuzz/pickle.dict \
 	fuzz/make_seeds.py fuzz/FINDINGS.md fuzz/corpus
-
-# make check-valgrind: the whole suite with every test program and every
-# dumpview run under valgrind (memcheck: invalid accesses, definite and
-# indirect leaks fail a test with exit 99). Use a plain build: valgrind and
-# --enable-sanitizers do not mix.
-VALGRIND = valgrind
-VALGRIND_FLAGS = -q --error-exitcode=99 --leak-check=full \
-	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
-.PHONY: check-valgrind
-check-valgrind:
-	@printf '#!/bin/sh\nexec %s %s "%s/src/dumpview" "$$@"\n' '$(VALGRIND)' '$(VALGRIND_FLAGS)' \
-		'$(abs_top_builddir)' >valgrind-dumpview && chmod +x valgrind-dumpview
-	$(MAKE) $(AM_MAKEFLAGS) check LOG_COMPILER='$(VALGRIND) $(VALGRIND_FLAGS)' \
-		TESTS_ENVIRONMENT='DUMPVIEW=$(abs_top_builddir)/valgrind-dumpview; export DUMPVIEW; DV_VALGRIND=1; export DV_VALGRIND;'
-CLEANFILES += valgrind-dumpview

@@ -1,10 +1,12 @@
 /* dumpview: command-line dispatch. */
+#include "config.h"
+
+#ifdef HAVE_MALLOC_H
 #include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "config.h"
 #include "dumpview/commands.h"
 
 static void usage(FILE *out)
@@ -36,9 +38,12 @@ int main(int argc, char **argv)
 	if (!getenv("TZ"))
 		setenv("TZ", ":/etc/localtime", 0);
 	/* Per-pair buffers of a few hundred KiB: keep them on the heap instead of
-	 * fresh mmap()s (page faults) and trims (madvise) for every pair. */
+	 * fresh mmap()s (page faults) and trims (madvise) for every pair.
+	 * glibc only; other allocators keep their defaults. */
+#if defined(HAVE_MALLOPT) && defined(M_MMAP_THRESHOLD) && defined(M_TRIM_THRESHOLD)
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -11,3 +11,40 @@ tests_test_escape_LDADD = $(DV_TEST_LIBS)
 # warnings that make compare fail closed.
 TESTS += tests/test_walk.sh
 EXTRA_DIST += tests/test_walk.sh
+
+# Hostile inputs (tests/fixtures/hostile: malformed, huge, deep, lying
+# files) through show and compare: each fails cleanly or reads as expected.
+TESTS += tests/test_hostile.sh tests/test_hostile_compare.sh
+
+# A file truncated, replaced or overwritten between open and read.
+check_PROGRAMS += tests/test_hostile_live
+TESTS += tests/test_hostile_live
+tests_test_hostile_live_SOURCES = tests/test_hostile_live.c
+tests_test_hostile_live_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_hostile_live_LDADD = $(DV_TEST_LIBS)
+EXTRA_DIST += tests/test_hostile.sh tests/test_hostile_compare.sh
+
+# make check-valgrind: the whole suite with every test program and every
+# dumpview run under valgrind (memcheck: invalid accesses, definite and
+# indirect leaks fail a test with exit 99). Use a plain build: valgrind and
+# --enable-sanitizers do not mix.
+VALGRIND = valgrind
+VALGRIND_FLAGS = -q --error-exitcode=99 --leak-check=full \
+	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
+.PHONY: check-valgrind
+check-valgrind:
+	@printf '#!/bin/sh\nexec %s %s "%s/src/dumpview" "$$@"\n' '$(VALGRIND)' '$(VALGRIND_FLAGS)' \
+		'$(abs_top_builddir)' >valgrind-dumpview && chmod +x valgrind-dumpview
+	$(MAKE) $(AM_MAKEFLAGS) check LOG_COMPILER='$(VALGRIND) $(VALGRIND_FLAGS)' \
+		TESTS_ENVIRONMENT='DUMPVIEW=$(abs_top_builddir)/valgrind-dumpview; export DUMPVIEW; DV_VALGRIND=1; export DV_VALGRIND;'
+CLEANFILES += valgrind-dumpview
+
+# The unit tests need cmocka, which configure only looks for: without it
+# make check stops here, before compiling a test, and says what to install.
+.PHONY: cmocka-missing
+cmocka-missing:
+	@echo "make check: cmocka was not found when configure ran; install the Debian package libcmocka-dev and run configure again" >&2
+	@exit 1
+if !HAVE_CMOCKA
+check-am: cmocka-missing
+endif

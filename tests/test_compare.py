@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """`dumpview compare` end to end, against torch's answers (TAP).
 
-- examples/ (expected.json): every pair's metrics and stats within the
-  issue's tolerances, non-tensor values, unmatched files, first divergence,
-  summary counts, exit code 1.
+- examples/ (expected.json): every pair's metrics and stats within
+  tolerances (rel_diff 1e-9 relative; max_abs_diff, min and max exact;
+  mean_abs_diff, mean, std and percentiles 1e-6 relative), non-tensor
+  values, unmatched files, first divergence, summary counts, exit code 1.
 - tests/fixtures/compare/edge: the synthetic edge cases of gen.py (all-zero,
   NaN, Inf, empty, shape unify/mismatch, duplicate tags, fp32 vs bf16,
   integer tensors, one-sided phases, odd file names...), same checks.

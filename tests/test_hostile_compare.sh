@@ -1,5 +1,5 @@
 #!/bin/sh
-# `dumpview compare` goes on past unreadable files (issue 6): copies of the
+# `dumpview compare` goes on past unreadable files: copies of the
 # example runs get some dump files replaced by hostile .pt files (same names),
 # plus a pair whose file names hold spaces, UTF-8, '=' in a value and a
 # newline. compare must exit 1, count each hostile file as errored (an error

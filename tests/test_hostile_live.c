@@ -1,4 +1,4 @@
-/* A file truncated or replaced while it is being read (issue 6): opened,
+/* A file truncated or replaced while it is being read: opened,
  * then cut short (or renamed over) before its elements are read. Every read
  * either returns the original bytes or fails with a message naming the
  * file; nothing crashes. Stored entries (pread), deflated entries (libzip)

@@ -2,6 +2,8 @@
  * with a priority stack so the pair the user looks at jumps the queue. A
  * pair is claimed by moving its state PENDING -> RUNNING atomically, so the
  * workers and dv_pair_compute() from another thread never compute it twice. */
+#include "config.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -211,9 +213,14 @@ dv_scan *dv_scan_start(dv_comparison *cmp, const dv_metrics_opts *opts, int nthr
 		if (atomic_load(&cmp->pairs[i].state) == DV_PAIR_PENDING)
 			pending++;
 	if (nthreads <= 0) {
-		/* the CPUs this process may run on (taskset, cpusets), not all online */
+		/* the CPUs this process may run on (taskset, cpusets), not all
+		 * online; sched_getaffinity is Linux's, elsewhere all online */
+#if defined(HAVE_SCHED_GETAFFINITY) && defined(CPU_COUNT)
 		cpu_set_t set;
 		long cores = sched_getaffinity(0, sizeof(set), &set) ? sysconf(_SC_NPROCESSORS_ONLN) : CPU_COUNT(&set);
+#else
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+#endif
 
 		nthreads = cores > 0 ? (int)cores : 1;
 	}

@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pickle.h"
 #include "pt_internal.h"
 
 typedef struct unpickler {
 	pt_file *f;
+	pt_unpickled *res;       /* what the caller gets back */
 	const uint8_t *data;
 	size_t len, pos;
 	size_t op_pos;           /* where the current opcode starts, for messages */
@@ -314,7 +316,7 @@ static const uint8_t *take(unpickler *u, uint64_t n)
 	const uint8_t *p;
 
 	if (n > u->len - u->pos) {
-		u->f->pickle_truncated = true;
+		u->res->truncated = true;
 		fail(u, "truncated: needs %llu more bytes, %zu left", (unsigned long long)n, u->len - u->pos);
 		return NULL;
 	}
@@ -350,7 +352,7 @@ static const char *read_line(unpickler *u, size_t *len)
 	const uint8_t *nl = memchr(start, '\n', left);
 
 	if (!nl) {
-		u->f->pickle_truncated = true;
+		u->res->truncated = true;
 		fail(u, "truncated GLOBAL");
 		return NULL;
 	}
@@ -492,6 +494,23 @@ static bool is_seq(const pobj *p)
 	return p && (p->o.kind == PT_TUPLE || p->o.kind == PT_LIST);
 }
 
+/* Each storage is reported to the caller, which resolves it to a record. */
+static int add_storage(unpickler *u, const char *key, size_t itemsize)
+{
+	pt_unpickled *r = u->res;
+
+	if (r->nstorages == r->cap_storages) {
+		size_t cap = r->cap_storages ? r->cap_storages * 2 : 16;
+		pt_storage_ref *st = realloc(r->storages, cap * sizeof(*st));
+		if (!st)
+			return fail(u, "out of memory");
+		r->storages = st;
+		r->cap_storages = cap;
+	}
+	r->storages[r->nstorages++] = (pt_storage_ref){ .key = key, .itemsize = itemsize };
+	return 0;
+}
+
 /* BINPERSID: ('storage', storage_type, key, location, numel[, view_metadata]) */
 static int persistent_load(unpickler *u)
 {
@@ -523,8 +542,8 @@ static int persistent_load(unpickler *u)
 	    strchr(st->key, '/') || !st->key[0] || !strcmp(st->key, "..") || !strcmp(st->key, "."))
 		return fail(u, "bad storage key");
 	st->location = loc->o.kind == PT_STR ? loc->o.u.str.data : "unknown";
-	if (pt_note_storage(u->f, st->key, dt == DV_DTYPE_INVALID ? 1 : dv_dtype_size(dt)))
-		return fail(u, "out of memory");
+	if (add_storage(u, st->key, dt == DV_DTYPE_INVALID ? 1 : dv_dtype_size(dt)))
+		return -1;
 	st->dtype = dt;
 	st->numel = numel->o.u.i;
 	return push(u, st);
@@ -548,17 +567,17 @@ static int int_tuple(unpickler *u, const pobj *p, const char *what, int64_t *out
 
 static int add_tensor(unpickler *u, pt_tensor *t)
 {
-	pt_file *f = u->f;
+	pt_unpickled *r = u->res;
 
-	if (f->ntensors == f->cap_tensors) {
-		size_t cap = f->cap_tensors ? f->cap_tensors * 2 : 16;
-		pt_tensor **ts = realloc(f->tensors, cap * sizeof(*ts));
+	if (r->ntensors == r->cap_tensors) {
+		size_t cap = r->cap_tensors ? r->cap_tensors * 2 : 16;
+		pt_tensor **ts = realloc(r->tensors, cap * sizeof(*ts));
 		if (!ts)
 			return fail(u, "out of memory");
-		f->tensors = ts;
-		f->cap_tensors = cap;
+		r->tensors = ts;
+		r->cap_tensors = cap;
 	}
-	f->tensors[f->ntensors++] = t;
+	r->tensors[r->ntensors++] = t;
 	return 0;
 }
 
@@ -1142,17 +1161,17 @@ static int step(unpickler *u, int op, bool *stop)
 	}
 }
 
-int pt_unpickle(pt_file *f, const uint8_t *data, size_t len, pt_obj **out, size_t *used, dv_error *err)
+int pt_unpickle(pt_file *f, const uint8_t *data, size_t len, pt_unpickled *out, dv_error *err)
 {
-	unpickler u = { .f = f, .data = data, .len = len, .err = err };
+	unpickler u = { .f = f, .res = out, .data = data, .len = len, .err = err };
 	bool stop = false;
 	dv_error local;
 	int rc = 0;
 
+	*out = (pt_unpickled){ 0 };
 	if (!err)
 		err = u.err = &local;
 	dv_error_clear(err);
-	f->pickle_truncated = false;
 	if (len > f->lim.max_pickle_bytes) {
 		u.op_pos = 0;
 		rc = fail(&u, "%zu bytes, more than the limit %zu", len, f->lim.max_pickle_bytes);
@@ -1160,7 +1179,7 @@ int pt_unpickle(pt_file *f, const uint8_t *data, size_t len, pt_obj **out, size_
 	while (!rc && !stop) {
 		if (u.pos >= u.len) {
 			u.op_pos = u.pos;
-			f->pickle_truncated = true;
+			out->truncated = true;
 			rc = fail(&u, "truncated: no STOP opcode");
 			break;
 		}
@@ -1171,12 +1190,20 @@ int pt_unpickle(pt_file *f, const uint8_t *data, size_t len, pt_obj **out, size_
 		if (!u.sp)
 			rc = fail(&u, "STOP with an empty stack");
 		else
-			*out = &u.stack[u.sp - 1]->o;
+			out->root = &u.stack[u.sp - 1]->o;
 	}
-	if (used)
-		*used = u.pos;
+	out->used = u.pos;
 	free(u.stack);
 	free(u.marks);
 	free(u.memo);
 	return rc ? -1 : 0;
+}
+
+void pt_unpickled_free(pt_unpickled *u)
+{
+	free(u->storages);
+	free(u->tensors);
+	u->storages = NULL;
+	u->tensors = NULL;
+	u->nstorages = u->cap_storages = u->ntensors = u->cap_tensors = 0;
 }

@@ -1,4 +1,10 @@
-/* Internals shared by the files of src/pt (not a public interface). */
+/* The state of an open file and the object arena, shared by the files of
+ * src/pt (not a public interface). Calls go one way only:
+ *   ptfile.c (containers, pt_open) -> pickle.c, tensor.c, object.c, records.c
+ *   tensor.c (element reads)       -> records.c
+ *   pickle.c (the unpickler)       -> object.c
+ * records.c (raw reads, record table, page cache, CRC; records.h) and
+ * object.c (arena, repr, lookup) call nothing else in src/pt (dtype.c aside). */
 #ifndef DUMPVIEW_PT_INTERNAL_H
 #define DUMPVIEW_PT_INTERNAL_H
 
@@ -7,6 +13,8 @@
 #include <zip.h>
 
 #include "dumpview/pt.h"
+
+struct pt_record; /* records.h */
 
 /* What an object is to the pickle machine, beyond its public kind. */
 enum pobj_tag {
@@ -40,21 +48,6 @@ typedef struct arena_block {
 	max_align_t data[];
 } arena_block;
 
-enum rec_kind { REC_NONE, REC_ZIP, REC_RAW }; /* REC_NONE: no data (bare pickle) */
-
-/* One storage record (data/<key>). */
-typedef struct pt_record {
-	const char *key;
-	uint64_t size;           /* bytes */
-	int kind;
-	zip_int64_t index;       /* REC_ZIP: entry index */
-	uint64_t offset;         /* REC_RAW: where the bytes start in the file/buffer */
-	uint32_t crc;
-	bool deflated;
-	size_t itemsize;         /* of the storage's type, for legacy sizes */
-	bool crc_check;          /* REC_RAW inside a zip: check crc on whole reads */
-} pt_record;
-
 /* One central directory entry, as the libzip-free reader keeps it. */
 typedef struct pt_zent {
 	const char *name;        /* printable ASCII, NUL-terminated */
@@ -76,9 +69,8 @@ struct pt_file {
 	pobj *heap_list;
 	size_t nobjects;
 	pt_obj *root;
-	bool pickle_truncated;   /* the last pt_unpickle ran out of data */
 
-	pt_tensor **tensors;     /* every tensor built, to resolve records after parsing */
+	pt_tensor **tensors;     /* every tensor the pickles built, to resolve against records */
 	size_t ntensors, cap_tensors;
 
 	/* container */
@@ -93,7 +85,7 @@ struct pt_file {
 	struct pt_zent **zsorted; /* the entries sorted by name */
 	char *znames;
 	uint64_t zcd_off;        /* where the central directory starts */
-	pt_record *recs;         /* sorted by key once the pickle is parsed */
+	struct pt_record *recs;         /* sorted by key once the pickle is parsed */
 	size_t nrecs, cap_recs;
 	bool big_endian;
 
@@ -132,31 +124,9 @@ char *pt_arena_strndup(pt_file *f, const char *s, size_t len);
 void pt_arena_free(pt_file *f);
 pt_file *pt_file_new(const char *name, const pt_limits *limits);
 
-/* pickle.c: runs one pickle from data; *used gets the bytes consumed.
- * Built tensors are appended to f->tensors. */
-int pt_unpickle(pt_file *f, const uint8_t *data, size_t len, pt_obj **out, size_t *used, dv_error *err);
-
-/* pickle.c: each storage seen by BINPERSID is noted as a record to resolve. */
-int pt_note_storage(pt_file *f, const char *key, size_t itemsize);
-
-/* ptfile.c */
-/* Bytes [off, off+len) of the file or buffer; -1 (errno set) on failure. */
-int pt_raw_read(pt_file *f, uint64_t off, void *out, size_t len);
-int pt_zip_read_whole(pt_file *f, zip_int64_t index, const char *what, uint8_t **out, size_t *len,
-		      size_t limit, dv_error *err);
-
-/* tensor.c */
-uint32_t pt_crc32(uint32_t crc, const void *data, size_t len); /* little-endian host */
-extern bool pt_crc32_simd; /* tests switch the PCLMUL path off to compare */
-pt_record *pt_find_record(pt_file *f, const char *key);
+/* tensor.c: gives each tensor its record's size and checks its extent. */
 int pt_resolve_tensors(pt_file *f, dv_error *err);
-void pt_stream_close(pt_file *f);
-void pt_page_cache_free(pt_file *f);
 extern size_t pt_window_small;     /* strided reads: span read as one window */
 extern uint64_t pt_window_whole;   /* records read whole for strided reads */
-/* Compressed storage records (torch never writes them) are inflated whole
- * for strided reads; bigger ones are refused at open. */
-#define PT_COMPRESSED_MAX ((uint64_t)64 << 20)
-extern size_t pt_page_cache_pages; /* pages the big-record cache may hold */
 
 #endif

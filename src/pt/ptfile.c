@@ -6,58 +6,49 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pickle.h"
 #include "pt_internal.h"
+#include "records.h"
 
 static const uint8_t legacy_magic[] = { 0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46,
 					0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e };
 
-int pt_note_storage(pt_file *f, const char *key, size_t itemsize)
+/* Takes over what one pickle found (and releases it): its tensors always,
+ * since every tensor built is resolved against the records, its storages
+ * when they are the file's (a legacy file's other pickles name none of its
+ * storages). */
+static int take_found(pt_file *f, pt_unpickled *u, bool storages, dv_error *err)
 {
-	if (f->nrecs == f->cap_recs) {
-		size_t cap = f->cap_recs ? f->cap_recs * 2 : 16;
-		pt_record *r = realloc(f->recs, cap * sizeof(*r));
-		if (!r)
-			return -1;
-		f->recs = r;
-		f->cap_recs = cap;
-	}
-	f->recs[f->nrecs++] = (pt_record){ .key = key, .itemsize = itemsize, .index = -1 };
-	return 0;
-}
+	int rc = 0;
 
-static int cmp_rec(const void *a, const void *b)
-{
-	return strcmp(((const pt_record *)a)->key, ((const pt_record *)b)->key);
-}
-
-/* Sorts the noted storages by key and drops duplicates. */
-static int dedupe_records(pt_file *f, dv_error *err)
-{
-	size_t n = 0;
-
-	if (!f->nrecs)
-		return 0;
-	qsort(f->recs, f->nrecs, sizeof(*f->recs), cmp_rec);
-	for (size_t i = 0; i < f->nrecs; i++) {
-		if (n && !strcmp(f->recs[n - 1].key, f->recs[i].key)) {
-			if (f->recs[n - 1].itemsize != f->recs[i].itemsize && f->recs[i].itemsize != 1 &&
-			    f->recs[n - 1].itemsize != 1)
-				return dv_error_set(err, "%s: storage %s is used with two element sizes", f->name,
-						    f->recs[i].key);
-			continue;
+	for (size_t i = 0; storages && !rc && i < u->nstorages; i++)
+		if (pt_records_add(f, u->storages[i].key, u->storages[i].itemsize))
+			rc = dv_error_set(err, "%s: out of memory", f->name);
+	if (!rc && u->ntensors) {
+		if (f->ntensors + u->ntensors > f->cap_tensors) {
+			size_t cap = f->ntensors + u->ntensors;
+			pt_tensor **ts = realloc(f->tensors, cap * sizeof(*ts));
+			if (!ts) {
+				rc = dv_error_set(err, "%s: out of memory", f->name);
+			} else {
+				f->tensors = ts;
+				f->cap_tensors = cap;
+			}
 		}
-		f->recs[n++] = f->recs[i];
+		if (!rc) {
+			memcpy(f->tensors + f->ntensors, u->tensors, u->ntensors * sizeof(*u->tensors));
+			f->ntensors += u->ntensors;
+		}
 	}
-	f->nrecs = n;
-	return 0;
+	pt_unpickled_free(u);
+	return rc;
 }
 
 void pt_close(pt_file *f)
 {
 	if (!f)
 		return;
-	pt_stream_close(f);
-	pt_page_cache_free(f);
+	pt_records_free(f);
 	if (f->zip)
 		zip_discard(f->zip);
 	free(f->zents);
@@ -68,8 +59,6 @@ void pt_close(pt_file *f)
 		close(f->fd);
 	pt_arena_free(f);
 	free(f->tensors);
-	free(f->recs);
-	free(f->win);
 	free(f->scratch);
 	free(f->name);
 	free(f);
@@ -97,8 +86,8 @@ static int zip_fail(pt_file *f, const char *what, zip_error_t *ze, dv_error *err
 	return dv_error_set(err, "%s: %s: %s", f->name, what, zip_error_strerror(ze));
 }
 
-int pt_zip_read_whole(pt_file *f, zip_int64_t index, const char *what, uint8_t **out, size_t *len, size_t limit,
-		      dv_error *err)
+static int pt_zip_read_whole(pt_file *f, zip_int64_t index, const char *what, uint8_t **out, size_t *len,
+			     size_t limit, dv_error *err)
 {
 	zip_stat_t st;
 	zip_file_t *zf;
@@ -553,6 +542,7 @@ static int open_zip(pt_file *f, dv_error *err)
 	size_t root_len = 0;
 	uint8_t *pickle = NULL;
 	size_t pickle_len;
+	pt_unpickled found;
 	char name[4096];
 	int rc = -1;
 
@@ -614,9 +604,12 @@ static int open_zip(pt_file *f, dv_error *err)
 	if (rc)
 		return rc;
 	rc = -1;
-	if (pt_unpickle(f, pickle, pickle_len, &f->root, NULL, err))
+	if (pt_unpickle(f, pickle, pickle_len, &found, err)) {
+		pt_unpickled_free(&found);
 		goto out;
-	if (dedupe_records(f, err))
+	}
+	f->root = found.root;
+	if (take_found(f, &found, true, err) || pt_records_sort(f, err))
 		goto out;
 	for (size_t i = 0; i < f->nrecs; i++) {
 		pt_record *r = &f->recs[i];
@@ -674,56 +667,46 @@ out:
 
 /* ---- legacy ---- */
 
-int pt_raw_read(pt_file *f, uint64_t off, void *out, size_t len)
+/* One of a legacy file's pickles from data[*pos, len): *pos moves past it,
+ * *truncated says whether it ran out of data. */
+static int legacy_pickle(pt_file *f, const uint8_t *data, size_t len, size_t *pos, bool storages, pt_obj **out,
+			 bool *truncated, dv_error *err)
 {
-	if (off > f->buflen || len > f->buflen - off)
+	pt_unpickled found;
+	int rc = pt_unpickle(f, data + *pos, len - *pos, &found, err);
+
+	*pos += found.used;
+	*truncated = found.truncated;
+	if (rc) {
+		pt_unpickled_free(&found);
 		return -1;
-	if (f->buf) {
-		memcpy(out, f->buf + off, len);
-		return 0;
 	}
-	for (size_t got = 0; got < len;) {
-		ssize_t n = pread(f->fd, (char *)out + got, len - got, (off_t)(off + got));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		got += n;
-	}
-	return 0;
+	*out = found.root;
+	return take_found(f, &found, storages, err);
 }
 
 /* The five pickles of a legacy file from data[0, len): magic, protocol,
- * sys_info, the object, the storage keys. *pos gets where the data starts. */
-static int legacy_pickles(pt_file *f, const uint8_t *data, size_t len, size_t *pos, pt_obj **keys, dv_error *err)
+ * sys_info, the object, the storage keys. *pos gets where the data starts.
+ * Only the object's storages are the file's records. */
+static int legacy_pickles(pt_file *f, const uint8_t *data, size_t len, size_t *pos, pt_obj **keys, bool *truncated,
+			  dv_error *err)
 {
 	pt_obj *magic, *proto, *sys_info;
-	size_t used;
 
 	*pos = 0;
-	if (pt_unpickle(f, data, len, &magic, &used, err))
+	if (legacy_pickle(f, data, len, pos, false, &magic, truncated, err) ||
+	    legacy_pickle(f, data, len, pos, false, &proto, truncated, err))
 		return -1;
-	*pos += used;
-	if (pt_unpickle(f, data + *pos, len - *pos, &proto, &used, err))
-		return -1;
-	*pos += used;
 	if (proto->kind != PT_INT || proto->u.i != 1001)
 		return dv_error_set(err, "%s: legacy format with an unknown protocol version", f->name);
-	if (pt_unpickle(f, data + *pos, len - *pos, &sys_info, &used, err))
+	if (legacy_pickle(f, data, len, pos, false, &sys_info, truncated, err))
 		return -1;
-	*pos += used;
 	const pt_obj *le = pt_dict_get(sys_info, "little_endian");
 	if (le && le->kind == PT_BOOL && !le->u.b)
 		f->big_endian = true;
-	f->nrecs = 0; /* storages noted from here on belong to the object */
-	if (pt_unpickle(f, data + *pos, len - *pos, &f->root, &used, err))
+	if (legacy_pickle(f, data, len, pos, true, &f->root, truncated, err) ||
+	    legacy_pickle(f, data, len, pos, false, keys, truncated, err))
 		return -1;
-	*pos += used;
-	size_t nnoted = f->nrecs;
-	if (pt_unpickle(f, data + *pos, len - *pos, keys, &used, err))
-		return -1;
-	*pos += used;
-	f->nrecs = nnoted;
 	return 0;
 }
 
@@ -745,6 +728,7 @@ static int open_legacy(pt_file *f, dv_error *err)
 	uint64_t limit = f->buflen < f->lim.max_pickle_bytes ? f->buflen : f->lim.max_pickle_bytes;
 	uint64_t len = limit < ((uint64_t)1 << 20) ? limit : (uint64_t)1 << 20;
 	pt_obj *keys;
+	bool truncated;
 	int rc = -1;
 
 	f->format = "legacy";
@@ -766,13 +750,13 @@ static int open_legacy(pt_file *f, dv_error *err)
 			}
 		}
 		reset_tree(f);
-		if (!legacy_pickles(f, data, len, &pos, &keys, err))
+		if (!legacy_pickles(f, data, len, &pos, &keys, &truncated, err))
 			break;
-		if (!f->pickle_truncated || len >= limit)
+		if (!truncated || len >= limit)
 			goto out;
 		len = len * 8 < limit ? len * 8 : limit;
 	}
-	if (dedupe_records(f, err))
+	if (pt_records_sort(f, err))
 		goto out;
 	if (keys->kind != PT_LIST && keys->kind != PT_TUPLE) {
 		dv_error_set(err, "%s: legacy storage key list is not a list", f->name);
@@ -959,13 +943,20 @@ pt_file *pt_open_buffer(const void *data, size_t len, const char *name, const pt
 pt_file *pt_open_pickle(const void *data, size_t len, const char *name, const pt_limits *limits, dv_error *err)
 {
 	pt_file *f = pt_file_new(name, limits);
+	pt_unpickled found;
 
 	if (!f) {
 		dv_error_set(err, "%s: out of memory", name ? name : "(buffer)");
 		return NULL;
 	}
 	f->format = "pickle";
-	if (pt_unpickle(f, data, len, &f->root, NULL, err) || dedupe_records(f, err)) {
+	if (pt_unpickle(f, data, len, &found, err)) {
+		pt_unpickled_free(&found);
+		pt_close(f);
+		return NULL;
+	}
+	f->root = found.root;
+	if (take_found(f, &found, true, err) || pt_records_sort(f, err)) {
 		pt_close(f);
 		return NULL;
 	}

@@ -1,5 +1,6 @@
 /* JSON lines: one object per pair / unmatched file / non-tensor value / error,
- * then a summary. Field names are a contract (issue 3). */
+ * then a summary. Field names are a contract with the scripts that read them
+ * (dumpview(1) lists them). */
 #include <inttypes.h>
 #include <string.h>
 
