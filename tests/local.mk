@@ -6,3 +6,8 @@ TESTS += tests/test_escape
 tests_test_escape_SOURCES = tests/test_escape.c
 tests_test_escape_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_escape_LDADD = $(DV_TEST_LIBS)
+
+# Hostile names and special files through show/info/compare: FIFOs, --output
+# onto the dumps, terminal escapes, CSV formulas, JSON of non-UTF-8 names.
+TESTS += tests/test_safety.sh
+EXTRA_DIST += tests/test_safety.sh
