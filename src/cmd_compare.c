@@ -16,6 +16,7 @@
 
 #include "dumpview/commands.h"
 #include "dumpview/dump.h"
+#include "dumpview/escape.h"
 #include "dumpview/metrics.h"
 #include "dumpview/report.h"
 
@@ -54,8 +55,8 @@ static pcre2_code *compile_regex(const char *what, const char *pattern)
 	if (!re) {
 		if (pcre2_get_error_message(errcode, msg, sizeof(msg)) < 0)
 			snprintf((char *)msg, sizeof(msg), "error %d", errcode);
-		fprintf(stderr, PROG ": bad %s regex '%s' at offset %zu: %s\n", what, pattern,
-			(size_t)offset, (char *)msg);
+		dv_term_fprintf(stderr, PROG ": bad %s regex '%s' at offset %zu: %s\n", what, pattern,
+				(size_t)offset, (char *)msg);
 	}
 	return re;
 }
@@ -244,7 +245,7 @@ int cmd_compare(int argc, char **argv)
 			break;
 		case OPT_THRESHOLD:
 			if (parse_threshold(optarg, &ropts.threshold)) {
-				fprintf(stderr, PROG ": --diff-threshold wants a number >= 0, not '%s'\n", optarg);
+				dv_term_fprintf(stderr, PROG ": --diff-threshold wants a number >= 0, not '%s'\n", optarg);
 				goto out;
 			}
 			break;
@@ -253,7 +254,7 @@ int cmd_compare(int argc, char **argv)
 			break;
 		case OPT_FORMAT:
 			if (dv_report_format_parse(optarg, &ropts.format)) {
-				fprintf(stderr, PROG ": --format is text, jsonl or csv, not '%s'\n", optarg);
+				dv_term_fprintf(stderr, PROG ": --format is text, jsonl or csv, not '%s'\n", optarg);
 				goto out;
 			}
 			break;
@@ -285,8 +286,8 @@ int cmd_compare(int argc, char **argv)
 		if (!(layer_re = compile_regex("--layer-regex", layer_regex)))
 			goto out;
 		if (pcre2_pattern_info(layer_re, PCRE2_INFO_CAPTURECOUNT, &ngroups) == 0 && ngroups < 1) {
-			fprintf(stderr, PROG ": --layer-regex '%s' has no capture group for the layer number\n",
-				layer_regex);
+			dv_term_fprintf(stderr, PROG ": --layer-regex '%s' has no capture group for the layer number\n",
+					layer_regex);
 			goto out;
 		}
 	}
@@ -295,20 +296,20 @@ int cmd_compare(int argc, char **argv)
 	run_opts.base_dir = base_dir && *base_dir ? base_dir : DV_DEFAULT_BASE_DIR;
 	run_opts.layer_regex = layer_regex;
 	if (open_runs(argv[optind], argv[optind + 1], &run_opts, &base, &targ, &err)) {
-		fprintf(stderr, PROG ": %s\n", err.msg);
+		dv_term_fprintf(stderr, PROG ": %s\n", err.msg);
 		goto out;
 	}
 	for (i = 0; i < nphases; i++) {
 		if (!run_has_phase(base, phases[i]) && !run_has_phase(targ, phases[i])) {
-			fprintf(stderr, PROG ": --phase %s: no such phase in %s or %s\n", phases[i],
-				base->root, targ->root);
+			dv_term_fprintf(stderr, PROG ": --phase %s: no such phase in %s or %s\n", phases[i],
+					base->root, targ->root);
 			goto out;
 		}
 	}
 	base_total = keep_phases(base, phases, nphases);
 	targ_total = keep_phases(targ, phases, nphases);
 	if (!(cmp = dv_comparison_build(base, targ, filter, &err))) {
-		fprintf(stderr, PROG ": %s\n", err.msg);
+		dv_term_fprintf(stderr, PROG ": %s\n", err.msg);
 		goto out;
 	}
 	for (i = 0; i < cmp->npairs; i++) {
@@ -320,8 +321,8 @@ int cmd_compare(int argc, char **argv)
 			only_targ++;
 	}
 	if (!matched) {
-		fprintf(stderr, PROG ": no pairs to compare in %s and %s (%zu files only in the baseline, "
-			"%zu only in the target)\n", base->root, targ->root, only_base, only_targ);
+		dv_term_fprintf(stderr, PROG ": no pairs to compare in %s and %s (%zu files only in the baseline, "
+				"%zu only in the target)\n", base->root, targ->root, only_base, only_targ);
 		goto out;
 	}
 

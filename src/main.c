@@ -13,7 +13,7 @@ static void usage(FILE *out)
 		"usage: dumpview [OPTIONS] BASELINE TARGET     explore two dumps (TUI)\n"
 		"       dumpview compare [OPTIONS] BASELINE TARGET\n"
 		"       dumpview info [--format text|jsonl] DIR|TAG...\n"
-		"       dumpview show [--values N] [--raw PATH] FILE\n"
+		"       dumpview show [--values N] [--raw PATH [--force]] FILE\n"
 		"       dumpview --help | --version\n"
 		"\n"
 		"Explorer options:\n"

@@ -96,3 +96,103 @@ print("ok")
 PY
 [ "$(cat "$tmp/py")" = ok ]
 result $? "info jsonl: valid JSON, names round-trip ($(tail -1 "$tmp/py"))"
+
+# ---- foreign bytes never reach the terminal raw ----
+no_raw() { # file: no ESC, BEL, CR, DEL and no byte that is not UTF-8
+	python3 - "$1" <<'PY'
+import sys
+b = open(sys.argv[1], "rb").read()
+b.decode("utf-8")
+assert not any(c in b for c in (b"\x1b", b"\x07", b"\r", b"\x7f", b"\xe2\x80\xae")), b
+PY
+}
+"$DUMPVIEW" compare "$tmp/hb" "$tmp/ht" > "$tmp/out" 2> "$tmp/err"
+rc=$?
+[ "$rc" = 0 ] && no_raw "$tmp/out" &&
+	grep -qx 'baseline=e\\x1b]0;pwned\\x07\.pt' "$tmp/out" &&
+	grep -qx 'target=bad\\xff\\xfe\.pt' "$tmp/out" &&
+	grep -qx 'baseline=nl\\x0ax\.pt' "$tmp/out" &&
+	grep -qx 'baseline=tab\\x09x\.pt' "$tmp/out"
+result $? "compare text: names with ESC/BEL/newline/tab/invalid UTF-8 shown as \\xNN escapes"
+grep -qx 'baseline=-x\.pt' "$tmp/out" && grep -qx 'target=name==cmd()|x\.pt' "$tmp/out"
+result $? "compare text: clean names unchanged"
+
+"$DUMPVIEW" info "$tmp/hb" > "$tmp/out" 2> "$tmp/err"
+no_raw "$tmp/out" && grep -qx '    e\\x1b]0;pwned\\x07\.pt' "$tmp/out" && grep -qx '    bad\\xff\\xfe\.pt' "$tmp/out"
+result $? "info text: file names escaped"
+
+# a tag value with ESC, a folder name with ESC, an unreadable file quoting them
+mkdir "$tmp/tb" "$(printf '%s/tt\033[2J' "$tmp")"
+ln -s "$src" "$(printf '%s/tb/step=0___rank=0___name=red\033[31m___layer_id=0.pt' "$tmp")"
+printf 'junk' > "$(printf '%s/tb/step=0___rank=0___name=x\033]2;t\007.pt' "$tmp")"
+"$DUMPVIEW" info "$tmp/tb" > "$tmp/out" 2> "$tmp/err"
+no_raw "$tmp/out" && grep -q '^      step=0  rank=0  name=red\\x1b\[31m  layer_id=0$' "$tmp/out" &&
+	grep -q 'unreadable: .*name=x\\x1b\]2;t\\x07\.pt: ' "$tmp/out"
+result $? "info text: tag values and error messages escaped"
+"$DUMPVIEW" compare "$tmp/tb" "$(printf '%s/tt\033[2J' "$tmp")" > "$tmp/out" 2> "$tmp/err"
+rc=$?
+[ "$rc" = 2 ] && no_raw "$tmp/err" && [ "$(wc -l < "$tmp/err")" = 1 ] && grep -q 'tt\\x1b\[2J' "$tmp/err"
+result $? "compare stderr: a folder name with ESC is escaped ($(cat "$tmp/err"))"
+"$DUMPVIEW" compare --filter "$(printf '(\033')" "$tmp/hb" "$tmp/ht" > "$tmp/out" 2> "$tmp/err"
+[ $? = 2 ] && no_raw "$tmp/err" && grep -q "regex '(\\\\x1b'" "$tmp/err"
+result $? "compare stderr: a bad regex is quoted escaped"
+"$DUMPVIEW" show "$(printf '%s/tb/step=0___rank=0___name=x\033]2;t\007.pt' "$tmp")" > "$tmp/out" 2> "$tmp/err"
+[ $? = 2 ] && no_raw "$tmp/err" && [ "$(wc -l < "$tmp/err")" = 1 ] && grep -q 'name=x\\x1b\]2;t\\x07\.pt: ' "$tmp/err"
+result $? "show stderr: the file name in the error is escaped"
+"$DUMPVIEW" "$tmp/hb" "$(printf '%s/no\033[2Jpe' "$tmp")" > "$tmp/out" 2> "$tmp/err" < /dev/null
+[ $? != 0 ] && no_raw "$tmp/err" && grep -q 'no\\x1b\[2Jpe' "$tmp/err"
+result $? "explorer stderr: a missing folder's name is escaped"
+
+# show: a string with a bidi override, a dict key with ESC, a class name with
+# ESC and an invalid byte (a zip pickle made here)
+python3 - "$tmp/evil.pt" <<'PY'
+import struct, sys, zipfile
+def s(b): return b'X' + struct.pack('<I', len(b)) + b
+pk = (b'\x80\x02}(' + s(b'value') + s('bidi \u202e txt'.encode()) +
+      s(b'k\x1b]0;t\x07') + b'K\x01' +
+      s(b'obj') + b'cevil\x1b[31m\nCls\xff\n)R' + b'u.')
+with zipfile.ZipFile(sys.argv[1], 'w') as z:
+    z.writestr('x/data.pkl', pk)
+    z.writestr('x/version', '3\n')
+PY
+"$DUMPVIEW" show "$tmp/evil.pt" > "$tmp/out" 2> "$tmp/err"
+[ $? = 0 ] && no_raw "$tmp/out" &&
+	grep -qx "\\\$\['value'\]: 'bidi \\\\u202e txt'" "$tmp/out" &&
+	grep -qx "\\\$\['k\\\\x1b\]0;t\\\\x07'\]: 1" "$tmp/out" &&
+	grep -qx "\\\$\['obj'\]: object evil\\\\x1b\[31m\.Cls\\\\xff args ()" "$tmp/out"
+result $? "show: strings, keys and class names escaped"
+
+# ---- show --raw refuses a terminal without --force ----
+python3 - "$DUMPVIEW" "$FIXTURES/pt-corpus/shape_0d.pt" > "$tmp/py" 2>&1 <<'PY'
+import os, pty, subprocess, sys
+def run(*extra):
+    m, s = pty.openpty()
+    p = subprocess.run([sys.argv[1], "show", "--raw", "$", *extra, sys.argv[2]], stdout=s,
+                       stderr=subprocess.PIPE, timeout=60)
+    os.close(s)
+    out = b""
+    try:
+        while True:
+            os.set_blocking(m, False)
+            chunk = os.read(m, 4096)
+            if not chunk:
+                break
+            out += chunk
+    except OSError:
+        pass
+    os.close(m)
+    return p.returncode, out, p.stderr
+rc, out, err = run()
+assert rc == 2 and out == b"" and err.count(b"\n") == 1 and b"terminal" in err and b"--force" in err, (rc, out, err)
+rc, out, err = run("--force")
+assert rc == 0 and err == b"" and len(out) >= 4, (rc, out, err)
+print("ok")
+PY
+[ "$(tail -1 "$tmp/py")" = ok ]
+result $? "show --raw to a terminal: exit 2, one line; --force writes ($(tail -1 "$tmp/py"))"
+"$DUMPVIEW" show --raw '$' "$FIXTURES/pt-corpus/shape_0d.pt" | od -An -tx1 | tr -d ' \n' > "$tmp/out"
+[ "$(cat "$tmp/out")" = "00006040" ]
+result $? "show --raw to a pipe needs no --force"
+
+# ---- end ----
+echo "1..$n"
