@@ -18,6 +18,7 @@
 #include "dumpview/dump.h"
 #include "dumpview/escape.h"
 #include "dumpview/metrics.h"
+#include "dumpview/outfile.h"
 #include "dumpview/report.h"
 
 #define PROG "dumpview compare"
@@ -36,6 +37,8 @@ static void usage(FILE *out)
 		"  --layer-regex RE     group 1 of RE in a tensor name is its layer\n"
 		"  --format F           text (default), jsonl or csv\n"
 		"  --output FILE        write the report to FILE instead of standard output\n"
+		"                       (never one of the dumps or inside a run; written to a\n"
+		"                       temporary file in FILE's folder, renamed when complete)\n"
 		"  --quiet              text: print failed pairs only\n"
 		"  --help               this help\n"
 		"\n"
@@ -155,6 +158,31 @@ static int open_runs(const char *base_spec, const char *targ_spec, const dv_run_
 	return 0;
 }
 
+/* --output must not land on an input or inside either run: the runs' roots,
+ * every file compared and the folders holding them are protected. */
+static int check_output(const char *output, const dv_run *base, const dv_run *targ, dv_error *err)
+{
+	const dv_run *runs[2] = { base, targ };
+	const char *dirs[2] = { base->root, targ->root };
+	const char **files;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	for (int r = 0; r < 2; r++)
+		for (size_t p = 0; p < runs[r]->nphases; p++)
+			cap += runs[r]->phases[p].nfiles;
+	files = malloc((cap ? cap : 1) * sizeof(*files));
+	if (!files)
+		return dv_error_set(err, "--output %s: out of memory", output);
+	for (int r = 0; r < 2; r++)
+		for (size_t p = 0; p < runs[r]->nphases; p++)
+			for (size_t i = 0; i < runs[r]->phases[p].nfiles; i++)
+				files[n++] = runs[r]->phases[p].files[i].path;
+	rc = dv_output_check(output, dirs, 2, files, n, err);
+	free(files);
+	return rc;
+}
+
 /* Waits until the scan has finished pairs[i]. If the scan is over and the
  * pair is still not done (cancelled), computes it here. The workers are not
  * asked to wake this thread: a pipe write a pair and a wake-up cost more
@@ -220,6 +248,8 @@ int cmd_compare(int argc, char **argv)
 	dv_error err = { { 0 } };
 	char *diagnosis = NULL;
 	FILE *out = stdout;
+	dv_outfile outfile = { 0 };
+	bool complete = false;
 	int rc = 2, c;
 
 	setlocale(LC_ALL, "");
@@ -299,6 +329,10 @@ int cmd_compare(int argc, char **argv)
 		dv_term_fprintf(stderr, PROG ": %s\n", err.msg);
 		goto out;
 	}
+	if (output && check_output(output, base, targ, &err)) {
+		dv_term_fprintf(stderr, PROG ": %s\n", err.msg);
+		goto out;
+	}
 	for (i = 0; i < nphases; i++) {
 		if (!run_has_phase(base, phases[i]) && !run_has_phase(targ, phases[i])) {
 			dv_term_fprintf(stderr, PROG ": --phase %s: no such phase in %s or %s\n", phases[i],
@@ -326,10 +360,12 @@ int cmd_compare(int argc, char **argv)
 		goto out;
 	}
 
-	if (output && !(out = fopen(output, "w"))) {
-		fprintf(stderr, PROG ": cannot write %s: %s\n", output, strerror(errno));
-		out = stdout;
-		goto out;
+	if (output) {
+		if (dv_outfile_open(&outfile, output, &err)) {
+			dv_term_fprintf(stderr, PROG ": %s\n", err.msg);
+			goto out;
+		}
+		out = outfile.f;
 	}
 	/* Only this thread writes the report, in hundreds of small pieces a
 	 * pair: no stdio lock per call (the workers make the process threaded),
@@ -362,17 +398,24 @@ int cmd_compare(int argc, char **argv)
 	else
 		fprintf(stderr, PROG ": no tensor pairs were compared\n");
 	if (fflush(out) || ferror(out)) {
-		fprintf(stderr, PROG ": writing %s: %s\n", output ? output : "standard output", strerror(errno));
+		dv_term_fprintf(stderr, PROG ": writing %s: %s\n", output ? output : "standard output", strerror(errno));
 		rc = 2;
+	} else {
+		complete = true;
 	}
 out:
 	if (scan)
 		dv_scan_stop(scan);
 	dv_report_free(report);
 	free(diagnosis);
-	if (out != stdout && fclose(out) && rc != 2) {
-		fprintf(stderr, PROG ": writing %s: %s\n", output, strerror(errno));
-		rc = 2;
+	/* Only a complete report replaces FILE; otherwise the old one stays. */
+	if (outfile.f && complete) {
+		if (dv_outfile_commit(&outfile, &err)) {
+			dv_term_fprintf(stderr, PROG ": %s\n", err.msg);
+			rc = 2;
+		}
+	} else {
+		dv_outfile_abort(&outfile);
 	}
 	/* Every phase back in view, so freeing the runs frees them all. */
 	if (base && base_total)
