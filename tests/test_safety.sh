@@ -3,7 +3,7 @@
 # block, --output never lands on the dumps, foreign bytes never reach the
 # terminal raw, CSV cells never start a formula, JSON keeps every name byte.
 # Fixtures are made at test time in a temporary folder. TAP output.
-: "${DUMPVIEW:?}" "${FIXTURES:?}" "${EXAMPLES:?}"
+: "${DUMPVIEW:?}" "${FIXTURES:?}" "${EXAMPLES:?}" "${TESTS_SRCDIR:?}"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dv_safety.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 pass="$FIXTURES/compare/pass"
@@ -252,6 +252,13 @@ timeout "$T" "$DUMPVIEW" compare --output "$tmp/rep/r.txt" "$tmp/fb" "$tmp/ft" >
 rc=$?
 [ "$rc" = 1 ] && grep -q '^Summary: 2 passed, 0 failed, 0 skipped, 1 errored' "$tmp/rep/r.txt"
 result $? "--output with a FIFO among the dumps: complete report (rc $rc)"
+
+# ---- documented ----
+man="$TESTS_SRCDIR/../man/dumpview.1"
+"$DUMPVIEW" show --help | grep -q -- '--force' && "$DUMPVIEW" --help | grep -q -- '--raw PATH \[--force\]' &&
+	grep -q '^\.SH SECURITY$' "$man" && grep -q '^\.B \\-\\-force$' "$man" && grep -q 'surrogateescape' "$man" &&
+	grep -q 'never prefixed' "$man"
+result $? "--force in show --help, --help and the man page; the man page has SECURITY"
 
 # ---- end ----
 echo "1..$n"
