@@ -66,6 +66,17 @@ grep -q "^[^,]*,,'-x,.*,0\.0,0\.0,0\.0,true,,0\.5261194029850746,1\.662716712393
 	! sed "s/'-x//g" "$tmp/csv" | grep -q ",'[0-9.-]"
 result $? "csv: negative numbers stay numbers (-2.25 has no quote)"
 
+# the explorer's exports: E (the table) prefixes text cells like compare; e
+# (element-wise) has number cells only, and -2.25 stays a number
+mkdir "$tmp/tui"
+printf ':wait-scan\nE<Enter>\n:wait\n<Down><Right><Down>\ne<Enter><Enter>\n:wait\n' > "$tmp/tui/keys"
+(cd "$tmp/tui" && DUMPVIEW_SCRIPT=keys timeout 60 "$DUMPVIEW" "$tmp/hb" "$tmp/ht" < /dev/null > out 2> err)
+grep -q "^[^,]*,,'-x,,,'-x\.pt,'-x\.pt,float32," "$tmp/tui/dumpview-table.csv" &&
+	grep -q "^[^,]*,,'@SUM(1),,,'@SUM(1)\.pt,'@SUM(1)\.pt," "$tmp/tui/dumpview-table.csv"
+result $? "explorer E: text cells starting a formula are prefixed"
+[ "$(sed -n 2p "$tmp/tui/-x.diff.csv")" = '0,"[0, 0]",-2.25,-2.25,0,0' ] && ! grep -q "'" "$tmp/tui/-x.diff.csv"
+result $? "explorer e: numbers (-2.25) are not prefixed"
+
 # JSONL: valid JSON; names with invalid UTF-8 round-trip through surrogateescape
 "$DUMPVIEW" compare --format jsonl "$tmp/hb" "$tmp/ht" > "$tmp/jsonl" 2> "$tmp/err"
 python3 - "$tmp/jsonl" "$tmp/hb" > "$tmp/py" 2>&1 <<'PY'
