@@ -947,7 +947,7 @@ int cmd_tui(int argc, char **argv)
 		case 'h': usage(stdout); return 0;
 		default:
 			if (optopt)
-				fprintf(stderr, "dumpview: option -%c: unknown or missing its argument\n", optopt);
+				dv_term_fprintf(stderr, "dumpview: option -%c: unknown or missing its argument\n", optopt);
 			else
 				dv_term_fprintf(stderr, "dumpview: %s: unknown option or missing its argument\n",
 						argv[optind - 1]);
