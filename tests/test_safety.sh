@@ -43,6 +43,12 @@ rc=$?
 	grep -q "^{\"type\":\"error\",\"phase\":\"[^\"]*\",\"file\":\"$f2\",\"message\":\"[^\"]*: not a regular file (fifo)\"}\$" "$tmp/out"
 result $? "compare with a FIFO in a run: that pair errored, the others compared (rc $rc)"
 
+timeout "$T" "$DUMPVIEW" info "$tmp/fb" > "$tmp/out" 2> "$tmp/err"
+rc=$?
+[ "$rc" = 0 ] && grep -q "^      unreadable: .*/fb/$f2: not a regular file (fifo)\$" "$tmp/out" &&
+	grep -q 'dtypes: .*, unreadable 1$' "$tmp/out"
+result $? "info with a FIFO in a run: listed as unreadable, at once (rc $rc)"
+
 # ---- a run pair whose file names are hostile (symlinks to one fixture) ----
 src="$pass/baseline/$f1"
 mkdir "$tmp/hb" "$tmp/ht"
