@@ -289,6 +289,10 @@ int cmd_compare(int argc, char **argv)
 			}
 			break;
 		case OPT_OUTPUT:
+			if (!*optarg) {
+				fprintf(stderr, PROG ": --output needs a file name\n");
+				goto out;
+			}
 			output = optarg;
 			break;
 		case 'q':

@@ -232,6 +232,10 @@ refused "through a symlinked folder" "$tmp/oblink/r.txt"
 ln -s "ob/$f1" "$tmp/flink.pt"
 refused "a symlink to an input" "$tmp/flink.pt"
 
+"$DUMPVIEW" compare --output '' "$tmp/ob" "$tmp/ot" > "$tmp/out" 2> "$tmp/err"
+[ $? = 2 ] && [ "$(wc -l < "$tmp/err")" = 1 ] && [ ! -s "$tmp/out" ]
+result $? "--output '': exit 2, one line ($(cat "$tmp/err"))"
+
 "$DUMPVIEW" compare "$tmp/ob" "$tmp/ot" > "$tmp/want" 2> /dev/null
 "$DUMPVIEW" compare --output "$tmp/rep/r.txt" "$tmp/ob" "$tmp/ot" > "$tmp/out" 2> "$tmp/err"
 [ $? = 0 ] && [ ! -s "$tmp/out" ] && cmp -s "$tmp/rep/r.txt" "$tmp/want" && [ "$(ls -A "$tmp/rep")" = r.txt ]
