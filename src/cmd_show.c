@@ -262,8 +262,8 @@ static int show_node(shower *s, const pt_obj *o, char **path, size_t *cap, size_
 
 	/* The path (dict keys), strings, class names and devices come from the
 	 * file: escaped for the terminal (repr already escapes most controls,
-	 * not bidi overrides, class names or a string cut mid-character). */
-	(void)len; /* *path is NUL-terminated at len */
+	 * not bidi overrides, class names or a string cut mid-character).
+	 * *path is NUL-terminated at len. */
 	dv_term_fputs(*path, out);
 	fputs(": ", out);
 	switch (o->kind) {
