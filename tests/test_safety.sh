@@ -30,6 +30,12 @@ rc=$?
 [ "$rc" = 2 ] && grep -q '^dumpview: /dev/null: not a regular file (character device)$' "$tmp/err"
 result $? "show a character device: exit 2, named as such"
 
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$tmp/sock.pt"
+timeout "$T" "$DUMPVIEW" show "$tmp/sock.pt" > "$tmp/out" 2> "$tmp/err"
+rc=$?
+[ "$rc" = 2 ] && grep -q 'sock\.pt: not a regular file (socket)$' "$tmp/err"
+result $? "show a socket: exit 2, named as such ($(cat "$tmp/err"))"
+
 mkdir "$tmp/fb" "$tmp/ft"
 cp "$pass/baseline/"*.pt "$tmp/fb/"
 cp "$pass/target/"*.pt "$tmp/ft/"

@@ -906,7 +906,13 @@ pt_file *pt_open_ex(const char *path, const pt_limits *limits, dv_error *err)
 	 * FIFO after the folder was listed is caught too. */
 	f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (f->fd < 0) {
-		dv_error_set(err, "%s: %s", path, strerror(errno));
+		int e = errno;
+
+		/* a socket cannot be opened at all (ENXIO): say what it is */
+		if (e == ENXIO && stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+			dv_error_set(err, "%s: not a regular file (%s)", path, special_kind(st.st_mode));
+		else
+			dv_error_set(err, "%s: %s", path, strerror(e));
 		goto fail;
 	}
 	if (fstat(f->fd, &st)) {
