@@ -18,6 +18,7 @@
 #include "dumpview/dump.h"
 #include "dumpview/escape.h"
 #include "dumpview/metrics.h"
+#include "dumpview/outfile.h"
 #include "dumpview/report.h"
 
 #define PROG "dumpview compare"
@@ -36,6 +37,8 @@ static void usage(FILE *out)
 		"  --layer-regex RE     group 1 of RE in a tensor name is its layer\n"
 		"  --format F           text (default), jsonl or csv\n"
 		"  --output FILE        write the report to FILE instead of standard output\n"
+		"                       (never one of the dumps or inside a run; written to a\n"
+		"                       temporary file in FILE's folder, renamed when complete)\n"
 		"  --quiet              text: print failed pairs only\n"
 		"  --follow-symlinks    follow symlinked folders that lead outside a run\n"
 		"  --help               this help\n"
@@ -58,8 +61,8 @@ static pcre2_code *compile_regex(const char *what, const char *pattern)
 	if (!re) {
 		if (pcre2_get_error_message(errcode, msg, sizeof(msg)) < 0)
 			snprintf((char *)msg, sizeof(msg), "error %d", errcode);
-		fprintf(stderr, PROG ": bad %s regex '%s' at offset %zu: %s\n", what, pattern,
-			(size_t)offset, (char *)msg);
+		dv_term_fprintf(stderr, PROG ": bad %s regex '%s' at offset %zu: %s\n", what, pattern,
+				(size_t)offset, (char *)msg);
 	}
 	return re;
 }
@@ -158,6 +161,31 @@ static int open_runs(const char *base_spec, const char *targ_spec, const dv_run_
 	return 0;
 }
 
+/* --output must not land on an input or inside either run: the runs' roots,
+ * every file compared and the folders holding them are protected. */
+static int check_output(const char *output, const dv_run *base, const dv_run *targ, dv_error *err)
+{
+	const dv_run *runs[2] = { base, targ };
+	const char *dirs[2] = { base->root, targ->root };
+	const char **files;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	for (int r = 0; r < 2; r++)
+		for (size_t p = 0; p < runs[r]->nphases; p++)
+			cap += runs[r]->phases[p].nfiles;
+	files = malloc((cap ? cap : 1) * sizeof(*files));
+	if (!files)
+		return dv_error_set(err, "--output %s: out of memory", output);
+	for (int r = 0; r < 2; r++)
+		for (size_t p = 0; p < runs[r]->nphases; p++)
+			for (size_t i = 0; i < runs[r]->phases[p].nfiles; i++)
+				files[n++] = runs[r]->phases[p].files[i].path;
+	rc = dv_output_check(output, dirs, 2, files, n, err);
+	free(files);
+	return rc;
+}
+
 /* Waits until the scan has finished pairs[i]. If the scan is over and the
  * pair is still not done (cancelled), computes it here. The workers are not
  * asked to wake this thread: a pipe write a pair and a wake-up cost more
@@ -226,6 +254,8 @@ int cmd_compare(int argc, char **argv)
 	char *const *warnings = NULL;
 	size_t nwarnings = 0;
 	FILE *out = stdout;
+	dv_outfile outfile = { 0 };
+	bool complete = false;
 	int rc = 2, c;
 
 	setlocale(LC_ALL, "");
@@ -251,7 +281,7 @@ int cmd_compare(int argc, char **argv)
 			break;
 		case OPT_THRESHOLD:
 			if (parse_threshold(optarg, &ropts.threshold)) {
-				fprintf(stderr, PROG ": --diff-threshold wants a number >= 0, not '%s'\n", optarg);
+				dv_term_fprintf(stderr, PROG ": --diff-threshold wants a number >= 0, not '%s'\n", optarg);
 				goto out;
 			}
 			break;
@@ -260,11 +290,15 @@ int cmd_compare(int argc, char **argv)
 			break;
 		case OPT_FORMAT:
 			if (dv_report_format_parse(optarg, &ropts.format)) {
-				fprintf(stderr, PROG ": --format is text, jsonl or csv, not '%s'\n", optarg);
+				dv_term_fprintf(stderr, PROG ": --format is text, jsonl or csv, not '%s'\n", optarg);
 				goto out;
 			}
 			break;
 		case OPT_OUTPUT:
+			if (!*optarg) {
+				fprintf(stderr, PROG ": --output needs a file name\n");
+				goto out;
+			}
 			output = optarg;
 			break;
 		case 'q':
@@ -295,8 +329,8 @@ int cmd_compare(int argc, char **argv)
 		if (!(layer_re = compile_regex("--layer-regex", layer_regex)))
 			goto out;
 		if (pcre2_pattern_info(layer_re, PCRE2_INFO_CAPTURECOUNT, &ngroups) == 0 && ngroups < 1) {
-			fprintf(stderr, PROG ": --layer-regex '%s' has no capture group for the layer number\n",
-				layer_regex);
+			dv_term_fprintf(stderr, PROG ": --layer-regex '%s' has no capture group for the layer number\n",
+					layer_regex);
 			goto out;
 		}
 	}
@@ -305,20 +339,24 @@ int cmd_compare(int argc, char **argv)
 	run_opts.base_dir = base_dir && *base_dir ? base_dir : DV_DEFAULT_BASE_DIR;
 	run_opts.layer_regex = layer_regex;
 	if (open_runs(argv[optind], argv[optind + 1], &run_opts, &base, &targ, &err)) {
-		fprintf(stderr, PROG ": %s\n", err.msg);
+		dv_term_fprintf(stderr, PROG ": %s\n", err.msg);
+		goto out;
+	}
+	if (output && check_output(output, base, targ, &err)) {
+		dv_term_fprintf(stderr, PROG ": %s\n", err.msg);
 		goto out;
 	}
 	for (i = 0; i < nphases; i++) {
 		if (!run_has_phase(base, phases[i]) && !run_has_phase(targ, phases[i])) {
-			fprintf(stderr, PROG ": --phase %s: no such phase in %s or %s\n", phases[i],
-				base->root, targ->root);
+			dv_term_fprintf(stderr, PROG ": --phase %s: no such phase in %s or %s\n", phases[i],
+					base->root, targ->root);
 			goto out;
 		}
 	}
 	base_total = keep_phases(base, phases, nphases);
 	targ_total = keep_phases(targ, phases, nphases);
 	if (!(cmp = dv_comparison_build(base, targ, filter, &err))) {
-		fprintf(stderr, PROG ": %s\n", err.msg);
+		dv_term_fprintf(stderr, PROG ": %s\n", err.msg);
 		goto out;
 	}
 	for (i = 0; i < cmp->npairs; i++) {
@@ -330,15 +368,17 @@ int cmd_compare(int argc, char **argv)
 			only_targ++;
 	}
 	if (!matched) {
-		fprintf(stderr, PROG ": no pairs to compare in %s and %s (%zu files only in the baseline, "
-			"%zu only in the target)\n", base->root, targ->root, only_base, only_targ);
+		dv_term_fprintf(stderr, PROG ": no pairs to compare in %s and %s (%zu files only in the baseline, "
+				"%zu only in the target)\n", base->root, targ->root, only_base, only_targ);
 		goto out;
 	}
 
-	if (output && !(out = fopen(output, "w"))) {
-		fprintf(stderr, PROG ": cannot write %s: %s\n", output, strerror(errno));
-		out = stdout;
-		goto out;
+	if (output) {
+		if (dv_outfile_open(&outfile, output, &err)) {
+			dv_term_fprintf(stderr, PROG ": %s\n", err.msg);
+			goto out;
+		}
+		out = outfile.f;
 	}
 	/* Only this thread writes the report, in hundreds of small pieces a
 	 * pair: no stdio lock per call (the workers make the process threaded),
@@ -376,17 +416,24 @@ int cmd_compare(int argc, char **argv)
 	else
 		fprintf(stderr, PROG ": no tensor pairs were compared\n");
 	if (fflush(out) || ferror(out)) {
-		fprintf(stderr, PROG ": writing %s: %s\n", output ? output : "standard output", strerror(errno));
+		dv_term_fprintf(stderr, PROG ": writing %s: %s\n", output ? output : "standard output", strerror(errno));
 		rc = 2;
+	} else {
+		complete = true;
 	}
 out:
 	if (scan)
 		dv_scan_stop(scan);
 	dv_report_free(report);
 	free(diagnosis);
-	if (out != stdout && fclose(out) && rc != 2) {
-		fprintf(stderr, PROG ": writing %s: %s\n", output, strerror(errno));
-		rc = 2;
+	/* Only a complete report replaces FILE; otherwise the old one stays. */
+	if (outfile.f && complete) {
+		if (dv_outfile_commit(&outfile, &err)) {
+			dv_term_fprintf(stderr, PROG ": %s\n", err.msg);
+			rc = 2;
+		}
+	} else {
+		dv_outfile_abort(&outfile);
 	}
 	/* Every phase back in view, so freeing the runs frees them all. */
 	if (base && base_total)

@@ -286,7 +286,7 @@ static void describe_phase(FILE *out, const dv_run *run, const dv_phase *ph, inf
 	dcount dts[64];
 
 	if (!metas) {
-		fprintf(out, "%s: out of memory\n", ph->name);
+		dv_term_fprintf(out, "%s: out of memory\n", ph->name);
 		goto out;
 	}
 	for (size_t i = 0; i < ph->nfiles; i++) {
@@ -296,7 +296,8 @@ static void describe_phase(FILE *out, const dv_run *run, const dv_phase *ph, inf
 	ndt = dtype_counts(metas, ph->nfiles, dts, 64);
 
 	if (fmt == INFO_TEXT) {
-		fprintf(out, "phase %s: %s\n", ph->name, ph->dir);
+		/* names, folders, tags and messages from the dumps are escaped */
+		dv_term_fprintf(out, "phase %s: %s\n", ph->name, ph->dir);
 		fprintf(out, "  files: %zu\n", ph->nfiles);
 		if (ngroups) {
 			fputs("  folders:", out);
@@ -306,8 +307,10 @@ static void describe_phase(FILE *out, const dv_run *run, const dv_phase *ph, inf
 			fputc('\n', out);
 		}
 		fputs("  tag keys:", out);
-		for (size_t k = 0; k < nkeys; k++)
-			fprintf(out, "%s%s", k ? ", " : " ", keys[k]);
+		for (size_t k = 0; k < nkeys; k++) {
+			fputs(k ? ", " : " ", out);
+			dv_term_fputs(keys[k], out);
+		}
 		fputs(nkeys ? "\n" : " none\n", out);
 		fputs("  steps: ", out);
 		print_ranges(out, &steps);
@@ -327,14 +330,20 @@ static void describe_phase(FILE *out, const dv_run *run, const dv_phase *ph, inf
 			const dv_dumpfile *f = &ph->files[i];
 			const file_meta *m = &metas[i];
 
-			fprintf(out, "    %s\n      ", f->filename);
-			for (size_t t = 0; t < f->ntags; t++)
-				fprintf(out, "%s%s=%s", t ? "  " : "", f->tags[t].key, f->tags[t].value);
+			fputs("    ", out);
+			dv_term_fputs(f->filename, out);
+			fputs("\n      ", out);
+			for (size_t t = 0; t < f->ntags; t++) {
+				fputs(t ? "  " : "", out);
+				dv_term_fputs(f->tags[t].key, out);
+				fputc('=', out);
+				dv_term_fputs(f->tags[t].value, out);
+			}
 			if (f->layer >= 0 && !dv_tag_get(f, "layer_id") && !dv_tag_get(f, "layer"))
 				fprintf(out, "%slayer=%d (from the name)", f->ntags ? "  " : "", f->layer);
 			fputs(f->ntags ? "\n      " : "(no tags)\n      ", out);
 			if (!m->readable) {
-				fprintf(out, "unreadable: %s\n", m->error);
+				dv_term_fprintf(out, "unreadable: %s\n", m->error);
 			} else if (m->tensor) {
 				fprintf(out, "%s ", dv_dtype_name(m->dtype));
 				text_shape(out, m);
@@ -347,7 +356,7 @@ static void describe_phase(FILE *out, const dv_run *run, const dv_phase *ph, inf
 			fputs("  unreadable files:\n", out);
 			for (size_t i = 0; i < ph->nfiles; i++)
 				if (!metas[i].readable)
-					fprintf(out, "    %s\n", metas[i].error);
+					dv_term_fprintf(out, "    %s\n", metas[i].error);
 		}
 	} else {
 		fputs("{\"type\":\"phase\",\"run\":", out);
@@ -485,7 +494,7 @@ int cmd_info(int argc, char **argv)
 			} else if (!strcmp(optarg, "jsonl")) {
 				fmt = INFO_JSONL;
 			} else {
-				fprintf(stderr, "dumpview info: --format must be text or jsonl, not '%s'\n", optarg);
+				dv_term_fprintf(stderr, "dumpview info: --format must be text or jsonl, not '%s'\n", optarg);
 				return 2;
 			}
 			break;
@@ -512,12 +521,14 @@ int cmd_info(int argc, char **argv)
 		dv_run *run = dv_run_open(argv[i], &opts, &err);
 
 		if (!run) {
-			fprintf(stderr, "dumpview info: %s\n", err.msg);
+			dv_term_fprintf(stderr, "dumpview info: %s\n", err.msg);
 			status = 2;
 			continue;
 		}
 		if (fmt == INFO_TEXT) {
-			fprintf(stdout, "%s%s: %s\n", i > optind ? "\n" : "", run->spec, run->root);
+			if (i > optind)
+				fputc('\n', stdout);
+			dv_term_fprintf(stdout, "%s: %s\n", run->spec, run->root);
 			for (size_t k = 0; k < run->nproblems; k++)
 				dv_term_fprintf(stdout, "warning: %s\n", run->problems[k]);
 			if (!run->nphases)

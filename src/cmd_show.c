@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dumpview/commands.h"
+#include "dumpview/escape.h"
 #include "dumpview/pt.h"
 
 #define SHOW_STR_MAX 200
@@ -18,7 +20,7 @@
 static void show_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: dumpview show [--values N] [--raw PATH] FILE\n"
+		"usage: dumpview show [--values N] [--raw PATH [--force]] FILE\n"
 		"\n"
 		"Prints the object tree of a torch .pt file, one line per node, each\n"
 		"addressed by a path such as $, $['value'], $['meta']['rank'], $['list'][0].\n"
@@ -28,6 +30,7 @@ static void show_usage(FILE *out)
 		"  --values N   show the first N values of each tensor (default 8)\n"
 		"  --raw PATH   write the tensor at PATH to stdout: contiguous, row-major,\n"
 		"               in its own dtype, little-endian\n"
+		"  --force      with --raw: write the bytes even when stdout is a terminal\n"
 		"  -h, --help   show this help\n"
 		"\n"
 		"Exit status: 0 success, 2 unreadable file, bad usage or PATH not a tensor.\n");
@@ -172,7 +175,8 @@ static int show_tensor(shower *s, const pt_tensor *t)
 	put_dims(out, t->shape, t->ndim);
 	fputs(" stride ", out);
 	put_dims(out, t->stride, t->ndim);
-	fprintf(out, " offset %" PRId64 " %s", t->storage_offset, t->device ? t->device : "cpu");
+	fprintf(out, " offset %" PRId64 " ", t->storage_offset);
+	dv_term_fputs(t->device ? t->device : "cpu", out);
 	if (t->requires_grad)
 		fputs(" requires_grad", out);
 	if (t->conj)
@@ -256,7 +260,12 @@ static int show_node(shower *s, const pt_obj *o, char **path, size_t *cap, size_
 	FILE *out = s->out;
 	char repr[SHOW_STR_MAX + 8];
 
-	fprintf(out, "%.*s: ", (int)len, *path);
+	/* The path (dict keys), strings, class names and devices come from the
+	 * file: escaped for the terminal (repr already escapes most controls,
+	 * not bidi overrides, class names or a string cut mid-character).
+	 * *path is NUL-terminated at len. */
+	dv_term_fputs(*path, out);
+	fputs(": ", out);
 	switch (o->kind) {
 	case PT_NONE:
 	case PT_BOOL:
@@ -265,16 +274,20 @@ static int show_node(shower *s, const pt_obj *o, char **path, size_t *cap, size_
 	case PT_STR:
 	case PT_BYTES: {
 		size_t n = pt_repr(o, repr, SHOW_STR_MAX + 1);
-		fprintf(out, "%s%s\n", repr, n >= SHOW_STR_MAX ? "..." : "");
+		dv_term_fputs(repr, out);
+		fputs(n >= SHOW_STR_MAX ? "...\n" : "\n", out);
 		return 0;
 	}
 	case PT_TENSOR:
 		return show_tensor(s, &o->u.tensor);
 	case PT_OBJECT:
-		fprintf(out, "object %s", o->u.object.cls ? o->u.object.cls : "?");
+		fputs("object ", out);
+		dv_term_fputs(o->u.object.cls ? o->u.object.cls : "?", out);
 		if (o->u.object.args) {
 			size_t n = pt_repr(o->u.object.args, repr, SHOW_STR_MAX + 1);
-			fprintf(out, " args %s%s", repr, n >= SHOW_STR_MAX ? "..." : "");
+			fputs(" args ", out);
+			dv_term_fputs(repr, out);
+			fputs(n >= SHOW_STR_MAX ? "..." : "", out);
 		}
 		fputc('\n', out);
 		return 0;
@@ -365,10 +378,12 @@ int cmd_show(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "values", required_argument, NULL, 'n' },
 		{ "raw", required_argument, NULL, 'r' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *raw = NULL;
+	bool force = false;
 	long values = 8;
 	int c;
 	dv_error err;
@@ -383,37 +398,47 @@ int cmd_show(int argc, char **argv)
 			errno = 0;
 			values = strtol(optarg, &end, 10);
 			if (errno || *end || end == optarg || values < 0) {
-				fprintf(stderr, "dumpview show: --values needs a count >= 0, not '%s'\n", optarg);
+				dv_term_fprintf(stderr, "dumpview show: --values needs a count >= 0, not '%s'\n", optarg);
 				return 2;
 			}
 			break;
 		case 'r':
 			raw = optarg;
 			break;
+		case 'F':
+			force = true;
+			break;
 		case 'h':
 			show_usage(stdout);
 			return 0;
 		default:
-			fprintf(stderr, "dumpview show: unknown option '%s' (see dumpview show --help)\n",
-				argv[optind - 1]);
+			dv_term_fprintf(stderr, "dumpview show: unknown option '%s' (see dumpview show --help)\n",
+					argv[optind - 1]);
 			return 2;
 		}
 	}
 	if (argc - optind != 1) {
-		fprintf(stderr, "usage: dumpview show [--values N] [--raw PATH] FILE\n");
+		fprintf(stderr, "usage: dumpview show [--values N] [--raw PATH [--force]] FILE\n");
+		return 2;
+	}
+	/* Raw tensor bytes hold every byte value, ESC included: written to a
+	 * terminal they would drive it, so that takes an explicit --force. */
+	if (raw && !force && isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "dumpview show: --raw writes binary and standard output is a terminal "
+				"(redirect it, or add --force)\n");
 		return 2;
 	}
 	const char *file = argv[optind];
 	f = pt_open(file, &err);
 	if (!f) {
-		fprintf(stderr, "dumpview: %s\n", err.msg);
+		dv_term_fprintf(stderr, "dumpview: %s\n", err.msg);
 		return 2;
 	}
 	if (raw) {
 		int rc = write_raw(f, file, raw, &err);
 		pt_close(f);
 		if (rc) {
-			fprintf(stderr, "dumpview: %s\n", err.msg);
+			dv_term_fprintf(stderr, "dumpview: %s\n", err.msg);
 			return 2;
 		}
 		return 0;
@@ -438,7 +463,7 @@ int cmd_show(int argc, char **argv)
 	pt_close(f);
 	if (rc) {
 		free(text);
-		fprintf(stderr, "dumpview: %s\n", s.err.msg);
+		dv_term_fprintf(stderr, "dumpview: %s\n", s.err.msg);
 		return 2;
 	}
 	if (fwrite(text, 1, text_len, stdout) != text_len || fflush(stdout)) {

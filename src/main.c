@@ -15,7 +15,7 @@ static void usage(FILE *out)
 		"usage: dumpview [OPTIONS] BASELINE TARGET     explore two dumps (TUI)\n"
 		"       dumpview compare [OPTIONS] BASELINE TARGET\n"
 		"       dumpview info [--format text|jsonl] [--follow-symlinks] DIR|TAG...\n"
-		"       dumpview show [--values N] [--raw PATH] FILE\n"
+		"       dumpview show [--values N] [--raw PATH [--force]] FILE\n"
 		"       dumpview --help | --version\n"
 		"\n"
 		"Explorer options:\n"

@@ -48,3 +48,16 @@ cmocka-missing:
 if !HAVE_CMOCKA
 check-am: cmocka-missing
 endif
+
+# Hostile names and special files through show/info/compare: FIFOs, --output
+# onto the dumps, terminal escapes, CSV formulas, JSON of non-UTF-8 names.
+TESTS += tests/test_safety.sh
+EXTRA_DIST += tests/test_safety.sh
+
+# Report output: the temporary name, the refusal of paths into the dumps,
+# commit and abort.
+check_PROGRAMS += tests/test_outfile
+TESTS += tests/test_outfile
+tests_test_outfile_SOURCES = tests/test_outfile.c
+tests_test_outfile_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_outfile_LDADD = $(DV_TEST_LIBS)

@@ -71,7 +71,7 @@ static void test_json_string(void **state)
 
 	(void)state;
 	capture_begin(&f, &len, &buf);
-	dv_json_write_string(f, "a\"b\\c\n\t\x01 \xc3\xa9 \xff end");
+	dv_json_write_string(f, "a\"b\\c\n\t\x01 \xc3\xa9 \xff end\x1b\x7f \xed\xa0\x80\xc3");
 	fputc(' ', f);
 	dv_json_write_double(f, NAN);
 	fputc(' ', f);
@@ -79,7 +79,7 @@ static void test_json_string(void **state)
 	fputc(' ', f);
 	dv_json_write_double(f, 0.25);
 	capture_end(f, &buf);
-	assert_string_equal(buf, "\"a\\\"b\\\\c\\n\\t\\u0001 \xc3\xa9 \\u00ff end\" \"nan\" \"-inf\" 0.25");
+	assert_string_equal(buf, "\"a\\\"b\\\\c\\n\\t\\u0001 \xc3\xa9 \\udcff end\\u001b\\u007f \\udced\\udca0\\udc80\\udcc3\" \"nan\" \"-inf\" 0.25");
 	free(buf);
 }
 
@@ -101,6 +101,30 @@ static void test_csv_field(void **state)
 	capture_end(f, &buf);
 	assert_string_equal(buf, "plain|\"a,b\"|\"say \"\"hi\"\"\"|\"two\nlines\"");
 	free(buf);
+}
+
+/* Text that a spreadsheet would evaluate gets a leading quote; inside the
+ * RFC 4180 quotes when the cell needs them. Text starting elsewhere is kept. */
+static void test_csv_formula(void **state)
+{
+	static const char *const in[] = { "=cmd()|x", "+1", "-x", "@SUM(1)", "\tx", "\rx", "=a,b",
+					   "a=b", "[1, 2]", "", "'q" };
+	static const char *const want[] = { "'=cmd()|x", "'+1", "'-x", "'@SUM(1)", "'\tx", "\"'\rx\"",
+					     "\"'=a,b\"", "a=b", "\"[1, 2]\"", "", "'q" };
+	FILE *f;
+	char *buf = NULL;
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		capture_begin(&f, &len, &buf);
+		dv_csv_write_field(f, in[i]);
+		capture_end(f, &buf);
+		assert_string_equal(buf, want[i]);
+		free(buf);
+		buf = NULL;
+	}
+	assert_false(dv_csv_formula_start(NULL));
 }
 
 /* A comparison of every kind of pair, built by hand. */
@@ -522,6 +546,7 @@ int main(void)
 		cmocka_unit_test(test_fmt_shape),
 		cmocka_unit_test(test_json_string),
 		cmocka_unit_test(test_csv_field),
+		cmocka_unit_test(test_csv_formula),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_text_quiet_ascii),
 		cmocka_unit_test(test_jsonl),

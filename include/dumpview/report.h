@@ -80,12 +80,19 @@ char *dv_fmt_double(char *buf, size_t size, double v);
 char *dv_fmt_fixed(char *buf, size_t size, double v, int decimals);
 /* Shape as Python prints a list: "[48, 128]", "[]" for 0-dim. */
 char *dv_fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape);
-/* A JSON string literal (quotes included); invalid UTF-8 bytes become \u00XX. */
+/* A JSON string literal (quotes included): control characters as \u00XX
+ * (or \n, \r, \t), each byte that is not valid UTF-8 as \udcXX (Python's
+ * surrogateescape), so the exact bytes of a file name can be recovered. */
 void dv_json_write_string(FILE *out, const char *s);
 /* A JSON number in round-trip form; non-finite as the strings "nan", "inf", "-inf". */
 void dv_json_write_double(FILE *out, double v);
-/* A CSV field, quoted when it holds a comma, quote, CR or LF (RFC 4180). */
+/* A CSV text field, quoted when it holds a comma, quote, CR or LF (RFC 4180).
+ * Text that starts with = + - @ TAB or CR gets a leading ' so that a
+ * spreadsheet shows it instead of evaluating it as a formula. Numbers are
+ * not written through this (-0.5 stays a number). */
 void dv_csv_write_field(FILE *out, const char *s);
+/* Whether a text cell would start a spreadsheet formula (see above). */
+bool dv_csv_formula_start(const char *s);
 
 /* The torch name of a dtype ("bfloat16"), independent of the pt library. */
 const char *dv_report_dtype_name(dv_dtype dt);

@@ -96,17 +96,19 @@ static int list_dir(const char *dir, strvec *pts, strvec *dirs, dv_error *err)
 			continue;
 		if (de->d_type == DT_DIR) {
 			sub = true;
-		} else if (de->d_type == DT_REG) {
-			file = true;
 		} else if (de->d_type == DT_UNKNOWN || de->d_type == DT_LNK) {
 			char *p = path_join(dir, de->d_name);
 			struct stat st;
 
 			if (p && stat(p, &st) == 0) {
 				sub = S_ISDIR(st.st_mode);
-				file = S_ISREG(st.st_mode);
+				file = !sub;
 			}
 			free(p);
+		} else {
+			/* a FIFO, socket or device named *.pt is listed too: opening
+			 * it fails at once, so it is reported, not silently dropped */
+			file = true;
 		}
 		if ((sub && strvec_push(dirs, de->d_name)) ||
 		    (file && has_pt_suffix(de->d_name) && strvec_push(pts, de->d_name))) {

@@ -860,6 +860,20 @@ static int open_container(pt_file *f, const uint8_t *head, size_t n, dv_error *e
 	return dv_error_set(err, "%s: not a torch checkpoint (%s)", f->name, not_checkpoint_kind(head, n));
 }
 
+/* What a special file is, for the one-line refusal. */
+static const char *special_kind(mode_t m)
+{
+	if (S_ISFIFO(m))
+		return "fifo";
+	if (S_ISSOCK(m))
+		return "socket";
+	if (S_ISCHR(m))
+		return "character device";
+	if (S_ISBLK(m))
+		return "block device";
+	return "special file";
+}
+
 pt_file *pt_open_ex(const char *path, const pt_limits *limits, dv_error *err)
 {
 	pt_file *f = pt_file_new(path, limits);
@@ -871,9 +885,18 @@ pt_file *pt_open_ex(const char *path, const pt_limits *limits, dv_error *err)
 		dv_error_set(err, "%s: out of memory", path);
 		return NULL;
 	}
-	f->fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer.
+	 * The type is checked on the descriptor itself, so a file swapped for a
+	 * FIFO after the folder was listed is caught too. */
+	f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (f->fd < 0) {
-		dv_error_set(err, "%s: %s", path, strerror(errno));
+		int e = errno;
+
+		/* a socket cannot be opened at all (ENXIO): say what it is */
+		if (e == ENXIO && stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+			dv_error_set(err, "%s: not a regular file (%s)", path, special_kind(st.st_mode));
+		else
+			dv_error_set(err, "%s: %s", path, strerror(e));
 		goto fail;
 	}
 	if (fstat(f->fd, &st)) {
@@ -885,7 +908,13 @@ pt_file *pt_open_ex(const char *path, const pt_limits *limits, dv_error *err)
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		dv_error_set(err, "%s: not a regular file", path);
+		dv_error_set(err, "%s: not a regular file (%s)", path, special_kind(st.st_mode));
+		goto fail;
+	}
+	/* a regular file: reads block as usual again */
+	int fl = fcntl(f->fd, F_GETFL);
+	if (fl < 0 || fcntl(f->fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		dv_error_set(err, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
 	f->buflen = st.st_size;

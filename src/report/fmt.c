@@ -429,9 +429,12 @@ void dv_json_write_string(FILE *out, const char *s)
 		case '\t': fputs("\\t", out); p++; continue;
 		default: break;
 		}
-		/* control characters, DEL, and bytes that are not UTF-8 (file
-		 * names are bytes): the byte's value kept visible */
-		fprintf(out, "\\u%04x", *p++);
+		/* Control characters and DEL as themselves (\u00XX). A byte
+		 * that is not part of valid UTF-8 (file names are bytes) becomes
+		 * the lone surrogate U+DC00+byte, as Python's surrogateescape:
+		 * os.fsencode() of the decoded string gives the exact bytes. */
+		fprintf(out, *p < 0x80 ? "\\u%04x" : "\\udc%02x", *p);
+		p++;
 	}
 	fputc('"', out);
 }
@@ -447,17 +450,27 @@ void dv_json_write_double(FILE *out, double v)
 		fputs(dv_fmt_double(buf, sizeof(buf), v), out);
 }
 
+bool dv_csv_formula_start(const char *s)
+{
+	return s && (*s == '=' || *s == '+' || *s == '-' || *s == '@' || *s == '\t' || *s == '\r');
+}
+
 void dv_csv_write_field(FILE *out, const char *s)
 {
 	const char *p;
+	bool formula = dv_csv_formula_start(s);
 
 	if (!s)
 		return;
 	if (!strpbrk(s, ",\"\r\n")) {
+		if (formula)
+			fputc('\'', out);
 		fputs(s, out);
 		return;
 	}
 	fputc('"', out);
+	if (formula)
+		fputc('\'', out);
 	for (p = s; *p; p++) {
 		if (*p == '"')
 			fputc('"', out);

@@ -13,6 +13,10 @@ static const char *mark(const dv_report *r, bool ok)
 	return ok ? "ok" : "FAIL";
 }
 
+/* Names, folders, tags and error messages come from the dumps: every line
+ * that quotes one goes through the terminal escaper (dv_term_fprintf), which
+ * leaves clean text byte-identical. */
+
 /* A phase folder for people: the run's root itself is ".". */
 static const char *shown_dir(const char *dir, const char *fallback)
 {
@@ -28,10 +32,11 @@ static void write_phase_header(dv_report *r, size_t phase)
 	const char *tdir = shown_dir(dv_report_phase_dir(r->cmp, phase, false), ph->name);
 
 	if (ph->in_base && ph->in_targ)
-		fprintf(r->out, "==== Phase %s: baseline %s, target %s ====\n\n", ph->name, bdir, tdir);
+		dv_term_fprintf(r->out, "==== Phase %s: baseline %s, target %s ====\n", ph->name, bdir, tdir);
 	else
-		fprintf(r->out, "==== Phase %s: only in %s (%s) ====\n\n", ph->name,
-			ph->in_base ? "baseline" : "target", ph->in_base ? bdir : tdir);
+		dv_term_fprintf(r->out, "==== Phase %s: only in %s (%s) ====\n", ph->name,
+				ph->in_base ? "baseline" : "target", ph->in_base ? bdir : tdir);
+	fputc('\n', r->out);
 }
 
 static void text_phase(dv_report *r, size_t phase)
@@ -101,14 +106,17 @@ static void text_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		r->phase_header_pending = false;
 	}
 	if (pair->kind == DV_PAIR_BASELINE_ONLY) {
-		fprintf(out, "Skip: baseline=%s (no target)\n\n", pair->base->relpath);
+		dv_term_fprintf(out, "Skip: baseline=%s (no target)\n", pair->base->relpath);
+		fputc('\n', out);
 		return;
 	}
 	if (pair->kind == DV_PAIR_TARGET_ONLY) {
-		fprintf(out, "Skip: target=%s (no baseline)\n\n", pair->targ->relpath);
+		dv_term_fprintf(out, "Skip: target=%s (no baseline)\n", pair->targ->relpath);
+		fputc('\n', out);
 		return;
 	}
-	fprintf(out, "baseline=%s\ntarget=%s\n", pair->base->relpath, pair->targ->relpath);
+	dv_term_fprintf(out, "baseline=%s\n", pair->base->relpath);
+	dv_term_fprintf(out, "target=%s\n", pair->targ->relpath);
 	if (atomic_load(&pair->state) != DV_PAIR_DONE) {
 		fprintf(out, "Skip: not computed\n\n");
 		return;
@@ -129,13 +137,13 @@ static void text_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		break;
 	case DV_RESULT_SHAPE_MISMATCH:
 		tensor_lines(r, pair);
-		fprintf(out, "%s %s\n", mark(r, false), res->error[0] ? res->error : "shape mismatch");
+		dv_term_fprintf(out, "%s %s\n", mark(r, false), res->error[0] ? res->error : "shape mismatch");
 		break;
 	case DV_RESULT_NON_TENSOR:
 		fprintf(out, "Non-tensor values: %s\n", res->equal ? "equal" : "differ");
 		break;
 	case DV_RESULT_ERROR:
-		fprintf(out, "%s error: %s\n", mark(r, false), res->error);
+		dv_term_fprintf(out, "%s error: %s\n", mark(r, false), res->error);
 		break;
 	case DV_RESULT_CANCELLED:
 		fprintf(out, "Skip: cancelled\n");
@@ -163,10 +171,12 @@ static void text_finish(dv_report *r, const char *diagnosis)
 		const dv_pair *p = &r->cmp->pairs[r->first_divergence];
 		char buf[64];
 
-		fprintf(out, "First divergence: phase %s", r->cmp->phases[p->phase].name);
+		fputs("First divergence: phase ", out);
+		dv_term_fputs(r->cmp->phases[p->phase].name, out);
 		if (p->layer >= 0)
 			fprintf(out, ", layer %d", p->layer);
-		fprintf(out, ", %s", p->name);
+		fputs(", ", out);
+		dv_term_fputs(p->name, out);
 		if (p->rank >= 0)
 			fprintf(out, ", rank %" PRId64, p->rank);
 		if (p->step >= 0)
@@ -174,11 +184,12 @@ static void text_finish(dv_report *r, const char *diagnosis)
 		if (dv_report_has_metrics(p))
 			fprintf(out, ": rel_diff=%s", dv_fmt_double(buf, sizeof(buf), p->result.rel_diff));
 		else if (p->result.error[0])
-			fprintf(out, ": %s", p->result.error);
-		fprintf(out, "\n  target=%s\n", p->targ->relpath);
+			dv_term_fprintf(out, ": %s", p->result.error);
+		fputc('\n', out);
+		dv_term_fprintf(out, "  target=%s\n", p->targ->relpath);
 	}
 	if (diagnosis && *diagnosis)
-		fprintf(out, "Diagnosis: %s\n", diagnosis);
+		dv_term_fprintf(out, "Diagnosis: %s\n", diagnosis);
 }
 
 const struct dv_report_writer dv_report_text_writer = {

@@ -19,6 +19,7 @@
 
 #include "app.h"
 #include "dumpview/commands.h"
+#include "dumpview/escape.h"
 
 
 static bool multi_rank;
@@ -938,7 +939,7 @@ int cmd_tui(int argc, char **argv)
 			errno = 0;
 			o.threshold = strtod(optarg, &end);
 			if (errno || end == optarg || *end || !isfinite(o.threshold) || o.threshold < 0) {
-				fprintf(stderr, "dumpview: --diff-threshold: '%s' is not a number >= 0\n", optarg);
+				dv_term_fprintf(stderr, "dumpview: --diff-threshold: '%s' is not a number >= 0\n", optarg);
 				return 2;
 			}
 			break;
@@ -955,9 +956,10 @@ int cmd_tui(int argc, char **argv)
 		case 'h': usage(stdout); return 0;
 		default:
 			if (optopt)
-				fprintf(stderr, "dumpview: option -%c: unknown or missing its argument\n", optopt);
+				dv_term_fprintf(stderr, "dumpview: option -%c: unknown or missing its argument\n", optopt);
 			else
-				fprintf(stderr, "dumpview: %s: unknown option or missing its argument\n", argv[optind - 1]);
+				dv_term_fprintf(stderr, "dumpview: %s: unknown option or missing its argument\n",
+						argv[optind - 1]);
 			usage(stderr);
 			return 2;
 		}
@@ -976,6 +978,6 @@ int cmd_tui(int argc, char **argv)
 	char err[1024] = "";
 	int rc = dv_tui_run(&o, err, sizeof(err));
 	if (err[0])
-		fprintf(stderr, "dumpview: %s\n", err);
+		dv_term_fprintf(stderr, "dumpview: %s\n", err);
 	return rc;
 }

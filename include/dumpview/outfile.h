@@ -1,0 +1,45 @@
+/* Writing a report next to the dumps without ever damaging them: the place
+ * is checked against the inputs first, and the file is written under a
+ * temporary name in the same folder and renamed over the final name only
+ * when complete, so an interrupted or failed run keeps the old file and
+ * leaves no partial one. */
+#ifndef DUMPVIEW_OUTFILE_H
+#define DUMPVIEW_OUTFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "dumpview/error.h"
+
+/* Refuses (-1, err says why in one line) an output path that is one of files
+ * (same device and inode) or lands inside one of dirs or a folder holding
+ * one of files, however it is spelled (symlinks, "..", bind mounts: each
+ * folder above where it lands is compared by device and inode). A path that
+ * does not exist yet is judged by its parent folder. */
+int dv_output_check(const char *path, const char *const *dirs, size_t ndirs, const char *const *files,
+		    size_t nfiles, dv_error *err);
+
+typedef struct dv_outfile {
+	FILE *f;          /* write here */
+	char *path;       /* the final name */
+	char *tmp;        /* the temporary name; NULL when written in place (a FIFO, a device) */
+} dv_outfile;
+
+/* The temporary name for path: ".<name>.tmpXXXXXX" in the same folder, the
+ * name shortened so the whole fits in name_max bytes. malloc'd; NULL when
+ * out of memory. */
+char *dv_outfile_tmp_template(const char *path, size_t name_max);
+
+/* Opens path for writing. An existing regular file (or a new one) gets a
+ * temporary in the same folder, with the old file's mode (else 0666 less
+ * the umask), removed again if the process is killed by SIGINT, SIGTERM or
+ * SIGHUP; an existing FIFO or device is written in place. */
+int dv_outfile_open(dv_outfile *o, const char *path, dv_error *err);
+/* Flushes, syncs, closes and renames the temporary over path. On error the
+ * temporary is removed and err is set. */
+int dv_outfile_commit(dv_outfile *o, dv_error *err);
+/* Closes and removes the temporary; path is left as it was. */
+void dv_outfile_abort(dv_outfile *o);
+
+#endif

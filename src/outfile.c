@@ -1,0 +1,310 @@
+/* Safe report output; see include/dumpview/outfile.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dumpview/outfile.h"
+
+typedef struct devino {
+	dev_t dev;
+	ino_t ino;
+	const char *name;   /* for the message */
+} devino;
+
+typedef struct dvset {
+	devino *v;
+	size_t n, cap;
+} dvset;
+
+static int dvset_add(dvset *s, const struct stat *st, const char *name)
+{
+	for (size_t i = s->n; i-- > 0;)
+		if (s->v[i].dev == st->st_dev && s->v[i].ino == st->st_ino)
+			return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		devino *v = realloc(s->v, cap * sizeof(*v));
+
+		if (!v)
+			return -1;
+		s->v = v;
+		s->cap = cap;
+	}
+	s->v[s->n++] = (devino){ st->st_dev, st->st_ino, name };
+	return 0;
+}
+
+static const devino *dvset_find(const dvset *s, const struct stat *st)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].dev == st->st_dev && s->v[i].ino == st->st_ino)
+			return &s->v[i];
+	return NULL;
+}
+
+/* The folder part of path ("." when it has none), malloc'd. */
+static char *parent_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *p;
+
+	if (!slash)
+		return strdup(".");
+	while (slash > path && slash[-1] == '/')
+		slash--;
+	if (slash == path)
+		return strdup("/");
+	p = malloc((size_t)(slash - path) + 1);
+	if (p) {
+		memcpy(p, path, (size_t)(slash - path));
+		p[slash - path] = '\0';
+	}
+	return p;
+}
+
+/* The protected folder that real (an absolute, resolved path) is or lies
+ * under, or NULL: each folder from real up to / is compared. */
+static const devino *under(const dvset *dirs, char *real)
+{
+	for (;;) {
+		struct stat st;
+		const devino *hit;
+		char *slash;
+
+		if (stat(real, &st) == 0 && (hit = dvset_find(dirs, &st)))
+			return hit;
+		slash = strrchr(real, '/');
+		if (!slash || (slash == real && !real[1]))
+			return NULL;
+		if (slash == real)
+			slash[1] = '\0';   /* up to "/" itself */
+		else
+			*slash = '\0';
+	}
+}
+
+int dv_output_check(const char *path, const char *const *dirs, size_t ndirs, const char *const *files,
+		    size_t nfiles, dv_error *err)
+{
+	dvset protect = { 0 };
+	struct stat out_st, st;
+	bool exists = stat(path, &out_st) == 0;
+	char *parent = parent_of(path), *real = NULL;
+	const devino *hit;
+	int rc = -1;
+
+	if (!parent) {
+		dv_error_set(err, "--output %s: out of memory", path);
+		goto out;
+	}
+	for (size_t i = 0; i < ndirs; i++)
+		if (stat(dirs[i], &st) == 0 && dvset_add(&protect, &st, dirs[i]))
+			goto oom;
+	for (size_t i = 0; i < nfiles; i++) {
+		char *fp;
+
+		if (exists && stat(files[i], &st) == 0 && st.st_dev == out_st.st_dev && st.st_ino == out_st.st_ino) {
+			dv_error_set(err, "--output %s is the input file %s: refusing to overwrite it", path, files[i]);
+			goto out;
+		}
+		/* a file's own folder too: it may lie outside the run's root */
+		if (!(fp = parent_of(files[i])))
+			goto oom;
+		if (stat(fp, &st) == 0 && dvset_add(&protect, &st, files[i])) {
+			free(fp);
+			goto oom;
+		}
+		free(fp);
+	}
+	/* where the file lands: its folder, resolved */
+	if (!(real = realpath(parent, NULL))) {
+		dv_error_set(err, "cannot write %s: %s: %s", path, parent, strerror(errno));
+		goto out;
+	}
+	if ((hit = under(&protect, real))) {
+		dv_error_set(err, "--output %s lies inside the dumps (%s): refusing to write there", path, hit->name);
+		goto out;
+	}
+	/* and, when it exists, what it names (a symlink into a run) */
+	if (exists) {
+		free(real);
+		if ((real = realpath(path, NULL)) && (hit = under(&protect, real))) {
+			dv_error_set(err, "--output %s lies inside the dumps (%s): refusing to write there", path,
+				     hit->name);
+			goto out;
+		}
+	}
+	rc = 0;
+	goto out;
+oom:
+	dv_error_set(err, "--output %s: out of memory", path);
+out:
+	free(protect.v);
+	free(parent);
+	free(real);
+	return rc;
+}
+
+char *dv_outfile_tmp_template(const char *path, size_t name_max)
+{
+	static const char suffix[] = ".tmpXXXXXX";
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	size_t dirlen = (size_t)(base - path), blen = strlen(base);
+	size_t room = name_max > sizeof(suffix) ? name_max - sizeof(suffix) : 0; /* "." + suffix */
+	char *t;
+
+	if (blen > room)
+		blen = room;   /* the name is shortened, the unique suffix kept */
+	t = malloc(dirlen + 1 + blen + sizeof(suffix));
+	if (!t)
+		return NULL;
+	memcpy(t, path, dirlen);
+	t[dirlen] = '.';
+	memcpy(t + dirlen + 1, base, blen);
+	memcpy(t + dirlen + 1 + blen, suffix, sizeof(suffix));
+	return t;
+}
+
+/* The temporary being written, for the signal handler (one at a time). */
+static char sig_tmp[PATH_MAX];
+static volatile sig_atomic_t sig_armed;
+
+static void on_fatal_signal(int sig)
+{
+	if (sig_armed)
+		unlink(sig_tmp);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void arm_signals(const char *tmp)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+
+	if (strlen(tmp) >= sizeof(sig_tmp))
+		return;
+	memcpy(sig_tmp, tmp, strlen(tmp) + 1);
+	sig_armed = 1;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction sa, old;
+
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue;   /* nohup: stays ignored */
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_fatal_signal;
+		sigemptyset(&sa.sa_mask);
+		sigaction(sigs[i], &sa, NULL);
+	}
+}
+
+static void disarm_signals(void)
+{
+	sig_armed = 0;
+}
+
+int dv_outfile_open(dv_outfile *o, const char *path, dv_error *err)
+{
+	struct stat st;
+	bool exists = stat(path, &st) == 0;
+	char *parent = NULL;
+	long name_max;
+	mode_t mode;
+	int fd;
+
+	memset(o, 0, sizeof(*o));
+	if (exists && S_ISDIR(st.st_mode))
+		return dv_error_set(err, "cannot write %s: it is a folder", path);
+	if (!(o->path = strdup(path)))
+		return dv_error_set(err, "cannot write %s: out of memory", path);
+	if (exists && !S_ISREG(st.st_mode)) {
+		/* a FIFO, a terminal, /dev/null: written as it is, never replaced */
+		if (!(o->f = fopen(path, "w"))) {
+			dv_error_set(err, "cannot write %s: %s", path, strerror(errno));
+			goto fail;
+		}
+		return 0;
+	}
+	if (!(parent = parent_of(path)))
+		goto oom;
+	errno = 0;
+	name_max = pathconf(parent, _PC_NAME_MAX);
+	if (name_max <= 0)
+		name_max = NAME_MAX;
+	free(parent);
+	if (!(o->tmp = dv_outfile_tmp_template(path, (size_t)name_max)))
+		goto oom;
+	fd = mkostemp(o->tmp, O_CLOEXEC);
+	if (fd < 0) {
+		dv_error_set(err, "cannot write %s: %s", path, strerror(errno));
+		free(o->tmp);
+		o->tmp = NULL;
+		goto fail;
+	}
+	arm_signals(o->tmp);
+	if (exists) {
+		mode = st.st_mode & 07777;
+	} else {
+		mode_t mask = umask(0);
+
+		umask(mask);
+		mode = 0666 & ~mask;
+	}
+	if (fchmod(fd, mode) != 0 || !(o->f = fdopen(fd, "w"))) {
+		dv_error_set(err, "cannot write %s: %s", path, strerror(errno));
+		close(fd);
+		goto fail;
+	}
+	return 0;
+oom:
+	dv_error_set(err, "cannot write %s: out of memory", path);
+fail:
+	dv_outfile_abort(o);
+	return -1;
+}
+
+int dv_outfile_commit(dv_outfile *o, dv_error *err)
+{
+	int rc = 0;
+
+	if (!o->f)
+		return 0;
+	if (fflush(o->f) != 0 || ferror(o->f) || (o->tmp && fsync(fileno(o->f)) != 0 && errno != EINVAL))
+		rc = dv_error_set(err, "writing %s: %s", o->path, strerror(errno ? errno : EIO));
+	if (fclose(o->f) != 0 && rc == 0)
+		rc = dv_error_set(err, "writing %s: %s", o->path, strerror(errno));
+	o->f = NULL;
+	if (rc == 0 && o->tmp && rename(o->tmp, o->path) != 0)
+		rc = dv_error_set(err, "cannot write %s: %s", o->path, strerror(errno));
+	if (rc == 0 && o->tmp) {
+		disarm_signals();
+		free(o->tmp);
+		o->tmp = NULL;
+	}
+	if (rc)
+		dv_outfile_abort(o);
+	free(o->path);
+	o->path = NULL;
+	return rc;
+}
+
+void dv_outfile_abort(dv_outfile *o)
+{
+	if (o->f) {
+		fclose(o->f);
+		o->f = NULL;
+	}
+	if (o->tmp) {
+		unlink(o->tmp);
+		disarm_signals();
+		free(o->tmp);
+		o->tmp = NULL;
+	}
+	free(o->path);
+	o->path = NULL;
+}
