@@ -81,7 +81,15 @@ const char *dv_tag_get(const dv_dumpfile *f, const char *key);
 
 /* A compiled regex with its message on failure ("bad regex at offset 3: ..."). */
 pcre2_code *dv_regex_compile(const char *pattern, bool smart_case, dv_error *err);
-bool dv_regex_match(const pcre2_code *re, const char *subject);
+/* A match against a user regex, under backtracking limits: callers must
+ * tell "too expensive" (the limits were hit) from "no match". */
+typedef enum dv_regex_result {
+	DV_REGEX_NOMATCH,
+	DV_REGEX_MATCH,
+	DV_REGEX_TOO_EXPENSIVE, /* match, depth or heap limit hit */
+	DV_REGEX_ERROR,         /* out of memory or another PCRE2 error */
+} dv_regex_result;
+dv_regex_result dv_regex_test(const pcre2_code *re, const char *subject);
 /* Group 1 of the layer regex as an int, or -1. */
 int dv_layer_from_name(const pcre2_code *layer_re, const char *s);
 /* A layer number from a tag value: all digits, else -1. */

@@ -290,6 +290,8 @@ typedef struct tui_app {
 	pcre2_code *search_re;
 	char *filter;
 	pcre2_code *filter_re;
+	bool regex_failed;       /* the last match loop hit the regex limits */
+	bool match_stopped;      /* the last match loop was stopped by Esc */
 	/* scan */
 	dv_scan *scan;
 	bool scan_paused;
@@ -323,7 +325,7 @@ typedef struct tui_app {
 
 /* Progress of a pair being computed (on demand or by the scan), in elements. */
 /* The pair's label or either file name matches re (search and filter). */
-bool tui_pair_matches(tui_app *app, const pcre2_code *re, size_t pair);
+dv_regex_result tui_pair_matches(tui_app *app, const pcre2_code *re, size_t pair);
 bool app_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total);
 /* Called from every compute's progress report: blocks while :hold-computes
  * is on and the compute has more than one chunk left (scripted mode only). */

@@ -125,7 +125,7 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 	tensor_label(app, p, name, sizeof(name));
 	/* Search matches stand out, as in less and tig. */
 	attr_t name_attr = attr;
-	if (app->search_re && tui_pair_matches(app, app->search_re, (size_t)(p - app->cmp->pairs)))
+	if (app->search_re && tui_pair_matches(app, app->search_re, (size_t)(p - app->cmp->pairs)) == DV_REGEX_MATCH)
 		name_attr = cell_attr(app, attr, CP_MATCH, A_BOLD) | A_BOLD;
 	draw_name(app, y, c, 4, NULL, name, diverge, name_attr);
 	int right_w = c->mark_x - c->shape_x - 1;
