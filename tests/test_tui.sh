@@ -25,6 +25,18 @@ for side in baseline target; do
 	done
 done
 echo "kept by a cancelled export" >"$tmp/big/attn_output.diff.csv"
+# "#runs: escapes": names holding ESC sequences, a C1 control, a bidi
+# override and an invalid UTF-8 byte, which must be drawn as visible escapes.
+esc=$(printf '\033')
+for side in baseline target; do
+	mkdir -p "$tmp/escapes/$side/inference"
+	i=0
+	for t in "red${esc}[31mtext" "$(printf 'c1\302\233x')" "$(printf 'bidi\342\200\256txt')" "$(printf 'bad\377byte')" "tab$(printf '\t')x"; do
+		i=$((i + 1))
+		ln -s "$FIXTURES/pt-corpus/dtype_float32.pt" \
+			"$tmp/escapes/$side/inference/step=0___rank=0___dump_index=${i}___name=${t}___layer_id=0.pt"
+	done
+done
 
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -42,6 +54,7 @@ for keys in "$dir"/*.keys; do
 	where=$tmp
 	grep -q '^#runs: fixtures' "$keys" && where=$tmp/fixtures
 	grep -q '^#runs: big' "$keys" && where=$tmp/big
+	grep -q '^#runs: escapes' "$keys" && where=$tmp/escapes
 	# shellcheck disable=SC2086
 	if (cd "$where" && NO_COLOR= DUMPVIEW_SCRIPT="$keys" "$DUMPVIEW" $args baseline target >"$tmp/$name.out" 2>&1); then
 		ok "$name: script ran"
