@@ -236,19 +236,22 @@ static void draw_status(tui_app *app)
 	attr_t a = draw_attr(app, CP_STATUS, A_REVERSE);
 	draw_fill(stdscr, y, 0, app->cols, a);
 	if (app->prompting) {
-		char buf[1200];
-		snprintf(buf, sizeof(buf), "%s%s", app->prompt_label, app->prompt_buf);
-		int w = str_width(buf);
-		/* Show the end of a long input. */
-		const char *s = buf;
-		while (w > app->cols - 2 && *s) {
-			s++;
-			while ((*s & 0xc0) == 0x80)
-				s++;
-			w = str_width(s);
+		/* Label, then the end of the input (what is being typed); each
+		 * part measured once, so a long paste costs linear time. */
+		int lw = 0;
+		const char *label = str_tail(app->prompt_label, app->cols / 2, &lw);
+		int x = draw_str(stdscr, y, 0, app->cols, label, a);
+		if (app->prompt_overflow) {
+			char msg[128];
+			snprintf(msg, sizeof(msg), " input longer than %zu bytes: Enter or Esc cancels",
+				 sizeof(app->prompt_buf) - 1);
+			draw_str(stdscr, y, x, app->cols - x, msg, draw_attr(app, CP_STATUS, A_REVERSE) | A_BOLD);
+			return;
 		}
-		draw_str(stdscr, y, 0, app->cols, s, a);
-		draw_str(stdscr, y, w, 1, "_", a | A_BLINK);
+		int w;
+		const char *tail = str_tail(app->prompt_buf, app->cols - 2 - x, &w);
+		x += draw_str(stdscr, y, x, app->cols - x, tail, a);
+		draw_str(stdscr, y, x, 1, "_", a | A_BLINK);
 		return;
 	}
 	char left[1200] = "";
@@ -481,12 +484,20 @@ int app_next_key(tui_app *app)
 {
 	if (app->script_mode) {
 		app_poll_events(app, 0);
-		if (app->dirty)
+		/* A prompt's text shows at :save-display; a frame per typed
+		 * character would make a long paste quadratic. */
+		if (app->dirty && !app->prompting)
 			app_render(app);
 		return script_next_key(app);
 	}
 	int idle_errs = 0;
 	while (!app->quit) {
+		/* Typed-ahead keys (a paste) are taken before drawing: one frame
+		 * per key would make a long paste slow. */
+		bool got;
+		int key = read_terminal_key(app, &got);
+		if (got)
+			return key;
 		/* Scan progress redraws at most every 50 ms; keys redraw at once. */
 		int64_t now = now_ms();
 		if (app->scan_dirty && now - app->last_render_ms >= 50)
@@ -508,9 +519,8 @@ int app_next_key(tui_app *app)
 			{ app->job_pipe[0], POLLIN, 0 },
 			{ app->sig_pipe[0], POLLIN, 0 },
 		};
-		/* A key may already sit in curses' buffer. */
-		bool got;
-		int key = read_terminal_key(app, &got);
+		/* A key may have come while drawing. */
+		key = read_terminal_key(app, &got);
 		if (got)
 			return key;
 		int rc = poll(fds, 4, timeout);

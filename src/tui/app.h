@@ -240,6 +240,8 @@ int draw_str(WINDOW *w, int y, int x, int maxw, const char *s, attr_t attr);
 void draw_field(struct tui_app *app, int y, int x, int width, const char *s, attr_t attr, bool right);
 void draw_fill(WINDOW *w, int y, int x, int width, attr_t attr);
 int str_width(const char *s);
+/* The longest suffix of s at most maxw columns wide (in one pass); *width gets its width. */
+const char *str_tail(const char *s, int maxw, int *width);
 void fmt_num(char *buf, size_t size, double v);    /* %.3e, "nan", "inf" */
 void fmt_stat(char *buf, size_t size, double v);   /* %.4g */
 void fmt_shape(char *buf, size_t size, const dv_tensor_desc *d, bool with_dtype);
@@ -314,6 +316,7 @@ typedef struct tui_app {
 	const char *prompt_label;
 	char prompt_buf[1024];
 	size_t prompt_len;
+	bool prompt_overflow;    /* more was typed than prompt_buf holds: refused at Enter */
 	/* lifecycle */
 	bool quit;
 	int exit_signal;

@@ -77,6 +77,20 @@ int str_width(const char *s)
 	return w;
 }
 
+const char *str_tail(const char *s, int maxw, int *width)
+{
+	int total = str_width(s);
+	char eb[8];
+	const char *esc;
+	while (total > maxw && *s) {
+		size_t len;
+		total -= unit_width(s, &len, eb, &esc);
+		s += len;
+	}
+	*width = total;
+	return s;
+}
+
 int draw_str(WINDOW *win, int y, int x, int maxw, const char *s, attr_t attr)
 {
 	if (maxw <= 0)
