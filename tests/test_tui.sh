@@ -25,6 +25,8 @@ for side in baseline target; do
 	done
 done
 echo "kept by a cancelled export" >"$tmp/big/attn_output.diff.csv"
+# export-safe.keys: `E` over a dangling symlink replaces the link.
+ln -s "$tmp/dangling-target.csv" "$tmp/dangling.csv"
 # "#runs: escapes": names holding ESC sequences, a C1 control, a bidi
 # override and an invalid UTF-8 byte, which must be drawn as visible escapes.
 esc=$(printf '\033')
@@ -46,7 +48,7 @@ count=0
 for keys in "$dir"/*.keys; do
 	count=$((count + 1 + $(grep -c '^:save-display' "$keys")))
 done
-echo "1..$((count + 6))"
+echo "1..$((count + 8))"
 
 for keys in "$dir"/*.keys; do
 	name=$(basename "$keys" .keys)
@@ -84,6 +86,21 @@ if [ "$(cat "$tmp/big/attn_output.diff.csv")" = "kept by a cancelled export" ] &
 	ok "cancel: a cancelled export leaves the existing file and no partial file"
 else
 	not_ok "cancel: a cancelled export leaves the existing file and no partial file"
+fi
+
+# export-safe.keys: the link was replaced by the table, its target never
+# created; the 250-byte name was written; no temporary file is left.
+if [ -f "$tmp/dangling.csv" ] && [ ! -L "$tmp/dangling.csv" ] && [ ! -e "$tmp/dangling-target.csv" ] &&
+	head -1 "$tmp/dangling.csv" | grep -q '^phase,'; then
+	ok "export-safe: E replaces a dangling symlink instead of following it"
+else
+	not_ok "export-safe: E replaces a dangling symlink instead of following it"
+fi
+long=$(printf '%0250d' 0 | tr 0 L).csv
+if [ "$(wc -l <"$tmp/$long" 2>/dev/null)" = 4 ] && [ -z "$(find "$tmp" -name '*.part-*')" ]; then
+	ok "export-safe: a 254-byte file name exports (temporary name shortened)"
+else
+	not_ok "export-safe: a 254-byte file name exports (temporary name shortened)"
 fi
 
 # The exports of export.keys, against torch (expected.json).

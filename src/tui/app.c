@@ -238,9 +238,14 @@ static void draw_status(tui_app *app)
 	if (app->prompting) {
 		/* Label, then the end of the input (what is being typed); each
 		 * part measured once, so a long paste costs linear time. */
-		int lw = 0;
-		const char *label = str_tail(app->prompt_label, app->cols / 2, &lw);
-		int x = draw_str(stdscr, y, 0, app->cols, label, a);
+		int x, lmax = app->cols - 12;
+		if (str_width(app->prompt_label) > lmax) {
+			/* A question's end ("overwrite? (y/N)") must show. */
+			draw_field_mid(app, y, 0, lmax, app->prompt_label, a);
+			x = lmax;
+		} else {
+			x = draw_str(stdscr, y, 0, app->cols, app->prompt_label, a);
+		}
 		if (app->prompt_overflow) {
 			char msg[128];
 			snprintf(msg, sizeof(msg), " input longer than %zu bytes: Enter or Esc cancels",
@@ -289,7 +294,11 @@ static void draw_status(tui_app *app)
 	attr_t la = app->message[0] && app->message_error ? draw_attr(app, CP_FAIL, A_BOLD) | A_REVERSE : a;
 	if (app->message[0] && app->message_error && app->color)
 		la = COLOR_PAIR(CP_STATUS) | A_BOLD;
-	if (app->cols - rw > 20) {
+	if (app->message[0] && app->message_error && str_width(left) > app->cols - rw - 2) {
+		/* An error takes the whole row, elided in the middle: its
+		 * reason comes last and must stay readable. */
+		draw_field_mid(app, y, 1, app->cols - 2, left, la);
+	} else if (app->cols - rw > 20) {
 		draw_field(app, y, 1, app->cols - rw - 2, left, la, false);
 		draw_str(stdscr, y, app->cols - rw, rw, right, a);
 	} else {

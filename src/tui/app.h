@@ -238,6 +238,8 @@ attr_t draw_attr(struct tui_app *app, int pair_id, attr_t mono);
 int draw_str(WINDOW *w, int y, int x, int maxw, const char *s, attr_t attr);
 /* Writes s padded with spaces (or clipped with an ellipsis) to exactly width columns. */
 void draw_field(struct tui_app *app, int y, int x, int width, const char *s, attr_t attr, bool right);
+/* The same, clipped in the middle: for errors, whose reason is at the end. */
+void draw_field_mid(struct tui_app *app, int y, int x, int width, const char *s, attr_t attr);
 void draw_fill(WINDOW *w, int y, int x, int width, attr_t attr);
 int str_width(const char *s);
 /* The longest suffix of s at most maxw columns wide (in one pass); *width gets its width. */

@@ -363,10 +363,29 @@ void do_scan_toggle(tui_app *app)
 	app_message(app, false, app->scan_paused ? "scan paused" : "scan resumed");
 }
 
-static bool file_exists(const char *path)
+/* lstat, not stat: a dangling symlink is something there too (the export
+ * replaces it, so the user is asked). */
+static bool file_exists(const char *path, bool *is_link)
 {
 	struct stat st;
-	return stat(path, &st) == 0;
+	if (lstat(path, &st) != 0)
+		return false;
+	*is_link = S_ISLNK(st.st_mode);
+	return true;
+}
+
+static bool confirm_overwrite(tui_app *app, const char *path)
+{
+	bool link = false;
+	if (!file_exists(path, &link))
+		return true;
+	char q[1400];
+	snprintf(q, sizeof(q), "%s %s: overwrite? (y/N) ", path,
+		 link ? "is a symbolic link (replaced, not followed)" : "exists");
+	if (prompt_yes_no(app, q))
+		return true;
+	app_message(app, false, "not exported: %s exists", path);
+	return false;
 }
 
 void app_export_selected(tui_app *app)
@@ -429,14 +448,9 @@ void app_export_selected(tui_app *app)
 		return;
 	}
 	free(rows);
-	if (file_exists(path)) {
-		char q[700];
-		snprintf(q, sizeof(q), "%s exists: overwrite? (y/N) ", path);
-		if (!prompt_yes_no(app, q)) {
-			app_message(app, false, "not exported: %s exists", path);
-			free(path);
-			return;
-		}
+	if (!confirm_overwrite(app, path)) {
+		free(path);
+		return;
 	}
 	jobs_submit_export(app, pi, path, min_abs, top_k);
 	app_message(app, false, "exporting to %s", path);
@@ -453,14 +467,9 @@ void app_export_table(tui_app *app)
 		app_message(app, true, "export: no file name given");
 		return;
 	}
-	if (file_exists(path)) {
-		char q[700];
-		snprintf(q, sizeof(q), "%s exists: overwrite? (y/N) ", path);
-		if (!prompt_yes_no(app, q)) {
-			app_message(app, false, "not exported: %s exists", path);
-			free(path);
-			return;
-		}
+	if (!confirm_overwrite(app, path)) {
+		free(path);
+		return;
 	}
 	size_t n;
 	size_t *flat = tree_flat_pairs(app, &n);

@@ -157,6 +157,25 @@ void draw_field(tui_app *app, int y, int x, int width, const char *s, attr_t att
 	draw_str(stdscr, y, x + used, ew, app->g.ellipsis, attr);
 }
 
+void draw_field_mid(tui_app *app, int y, int x, int width, const char *s, attr_t attr)
+{
+	if (width <= 0)
+		return;
+	draw_fill(stdscr, y, x, width, attr);
+	if (str_width(s) <= width) {
+		draw_str(stdscr, y, x, width, s, attr);
+		return;
+	}
+	/* The end (an error's reason) gets two thirds; the start the rest. */
+	int ew = str_width(app->g.ellipsis);
+	int room = width - ew;
+	int tw;
+	const char *tail = str_tail(s, room - room / 3, &tw);
+	int used = draw_str(stdscr, y, x, room - tw, s, attr);
+	used += draw_str(stdscr, y, x + used, ew, app->g.ellipsis, attr);
+	draw_str(stdscr, y, x + used, tw, tail, attr);
+}
+
 void fmt_num(char *buf, size_t size, double v)
 {
 	if (isnan(v))

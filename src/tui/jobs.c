@@ -11,6 +11,7 @@
 
 #include "app.h"
 #include "dumpview/report.h"
+#include "dumpview/tmpfile.h"
 
 static void notify(tui_jobs *j)
 {
@@ -47,19 +48,38 @@ static void want_progress_cb(void *ctx, int64_t done, int64_t total)
 static int write_table(tui_app *app, const char *path, const size_t *pairs, size_t n, double threshold,
 		       int64_t *rows, char *msg, size_t msgsize)
 {
-	FILE *f = fopen(path, "w");
+	/* Written beside the target and renamed over it, as the diff export
+	 * is: a failed write leaves an existing file as it was, and a symlink
+	 * at the path is replaced, never followed. */
+	dv_error err;
+	dv_error_clear(&err);
+	char *tmp = NULL;
+	int fd = dv_tmp_create(path, &tmp, &err);
+	if (fd < 0) {
+		snprintf(msg, msgsize, "%s", err.msg);
+		return -1;
+	}
+	FILE *f = fdopen(fd, "w");
 	if (!f) {
 		snprintf(msg, msgsize, "%s: %s", path, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		free(tmp);
 		return -1;
 	}
 	dv_csv_write_header(f);
 	for (size_t k = 0; k < n; k++)
 		dv_csv_write_pair(f, app->cmp, &app->cmp->pairs[pairs[k]], threshold);
-	*rows = (int64_t)n;
-	if (fclose(f) != 0) {
-		snprintf(msg, msgsize, "%s: %s", path, strerror(errno));
+	bool failed = ferror(f) != 0;
+	int saved = errno;
+	if (fclose(f) != 0 || failed || rename(tmp, path) != 0) {
+		snprintf(msg, msgsize, "%s: %s", path, strerror(failed ? (saved ? saved : EIO) : errno));
+		unlink(tmp);
+		free(tmp);
 		return -1;
 	}
+	free(tmp);
+	*rows = (int64_t)n;
 	return 0;
 }
 
