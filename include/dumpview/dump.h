@@ -191,6 +191,11 @@ size_t dv_scan_done(const dv_scan *scan);    /* pairs DONE, unmatched ones inclu
 bool dv_scan_finished(const dv_scan *scan);
 void dv_scan_wait(dv_scan *scan);            /* until every pair is done (resumes a paused scan) */
 void dv_scan_stop(dv_scan *scan);            /* cancel, join, free */
+/* The same, but waits for the workers only until deadline (CLOCK_REALTIME):
+ * false when one is still busy (stuck in a read); the scan is then left
+ * allocated with its workers detached, for a caller about to exit. */
+struct timespec;
+bool dv_scan_stop_until(dv_scan *scan, const struct timespec *deadline);
 
 /* The first failed matched pair in execution order, or -1. Exact only when all
  * pairs before it are DONE: *known tells whether that holds. */

@@ -836,6 +836,12 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 		snprintf(err, errsize, "pipe: %s", strerror(errno));
 		goto out;
 	}
+	const char *stuck = getenv("DUMPVIEW_TEST_STUCK");
+	if (stuck && *stuck) {
+		app->test_stuck = true;
+		app->mopts.progress = script_scan_progress;
+		app->mopts.progress_ctx = app;
+	}
 	if (opts->script) {
 		app->script = fopen(opts->script, "r");
 		if (!app->script) {
@@ -876,13 +882,33 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 		if (flags & (TF_REDRAW | TF_RESIZE))
 			app->dirty = true;
 	}
+	/* A hangup may be seen on the terminal before its SIGHUP is read. */
+	unsigned char sigb;
+	if (!app->exit_signal && read(app->sig_pipe[0], &sigb, 1) == 1)
+		app->exit_signal = sigb;
 	rc = app->exit_signal ? 128 + app->exit_signal : 0;
 	/* Restore the terminal first: stopping workers may take a moment. */
 	stop_terminal(app);
 	atomic_store(&app->script_hold, 0);
-	if (app->scan)
-		dv_scan_stop(app->scan);
-	jobs_stop(app);
+	{
+		/* Workers get half a second to see the cancel; one stuck in a
+		 * read (a FIFO, a hung NFS mount) would never end, so past that
+		 * the process exits without waiting or freeing what they use. */
+		struct timespec deadline;
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_nsec += 500 * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+		bool scan_ended = dv_scan_stop_until(app->scan, &deadline);
+		bool jobs_ended = jobs_stop_until(app, &deadline);
+		if (!scan_ended || !jobs_ended) {
+			fflush(NULL);
+			_exit(rc);
+		}
+		app->scan = NULL;
+	}
 out_signals:
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);

@@ -181,6 +181,9 @@ typedef struct tui_jobs {
 
 int jobs_start(struct tui_app *app);
 void jobs_stop(struct tui_app *app);
+/* The same, waiting only until deadline (CLOCK_REALTIME): false when the job
+ * thread is still busy (it is then detached and its state left allocated). */
+bool jobs_stop_until(struct tui_app *app, const struct timespec *deadline);
 void jobs_want_pair(struct tui_app *app, size_t pair);
 void jobs_clear_wants(struct tui_app *app);
 void jobs_submit_detail(struct tui_app *app, size_t pair);
@@ -273,6 +276,9 @@ typedef struct tui_app {
 	/* :hold-computes: computes of more than one chunk pause after their
 	 * first, so a script can cancel one deterministically. */
 	atomic_int script_hold, script_held;
+	/* DUMPVIEW_TEST_STUCK (tests only): every compute blocks for good at its
+	 * first progress report, as a read from a hung file system would. */
+	bool test_stuck;
 	bool ascii, color;
 	tui_glyphs g;
 	int rows, cols;

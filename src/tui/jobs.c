@@ -260,11 +260,11 @@ int jobs_start(tui_app *app)
 	return 0;
 }
 
-void jobs_stop(tui_app *app)
+bool jobs_stop_until(tui_app *app, const struct timespec *deadline)
 {
 	tui_jobs *j = &app->jobs;
 	if (!j->started)
-		return;
+		return true;
 	pthread_mutex_lock(&j->mu);
 	j->quit = true;
 	atomic_store(&j->cancel, 1);
@@ -272,7 +272,15 @@ void jobs_stop(tui_app *app)
 	atomic_store(&j->want_cancel, 1);
 	pthread_cond_broadcast(&j->cv);
 	pthread_mutex_unlock(&j->mu);
-	pthread_join(j->thread, NULL);
+	if (deadline) {
+		/* A job stuck in a read is left behind, never waited for. */
+		if (pthread_timedjoin_np(j->thread, NULL, deadline) != 0) {
+			pthread_detach(j->thread);
+			return false;
+		}
+	} else {
+		pthread_join(j->thread, NULL);
+	}
 	if (j->finished && j->fin_kind == JOB_DETAIL)
 		dv_pair_detail_free(&j->fin_detail.d);
 	free(j->want);
@@ -281,6 +289,12 @@ void jobs_stop(tui_app *app)
 	pthread_mutex_destroy(&j->mu);
 	pthread_cond_destroy(&j->cv);
 	j->started = false;
+	return true;
+}
+
+void jobs_stop(tui_app *app)
+{
+	jobs_stop_until(app, NULL);
 }
 
 void jobs_clear_wants(tui_app *app)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <wchar.h>
 
 #include "app.h"
@@ -113,6 +114,8 @@ static void wait_jobs(tui_app *app)
 
 void script_hold_point(tui_app *app, int64_t done, int64_t total)
 {
+	while (app->test_stuck)
+		pause(); /* deaf to cancel and quit, as a stuck read(2) is */
 	if (!atomic_load(&app->script_hold) || done >= total)
 		return;
 	atomic_fetch_add(&app->script_held, 1);
