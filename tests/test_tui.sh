@@ -25,6 +25,21 @@ for side in baseline target; do
 	done
 done
 echo "kept by a cancelled export" >"$tmp/big/attn_output.diff.csv"
+# "#runs: huge": one pair of a 4000000x5 float32 tensor expanded from one
+# row (stride 0): 20M elements in a tiny file, whose element-wise export
+# would be about 1.5 GB.
+mkdir -p "$tmp/huge/baseline/inference" "$tmp/huge/target/inference"
+python3 - "$FIXTURES/pt-corpus/view_expanded.pt" "$tmp/huge/baseline/inference/step=0___rank=0___dump_index=1___name=wide___layer_id=0.pt" <<'PY' || exit 1
+import struct, sys, zipfile
+src = zipfile.ZipFile(sys.argv[1])
+with zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_STORED) as out:
+    for info in src.infolist():
+        data = src.read(info.filename)
+        if info.filename.endswith("data.pkl"):
+            data = data.replace(b"K\x04K\x05\x86", b"J" + struct.pack("<i", 4000000) + b"K\x05\x86")
+        out.writestr(info.filename, data)
+PY
+cp "$tmp/huge/baseline/inference/"*.pt "$tmp/huge/target/inference/"
 # export-safe.keys: `E` over a dangling symlink replaces the link.
 ln -s "$tmp/dangling-target.csv" "$tmp/dangling.csv"
 # "#runs: escapes": names holding ESC sequences, a C1 control, a bidi
@@ -57,6 +72,7 @@ for keys in "$dir"/*.keys; do
 	grep -q '^#runs: fixtures' "$keys" && where=$tmp/fixtures
 	grep -q '^#runs: big' "$keys" && where=$tmp/big
 	grep -q '^#runs: escapes' "$keys" && where=$tmp/escapes
+	grep -q '^#runs: huge' "$keys" && where=$tmp/huge
 	# shellcheck disable=SC2086
 	if (cd "$where" && NO_COLOR= DUMPVIEW_SCRIPT="$keys" "$DUMPVIEW" $args baseline target >"$tmp/$name.out" 2>&1); then
 		ok "$name: script ran"

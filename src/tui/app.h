@@ -162,6 +162,7 @@ typedef struct tui_jobs {
 	char *path;              /* export target */
 	double min_abs;          /* JOB_EXPORT: row filter; JOB_TABLE: the threshold for `passed` */
 	int64_t top_k;
+	double max_bytes;        /* JOB_EXPORT: > 0, refuse a larger projected size */
 	size_t *table;           /* JOB_TABLE: pairs to write */
 	size_t ntable;
 	atomic_int cancel;
@@ -187,7 +188,14 @@ bool jobs_stop_until(struct tui_app *app, const struct timespec *deadline);
 void jobs_want_pair(struct tui_app *app, size_t pair);
 void jobs_clear_wants(struct tui_app *app);
 void jobs_submit_detail(struct tui_app *app, size_t pair);
-void jobs_submit_export(struct tui_app *app, size_t pair, const char *path, double min_abs, int64_t top_k);
+/* max_bytes > 0: refuse (with a message) an export projected to write more. */
+void jobs_submit_export(struct tui_app *app, size_t pair, const char *path, double min_abs, int64_t top_k,
+			double max_bytes);
+/* What `e` would write: -1 until the pair's metrics are computed; *rows gets the rows. */
+double export_projected_bytes(const dv_pair *p, int64_t top_k, int64_t *rows);
+/* The element-wise export asks before writing more than this. */
+#define EXPORT_CONFIRM_BYTES 1e9
+void fmt_bytes(char *buf, size_t size, double bytes);
 void jobs_submit_table(struct tui_app *app, const char *path, size_t *pairs, size_t n);
 /* Esc: cancels the heavy job (the pair it computes, if any, ends CANCELLED). */
 void jobs_cancel(struct tui_app *app);

@@ -452,7 +452,24 @@ void app_export_selected(tui_app *app)
 		free(path);
 		return;
 	}
-	jobs_submit_export(app, pi, path, min_abs, top_k);
+	/* A whole large tensor is many gigabytes of CSV: asked first, with
+	 * the projected size (min_abs keeps an unknown share: "up to"). */
+	int64_t nrows = 0;
+	double proj = export_projected_bytes(p, top_k, &nrows);
+	double limit = EXPORT_CONFIRM_BYTES;
+	if (proj > EXPORT_CONFIRM_BYTES) {
+		char sz[32], q[200];
+		fmt_bytes(sz, sizeof(sz), proj);
+		snprintf(q, sizeof(q), "this writes %sabout %s (%lld rows): export? (y/N) ", min_abs >= 0 ? "up to " : "", sz,
+			 (long long)nrows);
+		if (!prompt_yes_no(app, q)) {
+			app_message(app, false, "not exported (about %s)", sz);
+			free(path);
+			return;
+		}
+		limit = 0;
+	}
+	jobs_submit_export(app, pi, path, min_abs, top_k, limit);
 	app_message(app, false, "exporting to %s", path);
 	free(path);
 }
