@@ -58,7 +58,7 @@ tty_sane() { # canonical mode and echo are back on
 	grep -q -- ' icanon' "$1" && grep -q -- ' echo ' "$1" && ! grep -q -- '-icanon' "$1" && ! grep -q -- '-echo ' "$1"
 }
 
-echo "1..35"
+echo "1..41"
 start dv 160 48
 check "first screen marks the first divergence" wait_for "» first divergence"
 check "first divergence named in the title" wait_for "first divergence: inference / layer 2 / mlp_output"
@@ -179,3 +179,23 @@ tmx send-keys -t fifo q
 check "FIFO in place of a .pt: q ends dumpview within a second" gone_within $LIMIT "$tmp/fifo.rc"
 wait_file "$tmp/fifo.stty"
 check "FIFO in place of a .pt: terminal restored" tty_sane "$tmp/fifo.stty"
+
+# A listing that hangs (DUMPVIEW_TEST_SLOW_LISTING stops it for good after
+# the baseline, as a hung file system would): the first screen shows the
+# files found so far, and q or SIGTERM ends dumpview at once.
+start_slow() { # start_slow SESSION
+	tmx new-session -d -s "$1" -x 100 -y 30 \
+		"cd '$tmp' && DUMPVIEW_TEST_SLOW_LISTING=1 LC_ALL=C.UTF-8 TERM=xterm-256color '$DUMPVIEW' baseline target 2>'$tmp/$1.err'; echo \$? >'$tmp/$1.rc'; stty -a >'$tmp/$1.stty'; sleep 60"
+}
+start_slow slow-q
+check "slow listing: the title counts the files listed so far" wait_for "listing 180 files" slow-q
+tmx send-keys -t slow-q q
+check "slow listing: q ends dumpview within a second" gone_within $LIMIT "$tmp/slow-q.rc"
+wait_file "$tmp/slow-q.stty"
+check "slow listing: q exits 0 with the terminal restored" sh -c "[ \"\$(cat '$tmp/slow-q.rc')\" = 0 ] && grep -q ' icanon' '$tmp/slow-q.stty'"
+start_slow slow-term
+check "slow listing: progress shown before the listing ends" wait_for "listing 180 files" slow-term
+pid=$(dv_pid slow-term)
+[ -n "$pid" ] && kill -TERM "$pid"
+check "slow listing: SIGTERM ends dumpview within a second" gone_within $LIMIT "$tmp/slow-term.rc"
+check "slow listing: SIGTERM exits 128+15" [ "$(cat "$tmp/slow-term.rc" 2>/dev/null)" = 143 ]
