@@ -373,6 +373,9 @@ bool jump(tui_app *app, int dir, bool (*pred)(tui_app *, size_t), bool wrap, boo
 bool pred_failed(tui_app *app, size_t i);
 /* script.c: the next key of DUMPVIEW_SCRIPT, running its commands; -1 at the end */
 int script_next_key(tui_app *app);
+/* An <Esc> typed ahead on the script's current line is taken (true), as a
+ * long match loop takes an Esc waiting in the terminal's input. */
+bool script_take_esc(tui_app *app);
 void app_drain(int fd);
 size_t app_matched_done(tui_app *app, size_t *total, size_t *cancelled); /* cancelled may be NULL */
 void tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size);

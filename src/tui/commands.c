@@ -30,8 +30,15 @@ static bool match_interrupted(tui_app *app, size_t k)
 {
 	if (app->quit)
 		return true;
-	if (k % 256 != 255 || app->script_mode)
+	if (k % 64 != 63)
 		return false;
+	if (app->script_mode) {
+		if (script_take_esc(app)) {
+			app->match_stopped = true;
+			return true;
+		}
+		return false;
+	}
 	app_poll_events(app, 0);
 	wint_t wc;
 	int rc;

@@ -191,6 +191,15 @@ static char script_buf[4096];
 static size_t script_pos;
 static bool script_have;
 
+bool script_take_esc(tui_app *app)
+{
+	(void)app;
+	if (!script_have || strncmp(script_buf + script_pos, "<Esc>", 5))
+		return false;
+	script_pos += 5;
+	return true;
+}
+
 /* The next key of the script, running commands on the way; -1 at its end. */
 int script_next_key(tui_app *app)
 {
