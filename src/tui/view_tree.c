@@ -163,8 +163,15 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 				break;
 			}
 		}
-		snprintf(buf, sizeof(buf), "unreadable%s: %s", side, reason);
-		draw_field(app, y, c->shape_x, right_w, buf, attr, false);
+		snprintf(buf, sizeof(buf), "unreadable%s: ", side);
+		/* The reason elided in the middle: its end says what went wrong. */
+		int pw = str_width(buf);
+		if (pw >= right_w / 2) {
+			draw_field_mid(app, y, c->shape_x, right_w, reason, attr);
+		} else {
+			draw_field(app, y, c->shape_x, pw, buf, attr, false);
+			draw_field_mid(app, y, c->shape_x + pw, right_w - pw, reason, attr);
+		}
 	} else if (r->status == DV_RESULT_NON_TENSOR) {
 		draw_field(app, y, c->shape_x, right_w, r->equal ? "non-tensor: equal" : "non-tensor: differs", attr,
 			   false);
