@@ -58,7 +58,7 @@ tty_sane() { # canonical mode and echo are back on
 	grep -q -- ' icanon' "$1" && grep -q -- ' echo ' "$1" && ! grep -q -- '-icanon' "$1" && ! grep -q -- '-echo ' "$1"
 }
 
-echo "1..41"
+echo "1..43"
 start dv 160 48
 check "first screen marks the first divergence" wait_for "» first divergence"
 check "first divergence named in the title" wait_for "first divergence: inference / layer 2 / mlp_output"
@@ -199,3 +199,26 @@ pid=$(dv_pid slow-term)
 [ -n "$pid" ] && kill -TERM "$pid"
 check "slow listing: SIGTERM ends dumpview within a second" gone_within $LIMIT "$tmp/slow-term.rc"
 check "slow listing: SIGTERM exits 128+15" [ "$(cat "$tmp/slow-term.rc" 2>/dev/null)" = 143 ]
+
+# A 5000-character paste into / answers at once (one frame per key, each
+# measuring the whole input, took seconds) and is refused whole.
+start paste 120 30
+wait_for "first divergence:" paste >/dev/null
+tmx send-keys -t paste /
+tmx send-keys -t paste -l "$(printf '%05000d' 0 | tr 0 a)"
+tmx send-keys -t paste Enter
+# quick_for MS PATTERN SESSION: the pane shows PATTERN within MS.
+quick_for() {
+	deadline=$(($(now_ms) + $1))
+	while [ "$(now_ms)" -lt "$deadline" ]; do
+		tmx capture-pane -p -t "$3" >"$tmp/pane" 2>/dev/null
+		grep -qF -- "$2" "$tmp/pane" && return 0
+		sleep 0.05
+	done
+	sed 's/^/# /' "$tmp/pane"
+	return 1
+}
+check "5000-character paste: answered within 3 s" quick_for 3000 "input longer than 1023 bytes: refused" paste
+tmx send-keys -t paste q
+wait_file "$tmp/paste.stty"
+check "5000-character paste: nothing of it was taken as keys (q still quits with 0)" [ "$(cat "$tmp/paste.rc" 2>/dev/null)" = 0 ]
