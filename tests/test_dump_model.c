@@ -238,6 +238,14 @@ static void test_regex_limits_and_utf(void **state)
 	name[sizeof(name) - 2] = 'b';
 	assert_int_equal(dv_regex_test(re, name), DV_REGEX_TOO_EXPENSIVE);
 	pcre2_code_free(re);
+	/* The layer regex runs under the same limits (no layer, at once). */
+	re = dv_regex_compile("(?:a+)+(\\d)$", false, &err);
+	assert_non_null(re);
+	name[sizeof(name) - 3] = 'a';
+	name[sizeof(name) - 2] = '!';
+	assert_int_equal(dv_layer_from_name(re, name), -1);
+	assert_int_equal(dv_layer_from_name(re, "aa7"), 7);
+	pcre2_code_free(re);
 	re = dv_regex_compile("^x.y$", false, &err);
 	assert_non_null(re);
 	assert_int_equal(dv_regex_test(re, "x\xc3\xa9y"), DV_REGEX_MATCH); /* U+00E9 is one character */

@@ -114,23 +114,31 @@ pcre2_code *dv_regex_compile(const char *pattern, bool smart_case, dv_error *err
 #define DV_REGEX_DEPTH_LIMIT 5000
 #define DV_REGEX_HEAP_LIMIT_KIB 8192
 
-dv_regex_result dv_regex_test(const pcre2_code *re, const char *subject)
+/* pcre2_match under the limits above: the raw PCRE2 return code. */
+static int limited_match(const pcre2_code *re, const char *subject, pcre2_match_data *md)
 {
-	pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
 	pcre2_match_context *mc = pcre2_match_context_create(NULL);
 	int rc;
 
-	if (!md || !mc) {
-		pcre2_match_data_free(md);
-		pcre2_match_context_free(mc);
-		return DV_REGEX_ERROR;
-	}
+	if (!mc)
+		return PCRE2_ERROR_NOMEMORY;
 	pcre2_set_match_limit(mc, DV_REGEX_MATCH_LIMIT);
 	pcre2_set_depth_limit(mc, DV_REGEX_DEPTH_LIMIT);
 	pcre2_set_heap_limit(mc, DV_REGEX_HEAP_LIMIT_KIB);
 	rc = pcre2_match(re, (PCRE2_SPTR)subject, PCRE2_ZERO_TERMINATED, 0, 0, md, mc);
-	pcre2_match_data_free(md);
 	pcre2_match_context_free(mc);
+	return rc;
+}
+
+dv_regex_result dv_regex_test(const pcre2_code *re, const char *subject)
+{
+	pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+	int rc;
+
+	if (!md)
+		return DV_REGEX_ERROR;
+	rc = limited_match(re, subject, md);
+	pcre2_match_data_free(md);
 	if (rc >= 0)
 		return DV_REGEX_MATCH;
 	if (rc == PCRE2_ERROR_NOMATCH)
@@ -167,7 +175,9 @@ int dv_layer_from_name(const pcre2_code *layer_re, const char *s)
 	md = pcre2_match_data_create_from_pattern(layer_re, NULL);
 	if (!md)
 		return -1;
-	rc = pcre2_match(layer_re, (PCRE2_SPTR)s, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL);
+	/* Under the same limits: a --layer-regex that backtracks without end
+	 * must not freeze the listing (a name it cannot decide has no layer). */
+	rc = limited_match(layer_re, s, md);
 	if (rc >= 2) {
 		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
 
