@@ -284,6 +284,16 @@ static void test_str_width_counts_escapes(void **state)
 	assert_int_equal(str_width("x\xe2\x80\xaey"), 8);          /* \u202e */
 	assert_int_equal(str_width("\xc3\xa9"), 1);                 /* U+00E9 as is */
 	assert_int_equal(str_width("\xe4\xb8\xad"), 2);             /* a wide character */
+	/* The widest suffix that fits never splits an escape or a character. */
+	int w;
+	assert_string_equal(str_tail("abc\x1b" "def", 5, &w), "def");
+	assert_int_equal(w, 3);
+	assert_string_equal(str_tail("abc\x1b" "def", 7, &w), "\x1b" "def");
+	assert_int_equal(w, 7);
+	assert_string_equal(str_tail("x\xe4\xb8\xad", 2, &w), "\xe4\xb8\xad");
+	assert_int_equal(w, 2);
+	assert_string_equal(str_tail("abc", 10, &w), "abc");
+	assert_int_equal(w, 3);
 }
 
 int main(void)
