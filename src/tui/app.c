@@ -339,10 +339,13 @@ static void request_visible(tui_app *app, tui_rect tree)
 	/* Last prioritized runs first: the selection, then rows top-down. What
 	 * no scan worker will take (the scan is off, paused or has ended) goes
 	 * to the job thread. */
-	jobs_clear_wants(app);
+	size_t mine[512], nmine = 0;
 	for (size_t i = nwant; i-- > 0;)
 		if (!scan_running || !dv_scan_prioritize(app->scan, want[i]))
-			jobs_want_pair(app, want[i]);
+			mine[nmine++] = want[i];
+	/* Replaced in one step: added one by one, the job thread could take
+	 * a later row before the selection was in the list. */
+	jobs_set_wants(app, mine, nmine);
 }
 
 void app_render(tui_app *app)

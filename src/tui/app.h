@@ -187,6 +187,8 @@ void jobs_stop(struct tui_app *app);
 bool jobs_stop_until(struct tui_app *app, const struct timespec *deadline);
 void jobs_want_pair(struct tui_app *app, size_t pair);
 void jobs_clear_wants(struct tui_app *app);
+/* Replaces the wanted pairs at once; the last of pairs is computed first. */
+void jobs_set_wants(struct tui_app *app, const size_t *pairs, size_t n);
 void jobs_submit_detail(struct tui_app *app, size_t pair);
 /* max_bytes > 0: refuse (with a message) an export projected to write more. */
 void jobs_submit_export(struct tui_app *app, size_t pair, const char *path, double min_abs, int64_t top_k,

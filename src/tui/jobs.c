@@ -316,6 +316,26 @@ void jobs_clear_wants(tui_app *app)
 	pthread_mutex_unlock(&j->mu);
 }
 
+void jobs_set_wants(tui_app *app, const size_t *pairs, size_t n)
+{
+	tui_jobs *j = &app->jobs;
+	pthread_mutex_lock(&j->mu);
+	if (n > j->want_cap) {
+		size_t *w = realloc(j->want, n * sizeof(*w));
+		if (!w) {
+			pthread_mutex_unlock(&j->mu);
+			return;
+		}
+		j->want = w;
+		j->want_cap = n;
+	}
+	if (n)
+		memcpy(j->want, pairs, n * sizeof(*pairs));
+	j->nwant = n;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
 void jobs_want_pair(tui_app *app, size_t pair)
 {
 	tui_jobs *j = &app->jobs;
