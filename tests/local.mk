@@ -61,3 +61,10 @@ TESTS += tests/test_outfile
 tests_test_outfile_SOURCES = tests/test_outfile.c
 tests_test_outfile_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_outfile_LDADD = $(DV_TEST_LIBS)
+
+# Temporary names beside a final file (exports written whole or not at all).
+check_PROGRAMS += tests/test_tmpfile
+TESTS += tests/test_tmpfile
+tests_test_tmpfile_SOURCES = tests/test_tmpfile.c
+tests_test_tmpfile_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_tmpfile_LDADD = $(DV_TEST_LIBS)

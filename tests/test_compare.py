@@ -430,6 +430,14 @@ def cli():
        "--filter bad regex: exit 2 with PCRE2's message and offset", err)
     rc, out, err = run("--layer-regex", "blk(", eb, et)
     ok(rc == 2 and "offset 4" in err, "--layer-regex bad regex: exit 2", err)
+    # Catastrophic backtracking hits the limits: an error, never "no match"
+    # (which would silently compare nothing and pass).
+    rc, out, err = run("--filter", "(.|.)*==", eb, et)
+    ok(rc == 2 and "regex too expensive" in err, "--filter too expensive: exit 2, said so", (rc, err))
+    # UTF mode: "." takes a whole character of a name.
+    rc, recs, err = jsonl("--filter", "name=d.p___", eb, et)
+    ok(rc == 0 and len([r for r in recs if r.get("type") == "pair"]) == 2, "--filter in UTF mode still matches ASCII",
+       (rc, err))
     rc, recs, err = jsonl("--layer-regex", r"blk(\d+)", "--filter", "blk7", eb, et)
     got = [r.get("layer") for r in recs if r.get("type") == "pair"]
     ok(got == [7], "--layer-regex takes the layer from group 1", (got, err))

@@ -198,17 +198,62 @@ static void test_regex_errors_and_case(void **state)
 	assert_non_null(strstr(err.msg, "offset 5"));
 	assert_non_null(strstr(err.msg, "missing closing parenthesis"));
 	re = dv_regex_compile("attn", true, &err);
-	assert_true(dv_regex_match(re, "ATTN_out"));
+	assert_int_equal(dv_regex_test(re, "ATTN_out"), DV_REGEX_MATCH);
 	pcre2_code_free(re);
 	re = dv_regex_compile("Attn", true, &err);
-	assert_false(dv_regex_match(re, "attn_out"));
-	assert_true(dv_regex_match(re, "Attn_out"));
+	assert_int_equal(dv_regex_test(re, "attn_out"), DV_REGEX_NOMATCH);
+	assert_int_equal(dv_regex_test(re, "Attn_out"), DV_REGEX_MATCH);
 	pcre2_code_free(re);
 	re = dv_regex_compile("\\Sattn", true, &err); /* an escape is not upper case */
-	assert_true(dv_regex_match(re, "XATTN"));
+	assert_int_equal(dv_regex_test(re, "XATTN"), DV_REGEX_MATCH);
 	pcre2_code_free(re);
 	re = dv_regex_compile("attn", false, &err);
-	assert_false(dv_regex_match(re, "ATTN"));
+	assert_int_equal(dv_regex_test(re, "ATTN"), DV_REGEX_NOMATCH);
+	pcre2_code_free(re);
+}
+
+/* Catastrophic backtracking hits the limits and says so: it is neither a
+ * match nor a no-match. UTF mode: "." is one character, and a name that is
+ * not valid UTF-8 still matches instead of erroring. */
+static void test_regex_limits_and_utf(void **state)
+{
+	dv_error err = {{0}};
+	char name[4096];
+	pcre2_code *re;
+
+	(void)state;
+	memset(name, 'a', sizeof(name) - 2);
+	name[sizeof(name) - 2] = 'b';
+	name[sizeof(name) - 1] = '\0';
+	re = dv_regex_compile("(a+)+$", false, &err);
+	assert_non_null(re);
+	name[sizeof(name) - 2] = '!';
+	assert_int_equal(dv_regex_test(re, name), DV_REGEX_TOO_EXPENSIVE);
+	name[sizeof(name) - 2] = 'a';
+	assert_int_equal(dv_regex_test(re, name), DV_REGEX_MATCH);
+	pcre2_code_free(re);
+	re = dv_regex_compile("(?:a|a)*b", false, &err);
+	assert_non_null(re);
+	name[sizeof(name) - 3] = '!'; /* a "b" present defeats PCRE2's required-character shortcut */
+	name[sizeof(name) - 2] = 'b';
+	assert_int_equal(dv_regex_test(re, name), DV_REGEX_TOO_EXPENSIVE);
+	pcre2_code_free(re);
+	/* The layer regex runs under the same limits (no layer, at once). */
+	re = dv_regex_compile("(?:a+)+(\\d)$", false, &err);
+	assert_non_null(re);
+	name[sizeof(name) - 3] = 'a';
+	name[sizeof(name) - 2] = '!';
+	assert_int_equal(dv_layer_from_name(re, name), -1);
+	assert_int_equal(dv_layer_from_name(re, "aa7"), 7);
+	pcre2_code_free(re);
+	re = dv_regex_compile("^x.y$", false, &err);
+	assert_non_null(re);
+	assert_int_equal(dv_regex_test(re, "x\xc3\xa9y"), DV_REGEX_MATCH); /* U+00E9 is one character */
+	pcre2_code_free(re);
+	re = dv_regex_compile("attn", false, &err);
+	assert_non_null(re);
+	assert_int_equal(dv_regex_test(re, "\xff\xfe_attn"), DV_REGEX_MATCH);
+	assert_int_equal(dv_regex_test(re, "\xff\xfe_mlp"), DV_REGEX_NOMATCH);
 	pcre2_code_free(re);
 }
 
@@ -1045,6 +1090,7 @@ int main(void)
 		cmocka_unit_test(test_tags_odd),
 		cmocka_unit_test(test_layer_regex),
 		cmocka_unit_test(test_regex_errors_and_case),
+		cmocka_unit_test(test_regex_limits_and_utf),
 		cmocka_unit_test(test_layout_skill),
 		cmocka_unit_test(test_layout_engines_rollouts),
 		cmocka_unit_test(test_layout_several_sglang_dumps),

@@ -25,6 +25,35 @@ for side in baseline target; do
 	done
 done
 echo "kept by a cancelled export" >"$tmp/big/attn_output.diff.csv"
+# "#runs: huge": one pair of a 4000000x5 float32 tensor expanded from one
+# row (stride 0): 20M elements in a tiny file, whose element-wise export
+# would be about 1.5 GB.
+mkdir -p "$tmp/huge/baseline/inference" "$tmp/huge/target/inference"
+python3 - "$FIXTURES/pt-corpus/view_expanded.pt" "$tmp/huge/baseline/inference/step=0___rank=0___dump_index=1___name=wide___layer_id=0.pt" <<'PY' || exit 1
+import struct, sys, zipfile
+src = zipfile.ZipFile(sys.argv[1])
+with zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_STORED) as out:
+    for info in src.infolist():
+        data = src.read(info.filename)
+        if info.filename.endswith("data.pkl"):
+            data = data.replace(b"K\x04K\x05\x86", b"J" + struct.pack("<i", 4000000) + b"K\x05\x86")
+        out.writestr(info.filename, data)
+PY
+cp "$tmp/huge/baseline/inference/"*.pt "$tmp/huge/target/inference/"
+# export-safe.keys: `E` over a dangling symlink replaces the link.
+ln -s "$tmp/dangling-target.csv" "$tmp/dangling.csv"
+# "#runs: escapes": names holding ESC sequences, a C1 control, a bidi
+# override and an invalid UTF-8 byte, which must be drawn as visible escapes.
+esc=$(printf '\033')
+for side in baseline target; do
+	mkdir -p "$tmp/escapes/$side/inference"
+	i=0
+	for t in "red${esc}[31mtext" "$(printf 'c1\302\233x')" "$(printf 'bidi\342\200\256txt')" "$(printf 'bad\377byte')" "tab$(printf '\t')x"; do
+		i=$((i + 1))
+		ln -s "$FIXTURES/pt-corpus/dtype_float32.pt" \
+			"$tmp/escapes/$side/inference/step=0___rank=0___dump_index=${i}___name=${t}___layer_id=0.pt"
+	done
+done
 
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -34,7 +63,7 @@ count=0
 for keys in "$dir"/*.keys; do
 	count=$((count + 1 + $(grep -c '^:save-display' "$keys")))
 done
-echo "1..$((count + 6))"
+echo "1..$((count + 8))"
 
 for keys in "$dir"/*.keys; do
 	name=$(basename "$keys" .keys)
@@ -42,6 +71,8 @@ for keys in "$dir"/*.keys; do
 	where=$tmp
 	grep -q '^#runs: fixtures' "$keys" && where=$tmp/fixtures
 	grep -q '^#runs: big' "$keys" && where=$tmp/big
+	grep -q '^#runs: escapes' "$keys" && where=$tmp/escapes
+	grep -q '^#runs: huge' "$keys" && where=$tmp/huge
 	# shellcheck disable=SC2086
 	if (cd "$where" && NO_COLOR= DUMPVIEW_SCRIPT="$keys" "$DUMPVIEW" $args baseline target >"$tmp/$name.out" 2>&1); then
 		ok "$name: script ran"
@@ -71,6 +102,21 @@ if [ "$(cat "$tmp/big/attn_output.diff.csv")" = "kept by a cancelled export" ] &
 	ok "cancel: a cancelled export leaves the existing file and no partial file"
 else
 	not_ok "cancel: a cancelled export leaves the existing file and no partial file"
+fi
+
+# export-safe.keys: the link was replaced by the table, its target never
+# created; the 250-byte name was written; no temporary file is left.
+if [ -f "$tmp/dangling.csv" ] && [ ! -L "$tmp/dangling.csv" ] && [ ! -e "$tmp/dangling-target.csv" ] &&
+	head -1 "$tmp/dangling.csv" | grep -q '^phase,'; then
+	ok "export-safe: E replaces a dangling symlink instead of following it"
+else
+	not_ok "export-safe: E replaces a dangling symlink instead of following it"
+fi
+long=$(printf '%0250d' 0 | tr 0 L).csv
+if [ "$(wc -l <"$tmp/$long" 2>/dev/null)" = 4 ] && [ -z "$(find "$tmp" -name '*.part-*')" ]; then
+	ok "export-safe: a 254-byte file name exports (temporary name shortened)"
+else
+	not_ok "export-safe: a 254-byte file name exports (temporary name shortened)"
 fi
 
 # The exports of export.keys, against torch (expected.json).

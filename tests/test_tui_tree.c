@@ -3,6 +3,7 @@
  * a backward pass revisiting layers in groups of its own), aggregates and the
  * first divergence under a threshold, sorts, filters, and the key map built
  * from actions.def. Runs on the example dumps ($EXAMPLES). */
+#include <locale.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -222,7 +223,7 @@ static void test_sorts_and_filter(void **state)
 	app->filter_re = dv_regex_compile("moe_topk", true, &err);
 	assert_non_null(app->filter_re);
 	for (size_t i = 0; i < app->cmp->npairs; i++)
-		app->tree.hidden[i] = !dv_regex_match(app->filter_re, app->cmp->pairs[i].name);
+		app->tree.hidden[i] = dv_regex_test(app->filter_re, app->cmp->pairs[i].name) != DV_REGEX_MATCH;
 	tree_rebuild(app);
 	flat = tree_flat_pairs(app, &n);
 	assert_int_equal(n, 9);
@@ -270,6 +271,31 @@ static void test_key_table(void **state)
 	assert_string_equal(buf, "Ctrl-L");
 }
 
+/* Names are measured as drawn: a control, C1, bidi override or invalid
+ * byte counts the width of its visible escape, so columns line up. */
+static void test_str_width_counts_escapes(void **state)
+{
+	(void)state;
+	assert_non_null(setlocale(LC_ALL, "C.UTF-8"));
+	assert_int_equal(str_width("abc"), 3);
+	assert_int_equal(str_width("a\x1b[31mb"), 1 + 4 + 4 + 1);   /* \x1b */
+	assert_int_equal(str_width("\xff"), 4);                     /* \xff */
+	assert_int_equal(str_width("\xc2\x9b"), 6);                 /* \u009b */
+	assert_int_equal(str_width("x\xe2\x80\xaey"), 8);          /* \u202e */
+	assert_int_equal(str_width("\xc3\xa9"), 1);                 /* U+00E9 as is */
+	assert_int_equal(str_width("\xe4\xb8\xad"), 2);             /* a wide character */
+	/* The widest suffix that fits never splits an escape or a character. */
+	int w;
+	assert_string_equal(str_tail("abc\x1b" "def", 5, &w), "def");
+	assert_int_equal(w, 3);
+	assert_string_equal(str_tail("abc\x1b" "def", 7, &w), "\x1b" "def");
+	assert_int_equal(w, 7);
+	assert_string_equal(str_tail("x\xe4\xb8\xad", 2, &w), "\xe4\xb8\xad");
+	assert_int_equal(w, 2);
+	assert_string_equal(str_tail("abc", 10, &w), "abc");
+	assert_int_equal(w, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +304,7 @@ int main(void)
 		cmocka_unit_test(test_repeated_tags_are_passes),
 		cmocka_unit_test(test_sorts_and_filter),
 		cmocka_unit_test(test_key_table),
+		cmocka_unit_test(test_str_width_counts_escapes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

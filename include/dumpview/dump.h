@@ -98,7 +98,15 @@ const char *dv_tag_get(const dv_dumpfile *f, const char *key);
 
 /* A compiled regex with its message on failure ("bad regex at offset 3: ..."). */
 pcre2_code *dv_regex_compile(const char *pattern, bool smart_case, dv_error *err);
-bool dv_regex_match(const pcre2_code *re, const char *subject);
+/* A match against a user regex, under backtracking limits: callers must
+ * tell "too expensive" (the limits were hit) from "no match". */
+typedef enum dv_regex_result {
+	DV_REGEX_NOMATCH,
+	DV_REGEX_MATCH,
+	DV_REGEX_TOO_EXPENSIVE, /* match, depth or heap limit hit */
+	DV_REGEX_ERROR,         /* out of memory or another PCRE2 error */
+} dv_regex_result;
+dv_regex_result dv_regex_test(const pcre2_code *re, const char *subject);
 /* Group 1 of the layer regex as an int, or -1. */
 int dv_layer_from_name(const pcre2_code *layer_re, const char *s);
 /* A layer number from a tag value: all digits, else -1. */
@@ -207,6 +215,11 @@ size_t dv_scan_done(const dv_scan *scan);    /* pairs DONE, unmatched ones inclu
 bool dv_scan_finished(const dv_scan *scan);
 void dv_scan_wait(dv_scan *scan);            /* until every pair is done (resumes a paused scan) */
 void dv_scan_stop(dv_scan *scan);            /* cancel, join, free */
+/* The same, but waits for the workers only until deadline (CLOCK_REALTIME):
+ * false when one is still busy (stuck in a read); the scan is then left
+ * allocated with its workers detached, for a caller about to exit. */
+struct timespec;
+bool dv_scan_stop_until(dv_scan *scan, const struct timespec *deadline);
 
 /* The first failed matched pair in execution order, or -1. Exact only when all
  * pairs before it are DONE: *known tells whether that holds. */

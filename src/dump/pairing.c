@@ -182,9 +182,17 @@ static dv_pair *pair_vec_add(pair_vec *pv)
 	return &pv->v[pv->n++];
 }
 
-static bool keep(const pcre2_code *filter, const dv_pair *p)
+/* 1 keep, 0 drop, -2 the filter was too expensive on this name (an error:
+ * dropping the file would silently leave it out of the comparison). */
+static int keep(const pcre2_code *filter, const dv_pair *p)
 {
-	return !filter || dv_regex_match(filter, pair_file(p)->filename);
+	if (!filter)
+		return 1;
+	switch (dv_regex_test(filter, pair_file(p)->filename)) {
+	case DV_REGEX_MATCH: return 1;
+	case DV_REGEX_NOMATCH: return 0;
+	default: return -2;
+	}
 }
 
 static int add_pair(pair_vec *pv, size_t phase, dv_pair_kind kind, const dv_dumpfile *b,
@@ -193,9 +201,10 @@ static int add_pair(pair_vec *pv, size_t phase, dv_pair_kind kind, const dv_dump
 	const dv_dumpfile *f = t ? t : b;
 	dv_pair tmp = {.kind = kind, .base = b, .targ = t};
 	dv_pair *p;
+	int k = keep(filter, &tmp);
 
-	if (!keep(filter, &tmp))
-		return 0;
+	if (k <= 0)
+		return k;
 	if (!(p = pair_vec_add(pv)))
 		return -1;
 	p->kind = kind;
@@ -368,7 +377,9 @@ static int pair_phase(pair_vec *pv, size_t phase, dv_phase *bp, dv_phase *tp, co
 		else
 			rc = add_pair(pv, phase, DV_PAIR_TARGET_ONLY, NULL, tk[j++].file, filter);
 	}
-	if (rc)
+	if (rc == -2)
+		dv_error_set(err, "filter: regex too expensive (backtracking limit hit on a file name)");
+	else if (rc)
 		dv_error_set(err, "phase %s: out of memory", tp ? tp->name : bp->name);
 	else if (pv->n > start)
 		qsort(pv->v + start, pv->n - start, sizeof(*pv->v), cmp_pair);

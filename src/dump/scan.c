@@ -393,10 +393,10 @@ void dv_scan_wait(dv_scan *s)
 		dv_pair_compute(&s->cmp->pairs[i], &s->opts);
 }
 
-void dv_scan_stop(dv_scan *s)
+bool dv_scan_stop_until(dv_scan *s, const struct timespec *deadline)
 {
 	if (!s)
-		return;
+		return true;
 	pthread_mutex_lock(&s->mu);
 	s->stopping = true;
 	pthread_cond_broadcast(&s->work_cv);
@@ -404,12 +404,28 @@ void dv_scan_stop(dv_scan *s)
 	for (int i = 0; i < s->nthreads; i++)
 		atomic_store(&s->workers[i].cancel, 1);
 	pthread_mutex_unlock(&s->mu);
-	for (int i = 0; i < s->nthreads; i++)
-		pthread_join(s->workers[i].thread, NULL);
+	for (int i = 0; i < s->nthreads; i++) {
+		/* A worker stuck in a read (a hung network file system) never
+		 * sees the cancel: past the deadline the scan is left running
+		 * and not freed, for a caller that is about to exit. */
+		if (deadline && pthread_timedjoin_np(s->workers[i].thread, NULL, deadline) != 0) {
+			for (int k = i; k < s->nthreads; k++)
+				pthread_detach(s->workers[k].thread);
+			return false;
+		}
+		if (!deadline)
+			pthread_join(s->workers[i].thread, NULL);
+	}
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->work_cv);
 	pthread_cond_destroy(&s->idle_cv);
 	free(s->workers);
 	free(s->prio);
 	free(s);
+	return true;
+}
+
+void dv_scan_stop(dv_scan *s)
+{
+	dv_scan_stop_until(s, NULL);
 }

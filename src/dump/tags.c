@@ -86,9 +86,11 @@ static bool pattern_has_upper(const char *pattern)
 	return false;
 }
 
+/* UTF mode everywhere (compare and the explorer agree on what "." is), and
+ * names that are not valid UTF-8 still match instead of failing the match. */
 pcre2_code *dv_regex_compile(const char *pattern, bool smart_case, dv_error *err)
 {
-	uint32_t flags = 0;
+	uint32_t flags = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
 	int code;
 	PCRE2_SIZE offset;
 	pcre2_code *re;
@@ -105,16 +107,45 @@ pcre2_code *dv_regex_compile(const char *pattern, bool smart_case, dv_error *err
 	return re;
 }
 
-bool dv_regex_match(const pcre2_code *re, const char *subject)
+/* Backtracking limits for user regexes: a pattern such as (a+)+$ on a long
+ * name would otherwise run for minutes. Legitimate patterns on file names
+ * stay far below them. */
+#define DV_REGEX_MATCH_LIMIT 200000
+#define DV_REGEX_DEPTH_LIMIT 5000
+#define DV_REGEX_HEAP_LIMIT_KIB 8192
+
+/* pcre2_match under the limits above: the raw PCRE2 return code. */
+static int limited_match(const pcre2_code *re, const char *subject, pcre2_match_data *md)
+{
+	pcre2_match_context *mc = pcre2_match_context_create(NULL);
+	int rc;
+
+	if (!mc)
+		return PCRE2_ERROR_NOMEMORY;
+	pcre2_set_match_limit(mc, DV_REGEX_MATCH_LIMIT);
+	pcre2_set_depth_limit(mc, DV_REGEX_DEPTH_LIMIT);
+	pcre2_set_heap_limit(mc, DV_REGEX_HEAP_LIMIT_KIB);
+	rc = pcre2_match(re, (PCRE2_SPTR)subject, PCRE2_ZERO_TERMINATED, 0, 0, md, mc);
+	pcre2_match_context_free(mc);
+	return rc;
+}
+
+dv_regex_result dv_regex_test(const pcre2_code *re, const char *subject)
 {
 	pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
 	int rc;
 
 	if (!md)
-		return false;
-	rc = pcre2_match(re, (PCRE2_SPTR)subject, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL);
+		return DV_REGEX_ERROR;
+	rc = limited_match(re, subject, md);
 	pcre2_match_data_free(md);
-	return rc >= 0;
+	if (rc >= 0)
+		return DV_REGEX_MATCH;
+	if (rc == PCRE2_ERROR_NOMATCH)
+		return DV_REGEX_NOMATCH;
+	if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT)
+		return DV_REGEX_TOO_EXPENSIVE;
+	return DV_REGEX_ERROR;
 }
 
 /* Parses a layer number; -1 unless it is all digits and fits an int. */
@@ -144,7 +175,9 @@ int dv_layer_from_name(const pcre2_code *layer_re, const char *s)
 	md = pcre2_match_data_create_from_pattern(layer_re, NULL);
 	if (!md)
 		return -1;
-	rc = pcre2_match(layer_re, (PCRE2_SPTR)s, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL);
+	/* Under the same limits: a --layer-regex that backtracks without end
+	 * must not freeze the listing (a name it cannot decide has no layer). */
+	rc = limited_match(layer_re, s, md);
 	if (rc >= 2) {
 		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "dumpview/tmpfile.h"
 
 static int fmt_f32(char *buf, size_t size, float v)
 {
@@ -259,23 +260,8 @@ int dv_export_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	/* Written beside the target and renamed over it at the end, so a
 	 * cancelled or failed export leaves an existing file as it was.
 	 * Replacing it is the caller's question to ask. */
-	tmp_path = malloc(strlen(out_path) + 48);
-	if (!tmp_path) {
-		dv_error_set(err, "%s: out of memory", out_path);
+	if ((fd = dv_tmp_create(out_path, &tmp_path, err)) < 0)
 		goto out;
-	}
-	for (int attempt = 0;; attempt++) {
-		static atomic_uint serial;
-
-		sprintf(tmp_path, "%s.part-%ld-%u", out_path, (long)getpid(), atomic_fetch_add(&serial, 1));
-		fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-		if (fd >= 0 || errno != EEXIST || attempt == 100)
-			break;
-	}
-	if (fd < 0) {
-		dv_error_set(err, "%s: %s", out_path, strerror(errno));
-		goto out;
-	}
 	f = fdopen(fd, "w");
 	if (!f) {
 		dv_error_set(err, "%s: %s", out_path, strerror(errno));

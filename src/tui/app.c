@@ -244,19 +244,27 @@ static void draw_status(tui_app *app)
 	attr_t a = draw_attr(app, CP_STATUS, A_REVERSE);
 	draw_fill(stdscr, y, 0, app->cols, a);
 	if (app->prompting) {
-		char buf[1200];
-		snprintf(buf, sizeof(buf), "%s%s", app->prompt_label, app->prompt_buf);
-		int w = str_width(buf);
-		/* Show the end of a long input. */
-		const char *s = buf;
-		while (w > app->cols - 2 && *s) {
-			s++;
-			while ((*s & 0xc0) == 0x80)
-				s++;
-			w = str_width(s);
+		/* Label, then the end of the input (what is being typed); each
+		 * part measured once, so a long paste costs linear time. */
+		int x, lmax = app->cols - 12;
+		if (str_width(app->prompt_label) > lmax) {
+			/* A question's end ("overwrite? (y/N)") must show. */
+			draw_field_mid(app, y, 0, lmax, app->prompt_label, a);
+			x = lmax;
+		} else {
+			x = draw_str(stdscr, y, 0, app->cols, app->prompt_label, a);
 		}
-		draw_str(stdscr, y, 0, app->cols, s, a);
-		draw_str(stdscr, y, w, 1, "_", a | A_BLINK);
+		if (app->prompt_overflow) {
+			char msg[128];
+			snprintf(msg, sizeof(msg), " input longer than %zu bytes: Enter or Esc cancels",
+				 sizeof(app->prompt_buf) - 1);
+			draw_str(stdscr, y, x, app->cols - x, msg, draw_attr(app, CP_STATUS, A_REVERSE) | A_BOLD);
+			return;
+		}
+		int w;
+		const char *tail = str_tail(app->prompt_buf, app->cols - 2 - x, &w);
+		x += draw_str(stdscr, y, x, app->cols - x, tail, a);
+		draw_str(stdscr, y, x, 1, "_", a | A_BLINK);
 		return;
 	}
 	char left[1200] = "";
@@ -294,7 +302,11 @@ static void draw_status(tui_app *app)
 	attr_t la = app->message[0] && app->message_error ? draw_attr(app, CP_FAIL, A_BOLD) | A_REVERSE : a;
 	if (app->message[0] && app->message_error && app->color)
 		la = COLOR_PAIR(CP_STATUS) | A_BOLD;
-	if (app->cols - rw > 20) {
+	if (app->message[0] && app->message_error && str_width(left) > app->cols - rw - 2) {
+		/* An error takes the whole row, elided in the middle: its
+		 * reason comes last and must stay readable. */
+		draw_field_mid(app, y, 1, app->cols - 2, left, la);
+	} else if (app->cols - rw > 20) {
 		draw_field(app, y, 1, app->cols - rw - 2, left, la, false);
 		draw_str(stdscr, y, app->cols - rw, rw, right, a);
 	} else {
@@ -335,10 +347,13 @@ static void request_visible(tui_app *app, tui_rect tree)
 	/* Last prioritized runs first: the selection, then rows top-down. What
 	 * no scan worker will take (the scan is off, paused or has ended) goes
 	 * to the job thread. */
-	jobs_clear_wants(app);
+	size_t mine[512], nmine = 0;
 	for (size_t i = nwant; i-- > 0;)
 		if (!scan_running || !dv_scan_prioritize(app->scan, want[i]))
-			jobs_want_pair(app, want[i]);
+			mine[nmine++] = want[i];
+	/* Replaced in one step: added one by one, the job thread could take
+	 * a later row before the selection was in the list. */
+	jobs_set_wants(app, mine, nmine);
 }
 
 void app_render(tui_app *app)
@@ -489,12 +504,20 @@ int app_next_key(tui_app *app)
 {
 	if (app->script_mode) {
 		app_poll_events(app, 0);
-		if (app->dirty)
+		/* A prompt's text shows at :save-display; a frame per typed
+		 * character would make a long paste quadratic. */
+		if (app->dirty && !app->prompting)
 			app_render(app);
 		return script_next_key(app);
 	}
 	int idle_errs = 0;
 	while (!app->quit) {
+		/* Typed-ahead keys (a paste) are taken before drawing: one frame
+		 * per key would make a long paste slow. */
+		bool got;
+		int key = read_terminal_key(app, &got);
+		if (got)
+			return key;
 		/* Scan progress redraws at most every 50 ms; keys redraw at once. */
 		int64_t now = now_ms();
 		if (app->scan_dirty && now - app->last_render_ms >= 50)
@@ -516,9 +539,8 @@ int app_next_key(tui_app *app)
 			{ app->job_pipe[0], POLLIN, 0 },
 			{ app->sig_pipe[0], POLLIN, 0 },
 		};
-		/* A key may already sit in curses' buffer. */
-		bool got;
-		int key = read_terminal_key(app, &got);
+		/* A key may have come while drawing. */
+		key = read_terminal_key(app, &got);
 		if (got)
 			return key;
 		int rc = poll(fds, 4, timeout);
@@ -765,6 +787,186 @@ static void stop_terminal(tui_app *app)
 		fclose(app->script_in);
 }
 
+static struct sigaction old_int, old_term, old_hup;
+static bool signals_set;
+
+static void catch_signals(tui_app *app)
+{
+	sig_write_fd = app->sig_pipe[1];
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGHUP, &sa, &old_hup);
+	signals_set = true;
+}
+
+static void restore_signals(void)
+{
+	if (!signals_set)
+		return;
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
+	sig_write_fd = -1;
+	signals_set = false;
+}
+
+/* The listing thread's work: both runs and their pairing. */
+typedef struct listing {
+	tui_app *app;
+	const pcre2_code *filter;
+	_Atomic size_t listed;
+	atomic_bool done;
+	bool joined;
+	int done_pipe[2];
+	dv_run *base, *targ;
+	dv_comparison *cmp;
+	dv_error err;
+	pthread_t thread;
+} listing;
+
+static void *listing_main(void *arg)
+{
+	listing *ls = arg;
+	const dv_tui_opts *opts = &ls->app->opts;
+	const char *base_dir = getenv("DUMPER_BASE_DIR");
+	dv_run_opts ro = {.base_dir = base_dir && *base_dir ? base_dir : DV_DEFAULT_BASE_DIR,
+			  .layer_regex = opts->layer_regex,
+			  .follow_symlinks = opts->follow_symlinks,
+			  .listed = &ls->listed};
+	ls->base = dv_run_open(opts->baseline, &ro, &ls->err);
+	const char *slow = getenv("DUMPVIEW_TEST_SLOW_LISTING");
+	while (slow && *slow)
+		pause(); /* tests: a listing that hangs after the baseline (a hung NFS readdir) */
+	if (ls->base)
+		ls->targ = dv_run_open(opts->target, &ro, &ls->err);
+	if (ls->base && ls->targ)
+		ls->cmp = dv_comparison_build(ls->base, ls->targ, ls->filter, &ls->err);
+	if (!ls->cmp) {
+		dv_run_free(ls->base);
+		dv_run_free(ls->targ);
+	}
+	atomic_store(&ls->done, true);
+	ssize_t n = write(ls->done_pipe[1], "d", 1);
+	(void)n;
+	return NULL;
+}
+
+/* The screen while the runs are listed: the title with the count so far. */
+static void draw_listing(tui_app *app, listing *ls)
+{
+	app->rows = LINES;
+	app->cols = COLS;
+	werase(stdscr);
+	attr_t a = draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD);
+	draw_fill(stdscr, 0, 0, app->cols, a);
+	char n[32], buf[1200];
+	size_t v = atomic_load(&ls->listed);
+	/* Thousands apart, as "12 345": easier to read as it climbs. */
+	char digits[32];
+	int len = snprintf(digits, sizeof(digits), "%zu", v), k = 0;
+	for (int i = 0; i < len; i++) {
+		if (i && (len - i) % 3 == 0)
+			n[k++] = ' ';
+		n[k++] = digits[i];
+	}
+	n[k] = '\0';
+	snprintf(buf, sizeof(buf), "dumpview  %s vs %s  %s listing %s file%s%s", app->opts.baseline, app->opts.target,
+		 app->g.vbar, n, v == 1 ? "" : "s", app->g.ellipsis);
+	if (str_width(buf) > app->cols - 2)
+		snprintf(buf, sizeof(buf), "listing %s file%s%s", n, v == 1 ? "" : "s", app->g.ellipsis);
+	draw_str(stdscr, 0, 1, app->cols - 1, buf, a);
+	draw_str(stdscr, 2, 1, app->cols - 1, "listing the runs (q quits)", A_NORMAL);
+	wnoutrefresh(stdscr);
+	doupdate();
+}
+
+/* Lists the runs on a thread. Waits quietly for a moment; a longer listing
+ * starts the terminal and shows its progress while q and signals work. On
+ * quit with the listing still running, exits at once (the thread may be
+ * stuck in the file system). Returns 0 with app->cmp set. */
+static int list_runs(tui_app *app, listing *ls, const pcre2_code *filter, char *err, size_t errsize)
+{
+	ls->app = app;
+	ls->filter = filter;
+	if (open_pipe(ls->done_pipe)) {
+		snprintf(err, errsize, "pipe: %s", strerror(errno));
+		ls->joined = true;
+		return -1;
+	}
+	catch_signals(app);
+	if (pthread_create(&ls->thread, NULL, listing_main, ls) != 0) {
+		snprintf(err, errsize, "cannot start the listing thread");
+		close(ls->done_pipe[0]);
+		close(ls->done_pipe[1]);
+		ls->joined = true;
+		return -1;
+	}
+	struct pollfd pf = { ls->done_pipe[0], POLLIN, 0 };
+	if (!app->opts.script) {
+		int64_t until = now_ms() + 300;
+		while (!atomic_load(&ls->done) && now_ms() < until)
+			poll(&pf, 1, 50);
+	}
+	if (!atomic_load(&ls->done) && !app->opts.script) {
+		if (start_terminal(app, err, errsize) != 0)
+			goto abandon;
+		int64_t last = 0;
+		while (!atomic_load(&ls->done)) {
+			if (now_ms() - last >= 100) {
+				draw_listing(app, ls);
+				last = now_ms();
+			}
+			struct pollfd fds[3] = {
+				{ 0, POLLIN, 0 },
+				{ ls->done_pipe[0], POLLIN, 0 },
+				{ app->sig_pipe[0], POLLIN, 0 },
+			};
+			if (poll(fds, 3, 100) < 0 && errno != EINTR)
+				break;
+			unsigned char b;
+			if (fds[2].revents && read(app->sig_pipe[0], &b, 1) == 1) {
+				app->exit_signal = b;
+				goto quit;
+			}
+			if (fds[0].revents & (POLLHUP | POLLERR | POLLNVAL))
+				goto quit;
+			wint_t wc;
+			int rc;
+			while ((rc = wget_wch(stdscr, &wc)) != ERR)
+				if (rc == OK && (wc == 'q' || wc == TK_CTRL('c')))
+					goto quit;
+		}
+	}
+	pthread_join(ls->thread, NULL);
+	ls->joined = true;
+	close(ls->done_pipe[0]);
+	close(ls->done_pipe[1]);
+	if (!ls->cmp) {
+		stop_terminal(app);
+		restore_signals();
+		snprintf(err, errsize, "%s", ls->err.msg);
+		return -1;
+	}
+	app->cmp = ls->cmp;
+	return 0;
+quit:
+	/* The listing may never end (a hung file system): the terminal is
+	 * restored and the process exits without waiting for it. */
+	stop_terminal(app);
+	restore_signals();
+	fflush(NULL);
+	_exit(app->exit_signal ? 128 + app->exit_signal : 0);
+abandon:
+	restore_signals();
+	fflush(NULL);
+	fprintf(stderr, "dumpview: %s\n", err);
+	_exit(2);
+}
+
 int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 {
 	tui_app *app = calloc(1, sizeof(*app));
@@ -782,70 +984,67 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 	app->ascii = opts->ascii || !utf8_locale();
 	app->g = app->ascii ? glyphs_ascii : glyphs_utf8;
 
+	pcre2_code *filter = NULL;
+	listing *ls = calloc(1, sizeof(*ls));
+	if (!ls) {
+		snprintf(err, errsize, "out of memory");
+		goto out;
+	}
+	dv_error_clear(&ls->err);
+	if (opts->filter && !(filter = dv_regex_compile(opts->filter, false, &ls->err))) {
+		snprintf(err, errsize, "--filter: %s", ls->err.msg);
+		free(ls);
+		goto out;
+	}
+	if (open_pipe(app->sig_pipe)) {
+		snprintf(err, errsize, "pipe: %s", strerror(errno));
+		free(ls);
+		goto out;
+	}
+	/* The runs are listed on a thread: a huge or slow listing shows its
+	 * progress on screen (after a moment, so a quick one looks as before)
+	 * and q or a signal still ends the program. */
+	int listed_rc = list_runs(app, ls, filter, err, errsize);
+	free(ls);
+	if (listed_rc != 0)
+		goto out;
+	/* From here the terminal may be up (a slow listing showed progress). */
 	dv_error e;
 	dv_error_clear(&e);
-	const char *base_dir = getenv("DUMPER_BASE_DIR");
-	dv_run_opts ro = {.base_dir = base_dir && *base_dir ? base_dir : DV_DEFAULT_BASE_DIR,
-			  .layer_regex = opts->layer_regex, .follow_symlinks = opts->follow_symlinks};
-	pcre2_code *filter = NULL;
-	dv_run *base = NULL, *targ = NULL;
-	if (opts->filter && !(filter = dv_regex_compile(opts->filter, false, &e))) {
-		snprintf(err, errsize, "--filter: %s", e.msg);
-		goto out;
-	}
-	if (!(base = dv_run_open(opts->baseline, &ro, &e))) {
-		snprintf(err, errsize, "%s", e.msg);
-		goto out;
-	}
-	if (!(targ = dv_run_open(opts->target, &ro, &e))) {
-		snprintf(err, errsize, "%s", e.msg);
-		dv_run_free(base);
-		goto out;
-	}
-	app->cmp = dv_comparison_build(base, targ, filter, &e);
-	if (!app->cmp) {
-		snprintf(err, errsize, "%s", e.msg);
-		dv_run_free(base);
-		dv_run_free(targ);
-		goto out;
-	}
 	for (size_t i = 0; i < app->cmp->npairs; i++)
 		if (app->cmp->pairs[i].rank > 0)
 			multi_rank = true;
 	if (tree_init(&app->tree, app->cmp, &e) != 0) {
 		snprintf(err, errsize, "%s", e.msg);
-		goto out;
+		goto out_signals;
 	}
 	tree_rebuild(app);
 	app->mopts = dv_metrics_opts_default();
 	app->mopts.threshold = opts->threshold;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	app->nthreads = ncpu > 0 ? (size_t)ncpu : 1;
-	if (open_pipe(app->scan_pipe) || open_pipe(app->job_pipe) || open_pipe(app->sig_pipe)) {
+	if (open_pipe(app->scan_pipe) || open_pipe(app->job_pipe)) {
 		snprintf(err, errsize, "pipe: %s", strerror(errno));
-		goto out;
+		goto out_signals;
+	}
+	const char *stuck = getenv("DUMPVIEW_TEST_STUCK");
+	if (stuck && *stuck) {
+		app->test_stuck = true;
+		app->mopts.progress = script_scan_progress;
+		app->mopts.progress_ctx = app;
 	}
 	if (opts->script) {
 		app->script = fopen(opts->script, "r");
 		if (!app->script) {
 			snprintf(err, errsize, "%s: %s", opts->script, strerror(errno));
-			goto out;
+			goto out_signals;
 		}
 		app->script_mode = true;
 		app->mopts.progress = script_scan_progress;
 		app->mopts.progress_ctx = app;
 	}
-	if (start_terminal(app, err, errsize) != 0)
-		goto out;
-
-	sig_write_fd = app->sig_pipe[1];
-	struct sigaction sa, old_int, old_term, old_hup;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	sigaction(SIGHUP, &sa, &old_hup);
+	if (!app->screen && start_terminal(app, err, errsize) != 0)
+		goto out_signals;
 
 	if (jobs_start(app) != 0) {
 		snprintf(err, errsize, "cannot start the job thread");
@@ -865,18 +1064,36 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 		if (flags & (TF_REDRAW | TF_RESIZE))
 			app->dirty = true;
 	}
+	/* A hangup may be seen on the terminal before its SIGHUP is read. */
+	unsigned char sigb;
+	if (!app->exit_signal && read(app->sig_pipe[0], &sigb, 1) == 1)
+		app->exit_signal = sigb;
 	rc = app->exit_signal ? 128 + app->exit_signal : 0;
 	/* Restore the terminal first: stopping workers may take a moment. */
 	stop_terminal(app);
 	atomic_store(&app->script_hold, 0);
-	if (app->scan)
-		dv_scan_stop(app->scan);
-	jobs_stop(app);
+	{
+		/* Workers get half a second to see the cancel; one stuck in a
+		 * read (a FIFO, a hung NFS mount) would never end, so past that
+		 * the process exits without waiting or freeing what they use. */
+		struct timespec deadline;
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_nsec += 500 * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+		bool scan_ended = dv_scan_stop_until(app->scan, &deadline);
+		bool jobs_ended = jobs_stop_until(app, &deadline);
+		if (!scan_ended || !jobs_ended) {
+			fflush(NULL);
+			_exit(rc);
+		}
+		app->scan = NULL;
+	}
 out_signals:
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
-	sigaction(SIGHUP, &old_hup, NULL);
-	sig_write_fd = -1;
+	stop_terminal(app);
+	restore_signals();
 out:
 	app_clear_details(app);
 	if (app->script)

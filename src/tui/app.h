@@ -162,6 +162,7 @@ typedef struct tui_jobs {
 	char *path;              /* export target */
 	double min_abs;          /* JOB_EXPORT: row filter; JOB_TABLE: the threshold for `passed` */
 	int64_t top_k;
+	double max_bytes;        /* JOB_EXPORT: > 0, refuse a larger projected size */
 	size_t *table;           /* JOB_TABLE: pairs to write */
 	size_t ntable;
 	atomic_int cancel;
@@ -181,10 +182,22 @@ typedef struct tui_jobs {
 
 int jobs_start(struct tui_app *app);
 void jobs_stop(struct tui_app *app);
+/* The same, waiting only until deadline (CLOCK_REALTIME): false when the job
+ * thread is still busy (it is then detached and its state left allocated). */
+bool jobs_stop_until(struct tui_app *app, const struct timespec *deadline);
 void jobs_want_pair(struct tui_app *app, size_t pair);
 void jobs_clear_wants(struct tui_app *app);
+/* Replaces the wanted pairs at once; the last of pairs is computed first. */
+void jobs_set_wants(struct tui_app *app, const size_t *pairs, size_t n);
 void jobs_submit_detail(struct tui_app *app, size_t pair);
-void jobs_submit_export(struct tui_app *app, size_t pair, const char *path, double min_abs, int64_t top_k);
+/* max_bytes > 0: refuse (with a message) an export projected to write more. */
+void jobs_submit_export(struct tui_app *app, size_t pair, const char *path, double min_abs, int64_t top_k,
+			double max_bytes);
+/* What `e` would write: -1 until the pair's metrics are computed; *rows gets the rows. */
+double export_projected_bytes(const dv_pair *p, int64_t top_k, int64_t *rows);
+/* The element-wise export asks before writing more than this. */
+#define EXPORT_CONFIRM_BYTES 1e9
+void fmt_bytes(char *buf, size_t size, double bytes);
 void jobs_submit_table(struct tui_app *app, const char *path, size_t *pairs, size_t n);
 /* Esc: cancels the heavy job (the pair it computes, if any, ends CANCELLED). */
 void jobs_cancel(struct tui_app *app);
@@ -238,8 +251,12 @@ attr_t draw_attr(struct tui_app *app, int pair_id, attr_t mono);
 int draw_str(WINDOW *w, int y, int x, int maxw, const char *s, attr_t attr);
 /* Writes s padded with spaces (or clipped with an ellipsis) to exactly width columns. */
 void draw_field(struct tui_app *app, int y, int x, int width, const char *s, attr_t attr, bool right);
+/* The same, clipped in the middle: for errors, whose reason is at the end. */
+void draw_field_mid(struct tui_app *app, int y, int x, int width, const char *s, attr_t attr);
 void draw_fill(WINDOW *w, int y, int x, int width, attr_t attr);
 int str_width(const char *s);
+/* The longest suffix of s at most maxw columns wide (in one pass); *width gets its width. */
+const char *str_tail(const char *s, int maxw, int *width);
 void fmt_num(char *buf, size_t size, double v);    /* %.3e, "nan", "inf" */
 void fmt_stat(char *buf, size_t size, double v);   /* %.4g */
 void fmt_shape(char *buf, size_t size, const dv_tensor_desc *d, bool with_dtype);
@@ -269,6 +286,9 @@ typedef struct tui_app {
 	/* :hold-computes: computes of more than one chunk pause after their
 	 * first, so a script can cancel one deterministically. */
 	atomic_int script_hold, script_held;
+	/* DUMPVIEW_TEST_STUCK (tests only): every compute blocks for good at its
+	 * first progress report, as a read from a hung file system would. */
+	bool test_stuck;
 	bool ascii, color;
 	tui_glyphs g;
 	int rows, cols;
@@ -290,6 +310,8 @@ typedef struct tui_app {
 	pcre2_code *search_re;
 	char *filter;
 	pcre2_code *filter_re;
+	bool regex_failed;       /* the last match loop hit the regex limits */
+	bool match_stopped;      /* the last match loop was stopped by Esc */
 	/* scan */
 	dv_scan *scan;
 	bool scan_paused;
@@ -312,6 +334,7 @@ typedef struct tui_app {
 	const char *prompt_label;
 	char prompt_buf[1024];
 	size_t prompt_len;
+	bool prompt_overflow;    /* more was typed than prompt_buf holds: refused at Enter */
 	/* lifecycle */
 	bool quit;
 	int exit_signal;
@@ -323,7 +346,7 @@ typedef struct tui_app {
 
 /* Progress of a pair being computed (on demand or by the scan), in elements. */
 /* The pair's label or either file name matches re (search and filter). */
-bool tui_pair_matches(tui_app *app, const pcre2_code *re, size_t pair);
+dv_regex_result tui_pair_matches(tui_app *app, const pcre2_code *re, size_t pair);
 bool app_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total);
 /* Called from every compute's progress report: blocks while :hold-computes
  * is on and the compute has more than one chunk left (scripted mode only). */
@@ -352,6 +375,9 @@ bool jump(tui_app *app, int dir, bool (*pred)(tui_app *, size_t), bool wrap, boo
 bool pred_failed(tui_app *app, size_t i);
 /* script.c: the next key of DUMPVIEW_SCRIPT, running its commands; -1 at the end */
 int script_next_key(tui_app *app);
+/* An <Esc> typed ahead on the script's current line is taken (true), as a
+ * long match loop takes an Esc waiting in the terminal's input. */
+bool script_take_esc(tui_app *app);
 void app_drain(int fd);
 size_t app_matched_done(tui_app *app, size_t *total, size_t *cancelled); /* cancelled may be NULL */
 void tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size);

@@ -8,18 +8,51 @@
 
 #include "app.h"
 
-bool tui_pair_matches(tui_app *app, const pcre2_code *re, size_t i)
+dv_regex_result tui_pair_matches(tui_app *app, const pcre2_code *re, size_t i)
 {
 	const dv_pair *p = &app->cmp->pairs[i];
 	char label[256];
 	tensor_label(app, p, label, sizeof(label));
-	if (dv_regex_match(re, label))
+	const char *subjects[3] = { label, p->targ ? p->targ->filename : NULL, p->base ? p->base->filename : NULL };
+	for (int k = 0; k < 3; k++) {
+		if (!subjects[k])
+			continue;
+		dv_regex_result r = dv_regex_test(re, subjects[k]);
+		if (r != DV_REGEX_NOMATCH)
+			return r;
+	}
+	return DV_REGEX_NOMATCH;
+}
+
+/* A long match loop (search, filter over a huge listing) looks at the
+ * terminal every so many pairs: Esc stops it, a signal ends the app. */
+static bool match_interrupted(tui_app *app, size_t k)
+{
+	if (app->quit)
 		return true;
-	if (p->targ && dv_regex_match(re, p->targ->filename))
-		return true;
-	if (p->base && dv_regex_match(re, p->base->filename))
-		return true;
-	return false;
+	if (k % 64 != 63)
+		return false;
+	if (app->script_mode) {
+		if (script_take_esc(app)) {
+			app->match_stopped = true;
+			return true;
+		}
+		return false;
+	}
+	app_poll_events(app, 0);
+	wint_t wc;
+	int rc;
+	if ((rc = wget_wch(stdscr, &wc)) != ERR) {
+		if (rc == OK && wc == TK_ESC) {
+			app->match_stopped = true;
+			return true;
+		}
+		if (rc == KEY_CODE_YES)
+			ungetch((int)wc); /* typed ahead: kept for after the loop */
+		else
+			unget_wch(wc);
+	}
+	return app->quit;
 }
 
 /* Position in the flat display order to search from. */
@@ -57,6 +90,8 @@ bool jump(tui_app *app, int dir, bool (*pred)(tui_app *, size_t), bool wrap, boo
 	ptrdiff_t start = dir > 0 ? (on_pair ? pos + 1 : pos) : pos - 1;
 	*wrapped = false;
 	for (size_t step = 0; step < n; step++) {
+		if (match_interrupted(app, step))
+			break;
 		ptrdiff_t k = start + dir * (ptrdiff_t)step;
 		if (k < 0 || k >= (ptrdiff_t)n) {
 			if (!wrap)
@@ -64,6 +99,8 @@ bool jump(tui_app *app, int dir, bool (*pred)(tui_app *, size_t), bool wrap, boo
 			*wrapped = true;
 			k = ((k % (ptrdiff_t)n) + (ptrdiff_t)n) % (ptrdiff_t)n;
 		}
+		if (app->regex_failed)
+			break;
 		if (pred(app, flat[k])) {
 			size_t pair = flat[k];
 			free(flat);
@@ -75,9 +112,19 @@ bool jump(tui_app *app, int dir, bool (*pred)(tui_app *, size_t), bool wrap, boo
 	return false;
 }
 
+/* A match that hit the regex limits stops the search (regex_failed): it is
+ * reported, never taken for "no match". */
 static bool pred_search(tui_app *app, size_t i)
 {
-	return tui_pair_matches(app, app->search_re, i);
+	dv_regex_result r = tui_pair_matches(app, app->search_re, i);
+	if (r == DV_REGEX_TOO_EXPENSIVE || r == DV_REGEX_ERROR)
+		app->regex_failed = true;
+	return r == DV_REGEX_MATCH;
+}
+
+static void report_regex_failure(tui_app *app, const char *what, const char *pat)
+{
+	app_message(app, true, "%s /%s/: regex too expensive (backtracking limit hit): simplify it", what, pat);
 }
 
 bool pred_failed(tui_app *app, size_t i)
@@ -92,7 +139,18 @@ void search_step(tui_app *app, int dir)
 		return;
 	}
 	bool wrapped;
-	if (!jump(app, dir, pred_search, true, &wrapped)) {
+	app->regex_failed = false;
+	app->match_stopped = false;
+	bool found = jump(app, dir, pred_search, true, &wrapped);
+	if (app->regex_failed) {
+		report_regex_failure(app, "search", app->search);
+		return;
+	}
+	if (app->match_stopped) {
+		app_message(app, false, "search stopped");
+		return;
+	}
+	if (!found) {
 		app_message(app, true, "no tensor matches /%s/", app->search);
 		return;
 	}
@@ -103,13 +161,30 @@ void search_step(tui_app *app, int dir)
 	/* "k of N" among the tensors shown, as less and vim count matches. */
 	size_t n, nmatch = 0, k = 0;
 	size_t *flat = tree_flat_pairs(app, &n);
-	for (size_t i = 0; flat && i < n; i++)
-		if (tui_pair_matches(app, app->search_re, flat[i])) {
+	bool counted = true;
+	for (size_t i = 0; flat && i < n; i++) {
+		if (match_interrupted(app, i)) {
+			counted = false;
+			break;
+		}
+		bool m = pred_search(app, flat[i]);
+		if (app->regex_failed) {
+			counted = false;
+			break;
+		}
+		if (m) {
 			nmatch++;
 			if (row && row->kind == TN_TENSOR && flat[i] == row->pair)
 				k = nmatch;
 		}
+	}
 	free(flat);
+	if (!counted) {
+		/* The match is selected; only the count is missing. */
+		app_message(app, app->regex_failed, "/%s/ %s: %s", app->search,
+			     app->regex_failed ? "count stopped: regex too expensive" : "count stopped", path);
+		return;
+	}
 	app_message(app, false, "/%s/ %zu of %zu%s: %s", app->search, k, nmatch, wrapped ? " (wrapped)" : "", path);
 }
 
@@ -147,13 +222,46 @@ void do_search(tui_app *app)
 		return;
 	app->user_moved = true;
 	search_step(app, 1);
+	if (app->regex_failed) {
+		/* Not kept: every frame would pay its limit again to mark matches. */
+		pcre2_code_free(app->search_re);
+		free(app->search);
+		app->search_re = NULL;
+		app->search = NULL;
+	}
 }
 
-static void apply_filter(tui_app *app)
+/* Hides what the filter does not match. On a regex that hits its limits
+ * or an Esc mid-way, returns -1 having changed nothing: a half-applied
+ * filter would hide tensors for a reason the user cannot see. */
+static int apply_filter(tui_app *app, const pcre2_code *re)
 {
-	for (size_t i = 0; i < app->cmp->npairs; i++)
-		app->tree.hidden[i] = app->filter_re && !tui_pair_matches(app, app->filter_re, i);
+	size_t n = app->cmp->npairs;
+	bool *hidden = calloc(n ? n : 1, sizeof(*hidden));
+	if (!hidden) {
+		app_message(app, true, "out of memory");
+		return -1;
+	}
+	app->regex_failed = false;
+	app->match_stopped = false;
+	for (size_t i = 0; i < n && re; i++) {
+		if (match_interrupted(app, i))
+			break;
+		dv_regex_result r = tui_pair_matches(app, re, i);
+		if (r == DV_REGEX_TOO_EXPENSIVE || r == DV_REGEX_ERROR) {
+			app->regex_failed = true;
+			break;
+		}
+		hidden[i] = r != DV_REGEX_MATCH;
+	}
+	if (app->regex_failed || app->match_stopped || app->quit) {
+		free(hidden);
+		return -1;
+	}
+	memcpy(app->tree.hidden, hidden, n * sizeof(*hidden));
+	free(hidden);
 	tree_rebuild(app);
+	return 0;
 }
 
 void do_filter(tui_app *app)
@@ -172,13 +280,32 @@ void do_filter(tui_app *app)
 		free(app->filter);
 		app->filter_re = NULL;
 		app->filter = NULL;
-		apply_filter(app);
+		apply_filter(app, NULL);
 		app_message(app, false, "filter cleared");
 		return;
 	}
-	if (replace_regex(app, pat, &app->filter_re, &app->filter) < 0)
+	/* Applied before it replaces the current filter: a failure keeps it. */
+	dv_error err;
+	dv_error_clear(&err);
+	pcre2_code *re = dv_regex_compile(pat, true, &err);
+	if (!re) {
+		app_message(app, true, "%s", err.msg);
+		free(pat);
 		return;
-	apply_filter(app);
+	}
+	if (apply_filter(app, re) < 0) {
+		if (app->regex_failed)
+			report_regex_failure(app, "filter", pat);
+		else
+			app_message(app, false, "filter stopped: the previous one stays");
+		pcre2_code_free(re);
+		free(pat);
+		return;
+	}
+	pcre2_code_free(app->filter_re);
+	free(app->filter);
+	app->filter_re = re;
+	app->filter = pat;
 	/* Show what matched: open the groups that hold matches. */
 	size_t shown = 0;
 	for (size_t g = 0; g < app->tree.ngroups; g++) {
@@ -243,10 +370,29 @@ void do_scan_toggle(tui_app *app)
 	app_message(app, false, app->scan_paused ? "scan paused" : "scan resumed");
 }
 
-static bool file_exists(const char *path)
+/* lstat, not stat: a dangling symlink is something there too (the export
+ * replaces it, so the user is asked). */
+static bool file_exists(const char *path, bool *is_link)
 {
 	struct stat st;
-	return stat(path, &st) == 0;
+	if (lstat(path, &st) != 0)
+		return false;
+	*is_link = S_ISLNK(st.st_mode);
+	return true;
+}
+
+static bool confirm_overwrite(tui_app *app, const char *path)
+{
+	bool link = false;
+	if (!file_exists(path, &link))
+		return true;
+	char q[1400];
+	snprintf(q, sizeof(q), "%s %s: overwrite? (y/N) ", path,
+		 link ? "is a symbolic link (replaced, not followed)" : "exists");
+	if (prompt_yes_no(app, q))
+		return true;
+	app_message(app, false, "not exported: %s exists", path);
+	return false;
 }
 
 void app_export_selected(tui_app *app)
@@ -309,16 +455,28 @@ void app_export_selected(tui_app *app)
 		return;
 	}
 	free(rows);
-	if (file_exists(path)) {
-		char q[700];
-		snprintf(q, sizeof(q), "%s exists: overwrite? (y/N) ", path);
+	if (!confirm_overwrite(app, path)) {
+		free(path);
+		return;
+	}
+	/* A whole large tensor is many gigabytes of CSV: asked first, with
+	 * the projected size (min_abs keeps an unknown share: "up to"). */
+	int64_t nrows = 0;
+	double proj = export_projected_bytes(p, top_k, &nrows);
+	double limit = EXPORT_CONFIRM_BYTES;
+	if (proj > EXPORT_CONFIRM_BYTES) {
+		char sz[32], q[200];
+		fmt_bytes(sz, sizeof(sz), proj);
+		snprintf(q, sizeof(q), "this writes %sabout %s (%lld rows): export? (y/N) ", min_abs >= 0 ? "up to " : "", sz,
+			 (long long)nrows);
 		if (!prompt_yes_no(app, q)) {
-			app_message(app, false, "not exported: %s exists", path);
+			app_message(app, false, "not exported (about %s)", sz);
 			free(path);
 			return;
 		}
+		limit = 0;
 	}
-	jobs_submit_export(app, pi, path, min_abs, top_k);
+	jobs_submit_export(app, pi, path, min_abs, top_k, limit);
 	app_message(app, false, "exporting to %s", path);
 	free(path);
 }
@@ -333,14 +491,9 @@ void app_export_table(tui_app *app)
 		app_message(app, true, "export: no file name given");
 		return;
 	}
-	if (file_exists(path)) {
-		char q[700];
-		snprintf(q, sizeof(q), "%s exists: overwrite? (y/N) ", path);
-		if (!prompt_yes_no(app, q)) {
-			app_message(app, false, "not exported: %s exists", path);
-			free(path);
-			return;
-		}
+	if (!confirm_overwrite(app, path)) {
+		free(path);
+		return;
 	}
 	size_t n;
 	size_t *flat = tree_flat_pairs(app, &n);

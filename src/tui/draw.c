@@ -6,6 +6,7 @@
 #include <wchar.h>
 
 #include "app.h"
+#include "dumpview/escape.h"
 
 void draw_init_colors(tui_app *app)
 {
@@ -36,18 +37,29 @@ attr_t draw_attr(tui_app *app, int pair_id, attr_t mono)
 	return mono;
 }
 
-/* Display width of one UTF-8 character at s (1 for invalid bytes); *len gets its byte length. */
-static int char_width(const char *s, size_t *len)
+/* One drawing unit at s: a character drawn as is, or (a control, C1, bidi
+ * override or invalid byte, as a name may hold) its visible escape such as
+ * "\x1b". *len gets its bytes; *esc is set to the escape text or NULL.
+ * Returns its display width: what is measured is exactly what is drawn. */
+static int unit_width(const char *s, size_t *len, char escbuf[8], const char **esc)
 {
+	unsigned char c = (unsigned char)s[0];
+	if (c >= 0x20 && c < 0x7f) { /* printable ASCII: the common case */
+		*len = 1;
+		*esc = NULL;
+		return 1;
+	}
+	if (dv_term_unit(s, strnlen(s, 4), len, escbuf)) {
+		*esc = escbuf;
+		return (int)strlen(escbuf);
+	}
+	*esc = NULL;
 	mbstate_t st;
 	memset(&st, 0, sizeof(st));
 	wchar_t wc;
-	size_t n = mbrtowc(&wc, s, MB_CUR_MAX, &st);
-	if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
-		*len = 1;
+	size_t n = mbrtowc(&wc, s, *len, &st);
+	if (n == (size_t)-1 || n == (size_t)-2 || n == 0)
 		return 1;
-	}
-	*len = n;
 	int w = wcwidth(wc);
 	return w < 0 ? 1 : w;
 }
@@ -55,33 +67,69 @@ static int char_width(const char *s, size_t *len)
 int str_width(const char *s)
 {
 	int w = 0;
+	char eb[8];
+	const char *esc;
 	while (*s) {
 		size_t len;
-		w += char_width(s, &len);
+		w += unit_width(s, &len, eb, &esc);
 		s += len;
 	}
 	return w;
+}
+
+const char *str_tail(const char *s, int maxw, int *width)
+{
+	int total = str_width(s);
+	char eb[8];
+	const char *esc;
+	while (total > maxw && *s) {
+		size_t len;
+		total -= unit_width(s, &len, eb, &esc);
+		s += len;
+	}
+	*width = total;
+	return s;
 }
 
 int draw_str(WINDOW *win, int y, int x, int maxw, const char *s, attr_t attr)
 {
 	if (maxw <= 0)
 		return 0;
-	size_t bytes = 0;
 	int w = 0;
-	while (s[bytes]) {
-		size_t len;
-		int cw = char_width(s + bytes, &len);
-		if (w + cw > maxw)
+	bool moved = false;
+	wattr_set(win, attr & ~A_COLOR, PAIR_NUMBER(attr), NULL);
+	/* Runs of plain characters go out in one call; escapes in their own. */
+	const char *run = s;
+	size_t bytes = 0;
+	for (;;) {
+		size_t len = 0;
+		char eb[8];
+		const char *esc = NULL;
+		int cw = 0;
+		bool end = !s[bytes];
+		if (!end) {
+			cw = unit_width(s + bytes, &len, eb, &esc);
+			end = w + cw > maxw;
+		}
+		if ((end || esc) && s + bytes > run) {
+			if (!moved)
+				wmove(win, y, x);
+			moved = true;
+			waddnstr(win, run, (int)(s + bytes - run));
+		}
+		if (end)
 			break;
+		if (esc) {
+			if (!moved)
+				wmove(win, y, x);
+			moved = true;
+			waddstr(win, esc);
+			run = s + bytes + len;
+		}
 		w += cw;
 		bytes += len;
 	}
-	if (bytes) {
-		wattr_set(win, attr & ~A_COLOR, PAIR_NUMBER(attr), NULL);
-		mvwaddnstr(win, y, x, s, (int)bytes);
-		wattr_set(win, A_NORMAL, 0, NULL);
-	}
+	wattr_set(win, A_NORMAL, 0, NULL);
 	return w;
 }
 
@@ -107,6 +155,25 @@ void draw_field(tui_app *app, int y, int x, int width, const char *s, attr_t att
 	int ew = str_width(app->g.ellipsis);
 	int used = draw_str(stdscr, y, x, width - ew, s, attr);
 	draw_str(stdscr, y, x + used, ew, app->g.ellipsis, attr);
+}
+
+void draw_field_mid(tui_app *app, int y, int x, int width, const char *s, attr_t attr)
+{
+	if (width <= 0)
+		return;
+	draw_fill(stdscr, y, x, width, attr);
+	if (str_width(s) <= width) {
+		draw_str(stdscr, y, x, width, s, attr);
+		return;
+	}
+	/* The end (an error's reason) gets two thirds; the start the rest. */
+	int ew = str_width(app->g.ellipsis);
+	int room = width - ew;
+	int tw;
+	const char *tail = str_tail(s, room - room / 3, &tw);
+	int used = draw_str(stdscr, y, x, room - tw, s, attr);
+	used += draw_str(stdscr, y, x + used, ew, app->g.ellipsis, attr);
+	draw_str(stdscr, y, x + used, tw, tail, attr);
 }
 
 void fmt_num(char *buf, size_t size, double v)

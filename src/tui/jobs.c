@@ -11,6 +11,7 @@
 
 #include "app.h"
 #include "dumpview/report.h"
+#include "dumpview/tmpfile.h"
 
 static void notify(tui_jobs *j)
 {
@@ -47,24 +48,43 @@ static void want_progress_cb(void *ctx, int64_t done, int64_t total)
 static int write_table(tui_app *app, const char *path, const size_t *pairs, size_t n, double threshold,
 		       int64_t *rows, char *msg, size_t msgsize)
 {
-	FILE *f = fopen(path, "w");
+	/* Written beside the target and renamed over it, as the diff export
+	 * is: a failed write leaves an existing file as it was, and a symlink
+	 * at the path is replaced, never followed. */
+	dv_error err;
+	dv_error_clear(&err);
+	char *tmp = NULL;
+	int fd = dv_tmp_create(path, &tmp, &err);
+	if (fd < 0) {
+		snprintf(msg, msgsize, "%s", err.msg);
+		return -1;
+	}
+	FILE *f = fdopen(fd, "w");
 	if (!f) {
 		snprintf(msg, msgsize, "%s: %s", path, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		free(tmp);
 		return -1;
 	}
 	dv_csv_write_header(f);
 	for (size_t k = 0; k < n; k++)
 		dv_csv_write_pair(f, app->cmp, &app->cmp->pairs[pairs[k]], threshold);
-	*rows = (int64_t)n;
-	if (fclose(f) != 0) {
-		snprintf(msg, msgsize, "%s: %s", path, strerror(errno));
+	bool failed = ferror(f) != 0;
+	int saved = errno;
+	if (fclose(f) != 0 || failed || rename(tmp, path) != 0) {
+		snprintf(msg, msgsize, "%s: %s", path, strerror(failed ? (saved ? saved : EIO) : errno));
+		unlink(tmp);
+		free(tmp);
 		return -1;
 	}
+	free(tmp);
+	*rows = (int64_t)n;
 	return 0;
 }
 
 static void run_heavy(tui_app *app, job_kind kind, size_t pair, char *path, double min_abs, int64_t top_k,
-		      size_t *table, size_t ntable)
+		      size_t *table, size_t ntable, double max_bytes)
 {
 	tui_jobs *j = &app->jobs;
 	dv_metrics_opts o = j->mopts;
@@ -107,9 +127,19 @@ static void run_heavy(tui_app *app, job_kind kind, size_t pair, char *path, doub
 	} else if (kind == JOB_EXPORT) {
 		dv_error err;
 		dv_error_clear(&err);
-		if (atomic_load(&j->cancel))
+		int64_t nrows = 0;
+		double proj = export_projected_bytes(p, top_k, &nrows);
+		if (atomic_load(&j->cancel)) {
 			rc = -1;
-		else
+		} else if (max_bytes > 0 && proj > max_bytes) {
+			/* Its size was unknown when asked: the user confirms now
+			 * that it is (the metrics are computed). */
+			char sz[32];
+			fmt_bytes(sz, sizeof(sz), proj);
+			rc = -1;
+			snprintf(err.msg, sizeof(err.msg), "not exported: it would write about %s (%lld rows); press e again to confirm",
+				 sz, (long long)nrows);
+		} else
 			rc = dv_export_diff_csv(p->base->path, p->targ->path, path, min_abs, top_k, &o, &rows, &err);
 		if (rc != 0)
 			snprintf(msg, sizeof(msg), "%s", err.msg);
@@ -175,6 +205,7 @@ static void *job_main(void *arg)
 			size_t ntable = j->ntable;
 			double min_abs = j->min_abs;
 			int64_t top_k = j->top_k;
+			double max_bytes = j->max_bytes;
 			j->path = NULL;
 			j->table = NULL;
 			j->running = true;
@@ -183,7 +214,7 @@ static void *job_main(void *arg)
 			atomic_store(&j->done, 0);
 			atomic_store(&j->total, 0);
 			pthread_mutex_unlock(&j->mu);
-			run_heavy(app, kind, pair, path, min_abs, top_k, table, ntable);
+			run_heavy(app, kind, pair, path, min_abs, top_k, table, ntable, max_bytes);
 			pthread_mutex_lock(&j->mu);
 			j->running = false;
 			/* A request made while it ran replaced kind; else it is done. */
@@ -240,11 +271,11 @@ int jobs_start(tui_app *app)
 	return 0;
 }
 
-void jobs_stop(tui_app *app)
+bool jobs_stop_until(tui_app *app, const struct timespec *deadline)
 {
 	tui_jobs *j = &app->jobs;
 	if (!j->started)
-		return;
+		return true;
 	pthread_mutex_lock(&j->mu);
 	j->quit = true;
 	atomic_store(&j->cancel, 1);
@@ -252,7 +283,15 @@ void jobs_stop(tui_app *app)
 	atomic_store(&j->want_cancel, 1);
 	pthread_cond_broadcast(&j->cv);
 	pthread_mutex_unlock(&j->mu);
-	pthread_join(j->thread, NULL);
+	if (deadline) {
+		/* A job stuck in a read is left behind, never waited for. */
+		if (pthread_timedjoin_np(j->thread, NULL, deadline) != 0) {
+			pthread_detach(j->thread);
+			return false;
+		}
+	} else {
+		pthread_join(j->thread, NULL);
+	}
 	if (j->finished && j->fin_kind == JOB_DETAIL)
 		dv_pair_detail_free(&j->fin_detail.d);
 	free(j->want);
@@ -261,6 +300,12 @@ void jobs_stop(tui_app *app)
 	pthread_mutex_destroy(&j->mu);
 	pthread_cond_destroy(&j->cv);
 	j->started = false;
+	return true;
+}
+
+void jobs_stop(tui_app *app)
+{
+	jobs_stop_until(app, NULL);
 }
 
 void jobs_clear_wants(tui_app *app)
@@ -268,6 +313,26 @@ void jobs_clear_wants(tui_app *app)
 	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
 	j->nwant = 0;
+	pthread_mutex_unlock(&j->mu);
+}
+
+void jobs_set_wants(tui_app *app, const size_t *pairs, size_t n)
+{
+	tui_jobs *j = &app->jobs;
+	pthread_mutex_lock(&j->mu);
+	if (n > j->want_cap) {
+		size_t *w = realloc(j->want, n * sizeof(*w));
+		if (!w) {
+			pthread_mutex_unlock(&j->mu);
+			return;
+		}
+		j->want = w;
+		j->want_cap = n;
+	}
+	if (n)
+		memcpy(j->want, pairs, n * sizeof(*pairs));
+	j->nwant = n;
+	pthread_cond_broadcast(&j->cv);
 	pthread_mutex_unlock(&j->mu);
 }
 
@@ -296,11 +361,12 @@ void jobs_want_pair(tui_app *app, size_t pair)
 	pthread_mutex_unlock(&j->mu);
 }
 
-static void submit(tui_app *app, job_kind kind, size_t pair, char *path, double min_abs, int64_t top_k, size_t *table,
-		   size_t ntable)
+static void submit_limited(tui_app *app, job_kind kind, size_t pair, char *path, double min_abs, int64_t top_k,
+			   size_t *table, size_t ntable, double max_bytes)
 {
 	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
+	j->max_bytes = max_bytes;
 	if (j->running)
 		atomic_store(&j->cancel, 1);
 	free(j->path);
@@ -316,6 +382,12 @@ static void submit(tui_app *app, job_kind kind, size_t pair, char *path, double 
 	pthread_mutex_unlock(&j->mu);
 }
 
+static void submit(tui_app *app, job_kind kind, size_t pair, char *path, double min_abs, int64_t top_k, size_t *table,
+		   size_t ntable)
+{
+	submit_limited(app, kind, pair, path, min_abs, top_k, table, ntable, 0);
+}
+
 void jobs_submit_detail(tui_app *app, size_t pair)
 {
 	tui_jobs *j = &app->jobs;
@@ -328,9 +400,36 @@ void jobs_submit_detail(tui_app *app, size_t pair)
 	submit(app, JOB_DETAIL, pair, NULL, 0, 0, NULL, 0);
 }
 
-void jobs_submit_export(tui_app *app, size_t pair, const char *path, double min_abs, int64_t top_k)
+void jobs_submit_export(tui_app *app, size_t pair, const char *path, double min_abs, int64_t top_k, double max_bytes)
 {
-	submit(app, JOB_EXPORT, pair, strdup(path), min_abs, top_k, NULL, 0);
+	submit_limited(app, JOB_EXPORT, pair, strdup(path), min_abs, top_k, NULL, 0, max_bytes);
+}
+
+double export_projected_bytes(const dv_pair *p, int64_t top_k, int64_t *rows)
+{
+	const dv_pair_result *r = &p->result;
+	if (atomic_load(&p->state) != DV_PAIR_DONE || r->status != DV_RESULT_COMPARED)
+		return -1;
+	int64_t n = r->numel;
+	if (top_k > 0 && top_k < n)
+		n = top_k;
+	*rows = n;
+	/* index, "[i, j, ...]" and four numbers of about 11 characters. */
+	char buf[32];
+	double row = snprintf(buf, sizeof(buf), "%lld", (long long)r->numel) + 3.0 + 4 * 12 + 1;
+	for (int d = 0; d < r->targ.ndim; d++)
+		row += snprintf(buf, sizeof(buf), "%lld", (long long)r->targ.shape[d]) + 2;
+	return row * (double)n;
+}
+
+void fmt_bytes(char *buf, size_t size, double bytes)
+{
+	if (bytes >= 1e9)
+		snprintf(buf, size, "%.1f GB", bytes / 1e9);
+	else if (bytes >= 1e6)
+		snprintf(buf, size, "%.1f MB", bytes / 1e6);
+	else
+		snprintf(buf, size, "%.0f kB", bytes / 1e3);
 }
 
 void jobs_submit_table(tui_app *app, const char *path, size_t *pairs, size_t n)

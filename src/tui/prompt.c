@@ -22,6 +22,7 @@ char *prompt_read(tui_app *app, const char *label, const char *initial)
 	app->prompt_label = label;
 	snprintf(app->prompt_buf, sizeof(app->prompt_buf), "%s", initial ? initial : "");
 	app->prompt_len = strlen(app->prompt_buf);
+	app->prompt_overflow = false;
 	char *result = NULL;
 	for (;;) {
 		app->dirty = true;
@@ -29,11 +30,18 @@ char *prompt_read(tui_app *app, const char *label, const char *initial)
 		if (key < 0)
 			break;
 		if (key == TK_ENTER || key == '\r' || key == TK_FN(KEY_ENTER)) {
+			if (app->prompt_overflow) {
+				app_message(app, true, "input longer than %zu bytes: refused, nothing done",
+					    sizeof(app->prompt_buf) - 1);
+				break;
+			}
 			result = strdup(app->prompt_buf);
 			break;
 		}
 		if (key == TK_ESC || key == TK_CTRL('g'))
 			break;
+		if (app->prompt_overflow)
+			continue; /* the rest of an over-long paste: never taken as commands */
 		if (key == TK_FN(KEY_BACKSPACE) || key == 127 || key == 8) {
 			delete_last_char(app);
 		} else if (key == TK_CTRL('u')) {
@@ -47,14 +55,21 @@ char *prompt_read(tui_app *app, const char *label, const char *initial)
 			mbstate_t st;
 			memset(&st, 0, sizeof(st));
 			size_t n = wcrtomb(mb, (wchar_t)key, &st);
-			if (n != (size_t)-1 && app->prompt_len + n < sizeof(app->prompt_buf)) {
-				memcpy(app->prompt_buf + app->prompt_len, mb, n);
-				app->prompt_len += n;
-				app->prompt_buf[app->prompt_len] = '\0';
+			if (n == (size_t)-1)
+				continue;
+			if (app->prompt_len + n >= sizeof(app->prompt_buf)) {
+				/* Refused whole at Enter: a silently cut pattern or
+				 * file name would do something else than asked. */
+				app->prompt_overflow = true;
+				continue;
 			}
+			memcpy(app->prompt_buf + app->prompt_len, mb, n);
+			app->prompt_len += n;
+			app->prompt_buf[app->prompt_len] = '\0';
 		}
 	}
 	app->prompting = false;
+	app->prompt_overflow = false;
 	app->dirty = true;
 	return result;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <wchar.h>
 
 #include "app.h"
@@ -113,6 +114,8 @@ static void wait_jobs(tui_app *app)
 
 void script_hold_point(tui_app *app, int64_t done, int64_t total)
 {
+	while (app->test_stuck)
+		pause(); /* deaf to cancel and quit, as a stuck read(2) is */
 	if (!atomic_load(&app->script_hold) || done >= total)
 		return;
 	atomic_fetch_add(&app->script_held, 1);
@@ -187,6 +190,15 @@ static void script_command(tui_app *app, char *cmd)
 static char script_buf[4096];
 static size_t script_pos;
 static bool script_have;
+
+bool script_take_esc(tui_app *app)
+{
+	(void)app;
+	if (!script_have || strncmp(script_buf + script_pos, "<Esc>", 5))
+		return false;
+	script_pos += 5;
+	return true;
+}
 
 /* The next key of the script, running commands on the way; -1 at its end. */
 int script_next_key(tui_app *app)

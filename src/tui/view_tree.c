@@ -125,7 +125,7 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 	tensor_label(app, p, name, sizeof(name));
 	/* Search matches stand out, as in less and tig. */
 	attr_t name_attr = attr;
-	if (app->search_re && tui_pair_matches(app, app->search_re, (size_t)(p - app->cmp->pairs)))
+	if (app->search_re && tui_pair_matches(app, app->search_re, (size_t)(p - app->cmp->pairs)) == DV_REGEX_MATCH)
 		name_attr = cell_attr(app, attr, CP_MATCH, A_BOLD) | A_BOLD;
 	draw_name(app, y, c, 4, NULL, name, diverge, name_attr);
 	int right_w = c->mark_x - c->shape_x - 1;
@@ -163,8 +163,15 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 				break;
 			}
 		}
-		snprintf(buf, sizeof(buf), "unreadable%s: %s", side, reason);
-		draw_field(app, y, c->shape_x, right_w, buf, attr, false);
+		snprintf(buf, sizeof(buf), "unreadable%s: ", side);
+		/* The reason elided in the middle: its end says what went wrong. */
+		int pw = str_width(buf);
+		if (pw >= right_w / 2) {
+			draw_field_mid(app, y, c->shape_x, right_w, reason, attr);
+		} else {
+			draw_field(app, y, c->shape_x, pw, buf, attr, false);
+			draw_field_mid(app, y, c->shape_x + pw, right_w - pw, reason, attr);
+		}
 	} else if (r->status == DV_RESULT_NON_TENSOR) {
 		draw_field(app, y, c->shape_x, right_w, r->equal ? "non-tensor: equal" : "non-tensor: differs", attr,
 			   false);
