@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "dumpview/outfile.h"
+#include "dumpview/tmpfile.h"
 
 typedef struct devino {
 	dev_t dev;
@@ -150,27 +151,6 @@ out:
 	return rc;
 }
 
-char *dv_outfile_tmp_template(const char *path, size_t name_max)
-{
-	static const char suffix[] = ".tmpXXXXXX";
-	const char *slash = strrchr(path, '/');
-	const char *base = slash ? slash + 1 : path;
-	size_t dirlen = (size_t)(base - path), blen = strlen(base);
-	size_t room = name_max > sizeof(suffix) ? name_max - sizeof(suffix) : 0; /* "." + suffix */
-	char *t;
-
-	if (blen > room)
-		blen = room;   /* the name is shortened, the unique suffix kept */
-	t = malloc(dirlen + 1 + blen + sizeof(suffix));
-	if (!t)
-		return NULL;
-	memcpy(t, path, dirlen);
-	t[dirlen] = '.';
-	memcpy(t + dirlen + 1, base, blen);
-	memcpy(t + dirlen + 1 + blen, suffix, sizeof(suffix));
-	return t;
-}
-
 /* The temporary being written, for the signal handler (one at a time). */
 static char sig_tmp[PATH_MAX];
 static volatile sig_atomic_t sig_armed;
@@ -212,8 +192,6 @@ int dv_outfile_open(dv_outfile *o, const char *path, dv_error *err)
 {
 	struct stat st;
 	bool exists = stat(path, &st) == 0;
-	char *parent = NULL;
-	long name_max;
 	mode_t mode;
 	int fd;
 
@@ -230,20 +208,12 @@ int dv_outfile_open(dv_outfile *o, const char *path, dv_error *err)
 		}
 		return 0;
 	}
-	if (!(parent = parent_of(path)))
-		goto oom;
-	errno = 0;
-	name_max = pathconf(parent, _PC_NAME_MAX);
-	if (name_max <= 0)
-		name_max = NAME_MAX;
-	free(parent);
-	if (!(o->tmp = dv_outfile_tmp_template(path, (size_t)name_max)))
-		goto oom;
-	fd = mkostemp(o->tmp, O_CLOEXEC);
+	/* the one temporary-name rule of the project: shortened to fit NAME_MAX */
+	fd = dv_tmp_create(path, &o->tmp, err);
 	if (fd < 0) {
-		dv_error_set(err, "cannot write %s: %s", path, strerror(errno));
-		free(o->tmp);
-		o->tmp = NULL;
+		int e = errno;
+
+		dv_error_set(err, "cannot write %s: %s", path, strerror(e));
 		goto fail;
 	}
 	arm_signals(o->tmp);
@@ -261,8 +231,6 @@ int dv_outfile_open(dv_outfile *o, const char *path, dv_error *err)
 		goto fail;
 	}
 	return 0;
-oom:
-	dv_error_set(err, "cannot write %s: out of memory", path);
 fail:
 	dv_outfile_abort(o);
 	return -1;

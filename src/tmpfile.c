@@ -66,8 +66,11 @@ int dv_tmp_create(const char *final_path, char **tmp_path, dv_error *err)
 			break;
 	}
 	if (fd < 0) {
-		dv_error_set(err, "%s: %s", final_path, strerror(errno));
+		int e = errno;
+
+		dv_error_set(err, "%s: %s", final_path, strerror(e));
 		free(tmp);
+		errno = e;   /* callers word their own message from it */
 		return -1;
 	}
 	*tmp_path = tmp;

@@ -15,33 +15,6 @@
 
 #include "dumpview/outfile.h"
 
-static void test_tmp_template(void **state)
-{
-	char name[300];
-	char *t;
-
-	(void)state;
-	t = dv_outfile_tmp_template("out/report.txt", 255);
-	assert_string_equal(t, "out/.report.txt.tmpXXXXXX");
-	free(t);
-	t = dv_outfile_tmp_template("r.csv", 255);
-	assert_string_equal(t, ".r.csv.tmpXXXXXX");
-	free(t);
-	/* a final name of NAME_MAX bytes: the temporary is shortened, not refused */
-	for (size_t len = 240; len <= 255; len++) {
-		memset(name, 'a', len);
-		name[len] = '\0';
-		t = dv_outfile_tmp_template(name, 255);
-		assert_int_equal(strlen(t), 255 < len + 11 ? 255 : len + 11);
-		assert_memory_equal(t, ".aaaa", 5);
-		assert_string_equal(t + strlen(t) - 10, ".tmpXXXXXX");
-		free(t);
-	}
-	t = dv_outfile_tmp_template("/d/e/", 255);
-	assert_string_equal(t, "/d/e/..tmpXXXXXX");
-	free(t);
-}
-
 static char root[64];
 
 static char *at(const char *rel)
@@ -170,7 +143,6 @@ static void test_commit_abort(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_tmp_template),
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_commit_abort),
 	};

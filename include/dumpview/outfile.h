@@ -26,13 +26,8 @@ typedef struct dv_outfile {
 	char *tmp;        /* the temporary name; NULL when written in place (a FIFO, a device) */
 } dv_outfile;
 
-/* The temporary name for path: ".<name>.tmpXXXXXX" in the same folder, the
- * name shortened so the whole fits in name_max bytes. malloc'd; NULL when
- * out of memory. */
-char *dv_outfile_tmp_template(const char *path, size_t name_max);
-
 /* Opens path for writing. An existing regular file (or a new one) gets a
- * temporary in the same folder, with the old file's mode (else 0666 less
+ * temporary in the same folder (dv_tmp_create), with the old file's mode (else 0666 less
  * the umask), removed again if the process is killed by SIGINT, SIGTERM or
  * SIGHUP; an existing FIFO or device is written in place. */
 int dv_outfile_open(dv_outfile *o, const char *path, dv_error *err);

@@ -17,7 +17,7 @@ long dv_tmp_name(char *out, size_t size, const char *final_path, long pid, unsig
 
 /* Creates (O_EXCL, mode 0666 less the umask) a new temporary file for
  * final_path; returns its descriptor and sets *tmp_path (malloc'd), or -1
- * with err set. */
+ * with err set and errno saying why. */
 int dv_tmp_create(const char *final_path, char **tmp_path, dv_error *err);
 
 #endif
