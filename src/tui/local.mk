@@ -4,6 +4,7 @@ src_libdumpview_tui_a_SOURCES += \
 	include/dumpview/tui.h \
 	src/tui/app.h \
 	src/tui/actions.def \
+	src/tui/actions.c \
 	src/tui/app.c \
 	src/tui/commands.c \
 	src/tui/script.c \
