@@ -26,6 +26,8 @@ static void usage(FILE *out)
 		"  --no-color           monochrome (also when NO_COLOR is set)\n"
 		"  --no-scan            no background scan (S starts it); compute rows as shown\n"
 		"  --follow-symlinks    follow symlinked folders that lead outside a run\n"
+		"  --print-keys         print the explorer's keys as the man page's KEYS section\n"
+		"                       (roff) and exit\n"
 		"\n"
 		"Run 'dumpview COMMAND --help' for a command's options; see dumpview(1).\n");
 }

@@ -68,3 +68,8 @@ TESTS += tests/test_tmpfile
 tests_test_tmpfile_SOURCES = tests/test_tmpfile.c
 tests_test_tmpfile_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_tmpfile_LDADD = $(DV_TEST_LIBS)
+
+# The man page's KEYS section against `dumpview --print-keys`, the explorer's
+# action table (DUMPVIEW_UPDATE_MAN=1 rewrites the section from the table).
+TESTS += tests/test_man_keys.sh
+EXTRA_DIST += tests/test_man_keys.sh

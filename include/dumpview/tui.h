@@ -24,8 +24,10 @@ typedef struct dv_tui_opts {
  * 128+signal when ended by a signal). Messages for the user go to *err. */
 int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize);
 
-/* Writes the key table, one action per line: "KEYS<TAB>HELP", keys as in
- * src/tui/actions.def (e.g. "Up k"). With man=true, as roff .TP entries. */
-void dv_tui_print_keys(FILE *out, bool man);
+/* Writes the man page's KEYS section (roff: .SH KEYS, a .SS per group, a
+ * .TP per entry) from the explorer's action table, the text that
+ * man/dumpview.1 holds between its "generated keys" markers. Returns -1
+ * (message in *err) when the table itself is inconsistent. */
+int dv_tui_print_keys(FILE *out, char *err, size_t errsize);
 
 #endif

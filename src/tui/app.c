@@ -500,7 +500,15 @@ static int read_terminal_key(tui_app *app, bool *got)
 	return -1;
 }
 
+static int next_key(tui_app *app);
+
 int app_next_key(tui_app *app)
+{
+	int key = next_key(app);
+	return key < 0 ? key : tui_key_canonical(key);
+}
+
+static int next_key(tui_app *app)
 {
 	if (app->script_mode) {
 		app_poll_events(app, 0);
@@ -585,128 +593,6 @@ int app_next_key(tui_app *app)
 		}
 	}
 	return -1;
-}
-
-static int handle_key(tui_app *app, int key)
-{
-	if (key == '\r' || key == TK_FN(KEY_ENTER))
-		key = TK_ENTER;
-	if (key == TK_FN(KEY_RESIZE)) {
-		app->rows = LINES;
-		app->cols = COLS;
-		return TF_RESIZE | TF_REDRAW;
-	}
-	app->message[0] = '\0';
-	tui_action act = tui_action_for_key(key);
-	if (act == ACT_NONE)
-		return 0;
-	if (act == ACT_QUIT)
-		return TF_QUIT;
-	if (act == ACT_REDRAW) {
-		app->pending_clear = true;
-		return TF_HANDLED | TF_REDRAW;
-	}
-	if (app->rows < 15 || app->cols < 60)
-		return TF_REDRAW; /* only q and redraw on the too-small screen */
-	if (app->help_open) {
-		int f = view_help_ops.handle(app, act, key);
-		if (f)
-			return f;
-		if (act == ACT_QUIT)
-			return TF_QUIT;
-	}
-	const view_ops *focused = app->detail_open && app->focus == PANE_DETAIL ? &view_detail_ops : &view_tree_ops;
-	if (act == ACT_CLOSE && app->detail_open && focused == &view_tree_ops) {
-		const trow *row = app_selected_row(app);
-		if (row && row->kind == TN_TENSOR) {
-			app->detail_open = false; /* close the pane before leaving the tensor */
-			return TF_HANDLED | TF_REDRAW;
-		}
-	}
-	if (act == ACT_UP || act == ACT_DOWN || act == ACT_PAGE_UP || act == ACT_PAGE_DOWN || act == ACT_FIRST ||
-	    act == ACT_LAST || act == ACT_OPEN || act == ACT_CLOSE) {
-		if (focused == &view_tree_ops)
-			app->user_moved = true;
-		return focused->handle(app, act, key);
-	}
-	switch (act) {
-	case ACT_SWITCH_PANE:
-		if (app->detail_open)
-			app->focus = app->focus == PANE_TREE ? PANE_DETAIL : PANE_TREE;
-		else
-			app_message(app, false, "no detail pane: Enter on a tensor opens it");
-		break;
-	case ACT_SEARCH: do_search(app); break;
-	case ACT_SEARCH_NEXT: search_step(app, 1); break;
-	case ACT_SEARCH_PREV: search_step(app, -1); break;
-	case ACT_FILTER: do_filter(app); break;
-	case ACT_NEXT_FAIL:
-	case ACT_PREV_FAIL: {
-		bool wrapped;
-		app->user_moved = true;
-		if (!jump(app, act == ACT_NEXT_FAIL ? 1 : -1, pred_failed, false, &wrapped))
-			app_message(app, false, "no %s failing tensor%s", act == ACT_NEXT_FAIL ? "next" : "previous",
-				    app->first_div_known ? "" : " (yet)");
-		break;
-	}
-	case ACT_FIRST_DIV:
-		app_update_first_div(app);
-		if (app->first_div < 0) {
-			app_message(app, false, app->first_div_known ? "no divergence: every compared tensor passes"
-								   : "no divergence found yet");
-		} else {
-			app->user_moved = true;
-			if (app->tree.hidden[app->first_div])
-				app_message(app, true, "the first divergence is hidden by the filter");
-			else
-				app_open_first_divergence(app, true);
-			if (!app->first_div_known)
-				app_message(app, false, "first divergence so far (the scan is not complete)");
-		}
-		break;
-	case ACT_SORT:
-		app->tree.sort = (app->tree.sort + 1) % SORT_COUNT;
-		tree_rebuild(app);
-		break;
-	case ACT_THRESHOLD: do_threshold(app); break;
-	case ACT_SCAN: do_scan_toggle(app); break;
-	case ACT_EXPORT: app_export_selected(app); break;
-	case ACT_EXPORT_TABLE: app_export_table(app); break;
-	case ACT_CANCEL: {
-		job_kind kind;
-		int64_t d, t;
-		const trow *row = app_selected_row(app);
-		bool sel_tensor = row && row->kind == TN_TENSOR;
-		/* The selected tensor's own metrics, wherever they are computed:
-		 * the pair is marked CANCELLED, so nothing asks for it again
-		 * until the user opens it (Enter). */
-		bool metrics = false;
-		if (sel_tensor) {
-			metrics |= jobs_cancel_pair(app, row->pair);
-			metrics |= dv_scan_cancel_pair(app->scan, row->pair);
-		}
-		if (jobs_heavy_busy(app, &kind, &d, &t)) {
-			jobs_cancel(app);
-			/* Not asked again until the user opens the tensor again. */
-			if (kind == JOB_DETAIL && sel_tensor)
-				app->detail_cancelled = (ptrdiff_t)row->pair;
-			app_message(app, false, kind == JOB_DETAIL ? "detail cancelled (Enter computes it again)" : "cancelled");
-		} else if (metrics) {
-			app_message(app, false, "metrics cancelled (Enter computes them)");
-		} else if (app->detail_open) {
-			app->detail_open = false;
-			app->focus = PANE_TREE;
-		}
-		break;
-	}
-	case ACT_HELP:
-		app->help_open = !app->help_open;
-		app->help_scroll = 0;
-		break;
-	default:
-		return 0;
-	}
-	return TF_HANDLED | TF_REDRAW;
 }
 
 /* ------------------------------------------------------------------ */
@@ -937,7 +823,7 @@ static int list_runs(tui_app *app, listing *ls, const pcre2_code *filter, char *
 			wint_t wc;
 			int rc;
 			while ((rc = wget_wch(stdscr, &wc)) != ERR)
-				if (rc == OK && (wc == 'q' || wc == TK_CTRL('c')))
+				if (rc == OK && (tui_action_for_key((int)wc) == ACT_QUIT || wc == TK_CTRL('c')))
 					goto quit;
 		}
 	}
@@ -969,6 +855,12 @@ abandon:
 
 int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 {
+	/* The key map, once: every key read from here on is one lookup. */
+	const char *bad = tui_keymap_init();
+	if (bad) {
+		snprintf(err, errsize, "the action table: %s", bad);
+		return 2;
+	}
 	tui_app *app = calloc(1, sizeof(*app));
 	if (!app) {
 		snprintf(err, errsize, "out of memory");
@@ -1058,7 +950,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 		int key = app_next_key(app);
 		if (key < 0)
 			break;
-		int flags = handle_key(app, key);
+		int flags = tui_dispatch(app, key);
 		if (flags & TF_QUIT)
 			break;
 		if (flags & (TF_REDRAW | TF_RESIZE))
@@ -1125,6 +1017,7 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: dumpview [--diff-threshold X] [--filter RE] [--layer-regex RE] [--ascii] [--no-color]\n"
 		     "                [--no-scan] [--follow-symlinks] BASELINE TARGET\n"
+		     "       dumpview --print-keys\n"
 		     "Explore where two tensor dumps diverge. Press ? inside for the keys; see dumpview(1).\n");
 }
 
@@ -1138,7 +1031,7 @@ int cmd_tui(int argc, char **argv)
 		{ "no-color", no_argument, NULL, 'C' },
 		{ "no-scan", no_argument, NULL, 'S' },
 		{ "follow-symlinks", no_argument, NULL, 'F' },
-		{ "print-keys", optional_argument, NULL, 'K' },
+		{ "print-keys", no_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1167,9 +1060,14 @@ int cmd_tui(int argc, char **argv)
 		case 'C': o.no_color = true; break;
 		case 'S': o.no_scan = true; break;
 		case 'F': o.follow_symlinks = true; break;
-		case 'K':
-			dv_tui_print_keys(stdout, optarg && !strcmp(optarg, "man"));
+		case 'K': {
+			char err[256];
+			if (dv_tui_print_keys(stdout, err, sizeof(err)) != 0) {
+				fprintf(stderr, "dumpview: %s\n", err);
+				return 2;
+			}
 			return 0;
+		}
 		case 'h': usage(stdout); return 0;
 		default:
 			if (optopt)

@@ -18,19 +18,49 @@
 #include "dumpview/metrics.h"
 #include "dumpview/tui.h"
 
-/* ---- actions and keys (actions.def) ---- */
+/* ---- actions and keys (actions.def, actions.c, keys.c) ---- */
+typedef enum tui_group {
+#define GROUP(id, title) TG_##id,
+#include "actions.def"
+	TG_COUNT
+} tui_group;
+
 typedef enum tui_action {
 	ACT_NONE = 0,
-#define ACTION(id, keys, help) ACT_##id,
+#define ACTION(id, group, keys, flags, handler, help, man) ACT_##id,
 #include "actions.def"
-#undef ACTION
 	ACT_COUNT
 } tui_action;
 
+/* What a handler (and a view's handle) returns, or-ed; 0: the key did nothing. */
+enum {
+	TF_HANDLED = 1,
+	TF_REDRAW = 2,
+	TF_RESIZE = 4,
+	TF_QUIT = 8,
+};
+
+/* An action's flags (actions.def). */
+enum {
+	AF_ALWAYS = 1, /* acts on the too-small screen and before the help screen */
+};
+
+struct tui_app;
+typedef int (*tui_handler)(struct tui_app *app, tui_action act, int key);
+
+/* One entry of actions.def. man is NULL for an action described with the
+ * previous one in the man page. */
 typedef struct tui_action_info {
-	const char *name, *keys, *help;
+	const char *name, *keys, *help, *man;
+	tui_group group;
+	int flags;
+	tui_handler handler;
 } tui_action_info;
 extern const tui_action_info tui_actions[ACT_COUNT];
+extern const char *const tui_group_titles[TG_COUNT];
+
+/* Looks the key's action up and calls its handler; the TF_* flags. */
+int tui_dispatch(struct tui_app *app, int key);
 
 /* Keys: characters are their code point; curses function keys are offset
  * past Unicode so the two never collide. */
@@ -41,17 +71,17 @@ extern const tui_action_info tui_actions[ACT_COUNT];
 #define TK_CTRL(c) ((c) & 0x1f)
 
 int tui_key_from_name(const char *name);           /* -1 if unknown */
+/* The one code of a key a terminal may send in several ways (Enter as \r,
+ * \n or KEY_ENTER; BS as KEY_BACKSPACE, DEL or Ctrl-H): the key reader
+ * passes every key through it. */
+int tui_key_canonical(int key);
 void tui_key_display(const char *name, bool ascii, char *buf, size_t size);
+/* Builds the key map from the action table (once; later calls return at
+ * once). NULL, or what is wrong with the table (an unknown key name, a key
+ * bound twice, a shared man entry with unequal keys). */
+const char *tui_keymap_init(void);
 tui_action tui_action_for_key(int key);
 void tui_keys_display(const char *keys, bool ascii, char *buf, size_t size);
-
-/* ---- handler flags ---- */
-enum {
-	TF_HANDLED = 1,
-	TF_REDRAW = 2,
-	TF_RESIZE = 4,
-	TF_QUIT = 8,
-};
 
 /* ---- the tree model (tree.c) ---- */
 typedef enum tnode_kind { TN_PHASE, TN_GROUP, TN_TENSOR } tnode_kind;
@@ -355,7 +385,8 @@ void script_scan_progress(void *app, int64_t done, int64_t total); /* the scan's
 void app_message(tui_app *app, bool error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void app_render(tui_app *app);
 /* The next key (from the terminal or the script), servicing background events
- * meanwhile; -1 when the app must quit. */
+ * meanwhile; -1 when the app must quit. The one place keys are made
+ * canonical (tui_key_canonical): whoever reads keys sees Enter as TK_ENTER. */
 int app_next_key(tui_app *app);
 /* Services background events without blocking (scan and job pipes, signals). */
 void app_poll_events(tui_app *app, int timeout_ms);

@@ -4,6 +4,7 @@ src_libdumpview_tui_a_SOURCES += \
 	include/dumpview/tui.h \
 	src/tui/app.h \
 	src/tui/actions.def \
+	src/tui/actions.c \
 	src/tui/app.c \
 	src/tui/commands.c \
 	src/tui/script.c \
@@ -27,3 +28,10 @@ TESTS += tests/test_tui_tree
 tests_test_tui_tree_SOURCES = tests/test_tui_tree.c
 tests_test_tui_tree_CFLAGS = $(DV_TEST_CFLAGS) $(NCURSES_CFLAGS)
 tests_test_tui_tree_LDADD = src/libdumpview_tui.a $(DV_TEST_LIBS) $(NCURSES_LIBS)
+
+# The key map built from actions.def and dispatch, without a terminal (cmocka).
+check_PROGRAMS += tests/test_tui_keymap
+TESTS += tests/test_tui_keymap
+tests_test_tui_keymap_SOURCES = tests/test_tui_keymap.c
+tests_test_tui_keymap_CFLAGS = $(DV_TEST_CFLAGS) $(NCURSES_CFLAGS)
+tests_test_tui_keymap_LDADD = src/libdumpview_tui.a $(DV_TEST_LIBS) $(NCURSES_LIBS)

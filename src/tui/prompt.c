@@ -29,7 +29,7 @@ char *prompt_read(tui_app *app, const char *label, const char *initial)
 		int key = app_next_key(app);
 		if (key < 0)
 			break;
-		if (key == TK_ENTER || key == '\r' || key == TK_FN(KEY_ENTER)) {
+		if (key == TK_ENTER) {
 			if (app->prompt_overflow) {
 				app_message(app, true, "input longer than %zu bytes: refused, nothing done",
 					    sizeof(app->prompt_buf) - 1);
@@ -42,7 +42,7 @@ char *prompt_read(tui_app *app, const char *label, const char *initial)
 			break;
 		if (app->prompt_overflow)
 			continue; /* the rest of an over-long paste: never taken as commands */
-		if (key == TK_FN(KEY_BACKSPACE) || key == 127 || key == 8) {
+		if (key == TK_FN(KEY_BACKSPACE)) {
 			delete_last_char(app);
 		} else if (key == TK_CTRL('u')) {
 			app->prompt_len = 0;

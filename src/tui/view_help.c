@@ -1,4 +1,4 @@
-/* The `?` help screen, generated from the action table. */
+/* The `?` help screen, generated from the action table, by group. */
 #include <string.h>
 
 #include "app.h"
@@ -19,7 +19,12 @@ static void help_draw(tui_app *app, tui_rect r, bool focused)
 			__VA_ARGS__;                                                    \
 		}                                                                       \
 	} while (0)
+	/* By group (actions.def keeps a group's actions together), each under
+	 * its heading. */
 	for (int a = 1; a < ACT_COUNT; a++) {
+		if (a == 1 || tui_actions[a].group != tui_actions[a - 1].group)
+			PUT_LINE(draw_str(stdscr, r.y + l_, r.x + 1, r.w - 1, tui_group_titles[tui_actions[a].group],
+					  draw_attr(app, CP_HEAD, A_BOLD)));
 		char keys[128];
 		tui_keys_display(tui_actions[a].keys, app->ascii, keys, sizeof(keys));
 		PUT_LINE(draw_field(app, r.y + l_, r.x + 2, 16, keys, A_BOLD, false);
