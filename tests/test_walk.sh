@@ -221,13 +221,18 @@ try:
     # the explorer's title shows the warning instead of "no divergence"
     keys = os.path.join(tmp, "title.keys")
     with open(keys, "w") as f:
-        f.write(":resize 200 20\n:wait-scan\n:save-display screen\nq\n")
+        f.write(":resize 200 20\n:wait-scan\n:save-display screen\nD\n:save-display after-n\nq\n")
     p = subprocess.run([dv, B, nb], cwd=tmp, capture_output=True, text=True,
                        env=dict(os.environ, DUMPVIEW_SCRIPT=keys, NO_COLOR=""))
     screen = open(os.path.join(tmp, "screen")).read() if os.path.exists(os.path.join(tmp, "screen")) else ""
     first = screen.splitlines()[0] if screen else ""
     ok(p.returncode == 0 and first.rstrip().endswith("| warning: phase fwd_bwd: only in the baseline (87 files)")
        and "no divergence" not in first, "explorer title: the warning, not 'no divergence'", first + p.stderr)
+    after = os.path.join(tmp, "after-n")
+    lines = open(after).read().splitlines() if os.path.exists(after) else []
+    status = [l for l in lines[:20] if "no failing tensor" in l or "every compared tensor passes" in l]
+    ok(len(status) == 1 and "no failing tensor, but: phase fwd_bwd: only in the baseline (87 files)" in status[0],
+       "explorer D (first divergence): names the warning, never 'every compared tensor passes'", "\n".join(lines[:20]))
 
     # --follow-symlinks is documented
     helps = [run("compare", "--help")[1], run("info", "--help")[1], run("--help")[1]]

@@ -76,8 +76,16 @@ static int act_first_div(tui_app *app, tui_action act, int key)
 	(void)act, (void)key;
 	app_update_first_div(app);
 	if (app->first_div < 0) {
-		app_message(app, false, app->first_div_known ? "no divergence: every compared tensor passes"
-							   : "no divergence found yet");
+		char **w = NULL;
+		size_t nw = app->first_div_known ? dv_comparison_warnings(app->cmp, &w) : 0;
+
+		/* the warnings that make compare fail: never "every tensor passes" then */
+		if (nw)
+			app_message(app, true, "no failing tensor, but: %s%s", w[0], nw > 1 ? " (+more)" : "");
+		else
+			app_message(app, false, app->first_div_known ? "no divergence: every compared tensor passes"
+								   : "no divergence found yet");
+		dv_warnings_free(w, nw);
 	} else {
 		app->user_moved = true;
 		if (app->tree.hidden[app->first_div])
