@@ -104,7 +104,8 @@ void dv_rules_free(dv_rules *rules);
  * '='; a regex may still contain '=' ('a=b', '(?=x)', '(?<=x)') because
  * 'REGEXTAIL=PREDICATE' does not parse as a predicate. When no split parses,
  * the error reported is the one that got furthest into the text (ties: the
- * leftmost split). Errors are "rule N: column C: reason", N counting the
+ * leftmost split) among the splits at a lone '=' (not part of '<=', '>=',
+ * '==', '!='); with no lone '=', the error says the separator is missing. Errors are "rule N: column C: reason", N counting the
  * calls of dv_rules_add on this set and C the column in spec. Returns 0, or
  * -1 with the set unchanged. */
 int dv_rules_add(dv_rules *rules, const char *spec, dv_error *err);

@@ -193,6 +193,14 @@ static int push(dv_rules *rs, dv_rule *r, dv_error *err)
 	return 0;
 }
 
+/* An '=' that is not part of '<=', '>=', '==' or '!=': only such a one is
+ * blamed when no split parses (an error after the '=' of '<=' would confuse
+ * someone who forgot the separator). */
+static bool lone_eq(const char *s, size_t len, size_t i)
+{
+	return !(i > 0 && strchr("<>=!", s[i - 1])) && !(i + 1 < len && s[i + 1] == '=');
+}
+
 int dv_rules_add(dv_rules *rs, const char *spec, dv_error *err)
 {
 	size_t len = strlen(spec), best_off = 0, sep = 0;
@@ -217,7 +225,7 @@ int dv_rules_add(dv_rules *rs, const char *spec, dv_error *err)
 		pred = dv_rules_parse_predicate(spec + i + 1, len - i - 1, &off, msg, sizeof(msg));
 		if (pred)
 			sep = i;
-		else if (!have_err || i + 1 + off > best_off) {
+		else if (lone_eq(spec, len, i) && (!have_err || i + 1 + off > best_off)) {
 			have_err = true;
 			best_off = i + 1 + off;
 			snprintf(best_msg, sizeof(best_msg), "%s", msg);
