@@ -332,7 +332,8 @@ static void test_split_cli(void **state)
 	(void)state;
 	assert_non_null(rs);
 	add_ok(rs, "attn.*=rel <= 0.0085", "attn.*", "rel <= 0.0085");
-	add_ok(rs, " x = rel<=1e-3 ", " x ", "rel<=1e-3");
+	add_ok(rs, " x = rel<=1e-3 ", "x", "rel<=1e-3");
+	add_ok(rs, "\tx\\x20\t=\trel<=1e-3", "x\\x20", "rel<=1e-3");
 	/* '=' inside the regex: the leftmost split whose rest parses */
 	add_ok(rs, "k=v=rel <= 0", "k=v", "rel <= 0");
 	add_ok(rs, "(?=moe)moe.*=rel <= 0.0085 or max_abs <= 1e-3", "(?=moe)moe.*", "rel <= 0.0085 or max_abs <= 1e-3");
@@ -342,8 +343,10 @@ static void test_split_cli(void **state)
 	add_ok(rs, "a=1 <= rel <= 2", "a", "1 <= rel <= 2");
 	add_ok(rs, "x<=rel<=1", "x<", "rel<=1");
 	assert_string_equal(dv_rule_origin(dv_rules_get(rs, 0)), "--rule 1");
-	assert_string_equal(dv_rule_origin(dv_rules_get(rs, 7)), "--rule 8");
+	assert_string_equal(dv_rule_origin(dv_rules_get(rs, 8)), "--rule 9");
 	assert_string_equal(dv_rule_canonical(dv_rules_get(rs, 1)), "rel <= 0.001");
+	assert_ptr_equal(dv_rules_match(rs, "x"), dv_rules_get(rs, 1));
+	assert_ptr_equal(dv_rules_match(rs, "x "), dv_rules_get(rs, 2));
 	dv_rules_free(rs);
 
 	rs = dv_rules_new();
@@ -354,10 +357,11 @@ static void test_split_cli(void **state)
 	add_err(rs, "k=v=rel<1x", "rule 4: column 9: bad number '1x' (C float literals: 1e-3, .5, 5., 0x1p-10)");
 	add_err(rs, "a=rell < 1", "rule 5: column 3: unknown name 'rell' (names: rel, max_abs, mean_abs, nan, identical, inf)");
 	add_err(rs, "=rel < 1", "rule 6: column 1: empty regex (use '.*' to match every name)");
-	add_err(rs, "a(=rel < 1", "rule 7: column 3: bad regex: missing closing parenthesis");
+	add_err(rs, "  =rel < 1", "rule 7: column 3: empty regex (use '.*' to match every name)");
+	add_err(rs, "a(=rel < 1", "rule 8: column 3: bad regex: missing closing parenthesis");
 	/* columns count characters, not bytes */
-	add_err(rs, "\xc3\xa9t\xc3\xa9=rel <", "rule 8: column 10: expected a number or a name after '<'");
-	add_err(rs, "\xff=rel < 1", "rule 9: column 1: bad regex: UTF-8 error: illegal byte (0xfe or 0xff)");
+	add_err(rs, "\xc3\xa9t\xc3\xa9=rel <", "rule 9: column 10: expected a number or a name after '<'");
+	add_err(rs, "\xff=rel < 1", "rule 10: column 1: bad regex: UTF-8 error: illegal byte (0xfe or 0xff)");
 	assert_int_equal(dv_rules_count(rs), 1);
 	dv_rules_free(rs);
 }
@@ -406,9 +410,12 @@ static void test_file_text(void **state)
 	assert_int_equal(dv_rules_load_text(rs, nul, sizeof(nul) - 1, "e.txt", &err), -1);
 	assert_string_equal(err.msg, "e.txt:2: a NUL byte (not a text file?)");
 	assert_int_equal(dv_rules_count(rs), 4);
+	/* a byte-order mark is not part of the first regex */
+	assert_int_equal(dv_rules_load_text(rs, "\xef\xbb\xbf" "bom rel<1\n", 13, "g.txt", &err), 0);
+	assert_string_equal(dv_rule_regex(dv_rules_get(rs, 4)), "bom");
 	/* an empty or all-comment file adds nothing */
 	assert_int_equal(dv_rules_load_text(rs, "# only\n\n", 8, "f.txt", &err), 0);
-	assert_int_equal(dv_rules_count(rs), 4);
+	assert_int_equal(dv_rules_count(rs), 5);
 	dv_rules_free(rs);
 }
 
@@ -518,7 +525,10 @@ static void test_catch_all(void **state)
 	assert_ptr_equal(dv_rules_match(rs, "mlp"), r);
 	assert_ptr_equal(dv_rules_match(rs, "mlp.up"), dv_rules_get(rs, 1));
 	assert_ptr_equal(dv_rules_match(rs, "attn.q"), dv_rules_get(rs, 0));
+	dv_rule_record(r, false);
 	assert_int_equal(dv_rules_set_catch_all(rs, true, 0), 0);
+	assert_ptr_equal(dv_rules_catch_all(rs), r);       /* same rule, new threshold, counts reset */
+	assert_int_equal(dv_rule_judged(r), 0);
 	assert_string_equal(dv_rule_canonical(dv_rules_catch_all(rs)), "rel <= 0");
 	assert_int_equal(dv_rules_set_catch_all(rs, true, 1e-6), 0);
 	assert_string_equal(dv_rule_canonical(dv_rules_catch_all(rs)), "rel <= 1e-06");

@@ -97,7 +97,9 @@ typedef enum dv_rule_verdict {
 dv_rules *dv_rules_new(void);
 void dv_rules_free(dv_rules *rules);
 
-/* Appends one rule in the command-line form REGEX=PREDICATE (--rule).
+/* Appends one rule in the command-line form REGEX=PREDICATE (--rule);
+ * blanks around the regex and the predicate are layout (write \x20 for a
+ * space at either end of a regex).
  * The separator is the LEFTMOST '=' after which the rest of the text parses
  * as a whole predicate. A predicate never starts with '=' and never
  * contains a lone '=', so a regex without '=' always splits at its first
@@ -114,7 +116,7 @@ int dv_rules_add(dv_rules *rules, const char *spec, dv_error *err);
  * the regex being the first whitespace-delimited token (write a space in it
  * as \x20 or \s) and the predicate the rest; a '#' in the predicate part
  * starts a comment; blank lines and lines whose first non-blank is '#' are
- * skipped; CRLF is accepted. Only regular files are read (a FIFO never
+ * skipped; CRLF and a leading UTF-8 byte-order mark are accepted. Only regular files are read (a FIFO never
  * blocks), at most DV_RULES_FILE_MAX bytes. Errors: "PATH: reason" or
  * "PATH:LINE: column C: reason". Returns 0, or -1 with the set unchanged. */
 int dv_rules_load_file(dv_rules *rules, const char *path, dv_error *err);
@@ -125,7 +127,8 @@ int dv_rules_load_text(dv_rules *rules, const char *text, size_t len, const char
 /* present: the catch-all '.*' 'rel <= threshold' is placed after every user
  * rule (--diff-threshold X, or the explorer's 't'); !present: no catch-all
  * even when there are no user rules. Either ends "auto" mode and resets the
- * catch-all's counters. -1 (nothing changed) for a NaN threshold. */
+ * catch-all's counters; the catch-all keeps its address. -1 (nothing
+ * changed) for a NaN threshold or when out of memory. */
 int dv_rules_set_catch_all(dv_rules *rules, bool present, double threshold);
 
 /* Rules in order, the catch-all (when present) last. */

@@ -237,7 +237,14 @@ int dv_rules_add(dv_rules *rs, const char *spec, dv_error *err)
 					    "(--rule 'REGEX=PREDICATE')", where);
 		return dv_error_set(err, "%s: column %zu: %s", where, column_of(spec, best_off), best_msg);
 	}
-	r = build(spec, 0, sep, pred, spec + sep + 1, len - sep - 1, where, origin, err);
+	/* Blanks around the regex are layout, as in the file form. */
+	size_t re_off = 0, re_end = sep;
+
+	while (re_off < re_end && blank(spec[re_off]))
+		re_off++;
+	while (re_end > re_off && blank(spec[re_end - 1]))
+		re_end--;
+	r = build(spec, re_off, re_end - re_off, pred, spec + sep + 1, len - sep - 1, where, origin, err);
 	if (!r)
 		return -1;
 	return push(rs, r, err);
@@ -293,6 +300,11 @@ static int add_line(dv_rules *rs, const char *line, size_t n, const char *name, 
 int dv_rules_load_text(dv_rules *rs, const char *text, size_t len, const char *name, dv_error *err)
 {
 	size_t start = 0, lineno = 0, before = rs->n;
+
+	/* A UTF-8 byte-order mark (some editors write one) is not part of
+	 * the first regex. */
+	if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3))
+		start = 3;
 
 	while (start < len) {
 		const char *nl = memchr(text + start, '\n', len - start);
@@ -375,15 +387,26 @@ int dv_rules_load_file(dv_rules *rs, const char *path, dv_error *err)
 
 int dv_rules_set_catch_all(dv_rules *rs, bool present, double threshold)
 {
-	dv_rule *r;
+	dv_rule *r = rs->catch_all;
+	dv_predicate *pred;
+	char *text;
 
 	if (isnan(threshold))
 		return -1;
-	r = make_catch_all(threshold);
-	if (!r)
+	pred = dv_rules_predicate_le(threshold);
+	text = pred ? strdup(dv_predicate_canonical(pred)) : NULL;
+	if (!text) {
+		dv_predicate_free(pred);
 		return -1;
-	rule_free(rs->catch_all);
-	rs->catch_all = r;
+	}
+	/* In place: callers may hold the catch-all's address (the rule that
+	 * judged a pair) across a change of threshold. */
+	dv_predicate_free(r->pred);
+	free(r->predicate);
+	r->pred = pred;
+	r->predicate = text;
+	atomic_store(&r->judged, 0);
+	atomic_store(&r->failed, 0);
 	rs->ca_mode = present ? CA_ON : CA_OFF;
 	return 0;
 }
