@@ -20,9 +20,8 @@
  * - Chained comparisons mean each adjacent pair, joined by 'and':
  *   '1e-6 < rel <= 1e-3' is '1e-6 < rel and rel <= 1e-3' (Python).
  * - NUMBER: a C floating, decimal or hexadecimal integer literal without a
- *   suffix: 1, 1e-3,
- *   .5, 5., 1E+3, 0x1p-10, 0x10; 'inf' is infinity; a sign may precede a
- *   number. Rejected: leading zeros in an integer ('010', which C reads as
+ *   suffix: 1, 1e-3, .5, 5., 1E+3, 0x1p-10, 0x10; 'inf' is infinity; a sign
+ *   may precede a number. Rejected: leading zeros in an integer ('010', which C reads as
  *   octal), suffixes ('1e-3f'), '_' separators, values too large for a
  *   double. There is no NaN literal: 'nan' is the NaN count.
  * - NaN metrics follow IEEE, as Python does: every comparison with a NaN is
