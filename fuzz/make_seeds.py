@@ -63,6 +63,21 @@ def main():
     for k, p in enumerate(patterns):
         for j, n in enumerate(names[:3] + names[-3:]):
             put("fuzz_regex", "re%02d_%d" % (k, j), bytes([k & 1]) + p + b"\0" + n.encode())
+    # fuzz_rules: mode byte (0 predicate, 1 --rule, 2 rules file), then text
+    predicates = [b"rel <= 0", b"rel <= 0.0085", b"rel <= 0.0085 or max_abs <= 1e-3",
+                  b"1e-6 < rel <= 1e-3", b"not identical or rel < 1 and max_abs < 1",
+                  b"identical or (nan == 0 and mean_abs != .5)", b"-inf < rel < 0x1p-10",
+                  b"((rel >= 5.))", b"rel <= 1e-3f", b"rel = 1 && identical", b"(((rel < 1)"]
+    for k, p in enumerate(predicates):
+        put("fuzz_rules", "pred%02d" % k, b"\0" + p)
+    specs = [b"attn.*=rel <= 0", b"k=v=rel<1", b"(?=moe)moe\\..*=rel <= 0.0085 or max_abs <= 1e-3",
+             b"x<=rel<=1", b"layer.*=rel<=", b"a(=rel < 1", b"=identical"]
+    for k, p in enumerate(specs):
+        put("fuzz_rules", "spec%02d" % k, b"\1" + p)
+    files = [b"# rules\n\nmoe\\..*\trel <= 0.0085 or max_abs <= 1e-3  # grads\r\n.* rel <= 0.0085\n",
+             b"attn.* rel <= 0\nmlp.* rel <= 1 and\n", b"x.*=rel<1\n"]
+    for k, p in enumerate(files):
+        put("fuzz_rules", "file%02d" % k, b"\2" + p)
     for h in sorted(os.listdir(OUT)):
         print(h, len(os.listdir(os.path.join(OUT, h))))
 
