@@ -26,25 +26,6 @@ typedef struct file_meta {
 	char error[DV_ERROR_MAX];
 } file_meta;
 
-static const char *kind_name(pt_kind k)
-{
-	switch (k) {
-	case PT_NONE: return "None";
-	case PT_BOOL: return "bool";
-	case PT_INT: return "int";
-	case PT_FLOAT: return "float";
-	case PT_STR: return "str";
-	case PT_BYTES: return "bytes";
-	case PT_LIST: return "list";
-	case PT_TUPLE: return "tuple";
-	case PT_SET: return "set";
-	case PT_DICT: return "dict";
-	case PT_OBJECT: return "object";
-	case PT_TENSOR: return "tensor";
-	}
-	return "?";
-}
-
 static void read_meta(const dv_dumpfile *f, file_meta *m)
 {
 	dv_error err = {{0}};
@@ -64,7 +45,7 @@ static void read_meta(const dv_dumpfile *f, file_meta *m)
 		m->ndim = v->u.tensor.ndim;
 		memcpy(m->shape, v->u.tensor.shape, sizeof(m->shape));
 	} else {
-		m->kind = v ? kind_name(v->kind) : "nothing";
+		m->kind = v ? pt_kind_name(v->kind) : "nothing";
 	}
 	pt_close(pf);
 }

@@ -11,6 +11,7 @@
 
 #include "dumpview/commands.h"
 #include "dumpview/escape.h"
+#include "dumpview/numfmt.h"
 #include "dumpview/pt.h"
 
 #define SHOW_STR_MAX 200
@@ -36,62 +37,14 @@ static void show_usage(FILE *out)
 		"Exit status: 0 success, 2 unreadable file, bad usage or PATH not a tensor.\n");
 }
 
-/* The shortest decimal that reads back to v at the element's precision,
- * written as Python writes floats (1000.0, 0.0001, 1e-05, 3e+38). */
+/* Floats as Python writes them (1000.0, 0.0001, 1e-05, 3e+38), the fewest
+ * digits that read back at the element's precision. */
 static void fmt_real(char *buf, size_t size, double v, bool single)
 {
-	char tmp[40], digits[24], *out = buf, *end = buf + size - 1;
-	int nd = 0, exp;
-
-	if (isnan(v) || isinf(v)) {
-		snprintf(buf, size, isnan(v) ? "nan" : v < 0 ? "-inf" : "inf");
-		return;
-	}
-	for (int prec = 1; prec <= 17; prec++) {
-		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
-		if (single ? strtof(tmp, NULL) == (float)v : strtod(tmp, NULL) == v)
-			break;
-	}
-	const char *p = tmp;
-	if (*p == '-' && out < end)
-		*out++ = *p++;
-	for (; *p && *p != 'e'; p++)
-		if (*p != '.')
-			digits[nd++] = *p;
-	exp = atoi(p + 1);
-	while (nd > 1 && digits[nd - 1] == '0')
-		nd--;
-#define PUT(c) do { if (out < end) *out++ = (c); } while (0)
-	if (exp >= -4 && exp < 16) {
-		if (exp < 0) {
-			PUT('0');
-			PUT('.');
-			for (int i = 0; i < -exp - 1; i++)
-				PUT('0');
-			for (int i = 0; i < nd; i++)
-				PUT(digits[i]);
-		} else {
-			for (int i = 0; i <= exp; i++)
-				PUT(i < nd ? digits[i] : '0');
-			PUT('.');
-			if (nd > exp + 1)
-				for (int i = exp + 1; i < nd; i++)
-					PUT(digits[i]);
-			else
-				PUT('0');
-		}
-		*out = '\0';
-	} else {
-		PUT(digits[0]);
-		if (nd > 1) {
-			PUT('.');
-			for (int i = 1; i < nd; i++)
-				PUT(digits[i]);
-		}
-		*out = '\0';
-		snprintf(out, end - out + 1, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-	}
-#undef PUT
+	if (single)
+		dv_fmt_float32(buf, size, v);
+	else
+		dv_fmt_double(buf, size, v);
 }
 
 typedef struct shower {
@@ -103,10 +56,9 @@ typedef struct shower {
 
 static void put_dims(FILE *out, const int64_t *d, int n)
 {
-	fputc('[', out);
-	for (int i = 0; i < n; i++)
-		fprintf(out, "%s%" PRId64, i ? ", " : "", d[i]);
-	fputc(']', out);
+	char buf[PT_MAX_DIMS * 22 + 3];
+
+	fputs(dv_fmt_shape(buf, sizeof(buf), n, d), out);
 }
 
 /* One element as text: integers exactly, floats at their precision. */
@@ -328,11 +280,15 @@ static int show_node(shower *s, const pt_obj *o, char **path, size_t *cap, size_
 	return 0;
 }
 
-static const char *kind_name(pt_kind k)
+/* "an int", "a str", "None", "bytes": a kind's name as a noun phrase. */
+static void kind_phrase(char *buf, size_t size, pt_kind k)
 {
-	static const char *names[] = { "None", "a bool", "an int", "a float", "a str", "bytes",
-				       "a list", "a tuple", "a set", "a dict", "an object", "a tensor" };
-	return names[k];
+	const char *name = pt_kind_name(k);
+
+	if (k == PT_NONE || k == PT_BYTES)
+		snprintf(buf, size, "%s", name);
+	else
+		snprintf(buf, size, "%s %s", strchr("aeiou", name[0]) ? "an" : "a", name);
 }
 
 static int write_raw(pt_file *f, const char *file, const char *path, dv_error *err)
@@ -345,8 +301,12 @@ static int write_raw(pt_file *f, const char *file, const char *path, dv_error *e
 
 	if (!o)
 		return dv_error_set(err, "%s: no node at %s", file, path);
-	if (o->kind != PT_TENSOR)
-		return dv_error_set(err, "%s: %s is %s, not a tensor", file, path, kind_name(o->kind));
+	if (o->kind != PT_TENSOR) {
+		char what[32];
+
+		kind_phrase(what, sizeof(what), o->kind);
+		return dv_error_set(err, "%s: %s is %s, not a tensor", file, path, what);
+	}
 	t = &o->u.tensor;
 	if (pt_tensor_check(f, t, err))
 		return -1;

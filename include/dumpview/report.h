@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "dumpview/dump.h"
+#include "dumpview/numfmt.h"
 
 typedef enum dv_report_format {
 	DV_REPORT_TEXT,
@@ -73,13 +74,7 @@ void dv_csv_write_header(FILE *out);
 void dv_csv_write_pair(FILE *out, const dv_comparison *cmp, const dv_pair *pair, double threshold);
 
 /* Formatting shared by the writers. */
-/* Shortest decimal that reads back as v, as Python's repr(float): "0.1",
- * "3.0", "1e-05", "nan", "inf", "-inf". Returns buf. */
-char *dv_fmt_double(char *buf, size_t size, double v);
-/* Fixed decimals as Python's f"{v:.Nf}" ("nan", "inf", "-inf" for non-finite). */
-char *dv_fmt_fixed(char *buf, size_t size, double v, int decimals);
-/* Shape as Python prints a list: "[48, 128]", "[]" for 0-dim. */
-char *dv_fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape);
+/* Numbers and shapes (dv_fmt_double, dv_fmt_fixed, dv_fmt_shape): numfmt.h. */
 /* A JSON string literal (quotes included): control characters as \u00XX
  * (or \n, \r, \t), each byte that is not valid UTF-8 as \udcXX (Python's
  * surrogateescape), so the exact bytes of a file name can be recovered. */
@@ -93,8 +88,5 @@ void dv_json_write_double(FILE *out, double v);
 void dv_csv_write_field(FILE *out, const char *s);
 /* Whether a text cell would start a spreadsheet formula (see above). */
 bool dv_csv_formula_start(const char *s);
-
-/* The torch name of a dtype ("bfloat16"), independent of the pt library. */
-const char *dv_report_dtype_name(dv_dtype dt);
 
 #endif

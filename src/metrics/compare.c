@@ -37,20 +37,6 @@ bool dv_result_passes(const dv_pair_result *r, double threshold)
 	}
 }
 
-void dv_format_shape(const dv_tensor_desc *d, char *buf, size_t size)
-{
-	size_t len = 0;
-
-	if (size == 0)
-		return;
-	buf[0] = '\0';
-	len += (size_t)snprintf(buf + len, size - len, "[");
-	for (int i = 0; i < d->ndim && len < size; i++)
-		len += (size_t)snprintf(buf + len, size - len, "%s%lld", i ? ", " : "", (long long)d->shape[i]);
-	if (len < size)
-		snprintf(buf + len, size - len, "]");
-}
-
 int dv_unify_shape(const dv_tensor_desc *base, const dv_tensor_desc *targ)
 {
 	int drop = base->ndim - targ->ndim;
@@ -335,8 +321,8 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 	if (!same) {
 		char bshape[200], tshape[200];
 
-		dv_format_shape(&r->base, bshape, sizeof(bshape));
-		dv_format_shape(&r->targ, tshape, sizeof(tshape));
+		dv_fmt_shape(bshape, sizeof(bshape), r->base.ndim, r->base.shape);
+		dv_fmt_shape(tshape, sizeof(tshape), r->targ.ndim, r->targ.shape);
 		r->status = DV_RESULT_SHAPE_MISMATCH;
 		r->passed = false;
 		r->numel = 0;

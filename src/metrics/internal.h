@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "dumpview/metrics.h"
+#include "dumpview/numfmt.h"
 
 /* Elements per streamed chunk: large enough to amortise calls, small enough
  * that a chunk's float32 values of both sides stay in L2. */
@@ -152,13 +153,9 @@ double dv_diff_mean_abs(const dv_diff_acc *a);
 /* Rounds float32 values to bfloat16 (nearest even, NaN kept) and back. */
 void dv_round_bf16(const float *x, float *out, size_t n);
 
-/* Python-like printed form of a non-tensor value into a growing buffer. */
-char *dv_obj_print(const pt_obj *o, size_t *len);
-
 /* Shape unify (the comparator's _try_unify_shape): 0 when the baseline's
  * shape equals the target's after dropping leading size-1 dims, else -1. */
 int dv_unify_shape(const dv_tensor_desc *base, const dv_tensor_desc *targ);
-void dv_format_shape(const dv_tensor_desc *d, char *buf, size_t size);
 void dv_index_to_coord(int64_t index, int ndim, const int64_t *shape, int64_t *coord);
 
 /* Both tensors of a pair of dump files, shape-unified, read together in
@@ -189,6 +186,7 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 void dv_result_reset(dv_pair_result *r);
 void dv_result_error(dv_pair_result *r, const dv_error *e);
 void dv_desc_from_tensor(dv_tensor_desc *d, const pt_tensor *t);
+/* pt_kind_name, an object's class name, or "nothing" for NULL. */
 const char *dv_obj_kind_name(const pt_obj *o);
 
 #endif

@@ -56,7 +56,7 @@ static void dtype(FILE *out, const dv_tensor_desc *d)
 	if (d->dtype == DV_DTYPE_INVALID)
 		fputs("null", out);
 	else
-		dv_json_write_string(out, dv_report_dtype_name(d->dtype));
+		dv_json_write_string(out, dv_dtype_name(d->dtype));
 }
 
 static void metric(FILE *out, const char *k, bool have, double v)
