@@ -12,6 +12,7 @@
 
 #include "dumpview/dump.h"
 #include "dumpview/numfmt.h"
+#include "dumpview/summary.h"
 
 typedef enum dv_report_format {
 	DV_REPORT_TEXT,
@@ -79,6 +80,8 @@ void dv_csv_write_pair(FILE *out, const dv_comparison *cmp, const dv_pair *pair,
  * (or \n, \r, \t), each byte that is not valid UTF-8 as \udcXX (Python's
  * surrogateescape), so the exact bytes of a file name can be recovered. */
 void dv_json_write_string(FILE *out, const char *s);
+/* A JSON array of integers: "[48,128]", "[]". */
+void dv_json_write_ints(FILE *out, const int64_t *v, size_t n);
 /* A JSON number in round-trip form; non-finite as the strings "nan", "inf", "-inf". */
 void dv_json_write_double(FILE *out, double v);
 /* A CSV text field, quoted when it holds a comma, quote, CR or LF (RFC 4180).
@@ -88,5 +91,12 @@ void dv_json_write_double(FILE *out, double v);
 void dv_csv_write_field(FILE *out, const char *s);
 /* Whether a text cell would start a spreadsheet formula (see above). */
 bool dv_csv_formula_start(const char *s);
+
+/* `info`: a run's header (separate: a blank line before it, between runs)
+ * and one phase's summary, as text or as JSON lines. */
+void dv_info_text_run(FILE *out, const dv_run *run, bool separate);
+void dv_info_jsonl_run(FILE *out, const dv_run *run);
+void dv_info_text_phase(FILE *out, const dv_run *run, const dv_phase_summary *s);
+void dv_info_jsonl_phase(FILE *out, const dv_run *run, const dv_phase_summary *s);
 
 #endif

@@ -88,6 +88,14 @@ void dv_json_write_double(FILE *out, double v)
 		fputs(dv_fmt_double(buf, sizeof(buf), v), out);
 }
 
+void dv_json_write_ints(FILE *out, const int64_t *v, size_t n)
+{
+	fputc('[', out);
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "%s%" PRId64, i ? "," : "", v[i]);
+	fputc(']', out);
+}
+
 bool dv_csv_formula_start(const char *s)
 {
 	return s && (*s == '=' || *s == '+' || *s == '-' || *s == '@' || *s == '\t' || *s == '\r');
