@@ -402,17 +402,27 @@ char *dv_fmt_float32(char *buf, size_t size, double v)
 	return buf;
 }
 
-char *dv_fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape)
+/* prefix, then the dims between brackets joined by sep; cut to size. */
+static char *shape_text(char *buf, size_t size, const char *prefix, int ndim, const int64_t *shape, const char *sep)
 {
-	size_t len = 0;
-	int i;
+	size_t len;
 
 	if (!size)
 		return buf;
-	len += snprintf(buf, size, "[");
-	for (i = 0; i < ndim && len < size; i++)
-		len += snprintf(buf + len, size - len, "%s%" PRId64, i ? ", " : "", shape[i]);
+	len = (size_t)snprintf(buf, size, "%s[", prefix);
+	for (int i = 0; i < ndim && len < size; i++)
+		len += (size_t)snprintf(buf + len, size - len, "%s%" PRId64, i ? sep : "", shape[i]);
 	if (len < size)
 		snprintf(buf + len, size - len, "]");
 	return buf;
+}
+
+char *dv_fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape)
+{
+	return shape_text(buf, size, "", ndim, shape, ", ");
+}
+
+char *dv_fmt_shape_compact(char *buf, size_t size, const char *prefix, int ndim, const int64_t *shape)
+{
+	return shape_text(buf, size, prefix, ndim, shape, ",");
 }

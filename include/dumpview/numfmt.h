@@ -22,5 +22,8 @@ char *dv_fmt_float32(char *buf, size_t size, double v);
 char *dv_fmt_fixed(char *buf, size_t size, double v, int decimals);
 /* Shape as Python prints a list: "[48, 128]", "[]" for 0-dim. */
 char *dv_fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape);
+/* The compact form for narrow columns, after prefix (a dtype's short name,
+ * or ""): "bf16[48,128]", "[4,8]". */
+char *dv_fmt_shape_compact(char *buf, size_t size, const char *prefix, int ndim, const int64_t *shape);
 
 #endif
