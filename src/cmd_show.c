@@ -37,29 +37,12 @@ static void show_usage(FILE *out)
 		"Exit status: 0 success, 2 unreadable file, bad usage or PATH not a tensor.\n");
 }
 
-/* Floats as Python writes them (1000.0, 0.0001, 1e-05, 3e+38), the fewest
- * digits that read back at the element's precision. */
-static void fmt_real(char *buf, size_t size, double v, bool single)
-{
-	if (single)
-		dv_fmt_float32(buf, size, v);
-	else
-		dv_fmt_double(buf, size, v);
-}
-
 typedef struct shower {
 	pt_file *f;
 	FILE *out;
 	long values;
 	dv_error err;
 } shower;
-
-static void put_dims(FILE *out, const int64_t *d, int n)
-{
-	char buf[PT_MAX_DIMS * 22 + 3];
-
-	fputs(dv_fmt_shape(buf, sizeof(buf), n, d), out);
-}
 
 /* One element as text: integers exactly, floats at their precision. */
 static void fmt_element(char *buf, size_t size, dv_dtype dt, const uint8_t *p)
@@ -82,8 +65,8 @@ static void fmt_element(char *buf, size_t size, dv_dtype dt, const uint8_t *p)
 		char a[40], b[40];
 		memcpy(&re, p, 4);
 		memcpy(&im, p + 4, 4);
-		fmt_real(a, sizeof(a), re, true);
-		fmt_real(b, sizeof(b), im, true);
+		dv_fmt_float32(a, sizeof(a), re);
+		dv_fmt_float32(b, sizeof(b), im);
 		snprintf(buf, size, "(%s%s%sj)", a, (im >= 0 || isnan(im)) ? "+" : "", b);
 		return;
 	}
@@ -92,8 +75,8 @@ static void fmt_element(char *buf, size_t size, dv_dtype dt, const uint8_t *p)
 		char a[40], b[40];
 		memcpy(&re, p, 8);
 		memcpy(&im, p + 8, 8);
-		fmt_real(a, sizeof(a), re, false);
-		fmt_real(b, sizeof(b), im, false);
+		dv_fmt_double(a, sizeof(a), re);
+		dv_fmt_double(b, sizeof(b), im);
 		snprintf(buf, size, "(%s%s%sj)", a, (im >= 0 || isnan(im)) ? "+" : "", b);
 		return;
 	}
@@ -104,7 +87,7 @@ static void fmt_element(char *buf, size_t size, dv_dtype dt, const uint8_t *p)
 		double v;
 		dv_convert_to_f64(dt, p, &v, 1);
 		if (dv_dtype_is_float(dt))
-			fmt_real(buf, size, v, dt != DV_FLOAT64);
+			(dt != DV_FLOAT64 ? dv_fmt_float32 : dv_fmt_double)(buf, size, v);
 		else
 			snprintf(buf, size, "%.0f", v);
 		return;
@@ -121,12 +104,10 @@ static int show_tensor(shower *s, const pt_tensor *t)
 	size_t isz = dv_dtype_size(t->dtype);
 	int64_t nhead = t->numel < s->values ? t->numel : s->values;
 	uint8_t *head = NULL;
-	char buf[128];
+	char buf[128], dims[PT_MAX_DIMS * 22 + 3];
 
-	fprintf(out, "tensor %s ", dv_dtype_name(t->dtype));
-	put_dims(out, t->shape, t->ndim);
-	fputs(" stride ", out);
-	put_dims(out, t->stride, t->ndim);
+	fprintf(out, "tensor %s %s", dv_dtype_name(t->dtype), dv_fmt_shape(dims, sizeof(dims), t->ndim, t->shape));
+	fprintf(out, " stride %s", dv_fmt_shape(dims, sizeof(dims), t->ndim, t->stride));
 	fprintf(out, " offset %" PRId64 " ", t->storage_offset);
 	dv_term_fputs(t->device ? t->device : "cpu", out);
 	if (t->requires_grad)
@@ -190,14 +171,14 @@ static int show_tensor(shower *s, const pt_tensor *t)
 			fputs(" min nan max nan mean nan", out);
 		} else if (dv_dtype_is_integer(t->dtype)) {
 			fprintf(out, " min %.0f max %.0f", lo, hi);
-			fmt_real(buf, sizeof(buf), sum / (double)t->numel, false);
+			dv_fmt_double(buf, sizeof(buf), sum / (double)t->numel);
 			fprintf(out, " mean %s", buf);
 		} else {
-			fmt_real(buf, sizeof(buf), lo, single);
+			(single ? dv_fmt_float32 : dv_fmt_double)(buf, sizeof(buf), lo);
 			fprintf(out, " min %s", buf);
-			fmt_real(buf, sizeof(buf), hi, single);
+			(single ? dv_fmt_float32 : dv_fmt_double)(buf, sizeof(buf), hi);
 			fprintf(out, " max %s", buf);
-			fmt_real(buf, sizeof(buf), nans ? NAN : sum / (double)t->numel, false);
+			dv_fmt_double(buf, sizeof(buf), nans ? NAN : sum / (double)t->numel);
 			fprintf(out, " mean %s", buf);
 		}
 		if (nans)
