@@ -11,6 +11,7 @@
 
 #include "dumpview/commands.h"
 #include "dumpview/escape.h"
+#include "dumpview/numfmt.h"
 #include "dumpview/pt.h"
 
 #define SHOW_STR_MAX 200
@@ -36,78 +37,12 @@ static void show_usage(FILE *out)
 		"Exit status: 0 success, 2 unreadable file, bad usage or PATH not a tensor.\n");
 }
 
-/* The shortest decimal that reads back to v at the element's precision,
- * written as Python writes floats (1000.0, 0.0001, 1e-05, 3e+38). */
-static void fmt_real(char *buf, size_t size, double v, bool single)
-{
-	char tmp[40], digits[24], *out = buf, *end = buf + size - 1;
-	int nd = 0, exp;
-
-	if (isnan(v) || isinf(v)) {
-		snprintf(buf, size, isnan(v) ? "nan" : v < 0 ? "-inf" : "inf");
-		return;
-	}
-	for (int prec = 1; prec <= 17; prec++) {
-		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
-		if (single ? strtof(tmp, NULL) == (float)v : strtod(tmp, NULL) == v)
-			break;
-	}
-	const char *p = tmp;
-	if (*p == '-' && out < end)
-		*out++ = *p++;
-	for (; *p && *p != 'e'; p++)
-		if (*p != '.')
-			digits[nd++] = *p;
-	exp = atoi(p + 1);
-	while (nd > 1 && digits[nd - 1] == '0')
-		nd--;
-#define PUT(c) do { if (out < end) *out++ = (c); } while (0)
-	if (exp >= -4 && exp < 16) {
-		if (exp < 0) {
-			PUT('0');
-			PUT('.');
-			for (int i = 0; i < -exp - 1; i++)
-				PUT('0');
-			for (int i = 0; i < nd; i++)
-				PUT(digits[i]);
-		} else {
-			for (int i = 0; i <= exp; i++)
-				PUT(i < nd ? digits[i] : '0');
-			PUT('.');
-			if (nd > exp + 1)
-				for (int i = exp + 1; i < nd; i++)
-					PUT(digits[i]);
-			else
-				PUT('0');
-		}
-		*out = '\0';
-	} else {
-		PUT(digits[0]);
-		if (nd > 1) {
-			PUT('.');
-			for (int i = 1; i < nd; i++)
-				PUT(digits[i]);
-		}
-		*out = '\0';
-		snprintf(out, end - out + 1, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-	}
-#undef PUT
-}
-
 typedef struct shower {
 	pt_file *f;
 	FILE *out;
 	long values;
 	dv_error err;
 } shower;
-
-static void put_dims(FILE *out, const int64_t *d, int n)
-{
-	fputc('[', out);
-	for (int i = 0; i < n; i++)
-		fprintf(out, "%s%" PRId64, i ? ", " : "", d[i]);
-	fputc(']', out);
-}
 
 /* One element as text: integers exactly, floats at their precision. */
 static void fmt_element(char *buf, size_t size, dv_dtype dt, const uint8_t *p)
@@ -130,8 +65,8 @@ static void fmt_element(char *buf, size_t size, dv_dtype dt, const uint8_t *p)
 		char a[40], b[40];
 		memcpy(&re, p, 4);
 		memcpy(&im, p + 4, 4);
-		fmt_real(a, sizeof(a), re, true);
-		fmt_real(b, sizeof(b), im, true);
+		dv_fmt_float32(a, sizeof(a), re);
+		dv_fmt_float32(b, sizeof(b), im);
 		snprintf(buf, size, "(%s%s%sj)", a, (im >= 0 || isnan(im)) ? "+" : "", b);
 		return;
 	}
@@ -140,8 +75,8 @@ static void fmt_element(char *buf, size_t size, dv_dtype dt, const uint8_t *p)
 		char a[40], b[40];
 		memcpy(&re, p, 8);
 		memcpy(&im, p + 8, 8);
-		fmt_real(a, sizeof(a), re, false);
-		fmt_real(b, sizeof(b), im, false);
+		dv_fmt_double(a, sizeof(a), re);
+		dv_fmt_double(b, sizeof(b), im);
 		snprintf(buf, size, "(%s%s%sj)", a, (im >= 0 || isnan(im)) ? "+" : "", b);
 		return;
 	}
@@ -152,7 +87,7 @@ static void fmt_element(char *buf, size_t size, dv_dtype dt, const uint8_t *p)
 		double v;
 		dv_convert_to_f64(dt, p, &v, 1);
 		if (dv_dtype_is_float(dt))
-			fmt_real(buf, size, v, dt != DV_FLOAT64);
+			(dt != DV_FLOAT64 ? dv_fmt_float32 : dv_fmt_double)(buf, size, v);
 		else
 			snprintf(buf, size, "%.0f", v);
 		return;
@@ -169,12 +104,10 @@ static int show_tensor(shower *s, const pt_tensor *t)
 	size_t isz = dv_dtype_size(t->dtype);
 	int64_t nhead = t->numel < s->values ? t->numel : s->values;
 	uint8_t *head = NULL;
-	char buf[128];
+	char buf[128], dims[PT_MAX_DIMS * 22 + 3];
 
-	fprintf(out, "tensor %s ", dv_dtype_name(t->dtype));
-	put_dims(out, t->shape, t->ndim);
-	fputs(" stride ", out);
-	put_dims(out, t->stride, t->ndim);
+	fprintf(out, "tensor %s %s", dv_dtype_name(t->dtype), dv_fmt_shape(dims, sizeof(dims), t->ndim, t->shape));
+	fprintf(out, " stride %s", dv_fmt_shape(dims, sizeof(dims), t->ndim, t->stride));
 	fprintf(out, " offset %" PRId64 " ", t->storage_offset);
 	dv_term_fputs(t->device ? t->device : "cpu", out);
 	if (t->requires_grad)
@@ -238,14 +171,14 @@ static int show_tensor(shower *s, const pt_tensor *t)
 			fputs(" min nan max nan mean nan", out);
 		} else if (dv_dtype_is_integer(t->dtype)) {
 			fprintf(out, " min %.0f max %.0f", lo, hi);
-			fmt_real(buf, sizeof(buf), sum / (double)t->numel, false);
+			dv_fmt_double(buf, sizeof(buf), sum / (double)t->numel);
 			fprintf(out, " mean %s", buf);
 		} else {
-			fmt_real(buf, sizeof(buf), lo, single);
+			(single ? dv_fmt_float32 : dv_fmt_double)(buf, sizeof(buf), lo);
 			fprintf(out, " min %s", buf);
-			fmt_real(buf, sizeof(buf), hi, single);
+			(single ? dv_fmt_float32 : dv_fmt_double)(buf, sizeof(buf), hi);
 			fprintf(out, " max %s", buf);
-			fmt_real(buf, sizeof(buf), nans ? NAN : sum / (double)t->numel, false);
+			dv_fmt_double(buf, sizeof(buf), nans ? NAN : sum / (double)t->numel);
 			fprintf(out, " mean %s", buf);
 		}
 		if (nans)
@@ -328,11 +261,15 @@ static int show_node(shower *s, const pt_obj *o, char **path, size_t *cap, size_
 	return 0;
 }
 
-static const char *kind_name(pt_kind k)
+/* "an int", "a str", "None", "bytes": a kind's name as a noun phrase. */
+static void kind_phrase(char *buf, size_t size, pt_kind k)
 {
-	static const char *names[] = { "None", "a bool", "an int", "a float", "a str", "bytes",
-				       "a list", "a tuple", "a set", "a dict", "an object", "a tensor" };
-	return names[k];
+	const char *name = pt_kind_name(k);
+
+	if (k == PT_NONE || k == PT_BYTES)
+		snprintf(buf, size, "%s", name);
+	else
+		snprintf(buf, size, "%s %s", strchr("aeiou", name[0]) ? "an" : "a", name);
 }
 
 static int write_raw(pt_file *f, const char *file, const char *path, dv_error *err)
@@ -345,8 +282,12 @@ static int write_raw(pt_file *f, const char *file, const char *path, dv_error *e
 
 	if (!o)
 		return dv_error_set(err, "%s: no node at %s", file, path);
-	if (o->kind != PT_TENSOR)
-		return dv_error_set(err, "%s: %s is %s, not a tensor", file, path, kind_name(o->kind));
+	if (o->kind != PT_TENSOR) {
+		char what[32];
+
+		kind_phrase(what, sizeof(what), o->kind);
+		return dv_error_set(err, "%s: %s is %s, not a tensor", file, path, what);
+	}
 	t = &o->u.tensor;
 	if (pt_tensor_check(f, t, err))
 		return -1;

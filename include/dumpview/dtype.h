@@ -49,6 +49,8 @@ typedef enum dv_dtype {
 } dv_dtype;
 
 const char *dv_dtype_name(dv_dtype dt);     /* "bfloat16"; "invalid" */
+/* For narrow columns: "bf16", "f32", "i64", "u8"; others as dv_dtype_name. */
+const char *dv_dtype_short_name(dv_dtype dt);
 dv_dtype dv_dtype_from_name(const char *name); /* torch name, also "float"/"half"/"long"...; INVALID if unknown */
 size_t dv_dtype_size(dv_dtype dt);          /* bytes per element; 0 if invalid */
 bool dv_dtype_is_float(dv_dtype dt);        /* real floating kinds, incl. float8 */

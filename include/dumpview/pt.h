@@ -106,6 +106,12 @@ const pt_obj *pt_root(const pt_file *f);
 const pt_obj *pt_lookup(const pt_obj *root, const char *path);
 /* Python repr of a scalar (None, True, 3, 0.5, 'str', b'..') into buf; returns length. */
 size_t pt_repr(const pt_obj *o, char *buf, size_t size);
+/* The whole value as Python-like text, no length limit: containers in full,
+ * objects as cls(args, state=...), tensors as tensor(shape=[..], dtype=..).
+ * malloc'd (the length in *len when len is not NULL); NULL when out of memory. */
+char *pt_print(const pt_obj *o, size_t *len);
+/* Python's name of a kind: "None", "int", "str", "dict", "tensor"... */
+const char *pt_kind_name(pt_kind k);
 /* Dict value by string key, or NULL. */
 const pt_obj *pt_dict_get(const pt_obj *dict, const char *key);
 

@@ -11,6 +11,8 @@
 #include <stdio.h>
 
 #include "dumpview/dump.h"
+#include "dumpview/numfmt.h"
+#include "dumpview/summary.h"
 
 typedef enum dv_report_format {
 	DV_REPORT_TEXT,
@@ -73,17 +75,13 @@ void dv_csv_write_header(FILE *out);
 void dv_csv_write_pair(FILE *out, const dv_comparison *cmp, const dv_pair *pair, double threshold);
 
 /* Formatting shared by the writers. */
-/* Shortest decimal that reads back as v, as Python's repr(float): "0.1",
- * "3.0", "1e-05", "nan", "inf", "-inf". Returns buf. */
-char *dv_fmt_double(char *buf, size_t size, double v);
-/* Fixed decimals as Python's f"{v:.Nf}" ("nan", "inf", "-inf" for non-finite). */
-char *dv_fmt_fixed(char *buf, size_t size, double v, int decimals);
-/* Shape as Python prints a list: "[48, 128]", "[]" for 0-dim. */
-char *dv_fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape);
+/* Numbers and shapes (dv_fmt_double, dv_fmt_fixed, dv_fmt_shape): numfmt.h. */
 /* A JSON string literal (quotes included): control characters as \u00XX
  * (or \n, \r, \t), each byte that is not valid UTF-8 as \udcXX (Python's
  * surrogateescape), so the exact bytes of a file name can be recovered. */
 void dv_json_write_string(FILE *out, const char *s);
+/* A JSON array of integers: "[48,128]", "[]". */
+void dv_json_write_ints(FILE *out, const int64_t *v, size_t n);
 /* A JSON number in round-trip form; non-finite as the strings "nan", "inf", "-inf". */
 void dv_json_write_double(FILE *out, double v);
 /* A CSV text field, quoted when it holds a comma, quote, CR or LF (RFC 4180).
@@ -94,7 +92,11 @@ void dv_csv_write_field(FILE *out, const char *s);
 /* Whether a text cell would start a spreadsheet formula (see above). */
 bool dv_csv_formula_start(const char *s);
 
-/* The torch name of a dtype ("bfloat16"), independent of the pt library. */
-const char *dv_report_dtype_name(dv_dtype dt);
+/* `info`: a run's header (separate: a blank line before it, between runs)
+ * and one phase's summary, as text or as JSON lines. */
+void dv_info_text_run(FILE *out, const dv_run *run, bool separate);
+void dv_info_jsonl_run(FILE *out, const dv_run *run);
+void dv_info_text_phase(FILE *out, const dv_run *run, const dv_phase_summary *s);
+void dv_info_jsonl_phase(FILE *out, const dv_run *run, const dv_phase_summary *s);
 
 #endif

@@ -5,7 +5,8 @@ src_libdumpview_a_SOURCES += \
 	src/dump/run.c \
 	src/dump/pairing.c \
 	src/dump/scan.c \
-	src/dump/diagnose.c
+	src/dump/diagnose.c \
+	include/dumpview/summary.h src/dump/summary.c
 
 # Prints two runs' pairing; the pairing test checks it against expected.json.
 check_PROGRAMS += tests/dump_pairs

@@ -37,20 +37,6 @@ bool dv_result_passes(const dv_pair_result *r, double threshold)
 	}
 }
 
-void dv_format_shape(const dv_tensor_desc *d, char *buf, size_t size)
-{
-	size_t len = 0;
-
-	if (size == 0)
-		return;
-	buf[0] = '\0';
-	len += (size_t)snprintf(buf + len, size - len, "[");
-	for (int i = 0; i < d->ndim && len < size; i++)
-		len += (size_t)snprintf(buf + len, size - len, "%s%lld", i ? ", " : "", (long long)d->shape[i]);
-	if (len < size)
-		snprintf(buf + len, size - len, "]");
-}
-
 int dv_unify_shape(const dv_tensor_desc *base, const dv_tensor_desc *targ)
 {
 	int drop = base->ndim - targ->ndim;
@@ -85,11 +71,6 @@ static int64_t desc_numel(const dv_tensor_desc *d)
 	for (int i = 0; i < d->ndim; i++)
 		n *= d->shape[i];
 	return n;
-}
-
-static bool is_cancelled(const dv_metrics_opts *o)
-{
-	return o->cancel && atomic_load(o->cancel) != 0;
 }
 
 static bool bf16_mix(dv_dtype a, dv_dtype b)
@@ -159,6 +140,22 @@ static void side_chunk(side_run *s, size_t n)
 		dv_qsel_add(&s->q, s->rd.f32, n);
 }
 
+static int side_pass_chunk(void *ctx, int64_t start, int64_t cnt)
+{
+	(void)start;
+	side_chunk(ctx, (size_t)cnt);
+	return 0;
+}
+
+static int qsel2_chunk(void *ctx, int64_t start, int64_t cnt)
+{
+	side_run *s = ctx;
+
+	(void)start;
+	dv_qsel_add2(&s->q, s->rd.f32, (size_t)cnt);
+	return 0;
+}
+
 /* Side statistics at the end; a second quantile pass where the first could not resolve the ranks. */
 static int side_quantiles(side_run *s, const dv_metrics_opts *o, dv_stats *st, bool *cancelled, dv_error *err)
 {
@@ -177,22 +174,66 @@ static int side_quantiles(side_run *s, const dv_metrics_opts *o, dv_stats *st, b
 	if (need < 0)
 		return dv_error_set(err, "%s: out of memory", s->rd.src->name);
 	if (need) {
-		int64_t n = s->rd.src->numel;
+		dv_walk w = { .b = &s->rd, .numel = s->rd.src->numel, .opts = o };
+		int st = dv_chunk_walk(&w, qsel2_chunk, s, err);
 
-		for (int64_t start = 0; start < n; start += DV_CHUNK) {
-			int64_t cnt = n - start < DV_CHUNK ? n - start : DV_CHUNK;
-
-			if (is_cancelled(o)) {
-				*cancelled = true;
-				return 0;
-			}
-			if (dv_reader_read(&s->rd, start, cnt, err) < 0)
-				return -1;
-			dv_qsel_add2(&s->q, s->rd.f32, (size_t)cnt);
+		if (st < 0)
+			return -1;
+		if (st == DV_WALK_CANCELLED) {
+			*cancelled = true;
+			return 0;
 		}
 	}
 	dv_qsel_result(&s->q, st->p);
 	st->has_percentiles = true;
+	return 0;
+}
+
+/* The pair pass over same-shaped tensors, in three forms by dtype. */
+typedef struct pair_pass {
+	side_run *b, *t;
+	dv_diff_acc *diff, *diff16;
+	float *b16, *t16;
+	bool mix;                      /* float32 vs bf16: diff16 over both rounded to bf16 */
+} pair_pass;
+
+/* both bf16 with histograms: no float32 buffers at all, the histograms of
+ * both sides fused into the pair pass */
+static inline int pair_chunk_raw_bf16(void *ctx, int64_t start, int64_t cnt)
+{
+	pair_pass *p = ctx;
+
+	dv_diff_chunk_bf16(p->diff, p->b->rd.raw, p->t->rd.raw, (size_t)cnt, start, p->b->hist.h, p->t->hist.h);
+	p->b->hist.n += cnt;
+	p->t->hist.n += cnt;
+	return 0;
+}
+
+/* small bf16 pairs: statistics and quantile keys from the raw bits too */
+static inline int pair_chunk_small_bf16(void *ctx, int64_t start, int64_t cnt)
+{
+	pair_pass *p = ctx;
+
+	dv_pair_chunk_bf16(&p->b->acc, &p->t->acc, p->diff, p->b->rd.raw, p->t->rd.raw, (size_t)cnt, start);
+	if (p->b->want_q)
+		dv_qsel_add_bf16(&p->b->q, p->b->rd.raw, (size_t)cnt);
+	if (p->t->want_q)
+		dv_qsel_add_bf16(&p->t->q, p->t->rd.raw, (size_t)cnt);
+	return 0;
+}
+
+static inline int pair_chunk_f32(void *ctx, int64_t start, int64_t cnt)
+{
+	pair_pass *p = ctx;
+
+	side_chunk(p->b, (size_t)cnt);
+	side_chunk(p->t, (size_t)cnt);
+	dv_diff_chunk(p->diff, p->b->rd.f32, p->t->rd.f32, (size_t)cnt, start);
+	if (p->mix) {
+		dv_round_bf16(p->b->rd.f32, p->b16, (size_t)cnt);
+		dv_round_bf16(p->t->rd.f32, p->t16, (size_t)cnt);
+		dv_diff_chunk(p->diff16, p->b16, p->t16, (size_t)cnt, start);
+	}
 	return 0;
 }
 
@@ -250,75 +291,28 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 		bool small_bf16 = bs->dtype == DV_BFLOAT16 && ts->dtype == DV_BFLOAT16 && !b.use_hist && !t.use_hist &&
 				  (!b.want_q || b.q.k16) && (!t.want_q || t.q.k16);
 
-		for (int64_t start = 0; start < n; start += DV_CHUNK) {
-			int64_t cnt = n - start < DV_CHUNK ? n - start : DV_CHUNK;
+		dv_walk w = { .b = &b.rd, .t = &t.rd, .numel = n, .raw = raw_bf16 || small_bf16, .opts = opts,
+			      .progress = true, .total = n };
+		pair_pass pp = { &b, &t, &diff, &diff16, b16, t16, mix };
+		int st = raw_bf16     ? dv_chunk_walk(&w, pair_chunk_raw_bf16, &pp, err)
+			 : small_bf16 ? dv_chunk_walk(&w, pair_chunk_small_bf16, &pp, err)
+				      : dv_chunk_walk(&w, pair_chunk_f32, &pp, err);
 
-			if (is_cancelled(opts)) {
-				cancelled = true;
-				break;
-			}
-			if (raw_bf16) {
-				/* both bf16 with histograms: no float32 buffers at all */
-				if (dv_reader_read_raw(&b.rd, start, cnt, err) < 0 ||
-				    dv_reader_read_raw(&t.rd, start, cnt, err) < 0)
-					goto out;
-				/* histograms of both sides fused into the pair pass */
-				dv_diff_chunk_bf16(&diff, b.rd.raw, t.rd.raw, (size_t)cnt, start, b.hist.h, t.hist.h);
-				b.hist.n += cnt;
-				t.hist.n += cnt;
-				if (opts->progress)
-					opts->progress(opts->progress_ctx, start + cnt, n);
-				continue;
-			}
-			if (small_bf16) {
-				if (dv_reader_read_raw(&b.rd, start, cnt, err) < 0 ||
-				    dv_reader_read_raw(&t.rd, start, cnt, err) < 0)
-					goto out;
-				dv_pair_chunk_bf16(&b.acc, &t.acc, &diff, b.rd.raw, t.rd.raw, (size_t)cnt, start);
-				if (b.want_q)
-					dv_qsel_add_bf16(&b.q, b.rd.raw, (size_t)cnt);
-				if (t.want_q)
-					dv_qsel_add_bf16(&t.q, t.rd.raw, (size_t)cnt);
-				if (opts->progress)
-					opts->progress(opts->progress_ctx, start + cnt, n);
-				continue;
-			}
-			if (dv_reader_read(&b.rd, start, cnt, err) < 0 || dv_reader_read(&t.rd, start, cnt, err) < 0)
-				goto out;
-			side_chunk(&b, (size_t)cnt);
-			side_chunk(&t, (size_t)cnt);
-			dv_diff_chunk(&diff, b.rd.f32, t.rd.f32, (size_t)cnt, start);
-			if (mix) {
-				dv_round_bf16(b.rd.f32, b16, (size_t)cnt);
-				dv_round_bf16(t.rd.f32, t16, (size_t)cnt);
-				dv_diff_chunk(&diff16, b16, t16, (size_t)cnt, start);
-			}
-			if (opts->progress)
-				opts->progress(opts->progress_ctx, start + cnt, n);
-		}
+		if (st < 0)
+			goto out;
+		cancelled = st == DV_WALK_CANCELLED;
 	} else {
 		/* shape mismatch: the comparator still prints both sides' stats */
 		side_run *sides[2] = { &b, &t };
-		int64_t total = bs->numel + ts->numel, done = 0;
 
 		for (int k = 0; k < 2 && !cancelled; k++) {
-			side_run *s = sides[k];
-			int64_t n = s->rd.src->numel;
+			dv_walk w = { .b = &sides[k]->rd, .numel = sides[k]->rd.src->numel, .opts = opts,
+				      .progress = true, .done = k ? bs->numel : 0, .total = bs->numel + ts->numel };
+			int st = dv_chunk_walk(&w, side_pass_chunk, sides[k], err);
 
-			for (int64_t start = 0; start < n; start += DV_CHUNK) {
-				int64_t cnt = n - start < DV_CHUNK ? n - start : DV_CHUNK;
-
-				if (is_cancelled(opts)) {
-					cancelled = true;
-					break;
-				}
-				if (dv_reader_read(&s->rd, start, cnt, err) < 0)
-					goto out;
-				side_chunk(s, (size_t)cnt);
-				done += cnt;
-				if (opts->progress)
-					opts->progress(opts->progress_ctx, done, total);
-			}
+			if (st < 0)
+				goto out;
+			cancelled = st == DV_WALK_CANCELLED;
 		}
 	}
 	if (!cancelled) {
@@ -335,8 +329,8 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 	if (!same) {
 		char bshape[200], tshape[200];
 
-		dv_format_shape(&r->base, bshape, sizeof(bshape));
-		dv_format_shape(&r->targ, tshape, sizeof(tshape));
+		dv_fmt_shape(bshape, sizeof(bshape), r->base.ndim, r->base.shape);
+		dv_fmt_shape(tshape, sizeof(tshape), r->targ.ndim, r->targ.shape);
 		r->status = DV_RESULT_SHAPE_MISMATCH;
 		r->passed = false;
 		r->numel = 0;

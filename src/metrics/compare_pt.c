@@ -26,157 +26,19 @@ void dv_src_pt(dv_src *s, dv_pt_src_ctx *ctx, pt_file *f, const pt_tensor *t)
 
 /* ---- non-tensor values ------------------------------------------------ */
 
-typedef struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-} sbuf;
-
-static void sb_putn(sbuf *s, const char *str, size_t n)
-{
-	if (s->oom)
-		return;
-	if (s->len + n + 1 > s->cap) {
-		size_t cap = s->cap ? s->cap : 64;
-		char *p;
-
-		while (s->len + n + 1 > cap)
-			cap *= 2;
-		p = realloc(s->p, cap);
-		if (!p) {
-			s->oom = true;
-			return;
-		}
-		s->p = p;
-		s->cap = cap;
-	}
-	memcpy(s->p + s->len, str, n);
-	s->len += n;
-	s->p[s->len] = '\0';
-}
-
-static void sb_puts(sbuf *s, const char *str)
-{
-	sb_putn(s, str, strlen(str));
-}
-
-static void print_obj(sbuf *s, const pt_obj *o)
-{
-	size_t i;
-
-	if (!o) {
-		sb_puts(s, "None");
-		return;
-	}
-	switch (o->kind) {
-	case PT_NONE:
-	case PT_BOOL:
-	case PT_INT:
-	case PT_FLOAT:
-	case PT_STR:
-	case PT_BYTES: {
-		size_t size = 64;
-		char *buf;
-		size_t n;
-
-		if (o->kind == PT_STR || o->kind == PT_BYTES)
-			size += o->u.str.len * 10;
-		buf = malloc(size);
-		if (!buf) {
-			s->oom = true;
-			return;
-		}
-		n = pt_repr(o, buf, size);
-		sb_putn(s, buf, n < size ? n : size - 1);
-		free(buf);
-		return;
-	}
-	case PT_LIST:
-	case PT_TUPLE:
-	case PT_SET:
-		if (o->kind == PT_SET && o->u.seq.len == 0) {
-			sb_puts(s, "set()");
-			return;
-		}
-		sb_puts(s, o->kind == PT_LIST ? "[" : o->kind == PT_TUPLE ? "(" : "{");
-		for (i = 0; i < o->u.seq.len; i++) {
-			if (i)
-				sb_puts(s, ", ");
-			print_obj(s, o->u.seq.items[i]);
-		}
-		if (o->kind == PT_TUPLE && o->u.seq.len == 1)
-			sb_puts(s, ",");
-		sb_puts(s, o->kind == PT_LIST ? "]" : o->kind == PT_TUPLE ? ")" : "}");
-		return;
-	case PT_DICT:
-		sb_puts(s, "{");
-		for (i = 0; i < o->u.dict.len; i++) {
-			if (i)
-				sb_puts(s, ", ");
-			print_obj(s, o->u.dict.keys[i]);
-			sb_puts(s, ": ");
-			print_obj(s, o->u.dict.values[i]);
-		}
-		sb_puts(s, "}");
-		return;
-	case PT_OBJECT:
-		sb_puts(s, o->u.object.cls ? o->u.object.cls : "object");
-		sb_puts(s, "(");
-		if (o->u.object.args)
-			print_obj(s, o->u.object.args);
-		if (o->u.object.state) {
-			sb_puts(s, ", state=");
-			print_obj(s, o->u.object.state);
-		}
-		sb_puts(s, ")");
-		return;
-	case PT_TENSOR: {
-		/* inside a container: described, not its values */
-		dv_tensor_desc d;
-		char shape[256], buf[320];
-
-		dv_desc_from_tensor(&d, &o->u.tensor);
-		dv_format_shape(&d, shape, sizeof(shape));
-		snprintf(buf, sizeof(buf), "tensor(shape=%s, dtype=%s)", shape, dv_dtype_name(d.dtype));
-		sb_puts(s, buf);
-		return;
-	}
-	}
-}
-
-char *dv_obj_print(const pt_obj *o, size_t *len)
-{
-	sbuf s = { 0 };
-
-	print_obj(&s, o);
-	sb_putn(&s, "", 0);
-	if (s.oom) {
-		free(s.p);
-		return NULL;
-	}
-	if (len)
-		*len = s.len;
-	return s.p;
-}
-
 const char *dv_obj_kind_name(const pt_obj *o)
 {
-	static const char *const names[] = {
-		[PT_NONE] = "None", [PT_BOOL] = "bool", [PT_INT] = "int", [PT_FLOAT] = "float",
-		[PT_STR] = "str", [PT_BYTES] = "bytes", [PT_LIST] = "list", [PT_TUPLE] = "tuple",
-		[PT_SET] = "set", [PT_DICT] = "dict", [PT_OBJECT] = "object", [PT_TENSOR] = "tensor",
-	};
 	if (!o)
 		return "nothing";
 	if (o->kind == PT_OBJECT && o->u.object.cls)
 		return o->u.object.cls;
-	return names[o->kind];
+	return pt_kind_name(o->kind);
 }
 
 int dv_compare_objects(const pt_obj *b, const pt_obj *t, dv_pair_result *result, dv_error *err)
 {
 	size_t bl = 0, tl = 0;
-	char *bp = dv_obj_print(b, &bl), *tp = dv_obj_print(t, &tl);
+	char *bp = pt_print(b, &bl), *tp = pt_print(t, &tl);
 
 	if (!bp || !tp) {
 		free(bp);
@@ -288,8 +150,8 @@ int dv_pair_stream_open(dv_pair_stream *s, const char *base_path, const char *ta
 	if (dv_unify_shape(&s->bd, &s->td) < 0) {
 		char bshape[200], tshape[200];
 
-		dv_format_shape(&s->bd, bshape, sizeof(bshape));
-		dv_format_shape(&s->td, tshape, sizeof(tshape));
+		dv_fmt_shape(bshape, sizeof(bshape), s->bd.ndim, s->bd.shape);
+		dv_fmt_shape(tshape, sizeof(tshape), s->td.ndim, s->td.shape);
 		dv_error_set(err, "%s: shape mismatch: baseline %s vs target %s", targ_path, bshape, tshape);
 		goto fail;
 	}

@@ -34,16 +34,123 @@ static int decade(const double *p10, double d)
 	return e;
 }
 
-static bool cancelled(const dv_metrics_opts *o)
+/* The state of both passes. */
+typedef struct detail_pass {
+	const dv_reader *br, *tr;
+	dv_pair_detail *d;
+	const double *p10;
+	/* pass 1 */
+	float lo, hi, maxabs;
+	/* pass 2 */
+	double lo2, scale;
+	const int *dec_lo;
+	const double *dec_thr;
+	double *sums;
+	int64_t *counts;
+	const int32_t *colcell;
+	int64_t R, C, row, col, rowcell;
+	int hr, hc;
+} detail_pass;
+
+/* pass 1: value range of both sides, largest finite |t-b| */
+static inline int range_chunk(void *ctx, int64_t start, int64_t cnt)
 {
-	return o && o->cancel && atomic_load(o->cancel) != 0;
+	detail_pass *p = ctx;
+	float lo = p->lo, hi = p->hi, maxabs = p->maxabs;
+
+	(void)start;
+	for (int64_t i = 0; i < cnt; i++) {
+		float b = p->br->f32[i], t = p->tr->f32[i], a = fabsf(t - b);
+
+		if (isfinite(b)) {
+			lo = b < lo ? b : lo;
+			hi = b > hi ? b : hi;
+		}
+		if (isfinite(t)) {
+			lo = t < lo ? t : lo;
+			hi = t > hi ? t : hi;
+		}
+		if (isfinite(a) && a > maxabs)
+			maxabs = a;
+	}
+	p->lo = lo;
+	p->hi = hi;
+	p->maxabs = maxabs;
+	return 0;
+}
+
+/* pass 2: counts */
+static inline int count_chunk(void *ctx, int64_t start, int64_t cnt)
+{
+	detail_pass *p = ctx;
+	dv_pair_detail *d = p->d;
+	const int *dec_lo = p->dec_lo;
+	const double *dec_thr = p->dec_thr, *p10 = p->p10;
+	double lo = p->lo2, scale = p->scale;
+	double *sums = p->sums;
+	int64_t *counts = p->counts;
+	const int32_t *colcell = p->colcell;
+	int64_t R = p->R, C = p->C, row = p->row, col = p->col, rowcell = p->rowcell;
+	int hr = p->hr, hc = p->hc;
+
+	(void)start;
+	for (int64_t i = 0; i < cnt; i++) {
+		float b = p->br->f32[i], t = p->tr->f32[i], a = fabsf(t - b);
+
+		if (a == 0) {
+			d->absdiff_zero++;
+		} else if (!isfinite(a)) {
+			d->absdiff_nonfinite++;
+		} else {
+			uint32_t u;
+
+			memcpy(&u, &a, sizeof(u));
+			uint32_t E = u >> 23;
+			int k = (E ? dec_lo[E] + (a >= dec_thr[E]) : decade(p10, a)) - d->absdiff_lo_exp;
+
+			k = k < 0 ? 0 : k >= DV_ABSDIFF_BUCKETS ? DV_ABSDIFF_BUCKETS - 1 : k;
+			d->absdiff_buckets[k]++;
+		}
+		if (isfinite(b)) {
+			int k = (int)(((double)b - lo) * scale);
+
+			d->base_bins[k >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : k]++;
+		}
+		if (isfinite(t)) {
+			int k = (int)(((double)t - lo) * scale);
+
+			d->targ_bins[k >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : k]++;
+		}
+		if (sums) {
+			if (isfinite(a)) {
+				sums[rowcell + colcell[col]] += a;
+				counts[rowcell + colcell[col]]++;
+			}
+			/* running coordinates: no division per element */
+			if (++col == C) {
+				col = 0;
+				row++;
+				rowcell = row < R ? (row * hr / R) * hc : 0;
+			}
+		}
+	}
+	p->row = row;
+	p->col = col;
+	p->rowcell = rowcell;
+	return 0;
+}
+
+static int detail_walk_end(int st, dv_error *err)
+{
+	if (st == DV_WALK_CANCELLED)
+		dv_error_set(err, "cancelled");
+	return st == DV_WALK_DONE ? 0 : -1;
 }
 
 int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, int64_t numel, int max_rows,
 		      int max_cols, const dv_metrics_opts *opts, dv_pair_detail *d, dv_error *err)
 {
-	float lo = INFINITY, hi = -INFINITY, maxabs = 0;
-	int64_t start, total = 2 * numel;
+	float lo, hi, maxabs;
 	double *sums = NULL;
 	int64_t *counts = NULL;
 	int32_t *colcell = NULL;
@@ -56,31 +163,14 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	memset(d, 0, sizeof(*d));
 	d->numel = numel;
 
-	/* pass 1: value range of both sides, largest finite |t-b| */
-	for (start = 0; start < numel; start += DV_CHUNK) {
-		int64_t cnt = numel - start < DV_CHUNK ? numel - start : DV_CHUNK;
+	detail_pass p = { .br = br, .tr = tr, .d = d, .p10 = p10, .lo = INFINITY, .hi = -INFINITY, .maxabs = 0 };
+	dv_walk w = { .b = br, .t = tr, .numel = numel, .opts = opts, .progress = true, .total = 2 * numel };
 
-		if (cancelled(opts))
-			return dv_error_set(err, "cancelled");
-		if (dv_reader_read(br, start, cnt, err) < 0 || dv_reader_read(tr, start, cnt, err) < 0)
-			return -1;
-		for (int64_t i = 0; i < cnt; i++) {
-			float b = br->f32[i], t = tr->f32[i], a = fabsf(t - b);
-
-			if (isfinite(b)) {
-				lo = b < lo ? b : lo;
-				hi = b > hi ? b : hi;
-			}
-			if (isfinite(t)) {
-				lo = t < lo ? t : lo;
-				hi = t > hi ? t : hi;
-			}
-			if (isfinite(a) && a > maxabs)
-				maxabs = a;
-		}
-		if (opts && opts->progress)
-			opts->progress(opts->progress_ctx, start + cnt, total);
-	}
+	if (detail_walk_end(dv_chunk_walk(&w, range_chunk, &p, err), err) < 0)
+		return -1;
+	lo = p.lo;
+	hi = p.hi;
+	maxabs = p.maxabs;
 	if (lo > hi)
 		lo = hi = 0;
 	d->value_lo = lo;
@@ -119,60 +209,26 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 		dec_thr[E] = dec_lo[E] + 1 <= P10_HI && p10[dec_lo[E] + 1 - P10_LO] < top ? p10[dec_lo[E] + 1 - P10_LO]
 											    : INFINITY;
 	}
-	for (start = 0; start < numel; start += DV_CHUNK) {
-		int64_t cnt = numel - start < DV_CHUNK ? numel - start : DV_CHUNK;
-
-		if (cancelled(opts) || dv_reader_read(br, start, cnt, err) < 0 ||
-		    dv_reader_read(tr, start, cnt, err) < 0) {
-			if (cancelled(opts))
-				dv_error_set(err, "cancelled");
-			free(sums);
-			free(counts);
-			free(colcell);
-			return -1;
-		}
-		for (int64_t i = 0; i < cnt; i++) {
-			float b = br->f32[i], t = tr->f32[i], a = fabsf(t - b);
-
-			if (a == 0) {
-				d->absdiff_zero++;
-			} else if (!isfinite(a)) {
-				d->absdiff_nonfinite++;
-			} else {
-				uint32_t u;
-
-				memcpy(&u, &a, sizeof(u));
-				uint32_t E = u >> 23;
-				int k = (E ? dec_lo[E] + (a >= dec_thr[E]) : decade(p10, a)) - d->absdiff_lo_exp;
-
-				k = k < 0 ? 0 : k >= DV_ABSDIFF_BUCKETS ? DV_ABSDIFF_BUCKETS - 1 : k;
-				d->absdiff_buckets[k]++;
-			}
-			if (isfinite(b)) {
-				int k = (int)(((double)b - lo) * scale);
-
-				d->base_bins[k >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : k]++;
-			}
-			if (isfinite(t)) {
-				int k = (int)(((double)t - lo) * scale);
-
-				d->targ_bins[k >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : k]++;
-			}
-			if (sums) {
-				if (isfinite(a)) {
-					sums[rowcell + colcell[col]] += a;
-					counts[rowcell + colcell[col]]++;
-				}
-				/* running coordinates: no division per element */
-				if (++col == C) {
-					col = 0;
-					row++;
-					rowcell = row < R ? (row * hr / R) * hc : 0;
-				}
-			}
-		}
-		if (opts && opts->progress)
-			opts->progress(opts->progress_ctx, numel + start + cnt, total);
+	p.lo2 = lo;
+	p.scale = scale;
+	p.dec_lo = dec_lo;
+	p.dec_thr = dec_thr;
+	p.sums = sums;
+	p.counts = counts;
+	p.colcell = colcell;
+	p.R = R;
+	p.C = C;
+	p.row = row;
+	p.col = col;
+	p.rowcell = rowcell;
+	p.hr = hr;
+	p.hc = hc;
+	w.done = numel;
+	if (detail_walk_end(dv_chunk_walk(&w, count_chunk, &p, err), err) < 0) {
+		free(sums);
+		free(counts);
+		free(colcell);
+		return -1;
 	}
 	if (sums) {
 		for (int64_t k = 0; k < (int64_t)hr * hc; k++) {

@@ -106,11 +106,6 @@ static int cmp_index(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static bool cancelled(const dv_metrics_opts *o)
-{
-	return o && o->cancel && atomic_load(o->cancel) != 0;
-}
-
 /* Shortest texts of recent float32 values by bit pattern: exports repeat
  * values (bf16 has 65536), and the shortest form costs a few snprintf/strtof. */
 #define FMT_CACHE_BITS 13
@@ -200,6 +195,99 @@ static void coord_next(int ndim, const int64_t *shape, int64_t *coord)
 	}
 }
 
+/* The state of both passes. */
+typedef struct export_pass {
+	const dv_reader *br, *tr;
+	const dv_tensor_desc *td;
+	double min_abs_diff;
+	const char *out_path;
+	top_entry *top;
+	int64_t ntop, cap, next;     /* next: the next wanted entry of top */
+	FILE *f;
+	fmt_cache *cache;
+	char *line;
+	int64_t *coord;
+	int64_t rows;
+	dv_error *err;               /* for write errors */
+} export_pass;
+
+/* pass 1 (top K): the K largest |t-b| in a heap */
+static inline int top_chunk(void *ctx, int64_t start, int64_t cnt)
+{
+	export_pass *p = ctx;
+
+	for (int64_t i = 0; i < cnt; i++) {
+		top_entry e = { fabsf(p->tr->f32[i] - p->br->f32[i]), start + i };
+
+		if (!keep_row(e.abs, p->min_abs_diff))
+			continue;
+		if (p->ntop < p->cap) {
+			p->top[p->ntop] = e;
+			heap_up(p->top, p->ntop++);
+		} else if (evict_before(&p->top[0], &e)) {
+			p->top[0] = e;
+			heap_down(p->top, p->ntop, 0);
+		}
+	}
+	return 0;
+}
+
+static int write_error(export_pass *p)
+{
+	return dv_error_set(p->err, "%s: %s", p->out_path, strerror(errno ? errno : EIO));
+}
+
+/* pass 2 (top K): a chunk is read only when it holds a wanted entry */
+static bool top_wanted(void *ctx, int64_t start, int64_t cnt)
+{
+	export_pass *p = ctx;
+
+	return p->next < p->ntop && p->top[p->next].index < start + cnt;
+}
+
+static int write_top_chunk(void *ctx, int64_t start, int64_t cnt)
+{
+	export_pass *p = ctx;
+
+	for (; p->next < p->ntop && p->top[p->next].index < start + cnt; p->next++) {
+		int64_t i = p->top[p->next].index - start;
+
+		dv_index_to_coord(start + i, p->td->ndim, p->td->shape, p->coord);
+		size_t len = format_row(p->cache, p->line, p->td->ndim, p->coord, start + i, p->br->f32[i],
+					p->tr->f32[i]);
+
+		if (fwrite(p->line, 1, len, p->f) != len)
+			return write_error(p);
+		p->rows++;
+	}
+	return 0;
+}
+
+/* pass 2 (all rows past the threshold) */
+static inline int write_chunk(void *ctx, int64_t start, int64_t cnt)
+{
+	export_pass *p = ctx;
+
+	for (int64_t i = 0; i < cnt; i++, coord_next(p->td->ndim, p->td->shape, p->coord)) {
+		if (!keep_row(fabsf(p->tr->f32[i] - p->br->f32[i]), p->min_abs_diff))
+			continue;
+		size_t len = format_row(p->cache, p->line, p->td->ndim, p->coord, start + i, p->br->f32[i],
+					p->tr->f32[i]);
+
+		if (fwrite(p->line, 1, len, p->f) != len)
+			return write_error(p);
+		p->rows++;
+	}
+	return 0;
+}
+
+static int export_walk_end(int st, const char *out_path, dv_error *err)
+{
+	if (st == DV_WALK_CANCELLED)
+		dv_error_set(err, "%s: cancelled", out_path);
+	return st == DV_WALK_DONE ? 0 : -1;
+}
+
 int dv_export_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, int64_t numel, const char *out_path,
 		      double min_abs_diff, int64_t top_k, const dv_metrics_opts *opts, int64_t *rows_written,
 		      dv_error *err)
@@ -208,10 +296,13 @@ int dv_export_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	fmt_cache *cache = NULL;
 	char *line = NULL;
 	int64_t coord[PT_MAX_DIMS];
-	int64_t ntop = 0, cap = 0, rows = 0, start, passes = top_k > 0 ? 2 : 1;
+	int64_t ntop = 0, cap = 0, rows = 0, passes = top_k > 0 ? 2 : 1;
 	FILE *f = NULL;
 	char *tmp_path = NULL;
-	int fd, rc = -1;
+	int fd, rc = -1, st;
+
+	export_pass p = { .br = br, .tr = tr, .td = td, .min_abs_diff = min_abs_diff, .out_path = out_path, .err = err };
+	dv_walk w = { .b = br, .t = tr, .numel = numel, .opts = opts, .progress = true, .total = passes * numel };
 
 	if (rows_written)
 		*rows_written = 0;
@@ -221,31 +312,11 @@ int dv_export_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 		if (!top)
 			return dv_error_set(err, "%s: out of memory for the top %lld rows", out_path, (long long)top_k);
 		/* pass 1: the K largest |t-b| */
-		for (start = 0; start < numel; start += DV_CHUNK) {
-			int64_t cnt = numel - start < DV_CHUNK ? numel - start : DV_CHUNK;
-
-			if (cancelled(opts)) {
-				dv_error_set(err, "%s: cancelled", out_path);
-				goto out;
-			}
-			if (dv_reader_read(br, start, cnt, err) < 0 || dv_reader_read(tr, start, cnt, err) < 0)
-				goto out;
-			for (int64_t i = 0; i < cnt; i++) {
-				top_entry e = { fabsf(tr->f32[i] - br->f32[i]), start + i };
-
-				if (!keep_row(e.abs, min_abs_diff))
-					continue;
-				if (ntop < cap) {
-					top[ntop] = e;
-					heap_up(top, ntop++);
-				} else if (evict_before(&top[0], &e)) {
-					top[0] = e;
-					heap_down(top, ntop, 0);
-				}
-			}
-			if (opts && opts->progress)
-				opts->progress(opts->progress_ctx, start + cnt, passes * numel);
-		}
+		p.top = top;
+		p.cap = cap;
+		if (export_walk_end(dv_chunk_walk(&w, top_chunk, &p, err), out_path, err) < 0)
+			goto out;
+		ntop = p.ntop;
 		qsort(top, (size_t)ntop, sizeof(*top), cmp_index);
 	}
 
@@ -271,43 +342,17 @@ int dv_export_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	}
 	setvbuf(f, NULL, _IOFBF, 1 << 20);
 	fputs("index,coord,baseline,target,abs_diff,rel_err\n", f);
-	int64_t next = 0; /* next wanted entry of top */
-	for (start = 0; start < numel; start += DV_CHUNK) {
-		int64_t cnt = numel - start < DV_CHUNK ? numel - start : DV_CHUNK;
-
-		if (top_k > 0 && (next >= ntop || top[next].index >= start + cnt))
-			continue; /* nothing wanted in this chunk: skip reading it */
-		if (cancelled(opts)) {
-			dv_error_set(err, "%s: cancelled", out_path);
-			goto out;
-		}
-		if (dv_reader_read(br, start, cnt, err) < 0 || dv_reader_read(tr, start, cnt, err) < 0)
-			goto out;
-		if (top_k > 0) {
-			for (; next < ntop && top[next].index < start + cnt; next++) {
-				int64_t i = top[next].index - start;
-
-				dv_index_to_coord(start + i, td->ndim, td->shape, coord);
-				size_t len = format_row(cache, line, td->ndim, coord, start + i, br->f32[i], tr->f32[i]);
-
-				if (fwrite(line, 1, len, f) != len)
-					goto write_error;
-				rows++;
-			}
-		} else {
-			for (int64_t i = 0; i < cnt; i++, coord_next(td->ndim, td->shape, coord)) {
-				if (!keep_row(fabsf(tr->f32[i] - br->f32[i]), min_abs_diff))
-					continue;
-				size_t len = format_row(cache, line, td->ndim, coord, start + i, br->f32[i], tr->f32[i]);
-
-				if (fwrite(line, 1, len, f) != len)
-					goto write_error;
-				rows++;
-			}
-		}
-		if (opts && opts->progress)
-			opts->progress(opts->progress_ctx, (passes - 1) * numel + start + cnt, passes * numel);
-	}
+	p.f = f;
+	p.cache = cache;
+	p.line = line;
+	p.coord = coord;
+	w.done = (passes - 1) * numel;
+	if (top_k > 0)
+		w.want = top_wanted;
+	st = top_k > 0 ? dv_chunk_walk(&w, write_top_chunk, &p, err) : dv_chunk_walk(&w, write_chunk, &p, err);
+	rows = p.rows;
+	if (export_walk_end(st, out_path, err) < 0)
+		goto out;
 	if (fflush(f) != 0 || ferror(f))
 		goto write_error;
 	rc = 0;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "dumpview/metrics.h"
+#include "dumpview/numfmt.h"
 
 /* Elements per streamed chunk: large enough to amortise calls, small enough
  * that a chunk's float32 values of both sides stay in L2. */
@@ -152,13 +153,9 @@ double dv_diff_mean_abs(const dv_diff_acc *a);
 /* Rounds float32 values to bfloat16 (nearest even, NaN kept) and back. */
 void dv_round_bf16(const float *x, float *out, size_t n);
 
-/* Python-like printed form of a non-tensor value into a growing buffer. */
-char *dv_obj_print(const pt_obj *o, size_t *len);
-
 /* Shape unify (the comparator's _try_unify_shape): 0 when the baseline's
  * shape equals the target's after dropping leading size-1 dims, else -1. */
 int dv_unify_shape(const dv_tensor_desc *base, const dv_tensor_desc *targ);
-void dv_format_shape(const dv_tensor_desc *d, char *buf, size_t size);
 void dv_index_to_coord(int64_t index, int ndim, const int64_t *shape, int64_t *coord);
 
 /* Both tensors of a pair of dump files, shape-unified, read together in
@@ -189,6 +186,62 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 void dv_result_reset(dv_pair_result *r);
 void dv_result_error(dv_pair_result *r, const dv_error *e);
 void dv_desc_from_tensor(dv_tensor_desc *d, const pt_tensor *t);
+/* pt_kind_name, an object's class name, or "nothing" for NULL. */
 const char *dv_obj_kind_name(const pt_obj *o);
+
+/* ---- the chunk driver: every streaming pass of the metrics layer ---- */
+
+/* Whether the caller asked to stop (opts->cancel set); opts may be NULL. */
+static inline bool dv_metrics_cancelled(const dv_metrics_opts *o)
+{
+	return o && o->cancel && atomic_load(o->cancel) != 0;
+}
+
+/* One pass over elements [0, numel) of one or two readers. */
+typedef struct dv_walk {
+	dv_reader *b, *t;             /* t NULL: one reader */
+	int64_t numel;
+	bool raw;                     /* read the raw elements only, no float32 */
+	const dv_metrics_opts *opts;  /* cancel and progress; NULL: neither */
+	bool progress;                /* call opts->progress after each chunk */
+	int64_t done, total;          /* progress reports done + start + cnt of total */
+	/* optional: false skips a chunk unread (no cancel check, no progress) */
+	bool (*want)(void *ctx, int64_t start, int64_t cnt);
+} dv_walk;
+
+enum { DV_WALK_DONE = 0, DV_WALK_CANCELLED = 1 };
+
+/* Reads each DV_CHUNK chunk into the readers' buffers and calls
+ * fn(ctx, start, cnt), the pass's arithmetic (negative: failed, err set by
+ * fn). Checks cancel before each chunk, reports progress after it. Returns
+ * DV_WALK_DONE, DV_WALK_CANCELLED, or -1 when a read or fn failed. Always
+ * inlined, so that a static fn inlines into the loop as a hand-written one
+ * would. */
+static inline __attribute__((always_inline)) int dv_chunk_walk(const dv_walk *w,
+							       int (*fn)(void *ctx, int64_t start, int64_t cnt),
+							       void *ctx, dv_error *err)
+{
+	for (int64_t start = 0; start < w->numel; start += DV_CHUNK) {
+		int64_t cnt = w->numel - start < DV_CHUNK ? w->numel - start : DV_CHUNK;
+
+		if (w->want && !w->want(ctx, start, cnt))
+			continue;
+		if (dv_metrics_cancelled(w->opts))
+			return DV_WALK_CANCELLED;
+		if (w->raw) {
+			if (dv_reader_read_raw(w->b, start, cnt, err) < 0 ||
+			    (w->t && dv_reader_read_raw(w->t, start, cnt, err) < 0))
+				return -1;
+		} else if (dv_reader_read(w->b, start, cnt, err) < 0 ||
+			   (w->t && dv_reader_read(w->t, start, cnt, err) < 0)) {
+			return -1;
+		}
+		if (fn(ctx, start, cnt) < 0)
+			return -1;
+		if (w->progress && w->opts && w->opts->progress)
+			w->opts->progress(w->opts->progress_ctx, w->done + start + cnt, w->total);
+	}
+	return DV_WALK_DONE;
+}
 
 #endif

@@ -27,6 +27,25 @@ const char *dv_dtype_name(dv_dtype dt)
 	return valid(dt) ? dtype_table[dt].name : "invalid";
 }
 
+const char *dv_dtype_short_name(dv_dtype dt)
+{
+	switch (dt) {
+	case DV_FLOAT64: return "f64";
+	case DV_FLOAT32: return "f32";
+	case DV_FLOAT16: return "f16";
+	case DV_BFLOAT16: return "bf16";
+	case DV_INT8: return "i8";
+	case DV_INT16: return "i16";
+	case DV_INT32: return "i32";
+	case DV_INT64: return "i64";
+	case DV_UINT8: return "u8";
+	case DV_UINT16: return "u16";
+	case DV_UINT32: return "u32";
+	case DV_UINT64: return "u64";
+	default: return dv_dtype_name(dt);
+	}
+}
+
 dv_dtype dv_dtype_from_name(const char *name)
 {
 	/* Aliases torch accepts as attribute names (torch.float, torch.half...). */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dumpview/numfmt.h"
 #include "pt_internal.h"
 
 pt_limits pt_limits_default(void)
@@ -118,13 +119,38 @@ const pt_obj *pt_root(const pt_file *f)
 
 /* ---- repr ---- */
 
+/* Text under construction: a caller's buffer (cut at size - 1) or, when
+ * grow is set, a malloc'd one that grows (oom set when that fails). */
 typedef struct sbuf {
 	char *buf;
 	size_t size, len;
+	bool grow, oom;
 } sbuf;
 
 static void put(sbuf *s, const char *p, size_t n)
 {
+	if (s->grow) {
+		if (s->oom)
+			return;
+		if (s->len + n + 1 > s->size) {
+			size_t cap = s->size ? s->size : 64;
+			char *q;
+
+			while (s->len + n + 1 > cap)
+				cap *= 2;
+			q = realloc(s->buf, cap);
+			if (!q) {
+				s->oom = true;
+				return;
+			}
+			s->buf = q;
+			s->size = cap;
+		}
+		memcpy(s->buf + s->len, p, n);
+		s->len += n;
+		s->buf[s->len] = '\0';
+		return;
+	}
 	if (s->size && s->len < s->size - 1) {
 		size_t room = s->size - 1 - s->len;
 		memcpy(s->buf + s->len, p, n < room ? n : room);
@@ -151,63 +177,6 @@ static void putf(sbuf *s, const char *fmt, ...)
 	va_end(ap);
 	if (n > 0)
 		put(s, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-/* Python's repr of a float: the shortest string that reads back exactly. */
-static void repr_float(sbuf *s, double v)
-{
-	char tmp[40], digits[24];
-	int exp, nd = 0;
-
-	if (isnan(v)) {
-		puts_(s, "nan");
-		return;
-	}
-	if (isinf(v)) {
-		puts_(s, v < 0 ? "-inf" : "inf");
-		return;
-	}
-	for (int prec = 1; prec <= 17; prec++) {
-		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
-		if (strtod(tmp, NULL) == v)
-			break;
-	}
-	/* tmp is [-]d[.ddd]e[+-]XX */
-	const char *p = tmp;
-	if (*p == '-') {
-		put(s, "-", 1);
-		p++;
-	}
-	for (; *p && *p != 'e'; p++)
-		if (*p != '.')
-			digits[nd++] = *p;
-	exp = atoi(p + 1);
-	while (nd > 1 && digits[nd - 1] == '0')
-		nd--;
-	if (exp >= -5 + 1 && exp < 16) {
-		/* fixed notation */
-		if (exp < 0) {
-			put(s, "0.", 2);
-			for (int i = 0; i < -exp - 1; i++)
-				put(s, "0", 1);
-			put(s, digits, nd);
-		} else {
-			for (int i = 0; i <= exp; i++)
-				put(s, i < nd ? &digits[i] : "0", 1);
-			put(s, ".", 1);
-			if (nd > exp + 1)
-				put(s, digits + exp + 1, nd - exp - 1);
-			else
-				put(s, "0", 1);
-		}
-	} else {
-		put(s, digits, 1);
-		if (nd > 1) {
-			put(s, ".", 1);
-			put(s, digits + 1, nd - 1);
-		}
-		putf(s, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-	}
 }
 
 /* Decodes one UTF-8 sequence; returns its length, or 0 if invalid. */
@@ -283,9 +252,15 @@ static void repr_text(sbuf *s, const char *data, size_t len, bool bytes)
 	put(s, &q, 1);
 }
 
-static void repr_obj(sbuf *s, const pt_obj *o, int depth)
+/* full: pt_print's form (objects with their arguments and state, tensors
+ * described, no depth limit); else pt_repr's (<cls>, <tensor dtype>). */
+static void repr_obj(sbuf *s, const pt_obj *o, int depth, bool full)
 {
-	if (depth > 16) {
+	if (!o) {
+		puts_(s, "None");
+		return;
+	}
+	if (depth > 16 && !full) {
 		puts_(s, "...");
 		return;
 	}
@@ -299,9 +274,12 @@ static void repr_obj(sbuf *s, const pt_obj *o, int depth)
 	case PT_INT:
 		putf(s, "%lld", (long long)o->u.i);
 		break;
-	case PT_FLOAT:
-		repr_float(s, o->u.f);
+	case PT_FLOAT: {
+		char num[40];
+
+		puts_(s, dv_fmt_double(num, sizeof(num), o->u.f));
 		break;
+	}
 	case PT_STR:
 	case PT_BYTES:
 		repr_text(s, o->u.str.data, o->u.str.len, o->kind == PT_BYTES);
@@ -317,7 +295,7 @@ static void repr_obj(sbuf *s, const pt_obj *o, int depth)
 		for (size_t i = 0; i < o->u.seq.len; i++) {
 			if (i)
 				puts_(s, ", ");
-			repr_obj(s, o->u.seq.items[i], depth + 1);
+			repr_obj(s, o->u.seq.items[i], depth + 1, full);
 		}
 		if (o->kind == PT_TUPLE && o->u.seq.len == 1)
 			puts_(s, ",");
@@ -328,32 +306,82 @@ static void repr_obj(sbuf *s, const pt_obj *o, int depth)
 		for (size_t i = 0; i < o->u.dict.len; i++) {
 			if (i)
 				puts_(s, ", ");
-			repr_obj(s, o->u.dict.keys[i], depth + 1);
+			repr_obj(s, o->u.dict.keys[i], depth + 1, full);
 			puts_(s, ": ");
-			repr_obj(s, o->u.dict.values[i], depth + 1);
+			repr_obj(s, o->u.dict.values[i], depth + 1, full);
 		}
 		puts_(s, "}");
 		break;
 	case PT_OBJECT:
-		putf(s, "<");
+		if (!full) {
+			putf(s, "<");
+			puts_(s, o->u.object.cls ? o->u.object.cls : "object");
+			putf(s, ">");
+			break;
+		}
 		puts_(s, o->u.object.cls ? o->u.object.cls : "object");
-		putf(s, ">");
+		puts_(s, "(");
+		if (o->u.object.args)
+			repr_obj(s, o->u.object.args, depth + 1, full);
+		if (o->u.object.state) {
+			puts_(s, ", state=");
+			repr_obj(s, o->u.object.state, depth + 1, full);
+		}
+		puts_(s, ")");
 		break;
 	case PT_TENSOR:
-		putf(s, "<tensor %s>", dv_dtype_name(o->u.tensor.dtype));
+		if (!full) {
+			putf(s, "<tensor %s>", dv_dtype_name(o->u.tensor.dtype));
+			break;
+		}
+		/* inside a container: described, not its values */
+		char shape[256];
+
+		dv_fmt_shape(shape, sizeof(shape), o->u.tensor.ndim, o->u.tensor.shape);
+		puts_(s, "tensor(shape=");
+		puts_(s, shape);
+		puts_(s, ", dtype=");
+		puts_(s, dv_dtype_name(o->u.tensor.dtype));
+		puts_(s, ")");
 		break;
 	}
 }
 
 size_t pt_repr(const pt_obj *o, char *buf, size_t size)
 {
-	sbuf s = { buf, size, 0 };
+	sbuf s = { buf, size, 0, false, false };
 
 	if (size)
 		buf[0] = '\0';
 	if (o)
-		repr_obj(&s, o, 0);
+		repr_obj(&s, o, 0, false);
 	return s.len;
+}
+
+char *pt_print(const pt_obj *o, size_t *len)
+{
+	sbuf s = { NULL, 0, 0, true, false };
+
+	repr_obj(&s, o, 0, true);
+	put(&s, "", 0);
+	if (s.oom) {
+		free(s.buf);
+		return NULL;
+	}
+	if (len)
+		*len = s.len;
+	return s.buf;
+}
+
+const char *pt_kind_name(pt_kind k)
+{
+	static const char *const names[] = {
+		[PT_NONE] = "None", [PT_BOOL] = "bool", [PT_INT] = "int", [PT_FLOAT] = "float",
+		[PT_STR] = "str", [PT_BYTES] = "bytes", [PT_LIST] = "list", [PT_TUPLE] = "tuple",
+		[PT_SET] = "set", [PT_DICT] = "dict", [PT_OBJECT] = "object", [PT_TENSOR] = "tensor",
+	};
+
+	return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k] : "?";
 }
 
 /* ---- lookup ---- */

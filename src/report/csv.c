@@ -68,7 +68,7 @@ static void desc_fields(FILE *out, const dv_pair *pair, bool done)
 
 	for (s = 0; s < 2; s++)
 		str_field(out, done && d[s]->dtype != DV_DTYPE_INVALID ?
-			  dv_report_dtype_name(d[s]->dtype) : NULL);
+			  dv_dtype_name(d[s]->dtype) : NULL);
 	for (s = 0; s < 2; s++)
 		str_field(out, done && d[s]->dtype != DV_DTYPE_INVALID ?
 			  dv_fmt_shape(buf, sizeof(buf), d[s]->ndim, d[s]->shape) : NULL);

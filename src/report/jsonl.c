@@ -39,16 +39,11 @@ static void begin(dv_report *r, const char *type, const dv_pair *pair)
 
 static void shape(FILE *out, const dv_tensor_desc *d)
 {
-	int i;
-
 	if (d->dtype == DV_DTYPE_INVALID) {
 		fputs("null", out);
 		return;
 	}
-	fputc('[', out);
-	for (i = 0; i < d->ndim; i++)
-		fprintf(out, "%s%" PRId64, i ? "," : "", d->shape[i]);
-	fputc(']', out);
+	dv_json_write_ints(out, d->shape, (size_t)d->ndim);
 }
 
 static void dtype(FILE *out, const dv_tensor_desc *d)
@@ -56,7 +51,7 @@ static void dtype(FILE *out, const dv_tensor_desc *d)
 	if (d->dtype == DV_DTYPE_INVALID)
 		fputs("null", out);
 	else
-		dv_json_write_string(out, dv_report_dtype_name(d->dtype));
+		dv_json_write_string(out, dv_dtype_name(d->dtype));
 }
 
 static void metric(FILE *out, const char *k, bool have, double v)
@@ -108,7 +103,6 @@ static void write_pair(dv_report *r, const dv_pair *pair)
 	const dv_pair_result *res = &pair->result;
 	bool m = dv_report_has_metrics(pair), st = dv_report_has_stats(pair);
 	FILE *out = r->out;
-	int i;
 
 	begin(r, "pair", pair);
 	common_ids(r, pair);
@@ -136,10 +130,7 @@ static void write_pair(dv_report *r, const dv_pair *pair)
 	stats(out, "target_stats", st, &res->targ_stats);
 	key(out, "max_abs_diff_coord");
 	if (m && res->numel > 0) {
-		fputc('[', out);
-		for (i = 0; i < res->max_abs_diff_ndim; i++)
-			fprintf(out, "%s%" PRId64, i ? "," : "", res->max_abs_diff_coord[i]);
-		fputc(']', out);
+		dv_json_write_ints(out, res->max_abs_diff_coord, (size_t)res->max_abs_diff_ndim);
 	} else {
 		fputs("null", out);
 	}

@@ -77,7 +77,7 @@ static void tensor_lines(dv_report *r, const dv_pair *pair)
 	dv_fmt_shape(st, sizeof(st), res->targ.ndim, res->targ.shape);
 	fprintf(r->out, "Raw [shape] %s vs %s\t[%sdtype] %s vs %s\n", sb, st,
 		same_dtype ? "" : r->opts.utf8 ? "\U0001f7e0" : "!",
-		dv_report_dtype_name(res->base.dtype), dv_report_dtype_name(res->targ.dtype));
+		dv_dtype_name(res->base.dtype), dv_dtype_name(res->targ.dtype));
 	if (res->status == DV_RESULT_COMPARED && res->base.ndim != res->targ.ndim)
 		fprintf(r->out, "Unify shape: %s -> %s (to match %s)\n", sb, st, st);
 	stat_line(r, "mean", bs->mean, ts->mean);

@@ -289,8 +289,6 @@ int str_width(const char *s);
 const char *str_tail(const char *s, int maxw, int *width);
 void fmt_num(char *buf, size_t size, double v);    /* %.3e, "nan", "inf" */
 void fmt_stat(char *buf, size_t size, double v);   /* %.4g */
-void fmt_shape(char *buf, size_t size, const dv_tensor_desc *d, bool with_dtype);
-const char *dtype_short(dv_dtype dt);
 
 /* ---- prompt (prompt.c) ---- */
 /* Reads a line on the status row; returns a malloc'd string, or NULL when

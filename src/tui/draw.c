@@ -198,34 +198,3 @@ void fmt_stat(char *buf, size_t size, double v)
 		snprintf(buf, size, "%.6g", v);
 }
 
-const char *dtype_short(dv_dtype dt)
-{
-	switch (dt) {
-	case DV_FLOAT64: return "f64";
-	case DV_FLOAT32: return "f32";
-	case DV_FLOAT16: return "f16";
-	case DV_BFLOAT16: return "bf16";
-	case DV_INT8: return "i8";
-	case DV_INT16: return "i16";
-	case DV_INT32: return "i32";
-	case DV_INT64: return "i64";
-	case DV_UINT8: return "u8";
-	case DV_UINT16: return "u16";
-	case DV_UINT32: return "u32";
-	case DV_UINT64: return "u64";
-	default: return dv_dtype_name(dt);
-	}
-}
-
-void fmt_shape(char *buf, size_t size, const dv_tensor_desc *d, bool with_dtype)
-{
-	size_t n = 0;
-	if (with_dtype)
-		n = (size_t)snprintf(buf, size, "%s", dtype_short(d->dtype));
-	if (n < size)
-		n += (size_t)snprintf(buf + n, size - n, "[");
-	for (int i = 0; i < d->ndim && n < size; i++)
-		n += (size_t)snprintf(buf + n, size - n, "%s%lld", i ? "," : "", (long long)d->shape[i]);
-	if (n < size)
-		snprintf(buf + n, size - n, "]");
-}

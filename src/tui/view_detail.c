@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dumpview/numfmt.h"
 #include "app.h"
 
 typedef struct dctx {
@@ -138,8 +139,8 @@ static void draw_stat_table(dctx *c, const dv_pair *p)
 	putf(c, 48, 16, "diff (t-b)", head, true);
 	dnl(c);
 	char b[200], t[200];
-	fmt_shape(b, sizeof(b), &r->base, false);
-	fmt_shape(t, sizeof(t), &r->targ, false);
+	dv_fmt_shape_compact(b, sizeof(b), "", r->base.ndim, r->base.shape);
+	dv_fmt_shape_compact(t, sizeof(t), "", r->targ.ndim, r->targ.shape);
 	text_row(c, "shape", b, t, strcmp(b, t) ? "differs" : "");
 	text_row(c, "dtype", dv_dtype_name(r->base.dtype), dv_dtype_name(r->targ.dtype),
 		 r->base.dtype != r->targ.dtype ? "differs" : "");

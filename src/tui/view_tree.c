@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "dumpview/numfmt.h"
 #include "app.h"
 
 /* Column plan for a width: name | shapes | rel_diff [max_abs [mean_abs]] | mark */
@@ -177,8 +178,8 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 			   false);
 	} else if (r->status == DV_RESULT_COMPARED || r->status == DV_RESULT_SHAPE_MISMATCH) {
 		char bs[200], ts[200];
-		fmt_shape(bs, sizeof(bs), &r->base, true);
-		fmt_shape(ts, sizeof(ts), &r->targ, true);
+		dv_fmt_shape_compact(bs, sizeof(bs), dv_dtype_short_name(r->base.dtype), r->base.ndim, r->base.shape);
+		dv_fmt_shape_compact(ts, sizeof(ts), dv_dtype_short_name(r->targ.dtype), r->targ.ndim, r->targ.shape);
 		if (!strcmp(bs, ts))
 			snprintf(buf, sizeof(buf), "%s", bs);
 		else
