@@ -1,6 +1,9 @@
 # src/dump: sources and tests of this area (included by the top Makefile.am).
 src_libdumpview_a_SOURCES += \
 	include/dumpview/dump.h \
+	include/dumpview/comparison.h \
+	src/dump/internal.h \
+	src/dump/comparison.c \
 	src/dump/tags.c \
 	src/dump/run.c \
 	src/dump/pairing.c \
