@@ -82,6 +82,11 @@ double dv_comparison_threshold(const dv_comparison *cmp);
 /* The verdict of cmp->pairs[pair_index] now; *values_equal (optional) is
  * true for SKIPPED non-tensor values that are equal. */
 dv_outcome dv_comparison_verdict(const dv_comparison *cmp, size_t pair_index, bool *values_equal);
+/* The same under threshold instead of the comparison's, for work that took
+ * the threshold when it began (an export on another thread); a rule set with
+ * dv_comparison_set_pass_rule still decides. */
+dv_outcome dv_comparison_verdict_at(const dv_comparison *cmp, size_t pair_index, double threshold,
+				    bool *values_equal);
 /* FAIL or ERROR: what the first divergence looks for. */
 bool dv_outcome_diverges(dv_outcome v);
 

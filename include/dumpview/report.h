@@ -67,7 +67,7 @@ void dv_report_free(dv_report *r);
 /* CSV (RFC 4180): the header row, and one row for a pair of cmp (any kind;
  * the missing side's columns and metrics not computed are empty). */
 void dv_csv_write_header(FILE *out);
-/* `passed` is judged under threshold (dv_result_passes), so a caller whose
+/* `passed` is judged under threshold (dv_comparison_verdict_at), so a caller whose
  * threshold changed after the pairs were computed (the TUI's `t`) writes
  * what it shows. */
 void dv_csv_write_pair(FILE *out, const dv_comparison *cmp, const dv_pair *pair, double threshold);

@@ -157,8 +157,9 @@ double dv_comparison_threshold(const dv_comparison *cmp)
 }
 
 /* The one verdict. Without a comparison, or before it has a threshold, a
- * computed pair passes by the decision made when it was computed. */
-static dv_outcome judge(const dv_comparison *cmp, const dv_pair *p, bool *values_equal)
+ * computed pair passes by the decision made when it was computed; threshold
+ * (optional) stands in for the comparison's. */
+static dv_outcome judge(const dv_comparison *cmp, const dv_pair *p, const double *threshold, bool *values_equal)
 {
 	const dv_pair_result *r = &p->result;
 	int state;
@@ -175,12 +176,14 @@ static dv_outcome judge(const dv_comparison *cmp, const dv_pair *p, bool *values
 		return DV_OUTCOME_PENDING;
 	switch (r->status) {
 	case DV_RESULT_COMPARED:
-		if (!cmp || (!cmp->pass_fn && !cmp->has_threshold))
-			passes = r->passed;
-		else if (cmp->pass_fn)
+		if (cmp && cmp->pass_fn)
 			passes = cmp->pass_fn(cmp, (size_t)(p - cmp->pairs), r, cmp->pass_ctx);
-		else
+		else if (threshold)
+			passes = dv_result_passes(r, *threshold);
+		else if (cmp && cmp->has_threshold)
 			passes = dv_result_passes(r, cmp->threshold);
+		else
+			passes = r->passed;
 		return passes ? DV_OUTCOME_PASS : DV_OUTCOME_FAIL;
 	case DV_RESULT_SHAPE_MISMATCH:
 		return DV_OUTCOME_FAIL;
@@ -200,7 +203,13 @@ static dv_outcome judge(const dv_comparison *cmp, const dv_pair *p, bool *values
 
 dv_outcome dv_comparison_verdict(const dv_comparison *cmp, size_t pair_index, bool *values_equal)
 {
-	return judge(cmp, &cmp->pairs[pair_index], values_equal);
+	return judge(cmp, &cmp->pairs[pair_index], NULL, values_equal);
+}
+
+dv_outcome dv_comparison_verdict_at(const dv_comparison *cmp, size_t pair_index, double threshold,
+				    bool *values_equal)
+{
+	return judge(cmp, &cmp->pairs[pair_index], &threshold, values_equal);
 }
 
 bool dv_outcome_diverges(dv_outcome v)
@@ -210,7 +219,7 @@ bool dv_outcome_diverges(dv_outcome v)
 
 bool dv_pair_failed(const dv_pair *pair)
 {
-	return dv_outcome_diverges(judge(NULL, pair, NULL));
+	return dv_outcome_diverges(judge(NULL, pair, NULL, NULL));
 }
 
 ptrdiff_t dv_first_divergence(const dv_comparison *cmp, bool *known)

@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dumpview/comparison.h"
 #include "internal.h"
 
 /* The comparison's verdict, as the summary counts it. */
