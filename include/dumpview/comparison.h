@@ -30,6 +30,10 @@ typedef struct dv_comparison_opts {
 	double threshold;               /* the default pass rule's rel_diff limit (0 is one) */
 	_Atomic size_t *listed;         /* optional: files found so far, both runs */
 	bool parallel_open;             /* list the baseline on a second thread */
+	/* optional, without parallel_open: called once the baseline is listed,
+	 * before the target is (progress shown by the caller) */
+	void (*baseline_listed)(void *ctx);
+	void *ctx;
 } dv_comparison_opts;
 
 /* What failed in dv_comparison_open, for callers that word it themselves. */

@@ -85,9 +85,12 @@ dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failur
 	dv_error_clear(&tj.err);
 	if (opts->parallel_open)
 		threaded = pthread_create(&th, NULL, open_job_run, &bj) == 0;
-	if (!threaded)
+	if (!threaded) {
 		open_job_run(&bj);
-	/* Run one at a time, the target is not listed when the baseline fails. */
+		if (bj.run && opts->baseline_listed)
+			opts->baseline_listed(opts->ctx);
+	}
+	/* One at a time, the target is not listed when the baseline fails. */
 	if (threaded || bj.run)
 		open_job_run(&tj);
 	if (threaded)

@@ -810,33 +810,34 @@ typedef struct listing {
 	atomic_bool done;
 	bool joined;
 	int done_pipe[2];
-	dv_run *base, *targ;
 	dv_comparison *cmp;
 	dv_error err;
 	pthread_t thread;
 } listing;
 
+/* tests: a listing that hangs after the baseline (a hung NFS readdir) */
+static void listing_hang_for_tests(void *ctx)
+{
+	const char *slow = getenv("DUMPVIEW_TEST_SLOW_LISTING");
+
+	(void)ctx;
+	while (slow && *slow)
+		pause();
+}
+
 static void *listing_main(void *arg)
 {
 	listing *ls = arg;
 	const dv_tui_opts *opts = &ls->app->opts;
-	dv_run_opts ro = {.layer_regex = opts->layer_regex,
-			  .follow_symlinks = opts->follow_symlinks,
-			  .listed = &ls->listed};
-	ls->base = dv_comparison_open_run(opts->baseline, &ro, &ls->err);
-	const char *slow = getenv("DUMPVIEW_TEST_SLOW_LISTING");
-	while (slow && *slow)
-		pause(); /* tests: a listing that hangs after the baseline (a hung NFS readdir) */
-	if (ls->base)
-		ls->targ = dv_comparison_open_run(opts->target, &ro, &ls->err);
-	if (ls->base && ls->targ)
-		ls->cmp = dv_comparison_build(ls->base, ls->targ, ls->filter, &ls->err);
-	if (ls->cmp)
-		dv_comparison_set_threshold(ls->cmp, opts->threshold);
-	if (!ls->cmp) {
-		dv_run_free(ls->base);
-		dv_run_free(ls->targ);
-	}
+	dv_comparison_opts co = {.baseline = opts->baseline,
+				 .target = opts->target,
+				 .filter = ls->filter,
+				 .layer_regex = opts->layer_regex,
+				 .follow_symlinks = opts->follow_symlinks,
+				 .threshold = opts->threshold,
+				 .listed = &ls->listed,
+				 .baseline_listed = listing_hang_for_tests};
+	ls->cmp = dv_comparison_open(&co, NULL, &ls->err);
 	atomic_store(&ls->done, true);
 	ssize_t n = write(ls->done_pipe[1], "d", 1);
 	(void)n;
