@@ -235,6 +235,86 @@ static void test_verdicts_follow_the_threshold(void **state)
 	dv_comparison_free(cmp);
 }
 
+/* An export on another thread judges under the threshold it took. */
+static void test_verdict_at_a_given_threshold(void **state)
+{
+	dv_error err;
+	dv_comparison *cmp = open_cmp(NULL, 0, NULL, &err);
+
+	(void)state;
+	assert_non_null(cmp);
+	set_compared(&cmp->pairs[0], 5e-3);
+	assert_int_equal(dv_comparison_verdict_at(cmp, 0, 1e-2, NULL), DV_OUTCOME_PASS);
+	assert_int_equal(dv_comparison_verdict_at(cmp, 0, 1e-3, NULL), DV_OUTCOME_FAIL);
+	/* the comparison's own threshold is left alone */
+	assert_true(dv_comparison_threshold(cmp) == 1e-3);
+	dv_comparison_free(cmp);
+
+	/* from dv_comparison_build: no threshold until set, the computed decision counts */
+	dv_run_opts ro = { .base_dir = "/nonexistent-base" };
+	dv_run *b = dv_comparison_open_run(at("base"), &ro, &err), *t = dv_comparison_open_run(at("targ"), &ro, &err);
+	assert_non_null(b);
+	assert_non_null(t);
+	cmp = dv_comparison_build(b, t, NULL, &err);
+	assert_non_null(cmp);
+	assert_true(isnan(dv_comparison_threshold(cmp)));
+	set_compared(&cmp->pairs[0], 5e-4);
+	cmp->pairs[0].result.passed = false;
+	assert_int_equal(dv_comparison_verdict(cmp, 0, NULL), DV_OUTCOME_FAIL);
+	assert_true(dv_pair_failed(&cmp->pairs[0]));
+	dv_comparison_set_threshold(cmp, 1e-3);
+	assert_int_equal(dv_comparison_verdict(cmp, 0, NULL), DV_OUTCOME_PASS);
+	dv_comparison_free(cmp);
+}
+
+static void count_call(void *ctx)
+{
+	++*(int *)ctx;
+}
+
+/* Listing one run after the other tells when the baseline is done; the
+ * threaded listing gives the same pairs. */
+static void test_open_sequential_and_parallel(void **state)
+{
+	int calls = 0;
+	_Atomic size_t listed = 0;
+	dv_comparison_opts o = {
+		.baseline = at("base"), .target = at("targ"), .threshold = 1e-3, .listed = &listed,
+		.baseline_listed = count_call, .ctx = &calls,
+	};
+	dv_error err;
+	dv_comparison *cmp;
+
+	(void)state;
+	dv_error_clear(&err);
+	cmp = dv_comparison_open(&o, NULL, &err);
+	assert_non_null(cmp);
+	assert_int_equal(calls, 1);
+	assert_int_equal(atomic_load(&listed), 19);
+	assert_int_equal(cmp->npairs, 10);
+	dv_comparison_free(cmp);
+
+	o.parallel_open = true;
+	o.baseline = at("base");
+	o.target = at("targ");
+	cmp = dv_comparison_open(&o, NULL, &err);
+	assert_non_null(cmp);
+	assert_int_equal(cmp->npairs, 10);
+	dv_comparison_free(cmp);
+
+	/* a missing baseline: its error, and the target is not listed */
+	calls = 0;
+	o.parallel_open = false;
+	o.baseline = at("nosuch");
+	o.target = at("targ");
+	atomic_store(&listed, 0);
+	assert_null(dv_comparison_open(&o, NULL, &err));
+	assert_non_null(strstr(err.msg, "'"));
+	assert_non_null(strstr(err.msg, "nosuch"));
+	assert_int_equal(calls, 0);
+	assert_int_equal(atomic_load(&listed), 0);
+}
+
 /* A rule that passes only pairs named t1, whatever the metrics say. */
 static bool only_t1(const dv_comparison *cmp, size_t i, const dv_pair_result *r, void *ctx)
 {
@@ -397,6 +477,8 @@ int main(void)
 		cmocka_unit_test(test_phase_selection_leaves_runs_whole),
 		cmocka_unit_test(test_verdicts_follow_the_threshold),
 		cmocka_unit_test(test_pass_rule_replaces_threshold),
+		cmocka_unit_test(test_verdict_at_a_given_threshold),
+		cmocka_unit_test(test_open_sequential_and_parallel),
 		cmocka_unit_test(test_first_divergence_known_and_so_far),
 		cmocka_unit_test(test_warnings_and_problems_reachable),
 		cmocka_unit_test(test_scan_owned_by_the_comparison),
