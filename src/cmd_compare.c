@@ -6,7 +6,6 @@
 #include <langinfo.h>
 #include <locale.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <stdlib.h>
@@ -15,7 +14,7 @@
 #include <unistd.h>
 
 #include "dumpview/commands.h"
-#include "dumpview/dump.h"
+#include "dumpview/comparison.h"
 #include "dumpview/escape.h"
 #include "dumpview/metrics.h"
 #include "dumpview/outfile.h"
@@ -67,98 +66,11 @@ static pcre2_code *compile_regex(const char *what, const char *pattern)
 	return re;
 }
 
-static bool phase_wanted(const char *name, char **wanted, size_t nwanted)
-{
-	size_t i;
-
-	if (!nwanted)
-		return true;
-	for (i = 0; i < nwanted; i++)
-		if (!strcmp(name, wanted[i]))
-			return true;
-	return false;
-}
-
-static bool run_has_phase(const dv_run *run, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < run->nphases; i++)
-		if (!strcmp(run->phases[i].name, name))
-			return true;
-	return false;
-}
-
-/* Moves the phases --phase asked for to the front (in order) and hides the
- * rest from the pairing by shrinking nphases; returns the full count, which
- * must be restored before the run is freed. */
-static size_t keep_phases(dv_run *run, char **wanted, size_t nwanted)
-{
-	size_t total = run->nphases, kept = 0, i;
-	dv_phase tmp;
-
-	for (i = 0; i < total; i++) {
-		if (!phase_wanted(run->phases[i].name, wanted, nwanted))
-			continue;
-		if (i != kept) {
-			/* Rotate run->phases[kept..i] right by one: keeps both orders. */
-			tmp = run->phases[i];
-			memmove(&run->phases[kept + 1], &run->phases[kept], (i - kept) * sizeof(tmp));
-			run->phases[kept] = tmp;
-		}
-		kept++;
-	}
-	run->nphases = kept;
-	return total;
-}
-
 static int ncpus(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
 	return n > 0 ? (int)n : 1;
-}
-
-/* Opening a run (listing its folders, parsing thousands of file names) is
- * serial work before the first pair: the two runs are opened at once, the
- * baseline on a second thread. Errors as before: the baseline's first. */
-typedef struct open_job {
-	const char *spec;
-	const dv_run_opts *opts;
-	dv_run *run;
-	dv_error err;
-} open_job;
-
-static void *open_job_run(void *arg)
-{
-	open_job *j = arg;
-
-	j->run = dv_run_open(j->spec, j->opts, &j->err);
-	return NULL;
-}
-
-static int open_runs(const char *base_spec, const char *targ_spec, const dv_run_opts *opts, dv_run **base,
-		     dv_run **targ, dv_error *err)
-{
-	open_job bj = { .spec = base_spec, .opts = opts }, tj = { .spec = targ_spec, .opts = opts };
-	pthread_t th;
-	bool threaded;
-
-	dv_error_clear(&bj.err);
-	dv_error_clear(&tj.err);
-	threaded = pthread_create(&th, NULL, open_job_run, &bj) == 0;
-	if (!threaded)
-		open_job_run(&bj);
-	open_job_run(&tj);
-	if (threaded)
-		pthread_join(th, NULL);
-	*base = bj.run;
-	*targ = tj.run;
-	if (!bj.run || !tj.run) {
-		*err = !bj.run ? bj.err : tj.err;
-		return -1;
-	}
-	return 0;
 }
 
 /* --output must not land on an input or inside either run: the runs' roots,
@@ -238,16 +150,16 @@ int cmd_compare(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	dv_report_opts ropts = { .format = DV_REPORT_TEXT, .threshold = DV_DEFAULT_THRESHOLD };
-	const char *filter_src = NULL, *layer_regex = NULL, *output = NULL, *base_dir;
+	const char *filter_src = NULL, *layer_regex = NULL, *output = NULL;
 	char **phases = NULL;
-	size_t nphases = 0, base_total = 0, targ_total = 0, matched = 0, only_base = 0, only_targ = 0, i;
+	size_t nphases = 0, matched = 0, only_base = 0, only_targ = 0, i;
 	pcre2_code *filter = NULL, *layer_re = NULL;
 	dv_run *base = NULL, *targ = NULL;
 	dv_comparison *cmp = NULL;
 	dv_scan *scan = NULL;
 	dv_report *report = NULL;
 	dv_metrics_opts mopts;
-	dv_run_opts run_opts = {0};
+	dv_comparison_opts cmp_opts = {0};
 	const dv_report_counts *counts;
 	dv_error err = { { 0 } };
 	char *diagnosis = NULL;
@@ -305,7 +217,7 @@ int cmd_compare(int argc, char **argv)
 			ropts.quiet = true;
 			break;
 		case OPT_FOLLOW:
-			run_opts.follow_symlinks = true;
+			cmp_opts.follow_symlinks = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -335,27 +247,21 @@ int cmd_compare(int argc, char **argv)
 		}
 	}
 
-	base_dir = getenv("DUMPER_BASE_DIR");
-	run_opts.base_dir = base_dir && *base_dir ? base_dir : DV_DEFAULT_BASE_DIR;
-	run_opts.layer_regex = layer_regex;
-	if (open_runs(argv[optind], argv[optind + 1], &run_opts, &base, &targ, &err)) {
+	cmp_opts.baseline = argv[optind];
+	cmp_opts.target = argv[optind + 1];
+	cmp_opts.phases = (const char *const *)phases;
+	cmp_opts.nphases = nphases;
+	cmp_opts.filter = filter;
+	cmp_opts.layer_regex = layer_regex;
+	cmp_opts.threshold = ropts.threshold;
+	cmp_opts.parallel_open = true;
+	if (!(cmp = dv_comparison_open(&cmp_opts, NULL, &err))) {
 		dv_term_fprintf(stderr, PROG ": %s\n", err.msg);
 		goto out;
 	}
+	base = cmp->base;
+	targ = cmp->targ;
 	if (output && check_output(output, base, targ, &err)) {
-		dv_term_fprintf(stderr, PROG ": %s\n", err.msg);
-		goto out;
-	}
-	for (i = 0; i < nphases; i++) {
-		if (!run_has_phase(base, phases[i]) && !run_has_phase(targ, phases[i])) {
-			dv_term_fprintf(stderr, PROG ": --phase %s: no such phase in %s or %s\n", phases[i],
-					base->root, targ->root);
-			goto out;
-		}
-	}
-	base_total = keep_phases(base, phases, nphases);
-	targ_total = keep_phases(targ, phases, nphases);
-	if (!(cmp = dv_comparison_build(base, targ, filter, &err))) {
 		dv_term_fprintf(stderr, PROG ": %s\n", err.msg);
 		goto out;
 	}
@@ -389,7 +295,7 @@ int cmd_compare(int argc, char **argv)
 
 	mopts = dv_metrics_opts_default();
 	mopts.threshold = ropts.threshold;
-	if (!(scan = dv_scan_start(cmp, &mopts, ncpus(), -1)) ||
+	if (!(scan = dv_comparison_scan_start(cmp, &mopts, ncpus(), -1)) ||
 	    !(report = dv_report_new(out, cmp, &ropts))) {
 		fprintf(stderr, PROG ": out of memory\n");
 		goto out;
@@ -399,7 +305,7 @@ int cmd_compare(int argc, char **argv)
 			wait_pair(scan, &cmp->pairs[i], &mopts, out);
 		dv_report_pair(report, i);
 	}
-	dv_scan_wait(scan);
+	dv_comparison_scan_wait(cmp);
 	diagnosis = dv_diagnose(cmp);
 	dv_report_finish(report, diagnosis);
 
@@ -422,8 +328,8 @@ int cmd_compare(int argc, char **argv)
 		complete = true;
 	}
 out:
-	if (scan)
-		dv_scan_stop(scan);
+	if (cmp)
+		dv_comparison_scan_stop(cmp);
 	dv_report_free(report);
 	free(diagnosis);
 	/* Only a complete report replaces FILE; otherwise the old one stays. */
@@ -435,17 +341,7 @@ out:
 	} else {
 		dv_outfile_abort(&outfile);
 	}
-	/* Every phase back in view, so freeing the runs frees them all. */
-	if (base && base_total)
-		base->nphases = base_total;
-	if (targ && targ_total)
-		targ->nphases = targ_total;
-	if (cmp) {
-		dv_comparison_free(cmp);
-	} else {
-		dv_run_free(base);
-		dv_run_free(targ);
-	}
+	dv_comparison_free(cmp);
 	pcre2_code_free(filter);
 	pcre2_code_free(layer_re);
 	free(phases);

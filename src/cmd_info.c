@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "dumpview/commands.h"
-#include "dumpview/dump.h"
+#include "dumpview/comparison.h"
 #include "dumpview/escape.h"
 #include "dumpview/report.h"
 
@@ -89,7 +89,7 @@ int cmd_info(int argc, char **argv)
 	}
 	for (int i = optind; i < argc; i++) {
 		dv_error err = {{0}};
-		dv_run *run = dv_run_open(argv[i], &opts, &err);
+		dv_run *run = dv_comparison_open_run(argv[i], &opts, &err);
 
 		if (!run) {
 			dv_term_fprintf(stderr, "dumpview info: %s\n", err.msg);

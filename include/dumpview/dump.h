@@ -70,7 +70,7 @@ typedef struct dv_run {
 } dv_run;
 
 typedef struct dv_run_opts {
-	const char *base_dir;     /* $DUMPER_BASE_DIR or DV_DEFAULT_BASE_DIR */
+	const char *base_dir;     /* NULL: dv_base_dir() (comparison.h) */
 	const char *layer_regex;  /* NULL: DV_DEFAULT_LAYER_REGEX */
 	_Atomic size_t *listed;   /* optional: counts .pt files as they are found, for
 				     progress shown while a huge run is listed */
@@ -148,6 +148,8 @@ typedef struct dv_phase_pairs {
 					 were not used as pairing keys */
 } dv_phase_pairs;
 
+typedef struct dv_scan dv_scan;
+
 typedef struct dv_comparison {
 	dv_run *base, *targ;
 	dv_phase_pairs *phases;       /* union of both runs' phases, in phase order */
@@ -156,6 +158,15 @@ typedef struct dv_comparison {
 					 target dump_index, rank; unmatched ones at their own
 					 side's place */
 	size_t npairs;
+	/* Kept by the comparison object (comparison.h); use its functions. */
+	char **selected;              /* --phase names kept; none: every phase */
+	size_t nselected;
+	double threshold;             /* the default pass rule's limit, when has_threshold */
+	bool has_threshold;           /* false: the pass decision made when each pair was
+					 computed (result.passed, under the scan's threshold) */
+	bool (*pass_fn)(const struct dv_comparison *, size_t, const dv_pair_result *, void *);
+	void *pass_ctx;               /* pass_fn NULL: the threshold decides */
+	struct dv_scan *scan;         /* the scan it owns, or NULL */
 } dv_comparison;
 
 /* Pairs two runs by the comparator's rule (all tags but dump_index, with
@@ -167,7 +178,7 @@ typedef struct dv_comparison {
  * PCRE2 on the target's file name (baseline file name for baseline-only
  * files); NULL keeps all. */
 dv_comparison *dv_comparison_build(dv_run *base, dv_run *targ, const pcre2_code *filter, dv_error *err);
-/* Frees the comparison and both runs. */
+/* Frees the comparison, its scan and both runs. */
 void dv_comparison_free(dv_comparison *cmp);
 
 /* Computes one pair now (in the calling thread) unless DONE; waits when
@@ -184,7 +195,9 @@ void dv_pair_compute_cancellable(dv_pair *pair, const dv_metrics_opts *opts, con
 void dv_pair_uncancel(dv_pair *pair);
 /* A pair counts as failed: matched and (not passed) — errors and shape
  * mismatches included. Non-tensor values are skipped (never failed), as the
- * comparator does; their result says whether they are equal. */
+ * comparator does; their result says whether they are equal. Judged by the
+ * pass decision made when the pair was computed (result.passed); code that
+ * holds the comparison asks dv_comparison_verdict (comparison.h). */
 bool dv_pair_failed(const dv_pair *pair);
 
 /* What computes a matched pair: dv_compare_files unless swapped (tests,
@@ -196,7 +209,6 @@ void dv_set_compare_fn(dv_compare_fn fn);
 /* The scan: a worker pool (sized to the cores) walking pairs in execution
  * order; dv_scan_prioritize() lets a pair jump the queue. notify_fd (may be -1)
  * gets one byte written per finished pair, for the TUI's input loop. */
-typedef struct dv_scan dv_scan;
 dv_scan *dv_scan_start(dv_comparison *cmp, const dv_metrics_opts *opts, int nthreads, int notify_fd);
 /* False when no worker will take it (all have finished, or stopping): the
  * caller computes the pair some other way. */
@@ -221,8 +233,9 @@ void dv_scan_stop(dv_scan *scan);            /* cancel, join, free */
 struct timespec;
 bool dv_scan_stop_until(dv_scan *scan, const struct timespec *deadline);
 
-/* The first failed matched pair in execution order, or -1. Exact only when all
- * pairs before it are DONE: *known tells whether that holds. */
+/* The first pair whose verdict (dv_comparison_verdict: fail or error) is a
+ * divergence, in execution order, or -1. Exact only when every pair before it
+ * has a final verdict: *known (optional) tells whether that holds. */
 ptrdiff_t dv_first_divergence(const dv_comparison *cmp, bool *known);
 
 /* Why a comparison must not pass even with no failed pair, one line each:

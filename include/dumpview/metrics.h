@@ -115,8 +115,9 @@ int dv_quantiles_f32(const float *x, int64_t n, double out[DV_NQUANTILES]);
 
 /* Pass/fail rule in one place: !isnan(rel) && rel <= threshold. */
 bool dv_rel_diff_passes(double rel_diff, double threshold);
-/* Whether a finished result passes under threshold: the one rule for every
- * view (compare, CSV rows, the TUI after `t` changes the threshold).
+/* Whether a finished result passes under threshold: the metrics' own
+ * decision (result.passed) and the comparison's default pass rule; views ask
+ * dv_comparison_verdict (comparison.h), not this.
  * COMPARED: rel_diff passes and no metric is NaN; NON_TENSOR: equal; else no. */
 bool dv_result_passes(const dv_pair_result *result, double threshold);
 

@@ -30,16 +30,15 @@ typedef struct dv_report_opts {
 	double threshold;    /* the bf16 line's verdict and the CSV `passed` column */
 } dv_report_opts;
 
-/* How a pair counts in the summary. Non-tensor values are skipped (as the
- * comparator does: they do not pass or fail), so are unmatched files. */
+/* How a pair counts in the summary: the comparison's verdict
+ * (dv_comparison_verdict) in four kinds. Non-tensor values are skipped (as
+ * the comparator does: they do not pass or fail), so are unmatched files. */
 typedef enum dv_verdict {
 	DV_VERDICT_PASSED,
 	DV_VERDICT_FAILED,   /* compared and not passed, or shape mismatch */
 	DV_VERDICT_SKIPPED,  /* unmatched, non-tensor, cancelled, not computed */
 	DV_VERDICT_ERRORED,  /* a file could not be read / compared */
 } dv_verdict;
-
-dv_verdict dv_pair_verdict(const dv_pair *pair);
 
 typedef struct dv_report_counts {
 	size_t passed, failed, skipped, errored;
@@ -55,21 +54,22 @@ void dv_report_pair(dv_report *r, size_t index);
 /* Writes the remaining phase headers, the summary, the warnings
  * (dv_comparison_warnings; text: a "Warning: ..." line each after the summary
  * line; jsonl: the summary's "warnings" array, always present; csv: none, the
- * caller says them), the first divergence (the first failed or errored pair
- * reported, in execution order) and diagnosis (may be NULL). The runs'
+ * caller says them), the first divergence (dv_first_divergence: every pair
+ * is reported by then) and diagnosis (may be NULL). The runs'
  * problems (folders not read) count as errored. */
 void dv_report_finish(dv_report *r, const char *diagnosis);
 const dv_report_counts *dv_report_get_counts(const dv_report *r);
 /* The warnings dv_report_finish found (a comparison with any must not pass). */
 size_t dv_report_warnings(const dv_report *r, char *const **warnings);
-/* The first failed or errored pair so far (index into cmp->pairs), or -1. */
+/* The first divergence (dv_first_divergence) found by dv_report_finish
+ * (index into cmp->pairs), or -1; -1 before it. */
 ptrdiff_t dv_report_first_divergence(const dv_report *r);
 void dv_report_free(dv_report *r);
 
 /* CSV (RFC 4180): the header row, and one row for a pair of cmp (any kind;
  * the missing side's columns and metrics not computed are empty). */
 void dv_csv_write_header(FILE *out);
-/* `passed` is judged under threshold (dv_result_passes), so a caller whose
+/* `passed` is judged under threshold (dv_comparison_verdict_at), so a caller whose
  * threshold changed after the pairs were computed (the TUI's `t`) writes
  * what it shows. */
 void dv_csv_write_pair(FILE *out, const dv_comparison *cmp, const dv_pair *pair, double threshold);

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "dumpview/dtype.h"
-#include "dumpview/dump.h"
+#include "dumpview/comparison.h"
 
 typedef enum tensor_class { CLASS_OTHER, CLASS_ATTENTION, CLASS_MLP } tensor_class;
 
@@ -85,6 +85,12 @@ static bool is_integer_pair(const dv_pair *p)
 }
 
 /* Layers that hold a moe_* tensor anywhere in either run. */
+/* Judged by the comparison's pass rule, as every report is. */
+static bool pair_failed(const dv_comparison *cmp, const dv_pair *p)
+{
+	return dv_outcome_diverges(dv_comparison_verdict(cmp, (size_t)(p - cmp->pairs), NULL));
+}
+
 static bool *moe_layers(const dv_comparison *cmp, int *nlayers)
 {
 	int max = -1;
@@ -163,7 +169,7 @@ static bool phase_clean(const dv_comparison *cmp, const dv_phase_pairs *ph)
 		if (p->kind != DV_PAIR_MATCHED)
 			continue;
 		matched++;
-		if (atomic_load(&p->state) != DV_PAIR_DONE || dv_pair_failed(p))
+		if (atomic_load(&p->state) != DV_PAIR_DONE || pair_failed(cmp, p))
 			return false;
 	}
 	return matched > 0;
@@ -240,7 +246,7 @@ static void after_first(FILE *f, const dv_comparison *cmp, size_t first_index)
 		if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE ||
 		    p->result.status == DV_RESULT_NON_TENSOR || is_integer_pair(p))
 			continue;
-		tally_add(&t, dv_pair_failed(p));
+		tally_add(&t, pair_failed(cmp, p));
 	}
 	if (!t.total)
 		return;
@@ -266,7 +272,7 @@ static void first_layer_classes(FILE *f, const dv_comparison *cmp, const dv_pair
 		    atomic_load(&p->state) != DV_PAIR_DONE || p->result.status == DV_RESULT_NON_TENSOR ||
 		    is_integer_pair(p) || is_grad(p->name) != is_grad(first->name))
 			continue;
-		tally_add(&cls[classify(p->name)], dv_pair_failed(p));
+		tally_add(&cls[classify(p->name)], pair_failed(cmp, p));
 	}
 	if (!cls[CLASS_ATTENTION].total && !cls[CLASS_MLP].total)
 		return;
@@ -299,7 +305,7 @@ static void by_rank(FILE *f, const dv_comparison *cmp, const dv_pair *first)
 		if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE ||
 		    p->result.status == DV_RESULT_NON_TENSOR || p->rank < 0 || p->rank >= MAX_RANKS)
 			continue;
-		tally_add(&t[p->rank], dv_pair_failed(p));
+		tally_add(&t[p->rank], pair_failed(cmp, p));
 	}
 	for (int r = 0; r < MAX_RANKS; r++) {
 		if (!t[r].total)
@@ -342,7 +348,7 @@ static void concentration(FILE *f, const dv_comparison *cmp, const dv_pair *firs
 		if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE ||
 		    p->result.status == DV_RESULT_NON_TENSOR || is_integer_pair(p))
 			continue;
-		failed = dv_pair_failed(p);
+		failed = pair_failed(cmp, p);
 		if (p->layer >= 0) {
 			tally_add(&kind[moe[p->layer]], failed);
 			if (failed)
@@ -386,7 +392,7 @@ static void concentration(FILE *f, const dv_comparison *cmp, const dv_pair *firs
 		const dv_pair *p = &cmp->pairs[i];
 
 		if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_DONE && is_integer_pair(p) &&
-		    dv_pair_failed(p))
+		    pair_failed(cmp, p))
 			int_failed++;
 	}
 	if (int_failed) {
@@ -397,7 +403,7 @@ static void concentration(FILE *f, const dv_comparison *cmp, const dv_pair *firs
 			const dv_pair_result *r = &p->result;
 
 			if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE ||
-			    !is_integer_pair(p) || !dv_pair_failed(p))
+			    !is_integer_pair(p) || !pair_failed(cmp, p))
 				continue;
 			fprintf(f, "%s %s", nint ? ";" : "", p->name);
 			if (p->layer >= 0)
@@ -425,7 +431,7 @@ static void later_phases(FILE *f, const dv_comparison *cmp, const dv_pair *first
 
 			if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_DONE &&
 			    p->result.status != DV_RESULT_NON_TENSOR)
-				tally_add(&t, dv_pair_failed(p));
+				tally_add(&t, pair_failed(cmp, p));
 		}
 		if (!t.total)
 			continue;
@@ -475,8 +481,7 @@ char *dv_diagnose(const dv_comparison *cmp)
 		matched++;
 		done += atomic_load(&cmp->pairs[i].state) == DV_PAIR_DONE;
 		/* as the summary counts: non-tensor values are skipped, not passed */
-		passed += atomic_load(&cmp->pairs[i].state) == DV_PAIR_DONE &&
-			  cmp->pairs[i].result.status == DV_RESULT_COMPARED && cmp->pairs[i].result.passed;
+		passed += dv_comparison_verdict(cmp, i, NULL) == DV_OUTCOME_PASS;
 	}
 	first = dv_first_divergence(cmp, &known);
 	if (!matched) {

@@ -1,6 +1,9 @@
 # src/dump: sources and tests of this area (included by the top Makefile.am).
 src_libdumpview_a_SOURCES += \
 	include/dumpview/dump.h \
+	include/dumpview/comparison.h \
+	src/dump/internal.h \
+	src/dump/comparison.c \
 	src/dump/tags.c \
 	src/dump/run.c \
 	src/dump/pairing.c \
@@ -21,6 +24,13 @@ TESTS += tests/test_dump_model
 tests_test_dump_model_SOURCES = tests/test_dump_model.c
 tests_test_dump_model_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_dump_model_LDADD = $(DV_TEST_LIBS)
+
+# The comparison object: resolution, phase selection, verdicts, first divergence, its scan.
+check_PROGRAMS += tests/test_comparison
+TESTS += tests/test_comparison
+tests_test_comparison_SOURCES = tests/test_comparison.c
+tests_test_comparison_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_comparison_LDADD = $(DV_TEST_LIBS)
 
 check_PROGRAMS += tests/test_dump_scan
 TESTS += tests/test_dump_scan

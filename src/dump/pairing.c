@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dumpview/dump.h"
+#include "dumpview/comparison.h"
+#include "internal.h"
 
 /* One side's file with its pairing key. */
 typedef struct keyed {
@@ -390,12 +391,28 @@ out:
 	return rc;
 }
 
-static dv_phase *find_phase(dv_run *run, const char *name)
+/* A phase of run that the comparison selected, by name. */
+static dv_phase *find_phase(const dv_comparison *cmp, dv_run *run, const char *name)
 {
 	for (size_t i = 0; i < run->nphases; i++)
-		if (!strcmp(run->phases[i].name, name))
+		if (!strcmp(run->phases[i].name, name) && dv_comparison_phase_selected(cmp, name))
 			return &run->phases[i];
 	return NULL;
+}
+
+/* The run's first selected phase and how many there are. */
+static size_t selected_phases(const dv_comparison *cmp, dv_run *run, dv_phase **first)
+{
+	size_t n = 0;
+
+	*first = NULL;
+	for (size_t i = 0; i < run->nphases; i++) {
+		if (!dv_comparison_phase_selected(cmp, run->phases[i].name))
+			continue;
+		if (!n++)
+			*first = &run->phases[i];
+	}
+	return n;
 }
 
 static int cmp_name_ptr(const void *a, const void *b)
@@ -409,44 +426,63 @@ static int cmp_name_ptr(const void *a, const void *b)
 dv_comparison *dv_comparison_build(dv_run *base, dv_run *targ, const pcre2_code *filter, dv_error *err)
 {
 	dv_comparison *cmp;
-	const char **names;
-	size_t nnames = 0;
-	pair_vec pv = {0};
-	bool both_bare;
 
 	if (!base || !targ) {
 		dv_error_set(err, "comparison needs two runs");
 		return NULL;
 	}
-	cmp = calloc(1, sizeof(*cmp));
-	names = malloc((base->nphases + targ->nphases + 1) * sizeof(*names));
-	if (!cmp || !names)
-		goto oom;
+	if (!(cmp = calloc(1, sizeof(*cmp)))) {
+		dv_error_set(err, "pairing %s with %s: out of memory", base->root, targ->root);
+		return NULL;
+	}
 	cmp->base = base;
 	cmp->targ = targ;
+	if (dv_comparison_pair(cmp, filter, err)) {
+		free(cmp);
+		return NULL;
+	}
+	return cmp;
+}
+
+int dv_comparison_pair(dv_comparison *cmp, const pcre2_code *filter, dv_error *err)
+{
+	dv_run *base = cmp->base, *targ = cmp->targ;
+	dv_phase *base_first, *targ_first;
+	size_t base_n = selected_phases(cmp, base, &base_first), targ_n = selected_phases(cmp, targ, &targ_first);
+	const char **names;
+	size_t nnames = 0;
+	pair_vec pv = {0};
+	bool both_bare;
+
+	names = malloc((base->nphases + targ->nphases + 1) * sizeof(*names));
+	if (!names)
+		goto oom;
 	/* Two bare folders are one phase each, whatever their folders are called:
 	 * the phase keeps a phase name either side has, else the target's folder
 	 * name (as reports and their tests expect). */
-	both_bare = base->bare && targ->bare && base->nphases == 1 && targ->nphases == 1;
+	both_bare = base->bare && targ->bare && base_n == 1 && targ_n == 1;
 	if (both_bare) {
-		const char *bn = base->phases[0].name, *tn = targ->phases[0].name;
+		const char *bn = base_first->name, *tn = targ_first->name;
 
 		names[nnames++] = dv_phase_rank(tn) == 3 && dv_phase_rank(bn) < 3 ? bn : tn;
 	}
 	for (size_t i = 0; i < targ->nphases && !both_bare; i++)
-		names[nnames++] = targ->phases[i].name;
+		if (dv_comparison_phase_selected(cmp, targ->phases[i].name))
+			names[nnames++] = targ->phases[i].name;
 	for (size_t i = 0; i < base->nphases && !both_bare; i++)
-		if (!find_phase(targ, base->phases[i].name))
+		if (dv_comparison_phase_selected(cmp, base->phases[i].name) &&
+		    !find_phase(cmp, targ, base->phases[i].name))
 			names[nnames++] = base->phases[i].name;
 	if (nnames)
 		qsort(names, nnames, sizeof(*names), cmp_name_ptr);
 
+	cmp->nphases = 0;
 	cmp->phases = calloc(nnames ? nnames : 1, sizeof(*cmp->phases));
 	if (!cmp->phases)
 		goto oom;
 	for (size_t i = 0; i < nnames; i++) {
-		dv_phase *bp = both_bare ? &base->phases[0] : find_phase(base, names[i]);
-		dv_phase *tp = both_bare ? &targ->phases[0] : find_phase(targ, names[i]);
+		dv_phase *bp = both_bare ? base_first : find_phase(cmp, base, names[i]);
+		dv_phase *tp = both_bare ? targ_first : find_phase(cmp, targ, names[i]);
 		dv_phase_pairs *pp = &cmp->phases[cmp->nphases];
 		size_t first = pv.n;
 		bool ignored = false;
@@ -468,70 +504,35 @@ dv_comparison *dv_comparison_build(dv_run *base, dv_run *targ, const pcre2_code 
 	free(names);
 	cmp->pairs = pv.v;
 	cmp->npairs = pv.n;
-	return cmp;
+	return 0;
 oom:
 	dv_error_set(err, "pairing %s with %s: out of memory", base->root, targ->root);
 fail:
 	free(names);
 	free(pv.v);
-	if (cmp) {
-		for (size_t i = 0; i < cmp->nphases; i++)
-			free(cmp->phases[i].name);
-		free(cmp->phases);
-		free(cmp);
-	}
-	return NULL;
+	for (size_t i = 0; i < cmp->nphases; i++)
+		free(cmp->phases[i].name);
+	free(cmp->phases);
+	cmp->phases = NULL;
+	cmp->nphases = 0;
+	return -1;
 }
 
 void dv_comparison_free(dv_comparison *cmp)
 {
 	if (!cmp)
 		return;
+	dv_comparison_scan_stop(cmp);
 	for (size_t i = 0; i < cmp->nphases; i++)
 		free(cmp->phases[i].name);
 	free(cmp->phases);
 	free(cmp->pairs);
 	dv_run_free(cmp->base);
 	dv_run_free(cmp->targ);
+	for (size_t i = 0; i < cmp->nselected; i++)
+		free(cmp->selected[i]);
+	free(cmp->selected);
 	free(cmp);
-}
-
-bool dv_pair_failed(const dv_pair *pair)
-{
-	const dv_pair_result *r = &pair->result;
-
-	if (pair->kind != DV_PAIR_MATCHED || atomic_load(&pair->state) != DV_PAIR_DONE)
-		return false;
-	switch (r->status) {
-	case DV_RESULT_COMPARED:
-		return !r->passed;
-	case DV_RESULT_SHAPE_MISMATCH:
-	case DV_RESULT_ERROR:
-		return true;
-	default:
-		/* Non-tensor values are reported (equal or not) but skipped, as the comparator does. */
-		return false;
-	}
-}
-
-ptrdiff_t dv_first_divergence(const dv_comparison *cmp, bool *known)
-{
-	bool all_done = true;
-
-	for (size_t i = 0; i < cmp->npairs; i++) {
-		const dv_pair *p = &cmp->pairs[i];
-
-		if (dv_pair_failed(p)) {
-			if (known)
-				*known = all_done;
-			return (ptrdiff_t)i;
-		}
-		if (atomic_load(&p->state) != DV_PAIR_DONE)
-			all_done = false;
-	}
-	if (known)
-		*known = all_done;
-	return -1;
 }
 
 typedef struct warn_vec {

@@ -1,4 +1,4 @@
-/* Resolving a run (a path, or a tag under $DUMPER_BASE_DIR) and listing its
+/* Resolving a run (a path, or a tag under dv_base_dir(): $DUMPER_BASE_DIR) and listing its
  * phases and files. Only directory listings and file names are read. */
 #include <dirent.h>
 #include <errno.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "dumpview/dump.h"
+#include "dumpview/comparison.h"
 
 #define MAX_DEPTH 16 /* folders descended below a phase; guards against link loops */
 
@@ -744,11 +744,8 @@ dv_run *dv_run_open(const char *spec, const dv_run_opts *opts, dv_error *err)
 	walk w = {0};
 	int rc;
 
-	if (!base) {
-		base = getenv("DUMPER_BASE_DIR");
-		if (!base || !*base)
-			base = DV_DEFAULT_BASE_DIR;
-	}
+	if (!base)
+		base = dv_base_dir();
 	run = calloc(1, sizeof(*run));
 	if (!run || !(run->spec = strdup(spec))) {
 		free(run);

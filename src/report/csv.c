@@ -101,7 +101,8 @@ void dv_csv_write_pair(FILE *out, const dv_comparison *cmp, const dv_pair *pair,
 	} else {
 		switch (res->status) {
 		case DV_RESULT_COMPARED:
-			passed = dv_result_passes(res, threshold) ? "true" : "false";
+			passed = dv_comparison_verdict_at(cmp, (size_t)(pair - cmp->pairs), threshold, NULL) ==
+					 DV_OUTCOME_PASS ? "true" : "false";
 			break;
 		case DV_RESULT_NON_TENSOR:
 			passed = res->equal ? "true" : "false";

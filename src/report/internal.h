@@ -2,6 +2,7 @@
 #ifndef DUMPVIEW_REPORT_INTERNAL_H
 #define DUMPVIEW_REPORT_INTERNAL_H
 
+#include "dumpview/comparison.h"
 #include "dumpview/report.h"
 
 struct dv_report_writer {

@@ -98,7 +98,7 @@ static void common_ids(dv_report *r, const dv_pair *pair)
 	str_or_null(r->out, pair->targ ? pair->targ->relpath : NULL);
 }
 
-static void write_pair(dv_report *r, const dv_pair *pair)
+static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 {
 	const dv_pair_result *res = &pair->result;
 	bool m = dv_report_has_metrics(pair), st = dv_report_has_stats(pair);
@@ -118,7 +118,7 @@ static void write_pair(dv_report *r, const dv_pair *pair)
 	metric(out, "max_abs_diff", m, res->max_abs_diff);
 	metric(out, "mean_abs_diff", m, res->mean_abs_diff);
 	key(out, "passed");
-	fputs(dv_pair_verdict(pair) == DV_VERDICT_PASSED ? "true" : "false", out);
+	fputs(verdict == DV_VERDICT_PASSED ? "true" : "false", out);
 	if (res->status == DV_RESULT_ERROR || res->status == DV_RESULT_SHAPE_MISMATCH ||
 	    res->status == DV_RESULT_CANCELLED || res->status == DV_RESULT_NONE) {
 		key(out, "error");
@@ -161,7 +161,6 @@ static void jsonl_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 {
 	FILE *out = r->out;
 
-	(void)verdict;
 	if (pair->kind != DV_PAIR_MATCHED) {
 		bool base = pair->kind == DV_PAIR_BASELINE_ONLY;
 
@@ -192,7 +191,7 @@ static void jsonl_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		fputs("}\n", out);
 		return;
 	}
-	write_pair(r, pair);
+	write_pair(r, pair, verdict);
 	if (atomic_load(&pair->state) == DV_PAIR_DONE && pair->result.status == DV_RESULT_ERROR) {
 		begin(r, "error", pair);
 		key(out, "file");

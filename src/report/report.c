@@ -5,24 +5,14 @@
 
 #include "internal.h"
 
-dv_verdict dv_pair_verdict(const dv_pair *pair)
+/* The comparison's verdict, as the summary counts it. */
+static dv_verdict report_verdict(const dv_comparison *cmp, size_t index)
 {
-	if (pair->kind != DV_PAIR_MATCHED)
-		return DV_VERDICT_SKIPPED;
-	if (atomic_load(&pair->state) != DV_PAIR_DONE)
-		return DV_VERDICT_SKIPPED;
-	switch (pair->result.status) {
-	case DV_RESULT_COMPARED:
-		return pair->result.passed ? DV_VERDICT_PASSED : DV_VERDICT_FAILED;
-	case DV_RESULT_SHAPE_MISMATCH:
-		return DV_VERDICT_FAILED;
-	case DV_RESULT_ERROR:
-		return DV_VERDICT_ERRORED;
-	case DV_RESULT_NON_TENSOR:
-	case DV_RESULT_CANCELLED:
-	case DV_RESULT_NONE:
-	default:
-		return DV_VERDICT_SKIPPED;
+	switch (dv_comparison_verdict(cmp, index, NULL)) {
+	case DV_OUTCOME_PASS: return DV_VERDICT_PASSED;
+	case DV_OUTCOME_FAIL: return DV_VERDICT_FAILED;
+	case DV_OUTCOME_ERROR: return DV_VERDICT_ERRORED;
+	default: return DV_VERDICT_SKIPPED;
 	}
 }
 
@@ -86,7 +76,7 @@ static void begin_phases_through(dv_report *r, size_t phase)
 void dv_report_pair(dv_report *r, size_t index)
 {
 	const dv_pair *pair = &r->cmp->pairs[index];
-	dv_verdict v = dv_pair_verdict(pair);
+	dv_verdict v = report_verdict(r->cmp, index);
 
 	r->next_pair = index + 1;
 	begin_phases_through(r, pair->phase);
@@ -96,8 +86,6 @@ void dv_report_pair(dv_report *r, size_t index)
 	case DV_VERDICT_SKIPPED: r->counts.skipped++; break;
 	case DV_VERDICT_ERRORED: r->counts.errored++; break;
 	}
-	if ((v == DV_VERDICT_FAILED || v == DV_VERDICT_ERRORED) && r->first_divergence < 0)
-		r->first_divergence = (ptrdiff_t)index;
 	r->writer->pair(r, pair, v);
 }
 
@@ -109,6 +97,7 @@ void dv_report_finish(dv_report *r, const char *diagnosis)
 	r->counts.errored += r->cmp->base->nproblems + r->cmp->targ->nproblems;
 	dv_warnings_free(r->warnings, r->nwarnings);
 	r->nwarnings = dv_comparison_warnings(r->cmp, &r->warnings);
+	r->first_divergence = dv_first_divergence(r->cmp, NULL);
 	r->writer->finish(r, diagnosis);
 	fflush(r->out);
 }

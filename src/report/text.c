@@ -124,10 +124,12 @@ static void text_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 	switch (res->status) {
 	case DV_RESULT_COMPARED:
 		tensor_lines(r, pair);
-		metrics_line(r, "", res->passed, res->rel_diff, res->max_abs_diff, res->mean_abs_diff);
+		metrics_line(r, "", verdict == DV_VERDICT_PASSED, res->rel_diff, res->max_abs_diff,
+			     res->mean_abs_diff);
+		/* Information only: the pair's verdict is the line above. */
 		if (res->has_bf16)
 			metrics_line(r, "When downcast to bfloat16: ",
-				     !isnan(res->bf16_rel_diff) && res->bf16_rel_diff <= r->opts.threshold,
+				     dv_rel_diff_passes(res->bf16_rel_diff, r->opts.threshold),
 				     res->bf16_rel_diff, res->bf16_max_abs_diff, res->bf16_mean_abs_diff);
 		if (res->numel > 0)
 			fprintf(out, "max_abs_diff happens at coord=%s with baseline=%s target=%s\n",

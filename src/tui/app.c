@@ -122,20 +122,8 @@ void app_clear_details(tui_app *app)
  * threshold; known once every matched pair before it is computed. */
 void app_update_first_div(tui_app *app)
 {
-	app->first_div = -1;
-	app->first_div_known = true;
-	for (size_t i = 0; i < app->cmp->npairs; i++) {
-		const dv_pair *p = &app->cmp->pairs[i];
-		pair_verdict v = tui_pair_verdict(app, p);
-		if (v == PV_PENDING || v == PV_CANCELLED || v == PV_OTHER) {
-			app->first_div_known = false;
-			continue;
-		}
-		if (v == PV_FAIL) {
-			app->first_div = (ptrdiff_t)i;
-			break;
-		}
-	}
+	tui_sync_threshold(app);
+	app->first_div = dv_first_divergence(app->cmp, &app->first_div_known);
 	if (app->first_div >= 0 && app->first_div_known && !app->div_opened) {
 		app->div_opened = true;
 		app_open_first_divergence(app, !app->user_moved);
@@ -708,33 +696,34 @@ typedef struct listing {
 	atomic_bool done;
 	bool joined;
 	int done_pipe[2];
-	dv_run *base, *targ;
 	dv_comparison *cmp;
 	dv_error err;
 	pthread_t thread;
 } listing;
 
+/* tests: a listing that hangs after the baseline (a hung NFS readdir) */
+static void listing_hang_for_tests(void *ctx)
+{
+	const char *slow = getenv("DUMPVIEW_TEST_SLOW_LISTING");
+
+	(void)ctx;
+	while (slow && *slow)
+		pause();
+}
+
 static void *listing_main(void *arg)
 {
 	listing *ls = arg;
 	const dv_tui_opts *opts = &ls->app->opts;
-	const char *base_dir = getenv("DUMPER_BASE_DIR");
-	dv_run_opts ro = {.base_dir = base_dir && *base_dir ? base_dir : DV_DEFAULT_BASE_DIR,
-			  .layer_regex = opts->layer_regex,
-			  .follow_symlinks = opts->follow_symlinks,
-			  .listed = &ls->listed};
-	ls->base = dv_run_open(opts->baseline, &ro, &ls->err);
-	const char *slow = getenv("DUMPVIEW_TEST_SLOW_LISTING");
-	while (slow && *slow)
-		pause(); /* tests: a listing that hangs after the baseline (a hung NFS readdir) */
-	if (ls->base)
-		ls->targ = dv_run_open(opts->target, &ro, &ls->err);
-	if (ls->base && ls->targ)
-		ls->cmp = dv_comparison_build(ls->base, ls->targ, ls->filter, &ls->err);
-	if (!ls->cmp) {
-		dv_run_free(ls->base);
-		dv_run_free(ls->targ);
-	}
+	dv_comparison_opts co = {.baseline = opts->baseline,
+				 .target = opts->target,
+				 .filter = ls->filter,
+				 .layer_regex = opts->layer_regex,
+				 .follow_symlinks = opts->follow_symlinks,
+				 .threshold = opts->threshold,
+				 .listed = &ls->listed,
+				 .baseline_listed = listing_hang_for_tests};
+	ls->cmp = dv_comparison_open(&co, NULL, &ls->err);
 	atomic_store(&ls->done, true);
 	ssize_t n = write(ls->done_pipe[1], "d", 1);
 	(void)n;
@@ -944,7 +933,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 		goto out_signals;
 	}
 	if (!opts->no_scan)
-		app->scan = dv_scan_start(app->cmp, &app->mopts, (int)app->nthreads, app->scan_pipe[1]);
+		app->scan = dv_comparison_scan_start(app->cmp, &app->mopts, (int)app->nthreads, app->scan_pipe[1]);
 	app->dirty = true;
 	while (!app->quit) {
 		int key = app_next_key(app);
@@ -975,7 +964,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 			deadline.tv_sec++;
 			deadline.tv_nsec -= 1000000000L;
 		}
-		bool scan_ended = dv_scan_stop_until(app->scan, &deadline);
+		bool scan_ended = dv_comparison_scan_stop_until(app->cmp, &deadline);
 		bool jobs_ended = jobs_stop_until(app, &deadline);
 		if (!scan_ended || !jobs_ended) {
 			fflush(NULL);

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "dumpview/dump.h"
+#include "dumpview/comparison.h"
 #include "dumpview/metrics.h"
 #include "dumpview/tui.h"
 
@@ -156,6 +156,9 @@ typedef enum pair_verdict {
 	PV_OTHER,       /* a result without a verdict */
 } pair_verdict;
 pair_verdict tui_pair_verdict(const struct tui_app *app, const dv_pair *p);
+/* app->threshold (what the explorer shows, `t` sets) into the comparison,
+ * whose verdict every view draws. */
+void tui_sync_threshold(const struct tui_app *app);
 
 /* ---- background jobs (jobs.c): on-demand pair computes, detail, exports ---- */
 typedef enum job_kind { JOB_NONE, JOB_DETAIL, JOB_EXPORT, JOB_TABLE } job_kind;

@@ -347,6 +347,7 @@ void do_threshold(tui_app *app)
 	}
 	free(s);
 	app->threshold = v;
+	dv_comparison_set_threshold(app->cmp, v);
 	app->div_opened = false;
 	app->user_moved = false;
 	app_update_first_div(app);
@@ -359,7 +360,7 @@ void do_threshold(tui_app *app)
 void do_scan_toggle(tui_app *app)
 {
 	if (!app->scan) {
-		app->scan = dv_scan_start(app->cmp, &app->mopts, (int)app->nthreads, app->scan_pipe[1]);
+		app->scan = dv_comparison_scan_start(app->cmp, &app->mopts, (int)app->nthreads, app->scan_pipe[1]);
 		app->scan_paused = false;
 		app_message(app, false, app->scan ? "scan started" : "could not start the scan");
 		return;

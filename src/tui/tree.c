@@ -89,26 +89,29 @@ void tree_group_label(tui_app *app, size_t g, char *buf, size_t size)
 		snprintf(buf, size, "(no layer%s)", extra);
 }
 
+void tui_sync_threshold(const tui_app *app)
+{
+	if (dv_comparison_threshold(app->cmp) != app->threshold)
+		dv_comparison_set_threshold(app->cmp, app->threshold);
+}
+
+/* The comparison's verdict as the explorer draws it: an error is a failure,
+ * equal non-tensor values pass. */
 pair_verdict tui_pair_verdict(const tui_app *app, const dv_pair *p)
 {
-	if (p->kind != DV_PAIR_MATCHED)
-		return PV_UNMATCHED;
-	int state = atomic_load(&p->state);
-	if (state == DV_PAIR_CANCELLED)
-		return PV_CANCELLED;
-	if (state != DV_PAIR_DONE)
-		return PV_PENDING;
-	switch (p->result.status) {
-	case DV_RESULT_COMPARED:
-		return dv_result_passes(&p->result, app->threshold) ? PV_PASS : PV_FAIL;
-	case DV_RESULT_SHAPE_MISMATCH:
-	case DV_RESULT_ERROR:
-		return PV_FAIL;
-	case DV_RESULT_NON_TENSOR:
-		/* As the comparator: non-tensors are skipped, never a failure. */
-		return p->result.equal ? PV_PASS : PV_SKIPPED;
-	default:
-		return PV_OTHER;
+	bool equal;
+
+	tui_sync_threshold(app);
+	switch (dv_comparison_verdict(app->cmp, (size_t)(p - app->cmp->pairs), &equal)) {
+	case DV_OUTCOME_UNMATCHED: return PV_UNMATCHED;
+	case DV_OUTCOME_CANCELLED: return PV_CANCELLED;
+	case DV_OUTCOME_PENDING: return PV_PENDING;
+	case DV_OUTCOME_PASS: return PV_PASS;
+	case DV_OUTCOME_FAIL:
+	case DV_OUTCOME_ERROR: return PV_FAIL;
+	case DV_OUTCOME_SKIPPED: return equal ? PV_PASS : PV_SKIPPED;
+	case DV_OUTCOME_NONE:
+	default: return PV_OTHER;
 	}
 }
 

@@ -174,7 +174,7 @@ static void draw_metrics(dctx *c, const dv_pair *p)
 	fmt_num(m1, sizeof(m1), r->rel_diff);
 	fmt_num(m2, sizeof(m2), r->max_abs_diff);
 	fmt_num(m3, sizeof(m3), r->mean_abs_diff);
-	bool pass = dv_result_passes(r, app->threshold);
+	bool pass = tui_pair_verdict(app, p) == PV_PASS;
 	snprintf(buf, sizeof(buf), "rel_diff %s  max_abs %s  mean_abs %s", m1, m2, m3);
 	put(c, 1, buf, A_BOLD);
 	int w = str_width(buf) + 3;

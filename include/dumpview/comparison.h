@@ -1,0 +1,115 @@
+/* The comparison object: what `compare`, `info` and the explorer open. It
+ * resolves the runs (the one reader of $DUMPER_BASE_DIR), selects phases
+ * without touching the runs, applies the name filter, pairs, owns the scan,
+ * and holds the pass rule: the verdict of a pair and the first divergence
+ * are defined here and nowhere else. The pairing data (dv_comparison's
+ * phases and pairs) is declared in dump.h. No curses here. */
+#ifndef DUMPVIEW_COMPARISON_H
+#define DUMPVIEW_COMPARISON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "dumpview/dump.h"
+
+/* Where run tags are looked up: $DUMPER_BASE_DIR when set and not empty,
+ * else DV_DEFAULT_BASE_DIR. */
+const char *dv_base_dir(void);
+
+/* Resolves and lists one run; opts->base_dir NULL (or opts NULL) means
+ * dv_base_dir(). The same as dv_run_open, for commands that open one run. */
+dv_run *dv_comparison_open_run(const char *spec, const dv_run_opts *opts, dv_error *err);
+
+typedef struct dv_comparison_opts {
+	const char *baseline, *target;  /* run specs: a path, or a tag under dv_base_dir() */
+	const char *const *phases;      /* --phase names to keep, in any order; none: all */
+	size_t nphases;
+	const pcre2_code *filter;       /* on file names (see dv_comparison_build); NULL: all */
+	const char *layer_regex;        /* NULL: DV_DEFAULT_LAYER_REGEX */
+	bool follow_symlinks;
+	double threshold;               /* the default pass rule's rel_diff limit (0 is one) */
+	_Atomic size_t *listed;         /* optional: files found so far, both runs */
+	bool parallel_open;             /* list the baseline on a second thread */
+	/* optional, without parallel_open: called once the baseline is listed,
+	 * before the target is (progress shown by the caller) */
+	void (*baseline_listed)(void *ctx);
+	void *ctx;
+} dv_comparison_opts;
+
+/* What failed in dv_comparison_open, for callers that word it themselves. */
+typedef enum dv_open_failure {
+	DV_OPEN_OK,
+	DV_OPEN_RUN,        /* a run could not be resolved or listed */
+	DV_OPEN_PHASE,      /* a --phase names no phase of either run */
+	DV_OPEN_PAIRING,    /* pairing failed (out of memory, filter too expensive) */
+} dv_open_failure;
+
+/* Opens both runs (the baseline's error first), checks the phase names,
+ * pairs the selected phases. NULL with err set; *why (optional) says at which
+ * step. The runs keep every phase: only the pairing leaves phases out. */
+dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failure *why, dv_error *err);
+
+/* Whether --phase kept this phase name (always true without --phase). */
+bool dv_comparison_phase_selected(const dv_comparison *cmp, const char *phase_name);
+
+/* ---- the pass rule and the verdict ---- */
+
+/* A pair's verdict. A matched pair is PENDING until computed; CANCELLED
+ * when the user stopped it; a computed one PASS or FAIL by the pass rule,
+ * ERROR when a file could not be read or compared (a divergence too), or
+ * SKIPPED for non-tensor values (never a failure; values_equal tells equal
+ * ones apart, which the explorer shows as passing). NONE: computed but with
+ * no result to judge. */
+typedef enum dv_outcome {
+	DV_OUTCOME_PENDING,
+	DV_OUTCOME_PASS,
+	DV_OUTCOME_FAIL,
+	DV_OUTCOME_ERROR,
+	DV_OUTCOME_SKIPPED,
+	DV_OUTCOME_UNMATCHED,
+	DV_OUTCOME_CANCELLED,
+	DV_OUTCOME_NONE,
+} dv_outcome;
+
+/* Whether a computed tensor pair (result status COMPARED) passes. The default
+ * rule is dv_result_passes under the comparison's threshold; another rule
+ * (per tensor, say) replaces it with no change to the verdict's callers. */
+typedef bool (*dv_pass_fn)(const dv_comparison *cmp, size_t pair_index, const dv_pair_result *result, void *ctx);
+void dv_comparison_set_pass_rule(dv_comparison *cmp, dv_pass_fn fn, void *ctx);
+
+/* The default rule's limit. A comparison from dv_comparison_build has none
+ * until set: a pair passes by the decision made when it was computed, under
+ * the scan's threshold (dv_comparison_threshold says NaN). */
+void dv_comparison_set_threshold(dv_comparison *cmp, double threshold);
+double dv_comparison_threshold(const dv_comparison *cmp);
+
+/* The verdict of cmp->pairs[pair_index] now; *values_equal (optional) is
+ * true for SKIPPED non-tensor values that are equal. */
+dv_outcome dv_comparison_verdict(const dv_comparison *cmp, size_t pair_index, bool *values_equal);
+/* The same under threshold instead of the comparison's, for work that took
+ * the threshold when it began (an export on another thread); a rule set with
+ * dv_comparison_set_pass_rule still decides. */
+dv_outcome dv_comparison_verdict_at(const dv_comparison *cmp, size_t pair_index, double threshold,
+				    bool *values_equal);
+/* FAIL or ERROR: what the first divergence looks for. */
+bool dv_outcome_diverges(dv_outcome v);
+
+/* The first divergence is dv_first_divergence (dump.h): the first pair whose
+ * verdict diverges, exact (*known) once every pair before it has a final
+ * verdict. */
+
+/* ---- the scan ---- */
+
+/* Starts the comparison's scan (see dv_scan_start); at most one at a time.
+ * NULL when it cannot start or one runs. The pointer stays the
+ * comparison's: use it for dv_scan_* calls, stop it through the comparison. */
+dv_scan *dv_comparison_scan_start(dv_comparison *cmp, const dv_metrics_opts *opts, int nthreads, int notify_fd);
+dv_scan *dv_comparison_scan(const dv_comparison *cmp);
+void dv_comparison_scan_wait(dv_comparison *cmp);
+/* Stops and frees the scan (no-op without one). */
+void dv_comparison_scan_stop(dv_comparison *cmp);
+/* dv_scan_stop_until: false leaves the workers detached (the caller is about
+ * to exit); the comparison forgets the scan either way. */
+bool dv_comparison_scan_stop_until(dv_comparison *cmp, const struct timespec *deadline);
+
+#endif

@@ -1,0 +1,282 @@
+/* The comparison object: resolving runs, phase selection, the pass rule,
+ * the verdict of a pair, the first divergence and the scan it owns. The
+ * pairing itself is in pairing.c. */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dumpview/comparison.h"
+#include "internal.h"
+
+const char *dv_base_dir(void)
+{
+	const char *base = getenv("DUMPER_BASE_DIR");
+
+	return base && *base ? base : DV_DEFAULT_BASE_DIR;
+}
+
+dv_run *dv_comparison_open_run(const char *spec, const dv_run_opts *opts, dv_error *err)
+{
+	dv_run_opts o = {0};
+
+	if (opts)
+		o = *opts;
+	if (!o.base_dir)
+		o.base_dir = dv_base_dir();
+	return dv_run_open(spec, &o, err);
+}
+
+/* Opening a run (listing its folders, parsing thousands of file names) is
+ * serial work before the first pair: the baseline may be listed on a second
+ * thread while this one lists the target. */
+typedef struct open_job {
+	const char *spec;
+	const dv_run_opts *opts;
+	dv_run *run;
+	dv_error err;
+} open_job;
+
+static void *open_job_run(void *arg)
+{
+	open_job *j = arg;
+
+	j->run = dv_comparison_open_run(j->spec, j->opts, &j->err);
+	return NULL;
+}
+
+static bool run_has_phase(const dv_run *run, const char *name)
+{
+	for (size_t i = 0; i < run->nphases; i++)
+		if (!strcmp(run->phases[i].name, name))
+			return true;
+	return false;
+}
+
+static int set_selection(dv_comparison *cmp, const char *const *names, size_t n, dv_error *err)
+{
+	if (!n)
+		return 0;
+	if (!(cmp->selected = calloc(n, sizeof(*cmp->selected))))
+		return dv_error_set(err, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		if (!(cmp->selected[i] = strdup(names[i])))
+			return dv_error_set(err, "out of memory");
+		cmp->nselected++;
+	}
+	return 0;
+}
+
+dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failure *why, dv_error *err)
+{
+	dv_run_opts ro = {
+		.base_dir = dv_base_dir(),
+		.layer_regex = opts->layer_regex,
+		.listed = opts->listed,
+		.follow_symlinks = opts->follow_symlinks,
+	};
+	open_job bj = { .spec = opts->baseline, .opts = &ro }, tj = { .spec = opts->target, .opts = &ro };
+	dv_comparison *cmp = NULL;
+	pthread_t th;
+	bool threaded = false;
+	dv_open_failure fail = DV_OPEN_RUN;
+
+	dv_error_clear(&bj.err);
+	dv_error_clear(&tj.err);
+	if (opts->parallel_open)
+		threaded = pthread_create(&th, NULL, open_job_run, &bj) == 0;
+	if (!threaded) {
+		open_job_run(&bj);
+		if (bj.run && opts->baseline_listed)
+			opts->baseline_listed(opts->ctx);
+	}
+	/* One at a time, the target is not listed when the baseline fails. */
+	if (threaded || bj.run)
+		open_job_run(&tj);
+	if (threaded)
+		pthread_join(th, NULL);
+	if (!bj.run || !tj.run) {
+		*err = !bj.run ? bj.err : tj.err;
+		goto fail;
+	}
+	fail = DV_OPEN_PHASE;
+	for (size_t i = 0; i < opts->nphases; i++) {
+		if (!run_has_phase(bj.run, opts->phases[i]) && !run_has_phase(tj.run, opts->phases[i])) {
+			dv_error_set(err, "--phase %s: no such phase in %s or %s", opts->phases[i], bj.run->root,
+				     tj.run->root);
+			goto fail;
+		}
+	}
+	fail = DV_OPEN_PAIRING;
+	if (!(cmp = calloc(1, sizeof(*cmp)))) {
+		dv_error_set(err, "out of memory");
+		goto fail;
+	}
+	cmp->base = bj.run;
+	cmp->targ = tj.run;
+	dv_comparison_set_threshold(cmp, opts->threshold);
+	if (set_selection(cmp, opts->phases, opts->nphases, err) || dv_comparison_pair(cmp, opts->filter, err))
+		goto fail;
+	if (why)
+		*why = DV_OPEN_OK;
+	return cmp;
+fail:
+	if (cmp) {
+		dv_comparison_free(cmp);   /* frees the runs too */
+	} else {
+		dv_run_free(bj.run);
+		dv_run_free(tj.run);
+	}
+	if (why)
+		*why = fail;
+	return NULL;
+}
+
+bool dv_comparison_phase_selected(const dv_comparison *cmp, const char *phase_name)
+{
+	if (!cmp->nselected)
+		return true;
+	for (size_t i = 0; i < cmp->nselected; i++)
+		if (!strcmp(cmp->selected[i], phase_name))
+			return true;
+	return false;
+}
+
+void dv_comparison_set_pass_rule(dv_comparison *cmp, dv_pass_fn fn, void *ctx)
+{
+	cmp->pass_fn = fn;
+	cmp->pass_ctx = ctx;
+}
+
+void dv_comparison_set_threshold(dv_comparison *cmp, double threshold)
+{
+	cmp->threshold = threshold;
+	cmp->has_threshold = true;
+}
+
+double dv_comparison_threshold(const dv_comparison *cmp)
+{
+	return cmp->has_threshold ? cmp->threshold : NAN;
+}
+
+/* The one verdict. Without a comparison, or before it has a threshold, a
+ * computed pair passes by the decision made when it was computed; threshold
+ * (optional) stands in for the comparison's. */
+static dv_outcome judge(const dv_comparison *cmp, const dv_pair *p, const double *threshold, bool *values_equal)
+{
+	const dv_pair_result *r = &p->result;
+	int state;
+	bool passes;
+
+	if (values_equal)
+		*values_equal = false;
+	if (p->kind != DV_PAIR_MATCHED)
+		return DV_OUTCOME_UNMATCHED;
+	state = atomic_load(&p->state);
+	if (state == DV_PAIR_CANCELLED)
+		return DV_OUTCOME_CANCELLED;
+	if (state != DV_PAIR_DONE)
+		return DV_OUTCOME_PENDING;
+	switch (r->status) {
+	case DV_RESULT_COMPARED:
+		if (cmp && cmp->pass_fn)
+			passes = cmp->pass_fn(cmp, (size_t)(p - cmp->pairs), r, cmp->pass_ctx);
+		else if (threshold)
+			passes = dv_result_passes(r, *threshold);
+		else if (cmp && cmp->has_threshold)
+			passes = dv_result_passes(r, cmp->threshold);
+		else
+			passes = r->passed;
+		return passes ? DV_OUTCOME_PASS : DV_OUTCOME_FAIL;
+	case DV_RESULT_SHAPE_MISMATCH:
+		return DV_OUTCOME_FAIL;
+	case DV_RESULT_ERROR:
+		return DV_OUTCOME_ERROR;
+	case DV_RESULT_NON_TENSOR:
+		/* As the comparator: non-tensor values are reported, never a failure. */
+		if (values_equal)
+			*values_equal = r->equal;
+		return DV_OUTCOME_SKIPPED;
+	case DV_RESULT_CANCELLED:
+	case DV_RESULT_NONE:
+	default:
+		return DV_OUTCOME_NONE;
+	}
+}
+
+dv_outcome dv_comparison_verdict(const dv_comparison *cmp, size_t pair_index, bool *values_equal)
+{
+	return judge(cmp, &cmp->pairs[pair_index], NULL, values_equal);
+}
+
+dv_outcome dv_comparison_verdict_at(const dv_comparison *cmp, size_t pair_index, double threshold,
+				    bool *values_equal)
+{
+	return judge(cmp, &cmp->pairs[pair_index], &threshold, values_equal);
+}
+
+bool dv_outcome_diverges(dv_outcome v)
+{
+	return v == DV_OUTCOME_FAIL || v == DV_OUTCOME_ERROR;
+}
+
+bool dv_pair_failed(const dv_pair *pair)
+{
+	return dv_outcome_diverges(judge(NULL, pair, NULL, NULL));
+}
+
+ptrdiff_t dv_first_divergence(const dv_comparison *cmp, bool *known)
+{
+	bool final = true;
+
+	for (size_t i = 0; i < cmp->npairs; i++) {
+		dv_outcome v = dv_comparison_verdict(cmp, i, NULL);
+
+		if (dv_outcome_diverges(v)) {
+			if (known)
+				*known = final;
+			return (ptrdiff_t)i;
+		}
+		if (v == DV_OUTCOME_PENDING || v == DV_OUTCOME_CANCELLED || v == DV_OUTCOME_NONE)
+			final = false;
+	}
+	if (known)
+		*known = final;
+	return -1;
+}
+
+dv_scan *dv_comparison_scan_start(dv_comparison *cmp, const dv_metrics_opts *opts, int nthreads, int notify_fd)
+{
+	if (cmp->scan)
+		return NULL;
+	cmp->scan = dv_scan_start(cmp, opts, nthreads, notify_fd);
+	return cmp->scan;
+}
+
+dv_scan *dv_comparison_scan(const dv_comparison *cmp)
+{
+	return cmp->scan;
+}
+
+void dv_comparison_scan_wait(dv_comparison *cmp)
+{
+	if (cmp->scan)
+		dv_scan_wait(cmp->scan);
+}
+
+void dv_comparison_scan_stop(dv_comparison *cmp)
+{
+	if (cmp->scan)
+		dv_scan_stop(cmp->scan);
+	cmp->scan = NULL;
+}
+
+bool dv_comparison_scan_stop_until(dv_comparison *cmp, const struct timespec *deadline)
+{
+	bool ended = true;
+
+	if (cmp->scan)
+		ended = dv_scan_stop_until(cmp->scan, deadline);
+	cmp->scan = NULL;
+	return ended;
+}

@@ -1,0 +1,488 @@
+/* The comparison object: run resolution under $DUMPER_BASE_DIR, phase
+ * selection that leaves the runs whole, the verdict under threshold changes
+ * and a pluggable rule, the first divergence known and so far, warnings and
+ * run problems reachable, the scan it owns. Runs are folders of empty .pt
+ * files; results are set by hand or by a stand-in comparator. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dumpview/comparison.h"
+
+static char tmproot[256];
+
+/* mkdir -p of path's folders, then an empty file. */
+static void touch(const char *rel)
+{
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/%s", tmproot, rel);
+	for (char *p = path + strlen(tmproot) + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
+		*p = '/';
+	}
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fclose(f);
+}
+
+static const char *at(const char *rel)
+{
+	static char buf[4][1024];
+	static int k;
+
+	k = (k + 1) % 4;
+	snprintf(buf[k], sizeof(buf[k]), "%s/%s", tmproot, rel);
+	return buf[k];
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmproot, sizeof(tmproot), "%s/dvcmp.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(tmproot))
+		return -1;
+	/* Three phases on both sides; the target has one extra tensor in fwd_only. */
+	static const char *const phases[] = { "inference", "fwd_only", "fwd_bwd" };
+	for (int side = 0; side < 2; side++)
+		for (int p = 0; p < 3; p++)
+			for (int d = 1; d <= 3; d++) {
+				char rel[256];
+
+				snprintf(rel, sizeof(rel), "%s/%s/dump_index=%d___name=t%d.pt", side ? "targ" : "base",
+					 phases[p], d, d);
+				touch(rel);
+			}
+	touch("targ/fwd_only/dump_index=4___name=extra.pt");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return nftw(tmproot, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static dv_comparison *open_cmp(const char *const *phases, size_t nphases, dv_open_failure *why, dv_error *err)
+{
+	char b[1024], t[1024];
+	dv_comparison_opts o = {
+		.baseline = b, .target = t, .phases = phases, .nphases = nphases, .threshold = 1e-3,
+	};
+
+	snprintf(b, sizeof(b), "%s", at("base"));
+	snprintf(t, sizeof(t), "%s", at("targ"));
+	dv_error_clear(err);
+	return dv_comparison_open(&o, why, err);
+}
+
+static void set_compared(dv_pair *p, double rel)
+{
+	memset(&p->result, 0, sizeof(p->result));
+	p->result.status = DV_RESULT_COMPARED;
+	p->result.rel_diff = rel;
+	p->result.passed = rel <= 1e-3;
+	atomic_store(&p->state, DV_PAIR_DONE);
+}
+
+static void test_base_dir_resolution(void **state)
+{
+	dv_error err;
+	dv_run *run;
+	char cwd[1024];
+
+	(void)state;
+	unsetenv("DUMPER_BASE_DIR");
+	assert_string_equal(dv_base_dir(), DV_DEFAULT_BASE_DIR);
+	setenv("DUMPER_BASE_DIR", "", 1);
+	assert_string_equal(dv_base_dir(), DV_DEFAULT_BASE_DIR);
+	setenv("DUMPER_BASE_DIR", tmproot, 1);
+	assert_string_equal(dv_base_dir(), tmproot);
+
+	/* a tag: "base" is no folder from /, so it is looked up under the base dir */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir("/"), 0);
+	dv_error_clear(&err);
+	run = dv_comparison_open_run("base", NULL, &err);
+	assert_non_null(run);
+	assert_string_equal(run->root, at("base"));
+	dv_run_free(run);
+
+	/* the comparison resolves both runs the same way */
+	dv_comparison_opts o = { .baseline = "base", .target = "targ", .threshold = 1e-3 };
+	dv_comparison *cmp = dv_comparison_open(&o, NULL, &err);
+	assert_non_null(cmp);
+	assert_string_equal(cmp->targ->root, at("targ"));
+	dv_comparison_free(cmp);
+
+	/* a missing tag names the place tried under the base dir */
+	o.target = "nosuch";
+	dv_open_failure why = DV_OPEN_OK;
+	assert_null(dv_comparison_open(&o, &why, &err));
+	assert_int_equal(why, DV_OPEN_RUN);
+	assert_non_null(strstr(err.msg, at("nosuch")));
+	unsetenv("DUMPER_BASE_DIR");
+	assert_int_equal(chdir(cwd), 0);
+}
+
+static void test_phase_selection_leaves_runs_whole(void **state)
+{
+	static const char *const want[] = { "fwd_bwd", "inference" };
+	dv_error err;
+	dv_open_failure why;
+	dv_comparison *cmp;
+
+	(void)state;
+	cmp = open_cmp(want, 2, &why, &err);
+	assert_non_null(cmp);
+	assert_int_equal(why, DV_OPEN_OK);
+	/* phase order, not the order asked */
+	assert_int_equal(cmp->nphases, 2);
+	assert_string_equal(cmp->phases[0].name, "inference");
+	assert_string_equal(cmp->phases[1].name, "fwd_bwd");
+	assert_int_equal(cmp->npairs, 6);
+	/* the runs keep every phase, in their own order */
+	assert_int_equal(cmp->base->nphases, 3);
+	assert_int_equal(cmp->targ->nphases, 3);
+	assert_string_equal(cmp->base->phases[1].name, "fwd_only");
+	assert_true(dv_comparison_phase_selected(cmp, "inference"));
+	assert_false(dv_comparison_phase_selected(cmp, "fwd_only"));
+	dv_comparison_free(cmp);
+
+	/* no selection: every phase */
+	cmp = open_cmp(NULL, 0, &why, &err);
+	assert_non_null(cmp);
+	assert_int_equal(cmp->nphases, 3);
+	assert_int_equal(cmp->npairs, 10);
+	assert_true(dv_comparison_phase_selected(cmp, "fwd_only"));
+	dv_comparison_free(cmp);
+
+	/* a phase neither run has */
+	static const char *const bad[] = { "inference", "nosuch" };
+	assert_null(open_cmp(bad, 2, &why, &err));
+	assert_int_equal(why, DV_OPEN_PHASE);
+	assert_non_null(strstr(err.msg, "--phase nosuch: no such phase"));
+}
+
+static void test_verdicts_follow_the_threshold(void **state)
+{
+	dv_error err;
+	dv_comparison *cmp = open_cmp(NULL, 0, NULL, &err);
+	bool equal;
+
+	(void)state;
+	assert_non_null(cmp);
+	assert_true(dv_comparison_threshold(cmp) == 1e-3);
+	/* pair 0 pending, 1 passes at 1e-3, 2 fails at 1e-3 */
+	assert_int_equal(dv_comparison_verdict(cmp, 0, NULL), DV_OUTCOME_PENDING);
+	set_compared(&cmp->pairs[1], 5e-4);
+	set_compared(&cmp->pairs[2], 5e-3);
+	assert_int_equal(dv_comparison_verdict(cmp, 1, NULL), DV_OUTCOME_PASS);
+	assert_int_equal(dv_comparison_verdict(cmp, 2, NULL), DV_OUTCOME_FAIL);
+	/* a looser threshold passes it, a stricter one fails both */
+	dv_comparison_set_threshold(cmp, 1e-2);
+	assert_int_equal(dv_comparison_verdict(cmp, 2, NULL), DV_OUTCOME_PASS);
+	dv_comparison_set_threshold(cmp, 1e-4);
+	assert_int_equal(dv_comparison_verdict(cmp, 1, NULL), DV_OUTCOME_FAIL);
+	dv_comparison_set_threshold(cmp, 1e-3);
+
+	/* NaN never passes */
+	set_compared(&cmp->pairs[0], NAN);
+	assert_int_equal(dv_comparison_verdict(cmp, 0, NULL), DV_OUTCOME_FAIL);
+	/* non-tensor values are skipped, equal or not; the flag tells them apart */
+	cmp->pairs[0].result.status = DV_RESULT_NON_TENSOR;
+	cmp->pairs[0].result.equal = true;
+	assert_int_equal(dv_comparison_verdict(cmp, 0, &equal), DV_OUTCOME_SKIPPED);
+	assert_true(equal);
+	cmp->pairs[0].result.equal = false;
+	assert_int_equal(dv_comparison_verdict(cmp, 0, &equal), DV_OUTCOME_SKIPPED);
+	assert_false(equal);
+	/* errors and shape mismatches */
+	cmp->pairs[0].result.status = DV_RESULT_ERROR;
+	assert_int_equal(dv_comparison_verdict(cmp, 0, NULL), DV_OUTCOME_ERROR);
+	assert_true(dv_outcome_diverges(DV_OUTCOME_ERROR));
+	cmp->pairs[0].result.status = DV_RESULT_SHAPE_MISMATCH;
+	assert_int_equal(dv_comparison_verdict(cmp, 0, NULL), DV_OUTCOME_FAIL);
+	/* cancelled by the user, and unmatched */
+	atomic_store(&cmp->pairs[0].state, DV_PAIR_CANCELLED);
+	assert_int_equal(dv_comparison_verdict(cmp, 0, NULL), DV_OUTCOME_CANCELLED);
+	for (size_t i = 0; i < cmp->npairs; i++)
+		if (cmp->pairs[i].kind != DV_PAIR_MATCHED)
+			assert_int_equal(dv_comparison_verdict(cmp, i, NULL), DV_OUTCOME_UNMATCHED);
+	dv_comparison_free(cmp);
+}
+
+/* An export on another thread judges under the threshold it took. */
+static void test_verdict_at_a_given_threshold(void **state)
+{
+	dv_error err;
+	dv_comparison *cmp = open_cmp(NULL, 0, NULL, &err);
+
+	(void)state;
+	assert_non_null(cmp);
+	set_compared(&cmp->pairs[0], 5e-3);
+	assert_int_equal(dv_comparison_verdict_at(cmp, 0, 1e-2, NULL), DV_OUTCOME_PASS);
+	assert_int_equal(dv_comparison_verdict_at(cmp, 0, 1e-3, NULL), DV_OUTCOME_FAIL);
+	/* the comparison's own threshold is left alone */
+	assert_true(dv_comparison_threshold(cmp) == 1e-3);
+	dv_comparison_free(cmp);
+
+	/* from dv_comparison_build: no threshold until set, the computed decision counts */
+	dv_run_opts ro = { .base_dir = "/nonexistent-base" };
+	dv_run *b = dv_comparison_open_run(at("base"), &ro, &err), *t = dv_comparison_open_run(at("targ"), &ro, &err);
+	assert_non_null(b);
+	assert_non_null(t);
+	cmp = dv_comparison_build(b, t, NULL, &err);
+	assert_non_null(cmp);
+	assert_true(isnan(dv_comparison_threshold(cmp)));
+	set_compared(&cmp->pairs[0], 5e-4);
+	cmp->pairs[0].result.passed = false;
+	assert_int_equal(dv_comparison_verdict(cmp, 0, NULL), DV_OUTCOME_FAIL);
+	assert_true(dv_pair_failed(&cmp->pairs[0]));
+	dv_comparison_set_threshold(cmp, 1e-3);
+	assert_int_equal(dv_comparison_verdict(cmp, 0, NULL), DV_OUTCOME_PASS);
+	dv_comparison_free(cmp);
+}
+
+static void count_call(void *ctx)
+{
+	++*(int *)ctx;
+}
+
+/* Listing one run after the other tells when the baseline is done; the
+ * threaded listing gives the same pairs. */
+static void test_open_sequential_and_parallel(void **state)
+{
+	int calls = 0;
+	_Atomic size_t listed = 0;
+	dv_comparison_opts o = {
+		.baseline = at("base"), .target = at("targ"), .threshold = 1e-3, .listed = &listed,
+		.baseline_listed = count_call, .ctx = &calls,
+	};
+	dv_error err;
+	dv_comparison *cmp;
+
+	(void)state;
+	dv_error_clear(&err);
+	cmp = dv_comparison_open(&o, NULL, &err);
+	assert_non_null(cmp);
+	assert_int_equal(calls, 1);
+	assert_int_equal(atomic_load(&listed), 19);
+	assert_int_equal(cmp->npairs, 10);
+	dv_comparison_free(cmp);
+
+	o.parallel_open = true;
+	o.baseline = at("base");
+	o.target = at("targ");
+	cmp = dv_comparison_open(&o, NULL, &err);
+	assert_non_null(cmp);
+	assert_int_equal(cmp->npairs, 10);
+	dv_comparison_free(cmp);
+
+	/* a missing baseline: its error, and the target is not listed */
+	calls = 0;
+	o.parallel_open = false;
+	o.baseline = at("nosuch");
+	o.target = at("targ");
+	atomic_store(&listed, 0);
+	assert_null(dv_comparison_open(&o, NULL, &err));
+	assert_non_null(strstr(err.msg, "'"));
+	assert_non_null(strstr(err.msg, "nosuch"));
+	assert_int_equal(calls, 0);
+	assert_int_equal(atomic_load(&listed), 0);
+}
+
+/* A rule that passes only pairs named t1, whatever the metrics say. */
+static bool only_t1(const dv_comparison *cmp, size_t i, const dv_pair_result *r, void *ctx)
+{
+	(void)r;
+	++*(int *)ctx;
+	return !strcmp(cmp->pairs[i].name, "t1");
+}
+
+static void test_pass_rule_replaces_threshold(void **state)
+{
+	dv_error err;
+	dv_comparison *cmp = open_cmp(NULL, 0, NULL, &err);
+	int calls = 0;
+
+	(void)state;
+	assert_non_null(cmp);
+	for (size_t i = 0; i < 3; i++)
+		set_compared(&cmp->pairs[i], 0);
+	dv_comparison_set_pass_rule(cmp, only_t1, &calls);
+	assert_string_equal(cmp->pairs[0].name, "t1");
+	assert_int_equal(dv_comparison_verdict(cmp, 0, NULL), DV_OUTCOME_PASS);
+	assert_int_equal(dv_comparison_verdict(cmp, 1, NULL), DV_OUTCOME_FAIL);
+	assert_int_equal(calls, 2);
+	/* the first divergence follows the rule */
+	assert_int_equal(dv_first_divergence(cmp, NULL), 1);
+	dv_comparison_set_pass_rule(cmp, NULL, NULL);
+	assert_int_equal(dv_comparison_verdict(cmp, 1, NULL), DV_OUTCOME_PASS);
+	dv_comparison_free(cmp);
+}
+
+static void test_first_divergence_known_and_so_far(void **state)
+{
+	dv_error err;
+	dv_comparison *cmp = open_cmp(NULL, 0, NULL, &err);
+	bool known = true;
+
+	(void)state;
+	assert_non_null(cmp);
+	/* nothing computed: none so far */
+	assert_int_equal(dv_first_divergence(cmp, &known), -1);
+	assert_false(known);
+	/* a failure with a pending pair before it: so far */
+	set_compared(&cmp->pairs[2], 0.5);
+	assert_int_equal(dv_first_divergence(cmp, &known), 2);
+	assert_false(known);
+	/* everything before it final: known, whatever comes after */
+	set_compared(&cmp->pairs[0], 0);
+	set_compared(&cmp->pairs[1], 0);
+	assert_int_equal(dv_first_divergence(cmp, &known), 2);
+	assert_true(known);
+	/* a cancelled pair before it makes it unknown again */
+	atomic_store(&cmp->pairs[1].state, DV_PAIR_CANCELLED);
+	assert_int_equal(dv_first_divergence(cmp, &known), 2);
+	assert_false(known);
+	set_compared(&cmp->pairs[1], 0);
+	/* a looser threshold removes it */
+	dv_comparison_set_threshold(cmp, 1.0);
+	assert_int_equal(dv_first_divergence(cmp, &known), -1);
+	assert_false(known);
+	/* an error counts as a divergence */
+	dv_comparison_set_threshold(cmp, 1e-3);
+	cmp->pairs[1].result.status = DV_RESULT_ERROR;
+	assert_int_equal(dv_first_divergence(cmp, &known), 1);
+	assert_true(known);
+	dv_comparison_free(cmp);
+}
+
+static void test_warnings_and_problems_reachable(void **state)
+{
+	static const char *const fwd[] = { "fwd_only" };
+	dv_error err;
+	dv_comparison *cmp;
+	char **w = NULL;
+	size_t n;
+
+	(void)state;
+	/* the target's extra file in fwd_only is reported through the comparison */
+	cmp = open_cmp(fwd, 1, NULL, &err);
+	assert_non_null(cmp);
+	assert_int_equal(cmp->npairs, 4);
+	assert_int_equal(cmp->pairs[3].kind, DV_PAIR_TARGET_ONLY);
+	n = dv_comparison_warnings(cmp, &w);
+	assert_int_equal(n, 0);
+	dv_warnings_free(w, n);
+	/* a run problem becomes a warning */
+	char **problems = malloc(sizeof(*problems));
+	assert_non_null(problems);
+	problems[0] = strdup("inference/x: cannot read folder: Permission denied");
+	cmp->base->problems = problems;
+	cmp->base->nproblems = 1;
+	n = dv_comparison_warnings(cmp, &w);
+	assert_int_equal(n, 1);
+	assert_string_equal(w[0], "baseline: inference/x: cannot read folder: Permission denied");
+	dv_warnings_free(w, n);
+	dv_comparison_free(cmp);
+
+	/* a phase on one side only */
+	touch("targ/extra_phase/dump_index=1___name=z.pt");
+	cmp = open_cmp(NULL, 0, NULL, &err);
+	assert_non_null(cmp);
+	n = dv_comparison_warnings(cmp, &w);
+	assert_int_equal(n, 1);
+	assert_non_null(strstr(w[0], "phase extra_phase: only in the target"));
+	dv_warnings_free(w, n);
+	dv_comparison_free(cmp);
+	assert_int_equal(remove(at("targ/extra_phase/dump_index=1___name=z.pt")), 0);
+	assert_int_equal(rmdir(at("targ/extra_phase")), 0);
+}
+
+static int fake_compare(const char *base_path, const char *targ_path, const dv_metrics_opts *opts,
+			dv_pair_result *result)
+{
+	(void)base_path;
+	(void)opts;
+	memset(result, 0, sizeof(*result));
+	result->status = DV_RESULT_COMPARED;
+	result->rel_diff = strstr(targ_path, "t2") ? 0.5 : 0;
+	result->passed = result->rel_diff <= 1e-3;
+	return 0;
+}
+
+static void test_scan_owned_by_the_comparison(void **state)
+{
+	dv_error err;
+	dv_comparison *cmp = open_cmp(NULL, 0, NULL, &err);
+	dv_metrics_opts mo = dv_metrics_opts_default();
+	bool known;
+
+	(void)state;
+	assert_non_null(cmp);
+	dv_set_compare_fn(fake_compare);
+	assert_null(dv_comparison_scan(cmp));
+	dv_scan *scan = dv_comparison_scan_start(cmp, &mo, 2, -1);
+	assert_non_null(scan);
+	assert_ptr_equal(dv_comparison_scan(cmp), scan);
+	/* one scan at a time */
+	assert_null(dv_comparison_scan_start(cmp, &mo, 2, -1));
+	dv_comparison_scan_wait(cmp);
+	assert_true(dv_scan_finished(scan));
+	assert_int_equal(dv_first_divergence(cmp, &known), 1);
+	assert_true(known);
+	assert_string_equal(cmp->pairs[1].name, "t2");
+	dv_comparison_scan_stop(cmp);
+	assert_null(dv_comparison_scan(cmp));
+	dv_comparison_scan_stop(cmp);   /* no scan: nothing to do */
+
+	/* freeing the comparison stops a scan still running */
+	for (size_t i = 0; i < cmp->npairs; i++)
+		if (cmp->pairs[i].kind == DV_PAIR_MATCHED)
+			atomic_store(&cmp->pairs[i].state, DV_PAIR_PENDING);
+	assert_non_null(dv_comparison_scan_start(cmp, &mo, 2, -1));
+	dv_comparison_free(cmp);
+	dv_set_compare_fn(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_base_dir_resolution),
+		cmocka_unit_test(test_phase_selection_leaves_runs_whole),
+		cmocka_unit_test(test_verdicts_follow_the_threshold),
+		cmocka_unit_test(test_pass_rule_replaces_threshold),
+		cmocka_unit_test(test_verdict_at_a_given_threshold),
+		cmocka_unit_test(test_open_sequential_and_parallel),
+		cmocka_unit_test(test_first_divergence_known_and_so_far),
+		cmocka_unit_test(test_warnings_and_problems_reachable),
+		cmocka_unit_test(test_scan_owned_by_the_comparison),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
