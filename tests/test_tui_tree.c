@@ -34,7 +34,7 @@ static tui_app *open_runs(const char *ex, double threshold)
 	assert_non_null(targ);
 	app->cmp = dv_comparison_build(base, targ, NULL, &err);
 	assert_non_null(app->cmp);
-	assert_int_equal(tree_init(&app->tree, app->cmp, &err), 0);
+	assert_int_equal(tui_tree_init(&app->tree, app->cmp, &err), 0);
 	app->threshold = threshold;
 	app->first_div = -1;
 	app->detail_cancelled = -1;
@@ -43,7 +43,7 @@ static tui_app *open_runs(const char *ex, double threshold)
 	for (size_t i = 0; i < app->cmp->npairs; i++)
 		if (app->cmp->pairs[i].kind == DV_PAIR_MATCHED)
 			dv_pair_compute(&app->cmp->pairs[i], &o);
-	tree_rebuild(app);
+	tui_tree_rebuild(app);
 	return app;
 }
 
@@ -54,7 +54,7 @@ static tui_app *open_examples(double threshold)
 
 static void close_app(tui_app *app)
 {
-	tree_free(&app->tree);
+	tui_tree_free(&app->tree);
 	dv_comparison_free(app->cmp);
 	pcre2_code_free(app->filter_re);
 	free(app);
@@ -86,9 +86,9 @@ static void test_groups_in_execution_order(void **state)
 		assert_int_equal(app->tree.groups[ph->first_group + g].backward, bwd[g]);
 	}
 	char label[64];
-	tree_group_label(app, ph->first_group + 9, label, sizeof(label));
+	tui_tree_group_label(app, ph->first_group + 9, label, sizeof(label));
 	assert_string_equal(label, "layer 5 (backward)");
-	tree_group_label(app, ph->first_group + 8, label, sizeof(label));
+	tui_tree_group_label(app, ph->first_group + 8, label, sizeof(label));
 	assert_string_equal(label, "(no layer, backward)");
 	/* inference: input_ids, positions, rids, qkv_format, embed_output first. */
 	p = phase_index(app, "inference");
@@ -98,9 +98,9 @@ static void test_groups_in_execution_order(void **state)
 	assert_int_equal(first->layer, -1);
 	assert_int_equal(first->count, 5);
 	assert_string_equal(app->cmp->pairs[first->first].name, "input_ids");
-	tree_group_label(app, ph->first_group + 3, label, sizeof(label));
+	tui_tree_group_label(app, ph->first_group + 3, label, sizeof(label));
 	assert_string_equal(label, "layer 2");
-	tree_group_label(app, ph->first_group, label, sizeof(label));
+	tui_tree_group_label(app, ph->first_group, label, sizeof(label));
 	assert_string_equal(label, "(no layer)");
 	close_app(app);
 }
@@ -115,16 +115,16 @@ static void test_aggregates_and_first_divergence(void **state)
 	};
 	for (size_t i = 0; i < 3; i++) {
 		tagg a;
-		tree_agg_phase(app, phase_index(app, want[i].phase), &a);
+		tui_tree_agg_phase(app, phase_index(app, want[i].phase), &a);
 		assert_int_equal(a.failed, want[i].failed);
 		assert_int_equal(a.done, a.total);
 	}
 	/* fwd_only has two target-only files: shown, not compared. */
 	tagg a;
-	tree_agg_phase(app, phase_index(app, "fwd_only"), &a);
+	tui_tree_agg_phase(app, phase_index(app, "fwd_only"), &a);
 	assert_int_equal(a.shown, 46);
 	assert_int_equal(a.total, 44);
-	app_update_first_div(app);
+	tui_state_update_first_div(app);
 	assert_true(app->first_div_known);
 	assert_true(app->first_div >= 0);
 	const dv_pair *fd = &app->cmp->pairs[app->first_div];
@@ -132,18 +132,18 @@ static void test_aggregates_and_first_divergence(void **state)
 	assert_int_equal(fd->layer, 2);
 	assert_string_equal(app->cmp->phases[fd->phase].name, "inference");
 	/* Worst of layer 2 in inference is mlp_output's 0.0316. */
-	tree_agg_group(app, app->tree.group_of_pair[app->first_div], &a);
+	tui_tree_agg_group(app, app->tree.group_of_pair[app->first_div], &a);
 	assert_int_equal(a.failed, 2);
 	assert_true(fabs(a.worst - 0.03162228104648879) < 1e-9);
 	/* A looser threshold moves the first divergence nowhere else but counts fewer failures. */
 	app->threshold = 0.01;
-	app_update_first_div(app);
+	tui_state_update_first_div(app);
 	assert_string_equal(app->cmp->pairs[app->first_div].name, "mlp_output");
-	tree_agg_phase(app, phase_index(app, "inference"), &a);
+	tui_tree_agg_phase(app, phase_index(app, "inference"), &a);
 	assert_int_equal(a.failed, 4);
 	/* Above every rel_diff: no divergence at all. */
 	app->threshold = 1.0;
-	app_update_first_div(app);
+	tui_state_update_first_div(app);
 	assert_int_equal(app->first_div, -1);
 	assert_true(app->first_div_known);
 
@@ -153,14 +153,14 @@ static void test_aggregates_and_first_divergence(void **state)
 	dv_pair *first_pair = &app->cmp->pairs[app->cmp->phases[phase_index(app, "inference")].first];
 	first_pair->result.status = DV_RESULT_NON_TENSOR;
 	first_pair->result.equal = false;
-	assert_int_equal(tui_pair_verdict(app, first_pair), PV_SKIPPED);
-	assert_false(app_pair_failed(app, first_pair));
-	app_update_first_div(app);
+	assert_int_equal(tui_tree_verdict(app, first_pair), PV_SKIPPED);
+	assert_false(tui_tree_pair_failed(app, first_pair));
+	tui_state_update_first_div(app);
 	assert_string_equal(app->cmp->pairs[app->first_div].name, "mlp_output");
-	tree_agg_phase(app, phase_index(app, "inference"), &a);
+	tui_tree_agg_phase(app, phase_index(app, "inference"), &a);
 	assert_int_equal(a.failed, 26);
 	first_pair->result.equal = true;
-	assert_int_equal(tui_pair_verdict(app, first_pair), PV_PASS);
+	assert_int_equal(tui_tree_verdict(app, first_pair), PV_PASS);
 	close_app(app);
 }
 
@@ -179,7 +179,7 @@ static void test_repeated_tags_are_passes(void **state)
 			continue;
 		size_t g = app->tree.group_of_pair[i];
 		char label[64];
-		tree_group_label(app, g, label, sizeof(label));
+		tui_tree_group_label(app, g, label, sizeof(label));
 		assert_int_equal(app->tree.groups[g].pass, (int)seen);
 		assert_string_equal(label, seen ? "layer 2 (pass 2, step 0)" : "layer 2 (step 0)");
 		seen++;
@@ -193,14 +193,14 @@ static void test_sorts_and_filter(void **state)
 	(void)state;
 	tui_app *app = open_examples(1e-3);
 	size_t n;
-	size_t *flat = tree_flat_pairs(app, &n);
+	size_t *flat = tui_tree_flat_pairs(app, &n);
 	assert_int_equal(n, app->cmp->npairs);
 	for (size_t i = 1; i < n; i++)
 		assert_true(flat[i] > flat[i - 1]); /* execution order */
 	free(flat);
 
 	app->tree.sort = SORT_REL;
-	flat = tree_flat_pairs(app, &n);
+	flat = tui_tree_flat_pairs(app, &n);
 	/* Within a group, rel_diff never increases. */
 	for (size_t i = 1; i < n; i++) {
 		const dv_pair *a = &app->cmp->pairs[flat[i - 1]], *b = &app->cmp->pairs[flat[i]];
@@ -211,7 +211,7 @@ static void test_sorts_and_filter(void **state)
 	free(flat);
 
 	app->tree.sort = SORT_NAME;
-	flat = tree_flat_pairs(app, &n);
+	flat = tui_tree_flat_pairs(app, &n);
 	for (size_t i = 1; i < n; i++)
 		if (app->tree.group_of_pair[flat[i]] == app->tree.group_of_pair[flat[i - 1]])
 			assert_true(strcmp(app->cmp->pairs[flat[i - 1]].name, app->cmp->pairs[flat[i]].name) <= 0);
@@ -224,8 +224,8 @@ static void test_sorts_and_filter(void **state)
 	assert_non_null(app->filter_re);
 	for (size_t i = 0; i < app->cmp->npairs; i++)
 		app->tree.hidden[i] = dv_regex_test(app->filter_re, app->cmp->pairs[i].name) != DV_REGEX_MATCH;
-	tree_rebuild(app);
-	flat = tree_flat_pairs(app, &n);
+	tui_tree_rebuild(app);
+	flat = tui_tree_flat_pairs(app, &n);
 	assert_int_equal(n, 9);
 	free(flat);
 	/* Rows: 3 phases and 9 groups, all groups closed. */
@@ -234,7 +234,7 @@ static void test_sorts_and_filter(void **state)
 	size_t pair = app->tree.groups[app->tree.phases[0].first_group + 2].first;
 	while (app->tree.hidden[pair])
 		pair++;
-	assert_true(tree_select_pair(app, pair));
+	assert_true(tui_tree_select_pair(app, pair));
 	assert_int_equal(app->tree.rows[app->sel].kind, TN_TENSOR);
 	assert_int_equal(app->tree.rows[app->sel].pair, pair);
 	close_app(app);
@@ -277,22 +277,22 @@ static void test_str_width_counts_escapes(void **state)
 {
 	(void)state;
 	assert_non_null(setlocale(LC_ALL, "C.UTF-8"));
-	assert_int_equal(str_width("abc"), 3);
-	assert_int_equal(str_width("a\x1b[31mb"), 1 + 4 + 4 + 1);   /* \x1b */
-	assert_int_equal(str_width("\xff"), 4);                     /* \xff */
-	assert_int_equal(str_width("\xc2\x9b"), 6);                 /* \u009b */
-	assert_int_equal(str_width("x\xe2\x80\xaey"), 8);          /* \u202e */
-	assert_int_equal(str_width("\xc3\xa9"), 1);                 /* U+00E9 as is */
-	assert_int_equal(str_width("\xe4\xb8\xad"), 2);             /* a wide character */
+	assert_int_equal(tui_draw_width("abc"), 3);
+	assert_int_equal(tui_draw_width("a\x1b[31mb"), 1 + 4 + 4 + 1);   /* \x1b */
+	assert_int_equal(tui_draw_width("\xff"), 4);                     /* \xff */
+	assert_int_equal(tui_draw_width("\xc2\x9b"), 6);                 /* \u009b */
+	assert_int_equal(tui_draw_width("x\xe2\x80\xaey"), 8);          /* \u202e */
+	assert_int_equal(tui_draw_width("\xc3\xa9"), 1);                 /* U+00E9 as is */
+	assert_int_equal(tui_draw_width("\xe4\xb8\xad"), 2);             /* a wide character */
 	/* The widest suffix that fits never splits an escape or a character. */
 	int w;
-	assert_string_equal(str_tail("abc\x1b" "def", 5, &w), "def");
+	assert_string_equal(tui_draw_tail("abc\x1b" "def", 5, &w), "def");
 	assert_int_equal(w, 3);
-	assert_string_equal(str_tail("abc\x1b" "def", 7, &w), "\x1b" "def");
+	assert_string_equal(tui_draw_tail("abc\x1b" "def", 7, &w), "\x1b" "def");
 	assert_int_equal(w, 7);
-	assert_string_equal(str_tail("x\xe4\xb8\xad", 2, &w), "\xe4\xb8\xad");
+	assert_string_equal(tui_draw_tail("x\xe4\xb8\xad", 2, &w), "\xe4\xb8\xad");
 	assert_int_equal(w, 2);
-	assert_string_equal(str_tail("abc", 10, &w), "abc");
+	assert_string_equal(tui_draw_tail("abc", 10, &w), "abc");
 	assert_int_equal(w, 3);
 }
 

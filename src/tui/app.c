@@ -45,7 +45,7 @@ static const tui_glyphs glyphs_ascii = {
 /* ------------------------------------------------------------------ */
 /* labels */
 
-void tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size)
+void tui_state_tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size)
 {
 	(void)app;
 	const dv_dumpfile *f = p->targ ? p->targ : p->base;
@@ -56,16 +56,16 @@ void tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size)
 		snprintf(buf + n, size - n, " #%d", f->duplicate_index);
 }
 
-void pair_path(tui_app *app, size_t pair, char *buf, size_t size)
+void tui_state_pair_path(tui_app *app, size_t pair, char *buf, size_t size)
 {
 	const dv_pair *p = &app->cmp->pairs[pair];
 	char g[128], t[256];
-	tree_group_label(app, app->tree.group_of_pair[pair], g, sizeof(g));
-	tensor_label(app, p, t, sizeof(t));
+	tui_tree_group_label(app, app->tree.group_of_pair[pair], g, sizeof(g));
+	tui_state_tensor_label(app, p, t, sizeof(t));
 	snprintf(buf, size, "%s / %s / %s", app->cmp->phases[p->phase].name, g, t);
 }
 
-const char *pair_display_name(const dv_pair *p)
+const char *tui_state_pair_name(const dv_pair *p)
 {
 	return p->name ? p->name : "?";
 }
@@ -73,7 +73,7 @@ const char *pair_display_name(const dv_pair *p)
 /* ------------------------------------------------------------------ */
 /* state helpers */
 
-void app_message(tui_app *app, bool error, const char *fmt, ...)
+void tui_state_message(tui_app *app, bool error, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -83,12 +83,12 @@ void app_message(tui_app *app, bool error, const char *fmt, ...)
 	app->dirty = true;
 }
 
-const trow *app_selected_row(tui_app *app)
+const trow *tui_state_selected_row(tui_app *app)
 {
 	return app->sel < app->tree.nrows ? &app->tree.rows[app->sel] : NULL;
 }
 
-void app_select_row(tui_app *app, size_t row)
+void tui_state_select_row(tui_app *app, size_t row)
 {
 	if (row >= app->tree.nrows)
 		return;
@@ -98,7 +98,7 @@ void app_select_row(tui_app *app, size_t row)
 	app->dirty = true;
 }
 
-const tui_detail *app_detail_for(tui_app *app, size_t pair)
+const tui_detail *tui_state_detail_for(tui_app *app, size_t pair)
 {
 	for (size_t i = 0; i < DETAIL_CACHE; i++)
 		if (app->details[i].valid && app->details[i].pair == pair) {
@@ -108,7 +108,7 @@ const tui_detail *app_detail_for(tui_app *app, size_t pair)
 	return NULL;
 }
 
-void app_clear_details(tui_app *app)
+void tui_state_clear_details(tui_app *app)
 {
 	for (size_t i = 0; i < DETAIL_CACHE; i++)
 		if (app->details[i].valid) {
@@ -119,17 +119,17 @@ void app_clear_details(tui_app *app)
 
 /* The first failing matched pair in execution order under the current
  * threshold; known once every matched pair before it is computed. */
-void app_update_first_div(tui_app *app)
+void tui_state_update_first_div(tui_app *app)
 {
 	tui_sync_threshold(app);
 	app->first_div = dv_first_divergence(app->cmp, &app->first_div_known);
 	if (app->first_div >= 0 && app->first_div_known && !app->div_opened) {
 		app->div_opened = true;
-		app_open_first_divergence(app, !app->user_moved);
+		tui_state_open_first_div(app, !app->user_moved);
 	}
 }
 
-void app_open_first_divergence(tui_app *app, bool select)
+void tui_state_open_first_div(tui_app *app, bool select)
 {
 	if (app->first_div < 0)
 		return;
@@ -137,26 +137,26 @@ void app_open_first_divergence(tui_app *app, bool select)
 	if (app->tree.hidden[pair]) {
 		size_t g = app->tree.group_of_pair[pair];
 		app->tree.phases[app->tree.groups[g].phase].open = true;
-		tree_rebuild(app);
+		tui_tree_rebuild(app);
 		return;
 	}
 	if (select) {
-		tree_select_pair(app, pair);
+		tui_tree_select_pair(app, pair);
 	} else {
 		size_t g = app->tree.group_of_pair[pair];
 		app->tree.groups[g].open = true;
 		app->tree.phases[app->tree.groups[g].phase].open = true;
-		tree_rebuild(app);
+		tui_tree_rebuild(app);
 	}
 }
 
-bool app_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total)
+bool tui_state_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total)
 {
-	return jobs_pair_progress(app, pair, done, total) ||
+	return tui_jobs_pair_progress(app, pair, done, total) ||
 	       (app->scan && dv_scan_pair_progress(app->scan, pair, done, total));
 }
 
-size_t app_matched_done(tui_app *app, size_t *total, size_t *cancelled)
+size_t tui_state_matched_done(tui_app *app, size_t *total, size_t *cancelled)
 {
 	size_t done = 0, n = 0, ncancelled = 0;
 	for (size_t i = 0; i < app->cmp->npairs; i++) {
@@ -179,11 +179,11 @@ size_t app_matched_done(tui_app *app, size_t *total, size_t *cancelled)
 
 static void draw_title(tui_app *app)
 {
-	attr_t a = draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD);
-	draw_fill(stdscr, 0, 0, app->cols, a);
+	attr_t a = tui_draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD);
+	tui_draw_fill(stdscr, 0, 0, app->cols, a);
 	char thr[32], scan[96], fd[512], buf[1200];
 	snprintf(thr, sizeof(thr), "%g", app->threshold);
-	size_t total, cancelled, done = app_matched_done(app, &total, &cancelled);
+	size_t total, cancelled, done = tui_state_matched_done(app, &total, &cancelled);
 	char ncan[48] = "";
 	if (cancelled)
 		snprintf(ncan, sizeof(ncan), " (%zu cancelled)", cancelled);
@@ -195,7 +195,7 @@ static void draw_title(tui_app *app)
 		snprintf(scan, sizeof(scan), "scan %zu/%zu%s%s", done, total, ncan, app->scan_paused ? " paused" : "");
 	if (app->first_div >= 0) {
 		char path[400];
-		pair_path(app, (size_t)app->first_div, path, sizeof(path));
+		tui_state_pair_path(app, (size_t)app->first_div, path, sizeof(path));
 		snprintf(fd, sizeof(fd), "first divergence: %s%s", path, app->first_div_known ? "" : " (so far)");
 	} else if (app->first_div_known) {
 		/* the same warnings that make `compare` fail: never "no divergence" then */
@@ -213,62 +213,62 @@ static void draw_title(tui_app *app)
 	const char *bar = app->g.vbar;
 	snprintf(buf, sizeof(buf), "dumpview  %s vs %s  %s threshold %s  %s  %s %s", app->cmp->base->spec,
 		 app->cmp->targ->spec, bar, thr, scan, bar, fd);
-	if (str_width(buf) > app->cols - 2)
+	if (tui_draw_width(buf) > app->cols - 2)
 		snprintf(buf, sizeof(buf), "%s vs %s %s thr %s %s %s %s %s", app->cmp->base->spec, app->cmp->targ->spec,
 			 bar, thr, bar, scan, bar, fd);
-	if (str_width(buf) > app->cols - 2)
+	if (tui_draw_width(buf) > app->cols - 2)
 		snprintf(buf, sizeof(buf), "thr %s %s %s %s %s", thr, bar, scan, bar, fd);
-	if (str_width(buf) > app->cols - 2)
+	if (tui_draw_width(buf) > app->cols - 2)
 		snprintf(buf, sizeof(buf), "%s %s %s", scan, bar, fd);
-	if (str_width(buf) > app->cols - 2)
+	if (tui_draw_width(buf) > app->cols - 2)
 		snprintf(buf, sizeof(buf), "%s", fd);
-	draw_str(stdscr, 0, 1, app->cols - 1, buf, a);
+	tui_draw_str(stdscr, 0, 1, app->cols - 1, buf, a);
 }
 
 static void draw_status(tui_app *app)
 {
 	int y = app->rows - 1;
-	attr_t a = draw_attr(app, CP_STATUS, A_REVERSE);
-	draw_fill(stdscr, y, 0, app->cols, a);
+	attr_t a = tui_draw_attr(app, CP_STATUS, A_REVERSE);
+	tui_draw_fill(stdscr, y, 0, app->cols, a);
 	if (app->prompting) {
 		/* Label, then the end of the input (what is being typed); each
 		 * part measured once, so a long paste costs linear time. */
 		int x, lmax = app->cols - 12;
-		if (str_width(app->prompt_label) > lmax) {
+		if (tui_draw_width(app->prompt_label) > lmax) {
 			/* A question's end ("overwrite? (y/N)") must show. */
-			draw_field_mid(app, y, 0, lmax, app->prompt_label, a);
+			tui_draw_field_mid(app, y, 0, lmax, app->prompt_label, a);
 			x = lmax;
 		} else {
-			x = draw_str(stdscr, y, 0, app->cols, app->prompt_label, a);
+			x = tui_draw_str(stdscr, y, 0, app->cols, app->prompt_label, a);
 		}
 		if (app->prompt_overflow) {
 			char msg[128];
 			snprintf(msg, sizeof(msg), " input longer than %zu bytes: Enter or Esc cancels",
 				 sizeof(app->prompt_buf) - 1);
-			draw_str(stdscr, y, x, app->cols - x, msg, draw_attr(app, CP_STATUS, A_REVERSE) | A_BOLD);
+			tui_draw_str(stdscr, y, x, app->cols - x, msg, tui_draw_attr(app, CP_STATUS, A_REVERSE) | A_BOLD);
 			return;
 		}
 		int w;
-		const char *tail = str_tail(app->prompt_buf, app->cols - 2 - x, &w);
-		x += draw_str(stdscr, y, x, app->cols - x, tail, a);
-		draw_str(stdscr, y, x, 1, "_", a | A_BLINK);
+		const char *tail = tui_draw_tail(app->prompt_buf, app->cols - 2 - x, &w);
+		x += tui_draw_str(stdscr, y, x, app->cols - x, tail, a);
+		tui_draw_str(stdscr, y, x, 1, "_", a | A_BLINK);
 		return;
 	}
 	char left[1200] = "";
 	job_kind kind;
 	int64_t done, total;
-	if (jobs_heavy_busy(app, &kind, &done, &total) && (kind == JOB_EXPORT || kind == JOB_TABLE)) {
+	if (tui_jobs_heavy_busy(app, &kind, &done, &total) && (kind == JOB_EXPORT || kind == JOB_TABLE)) {
 		snprintf(left, sizeof(left), "exporting: %lld%% (Esc cancels)",
 			 total > 0 ? (long long)(done * 100 / total) : 0LL);
 	} else if (app->message[0]) {
 		snprintf(left, sizeof(left), "%s", app->message);
 	} else {
-		const trow *row = app_selected_row(app);
+		const trow *row = tui_state_selected_row(app);
 		if (row && row->kind == TN_TENSOR) {
-			pair_path(app, row->pair, left, sizeof(left));
+			tui_state_pair_path(app, row->pair, left, sizeof(left));
 		} else if (row && row->kind == TN_GROUP) {
 			char g[128];
-			tree_group_label(app, row->group, g, sizeof(g));
+			tui_tree_group_label(app, row->group, g, sizeof(g));
 			snprintf(left, sizeof(left), "%s / %s", app->cmp->phases[row->phase].name, g);
 		} else if (row) {
 			snprintf(left, sizeof(left), "%s", app->cmp->phases[row->phase].name);
@@ -285,19 +285,19 @@ static void draw_status(tui_app *app)
 			 sort_names[app->tree.sort]);
 	else
 		snprintf(right, sizeof(right), " sort: %s  ?:help q:quit ", sort_names[app->tree.sort]);
-	int rw = str_width(right);
-	attr_t la = app->message[0] && app->message_error ? draw_attr(app, CP_FAIL, A_BOLD) | A_REVERSE : a;
+	int rw = tui_draw_width(right);
+	attr_t la = app->message[0] && app->message_error ? tui_draw_attr(app, CP_FAIL, A_BOLD) | A_REVERSE : a;
 	if (app->message[0] && app->message_error && app->color)
 		la = COLOR_PAIR(CP_STATUS) | A_BOLD;
-	if (app->message[0] && app->message_error && str_width(left) > app->cols - rw - 2) {
+	if (app->message[0] && app->message_error && tui_draw_width(left) > app->cols - rw - 2) {
 		/* An error takes the whole row, elided in the middle: its
 		 * reason comes last and must stay readable. */
-		draw_field_mid(app, y, 1, app->cols - 2, left, la);
+		tui_draw_field_mid(app, y, 1, app->cols - 2, left, la);
 	} else if (app->cols - rw > 20) {
-		draw_field(app, y, 1, app->cols - rw - 2, left, la, false);
-		draw_str(stdscr, y, app->cols - rw, rw, right, a);
+		tui_draw_field(app, y, 1, app->cols - rw - 2, left, la, false);
+		tui_draw_str(stdscr, y, app->cols - rw, rw, right, a);
 	} else {
-		draw_field(app, y, 1, app->cols - 2, left, la, false);
+		tui_draw_field(app, y, 1, app->cols - 2, left, la, false);
 	}
 }
 
@@ -309,7 +309,7 @@ static void request_visible(tui_app *app, tui_rect tree)
 	size_t hash = 1469598103u;
 	size_t want[512];
 	size_t nwant = 0;
-	const trow *sel = app_selected_row(app);
+	const trow *sel = tui_state_selected_row(app);
 	if (sel && sel->kind == TN_TENSOR) {
 		const dv_pair *p = &app->cmp->pairs[sel->pair];
 		if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_PENDING)
@@ -340,7 +340,7 @@ static void request_visible(tui_app *app, tui_rect tree)
 			mine[nmine++] = want[i];
 	/* Replaced in one step: added one by one, the job thread could take
 	 * a later row before the selection was in the list. */
-	jobs_set_wants(app, mine, nmine);
+	tui_jobs_set_wants(app, mine, nmine);
 }
 
 void app_render(tui_app *app)
@@ -356,28 +356,28 @@ void app_render(tui_app *app)
 		char buf[128];
 		int y = app->rows / 2 - 1;
 		snprintf(buf, sizeof(buf), "terminal too small: %dx%d", app->cols, app->rows);
-		draw_str(stdscr, y < 0 ? 0 : y, 1, app->cols - 1, buf, A_BOLD);
-		draw_str(stdscr, y + 1, 1, app->cols - 1, "dumpview needs at least 60x15", A_NORMAL);
-		draw_str(stdscr, y + 2, 1, app->cols - 1, "resize, or press q to quit", A_NORMAL);
+		tui_draw_str(stdscr, y < 0 ? 0 : y, 1, app->cols - 1, buf, A_BOLD);
+		tui_draw_str(stdscr, y + 1, 1, app->cols - 1, "dumpview needs at least 60x15", A_NORMAL);
+		tui_draw_str(stdscr, y + 2, 1, app->cols - 1, "resize, or press q to quit", A_NORMAL);
 		wnoutrefresh(stdscr);
 		doupdate();
 		app->dirty = false;
 		return;
 	}
-	app_update_first_div(app);
+	tui_state_update_first_div(app);
 	/* Sorted by rel_diff, rows move as results arrive. */
-	size_t total, done = app_matched_done(app, &total, NULL);
+	size_t total, done = tui_state_matched_done(app, &total, NULL);
 	if (done != app->last_done) {
 		app->last_done = done;
 		if (app->tree.sort == SORT_REL)
-			tree_rebuild(app);
+			tui_tree_rebuild(app);
 	}
 	draw_title(app);
 	int top = 2, bottom = app->rows - 1; /* rows [top, bottom) */
 	tui_rect tree = { top, 0, bottom - top, app->cols };
 	bool tree_visible = true;
 	if (app->help_open) {
-		view_help_ops.draw(app, (tui_rect){ 2, 0, bottom - 2, app->cols }, true);
+		tui_view_help.draw(app, (tui_rect){ 2, 0, bottom - 2, app->cols }, true);
 		tree_visible = false;
 		/* The row under the title, above the help's own title, stays blank. */
 	} else if (app->detail_open) {
@@ -387,28 +387,28 @@ void app_render(tui_app *app)
 				th = 6;
 			tree.h = th;
 			tui_rect det = { top + th + 1, 0, bottom - (top + th + 1), app->cols };
-			view_tree_ops.draw(app, tree, app->focus == PANE_TREE);
-			view_detail_ops.draw(app, det, app->focus == PANE_DETAIL);
+			tui_view_tree.draw(app, tree, app->focus == PANE_TREE);
+			tui_view_detail.draw(app, det, app->focus == PANE_DETAIL);
 		} else if (app->focus == PANE_DETAIL) {
 			/* Short terminals show one pane at a time; Tab switches. */
 			tree_visible = false;
-			view_detail_ops.draw(app, (tui_rect){ 2, 0, bottom - 2, app->cols }, true);
+			tui_view_detail.draw(app, (tui_rect){ 2, 0, bottom - 2, app->cols }, true);
 		} else {
-			view_tree_ops.draw(app, tree, true);
+			tui_view_tree.draw(app, tree, true);
 		}
 	} else {
-		view_tree_ops.draw(app, tree, true);
+		tui_view_tree.draw(app, tree, true);
 	}
 	if (tree_visible)
 		request_visible(app, tree);
 	/* The detail of the selected tensor, when its pane shows. */
-	const trow *sel = app_selected_row(app);
+	const trow *sel = tui_state_selected_row(app);
 	if (app->detail_open && sel && sel->kind == TN_TENSOR) {
 		const dv_pair *p = &app->cmp->pairs[sel->pair];
-		if (p->kind == DV_PAIR_MATCHED && !app_detail_for(app, sel->pair) &&
+		if (p->kind == DV_PAIR_MATCHED && !tui_state_detail_for(app, sel->pair) &&
 		    (ptrdiff_t)sel->pair != app->detail_cancelled && atomic_load(&p->state) != DV_PAIR_CANCELLED &&
 		    (atomic_load(&p->state) != DV_PAIR_DONE || p->result.status == DV_RESULT_COMPARED))
-			jobs_submit_detail(app, sel->pair);
+			tui_jobs_submit_detail(app, sel->pair);
 	}
 	draw_status(app);
 	wnoutrefresh(stdscr);
@@ -439,7 +439,7 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
-void app_drain(int fd)
+void tui_state_drain(int fd)
 {
 	char buf[4096];
 	while (read(fd, buf, sizeof(buf)) > 0)
@@ -456,13 +456,13 @@ void app_poll_events(tui_app *app, int timeout_ms)
 	if (poll(fds, 3, timeout_ms) <= 0)
 		return;
 	if (fds[0].revents) {
-		app_drain(app->scan_pipe[0]);
-		app_update_first_div(app);
+		tui_state_drain(app->scan_pipe[0]);
+		tui_state_update_first_div(app);
 		app->dirty = true;
 	}
 	if (fds[1].revents) {
-		app_drain(app->job_pipe[0]);
-		jobs_collect(app);
+		tui_state_drain(app->job_pipe[0]);
+		tui_jobs_collect(app);
 		app->dirty = true;
 	}
 	if (fds[2].revents) {
@@ -503,7 +503,7 @@ static int next_key(tui_app *app)
 		 * character would make a long paste quadratic. */
 		if (app->dirty && !app->prompting)
 			app_render(app);
-		return script_next_key(app);
+		return tui_script_next_key(app);
 	}
 	int idle_errs = 0;
 	while (!app->quit) {
@@ -524,7 +524,7 @@ static int next_key(tui_app *app)
 		}
 		job_kind kind;
 		int64_t done, total;
-		bool busy = jobs_heavy_busy(app, &kind, &done, &total) || atomic_load(&app->jobs.want_pair) >= 0;
+		bool busy = tui_jobs_heavy_busy(app, &kind, &done, &total) || atomic_load(&app->jobs.want_pair) >= 0;
 		int timeout = busy ? 100 : 1000;
 		if (app->scan_dirty)
 			timeout = 50;
@@ -547,12 +547,12 @@ static int next_key(tui_app *app)
 		if (busy)
 			app->dirty = true; /* progress */
 		if (fds[1].revents) {
-			app_drain(app->scan_pipe[0]);
+			tui_state_drain(app->scan_pipe[0]);
 			app->scan_dirty = true; /* the render updates the first divergence */
 		}
 		if (fds[2].revents) {
-			app_drain(app->job_pipe[0]);
-			jobs_collect(app);
+			tui_state_drain(app->job_pipe[0]);
+			tui_jobs_collect(app);
 			app->dirty = true;
 		}
 		if (fds[3].revents) {
@@ -641,7 +641,7 @@ static int start_terminal(tui_app *app, char *err, size_t errsize)
 	curs_set(0);
 	const char *nc = getenv("NO_COLOR");
 	app->color = !app->opts.no_color && !(nc && *nc) && has_colors();
-	draw_init_colors(app);
+	tui_draw_init_colors(app);
 	app->rows = LINES;
 	app->cols = COLS;
 	return 0;
@@ -735,8 +735,8 @@ static void draw_listing(tui_app *app, listing *ls)
 	app->rows = LINES;
 	app->cols = COLS;
 	werase(stdscr);
-	attr_t a = draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD);
-	draw_fill(stdscr, 0, 0, app->cols, a);
+	attr_t a = tui_draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD);
+	tui_draw_fill(stdscr, 0, 0, app->cols, a);
 	char n[32], buf[1200];
 	size_t v = atomic_load(&ls->listed);
 	/* Thousands apart, as "12 345": easier to read as it climbs. */
@@ -750,10 +750,10 @@ static void draw_listing(tui_app *app, listing *ls)
 	n[k] = '\0';
 	snprintf(buf, sizeof(buf), "dumpview  %s vs %s  %s listing %s file%s%s", app->opts.baseline, app->opts.target,
 		 app->g.vbar, n, v == 1 ? "" : "s", app->g.ellipsis);
-	if (str_width(buf) > app->cols - 2)
+	if (tui_draw_width(buf) > app->cols - 2)
 		snprintf(buf, sizeof(buf), "listing %s file%s%s", n, v == 1 ? "" : "s", app->g.ellipsis);
-	draw_str(stdscr, 0, 1, app->cols - 1, buf, a);
-	draw_str(stdscr, 2, 1, app->cols - 1, "listing the runs (q quits)", A_NORMAL);
+	tui_draw_str(stdscr, 0, 1, app->cols - 1, buf, a);
+	tui_draw_str(stdscr, 2, 1, app->cols - 1, "listing the runs (q quits)", A_NORMAL);
 	wnoutrefresh(stdscr);
 	doupdate();
 }
@@ -894,11 +894,11 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 	for (size_t i = 0; i < app->cmp->npairs; i++)
 		if (app->cmp->pairs[i].rank > 0)
 			multi_rank = true;
-	if (tree_init(&app->tree, app->cmp, &e) != 0) {
+	if (tui_tree_init(&app->tree, app->cmp, &e) != 0) {
 		snprintf(err, errsize, "%s", e.msg);
 		goto out_signals;
 	}
-	tree_rebuild(app);
+	tui_tree_rebuild(app);
 	app->mopts = dv_metrics_opts_default();
 	app->mopts.threshold = opts->threshold;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -910,7 +910,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 	const char *stuck = getenv("DUMPVIEW_TEST_STUCK");
 	if (stuck && *stuck) {
 		app->test_stuck = true;
-		app->mopts.progress = script_scan_progress;
+		app->mopts.progress = tui_script_scan_progress;
 		app->mopts.progress_ctx = app;
 	}
 	if (opts->script) {
@@ -920,13 +920,13 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 			goto out_signals;
 		}
 		app->script_mode = true;
-		app->mopts.progress = script_scan_progress;
+		app->mopts.progress = tui_script_scan_progress;
 		app->mopts.progress_ctx = app;
 	}
 	if (!app->screen && start_terminal(app, err, errsize) != 0)
 		goto out_signals;
 
-	if (jobs_start(app) != 0) {
+	if (tui_jobs_start(app) != 0) {
 		snprintf(err, errsize, "cannot start the job thread");
 		stop_terminal(app);
 		goto out_signals;
@@ -964,7 +964,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 			deadline.tv_nsec -= 1000000000L;
 		}
 		bool scan_ended = dv_comparison_scan_stop_until(app->cmp, &deadline);
-		bool jobs_ended = jobs_stop_until(app, &deadline);
+		bool jobs_ended = tui_jobs_stop_until(app, &deadline);
 		if (!scan_ended || !jobs_ended) {
 			fflush(NULL);
 			_exit(rc);
@@ -975,7 +975,7 @@ out_signals:
 	stop_terminal(app);
 	restore_signals();
 out:
-	app_clear_details(app);
+	tui_state_clear_details(app);
 	if (app->script)
 		fclose(app->script);
 	for (int i = 0; i < 2; i++) {
@@ -991,7 +991,7 @@ out:
 	free(app->search);
 	free(app->filter);
 	pcre2_code_free(filter);
-	tree_free(&app->tree);
+	tui_tree_free(&app->tree);
 	if (app->cmp)
 		dv_comparison_free(app->cmp);
 	free(app);

@@ -132,18 +132,18 @@ typedef struct tui_tree {
 	int sort;
 } tui_tree;
 
-int tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err);
-void tree_free(tui_tree *t);
+int tui_tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err);
+void tui_tree_free(tui_tree *t);
 struct tui_app;
-void tree_rebuild(struct tui_app *app);  /* rows from open flags, filter, sort */
-void tree_agg_group(struct tui_app *app, size_t g, tagg *a);
-void tree_agg_phase(struct tui_app *app, size_t p, tagg *a);
+void tui_tree_rebuild(struct tui_app *app);  /* rows from open flags, filter, sort */
+void tui_tree_agg_group(struct tui_app *app, size_t g, tagg *a);
+void tui_tree_agg_phase(struct tui_app *app, size_t p, tagg *a);
 /* Every shown tensor pair in display order (ignoring open flags); *n gets the count. */
-size_t *tree_flat_pairs(struct tui_app *app, size_t *n);
+size_t *tui_tree_flat_pairs(struct tui_app *app, size_t *n);
 /* Opens the path to a pair and selects it (if not hidden). */
-bool tree_select_pair(struct tui_app *app, size_t pair);
-ptrdiff_t tree_row_of_pair(struct tui_app *app, size_t pair);
-void tree_group_label(struct tui_app *app, size_t g, char *buf, size_t size);
+bool tui_tree_select_pair(struct tui_app *app, size_t pair);
+ptrdiff_t tui_tree_row_of_pair(struct tui_app *app, size_t pair);
+void tui_tree_group_label(struct tui_app *app, size_t g, char *buf, size_t size);
 
 /* ---- pair state as the TUI sees it ---- */
 typedef enum pair_verdict {
@@ -155,7 +155,7 @@ typedef enum pair_verdict {
 	PV_SKIPPED,     /* non-tensor values that differ: reported, never a failure */
 	PV_OTHER,       /* a result without a verdict */
 } pair_verdict;
-pair_verdict tui_pair_verdict(const struct tui_app *app, const dv_pair *p);
+pair_verdict tui_tree_verdict(const struct tui_app *app, const dv_pair *p);
 /* app->threshold (what the explorer shows, `t` sets) into the comparison,
  * whose verdict every view draws. */
 void tui_sync_threshold(const struct tui_app *app);
@@ -213,35 +213,35 @@ typedef struct tui_jobs {
 	dv_metrics_opts mopts;
 } tui_jobs;
 
-int jobs_start(struct tui_app *app);
-void jobs_stop(struct tui_app *app);
+int tui_jobs_start(struct tui_app *app);
+void tui_jobs_stop(struct tui_app *app);
 /* The same, waiting only until deadline (CLOCK_REALTIME): false when the job
  * thread is still busy (it is then detached and its state left allocated). */
-bool jobs_stop_until(struct tui_app *app, const struct timespec *deadline);
-void jobs_want_pair(struct tui_app *app, size_t pair);
-void jobs_clear_wants(struct tui_app *app);
+bool tui_jobs_stop_until(struct tui_app *app, const struct timespec *deadline);
+void tui_jobs_want_pair(struct tui_app *app, size_t pair);
+void tui_jobs_clear_wants(struct tui_app *app);
 /* Replaces the wanted pairs at once; the last of pairs is computed first. */
-void jobs_set_wants(struct tui_app *app, const size_t *pairs, size_t n);
-void jobs_submit_detail(struct tui_app *app, size_t pair);
+void tui_jobs_set_wants(struct tui_app *app, const size_t *pairs, size_t n);
+void tui_jobs_submit_detail(struct tui_app *app, size_t pair);
 /* max_bytes > 0: refuse (with a message) an export projected to write more. */
-void jobs_submit_export(struct tui_app *app, size_t pair, const char *path, double min_abs, int64_t top_k,
+void tui_jobs_submit_export(struct tui_app *app, size_t pair, const char *path, double min_abs, int64_t top_k,
 			double max_bytes);
 /* What `e` would write: -1 until the pair's metrics are computed; *rows gets the rows. */
-double export_projected_bytes(const dv_pair *p, int64_t top_k, int64_t *rows);
+double tui_jobs_export_bytes(const dv_pair *p, int64_t top_k, int64_t *rows);
 /* The element-wise export asks before writing more than this. */
 #define EXPORT_CONFIRM_BYTES 1e9
-void fmt_bytes(char *buf, size_t size, double bytes);
-void jobs_submit_table(struct tui_app *app, const char *path, size_t *pairs, size_t n);
+void tui_jobs_fmt_bytes(char *buf, size_t size, double bytes);
+void tui_jobs_submit_table(struct tui_app *app, const char *path, size_t *pairs, size_t n);
 /* Esc: cancels the heavy job (the pair it computes, if any, ends CANCELLED). */
-void jobs_cancel(struct tui_app *app);
+void tui_jobs_cancel(struct tui_app *app);
 /* Esc on a row: stops the on-demand compute of pair; false if not running. */
-bool jobs_cancel_pair(struct tui_app *app, size_t pair);
+bool tui_jobs_cancel_pair(struct tui_app *app, size_t pair);
 /* Progress of the on-demand compute of pair, if it is the one running. */
-bool jobs_pair_progress(struct tui_app *app, size_t pair, int64_t *done, int64_t *total);
-bool jobs_idle(struct tui_app *app);
-bool jobs_heavy_busy(struct tui_app *app, job_kind *kind, int64_t *done, int64_t *total);
+bool tui_jobs_pair_progress(struct tui_app *app, size_t pair, int64_t *done, int64_t *total);
+bool tui_jobs_idle(struct tui_app *app);
+bool tui_jobs_heavy_busy(struct tui_app *app, job_kind *kind, int64_t *done, int64_t *total);
 /* Collects a finished heavy job into the app (details cache, messages). */
-void jobs_collect(struct tui_app *app);
+void tui_jobs_collect(struct tui_app *app);
 
 /* ---- views ---- */
 typedef struct tui_rect {
@@ -254,7 +254,7 @@ typedef struct view_ops {
 	int (*handle)(struct tui_app *app, tui_action act, int key);
 } view_ops;
 
-extern const view_ops view_tree_ops, view_detail_ops, view_help_ops;
+extern const view_ops tui_view_tree, tui_view_detail, tui_view_help;
 
 /* ---- drawing (draw.c) ---- */
 enum {
@@ -278,26 +278,26 @@ typedef struct tui_glyphs {
 	const char *heat[HEAT_LEVELS];
 } tui_glyphs;
 
-void draw_init_colors(struct tui_app *app);
-attr_t draw_attr(struct tui_app *app, int pair_id, attr_t mono);
+void tui_draw_init_colors(struct tui_app *app);
+attr_t tui_draw_attr(struct tui_app *app, int pair_id, attr_t mono);
 /* Writes s at (y,x) clipped to w display columns; returns the columns used. */
-int draw_str(WINDOW *w, int y, int x, int maxw, const char *s, attr_t attr);
+int tui_draw_str(WINDOW *w, int y, int x, int maxw, const char *s, attr_t attr);
 /* Writes s padded with spaces (or clipped with an ellipsis) to exactly width columns. */
-void draw_field(struct tui_app *app, int y, int x, int width, const char *s, attr_t attr, bool right);
+void tui_draw_field(struct tui_app *app, int y, int x, int width, const char *s, attr_t attr, bool right);
 /* The same, clipped in the middle: for errors, whose reason is at the end. */
-void draw_field_mid(struct tui_app *app, int y, int x, int width, const char *s, attr_t attr);
-void draw_fill(WINDOW *w, int y, int x, int width, attr_t attr);
-int str_width(const char *s);
+void tui_draw_field_mid(struct tui_app *app, int y, int x, int width, const char *s, attr_t attr);
+void tui_draw_fill(WINDOW *w, int y, int x, int width, attr_t attr);
+int tui_draw_width(const char *s);
 /* The longest suffix of s at most maxw columns wide (in one pass); *width gets its width. */
-const char *str_tail(const char *s, int maxw, int *width);
-void fmt_num(char *buf, size_t size, double v);    /* %.3e, "nan", "inf" */
-void fmt_stat(char *buf, size_t size, double v);   /* %.4g */
+const char *tui_draw_tail(const char *s, int maxw, int *width);
+void tui_draw_fmt_num(char *buf, size_t size, double v);    /* %.3e, "nan", "inf" */
+void tui_draw_fmt_stat(char *buf, size_t size, double v);   /* %.4g */
 
 /* ---- prompt (prompt.c) ---- */
 /* Reads a line on the status row; returns a malloc'd string, or NULL when
  * cancelled (Esc) or the app is quitting. */
-char *prompt_read(struct tui_app *app, const char *label, const char *initial);
-bool prompt_yes_no(struct tui_app *app, const char *question);
+char *tui_prompt_read(struct tui_app *app, const char *label, const char *initial);
+bool tui_prompt_yes_no(struct tui_app *app, const char *question);
 
 /* ---- the app ---- */
 typedef enum pane { PANE_TREE, PANE_DETAIL } pane;
@@ -377,13 +377,13 @@ typedef struct tui_app {
 
 /* Progress of a pair being computed (on demand or by the scan), in elements. */
 /* The pair's label or either file name matches re (search and filter). */
-dv_regex_result tui_pair_matches(tui_app *app, const pcre2_code *re, size_t pair);
-bool app_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total);
+dv_regex_result tui_cmd_pair_matches(tui_app *app, const pcre2_code *re, size_t pair);
+bool tui_state_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total);
 /* Called from every compute's progress report: blocks while :hold-computes
  * is on and the compute has more than one chunk left (scripted mode only). */
-void script_hold_point(tui_app *app, int64_t done, int64_t total);
-void script_scan_progress(void *app, int64_t done, int64_t total); /* the scan's hook to it */
-void app_message(tui_app *app, bool error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void tui_script_hold_point(tui_app *app, int64_t done, int64_t total);
+void tui_script_scan_progress(void *app, int64_t done, int64_t total); /* the scan's hook to it */
+void tui_state_message(tui_app *app, bool error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void app_render(tui_app *app);
 /* The next key (from the terminal or the script), servicing background events
  * meanwhile; -1 when the app must quit. The one place keys are made
@@ -391,32 +391,32 @@ void app_render(tui_app *app);
 int app_next_key(tui_app *app);
 /* Services background events without blocking (scan and job pipes, signals). */
 void app_poll_events(tui_app *app, int timeout_ms);
-const tui_detail *app_detail_for(tui_app *app, size_t pair);
-void app_clear_details(tui_app *app);
-const trow *app_selected_row(tui_app *app);
-void app_select_row(tui_app *app, size_t row);
-void app_open_first_divergence(tui_app *app, bool select);
-void app_export_selected(tui_app *app);
+const tui_detail *tui_state_detail_for(tui_app *app, size_t pair);
+void tui_state_clear_details(tui_app *app);
+const trow *tui_state_selected_row(tui_app *app);
+void tui_state_select_row(tui_app *app, size_t row);
+void tui_state_open_first_div(tui_app *app, bool select);
+void tui_cmd_export_selected(tui_app *app);
 /* commands.c: the global commands behind the action table */
-void search_step(tui_app *app, int dir);
-void do_search(tui_app *app);
-void do_filter(tui_app *app);
-void do_threshold(tui_app *app);
-void do_scan_toggle(tui_app *app);
-bool jump(tui_app *app, int dir, bool (*pred)(tui_app *, size_t), bool wrap, bool *wrapped);
-bool pred_failed(tui_app *app, size_t i);
+void tui_cmd_search_step(tui_app *app, int dir);
+void tui_cmd_search(tui_app *app);
+void tui_cmd_filter(tui_app *app);
+void tui_cmd_threshold(tui_app *app);
+void tui_cmd_scan_toggle(tui_app *app);
+bool tui_cmd_jump(tui_app *app, int dir, bool (*pred)(tui_app *, size_t), bool wrap, bool *wrapped);
+bool tui_cmd_pred_failed(tui_app *app, size_t i);
 /* script.c: the next key of DUMPVIEW_SCRIPT, running its commands; -1 at the end */
-int script_next_key(tui_app *app);
+int tui_script_next_key(tui_app *app);
 /* An <Esc> typed ahead on the script's current line is taken (true), as a
  * long match loop takes an Esc waiting in the terminal's input. */
-bool script_take_esc(tui_app *app);
-void app_drain(int fd);
-size_t app_matched_done(tui_app *app, size_t *total, size_t *cancelled); /* cancelled may be NULL */
-void tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size);
-void pair_path(tui_app *app, size_t pair, char *buf, size_t size);
-void app_export_table(tui_app *app);
-void app_update_first_div(tui_app *app);
-bool app_pair_failed(const tui_app *app, const dv_pair *p);
-const char *pair_display_name(const dv_pair *p);
+bool tui_script_take_esc(tui_app *app);
+void tui_state_drain(int fd);
+size_t tui_state_matched_done(tui_app *app, size_t *total, size_t *cancelled); /* cancelled may be NULL */
+void tui_state_tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size);
+void tui_state_pair_path(tui_app *app, size_t pair, char *buf, size_t size);
+void tui_cmd_export_table(tui_app *app);
+void tui_state_update_first_div(tui_app *app);
+bool tui_tree_pair_failed(const tui_app *app, const dv_pair *p);
+const char *tui_state_pair_name(const dv_pair *p);
 
 #endif

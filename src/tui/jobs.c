@@ -31,7 +31,7 @@ static void progress_cb(void *ctx, int64_t done, int64_t total)
 	tui_jobs *j = ctx;
 	atomic_store(&j->done, done);
 	atomic_store(&j->total, total);
-	script_hold_point(app_of(j), done, total);
+	tui_script_hold_point(app_of(j), done, total);
 }
 
 static void want_progress_cb(void *ctx, int64_t done, int64_t total)
@@ -39,7 +39,7 @@ static void want_progress_cb(void *ctx, int64_t done, int64_t total)
 	tui_jobs *j = ctx;
 	atomic_store(&j->want_done, done);
 	atomic_store(&j->want_total, total);
-	script_hold_point(app_of(j), done, total);
+	tui_script_hold_point(app_of(j), done, total);
 }
 
 /* The visible table: the report layer's CSV rows, one per tensor pair, with
@@ -128,14 +128,14 @@ static void run_heavy(tui_app *app, job_kind kind, size_t pair, char *path, doub
 		dv_error err;
 		dv_error_clear(&err);
 		int64_t nrows = 0;
-		double proj = export_projected_bytes(p, top_k, &nrows);
+		double proj = tui_jobs_export_bytes(p, top_k, &nrows);
 		if (atomic_load(&j->cancel)) {
 			rc = -1;
 		} else if (max_bytes > 0 && proj > max_bytes) {
 			/* Its size was unknown when asked: the user confirms now
 			 * that it is (the metrics are computed). */
 			char sz[32];
-			fmt_bytes(sz, sizeof(sz), proj);
+			tui_jobs_fmt_bytes(sz, sizeof(sz), proj);
 			rc = -1;
 			snprintf(err.msg, sizeof(err.msg), "not exported: it would write about %s (%lld rows); press e again to confirm",
 				 sz, (long long)nrows);
@@ -250,7 +250,7 @@ static void *job_main(void *arg)
 	return NULL;
 }
 
-int jobs_start(tui_app *app)
+int tui_jobs_start(tui_app *app)
 {
 	tui_jobs *j = &app->jobs;
 	pthread_mutex_init(&j->mu, NULL);
@@ -271,7 +271,7 @@ int jobs_start(tui_app *app)
 	return 0;
 }
 
-bool jobs_stop_until(tui_app *app, const struct timespec *deadline)
+bool tui_jobs_stop_until(tui_app *app, const struct timespec *deadline)
 {
 	tui_jobs *j = &app->jobs;
 	if (!j->started)
@@ -303,12 +303,12 @@ bool jobs_stop_until(tui_app *app, const struct timespec *deadline)
 	return true;
 }
 
-void jobs_stop(tui_app *app)
+void tui_jobs_stop(tui_app *app)
 {
-	jobs_stop_until(app, NULL);
+	tui_jobs_stop_until(app, NULL);
 }
 
-void jobs_clear_wants(tui_app *app)
+void tui_jobs_clear_wants(tui_app *app)
 {
 	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
@@ -316,7 +316,7 @@ void jobs_clear_wants(tui_app *app)
 	pthread_mutex_unlock(&j->mu);
 }
 
-void jobs_set_wants(tui_app *app, const size_t *pairs, size_t n)
+void tui_jobs_set_wants(tui_app *app, const size_t *pairs, size_t n)
 {
 	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
@@ -336,7 +336,7 @@ void jobs_set_wants(tui_app *app, const size_t *pairs, size_t n)
 	pthread_mutex_unlock(&j->mu);
 }
 
-void jobs_want_pair(tui_app *app, size_t pair)
+void tui_jobs_want_pair(tui_app *app, size_t pair)
 {
 	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
@@ -388,7 +388,7 @@ static void submit(tui_app *app, job_kind kind, size_t pair, char *path, double 
 	submit_limited(app, kind, pair, path, min_abs, top_k, table, ntable, 0);
 }
 
-void jobs_submit_detail(tui_app *app, size_t pair)
+void tui_jobs_submit_detail(tui_app *app, size_t pair)
 {
 	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
@@ -400,12 +400,12 @@ void jobs_submit_detail(tui_app *app, size_t pair)
 	submit(app, JOB_DETAIL, pair, NULL, 0, 0, NULL, 0);
 }
 
-void jobs_submit_export(tui_app *app, size_t pair, const char *path, double min_abs, int64_t top_k, double max_bytes)
+void tui_jobs_submit_export(tui_app *app, size_t pair, const char *path, double min_abs, int64_t top_k, double max_bytes)
 {
 	submit_limited(app, JOB_EXPORT, pair, strdup(path), min_abs, top_k, NULL, 0, max_bytes);
 }
 
-double export_projected_bytes(const dv_pair *p, int64_t top_k, int64_t *rows)
+double tui_jobs_export_bytes(const dv_pair *p, int64_t top_k, int64_t *rows)
 {
 	const dv_pair_result *r = &p->result;
 	if (atomic_load(&p->state) != DV_PAIR_DONE || r->status != DV_RESULT_COMPARED)
@@ -422,7 +422,7 @@ double export_projected_bytes(const dv_pair *p, int64_t top_k, int64_t *rows)
 	return row * (double)n;
 }
 
-void fmt_bytes(char *buf, size_t size, double bytes)
+void tui_jobs_fmt_bytes(char *buf, size_t size, double bytes)
 {
 	if (bytes >= 1e9)
 		snprintf(buf, size, "%.1f GB", bytes / 1e9);
@@ -432,13 +432,13 @@ void fmt_bytes(char *buf, size_t size, double bytes)
 		snprintf(buf, size, "%.0f kB", bytes / 1e3);
 }
 
-void jobs_submit_table(tui_app *app, const char *path, size_t *pairs, size_t n)
+void tui_jobs_submit_table(tui_app *app, const char *path, size_t *pairs, size_t n)
 {
 	/* The table job has no row filter: min_abs carries the threshold. */
 	submit(app, JOB_TABLE, 0, strdup(path), app->threshold, 0, pairs, n);
 }
 
-bool jobs_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total)
+bool tui_jobs_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total)
 {
 	tui_jobs *j = &app->jobs;
 	if (atomic_load(&j->want_pair) == (long long)pair) {
@@ -461,7 +461,7 @@ bool jobs_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total
 	return false;
 }
 
-bool jobs_cancel_pair(tui_app *app, size_t pair)
+bool tui_jobs_cancel_pair(tui_app *app, size_t pair)
 {
 	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
@@ -474,7 +474,7 @@ bool jobs_cancel_pair(tui_app *app, size_t pair)
 	return running;
 }
 
-void jobs_cancel(tui_app *app)
+void tui_jobs_cancel(tui_app *app)
 {
 	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
@@ -492,7 +492,7 @@ void jobs_cancel(tui_app *app)
 	pthread_mutex_unlock(&j->mu);
 }
 
-bool jobs_idle(tui_app *app)
+bool tui_jobs_idle(tui_app *app)
 {
 	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
@@ -501,7 +501,7 @@ bool jobs_idle(tui_app *app)
 	return idle;
 }
 
-bool jobs_heavy_busy(tui_app *app, job_kind *kind, int64_t *done, int64_t *total)
+bool tui_jobs_heavy_busy(tui_app *app, job_kind *kind, int64_t *done, int64_t *total)
 {
 	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
@@ -513,7 +513,7 @@ bool jobs_heavy_busy(tui_app *app, job_kind *kind, int64_t *done, int64_t *total
 	return busy;
 }
 
-void jobs_collect(tui_app *app)
+void tui_jobs_collect(tui_app *app)
 {
 	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
@@ -552,9 +552,9 @@ void jobs_collect(tui_app *app)
 		app->detail_clock[slot] = ++app->clock;
 	} else if (kind == JOB_EXPORT || kind == JOB_TABLE) {
 		if (rc == 0)
-			app_message(app, false, "wrote %lld rows to %s", (long long)rows, msg);
+			tui_state_message(app, false, "wrote %lld rows to %s", (long long)rows, msg);
 		else
-			app_message(app, true, "%s", msg[0] ? msg : "export failed");
+			tui_state_message(app, true, "%s", msg[0] ? msg : "export failed");
 	}
 	app->dirty = true;
 }

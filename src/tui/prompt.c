@@ -16,7 +16,7 @@ static void delete_last_char(tui_app *app)
 	app->prompt_buf[app->prompt_len] = '\0';
 }
 
-char *prompt_read(tui_app *app, const char *label, const char *initial)
+char *tui_prompt_read(tui_app *app, const char *label, const char *initial)
 {
 	app->prompting = true;
 	app->prompt_label = label;
@@ -31,7 +31,7 @@ char *prompt_read(tui_app *app, const char *label, const char *initial)
 			break;
 		if (key == TK_ENTER) {
 			if (app->prompt_overflow) {
-				app_message(app, true, "input longer than %zu bytes: refused, nothing done",
+				tui_state_message(app, true, "input longer than %zu bytes: refused, nothing done",
 					    sizeof(app->prompt_buf) - 1);
 				break;
 			}
@@ -74,9 +74,9 @@ char *prompt_read(tui_app *app, const char *label, const char *initial)
 	return result;
 }
 
-bool prompt_yes_no(tui_app *app, const char *question)
+bool tui_prompt_yes_no(tui_app *app, const char *question)
 {
-	char *ans = prompt_read(app, question, "");
+	char *ans = tui_prompt_read(app, question, "");
 	bool yes = ans && (ans[0] == 'y' || ans[0] == 'Y');
 	free(ans);
 	return yes;

@@ -25,7 +25,7 @@ static void save_display(tui_app *app, const char *name)
 {
 	FILE *f = fopen(name, "w");
 	if (!f) {
-		app_message(app, true, "%s: %s", name, strerror(errno));
+		tui_state_message(app, true, "%s: %s", name, strerror(errno));
 		return;
 	}
 	for (int y = 0; y < LINES; y++) {
@@ -104,15 +104,15 @@ static void wait_jobs(tui_app *app)
 		return;
 	}
 	for (int guard = 0; guard < 100000 && !app->quit; guard++) {
-		bool was_idle = jobs_idle(app);
+		bool was_idle = tui_jobs_idle(app);
 		app_render(app);
-		if (was_idle && jobs_idle(app))
+		if (was_idle && tui_jobs_idle(app))
 			return;
 		app_poll_events(app, 20);
 	}
 }
 
-void script_hold_point(tui_app *app, int64_t done, int64_t total)
+void tui_script_hold_point(tui_app *app, int64_t done, int64_t total)
 {
 	while (app->test_stuck)
 		pause(); /* deaf to cancel and quit, as a stuck read(2) is */
@@ -126,9 +126,9 @@ void script_hold_point(tui_app *app, int64_t done, int64_t total)
 	atomic_fetch_sub(&app->script_held, 1);
 }
 
-void script_scan_progress(void *app, int64_t done, int64_t total)
+void tui_script_scan_progress(void *app, int64_t done, int64_t total)
 {
-	script_hold_point(app, done, total);
+	tui_script_hold_point(app, done, total);
 }
 
 /* Until n computes are held (:hold-computes), at most 30 s. */
@@ -139,7 +139,7 @@ static void wait_held(tui_app *app, int n)
 		app_poll_events(app, 10);
 	}
 	if (atomic_load(&app->script_held) < n)
-		app_message(app, true, "script line %d: :wait-held: %d of %d computes held", app->script_line,
+		tui_state_message(app, true, "script line %d: :wait-held: %d of %d computes held", app->script_line,
 			    atomic_load(&app->script_held), n);
 }
 
@@ -152,8 +152,8 @@ static void wait_scan(tui_app *app)
 			break;
 		app_poll_events(app, 50);
 	}
-	app_drain(app->scan_pipe[0]);
-	app_update_first_div(app);
+	tui_state_drain(app->scan_pipe[0]);
+	tui_state_update_first_div(app);
 	app->dirty = true;
 }
 
@@ -183,7 +183,7 @@ static void script_command(tui_app *app, char *cmd)
 	} else if (!strcmp(cmd, "wait-held")) {
 		wait_held(app, *arg ? atoi(arg) : 1);
 	} else {
-		app_message(app, true, "script line %d: unknown command :%s", app->script_line, cmd);
+		tui_state_message(app, true, "script line %d: unknown command :%s", app->script_line, cmd);
 	}
 }
 
@@ -191,7 +191,7 @@ static char script_buf[4096];
 static size_t script_pos;
 static bool script_have;
 
-bool script_take_esc(tui_app *app)
+bool tui_script_take_esc(tui_app *app)
 {
 	(void)app;
 	if (!script_have || strncmp(script_buf + script_pos, "<Esc>", 5))
@@ -201,7 +201,7 @@ bool script_take_esc(tui_app *app)
 }
 
 /* The next key of the script, running commands on the way; -1 at its end. */
-int script_next_key(tui_app *app)
+int tui_script_next_key(tui_app *app)
 {
 	for (;;) {
 		if (app->quit)

@@ -8,7 +8,7 @@
 
 #include "app.h"
 
-int tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
+int tui_tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
 {
 	memset(t, 0, sizeof(*t));
 	t->cmp = cmp;
@@ -18,7 +18,7 @@ int tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
 	t->hidden = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(bool));
 	t->order = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(size_t));
 	if (!t->phases || !t->groups || !t->group_of_pair || !t->hidden || !t->order) {
-		tree_free(t);
+		tui_tree_free(t);
 		return dv_error_set(err, "out of memory building the tree");
 	}
 	for (size_t p = 0; p < cmp->nphases; p++) {
@@ -58,7 +58,7 @@ int tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
 	return 0;
 }
 
-void tree_free(tui_tree *t)
+void tui_tree_free(tui_tree *t)
 {
 	free(t->phases);
 	free(t->groups);
@@ -69,7 +69,7 @@ void tree_free(tui_tree *t)
 	memset(t, 0, sizeof(*t));
 }
 
-void tree_group_label(tui_app *app, size_t g, char *buf, size_t size)
+void tui_tree_group_label(tui_app *app, size_t g, char *buf, size_t size)
 {
 	const tgroup *gr = &app->tree.groups[g];
 	const tphase *ph = &app->tree.phases[gr->phase];
@@ -97,7 +97,7 @@ void tui_sync_threshold(const tui_app *app)
 
 /* The comparison's verdict as the explorer draws it: an error is a failure,
  * equal non-tensor values pass. */
-pair_verdict tui_pair_verdict(const tui_app *app, const dv_pair *p)
+pair_verdict tui_tree_verdict(const tui_app *app, const dv_pair *p)
 {
 	bool equal;
 
@@ -115,14 +115,14 @@ pair_verdict tui_pair_verdict(const tui_app *app, const dv_pair *p)
 	}
 }
 
-bool app_pair_failed(const tui_app *app, const dv_pair *p)
+bool tui_tree_pair_failed(const tui_app *app, const dv_pair *p)
 {
-	return tui_pair_verdict(app, p) == PV_FAIL;
+	return tui_tree_verdict(app, p) == PV_FAIL;
 }
 
 static void agg_add(tui_app *app, tagg *a, const dv_pair *p)
 {
-	pair_verdict v = tui_pair_verdict(app, p);
+	pair_verdict v = tui_tree_verdict(app, p);
 	if (v == PV_UNMATCHED)
 		return;
 	a->total++; /* matched pairs only: unmatched ones are never computed */
@@ -144,7 +144,7 @@ static void agg_add(tui_app *app, tagg *a, const dv_pair *p)
 	}
 }
 
-void tree_agg_group(tui_app *app, size_t g, tagg *a)
+void tui_tree_agg_group(tui_app *app, size_t g, tagg *a)
 {
 	memset(a, 0, sizeof(*a));
 	const tgroup *gr = &app->tree.groups[g];
@@ -156,7 +156,7 @@ void tree_agg_group(tui_app *app, size_t g, tagg *a)
 	}
 }
 
-void tree_agg_phase(tui_app *app, size_t p, tagg *a)
+void tui_tree_agg_phase(tui_app *app, size_t p, tagg *a)
 {
 	memset(a, 0, sizeof(*a));
 	const dv_phase_pairs *pp = &app->cmp->phases[p];
@@ -175,7 +175,7 @@ static double sort_rel(const tui_app *app, const dv_pair *p)
 		return -2;
 	if (p->result.status == DV_RESULT_COMPARED)
 		return isnan(p->result.rel_diff) ? INFINITY : p->result.rel_diff;
-	return tui_pair_verdict(app, p) == PV_FAIL ? INFINITY : -1;
+	return tui_tree_verdict(app, p) == PV_FAIL ? INFINITY : -1;
 }
 
 static tui_app *sort_app; /* qsort has no context argument in C11 */
@@ -202,7 +202,7 @@ static int cmp_name(const void *a, const void *b)
 static double group_key(tui_app *app, size_t g)
 {
 	tagg a;
-	tree_agg_group(app, g, &a);
+	tui_tree_agg_group(app, g, &a);
 	if (a.worst_nan)
 		return INFINITY;
 	return a.any_worst ? a.worst : -1;
@@ -268,7 +268,7 @@ static size_t group_shown(tui_app *app, size_t g)
 	return n;
 }
 
-size_t *tree_flat_pairs(tui_app *app, size_t *n)
+size_t *tui_tree_flat_pairs(tui_app *app, size_t *n)
 {
 	tui_tree *t = &app->tree;
 	size_t *out = malloc((app->cmp->npairs ? app->cmp->npairs : 1) * sizeof(size_t));
@@ -288,7 +288,7 @@ size_t *tree_flat_pairs(tui_app *app, size_t *n)
 	return out;
 }
 
-void tree_rebuild(tui_app *app)
+void tui_tree_rebuild(tui_app *app)
 {
 	tui_tree *t = &app->tree;
 	trow keep = { TN_PHASE, 0, 0, 0 };
@@ -351,7 +351,7 @@ void tree_rebuild(tui_app *app)
 	app->dirty = true;
 }
 
-ptrdiff_t tree_row_of_pair(tui_app *app, size_t pair)
+ptrdiff_t tui_tree_row_of_pair(tui_app *app, size_t pair)
 {
 	for (size_t r = 0; r < app->tree.nrows; r++)
 		if (app->tree.rows[r].kind == TN_TENSOR && app->tree.rows[r].pair == pair)
@@ -359,7 +359,7 @@ ptrdiff_t tree_row_of_pair(tui_app *app, size_t pair)
 	return -1;
 }
 
-bool tree_select_pair(tui_app *app, size_t pair)
+bool tui_tree_select_pair(tui_app *app, size_t pair)
 {
 	tui_tree *t = &app->tree;
 	if (pair >= app->cmp->npairs || t->hidden[pair])
@@ -367,10 +367,10 @@ bool tree_select_pair(tui_app *app, size_t pair)
 	size_t g = t->group_of_pair[pair];
 	t->groups[g].open = true;
 	t->phases[t->groups[g].phase].open = true;
-	tree_rebuild(app);
-	ptrdiff_t r = tree_row_of_pair(app, pair);
+	tui_tree_rebuild(app);
+	ptrdiff_t r = tui_tree_row_of_pair(app, pair);
 	if (r < 0)
 		return false;
-	app_select_row(app, (size_t)r);
+	tui_state_select_row(app, (size_t)r);
 	return true;
 }

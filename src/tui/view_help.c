@@ -8,9 +8,9 @@ static int help_lines_last;
 static void help_draw(tui_app *app, tui_rect r, bool focused)
 {
 	(void)focused;
-	attr_t title = draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD);
-	draw_fill(stdscr, r.y - 1, r.x, r.w, title);
-	draw_str(stdscr, r.y - 1, r.x + 1, r.w - 1, "help: keys (? or Esc closes)", title);
+	attr_t title = tui_draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD);
+	tui_draw_fill(stdscr, r.y - 1, r.x, r.w, title);
+	tui_draw_str(stdscr, r.y - 1, r.x + 1, r.w - 1, "help: keys (? or Esc closes)", title);
 	int line = 0;
 #define PUT_LINE(...)                                                                   \
 	do {                                                                            \
@@ -23,28 +23,28 @@ static void help_draw(tui_app *app, tui_rect r, bool focused)
 	 * its heading. */
 	for (int a = 1; a < ACT_COUNT; a++) {
 		if (a == 1 || tui_actions[a].group != tui_actions[a - 1].group)
-			PUT_LINE(draw_str(stdscr, r.y + l_, r.x + 1, r.w - 1, tui_group_titles[tui_actions[a].group],
-					  draw_attr(app, CP_HEAD, A_BOLD)));
+			PUT_LINE(tui_draw_str(stdscr, r.y + l_, r.x + 1, r.w - 1, tui_group_titles[tui_actions[a].group],
+					  tui_draw_attr(app, CP_HEAD, A_BOLD)));
 		char keys[128];
 		tui_keys_display(tui_actions[a].keys, app->ascii, keys, sizeof(keys));
-		PUT_LINE(draw_field(app, r.y + l_, r.x + 2, 16, keys, A_BOLD, false);
-			 draw_str(stdscr, r.y + l_, r.x + 19, r.w - 19, tui_actions[a].help, A_NORMAL));
+		PUT_LINE(tui_draw_field(app, r.y + l_, r.x + 2, 16, keys, A_BOLD, false);
+			 tui_draw_str(stdscr, r.y + l_, r.x + 19, r.w - 19, tui_actions[a].help, A_NORMAL));
 	}
 	line++;
 	char buf[256];
 	snprintf(buf, sizeof(buf), "%s passes   %s fails   %s not computed yet   %s one side missing", app->g.pass,
 		 app->g.fail, app->g.pending, app->g.unmatched);
-	PUT_LINE(draw_str(stdscr, r.y + l_, r.x + 2, r.w - 2, buf, A_NORMAL));
+	PUT_LINE(tui_draw_str(stdscr, r.y + l_, r.x + 2, r.w - 2, buf, A_NORMAL));
 	snprintf(buf, sizeof(buf), "%s non-tensor values differ: skipped as the comparator does, never a failure",
 		 app->g.skipped);
-	PUT_LINE(draw_str(stdscr, r.y + l_, r.x + 2, r.w - 2, buf, A_NORMAL));
+	PUT_LINE(tui_draw_str(stdscr, r.y + l_, r.x + 2, r.w - 2, buf, A_NORMAL));
 	snprintf(buf, sizeof(buf), "%s marks the first failing phase, layer and tensor in execution order",
 		 app->g.diverge);
-	PUT_LINE(draw_str(stdscr, r.y + l_, r.x + 2, r.w - 2, buf, A_NORMAL));
-	PUT_LINE(draw_str(stdscr, r.y + l_, r.x + 2, r.w - 2,
+	PUT_LINE(tui_draw_str(stdscr, r.y + l_, r.x + 2, r.w - 2, buf, A_NORMAL));
+	PUT_LINE(tui_draw_str(stdscr, r.y + l_, r.x + 2, r.w - 2,
 			  "rel_diff = 1 - 2*sum(b*t) / sum(b^2 + t^2); a tensor fails when rel_diff > threshold or NaN",
 			  A_NORMAL));
-	PUT_LINE(draw_str(stdscr, r.y + l_, r.x + 2, r.w - 2,
+	PUT_LINE(tui_draw_str(stdscr, r.y + l_, r.x + 2, r.w - 2,
 			  "search and filter: PCRE2 regex on tensor names and file names, smart case", A_NORMAL));
 #undef PUT_LINE
 	help_lines_last = line;
@@ -79,4 +79,4 @@ static int help_handle(tui_app *app, tui_action act, int key)
 	return TF_HANDLED | TF_REDRAW;
 }
 
-const view_ops view_help_ops = { "help", help_draw, help_handle };
+const view_ops tui_view_help = { "help", help_draw, help_handle };
