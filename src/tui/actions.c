@@ -102,7 +102,7 @@ static int act_sort(tui_app *app, tui_action act, int key)
 {
 	(void)act, (void)key;
 	app->tree.sort = (app->tree.sort + 1) % SORT_COUNT;
-	tui_tree_rebuild(app);
+	tui_state_rebuild(app);
 	return TF_HANDLED | TF_REDRAW;
 }
 

@@ -60,7 +60,7 @@ void tui_state_pair_path(tui_app *app, size_t pair, char *buf, size_t size)
 {
 	const dv_pair *p = &app->cmp->pairs[pair];
 	char g[128], t[256];
-	tui_tree_group_label(app, app->tree.group_of_pair[pair], g, sizeof(g));
+	tui_tree_group_label(&app->tree, app->tree.group_of_pair[pair], g, sizeof(g));
 	tui_state_tensor_label(app, p, t, sizeof(t));
 	snprintf(buf, size, "%s / %s / %s", app->cmp->phases[p->phase].name, g, t);
 }
@@ -85,16 +85,33 @@ void tui_state_message(tui_app *app, bool error, const char *fmt, ...)
 
 const trow *tui_state_selected_row(tui_app *app)
 {
-	return app->sel < app->tree.nrows ? &app->tree.rows[app->sel] : NULL;
+	return app->tree.sel < app->tree.nrows ? &app->tree.rows[app->tree.sel] : NULL;
 }
 
 void tui_state_select_row(tui_app *app, size_t row)
 {
 	if (row >= app->tree.nrows)
 		return;
-	if (row != app->sel)
+	if (row != app->tree.sel)
 		app->detail_scroll = 0;
-	app->sel = row;
+	app->tree.sel = row;
+	app->dirty = true;
+}
+
+bool tui_state_select_pair(tui_app *app, size_t pair)
+{
+	ptrdiff_t r = tui_tree_open_pair(&app->tree, pair);
+	app->dirty = true;
+	if (r < 0)
+		return false;
+	tui_state_select_row(app, (size_t)r);
+	return true;
+}
+
+void tui_state_rebuild(tui_app *app)
+{
+	app->tree.filtering = app->filter_re != NULL;
+	tui_tree_rebuild(&app->tree);
 	app->dirty = true;
 }
 
@@ -121,7 +138,6 @@ void tui_state_clear_details(tui_app *app)
  * threshold; known once every matched pair before it is computed. */
 void tui_state_update_first_div(tui_app *app)
 {
-	tui_sync_threshold(app);
 	app->first_div = dv_first_divergence(app->cmp, &app->first_div_known);
 	if (app->first_div >= 0 && app->first_div_known && !app->div_opened) {
 		app->div_opened = true;
@@ -137,16 +153,16 @@ void tui_state_open_first_div(tui_app *app, bool select)
 	if (app->tree.hidden[pair]) {
 		size_t g = app->tree.group_of_pair[pair];
 		app->tree.phases[app->tree.groups[g].phase].open = true;
-		tui_tree_rebuild(app);
+		tui_state_rebuild(app);
 		return;
 	}
 	if (select) {
-		tui_tree_select_pair(app, pair);
+		tui_state_select_pair(app, pair);
 	} else {
 		size_t g = app->tree.group_of_pair[pair];
 		app->tree.groups[g].open = true;
 		app->tree.phases[app->tree.groups[g].phase].open = true;
-		tui_tree_rebuild(app);
+		tui_state_rebuild(app);
 	}
 }
 
@@ -182,7 +198,7 @@ static void draw_title(tui_app *app)
 	attr_t a = tui_draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD);
 	tui_draw_fill(stdscr, 0, 0, app->cols, a);
 	char thr[32], scan[96], fd[512], buf[1200];
-	snprintf(thr, sizeof(thr), "%g", app->threshold);
+	snprintf(thr, sizeof(thr), "%g", dv_comparison_threshold(app->cmp));
 	size_t total, cancelled, done = tui_state_matched_done(app, &total, &cancelled);
 	char ncan[48] = "";
 	if (cancelled)
@@ -268,7 +284,7 @@ static void draw_status(tui_app *app)
 			tui_state_pair_path(app, row->pair, left, sizeof(left));
 		} else if (row && row->kind == TN_GROUP) {
 			char g[128];
-			tui_tree_group_label(app, row->group, g, sizeof(g));
+			tui_tree_group_label(&app->tree, row->group, g, sizeof(g));
 			snprintf(left, sizeof(left), "%s / %s", app->cmp->phases[row->phase].name, g);
 		} else if (row) {
 			snprintf(left, sizeof(left), "%s", app->cmp->phases[row->phase].name);
@@ -370,7 +386,7 @@ void app_render(tui_app *app)
 	if (done != app->last_done) {
 		app->last_done = done;
 		if (app->tree.sort == SORT_REL)
-			tui_tree_rebuild(app);
+			tui_state_rebuild(app);
 	}
 	draw_title(app);
 	int top = 2, bottom = app->rows - 1; /* rows [top, bottom) */
@@ -856,7 +872,6 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 	}
 	int rc = 2;
 	app->opts = *opts;
-	app->threshold = opts->threshold;
 	app->scan_pipe[0] = app->scan_pipe[1] = app->job_pipe[0] = app->job_pipe[1] = -1;
 	app->sig_pipe[0] = app->sig_pipe[1] = -1;
 	app->first_div = -1;
@@ -898,7 +913,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 		snprintf(err, errsize, "%s", e.msg);
 		goto out_signals;
 	}
-	tui_tree_rebuild(app);
+	tui_state_rebuild(app);
 	app->mopts = dv_metrics_opts_default();
 	app->mopts.threshold = opts->threshold;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);

@@ -17,6 +17,7 @@
 #include "dumpview/comparison.h"
 #include "dumpview/metrics.h"
 #include "dumpview/tui.h"
+#include "tree.h"
 
 /* ---- actions and keys (actions.def, actions.c, keys.c) ---- */
 typedef enum tui_group {
@@ -82,83 +83,6 @@ void tui_key_display(const char *name, bool ascii, char *buf, size_t size);
 const char *tui_keymap_init(void);
 tui_action tui_action_for_key(int key);
 void tui_keys_display(const char *keys, bool ascii, char *buf, size_t size);
-
-/* ---- the tree model (tree.c) ---- */
-typedef enum tnode_kind { TN_PHASE, TN_GROUP, TN_TENSOR } tnode_kind;
-
-/* A layer group: a run of consecutive pairs (in execution order) of one
- * layer (or of no layer) within a phase. */
-typedef struct tgroup {
-	size_t phase;
-	int layer;              /* -1: no layer */
-	int64_t step;           /* for the label when a phase has several steps */
-	size_t first, count;    /* pairs[first .. first+count) */
-	bool backward;          /* gradients (grad__*): the backward pass's run of a layer */
-	int pass;               /* duplicate_index of its files: the micro-batch, from 0 */
-	bool open;
-} tgroup;
-
-typedef struct tphase {
-	size_t first_group, ngroups;
-	bool open;
-	bool multi_step;
-} tphase;
-
-typedef struct trow {
-	tnode_kind kind;
-	size_t phase, group, pair;  /* group/pair valid for their kinds */
-} trow;
-
-/* Aggregates of a phase or group under the current threshold and filter. */
-typedef struct tagg {
-	size_t total, done, failed, shown;
-	double worst;           /* NaN-aware: a NaN rel_diff is the worst */
-	bool worst_nan;
-	bool any_worst;
-} tagg;
-
-enum { SORT_EXEC, SORT_REL, SORT_NAME, SORT_COUNT };
-
-typedef struct tui_tree {
-	dv_comparison *cmp;
-	tphase *phases;         /* cmp->nphases */
-	tgroup *groups;
-	size_t ngroups;
-	size_t *group_of_pair;  /* npairs */
-	bool *hidden;           /* npairs: filtered out */
-	trow *rows;             /* the visible rows */
-	size_t nrows, rows_cap;
-	size_t *order;          /* scratch for sorting */
-	int sort;
-} tui_tree;
-
-int tui_tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err);
-void tui_tree_free(tui_tree *t);
-struct tui_app;
-void tui_tree_rebuild(struct tui_app *app);  /* rows from open flags, filter, sort */
-void tui_tree_agg_group(struct tui_app *app, size_t g, tagg *a);
-void tui_tree_agg_phase(struct tui_app *app, size_t p, tagg *a);
-/* Every shown tensor pair in display order (ignoring open flags); *n gets the count. */
-size_t *tui_tree_flat_pairs(struct tui_app *app, size_t *n);
-/* Opens the path to a pair and selects it (if not hidden). */
-bool tui_tree_select_pair(struct tui_app *app, size_t pair);
-ptrdiff_t tui_tree_row_of_pair(struct tui_app *app, size_t pair);
-void tui_tree_group_label(struct tui_app *app, size_t g, char *buf, size_t size);
-
-/* ---- pair state as the TUI sees it ---- */
-typedef enum pair_verdict {
-	PV_PENDING,
-	PV_PASS,
-	PV_FAIL,
-	PV_UNMATCHED,   /* one side missing: not a failure */
-	PV_CANCELLED,   /* the user stopped its computation (Esc) */
-	PV_SKIPPED,     /* non-tensor values that differ: reported, never a failure */
-	PV_OTHER,       /* a result without a verdict */
-} pair_verdict;
-pair_verdict tui_tree_verdict(const struct tui_app *app, const dv_pair *p);
-/* app->threshold (what the explorer shows, `t` sets) into the comparison,
- * whose verdict every view draws. */
-void tui_sync_threshold(const struct tui_app *app);
 
 /* ---- background jobs (jobs.c): on-demand pair computes, detail, exports ---- */
 typedef enum job_kind { JOB_NONE, JOB_DETAIL, JOB_EXPORT, JOB_TABLE } job_kind;
@@ -306,7 +230,6 @@ typedef struct tui_app {
 	dv_tui_opts opts;
 	dv_comparison *cmp;
 	dv_metrics_opts mopts;
-	double threshold;
 	tui_tree tree;
 	/* terminal */
 	SCREEN *screen;
@@ -323,8 +246,8 @@ typedef struct tui_app {
 	bool ascii, color;
 	tui_glyphs g;
 	int rows, cols;
-	/* selection and scrolling */
-	size_t sel, top;
+	/* scrolling (the selection is the tree's) */
+	size_t top;
 	bool user_moved;         /* the user moved before the first divergence was found */
 	bool div_opened;         /* the tree has opened at the first divergence */
 	ptrdiff_t first_div;     /* cached each frame */
@@ -395,6 +318,10 @@ const tui_detail *tui_state_detail_for(tui_app *app, size_t pair);
 void tui_state_clear_details(tui_app *app);
 const trow *tui_state_selected_row(tui_app *app);
 void tui_state_select_row(tui_app *app, size_t row);
+/* Opens the path to a pair and selects it; false when it is hidden. */
+bool tui_state_select_pair(tui_app *app, size_t pair);
+/* The tree's rows again (open flags, filter, sort); a redraw follows. */
+void tui_state_rebuild(tui_app *app);
 void tui_state_open_first_div(tui_app *app, bool select);
 void tui_cmd_export_selected(tui_app *app);
 /* commands.c: the global commands behind the action table */
@@ -416,7 +343,6 @@ void tui_state_tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t si
 void tui_state_pair_path(tui_app *app, size_t pair, char *buf, size_t size);
 void tui_cmd_export_table(tui_app *app);
 void tui_state_update_first_div(tui_app *app);
-bool tui_tree_pair_failed(const tui_app *app, const dv_pair *p);
 const char *tui_state_pair_name(const dv_pair *p);
 
 #endif

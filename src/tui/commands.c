@@ -80,7 +80,7 @@ static ptrdiff_t flat_position(tui_app *app, const size_t *flat, size_t n, bool 
 bool tui_cmd_jump(tui_app *app, int dir, bool (*pred)(tui_app *, size_t), bool wrap, bool *wrapped)
 {
 	size_t n;
-	size_t *flat = tui_tree_flat_pairs(app, &n);
+	size_t *flat = tui_tree_flat_pairs(&app->tree, &n);
 	if (!flat || !n) {
 		free(flat);
 		return false;
@@ -104,7 +104,7 @@ bool tui_cmd_jump(tui_app *app, int dir, bool (*pred)(tui_app *, size_t), bool w
 		if (pred(app, flat[k])) {
 			size_t pair = flat[k];
 			free(flat);
-			tui_tree_select_pair(app, pair);
+			tui_state_select_pair(app, pair);
 			return true;
 		}
 	}
@@ -129,7 +129,7 @@ static void report_regex_failure(tui_app *app, const char *what, const char *pat
 
 bool tui_cmd_pred_failed(tui_app *app, size_t i)
 {
-	return tui_tree_pair_failed(app, &app->cmp->pairs[i]);
+	return tui_tree_pair_failed(app->cmp, &app->cmp->pairs[i]);
 }
 
 void tui_cmd_search_step(tui_app *app, int dir)
@@ -160,7 +160,7 @@ void tui_cmd_search_step(tui_app *app, int dir)
 		tui_state_pair_path(app, row->pair, path, sizeof(path));
 	/* "k of N" among the tensors shown, as less and vim count matches. */
 	size_t n, nmatch = 0, k = 0;
-	size_t *flat = tui_tree_flat_pairs(app, &n);
+	size_t *flat = tui_tree_flat_pairs(&app->tree, &n);
 	bool counted = true;
 	for (size_t i = 0; flat && i < n; i++) {
 		if (match_interrupted(app, i)) {
@@ -260,7 +260,7 @@ static int apply_filter(tui_app *app, const pcre2_code *re)
 	}
 	memcpy(app->tree.hidden, hidden, n * sizeof(*hidden));
 	free(hidden);
-	tui_tree_rebuild(app);
+	tui_state_rebuild(app);
 	return 0;
 }
 
@@ -317,7 +317,7 @@ void tui_cmd_filter(tui_app *app)
 		if (n)
 			app->tree.groups[g].open = true;
 	}
-	tui_tree_rebuild(app);
+	tui_state_rebuild(app);
 	if (!shown)
 		tui_state_message(app, true, "filter /%s/: no tensor matches", pat);
 	else
@@ -327,7 +327,7 @@ void tui_cmd_filter(tui_app *app)
 void tui_cmd_threshold(tui_app *app)
 {
 	char label[64];
-	snprintf(label, sizeof(label), "rel_diff threshold (now %g): ", app->threshold);
+	snprintf(label, sizeof(label), "rel_diff threshold (now %g): ", dv_comparison_threshold(app->cmp));
 	char *s = tui_prompt_read(app, label, "");
 	if (!s)
 		return;
@@ -346,7 +346,6 @@ void tui_cmd_threshold(tui_app *app)
 		return;
 	}
 	free(s);
-	app->threshold = v;
 	dv_comparison_set_threshold(app->cmp, v);
 	app->div_opened = false;
 	app->user_moved = false;
@@ -497,7 +496,7 @@ void tui_cmd_export_table(tui_app *app)
 		return;
 	}
 	size_t n;
-	size_t *flat = tui_tree_flat_pairs(app, &n);
+	size_t *flat = tui_tree_flat_pairs(&app->tree, &n);
 	if (!flat) {
 		free(path);
 		tui_state_message(app, true, "out of memory");

@@ -435,7 +435,7 @@ void tui_jobs_fmt_bytes(char *buf, size_t size, double bytes)
 void tui_jobs_submit_table(tui_app *app, const char *path, size_t *pairs, size_t n)
 {
 	/* The table job has no row filter: min_abs carries the threshold. */
-	submit(app, JOB_TABLE, 0, strdup(path), app->threshold, 0, pairs, n);
+	submit(app, JOB_TABLE, 0, strdup(path), dv_comparison_threshold(app->cmp), 0, pairs, n);
 }
 
 bool tui_jobs_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total)

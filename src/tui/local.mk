@@ -22,14 +22,16 @@ src_libdumpview_tui_a_SOURCES += \
 TESTS += tests/test_tui.sh tests/test_tui_keys.sh tests/test_tui_tmux.sh
 EXTRA_DIST += tests/test_tui.sh tests/test_tui_keys.sh tests/test_tui_tmux.sh tests/tui
 
-# The tree model and key table without a terminal (cmocka).
+# The tree model without a terminal (cmocka): it links without ncurses, so
+# tree.o must use no curses symbol.
 check_PROGRAMS += tests/test_tui_tree
 TESTS += tests/test_tui_tree
 tests_test_tui_tree_SOURCES = tests/test_tui_tree.c
-tests_test_tui_tree_CFLAGS = $(DV_TEST_CFLAGS) $(NCURSES_CFLAGS)
-tests_test_tui_tree_LDADD = src/libdumpview_tui.a $(DV_TEST_LIBS) $(NCURSES_LIBS)
+tests_test_tui_tree_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_tui_tree_LDADD = src/libdumpview_tui.a $(DV_TEST_LIBS)
 
-# The key map built from actions.def and dispatch, without a terminal (cmocka).
+# The key map built from actions.def, dispatch and text widths, without a
+# terminal (cmocka).
 check_PROGRAMS += tests/test_tui_keymap
 TESTS += tests/test_tui_keymap
 tests_test_tui_keymap_SOURCES = tests/test_tui_keymap.c

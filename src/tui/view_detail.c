@@ -174,12 +174,12 @@ static void draw_metrics(dctx *c, const dv_pair *p)
 	tui_draw_fmt_num(m1, sizeof(m1), r->rel_diff);
 	tui_draw_fmt_num(m2, sizeof(m2), r->max_abs_diff);
 	tui_draw_fmt_num(m3, sizeof(m3), r->mean_abs_diff);
-	bool pass = tui_tree_verdict(app, p) == PV_PASS;
+	bool pass = tui_tree_verdict(app->cmp, p) == PV_PASS;
 	snprintf(buf, sizeof(buf), "rel_diff %s  max_abs %s  mean_abs %s", m1, m2, m3);
 	put(c, 1, buf, A_BOLD);
 	int w = tui_draw_width(buf) + 3;
 	snprintf(buf, sizeof(buf), "%s %s (thr %g)", pass ? app->g.pass : app->g.fail, pass ? "passes" : "fails",
-		 app->threshold);
+		 dv_comparison_threshold(app->cmp));
 	put(c, w, buf, tui_draw_attr(app, pass ? CP_PASS : CP_FAIL, A_BOLD));
 	dnl(c);
 	if (r->has_bf16) {
@@ -426,7 +426,7 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 	line(&c, buf, A_NORMAL);
 	snprintf(buf, sizeof(buf), "target:   %s", p->targ ? p->targ->relpath : "(none)");
 	line(&c, buf, A_NORMAL);
-	pair_verdict v = tui_tree_verdict(app, p);
+	pair_verdict v = tui_tree_verdict(app->cmp, p);
 	if (v == PV_UNMATCHED) {
 		line(&c, p->kind == DV_PAIR_TARGET_ONLY ? "This tensor exists only in the target: no baseline file pairs with it."
 							: "This tensor exists only in the baseline: no target file pairs with it.",

@@ -131,7 +131,7 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 	draw_name(app, y, c, 4, NULL, name, diverge, name_attr);
 	int right_w = c->mark_x - c->shape_x - 1;
 	tui_draw_fill(stdscr, y, c->shape_x - 1, c->mark_x + 2 - (c->shape_x - 1), attr);
-	pair_verdict v = tui_tree_verdict(app, p);
+	pair_verdict v = tui_tree_verdict(app->cmp, p);
 	const dv_pair_result *r = &p->result;
 	char buf[DV_ERROR_MAX + 64];
 	if (v == PV_UNMATCHED) {
@@ -227,10 +227,10 @@ static void tree_draw(tui_app *app, tui_rect r, bool focused)
 		tui_draw_str(stdscr, r.y, r.x + 1, r.w - 1, app->filter_re ? "no tensor matches the filter (f, then Enter on an empty line, clears it)" : "no tensors", A_NORMAL);
 		return;
 	}
-	if (app->sel < app->top)
-		app->top = app->sel;
-	if (app->sel >= app->top + (size_t)r.h)
-		app->top = app->sel - (size_t)r.h + 1;
+	if (app->tree.sel < app->top)
+		app->top = app->tree.sel;
+	if (app->tree.sel >= app->top + (size_t)r.h)
+		app->top = app->tree.sel - (size_t)r.h + 1;
 	if (app->top + (size_t)r.h > t->nrows)
 		app->top = t->nrows > (size_t)r.h ? t->nrows - (size_t)r.h : 0;
 
@@ -249,7 +249,7 @@ static void tree_draw(tui_app *app, tui_rect r, bool focused)
 		attr_t attr = A_NORMAL;
 		if (diverge)
 			attr = tui_draw_attr(app, CP_DIVERGE, A_BOLD | A_UNDERLINE);
-		if (ri == app->sel)
+		if (ri == app->tree.sel)
 			attr = focused ? A_REVERSE | (diverge ? A_BOLD : 0) : A_BOLD | A_UNDERLINE;
 		tui_draw_fill(stdscr, y, r.x, r.w, attr);
 		if (row->kind == TN_PHASE) {
@@ -260,15 +260,15 @@ static void tree_draw(tui_app *app, tui_rect r, bool focused)
 			draw_name(app, y, &c, 0, t->phases[row->phase].open ? app->g.open : app->g.closed, label,
 				  diverge, attr | A_BOLD);
 			tagg a;
-			tui_tree_agg_phase(app, row->phase, &a);
+			tui_tree_agg_phase(&app->tree, row->phase, &a);
 			draw_agg(app, y, &c, &a, attr);
 		} else if (row->kind == TN_GROUP) {
 			char label[128];
-			tui_tree_group_label(app, row->group, label, sizeof(label));
+			tui_tree_group_label(&app->tree, row->group, label, sizeof(label));
 			draw_name(app, y, &c, 2, t->groups[row->group].open ? app->g.open : app->g.closed, label,
 				  diverge, attr);
 			tagg a;
-			tui_tree_agg_group(app, row->group, &a);
+			tui_tree_agg_group(&app->tree, row->group, &a);
 			draw_agg(app, y, &c, &a, attr);
 		} else {
 			draw_tensor(app, y, &c, &app->cmp->pairs[row->pair], diverge, attr);
@@ -280,7 +280,7 @@ static void move_sel(tui_app *app, ptrdiff_t delta)
 {
 	if (!app->tree.nrows)
 		return;
-	ptrdiff_t s = (ptrdiff_t)app->sel + delta;
+	ptrdiff_t s = (ptrdiff_t)app->tree.sel + delta;
 	if (s < 0)
 		s = 0;
 	if (s >= (ptrdiff_t)app->tree.nrows)
@@ -331,7 +331,7 @@ static int tree_handle(tui_app *app, tui_action act, int key)
 			move_sel(app, 1);
 			break;
 		}
-		tui_tree_rebuild(app);
+		tui_state_rebuild(app);
 		break;
 	}
 	case ACT_CLOSE:
@@ -339,14 +339,14 @@ static int tree_handle(tui_app *app, tui_action act, int key)
 			break;
 		if (row->kind == TN_PHASE) {
 			t->phases[row->phase].open = false;
-			tui_tree_rebuild(app);
+			tui_state_rebuild(app);
 		} else if (row->kind == TN_GROUP && t->groups[row->group].open) {
 			t->groups[row->group].open = false;
-			tui_tree_rebuild(app);
+			tui_state_rebuild(app);
 		} else {
 			/* To the parent row. */
 			tnode_kind want = row->kind == TN_TENSOR ? TN_GROUP : TN_PHASE;
-			for (size_t r = app->sel; r-- > 0;)
+			for (size_t r = app->tree.sel; r-- > 0;)
 				if (t->rows[r].kind == want) {
 					tui_state_select_row(app, r);
 					break;
