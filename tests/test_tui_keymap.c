@@ -12,7 +12,11 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "../src/tui/actions.h"
 #include "../src/tui/app.h"
+#include "../src/tui/draw.h"
+#include "../src/tui/keys.h"
+#include "../src/tui/state.h"
 
 static void test_map_whole(void **state)
 {

@@ -1,7 +1,11 @@
-/* The action table (actions.def), its handlers and the dispatch of a key:
- * look its action up in the key map, call the action's handler. Views see
- * the actions they own state for through their handlers (act_pane). */
-#include "app.h"
+/* The action table (actions.def) and its handlers; app.c dispatches a key
+ * to them through the key map. Views see the actions they own state for
+ * through their handlers (act_pane). */
+#include "actions.h"
+#include "commands.h"
+#include "jobs.h"
+#include "state.h"
+#include "views.h"
 
 /* The pane the movement keys act on. */
 static const view_ops *focused_view(tui_app *app)
@@ -146,11 +150,11 @@ static int act_cancel(tui_app *app, tui_action act, int key)
 	 * user opens it (Enter). */
 	bool metrics = false;
 	if (sel_tensor) {
-		metrics |= tui_jobs_cancel_pair(app, row->pair);
+		metrics |= tui_jobs_cancel_pair(&app->jobs, row->pair);
 		metrics |= dv_scan_cancel_pair(app->scan, row->pair);
 	}
-	if (tui_jobs_heavy_busy(app, &kind, &d, &t)) {
-		tui_jobs_cancel(app);
+	if (tui_jobs_heavy_busy(&app->jobs, &kind, &d, &t)) {
+		tui_jobs_cancel(&app->jobs);
 		/* Not asked again until the user opens the tensor again. */
 		if (kind == JOB_DETAIL && sel_tensor)
 			app->detail_cancelled = (ptrdiff_t)row->pair;
@@ -168,7 +172,7 @@ static int act_help(tui_app *app, tui_action act, int key)
 {
 	(void)act, (void)key;
 	app->help_open = !app->help_open;
-	app->help_scroll = 0;
+	app->help_view.scroll = 0;
 	return TF_HANDLED | TF_REDRAW;
 }
 
@@ -199,29 +203,3 @@ const char *const tui_group_titles[TG_COUNT] = {
 #define GROUP(id, title) [TG_##id] = title,
 #include "actions.def"
 };
-
-int tui_dispatch(tui_app *app, int key)
-{
-	if (key == TK_FN(KEY_RESIZE)) {
-		app->rows = LINES;
-		app->cols = COLS;
-		return TF_RESIZE | TF_REDRAW;
-	}
-	app->message[0] = '\0';
-	tui_action act = tui_action_for_key(key);
-	if (act == ACT_NONE)
-		return 0;
-	const tui_action_info *a = &tui_actions[act];
-	if (!(a->flags & AF_ALWAYS)) {
-		if (app->rows < 15 || app->cols < 60)
-			return TF_REDRAW; /* the too-small screen takes only AF_ALWAYS actions */
-		if (app->help_open) {
-			/* The help screen is modal: it scrolls and closes, and
-			 * closes before any other action acts on the tree. */
-			int f = tui_view_help.handle(app, act, key);
-			if (f)
-				return f;
-		}
-	}
-	return a->handler(app, act, key);
-}

@@ -16,179 +16,17 @@
 #include <unistd.h>
 #include <wchar.h>
 
+#include "actions.h"
 #include "app.h"
+#include "draw.h"
+#include "jobs.h"
+#include "keys.h"
+#include "script.h"
+#include "state.h"
+#include "views.h"
 #include "dumpview/commands.h"
 #include "dumpview/escape.h"
 
-
-static bool multi_rank;
-
-/* ------------------------------------------------------------------ */
-/* glyphs */
-
-static const tui_glyphs glyphs_utf8 = {
-	.pass = "\xe2\x9c\x93", .fail = "\xe2\x9c\x97", .pending = "\xc2\xb7", .running = "\xe2\x80\xa6",
-	.unmatched = "-", .skipped = "\xe2\x89\xa0", .open = "\xe2\x96\xbe", .closed = "\xe2\x96\xb8",
-	.diverge = "\xc2\xbb first divergence", .ellipsis = "\xe2\x80\xa6", .vbar = "|", .hline = "\xe2\x94\x80",
-	.spark = { " ", "\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83", "\xe2\x96\x84", "\xe2\x96\x85",
-		   "\xe2\x96\x86", "\xe2\x96\x87", "\xe2\x96\x88" },
-	.heat = { " ", "\xe2\x96\x91", "\xe2\x96\x92", "\xe2\x96\x93", "\xe2\x96\x88" },
-};
-
-static const tui_glyphs glyphs_ascii = {
-	.pass = "+", .fail = "x", .pending = ".", .running = "~", .unmatched = "-", .skipped = "#", .open = "v", .closed = ">",
-	.diverge = ">> first divergence", .ellipsis = "~", .vbar = "|", .hline = "-",
-	.spark = { " ", ".", ".", ":", ":", "=", "=", "#", "#" },
-	.heat = { " ", ".", ":", "*", "#" },
-};
-
-/* ------------------------------------------------------------------ */
-/* labels */
-
-void tui_state_tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size)
-{
-	(void)app;
-	const dv_dumpfile *f = p->targ ? p->targ : p->base;
-	size_t n = (size_t)snprintf(buf, size, "%s", p->name ? p->name : "?");
-	if (multi_rank && p->rank >= 0 && n < size)
-		n += (size_t)snprintf(buf + n, size - n, " r%lld", (long long)p->rank);
-	if (f && f->duplicate_index > 0 && n < size)
-		snprintf(buf + n, size - n, " #%d", f->duplicate_index);
-}
-
-void tui_state_pair_path(tui_app *app, size_t pair, char *buf, size_t size)
-{
-	const dv_pair *p = &app->cmp->pairs[pair];
-	char g[128], t[256];
-	tui_tree_group_label(&app->tree, app->tree.group_of_pair[pair], g, sizeof(g));
-	tui_state_tensor_label(app, p, t, sizeof(t));
-	snprintf(buf, size, "%s / %s / %s", app->cmp->phases[p->phase].name, g, t);
-}
-
-const char *tui_state_pair_name(const dv_pair *p)
-{
-	return p->name ? p->name : "?";
-}
-
-/* ------------------------------------------------------------------ */
-/* state helpers */
-
-void tui_state_message(tui_app *app, bool error, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(app->message, sizeof(app->message), fmt, ap);
-	va_end(ap);
-	app->message_error = error;
-	app->dirty = true;
-}
-
-const trow *tui_state_selected_row(tui_app *app)
-{
-	return app->tree.sel < app->tree.nrows ? &app->tree.rows[app->tree.sel] : NULL;
-}
-
-void tui_state_select_row(tui_app *app, size_t row)
-{
-	if (row >= app->tree.nrows)
-		return;
-	if (row != app->tree.sel)
-		app->detail_scroll = 0;
-	app->tree.sel = row;
-	app->dirty = true;
-}
-
-bool tui_state_select_pair(tui_app *app, size_t pair)
-{
-	ptrdiff_t r = tui_tree_open_pair(&app->tree, pair);
-	app->dirty = true;
-	if (r < 0)
-		return false;
-	tui_state_select_row(app, (size_t)r);
-	return true;
-}
-
-void tui_state_rebuild(tui_app *app)
-{
-	app->tree.filtering = app->filter_re != NULL;
-	tui_tree_rebuild(&app->tree);
-	app->dirty = true;
-}
-
-const tui_detail *tui_state_detail_for(tui_app *app, size_t pair)
-{
-	for (size_t i = 0; i < DETAIL_CACHE; i++)
-		if (app->details[i].valid && app->details[i].pair == pair) {
-			app->detail_clock[i] = ++app->clock;
-			return &app->details[i];
-		}
-	return NULL;
-}
-
-void tui_state_clear_details(tui_app *app)
-{
-	for (size_t i = 0; i < DETAIL_CACHE; i++)
-		if (app->details[i].valid) {
-			dv_pair_detail_free(&app->details[i].d);
-			app->details[i].valid = false;
-		}
-}
-
-/* The first failing matched pair in execution order under the current
- * threshold; known once every matched pair before it is computed. */
-void tui_state_update_first_div(tui_app *app)
-{
-	app->first_div = dv_first_divergence(app->cmp, &app->first_div_known);
-	if (app->first_div >= 0 && app->first_div_known && !app->div_opened) {
-		app->div_opened = true;
-		tui_state_open_first_div(app, !app->user_moved);
-	}
-}
-
-void tui_state_open_first_div(tui_app *app, bool select)
-{
-	if (app->first_div < 0)
-		return;
-	size_t pair = (size_t)app->first_div;
-	if (app->tree.hidden[pair]) {
-		size_t g = app->tree.group_of_pair[pair];
-		app->tree.phases[app->tree.groups[g].phase].open = true;
-		tui_state_rebuild(app);
-		return;
-	}
-	if (select) {
-		tui_state_select_pair(app, pair);
-	} else {
-		size_t g = app->tree.group_of_pair[pair];
-		app->tree.groups[g].open = true;
-		app->tree.phases[app->tree.groups[g].phase].open = true;
-		tui_state_rebuild(app);
-	}
-}
-
-bool tui_state_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total)
-{
-	return tui_jobs_pair_progress(app, pair, done, total) ||
-	       (app->scan && dv_scan_pair_progress(app->scan, pair, done, total));
-}
-
-size_t tui_state_matched_done(tui_app *app, size_t *total, size_t *cancelled)
-{
-	size_t done = 0, n = 0, ncancelled = 0;
-	for (size_t i = 0; i < app->cmp->npairs; i++) {
-		const dv_pair *p = &app->cmp->pairs[i];
-		if (p->kind != DV_PAIR_MATCHED)
-			continue;
-		n++;
-		int state = atomic_load(&p->state);
-		done += state == DV_PAIR_DONE;
-		ncancelled += state == DV_PAIR_CANCELLED;
-	}
-	*total = n;
-	if (cancelled)
-		*cancelled = ncancelled;
-	return done;
-}
 
 /* ------------------------------------------------------------------ */
 /* drawing the whole screen */
@@ -273,7 +111,7 @@ static void draw_status(tui_app *app)
 	char left[1200] = "";
 	job_kind kind;
 	int64_t done, total;
-	if (tui_jobs_heavy_busy(app, &kind, &done, &total) && (kind == JOB_EXPORT || kind == JOB_TABLE)) {
+	if (tui_jobs_heavy_busy(&app->jobs, &kind, &done, &total) && (kind == JOB_EXPORT || kind == JOB_TABLE)) {
 		snprintf(left, sizeof(left), "exporting: %lld%% (Esc cancels)",
 			 total > 0 ? (long long)(done * 100 / total) : 0LL);
 	} else if (app->message[0]) {
@@ -317,49 +155,7 @@ static void draw_status(tui_app *app)
 	}
 }
 
-/* Asks for the metrics of what is on screen: the scan takes them first, or
- * (without a running scan) the job thread computes them. */
-static void request_visible(tui_app *app, tui_rect tree)
-{
-	bool scan_running = app->scan && dv_scan_running(app->scan);
-	size_t hash = 1469598103u;
-	size_t want[512];
-	size_t nwant = 0;
-	const trow *sel = tui_state_selected_row(app);
-	if (sel && sel->kind == TN_TENSOR) {
-		const dv_pair *p = &app->cmp->pairs[sel->pair];
-		if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_PENDING)
-			want[nwant++] = sel->pair;
-	}
-	for (int i = 0; i < tree.h && nwant < 512; i++) {
-		size_t r = app->top + (size_t)i;
-		if (r >= app->tree.nrows)
-			break;
-		const trow *row = &app->tree.rows[r];
-		if (row->kind != TN_TENSOR)
-			continue;
-		const dv_pair *p = &app->cmp->pairs[row->pair];
-		if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_PENDING)
-			want[nwant++] = row->pair;
-	}
-	for (size_t i = 0; i < nwant; i++)
-		hash = (hash ^ want[i]) * 1099511628211u;
-	if (hash == app->last_prio_hash)
-		return;
-	app->last_prio_hash = hash;
-	/* Last prioritized runs first: the selection, then rows top-down. What
-	 * no scan worker will take (the scan is off, paused or has ended) goes
-	 * to the job thread. */
-	size_t mine[512], nmine = 0;
-	for (size_t i = nwant; i-- > 0;)
-		if (!scan_running || !dv_scan_prioritize(app->scan, want[i]))
-			mine[nmine++] = want[i];
-	/* Replaced in one step: added one by one, the job thread could take
-	 * a later row before the selection was in the list. */
-	tui_jobs_set_wants(app, mine, nmine);
-}
-
-void app_render(tui_app *app)
+static void render(tui_app *app)
 {
 	app->rows = LINES;
 	app->cols = COLS;
@@ -368,7 +164,8 @@ void app_render(tui_app *app)
 		app->pending_clear = false;
 	}
 	werase(stdscr);
-	if (app->rows < 15 || app->cols < 60) {
+	app->layout = tui_layout_compute(app->rows, app->cols, app->help_open, app->detail_open, app->focus);
+	if (app->layout.too_small) {
 		char buf[128];
 		int y = app->rows / 2 - 1;
 		snprintf(buf, sizeof(buf), "terminal too small: %dx%d", app->cols, app->rows);
@@ -389,34 +186,15 @@ void app_render(tui_app *app)
 			tui_state_rebuild(app);
 	}
 	draw_title(app);
-	int top = 2, bottom = app->rows - 1; /* rows [top, bottom) */
-	tui_rect tree = { top, 0, bottom - top, app->cols };
-	bool tree_visible = true;
-	if (app->help_open) {
-		tui_view_help.draw(app, (tui_rect){ 2, 0, bottom - 2, app->cols }, true);
-		tree_visible = false;
-		/* The row under the title, above the help's own title, stays blank. */
-	} else if (app->detail_open) {
-		if (app->rows >= 30) {
-			int th = (bottom - top - 1) / (app->rows >= 40 ? 4 : 3);
-			if (th < 6)
-				th = 6;
-			tree.h = th;
-			tui_rect det = { top + th + 1, 0, bottom - (top + th + 1), app->cols };
-			tui_view_tree.draw(app, tree, app->focus == PANE_TREE);
-			tui_view_detail.draw(app, det, app->focus == PANE_DETAIL);
-		} else if (app->focus == PANE_DETAIL) {
-			/* Short terminals show one pane at a time; Tab switches. */
-			tree_visible = false;
-			tui_view_detail.draw(app, (tui_rect){ 2, 0, bottom - 2, app->cols }, true);
-		} else {
-			tui_view_tree.draw(app, tree, true);
-		}
-	} else {
-		tui_view_tree.draw(app, tree, true);
-	}
-	if (tree_visible)
-		request_visible(app, tree);
+	const tui_layout *l = &app->layout;
+	if (l->help_shown)
+		tui_view_help.draw(app, l->help, true);
+	if (l->tree_shown)
+		tui_view_tree.draw(app, l->tree, !l->detail_shown || app->focus == PANE_TREE);
+	if (l->detail_shown)
+		tui_view_detail.draw(app, l->detail, !l->tree_shown || app->focus == PANE_DETAIL);
+	if (l->tree_shown)
+		tui_state_request_visible(app, l->tree.h);
 	/* The detail of the selected tensor, when its pane shows. */
 	const trow *sel = tui_state_selected_row(app);
 	if (app->detail_open && sel && sel->kind == TN_TENSOR) {
@@ -424,7 +202,7 @@ void app_render(tui_app *app)
 		if (p->kind == DV_PAIR_MATCHED && !tui_state_detail_for(app, sel->pair) &&
 		    (ptrdiff_t)sel->pair != app->detail_cancelled && atomic_load(&p->state) != DV_PAIR_CANCELLED &&
 		    (atomic_load(&p->state) != DV_PAIR_DONE || p->result.status == DV_RESULT_COMPARED))
-			tui_jobs_submit_detail(app, sel->pair);
+			tui_jobs_submit_detail(&app->jobs, sel->pair);
 	}
 	draw_status(app);
 	wnoutrefresh(stdscr);
@@ -455,14 +233,7 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
-void tui_state_drain(int fd)
-{
-	char buf[4096];
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
-}
-
-void app_poll_events(tui_app *app, int timeout_ms)
+static void poll_events(tui_app *app, int timeout_ms)
 {
 	struct pollfd fds[3] = {
 		{ app->scan_pipe[0], POLLIN, 0 },
@@ -478,7 +249,7 @@ void app_poll_events(tui_app *app, int timeout_ms)
 	}
 	if (fds[1].revents) {
 		tui_state_drain(app->job_pipe[0]);
-		tui_jobs_collect(app);
+		tui_state_collect_jobs(app);
 		app->dirty = true;
 	}
 	if (fds[2].revents) {
@@ -505,7 +276,9 @@ static int read_terminal_key(tui_app *app, bool *got)
 
 static int next_key(tui_app *app);
 
-int app_next_key(tui_app *app)
+/* The one place keys are made canonical (tui_key_canonical): whoever reads
+ * keys sees Enter as TK_ENTER. */
+static int app_next_key(tui_app *app)
 {
 	int key = next_key(app);
 	return key < 0 ? key : tui_key_canonical(key);
@@ -514,11 +287,11 @@ int app_next_key(tui_app *app)
 static int next_key(tui_app *app)
 {
 	if (app->script_mode) {
-		app_poll_events(app, 0);
+		poll_events(app, 0);
 		/* A prompt's text shows at :save-display; a frame per typed
 		 * character would make a long paste quadratic. */
 		if (app->dirty && !app->prompting)
-			app_render(app);
+			render(app);
 		return tui_script_next_key(app);
 	}
 	int idle_errs = 0;
@@ -534,13 +307,13 @@ static int next_key(tui_app *app)
 		if (app->scan_dirty && now - app->last_render_ms >= 50)
 			app->dirty = true;
 		if (app->dirty) {
-			app_render(app);
+			render(app);
 			app->scan_dirty = false;
 			app->last_render_ms = now;
 		}
 		job_kind kind;
 		int64_t done, total;
-		bool busy = tui_jobs_heavy_busy(app, &kind, &done, &total) || atomic_load(&app->jobs.want_pair) >= 0;
+		bool busy = tui_jobs_heavy_busy(&app->jobs, &kind, &done, &total) || atomic_load(&app->jobs.want_pair) >= 0;
 		int timeout = busy ? 100 : 1000;
 		if (app->scan_dirty)
 			timeout = 50;
@@ -568,7 +341,7 @@ static int next_key(tui_app *app)
 		}
 		if (fds[2].revents) {
 			tui_state_drain(app->job_pipe[0]);
-			tui_jobs_collect(app);
+			tui_state_collect_jobs(app);
 			app->dirty = true;
 		}
 		if (fds[3].revents) {
@@ -857,6 +630,40 @@ abandon:
 	_exit(2);
 }
 
+static const tui_loop loop = { render, app_next_key, poll_events };
+
+/* The job thread's progress hook: the scripted mode's :hold-computes. */
+static void hold_jobs(void *ctx, int64_t done, int64_t total)
+{
+	tui_script_hold_point(ctx, done, total);
+}
+
+int tui_dispatch(tui_app *app, int key)
+{
+	if (key == TK_FN(KEY_RESIZE)) {
+		app->rows = LINES;
+		app->cols = COLS;
+		return TF_RESIZE | TF_REDRAW;
+	}
+	app->message[0] = '\0';
+	tui_action act = tui_action_for_key(key);
+	if (act == ACT_NONE)
+		return 0;
+	const tui_action_info *a = &tui_actions[act];
+	if (!(a->flags & AF_ALWAYS)) {
+		if (app->rows < 15 || app->cols < 60)
+			return TF_REDRAW; /* the too-small screen takes only AF_ALWAYS actions */
+		if (app->help_open) {
+			/* The help screen is modal: it scrolls and closes, and
+			 * closes before any other action acts on the tree. */
+			int f = tui_view_help.handle(app, act, key);
+			if (f)
+				return f;
+		}
+	}
+	return a->handler(app, act, key);
+}
+
 int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 {
 	/* The key map, once: every key read from here on is one lookup. */
@@ -876,8 +683,9 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 	app->sig_pipe[0] = app->sig_pipe[1] = -1;
 	app->first_div = -1;
 	app->detail_cancelled = -1;
+	app->loop = &loop;
 	app->ascii = opts->ascii || !utf8_locale();
-	app->g = app->ascii ? glyphs_ascii : glyphs_utf8;
+	app->g = *tui_draw_glyphs(app->ascii);
 
 	pcre2_code *filter = NULL;
 	listing *ls = calloc(1, sizeof(*ls));
@@ -908,7 +716,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 	dv_error_clear(&e);
 	for (size_t i = 0; i < app->cmp->npairs; i++)
 		if (app->cmp->pairs[i].rank > 0)
-			multi_rank = true;
+			app->multi_rank = true;
 	if (tui_tree_init(&app->tree, app->cmp, &e) != 0) {
 		snprintf(err, errsize, "%s", e.msg);
 		goto out_signals;
@@ -941,7 +749,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 	if (!app->screen && start_terminal(app, err, errsize) != 0)
 		goto out_signals;
 
-	if (tui_jobs_start(app) != 0) {
+	if (tui_jobs_start(&app->jobs, app->cmp, &app->mopts, app->job_pipe[1], hold_jobs, app) != 0) {
 		snprintf(err, errsize, "cannot start the job thread");
 		stop_terminal(app);
 		goto out_signals;
@@ -979,7 +787,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 			deadline.tv_nsec -= 1000000000L;
 		}
 		bool scan_ended = dv_comparison_scan_stop_until(app->cmp, &deadline);
-		bool jobs_ended = tui_jobs_stop_until(app, &deadline);
+		bool jobs_ended = tui_jobs_stop_until(&app->jobs, &deadline);
 		if (!scan_ended || !jobs_ended) {
 			fflush(NULL);
 			_exit(rc);

@@ -6,23 +6,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "app.h"
-
-dv_regex_result tui_cmd_pair_matches(tui_app *app, const pcre2_code *re, size_t i)
-{
-	const dv_pair *p = &app->cmp->pairs[i];
-	char label[256];
-	tui_state_tensor_label(app, p, label, sizeof(label));
-	const char *subjects[3] = { label, p->targ ? p->targ->filename : NULL, p->base ? p->base->filename : NULL };
-	for (int k = 0; k < 3; k++) {
-		if (!subjects[k])
-			continue;
-		dv_regex_result r = dv_regex_test(re, subjects[k]);
-		if (r != DV_REGEX_NOMATCH)
-			return r;
-	}
-	return DV_REGEX_NOMATCH;
-}
+#include "commands.h"
+#include "draw.h"
+#include "jobs.h"
+#include "keys.h"
+#include "prompt.h"
+#include "script.h"
+#include "state.h"
 
 /* A long match loop (search, filter over a huge listing) looks at the
  * terminal every so many pairs: Esc stops it, a signal ends the app. */
@@ -39,7 +29,7 @@ static bool match_interrupted(tui_app *app, size_t k)
 		}
 		return false;
 	}
-	app_poll_events(app, 0);
+	app->loop->poll(app, 0);
 	wint_t wc;
 	int rc;
 	if ((rc = wget_wch(stdscr, &wc)) != ERR) {
@@ -116,7 +106,7 @@ bool tui_cmd_jump(tui_app *app, int dir, bool (*pred)(tui_app *, size_t), bool w
  * reported, never taken for "no match". */
 static bool pred_search(tui_app *app, size_t i)
 {
-	dv_regex_result r = tui_cmd_pair_matches(app, app->search_re, i);
+	dv_regex_result r = tui_state_pair_matches(app, app->search_re, i);
 	if (r == DV_REGEX_TOO_EXPENSIVE || r == DV_REGEX_ERROR)
 		app->regex_failed = true;
 	return r == DV_REGEX_MATCH;
@@ -247,7 +237,7 @@ static int apply_filter(tui_app *app, const pcre2_code *re)
 	for (size_t i = 0; i < n && re; i++) {
 		if (match_interrupted(app, i))
 			break;
-		dv_regex_result r = tui_cmd_pair_matches(app, re, i);
+		dv_regex_result r = tui_state_pair_matches(app, re, i);
 		if (r == DV_REGEX_TOO_EXPENSIVE || r == DV_REGEX_ERROR) {
 			app->regex_failed = true;
 			break;
@@ -476,7 +466,7 @@ void tui_cmd_export_selected(tui_app *app)
 		}
 		limit = 0;
 	}
-	tui_jobs_submit_export(app, pi, path, min_abs, top_k, limit);
+	tui_jobs_submit_export(&app->jobs, pi, path, min_abs, top_k, limit);
 	tui_state_message(app, false, "exporting to %s", path);
 	free(path);
 }
@@ -502,7 +492,7 @@ void tui_cmd_export_table(tui_app *app)
 		tui_state_message(app, true, "out of memory");
 		return;
 	}
-	tui_jobs_submit_table(app, path, flat, n);
+	tui_jobs_submit_table(&app->jobs, path, flat, n, dv_comparison_threshold(app->cmp));
 	tui_state_message(app, false, "exporting %zu rows to %s", n, path);
 	free(path);
 }

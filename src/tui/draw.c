@@ -5,7 +5,8 @@
 #include <string.h>
 #include <wchar.h>
 
-#include "app.h"
+#include "draw.h"
+#include "state.h"
 #include "dumpview/escape.h"
 
 void tui_draw_init_colors(tui_app *app)
@@ -198,3 +199,23 @@ void tui_draw_fmt_stat(char *buf, size_t size, double v)
 		snprintf(buf, size, "%.6g", v);
 }
 
+static const tui_glyphs glyphs_utf8 = {
+	.pass = "\xe2\x9c\x93", .fail = "\xe2\x9c\x97", .pending = "\xc2\xb7", .running = "\xe2\x80\xa6",
+	.unmatched = "-", .skipped = "\xe2\x89\xa0", .open = "\xe2\x96\xbe", .closed = "\xe2\x96\xb8",
+	.diverge = "\xc2\xbb first divergence", .ellipsis = "\xe2\x80\xa6", .vbar = "|", .hline = "\xe2\x94\x80",
+	.spark = { " ", "\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83", "\xe2\x96\x84", "\xe2\x96\x85",
+		   "\xe2\x96\x86", "\xe2\x96\x87", "\xe2\x96\x88" },
+	.heat = { " ", "\xe2\x96\x91", "\xe2\x96\x92", "\xe2\x96\x93", "\xe2\x96\x88" },
+};
+
+static const tui_glyphs glyphs_ascii = {
+	.pass = "+", .fail = "x", .pending = ".", .running = "~", .unmatched = "-", .skipped = "#", .open = "v", .closed = ">",
+	.diverge = ">> first divergence", .ellipsis = "~", .vbar = "|", .hline = "-",
+	.spark = { " ", ".", ".", ":", ":", "=", "=", "#", "#" },
+	.heat = { " ", ".", ":", "*", "#" },
+};
+
+const tui_glyphs *tui_draw_glyphs(bool ascii)
+{
+	return ascii ? &glyphs_ascii : &glyphs_utf8;
+}

@@ -3,7 +3,9 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "app.h"
+#include "actions.h"
+#include "draw.h"
+#include "keys.h"
 
 /* Named keys; alias codes are other ways a terminal sends the same key. */
 static const struct {

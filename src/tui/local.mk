@@ -2,17 +2,19 @@
 # The TUI is the only code that includes curses.
 src_libdumpview_tui_a_SOURCES += \
 	include/dumpview/tui.h \
-	src/tui/app.h \
 	src/tui/actions.def \
-	src/tui/actions.c \
-	src/tui/app.c \
-	src/tui/commands.c \
-	src/tui/script.c \
-	src/tui/keys.c \
-	src/tui/tree.c \
-	src/tui/jobs.c \
-	src/tui/draw.c \
-	src/tui/prompt.c \
+	src/tui/actions.c src/tui/actions.h \
+	src/tui/app.c src/tui/app.h \
+	src/tui/commands.c src/tui/commands.h \
+	src/tui/draw.c src/tui/draw.h \
+	src/tui/jobs.c src/tui/jobs.h \
+	src/tui/keys.c src/tui/keys.h \
+	src/tui/layout.c \
+	src/tui/prompt.c src/tui/prompt.h \
+	src/tui/script.c src/tui/script.h \
+	src/tui/state.c src/tui/state.h \
+	src/tui/tree.c src/tui/tree.h \
+	src/tui/views.h \
 	src/tui/view_tree.c \
 	src/tui/view_detail.c \
 	src/tui/view_help.c

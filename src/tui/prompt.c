@@ -4,7 +4,9 @@
 #include <string.h>
 #include <wchar.h>
 
-#include "app.h"
+#include "keys.h"
+#include "prompt.h"
+#include "state.h"
 
 static void delete_last_char(tui_app *app)
 {
@@ -26,7 +28,7 @@ char *tui_prompt_read(tui_app *app, const char *label, const char *initial)
 	char *result = NULL;
 	for (;;) {
 		app->dirty = true;
-		int key = app_next_key(app);
+		int key = app->loop->next_key(app);
 		if (key < 0)
 			break;
 		if (key == TK_ENTER) {

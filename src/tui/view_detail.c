@@ -7,7 +7,11 @@
 #include <string.h>
 
 #include "dumpview/numfmt.h"
-#include "app.h"
+#include "draw.h"
+#include "jobs.h"
+#include "keys.h"
+#include "state.h"
+#include "views.h"
 
 typedef struct dctx {
 	tui_app *app;
@@ -401,8 +405,21 @@ static void draw_heat(dctx *c, const dv_pair_detail *d)
 }
 
 
-static int detail_lines_last; /* total lines of the last draw, for scrolling */
-static int detail_height_last;
+/* The pane's own state (app->detail_view): a new selection starts at the top. */
+static tui_detail_view *own(tui_app *app)
+{
+	tui_detail_view *v = &app->detail_view;
+	if (v->sel_gen != app->sel_gen) {
+		v->sel_gen = app->sel_gen;
+		v->scroll = 0;
+	}
+	return v;
+}
+
+void tui_view_detail_top(tui_app *app)
+{
+	own(app)->scroll = 0;
+}
 
 static void detail_draw(tui_app *app, tui_rect r, bool focused)
 {
@@ -421,7 +438,7 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 	snprintf(buf, sizeof(buf), "detail: %s", path);
 	tui_draw_str(stdscr, r.y - 1, r.x + 1, r.w - 1, buf, title);
 
-	dctx c = { app, r, 0, app->detail_scroll };
+	dctx c = { app, r, 0, own(app)->scroll };
 	snprintf(buf, sizeof(buf), "baseline: %s", p->base ? p->base->relpath : "(none)");
 	line(&c, buf, A_NORMAL);
 	snprintf(buf, sizeof(buf), "target:   %s", p->targ ? p->targ->relpath : "(none)");
@@ -457,7 +474,7 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 		if (p->result.status == DV_RESULT_COMPARED)
 			d = tui_state_detail_for(app, pi);
 		if (wide && d && d->rc == 0) {
-			dctx rc = { app, { r.y, r.x + 68, r.h, r.w - 68 }, start, app->detail_scroll };
+			dctx rc = { app, { r.y, r.x + 68, r.h, r.w - 68 }, start, own(app)->scroll };
 			draw_absdiff_hist(&rc, &d->d);
 			dnl(&rc);
 			draw_value_hists(&rc, &d->d);
@@ -490,7 +507,7 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 				wrapped(&c, buf, tui_draw_attr(app, CP_FAIL, 0));
 			} else if ((ptrdiff_t)pi == app->detail_cancelled) {
 				line(&c, "histograms and heat map cancelled: Enter computes them again", tui_draw_attr(app, CP_DIM, 0));
-			} else if (tui_jobs_heavy_busy(app, &kind, &done, &total) && kind == JOB_DETAIL && total > 0) {
+			} else if (tui_jobs_heavy_busy(&app->jobs, &kind, &done, &total) && kind == JOB_DETAIL && total > 0) {
 				snprintf(buf, sizeof(buf), "computing histograms and heat map: %lld%% (Esc cancels)",
 					 (long long)(done * 100 / total));
 				line(&c, buf, tui_draw_attr(app, CP_DIM, 0));
@@ -499,8 +516,8 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 			}
 		}
 	}
-	detail_lines_last = c.line;
-	detail_height_last = r.h;
+	own(app)->lines = c.line;
+	own(app)->height = r.h;
 }
 
 static int detail_handle(tui_app *app, tui_action act, int key)
@@ -508,12 +525,12 @@ static int detail_handle(tui_app *app, tui_action act, int key)
 	(void)key;
 	int page = app->rows / 2;
 	switch (act) {
-	case ACT_UP: app->detail_scroll--; break;
-	case ACT_DOWN: app->detail_scroll++; break;
-	case ACT_PAGE_UP: app->detail_scroll -= page; break;
-	case ACT_PAGE_DOWN: app->detail_scroll += page; break;
-	case ACT_FIRST: app->detail_scroll = 0; break;
-	case ACT_LAST: app->detail_scroll = detail_lines_last - detail_height_last; break;
+	case ACT_UP: own(app)->scroll--; break;
+	case ACT_DOWN: own(app)->scroll++; break;
+	case ACT_PAGE_UP: own(app)->scroll -= page; break;
+	case ACT_PAGE_DOWN: own(app)->scroll += page; break;
+	case ACT_FIRST: own(app)->scroll = 0; break;
+	case ACT_LAST: own(app)->scroll = own(app)->lines - own(app)->height; break;
 	case ACT_CLOSE:
 		app->detail_open = false;
 		app->focus = PANE_TREE;
@@ -521,10 +538,10 @@ static int detail_handle(tui_app *app, tui_action act, int key)
 	default:
 		return 0;
 	}
-	if (app->detail_scroll > detail_lines_last - detail_height_last)
-		app->detail_scroll = detail_lines_last - detail_height_last;
-	if (app->detail_scroll < 0)
-		app->detail_scroll = 0;
+	if (own(app)->scroll > own(app)->lines - own(app)->height)
+		own(app)->scroll = own(app)->lines - own(app)->height;
+	if (own(app)->scroll < 0)
+		own(app)->scroll = 0;
 	return TF_HANDLED | TF_REDRAW;
 }
 

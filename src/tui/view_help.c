@@ -1,9 +1,11 @@
 /* The `?` help screen, generated from the action table, by group. */
 #include <string.h>
 
-#include "app.h"
-
-static int help_lines_last;
+#include "actions.h"
+#include "draw.h"
+#include "keys.h"
+#include "state.h"
+#include "views.h"
 
 static void help_draw(tui_app *app, tui_rect r, bool focused)
 {
@@ -14,7 +16,7 @@ static void help_draw(tui_app *app, tui_rect r, bool focused)
 	int line = 0;
 #define PUT_LINE(...)                                                                   \
 	do {                                                                            \
-		int l_ = line++ - app->help_scroll;                                     \
+		int l_ = line++ - app->help_view.scroll;                                     \
 		if (l_ >= 0 && l_ < r.h) {                                              \
 			__VA_ARGS__;                                                    \
 		}                                                                       \
@@ -47,19 +49,19 @@ static void help_draw(tui_app *app, tui_rect r, bool focused)
 	PUT_LINE(tui_draw_str(stdscr, r.y + l_, r.x + 2, r.w - 2,
 			  "search and filter: PCRE2 regex on tensor names and file names, smart case", A_NORMAL));
 #undef PUT_LINE
-	help_lines_last = line;
+	app->help_view.lines = line;
 }
 
 static int help_handle(tui_app *app, tui_action act, int key)
 {
 	(void)key;
 	switch (act) {
-	case ACT_UP: app->help_scroll--; break;
-	case ACT_DOWN: app->help_scroll++; break;
-	case ACT_PAGE_UP: app->help_scroll -= app->rows / 2; break;
-	case ACT_PAGE_DOWN: app->help_scroll += app->rows / 2; break;
-	case ACT_FIRST: app->help_scroll = 0; break;
-	case ACT_LAST: app->help_scroll = help_lines_last; break;
+	case ACT_UP: app->help_view.scroll--; break;
+	case ACT_DOWN: app->help_view.scroll++; break;
+	case ACT_PAGE_UP: app->help_view.scroll -= app->rows / 2; break;
+	case ACT_PAGE_DOWN: app->help_view.scroll += app->rows / 2; break;
+	case ACT_FIRST: app->help_view.scroll = 0; break;
+	case ACT_LAST: app->help_view.scroll = app->help_view.lines; break;
 	case ACT_HELP:
 	case ACT_CANCEL:
 	case ACT_CLOSE:
@@ -72,10 +74,10 @@ static int help_handle(tui_app *app, tui_action act, int key)
 		app->help_open = false;
 		return 0;
 	}
-	if (app->help_scroll > help_lines_last - 1)
-		app->help_scroll = help_lines_last - 1;
-	if (app->help_scroll < 0)
-		app->help_scroll = 0;
+	if (app->help_view.scroll > app->help_view.lines - 1)
+		app->help_view.scroll = app->help_view.lines - 1;
+	if (app->help_view.scroll < 0)
+		app->help_view.scroll = 0;
 	return TF_HANDLED | TF_REDRAW;
 }
 

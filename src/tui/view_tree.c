@@ -3,7 +3,10 @@
 #include <string.h>
 
 #include "dumpview/numfmt.h"
-#include "app.h"
+#include "draw.h"
+#include "keys.h"
+#include "state.h"
+#include "views.h"
 
 /* Column plan for a width: name | shapes | rel_diff [max_abs [mean_abs]] | mark */
 typedef struct cols {
@@ -126,7 +129,7 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 	tui_state_tensor_label(app, p, name, sizeof(name));
 	/* Search matches stand out, as in less and tig. */
 	attr_t name_attr = attr;
-	if (app->search_re && tui_cmd_pair_matches(app, app->search_re, (size_t)(p - app->cmp->pairs)) == DV_REGEX_MATCH)
+	if (app->search_re && tui_state_pair_matches(app, app->search_re, (size_t)(p - app->cmp->pairs)) == DV_REGEX_MATCH)
 		name_attr = cell_attr(app, attr, CP_MATCH, A_BOLD) | A_BOLD;
 	draw_name(app, y, c, 4, NULL, name, diverge, name_attr);
 	int right_w = c->mark_x - c->shape_x - 1;
@@ -227,18 +230,18 @@ static void tree_draw(tui_app *app, tui_rect r, bool focused)
 		tui_draw_str(stdscr, r.y, r.x + 1, r.w - 1, app->filter_re ? "no tensor matches the filter (f, then Enter on an empty line, clears it)" : "no tensors", A_NORMAL);
 		return;
 	}
-	if (app->tree.sel < app->top)
-		app->top = app->tree.sel;
-	if (app->tree.sel >= app->top + (size_t)r.h)
-		app->top = app->tree.sel - (size_t)r.h + 1;
-	if (app->top + (size_t)r.h > t->nrows)
-		app->top = t->nrows > (size_t)r.h ? t->nrows - (size_t)r.h : 0;
+	if (app->tree.sel < app->tree_view.top)
+		app->tree_view.top = app->tree.sel;
+	if (app->tree.sel >= app->tree_view.top + (size_t)r.h)
+		app->tree_view.top = app->tree.sel - (size_t)r.h + 1;
+	if (app->tree_view.top + (size_t)r.h > t->nrows)
+		app->tree_view.top = t->nrows > (size_t)r.h ? t->nrows - (size_t)r.h : 0;
 
 	ptrdiff_t fd = app->first_div;
 	size_t fd_group = fd >= 0 ? t->group_of_pair[fd] : (size_t)-1;
 	size_t fd_phase = fd >= 0 ? app->cmp->pairs[fd].phase : (size_t)-1;
 	for (int i = 0; i < r.h; i++) {
-		size_t ri = app->top + (size_t)i;
+		size_t ri = app->tree_view.top + (size_t)i;
 		if (ri >= t->nrows)
 			break;
 		const trow *row = &t->rows[ri];
@@ -313,7 +316,7 @@ static int tree_handle(tui_app *app, tui_action act, int key)
 			break;
 		if (row->kind == TN_TENSOR) {
 			app->detail_open = true;
-			app->detail_scroll = 0;
+			tui_view_detail_top(app);
 			app->detail_cancelled = -1;
 			/* Opening asks again for metrics the user cancelled. */
 			dv_pair_uncancel(&app->cmp->pairs[row->pair]);
