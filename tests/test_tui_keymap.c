@@ -15,6 +15,7 @@
 #include "../src/tui/actions.h"
 #include "../src/tui/app.h"
 #include "../src/tui/draw.h"
+#include "../src/tui/keymap.h"
 #include "../src/tui/keys.h"
 #include "../src/tui/state.h"
 

@@ -20,6 +20,7 @@
 #include "app.h"
 #include "draw.h"
 #include "jobs.h"
+#include "keymap.h"
 #include "keys.h"
 #include "script.h"
 #include "state.h"

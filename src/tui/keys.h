@@ -1,12 +1,10 @@
-/* Keys (keys.c): key codes and names, the one canonical code of a key, the
- * key map built once from the action table, key lists as shown. */
+/* Keys (keys.c): key codes and names, the one canonical code of a key, key
+ * lists as shown. Knows nothing of actions (the key map is keymap.h). */
 #ifndef DUMPVIEW_TUI_KEYS_H
 #define DUMPVIEW_TUI_KEYS_H
 
 #include <stdbool.h>
 #include <stddef.h>
-
-#include "actions.h"
 
 /* Keys: characters are their code point; curses function keys are offset
  * past Unicode so the two never collide. */
@@ -22,11 +20,10 @@ int tui_key_from_name(const char *name);           /* -1 if unknown */
  * passes every key through it. */
 int tui_key_canonical(int key);
 void tui_key_display(const char *name, bool ascii, char *buf, size_t size);
-/* Builds the key map from the action table (once; later calls return at
- * once). NULL, or what is wrong with the table (an unknown key name, a key
- * bound twice, a shared man entry with unequal keys). */
-const char *tui_keymap_init(void);
-tui_action tui_action_for_key(int key);
+/* A space-separated key list ("Up k") as shown: "Up k", "Ctrl-L". */
 void tui_keys_display(const char *keys, bool ascii, char *buf, size_t size);
+/* The n-th name of a key list into buf; false past the last. */
+bool tui_keys_name_at(const char *keys, size_t n, char *buf, size_t size);
+size_t tui_keys_count(const char *keys);
 
 #endif

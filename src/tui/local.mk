@@ -8,6 +8,7 @@ src_libdumpview_tui_a_SOURCES += \
 	src/tui/commands.c src/tui/commands.h \
 	src/tui/draw.c src/tui/draw.h \
 	src/tui/jobs.c src/tui/jobs.h \
+	src/tui/keymap.c src/tui/keymap.h \
 	src/tui/keys.c src/tui/keys.h \
 	src/tui/layout.c \
 	src/tui/prompt.c src/tui/prompt.h \
@@ -21,8 +22,8 @@ src_libdumpview_tui_a_SOURCES += \
 
 # Tests: golden screens in scripted mode (+ exports vs torch), the man page's
 # key list against actions.def, and the real binary inside tmux.
-TESTS += tests/test_tui.sh tests/test_tui_keys.sh tests/test_tui_tmux.sh
-EXTRA_DIST += tests/test_tui.sh tests/test_tui_keys.sh tests/test_tui_tmux.sh tests/tui
+TESTS += tests/test_tui.sh tests/test_tui_keys.sh tests/test_tui_tmux.sh tests/test_tui_layers.sh
+EXTRA_DIST += tests/test_tui.sh tests/test_tui_keys.sh tests/test_tui_tmux.sh tests/test_tui_layers.sh tests/tui
 
 # The tree model without a terminal (cmocka): it links without ncurses, so
 # tree.o must use no curses symbol.
