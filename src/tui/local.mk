@@ -5,15 +5,18 @@ src_libdumpview_tui_a_SOURCES += \
 	src/tui/actions.def \
 	src/tui/actions.c src/tui/actions.h \
 	src/tui/app.c src/tui/app.h \
+	src/tui/bars.c src/tui/bars.h \
 	src/tui/commands.c src/tui/commands.h \
 	src/tui/draw.c src/tui/draw.h \
 	src/tui/jobs.c src/tui/jobs.h \
 	src/tui/keymap.c src/tui/keymap.h \
 	src/tui/keys.c src/tui/keys.h \
 	src/tui/layout.c \
+	src/tui/listing.c src/tui/listing.h \
 	src/tui/prompt.c src/tui/prompt.h \
 	src/tui/script.c src/tui/script.h \
 	src/tui/state.c src/tui/state.h \
+	src/tui/term.c src/tui/term.h \
 	src/tui/tree.c src/tui/tree.h \
 	src/tui/views.h \
 	src/tui/view_tree.c \
