@@ -291,11 +291,13 @@ static void move_sel(tui_app *app, ptrdiff_t delta)
 	tui_state_select_row(app, (size_t)s);
 }
 
+/* A page keeps one row of the last in view. The height is the layout's,
+ * computed as the render does, since keys typed ahead may have opened or
+ * closed a pane since the last frame. */
 static int tree_page(tui_app *app)
 {
-	int h = app->rows - 4;
-	if (app->detail_open && app->rows >= 30)
-		h = (app->rows - 4) / (app->rows >= 40 ? 4 : 3);
+	tui_layout l = tui_layout_compute(app->rows, app->cols, app->help_open, app->detail_open, app->focus);
+	int h = l.tree.h;
 	return h > 1 ? h - 1 : 1;
 }
 
