@@ -10,7 +10,9 @@
 #include "keys.h"
 #include "dumpview/tui.h"
 
-/* Bound keys are ASCII characters (Ctrl-x included) or curses function keys. */
+/* Bound keys are ASCII characters (Ctrl-x included) or curses function keys.
+ * The map is process-wide: built once (pthread_once) from the constant
+ * table, read-only after. */
 static unsigned char map_char[128], map_fn[KEY_MAX + 1];
 _Static_assert(ACT_COUNT <= 256, "an action must fit the key map's bytes");
 static char map_error[256];
