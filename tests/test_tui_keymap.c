@@ -1,7 +1,8 @@
 /* The explorer's key map and dispatch without a terminal: the map built
  * from actions.def is whole and consistent, the codes a terminal sends for
  * one key become one, codes past the map are no action, and dispatch gives
- * the handler's flags (quit, redraw, the too-small screen, the modal help). */
+ * the handler's flags (quit, redraw, the too-small screen, the modal help);
+ * text widths as drawn. */
 #include <locale.h>
 #include <setjmp.h>
 #include <stdarg.h>
