@@ -1,7 +1,9 @@
 /* The explorer's key map and dispatch without a terminal: the map built
  * from actions.def is whole and consistent, the codes a terminal sends for
  * one key become one, codes past the map are no action, and dispatch gives
- * the handler's flags (quit, redraw, the too-small screen, the modal help). */
+ * the handler's flags (quit, redraw, the too-small screen, the modal help);
+ * text widths as drawn. */
+#include <locale.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +13,12 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "../src/tui/actions.h"
 #include "../src/tui/app.h"
+#include "../src/tui/draw.h"
+#include "../src/tui/keymap.h"
+#include "../src/tui/keys.h"
+#include "../src/tui/state.h"
 
 static void test_map_whole(void **state)
 {
@@ -103,9 +110,67 @@ static void test_dispatch(void **state)
 	free(app);
 }
 
+static void test_key_table(void **state)
+{
+	(void)state;
+	assert_int_equal(tui_action_for_key('j'), ACT_DOWN);
+	assert_int_equal(tui_action_for_key(TK_FN(KEY_DOWN)), ACT_DOWN);
+	assert_int_equal(tui_action_for_key('\r'), ACT_OPEN);
+	assert_int_equal(tui_action_for_key(TK_FN(KEY_RIGHT)), ACT_OPEN);
+	assert_int_equal(tui_action_for_key('h'), ACT_CLOSE);
+	assert_int_equal(tui_action_for_key(TK_CTRL('l')), ACT_REDRAW);
+	assert_int_equal(tui_action_for_key(']'), ACT_NEXT_FAIL);
+	assert_int_equal(tui_action_for_key('E'), ACT_EXPORT_TABLE);
+	assert_int_equal(tui_action_for_key('x'), ACT_NONE);
+	/* No key is bound twice. */
+	for (int a = 1; a < ACT_COUNT; a++) {
+		char copy[128];
+		snprintf(copy, sizeof(copy), "%s", tui_actions[a].keys);
+		char *save = NULL;
+		for (char *tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+			int key = tui_key_from_name(tok);
+			assert_true(key >= 0);
+			assert_int_equal(tui_action_for_key(key), a);
+		}
+		assert_true(strlen(tui_actions[a].help) > 0);
+	}
+	char buf[64];
+	tui_keys_display("Up k", true, buf, sizeof(buf));
+	assert_string_equal(buf, "Up k");
+	tui_keys_display("C-L", true, buf, sizeof(buf));
+	assert_string_equal(buf, "Ctrl-L");
+}
+
+/* Names are measured as drawn: a control, C1, bidi override or invalid
+ * byte counts the width of its visible escape, so columns line up. */
+static void test_str_width_counts_escapes(void **state)
+{
+	(void)state;
+	assert_non_null(setlocale(LC_ALL, "C.UTF-8"));
+	assert_int_equal(tui_draw_width("abc"), 3);
+	assert_int_equal(tui_draw_width("a\x1b[31mb"), 1 + 4 + 4 + 1);   /* \x1b */
+	assert_int_equal(tui_draw_width("\xff"), 4);                     /* \xff */
+	assert_int_equal(tui_draw_width("\xc2\x9b"), 6);                 /* \u009b */
+	assert_int_equal(tui_draw_width("x\xe2\x80\xaey"), 8);          /* \u202e */
+	assert_int_equal(tui_draw_width("\xc3\xa9"), 1);                 /* U+00E9 as is */
+	assert_int_equal(tui_draw_width("\xe4\xb8\xad"), 2);             /* a wide character */
+	/* The widest suffix that fits never splits an escape or a character. */
+	int w;
+	assert_string_equal(tui_draw_tail("abc\x1b" "def", 5, &w), "def");
+	assert_int_equal(w, 3);
+	assert_string_equal(tui_draw_tail("abc\x1b" "def", 7, &w), "\x1b" "def");
+	assert_int_equal(w, 7);
+	assert_string_equal(tui_draw_tail("x\xe4\xb8\xad", 2, &w), "\xe4\xb8\xad");
+	assert_int_equal(w, 2);
+	assert_string_equal(tui_draw_tail("abc", 10, &w), "abc");
+	assert_int_equal(w, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_key_table),
+		cmocka_unit_test(test_str_width_counts_escapes),
 		cmocka_unit_test(test_map_whole),
 		cmocka_unit_test(test_canonical),
 		cmocka_unit_test(test_outside_map),

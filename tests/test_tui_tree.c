@@ -1,9 +1,9 @@
-/* The TUI's tree model and key table without a terminal: layer groups in
- * execution order (tensors with no layer in their own group at their place,
- * a backward pass revisiting layers in groups of its own), aggregates and the
- * first divergence under a threshold, sorts, filters, and the key map built
- * from actions.def. Runs on the example dumps ($EXAMPLES). */
-#include <locale.h>
+/* The explorer's tree model without curses: layer groups in execution order
+ * (tensors with no layer in their own group at their place, a backward pass
+ * revisiting layers in groups of its own), aggregates and the first
+ * divergence under a threshold, sorts, filters. It links without ncurses:
+ * the tree takes the comparison, not the explorer. Runs on the example
+ * dumps ($EXAMPLES). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,14 +14,22 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "../src/tui/app.h"
+#include "../src/tui/tree.h"
+#include "dumpview/metrics.h"
 
-static tui_app *open_runs(const char *ex, double threshold)
+/* A comparison and its tree, every matched pair computed. */
+typedef struct fixture {
+	dv_comparison *cmp;
+	tui_tree tree;
+	pcre2_code *filter_re;
+} fixture;
+
+static fixture *open_runs(const char *ex, double threshold)
 {
 	char b[4096], t[4096];
 	dv_error err;
 	dv_run_opts ro = {.base_dir = DV_DEFAULT_BASE_DIR};
-	tui_app *app = calloc(1, sizeof(*app));
+	fixture *app = calloc(1, sizeof(*app));
 
 	assert_non_null(ex);
 	assert_non_null(app);
@@ -34,33 +42,31 @@ static tui_app *open_runs(const char *ex, double threshold)
 	assert_non_null(targ);
 	app->cmp = dv_comparison_build(base, targ, NULL, &err);
 	assert_non_null(app->cmp);
-	assert_int_equal(tree_init(&app->tree, app->cmp, &err), 0);
-	app->threshold = threshold;
-	app->first_div = -1;
-	app->detail_cancelled = -1;
+	assert_int_equal(tui_tree_init(&app->tree, app->cmp, &err), 0);
+	dv_comparison_set_threshold(app->cmp, threshold);
 	dv_metrics_opts o = dv_metrics_opts_default();
 	o.threshold = threshold;
 	for (size_t i = 0; i < app->cmp->npairs; i++)
 		if (app->cmp->pairs[i].kind == DV_PAIR_MATCHED)
 			dv_pair_compute(&app->cmp->pairs[i], &o);
-	tree_rebuild(app);
+	tui_tree_rebuild(&app->tree);
 	return app;
 }
 
-static tui_app *open_examples(double threshold)
+static fixture *open_examples(double threshold)
 {
 	return open_runs(getenv("EXAMPLES"), threshold);
 }
 
-static void close_app(tui_app *app)
+static void close_app(fixture *app)
 {
-	tree_free(&app->tree);
+	tui_tree_free(&app->tree);
 	dv_comparison_free(app->cmp);
 	pcre2_code_free(app->filter_re);
 	free(app);
 }
 
-static size_t phase_index(tui_app *app, const char *name)
+static size_t phase_index(fixture *app, const char *name)
 {
 	for (size_t p = 0; p < app->cmp->nphases; p++)
 		if (!strcmp(app->cmp->phases[p].name, name))
@@ -72,7 +78,7 @@ static size_t phase_index(tui_app *app, const char *name)
 static void test_groups_in_execution_order(void **state)
 {
 	(void)state;
-	tui_app *app = open_examples(1e-3);
+	fixture *app = open_examples(1e-3);
 	/* fwd_bwd: forward layers, the no-layer logits, then the gradients
 	 * (grad__*) in their own groups: logits' and final norm's, the backward
 	 * pass from layer 5 down, the embedding's. */
@@ -86,9 +92,9 @@ static void test_groups_in_execution_order(void **state)
 		assert_int_equal(app->tree.groups[ph->first_group + g].backward, bwd[g]);
 	}
 	char label[64];
-	tree_group_label(app, ph->first_group + 9, label, sizeof(label));
+	tui_tree_group_label(&app->tree, ph->first_group + 9, label, sizeof(label));
 	assert_string_equal(label, "layer 5 (backward)");
-	tree_group_label(app, ph->first_group + 8, label, sizeof(label));
+	tui_tree_group_label(&app->tree, ph->first_group + 8, label, sizeof(label));
 	assert_string_equal(label, "(no layer, backward)");
 	/* inference: input_ids, positions, rids, qkv_format, embed_output first. */
 	p = phase_index(app, "inference");
@@ -98,9 +104,9 @@ static void test_groups_in_execution_order(void **state)
 	assert_int_equal(first->layer, -1);
 	assert_int_equal(first->count, 5);
 	assert_string_equal(app->cmp->pairs[first->first].name, "input_ids");
-	tree_group_label(app, ph->first_group + 3, label, sizeof(label));
+	tui_tree_group_label(&app->tree, ph->first_group + 3, label, sizeof(label));
 	assert_string_equal(label, "layer 2");
-	tree_group_label(app, ph->first_group, label, sizeof(label));
+	tui_tree_group_label(&app->tree, ph->first_group, label, sizeof(label));
 	assert_string_equal(label, "(no layer)");
 	close_app(app);
 }
@@ -108,59 +114,60 @@ static void test_groups_in_execution_order(void **state)
 static void test_aggregates_and_first_divergence(void **state)
 {
 	(void)state;
-	tui_app *app = open_examples(1e-3);
+	fixture *app = open_examples(1e-3);
 	/* expected.json: inference 26 failed; fwd_only 25; fwd_bwd 61. */
 	static const struct { const char *phase; size_t failed; } want[] = {
 		{ "inference", 26 }, { "fwd_only", 25 }, { "fwd_bwd", 61 },
 	};
 	for (size_t i = 0; i < 3; i++) {
 		tagg a;
-		tree_agg_phase(app, phase_index(app, want[i].phase), &a);
+		tui_tree_agg_phase(&app->tree, phase_index(app, want[i].phase), &a);
 		assert_int_equal(a.failed, want[i].failed);
 		assert_int_equal(a.done, a.total);
 	}
 	/* fwd_only has two target-only files: shown, not compared. */
 	tagg a;
-	tree_agg_phase(app, phase_index(app, "fwd_only"), &a);
+	tui_tree_agg_phase(&app->tree, phase_index(app, "fwd_only"), &a);
 	assert_int_equal(a.shown, 46);
 	assert_int_equal(a.total, 44);
-	app_update_first_div(app);
-	assert_true(app->first_div_known);
-	assert_true(app->first_div >= 0);
-	const dv_pair *fd = &app->cmp->pairs[app->first_div];
+	bool known;
+	ptrdiff_t first_div = dv_first_divergence(app->cmp, &known);
+	assert_true(known);
+	assert_true(first_div >= 0);
+	const dv_pair *fd = &app->cmp->pairs[first_div];
 	assert_string_equal(fd->name, "mlp_output");
 	assert_int_equal(fd->layer, 2);
 	assert_string_equal(app->cmp->phases[fd->phase].name, "inference");
 	/* Worst of layer 2 in inference is mlp_output's 0.0316. */
-	tree_agg_group(app, app->tree.group_of_pair[app->first_div], &a);
+	tui_tree_agg_group(&app->tree, app->tree.group_of_pair[first_div], &a);
 	assert_int_equal(a.failed, 2);
 	assert_true(fabs(a.worst - 0.03162228104648879) < 1e-9);
 	/* A looser threshold moves the first divergence nowhere else but counts fewer failures. */
-	app->threshold = 0.01;
-	app_update_first_div(app);
-	assert_string_equal(app->cmp->pairs[app->first_div].name, "mlp_output");
-	tree_agg_phase(app, phase_index(app, "inference"), &a);
+	dv_comparison_set_threshold(app->cmp, 0.01);
+	first_div = dv_first_divergence(app->cmp, &known);
+	assert_string_equal(app->cmp->pairs[first_div].name, "mlp_output");
+	tui_tree_agg_phase(&app->tree, phase_index(app, "inference"), &a);
 	assert_int_equal(a.failed, 4);
 	/* Above every rel_diff: no divergence at all. */
-	app->threshold = 1.0;
-	app_update_first_div(app);
-	assert_int_equal(app->first_div, -1);
-	assert_true(app->first_div_known);
+	dv_comparison_set_threshold(app->cmp, 1.0);
+	first_div = dv_first_divergence(app->cmp, &known);
+	assert_int_equal(first_div, -1);
+	assert_true(known);
 
 	/* Non-tensor values that differ (request ids, say) are skipped as the
 	 * comparator does: shown, never a failure, never the first divergence. */
-	app->threshold = 1e-3;
+	dv_comparison_set_threshold(app->cmp, 1e-3);
 	dv_pair *first_pair = &app->cmp->pairs[app->cmp->phases[phase_index(app, "inference")].first];
 	first_pair->result.status = DV_RESULT_NON_TENSOR;
 	first_pair->result.equal = false;
-	assert_int_equal(tui_pair_verdict(app, first_pair), PV_SKIPPED);
-	assert_false(app_pair_failed(app, first_pair));
-	app_update_first_div(app);
-	assert_string_equal(app->cmp->pairs[app->first_div].name, "mlp_output");
-	tree_agg_phase(app, phase_index(app, "inference"), &a);
+	assert_int_equal(tui_tree_verdict(app->cmp, first_pair), PV_SKIPPED);
+	assert_false(tui_tree_pair_failed(app->cmp, first_pair));
+	first_div = dv_first_divergence(app->cmp, &known);
+	assert_string_equal(app->cmp->pairs[first_div].name, "mlp_output");
+	tui_tree_agg_phase(&app->tree, phase_index(app, "inference"), &a);
 	assert_int_equal(a.failed, 26);
 	first_pair->result.equal = true;
-	assert_int_equal(tui_pair_verdict(app, first_pair), PV_PASS);
+	assert_int_equal(tui_tree_verdict(app->cmp, first_pair), PV_PASS);
 	close_app(app);
 }
 
@@ -171,7 +178,7 @@ static void test_repeated_tags_are_passes(void **state)
 	(void)state;
 	char dir[4096];
 	snprintf(dir, sizeof(dir), "%s/compare/edge", getenv("FIXTURES"));
-	tui_app *app = open_runs(dir, 1e-3);
+	fixture *app = open_runs(dir, 1e-3);
 	size_t seen = 0;
 	for (size_t i = 0; i < app->cmp->npairs; i++) {
 		const dv_pair *p = &app->cmp->pairs[i];
@@ -179,7 +186,7 @@ static void test_repeated_tags_are_passes(void **state)
 			continue;
 		size_t g = app->tree.group_of_pair[i];
 		char label[64];
-		tree_group_label(app, g, label, sizeof(label));
+		tui_tree_group_label(&app->tree, g, label, sizeof(label));
 		assert_int_equal(app->tree.groups[g].pass, (int)seen);
 		assert_string_equal(label, seen ? "layer 2 (pass 2, step 0)" : "layer 2 (step 0)");
 		seen++;
@@ -191,16 +198,16 @@ static void test_repeated_tags_are_passes(void **state)
 static void test_sorts_and_filter(void **state)
 {
 	(void)state;
-	tui_app *app = open_examples(1e-3);
+	fixture *app = open_examples(1e-3);
 	size_t n;
-	size_t *flat = tree_flat_pairs(app, &n);
+	size_t *flat = tui_tree_flat_pairs(&app->tree, &n);
 	assert_int_equal(n, app->cmp->npairs);
 	for (size_t i = 1; i < n; i++)
 		assert_true(flat[i] > flat[i - 1]); /* execution order */
 	free(flat);
 
 	app->tree.sort = SORT_REL;
-	flat = tree_flat_pairs(app, &n);
+	flat = tui_tree_flat_pairs(&app->tree, &n);
 	/* Within a group, rel_diff never increases. */
 	for (size_t i = 1; i < n; i++) {
 		const dv_pair *a = &app->cmp->pairs[flat[i - 1]], *b = &app->cmp->pairs[flat[i]];
@@ -211,7 +218,7 @@ static void test_sorts_and_filter(void **state)
 	free(flat);
 
 	app->tree.sort = SORT_NAME;
-	flat = tree_flat_pairs(app, &n);
+	flat = tui_tree_flat_pairs(&app->tree, &n);
 	for (size_t i = 1; i < n; i++)
 		if (app->tree.group_of_pair[flat[i]] == app->tree.group_of_pair[flat[i - 1]])
 			assert_true(strcmp(app->cmp->pairs[flat[i - 1]].name, app->cmp->pairs[flat[i]].name) <= 0);
@@ -224,8 +231,8 @@ static void test_sorts_and_filter(void **state)
 	assert_non_null(app->filter_re);
 	for (size_t i = 0; i < app->cmp->npairs; i++)
 		app->tree.hidden[i] = dv_regex_test(app->filter_re, app->cmp->pairs[i].name) != DV_REGEX_MATCH;
-	tree_rebuild(app);
-	flat = tree_flat_pairs(app, &n);
+	tui_tree_rebuild(&app->tree);
+	flat = tui_tree_flat_pairs(&app->tree, &n);
 	assert_int_equal(n, 9);
 	free(flat);
 	/* Rows: 3 phases and 9 groups, all groups closed. */
@@ -234,66 +241,17 @@ static void test_sorts_and_filter(void **state)
 	size_t pair = app->tree.groups[app->tree.phases[0].first_group + 2].first;
 	while (app->tree.hidden[pair])
 		pair++;
-	assert_true(tree_select_pair(app, pair));
-	assert_int_equal(app->tree.rows[app->sel].kind, TN_TENSOR);
-	assert_int_equal(app->tree.rows[app->sel].pair, pair);
+	ptrdiff_t row = tui_tree_open_pair(&app->tree, pair);
+	assert_true(row >= 0);
+	assert_int_equal(app->tree.rows[row].kind, TN_TENSOR);
+	assert_int_equal(app->tree.rows[row].pair, pair);
+	/* A rebuild keeps the selection on its node. */
+	app->tree.sel = (size_t)row;
+	app->tree.sort = SORT_NAME;
+	tui_tree_rebuild(&app->tree);
+	assert_int_equal(app->tree.rows[app->tree.sel].kind, TN_TENSOR);
+	assert_int_equal(app->tree.rows[app->tree.sel].pair, pair);
 	close_app(app);
-}
-
-static void test_key_table(void **state)
-{
-	(void)state;
-	assert_int_equal(tui_action_for_key('j'), ACT_DOWN);
-	assert_int_equal(tui_action_for_key(TK_FN(KEY_DOWN)), ACT_DOWN);
-	assert_int_equal(tui_action_for_key('\r'), ACT_OPEN);
-	assert_int_equal(tui_action_for_key(TK_FN(KEY_RIGHT)), ACT_OPEN);
-	assert_int_equal(tui_action_for_key('h'), ACT_CLOSE);
-	assert_int_equal(tui_action_for_key(TK_CTRL('l')), ACT_REDRAW);
-	assert_int_equal(tui_action_for_key(']'), ACT_NEXT_FAIL);
-	assert_int_equal(tui_action_for_key('E'), ACT_EXPORT_TABLE);
-	assert_int_equal(tui_action_for_key('x'), ACT_NONE);
-	/* No key is bound twice. */
-	for (int a = 1; a < ACT_COUNT; a++) {
-		char copy[128];
-		snprintf(copy, sizeof(copy), "%s", tui_actions[a].keys);
-		char *save = NULL;
-		for (char *tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-			int key = tui_key_from_name(tok);
-			assert_true(key >= 0);
-			assert_int_equal(tui_action_for_key(key), a);
-		}
-		assert_true(strlen(tui_actions[a].help) > 0);
-	}
-	char buf[64];
-	tui_keys_display("Up k", true, buf, sizeof(buf));
-	assert_string_equal(buf, "Up k");
-	tui_keys_display("C-L", true, buf, sizeof(buf));
-	assert_string_equal(buf, "Ctrl-L");
-}
-
-/* Names are measured as drawn: a control, C1, bidi override or invalid
- * byte counts the width of its visible escape, so columns line up. */
-static void test_str_width_counts_escapes(void **state)
-{
-	(void)state;
-	assert_non_null(setlocale(LC_ALL, "C.UTF-8"));
-	assert_int_equal(str_width("abc"), 3);
-	assert_int_equal(str_width("a\x1b[31mb"), 1 + 4 + 4 + 1);   /* \x1b */
-	assert_int_equal(str_width("\xff"), 4);                     /* \xff */
-	assert_int_equal(str_width("\xc2\x9b"), 6);                 /* \u009b */
-	assert_int_equal(str_width("x\xe2\x80\xaey"), 8);          /* \u202e */
-	assert_int_equal(str_width("\xc3\xa9"), 1);                 /* U+00E9 as is */
-	assert_int_equal(str_width("\xe4\xb8\xad"), 2);             /* a wide character */
-	/* The widest suffix that fits never splits an escape or a character. */
-	int w;
-	assert_string_equal(str_tail("abc\x1b" "def", 5, &w), "def");
-	assert_int_equal(w, 3);
-	assert_string_equal(str_tail("abc\x1b" "def", 7, &w), "\x1b" "def");
-	assert_int_equal(w, 7);
-	assert_string_equal(str_tail("x\xe4\xb8\xad", 2, &w), "\xe4\xb8\xad");
-	assert_int_equal(w, 2);
-	assert_string_equal(str_tail("abc", 10, &w), "abc");
-	assert_int_equal(w, 3);
 }
 
 int main(void)
@@ -303,8 +261,6 @@ int main(void)
 		cmocka_unit_test(test_aggregates_and_first_divergence),
 		cmocka_unit_test(test_repeated_tags_are_passes),
 		cmocka_unit_test(test_sorts_and_filter),
-		cmocka_unit_test(test_key_table),
-		cmocka_unit_test(test_str_width_counts_escapes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

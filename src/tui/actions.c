@@ -1,12 +1,16 @@
-/* The action table (actions.def), its handlers and the dispatch of a key:
- * look its action up in the key map, call the action's handler. Views see
- * the actions they own state for through their handlers (act_pane). */
-#include "app.h"
+/* The action table (actions.def) and its handlers; app.c dispatches a key
+ * to them through the key map. Views see the actions they own state for
+ * through their handlers (act_pane). */
+#include "actions.h"
+#include "commands.h"
+#include "jobs.h"
+#include "state.h"
+#include "views.h"
 
 /* The pane the movement keys act on. */
 static const view_ops *focused_view(tui_app *app)
 {
-	return app->detail_open && app->focus == PANE_DETAIL ? &view_detail_ops : &view_tree_ops;
+	return app->detail_open && app->focus == PANE_DETAIL ? &tui_view_detail : &tui_view_tree;
 }
 
 /* Movement, open and close belong to the focused pane: the tree moves the
@@ -14,15 +18,15 @@ static const view_ops *focused_view(tui_app *app)
 static int act_pane(tui_app *app, tui_action act, int key)
 {
 	const view_ops *v = focused_view(app);
-	if (v == &view_tree_ops)
+	if (v == &tui_view_tree)
 		app->user_moved = true;
 	return v->handle(app, act, key);
 }
 
 static int act_close(tui_app *app, tui_action act, int key)
 {
-	const trow *row = app_selected_row(app);
-	if (app->detail_open && focused_view(app) == &view_tree_ops && row && row->kind == TN_TENSOR) {
+	const trow *row = tui_state_selected_row(app);
+	if (app->detail_open && focused_view(app) == &tui_view_tree && row && row->kind == TN_TENSOR) {
 		app->detail_open = false; /* close the pane before leaving the tensor */
 		return TF_HANDLED | TF_REDRAW;
 	}
@@ -35,28 +39,28 @@ static int act_switch_pane(tui_app *app, tui_action act, int key)
 	if (app->detail_open)
 		app->focus = app->focus == PANE_TREE ? PANE_DETAIL : PANE_TREE;
 	else
-		app_message(app, false, "no detail pane: Enter on a tensor opens it");
+		tui_state_message(app, false, "no detail pane: Enter on a tensor opens it");
 	return TF_HANDLED | TF_REDRAW;
 }
 
 static int act_search(tui_app *app, tui_action act, int key)
 {
 	(void)act, (void)key;
-	do_search(app);
+	tui_cmd_search(app);
 	return TF_HANDLED | TF_REDRAW;
 }
 
 static int act_search_step(tui_app *app, tui_action act, int key)
 {
 	(void)key;
-	search_step(app, act == ACT_SEARCH_NEXT ? 1 : -1);
+	tui_cmd_search_step(app, act == ACT_SEARCH_NEXT ? 1 : -1);
 	return TF_HANDLED | TF_REDRAW;
 }
 
 static int act_filter(tui_app *app, tui_action act, int key)
 {
 	(void)act, (void)key;
-	do_filter(app);
+	tui_cmd_filter(app);
 	return TF_HANDLED | TF_REDRAW;
 }
 
@@ -65,8 +69,8 @@ static int act_jump_fail(tui_app *app, tui_action act, int key)
 	(void)key;
 	bool wrapped, next = act == ACT_NEXT_FAIL;
 	app->user_moved = true;
-	if (!jump(app, next ? 1 : -1, pred_failed, false, &wrapped))
-		app_message(app, false, "no %s failing tensor%s", next ? "next" : "previous",
+	if (!tui_cmd_jump(app, next ? 1 : -1, tui_cmd_pred_failed, false, &wrapped))
+		tui_state_message(app, false, "no %s failing tensor%s", next ? "next" : "previous",
 			    app->first_div_known ? "" : " (yet)");
 	return TF_HANDLED | TF_REDRAW;
 }
@@ -74,26 +78,26 @@ static int act_jump_fail(tui_app *app, tui_action act, int key)
 static int act_first_div(tui_app *app, tui_action act, int key)
 {
 	(void)act, (void)key;
-	app_update_first_div(app);
+	tui_state_update_first_div(app);
 	if (app->first_div < 0) {
 		char **w = NULL;
 		size_t nw = app->first_div_known ? dv_comparison_warnings(app->cmp, &w) : 0;
 
 		/* the warnings that make compare fail: never "every tensor passes" then */
 		if (nw)
-			app_message(app, true, "no failing tensor, but: %s%s", w[0], nw > 1 ? " (+more)" : "");
+			tui_state_message(app, true, "no failing tensor, but: %s%s", w[0], nw > 1 ? " (+more)" : "");
 		else
-			app_message(app, false, app->first_div_known ? "no divergence: every compared tensor passes"
+			tui_state_message(app, false, app->first_div_known ? "no divergence: every compared tensor passes"
 								   : "no divergence found yet");
 		dv_warnings_free(w, nw);
 	} else {
 		app->user_moved = true;
 		if (app->tree.hidden[app->first_div])
-			app_message(app, true, "the first divergence is hidden by the filter");
+			tui_state_message(app, true, "the first divergence is hidden by the filter");
 		else
-			app_open_first_divergence(app, true);
+			tui_state_open_first_div(app, true);
 		if (!app->first_div_known)
-			app_message(app, false, "first divergence so far (the scan is not complete)");
+			tui_state_message(app, false, "first divergence so far (the scan is not complete)");
 	}
 	return TF_HANDLED | TF_REDRAW;
 }
@@ -102,35 +106,35 @@ static int act_sort(tui_app *app, tui_action act, int key)
 {
 	(void)act, (void)key;
 	app->tree.sort = (app->tree.sort + 1) % SORT_COUNT;
-	tree_rebuild(app);
+	tui_state_rebuild(app);
 	return TF_HANDLED | TF_REDRAW;
 }
 
 static int act_threshold(tui_app *app, tui_action act, int key)
 {
 	(void)act, (void)key;
-	do_threshold(app);
+	tui_cmd_threshold(app);
 	return TF_HANDLED | TF_REDRAW;
 }
 
 static int act_scan(tui_app *app, tui_action act, int key)
 {
 	(void)act, (void)key;
-	do_scan_toggle(app);
+	tui_cmd_scan_toggle(app);
 	return TF_HANDLED | TF_REDRAW;
 }
 
 static int act_export(tui_app *app, tui_action act, int key)
 {
 	(void)act, (void)key;
-	app_export_selected(app);
+	tui_cmd_export_selected(app);
 	return TF_HANDLED | TF_REDRAW;
 }
 
 static int act_export_table(tui_app *app, tui_action act, int key)
 {
 	(void)act, (void)key;
-	app_export_table(app);
+	tui_cmd_export_table(app);
 	return TF_HANDLED | TF_REDRAW;
 }
 
@@ -139,24 +143,24 @@ static int act_cancel(tui_app *app, tui_action act, int key)
 	(void)act, (void)key;
 	job_kind kind;
 	int64_t d, t;
-	const trow *row = app_selected_row(app);
+	const trow *row = tui_state_selected_row(app);
 	bool sel_tensor = row && row->kind == TN_TENSOR;
 	/* The selected tensor's own metrics, wherever they are computed: the
 	 * pair is marked CANCELLED, so nothing asks for it again until the
 	 * user opens it (Enter). */
 	bool metrics = false;
 	if (sel_tensor) {
-		metrics |= jobs_cancel_pair(app, row->pair);
+		metrics |= tui_jobs_cancel_pair(&app->jobs, row->pair);
 		metrics |= dv_scan_cancel_pair(app->scan, row->pair);
 	}
-	if (jobs_heavy_busy(app, &kind, &d, &t)) {
-		jobs_cancel(app);
+	if (tui_jobs_heavy_busy(&app->jobs, &kind, &d, &t)) {
+		tui_jobs_cancel(&app->jobs);
 		/* Not asked again until the user opens the tensor again. */
 		if (kind == JOB_DETAIL && sel_tensor)
 			app->detail_cancelled = (ptrdiff_t)row->pair;
-		app_message(app, false, kind == JOB_DETAIL ? "detail cancelled (Enter computes it again)" : "cancelled");
+		tui_state_message(app, false, kind == JOB_DETAIL ? "detail cancelled (Enter computes it again)" : "cancelled");
 	} else if (metrics) {
-		app_message(app, false, "metrics cancelled (Enter computes them)");
+		tui_state_message(app, false, "metrics cancelled (Enter computes them)");
 	} else if (app->detail_open) {
 		app->detail_open = false;
 		app->focus = PANE_TREE;
@@ -168,7 +172,7 @@ static int act_help(tui_app *app, tui_action act, int key)
 {
 	(void)act, (void)key;
 	app->help_open = !app->help_open;
-	app->help_scroll = 0;
+	app->help_view.scroll = 0;
 	return TF_HANDLED | TF_REDRAW;
 }
 
@@ -199,29 +203,3 @@ const char *const tui_group_titles[TG_COUNT] = {
 #define GROUP(id, title) [TG_##id] = title,
 #include "actions.def"
 };
-
-int tui_dispatch(tui_app *app, int key)
-{
-	if (key == TK_FN(KEY_RESIZE)) {
-		app->rows = LINES;
-		app->cols = COLS;
-		return TF_RESIZE | TF_REDRAW;
-	}
-	app->message[0] = '\0';
-	tui_action act = tui_action_for_key(key);
-	if (act == ACT_NONE)
-		return 0;
-	const tui_action_info *a = &tui_actions[act];
-	if (!(a->flags & AF_ALWAYS)) {
-		if (app->rows < 15 || app->cols < 60)
-			return TF_REDRAW; /* the too-small screen takes only AF_ALWAYS actions */
-		if (app->help_open) {
-			/* The help screen is modal: it scrolls and closes, and
-			 * closes before any other action acts on the tree. */
-			int f = view_help_ops.handle(app, act, key);
-			if (f)
-				return f;
-		}
-	}
-	return a->handler(app, act, key);
-}

@@ -1,350 +1,30 @@
-/* dumpview's interactive explorer: option parsing, the terminal, the one event
- * loop (poll on the terminal, the scan's and the jobs' notify pipes and a
- * signal pipe), global actions, and the scripted mode used by the tests. */
+/* dumpview's interactive explorer, its top: dv_tui_run (setup and
+ * teardown), the one event loop (poll on the terminal, the scan's and the
+ * jobs' notify pipes and a signal pipe), the frame (title, panes as the
+ * layout places them, status) and the dispatch of a key. Every other
+ * module is below this one and reaches the loop only through app->loop. */
 #include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
-#include <langinfo.h>
-#include <locale.h>
-#include <math.h>
 #include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <wchar.h>
 
+#include "actions.h"
 #include "app.h"
-#include "dumpview/commands.h"
-#include "dumpview/escape.h"
+#include "bars.h"
+#include "draw.h"
+#include "jobs.h"
+#include "keymap.h"
+#include "keys.h"
+#include "listing.h"
+#include "script.h"
+#include "state.h"
+#include "term.h"
+#include "views.h"
 
 
-static bool multi_rank;
-
-/* ------------------------------------------------------------------ */
-/* glyphs */
-
-static const tui_glyphs glyphs_utf8 = {
-	.pass = "\xe2\x9c\x93", .fail = "\xe2\x9c\x97", .pending = "\xc2\xb7", .running = "\xe2\x80\xa6",
-	.unmatched = "-", .skipped = "\xe2\x89\xa0", .open = "\xe2\x96\xbe", .closed = "\xe2\x96\xb8",
-	.diverge = "\xc2\xbb first divergence", .ellipsis = "\xe2\x80\xa6", .vbar = "|", .hline = "\xe2\x94\x80",
-	.spark = { " ", "\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83", "\xe2\x96\x84", "\xe2\x96\x85",
-		   "\xe2\x96\x86", "\xe2\x96\x87", "\xe2\x96\x88" },
-	.heat = { " ", "\xe2\x96\x91", "\xe2\x96\x92", "\xe2\x96\x93", "\xe2\x96\x88" },
-};
-
-static const tui_glyphs glyphs_ascii = {
-	.pass = "+", .fail = "x", .pending = ".", .running = "~", .unmatched = "-", .skipped = "#", .open = "v", .closed = ">",
-	.diverge = ">> first divergence", .ellipsis = "~", .vbar = "|", .hline = "-",
-	.spark = { " ", ".", ".", ":", ":", "=", "=", "#", "#" },
-	.heat = { " ", ".", ":", "*", "#" },
-};
-
-/* ------------------------------------------------------------------ */
-/* labels */
-
-void tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size)
-{
-	(void)app;
-	const dv_dumpfile *f = p->targ ? p->targ : p->base;
-	size_t n = (size_t)snprintf(buf, size, "%s", p->name ? p->name : "?");
-	if (multi_rank && p->rank >= 0 && n < size)
-		n += (size_t)snprintf(buf + n, size - n, " r%lld", (long long)p->rank);
-	if (f && f->duplicate_index > 0 && n < size)
-		snprintf(buf + n, size - n, " #%d", f->duplicate_index);
-}
-
-void pair_path(tui_app *app, size_t pair, char *buf, size_t size)
-{
-	const dv_pair *p = &app->cmp->pairs[pair];
-	char g[128], t[256];
-	tree_group_label(app, app->tree.group_of_pair[pair], g, sizeof(g));
-	tensor_label(app, p, t, sizeof(t));
-	snprintf(buf, size, "%s / %s / %s", app->cmp->phases[p->phase].name, g, t);
-}
-
-const char *pair_display_name(const dv_pair *p)
-{
-	return p->name ? p->name : "?";
-}
-
-/* ------------------------------------------------------------------ */
-/* state helpers */
-
-void app_message(tui_app *app, bool error, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(app->message, sizeof(app->message), fmt, ap);
-	va_end(ap);
-	app->message_error = error;
-	app->dirty = true;
-}
-
-const trow *app_selected_row(tui_app *app)
-{
-	return app->sel < app->tree.nrows ? &app->tree.rows[app->sel] : NULL;
-}
-
-void app_select_row(tui_app *app, size_t row)
-{
-	if (row >= app->tree.nrows)
-		return;
-	if (row != app->sel)
-		app->detail_scroll = 0;
-	app->sel = row;
-	app->dirty = true;
-}
-
-const tui_detail *app_detail_for(tui_app *app, size_t pair)
-{
-	for (size_t i = 0; i < DETAIL_CACHE; i++)
-		if (app->details[i].valid && app->details[i].pair == pair) {
-			app->detail_clock[i] = ++app->clock;
-			return &app->details[i];
-		}
-	return NULL;
-}
-
-void app_clear_details(tui_app *app)
-{
-	for (size_t i = 0; i < DETAIL_CACHE; i++)
-		if (app->details[i].valid) {
-			dv_pair_detail_free(&app->details[i].d);
-			app->details[i].valid = false;
-		}
-}
-
-/* The first failing matched pair in execution order under the current
- * threshold; known once every matched pair before it is computed. */
-void app_update_first_div(tui_app *app)
-{
-	tui_sync_threshold(app);
-	app->first_div = dv_first_divergence(app->cmp, &app->first_div_known);
-	if (app->first_div >= 0 && app->first_div_known && !app->div_opened) {
-		app->div_opened = true;
-		app_open_first_divergence(app, !app->user_moved);
-	}
-}
-
-void app_open_first_divergence(tui_app *app, bool select)
-{
-	if (app->first_div < 0)
-		return;
-	size_t pair = (size_t)app->first_div;
-	if (app->tree.hidden[pair]) {
-		size_t g = app->tree.group_of_pair[pair];
-		app->tree.phases[app->tree.groups[g].phase].open = true;
-		tree_rebuild(app);
-		return;
-	}
-	if (select) {
-		tree_select_pair(app, pair);
-	} else {
-		size_t g = app->tree.group_of_pair[pair];
-		app->tree.groups[g].open = true;
-		app->tree.phases[app->tree.groups[g].phase].open = true;
-		tree_rebuild(app);
-	}
-}
-
-bool app_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total)
-{
-	return jobs_pair_progress(app, pair, done, total) ||
-	       (app->scan && dv_scan_pair_progress(app->scan, pair, done, total));
-}
-
-size_t app_matched_done(tui_app *app, size_t *total, size_t *cancelled)
-{
-	size_t done = 0, n = 0, ncancelled = 0;
-	for (size_t i = 0; i < app->cmp->npairs; i++) {
-		const dv_pair *p = &app->cmp->pairs[i];
-		if (p->kind != DV_PAIR_MATCHED)
-			continue;
-		n++;
-		int state = atomic_load(&p->state);
-		done += state == DV_PAIR_DONE;
-		ncancelled += state == DV_PAIR_CANCELLED;
-	}
-	*total = n;
-	if (cancelled)
-		*cancelled = ncancelled;
-	return done;
-}
-
-/* ------------------------------------------------------------------ */
-/* drawing the whole screen */
-
-static void draw_title(tui_app *app)
-{
-	attr_t a = draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD);
-	draw_fill(stdscr, 0, 0, app->cols, a);
-	char thr[32], scan[96], fd[512], buf[1200];
-	snprintf(thr, sizeof(thr), "%g", app->threshold);
-	size_t total, cancelled, done = app_matched_done(app, &total, &cancelled);
-	char ncan[48] = "";
-	if (cancelled)
-		snprintf(ncan, sizeof(ncan), " (%zu cancelled)", cancelled);
-	if (done == total)
-		snprintf(scan, sizeof(scan), "scan %zu/%zu", done, total);
-	else if (!app->scan)
-		snprintf(scan, sizeof(scan), "scan off %zu/%zu%s", done, total, ncan);
-	else
-		snprintf(scan, sizeof(scan), "scan %zu/%zu%s%s", done, total, ncan, app->scan_paused ? " paused" : "");
-	if (app->first_div >= 0) {
-		char path[400];
-		pair_path(app, (size_t)app->first_div, path, sizeof(path));
-		snprintf(fd, sizeof(fd), "first divergence: %s%s", path, app->first_div_known ? "" : " (so far)");
-	} else if (app->first_div_known) {
-		/* the same warnings that make `compare` fail: never "no divergence" then */
-		char **w = NULL;
-		size_t nw = dv_comparison_warnings(app->cmp, &w);
-		if (nw)
-			snprintf(fd, sizeof(fd), "warning: %s%s", w[0], nw > 1 ? " (+more)" : "");
-		else
-			snprintf(fd, sizeof(fd), "no divergence");
-		dv_warnings_free(w, nw);
-	} else {
-		snprintf(fd, sizeof(fd), "first divergence: not found yet");
-	}
-	/* Widest form that fits; the first divergence is dropped last. */
-	const char *bar = app->g.vbar;
-	snprintf(buf, sizeof(buf), "dumpview  %s vs %s  %s threshold %s  %s  %s %s", app->cmp->base->spec,
-		 app->cmp->targ->spec, bar, thr, scan, bar, fd);
-	if (str_width(buf) > app->cols - 2)
-		snprintf(buf, sizeof(buf), "%s vs %s %s thr %s %s %s %s %s", app->cmp->base->spec, app->cmp->targ->spec,
-			 bar, thr, bar, scan, bar, fd);
-	if (str_width(buf) > app->cols - 2)
-		snprintf(buf, sizeof(buf), "thr %s %s %s %s %s", thr, bar, scan, bar, fd);
-	if (str_width(buf) > app->cols - 2)
-		snprintf(buf, sizeof(buf), "%s %s %s", scan, bar, fd);
-	if (str_width(buf) > app->cols - 2)
-		snprintf(buf, sizeof(buf), "%s", fd);
-	draw_str(stdscr, 0, 1, app->cols - 1, buf, a);
-}
-
-static void draw_status(tui_app *app)
-{
-	int y = app->rows - 1;
-	attr_t a = draw_attr(app, CP_STATUS, A_REVERSE);
-	draw_fill(stdscr, y, 0, app->cols, a);
-	if (app->prompting) {
-		/* Label, then the end of the input (what is being typed); each
-		 * part measured once, so a long paste costs linear time. */
-		int x, lmax = app->cols - 12;
-		if (str_width(app->prompt_label) > lmax) {
-			/* A question's end ("overwrite? (y/N)") must show. */
-			draw_field_mid(app, y, 0, lmax, app->prompt_label, a);
-			x = lmax;
-		} else {
-			x = draw_str(stdscr, y, 0, app->cols, app->prompt_label, a);
-		}
-		if (app->prompt_overflow) {
-			char msg[128];
-			snprintf(msg, sizeof(msg), " input longer than %zu bytes: Enter or Esc cancels",
-				 sizeof(app->prompt_buf) - 1);
-			draw_str(stdscr, y, x, app->cols - x, msg, draw_attr(app, CP_STATUS, A_REVERSE) | A_BOLD);
-			return;
-		}
-		int w;
-		const char *tail = str_tail(app->prompt_buf, app->cols - 2 - x, &w);
-		x += draw_str(stdscr, y, x, app->cols - x, tail, a);
-		draw_str(stdscr, y, x, 1, "_", a | A_BLINK);
-		return;
-	}
-	char left[1200] = "";
-	job_kind kind;
-	int64_t done, total;
-	if (jobs_heavy_busy(app, &kind, &done, &total) && (kind == JOB_EXPORT || kind == JOB_TABLE)) {
-		snprintf(left, sizeof(left), "exporting: %lld%% (Esc cancels)",
-			 total > 0 ? (long long)(done * 100 / total) : 0LL);
-	} else if (app->message[0]) {
-		snprintf(left, sizeof(left), "%s", app->message);
-	} else {
-		const trow *row = app_selected_row(app);
-		if (row && row->kind == TN_TENSOR) {
-			pair_path(app, row->pair, left, sizeof(left));
-		} else if (row && row->kind == TN_GROUP) {
-			char g[128];
-			tree_group_label(app, row->group, g, sizeof(g));
-			snprintf(left, sizeof(left), "%s / %s", app->cmp->phases[row->phase].name, g);
-		} else if (row) {
-			snprintf(left, sizeof(left), "%s", app->cmp->phases[row->phase].name);
-		}
-		if (app->filter) {
-			size_t n = strlen(left);
-			snprintf(left + n, sizeof(left) - n, "  [filter: %s]", app->filter);
-		}
-	}
-	static const char *const sort_names[SORT_COUNT] = { "exec order", "rel_diff", "name" };
-	char right[200];
-	if (app->cols >= 150)
-		snprintf(right, sizeof(right), " sort: %s  Enter:open /:search f:filter ]:next fail D:first div ?:help q:quit ",
-			 sort_names[app->tree.sort]);
-	else
-		snprintf(right, sizeof(right), " sort: %s  ?:help q:quit ", sort_names[app->tree.sort]);
-	int rw = str_width(right);
-	attr_t la = app->message[0] && app->message_error ? draw_attr(app, CP_FAIL, A_BOLD) | A_REVERSE : a;
-	if (app->message[0] && app->message_error && app->color)
-		la = COLOR_PAIR(CP_STATUS) | A_BOLD;
-	if (app->message[0] && app->message_error && str_width(left) > app->cols - rw - 2) {
-		/* An error takes the whole row, elided in the middle: its
-		 * reason comes last and must stay readable. */
-		draw_field_mid(app, y, 1, app->cols - 2, left, la);
-	} else if (app->cols - rw > 20) {
-		draw_field(app, y, 1, app->cols - rw - 2, left, la, false);
-		draw_str(stdscr, y, app->cols - rw, rw, right, a);
-	} else {
-		draw_field(app, y, 1, app->cols - 2, left, la, false);
-	}
-}
-
-/* Asks for the metrics of what is on screen: the scan takes them first, or
- * (without a running scan) the job thread computes them. */
-static void request_visible(tui_app *app, tui_rect tree)
-{
-	bool scan_running = app->scan && dv_scan_running(app->scan);
-	size_t hash = 1469598103u;
-	size_t want[512];
-	size_t nwant = 0;
-	const trow *sel = app_selected_row(app);
-	if (sel && sel->kind == TN_TENSOR) {
-		const dv_pair *p = &app->cmp->pairs[sel->pair];
-		if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_PENDING)
-			want[nwant++] = sel->pair;
-	}
-	for (int i = 0; i < tree.h && nwant < 512; i++) {
-		size_t r = app->top + (size_t)i;
-		if (r >= app->tree.nrows)
-			break;
-		const trow *row = &app->tree.rows[r];
-		if (row->kind != TN_TENSOR)
-			continue;
-		const dv_pair *p = &app->cmp->pairs[row->pair];
-		if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_PENDING)
-			want[nwant++] = row->pair;
-	}
-	for (size_t i = 0; i < nwant; i++)
-		hash = (hash ^ want[i]) * 1099511628211u;
-	if (hash == app->last_prio_hash)
-		return;
-	app->last_prio_hash = hash;
-	/* Last prioritized runs first: the selection, then rows top-down. What
-	 * no scan worker will take (the scan is off, paused or has ended) goes
-	 * to the job thread. */
-	size_t mine[512], nmine = 0;
-	for (size_t i = nwant; i-- > 0;)
-		if (!scan_running || !dv_scan_prioritize(app->scan, want[i]))
-			mine[nmine++] = want[i];
-	/* Replaced in one step: added one by one, the job thread could take
-	 * a later row before the selection was in the list. */
-	jobs_set_wants(app, mine, nmine);
-}
-
-void app_render(tui_app *app)
+static void render(tui_app *app)
 {
 	app->rows = LINES;
 	app->cols = COLS;
@@ -353,65 +33,47 @@ void app_render(tui_app *app)
 		app->pending_clear = false;
 	}
 	werase(stdscr);
-	if (app->rows < 15 || app->cols < 60) {
+	app->layout = tui_layout_compute(app->rows, app->cols, app->help_open, app->detail_open, app->focus);
+	if (app->layout.too_small) {
 		char buf[128];
 		int y = app->rows / 2 - 1;
 		snprintf(buf, sizeof(buf), "terminal too small: %dx%d", app->cols, app->rows);
-		draw_str(stdscr, y < 0 ? 0 : y, 1, app->cols - 1, buf, A_BOLD);
-		draw_str(stdscr, y + 1, 1, app->cols - 1, "dumpview needs at least 60x15", A_NORMAL);
-		draw_str(stdscr, y + 2, 1, app->cols - 1, "resize, or press q to quit", A_NORMAL);
+		tui_draw_str(stdscr, y < 0 ? 0 : y, 1, app->cols - 1, buf, A_BOLD);
+		tui_draw_str(stdscr, y + 1, 1, app->cols - 1, "dumpview needs at least 60x15", A_NORMAL);
+		tui_draw_str(stdscr, y + 2, 1, app->cols - 1, "resize, or press q to quit", A_NORMAL);
 		wnoutrefresh(stdscr);
 		doupdate();
 		app->dirty = false;
 		return;
 	}
-	app_update_first_div(app);
+	tui_state_update_first_div(app);
 	/* Sorted by rel_diff, rows move as results arrive. */
-	size_t total, done = app_matched_done(app, &total, NULL);
+	size_t total, done = tui_state_matched_done(app, &total, NULL);
 	if (done != app->last_done) {
 		app->last_done = done;
 		if (app->tree.sort == SORT_REL)
-			tree_rebuild(app);
+			tui_state_rebuild(app);
 	}
-	draw_title(app);
-	int top = 2, bottom = app->rows - 1; /* rows [top, bottom) */
-	tui_rect tree = { top, 0, bottom - top, app->cols };
-	bool tree_visible = true;
-	if (app->help_open) {
-		view_help_ops.draw(app, (tui_rect){ 2, 0, bottom - 2, app->cols }, true);
-		tree_visible = false;
-		/* The row under the title, above the help's own title, stays blank. */
-	} else if (app->detail_open) {
-		if (app->rows >= 30) {
-			int th = (bottom - top - 1) / (app->rows >= 40 ? 4 : 3);
-			if (th < 6)
-				th = 6;
-			tree.h = th;
-			tui_rect det = { top + th + 1, 0, bottom - (top + th + 1), app->cols };
-			view_tree_ops.draw(app, tree, app->focus == PANE_TREE);
-			view_detail_ops.draw(app, det, app->focus == PANE_DETAIL);
-		} else if (app->focus == PANE_DETAIL) {
-			/* Short terminals show one pane at a time; Tab switches. */
-			tree_visible = false;
-			view_detail_ops.draw(app, (tui_rect){ 2, 0, bottom - 2, app->cols }, true);
-		} else {
-			view_tree_ops.draw(app, tree, true);
-		}
-	} else {
-		view_tree_ops.draw(app, tree, true);
-	}
-	if (tree_visible)
-		request_visible(app, tree);
+	tui_bars_title(app);
+	const tui_layout *l = &app->layout;
+	if (l->help_shown)
+		tui_view_help.draw(app, l->help, true);
+	if (l->tree_shown)
+		tui_view_tree.draw(app, l->tree, !l->detail_shown || app->focus == PANE_TREE);
+	if (l->detail_shown)
+		tui_view_detail.draw(app, l->detail, !l->tree_shown || app->focus == PANE_DETAIL);
+	if (l->tree_shown)
+		tui_state_request_visible(app, l->tree.h);
 	/* The detail of the selected tensor, when its pane shows. */
-	const trow *sel = app_selected_row(app);
+	const trow *sel = tui_state_selected_row(app);
 	if (app->detail_open && sel && sel->kind == TN_TENSOR) {
 		const dv_pair *p = &app->cmp->pairs[sel->pair];
-		if (p->kind == DV_PAIR_MATCHED && !app_detail_for(app, sel->pair) &&
+		if (p->kind == DV_PAIR_MATCHED && !tui_state_detail_for(app, sel->pair) &&
 		    (ptrdiff_t)sel->pair != app->detail_cancelled && atomic_load(&p->state) != DV_PAIR_CANCELLED &&
 		    (atomic_load(&p->state) != DV_PAIR_DONE || p->result.status == DV_RESULT_COMPARED))
-			jobs_submit_detail(app, sel->pair);
+			tui_jobs_submit_detail(&app->jobs, sel->pair);
 	}
-	draw_status(app);
+	tui_bars_status(app);
 	wnoutrefresh(stdscr);
 	doupdate();
 	app->dirty = false;
@@ -420,34 +82,7 @@ void app_render(tui_app *app)
 /* ------------------------------------------------------------------ */
 /* events */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static volatile sig_atomic_t sig_write_fd = -1;
-
-static void on_signal(int sig)
-{
-	int saved = errno;
-	unsigned char b = (unsigned char)sig;
-	if (sig_write_fd >= 0) {
-		ssize_t n = write(sig_write_fd, &b, 1);
-		(void)n;
-	}
-	errno = saved;
-}
-
-void app_drain(int fd)
-{
-	char buf[4096];
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
-}
-
-void app_poll_events(tui_app *app, int timeout_ms)
+static void poll_events(tui_app *app, int timeout_ms)
 {
 	struct pollfd fds[3] = {
 		{ app->scan_pipe[0], POLLIN, 0 },
@@ -457,13 +92,13 @@ void app_poll_events(tui_app *app, int timeout_ms)
 	if (poll(fds, 3, timeout_ms) <= 0)
 		return;
 	if (fds[0].revents) {
-		app_drain(app->scan_pipe[0]);
-		app_update_first_div(app);
+		tui_state_drain(app->scan_pipe[0]);
+		tui_state_update_first_div(app);
 		app->dirty = true;
 	}
 	if (fds[1].revents) {
-		app_drain(app->job_pipe[0]);
-		jobs_collect(app);
+		tui_state_drain(app->job_pipe[0]);
+		tui_state_collect_jobs(app);
 		app->dirty = true;
 	}
 	if (fds[2].revents) {
@@ -490,7 +125,9 @@ static int read_terminal_key(tui_app *app, bool *got)
 
 static int next_key(tui_app *app);
 
-int app_next_key(tui_app *app)
+/* The one place keys are made canonical (tui_key_canonical): whoever reads
+ * keys sees Enter as TK_ENTER. */
+static int app_next_key(tui_app *app)
 {
 	int key = next_key(app);
 	return key < 0 ? key : tui_key_canonical(key);
@@ -499,12 +136,12 @@ int app_next_key(tui_app *app)
 static int next_key(tui_app *app)
 {
 	if (app->script_mode) {
-		app_poll_events(app, 0);
+		poll_events(app, 0);
 		/* A prompt's text shows at :save-display; a frame per typed
 		 * character would make a long paste quadratic. */
 		if (app->dirty && !app->prompting)
-			app_render(app);
-		return script_next_key(app);
+			render(app);
+		return tui_script_next_key(app);
 	}
 	int idle_errs = 0;
 	while (!app->quit) {
@@ -515,17 +152,17 @@ static int next_key(tui_app *app)
 		if (got)
 			return key;
 		/* Scan progress redraws at most every 50 ms; keys redraw at once. */
-		int64_t now = now_ms();
+		int64_t now = tui_term_now_ms();
 		if (app->scan_dirty && now - app->last_render_ms >= 50)
 			app->dirty = true;
 		if (app->dirty) {
-			app_render(app);
+			render(app);
 			app->scan_dirty = false;
 			app->last_render_ms = now;
 		}
 		job_kind kind;
 		int64_t done, total;
-		bool busy = jobs_heavy_busy(app, &kind, &done, &total) || atomic_load(&app->jobs.want_pair) >= 0;
+		bool busy = tui_jobs_heavy_busy(&app->jobs, &kind, &done, &total) || atomic_load(&app->jobs.want_pair) >= 0;
 		int timeout = busy ? 100 : 1000;
 		if (app->scan_dirty)
 			timeout = 50;
@@ -548,12 +185,12 @@ static int next_key(tui_app *app)
 		if (busy)
 			app->dirty = true; /* progress */
 		if (fds[1].revents) {
-			app_drain(app->scan_pipe[0]);
+			tui_state_drain(app->scan_pipe[0]);
 			app->scan_dirty = true; /* the render updates the first divergence */
 		}
 		if (fds[2].revents) {
-			app_drain(app->job_pipe[0]);
-			jobs_collect(app);
+			tui_state_drain(app->job_pipe[0]);
+			tui_state_collect_jobs(app);
 			app->dirty = true;
 		}
 		if (fds[3].revents) {
@@ -586,260 +223,38 @@ static int next_key(tui_app *app)
 /* ------------------------------------------------------------------ */
 /* setup and teardown */
 
-static bool utf8_locale(void)
+static const tui_loop loop = { render, app_next_key, poll_events };
+
+/* The job thread's progress hook: the scripted mode's :hold-computes. */
+static void hold_jobs(void *ctx, int64_t done, int64_t total)
 {
-	const char *cs = nl_langinfo(CODESET);
-	return cs && (!strcasecmp(cs, "UTF-8") || !strcasecmp(cs, "utf8"));
+	tui_script_hold_point(ctx, done, total);
 }
 
-static int open_pipe(int p[2])
+int tui_dispatch(tui_app *app, int key)
 {
-	if (pipe(p) != 0)
-		return -1;
-	for (int i = 0; i < 2; i++) {
-		fcntl(p[i], F_SETFL, fcntl(p[i], F_GETFL) | O_NONBLOCK);
-		fcntl(p[i], F_SETFD, FD_CLOEXEC);
+	if (key == TK_FN(KEY_RESIZE)) {
+		app->rows = LINES;
+		app->cols = COLS;
+		return TF_RESIZE | TF_REDRAW;
 	}
-	return 0;
-}
-
-static int start_terminal(tui_app *app, char *err, size_t errsize)
-{
-	if (app->script_mode) {
-		app->script_out = fopen("/dev/null", "w");
-		app->script_in = fopen("/dev/null", "r");
-		if (!app->script_out || !app->script_in) {
-			snprintf(err, errsize, "/dev/null: %s", strerror(errno));
-			return -1;
-		}
-		static const char *const terms[] = { "xterm-256color", "xterm", "vt100", "dumb" };
-		for (size_t i = 0; i < sizeof(terms) / sizeof(terms[0]) && !app->screen; i++)
-			app->screen = newterm(terms[i], app->script_out, app->script_in);
-		if (!app->screen) {
-			snprintf(err, errsize, "no terminal description found for the scripted mode");
-			return -1;
-		}
-		resizeterm(30, 100);
-	} else {
-		if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
-			snprintf(err, errsize, "the explorer needs a terminal (use 'dumpview compare' for text output)");
-			return -1;
-		}
-		const char *term = getenv("TERM");
-		app->screen = newterm(term && *term ? term : "vt100", stdout, stdin);
-		if (!app->screen) {
-			snprintf(err, errsize, "cannot use the terminal type '%s'", term ? term : "");
-			return -1;
+	app->message[0] = '\0';
+	tui_action act = tui_action_for_key(key);
+	if (act == ACT_NONE)
+		return 0;
+	const tui_action_info *a = &tui_actions[act];
+	if (!(a->flags & AF_ALWAYS)) {
+		if (app->rows < 15 || app->cols < 60)
+			return TF_REDRAW; /* the too-small screen takes only AF_ALWAYS actions */
+		if (app->help_open) {
+			/* The help screen is modal: it scrolls and closes, and
+			 * closes before any other action acts on the tree. */
+			int f = tui_view_help.handle(app, act, key);
+			if (f)
+				return f;
 		}
 	}
-	set_term(app->screen);
-	cbreak();
-	noecho();
-	nonl();
-	keypad(stdscr, TRUE);
-	nodelay(stdscr, TRUE);
-	set_escdelay(25);
-	curs_set(0);
-	const char *nc = getenv("NO_COLOR");
-	app->color = !app->opts.no_color && !(nc && *nc) && has_colors();
-	draw_init_colors(app);
-	app->rows = LINES;
-	app->cols = COLS;
-	return 0;
-}
-
-static void stop_terminal(tui_app *app)
-{
-	if (!app->screen)
-		return;
-	endwin();
-	delscreen(app->screen);
-	app->screen = NULL;
-	if (app->script_out)
-		fclose(app->script_out);
-	if (app->script_in)
-		fclose(app->script_in);
-}
-
-static struct sigaction old_int, old_term, old_hup;
-static bool signals_set;
-
-static void catch_signals(tui_app *app)
-{
-	sig_write_fd = app->sig_pipe[1];
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	sigaction(SIGHUP, &sa, &old_hup);
-	signals_set = true;
-}
-
-static void restore_signals(void)
-{
-	if (!signals_set)
-		return;
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
-	sigaction(SIGHUP, &old_hup, NULL);
-	sig_write_fd = -1;
-	signals_set = false;
-}
-
-/* The listing thread's work: both runs and their pairing. */
-typedef struct listing {
-	tui_app *app;
-	const pcre2_code *filter;
-	_Atomic size_t listed;
-	atomic_bool done;
-	bool joined;
-	int done_pipe[2];
-	dv_comparison *cmp;
-	dv_error err;
-	pthread_t thread;
-} listing;
-
-/* tests: a listing that hangs after the baseline (a hung NFS readdir) */
-static void listing_hang_for_tests(void *ctx)
-{
-	const char *slow = getenv("DUMPVIEW_TEST_SLOW_LISTING");
-
-	(void)ctx;
-	while (slow && *slow)
-		pause();
-}
-
-static void *listing_main(void *arg)
-{
-	listing *ls = arg;
-	const dv_tui_opts *opts = &ls->app->opts;
-	dv_comparison_opts co = {.baseline = opts->baseline,
-				 .target = opts->target,
-				 .filter = ls->filter,
-				 .layer_regex = opts->layer_regex,
-				 .follow_symlinks = opts->follow_symlinks,
-				 .threshold = opts->threshold,
-				 .listed = &ls->listed,
-				 .baseline_listed = listing_hang_for_tests};
-	ls->cmp = dv_comparison_open(&co, NULL, &ls->err);
-	atomic_store(&ls->done, true);
-	ssize_t n = write(ls->done_pipe[1], "d", 1);
-	(void)n;
-	return NULL;
-}
-
-/* The screen while the runs are listed: the title with the count so far. */
-static void draw_listing(tui_app *app, listing *ls)
-{
-	app->rows = LINES;
-	app->cols = COLS;
-	werase(stdscr);
-	attr_t a = draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD);
-	draw_fill(stdscr, 0, 0, app->cols, a);
-	char n[32], buf[1200];
-	size_t v = atomic_load(&ls->listed);
-	/* Thousands apart, as "12 345": easier to read as it climbs. */
-	char digits[32];
-	int len = snprintf(digits, sizeof(digits), "%zu", v), k = 0;
-	for (int i = 0; i < len; i++) {
-		if (i && (len - i) % 3 == 0)
-			n[k++] = ' ';
-		n[k++] = digits[i];
-	}
-	n[k] = '\0';
-	snprintf(buf, sizeof(buf), "dumpview  %s vs %s  %s listing %s file%s%s", app->opts.baseline, app->opts.target,
-		 app->g.vbar, n, v == 1 ? "" : "s", app->g.ellipsis);
-	if (str_width(buf) > app->cols - 2)
-		snprintf(buf, sizeof(buf), "listing %s file%s%s", n, v == 1 ? "" : "s", app->g.ellipsis);
-	draw_str(stdscr, 0, 1, app->cols - 1, buf, a);
-	draw_str(stdscr, 2, 1, app->cols - 1, "listing the runs (q quits)", A_NORMAL);
-	wnoutrefresh(stdscr);
-	doupdate();
-}
-
-/* Lists the runs on a thread. Waits quietly for a moment; a longer listing
- * starts the terminal and shows its progress while q and signals work. On
- * quit with the listing still running, exits at once (the thread may be
- * stuck in the file system). Returns 0 with app->cmp set. */
-static int list_runs(tui_app *app, listing *ls, const pcre2_code *filter, char *err, size_t errsize)
-{
-	ls->app = app;
-	ls->filter = filter;
-	if (open_pipe(ls->done_pipe)) {
-		snprintf(err, errsize, "pipe: %s", strerror(errno));
-		ls->joined = true;
-		return -1;
-	}
-	catch_signals(app);
-	if (pthread_create(&ls->thread, NULL, listing_main, ls) != 0) {
-		snprintf(err, errsize, "cannot start the listing thread");
-		close(ls->done_pipe[0]);
-		close(ls->done_pipe[1]);
-		ls->joined = true;
-		return -1;
-	}
-	struct pollfd pf = { ls->done_pipe[0], POLLIN, 0 };
-	if (!app->opts.script) {
-		int64_t until = now_ms() + 300;
-		while (!atomic_load(&ls->done) && now_ms() < until)
-			poll(&pf, 1, 50);
-	}
-	if (!atomic_load(&ls->done) && !app->opts.script) {
-		if (start_terminal(app, err, errsize) != 0)
-			goto abandon;
-		int64_t last = 0;
-		while (!atomic_load(&ls->done)) {
-			if (now_ms() - last >= 100) {
-				draw_listing(app, ls);
-				last = now_ms();
-			}
-			struct pollfd fds[3] = {
-				{ 0, POLLIN, 0 },
-				{ ls->done_pipe[0], POLLIN, 0 },
-				{ app->sig_pipe[0], POLLIN, 0 },
-			};
-			if (poll(fds, 3, 100) < 0 && errno != EINTR)
-				break;
-			unsigned char b;
-			if (fds[2].revents && read(app->sig_pipe[0], &b, 1) == 1) {
-				app->exit_signal = b;
-				goto quit;
-			}
-			if (fds[0].revents & (POLLHUP | POLLERR | POLLNVAL))
-				goto quit;
-			wint_t wc;
-			int rc;
-			while ((rc = wget_wch(stdscr, &wc)) != ERR)
-				if (rc == OK && (tui_action_for_key((int)wc) == ACT_QUIT || wc == TK_CTRL('c')))
-					goto quit;
-		}
-	}
-	pthread_join(ls->thread, NULL);
-	ls->joined = true;
-	close(ls->done_pipe[0]);
-	close(ls->done_pipe[1]);
-	if (!ls->cmp) {
-		stop_terminal(app);
-		restore_signals();
-		snprintf(err, errsize, "%s", ls->err.msg);
-		return -1;
-	}
-	app->cmp = ls->cmp;
-	return 0;
-quit:
-	/* The listing may never end (a hung file system): the terminal is
-	 * restored and the process exits without waiting for it. */
-	stop_terminal(app);
-	restore_signals();
-	fflush(NULL);
-	_exit(app->exit_signal ? 128 + app->exit_signal : 0);
-abandon:
-	restore_signals();
-	fflush(NULL);
-	fprintf(stderr, "dumpview: %s\n", err);
-	_exit(2);
+	return a->handler(app, act, key);
 }
 
 int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
@@ -857,16 +272,16 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 	}
 	int rc = 2;
 	app->opts = *opts;
-	app->threshold = opts->threshold;
 	app->scan_pipe[0] = app->scan_pipe[1] = app->job_pipe[0] = app->job_pipe[1] = -1;
 	app->sig_pipe[0] = app->sig_pipe[1] = -1;
 	app->first_div = -1;
 	app->detail_cancelled = -1;
-	app->ascii = opts->ascii || !utf8_locale();
-	app->g = app->ascii ? glyphs_ascii : glyphs_utf8;
+	app->loop = &loop;
+	app->ascii = opts->ascii || !tui_term_utf8_locale();
+	app->g = *tui_draw_glyphs(app->ascii);
 
 	pcre2_code *filter = NULL;
-	listing *ls = calloc(1, sizeof(*ls));
+	tui_listing *ls = calloc(1, sizeof(*ls));
 	if (!ls) {
 		snprintf(err, errsize, "out of memory");
 		goto out;
@@ -877,7 +292,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 		free(ls);
 		goto out;
 	}
-	if (open_pipe(app->sig_pipe)) {
+	if (tui_term_open_pipe(app->sig_pipe)) {
 		snprintf(err, errsize, "pipe: %s", strerror(errno));
 		free(ls);
 		goto out;
@@ -885,7 +300,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 	/* The runs are listed on a thread: a huge or slow listing shows its
 	 * progress on screen (after a moment, so a quick one looks as before)
 	 * and q or a signal still ends the program. */
-	int listed_rc = list_runs(app, ls, filter, err, errsize);
+	int listed_rc = tui_listing_run(app, ls, filter, err, errsize);
 	free(ls);
 	if (listed_rc != 0)
 		goto out;
@@ -894,24 +309,24 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 	dv_error_clear(&e);
 	for (size_t i = 0; i < app->cmp->npairs; i++)
 		if (app->cmp->pairs[i].rank > 0)
-			multi_rank = true;
-	if (tree_init(&app->tree, app->cmp, &e) != 0) {
+			app->multi_rank = true;
+	if (tui_tree_init(&app->tree, app->cmp, &e) != 0) {
 		snprintf(err, errsize, "%s", e.msg);
 		goto out_signals;
 	}
-	tree_rebuild(app);
+	tui_state_rebuild(app);
 	app->mopts = dv_metrics_opts_default();
 	app->mopts.threshold = opts->threshold;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	app->nthreads = ncpu > 0 ? (size_t)ncpu : 1;
-	if (open_pipe(app->scan_pipe) || open_pipe(app->job_pipe)) {
+	if (tui_term_open_pipe(app->scan_pipe) || tui_term_open_pipe(app->job_pipe)) {
 		snprintf(err, errsize, "pipe: %s", strerror(errno));
 		goto out_signals;
 	}
 	const char *stuck = getenv("DUMPVIEW_TEST_STUCK");
 	if (stuck && *stuck) {
 		app->test_stuck = true;
-		app->mopts.progress = script_scan_progress;
+		app->mopts.progress = tui_script_scan_progress;
 		app->mopts.progress_ctx = app;
 	}
 	if (opts->script) {
@@ -921,15 +336,15 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 			goto out_signals;
 		}
 		app->script_mode = true;
-		app->mopts.progress = script_scan_progress;
+		app->mopts.progress = tui_script_scan_progress;
 		app->mopts.progress_ctx = app;
 	}
-	if (!app->screen && start_terminal(app, err, errsize) != 0)
+	if (!app->screen && tui_term_start(app, err, errsize) != 0)
 		goto out_signals;
 
-	if (jobs_start(app) != 0) {
+	if (tui_jobs_start(&app->jobs, app->cmp, &app->mopts, app->job_pipe[1], hold_jobs, app) != 0) {
 		snprintf(err, errsize, "cannot start the job thread");
-		stop_terminal(app);
+		tui_term_stop(app);
 		goto out_signals;
 	}
 	if (!opts->no_scan)
@@ -951,7 +366,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 		app->exit_signal = sigb;
 	rc = app->exit_signal ? 128 + app->exit_signal : 0;
 	/* Restore the terminal first: stopping workers may take a moment. */
-	stop_terminal(app);
+	tui_term_stop(app);
 	atomic_store(&app->script_hold, 0);
 	{
 		/* Workers get half a second to see the cancel; one stuck in a
@@ -965,7 +380,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 			deadline.tv_nsec -= 1000000000L;
 		}
 		bool scan_ended = dv_comparison_scan_stop_until(app->cmp, &deadline);
-		bool jobs_ended = jobs_stop_until(app, &deadline);
+		bool jobs_ended = tui_jobs_stop_until(&app->jobs, &deadline);
 		if (!scan_ended || !jobs_ended) {
 			fflush(NULL);
 			_exit(rc);
@@ -973,10 +388,10 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 		app->scan = NULL;
 	}
 out_signals:
-	stop_terminal(app);
-	restore_signals();
+	tui_term_stop(app);
+	tui_term_restore_signals();
 out:
-	app_clear_details(app);
+	tui_state_clear_details(app);
 	if (app->script)
 		fclose(app->script);
 	for (int i = 0; i < 2; i++) {
@@ -992,96 +407,9 @@ out:
 	free(app->search);
 	free(app->filter);
 	pcre2_code_free(filter);
-	tree_free(&app->tree);
+	tui_tree_free(&app->tree);
 	if (app->cmp)
 		dv_comparison_free(app->cmp);
 	free(app);
-	return rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* the command */
-
-static void usage(FILE *out)
-{
-	fprintf(out, "usage: dumpview [--diff-threshold X] [--filter RE] [--layer-regex RE] [--ascii] [--no-color]\n"
-		     "                [--no-scan] [--follow-symlinks] BASELINE TARGET\n"
-		     "       dumpview --print-keys\n"
-		     "Explore where two tensor dumps diverge. Press ? inside for the keys; see dumpview(1).\n");
-}
-
-int cmd_tui(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "diff-threshold", required_argument, NULL, 't' },
-		{ "filter", required_argument, NULL, 'f' },
-		{ "layer-regex", required_argument, NULL, 'l' },
-		{ "ascii", no_argument, NULL, 'a' },
-		{ "no-color", no_argument, NULL, 'C' },
-		{ "no-scan", no_argument, NULL, 'S' },
-		{ "follow-symlinks", no_argument, NULL, 'F' },
-		{ "print-keys", no_argument, NULL, 'K' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	dv_tui_opts o;
-	memset(&o, 0, sizeof(o));
-	o.threshold = DV_DEFAULT_THRESHOLD;
-	setlocale(LC_ALL, "");
-	optind = 1;
-	opterr = 0;
-	int c;
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 't': {
-			char *end;
-			errno = 0;
-			o.threshold = strtod(optarg, &end);
-			if (errno || end == optarg || *end || !isfinite(o.threshold) || o.threshold < 0) {
-				dv_term_fprintf(stderr, "dumpview: --diff-threshold: '%s' is not a number >= 0\n", optarg);
-				return 2;
-			}
-			break;
-		}
-		case 'f': o.filter = optarg; break;
-		case 'l': o.layer_regex = optarg; break;
-		case 'a': o.ascii = true; break;
-		case 'C': o.no_color = true; break;
-		case 'S': o.no_scan = true; break;
-		case 'F': o.follow_symlinks = true; break;
-		case 'K': {
-			char err[256];
-			if (dv_tui_print_keys(stdout, err, sizeof(err)) != 0) {
-				fprintf(stderr, "dumpview: %s\n", err);
-				return 2;
-			}
-			return 0;
-		}
-		case 'h': usage(stdout); return 0;
-		default:
-			if (optopt)
-				dv_term_fprintf(stderr, "dumpview: option -%c: unknown or missing its argument\n", optopt);
-			else
-				dv_term_fprintf(stderr, "dumpview: %s: unknown option or missing its argument\n",
-						argv[optind - 1]);
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (argc - optind != 2) {
-		fprintf(stderr, "dumpview: expected BASELINE and TARGET, got %d argument%s\n", argc - optind,
-			argc - optind == 1 ? "" : "s");
-		usage(stderr);
-		return 2;
-	}
-	o.baseline = argv[optind];
-	o.target = argv[optind + 1];
-	const char *script = getenv("DUMPVIEW_SCRIPT");
-	if (script && *script)
-		o.script = script;
-	char err[1024] = "";
-	int rc = dv_tui_run(&o, err, sizeof(err));
-	if (err[0])
-		dv_term_fprintf(stderr, "dumpview: %s\n", err);
 	return rc;
 }

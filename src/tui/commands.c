@@ -6,23 +6,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "app.h"
-
-dv_regex_result tui_pair_matches(tui_app *app, const pcre2_code *re, size_t i)
-{
-	const dv_pair *p = &app->cmp->pairs[i];
-	char label[256];
-	tensor_label(app, p, label, sizeof(label));
-	const char *subjects[3] = { label, p->targ ? p->targ->filename : NULL, p->base ? p->base->filename : NULL };
-	for (int k = 0; k < 3; k++) {
-		if (!subjects[k])
-			continue;
-		dv_regex_result r = dv_regex_test(re, subjects[k]);
-		if (r != DV_REGEX_NOMATCH)
-			return r;
-	}
-	return DV_REGEX_NOMATCH;
-}
+#include "commands.h"
+#include "draw.h"
+#include "jobs.h"
+#include "keys.h"
+#include "prompt.h"
+#include "script.h"
+#include "state.h"
 
 /* A long match loop (search, filter over a huge listing) looks at the
  * terminal every so many pairs: Esc stops it, a signal ends the app. */
@@ -33,13 +23,13 @@ static bool match_interrupted(tui_app *app, size_t k)
 	if (k % 64 != 63)
 		return false;
 	if (app->script_mode) {
-		if (script_take_esc(app)) {
+		if (tui_script_take_esc(app)) {
 			app->match_stopped = true;
 			return true;
 		}
 		return false;
 	}
-	app_poll_events(app, 0);
+	app->loop->poll(app, 0);
 	wint_t wc;
 	int rc;
 	if ((rc = wget_wch(stdscr, &wc)) != ERR) {
@@ -58,7 +48,7 @@ static bool match_interrupted(tui_app *app, size_t k)
 /* Position in the flat display order to search from. */
 static ptrdiff_t flat_position(tui_app *app, const size_t *flat, size_t n, bool *on_pair)
 {
-	const trow *row = app_selected_row(app);
+	const trow *row = tui_state_selected_row(app);
 	*on_pair = false;
 	if (!row)
 		return 0;
@@ -77,10 +67,10 @@ static ptrdiff_t flat_position(tui_app *app, const size_t *flat, size_t n, bool 
 }
 
 /* Moves to the next (dir 1) or previous (-1) shown pair satisfying pred. */
-bool jump(tui_app *app, int dir, bool (*pred)(tui_app *, size_t), bool wrap, bool *wrapped)
+bool tui_cmd_jump(tui_app *app, int dir, bool (*pred)(tui_app *, size_t), bool wrap, bool *wrapped)
 {
 	size_t n;
-	size_t *flat = tree_flat_pairs(app, &n);
+	size_t *flat = tui_tree_flat_pairs(&app->tree, &n);
 	if (!flat || !n) {
 		free(flat);
 		return false;
@@ -104,7 +94,7 @@ bool jump(tui_app *app, int dir, bool (*pred)(tui_app *, size_t), bool wrap, boo
 		if (pred(app, flat[k])) {
 			size_t pair = flat[k];
 			free(flat);
-			tree_select_pair(app, pair);
+			tui_state_select_pair(app, pair);
 			return true;
 		}
 	}
@@ -116,7 +106,7 @@ bool jump(tui_app *app, int dir, bool (*pred)(tui_app *, size_t), bool wrap, boo
  * reported, never taken for "no match". */
 static bool pred_search(tui_app *app, size_t i)
 {
-	dv_regex_result r = tui_pair_matches(app, app->search_re, i);
+	dv_regex_result r = tui_state_pair_matches(app, app->search_re, i);
 	if (r == DV_REGEX_TOO_EXPENSIVE || r == DV_REGEX_ERROR)
 		app->regex_failed = true;
 	return r == DV_REGEX_MATCH;
@@ -124,43 +114,43 @@ static bool pred_search(tui_app *app, size_t i)
 
 static void report_regex_failure(tui_app *app, const char *what, const char *pat)
 {
-	app_message(app, true, "%s /%s/: regex too expensive (backtracking limit hit): simplify it", what, pat);
+	tui_state_message(app, true, "%s /%s/: regex too expensive (backtracking limit hit): simplify it", what, pat);
 }
 
-bool pred_failed(tui_app *app, size_t i)
+bool tui_cmd_pred_failed(tui_app *app, size_t i)
 {
-	return app_pair_failed(app, &app->cmp->pairs[i]);
+	return tui_tree_pair_failed(app->cmp, &app->cmp->pairs[i]);
 }
 
-void search_step(tui_app *app, int dir)
+void tui_cmd_search_step(tui_app *app, int dir)
 {
 	if (!app->search_re) {
-		app_message(app, true, "no search yet: press / to search");
+		tui_state_message(app, true, "no search yet: press / to search");
 		return;
 	}
 	bool wrapped;
 	app->regex_failed = false;
 	app->match_stopped = false;
-	bool found = jump(app, dir, pred_search, true, &wrapped);
+	bool found = tui_cmd_jump(app, dir, pred_search, true, &wrapped);
 	if (app->regex_failed) {
 		report_regex_failure(app, "search", app->search);
 		return;
 	}
 	if (app->match_stopped) {
-		app_message(app, false, "search stopped");
+		tui_state_message(app, false, "search stopped");
 		return;
 	}
 	if (!found) {
-		app_message(app, true, "no tensor matches /%s/", app->search);
+		tui_state_message(app, true, "no tensor matches /%s/", app->search);
 		return;
 	}
 	char path[512] = "";
-	const trow *row = app_selected_row(app);
+	const trow *row = tui_state_selected_row(app);
 	if (row && row->kind == TN_TENSOR)
-		pair_path(app, row->pair, path, sizeof(path));
+		tui_state_pair_path(app, row->pair, path, sizeof(path));
 	/* "k of N" among the tensors shown, as less and vim count matches. */
 	size_t n, nmatch = 0, k = 0;
-	size_t *flat = tree_flat_pairs(app, &n);
+	size_t *flat = tui_tree_flat_pairs(&app->tree, &n);
 	bool counted = true;
 	for (size_t i = 0; flat && i < n; i++) {
 		if (match_interrupted(app, i)) {
@@ -181,11 +171,11 @@ void search_step(tui_app *app, int dir)
 	free(flat);
 	if (!counted) {
 		/* The match is selected; only the count is missing. */
-		app_message(app, app->regex_failed, "/%s/ %s: %s", app->search,
+		tui_state_message(app, app->regex_failed, "/%s/ %s: %s", app->search,
 			     app->regex_failed ? "count stopped: regex too expensive" : "count stopped", path);
 		return;
 	}
-	app_message(app, false, "/%s/ %zu of %zu%s: %s", app->search, k, nmatch, wrapped ? " (wrapped)" : "", path);
+	tui_state_message(app, false, "/%s/ %zu of %zu%s: %s", app->search, k, nmatch, wrapped ? " (wrapped)" : "", path);
 }
 
 /* Compiles pat (smart case) and, only if it is valid, makes it the current
@@ -196,7 +186,7 @@ static int replace_regex(tui_app *app, char *pat, pcre2_code **re_slot, char **p
 	dv_error_clear(&err);
 	pcre2_code *re = dv_regex_compile(pat, true, &err);
 	if (!re) {
-		app_message(app, true, "%s", err.msg);
+		tui_state_message(app, true, "%s", err.msg);
 		free(pat);
 		return -1;
 	}
@@ -207,21 +197,21 @@ static int replace_regex(tui_app *app, char *pat, pcre2_code **re_slot, char **p
 	return 0;
 }
 
-void do_search(tui_app *app)
+void tui_cmd_search(tui_app *app)
 {
-	char *pat = prompt_read(app, "/", "");
+	char *pat = tui_prompt_read(app, "/", "");
 	if (!pat)
 		return;
 	if (!pat[0]) {
 		free(pat);
 		if (app->search)
-			search_step(app, 1);
+			tui_cmd_search_step(app, 1);
 		return;
 	}
 	if (replace_regex(app, pat, &app->search_re, &app->search) < 0)
 		return;
 	app->user_moved = true;
-	search_step(app, 1);
+	tui_cmd_search_step(app, 1);
 	if (app->regex_failed) {
 		/* Not kept: every frame would pay its limit again to mark matches. */
 		pcre2_code_free(app->search_re);
@@ -239,7 +229,7 @@ static int apply_filter(tui_app *app, const pcre2_code *re)
 	size_t n = app->cmp->npairs;
 	bool *hidden = calloc(n ? n : 1, sizeof(*hidden));
 	if (!hidden) {
-		app_message(app, true, "out of memory");
+		tui_state_message(app, true, "out of memory");
 		return -1;
 	}
 	app->regex_failed = false;
@@ -247,7 +237,7 @@ static int apply_filter(tui_app *app, const pcre2_code *re)
 	for (size_t i = 0; i < n && re; i++) {
 		if (match_interrupted(app, i))
 			break;
-		dv_regex_result r = tui_pair_matches(app, re, i);
+		dv_regex_result r = tui_state_pair_matches(app, re, i);
 		if (r == DV_REGEX_TOO_EXPENSIVE || r == DV_REGEX_ERROR) {
 			app->regex_failed = true;
 			break;
@@ -260,18 +250,18 @@ static int apply_filter(tui_app *app, const pcre2_code *re)
 	}
 	memcpy(app->tree.hidden, hidden, n * sizeof(*hidden));
 	free(hidden);
-	tree_rebuild(app);
+	tui_state_rebuild(app);
 	return 0;
 }
 
-void do_filter(tui_app *app)
+void tui_cmd_filter(tui_app *app)
 {
 	char label[300];
 	if (app->filter)
 		snprintf(label, sizeof(label), "filter (now /%.200s/, empty clears): ", app->filter);
 	else
 		snprintf(label, sizeof(label), "filter (regex): ");
-	char *pat = prompt_read(app, label, "");
+	char *pat = tui_prompt_read(app, label, "");
 	if (!pat)
 		return;
 	if (!pat[0]) {
@@ -281,7 +271,7 @@ void do_filter(tui_app *app)
 		app->filter_re = NULL;
 		app->filter = NULL;
 		apply_filter(app, NULL);
-		app_message(app, false, "filter cleared");
+		tui_state_message(app, false, "filter cleared");
 		return;
 	}
 	/* Applied before it replaces the current filter: a failure keeps it. */
@@ -289,7 +279,7 @@ void do_filter(tui_app *app)
 	dv_error_clear(&err);
 	pcre2_code *re = dv_regex_compile(pat, true, &err);
 	if (!re) {
-		app_message(app, true, "%s", err.msg);
+		tui_state_message(app, true, "%s", err.msg);
 		free(pat);
 		return;
 	}
@@ -297,7 +287,7 @@ void do_filter(tui_app *app)
 		if (app->regex_failed)
 			report_regex_failure(app, "filter", pat);
 		else
-			app_message(app, false, "filter stopped: the previous one stays");
+			tui_state_message(app, false, "filter stopped: the previous one stays");
 		pcre2_code_free(re);
 		free(pat);
 		return;
@@ -317,18 +307,18 @@ void do_filter(tui_app *app)
 		if (n)
 			app->tree.groups[g].open = true;
 	}
-	tree_rebuild(app);
+	tui_state_rebuild(app);
 	if (!shown)
-		app_message(app, true, "filter /%s/: no tensor matches", pat);
+		tui_state_message(app, true, "filter /%s/: no tensor matches", pat);
 	else
-		app_message(app, false, "filter /%s/: %zu tensors", pat, shown);
+		tui_state_message(app, false, "filter /%s/: %zu tensors", pat, shown);
 }
 
-void do_threshold(tui_app *app)
+void tui_cmd_threshold(tui_app *app)
 {
 	char label[64];
-	snprintf(label, sizeof(label), "rel_diff threshold (now %g): ", app->threshold);
-	char *s = prompt_read(app, label, "");
+	snprintf(label, sizeof(label), "rel_diff threshold (now %g): ", dv_comparison_threshold(app->cmp));
+	char *s = tui_prompt_read(app, label, "");
 	if (!s)
 		return;
 	char *end;
@@ -341,34 +331,33 @@ void do_threshold(tui_app *app)
 		return;
 	}
 	if (errno || end == s || *end || !isfinite(v) || v < 0) {
-		app_message(app, true, "bad threshold '%s': give a number >= 0", s);
+		tui_state_message(app, true, "bad threshold '%s': give a number >= 0", s);
 		free(s);
 		return;
 	}
 	free(s);
-	app->threshold = v;
 	dv_comparison_set_threshold(app->cmp, v);
 	app->div_opened = false;
 	app->user_moved = false;
-	app_update_first_div(app);
+	tui_state_update_first_div(app);
 	char num[32];
-	fmt_num(num, sizeof(num), v);
-	app_message(app, false, "threshold %s", num);
+	tui_draw_fmt_num(num, sizeof(num), v);
+	tui_state_message(app, false, "threshold %s", num);
 	app->dirty = true;
 }
 
-void do_scan_toggle(tui_app *app)
+void tui_cmd_scan_toggle(tui_app *app)
 {
 	if (!app->scan) {
 		app->scan = dv_comparison_scan_start(app->cmp, &app->mopts, (int)app->nthreads, app->scan_pipe[1]);
 		app->scan_paused = false;
-		app_message(app, false, app->scan ? "scan started" : "could not start the scan");
+		tui_state_message(app, false, app->scan ? "scan started" : "could not start the scan");
 		return;
 	}
 	app->scan_paused = !app->scan_paused;
 	dv_scan_pause(app->scan, app->scan_paused);
 	app->last_prio_hash = 0;
-	app_message(app, false, app->scan_paused ? "scan paused" : "scan resumed");
+	tui_state_message(app, false, app->scan_paused ? "scan paused" : "scan resumed");
 }
 
 /* lstat, not stat: a dangling symlink is something there too (the export
@@ -390,39 +379,39 @@ static bool confirm_overwrite(tui_app *app, const char *path)
 	char q[1400];
 	snprintf(q, sizeof(q), "%s %s: overwrite? (y/N) ", path,
 		 link ? "is a symbolic link (replaced, not followed)" : "exists");
-	if (prompt_yes_no(app, q))
+	if (tui_prompt_yes_no(app, q))
 		return true;
-	app_message(app, false, "not exported: %s exists", path);
+	tui_state_message(app, false, "not exported: %s exists", path);
 	return false;
 }
 
-void app_export_selected(tui_app *app)
+void tui_cmd_export_selected(tui_app *app)
 {
-	const trow *row = app_selected_row(app);
+	const trow *row = tui_state_selected_row(app);
 	if (!row || row->kind != TN_TENSOR) {
-		app_message(app, true, "select a tensor to export its diff");
+		tui_state_message(app, true, "select a tensor to export its diff");
 		return;
 	}
 	size_t pi = row->pair;
 	const dv_pair *p = &app->cmp->pairs[pi];
 	if (p->kind != DV_PAIR_MATCHED) {
-		app_message(app, true, "%s exists on one side only: nothing to export", pair_display_name(p));
+		tui_state_message(app, true, "%s exists on one side only: nothing to export", tui_state_pair_name(p));
 		return;
 	}
 	char def[512];
-	snprintf(def, sizeof(def), "%s.diff.csv", pair_display_name(p));
+	snprintf(def, sizeof(def), "%s.diff.csv", tui_state_pair_name(p));
 	for (char *c = def; *c; c++)
 		if (*c == '/')
 			*c = '_';
-	char *path = prompt_read(app, "export diff to: ", def);
+	char *path = tui_prompt_read(app, "export diff to: ", def);
 	if (!path)
 		return;
 	if (!path[0]) {
 		free(path);
-		app_message(app, true, "export: no file name given");
+		tui_state_message(app, true, "export: no file name given");
 		return;
 	}
-	char *rows = prompt_read(app, "rows: Enter for all, >X (abs_diff above X), or top K: ", "");
+	char *rows = tui_prompt_read(app, "rows: Enter for all, >X (abs_diff above X), or top K: ", "");
 	if (!rows) {
 		free(path);
 		return;
@@ -450,7 +439,7 @@ void app_export_selected(tui_app *app)
 		while (*end == ' ')
 			end++;
 	if (!ok || (end && *end)) {
-		app_message(app, true, "bad row limit '%s': all, >X or top K", rows);
+		tui_state_message(app, true, "bad row limit '%s': all, >X or top K", rows);
 		free(rows);
 		free(path);
 		return;
@@ -463,33 +452,33 @@ void app_export_selected(tui_app *app)
 	/* A whole large tensor is many gigabytes of CSV: asked first, with
 	 * the projected size (min_abs keeps an unknown share: "up to"). */
 	int64_t nrows = 0;
-	double proj = export_projected_bytes(p, top_k, &nrows);
+	double proj = tui_jobs_export_bytes(p, top_k, &nrows);
 	double limit = EXPORT_CONFIRM_BYTES;
 	if (proj > EXPORT_CONFIRM_BYTES) {
 		char sz[32], q[200];
-		fmt_bytes(sz, sizeof(sz), proj);
+		tui_jobs_fmt_bytes(sz, sizeof(sz), proj);
 		snprintf(q, sizeof(q), "this writes %sabout %s (%lld rows): export? (y/N) ", min_abs >= 0 ? "up to " : "", sz,
 			 (long long)nrows);
-		if (!prompt_yes_no(app, q)) {
-			app_message(app, false, "not exported (about %s)", sz);
+		if (!tui_prompt_yes_no(app, q)) {
+			tui_state_message(app, false, "not exported (about %s)", sz);
 			free(path);
 			return;
 		}
 		limit = 0;
 	}
-	jobs_submit_export(app, pi, path, min_abs, top_k, limit);
-	app_message(app, false, "exporting to %s", path);
+	tui_jobs_submit_export(&app->jobs, pi, path, min_abs, top_k, limit);
+	tui_state_message(app, false, "exporting to %s", path);
 	free(path);
 }
 
-void app_export_table(tui_app *app)
+void tui_cmd_export_table(tui_app *app)
 {
-	char *path = prompt_read(app, "export table to: ", "dumpview-table.csv");
+	char *path = tui_prompt_read(app, "export table to: ", "dumpview-table.csv");
 	if (!path)
 		return;
 	if (!path[0]) {
 		free(path);
-		app_message(app, true, "export: no file name given");
+		tui_state_message(app, true, "export: no file name given");
 		return;
 	}
 	if (!confirm_overwrite(app, path)) {
@@ -497,14 +486,14 @@ void app_export_table(tui_app *app)
 		return;
 	}
 	size_t n;
-	size_t *flat = tree_flat_pairs(app, &n);
+	size_t *flat = tui_tree_flat_pairs(&app->tree, &n);
 	if (!flat) {
 		free(path);
-		app_message(app, true, "out of memory");
+		tui_state_message(app, true, "out of memory");
 		return;
 	}
-	jobs_submit_table(app, path, flat, n);
-	app_message(app, false, "exporting %zu rows to %s", n, path);
+	tui_jobs_submit_table(&app->jobs, path, flat, n, dv_comparison_threshold(app->cmp));
+	tui_state_message(app, false, "exporting %zu rows to %s", n, path);
 	free(path);
 }
 

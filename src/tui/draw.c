@@ -5,10 +5,11 @@
 #include <string.h>
 #include <wchar.h>
 
-#include "app.h"
+#include "draw.h"
+#include "state.h"
 #include "dumpview/escape.h"
 
-void draw_init_colors(tui_app *app)
+void tui_draw_init_colors(tui_app *app)
 {
 	if (!app->color)
 		return;
@@ -30,7 +31,7 @@ void draw_init_colors(tui_app *app)
 		init_pair(CP_HEAT0 + i, COLORS >= 256 ? ramp256[i] : ramp8[i], -1);
 }
 
-attr_t draw_attr(tui_app *app, int pair_id, attr_t mono)
+attr_t tui_draw_attr(tui_app *app, int pair_id, attr_t mono)
 {
 	if (app->color)
 		return COLOR_PAIR(pair_id) | (mono & (A_BOLD | A_UNDERLINE));
@@ -64,7 +65,7 @@ static int unit_width(const char *s, size_t *len, char escbuf[8], const char **e
 	return w < 0 ? 1 : w;
 }
 
-int str_width(const char *s)
+int tui_draw_width(const char *s)
 {
 	int w = 0;
 	char eb[8];
@@ -77,9 +78,9 @@ int str_width(const char *s)
 	return w;
 }
 
-const char *str_tail(const char *s, int maxw, int *width)
+const char *tui_draw_tail(const char *s, int maxw, int *width)
 {
-	int total = str_width(s);
+	int total = tui_draw_width(s);
 	char eb[8];
 	const char *esc;
 	while (total > maxw && *s) {
@@ -91,7 +92,7 @@ const char *str_tail(const char *s, int maxw, int *width)
 	return s;
 }
 
-int draw_str(WINDOW *win, int y, int x, int maxw, const char *s, attr_t attr)
+int tui_draw_str(WINDOW *win, int y, int x, int maxw, const char *s, attr_t attr)
 {
 	if (maxw <= 0)
 		return 0;
@@ -133,7 +134,7 @@ int draw_str(WINDOW *win, int y, int x, int maxw, const char *s, attr_t attr)
 	return w;
 }
 
-void draw_fill(WINDOW *win, int y, int x, int width, attr_t attr)
+void tui_draw_fill(WINDOW *win, int y, int x, int width, attr_t attr)
 {
 	if (width <= 0)
 		return;
@@ -142,41 +143,41 @@ void draw_fill(WINDOW *win, int y, int x, int width, attr_t attr)
 	wattr_set(win, A_NORMAL, 0, NULL);
 }
 
-void draw_field(tui_app *app, int y, int x, int width, const char *s, attr_t attr, bool right)
+void tui_draw_field(tui_app *app, int y, int x, int width, const char *s, attr_t attr, bool right)
 {
 	if (width <= 0)
 		return;
-	int sw = str_width(s);
-	draw_fill(stdscr, y, x, width, attr);
+	int sw = tui_draw_width(s);
+	tui_draw_fill(stdscr, y, x, width, attr);
 	if (sw <= width) {
-		draw_str(stdscr, y, right ? x + width - sw : x, width, s, attr);
+		tui_draw_str(stdscr, y, right ? x + width - sw : x, width, s, attr);
 		return;
 	}
-	int ew = str_width(app->g.ellipsis);
-	int used = draw_str(stdscr, y, x, width - ew, s, attr);
-	draw_str(stdscr, y, x + used, ew, app->g.ellipsis, attr);
+	int ew = tui_draw_width(app->g.ellipsis);
+	int used = tui_draw_str(stdscr, y, x, width - ew, s, attr);
+	tui_draw_str(stdscr, y, x + used, ew, app->g.ellipsis, attr);
 }
 
-void draw_field_mid(tui_app *app, int y, int x, int width, const char *s, attr_t attr)
+void tui_draw_field_mid(tui_app *app, int y, int x, int width, const char *s, attr_t attr)
 {
 	if (width <= 0)
 		return;
-	draw_fill(stdscr, y, x, width, attr);
-	if (str_width(s) <= width) {
-		draw_str(stdscr, y, x, width, s, attr);
+	tui_draw_fill(stdscr, y, x, width, attr);
+	if (tui_draw_width(s) <= width) {
+		tui_draw_str(stdscr, y, x, width, s, attr);
 		return;
 	}
 	/* The end (an error's reason) gets two thirds; the start the rest. */
-	int ew = str_width(app->g.ellipsis);
+	int ew = tui_draw_width(app->g.ellipsis);
 	int room = width - ew;
 	int tw;
-	const char *tail = str_tail(s, room - room / 3, &tw);
-	int used = draw_str(stdscr, y, x, room - tw, s, attr);
-	used += draw_str(stdscr, y, x + used, ew, app->g.ellipsis, attr);
-	draw_str(stdscr, y, x + used, tw, tail, attr);
+	const char *tail = tui_draw_tail(s, room - room / 3, &tw);
+	int used = tui_draw_str(stdscr, y, x, room - tw, s, attr);
+	used += tui_draw_str(stdscr, y, x + used, ew, app->g.ellipsis, attr);
+	tui_draw_str(stdscr, y, x + used, tw, tail, attr);
 }
 
-void fmt_num(char *buf, size_t size, double v)
+void tui_draw_fmt_num(char *buf, size_t size, double v)
 {
 	if (isnan(v))
 		snprintf(buf, size, "nan");
@@ -188,7 +189,7 @@ void fmt_num(char *buf, size_t size, double v)
 		snprintf(buf, size, "%.3e", v);
 }
 
-void fmt_stat(char *buf, size_t size, double v)
+void tui_draw_fmt_stat(char *buf, size_t size, double v)
 {
 	if (isnan(v))
 		snprintf(buf, size, "nan");
@@ -198,3 +199,23 @@ void fmt_stat(char *buf, size_t size, double v)
 		snprintf(buf, size, "%.6g", v);
 }
 
+static const tui_glyphs glyphs_utf8 = {
+	.pass = "\xe2\x9c\x93", .fail = "\xe2\x9c\x97", .pending = "\xc2\xb7", .running = "\xe2\x80\xa6",
+	.unmatched = "-", .skipped = "\xe2\x89\xa0", .open = "\xe2\x96\xbe", .closed = "\xe2\x96\xb8",
+	.diverge = "\xc2\xbb first divergence", .ellipsis = "\xe2\x80\xa6", .vbar = "|", .hline = "\xe2\x94\x80",
+	.spark = { " ", "\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83", "\xe2\x96\x84", "\xe2\x96\x85",
+		   "\xe2\x96\x86", "\xe2\x96\x87", "\xe2\x96\x88" },
+	.heat = { " ", "\xe2\x96\x91", "\xe2\x96\x92", "\xe2\x96\x93", "\xe2\x96\x88" },
+};
+
+static const tui_glyphs glyphs_ascii = {
+	.pass = "+", .fail = "x", .pending = ".", .running = "~", .unmatched = "-", .skipped = "#", .open = "v", .closed = ">",
+	.diverge = ">> first divergence", .ellipsis = "~", .vbar = "|", .hline = "-",
+	.spark = { " ", ".", ".", ":", ":", "=", "=", "#", "#" },
+	.heat = { " ", ".", ":", "*", "#" },
+};
+
+const tui_glyphs *tui_draw_glyphs(bool ascii)
+{
+	return ascii ? &glyphs_ascii : &glyphs_utf8;
+}

@@ -4,12 +4,14 @@
  * cancelled; a new detail request cancels the running one. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "app.h"
+#include "jobs.h"
 #include "dumpview/report.h"
 #include "dumpview/tmpfile.h"
 
@@ -21,17 +23,13 @@ static void notify(tui_jobs *j)
 	}
 }
 
-static tui_app *app_of(tui_jobs *j)
-{
-	return (tui_app *)((char *)j - offsetof(tui_app, jobs));
-}
-
 static void progress_cb(void *ctx, int64_t done, int64_t total)
 {
 	tui_jobs *j = ctx;
 	atomic_store(&j->done, done);
 	atomic_store(&j->total, total);
-	script_hold_point(app_of(j), done, total);
+	if (j->hold)
+		j->hold(j->hold_ctx, done, total);
 }
 
 static void want_progress_cb(void *ctx, int64_t done, int64_t total)
@@ -39,13 +37,14 @@ static void want_progress_cb(void *ctx, int64_t done, int64_t total)
 	tui_jobs *j = ctx;
 	atomic_store(&j->want_done, done);
 	atomic_store(&j->want_total, total);
-	script_hold_point(app_of(j), done, total);
+	if (j->hold)
+		j->hold(j->hold_ctx, done, total);
 }
 
 /* The visible table: the report layer's CSV rows, one per tensor pair, with
  * `passed` under the threshold the user sees now (set with `t`), not the one
  * the pair was computed under. */
-static int write_table(tui_app *app, const char *path, const size_t *pairs, size_t n, double threshold,
+static int write_table(tui_jobs *j, const char *path, const size_t *pairs, size_t n, double threshold,
 		       int64_t *rows, char *msg, size_t msgsize)
 {
 	/* Written beside the target and renamed over it, as the diff export
@@ -69,7 +68,7 @@ static int write_table(tui_app *app, const char *path, const size_t *pairs, size
 	}
 	dv_csv_write_header(f);
 	for (size_t k = 0; k < n; k++)
-		dv_csv_write_pair(f, app->cmp, &app->cmp->pairs[pairs[k]], threshold);
+		dv_csv_write_pair(f, j->cmp, &j->cmp->pairs[pairs[k]], threshold);
 	bool failed = ferror(f) != 0;
 	int saved = errno;
 	if (fclose(f) != 0 || failed || rename(tmp, path) != 0) {
@@ -83,10 +82,9 @@ static int write_table(tui_app *app, const char *path, const size_t *pairs, size
 	return 0;
 }
 
-static void run_heavy(tui_app *app, job_kind kind, size_t pair, char *path, double min_abs, int64_t top_k,
+static void run_heavy(tui_jobs *j, job_kind kind, size_t pair, char *path, double min_abs, int64_t top_k,
 		      size_t *table, size_t ntable, double max_bytes)
 {
-	tui_jobs *j = &app->jobs;
 	dv_metrics_opts o = j->mopts;
 	o.cancel = &j->cancel;
 	o.progress = progress_cb;
@@ -97,7 +95,7 @@ static void run_heavy(tui_app *app, job_kind kind, size_t pair, char *path, doub
 	tui_detail det;
 	memset(&det, 0, sizeof(det));
 	det.pair = pair;
-	dv_pair *p = kind == JOB_TABLE ? NULL : &app->cmp->pairs[pair];
+	dv_pair *p = kind == JOB_TABLE ? NULL : &j->cmp->pairs[pair];
 
 	/* The pair's own metrics first; Esc during them leaves it CANCELLED. */
 	if ((kind == JOB_DETAIL || kind == JOB_EXPORT) && p->kind == DV_PAIR_MATCHED) {
@@ -128,14 +126,14 @@ static void run_heavy(tui_app *app, job_kind kind, size_t pair, char *path, doub
 		dv_error err;
 		dv_error_clear(&err);
 		int64_t nrows = 0;
-		double proj = export_projected_bytes(p, top_k, &nrows);
+		double proj = tui_jobs_export_bytes(p, top_k, &nrows);
 		if (atomic_load(&j->cancel)) {
 			rc = -1;
 		} else if (max_bytes > 0 && proj > max_bytes) {
 			/* Its size was unknown when asked: the user confirms now
 			 * that it is (the metrics are computed). */
 			char sz[32];
-			fmt_bytes(sz, sizeof(sz), proj);
+			tui_jobs_fmt_bytes(sz, sizeof(sz), proj);
 			rc = -1;
 			snprintf(err.msg, sizeof(err.msg), "not exported: it would write about %s (%lld rows); press e again to confirm",
 				 sz, (long long)nrows);
@@ -150,7 +148,7 @@ static void run_heavy(tui_app *app, job_kind kind, size_t pair, char *path, doub
 		po.cancel = &j->cancel;
 		for (size_t k = 0; k < ntable && !atomic_load(&j->cancel); k++) {
 			progress_cb(j, (int64_t)k, (int64_t)ntable);
-			dv_pair *tp = &app->cmp->pairs[table[k]];
+			dv_pair *tp = &j->cmp->pairs[table[k]];
 			if (tp->kind == DV_PAIR_MATCHED) {
 				dv_pair_uncancel(tp);
 				atomic_store(&j->heavy_pair, (long long)table[k]);
@@ -162,7 +160,7 @@ static void run_heavy(tui_app *app, job_kind kind, size_t pair, char *path, doub
 			rc = -1;
 			snprintf(msg, sizeof(msg), "export cancelled");
 		} else {
-			rc = write_table(app, path, table, ntable, min_abs, &rows, msg, sizeof(msg));
+			rc = write_table(j, path, table, ntable, min_abs, &rows, msg, sizeof(msg));
 		}
 	}
 	if (atomic_load(&j->cancel) && kind != JOB_TABLE) {
@@ -193,8 +191,7 @@ static void run_heavy(tui_app *app, job_kind kind, size_t pair, char *path, doub
 
 static void *job_main(void *arg)
 {
-	tui_app *app = arg;
-	tui_jobs *j = &app->jobs;
+	tui_jobs *j = arg;
 	pthread_mutex_lock(&j->mu);
 	while (!j->quit) {
 		if (j->kind != JOB_NONE && !j->running) {
@@ -214,7 +211,7 @@ static void *job_main(void *arg)
 			atomic_store(&j->done, 0);
 			atomic_store(&j->total, 0);
 			pthread_mutex_unlock(&j->mu);
-			run_heavy(app, kind, pair, path, min_abs, top_k, table, ntable, max_bytes);
+			run_heavy(j, kind, pair, path, min_abs, top_k, table, ntable, max_bytes);
 			pthread_mutex_lock(&j->mu);
 			j->running = false;
 			/* A request made while it ran replaced kind; else it is done. */
@@ -236,7 +233,7 @@ static void *job_main(void *arg)
 			o.cancel = &j->want_cancel;
 			o.progress = want_progress_cb;
 			o.progress_ctx = j;
-			dv_pair_compute_cancellable(&app->cmp->pairs[pair], &o, &j->want_user_cancel);
+			dv_pair_compute_cancellable(&j->cmp->pairs[pair], &o, &j->want_user_cancel);
 			pthread_mutex_lock(&j->mu);
 			atomic_store(&j->want_pair, -1LL);
 			j->computing_pair = false;
@@ -250,13 +247,16 @@ static void *job_main(void *arg)
 	return NULL;
 }
 
-int jobs_start(tui_app *app)
+int tui_jobs_start(tui_jobs *j, dv_comparison *cmp, const dv_metrics_opts *mopts, int notify_w,
+		   void (*hold)(void *ctx, int64_t done, int64_t total), void *hold_ctx)
 {
-	tui_jobs *j = &app->jobs;
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_cond_init(&j->cv, NULL);
-	j->notify_w = app->job_pipe[1];
-	j->mopts = app->mopts;
+	j->cmp = cmp;
+	j->hold = hold;
+	j->hold_ctx = hold_ctx;
+	j->notify_w = notify_w;
+	j->mopts = *mopts;
 	atomic_store(&j->stop, 0);
 	atomic_store(&j->want_cancel, 0);
 	atomic_store(&j->want_user_cancel, 0);
@@ -265,15 +265,14 @@ int jobs_start(tui_app *app)
 	atomic_store(&j->heavy_pair, -1LL);
 	j->mopts.cancel = &j->stop; /* set only at exit, so quitting never waits on a big tensor */
 	j->mopts.progress = NULL;
-	if (pthread_create(&j->thread, NULL, job_main, app) != 0)
+	if (pthread_create(&j->thread, NULL, job_main, j) != 0)
 		return -1;
 	j->started = true;
 	return 0;
 }
 
-bool jobs_stop_until(tui_app *app, const struct timespec *deadline)
+bool tui_jobs_stop_until(tui_jobs *j, const struct timespec *deadline)
 {
-	tui_jobs *j = &app->jobs;
 	if (!j->started)
 		return true;
 	pthread_mutex_lock(&j->mu);
@@ -303,22 +302,20 @@ bool jobs_stop_until(tui_app *app, const struct timespec *deadline)
 	return true;
 }
 
-void jobs_stop(tui_app *app)
+void tui_jobs_stop(tui_jobs *j)
 {
-	jobs_stop_until(app, NULL);
+	tui_jobs_stop_until(j, NULL);
 }
 
-void jobs_clear_wants(tui_app *app)
+void tui_jobs_clear_wants(tui_jobs *j)
 {
-	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
 	j->nwant = 0;
 	pthread_mutex_unlock(&j->mu);
 }
 
-void jobs_set_wants(tui_app *app, const size_t *pairs, size_t n)
+void tui_jobs_set_wants(tui_jobs *j, const size_t *pairs, size_t n)
 {
-	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
 	if (n > j->want_cap) {
 		size_t *w = realloc(j->want, n * sizeof(*w));
@@ -336,9 +333,8 @@ void jobs_set_wants(tui_app *app, const size_t *pairs, size_t n)
 	pthread_mutex_unlock(&j->mu);
 }
 
-void jobs_want_pair(tui_app *app, size_t pair)
+void tui_jobs_want_pair(tui_jobs *j, size_t pair)
 {
-	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
 	for (size_t i = 0; i < j->nwant; i++)
 		if (j->want[i] == pair) {
@@ -361,10 +357,9 @@ void jobs_want_pair(tui_app *app, size_t pair)
 	pthread_mutex_unlock(&j->mu);
 }
 
-static void submit_limited(tui_app *app, job_kind kind, size_t pair, char *path, double min_abs, int64_t top_k,
+static void submit_limited(tui_jobs *j, job_kind kind, size_t pair, char *path, double min_abs, int64_t top_k,
 			   size_t *table, size_t ntable, double max_bytes)
 {
-	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
 	j->max_bytes = max_bytes;
 	if (j->running)
@@ -382,30 +377,29 @@ static void submit_limited(tui_app *app, job_kind kind, size_t pair, char *path,
 	pthread_mutex_unlock(&j->mu);
 }
 
-static void submit(tui_app *app, job_kind kind, size_t pair, char *path, double min_abs, int64_t top_k, size_t *table,
+static void submit(tui_jobs *j, job_kind kind, size_t pair, char *path, double min_abs, int64_t top_k, size_t *table,
 		   size_t ntable)
 {
-	submit_limited(app, kind, pair, path, min_abs, top_k, table, ntable, 0);
+	submit_limited(j, kind, pair, path, min_abs, top_k, table, ntable, 0);
 }
 
-void jobs_submit_detail(tui_app *app, size_t pair)
+void tui_jobs_submit_detail(tui_jobs *j, size_t pair)
 {
-	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
 	bool same = j->kind == JOB_DETAIL && j->pair == pair;
 	bool busy_other = j->kind == JOB_EXPORT || j->kind == JOB_TABLE;
 	pthread_mutex_unlock(&j->mu);
 	if (same || busy_other)
 		return;
-	submit(app, JOB_DETAIL, pair, NULL, 0, 0, NULL, 0);
+	submit(j, JOB_DETAIL, pair, NULL, 0, 0, NULL, 0);
 }
 
-void jobs_submit_export(tui_app *app, size_t pair, const char *path, double min_abs, int64_t top_k, double max_bytes)
+void tui_jobs_submit_export(tui_jobs *j, size_t pair, const char *path, double min_abs, int64_t top_k, double max_bytes)
 {
-	submit_limited(app, JOB_EXPORT, pair, strdup(path), min_abs, top_k, NULL, 0, max_bytes);
+	submit_limited(j, JOB_EXPORT, pair, strdup(path), min_abs, top_k, NULL, 0, max_bytes);
 }
 
-double export_projected_bytes(const dv_pair *p, int64_t top_k, int64_t *rows)
+double tui_jobs_export_bytes(const dv_pair *p, int64_t top_k, int64_t *rows)
 {
 	const dv_pair_result *r = &p->result;
 	if (atomic_load(&p->state) != DV_PAIR_DONE || r->status != DV_RESULT_COMPARED)
@@ -422,7 +416,7 @@ double export_projected_bytes(const dv_pair *p, int64_t top_k, int64_t *rows)
 	return row * (double)n;
 }
 
-void fmt_bytes(char *buf, size_t size, double bytes)
+void tui_jobs_fmt_bytes(char *buf, size_t size, double bytes)
 {
 	if (bytes >= 1e9)
 		snprintf(buf, size, "%.1f GB", bytes / 1e9);
@@ -432,15 +426,14 @@ void fmt_bytes(char *buf, size_t size, double bytes)
 		snprintf(buf, size, "%.0f kB", bytes / 1e3);
 }
 
-void jobs_submit_table(tui_app *app, const char *path, size_t *pairs, size_t n)
+void tui_jobs_submit_table(tui_jobs *j, const char *path, size_t *pairs, size_t n, double threshold)
 {
 	/* The table job has no row filter: min_abs carries the threshold. */
-	submit(app, JOB_TABLE, 0, strdup(path), app->threshold, 0, pairs, n);
+	submit(j, JOB_TABLE, 0, strdup(path), threshold, 0, pairs, n);
 }
 
-bool jobs_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total)
+bool tui_jobs_pair_progress(tui_jobs *j, size_t pair, int64_t *done, int64_t *total)
 {
-	tui_jobs *j = &app->jobs;
 	if (atomic_load(&j->want_pair) == (long long)pair) {
 		*done = atomic_load(&j->want_done);
 		*total = atomic_load(&j->want_total);
@@ -461,9 +454,8 @@ bool jobs_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *total
 	return false;
 }
 
-bool jobs_cancel_pair(tui_app *app, size_t pair)
+bool tui_jobs_cancel_pair(tui_jobs *j, size_t pair)
 {
-	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
 	bool running = atomic_load(&j->want_pair) == (long long)pair;
 	if (running) {
@@ -474,9 +466,8 @@ bool jobs_cancel_pair(tui_app *app, size_t pair)
 	return running;
 }
 
-void jobs_cancel(tui_app *app)
+void tui_jobs_cancel(tui_jobs *j)
 {
-	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
 	if (j->running) {
 		atomic_store(&j->user_cancel, 1);
@@ -492,18 +483,16 @@ void jobs_cancel(tui_app *app)
 	pthread_mutex_unlock(&j->mu);
 }
 
-bool jobs_idle(tui_app *app)
+bool tui_jobs_idle(tui_jobs *j)
 {
-	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
 	bool idle = j->kind == JOB_NONE && !j->running && !j->nwant && !j->computing_pair && !j->finished;
 	pthread_mutex_unlock(&j->mu);
 	return idle;
 }
 
-bool jobs_heavy_busy(tui_app *app, job_kind *kind, int64_t *done, int64_t *total)
+bool tui_jobs_heavy_busy(tui_jobs *j, job_kind *kind, int64_t *done, int64_t *total)
 {
-	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
 	bool busy = j->kind != JOB_NONE || j->running;
 	*kind = j->kind;
@@ -513,48 +502,21 @@ bool jobs_heavy_busy(tui_app *app, job_kind *kind, int64_t *done, int64_t *total
 	return busy;
 }
 
-void jobs_collect(tui_app *app)
+bool tui_jobs_take_finished(tui_jobs *j, tui_jobs_finished *out)
 {
-	tui_jobs *j = &app->jobs;
 	pthread_mutex_lock(&j->mu);
 	if (!j->finished) {
 		pthread_mutex_unlock(&j->mu);
-		return;
+		return false;
 	}
-	job_kind kind = j->fin_kind;
-	int rc = j->fin_rc;
-	int64_t rows = j->fin_rows;
-	char msg[sizeof(j->fin_msg)];
-	snprintf(msg, sizeof(msg), "%s", j->fin_msg);
-	tui_detail det = j->fin_detail;
-	bool have_detail = kind == JOB_DETAIL && det.valid;
+	out->kind = j->fin_kind;
+	out->rc = j->fin_rc;
+	out->rows = j->fin_rows;
+	snprintf(out->msg, sizeof(out->msg), "%s", j->fin_msg);
+	out->detail = j->fin_detail;
 	memset(&j->fin_detail, 0, sizeof(j->fin_detail));
 	j->finished = false;
 	pthread_cond_broadcast(&j->cv);
 	pthread_mutex_unlock(&j->mu);
-
-	if (kind == JOB_DETAIL) {
-		if (!have_detail)
-			return;
-		/* Into the least recently used slot. */
-		size_t slot = 0;
-		for (size_t i = 0; i < DETAIL_CACHE; i++) {
-			if (!app->details[i].valid) {
-				slot = i;
-				break;
-			}
-			if (app->detail_clock[i] < app->detail_clock[slot])
-				slot = i;
-		}
-		if (app->details[slot].valid)
-			dv_pair_detail_free(&app->details[slot].d);
-		app->details[slot] = det;
-		app->detail_clock[slot] = ++app->clock;
-	} else if (kind == JOB_EXPORT || kind == JOB_TABLE) {
-		if (rc == 0)
-			app_message(app, false, "wrote %lld rows to %s", (long long)rows, msg);
-		else
-			app_message(app, true, "%s", msg[0] ? msg : "export failed");
-	}
-	app->dirty = true;
+	return true;
 }

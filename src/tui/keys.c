@@ -1,9 +1,10 @@
-/* Key names, the key map built from the action table, and the man page's
- * KEYS section printed from that table. */
-#include <pthread.h>
+/* Key names and codes: parsing a name, the one canonical code of a key,
+ * key lists as shown (UTF-8 arrows or ASCII words). */
+#include <stdio.h>
 #include <string.h>
 
-#include "app.h"
+#include "draw.h"
+#include "keys.h"
 
 /* Named keys; alias codes are other ways a terminal sends the same key. */
 static const struct {
@@ -63,7 +64,7 @@ void tui_key_display(const char *name, bool ascii, char *buf, size_t size)
 }
 
 /* The n-th space-separated name of keys into buf; false past the last. */
-static bool key_name_at(const char *keys, size_t n, char *buf, size_t size)
+bool tui_keys_name_at(const char *keys, size_t n, char *buf, size_t size)
 {
 	const char *s = keys;
 	for (;;) {
@@ -79,11 +80,11 @@ static bool key_name_at(const char *keys, size_t n, char *buf, size_t size)
 	}
 }
 
-static size_t key_count(const char *keys)
+size_t tui_keys_count(const char *keys)
 {
 	char one[32];
 	size_t n = 0;
-	while (key_name_at(keys, n, one, sizeof(one)))
+	while (tui_keys_name_at(keys, n, one, sizeof(one)))
 		n++;
 	return n;
 }
@@ -93,136 +94,10 @@ void tui_keys_display(const char *keys, bool ascii, char *buf, size_t size)
 	size_t n = 0;
 	buf[0] = '\0';
 	char name[32];
-	for (size_t i = 0; key_name_at(keys, i, name, sizeof(name)); i++) {
+	for (size_t i = 0; tui_keys_name_at(keys, i, name, sizeof(name)); i++) {
 		char one[32];
 		tui_key_display(name, ascii, one, sizeof(one));
 		if (n < size)
 			n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? " " : "", one);
 	}
-}
-
-/* ------------------------------------------------------------------ */
-/* the key map: key code -> action, filled once from the table */
-
-/* Bound keys are ASCII characters (Ctrl-x included) or curses function keys. */
-static unsigned char map_char[128], map_fn[KEY_MAX + 1];
-_Static_assert(ACT_COUNT <= 256, "an action must fit the key map's bytes");
-static char map_error[256];
-static pthread_once_t map_once = PTHREAD_ONCE_INIT;
-
-static unsigned char *map_slot(int key)
-{
-	if (key >= 0 && key < 128)
-		return &map_char[key];
-	if (key >= TK_FN(0) && key <= TK_FN(KEY_MAX))
-		return &map_fn[key - TK_FN(0)];
-	return NULL;
-}
-
-static void map_build(void)
-{
-	for (int a = 1; a < ACT_COUNT && !map_error[0]; a++) {
-		const tui_action_info *info = &tui_actions[a];
-		if (info->group < tui_actions[a - 1].group)
-			snprintf(map_error, sizeof(map_error), "%s: listed apart from the rest of its group", info->name);
-		if (!info->man && (a == 1 || info->group != tui_actions[a - 1].group ||
-				   key_count(info->keys) != key_count(tui_actions[a - 1].keys)))
-			snprintf(map_error, sizeof(map_error),
-				 "%s: shares a man entry with %s, which is of another group or has another number of keys",
-				 info->name, tui_actions[a - 1].name);
-		char name[32];
-		for (size_t i = 0; key_name_at(info->keys, i, name, sizeof(name)) && !map_error[0]; i++) {
-			unsigned char *slot = map_slot(tui_key_from_name(name));
-			if (!slot)
-				snprintf(map_error, sizeof(map_error), "%s: unknown key name '%s'", info->name, name);
-			else if (*slot)
-				snprintf(map_error, sizeof(map_error), "key '%s' is bound to both %s and %s", name,
-					 tui_actions[*slot].name, info->name);
-			else
-				*slot = (unsigned char)a;
-		}
-		if (key_count(info->keys) == 0 && !map_error[0])
-			snprintf(map_error, sizeof(map_error), "%s: no key", info->name);
-	}
-	/* The other codes of a named key act as it does. */
-	for (size_t i = 0; i < NNAMED; i++)
-		for (size_t k = 0; k < 2 && named_keys[i].alias[k]; k++) {
-			unsigned char *to = map_slot(named_keys[i].alias[k]), *from = map_slot(named_keys[i].key);
-			if (to && from && !*to)
-				*to = *from;
-		}
-}
-
-const char *tui_keymap_init(void)
-{
-	pthread_once(&map_once, map_build);
-	return map_error[0] ? map_error : NULL;
-}
-
-tui_action tui_action_for_key(int key)
-{
-	tui_keymap_init();
-	unsigned char *slot = map_slot(key);
-	return slot ? (tui_action)*slot : ACT_NONE;
-}
-
-/* ------------------------------------------------------------------ */
-/* the man page's KEYS section */
-
-/* One argument of a roff macro line: '-' as \-, '\' as \e, '"' as \(dq. */
-static void roff_word(FILE *out, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '-')
-			fputs("\\-", out);
-		else if (*s == '\\')
-			fputs("\\e", out);
-		else if (*s == '"')
-			fputs("\\(dq", out);
-		else
-			fputc(*s, out);
-	}
-}
-
-/* The keys of actions [first, first+n) as one .B/.BR line: "Up/Down, k/j"
- * (keys bold, separators roman). */
-static void man_keys(FILE *out, int first, int n)
-{
-	size_t nkeys = key_count(tui_actions[first].keys);
-	fputs(nkeys * (size_t)n > 1 ? ".BR " : ".B ", out);
-	for (size_t i = 0; i < nkeys; i++) {
-		if (i)
-			fputs(" \", \" ", out);
-		for (int a = first; a < first + n; a++) {
-			char name[32], shown[32];
-			key_name_at(tui_actions[a].keys, i, name, sizeof(name));
-			tui_key_display(name, true, shown, sizeof(shown));
-			if (a > first)
-				fputs(" / ", out);
-			roff_word(out, shown);
-		}
-	}
-	fputc('\n', out);
-}
-
-int dv_tui_print_keys(FILE *out, char *err, size_t errsize)
-{
-	const char *bad = tui_keymap_init();
-	if (bad) {
-		snprintf(err, errsize, "the action table: %s", bad);
-		return -1;
-	}
-	fputs(".SH KEYS\n", out);
-	for (int a = 1; a < ACT_COUNT;) {
-		if (tui_actions[a].group != tui_actions[a - 1].group || a == 1)
-			fprintf(out, ".SS %s\n", tui_group_titles[tui_actions[a].group]);
-		int n = 1;
-		while (a + n < ACT_COUNT && !tui_actions[a + n].man)
-			n++;
-		fputs(".TP\n", out);
-		man_keys(out, a, n);
-		fprintf(out, "%s\n", tui_actions[a].man);
-		a += n;
-	}
-	return 0;
 }

@@ -4,7 +4,9 @@
 #include <string.h>
 #include <wchar.h>
 
-#include "app.h"
+#include "keys.h"
+#include "prompt.h"
+#include "state.h"
 
 static void delete_last_char(tui_app *app)
 {
@@ -16,7 +18,7 @@ static void delete_last_char(tui_app *app)
 	app->prompt_buf[app->prompt_len] = '\0';
 }
 
-char *prompt_read(tui_app *app, const char *label, const char *initial)
+char *tui_prompt_read(tui_app *app, const char *label, const char *initial)
 {
 	app->prompting = true;
 	app->prompt_label = label;
@@ -26,12 +28,12 @@ char *prompt_read(tui_app *app, const char *label, const char *initial)
 	char *result = NULL;
 	for (;;) {
 		app->dirty = true;
-		int key = app_next_key(app);
+		int key = app->loop->next_key(app);
 		if (key < 0)
 			break;
 		if (key == TK_ENTER) {
 			if (app->prompt_overflow) {
-				app_message(app, true, "input longer than %zu bytes: refused, nothing done",
+				tui_state_message(app, true, "input longer than %zu bytes: refused, nothing done",
 					    sizeof(app->prompt_buf) - 1);
 				break;
 			}
@@ -74,9 +76,9 @@ char *prompt_read(tui_app *app, const char *label, const char *initial)
 	return result;
 }
 
-bool prompt_yes_no(tui_app *app, const char *question)
+bool tui_prompt_yes_no(tui_app *app, const char *question)
 {
-	char *ans = prompt_read(app, question, "");
+	char *ans = tui_prompt_read(app, question, "");
 	bool yes = ans && (ans[0] == 'y' || ans[0] == 'Y');
 	free(ans);
 	return yes;

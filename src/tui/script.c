@@ -9,7 +9,11 @@
 #include <unistd.h>
 #include <wchar.h>
 
-#include "app.h"
+#include "draw.h"
+#include "jobs.h"
+#include "keys.h"
+#include "script.h"
+#include "state.h"
 
 static attr_t getattrs_of(const cchar_t *cc)
 {
@@ -25,7 +29,7 @@ static void save_display(tui_app *app, const char *name)
 {
 	FILE *f = fopen(name, "w");
 	if (!f) {
-		app_message(app, true, "%s: %s", name, strerror(errno));
+		tui_state_message(app, true, "%s: %s", name, strerror(errno));
 		return;
 	}
 	for (int y = 0; y < LINES; y++) {
@@ -99,20 +103,20 @@ static void wait_jobs(tui_app *app)
 	 * still are after it, so the frame shows their results. */
 	if (atomic_load(&app->script_hold)) {
 		/* Held computes never go idle: show what is there now. */
-		app_poll_events(app, 0);
-		app_render(app);
+		app->loop->poll(app, 0);
+		app->loop->render(app);
 		return;
 	}
 	for (int guard = 0; guard < 100000 && !app->quit; guard++) {
-		bool was_idle = jobs_idle(app);
-		app_render(app);
-		if (was_idle && jobs_idle(app))
+		bool was_idle = tui_jobs_idle(&app->jobs);
+		app->loop->render(app);
+		if (was_idle && tui_jobs_idle(&app->jobs))
 			return;
-		app_poll_events(app, 20);
+		app->loop->poll(app, 20);
 	}
 }
 
-void script_hold_point(tui_app *app, int64_t done, int64_t total)
+void tui_script_hold_point(tui_app *app, int64_t done, int64_t total)
 {
 	while (app->test_stuck)
 		pause(); /* deaf to cancel and quit, as a stuck read(2) is */
@@ -126,20 +130,20 @@ void script_hold_point(tui_app *app, int64_t done, int64_t total)
 	atomic_fetch_sub(&app->script_held, 1);
 }
 
-void script_scan_progress(void *app, int64_t done, int64_t total)
+void tui_script_scan_progress(void *app, int64_t done, int64_t total)
 {
-	script_hold_point(app, done, total);
+	tui_script_hold_point(app, done, total);
 }
 
 /* Until n computes are held (:hold-computes), at most 30 s. */
 static void wait_held(tui_app *app, int n)
 {
 	for (int i = 0; i < 3000 && !app->quit && atomic_load(&app->script_held) < n; i++) {
-		app_render(app);
-		app_poll_events(app, 10);
+		app->loop->render(app);
+		app->loop->poll(app, 10);
 	}
 	if (atomic_load(&app->script_held) < n)
-		app_message(app, true, "script line %d: :wait-held: %d of %d computes held", app->script_line,
+		tui_state_message(app, true, "script line %d: :wait-held: %d of %d computes held", app->script_line,
 			    atomic_load(&app->script_held), n);
 }
 
@@ -150,10 +154,10 @@ static void wait_scan(tui_app *app)
 	while (!app->quit) {
 		if (dv_scan_finished(app->scan))
 			break;
-		app_poll_events(app, 50);
+		app->loop->poll(app, 50);
 	}
-	app_drain(app->scan_pipe[0]);
-	app_update_first_div(app);
+	tui_state_drain(app->scan_pipe[0]);
+	tui_state_update_first_div(app);
 	app->dirty = true;
 }
 
@@ -183,53 +187,48 @@ static void script_command(tui_app *app, char *cmd)
 	} else if (!strcmp(cmd, "wait-held")) {
 		wait_held(app, *arg ? atoi(arg) : 1);
 	} else {
-		app_message(app, true, "script line %d: unknown command :%s", app->script_line, cmd);
+		tui_state_message(app, true, "script line %d: unknown command :%s", app->script_line, cmd);
 	}
 }
 
-static char script_buf[4096];
-static size_t script_pos;
-static bool script_have;
-
-bool script_take_esc(tui_app *app)
+bool tui_script_take_esc(tui_app *app)
 {
-	(void)app;
-	if (!script_have || strncmp(script_buf + script_pos, "<Esc>", 5))
+	if (!app->script_have || strncmp(app->script_buf + app->script_pos, "<Esc>", 5))
 		return false;
-	script_pos += 5;
+	app->script_pos += 5;
 	return true;
 }
 
 /* The next key of the script, running commands on the way; -1 at its end. */
-int script_next_key(tui_app *app)
+int tui_script_next_key(tui_app *app)
 {
 	for (;;) {
 		if (app->quit)
 			return -1;
-		if (!script_have || !script_buf[script_pos]) {
-			if (!fgets(script_buf, sizeof(script_buf), app->script))
+		if (!app->script_have || !app->script_buf[app->script_pos]) {
+			if (!fgets(app->script_buf, sizeof(app->script_buf), app->script))
 				return -1;
 			app->script_line++;
-			script_buf[strcspn(script_buf, "\r\n")] = '\0';
-			script_pos = 0;
-			script_have = true;
-			if (script_buf[0] == '#' || !script_buf[0]) {
-				script_buf[0] = '\0';
+			app->script_buf[strcspn(app->script_buf, "\r\n")] = '\0';
+			app->script_pos = 0;
+			app->script_have = true;
+			if (app->script_buf[0] == '#' || !app->script_buf[0]) {
+				app->script_buf[0] = '\0';
 				continue;
 			}
-			if (script_buf[0] == ':') {
-				app_poll_events(app, 0);
+			if (app->script_buf[0] == ':') {
+				app->loop->poll(app, 0);
 				if (app->dirty)
-					app_render(app);
-				script_command(app, script_buf + 1);
-				script_buf[0] = '\0';
+					app->loop->render(app);
+				script_command(app, app->script_buf + 1);
+				app->script_buf[0] = '\0';
 				/* Let what the command changed take effect before the next key. */
-				app_poll_events(app, 0);
-				app_render(app);
+				app->loop->poll(app, 0);
+				app->loop->render(app);
 				continue;
 			}
 		}
-		char *s = script_buf + script_pos;
+		char *s = app->script_buf + app->script_pos;
 		if (*s == '<') {
 			char *end = strchr(s, '>');
 			if (end && end > s + 1) {
@@ -246,7 +245,7 @@ int script_next_key(tui_app *app)
 					else
 						key = tui_key_from_name(name);
 					if (key >= 0) {
-						script_pos += len + 2;
+						app->script_pos += len + 2;
 						return key;
 					}
 				}
@@ -257,10 +256,10 @@ int script_next_key(tui_app *app)
 		wchar_t wc;
 		size_t n = mbrtowc(&wc, s, strlen(s), &st);
 		if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
-			script_pos++;
+			app->script_pos++;
 			return (unsigned char)*s;
 		}
-		script_pos += n;
+		app->script_pos += n;
 		return (int)wc;
 	}
 }

@@ -3,12 +3,14 @@
  * layer, so tensors without a layer (embeddings, logits) form their own group
  * at their place, and a backward pass revisiting layers gets groups of its own. */
 #include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
+#include "tree.h"
 
-int tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
+int tui_tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
 {
 	memset(t, 0, sizeof(*t));
 	t->cmp = cmp;
@@ -18,7 +20,7 @@ int tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
 	t->hidden = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(bool));
 	t->order = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(size_t));
 	if (!t->phases || !t->groups || !t->group_of_pair || !t->hidden || !t->order) {
-		tree_free(t);
+		tui_tree_free(t);
 		return dv_error_set(err, "out of memory building the tree");
 	}
 	for (size_t p = 0; p < cmp->nphases; p++) {
@@ -58,7 +60,7 @@ int tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
 	return 0;
 }
 
-void tree_free(tui_tree *t)
+void tui_tree_free(tui_tree *t)
 {
 	free(t->phases);
 	free(t->groups);
@@ -69,10 +71,10 @@ void tree_free(tui_tree *t)
 	memset(t, 0, sizeof(*t));
 }
 
-void tree_group_label(tui_app *app, size_t g, char *buf, size_t size)
+void tui_tree_group_label(const tui_tree *t, size_t g, char *buf, size_t size)
 {
-	const tgroup *gr = &app->tree.groups[g];
-	const tphase *ph = &app->tree.phases[gr->phase];
+	const tgroup *gr = &t->groups[g];
+	const tphase *ph = &t->phases[gr->phase];
 	/* "layer 3", "layer 3 (backward, pass 2, step 1)", "(no layer, backward)" */
 	char extra[80] = "";
 	if (gr->backward)
@@ -89,20 +91,13 @@ void tree_group_label(tui_app *app, size_t g, char *buf, size_t size)
 		snprintf(buf, size, "(no layer%s)", extra);
 }
 
-void tui_sync_threshold(const tui_app *app)
-{
-	if (dv_comparison_threshold(app->cmp) != app->threshold)
-		dv_comparison_set_threshold(app->cmp, app->threshold);
-}
-
 /* The comparison's verdict as the explorer draws it: an error is a failure,
  * equal non-tensor values pass. */
-pair_verdict tui_pair_verdict(const tui_app *app, const dv_pair *p)
+pair_verdict tui_tree_verdict(const dv_comparison *cmp, const dv_pair *p)
 {
 	bool equal;
 
-	tui_sync_threshold(app);
-	switch (dv_comparison_verdict(app->cmp, (size_t)(p - app->cmp->pairs), &equal)) {
+	switch (dv_comparison_verdict(cmp, (size_t)(p - cmp->pairs), &equal)) {
 	case DV_OUTCOME_UNMATCHED: return PV_UNMATCHED;
 	case DV_OUTCOME_CANCELLED: return PV_CANCELLED;
 	case DV_OUTCOME_PENDING: return PV_PENDING;
@@ -115,14 +110,14 @@ pair_verdict tui_pair_verdict(const tui_app *app, const dv_pair *p)
 	}
 }
 
-bool app_pair_failed(const tui_app *app, const dv_pair *p)
+bool tui_tree_pair_failed(const dv_comparison *cmp, const dv_pair *p)
 {
-	return tui_pair_verdict(app, p) == PV_FAIL;
+	return tui_tree_verdict(cmp, p) == PV_FAIL;
 }
 
-static void agg_add(tui_app *app, tagg *a, const dv_pair *p)
+static void agg_add(const dv_comparison *cmp, tagg *a, const dv_pair *p)
 {
-	pair_verdict v = tui_pair_verdict(app, p);
+	pair_verdict v = tui_tree_verdict(cmp, p);
 	if (v == PV_UNMATCHED)
 		return;
 	a->total++; /* matched pairs only: unmatched ones are never computed */
@@ -144,77 +139,80 @@ static void agg_add(tui_app *app, tagg *a, const dv_pair *p)
 	}
 }
 
-void tree_agg_group(tui_app *app, size_t g, tagg *a)
+void tui_tree_agg_group(const tui_tree *t, size_t g, tagg *a)
 {
 	memset(a, 0, sizeof(*a));
-	const tgroup *gr = &app->tree.groups[g];
+	const tgroup *gr = &t->groups[g];
 	for (size_t i = gr->first; i < gr->first + gr->count; i++) {
-		if (app->tree.hidden[i])
+		if (t->hidden[i])
 			continue;
 		a->shown++;
-		agg_add(app, a, &app->cmp->pairs[i]);
+		agg_add(t->cmp, a, &t->cmp->pairs[i]);
 	}
 }
 
-void tree_agg_phase(tui_app *app, size_t p, tagg *a)
+void tui_tree_agg_phase(const tui_tree *t, size_t p, tagg *a)
 {
 	memset(a, 0, sizeof(*a));
-	const dv_phase_pairs *pp = &app->cmp->phases[p];
+	const dv_phase_pairs *pp = &t->cmp->phases[p];
 	for (size_t i = pp->first; i < pp->first + pp->count; i++) {
-		if (app->tree.hidden[i])
+		if (t->hidden[i])
 			continue;
 		a->shown++;
-		agg_add(app, a, &app->cmp->pairs[i]);
+		agg_add(t->cmp, a, &t->cmp->pairs[i]);
 	}
 }
 
 /* Sort keys: worst first for rel_diff (NaN worst, pending last). */
-static double sort_rel(const tui_app *app, const dv_pair *p)
+static double sort_rel(const dv_comparison *cmp, const dv_pair *p)
 {
 	if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE)
 		return -2;
 	if (p->result.status == DV_RESULT_COMPARED)
 		return isnan(p->result.rel_diff) ? INFINITY : p->result.rel_diff;
-	return tui_pair_verdict(app, p) == PV_FAIL ? INFINITY : -1;
+	return tui_tree_verdict(cmp, p) == PV_FAIL ? INFINITY : -1;
 }
 
-static tui_app *sort_app; /* qsort has no context argument in C11 */
+/* qsort has no context argument in C11: each entry carries its key,
+ * computed once before sorting. */
+typedef struct skey {
+	double rel;
+	const char *name;
+	size_t i;
+} skey;
 
 static int cmp_rel(const void *a, const void *b)
 {
-	size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
-	double ra = sort_rel(sort_app, &sort_app->cmp->pairs[ia]);
-	double rb = sort_rel(sort_app, &sort_app->cmp->pairs[ib]);
-	if (ra != rb)
-		return ra > rb ? -1 : 1;
-	return ia < ib ? -1 : ia > ib;
+	const skey *ka = a, *kb = b;
+	if (ka->rel != kb->rel)
+		return ka->rel > kb->rel ? -1 : 1;
+	return ka->i < kb->i ? -1 : ka->i > kb->i;
 }
 
 static int cmp_name(const void *a, const void *b)
 {
-	size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
-	int c = strcmp(sort_app->cmp->pairs[ia].name, sort_app->cmp->pairs[ib].name);
+	const skey *ka = a, *kb = b;
+	int c = strcmp(ka->name, kb->name);
 	if (c)
 		return c;
-	return ia < ib ? -1 : ia > ib;
+	return ka->i < kb->i ? -1 : ka->i > kb->i;
 }
 
-static double group_key(tui_app *app, size_t g)
+static double group_key(const tui_tree *t, size_t g)
 {
 	tagg a;
-	tree_agg_group(app, g, &a);
+	tui_tree_agg_group(t, g, &a);
 	if (a.worst_nan)
 		return INFINITY;
 	return a.any_worst ? a.worst : -1;
 }
 
-static int cmp_group_rel(const void *a, const void *b)
+/* Sorts out[0..n) (pair or group indices) by the keys filled in keys. */
+static void sort_keyed(size_t *out, skey *keys, size_t n, int (*cmp)(const void *, const void *))
 {
-	size_t ga = *(const size_t *)a, gb = *(const size_t *)b;
-	double ka = group_key(sort_app, ga), kb = group_key(sort_app, gb);
-	if (ka != kb)
-		return ka > kb ? -1 : 1;
-	return ga < gb ? -1 : ga > gb;
+	qsort(keys, n, sizeof(*keys), cmp);
+	for (size_t k = 0; k < n; k++)
+		out[k] = keys[k].i;
 }
 
 static void push_row(tui_tree *t, tnode_kind kind, size_t phase, size_t group, size_t pair)
@@ -231,47 +229,58 @@ static void push_row(tui_tree *t, tnode_kind kind, size_t phase, size_t group, s
 }
 
 /* The pairs of group g that are shown, in display order, into out; returns the count. */
-static size_t group_pairs_sorted(tui_app *app, size_t g, size_t *out)
+static size_t group_pairs_sorted(const tui_tree *t, size_t g, size_t *out)
 {
-	const tgroup *gr = &app->tree.groups[g];
+	const tgroup *gr = &t->groups[g];
 	size_t n = 0;
 	for (size_t i = gr->first; i < gr->first + gr->count; i++)
-		if (!app->tree.hidden[i])
+		if (!t->hidden[i])
 			out[n++] = i;
-	sort_app = app;
-	if (app->tree.sort == SORT_REL)
-		qsort(out, n, sizeof(*out), cmp_rel);
-	else if (app->tree.sort == SORT_NAME)
-		qsort(out, n, sizeof(*out), cmp_name);
+	if (t->sort == SORT_EXEC || n < 2)
+		return n;
+	skey *keys = malloc(n * sizeof(*keys));
+	if (!keys)
+		return n; /* out of memory: execution order */
+	for (size_t k = 0; k < n; k++) {
+		const dv_pair *p = &t->cmp->pairs[out[k]];
+		keys[k] = (skey){ t->sort == SORT_REL ? sort_rel(t->cmp, p) : 0, p->name, out[k] };
+	}
+	sort_keyed(out, keys, n, t->sort == SORT_REL ? cmp_rel : cmp_name);
+	free(keys);
 	return n;
 }
 
 /* The groups of phase p in display order into out; returns the count. */
-static size_t phase_groups_sorted(tui_app *app, size_t p, size_t *out)
+static size_t phase_groups_sorted(const tui_tree *t, size_t p, size_t *out)
 {
-	const tphase *ph = &app->tree.phases[p];
+	const tphase *ph = &t->phases[p];
 	size_t n = 0;
 	for (size_t g = ph->first_group; g < ph->first_group + ph->ngroups; g++)
 		out[n++] = g;
-	sort_app = app;
-	if (app->tree.sort == SORT_REL)
-		qsort(out, n, sizeof(*out), cmp_group_rel);
+	if (t->sort != SORT_REL || n < 2)
+		return n;
+	skey *keys = malloc(n * sizeof(*keys));
+	if (!keys)
+		return n;
+	for (size_t k = 0; k < n; k++)
+		keys[k] = (skey){ group_key(t, out[k]), NULL, out[k] };
+	sort_keyed(out, keys, n, cmp_rel);
+	free(keys);
 	return n;
 }
 
-static size_t group_shown(tui_app *app, size_t g)
+static size_t group_shown(const tui_tree *t, size_t g)
 {
-	const tgroup *gr = &app->tree.groups[g];
+	const tgroup *gr = &t->groups[g];
 	size_t n = 0;
 	for (size_t i = gr->first; i < gr->first + gr->count; i++)
-		n += !app->tree.hidden[i];
+		n += !t->hidden[i];
 	return n;
 }
 
-size_t *tree_flat_pairs(tui_app *app, size_t *n)
+size_t *tui_tree_flat_pairs(const tui_tree *t, size_t *n)
 {
-	tui_tree *t = &app->tree;
-	size_t *out = malloc((app->cmp->npairs ? app->cmp->npairs : 1) * sizeof(size_t));
+	size_t *out = malloc((t->cmp->npairs ? t->cmp->npairs : 1) * sizeof(size_t));
 	size_t *gorder = malloc((t->ngroups ? t->ngroups : 1) * sizeof(size_t));
 	*n = 0;
 	if (!out || !gorder) {
@@ -279,48 +288,46 @@ size_t *tree_flat_pairs(tui_app *app, size_t *n)
 		free(gorder);
 		return NULL;
 	}
-	for (size_t p = 0; p < app->cmp->nphases; p++) {
-		size_t ng = phase_groups_sorted(app, p, gorder);
+	for (size_t p = 0; p < t->cmp->nphases; p++) {
+		size_t ng = phase_groups_sorted(t, p, gorder);
 		for (size_t k = 0; k < ng; k++)
-			*n += group_pairs_sorted(app, gorder[k], out + *n);
+			*n += group_pairs_sorted(t, gorder[k], out + *n);
 	}
 	free(gorder);
 	return out;
 }
 
-void tree_rebuild(tui_app *app)
+void tui_tree_rebuild(tui_tree *t)
 {
-	tui_tree *t = &app->tree;
 	trow keep = { TN_PHASE, 0, 0, 0 };
 	bool have_keep = false;
-	if (app->sel < t->nrows) {
-		keep = t->rows[app->sel];
+	if (t->sel < t->nrows) {
+		keep = t->rows[t->sel];
 		have_keep = true;
 	}
 	size_t *gorder = malloc((t->ngroups ? t->ngroups : 1) * sizeof(size_t));
 	if (!gorder)
 		return;
 	t->nrows = 0;
-	bool filtering = app->filter_re != NULL;
-	for (size_t p = 0; p < app->cmp->nphases; p++) {
-		const dv_phase_pairs *pp = &app->cmp->phases[p];
+	for (size_t p = 0; p < t->cmp->nphases; p++) {
+		const dv_phase_pairs *pp = &t->cmp->phases[p];
 		size_t shown = 0;
 		for (size_t i = pp->first; i < pp->first + pp->count; i++)
 			shown += !t->hidden[i];
-		if (filtering && !shown)
+		if (t->filtering && !shown)
 			continue;
 		push_row(t, TN_PHASE, p, 0, 0);
 		if (!t->phases[p].open)
 			continue;
-		size_t ng = phase_groups_sorted(app, p, gorder);
+		size_t ng = phase_groups_sorted(t, p, gorder);
 		for (size_t k = 0; k < ng; k++) {
 			size_t g = gorder[k];
-			if (!group_shown(app, g))
+			if (!group_shown(t, g))
 				continue;
 			push_row(t, TN_GROUP, p, g, 0);
 			if (!t->groups[g].open)
 				continue;
-			size_t n = group_pairs_sorted(app, g, t->order);
+			size_t n = group_pairs_sorted(t, g, t->order);
 			for (size_t j = 0; j < n; j++)
 				push_row(t, TN_TENSOR, p, g, t->order[j]);
 		}
@@ -344,33 +351,27 @@ void tree_rebuild(tui_app *app)
 				best = r;
 			}
 		}
-		app->sel = best;
+		t->sel = best;
 	}
-	if (app->sel >= t->nrows)
-		app->sel = t->nrows ? t->nrows - 1 : 0;
-	app->dirty = true;
+	if (t->sel >= t->nrows)
+		t->sel = t->nrows ? t->nrows - 1 : 0;
 }
 
-ptrdiff_t tree_row_of_pair(tui_app *app, size_t pair)
+ptrdiff_t tui_tree_row_of_pair(const tui_tree *t, size_t pair)
 {
-	for (size_t r = 0; r < app->tree.nrows; r++)
-		if (app->tree.rows[r].kind == TN_TENSOR && app->tree.rows[r].pair == pair)
+	for (size_t r = 0; r < t->nrows; r++)
+		if (t->rows[r].kind == TN_TENSOR && t->rows[r].pair == pair)
 			return (ptrdiff_t)r;
 	return -1;
 }
 
-bool tree_select_pair(tui_app *app, size_t pair)
+ptrdiff_t tui_tree_open_pair(tui_tree *t, size_t pair)
 {
-	tui_tree *t = &app->tree;
-	if (pair >= app->cmp->npairs || t->hidden[pair])
-		return false;
+	if (pair >= t->cmp->npairs || t->hidden[pair])
+		return -1;
 	size_t g = t->group_of_pair[pair];
 	t->groups[g].open = true;
 	t->phases[t->groups[g].phase].open = true;
-	tree_rebuild(app);
-	ptrdiff_t r = tree_row_of_pair(app, pair);
-	if (r < 0)
-		return false;
-	app_select_row(app, (size_t)r);
-	return true;
+	tui_tree_rebuild(t);
+	return tui_tree_row_of_pair(t, pair);
 }

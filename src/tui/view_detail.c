@@ -7,7 +7,11 @@
 #include <string.h>
 
 #include "dumpview/numfmt.h"
-#include "app.h"
+#include "draw.h"
+#include "jobs.h"
+#include "keys.h"
+#include "state.h"
+#include "views.h"
 
 typedef struct dctx {
 	tui_app *app;
@@ -31,7 +35,7 @@ static void put(dctx *c, int x, const char *s, attr_t attr)
 	int y;
 	if (x >= c->r.w || !visible(c, &y))
 		return;
-	draw_str(stdscr, y, c->r.x + x, c->r.w - x, s, attr);
+	tui_draw_str(stdscr, y, c->r.x + x, c->r.w - x, s, attr);
 }
 
 static void putf(dctx *c, int x, int width, const char *s, attr_t attr, bool right)
@@ -41,7 +45,7 @@ static void putf(dctx *c, int x, int width, const char *s, attr_t attr, bool rig
 		return;
 	if (x + width > c->r.w)
 		width = c->r.w - x;
-	draw_field(c->app, y, c->r.x + x, width, s, attr, right);
+	tui_draw_field(c->app, y, c->r.x + x, width, s, attr, right);
 }
 
 static void dnl(dctx *c)
@@ -65,7 +69,7 @@ static void wrapped(dctx *c, const char *s, attr_t attr)
 	char buf[1024];
 	while (*s) {
 		size_t len = strlen(s), cut = len;
-		if (str_width(s) > width) {
+		if (tui_draw_width(s) > width) {
 			/* Longest prefix that fits, in bytes. */
 			size_t fit = 0;
 			for (size_t i = 1; i <= len; i++) {
@@ -75,7 +79,7 @@ static void wrapped(dctx *c, const char *s, attr_t attr)
 				size_t n = i < sizeof(tmp) - 1 ? i : sizeof(tmp) - 1;
 				memcpy(tmp, s, n);
 				tmp[n] = '\0';
-				if (str_width(tmp) > width)
+				if (tui_draw_width(tmp) > width)
 					break;
 				fit = i;
 			}
@@ -98,11 +102,11 @@ static void stat_row(dctx *c, const char *label, double b, double t, bool hb, bo
 {
 	char bs[64] = "", ts[64] = "", ds[64] = "";
 	if (hb)
-		fmt_stat(bs, sizeof(bs), b);
+		tui_draw_fmt_stat(bs, sizeof(bs), b);
 	if (ht)
-		fmt_stat(ts, sizeof(ts), t);
+		tui_draw_fmt_stat(ts, sizeof(ts), t);
 	if (hb && ht && diff)
-		fmt_stat(ds, sizeof(ds), t - b);
+		tui_draw_fmt_stat(ds, sizeof(ds), t - b);
 	putf(c, 1, 10, label, A_BOLD, false);
 	putf(c, 12, 16, bs, A_NORMAL, true);
 	putf(c, 30, 16, ts, A_NORMAL, true);
@@ -133,7 +137,7 @@ static void draw_stat_table(dctx *c, const dv_pair *p)
 	tui_app *app = c->app;
 	const dv_pair_result *r = &p->result;
 	const dv_stats *bs = &r->base_stats, *ts = &r->targ_stats;
-	attr_t head = draw_attr(app, CP_HEAD, A_BOLD);
+	attr_t head = tui_draw_attr(app, CP_HEAD, A_BOLD);
 	putf(c, 12, 16, "baseline", head, true);
 	putf(c, 30, 16, "target", head, true);
 	putf(c, 48, 16, "diff (t-b)", head, true);
@@ -157,7 +161,7 @@ static void draw_stat_table(dctx *c, const dv_pair *p)
 	for (int q = 0; q < DV_NQUANTILES; q++)
 		stat_row(c, dv_quantile_name[q], bs->p[q], ts->p[q], bs->has_percentiles, ts->has_percentiles, true);
 	if (!bs->has_percentiles || !ts->has_percentiles) {
-		putf(c, 12, 52, "(percentiles skipped at >= 10M elements)", draw_attr(app, CP_DIM, 0), false);
+		putf(c, 12, 52, "(percentiles skipped at >= 10M elements)", tui_draw_attr(app, CP_DIM, 0), false);
 		dnl(c);
 	}
 	char bn[64], tn[64];
@@ -171,29 +175,29 @@ static void draw_metrics(dctx *c, const dv_pair *p)
 	tui_app *app = c->app;
 	const dv_pair_result *r = &p->result;
 	char m1[64], m2[64], m3[64], buf[512];
-	fmt_num(m1, sizeof(m1), r->rel_diff);
-	fmt_num(m2, sizeof(m2), r->max_abs_diff);
-	fmt_num(m3, sizeof(m3), r->mean_abs_diff);
-	bool pass = tui_pair_verdict(app, p) == PV_PASS;
+	tui_draw_fmt_num(m1, sizeof(m1), r->rel_diff);
+	tui_draw_fmt_num(m2, sizeof(m2), r->max_abs_diff);
+	tui_draw_fmt_num(m3, sizeof(m3), r->mean_abs_diff);
+	bool pass = tui_tree_verdict(app->cmp, p) == PV_PASS;
 	snprintf(buf, sizeof(buf), "rel_diff %s  max_abs %s  mean_abs %s", m1, m2, m3);
 	put(c, 1, buf, A_BOLD);
-	int w = str_width(buf) + 3;
+	int w = tui_draw_width(buf) + 3;
 	snprintf(buf, sizeof(buf), "%s %s (thr %g)", pass ? app->g.pass : app->g.fail, pass ? "passes" : "fails",
-		 app->threshold);
-	put(c, w, buf, draw_attr(app, pass ? CP_PASS : CP_FAIL, A_BOLD));
+		 dv_comparison_threshold(app->cmp));
+	put(c, w, buf, tui_draw_attr(app, pass ? CP_PASS : CP_FAIL, A_BOLD));
 	dnl(c);
 	if (r->has_bf16) {
-		fmt_num(m1, sizeof(m1), r->bf16_rel_diff);
-		fmt_num(m2, sizeof(m2), r->bf16_max_abs_diff);
-		fmt_num(m3, sizeof(m3), r->bf16_mean_abs_diff);
+		tui_draw_fmt_num(m1, sizeof(m1), r->bf16_rel_diff);
+		tui_draw_fmt_num(m2, sizeof(m2), r->bf16_max_abs_diff);
+		tui_draw_fmt_num(m3, sizeof(m3), r->bf16_mean_abs_diff);
 		snprintf(buf, sizeof(buf), "after casting both to bfloat16: rel_diff %s   max_abs_diff %s   mean_abs_diff %s",
 			 m1, m2, m3);
 		line(c, buf, A_NORMAL);
 	}
 	char coord[256], vb[64], vt[64];
 	coord_str(coord, sizeof(coord), r->max_abs_diff_coord, r->max_abs_diff_ndim);
-	fmt_stat(vb, sizeof(vb), r->max_abs_diff_base);
-	fmt_stat(vt, sizeof(vt), r->max_abs_diff_targ);
+	tui_draw_fmt_stat(vb, sizeof(vb), r->max_abs_diff_base);
+	tui_draw_fmt_stat(vt, sizeof(vt), r->max_abs_diff_targ);
 	snprintf(buf, sizeof(buf), "max |t-b| at %s (index %lld): baseline %s, target %s", coord,
 		 (long long)r->max_abs_diff_index, vb, vt);
 	line(c, buf, A_NORMAL);
@@ -222,7 +226,7 @@ static void bar(dctx *c, int x, int width, int64_t count, int64_t max, attr_t at
 static void draw_absdiff_hist(dctx *c, const dv_pair_detail *d)
 {
 	tui_app *app = c->app;
-	line(c, "|t-b| per element, log10 buckets (exact zeros apart):", draw_attr(app, CP_HEAD, A_BOLD));
+	line(c, "|t-b| per element, log10 buckets (exact zeros apart):", tui_draw_attr(app, CP_HEAD, A_BOLD));
 	int first = -1, last = -1;
 	int64_t max = d->absdiff_zero > d->absdiff_nonfinite ? d->absdiff_zero : d->absdiff_nonfinite;
 	for (int i = 0; i < DV_ABSDIFF_BUCKETS; i++)
@@ -238,7 +242,7 @@ static void draw_absdiff_hist(dctx *c, const dv_pair_detail *d)
 	snprintf(cnt, sizeof(cnt), "%lld", (long long)d->absdiff_zero);
 	putf(c, 1, 18, "0 (exact)", A_NORMAL, false);
 	putf(c, 20, 10, cnt, A_NORMAL, true);
-	bar(c, 32, barw, d->absdiff_zero, max, draw_attr(app, CP_PASS, 0));
+	bar(c, 32, barw, d->absdiff_zero, max, tui_draw_attr(app, CP_PASS, 0));
 	dnl(c);
 	for (int i = first; i >= 0 && i <= last; i++) {
 		int e = d->absdiff_lo_exp + i;
@@ -251,14 +255,14 @@ static void draw_absdiff_hist(dctx *c, const dv_pair_detail *d)
 		snprintf(cnt, sizeof(cnt), "%lld", (long long)d->absdiff_buckets[i]);
 		putf(c, 1, 18, label, A_NORMAL, false);
 		putf(c, 20, 10, cnt, A_NORMAL, true);
-		bar(c, 32, barw, d->absdiff_buckets[i], max, draw_attr(app, CP_FAIL, 0));
+		bar(c, 32, barw, d->absdiff_buckets[i], max, tui_draw_attr(app, CP_FAIL, 0));
 		dnl(c);
 	}
 	if (d->absdiff_nonfinite) {
 		snprintf(cnt, sizeof(cnt), "%lld", (long long)d->absdiff_nonfinite);
 		putf(c, 1, 18, "nan/inf", A_NORMAL, false);
 		putf(c, 20, 10, cnt, A_NORMAL, true);
-		bar(c, 32, barw, d->absdiff_nonfinite, max, draw_attr(app, CP_FAIL, 0));
+		bar(c, 32, barw, d->absdiff_nonfinite, max, tui_draw_attr(app, CP_FAIL, 0));
 		dnl(c);
 	}
 }
@@ -284,10 +288,10 @@ static void draw_value_hists(dctx *c, const dv_pair_detail *d)
 {
 	tui_app *app = c->app;
 	char lo[32], hi[32], buf[128];
-	fmt_stat(lo, sizeof(lo), d->value_lo);
-	fmt_stat(hi, sizeof(hi), d->value_hi);
+	tui_draw_fmt_stat(lo, sizeof(lo), d->value_lo);
+	tui_draw_fmt_stat(hi, sizeof(hi), d->value_hi);
 	snprintf(buf, sizeof(buf), "values, %d shared bins over [%s, %s]:", DV_VALUE_BINS, lo, hi);
-	line(c, buf, draw_attr(app, CP_HEAD, A_BOLD));
+	line(c, buf, tui_draw_attr(app, CP_HEAD, A_BOLD));
 	int width = c->r.w - 12;
 	if (width > DV_VALUE_BINS)
 		width = DV_VALUE_BINS;
@@ -309,10 +313,10 @@ static void draw_value_hists(dctx *c, const dv_pair_detail *d)
 	sparkline(c, 11, d->targ_bins, DV_VALUE_BINS, width, max, A_NORMAL);
 	dnl(c);
 	int cols = (DV_VALUE_BINS + per - 1) / per;
-	put(c, 11, lo, draw_attr(app, CP_DIM, 0));
-	int hw = str_width(hi);
-	if (11 + cols - hw > 11 + str_width(lo) + 1)
-		put(c, 11 + cols - hw, hi, draw_attr(app, CP_DIM, 0));
+	put(c, 11, lo, tui_draw_attr(app, CP_DIM, 0));
+	int hw = tui_draw_width(hi);
+	if (11 + cols - hw > 11 + tui_draw_width(lo) + 1)
+		put(c, 11 + cols - hw, hi, tui_draw_attr(app, CP_DIM, 0));
 	dnl(c);
 }
 
@@ -320,11 +324,11 @@ static void draw_heat(dctx *c, const dv_pair_detail *d)
 {
 	tui_app *app = c->app;
 	if (!d->heat || d->heat_rows <= 0 || d->heat_cols <= 0) {
-		line(c, "heat map: only for tensors of 2+ dims", draw_attr(app, CP_DIM, 0));
+		line(c, "heat map: only for tensors of 2+ dims", tui_draw_attr(app, CP_DIM, 0));
 		return;
 	}
 	if (!(d->heat_max > 0) && !isnan(d->heat_max)) {
-		line(c, "heat map: |t-b| is 0 everywhere", draw_attr(app, CP_DIM, 0));
+		line(c, "heat map: |t-b| is 0 everywhere", tui_draw_attr(app, CP_DIM, 0));
 		return;
 	}
 	/* As many rows as the pane still shows (at least 8), so the map is seen
@@ -335,10 +339,10 @@ static void draw_heat(dctx *c, const dv_pair_detail *d)
 	int cols = d->heat_cols < maxw ? d->heat_cols : maxw;
 	int rows = d->heat_rows < maxh ? d->heat_rows : maxh;
 	char buf[512], mx[32];
-	fmt_num(mx, sizeof(mx), d->heat_max);
+	tui_draw_fmt_num(mx, sizeof(mx), d->heat_max);
 	snprintf(buf, sizeof(buf), "|t-b| heat map: %lld x %lld (rows x last dim) as %d x %d cells, mean per cell:",
 		 (long long)d->heat_src_rows, (long long)d->heat_src_cols, rows, cols);
-	line(c, buf, draw_attr(app, CP_HEAD, A_BOLD));
+	line(c, buf, tui_draw_attr(app, CP_HEAD, A_BOLD));
 	/* Legend: each level's glyph and its lower bound. */
 	put(c, 1, "legend:", A_BOLD);
 	int x = 9;
@@ -347,14 +351,14 @@ static void draw_heat(dctx *c, const dv_pair_detail *d)
 		if (l == 0)
 			snprintf(num, sizeof(num), "0");
 		else
-			fmt_num(num, sizeof(num), d->heat_max * l / HEAT_LEVELS);
+			tui_draw_fmt_num(num, sizeof(num), d->heat_max * l / HEAT_LEVELS);
 		snprintf(lb, sizeof(lb), "%s%s", l == 0 ? "= " : "> ", num);
-		attr_t a = draw_attr(app, CP_HEAT0 + l, A_NORMAL);
+		attr_t a = tui_draw_attr(app, CP_HEAT0 + l, A_NORMAL);
 		char cell[16];
 		snprintf(cell, sizeof(cell), "%s%s", app->g.heat[l], app->g.heat[l]);
 		put(c, x, cell, a | (app->color ? A_REVERSE : 0));
 		put(c, x + 3, lb, A_NORMAL);
-		x += 3 + str_width(lb) + 2;
+		x += 3 + tui_draw_width(lb) + 2;
 	}
 	snprintf(buf, sizeof(buf), "(max %s)", mx);
 	put(c, x, buf, A_NORMAL);
@@ -393,57 +397,70 @@ static void draw_heat(dctx *c, const dv_pair_detail *d)
 				if (level >= HEAT_LEVELS)
 					level = HEAT_LEVELS - 1;
 			}
-			attr_t a = draw_attr(app, CP_HEAT0 + level, A_NORMAL);
-			draw_str(stdscr, y, c->r.x + 2 + col, 1, app->g.heat[level], a | (app->color ? A_REVERSE : 0));
+			attr_t a = tui_draw_attr(app, CP_HEAT0 + level, A_NORMAL);
+			tui_draw_str(stdscr, y, c->r.x + 2 + col, 1, app->g.heat[level], a | (app->color ? A_REVERSE : 0));
 		}
 		dnl(c);
 	}
 }
 
 
-static int detail_lines_last; /* total lines of the last draw, for scrolling */
-static int detail_height_last;
+/* The pane's own state (app->detail_view): a new selection starts at the top. */
+static tui_detail_view *own(tui_app *app)
+{
+	tui_detail_view *v = &app->detail_view;
+	if (v->sel_gen != app->sel_gen) {
+		v->sel_gen = app->sel_gen;
+		v->scroll = 0;
+	}
+	return v;
+}
+
+void tui_view_detail_top(tui_app *app)
+{
+	own(app)->scroll = 0;
+}
 
 static void detail_draw(tui_app *app, tui_rect r, bool focused)
 {
-	const trow *row = app_selected_row(app);
+	const trow *row = tui_state_selected_row(app);
 	/* The pane's title bar sits on the row above the area. */
-	attr_t title = focused ? draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD) : draw_attr(app, CP_STATUS, A_REVERSE);
-	draw_fill(stdscr, r.y - 1, r.x, r.w, title);
+	attr_t title = focused ? tui_draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD) : tui_draw_attr(app, CP_STATUS, A_REVERSE);
+	tui_draw_fill(stdscr, r.y - 1, r.x, r.w, title);
 	if (!row || row->kind != TN_TENSOR) {
-		draw_str(stdscr, r.y - 1, r.x + 1, r.w - 1, "detail: select a tensor", title);
+		tui_draw_str(stdscr, r.y - 1, r.x + 1, r.w - 1, "detail: select a tensor", title);
 		return;
 	}
 	size_t pi = row->pair;
 	const dv_pair *p = &app->cmp->pairs[pi];
 	char path[512], buf[1024];
-	pair_path(app, pi, path, sizeof(path));
+	tui_state_pair_path(app, pi, path, sizeof(path));
 	snprintf(buf, sizeof(buf), "detail: %s", path);
-	draw_str(stdscr, r.y - 1, r.x + 1, r.w - 1, buf, title);
+	tui_draw_str(stdscr, r.y - 1, r.x + 1, r.w - 1, buf, title);
 
-	dctx c = { app, r, 0, app->detail_scroll };
+	dctx c = { app, r, 0, own(app)->scroll };
 	snprintf(buf, sizeof(buf), "baseline: %s", p->base ? p->base->relpath : "(none)");
 	line(&c, buf, A_NORMAL);
 	snprintf(buf, sizeof(buf), "target:   %s", p->targ ? p->targ->relpath : "(none)");
 	line(&c, buf, A_NORMAL);
-	pair_verdict v = tui_pair_verdict(app, p);
+	pair_verdict v = tui_tree_verdict(app->cmp, p);
 	if (v == PV_UNMATCHED) {
 		line(&c, p->kind == DV_PAIR_TARGET_ONLY ? "This tensor exists only in the target: no baseline file pairs with it."
 							: "This tensor exists only in the baseline: no target file pairs with it.",
 		     A_BOLD);
 	} else if (v == PV_PENDING) {
 		int64_t done, total;
-		if (app_pair_progress(app, pi, &done, &total))
+		if (tui_state_pair_progress(app, pi, &done, &total))
 			snprintf(buf, sizeof(buf), "computing metrics: %lld%% (Esc cancels)",
 				 (long long)(done * 100 / total));
 		else
 			snprintf(buf, sizeof(buf), "computing metrics...");
-		line(&c, buf, draw_attr(app, CP_DIM, 0));
+		line(&c, buf, tui_draw_attr(app, CP_DIM, 0));
 	} else if (v == PV_CANCELLED) {
-		line(&c, "metrics cancelled: Enter computes them", draw_attr(app, CP_DIM, 0));
+		line(&c, "metrics cancelled: Enter computes them", tui_draw_attr(app, CP_DIM, 0));
 	} else if (p->result.status == DV_RESULT_ERROR) {
 		snprintf(buf, sizeof(buf), "unreadable: %s", p->result.error);
-		wrapped(&c, buf, draw_attr(app, CP_FAIL, A_BOLD));
+		wrapped(&c, buf, tui_draw_attr(app, CP_FAIL, A_BOLD));
 	} else if (p->result.status == DV_RESULT_NON_TENSOR) {
 		line(&c, p->result.equal ? "non-tensor values, printed forms equal"
 					 : "non-tensor values, printed forms differ (skipped: never a failure)",
@@ -455,9 +472,9 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 		draw_stat_table(&c, p);
 		const tui_detail *d = NULL;
 		if (p->result.status == DV_RESULT_COMPARED)
-			d = app_detail_for(app, pi);
+			d = tui_state_detail_for(app, pi);
 		if (wide && d && d->rc == 0) {
-			dctx rc = { app, { r.y, r.x + 68, r.h, r.w - 68 }, start, app->detail_scroll };
+			dctx rc = { app, { r.y, r.x + 68, r.h, r.w - 68 }, start, own(app)->scroll };
 			draw_absdiff_hist(&rc, &d->d);
 			dnl(&rc);
 			draw_value_hists(&rc, &d->d);
@@ -469,7 +486,7 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 		}
 		dnl(&c);
 		if (p->result.status == DV_RESULT_SHAPE_MISMATCH) {
-			wrapped(&c, p->result.error[0] ? p->result.error : "shape mismatch", draw_attr(app, CP_FAIL, A_BOLD));
+			wrapped(&c, p->result.error[0] ? p->result.error : "shape mismatch", tui_draw_attr(app, CP_FAIL, A_BOLD));
 		} else if (p->result.status == DV_RESULT_COMPARED) {
 			if (!(wide && d && d->rc == 0)) {
 				draw_metrics(&c, p);
@@ -487,20 +504,20 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 				draw_heat(&c, &d->d);
 			} else if (d) {
 				snprintf(buf, sizeof(buf), "detail unavailable: %s", d->error);
-				wrapped(&c, buf, draw_attr(app, CP_FAIL, 0));
+				wrapped(&c, buf, tui_draw_attr(app, CP_FAIL, 0));
 			} else if ((ptrdiff_t)pi == app->detail_cancelled) {
-				line(&c, "histograms and heat map cancelled: Enter computes them again", draw_attr(app, CP_DIM, 0));
-			} else if (jobs_heavy_busy(app, &kind, &done, &total) && kind == JOB_DETAIL && total > 0) {
+				line(&c, "histograms and heat map cancelled: Enter computes them again", tui_draw_attr(app, CP_DIM, 0));
+			} else if (tui_jobs_heavy_busy(&app->jobs, &kind, &done, &total) && kind == JOB_DETAIL && total > 0) {
 				snprintf(buf, sizeof(buf), "computing histograms and heat map: %lld%% (Esc cancels)",
 					 (long long)(done * 100 / total));
-				line(&c, buf, draw_attr(app, CP_DIM, 0));
+				line(&c, buf, tui_draw_attr(app, CP_DIM, 0));
 			} else {
-				line(&c, "computing histograms and heat map... (Esc cancels)", draw_attr(app, CP_DIM, 0));
+				line(&c, "computing histograms and heat map... (Esc cancels)", tui_draw_attr(app, CP_DIM, 0));
 			}
 		}
 	}
-	detail_lines_last = c.line;
-	detail_height_last = r.h;
+	own(app)->lines = c.line;
+	own(app)->height = r.h;
 }
 
 static int detail_handle(tui_app *app, tui_action act, int key)
@@ -508,12 +525,12 @@ static int detail_handle(tui_app *app, tui_action act, int key)
 	(void)key;
 	int page = app->rows / 2;
 	switch (act) {
-	case ACT_UP: app->detail_scroll--; break;
-	case ACT_DOWN: app->detail_scroll++; break;
-	case ACT_PAGE_UP: app->detail_scroll -= page; break;
-	case ACT_PAGE_DOWN: app->detail_scroll += page; break;
-	case ACT_FIRST: app->detail_scroll = 0; break;
-	case ACT_LAST: app->detail_scroll = detail_lines_last - detail_height_last; break;
+	case ACT_UP: own(app)->scroll--; break;
+	case ACT_DOWN: own(app)->scroll++; break;
+	case ACT_PAGE_UP: own(app)->scroll -= page; break;
+	case ACT_PAGE_DOWN: own(app)->scroll += page; break;
+	case ACT_FIRST: own(app)->scroll = 0; break;
+	case ACT_LAST: own(app)->scroll = own(app)->lines - own(app)->height; break;
 	case ACT_CLOSE:
 		app->detail_open = false;
 		app->focus = PANE_TREE;
@@ -521,11 +538,11 @@ static int detail_handle(tui_app *app, tui_action act, int key)
 	default:
 		return 0;
 	}
-	if (app->detail_scroll > detail_lines_last - detail_height_last)
-		app->detail_scroll = detail_lines_last - detail_height_last;
-	if (app->detail_scroll < 0)
-		app->detail_scroll = 0;
+	if (own(app)->scroll > own(app)->lines - own(app)->height)
+		own(app)->scroll = own(app)->lines - own(app)->height;
+	if (own(app)->scroll < 0)
+		own(app)->scroll = 0;
 	return TF_HANDLED | TF_REDRAW;
 }
 
-const view_ops view_detail_ops = { "detail", detail_draw, detail_handle };
+const view_ops tui_view_detail = { "detail", detail_draw, detail_handle };

@@ -3,7 +3,10 @@
 #include <string.h>
 
 #include "dumpview/numfmt.h"
-#include "app.h"
+#include "draw.h"
+#include "keys.h"
+#include "state.h"
+#include "views.h"
 
 /* Column plan for a width: name | shapes | rel_diff [max_abs [mean_abs]] | mark */
 typedef struct cols {
@@ -37,7 +40,7 @@ static attr_t cell_attr(tui_app *app, attr_t attr, int cp, attr_t mono)
 {
 	if (attr & (A_REVERSE | A_COLOR))
 		return attr;
-	return attr | draw_attr(app, cp, mono);
+	return attr | tui_draw_attr(app, cp, mono);
 }
 
 static void mark_for(tui_app *app, pair_verdict v, const char **glyph, int *cp)
@@ -56,11 +59,11 @@ static void mark_for(tui_app *app, pair_verdict v, const char **glyph, int *cp)
 static void draw_name(tui_app *app, int y, const cols *c, int indent, const char *glyph, const char *text,
 		      bool diverge, attr_t attr)
 {
-	draw_fill(stdscr, y, c->name_x, c->name_w, attr);
+	tui_draw_fill(stdscr, y, c->name_x, c->name_w, attr);
 	int x = c->name_x + indent;
 	int avail = c->name_w - indent;
 	if (glyph) {
-		draw_str(stdscr, y, x, avail, glyph, attr);
+		tui_draw_str(stdscr, y, x, avail, glyph, attr);
 		x += 2;
 		avail -= 2;
 	}
@@ -69,40 +72,40 @@ static void draw_name(tui_app *app, int y, const cols *c, int indent, const char
 	char marker[64] = "";
 	if (diverge)
 		snprintf(marker, sizeof(marker), " %s", app->g.diverge);
-	int mw = str_width(marker);
-	int tw = str_width(text);
+	int mw = tui_draw_width(marker);
+	int tw = tui_draw_width(text);
 	if (tw + mw <= avail) {
-		draw_str(stdscr, y, x, avail, text, attr);
-		draw_str(stdscr, y, x + tw, avail - tw, marker, attr | A_BOLD);
+		tui_draw_str(stdscr, y, x, avail, text, attr);
+		tui_draw_str(stdscr, y, x + tw, avail - tw, marker, attr | A_BOLD);
 		return;
 	}
 	int room = avail - mw;
 	if (room < 4) {
-		draw_str(stdscr, y, x, avail, marker + 1, attr | A_BOLD);
+		tui_draw_str(stdscr, y, x, avail, marker + 1, attr | A_BOLD);
 		return;
 	}
-	draw_field(app, y, x, room, text, attr, false);
-	draw_str(stdscr, y, x + room, mw, marker, attr | A_BOLD);
+	tui_draw_field(app, y, x, room, text, attr, false);
+	tui_draw_str(stdscr, y, x + room, mw, marker, attr | A_BOLD);
 }
 
 static void draw_agg(tui_app *app, int y, const cols *c, const tagg *a, attr_t attr)
 {
 	char buf[64];
 	snprintf(buf, sizeof(buf), "%zu of %zu fail", a->failed, a->shown);
-	draw_field(app, y, c->shape_x, c->shape_w, buf, attr, true);
+	tui_draw_field(app, y, c->shape_x, c->shape_w, buf, attr, true);
 	if (a->worst_nan)
 		snprintf(buf, sizeof(buf), "nan");
 	else if (a->any_worst)
-		fmt_num(buf, sizeof(buf), a->worst);
+		tui_draw_fmt_num(buf, sizeof(buf), a->worst);
 	else
 		buf[0] = '\0';
-	draw_field(app, y, c->rel_x, c->num_w, buf, attr, true);
+	tui_draw_field(app, y, c->rel_x, c->num_w, buf, attr, true);
 	size_t matched_total = a->total;
 	if (c->max_x >= 0) {
 		int w = c->mark_x - 1 - c->max_x;
 		if (a->done < matched_total) {
 			snprintf(buf, sizeof(buf), "%zu/%zu done", a->done, matched_total);
-			draw_field(app, y, c->max_x, w, buf, attr, true);
+			tui_draw_field(app, y, c->max_x, w, buf, attr, true);
 		}
 	}
 	const char *glyph;
@@ -115,7 +118,7 @@ static void draw_agg(tui_app *app, int y, const cols *c, const tagg *a, attr_t a
 		glyph = app->g.pass, cp = CP_PASS;
 	else
 		glyph = app->g.pending, cp = CP_DIM;
-	draw_field(app, y, c->mark_x, 2, glyph, cell_attr(app, attr, cp, A_BOLD),
+	tui_draw_field(app, y, c->mark_x, 2, glyph, cell_attr(app, attr, cp, A_BOLD),
 		   false);
 }
 
@@ -123,34 +126,34 @@ static void draw_agg(tui_app *app, int y, const cols *c, const tagg *a, attr_t a
 static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bool diverge, attr_t attr)
 {
 	char name[256];
-	tensor_label(app, p, name, sizeof(name));
+	tui_state_tensor_label(app, p, name, sizeof(name));
 	/* Search matches stand out, as in less and tig. */
 	attr_t name_attr = attr;
-	if (app->search_re && tui_pair_matches(app, app->search_re, (size_t)(p - app->cmp->pairs)) == DV_REGEX_MATCH)
+	if (app->search_re && tui_state_pair_matches(app, app->search_re, (size_t)(p - app->cmp->pairs)) == DV_REGEX_MATCH)
 		name_attr = cell_attr(app, attr, CP_MATCH, A_BOLD) | A_BOLD;
 	draw_name(app, y, c, 4, NULL, name, diverge, name_attr);
 	int right_w = c->mark_x - c->shape_x - 1;
-	draw_fill(stdscr, y, c->shape_x - 1, c->mark_x + 2 - (c->shape_x - 1), attr);
-	pair_verdict v = tui_pair_verdict(app, p);
+	tui_draw_fill(stdscr, y, c->shape_x - 1, c->mark_x + 2 - (c->shape_x - 1), attr);
+	pair_verdict v = tui_tree_verdict(app->cmp, p);
 	const dv_pair_result *r = &p->result;
 	char buf[DV_ERROR_MAX + 64];
 	if (v == PV_UNMATCHED) {
 		snprintf(buf, sizeof(buf), "%s", p->kind == DV_PAIR_TARGET_ONLY ? "target only: no baseline file"
 									      : "baseline only: no target file");
-		draw_field(app, y, c->shape_x, right_w, buf, cell_attr(app, attr, CP_DIM, 0), false);
+		tui_draw_field(app, y, c->shape_x, right_w, buf, cell_attr(app, attr, CP_DIM, 0), false);
 	} else if (v == PV_PENDING) {
 		bool running = atomic_load(&p->state) == DV_PAIR_RUNNING;
 		int64_t done, total;
 		char pct[32];
 		const char *what = running ? "computing" : app->g.ellipsis;
-		if (app_pair_progress(app, (size_t)(p - app->cmp->pairs), &done, &total)) {
+		if (tui_state_pair_progress(app, (size_t)(p - app->cmp->pairs), &done, &total)) {
 			snprintf(pct, sizeof(pct), "%lld%%", (long long)(done * 100 / total));
 			what = pct;
 		}
-		draw_field(app, y, c->rel_x, c->num_w, what,
+		tui_draw_field(app, y, c->rel_x, c->num_w, what,
 			   cell_attr(app, attr, CP_DIM, 0), true);
 	} else if (v == PV_CANCELLED) {
-		draw_field(app, y, c->shape_x, right_w, "metrics cancelled: Enter computes them",
+		tui_draw_field(app, y, c->shape_x, right_w, "metrics cancelled: Enter computes them",
 			   cell_attr(app, attr, CP_DIM, 0), false);
 	} else if (r->status == DV_RESULT_ERROR) {
 		/* "PATH: reason": the row has room for the side and the reason. */
@@ -166,15 +169,15 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 		}
 		snprintf(buf, sizeof(buf), "unreadable%s: ", side);
 		/* The reason elided in the middle: its end says what went wrong. */
-		int pw = str_width(buf);
+		int pw = tui_draw_width(buf);
 		if (pw >= right_w / 2) {
-			draw_field_mid(app, y, c->shape_x, right_w, reason, attr);
+			tui_draw_field_mid(app, y, c->shape_x, right_w, reason, attr);
 		} else {
-			draw_field(app, y, c->shape_x, pw, buf, attr, false);
-			draw_field_mid(app, y, c->shape_x + pw, right_w - pw, reason, attr);
+			tui_draw_field(app, y, c->shape_x, pw, buf, attr, false);
+			tui_draw_field_mid(app, y, c->shape_x + pw, right_w - pw, reason, attr);
 		}
 	} else if (r->status == DV_RESULT_NON_TENSOR) {
-		draw_field(app, y, c->shape_x, right_w, r->equal ? "non-tensor: equal" : "non-tensor: differs", attr,
+		tui_draw_field(app, y, c->shape_x, right_w, r->equal ? "non-tensor: equal" : "non-tensor: differs", attr,
 			   false);
 	} else if (r->status == DV_RESULT_COMPARED || r->status == DV_RESULT_SHAPE_MISMATCH) {
 		char bs[200], ts[200];
@@ -184,28 +187,28 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 			snprintf(buf, sizeof(buf), "%s", bs);
 		else
 			snprintf(buf, sizeof(buf), "%s %s %s", bs, app->g.vbar, ts);
-		draw_field(app, y, c->shape_x, c->shape_w, buf, attr, false);
+		tui_draw_field(app, y, c->shape_x, c->shape_w, buf, attr, false);
 		if (r->status == DV_RESULT_SHAPE_MISMATCH) {
-			draw_field(app, y, c->rel_x, c->mark_x - 1 - c->rel_x, "shape mismatch", attr, false);
+			tui_draw_field(app, y, c->rel_x, c->mark_x - 1 - c->rel_x, "shape mismatch", attr, false);
 		} else {
-			fmt_num(buf, sizeof(buf), r->rel_diff);
-			draw_field(app, y, c->rel_x, c->num_w, buf, attr, true);
+			tui_draw_fmt_num(buf, sizeof(buf), r->rel_diff);
+			tui_draw_field(app, y, c->rel_x, c->num_w, buf, attr, true);
 			if (c->max_x >= 0) {
-				fmt_num(buf, sizeof(buf), r->max_abs_diff);
-				draw_field(app, y, c->max_x, c->num_w, buf, attr, true);
+				tui_draw_fmt_num(buf, sizeof(buf), r->max_abs_diff);
+				tui_draw_field(app, y, c->max_x, c->num_w, buf, attr, true);
 			}
 			if (c->mean_x >= 0) {
-				fmt_num(buf, sizeof(buf), r->mean_abs_diff);
-				draw_field(app, y, c->mean_x, c->num_w, buf, attr, true);
+				tui_draw_fmt_num(buf, sizeof(buf), r->mean_abs_diff);
+				tui_draw_field(app, y, c->mean_x, c->num_w, buf, attr, true);
 			}
 		}
 	} else {
-		draw_field(app, y, c->rel_x, c->num_w, "cancelled", attr, true);
+		tui_draw_field(app, y, c->rel_x, c->num_w, "cancelled", attr, true);
 	}
 	const char *glyph;
 	int cp;
 	mark_for(app, v, &glyph, &cp);
-	draw_field(app, y, c->mark_x, 2, glyph, cell_attr(app, attr, cp, A_BOLD), false);
+	tui_draw_field(app, y, c->mark_x, 2, glyph, cell_attr(app, attr, cp, A_BOLD), false);
 }
 
 static void tree_draw(tui_app *app, tui_rect r, bool focused)
@@ -213,32 +216,32 @@ static void tree_draw(tui_app *app, tui_rect r, bool focused)
 	tui_tree *t = &app->tree;
 	cols c = plan(r.x, r.w);
 	/* Column header on the row above the area. */
-	attr_t head = draw_attr(app, CP_HEAD, A_BOLD);
-	draw_fill(stdscr, r.y - 1, r.x, r.w, head);
-	draw_field(app, r.y - 1, c.name_x, c.name_w, "phase / layer / tensor", head, false);
-	draw_field(app, r.y - 1, c.shape_x, c.shape_w, "baseline | target", head, false);
-	draw_field(app, r.y - 1, c.rel_x, c.num_w, "rel_diff", head, true);
+	attr_t head = tui_draw_attr(app, CP_HEAD, A_BOLD);
+	tui_draw_fill(stdscr, r.y - 1, r.x, r.w, head);
+	tui_draw_field(app, r.y - 1, c.name_x, c.name_w, "phase / layer / tensor", head, false);
+	tui_draw_field(app, r.y - 1, c.shape_x, c.shape_w, "baseline | target", head, false);
+	tui_draw_field(app, r.y - 1, c.rel_x, c.num_w, "rel_diff", head, true);
 	if (c.max_x >= 0)
-		draw_field(app, r.y - 1, c.max_x, c.num_w, "max_abs", head, true);
+		tui_draw_field(app, r.y - 1, c.max_x, c.num_w, "max_abs", head, true);
 	if (c.mean_x >= 0)
-		draw_field(app, r.y - 1, c.mean_x, c.num_w, "mean_abs", head, true);
+		tui_draw_field(app, r.y - 1, c.mean_x, c.num_w, "mean_abs", head, true);
 
 	if (!t->nrows) {
-		draw_str(stdscr, r.y, r.x + 1, r.w - 1, app->filter_re ? "no tensor matches the filter (f, then Enter on an empty line, clears it)" : "no tensors", A_NORMAL);
+		tui_draw_str(stdscr, r.y, r.x + 1, r.w - 1, app->filter_re ? "no tensor matches the filter (f, then Enter on an empty line, clears it)" : "no tensors", A_NORMAL);
 		return;
 	}
-	if (app->sel < app->top)
-		app->top = app->sel;
-	if (app->sel >= app->top + (size_t)r.h)
-		app->top = app->sel - (size_t)r.h + 1;
-	if (app->top + (size_t)r.h > t->nrows)
-		app->top = t->nrows > (size_t)r.h ? t->nrows - (size_t)r.h : 0;
+	if (app->tree.sel < app->tree_view.top)
+		app->tree_view.top = app->tree.sel;
+	if (app->tree.sel >= app->tree_view.top + (size_t)r.h)
+		app->tree_view.top = app->tree.sel - (size_t)r.h + 1;
+	if (app->tree_view.top + (size_t)r.h > t->nrows)
+		app->tree_view.top = t->nrows > (size_t)r.h ? t->nrows - (size_t)r.h : 0;
 
 	ptrdiff_t fd = app->first_div;
 	size_t fd_group = fd >= 0 ? t->group_of_pair[fd] : (size_t)-1;
 	size_t fd_phase = fd >= 0 ? app->cmp->pairs[fd].phase : (size_t)-1;
 	for (int i = 0; i < r.h; i++) {
-		size_t ri = app->top + (size_t)i;
+		size_t ri = app->tree_view.top + (size_t)i;
 		if (ri >= t->nrows)
 			break;
 		const trow *row = &t->rows[ri];
@@ -248,10 +251,10 @@ static void tree_draw(tui_app *app, tui_rect r, bool focused)
 			       (row->kind == TN_TENSOR && fd >= 0 && row->pair == (size_t)fd);
 		attr_t attr = A_NORMAL;
 		if (diverge)
-			attr = draw_attr(app, CP_DIVERGE, A_BOLD | A_UNDERLINE);
-		if (ri == app->sel)
+			attr = tui_draw_attr(app, CP_DIVERGE, A_BOLD | A_UNDERLINE);
+		if (ri == app->tree.sel)
 			attr = focused ? A_REVERSE | (diverge ? A_BOLD : 0) : A_BOLD | A_UNDERLINE;
-		draw_fill(stdscr, y, r.x, r.w, attr);
+		tui_draw_fill(stdscr, y, r.x, r.w, attr);
 		if (row->kind == TN_PHASE) {
 			const dv_phase_pairs *pp = &app->cmp->phases[row->phase];
 			char label[256];
@@ -260,15 +263,15 @@ static void tree_draw(tui_app *app, tui_rect r, bool focused)
 			draw_name(app, y, &c, 0, t->phases[row->phase].open ? app->g.open : app->g.closed, label,
 				  diverge, attr | A_BOLD);
 			tagg a;
-			tree_agg_phase(app, row->phase, &a);
+			tui_tree_agg_phase(&app->tree, row->phase, &a);
 			draw_agg(app, y, &c, &a, attr);
 		} else if (row->kind == TN_GROUP) {
 			char label[128];
-			tree_group_label(app, row->group, label, sizeof(label));
+			tui_tree_group_label(&app->tree, row->group, label, sizeof(label));
 			draw_name(app, y, &c, 2, t->groups[row->group].open ? app->g.open : app->g.closed, label,
 				  diverge, attr);
 			tagg a;
-			tree_agg_group(app, row->group, &a);
+			tui_tree_agg_group(&app->tree, row->group, &a);
 			draw_agg(app, y, &c, &a, attr);
 		} else {
 			draw_tensor(app, y, &c, &app->cmp->pairs[row->pair], diverge, attr);
@@ -280,19 +283,21 @@ static void move_sel(tui_app *app, ptrdiff_t delta)
 {
 	if (!app->tree.nrows)
 		return;
-	ptrdiff_t s = (ptrdiff_t)app->sel + delta;
+	ptrdiff_t s = (ptrdiff_t)app->tree.sel + delta;
 	if (s < 0)
 		s = 0;
 	if (s >= (ptrdiff_t)app->tree.nrows)
 		s = (ptrdiff_t)app->tree.nrows - 1;
-	app_select_row(app, (size_t)s);
+	tui_state_select_row(app, (size_t)s);
 }
 
+/* A page keeps one row of the last in view. The height is the layout's,
+ * computed as the render does, since keys typed ahead may have opened or
+ * closed a pane since the last frame. */
 static int tree_page(tui_app *app)
 {
-	int h = app->rows - 4;
-	if (app->detail_open && app->rows >= 30)
-		h = (app->rows - 4) / (app->rows >= 40 ? 4 : 3);
+	tui_layout l = tui_layout_compute(app->rows, app->cols, app->help_open, app->detail_open, app->focus);
+	int h = l.tree.h;
 	return h > 1 ? h - 1 : 1;
 }
 
@@ -300,7 +305,7 @@ static int tree_handle(tui_app *app, tui_action act, int key)
 {
 	(void)key;
 	tui_tree *t = &app->tree;
-	const trow *row = app_selected_row(app);
+	const trow *row = tui_state_selected_row(app);
 	switch (act) {
 	case ACT_UP: move_sel(app, -1); break;
 	case ACT_DOWN: move_sel(app, 1); break;
@@ -313,7 +318,7 @@ static int tree_handle(tui_app *app, tui_action act, int key)
 			break;
 		if (row->kind == TN_TENSOR) {
 			app->detail_open = true;
-			app->detail_scroll = 0;
+			tui_view_detail_top(app);
 			app->detail_cancelled = -1;
 			/* Opening asks again for metrics the user cancelled. */
 			dv_pair_uncancel(&app->cmp->pairs[row->pair]);
@@ -331,7 +336,7 @@ static int tree_handle(tui_app *app, tui_action act, int key)
 			move_sel(app, 1);
 			break;
 		}
-		tree_rebuild(app);
+		tui_state_rebuild(app);
 		break;
 	}
 	case ACT_CLOSE:
@@ -339,16 +344,16 @@ static int tree_handle(tui_app *app, tui_action act, int key)
 			break;
 		if (row->kind == TN_PHASE) {
 			t->phases[row->phase].open = false;
-			tree_rebuild(app);
+			tui_state_rebuild(app);
 		} else if (row->kind == TN_GROUP && t->groups[row->group].open) {
 			t->groups[row->group].open = false;
-			tree_rebuild(app);
+			tui_state_rebuild(app);
 		} else {
 			/* To the parent row. */
 			tnode_kind want = row->kind == TN_TENSOR ? TN_GROUP : TN_PHASE;
-			for (size_t r = app->sel; r-- > 0;)
+			for (size_t r = app->tree.sel; r-- > 0;)
 				if (t->rows[r].kind == want) {
-					app_select_row(app, r);
+					tui_state_select_row(app, r);
 					break;
 				}
 		}
@@ -359,4 +364,4 @@ static int tree_handle(tui_app *app, tui_action act, int key)
 	return TF_HANDLED | TF_REDRAW;
 }
 
-const view_ops view_tree_ops = { "tree", tree_draw, tree_handle };
+const view_ops tui_view_tree = { "tree", tree_draw, tree_handle };

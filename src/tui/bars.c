@@ -1,0 +1,133 @@
+/* The title bar (runs, threshold, scan progress, first divergence) and the
+ * status bar (message, prompt being typed, selection path, key hints). */
+#include <stdio.h>
+#include <string.h>
+
+#include "bars.h"
+#include "draw.h"
+#include "jobs.h"
+#include "state.h"
+
+void tui_bars_title(tui_app *app)
+{
+	attr_t a = tui_draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD);
+	tui_draw_fill(stdscr, 0, 0, app->cols, a);
+	char thr[32], scan[96], fd[512], buf[1200];
+	snprintf(thr, sizeof(thr), "%g", dv_comparison_threshold(app->cmp));
+	size_t total, cancelled, done = tui_state_matched_done(app, &total, &cancelled);
+	char ncan[48] = "";
+	if (cancelled)
+		snprintf(ncan, sizeof(ncan), " (%zu cancelled)", cancelled);
+	if (done == total)
+		snprintf(scan, sizeof(scan), "scan %zu/%zu", done, total);
+	else if (!app->scan)
+		snprintf(scan, sizeof(scan), "scan off %zu/%zu%s", done, total, ncan);
+	else
+		snprintf(scan, sizeof(scan), "scan %zu/%zu%s%s", done, total, ncan, app->scan_paused ? " paused" : "");
+	if (app->first_div >= 0) {
+		char path[400];
+		tui_state_pair_path(app, (size_t)app->first_div, path, sizeof(path));
+		snprintf(fd, sizeof(fd), "first divergence: %s%s", path, app->first_div_known ? "" : " (so far)");
+	} else if (app->first_div_known) {
+		/* the same warnings that make `compare` fail: never "no divergence" then */
+		char **w = NULL;
+		size_t nw = dv_comparison_warnings(app->cmp, &w);
+		if (nw)
+			snprintf(fd, sizeof(fd), "warning: %s%s", w[0], nw > 1 ? " (+more)" : "");
+		else
+			snprintf(fd, sizeof(fd), "no divergence");
+		dv_warnings_free(w, nw);
+	} else {
+		snprintf(fd, sizeof(fd), "first divergence: not found yet");
+	}
+	/* Widest form that fits; the first divergence is dropped last. */
+	const char *bar = app->g.vbar;
+	snprintf(buf, sizeof(buf), "dumpview  %s vs %s  %s threshold %s  %s  %s %s", app->cmp->base->spec,
+		 app->cmp->targ->spec, bar, thr, scan, bar, fd);
+	if (tui_draw_width(buf) > app->cols - 2)
+		snprintf(buf, sizeof(buf), "%s vs %s %s thr %s %s %s %s %s", app->cmp->base->spec, app->cmp->targ->spec,
+			 bar, thr, bar, scan, bar, fd);
+	if (tui_draw_width(buf) > app->cols - 2)
+		snprintf(buf, sizeof(buf), "thr %s %s %s %s %s", thr, bar, scan, bar, fd);
+	if (tui_draw_width(buf) > app->cols - 2)
+		snprintf(buf, sizeof(buf), "%s %s %s", scan, bar, fd);
+	if (tui_draw_width(buf) > app->cols - 2)
+		snprintf(buf, sizeof(buf), "%s", fd);
+	tui_draw_str(stdscr, 0, 1, app->cols - 1, buf, a);
+}
+
+void tui_bars_status(tui_app *app)
+{
+	int y = app->rows - 1;
+	attr_t a = tui_draw_attr(app, CP_STATUS, A_REVERSE);
+	tui_draw_fill(stdscr, y, 0, app->cols, a);
+	if (app->prompting) {
+		/* Label, then the end of the input (what is being typed); each
+		 * part measured once, so a long paste costs linear time. */
+		int x, lmax = app->cols - 12;
+		if (tui_draw_width(app->prompt_label) > lmax) {
+			/* A question's end ("overwrite? (y/N)") must show. */
+			tui_draw_field_mid(app, y, 0, lmax, app->prompt_label, a);
+			x = lmax;
+		} else {
+			x = tui_draw_str(stdscr, y, 0, app->cols, app->prompt_label, a);
+		}
+		if (app->prompt_overflow) {
+			char msg[128];
+			snprintf(msg, sizeof(msg), " input longer than %zu bytes: Enter or Esc cancels",
+				 sizeof(app->prompt_buf) - 1);
+			tui_draw_str(stdscr, y, x, app->cols - x, msg, tui_draw_attr(app, CP_STATUS, A_REVERSE) | A_BOLD);
+			return;
+		}
+		int w;
+		const char *tail = tui_draw_tail(app->prompt_buf, app->cols - 2 - x, &w);
+		x += tui_draw_str(stdscr, y, x, app->cols - x, tail, a);
+		tui_draw_str(stdscr, y, x, 1, "_", a | A_BLINK);
+		return;
+	}
+	char left[1200] = "";
+	job_kind kind;
+	int64_t done, total;
+	if (tui_jobs_heavy_busy(&app->jobs, &kind, &done, &total) && (kind == JOB_EXPORT || kind == JOB_TABLE)) {
+		snprintf(left, sizeof(left), "exporting: %lld%% (Esc cancels)",
+			 total > 0 ? (long long)(done * 100 / total) : 0LL);
+	} else if (app->message[0]) {
+		snprintf(left, sizeof(left), "%s", app->message);
+	} else {
+		const trow *row = tui_state_selected_row(app);
+		if (row && row->kind == TN_TENSOR) {
+			tui_state_pair_path(app, row->pair, left, sizeof(left));
+		} else if (row && row->kind == TN_GROUP) {
+			char g[128];
+			tui_tree_group_label(&app->tree, row->group, g, sizeof(g));
+			snprintf(left, sizeof(left), "%s / %s", app->cmp->phases[row->phase].name, g);
+		} else if (row) {
+			snprintf(left, sizeof(left), "%s", app->cmp->phases[row->phase].name);
+		}
+		if (app->filter) {
+			size_t n = strlen(left);
+			snprintf(left + n, sizeof(left) - n, "  [filter: %s]", app->filter);
+		}
+	}
+	static const char *const sort_names[SORT_COUNT] = { "exec order", "rel_diff", "name" };
+	char right[200];
+	if (app->cols >= 150)
+		snprintf(right, sizeof(right), " sort: %s  Enter:open /:search f:filter ]:next fail D:first div ?:help q:quit ",
+			 sort_names[app->tree.sort]);
+	else
+		snprintf(right, sizeof(right), " sort: %s  ?:help q:quit ", sort_names[app->tree.sort]);
+	int rw = tui_draw_width(right);
+	attr_t la = app->message[0] && app->message_error ? tui_draw_attr(app, CP_FAIL, A_BOLD) | A_REVERSE : a;
+	if (app->message[0] && app->message_error && app->color)
+		la = COLOR_PAIR(CP_STATUS) | A_BOLD;
+	if (app->message[0] && app->message_error && tui_draw_width(left) > app->cols - rw - 2) {
+		/* An error takes the whole row, elided in the middle: its
+		 * reason comes last and must stay readable. */
+		tui_draw_field_mid(app, y, 1, app->cols - 2, left, la);
+	} else if (app->cols - rw > 20) {
+		tui_draw_field(app, y, 1, app->cols - rw - 2, left, la, false);
+		tui_draw_str(stdscr, y, app->cols - rw, rw, right, a);
+	} else {
+		tui_draw_field(app, y, 1, app->cols - 2, left, la, false);
+	}
+}

@@ -1,0 +1,93 @@
+/* The explorer's tree model (tree.c): phase -> layer group -> tensor over a
+ * dv_comparison, its visible rows, selection, sorts and aggregates. No
+ * curses: tested without a terminal. */
+#ifndef DUMPVIEW_TUI_TREE_H
+#define DUMPVIEW_TUI_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dumpview/comparison.h"
+
+typedef enum tnode_kind { TN_PHASE, TN_GROUP, TN_TENSOR } tnode_kind;
+
+/* A layer group: a run of consecutive pairs (in execution order) of one
+ * layer (or of no layer) within a phase. */
+typedef struct tgroup {
+	size_t phase;
+	int layer;              /* -1: no layer */
+	int64_t step;           /* for the label when a phase has several steps */
+	size_t first, count;    /* pairs[first .. first+count) */
+	bool backward;          /* gradients (grad__*): the backward pass's run of a layer */
+	int pass;               /* duplicate_index of its files: the micro-batch, from 0 */
+	bool open;
+} tgroup;
+
+typedef struct tphase {
+	size_t first_group, ngroups;
+	bool open;
+	bool multi_step;
+} tphase;
+
+typedef struct trow {
+	tnode_kind kind;
+	size_t phase, group, pair;  /* group/pair valid for their kinds */
+} trow;
+
+/* Aggregates of a phase or group under the current threshold and filter. */
+typedef struct tagg {
+	size_t total, done, failed, shown;
+	double worst;           /* NaN-aware: a NaN rel_diff is the worst */
+	bool worst_nan;
+	bool any_worst;
+} tagg;
+
+enum { SORT_EXEC, SORT_REL, SORT_NAME, SORT_COUNT };
+
+typedef struct tui_tree {
+	dv_comparison *cmp;     /* not owned */
+	tphase *phases;         /* cmp->nphases */
+	tgroup *groups;
+	size_t ngroups;
+	size_t *group_of_pair;  /* npairs */
+	bool *hidden;           /* npairs: filtered out */
+	trow *rows;             /* the visible rows */
+	size_t nrows, rows_cap;
+	size_t *order;          /* scratch for sorting */
+	int sort;
+	bool filtering;         /* a name filter is set: phases with no shown pair are left out */
+	size_t sel;             /* the selected row; kept on its node across rebuilds */
+} tui_tree;
+
+int tui_tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err);
+void tui_tree_free(tui_tree *t);
+/* The rows from open flags, hidden pairs and the sort; the selection stays
+ * on its node, else on its nearest ancestor. */
+void tui_tree_rebuild(tui_tree *t);
+void tui_tree_agg_group(const tui_tree *t, size_t g, tagg *a);
+void tui_tree_agg_phase(const tui_tree *t, size_t p, tagg *a);
+/* Every shown tensor pair in display order (ignoring open flags); *n gets
+ * the count. malloc'd; NULL when out of memory. */
+size_t *tui_tree_flat_pairs(const tui_tree *t, size_t *n);
+/* Opens the path to a pair and rebuilds; its row, or -1 when it is hidden. */
+ptrdiff_t tui_tree_open_pair(tui_tree *t, size_t pair);
+ptrdiff_t tui_tree_row_of_pair(const tui_tree *t, size_t pair);
+void tui_tree_group_label(const tui_tree *t, size_t g, char *buf, size_t size);
+
+/* A pair's state as the explorer draws it. */
+typedef enum pair_verdict {
+	PV_PENDING,
+	PV_PASS,
+	PV_FAIL,
+	PV_UNMATCHED,   /* one side missing: not a failure */
+	PV_CANCELLED,   /* the user stopped its computation (Esc) */
+	PV_SKIPPED,     /* non-tensor values that differ: reported, never a failure */
+	PV_OTHER,       /* a result without a verdict */
+} pair_verdict;
+/* The comparison's verdict under its current threshold: an error is a
+ * failure, equal non-tensor values pass. */
+pair_verdict tui_tree_verdict(const dv_comparison *cmp, const dv_pair *p);
+bool tui_tree_pair_failed(const dv_comparison *cmp, const dv_pair *p);
+
+#endif
