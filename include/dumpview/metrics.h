@@ -28,6 +28,7 @@ extern const char *const dv_quantile_name[DV_NQUANTILES]; /* "p1" "p5" "p50" "p9
 typedef struct dv_stats {
 	int64_t numel;
 	double mean, std;            /* std unbiased (n-1); NaN for n < 2 as torch */
+	double abs_mean;             /* mean |x| (SGLang's abs_mean); NaN as mean */
 	double min, max;
 	bool has_percentiles;
 	double p[DV_NQUANTILES];     /* torch.quantile, linear interpolation */
