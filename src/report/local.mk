@@ -15,6 +15,10 @@ tests_test_compare_report_LDADD = $(DV_TEST_LIBS)
 TESTS += tests/test_compare.sh
 EXTRA_DIST += tests/test_compare.sh tests/test_compare.py
 
+# Pass rules, the exit status and --format sglang-jsonl end to end (examples/).
+TESTS += tests/test_compare_rules.sh
+EXTRA_DIST += tests/test_compare_rules.sh tests/test_compare_rules.py
+
 # dv_fmt_double against its definition (snprintf + strtod) on random doubles
 check_PROGRAMS += tests/test_fmt_double
 TESTS += tests/test_fmt_double
