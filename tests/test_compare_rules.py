@@ -347,7 +347,11 @@ def sglang():
                                for r in skips) and {r["name"] for r in skips} == {"attn_q", "debug_extra"},
        "sglang-jsonl: files only in the target are skips, baseline_load_failed", skips)
     nt = [r for r in recs if r.get("type") == "comparison_non_tensor"]
-    ok(len(nt) == 2 and all(r["values_equal"] for r in nt), "sglang-jsonl: non-tensor values", nt)
+    ok(len(nt) == 2 and all(r["values_equal"] for r in nt) and
+       {(r["name"], r["baseline_value"], r["baseline_type"]) for r in nt} ==
+       {("rids", "['req-0']", "list"), ("qkv_format", "'thd'", "str")} and
+       all(r["target_value"] == r["baseline_value"] for r in nt),
+       "sglang-jsonl: non-tensor values with their repr and type", nt)
     cfg = recs[0].get("config", {})
     ok(cfg.get("baseline_path") == BASE and cfg.get("target_path") == TARG and
        cfg.get("rules") == [{"regex": ".*", "predicate": "rel <= 0.001", "origin": "catch-all"}],
@@ -381,6 +385,9 @@ def sglang():
             check(r, SCHEMA[r["type"]], "edge line %d (%s %s)" % (i + 1, r["type"], r.get("name", "")), errs)
     ok(recs and not errs and not [r for r in recs if r.get("type") not in SCHEMA],
        "sglang-jsonl: the edge cases (NaN, shape mismatch, unreadable...) fit the schema", "\n".join(errs[:20]))
+    diff = [r for r in recs if r.get("type") == "comparison_non_tensor" and not r["values_equal"]]
+    ok(diff and diff[0]["baseline_value"] != diff[0]["target_value"],
+       "sglang-jsonl: unequal non-tensor values quote both", diff)
     down = [r for r in recs if r.get("type") == "comparison_tensor" and r.get("diff_downcast")]
     ok(down and all(r["downcast_dtype"] == "torch.bfloat16" for r in down),
        "sglang-jsonl: fp32 vs bf16 pairs have diff_downcast", len(down))

@@ -110,6 +110,13 @@ int dv_compare_buffers(const dv_tensor_desc *bd, const void *bdata, const dv_ten
  * Sets status NON_TENSOR, equal and passed. */
 int dv_compare_objects(const pt_obj *base, const pt_obj *targ, dv_pair_result *result, dv_error *err);
 
+/* A dump file's non-tensor value, for reports that quote it (a pair's result
+ * keeps only whether the values are equal): *text its Python-like printed
+ * form (as dv_compare_objects compares it), at most max bytes, then "..."
+ * when longer; *type Python's name of its kind ("list", "str", an object's
+ * class). Both malloc'd. -1 with err when the file cannot be read. */
+int dv_value_text(const char *path, size_t max, char **text, char **type, dv_error *err);
+
 /* torch.quantile(x.float(), dv_quantile_q) of n float32 values, exactly
  * (NaN anywhere: all NaN; n == 0: -1). */
 int dv_quantiles_f32(const float *x, int64_t n, double out[DV_NQUANTILES]);

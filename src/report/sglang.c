@@ -10,8 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dumpview/metrics.h"
 #include "dumpview/rules.h"
 #include "internal.h"
+
+/* Bytes of a non-tensor value quoted in a record (then "..."). */
+#define SGLANG_VALUE_MAX 4096
 
 static void key(FILE *out, const char *k)
 {
@@ -256,11 +260,46 @@ static void skip_record(dv_report *r, const dv_pair *pair, const char *reason, c
 	tail(out, NULL, NULL);
 }
 
+/* The values are read again here: a pair's result keeps only whether they
+ * are equal. A file that cannot be read now leaves its value empty and says
+ * why in the record's errors. */
+static void non_tensor_record(dv_report *r, const dv_pair *pair)
+{
+	char *text[2] = { NULL, NULL }, *type[2] = { NULL, NULL };
+	const char *paths[2] = { pair->base->path, pair->targ->path };
+	dv_error err;
+	bool failed = false;
+	FILE *out = r->out;
+
+	dv_error_clear(&err);
+	for (int k = 0; k < 2; k++)
+		if (!failed && dv_value_text(paths[k], SGLANG_VALUE_MAX, &text[k], &type[k], &err))
+			failed = true;
+	begin(out, "comparison_non_tensor");
+	key(out, "name");
+	dv_json_write_string(out, pair->name);
+	key(out, "baseline_value");
+	dv_json_write_string(out, text[0] ? text[0] : "");
+	key(out, "target_value");
+	dv_json_write_string(out, text[1] ? text[1] : "");
+	key(out, "baseline_type");
+	dv_json_write_string(out, type[0] ? type[0] : "");
+	key(out, "target_type");
+	dv_json_write_string(out, type[1] ? type[1] : "");
+	key(out, "values_equal");
+	fputs(pair->result.equal ? "true" : "false", out);
+	location(out, pair);
+	tail(out, failed ? "read" : NULL, failed ? err.msg : NULL);
+	for (int k = 0; k < 2; k++) {
+		free(text[k]);
+		free(type[k]);
+	}
+}
+
 static void sglang_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 {
 	size_t index = (size_t)(pair - r->cmp->pairs);
 	const dv_pair_result *res = &pair->result;
-	FILE *out = r->out;
 
 	if (pair->kind == DV_PAIR_BASELINE_ONLY) {
 		skip_record(r, pair, "target_load_failed", "baseline");
@@ -289,23 +328,7 @@ static void sglang_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		error_record(r, pair, "DumpReadError", res->error);
 		return;
 	case DV_RESULT_NON_TENSOR:
-		/* dumpview keeps whether the printed values are equal, not the
-		 * values: they are written as empty strings. */
-		begin(out, "comparison_non_tensor");
-		key(out, "name");
-		dv_json_write_string(out, pair->name);
-		key(out, "baseline_value");
-		dv_json_write_string(out, "");
-		key(out, "target_value");
-		dv_json_write_string(out, "");
-		key(out, "baseline_type");
-		dv_json_write_string(out, "");
-		key(out, "target_type");
-		dv_json_write_string(out, "");
-		key(out, "values_equal");
-		fputs(res->equal ? "true" : "false", out);
-		location(out, pair);
-		tail(out, NULL, NULL);
+		non_tensor_record(r, pair);
 		return;
 	default:
 		tensor_record(r, pair, verdict);
