@@ -19,6 +19,7 @@
 #include "dumpview/metrics.h"
 #include "dumpview/outfile.h"
 #include "dumpview/report.h"
+#include "dumpview/rules.h"
 
 #define PROG "dumpview compare"
 
@@ -32,9 +33,21 @@ static void usage(FILE *out)
 		"\n"
 		"  --phase P            only phase P (inference, fwd_only, fwd_bwd, ...); repeatable\n"
 		"  --filter RE          only target files whose name matches the PCRE2 regex RE\n"
-		"  --diff-threshold X   a pair passes when rel_diff <= X (default 0.001)\n"
+		"  --rule 'REGEX=PREDICATE'\n"
+		"                       a tensor whose name fully matches REGEX passes when\n"
+		"                       PREDICATE holds ('rel <= 0.0085 or max_abs <= 1e-3'); the\n"
+		"                       first matching rule decides; repeatable\n"
+		"  --rules FILE         rules from FILE, one 'REGEX PREDICATE' a line, # comments\n"
+		"  --diff-threshold X   the catch-all rule '.* rel <= X', placed last (default\n"
+		"                       0.001, present by itself only when no rule is given)\n"
+		"  --allow-failed-pattern RE\n"
+		"                       failed tensors whose name fully matches RE do not fail\n"
+		"                       the exit status (default: none allowed)\n"
+		"  --allow-skipped-pattern RE\n"
+		"                       skipped names must fully match RE (default .*)\n"
 		"  --layer-regex RE     group 1 of RE in a tensor name is its layer\n"
-		"  --format F           text (default), jsonl or csv\n"
+		"  --format F           text (default), jsonl, csv or sglang-jsonl (the records\n"
+		"                       of SGLang's comparator report)\n"
 		"  --output FILE        write the report to FILE instead of standard output\n"
 		"                       (never one of the dumps or inside a run; written to a\n"
 		"                       temporary file in FILE's folder, renamed when complete)\n"
@@ -42,21 +55,25 @@ static void usage(FILE *out)
 		"  --follow-symlinks    follow symlinked folders that lead outside a run\n"
 		"  --help               this help\n"
 		"\n"
-		"Exit status: 0 every compared pair passed, 1 a pair failed or errored, or a\n"
-		"warning (a folder not read, a phase on one side only or with no pair, more\n"
-		"than half of one side's files unmatched), 2 usage error, missing directory\n"
-		"or no pairs.\n");
+		"Exit status: 0 passed; 1 nothing passed, anything errored (a name no rule\n"
+		"matches included), a failure not allowed by --allow-failed-pattern, a skip\n"
+		"not allowed by --allow-skipped-pattern, or a warning (a folder not read, a\n"
+		"phase on one side only or with no pair, more than half of one side's files\n"
+		"unmatched); 2 usage error (a bad rule included), missing directory or no\n"
+		"pairs.\n");
 }
 
-/* Compiles a user regex; on error prints PCRE2's message and offset. */
-static pcre2_code *compile_regex(const char *what, const char *pattern)
+/* Compiles a user regex; on error prints PCRE2's message and offset.
+ * flags: PCRE2_ANCHORED | PCRE2_ENDANCHORED for a full match. */
+static pcre2_code *compile_regex(const char *what, const char *pattern, uint32_t flags)
 {
 	int errcode;
 	PCRE2_SIZE offset;
 	PCRE2_UCHAR msg[256];
 	pcre2_code *re;
 
-	re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &errcode, &offset, NULL);
+	re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | flags,
+			   &errcode, &offset, NULL);
 	if (!re) {
 		if (pcre2_get_error_message(errcode, msg, sizeof(msg)) < 0)
 			snprintf((char *)msg, sizeof(msg), "error %d", errcode);
@@ -134,13 +151,64 @@ static int parse_threshold(const char *s, double *out)
 	return 0;
 }
 
+/* Whether a name fully matches an allow pattern. One too expensive to match
+ * does not allow: the exit status fails closed. */
+static bool allowed(const pcre2_code *re, const char *name)
+{
+	return dv_regex_test(re, name ? name : "") == DV_REGEX_MATCH;
+}
+
+/* The exit status's verdict on the names (see usage): 1 when a failed name
+ * is not allowed (allow_failed NULL: none is), or a skipped name is not
+ * (allow_skipped NULL: every one is). The first such name is said on
+ * standard error, with how many there are. */
+static int check_allowed(const dv_comparison *cmp, const pcre2_code *allow_failed, const pcre2_code *allow_skipped)
+{
+	size_t nfailed = 0, nskipped = 0;
+	const char *first_failed = NULL, *first_skipped = NULL;
+
+	for (size_t i = 0; i < cmp->npairs; i++) {
+		const char *name = cmp->pairs[i].name;
+
+		switch (dv_comparison_verdict(cmp, i, NULL)) {
+		case DV_OUTCOME_PASS:
+		case DV_OUTCOME_ERROR:
+			break;
+		case DV_OUTCOME_FAIL:
+			if (!allow_failed || !allowed(allow_failed, name)) {
+				if (!nfailed++)
+					first_failed = name;
+			}
+			break;
+		default:
+			if (allow_skipped && !allowed(allow_skipped, name)) {
+				if (!nskipped++)
+					first_skipped = name;
+			}
+			break;
+		}
+	}
+	if (nfailed && allow_failed)
+		dv_term_fprintf(stderr, PROG ": %zu failed tensor(s) not allowed by --allow-failed-pattern, the first "
+				"'%s'\n", nfailed, first_failed ? first_failed : "");
+	if (nskipped)
+		dv_term_fprintf(stderr, PROG ": %zu skipped name(s) not allowed by --allow-skipped-pattern, the first "
+				"'%s'\n", nskipped, first_skipped ? first_skipped : "");
+	return nfailed || nskipped ? 1 : 0;
+}
+
 int cmd_compare(int argc, char **argv)
 {
-	enum { OPT_PHASE = 256, OPT_FILTER, OPT_THRESHOLD, OPT_LAYER_REGEX, OPT_FORMAT, OPT_OUTPUT, OPT_FOLLOW };
+	enum { OPT_PHASE = 256, OPT_FILTER, OPT_THRESHOLD, OPT_LAYER_REGEX, OPT_FORMAT, OPT_OUTPUT, OPT_FOLLOW,
+	       OPT_RULE, OPT_RULES, OPT_ALLOW_FAILED, OPT_ALLOW_SKIPPED };
 	static const struct option longopts[] = {
 		{ "phase", required_argument, NULL, OPT_PHASE },
 		{ "filter", required_argument, NULL, OPT_FILTER },
 		{ "diff-threshold", required_argument, NULL, OPT_THRESHOLD },
+		{ "rule", required_argument, NULL, OPT_RULE },
+		{ "rules", required_argument, NULL, OPT_RULES },
+		{ "allow-failed-pattern", required_argument, NULL, OPT_ALLOW_FAILED },
+		{ "allow-skipped-pattern", required_argument, NULL, OPT_ALLOW_SKIPPED },
 		{ "layer-regex", required_argument, NULL, OPT_LAYER_REGEX },
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "output", required_argument, NULL, OPT_OUTPUT },
@@ -151,6 +219,11 @@ int cmd_compare(int argc, char **argv)
 	};
 	dv_report_opts ropts = { .format = DV_REPORT_TEXT, .threshold = DV_DEFAULT_THRESHOLD };
 	const char *filter_src = NULL, *layer_regex = NULL, *output = NULL;
+	const char *allow_failed_src = NULL, *allow_skipped_src = NULL;
+	pcre2_code *allow_failed = NULL, *allow_skipped = NULL;
+	dv_rules *rules = NULL;
+	dv_report_config config = { 0 };
+	bool has_threshold = false;
 	char **phases = NULL;
 	size_t nphases = 0, matched = 0, only_base = 0, only_targ = 0, i;
 	pcre2_code *filter = NULL, *layer_re = NULL;
@@ -174,6 +247,10 @@ int cmd_compare(int argc, char **argv)
 	ropts.utf8 = !strcmp(nl_langinfo(CODESET), "UTF-8");
 	setlocale(LC_NUMERIC, "C");   /* numbers always print with a '.' */
 
+	if (!(rules = dv_rules_new())) {
+		fprintf(stderr, PROG ": out of memory\n");
+		goto out;
+	}
 	optind = 0;   /* reinitialise getopt: argv[0] is "compare" */
 	while ((c = getopt_long(argc, argv, "+qh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -196,13 +273,33 @@ int cmd_compare(int argc, char **argv)
 				dv_term_fprintf(stderr, PROG ": --diff-threshold wants a number >= 0, not '%s'\n", optarg);
 				goto out;
 			}
+			has_threshold = true;
+			break;
+		case OPT_RULE:
+			if (dv_rules_add(rules, optarg, &err)) {
+				dv_term_fprintf(stderr, PROG ": --rule: %s\n", err.msg);
+				goto out;
+			}
+			break;
+		case OPT_RULES:
+			if (dv_rules_load_file(rules, optarg, &err)) {
+				dv_term_fprintf(stderr, PROG ": --rules: %s\n", err.msg);
+				goto out;
+			}
+			break;
+		case OPT_ALLOW_FAILED:
+			allow_failed_src = optarg;
+			break;
+		case OPT_ALLOW_SKIPPED:
+			allow_skipped_src = optarg;
 			break;
 		case OPT_LAYER_REGEX:
 			layer_regex = optarg;
 			break;
 		case OPT_FORMAT:
 			if (dv_report_format_parse(optarg, &ropts.format)) {
-				dv_term_fprintf(stderr, PROG ": --format is text, jsonl or csv, not '%s'\n", optarg);
+				dv_term_fprintf(stderr, PROG ": --format is text, jsonl, csv or sglang-jsonl, not '%s'\n",
+						optarg);
 				goto out;
 			}
 			break;
@@ -233,12 +330,25 @@ int cmd_compare(int argc, char **argv)
 		usage(stderr);
 		goto out;
 	}
-	if (filter_src && !(filter = compile_regex("--filter", filter_src)))
+	if (filter_src && !(filter = compile_regex("--filter", filter_src, 0)))
+		goto out;
+	/* --diff-threshold is the catch-all placed after every rule; without
+	 * it the set keeps its own default: the catch-all only when no rule
+	 * was given, so a rule list fails closed on a name it does not cover. */
+	if (has_threshold && dv_rules_set_catch_all(rules, true, ropts.threshold)) {
+		fprintf(stderr, PROG ": out of memory\n");
+		goto out;
+	}
+	if (allow_failed_src &&
+	    !(allow_failed = compile_regex("--allow-failed-pattern", allow_failed_src, PCRE2_ANCHORED | PCRE2_ENDANCHORED)))
+		goto out;
+	if (allow_skipped_src && !(allow_skipped = compile_regex("--allow-skipped-pattern", allow_skipped_src,
+								 PCRE2_ANCHORED | PCRE2_ENDANCHORED)))
 		goto out;
 	if (layer_regex) {
 		uint32_t ngroups = 0;
 
-		if (!(layer_re = compile_regex("--layer-regex", layer_regex)))
+		if (!(layer_re = compile_regex("--layer-regex", layer_regex, 0)))
 			goto out;
 		if (pcre2_pattern_info(layer_re, PCRE2_INFO_CAPTURECOUNT, &ngroups) == 0 && ngroups < 1) {
 			dv_term_fprintf(stderr, PROG ": --layer-regex '%s' has no capture group for the layer number\n",
@@ -256,6 +366,10 @@ int cmd_compare(int argc, char **argv)
 	cmp_opts.threshold = ropts.threshold;
 	cmp_opts.parallel_open = true;
 	if (!(cmp = dv_comparison_open(&cmp_opts, NULL, &err))) {
+		dv_term_fprintf(stderr, PROG ": %s\n", err.msg);
+		goto out;
+	}
+	if (dv_comparison_set_rules(cmp, rules, &err)) {
 		dv_term_fprintf(stderr, PROG ": %s\n", err.msg);
 		goto out;
 	}
@@ -293,6 +407,19 @@ int cmd_compare(int argc, char **argv)
 	if (!isatty(fileno(out)))
 		setvbuf(out, NULL, _IOFBF, 1 << 16);
 
+	config.baseline = cmp_opts.baseline;
+	config.target = cmp_opts.target;
+	config.phases = cmp_opts.phases;
+	config.nphases = nphases;
+	config.filter = filter_src;
+	config.layer_regex = layer_regex;
+	config.diff_threshold = has_threshold ? ropts.threshold : NAN;
+	config.rules = rules;
+	config.allow_failed_pattern = allow_failed_src;
+	config.allow_skipped_pattern = allow_skipped_src;
+	config.output = output;
+	config.follow_symlinks = cmp_opts.follow_symlinks;
+	ropts.config = &config;
 	mopts = dv_metrics_opts_default();
 	mopts.threshold = ropts.threshold;
 	if (!(scan = dv_comparison_scan_start(cmp, &mopts, ncpus(), -1)) ||
@@ -315,12 +442,20 @@ int cmd_compare(int argc, char **argv)
 	if (ropts.format == DV_REPORT_CSV)
 		for (i = 0; i < nwarnings; i++)
 			dv_term_fprintf(stderr, PROG ": warning: %s\n", warnings[i]);
-	if (counts->failed || counts->errored || nwarnings)
+	/* Fail closed: a run where nothing passed (every pair skipped, say
+	 * non-tensor values only) vouches for nothing. */
+	rc = 0;
+	if (!counts->passed) {
+		if (!counts->failed && !counts->errored)
+			fprintf(stderr, PROG ": no tensor pair passed\n");
 		rc = 1;
-	else if (counts->passed)
-		rc = 0;
-	else
-		fprintf(stderr, PROG ": no tensor pairs were compared\n");
+	}
+	/* Failures count through check_allowed: --allow-failed-pattern may
+	 * forgive them, errors and warnings never. */
+	if (counts->errored || nwarnings)
+		rc = 1;
+	if (check_allowed(cmp, allow_failed, allow_skipped))
+		rc = 1;
 	if (fflush(out) || ferror(out)) {
 		dv_term_fprintf(stderr, PROG ": writing %s: %s\n", output ? output : "standard output", strerror(errno));
 		rc = 2;
@@ -344,6 +479,9 @@ out:
 	dv_comparison_free(cmp);
 	pcre2_code_free(filter);
 	pcre2_code_free(layer_re);
+	pcre2_code_free(allow_failed);
+	pcre2_code_free(allow_skipped);
+	dv_rules_free(rules);
 	free(phases);
 	return rc;
 }

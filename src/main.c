@@ -14,6 +14,9 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: dumpview [OPTIONS] BASELINE TARGET     explore two dumps (TUI)\n"
 		"       dumpview compare [OPTIONS] BASELINE TARGET\n"
+		"                       report for scripts and CI: per-tensor pass rules\n"
+		"                       (--rule 'REGEX=PREDICATE', --rules FILE), fail-closed\n"
+		"                       exit status, jsonl / csv / sglang-jsonl output\n"
 		"       dumpview info [--format text|jsonl] [--follow-symlinks] DIR|TAG...\n"
 		"       dumpview show [--values N] [--raw PATH [--force]] FILE\n"
 		"       dumpview --help | --version\n"

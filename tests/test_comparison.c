@@ -345,6 +345,78 @@ static void test_pass_rule_replaces_threshold(void **state)
 	dv_comparison_free(cmp);
 }
 
+/* Rules judge by name: the first match, an index per pair, "no rule
+ * matches" an ERROR, the catch-all found again after the set changed. */
+static void test_rules_judge_by_name(void **state)
+{
+	dv_error err;
+	dv_comparison *cmp = open_cmp(NULL, 0, NULL, &err);
+	dv_rules *rules = dv_rules_new();
+	size_t judged[3], failed[3], unmatched;
+
+	(void)state;
+	assert_non_null(cmp);
+	assert_non_null(rules);
+	assert_int_equal(dv_rules_add(rules, "t1=rel <= 0", &err), 0);
+	assert_int_equal(dv_rules_add(rules, "t[12]=rel <= 0.5", &err), 0);
+	set_compared(&cmp->pairs[0], 0);
+	set_compared(&cmp->pairs[1], 0.4);
+	set_compared(&cmp->pairs[2], 0);
+	assert_string_equal(cmp->pairs[2].name, "t3");
+	assert_null(dv_comparison_rules(cmp));
+	assert_int_equal(dv_comparison_set_rules(cmp, rules, &err), 0);
+	assert_ptr_equal(dv_comparison_rules(cmp), rules);
+	assert_int_equal(dv_comparison_rule_index(cmp, 0), 0);
+	assert_int_equal(dv_comparison_rule_index(cmp, 1), 1);
+	assert_int_equal(dv_comparison_rule_index(cmp, 2), (size_t)-1);
+	assert_null(dv_comparison_rule(cmp, 2));
+	assert_string_equal(dv_rule_origin(dv_comparison_rule(cmp, 1)), "--rule 2");
+	/* a threshold no longer decides: 0.4 passes rule 2 */
+	assert_int_equal(dv_comparison_verdict(cmp, 0, NULL), DV_OUTCOME_PASS);
+	assert_int_equal(dv_comparison_verdict(cmp, 1, NULL), DV_OUTCOME_PASS);
+	assert_int_equal(dv_comparison_verdict_at(cmp, 1, 1e-3, NULL), DV_OUTCOME_PASS);
+	/* a user rule list has no catch-all: t3 fails closed */
+	assert_false(dv_comparison_no_rule(cmp, 1));
+	assert_true(dv_comparison_no_rule(cmp, 2));
+	assert_int_equal(dv_comparison_verdict(cmp, 2, NULL), DV_OUTCOME_ERROR);
+	assert_int_equal(dv_first_divergence(cmp, NULL), 2);
+	/* a pending pair is not an error yet */
+	assert_false(dv_comparison_no_rule(cmp, 5));
+	/* a shape mismatch fails under the rule that matches it */
+	cmp->pairs[1].result.status = DV_RESULT_SHAPE_MISMATCH;
+	assert_int_equal(dv_comparison_verdict(cmp, 1, NULL), DV_OUTCOME_FAIL);
+	assert_int_equal(dv_comparison_rule_index(cmp, 1), 1);
+	dv_comparison_tally_rules(cmp, judged, failed, &unmatched);
+	assert_int_equal(judged[0], 1);
+	assert_int_equal(failed[0], 0);
+	assert_int_equal(judged[1], 1);
+	assert_int_equal(failed[1], 1);
+	assert_int_equal(unmatched, 1);
+	set_compared(&cmp->pairs[1], 0.4);
+
+	/* the catch-all, added after the set was given, is found once given again */
+	assert_int_equal(dv_rules_set_catch_all(rules, true, 1e-3), 0);
+	assert_int_equal(dv_comparison_set_rules(cmp, rules, &err), 0);
+	assert_true(dv_rule_is_catch_all(dv_comparison_rule(cmp, 2)));
+	assert_int_equal(dv_comparison_verdict(cmp, 2, NULL), DV_OUTCOME_PASS);
+	assert_int_equal(dv_first_divergence(cmp, NULL), -1);
+	/* its threshold changes in place: no new call needed */
+	set_compared(&cmp->pairs[2], 0.01);
+	assert_int_equal(dv_comparison_verdict(cmp, 2, NULL), DV_OUTCOME_FAIL);
+	assert_int_equal(dv_rules_set_catch_all(rules, true, 0.1), 0);
+	assert_int_equal(dv_comparison_verdict(cmp, 2, NULL), DV_OUTCOME_PASS);
+	dv_comparison_tally_rules(cmp, judged, failed, NULL);
+	assert_int_equal(judged[2], 1);
+	assert_int_equal(failed[2], 0);
+
+	/* no rules: the threshold again */
+	assert_int_equal(dv_comparison_set_rules(cmp, NULL, &err), 0);
+	assert_null(dv_comparison_rule(cmp, 0));
+	assert_int_equal(dv_comparison_verdict(cmp, 1, NULL), DV_OUTCOME_FAIL);
+	dv_comparison_free(cmp);
+	dv_rules_free(rules);
+}
+
 static void test_first_divergence_known_and_so_far(void **state)
 {
 	dv_error err;
@@ -477,6 +549,7 @@ int main(void)
 		cmocka_unit_test(test_phase_selection_leaves_runs_whole),
 		cmocka_unit_test(test_verdicts_follow_the_threshold),
 		cmocka_unit_test(test_pass_rule_replaces_threshold),
+		cmocka_unit_test(test_rules_judge_by_name),
 		cmocka_unit_test(test_verdict_at_a_given_threshold),
 		cmocka_unit_test(test_open_sequential_and_parallel),
 		cmocka_unit_test(test_first_divergence_known_and_so_far),

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "dumpview/dump.h"
+#include "dumpview/rules.h"
 
 /* Where run tags are looked up: $DUMPER_BASE_DIR when set and not empty,
  * else DV_DEFAULT_BASE_DIR. */
@@ -77,6 +78,34 @@ typedef enum dv_outcome {
 typedef bool (*dv_pass_fn)(const dv_comparison *cmp, size_t pair_index, const dv_pair_result *result, void *ctx);
 void dv_comparison_set_pass_rule(dv_comparison *cmp, dv_pass_fn fn, void *ctx);
 
+/* Per-tensor pass rules (rules.h): a computed tensor pair is judged by the
+ * first rule whose regex fully matches its name (the `name` tag); a pair
+ * whose name matches no rule is an ERROR ("no rule matches": fail-closed);
+ * a shape mismatch stays a FAIL when a rule matches. Rules replace the
+ * threshold and any pass function while set. The match of every pair is
+ * made here, once (an index per pair): call again after the set changed
+ * (a rule added, the catch-all toggled); a changed catch-all threshold needs
+ * no call. rules NULL goes back to the threshold. The set is not copied: it
+ * must outlive its use here. Not concurrent with verdicts. -1 with err when
+ * out of memory (the comparison keeps its previous rules). */
+int dv_comparison_set_rules(dv_comparison *cmp, const dv_rules *rules, dv_error *err);
+const dv_rules *dv_comparison_rules(const dv_comparison *cmp);
+/* The rule that judges cmp->pairs[pair_index] (matched pairs), or NULL:
+ * no rules set, an unmatched pair, or a name no rule matches. */
+const dv_rule *dv_comparison_rule(const dv_comparison *cmp, size_t pair_index);
+/* Its index in dv_rules_get order, or (size_t)-1 as above. */
+size_t dv_comparison_rule_index(const dv_comparison *cmp, size_t pair_index);
+/* Whether the pair's verdict is ERROR because its name matches no rule
+ * (a computed tensor pair under rules); the message to show is
+ * DV_NO_RULE_MESSAGE. */
+bool dv_comparison_no_rule(const dv_comparison *cmp, size_t pair_index);
+#define DV_NO_RULE_MESSAGE "no rule matches"
+/* Per rule (dv_rules_get order; arrays of dv_rules_count entries): how many
+ * pairs with a final PASS or FAIL verdict it judged and how many of those
+ * failed; *unmatched (optional) counts tensor pairs no rule matches. From
+ * the verdicts now, so repeated calls never double count. */
+void dv_comparison_tally_rules(const dv_comparison *cmp, size_t *judged, size_t *failed, size_t *unmatched);
+
 /* The default rule's limit. A comparison from dv_comparison_build has none
  * until set: a pair passes by the decision made when it was computed, under
  * the scan's threshold (dv_comparison_threshold says NaN). */
@@ -87,8 +116,9 @@ double dv_comparison_threshold(const dv_comparison *cmp);
  * true for SKIPPED non-tensor values that are equal. */
 dv_outcome dv_comparison_verdict(const dv_comparison *cmp, size_t pair_index, bool *values_equal);
 /* The same under threshold instead of the comparison's, for work that took
- * the threshold when it began (an export on another thread); a rule set with
- * dv_comparison_set_pass_rule still decides. */
+ * the threshold when it began (an export on another thread); rules
+ * (dv_comparison_set_rules) or a function set with
+ * dv_comparison_set_pass_rule still decide. */
 dv_outcome dv_comparison_verdict_at(const dv_comparison *cmp, size_t pair_index, double threshold,
 				    bool *values_equal);
 /* FAIL or ERROR: what the first divergence looks for. */

@@ -149,6 +149,9 @@ typedef struct dv_phase_pairs {
 } dv_phase_pairs;
 
 typedef struct dv_scan dv_scan;
+struct dv_rules;
+
+#define DV_NO_RULE UINT32_MAX     /* dv_comparison.rule_of: no rule matches the name */
 
 typedef struct dv_comparison {
 	dv_run *base, *targ;
@@ -166,6 +169,9 @@ typedef struct dv_comparison {
 					 computed (result.passed, under the scan's threshold) */
 	bool (*pass_fn)(const struct dv_comparison *, size_t, const dv_pair_result *, void *);
 	void *pass_ctx;               /* pass_fn NULL: the threshold decides */
+	const struct dv_rules *rules; /* per-tensor rules (dv_comparison_set_rules), or NULL */
+	uint32_t *rule_of;            /* per pair: index of the rule its name matches in
+					 rules, DV_NO_RULE when none does; NULL without rules */
 	struct dv_scan *scan;         /* the scan it owns, or NULL */
 } dv_comparison;
 

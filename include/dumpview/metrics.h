@@ -28,6 +28,7 @@ extern const char *const dv_quantile_name[DV_NQUANTILES]; /* "p1" "p5" "p50" "p9
 typedef struct dv_stats {
 	int64_t numel;
 	double mean, std;            /* std unbiased (n-1); NaN for n < 2 as torch */
+	double abs_mean;             /* mean |x| (SGLang's abs_mean); NaN as mean */
 	double min, max;
 	bool has_percentiles;
 	double p[DV_NQUANTILES];     /* torch.quantile, linear interpolation */
@@ -108,6 +109,13 @@ int dv_compare_buffers(const dv_tensor_desc *bd, const void *bdata, const dv_ten
  * (tensors nested in containers are printed as shape and dtype only).
  * Sets status NON_TENSOR, equal and passed. */
 int dv_compare_objects(const pt_obj *base, const pt_obj *targ, dv_pair_result *result, dv_error *err);
+
+/* A dump file's non-tensor value, for reports that quote it (a pair's result
+ * keeps only whether the values are equal): *text its Python-like printed
+ * form (as dv_compare_objects compares it), at most max bytes, then "..."
+ * when longer; *type Python's name of its kind ("list", "str", an object's
+ * class). Both malloc'd. -1 with err when the file cannot be read. */
+int dv_value_text(const char *path, size_t max, char **text, char **type, dv_error *err);
 
 /* torch.quantile(x.float(), dv_quantile_q) of n float32 values, exactly
  * (NaN anywhere: all NaN; n == 0: -1). */

@@ -18,16 +18,31 @@ typedef enum dv_report_format {
 	DV_REPORT_TEXT,
 	DV_REPORT_JSONL,
 	DV_REPORT_CSV,
+	DV_REPORT_SGLANG_JSONL,  /* the records of SGLang's comparator report */
 } dv_report_format;
 
-/* "text" / "jsonl" / "csv"; -1 for anything else. */
+/* "text" / "jsonl" / "csv" / "sglang-jsonl"; -1 for anything else. */
 int dv_report_format_parse(const char *s, dv_report_format *format);
+
+/* The command's arguments, as the sglang-jsonl `config` record lists them. */
+typedef struct dv_report_config {
+	const char *baseline, *target;
+	const char *const *phases;
+	size_t nphases;
+	const char *filter, *layer_regex;
+	double diff_threshold;         /* NaN: not given */
+	const struct dv_rules *rules;  /* every rule in effect, the catch-all included */
+	const char *allow_failed_pattern, *allow_skipped_pattern;  /* NULL: not given */
+	const char *output;
+	bool follow_symlinks;
+} dv_report_config;
 
 typedef struct dv_report_opts {
 	dv_report_format format;
 	bool quiet;          /* text: failed and errored pairs only */
 	bool utf8;           /* text: ✅/❌ marks; false: ok/FAIL (non-UTF-8 locale) */
 	double threshold;    /* the bf16 line's verdict and the CSV `passed` column */
+	const dv_report_config *config;  /* sglang-jsonl's config record; may be NULL */
 } dv_report_opts;
 
 /* How a pair counts in the summary: the comparison's verdict

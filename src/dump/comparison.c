@@ -159,6 +159,68 @@ double dv_comparison_threshold(const dv_comparison *cmp)
 	return cmp->has_threshold ? cmp->threshold : NAN;
 }
 
+int dv_comparison_set_rules(dv_comparison *cmp, const dv_rules *rules, dv_error *err)
+{
+	uint32_t *of = NULL;
+
+	if (rules) {
+		size_t n = dv_rules_count(rules);
+
+		if (n >= DV_NO_RULE)
+			return dv_error_set(err, "too many rules");
+		if (!(of = malloc((cmp->npairs ? cmp->npairs : 1) * sizeof(*of))))
+			return dv_error_set(err, "out of memory");
+		for (size_t i = 0; i < cmp->npairs; i++) {
+			const dv_rule *rule = cmp->pairs[i].kind == DV_PAIR_MATCHED ?
+					      dv_rules_match(rules, cmp->pairs[i].name) : NULL;
+
+			of[i] = DV_NO_RULE;
+			/* Rules are few: a linear search for the index beats keeping a map. */
+			for (size_t k = 0; rule && k < n; k++)
+				if (dv_rules_get(rules, k) == rule)
+					of[i] = (uint32_t)k;
+		}
+	}
+	free(cmp->rule_of);
+	cmp->rule_of = of;
+	cmp->rules = rules;
+	return 0;
+}
+
+const dv_rules *dv_comparison_rules(const dv_comparison *cmp)
+{
+	return cmp->rules;
+}
+
+size_t dv_comparison_rule_index(const dv_comparison *cmp, size_t pair_index)
+{
+	if (!cmp->rules || cmp->rule_of[pair_index] == DV_NO_RULE)
+		return (size_t)-1;
+	return cmp->rule_of[pair_index];
+}
+
+const dv_rule *dv_comparison_rule(const dv_comparison *cmp, size_t pair_index)
+{
+	size_t k = dv_comparison_rule_index(cmp, pair_index);
+
+	return k == (size_t)-1 ? NULL : dv_rules_get(cmp->rules, k);
+}
+
+/* A computed tensor (metrics or a shape mismatch) whose name no rule matches. */
+static bool pair_no_rule(const dv_comparison *cmp, const dv_pair *p)
+{
+	int status = p->result.status;
+
+	return cmp && cmp->rules && p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_DONE &&
+	       (status == DV_RESULT_COMPARED || status == DV_RESULT_SHAPE_MISMATCH) &&
+	       cmp->rule_of[p - cmp->pairs] == DV_NO_RULE;
+}
+
+bool dv_comparison_no_rule(const dv_comparison *cmp, size_t pair_index)
+{
+	return pair_no_rule(cmp, &cmp->pairs[pair_index]);
+}
+
 /* The one verdict. Without a comparison, or before it has a threshold, a
  * computed pair passes by the decision made when it was computed; threshold
  * (optional) stands in for the comparison's. */
@@ -177,9 +239,16 @@ static dv_outcome judge(const dv_comparison *cmp, const dv_pair *p, const double
 		return DV_OUTCOME_CANCELLED;
 	if (state != DV_PAIR_DONE)
 		return DV_OUTCOME_PENDING;
+	if (pair_no_rule(cmp, p))
+		return DV_OUTCOME_ERROR;
 	switch (r->status) {
 	case DV_RESULT_COMPARED:
-		if (cmp && cmp->pass_fn)
+		if (cmp && cmp->rules) {
+			dv_rule_inputs in;
+			const dv_rule *rule = dv_rules_get(cmp->rules, cmp->rule_of[p - cmp->pairs]);
+
+			passes = dv_rule_inputs_from_result(r, &in) && dv_rule_passes(rule, &in);
+		} else if (cmp && cmp->pass_fn)
 			passes = cmp->pass_fn(cmp, (size_t)(p - cmp->pairs), r, cmp->pass_ctx);
 		else if (threshold)
 			passes = dv_result_passes(r, *threshold);
@@ -213,6 +282,28 @@ dv_outcome dv_comparison_verdict_at(const dv_comparison *cmp, size_t pair_index,
 				    bool *values_equal)
 {
 	return judge(cmp, &cmp->pairs[pair_index], &threshold, values_equal);
+}
+
+void dv_comparison_tally_rules(const dv_comparison *cmp, size_t *judged, size_t *failed, size_t *unmatched)
+{
+	size_t n = cmp->rules ? dv_rules_count(cmp->rules) : 0;
+
+	for (size_t k = 0; k < n; k++)
+		judged[k] = failed[k] = 0;
+	if (unmatched)
+		*unmatched = 0;
+	for (size_t i = 0; i < cmp->npairs; i++) {
+		dv_outcome v = dv_comparison_verdict(cmp, i, NULL);
+		size_t k = dv_comparison_rule_index(cmp, i);
+
+		if (dv_comparison_no_rule(cmp, i)) {
+			if (unmatched)
+				(*unmatched)++;
+		} else if (k < n && (v == DV_OUTCOME_PASS || v == DV_OUTCOME_FAIL)) {
+			judged[k]++;
+			failed[k] += v == DV_OUTCOME_FAIL;
+		}
+	}
 }
 
 bool dv_outcome_diverges(dv_outcome v)

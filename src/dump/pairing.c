@@ -527,6 +527,7 @@ void dv_comparison_free(dv_comparison *cmp)
 		free(cmp->phases[i].name);
 	free(cmp->phases);
 	free(cmp->pairs);
+	free(cmp->rule_of);
 	dv_run_free(cmp->base);
 	dv_run_free(cmp->targ);
 	for (size_t i = 0; i < cmp->nselected; i++)

@@ -347,6 +347,11 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 	r->rel_diff = dv_diff_rel(&diff);
 	r->max_abs_diff = diff.max_index >= 0 ? (double)diff.max_abs : 0.0;
 	r->mean_abs_diff = dv_diff_mean_abs(&diff);
+	/* No difference anywhere is rel 0 whatever the sums did (all-zero
+	 * tensors, squares that underflow): identical data always compares
+	 * equal, as the comparator does. */
+	if (r->max_abs_diff == 0.0)
+		r->rel_diff = 0.0;
 	r->identical = diff.identical;
 	r->max_abs_diff_index = diff.max_index;
 	r->max_abs_diff_ndim = r->targ.ndim;
@@ -361,6 +366,8 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 		r->bf16_rel_diff = dv_diff_rel(&diff16);
 		r->bf16_max_abs_diff = diff16.max_index >= 0 ? (double)diff16.max_abs : 0.0;
 		r->bf16_mean_abs_diff = dv_diff_mean_abs(&diff16);
+		if (r->bf16_max_abs_diff == 0.0)
+			r->bf16_rel_diff = 0.0;
 	}
 	rc = 0;
 out:

@@ -55,6 +55,45 @@ int dv_compare_objects(const pt_obj *b, const pt_obj *t, dv_pair_result *result,
 	return 0;
 }
 
+int dv_value_text(const char *path, size_t max, char **text, char **type, dv_error *err)
+{
+	pt_file *f = pt_open(path, err);
+	const pt_obj *v;
+	char *p;
+	size_t len = 0;
+
+	*text = *type = NULL;
+	if (!f)
+		return -1;
+	v = pt_dump_value(f);
+	p = pt_print(v, &len);
+	*type = strdup(dv_obj_kind_name(v));
+	pt_close(f);
+	if (!p || !*type) {
+		free(p);
+		free(*type);
+		*type = NULL;
+		return dv_error_set(err, "out of memory printing a value");
+	}
+	/* A long container stays readable in a one-line record. */
+	if (len > max) {
+		size_t cut = max;
+		char *q;
+
+		while (cut > 0 && ((unsigned char)p[cut] & 0xC0) == 0x80)
+			cut--;   /* not inside a UTF-8 sequence */
+		if (!(q = realloc(p, cut + 4))) {
+			free(p);
+			free(*type);
+			*type = NULL;
+			return dv_error_set(err, "out of memory printing a value");
+		}
+		p = q;
+		memcpy(p + cut, "...", 4);
+	}
+	*text = p;
+	return 0;
+}
 
 int dv_compare_tensors(pt_file *bf, const pt_tensor *bt, pt_file *tf, const pt_tensor *tt,
 		       const dv_metrics_opts *opts, dv_pair_result *result, dv_error *err)

@@ -116,7 +116,7 @@ double dv_hist16_sumsq(const dv_hist16 *h);
 /* Per-side running statistics. */
 typedef struct dv_side_acc {
 	int64_t n, nan, inf;
-	double sum;
+	double sum, abs_sum;
 	double mean, m2;               /* Chan's merge over chunks (finite chunks only) */
 	float min, max;
 } dv_side_acc;

@@ -295,7 +295,7 @@ static inline __attribute__((always_inline)) float load1_of(const void *x, size_
  * stable where a running sum of squares is not. Chunks holding NaN/Inf skip
  * the M2: std is NaN then anyway. Eight elements a step, in two lanes of four. */
 typedef struct side_lanes {
-	v4d sum0, sum1;
+	v4d sum0, sum1, abs0, abs1;
 	v4f mn, mx;
 	v4i nanc, infc;
 } side_lanes;
@@ -311,7 +311,7 @@ static inline __attribute__((always_inline)) void side_lanes_init(side_lanes *l)
 	const v4f inf = { INFINITY, INFINITY, INFINITY, INFINITY };
 
 	/* field by field, not memset: the lanes then live in registers */
-	l->sum0 = l->sum1 = (v4d){ 0 };
+	l->sum0 = l->sum1 = l->abs0 = l->abs1 = (v4d){ 0 };
 	l->mn = inf;
 	l->mx = -inf;
 	l->nanc = l->infc = (v4i){ 0 };
@@ -330,6 +330,8 @@ static inline __attribute__((always_inline)) void side_step(side_lanes *l, v4f v
 
 	l->sum0 += widen(v0);
 	l->sum1 += widen(v1);
+	l->abs0 += widen(vabs(v0));
+	l->abs1 += widen(vabs(v1));
 	l->mn = vmin_keep(v0, l->mn);
 	l->mn = vmin_keep(v1, l->mn);
 	l->mx = vmax_keep(v0, l->mx);
@@ -344,10 +346,10 @@ static inline __attribute__((always_inline)) void side_finish_chunk(dv_side_acc 
 {
 	/* whole fields into locals first: lanes indexed in a struct would be
 	 * kept in memory, in the hot loop too */
-	v4d sum0 = l->sum0, sum1 = l->sum1;
+	v4d sum0 = l->sum0, sum1 = l->sum1, abs0 = l->abs0, abs1 = l->abs1;
 	v4f mn = l->mn, mx = l->mx;
 	v4i nanc = l->nanc, infc = l->infc;
-	double s = 0, tail = 0;
+	double s = 0, tail = 0, as = 0;
 	float cmin = INFINITY, cmax = -INFINITY;
 	int64_t nn = 0, ni = 0;
 	size_t j;
@@ -356,6 +358,7 @@ static inline __attribute__((always_inline)) void side_finish_chunk(dv_side_acc 
 		float v = load1_of(x, i, bf16);
 
 		tail += (double)v;
+		as += fabs((double)v);
 		cmin = v < cmin ? v : cmin;
 		cmax = v > cmax ? v : cmax;
 		nn += v != v;
@@ -363,6 +366,7 @@ static inline __attribute__((always_inline)) void side_finish_chunk(dv_side_acc 
 	}
 	for (j = 0; j < 4; j++) {
 		s += sum0[j] + sum1[j];
+		as += abs0[j] + abs1[j];
 		cmin = mn[j] < cmin ? mn[j] : cmin;
 		cmax = mx[j] > cmax ? mx[j] : cmax;
 		nn += nanc[j];
@@ -374,6 +378,7 @@ static inline __attribute__((always_inline)) void side_finish_chunk(dv_side_acc 
 	if (cmax > a->max)
 		a->max = cmax;
 	a->sum += s;
+	a->abs_sum += as;
 	a->nan += nn;
 	a->inf += ni;
 	if (nn == 0 && ni == 0) {
@@ -423,12 +428,13 @@ void dv_side_finish(const dv_side_acc *a, dv_stats *st)
 	st->nan = a->nan;
 	st->inf = a->inf;
 	if (a->n == 0) {
-		st->mean = st->std = st->min = st->max = NAN;
+		st->mean = st->abs_mean = st->std = st->min = st->max = NAN;
 		return;
 	}
 	st->mean = a->sum / (double)a->n;
+	st->abs_mean = a->abs_sum / (double)a->n;
 	if (a->nan > 0) {
-		st->mean = st->std = st->min = st->max = NAN;
+		st->mean = st->abs_mean = st->std = st->min = st->max = NAN;
 		return;
 	}
 	st->min = a->min;

@@ -703,7 +703,7 @@ int dv_hist16_stats(const dv_hist16 *h, bool want_quantiles, dv_stats *st)
 	hist_entry *e;
 	size_t ne = 0;
 	int64_t nan = 0, inf = 0;
-	double sum = 0;
+	double sum = 0, abs_sum = 0;
 
 	memset(st, 0, sizeof(*st));
 	st->numel = h->n;
@@ -725,6 +725,7 @@ int dv_hist16_stats(const dv_hist16 *h, bool want_quantiles, dv_stats *st)
 		if (fabsf(v) == INFINITY)
 			inf += h->h[r];
 		sum += (double)h->h[r] * (double)v;
+		abs_sum += (double)h->h[r] * fabs((double)v);
 		e[ne].key = float_key(v);
 		e[ne].value = v;
 		e[ne].count = h->h[r];
@@ -733,7 +734,7 @@ int dv_hist16_stats(const dv_hist16 *h, bool want_quantiles, dv_stats *st)
 	st->nan = nan;
 	st->inf = inf;
 	if (h->n == 0 || nan > 0) {
-		st->mean = st->std = st->min = st->max = NAN;
+		st->mean = st->abs_mean = st->std = st->min = st->max = NAN;
 		if (want_quantiles && h->n > 0) {
 			st->has_percentiles = true;
 			for (int i = 0; i < DV_NQUANTILES; i++)
@@ -755,6 +756,7 @@ int dv_hist16_stats(const dv_hist16 *h, bool want_quantiles, dv_stats *st)
 	}
 	ne = m;
 	st->mean = sum / (double)h->n;
+	st->abs_mean = abs_sum / (double)h->n;
 	st->min = e[0].value;
 	st->max = e[ne - 1].value;
 	if (inf > 0 || h->n < 2) {

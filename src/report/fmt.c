@@ -133,6 +133,8 @@ int dv_report_format_parse(const char *s, dv_report_format *format)
 		*format = DV_REPORT_JSONL;
 	else if (!strcmp(s, "csv"))
 		*format = DV_REPORT_CSV;
+	else if (!strcmp(s, "sglang-jsonl"))
+		*format = DV_REPORT_SGLANG_JSONL;
 	else
 		return -1;
 	return 0;

@@ -10,6 +10,7 @@ struct dv_report_writer {
 	void (*phase)(dv_report *r, size_t phase);
 	void (*pair)(dv_report *r, const dv_pair *pair, dv_verdict verdict);
 	void (*finish)(dv_report *r, const char *diagnosis);
+	void (*begin)(dv_report *r);   /* optional: before anything else */
 };
 
 struct dv_report {
@@ -23,6 +24,7 @@ struct dv_report {
 	ptrdiff_t first_divergence;
 	bool phase_header_pending;  /* text --quiet: header waits for a failed pair */
 	bool header_written;        /* csv */
+	bool begun;                 /* the writer's begin hook has run */
 	char **warnings;            /* dv_comparison_warnings, set by dv_report_finish */
 	size_t nwarnings;
 };
@@ -33,6 +35,7 @@ extern const char *const dv_report_quantile_name[DV_NQUANTILES];
 extern const struct dv_report_writer dv_report_text_writer;
 extern const struct dv_report_writer dv_report_jsonl_writer;
 extern const struct dv_report_writer dv_report_csv_writer;
+extern const struct dv_report_writer dv_report_sglang_writer;
 
 /* The folder a phase was read from on one side, or NULL (one-sided phase). */
 const char *dv_report_phase_dir(const dv_comparison *cmp, size_t phase, bool baseline);

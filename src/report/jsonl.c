@@ -119,8 +119,31 @@ static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 	metric(out, "mean_abs_diff", m, res->mean_abs_diff);
 	key(out, "passed");
 	fputs(verdict == DV_VERDICT_PASSED ? "true" : "false", out);
-	if (res->status == DV_RESULT_ERROR || res->status == DV_RESULT_SHAPE_MISMATCH ||
-	    res->status == DV_RESULT_CANCELLED || res->status == DV_RESULT_NONE) {
+	if (dv_comparison_rules(r->cmp)) {
+		size_t index = (size_t)(pair - r->cmp->pairs);
+		const dv_rule *rule = dv_comparison_rule(r->cmp, index);
+
+		/* The rule that judged the pair; null when none matches its name. */
+		key(out, "rule");
+		if (rule) {
+			fputs("{\"regex\":", out);
+			dv_json_write_string(out, dv_rule_regex(rule));
+			key(out, "predicate");
+			dv_json_write_string(out, dv_rule_canonical(rule));
+			key(out, "origin");
+			dv_json_write_string(out, dv_rule_origin(rule));
+			fputc('}', out);
+		} else {
+			fputs("null", out);
+		}
+		if (dv_comparison_no_rule(r->cmp, index)) {
+			key(out, "error");
+			dv_json_write_string(out, DV_NO_RULE_MESSAGE);
+		}
+	}
+	if (!dv_comparison_no_rule(r->cmp, (size_t)(pair - r->cmp->pairs)) &&
+	    (res->status == DV_RESULT_ERROR || res->status == DV_RESULT_SHAPE_MISMATCH ||
+	     res->status == DV_RESULT_CANCELLED || res->status == DV_RESULT_NONE)) {
 		key(out, "error");
 		dv_json_write_string(out, res->error[0] ? res->error :
 				     res->status == DV_RESULT_CANCELLED ? "cancelled" :

@@ -2,7 +2,8 @@
 src_libdumpview_a_SOURCES += \
 	include/dumpview/report.h src/report/internal.h \
 	src/report/report.c src/report/fmt.c \
-	src/report/text.c src/report/jsonl.c src/report/csv.c src/report/info.c
+	src/report/text.c src/report/jsonl.c src/report/csv.c src/report/info.c \
+	src/report/sglang.c
 
 check_PROGRAMS += tests/test_compare_report
 TESTS += tests/test_compare_report
@@ -13,6 +14,10 @@ tests_test_compare_report_LDADD = $(DV_TEST_LIBS)
 # dumpview compare end to end (examples/, tests/fixtures/compare/).
 TESTS += tests/test_compare.sh
 EXTRA_DIST += tests/test_compare.sh tests/test_compare.py
+
+# Pass rules, the exit status and --format sglang-jsonl end to end (examples/).
+TESTS += tests/test_compare_rules.sh
+EXTRA_DIST += tests/test_compare_rules.sh tests/test_compare_rules.py
 
 # dv_fmt_double against its definition (snprintf + strtod) on random doubles
 check_PROGRAMS += tests/test_fmt_double

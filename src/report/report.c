@@ -59,6 +59,7 @@ dv_report *dv_report_new(FILE *out, const dv_comparison *cmp, const dv_report_op
 	switch (opts->format) {
 	case DV_REPORT_JSONL: r->writer = &dv_report_jsonl_writer; break;
 	case DV_REPORT_CSV: r->writer = &dv_report_csv_writer; break;
+	case DV_REPORT_SGLANG_JSONL: r->writer = &dv_report_sglang_writer; break;
 	case DV_REPORT_TEXT:
 	default: r->writer = &dv_report_text_writer; break;
 	}
@@ -67,6 +68,11 @@ dv_report *dv_report_new(FILE *out, const dv_comparison *cmp, const dv_report_op
 
 static void begin_phases_through(dv_report *r, size_t phase)
 {
+	if (!r->begun) {
+		r->begun = true;
+		if (r->writer->begin)
+			r->writer->begin(r);
+	}
 	while (r->next_phase <= phase && r->next_phase < r->cmp->nphases)
 		r->writer->phase(r, r->next_phase++);
 }
@@ -91,8 +97,7 @@ void dv_report_pair(dv_report *r, size_t index)
 
 void dv_report_finish(dv_report *r, const char *diagnosis)
 {
-	if (r->cmp->nphases)
-		begin_phases_through(r, r->cmp->nphases - 1);
+	begin_phases_through(r, r->cmp->nphases ? r->cmp->nphases - 1 : 0);
 	/* A folder that could not be read is data not compared: it counts as errored. */
 	r->counts.errored += r->cmp->base->nproblems + r->cmp->targ->nproblems;
 	dv_warnings_free(r->warnings, r->nwarnings);

@@ -136,6 +136,8 @@ static void text_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 				dv_fmt_shape(coord, sizeof(coord), res->max_abs_diff_ndim, res->max_abs_diff_coord),
 				dv_fmt_double(a, sizeof(a), res->max_abs_diff_base),
 				dv_fmt_double(b, sizeof(b), res->max_abs_diff_targ));
+		if (dv_comparison_no_rule(r->cmp, (size_t)(pair - r->cmp->pairs)))
+			dv_term_fprintf(out, "Error: %s for name '%s'\n", DV_NO_RULE_MESSAGE, pair->name);
 		break;
 	case DV_RESULT_SHAPE_MISMATCH:
 		tensor_lines(r, pair);
