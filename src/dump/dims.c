@@ -339,7 +339,9 @@ static int parse_token(parser *p, dv_dim *dim, const char *tok, size_t len, size
 		size_t mlen = len - head - 1;
 
 		if (mlen == 0 || tok[len - 1] != ']') {
-			fail(p, off, "unclosed '[' in token", tok, len);
+			fail(p, off, memchr(m, ']', mlen) ? "token is neither '1', NAME[...] nor (A*B...)[...]:"
+							  : "unclosed '[' in token",
+			     tok, len);
 			return -1;
 		}
 		mlen--;
