@@ -254,6 +254,19 @@ static void test_errors(void **state)
 	error_is("t h[tp:\xc3\xa9]", 8, "unknown qualifier (zigzag, natural, partial, sharded): '\\xc3\\xa9'");
 }
 
+static void canon_is_len(const char *text, size_t want)
+{
+	dv_dims *d = parse_ok(text), *e;
+	char *c = dv_dims_canonical(d);
+
+	assert_int_equal(strlen(c), want);
+	e = parse_ok(c);
+	assert_true(dv_dims_equal(d, e));
+	free(c);
+	dv_dims_free(e);
+	dv_dims_free(d);
+}
+
 static void test_limits(void **state)
 {
 	char buf[DV_DIMS_MAX_LEN + 2];
@@ -271,6 +284,11 @@ static void test_limits(void **state)
 	memset(buf, 'a', DV_DIMS_MAX_LEN + 1);
 	buf[DV_DIMS_MAX_LEN + 1] = '\0';
 	error_is(buf, 1, "dims longer than 4096 bytes");
+	/* At the limit without spaces; its canonical form adds two and still parses. */
+	memset(buf, 'a', DV_DIMS_MAX_LEN - 14);
+	strcpy(buf + DV_DIMS_MAX_LEN - 14, "#tp:replicated");
+	assert_int_equal(strlen(buf), DV_DIMS_MAX_LEN);
+	canon_is_len(buf, DV_DIMS_MAX_LEN + 2);
 }
 
 /* The canonical form: one space between tokens, 'natural' and 'sharded'

@@ -53,7 +53,7 @@
 #include "dumpview/error.h"
 #include "dumpview/pt.h"
 
-#define DV_DIMS_MAX_LEN 4096       /* bytes of one dims string */
+#define DV_DIMS_MAX_LEN 4096       /* bytes of one dims string, whitespace not counted */
 #define DV_DIMS_MAX_TOKENS PT_MAX_DIMS /* more can never match a tensor's rank */
 
 /* The parallel axes, in the reference's order. */

@@ -479,14 +479,18 @@ dv_dims *dv_dims_parse(const char *text, int *column, dv_error *err)
 	parser p = { text, err, 0, false, NULL, 0 };
 	dv_dims *d;
 	const char *hash;
-	size_t len = strlen(text), shape_len;
+	size_t len = strlen(text), shape_len, solid = 0;
 
 	if (column)
 		*column = 0;
-	if (len > DV_DIMS_MAX_LEN) {
+	/* Whitespace is not counted, so that the canonical form (which may add
+	 * spaces around '#') of any accepted text is accepted too. */
+	for (size_t i = 0; i < len; i++)
+		solid += !is_ws(text[i]);
+	if (solid > DV_DIMS_MAX_LEN) {
 		if (column)
 			*column = 1;
-		dv_error_set(err, "column 1: dims longer than %d bytes", DV_DIMS_MAX_LEN);
+		dv_error_set(err, "column 1: dims longer than %d bytes (whitespace not counted)", DV_DIMS_MAX_LEN);
 		return NULL;
 	}
 	if (!(d = calloc(1, sizeof(*d)))) {
