@@ -421,6 +421,11 @@ static void test_overrides(void **state)
 	assert_int_equal(idx, 4);
 	dv_dims_overrides_free(o);
 	dv_dims_overrides_free(NULL);
+
+	assert_int_equal(dv_dims_side_from_name("both"), DV_DIMS_SIDE_BOTH);
+	assert_int_equal(dv_dims_side_from_name("baseline"), DV_DIMS_SIDE_BASELINE);
+	assert_int_equal(dv_dims_side_from_name("target"), DV_DIMS_SIDE_TARGET);
+	assert_int_equal(dv_dims_side_from_name("Target"), -1);
 }
 
 /* A pickled meta dict from tests/fixtures/dims (make_fixtures.py). */
@@ -515,6 +520,38 @@ static void test_parallel(void **state)
 	assert_string_equal(buf, "tp=");
 }
 
+/* The DP filter reads the first dict holding both fields, sentinels or not,
+ * and never the top level. */
+static void test_dp_coord(void **state)
+{
+	const pt_obj *meta;
+	pt_file *pf;
+	int64_t rank = -1, size = -1;
+	dv_error err = { "" };
+
+	(void)state;
+	pf = open_meta("sglang_dp_attn", &meta);
+	assert_int_equal(dv_parallel_dp_coord(meta, DV_AXIS_ATTN_DP, &rank, &size, &err), 1);
+	assert_true(rank == 1 && size == 2);
+	assert_int_equal(dv_parallel_dp_coord(meta, DV_AXIS_DP, &rank, &size, &err), 0);
+	pt_close(pf);
+	pf = open_meta("megatron_tp2_cp2", &meta);
+	assert_int_equal(dv_parallel_dp_coord(meta, DV_AXIS_DP, &rank, &size, &err), 1);
+	assert_true(rank == 0 && size == 1);
+	pt_close(pf);
+	pf = open_meta("empty_infos", &meta);   /* cp only at the top level */
+	assert_int_equal(dv_parallel_dp_coord(meta, DV_AXIS_CP, &rank, &size, &err), 0);
+	pt_close(pf);
+	pf = open_meta("both_infos", &meta);    /* the first dict wins, no error */
+	assert_int_equal(dv_parallel_dp_coord(meta, DV_AXIS_TP, &rank, &size, &err), 1);
+	pt_close(pf);
+	pf = open_meta("str_size", &meta);
+	assert_int_equal(dv_parallel_dp_coord(meta, DV_AXIS_TP, &rank, &size, &err), -1);
+	assert_string_equal(err.msg, "tp_size is a str, expected an int");
+	pt_close(pf);
+	assert_int_equal(dv_parallel_dp_coord(NULL, DV_AXIS_DP, &rank, &size, &err), 0);
+}
+
 /* The meta's own dims string, read through the pt API, parses. */
 static void test_meta_dims(void **state)
 {
@@ -546,6 +583,7 @@ int main(void)
 		cmocka_unit_test(test_check_rank),
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_parallel),
+		cmocka_unit_test(test_dp_coord),
 		cmocka_unit_test(test_meta_dims),
 	};
 

@@ -137,6 +137,9 @@ typedef enum dv_dims_side {
 	DV_DIMS_SIDE_TARGET,
 } dv_dims_side;
 
+/* "both", "baseline", "target" (a config file's side), or -1. */
+int dv_dims_side_from_name(const char *s);
+
 typedef struct dv_dims_overrides dv_dims_overrides;
 
 dv_dims_overrides *dv_dims_overrides_new(void);
@@ -185,6 +188,13 @@ typedef struct dv_parallel_coords {
  * 0 <= rank < size. meta may be NULL or not a dict: then nothing is active.
  * 0, or -1 with err ("tp_rank 2 is outside 0..1 (tp_size 2)"). */
 int dv_parallel_coords_from_meta(const pt_obj *meta, dv_parallel_coords *out, dv_error *err);
+/* The DP filter's own reading of one axis (the DP axis, after any 'dp:='
+ * alias): <axis>_rank and <axis>_size from the first of
+ * sglang_parallel_info, megatron_parallel_info that is a non-empty dict
+ * holding both; the top level is not consulted and error sentinels are not
+ * looked for. 1 with *rank, *size; 0 when no dict holds both; -1 with err
+ * for a non-integer. */
+int dv_parallel_dp_coord(const pt_obj *meta, dv_axis axis, int64_t *rank, int64_t *size, dv_error *err);
 /* "tp=1/2 cp=0/2" for the active axes ("" when none) into buf; returns the
  * length it needed, as snprintf. */
 size_t dv_parallel_coords_format(const dv_parallel_coords *c, char *buf, size_t size);

@@ -20,6 +20,17 @@ struct dv_dims_overrides {
 	size_t n, cap;
 };
 
+int dv_dims_side_from_name(const char *s)
+{
+	if (strcmp(s, "both") == 0)
+		return DV_DIMS_SIDE_BOTH;
+	if (strcmp(s, "baseline") == 0)
+		return DV_DIMS_SIDE_BASELINE;
+	if (strcmp(s, "target") == 0)
+		return DV_DIMS_SIDE_TARGET;
+	return -1;
+}
+
 dv_dims_overrides *dv_dims_overrides_new(void)
 {
 	return calloc(1, sizeof(dv_dims_overrides));

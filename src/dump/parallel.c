@@ -89,6 +89,29 @@ int dv_parallel_coords_from_meta(const pt_obj *meta, dv_parallel_coords *out, dv
 	return 0;
 }
 
+int dv_parallel_dp_coord(const pt_obj *meta, dv_axis axis, int64_t *rank, int64_t *size, dv_error *err)
+{
+	const char *name = dv_axis_name(axis);
+	char rk[48], sk[48];
+
+	if (!name || !meta || meta->kind != PT_DICT)
+		return 0;
+	snprintf(rk, sizeof(rk), "%s_rank", name);
+	snprintf(sk, sizeof(sk), "%s_size", name);
+	for (int i = 0; i < 2; i++) {
+		const pt_obj *o = pt_dict_get(meta, info_keys[i]);
+		int hr, hs;
+
+		if (!o || o->kind != PT_DICT || o->u.dict.len == 0)
+			continue;
+		if ((hr = get_int(o, rk, rank, err)) < 0 || (hs = get_int(o, sk, size, err)) < 0)
+			return -1;
+		if (hr && hs)
+			return 1;
+	}
+	return 0;
+}
+
 size_t dv_parallel_coords_format(const dv_parallel_coords *c, char *buf, size_t size)
 {
 	size_t n = 0;
