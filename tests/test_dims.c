@@ -552,6 +552,49 @@ static void test_dp_coord(void **state)
 	assert_int_equal(dv_parallel_dp_coord(NULL, DV_AXIS_DP, &rank, &size, &err), 0);
 }
 
+/* Real dump files written by torch.save (two TP shards): the meta read
+ * through pt_dump_meta gives coordinates, dims and dims_grad. */
+static void test_real_files(void **state)
+{
+	const char *fix = getenv("FIXTURES");
+	char path[4096];
+	const char *want[2] = { "tp=0/2", "tp=1/2" };
+
+	(void)state;
+	for (int r = 0; r < 2; r++) {
+		dv_error err = { "" };
+		pt_file *pf;
+		const pt_obj *meta, *dims;
+		dv_parallel_coords c;
+		dv_dims *d;
+		char buf[64];
+
+		snprintf(path, sizeof(path), "%s/dims/name=attn_out___rank=%d___dump_index=1.pt",
+			 fix ? fix : "tests/fixtures", r);
+		pf = pt_open(path, &err);
+		if (!pf)
+			fail_msg("%s", err.msg);
+		meta = pt_dump_meta(pf);
+		assert_non_null(meta);
+		assert_int_equal(dv_parallel_coords_from_meta(meta, &c, &err), 0);
+		assert_string_equal(c.source, "megatron_parallel_info");  /* the other is a sentinel */
+		dv_parallel_coords_format(&c, buf, sizeof(buf));
+		assert_string_equal(buf, want[r]);
+		dims = pt_dict_get(meta, "dims");
+		assert_true(dims && dims->kind == PT_STR);
+		d = parse_ok(dims->u.str.data);
+		assert_true(d->dims[1].mods[0].partial);
+		assert_int_equal(dv_dims_check_rank(d, pt_dump_value(pf)->u.tensor.ndim, &err), 0);
+		dv_dims_free(d);
+		dims = pt_dict_get(meta, "dims_grad");
+		d = parse_ok(dims->u.str.data);
+		assert_true(d->replicated[DV_AXIS_TP]);
+		assert_false(dv_dims_shards_axis(d, DV_AXIS_TP));
+		dv_dims_free(d);
+		pt_close(pf);
+	}
+}
+
 /* The meta's own dims string, read through the pt API, parses. */
 static void test_meta_dims(void **state)
 {
@@ -585,6 +628,7 @@ int main(void)
 		cmocka_unit_test(test_parallel),
 		cmocka_unit_test(test_dp_coord),
 		cmocka_unit_test(test_meta_dims),
+		cmocka_unit_test(test_real_files),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
