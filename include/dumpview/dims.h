@@ -20,8 +20,8 @@
  *
  * - WS is ASCII whitespace. Tokens are split on it first, so nothing inside a
  *   token may contain a space: '(a * b)' and 'h[tp, cp]' are broken tokens.
- *   Items of a modifier list are trimmed, which matters only for tabs and
- *   such that cannot occur there; it is kept for fidelity.
+ *   (The reference trims modifier items too; after the split there is
+ *   nothing left to trim.)
  * - Names are ASCII and case-sensitive; so are axes and qualifiers.
  * - '1' (squeeze) takes no modifiers. 'sharded' is accepted and dropped;
  *   'natural' is the same as no ordering and is dropped too. A modifier has
@@ -103,7 +103,8 @@ typedef struct dv_dims {
 	bool replicated[DV_AXIS_COUNT]; /* declared 'AXIS:replicated' */
 } dv_dims;
 
-/* Parses text (NUL-terminated). NULL on error: err gets "column C: reason"
+/* Parses text (NUL-terminated: a pt string with an embedded NUL is the
+ * caller's to refuse, as its len says). NULL on error: err gets "column C: reason"
  * and *column (if not NULL) C. Also NULL with a message when out of memory
  * (column 0). */
 dv_dims *dv_dims_parse(const char *text, int *column, dv_error *err);

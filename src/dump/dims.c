@@ -157,7 +157,7 @@ static int parse_modifier(parser *p, dv_dim *dim, const char *s, size_t len, siz
 	bool has_order = false;
 	const char *q;
 
-	/* Trimmed; see the header. */
+	/* Trimmed as the reference does; a no-op after the whitespace split. */
 	while (len > 0 && is_ws(s[0]))
 		s++, len--, off++;
 	while (len > 0 && is_ws(s[len - 1]))
