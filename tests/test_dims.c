@@ -221,8 +221,8 @@ static void test_errors(void **state)
 	error_is("h[:zigzag]", 3, "unknown parallel axis");
 	/* unknown qualifier */
 	error_is("t h[tp:zz]", 8, "unknown qualifier (zigzag, natural, partial, sharded): 'zz'");
-	error_is("t[cp:zigzag+] h", 13, "unknown qualifier (zigzag, natural, partial, sharded): ''");
-	error_is("h[tp:]", 6, "unknown qualifier");
+	error_is("t[cp:zigzag+zz] h", 13, "unknown qualifier (zigzag, natural, partial, sharded): 'zz'");
+	error_is("h[tp:Partial]", 6, "unknown qualifier");
 	/* two orderings / two reductions in one modifier */
 	error_is("t[cp:zigzag+natural]", 13, "two orderings in one modifier: 'cp:zigzag+natural'");
 	error_is("t[cp:natural+natural]", 14, "two orderings");
@@ -303,6 +303,9 @@ static void test_canonical(void **state)
 	canon_is("t[cp:natural] h", "t[cp] h");
 	canon_is("t[cp:partial+zigzag] h", "t[cp:zigzag+partial] h");
 	canon_is("t[cp:sharded+natural+partial] h", "t[cp:partial] h");
+	/* Empty qualifiers are skipped, as the reference does. */
+	canon_is("h[tp:]", "h[tp]");
+	canon_is("t[cp:zigzag+,sp:+partial+] h", "t[cp:zigzag,sp:partial] h");
 	canon_is("t h#dp:=attn_dp tp:replicated", "t h # tp:replicated dp:=attn_dp");
 	canon_is("t h # ep:replicated tp:replicated", "t h # tp:replicated ep:replicated");
 	canon_is("t h #   ", "t h");

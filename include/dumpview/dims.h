@@ -26,7 +26,8 @@
  * - '1' (squeeze) takes no modifiers. 'sharded' is accepted and dropped;
  *   'natural' is the same as no ordering and is dropped too. A modifier has
  *   at most one ordering and at most one 'partial': 'cp:zigzag+partial' is
- *   legal, 'cp:zigzag+natural' is not.
+ *   legal, 'cp:zigzag+natural' is not. Empty qualifiers are skipped, as the
+ *   reference does: 'h[tp:]' = 'h[tp]', 'cp:zigzag+' = 'cp:zigzag'.
  * - Several modifiers on one dim mean nested sharding; their written order is
  *   kept (the unsharder walks them right to left).
  * - A semantic name may appear once (fused parts count, '1' does not). 's'

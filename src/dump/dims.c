@@ -193,7 +193,11 @@ static int parse_modifier(parser *p, dv_dim *dim, const char *s, size_t len, siz
 			while (e < s + len && *e != '+')
 				e++;
 			ql = (size_t)(e - q);
-			if (ql == 6 && memcmp(q, "zigzag", 6) == 0) {
+			if (ql == 0) {
+				/* 'tp:' and 'cp:zigzag+' pass in the reference, which
+				 * skips empty qualifiers; dumps written against it
+				 * must parse here too. */
+			} else if (ql == 6 && memcmp(q, "zigzag", 6) == 0) {
 				if (has_order) {
 					fail(p, qoff, "two orderings in one modifier:", s, len);
 					return -1;
