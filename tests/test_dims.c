@@ -508,6 +508,11 @@ static void test_parallel(void **state)
 	dv_parallel_coords_format(&c, buf, sizeof(buf));
 	assert_string_equal(buf, "cp=0/2");
 
+	/* A None rank in the dict sends both fields to the top level. */
+	coords_of("none_rank", &c, 0, NULL);
+	dv_parallel_coords_format(&c, buf, sizeof(buf));
+	assert_string_equal(buf, "tp=1/2 cp=0/2");
+
 	coords_of("both_infos", &c, -1, "multiple parallel_info keys: both sglang_parallel_info and "
 					"megatron_parallel_info hold coordinates");
 	coords_of("bad_rank", &c, -1, "tp_rank 2 is outside 0..1 (tp_size 2)");

@@ -184,8 +184,9 @@ typedef struct dv_parallel_coords {
  * megatron_parallel_info that is a non-empty dict without an error sentinel
  * (a key ending in "_error"); both surviving is an error ("multiple
  * parallel_info keys"). Per axis, <axis>_rank and <axis>_size from that dict,
- * or from the top level of meta when the dict lacks <axis>_rank (this is
- * where recompute_pseudo_rank/_size live). None counts as absent; bools read
+ * or from the top level of meta when the dict lacks <axis>_rank or holds
+ * None there (this is where recompute_pseudo_rank/_size live). None counts
+ * as absent; bools read
  * as 0/1; any other non-int is an error. An active axis needs
  * 0 <= rank < size. meta may be NULL or not a dict: then nothing is active.
  * 0, or -1 with err ("tp_rank 2 is outside 0..1 (tp_size 2)"). */

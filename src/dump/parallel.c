@@ -72,10 +72,13 @@ int dv_parallel_coords_from_meta(const pt_obj *meta, dv_parallel_coords *out, dv
 
 		snprintf(rk, sizeof(rk), "%s_rank", name);
 		snprintf(sk, sizeof(sk), "%s_size", name);
-		/* Keyed on the rank's presence: the dumper writes axes it has no
-		 * framework dict for (recompute_pseudo) at the top level. */
-		from = info && pt_dict_get(info, rk) ? info : meta;
-		if ((hr = get_int(from, rk, &rank, err)) < 0 || (hs = get_int(from, sk, &size, err)) < 0)
+		/* Keyed on the rank alone (absent or None): the dumper writes
+		 * axes it has no framework dict for (recompute_pseudo) at the
+		 * top level, and the reference then reads both from there. */
+		hr = info ? get_int(info, rk, &rank, err) : 0;
+		from = hr ? info : meta;
+		if (hr < 0 || (!hr && (hr = get_int(meta, rk, &rank, err)) < 0) ||
+		    (hs = get_int(from, sk, &size, err)) < 0)
 			return -1;
 		if (!hr || !hs || size <= 1)
 			continue;
