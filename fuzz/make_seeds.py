@@ -78,6 +78,20 @@ def main():
              b"attn.* rel <= 0\nmlp.* rel <= 1 and\n", b"x.*=rel<1\n"]
     for k, p in enumerate(files):
         put("fuzz_rules", "file%02d" % k, b"\2" + p)
+    # fuzz_dims: mode byte (0 dims, 1 --override-dims argument, 2 pickled meta), then text
+    dims = [b"t h", b"t h[tp]", b"t[cp:zigzag,sp] 1 (num_heads*head_dim)[tp] # ep:replicated",
+            b"t h # tp:replicated dp:=attn_dp", b"t h[attn_tp:partial] # tp:replicated",
+            b"s[cp:zigzag+partial,sp:natural] b h[tp:sharded]#recompute_pseudo:replicated",
+            b"t h[tp,]", b"(a*a) 1[tp]", b"h[tp] # tp:replicated dp:=a dp:=b", b"t (a * b)"]
+    for k, p in enumerate(dims):
+        put("fuzz_dims", "dims%02d" % k, b"\0" + p)
+    args = [b"attn:t h[tp]", b" ^mlp\\.: t[cp:zigzag] h ", b"a(:t", b"x:t h[xp]", b".*:1 (a*b)"]
+    for k, p in enumerate(args):
+        put("fuzz_dims", "arg%02d" % k, bytes([1 + 3 * k]) + p)
+    for n in sorted(os.listdir(os.path.join(FIX, "dims"))):
+        if n.endswith(".pkl"):
+            with open(os.path.join(FIX, "dims", n), "rb") as f:
+                put("fuzz_dims", "meta-" + n[:-4], b"\2" + f.read())
     for h in sorted(os.listdir(OUT)):
         print(h, len(os.listdir(os.path.join(OUT, h))))
 

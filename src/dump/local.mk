@@ -40,3 +40,11 @@ tests_test_dump_scan_LDADD = $(DV_TEST_LIBS)
 
 TESTS += tests/test_info.sh
 EXTRA_DIST += tests/test_info.sh
+
+# Cross-topology comparison: the dims grammar, --override-dims, parallel coordinates.
+src_libdumpview_a_SOURCES += include/dumpview/dims.h src/dump/dims.c src/dump/dims_override.c src/dump/parallel.c
+check_PROGRAMS += tests/test_dims
+TESTS += tests/test_dims
+tests_test_dims_SOURCES = tests/test_dims.c
+tests_test_dims_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_dims_LDADD = $(DV_TEST_LIBS)
