@@ -1,5 +1,6 @@
-/* The title bar (runs, threshold, scan progress, first divergence) and the
- * status bar (message, prompt being typed, selection path, key hints). */
+/* The title bar (runs, threshold and rules, scan progress, the gate, first
+ * divergence) and the status bar (message, prompt being typed, selection
+ * path, key hints). */
 #include <stdio.h>
 #include <string.h>
 
@@ -12,8 +13,18 @@ void tui_bars_title(tui_app *app)
 {
 	attr_t a = tui_draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD);
 	tui_draw_fill(stdscr, 0, 0, app->cols, a);
-	char thr[32], scan[96], fd[512], buf[1200];
-	snprintf(thr, sizeof(thr), "%g", dv_comparison_threshold(app->cmp));
+	char thr[64], scan[96], fd[1100], buf[1600];
+	const dv_rules *rules = dv_comparison_rules(app->cmp);
+	/* Rules given: the threshold is their catch-all's, if any, and the
+	 * count follows it. Without rules the title is as it always was. */
+	if (rules && !dv_rules_catch_all(rules))
+		snprintf(thr, sizeof(thr), "none");
+	else
+		snprintf(thr, sizeof(thr), "%g", dv_comparison_threshold(app->cmp));
+	if (rules) {
+		size_t n = strlen(thr), nr = dv_rules_count(rules);
+		snprintf(thr + n, sizeof(thr) - n, "  %zu rule%s", nr, nr == 1 ? "" : "s");
+	}
 	size_t total, cancelled, done = tui_state_matched_done(app, &total, &cancelled);
 	char ncan[48] = "";
 	if (cancelled)
@@ -39,6 +50,19 @@ void tui_bars_title(tui_app *app)
 		dv_warnings_free(w, nw);
 	} else {
 		snprintf(fd, sizeof(fd), "first divergence: not found yet");
+	}
+	/* The gate compare would exit by, once every verdict is final, first in
+	 * the part kept longest; shown when an option changes it (rules or an
+	 * allow pattern): otherwise the first divergence already tells it. */
+	if (app->opts.show_gate && done == total) {
+		char why[256], rest[sizeof(fd) - 300];
+		int status = dv_comparison_exit_status(app->cmp, app->opts.allow_failed, app->opts.allow_skipped, why,
+						       sizeof(why));
+		snprintf(rest, sizeof(rest), "%.500s", fd);
+		if (status)
+			snprintf(fd, sizeof(fd), "gate: fail (%s) %s %s", why, app->g.vbar, rest);
+		else
+			snprintf(fd, sizeof(fd), "gate: pass %s %s", app->g.vbar, rest);
 	}
 	/* Widest form that fits; the first divergence is dropped last. */
 	const char *bar = app->g.vbar;
