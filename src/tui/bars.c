@@ -13,7 +13,7 @@ void tui_bars_title(tui_app *app)
 {
 	attr_t a = tui_draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD);
 	tui_draw_fill(stdscr, 0, 0, app->cols, a);
-	char thr[64], scan[96], fd[1100], buf[1600];
+	char thr[64], scan[96], fd[512], buf[1200];
 	const dv_rules *rules = dv_comparison_rules(app->cmp);
 	/* Rules given: the threshold is their catch-all's, if any, and the
 	 * count follows it. Without rules the title is as it always was. */
@@ -51,18 +51,29 @@ void tui_bars_title(tui_app *app)
 	} else {
 		snprintf(fd, sizeof(fd), "first divergence: not found yet");
 	}
-	/* The gate compare would exit by, once every verdict is final, first in
-	 * the part kept longest; shown when an option changes it (rules or an
-	 * allow pattern): otherwise the first divergence already tells it. */
+	/* The gate compare would exit by, once every verdict is final, in the
+	 * place of the complete scan's count (kept as long as the threshold);
+	 * shown when an option changes it (rules or an allow pattern): without
+	 * one the first divergence already tells it. */
 	if (app->opts.show_gate && done == total) {
-		char why[256], rest[sizeof(fd) - 300];
-		int status = dv_comparison_exit_status(app->cmp, app->opts.allow_failed, app->opts.allow_skipped, why,
-						       sizeof(why));
-		snprintf(rest, sizeof(rest), "%.500s", fd);
-		if (status)
-			snprintf(fd, sizeof(fd), "gate: fail (%s) %s %s", why, app->g.vbar, rest);
+		/* The reason in a few words (R shows it whole), in the order
+		 * dv_comparison_exit_status gives it. */
+		dv_gate g;
+		if (!dv_comparison_gate(app->cmp, app->opts.allow_failed, app->opts.allow_skipped, &g))
+			snprintf(scan, sizeof(scan), "gate: pass");
+		else if (!g.passed && !g.failed && !g.errored)
+			snprintf(scan, sizeof(scan), "gate: fail (nothing passed)");
+		else if (g.errored)
+			snprintf(scan, sizeof(scan), "gate: fail (%zu errored)", g.errored);
+		else if (g.failed_not_allowed)
+			snprintf(scan, sizeof(scan), "gate: fail (%zu failed%s)", g.failed_not_allowed,
+				 app->opts.allow_failed ? " not allowed" : "");
+		else if (g.skipped_not_allowed)
+			snprintf(scan, sizeof(scan), "gate: fail (%zu skipped not allowed)", g.skipped_not_allowed);
+		else if (g.warnings)
+			snprintf(scan, sizeof(scan), "gate: fail (%zu warning%s)", g.warnings, g.warnings == 1 ? "" : "s");
 		else
-			snprintf(fd, sizeof(fd), "gate: pass %s %s", app->g.vbar, rest);
+			snprintf(scan, sizeof(scan), "gate: fail (nothing passed)");
 	}
 	/* Widest form that fits; the first divergence is dropped last. */
 	const char *bar = app->g.vbar;

@@ -28,12 +28,15 @@ static void rules_draw(tui_app *app, tui_rect r, bool focused)
 		}                                                       \
 	} while (0)
 	tui_draw_fill(stdscr, r.y - 1, r.x, r.w, title);
-	snprintf(buf, sizeof(buf), "rules: %zu, the first whose regex matches the whole name judges (R or Esc closes)", n);
+	if (rules)
+		snprintf(buf, sizeof(buf), "rules: %zu, the first whose regex matches the whole name judges (R or Esc closes)",
+			 n);
+	else
+		snprintf(buf, sizeof(buf), "rules: none (R or Esc closes)");
 	tui_draw_str(stdscr, r.y - 1, r.x + 1, r.w - 1, buf, title);
 	if (!rules) {
-		char num[32];
-		tui_draw_fmt_num(num, sizeof(num), dv_comparison_threshold(app->cmp));
-		snprintf(buf, sizeof(buf), "no rules: every tensor passes when rel_diff <= %s (t sets it)", num);
+		snprintf(buf, sizeof(buf), "no rules: a tensor passes when rel_diff <= %g (t sets it)",
+			 dv_comparison_threshold(app->cmp));
 		PUT_LINE(tui_draw_str(stdscr, r.y + l_, r.x + 2, r.w - 2, buf, A_NORMAL));
 		PUT_LINE(tui_draw_str(stdscr, r.y + l_, r.x + 2, r.w - 2,
 				      "--rule 'REGEX=PREDICATE' and --rules FILE give per-tensor rules", A_NORMAL));
