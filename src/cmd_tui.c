@@ -67,6 +67,7 @@ static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_fa
 {
 	dv_error rerr = { { 0 } };
 	bool has_threshold = false, has_rules = false;
+	const char *allow_failed_src = NULL, *allow_skipped_src = NULL;
 	static const struct option longopts[] = {
 		{ "diff-threshold", required_argument, NULL, 't' },
 		{ "rule", required_argument, NULL, 'r' },
@@ -119,18 +120,8 @@ static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_fa
 			}
 			has_rules = true;
 			break;
-		case 'A':
-			pcre2_code_free(*allow_failed);
-			if (!(*allow_failed = compile_allow("--allow-failed-pattern", optarg)))
-				return 2;
-			o.show_gate = true;
-			break;
-		case 'B':
-			pcre2_code_free(*allow_skipped);
-			if (!(*allow_skipped = compile_allow("--allow-skipped-pattern", optarg)))
-				return 2;
-			o.show_gate = true;
-			break;
+		case 'A': allow_failed_src = optarg; break;
+		case 'B': allow_skipped_src = optarg; break;
 		case 'f': o.filter = optarg; break;
 		case 'l': o.layer_regex = optarg; break;
 		case 'a': o.ascii = true; break;
@@ -173,8 +164,15 @@ static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_fa
 		o.rules = rules;
 		o.show_gate = true;
 	}
+	/* As compare: the last of each pattern counts, compiled once the
+	 * arguments are known to be complete. */
+	if (allow_failed_src && !(*allow_failed = compile_allow("--allow-failed-pattern", allow_failed_src)))
+		return 2;
+	if (allow_skipped_src && !(*allow_skipped = compile_allow("--allow-skipped-pattern", allow_skipped_src)))
+		return 2;
 	o.allow_failed = *allow_failed;
 	o.allow_skipped = *allow_skipped;
+	o.show_gate = o.show_gate || allow_failed_src || allow_skipped_src;
 	o.baseline = argv[optind];
 	o.target = argv[optind + 1];
 	const char *script = getenv("DUMPVIEW_SCRIPT");
