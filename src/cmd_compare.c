@@ -151,52 +151,6 @@ static int parse_threshold(const char *s, double *out)
 	return 0;
 }
 
-/* Whether a name fully matches an allow pattern. One too expensive to match
- * does not allow: the exit status fails closed. */
-static bool allowed(const pcre2_code *re, const char *name)
-{
-	return dv_regex_test(re, name ? name : "") == DV_REGEX_MATCH;
-}
-
-/* The exit status's verdict on the names (see usage): 1 when a failed name
- * is not allowed (allow_failed NULL: none is), or a skipped name is not
- * (allow_skipped NULL: every one is). The first such name is said on
- * standard error, with how many there are. */
-static int check_allowed(const dv_comparison *cmp, const pcre2_code *allow_failed, const pcre2_code *allow_skipped)
-{
-	size_t nfailed = 0, nskipped = 0;
-	const char *first_failed = NULL, *first_skipped = NULL;
-
-	for (size_t i = 0; i < cmp->npairs; i++) {
-		const char *name = cmp->pairs[i].name;
-
-		switch (dv_comparison_verdict(cmp, i, NULL)) {
-		case DV_OUTCOME_PASS:
-		case DV_OUTCOME_ERROR:
-			break;
-		case DV_OUTCOME_FAIL:
-			if (!allow_failed || !allowed(allow_failed, name)) {
-				if (!nfailed++)
-					first_failed = name;
-			}
-			break;
-		default:
-			if (allow_skipped && !allowed(allow_skipped, name)) {
-				if (!nskipped++)
-					first_skipped = name;
-			}
-			break;
-		}
-	}
-	if (nfailed && allow_failed)
-		dv_term_fprintf(stderr, PROG ": %zu failed tensor(s) not allowed by --allow-failed-pattern, the first "
-				"'%s'\n", nfailed, first_failed ? first_failed : "");
-	if (nskipped)
-		dv_term_fprintf(stderr, PROG ": %zu skipped name(s) not allowed by --allow-skipped-pattern, the first "
-				"'%s'\n", nskipped, first_skipped ? first_skipped : "");
-	return nfailed || nskipped ? 1 : 0;
-}
-
 int cmd_compare(int argc, char **argv)
 {
 	enum { OPT_PHASE = 256, OPT_FILTER, OPT_THRESHOLD, OPT_LAYER_REGEX, OPT_FORMAT, OPT_OUTPUT, OPT_FOLLOW,
@@ -233,7 +187,7 @@ int cmd_compare(int argc, char **argv)
 	dv_report *report = NULL;
 	dv_metrics_opts mopts;
 	dv_comparison_opts cmp_opts = {0};
-	const dv_report_counts *counts;
+	dv_gate gate;
 	dv_error err = { { 0 } };
 	char *diagnosis = NULL;
 	char *const *warnings = NULL;
@@ -436,26 +390,25 @@ int cmd_compare(int argc, char **argv)
 	diagnosis = dv_diagnose(cmp);
 	dv_report_finish(report, diagnosis);
 
-	counts = dv_report_get_counts(report);
 	nwarnings = dv_report_warnings(report, &warnings);
 	/* CSV has no summary row: its warnings go where the user sees them. */
 	if (ropts.format == DV_REPORT_CSV)
 		for (i = 0; i < nwarnings; i++)
 			dv_term_fprintf(stderr, PROG ": warning: %s\n", warnings[i]);
 	/* Fail closed: a run where nothing passed (every pair skipped, say
-	 * non-tensor values only) vouches for nothing. */
-	rc = 0;
-	if (!counts->passed) {
-		if (!counts->failed && !counts->errored)
-			fprintf(stderr, PROG ": no tensor pair passed\n");
-		rc = 1;
-	}
-	/* Failures count through check_allowed: --allow-failed-pattern may
-	 * forgive them, errors and warnings never. */
-	if (counts->errored || nwarnings)
-		rc = 1;
-	if (check_allowed(cmp, allow_failed, allow_skipped))
-		rc = 1;
+	 * non-tensor values only) vouches for nothing; failures count through
+	 * the allow pattern, errors and warnings never. The gate is the
+	 * comparison's (the explorer shows the same); the first name each
+	 * allow pattern does not forgive is said, with how many there are. */
+	rc = dv_comparison_gate(cmp, allow_failed, allow_skipped, &gate);
+	if (!gate.passed && !gate.failed && !gate.errored)
+		fprintf(stderr, PROG ": no tensor pair passed\n");
+	if (gate.failed_not_allowed && allow_failed)
+		dv_term_fprintf(stderr, PROG ": %zu failed tensor(s) not allowed by --allow-failed-pattern, the first "
+				"'%s'\n", gate.failed_not_allowed, gate.first_failed ? gate.first_failed : "");
+	if (gate.skipped_not_allowed)
+		dv_term_fprintf(stderr, PROG ": %zu skipped name(s) not allowed by --allow-skipped-pattern, the first "
+				"'%s'\n", gate.skipped_not_allowed, gate.first_skipped ? gate.first_skipped : "");
 	if (fflush(out) || ferror(out)) {
 		dv_term_fprintf(stderr, PROG ": writing %s: %s\n", output ? output : "standard output", strerror(errno));
 		rc = 2;

@@ -11,20 +11,69 @@
 #include "dumpview/commands.h"
 #include "dumpview/escape.h"
 #include "dumpview/metrics.h"
+#include "dumpview/rules.h"
 #include "dumpview/tui.h"
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: dumpview [--diff-threshold X] [--filter RE] [--layer-regex RE] [--ascii] [--no-color]\n"
+	fprintf(out, "usage: dumpview [--diff-threshold X] [--rule 'REGEX=PREDICATE']... [--rules FILE]\n"
+		     "                [--allow-failed-pattern RE] [--allow-skipped-pattern RE]\n"
+		     "                [--filter RE] [--layer-regex RE] [--ascii] [--no-color]\n"
 		     "                [--no-scan] [--follow-symlinks] BASELINE TARGET\n"
 		     "       dumpview --print-keys\n"
 		     "Explore where two tensor dumps diverge. Press ? inside for the keys; see dumpview(1).\n");
 }
 
+/* Compiles an allow pattern as `compare` does (a full match); on error
+ * prints PCRE2's message and offset. */
+static pcre2_code *compile_allow(const char *what, const char *pattern)
+{
+	int errcode;
+	PCRE2_SIZE offset;
+	PCRE2_UCHAR msg[256];
+	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+				       PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_ANCHORED | PCRE2_ENDANCHORED, &errcode,
+				       &offset, NULL);
+
+	if (!re) {
+		if (pcre2_get_error_message(errcode, msg, sizeof(msg)) < 0)
+			snprintf((char *)msg, sizeof(msg), "error %d", errcode);
+		dv_term_fprintf(stderr, "dumpview: bad %s regex '%s' at offset %zu: %s\n", what, pattern,
+				(size_t)offset, (char *)msg);
+	}
+	return re;
+}
+
+static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_failed, pcre2_code **allow_skipped);
+
 int cmd_tui(int argc, char **argv)
 {
+	pcre2_code *allow_failed = NULL, *allow_skipped = NULL;
+	dv_rules *rules = dv_rules_new();
+	int rc;
+
+	if (!rules) {
+		fprintf(stderr, "dumpview: out of memory\n");
+		return 2;
+	}
+	rc = run_tui(argc, argv, rules, &allow_failed, &allow_skipped);
+	pcre2_code_free(allow_failed);
+	pcre2_code_free(allow_skipped);
+	dv_rules_free(rules);
+	return rc;
+}
+
+static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_failed, pcre2_code **allow_skipped)
+{
+	dv_error rerr = { { 0 } };
+	bool has_threshold = false, has_rules = false;
+	const char *allow_failed_src = NULL, *allow_skipped_src = NULL;
 	static const struct option longopts[] = {
 		{ "diff-threshold", required_argument, NULL, 't' },
+		{ "rule", required_argument, NULL, 'r' },
+		{ "rules", required_argument, NULL, 'R' },
+		{ "allow-failed-pattern", required_argument, NULL, 'A' },
+		{ "allow-skipped-pattern", required_argument, NULL, 'B' },
 		{ "filter", required_argument, NULL, 'f' },
 		{ "layer-regex", required_argument, NULL, 'l' },
 		{ "ascii", no_argument, NULL, 'a' },
@@ -52,8 +101,27 @@ int cmd_tui(int argc, char **argv)
 				dv_term_fprintf(stderr, "dumpview: --diff-threshold: '%s' is not a number >= 0\n", optarg);
 				return 2;
 			}
+			has_threshold = true;
 			break;
 		}
+		/* Rules are checked here, before the terminal starts: a bad one
+		 * is a usage error naming its column, as in compare. */
+		case 'r':
+			if (dv_rules_add(rules, optarg, &rerr)) {
+				dv_term_fprintf(stderr, "dumpview: --rule: %s\n", rerr.msg);
+				return 2;
+			}
+			has_rules = true;
+			break;
+		case 'R':
+			if (dv_rules_load_file(rules, optarg, &rerr)) {
+				dv_term_fprintf(stderr, "dumpview: --rules: %s\n", rerr.msg);
+				return 2;
+			}
+			has_rules = true;
+			break;
+		case 'A': allow_failed_src = optarg; break;
+		case 'B': allow_skipped_src = optarg; break;
 		case 'f': o.filter = optarg; break;
 		case 'l': o.layer_regex = optarg; break;
 		case 'a': o.ascii = true; break;
@@ -85,6 +153,26 @@ int cmd_tui(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* Rules given: --diff-threshold is their catch-all, placed last, and
+	 * without it a name no rule matches is an error (compare's semantics).
+	 * Without rules the threshold alone judges, as it always has. */
+	if (has_rules) {
+		if (has_threshold && dv_rules_set_catch_all(rules, true, o.threshold)) {
+			fprintf(stderr, "dumpview: out of memory\n");
+			return 2;
+		}
+		o.rules = rules;
+		o.show_gate = true;
+	}
+	/* As compare: the last of each pattern counts, compiled once the
+	 * arguments are known to be complete. */
+	if (allow_failed_src && !(*allow_failed = compile_allow("--allow-failed-pattern", allow_failed_src)))
+		return 2;
+	if (allow_skipped_src && !(*allow_skipped = compile_allow("--allow-skipped-pattern", allow_skipped_src)))
+		return 2;
+	o.allow_failed = *allow_failed;
+	o.allow_skipped = *allow_skipped;
+	o.show_gate = o.show_gate || allow_failed_src || allow_skipped_src;
 	o.baseline = argv[optind];
 	o.target = argv[optind + 1];
 	const char *script = getenv("DUMPVIEW_SCRIPT");

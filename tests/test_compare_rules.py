@@ -132,6 +132,18 @@ def exit_codes():
     ok(rc == 1 and "debug_extra" in err, "a skipped name not allowed: exit 1, named", (rc, err))
     rc, _, err = jsonl(*base_args, "--allow-skipped-pattern", "rids|qkv_format|attn_q|debug", BASE, TARG)
     ok(rc == 1, "--allow-skipped-pattern is a full match", (rc, err))
+    # The gate's messages, exactly as they have always been: standard error
+    # holds these lines and nothing else.
+    rc, recs, err = jsonl("--allow-failed-pattern", "|".join(failed_names[1:]),
+                          "--allow-skipped-pattern", "rids|qkv_format|attn_q", BASE, TARG)
+    nfirst = sum(1 for p in pairs_of(recs) if not p["passed"] and p["name"] == failed_names[0])
+    want = ("dumpview compare: %d failed tensor(s) not allowed by --allow-failed-pattern, the first '%s'\n"
+            "dumpview compare: 1 skipped name(s) not allowed by --allow-skipped-pattern, the first 'debug_extra'\n"
+            % (nfirst, failed_names[0]))
+    ok(rc == 1 and err == want, "both allow patterns refusing: standard error exactly as before", (rc, err, want))
+    rc, _, err = jsonl("--filter", "name=(rids|qkv_format)___", BASE, TARG)
+    ok(rc == 1 and err == "dumpview compare: no tensor pair passed\n",
+       "nothing passed: standard error exactly as before", (rc, err))
     rc, _, err = jsonl(*base_args, "--allow-skipped-pattern", "(", BASE, TARG)
     ok(rc == 2 and "--allow-skipped-pattern" in err, "bad --allow-skipped-pattern: exit 2", err)
     rc, _, err = jsonl("--allow-failed-pattern", "[", BASE, TARG)

@@ -417,6 +417,87 @@ static void test_rules_judge_by_name(void **state)
 	dv_rules_free(rules);
 }
 
+static pcre2_code *full_match(const char *pattern)
+{
+	int code;
+	PCRE2_SIZE off;
+	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+				       PCRE2_UTF | PCRE2_ANCHORED | PCRE2_ENDANCHORED, &code, &off, NULL);
+
+	assert_non_null(re);
+	return re;
+}
+
+/* The gate `compare` exits by and the explorer shows: each reason in turn,
+ * the one-line reason naming the first, the allow patterns as full matches. */
+static void test_exit_status(void **state)
+{
+	dv_error err;
+	dv_comparison *cmp = open_cmp(NULL, 0, NULL, &err);
+	pcre2_code *t2 = full_match("t2"), *t = full_match("t"), *tany = full_match("t.*"), *all = full_match(".*");
+	dv_rules *rules = dv_rules_new();
+	char why[256];
+	dv_gate g;
+	size_t extra = (size_t)-1;
+
+	(void)state;
+	assert_non_null(cmp);
+	assert_non_null(rules);
+	/* nothing computed yet: nothing passed */
+	assert_int_equal(dv_comparison_exit_status(cmp, NULL, NULL, why, sizeof(why)), 1);
+	assert_string_equal(why, "no tensor pair passed");
+	for (size_t i = 0; i < cmp->npairs; i++) {
+		if (cmp->pairs[i].kind == DV_PAIR_MATCHED)
+			set_compared(&cmp->pairs[i], 0);
+		else
+			extra = i;
+	}
+	assert_int_not_equal(extra, (size_t)-1);
+	/* every tensor passes; the one-sided name is a skip, allowed by default */
+	assert_int_equal(dv_comparison_gate(cmp, NULL, NULL, &g), 0);
+	assert_int_equal(g.passed, 9);
+	assert_int_equal(g.skipped, 1);
+	assert_int_equal(g.warnings, 0);
+	assert_int_equal(dv_comparison_exit_status(cmp, NULL, NULL, why, sizeof(why)), 0);
+	assert_string_equal(why, "passed");
+	assert_int_equal(dv_comparison_exit_status(cmp, NULL, NULL, NULL, 0), 0);
+	/* a skip the pattern does not allow */
+	assert_int_equal(dv_comparison_exit_status(cmp, NULL, tany, why, sizeof(why)), 1);
+	assert_string_equal(why, "1 skipped not allowed by --allow-skipped-pattern, the first 'extra'");
+	assert_int_equal(dv_comparison_exit_status(cmp, NULL, all, why, sizeof(why)), 0);
+	/* a failure: none allowed by default, a full match allows it */
+	set_compared(&cmp->pairs[1], 0.4);
+	assert_string_equal(cmp->pairs[1].name, "t2");
+	assert_int_equal(dv_comparison_exit_status(cmp, NULL, NULL, why, sizeof(why)), 1);
+	assert_string_equal(why, "1 failed");
+	assert_int_equal(dv_comparison_exit_status(cmp, t2, NULL, why, sizeof(why)), 0);
+	assert_int_equal(dv_comparison_exit_status(cmp, t, NULL, why, sizeof(why)), 1);
+	assert_string_equal(why, "1 failed not allowed by --allow-failed-pattern, the first 't2'");
+	assert_int_equal(dv_comparison_gate(cmp, t, tany, &g), 1);
+	assert_int_equal(g.failed_not_allowed, 1);
+	assert_string_equal(g.first_failed, "t2");
+	assert_int_equal(g.skipped_not_allowed, 1);
+	assert_string_equal(g.first_skipped, "extra");
+	/* an error is never allowed: a name no rule matches */
+	assert_int_equal(dv_rules_add(rules, "t[12]=rel <= 0", &err), 0);
+	assert_int_equal(dv_comparison_set_rules(cmp, rules, &err), 0);
+	assert_int_equal(dv_comparison_exit_status(cmp, all, all, why, sizeof(why)), 1);
+	assert_string_equal(why, "3 errored");
+	/* every failure allowed but nothing passed: still 1 */
+	assert_int_equal(dv_comparison_set_rules(cmp, NULL, &err), 0);
+	for (size_t i = 0; i < cmp->npairs; i++)
+		if (i != extra)
+			set_compared(&cmp->pairs[i], 0.5);
+	assert_int_equal(dv_comparison_exit_status(cmp, all, NULL, why, sizeof(why)), 1);
+	assert_string_equal(why, "no tensor pair passed");
+	pcre2_code_free(t2);
+	pcre2_code_free(t);
+	pcre2_code_free(tany);
+	pcre2_code_free(all);
+	dv_comparison_free(cmp);
+	dv_rules_free(rules);
+}
+
 static void test_first_divergence_known_and_so_far(void **state)
 {
 	dv_error err;
@@ -550,6 +631,7 @@ int main(void)
 		cmocka_unit_test(test_verdicts_follow_the_threshold),
 		cmocka_unit_test(test_pass_rule_replaces_threshold),
 		cmocka_unit_test(test_rules_judge_by_name),
+		cmocka_unit_test(test_exit_status),
 		cmocka_unit_test(test_verdict_at_a_given_threshold),
 		cmocka_unit_test(test_open_sequential_and_parallel),
 		cmocka_unit_test(test_first_divergence_known_and_so_far),

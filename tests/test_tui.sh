@@ -63,7 +63,7 @@ count=0
 for keys in "$dir"/*.keys; do
 	count=$((count + 1 + $(grep -c '^:save-display' "$keys")))
 done
-echo "1..$((count + 8))"
+echo "1..$((count + 11))"
 
 for keys in "$dir"/*.keys; do
 	name=$(basename "$keys" .keys)
@@ -117,6 +117,31 @@ if [ "$(wc -l <"$tmp/$long" 2>/dev/null)" = 4 ] && [ -z "$(find "$tmp" -name '*.
 	ok "export-safe: a 254-byte file name exports (temporary name shortened)"
 else
 	not_ok "export-safe: a 254-byte file name exports (temporary name shortened)"
+fi
+
+# The explorer's rule options are checked before the terminal starts: a bad
+# rule or allow pattern is a usage error (exit 2) naming where, as in compare.
+out=$(cd "$tmp" && DUMPVIEW_SCRIPT=/dev/null "$DUMPVIEW" --rule 'a=rel <= 1' --rule 'b=rell < 1' baseline target 2>&1)
+rc=$?
+if [ "$rc" = 2 ] && printf '%s' "$out" | grep -q "^dumpview: --rule: rule 2: column 3: unknown name 'rell'"; then
+	ok "explorer: a bad --rule is exit 2 naming rule and column"
+else
+	not_ok "explorer: a bad --rule is exit 2 naming rule and column (exit $rc): $out"
+fi
+printf 'x rel <=\n' >"$tmp/bad.rules"
+out=$(cd "$tmp" && DUMPVIEW_SCRIPT=/dev/null "$DUMPVIEW" --rules bad.rules baseline target 2>&1)
+rc=$?
+if [ "$rc" = 2 ] && printf '%s' "$out" | grep -q "^dumpview: --rules: bad.rules:1: column"; then
+	ok "explorer: a bad --rules line is exit 2 naming line and column"
+else
+	not_ok "explorer: a bad --rules line is exit 2 naming line and column (exit $rc): $out"
+fi
+out=$(cd "$tmp" && DUMPVIEW_SCRIPT=/dev/null "$DUMPVIEW" --allow-failed-pattern '(' baseline target 2>&1)
+rc=$?
+if [ "$rc" = 2 ] && printf '%s' "$out" | grep -q "^dumpview: bad --allow-failed-pattern regex '(' at offset 1"; then
+	ok "explorer: a bad --allow-failed-pattern is exit 2"
+else
+	not_ok "explorer: a bad --allow-failed-pattern is exit 2 (exit $rc): $out"
 fi
 
 # The exports of export.keys, against torch (expected.json).

@@ -128,6 +128,36 @@ bool dv_outcome_diverges(dv_outcome v);
  * verdict diverges, exact (*known) once every pair before it has a final
  * verdict. */
 
+/* ---- the exit status (the CI gate) ---- */
+
+/* What the gate saw: the verdicts now, counted as the report counts them
+ * (anything not PASS, FAIL or ERROR is skipped, one-sided names included),
+ * the comparison's warnings, and the names the allow patterns do not
+ * forgive (the first of each kept; it points into the comparison). */
+typedef struct dv_gate {
+	size_t passed, failed, errored, skipped;
+	size_t warnings;             /* dv_comparison_warnings */
+	size_t failed_not_allowed;   /* failed names not fully matching allow_failed */
+	size_t skipped_not_allowed;  /* skipped names not fully matching allow_skipped */
+	const char *first_failed, *first_skipped;
+	int status;                  /* 0 pass, 1 fail */
+} dv_gate;
+
+/* The one exit-status decision of `compare` and the explorer: 1 when nothing
+ * passed, anything errored (a name no rule matches included), a warning was
+ * raised, a failed name does not fully match allow_failed (NULL: none is
+ * allowed), or a skipped name does not fully match allow_skipped (NULL:
+ * every one is); else 0. A pattern too expensive to match does not allow:
+ * the gate fails closed. Meaningful once every pair has a final verdict.
+ * Returns gate->status. */
+int dv_comparison_gate(const dv_comparison *cmp, const pcre2_code *allow_failed, const pcre2_code *allow_skipped,
+		       dv_gate *gate);
+/* The same with the first reason in one line ("2 failed tensors not allowed
+ * by --allow-failed-pattern, the first 'x'"; "passed" for 0) in reason
+ * (optional, size bytes). */
+int dv_comparison_exit_status(const dv_comparison *cmp, const pcre2_code *allow_failed,
+			      const pcre2_code *allow_skipped, char *reason, size_t size);
+
 /* ---- the scan ---- */
 
 /* Starts the comparison's scan (see dv_scan_start); at most one at a time.

@@ -8,9 +8,22 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "dumpview/comparison.h"
+
 typedef struct dv_tui_opts {
 	const char *baseline, *target;  /* run specs (path or tag) */
-	double threshold;               /* rel_diff threshold, DV_DEFAULT_THRESHOLD */
+	double threshold;               /* rel_diff threshold, DV_DEFAULT_THRESHOLD; with rules,
+					 * the catch-all's when it has one */
+	/* --rule / --rules (NULL: none, the threshold alone judges); the
+	 * explorer's `t` changes its catch-all, so it is not const. It must
+	 * outlive dv_tui_run. */
+	dv_rules *rules;
+	/* --allow-failed-pattern / --allow-skipped-pattern, full matches (NULL:
+	 * none / every name allowed), for the gate the explorer shows */
+	const pcre2_code *allow_failed, *allow_skipped;
+	/* a gating option was given (rules or an allow pattern): the title
+	 * shows the gate `compare` would exit by */
+	bool show_gate;
 	const char *filter;             /* PCRE2 on file names, or NULL */
 	const char *layer_regex;        /* NULL: the default */
 	bool ascii;                     /* ASCII lines and marks */

@@ -3,6 +3,7 @@
  * pairing itself is in pairing.c. */
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -334,6 +335,78 @@ ptrdiff_t dv_first_divergence(const dv_comparison *cmp, bool *known)
 	if (known)
 		*known = final;
 	return -1;
+}
+
+/* Whether a name fully matches an allow pattern. One too expensive to match
+ * does not allow: the gate fails closed. */
+static bool allowed(const pcre2_code *re, const char *name)
+{
+	return dv_regex_test(re, name ? name : "") == DV_REGEX_MATCH;
+}
+
+int dv_comparison_gate(const dv_comparison *cmp, const pcre2_code *allow_failed, const pcre2_code *allow_skipped,
+		       dv_gate *g)
+{
+	char **w = NULL;
+
+	memset(g, 0, sizeof(*g));
+	for (size_t i = 0; i < cmp->npairs; i++) {
+		const char *name = cmp->pairs[i].name;
+
+		switch (dv_comparison_verdict(cmp, i, NULL)) {
+		case DV_OUTCOME_PASS:
+			g->passed++;
+			break;
+		case DV_OUTCOME_ERROR:
+			g->errored++;
+			break;
+		case DV_OUTCOME_FAIL:
+			g->failed++;
+			if ((!allow_failed || !allowed(allow_failed, name)) && !g->failed_not_allowed++)
+				g->first_failed = name;
+			break;
+		default:
+			g->skipped++;
+			if (allow_skipped && !allowed(allow_skipped, name) && !g->skipped_not_allowed++)
+				g->first_skipped = name;
+			break;
+		}
+	}
+	g->warnings = dv_comparison_warnings(cmp, &w);
+	dv_warnings_free(w, g->warnings);
+	g->status = !g->passed || g->errored || g->warnings || g->failed_not_allowed || g->skipped_not_allowed;
+	return g->status;
+}
+
+int dv_comparison_exit_status(const dv_comparison *cmp, const pcre2_code *allow_failed,
+			      const pcre2_code *allow_skipped, char *reason, size_t size)
+{
+	dv_gate g;
+
+	dv_comparison_gate(cmp, allow_failed, allow_skipped, &g);
+	if (!reason || !size)
+		return g.status;
+	/* The first reason in the order of the checks; "no tensor pair
+	 * passed" says most when nothing failed or errored either. */
+	if (!g.passed && !g.failed && !g.errored)
+		snprintf(reason, size, "no tensor pair passed");
+	else if (g.errored)
+		snprintf(reason, size, "%zu errored", g.errored);
+	else if (g.failed_not_allowed && allow_failed)
+		snprintf(reason, size, "%zu failed not allowed by --allow-failed-pattern, the first '%s'",
+			 g.failed_not_allowed, g.first_failed ? g.first_failed : "");
+	else if (g.failed_not_allowed)
+		snprintf(reason, size, "%zu failed", g.failed_not_allowed);
+	else if (g.skipped_not_allowed)
+		snprintf(reason, size, "%zu skipped not allowed by --allow-skipped-pattern, the first '%s'",
+			 g.skipped_not_allowed, g.first_skipped ? g.first_skipped : "");
+	else if (g.warnings)
+		snprintf(reason, size, "%zu warning%s", g.warnings, g.warnings == 1 ? "" : "s");
+	else if (!g.passed)
+		snprintf(reason, size, "no tensor pair passed");
+	else
+		snprintf(reason, size, "passed");
+	return g.status;
 }
 
 dv_scan *dv_comparison_scan_start(dv_comparison *cmp, const dv_metrics_opts *opts, int nthreads, int notify_fd)

@@ -117,6 +117,15 @@ static int act_threshold(tui_app *app, tui_action act, int key)
 	return TF_HANDLED | TF_REDRAW;
 }
 
+static int act_rules(tui_app *app, tui_action act, int key)
+{
+	(void)act, (void)key;
+	app->rules_open = !app->rules_open;
+	app->rules_view.scroll = 0;
+	app->help_open = false;
+	return TF_HANDLED | TF_REDRAW;
+}
+
 static int act_scan(tui_app *app, tui_action act, int key)
 {
 	(void)act, (void)key;

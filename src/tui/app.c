@@ -33,7 +33,8 @@ static void render(tui_app *app)
 		app->pending_clear = false;
 	}
 	werase(stdscr);
-	app->layout = tui_layout_compute(app->rows, app->cols, app->help_open, app->detail_open, app->focus);
+	app->layout = tui_layout_compute(app->rows, app->cols, app->help_open || app->rules_open, app->detail_open,
+					 app->focus);
 	if (app->layout.too_small) {
 		char buf[128];
 		int y = app->rows / 2 - 1;
@@ -56,7 +57,10 @@ static void render(tui_app *app)
 	}
 	tui_bars_title(app);
 	const tui_layout *l = &app->layout;
-	if (l->help_shown)
+	/* The rules screen takes the help screen's place. */
+	if (l->help_shown && app->rules_open)
+		tui_view_rules.draw(app, l->help, true);
+	else if (l->help_shown)
 		tui_view_help.draw(app, l->help, true);
 	if (l->tree_shown)
 		tui_view_tree.draw(app, l->tree, !l->detail_shown || app->focus == PANE_TREE);
@@ -243,9 +247,19 @@ int tui_dispatch(tui_app *app, int key)
 	if (act == ACT_NONE)
 		return 0;
 	const tui_action_info *a = &tui_actions[act];
+	/* q closes the rules screen (a popup) rather than quitting from it. */
+	if (app->rules_open && act == ACT_QUIT) {
+		app->rules_open = false;
+		return TF_HANDLED | TF_REDRAW;
+	}
 	if (!(a->flags & AF_ALWAYS)) {
 		if (app->rows < 15 || app->cols < 60)
 			return TF_REDRAW; /* the too-small screen takes only AF_ALWAYS actions */
+		if (app->rules_open) {
+			int f = tui_view_rules.handle(app, act, key);
+			if (f)
+				return f;
+		}
 		if (app->help_open) {
 			/* The help screen is modal: it scrolls and closes, and
 			 * closes before any other action acts on the tree. */
@@ -315,6 +329,11 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 		goto out_signals;
 	}
 	tui_state_rebuild(app);
+	/* Rules judge from here on: each pair's rule is matched once now. */
+	if (opts->rules && dv_comparison_set_rules(app->cmp, opts->rules, &e) != 0) {
+		snprintf(err, errsize, "%s", e.msg);
+		goto out_signals;
+	}
 	app->mopts = dv_metrics_opts_default();
 	app->mopts.threshold = opts->threshold;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);

@@ -1,5 +1,6 @@
-/* The title bar (runs, threshold, scan progress, first divergence) and the
- * status bar (message, prompt being typed, selection path, key hints). */
+/* The title bar (runs, threshold and rules, scan progress, the gate, first
+ * divergence) and the status bar (message, prompt being typed, selection
+ * path, key hints). */
 #include <stdio.h>
 #include <string.h>
 
@@ -12,8 +13,18 @@ void tui_bars_title(tui_app *app)
 {
 	attr_t a = tui_draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD);
 	tui_draw_fill(stdscr, 0, 0, app->cols, a);
-	char thr[32], scan[96], fd[512], buf[1200];
-	snprintf(thr, sizeof(thr), "%g", dv_comparison_threshold(app->cmp));
+	char thr[64], scan[96], fd[512], buf[1200];
+	const dv_rules *rules = dv_comparison_rules(app->cmp);
+	/* Rules given: the threshold is their catch-all's, if any, and the
+	 * count follows it. Without rules the title is as it always was. */
+	if (rules && !dv_rules_catch_all(rules))
+		snprintf(thr, sizeof(thr), "none");
+	else
+		snprintf(thr, sizeof(thr), "%g", dv_comparison_threshold(app->cmp));
+	if (rules) {
+		size_t n = strlen(thr), nr = dv_rules_count(rules);
+		snprintf(thr + n, sizeof(thr) - n, "  %zu rule%s", nr, nr == 1 ? "" : "s");
+	}
 	size_t total, cancelled, done = tui_state_matched_done(app, &total, &cancelled);
 	char ncan[48] = "";
 	if (cancelled)
@@ -39,6 +50,30 @@ void tui_bars_title(tui_app *app)
 		dv_warnings_free(w, nw);
 	} else {
 		snprintf(fd, sizeof(fd), "first divergence: not found yet");
+	}
+	/* The gate compare would exit by, once every verdict is final, in the
+	 * place of the complete scan's count (kept as long as the threshold);
+	 * shown when an option changes it (rules or an allow pattern): without
+	 * one the first divergence already tells it. */
+	if (app->opts.show_gate && done == total) {
+		/* The reason in a few words (R shows it whole), in the order
+		 * dv_comparison_exit_status gives it. */
+		dv_gate g;
+		if (!dv_comparison_gate(app->cmp, app->opts.allow_failed, app->opts.allow_skipped, &g))
+			snprintf(scan, sizeof(scan), "gate: pass");
+		else if (!g.passed && !g.failed && !g.errored)
+			snprintf(scan, sizeof(scan), "gate: fail (nothing passed)");
+		else if (g.errored)
+			snprintf(scan, sizeof(scan), "gate: fail (%zu errored)", g.errored);
+		else if (g.failed_not_allowed)
+			snprintf(scan, sizeof(scan), "gate: fail (%zu failed%s)", g.failed_not_allowed,
+				 app->opts.allow_failed ? " not allowed" : "");
+		else if (g.skipped_not_allowed)
+			snprintf(scan, sizeof(scan), "gate: fail (%zu skipped not allowed)", g.skipped_not_allowed);
+		else if (g.warnings)
+			snprintf(scan, sizeof(scan), "gate: fail (%zu warning%s)", g.warnings, g.warnings == 1 ? "" : "s");
+		else
+			snprintf(scan, sizeof(scan), "gate: fail (nothing passed)");
 	}
 	/* Widest form that fits; the first divergence is dropped last. */
 	const char *bar = app->g.vbar;

@@ -317,7 +317,12 @@ void tui_cmd_filter(tui_app *app)
 void tui_cmd_threshold(tui_app *app)
 {
 	char label[64];
-	snprintf(label, sizeof(label), "rel_diff threshold (now %g): ", dv_comparison_threshold(app->cmp));
+	if (app->opts.rules && !dv_rules_catch_all(app->opts.rules))
+		snprintf(label, sizeof(label), "catch-all rel_diff threshold (none now): ");
+	else if (app->opts.rules)
+		snprintf(label, sizeof(label), "catch-all rel_diff threshold (now %g): ", dv_comparison_threshold(app->cmp));
+	else
+		snprintf(label, sizeof(label), "rel_diff threshold (now %g): ", dv_comparison_threshold(app->cmp));
 	char *s = tui_prompt_read(app, label, "");
 	if (!s)
 		return;
@@ -336,6 +341,30 @@ void tui_cmd_threshold(tui_app *app)
 		return;
 	}
 	free(s);
+	/* With rules the threshold is their catch-all, changed in place (and
+	 * matched again when it was not there). No verdict may be read
+	 * meanwhile: the only reader off this thread is the table export. */
+	dv_rules *rules = app->opts.rules;
+	if (rules) {
+		job_kind kind;
+		int64_t done, total;
+		if (tui_jobs_heavy_busy(&app->jobs, &kind, &done, &total) && kind == JOB_TABLE) {
+			tui_state_message(app, true, "threshold unchanged: the table export is running (Esc cancels it)");
+			return;
+		}
+		bool had = dv_rules_catch_all(rules) != NULL;
+		dv_error e;
+		dv_error_clear(&e);
+		if (dv_rules_set_catch_all(rules, true, v) != 0) {
+			tui_state_message(app, true, "threshold unchanged: out of memory");
+			return;
+		}
+		if (!had && dv_comparison_set_rules(app->cmp, rules, &e) != 0) {
+			dv_rules_set_catch_all(rules, false, v);
+			tui_state_message(app, true, "threshold unchanged: %s", e.msg);
+			return;
+		}
+	}
 	dv_comparison_set_threshold(app->cmp, v);
 	app->div_opened = false;
 	app->user_moved = false;

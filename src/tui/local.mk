@@ -21,7 +21,8 @@ src_libdumpview_tui_a_SOURCES += \
 	src/tui/views.h \
 	src/tui/view_tree.c \
 	src/tui/view_detail.c \
-	src/tui/view_help.c
+	src/tui/view_help.c \
+	src/tui/view_rules.c
 
 # Tests: golden screens in scripted mode (+ exports vs torch), the man page's
 # key list against actions.def, and the real binary inside tmux.

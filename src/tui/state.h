@@ -61,6 +61,7 @@ typedef struct tui_app {
 	tui_tree_view tree_view;
 	tui_detail_view detail_view;
 	tui_help_view help_view;
+	tui_rules_view rules_view;
 	unsigned sel_gen;        /* bumped when the selected row changes */
 	bool user_moved;         /* the user moved before the first divergence was found */
 	bool div_opened;         /* the tree has opened at the first divergence */
@@ -71,6 +72,7 @@ typedef struct tui_app {
 	ptrdiff_t detail_cancelled; /* pair whose detail job the user cancelled, or -1 */
 	pane focus;
 	bool help_open;
+	bool rules_open;          /* the `R` screen, modal as help */
 	/* search and filter */
 	char *search;
 	pcre2_code *search_re;

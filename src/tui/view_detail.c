@@ -182,8 +182,15 @@ static void draw_metrics(dctx *c, const dv_pair *p)
 	snprintf(buf, sizeof(buf), "rel_diff %s  max_abs %s  mean_abs %s", m1, m2, m3);
 	put(c, 1, buf, A_BOLD);
 	int w = tui_draw_width(buf) + 3;
-	snprintf(buf, sizeof(buf), "%s %s (thr %g)", pass ? app->g.pass : app->g.fail, pass ? "passes" : "fails",
-		 dv_comparison_threshold(app->cmp));
+	const dv_rule *rule = dv_comparison_rule(app->cmp, (size_t)(p - app->cmp->pairs));
+	if (dv_comparison_no_rule(app->cmp, (size_t)(p - app->cmp->pairs)))
+		snprintf(buf, sizeof(buf), "%s error: %s", app->g.fail, DV_NO_RULE_MESSAGE);
+	else if (rule)
+		snprintf(buf, sizeof(buf), "%s %s (rule %s)", pass ? app->g.pass : app->g.fail, pass ? "passes" : "fails",
+			 dv_rule_origin(rule));
+	else
+		snprintf(buf, sizeof(buf), "%s %s (thr %g)", pass ? app->g.pass : app->g.fail, pass ? "passes" : "fails",
+			 dv_comparison_threshold(app->cmp));
 	put(c, w, buf, tui_draw_attr(app, pass ? CP_PASS : CP_FAIL, A_BOLD));
 	dnl(c);
 	if (r->has_bf16) {
@@ -443,6 +450,19 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 	line(&c, buf, A_NORMAL);
 	snprintf(buf, sizeof(buf), "target:   %s", p->targ ? p->targ->relpath : "(none)");
 	line(&c, buf, A_NORMAL);
+	/* With rules, the one that judges this tensor (origin, regex and the
+	 * predicate as parsed), or why none does: a fail-closed error. */
+	if (dv_comparison_rules(app->cmp) && p->kind == DV_PAIR_MATCHED) {
+		const dv_rule *rule = dv_comparison_rule(app->cmp, pi);
+		if (rule) {
+			snprintf(buf, sizeof(buf), "rule:     %s  %s  %s", dv_rule_origin(rule), dv_rule_regex(rule),
+				 dv_rule_canonical(rule));
+			line(&c, buf, A_NORMAL);
+		} else {
+			snprintf(buf, sizeof(buf), "rule:     %s (an error: the rules fail closed)", DV_NO_RULE_MESSAGE);
+			line(&c, buf, tui_draw_attr(app, CP_FAIL, A_BOLD));
+		}
+	}
 	pair_verdict v = tui_tree_verdict(app->cmp, p);
 	if (v == PV_UNMATCHED) {
 		line(&c, p->kind == DV_PAIR_TARGET_ONLY ? "This tensor exists only in the target: no baseline file pairs with it."

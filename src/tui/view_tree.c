@@ -296,7 +296,7 @@ static void move_sel(tui_app *app, ptrdiff_t delta)
  * closed a pane since the last frame. */
 static int tree_page(tui_app *app)
 {
-	tui_layout l = tui_layout_compute(app->rows, app->cols, app->help_open, app->detail_open, app->focus);
+	tui_layout l = tui_layout_compute(app->rows, app->cols, app->help_open || app->rules_open, app->detail_open, app->focus);
 	int h = l.tree.h;
 	return h > 1 ? h - 1 : 1;
 }

@@ -1,4 +1,4 @@
-/* The explorer's views (view_tree.c, view_detail.c, view_help.c): each a
+/* The explorer's views (view_tree.c, view_detail.c, view_help.c, view_rules.c): each a
  * struct view_ops table (name, draw, handle) over state of its own. */
 #ifndef DUMPVIEW_TUI_VIEWS_H
 #define DUMPVIEW_TUI_VIEWS_H
@@ -51,9 +51,14 @@ typedef struct tui_help_view {
 	int lines;               /* of the last draw, for scrolling */
 } tui_help_view;
 
+typedef struct tui_rules_view {
+	int scroll;
+	int lines;               /* of the last draw, for scrolling */
+} tui_rules_view;
+
 /* The detail pane back at its top (a tensor opened again). */
 void tui_view_detail_top(struct tui_app *app);
 
-extern const view_ops tui_view_tree, tui_view_detail, tui_view_help;
+extern const view_ops tui_view_tree, tui_view_detail, tui_view_help, tui_view_rules;
 
 #endif
