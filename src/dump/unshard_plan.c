@@ -1,0 +1,545 @@
+/* Planning the unsharding of one step of one side (unshard_plan.h): axes,
+ * validation, grouping and shapes, from meta only. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dumpview/unshard_plan.h"
+
+static const char *const op_names[] = {"pick", "concat", "reduce_sum", "cp_thd_concat",
+				       "zigzag_to_natural", "zigzag_to_natural_thd"};
+
+const char *dv_unshard_op_name(dv_unshard_op_kind k)
+{
+	return (unsigned)k < sizeof(op_names) / sizeof(*op_names) ? op_names[k] : NULL;
+}
+
+void dv_unshard_plan_free(dv_unshard_plan *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->nops; i++) {
+		free(p->ops[i].group_start);
+		free(p->ops[i].members);
+	}
+	free(p->ops);
+	free(p);
+}
+
+static void fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape)
+{
+	size_t len = 0;
+
+	len += snprintf(buf + len, size - len, "[");
+	for (int i = 0; i < ndim && len < size; i++)
+		len += snprintf(buf + len, size - len, "%s%lld", i ? ", " : "", (long long)shape[i]);
+	if (len < size)
+		snprintf(buf + len, size - len, "]");
+}
+
+/* Y depends on X: over the shards active on both, Y's rank is a function
+ * of X's rank (vacuously true when none has both). */
+static bool depends(const dv_shard *s, size_t n, dv_axis y, dv_axis x)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!s[i].coords.axis[x].active || !s[i].coords.axis[y].active)
+			continue;
+		for (size_t j = i + 1; j < n; j++)
+			if (s[j].coords.axis[x].active && s[j].coords.axis[y].active &&
+			    s[j].coords.axis[x].rank == s[i].coords.axis[x].rank &&
+			    s[j].coords.axis[y].rank != s[i].coords.axis[y].rank)
+				return false;
+	}
+	return true;
+}
+
+/* An undeclared axis u is fine when the declared axes present in some shard
+ * are present in every shard having u, and their ranks determine u's. */
+static bool jointly_determined(const dv_shard *s, size_t n, dv_axis u, const bool *declared)
+{
+	bool present[DV_AXIS_COUNT] = {0};
+	size_t having = 0;
+
+	for (size_t i = 0; i < n; i++)
+		for (int a = 0; a < DV_AXIS_COUNT; a++)
+			if (declared[a] && s[i].coords.axis[a].active)
+				present[a] = true;
+	for (size_t i = 0; i < n; i++) {
+		if (!s[i].coords.axis[u].active)
+			continue;
+		having++;
+		for (int a = 0; a < DV_AXIS_COUNT; a++)
+			if (present[a] && !s[i].coords.axis[a].active)
+				return false;
+		for (size_t j = i + 1; j < n; j++) {
+			bool same = s[j].coords.axis[u].active;
+
+			for (int a = 0; a < DV_AXIS_COUNT && same; a++)
+				if (present[a] && s[j].coords.axis[a].rank != s[i].coords.axis[a].rank)
+					same = false;
+			if (same && s[j].coords.axis[u].rank != s[i].coords.axis[u].rank)
+				return false;
+		}
+	}
+	return having > 0;
+}
+
+/* The axes in alphabetical order of their names (the picks' order, and the
+ * order bucket keys compare in). */
+static void axes_by_name(dv_axis *order)
+{
+	for (int i = 0; i < DV_AXIS_COUNT; i++)
+		order[i] = (dv_axis)i;
+	for (int i = 1; i < DV_AXIS_COUNT; i++)
+		for (int j = i; j > 0 && strcmp(dv_axis_name(order[j - 1]), dv_axis_name(order[j])) > 0; j--) {
+			dv_axis t = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+}
+
+/* A tensor during planning: its coordinates on the axes not yet unsharded
+ * (-1: removed or not kept) and its shape. */
+typedef struct cur {
+	int64_t coord[DV_AXIS_COUNT];
+	int64_t shape[PT_MAX_DIMS];
+} cur;
+
+/* The axis order bucket keys compare in, and the operation's axis. */
+typedef struct sort_ctx {
+	dv_axis order[DV_AXIS_COUNT];
+	dv_axis axis;
+} sort_ctx;
+
+/* Bucket key order, then rank on the operation's axis. */
+static int cmp_cur(const cur *x, const cur *y, const sort_ctx *sc)
+{
+	for (int k = 0; k < DV_AXIS_COUNT; k++) {
+		dv_axis a = sc->order[k];
+
+		if (a == sc->axis)
+			continue;
+		if (x->coord[a] != y->coord[a])
+			return x->coord[a] < y->coord[a] ? -1 : 1;
+	}
+	return 0;
+}
+
+typedef struct idx_cur {
+	size_t index;
+	const cur *c;
+} idx_cur;
+
+static int cmp_idx(const void *a, const void *b, void *ctx)
+{
+	const idx_cur *x = a, *y = b;
+	const sort_ctx *sc = ctx;
+	int c = cmp_cur(x->c, y->c, sc);
+
+	if (c)
+		return c;
+	if (x->c->coord[sc->axis] != y->c->coord[sc->axis])
+		return x->c->coord[sc->axis] < y->c->coord[sc->axis] ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static int oom(dv_error *err)
+{
+	return dv_error_set(err, "unsharding plan: out of memory");
+}
+
+/* Appends an unsharder on axis to p: groups the current tensors, computes
+ * the output shapes, replaces *cs by the outputs. */
+static int add_unsharder(dv_unshard_plan *p, dv_unshard_op_kind kind, dv_axis axis, int dim,
+			 const char *dim_name, int64_t size, const dv_shard *shards, cur **cs, size_t *ncs,
+			 dv_error *err)
+{
+	dv_unshard_op *op;
+	idx_cur *ix = NULL;
+	cur *outs = NULL;
+	size_t n = *ncs, nout = 0;
+	int ndim = p->ndim;
+	char a[128], b[128];
+	sort_ctx sc;
+
+	axes_by_name(sc.order);
+	if (!(op = realloc(p->ops, (p->nops + 1) * sizeof(*op))))
+		return oom(err);
+	p->ops = op;
+	op = &p->ops[p->nops++];
+	memset(op, 0, sizeof(*op));
+	*op = (dv_unshard_op){.kind = kind, .axis = axis, .dim = dim, .dim_name = dim_name,
+			      .axis_size = size, .needs_seq_lens = kind == DV_OP_CP_THD_CONCAT,
+			      .nin = n, .ndim = ndim};
+	memcpy(op->in_shape, (*cs)[0].shape, sizeof(op->in_shape));
+	if (!(ix = malloc(n * sizeof(*ix))) || !(op->members = malloc(n * sizeof(size_t))) ||
+	    !(op->group_start = malloc((n + 1) * sizeof(size_t))) || !(outs = calloc(n, sizeof(*outs)))) {
+		free(ix);
+		free(outs);
+		return oom(err);
+	}
+	for (size_t i = 0; i < n; i++)
+		ix[i] = (idx_cur){i, &(*cs)[i]};
+	sc.axis = axis;
+	qsort_r(ix, n, sizeof(*ix), cmp_idx, &sc);
+	for (size_t i = 0; i < n; i++) {
+		const cur *c = ix[i].c;
+
+		op->members[i] = ix[i].index;
+		if (!i || cmp_cur(c, ix[i - 1].c, &sc)) {
+			op->group_start[nout] = i;
+			outs[nout] = *c;
+			outs[nout].coord[axis] = -1;
+			nout++;
+			continue;
+		}
+		cur *o = &outs[nout - 1];
+		bool same = true;
+
+		for (int d = 0; d < ndim; d++)
+			if (c->shape[d] != o->shape[d] && (kind == DV_OP_REDUCE_SUM || kind == DV_OP_PICK ||
+							   d != dim))
+				same = false;
+		if (!same && kind != DV_OP_PICK) {
+			fmt_shape(a, sizeof(a), ndim, ix[op->group_start[nout - 1]].c->shape);
+			fmt_shape(b, sizeof(b), ndim, c->shape);
+			free(ix);
+			free(outs);
+			(void)shards;
+			return dv_error_set(err, "%s on %s over %s: shard shapes %s and %s do not fit",
+					    dv_unshard_op_name(kind), dim_name ? dim_name : "-", dv_axis_name(axis), a, b);
+		}
+		if (kind == DV_OP_CONCAT || kind == DV_OP_CP_THD_CONCAT)
+			o->shape[dim] += c->shape[dim];
+	}
+	op->group_start[nout] = n;
+	op->nout = nout;
+	memcpy(op->out_shape, outs[0].shape, sizeof(op->out_shape));
+	free(ix);
+	free(*cs);
+	*cs = outs;
+	*ncs = nout;
+	return 0;
+}
+
+static int add_reorder(dv_unshard_plan *p, dv_unshard_op_kind kind, dv_axis axis, int dim, const char *dim_name,
+		       int64_t size, const cur *c, dv_error *err)
+{
+	dv_unshard_op *op = realloc(p->ops, (p->nops + 1) * sizeof(*op));
+
+	if (!op)
+		return oom(err);
+	p->ops = op;
+	op = &p->ops[p->nops++];
+	*op = (dv_unshard_op){.kind = kind, .axis = axis, .dim = dim, .dim_name = dim_name, .axis_size = size,
+			      .needs_seq_lens = kind == DV_OP_ZIGZAG_TO_NATURAL_THD, .nin = 1, .nout = 1,
+			      .ndim = p->ndim};
+	if (!(op->group_start = malloc(2 * sizeof(size_t))) || !(op->members = malloc(sizeof(size_t))))
+		return oom(err);
+	op->group_start[0] = 0;
+	op->group_start[1] = 1;
+	op->members[0] = 0;
+	memcpy(op->in_shape, c->shape, sizeof(op->in_shape));
+	memcpy(op->out_shape, c->shape, sizeof(op->out_shape));
+	return 0;
+}
+
+/* "tp, cp" of the flagged axes, into buf. */
+static const char *axis_list(const bool *set, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (int a = 0; a < DV_AXIS_COUNT && len < size; a++)
+		if (set[a])
+			len += snprintf(buf + len, size - len, "%s%s", len ? ", " : "", dv_axis_name((dv_axis)a));
+	return buf;
+}
+
+int dv_unshard_plan_step(const dv_shard *s, size_t n, const dv_unshard_opts *opts, dv_unshard_plan **out,
+			 dv_error *err)
+{
+	bool have_lens = opts && opts->have_seq_lens;
+	bool active[DV_AXIS_COUNT] = {0}, sharded[DV_AXIS_COUNT] = {0}, repl[DV_AXIS_COUNT] = {0};
+	bool declared[DV_AXIS_COUNT] = {0}, implicit_repl[DV_AXIS_COUNT] = {0}, bad[DV_AXIS_COUNT] = {0};
+	bool any = false, anybad = false;
+	const dv_dims *d;
+	dv_unshard_plan *p;
+	cur *cs = NULL;
+	size_t ncs = n;
+	char buf[256];
+	dv_axis dp, order[DV_AXIS_COUNT];
+
+	*out = NULL;
+	if (!n)
+		return dv_error_set(err, "no file in the step");
+	d = s[0].dims;
+	if (!d) {
+		for (size_t i = 1; i < n; i++)
+			if (s[i].dims)
+				return dv_error_set(err, "the first file has no dims but file %zu has", i);
+		if (n != 1)
+			return dv_error_set(err, "%zu files in one step without dims: cannot unshard", n);
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			if (i && (!s[i].dims || !dv_dims_equal(d, s[i].dims)))
+				return dv_error_set(err, "dims differ between shards (rank %lld and rank %lld)",
+						    (long long)s[0].rank, (long long)s[i].rank);
+			if (dv_dims_check_rank(d, s[i].ndim, err) < 0)
+				return dv_error_prefix(err, "rank %lld", (long long)s[i].rank);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (s[i].ndim != s[0].ndim)
+			return dv_error_set(err, "shards have %d and %d dimensions", s[0].ndim, s[i].ndim);
+	if (!(p = calloc(1, sizeof(*p))))
+		return oom(err);
+	p->nshards = n;
+	p->ndim = s[0].ndim;
+	memcpy(p->shape, s[0].shape, sizeof(p->shape));
+	if (!d) {
+		*out = p;
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (int a = 0; a < DV_AXIS_COUNT; a++)
+			if (s[i].coords.axis[a].active)
+				active[a] = true;
+	for (size_t k = 0; k < d->ndims; k++)
+		for (size_t m = 0; m < d->dims[k].nmods; m++)
+			if (active[d->dims[k].mods[m].axis])
+				sharded[d->dims[k].mods[m].axis] = true;
+	for (int a = 0; a < DV_AXIS_COUNT; a++) {
+		repl[a] = d->replicated[a] || (a == DV_AXIS_RECOMPUTE_PSEUDO && active[a]);
+		if (repl[a] && !active[a]) {
+			dv_error_set(err, "replicated axis %s not found in parallel_infos (axis_size 1 or absent)",
+				     dv_axis_name((dv_axis)a));
+			goto fail;
+		}
+		if (repl[a] && sharded[a]) {
+			dv_error_set(err, "axis %s is both replicated and sharded", dv_axis_name((dv_axis)a));
+			goto fail;
+		}
+	}
+	for (int x = 0; x < DV_AXIS_COUNT; x++)
+		for (int y = x + 1; y < DV_AXIS_COUNT; y++)
+			if (repl[x] && repl[y] && (depends(s, n, (dv_axis)y, (dv_axis)x) ||
+						   depends(s, n, (dv_axis)x, (dv_axis)y))) {
+				dv_error_set(err, "replicated axes %s and %s are not orthogonal",
+					     dv_axis_name((dv_axis)x), dv_axis_name((dv_axis)y));
+				goto fail;
+			}
+	for (int c = 0; c < DV_AXIS_COUNT; c++) {
+		declared[c] = sharded[c] || repl[c];
+		if (!active[c] || declared[c])
+			continue;
+		for (int r = 0; r < DV_AXIS_COUNT; r++)
+			if (repl[r] && depends(s, n, (dv_axis)c, (dv_axis)r))
+				implicit_repl[c] = true;
+	}
+	for (int c = 0; c < DV_AXIS_COUNT; c++) {
+		if (!active[c] || sharded[c] || repl[c])
+			continue;
+		if (implicit_repl[c]) {
+			declared[c] = true;
+			continue;
+		}
+		for (int x = 0; x < DV_AXIS_COUNT; x++)
+			if (sharded[x] && depends(s, n, (dv_axis)c, (dv_axis)x))
+				declared[c] = true;
+	}
+	if (dv_dims_dp_axis(d, &dp, err) < 0)
+		goto fail;
+	declared[dp] = true;
+	for (int u = 0; u < DV_AXIS_COUNT; u++)
+		if (active[u] && !declared[u] && !jointly_determined(s, n, (dv_axis)u, declared))
+			bad[u] = anybad = true;
+	if (anybad) {
+		dv_error_set(err, "Axes {%s} are active (axis_size > 1) but not declared in dims",
+			     axis_list(bad, buf, sizeof(buf)));
+		goto fail;
+	}
+	for (int a = 0; a < DV_AXIS_COUNT; a++)
+		any = any || sharded[a] || repl[a];
+	if (n >= 2) {
+		for (size_t k = 0; k < d->ndims; k++)
+			for (size_t m = 0; m < d->dims[k].nmods; m++)
+				if (d->dims[k].mods[m].zigzag && strcmp(d->dims[k].name, "s") &&
+				    strcmp(d->dims[k].name, "t")) {
+					dv_error_set(err, "zigzag ordering on dim '%s': only 's' and 't' can be reordered",
+						     d->dims[k].name);
+					goto fail;
+				}
+		for (int a = 0; a < DV_AXIS_COUNT; a++) {
+			int64_t size;
+			unsigned char *seen;
+
+			if (!sharded[a] && !repl[a])
+				continue;
+			for (size_t i = 0; i < n; i++)
+				if (!s[i].coords.axis[a].active) {
+					dv_error_set(err, "missing parallel_info for axis %s (rank %lld)",
+						     dv_axis_name((dv_axis)a), (long long)s[i].rank);
+					goto fail;
+				}
+			size = s[0].coords.axis[a].size;
+			for (size_t i = 1; i < n; i++)
+				if (s[i].coords.axis[a].size != size) {
+					dv_error_set(err, "Inconsistent axis_size for %s: %lld and %lld",
+						     dv_axis_name((dv_axis)a), (long long)size,
+						     (long long)s[i].coords.axis[a].size);
+					goto fail;
+				}
+			if (size > (int64_t)n) {
+				dv_error_set(err, "%s axis_rank coverage is incomplete: %zu files for %s_size %lld",
+					     dv_axis_name((dv_axis)a), n, dv_axis_name((dv_axis)a), (long long)size);
+				goto fail;
+			}
+			if (!(seen = calloc((size_t)size, 1))) {
+				oom(err);
+				goto fail;
+			}
+			for (size_t i = 0; i < n; i++)
+				seen[s[i].coords.axis[a].rank] = 1;
+			for (int64_t r = 0; r < size; r++)
+				if (!seen[r]) {
+					free(seen);
+					dv_error_set(err, "%s axis_rank coverage is incomplete: no shard of %s_rank %lld",
+						     dv_axis_name((dv_axis)a), dv_axis_name((dv_axis)a), (long long)r);
+					goto fail;
+				}
+			free(seen);
+		}
+	}
+	if (!any) {
+		if (n != 1) {
+			dv_error_set(err, "%zu files in one step but dims shard or replicate no active axis", n);
+			goto fail;
+		}
+		*out = p;
+		return 0;
+	}
+	if (!(cs = calloc(n, sizeof(*cs)))) {
+		oom(err);
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		for (int a = 0; a < DV_AXIS_COUNT; a++)
+			cs[i].coord[a] = sharded[a] || repl[a] ? s[i].coords.axis[a].rank : -1;
+		memcpy(cs[i].shape, s[i].shape, sizeof(cs[i].shape));
+	}
+	/* Two shards with the same coordinates would both be joined in. */
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++)
+			if (!memcmp(cs[i].coord, cs[j].coord, sizeof(cs[i].coord))) {
+				dv_error_set(err, "duplicate shards: rank %lld and rank %lld have the same coordinates",
+					     (long long)s[i].rank, (long long)s[j].rank);
+				goto fail;
+			}
+	axes_by_name(order);
+	for (int k = 0; k < DV_AXIS_COUNT; k++)
+		if (repl[order[k]] && add_unsharder(p, DV_OP_PICK, order[k], -1, NULL,
+						    s[0].coords.axis[order[k]].size, s, &cs, &ncs, err) < 0)
+			goto fail;
+	for (size_t k = 0; k < d->ndims; k++)
+		for (size_t m = d->dims[k].nmods; m-- > 0;) {
+			const dv_dim_mod *md = &d->dims[k].mods[m];
+			dv_unshard_op_kind kind = DV_OP_CONCAT;
+
+			if (!sharded[md->axis])
+				continue;
+			if (md->partial)
+				kind = DV_OP_REDUCE_SUM;
+			else if (md->axis == DV_AXIS_CP && !strcmp(d->dims[k].name, "t") && have_lens)
+				kind = DV_OP_CP_THD_CONCAT;
+			if (add_unsharder(p, kind, md->axis, (int)k, d->dims[k].name,
+					  s[0].coords.axis[md->axis].size, s, &cs, &ncs, err) < 0)
+				goto fail;
+		}
+	if (ncs != 1) {
+		dv_error_set(err, "unsharding leaves %zu tensors, not one (shards missing)", ncs);
+		goto fail;
+	}
+	for (size_t k = 0; k < d->ndims; k++)
+		for (size_t m = 0; m < d->dims[k].nmods; m++) {
+			const dv_dim_mod *md = &d->dims[k].mods[m];
+			bool thd = !strcmp(d->dims[k].name, "t");
+
+			if (!md->zigzag || !active[md->axis])
+				continue;
+			if (thd && !have_lens) {
+				dv_error_set(err, "thd_global_seq_lens is required to reorder the zigzag dim 't' "
+					     "(compare with a token aligner, e.g. --preset sglang_megatron)");
+				goto fail;
+			}
+			if (add_reorder(p, thd ? DV_OP_ZIGZAG_TO_NATURAL_THD : DV_OP_ZIGZAG_TO_NATURAL, md->axis,
+					(int)k, d->dims[k].name, s[0].coords.axis[md->axis].size, &cs[0], err) < 0)
+				goto fail;
+		}
+	memcpy(p->shape, cs[0].shape, sizeof(p->shape));
+	free(cs);
+	*out = p;
+	return 0;
+fail:
+	free(cs);
+	dv_unshard_plan_free(p);
+	return -1;
+}
+
+char *dv_unshard_plan_text(const dv_unshard_plan *p, int64_t step)
+{
+	size_t cap = 64 + p->nops * 2 * (PT_MAX_DIMS * 24 + 64), len;
+	char *t = malloc(cap), a[PT_MAX_DIMS * 24], b[PT_MAX_DIMS * 24];
+
+	if (!t)
+		return NULL;
+	len = snprintf(t, cap, "step=%lld: ", (long long)step);
+	if (!p->nops)
+		snprintf(t + len, cap - len, "passthrough");
+	for (size_t i = 0; i < p->nops; i++) {
+		const dv_unshard_op *op = &p->ops[i];
+		bool reorder = op->kind == DV_OP_ZIGZAG_TO_NATURAL || op->kind == DV_OP_ZIGZAG_TO_NATURAL_THD;
+
+		fmt_shape(a, sizeof(a), op->ndim, op->in_shape);
+		fmt_shape(b, sizeof(b), op->ndim, op->out_shape);
+		len += snprintf(t + len, cap - len, "%s%s(%s) %zux%s -> %zux%s", i ? ", " : "",
+				reorder ? "reorderer" : "unsharder",
+				reorder ? dv_unshard_op_name(op->kind) : dv_axis_name(op->axis), op->nin, a, op->nout, b);
+	}
+	return t;
+}
+
+int dv_dp_filter(const dv_dp_item *items, size_t n, bool *keep, dv_error *err)
+{
+	bool sharded = false, tensor = false;
+	int64_t chosen = -1;
+	size_t groups = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		keep[i] = true;
+		sharded = sharded || (items[i].has_dp && items[i].dp_size > 1);
+		tensor = tensor || items[i].is_tensor;
+	}
+	if (!sharded || !tensor)
+		return 0;
+	/* Distinct DP ranks (missing = 0) holding a non-empty tensor. */
+	for (size_t i = 0; i < n; i++) {
+		int64_t r = items[i].has_dp ? items[i].dp_rank : 0;
+		bool seen = false;
+
+		if (!items[i].is_tensor || items[i].numel < 1)
+			continue;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = items[j].is_tensor && items[j].numel >= 1 &&
+			       (items[j].has_dp ? items[j].dp_rank : 0) == r;
+		if (!seen) {
+			groups++;
+			chosen = r;
+		}
+	}
+	if (groups != 1)
+		return dv_error_set(err, "Expected exactly 1 non-empty dp_rank, got %zu", groups);
+	for (size_t i = 0; i < n; i++)
+		keep[i] = (items[i].has_dp ? items[i].dp_rank : 0) == chosen;
+	return 0;
+}
