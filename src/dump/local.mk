@@ -60,3 +60,9 @@ tests_xtopo_plan_SOURCES = tests/xtopo_plan.c
 tests_xtopo_plan_LDADD = $(DV_TEST_LIBS)
 TESTS += tests/test_xtopo_plan.sh
 EXTRA_DIST += tests/test_xtopo_plan.sh
+
+check_PROGRAMS += tests/test_unshard_plan
+TESTS += tests/test_unshard_plan
+tests_test_unshard_plan_SOURCES = tests/test_unshard_plan.c
+tests_test_unshard_plan_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_unshard_plan_LDADD = $(DV_TEST_LIBS)

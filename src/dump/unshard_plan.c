@@ -214,6 +214,27 @@ static int add_unsharder(dv_unshard_plan *p, dv_unshard_op_kind kind, dv_axis ax
 	}
 	op->group_start[nout] = n;
 	op->nout = nout;
+	/* Each axis may be complete on its own while a combination is missing:
+	 * a join needs every rank of its axis in every group. A pick may see
+	 * groups of one (replicated over an axis another one already fixes). */
+	for (size_t g = 0; g < nout && kind != DV_OP_PICK; g++) {
+		size_t k = op->group_start[g], m = op->group_start[g + 1] - k;
+		int64_t r = -1;
+
+		for (size_t i = 0; i < m; i++)
+			if (ix[k + i].c->coord[axis] != (int64_t)i) {
+				r = (int64_t)i;
+				break;
+			}
+		if (r >= 0 || (int64_t)m != size) {
+			free(ix);
+			free(outs);
+			return dv_error_set(err, "%s axis_rank coverage is incomplete: group %zu of the %s has "
+					    "%zu of %lld shards (no %s_rank %lld)", dv_axis_name(axis), g,
+					    dv_unshard_op_name(kind), m, (long long)size, dv_axis_name(axis),
+					    (long long)(r >= 0 ? r : (int64_t)m));
+		}
+	}
 	memcpy(op->out_shape, outs[0].shape, sizeof(op->out_shape));
 	free(ix);
 	free(*cs);
