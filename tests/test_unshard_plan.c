@@ -1,6 +1,6 @@
 /* Cross-topology planning (bundle.h, unshard_plan.h): bundling under each
  * preset, every unsharding operation, their order, the validation errors,
- * the traced plan text and the DP filter. The fixtures' plans are checked by
+ * the traced plan text, the DP filter and axis alignment. The fixtures' plans are checked by
  * test_xtopo_plan.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -633,6 +633,80 @@ static void test_presets(void **state)
 	free_phase(&t);
 }
 
+/* ---- axis alignment ---- */
+
+static void align_is(const char *bd, const char *td, const char *want)
+{
+	dv_error err = {""};
+	dv_dims *b = dv_dims_parse(bd, NULL, &err), *t = dv_dims_parse(td, NULL, &err);
+	dv_axis_align a;
+	char *text;
+
+	assert_non_null(b);
+	assert_non_null(t);
+	if (dv_axis_align_plan(b, t, NULL, NULL, &a, &err) < 0) {
+		assert_non_null(want);
+		if (strncmp(err.msg, want, strlen(want)))
+			fail_msg("'%s' vs '%s': error '%s', want '%s'", bd, td, err.msg, want);
+	} else {
+		text = dv_axis_align_text(&a);
+		if (!want)
+			assert_null(text);
+		else if (!text || strcmp(text, want))
+			fail_msg("'%s' vs '%s': '%s', want '%s'", bd, td, text ? text : "(none)", want);
+		free(text);
+		dv_axis_align_free(&a);
+	}
+	dv_dims_free(b);
+	dv_dims_free(t);
+}
+
+static void test_axis_align(void **state)
+{
+	dv_error err = {""};
+	dv_dims *b, *t;
+	dv_axis_align a;
+	int ndim[2] = {3, 2};
+	int64_t shape[2][PT_MAX_DIMS] = {{4, 8, 16}, {4, 128}};
+
+	(void)state;
+	align_is("t h", "t h[tp]", NULL);
+	align_is("t h", "s h", NULL);
+	/* Separate dims are flattened into the other side's group, whichever side fuses. */
+	align_is("t num_heads head_dim", "t (num_heads*head_dim)[tp]", "x: t num_heads head_dim -> t (num_heads head_dim)");
+	align_is("t (num_heads*head_dim)", "t num_heads[tp] head_dim", "y: t num_heads head_dim -> t (num_heads head_dim)");
+	/* '1' dropped; the side's own spelling of s/t kept. */
+	align_is("t h", "s 1 h", "y: s 1 h -> s h");
+	align_is("1 t h", "t h", "x: 1 t h -> t h");
+	/* The target's order wins; a fused dim a side holds keeps its internal name. */
+	align_is("h t", "t h", "x: h t -> t h");
+	align_is("(a*b) t", "t a b", "x: a___b t -> t a___b, y: t a b -> t (a b)");
+	align_is("t a b 1", "t a", "axis_aligner_dim_mismatch");
+	align_is("t h", "t k", "axis_aligner_dim_mismatch");
+	align_is("(a*b) c", "a (b*c)", "axis_aligner_fused_conflict");
+	/* With shapes: the aligned shapes, and '1' dims must have size 1. */
+	b = dv_dims_parse("t num_heads head_dim", NULL, &err);
+	t = dv_dims_parse("t (num_heads*head_dim)", NULL, &err);
+	assert_int_equal(dv_axis_align_plan(b, t, ndim, (const int64_t (*)[PT_MAX_DIMS])shape, &a, &err), 0);
+	assert_int_equal(a.ndim[0], 2);
+	assert_int_equal(a.shape[0][1], 128);
+	assert_int_equal(a.shape[1][1], 128);
+	assert_null(a.pattern[1]);
+	dv_axis_align_free(&a);
+	dv_dims_free(b);
+	dv_dims_free(t);
+	b = dv_dims_parse("t h", NULL, &err);
+	t = dv_dims_parse("t 1 h", NULL, &err);
+	ndim[0] = 2;
+	ndim[1] = 3;
+	memcpy(shape[0], (int64_t[]){4, 8}, 2 * sizeof(int64_t));
+	memcpy(shape[1], (int64_t[]){4, 2, 8}, 3 * sizeof(int64_t));
+	assert_int_equal(dv_axis_align_plan(b, t, ndim, (const int64_t (*)[PT_MAX_DIMS])shape, &a, &err), -1);
+	assert_string_equal(err.msg, "axis_aligner: the target's '1' dim 1 has size 2");
+	dv_dims_free(b);
+	dv_dims_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -648,6 +722,7 @@ int main(void)
 		cmocka_unit_test(test_bundles),
 		cmocka_unit_test(test_bundle_columns),
 		cmocka_unit_test(test_presets),
+		cmocka_unit_test(test_axis_align),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Bundling and unsharding plans of the xtopo fixtures against torch's
 # answers in each case's expected.json: bundles in order, per side the
-# dims, file count, ranks, shard and unsharded shapes and the traced plan;
+# dims, file count, ranks, shard, unsharded and axis-aligned shapes, the
+# traced plan and the axis aligner's patterns;
 # skipped bundles fail on their missing side. Run under the case's preset
 # and under the default rule (dv_preset_for_phase).
 : "${FIXTURES:?}"
@@ -36,6 +37,13 @@ def run(case, preset):
             bundles[-1][f[1]] = dict(num_files=int(f[2]), ranks=[int(r) for r in f[3].split(",") if r],
                                      dims=None if f[4] == "-" else f[4], shard_shape=shape(f[5]),
                                      unsharded_shape=shape(f[6]), plan=f[7])
+        elif f[0] == "align":
+            b = bundles[-1]
+            if f[1].startswith("ERROR: "):
+                b["align"] = f[1]
+            else:
+                b["align"] = None if f[1] == "-" else f[1]
+                b["baseline"]["shape"], b["target"]["shape"] = shape(f[2]), shape(f[3])
     return p.returncode, p.stderr, bundles
 
 for case in sorted(os.listdir(root)):
@@ -64,6 +72,11 @@ for case in sorted(os.listdir(root)):
                     ok(got[key] == want[key], "%s %s %s == %s" % (what, key, got[key], want[key]))
                 ok(got["plan"] == r["plan"][side], "%s plan %s" % (what, got["plan"]))
                 ok("  %s: %s" % (side, got["plan"]) in r["plan_text"].splitlines(), "%s plan_text line" % what)
+                ok(got.get("shape") == want["shape"], "%s aligned shape %s" % (what, got.get("shape")))
+            what = "%s: %s layer %s" % (tag, r["name"], r["layer_id"])
+            ok(b.get("align", "missing") == r["plan"]["axis_aligner"], "%s axis_aligner %s" % (what, b.get("align")))
+            ok(("  axis_aligner: %s" % b.get("align") in r["plan_text"].splitlines()) == (r["plan"]["axis_aligner"] is not None),
+               "%s axis_aligner plan_text line" % what)
 print("1..%d" % n)
 raise SystemExit(1 if failed else 0)
 PY

@@ -2,6 +2,7 @@
  * bundle's steps from the files' meta, one block per bundle:
  *   bundle <name> <layer>
  *   side <baseline|target> <nfiles> <ranks,> <dims|-> <shard shape> <unsharded shape|-> <plan|ERROR: msg>
+ *   align <x: pattern, y: pattern|-> <baseline shape> <target shape>   (both sides with dims)
  * Used by test_xtopo_plan.sh against the xtopo fixtures' expected.json.
  * Usage: xtopo_plan BASELINE TARGET [PRESET|auto] */
 #include <stdio.h>
@@ -73,7 +74,10 @@ out:
 	return rc;
 }
 
-static void plan_side(const char *side, const dv_phase *ph, const dv_bundle_side *bs, bool have_lens)
+/* Prints one side's line; its first file's dims text (malloc'd, or NULL)
+ * and the unsharded shape go to the caller (ndim -1 when it failed). */
+static void plan_side(const char *side, const dv_phase *ph, const dv_bundle_side *bs, bool have_lens,
+		      char **dims_out, int *ndim_out, int64_t *shape_out)
 {
 	char *dims_text = NULL, *line = NULL;
 	int64_t shard_shape[PT_MAX_DIMS] = {0}, result[PT_MAX_DIMS] = {0};
@@ -129,8 +133,39 @@ static void plan_side(const char *side, const dv_phase *ph, const dv_bundle_side
 		print_shape(result_ndim, result);
 		printf("\t[%s]\n", line);
 	}
+	*ndim_out = failed ? -1 : result_ndim;
+	memcpy(shape_out, result, sizeof(result));
 	free(line);
-	free(dims_text);
+	*dims_out = dims_text;
+}
+
+/* The axis alignment line: "align <text|-> <baseline shape> <target shape>"
+ * or "align ERROR: msg". */
+static void align(const char *bt, const char *tt, const int *ndim, const int64_t (*shape)[PT_MAX_DIMS])
+{
+	dv_error err = {{0}};
+	dv_dims *b, *t;
+	dv_axis_align a;
+	char *text;
+
+	if (!bt || !tt || ndim[0] < 0 || ndim[1] < 0)
+		return;
+	b = dv_dims_parse(bt, NULL, &err);
+	t = dv_dims_parse(tt, NULL, &err);
+	if (dv_axis_align_plan(b, t, ndim, shape, &a, &err) < 0) {
+		printf("align\tERROR: %s\n", err.msg);
+	} else {
+		text = dv_axis_align_text(&a);
+		printf("align\t%s\t", text ? text : "-");
+		print_shape(a.ndim[0], a.shape[0]);
+		printf("\t");
+		print_shape(a.ndim[1], a.shape[1]);
+		printf("\n");
+		free(text);
+		dv_axis_align_free(&a);
+	}
+	dv_dims_free(b);
+	dv_dims_free(t);
 }
 
 int main(int argc, char **argv)
@@ -165,8 +200,16 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < n; i++) {
 		printf("bundle\t%s\t%d\n", bundles[i].name, bundles[i].layer);
-		plan_side("baseline", &b->phases[0], &bundles[i].base, dv_preset_has_token_aligner(preset));
-		plan_side("target", &t->phases[0], &bundles[i].targ, dv_preset_has_token_aligner(preset));
+		bool lens = dv_preset_has_token_aligner(preset);
+		char *dims[2];
+		int ndim[2];
+		int64_t shape[2][PT_MAX_DIMS];
+
+		plan_side("baseline", &b->phases[0], &bundles[i].base, lens, &dims[0], &ndim[0], shape[0]);
+		plan_side("target", &t->phases[0], &bundles[i].targ, lens, &dims[1], &ndim[1], shape[1]);
+		align(dims[0], dims[1], ndim, (const int64_t (*)[PT_MAX_DIMS])shape);
+		free(dims[0]);
+		free(dims[1]);
 	}
 	dv_bundles_free(bundles, n);
 	dv_run_free(b);

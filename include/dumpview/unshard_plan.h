@@ -106,4 +106,32 @@ typedef struct dv_dp_item {
  * gets n flags. 0, or -1 with "Expected exactly 1 non-empty dp_rank, got K". */
 int dv_dp_filter(const dv_dp_item *items, size_t n, bool *keep, dv_error *err);
 
+/* ---- axis alignment (after unsharding, both sides with dims) ---- */
+
+/* The target's order wins and fused groups win over separate dims:
+ * separate dims are flattened into a group, never split; '1' dims are
+ * dropped (they must have size 1); 's' and 't' are the same name. A side
+ * already in that layout gets no pattern. Patterns are einops-style: the
+ * left side is the side's dims with '1' kept and a fused dim under its
+ * internal name (a___b); on the right a group this side holds fused keeps
+ * that name, separate parts are written '(a b)'. */
+typedef struct dv_axis_align {
+	char *pattern[2];               /* [0] baseline (x), [1] target (y); NULL: unchanged */
+	int ndim[2];                    /* aligned ranks, when shapes were given */
+	int64_t shape[2][PT_MAX_DIMS];  /* aligned shapes, when shapes were given */
+} dv_axis_align;
+
+/* Plans the alignment of the two sides' first-file dims. ndim/shape (each
+ * [2], baseline then target; may be NULL) are the unsharded shapes: then a
+ * '1' dim of another size is an error and out->shape is filled. -1 with
+ * err: "axis_aligner_dim_mismatch: ..." (the semantic names differ),
+ * "axis_aligner_fused_conflict: ..." (a part in two different groups), or
+ * a shape error. Free with dv_axis_align_free. */
+int dv_axis_align_plan(const dv_dims *base, const dv_dims *targ, const int *ndim,
+		       const int64_t (*shape)[PT_MAX_DIMS], dv_axis_align *out, dv_error *err);
+void dv_axis_align_free(dv_axis_align *a);
+/* "x: PATTERN, y: PATTERN" for the sides that change; NULL when neither
+ * does (or out of memory). malloc'd. */
+char *dv_axis_align_text(const dv_axis_align *a);
+
 #endif

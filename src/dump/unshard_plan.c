@@ -564,3 +564,301 @@ int dv_dp_filter(const dv_dp_item *items, size_t n, bool *keep, dv_error *err)
 		keep[i] = (items[i].has_dp ? items[i].dp_rank : 0) == chosen;
 	return 0;
 }
+
+/* ---- axis alignment ---- */
+
+/* 's' and 't' are one name here. */
+static const char *canon(const char *n)
+{
+	return !strcmp(n, "s") ? "t" : n;
+}
+
+/* A unit of the target order: a fused group's parts, or one name. */
+typedef struct unit {
+	char **parts;          /* the group's parts (owned by a dims) */
+	size_t nparts;         /* 1: a single name, in one */
+	const char *one;
+} unit;
+
+static const char *unit_part(const unit *u, size_t i)
+{
+	return u->nparts == 1 ? u->one : u->parts[i];
+}
+
+static bool unit_is_dim(const unit *u, const dv_dim *d)
+{
+	if (d->nparts != u->nparts || u->nparts < 2)
+		return false;
+	for (size_t i = 0; i < d->nparts; i++)
+		if (strcmp(d->parts[i], u->parts[i]))
+			return false;
+	return true;
+}
+
+static bool units_equal(const unit *a, const unit *b)
+{
+	if (a->nparts != b->nparts)
+		return false;
+	for (size_t i = 0; i < a->nparts; i++)
+		if (strcmp(unit_part(a, i), unit_part(b, i)))
+			return false;
+	return true;
+}
+
+/* The sorted semantic names of a side: parts expanded, '1' dropped,
+ * 's' as 't'. */
+static size_t semantic(const dv_dims *d, const char **out)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < d->ndims; k++) {
+		const dv_dim *dm = &d->dims[k];
+
+		if (dm->squeeze)
+			continue;
+		if (dm->nparts)
+			for (size_t i = 0; i < dm->nparts; i++)
+				out[n++] = dm->parts[i];
+		else
+			out[n++] = canon(dm->name);
+	}
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && strcmp(out[j - 1], out[j]) > 0; j--) {
+			const char *t = out[j];
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+		}
+	return n;
+}
+
+/* The fused dim (of either side) holding part, or NULL. */
+static const dv_dim *group_of(const dv_dims *const *sides, const char *part)
+{
+	for (int s = 0; s < 2; s++)
+		for (size_t k = 0; k < sides[s]->ndims; k++)
+			for (size_t i = 0; i < sides[s]->dims[k].nparts; i++)
+				if (!strcmp(sides[s]->dims[k].parts[i], part))
+					return &sides[s]->dims[k];
+	return NULL;
+}
+
+static bool same_parts(const dv_dim *a, const dv_dim *b)
+{
+	if (a->nparts != b->nparts)
+		return false;
+	for (size_t i = 0; i < a->nparts; i++)
+		if (strcmp(a->parts[i], b->parts[i]))
+			return false;
+	return true;
+}
+
+void dv_axis_align_free(dv_axis_align *a)
+{
+	if (!a)
+		return;
+	free(a->pattern[0]);
+	free(a->pattern[1]);
+	a->pattern[0] = a->pattern[1] = NULL;
+}
+
+static void str_add(char *buf, size_t size, size_t *len, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (*len + n < size) {
+		memcpy(buf + *len, s, n + 1);
+		*len += n;
+	}
+}
+
+int dv_axis_align_plan(const dv_dims *base, const dv_dims *targ, const int *ndim,
+		       const int64_t (*shape)[PT_MAX_DIMS], dv_axis_align *out, dv_error *err)
+{
+	const dv_dims *sides[2] = {base, targ};
+	const char *sb[PT_MAX_DIMS * DV_DIMS_MAX_TOKENS], *st[PT_MAX_DIMS * DV_DIMS_MAX_TOKENS];
+	unit order[DV_DIMS_MAX_TOKENS];
+	size_t norder = 0, nb, nt;
+
+	memset(out, 0, sizeof(*out));
+	/* Semantic names: fused parts may come to more than PT_MAX_DIMS. */
+	{
+		size_t cb = 0, ct = 0;
+
+		for (size_t k = 0; k < base->ndims; k++)
+			cb += base->dims[k].nparts ? base->dims[k].nparts : 1;
+		for (size_t k = 0; k < targ->ndims; k++)
+			ct += targ->dims[k].nparts ? targ->dims[k].nparts : 1;
+		if (cb > sizeof(sb) / sizeof(*sb) || ct > sizeof(st) / sizeof(*st))
+			return dv_error_set(err, "axis_aligner: too many dims");
+	}
+	nb = semantic(base, sb);
+	nt = semantic(targ, st);
+	{
+		bool same = nb == nt;
+
+		for (size_t i = 0; same && i < nb; i++)
+			same = !strcmp(sb[i], st[i]);
+		if (!same)
+			return dv_error_set(err, "axis_aligner_dim_mismatch: the baseline's and the target's dims "
+					    "name different axes");
+	}
+	for (int s = 0; s < 2; s++)
+		for (size_t k = 0; k < sides[s]->ndims; k++)
+			for (size_t i = 0; i < sides[s]->dims[k].nparts; i++) {
+				const dv_dim *g = group_of(sides, sides[s]->dims[k].parts[i]);
+
+				if (!same_parts(g, &sides[s]->dims[k]))
+					return dv_error_set(err, "axis_aligner_fused_conflict: '%s' is in %s and %s",
+							    sides[s]->dims[k].parts[i], g->name,
+							    sides[s]->dims[k].name);
+			}
+	/* The target's order; a dim whose first part is in a group brings the group. */
+	for (size_t k = 0; k < targ->ndims; k++) {
+		const dv_dim *d = &targ->dims[k];
+		const dv_dim *g;
+		unit u;
+		bool dup = false;
+
+		if (d->squeeze)
+			continue;
+		g = group_of(sides, d->nparts ? d->parts[0] : d->name);
+		if (g)
+			u = (unit){g->parts, g->nparts, NULL};
+		else
+			u = (unit){NULL, 1, canon(d->name)};
+		for (size_t i = 0; i < norder && !dup; i++)
+			dup = units_equal(&order[i], &u);
+		if (!dup)
+			order[norder++] = u;
+	}
+	for (int s = 0; s < 2; s++) {
+		const dv_dims *d = sides[s];
+		size_t held[DV_DIMS_MAX_TOKENS], nheld = 0, perm[DV_DIMS_MAX_TOKENS], nperm = 0, k;
+		bool changed = false, used[DV_DIMS_MAX_TOKENS] = {0};
+		int64_t kept[DV_DIMS_MAX_TOKENS];
+		char buf[DV_DIMS_MAX_LEN * 3];
+		size_t len = 0;
+		int nout = 0;
+
+		for (k = 0; k < d->ndims; k++) {
+			if (d->dims[k].squeeze) {
+				changed = true;
+				if (shape && shape[s][k] != 1)
+					return dv_error_set(err, "axis_aligner: the %s's '1' dim %zu has size %lld",
+							    s ? "target" : "baseline", k, (long long)shape[s][k]);
+				continue;
+			}
+			if (shape)
+				kept[nheld] = shape[s][k];
+			held[nheld++] = k;
+		}
+		if (shape && ndim[s] != (int)d->ndims)
+			return dv_error_set(err, "axis_aligner: the %s has %d dims, its dims name %zu",
+					    s ? "target" : "baseline", ndim[s], d->ndims);
+		for (size_t o = 0; o < norder; o++)
+			for (size_t p = 0; p < order[o].nparts; p++)
+				for (size_t j = 0; j < nheld; j++) {
+					const dv_dim *dm = &d->dims[held[j]];
+					bool hit = dm->nparts ? unit_is_dim(&order[o], dm)
+							      : !strcmp(canon(dm->name), unit_part(&order[o], p));
+
+					if (hit && !used[j]) {
+						used[j] = true;
+						perm[nperm++] = j;
+					}
+				}
+		if (nperm != nheld)
+			return dv_error_set(err, "axis_aligner: cannot arrange the %s's dims in the target's order",
+					    s ? "target" : "baseline");
+		for (size_t j = 0; j < nperm; j++)
+			if (perm[j] != j)
+				changed = true;
+		/* Flatten the groups this side holds as separate dims. */
+		k = 0;
+		for (size_t o = 0; o < norder; o++) {
+			const dv_dim *dm;
+
+			if (k >= nperm || (order[o].nparts > 1 && !d->dims[held[perm[k]]].nparts &&
+					   k + order[o].nparts > nperm))
+				return dv_error_set(err, "axis_aligner: cannot arrange the %s's dims in the target's "
+						    "order", s ? "target" : "baseline");
+			dm = &d->dims[held[perm[k]]];
+			int64_t v = shape ? kept[perm[k]] : 0;
+
+			if (order[o].nparts > 1 && !dm->nparts) {
+				for (size_t p = 1; p < order[o].nparts; p++)
+					if (shape)
+						v *= kept[perm[k + p]];
+				k += order[o].nparts;
+				changed = true;
+			} else {
+				k++;
+			}
+			if (shape)
+				out->shape[s][nout] = v;
+			nout++;
+		}
+		out->ndim[s] = nout;
+		if (!changed)
+			continue;
+		buf[0] = '\0';
+		for (k = 0; k < d->ndims; k++) {
+			str_add(buf, sizeof(buf), &len, k ? " " : "");
+			str_add(buf, sizeof(buf), &len, d->dims[k].squeeze ? "1" : d->dims[k].name);
+		}
+		str_add(buf, sizeof(buf), &len, " ->");
+		for (size_t o = 0; o < norder; o++) {
+			str_add(buf, sizeof(buf), &len, " ");
+			if (order[o].nparts > 1) {
+				bool fused_here = false;
+
+				for (k = 0; k < d->ndims && !fused_here; k++)
+					if (unit_is_dim(&order[o], &d->dims[k])) {
+						fused_here = true;
+						str_add(buf, sizeof(buf), &len, d->dims[k].name);
+					}
+				if (!fused_here) {
+					str_add(buf, sizeof(buf), &len, "(");
+					for (size_t p = 0; p < order[o].nparts; p++) {
+						str_add(buf, sizeof(buf), &len, p ? " " : "");
+						str_add(buf, sizeof(buf), &len, order[o].parts[p]);
+					}
+					str_add(buf, sizeof(buf), &len, ")");
+				}
+			} else {
+				const char *name = order[o].one;
+
+				/* The side's own spelling of s/t. */
+				for (k = 0; k < d->ndims; k++)
+					if (!d->dims[k].squeeze && !d->dims[k].nparts &&
+					    !strcmp(canon(d->dims[k].name), order[o].one))
+						name = d->dims[k].name;
+				str_add(buf, sizeof(buf), &len, name);
+			}
+		}
+		if (!(out->pattern[s] = strdup(buf))) {
+			dv_axis_align_free(out);
+			return oom(err);
+		}
+	}
+	return 0;
+}
+
+char *dv_axis_align_text(const dv_axis_align *a)
+{
+	size_t n = 16;
+	char *t;
+
+	if (!a->pattern[0] && !a->pattern[1])
+		return NULL;
+	for (int s = 0; s < 2; s++)
+		n += a->pattern[s] ? strlen(a->pattern[s]) + 8 : 0;
+	if (!(t = malloc(n)))
+		return NULL;
+	t[0] = '\0';
+	if (a->pattern[0])
+		sprintf(t, "x: %s", a->pattern[0]);
+	if (a->pattern[1])
+		sprintf(t + strlen(t), "%sy: %s", a->pattern[0] ? ", " : "", a->pattern[1]);
+	return t;
+}
