@@ -17,7 +17,12 @@
  * baseline rows equal on the key columns the baseline table has (a key
  * column the baseline lacks is not used; null matches only null; rank, step,
  * dump_index and duplicate_index compare as integers, other tags as
- * strings). Baseline rows that fall in no bundle are not reported. */
+ * strings). Baseline rows that fall in no bundle are not reported.
+ *
+ * The reference applies sglang_dev only when neither a preset nor
+ * --grouping-skip-keys is given: with skip keys alone, pass DV_PRESET_RAW
+ * and the keys. Steps are the file-name tag (the reference reads the
+ * embedded meta's step, which the dumper writes equal to it). */
 #ifndef DUMPVIEW_BUNDLE_H
 #define DUMPVIEW_BUNDLE_H
 

@@ -164,11 +164,6 @@ static int cmp_rank_dump(const row *x, const row *y)
 	return x->index < y->index ? -1 : x->index > y->index;
 }
 
-static int cmp_row_order(const void *a, const void *b)
-{
-	return cmp_rank_dump(a, b);
-}
-
 /* duplicate_index of every file of ph: rows equal on all columns but
  * dump_index, ordered by dump_index. */
 static int duplicate_indexes(const dv_phase *ph, const cols *c, int *dup)
@@ -339,6 +334,14 @@ static int cmp_sig_order(const void *a, const void *b)
 	return c ? c : cmp_rank_dump(x, y);
 }
 
+/* Groups (their start in the rows) by their first row's (rank, dump_index). */
+static int cmp_group_start(const void *a, const void *b, void *rows)
+{
+	const row *r = rows;
+
+	return cmp_rank_dump(&r[*(const size_t *)a], &r[*(const size_t *)b]);
+}
+
 static void free_rows(row *r, size_t n)
 {
 	for (size_t i = 0; r && i < n; i++)
@@ -352,7 +355,8 @@ int dv_bundles_build(const dv_phase *base, const dv_phase *targ, dv_preset prese
 {
 	cols tcols = {0}, bcols = {0}, keys = {0}, bkeys = {0};
 	int *tdup = NULL, *bdup = NULL;
-	row *tr = NULL, *trk = NULL, *br = NULL;
+	row *tr = NULL, *br = NULL;
+	size_t *starts = NULL;
 	dv_bundle *res = NULL;
 	size_t nres = 0, nt = targ ? targ->nfiles : 0, nb = base ? base->nfiles : 0;
 	int rc = -1;
@@ -379,43 +383,18 @@ int dv_bundles_build(const dv_phase *base, const dv_phase *targ, dv_preset prese
 	if (!(tr = side_rows(targ, tdup, &keys)))
 		goto oom;
 	qsort(tr, nt, sizeof(*tr), cmp_sig_order);
-	/* Bundles in order of first appearance: each group's first row, sorted. */
+	/* Bundles in order of first appearance: a group's first row in tr is its
+	 * earliest in (rank, dump_index) order; sort the groups by that row. */
 	size_t ngroups = 0;
 	for (size_t i = 0; i < nt; i++)
 		if (!i || strcmp(tr[i].sig, tr[i - 1].sig))
 			ngroups++;
-	if (!(trk = calloc(ngroups, sizeof(*trk))))
+	if (!(starts = malloc(ngroups * sizeof(*starts))))
 		goto oom;
 	for (size_t i = 0, g = 0; i < nt; i++)
-		if (!i || strcmp(tr[i].sig, tr[i - 1].sig)) {
-			trk[g] = tr[i];
-			trk[g].sig = NULL;
-			/* Remember where the group starts in tr. */
-			trk[g].index = i;
-			trk[g].rank = tr[i].rank;
-			trk[g].dump_index = tr[i].dump_index;
-			g++;
-		}
-	/* The group's first row is its earliest in (rank, dump_index) order;
-	 * sort the groups by that row (index compares the file for ties). */
-	for (size_t g = 0; g < ngroups; g++)
-		trk[g].sig = (char *)(uintptr_t)tr[trk[g].index].index;
-	{
-		/* Sort by (rank, dump_index, file index) of each group's first row. */
-		row *tmp = calloc(ngroups, sizeof(*tmp));
-
-		if (!tmp)
-			goto oom;
-		for (size_t g = 0; g < ngroups; g++)
-			tmp[g] = (row){tr[trk[g].index].index, (char *)(uintptr_t)trk[g].index,
-				       trk[g].rank, trk[g].dump_index};
-		qsort(tmp, ngroups, sizeof(*tmp), cmp_row_order);
-		for (size_t g = 0; g < ngroups; g++) {
-			trk[g].index = (size_t)(uintptr_t)tmp[g].sig; /* start in tr */
-			trk[g].sig = NULL;
-		}
-		free(tmp);
-	}
+		if (!i || strcmp(tr[i].sig, tr[i - 1].sig))
+			starts[g++] = i;
+	qsort_r(starts, ngroups, sizeof(*starts), cmp_group_start, tr);
 	if (base && nb) {
 		if (!(br = side_rows(base, bdup, &bkeys)))
 			goto oom;
@@ -425,7 +404,7 @@ int dv_bundles_build(const dv_phase *base, const dv_phase *targ, dv_preset prese
 		goto oom;
 	nres = ngroups;
 	for (size_t g = 0; g < ngroups; g++) {
-		size_t start = trk[g].index, end = start;
+		size_t start = starts[g], end = start;
 		dv_bundle *b = &res[g];
 		const dv_dumpfile *first = &targ->files[tr[start].index];
 
@@ -481,7 +460,7 @@ oom:
 done:
 	dv_bundles_free(res, nres);
 	free_rows(tr, nt);
-	free(trk);
+	free(starts);
 	free_rows(br, nb);
 	free(tdup);
 	free(bdup);
