@@ -526,6 +526,8 @@ char *dv_unshard_plan_text(const dv_unshard_plan *p, int64_t step)
 		len += snprintf(t + len, cap - len, "%s%s(%s) %zux%s -> %zux%s", i ? ", " : "",
 				reorder ? "reorderer" : "unsharder",
 				reorder ? dv_unshard_op_name(op->kind) : dv_axis_name(op->axis), op->nin, a, op->nout, b);
+		if (len >= cap)  /* cannot happen with the sizes above; never index past t */
+			len = cap - 1;
 	}
 	return t;
 }
