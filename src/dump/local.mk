@@ -48,3 +48,21 @@ TESTS += tests/test_dims
 tests_test_dims_SOURCES = tests/test_dims.c
 tests_test_dims_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_dims_LDADD = $(DV_TEST_LIBS)
+
+# Cross-topology planning: bundling and the unsharding plan (meta only).
+src_libdumpview_a_SOURCES += include/dumpview/bundle.h src/dump/bundle.c \
+	include/dumpview/unshard_plan.h src/dump/unshard_plan.c
+
+# Prints the bundles and unsharding plans of two runs; test_xtopo_plan.sh
+# checks them against the xtopo fixtures' expected.json.
+check_PROGRAMS += tests/xtopo_plan
+tests_xtopo_plan_SOURCES = tests/xtopo_plan.c
+tests_xtopo_plan_LDADD = $(DV_TEST_LIBS)
+TESTS += tests/test_xtopo_plan.sh
+EXTRA_DIST += tests/test_xtopo_plan.sh
+
+check_PROGRAMS += tests/test_unshard_plan
+TESTS += tests/test_unshard_plan
+tests_test_unshard_plan_SOURCES = tests/test_unshard_plan.c
+tests_test_unshard_plan_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_unshard_plan_LDADD = $(DV_TEST_LIBS)
