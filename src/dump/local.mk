@@ -66,3 +66,15 @@ TESTS += tests/test_unshard_plan
 tests_test_unshard_plan_SOURCES = tests/test_unshard_plan.c
 tests_test_unshard_plan_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_unshard_plan_LDADD = $(DV_TEST_LIBS)
+
+# Executing an unsharding plan as a streamed virtual tensor.
+src_libdumpview_a_SOURCES += include/dumpview/vtensor.h src/dump/vtensor.c
+
+# Opens both sides of every bundle of two runs as virtual tensors and prints
+# their diffs and replicated checks; test_xtopo_vtensor.sh checks them
+# against the xtopo fixtures' expected.json.
+check_PROGRAMS += tests/xtopo_vtensor
+tests_xtopo_vtensor_SOURCES = tests/xtopo_vtensor.c
+tests_xtopo_vtensor_LDADD = $(DV_TEST_LIBS)
+TESTS += tests/test_xtopo_vtensor.sh
+EXTRA_DIST += tests/test_xtopo_vtensor.sh

@@ -1,0 +1,891 @@
+/* The unsharded tensor of one step as a tree of streamed nodes: leaves read
+ * shards, gathers map indices of one dim to (input, index), sums add their
+ * inputs chunk by chunk, a permutation node buffers its input. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dumpview/vtensor.h"
+
+/* Elements per piece of a sum's scratch buffer. */
+#define VT_CHUNK 65536
+
+typedef enum vkind { VK_LEAF, VK_GATHER, VK_SUM, VK_PERMUTE, VK_RESHAPE } vkind;
+
+typedef struct vnode vnode;
+struct vnode {
+	vkind kind;
+	dv_dtype dtype;
+	int ndim;
+	int64_t shape[PT_MAX_DIMS];
+	int64_t numel;
+	dv_vsource src;          /* LEAF */
+	vnode **in;              /* GATHER, SUM: inputs; PERMUTE, RESHAPE: in[0] */
+	size_t nin;
+	int dim;                 /* GATHER: the mapped dim */
+	int32_t *map_in;         /* GATHER: per output index of dim, the input */
+	int64_t *map_idx;        /* GATHER: and the index in that input's dim */
+	float *tmp;              /* SUM: VT_CHUNK scratch */
+	int perm[PT_MAX_DIMS];   /* PERMUTE: output dim k is input dim perm[k] */
+	float *buf;              /* PERMUTE: the whole input, read on first use */
+	size_t shard;            /* LEAF: shard index */
+};
+
+typedef struct vcheck {
+	dv_axis axis;
+	size_t group, compared;
+	vnode *kept, *other;
+} vcheck;
+
+struct dv_vtensor {
+	vnode *root;
+	vnode **all;             /* every node, for freeing */
+	size_t nall, capall;
+	vcheck *checks;
+	size_t nchecks, capchecks;
+};
+
+static int64_t prod(const int64_t *s, int a, int b)
+{
+	int64_t p = 1;
+
+	for (int i = a; i < b; i++)
+		p *= s[i];
+	return p;
+}
+
+static vnode *node_new(dv_vtensor *vt, vkind kind, dv_error *err)
+{
+	vnode *n;
+
+	if (vt->nall == vt->capall) {
+		size_t cap = vt->capall ? vt->capall * 2 : 16;
+		vnode **a = realloc(vt->all, cap * sizeof(*a));
+
+		if (!a)
+			goto oom;
+		vt->all = a;
+		vt->capall = cap;
+	}
+	if (!(n = calloc(1, sizeof(*n))))
+		goto oom;
+	n->kind = kind;
+	n->shard = (size_t)-1;
+	vt->all[vt->nall++] = n;
+	return n;
+oom:
+	dv_error_set(err, "out of memory");
+	return NULL;
+}
+
+static void node_set_shape(vnode *n, int ndim, const int64_t *shape)
+{
+	n->ndim = ndim;
+	memcpy(n->shape, shape, (size_t)ndim * sizeof(*shape));
+	n->numel = prod(shape, 0, ndim);
+}
+
+static int node_read(vnode *n, int64_t start, int64_t count, float *out, dv_error *err);
+
+/* Output rows (o, j) of a gather: o over the dims before dim, j along it;
+ * a run covers consecutive j of one input at consecutive indices, whole
+ * rows of the dims after dim, so each run is one read of its input. */
+static int gather_read(vnode *n, int64_t start, int64_t count, float *out, dv_error *err)
+{
+	int64_t D = n->shape[n->dim], inner = prod(n->shape, n->dim + 1, n->ndim);
+	int64_t e = start, end = start + count;
+
+	while (e < end) {
+		int64_t o = e / (D * inner), j = (e / inner) % D, i = e % inner, jj = j;
+		int32_t c = n->map_in[j];
+		vnode *in = n->in[c];
+		int64_t Dc = in->shape[n->dim];
+		int64_t len = inner - i < end - e ? inner - i : end - e;
+
+		while ((e + len) % inner == 0 && e + len < end && jj + 1 < D && n->map_in[jj + 1] == c &&
+		       n->map_idx[jj + 1] == n->map_idx[jj] + 1) {
+			len += end - (e + len) < inner ? end - (e + len) : inner;
+			jj++;
+		}
+		if (node_read(in, o * Dc * inner + n->map_idx[j] * inner + i, len, out + (e - start), err) < 0)
+			return -1;
+		e += len;
+	}
+	return 0;
+}
+
+/* IEEE half from float32, round to nearest even (NaN kept quiet). */
+static uint16_t f32_to_f16(float v)
+{
+	uint32_t x;
+	uint16_t sign;
+	int32_t exp;
+	uint32_t man;
+
+	memcpy(&x, &v, 4);
+	sign = (uint16_t)((x >> 16) & 0x8000);
+	exp = (int32_t)((x >> 23) & 0xff);
+	man = x & 0x7fffff;
+	if (exp == 0xff)
+		return (uint16_t)(sign | 0x7c00 | (man ? 0x200 | (man >> 13) : 0));
+	exp = exp - 127 + 15;
+	if (exp >= 31)
+		return (uint16_t)(sign | 0x7c00);
+	if (exp <= 0) {
+		uint32_t m, shift, half, rest, r;
+
+		if (exp < -10)
+			return sign;
+		m = man | 0x800000;
+		shift = (uint32_t)(14 - exp);
+		r = m >> shift;
+		rest = m & ((1u << shift) - 1);
+		half = 1u << (shift - 1);
+		if (rest > half || (rest == half && (r & 1)))
+			r++;
+		return (uint16_t)(sign | r);
+	}
+	{
+		uint32_t r = ((uint32_t)exp << 10) | (man >> 13), rest = man & 0x1fff;
+
+		if (rest > 0x1000 || (rest == 0x1000 && (r & 1)))
+			r++; /* may carry into the exponent, up to infinity: correct */
+		return (uint16_t)(sign | r);
+	}
+}
+
+static void round_to_dtype(dv_dtype dt, float *x, size_t n)
+{
+	if (dt == DV_BFLOAT16) {
+		for (size_t i = 0; i < n; i++)
+			x[i] = dv_bf16_to_f32(dv_f32_to_bf16(x[i]));
+	} else if (dt == DV_FLOAT16) {
+		for (size_t i = 0; i < n; i++)
+			x[i] = dv_f16_to_f32(f32_to_f16(x[i]));
+	}
+}
+
+static int sum_read(vnode *n, int64_t start, int64_t count, float *out, dv_error *err)
+{
+	for (int64_t done = 0; done < count; done += VT_CHUNK) {
+		int64_t cnt = count - done < VT_CHUNK ? count - done : VT_CHUNK;
+		float *o = out + done;
+
+		if (node_read(n->in[0], start + done, cnt, o, err) < 0)
+			return -1;
+		for (size_t k = 1; k < n->nin; k++) {
+			if (node_read(n->in[k], start + done, cnt, n->tmp, err) < 0)
+				return -1;
+			for (int64_t i = 0; i < cnt; i++)
+				o[i] += n->tmp[i];
+		}
+		round_to_dtype(n->dtype, o, (size_t)cnt);
+	}
+	return 0;
+}
+
+static int permute_read(vnode *n, int64_t start, int64_t count, float *out, dv_error *err)
+{
+	vnode *in = n->in[0];
+	int64_t istride[PT_MAX_DIMS], ostride[PT_MAX_DIMS], coord[PT_MAX_DIMS];
+	int64_t s = 1;
+
+	if (!n->buf) {
+		if (!(n->buf = malloc((size_t)in->numel * sizeof(float) + 1))) {
+			dv_error_set(err, "out of memory buffering a %lld-element tensor to permute",
+				     (long long)in->numel);
+			return -1;
+		}
+		if (node_read(in, 0, in->numel, n->buf, err) < 0)
+			return -1;
+	}
+	for (int d = in->ndim - 1; d >= 0; d--) {
+		istride[d] = s;
+		s *= in->shape[d];
+	}
+	for (int k = 0; k < n->ndim; k++)
+		ostride[k] = istride[n->perm[k]];
+	/* coordinates of start in the output, then odometer steps */
+	{
+		int64_t r = start, off = 0;
+
+		for (int k = n->ndim - 1; k >= 0; k--) {
+			coord[k] = r % n->shape[k];
+			r /= n->shape[k];
+			off += coord[k] * ostride[k];
+		}
+		for (int64_t i = 0; i < count; i++) {
+			out[i] = n->buf[off];
+			for (int k = n->ndim - 1; k >= 0; k--) {
+				off += ostride[k];
+				if (++coord[k] < n->shape[k])
+					break;
+				off -= coord[k] * ostride[k];
+				coord[k] = 0;
+			}
+		}
+	}
+	return 0;
+}
+
+static int node_read(vnode *n, int64_t start, int64_t count, float *out, dv_error *err)
+{
+	if (count <= 0)
+		return 0;
+	if (start < 0 || start > n->numel || count > n->numel - start) {
+		dv_error_set(err, "read of elements [%lld, %lld) past a %lld-element tensor", (long long)start,
+			     (long long)(start + count), (long long)n->numel);
+		return -1;
+	}
+	switch (n->kind) {
+	case VK_LEAF:
+		return n->src.read_f32(n->src.ctx, start, count, out, err);
+	case VK_GATHER:
+		return gather_read(n, start, count, out, err);
+	case VK_SUM:
+		return sum_read(n, start, count, out, err);
+	case VK_PERMUTE:
+		return permute_read(n, start, count, out, err);
+	case VK_RESHAPE:
+		return node_read(n->in[0], start, count, out, err);
+	}
+	return -1;
+}
+
+/* ---- building ---- */
+
+static int pt_src_read(void *ctx, int64_t start, int64_t count, float *out, dv_error *err)
+{
+	dv_vsource_pt_ctx *c = ctx;
+
+	return pt_tensor_read_f32(c->f, c->t, start, count, out, err);
+}
+
+void dv_vsource_pt(dv_vsource *s, dv_vsource_pt_ctx *ctx, pt_file *f, const pt_tensor *t)
+{
+	memset(s, 0, sizeof(*s));
+	ctx->f = f;
+	ctx->t = t;
+	s->dtype = t->dtype;
+	s->ndim = t->ndim;
+	memcpy(s->shape, t->shape, sizeof(s->shape));
+	s->read_f32 = pt_src_read;
+	s->ctx = ctx;
+	s->name = pt_file_name(f);
+}
+
+static bool same_shape_except(const vnode *a, const vnode *b, int dim)
+{
+	if (a->ndim != b->ndim)
+		return false;
+	for (int d = 0; d < a->ndim; d++)
+		if (d != dim && a->shape[d] != b->shape[d])
+			return false;
+	return true;
+}
+
+static vnode *gather_new(dv_vtensor *vt, vnode **in, size_t nin, int dim, int64_t D, dv_error *err)
+{
+	vnode *n = node_new(vt, VK_GATHER, err);
+
+	if (!n)
+		return NULL;
+	n->in = malloc(nin * sizeof(*n->in));
+	n->map_in = malloc((size_t)(D ? D : 1) * sizeof(*n->map_in));
+	n->map_idx = malloc((size_t)(D ? D : 1) * sizeof(*n->map_idx));
+	if (!n->in || !n->map_in || !n->map_idx) {
+		dv_error_set(err, "out of memory");
+		return NULL;
+	}
+	memcpy(n->in, in, nin * sizeof(*in));
+	n->nin = nin;
+	n->dim = dim;
+	n->dtype = in[0]->dtype;
+	node_set_shape(n, in[0]->ndim, in[0]->shape);
+	n->shape[dim] = D;
+	n->numel = prod(n->shape, 0, n->ndim);
+	return n;
+}
+
+static vnode *concat_new(dv_vtensor *vt, vnode **in, size_t nin, int dim, dv_error *err)
+{
+	int64_t D = 0, j = 0;
+	vnode *n;
+
+	for (size_t k = 0; k < nin; k++) {
+		if (!same_shape_except(in[k], in[0], dim)) {
+			dv_error_set(err, "concat on dim %d: inputs of different shapes", dim);
+			return NULL;
+		}
+		D += in[k]->shape[dim];
+	}
+	if (!(n = gather_new(vt, in, nin, dim, D, err)))
+		return NULL;
+	for (size_t k = 0; k < nin; k++)
+		for (int64_t i = 0; i < in[k]->shape[dim]; i++, j++) {
+			n->map_in[j] = (int32_t)k;
+			n->map_idx[j] = i;
+		}
+	return n;
+}
+
+/* cp_thd_concat: per sequence the ranks' pieces of length L/c in rank
+ * order, then the ranks' remainders in rank order. */
+static vnode *thd_concat_new(dv_vtensor *vt, vnode **in, size_t nin, int dim, const dv_vtensor_opts *o,
+			     dv_error *err)
+{
+	int64_t c = (int64_t)nin, share = 0, D = 0, j = 0;
+	vnode *n;
+
+	if (!o || !o->seq_lens) {
+		dv_error_set(err, "cp_thd_concat: thd_global_seq_lens is required");
+		return NULL;
+	}
+	for (size_t s = 0; s < o->nseq_lens; s++) {
+		if (o->seq_lens[s] < 0 || o->seq_lens[s] % c) {
+			dv_error_set(err, "Sequences must be padded to a multiple of cp_size %lld: length %lld",
+				     (long long)c, (long long)o->seq_lens[s]);
+			return NULL;
+		}
+		share += o->seq_lens[s] / c;
+	}
+	for (size_t k = 0; k < nin; k++) {
+		if (!same_shape_except(in[k], in[0], dim)) {
+			dv_error_set(err, "cp_thd_concat on dim %d: inputs of different shapes", dim);
+			return NULL;
+		}
+		if (in[k]->shape[dim] < share) {
+			dv_error_set(err, "cp_thd_concat: local length %lld is less than the sequences' share %lld",
+				     (long long)in[k]->shape[dim], (long long)share);
+			return NULL;
+		}
+		D += in[k]->shape[dim];
+	}
+	if (!(n = gather_new(vt, in, nin, dim, D, err)))
+		return NULL;
+	{
+		int64_t off = 0;
+
+		for (size_t s = 0; s < o->nseq_lens; s++) {
+			int64_t l = o->seq_lens[s] / c;
+
+			for (size_t k = 0; k < nin; k++)
+				for (int64_t i = 0; i < l; i++, j++) {
+					n->map_in[j] = (int32_t)k;
+					n->map_idx[j] = off + i;
+				}
+			off += l;
+		}
+		for (size_t k = 0; k < nin; k++)
+			for (int64_t i = off; i < in[k]->shape[dim]; i++, j++) {
+				n->map_in[j] = (int32_t)k;
+				n->map_idx[j] = i;
+			}
+	}
+	return n;
+}
+
+/* Zigzag to natural over [base, base + L) of the dim: natural chunk k of
+ * size m = L / 2c is concatenated chunk 2k for k < c, 4c - 1 - 2k after. */
+static int zigzag_fill(vnode *n, int64_t base, int64_t L, int64_t c, dv_error *err)
+{
+	int64_t m;
+
+	if (L % (2 * c)) {
+		dv_error_set(err, "zigzag_to_natural: length %lld is not a multiple of 2 * cp_size (%lld)",
+			     (long long)L, (long long)(2 * c));
+		return -1;
+	}
+	m = L / (2 * c);
+	for (int64_t g = 0; g < L; g++) {
+		int64_t k = m ? g / m : 0, z = k < c ? 2 * k : 4 * c - 1 - 2 * k;
+
+		n->map_in[base + g] = 0;
+		n->map_idx[base + g] = base + z * m + (m ? g % m : 0);
+	}
+	return 0;
+}
+
+static vnode *zigzag_new(dv_vtensor *vt, vnode *in, int dim, int64_t c, bool thd, const dv_vtensor_opts *o,
+			 dv_error *err)
+{
+	int64_t D = in->shape[dim], base = 0;
+	vnode *n = gather_new(vt, &in, 1, dim, D, err);
+
+	if (!n)
+		return NULL;
+	if (!thd)
+		return zigzag_fill(n, 0, D, c, err) < 0 ? NULL : n;
+	if (!o || !o->seq_lens) {
+		dv_error_set(err, "zigzag_to_natural_thd: thd_global_seq_lens is required");
+		return NULL;
+	}
+	for (size_t s = 0; s < o->nseq_lens; s++) {
+		if (base + o->seq_lens[s] > D) {
+			dv_error_set(err, "zigzag_to_natural_thd: sequences of %lld tokens or more in a dim of %lld",
+				     (long long)(base + o->seq_lens[s]), (long long)D);
+			return NULL;
+		}
+		if (zigzag_fill(n, base, o->seq_lens[s], c, err) < 0)
+			return NULL;
+		base += o->seq_lens[s];
+	}
+	for (; base < D; base++) {  /* the remainder passes through */
+		n->map_in[base] = 0;
+		n->map_idx[base] = base;
+	}
+	return n;
+}
+
+static vnode *sum_new(dv_vtensor *vt, vnode **in, size_t nin, dv_error *err)
+{
+	vnode *n;
+
+	for (size_t k = 0; k < nin; k++)
+		if (!same_shape_except(in[k], in[0], -1)) {
+			dv_error_set(err, "reduce_sum: inputs of different shapes");
+			return NULL;
+		}
+	/* float8 and integer sums would need their own rounding */
+	if (in[0]->dtype != DV_BFLOAT16 && in[0]->dtype != DV_FLOAT16 && in[0]->dtype != DV_FLOAT32 &&
+	    in[0]->dtype != DV_FLOAT64) {
+		dv_error_set(err, "reduce_sum of %s is not supported", dv_dtype_name(in[0]->dtype));
+		return NULL;
+	}
+	if (!(n = node_new(vt, VK_SUM, err)))
+		return NULL;
+	n->in = malloc(nin * sizeof(*n->in));
+	n->tmp = malloc(VT_CHUNK * sizeof(float));
+	if (!n->in || !n->tmp) {
+		dv_error_set(err, "out of memory");
+		return NULL;
+	}
+	memcpy(n->in, in, nin * sizeof(*in));
+	n->nin = nin;
+	n->dtype = in[0]->dtype;
+	node_set_shape(n, in[0]->ndim, in[0]->shape);
+	return n;
+}
+
+static int check_add(dv_vtensor *vt, dv_axis axis, size_t group, size_t compared, vnode *kept, vnode *other,
+		     dv_error *err)
+{
+	if (vt->nchecks == vt->capchecks) {
+		size_t cap = vt->capchecks ? vt->capchecks * 2 : 8;
+		vcheck *c = realloc(vt->checks, cap * sizeof(*c));
+
+		if (!c) {
+			dv_error_set(err, "out of memory");
+			return -1;
+		}
+		vt->checks = c;
+		vt->capchecks = cap;
+	}
+	vt->checks[vt->nchecks++] = (vcheck){axis, group, compared, kept, other};
+	return 0;
+}
+
+static vnode *op_apply(dv_vtensor *vt, const dv_unshard_op *op, vnode **in, size_t g, const dv_vtensor_opts *o,
+		       dv_error *err)
+{
+	size_t a = op->group_start[g], b = op->group_start[g + 1], m = b - a;
+	vnode *grp[m ? m : 1];
+
+	for (size_t k = 0; k < m; k++) {
+		if (op->members[a + k] >= op->nin) {
+			dv_error_set(err, "plan member %zu out of range", op->members[a + k]);
+			return NULL;
+		}
+		grp[k] = in[op->members[a + k]];
+	}
+	if (!m) {
+		dv_error_set(err, "%s: empty group", dv_unshard_op_name(op->kind));
+		return NULL;
+	}
+	if (op->dim < -1 || op->dim >= grp[0]->ndim) {
+		dv_error_set(err, "%s: dim %d out of range", dv_unshard_op_name(op->kind), op->dim);
+		return NULL;
+	}
+	switch (op->kind) {
+	case DV_OP_PICK:
+		for (size_t k = 1; k < m; k++)
+			if (check_add(vt, op->axis, g, k, grp[0], grp[k], err) < 0)
+				return NULL;
+		return grp[0];
+	case DV_OP_CONCAT:
+		return m == 1 ? grp[0] : concat_new(vt, grp, m, op->dim, err);
+	case DV_OP_REDUCE_SUM:
+		return m == 1 ? grp[0] : sum_new(vt, grp, m, err);
+	case DV_OP_CP_THD_CONCAT:
+		return thd_concat_new(vt, grp, m, op->dim, o, err);
+	case DV_OP_ZIGZAG_TO_NATURAL:
+	case DV_OP_ZIGZAG_TO_NATURAL_THD:
+		if (m != 1) {
+			dv_error_set(err, "%s: one input expected, got %zu", dv_unshard_op_name(op->kind), m);
+			return NULL;
+		}
+		return zigzag_new(vt, grp[0], op->dim, op->axis_size, op->kind == DV_OP_ZIGZAG_TO_NATURAL_THD, o, err);
+	}
+	dv_error_set(err, "unknown operation");
+	return NULL;
+}
+
+dv_vtensor *dv_vtensor_open(const dv_unshard_plan *plan, const dv_vsource *shards, size_t nshards,
+			    const dv_vtensor_opts *opts, dv_error *err)
+{
+	dv_vtensor *vt = calloc(1, sizeof(*vt));
+	vnode **cur = NULL;
+	size_t ncur = nshards;
+
+	if (!vt || !(cur = calloc(nshards ? nshards : 1, sizeof(*cur)))) {
+		dv_error_set(err, "out of memory");
+		goto fail;
+	}
+	if (plan->nshards != nshards || (!plan->nops && nshards != 1)) {
+		dv_error_set(err, "the plan is for %zu shards, %zu given", plan->nshards, nshards);
+		goto fail;
+	}
+	for (size_t i = 0; i < nshards; i++) {
+		vnode *n = node_new(vt, VK_LEAF, err);
+
+		if (!n)
+			goto fail;
+		if (!shards[i].read_f32 || shards[i].ndim < 0 || shards[i].ndim > PT_MAX_DIMS) {
+			dv_error_set(err, "%s: not a readable tensor", shards[i].name ? shards[i].name : "shard");
+			goto fail;
+		}
+		n->src = shards[i];
+		n->dtype = shards[i].dtype;
+		n->shard = i;
+		node_set_shape(n, shards[i].ndim, shards[i].shape);
+		cur[i] = n;
+	}
+	for (size_t k = 0; k < plan->nops; k++) {
+		const dv_unshard_op *op = &plan->ops[k];
+		vnode **next;
+
+		if (op->nin != ncur) {
+			dv_error_set(err, "%s: %zu inputs planned, %zu present", dv_unshard_op_name(op->kind), op->nin,
+				     ncur);
+			goto fail;
+		}
+		/* the planned input shape is the first input's */
+		if (cur[0]->ndim != op->ndim || memcmp(cur[0]->shape, op->in_shape, (size_t)op->ndim * 8)) {
+			dv_error_set(err, "%s: input shape differs from the plan", dv_unshard_op_name(op->kind));
+			goto fail;
+		}
+		if (!(next = calloc(op->nout ? op->nout : 1, sizeof(*next)))) {
+			dv_error_set(err, "out of memory");
+			goto fail;
+		}
+		for (size_t g = 0; g < op->nout; g++)
+			if (!(next[g] = op_apply(vt, op, cur, g, opts, err))) {
+				free(next);
+				goto fail;
+			}
+		free(cur);
+		cur = next;
+		ncur = op->nout;
+	}
+	if (ncur != 1) {
+		dv_error_set(err, "the plan ends with %zu tensors, not one", ncur);
+		goto fail;
+	}
+	if (cur[0]->ndim != plan->ndim || memcmp(cur[0]->shape, plan->shape, (size_t)plan->ndim * 8)) {
+		dv_error_set(err, "the unsharded shape differs from the plan's");
+		goto fail;
+	}
+	vt->root = cur[0];
+	free(cur);
+	return vt;
+fail:
+	free(cur);
+	dv_vtensor_close(vt);
+	return NULL;
+}
+
+void dv_vtensor_close(dv_vtensor *vt)
+{
+	if (!vt)
+		return;
+	for (size_t i = 0; i < vt->nall; i++) {
+		vnode *n = vt->all[i];
+
+		free(n->in);
+		free(n->map_in);
+		free(n->map_idx);
+		free(n->tmp);
+		free(n->buf);
+		free(n);
+	}
+	free(vt->all);
+	free(vt->checks);
+	free(vt);
+}
+
+int64_t dv_vtensor_numel(const dv_vtensor *vt)
+{
+	return vt->root->numel;
+}
+
+int dv_vtensor_ndim(const dv_vtensor *vt)
+{
+	return vt->root->ndim;
+}
+
+const int64_t *dv_vtensor_shape(const dv_vtensor *vt)
+{
+	return vt->root->shape;
+}
+
+dv_dtype dv_vtensor_dtype(const dv_vtensor *vt)
+{
+	return vt->root->dtype;
+}
+
+int dv_vtensor_read_f32(dv_vtensor *vt, int64_t start, int64_t count, float *out, dv_error *err)
+{
+	return node_read(vt->root, start, count, out, err);
+}
+
+/* ---- axis alignment ---- */
+
+/* Next name of a pattern side: letters, digits, '_' (fused names a___b
+ * included) or "1"; parentheses are skipped. Returns its length, 0 at end. */
+static size_t next_name(const char **p, const char *end)
+{
+	const char *s = *p;
+	size_t len;
+
+	while (s < end && (*s == ' ' || *s == '(' || *s == ')'))
+		s++;
+	len = 0;
+	while (s + len < end && s[len] != ' ' && s[len] != '(' && s[len] != ')')
+		len++;
+	*p = s + len;
+	return len;
+}
+
+int dv_vtensor_align(dv_vtensor *vt, const char *pattern, int ndim, const int64_t *shape, dv_error *err)
+{
+	vnode *in = vt->root, *n;
+	int perm[PT_MAX_DIMS], nperm = 0;
+	bool identity = true;
+	int last = -1;
+
+	if (ndim < 0 || ndim > PT_MAX_DIMS || prod(shape, 0, ndim) != in->numel) {
+		dv_error_set(err, "axis alignment: the aligned shape does not hold the tensor's %lld elements",
+			     (long long)in->numel);
+		return -1;
+	}
+	if (pattern) {
+		const char *arrow = strstr(pattern, "->"), *p, *lend, *q, *rend;
+		const char *names[PT_MAX_DIMS];
+		size_t lens[PT_MAX_DIMS], len;
+		int nl = 0;
+
+		if (!arrow) {
+			dv_error_set(err, "axis alignment: no '->' in pattern '%s'", pattern);
+			return -1;
+		}
+		p = pattern;
+		lend = arrow;
+		while ((len = next_name(&p, lend))) {
+			if (nl == PT_MAX_DIMS)
+				break;
+			names[nl] = p - len;
+			lens[nl++] = len;
+		}
+		if (nl != in->ndim) {
+			dv_error_set(err, "axis alignment: pattern '%s' has %d dims on the left, the tensor %d", pattern,
+				     nl, in->ndim);
+			return -1;
+		}
+		q = arrow + 2;
+		rend = pattern + strlen(pattern);
+		while ((len = next_name(&q, rend))) {
+			int k;
+
+			for (k = 0; k < nl; k++)
+				if (lens[k] == len && !memcmp(names[k], q - len, len))
+					break;
+			if (k == nl || nperm == PT_MAX_DIMS) {
+				dv_error_set(err, "axis alignment: pattern '%s': a name on the right is not on the left",
+					     pattern);
+				return -1;
+			}
+			perm[nperm++] = k;
+		}
+		/* the right side holds every left dim except the '1's */
+		for (int k = 0; k < nl; k++) {
+			bool used = false;
+
+			for (int i = 0; i < nperm; i++)
+				used |= perm[i] == k;
+			if (!used && !(lens[k] == 1 && names[k][0] == '1' && in->shape[k] == 1)) {
+				dv_error_set(err, "axis alignment: pattern '%s' drops a dim that is not '1' of size 1",
+					     pattern);
+				return -1;
+			}
+		}
+		/* dims of size 1 move freely: only the order of the others matters */
+		for (int i = 0; i < nperm; i++) {
+			if (in->shape[perm[i]] == 1)
+				continue;
+			if (perm[i] < last)
+				identity = false;
+			last = perm[i];
+		}
+	}
+	if (!identity) {
+		if (in->numel > DV_VTENSOR_PERMUTE_MAX) {
+			dv_error_set(err, "axis alignment: permuting %lld elements needs more than the %lld buffered",
+				     (long long)in->numel, (long long)DV_VTENSOR_PERMUTE_MAX);
+			return -1;
+		}
+		if (!(n = node_new(vt, VK_PERMUTE, err)))
+			return -1;
+		if (!(n->in = malloc(sizeof(*n->in)))) {
+			dv_error_set(err, "out of memory");
+			return -1;
+		}
+		n->in[0] = in;
+		n->nin = 1;
+		n->dtype = in->dtype;
+		n->ndim = nperm;
+		for (int k = 0; k < nperm; k++) {
+			n->perm[k] = perm[k];
+			n->shape[k] = in->shape[perm[k]];
+		}
+		n->numel = in->numel;
+		in = n;
+	}
+	if (!(n = node_new(vt, VK_RESHAPE, err)))
+		return -1;
+	if (!(n->in = malloc(sizeof(*n->in)))) {
+		dv_error_set(err, "out of memory");
+		return -1;
+	}
+	n->in[0] = in;
+	n->nin = 1;
+	n->dtype = in->dtype;
+	node_set_shape(n, ndim, shape);
+	vt->root = n;
+	return 0;
+}
+
+/* ---- diffs and replicated checks ---- */
+
+void dv_vdiff_init(dv_vdiff *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->max_index = -1;
+}
+
+void dv_vdiff_add(dv_vdiff *d, const float *a, const float *b, size_t n, int64_t start)
+{
+	for (size_t i = 0; i < n; i++) {
+		float ad = fabsf(b[i] - a[i]);
+		double x = a[i], y = b[i];
+
+		d->dot += x * y;
+		d->norm += x * x + y * y;
+		d->abs_sum += ad;
+		if (d->max_index < 0 || ad > d->max_abs) {
+			d->max_abs = ad;
+			d->max_index = start + (int64_t)i;
+		}
+	}
+	d->n += (int64_t)n;
+}
+
+double dv_vdiff_rel(const dv_vdiff *d)
+{
+	if (d->max_abs == 0 || d->norm == 0)
+		return 0;
+	return 1 - 2 * d->dot / d->norm;
+}
+
+double dv_vdiff_mean_abs(const dv_vdiff *d)
+{
+	return d->n ? d->abs_sum / (double)d->n : 0;
+}
+
+static int nodes_diff(vnode *a, vnode *b, dv_vdiff *d, dv_error *err)
+{
+	float *x = malloc(2 * VT_CHUNK * sizeof(float));
+	int rc = 0;
+
+	dv_vdiff_init(d);
+	if (a->numel != b->numel) {
+		dv_error_set(err, "diff of %lld against %lld elements", (long long)a->numel, (long long)b->numel);
+		free(x);
+		return -1;
+	}
+	if (!x) {
+		dv_error_set(err, "out of memory");
+		return -1;
+	}
+	for (int64_t s = 0; s < a->numel && rc == 0; s += VT_CHUNK) {
+		int64_t cnt = a->numel - s < VT_CHUNK ? a->numel - s : VT_CHUNK;
+
+		if (node_read(a, s, cnt, x, err) < 0 || node_read(b, s, cnt, x + VT_CHUNK, err) < 0)
+			rc = -1;
+		else
+			dv_vdiff_add(d, x, x + VT_CHUNK, (size_t)cnt, s);
+	}
+	free(x);
+	return rc;
+}
+
+int dv_vtensor_diff(dv_vtensor *a, dv_vtensor *b, dv_vdiff *d, dv_error *err)
+{
+	return nodes_diff(a->root, b->root, d, err);
+}
+
+static int check_nodes(vnode *kept, vnode *other, dv_replicated_result *r, dv_error *err)
+{
+	memset(r, 0, sizeof(*r));
+	dv_vdiff_init(&r->diff);
+	r->kept_shard = kept->shard;
+	r->compared_shard = other->shard;
+	r->shape_equal = kept->ndim == other->ndim && !memcmp(kept->shape, other->shape, (size_t)kept->ndim * 8);
+	if (!r->shape_equal)
+		return 0;
+	if (nodes_diff(kept, other, &r->diff, err) < 0)
+		return -1;
+	/* NaN in max_abs compares false: a NaN difference does not pass */
+	r->passed = r->diff.max_abs <= DV_REPLICATED_ATOL;
+	return 0;
+}
+
+int dv_replicated_check(dv_vtensor *kept, dv_vtensor *other, dv_replicated_result *r, dv_error *err)
+{
+	return check_nodes(kept->root, other->root, r, err);
+}
+
+int dv_vtensor_checks(dv_vtensor *vt, dv_replicated_result **out, size_t *n, dv_error *err)
+{
+	dv_replicated_result *r;
+
+	*out = NULL;
+	*n = 0;
+	if (!vt->nchecks)
+		return 0;
+	if (!(r = calloc(vt->nchecks, sizeof(*r)))) {
+		dv_error_set(err, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < vt->nchecks; i++) {
+		if (check_nodes(vt->checks[i].kept, vt->checks[i].other, &r[i], err) < 0) {
+			free(r);
+			return -1;
+		}
+		r[i].axis = vt->checks[i].axis;
+		r[i].group_index = vt->checks[i].group;
+		r[i].compared_index = vt->checks[i].compared;
+	}
+	*out = r;
+	*n = vt->nchecks;
+	return 0;
+}
