@@ -78,3 +78,9 @@ tests_xtopo_vtensor_SOURCES = tests/xtopo_vtensor.c
 tests_xtopo_vtensor_LDADD = $(DV_TEST_LIBS)
 TESTS += tests/test_xtopo_vtensor.sh
 EXTRA_DIST += tests/test_xtopo_vtensor.sh
+
+check_PROGRAMS += tests/test_vtensor
+TESTS += tests/test_vtensor
+tests_test_vtensor_SOURCES = tests/test_vtensor.c
+tests_test_vtensor_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_vtensor_LDADD = $(DV_TEST_LIBS)
