@@ -468,6 +468,7 @@ static void test_align(void **state)
 	check_all_ranges(vt, want);
 	/* a name on the right that the left lacks; a shape of another size */
 	assert_int_equal(dv_vtensor_align(vt, "a b -> a x", 2, (int64_t[]){2, 12}, &err), -1);
+	assert_int_equal(dv_vtensor_align(vt, "a b -> a a", 2, (int64_t[]){2, 12}, &err), -1);
 	assert_int_equal(dv_vtensor_align(vt, NULL, 1, (int64_t[]){23}, &err), -1);
 	dv_vtensor_close(vt);
 	dv_unshard_plan_free(p);

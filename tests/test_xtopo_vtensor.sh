@@ -2,8 +2,10 @@
 # Streamed unsharding of the xtopo fixtures against torch's answers in each
 # case's expected.json: per record the aligned shapes, rel_diff (1e-9
 # relative), max_abs_diff and its coordinate (exact), mean_abs_diff (1e-6
-# relative: torch averages in float32, the reader in float64) and the replicated checks (side, axis, indices, ranks, outcome,
-# max_abs_diff exact); skipped bundles fail to open on their side.
+# relative: torch averages in float32, the reader in float64), reads of 7
+# elements equal to one whole read, and the replicated checks (side, axis,
+# indices, ranks, outcome, max_abs_diff exact); skipped bundles fail to
+# open on their side.
 : "${FIXTURES:?}"
 VT=${XTOPO_VTENSOR:-${TOP_BUILDDIR:-.}/tests/xtopo_vtensor}
 export VT
@@ -53,6 +55,7 @@ for case in sorted(os.listdir(root)):
            "%s mean_abs_diff %r == %r" % (what, d["mean_abs_diff"], e["mean_abs_diff"]))
         ok(d["max_abs_diff_coord"] == e["max_abs_diff_coord"],
            "%s max_abs_diff_coord %s == %s" % (what, d["max_abs_diff_coord"], e["max_abs_diff_coord"]))
+        ok(g["chunks_agree"], "%s reads of 7 elements agree with one whole read" % what)
         want = r["replicated_checks"]
         ok(len(g["checks"]) == len(want), "%s %d replicated checks" % (what, len(g["checks"])))
         for c, w in zip(g["checks"], want):

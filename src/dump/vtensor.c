@@ -196,8 +196,12 @@ static int permute_read(vnode *n, int64_t start, int64_t count, float *out, dv_e
 				     (long long)in->numel);
 			return -1;
 		}
-		if (node_read(in, 0, in->numel, n->buf, err) < 0)
+		if (node_read(in, 0, in->numel, n->buf, err) < 0) {
+			/* a half-filled buffer must not serve a later read */
+			free(n->buf);
+			n->buf = NULL;
 			return -1;
+		}
 	}
 	for (int d = in->ndim - 1; d >= 0; d--) {
 		istride[d] = s;
@@ -709,8 +713,11 @@ int dv_vtensor_align(dv_vtensor *vt, const char *pattern, int ndim, const int64_
 			for (k = 0; k < nl; k++)
 				if (lens[k] == len && !memcmp(names[k], q - len, len))
 					break;
+			for (int i = 0; k < nl && i < nperm; i++)
+				if (perm[i] == k)
+					k = nl; /* named twice */
 			if (k == nl || nperm == PT_MAX_DIMS) {
-				dv_error_set(err, "axis alignment: pattern '%s': a name on the right is not on the left",
+				dv_error_set(err, "axis alignment: pattern '%s': a name on the right is not on the left once",
 					     pattern);
 				return -1;
 			}
