@@ -7,41 +7,8 @@
 # skipped when the objects or nm are missing.
 : "${TOP_BUILDDIR:?TOP_BUILDDIR must name the build tree}"
 dir=$TOP_BUILDDIR/src/tui
-NM=${NM:-nm}
-
-objs=$(ls "$dir"/*.o 2>/dev/null)
-if [ -z "$objs" ]; then
-	echo "1..0 # SKIP no objects in $dir"
-	exit 0
-fi
-if ! command -v "$NM" >/dev/null 2>&1; then
-	echo "1..0 # SKIP no $NM"
-	exit 0
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-: >"$tmp/defs"
-: >"$tmp/uses"
-for o in $objs; do
-	b=$(basename "$o" .o)
-	b=${b#libdumpview_tui_a-}.c
-	"$NM" -g --defined-only "$o" | awk -v f="$b" 'NF == 3 { print $3, f }' >>"$tmp/defs"
-	"$NM" -u "$o" | awk -v f="$b" 'NF { print $NF, f }' >>"$tmp/uses"
-done
-awk 'NR == FNR { def[$1] = $2; next } ($1 in def) && def[$1] != $2 { print $2, def[$1] }' \
-	"$tmp/defs" "$tmp/uses" | sort -u >"$tmp/edges"
-
-n=0 failed=0
-check() { # check DESCRIPTION STATUS [DETAIL FILE]
-	n=$((n + 1))
-	if [ "$2" = 0 ]; then
-		echo "ok $n - $1"
-	else
-		echo "not ok $n - $1"
-		failed=1
-		[ -n "${3:-}" ] && sed 's/^/# /' "$3"
-	fi
-}
+prefix=libdumpview_tui_a-
+. "${TESTS_SRCDIR:?}/callgraph.sh"
 
 # The curses libraries the program links, for their symbols.
 : >"$tmp/curses"

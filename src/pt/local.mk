@@ -10,7 +10,7 @@ EXTRA_DIST += tests/test_show_corpus.sh
 
 # The files of src/pt call each other one way only (from the objects' symbols).
 TESTS += tests/test_pt_layers.sh
-EXTRA_DIST += tests/test_pt_layers.sh
+EXTRA_DIST += tests/test_pt_layers.sh tests/callgraph.sh
 
 check_PROGRAMS += tests/test_pt_dtype
 TESTS += tests/test_pt_dtype
