@@ -167,6 +167,9 @@ typedef struct dv_comparison {
 	double threshold;             /* the default pass rule's limit, when has_threshold */
 	bool has_threshold;           /* false: the pass decision made when each pair was
 					 computed (result.passed, under the scan's threshold) */
+	unsigned rule_epoch;          /* bumped by every change of the pass rule (threshold,
+					 rules, pass_fn), so a view can keep what it derived
+					 from the verdicts until one of them changes */
 	bool (*pass_fn)(const struct dv_comparison *, size_t, const dv_pair_result *, void *);
 	void *pass_ctx;               /* pass_fn NULL: the threshold decides */
 	const struct dv_rules *rules; /* per-tensor rules (dv_comparison_set_rules), or NULL */

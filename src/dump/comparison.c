@@ -147,12 +147,14 @@ void dv_comparison_set_pass_rule(dv_comparison *cmp, dv_pass_fn fn, void *ctx)
 {
 	cmp->pass_fn = fn;
 	cmp->pass_ctx = ctx;
+	cmp->rule_epoch++;
 }
 
 void dv_comparison_set_threshold(dv_comparison *cmp, double threshold)
 {
 	cmp->threshold = threshold;
 	cmp->has_threshold = true;
+	cmp->rule_epoch++;
 }
 
 double dv_comparison_threshold(const dv_comparison *cmp)
@@ -185,6 +187,7 @@ int dv_comparison_set_rules(dv_comparison *cmp, const dv_rules *rules, dv_error 
 	free(cmp->rule_of);
 	cmp->rule_of = of;
 	cmp->rules = rules;
+	cmp->rule_epoch++;
 	return 0;
 }
 

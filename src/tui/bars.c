@@ -9,6 +9,29 @@
 #include "jobs.h"
 #include "state.h"
 
+/* The gate compare would exit by, in a few words (R shows it whole), in the
+ * order dv_comparison_exit_status gives it. */
+static void gate_text(tui_app *app, char *out, size_t size)
+{
+	dv_gate g;
+
+	if (!dv_comparison_gate(app->cmp, app->opts.allow_failed, app->opts.allow_skipped, &g))
+		snprintf(out, size, "gate: pass");
+	else if (!g.passed && !g.failed && !g.errored)
+		snprintf(out, size, "gate: fail (nothing passed)");
+	else if (g.errored)
+		snprintf(out, size, "gate: fail (%zu errored)", g.errored);
+	else if (g.failed_not_allowed)
+		snprintf(out, size, "gate: fail (%zu failed%s)", g.failed_not_allowed,
+			 app->opts.allow_failed ? " not allowed" : "");
+	else if (g.skipped_not_allowed)
+		snprintf(out, size, "gate: fail (%zu skipped not allowed)", g.skipped_not_allowed);
+	else if (g.warnings)
+		snprintf(out, size, "gate: fail (%zu warning%s)", g.warnings, g.warnings == 1 ? "" : "s");
+	else
+		snprintf(out, size, "gate: fail (nothing passed)");
+}
+
 void tui_bars_title(tui_app *app)
 {
 	attr_t a = tui_draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD);
@@ -56,24 +79,13 @@ void tui_bars_title(tui_app *app)
 	 * shown when an option changes it (rules or an allow pattern): without
 	 * one the first divergence already tells it. */
 	if (app->opts.show_gate && done == total) {
-		/* The reason in a few words (R shows it whole), in the order
-		 * dv_comparison_exit_status gives it. */
-		dv_gate g;
-		if (!dv_comparison_gate(app->cmp, app->opts.allow_failed, app->opts.allow_skipped, &g))
-			snprintf(scan, sizeof(scan), "gate: pass");
-		else if (!g.passed && !g.failed && !g.errored)
-			snprintf(scan, sizeof(scan), "gate: fail (nothing passed)");
-		else if (g.errored)
-			snprintf(scan, sizeof(scan), "gate: fail (%zu errored)", g.errored);
-		else if (g.failed_not_allowed)
-			snprintf(scan, sizeof(scan), "gate: fail (%zu failed%s)", g.failed_not_allowed,
-				 app->opts.allow_failed ? " not allowed" : "");
-		else if (g.skipped_not_allowed)
-			snprintf(scan, sizeof(scan), "gate: fail (%zu skipped not allowed)", g.skipped_not_allowed);
-		else if (g.warnings)
-			snprintf(scan, sizeof(scan), "gate: fail (%zu warning%s)", g.warnings, g.warnings == 1 ? "" : "s");
-		else
-			snprintf(scan, sizeof(scan), "gate: fail (nothing passed)");
+		if (!app->gate_valid || app->gate_epoch != app->cmp->rule_epoch || app->gate_done != done) {
+			gate_text(app, app->gate_text, sizeof(app->gate_text));
+			app->gate_valid = true;
+			app->gate_epoch = app->cmp->rule_epoch;
+			app->gate_done = done;
+		}
+		snprintf(scan, sizeof(scan), "%s", app->gate_text);
 	}
 	/* Widest form that fits; the first divergence is dropped last. */
 	const char *bar = app->g.vbar;

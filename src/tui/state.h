@@ -67,6 +67,13 @@ typedef struct tui_app {
 	bool div_opened;         /* the tree has opened at the first divergence */
 	ptrdiff_t first_div;     /* cached each frame */
 	bool first_div_known;
+	/* the title's gate text, kept while the verdicts it came from stand:
+	 * judging every pair (and matching allow patterns) each frame would
+	 * make keys cost O(pairs) once the scan is complete */
+	char gate_text[64];
+	bool gate_valid;
+	unsigned gate_epoch;     /* cmp->rule_epoch it was made under */
+	size_t gate_done;        /* the done count it was made at */
 	/* panes */
 	bool detail_open;
 	ptrdiff_t detail_cancelled; /* pair whose detail job the user cancelled, or -1 */
