@@ -6,11 +6,9 @@
 
 #include "dumpview/escape.h"
 
-/* Length of the valid UTF-8 sequence at s (1-4) and its code point, or 0
- * when the bytes there are not valid UTF-8 (overlong, surrogate, > U+10FFFF,
- * truncated). */
-static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
+size_t dv_utf8_decode(const char *str, size_t len, uint32_t *cp)
 {
+	const unsigned char *s = (const unsigned char *)str;
 	unsigned char c = s[0];
 	size_t n;
 	uint32_t v, min;
@@ -52,7 +50,7 @@ bool dv_term_unit(const char *s, size_t len, size_t *unit_len, char esc[8])
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *u = (const unsigned char *)s;
 	uint32_t cp;
-	size_t n = utf8_decode(u, len, &cp);
+	size_t n = dv_utf8_decode(s, len, &cp);
 
 	if (!n) {
 		*unit_len = 1;
@@ -140,9 +138,15 @@ void dv_term_fputs(const char *s, FILE *f)
 		size_t n = 0;
 		bool escaped = false;
 
-		/* a run of bytes that pass, written at once */
-		while (i < len && !(escaped = dv_term_unit(s + i, len - i, &n, esc)))
+		/* a run of bytes that pass, written at once (printable ASCII, the
+		 * usual name, without decoding) */
+		for (;;) {
+			while (i < len && (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f)
+				i++;
+			if (i >= len || (escaped = dv_term_unit(s + i, len - i, &n, esc)))
+				break;
 			i += n;
+		}
 		if (i > start)
 			fwrite(s + start, 1, i - start, f);
 		if (escaped) {

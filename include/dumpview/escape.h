@@ -13,7 +13,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+
+/* Length (1-4) of the valid UTF-8 sequence at s[0..len) and its code point
+ * in *cp; 0 when the bytes there are not valid UTF-8 (overlong, surrogate,
+ * above U+10FFFF, truncated). Reads no byte past the first that fails, so a
+ * NUL-terminated string may be passed with len 4. */
+size_t dv_utf8_decode(const char *s, size_t len, uint32_t *cp);
 
 /* True when s[0..len) needs no escaping. */
 bool dv_term_safe(const char *s, size_t len);

@@ -7,41 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dumpview/escape.h"
 #include "internal.h"
 
 const char *const dv_report_quantile_name[DV_NQUANTILES] = { "p1", "p5", "p50", "p95", "p99" };
-
-/* Length of the valid UTF-8 sequence at s, or 0 when it is not one. */
-static size_t utf8_len(const unsigned char *s)
-{
-	size_t n, i;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
 
 void dv_json_write_string(FILE *out, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : ""), *run;
 	size_t n;
+	uint32_t cp;
 
 	fputc('"', out);
 	for (;;) {
@@ -50,7 +25,7 @@ void dv_json_write_string(FILE *out, const char *s)
 		for (;;) {
 			if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
 				p++;
-			else if (*p >= 0x80 && (n = utf8_len(p)) != 0)
+			else if (*p >= 0x80 && (n = dv_utf8_decode((const char *)p, 4, &cp)) != 0)
 				p += n;
 			else
 				break;
