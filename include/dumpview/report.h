@@ -95,6 +95,8 @@ void dv_csv_write_pair(FILE *out, const dv_comparison *cmp, const dv_pair *pair,
  * (or \n, \r, \t), each byte that is not valid UTF-8 as \udcXX (Python's
  * surrogateescape), so the exact bytes of a file name can be recovered. */
 void dv_json_write_string(FILE *out, const char *s);
+/* A JSON array of strings, each as dv_json_write_string: "[\"a\",\"b\"]", "[]". */
+void dv_json_write_strings(FILE *out, const char *const *v, size_t n);
 /* A JSON array of integers: "[48,128]", "[]". */
 void dv_json_write_ints(FILE *out, const int64_t *v, size_t n);
 /* A JSON number in round-trip form; non-finite as the strings "nan", "inf", "-inf". */

@@ -63,6 +63,17 @@ void dv_json_write_double(FILE *out, double v)
 		fputs(dv_fmt_double(buf, sizeof(buf), v), out);
 }
 
+void dv_json_write_strings(FILE *out, const char *const *v, size_t n)
+{
+	fputc('[', out);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			fputc(',', out);
+		dv_json_write_string(out, v[i]);
+	}
+	fputc(']', out);
+}
+
 void dv_json_write_ints(FILE *out, const int64_t *v, size_t n)
 {
 	fputc('[', out);

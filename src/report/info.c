@@ -51,13 +51,9 @@ void dv_info_jsonl_run(FILE *out, const dv_run *run)
 	dv_json_write_string(out, run->spec);
 	fputs(",\"root\":", out);
 	dv_json_write_string(out, run->root);
-	fprintf(out, ",\"phases\":%zu,\"warnings\":[", run->nphases);
-	for (size_t k = 0; k < run->nproblems; k++) {
-		if (k)
-			fputc(',', out);
-		dv_json_write_string(out, run->problems[k]);
-	}
-	fputs("]}\n", out);
+	fprintf(out, ",\"phases\":%zu,\"warnings\":", run->nphases);
+	dv_json_write_strings(out, (const char *const *)run->problems, run->nproblems);
+	fputs("}\n", out);
 }
 
 void dv_info_text_phase(FILE *out, const dv_run *run, const dv_phase_summary *s)
@@ -145,13 +141,9 @@ void dv_info_jsonl_phase(FILE *out, const dv_run *run, const dv_phase_summary *s
 		dv_json_write_string(out, s->folders[k].name);
 		fprintf(out, ":%zu", s->folders[k].n);
 	}
-	fputs("},\"tag_keys\":[", out);
-	for (size_t k = 0; k < s->ntag_keys; k++) {
-		if (k)
-			fputc(',', out);
-		dv_json_write_string(out, s->tag_keys[k]);
-	}
-	fputs("],\"steps\":", out);
+	fputs("},\"tag_keys\":", out);
+	dv_json_write_strings(out, s->tag_keys, s->ntag_keys);
+	fputs(",\"steps\":", out);
 	dv_json_write_ints(out, s->steps.v, s->steps.n);
 	fputs(",\"ranks\":", out);
 	dv_json_write_ints(out, s->ranks.v, s->ranks.n);

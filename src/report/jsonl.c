@@ -263,13 +263,8 @@ static void jsonl_finish(dv_report *r, const char *diagnosis)
 	key(out, "diagnosis");
 	str_or_null(out, diagnosis);
 	key(out, "warnings");
-	fputc('[', out);
-	for (size_t i = 0; i < r->nwarnings; i++) {
-		if (i)
-			fputc(',', out);
-		dv_json_write_string(out, r->warnings[i]);
-	}
-	fputs("]}\n", out);
+	dv_json_write_strings(out, (const char *const *)r->warnings, r->nwarnings);
+	fputs("}\n", out);
 }
 
 const struct dv_report_writer dv_report_jsonl_writer = {
