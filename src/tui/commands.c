@@ -178,9 +178,9 @@ void tui_cmd_search_step(tui_app *app, int dir)
 	tui_state_message(app, false, "/%s/ %zu of %zu%s: %s", app->search, k, nmatch, wrapped ? " (wrapped)" : "", path);
 }
 
-/* Compiles pat (smart case) and, only if it is valid, makes it the current
- * regex: a bad regex leaves a message and the previous state. Takes pat. */
-static int replace_regex(tui_app *app, char *pat, pcre2_code **re_slot, char **pat_slot)
+/* pat compiled (smart case), or NULL with the reason on the status row and
+ * pat freed. */
+static pcre2_code *compile_or_say(tui_app *app, char *pat)
 {
 	dv_error err;
 	dv_error_clear(&err);
@@ -188,8 +188,17 @@ static int replace_regex(tui_app *app, char *pat, pcre2_code **re_slot, char **p
 	if (!re) {
 		tui_state_message(app, true, "%s", err.msg);
 		free(pat);
-		return -1;
 	}
+	return re;
+}
+
+/* Compiles pat and, only if it is valid, makes it the current regex: a bad
+ * regex leaves a message and the previous state. Takes pat. */
+static int replace_regex(tui_app *app, char *pat, pcre2_code **re_slot, char **pat_slot)
+{
+	pcre2_code *re = compile_or_say(app, pat);
+	if (!re)
+		return -1;
 	pcre2_code_free(*re_slot);
 	free(*pat_slot);
 	*re_slot = re;
@@ -275,14 +284,9 @@ void tui_cmd_filter(tui_app *app)
 		return;
 	}
 	/* Applied before it replaces the current filter: a failure keeps it. */
-	dv_error err;
-	dv_error_clear(&err);
-	pcre2_code *re = dv_regex_compile(pat, true, &err);
-	if (!re) {
-		tui_state_message(app, true, "%s", err.msg);
-		free(pat);
+	pcre2_code *re = compile_or_say(app, pat);
+	if (!re)
 		return;
-	}
 	if (apply_filter(app, re) < 0) {
 		if (app->regex_failed)
 			report_regex_failure(app, "filter", pat);
