@@ -22,50 +22,16 @@ import math
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 
-DUMPVIEW = os.environ["DUMPVIEW"]
+import dvtest
+from dvtest import jsonl, ok, run
+
 EXAMPLES = os.environ["EXAMPLES"]
 FIXTURES = os.environ["FIXTURES"]
 EDGE = os.path.join(FIXTURES, "compare", "edge")
 PASS = os.path.join(FIXTURES, "compare", "pass")
-
-n = 0
-failures = 0
-
-
-def ok(cond, what, detail=None):
-    global n, failures
-    n += 1
-    if not cond:
-        failures += 1
-    print(("ok" if cond else "not ok") + " %d - %s" % (n, what))
-    if not cond and detail is not None:
-        for line in str(detail).splitlines()[:40]:
-            print("#   " + line)
-    return cond
-
-
-def run(*args, env=None, locale="C.UTF-8"):
-    e = dict(os.environ)
-    e["LC_ALL"] = locale
-    if env:
-        e.update(env)
-    p = subprocess.run([DUMPVIEW, "compare"] + list(args), capture_output=True, env=e)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
-
-
-def jsonl(*args, **kw):
-    rc, out, err = run("--format", "jsonl", *args, **kw)
-    recs = []
-    for line in out.splitlines():
-        try:
-            recs.append(json.loads(line))
-        except ValueError as ex:
-            recs.append({"type": "bad-json", "line": line, "error": str(ex)})
-    return rc, recs, err
 
 
 def num(v):
@@ -467,5 +433,5 @@ if __name__ == "__main__":
     except Exception as ex:   # a crash is a failure, not a silent pass
         import traceback
         ok(False, "test script crashed: %s" % ex, traceback.format_exc())
-    print("1..%d" % n)
+    print("1..%d" % dvtest.n)
     sys.exit(0)

@@ -1,4 +1,5 @@
 #!/bin/sh
 # dumpview compare end to end against torch's answers: see test_compare.py.
 : "${DUMPVIEW:?}" "${EXAMPLES:?}" "${FIXTURES:?}" "${TESTS_SRCDIR:?}"
-exec python3 "$TESTS_SRCDIR/test_compare.py" "$@"
+# python finds dvtest.py beside the script; -B keeps __pycache__ out of the source tree.
+exec python3 -B "$TESTS_SRCDIR/test_compare.py" "$@"

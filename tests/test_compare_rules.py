@@ -13,55 +13,18 @@ report, end to end on examples/ (TAP).
   types, the summary's totals).
 Standard library only.
 """
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
-DUMPVIEW = os.environ["DUMPVIEW"]
+import dvtest
+from dvtest import jsonl, ok, run, records
+
 EXAMPLES = os.environ["EXAMPLES"]
 FIXTURES = os.environ["FIXTURES"]
 BASE = os.path.join(EXAMPLES, "baseline")
 TARG = os.path.join(EXAMPLES, "target")
 PASS = os.path.join(FIXTURES, "compare", "pass")
-
-n = 0
-failures = 0
-
-
-def ok(cond, what, detail=None):
-    global n, failures
-    n += 1
-    if not cond:
-        failures += 1
-    print(("ok" if cond else "not ok") + " %d - %s" % (n, what))
-    if not cond and detail is not None:
-        for line in str(detail).splitlines()[:40]:
-            print("#   " + line)
-    return cond
-
-
-def run(*args):
-    e = dict(os.environ)
-    e["LC_ALL"] = "C.UTF-8"
-    p = subprocess.run([DUMPVIEW, "compare"] + list(args), capture_output=True, env=e)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
-
-
-def records(fmt, *args):
-    rc, out, err = run("--format", fmt, *args)
-    recs = []
-    for line in out.splitlines():
-        try:
-            recs.append(json.loads(line))
-        except ValueError as ex:
-            recs.append({"type": "bad-json", "line": line, "error": str(ex)})
-    return rc, recs, err
-
-
-def jsonl(*args):
-    return records("jsonl", *args)
 
 
 def pairs_of(recs):
@@ -413,7 +376,7 @@ def main():
     exit_codes()
     rules()
     sglang()
-    print("1..%d" % n)
+    print("1..%d" % dvtest.n)
     sys.exit(0)
 
 

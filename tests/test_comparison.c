@@ -20,50 +20,12 @@
 
 #include "dumpview/comparison.h"
 
-static char tmproot[256];
-
-/* mkdir -p of path's folders, then an empty file. */
-static void touch(const char *rel)
-{
-	char path[1024];
-
-	snprintf(path, sizeof(path), "%s/%s", tmproot, rel);
-	for (char *p = path + strlen(tmproot) + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
-		*p = '/';
-	}
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fclose(f);
-}
-
-static const char *at(const char *rel)
-{
-	static char buf[4][1024];
-	static int k;
-
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof(buf[k]), "%s/%s", tmproot, rel);
-	return buf[k];
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
+#include "dump_fixture.h"
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmproot, sizeof(tmproot), "%s/dvcmp.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (!mkdtemp(tmproot))
+	if (fixture_mkroot("dvcmp") != 0)
 		return -1;
 	/* Three phases on both sides; the target has one extra tensor in fwd_only. */
 	static const char *const phases[] = { "inference", "fwd_only", "fwd_bwd" };
@@ -83,7 +45,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	return nftw(tmproot, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return fixture_rmroot();
 }
 
 static dv_comparison *open_cmp(const char *const *phases, size_t nphases, dv_open_failure *why, dv_error *err)

@@ -17,58 +17,18 @@
 
 #include "dumpview/dump.h"
 
-static char tmproot[256];
-
-/* mkdir -p of path's folders, then an empty file (or a folder when path ends in '/'). */
-static void touch(const char *rel)
-{
-	char path[1024];
-
-	snprintf(path, sizeof(path), "%s/%s", tmproot, rel);
-	for (char *p = path + strlen(tmproot) + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
-		*p = '/';
-	}
-	if (path[strlen(path) - 1] != '/') {
-		FILE *f = fopen(path, "w");
-
-		assert_non_null(f);
-		fclose(f);
-	}
-}
-
-static const char *at(const char *rel)
-{
-	static char buf[4][1024];
-	static int k;
-
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof(buf[k]), "%s/%s", tmproot, rel);
-	return buf[k];
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
+#include "dump_fixture.h"
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmproot, sizeof(tmproot), "%s/dvtest.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	return mkdtemp(tmproot) ? 0 : -1;
+	return fixture_mkroot("dvtest");
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	return nftw(tmproot, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return fixture_rmroot();
 }
 
 static dv_run *open_run(const char *rel)

@@ -21,14 +21,14 @@ EXTRA_DIST += tests/test_dump_pairs.sh
 
 check_PROGRAMS += tests/test_dump_model
 TESTS += tests/test_dump_model
-tests_test_dump_model_SOURCES = tests/test_dump_model.c
+tests_test_dump_model_SOURCES = tests/test_dump_model.c tests/dump_fixture.h
 tests_test_dump_model_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_dump_model_LDADD = $(DV_TEST_LIBS)
 
 # The comparison object: resolution, phase selection, verdicts, first divergence, its scan.
 check_PROGRAMS += tests/test_comparison
 TESTS += tests/test_comparison
-tests_test_comparison_SOURCES = tests/test_comparison.c
+tests_test_comparison_SOURCES = tests/test_comparison.c tests/dump_fixture.h
 tests_test_comparison_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_comparison_LDADD = $(DV_TEST_LIBS)
 

@@ -13,7 +13,7 @@ tests_test_compare_report_LDADD = $(DV_TEST_LIBS)
 
 # dumpview compare end to end (examples/, tests/fixtures/compare/).
 TESTS += tests/test_compare.sh
-EXTRA_DIST += tests/test_compare.sh tests/test_compare.py
+EXTRA_DIST += tests/test_compare.sh tests/test_compare.py tests/dvtest.py
 
 # Pass rules, the exit status and --format sglang-jsonl end to end (examples/).
 TESTS += tests/test_compare_rules.sh
