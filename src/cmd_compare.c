@@ -17,6 +17,7 @@
 #include "dumpview/comparison.h"
 #include "dumpview/escape.h"
 #include "dumpview/metrics.h"
+#include "dumpview/grouping_args.h"
 #include "dumpview/outfile.h"
 #include "dumpview/report.h"
 #include "dumpview/rules.h"
@@ -45,6 +46,7 @@ static void usage(FILE *out)
 		"                       the exit status (default: none allowed)\n"
 		"  --allow-skipped-pattern RE\n"
 		"                       skipped names must fully match RE (default .*)\n"
+		DV_GROUPING_HELP
 		"  --layer-regex RE     group 1 of RE in a tensor name is its layer\n"
 		"  --format F           text (default), jsonl, csv or sglang-jsonl (the records\n"
 		"                       of SGLang's comparator report)\n"
@@ -169,8 +171,10 @@ int cmd_compare(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "follow-symlinks", no_argument, NULL, OPT_FOLLOW },
 		{ "help", no_argument, NULL, 'h' },
+		DV_GROUPING_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
+	dv_grouping_args gargs;
 	dv_report_opts ropts = { .format = DV_REPORT_TEXT, .threshold = DV_DEFAULT_THRESHOLD };
 	const char *filter_src = NULL, *layer_regex = NULL, *output = NULL;
 	const char *allow_failed_src = NULL, *allow_skipped_src = NULL;
@@ -200,6 +204,7 @@ int cmd_compare(int argc, char **argv)
 	setlocale(LC_ALL, "");
 	ropts.utf8 = !strcmp(nl_langinfo(CODESET), "UTF-8");
 	setlocale(LC_NUMERIC, "C");   /* numbers always print with a '.' */
+	dv_grouping_args_init(&gargs);
 
 	if (!(rules = dv_rules_new())) {
 		fprintf(stderr, PROG ": out of memory\n");
@@ -207,6 +212,12 @@ int cmd_compare(int argc, char **argv)
 	}
 	optind = 0;   /* reinitialise getopt: argv[0] is "compare" */
 	while ((c = getopt_long(argc, argv, "+qh", longopts, NULL)) != -1) {
+		int taken = dv_grouping_args_take(&gargs, c, optarg, PROG, stderr);
+
+		if (taken < 0)
+			goto out;
+		if (taken)
+			continue;
 		switch (c) {
 		case OPT_PHASE: {
 			char **grown = realloc(phases, (nphases + 1) * sizeof(*phases));
@@ -284,6 +295,8 @@ int cmd_compare(int argc, char **argv)
 		usage(stderr);
 		goto out;
 	}
+	if (dv_grouping_args_finish(&gargs, PROG, stderr) < 0)
+		goto out;
 	if (filter_src && !(filter = compile_regex("--filter", filter_src, 0)))
 		goto out;
 	/* --diff-threshold is the catch-all placed after every rule; without
@@ -318,6 +331,7 @@ int cmd_compare(int argc, char **argv)
 	cmp_opts.filter = filter;
 	cmp_opts.layer_regex = layer_regex;
 	cmp_opts.threshold = ropts.threshold;
+	cmp_opts.grouping = &gargs.grouping;
 	cmp_opts.parallel_open = true;
 	if (!(cmp = dv_comparison_open(&cmp_opts, NULL, &err))) {
 		dv_term_fprintf(stderr, PROG ": %s\n", err.msg);
@@ -435,6 +449,7 @@ out:
 	pcre2_code_free(allow_failed);
 	pcre2_code_free(allow_skipped);
 	dv_rules_free(rules);
+	dv_grouping_args_free(&gargs);
 	free(phases);
 	return rc;
 }

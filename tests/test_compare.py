@@ -59,8 +59,8 @@ def relpath(side_dir, fname):
     return d + "/" + fname if d else fname
 
 
-def check_run(label, expected, base, targ, want_rc):
-    rc, recs, err = jsonl(base, targ)
+def check_run(label, expected, base, targ, want_rc, extra=()):
+    rc, recs, err = jsonl(*extra, base, targ)
     ok(rc == want_rc, "%s: exit code %d" % (label, want_rc), "got %d, stderr: %s" % (rc, err))
     bad = [r for r in recs if r.get("type") == "bad-json"]
     ok(not bad and recs, "%s: every line is a JSON object" % label, bad[:3])
@@ -229,7 +229,9 @@ def main():
     check_run("examples", ex, os.path.join(EXAMPLES, "baseline"), os.path.join(EXAMPLES, "target"), 1)
     with open(os.path.join(EDGE, "expected.json")) as f:
         edge = json.load(f)
-    recs = check_run("edge", edge, os.path.join(EDGE, "baseline"), os.path.join(EDGE, "target"), 1)
+    # the edge fixture pairs file by file (its expected.json is per rank file)
+    recs = check_run("edge", edge, os.path.join(EDGE, "baseline"), os.path.join(EDGE, "target"), 1,
+                     ("--preset", "raw"))
     by_name = {r["name"]: r for r in recs if r.get("type") == "pair"}
     ok(by_name.get("nan_out", {}).get("rel_diff") == "nan" and by_name["nan_out"]["passed"] is False,
        "edge: NaN gives rel_diff \"nan\" and fails", by_name.get("nan_out"))
@@ -275,7 +277,7 @@ def cli():
     golden_text(out, os.path.join(PASS, "expected-ascii.txt"), "text C locale")
     ok("\u2705" not in out and "\u274c" not in out, "text C locale: no emoji")
 
-    rc, out, err = run(eb, et)
+    rc, out, err = run("--preset", "raw", eb, et)
     ok(rc == 1, "text edge: exit 1", err)
     ok(re.search(r"^Summary: 21 passed, 7 failed, 7 skipped, 0 errored \(total 35\)$", out, re.M) is not None,
        "text edge: summary line", out[-800:])
@@ -293,7 +295,7 @@ def cli():
     ok("Skip: baseline=fwd_bwd/step=0___rank=0___dump_index=1___name=grad__logits.pt (no target)" in out,
        "text edge: unmatched file lines")
 
-    rc, out, err = run("--quiet", eb, et)
+    rc, out, err = run("--quiet", "--preset", "raw", eb, et)
     blocks = [b for b in out.split("\n\n") if b.startswith("baseline=")]
     ok(rc == 1 and len(blocks) == 7 and all(("\u274c" in b) for b in blocks),
        "--quiet prints the 7 failed pairs only", out[:1500])
@@ -301,7 +303,7 @@ def cli():
        "--quiet leaves out passed/skipped, keeps the summary")
 
     # CSV.
-    rc, out, err = run("--format", "csv", eb, et)
+    rc, out, err = run("--format", "csv", "--preset", "raw", eb, et)
     rows = list(csv.reader(io.StringIO(out)))
     header = ["phase", "layer", "name", "rank", "step", "baseline", "target", "baseline_dtype", "target_dtype",
               "baseline_shape", "target_shape", "rel_diff", "max_abs_diff", "mean_abs_diff", "passed", "error"]
@@ -375,40 +377,40 @@ def cli():
     finally:
         shutil.rmtree(tmp)
 
-    rc, recs, err = jsonl("--phase", "fwd_only", eb, et)
+    rc, recs, err = jsonl("--phase", "fwd_only", "--preset", "raw", eb, et)
     phases = {r.get("phase") for r in recs if r.get("type") != "summary"}
     ok(rc == 1 and phases == {"fwd_only"} and recs[-1]["failed"] == 1 and recs[-1]["passed"] == 7,
        "--phase fwd_only keeps that phase only", (phases, recs[-1:]))
     ok(recs[-1]["first_divergence"] and recs[-1]["first_divergence"]["step"] == 2 and
        recs[-1]["first_divergence"]["rank"] == 1, "--phase fwd_only: first divergence at step 2, rank 1",
        recs[-1:])
-    rc, recs, err = jsonl("--phase", "fwd_only", "--phase", "fwd_bwd", eb, et)
+    rc, recs, err = jsonl("--phase", "fwd_only", "--phase", "fwd_bwd", "--preset", "raw", eb, et)
     phases = sorted({r.get("phase") for r in recs if r.get("type") != "summary"})
     ok(phases == ["fwd_bwd", "fwd_only"], "--phase twice keeps both", phases)
-    rc, out, err = run("--phase", "nope", eb, et)
+    rc, out, err = run("--phase", "nope", "--preset", "raw", eb, et)
     ok(rc == 2 and "nope" in err, "--phase of a phase neither run has: exit 2", err)
 
-    rc, recs, err = jsonl("--filter", "name=(dup|zeros)___", eb, et)
+    rc, recs, err = jsonl("--filter", "name=(dup|zeros)___", "--preset", "raw", eb, et)
     names = sorted(r["name"] for r in recs if r.get("type") == "pair")
     ok(rc == 0 and names == ["dup", "dup", "zeros"], "--filter keeps matching target files", (rc, names, err))
-    rc, out, err = run("--filter", "name=(dup", eb, et)
+    rc, out, err = run("--filter", "name=(dup", "--preset", "raw", eb, et)
     ok(rc == 2 and "offset 9" in err and "missing closing parenthesis" in err and out == "",
        "--filter bad regex: exit 2 with PCRE2's message and offset", err)
-    rc, out, err = run("--layer-regex", "blk(", eb, et)
+    rc, out, err = run("--layer-regex", "blk(", "--preset", "raw", eb, et)
     ok(rc == 2 and "offset 4" in err, "--layer-regex bad regex: exit 2", err)
     # Catastrophic backtracking hits the limits: an error, never "no match"
     # (which would silently compare nothing and pass).
-    rc, out, err = run("--filter", "(.|.)*==", eb, et)
+    rc, out, err = run("--filter", "(.|.)*==", "--preset", "raw", eb, et)
     ok(rc == 2 and "regex too expensive" in err, "--filter too expensive: exit 2, said so", (rc, err))
     # UTF mode: "." takes a whole character of a name.
-    rc, recs, err = jsonl("--filter", "name=d.p___", eb, et)
+    rc, recs, err = jsonl("--filter", "name=d.p___", "--preset", "raw", eb, et)
     ok(rc == 0 and len([r for r in recs if r.get("type") == "pair"]) == 2, "--filter in UTF mode still matches ASCII",
        (rc, err))
     rc, recs, err = jsonl("--layer-regex", r"blk(\d+)", "--filter", "blk7", eb, et)
     got = [r.get("layer") for r in recs if r.get("type") == "pair"]
     ok(got == [7], "--layer-regex takes the layer from group 1", (got, err))
 
-    rc, recs, err = jsonl("--diff-threshold", "0.5", "--phase", "inference", eb, et)
+    rc, recs, err = jsonl("--diff-threshold", "0.5", "--phase", "inference", "--preset", "raw", eb, et)
     s = recs[-1] if recs else {}
     mlp = [r for r in recs if r.get("type") == "pair" and r["name"] == "mlp_output"]
     ok(mlp and mlp[0]["passed"] is True and s.get("first_divergence", {}).get("name") == "nan_out",

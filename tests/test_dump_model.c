@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "dumpview/dump.h"
+#include "dumpview/logical.h"
 
 #include "dump_fixture.h"
 
@@ -467,6 +468,86 @@ static dv_comparison *build(const char *b, const char *t, const char *filter)
 	if (!cmp)
 		fail_msg("dv_comparison_build: %s", err.msg);
 	return cmp;
+}
+
+static dv_comparison *build_raw(const char *b, const char *t)
+{
+	static const dv_grouping raw = {.preset = DV_PRESET_RAW};
+	dv_error err = {{0}};
+	dv_comparison *cmp = dv_comparison_build_grouped(open_run(b), open_run(t), NULL, &raw, &err);
+
+	if (!cmp)
+		fail_msg("dv_comparison_build_grouped: %s", err.msg);
+	return cmp;
+}
+
+/* Logical tensors: under the default preset (sglang_dev) a name's files on
+ * every rank are one pair; sglang_megatron joins the steps too; raw keeps
+ * one file a side. */
+static void test_grouping_presets(void **state)
+{
+	static const dv_grouping megatron = {.preset = DV_PRESET_SGLANG_MEGATRON};
+	static const char *const skip_name[] = {"name"};
+	static const dv_grouping skip = {.preset = -1, .skip_keys = skip_name, .nskip_keys = 1};
+	dv_error err = {{0}};
+	dv_comparison *cmp;
+	const dv_dumpfile *const *files;
+	size_t n;
+
+	(void)state;
+	for (int side = 0; side < 2; side++)
+		for (int step = 0; step < 2; step++)
+			for (int rank = 0; rank < (side ? 4 : 1); rank++)
+				for (int d = 1; d <= 2; d++) {
+					char rel[256];
+
+					snprintf(rel, sizeof(rel), "gp%c/fwd_only/step=%d___rank=%d___dump_index=%d___name=t%d.pt",
+						 side ? 't' : 'b', step, rank, d, d);
+					touch(rel);
+				}
+	cmp = build("gpb", "gpt", NULL);
+	assert_int_equal(cmp->npairs, 4);       /* 2 names x 2 steps */
+	assert_string_equal(dv_preset_name(cmp->phases[0].lctx->preset), "sglang_dev");
+	assert_true(cmp->phases[0].lctx->preset_chosen);
+	assert_int_equal(cmp->pairs[0].kind, DV_PAIR_MATCHED);
+	assert_string_equal(cmp->pairs[0].name, "t1");
+	assert_int_equal(cmp->pairs[0].step, 0);
+	assert_int_equal(cmp->pairs[0].rank, -1);  /* spread over ranks */
+	assert_int_equal(cmp->pairs[0].nbase, 1);
+	assert_int_equal(cmp->pairs[0].ntarg, 4);
+	files = dv_pair_files(&cmp->pairs[0], 1, &n);
+	assert_int_equal(n, 4);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(files[i]->rank, (int64_t)i);
+	assert_ptr_equal(files[0], cmp->pairs[0].targ);
+	assert_string_equal(cmp->pairs[1].name, "t2");
+	assert_int_equal(cmp->pairs[2].step, 1);
+	dv_comparison_free(cmp);
+
+	cmp = dv_comparison_build_grouped(open_run("gpb"), open_run("gpt"), NULL, &megatron, &err);
+	assert_non_null(cmp);
+	assert_int_equal(cmp->npairs, 2);       /* steps joined */
+	assert_int_equal(cmp->pairs[0].nbase, 2);
+	assert_int_equal(cmp->pairs[0].ntarg, 8);
+	assert_int_equal(cmp->pairs[0].step, -1);
+	files = dv_pair_files(&cmp->pairs[0], 1, &n);
+	assert_int_equal(files[0]->step, 0);
+	assert_int_equal(files[4]->step, 1);    /* (step, rank) order */
+	assert_int_equal(files[5]->rank, 1);
+	assert_true(cmp->phases[0].lctx->concat_steps);
+	dv_comparison_free(cmp);
+
+	cmp = build_raw("gpb", "gpt");
+	assert_int_equal(cmp->npairs, 2 * 2 * 4); /* one per target file; ranks 1-3 unmatched */
+	dv_comparison_free(cmp);
+
+	/* --grouping-skip-keys alone: raw plus the keys (rank stays a key) */
+	cmp = dv_comparison_build_grouped(open_run("gpb"), open_run("gpt"), NULL, &skip, &err);
+	assert_non_null(cmp);
+	assert_string_equal(dv_preset_name(cmp->phases[0].lctx->preset), "raw");
+	assert_int_equal(cmp->pairs[0].kind, DV_PAIR_MATCHED);
+	assert_int_equal(cmp->pairs[0].nbase, 2); /* t1 and t2 of rank 0, step 0 */
+	dv_comparison_free(cmp);
 }
 
 static void test_pairing_duplicates(void **state)
@@ -1021,7 +1102,7 @@ static void test_diagnosis_ranks(void **state)
 					 side ? 't' : 'b', rank, d, d);
 				touch(rel);
 			}
-	cmp = build("rkb", "rkt", NULL);
+	cmp = build_raw("rkb", "rkt");
 	assert_int_equal(cmp->npairs, 6);
 	/* execution order interleaves the ranks: dump_index, then rank */
 	assert_int_equal(cmp->pairs[0].rank, 0);
@@ -1066,6 +1147,7 @@ int main(void)
 		cmocka_unit_test(test_first_divergence_and_diagnosis),
 		cmocka_unit_test(test_diagnosis_gradients_and_unmatched),
 		cmocka_unit_test(test_diagnosis_ranks),
+		cmocka_unit_test(test_grouping_presets),
 		cmocka_unit_test(test_layout_stray_root_file),
 		cmocka_unit_test(test_layout_files_beside_subfolders),
 		cmocka_unit_test(test_pairing_empty_and_extra_folders),

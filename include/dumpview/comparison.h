@@ -29,6 +29,9 @@ typedef struct dv_comparison_opts {
 	const char *layer_regex;        /* NULL: DV_DEFAULT_LAYER_REGEX */
 	bool follow_symlinks;
 	double threshold;               /* the default pass rule's rel_diff limit (0 is one) */
+	const struct dv_grouping *grouping; /* logical tensors (logical.h): presets, skip keys,
+					       dims overrides; NULL: the defaults. Must outlive
+					       the comparison. */
 	_Atomic size_t *listed;         /* optional: files found so far, both runs */
 	bool parallel_open;             /* list the baseline on a second thread */
 	/* optional, without parallel_open: called once the baseline is listed,
@@ -121,11 +124,20 @@ dv_outcome dv_comparison_verdict(const dv_comparison *cmp, size_t pair_index, bo
  * dv_comparison_set_pass_rule still decide. */
 dv_outcome dv_comparison_verdict_at(const dv_comparison *cmp, size_t pair_index, double threshold,
 				    bool *values_equal);
+/* The verdict of the metrics alone: a failed replicated check (cross-
+ * topology) makes dv_comparison_verdict FAIL a pair its metrics pass, but
+ * not this, nor the first divergence. */
+dv_outcome dv_comparison_metrics_verdict(const dv_comparison *cmp, size_t pair_index);
+/* A computed logical tensor with a failed replicated check. */
+bool dv_pair_replica_mismatch(const dv_pair *pair);
+/* The first pair in execution order with a replica mismatch, or -1. */
+ptrdiff_t dv_first_replica_mismatch(const dv_comparison *cmp);
+
 /* FAIL or ERROR: what the first divergence looks for. */
 bool dv_outcome_diverges(dv_outcome v);
 
 /* The first divergence is dv_first_divergence (dump.h): the first pair whose
- * verdict diverges, exact (*known) once every pair before it has a final
+ * metrics verdict diverges, exact (*known) once every pair before it has a final
  * verdict. */
 
 /* ---- the exit status (the CI gate) ---- */

@@ -128,11 +128,23 @@ typedef enum dv_pair_state {
 				    again until dv_pair_uncancel() */
 } dv_pair_state;
 
+struct dv_logical_ctx;
+struct dv_logical_result;
+
+/* One logical tensor: the files of each side that differ only in the skip
+ * keys of the phase's preset (rank, and step under sglang_megatron), so a
+ * TP=4 target's four rank files pair with a TP=1 baseline's one file. */
 typedef struct dv_pair {
 	dv_pair_kind kind;
 	size_t phase;                 /* index into dv_comparison.phase_names */
-	const dv_dumpfile *base;      /* NULL when TARGET_ONLY */
-	const dv_dumpfile *targ;      /* NULL when BASELINE_ONLY */
+	const dv_dumpfile *base;      /* the first baseline file; NULL when TARGET_ONLY */
+	const dv_dumpfile *targ;      /* the first target file; NULL when BASELINE_ONLY */
+	const dv_dumpfile *const *files; /* every file: nbase baseline ones, then ntarg target
+					    ones, each side in (step, rank, dump_index) order */
+	uint32_t nbase, ntarg;
+	const struct dv_logical_ctx *lctx; /* how its phase's logical tensors are read */
+	struct dv_logical_result *logical; /* what a computed multi-file or dims pair adds
+					      (logical.h), NULL when nothing; valid once DONE */
 	const char *name;             /* tensor name */
 	int layer;                    /* -1 none */
 	int64_t step, rank;
@@ -146,6 +158,7 @@ typedef struct dv_phase_pairs {
 	size_t first, count;          /* its pairs: pairs[first .. first+count) */
 	bool folders_ignored;         /* the two sides' folders differ: some folder tags
 					 were not used as pairing keys */
+	struct dv_logical_ctx *lctx;  /* its preset and the rest (logical.h) */
 } dv_phase_pairs;
 
 typedef struct dv_scan dv_scan;
@@ -176,6 +189,9 @@ typedef struct dv_comparison {
 	uint32_t *rule_of;            /* per pair: index of the rule its name matches in
 					 rules, DV_NO_RULE when none does; NULL without rules */
 	struct dv_scan *scan;         /* the scan it owns, or NULL */
+	const struct dv_grouping *grouping; /* how files form logical tensors (logical.h);
+					       NULL: the defaults. Not owned. */
+	const dv_dumpfile **pair_files; /* every pair's files (dv_pair.files points here) */
 } dv_comparison;
 
 /* Pairs two runs by the comparator's rule (all tags but dump_index, with
@@ -187,6 +203,11 @@ typedef struct dv_comparison {
  * PCRE2 on the target's file name (baseline file name for baseline-only
  * files); NULL keeps all. */
 dv_comparison *dv_comparison_build(dv_run *base, dv_run *targ, const pcre2_code *filter, dv_error *err);
+/* The same with a grouping (logical.h: preset, skip keys, dims overrides;
+ * NULL: the defaults), which must outlive the comparison. */
+struct dv_grouping;
+dv_comparison *dv_comparison_build_grouped(dv_run *base, dv_run *targ, const pcre2_code *filter,
+					   const struct dv_grouping *grouping, dv_error *err);
 /* Frees the comparison, its scan and both runs. */
 void dv_comparison_free(dv_comparison *cmp);
 

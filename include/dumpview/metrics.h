@@ -42,6 +42,8 @@ typedef enum dv_result_status {
 	DV_RESULT_NON_TENSOR,    /* both values non-tensors: see equal */
 	DV_RESULT_ERROR,         /* unreadable file, not a tensor on one side...: see error */
 	DV_RESULT_CANCELLED,
+	DV_RESULT_SKIPPED,       /* not compared, never a failure: a side cannot form one tensor
+				    (several files without dims); the reason is in error */
 } dv_result_status;
 
 typedef struct dv_tensor_desc {
@@ -170,5 +172,30 @@ void dv_pair_detail_free(dv_pair_detail *detail);
 int dv_export_diff_csv(const char *base_path, const char *targ_path, const char *out_path,
 		       double min_abs_diff, int64_t top_k, const dv_metrics_opts *opts,
 		       int64_t *rows_written, dv_error *err);
+
+/* ---- streamed tensors (a logical tensor of several files, logical.h) ---- */
+
+/* A tensor read as float32 chunks from elsewhere: read_f32 gives elements
+ * [start, start+count) in row-major order of shape. dtype is the stored one
+ * (reported, and bfloat16 keeps its bf16 metrics: its float32 values must
+ * be bf16 values). */
+typedef struct dv_stream {
+	dv_dtype dtype;
+	int ndim;
+	int64_t shape[PT_MAX_DIMS];
+	int (*read_f32)(void *ctx, int64_t start, int64_t count, float *out, dv_error *err);
+	void *ctx;
+	const char *name;            /* for messages */
+} dv_stream;
+
+/* dv_compare_tensors over two streams: the same metrics, statistics and
+ * verdict as for files holding the same values. */
+int dv_compare_streams(const dv_stream *base, const dv_stream *targ, const dv_metrics_opts *opts,
+		       dv_pair_result *result, dv_error *err);
+/* dv_pair_detail_compute and dv_export_diff_csv over two streams. */
+int dv_pair_detail_streams(const dv_stream *base, const dv_stream *targ, int max_rows, int max_cols,
+			   const dv_metrics_opts *opts, dv_pair_detail *detail, dv_error *err);
+int dv_export_streams(const dv_stream *base, const dv_stream *targ, const char *out_path, double min_abs_diff,
+		      int64_t top_k, const dv_metrics_opts *opts, int64_t *rows_written, dv_error *err);
 
 #endif

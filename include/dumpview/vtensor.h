@@ -85,6 +85,28 @@ int dv_vtensor_read_f32(dv_vtensor *vt, int64_t start, int64_t count, float *out
 #define DV_VTENSOR_PERMUTE_MAX ((int64_t)1 << 28)
 int dv_vtensor_align(dv_vtensor *vt, const char *pattern, int ndim, const int64_t *shape, dv_error *err);
 
+/* Joins several virtual tensors along dim (equal shapes elsewhere), in the
+ * order given, keeping the first len indices of the joined dim (len < 0:
+ * all): concat_steps's joining of steps and truncation, and a rank-by-rank
+ * stack (parts reshaped to a leading 1 first). Takes the parts (they are
+ * freed with the result, also on failure); shard positions of part k are
+ * offset by the shard counts of the parts before it (nshards[k] each), and
+ * its replicated checks are kept. NULL with err. */
+dv_vtensor *dv_vtensor_join(dv_vtensor **parts, const size_t *nshards, size_t n, int dim, int64_t len,
+			    dv_error *err);
+
+/* Where element index (row-major in the current shape) comes from: the
+ * shards (their positions as given to dv_vtensor_open) and the element's
+ * flat index in each, into out (max entries); more than one for a sum.
+ * *run (optional) gets how many elements from index on come, one for one,
+ * from consecutive indices of the same shards (at least 1). Returns the
+ * number of sources, or -1 when index is out of range or more than max. */
+typedef struct dv_vloc {
+	size_t shard;
+	int64_t index;
+} dv_vloc;
+int dv_vtensor_locate(const dv_vtensor *vt, int64_t index, dv_vloc *out, size_t max, int64_t *run);
+
 /* ---- replicated checks ---- */
 
 /* Diff of two float32 streams (§7.2 metrics). rel_diff = 1 - 2 sum(a b) /

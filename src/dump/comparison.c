@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dumpview/comparison.h"
+#include "dumpview/logical.h"
 #include "internal.h"
 
 const char *dv_base_dir(void)
@@ -115,6 +116,7 @@ dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failur
 	}
 	cmp->base = bj.run;
 	cmp->targ = tj.run;
+	cmp->grouping = opts->grouping;
 	dv_comparison_set_threshold(cmp, opts->threshold);
 	if (set_selection(cmp, opts->phases, opts->nphases, err) || dv_comparison_pair(cmp, opts->filter, err))
 		goto fail;
@@ -228,7 +230,8 @@ bool dv_comparison_no_rule(const dv_comparison *cmp, size_t pair_index)
 /* The one verdict. Without a comparison, or before it has a threshold, a
  * computed pair passes by the decision made when it was computed; threshold
  * (optional) stands in for the comparison's. */
-static dv_outcome judge(const dv_comparison *cmp, const dv_pair *p, const double *threshold, bool *values_equal)
+static dv_outcome judge_metrics(const dv_comparison *cmp, const dv_pair *p, const double *threshold,
+				bool *values_equal)
 {
 	const dv_pair_result *r = &p->result;
 	int state;
@@ -270,11 +273,41 @@ static dv_outcome judge(const dv_comparison *cmp, const dv_pair *p, const double
 		if (values_equal)
 			*values_equal = r->equal;
 		return DV_OUTCOME_SKIPPED;
+	case DV_RESULT_SKIPPED:
+		return DV_OUTCOME_SKIPPED;
 	case DV_RESULT_CANCELLED:
 	case DV_RESULT_NONE:
 	default:
 		return DV_OUTCOME_NONE;
 	}
+}
+
+bool dv_pair_replica_mismatch(const dv_pair *p)
+{
+	return p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_DONE && p->logical &&
+	       p->logical->replica_mismatch;
+}
+
+/* The verdict: the metrics', then a failed replicated check fails a pair
+ * its metrics pass (the reference's category "failed"). */
+static dv_outcome judge(const dv_comparison *cmp, const dv_pair *p, const double *threshold, bool *values_equal)
+{
+	dv_outcome v = judge_metrics(cmp, p, threshold, values_equal);
+
+	return v == DV_OUTCOME_PASS && dv_pair_replica_mismatch(p) ? DV_OUTCOME_FAIL : v;
+}
+
+dv_outcome dv_comparison_metrics_verdict(const dv_comparison *cmp, size_t pair_index)
+{
+	return judge_metrics(cmp, &cmp->pairs[pair_index], NULL, NULL);
+}
+
+ptrdiff_t dv_first_replica_mismatch(const dv_comparison *cmp)
+{
+	for (size_t i = 0; i < cmp->npairs; i++)
+		if (dv_pair_replica_mismatch(&cmp->pairs[i]))
+			return (ptrdiff_t)i;
+	return -1;
 }
 
 dv_outcome dv_comparison_verdict(const dv_comparison *cmp, size_t pair_index, bool *values_equal)
@@ -325,7 +358,8 @@ ptrdiff_t dv_first_divergence(const dv_comparison *cmp, bool *known)
 	bool final = true;
 
 	for (size_t i = 0; i < cmp->npairs; i++) {
-		dv_outcome v = dv_comparison_verdict(cmp, i, NULL);
+		/* the metrics decide: a replica mismatch has its own first */
+		dv_outcome v = judge_metrics(cmp, &cmp->pairs[i], NULL, NULL);
 
 		if (dv_outcome_diverges(v)) {
 			if (known)

@@ -51,7 +51,8 @@ tests_test_dims_LDADD = $(DV_TEST_LIBS)
 
 # Cross-topology planning: bundling and the unsharding plan (meta only).
 src_libdumpview_a_SOURCES += include/dumpview/bundle.h src/dump/bundle.c \
-	include/dumpview/unshard_plan.h src/dump/unshard_plan.c
+	include/dumpview/unshard_plan.h src/dump/unshard_plan.c \
+	include/dumpview/logical.h src/dump/logical.c
 
 # Prints the bundles and unsharding plans of two runs; test_xtopo_plan.sh
 # checks them against the xtopo fixtures' expected.json.

@@ -3,11 +3,13 @@
  * equal tags are told apart by duplicate_index (their order by dump_index).
  * Pairs come out in execution order: phase, step, dump_index, rank. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dumpview/comparison.h"
+#include "dumpview/logical.h"
 #include "internal.h"
 
 /* One side's file with its pairing key. */
@@ -38,7 +40,14 @@ static bool has_key(const folder_keys *fk, const char *key)
 	return false;
 }
 
-static char *pairing_key(const dv_dumpfile *f, const folder_keys *fk)
+/* Tags left out of a logical tensor's key (rank, step, --grouping-skip-keys);
+ * NULL: only dump_index (the file's own key, for duplicate_index). */
+typedef struct skip_set {
+	const dv_logical_ctx *ctx;
+	const dv_grouping *g;
+} skip_set;
+
+static char *pairing_key(const dv_dumpfile *f, const folder_keys *fk, const skip_set *skip)
 {
 	const dv_tag **sorted = malloc((f->ntags + 1) * sizeof(*sorted));
 	size_t n = 0, len = 1;
@@ -50,6 +59,8 @@ static char *pairing_key(const dv_dumpfile *f, const folder_keys *fk)
 		if (!strcmp(f->tags[i].key, "dump_index"))
 			continue;
 		if (i >= f->nfile_tags && !has_key(fk, f->tags[i].key))
+			continue;
+		if (skip && dv_grouping_skips(skip->ctx, skip->g, f->tags[i].key))
 			continue;
 		sorted[n++] = &f->tags[i];
 		len += strlen(f->tags[i].key) + strlen(f->tags[i].value) + 2;
@@ -81,6 +92,16 @@ static char *pairing_key(const dv_dumpfile *f, const folder_keys *fk)
 			snprintf(named, named_len, "%s\x1e%s", key, f->stem);
 		free(key);
 		key = named;
+	}
+	/* duplicate_index is a key column of a logical tensor */
+	if (key && skip) {
+		size_t dl = strlen(key) + 24;
+		char *dup = malloc(dl);
+
+		if (dup)
+			snprintf(dup, dl, "%s\x1d%d", key, f->duplicate_index);
+		free(key);
+		key = dup;
 	}
 	return key;
 }
@@ -122,7 +143,7 @@ static keyed *key_files(dv_phase *ph, const folder_keys *fk, dv_error *err)
 	for (size_t i = 0; i < ph->nfiles; i++) {
 		k[i].file = &ph->files[i];
 		ph->files[i].duplicate_index = 0;
-		if (!(k[i].key = pairing_key(&ph->files[i], fk))) {
+		if (!(k[i].key = pairing_key(&ph->files[i], fk, NULL))) {
 			free_keyed(k, i);
 			goto oom;
 		}
@@ -342,13 +363,108 @@ static int choose_folder_keys(const dv_phase *bp, const dv_phase *tp, folder_key
 	return 0;
 }
 
-/* Pairs one phase's files (either side may be NULL) into pv, then sorts them. */
-static int pair_phase(pair_vec *pv, size_t phase, dv_phase *bp, dv_phase *tp, const pcre2_code *filter,
-		      bool *folders_ignored, dv_error *err)
+/* Within one logical tensor: step, rank, dump_index, file name. */
+static int cmp_grouped(const void *a, const void *b)
+{
+	const keyed *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	if (c)
+		return c;
+	if (x->file->step != y->file->step)
+		return x->file->step < y->file->step ? -1 : 1;
+	if (x->file->rank != y->file->rank)
+		return x->file->rank < y->file->rank ? -1 : 1;
+	if (x->file->dump_index != y->file->dump_index)
+		return x->file->dump_index < y->file->dump_index ? -1 : 1;
+	return strcmp(x->file->relpath, y->file->relpath);
+}
+
+/* Replaces each file's own key by its logical tensor's key (after
+ * duplicate_index is set from the own keys) and sorts by it. */
+static int regroup(keyed *k, size_t n, const folder_keys *fk, const skip_set *skip)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *g = pairing_key(k[i].file, fk, skip);
+
+		if (!g)
+			return -1;
+		free(k[i].key);
+		k[i].key = g;
+	}
+	qsort(k, n, sizeof(*k), cmp_grouped);
+	return 0;
+}
+
+typedef struct file_vec {
+	const dv_dumpfile **v;
+	size_t n, cap;
+} file_vec;
+
+static int file_vec_add(file_vec *fv, const dv_dumpfile *f)
+{
+	if (fv->n == fv->cap) {
+		size_t cap = fv->cap ? fv->cap * 2 : 256;
+		const dv_dumpfile **grown = realloc(fv->v, cap * sizeof(*grown));
+
+		if (!grown)
+			return -1;
+		fv->v = grown;
+		fv->cap = cap;
+	}
+	fv->v[fv->n++] = f;
+	return 0;
+}
+
+/* One logical tensor of nb baseline and nt target files (one side may have
+ * none). Its files go to fv; the pair keeps their offset until the vector
+ * stops moving (dv_comparison_pair fixes the pointers up). */
+static int add_group(pair_vec *pv, file_vec *fv, size_t phase, const dv_logical_ctx *lctx, const keyed *b,
+		     size_t nb, const keyed *t, size_t nt, const pcre2_code *filter)
+{
+	dv_pair_kind kind = nb && nt ? DV_PAIR_MATCHED : nb ? DV_PAIR_BASELINE_ONLY : DV_PAIR_TARGET_ONLY;
+	size_t before = pv->n, at = fv->n;
+	int rc = add_pair(pv, phase, kind, nb ? b[0].file : NULL, nt ? t[0].file : NULL, filter);
+	dv_pair *p;
+
+	if (rc || pv->n == before)
+		return rc;
+	p = &pv->v[pv->n - 1];
+	for (size_t i = 0; i < nb; i++)
+		if (file_vec_add(fv, b[i].file))
+			return -1;
+	for (size_t i = 0; i < nt; i++)
+		if (file_vec_add(fv, t[i].file))
+			return -1;
+	p->files = (const dv_dumpfile *const *)(uintptr_t)at;
+	p->nbase = (uint32_t)nb;
+	p->ntarg = (uint32_t)nt;
+	p->lctx = lctx;
+	/* a tensor spread over several ranks or steps has no one rank or step */
+	for (size_t s = 0; s < 2; s++) {
+		const keyed *k = s ? t : b;
+		size_t n = s ? nt : nb;
+
+		for (size_t i = 1; i < n; i++) {
+			if (k[i].file->rank != k[0].file->rank)
+				p->rank = -1;
+			if (k[i].file->step != k[0].file->step)
+				p->step = -1;
+		}
+	}
+	return 0;
+}
+
+/* Pairs one phase's files (either side may be NULL) into pv as logical
+ * tensors, then sorts them. */
+static int pair_phase(pair_vec *pv, file_vec *fv, size_t phase, dv_phase *bp, dv_phase *tp,
+		      const dv_grouping *g, dv_logical_ctx *lctx, const pcre2_code *filter, bool *folders_ignored,
+		      dv_error *err)
 {
 	size_t nb = bp ? bp->nfiles : 0, nt = tp ? tp->nfiles : 0, i = 0, j = 0, start = pv->n;
 	folder_keys fk;
 	keyed *bk = NULL, *tk = NULL;
+	skip_set skip = {lctx, g};
 	int rc = 0;
 
 	if (choose_folder_keys(bp, tp, &fk, folders_ignored)) {
@@ -362,21 +478,32 @@ static int pair_phase(pair_vec *pv, size_t phase, dv_phase *bp, dv_phase *tp, co
 		rc = -1;
 		goto out;
 	}
+	if ((bk && regroup(bk, nb, &fk, &skip)) || (tk && regroup(tk, nt, &fk, &skip))) {
+		rc = -1;
+		goto out;
+	}
 	while ((i < nb || j < nt) && !rc) {
+		size_t ie = i, je = j;
 		int c;
 
 		if (i == nb)
 			c = 1;
 		else if (j == nt)
 			c = -1;
-		else if (!(c = strcmp(bk[i].key, tk[j].key)))
-			c = bk[i].file->duplicate_index - tk[j].file->duplicate_index;
-		if (c == 0)
-			rc = add_pair(pv, phase, DV_PAIR_MATCHED, bk[i++].file, tk[j++].file, filter);
-		else if (c < 0)
-			rc = add_pair(pv, phase, DV_PAIR_BASELINE_ONLY, bk[i++].file, NULL, filter);
 		else
-			rc = add_pair(pv, phase, DV_PAIR_TARGET_ONLY, NULL, tk[j++].file, filter);
+			c = strcmp(bk[i].key, tk[j].key);
+		if (c <= 0)
+			for (ie = i + 1; ie < nb && !strcmp(bk[ie].key, bk[i].key); ie++)
+				;
+		if (c >= 0)
+			for (je = j + 1; je < nt && !strcmp(tk[je].key, tk[j].key); je++)
+				;
+		rc = add_group(pv, fv, phase, lctx, c <= 0 ? &bk[i] : NULL, c <= 0 ? ie - i : 0,
+			       c >= 0 ? &tk[j] : NULL, c >= 0 ? je - j : 0, filter);
+		if (c <= 0)
+			i = ie;
+		if (c >= 0)
+			j = je;
 	}
 	if (rc == -2)
 		dv_error_set(err, "filter: regex too expensive (backtracking limit hit on a file name)");
@@ -425,6 +552,12 @@ static int cmp_name_ptr(const void *a, const void *b)
 
 dv_comparison *dv_comparison_build(dv_run *base, dv_run *targ, const pcre2_code *filter, dv_error *err)
 {
+	return dv_comparison_build_grouped(base, targ, filter, NULL, err);
+}
+
+dv_comparison *dv_comparison_build_grouped(dv_run *base, dv_run *targ, const pcre2_code *filter,
+					   const dv_grouping *grouping, dv_error *err)
+{
 	dv_comparison *cmp;
 
 	if (!base || !targ) {
@@ -437,6 +570,7 @@ dv_comparison *dv_comparison_build(dv_run *base, dv_run *targ, const pcre2_code 
 	}
 	cmp->base = base;
 	cmp->targ = targ;
+	cmp->grouping = grouping;
 	if (dv_comparison_pair(cmp, filter, err)) {
 		free(cmp);
 		return NULL;
@@ -452,6 +586,7 @@ int dv_comparison_pair(dv_comparison *cmp, const pcre2_code *filter, dv_error *e
 	const char **names;
 	size_t nnames = 0;
 	pair_vec pv = {0};
+	file_vec fv = {0};
 	bool both_bare;
 
 	names = malloc((base->nphases + targ->nphases + 1) * sizeof(*names));
@@ -486,12 +621,21 @@ int dv_comparison_pair(dv_comparison *cmp, const pcre2_code *filter, dv_error *e
 		dv_phase_pairs *pp = &cmp->phases[cmp->nphases];
 		size_t first = pv.n;
 		bool ignored = false;
+		dv_logical_ctx *lctx = calloc(1, sizeof(*lctx));
 
-		if (pair_phase(&pv, cmp->nphases, bp, tp, filter, &ignored, err))
+		if (!lctx)
+			goto oom;
+		dv_logical_ctx_init(lctx, cmp->grouping, bp, tp);
+		if (pair_phase(&pv, &fv, cmp->nphases, bp, tp, cmp->grouping, lctx, filter, &ignored, err)) {
+			free(lctx);
 			goto fail;
+		}
 		/* A filter that leaves a phase nothing drops the phase. */
-		if (filter && pv.n == first)
+		if (filter && pv.n == first) {
+			free(lctx);
 			continue;
+		}
+		pp->lctx = lctx;
 		if (!(pp->name = strdup(names[i])))
 			goto oom;
 		pp->in_base = bp != NULL;
@@ -504,14 +648,20 @@ int dv_comparison_pair(dv_comparison *cmp, const pcre2_code *filter, dv_error *e
 	free(names);
 	cmp->pairs = pv.v;
 	cmp->npairs = pv.n;
+	cmp->pair_files = fv.v;
+	for (size_t i = 0; i < pv.n; i++)
+		pv.v[i].files = fv.v + (uintptr_t)pv.v[i].files;
 	return 0;
 oom:
 	dv_error_set(err, "pairing %s with %s: out of memory", base->root, targ->root);
 fail:
 	free(names);
 	free(pv.v);
-	for (size_t i = 0; i < cmp->nphases; i++)
+	free(fv.v);
+	for (size_t i = 0; i < cmp->nphases; i++) {
 		free(cmp->phases[i].name);
+		free(cmp->phases[i].lctx);
+	}
 	free(cmp->phases);
 	cmp->phases = NULL;
 	cmp->nphases = 0;
@@ -523,10 +673,15 @@ void dv_comparison_free(dv_comparison *cmp)
 	if (!cmp)
 		return;
 	dv_comparison_scan_stop(cmp);
-	for (size_t i = 0; i < cmp->nphases; i++)
+	for (size_t i = 0; i < cmp->nphases; i++) {
 		free(cmp->phases[i].name);
+		free(cmp->phases[i].lctx);
+	}
 	free(cmp->phases);
+	for (size_t i = 0; i < cmp->npairs; i++)
+		dv_logical_result_free(cmp->pairs[i].logical);
 	free(cmp->pairs);
+	free(cmp->pair_files);
 	free(cmp->rule_of);
 	dv_run_free(cmp->base);
 	dv_run_free(cmp->targ);
@@ -579,13 +734,25 @@ size_t dv_comparison_warnings(const dv_comparison *cmp, char ***out)
 		const dv_phase_pairs *ph = &cmp->phases[k];
 		size_t m = 0, b = 0, t = 0;
 
+		size_t mb = 0, mt = 0;
+
+		/* counted in files: a logical tensor holds several */
 		for (size_t i = ph->first; i < ph->first + ph->count; i++) {
-			m += cmp->pairs[i].kind == DV_PAIR_MATCHED;
-			b += cmp->pairs[i].kind == DV_PAIR_BASELINE_ONLY;
-			t += cmp->pairs[i].kind == DV_PAIR_TARGET_ONLY;
+			const dv_pair *p = &cmp->pairs[i];
+			size_t pb, pt;
+
+			dv_pair_files(p, 0, &pb);
+			dv_pair_files(p, 1, &pt);
+			if (p->kind == DV_PAIR_MATCHED) {
+				m++;
+				mb += pb;
+				mt += pt;
+			}
+			b += p->kind == DV_PAIR_BASELINE_ONLY ? pb : 0;
+			t += p->kind == DV_PAIR_TARGET_ONLY ? pt : 0;
 		}
-		nb += m + b;
-		nt += m + t;
+		nb += mb + b;
+		nt += mt + t;
 		only_b += b;
 		only_t += t;
 		if (ph->in_base != ph->in_targ)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "dumpview/dump.h"
+#include "dumpview/logical.h"
 
 #define MAX_THREADS 64
 
@@ -69,7 +70,13 @@ static void compute_claimed(dv_pair *p, const dv_metrics_opts *opts, const atomi
 	int state = DV_PAIR_DONE;
 
 	memset(&p->result, 0, sizeof(p->result));
-	compare_fn(p->base->path, p->targ->path, opts, &p->result);
+	/* a logical tensor (several files, or dims to align) is read by the
+	 * logical layer; a swapped compare function (tests, benchmarks) still
+	 * gets every pair of one file a side */
+	if (compare_fn == dv_compare_files || p->nbase > 1 || p->ntarg > 1)
+		dv_logical_compute(p, opts);
+	else
+		compare_fn(p->base->path, p->targ->path, opts, &p->result);
 	if (p->result.status == DV_RESULT_CANCELLED)
 		state = user_cancel && atomic_load(user_cancel) ? DV_PAIR_CANCELLED : DV_PAIR_PENDING;
 	atomic_store(&p->state, state);

@@ -781,6 +781,152 @@ int dv_vtensor_align(dv_vtensor *vt, const char *pattern, int ndim, const int64_
 	return 0;
 }
 
+/* ---- joining ---- */
+
+dv_vtensor *dv_vtensor_join(dv_vtensor **parts, const size_t *nshards, size_t n, int dim, int64_t len,
+			    dv_error *err)
+{
+	dv_vtensor *vt = calloc(1, sizeof(*vt));
+	vnode **roots = calloc(n ? n : 1, sizeof(*roots)), *g;
+	int64_t D = 0, j = 0;
+	size_t off = 0;
+
+	if (!vt || !roots) {
+		dv_error_set(err, "out of memory");
+		goto fail;
+	}
+	if (!n || dim < 0 || dim >= parts[0]->root->ndim) {
+		dv_error_set(err, "join: no part, or dim %d outside the tensor", dim);
+		goto fail;
+	}
+	/* adopt every part's nodes and checks */
+	for (size_t k = 0; k < n; k++) {
+		dv_vtensor *p = parts[k];
+
+		if (vt->nall + p->nall > vt->capall) {
+			size_t cap = (vt->capall ? vt->capall * 2 : 16) + p->nall;
+			vnode **a = realloc(vt->all, cap * sizeof(*a));
+
+			if (!a) {
+				dv_error_set(err, "out of memory");
+				goto fail;
+			}
+			vt->all = a;
+			vt->capall = cap;
+		}
+		for (size_t i = 0; i < p->nall; i++) {
+			if (p->all[i]->kind == VK_LEAF)
+				p->all[i]->shard += off;
+			vt->all[vt->nall++] = p->all[i];
+		}
+		p->nall = 0;
+		for (size_t i = 0; i < p->nchecks; i++) {
+			if (vt->nchecks == vt->capchecks) {
+				size_t cap = vt->capchecks ? vt->capchecks * 2 : 8;
+				vcheck *c = realloc(vt->checks, cap * sizeof(*c));
+
+				if (!c) {
+					dv_error_set(err, "out of memory");
+					goto fail;
+				}
+				vt->checks = c;
+				vt->capchecks = cap;
+			}
+			vt->checks[vt->nchecks++] = p->checks[i];
+		}
+		p->nchecks = 0;
+		off += nshards[k];
+		roots[k] = p->root;
+		if (!same_shape_except(roots[k], roots[0], dim)) {
+			dv_error_set(err, "join on dim %d: parts of different shapes", dim);
+			goto fail;
+		}
+		D += roots[k]->shape[dim];
+	}
+	if (len >= 0 && len < D)
+		D = len;
+	if (!(g = gather_new(vt, roots, n, dim, D, err)))
+		goto fail;
+	for (size_t k = 0; k < n && j < D; k++)
+		for (int64_t i = 0; i < roots[k]->shape[dim] && j < D; i++, j++) {
+			g->map_in[j] = (int32_t)k;
+			g->map_idx[j] = i;
+		}
+	vt->root = g;
+	for (size_t k = 0; k < n; k++)
+		dv_vtensor_close(parts[k]);
+	free(roots);
+	return vt;
+fail:
+	for (size_t k = 0; k < n; k++)
+		dv_vtensor_close(parts[k]);
+	free(roots);
+	dv_vtensor_close(vt);
+	return NULL;
+}
+
+/* ---- where an element comes from ---- */
+
+static int node_locate(const vnode *n, int64_t idx, dv_vloc *out, size_t max, size_t *cnt, int64_t *run)
+{
+	switch (n->kind) {
+	case VK_LEAF:
+		if (*cnt >= max)
+			return -1;
+		out[*cnt].shard = n->shard;
+		out[*cnt].index = idx;
+		(*cnt)++;
+		if (n->numel - idx < *run)
+			*run = n->numel - idx;
+		return 0;
+	case VK_GATHER: {
+		int64_t D = n->shape[n->dim], inner = prod(n->shape, n->dim + 1, n->ndim);
+		int64_t o = idx / (D * inner), j = (idx / inner) % D, i = idx % inner;
+		const vnode *in = n->in[n->map_in[j]];
+
+		if (inner - i < *run)
+			*run = inner - i;
+		return node_locate(in, o * in->shape[n->dim] * inner + n->map_idx[j] * inner + i, out, max, cnt, run);
+	}
+	case VK_SUM:
+		for (size_t k = 0; k < n->nin; k++)
+			if (node_locate(n->in[k], idx, out, max, cnt, run) < 0)
+				return -1;
+		return 0;
+	case VK_PERMUTE: {
+		const vnode *in = n->in[0];
+		int64_t icoord[PT_MAX_DIMS], r = idx, off = 0;
+
+		for (int k = n->ndim - 1; k >= 0; k--) {
+			icoord[n->perm[k]] = r % n->shape[k];
+			r /= n->shape[k];
+		}
+		for (int d = 0; d < in->ndim; d++)
+			off = off * in->shape[d] + icoord[d];
+		*run = 1;
+		return node_locate(in, off, out, max, cnt, run);
+	}
+	case VK_RESHAPE:
+		return node_locate(n->in[0], idx, out, max, cnt, run);
+	}
+	return -1;
+}
+
+int dv_vtensor_locate(const dv_vtensor *vt, int64_t index, dv_vloc *out, size_t max, int64_t *run)
+{
+	size_t cnt = 0;
+	int64_t r;
+
+	if (index < 0 || index >= vt->root->numel)
+		return -1;
+	r = vt->root->numel - index;
+	if (node_locate(vt->root, index, out, max, &cnt, &r) < 0)
+		return -1;
+	if (run)
+		*run = r < 1 ? 1 : r;
+	return (int)cnt;
+}
+
 /* ---- diffs and replicated checks ---- */
 
 void dv_vdiff_init(dv_vdiff *d)

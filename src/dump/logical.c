@@ -1,0 +1,959 @@
+/* Logical tensors: a pair's files opened, unsharded and aligned as two
+ * streamed tensors, compared with the ordinary metrics (logical.h). The
+ * order of work is the reference's: dims (override, else meta) -> DP filter
+ * -> per step: plan and unshard -> join steps (concat_steps) -> axis
+ * alignment -> the baseline's leading-1 squeeze -> metrics, then the
+ * replicated checks and the attribution of max |t-b| to a target file. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dumpview/logical.h"
+#include "dumpview/numfmt.h"
+#include "dumpview/unshard_plan.h"
+#include "dumpview/vtensor.h"
+
+static const char *const side_label[2] = {"baseline", "target"};
+
+/* ---- the context of a phase ---- */
+
+static bool file_is_megatron(const dv_dumpfile *f)
+{
+	dv_error err;
+	pt_file *pf = pt_open(f->path, &err);
+	bool yes;
+
+	if (!pf)
+		return false;
+	yes = pt_dict_get(pt_dump_meta(pf), "megatron_parallel_info") != NULL;
+	pt_close(pf);
+	return yes;
+}
+
+void dv_logical_ctx_init(dv_logical_ctx *ctx, const dv_grouping *g, const dv_phase *base, const dv_phase *targ)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->phase[0] = base;
+	ctx->phase[1] = targ;
+	ctx->overrides = g ? g->overrides : NULL;
+	if (g && g->preset >= 0) {
+		ctx->preset = (dv_preset)g->preset;
+	} else if (g && g->nskip_keys) {
+		ctx->preset = DV_PRESET_RAW;   /* skip keys alone: raw plus the keys, as the reference */
+	} else {
+		/* one file says it: miles writes megatron_parallel_info into every file of a training dump */
+		ctx->preset = targ && targ->nfiles && file_is_megatron(&targ->files[0]) ? DV_PRESET_SGLANG_MEGATRON
+										: DV_PRESET_SGLANG_DEV;
+		ctx->preset_chosen = true;
+	}
+	ctx->concat_steps = dv_preset_has_token_aligner(ctx->preset);
+}
+
+bool dv_grouping_skips(const dv_logical_ctx *ctx, const dv_grouping *g, const char *key)
+{
+	if (ctx && ctx->preset != DV_PRESET_RAW && !strcmp(key, "rank"))
+		return true;
+	if (ctx && ctx->preset == DV_PRESET_SGLANG_MEGATRON && !strcmp(key, "step"))
+		return true;
+	for (size_t i = 0; g && i < g->nskip_keys; i++)
+		if (!strcmp(g->skip_keys[i], key))
+			return true;
+	return false;
+}
+
+const dv_dumpfile *const *dv_pair_files(const dv_pair *p, int side, size_t *n)
+{
+	if (!p->files) {
+		/* a pair made without the grouping (tests): its one file a side */
+		*n = (side ? p->targ : p->base) != NULL;
+		return side ? &p->targ : &p->base;
+	}
+	*n = side ? p->ntarg : p->nbase;
+	return side ? p->files + p->nbase : p->files;
+}
+
+void dv_logical_result_free(dv_logical_result *r)
+{
+	if (!r)
+		return;
+	free(r->dims[0]);
+	free(r->dims[1]);
+	free(r->plan);
+	free(r->checks);
+	free(r->shard_ranks);
+	free(r);
+}
+
+/* ---- one side opened ---- */
+
+typedef struct lfile {
+	const dv_dumpfile *df;
+	pt_file *f;
+	const pt_tensor *t;
+	const pt_obj *meta;
+	dv_dims *dims;
+	const char *dims_text;     /* owned by the meta or the overrides */
+	dv_parallel_coords coords;
+	dv_vsource src;
+	dv_vsource_pt_ctx sctx;
+} lfile;
+
+typedef struct lside {
+	int which;
+	lfile *files;
+	size_t n;
+	size_t *order;             /* shard position in the joined tensor -> files index */
+	size_t norder;
+	dv_vtensor *vt;            /* the side as one tensor (aligned once both are open) */
+	const char *dims_text;     /* the first kept file's */
+	const dv_dims *dims;
+	char *plan;                /* this side's operations, NULL: none */
+	size_t nsteps;
+	int64_t *lens;             /* THD sequence lengths of the step being opened */
+	size_t nlens;
+	bool stacked;              /* no dims, several files: compared rank by rank */
+	bool partial;              /* a reduce_sum was planned */
+	bool no_tensor;            /* several files of a step without dims: no one tensor (a skip) */
+} lside;
+
+struct dv_logical_view {
+	const dv_pair *pair;
+	lside s[2];
+	dv_stream stream[2];
+	char *align_text;
+	char *join_text;
+};
+
+static void side_free(lside *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		dv_dims_free(s->files[i].dims);
+		if (s->files[i].f)
+			pt_close(s->files[i].f);
+	}
+	free(s->files);
+	free(s->order);
+	dv_vtensor_close(s->vt);
+	free(s->plan);
+	free(s->lens);
+}
+
+/* Appends printf text to a malloc'd string (NULL stays NULL on failure). */
+static void append(char **s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void append(char **s, const char *fmt, ...)
+{
+	char *add = NULL, *grown;
+	size_t had = *s ? strlen(*s) : 0;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&add, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (!(grown = realloc(*s, had + (size_t)n + 1))) {
+		free(add);
+		return;
+	}
+	memcpy(grown + had, add, (size_t)n + 1);
+	*s = grown;
+	free(add);
+}
+
+/* The dims of one file: the first override rule for its side, else meta
+ * dims (dims_grad for a gradient, when the dumper wrote one). */
+static int file_dims(const dv_logical_ctx *ctx, const dv_pair *pair, int which, lfile *lf, dv_error *err)
+{
+	const char *text = NULL;
+	size_t idx;
+	int rc = 0;
+
+	if (ctx && ctx->overrides) {
+		rc = dv_dims_overrides_lookup(ctx->overrides, pair->name, which ? DV_DIMS_SIDE_TARGET : DV_DIMS_SIDE_BASELINE,
+					      &text, &idx, err);
+		if (rc < 0)
+			return -1;
+	}
+	if (!rc) {
+		const pt_obj *d = NULL;
+
+		if (!strncmp(pair->name, "grad__", 6))
+			d = pt_dict_get(lf->meta, "dims_grad");
+		if (!d || d->kind != PT_STR)
+			d = pt_dict_get(lf->meta, "dims");
+		if (d && d->kind == PT_STR) {
+			if (strlen(d->u.str.data) != d->u.str.len)
+				return dv_error_set(err, "%s: dims holds a NUL byte", lf->df->relpath);
+			text = d->u.str.data;
+		}
+	}
+	if (!text)
+		return 0;
+	lf->dims_text = text;
+	if (!(lf->dims = dv_dims_parse(text, NULL, err))) {
+		char why[DV_ERROR_MAX];
+
+		snprintf(why, sizeof(why), "%s", err->msg);
+		return dv_error_set(err, "%s: dims '%s': %s", lf->df->relpath, text, why);
+	}
+	if (dv_dims_check_rank(lf->dims, lf->t->ndim, err) < 0) {
+		char why[DV_ERROR_MAX];
+
+		snprintf(why, sizeof(why), "%s", err->msg);
+		return dv_error_set(err, "%s: %s", lf->df->relpath, why);
+	}
+	return 0;
+}
+
+/* Opens every file of a side: tensors, meta, dims, coordinates. */
+static int side_load(const dv_pair *pair, int which, lside *s, dv_error *err)
+{
+	size_t n;
+	const dv_dumpfile *const *files = dv_pair_files(pair, which, &n);
+
+	s->which = which;
+	if (!n)
+		return dv_error_set(err, "no %s file", side_label[which]);
+	if (!(s->files = calloc(n, sizeof(*s->files))))
+		return dv_error_set(err, "out of memory");
+	s->n = n;
+	for (size_t i = 0; i < n; i++) {
+		lfile *lf = &s->files[i];
+		const pt_obj *v;
+
+		lf->df = files[i];
+		if (!(lf->f = pt_open(files[i]->path, err)))
+			return -1;
+		v = pt_dump_value(lf->f);
+		if (!v || v->kind != PT_TENSOR)
+			return dv_error_set(err, "%s: the value is a %s, not a tensor, in a tensor of %zu files",
+					    files[i]->relpath, v ? pt_kind_name(v->kind) : "nothing", n);
+		lf->t = &v->u.tensor;
+		if (pt_tensor_check(lf->f, lf->t, err) < 0)
+			return -1;
+		lf->meta = pt_dump_meta(lf->f);
+		if (file_dims(pair->lctx, pair, which, lf, err) < 0)
+			return -1;
+		if (dv_parallel_coords_from_meta(lf->meta, &lf->coords, err) < 0) {
+			char why[DV_ERROR_MAX];
+
+			snprintf(why, sizeof(why), "%s", err->msg);
+			return dv_error_set(err, "%s: %s", files[i]->relpath, why);
+		}
+		dv_vsource_pt(&lf->src, &lf->sctx, lf->f, lf->t);
+		lf->src.name = files[i]->relpath;
+	}
+	s->dims = s->files[0].dims;
+	s->dims_text = s->files[0].dims_text;
+	return 0;
+}
+
+/* THD sequence lengths of a step from the side's phase: rank 0's (the
+ * lowest rank's) cu_seqlens_q (differences), else seq_lens. */
+static int load_lens(const dv_logical_ctx *ctx, int which, int64_t step, lside *s, dv_error *err)
+{
+	const dv_phase *ph = ctx ? ctx->phase[which] : NULL;
+	const dv_dumpfile *best = NULL;
+
+	free(s->lens);
+	s->lens = NULL;
+	s->nlens = 0;
+	for (size_t i = 0; ph && i < ph->nfiles; i++) {
+		const dv_dumpfile *df = &ph->files[i];
+		bool cu = !strcmp(df->name, "cu_seqlens_q");
+
+		if ((!cu && strcmp(df->name, "seq_lens")) || df->step != step)
+			continue;
+		if (!best || (cu && strcmp(best->name, "cu_seqlens_q")) ||
+		    (!strcmp(best->name, df->name) && df->rank < best->rank))
+			best = df;
+	}
+	if (best) {
+		bool cu = !strcmp(best->name, "cu_seqlens_q");
+		pt_file *f = pt_open(best->path, err);
+		const pt_obj *v = f ? pt_dump_value(f) : NULL;
+		double *x = NULL;
+		int64_t n;
+
+		if (!f)
+			return -1;
+		if (!v || v->kind != PT_TENSOR || v->u.tensor.numel > (1 << 24)) {
+			pt_close(f);
+			return 0;
+		}
+		n = v->u.tensor.numel;
+		x = malloc((size_t)(n ? n : 1) * sizeof(*x));
+		s->lens = malloc((size_t)(n ? n : 1) * sizeof(*s->lens));
+		if (!x || !s->lens || pt_tensor_read_f64(f, &v->u.tensor, 0, n, x, err) < 0) {
+			if (!x || !s->lens)
+				dv_error_set(err, "out of memory");
+			free(x);
+			pt_close(f);
+			return -1;
+		}
+		for (int64_t k = cu ? 1 : 0; k < n; k++)
+			s->lens[s->nlens++] = (int64_t)x[k] - (cu ? (int64_t)x[k - 1] : 0);
+		free(x);
+		pt_close(f);
+	}
+	return 0;
+}
+
+/* The DP filter over all files of a side: the indices kept, in order. */
+static int dp_filter(lside *s, size_t *keep, size_t *nkeep, dv_error *err)
+{
+	dv_dp_item *items = calloc(s->n, sizeof(*items));
+	bool *flags = calloc(s->n, sizeof(*flags));
+	dv_axis axis = DV_AXIS_DP;
+	int rc = -1;
+
+	*nkeep = 0;
+	if (!items || !flags) {
+		dv_error_set(err, "out of memory");
+		goto out;
+	}
+	if (s->dims && dv_dims_dp_axis(s->dims, &axis, err) < 0)
+		goto out;
+	for (size_t i = 0; i < s->n; i++) {
+		int r = dv_parallel_dp_coord(s->files[i].meta, axis, &items[i].dp_rank, &items[i].dp_size, err);
+
+		if (r < 0)
+			goto out;
+		items[i].has_dp = r > 0;
+		items[i].is_tensor = true;
+		items[i].numel = s->files[i].t->numel;
+	}
+	if (dv_dp_filter(items, s->n, flags, err) < 0)
+		goto out;
+	for (size_t i = 0; i < s->n; i++)
+		if (flags[i])
+			keep[(*nkeep)++] = i;
+	rc = 0;
+out:
+	free(items);
+	free(flags);
+	return rc;
+}
+
+/* Compact op text: "tp: 2x[4, 64] -> [4, 128] (concat h)". */
+static void op_text(char **out, const dv_unshard_op *op)
+{
+	char a[PT_MAX_DIMS * 24], b[PT_MAX_DIMS * 24];
+
+	dv_fmt_shape(a, sizeof(a), op->ndim, op->in_shape);
+	dv_fmt_shape(b, sizeof(b), op->ndim, op->out_shape);
+	char groups[32] = "";
+
+	if (op->nout > 1)
+		snprintf(groups, sizeof(groups), "%zux", op->nout);
+	append(out, "%s%s: %zux%s -> %s%s (%s %s)", *out ? ", " : "", dv_axis_name(op->axis), op->nin, a, groups, b,
+	       dv_unshard_op_name(op->kind), op->dim_name ? op->dim_name : "?");
+}
+
+/* Opens one side's steps as virtual tensors and joins them: the shards in
+ * the order of out->order. */
+static int side_open(const dv_pair *pair, lside *s, bool stack, dv_error *err)
+{
+	const dv_logical_ctx *ctx = pair->lctx;
+	size_t *keep = calloc(s->n, sizeof(*keep)), nkeep = 0, nparts = 0;
+	dv_vtensor **parts = NULL;
+	size_t *nsh = NULL;
+	dv_shard *sh = NULL;
+	dv_vsource *src = NULL;
+	int rc = -1, jdim = 0;
+
+	s->order = calloc(s->n, sizeof(*s->order));
+	parts = calloc(s->n, sizeof(*parts));
+	nsh = calloc(s->n, sizeof(*nsh));
+	sh = calloc(s->n, sizeof(*sh));
+	src = calloc(s->n, sizeof(*src));
+	if (!keep || !s->order || !parts || !nsh || !sh || !src) {
+		dv_error_set(err, "out of memory");
+		goto out;
+	}
+	if (stack) {
+		for (size_t i = 0; i < s->n; i++)
+			keep[nkeep++] = i;
+	} else if (dp_filter(s, keep, &nkeep, err) < 0) {
+		goto out;
+	}
+	s->stacked = stack;
+	for (size_t a = 0; a < nkeep;) {
+		/* one step: the kept files with this step (files are in step order) */
+		int64_t step = s->files[keep[a]].df->step;
+		size_t b = a, m;
+		dv_unshard_plan *plan = NULL;
+		dv_unshard_opts uo = {0};
+		dv_vtensor_opts vo = {0};
+
+		if (stack)
+			b = a + 1;
+		else
+			while (b < nkeep && s->files[keep[b]].df->step == step)
+				b++;
+		m = b - a;
+		for (size_t k = 0; k < m; k++) {
+			lfile *lf = &s->files[keep[a + k]];
+
+			sh[k].dims = stack ? NULL : lf->dims;
+			sh[k].coords = lf->coords;
+			sh[k].ndim = lf->t->ndim;
+			memcpy(sh[k].shape, lf->t->shape, sizeof(sh[k].shape));
+			sh[k].rank = lf->df->rank;
+			src[k] = lf->src;
+			s->order[s->norder++] = keep[a + k];
+		}
+		if (ctx && ctx->concat_steps && s->dims) {
+			if (load_lens(ctx, s->which, step, s, err) < 0)
+				goto out;
+			uo.have_seq_lens = s->lens != NULL;
+			vo.seq_lens = s->lens;
+			vo.nseq_lens = s->nlens;
+		}
+		if (m > 1 && !s->dims) {
+			s->no_tensor = true;
+			dv_error_set(err, "%s: %zu files for step %lld but no dims in their meta, so they cannot be "
+				     "unsharded (give --override-%s-dims)", side_label[s->which], m, (long long)step,
+				     side_label[s->which]);
+			goto out;
+		}
+		if (dv_unshard_plan_step(sh, m, &uo, &plan, err) < 0) {
+			char why[DV_ERROR_MAX];
+
+			snprintf(why, sizeof(why), "%s", err->msg);
+			dv_error_set(err, "%s: %s", side_label[s->which], why);
+			goto out;
+		}
+		if (!nparts)
+			for (size_t k = 0; k < plan->nops; k++) {
+				op_text(&s->plan, &plan->ops[k]);
+				s->partial |= plan->ops[k].kind == DV_OP_REDUCE_SUM;
+			}
+		parts[nparts] = dv_vtensor_open(plan, src, m, &vo, err);
+		dv_unshard_plan_free(plan);
+		if (!parts[nparts]) {
+			char why[DV_ERROR_MAX];
+
+			snprintf(why, sizeof(why), "%s", err->msg);
+			dv_error_set(err, "%s: %s", side_label[s->which], why);
+			goto out;
+		}
+		if (stack) {
+			/* a leading 1, to stack the ranks along it */
+			int64_t shape[PT_MAX_DIMS];
+			int nd = dv_vtensor_ndim(parts[nparts]);
+
+			if (nd >= PT_MAX_DIMS) {
+				dv_error_set(err, "%s: too many dims to stack", side_label[s->which]);
+				nparts++;
+				goto out;
+			}
+			shape[0] = 1;
+			memcpy(shape + 1, dv_vtensor_shape(parts[nparts]), (size_t)nd * sizeof(int64_t));
+			if (dv_vtensor_align(parts[nparts], NULL, nd + 1, shape, err) < 0) {
+				nparts++;
+				goto out;
+			}
+		}
+		nsh[nparts++] = m;
+		a = b;
+	}
+	s->nsteps = stack ? 1 : nparts;
+	if (!nparts) {
+		dv_error_set(err, "%s: no file left after the DP filter", side_label[s->which]);
+		goto out;
+	}
+	if (nparts == 1) {
+		s->vt = parts[0];
+		parts[0] = NULL;
+		nparts = 0;
+		rc = 0;
+		goto out;
+	}
+	if (!stack && !(ctx && ctx->concat_steps)) {
+		dv_error_set(err, "%s: %zu steps in one tensor: without a token aligner each side must hold one step "
+			     "(use --preset sglang_megatron to join them)", side_label[s->which], nparts);
+		goto out;
+	}
+	if (!stack && s->dims) {
+		/* concat_steps: the token dim is t, else s, else dim 0 */
+		int t = dv_dims_find(s->dims, "t");
+
+		jdim = t >= 0 ? t : dv_dims_find(s->dims, "s");
+		if (jdim < 0)
+			jdim = 0;
+	}
+	s->vt = dv_vtensor_join(parts, nsh, nparts, jdim, -1, err);
+	nparts = 0;
+	rc = s->vt ? 0 : -1;
+out:
+	for (size_t k = 0; k < nparts; k++)
+		dv_vtensor_close(parts[k]);
+	free(parts);
+	free(nsh);
+	free(sh);
+	free(src);
+	free(keep);
+	return rc;
+}
+
+/* The token dim of a joined side and its length (for the truncation of
+ * concat_steps to the shorter side). */
+static int side_token_dim(const lside *s)
+{
+	int t;
+
+	if (!s->dims)
+		return 0;
+	t = dv_dims_find(s->dims, "t");
+	if (t < 0)
+		t = dv_dims_find(s->dims, "s");
+	return t < 0 ? 0 : t;
+}
+
+static int stream_read(void *ctx, int64_t start, int64_t count, float *out, dv_error *err)
+{
+	return dv_vtensor_read_f32(ctx, start, count, out, err);
+}
+
+/* Whether the files' (step, rank) lists of both sides are the same, one
+ * file each: then they can be compared rank by rank without dims. */
+static bool same_layout(const lside *b, const lside *t)
+{
+	if (b->n != t->n)
+		return false;
+	for (size_t i = 0; i < b->n; i++)
+		if (b->files[i].df->step != t->files[i].df->step || b->files[i].df->rank != t->files[i].df->rank ||
+		    (i && b->files[i].df->step == b->files[i - 1].df->step &&
+		     b->files[i].df->rank == b->files[i - 1].df->rank))
+			return false;
+	return true;
+}
+
+void dv_logical_close(dv_logical_view *v)
+{
+	if (!v)
+		return;
+	side_free(&v->s[0]);
+	side_free(&v->s[1]);
+	free(v->align_text);
+	free(v->join_text);
+	free(v);
+}
+
+static dv_logical_view *view_open(const dv_pair *pair, bool *skipped, dv_error *err)
+{
+	dv_logical_view *v = calloc(1, sizeof(*v));
+	bool stack;
+
+	*skipped = false;
+	if (!v) {
+		dv_error_set(err, "out of memory");
+		return NULL;
+	}
+	v->pair = pair;
+	if (side_load(pair, 0, &v->s[0], err) < 0 || side_load(pair, 1, &v->s[1], err) < 0)
+		goto fail;
+	/* no dims anywhere and several files: the same layout on both sides is
+	 * compared rank by rank, as one tensor of the ranks stacked */
+	stack = !v->s[0].dims && !v->s[1].dims && (v->s[0].n > 1 || v->s[1].n > 1) &&
+		same_layout(&v->s[0], &v->s[1]);
+	if (side_open(pair, &v->s[0], stack, err) < 0 || side_open(pair, &v->s[1], stack, err) < 0)
+		goto fail;
+	if (stack)
+		append(&v->join_text, "ranks: %zu files a side compared rank by rank (no dims)", v->s[1].n);
+	/* concat_steps: both sides cut to the shorter along their token dims */
+	if (pair->lctx && pair->lctx->concat_steps && !stack) {
+		int bd = side_token_dim(&v->s[0]), td = side_token_dim(&v->s[1]);
+
+		if (bd < dv_vtensor_ndim(v->s[0].vt) && td < dv_vtensor_ndim(v->s[1].vt)) {
+			int64_t nb = dv_vtensor_shape(v->s[0].vt)[bd], nt = dv_vtensor_shape(v->s[1].vt)[td];
+			int64_t len = nb < nt ? nb : nt;
+
+			for (int k = 0; k < 2; k++) {
+				lside *s = &v->s[k];
+				int d = k ? td : bd;
+				int64_t have = k ? nt : nb;
+				dv_vtensor *one[1] = {s->vt};
+				size_t cnt = s->norder;
+
+				if (have == len)
+					continue;
+				s->vt = NULL;
+				if (!(s->vt = dv_vtensor_join(one, &cnt, 1, d, len, err)))
+					goto fail;
+			}
+			if (v->s[0].nsteps > 1 || v->s[1].nsteps > 1 || nb != nt)
+				append(&v->join_text, "concat_steps: %zu+%zu steps, %lld tokens compared%s",
+				       v->s[0].nsteps, v->s[1].nsteps, (long long)len,
+				       nb != nt ? " (cut to the shorter side)" : "");
+		}
+	}
+	/* axis alignment (both sides with dims), then the leading-1 squeeze */
+	if (v->s[0].dims && v->s[1].dims) {
+		int ndim[2] = {dv_vtensor_ndim(v->s[0].vt), dv_vtensor_ndim(v->s[1].vt)};
+		int64_t shape[2][PT_MAX_DIMS];
+		dv_axis_align a;
+
+		memcpy(shape[0], dv_vtensor_shape(v->s[0].vt), sizeof(int64_t) * (size_t)ndim[0]);
+		memcpy(shape[1], dv_vtensor_shape(v->s[1].vt), sizeof(int64_t) * (size_t)ndim[1]);
+		if (dv_axis_align_plan(v->s[0].dims, v->s[1].dims, ndim, (const int64_t (*)[PT_MAX_DIMS])shape, &a,
+				       err) < 0)
+			goto fail;
+		if (dv_vtensor_align(v->s[0].vt, a.pattern[0], a.ndim[0], a.shape[0], err) < 0 ||
+		    dv_vtensor_align(v->s[1].vt, a.pattern[1], a.ndim[1], a.shape[1], err) < 0) {
+			dv_axis_align_free(&a);
+			goto fail;
+		}
+		v->align_text = dv_axis_align_text(&a);
+		dv_axis_align_free(&a);
+	}
+	{
+		int bn = dv_vtensor_ndim(v->s[0].vt), tn = dv_vtensor_ndim(v->s[1].vt);
+		const int64_t *bs = dv_vtensor_shape(v->s[0].vt), *ts = dv_vtensor_shape(v->s[1].vt);
+
+		if (bn > tn && !memcmp(bs + (bn - tn), ts, sizeof(int64_t) * (size_t)tn)) {
+			bool ones = true;
+			int64_t tshape[PT_MAX_DIMS];
+
+			for (int i = 0; i < bn - tn; i++)
+				ones &= bs[i] == 1;
+			memcpy(tshape, ts, sizeof(int64_t) * (size_t)tn);
+			if (ones && dv_vtensor_align(v->s[0].vt, NULL, tn, tshape, err) < 0)
+				goto fail;
+		}
+	}
+	for (int k = 0; k < 2; k++) {
+		dv_stream *st = &v->stream[k];
+
+		st->dtype = v->s[k].files[0].t->dtype;
+		/* values other than float32, bf16 and fp16 went through float32 */
+		if (v->s[k].n > 1 && st->dtype != DV_BFLOAT16 && st->dtype != DV_FLOAT16 && st->dtype != DV_FLOAT32)
+			st->dtype = DV_FLOAT32;
+		st->ndim = dv_vtensor_ndim(v->s[k].vt);
+		memcpy(st->shape, dv_vtensor_shape(v->s[k].vt), sizeof(int64_t) * (size_t)st->ndim);
+		st->read_f32 = stream_read;
+		st->ctx = v->s[k].vt;
+		st->name = v->s[k].files[0].df->relpath;
+	}
+	return v;
+fail:
+	{
+		/* every message names the tensor: the files are named inside */
+		char why[DV_ERROR_MAX];
+
+		snprintf(why, sizeof(why), "%s", err->msg);
+		dv_error_set(err, "%s: %s", pair->name, why);
+	}
+	*skipped = v->s[0].no_tensor || v->s[1].no_tensor;
+	dv_logical_close(v);
+	return NULL;
+}
+
+dv_logical_view *dv_logical_open(const dv_pair *pair, dv_error *err)
+{
+	bool skipped;
+
+	return view_open(pair, &skipped, err);
+}
+
+const dv_stream *dv_logical_stream(const dv_logical_view *v, int side)
+{
+	return &v->stream[side ? 1 : 0];
+}
+
+/* Whether a pair needs the logical path: several files on a side, or dims
+ * on both (axis alignment), read from the files' meta. */
+static bool needs_view(const dv_pair *pair, pt_file *bf, pt_file *tf)
+{
+	size_t nb, nt;
+	const pt_obj *bm, *tm;
+
+	dv_pair_files(pair, 0, &nb);
+	dv_pair_files(pair, 1, &nt);
+	if (nb > 1 || nt > 1)
+		return true;
+	if (pair->lctx && pair->lctx->overrides && dv_dims_overrides_count(pair->lctx->overrides))
+		return true;
+	bm = pt_dump_meta(bf);
+	tm = pt_dump_meta(tf);
+	return (pt_dict_get(bm, "dims") || pt_dict_get(bm, "dims_grad")) &&
+	       (pt_dict_get(tm, "dims") || pt_dict_get(tm, "dims_grad"));
+}
+
+/* The plan in one line, NULL when nothing was done beyond reading. */
+static char *plan_line(const dv_logical_view *v)
+{
+	char *p = NULL;
+
+	if (v->join_text)
+		append(&p, "%s", v->join_text);
+	for (int k = 0; k < 2; k++)
+		if (v->s[k].plan && !v->s[k].stacked)
+			append(&p, "%s%s: %s", p ? "; " : "", side_label[k], v->s[k].plan);
+	if (v->align_text)
+		append(&p, "%salign: %s", p ? "; " : "", v->align_text);
+	return p;
+}
+
+static int fill_logical(dv_logical_view *v, dv_pair_result *res, dv_logical_result *lr, dv_error *err)
+{
+	for (int k = 0; k < 2; k++)
+		if (v->s[k].dims_text && !(lr->dims[k] = strdup(v->s[k].dims_text)))
+			return dv_error_set(err, "out of memory");
+	lr->plan = plan_line(v);
+	lr->aligned_ndim = v->stream[1].ndim;
+	memcpy(lr->aligned_shape, v->stream[1].shape, sizeof(lr->aligned_shape));
+	/* replicated checks, both sides, in plan order */
+	for (int k = 0; k < 2; k++) {
+		dv_replicated_result *r = NULL;
+		size_t n = 0;
+		dv_replica_check *grown;
+
+		if (dv_vtensor_checks(v->s[k].vt, &r, &n, err) < 0)
+			return -1;
+		if (n && !(grown = realloc(lr->checks, (lr->nchecks + n) * sizeof(*grown)))) {
+			free(r);
+			return dv_error_set(err, "out of memory");
+		}
+		if (n)
+			lr->checks = grown;
+		for (size_t i = 0; i < n; i++) {
+			dv_replica_check *c = &lr->checks[lr->nchecks++];
+			size_t ks = r[i].kept_shard, cs = r[i].compared_shard;
+
+			c->side = k;
+			c->axis = r[i].axis;
+			c->passed = r[i].passed;
+			c->max_abs_diff = r[i].shape_equal ? (double)r[i].diff.max_abs : NAN;
+			c->ranks[0] = ks < v->s[k].norder ? v->s[k].files[v->s[k].order[ks]].df->rank : -1;
+			c->ranks[1] = cs < v->s[k].norder ? v->s[k].files[v->s[k].order[cs]].df->rank : -1;
+			c->group_index = r[i].group_index;
+			c->compared_index = r[i].compared_index;
+			lr->replica_mismatch |= !c->passed;
+		}
+		free(r);
+	}
+	/* max |t-b| in the target file holding it */
+	if (res->status == DV_RESULT_COMPARED && res->max_abs_diff_index >= 0) {
+		dv_vloc loc[64];
+		int n = dv_vtensor_locate(v->s[1].vt, res->max_abs_diff_index, loc, 64, NULL);
+
+		if (n > 0 && loc[0].shard < v->s[1].norder) {
+			const lfile *lf = &v->s[1].files[v->s[1].order[loc[0].shard]];
+
+			lr->has_shard = true;
+			lr->shard_file = lf->df;
+			lr->shard_rank = lf->df->rank;
+			lr->shard_ndim = lf->t->ndim;
+			for (int d = lf->t->ndim - 1, r = 0; d >= 0; d--, r++) {
+				int64_t q = loc[0].index;
+
+				for (int e = lf->t->ndim - 1; e > d; e--)
+					q /= lf->t->shape[e];
+				lr->shard_coord[d] = lf->t->shape[d] ? q % lf->t->shape[d] : 0;
+				(void)r;
+			}
+			if (n > 1 && (lr->shard_ranks = calloc((size_t)n, sizeof(*lr->shard_ranks)))) {
+				for (int i = 0; i < n; i++)
+					if (loc[i].shard < v->s[1].norder)
+						lr->shard_ranks[lr->nshard_ranks++] =
+							v->s[1].files[v->s[1].order[loc[i].shard]].df->rank;
+			}
+		}
+	}
+	return 0;
+}
+
+int dv_logical_compute(dv_pair *pair, const dv_metrics_opts *opts)
+{
+	dv_pair_result *res = &pair->result;
+	dv_error err;
+	pt_file *bf = NULL, *tf = NULL;
+	dv_logical_view *v = NULL;
+	dv_logical_result *lr = NULL;
+	bool skipped;
+	int rc = -1;
+
+	dv_error_clear(&err);
+	dv_logical_result_free(pair->logical);
+	pair->logical = NULL;
+	memset(res, 0, sizeof(*res));
+	if (!pair->base || !pair->targ) {
+		dv_error_set(&err, "%s: no file on one side", pair->name);
+		goto fail;
+	}
+	/* the common case costs what it did: one file a side without dims is
+	 * compared as two files */
+	if (!(bf = pt_open(pair->base->path, &err)) || !(tf = pt_open(pair->targ->path, &err)))
+		goto fail;
+	{
+		const pt_obj *bv = pt_dump_value(bf), *tv = pt_dump_value(tf);
+		bool tensors = bv && tv && bv->kind == PT_TENSOR && tv->kind == PT_TENSOR;
+
+		if (!tensors || !needs_view(pair, bf, tf)) {
+			pt_close(bf);
+			pt_close(tf);
+			return dv_compare_files(pair->base->path, pair->targ->path, opts, res);
+		}
+	}
+	pt_close(bf);
+	pt_close(tf);
+	bf = tf = NULL;
+	if (!(v = view_open(pair, &skipped, &err))) {
+		if (skipped) {
+			/* as the reference: a side that is no one tensor is skipped */
+			res->status = DV_RESULT_SKIPPED;
+			res->passed = false;
+			snprintf(res->error, sizeof(res->error), "%s", err.msg);
+			return 0;
+		}
+		goto fail;
+	}
+	rc = dv_compare_streams(&v->stream[0], &v->stream[1], opts, res, &err);
+	if (res->status == DV_RESULT_CANCELLED) {
+		dv_logical_close(v);
+		return rc;
+	}
+	if (!(lr = calloc(1, sizeof(*lr)))) {
+		dv_error_set(&err, "out of memory");
+		goto fail;
+	}
+	if (fill_logical(v, res, lr, &err) < 0) {
+		char why[DV_ERROR_MAX];
+
+		snprintf(why, sizeof(why), "%s", err.msg);
+		dv_error_set(&err, "%s: %s", pair->name, why);
+		goto fail;
+	}
+	pair->logical = lr;
+	dv_logical_close(v);
+	return rc;
+fail:
+	dv_logical_result_free(lr);
+	dv_logical_close(v);
+	if (bf)
+		pt_close(bf);
+	if (tf)
+		pt_close(tf);
+	res->status = DV_RESULT_ERROR;
+	res->passed = false;
+	snprintf(res->error, sizeof(res->error), "%s", err.msg);
+	return -1;
+}
+
+/* ---- per-shard metrics ---- */
+
+typedef struct shard_acc {
+	dv_vdiff d;
+	bool summed;               /* a share of a sum: no slice of its own */
+	bool seen;
+} shard_acc;
+
+int dv_logical_shard_table(const dv_pair *pair, double threshold, const dv_metrics_opts *opts, dv_shard_row **rows,
+			   size_t *nrows, dv_error *err)
+{
+	dv_logical_view *v;
+	lside *t;
+	shard_acc *acc = NULL;
+	float *bb = NULL, *tb = NULL;
+	int64_t numel, chunk = 65536;
+	int rc = -1;
+
+	*rows = NULL;
+	*nrows = 0;
+	if (!(v = dv_logical_open(pair, err)))
+		return -1;
+	t = &v->s[1];
+	numel = dv_vtensor_numel(t->vt);
+	if (dv_vtensor_numel(v->s[0].vt) != numel) {
+		dv_error_set(err, "%s: the sides hold %lld and %lld elements", pair->name,
+			     (long long)dv_vtensor_numel(v->s[0].vt), (long long)numel);
+		goto out;
+	}
+	acc = calloc(t->norder ? t->norder : 1, sizeof(*acc));
+	bb = malloc((size_t)chunk * sizeof(float));
+	tb = malloc((size_t)chunk * sizeof(float));
+	if (!acc || !bb || !tb) {
+		dv_error_set(err, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < t->norder; i++)
+		dv_vdiff_init(&acc[i].d);
+	for (int64_t s = 0; s < numel; s += chunk) {
+		int64_t n = numel - s < chunk ? numel - s : chunk;
+
+		if (opts && opts->cancel && atomic_load(opts->cancel)) {
+			dv_error_set(err, "cancelled");
+			goto out;
+		}
+		if (dv_vtensor_read_f32(v->s[0].vt, s, n, bb, err) < 0 || dv_vtensor_read_f32(t->vt, s, n, tb, err) < 0)
+			goto out;
+		for (int64_t e = 0; e < n;) {
+			dv_vloc loc[64];
+			int64_t run = 1;
+			int m = dv_vtensor_locate(t->vt, s + e, loc, 64, &run);
+
+			if (run > n - e)
+				run = n - e;
+			if (m <= 0) {
+				e += run;
+				continue;
+			}
+			for (int k = 0; k < m; k++) {
+				shard_acc *a = &acc[loc[k].shard < t->norder ? loc[k].shard : 0];
+
+				a->seen = true;
+				if (m > 1)
+					a->summed = true;
+				else
+					dv_vdiff_add(&a->d, bb + e, tb + e, (size_t)run, s + e);
+			}
+			e += run;
+		}
+	}
+	if (!(*rows = calloc(t->n ? t->n : 1, sizeof(**rows)))) {
+		dv_error_set(err, "out of memory");
+		goto out;
+	}
+	/* one row per target file, in file order; a file not in the tensor
+	 * (a replica not kept, filtered by DP) says why */
+	for (size_t i = 0; i < t->n; i++) {
+		dv_shard_row *r = &(*rows)[(*nrows)++];
+		const lfile *lf = &t->files[i];
+		size_t pos = (size_t)-1;
+
+		r->file = lf->df;
+		r->rank = lf->df->rank;
+		dv_parallel_coords_format(&lf->coords, r->coords, sizeof(r->coords));
+		r->ndim = lf->t->ndim;
+		memcpy(r->shape, lf->t->shape, sizeof(r->shape));
+		for (size_t k = 0; k < t->norder; k++)
+			if (t->order[k] == i)
+				pos = k;
+		if (pos == (size_t)-1) {
+			snprintf(r->why, sizeof(r->why), "left out by the DP filter");
+		} else if (acc[pos].summed) {
+			snprintf(r->why, sizeof(r->why), "a share of a partial sum: no slice of its own");
+		} else if (!acc[pos].seen) {
+			snprintf(r->why, sizeof(r->why), "a replica: see the replicated checks");
+		} else {
+			r->ok = true;
+			r->rel_diff = dv_vdiff_rel(&acc[pos].d);
+			r->max_abs_diff = acc[pos].d.max_abs;
+			r->mean_abs_diff = dv_vdiff_mean_abs(&acc[pos].d);
+			r->passed = dv_rel_diff_passes(r->rel_diff, threshold) && !isnan(r->max_abs_diff);
+		}
+	}
+	rc = 0;
+out:
+	free(acc);
+	free(bb);
+	free(tb);
+	dv_logical_close(v);
+	return rc;
+}
