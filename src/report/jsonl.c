@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "dumpview/logical.h"
 
 static void key(FILE *out, const char *k)
 {
@@ -98,6 +99,90 @@ static void common_ids(dv_report *r, const dv_pair *pair)
 	str_or_null(r->out, pair->targ ? pair->targ->relpath : NULL);
 }
 
+/* Every file of one side of a logical tensor, relative paths. */
+static void files_list(FILE *out, const dv_pair *pair, int side)
+{
+	size_t n;
+	const dv_dumpfile *const *f = dv_pair_files(pair, side, &n);
+
+	fputc('[', out);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			fputc(',', out);
+		dv_json_write_string(out, f[i]->relpath);
+	}
+	fputc(']', out);
+}
+
+static void files_fields(FILE *out, const dv_pair *pair)
+{
+	key(out, "baseline_files");
+	files_list(out, pair, 0);
+	key(out, "target_files");
+	files_list(out, pair, 1);
+}
+
+/* What a logical tensor adds: dims, plan, aligned shape, replicated
+ * checks, the shard of max |t-b|, replica_mismatch (issue #13's contract;
+ * null / [] / false for a pair with nothing of it). */
+static void logical_fields(FILE *out, const dv_pair *pair)
+{
+	const dv_logical_result *lr = atomic_load(&pair->state) == DV_PAIR_DONE ? pair->logical : NULL;
+
+	key(out, "baseline_dims");
+	str_or_null(out, lr ? lr->dims[0] : NULL);
+	key(out, "target_dims");
+	str_or_null(out, lr ? lr->dims[1] : NULL);
+	key(out, "plan");
+	str_or_null(out, lr ? lr->plan : NULL);
+	key(out, "aligned_shape");
+	if (lr)
+		dv_json_write_ints(out, lr->aligned_shape, (size_t)lr->aligned_ndim);
+	else if (dv_report_has_metrics(pair))
+		shape(out, &pair->result.targ);
+	else
+		fputs("null", out);
+	key(out, "replicated_checks");
+	fputc('[', out);
+	for (size_t i = 0; lr && i < lr->nchecks; i++) {
+		const dv_replica_check *c = &lr->checks[i];
+
+		fputs(i ? ",{\"side\":" : "{\"side\":", out);
+		dv_json_write_string(out, c->side ? "target" : "baseline");
+		key(out, "axis");
+		dv_json_write_string(out, dv_axis_name(c->axis));
+		key(out, "passed");
+		fputs(c->passed ? "true" : "false", out);
+		metric(out, "max_abs_diff", true, c->max_abs_diff);
+		key(out, "ranks");
+		fputc('[', out);
+		int_or_null(out, c->ranks[0]);
+		fputc(',', out);
+		int_or_null(out, c->ranks[1]);
+		fputs("]}", out);
+	}
+	fputc(']', out);
+	key(out, "max_abs_diff_shard");
+	if (lr && lr->has_shard) {
+		fputs("{\"file\":", out);
+		dv_json_write_string(out, lr->shard_file->relpath);
+		key(out, "rank");
+		int_or_null(out, lr->shard_rank);
+		key(out, "coord");
+		dv_json_write_ints(out, lr->shard_coord, (size_t)lr->shard_ndim);
+		if (lr->nshard_ranks) {
+			/* a partial sum: every rank holds a share of the element */
+			key(out, "ranks");
+			dv_json_write_ints(out, lr->shard_ranks, lr->nshard_ranks);
+		}
+		fputc('}', out);
+	} else {
+		fputs("null", out);
+	}
+	key(out, "replica_mismatch");
+	fputs(dv_pair_replica_mismatch(pair) ? "true" : "false", out);
+}
+
 static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 {
 	const dv_pair_result *res = &pair->result;
@@ -106,6 +191,7 @@ static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 
 	begin(r, "pair", pair);
 	common_ids(r, pair);
+	files_fields(out, pair);
 	key(out, "baseline_dtype");
 	dtype(out, &res->base);
 	key(out, "target_dtype");
@@ -168,6 +254,7 @@ static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 			metric(out, "bf16_mean_abs_diff", true, res->bf16_mean_abs_diff);
 		}
 	}
+	logical_fields(out, pair);
 	fputs("}\n", out);
 }
 
@@ -192,6 +279,21 @@ static void jsonl_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		dv_json_write_string(out, base ? "baseline" : "target");
 		key(out, "file");
 		dv_json_write_string(out, base ? pair->base->relpath : pair->targ->relpath);
+		key(out, "name");
+		dv_json_write_string(out, pair->name);
+		key(out, "files");
+		files_list(out, pair, base ? 0 : 1);
+		fputs("}\n", out);
+		return;
+	}
+	if (atomic_load(&pair->state) == DV_PAIR_DONE && pair->result.status == DV_RESULT_SKIPPED) {
+		/* a side that is no one tensor: skipped with the reason, as the
+		 * reference's skip record */
+		begin(r, "skip", pair);
+		common_ids(r, pair);
+		files_fields(out, pair);
+		key(out, "reason");
+		dv_json_write_string(out, pair->result.error);
 		fputs("}\n", out);
 		return;
 	}
@@ -211,6 +313,7 @@ static void jsonl_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		dv_json_write_string(out, pair->base->relpath);
 		key(out, "target");
 		dv_json_write_string(out, pair->targ->relpath);
+		files_fields(out, pair);
 		fputs("}\n", out);
 		return;
 	}
@@ -231,6 +334,33 @@ static void jsonl_phase(dv_report *r, size_t phase)
 	(void)phase;
 }
 
+/* {phase, layer, name, rank, step, target, rel_diff} of one pair, or null. */
+static void locator(dv_report *r, ptrdiff_t index)
+{
+	FILE *out = r->out;
+	const dv_pair *p;
+
+	if (index < 0) {
+		fputs("null", out);
+		return;
+	}
+	p = &r->cmp->pairs[index];
+	fputs("{\"phase\":", out);
+	dv_json_write_string(out, r->cmp->phases[p->phase].name);
+	key(out, "layer");
+	int_or_null(out, p->layer);
+	key(out, "name");
+	dv_json_write_string(out, p->name);
+	key(out, "rank");
+	int_or_null(out, p->rank);
+	key(out, "step");
+	int_or_null(out, p->step);
+	key(out, "target");
+	dv_json_write_string(out, p->targ->relpath);
+	metric(out, "rel_diff", dv_report_has_metrics(p), p->result.rel_diff);
+	fputc('}', out);
+}
+
 static void jsonl_finish(dv_report *r, const char *diagnosis)
 {
 	const dv_report_counts *c = &r->counts;
@@ -240,26 +370,16 @@ static void jsonl_finish(dv_report *r, const char *diagnosis)
 		c->passed, c->failed, c->skipped, c->errored);
 	fprintf(out, ",\"total\":%zu", c->passed + c->failed + c->skipped + c->errored);
 	key(out, "first_divergence");
-	if (r->first_divergence < 0) {
-		fputs("null", out);
-	} else {
-		const dv_pair *p = &r->cmp->pairs[r->first_divergence];
+	locator(r, r->first_divergence);
+	{
+		size_t n = 0;
 
-		fputs("{\"phase\":", out);
-		dv_json_write_string(out, r->cmp->phases[p->phase].name);
-		key(out, "layer");
-		int_or_null(out, p->layer);
-		key(out, "name");
-		dv_json_write_string(out, p->name);
-		key(out, "rank");
-		int_or_null(out, p->rank);
-		key(out, "step");
-		int_or_null(out, p->step);
-		key(out, "target");
-		dv_json_write_string(out, p->targ->relpath);
-		metric(out, "rel_diff", dv_report_has_metrics(p), p->result.rel_diff);
-		fputc('}', out);
+		for (size_t i = 0; i < r->cmp->npairs; i++)
+			n += dv_pair_replica_mismatch(&r->cmp->pairs[i]);
+		fprintf(out, ",\"replica_mismatches\":%zu", n);
 	}
+	key(out, "first_replica_mismatch");
+	locator(r, dv_first_replica_mismatch(r->cmp));
 	key(out, "diagnosis");
 	str_or_null(out, diagnosis);
 	key(out, "warnings");
