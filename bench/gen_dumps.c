@@ -12,9 +12,16 @@
  * Values come from a seeded PRNG, one stream per file, so a set is the same
  * bytes on every run and on any thread count.
  *
- * usage: gen_dumps [-j THREADS] wide|many|tui OUTDIR
+ * usage: gen_dumps [-j THREADS] wide|wide-tp8|many|tui OUTDIR
  *   wide: one phase, 24 layers x 6 tensors of [1024, 4096] bf16 (8 MiB each);
  *         target = baseline + 1-ulp noise, diverging (>1e-3) from layer 17.
+ *   wide-tp8: wide's baseline (the same bytes, TP=1) against wide's target
+ *         written as TP=8 shards: 8 files per tensor (rank=0..7), meta "dims"
+ *         and sglang_parallel_info. Per layer 4 tensors `t h[tp]` (rank r
+ *         holds columns 512r..512r+511), mlp_output `t h[tp:partial]` (8
+ *         bf16 shares whose float32 sum in rank order is exactly wide's
+ *         value) and residual `t h # tp:replicated` (8 identical copies).
+ *         Unsharded, the target is wide's target bit for bit.
  *   many: 4000 pairs of [32, 256] bf16 over inference/fwd_only/fwd_bwd,
  *         48 layers x 8 tensors a step (~3.5 steps a phase); fwd_bwd
  *         diverges from layer 40 (steps 0-2; step 3 ends at layer 22).
@@ -239,10 +246,29 @@ static void pk_op(struct pickler *pk, uint8_t op)
 	buf_u8(&pk->out, op);
 }
 
+static void pk_bool(struct pickler *pk, int v)
+{
+	pk_op(pk, v ? 0x88 : 0x89);
+}
+
 struct dump_tags {
 	int step, rank, dump_index, layer; /* layer < 0: no layer_id tag */
 	const char *name;
+	const char *dims;	/* meta "dims" (NULL: "t h") */
+	int tp_size;		/* 0 or 1: TP=1 meta; > 1: rank is the TP rank */
 };
+
+/* One "X_rank", "X_size" pair of a parallel-info dict. */
+static void pk_axis(struct pickler *pk, const char *axis, int rank, int size)
+{
+	char key[32];
+	snprintf(key, sizeof(key), "%s_rank", axis);
+	pk_str(pk, key);
+	pk_int(pk, rank);
+	snprintf(key, sizeof(key), "%s_size", axis);
+	pk_str(pk, key);
+	pk_int(pk, size);
+}
 
 /* {"value": _rebuild_tensor_v2(storage, 0, (rows, cols), (cols, 1), False,
  *  OrderedDict()), "meta": {tags..., world_rank, world_size, parallel info}} */
@@ -308,18 +334,35 @@ static void pickle_payload(struct pickler *pk, const struct dump_tags *tg,
 	pk_str(pk, "world_rank");
 	pk_int(pk, tg->rank);
 	pk_str(pk, "world_size");
-	pk_int(pk, 1);
+	pk_int(pk, tg->tp_size > 1 ? tg->tp_size : 1);
 	pk_str(pk, "sglang_parallel_info");
 	pk_op(pk, '}');
 	pk_memo(pk);
 	pk_op(pk, '(');
-	pk_str(pk, "tp_rank");
-	pk_int(pk, 0);
-	pk_str(pk, "tp_size");
-	pk_int(pk, 1);
+	if (tg->tp_size > 1) {
+		/* What SGLang writes without DP attention: attention TP and
+		 * MoE TP are the TP group itself (dependent axes). */
+		int r = tg->rank, n = tg->tp_size;
+		pk_axis(pk, "tp", r, n);
+		pk_axis(pk, "pp", 0, 1);
+		pk_axis(pk, "moe_ep", 0, 1);
+		pk_axis(pk, "moe_tp", r, n);
+		pk_axis(pk, "moe_dp", 0, 1);
+		pk_str(pk, "enable_dp_attention");
+		pk_bool(pk, 0);
+		pk_axis(pk, "attn_tp", r, n);
+		pk_axis(pk, "attn_dp", 0, 1);
+		pk_axis(pk, "local_attn_dp", 0, 1);
+		pk_axis(pk, "attn_cp", 0, 1);
+	} else {
+		pk_str(pk, "tp_rank");
+		pk_int(pk, 0);
+		pk_str(pk, "tp_size");
+		pk_int(pk, 1);
+	}
 	pk_op(pk, 'u');
 	pk_str(pk, "dims");
-	pk_str(pk, "t h");
+	pk_str(pk, tg->dims ? tg->dims : "t h");
 	pk_op(pk, 'u');
 	pk_op(pk, 'u');
 	pk_op(pk, '.');
@@ -489,6 +532,7 @@ struct set_desc {
 	int nlayers;		/* layers per step; a phase holds several steps */
 	int diverge_phase;	/* phase index where divergence starts */
 	int diverge_layer;	/* first diverging layer of that phase */
+	int tp;			/* > 1: the target is written as TP shards */
 };
 
 static const char *const wide_tensors[] = {
@@ -502,9 +546,25 @@ static const char *const many_tensors[] = {
 };
 
 static const struct set_desc sets[] = {
-	{ "wide", 24 * 6, 1024, 4096, 1, wide_tensors, 6, 24, 0, 17 },
-	{ "many", 4000, 32, 256, 3, many_tensors, 8, 48, 2, 40 },
-	{ "tui", 8000, 8, 64, 3, many_tensors, 8, 48, 2, 40 },
+	{ "wide", 24 * 6, 1024, 4096, 1, wide_tensors, 6, 24, 0, 17, 1 },
+	/* same npairs, shapes and tensors as wide: the same seeds, so the
+	 * same baseline and the same (unsharded) target */
+	{ "wide-tp8", 24 * 6, 1024, 4096, 1, wide_tensors, 6, 24, 0, 17, 8 },
+	{ "many", 4000, 32, 256, 3, many_tensors, 8, 48, 2, 40, 1 },
+	{ "tui", 8000, 8, 64, 3, many_tensors, 8, 48, 2, 40, 1 },
+};
+
+/* wide-tp8: how each of wide's tensors is sharded over TP (by position in
+ * the layer: wide_tensors). */
+enum shard_kind { SHARD_COLS, SHARD_PARTIAL, SHARD_REPLICATED };
+static const enum shard_kind wide_tp_kinds[] = {
+	SHARD_COLS, SHARD_COLS, SHARD_COLS, SHARD_PARTIAL, SHARD_REPLICATED,
+	SHARD_COLS,
+};
+static const char *const shard_dims[] = {
+	[SHARD_COLS] = "t h[tp]",
+	[SHARD_PARTIAL] = "t h[tp:partial]",
+	[SHARD_REPLICATED] = "t h # tp:replicated",
 };
 
 static const char *const phase_dirs[] = { "inference", "fwd_only", "fwd_bwd" };
@@ -535,16 +595,78 @@ static void phase_dir(char *out, size_t n, const char *outdir,
 			 side, phase_dirs[phase], phase);
 }
 
+/* 2^e as a float, e in [-149, 127]. */
+static float pow2f(int e)
+{
+	uint32_t u = e >= -126 ? (uint32_t)(e + 127) << 23 : 1u << (e + 149);
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+/* Splits the bf16 value h into tp bf16 shares (a row-parallel matmul's
+ * partial sums) whose sum, taken as the unsharder does it (float32, in rank
+ * order, rounded once to bf16), is h exactly. With q the bf16 ulp of h
+ * (h = m q, |m| < 256), every share is k q with |k| <= 256: rank r < tp-1
+ * holds m/tp + a random offset in [-24, 24], the last rank the rest. Such
+ * shares are bf16 values, and every partial sum is an integer multiple of q
+ * far below 2^24 q, so float32 adds them without rounding in any order.
+ * Needs tp <= 8 (|rest| <= 32 + 7 * 24 + 7 < 256). */
+static void split_partial(uint16_t h, struct rng *r, int tp, uint16_t *share)
+{
+	uint64_t x = rng_next(r);
+	int e = (h >> 7) & 0xff, m, qexp;
+
+	if (h == 0x8000) { /* -0: only -0 shares sum to -0 */
+		for (int k = 0; k < tp; k++)
+			share[k] = 0x8000;
+		return;
+	}
+	if (e == 0xff || tp > 8) {
+		fprintf(stderr, "gen_dumps: split_partial: inf/NaN or tp > 8\n");
+		exit(1);
+	}
+	if (e == 0) { /* zero or subnormal */
+		m = h & 0x7f;
+		qexp = m ? -133 : -20;
+	} else {
+		m = 128 + (h & 0x7f);
+		qexp = e - 134;
+	}
+	if (h & 0x8000)
+		m = -m;
+	float q = pow2f(qexp);
+	int sum = 0;
+	for (int k = 0; k < tp - 1; k++) {
+		int kk = m / tp + (int)((x >> (8 * k)) & 0xff) % 49 - 24;
+		share[k] = f32_to_bf16((float)kk * q);
+		sum += kk;
+	}
+	share[tp - 1] = f32_to_bf16((float)(m - sum) * q);
+
+	float acc = bf16_to_f32(share[0]);
+	for (int k = 1; k < tp; k++)
+		acc += bf16_to_f32(share[k]);
+	if (f32_to_bf16(acc) != h) {
+		fprintf(stderr, "gen_dumps: split_partial: shares of 0x%04x sum to 0x%04x\n",
+			h, f32_to_bf16(acc));
+		exit(1);
+	}
+}
+
 static void *gen_worker(void *arg)
 {
 	struct job *jb = arg;
 	const struct set_desc *s = jb->set;
 	size_t n = (size_t)(s->rows * s->cols);
 	uint16_t *base = malloc(n * 2), *targ = malloc(n * 2);
+	uint16_t *shares = NULL; /* tp > 1: tp tensors of n */
 	struct writer_ctx cx = { 0 };
 
 	cx.iobuf = malloc(1 << 20);
 	if (!base || !targ || !cx.iobuf)
+		die("out of memory");
+	if (s->tp > 1 && !(shares = malloc(n * 2 * (size_t)s->tp)))
 		die("out of memory");
 	for (int i = jb->tid; i < s->npairs; i += jb->nthreads) {
 		int phase, within;
@@ -590,9 +712,44 @@ static void *gen_worker(void *arg)
 		write_pt(&cx, dir, &tg, s->rows, s->cols, base,
 			 (uint64_t)i * 2 + 1);
 		phase_dir(dir, sizeof(dir), jb->outdir, "target", s, phase);
-		write_pt(&cx, dir, &tg, s->rows, s->cols, targ,
-			 (uint64_t)i * 2 + 2);
+		if (s->tp <= 1) {
+			write_pt(&cx, dir, &tg, s->rows, s->cols, targ,
+				 (uint64_t)i * 2 + 2);
+			continue;
+		}
+
+		/* TP shards of targ: rank r's file, its own serialization id */
+		enum shard_kind kind = wide_tp_kinds[within % s->ntensors];
+		long scols = kind == SHARD_COLS ? s->cols / s->tp : s->cols;
+		tg.dims = shard_dims[kind];
+		tg.tp_size = s->tp;
+		if (kind == SHARD_PARTIAL) {
+			uint16_t sh[8];
+			rng_seed(&r, 0x5ba4e000ULL ^ ((uint64_t)i << 20) ^
+					     (uint64_t)s->npairs);
+			for (size_t k = 0; k < n; k++) {
+				split_partial(targ[k], &r, s->tp, sh);
+				for (int t = 0; t < s->tp; t++)
+					shares[(size_t)t * n + k] = sh[t];
+			}
+		}
+		for (int t = 0; t < s->tp; t++) {
+			const uint16_t *v = targ;
+			if (kind == SHARD_COLS) {
+				for (long row = 0; row < s->rows; row++)
+					memcpy(shares + row * scols,
+					       targ + row * s->cols + t * scols,
+					       (size_t)scols * 2);
+				v = shares;
+			} else if (kind == SHARD_PARTIAL) {
+				v = shares + (size_t)t * n;
+			}
+			tg.rank = t;
+			write_pt(&cx, dir, &tg, s->rows, scols, v,
+				 (uint64_t)s->npairs * 2 + (uint64_t)i * s->tp + t + 1);
+		}
 	}
+	free(shares);
 	free(base);
 	free(targ);
 	free(cx.iobuf);
@@ -661,11 +818,14 @@ int main(int argc, char **argv)
 	}
 	for (int t = 0; t < nthreads; t++)
 		pthread_join(th[t], NULL);
-	printf("%s: %d pairs of [%ld, %ld] bfloat16 in %s/{baseline,target}\n",
-	       s->name, s->npairs, s->rows, s->cols, outdir);
+	printf("%s: %d pairs of [%ld, %ld] bfloat16", s->name, s->npairs,
+	       s->rows, s->cols);
+	if (s->tp > 1)
+		printf(" (target as TP=%d shards)", s->tp);
+	printf(" in %s/{baseline,target}\n", outdir);
 	return 0;
 
 usage:
-	fprintf(stderr, "usage: gen_dumps [-j THREADS] wide|many|tui OUTDIR\n");
+	fprintf(stderr, "usage: gen_dumps [-j THREADS] wide|wide-tp8|many|tui OUTDIR\n");
 	return 2;
 }

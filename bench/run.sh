@@ -11,8 +11,12 @@
 #   -n RUNS      runs of cat and dumpview, best kept (default 3)
 #   -T           skip the torch script (minutes on "wide")
 #   -P           skip the TUI first-paint measure
-#   SET          wide, many (default: both); tui is measured with -P unset
-# With torch, cross_check.py also compares every pair's numbers with torch's.
+#   SET          wide, wide-tp8, many (default: wide many); tui is measured
+#                with -P unset. wide-tp8 (wide's target as TP=8 shards) is
+#                timed against wide (measured too if not named before it):
+#                ratio of wall time and peak RSS, targets <= 1.5x and 128 MB.
+# With torch, cross_check.py also compares every pair's numbers with torch's
+# (not on wide-tp8: the torch script pairs files by name and does not unshard).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,7 +33,7 @@ while getopts B:d:n:TP opt; do
 	n) runs=$OPTARG ;;
 	T) torch=no ;;
 	P) paint=no ;;
-	*) sed -n '7,15p' "$0" >&2; exit 2 ;;
+	*) sed -n '7,19p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -91,12 +95,70 @@ verdict() { # description condition
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM; $(uname -sr)"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine inflates wall times; CPU is steadier)"
 echo "dumpview: $dumpview, built $(date -u -r "$dumpview" '+%H:%M:%S UTC'); source HEAD $(git -C "$top" log -1 --format='%h %s (%cd)' --date=format:'%H:%M:%S' 2>/dev/null || echo '?')"
+# ensure_set SET: generates $datadir/SET on first use.
+ensure_set() {
+	if [ ! -d "$datadir/$1/target" ]; then
+		echo "generating $1 in $datadir/$1 ..."
+		"$gen" "$1" "$datadir/$1" >/dev/null
+	fi
+}
+
+# summarize JSONL [WIDE_JSONL]: counts of dumpview's jsonl; with WIDE_JSONL,
+# how many of its pair records wide-tp8 reproduces (unsharded, the target is
+# wide's bit for bit, so every pair's verdict and numbers should be the same).
+summarize() {
+	python3 - "$@" <<'EOF'
+import json, sys
+summary = None
+n = unmatched = 0
+pairs = {}
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    n += o.get("type") == "pair"
+    unmatched += o.get("type") == "unmatched"
+    if o.get("type") == "pair":
+        pairs[(o.get("layer"), o.get("name"))] = o
+    if o.get("type") == "summary":
+        summary = o
+if summary is None:
+    print("  dumpview: %d pair lines, no summary line" % n)
+else:
+    fd = summary.get("first_divergence") or {}
+    print("  dumpview: %d pairs: %s passed, %s failed, %s errored, %d files unmatched; first divergence: %s layer %s %s step %s"
+          % (n, summary.get("passed"), summary.get("failed"), summary.get("errored"), unmatched,
+             fd.get("phase"), fd.get("layer"), fd.get("name"), fd.get("step")))
+if len(sys.argv) > 2:
+    def close(a, b):  # numbers within 1e-9 relative (summation order may differ), the rest equal
+        if isinstance(a, float) and isinstance(b, float):
+            return abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+        return a == b
+    keys = ("passed", "rel_diff", "max_abs_diff", "mean_abs_diff", "error")
+    wide = [json.loads(l) for l in open(sys.argv[2])]
+    wide = [o for o in wide if o.get("type") == "pair"]
+    same = sum(1 for o in wide if (o.get("layer"), o.get("name")) in pairs
+               and all(close(pairs[(o.get("layer"), o.get("name"))].get(k), o.get(k)) for k in keys))
+    ok = same == len(wide) and n == len(wide) and not unmatched
+    print("  same as wide (passed, error; rel/max/mean diff to 1e-9): %d of %d logical tensors%s"
+          % (same, len(wide), "" if ok else
+             " -- NOT unsharded like wide: the wide-tp8 figures below time a different workload"))
+    sys.exit(0 if ok else 3)
+EOF
+}
+
+# dv_on SET: best-of-$runs dumpview on SET (page cache warmed by one cat);
+# sets $dv_wall, $dv_cpu, $dv_rss; its jsonl and stderr go to $tmp/SET.*.
+dv_on() {
+	find "$datadir/$1/baseline" "$datadir/$1/target" -name '*.pt' -print0 | xargs -0 cat >/dev/null
+	best "$dumpview" compare --format jsonl "$datadir/$1/baseline" "$datadir/$1/target"
+	dv_wall=$wall dv_cpu=$cpu dv_rss=$rss
+	"$dumpview" compare --format jsonl "$datadir/$1/baseline" "$datadir/$1/target" >"$tmp/$1.jsonl" \
+		2>"$tmp/$1.err" || true
+}
+
+wide_wall= wide_rss=
 for set in $sets; do
 	dir=$datadir/$set
-	if [ ! -d "$dir/target" ]; then
-		echo "generating $set in $dir ..."
-		"$gen" "$set" "$dir" >/dev/null
-	fi
+	ensure_set "$set"
 	find "$dir/baseline" "$dir/target" -name '*.pt' -print0 | sort -z >"$tmp/files"
 	nfiles=$(tr -cd '\0' <"$tmp/files" | wc -c)
 	bytes=$(xargs -0 cat <"$tmp/files" | wc -c)   # also warms the page cache
@@ -112,27 +174,29 @@ for set in $sets; do
 	dv_wall=$wall dv_rss=$rss
 	row "dumpview compare" "$wall" "$cpu" "$rss"
 	"$dumpview" compare --format jsonl "$dir/baseline" "$dir/target" >"$tmp/dv.jsonl" 2>"$tmp/dv.err" || true
-	python3 - "$tmp/dv.jsonl" <<'EOF'
-import json, sys
-summary = None
-n = 0
-for line in open(sys.argv[1]):
-    o = json.loads(line)
-    n += o.get("type") == "pair"
-    if o.get("type") == "summary":
-        summary = o
-if summary is None:
-    print("  dumpview: %d pair lines, no summary line" % n)
-else:
-    fd = summary.get("first_divergence") or {}
-    print("  dumpview: %d pairs: %s passed, %s failed, %s errored; first divergence: %s layer %s %s step %s"
-          % (n, summary.get("passed"), summary.get("failed"), summary.get("errored"),
-             fd.get("phase"), fd.get("layer"), fd.get("name"), fd.get("step")))
-EOF
+	cp "$tmp/dv.jsonl" "$tmp/$set.jsonl"
+	[ "$set" = wide ] && wide_wall=$dv_wall wide_rss=$dv_rss
+	if [ "$set" = wide-tp8 ]; then
+		if [ -z "$wide_wall" ]; then # the same-layout reference, measured now
+			tp8_wall=$dv_wall tp8_rss=$dv_rss
+			ensure_set wide
+			dv_on wide
+			row "dumpview on wide" "$dv_wall" "$dv_cpu" "$dv_rss"
+			wide_wall=$dv_wall wide_rss=$dv_rss
+			dv_wall=$tp8_wall dv_rss=$tp8_rss
+		fi
+		tp8_note=
+		summarize "$tmp/dv.jsonl" "$tmp/wide.jsonl" ||
+			tp8_note=" (not meaningful yet: dumpview did not unshard)"
+	else
+		summarize "$tmp/dv.jsonl"
+	fi
 	[ -s "$tmp/dv.err" ] && echo "  dumpview stderr: $(head -c 300 "$tmp/dv.err")"
 
 	echo "  dumpview / cat:        $(ratio "$dv_wall" "$cat_wall")x"
-	if [ "$torch" = yes ]; then
+	if [ "$torch" = yes ] && [ "$set" = wide-tp8 ]; then
+		echo "  (torch script skipped on wide-tp8: it pairs files by name and does not unshard)"
+	elif [ "$torch" = yes ]; then
 		measure sh -c '"$1" "$2" --jsonl "$3" "$4" >"$5"' sh "$python" "$here/torch_compare.py" \
 			"$dir/baseline" "$dir/target" "$tmp/torch.jsonl"
 		torch_wall=$wall
@@ -149,6 +213,13 @@ EOF
 		verdict "compare <= 6x cat" "$dv_wall <= 6 * $cat_wall"
 		verdict "peak RSS <= 128 MB" "$dv_rss <= 128000"
 		[ "$torch" = yes ] && verdict ">= 30x faster than torch" "$torch_wall >= 30 * $dv_wall"
+		;;
+	wide-tp8)
+		echo "  wide-tp8 / wide:       time $(ratio "$dv_wall" "$wide_wall")x ($dv_wall s / $wide_wall s)," \
+			"peak RSS $(ratio "$dv_rss" "$wide_rss")x ($(ratio "$dv_rss" 1024) / $(ratio "$wide_rss" 1024) MiB)"
+		verdict "wide-tp8 compare <= 1.5x wide (same layout)" "$dv_wall <= 1.5 * $wide_wall"
+		verdict "peak RSS <= 128 MB" "$dv_rss <= 128000"
+		[ -z "$tp8_note" ] || echo "  these two targets$tp8_note"
 		;;
 	many)
 		[ "$torch" = yes ] && verdict ">= 30x faster than torch" "$torch_wall >= 30 * $dv_wall"
