@@ -465,6 +465,25 @@ static void unmatched(FILE *f, const dv_comparison *cmp)
 		fprintf(f, " Folders not read: %zu (see the warnings).", cmp->base->nproblems + cmp->targ->nproblems);
 }
 
+/* Replicated copies that differ: the ranks that should hold one value do
+ * not, whatever the metrics say (a broadcast or all-reduce bug). */
+static void replica_note(FILE *f, const dv_comparison *cmp)
+{
+	const dv_pair *p = &cmp->pairs[dv_first_replica_mismatch(cmp)];
+	size_t n = 0;
+
+	for (size_t i = 0; i < cmp->npairs; i++)
+		n += dv_pair_replica_mismatch(&cmp->pairs[i]);
+	fprintf(f, "Replica mismatch: %zu tensor%s whose replicated copies differ across ranks, the first ", n,
+		n == 1 ? "" : "s");
+	fputs(p->name, f);
+	if (p->layer >= 0)
+		fprintf(f, " (layer %d)", p->layer);
+	fputs(" in phase ", f);
+	fputs(cmp->phases[p->phase].name, f);
+	fputs(": ranks that should hold one value do not (suspect a missing broadcast or all-reduce).", f);
+}
+
 char *dv_diagnose(const dv_comparison *cmp)
 {
 	char *text = NULL;
@@ -486,6 +505,8 @@ char *dv_diagnose(const dv_comparison *cmp)
 	first = dv_first_divergence(cmp, &known);
 	if (!matched) {
 		fputs("No pairs to compare.", f);
+	} else if (first < 0 && dv_first_replica_mismatch(cmp) >= 0) {
+		replica_note(f, cmp);
 	} else if (first < 0) {
 		if (known && passed == cmp->npairs)
 			fprintf(f, "No divergence: all %zu compared pairs pass.", matched);
@@ -504,6 +525,10 @@ char *dv_diagnose(const dv_comparison *cmp)
 		first_layer_classes(f, cmp, p);
 		concentration(f, cmp, p);
 		later_phases(f, cmp, p);
+		if (dv_first_replica_mismatch(cmp) >= 0) {
+			fputc(' ', f);
+			replica_note(f, cmp);
+		}
 	}
 	unmatched(f, cmp);
 	if (fclose(f)) {

@@ -350,8 +350,9 @@ static void op_text(char **out, const dv_unshard_op *op)
 
 	if (op->nout > 1)
 		snprintf(groups, sizeof(groups), "%zux", op->nout);
-	append(out, "%s%s: %zux%s -> %s%s (%s %s)", *out ? ", " : "", dv_axis_name(op->axis), op->nin, a, groups, b,
-	       dv_unshard_op_name(op->kind), op->dim_name ? op->dim_name : "?");
+	append(out, "%s%s: %zux%s -> %s%s (%s%s%s)", *out ? ", " : "", dv_axis_name(op->axis), op->nin, a, groups, b,
+	       dv_unshard_op_name(op->kind), op->kind == DV_OP_PICK ? " rank 0, replicated" : " ",
+	       op->kind == DV_OP_PICK ? "" : op->dim_name ? op->dim_name : "?");
 }
 
 /* Opens one side's steps as virtual tensors and joins them: the shards in

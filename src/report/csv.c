@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "internal.h"
+#include "dumpview/logical.h"
 
 static const char *const stat_cols[] = { "mean", "std", "min", "max" };
 
@@ -21,6 +22,8 @@ void dv_csv_write_header(FILE *out)
 			fprintf(out, ",%s_%s", sides[s], dv_report_quantile_name[i]);
 		fprintf(out, ",%s_nan,%s_inf", sides[s], sides[s]);
 	}
+	/* logical tensors (cross-topology): appended, so older columns keep their places */
+	fputs(",baseline_files,target_files,plan,replica_mismatch", out);
 	fputc('\n', out);
 }
 
@@ -100,9 +103,19 @@ void dv_csv_write_pair(FILE *out, const dv_comparison *cmp, const dv_pair *pair,
 		error = "not computed";
 	} else {
 		switch (res->status) {
-		case DV_RESULT_COMPARED:
-			passed = dv_comparison_verdict_at(cmp, (size_t)(pair - cmp->pairs), threshold, NULL) ==
-					 DV_OUTCOME_PASS ? "true" : "false";
+		case DV_RESULT_COMPARED: {
+			size_t k = (size_t)(pair - cmp->pairs);
+			dv_outcome v = dv_comparison_verdict_at(cmp, k, threshold, NULL);
+
+			/* the metrics' verdict: a replica mismatch has its own column */
+			if (v == DV_OUTCOME_FAIL && dv_pair_replica_mismatch(pair) &&
+			    dv_comparison_metrics_verdict(cmp, k) == DV_OUTCOME_PASS)
+				v = DV_OUTCOME_PASS;
+			passed = v == DV_OUTCOME_PASS ? "true" : "false";
+			break;
+		}
+		case DV_RESULT_SKIPPED:
+			error = res->error;
 			break;
 		case DV_RESULT_NON_TENSOR:
 			passed = res->equal ? "true" : "false";
@@ -128,6 +141,16 @@ void dv_csv_write_pair(FILE *out, const dv_comparison *cmp, const dv_pair *pair,
 	str_field(out, error);
 	stats_fields(out, st, &res->base_stats);
 	stats_fields(out, st, &res->targ_stats);
+	{
+		size_t nb, nt;
+
+		dv_pair_files(pair, 0, &nb);
+		dv_pair_files(pair, 1, &nt);
+		fprintf(out, ",%zu,%zu", nb, nt);
+		str_field(out, done && pair->logical ? pair->logical->plan : NULL);
+		str_field(out, done && pair->result.status == DV_RESULT_COMPARED
+				       ? (dv_pair_replica_mismatch(pair) ? "true" : "false") : NULL);
+	}
 	fputc('\n', out);
 }
 

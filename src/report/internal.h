@@ -41,6 +41,9 @@ extern const struct dv_report_writer dv_report_sglang_writer;
 const char *dv_report_phase_dir(const dv_comparison *cmp, size_t phase, bool baseline);
 /* Whether a side's stats / metrics are meaningful for this result. */
 bool dv_report_has_metrics(const dv_pair *pair);
+/* The verdict of the metrics alone (a replica mismatch fails the pair, not
+ * its metrics): what `passed` and the metrics line say. */
+bool dv_report_metrics_pass(const dv_report *r, const dv_pair *pair, dv_verdict verdict);
 bool dv_report_has_stats(const dv_pair *pair);
 
 #endif

@@ -204,7 +204,7 @@ static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 	metric(out, "max_abs_diff", m, res->max_abs_diff);
 	metric(out, "mean_abs_diff", m, res->mean_abs_diff);
 	key(out, "passed");
-	fputs(verdict == DV_VERDICT_PASSED ? "true" : "false", out);
+	fputs(dv_report_metrics_pass(r, pair, verdict) ? "true" : "false", out);
 	if (dv_comparison_rules(r->cmp)) {
 		size_t index = (size_t)(pair - r->cmp->pairs);
 		const dv_rule *rule = dv_comparison_rule(r->cmp, index);

@@ -25,3 +25,7 @@ TESTS += tests/test_fmt_double
 tests_test_fmt_double_SOURCES = tests/test_fmt_double.c
 tests_test_fmt_double_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_fmt_double_LDADD = $(DV_TEST_LIBS)
+
+# compare across parallel layouts: logical tensors against torch (tests/fixtures/xtopo)
+TESTS += tests/test_compare_xtopo.sh
+EXTRA_DIST += tests/test_compare_xtopo.sh tests/test_compare_xtopo.py

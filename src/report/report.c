@@ -16,6 +16,15 @@ static dv_verdict report_verdict(const dv_comparison *cmp, size_t index)
 	}
 }
 
+bool dv_report_metrics_pass(const dv_report *r, const dv_pair *pair, dv_verdict verdict)
+{
+	if (verdict == DV_VERDICT_PASSED)
+		return true;
+	/* failed by a replicated check alone: the metrics passed */
+	return verdict == DV_VERDICT_FAILED && dv_pair_replica_mismatch(pair) &&
+	       dv_comparison_metrics_verdict(r->cmp, (size_t)(pair - r->cmp->pairs)) == DV_OUTCOME_PASS;
+}
+
 bool dv_report_has_metrics(const dv_pair *pair)
 {
 	return pair->kind == DV_PAIR_MATCHED && atomic_load(&pair->state) == DV_PAIR_DONE &&

@@ -5,6 +5,7 @@
 
 #include "dumpview/escape.h"
 #include "internal.h"
+#include "dumpview/logical.h"
 
 static const char *mark(const dv_report *r, bool ok)
 {
@@ -92,6 +93,69 @@ static void tensor_lines(dv_report *r, const dv_pair *pair)
 			bs->nan, ts->nan, bs->inf, ts->inf);
 }
 
+/* "name=FIRST" and, for a side of several files, their count and ranks. */
+static void side_line(dv_report *r, const dv_pair *pair, int side)
+{
+	size_t n;
+	const dv_dumpfile *const *f = dv_pair_files(pair, side, &n);
+
+	dv_term_fprintf(r->out, "%s=%s", side ? "target" : "baseline", f[0]->relpath);
+	if (n > 1) {
+		fprintf(r->out, " (%zu files, ranks", n);
+		for (size_t i = 0; i < n && i < 16; i++)
+			fprintf(r->out, "%s%" PRId64, i ? "," : " ", f[i]->rank);
+		fputs(n > 16 ? ",...)" : ")", r->out);
+	}
+	fputc('\n', r->out);
+}
+
+/* A logical tensor's dims and plan, before its numbers. */
+static void logical_head(dv_report *r, const dv_pair *pair)
+{
+	const dv_logical_result *lr = pair->logical;
+
+	if (!lr)
+		return;
+	if (lr->dims[0] || lr->dims[1]) {
+		fputs("Dims: baseline ", r->out);
+		dv_term_fputs(lr->dims[0] ? lr->dims[0] : "(none)", r->out);
+		fputs(", target ", r->out);
+		dv_term_fputs(lr->dims[1] ? lr->dims[1] : "(none)", r->out);
+		fputc('\n', r->out);
+	}
+	if (lr->plan)
+		dv_term_fprintf(r->out, "Plan: %s\n", lr->plan);
+}
+
+/* Its replicated checks and where max |t-b| lies, after the numbers. */
+static void logical_tail(dv_report *r, const dv_pair *pair)
+{
+	const dv_logical_result *lr = pair->logical;
+	char a[64], coord[PT_MAX_DIMS * 24];
+
+	if (!lr)
+		return;
+	for (size_t i = 0; i < lr->nchecks; i++) {
+		const dv_replica_check *c = &lr->checks[i];
+
+		fprintf(r->out, "Replicated %s (%s): %s rank %" PRId64 " vs rank %" PRId64 " max_abs_diff=%s%s\n",
+			dv_axis_name(c->axis), c->side ? "target" : "baseline", mark(r, c->passed), c->ranks[1],
+			c->ranks[0], dv_fmt_double(a, sizeof(a), c->max_abs_diff),
+			c->passed ? "" : " (replica mismatch)");
+	}
+	if (lr->has_shard && pair->result.status == DV_RESULT_COMPARED && pair->result.max_abs_diff > 0) {
+		dv_term_fprintf(r->out, "max_abs_diff lies in target=%s", lr->shard_file->relpath);
+		fprintf(r->out, " (rank %" PRId64 ") at coord=%s", lr->shard_rank,
+			dv_fmt_shape(coord, sizeof(coord), lr->shard_ndim, lr->shard_coord));
+		if (lr->nshard_ranks) {
+			fputs(", a partial sum of ranks", r->out);
+			for (size_t i = 0; i < lr->nshard_ranks; i++)
+				fprintf(r->out, "%s%" PRId64, i ? "," : " ", lr->shard_ranks[i]);
+		}
+		fputc('\n', r->out);
+	}
+}
+
 static void text_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 {
 	const dv_pair_result *res = &pair->result;
@@ -105,26 +169,29 @@ static void text_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		write_phase_header(r, pair->phase);
 		r->phase_header_pending = false;
 	}
-	if (pair->kind == DV_PAIR_BASELINE_ONLY) {
-		dv_term_fprintf(out, "Skip: baseline=%s (no target)\n", pair->base->relpath);
-		fputc('\n', out);
+	if (pair->kind != DV_PAIR_MATCHED) {
+		bool base = pair->kind == DV_PAIR_BASELINE_ONLY;
+		size_t n;
+
+		dv_pair_files(pair, base ? 0 : 1, &n);
+		dv_term_fprintf(out, "Skip: %s=%s", base ? "baseline" : "target", base ? pair->base->relpath :
+				pair->targ->relpath);
+		if (n > 1)
+			fprintf(out, " and %zu more", n - 1);
+		fprintf(out, " (no %s)\n\n", base ? "target" : "baseline");
 		return;
 	}
-	if (pair->kind == DV_PAIR_TARGET_ONLY) {
-		dv_term_fprintf(out, "Skip: target=%s (no baseline)\n", pair->targ->relpath);
-		fputc('\n', out);
-		return;
-	}
-	dv_term_fprintf(out, "baseline=%s\n", pair->base->relpath);
-	dv_term_fprintf(out, "target=%s\n", pair->targ->relpath);
+	side_line(r, pair, 0);
+	side_line(r, pair, 1);
 	if (atomic_load(&pair->state) != DV_PAIR_DONE) {
 		fprintf(out, "Skip: not computed\n\n");
 		return;
 	}
+	logical_head(r, pair);
 	switch (res->status) {
 	case DV_RESULT_COMPARED:
 		tensor_lines(r, pair);
-		metrics_line(r, "", verdict == DV_VERDICT_PASSED, res->rel_diff, res->max_abs_diff,
+		metrics_line(r, "", dv_report_metrics_pass(r, pair, verdict), res->rel_diff, res->max_abs_diff,
 			     res->mean_abs_diff);
 		/* Information only: the pair's verdict is the line above. */
 		if (res->has_bf16)
@@ -136,8 +203,12 @@ static void text_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 				dv_fmt_shape(coord, sizeof(coord), res->max_abs_diff_ndim, res->max_abs_diff_coord),
 				dv_fmt_double(a, sizeof(a), res->max_abs_diff_base),
 				dv_fmt_double(b, sizeof(b), res->max_abs_diff_targ));
+		logical_tail(r, pair);
 		if (dv_comparison_no_rule(r->cmp, (size_t)(pair - r->cmp->pairs)))
 			dv_term_fprintf(out, "Error: %s for name '%s'\n", DV_NO_RULE_MESSAGE, pair->name);
+		break;
+	case DV_RESULT_SKIPPED:
+		dv_term_fprintf(out, "Skip: %s\n", res->error);
 		break;
 	case DV_RESULT_SHAPE_MISMATCH:
 		tensor_lines(r, pair);
@@ -191,6 +262,24 @@ static void text_finish(dv_report *r, const char *diagnosis)
 			dv_term_fprintf(out, ": %s", p->result.error);
 		fputc('\n', out);
 		dv_term_fprintf(out, "  target=%s\n", p->targ->relpath);
+	}
+	{
+		ptrdiff_t k = dv_first_replica_mismatch(r->cmp);
+
+		if (k >= 0) {
+			const dv_pair *p = &r->cmp->pairs[k];
+			size_t n = 0;
+
+			for (size_t i = 0; i < r->cmp->npairs; i++)
+				n += dv_pair_replica_mismatch(&r->cmp->pairs[i]);
+			fputs("First replica mismatch: phase ", out);
+			dv_term_fputs(r->cmp->phases[p->phase].name, out);
+			if (p->layer >= 0)
+				fprintf(out, ", layer %d", p->layer);
+			fputs(", ", out);
+			dv_term_fputs(p->name, out);
+			fprintf(out, " (%zu tensor%s with replicas that differ)\n", n, n == 1 ? "" : "s");
+		}
 	}
 	if (diagnosis && *diagnosis)
 		dv_term_fprintf(out, "Diagnosis: %s\n", diagnosis);
