@@ -160,6 +160,20 @@ def flags():
        row.get("target_files") == "2" and row.get("baseline_files") == "1" and
        row.get("plan", "").startswith("target: tp: 2x[4, 128]") and row.get("replica_mismatch") == "true" and
        row.get("passed") == "true", "csv: file counts, plan, replica_mismatch (passed stays the metrics')", row)
+    # sglang-jsonl: the reference's replicated check and bundle info, its skip record
+    rc, recs, err = dvtest.records("sglang-jsonl", b2, t2)
+    tens = [r for r in recs if r.get("type") == "comparison_tensor"]
+    c = tens[0]["replicated_checks"] if tens else []
+    ok(len(c) == 1 and c[0]["axis"] == "tp" and c[0]["passed"] is False and c[0]["diff"]["max_abs_diff"] == 0.00390625
+       and c[0]["atol"] == 1e-6 and tens[0]["raw_bundle_info"]["y"]["num_files"] == 2 and
+       tens[0]["raw_bundle_info"]["y"]["dims"] == "t h # tp:replicated" and tens[0]["diff"]["passed"] is True,
+       "sglang-jsonl: replicated_checks and raw_bundle_info as the reference writes them", tens[:1])
+    b4, t4 = case_dirs("cp2_zigzag_thd")
+    rc, recs, err = dvtest.records("sglang-jsonl", b4, t4)
+    sk = [r for r in recs if r.get("type") == "comparison_skip"]
+    ok(len(sk) == 1 and sk[0]["name"] == "cu_seqlens_q" and sk[0]["reason"] == "target_load_failed" and
+       sk[0]["available_side"] == "baseline", "sglang-jsonl: two target files without dims: a target_load_failed skip",
+       sk)
     # the mixed run: inference TP=4 against training TP=2 x CP=2, no flags
     b3, t3 = case_dirs("mixed")
     rc, out, err = run(b3, t3)

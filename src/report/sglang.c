@@ -13,6 +13,8 @@
 #include "dumpview/metrics.h"
 #include "dumpview/rules.h"
 #include "internal.h"
+#include "dumpview/logical.h"
+#include "dumpview/vtensor.h"
 
 /* Bytes of a non-tensor value quoted in a record (then "..."). */
 #define SGLANG_VALUE_MAX 4096
@@ -174,6 +176,62 @@ static void tail(FILE *out, const char *error_category, const char *error)
 	fputs("}\n", out);
 }
 
+/* The reference's replicated check records: {axis, group_index,
+ * compared_index, baseline_index, passed, atol, diff: {max_abs_diff}}. */
+static void replicated_checks(FILE *out, const dv_pair *pair)
+{
+	const dv_logical_result *lr = pair->logical;
+
+	fputc('[', out);
+	for (size_t i = 0; lr && i < lr->nchecks; i++) {
+		const dv_replica_check *c = &lr->checks[i];
+
+		fputs(i ? ",{\"axis\":" : "{\"axis\":", out);
+		dv_json_write_string(out, dv_axis_name(c->axis));
+		fprintf(out, ",\"group_index\":%zu,\"compared_index\":%zu,\"baseline_index\":0", c->group_index,
+			c->compared_index);
+		key(out, "passed");
+		fputs(c->passed ? "true" : "false", out);
+		numkey(out, "atol", DV_REPLICATED_ATOL);
+		fputs(",\"diff\":{\"max_abs_diff\":", out);
+		num(out, c->max_abs_diff);
+		fputs("}}", out);
+	}
+	fputc(']', out);
+}
+
+/* Per side: {num_files, files: [{filename, rank}], dims}. */
+static void bundle_info(FILE *out, const dv_pair *pair)
+{
+	static const char *const sides[2] = {"x", "y"};
+
+	fputc('{', out);
+	for (int k = 0; k < 2; k++) {
+		size_t n;
+		const dv_dumpfile *const *f = dv_pair_files(pair, k, &n);
+
+		if (k)
+			fputc(',', out);
+		dv_json_write_string(out, sides[k]);
+		fprintf(out, ":{\"num_files\":%zu,\"files\":[", n);
+		for (size_t i = 0; i < n; i++) {
+			fputs(i ? ",{\"filename\":" : "{\"filename\":", out);
+			dv_json_write_string(out, f[i]->filename);
+			if (f[i]->rank >= 0)
+				fprintf(out, ",\"rank\":%lld}", (long long)f[i]->rank);
+			else
+				fputs(",\"rank\":null}", out);
+		}
+		fputs("],\"dims\":", out);
+		if (pair->logical && pair->logical->dims[k])
+			dv_json_write_string(out, pair->logical->dims[k]);
+		else
+			fputs("null", out);
+		fputc('}', out);
+	}
+	fputc('}', out);
+}
+
 static void tensor_record(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 {
 	const dv_pair_result *res = &pair->result;
@@ -195,7 +253,7 @@ static void tensor_record(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 	fputs(compared ? "false" : "true", out);
 	if (compared) {
 		diff_info(r, "diff", pair, res->rel_diff, res->max_abs_diff, res->mean_abs_diff,
-			  verdict == DV_VERDICT_PASSED);
+			  dv_report_metrics_pass(r, pair, verdict));
 	} else {
 		key(out, "diff");
 		fputs("null", out);
@@ -214,9 +272,9 @@ static void tensor_record(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 	key(out, "traced_plan");
 	fputs("null", out);
 	key(out, "replicated_checks");
-	fputs("[]", out);
+	replicated_checks(out, pair);
 	key(out, "raw_bundle_info");
-	fputs("null", out);
+	bundle_info(out, pair);
 	location(out, pair);
 	tail(out, compared ? NULL : "shape_mismatch", compared ? NULL : res->error);
 }
@@ -330,6 +388,14 @@ static void sglang_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 	case DV_RESULT_NON_TENSOR:
 		non_tensor_record(r, pair);
 		return;
+	case DV_RESULT_SKIPPED: {
+		/* a side that is no one tensor: the reference's load-failed skip */
+		bool targ_failed = strstr(res->error, ": target: ") != NULL;
+
+		skip_record(r, pair, targ_failed ? "target_load_failed" : "baseline_load_failed",
+			    targ_failed ? "baseline" : "target");
+		return;
+	}
 	default:
 		tensor_record(r, pair, verdict);
 		return;
