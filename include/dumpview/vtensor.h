@@ -31,6 +31,9 @@ typedef struct dv_vsource {
 	int ndim;
 	int64_t shape[PT_MAX_DIMS];
 	int (*read_f32)(void *ctx, int64_t start, int64_t count, float *out, dv_error *err);
+	/* optional: the stored little-endian elements, for the replicated
+	 * checks' byte comparison of two copies */
+	int (*read_raw)(void *ctx, int64_t start, int64_t count, void *out, dv_error *err);
 	void *ctx;
 	const char *name;          /* for messages */
 } dv_vsource;
