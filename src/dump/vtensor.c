@@ -25,6 +25,7 @@ struct vnode {
 	int dim;                 /* GATHER: the mapped dim */
 	int32_t *map_in;         /* GATHER: per output index of dim, the input */
 	int64_t *map_idx;        /* GATHER: and the index in that input's dim */
+	int64_t *run;            /* GATHER: see gather_runs */
 	float *tmp;              /* SUM: VT_CHUNK scratch */
 	int perm[PT_MAX_DIMS];   /* PERMUTE: output dim k is input dim perm[k] */
 	float *buf;              /* PERMUTE: the whole input, read on first use */
@@ -89,27 +90,42 @@ static void node_set_shape(vnode *n, int ndim, const int64_t *shape)
 
 static int node_read(vnode *n, int64_t start, int64_t count, float *out, dv_error *err);
 
-/* Output rows (o, j) of a gather: o over the dims before dim, j along it;
- * a run covers consecutive j of one input at consecutive indices, whole
- * rows of the dims after dim, so each run is one read of its input. */
+/* Output rows (o, j) of a gather: o over the dims before dim, j along it.
+ * run[j] counts the indices from j on that come from one input at
+ * consecutive indices: their rows are one contiguous block of that input
+ * (within one o), so each block is one read. Computed on first use (the
+ * maps are filled after the node is made). */
+static int gather_runs(vnode *n, dv_error *err)
+{
+	int64_t D = n->shape[n->dim];
+
+	if (!(n->run = malloc((size_t)(D ? D : 1) * sizeof(*n->run)))) {
+		dv_error_set(err, "out of memory");
+		return -1;
+	}
+	for (int64_t j = D - 1; j >= 0; j--)
+		n->run[j] = j + 1 < D && n->map_in[j + 1] == n->map_in[j] && n->map_idx[j + 1] == n->map_idx[j] + 1
+				    ? n->run[j + 1] + 1
+				    : 1;
+	return 0;
+}
+
 static int gather_read(vnode *n, int64_t start, int64_t count, float *out, dv_error *err)
 {
 	int64_t D = n->shape[n->dim], inner = prod(n->shape, n->dim + 1, n->ndim);
 	int64_t e = start, end = start + count;
 
+	if (!n->run && gather_runs(n, err) < 0)
+		return -1;
 	while (e < end) {
-		int64_t o = e / (D * inner), j = (e / inner) % D, i = e % inner, jj = j;
-		int32_t c = n->map_in[j];
-		vnode *in = n->in[c];
-		int64_t Dc = in->shape[n->dim];
-		int64_t len = inner - i < end - e ? inner - i : end - e;
+		int64_t o = e / (D * inner), j = (e / inner) % D, i = e % inner;
+		vnode *in = n->in[n->map_in[j]];
+		int64_t len = n->run[j] * inner - i;
 
-		while ((e + len) % inner == 0 && e + len < end && jj + 1 < D && n->map_in[jj + 1] == c &&
-		       n->map_idx[jj + 1] == n->map_idx[jj] + 1) {
-			len += end - (e + len) < inner ? end - (e + len) : inner;
-			jj++;
-		}
-		if (node_read(in, o * Dc * inner + n->map_idx[j] * inner + i, len, out + (e - start), err) < 0)
+		if (len > end - e)
+			len = end - e;
+		if (node_read(in, o * in->shape[n->dim] * inner + n->map_idx[j] * inner + i, len, out + (e - start),
+			      err) < 0)
 			return -1;
 		e += len;
 	}
@@ -167,6 +183,13 @@ static void round_to_dtype(dv_dtype dt, float *x, size_t n)
 	}
 }
 
+/* o += t, element by element (no reassociation: vectorized as it is). */
+static void add_into(float *restrict o, const float *restrict t, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		o[i] += t[i];
+}
+
 static int sum_read(vnode *n, int64_t start, int64_t count, float *out, dv_error *err)
 {
 	for (int64_t done = 0; done < count; done += VT_CHUNK) {
@@ -178,8 +201,7 @@ static int sum_read(vnode *n, int64_t start, int64_t count, float *out, dv_error
 		for (size_t k = 1; k < n->nin; k++) {
 			if (node_read(n->in[k], start + done, cnt, n->tmp, err) < 0)
 				return -1;
-			for (int64_t i = 0; i < cnt; i++)
-				o[i] += n->tmp[i];
+			add_into(o, n->tmp, cnt);
 		}
 		round_to_dtype(n->dtype, o, (size_t)cnt);
 	}
@@ -652,6 +674,7 @@ void dv_vtensor_close(dv_vtensor *vt)
 		free(n->in);
 		free(n->map_in);
 		free(n->map_idx);
+		free(n->run);
 		free(n->tmp);
 		free(n->buf);
 		free(n->cache);
