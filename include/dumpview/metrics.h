@@ -184,6 +184,9 @@ typedef struct dv_stream {
 	int ndim;
 	int64_t shape[PT_MAX_DIMS];
 	int (*read_f32)(void *ctx, int64_t start, int64_t count, float *out, dv_error *err);
+	/* optional: the stored little-endian elements of dtype, when the
+	 * stream only moves stored elements (no float conversion twice) */
+	int (*read_raw)(void *ctx, int64_t start, int64_t count, void *out, dv_error *err);
 	void *ctx;
 	const char *name;            /* for messages */
 } dv_stream;

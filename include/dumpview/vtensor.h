@@ -77,6 +77,13 @@ dv_dtype dv_vtensor_dtype(const dv_vtensor *vt);
  * sequentially. 0, or -1 with err. */
 int dv_vtensor_read_f32(dv_vtensor *vt, int64_t start, int64_t count, float *out, dv_error *err);
 
+/* Whether the tensor only moves stored elements (concat, zigzag, reshape
+ * of sources that read their bytes): then dv_vtensor_read_raw gives
+ * elements [start, start+count) as stored (dtype's little-endian bytes),
+ * with no float conversion. */
+bool dv_vtensor_has_raw(const dv_vtensor *vt);
+int dv_vtensor_read_raw(dv_vtensor *vt, int64_t start, int64_t count, void *out, dv_error *err);
+
 /* Applies an axis alignment pattern (dv_axis_align's pattern for this
  * side, einops style "a 1 b c -> b (a c)"; NULL: only the shape changes)
  * and sets the aligned shape (ndim, shape: numel must not change, so the

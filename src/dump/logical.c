@@ -521,6 +521,11 @@ static int stream_read(void *ctx, int64_t start, int64_t count, float *out, dv_e
 	return dv_vtensor_read_f32(ctx, start, count, out, err);
 }
 
+static int stream_read_raw(void *ctx, int64_t start, int64_t count, void *out, dv_error *err)
+{
+	return dv_vtensor_read_raw(ctx, start, count, out, err);
+}
+
 /* Whether the files' (step, rank) lists of both sides are the same, one
  * file each: then they can be compared rank by rank without dims. */
 static bool same_layout(const lside *b, const lside *t)
@@ -638,6 +643,11 @@ static dv_logical_view *view_open(const dv_pair *pair, bool *skipped, dv_error *
 		st->ndim = dv_vtensor_ndim(v->s[k].vt);
 		memcpy(st->shape, dv_vtensor_shape(v->s[k].vt), sizeof(int64_t) * (size_t)st->ndim);
 		st->read_f32 = stream_read;
+		/* concat and zigzag only move stored elements: read them as stored */
+		st->read_raw = st->dtype == v->s[k].files[0].t->dtype && dv_vtensor_has_raw(v->s[k].vt) &&
+					       dv_vtensor_dtype(v->s[k].vt) == st->dtype
+				       ? stream_read_raw
+				       : NULL;
 		st->ctx = v->s[k].vt;
 		st->name = v->s[k].files[0].df->relpath;
 	}

@@ -32,6 +32,8 @@ struct vnode {
 	size_t shard;            /* LEAF: shard index */
 	float *cache;            /* LEAF: read-ahead window (VT_CHUNK elements) */
 	int64_t cache_start, cache_len;
+	char *rcache;            /* LEAF: the same for stored bytes */
+	int64_t rcache_start, rcache_len;
 };
 
 typedef struct vcheck {
@@ -678,6 +680,7 @@ void dv_vtensor_close(dv_vtensor *vt)
 		free(n->tmp);
 		free(n->buf);
 		free(n->cache);
+		free(n->rcache);
 		free(n);
 	}
 	free(vt->all);
@@ -708,6 +711,88 @@ dv_dtype dv_vtensor_dtype(const dv_vtensor *vt)
 int dv_vtensor_read_f32(dv_vtensor *vt, int64_t start, int64_t count, float *out, dv_error *err)
 {
 	return node_read(vt->root, start, count, out, err);
+}
+
+/* ---- stored bytes, for trees that only move elements ---- */
+
+static bool node_raw_ok(const vnode *n, dv_dtype dt)
+{
+	switch (n->kind) {
+	case VK_LEAF:
+		return n->src.read_raw && n->dtype == dt;
+	case VK_GATHER:
+		for (size_t k = 0; k < n->nin; k++)
+			if (!node_raw_ok(n->in[k], dt))
+				return false;
+		return true;
+	case VK_RESHAPE:
+		return node_raw_ok(n->in[0], dt);
+	default:
+		return false;   /* a sum rounds, a permutation buffers floats */
+	}
+}
+
+bool dv_vtensor_has_raw(const dv_vtensor *vt)
+{
+	return node_raw_ok(vt->root, vt->root->dtype);
+}
+
+static int node_read_raw(vnode *n, int64_t start, int64_t count, char *out, size_t isz, dv_error *err)
+{
+	if (count <= 0)
+		return 0;
+	if (start < 0 || start > n->numel || count > n->numel - start) {
+		dv_error_set(err, "read of elements [%lld, %lld) past a %lld-element tensor", (long long)start,
+			     (long long)(start + count), (long long)n->numel);
+		return -1;
+	}
+	switch (n->kind) {
+	case VK_LEAF:
+		if (count >= VT_CHUNK / 4)
+			return n->src.read_raw(n->src.ctx, start, count, out, err);
+		if (start < n->rcache_start || start + count > n->rcache_start + n->rcache_len) {
+			int64_t len = n->numel - start < VT_CHUNK ? n->numel - start : VT_CHUNK;
+
+			if (!n->rcache && !(n->rcache = malloc(VT_CHUNK * isz)))
+				return dv_error_set(err, "out of memory");
+			n->rcache_len = 0;
+			if (n->src.read_raw(n->src.ctx, start, len, n->rcache, err) < 0)
+				return -1;
+			n->rcache_start = start;
+			n->rcache_len = len;
+		}
+		memcpy(out, n->rcache + (size_t)(start - n->rcache_start) * isz, (size_t)count * isz);
+		return 0;
+	case VK_RESHAPE:
+		return node_read_raw(n->in[0], start, count, out, isz, err);
+	case VK_GATHER: {
+		int64_t D = n->shape[n->dim], inner = prod(n->shape, n->dim + 1, n->ndim);
+		int64_t e = start, end = start + count;
+
+		if (!n->run && gather_runs(n, err) < 0)
+			return -1;
+		while (e < end) {
+			int64_t o = e / (D * inner), j = (e / inner) % D, i = e % inner;
+			vnode *in = n->in[n->map_in[j]];
+			int64_t len = n->run[j] * inner - i;
+
+			if (len > end - e)
+				len = end - e;
+			if (node_read_raw(in, o * in->shape[n->dim] * inner + n->map_idx[j] * inner + i, len,
+					  out + (size_t)(e - start) * isz, isz, err) < 0)
+				return -1;
+			e += len;
+		}
+		return 0;
+	}
+	default:
+		return dv_error_set(err, "no stored bytes for a summed or permuted tensor");
+	}
+}
+
+int dv_vtensor_read_raw(dv_vtensor *vt, int64_t start, int64_t count, void *out, dv_error *err)
+{
+	return node_read_raw(vt->root, start, count, out, dv_dtype_size(vt->root->dtype), err);
 }
 
 /* ---- axis alignment ---- */
@@ -1046,9 +1131,9 @@ static bool raw_has_nan(dv_dtype dt, const void *raw, size_t n)
 }
 
 /* Two copies that should be equal usually are, bit for bit: compared as
- * bytes first; a chunk of equal bytes (and no NaN, whose difference is NaN)
- * needs one side's values for the norms only, a chunk that differs the
- * full float diff. */
+ * bytes first. Equal bytes (and no NaN, whose difference is NaN) all
+ * through give max_abs_diff 0 and rel_diff 0 with no float work; the first
+ * chunk that differs starts the float diff over from the beginning. */
 static bool raw_comparable(const vnode *a, const vnode *b)
 {
 	return a->kind == VK_LEAF && b->kind == VK_LEAF && a->src.read_raw && b->src.read_raw &&
@@ -1068,10 +1153,12 @@ static int nodes_diff(vnode *a, vnode *b, dv_vdiff *d, dv_error *err)
 	if (a->numel != b->numel) {
 		dv_error_set(err, "diff of %lld against %lld elements", (long long)a->numel, (long long)b->numel);
 		free(x);
+		free(ra);
 		return -1;
 	}
 	if (!x) {
 		dv_error_set(err, "out of memory");
+		free(ra);
 		return -1;
 	}
 	if (raw && !ra)
@@ -1088,18 +1175,8 @@ static int nodes_diff(vnode *a, vnode *b, dv_vdiff *d, dv_error *err)
 				break;
 			}
 			if (!memcmp(ra, rb, (size_t)cnt * isz) && !raw_has_nan(a->dtype, ra, (size_t)cnt)) {
-				/* |b - a| is 0 everywhere: the same sums as dv_vdiff_add,
-				 * in the same order, from one side's values */
-				if (node_read(a, s, cnt, x, err) < 0) {
-					rc = -1;
-					break;
-				}
-				for (int64_t i = 0; i < cnt; i++) {
-					double v = x[i];
-
-					d->dot += v * v;
-					d->norm += v * v + v * v;
-				}
+				/* |b - a| = 0: only the norms would change, and
+				 * rel_diff needs them only once a difference shows */
 				if (d->max_index < 0) {
 					d->max_abs = 0;
 					d->max_index = s;
@@ -1107,6 +1184,12 @@ static int nodes_diff(vnode *a, vnode *b, dv_vdiff *d, dv_error *err)
 				d->n += cnt;
 				continue;
 			}
+			/* a difference: the whole diff again as floats, so the
+			 * norms cover every element (copies differ rarely) */
+			raw = false;
+			dv_vdiff_init(d);
+			s = -VT_CHUNK;
+			continue;
 		}
 		if (node_read(a, s, cnt, x, err) < 0 || node_read(b, s, cnt, x + VT_CHUNK, err) < 0)
 			rc = -1;

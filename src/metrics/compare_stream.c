@@ -10,6 +10,7 @@
 
 typedef struct stream_src {
 	const dv_stream *s;
+	bool raw;                /* the stream's own stored bytes */
 	bool as_bf16;            /* raw reads give bf16 bits */
 	float *tmp;              /* bf16: the float32 values of one read */
 	size_t cap;
@@ -19,6 +20,8 @@ static int stream_read_raw(void *vctx, int64_t start, int64_t count, void *out, 
 {
 	stream_src *c = vctx;
 
+	if (c->raw)
+		return c->s->read_raw(c->s->ctx, start, count, out, err);
 	if (!c->as_bf16)
 		return c->s->read_f32(c->s->ctx, start, count, out, err);
 	if ((size_t)count > c->cap) {
@@ -53,8 +56,9 @@ static void src_of(dv_src *src, stream_src *c, const dv_stream *s)
 {
 	memset(c, 0, sizeof(*c));
 	c->s = s;
+	c->raw = s->read_raw != NULL;
 	c->as_bf16 = s->dtype == DV_BFLOAT16;
-	src->dtype = c->as_bf16 ? DV_BFLOAT16 : DV_FLOAT32;
+	src->dtype = c->raw || c->as_bf16 ? s->dtype : DV_FLOAT32;
 	src->numel = stream_numel(s);
 	src->read_raw = stream_read_raw;
 	src->ctx = c;
@@ -114,6 +118,7 @@ static int pair_open(stream_pair *p, const dv_stream *base, const dv_stream *tar
 	/* detail and export read float32 through the reader */
 	p->bs.dtype = p->ts.dtype = DV_FLOAT32;
 	p->bc.as_bf16 = p->tc.as_bf16 = false;
+	p->bc.raw = p->tc.raw = false;
 	if (dv_reader_init(&p->br, &p->bs, err) < 0)
 		return -1;
 	if (dv_reader_init(&p->tr, &p->ts, err) < 0) {
