@@ -186,6 +186,17 @@ static void test_reduce_sum(void **state)
 	add(&st, "t h[tp:partial]", 2, s4x128, DV_AXIS_TP, 0, 2, -1);
 	add(&st, "t h[tp:partial]", 2, s4x64, DV_AXIS_TP, 1, 2, -1);
 	plan_err(&st, false, "reduce_sum on h over tp");
+	/* Variable EP token counts: shares of 4 and 6 tokens are not one
+	 * tensor's shares; refused, naming the dim and what would be defined. */
+	{
+		static const int64_t s6x128[] = {6, 128};
+
+		add(&st, "t h[ep:partial]", 2, s4x128, DV_AXIS_EP, 0, 2, -1);
+		add(&st, "t h[ep:partial]", 2, s6x128, DV_AXIS_EP, 1, 2, -1);
+		plan_err(&st, false, "reduce_sum on h over ep: the partial shares have shapes [4, 128] and [6, 128], "
+				     "unequal on dim 0 't': a sum is defined only over shares of one shape "
+				     "(unequal token counts need the token dim sharded, e.g. 't[ep]')");
+	}
 }
 
 static void test_pick(void **state)

@@ -201,11 +201,25 @@ static int add_unsharder(dv_unshard_plan *p, dv_unshard_op_kind kind, dv_axis ax
 							   d != dim))
 				same = false;
 		if (!same && kind != DV_OP_PICK) {
+			int bad = 0;
+			const char *bad_name;
+
 			fmt_shape(a, sizeof(a), ndim, ix[op->group_start[nout - 1]].c->shape);
 			fmt_shape(b, sizeof(b), ndim, c->shape);
+			while (bad < ndim - 1 && c->shape[bad] == o->shape[bad])
+				bad++;
+			bad_name = shards[0].dims && (size_t)bad < shards[0].dims->ndims ? shards[0].dims->dims[bad].name
+											  : "?";
 			free(ix);
 			free(outs);
-			(void)shards;
+			if (kind == DV_OP_REDUCE_SUM)
+				/* e.g. variable EP token counts: shares of different token
+				 * sets are not summands of one tensor */
+				return dv_error_set(err, "reduce_sum on %s over %s: the partial shares have shapes %s and %s, "
+						    "unequal on dim %d '%s': a sum is defined only over shares of one "
+						    "shape (unequal token counts need the token dim sharded, e.g. '%s[%s]')",
+						    dim_name ? dim_name : "-", dv_axis_name(axis), a, b, bad, bad_name,
+						    bad_name, dv_axis_name(axis));
 			return dv_error_set(err, "%s on %s over %s: shard shapes %s and %s do not fit",
 					    dv_unshard_op_name(kind), dim_name ? dim_name : "-", dv_axis_name(axis), a, b);
 		}
