@@ -55,6 +55,15 @@ for side in baseline target; do
 	done
 done
 
+# "#runs: xtopo CASE": the cross-topology fixture tests/fixtures/xtopo/CASE
+# (logical tensors of several rank files).
+for case in "$FIXTURES"/xtopo/*/; do
+	case=$(basename "$case")
+	mkdir -p "$tmp/xtopo/$case"
+	ln -s "$FIXTURES/xtopo/$case/baseline" "$tmp/xtopo/$case/baseline"
+	ln -s "$FIXTURES/xtopo/$case/target" "$tmp/xtopo/$case/target"
+done
+
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); echo "not ok $n - $1"; }
@@ -73,6 +82,8 @@ for keys in "$dir"/*.keys; do
 	grep -q '^#runs: big' "$keys" && where=$tmp/big
 	grep -q '^#runs: escapes' "$keys" && where=$tmp/escapes
 	grep -q '^#runs: huge' "$keys" && where=$tmp/huge
+	xtopo=$(sed -n 's/^#runs: xtopo *//p' "$keys")
+	[ -n "$xtopo" ] && where=$tmp/xtopo/$xtopo
 	# shellcheck disable=SC2086
 	if (cd "$where" && NO_COLOR= DUMPVIEW_SCRIPT="$keys" "$DUMPVIEW" $args baseline target >"$tmp/$name.out" 2>&1); then
 		ok "$name: script ran"

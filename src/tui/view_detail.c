@@ -478,7 +478,8 @@ static void draw_logical(dctx *c, const dv_pair *p)
 		snprintf(buf, sizeof(buf), "          a replicated copy differs by more than %g: the tensor fails", DV_REPLICATED_ATOL);
 		line(c, buf, tui_draw_attr(app, CP_FAIL, 0));
 	}
-	if (lr->has_shard && lr->shard_file) {
+	/* where max |t-b| lies, once there is a difference to place */
+	if (lr->has_shard && lr->shard_file && p->result.max_abs_diff != 0) {
 		char coord[256];
 		coord_str(coord, sizeof(coord), lr->shard_coord, lr->shard_ndim);
 		size_t k = (size_t)snprintf(buf, sizeof(buf), "max |t-b| held by target rank %lld, at %s of its shard",
