@@ -64,6 +64,18 @@ for case in "$FIXTURES"/xtopo/*/; do
 	ln -s "$FIXTURES/xtopo/$case/target" "$tmp/xtopo/$case/target"
 done
 
+# "#runs: skipped": a tensor whose target has two rank files without dims
+# (no one tensor can be formed from them: skipped), beside a plain pair.
+for side in baseline target; do
+	mkdir -p "$tmp/skipped/$side/inference"
+	ln -s "$FIXTURES/pt-corpus/dtype_float32.pt" \
+		"$tmp/skipped/$side/inference/step=0___rank=0___dump_index=1___name=plain___layer_id=0.pt"
+	ln -s "$FIXTURES/pt-corpus/dtype_float32.pt" \
+		"$tmp/skipped/$side/inference/step=0___rank=0___dump_index=2___name=sharded___layer_id=0.pt"
+done
+ln -s "$FIXTURES/pt-corpus/dtype_float32.pt" \
+	"$tmp/skipped/target/inference/step=0___rank=1___dump_index=2___name=sharded___layer_id=0.pt"
+
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); echo "not ok $n - $1"; }
@@ -82,6 +94,7 @@ for keys in "$dir"/*.keys; do
 	grep -q '^#runs: big' "$keys" && where=$tmp/big
 	grep -q '^#runs: escapes' "$keys" && where=$tmp/escapes
 	grep -q '^#runs: huge' "$keys" && where=$tmp/huge
+	grep -q '^#runs: skipped' "$keys" && where=$tmp/skipped
 	xtopo=$(sed -n 's/^#runs: xtopo *//p' "$keys")
 	[ -n "$xtopo" ] && where=$tmp/xtopo/$xtopo
 	# shellcheck disable=SC2086

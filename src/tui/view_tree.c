@@ -206,7 +206,11 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 		}
 	} else if (r->status == DV_RESULT_SKIPPED) {
 		/* A side that cannot form one tensor: the detail pane says why. */
-		snprintf(buf, sizeof(buf), "skipped: %s", r->error[0] ? r->error : "not compared");
+		const char *why = r->error[0] ? r->error : "not compared";
+		size_t nl = p->name ? strlen(p->name) : 0;
+		if (nl && !strncmp(why, p->name, nl) && !strncmp(why + nl, ": ", 2))
+			why += nl + 2; /* the row names the tensor already */
+		snprintf(buf, sizeof(buf), "skipped: %s", why);
 		tui_draw_field_mid(app, y, c->shape_x, right_w, buf, cell_attr(app, attr, CP_DIM, 0));
 	} else if (r->status == DV_RESULT_NON_TENSOR) {
 		tui_draw_field(app, y, c->shape_x, right_w, r->equal ? "non-tensor: equal" : "non-tensor: differs", attr,
