@@ -84,7 +84,7 @@ count=0
 for keys in "$dir"/*.keys; do
 	count=$((count + 1 + $(grep -c '^:save-display' "$keys")))
 done
-echo "1..$((count + 11))"
+echo "1..$((count + 12))"
 
 for keys in "$dir"/*.keys; do
 	name=$(basename "$keys" .keys)
@@ -307,6 +307,32 @@ try:
            "; ".join(problems[:5]))
 except Exception as e:
     report(False, "E: table export", repr(e))
+
+# xtopo-bundle.keys: `e` on a logical tensor (four rank files a side,
+# concat, CP zigzag, fused heads) exports the unsharded, aligned tensor.
+try:
+    x = json.load(open(os.path.join(os.environ["FIXTURES"], "xtopo", "mixed", "expected.json")))
+    ref = next(r["diff"] for r in x["records"] if r["name"] == "attn_q" and r["layer_id"] == 2)
+    full = rows_of(os.path.join("xtopo", "mixed", "xtopo-attn_q.diff.csv"))
+    problems = []
+    if len(full) != 8 * 128:
+        problems.append("%d rows, want %d" % (len(full), 8 * 128))
+    b = [float(r["baseline"]) for r in full]
+    t = [float(r["target"]) for r in full]
+    d = [float(r["abs_diff"]) for r in full]
+    sq = sum(u * u + v * v for u, v in zip(b, t))
+    rel = sum((u - v) ** 2 for u, v in zip(b, t)) / sq if sq else 0.0
+    if not close(rel, ref["rel_diff"], rel=1e-6):
+        problems.append("rel_diff from the CSV %r != torch %r" % (rel, ref["rel_diff"]))
+    if not close(max(d), ref["max_abs_diff"]) or not close(sum(d) / len(d), ref["mean_abs_diff"], rel=1e-5):
+        problems.append("max/mean abs_diff %r/%r != torch %r/%r" % (max(d), sum(d) / len(d), ref["max_abs_diff"],
+                                                                     ref["mean_abs_diff"]))
+    m = max(full, key=lambda r: float(r["abs_diff"]))
+    if [int(v) for v in re.findall(r"-?\d+", m["coord"])] != ref["max_abs_diff_coord"]:
+        problems.append("max coord %s != torch %r" % (m["coord"], ref["max_abs_diff_coord"]))
+    report(not problems, "e: a logical tensor's export is the unsharded tensor, as torch's", "; ".join(problems))
+except Exception as e:
+    report(False, "e: a logical tensor's export", repr(e))
 
 # E after `t0.01` (sort.keys): `passed` follows the threshold the user set.
 try:
