@@ -84,7 +84,8 @@ static int write_table(tui_jobs *j, const char *path, const size_t *pairs, size_
 
 bool tui_jobs_pair_logical(const dv_pair *p)
 {
-	return p->nbase > 1 || p->ntarg > 1 || p->logical;
+	/* p->logical is written by the compute: read once the pair is done */
+	return p->nbase > 1 || p->ntarg > 1 || (atomic_load(&p->state) == DV_PAIR_DONE && p->logical);
 }
 
 void tui_jobs_detail_free(tui_detail *d)

@@ -34,7 +34,7 @@ typedef struct tui_detail {
 /* Frees what a detail holds (its histograms, heat map and shard rows). */
 void tui_jobs_detail_free(tui_detail *d);
 /* A pair read through the logical-tensor streams (several files a side, or
- * dims that rearrange it), not its two file paths. */
+ * a computed pair whose dims rearrange it), not its two file paths. */
 bool tui_jobs_pair_logical(const dv_pair *p);
 
 #define DETAIL_CACHE 8

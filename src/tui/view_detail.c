@@ -615,7 +615,13 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 	} else if (v == PV_CANCELLED) {
 		line(&c, "metrics cancelled: Enter computes them", tui_draw_attr(app, CP_DIM, 0));
 	} else if (p->result.status == DV_RESULT_ERROR) {
-		snprintf(buf, sizeof(buf), "unreadable: %s", p->result.error);
+		/* an error naming no file of the pair is a logical tensor's
+		 * (missing shards, dims): no unreadable file */
+		bool file = false;
+		const dv_dumpfile *sides[2] = { p->base, p->targ };
+		for (int k = 0; k < 2; k++)
+			file |= sides[k] && !strncmp(p->result.error, sides[k]->path, strlen(sides[k]->path));
+		snprintf(buf, sizeof(buf), "%s: %s", file ? "unreadable" : "error", p->result.error);
 		wrapped(&c, buf, tui_draw_attr(app, CP_FAIL, A_BOLD));
 	} else if (p->result.status == DV_RESULT_SKIPPED) {
 		snprintf(buf, sizeof(buf), "skipped (never a failure): %s", p->result.error[0] ? p->result.error : "not compared");

@@ -195,7 +195,9 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 				break;
 			}
 		}
-		snprintf(buf, sizeof(buf), "unreadable%s: ", side);
+		/* An error naming no file of the pair (a logical tensor's shards
+		 * or dims) is no unreadable file. */
+		snprintf(buf, sizeof(buf), "%s%s: ", reason == r->error ? "error" : "unreadable", side);
 		/* The reason elided in the middle: its end says what went wrong. */
 		int pw = tui_draw_width(buf);
 		if (pw >= right_w / 2) {
