@@ -10,6 +10,7 @@
 
 #include "dumpview/commands.h"
 #include "dumpview/escape.h"
+#include "dumpview/grouping_args.h"
 #include "dumpview/metrics.h"
 #include "dumpview/rules.h"
 #include "dumpview/tui.h"
@@ -19,9 +20,13 @@ static void usage(FILE *out)
 	fprintf(out, "usage: dumpview [--diff-threshold X] [--rule 'REGEX=PREDICATE']... [--rules FILE]\n"
 		     "                [--allow-failed-pattern RE] [--allow-skipped-pattern RE]\n"
 		     "                [--filter RE] [--layer-regex RE] [--ascii] [--no-color]\n"
-		     "                [--no-scan] [--follow-symlinks] BASELINE TARGET\n"
+		     "                [--no-scan] [--follow-symlinks] [--preset P]\n"
+		     "                [--grouping-skip-keys K,...] [--override-dims 'REGEX:DIMS']...\n"
+		     "                [--override-baseline-dims 'REGEX:DIMS']...\n"
+		     "                [--override-target-dims 'REGEX:DIMS']... BASELINE TARGET\n"
 		     "       dumpview --print-keys\n"
-		     "Explore where two tensor dumps diverge. Press ? inside for the keys; see dumpview(1).\n");
+		     "Explore where two tensor dumps diverge. Press ? inside for the keys; see dumpview(1).\n"
+		     "Logical tensors (files of several ranks read as one), as compare:\n" DV_GROUPING_HELP);
 }
 
 /* Compiles an allow pattern as `compare` does (a full match); on error
@@ -44,26 +49,32 @@ static pcre2_code *compile_allow(const char *what, const char *pattern)
 	return re;
 }
 
-static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_failed, pcre2_code **allow_skipped);
+static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_failed, pcre2_code **allow_skipped,
+		   dv_grouping_args *gargs);
 
 int cmd_tui(int argc, char **argv)
 {
 	pcre2_code *allow_failed = NULL, *allow_skipped = NULL;
 	dv_rules *rules = dv_rules_new();
+	dv_grouping_args gargs;
 	int rc;
 
 	if (!rules) {
 		fprintf(stderr, "dumpview: out of memory\n");
 		return 2;
 	}
-	rc = run_tui(argc, argv, rules, &allow_failed, &allow_skipped);
+	/* The grouping outlives the explorer's comparison: it is not copied. */
+	dv_grouping_args_init(&gargs);
+	rc = run_tui(argc, argv, rules, &allow_failed, &allow_skipped, &gargs);
+	dv_grouping_args_free(&gargs);
 	pcre2_code_free(allow_failed);
 	pcre2_code_free(allow_skipped);
 	dv_rules_free(rules);
 	return rc;
 }
 
-static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_failed, pcre2_code **allow_skipped)
+static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_failed, pcre2_code **allow_skipped,
+		   dv_grouping_args *gargs)
 {
 	dv_error rerr = { { 0 } };
 	bool has_threshold = false, has_rules = false;
@@ -82,6 +93,7 @@ static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_fa
 		{ "follow-symlinks", no_argument, NULL, 'F' },
 		{ "print-keys", no_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
+		DV_GROUPING_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	dv_tui_opts o;
@@ -92,6 +104,11 @@ static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_fa
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		int taken = dv_grouping_args_take(gargs, c, optarg, "dumpview", stderr);
+		if (taken < 0)
+			return 2;
+		if (taken)
+			continue;
 		switch (c) {
 		case 't': {
 			char *end;
@@ -138,7 +155,7 @@ static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_fa
 		}
 		case 'h': usage(stdout); return 0;
 		default:
-			if (optopt)
+			if (optopt > 0 && optopt < 128)
 				dv_term_fprintf(stderr, "dumpview: option -%c: unknown or missing its argument\n", optopt);
 			else
 				dv_term_fprintf(stderr, "dumpview: %s: unknown option or missing its argument\n",
@@ -153,6 +170,9 @@ static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_fa
 		usage(stderr);
 		return 2;
 	}
+	if (dv_grouping_args_finish(gargs, "dumpview", stderr) < 0)
+		return 2;
+	o.grouping = &gargs->grouping;
 	/* Rules given: --diff-threshold is their catch-all, placed last, and
 	 * without it a name no rule matches is an error (compare's semantics).
 	 * Without rules the threshold alone judges, as it always has. */

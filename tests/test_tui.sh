@@ -55,6 +55,27 @@ for side in baseline target; do
 	done
 done
 
+# "#runs: xtopo CASE": the cross-topology fixture tests/fixtures/xtopo/CASE
+# (logical tensors of several rank files).
+for case in "$FIXTURES"/xtopo/*/; do
+	case=$(basename "$case")
+	mkdir -p "$tmp/xtopo/$case"
+	ln -s "$FIXTURES/xtopo/$case/baseline" "$tmp/xtopo/$case/baseline"
+	ln -s "$FIXTURES/xtopo/$case/target" "$tmp/xtopo/$case/target"
+done
+
+# "#runs: skipped": a tensor whose target has two rank files without dims
+# (no one tensor can be formed from them: skipped), beside a plain pair.
+for side in baseline target; do
+	mkdir -p "$tmp/skipped/$side/inference"
+	ln -s "$FIXTURES/pt-corpus/dtype_float32.pt" \
+		"$tmp/skipped/$side/inference/step=0___rank=0___dump_index=1___name=plain___layer_id=0.pt"
+	ln -s "$FIXTURES/pt-corpus/dtype_float32.pt" \
+		"$tmp/skipped/$side/inference/step=0___rank=0___dump_index=2___name=sharded___layer_id=0.pt"
+done
+ln -s "$FIXTURES/pt-corpus/dtype_float32.pt" \
+	"$tmp/skipped/target/inference/step=0___rank=1___dump_index=2___name=sharded___layer_id=0.pt"
+
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); echo "not ok $n - $1"; }
@@ -63,7 +84,7 @@ count=0
 for keys in "$dir"/*.keys; do
 	count=$((count + 1 + $(grep -c '^:save-display' "$keys")))
 done
-echo "1..$((count + 11))"
+echo "1..$((count + 12))"
 
 for keys in "$dir"/*.keys; do
 	name=$(basename "$keys" .keys)
@@ -73,6 +94,9 @@ for keys in "$dir"/*.keys; do
 	grep -q '^#runs: big' "$keys" && where=$tmp/big
 	grep -q '^#runs: escapes' "$keys" && where=$tmp/escapes
 	grep -q '^#runs: huge' "$keys" && where=$tmp/huge
+	grep -q '^#runs: skipped' "$keys" && where=$tmp/skipped
+	xtopo=$(sed -n 's/^#runs: xtopo *//p' "$keys")
+	[ -n "$xtopo" ] && where=$tmp/xtopo/$xtopo
 	# shellcheck disable=SC2086
 	if (cd "$where" && NO_COLOR= DUMPVIEW_SCRIPT="$keys" "$DUMPVIEW" $args baseline target >"$tmp/$name.out" 2>&1); then
 		ok "$name: script ran"
@@ -283,6 +307,32 @@ try:
            "; ".join(problems[:5]))
 except Exception as e:
     report(False, "E: table export", repr(e))
+
+# xtopo-bundle.keys: `e` on a logical tensor (four rank files a side,
+# concat, CP zigzag, fused heads) exports the unsharded, aligned tensor.
+try:
+    x = json.load(open(os.path.join(os.environ["FIXTURES"], "xtopo", "mixed", "expected.json")))
+    ref = next(r["diff"] for r in x["records"] if r["name"] == "attn_q" and r["layer_id"] == 2)
+    full = rows_of(os.path.join("xtopo", "mixed", "xtopo-attn_q.diff.csv"))
+    problems = []
+    if len(full) != 8 * 128:
+        problems.append("%d rows, want %d" % (len(full), 8 * 128))
+    b = [float(r["baseline"]) for r in full]
+    t = [float(r["target"]) for r in full]
+    d = [float(r["abs_diff"]) for r in full]
+    sq = sum(u * u + v * v for u, v in zip(b, t))
+    rel = sum((u - v) ** 2 for u, v in zip(b, t)) / sq if sq else 0.0
+    if not close(rel, ref["rel_diff"], rel=1e-6):
+        problems.append("rel_diff from the CSV %r != torch %r" % (rel, ref["rel_diff"]))
+    if not close(max(d), ref["max_abs_diff"]) or not close(sum(d) / len(d), ref["mean_abs_diff"], rel=1e-5):
+        problems.append("max/mean abs_diff %r/%r != torch %r/%r" % (max(d), sum(d) / len(d), ref["max_abs_diff"],
+                                                                     ref["mean_abs_diff"]))
+    m = max(full, key=lambda r: float(r["abs_diff"]))
+    if [int(v) for v in re.findall(r"-?\d+", m["coord"])] != ref["max_abs_diff_coord"]:
+        problems.append("max coord %s != torch %r" % (m["coord"], ref["max_abs_diff_coord"]))
+    report(not problems, "e: a logical tensor's export is the unsharded tensor, as torch's", "; ".join(problems))
+except Exception as e:
+    report(False, "e: a logical tensor's export", repr(e))
 
 # E after `t0.01` (sort.keys): `passed` follows the threshold the user set.
 try:

@@ -30,6 +30,9 @@ typedef struct dv_tui_opts {
 	bool no_color;                  /* monochrome */
 	bool no_scan;                   /* no background scan at start */
 	bool follow_symlinks;           /* follow symlinked folders that lead outside a run */
+	/* --preset, --grouping-skip-keys, --override-*dims (logical.h); NULL:
+	 * the defaults. It must outlive dv_tui_run. */
+	const struct dv_grouping *grouping;
 	const char *script;             /* DUMPVIEW_SCRIPT: keys and commands, off-screen drawing */
 } dv_tui_opts;
 

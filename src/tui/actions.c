@@ -75,6 +75,24 @@ static int act_jump_fail(tui_app *app, tui_action act, int key)
 	return TF_HANDLED | TF_REDRAW;
 }
 
+static bool pred_replica(tui_app *app, size_t i)
+{
+	return dv_pair_replica_mismatch(&app->cmp->pairs[i]);
+}
+
+static int act_jump_replica(tui_app *app, tui_action act, int key)
+{
+	(void)key;
+	bool wrapped, next = act == ACT_NEXT_REPLICA;
+	app->user_moved = true;
+	if (!tui_cmd_jump(app, next ? 1 : -1, pred_replica, false, &wrapped)) {
+		size_t total, done = tui_state_matched_done(app, &total, NULL);
+		tui_state_message(app, false, "no %s replica mismatch%s", next ? "next" : "previous",
+				  done < total ? " (yet)" : "");
+	}
+	return TF_HANDLED | TF_REDRAW;
+}
+
 static int act_first_div(tui_app *app, tui_action act, int key)
 {
 	(void)act, (void)key;

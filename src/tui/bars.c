@@ -74,6 +74,15 @@ void tui_bars_title(tui_app *app)
 	} else {
 		snprintf(fd, sizeof(fd), "first divergence: not found yet");
 	}
+	/* Replica mismatches fail without being a divergence of the metrics:
+	 * counted apart, beside the first divergence. */
+	size_t nrep = 0;
+	for (size_t i = 0; i < app->cmp->npairs; i++)
+		nrep += dv_pair_replica_mismatch(&app->cmp->pairs[i]);
+	if (nrep) {
+		size_t n = strlen(fd);
+		snprintf(fd + n, sizeof(fd) - n, " %s %zu replica mismatch%s (})", app->g.vbar, nrep, nrep == 1 ? "" : "es");
+	}
 	/* The gate compare would exit by, once every verdict is final, in the
 	 * place of the complete scan's count (kept as long as the threshold);
 	 * shown when an option changes it (rules or an allow pattern): without

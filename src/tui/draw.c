@@ -203,6 +203,7 @@ static const tui_glyphs glyphs_utf8 = {
 	.pass = "\xe2\x9c\x93", .fail = "\xe2\x9c\x97", .pending = "\xc2\xb7", .running = "\xe2\x80\xa6",
 	.unmatched = "-", .skipped = "\xe2\x89\xa0", .open = "\xe2\x96\xbe", .closed = "\xe2\x96\xb8",
 	.diverge = "\xc2\xbb first divergence", .ellipsis = "\xe2\x80\xa6", .vbar = "|", .hline = "\xe2\x94\x80",
+	.replica = "R", .times = "\xc3\x97",
 	.spark = { " ", "\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83", "\xe2\x96\x84", "\xe2\x96\x85",
 		   "\xe2\x96\x86", "\xe2\x96\x87", "\xe2\x96\x88" },
 	.heat = { " ", "\xe2\x96\x91", "\xe2\x96\x92", "\xe2\x96\x93", "\xe2\x96\x88" },
@@ -211,6 +212,7 @@ static const tui_glyphs glyphs_utf8 = {
 static const tui_glyphs glyphs_ascii = {
 	.pass = "+", .fail = "x", .pending = ".", .running = "~", .unmatched = "-", .skipped = "#", .open = "v", .closed = ">",
 	.diverge = ">> first divergence", .ellipsis = "~", .vbar = "|", .hline = "-",
+	.replica = "R", .times = "x",
 	.spark = { " ", ".", ".", ":", ":", "=", "=", "#", "#" },
 	.heat = { " ", ".", ":", "*", "#" },
 };

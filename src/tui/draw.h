@@ -29,6 +29,8 @@ enum {
 typedef struct tui_glyphs {
 	const char *pass, *fail, *pending, *running, *unmatched, *skipped;
 	const char *open, *closed, *diverge, *ellipsis, *vbar, *hline;
+	const char *replica;     /* a replicated copy differs (its own mark beside the verdict's) */
+	const char *times;       /* a shard count: "[4,128] ×2" */
 	const char *spark[9];    /* 0..8 eighths */
 	const char *heat[HEAT_LEVELS];
 } tui_glyphs;

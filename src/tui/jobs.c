@@ -82,6 +82,51 @@ static int write_table(tui_jobs *j, const char *path, const size_t *pairs, size_
 	return 0;
 }
 
+bool tui_jobs_pair_logical(const dv_pair *p)
+{
+	/* p->logical is written by the compute: read once the pair is done */
+	return p->nbase > 1 || p->ntarg > 1 || (atomic_load(&p->state) == DV_PAIR_DONE && p->logical);
+}
+
+void tui_jobs_detail_free(tui_detail *d)
+{
+	dv_pair_detail_free(&d->d);
+	free(d->shards);
+	d->shards = NULL;
+	d->nshards = 0;
+}
+
+/* The histograms and heat map of a computed pair, from its two files or,
+ * for a logical tensor, from the streams its metrics were computed on; for
+ * one of several files, then each target shard's own metrics. */
+static int detail_compute(const dv_pair *p, const dv_metrics_opts *o, tui_detail *det, dv_error *err)
+{
+	if (!tui_jobs_pair_logical(p))
+		return dv_pair_detail_compute(p->base->path, p->targ->path, DETAIL_HEAT_ROWS, DETAIL_HEAT_COLS, o, &det->d,
+					      err);
+	dv_logical_view *lv = dv_logical_open(p, err);
+	if (!lv)
+		return -1;
+	int rc = dv_pair_detail_streams(dv_logical_stream(lv, 0), dv_logical_stream(lv, 1), DETAIL_HEAT_ROWS,
+					DETAIL_HEAT_COLS, o, &det->d, err);
+	dv_logical_close(lv);
+	if (rc != 0 || (p->nbase <= 1 && p->ntarg <= 1) || (o->cancel && atomic_load(o->cancel)))
+		return rc;
+	/* A shard that cannot be compared is the table's to say, not an error
+	 * of the histograms above it. */
+	dv_error serr;
+	dv_error_clear(&serr);
+	det->has_shards = true;
+	det->shards_rc = dv_logical_shard_table(p, o->threshold, o, &det->shards, &det->nshards, &serr);
+	if (det->shards_rc != 0) {
+		snprintf(det->shards_error, sizeof(det->shards_error), "%s", serr.msg);
+		free(det->shards);
+		det->shards = NULL;
+		det->nshards = 0;
+	}
+	return 0;
+}
+
 static void run_heavy(tui_jobs *j, job_kind kind, size_t pair, char *path, double min_abs, int64_t top_k,
 		      size_t *table, size_t ntable, double max_bytes)
 {
@@ -115,8 +160,7 @@ static void run_heavy(tui_jobs *j, job_kind kind, size_t pair, char *path, doubl
 		} else if (atomic_load(&j->cancel) || atomic_load(&p->state) != DV_PAIR_DONE) {
 			rc = -1; /* cancelled before the histograms began */
 		} else {
-			rc = dv_pair_detail_compute(p->base->path, p->targ->path, DETAIL_HEAT_ROWS, DETAIL_HEAT_COLS,
-						    &o, &det.d, &err);
+			rc = detail_compute(p, &o, &det, &err);
 			if (rc != 0)
 				snprintf(det.error, sizeof(det.error), "%s", err.msg);
 		}
@@ -137,6 +181,12 @@ static void run_heavy(tui_jobs *j, job_kind kind, size_t pair, char *path, doubl
 			rc = -1;
 			snprintf(err.msg, sizeof(err.msg), "not exported: it would write about %s (%lld rows); press e again to confirm",
 				 sz, (long long)nrows);
+		} else if (tui_jobs_pair_logical(p)) {
+			dv_logical_view *lv = dv_logical_open(p, &err);
+			rc = lv ? dv_export_streams(dv_logical_stream(lv, 0), dv_logical_stream(lv, 1), path, min_abs, top_k,
+						    &o, &rows, &err)
+				: -1;
+			dv_logical_close(lv);
 		} else
 			rc = dv_export_diff_csv(p->base->path, p->targ->path, path, min_abs, top_k, &o, &rows, &err);
 		if (rc != 0)
@@ -182,7 +232,7 @@ static void run_heavy(tui_jobs *j, job_kind kind, size_t pair, char *path, doubl
 	if (kind == JOB_DETAIL && (rc == 0 || !atomic_load(&j->cancel)))
 		j->fin_detail = det;
 	else if (kind == JOB_DETAIL)
-		dv_pair_detail_free(&det.d);
+		tui_jobs_detail_free(&det);
 	pthread_mutex_unlock(&j->mu);
 	free(path);
 	free(table);
@@ -292,7 +342,7 @@ bool tui_jobs_stop_until(tui_jobs *j, const struct timespec *deadline)
 		pthread_join(j->thread, NULL);
 	}
 	if (j->finished && j->fin_kind == JOB_DETAIL)
-		dv_pair_detail_free(&j->fin_detail.d);
+		tui_jobs_detail_free(&j->fin_detail);
 	free(j->want);
 	free(j->path);
 	free(j->table);

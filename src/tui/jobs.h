@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "dumpview/comparison.h"
+#include "dumpview/logical.h"
 #include "dumpview/metrics.h"
 
 typedef enum job_kind { JOB_NONE, JOB_DETAIL, JOB_EXPORT, JOB_TABLE } job_kind;
@@ -21,7 +22,20 @@ typedef struct tui_detail {
 	int rc;
 	char error[DV_ERROR_MAX];
 	dv_pair_detail d;
+	/* a logical tensor of several files: each target shard's own metrics
+	 * (dv_logical_shard_table), or why they are not known */
+	bool has_shards;
+	int shards_rc;
+	dv_shard_row *shards;
+	size_t nshards;
+	char shards_error[DV_ERROR_MAX];
 } tui_detail;
+
+/* Frees what a detail holds (its histograms, heat map and shard rows). */
+void tui_jobs_detail_free(tui_detail *d);
+/* A pair read through the logical-tensor streams (several files a side, or
+ * a computed pair whose dims rearrange it), not its two file paths. */
+bool tui_jobs_pair_logical(const dv_pair *p);
 
 #define DETAIL_CACHE 8
 #define DETAIL_HEAT_ROWS 64

@@ -35,6 +35,7 @@ static void *listing_main(void *arg)
 				 .layer_regex = opts->layer_regex,
 				 .follow_symlinks = opts->follow_symlinks,
 				 .threshold = opts->threshold,
+				 .grouping = opts->grouping,
 				 .listed = &ls->listed,
 				 .baseline_listed = listing_hang_for_tests};
 	ls->cmp = dv_comparison_open(&co, NULL, &ls->err);

@@ -90,7 +90,7 @@ void tui_state_clear_details(tui_app *app)
 {
 	for (size_t i = 0; i < DETAIL_CACHE; i++)
 		if (app->details[i].valid) {
-			dv_pair_detail_free(&app->details[i].d);
+			tui_jobs_detail_free(&app->details[i]);
 			app->details[i].valid = false;
 		}
 }
@@ -170,7 +170,7 @@ void tui_state_collect_jobs(tui_app *app)
 				slot = i;
 		}
 		if (app->details[slot].valid)
-			dv_pair_detail_free(&app->details[slot].d);
+			tui_jobs_detail_free(&app->details[slot]);
 		app->details[slot] = fin.detail;
 		app->detail_clock[slot] = ++app->clock;
 	} else if (fin.kind == JOB_EXPORT || fin.kind == JOB_TABLE) {

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dumpview/logical.h"
 #include "dumpview/numfmt.h"
+#include "dumpview/vtensor.h"
 #include "draw.h"
 #include "jobs.h"
 #include "keys.h"
@@ -412,6 +414,139 @@ static void draw_heat(dctx *c, const dv_pair_detail *d)
 }
 
 
+/* "t h[tp]" or "(none)". */
+static const char *dims_or_none(const char *d)
+{
+	return d && *d ? d : "(none)";
+}
+
+/* A side's files: the first one's path, then how many more and their ranks
+ * ("(+3 files: ranks 0 1 2 3)"). */
+static void side_files(dctx *c, const dv_pair *p, int side)
+{
+	size_t n;
+	const dv_dumpfile *const *f = dv_pair_files(p, side, &n);
+	const dv_dumpfile *first = side ? p->targ : p->base;
+	char buf[1024];
+	if (n <= 1) {
+		snprintf(buf, sizeof(buf), "%s%s", side ? "target:   " : "baseline: ", first ? first->relpath : "(none)");
+		line(c, buf, A_NORMAL);
+		return;
+	}
+	size_t k = (size_t)snprintf(buf, sizeof(buf), "%s%zu files, ranks", side ? "target:   " : "baseline: ", n);
+	for (size_t i = 0; i < n && k < sizeof(buf); i++)
+		k += (size_t)snprintf(buf + k, sizeof(buf) - k, " %lld", (long long)f[i]->rank);
+	if (k < sizeof(buf))
+		snprintf(buf + k, sizeof(buf) - k, "; the first: %s", first ? first->relpath : "(none)");
+	wrapped(c, buf, A_NORMAL);
+}
+
+/* What a logical tensor adds: how its files were read (preset, dims of
+ * both sides, the plan), the shape compared, the replicated checks and the
+ * target shard holding max |t-b|. */
+static void draw_logical(dctx *c, const dv_pair *p)
+{
+	tui_app *app = c->app;
+	const dv_logical_result *lr = p->logical;
+	char buf[2048];
+	if (p->lctx) {
+		snprintf(buf, sizeof(buf), "preset:   %s%s", dv_preset_name(p->lctx->preset),
+			 p->lctx->preset_chosen ? " (chosen from the files)" : "");
+		line(c, buf, A_NORMAL);
+	}
+	if (!lr)
+		return;
+	snprintf(buf, sizeof(buf), "dims:     baseline %s   target %s", dims_or_none(lr->dims[0]), dims_or_none(lr->dims[1]));
+	wrapped(c, buf, A_NORMAL);
+	snprintf(buf, sizeof(buf), "plan:     %s", lr->plan ? lr->plan : "(read as stored)");
+	wrapped(c, buf, A_NORMAL);
+	char shape[200];
+	dv_fmt_shape_compact(shape, sizeof(shape), "", lr->aligned_ndim, lr->aligned_shape);
+	snprintf(buf, sizeof(buf), "compared: %s", shape);
+	line(c, buf, A_NORMAL);
+	for (size_t i = 0; i < lr->nchecks; i++) {
+		const dv_replica_check *k = &lr->checks[i];
+		char num[48], m[64];
+		tui_draw_fmt_num(num, sizeof(num), k->max_abs_diff);
+		snprintf(m, sizeof(m), isnan(k->max_abs_diff) ? "shapes differ" : "max_abs_diff %s", num);
+		snprintf(buf, sizeof(buf), "replica:  %s %s: rank %lld vs rank %lld (kept)  %s  %s %s", k->side ? "target" : "baseline",
+			 dv_axis_name(k->axis), (long long)k->ranks[1], (long long)k->ranks[0], m,
+			 k->passed ? app->g.pass : app->g.replica, k->passed ? "same" : "REPLICA MISMATCH");
+		line(c, buf, k->passed ? A_NORMAL : tui_draw_attr(app, CP_FAIL, A_BOLD));
+	}
+	if (lr->replica_mismatch) {
+		snprintf(buf, sizeof(buf), "          a replicated copy differs by more than %g: the tensor fails", DV_REPLICATED_ATOL);
+		line(c, buf, tui_draw_attr(app, CP_FAIL, 0));
+	}
+	/* where max |t-b| lies, once there is a difference to place */
+	if (lr->has_shard && lr->shard_file && p->result.max_abs_diff != 0) {
+		char coord[256];
+		coord_str(coord, sizeof(coord), lr->shard_coord, lr->shard_ndim);
+		size_t k = (size_t)snprintf(buf, sizeof(buf), "max |t-b| held by target rank %lld, at %s of its shard",
+					    (long long)lr->shard_rank, coord);
+		if (lr->nshard_ranks > 1) {
+			k += (size_t)snprintf(buf + k, sizeof(buf) - k, "; a partial sum of ranks");
+			for (size_t i = 0; i < lr->nshard_ranks && k < sizeof(buf); i++)
+				k += (size_t)snprintf(buf + k, sizeof(buf) - k, " %lld", (long long)lr->shard_ranks[i]);
+		}
+		wrapped(c, buf, A_NORMAL);
+		snprintf(buf, sizeof(buf), "          %s", lr->shard_file->relpath);
+		wrapped(c, buf, A_NORMAL);
+	}
+}
+
+/* Each target shard's own metrics against the baseline slice it holds,
+ * under the threshold the tree judges by: which rank diverges. */
+static void draw_shard_table(dctx *c, const dv_pair *p, const tui_detail *d)
+{
+	tui_app *app = c->app;
+	attr_t head = tui_draw_attr(app, CP_HEAD, A_BOLD);
+	char buf[DV_ERROR_MAX + 64];
+	snprintf(buf, sizeof(buf), "per target shard (first step), against the baseline slice it holds:");
+	line(c, buf, head);
+	if (d->shards_rc != 0) {
+		snprintf(buf, sizeof(buf), "shard table unavailable: %s", d->shards_error);
+		wrapped(c, buf, tui_draw_attr(app, CP_FAIL, 0));
+		return;
+	}
+	putf(c, 1, 4, "rank", head, true);
+	putf(c, 6, 14, "shape", head, false);
+	putf(c, 21, 9, "rel_diff", head, true);
+	putf(c, 31, 9, "max_abs", head, true);
+	putf(c, 41, 9, "mean_abs", head, true);
+	put(c, 61, "coords", head);
+	dnl(c);
+	double thr = dv_comparison_threshold(app->cmp);
+	for (size_t i = 0; i < d->nshards; i++) {
+		const dv_shard_row *s = &d->shards[i];
+		bool pass = s->ok && !isnan(s->rel_diff) && s->rel_diff <= thr;
+		attr_t a = s->ok && !pass ? tui_draw_attr(app, CP_FAIL, A_BOLD) : A_NORMAL;
+		char num[64];
+		snprintf(num, sizeof(num), "%lld", (long long)s->rank);
+		putf(c, 1, 4, num, a, true);
+		dv_fmt_shape_compact(buf, sizeof(buf), "", s->ndim, s->shape);
+		putf(c, 6, 14, buf, a, false);
+		if (!s->ok) {
+			/* why there is no slice, then the coordinates */
+			snprintf(buf, sizeof(buf), "%s  %s", s->why, s->coords);
+			put(c, 21, buf, tui_draw_attr(app, CP_DIM, 0));
+			dnl(c);
+			continue;
+		}
+		tui_draw_fmt_num(num, sizeof(num), s->rel_diff);
+		putf(c, 21, 9, num, a, true);
+		tui_draw_fmt_num(num, sizeof(num), s->max_abs_diff);
+		putf(c, 31, 9, num, a, true);
+		tui_draw_fmt_num(num, sizeof(num), s->mean_abs_diff);
+		putf(c, 41, 9, num, a, true);
+		snprintf(buf, sizeof(buf), "%s %s", pass ? app->g.pass : app->g.fail, pass ? "passes" : "fails");
+		put(c, 51, buf, tui_draw_attr(app, pass ? CP_PASS : CP_FAIL, A_BOLD));
+		put(c, 61, s->coords, a);
+		dnl(c);
+	}
+	(void)p;
+}
+
 /* The pane's own state (app->detail_view): a new selection starts at the top. */
 static tui_detail_view *own(tui_app *app)
 {
@@ -446,10 +581,8 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 	tui_draw_str(stdscr, r.y - 1, r.x + 1, r.w - 1, buf, title);
 
 	dctx c = { app, r, 0, own(app)->scroll };
-	snprintf(buf, sizeof(buf), "baseline: %s", p->base ? p->base->relpath : "(none)");
-	line(&c, buf, A_NORMAL);
-	snprintf(buf, sizeof(buf), "target:   %s", p->targ ? p->targ->relpath : "(none)");
-	line(&c, buf, A_NORMAL);
+	side_files(&c, p, 0);
+	side_files(&c, p, 1);
 	/* With rules, the one that judges this tensor (origin, regex and the
 	 * predicate as parsed), or why none does: a fail-closed error. */
 	if (dv_comparison_rules(app->cmp) && p->kind == DV_PAIR_MATCHED) {
@@ -464,6 +597,9 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 		}
 	}
 	pair_verdict v = tui_tree_verdict(app->cmp, p);
+	bool logical = p->kind == DV_PAIR_MATCHED && tui_jobs_pair_logical(p);
+	if (logical && atomic_load(&p->state) == DV_PAIR_DONE)
+		draw_logical(&c, p);
 	if (v == PV_UNMATCHED) {
 		line(&c, p->kind == DV_PAIR_TARGET_ONLY ? "This tensor exists only in the target: no baseline file pairs with it."
 							: "This tensor exists only in the baseline: no target file pairs with it.",
@@ -479,8 +615,17 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 	} else if (v == PV_CANCELLED) {
 		line(&c, "metrics cancelled: Enter computes them", tui_draw_attr(app, CP_DIM, 0));
 	} else if (p->result.status == DV_RESULT_ERROR) {
-		snprintf(buf, sizeof(buf), "unreadable: %s", p->result.error);
+		/* an error naming no file of the pair is a logical tensor's
+		 * (missing shards, dims): no unreadable file */
+		bool file = false;
+		const dv_dumpfile *sides[2] = { p->base, p->targ };
+		for (int k = 0; k < 2; k++)
+			file |= sides[k] && !strncmp(p->result.error, sides[k]->path, strlen(sides[k]->path));
+		snprintf(buf, sizeof(buf), "%s: %s", file ? "unreadable" : "error", p->result.error);
 		wrapped(&c, buf, tui_draw_attr(app, CP_FAIL, A_BOLD));
+	} else if (p->result.status == DV_RESULT_SKIPPED) {
+		snprintf(buf, sizeof(buf), "skipped (never a failure): %s", p->result.error[0] ? p->result.error : "not compared");
+		wrapped(&c, buf, A_BOLD);
 	} else if (p->result.status == DV_RESULT_NON_TENSOR) {
 		line(&c, p->result.equal ? "non-tensor values, printed forms equal"
 					 : "non-tensor values, printed forms differ (skipped: never a failure)",
@@ -515,6 +660,10 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 			job_kind kind;
 			int64_t done, total;
 			if (d && d->rc == 0) {
+				if (d->has_shards) {
+					draw_shard_table(&c, p, d);
+					dnl(&c);
+				}
 				if (!wide) {
 					draw_absdiff_hist(&c, &d->d);
 					dnl(&c);
@@ -531,6 +680,8 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 				snprintf(buf, sizeof(buf), "computing histograms and heat map: %lld%% (Esc cancels)",
 					 (long long)(done * 100 / total));
 				line(&c, buf, tui_draw_attr(app, CP_DIM, 0));
+			} else if (logical && (p->nbase > 1 || p->ntarg > 1)) {
+				line(&c, "computing histograms, heat map and shard table... (Esc cancels)", tui_draw_attr(app, CP_DIM, 0));
 			} else {
 				line(&c, "computing histograms and heat map... (Esc cancels)", tui_draw_attr(app, CP_DIM, 0));
 			}

@@ -40,6 +40,11 @@ static void help_draw(tui_app *app, tui_rect r, bool focused)
 	snprintf(buf, sizeof(buf), "%s non-tensor values differ: skipped as the comparator does, never a failure",
 		 app->g.skipped);
 	PUT_LINE(tui_draw_str(stdscr, r.y + l_, r.x + 2, r.w - 2, buf, A_NORMAL));
+	snprintf(buf, sizeof(buf), "%s a replicated copy differs (replica mismatch): a failure even when the metrics pass",
+		 app->g.replica);
+	PUT_LINE(tui_draw_str(stdscr, r.y + l_, r.x + 2, r.w - 2, buf, A_NORMAL));
+	snprintf(buf, sizeof(buf), "%s4 a logical tensor of 4 files (ranks) read as one", app->g.times);
+	PUT_LINE(tui_draw_str(stdscr, r.y + l_, r.x + 2, r.w - 2, buf, A_NORMAL));
 	snprintf(buf, sizeof(buf), "%s marks the first failing phase, layer and tensor in execution order",
 		 app->g.diverge);
 	PUT_LINE(tui_draw_str(stdscr, r.y + l_, r.x + 2, r.w - 2, buf, A_NORMAL));

@@ -123,6 +123,34 @@ static void draw_agg(tui_app *app, int y, const cols *c, const tagg *a, attr_t a
 }
 
 
+/* "bf16[8,64]", with the shard count of a side of several files:
+ * "bf16[8,64] ×4" (both sides alike), "bf16[4,128] ×1|×2" (one shape,
+ * counts differ), "bf16[4,8,16] | bf16[4,128] ×2" (shapes differ). */
+static void shape_text(tui_app *app, const dv_pair *p, char *buf, size_t size)
+{
+	const dv_pair_result *r = &p->result;
+	char bs[200], ts[200];
+	dv_fmt_shape_compact(bs, sizeof(bs), dv_dtype_short_name(r->base.dtype), r->base.ndim, r->base.shape);
+	dv_fmt_shape_compact(ts, sizeof(ts), dv_dtype_short_name(r->targ.dtype), r->targ.ndim, r->targ.shape);
+	bool shards = p->nbase > 1 || p->ntarg > 1;
+	const char *x = app->g.times, *bar = app->g.vbar;
+	if (!strcmp(bs, ts)) {
+		if (!shards)
+			snprintf(buf, size, "%s", bs);
+		else if (p->nbase == p->ntarg)
+			snprintf(buf, size, "%s %s%u", bs, x, p->nbase);
+		else
+			snprintf(buf, size, "%s %s%u%s%s%u", bs, x, p->nbase, bar, x, p->ntarg);
+		return;
+	}
+	char bn[32] = "", tn[32] = "";
+	if (p->nbase > 1)
+		snprintf(bn, sizeof(bn), " %s%u", x, p->nbase);
+	if (p->ntarg > 1)
+		snprintf(tn, sizeof(tn), " %s%u", x, p->ntarg);
+	snprintf(buf, size, "%s%s %s %s%s", bs, bn, bar, ts, tn);
+}
+
 static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bool diverge, attr_t attr)
 {
 	char name[256];
@@ -167,7 +195,9 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 				break;
 			}
 		}
-		snprintf(buf, sizeof(buf), "unreadable%s: ", side);
+		/* An error naming no file of the pair (a logical tensor's shards
+		 * or dims) is no unreadable file. */
+		snprintf(buf, sizeof(buf), "%s%s: ", reason == r->error ? "error" : "unreadable", side);
 		/* The reason elided in the middle: its end says what went wrong. */
 		int pw = tui_draw_width(buf);
 		if (pw >= right_w / 2) {
@@ -176,17 +206,19 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 			tui_draw_field(app, y, c->shape_x, pw, buf, attr, false);
 			tui_draw_field_mid(app, y, c->shape_x + pw, right_w - pw, reason, attr);
 		}
+	} else if (r->status == DV_RESULT_SKIPPED) {
+		/* A side that cannot form one tensor: the detail pane says why. */
+		const char *why = r->error[0] ? r->error : "not compared";
+		size_t nl = p->name ? strlen(p->name) : 0;
+		if (nl && !strncmp(why, p->name, nl) && !strncmp(why + nl, ": ", 2))
+			why += nl + 2; /* the row names the tensor already */
+		snprintf(buf, sizeof(buf), "skipped: %s", why);
+		tui_draw_field_mid(app, y, c->shape_x, right_w, buf, cell_attr(app, attr, CP_DIM, 0));
 	} else if (r->status == DV_RESULT_NON_TENSOR) {
 		tui_draw_field(app, y, c->shape_x, right_w, r->equal ? "non-tensor: equal" : "non-tensor: differs", attr,
 			   false);
 	} else if (r->status == DV_RESULT_COMPARED || r->status == DV_RESULT_SHAPE_MISMATCH) {
-		char bs[200], ts[200];
-		dv_fmt_shape_compact(bs, sizeof(bs), dv_dtype_short_name(r->base.dtype), r->base.ndim, r->base.shape);
-		dv_fmt_shape_compact(ts, sizeof(ts), dv_dtype_short_name(r->targ.dtype), r->targ.ndim, r->targ.shape);
-		if (!strcmp(bs, ts))
-			snprintf(buf, sizeof(buf), "%s", bs);
-		else
-			snprintf(buf, sizeof(buf), "%s %s %s", bs, app->g.vbar, ts);
+		shape_text(app, p, buf, sizeof(buf));
 		tui_draw_field(app, y, c->shape_x, c->shape_w, buf, attr, false);
 		if (r->status == DV_RESULT_SHAPE_MISMATCH) {
 			tui_draw_field(app, y, c->rel_x, c->mark_x - 1 - c->rel_x, "shape mismatch", attr, false);
@@ -208,6 +240,15 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 	const char *glyph;
 	int cp;
 	mark_for(app, v, &glyph, &cp);
+	/* A replicated copy that differs has a mark of its own: alone when the
+	 * metrics pass (the verdict fails through it), after the metrics' fail
+	 * mark when both fail. */
+	if (dv_pair_replica_mismatch(p)) {
+		bool metrics_fail = dv_comparison_metrics_verdict(app->cmp, (size_t)(p - app->cmp->pairs)) != DV_OUTCOME_PASS;
+		snprintf(buf, sizeof(buf), "%s%s", metrics_fail ? app->g.fail : "", app->g.replica);
+		glyph = buf;
+		cp = CP_FAIL;
+	}
 	tui_draw_field(app, y, c->mark_x, 2, glyph, cell_attr(app, attr, cp, A_BOLD), false);
 }
 
