@@ -84,3 +84,7 @@ TESTS += tests/test_vtensor
 tests_test_vtensor_SOURCES = tests/test_vtensor.c
 tests_test_vtensor_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_vtensor_LDADD = $(DV_TEST_LIBS)
+
+# Token alignment: per-sequence token lists, matching, plan and coverage
+# (token_align.c, no file IO) and the loader of a side's aux values.
+src_libdumpview_a_SOURCES += include/dumpview/token_align.h src/dump/token_align.c src/dump/token_aux.c
