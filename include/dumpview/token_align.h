@@ -145,7 +145,8 @@ int dv_ta_build_seqs(const dv_ta_side *side, dv_ta_seqs *out, const char **why, 
 void dv_ta_seqs_free(dv_ta_seqs *s);
 
 typedef struct dv_ta_match {
-	char *id;                   /* the rid, else the index of the target sequence (decimal) */
+	char *id;                   /* the rid (target's, else baseline's), else the target sequence's
+				       index in key order (decimal) */
 	size_t base_seq, targ_seq;  /* indexes into the two dv_ta_seqs */
 	size_t tokens;              /* compared: the common length (0 on an id disagreement) */
 	size_t baseline_only_tokens, target_only_tokens;
@@ -154,7 +155,7 @@ typedef struct dv_ta_match {
 } dv_ta_match;
 
 typedef struct dv_ta_unmatched {
-	char *id;                   /* the rid, else the sequence's index on its own side (decimal) */
+	char *id;                   /* the rid, else the sequence's index in key order on its own side */
 	size_t seq;
 	size_t tokens;
 } dv_ta_unmatched;

@@ -646,7 +646,7 @@ int dv_ta_match_seqs(const dv_ta_seqs *base, const dv_ta_seqs *targ, dv_ta_resul
 		m = &out->matched[out->nmatched++];
 		m->base_seq = pick;
 		m->targ_seq = ti;
-		m->id = t->rid ? strdup(t->rid) : decimal(oi);
+		m->id = t->rid ? strdup(t->rid) : base->seqs[pick].rid ? strdup(base->seqs[pick].rid) : decimal(oi);
 		if (!m->id)
 			goto oom;
 		{
