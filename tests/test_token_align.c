@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "dumpview/dims.h"
+#include "dumpview/dump.h"
 #include "dumpview/token_align.h"
 
 /* ---- building sides ---------------------------------------------------------- */
@@ -702,6 +703,115 @@ static void test_aux_names(void **state)
 	assert_false(dv_ta_is_aux_name("input_id"));
 }
 
+/* ---- the loader, on the torch-made fixture files ---------------------------------- */
+
+static char *fixture(const char *rel)
+{
+	const char *root = getenv("FIXTURES");
+	char *p = NULL;
+
+	if (!root)
+		root = "tests/fixtures";
+	assert_true(asprintf(&p, "%s/tokalign/thd/%s", root, rel) > 0);
+	return p;
+}
+
+#define SG(step, idx, name) "baseline/step=" #step "___rank=0___dump_index=" #idx "___name=" name "___recompute_status=disabled.pt"
+
+static dv_dumpfile row(char *path, const char *name, int64_t step, int64_t rank)
+{
+	dv_dumpfile f = {0};
+
+	f.path = path;
+	f.name = name;
+	f.step = step;
+	f.rank = rank;
+	f.layer = -1;
+	return f;
+}
+
+static void test_loader(void **state)
+{
+	char *p[8] = {
+		fixture(SG(0, 1, "input_ids")), fixture(SG(0, 5, "rids")), fixture(SG(0, 3, "seq_lens")),
+		fixture(SG(0, 2, "positions")),
+		fixture("target/step=0___rank=0___dump_index=5___name=qkv_format___recompute_status=disabled.pt"),
+		fixture("target/step=0___rank=0___dump_index=3___name=cu_seqlens_q___recompute_status=disabled.pt"),
+		fixture("baseline/step=0___rank=0___dump_index=6___name=attn_output___recompute_status=disabled___layer_id=0.pt"),
+		fixture(SG(1, 10, "input_ids")),
+	};
+	dv_dumpfile rows[6];
+	dv_ta_side s;
+	dv_error err = {""};
+
+	(void)state;
+	/* a hidden tensor first (its meta decides meta_sglang), aux names of
+	 * step 0, rank 1 before rank 0 (rank 0 wins), a non-aux name ignored */
+	rows[0] = row(p[6], "attn_output", 0, 0);
+	rows[1] = row(p[7], "input_ids", 0, 1);   /* rank 1: another step's ids, not read */
+	rows[2] = row(p[0], "input_ids", 0, 0);
+	rows[3] = row(p[1], "rids", 0, 0);
+	rows[4] = row(p[2], "seq_lens", 0, 0);
+	rows[5] = row(p[3], "positions", 0, 0);
+	if (dv_ta_side_load(rows, 6, &s, &err) < 0)
+		fail_msg("load: %s", err.msg);
+	assert_true(s.meta_sglang);
+	assert_false(s.meta_megatron);
+	assert_int_equal(s.nsteps, 1);
+	assert_int_equal(s.steps[0].input_ids.n, 12);
+	assert_int_equal(s.steps[0].input_ids.v[0], 101);
+	assert_int_equal(s.steps[0].input_ids.v[5], 201);
+	assert_int_equal(s.steps[0].input_ids.ndim, 1);
+	assert_int_equal(s.steps[0].seq_lens.n, 3);
+	assert_int_equal(s.steps[0].seq_lens.v[2], 4);
+	assert_true(s.steps[0].has_rids);
+	assert_int_equal(s.steps[0].nrids, 3);
+	assert_string_equal(s.steps[0].rids[1], "req-b");
+	assert_int_equal(s.steps[0].positions.v[4], 4);
+	assert_false(s.steps[0].cu_seqlens_q.present);
+	dv_ta_side_free(&s);
+
+	/* a string and an int32 tensor from the Megatron side */
+	rows[0] = row(p[4], "qkv_format", 3, 0);
+	rows[1] = row(p[5], "cu_seqlens_q", 3, 0);
+	if (dv_ta_side_load(rows, 2, &s, &err) < 0)
+		fail_msg("load: %s", err.msg);
+	assert_true(s.meta_megatron);
+	assert_int_equal(s.steps[0].step, 3);
+	assert_string_equal(s.steps[0].qkv_format, "thd");
+	assert_int_equal(s.steps[0].cu_seqlens_q.n, 6);
+	assert_int_equal(s.steps[0].cu_seqlens_q.v[5], 24);
+	dv_ta_side_free(&s);
+
+	/* wrong kinds: each error names the file */
+	{
+		struct { int file; const char *name; const char *want; } bad[] = {
+			{1, "input_ids", "input_ids is a list, not a tensor"},
+			{0, "rids", "rids is a tensor, not a list of strings"},
+			{0, "qkv_format", "qkv_format is a tensor, not a string"},
+			{6, "positions", "positions element 0 is"},
+		};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			rows[0] = row(p[bad[i].file], bad[i].name, 0, 0);
+			assert_int_equal(dv_ta_side_load(rows, 1, &s, &err), -1);
+			if (!strstr(err.msg, bad[i].want) || strncmp(err.msg, p[bad[i].file], strlen(p[bad[i].file])))
+				fail_msg("%s: got '%s'", bad[i].want, err.msg);
+			assert_int_equal(s.nsteps, 0);
+		}
+	}
+	{
+		char *missing = fixture("baseline/no-such-file.pt");
+
+		rows[0] = row(p[0], "input_ids", 0, 0);
+		rows[1] = row(missing, "seq_lens", 0, 0);
+		assert_int_equal(dv_ta_side_load(rows, 2, &s, &err), -1);
+		assert_non_null(strstr(err.msg, "no-such-file.pt"));
+		free(missing);
+	}
+	for (size_t i = 0; i < 8; i++)
+		free(p[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -722,6 +832,7 @@ int main(void)
 		cmocka_unit_test(test_which_side_unusable),
 		cmocka_unit_test(test_concat_steps),
 		cmocka_unit_test(test_aux_names),
+		cmocka_unit_test(test_loader),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
