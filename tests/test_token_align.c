@@ -410,6 +410,24 @@ static void test_build_step_problems(void **state)
 	assert_string_equal(q.errors[0], "step 2: no positions; its tokens are left out");
 	dv_ta_seqs_free(&q);
 	dv_ta_side_free(&s);
+	/* lengths that would overflow when summed */
+	sglang_run(&s, true);
+	INTS(dv_ta_side_step(&s, 0)->seq_lens, INT64_MAX, 2);
+	build_ok(&s, &q);
+	assert_non_null(strstr(q.errors[0], "step 0: seq_lens sum to more than "));
+	dv_ta_seqs_free(&q);
+	dv_ta_side_free(&s);
+	/* a BSHD input_ids whose shape does not hold its ids */
+	memset(&s, 0, sizeof(s));
+	st = step(&s, 0);
+	INTS2(st->input_ids, 2, 1, 2, 3, 4);
+	st->input_ids.shape[1] = 3;
+	st->qkv_format = strdup("bshd");
+	build_ok(&s, &q);
+	assert_int_equal(q.nseqs, 0);
+	assert_string_equal(q.errors[0], "step 0: input_ids shape [2, 3] does not hold its 4 ids; its tokens are left out");
+	dv_ta_seqs_free(&q);
+	dv_ta_side_free(&s);
 	/* a bad cu_seqlens_q */
 	megatron_thd(&s);
 	INTS(s.steps[0].cu_seqlens_q, 0, 4, 3, 14);

@@ -364,6 +364,13 @@ int dv_ta_build_seqs(const dv_ta_side *side, dv_ta_seqs *out, const char **why, 
 				continue;
 			}
 		} else if (out->layout == DV_TA_BSHD && st->input_ids.ndim == 2) {
+			if (st->input_ids.shape[0] < 0 || st->input_ids.shape[1] < 0 ||
+			    (st->input_ids.shape[0] && (uint64_t)st->input_ids.shape[1] != nids / (uint64_t)st->input_ids.shape[0]) ||
+			    (uint64_t)st->input_ids.shape[0] * (uint64_t)st->input_ids.shape[1] != nids) {
+				sl_add(&errs, "step %" PRId64 ": input_ids shape [%" PRId64 ", %" PRId64 "] does not hold its %zu ids; its tokens are left out",
+				       st->step, st->input_ids.shape[0], st->input_ids.shape[1], nids);
+				continue;
+			}
 			ncounts = (size_t)st->input_ids.shape[0];
 			rows = true;
 			if (ncounts && !(counts = malloc(ncounts * sizeof(*counts))))
@@ -378,17 +385,23 @@ int dv_ta_build_seqs(const dv_ta_side *side, dv_ta_seqs *out, const char **why, 
 		}
 		/* checks of the step as a whole */
 		{
-			int64_t sum = 0;
-			bool neg = false;
+			/* summed without overflow: beyond nids is wrong anyway */
+			uint64_t sum = 0;
+			bool neg = false, over = false;
 
 			for (size_t k = 0; k < ncounts; k++) {
 				neg |= counts[k] < 0;
-				sum += counts[k];
+				if (counts[k] > 0 && !over) {
+					if ((uint64_t)counts[k] > (uint64_t)INT64_MAX - sum)
+						over = true;
+					else
+						sum += (uint64_t)counts[k];
+				}
 			}
-			if (neg || sum != (int64_t)nids) {
-				sl_add(&errs, "step %" PRId64 ": %s sum to %" PRId64 " tokens but input_ids holds %zu%s; its tokens are left out",
+			if (neg || over || sum != nids) {
+				sl_add(&errs, "step %" PRId64 ": %s sum to %s%" PRIu64 " tokens but input_ids holds %zu%s; its tokens are left out",
 				       st->step, sg ? "seq_lens" : st->cu_seqlens_q.present ? "cu_seqlens_q lengths" : "rows",
-				       sum, nids, neg ? " (a negative length)" : "");
+				       over ? "more than " : "", sum, nids, neg ? " (a negative length)" : "");
 				free(counts);
 				continue;
 			}
