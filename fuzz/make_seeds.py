@@ -120,6 +120,12 @@ def main():
     put("fuzz_token_align", "rids", sglang(inference) + sglang(inference[:1]))
     put("fuzz_token_align", "norids", sglang(inference, False) +
         megatron([10, 11, 12, 20, 21, 0], 1, [0, 3, 5, 6], 0))
+    # finding 6: a [3, 0] input_ids holding 1 id with cu_seqlens_q on a BSHD side
+    put("fuzz_token_align", "crash-bshd-zero-columns",
+        b"\x01\x00\x00Q\x03\x01\xb9\x02\x00\x01\x01'\x00\x02\r\x16\x02\x03\x02\x02\x01\x01\x02\x02"
+        b"\x0e\x02\x00\x01\x01'?\x02\r\x16\x02\x03\x02\r\x16\x02\x03\x02\x02\x01\x01\x02\x00\x01\x02"
+        b"\x02\x01\x01\x02\x00\x01\x02\x1e\x00\x00:\x01\r\x14\x15\x16\x17\x18\n\x0b\x0c\r\x0e\x1e"
+        b"\xf5\xfe\r\x00")
     for h in sorted(os.listdir(OUT)):
         print(h, len(os.listdir(os.path.join(OUT, h))))
 

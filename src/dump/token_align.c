@@ -345,6 +345,15 @@ int dv_ta_build_seqs(const dv_ta_side *side, dv_ta_seqs *out, const char **why, 
 			sl_add(&errs, "step %" PRId64 ": no input_ids; its tokens are left out", st->step);
 			continue;
 		}
+		/* a [b, s] input_ids must hold b * s ids (rows and positions follow it) */
+		if (!sg && out->layout == DV_TA_BSHD && st->input_ids.ndim == 2 &&
+		    (st->input_ids.shape[0] < 0 || st->input_ids.shape[1] < 0 ||
+		     (st->input_ids.shape[0] && (uint64_t)st->input_ids.shape[1] != nids / (uint64_t)st->input_ids.shape[0]) ||
+		     (uint64_t)st->input_ids.shape[0] * (uint64_t)st->input_ids.shape[1] != nids)) {
+			sl_add(&errs, "step %" PRId64 ": input_ids shape [%" PRId64 ", %" PRId64 "] does not hold its %zu ids; its tokens are left out",
+			       st->step, st->input_ids.shape[0], st->input_ids.shape[1], nids);
+			continue;
+		}
 		/* per-sequence token counts */
 		if (sg) {
 			if (!st->seq_lens.present) {
@@ -364,13 +373,6 @@ int dv_ta_build_seqs(const dv_ta_side *side, dv_ta_seqs *out, const char **why, 
 				continue;
 			}
 		} else if (out->layout == DV_TA_BSHD && st->input_ids.ndim == 2) {
-			if (st->input_ids.shape[0] < 0 || st->input_ids.shape[1] < 0 ||
-			    (st->input_ids.shape[0] && (uint64_t)st->input_ids.shape[1] != nids / (uint64_t)st->input_ids.shape[0]) ||
-			    (uint64_t)st->input_ids.shape[0] * (uint64_t)st->input_ids.shape[1] != nids) {
-				sl_add(&errs, "step %" PRId64 ": input_ids shape [%" PRId64 ", %" PRId64 "] does not hold its %zu ids; its tokens are left out",
-				       st->step, st->input_ids.shape[0], st->input_ids.shape[1], nids);
-				continue;
-			}
 			ncounts = (size_t)st->input_ids.shape[0];
 			rows = true;
 			if (ncounts && !(counts = malloc(ncounts * sizeof(*counts))))
