@@ -46,8 +46,10 @@ for case in sorted(os.listdir(root)):
     gc, ec = g["coverage"], exp["coverage"]
     for k in ("by_rid", "matched", "unmatched_baseline", "unmatched_target", "padding_tokens",
               "padding_sequences", "errors"):
-        ok(gc[k] == ec[k], "%s: coverage %s %s == %s" % (case, k, gc[k], ec[k]))
-    ok(g["ranges"] == exp["ranges"], "%s: sequence ranges %s" % (case, g["ranges"]))
+        ok(gc[k] == ec[k], "%s: coverage %s %s" % (case, k, ec[k] if gc[k] == ec[k] else
+                                                    "got %s, want %s" % (gc[k], ec[k])))
+    ok(g["ranges"] == exp["ranges"], "%s: sequence ranges %s" % (case, [(r["id"], r["start"], r["end"])
+                                                                         for r in g["ranges"]]))
     ok(g["tokens_aligned"] == exp["tokens_aligned"], "%s: %d tokens aligned" % (case, g["tokens_aligned"]))
     for side in ("baseline", "target"):
         ok(g["plan"][side] == exp["plan"][side], "%s: %s plan (step, index) token by token" % (case, side))
