@@ -134,7 +134,7 @@ typedef struct dv_ta_seqs {
 /* Builds a side's sequences. Returns 0, or 1 when the side cannot be
  * aligned at all (no input_ids, an SGLang side without seq_lens, framework
  * unknown: *why names it, "aux_tensors_missing" / "framework_detection_failed"),
- * or -1 with err when out of memory. Per step: the ids are input_ids
+ * or -1 with err when out of memory (why may be NULL). Per step: the ids are input_ids
  * flattened; counts are seq_lens (SGLang), else cu_seqlens_q differences,
  * else one per BSHD row, else the whole step; positions are positions
  * (SGLang, required), position_ids, else 0.. per BSHD row or per sequence.
@@ -190,8 +190,8 @@ int dv_ta_match_seqs(const dv_ta_seqs *base, const dv_ta_seqs *targ, dv_ta_resul
 void dv_ta_result_free(dv_ta_result *r);
 
 /* Builds both sides and matches them. Returns 0; 1 when a side cannot be
- * aligned (*why as dv_ta_build_seqs, *which_side 0 baseline / 1 target); -1
- * with err. On 0, base_seqs/targ_seqs (optional, else freed) keep the
+ * aligned (*why as dv_ta_build_seqs, *which_side 0 baseline / 1 target; both
+ * may be NULL); -1 with err. Reentrant: no shared state. On 0, base_seqs/targ_seqs (optional, else freed) keep the
  * sequences the result's indexes refer to. */
 int dv_ta_align(const dv_ta_side *base, const dv_ta_side *targ, dv_ta_result *out, dv_ta_seqs *base_seqs,
 		dv_ta_seqs *targ_seqs, const char **why, int *which_side, dv_error *err);

@@ -271,11 +271,17 @@ static char *seq_label(const dv_ta_seq *s)
 	return out;
 }
 
-static const dv_ta_seqs *sort_ctx;
+/* A sequence and its insertion index, sorted by key (no shared state, so
+ * sides may be built on several threads at once). */
+typedef struct keyed {
+	const dv_ta_seq *s;
+	size_t i;
+} keyed;
 
 static int cmp_key(const void *a, const void *b)
 {
-	const dv_ta_seq *x = &sort_ctx->seqs[*(const size_t *)a], *y = &sort_ctx->seqs[*(const size_t *)b];
+	const keyed *ka = a, *kb = b;
+	const dv_ta_seq *x = ka->s, *y = kb->s;
 
 	if (!x->rid != !y->rid)
 		return x->rid ? 1 : -1;
@@ -291,7 +297,7 @@ static int cmp_key(const void *a, const void *b)
 			return x->first_index < y->first_index ? -1 : 1;
 	}
 	/* stable: insertion order */
-	return (*(const size_t *)a > *(const size_t *)b) - (*(const size_t *)a < *(const size_t *)b);
+	return (ka->i > kb->i) - (ka->i < kb->i);
 }
 
 /* Finds the open sequence of rid, or -1. */
@@ -312,6 +318,10 @@ int dv_ta_build_seqs(const dv_ta_side *side, dv_ta_seqs *out, const char **why, 
 	bool have_ids = false, have_lens = false;
 	int rc = -1;
 
+	const char *dummy_why;
+
+	if (!why)
+		why = &dummy_why;
 	memset(out, 0, sizeof(*out));
 	*why = NULL;
 	for (size_t i = 0; i < side->nsteps; i++) {
@@ -522,11 +532,18 @@ oom_step:
 	free(bufs);
 	bufs = NULL;
 	nbufs = 0;
-	for (size_t i = 0; i < out->nseqs; i++)
-		out->order[i] = i;
-	sort_ctx = out;
-	qsort(out->order, out->nseqs, sizeof(*out->order), cmp_key);
-	sort_ctx = NULL;
+	{
+		keyed *k = malloc((out->nseqs ? out->nseqs : 1) * sizeof(*k));
+
+		if (!k)
+			goto oom;
+		for (size_t i = 0; i < out->nseqs; i++)
+			k[i] = (keyed){&out->seqs[i], i};
+		qsort(k, out->nseqs, sizeof(*k), cmp_key);
+		for (size_t i = 0; i < out->nseqs; i++)
+			out->order[i] = k[i].i;
+		free(k);
+	}
 	out->errors = errs.v;
 	out->nerrors = errs.n;
 	free(steps);
@@ -772,6 +789,13 @@ int dv_ta_align(const dv_ta_side *base, const dv_ta_side *targ, dv_ta_result *ou
 	dv_ta_seqs s[2];
 	int rc;
 
+	const char *dummy_why;
+	int dummy_side;
+
+	if (!why)
+		why = &dummy_why;
+	if (!which_side)
+		which_side = &dummy_side;
 	memset(out, 0, sizeof(*out));
 	*which_side = -1;
 	for (int side = 0; side < 2; side++) {
