@@ -92,6 +92,40 @@ def main():
         if n.endswith(".pkl"):
             with open(os.path.join(FIX, "dims", n), "rb") as f:
                 put("fuzz_dims", "meta-" + n[:-4], b"\2" + f.read())
+    # fuzz_token_align: two sides of steps (step byte, field mask, fields)
+    def ints(v, rows=None):
+        return (bytes([rows]) if rows is not None else b"") + bytes([len(v)]) + bytes(x & 0xff for x in v)
+
+    def sglang(steps, rids=True):
+        out = bytes([len(steps), 1])
+        for n, (ids, pos, lens, names) in enumerate(steps):
+            out += bytes([n, 1 | 2 | 4 | (32 if rids else 0)]) + ints(ids, 0) + ints(pos) + ints(lens)
+            if rids:
+                out += bytes([len(names)]) + bytes(names)
+        return out
+
+    def megatron(ids, rows, cu=None, qkv=0):
+        mask = 1 | 64 | (16 if cu is not None else 0)
+        out = bytes([1, 0, 0, mask]) + ints(ids, rows)
+        if cu is not None:
+            out += ints(cu)
+        return out + bytes([qkv])
+
+    inference = [([10, 11, 12, 20, 21], [0, 1, 2, 0, 1], [3, 2], [0, 1]),
+                 ([13, 22], [3, 2], [1, 1], [0, 1]), ([14, 23], [4, 3], [1, 1], [0, 1])]
+    put("fuzz_token_align", "thd", sglang(inference) +
+        megatron([20, 21, 22, 23, 24, 10, 11, 12, 13, 14, 30, 0, 0], 1, [0, 5, 10, 11, 13], 0))
+    put("fuzz_token_align", "bshd", sglang(inference) +
+        megatron([10, 11, 12, 13, 14, 0, 20, 21, 22, 23, 0, 0], 2, None, 1))
+    put("fuzz_token_align", "rids", sglang(inference) + sglang(inference[:1]))
+    put("fuzz_token_align", "norids", sglang(inference, False) +
+        megatron([10, 11, 12, 20, 21, 0], 1, [0, 3, 5, 6], 0))
+    # finding 6: a [3, 0] input_ids holding 1 id with cu_seqlens_q on a BSHD side
+    put("fuzz_token_align", "crash-bshd-zero-columns",
+        b"\x01\x00\x00Q\x03\x01\xb9\x02\x00\x01\x01'\x00\x02\r\x16\x02\x03\x02\x02\x01\x01\x02\x02"
+        b"\x0e\x02\x00\x01\x01'?\x02\r\x16\x02\x03\x02\r\x16\x02\x03\x02\x02\x01\x01\x02\x00\x01\x02"
+        b"\x02\x01\x01\x02\x00\x01\x02\x1e\x00\x00:\x01\r\x14\x15\x16\x17\x18\n\x0b\x0c\r\x0e\x1e"
+        b"\xf5\xfe\r\x00")
     for h in sorted(os.listdir(OUT)):
         print(h, len(os.listdir(os.path.join(OUT, h))))
 

@@ -85,3 +85,22 @@ TESTS += tests/test_vtensor
 tests_test_vtensor_SOURCES = tests/test_vtensor.c
 tests_test_vtensor_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_vtensor_LDADD = $(DV_TEST_LIBS)
+
+# Token alignment: per-sequence token lists, matching, plan and coverage
+# (token_align.c, no file IO) and the loader of a side's aux values.
+src_libdumpview_a_SOURCES += include/dumpview/token_align.h src/dump/token_align.c src/dump/token_aux.c
+
+# Loads and aligns both sides of the tokalign fixtures and prints the
+# coverage, plan and per-sequence metrics; test_tokalign_fixtures.sh checks
+# them against expected.json.
+check_PROGRAMS += tests/tokalign_fixture
+tests_tokalign_fixture_SOURCES = tests/tokalign_fixture.c
+tests_tokalign_fixture_LDADD = $(DV_TEST_LIBS)
+TESTS += tests/test_tokalign_fixtures.sh
+EXTRA_DIST += tests/test_tokalign_fixtures.sh
+
+check_PROGRAMS += tests/test_token_align
+TESTS += tests/test_token_align
+tests_test_token_align_SOURCES = tests/test_token_align.c
+tests_test_token_align_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_token_align_LDADD = $(DV_TEST_LIBS)
