@@ -9,6 +9,7 @@ void dv_grouping_args_init(dv_grouping_args *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->grouping.preset = -1;
+	a->grouping.token_aligner = DV_TOKEN_ALIGNER_DEFAULT;
 }
 
 static int add_keys(dv_grouping_args *a, const char *arg)
@@ -46,6 +47,14 @@ int dv_grouping_args_take(dv_grouping_args *a, int opt, const char *arg, const c
 			return -1;
 		}
 		a->grouping.preset = k;
+		return 1;
+	case DV_OPT_TOKEN_ALIGNER:
+		if ((k = dv_token_aligner_from_name(arg)) < 0) {
+			dv_term_fprintf(err_out, "%s: --token-aligner is none, concat_steps or smart, not '%s'\n", prog,
+					arg);
+			return -1;
+		}
+		a->grouping.token_aligner = k;
 		return 1;
 	case DV_OPT_GROUPING_SKIP_KEYS:
 		if (!arg[strspn(arg, ", ")]) {

@@ -448,7 +448,7 @@ static const char golden_jsonl[] =
 	":1.5,\"nan\":0,\"inf\":0},\"max_abs_diff_coord\":[0,0],\"max_abs_diff_baseline\":0.0,\"max_abs_diff_"
 	"target\":0.0,\"numel\":6,\"identical\":6,\"baseline_dims\":null,\"target_dims\":null,\"plan\":null,\""
 	"aligned_shape\":[2,3],\"replicated_checks\":[],\"max_abs_diff_shard\":null,\"replica_mismatch\":fals"
-	"e}\n"
+	"e,\"token_aligner\":\"none\",\"per_sequence\":null}\n"
 	"{\"type\":\"pair\",\"phase\":\"inference\",\"layer\":1,\"name\":\"mlp_output\",\"rank\":0,\"step\":0"
 	",\"baseline\":\"inference/f2.pt\",\"target\":\"inference/f2.pt\",\"baseline_files\":[\"inference/f2."
 	"pt\"],\"target_files\":[\"inference/f2.pt\"],\"baseline_dtype\":\"float32\",\"target_dtype\":\"bfloa"
@@ -460,7 +460,7 @@ static const char golden_jsonl[] =
 	"_abs_diff_baseline\":0.5,\"max_abs_diff_target\":0.515625,\"numel\":6,\"identical\":3,\"bf16_rel_dif"
 	"f\":1e-05,\"bf16_max_abs_diff\":0.0078125,\"bf16_mean_abs_diff\":0.0001,\"baseline_dims\":null,\"tar"
 	"get_dims\":null,\"plan\":null,\"aligned_shape\":[6],\"replicated_checks\":[],\"max_abs_diff_shard\":"
-	"null,\"replica_mismatch\":false}\n"
+	"null,\"replica_mismatch\":false,\"token_aligner\":\"none\",\"per_sequence\":null}\n"
 	"{\"type\":\"non_tensor\",\"phase\":\"inference\",\"name\":\"rids\",\"equal\":false,\"layer\":null,\""
 	"rank\":0,\"step\":null,\"baseline\":\"inference/rids.pt\",\"target\":\"inference/rids.pt\",\"baselin"
 	"e_files\":[\"inference/rids.pt\"],\"target_files\":[\"inference/rids.pt\"]}\n"
@@ -473,7 +473,8 @@ static const char golden_jsonl[] =
 	"ull,\"nan\":0,\"inf\":0},\"target_stats\":{\"mean\":1.0,\"std\":0.0,\"min\":1.0,\"max\":1.0,\"p1\":n"
 	"ull,\"p5\":null,\"p50\":null,\"p95\":null,\"p99\":null,\"nan\":0,\"inf\":0},\"max_abs_diff_coord\":n"
 	"ull,\"baseline_dims\":null,\"target_dims\":null,\"plan\":null,\"aligned_shape\":null,\"replicated_ch"
-	"ecks\":[],\"max_abs_diff_shard\":null,\"replica_mismatch\":false}\n"
+	"ecks\":[],\"max_abs_diff_shard\":null,\"replica_mismatch\":false,\"token_aligner\":\"none\",\"per_se"
+	"quence\":null}\n"
 	"{\"type\":\"pair\",\"phase\":\"inference\",\"layer\":null,\"name\":\"bad\",\"rank\":0,\"step\":0,\"b"
 	"aseline\":\"inference/bad.pt\",\"target\":\"inference/bad, \\\"x\\\".pt\",\"baseline_files\":[\"infe"
 	"rence/bad.pt\"],\"target_files\":[\"inference/bad, \\\"x\\\".pt\"],\"baseline_dtype\":null,\"target_"
@@ -481,7 +482,7 @@ static const char golden_jsonl[] =
 	"mean_abs_diff\":null,\"passed\":false,\"error\":\"/b/inference/bad.pt: truncated zip\",\"baseline_st"
 	"ats\":null,\"target_stats\":null,\"max_abs_diff_coord\":null,\"baseline_dims\":null,\"target_dims\":"
 	"null,\"plan\":null,\"aligned_shape\":null,\"replicated_checks\":[],\"max_abs_diff_shard\":null,\"rep"
-	"lica_mismatch\":false}\n"
+	"lica_mismatch\":false,\"token_aligner\":\"none\",\"per_sequence\":null}\n"
 	"{\"type\":\"error\",\"phase\":\"inference\",\"file\":\"inference/bad.pt\",\"message\":\"/b/inference"
 	"/bad.pt: truncated zip\"}\n"
 	"{\"type\":\"unmatched\",\"phase\":\"inference\",\"side\":\"target\",\"file\":\"inference/extra.pt\","
@@ -491,8 +492,8 @@ static const char golden_jsonl[] =
 	"{\"type\":\"summary\",\"passed\":1,\"failed\":2,\"skipped\":3,\"errored\":1,\"total\":7,\"first_dive"
 	"rgence\":{\"phase\":\"inference\",\"layer\":1,\"name\":\"mlp_output\",\"rank\":0,\"step\":0,\"target"
 	"\":\"inference/f2.pt\",\"rel_diff\":0.03162228104648879},\"replica_mismatches\":0,\"first_replica_mi"
-	"smatch\":null,\"diagnosis\":\"Inference diverges first.\",\"warnings\":[\"phase fwd_bwd: only in the"
-	" baseline (1 file)\"]}\n";
+	"smatch\":null,\"token_alignment\":null,\"diagnosis\":\"Inference diverges first.\",\"warnings\":[\"p"
+	"hase fwd_bwd: only in the baseline (1 file)\"]}\n";
 
 static void test_jsonl(void **state)
 {
@@ -509,21 +510,22 @@ static const char golden_csv[] =
 	"el_diff,max_abs_diff,mean_abs_diff,passed,error,baseline_mean,baseline_std,baseline_min,baseline_max"
 	",baseline_p1,baseline_p5,baseline_p50,baseline_p95,baseline_p99,baseline_nan,baseline_inf,target_mea"
 	"n,target_std,target_min,target_max,target_p1,target_p5,target_p50,target_p95,target_p99,target_nan,t"
-	"arget_inf,baseline_files,target_files,plan,replica_mismatch\n"
+	"arget_inf,baseline_files,target_files,plan,replica_mismatch,token_aligner,failed_sequences\n"
 	"inference,0,attn_q,0,0,inference/f1.pt,inference/f1.pt,bfloat16,bfloat16,\"[2, 3]\",\"[2, 3]\",0.0,0"
 	".0,0.0,true,,0.5,0.25,-1.0,2.0,-0.5,0.0,0.5,1.0,1.5,0,0,0.5,0.25,-1.0,2.0,-0.5,0.0,0.5,1.0,1.5,0,0,1"
-	",1,,false\n"
+	",1,,false,none,\n"
 	"inference,1,mlp_output,0,0,inference/f2.pt,inference/f2.pt,float32,bfloat16,\"[1, 6]\",[6],0.0316222"
 	"8104648879,0.015625,0.0011,false,,0.0012,1.0,-3.0,3.0,,,,,,0,0,0.0013,1.0,-3.0,nan,,,,,,1,0,1,1,,fal"
-	"se\n"
+	"se,none,\n"
 	"inference,,rids,0,,inference/rids.pt,inference/rids.pt,,,,,,,,false,non-tensor values differ,,,,,,,,"
-	",,,,,,,,,,,,,,,1,1,,\n"
+	",,,,,,,,,,,,,,,1,1,,,none,\n"
 	"inference,2,sm,1,0,inference/sm.pt,inference/sm.pt,float32,float32,\"[2, 3]\",\"[3, 2]\",,,,false,\""
-	"shape mismatch: [2, 3] vs [3, 2]\",1.0,0.0,1.0,1.0,,,,,,0,0,1.0,0.0,1.0,1.0,,,,,,0,0,1,1,,\n"
+	"shape mismatch: [2, 3] vs [3, 2]\",1.0,0.0,1.0,1.0,,,,,,0,0,1.0,0.0,1.0,1.0,,,,,,0,0,1,1,,,none,\n"
 	"inference,,bad,0,0,inference/bad.pt,\"inference/bad, \"\"x\"\".pt\",,,,,,,,false,/b/inference/bad.pt"
-	": truncated zip,,,,,,,,,,,,,,,,,,,,,,,1,1,,\n"
-	"inference,,extra,0,0,,inference/extra.pt,,,,,,,,,no partner in baseline,,,,,,,,,,,,,,,,,,,,,,,0,1,,\n"
-	"fwd_bwd,3,grad__x,0,0,fwd_bwd/g.pt,,,,,,,,,,no partner in target,,,,,,,,,,,,,,,,,,,,,,,1,0,,\n";
+	": truncated zip,,,,,,,,,,,,,,,,,,,,,,,1,1,,,none,\n"
+	"inference,,extra,0,0,,inference/extra.pt,,,,,,,,,no partner in baseline,,,,,,,,,,,,,,,,,,,,,,,0,1,,,"
+	"none,\n"
+	"fwd_bwd,3,grad__x,0,0,fwd_bwd/g.pt,,,,,,,,,,no partner in target,,,,,,,,,,,,,,,,,,,,,,,1,0,,,none,\n";
 
 static void test_csv(void **state)
 {

@@ -15,6 +15,7 @@ enum {
 	DV_OPT_OVERRIDE_DIMS,
 	DV_OPT_OVERRIDE_BASELINE_DIMS,
 	DV_OPT_OVERRIDE_TARGET_DIMS,
+	DV_OPT_TOKEN_ALIGNER,
 };
 
 /* getopt_long entries, to put in a command's option table. */
@@ -23,7 +24,8 @@ enum {
 	{ "grouping-skip-keys", required_argument, NULL, DV_OPT_GROUPING_SKIP_KEYS },     \
 	{ "override-dims", required_argument, NULL, DV_OPT_OVERRIDE_DIMS },               \
 	{ "override-baseline-dims", required_argument, NULL, DV_OPT_OVERRIDE_BASELINE_DIMS }, \
-	{ "override-target-dims", required_argument, NULL, DV_OPT_OVERRIDE_TARGET_DIMS }
+	{ "override-target-dims", required_argument, NULL, DV_OPT_OVERRIDE_TARGET_DIMS }, \
+	{ "token-aligner", required_argument, NULL, DV_OPT_TOKEN_ALIGNER }
 
 /* The lines of --help that describe them. */
 #define DV_GROUPING_HELP                                                                          \
@@ -39,7 +41,10 @@ enum {
 	"                       dims for tensors whose name REGEX finds, both sides, in\n"        \
 	"                       place of their meta dims (first matching rule wins)\n"           \
 	"  --override-baseline-dims 'REGEX:DIMS', --override-target-dims 'REGEX:DIMS'\n"          \
-	"                       the same for one side\n"
+	"                       the same for one side\n"                                         \
+	"  --token-aligner A    none (one step a side), concat_steps (steps joined on the\n"    \
+	"                       token dim; sglang_megatron's), smart (sequences matched by\n"  \
+	"                       rid or token ids across steps, padding left out)\n"
 
 typedef struct dv_grouping_args {
 	dv_grouping grouping;      /* what to pass to dv_comparison_opts.grouping */

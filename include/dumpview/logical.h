@@ -30,7 +30,21 @@ typedef struct dv_grouping {
 	const char *const *skip_keys;          /* --grouping-skip-keys (not copied) */
 	size_t nskip_keys;
 	const dv_dims_overrides *overrides;    /* --override-*dims; NULL: none (not copied) */
+	int token_aligner;                     /* dv_token_aligner; DEFAULT (0): the preset's */
 } dv_grouping;
+
+/* How the tokens of a tensor's steps are lined up (cross-topology.md §6). */
+typedef enum dv_token_aligner {
+	DV_TOKEN_ALIGNER_DEFAULT,       /* (options only) the preset's */
+	DV_TOKEN_ALIGNER_NONE,          /* one step a side */
+	DV_TOKEN_ALIGNER_CONCAT_STEPS,  /* steps joined on the token dim, cut to the shorter side */
+	DV_TOKEN_ALIGNER_SMART,         /* sequences matched by rid / token ids, common tokens compared */
+} dv_token_aligner;
+/* "none", "concat_steps", "smart" (NULL for DEFAULT); dv_token_aligner_from_name: -1 unknown. */
+const char *dv_token_aligner_name(int a);
+int dv_token_aligner_from_name(const char *s);
+
+struct dv_ta_result;
 
 /* What a phase's logical tensors are read with (one per phase, owned by the
  * comparison; every pair points at its phase's). */
@@ -38,6 +52,13 @@ typedef struct dv_logical_ctx {
 	dv_preset preset;
 	bool preset_chosen;                    /* chosen from the files (no --preset) */
 	bool concat_steps;                     /* the token aligner: join steps along t/s/dim 0 */
+	dv_token_aligner token_aligner;        /* what is in use (smart falls back to none when
+						  a side lacks the aux tensors: ta_why says so) */
+	bool smart_asked;                      /* --token-aligner smart was given */
+	/* smart: the phase's alignment, made once when the context is made */
+	struct dv_ta_result *ta;
+	bool ta_bshd[2];                       /* a side's steps are [batch, seq] (merged to t) */
+	char *ta_why;                          /* why smart is not in use, or its setup error */
 	const dv_dims_overrides *overrides;
 	const dv_phase *phase[2];              /* baseline, target (either may be NULL): where
 						  THD sequence lengths (cu_seqlens_q, seq_lens) are found */
@@ -45,8 +66,12 @@ typedef struct dv_logical_ctx {
 
 /* The context of one phase: the preset given, or the one its files call for
  * (opens the phase's first target file to look for megatron_parallel_info;
- * a file that cannot be read counts as no). g may be NULL (the defaults). */
+ * a file that cannot be read counts as no). g may be NULL (the defaults).
+ * Under the smart token aligner it reads both sides' auxiliary tensors
+ * (input_ids, positions, seq_lens, rids, cu_seqlens_q, ...) and aligns their
+ * sequences once. Free with dv_logical_ctx_free. */
 void dv_logical_ctx_init(dv_logical_ctx *ctx, const dv_grouping *g, const dv_phase *base, const dv_phase *targ);
+void dv_logical_ctx_free(dv_logical_ctx *ctx);
 
 /* Skip keys of a phase: "rank" (and "step") by preset plus the extra ones.
  * Whether key is one of them. g may be NULL. */
@@ -83,7 +108,18 @@ typedef struct dv_logical_result {
 	int64_t shard_coord[PT_MAX_DIMS];
 	int64_t *shard_ranks;
 	size_t nshard_ranks;
+	/* smart token alignment: one entry per matched sequence compared, in
+	 * target-sequence order (id points into the phase's alignment) */
+	struct dv_seq_metrics *seqs;
+	size_t nseqs;
 } dv_logical_result;
+
+typedef struct dv_seq_metrics {
+	const char *id;            /* the rid, else the target sequence's index */
+	size_t tokens;
+	double rel_diff, max_abs_diff, mean_abs_diff;
+	bool passed;               /* rel_diff under the scan's threshold, no NaN */
+} dv_seq_metrics;
 
 void dv_logical_result_free(dv_logical_result *r);
 

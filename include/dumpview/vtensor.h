@@ -105,6 +105,12 @@ int dv_vtensor_align(dv_vtensor *vt, const char *pattern, int ndim, const int64_
 dv_vtensor *dv_vtensor_join(dv_vtensor **parts, const size_t *nshards, size_t n, int dim, int64_t len,
 			    dv_error *err);
 
+/* The same with the joined dim's indices given one by one: index t of
+ * the result is index[t] of part part_of[t] (len entries; the token
+ * aligner's plan). */
+dv_vtensor *dv_vtensor_join_map(dv_vtensor **parts, const size_t *nshards, size_t n, int dim, const int32_t *part_of,
+				const int64_t *index, int64_t len, dv_error *err);
+
 /* Where element index (row-major in the current shape) comes from: the
  * shards (their positions as given to dv_vtensor_open) and the element's
  * flat index in each, into out (max entries); more than one for a sum.

@@ -13,6 +13,7 @@
 
 #include "dumpview/logical.h"
 #include "dumpview/numfmt.h"
+#include "dumpview/token_align.h"
 #include "dumpview/unshard_plan.h"
 #include "dumpview/vtensor.h"
 
@@ -33,8 +34,76 @@ static bool file_is_megatron(const dv_dumpfile *f)
 	return yes;
 }
 
+static const char *const aligner_names[] = {NULL, "none", "concat_steps", "smart"};
+
+const char *dv_token_aligner_name(int a)
+{
+	return a >= 0 && a < 4 ? aligner_names[a] : NULL;
+}
+
+int dv_token_aligner_from_name(const char *s)
+{
+	for (int i = 1; i < 4; i++)
+		if (s && !strcmp(s, aligner_names[i]))
+			return i;
+	return -1;
+}
+
+/* smart: both sides' aux tensors read and their sequences matched, once. */
+static void smart_setup(dv_logical_ctx *ctx)
+{
+	dv_ta_side side[2] = {{0}};
+	dv_ta_seqs seqs[2] = {{0}};
+	dv_ta_result *r = calloc(1, sizeof(*r));
+	dv_error err = {{0}};
+	const char *why = NULL;
+	int which = -1, rc = -1;
+
+	for (int k = 0; k < 2 && r; k++) {
+		const dv_phase *ph = ctx->phase[k];
+
+		if (!ph) {
+			dv_error_set(&err, "no %s phase", side_label[k]);
+			break;
+		}
+		if (dv_ta_side_load(ph->files, ph->nfiles, &side[k], &err) < 0)
+			break;
+		if (k == 1)
+			rc = dv_ta_align(&side[0], &side[1], r, &seqs[0], &seqs[1], &why, &which, &err);
+	}
+	if (!r) {
+		dv_error_set(&err, "out of memory");
+	} else if (rc == 0) {
+		ctx->ta = r;
+		ctx->ta_bshd[0] = seqs[0].layout == DV_TA_BSHD;
+		ctx->ta_bshd[1] = seqs[1].layout == DV_TA_BSHD;
+		r = NULL;
+	}
+	if (rc == 1) {
+		/* as the reference: no aligner, the rules of none apply */
+		if (asprintf(&ctx->ta_why, "smart token aligner not used: %s: %s",
+			     which == 1 ? "target" : "baseline", why ? why : "no aux tensors") < 0)
+			ctx->ta_why = NULL;
+	} else if (rc < 0) {
+		if (asprintf(&ctx->ta_why, "smart token aligner: %s", err.msg) < 0)
+			ctx->ta_why = NULL;
+	}
+	if (!ctx->ta)
+		ctx->token_aligner = DV_TOKEN_ALIGNER_NONE;
+	if (r) {
+		dv_ta_result_free(r);
+		free(r);
+	}
+	for (int k = 0; k < 2; k++) {
+		dv_ta_seqs_free(&seqs[k]);
+		dv_ta_side_free(&side[k]);
+	}
+}
+
 void dv_logical_ctx_init(dv_logical_ctx *ctx, const dv_grouping *g, const dv_phase *base, const dv_phase *targ)
 {
+	int asked = g ? g->token_aligner : DV_TOKEN_ALIGNER_DEFAULT;
+
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->phase[0] = base;
 	ctx->phase[1] = targ;
@@ -49,14 +118,33 @@ void dv_logical_ctx_init(dv_logical_ctx *ctx, const dv_grouping *g, const dv_pha
 										: DV_PRESET_SGLANG_DEV;
 		ctx->preset_chosen = true;
 	}
-	ctx->concat_steps = dv_preset_has_token_aligner(ctx->preset);
+	if (asked == DV_TOKEN_ALIGNER_DEFAULT)
+		asked = dv_preset_has_token_aligner(ctx->preset) ? DV_TOKEN_ALIGNER_CONCAT_STEPS : DV_TOKEN_ALIGNER_NONE;
+	ctx->token_aligner = (dv_token_aligner)asked;
+	ctx->smart_asked = asked == DV_TOKEN_ALIGNER_SMART;
+	if (ctx->smart_asked)
+		smart_setup(ctx);
+	ctx->concat_steps = ctx->token_aligner == DV_TOKEN_ALIGNER_CONCAT_STEPS;
+}
+
+void dv_logical_ctx_free(dv_logical_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	if (ctx->ta) {
+		dv_ta_result_free(ctx->ta);
+		free(ctx->ta);
+	}
+	free(ctx->ta_why);
+	free(ctx);
 }
 
 bool dv_grouping_skips(const dv_logical_ctx *ctx, const dv_grouping *g, const char *key)
 {
 	if (ctx && ctx->preset != DV_PRESET_RAW && !strcmp(key, "rank"))
 		return true;
-	if (ctx && ctx->preset == DV_PRESET_SGLANG_MEGATRON && !strcmp(key, "step"))
+	/* the steps of one tensor are joined (concat_steps) or lined up (smart) */
+	if (ctx && (ctx->preset == DV_PRESET_SGLANG_MEGATRON || ctx->smart_asked) && !strcmp(key, "step"))
 		return true;
 	for (size_t i = 0; g && i < g->nskip_keys; i++)
 		if (!strcmp(g->skip_keys[i], key))
@@ -84,6 +172,7 @@ void dv_logical_result_free(dv_logical_result *r)
 	free(r->plan);
 	free(r->checks);
 	free(r->shard_ranks);
+	free(r->seqs);
 	free(r);
 }
 
@@ -117,6 +206,7 @@ typedef struct lside {
 	bool stacked;              /* no dims, several files: compared rank by rank */
 	bool partial;              /* a reduce_sum was planned */
 	bool no_tensor;            /* several files of a step without dims: no one tensor (a skip) */
+	int smart_dim;             /* smart: the token dim of the joined tensor, -1 otherwise */
 } lside;
 
 struct dv_logical_view {
@@ -125,6 +215,7 @@ struct dv_logical_view {
 	dv_stream stream[2];
 	char *align_text;
 	char *join_text;
+	int token_pos;             /* smart: the token dim of the compared tensors, -1 otherwise */
 };
 
 static void side_free(lside *s)
@@ -216,6 +307,7 @@ static int side_load(const dv_pair *pair, int which, lside *s, dv_error *err)
 	const dv_dumpfile *const *files = dv_pair_files(pair, which, &n);
 
 	s->which = which;
+	s->smart_dim = -1;
 	if (!n)
 		return dv_error_set(err, "no %s file", side_label[which]);
 	if (!(s->files = calloc(n, sizeof(*s->files))))
@@ -355,6 +447,128 @@ static void op_text(char **out, const dv_unshard_op *op)
 	       op->kind == DV_OP_PICK ? "" : op->dim_name ? op->dim_name : "?");
 }
 
+/* The token dim of one step of a side under the smart aligner: 't', else
+ * 's', else dim 0 (no dims). A [batch, seq] side has 'b' and 's' merged into
+ * one token dim first (b-major, as its input_ids are flattened). */
+static int smart_token_dim(const lside *s, bool bshd, dv_error *err)
+{
+	int t, b;
+
+	if (!s->dims)
+		return 0;
+	if (bshd) {
+		b = dv_dims_find(s->dims, "b");
+		t = dv_dims_find(s->dims, "s");
+		if (b < 0 || t != b + 1)
+			return dv_error_set(err, "%s: a [batch, seq] layout needs dims 'b s' side by side, not '%s'",
+					    side_label[s->which], s->dims_text);
+		return b;
+	}
+	t = dv_dims_find(s->dims, "t");
+	if (t < 0)
+		t = dv_dims_find(s->dims, "s");
+	if (t < 0)
+		return dv_error_set(err, "%s: dims '%s' name no token dim (t or s)", side_label[s->which],
+				    s->dims_text);
+	return t;
+}
+
+/* The dims text with 'b s' written as one 't' (the merged [batch, seq]
+ * side), for the axis alignment; modifiers are not needed there. */
+static char *merged_dims_text(const dv_dims *d)
+{
+	char *out = NULL;
+
+	for (size_t i = 0; i < d->ndims; i++) {
+		const dv_dim *x = &d->dims[i];
+
+		if (!strcmp(x->name, "b") && i + 1 < d->ndims && !strcmp(d->dims[i + 1].name, "s")) {
+			append(&out, "%st", out ? " " : "");
+			i++;
+			continue;
+		}
+		if (x->squeeze) {
+			append(&out, "%s1", out ? " " : "");
+		} else if (x->nparts) {
+			append(&out, "%s(", out ? " " : "");
+			for (size_t k = 0; k < x->nparts; k++)
+				append(&out, "%s%s", k ? "*" : "", x->parts[k]);
+			append(&out, ")");
+		} else {
+			append(&out, "%s%s", out ? " " : "", x->name);
+		}
+	}
+	return out;
+}
+
+/* smart: each step's tensor (b and s merged on a [batch, seq] side), then
+ * the tokens of the phase's plan for this side, one by one, in
+ * target-sequence order. Takes the parts. */
+static int smart_join(const dv_logical_ctx *ctx, lside *s, dv_vtensor **parts, const size_t *nsh,
+		      const int64_t *part_step, size_t nparts, dv_error *err)
+{
+	const dv_ta_result *ta = ctx->ta;
+	const dv_ta_loc *plan = ta->plan[s->which];
+	size_t n = ta->ntokens;
+	int32_t *part_of = malloc((n ? n : 1) * sizeof(*part_of));
+	int64_t *index = malloc((n ? n : 1) * sizeof(*index));
+	bool bshd = ctx->ta_bshd[s->which];
+	int dim = smart_token_dim(s, bshd, err);
+	int rc = -1;
+
+	if (!part_of || !index) {
+		dv_error_set(err, "out of memory");
+		goto out;
+	}
+	if (dim < 0)
+		goto out;
+	if (bshd) {
+		/* [.., B, S, ..] -> [.., B*S, ..]: a reshape, free */
+		for (size_t k = 0; k < nparts; k++) {
+			int nd = dv_vtensor_ndim(parts[k]), o = 0;
+			const int64_t *sh = dv_vtensor_shape(parts[k]);
+			int64_t shape[PT_MAX_DIMS];
+
+			if (dim + 1 >= nd) {
+				dv_error_set(err, "%s: a [batch, seq] step of %d dims", side_label[s->which], nd);
+				goto out;
+			}
+			for (int d = 0; d < nd; d++) {
+				if (d == dim + 1)
+					continue;
+				shape[o++] = d == dim ? sh[dim] * sh[dim + 1] : sh[d];
+			}
+			if (dv_vtensor_align(parts[k], NULL, o, shape, err) < 0)
+				goto out;
+		}
+	}
+	for (size_t t = 0; t < n; t++) {
+		size_t k = 0;
+
+		while (k < nparts && part_step[k] != plan[t].step)
+			k++;
+		if (k == nparts) {
+			dv_error_set(err, "%s: step %lld of the token plan has no file in this tensor",
+				     side_label[s->which], (long long)plan[t].step);
+			goto out;
+		}
+		part_of[t] = (int32_t)k;
+		index[t] = plan[t].index;
+	}
+	s->vt = dv_vtensor_join_map(parts, nsh, nparts, dim, part_of, index, (int64_t)n, err);
+	nparts = 0;
+	if (s->vt) {
+		s->smart_dim = dim;
+		rc = 0;
+	}
+out:
+	for (size_t k = 0; k < nparts; k++)
+		dv_vtensor_close(parts[k]);
+	free(part_of);
+	free(index);
+	return rc;
+}
+
 /* Opens one side's steps as virtual tensors and joins them: the shards in
  * the order of out->order. */
 static int side_open(const dv_pair *pair, lside *s, bool stack, dv_error *err)
@@ -362,6 +576,7 @@ static int side_open(const dv_pair *pair, lside *s, bool stack, dv_error *err)
 	const dv_logical_ctx *ctx = pair->lctx;
 	size_t *keep = calloc(s->n, sizeof(*keep)), nkeep = 0, nparts = 0;
 	dv_vtensor **parts = NULL;
+	int64_t *part_step = NULL;
 	size_t *nsh = NULL;
 	dv_shard *sh = NULL;
 	dv_vsource *src = NULL;
@@ -369,10 +584,11 @@ static int side_open(const dv_pair *pair, lside *s, bool stack, dv_error *err)
 
 	s->order = calloc(s->n, sizeof(*s->order));
 	parts = calloc(s->n, sizeof(*parts));
+	part_step = calloc(s->n, sizeof(*part_step));
 	nsh = calloc(s->n, sizeof(*nsh));
 	sh = calloc(s->n, sizeof(*sh));
 	src = calloc(s->n, sizeof(*src));
-	if (!keep || !s->order || !parts || !nsh || !sh || !src) {
+	if (!keep || !s->order || !parts || !part_step || !nsh || !sh || !src) {
 		dv_error_set(err, "out of memory");
 		goto out;
 	}
@@ -460,10 +676,16 @@ static int side_open(const dv_pair *pair, lside *s, bool stack, dv_error *err)
 				goto out;
 			}
 		}
+		part_step[nparts] = step;
 		nsh[nparts++] = m;
 		a = b;
 	}
 	s->nsteps = stack ? 1 : nparts;
+	if (!stack && ctx && ctx->ta && nparts) {
+		rc = smart_join(ctx, s, parts, nsh, part_step, nparts, err);
+		nparts = 0;
+		goto out;
+	}
 	if (!nparts) {
 		dv_error_set(err, "%s: no file left after the DP filter", side_label[s->which]);
 		goto out;
@@ -495,6 +717,7 @@ out:
 	for (size_t k = 0; k < nparts; k++)
 		dv_vtensor_close(parts[k]);
 	free(parts);
+	free(part_step);
 	free(nsh);
 	free(sh);
 	free(src);
@@ -572,6 +795,9 @@ static dv_logical_view *view_open(const dv_pair *pair, bool *skipped, dv_error *
 		goto fail;
 	if (stack)
 		append(&v->join_text, "ranks: %zu files a side compared rank by rank (no dims)", v->s[1].n);
+	if (v->s[1].smart_dim >= 0)
+		append(&v->join_text, "token_aligner: %zu tokens aligned (%zu+%zu steps)", pair->lctx->ta->ntokens,
+		       v->s[0].nsteps, v->s[1].nsteps);
 	/* concat_steps: both sides cut to the shorter along their token dims */
 	if (pair->lctx && pair->lctx->concat_steps && !stack) {
 		int bd = side_token_dim(&v->s[0]), td = side_token_dim(&v->s[1]);
@@ -600,16 +826,45 @@ static dv_logical_view *view_open(const dv_pair *pair, bool *skipped, dv_error *
 		}
 	}
 	/* axis alignment (both sides with dims), then the leading-1 squeeze */
+	/* smart: the token dim of the joined target, then followed through the alignment */
+	v->token_pos = v->s[1].smart_dim;
 	if (v->s[0].dims && v->s[1].dims) {
 		int ndim[2] = {dv_vtensor_ndim(v->s[0].vt), dv_vtensor_ndim(v->s[1].vt)};
 		int64_t shape[2][PT_MAX_DIMS];
 		dv_axis_align a;
+		const dv_dims *ad[2] = {v->s[0].dims, v->s[1].dims};
+		dv_dims *merged[2] = {NULL, NULL};
 
 		memcpy(shape[0], dv_vtensor_shape(v->s[0].vt), sizeof(int64_t) * (size_t)ndim[0]);
 		memcpy(shape[1], dv_vtensor_shape(v->s[1].vt), sizeof(int64_t) * (size_t)ndim[1]);
-		if (dv_axis_align_plan(v->s[0].dims, v->s[1].dims, ndim, (const int64_t (*)[PT_MAX_DIMS])shape, &a,
-				       err) < 0)
+		/* a [batch, seq] side aligned under the smart aligner is 't' now */
+		for (int k = 0; k < 2; k++)
+			if (v->s[k].smart_dim >= 0 && pair->lctx->ta_bshd[k]) {
+				char *text = merged_dims_text(v->s[k].dims);
+
+				merged[k] = text ? dv_dims_parse(text, NULL, err) : NULL;
+				free(text);
+				if (!merged[k]) {
+					dv_dims_free(merged[0]);
+					goto fail;
+				}
+				ad[k] = merged[k];
+			}
+		if (v->token_pos >= 0) {
+			/* its place among the target's dims that stay: '1' dims go */
+			int pos = 0;
+
+			for (int d = 0; d < v->token_pos && (size_t)d < ad[1]->ndims; d++)
+				pos += !ad[1]->dims[d].squeeze;
+			v->token_pos = pos;
+		}
+		if (dv_axis_align_plan(ad[0], ad[1], ndim, (const int64_t (*)[PT_MAX_DIMS])shape, &a, err) < 0) {
+			dv_dims_free(merged[0]);
+			dv_dims_free(merged[1]);
 			goto fail;
+		}
+		dv_dims_free(merged[0]);
+		dv_dims_free(merged[1]);
 		if (dv_vtensor_align(v->s[0].vt, a.pattern[0], a.ndim[0], a.shape[0], err) < 0 ||
 		    dv_vtensor_align(v->s[1].vt, a.pattern[1], a.ndim[1], a.shape[1], err) < 0) {
 			dv_axis_align_free(&a);
@@ -686,7 +941,7 @@ static bool needs_view(const dv_pair *pair, pt_file *bf, pt_file *tf)
 
 	dv_pair_files(pair, 0, &nb);
 	dv_pair_files(pair, 1, &nt);
-	if (nb > 1 || nt > 1)
+	if (nb > 1 || nt > 1 || (pair->lctx && pair->lctx->ta))
 		return true;
 	if (pair->lctx && pair->lctx->overrides && dv_dims_overrides_count(pair->lctx->overrides))
 		return true;
@@ -711,7 +966,73 @@ static char *plan_line(const dv_logical_view *v)
 	return p;
 }
 
-static int fill_logical(dv_logical_view *v, dv_pair_result *res, dv_logical_result *lr, dv_error *err)
+/* smart: each matched sequence's own metrics, over its tokens of the
+ * compared tensors (one more pass over those elements). */
+static int seq_metrics(dv_logical_view *v, const dv_metrics_opts *opts, dv_logical_result *lr, dv_error *err)
+{
+	const dv_ta_result *ta = v->pair->lctx ? v->pair->lctx->ta : NULL;
+	const dv_stream *t = &v->stream[1];
+	int64_t T, outer = 1, inner = 1;
+	float *bb = NULL, *tb = NULL;
+	const int64_t cap = 65536;
+	int rc = -1;
+
+	if (!ta || v->token_pos < 0 || v->token_pos >= t->ndim)
+		return 0;
+	T = t->shape[v->token_pos];
+	for (int d = 0; d < v->token_pos; d++)
+		outer *= t->shape[d];
+	for (int d = v->token_pos + 1; d < t->ndim; d++)
+		inner *= t->shape[d];
+	if (T != (int64_t)ta->ntokens)
+		return dv_error_set(err, "the compared tensors hold %lld tokens, the plan %zu", (long long)T, ta->ntokens);
+	lr->seqs = calloc(ta->nmatched ? ta->nmatched : 1, sizeof(*lr->seqs));
+	bb = malloc((size_t)cap * sizeof(float));
+	tb = malloc((size_t)cap * sizeof(float));
+	if (!lr->seqs || !bb || !tb) {
+		dv_error_set(err, "out of memory");
+		goto out;
+	}
+	for (size_t m = 0; m < ta->nmatched; m++) {
+		const dv_ta_match *mt = &ta->matched[m];
+		dv_seq_metrics *sm;
+		dv_vdiff d;
+
+		if (!mt->tokens)
+			continue;   /* an id disagreement: reported among the errors */
+		dv_vdiff_init(&d);
+		for (int64_t o = 0; o < outer; o++) {
+			int64_t at = (o * T + (int64_t)mt->start) * inner, left = (int64_t)(mt->end - mt->start) * inner;
+
+			while (left > 0) {
+				int64_t c = left < cap ? left : cap;
+
+				if (v->stream[0].read_f32(v->stream[0].ctx, at, c, bb, err) < 0 ||
+				    t->read_f32(t->ctx, at, c, tb, err) < 0)
+					goto out;
+				dv_vdiff_add(&d, bb, tb, (size_t)c, at);
+				at += c;
+				left -= c;
+			}
+		}
+		sm = &lr->seqs[lr->nseqs++];
+		sm->id = mt->id;
+		sm->tokens = mt->tokens;
+		sm->rel_diff = dv_vdiff_rel(&d);
+		sm->max_abs_diff = d.max_abs;
+		sm->mean_abs_diff = dv_vdiff_mean_abs(&d);
+		sm->passed = dv_rel_diff_passes(sm->rel_diff, opts ? opts->threshold : DV_DEFAULT_THRESHOLD) &&
+			     !isnan(sm->max_abs_diff);
+	}
+	rc = 0;
+out:
+	free(bb);
+	free(tb);
+	return rc;
+}
+
+static int fill_logical(dv_logical_view *v, const dv_metrics_opts *opts, dv_pair_result *res,
+			dv_logical_result *lr, dv_error *err)
 {
 	for (int k = 0; k < 2; k++)
 		if (v->s[k].dims_text && !(lr->dims[k] = strdup(v->s[k].dims_text)))
@@ -749,6 +1070,8 @@ static int fill_logical(dv_logical_view *v, dv_pair_result *res, dv_logical_resu
 		}
 		free(r);
 	}
+	if (seq_metrics(v, opts, lr, err) < 0)
+		return -1;
 	/* max |t-b| in the target file holding it */
 	if (res->status == DV_RESULT_COMPARED && res->max_abs_diff_index >= 0) {
 		dv_vloc loc[64];
@@ -834,7 +1157,7 @@ int dv_logical_compute(dv_pair *pair, const dv_metrics_opts *opts)
 		dv_error_set(&err, "out of memory");
 		goto fail;
 	}
-	if (fill_logical(v, res, lr, &err) < 0) {
+	if (fill_logical(v, opts, res, lr, &err) < 0) {
 		char why[DV_ERROR_MAX];
 
 		snprintf(why, sizeof(why), "%s", err.msg);

@@ -10,6 +10,7 @@
 
 #include "dumpview/comparison.h"
 #include "dumpview/logical.h"
+#include "dumpview/token_align.h"
 #include "internal.h"
 
 /* One side's file with its pairing key. */
@@ -424,6 +425,10 @@ static int add_group(pair_vec *pv, file_vec *fv, size_t phase, const dv_logical_
 {
 	dv_pair_kind kind = nb && nt ? DV_PAIR_MATCHED : nb ? DV_PAIR_BASELINE_ONLY : DV_PAIR_TARGET_ONLY;
 	size_t before = pv->n, at = fv->n;
+
+	/* smart alignment read the auxiliary tensors: they are not compared */
+	if (lctx->token_aligner == DV_TOKEN_ALIGNER_SMART && dv_ta_is_aux_name((nt ? t : b)[0].file->name))
+		return 0;
 	int rc = add_pair(pv, phase, kind, nb ? b[0].file : NULL, nt ? t[0].file : NULL, filter);
 	dv_pair *p;
 
@@ -627,12 +632,12 @@ int dv_comparison_pair(dv_comparison *cmp, const pcre2_code *filter, dv_error *e
 			goto oom;
 		dv_logical_ctx_init(lctx, cmp->grouping, bp, tp);
 		if (pair_phase(&pv, &fv, cmp->nphases, bp, tp, cmp->grouping, lctx, filter, &ignored, err)) {
-			free(lctx);
+			dv_logical_ctx_free(lctx);
 			goto fail;
 		}
 		/* A filter that leaves a phase nothing drops the phase. */
 		if (filter && pv.n == first) {
-			free(lctx);
+			dv_logical_ctx_free(lctx);
 			continue;
 		}
 		pp->lctx = lctx;
@@ -660,7 +665,7 @@ fail:
 	free(fv.v);
 	for (size_t i = 0; i < cmp->nphases; i++) {
 		free(cmp->phases[i].name);
-		free(cmp->phases[i].lctx);
+		dv_logical_ctx_free(cmp->phases[i].lctx);
 	}
 	free(cmp->phases);
 	cmp->phases = NULL;
@@ -675,7 +680,7 @@ void dv_comparison_free(dv_comparison *cmp)
 	dv_comparison_scan_stop(cmp);
 	for (size_t i = 0; i < cmp->nphases; i++) {
 		free(cmp->phases[i].name);
-		free(cmp->phases[i].lctx);
+		dv_logical_ctx_free(cmp->phases[i].lctx);
 	}
 	free(cmp->phases);
 	for (size_t i = 0; i < cmp->npairs; i++)
@@ -761,6 +766,26 @@ size_t dv_comparison_warnings(const dv_comparison *cmp, char ***out)
 		else if (!m && b && t)
 			warn(&w, "phase %s: nothing compared: no file has a partner (%zu in the baseline, %zu in the target)",
 			     ph->name, b, t);
+	}
+	/* smart token alignment: coverage instead of silence, and never a
+	 * vacuous pass (zero sequences matched compares nothing) */
+	for (size_t k = 0; k < cmp->nphases; k++) {
+		const dv_logical_ctx *lc = cmp->phases[k].lctx;
+		size_t compared = 0;
+
+		if (!lc || !lc->smart_asked)
+			continue;
+		if (lc->ta_why)
+			warn(&w, "phase %s: %s", cmp->phases[k].name, lc->ta_why);
+		if (!lc->ta)
+			continue;
+		for (size_t i = 0; i < lc->ta->nmatched; i++)
+			compared += lc->ta->matched[i].tokens > 0;
+		if (!compared)
+			warn(&w, "phase %s: token alignment matched no sequence (%zu baseline, %zu target unmatched)",
+			     cmp->phases[k].name, lc->ta->nunmatched_baseline, lc->ta->nunmatched_target);
+		for (size_t i = 0; i < lc->ta->nerrors; i++)
+			warn(&w, "phase %s: token alignment: %s", cmp->phases[k].name, lc->ta->errors[i]);
 	}
 	if (only_b * 2 > nb)
 		warn(&w, "baseline: %zu of %zu files have no partner in the target", only_b, nb);

@@ -926,8 +926,8 @@ int dv_vtensor_align(dv_vtensor *vt, const char *pattern, int ndim, const int64_
 
 /* ---- joining ---- */
 
-dv_vtensor *dv_vtensor_join(dv_vtensor **parts, const size_t *nshards, size_t n, int dim, int64_t len,
-			    dv_error *err)
+dv_vtensor *dv_vtensor_join_map(dv_vtensor **parts, const size_t *nshards, size_t n, int dim, const int32_t *part_of,
+				const int64_t *index, int64_t len, dv_error *err)
 {
 	dv_vtensor *vt = calloc(1, sizeof(*vt));
 	vnode **roots = calloc(n ? n : 1, sizeof(*roots)), *g;
@@ -986,15 +986,31 @@ dv_vtensor *dv_vtensor_join(dv_vtensor **parts, const size_t *nshards, size_t n,
 		}
 		D += roots[k]->shape[dim];
 	}
-	if (len >= 0 && len < D)
+	if (part_of) {
+		/* every (part, index) must exist: a token plan names them */
+		for (int64_t t = 0; t < len; t++)
+			if (part_of[t] < 0 || (size_t)part_of[t] >= n || index[t] < 0 ||
+			    index[t] >= roots[part_of[t]]->shape[dim]) {
+				dv_error_set(err, "join: element %lld of the map (part %d, index %lld) is outside the parts",
+					     (long long)t, part_of[t], (long long)index[t]);
+				goto fail;
+			}
 		D = len;
+	} else if (len >= 0 && len < D) {
+		D = len;
+	}
 	if (!(g = gather_new(vt, roots, n, dim, D, err)))
 		goto fail;
-	for (size_t k = 0; k < n && j < D; k++)
-		for (int64_t i = 0; i < roots[k]->shape[dim] && j < D; i++, j++) {
-			g->map_in[j] = (int32_t)k;
-			g->map_idx[j] = i;
-		}
+	if (part_of) {
+		memcpy(g->map_in, part_of, (size_t)D * sizeof(*part_of));
+		memcpy(g->map_idx, index, (size_t)D * sizeof(*index));
+	} else {
+		for (size_t k = 0; k < n && j < D; k++)
+			for (int64_t i = 0; i < roots[k]->shape[dim] && j < D; i++, j++) {
+				g->map_in[j] = (int32_t)k;
+				g->map_idx[j] = i;
+			}
+	}
 	vt->root = g;
 	for (size_t k = 0; k < n; k++)
 		dv_vtensor_close(parts[k]);
@@ -1006,6 +1022,12 @@ fail:
 	free(roots);
 	dv_vtensor_close(vt);
 	return NULL;
+}
+
+dv_vtensor *dv_vtensor_join(dv_vtensor **parts, const size_t *nshards, size_t n, int dim, int64_t len,
+			    dv_error *err)
+{
+	return dv_vtensor_join_map(parts, nshards, n, dim, NULL, NULL, len, err);
 }
 
 /* ---- where an element comes from ---- */

@@ -2,6 +2,7 @@
  * is public so the TUI can export the table it shows. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "internal.h"
 #include "dumpview/logical.h"
@@ -23,7 +24,7 @@ void dv_csv_write_header(FILE *out)
 		fprintf(out, ",%s_nan,%s_inf", sides[s], sides[s]);
 	}
 	/* logical tensors (cross-topology): appended, so older columns keep their places */
-	fputs(",baseline_files,target_files,plan,replica_mismatch", out);
+	fputs(",baseline_files,target_files,plan,replica_mismatch,token_aligner,failed_sequences", out);
 	fputc('\n', out);
 }
 
@@ -150,6 +151,23 @@ void dv_csv_write_pair(FILE *out, const dv_comparison *cmp, const dv_pair *pair,
 		str_field(out, done && pair->logical ? pair->logical->plan : NULL);
 		str_field(out, done && pair->result.status == DV_RESULT_COMPARED
 				       ? (dv_pair_replica_mismatch(pair) ? "true" : "false") : NULL);
+		str_field(out, pair->lctx ? dv_token_aligner_name(pair->lctx->token_aligner) : "none");
+		/* smart: the sequences whose own metrics fail, ';'-separated */
+		fputc(',', out);
+		if (done && pair->logical && pair->lctx && pair->lctx->ta) {
+			char *ids = NULL;
+			size_t len = 0;
+			FILE *m = open_memstream(&ids, &len);
+
+			if (m) {
+				for (size_t i = 0, k = 0; i < pair->logical->nseqs; i++)
+					if (!pair->logical->seqs[i].passed)
+						fprintf(m, "%s%s", k++ ? ";" : "", pair->logical->seqs[i].id);
+				fclose(m);
+				dv_csv_write_field(out, ids);
+				free(ids);
+			}
+		}
 	}
 	fputc('\n', out);
 }

@@ -6,6 +6,7 @@
 
 #include "internal.h"
 #include "dumpview/logical.h"
+#include "dumpview/token_align.h"
 
 static void key(FILE *out, const char *k)
 {
@@ -181,6 +182,92 @@ static void logical_fields(FILE *out, const dv_pair *pair)
 	}
 	key(out, "replica_mismatch");
 	fputs(dv_pair_replica_mismatch(pair) ? "true" : "false", out);
+	key(out, "token_aligner");
+	str_or_null(out, pair->lctx ? dv_token_aligner_name(pair->lctx->token_aligner) : "none");
+	key(out, "per_sequence");
+	if (lr && pair->lctx && pair->lctx->ta) {
+		fputc('[', out);
+		for (size_t i = 0; i < lr->nseqs; i++) {
+			const dv_seq_metrics *q = &lr->seqs[i];
+
+			fputs(i ? ",{\"id\":" : "{\"id\":", out);
+			dv_json_write_string(out, q->id);
+			fprintf(out, ",\"tokens\":%zu", q->tokens);
+			metric(out, "rel_diff", true, q->rel_diff);
+			metric(out, "max_abs_diff", true, q->max_abs_diff);
+			metric(out, "mean_abs_diff", true, q->mean_abs_diff);
+			key(out, "passed");
+			fputs(q->passed ? "true" : "false", out);
+			fputc('}', out);
+		}
+		fputc(']', out);
+	} else {
+		fputs("null", out);
+	}
+}
+
+/* One phase's token alignment: coverage instead of silence. */
+static void token_alignment(dv_report *r)
+{
+	FILE *out = r->out;
+	const dv_phase_pairs *ph = NULL;
+	const dv_ta_result *ta;
+
+	for (size_t k = 0; k < r->cmp->nphases && !ph; k++)
+		if (r->cmp->phases[k].lctx && r->cmp->phases[k].lctx->smart_asked)
+			ph = &r->cmp->phases[k];
+	if (!ph && r->cmp->nphases)
+		ph = &r->cmp->phases[0];
+	if (!ph || !ph->lctx) {
+		fputs("null", out);
+		return;
+	}
+	ta = ph->lctx->ta;
+	fputs("{\"mode\":", out);
+	dv_json_write_string(out, dv_token_aligner_name(ph->lctx->token_aligner));
+	key(out, "phase");
+	dv_json_write_string(out, ph->name);
+	key(out, "matched");
+	fputc('[', out);
+	for (size_t i = 0; ta && i < ta->nmatched; i++) {
+		const dv_ta_match *m = &ta->matched[i];
+
+		fputs(i ? ",{\"id\":" : "{\"id\":", out);
+		dv_json_write_string(out, m->id);
+		fprintf(out, ",\"tokens\":%zu,\"baseline_only_tokens\":%zu,\"target_only_tokens\":%zu}", m->tokens,
+			m->baseline_only_tokens, m->target_only_tokens);
+	}
+	fputc(']', out);
+	for (int side = 0; side < 2; side++) {
+		const dv_ta_unmatched *u = ta ? (side ? ta->unmatched_target : ta->unmatched_baseline) : NULL;
+		size_t n = ta ? (side ? ta->nunmatched_target : ta->nunmatched_baseline) : 0;
+
+		key(out, side ? "unmatched_target" : "unmatched_baseline");
+		fputc('[', out);
+		for (size_t i = 0; i < n; i++) {
+			fputs(i ? ",{\"id\":" : "{\"id\":", out);
+			dv_json_write_string(out, u[i].id);
+			fprintf(out, ",\"tokens\":%zu}", u[i].tokens);
+		}
+		fputc(']', out);
+	}
+	fprintf(out, ",\"padding_tokens\":%zu,\"padding_sequences\":%zu", ta ? ta->padding_tokens : 0,
+		ta ? ta->padding_sequences : 0);
+	key(out, "tokens_aligned");
+	fprintf(out, "%zu", ta ? ta->ntokens : 0);
+	key(out, "errors");
+	fputc('[', out);
+	if (ph->lctx->ta_why) {
+		dv_json_write_string(out, ph->lctx->ta_why);
+		if (ta && ta->nerrors)
+			fputc(',', out);
+	}
+	for (size_t i = 0; ta && i < ta->nerrors; i++) {
+		if (i)
+			fputc(',', out);
+		dv_json_write_string(out, ta->errors[i]);
+	}
+	fputs("]}", out);
 }
 
 static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
@@ -380,6 +467,8 @@ static void jsonl_finish(dv_report *r, const char *diagnosis)
 	}
 	key(out, "first_replica_mismatch");
 	locator(r, dv_first_replica_mismatch(r->cmp));
+	key(out, "token_alignment");
+	token_alignment(r);
 	key(out, "diagnosis");
 	str_or_null(out, diagnosis);
 	key(out, "warnings");

@@ -29,3 +29,7 @@ tests_test_fmt_double_LDADD = $(DV_TEST_LIBS)
 # compare across parallel layouts: logical tensors against torch (tests/fixtures/xtopo)
 TESTS += tests/test_compare_xtopo.sh
 EXTRA_DIST += tests/test_compare_xtopo.sh tests/test_compare_xtopo.py
+
+# compare --token-aligner smart against torch (tests/fixtures/tokalign)
+TESTS += tests/test_compare_tokalign.sh
+EXTRA_DIST += tests/test_compare_tokalign.sh tests/test_compare_tokalign.py

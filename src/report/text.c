@@ -6,6 +6,7 @@
 #include "dumpview/escape.h"
 #include "internal.h"
 #include "dumpview/logical.h"
+#include "dumpview/token_align.h"
 
 static const char *mark(const dv_report *r, bool ok)
 {
@@ -26,6 +27,47 @@ static const char *shown_dir(const char *dir, const char *fallback)
 	return *dir ? dir : ".";
 }
 
+/* The smart token aligner's coverage, once per phase, before its pairs. */
+static void alignment_table(dv_report *r, const dv_phase_pairs *ph)
+{
+	const dv_logical_ctx *lc = ph->lctx;
+	const dv_ta_result *ta = lc ? lc->ta : NULL;
+	FILE *out = r->out;
+
+	if (!lc || !lc->smart_asked)
+		return;
+	if (lc->ta_why)
+		dv_term_fprintf(out, "Token alignment: %s\n", lc->ta_why);
+	if (!ta) {
+		fputc('\n', out);
+		return;
+	}
+	fprintf(out, "Token alignment (smart, by %s): %zu tokens of %zu sequences aligned, %zu padding tokens\n",
+		ta->by_rid ? "rid" : "token ids", ta->ntokens, ta->nmatched, ta->padding_tokens);
+	fprintf(out, "  %-20s %8s %14s %12s\n", "sequence", "tokens", "baseline-only", "target-only");
+	for (size_t i = 0; i < ta->nmatched; i++) {
+		const dv_ta_match *m = &ta->matched[i];
+
+		fputs("  ", out);
+		dv_term_fprintf(out, "%-20s", m->id);
+		fprintf(out, " %8zu %14zu %12zu%s\n", m->tokens, m->baseline_only_tokens, m->target_only_tokens,
+			m->ids_disagree ? "  token ids differ: not compared" : "");
+	}
+	for (int side = 0; side < 2; side++) {
+		const dv_ta_unmatched *u = side ? ta->unmatched_target : ta->unmatched_baseline;
+		size_t n = side ? ta->nunmatched_target : ta->nunmatched_baseline;
+
+		for (size_t i = 0; i < n; i++) {
+			fputs("  ", out);
+			dv_term_fprintf(out, "%-20s", u[i].id);
+			fprintf(out, " %8zu  only in the %s\n", u[i].tokens, side ? "target" : "baseline");
+		}
+	}
+	for (size_t i = 0; i < ta->nerrors; i++)
+		dv_term_fprintf(out, "  error: %s\n", ta->errors[i]);
+	fputc('\n', out);
+}
+
 static void write_phase_header(dv_report *r, size_t phase)
 {
 	const dv_phase_pairs *ph = &r->cmp->phases[phase];
@@ -38,6 +80,7 @@ static void write_phase_header(dv_report *r, size_t phase)
 		dv_term_fprintf(r->out, "==== Phase %s: only in %s (%s) ====\n", ph->name,
 				ph->in_base ? "baseline" : "target", ph->in_base ? bdir : tdir);
 	fputc('\n', r->out);
+	alignment_table(r, ph);
 }
 
 static void text_phase(dv_report *r, size_t phase)
@@ -101,10 +144,28 @@ static void side_line(dv_report *r, const dv_pair *pair, int side)
 
 	dv_term_fprintf(r->out, "%s=%s", side ? "target" : "baseline", f[0]->relpath);
 	if (n > 1) {
-		fprintf(r->out, " (%zu files, ranks", n);
-		for (size_t i = 0; i < n && i < 16; i++)
-			fprintf(r->out, "%s%" PRId64, i ? "," : " ", f[i]->rank);
-		fputs(n > 16 ? ",...)" : ")", r->out);
+		bool ranks = false, steps = false;
+
+		for (size_t i = 1; i < n; i++) {
+			ranks |= f[i]->rank != f[0]->rank;
+			steps |= f[i]->step != f[0]->step;
+		}
+		fprintf(r->out, " (%zu files", n);
+		if (ranks || !steps) {
+			fputs(", ranks", r->out);
+			for (size_t i = 0; i < n && i < 16; i++)
+				fprintf(r->out, "%s%" PRId64, i ? "," : " ", f[i]->rank);
+			if (n > 16)
+				fputs(",...", r->out);
+		}
+		if (steps) {
+			fputs(", steps", r->out);
+			for (size_t i = 0; i < n && i < 16; i++)
+				fprintf(r->out, "%s%" PRId64, i ? "," : " ", f[i]->step);
+			if (n > 16)
+				fputs(",...", r->out);
+		}
+		fputc(')', r->out);
 	}
 	fputc('\n', r->out);
 }
@@ -142,6 +203,16 @@ static void logical_tail(dv_report *r, const dv_pair *pair)
 			dv_axis_name(c->axis), c->side ? "target" : "baseline", mark(r, c->passed), c->ranks[1],
 			c->ranks[0], dv_fmt_double(a, sizeof(a), c->max_abs_diff),
 			c->passed ? "" : " (replica mismatch)");
+	}
+	for (size_t i = 0; i < lr->nseqs; i++) {
+		const dv_seq_metrics *q = &lr->seqs[i];
+		char b[64], c[64];
+
+		fputs("  sequence ", r->out);
+		dv_term_fputs(q->id, r->out);
+		fprintf(r->out, " (%zu tokens): %s rel_diff=%s\tmax_abs_diff=%s\tmean_abs_diff=%s\n", q->tokens,
+			mark(r, q->passed), dv_fmt_double(a, sizeof(a), q->rel_diff),
+			dv_fmt_double(b, sizeof(b), q->max_abs_diff), dv_fmt_double(c, sizeof(c), q->mean_abs_diff));
 	}
 	if (lr->has_shard && pair->result.status == DV_RESULT_COMPARED && pair->result.max_abs_diff > 0) {
 		dv_term_fprintf(r->out, "max_abs_diff lies in target=%s", lr->shard_file->relpath);
