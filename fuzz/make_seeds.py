@@ -92,6 +92,30 @@ def main():
         if n.endswith(".pkl"):
             with open(os.path.join(FIX, "dims", n), "rb") as f:
                 put("fuzz_dims", "meta-" + n[:-4], b"\2" + f.read())
+    # fuzz_unshard: shards, dims, sizes, then length-prefixed pickled meta dicts
+    import pickle
+    def shard_meta(dims, **axes):
+        info = {}
+        for a, (r, n) in axes.items():
+            info[a + "_rank"], info[a + "_size"] = r, n
+        return pickle.dumps({"dims": dims, "sglang_parallel_info": info}, protocol=2)
+
+    def unshard(n, ndim, sizes, metas):
+        out = bytes([n - 1, ndim - 1]) + bytes(x - 1 for x in sizes)
+        for m in metas:
+            out += bytes([len(m) & 0xff, len(m) >> 8]) + m
+        return out
+
+    put("fuzz_unshard", "concat", unshard(2, 2, [2, 2, 2, 2], [shard_meta("t h[tp]", tp=(r, 2)) for r in range(2)]))
+    put("fuzz_unshard", "partial", unshard(2, 2, [2, 3, 2, 3], [shard_meta("t h[tp:partial]", tp=(r, 2))
+                                                                for r in range(2)]))
+    put("fuzz_unshard", "replicated", unshard(2, 2, [2, 2, 2, 2], [shard_meta("t h # tp:replicated", tp=(r, 2))
+                                                                   for r in range(2)]))
+    put("fuzz_unshard", "zigzag", unshard(2, 3, [1, 4, 2, 1, 4, 2], [shard_meta("b s[cp:zigzag] h", cp=(r, 2))
+                                                                     for r in range(2)]))
+    put("fuzz_unshard", "tpcp", unshard(4, 2, [2, 2] * 4, [shard_meta("s[cp] h[tp]", tp=(r % 2, 2), cp=(r // 2, 2))
+                                                          for r in range(4)]))
+    put("fuzz_unshard", "fused", unshard(2, 2, [2, 4, 2, 4], [shard_meta("t (a*b)[tp]", tp=(r, 2)) for r in range(2)]))
     # fuzz_token_align: two sides of steps (step byte, field mask, fields)
     def ints(v, rows=None):
         return (bytes([rows]) if rows is not None else b"") + bytes([len(v)]) + bytes(x & 0xff for x in v)
