@@ -624,7 +624,7 @@ static int side_open(const dv_pair *pair, lside *s, bool stack, dv_error *err)
 			src[k] = lf->src;
 			s->order[s->norder++] = keep[a + k];
 		}
-		if (ctx && ctx->concat_steps && s->dims) {
+		if (ctx && (ctx->concat_steps || ctx->ta) && s->dims) {
 			if (load_lens(ctx, s->which, step, s, err) < 0)
 				goto out;
 			uo.have_seq_lens = s->lens != NULL;
