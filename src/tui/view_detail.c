@@ -362,7 +362,7 @@ static void draw_coverage(dctx *c, const dv_logical_ctx *lc)
 	if (!lc || !lc->smart_asked)
 		return;
 	if (lc->ta_why || !lc->ta) {
-		snprintf(buf, sizeof(buf), "tokens:   %s; compared as %s", lc->ta_why ? lc->ta_why : "smart token aligner not used",
+		snprintf(buf, sizeof(buf), "tokens:   %s; token aligner in use: %s", lc->ta_why ? lc->ta_why : "smart token aligner not used",
 			 dv_token_aligner_name(lc->token_aligner) ? dv_token_aligner_name(lc->token_aligner) : "none");
 		wrapped(c, buf, tui_draw_attr(app, CP_FAIL, A_BOLD));
 		return;
@@ -539,10 +539,12 @@ static void draw_heat(dctx *c, const dv_pair *p, const dv_pair_detail *d)
 	int rows = d->heat_rows < maxh ? d->heat_rows : maxh;
 	char buf[512], mx[32];
 	tui_draw_fmt_num(mx, sizeof(mx), d->heat_max);
-	snprintf(buf, sizeof(buf), "|t-b| heat map: %lld x %lld (rows x last dim) as %d x %d cells, mean per cell%s:",
-		 (long long)d->heat_src_rows, (long long)d->heat_src_cols, rows, cols,
-		 labels ? "; rows by sequence (~: a row across a boundary)" : "");
-	wrapped(c, buf, tui_draw_attr(app, CP_HEAD, A_BOLD));
+	snprintf(buf, sizeof(buf), "|t-b| heat map: %lld x %lld (rows x last dim) as %d x %d cells, mean per cell:",
+		 (long long)d->heat_src_rows, (long long)d->heat_src_cols, rows, cols);
+	line(c, buf, tui_draw_attr(app, CP_HEAD, A_BOLD));
+	if (labels)
+		wrapped(c, "rows run along the tokens: each labelled by the sequence holding most of its tokens "
+			   "(~: the row crosses into the next one)", tui_draw_attr(app, CP_DIM, 0));
 	/* Legend: each level's glyph and its lower bound. */
 	put(c, 1, "legend:", A_BOLD);
 	int x = 9;
@@ -814,6 +816,8 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 	bool logical = p->kind == DV_PAIR_MATCHED && tui_jobs_pair_logical(p);
 	if (logical && atomic_load(&p->state) == DV_PAIR_DONE)
 		draw_logical(&c, p);
+	else if (p->kind == DV_PAIR_MATCHED)
+		draw_coverage(&c, p->lctx);   /* the phase's token alignment, whatever the pair */
 	if (v == PV_UNMATCHED) {
 		line(&c, p->kind == DV_PAIR_TARGET_ONLY ? "This tensor exists only in the target: no baseline file pairs with it."
 							: "This tensor exists only in the baseline: no target file pairs with it.",
