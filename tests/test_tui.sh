@@ -64,6 +64,17 @@ for case in "$FIXTURES"/xtopo/*/; do
 	ln -s "$FIXTURES/xtopo/$case/target" "$tmp/xtopo/$case/target"
 done
 
+# "#runs: tokalign CASE": the token-alignment fixture tests/fixtures/tokalign/
+# CASE (an inference run against a training run; nomatch: the thd baseline
+# against a target whose token ids match nothing).
+for case in thd bshd nomatch; do
+	mkdir -p "$tmp/tokalign/$case"
+	base=$case
+	[ "$case" = nomatch ] && base=thd
+	ln -s "$FIXTURES/tokalign/$base/baseline" "$tmp/tokalign/$case/baseline"
+	ln -s "$FIXTURES/tokalign/$case/target" "$tmp/tokalign/$case/target"
+done
+
 # "#runs: skipped": a tensor whose target has two rank files without dims
 # (no one tensor can be formed from them: skipped), beside a plain pair.
 for side in baseline target; do
@@ -97,6 +108,8 @@ for keys in "$dir"/*.keys; do
 	grep -q '^#runs: skipped' "$keys" && where=$tmp/skipped
 	xtopo=$(sed -n 's/^#runs: xtopo *//p' "$keys")
 	[ -n "$xtopo" ] && where=$tmp/xtopo/$xtopo
+	tokalign=$(sed -n 's/^#runs: tokalign *//p' "$keys")
+	[ -n "$tokalign" ] && where=$tmp/tokalign/$tokalign
 	# shellcheck disable=SC2086
 	if (cd "$where" && NO_COLOR= DUMPVIEW_SCRIPT="$keys" "$DUMPVIEW" $args baseline target >"$tmp/$name.out" 2>&1); then
 		ok "$name: script ran"

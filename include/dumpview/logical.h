@@ -112,6 +112,7 @@ typedef struct dv_logical_result {
 	 * target-sequence order (id points into the phase's alignment) */
 	struct dv_seq_metrics *seqs;
 	size_t nseqs;
+	int token_dim;             /* the token dim of aligned_shape (plan order), -1: none */
 } dv_logical_result;
 
 typedef struct dv_seq_metrics {

@@ -1070,6 +1070,7 @@ static int fill_logical(dv_logical_view *v, const dv_metrics_opts *opts, dv_pair
 		}
 		free(r);
 	}
+	lr->token_dim = v->token_pos >= 0 && v->token_pos < lr->aligned_ndim ? v->token_pos : -1;
 	if (seq_metrics(v, opts, lr, err) < 0)
 		return -1;
 	/* max |t-b| in the target file holding it */

@@ -2,7 +2,11 @@
  * divergence) and the status bar (message, prompt being typed, selection
  * path, key hints). */
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
+
+#include "dumpview/logical.h"
+#include "dumpview/token_align.h"
 
 #include "bars.h"
 #include "draw.h"
@@ -32,6 +36,68 @@ static void gate_text(tui_app *app, char *out, size_t size)
 		snprintf(out, size, "gate: fail (nothing passed)");
 }
 
+/* Phases whose smart token aligner is not in use (ta_why) and phases where
+ * it matched no sequence; the first such phase. */
+static size_t token_problems(const tui_app *app, size_t *fallback, size_t *nomatch, size_t *first)
+{
+	*fallback = *nomatch = 0;
+	*first = SIZE_MAX;
+	for (size_t k = 0; k < app->cmp->nphases; k++) {
+		const dv_logical_ctx *lc = app->cmp->phases[k].lctx;
+		if (!lc || !lc->smart_asked)
+			continue;
+		bool none = false;
+		if (lc->ta && !lc->ta_why) {
+			none = true;
+			for (size_t i = 0; i < lc->ta->nmatched; i++)
+				none &= lc->ta->matched[i].tokens == 0;
+		}
+		if (lc->ta_why)
+			++*fallback;
+		*nomatch += none;
+		if ((lc->ta_why || none) && *first == SIZE_MAX)
+			*first = k;
+	}
+	return *fallback + *nomatch;
+}
+
+/* How many warnings the token alignment adds (as dv_comparison_warnings
+ * words them: a fallback, zero matches, each error). */
+static size_t token_warnings(const tui_app *app)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < app->cmp->nphases; k++) {
+		const dv_logical_ctx *lc = app->cmp->phases[k].lctx;
+		if (!lc || !lc->smart_asked)
+			continue;
+		n += lc->ta_why != NULL;
+		if (!lc->ta)
+			continue;
+		bool none = true;
+		for (size_t i = 0; i < lc->ta->nmatched; i++)
+			none &= lc->ta->matched[i].tokens == 0;
+		n += none + lc->ta->nerrors;
+	}
+	return n;
+}
+
+/* "tokens: smart not used (phase inference +2)", "tokens: no sequence
+ * matched (phase rollout)"; false when every phase aligned something. */
+static bool token_note(const tui_app *app, char *out, size_t size)
+{
+	size_t fallback, nomatch, first;
+	size_t n = token_problems(app, &fallback, &nomatch, &first);
+	if (!n)
+		return false;
+	char more[32] = "";
+	if (n > 1)
+		snprintf(more, sizeof(more), " +%zu", n - 1);
+	const dv_logical_ctx *lc = app->cmp->phases[first].lctx;
+	snprintf(out, size, "tokens: %s (phase %s%s)", lc->ta_why ? "smart not used" : "no sequence matched",
+		 app->cmp->phases[first].name, more);
+	return true;
+}
+
 void tui_bars_title(tui_app *app)
 {
 	attr_t a = tui_draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD);
@@ -58,6 +124,7 @@ void tui_bars_title(tui_app *app)
 		snprintf(scan, sizeof(scan), "scan off %zu/%zu%s", done, total, ncan);
 	else
 		snprintf(scan, sizeof(scan), "scan %zu/%zu%s%s", done, total, ncan, app->scan_paused ? " paused" : "");
+	bool token_shown = false;
 	if (app->first_div >= 0) {
 		char path[400];
 		tui_state_pair_path(app, (size_t)app->first_div, path, sizeof(path));
@@ -66,6 +133,8 @@ void tui_bars_title(tui_app *app)
 		/* the same warnings that make `compare` fail: never "no divergence" then */
 		char **w = NULL;
 		size_t nw = dv_comparison_warnings(app->cmp, &w);
+		/* the warnings all the token alignment's: the note would repeat them */
+		token_shown = nw && nw == token_warnings(app);
 		if (nw)
 			snprintf(fd, sizeof(fd), "warning: %s%s", w[0], nw > 1 ? " (+more)" : "");
 		else
@@ -73,6 +142,14 @@ void tui_bars_title(tui_app *app)
 		dv_warnings_free(w, nw);
 	} else {
 		snprintf(fd, sizeof(fd), "first divergence: not found yet");
+	}
+	/* The smart token aligner not in use, or matching nothing, in some
+	 * phase: said beside the first divergence (a fallback compares the
+	 * tokens as they are stored), unless the warning shown is all of it. */
+	char tok[256];
+	if (!token_shown && token_note(app, tok, sizeof(tok))) {
+		size_t n = strlen(fd);
+		snprintf(fd + n, sizeof(fd) - n, " %s %s", app->g.vbar, tok);
 	}
 	/* Replica mismatches fail without being a divergence of the metrics:
 	 * counted apart, beside the first divergence. */

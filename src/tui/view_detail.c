@@ -8,6 +8,7 @@
 
 #include "dumpview/logical.h"
 #include "dumpview/numfmt.h"
+#include "dumpview/token_align.h"
 #include "dumpview/vtensor.h"
 #include "draw.h"
 #include "jobs.h"
@@ -329,7 +330,181 @@ static void draw_value_hists(dctx *c, const dv_pair_detail *d)
 	dnl(c);
 }
 
-static void draw_heat(dctx *c, const dv_pair_detail *d)
+
+/* ---- token alignment (the smart aligner) ---- */
+
+/* A matched sequence's own verdict under the threshold the tree judges by
+ * (the one it was computed under when none is set). */
+static bool seq_passes(const tui_app *app, const dv_seq_metrics *s)
+{
+	double thr = dv_comparison_threshold(app->cmp);
+	if (isnan(thr))
+		return s->passed;
+	return dv_rel_diff_passes(s->rel_diff, thr) && !isnan(s->max_abs_diff);
+}
+
+/* How many matched sequences a phase's alignment compared (tokens > 0). */
+static size_t ta_compared(const dv_ta_result *ta)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < ta->nmatched; i++)
+		n += ta->matched[i].tokens > 0;
+	return n;
+}
+
+/* The phase's alignment coverage, once per pane: what was matched, what
+ * was left over on each side, the padding ignored and the problems; or why
+ * the smart aligner is not in use. */
+static void draw_coverage(dctx *c, const dv_logical_ctx *lc)
+{
+	tui_app *app = c->app;
+	char buf[2048];
+	if (!lc || !lc->smart_asked)
+		return;
+	if (lc->ta_why || !lc->ta) {
+		snprintf(buf, sizeof(buf), "tokens:   %s; token aligner in use: %s", lc->ta_why ? lc->ta_why : "smart token aligner not used",
+			 dv_token_aligner_name(lc->token_aligner) ? dv_token_aligner_name(lc->token_aligner) : "none");
+		wrapped(c, buf, tui_draw_attr(app, CP_FAIL, A_BOLD));
+		return;
+	}
+	const dv_ta_result *ta = lc->ta;
+	size_t compared = ta_compared(ta);
+	snprintf(buf, sizeof(buf),
+		 "tokens:   smart%s: %zu sequence%s matched, %zu token%s aligned; unmatched baseline %zu, target %zu; "
+		 "padding %zu token%s (%zu segment%s); %zu error%s",
+		 ta->by_rid ? " by rid" : "", compared, compared == 1 ? "" : "s", ta->ntokens, ta->ntokens == 1 ? "" : "s",
+		 ta->nunmatched_baseline, ta->nunmatched_target, ta->padding_tokens, ta->padding_tokens == 1 ? "" : "s",
+		 ta->padding_sequences, ta->padding_sequences == 1 ? "" : "s", ta->nerrors, ta->nerrors == 1 ? "" : "s");
+	wrapped(c, buf, A_NORMAL);
+	for (int side = 0; side < 2; side++) {
+		const dv_ta_unmatched *u = side ? ta->unmatched_target : ta->unmatched_baseline;
+		size_t n = side ? ta->nunmatched_target : ta->nunmatched_baseline;
+		if (!n)
+			continue;
+		size_t k = (size_t)snprintf(buf, sizeof(buf), "          %s only:", side ? "target" : "baseline");
+		for (size_t i = 0; i < n && k < sizeof(buf); i++)
+			k += (size_t)snprintf(buf + k, sizeof(buf) - k, "%s %s (%zu token%s)", i ? "," : "", u[i].id,
+					      u[i].tokens, u[i].tokens == 1 ? "" : "s");
+		wrapped(c, buf, A_NORMAL);
+	}
+	for (size_t i = 0; i < ta->nerrors; i++) {
+		snprintf(buf, sizeof(buf), "          error: %s", ta->errors[i]);
+		wrapped(c, buf, tui_draw_attr(app, CP_FAIL, A_BOLD));
+	}
+	if (!compared)
+		line(c, "          matched no sequence: nothing is compared (a warning: the gate fails)",
+		     tui_draw_attr(app, CP_FAIL, A_BOLD));
+}
+
+/* Each matched sequence's own metrics, in target order with its tokens'
+ * range along the token dim, failing rows marked: which request diverges. */
+static void draw_seq_table(dctx *c, const dv_pair *p)
+{
+	tui_app *app = c->app;
+	const dv_logical_result *lr = p->logical;
+	const dv_ta_result *ta = p->lctx ? p->lctx->ta : NULL;
+	if (!lr || !ta || !lr->nseqs)
+		return;
+	attr_t head = tui_draw_attr(app, CP_HEAD, A_BOLD);
+	char buf[512], num[64];
+	size_t nfail = 0;
+	for (size_t i = 0; i < lr->nseqs; i++)
+		nfail += !seq_passes(app, &lr->seqs[i]);
+	size_t k = (size_t)snprintf(buf, sizeof(buf), "per sequence (token alignment, target order): %zu of %zu fail", nfail,
+				    lr->nseqs);
+	for (size_t i = 0, shown = 0; i < lr->nseqs && k < sizeof(buf); i++)
+		if (!seq_passes(app, &lr->seqs[i]))
+			k += (size_t)snprintf(buf + k, sizeof(buf) - k, "%s %s", shown++ ? "," : ":", lr->seqs[i].id);
+	wrapped(c, buf, head);
+	putf(c, 1, 16, "sequence", head, false);
+	putf(c, 18, 6, "tokens", head, true);
+	putf(c, 25, 11, "range", head, false);
+	putf(c, 36, 9, "rel_diff", head, true);
+	putf(c, 46, 9, "max_abs", head, true);
+	putf(c, 56, 9, "mean_abs", head, true);
+	dnl(c);
+	size_t j = 0;
+	for (size_t m = 0; m < ta->nmatched; m++) {
+		const dv_ta_match *mt = &ta->matched[m];
+		const dv_seq_metrics *s = j < lr->nseqs && lr->seqs[j].id == mt->id ? &lr->seqs[j++] : NULL;
+		bool pass = s && seq_passes(app, s);
+		attr_t a = s && !pass ? tui_draw_attr(app, CP_FAIL, A_BOLD) : A_NORMAL;
+		putf(c, 1, 16, mt->id, a, false);
+		snprintf(num, sizeof(num), "%zu", mt->tokens);
+		putf(c, 18, 6, num, a, true);
+		snprintf(num, sizeof(num), "[%zu, %zu)", mt->start, mt->end);
+		putf(c, 25, 11, num, a, false);
+		if (!s) {
+			put(c, 36, mt->ids_disagree ? "token ids disagree: not compared" : "not compared",
+			    tui_draw_attr(app, CP_FAIL, 0));
+			dnl(c);
+			continue;
+		}
+		tui_draw_fmt_num(num, sizeof(num), s->rel_diff);
+		putf(c, 36, 9, num, a, true);
+		tui_draw_fmt_num(num, sizeof(num), s->max_abs_diff);
+		putf(c, 46, 9, num, a, true);
+		tui_draw_fmt_num(num, sizeof(num), s->mean_abs_diff);
+		putf(c, 56, 9, num, a, true);
+		snprintf(buf, sizeof(buf), "%s %s", pass ? app->g.pass : app->g.fail, pass ? "passes" : "FAILS");
+		put(c, 66, buf, tui_draw_attr(app, pass ? CP_PASS : CP_FAIL, A_BOLD));
+		dnl(c);
+	}
+}
+
+/* The sequence each heat-map row falls in, when the rows run along the
+ * token dim of an aligned pair (every dim before it of size 1): the id of
+ * the matched sequence holding most of the row's tokens, "~" before it when
+ * the row also holds another one's. NULL when the rows are not tokens. */
+typedef struct heat_seqs {
+	const dv_ta_result *ta;
+	int64_t per_token;     /* heat source rows per token (dims between the token dim and the last) */
+	int64_t ntok;
+} heat_seqs;
+
+static bool heat_seqs_of(const dv_pair *p, const dv_pair_detail *d, heat_seqs *h)
+{
+	const dv_logical_result *lr = p->logical;
+	const dv_ta_result *ta = p->lctx ? p->lctx->ta : NULL;
+	if (!lr || !ta || !lr->nseqs || !ta->nmatched || lr->token_dim < 0 || lr->token_dim >= lr->aligned_ndim - 1)
+		return false;
+	int64_t outer = 1, inner = 1;
+	for (int k = 0; k < lr->token_dim; k++)
+		outer *= lr->aligned_shape[k];
+	for (int k = lr->token_dim + 1; k < lr->aligned_ndim - 1; k++)
+		inner *= lr->aligned_shape[k];
+	int64_t T = lr->aligned_shape[lr->token_dim];
+	if (outer != 1 || T != (int64_t)ta->ntokens || inner <= 0 || T * inner != d->heat_src_rows)
+		return false;
+	h->ta = ta;
+	h->per_token = inner;
+	h->ntok = T;
+	return true;
+}
+
+/* The matched sequence (index) holding most of the tokens [t0, t1), -1 when
+ * none; *mixed when another one holds some. */
+static ptrdiff_t heat_seq_at(const heat_seqs *h, int64_t t0, int64_t t1, bool *mixed)
+{
+	ptrdiff_t best = -1;
+	int64_t most = 0;
+	int holders = 0;
+	for (size_t m = 0; m < h->ta->nmatched; m++) {
+		int64_t a = (int64_t)h->ta->matched[m].start, b = (int64_t)h->ta->matched[m].end;
+		int64_t lo = a > t0 ? a : t0, hi = b < t1 ? b : t1;
+		if (hi <= lo)
+			continue;
+		holders++;
+		if (hi - lo > most) {
+			most = hi - lo;
+			best = (ptrdiff_t)m;
+		}
+	}
+	*mixed = holders > 1;
+	return best;
+}
+
+static void draw_heat(dctx *c, const dv_pair *p, const dv_pair_detail *d)
 {
 	tui_app *app = c->app;
 	if (!d->heat || d->heat_rows <= 0 || d->heat_cols <= 0) {
@@ -342,9 +517,24 @@ static void draw_heat(dctx *c, const dv_pair_detail *d)
 	}
 	/* As many rows as the pane still shows (at least 8), so the map is seen
 	 * without scrolling; finer rows are averaged. */
-	int maxw = c->r.w - 4, maxh = c->r.h - c->line - 3;
+	/* Rows along the token dim of an aligned pair: each labelled at the
+	 * right by its sequence (the label column taken from the map's width). */
+	heat_seqs hs;
+	bool labels = heat_seqs_of(p, d, &hs);
+	int lw = 0;
+	if (labels) {
+		for (size_t m = 0; m < hs.ta->nmatched; m++) {
+			int w = tui_draw_width(hs.ta->matched[m].id);
+			if (w > lw)
+				lw = w;
+		}
+		lw = (lw > 16 ? 16 : lw) + 3;
+	}
+	int maxw = c->r.w - 4 - lw, maxh = c->r.h - c->line - 3;
 	if (maxh < 8)
 		maxh = 8;
+	if (maxw < 8)
+		maxw = 8;
 	int cols = d->heat_cols < maxw ? d->heat_cols : maxw;
 	int rows = d->heat_rows < maxh ? d->heat_rows : maxh;
 	char buf[512], mx[32];
@@ -352,6 +542,9 @@ static void draw_heat(dctx *c, const dv_pair_detail *d)
 	snprintf(buf, sizeof(buf), "|t-b| heat map: %lld x %lld (rows x last dim) as %d x %d cells, mean per cell:",
 		 (long long)d->heat_src_rows, (long long)d->heat_src_cols, rows, cols);
 	line(c, buf, tui_draw_attr(app, CP_HEAD, A_BOLD));
+	if (labels)
+		wrapped(c, "rows run along the tokens: each labelled by the sequence holding most of its tokens "
+			   "(~: the row crosses into the next one)", tui_draw_attr(app, CP_DIM, 0));
 	/* Legend: each level's glyph and its lower bound. */
 	put(c, 1, "legend:", A_BOLD);
 	int x = 9;
@@ -372,6 +565,8 @@ static void draw_heat(dctx *c, const dv_pair_detail *d)
 	snprintf(buf, sizeof(buf), "(max %s)", mx);
 	put(c, x, buf, A_NORMAL);
 	dnl(c);
+	ptrdiff_t label_prev = -1;
+	bool label_mixed = false;
 	for (int r = 0; r < rows; r++) {
 		int r0 = (int)((int64_t)r * d->heat_rows / rows), r1 = (int)((int64_t)(r + 1) * d->heat_rows / rows);
 		if (r1 <= r0)
@@ -408,6 +603,26 @@ static void draw_heat(dctx *c, const dv_pair_detail *d)
 			}
 			attr_t a = tui_draw_attr(app, CP_HEAT0 + level, A_NORMAL);
 			tui_draw_str(stdscr, y, c->r.x + 2 + col, 1, app->g.heat[level], a | (app->color ? A_REVERSE : 0));
+		}
+		if (labels) {
+			/* the source rows of heat rows [r0, r1), then their tokens */
+			int64_t R = d->heat_src_rows, hr = d->heat_rows;
+			int64_t s0 = ((int64_t)r0 * R + hr - 1) / hr, s1 = ((int64_t)r1 * R + hr - 1) / hr;
+			int64_t t0 = s0 / hs.per_token, t1 = (s1 + hs.per_token - 1) / hs.per_token;
+			bool mixed;
+			ptrdiff_t m = heat_seq_at(&hs, t0, t1, &mixed);
+			char lb[64];
+			if (m < 0)
+				snprintf(lb, sizeof(lb), " ");
+			else if (mixed)
+				snprintf(lb, sizeof(lb), "~%s", hs.ta->matched[m].id);
+			else if (m != label_prev || label_mixed)
+				snprintf(lb, sizeof(lb), " %s", hs.ta->matched[m].id);
+			else
+				snprintf(lb, sizeof(lb), " %s", app->g.vbar);
+			label_prev = m;
+			label_mixed = mixed;
+			put(c, 2 + cols + 1, lb, mixed ? tui_draw_attr(app, CP_DIM, 0) : A_NORMAL);
 		}
 		dnl(c);
 	}
@@ -453,6 +668,7 @@ static void draw_logical(dctx *c, const dv_pair *p)
 		snprintf(buf, sizeof(buf), "preset:   %s%s", dv_preset_name(p->lctx->preset),
 			 p->lctx->preset_chosen ? " (chosen from the files)" : "");
 		line(c, buf, A_NORMAL);
+		draw_coverage(c, p->lctx);
 	}
 	if (!lr)
 		return;
@@ -600,6 +816,8 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 	bool logical = p->kind == DV_PAIR_MATCHED && tui_jobs_pair_logical(p);
 	if (logical && atomic_load(&p->state) == DV_PAIR_DONE)
 		draw_logical(&c, p);
+	else if (p->kind == DV_PAIR_MATCHED)
+		draw_coverage(&c, p->lctx);   /* the phase's token alignment, whatever the pair */
 	if (v == PV_UNMATCHED) {
 		line(&c, p->kind == DV_PAIR_TARGET_ONLY ? "This tensor exists only in the target: no baseline file pairs with it."
 							: "This tensor exists only in the baseline: no target file pairs with it.",
@@ -659,6 +877,10 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 			}
 			job_kind kind;
 			int64_t done, total;
+			if (p->logical && p->logical->nseqs) {
+				draw_seq_table(&c, p);
+				dnl(&c);
+			}
 			if (d && d->rc == 0) {
 				if (d->has_shards) {
 					draw_shard_table(&c, p, d);
@@ -670,7 +892,7 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 					draw_value_hists(&c, &d->d);
 					dnl(&c);
 				}
-				draw_heat(&c, &d->d);
+				draw_heat(&c, p, &d->d);
 			} else if (d) {
 				snprintf(buf, sizeof(buf), "detail unavailable: %s", d->error);
 				wrapped(&c, buf, tui_draw_attr(app, CP_FAIL, 0));
