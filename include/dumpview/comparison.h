@@ -133,6 +133,17 @@ bool dv_pair_replica_mismatch(const dv_pair *pair);
 /* The first pair in execution order with a replica mismatch, or -1. */
 ptrdiff_t dv_first_replica_mismatch(const dv_comparison *cmp);
 
+/* How far the comparison has got, for views that redraw often: matched
+ * pairs, those computed (DONE), cancelled ones, and replica mismatches.
+ * O(phases): the compute path keeps per-phase counts as pairs change. A
+ * comparison whose pair states were set by hand (tests, a loaded report)
+ * calls dv_comparison_recount once after. */
+typedef struct dv_counts {
+	size_t matched, done, cancelled, replica_mismatches;
+} dv_counts;
+void dv_comparison_counts(const dv_comparison *cmp, dv_counts *c);
+void dv_comparison_recount(dv_comparison *cmp);
+
 /* FAIL or ERROR: what the first divergence looks for. */
 bool dv_outcome_diverges(dv_outcome v);
 

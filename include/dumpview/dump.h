@@ -192,6 +192,10 @@ typedef struct dv_comparison {
 	const struct dv_grouping *grouping; /* how files form logical tensors (logical.h);
 					       NULL: the defaults. Not owned. */
 	const dv_dumpfile **pair_files; /* every pair's files (dv_pair.files points here) */
+	/* dv_first_divergence's memo: pairs [0, fd_pos) have final verdicts that
+	 * do not diverge under rule epoch fd_epoch - 1 (0: none yet) */
+	_Atomic size_t fd_pos;
+	_Atomic unsigned fd_epoch;
 } dv_comparison;
 
 /* Pairs two runs by the comparator's rule (all tags but dump_index, with

@@ -12,6 +12,7 @@
 #ifndef DUMPVIEW_LOGICAL_H
 #define DUMPVIEW_LOGICAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,6 +61,10 @@ typedef struct dv_logical_ctx {
 	bool ta_bshd[2];                       /* a side's steps are [batch, seq] (merged to t) */
 	char *ta_why;                          /* why smart is not in use, or its setup error */
 	const dv_dims_overrides *overrides;
+	/* the phase's pairs, kept by the compute path as they change, so a
+	 * redraw counts in O(phases) (dv_comparison_counts) */
+	size_t matched;                        /* matched pairs (set by the pairing) */
+	_Atomic size_t done, cancelled, replica_mismatches;
 	const dv_phase *phase[2];              /* baseline, target (either may be NULL): where
 						  THD sequence lengths (cu_seqlens_q, seq_lens) are found */
 } dv_logical_ctx;

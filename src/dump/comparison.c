@@ -355,9 +355,15 @@ bool dv_pair_failed(const dv_pair *pair)
 
 ptrdiff_t dv_first_divergence(const dv_comparison *cmp, bool *known)
 {
+	/* a memo, not state the caller sees: const is kept */
+	dv_comparison *memo = (dv_comparison *)cmp;
+	unsigned epoch = cmp->rule_epoch + 1;
+	size_t start = atomic_load(&memo->fd_epoch) == epoch ? atomic_load(&memo->fd_pos) : 0;
 	bool final = true;
 
-	for (size_t i = 0; i < cmp->npairs; i++) {
+	/* a redraw at 300 k pairs must not walk them all: the prefix of final,
+	 * passing verdicts only grows until the pass rule changes */
+	for (size_t i = start; i < cmp->npairs; i++) {
 		/* the metrics decide: a replica mismatch has its own first */
 		dv_outcome v = judge_metrics(cmp, &cmp->pairs[i], NULL, NULL);
 
@@ -368,10 +374,72 @@ ptrdiff_t dv_first_divergence(const dv_comparison *cmp, bool *known)
 		}
 		if (v == DV_OUTCOME_PENDING || v == DV_OUTCOME_CANCELLED || v == DV_OUTCOME_NONE)
 			final = false;
+		else if (final) {
+			atomic_store(&memo->fd_pos, i + 1);
+			atomic_store(&memo->fd_epoch, epoch);
+		}
 	}
 	if (known)
 		*known = final;
 	return -1;
+}
+
+void dv_comparison_counts(const dv_comparison *cmp, dv_counts *c)
+{
+	bool kept = cmp->nphases > 0;
+
+	memset(c, 0, sizeof(*c));
+	for (size_t k = 0; k < cmp->nphases && kept; k++)
+		kept = cmp->phases[k].lctx != NULL;
+	if (kept) {
+		for (size_t k = 0; k < cmp->nphases; k++) {
+			const dv_logical_ctx *lc = cmp->phases[k].lctx;
+
+			c->matched += lc->matched;
+			c->done += atomic_load(&((dv_logical_ctx *)lc)->done);
+			c->cancelled += atomic_load(&((dv_logical_ctx *)lc)->cancelled);
+			c->replica_mismatches += atomic_load(&((dv_logical_ctx *)lc)->replica_mismatches);
+		}
+		return;
+	}
+	/* pairs made by hand: count them */
+	for (size_t i = 0; i < cmp->npairs; i++) {
+		const dv_pair *p = &cmp->pairs[i];
+		int state = atomic_load(&p->state);
+
+		if (p->kind != DV_PAIR_MATCHED)
+			continue;
+		c->matched++;
+		c->done += state == DV_PAIR_DONE;
+		c->cancelled += state == DV_PAIR_CANCELLED;
+		c->replica_mismatches += dv_pair_replica_mismatch(p);
+	}
+}
+
+void dv_comparison_recount(dv_comparison *cmp)
+{
+	for (size_t k = 0; k < cmp->nphases; k++) {
+		dv_logical_ctx *lc = cmp->phases[k].lctx;
+
+		if (!lc)
+			continue;
+		lc->matched = 0;
+		atomic_store(&lc->done, 0);
+		atomic_store(&lc->cancelled, 0);
+		atomic_store(&lc->replica_mismatches, 0);
+		for (size_t i = cmp->phases[k].first; i < cmp->phases[k].first + cmp->phases[k].count; i++) {
+			const dv_pair *p = &cmp->pairs[i];
+			int state = atomic_load(&p->state);
+
+			if (p->kind != DV_PAIR_MATCHED)
+				continue;
+			lc->matched++;
+			atomic_fetch_add(&lc->done, state == DV_PAIR_DONE);
+			atomic_fetch_add(&lc->cancelled, state == DV_PAIR_CANCELLED);
+			atomic_fetch_add(&lc->replica_mismatches, dv_pair_replica_mismatch(p));
+		}
+	}
+	atomic_store(&cmp->fd_epoch, 0);
 }
 
 /* Whether a name fully matches an allow pattern. One too expensive to match

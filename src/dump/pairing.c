@@ -641,6 +641,8 @@ int dv_comparison_pair(dv_comparison *cmp, const pcre2_code *filter, dv_error *e
 			continue;
 		}
 		pp->lctx = lctx;
+		for (size_t k = first; k < pv.n; k++)
+			lctx->matched += pv.v[k].kind == DV_PAIR_MATCHED;
 		if (!(pp->name = strdup(names[i])))
 			goto oom;
 		pp->in_base = bp != NULL;

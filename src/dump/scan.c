@@ -79,6 +79,17 @@ static void compute_claimed(dv_pair *p, const dv_metrics_opts *opts, const atomi
 		compare_fn(p->base->path, p->targ->path, opts, &p->result);
 	if (p->result.status == DV_RESULT_CANCELLED)
 		state = user_cancel && atomic_load(user_cancel) ? DV_PAIR_CANCELLED : DV_PAIR_PENDING;
+	/* the phase's counts first: a reader that sees DONE sees it counted */
+	if (p->lctx) {
+		dv_logical_ctx *c = (dv_logical_ctx *)p->lctx;
+
+		if (state == DV_PAIR_DONE)
+			atomic_fetch_add(&c->done, 1);
+		else if (state == DV_PAIR_CANCELLED)
+			atomic_fetch_add(&c->cancelled, 1);
+		if (state == DV_PAIR_DONE && p->logical && p->logical->replica_mismatch)
+			atomic_fetch_add(&c->replica_mismatches, 1);
+	}
 	atomic_store(&p->state, state);
 }
 
@@ -113,7 +124,8 @@ void dv_pair_uncancel(dv_pair *pair)
 {
 	int expected = DV_PAIR_CANCELLED;
 
-	atomic_compare_exchange_strong(&pair->state, &expected, DV_PAIR_PENDING);
+	if (atomic_compare_exchange_strong(&pair->state, &expected, DV_PAIR_PENDING) && pair->lctx)
+		atomic_fetch_sub(&((dv_logical_ctx *)pair->lctx)->cancelled, 1);
 }
 
 /* Under mu: the next pair to compute, claimed; SIZE_MAX when none is left. */

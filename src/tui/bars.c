@@ -130,16 +130,24 @@ void tui_bars_title(tui_app *app)
 		tui_state_pair_path(app, (size_t)app->first_div, path, sizeof(path));
 		snprintf(fd, sizeof(fd), "first divergence: %s%s", path, app->first_div_known ? "" : " (so far)");
 	} else if (app->first_div_known) {
-		/* the same warnings that make `compare` fail: never "no divergence" then */
-		char **w = NULL;
-		size_t nw = dv_comparison_warnings(app->cmp, &w);
+		/* the same warnings that make `compare` fail: never "no divergence"
+		 * then (final once the comparison is built: counted once) */
+		if (!app->warn_cached) {
+			char **w = NULL;
+
+			app->warn_count = dv_comparison_warnings(app->cmp, &w);
+			app->warn_token = token_warnings(app);
+			snprintf(app->warn_first, sizeof(app->warn_first), "%s", app->warn_count ? w[0] : "");
+			dv_warnings_free(w, app->warn_count);
+			app->warn_cached = true;
+		}
+		size_t nw = app->warn_count;
 		/* the warnings all the token alignment's: the note would repeat them */
-		token_shown = nw && nw == token_warnings(app);
+		token_shown = nw && nw == app->warn_token;
 		if (nw)
-			snprintf(fd, sizeof(fd), "warning: %s%s", w[0], nw > 1 ? " (+more)" : "");
+			snprintf(fd, sizeof(fd), "warning: %s%s", app->warn_first, nw > 1 ? " (+more)" : "");
 		else
 			snprintf(fd, sizeof(fd), "no divergence");
-		dv_warnings_free(w, nw);
 	} else {
 		snprintf(fd, sizeof(fd), "first divergence: not found yet");
 	}
@@ -153,9 +161,9 @@ void tui_bars_title(tui_app *app)
 	}
 	/* Replica mismatches fail without being a divergence of the metrics:
 	 * counted apart, beside the first divergence. */
-	size_t nrep = 0;
-	for (size_t i = 0; i < app->cmp->npairs; i++)
-		nrep += dv_pair_replica_mismatch(&app->cmp->pairs[i]);
+	dv_counts counts;
+	dv_comparison_counts(app->cmp, &counts);
+	size_t nrep = counts.replica_mismatches;
 	if (nrep) {
 		size_t n = strlen(fd);
 		snprintf(fd + n, sizeof(fd) - n, " %s %zu replica mismatch%s (})", app->g.vbar, nrep, nrep == 1 ? "" : "es");

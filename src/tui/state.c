@@ -135,20 +135,15 @@ bool tui_state_pair_progress(tui_app *app, size_t pair, int64_t *done, int64_t *
 
 size_t tui_state_matched_done(tui_app *app, size_t *total, size_t *cancelled)
 {
-	size_t done = 0, n = 0, ncancelled = 0;
-	for (size_t i = 0; i < app->cmp->npairs; i++) {
-		const dv_pair *p = &app->cmp->pairs[i];
-		if (p->kind != DV_PAIR_MATCHED)
-			continue;
-		n++;
-		int state = atomic_load(&p->state);
-		done += state == DV_PAIR_DONE;
-		ncancelled += state == DV_PAIR_CANCELLED;
-	}
-	*total = n;
+	/* kept by the comparison as pairs change: a redraw costs the same at
+	 * 1 k and 300 k pairs */
+	dv_counts c;
+
+	dv_comparison_counts(app->cmp, &c);
+	*total = c.matched;
 	if (cancelled)
-		*cancelled = ncancelled;
-	return done;
+		*cancelled = c.cancelled;
+	return c.done;
 }
 
 void tui_state_collect_jobs(tui_app *app)

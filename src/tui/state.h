@@ -71,6 +71,10 @@ typedef struct tui_app {
 	 * judging every pair (and matching allow patterns) each frame would
 	 * make keys cost O(pairs) once the scan is complete */
 	char gate_text[64];
+	/* the comparison's warnings are final once it is built: counted once */
+	bool warn_cached;
+	size_t warn_count, warn_token;          /* all of them; the token alignment's */
+	char warn_first[256];
 	bool gate_valid;
 	unsigned gate_epoch;     /* cmp->rule_epoch it was made under */
 	size_t gate_done;        /* the done count it was made at */
