@@ -73,3 +73,8 @@ tests_test_tmpfile_LDADD = $(DV_TEST_LIBS)
 # action table (DUMPVIEW_UPDATE_MAN=1 rewrites the section from the table).
 TESTS += tests/test_man_keys.sh
 EXTRA_DIST += tests/test_man_keys.sh
+
+# Shell completion (completion/): the bash function driven through compgen,
+# its option lists against --help, zsh -n, make install DESTDIR=....
+TESTS += tests/test_completion.sh
+EXTRA_DIST += tests/test_completion.sh
