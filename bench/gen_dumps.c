@@ -12,7 +12,7 @@
  * Values come from a seeded PRNG, one stream per file, so a set is the same
  * bytes on every run and on any thread count.
  *
- * usage: gen_dumps [-j THREADS] wide|wide-tp8|many|tui OUTDIR
+ * usage: gen_dumps [-j THREADS] [-n PAIRS] wide|wide-tp8|many|tui|scale OUTDIR
  *   wide: one phase, 24 layers x 6 tensors of [1024, 4096] bf16 (8 MiB each);
  *         target = baseline + 1-ulp noise, diverging (>1e-3) from layer 17.
  *   wide-tp8: wide's baseline (the same bytes, TP=1) against wide's target
@@ -26,6 +26,8 @@
  *         48 layers x 8 tensors a step (~3.5 steps a phase); fwd_bwd
  *         diverges from layer 40 (steps 0-2; step 3 ends at layer 22).
  *   tui:  8000 pairs of [8, 64] bf16 over the three phases (TUI first paint).
+ *   scale: 1000 pairs of [4, 8] bf16 (-n PAIRS: any number), the growth table.
+ *   -n PAIRS gives any set another number of pairs.
  * Writes OUTDIR/baseline and OUTDIR/target.
  */
 #include <errno.h>
@@ -552,6 +554,8 @@ static const struct set_desc sets[] = {
 	{ "wide-tp8", 24 * 6, 1024, 4096, 1, wide_tensors, 6, 24, 0, 17, 8 },
 	{ "many", 4000, 32, 256, 3, many_tensors, 8, 48, 2, 40, 1 },
 	{ "tui", 8000, 8, 64, 3, many_tensors, 8, 48, 2, 40, 1 },
+	/* the growth table (bench/README.md): -n PAIRS of [4, 8], 1 k to 300 k */
+	{ "scale", 1000, 4, 8, 3, many_tensors, 8, 48, 2, 40, 1 },
 };
 
 /* wide-tp8: how each of wide's tensors is sharded over TP (by position in
@@ -777,11 +781,13 @@ static void mkdir_p(const char *path)
 int main(int argc, char **argv)
 {
 	int nthreads = (int)sysconf(_SC_NPROCESSORS_ONLN);
-	int opt;
+	int opt, npairs = 0;
 
-	while ((opt = getopt(argc, argv, "j:")) != -1) {
+	while ((opt = getopt(argc, argv, "j:n:")) != -1) {
 		if (opt == 'j')
 			nthreads = atoi(optarg);
+		else if (opt == 'n')
+			npairs = atoi(optarg);
 		else
 			goto usage;
 	}
@@ -796,6 +802,13 @@ int main(int argc, char **argv)
 			s = &sets[i];
 	if (!s)
 		goto usage;
+	struct set_desc sized;
+	if (npairs > 0) {
+		/* -n: the set's layout with another number of pairs */
+		sized = *s;
+		sized.npairs = npairs;
+		s = &sized;
+	}
 	const char *outdir = argv[optind + 1];
 
 	crc_init();
@@ -826,6 +839,6 @@ int main(int argc, char **argv)
 	return 0;
 
 usage:
-	fprintf(stderr, "usage: gen_dumps [-j THREADS] wide|wide-tp8|many|tui OUTDIR\n");
+	fprintf(stderr, "usage: gen_dumps [-j THREADS] [-n PAIRS] wide|wide-tp8|many|tui|scale OUTDIR\n");
 	return 2;
 }
