@@ -104,3 +104,6 @@ TESTS += tests/test_token_align
 tests_test_token_align_SOURCES = tests/test_token_align.c
 tests_test_token_align_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_token_align_LDADD = $(DV_TEST_LIBS)
+
+# Name mapping: --name-map rules renaming target tensors before pairing.
+src_libdumpview_a_SOURCES += include/dumpview/name_map.h src/dump/name_map.c

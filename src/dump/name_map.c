@@ -1,0 +1,447 @@
+/* --name-map rules: parsing (with the column of a problem), the
+ * substitution, and renaming a run's files. Syntax and semantics are
+ * described in include/dumpview/name_map.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dumpview/name_map.h"
+
+typedef struct rule {
+	char *text;            /* as given */
+	char *origin;          /* what messages call it */
+	pcre2_code *re;
+	char *rep;             /* the replacement, NUL-terminated */
+	size_t replen;
+} rule;
+
+struct dv_name_map {
+	rule *v;
+	size_t n, cap;
+};
+
+/* The same backtracking limits as the other user regexes (tags.c): a rule
+ * such as (a+)+$ must not hang on a long name. */
+#define NM_MATCH_LIMIT 200000
+#define NM_DEPTH_LIMIT 5000
+#define NM_HEAP_LIMIT_KIB 8192
+
+#define NM_SUBST_FLAGS (PCRE2_SUBSTITUTE_EXTENDED | PCRE2_SUBSTITUTE_UNSET_EMPTY | PCRE2_SUBSTITUTE_GLOBAL)
+
+dv_name_map *dv_name_map_new(void)
+{
+	return calloc(1, sizeof(dv_name_map));
+}
+
+static void rule_free(rule *r)
+{
+	free(r->text);
+	free(r->origin);
+	free(r->rep);
+	pcre2_code_free(r->re);
+}
+
+void dv_name_map_free(dv_name_map *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n; i++)
+		rule_free(&m->v[i]);
+	free(m->v);
+	free(m);
+}
+
+size_t dv_name_map_count(const dv_name_map *m)
+{
+	return m ? m->n : 0;
+}
+
+const char *dv_name_map_rule(const dv_name_map *m, size_t i)
+{
+	return i < m->n ? m->v[i].text : NULL;
+}
+
+const char *dv_name_map_origin(const dv_name_map *m, size_t i)
+{
+	return i < m->n ? m->v[i].origin : NULL;
+}
+
+/* The '=' that ends the regex: the first one not escaped, not inside a
+ * character class or \Q..\E, and not the '=' of (?= or (?<=. NULL: none. */
+static const char *find_separator(const char *s)
+{
+	const char *p = s;
+
+	while (*p) {
+		if (p[0] == '\\' && p[1] == 'Q') {
+			const char *e = strstr(p + 2, "\\E");
+
+			if (!e)
+				return NULL;
+			p = e + 2;
+		} else if (p[0] == '\\') {
+			p += p[1] ? 2 : 1;
+		} else if (p[0] == '(' && p[1] == '?' && p[2] == '=') {
+			p += 3;
+		} else if (p[0] == '(' && p[1] == '?' && p[2] == '<' && p[3] == '=') {
+			p += 4;
+		} else if (p[0] == '[') {
+			/* a class: a leading ^ and ] are its own, [:name:] nests */
+			p++;
+			if (*p == '^')
+				p++;
+			if (*p == ']')
+				p++;
+			while (*p && *p != ']') {
+				if (p[0] == '\\' && p[1]) {
+					p += 2;
+				} else if (p[0] == '[' && p[1] == ':') {
+					const char *e = strstr(p + 2, ":]");
+
+					p = e ? e + 2 : p + 1;
+				} else {
+					p++;
+				}
+			}
+			if (*p)
+				p++;
+		} else if (p[0] == '=') {
+			return p;
+		} else {
+			p++;
+		}
+	}
+	return NULL;
+}
+
+static pcre2_match_context *limits(void)
+{
+	pcre2_match_context *mc = pcre2_match_context_create(NULL);
+
+	if (mc) {
+		pcre2_set_match_limit(mc, NM_MATCH_LIMIT);
+		pcre2_set_depth_limit(mc, NM_DEPTH_LIMIT);
+		pcre2_set_heap_limit(mc, NM_HEAP_LIMIT_KIB);
+	}
+	return mc;
+}
+
+/* PCRE2 reads a replacement only once something matched. To find its
+ * mistakes (an unknown group, a bad escape) when the rule is given, it is
+ * tried once with a pattern of the same groups that matches anything:
+ * (?:REGEX\n)|, the newline ending a (?x) comment. 0 fine or not checkable
+ * (such a pattern did not compile: a leading (*VERB), say), else the PCRE2
+ * error with *offset in the replacement. */
+static int check_replacement(const char *regex, size_t relen, const char *rep, size_t replen, size_t *offset)
+{
+	char *wrapped = malloc(relen + 8);
+	pcre2_code *re;
+	pcre2_match_context *mc;
+	int code, rc = 0;
+	PCRE2_SIZE eoff;
+	PCRE2_UCHAR out[64];
+	PCRE2_SIZE outlen = sizeof(out);
+
+	if (!wrapped)
+		return 0;
+	memcpy(wrapped, "(?:", 3);
+	memcpy(wrapped + 3, regex, relen);
+	memcpy(wrapped + 3 + relen, "\n)|", 3);
+	re = pcre2_compile((PCRE2_SPTR)wrapped, relen + 6, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &code, &eoff, NULL);
+	free(wrapped);
+	if (!re)
+		return 0;
+	if ((mc = limits())) {
+		rc = pcre2_substitute(re, (PCRE2_SPTR) "", 0, 0, NM_SUBST_FLAGS | PCRE2_SUBSTITUTE_OVERFLOW_LENGTH, NULL,
+				      mc, (PCRE2_SPTR)rep, replen, out, &outlen);
+		pcre2_match_context_free(mc);
+	}
+	pcre2_code_free(re);
+	if (rc >= 0 || rc == PCRE2_ERROR_NOMEMORY || rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+	    rc == PCRE2_ERROR_HEAPLIMIT)
+		return 0;
+	*offset = outlen < replen ? outlen : replen;
+	return rc;
+}
+
+static int bad(size_t *column, size_t col, dv_error *err, const char *what, int code)
+{
+	PCRE2_UCHAR msg[256];
+
+	*column = col;
+	pcre2_get_error_message(code, msg, sizeof(msg));
+	return dv_error_set(err, "column %zu: %s: %s", col, what, (char *)msg);
+}
+
+int dv_name_map_add(dv_name_map *m, const char *text, const char *origin, size_t *column, dv_error *err)
+{
+	const char *sep = find_separator(text);
+	size_t relen, col = 0;
+	rule r = {0};
+	int code;
+	PCRE2_SIZE eoff;
+
+	if (!column)
+		column = &col;
+	if (!sep) {
+		*column = strlen(text) + 1;
+		return dv_error_set(err, "column %zu: no '=' between REGEX and REPLACEMENT", *column);
+	}
+	relen = (size_t)(sep - text);
+	if (!relen) {
+		*column = 1;
+		return dv_error_set(err, "column 1: empty regex before '='");
+	}
+	r.re = pcre2_compile((PCRE2_SPTR)text, relen, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &code, &eoff, NULL);
+	if (!r.re)
+		return bad(column, (size_t)eoff + 1, err, "bad regex", code);
+	r.replen = strlen(sep + 1);
+	{
+		size_t off = 0;
+		int rc = check_replacement(text, relen, sep + 1, r.replen, &off);
+
+		if (rc) {
+			pcre2_code_free(r.re);
+			return bad(column, relen + 2 + off, err, "bad replacement", rc);
+		}
+	}
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 8;
+		rule *grown = realloc(m->v, cap * sizeof(*grown));
+
+		if (!grown)
+			goto oom;
+		m->v = grown;
+		m->cap = cap;
+	}
+	r.text = strdup(text);
+	r.origin = strdup(origin ? origin : text);
+	r.rep = strdup(sep + 1);
+	if (!r.text || !r.origin || !r.rep)
+		goto oom;
+	m->v[m->n++] = r;
+	return 0;
+oom:
+	rule_free(&r);
+	*column = 1;
+	return dv_error_set(err, "column 1: out of memory");
+}
+
+static bool blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+}
+
+int dv_name_map_add_text(dv_name_map *m, const char *text, size_t len, const char *label, size_t *line,
+			 dv_error *err)
+{
+	size_t at = 0, lineno = 0;
+
+	while (at < len) {
+		const char *s = text + at, *nl = memchr(s, '\n', len - at);
+		size_t n = nl ? (size_t)(nl - s) : len - at, lead = 0, col;
+		char *origin = NULL, *rl = NULL;
+		const char *nul;
+		dv_error one = {{0}};
+		int rc;
+
+		at += n + (nl != NULL);
+		lineno++;
+		if (line)
+			*line = lineno;
+		while (lead < n && blank(s[lead]))
+			lead++;
+		while (n > lead && blank(s[n - 1]))
+			n--;
+		if (n == lead || s[lead] == '#')
+			continue;
+		if ((nul = memchr(s, '\0', n)))
+			return dv_error_set(err, "%s:%zu: column %zu: NUL byte in a rule", label, lineno,
+					    (size_t)(nul - s) + 1);
+		if (!(rl = strndup(s + lead, n - lead)) || !(origin = malloc(strlen(label) + 24))) {
+			free(rl);
+			return dv_error_set(err, "%s:%zu: out of memory", label, lineno);
+		}
+		snprintf(origin, strlen(label) + 24, "%s:%zu", label, lineno);
+		rc = dv_name_map_add(m, rl, origin, &col, &one);
+		free(origin);
+		free(rl);
+		if (rc)
+			/* columns count from the line's start, blanks included */
+			return dv_error_set(err, "%s:%zu: column %zu: %s", label, lineno, col + lead,
+					    strchr(one.msg, ':') ? strchr(one.msg, ':') + 2 : one.msg);
+	}
+	return 0;
+}
+
+/* Rule files are short; a bigger one is a mistake (a wrong path). */
+#define NM_FILE_MAX (16u << 20)
+
+int dv_name_map_load(dv_name_map *m, const char *path, dv_error *err)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int rc;
+
+	if (!f)
+		return dv_error_set(err, "%s: %s", path, strerror(errno));
+	for (;;) {
+		size_t got;
+
+		if (len == cap) {
+			char *grown;
+
+			if (cap >= NM_FILE_MAX) {
+				fclose(f);
+				free(buf);
+				return dv_error_set(err, "%s: more than %u bytes: not a rule file", path, NM_FILE_MAX);
+			}
+			cap = cap ? cap * 2 : 4096;
+			if (!(grown = realloc(buf, cap))) {
+				fclose(f);
+				free(buf);
+				return dv_error_set(err, "%s: out of memory", path);
+			}
+			buf = grown;
+		}
+		got = fread(buf + len, 1, cap - len, f);
+		len += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		int e = errno;
+
+		fclose(f);
+		free(buf);
+		return dv_error_set(err, "%s: %s", path, strerror(e ? e : EIO));
+	}
+	fclose(f);
+	rc = dv_name_map_add_text(m, buf ? buf : "", len, path, NULL, err);
+	free(buf);
+	return rc;
+}
+
+/* One rule on s: the new string (malloc'd) or NULL with err set. */
+static char *substitute(const rule *r, const char *s, dv_error *err)
+{
+	size_t slen = strlen(s);
+	PCRE2_SIZE cap = slen * 2 + r->replen + 64, outlen;
+	pcre2_match_context *mc = limits();
+	char *out = NULL;
+	int rc;
+
+	if (!mc)
+		goto oom;
+	for (int tries = 0; tries < 2; tries++) {
+		char *grown = realloc(out, cap);
+
+		if (!grown)
+			goto oom;
+		out = grown;
+		outlen = cap;
+		rc = pcre2_substitute(r->re, (PCRE2_SPTR)s, slen, 0, NM_SUBST_FLAGS | PCRE2_SUBSTITUTE_OVERFLOW_LENGTH,
+				      NULL, mc, (PCRE2_SPTR)r->rep, r->replen, (PCRE2_UCHAR *)out, &outlen);
+		if (rc != PCRE2_ERROR_NOMEMORY)
+			break;
+		cap = outlen + 1;
+	}
+	pcre2_match_context_free(mc);
+	if (rc >= 0)
+		return out;
+	free(out);
+	if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT) {
+		dv_error_set(err, "name map rule %s: regex too expensive (backtracking limit hit) on '%s'", r->origin, s);
+	} else {
+		PCRE2_UCHAR msg[256];
+
+		pcre2_get_error_message(rc, msg, sizeof(msg));
+		dv_error_set(err, "name map rule %s on '%s': %s", r->origin, s, (char *)msg);
+	}
+	return NULL;
+oom:
+	pcre2_match_context_free(mc);
+	free(out);
+	dv_error_set(err, "name map rule %s: out of memory", r->origin);
+	return NULL;
+}
+
+int dv_name_map_apply(const dv_name_map *m, const char *name, char **out, dv_error *err)
+{
+	char *cur = NULL;
+
+	*out = NULL;
+	for (size_t i = 0; m && i < m->n; i++) {
+		char *next = substitute(&m->v[i], cur ? cur : name, err);
+
+		if (!next) {
+			free(cur);
+			return -1;
+		}
+		free(cur);
+		cur = next;
+	}
+	if (!cur || !strcmp(cur, name)) {
+		free(cur);
+		return 0;
+	}
+	*out = cur;
+	return 1;
+}
+
+static int map_file(const dv_name_map *m, dv_dumpfile *f, const pcre2_code *layer_re, dv_error *err)
+{
+	char *mapped, **slot = NULL;
+	const char *v;
+	int rc = dv_name_map_apply(m, f->name, &mapped, err);
+
+	if (rc <= 0)
+		return rc;
+	for (size_t i = 0; i < f->ntags && !slot; i++)
+		if (f->tags[i].value == f->name)
+			slot = &f->tags[i].value;
+	if (!slot)
+		slot = &f->stem;      /* no name tag: the name is the stem */
+	if (f->unmapped_name)
+		free(*slot);
+	else
+		f->unmapped_name = *slot;
+	*slot = mapped;
+	f->name = mapped;
+	/* a layer from a tag stays; one read from the name is read again */
+	v = dv_tag_get(f, "layer_id");
+	if (!v)
+		v = dv_tag_get(f, "layer");
+	if (!v || dv_layer_parse(v) < 0)
+		f->layer = dv_layer_from_name(layer_re, f->name);
+	return 1;
+}
+
+int dv_name_map_run(const dv_name_map *m, dv_run *run, const char *layer_regex, size_t *nmapped, dv_error *err)
+{
+	pcre2_code *layer_re;
+	size_t n = 0;
+
+	if (nmapped)
+		*nmapped = 0;
+	if (!dv_name_map_count(m))
+		return 0;
+	if (!(layer_re = dv_regex_compile(layer_regex ? layer_regex : DV_DEFAULT_LAYER_REGEX, false, err)))
+		return dv_error_prefix(err, "--layer-regex");
+	for (size_t p = 0; p < run->nphases; p++)
+		for (size_t i = 0; i < run->phases[p].nfiles; i++) {
+			int rc = map_file(m, &run->phases[p].files[i], layer_re, err);
+
+			if (rc < 0) {
+				pcre2_code_free(layer_re);
+				return dv_error_prefix(err, "%s", run->phases[p].files[i].relpath);
+			}
+			n += (size_t)rc;
+		}
+	pcre2_code_free(layer_re);
+	if (nmapped)
+		*nmapped = n;
+	return 0;
+}
