@@ -63,4 +63,27 @@ int dv_name_map_apply(const dv_name_map *m, const char *name, char **out, dv_err
 int dv_name_map_run(const dv_name_map *m, dv_run *run, const char *layer_regex, size_t *nmapped,
 		    dv_error *err);
 
+/* What `info --name-map` says of a phase of a comparison opened with the
+ * rules: each distinct name of a side, in the order of its first file. */
+typedef struct dv_name_use {
+	const char *name;      /* the file's own name */
+	const char *mapped;    /* the name it pairs by: after the rules on the target
+				  (the same pointer as name when they left it), name
+				  on the baseline */
+	size_t files, paired;  /* its files, and those in a pair with the other side */
+} dv_name_use;
+
+typedef struct dv_name_pairing {
+	const char *phase;
+	dv_name_use *base, *targ;
+	size_t nbase, ntarg;
+	size_t base_unpaired;  /* baseline names with an unpaired file */
+	size_t targ_paired;    /* target names all of whose files pair */
+	size_t targ_renamed;   /* target names the rules changed */
+} dv_name_pairing;
+
+/* The names of cmp->phases[phase]. 0, or -1 with err (out of memory). */
+int dv_name_pairing_summarize(const struct dv_comparison *cmp, size_t phase, dv_name_pairing *out, dv_error *err);
+void dv_name_pairing_free(dv_name_pairing *np);
+
 #endif

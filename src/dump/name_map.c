@@ -2,10 +2,12 @@
  * substitution, and renaming a run's files. Syntax and semantics are
  * described in include/dumpview/name_map.h. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dumpview/comparison.h"
 #include "dumpview/name_map.h"
 
 typedef struct rule {
@@ -444,4 +446,121 @@ int dv_name_map_run(const dv_name_map *m, dv_run *run, const char *layer_regex, 
 	if (nmapped)
 		*nmapped = n;
 	return 0;
+}
+
+/* One file of one side, for counting its name. */
+typedef struct use_item {
+	const dv_dumpfile *f;
+	size_t order;
+	bool paired;
+} use_item;
+
+static const char *own_name(const dv_dumpfile *f)
+{
+	return f->unmapped_name ? f->unmapped_name : f->name;
+}
+
+static int cmp_item_name(const void *a, const void *b)
+{
+	const use_item *x = a, *y = b;
+	int c = strcmp(own_name(x->f), own_name(y->f));
+
+	return c ? c : x->order < y->order ? -1 : x->order > y->order;
+}
+
+typedef struct use_first {
+	dv_name_use use;
+	size_t order;
+} use_first;
+
+static int cmp_first(const void *a, const void *b)
+{
+	const use_first *x = a, *y = b;
+
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* The distinct names of one side's files in a phase's pairs. */
+static int side_names(const dv_comparison *cmp, const dv_phase_pairs *pp, int side, dv_name_use **out, size_t *nout)
+{
+	use_item *items = NULL;
+	use_first *firsts = NULL;
+	size_t n = 0, cap = 0, nd = 0;
+
+	*out = NULL;
+	*nout = 0;
+	for (size_t i = pp->first; i < pp->first + pp->count; i++) {
+		const dv_pair *p = &cmp->pairs[i];
+		size_t from = side ? p->nbase : 0, count = side ? p->ntarg : p->nbase;
+
+		for (size_t k = 0; k < count; k++) {
+			if (n == cap) {
+				use_item *grown = realloc(items, (cap = cap ? cap * 2 : 64) * sizeof(*grown));
+
+				if (!grown)
+					goto oom;
+				items = grown;
+			}
+			items[n].f = p->files[from + k];
+			items[n].order = n;
+			items[n].paired = p->kind == DV_PAIR_MATCHED;
+			n++;
+		}
+	}
+	if (!n)
+		return 0;
+	qsort(items, n, sizeof(*items), cmp_item_name);
+	if (!(firsts = calloc(n, sizeof(*firsts))))
+		goto oom;
+	for (size_t i = 0; i < n; i++) {
+		if (!i || strcmp(own_name(items[i].f), own_name(items[i - 1].f))) {
+			firsts[nd].use.name = own_name(items[i].f);
+			firsts[nd].use.mapped = items[i].f->name;
+			firsts[nd].order = items[i].order;
+			nd++;
+		}
+		firsts[nd - 1].use.files++;
+		firsts[nd - 1].use.paired += items[i].paired;
+	}
+	free(items);
+	qsort(firsts, nd, sizeof(*firsts), cmp_first);
+	if (!(*out = malloc(nd * sizeof(**out)))) {
+		free(firsts);
+		return -1;
+	}
+	for (size_t i = 0; i < nd; i++)
+		(*out)[i] = firsts[i].use;
+	*nout = nd;
+	free(firsts);
+	return 0;
+oom:
+	free(items);
+	free(firsts);
+	return -1;
+}
+
+int dv_name_pairing_summarize(const dv_comparison *cmp, size_t phase, dv_name_pairing *out, dv_error *err)
+{
+	const dv_phase_pairs *pp = &cmp->phases[phase];
+
+	memset(out, 0, sizeof(*out));
+	out->phase = pp->name;
+	if (side_names(cmp, pp, 0, &out->base, &out->nbase) || side_names(cmp, pp, 1, &out->targ, &out->ntarg)) {
+		dv_name_pairing_free(out);
+		return dv_error_set(err, "phase %s: out of memory", pp->name);
+	}
+	for (size_t i = 0; i < out->nbase; i++)
+		out->base_unpaired += out->base[i].paired < out->base[i].files;
+	for (size_t i = 0; i < out->ntarg; i++) {
+		out->targ_paired += out->targ[i].paired == out->targ[i].files;
+		out->targ_renamed += out->targ[i].mapped != out->targ[i].name;
+	}
+	return 0;
+}
+
+void dv_name_pairing_free(dv_name_pairing *np)
+{
+	free(np->base);
+	free(np->targ);
+	memset(np, 0, sizeof(*np));
 }
