@@ -137,6 +137,10 @@ def main():
     mapfiles = [b"# c\n\n  a=b  \r\nb=c\n", b"a=b\n  x(y=z\n", b"a=b\nc\0d=e\n"]
     for k, p in enumerate(mapfiles):
         put("fuzz_name_map", "file%02d" % k, b"\1" + p)
+    # finding 7: rules matching the empty string, chained, grew a name geometrically
+    put("fuzz_name_map", "timeout-geometric-growth",
+        b"\x01# c\n\n  c*=\x07\x07\x07=\n\n  c*=\x07\x07\x07=\x07\x07\x07\n  c*=\x07\x07\x07\n  c*=\x07\x07\x07="
+        b"\x07\x07\x07\x07\x07\x07\x07\x07  \x07\x07\x07 \r\nb=  \r\x01# \n\nc0_|=c_")
     for h in sorted(os.listdir(OUT)):
         print(h, len(os.listdir(os.path.join(OUT, h))))
 

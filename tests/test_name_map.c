@@ -255,6 +255,23 @@ static void test_too_expensive(void **state)
 	dv_name_map_free(m);
 }
 
+/* rules that insert at every position grow a name geometrically: capped */
+static void test_too_long(void **state)
+{
+	dv_name_map *m = rules("c*=xxx", "c*=xxx", "c*=xxx", "c*=xxx", "c*=xxx", "c*=xxx", "c*=xxx", NULL);
+	dv_error err = {{0}};
+	char *out = NULL;
+
+	(void)state;
+	assert_int_equal(dv_name_map_apply(m, "abc", &out, &err), -1);
+	assert_null(out);
+	assert_non_null(strstr(err.msg, "longer than 4096 bytes"));
+	dv_name_map_free(m);
+	m = rules("c*=xxx", NULL);
+	assert_string_equal(map1(m, "ab"), "xxxaxxxbxxx");
+	dv_name_map_free(m);
+}
+
 static void test_no_rules(void **state)
 {
 	dv_name_map *m = dv_name_map_new();
@@ -330,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_text_errors),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_too_expensive),
+		cmocka_unit_test(test_too_long),
 		cmocka_unit_test(test_no_rules),
 		cmocka_unit_test(test_run),
 	};

@@ -50,9 +50,13 @@ size_t dv_name_map_count(const dv_name_map *m);
 const char *dv_name_map_rule(const dv_name_map *m, size_t i);
 const char *dv_name_map_origin(const dv_name_map *m, size_t i);
 
+/* The longest name a rule may produce, in bytes. */
+#define DV_NAME_MAP_MAX 4096
+
 /* Runs the rules on name: 1 with *out the new name (malloc'd, different
  * from name), 0 when the rules leave the name as it is (*out NULL), -1 with
- * err naming the rule (a regex too expensive on this name, out of memory). */
+ * err naming the rule (a regex too expensive on this name, a result longer
+ * than DV_NAME_MAP_MAX, out of memory). */
 int dv_name_map_apply(const dv_name_map *m, const char *name, char **out, dv_error *err);
 
 /* Renames the files of a run (the target) by the rules: a mapped file's

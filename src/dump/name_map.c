@@ -326,35 +326,31 @@ int dv_name_map_load(dv_name_map *m, const char *path, dv_error *err)
 	return rc;
 }
 
-/* One rule on s: the new string (malloc'd) or NULL with err set. */
+/* One rule on s: the new string (malloc'd) or NULL with err set. A name
+ * grows by at most DV_NAME_MAP_MAX: rules that insert at every position
+ * (x*=yy) would otherwise grow it geometrically from rule to rule. */
 static char *substitute(const rule *r, const char *s, dv_error *err)
 {
 	size_t slen = strlen(s);
-	PCRE2_SIZE cap = slen * 2 + r->replen + 64, outlen;
+	PCRE2_SIZE outlen = DV_NAME_MAP_MAX + 1;
 	pcre2_match_context *mc = limits();
-	char *out = NULL;
+	char *out = malloc(DV_NAME_MAP_MAX + 1), *fit;
 	int rc;
 
-	if (!mc)
+	if (!mc || !out)
 		goto oom;
-	for (int tries = 0; tries < 2; tries++) {
-		char *grown = realloc(out, cap);
-
-		if (!grown)
-			goto oom;
-		out = grown;
-		outlen = cap;
-		rc = pcre2_substitute(r->re, (PCRE2_SPTR)s, slen, 0, NM_SUBST_FLAGS | PCRE2_SUBSTITUTE_OVERFLOW_LENGTH,
-				      NULL, mc, (PCRE2_SPTR)r->rep, r->replen, (PCRE2_UCHAR *)out, &outlen);
-		if (rc != PCRE2_ERROR_NOMEMORY)
-			break;
-		cap = outlen + 1;
-	}
+	rc = pcre2_substitute(r->re, (PCRE2_SPTR)s, slen, 0, NM_SUBST_FLAGS, NULL, mc, (PCRE2_SPTR)r->rep, r->replen,
+			      (PCRE2_UCHAR *)out, &outlen);
 	pcre2_match_context_free(mc);
-	if (rc >= 0)
-		return out;
+	if (rc >= 0) {
+		fit = realloc(out, outlen + 1);
+		return fit ? fit : out;
+	}
 	free(out);
-	if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT) {
+	if (rc == PCRE2_ERROR_NOMEMORY) {
+		dv_error_set(err, "name map rule %s: the name would be longer than %d bytes", r->origin,
+			     DV_NAME_MAP_MAX);
+	} else if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT) {
 		dv_error_set(err, "name map rule %s: regex too expensive (backtracking limit hit) on '%s'", r->origin, s);
 	} else {
 		PCRE2_UCHAR msg[256];
