@@ -113,5 +113,5 @@ tests_test_name_map_SOURCES = tests/test_name_map.c
 tests_test_name_map_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_name_map_LDADD = $(DV_TEST_LIBS)
 
-TESTS += tests/test_name_map.sh
-EXTRA_DIST += tests/test_name_map.sh
+TESTS += tests/test_name_map_cli.sh
+EXTRA_DIST += tests/test_name_map_cli.sh
