@@ -150,6 +150,21 @@ def main():
         b"\x0e\x02\x00\x01\x01'?\x02\r\x16\x02\x03\x02\r\x16\x02\x03\x02\x02\x01\x01\x02\x00\x01\x02"
         b"\x02\x01\x01\x02\x00\x01\x02\x1e\x00\x00:\x01\r\x14\x15\x16\x17\x18\n\x0b\x0c\r\x0e\x1e"
         b"\xf5\xfe\r\x00")
+    # fuzz_name_map: mode byte (0 one rule, 1 rule file), then text
+    maps = [b"^decoder\\.=", b"self_attention\\.linear_proj=self_attn.o_proj", b"_=.", b"a(b)=$2",
+            b"^layers\\.(\\d+)\\.(?<part>\\w+)$=blk${1}_${part}", b"(\\w+)=\\U$1\\E", b"a(?=b)=A",
+            b"[=]=eq", b"\\Qa=b\\E=lit", b"(a+)+$=x", b"noequals", b"=x", b"^(a)?b=${1:+A:none}", b"x=\\q"]
+    for k, p in enumerate(maps):
+        put("fuzz_name_map", "rule%02d" % k, b"\0" + p)
+    with open(os.path.join(FIX, "namemap", "rules.map"), "rb") as f:
+        put("fuzz_name_map", "file-namemap", b"\1" + f.read())
+    mapfiles = [b"# c\n\n  a=b  \r\nb=c\n", b"a=b\n  x(y=z\n", b"a=b\nc\0d=e\n"]
+    for k, p in enumerate(mapfiles):
+        put("fuzz_name_map", "file%02d" % k, b"\1" + p)
+    # finding 7: rules matching the empty string, chained, grew a name geometrically
+    put("fuzz_name_map", "timeout-geometric-growth",
+        b"\x01# c\n\n  c*=\x07\x07\x07=\n\n  c*=\x07\x07\x07=\x07\x07\x07\n  c*=\x07\x07\x07\n  c*=\x07\x07\x07="
+        b"\x07\x07\x07\x07\x07\x07\x07\x07  \x07\x07\x07 \r\nb=  \r\x01# \n\nc0_|=c_")
     for h in sorted(os.listdir(OUT)):
         print(h, len(os.listdir(os.path.join(OUT, h))))
 

@@ -332,6 +332,7 @@ int cmd_compare(int argc, char **argv)
 	cmp_opts.layer_regex = layer_regex;
 	cmp_opts.threshold = ropts.threshold;
 	cmp_opts.grouping = &gargs.grouping;
+	cmp_opts.name_map = gargs.name_map;
 	cmp_opts.parallel_open = true;
 	if (!(cmp = dv_comparison_open(&cmp_opts, NULL, &err))) {
 		dv_term_fprintf(stderr, PROG ": %s\n", err.msg);

@@ -23,10 +23,13 @@ static void usage(FILE *out)
 		     "                [--no-scan] [--follow-symlinks] [--preset P]\n"
 		     "                [--grouping-skip-keys K,...] [--override-dims 'REGEX:DIMS']...\n"
 		     "                [--override-baseline-dims 'REGEX:DIMS']...\n"
-		     "                [--override-target-dims 'REGEX:DIMS']... BASELINE TARGET\n"
+		     "                [--override-target-dims 'REGEX:DIMS']...\n"
+		     "                [--name-map 'REGEX=REPLACEMENT']... [--name-map-file FILE]\n"
+		     "                BASELINE TARGET\n"
 		     "       dumpview --print-keys\n"
 		     "Explore where two tensor dumps diverge. Press ? inside for the keys; see dumpview(1).\n"
-		     "Logical tensors (files of several ranks read as one), as compare:\n" DV_GROUPING_HELP);
+		     "Logical tensors (files of several ranks read as one) and name mapping, as\n"
+		     "compare:\n" DV_GROUPING_HELP);
 }
 
 /* Compiles an allow pattern as `compare` does (a full match); on error
@@ -173,6 +176,7 @@ static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_fa
 	if (dv_grouping_args_finish(gargs, "dumpview", stderr) < 0)
 		return 2;
 	o.grouping = &gargs->grouping;
+	o.name_map = gargs->name_map;
 	/* Rules given: --diff-threshold is their catch-all, placed last, and
 	 * without it a name no rule matches is an error (compare's semantics).
 	 * Without rules the threshold alone judges, as it always has. */

@@ -80,6 +80,33 @@ int dv_grouping_args_take(dv_grouping_args *a, int opt, const char *arg, const c
 		a->over[i][a->nover[i]++] = arg;
 		return 1;
 	}
+	case DV_OPT_NAME_MAP:
+	case DV_OPT_NAME_MAP_FILE: {
+		dv_error err = {{0}};
+		int rc;
+
+		if (!a->name_map && !(a->name_map = dv_name_map_new())) {
+			fprintf(err_out, "%s: out of memory\n", prog);
+			return -1;
+		}
+		if (opt == DV_OPT_NAME_MAP_FILE) {
+			if ((rc = dv_name_map_load(a->name_map, arg, &err)) < 0)
+				dv_term_fprintf(err_out, "%s: --name-map-file %s\n", prog, err.msg);
+		} else {
+			size_t ol = strlen(arg) + 16;
+			char *origin = malloc(ol);
+
+			if (!origin) {
+				fprintf(err_out, "%s: out of memory\n", prog);
+				return -1;
+			}
+			snprintf(origin, ol, "--name-map '%s'", arg);
+			if ((rc = dv_name_map_add(a->name_map, arg, origin, NULL, &err)) < 0)
+				dv_term_fprintf(err_out, "%s: %s: %s\n", prog, origin, err.msg);
+			free(origin);
+		}
+		return rc < 0 ? -1 : 1;
+	}
 	default:
 		return 0;
 	}
@@ -119,5 +146,6 @@ void dv_grouping_args_free(dv_grouping_args *a)
 	for (int s = 0; s < 3; s++)
 		free(a->over[s]);
 	dv_dims_overrides_free(a->overrides);
+	dv_name_map_free(a->name_map);
 	memset(a, 0, sizeof(*a));
 }

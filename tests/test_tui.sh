@@ -75,6 +75,13 @@ for case in thd bshd nomatch; do
 	ln -s "$FIXTURES/tokalign/$case/target" "$tmp/tokalign/$case/target"
 done
 
+# "#runs: namemap": tests/fixtures/namemap (Megatron-named target, SGLang-
+# named baseline) with its rules.map beside them.
+mkdir -p "$tmp/namemap"
+for x in baseline target rules.map; do
+	ln -s "$FIXTURES/namemap/$x" "$tmp/namemap/$x"
+done
+
 # "#runs: skipped": a tensor whose target has two rank files without dims
 # (no one tensor can be formed from them: skipped), beside a plain pair.
 for side in baseline target; do
@@ -106,6 +113,7 @@ for keys in "$dir"/*.keys; do
 	grep -q '^#runs: escapes' "$keys" && where=$tmp/escapes
 	grep -q '^#runs: huge' "$keys" && where=$tmp/huge
 	grep -q '^#runs: skipped' "$keys" && where=$tmp/skipped
+	grep -q '^#runs: namemap' "$keys" && where=$tmp/namemap
 	xtopo=$(sed -n 's/^#runs: xtopo *//p' "$keys")
 	[ -n "$xtopo" ] && where=$tmp/xtopo/$xtopo
 	tokalign=$(sed -n 's/^#runs: tokalign *//p' "$keys")

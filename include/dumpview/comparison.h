@@ -32,6 +32,9 @@ typedef struct dv_comparison_opts {
 	const struct dv_grouping *grouping; /* logical tensors (logical.h): presets, skip keys,
 					       dims overrides; NULL: the defaults. Must outlive
 					       the comparison. */
+	const struct dv_name_map *name_map; /* rules renaming the target's tensors before
+					       pairing (name_map.h); NULL: none. Only read
+					       while the comparison opens. */
 	_Atomic size_t *listed;         /* optional: files found so far, both runs */
 	bool parallel_open;             /* list the baseline on a second thread */
 	/* optional, without parallel_open: called once the baseline is listed,
@@ -45,7 +48,7 @@ typedef enum dv_open_failure {
 	DV_OPEN_OK,
 	DV_OPEN_RUN,        /* a run could not be resolved or listed */
 	DV_OPEN_PHASE,      /* a --phase names no phase of either run */
-	DV_OPEN_PAIRING,    /* pairing failed (out of memory, filter too expensive) */
+	DV_OPEN_PAIRING,    /* pairing failed (out of memory, filter or name map too expensive) */
 } dv_open_failure;
 
 /* Opens both runs (the baseline's error first), checks the phase names,

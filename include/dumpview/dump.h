@@ -43,6 +43,8 @@ typedef struct dv_dumpfile {
 	int duplicate_index;   /* order among files of equal pairing tags, by dump_index, from 0 */
 	char *stem;            /* file name without ".pt" (name falls back to it) */
 	size_t nfile_tags;     /* tags[0 .. nfile_tags) come from the file name, the rest from folders */
+	char *unmapped_name;   /* the name before --name-map renamed the file (name_map.h), owned;
+				  NULL when it was not renamed */
 } dv_dumpfile;
 
 /* The phase of .pt files lying in a run's root folder beside phase folders. */

@@ -116,4 +116,14 @@ void dv_info_jsonl_run(FILE *out, const dv_run *run);
 void dv_info_text_phase(FILE *out, const dv_run *run, const dv_phase_summary *s);
 void dv_info_jsonl_phase(FILE *out, const dv_run *run, const dv_phase_summary *s);
 
+/* `info --name-map BASELINE TARGET`: the rules (text: one header), then per
+ * phase the target names with what they map to and whether they pair, and
+ * the baseline names left without a target (name_map.h). */
+struct dv_name_map;
+struct dv_name_pairing;
+void dv_info_text_name_map(FILE *out, const dv_comparison *cmp, const struct dv_name_map *m);
+void dv_info_jsonl_name_map(FILE *out, const dv_comparison *cmp, const struct dv_name_map *m);
+void dv_info_text_name_pairing(FILE *out, const struct dv_name_pairing *np);
+void dv_info_jsonl_name_pairing(FILE *out, const struct dv_name_pairing *np);
+
 #endif

@@ -33,6 +33,9 @@ typedef struct dv_tui_opts {
 	/* --preset, --grouping-skip-keys, --override-*dims (logical.h); NULL:
 	 * the defaults. It must outlive dv_tui_run. */
 	const struct dv_grouping *grouping;
+	/* --name-map, --name-map-file (name_map.h); NULL: none. It must
+	 * outlive dv_tui_run. */
+	const struct dv_name_map *name_map;
 	const char *script;             /* DUMPVIEW_SCRIPT: keys and commands, off-screen drawing */
 } dv_tui_opts;
 

@@ -9,6 +9,7 @@
 
 #include "dumpview/comparison.h"
 #include "dumpview/logical.h"
+#include "dumpview/name_map.h"
 #include "internal.h"
 
 const char *dv_base_dir(void)
@@ -110,6 +111,10 @@ dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failur
 		}
 	}
 	fail = DV_OPEN_PAIRING;
+	/* Target names are renamed before anything keys on them: pairing,
+	 * logical tensors, layers, rules all see the mapped names. */
+	if (opts->name_map && dv_name_map_run(opts->name_map, tj.run, opts->layer_regex, NULL, err) < 0)
+		goto fail;
 	if (!(cmp = calloc(1, sizeof(*cmp)))) {
 		dv_error_set(err, "out of memory");
 		goto fail;

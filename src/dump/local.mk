@@ -104,3 +104,14 @@ TESTS += tests/test_token_align
 tests_test_token_align_SOURCES = tests/test_token_align.c
 tests_test_token_align_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_token_align_LDADD = $(DV_TEST_LIBS)
+
+# Name mapping: --name-map rules renaming target tensors before pairing.
+src_libdumpview_a_SOURCES += include/dumpview/name_map.h src/dump/name_map.c
+check_PROGRAMS += tests/test_name_map
+TESTS += tests/test_name_map
+tests_test_name_map_SOURCES = tests/test_name_map.c
+tests_test_name_map_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_name_map_LDADD = $(DV_TEST_LIBS)
+
+TESTS += tests/test_name_map_cli.sh
+EXTRA_DIST += tests/test_name_map_cli.sh

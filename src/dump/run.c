@@ -275,6 +275,7 @@ static void dumpfile_free(dv_dumpfile *f)
 	free(f->relpath);
 	free(f->filename);
 	free(f->stem);
+	free(f->unmapped_name);
 	dv_free_tags(f->tags, f->ntags);
 }
 

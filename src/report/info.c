@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dumpview/escape.h"
+#include "dumpview/name_map.h"
 #include "internal.h"
 
 /* "0-5", "0, 2, 4", "none" */
@@ -212,4 +213,103 @@ void dv_info_jsonl_phase(FILE *out, const dv_run *run, const dv_phase_summary *s
 		dv_json_write_string(out, s->files[i].error);
 		fputs("}\n", out);
 	}
+}
+
+/* ---- info --name-map ---- */
+
+static const char *use_status(const dv_name_use *u)
+{
+	return u->paired == u->files ? "paired" : u->paired ? "partly" : "unpaired";
+}
+
+void dv_info_text_name_map(FILE *out, const dv_comparison *cmp, const dv_name_map *m)
+{
+	size_t n = dv_name_map_count(m);
+
+	dv_term_fprintf(out, "baseline: %s\n", cmp->base->root);
+	dv_term_fprintf(out, "target: %s\n", cmp->targ->root);
+	fprintf(out, "name map: %zu rule%s, on target names before pairing\n", n, n == 1 ? "" : "s");
+	for (size_t i = 0; i < n; i++)
+		dv_term_fprintf(out, "  %s: %s\n", dv_name_map_origin(m, i), dv_name_map_rule(m, i));
+}
+
+void dv_info_jsonl_name_map(FILE *out, const dv_comparison *cmp, const dv_name_map *m)
+{
+	fputs("{\"type\":\"name_map\",\"baseline\":", out);
+	dv_json_write_string(out, cmp->base->root);
+	fputs(",\"target\":", out);
+	dv_json_write_string(out, cmp->targ->root);
+	fputs(",\"rules\":[", out);
+	for (size_t i = 0; i < dv_name_map_count(m); i++) {
+		fputs(i ? ",{\"rule\":" : "{\"rule\":", out);
+		dv_json_write_string(out, dv_name_map_rule(m, i));
+		fputs(",\"origin\":", out);
+		dv_json_write_string(out, dv_name_map_origin(m, i));
+		fputc('}', out);
+	}
+	fputs("]}\n", out);
+}
+
+void dv_info_text_name_pairing(FILE *out, const dv_name_pairing *np)
+{
+	size_t unpaired = np->ntarg - np->targ_paired;
+
+	dv_term_fprintf(out, "phase %s: %zu target name%s, %zu renamed: %zu pair%s, %zu do%s not; "
+			"%zu of %zu baseline name%s without a target\n",
+			np->phase, np->ntarg, np->ntarg == 1 ? "" : "s", np->targ_renamed, np->targ_paired,
+			np->targ_paired == 1 ? "s" : "", unpaired, unpaired == 1 ? "es" : "", np->base_unpaired,
+			np->nbase, np->nbase == 1 ? "" : "s");
+	if (np->ntarg)
+		fputs("  target names:\n", out);
+	for (size_t i = 0; i < np->ntarg; i++) {
+		const dv_name_use *u = &np->targ[i];
+
+		dv_term_fprintf(out, "    %-8s  %s", use_status(u), u->name);
+		if (u->mapped != u->name)
+			dv_term_fprintf(out, " -> %s", u->mapped);
+		else
+			fputs(" (unchanged)", out);
+		if (u->paired && u->paired < u->files)
+			fprintf(out, " (%zu of %zu files)", u->paired, u->files);
+		fputc('\n', out);
+	}
+	if (np->base_unpaired)
+		fputs("  baseline names without a target:\n", out);
+	for (size_t i = 0; i < np->nbase; i++) {
+		const dv_name_use *u = &np->base[i];
+
+		if (u->paired == u->files)
+			continue;
+		dv_term_fprintf(out, "    %s", u->name);
+		if (u->paired)
+			fprintf(out, " (%zu of %zu files)", u->files - u->paired, u->files);
+		fputc('\n', out);
+	}
+}
+
+static void jsonl_use(FILE *out, const char *phase, const char *side, const dv_name_use *u, bool target)
+{
+	fputs("{\"type\":\"name\",\"phase\":", out);
+	dv_json_write_string(out, phase);
+	fprintf(out, ",\"side\":\"%s\",\"name\":", side);
+	dv_json_write_string(out, u->name);
+	if (target) {
+		fputs(",\"mapped\":", out);
+		dv_json_write_string(out, u->mapped);
+	}
+	fprintf(out, ",\"files\":%zu,\"paired_files\":%zu,\"status\":\"%s\"}\n", u->files, u->paired, use_status(u));
+}
+
+void dv_info_jsonl_name_pairing(FILE *out, const dv_name_pairing *np)
+{
+	fputs("{\"type\":\"name_map_phase\",\"phase\":", out);
+	dv_json_write_string(out, np->phase);
+	fprintf(out,
+		",\"target_names\":%zu,\"target_names_paired\":%zu,\"target_names_renamed\":%zu,"
+		"\"baseline_names\":%zu,\"baseline_names_unpaired\":%zu}\n",
+		np->ntarg, np->targ_paired, np->targ_renamed, np->nbase, np->base_unpaired);
+	for (size_t i = 0; i < np->ntarg; i++)
+		jsonl_use(out, np->phase, "target", &np->targ[i], true);
+	for (size_t i = 0; i < np->nbase; i++)
+		jsonl_use(out, np->phase, "baseline", &np->base[i], false);
 }

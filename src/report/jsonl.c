@@ -84,6 +84,16 @@ static void stats(FILE *out, const char *k, bool have, const dv_stats *s)
 	fprintf(out, ",\"nan\":%" PRId64 ",\"inf\":%" PRId64 "}", s->nan, s->inf);
 }
 
+/* The target's own name when --name-map renamed it (`name` is the mapped
+ * one); nothing otherwise. */
+static void target_name(FILE *out, const dv_pair *pair)
+{
+	if (!pair->targ || !pair->targ->unmapped_name)
+		return;
+	key(out, "target_name");
+	dv_json_write_string(out, pair->targ->unmapped_name);
+}
+
 static void common_ids(dv_report *r, const dv_pair *pair)
 {
 	key(r->out, "layer");
@@ -98,6 +108,7 @@ static void common_ids(dv_report *r, const dv_pair *pair)
 	str_or_null(r->out, pair->base ? pair->base->relpath : NULL);
 	key(r->out, "target");
 	str_or_null(r->out, pair->targ ? pair->targ->relpath : NULL);
+	target_name(r->out, pair);
 }
 
 /* Every file of one side of a logical tensor, relative paths. */
@@ -368,6 +379,7 @@ static void jsonl_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		dv_json_write_string(out, base ? pair->base->relpath : pair->targ->relpath);
 		key(out, "name");
 		dv_json_write_string(out, pair->name);
+		target_name(out, pair);
 		key(out, "files");
 		files_list(out, pair, base ? 0 : 1);
 		fputs("}\n", out);
@@ -400,6 +412,7 @@ static void jsonl_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		dv_json_write_string(out, pair->base->relpath);
 		key(out, "target");
 		dv_json_write_string(out, pair->targ->relpath);
+		target_name(out, pair);
 		files_fields(out, pair);
 		fputs("}\n", out);
 		return;

@@ -36,6 +36,7 @@ static void *listing_main(void *arg)
 				 .follow_symlinks = opts->follow_symlinks,
 				 .threshold = opts->threshold,
 				 .grouping = opts->grouping,
+				 .name_map = opts->name_map,
 				 .listed = &ls->listed,
 				 .baseline_listed = listing_hang_for_tests};
 	ls->cmp = dv_comparison_open(&co, NULL, &ls->err);
