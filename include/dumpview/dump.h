@@ -192,6 +192,9 @@ typedef struct dv_comparison {
 	const struct dv_grouping *grouping; /* how files form logical tensors (logical.h);
 					       NULL: the defaults. Not owned. */
 	const dv_dumpfile **pair_files; /* every pair's files (dv_pair.files points here) */
+	unsigned shard_k, shard_n;    /* dv_comparison_set_shard: slice shard_k of shard_n
+					 (1-based); shard_n 0: every pair */
+	unsigned char *out_of_shard;  /* per pair: not in the slice (NULL without a shard) */
 } dv_comparison;
 
 /* Pairs two runs by the comparator's rule (all tags but dump_index, with
