@@ -153,6 +153,7 @@ typedef struct dv_gate {
 	size_t failed_not_allowed;   /* failed names not fully matching allow_failed */
 	size_t skipped_not_allowed;  /* skipped names not fully matching allow_skipped */
 	const char *first_failed, *first_skipped;
+	size_t first_failed_index, first_skipped_index;  /* their pairs, when set */
 	int status;                  /* 0 pass, 1 fail */
 } dv_gate;
 

@@ -498,12 +498,18 @@ int dv_comparison_gate(const dv_comparison *cmp, const pcre2_code *allow_failed,
 		case DV_OUTCOME_FAIL:
 			g->failed++;
 			if ((!allow_failed || !allowed(allow_failed, name)) && !g->failed_not_allowed++)
+			{
 				g->first_failed = name;
+				g->first_failed_index = i;
+			}
 			break;
 		default:
 			g->skipped++;
 			if (allow_skipped && !allowed(allow_skipped, name) && !g->skipped_not_allowed++)
+			{
 				g->first_skipped = name;
+				g->first_skipped_index = i;
+			}
 			break;
 		}
 	}
