@@ -34,3 +34,7 @@ EXTRA_DIST += tests/test_compare_xtopo.sh tests/test_compare_xtopo.py
 # compare --token-aligner smart against torch (tests/fixtures/tokalign)
 TESTS += tests/test_compare_tokalign.sh
 EXTRA_DIST += tests/test_compare_tokalign.sh tests/test_compare_tokalign.py
+
+# compare --shard K/N and merge: merged parts identical to the unsharded report
+TESTS += tests/test_shard_merge.sh
+EXTRA_DIST += tests/test_shard_merge.sh
