@@ -20,14 +20,16 @@ _dumpview_explorer_opts="--diff-threshold --rule --rules --allow-failed-pattern
 
 _dumpview_compare_opts="--phase --filter --diff-threshold --rule --rules
 	--allow-failed-pattern --allow-skipped-pattern --layer-regex --format
-	--output --quiet --follow-symlinks --help $_dumpview_grouping_opts"
+	--output --quiet --shard --follow-symlinks --help $_dumpview_grouping_opts"
 
 _dumpview_info_opts='--format --layer-regex --follow-symlinks --name-map
 	--name-map-file --help'
 
 _dumpview_show_opts='--values --raw --force --help'
 
-_dumpview_commands='compare info show'
+_dumpview_merge_opts='--output --help'
+
+_dumpview_commands='compare info merge show'
 
 # Options that take a value (the next word, or after '=').
 _dumpview_takes_value()
@@ -37,7 +39,7 @@ _dumpview_takes_value()
 		--override-target-dims | --token-aligner | --name-map | --name-map-file | \
 		--diff-threshold | --rule | --rules | --allow-failed-pattern | \
 		--allow-skipped-pattern | --filter | --layer-regex | --phase | --format | \
-		--output | --values | --raw)
+		--output | --values | --raw | --shard)
 		return 0 ;;
 	esac
 	return 1
@@ -103,7 +105,7 @@ _dumpview()
 
 	# The command: the first word after dumpview, when it names one.
 	case ${COMP_WORDS[1]-} in
-	compare | info | show)
+	compare | info | merge | show)
 		((COMP_CWORD > 1)) && cmd=${COMP_WORDS[1]} ;;
 	esac
 
@@ -149,6 +151,7 @@ _dumpview()
 	compare) opts=$_dumpview_compare_opts ;;
 	info) opts=$_dumpview_info_opts ;;
 	show) opts=$_dumpview_show_opts ;;
+	merge) opts=$_dumpview_merge_opts ;;
 	*) opts=$_dumpview_explorer_opts ;;
 	esac
 
@@ -160,6 +163,8 @@ _dumpview()
 	case $cmd in
 	show)
 		_dumpview_files "$cur" '*.pt' ;;
+	merge)
+		_dumpview_files "$cur" '*.jsonl' ;;
 	compare | info)
 		_dumpview_dirs "$cur" ;;
 	*)

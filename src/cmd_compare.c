@@ -3,6 +3,7 @@
  * as they finish, so big runs print progressively. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <langinfo.h>
 #include <locale.h>
 #include <math.h>
@@ -53,6 +54,10 @@ static void usage(FILE *out)
 		"  --output FILE        write the report to FILE instead of standard output\n"
 		"                       (never one of the dumps or inside a run; written to a\n"
 		"                       temporary file in FILE's folder, renamed when complete)\n"
+		"  --shard K/N          compare slice K (1..N) of N disjoint slices of the\n"
+		"                       logical tensors (by a hash of phase, name and first\n"
+		"                       file); jsonl parts are joined by 'dumpview merge';\n"
+		"                       text and csv print the slice\n"
 		"  --quiet              text: print failed pairs only\n"
 		"  --follow-symlinks    follow symlinked folders that lead outside a run\n"
 		"  --help               this help\n"
@@ -140,6 +145,76 @@ static void wait_pair(dv_scan *scan, dv_pair *pair, const dv_metrics_opts *mopts
 	}
 }
 
+/* "K/N", 1 <= K <= N. */
+static int parse_shard(const char *s, unsigned *k, unsigned *n)
+{
+	unsigned long a, b;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	a = strtoul(s, &end, 10);
+	if (errno || *end != '/' || end[1] < '0' || end[1] > '9')
+		return -1;
+	b = strtoul(end + 1, &end, 10);
+	if (errno || *end || !b || !a || a > b || b > 1000000)
+		return -1;
+	*k = (unsigned)a;
+	*n = (unsigned)b;
+	return 0;
+}
+
+/* FNV-1a of a string and its NUL. */
+static uint64_t fnv(uint64_t h, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "\x01(none)");
+
+	do {
+		h ^= *p;
+		h *= 1099511628211ULL;
+	} while (*p++);
+	return h;
+}
+
+/* What the parts of one sharded comparison must share: every option that
+ * changes a record or the summary, and the pairing of the dumps. */
+static uint64_t fingerprint(const dv_report_config *c, const dv_grouping_args *g, const dv_comparison *cmp)
+{
+	uint64_t h = 14695981039346656037ULL;
+	char num[64];
+
+	h = fnv(h, c->baseline);
+	h = fnv(h, c->target);
+	for (size_t i = 0; i < c->nphases; i++)
+		h = fnv(h, c->phases[i]);
+	h = fnv(h, "|");
+	h = fnv(h, c->filter);
+	h = fnv(h, c->layer_regex);
+	snprintf(num, sizeof(num), "%.17g", c->diff_threshold);
+	h = fnv(h, num);
+	for (size_t i = 0; c->rules && i < dv_rules_count(c->rules); i++) {
+		const dv_rule *rule = dv_rules_get(c->rules, i);
+
+		h = fnv(h, dv_rule_regex(rule));
+		h = fnv(h, dv_rule_canonical(rule));
+	}
+	h = fnv(h, "|");
+	h = fnv(h, c->allow_failed_pattern);
+	h = fnv(h, c->allow_skipped_pattern);
+	snprintf(num, sizeof(num), "%d %d %d", c->follow_symlinks, g->grouping.preset, g->grouping.token_aligner);
+	h = fnv(h, num);
+	for (size_t i = 0; i < g->nskip; i++)
+		h = fnv(h, g->skip[i]);
+	for (int k = 0; k < 3; k++) {
+		h = fnv(h, "|");
+		for (size_t i = 0; i < g->nover[k]; i++)
+			h = fnv(h, g->over[k][i]);
+	}
+	snprintf(num, sizeof(num), "%016" PRIx64, dv_comparison_pairing_hash(cmp));
+	return fnv(h, num);
+}
+
 static int parse_threshold(const char *s, double *out)
 {
 	char *end;
@@ -156,7 +231,7 @@ static int parse_threshold(const char *s, double *out)
 int cmd_compare(int argc, char **argv)
 {
 	enum { OPT_PHASE = 256, OPT_FILTER, OPT_THRESHOLD, OPT_LAYER_REGEX, OPT_FORMAT, OPT_OUTPUT, OPT_FOLLOW,
-	       OPT_RULE, OPT_RULES, OPT_ALLOW_FAILED, OPT_ALLOW_SKIPPED };
+	       OPT_RULE, OPT_RULES, OPT_ALLOW_FAILED, OPT_ALLOW_SKIPPED, OPT_SHARD };
 	static const struct option longopts[] = {
 		{ "phase", required_argument, NULL, OPT_PHASE },
 		{ "filter", required_argument, NULL, OPT_FILTER },
@@ -169,6 +244,7 @@ int cmd_compare(int argc, char **argv)
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "output", required_argument, NULL, OPT_OUTPUT },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "shard", required_argument, NULL, OPT_SHARD },
 		{ "follow-symlinks", no_argument, NULL, OPT_FOLLOW },
 		{ "help", no_argument, NULL, 'h' },
 		DV_GROUPING_LONGOPTS,
@@ -199,6 +275,8 @@ int cmd_compare(int argc, char **argv)
 	FILE *out = stdout;
 	dv_outfile outfile = { 0 };
 	bool complete = false;
+	unsigned shard_k = 0, shard_n = 0;
+	dv_report_shard shard = { 0 };
 	int rc = 2, c;
 
 	setlocale(LC_ALL, "");
@@ -278,6 +356,12 @@ int cmd_compare(int argc, char **argv)
 		case 'q':
 			ropts.quiet = true;
 			break;
+		case OPT_SHARD:
+			if (parse_shard(optarg, &shard_k, &shard_n)) {
+				dv_term_fprintf(stderr, PROG ": --shard wants K/N with 1 <= K <= N, not '%s'\n", optarg);
+				goto out;
+			}
+			break;
 		case OPT_FOLLOW:
 			cmp_opts.follow_symlinks = true;
 			break;
@@ -293,6 +377,10 @@ int cmd_compare(int argc, char **argv)
 	if (argc - optind != 2) {
 		fprintf(stderr, PROG ": expected BASELINE and TARGET\n");
 		usage(stderr);
+		goto out;
+	}
+	if (shard_n && ropts.format == DV_REPORT_SGLANG_JSONL) {
+		fprintf(stderr, PROG ": --shard works with --format text, jsonl or csv\n");
 		goto out;
 	}
 	if (dv_grouping_args_finish(&gargs, PROG, stderr) < 0)
@@ -339,6 +427,10 @@ int cmd_compare(int argc, char **argv)
 		goto out;
 	}
 	if (dv_comparison_set_rules(cmp, rules, &err)) {
+		dv_term_fprintf(stderr, PROG ": %s\n", err.msg);
+		goto out;
+	}
+	if (shard_n && dv_comparison_set_shard(cmp, shard_k, shard_n, &err)) {
 		dv_term_fprintf(stderr, PROG ": %s\n", err.msg);
 		goto out;
 	}
@@ -389,6 +481,14 @@ int cmd_compare(int argc, char **argv)
 	config.output = output;
 	config.follow_symlinks = cmp_opts.follow_symlinks;
 	ropts.config = &config;
+	if (shard_n) {
+		shard.k = shard_k;
+		shard.n = shard_n;
+		shard.fingerprint = fingerprint(&config, &gargs, cmp);
+		shard.allow_failed_pattern = allow_failed_src;
+		shard.allow_skipped_pattern = allow_skipped_src;
+		ropts.shard = &shard;
+	}
 	mopts = dv_metrics_opts_default();
 	mopts.threshold = ropts.threshold;
 	if (!(scan = dv_comparison_scan_start(cmp, &mopts, ncpus(), -1)) ||
@@ -397,12 +497,27 @@ int cmd_compare(int argc, char **argv)
 		goto out;
 	}
 	for (i = 0; i < cmp->npairs; i++) {
+		if (!dv_comparison_in_shard(cmp, i))
+			continue;
 		if (cmp->pairs[i].kind == DV_PAIR_MATCHED)
 			wait_pair(scan, &cmp->pairs[i], &mopts, out);
 		dv_report_pair(report, i);
 	}
 	dv_comparison_scan_wait(cmp);
-	diagnosis = dv_diagnose(cmp);
+	/* Fail closed: a run where nothing passed (every pair skipped, say
+	 * non-tensor values only) vouches for nothing; failures count through
+	 * the allow pattern, errors and warnings never. The gate is the
+	 * comparison's (the explorer shows the same); the first name each
+	 * allow pattern does not forgive is said, with how many there are.
+	 * A shard's gate judges its slice; its summary carries what `merge`
+	 * needs to judge the whole. */
+	rc = dv_comparison_gate(cmp, allow_failed, allow_skipped, &gate);
+	shard.failed_not_allowed = gate.failed_not_allowed;
+	shard.skipped_not_allowed = gate.skipped_not_allowed;
+	shard.first_failed = gate.failed_not_allowed ? (ptrdiff_t)gate.first_failed_index : -1;
+	shard.first_skipped = gate.skipped_not_allowed ? (ptrdiff_t)gate.first_skipped_index : -1;
+	/* the diagnosis is of the whole comparison: a shard leaves it to merge */
+	diagnosis = shard_n ? NULL : dv_diagnose(cmp);
 	dv_report_finish(report, diagnosis);
 
 	nwarnings = dv_report_warnings(report, &warnings);
@@ -410,12 +525,6 @@ int cmd_compare(int argc, char **argv)
 	if (ropts.format == DV_REPORT_CSV)
 		for (i = 0; i < nwarnings; i++)
 			dv_term_fprintf(stderr, PROG ": warning: %s\n", warnings[i]);
-	/* Fail closed: a run where nothing passed (every pair skipped, say
-	 * non-tensor values only) vouches for nothing; failures count through
-	 * the allow pattern, errors and warnings never. The gate is the
-	 * comparison's (the explorer shows the same); the first name each
-	 * allow pattern does not forgive is said, with how many there are. */
-	rc = dv_comparison_gate(cmp, allow_failed, allow_skipped, &gate);
 	if (!gate.passed && !gate.failed && !gate.errored)
 		fprintf(stderr, PROG ": no tensor pair passed\n");
 	if (gate.failed_not_allowed && allow_failed)

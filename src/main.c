@@ -17,6 +17,8 @@ static void usage(FILE *out)
 		"                       report for scripts and CI: per-tensor pass rules\n"
 		"                       (--rule 'REGEX=PREDICATE', --rules FILE), fail-closed\n"
 		"                       exit status, jsonl / csv / sglang-jsonl output\n"
+		"       dumpview merge [--output FILE] PART.jsonl...\n"
+		"                       the jsonl parts of compare --shard K/N as one report\n"
 		"       dumpview info [--format text|jsonl] [--follow-symlinks] DIR|TAG...\n"
 		"       dumpview info --name-map 'REGEX=REPLACEMENT'... BASELINE TARGET\n"
 		"       dumpview show [--values N] [--raw PATH [--force]] FILE\n"
@@ -80,6 +82,8 @@ int main(int argc, char **argv)
 		return cmd_show(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "compare"))
 		return cmd_compare(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "merge"))
+		return cmd_merge(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "info"))
 		return cmd_info(argc - 1, argv + 1);
 	return cmd_tui(argc, argv);

@@ -45,7 +45,7 @@ timeout "$T" "$DUMPVIEW" compare --format jsonl "$tmp/fb" "$tmp/ft" > "$tmp/out"
 rc=$?
 [ "$rc" = 1 ] &&
 	grep -q '"type":"summary","passed":2,"failed":0,"skipped":0,"errored":1,' "$tmp/out" &&
-	grep -q "^{\"type\":\"error\",\"phase\":\"[^\"]*\",\"file\":\"$f2\",\"message\":\"[^\"]*: not a regular file (fifo)\"}\$" "$tmp/out"
+	grep -q "^{\"type\":\"error\",\"phase\":\"[^\"]*\",\"index\":[0-9]*,\"file\":\"$f2\",\"message\":\"[^\"]*: not a regular file (fifo)\"}\$" "$tmp/out"
 result $? "compare with a FIFO in a run: that pair errored, the others compared (rc $rc)"
 
 timeout "$T" "$DUMPVIEW" info "$tmp/fb" > "$tmp/out" 2> "$tmp/err"

@@ -7,6 +7,7 @@
 int cmd_show(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 /* `dumpview [options] BASELINE TARGET`: the interactive explorer. */
 int cmd_tui(int argc, char **argv);
 

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "dumpview/dump.h"
 #include "dumpview/rules.h"
@@ -166,6 +167,7 @@ typedef struct dv_gate {
 	size_t failed_not_allowed;   /* failed names not fully matching allow_failed */
 	size_t skipped_not_allowed;  /* skipped names not fully matching allow_skipped */
 	const char *first_failed, *first_skipped;
+	size_t first_failed_index, first_skipped_index;  /* their pairs, when set */
 	int status;                  /* 0 pass, 1 fail */
 } dv_gate;
 
@@ -183,6 +185,75 @@ int dv_comparison_gate(const dv_comparison *cmp, const pcre2_code *allow_failed,
  * (optional, size bytes). */
 int dv_comparison_exit_status(const dv_comparison *cmp, const pcre2_code *allow_failed,
 			      const pcre2_code *allow_skipped, char *reason, size_t size);
+
+/* ---- shards: one comparison over several machines ---- */
+
+/* Which of n slices (1..n) the pair cmp->pairs[index] belongs to: a hash
+ * of its phase's name, its tensor name and the stem of its first file (the
+ * target's, else the baseline's), so the slice of a logical tensor depends
+ * on nothing but the tensor and n, and a logical tensor is never split. */
+unsigned dv_pair_shard(const dv_comparison *cmp, size_t index, unsigned n);
+/* Keeps slice k of n (1 <= k <= n): every pair of another slice is made
+ * DONE with no result (status NONE) so that no scan computes it, and the
+ * gate counts the slice's pairs only. Warnings, token alignment and the
+ * pairing stay those of the whole comparison. Call once, before any scan.
+ * -1 with err when out of memory or k, n are out of range. */
+int dv_comparison_set_shard(dv_comparison *cmp, unsigned k, unsigned n, dv_error *err);
+/* Whether cmp->pairs[index] is in the slice kept (always without a shard). */
+bool dv_comparison_in_shard(const dv_comparison *cmp, size_t index);
+/* A 64-bit FNV-1a hash of the pairing: every pair's phase, kind, name and
+ * files, in execution order. Two machines that list the same dumps with the
+ * same options agree on it. */
+uint64_t dv_comparison_pairing_hash(const dv_comparison *cmp);
+
+/* The message of a pair's result as reports show it: DV_NO_RULE_MESSAGE for
+ * a pair no rule matches, else the result's error, else a word for its
+ * status ("shape mismatch", "cancelled", "not computed"). */
+const char *dv_comparison_message(const dv_comparison *cmp, size_t pair_index);
+
+/* ---- the diagnosis's input ---- */
+
+/* What the diagnosis needs of one pair: built from a comparison
+ * (dv_diagnose) or from the records of a saved report (`merge`), so one
+ * implementation serves both. */
+typedef struct dv_diag_pair {
+	size_t phase;               /* index into dv_diag_input.phases */
+	dv_pair_kind kind;
+	const char *name;
+	int layer;                  /* -1 none */
+	int64_t step, rank;         /* -1 none */
+	bool done;                  /* matched: its result is final */
+	dv_outcome verdict;         /* dv_comparison_verdict */
+	dv_outcome metrics;         /* dv_comparison_metrics_verdict */
+	dv_result_status status;    /* matched and done: the result's status */
+	bool integer;               /* compared, both dtypes integer */
+	double rel_diff;            /* compared */
+	int64_t numel, identical;   /* compared */
+	const char *message;        /* dv_comparison_message */
+	bool replica_mismatch;      /* dv_pair_replica_mismatch */
+} dv_diag_pair;
+
+typedef struct dv_diag_phase {
+	const char *name;
+	bool in_base, in_targ, folders_ignored;
+	size_t first, count;        /* its pairs */
+} dv_diag_phase;
+
+typedef struct dv_diag_input {
+	const dv_diag_phase *phases;
+	size_t nphases;
+	const dv_diag_pair *pairs;  /* execution order */
+	size_t npairs;
+	size_t problems;            /* folders not read, both runs */
+} dv_diag_input;
+
+/* dv_diagnose (dump.h) from its input: one paragraph, malloc'd; NULL when
+ * out of memory. */
+char *dv_diagnose_input(const dv_diag_input *in);
+/* The input of dv_diagnose for cmp: *pairs and *phases malloc'd (the
+ * strings point into cmp). -1 when out of memory. */
+int dv_diag_input_build(const dv_comparison *cmp, dv_diag_input *in);
+void dv_diag_input_free(dv_diag_input *in);
 
 /* ---- the scan ---- */
 

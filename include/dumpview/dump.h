@@ -198,6 +198,9 @@ typedef struct dv_comparison {
 	 * do not diverge under rule epoch fd_epoch - 1 (0: none yet) */
 	_Atomic size_t fd_pos;
 	_Atomic unsigned fd_epoch;
+	unsigned shard_k, shard_n;    /* dv_comparison_set_shard: slice shard_k of shard_n
+					 (1-based); shard_n 0: every pair */
+	unsigned char *out_of_shard;  /* per pair: not in the slice (NULL without a shard) */
 } dv_comparison;
 
 /* Pairs two runs by the comparator's rule (all tags but dump_index, with

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "dumpview/dump.h"
@@ -37,12 +38,25 @@ typedef struct dv_report_config {
 	bool follow_symlinks;
 } dv_report_config;
 
+/* A shard's part of a comparison (compare --shard K/N): what its jsonl
+ * summary carries for `merge` beside the slice's counts. */
+typedef struct dv_report_shard {
+	unsigned k, n;                 /* slice k of n, 1-based */
+	uint64_t fingerprint;          /* options and pairing: parts of one comparison agree */
+	/* the gate over the slice (dv_comparison_gate), for merge's exit status */
+	const char *allow_failed_pattern, *allow_skipped_pattern;  /* NULL: not given */
+	size_t failed_not_allowed, skipped_not_allowed;
+	ptrdiff_t first_failed, first_skipped;  /* pair indices, -1 none */
+} dv_report_shard;
+
 typedef struct dv_report_opts {
 	dv_report_format format;
 	bool quiet;          /* text: failed and errored pairs only */
 	bool utf8;           /* text: ✅/❌ marks; false: ok/FAIL (non-UTF-8 locale) */
 	double threshold;    /* the bf16 line's verdict and the CSV `passed` column */
 	const dv_report_config *config;  /* sglang-jsonl's config record; may be NULL */
+	const dv_report_shard *shard;    /* jsonl: the summary's "shard" object; NULL: none.
+					    Read when the summary is written. */
 } dv_report_opts;
 
 /* How a pair counts in the summary: the comparison's verdict

@@ -447,6 +447,101 @@ void dv_comparison_recount(dv_comparison *cmp)
 	atomic_store(&cmp->fd_epoch, 0);
 }
 
+/* ---- shards ---- */
+
+#define FNV_OFFSET 14695981039346656037ULL
+#define FNV_PRIME 1099511628211ULL
+
+/* FNV-1a over s and its terminating NUL (so "ab","c" differs from "a","bc"). */
+static uint64_t fnv_str(uint64_t h, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+
+	do {
+		h ^= *p;
+		h *= FNV_PRIME;
+	} while (*p++);
+	return h;
+}
+
+unsigned dv_pair_shard(const dv_comparison *cmp, size_t index, unsigned n)
+{
+	const dv_pair *p = &cmp->pairs[index];
+	const dv_dumpfile *f = p->targ ? p->targ : p->base;
+	uint64_t h = FNV_OFFSET;
+
+	h = fnv_str(h, cmp->phases[p->phase].name);
+	h = fnv_str(h, p->name);
+	h = fnv_str(h, f ? f->stem : NULL);
+	/* the high bits: FNV's low bits mix poorly */
+	return n ? (unsigned)((h >> 16) % n) + 1 : 1;
+}
+
+int dv_comparison_set_shard(dv_comparison *cmp, unsigned k, unsigned n, dv_error *err)
+{
+	if (!n || !k || k > n)
+		return dv_error_set(err, "shard %u/%u: K must be 1..N", k, n);
+	free(cmp->out_of_shard);
+	if (!(cmp->out_of_shard = calloc(cmp->npairs ? cmp->npairs : 1, 1)))
+		return dv_error_set(err, "out of memory");
+	cmp->shard_k = k;
+	cmp->shard_n = n;
+	for (size_t i = 0; i < cmp->npairs; i++) {
+		dv_pair *p = &cmp->pairs[i];
+
+		if (dv_pair_shard(cmp, i, n) == k)
+			continue;
+		cmp->out_of_shard[i] = 1;
+		/* as an unmatched pair: DONE from the start, nothing to compute */
+		if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_PENDING) {
+			p->result.status = DV_RESULT_NONE;
+			atomic_store(&p->state, DV_PAIR_DONE);
+		}
+	}
+	return 0;
+}
+
+bool dv_comparison_in_shard(const dv_comparison *cmp, size_t index)
+{
+	return !cmp->out_of_shard || !cmp->out_of_shard[index];
+}
+
+uint64_t dv_comparison_pairing_hash(const dv_comparison *cmp)
+{
+	uint64_t h = FNV_OFFSET;
+	char kind[2] = { 0, 0 };
+
+	for (size_t i = 0; i < cmp->npairs; i++) {
+		const dv_pair *p = &cmp->pairs[i];
+
+		kind[0] = (char)('0' + p->kind);
+		h = fnv_str(h, cmp->phases[p->phase].name);
+		h = fnv_str(h, kind);
+		h = fnv_str(h, p->name);
+		for (int side = 0; side < 2; side++) {
+			size_t nf;
+			const dv_dumpfile *const *f = dv_pair_files(p, side, &nf);
+
+			for (size_t j = 0; j < nf; j++)
+				h = fnv_str(h, f[j]->relpath);
+			h = fnv_str(h, "|");
+		}
+	}
+	return h;
+}
+
+const char *dv_comparison_message(const dv_comparison *cmp, size_t pair_index)
+{
+	const dv_pair_result *res = &cmp->pairs[pair_index].result;
+
+	if (pair_no_rule(cmp, &cmp->pairs[pair_index]))
+		return DV_NO_RULE_MESSAGE;
+	if (res->error[0])
+		return res->error;
+	return res->status == DV_RESULT_CANCELLED ? "cancelled" :
+	       res->status == DV_RESULT_NONE ? "not computed" : "shape mismatch";
+}
+
 /* Whether a name fully matches an allow pattern. One too expensive to match
  * does not allow: the gate fails closed. */
 static bool allowed(const pcre2_code *re, const char *name)
@@ -463,6 +558,9 @@ int dv_comparison_gate(const dv_comparison *cmp, const pcre2_code *allow_failed,
 	for (size_t i = 0; i < cmp->npairs; i++) {
 		const char *name = cmp->pairs[i].name;
 
+		if (!dv_comparison_in_shard(cmp, i))
+			continue;
+
 		switch (dv_comparison_verdict(cmp, i, NULL)) {
 		case DV_OUTCOME_PASS:
 			g->passed++;
@@ -473,12 +571,18 @@ int dv_comparison_gate(const dv_comparison *cmp, const pcre2_code *allow_failed,
 		case DV_OUTCOME_FAIL:
 			g->failed++;
 			if ((!allow_failed || !allowed(allow_failed, name)) && !g->failed_not_allowed++)
+			{
 				g->first_failed = name;
+				g->first_failed_index = i;
+			}
 			break;
 		default:
 			g->skipped++;
 			if (allow_skipped && !allowed(allow_skipped, name) && !g->skipped_not_allowed++)
+			{
 				g->first_skipped = name;
+				g->first_skipped_index = i;
+			}
 			break;
 		}
 	}

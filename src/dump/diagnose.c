@@ -76,35 +76,21 @@ static bool is_grad(const char *name)
 	return strstr(name, "grad__") == name;
 }
 
-static bool is_integer_pair(const dv_pair *p)
-{
-	const dv_pair_result *r = &p->result;
-
-	return r->status == DV_RESULT_COMPARED && dv_dtype_is_integer(r->base.dtype) &&
-	       dv_dtype_is_integer(r->targ.dtype);
-}
-
 /* Layers that hold a moe_* tensor anywhere in either run. */
-/* Judged by the comparison's pass rule, as every report is. */
-static bool pair_failed(const dv_comparison *cmp, const dv_pair *p)
-{
-	return dv_outcome_diverges(dv_comparison_verdict(cmp, (size_t)(p - cmp->pairs), NULL));
-}
-
-static bool *moe_layers(const dv_comparison *cmp, int *nlayers)
+static bool *moe_layers(const dv_diag_input *in, int *nlayers)
 {
 	int max = -1;
 	bool *moe;
 
-	for (size_t i = 0; i < cmp->npairs; i++)
-		if (cmp->pairs[i].layer > max)
-			max = cmp->pairs[i].layer;
+	for (size_t i = 0; i < in->npairs; i++)
+		if (in->pairs[i].layer > max)
+			max = in->pairs[i].layer;
 	*nlayers = max + 1;
 	moe = calloc((size_t)max + 2, sizeof(*moe));
 	if (!moe)
 		return NULL;
-	for (size_t i = 0; i < cmp->npairs; i++) {
-		const dv_pair *p = &cmp->pairs[i];
+	for (size_t i = 0; i < in->npairs; i++) {
+		const dv_diag_pair *p = &in->pairs[i];
 
 		if (p->layer >= 0 && is_moe_name(p->name))
 			moe[p->layer] = true;
@@ -148,41 +134,41 @@ static void list_layers(FILE *f, const bool *failed_layer, const bool *moe, int 
 		fputs("none", f);
 }
 
-static const dv_phase_pairs *phase_named(const dv_comparison *cmp, const char *name)
+static const dv_diag_phase *phase_named(const dv_diag_input *in, const char *name)
 {
-	for (size_t i = 0; i < cmp->nphases; i++)
-		if (!strcmp(cmp->phases[i].name, name))
-			return &cmp->phases[i];
+	for (size_t i = 0; i < in->nphases; i++)
+		if (!strcmp(in->phases[i].name, name))
+			return &in->phases[i];
 	return NULL;
 }
 
 /* True when the phase has pairs, all computed, none failed. */
-static bool phase_clean(const dv_comparison *cmp, const dv_phase_pairs *ph)
+static bool phase_clean(const dv_diag_input *in, const dv_diag_phase *ph)
 {
 	size_t matched = 0;
 
 	if (!ph)
 		return false;
 	for (size_t i = ph->first; i < ph->first + ph->count; i++) {
-		const dv_pair *p = &cmp->pairs[i];
+		const dv_diag_pair *p = &in->pairs[i];
 
 		if (p->kind != DV_PAIR_MATCHED)
 			continue;
 		matched++;
-		if (atomic_load(&p->state) != DV_PAIR_DONE || pair_failed(cmp, p))
+		if (!p->done || dv_outcome_diverges(p->verdict))
 			return false;
 	}
 	return matched > 0;
 }
 
-static void phase_meaning(FILE *f, const dv_comparison *cmp, const dv_pair *p)
+static void phase_meaning(FILE *f, const dv_diag_input *in, const dv_diag_pair *p)
 {
-	const char *ph = cmp->phases[p->phase].name;
+	const char *ph = in->phases[p->phase].name;
 
 	if (!strcmp(ph, "inference")) {
 		fputs(" The inference engine already diverges: suspect weight loading or the inference code.", f);
 	} else if (!strcmp(ph, "fwd_only")) {
-		if (phase_clean(cmp, phase_named(cmp, "inference")))
+		if (phase_clean(in, phase_named(in, "inference")))
 			fputs(" Inference matches but the training forward (fwd_only) diverges: suspect the"
 			      " training forward.", f);
 		else
@@ -192,7 +178,7 @@ static void phase_meaning(FILE *f, const dv_comparison *cmp, const dv_pair *p)
 		if (is_grad(p->name))
 			fputs(" The forward passes match and only the backward of fwd_bwd diverges: suspect the"
 			      " gradients (backward code) or the optimizer.", f);
-		else if (phase_clean(cmp, phase_named(cmp, "fwd_only")))
+		else if (phase_clean(in, phase_named(in, "fwd_only")))
 			fputs(" fwd_only matches but the forward inside fwd_bwd diverges: suspect what differs"
 			      " between the two forwards (recompute, training-mode code).", f);
 		else
@@ -203,11 +189,9 @@ static void phase_meaning(FILE *f, const dv_comparison *cmp, const dv_pair *p)
 	}
 }
 
-static void describe_first(FILE *f, const dv_comparison *cmp, const dv_pair *p)
+static void describe_first(FILE *f, const dv_diag_input *in, const dv_diag_pair *p)
 {
-	const dv_pair_result *r = &p->result;
-
-	fprintf(f, "First divergence: phase %s, ", cmp->phases[p->phase].name);
+	fprintf(f, "First divergence: phase %s, ", in->phases[p->phase].name);
 	if (p->layer >= 0)
 		fprintf(f, "layer %d, ", p->layer);
 	else
@@ -221,32 +205,32 @@ static void describe_first(FILE *f, const dv_comparison *cmp, const dv_pair *p)
 			fprintf(f, "step %lld", (long long)p->step);
 		fputc(')', f);
 	}
-	if (r->status == DV_RESULT_SHAPE_MISMATCH)
-		fprintf(f, ": shape mismatch (%s).", r->error);
-	else if (r->status == DV_RESULT_ERROR)
-		fprintf(f, ": error (%s).", r->error);
-	else if (is_integer_pair(p))
-		fprintf(f, ": %lld of %lld integer elements differ.", (long long)(r->numel - r->identical),
-			(long long)r->numel);
+	if (p->status == DV_RESULT_SHAPE_MISMATCH)
+		fprintf(f, ": shape mismatch (%s).", p->message);
+	else if (p->status == DV_RESULT_ERROR)
+		fprintf(f, ": error (%s).", p->message);
+	else if (p->integer)
+		fprintf(f, ": %lld of %lld integer elements differ.", (long long)(p->numel - p->identical),
+			(long long)p->numel);
 	else
-		fprintf(f, ": rel_diff=%.4g, %s.", r->rel_diff, severity(r->rel_diff));
+		fprintf(f, ": rel_diff=%.4g, %s.", p->rel_diff, severity(p->rel_diff));
 }
 
 /* How much of the phase after the first divergence fails: a propagating
  * divergence fails everything downstream; scattered failures do not. */
-static void after_first(FILE *f, const dv_comparison *cmp, size_t first_index)
+static void after_first(FILE *f, const dv_diag_input *in, size_t first_index)
 {
-	const dv_pair *first = &cmp->pairs[first_index];
-	const dv_phase_pairs *ph = &cmp->phases[first->phase];
+	const dv_diag_pair *first = &in->pairs[first_index];
+	const dv_diag_phase *ph = &in->phases[first->phase];
 	tally t = {0, 0};
 
 	for (size_t i = first_index + 1; i < ph->first + ph->count; i++) {
-		const dv_pair *p = &cmp->pairs[i];
+		const dv_diag_pair *p = &in->pairs[i];
 
-		if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE ||
-		    p->result.status == DV_RESULT_NON_TENSOR || is_integer_pair(p))
+		if (p->kind != DV_PAIR_MATCHED || !p->done ||
+		    p->status == DV_RESULT_NON_TENSOR || p->integer)
 			continue;
-		tally_add(&t, pair_failed(cmp, p));
+		tally_add(&t, dv_outcome_diverges(p->verdict));
 	}
 	if (!t.total)
 		return;
@@ -258,21 +242,21 @@ static void after_first(FILE *f, const dv_comparison *cmp, size_t first_index)
 }
 
 /* In the first diverging layer of the phase: which tensor classes pass and fail. */
-static void first_layer_classes(FILE *f, const dv_comparison *cmp, const dv_pair *first)
+static void first_layer_classes(FILE *f, const dv_diag_input *in, const dv_diag_pair *first)
 {
-	const dv_phase_pairs *ph = &cmp->phases[first->phase];
+	const dv_diag_phase *ph = &in->phases[first->phase];
 	tally cls[3] = {{0, 0}, {0, 0}, {0, 0}};
 
 	if (first->layer < 0)
 		return;
 	for (size_t i = ph->first; i < ph->first + ph->count; i++) {
-		const dv_pair *p = &cmp->pairs[i];
+		const dv_diag_pair *p = &in->pairs[i];
 
 		if (p->kind != DV_PAIR_MATCHED || p->layer != first->layer || p->step != first->step ||
-		    atomic_load(&p->state) != DV_PAIR_DONE || p->result.status == DV_RESULT_NON_TENSOR ||
-		    is_integer_pair(p) || is_grad(p->name) != is_grad(first->name))
+		    !p->done || p->status == DV_RESULT_NON_TENSOR ||
+		    p->integer || is_grad(p->name) != is_grad(first->name))
 			continue;
-		tally_add(&cls[classify(p->name)], pair_failed(cmp, p));
+		tally_add(&cls[classify(p->name)], dv_outcome_diverges(p->verdict));
 	}
 	if (!cls[CLASS_ATTENTION].total && !cls[CLASS_MLP].total)
 		return;
@@ -292,20 +276,20 @@ static void first_layer_classes(FILE *f, const dv_comparison *cmp, const dv_pair
 
 /* With several ranks, failures per rank: a parallelism bug often hits some ranks only. */
 #define MAX_RANKS 64
-static void by_rank(FILE *f, const dv_comparison *cmp, const dv_pair *first)
+static void by_rank(FILE *f, const dv_diag_input *in, const dv_diag_pair *first)
 {
-	const dv_phase_pairs *ph = &cmp->phases[first->phase];
+	const dv_diag_phase *ph = &in->phases[first->phase];
 	tally t[MAX_RANKS];
 	int nranks = 0, failing = 0, clean = 0;
 
 	memset(t, 0, sizeof(t));
 	for (size_t i = ph->first; i < ph->first + ph->count; i++) {
-		const dv_pair *p = &cmp->pairs[i];
+		const dv_diag_pair *p = &in->pairs[i];
 
-		if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE ||
-		    p->result.status == DV_RESULT_NON_TENSOR || p->rank < 0 || p->rank >= MAX_RANKS)
+		if (p->kind != DV_PAIR_MATCHED || !p->done ||
+		    p->status == DV_RESULT_NON_TENSOR || p->rank < 0 || p->rank >= MAX_RANKS)
 			continue;
-		tally_add(&t[p->rank], pair_failed(cmp, p));
+		tally_add(&t[p->rank], dv_outcome_diverges(p->verdict));
 	}
 	for (int r = 0; r < MAX_RANKS; r++) {
 		if (!t[r].total)
@@ -326,12 +310,12 @@ static void by_rank(FILE *f, const dv_comparison *cmp, const dv_pair *first)
 }
 
 /* Over the diverging phase: MoE vs dense layers, attention vs MLP, integer tensors apart. */
-static void concentration(FILE *f, const dv_comparison *cmp, const dv_pair *first)
+static void concentration(FILE *f, const dv_diag_input *in, const dv_diag_pair *first)
 {
-	const dv_phase_pairs *ph = &cmp->phases[first->phase];
+	const dv_diag_phase *ph = &in->phases[first->phase];
 	tally kind[2] = {{0, 0}, {0, 0}}, cls[3] = {{0, 0}, {0, 0}, {0, 0}};
 	int nlayers = 0, nint = 0;
-	bool *moe = moe_layers(cmp, &nlayers), *failed_layer;
+	bool *moe = moe_layers(in, &nlayers), *failed_layer;
 	size_t int_failed = 0;
 
 	if (!moe)
@@ -342,13 +326,13 @@ static void concentration(FILE *f, const dv_comparison *cmp, const dv_pair *firs
 		return;
 	}
 	for (size_t i = ph->first; i < ph->first + ph->count; i++) {
-		const dv_pair *p = &cmp->pairs[i];
+		const dv_diag_pair *p = &in->pairs[i];
 		bool failed;
 
-		if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE ||
-		    p->result.status == DV_RESULT_NON_TENSOR || is_integer_pair(p))
+		if (p->kind != DV_PAIR_MATCHED || !p->done ||
+		    p->status == DV_RESULT_NON_TENSOR || p->integer)
 			continue;
-		failed = pair_failed(cmp, p);
+		failed = dv_outcome_diverges(p->verdict);
 		if (p->layer >= 0) {
 			tally_add(&kind[moe[p->layer]], failed);
 			if (failed)
@@ -360,7 +344,7 @@ static void concentration(FILE *f, const dv_comparison *cmp, const dv_pair *firs
 		double fm = (double)kind[1].failed / (double)kind[1].total;
 		double fd = (double)kind[0].failed / (double)kind[0].total;
 
-		fprintf(f, " In %s, MoE layers: %zu of %zu tensors fail (failing layers: ", cmp->phases[first->phase].name,
+		fprintf(f, " In %s, MoE layers: %zu of %zu tensors fail (failing layers: ", in->phases[first->phase].name,
 			kind[1].failed, kind[1].total);
 		list_layers(f, failed_layer, moe, nlayers, true);
 		fprintf(f, "); dense layers: %zu of %zu (failing layers: ", kind[0].failed, kind[0].total);
@@ -385,30 +369,29 @@ static void concentration(FILE *f, const dv_comparison *cmp, const dv_pair *firs
 			cls[CLASS_ATTENTION].failed, cls[CLASS_ATTENTION].total, cls[CLASS_MLP].failed,
 			cls[CLASS_MLP].total);
 
-	by_rank(f, cmp, first);
+	by_rank(f, in, first);
 
 	/* Integer tensors (top-k ids...): a failure means flipped choices. */
 	for (size_t i = ph->first; i < ph->first + ph->count; i++) {
-		const dv_pair *p = &cmp->pairs[i];
+		const dv_diag_pair *p = &in->pairs[i];
 
-		if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_DONE && is_integer_pair(p) &&
-		    pair_failed(cmp, p))
+		if (p->kind == DV_PAIR_MATCHED && p->done && p->integer &&
+		    dv_outcome_diverges(p->verdict))
 			int_failed++;
 	}
 	if (int_failed) {
 		fprintf(f, " Integer tensors, counted apart (a failure there is flipped choices, not numeric"
 			   " error): %zu fail:", int_failed);
 		for (size_t i = ph->first; i < ph->first + ph->count && nint < 6; i++) {
-			const dv_pair *p = &cmp->pairs[i];
-			const dv_pair_result *r = &p->result;
+			const dv_diag_pair *p = &in->pairs[i];
 
-			if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE ||
-			    !is_integer_pair(p) || !pair_failed(cmp, p))
+			if (p->kind != DV_PAIR_MATCHED || !p->done ||
+			    !p->integer || !dv_outcome_diverges(p->verdict))
 				continue;
 			fprintf(f, "%s %s", nint ? ";" : "", p->name);
 			if (p->layer >= 0)
 				fprintf(f, " (layer %d)", p->layer);
-			fprintf(f, " %lld of %lld differ", (long long)(r->numel - r->identical), (long long)r->numel);
+			fprintf(f, " %lld of %lld differ", (long long)(p->numel - p->identical), (long long)p->numel);
 			nint++;
 		}
 		fputs(int_failed > (size_t)nint ? "; ..." : ".", f);
@@ -418,20 +401,20 @@ static void concentration(FILE *f, const dv_comparison *cmp, const dv_pair *firs
 }
 
 /* Failure counts of the phases after the diverging one. */
-static void later_phases(FILE *f, const dv_comparison *cmp, const dv_pair *first)
+static void later_phases(FILE *f, const dv_diag_input *in, const dv_diag_pair *first)
 {
 	bool any = false;
 
-	for (size_t k = first->phase + 1; k < cmp->nphases; k++) {
-		const dv_phase_pairs *ph = &cmp->phases[k];
+	for (size_t k = first->phase + 1; k < in->nphases; k++) {
+		const dv_diag_phase *ph = &in->phases[k];
 		tally t = {0, 0};
 
 		for (size_t i = ph->first; i < ph->first + ph->count; i++) {
-			const dv_pair *p = &cmp->pairs[i];
+			const dv_diag_pair *p = &in->pairs[i];
 
-			if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_DONE &&
-			    p->result.status != DV_RESULT_NON_TENSOR)
-				tally_add(&t, pair_failed(cmp, p));
+			if (p->kind == DV_PAIR_MATCHED && p->done &&
+			    p->status != DV_RESULT_NON_TENSOR)
+				tally_add(&t, dv_outcome_diverges(p->verdict));
 		}
 		if (!t.total)
 			continue;
@@ -443,48 +426,73 @@ static void later_phases(FILE *f, const dv_comparison *cmp, const dv_pair *first
 		fputs(".", f);
 }
 
-static void unmatched(FILE *f, const dv_comparison *cmp)
+static void unmatched(FILE *f, const dv_diag_input *in)
 {
 	size_t nb = 0, nt = 0;
 
-	for (size_t i = 0; i < cmp->npairs; i++) {
-		nb += cmp->pairs[i].kind == DV_PAIR_BASELINE_ONLY;
-		nt += cmp->pairs[i].kind == DV_PAIR_TARGET_ONLY;
+	for (size_t i = 0; i < in->npairs; i++) {
+		nb += in->pairs[i].kind == DV_PAIR_BASELINE_ONLY;
+		nt += in->pairs[i].kind == DV_PAIR_TARGET_ONLY;
 	}
 	if (nb || nt)
 		fprintf(f, " Unmatched files: %zu in the baseline only, %zu in the target only.", nb, nt);
-	for (size_t k = 0; k < cmp->nphases; k++) {
-		if (cmp->phases[k].in_base != cmp->phases[k].in_targ)
-			fprintf(f, " Phase %s is in the %s only.", cmp->phases[k].name,
-				cmp->phases[k].in_base ? "baseline" : "target");
-		if (cmp->phases[k].folders_ignored)
+	for (size_t k = 0; k < in->nphases; k++) {
+		if (in->phases[k].in_base != in->phases[k].in_targ)
+			fprintf(f, " Phase %s is in the %s only.", in->phases[k].name,
+				in->phases[k].in_base ? "baseline" : "target");
+		if (in->phases[k].folders_ignored)
 			fprintf(f, " Phase %s: the two sides' folders differ, so its files were paired by their"
-				" names, not their folders.", cmp->phases[k].name);
+				" names, not their folders.", in->phases[k].name);
 	}
-	if (cmp->base->nproblems + cmp->targ->nproblems)
-		fprintf(f, " Folders not read: %zu (see the warnings).", cmp->base->nproblems + cmp->targ->nproblems);
+	if (in->problems)
+		fprintf(f, " Folders not read: %zu (see the warnings).", in->problems);
+}
+
+/* The first pair with a replica mismatch, or -1. */
+static ptrdiff_t first_replica_mismatch(const dv_diag_input *in)
+{
+	for (size_t i = 0; i < in->npairs; i++)
+		if (in->pairs[i].replica_mismatch)
+			return (ptrdiff_t)i;
+	return -1;
+}
+
+/* As dv_first_divergence: the metrics decide, exact once every pair
+ * before it has a final verdict. */
+static ptrdiff_t first_divergence(const dv_diag_input *in, bool *known)
+{
+	*known = true;
+	for (size_t i = 0; i < in->npairs; i++) {
+		dv_outcome v = in->pairs[i].metrics;
+
+		if (dv_outcome_diverges(v))
+			return (ptrdiff_t)i;
+		if (v == DV_OUTCOME_PENDING || v == DV_OUTCOME_CANCELLED || v == DV_OUTCOME_NONE)
+			*known = false;
+	}
+	return -1;
 }
 
 /* Replicated copies that differ: the ranks that should hold one value do
  * not, whatever the metrics say (a broadcast or all-reduce bug). */
-static void replica_note(FILE *f, const dv_comparison *cmp)
+static void replica_note(FILE *f, const dv_diag_input *in)
 {
-	const dv_pair *p = &cmp->pairs[dv_first_replica_mismatch(cmp)];
+	const dv_diag_pair *p = &in->pairs[first_replica_mismatch(in)];
 	size_t n = 0;
 
-	for (size_t i = 0; i < cmp->npairs; i++)
-		n += dv_pair_replica_mismatch(&cmp->pairs[i]);
+	for (size_t i = 0; i < in->npairs; i++)
+		n += in->pairs[i].replica_mismatch;
 	fprintf(f, "Replica mismatch: %zu tensor%s whose replicated copies differ across ranks, the first ", n,
 		n == 1 ? "" : "s");
 	fputs(p->name, f);
 	if (p->layer >= 0)
 		fprintf(f, " (layer %d)", p->layer);
 	fputs(" in phase ", f);
-	fputs(cmp->phases[p->phase].name, f);
+	fputs(in->phases[p->phase].name, f);
 	fputs(": ranks that should hold one value do not (suspect a missing broadcast or all-reduce).", f);
 }
 
-char *dv_diagnose(const dv_comparison *cmp)
+char *dv_diagnose_input(const dv_diag_input *in)
 {
 	char *text = NULL;
 	size_t len = 0, matched = 0, done = 0, passed = 0;
@@ -494,46 +502,117 @@ char *dv_diagnose(const dv_comparison *cmp)
 
 	if (!f)
 		return NULL;
-	for (size_t i = 0; i < cmp->npairs; i++) {
-		if (cmp->pairs[i].kind != DV_PAIR_MATCHED)
+	for (size_t i = 0; i < in->npairs; i++) {
+		if (in->pairs[i].kind != DV_PAIR_MATCHED)
 			continue;
 		matched++;
-		done += atomic_load(&cmp->pairs[i].state) == DV_PAIR_DONE;
+		done += in->pairs[i].done;
 		/* as the summary counts: non-tensor values are skipped, not passed */
-		passed += dv_comparison_verdict(cmp, i, NULL) == DV_OUTCOME_PASS;
+		passed += in->pairs[i].verdict == DV_OUTCOME_PASS;
 	}
-	first = dv_first_divergence(cmp, &known);
+	first = first_divergence(in, &known);
 	if (!matched) {
 		fputs("No pairs to compare.", f);
-	} else if (first < 0 && dv_first_replica_mismatch(cmp) >= 0) {
-		replica_note(f, cmp);
+	} else if (first < 0 && first_replica_mismatch(in) >= 0) {
+		replica_note(f, in);
 	} else if (first < 0) {
-		if (known && passed == cmp->npairs)
+		if (known && passed == in->npairs)
 			fprintf(f, "No divergence: all %zu compared pairs pass.", matched);
 		else if (known)
-			fprintf(f, "No divergence: %zu passed, %zu skipped.", passed, cmp->npairs - passed);
+			fprintf(f, "No divergence: %zu passed, %zu skipped.", passed, in->npairs - passed);
 		else
 			fprintf(f, "No divergence so far (%zu of %zu pairs computed).", done, matched);
 	} else {
-		const dv_pair *p = &cmp->pairs[first];
+		const dv_diag_pair *p = &in->pairs[first];
 
-		describe_first(f, cmp, p);
+		describe_first(f, in, p);
 		if (!known)
 			fputs(" (Not final: earlier pairs are still being computed.)", f);
-		phase_meaning(f, cmp, p);
-		after_first(f, cmp, (size_t)first);
-		first_layer_classes(f, cmp, p);
-		concentration(f, cmp, p);
-		later_phases(f, cmp, p);
-		if (dv_first_replica_mismatch(cmp) >= 0) {
+		phase_meaning(f, in, p);
+		after_first(f, in, (size_t)first);
+		first_layer_classes(f, in, p);
+		concentration(f, in, p);
+		later_phases(f, in, p);
+		if (first_replica_mismatch(in) >= 0) {
 			fputc(' ', f);
-			replica_note(f, cmp);
+			replica_note(f, in);
 		}
 	}
-	unmatched(f, cmp);
+	unmatched(f, in);
 	if (fclose(f)) {
 		free(text);
 		return NULL;
 	}
+	return text;
+}
+
+int dv_diag_input_build(const dv_comparison *cmp, dv_diag_input *in)
+{
+	dv_diag_pair *pairs = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(*pairs));
+	dv_diag_phase *phases = calloc(cmp->nphases ? cmp->nphases : 1, sizeof(*phases));
+
+	memset(in, 0, sizeof(*in));
+	if (!pairs || !phases) {
+		free(pairs);
+		free(phases);
+		return -1;
+	}
+	for (size_t k = 0; k < cmp->nphases; k++) {
+		const dv_phase_pairs *ph = &cmp->phases[k];
+
+		phases[k] = (dv_diag_phase){ .name = ph->name, .in_base = ph->in_base, .in_targ = ph->in_targ,
+					     .folders_ignored = ph->folders_ignored, .first = ph->first,
+					     .count = ph->count };
+	}
+	for (size_t i = 0; i < cmp->npairs; i++) {
+		const dv_pair *p = &cmp->pairs[i];
+		const dv_pair_result *r = &p->result;
+		dv_diag_pair *d = &pairs[i];
+
+		d->phase = p->phase;
+		d->kind = p->kind;
+		d->name = p->name;
+		d->layer = p->layer;
+		d->step = p->step;
+		d->rank = p->rank;
+		d->done = atomic_load(&p->state) == DV_PAIR_DONE;
+		d->verdict = dv_comparison_verdict(cmp, i, NULL);
+		d->metrics = dv_comparison_metrics_verdict(cmp, i);
+		d->replica_mismatch = dv_pair_replica_mismatch(p);
+		if (p->kind != DV_PAIR_MATCHED || !d->done)
+			continue;
+		d->status = r->status;
+		d->message = dv_comparison_message(cmp, i);
+		if (r->status == DV_RESULT_COMPARED) {
+			d->integer = dv_dtype_is_integer(r->base.dtype) && dv_dtype_is_integer(r->targ.dtype);
+			d->rel_diff = r->rel_diff;
+			d->numel = r->numel;
+			d->identical = r->identical;
+		}
+	}
+	in->phases = phases;
+	in->nphases = cmp->nphases;
+	in->pairs = pairs;
+	in->npairs = cmp->npairs;
+	in->problems = (cmp->base ? cmp->base->nproblems : 0) + (cmp->targ ? cmp->targ->nproblems : 0);
+	return 0;
+}
+
+void dv_diag_input_free(dv_diag_input *in)
+{
+	free((void *)in->pairs);
+	free((void *)in->phases);
+	memset(in, 0, sizeof(*in));
+}
+
+char *dv_diagnose(const dv_comparison *cmp)
+{
+	dv_diag_input in;
+	char *text;
+
+	if (dv_diag_input_build(cmp, &in))
+		return NULL;
+	text = dv_diagnose_input(&in);
+	dv_diag_input_free(&in);
 	return text;
 }

@@ -690,6 +690,7 @@ void dv_comparison_free(dv_comparison *cmp)
 	free(cmp->pairs);
 	free(cmp->pair_files);
 	free(cmp->rule_of);
+	free(cmp->out_of_shard);
 	dv_run_free(cmp->base);
 	dv_run_free(cmp->targ);
 	for (size_t i = 0; i < cmp->nselected; i++)

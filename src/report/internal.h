@@ -45,5 +45,8 @@ bool dv_report_has_metrics(const dv_pair *pair);
  * its metrics): what `passed` and the metrics line say. */
 bool dv_report_metrics_pass(const dv_report *r, const dv_pair *pair, dv_verdict verdict);
 bool dv_report_has_stats(const dv_pair *pair);
+/* A matched pair's result status as jsonl's "status" says it ("compared",
+ * "shape_mismatch", "error", ...; "pending" before it is computed). */
+const char *dv_report_status_name(const dv_pair *pair);
 
 #endif

@@ -37,6 +37,19 @@ static void begin(dv_report *r, const char *type, const dv_pair *pair)
 	dv_json_write_string(r->out, type);
 	key(r->out, "phase");
 	dv_json_write_string(r->out, r->cmp->phases[pair->phase].name);
+	/* its place in the whole comparison's execution order: what `merge`
+	 * sorts the parts of a sharded comparison by */
+	fprintf(r->out, ",\"index\":%zu", (size_t)(pair - r->cmp->pairs));
+}
+
+static const char *verdict_name(dv_verdict v)
+{
+	switch (v) {
+	case DV_VERDICT_PASSED: return "passed";
+	case DV_VERDICT_FAILED: return "failed";
+	case DV_VERDICT_ERRORED: return "errored";
+	default: return "skipped";
+	}
 }
 
 static void shape(FILE *out, const dv_tensor_desc *d)
@@ -303,6 +316,11 @@ static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 	metric(out, "mean_abs_diff", m, res->mean_abs_diff);
 	key(out, "passed");
 	fputs(dv_report_metrics_pass(r, pair, verdict) ? "true" : "false", out);
+	/* how the summary counts it, and the result's kind */
+	key(out, "verdict");
+	dv_json_write_string(out, verdict_name(verdict));
+	key(out, "status");
+	dv_json_write_string(out, dv_report_status_name(pair));
 	if (dv_comparison_rules(r->cmp)) {
 		size_t index = (size_t)(pair - r->cmp->pairs);
 		const dv_rule *rule = dv_comparison_rule(r->cmp, index);
@@ -329,9 +347,7 @@ static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 	    (res->status == DV_RESULT_ERROR || res->status == DV_RESULT_SHAPE_MISMATCH ||
 	     res->status == DV_RESULT_CANCELLED || res->status == DV_RESULT_NONE)) {
 		key(out, "error");
-		dv_json_write_string(out, res->error[0] ? res->error :
-				     res->status == DV_RESULT_CANCELLED ? "cancelled" :
-				     res->status == DV_RESULT_NONE ? "not computed" : "shape mismatch");
+		dv_json_write_string(out, dv_comparison_message(r->cmp, (size_t)(pair - r->cmp->pairs)));
 	}
 	stats(out, "baseline_stats", st, &res->base_stats);
 	stats(out, "target_stats", st, &res->targ_stats);
@@ -382,6 +398,8 @@ static void jsonl_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		target_name(out, pair);
 		key(out, "files");
 		files_list(out, pair, base ? 0 : 1);
+		key(out, "layer");
+		int_or_null(out, pair->layer);
 		fputs("}\n", out);
 		return;
 	}
@@ -461,6 +479,57 @@ static void locator(dv_report *r, ptrdiff_t index)
 	fputc('}', out);
 }
 
+/* {"index":i,"name":...} of a pair, or null. */
+static void named_index(dv_report *r, ptrdiff_t index)
+{
+	if (index < 0) {
+		fputs("null", r->out);
+		return;
+	}
+	fprintf(r->out, "{\"index\":%td", index);
+	key(r->out, "name");
+	dv_json_write_string(r->out, r->cmp->pairs[index].name);
+	fputc('}', r->out);
+}
+
+/* A shard's summary: the slice's counts above, and here what `merge` needs
+ * to rebuild the whole comparison's summary: the fingerprint all parts
+ * share, the number of pairs, the phases, the folders not read, the gate
+ * over the slice. */
+static void shard_object(dv_report *r, const dv_report_shard *sh)
+{
+	FILE *out = r->out;
+	const dv_comparison *cmp = r->cmp;
+
+	fprintf(out, ",\"shard\":{\"k\":%u,\"n\":%u,\"of\":\"%016" PRIx64 "\",\"pairs\":%zu", sh->k, sh->n,
+		sh->fingerprint, cmp->npairs);
+	fprintf(out, ",\"problems\":%zu", cmp->base->nproblems + cmp->targ->nproblems);
+	key(out, "phases");
+	fputc('[', out);
+	for (size_t k = 0; k < cmp->nphases; k++) {
+		const dv_phase_pairs *ph = &cmp->phases[k];
+
+		fputs(k ? ",{\"name\":" : "{\"name\":", out);
+		dv_json_write_string(out, ph->name);
+		fprintf(out, ",\"in_baseline\":%s,\"in_target\":%s,\"folders_ignored\":%s,\"first\":%zu,\"count\":%zu}",
+			ph->in_base ? "true" : "false", ph->in_targ ? "true" : "false",
+			ph->folders_ignored ? "true" : "false", ph->first, ph->count);
+	}
+	fputc(']', out);
+	key(out, "gate");
+	fputs("{\"allow_failed_pattern\":", out);
+	str_or_null(out, sh->allow_failed_pattern);
+	key(out, "allow_skipped_pattern");
+	str_or_null(out, sh->allow_skipped_pattern);
+	fprintf(out, ",\"failed_not_allowed\":%zu", sh->failed_not_allowed);
+	key(out, "first_failed");
+	named_index(r, sh->first_failed);
+	fprintf(out, ",\"skipped_not_allowed\":%zu", sh->skipped_not_allowed);
+	key(out, "first_skipped");
+	named_index(r, sh->first_skipped);
+	fputs("}}", out);
+}
+
 static void jsonl_finish(dv_report *r, const char *diagnosis)
 {
 	const dv_report_counts *c = &r->counts;
@@ -486,6 +555,8 @@ static void jsonl_finish(dv_report *r, const char *diagnosis)
 	str_or_null(out, diagnosis);
 	key(out, "warnings");
 	dv_json_write_strings(out, (const char *const *)r->warnings, r->nwarnings);
+	if (r->opts.shard)
+		shard_object(r, r->opts.shard);
 	fputs("}\n", out);
 }
 

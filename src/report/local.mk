@@ -3,7 +3,8 @@ src_libdumpview_a_SOURCES += \
 	include/dumpview/report.h src/report/internal.h \
 	src/report/report.c src/report/fmt.c \
 	src/report/text.c src/report/jsonl.c src/report/csv.c src/report/info.c \
-	src/report/sglang.c
+	src/report/sglang.c \
+	include/dumpview/merge.h src/report/merge.c
 
 check_PROGRAMS += tests/test_compare_report
 TESTS += tests/test_compare_report
@@ -33,3 +34,7 @@ EXTRA_DIST += tests/test_compare_xtopo.sh tests/test_compare_xtopo.py
 # compare --token-aligner smart against torch (tests/fixtures/tokalign)
 TESTS += tests/test_compare_tokalign.sh
 EXTRA_DIST += tests/test_compare_tokalign.sh tests/test_compare_tokalign.py
+
+# compare --shard K/N and merge: merged parts identical to the unsharded report
+TESTS += tests/test_shard_merge.sh
+EXTRA_DIST += tests/test_shard_merge.sh

@@ -38,6 +38,21 @@ bool dv_report_has_stats(const dv_pair *pair)
 		pair->result.status == DV_RESULT_SHAPE_MISMATCH);
 }
 
+const char *dv_report_status_name(const dv_pair *pair)
+{
+	if (atomic_load(&pair->state) != DV_PAIR_DONE)
+		return "pending";
+	switch (pair->result.status) {
+	case DV_RESULT_COMPARED: return "compared";
+	case DV_RESULT_SHAPE_MISMATCH: return "shape_mismatch";
+	case DV_RESULT_NON_TENSOR: return "non_tensor";
+	case DV_RESULT_ERROR: return "error";
+	case DV_RESULT_CANCELLED: return "cancelled";
+	case DV_RESULT_SKIPPED: return "skipped";
+	default: return "none";
+	}
+}
+
 const char *dv_report_phase_dir(const dv_comparison *cmp, size_t phase, bool baseline)
 {
 	const dv_run *run = baseline ? cmp->base : cmp->targ;
