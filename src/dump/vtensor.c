@@ -30,7 +30,7 @@ struct vnode {
 	int perm[PT_MAX_DIMS];   /* PERMUTE: output dim k is input dim perm[k] */
 	float *buf;              /* PERMUTE: the whole input, read on first use */
 	size_t shard;            /* LEAF: shard index */
-	float *cache;            /* LEAF: read-ahead window (VT_CHUNK elements) */
+	char *cache;             /* LEAF: read-ahead window of floats (VT_CHUNK elements, leaf_read) */
 	int64_t cache_start, cache_len;
 	char *rcache;            /* LEAF: the same for stored bytes */
 	int64_t rcache_start, rcache_len;
@@ -112,7 +112,11 @@ static int gather_runs(vnode *n, dv_error *err)
 	return 0;
 }
 
-static int gather_read(vnode *n, int64_t start, int64_t count, float *out, dv_error *err)
+static int node_read_as(vnode *n, int64_t start, int64_t count, char *out, size_t isz, bool raw, dv_error *err);
+
+/* A gather, as floats or as stored bytes (isz each): one read per
+ * contiguous block of one input. */
+static int gather_read(vnode *n, int64_t start, int64_t count, char *out, size_t isz, bool raw, dv_error *err)
 {
 	int64_t D = n->shape[n->dim], inner = prod(n->shape, n->dim + 1, n->ndim);
 	int64_t e = start, end = start + count;
@@ -126,8 +130,8 @@ static int gather_read(vnode *n, int64_t start, int64_t count, float *out, dv_er
 
 		if (len > end - e)
 			len = end - e;
-		if (node_read(in, o * in->shape[n->dim] * inner + n->map_idx[j] * inner + i, len, out + (e - start),
-			      err) < 0)
+		if (node_read_as(in, o * in->shape[n->dim] * inner + n->map_idx[j] * inner + i, len,
+				 out + (size_t)(e - start) * isz, isz, raw, err) < 0)
 			return -1;
 		e += len;
 	}
@@ -260,29 +264,34 @@ static int permute_read(vnode *n, int64_t start, int64_t count, float *out, dv_e
 
 /* A gather reads its inputs a row piece at a time (a TP=8 concat on the
  * last dim: 1/8 of a row per call): small reads are served from a
- * read-ahead window, so each shard is read in large sequential pieces. */
-static int leaf_read(vnode *n, int64_t start, int64_t count, float *out, dv_error *err)
+ * read-ahead window (one for floats, one for stored bytes), so each shard
+ * is read in large sequential pieces. */
+static int leaf_read(vnode *n, int64_t start, int64_t count, char *out, size_t isz, bool raw, dv_error *err)
 {
+	char **win = raw ? &n->rcache : &n->cache;
+	int64_t *wstart = raw ? &n->rcache_start : &n->cache_start, *wlen = raw ? &n->rcache_len : &n->cache_len;
+
 	if (count >= VT_CHUNK / 4)
-		return n->src.read_f32(n->src.ctx, start, count, out, err);
-	if (start < n->cache_start || start + count > n->cache_start + n->cache_len) {
+		return raw ? n->src.read_raw(n->src.ctx, start, count, out, err)
+			   : n->src.read_f32(n->src.ctx, start, count, (float *)(void *)out, err);
+	if (start < *wstart || start + count > *wstart + *wlen) {
 		int64_t len = n->numel - start < VT_CHUNK ? n->numel - start : VT_CHUNK;
 
-		if (!n->cache && !(n->cache = malloc(VT_CHUNK * sizeof(float)))) {
-			dv_error_set(err, "out of memory");
+		if (!*win && !(*win = malloc(VT_CHUNK * isz)))
+			return dv_error_set(err, "out of memory");
+		*wlen = 0;
+		if ((raw ? n->src.read_raw(n->src.ctx, start, len, *win, err)
+			 : n->src.read_f32(n->src.ctx, start, len, (float *)(void *)*win, err)) < 0)
 			return -1;
-		}
-		n->cache_len = 0;
-		if (n->src.read_f32(n->src.ctx, start, len, n->cache, err) < 0)
-			return -1;
-		n->cache_start = start;
-		n->cache_len = len;
+		*wstart = start;
+		*wlen = len;
 	}
-	memcpy(out, n->cache + (start - n->cache_start), (size_t)count * sizeof(float));
+	memcpy(out, *win + (size_t)(start - *wstart) * isz, (size_t)count * isz);
 	return 0;
 }
 
-static int node_read(vnode *n, int64_t start, int64_t count, float *out, dv_error *err)
+/* Elements [start, start+count) of a node, as float32 or (raw) as stored. */
+static int node_read_as(vnode *n, int64_t start, int64_t count, char *out, size_t isz, bool raw, dv_error *err)
 {
 	if (count <= 0)
 		return 0;
@@ -293,17 +302,26 @@ static int node_read(vnode *n, int64_t start, int64_t count, float *out, dv_erro
 	}
 	switch (n->kind) {
 	case VK_LEAF:
-		return leaf_read(n, start, count, out, err);
+		return leaf_read(n, start, count, out, isz, raw, err);
 	case VK_GATHER:
-		return gather_read(n, start, count, out, err);
-	case VK_SUM:
-		return sum_read(n, start, count, out, err);
-	case VK_PERMUTE:
-		return permute_read(n, start, count, out, err);
+		return gather_read(n, start, count, out, isz, raw, err);
 	case VK_RESHAPE:
-		return node_read(n->in[0], start, count, out, err);
+		return node_read_as(n->in[0], start, count, out, isz, raw, err);
+	case VK_SUM:
+		if (!raw)
+			return sum_read(n, start, count, (float *)(void *)out, err);
+		break;
+	case VK_PERMUTE:
+		if (!raw)
+			return permute_read(n, start, count, (float *)(void *)out, err);
+		break;
 	}
-	return -1;
+	return dv_error_set(err, "no stored bytes for a summed or permuted tensor");
+}
+
+static int node_read(vnode *n, int64_t start, int64_t count, float *out, dv_error *err)
+{
+	return node_read_as(n, start, count, (char *)out, sizeof(float), false, err);
 }
 
 /* ---- building ---- */
@@ -737,62 +755,9 @@ bool dv_vtensor_has_raw(const dv_vtensor *vt)
 	return node_raw_ok(vt->root, vt->root->dtype);
 }
 
-static int node_read_raw(vnode *n, int64_t start, int64_t count, char *out, size_t isz, dv_error *err)
-{
-	if (count <= 0)
-		return 0;
-	if (start < 0 || start > n->numel || count > n->numel - start) {
-		dv_error_set(err, "read of elements [%lld, %lld) past a %lld-element tensor", (long long)start,
-			     (long long)(start + count), (long long)n->numel);
-		return -1;
-	}
-	switch (n->kind) {
-	case VK_LEAF:
-		if (count >= VT_CHUNK / 4)
-			return n->src.read_raw(n->src.ctx, start, count, out, err);
-		if (start < n->rcache_start || start + count > n->rcache_start + n->rcache_len) {
-			int64_t len = n->numel - start < VT_CHUNK ? n->numel - start : VT_CHUNK;
-
-			if (!n->rcache && !(n->rcache = malloc(VT_CHUNK * isz)))
-				return dv_error_set(err, "out of memory");
-			n->rcache_len = 0;
-			if (n->src.read_raw(n->src.ctx, start, len, n->rcache, err) < 0)
-				return -1;
-			n->rcache_start = start;
-			n->rcache_len = len;
-		}
-		memcpy(out, n->rcache + (size_t)(start - n->rcache_start) * isz, (size_t)count * isz);
-		return 0;
-	case VK_RESHAPE:
-		return node_read_raw(n->in[0], start, count, out, isz, err);
-	case VK_GATHER: {
-		int64_t D = n->shape[n->dim], inner = prod(n->shape, n->dim + 1, n->ndim);
-		int64_t e = start, end = start + count;
-
-		if (!n->run && gather_runs(n, err) < 0)
-			return -1;
-		while (e < end) {
-			int64_t o = e / (D * inner), j = (e / inner) % D, i = e % inner;
-			vnode *in = n->in[n->map_in[j]];
-			int64_t len = n->run[j] * inner - i;
-
-			if (len > end - e)
-				len = end - e;
-			if (node_read_raw(in, o * in->shape[n->dim] * inner + n->map_idx[j] * inner + i, len,
-					  out + (size_t)(e - start) * isz, isz, err) < 0)
-				return -1;
-			e += len;
-		}
-		return 0;
-	}
-	default:
-		return dv_error_set(err, "no stored bytes for a summed or permuted tensor");
-	}
-}
-
 int dv_vtensor_read_raw(dv_vtensor *vt, int64_t start, int64_t count, void *out, dv_error *err)
 {
-	return node_read_raw(vt->root, start, count, out, dv_dtype_size(vt->root->dtype), err);
+	return node_read_as(vt->root, start, count, out, dv_dtype_size(vt->root->dtype), true, err);
 }
 
 /* ---- axis alignment ---- */
