@@ -13,6 +13,7 @@
 #include "dumpview/bundle.h"
 #include "dumpview/dims.h"
 #include "dumpview/dump.h"
+#include "dumpview/logical.h"
 #include "dumpview/pt.h"
 #include "dumpview/unshard_plan.h"
 #include "dumpview/vtensor.h"
@@ -44,44 +45,6 @@ static void side_free(side *s)
 	dv_vtensor_close(s->vt);
 	free(s->dims_text);
 	free(s->lens);
-}
-
-/* THD sequence lengths of a step: rank 0's cu_seqlens_q (differences) or
- * seq_lens file. 0 with none found. */
-static int load_lens(const dv_phase *ph, int64_t step, side *s, dv_error *err)
-{
-	for (size_t i = 0; i < ph->nfiles; i++) {
-		const dv_dumpfile *df = &ph->files[i];
-		bool cu = !strcmp(df->name, "cu_seqlens_q");
-		pt_file *f;
-		const pt_obj *v;
-		double *x;
-		int64_t n;
-
-		if ((!cu && strcmp(df->name, "seq_lens")) || df->step != step || df->rank > 0)
-			continue;
-		if (!(f = pt_open(df->path, err)))
-			return -1;
-		v = pt_dump_value(f);
-		if (!v || v->kind != PT_TENSOR) {
-			pt_close(f);
-			continue;
-		}
-		n = v->u.tensor.numel;
-		x = malloc((size_t)(n ? n : 1) * sizeof(*x));
-		s->lens = malloc((size_t)(n ? n : 1) * sizeof(*s->lens));
-		if (pt_tensor_read_f64(f, &v->u.tensor, 0, n, x, err) < 0) {
-			free(x);
-			pt_close(f);
-			return -1;
-		}
-		for (int64_t k = cu ? 1 : 0; k < n; k++)
-			s->lens[s->nlens++] = (int64_t)x[k] - (cu ? (int64_t)x[k - 1] : 0);
-		free(x);
-		pt_close(f);
-		return 0;
-	}
-	return 0;
 }
 
 static int open_side(const dv_phase *ph, const dv_bundle_side *bs, bool lens, side *s, dv_error *err)
@@ -127,7 +90,7 @@ static int open_side(const dv_phase *ph, const dv_bundle_side *bs, bool lens, si
 		dv_vsource_pt(&s->src[i], &s->ctx[i], s->f[i], &value->u.tensor);
 	}
 	if (lens) {
-		if (load_lens(ph, st->step, s, err) < 0)
+		if (dv_thd_seq_lens(ph, st->step, &s->lens, &s->nlens, err) < 0)
 			return -1;
 		uo.have_seq_lens = s->lens != NULL;
 		vo.seq_lens = s->lens;

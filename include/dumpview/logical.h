@@ -147,6 +147,12 @@ void dv_logical_close(dv_logical_view *v);
  * and the file; 0 or -1 as dv_compare_files. */
 int dv_logical_compute(dv_pair *pair, const dv_metrics_opts *opts);
 
+/* THD sequence lengths of one step of a phase (for cp_thd_concat and the
+ * per-sequence zigzag): the lowest rank's cu_seqlens_q (its differences),
+ * else its seq_lens. 0 with *lens malloc'd (NULL and 0 when the phase has
+ * neither, or not as a tensor), -1 with err naming the file. */
+int dv_thd_seq_lens(const dv_phase *ph, int64_t step, int64_t **lens, size_t *nlens, dv_error *err);
+
 /* ---- per-shard metrics (the explorer's shard table) ---- */
 
 /* One target shard against the baseline slice it holds, when the layout

@@ -346,14 +346,12 @@ static int side_load(const dv_pair *pair, int which, lside *s, dv_error *err)
 
 /* THD sequence lengths of a step from the side's phase: rank 0's (the
  * lowest rank's) cu_seqlens_q (differences), else seq_lens. */
-static int load_lens(const dv_logical_ctx *ctx, int which, int64_t step, lside *s, dv_error *err)
+int dv_thd_seq_lens(const dv_phase *ph, int64_t step, int64_t **lens, size_t *nlens, dv_error *err)
 {
-	const dv_phase *ph = ctx ? ctx->phase[which] : NULL;
 	const dv_dumpfile *best = NULL;
 
-	free(s->lens);
-	s->lens = NULL;
-	s->nlens = 0;
+	*lens = NULL;
+	*nlens = 0;
 	for (size_t i = 0; ph && i < ph->nfiles; i++) {
 		const dv_dumpfile *df = &ph->files[i];
 		bool cu = !strcmp(df->name, "cu_seqlens_q");
@@ -379,20 +377,30 @@ static int load_lens(const dv_logical_ctx *ctx, int which, int64_t step, lside *
 		}
 		n = v->u.tensor.numel;
 		x = malloc((size_t)(n ? n : 1) * sizeof(*x));
-		s->lens = malloc((size_t)(n ? n : 1) * sizeof(*s->lens));
-		if (!x || !s->lens || pt_tensor_read_f64(f, &v->u.tensor, 0, n, x, err) < 0) {
-			if (!x || !s->lens)
+		*lens = malloc((size_t)(n ? n : 1) * sizeof(**lens));
+		if (!x || !*lens || pt_tensor_read_f64(f, &v->u.tensor, 0, n, x, err) < 0) {
+			if (!x || !*lens)
 				dv_error_set(err, "out of memory");
 			free(x);
+			free(*lens);
+			*lens = NULL;
 			pt_close(f);
 			return -1;
 		}
 		for (int64_t k = cu ? 1 : 0; k < n; k++)
-			s->lens[s->nlens++] = (int64_t)x[k] - (cu ? (int64_t)x[k - 1] : 0);
+			(*lens)[(*nlens)++] = (int64_t)x[k] - (cu ? (int64_t)x[k - 1] : 0);
 		free(x);
 		pt_close(f);
 	}
 	return 0;
+}
+
+static int load_lens(const dv_logical_ctx *ctx, int which, int64_t step, lside *s, dv_error *err)
+{
+	free(s->lens);
+	s->lens = NULL;
+	s->nlens = 0;
+	return dv_thd_seq_lens(ctx ? ctx->phase[which] : NULL, step, &s->lens, &s->nlens, err);
 }
 
 /* The DP filter over all files of a side: the indices kept, in order. */
