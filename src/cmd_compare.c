@@ -525,14 +525,8 @@ int cmd_compare(int argc, char **argv)
 	if (ropts.format == DV_REPORT_CSV)
 		for (i = 0; i < nwarnings; i++)
 			dv_term_fprintf(stderr, PROG ": warning: %s\n", warnings[i]);
-	if (!gate.passed && !gate.failed && !gate.errored)
-		fprintf(stderr, PROG ": no tensor pair passed\n");
-	if (gate.failed_not_allowed && allow_failed)
-		dv_term_fprintf(stderr, PROG ": %zu failed tensor(s) not allowed by --allow-failed-pattern, the first "
-				"'%s'\n", gate.failed_not_allowed, gate.first_failed ? gate.first_failed : "");
-	if (gate.skipped_not_allowed)
-		dv_term_fprintf(stderr, PROG ": %zu skipped name(s) not allowed by --allow-skipped-pattern, the first "
-				"'%s'\n", gate.skipped_not_allowed, gate.first_skipped ? gate.first_skipped : "");
+	dv_gate_explain(stderr, PROG, gate.passed, gate.failed, gate.errored, gate.failed_not_allowed, allow_failed != NULL,
+			gate.first_failed, gate.skipped_not_allowed, gate.first_skipped);
 	if (fflush(out) || ferror(out)) {
 		dv_term_fprintf(stderr, PROG ": writing %s: %s\n", output ? output : "standard output", strerror(errno));
 		rc = 2;

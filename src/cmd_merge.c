@@ -104,14 +104,8 @@ int cmd_merge(int argc, char **argv)
 	}
 	/* what compare says of its gate, of the whole comparison */
 	rc = gate.status;
-	if (!gate.passed && !gate.failed && !gate.errored)
-		fprintf(stderr, PROG ": no tensor pair passed\n");
-	if (gate.failed_not_allowed && gate.allow_failed_given)
-		dv_term_fprintf(stderr, PROG ": %zu failed tensor(s) not allowed by --allow-failed-pattern, the first "
-				"'%s'\n", gate.failed_not_allowed, gate.first_failed ? gate.first_failed : "");
-	if (gate.skipped_not_allowed)
-		dv_term_fprintf(stderr, PROG ": %zu skipped name(s) not allowed by --allow-skipped-pattern, the first "
-				"'%s'\n", gate.skipped_not_allowed, gate.first_skipped ? gate.first_skipped : "");
+	dv_gate_explain(stderr, PROG, gate.passed, gate.failed, gate.errored, gate.failed_not_allowed,
+			gate.allow_failed_given, gate.first_failed, gate.skipped_not_allowed, gate.first_skipped);
 	if (fflush(out) || ferror(out)) {
 		dv_term_fprintf(stderr, PROG ": writing %s: %s\n", output ? output : "standard output", strerror(errno));
 		rc = 2;
