@@ -88,6 +88,35 @@ def check_case(case):
        "%s: csv: token_aligner and failed_sequences columns" % case, byn.get(("attn_output", "1")))
 
 
+def cp2():
+    """thd_cp2/target (make_cp2.py): the thd training side with CP=2, each
+    sequence padded to a multiple of 4 and split in zigzag order over two
+    ranks, input_ids/position_ids without dims. The aligner unsharding them
+    finds the same sequences; the hidden tensors unshard per sequence
+    (cp_thd_concat, zigzag_to_natural_thd) to thd's values: thd's metrics."""
+    exp = json.load(open(os.path.join(ROOT, "thd", "expected.json")))
+    b, t = os.path.join(ROOT, "thd", "baseline"), os.path.join(ROOT, "thd_cp2", "target")
+    rc, recs, err = jsonl("--token-aligner", "smart", b, t)
+    summ = recs[-1] if recs else {}
+    ta = summ.get("token_alignment") or {}
+    ok(rc == 1 and [(m["id"], m["tokens"]) for m in ta.get("matched", [])] ==
+       [(m["id"], m["tokens"]) for m in exp["coverage"]["matched"]] and ta.get("tokens_aligned") == 18 and
+       ta.get("errors") == [], "cp2: CP-sharded input_ids unsharded: the same 3 sequences, 18 tokens aligned", ta)
+    ok([m["target_only_tokens"] for m in ta.get("matched", [])] == [2, 1, 3],
+       "cp2: each sequence's CP padding counted as target-only tokens", ta.get("matched"))
+    pairs = {(r["name"], r["layer"]): r for r in recs if r.get("type") == "pair"}
+    for e in exp["records"]:
+        g = pairs.get((e["name"], e["layer_id"]), {})
+        what = "cp2: %s layer %s" % (e["name"], e["layer_id"])
+        ok(g.get("plan", "").find("zigzag_to_natural_thd") >= 0 and len(g.get("target_files", [])) == 2,
+           "%s: unsharded per sequence from 2 CP ranks" % what, g.get("plan"))
+        ok(close(g.get("rel_diff"), e["rel_diff"]) and g.get("max_abs_diff") == e["max_abs_diff"] and
+           close(g.get("mean_abs_diff"), e["mean_abs_diff"], 1e-6), "%s: thd's metrics" % what,
+           (g.get("rel_diff"), e["rel_diff"]))
+        ok([(q["id"], q["passed"]) for q in g.get("per_sequence") or []] ==
+           [(q["id"], q["passed"]) for q in e["per_sequence"]], "%s: thd's per-sequence verdicts" % what)
+
+
 def others():
     b, t = dirs("thd")
     # without an aligner the steps cannot be compared: one step a side
@@ -137,6 +166,7 @@ def main():
     print("TAP version 13")
     for case in ("thd", "bshd"):
         check_case(case)
+    cp2()
     others()
     zero_matches()
     print("1..%d" % dvtest.n)

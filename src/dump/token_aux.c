@@ -1,13 +1,19 @@
 /* Loading a side's token-alignment auxiliary values from its dump files:
- * per step, rank 0's file of each aux name. */
+ * per step, rank 0's file of each aux name; a token tensor (input_ids,
+ * positions, position_ids) split over context-parallel ranks is unsharded
+ * first, with its dims or the ones Megatron's layout implies. */
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dumpview/dims.h"
 #include "dumpview/dump.h"
 #include "dumpview/pt.h"
 #include "dumpview/token_align.h"
+#include "dumpview/unshard_plan.h"
+#include "dumpview/vtensor.h"
 
 /* Reads a tensor of integral values as int64. */
 static int read_ints(pt_file *f, const dv_dumpfile *df, const pt_obj *v, dv_ta_ints *out, dv_error *err)
@@ -138,6 +144,185 @@ static bool meta_has(const pt_obj *meta, const char *key)
 	return meta && meta->kind == PT_DICT && pt_dict_get(meta, key) != NULL;
 }
 
+/* The token tensors, cut along the tokens by context parallelism. */
+static bool token_tensor(const char *name)
+{
+	return !strcmp(name, "input_ids") || !strcmp(name, "positions") || !strcmp(name, "position_ids");
+}
+
+static dv_ta_ints *ints_of(dv_ta_step *st, const char *name)
+{
+	return !strcmp(name, "input_ids") ? &st->input_ids : !strcmp(name, "positions") ? &st->positions
+										     : &st->position_ids;
+}
+
+/* A token tensor's files of one step on several CP ranks, unsharded as
+ * their dims say, else as Megatron cuts them: 't[cp:zigzag]' (1-d),
+ * '1 t[cp:zigzag]' ([1, T] packed) or 'b s[cp:zigzag]' (qkv_format bshd);
+ * other active axes hold copies. THD lengths come from the step's
+ * cu_seqlens_q. Values are read as stored (integers stay exact). */
+static int load_cp_sharded(const dv_dumpfile *const *files, size_t n, dv_ta_step *st, dv_error *err)
+{
+	pt_file **pf = calloc(n, sizeof(*pf));
+	dv_shard *sh = calloc(n, sizeof(*sh));
+	dv_vsource *src = calloc(n, sizeof(*src));
+	dv_vsource_pt_ctx *ctx = calloc(n, sizeof(*ctx));
+	dv_dims *dims = NULL;
+	dv_unshard_plan *plan = NULL;
+	dv_vtensor *vt = NULL;
+	int64_t *lens = NULL, *vals = NULL;
+	size_t nlens = 0;
+	char text[256] = "";
+	dv_dtype dt = DV_DTYPE_INVALID;
+	int rc = -1;
+
+	if (!pf || !sh || !src || !ctx) {
+		dv_error_set(err, "%s: out of memory", files[0]->path);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const pt_obj *v, *meta, *d;
+
+		if (!(pf[i] = pt_open(files[i]->path, err)))
+			goto out;
+		v = pt_dump_value(pf[i]);
+		meta = pt_dump_meta(pf[i]);
+		if (!v || v->kind != PT_TENSOR) {
+			dv_error_set(err, "%s: %s is not a tensor", files[i]->path, files[i]->name);
+			goto out;
+		}
+		if (pt_tensor_check(pf[i], &v->u.tensor, err) < 0 ||
+		    dv_parallel_coords_from_meta(meta, &sh[i].coords, err) < 0)
+			goto out;
+		if (!i) {
+			d = pt_dict_get(meta, "dims");
+			dt = v->u.tensor.dtype;
+			if (d && d->kind == PT_STR && strlen(d->u.str.data) == d->u.str.len) {
+				snprintf(text, sizeof(text), "%s", d->u.str.data);
+			} else {
+				bool bshd = st->qkv_format && (strstr(st->qkv_format, "bshd") || strstr(st->qkv_format, "BSHD"));
+				size_t len;
+
+				snprintf(text, sizeof(text), "%s",
+					 v->u.tensor.ndim == 1 ? "t[cp:zigzag]" : bshd ? "b s[cp:zigzag]" : "1 t[cp:zigzag]");
+				/* the other active axes hold copies of the tokens */
+				len = strlen(text);
+				for (int a = 0; a < DV_AXIS_COUNT; a++)
+					if (a != DV_AXIS_CP && a != DV_AXIS_DP && sh[i].coords.axis[a].active) {
+						snprintf(text + len, sizeof(text) - len, "%s%s:replicated",
+							 strchr(text, '#') ? " " : " # ", dv_axis_name((dv_axis)a));
+						len = strlen(text);
+					}
+			}
+			if (!(dims = dv_dims_parse(text, NULL, err)))
+				goto out;
+		}
+		sh[i].dims = dims;
+		sh[i].ndim = v->u.tensor.ndim;
+		memcpy(sh[i].shape, v->u.tensor.shape, sizeof(sh[i].shape));
+		sh[i].rank = files[i]->rank;
+		dv_vsource_pt(&src[i], &ctx[i], pf[i], &v->u.tensor);
+		src[i].name = files[i]->path;
+	}
+	if (st->cu_seqlens_q.present &&
+	    dv_ta_cu_seqlens_counts(st->cu_seqlens_q.v, st->cu_seqlens_q.n, &lens, &nlens, err) < 0)
+		goto out;
+	{
+		dv_unshard_opts uo = {.have_seq_lens = lens != NULL};
+		dv_vtensor_opts vo = {.seq_lens = lens, .nseq_lens = nlens};
+		int64_t total;
+		dv_ta_ints *dst = ints_of(st, files[0]->name);
+
+		if (dv_unshard_plan_step(sh, n, &uo, &plan, err) < 0 || !(vt = dv_vtensor_open(plan, src, n, &vo, err)))
+			goto out;
+		total = dv_vtensor_numel(vt);
+		if (!(vals = malloc((size_t)(total ? total : 1) * sizeof(*vals)))) {
+			dv_error_set(err, "%s: out of memory", files[0]->path);
+			goto out;
+		}
+		if ((dt == DV_INT64 || dt == DV_INT32) && dv_vtensor_has_raw(vt)) {
+			if (dv_vtensor_read_raw(vt, 0, total, vals, err) < 0)
+				goto out;
+			if (dt == DV_INT32) /* widen in place, from the end */
+				for (int64_t k = total - 1; k >= 0; k--) {
+					int32_t x;
+
+					memcpy(&x, (char *)vals + (size_t)k * 4, 4);
+					vals[k] = x;
+				}
+		} else {
+			float *f = malloc((size_t)(total ? total : 1) * sizeof(*f));
+
+			if (!f || dv_vtensor_read_f32(vt, 0, total, f, err) < 0) {
+				if (!f)
+					dv_error_set(err, "%s: out of memory", files[0]->path);
+				free(f);
+				goto out;
+			}
+			for (int64_t k = 0; k < total; k++) {
+				if (!(fabsf(f[k]) <= 16777216.0f) || f[k] != floorf(f[k])) {
+					dv_error_set(err, "%s: %s element %" PRId64 " is not an exact integer", files[0]->path,
+						     files[0]->name, k);
+					free(f);
+					goto out;
+				}
+				vals[k] = (int64_t)f[k];
+			}
+			free(f);
+		}
+		free(dst->v);
+		memset(dst, 0, sizeof(*dst));
+		dst->v = vals;
+		vals = NULL;
+		dst->present = true;
+		dst->n = (size_t)total;
+		dst->ndim = dv_vtensor_ndim(vt);
+		for (int i = 0; i < dst->ndim && i < 8; i++)
+			dst->shape[i] = dv_vtensor_shape(vt)[i];
+	}
+	rc = 0;
+out:
+	if (rc < 0 && !strstr(err->msg, files[0]->path)) {
+		char why[DV_ERROR_MAX];
+
+		snprintf(why, sizeof(why), "%s", err->msg);
+		dv_error_set(err, "%s (and %zu more ranks): %s over CP ('%s'): %s", files[0]->path, n - 1, files[0]->name,
+			     text, why);
+	}
+	dv_vtensor_close(vt);
+	dv_unshard_plan_free(plan);
+	dv_dims_free(dims);
+	for (size_t i = 0; i < n && pf; i++)
+		if (pf[i])
+			pt_close(pf[i]);
+	free(pf);
+	free(sh);
+	free(src);
+	free(ctx);
+	free(lens);
+	free(vals);
+	return rc;
+}
+
+/* Whether the files of one token tensor are spread over CP ranks. */
+static bool cp_spread(const dv_dumpfile *const *files, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		pt_file *f = pt_open(files[i]->path, &(dv_error){{0}});
+		dv_parallel_coords c;
+		bool cp = false;
+
+		if (!f)
+			continue;
+		if (dv_parallel_coords_from_meta(pt_dump_meta(f), &c, &(dv_error){{0}}) == 0)
+			cp = c.axis[DV_AXIS_CP].active;
+		pt_close(f);
+		if (cp)
+			return true;
+	}
+	return false;
+}
+
 int dv_ta_side_load(const dv_dumpfile *files, size_t nfiles, dv_ta_side *side, dv_error *err)
 {
 	memset(side, 0, sizeof(*side));
@@ -152,27 +337,55 @@ int dv_ta_side_load(const dv_dumpfile *files, size_t nfiles, dv_ta_side *side, d
 		side->meta_megatron = meta_has(meta, "megatron_parallel_info");
 		pt_close(f);
 	}
-	for (size_t i = 0; i < nfiles; i++) {
-		const dv_dumpfile *df = &files[i];
-		dv_ta_step *st;
-		bool lower = false;
+	/* two passes: the token tensors last, as their unsharding needs the
+	 * step's qkv_format and cu_seqlens_q */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < nfiles; i++) {
+			const dv_dumpfile *df = &files[i];
+			dv_ta_step *st;
+			bool lower = false;
+			const dv_dumpfile **group = NULL;
+			size_t ngroup = 0;
 
-		if (!df->name || !dv_ta_is_aux_name(df->name))
-			continue;
-		/* the lowest rank's file of this name and step (rank -1: no rank tag) */
-		for (size_t j = 0; j < nfiles && !lower; j++)
-			lower = j != i && files[j].name && !strcmp(files[j].name, df->name) && files[j].step == df->step &&
-				(files[j].rank < df->rank || (files[j].rank == df->rank && j < i));
-		if (lower)
-			continue;
-		if (!(st = dv_ta_side_step(side, df->step))) {
-			dv_ta_side_free(side);
-			return dv_error_set(err, "%s: out of memory", df->path);
+			if (!df->name || !dv_ta_is_aux_name(df->name) || token_tensor(df->name) != (pass == 1))
+				continue;
+			/* the lowest rank's file of this name and step (rank -1: no rank tag) */
+			for (size_t j = 0; j < nfiles && !lower; j++)
+				lower = j != i && files[j].name && !strcmp(files[j].name, df->name) &&
+					files[j].step == df->step &&
+					(files[j].rank < df->rank || (files[j].rank == df->rank && j < i));
+			if (lower)
+				continue;
+			if (!(st = dv_ta_side_step(side, df->step))) {
+				dv_ta_side_free(side);
+				return dv_error_set(err, "%s: out of memory", df->path);
+			}
+			if (pass == 1) {
+				/* every rank's file of this token tensor and step */
+				group = malloc(nfiles * sizeof(*group));
+				if (!group) {
+					dv_ta_side_free(side);
+					return dv_error_set(err, "%s: out of memory", df->path);
+				}
+				for (size_t j = 0; j < nfiles; j++)
+					if (files[j].name && !strcmp(files[j].name, df->name) && files[j].step == df->step)
+						group[ngroup++] = &files[j];
+			}
+			if (ngroup > 1 && cp_spread(group, ngroup)) {
+				int rc = load_cp_sharded(group, ngroup, st, err);
+
+				free(group);
+				if (rc < 0) {
+					dv_ta_side_free(side);
+					return -1;
+				}
+				continue;
+			}
+			free(group);
+			if (load_one(df, st, err) < 0) {
+				dv_ta_side_free(side);
+				return -1;
+			}
 		}
-		if (load_one(df, st, err) < 0) {
-			dv_ta_side_free(side);
-			return -1;
-		}
-	}
 	return 0;
 }
