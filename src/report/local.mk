@@ -3,7 +3,8 @@ src_libdumpview_a_SOURCES += \
 	include/dumpview/report.h src/report/internal.h \
 	src/report/report.c src/report/fmt.c \
 	src/report/text.c src/report/jsonl.c src/report/csv.c src/report/info.c \
-	src/report/sglang.c
+	src/report/sglang.c \
+	include/dumpview/report_load.h src/report/json.c src/report/load.c
 
 check_PROGRAMS += tests/test_compare_report
 TESTS += tests/test_compare_report
@@ -33,3 +34,10 @@ EXTRA_DIST += tests/test_compare_xtopo.sh tests/test_compare_xtopo.py
 # compare --token-aligner smart against torch (tests/fixtures/tokalign)
 TESTS += tests/test_compare_tokalign.sh
 EXTRA_DIST += tests/test_compare_tokalign.sh tests/test_compare_tokalign.py
+
+# Reading a jsonl report back: the JSON parser and the loader (examples/).
+check_PROGRAMS += tests/test_report_load
+TESTS += tests/test_report_load
+tests_test_report_load_SOURCES = tests/test_report_load.c
+tests_test_report_load_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_report_load_LDADD = $(DV_TEST_LIBS)
