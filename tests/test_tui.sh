@@ -110,8 +110,17 @@ for keys in "$dir"/*.keys; do
 	[ -n "$xtopo" ] && where=$tmp/xtopo/$xtopo
 	tokalign=$(sed -n 's/^#runs: tokalign *//p' "$keys")
 	[ -n "$tokalign" ] && where=$tmp/tokalign/$tokalign
+	# "#report: runs" / "#report: no-runs": a saved `compare --format jsonl`
+	# report of the runs, opened with --report, with the runs or without.
+	report=$(sed -n 's/^#report: *//p' "$keys")
+	runs="baseline target"
+	if [ -n "$report" ]; then
+		(cd "$where" && "$DUMPVIEW" compare --format jsonl baseline target >report.jsonl 2>/dev/null)
+		args="$args --report report.jsonl"
+		[ "$report" = no-runs ] && runs=
+	fi
 	# shellcheck disable=SC2086
-	if (cd "$where" && NO_COLOR= DUMPVIEW_SCRIPT="$keys" "$DUMPVIEW" $args baseline target >"$tmp/$name.out" 2>&1); then
+	if (cd "$where" && NO_COLOR= DUMPVIEW_SCRIPT="$keys" "$DUMPVIEW" $args $runs >"$tmp/$name.out" 2>&1); then
 		ok "$name: script ran"
 	else
 		not_ok "$name: script ran (exit $?): $(head -c 300 "$tmp/$name.out")"

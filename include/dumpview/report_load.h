@@ -70,6 +70,11 @@ typedef struct dv_report_data {
 	bool threshold_found;
 	double threshold;
 	bool rules_used;           /* the report's pairs carry a `rule` */
+	/* The rules made again from the pairs' `rule` (user rules in the order
+	 * the pairs first name them, the catch-all last), set on cmp, when
+	 * they judge every pair as recorded; NULL otherwise. Owned; the
+	 * explorer's `t` changes its catch-all. */
+	struct dv_rules *rules;
 	dv_report_counts counts;   /* the summary's */
 	ptrdiff_t first_divergence;/* the summary's, as a pair index, or -1 */
 } dv_report_data;

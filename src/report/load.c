@@ -35,6 +35,13 @@ typedef struct ld {
 	size_t npairs, nfilerefs;
 	size_t summary_line;
 	dv_pair *last_pair;      /* for an error record */
+	/* the rules the pairs name, in order of first appearance, and each
+	 * pair's (DV_NO_RULE: none recorded) */
+	struct rec_rule {
+		char *regex, *predicate, *origin;
+	} *rules;
+	size_t nrules;
+	uint32_t *pair_rule;
 } ld;
 
 static int bad(ld *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -583,9 +590,44 @@ static int logical(ld *l, const dv_json *o, dv_pair *p)
 	return 0;
 }
 
-static bool has_rule_key(const dv_json *o)
+/* A pair's `rule`: the rule that judged it, or null (none matched). */
+static int record_rule(ld *l, const dv_json *o, size_t index)
 {
-	return dv_json_get(o, "rule") != NULL;
+	const dv_json *r = dv_json_get(o, "rule");
+	const char *regex, *pred, *origin;
+	size_t k;
+
+	l->pair_rule[index] = DV_NO_RULE;
+	if (!r)
+		return 0;
+	l->d->rules_used = true;
+	if (r->type == DV_JSON_NULL)
+		return 0;
+	if (r->type != DV_JSON_OBJECT)
+		return bad(l, "'rule' is not an object or null");
+	if (get_str(l, r, "regex", false, &regex) || get_str(l, r, "predicate", false, &pred) ||
+	    get_str(l, r, "origin", false, &origin))
+		return -1;
+	for (k = 0; k < l->nrules; k++)
+		if (!strcmp(l->rules[k].regex, regex) && !strcmp(l->rules[k].predicate, pred))
+			break;
+	if (k == l->nrules) {
+		struct rec_rule *g;
+
+		if (l->nrules >= 4096)
+			return bad(l, "more than 4096 rules");
+		if (!(g = realloc(l->rules, (l->nrules + 1) * sizeof(*g))))
+			return bad(l, "out of memory");
+		l->rules = g;
+		g[k].regex = strdup(regex);
+		g[k].predicate = strdup(pred);
+		g[k].origin = strdup(origin);
+		l->nrules++;
+		if (!g[k].regex || !g[k].predicate || !g[k].origin)
+			return bad(l, "out of memory");
+	}
+	l->pair_rule[index] = (uint32_t)k;
+	return 0;
 }
 
 static int pair_record(ld *l, const dv_json *o, int type, dv_pair *p, const dv_dumpfile **slot)
@@ -685,8 +727,8 @@ static int pair_record(ld *l, const dv_json *o, int type, dv_pair *p, const dv_d
 	    stats(l, o, "baseline_stats", &r->base, &r->base_stats) ||
 	    stats(l, o, "target_stats", &r->targ, &r->targ_stats))
 		return -1;
-	if (has_rule_key(o))
-		l->d->rules_used = true;
+	if (record_rule(l, o, (size_t)(p - l->d->cmp->pairs)))
+		return -1;
 	if (!error)
 		r->status = DV_RESULT_COMPARED;
 	else if (!strcmp(error, DV_NO_RULE_MESSAGE) || !strcmp(error, "cancelled") || !strcmp(error, "not computed"))
@@ -807,10 +849,101 @@ static bool threshold_fits(const dv_comparison *cmp, double t)
 /* The report does not record its threshold: the default when every
  * recorded decision is its, else the smallest of 1, 2, 5 x 10^k that is,
  * else none (the recorded decisions stand). */
-static void find_threshold(dv_report_data *d)
+/* "rel <= X", the catch-all's predicate: X. */
+static bool catch_all_threshold(const char *pred, double *x)
 {
-	if (d->rules_used)
+	char *end;
+
+	if (strncmp(pred, "rel <= ", 7))
+		return false;
+	errno = 0;
+	*x = strtod(pred + 7, &end);
+	return !errno && end != pred + 7 && !*end && isfinite(*x) && *x >= 0;
+}
+
+/* The report's rules made again, in the order the pairs first name them
+ * with the catch-all last, kept only when they judge every pair as the
+ * report says (the same rule, the same verdict): the order of rules that
+ * no pair names first cannot be known. */
+static void rebuild_rules(ld *l)
+{
+	dv_report_data *d = l->d;
+	dv_rules *rules = dv_rules_new();
+	dv_error e;
+	bool ok = rules != NULL;
+	double x = NAN;
+	uint32_t *map = calloc(l->nrules ? l->nrules : 1, sizeof(*map));
+	bool *was = malloc((d->cmp->npairs ? d->cmp->npairs : 1) * sizeof(*was));
+
+	ok = ok && map && was;
+	for (size_t i = 0; ok && i < d->cmp->npairs; i++)
+		was[i] = dv_comparison_verdict(d->cmp, i, NULL) == DV_OUTCOME_PASS;
+	if (ok)
+		dv_rules_set_catch_all(rules, false, 0);
+	for (size_t k = 0; ok && k < l->nrules; k++) {
+		char *spec;
+
+		if (!strcmp(l->rules[k].origin, "catch-all")) {
+			ok = !strcmp(l->rules[k].regex, ".*") && catch_all_threshold(l->rules[k].predicate, &x);
+			continue;
+		}
+		if (asprintf(&spec, "%s=%s", l->rules[k].regex, l->rules[k].predicate) < 0) {
+			ok = false;
+			break;
+		}
+		ok = dv_rules_add(rules, spec, &e) == 0;
+		free(spec);
+	}
+	if (ok && !isnan(x))
+		ok = dv_rules_set_catch_all(rules, true, x) == 0;
+	for (size_t k = 0, u = 0; ok && k < l->nrules; k++)
+		map[k] = !strcmp(l->rules[k].origin, "catch-all") ? (uint32_t)(dv_rules_count(rules) - 1) : (uint32_t)u++;
+	ok = ok && dv_comparison_set_rules(d->cmp, rules, &e) == 0;
+	for (size_t i = 0; ok && i < d->cmp->npairs; i++) {
+		const dv_pair *p = &d->cmp->pairs[i];
+		dv_outcome v = dv_comparison_verdict(d->cmp, i, NULL);
+
+		if (p->kind != DV_PAIR_MATCHED || p->result.status != DV_RESULT_COMPARED)
+			continue;
+		ok = (l->pair_rule[i] == DV_NO_RULE ? DV_NO_RULE : map[l->pair_rule[i]]) ==
+			     (dv_comparison_rule_index(d->cmp, i) == (size_t)-1 ? DV_NO_RULE
+										: (uint32_t)dv_comparison_rule_index(d->cmp, i)) &&
+		     (v == DV_OUTCOME_PASS) == was[i];
+	}
+	if (ok) {
+		d->rules = rules;
+		d->threshold = x;
+		d->threshold_found = !isnan(x);
+		if (d->threshold_found)
+			dv_comparison_set_threshold(d->cmp, x);
+	} else {
+		dv_comparison_set_rules(d->cmp, NULL, &e);
+		dv_rules_free(rules);
+	}
+	free(map);
+	free(was);
+}
+
+static void find_threshold(ld *l)
+{
+	dv_report_data *d = l->d;
+
+	double x;
+
+	/* the catch-all alone (compare without rules): the threshold, as the
+	 * explorer judges without rules */
+	if (d->rules_used && l->nrules == 1 && !strcmp(l->rules[0].origin, "catch-all") &&
+	    !strcmp(l->rules[0].regex, ".*") && catch_all_threshold(l->rules[0].predicate, &x) &&
+	    threshold_fits(d->cmp, x)) {
+		d->threshold_found = true;
+		d->threshold = x;
+		dv_comparison_set_threshold(d->cmp, x);
 		return;
+	}
+	if (d->rules_used) {
+		rebuild_rules(l);
+		return;
+	}
 	if (threshold_fits(d->cmp, DV_DEFAULT_THRESHOLD)) {
 		d->threshold_found = true;
 		d->threshold = DV_DEFAULT_THRESHOLD;
@@ -982,6 +1115,13 @@ static void ld_free(ld *l)
 		free(l->phases[k]);
 	free(l->phases);
 	pcre2_code_free(l->layer_re);
+	for (size_t k = 0; k < l->nrules; k++) {
+		free(l->rules[k].regex);
+		free(l->rules[k].predicate);
+		free(l->rules[k].origin);
+	}
+	free(l->rules);
+	free(l->pair_rule);
 }
 
 dv_report_data *dv_report_load_buffer(const char *name, const char *text, size_t len, const dv_report_load_opts *opts,
@@ -1045,6 +1185,10 @@ dv_report_data *dv_report_load_buffer(const char *name, const char *text, size_t
 	}
 	if (d->has_runs && check_runs(&l))
 		goto fail;
+	if (!(l.pair_rule = calloc(l.npairs ? l.npairs : 1, sizeof(*l.pair_rule)))) {
+		dv_error_set(err, "out of memory");
+		goto fail;
+	}
 	if (each_line(&l, text, len, pass2, &b))
 		goto fail;
 	for (size_t i = 0; i < cmp->npairs; i++) {
@@ -1054,7 +1198,7 @@ dv_report_data *dv_report_load_buffer(const char *name, const char *text, size_t
 			ph->first = i;
 		ph->count++;
 	}
-	find_threshold(d);
+	find_threshold(&l);
 	if (check_summary(&l))
 		goto fail;
 	ld_free(&l);
@@ -1109,6 +1253,7 @@ void dv_report_data_free(dv_report_data *d)
 	if (!d)
 		return;
 	dv_comparison_free(d->cmp);
+	dv_rules_free(d->rules);
 	free(d->path);
 	free(d->diagnosis);
 	free(d);
