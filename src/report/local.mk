@@ -41,3 +41,7 @@ TESTS += tests/test_report_load
 tests_test_report_load_SOURCES = tests/test_report_load.c
 tests_test_report_load_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_report_load_LDADD = $(DV_TEST_LIBS)
+
+# dumpview --report: usage errors and bad reports (exit 2, FILE:LINE).
+TESTS += tests/test_report_cli.sh
+EXTRA_DIST += tests/test_report_cli.sh
