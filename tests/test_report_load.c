@@ -12,7 +12,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "dumpview/logical.h"
 #include "dumpview/report_load.h"
+#include "dumpview/token_align.h"
 
 static const char *examples(void)
 {
@@ -85,11 +87,19 @@ static void test_json_hostile(void **state)
 
 /* ---- the round trip ---- */
 
-/* The live comparison of examples/ and its jsonl report in memory. */
-static dv_comparison *live(char **text, size_t *len, char **diagnosis)
+static const char *fixtures(void)
+{
+	const char *e = getenv("FIXTURES");
+
+	return e && *e ? e : "tests/fixtures";
+}
+
+/* The live comparison of the runs DIR/baseline and DIR/target and its jsonl
+ * report in memory. */
+static dv_comparison *live_of(const char *dir, const dv_grouping *g, char **text, size_t *len, char **diagnosis)
 {
 	char b[4096], t[4096];
-	dv_comparison_opts co = {.baseline = b, .target = t, .threshold = DV_DEFAULT_THRESHOLD};
+	dv_comparison_opts co = {.baseline = b, .target = t, .threshold = DV_DEFAULT_THRESHOLD, .grouping = g};
 	dv_error err;
 	dv_comparison *cmp;
 	dv_metrics_opts mo = dv_metrics_opts_default();
@@ -97,8 +107,8 @@ static dv_comparison *live(char **text, size_t *len, char **diagnosis)
 	FILE *out = open_memstream(text, len);
 	dv_report *r;
 
-	snprintf(b, sizeof(b), "%s/baseline", examples());
-	snprintf(t, sizeof(t), "%s/target", examples());
+	snprintf(b, sizeof(b), "%s/baseline", dir);
+	snprintf(t, sizeof(t), "%s/target", dir);
 	cmp = dv_comparison_open(&co, NULL, &err);
 	assert_non_null(cmp);
 	assert_non_null(dv_comparison_scan_start(cmp, &mo, 2, -1));
@@ -111,6 +121,11 @@ static dv_comparison *live(char **text, size_t *len, char **diagnosis)
 	dv_report_free(r);
 	fclose(out);
 	return cmp;
+}
+
+static dv_comparison *live(char **text, size_t *len, char **diagnosis)
+{
+	return live_of(examples(), NULL, text, len, diagnosis);
 }
 
 static void same(const dv_comparison *a, const dv_comparison *b)
@@ -128,6 +143,25 @@ static void same(const dv_comparison *a, const dv_comparison *b)
 		assert_int_equal(a->pairs[i].layer, b->pairs[i].layer);
 		if (a->pairs[i].targ)
 			assert_string_equal(a->pairs[i].targ->relpath, b->pairs[i].targ->relpath);
+		assert_int_equal(a->pairs[i].result.status, b->pairs[i].result.status);
+		assert_string_equal(a->pairs[i].result.error, b->pairs[i].result.error);
+		assert_int_equal(dv_pair_replica_mismatch(&a->pairs[i]), dv_pair_replica_mismatch(&b->pairs[i]));
+		assert_int_equal(a->pairs[i].logical != NULL, b->pairs[i].logical != NULL);
+		if (a->pairs[i].logical) {
+			const dv_logical_result *x = a->pairs[i].logical, *y = b->pairs[i].logical;
+
+			assert_int_equal(x->nchecks, y->nchecks);
+			assert_int_equal(x->nseqs, y->nseqs);
+			assert_int_equal(x->has_shard, y->has_shard);
+			if (x->plan)
+				assert_string_equal(x->plan, y->plan);
+			for (size_t k = 0; k < x->nseqs; k++) {
+				assert_string_equal(x->seqs[k].id, y->seqs[k].id);
+				assert_int_equal(x->seqs[k].passed, y->seqs[k].passed);
+			}
+			if (x->has_shard)
+				assert_string_equal(x->shard_file->relpath, y->shard_file->relpath);
+		}
 		if (a->pairs[i].result.status == DV_RESULT_COMPARED) {
 			assert_true(a->pairs[i].result.rel_diff == b->pairs[i].result.rel_diff ||
 				    (isnan(a->pairs[i].result.rel_diff) && isnan(b->pairs[i].result.rel_diff)));
@@ -197,6 +231,44 @@ static void test_round_trip(void **state)
 	dv_comparison_free(cmp);
 	free(text);
 	free(diag);
+}
+
+/* The round trip on the fixtures: unreadable files, shape mismatches,
+ * one-sided files (tui), logical tensors with replicated checks and shards
+ * (xtopo), per-sequence metrics (tokalign, smart aligner). */
+static void round_trip_dir(const char *dir, const dv_grouping *g)
+{
+	char *text = NULL, *diag = NULL;
+	size_t len = 0;
+	dv_comparison *cmp = live_of(dir, g, &text, &len, &diag);
+	dv_error err;
+	dv_report_data *d = dv_report_load_buffer("r.jsonl", text, len, NULL, &err);
+
+	if (!d)
+		fail_msg("%s: %s", dir, err.msg);
+	same(cmp, d->cmp);
+	assert_string_equal(d->diagnosis, diag);
+	dv_report_data_free(d);
+	dv_comparison_free(cmp);
+	free(text);
+	free(diag);
+}
+
+static void test_round_trip_fixtures(void **state)
+{
+	static const char *const xtopo[] = {"tp2_concat", "tp2_partial", "replicated_fail", "cp2_zigzag_thd", "mixed"};
+	dv_grouping smart = {.preset = -1, .token_aligner = DV_TOKEN_ALIGNER_SMART};
+	char dir[4096];
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/tui", fixtures());
+	round_trip_dir(dir, NULL);
+	for (size_t i = 0; i < sizeof(xtopo) / sizeof(xtopo[0]); i++) {
+		snprintf(dir, sizeof(dir), "%s/xtopo/%s", fixtures(), xtopo[i]);
+		round_trip_dir(dir, NULL);
+	}
+	snprintf(dir, sizeof(dir), "%s/tokalign/thd", fixtures());
+	round_trip_dir(dir, &smart);
 }
 
 /* Replaces the first occurrence of from by to in a copy of s. */
@@ -285,6 +357,7 @@ int main(void)
 		cmocka_unit_test(test_json_values),
 		cmocka_unit_test(test_json_hostile),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_round_trip_fixtures),
 		cmocka_unit_test(test_hostile_reports),
 	};
 
