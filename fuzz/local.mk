@@ -25,5 +25,5 @@ clean-fuzz:
 
 EXTRA_DIST += fuzz/run.sh fuzz/smoke fuzz/walk.c fuzz/walk.h fuzz/fuzz_pt.c fuzz/fuzz_legacy.c \
 	fuzz/fuzz_pickle.c fuzz/fuzz_tags.c fuzz/fuzz_regex.c fuzz/fuzz_rules.c fuzz/fuzz_dims.c fuzz/fuzz_token_align.c fuzz/fuzz_unshard.c \
-	fuzz/fuzz_name_map.c fuzz/pickle.dict \
+	fuzz/fuzz_name_map.c fuzz/fuzz_report.c fuzz/pickle.dict \
 	fuzz/make_seeds.py fuzz/FINDINGS.md fuzz/corpus

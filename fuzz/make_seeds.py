@@ -165,6 +165,98 @@ def main():
     put("fuzz_name_map", "timeout-geometric-growth",
         b"\x01# c\n\n  c*=\x07\x07\x07=\n\n  c*=\x07\x07\x07=\x07\x07\x07\n  c*=\x07\x07\x07\n  c*=\x07\x07\x07="
         b"\x07\x07\x07\x07\x07\x07\x07\x07  \x07\x07\x07 \r\nb=  \r\x01# \n\nc0_|=c_")
+    # fuzz_report: mode byte (even: one JSON value, odd: a report), then text
+    import json
+
+    def rel(phase, name, idx, layer=0, rank=0):
+        return "%s/step=0___rank=%d___dump_index=%d___name=%s___layer_id=%d.pt" % (phase, rank, idx, name, layer)
+
+    def stats(v):
+        s = {"mean": v, "std": 0.5, "min": -1.0, "max": 1.0}
+        s.update({q: v for q in ("p1", "p5", "p50", "p95", "p99")})
+        s.update({"nan": 0, "inf": 0})
+        return s
+
+    def pair(phase, name, idx, rel_diff, passed, **extra):
+        b, t = rel(phase, name, idx), rel(phase, name, idx)
+        r = {"type": "pair", "phase": phase, "layer": 0, "name": name, "rank": 0, "step": 0,
+             "baseline": b, "target": t, "baseline_files": [b], "target_files": [t],
+             "baseline_dtype": "bfloat16", "target_dtype": "bfloat16",
+             "baseline_shape": [4, 8], "target_shape": [4, 8], "rel_diff": rel_diff,
+             "max_abs_diff": 0.25, "mean_abs_diff": 0.01, "passed": passed,
+             "rule": {"regex": ".*", "predicate": "rel <= 0.001", "origin": "catch-all"},
+             "baseline_stats": stats(0.1), "target_stats": stats(0.2), "max_abs_diff_coord": [1, 2],
+             "max_abs_diff_baseline": 0.5, "max_abs_diff_target": 0.75, "numel": 32, "identical": 3,
+             "baseline_dims": None, "target_dims": None, "plan": None, "aligned_shape": [4, 8],
+             "replicated_checks": [], "max_abs_diff_shard": None, "replica_mismatch": False,
+             "token_aligner": "none", "per_sequence": None}
+        r.update(extra)
+        return r
+
+    def summary(records, warnings=()):
+        c = {"passed": 0, "failed": 0, "skipped": 0, "errored": 0}
+        first = None
+        for r in records:
+            if r["type"] == "pair" and "error" in r and r.get("_err"):
+                c["errored"] += 1
+            elif r["type"] == "pair" and "error" in r:
+                c["failed"] += 1
+            elif r["type"] == "pair":
+                c["passed" if r["passed"] else "failed"] += 1
+            elif r["type"] in ("unmatched", "non_tensor", "skip"):
+                c["skipped"] += 1
+            if r["type"] == "pair" and ("error" in r or not r["passed"]) and first is None:
+                first = {"phase": r["phase"], "layer": r["layer"], "name": r["name"], "rank": 0, "step": 0,
+                         "target": r["target"], "rel_diff": r["rel_diff"]}
+        s = {"type": "summary"}
+        s.update(c)
+        s.update({"total": sum(c.values()), "first_divergence": first, "replica_mismatches": 0,
+                  "first_replica_mismatch": None, "token_alignment": None,
+                  "diagnosis": "First divergence: \u00e9", "warnings": list(warnings)})
+        return s
+
+    def report(records, warnings=()):
+        lines = []
+        for r in records:
+            r = dict(r)
+            err = r.pop("_err", False)
+            lines.append(json.dumps(r, separators=(",", ":")))
+            if err:
+                lines.append(json.dumps({"type": "error", "phase": r["phase"], "file": r["target"],
+                                         "message": r["error"]}, separators=(",", ":")))
+        lines.append(json.dumps(summary(records, warnings), separators=(",", ":")))
+        return ("\n".join(lines) + "\n").encode()
+
+    ok = [pair("inference", "attn", 1, 0.0, True), pair("inference", "mlp", 2, 0.03, False)]
+    mixed = ok + [
+        pair("inference", "bad", 3, None, False, error="inference/x.pt: cannot read", _err=True,
+             baseline_stats=None, target_stats=None, max_abs_diff_coord=None),
+        pair("inference", "shape", 4, None, False, error="shape mismatch: [4, 8] vs [8, 4]",
+             target_shape=[8, 4], max_abs_diff_coord=None),
+        {"type": "unmatched", "phase": "fwd_bwd", "side": "target", "file": rel("fwd_bwd", "extra", 9),
+         "name": "extra", "files": [rel("fwd_bwd", "extra", 9)]},
+        {"type": "non_tensor", "phase": "fwd_bwd", "name": "cfg", "equal": True, "layer": None, "rank": 0,
+         "step": 0, "baseline": rel("fwd_bwd", "cfg", 5), "target": rel("fwd_bwd", "cfg", 5),
+         "baseline_files": [rel("fwd_bwd", "cfg", 5)], "target_files": [rel("fwd_bwd", "cfg", 5)]},
+    ]
+    tp = rel("fwd_bwd", "w", 6, rank=1)
+    logical = [pair("fwd_bwd", "w", 6, "nan", False, baseline_dims="t h", target_dims="t h[tp]",
+                    plan="target: tp: 2x[4, 4] -> [4, 8] (concat h)",
+                    target_files=[rel("fwd_bwd", "w", 6), tp],
+                    replicated_checks=[{"side": "target", "axis": "tp", "passed": False, "max_abs_diff": "inf",
+                                        "ranks": [0, None]}],
+                    max_abs_diff_shard={"file": tp, "rank": 1, "coord": [1, 0], "ranks": [0, 1]},
+                    replica_mismatch=True, token_aligner="smart",
+                    per_sequence=[{"id": "rid\udcff", "tokens": 4, "rel_diff": 0.5, "max_abs_diff": 1,
+                                   "mean_abs_diff": 0.1, "passed": False}])]
+    put("fuzz_report", "ok", b"\1" + report(ok))
+    put("fuzz_report", "mixed", b"\1" + report(mixed, ["target: 1 of 3 files have no partner"]))
+    put("fuzz_report", "logical", b"\1" + report(logical))
+    put("fuzz_report", "truncated", b"\1" + report(ok)[:300])
+    for k, v in enumerate([b'{"a":[1,-2.5e3,true,false,null],"b":"x\\u00e9\\ud83d\\ude00\\udcff"}',
+                           b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+                           b'"\\ud800\\u0041"', b"1e999", b'{"k":"\xf0\x9f\x98\x80"}']):
+        put("fuzz_report", "json%02d" % k, b"\0" + v)
     for h in sorted(os.listdir(OUT)):
         print(h, len(os.listdir(os.path.join(OUT, h))))
 

@@ -14,7 +14,7 @@
 set -u
 srcdir=$(cd "$1" && pwd) out=$2 secs=$3
 shift 3
-harnesses=${*:-fuzz_pt fuzz_legacy fuzz_pickle fuzz_tags fuzz_regex fuzz_rules fuzz_dims fuzz_token_align fuzz_unshard fuzz_name_map}
+harnesses=${*:-fuzz_pt fuzz_legacy fuzz_pickle fuzz_tags fuzz_regex fuzz_rules fuzz_dims fuzz_token_align fuzz_unshard fuzz_name_map fuzz_report}
 cc=${FUZZ_CC:-clang}
 jobs=$(nproc 2>/dev/null || echo 2)
 mkdir -p "$out/obj" "$out/inc" && out=$(cd "$out" && pwd)
@@ -82,7 +82,7 @@ for h in $harnesses; do
 	fuzz_pt|fuzz_legacy|fuzz_pickle) dict="-dict=$srcdir/fuzz/pickle.dict" ;;
 	esac
 	maxlen=65536
-	case $h in fuzz_tags|fuzz_regex) maxlen=512 ;; fuzz_rules|fuzz_name_map) maxlen=1024 ;; fuzz_dims) maxlen=4201 ;; fuzz_token_align|fuzz_unshard) maxlen=2048 ;; esac
+	case $h in fuzz_tags|fuzz_regex) maxlen=512 ;; fuzz_rules|fuzz_name_map) maxlen=1024 ;; fuzz_dims) maxlen=4201 ;; fuzz_token_align|fuzz_unshard) maxlen=2048 ;; fuzz_report) maxlen=8192 ;; esac
 	seeds="$srcdir/fuzz/corpus/$h"
 	[ -d "$seeds" ] || seeds=""
 	# -malloc_limit_mb: no input of a few KB has any business asking for

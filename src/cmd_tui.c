@@ -12,6 +12,7 @@
 #include "dumpview/escape.h"
 #include "dumpview/grouping_args.h"
 #include "dumpview/metrics.h"
+#include "dumpview/report_load.h"
 #include "dumpview/rules.h"
 #include "dumpview/tui.h"
 
@@ -26,8 +27,13 @@ static void usage(FILE *out)
 		     "                [--override-target-dims 'REGEX:DIMS']...\n"
 		     "                [--name-map 'REGEX=REPLACEMENT']... [--name-map-file FILE]\n"
 		     "                BASELINE TARGET\n"
+		     "       dumpview --report FILE.jsonl [OPTIONS] [BASELINE TARGET]\n"
 		     "       dumpview --print-keys\n"
 		     "Explore where two tensor dumps diverge. Press ? inside for the keys; see dumpview(1).\n"
+		     "--report FILE opens a saved `compare --format jsonl` report instead: its tree,\n"
+		     "verdicts, first divergence and diagnosis; given the runs too, the detail pane\n"
+		     "still reads the tensors. No scan; --diff-threshold or --rule judges again from\n"
+		     "the report's metrics.\n"
 		     "Logical tensors (files of several ranks read as one) and name mapping, as\n"
 		     "compare:\n" DV_GROUPING_HELP);
 }
@@ -81,7 +87,7 @@ static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_fa
 {
 	dv_error rerr = { { 0 } };
 	bool has_threshold = false, has_rules = false;
-	const char *allow_failed_src = NULL, *allow_skipped_src = NULL;
+	const char *allow_failed_src = NULL, *allow_skipped_src = NULL, *report = NULL;
 	static const struct option longopts[] = {
 		{ "diff-threshold", required_argument, NULL, 't' },
 		{ "rule", required_argument, NULL, 'r' },
@@ -95,6 +101,7 @@ static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_fa
 		{ "no-scan", no_argument, NULL, 'S' },
 		{ "follow-symlinks", no_argument, NULL, 'F' },
 		{ "print-keys", no_argument, NULL, 'K' },
+		{ "report", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		DV_GROUPING_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
@@ -148,6 +155,7 @@ static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_fa
 		case 'C': o.no_color = true; break;
 		case 'S': o.no_scan = true; break;
 		case 'F': o.follow_symlinks = true; break;
+		case 'P': report = optarg; break;
 		case 'K': {
 			char err[256];
 			if (dv_tui_print_keys(stdout, err, sizeof(err)) != 0) {
@@ -167,7 +175,17 @@ static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_fa
 			return 2;
 		}
 	}
-	if (argc - optind != 2) {
+	if (report && argc - optind != 0 && argc - optind != 2) {
+		fprintf(stderr, "dumpview: --report: expected no runs or BASELINE and TARGET, got %d argument%s\n",
+			argc - optind, argc - optind == 1 ? "" : "s");
+		usage(stderr);
+		return 2;
+	}
+	if (report && o.filter) {
+		fprintf(stderr, "dumpview: --report: --filter would pair again; filter the tree with f inside\n");
+		return 2;
+	}
+	if (!report && argc - optind != 2) {
 		fprintf(stderr, "dumpview: expected BASELINE and TARGET, got %d argument%s\n", argc - optind,
 			argc - optind == 1 ? "" : "s");
 		usage(stderr);
@@ -197,14 +215,45 @@ static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_fa
 	o.allow_failed = *allow_failed;
 	o.allow_skipped = *allow_skipped;
 	o.show_gate = o.show_gate || allow_failed_src || allow_skipped_src;
-	o.baseline = argv[optind];
-	o.target = argv[optind + 1];
+	o.baseline = argc - optind == 2 ? argv[optind] : NULL;
+	o.target = argc - optind == 2 ? argv[optind + 1] : NULL;
 	const char *script = getenv("DUMPVIEW_SCRIPT");
 	if (script && *script)
 		o.script = script;
+	dv_report_data *rd = NULL;
+	if (report) {
+		/* Read and checked before the terminal starts: a bad line is a
+		 * usage error naming FILE:LINE. */
+		dv_report_load_opts lo = {.baseline = o.baseline, .target = o.target, .layer_regex = o.layer_regex,
+					  .grouping = o.grouping};
+		if (!(rd = dv_report_load(report, &lo, &rerr))) {
+			dv_term_fprintf(stderr, "dumpview: --report: %s\n", rerr.msg);
+			return 2;
+		}
+		/* The report's own decisions stand unless a threshold is given:
+		 * then every tensor is judged again from its recorded metrics. */
+		if (has_threshold)
+			dv_comparison_set_threshold(rd->cmp, o.threshold);
+		else if (rd->threshold_found)
+			o.threshold = rd->threshold;
+		/* The report's rules made again judge as they did (the
+		 * explorer's `t` changes their catch-all); rules given here
+		 * replace them. */
+		if (rd->rules && !has_rules) {
+			if (has_threshold && dv_rules_set_catch_all(rd->rules, true, o.threshold)) {
+				fprintf(stderr, "dumpview: out of memory\n");
+				dv_report_data_free(rd);
+				return 2;
+			}
+			o.rules = rd->rules;
+			o.show_gate = true;
+		}
+		o.report = rd;
+	}
 	char err[1024] = "";
 	int rc = dv_tui_run(&o, err, sizeof(err));
 	if (err[0])
 		dv_term_fprintf(stderr, "dumpview: %s\n", err);
+	dv_report_data_free(rd);
 	return rc;
 }

@@ -13,6 +13,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: dumpview [OPTIONS] BASELINE TARGET     explore two dumps (TUI)\n"
+		"       dumpview --report FILE.jsonl [OPTIONS] [BASELINE TARGET]\n"
+		"                       explore a saved compare --format jsonl report\n"
 		"       dumpview compare [OPTIONS] BASELINE TARGET\n"
 		"                       report for scripts and CI: per-tensor pass rules\n"
 		"                       (--rule 'REGEX=PREDICATE', --rules FILE), fail-closed\n"
@@ -46,6 +48,9 @@ static void usage(FILE *out)
 		"                       as compare's\n"
 		"  --name-map 'REGEX=REPLACEMENT', --name-map-file FILE\n"
 		"                       rename target tensors before pairing, as compare's\n"
+		"  --report FILE        open a saved jsonl report: its verdicts, first\n"
+		"                       divergence and diagnosis, no scan; with the runs the\n"
+		"                       detail pane still reads tensors\n"
 		"  --print-keys         print the explorer's keys as the man page's KEYS section\n"
 		"                       (roff) and exit\n"
 		"\n"

@@ -118,8 +118,25 @@ for keys in "$dir"/*.keys; do
 	[ -n "$xtopo" ] && where=$tmp/xtopo/$xtopo
 	tokalign=$(sed -n 's/^#runs: tokalign *//p' "$keys")
 	[ -n "$tokalign" ] && where=$tmp/tokalign/$tokalign
+	# "#report: runs" / "#report: no-runs": a saved `compare --format jsonl`
+	# report of the runs, opened with --report, with the runs or without.
+	report=$(sed -n 's/^#report: *//p' "$keys")
+	runs="baseline target"
+	if [ -n "$report" ]; then
+		if [ "$report" = missing ]; then
+			# the runs copied, then the first divergence's target file lost
+			where=$tmp/missing
+			rm -rf "$where"
+			mkdir -p "$where"
+			cp -R -L "$EXAMPLES/baseline" "$EXAMPLES/target" "$where/"
+		fi
+		(cd "$where" && "$DUMPVIEW" compare --format jsonl baseline target >report.jsonl 2>/dev/null)
+		args="$args --report report.jsonl"
+		[ "$report" = no-runs ] && runs=
+		[ "$report" = missing ] && rm "$where"/target/inference/*/*dump_index=24___name=mlp_output___*layer_id=2.pt
+	fi
 	# shellcheck disable=SC2086
-	if (cd "$where" && NO_COLOR= DUMPVIEW_SCRIPT="$keys" "$DUMPVIEW" $args baseline target >"$tmp/$name.out" 2>&1); then
+	if (cd "$where" && NO_COLOR= DUMPVIEW_SCRIPT="$keys" "$DUMPVIEW" $args $runs >"$tmp/$name.out" 2>&1); then
 		ok "$name: script ran"
 	else
 		not_ok "$name: script ran (exit $?): $(head -c 300 "$tmp/$name.out")"

@@ -92,6 +92,13 @@ typedef struct dv_run_opts {
 dv_run *dv_run_open(const char *spec, const dv_run_opts *opts, dv_error *err);
 void dv_run_free(dv_run *run);
 
+/* One file as dv_run_open makes it from its name (no folder tags): path is
+ * root joined with relpath (relpath alone when root is NULL or empty).
+ * -1 with err when out of memory; free with dv_dumpfile_free either way. */
+int dv_dumpfile_init(dv_dumpfile *f, const char *root, const char *relpath, const pcre2_code *layer_re,
+		     dv_error *err);
+void dv_dumpfile_free(dv_dumpfile *f);
+
 /* File-name tags: split the stem on "___", each part on its first "=";
  * parts without "=" are ignored. Returns the count; *tags is malloc'd. */
 size_t dv_parse_tags(const char *filename, dv_tag **tags);
@@ -201,6 +208,11 @@ typedef struct dv_comparison {
 	unsigned shard_k, shard_n;    /* dv_comparison_set_shard: slice shard_k of shard_n
 					 (1-based); shard_n 0: every pair */
 	unsigned char *out_of_shard;  /* per pair: not in the slice (NULL without a shard) */
+	/* A comparison read back from a report (report_load.h): the warnings
+	 * it recorded stand for dv_comparison_warnings's (owned). */
+	bool warnings_recorded;
+	char **recorded_warnings;
+	size_t nrecorded_warnings;
 } dv_comparison;
 
 /* Pairs two runs by the comparator's rule (all tags but dump_index, with
@@ -277,7 +289,8 @@ bool dv_scan_stop_until(dv_scan *scan, const struct timespec *deadline);
  * has a final verdict: *known (optional) tells whether that holds. */
 ptrdiff_t dv_first_divergence(const dv_comparison *cmp, bool *known);
 
-/* Why a comparison must not pass even with no failed pair, one line each:
+/* Why a comparison must not pass even with no failed pair, one line each
+ * (a comparison read from a report: the report's warnings):
  * the runs' problems (folders not read), a phase with files on both sides
  * but no pair, a phase on one side only, more than half of one side's files
  * without a partner. Only the pairing is looked at (no results), so it is

@@ -37,6 +37,12 @@ typedef struct dv_tui_opts {
 	 * outlive dv_tui_run. */
 	const struct dv_name_map *name_map;
 	const char *script;             /* DUMPVIEW_SCRIPT: keys and commands, off-screen drawing */
+	/* --report: a saved report (report_load.h) instead of the runs. The
+	 * explorer takes its comparison (report->cmp becomes NULL); the rest
+	 * (path, diagnosis, whether the runs were given) must outlive
+	 * dv_tui_run. Nothing is scanned; tensors are read on demand only
+	 * when the runs were given. */
+	struct dv_report_data *report;
 } dv_tui_opts;
 
 /* Runs the explorer; returns the process exit code (0, 2 on input errors,

@@ -691,6 +691,7 @@ void dv_comparison_free(dv_comparison *cmp)
 	free(cmp->pair_files);
 	free(cmp->rule_of);
 	free(cmp->out_of_shard);
+	dv_warnings_free(cmp->recorded_warnings, cmp->nrecorded_warnings);
 	dv_run_free(cmp->base);
 	dv_run_free(cmp->targ);
 	for (size_t i = 0; i < cmp->nselected; i++)
@@ -735,6 +736,11 @@ size_t dv_comparison_warnings(const dv_comparison *cmp, char ***out)
 	const dv_run *runs[2] = {cmp->base, cmp->targ};
 	const char *sides[2] = {"baseline", "target"};
 
+	if (cmp->warnings_recorded) {
+		for (size_t i = 0; i < cmp->nrecorded_warnings; i++)
+			warn(&w, "%s", cmp->recorded_warnings[i]);
+		goto out;
+	}
 	for (int s = 0; s < 2; s++)
 		for (size_t i = 0; runs[s] && i < runs[s]->nproblems; i++)
 			warn(&w, "%s: %s", sides[s], runs[s]->problems[i]);
@@ -794,6 +800,7 @@ size_t dv_comparison_warnings(const dv_comparison *cmp, char ***out)
 		warn(&w, "baseline: %zu of %zu files have no partner in the target", only_b, nb);
 	if (only_t * 2 > nt)
 		warn(&w, "target: %zu of %zu files have no partner in the baseline", only_t, nt);
+out:
 	if (w.oom) {
 		dv_warnings_free(w.v, w.n);
 		w.v = NULL;

@@ -269,7 +269,7 @@ static int64_t parse_i64(const char *s)
 	return v;
 }
 
-static void dumpfile_free(dv_dumpfile *f)
+void dv_dumpfile_free(dv_dumpfile *f)
 {
 	free(f->path);
 	free(f->relpath);
@@ -279,25 +279,15 @@ static void dumpfile_free(dv_dumpfile *f)
 	dv_free_tags(f->tags, f->ntags);
 }
 
-/* Adds one file with its name's tags; folder tags are added by its folders'
- * readers once they know which sibling folders hold files. */
-static int add_file(phase_builder *pb, const char *dir, const char *reldir, const char *fname, dv_error *err)
+/* One file with its name's tags, at dir/fname (reldir/fname relative to
+ * the run). */
+static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const char *fname,
+		     const pcre2_code *layer_re, dv_error *err)
 {
-	dv_dumpfile *f;
 	dv_tag *tags;
 	size_t n;
 	const char *v;
 
-	if (pb->n == pb->cap) {
-		size_t cap = pb->cap ? pb->cap * 2 : 64;
-		dv_dumpfile *grown = realloc(pb->files, cap * sizeof(*grown));
-
-		if (!grown)
-			return dv_error_set(err, "%s: out of memory", dir);
-		pb->files = grown;
-		pb->cap = cap;
-	}
-	f = &pb->files[pb->n];
 	memset(f, 0, sizeof(*f));
 	n = dv_parse_tags(fname, &tags);
 	f->tags = tags;
@@ -306,10 +296,7 @@ static int add_file(phase_builder *pb, const char *dir, const char *reldir, cons
 	f->path = path_join(dir, fname);
 	f->relpath = path_join(reldir, fname);
 	f->filename = strdup(fname);
-	f->stem = strndup(fname, strlen(fname) - 3);
-	pb->n++;
-	if (pb->listed)
-		atomic_fetch_add_explicit(pb->listed, 1, memory_order_relaxed);
+	f->stem = strlen(fname) > 3 && has_pt_suffix(fname) ? strndup(fname, strlen(fname) - 3) : strdup(fname);
 	for (size_t i = 0; i < f->ntags; i++)
 		if (!f->tags[i].key || !f->tags[i].value)
 			return dv_error_set(err, "%s: out of memory", dir);
@@ -330,9 +317,51 @@ static int add_file(phase_builder *pb, const char *dir, const char *reldir, cons
 		v = dv_tag_get(f, "layer");
 	f->layer = v ? dv_layer_parse(v) : -1;
 	if (f->layer < 0)
-		f->layer = dv_layer_from_name(pb->layer_re, f->name);
+		f->layer = dv_layer_from_name(layer_re, f->name);
 	f->duplicate_index = 0;
 	return 0;
+}
+
+int dv_dumpfile_init(dv_dumpfile *f, const char *root, const char *relpath, const pcre2_code *layer_re,
+		     dv_error *err)
+{
+	const char *slash = strrchr(relpath, '/');
+	char *reldir = slash ? strndup(relpath, (size_t)(slash - relpath)) : strdup("");
+	char *dir = reldir ? path_join(root ? root : "", reldir) : NULL;
+	int rc;
+
+	if (!reldir || !dir) {
+		free(reldir);
+		free(dir);
+		memset(f, 0, sizeof(*f));
+		return dv_error_set(err, "out of memory");
+	}
+	rc = file_init(f, dir, reldir, slash ? slash + 1 : relpath, layer_re, err);
+	free(reldir);
+	free(dir);
+	return rc;
+}
+
+/* Adds one file with its name's tags; folder tags are added by its folders'
+ * readers once they know which sibling folders hold files. */
+static int add_file(phase_builder *pb, const char *dir, const char *reldir, const char *fname, dv_error *err)
+{
+	dv_dumpfile *f;
+
+	if (pb->n == pb->cap) {
+		size_t cap = pb->cap ? pb->cap * 2 : 64;
+		dv_dumpfile *grown = realloc(pb->files, cap * sizeof(*grown));
+
+		if (!grown)
+			return dv_error_set(err, "%s: out of memory", dir);
+		pb->files = grown;
+		pb->cap = cap;
+	}
+	f = &pb->files[pb->n];
+	pb->n++;
+	if (pb->listed)
+		atomic_fetch_add_explicit(pb->listed, 1, memory_order_relaxed);
+	return file_init(f, dir, reldir, fname, pb->layer_re, err);
 }
 
 /* The tag a subfolder gives its files when a phase has several:
@@ -541,7 +570,7 @@ static int add_phase(dv_run *run, const char *name, phase_builder *pb, const cha
 	return 0;
 oom:
 	for (size_t i = 0; i < pb->n; i++)
-		dumpfile_free(&pb->files[i]);
+		dv_dumpfile_free(&pb->files[i]);
 	free(pb->files);
 	return dv_error_set(err, "%s: out of memory", run->root);
 }
@@ -549,7 +578,7 @@ oom:
 static void builder_free(phase_builder *pb)
 {
 	for (size_t i = 0; i < pb->n; i++)
-		dumpfile_free(&pb->files[i]);
+		dv_dumpfile_free(&pb->files[i]);
 	free(pb->files);
 }
 
@@ -801,7 +830,7 @@ void dv_run_free(dv_run *run)
 		dv_phase *ph = &run->phases[i];
 
 		for (size_t j = 0; j < ph->nfiles; j++)
-			dumpfile_free(&ph->files[j]);
+			dv_dumpfile_free(&ph->files[j]);
 		free(ph->files);
 		free(ph->name);
 		free(ph->dir);

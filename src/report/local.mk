@@ -5,6 +5,7 @@ src_libdumpview_a_SOURCES += \
 	src/report/text.c src/report/jsonl.c src/report/csv.c src/report/info.c \
 	src/report/sglang.c \
 	include/dumpview/merge.h src/report/merge.c
+	include/dumpview/report_load.h src/report/json.c src/report/load.c
 
 check_PROGRAMS += tests/test_compare_report
 TESTS += tests/test_compare_report
@@ -38,3 +39,14 @@ EXTRA_DIST += tests/test_compare_tokalign.sh tests/test_compare_tokalign.py
 # compare --shard K/N and merge: merged parts identical to the unsharded report
 TESTS += tests/test_shard_merge.sh
 EXTRA_DIST += tests/test_shard_merge.sh
+
+# Reading a jsonl report back: the JSON parser and the loader (examples/).
+check_PROGRAMS += tests/test_report_load
+TESTS += tests/test_report_load
+tests_test_report_load_SOURCES = tests/test_report_load.c
+tests_test_report_load_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_report_load_LDADD = $(DV_TEST_LIBS)
+
+# dumpview --report: usage errors and bad reports (exit 2, FILE:LINE).
+TESTS += tests/test_report_cli.sh
+EXTRA_DIST += tests/test_report_cli.sh

@@ -72,7 +72,7 @@ static void render(tui_app *app)
 	const trow *sel = tui_state_selected_row(app);
 	if (app->detail_open && sel && sel->kind == TN_TENSOR) {
 		const dv_pair *p = &app->cmp->pairs[sel->pair];
-		if (p->kind == DV_PAIR_MATCHED && !tui_state_detail_for(app, sel->pair) &&
+		if (p->kind == DV_PAIR_MATCHED && tui_state_can_read(app) && !tui_state_detail_for(app, sel->pair) &&
 		    (ptrdiff_t)sel->pair != app->detail_cancelled && atomic_load(&p->state) != DV_PAIR_CANCELLED &&
 		    (atomic_load(&p->state) != DV_PAIR_DONE || p->result.status == DV_RESULT_COMPARED))
 			tui_jobs_submit_detail(&app->jobs, sel->pair);
@@ -314,7 +314,15 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 	/* The runs are listed on a thread: a huge or slow listing shows its
 	 * progress on screen (after a moment, so a quick one looks as before)
 	 * and q or a signal still ends the program. */
-	int listed_rc = tui_listing_run(app, ls, filter, err, errsize);
+	int listed_rc = 0;
+	if (opts->report) {
+		/* a report: nothing to list, the comparison is made */
+		app->cmp = opts->report->cmp;
+		opts->report->cmp = NULL;
+		tui_term_catch_signals(app);
+	} else {
+		listed_rc = tui_listing_run(app, ls, filter, err, errsize);
+	}
 	free(ls);
 	if (listed_rc != 0)
 		goto out;
@@ -366,7 +374,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 		tui_term_stop(app);
 		goto out_signals;
 	}
-	if (!opts->no_scan)
+	if (!opts->no_scan && !opts->report)
 		app->scan = dv_comparison_scan_start(app->cmp, &app->mopts, (int)app->nthreads, app->scan_pipe[1]);
 	app->dirty = true;
 	while (!app->quit) {

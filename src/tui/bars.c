@@ -1,6 +1,7 @@
 /* The title bar (runs, threshold and rules, scan progress, the gate, first
  * divergence) and the status bar (message, prompt being typed, selection
  * path, key hints). */
+#include <math.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
@@ -108,6 +109,8 @@ void tui_bars_title(tui_app *app)
 	 * count follows it. Without rules the title is as it always was. */
 	if (rules && !dv_rules_catch_all(rules))
 		snprintf(thr, sizeof(thr), "none");
+	else if (isnan(dv_comparison_threshold(app->cmp)))
+		snprintf(thr, sizeof(thr), "as recorded");   /* a report's own decisions */
 	else
 		snprintf(thr, sizeof(thr), "%g", dv_comparison_threshold(app->cmp));
 	if (rules) {
@@ -183,11 +186,20 @@ void tui_bars_title(tui_app *app)
 	}
 	/* Widest form that fits; the first divergence is dropped last. */
 	const char *bar = app->g.vbar;
-	snprintf(buf, sizeof(buf), "dumpview  %s vs %s  %s threshold %s  %s  %s %s", app->cmp->base->spec,
-		 app->cmp->targ->spec, bar, thr, scan, bar, fd);
+	char who[900];
+	/* a report: its file, and the runs when given (no scan: the count is the report's) */
+	if (app->opts.report && app->opts.report->has_runs)
+		snprintf(who, sizeof(who), "report %s (%s vs %s)", app->opts.report->path, app->cmp->base->spec,
+			 app->cmp->targ->spec);
+	else if (app->opts.report)
+		snprintf(who, sizeof(who), "report %s (no runs)", app->opts.report->path);
+	else
+		snprintf(who, sizeof(who), "%s vs %s", app->cmp->base->spec, app->cmp->targ->spec);
+	if (app->opts.report && !app->opts.show_gate)
+		snprintf(scan, sizeof(scan), "%zu tensors", total);
+	snprintf(buf, sizeof(buf), "dumpview  %s  %s threshold %s  %s  %s %s", who, bar, thr, scan, bar, fd);
 	if (tui_draw_width(buf) > app->cols - 2)
-		snprintf(buf, sizeof(buf), "%s vs %s %s thr %s %s %s %s %s", app->cmp->base->spec, app->cmp->targ->spec,
-			 bar, thr, bar, scan, bar, fd);
+		snprintf(buf, sizeof(buf), "%s %s thr %s %s %s %s %s", who, bar, thr, bar, scan, bar, fd);
 	if (tui_draw_width(buf) > app->cols - 2)
 		snprintf(buf, sizeof(buf), "thr %s %s %s %s %s", thr, bar, scan, bar, fd);
 	if (tui_draw_width(buf) > app->cols - 2)

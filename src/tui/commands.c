@@ -325,6 +325,8 @@ void tui_cmd_threshold(tui_app *app)
 		snprintf(label, sizeof(label), "catch-all rel_diff threshold (none now): ");
 	else if (app->opts.rules)
 		snprintf(label, sizeof(label), "catch-all rel_diff threshold (now %g): ", dv_comparison_threshold(app->cmp));
+	else if (isnan(dv_comparison_threshold(app->cmp)))
+		snprintf(label, sizeof(label), "rel_diff threshold (now as recorded): ");
 	else
 		snprintf(label, sizeof(label), "rel_diff threshold (now %g): ", dv_comparison_threshold(app->cmp));
 	char *s = tui_prompt_read(app, label, "");
@@ -375,12 +377,18 @@ void tui_cmd_threshold(tui_app *app)
 	tui_state_update_first_div(app);
 	char num[32];
 	tui_draw_fmt_num(num, sizeof(num), v);
-	tui_state_message(app, false, "threshold %s", num);
+	/* a report's pairs are not computed again: judged from its metrics */
+	tui_state_message(app, false, "threshold %s%s", num,
+			  app->opts.report ? " (judged from the recorded metrics)" : "");
 	app->dirty = true;
 }
 
 void tui_cmd_scan_toggle(tui_app *app)
 {
+	if (app->opts.report) {
+		tui_state_message(app, true, "no scan on a report: every tensor is as the report recorded it");
+		return;
+	}
 	if (!app->scan) {
 		app->scan = dv_comparison_scan_start(app->cmp, &app->mopts, (int)app->nthreads, app->scan_pipe[1]);
 		app->scan_paused = false;
@@ -429,6 +437,10 @@ void tui_cmd_export_selected(tui_app *app)
 	const dv_pair *p = &app->cmp->pairs[pi];
 	if (p->kind != DV_PAIR_MATCHED) {
 		tui_state_message(app, true, "%s exists on one side only: nothing to export", tui_state_pair_name(p));
+		return;
+	}
+	if (!tui_state_can_read(app)) {
+		tui_state_message(app, true, "export " TUI_NO_RUNS);
 		return;
 	}
 	char def[512];

@@ -86,6 +86,11 @@ const tui_detail *tui_state_detail_for(tui_app *app, size_t pair)
 	return NULL;
 }
 
+bool tui_state_can_read(const tui_app *app)
+{
+	return !app->opts.report || app->opts.report->has_runs;
+}
+
 void tui_state_clear_details(tui_app *app)
 {
 	for (size_t i = 0; i < DETAIL_CACHE; i++)

@@ -13,6 +13,7 @@
 
 #include "dumpview/comparison.h"
 #include "dumpview/metrics.h"
+#include "dumpview/report_load.h"
 #include "dumpview/tui.h"
 #include "draw.h"
 #include "jobs.h"
@@ -132,6 +133,10 @@ bool tui_state_select_pair(tui_app *app, size_t pair);
 void tui_state_rebuild(tui_app *app);
 /* The cached detail of pair, or NULL. */
 const tui_detail *tui_state_detail_for(tui_app *app, size_t pair);
+/* Whether tensors can be read: not on a report opened without its runs. */
+bool tui_state_can_read(const tui_app *app);
+/* Why not, in one line for the detail pane and the messages. */
+#define TUI_NO_RUNS "not available: the report was opened without its runs (dumpview --report FILE BASELINE TARGET reads them)"
 void tui_state_clear_details(tui_app *app);
 /* Collects a finished heavy job (the details cache, the status message). */
 void tui_state_collect_jobs(tui_app *app);

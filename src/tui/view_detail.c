@@ -191,6 +191,9 @@ static void draw_metrics(dctx *c, const dv_pair *p)
 	else if (rule)
 		snprintf(buf, sizeof(buf), "%s %s (rule %s)", pass ? app->g.pass : app->g.fail, pass ? "passes" : "fails",
 			 dv_rule_origin(rule));
+	else if (isnan(dv_comparison_threshold(app->cmp)))
+		snprintf(buf, sizeof(buf), "%s %s (as the report recorded)", pass ? app->g.pass : app->g.fail,
+			 pass ? "passes" : "fails");
 	else
 		snprintf(buf, sizeof(buf), "%s %s (thr %g)", pass ? app->g.pass : app->g.fail, pass ? "passes" : "fails",
 			 dv_comparison_threshold(app->cmp));
@@ -787,6 +790,15 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 	tui_draw_fill(stdscr, r.y - 1, r.x, r.w, title);
 	if (!row || row->kind != TN_TENSOR) {
 		tui_draw_str(stdscr, r.y - 1, r.x + 1, r.w - 1, "detail: select a tensor", title);
+		/* a report: its diagnosis, written when the report was made */
+		if (app->opts.report && app->opts.report->diagnosis) {
+			dctx c = { app, r, 0, own(app)->scroll };
+			char buf[8192];
+			snprintf(buf, sizeof(buf), "diagnosis (from the report): %s", app->opts.report->diagnosis);
+			wrapped(&c, buf, A_NORMAL);
+			own(app)->lines = c.line;
+			own(app)->height = r.h;
+		}
 		return;
 	}
 	size_t pi = row->pair;
@@ -893,6 +905,8 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 					dnl(&c);
 				}
 				draw_heat(&c, p, &d->d);
+			} else if (!tui_state_can_read(app)) {
+				line(&c, "histograms and heat map: " TUI_NO_RUNS, tui_draw_attr(app, CP_DIM, 0));
 			} else if (d) {
 				snprintf(buf, sizeof(buf), "detail unavailable: %s", d->error);
 				wrapped(&c, buf, tui_draw_attr(app, CP_FAIL, 0));
