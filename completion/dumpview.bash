@@ -16,7 +16,7 @@ _dumpview_grouping_opts='--preset --grouping-skip-keys --override-dims
 
 _dumpview_explorer_opts="--diff-threshold --rule --rules --allow-failed-pattern
 	--allow-skipped-pattern --filter --layer-regex --ascii --no-color --no-scan
-	--follow-symlinks --print-keys --help --version $_dumpview_grouping_opts"
+	--follow-symlinks --report --print-keys --help --version $_dumpview_grouping_opts"
 
 _dumpview_compare_opts="--phase --filter --diff-threshold --rule --rules
 	--allow-failed-pattern --allow-skipped-pattern --layer-regex --format
@@ -39,7 +39,7 @@ _dumpview_takes_value()
 		--override-target-dims | --token-aligner | --name-map | --name-map-file | \
 		--diff-threshold | --rule | --rules | --allow-failed-pattern | \
 		--allow-skipped-pattern | --filter | --layer-regex | --phase | --format | \
-		--output | --values | --raw | --shard)
+		--output | --values | --raw | --shard | --report)
 		return 0 ;;
 	esac
 	return 1
@@ -92,6 +92,8 @@ _dumpview_values()
 		fi ;;
 	--rules | --output | --name-map-file)
 		_dumpview_files "$cur" ;;
+	--report)
+		_dumpview_files "$cur" '*.jsonl' ;;
 	*)
 		;;  # a regex, a number, a path inside a .pt: nothing to offer
 	esac

@@ -1198,6 +1198,8 @@ dv_report_data *dv_report_load_buffer(const char *name, const char *text, size_t
 			ph->first = i;
 		ph->count++;
 	}
+	/* the pairs were made DONE by hand: the kept counts start from them */
+	dv_comparison_recount(cmp);
 	find_threshold(&l);
 	if (check_summary(&l))
 		goto fail;

@@ -4,7 +4,7 @@ src_libdumpview_a_SOURCES += \
 	src/report/report.c src/report/fmt.c \
 	src/report/text.c src/report/jsonl.c src/report/csv.c src/report/info.c \
 	src/report/sglang.c \
-	include/dumpview/merge.h src/report/merge.c
+	include/dumpview/merge.h src/report/merge.c \
 	include/dumpview/report_load.h src/report/json.c src/report/load.c
 
 check_PROGRAMS += tests/test_compare_report
