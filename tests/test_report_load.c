@@ -53,6 +53,58 @@ static void test_json_values(void **state)
 	dv_json_free(&v);
 }
 
+/* Every value says where its text lies (merge writes values again as read). */
+static void test_json_raw(void **state)
+{
+	const char *s = " {\"a\" : [ 1.50 , \"x\\n\" ] ,\"b\":{ }, \"c\":-0e+1} ";
+	dv_json v;
+	dv_error e;
+	const dv_json *a, *b, *c;
+
+	(void)state;
+	assert_int_equal(parse(s, &v, &e), 0);
+	assert_int_equal(v.off, 1);
+	assert_int_equal(v.nraw, strlen(s) - 2);
+	a = dv_json_get(&v, "a");
+	b = dv_json_get(&v, "b");
+	c = dv_json_get(&v, "c");
+	assert_memory_equal(s + a->off, "[ 1.50 , \"x\\n\" ]", a->nraw);
+	assert_int_equal(a->items[0].nraw, 4);
+	assert_memory_equal(s + a->items[0].off, "1.50", 4);
+	assert_memory_equal(s + a->items[1].off, "\"x\\n\"", a->items[1].nraw);
+	assert_int_equal(a->items[1].nraw, 5);
+	assert_memory_equal(s + b->off, "{ }", b->nraw);
+	assert_int_equal(b->nraw, 3);
+	assert_memory_equal(s + c->off, "-0e+1", c->nraw);
+	assert_int_equal(c->nraw, 5);
+	dv_json_free(&v);
+}
+
+/* dv_read_all: a file bigger than the first buffer, and an empty one. */
+static void test_read_all(void **state)
+{
+	FILE *f = tmpfile();
+	char *text;
+	size_t len, n = 3u << 20;
+
+	(void)state;
+	assert_non_null(f);
+	for (size_t i = 0; i < n; i++)
+		fputc((int)(i * 7 % 251), f);
+	rewind(f);
+	assert_int_equal(dv_read_all(f, &text, &len), 0);
+	assert_int_equal(len, n);
+	for (size_t i = 0; i < n; i += 4099)
+		assert_int_equal((unsigned char)text[i], i * 7 % 251);
+	free(text);
+	fclose(f);
+	assert_non_null(f = tmpfile());
+	assert_int_equal(dv_read_all(f, &text, &len), 0);
+	assert_int_equal(len, 0);
+	free(text);
+	fclose(f);
+}
+
 static void test_json_hostile(void **state)
 {
 	static const char *const bad[] = {
@@ -355,6 +407,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_values),
+		cmocka_unit_test(test_json_raw),
+		cmocka_unit_test(test_read_all),
 		cmocka_unit_test(test_json_hostile),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_round_trip_fixtures),

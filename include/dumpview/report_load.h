@@ -1,11 +1,12 @@
 /* Reading a saved `compare --format jsonl` report back: a small strict JSON
- * parser, and the loader that turns the report's records into a comparison
+ * parser (also what `merge` reads its parts with), and the loader that turns the report's records into a comparison
  * whose pairs are computed already (the explorer's --report). No curses. */
 #ifndef DUMPVIEW_REPORT_LOAD_H
 #define DUMPVIEW_REPORT_LOAD_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "dumpview/comparison.h"
 #include "dumpview/error.h"
@@ -36,6 +37,10 @@ typedef struct dv_json {
 	struct dv_json *items;     /* ARRAY items, OBJECT values */
 	char **keys;               /* OBJECT keys (as strings above) */
 	size_t n;
+	/* Where the value's text lies: text[off .. off + nraw) of the buffer
+	 * given to dv_json_parse (its exact bytes, to write a value again as
+	 * it was read, or compare two values as written). */
+	size_t off, nraw;
 } dv_json;
 
 /* Parses exactly one JSON value (whitespace around it allowed) from
@@ -46,6 +51,10 @@ int dv_json_parse(const char *text, size_t len, dv_json *out, dv_error *err);
 void dv_json_free(dv_json *v);
 /* The value of key in an object (the last one of that name), or NULL. */
 const dv_json *dv_json_get(const dv_json *obj, const char *key);
+
+/* Reads f to its end into a malloc'd buffer (*text, *len; not
+ * NUL-terminated). 0, or -1 with errno set (ENOMEM, or the read's). */
+int dv_read_all(FILE *f, char **text, size_t *len);
 
 /* ---- the report as a comparison ---- */
 

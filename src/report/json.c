@@ -1,9 +1,11 @@
 /* A small strict JSON parser for reading reports back (report_load.h):
  * recursive descent over one buffer, depth-limited, every string checked
- * as UTF-8. Numbers go through strtod after the grammar is checked. */
+ * as UTF-8. Numbers go through strtod after the grammar is checked. And
+ * dv_read_all, the reading of a whole report file (load.c, merge.c). */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -283,11 +285,8 @@ static int container(jp *p, dv_json *v, int depth, bool object)
 	}
 }
 
-static int value(jp *p, dv_json *v, int depth)
+static int value_at(jp *p, dv_json *v, int depth)
 {
-	skip_ws(p);
-	if (p->pos >= p->len)
-		return fail(p, "unexpected end");
 	switch (p->s[p->pos]) {
 	case '{': return container(p, v, depth, true);
 	case '[': return container(p, v, depth, false);
@@ -309,6 +308,19 @@ static int value(jp *p, dv_json *v, int depth)
 		v->type = DV_JSON_NUMBER;
 		return number(p, &v->num);
 	}
+}
+
+/* A value, with where its text lies. */
+static int value(jp *p, dv_json *v, int depth)
+{
+	skip_ws(p);
+	if (p->pos >= p->len)
+		return fail(p, "unexpected end");
+	v->off = p->pos;
+	if (value_at(p, v, depth))
+		return -1;
+	v->nraw = p->pos - v->off;
+	return 0;
 }
 
 void dv_json_free(dv_json *v)
@@ -352,4 +364,36 @@ const dv_json *dv_json_get(const dv_json *obj, const char *key)
 		if (!strcmp(obj->keys[i], key))
 			return &obj->items[i];
 	return NULL;
+}
+
+int dv_read_all(FILE *f, char **text, size_t *len)
+{
+	size_t cap = 0, n = 0, got;
+	char *buf = NULL;
+
+	do {
+		if (cap - n < 65536) {
+			char *grown;
+
+			cap = cap ? cap * 2 : 1 << 20;
+			if (!(grown = realloc(buf, cap))) {
+				free(buf);
+				errno = ENOMEM;
+				return -1;
+			}
+			buf = grown;
+		}
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+	} while (got > 0);
+	if (ferror(f)) {
+		int e = errno ? errno : EIO;
+
+		free(buf);
+		errno = e;
+		return -1;
+	}
+	*text = buf;
+	*len = n;
+	return 0;
 }

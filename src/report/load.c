@@ -1215,36 +1215,20 @@ dv_report_data *dv_report_load(const char *path, const dv_report_load_opts *opts
 {
 	FILE *f = fopen(path, "rb");
 	char *text = NULL;
-	size_t len = 0, cap = 0, n;
+	size_t len = 0;
 	dv_report_data *d;
+	int rc;
 
 	if (!f) {
 		dv_error_set(err, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
-	do {
-		if (cap - len < 65536) {
-			char *g;
-
-			cap = cap ? cap * 2 : 1 << 20;
-			if (!(g = realloc(text, cap))) {
-				free(text);
-				fclose(f);
-				dv_error_set(err, "%s: out of memory", path);
-				return NULL;
-			}
-			text = g;
-		}
-		n = fread(text + len, 1, cap - len, f);
-		len += n;
-	} while (n > 0);
-	if (ferror(f)) {
-		dv_error_set(err, "%s: %s", path, strerror(errno));
-		free(text);
-		fclose(f);
+	rc = dv_read_all(f, &text, &len) ? errno : 0;
+	fclose(f);
+	if (rc) {
+		dv_error_set(err, "%s: %s", path, strerror(rc));
 		return NULL;
 	}
-	fclose(f);
 	d = dv_report_load_buffer(path, text, len, opts, err);
 	free(text);
 	return d;

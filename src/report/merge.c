@@ -1,248 +1,67 @@
 /* `merge`: the parts of a sharded comparison back into one jsonl report.
  * The records are copied as they are (each part wrote them with the same
  * writer), ordered by their "index"; the summary is rebuilt from them and
- * from what each part's summary carries in its "shard" object. The JSON
- * read here is what jsonl.c writes: one object a line. */
+ * from what each part's summary carries in its "shard" object. Every line
+ * is read with the report loader's strict JSON parser (report_load.h);
+ * what is written again as it was (records, locators, warnings, token
+ * alignment) is the text the parser says each value was read from. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 #include "dumpview/dtype.h"
 #include "dumpview/merge.h"
+#include "dumpview/report_load.h"
 
-/* ---- a small JSON reader over one line ---- */
+/* ---- values of a parsed record ---- */
 
-typedef struct span {
-	const char *s;
-	size_t n;
-} span;
+#define MAX_EXACT 9007199254740992.0 /* 2^53: every integer below is exact */
 
-static const char *ws(const char *p, const char *end)
+static bool is_str(const dv_json *v, const char *s)
 {
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-		p++;
-	return p;
+	return v && v->type == DV_JSON_STRING && !strcmp(v->str, s);
 }
 
-/* Past the value at p, or NULL when it is not one. */
-static const char *skip_value(const char *p, const char *end, int depth)
+static bool is_true(const dv_json *v)
 {
-	p = ws(p, end);
-	if (p >= end || depth > 64)
-		return NULL;
-	if (*p == '"') {
-		for (p++; p < end; p++) {
-			if (*p == '\\')
-				p++;
-			else if (*p == '"')
-				return p + 1;
-		}
-		return NULL;
-	}
-	if (*p == '{' || *p == '[') {
-		char close = *p == '{' ? '}' : ']';
-		bool obj = *p == '{';
-
-		p = ws(p + 1, end);
-		if (p < end && *p == close)
-			return p + 1;
-		for (;;) {
-			if (obj) {
-				p = skip_value(p, end, depth + 1);
-				p = p ? ws(p, end) : NULL;
-				if (!p || p >= end || *p != ':')
-					return NULL;
-				p++;
-			}
-			p = skip_value(p, end, depth + 1);
-			p = p ? ws(p, end) : NULL;
-			if (!p || p >= end)
-				return NULL;
-			if (*p == close)
-				return p + 1;
-			if (*p != ',')
-				return NULL;
-			p++;
-		}
-	}
-	while (p < end && (strchr("+-.0123456789eE", *p) || (*p >= 'a' && *p <= 'z')))
-		p++;
-	return p;
+	return v && v->type == DV_JSON_BOOL && v->b;
 }
 
-/* The value of key in the object v, raw; false when absent. */
-static bool field(span v, const char *key, span *out)
+static bool is_null(const dv_json *v)
 {
-	const char *p = ws(v.s, v.s + v.n), *end = v.s + v.n;
-	size_t klen = strlen(key);
-
-	if (p >= end || *p != '{')
-		return false;
-	p = ws(p + 1, end);
-	while (p < end && *p == '"') {
-		const char *k = p + 1, *ke = skip_value(p, end, 0), *ve;
-
-		if (!ke)
-			return false;
-		p = ws(ke, end);
-		if (p >= end || *p != ':')
-			return false;
-		p = ws(p + 1, end);
-		if (!(ve = skip_value(p, end, 0)))
-			return false;
-		if ((size_t)(ke - 1 - k) == klen && !memcmp(k, key, klen)) {
-			out->s = p;
-			out->n = (size_t)(ve - p);
-			return true;
-		}
-		p = ws(ve, end);
-		if (p < end && *p == ',')
-			p = ws(p + 1, end);
-	}
-	return false;
-}
-
-/* The i-th element of the array v. */
-static bool element(span v, size_t i, span *out)
-{
-	const char *p = ws(v.s, v.s + v.n), *end = v.s + v.n;
-
-	if (p >= end || *p != '[')
-		return false;
-	p = ws(p + 1, end);
-	for (size_t k = 0; p < end && *p != ']'; k++) {
-		const char *e = skip_value(p, end, 0);
-
-		if (!e)
-			return false;
-		if (k == i) {
-			out->s = p;
-			out->n = (size_t)(e - p);
-			return true;
-		}
-		p = ws(e, end);
-		if (p < end && *p == ',')
-			p = ws(p + 1, end);
-	}
-	return false;
-}
-
-static bool span_is(span v, const char *lit)
-{
-	return v.n == strlen(lit) && !memcmp(v.s, lit, v.n);
-}
-
-static bool span_eq(span a, span b)
-{
-	return a.n == b.n && !memcmp(a.s, b.s, a.n);
-}
-
-static void put_utf8(char **o, uint32_t cp)
-{
-	unsigned char *q = (unsigned char *)*o;
-
-	if (cp < 0x80) {
-		*q++ = (unsigned char)cp;
-	} else if (cp < 0x800) {
-		*q++ = (unsigned char)(0xc0 | cp >> 6);
-		*q++ = (unsigned char)(0x80 | (cp & 0x3f));
-	} else {
-		*q++ = (unsigned char)(0xe0 | cp >> 12);
-		*q++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-		*q++ = (unsigned char)(0x80 | (cp & 0x3f));
-	}
-	*o = (char *)q;
-}
-
-/* A JSON string as the bytes dv_json_write_string was given (\udcXX is
- * the byte XX); malloc'd; NULL for anything but a string. */
-static char *string_of(span v)
-{
-	const char *p = v.s, *end = v.s + v.n;
-	char *buf, *o;
-
-	if (v.n < 2 || *p != '"' || end[-1] != '"')
-		return NULL;
-	if (!(buf = o = malloc(v.n * 3)))
-		return NULL;
-	for (p++, end--; p < end; p++) {
-		if (*p != '\\') {
-			*o++ = *p;
-			continue;
-		}
-		if (++p >= end)
-			break;
-		switch (*p) {
-		case 'n': *o++ = '\n'; break;
-		case 'r': *o++ = '\r'; break;
-		case 't': *o++ = '\t'; break;
-		case 'b': *o++ = '\b'; break;
-		case 'f': *o++ = '\f'; break;
-		case 'u': {
-			char hex[5] = { 0 };
-			uint32_t cp;
-
-			if (end - p < 5)
-				goto bad;
-			memcpy(hex, p + 1, 4);
-			cp = (uint32_t)strtoul(hex, NULL, 16);
-			p += 4;
-			if (cp >= 0xdc80 && cp <= 0xdcff)
-				*o++ = (char)(cp & 0xff);
-			else
-				put_utf8(&o, cp);
-			break;
-		}
-		default: *o++ = *p; break;
-		}
-	}
-	*o = '\0';
-	return buf;
-bad:
-	free(buf);
-	return NULL;
+	return v && v->type == DV_JSON_NULL;
 }
 
 /* An integer, -1 for null; false for anything else. */
-static bool int_of(span v, int64_t *out)
+static bool int_of(const dv_json *v, int64_t *out)
 {
-	char buf[32];
-	char *e;
-
-	if (span_is(v, "null")) {
+	if (is_null(v)) {
 		*out = -1;
 		return true;
 	}
-	if (!v.n || v.n >= sizeof(buf))
+	if (!v || v->type != DV_JSON_NUMBER || v->num != floor(v->num) || fabs(v->num) > MAX_EXACT)
 		return false;
-	memcpy(buf, v.s, v.n);
-	buf[v.n] = '\0';
-	errno = 0;
-	*out = strtoll(buf, &e, 10);
-	return !errno && !*e;
+	*out = (int64_t)v->num;
+	return true;
 }
 
 /* A number as dv_json_write_double writes it ("nan", "inf", "-inf" as
- * strings); NaN for null. */
-static double double_of(span v)
+ * strings); NaN for null and anything else. */
+static double double_of(const dv_json *v)
 {
-	char buf[64];
-
-	if (span_is(v, "\"nan\"") || span_is(v, "null"))
-		return NAN;
-	if (span_is(v, "\"inf\""))
+	if (v && v->type == DV_JSON_NUMBER)
+		return v->num;
+	if (is_str(v, "inf"))
 		return INFINITY;
-	if (span_is(v, "\"-inf\""))
+	if (is_str(v, "-inf"))
 		return -INFINITY;
-	if (v.n >= sizeof(buf))
-		return NAN;
-	memcpy(buf, v.s, v.n);
-	buf[v.n] = '\0';
-	return strtod(buf, NULL);
+	return NAN;
 }
 
 /* ---- the parts ---- */
@@ -250,14 +69,22 @@ static double double_of(span v)
 typedef struct record {
 	size_t index, seq;
 	bool error;          /* an "error" record: follows its pair's */
-	span line;           /* without the newline */
+	const char *text;    /* the line as read, without the newline */
+	size_t len;
+	const char *part;    /* where it was read: for messages */
+	size_t lineno;
+	const char *phase;   /* a pair's: its phase's name, d.phase once known */
+	dv_diag_pair d;      /* a pair's, as dv_diag_input_build fills it */
 } record;
 
 typedef struct part {
 	const char *name;
 	char *text;          /* the whole file */
 	size_t len;
-	span summary, shard, gate;
+	const char *sum_text;/* the summary line */
+	size_t sum_line;     /* its number, 0 before it is read */
+	dv_json summary;
+	const dv_json *shard, *gate;
 	int64_t k;
 } part;
 
@@ -266,14 +93,31 @@ typedef struct merger {
 	size_t nparts;
 	record *recs;
 	size_t nrecs;
-	char **strings;      /* decoded strings the diagnosis points to */
+	char **strings;      /* strings the diagnosis points to */
 	size_t nstrings, capstrings;
 	dv_error *err;
 } merger;
 
-static char *keep(merger *m, char *s)
+/* "PART:LINE: why" */
+static int bad(merger *m, const char *name, size_t line, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int bad(merger *m, const char *name, size_t line, const char *fmt, ...)
 {
-	if (!s)
+	char why[DV_ERROR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	return dv_error_set(m->err, "%s:%zu: %s", name, line, why);
+}
+
+/* A copy of the string v, kept until the merge ends; NULL when v is not a
+ * string (or out of memory). */
+static const char *keep(merger *m, const dv_json *v)
+{
+	char *s;
+
+	if (!v || v->type != DV_JSON_STRING || !(s = strdup(v->str)))
 		return NULL;
 	if (m->nstrings == m->capstrings) {
 		size_t cap = m->capstrings ? 2 * m->capstrings : 256;
@@ -289,36 +133,21 @@ static char *keep(merger *m, char *s)
 	return m->strings[m->nstrings++] = s;
 }
 
-static int read_all(FILE *f, char **text, size_t *len)
+/* The text of a value of pt's summary, as written. */
+static void put_raw(FILE *out, const char *text, const dv_json *v)
 {
-	size_t cap = 1 << 16, n = 0, got;
-	char *buf = malloc(cap);
-
-	if (!buf)
-		return -1;
-	while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-		n += got;
-		if (n == cap) {
-			char *grown = realloc(buf, cap * 2);
-
-			if (!grown) {
-				free(buf);
-				return -1;
-			}
-			buf = grown;
-			cap *= 2;
-		}
-	}
-	if (ferror(f)) {
-		free(buf);
-		return -1;
-	}
-	*text = buf;
-	*len = n;
-	return 0;
+	if (v)
+		fwrite(text + v->off, 1, v->nraw, out);
+	else
+		fputs("null", out);
 }
 
-static int add_record(merger *m, record r, size_t *cap)
+static bool same_raw(const part *a, const dv_json *x, const part *b, const dv_json *y)
+{
+	return x && y && x->nraw == y->nraw && !memcmp(a->sum_text + x->off, b->sum_text + y->off, x->nraw);
+}
+
+static int add_record(merger *m, const record *r, size_t *cap)
 {
 	if (m->nrecs == *cap) {
 		size_t c = *cap ? 2 * *cap : 1024;
@@ -329,49 +158,155 @@ static int add_record(merger *m, record r, size_t *cap)
 		m->recs = grown;
 		*cap = c;
 	}
-	m->recs[m->nrecs++] = r;
+	m->recs[m->nrecs++] = *r;
 	return 0;
+}
+
+static dv_outcome outcome_of(const dv_json *verdict)
+{
+	if (is_str(verdict, "passed"))
+		return DV_OUTCOME_PASS;
+	if (is_str(verdict, "failed"))
+		return DV_OUTCOME_FAIL;
+	if (is_str(verdict, "errored"))
+		return DV_OUTCOME_ERROR;
+	return DV_OUTCOME_NONE;   /* a pair record not judged: cancelled, not computed */
+}
+
+static dv_result_status status_of(const dv_json *s)
+{
+	static const struct { const char *name; dv_result_status st; } names[] = {
+		{ "compared", DV_RESULT_COMPARED }, { "shape_mismatch", DV_RESULT_SHAPE_MISMATCH },
+		{ "non_tensor", DV_RESULT_NON_TENSOR }, { "error", DV_RESULT_ERROR },
+		{ "cancelled", DV_RESULT_CANCELLED }, { "skipped", DV_RESULT_SKIPPED },
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (is_str(s, names[i].name))
+			return names[i].st;
+	return DV_RESULT_NONE;
+}
+
+static bool integer_dtype(const dv_json *v)
+{
+	return v && v->type == DV_JSON_STRING && dv_dtype_is_integer(dv_dtype_from_name(v->str));
+}
+
+/* A pair's record o into r->d (its phase by name in r->phase), as
+ * dv_diag_input_build fills it from the pair. */
+static int diag_pair(merger *m, const dv_json *o, const char *type, record *r)
+{
+	dv_diag_pair *d = &r->d;
+	const dv_json *v;
+	int64_t x;
+
+	if (!(r->phase = keep(m, dv_json_get(o, "phase"))) || !(d->name = keep(m, dv_json_get(o, "name"))))
+		goto bad;
+	d->layer = int_of(dv_json_get(o, "layer"), &x) ? (int)x : -1;
+	d->step = int_of(dv_json_get(o, "step"), &x) ? x : -1;
+	d->rank = int_of(dv_json_get(o, "rank"), &x) ? x : -1;
+	d->done = true;
+	d->kind = DV_PAIR_MATCHED;
+	if (!strcmp(type, "unmatched")) {
+		if (!(v = dv_json_get(o, "side")))
+			goto bad;
+		d->kind = is_str(v, "baseline") ? DV_PAIR_BASELINE_ONLY : DV_PAIR_TARGET_ONLY;
+		d->verdict = d->metrics = DV_OUTCOME_UNMATCHED;
+		return 0;
+	}
+	if (!strcmp(type, "skip") || !strcmp(type, "non_tensor")) {
+		d->status = !strcmp(type, "skip") ? DV_RESULT_SKIPPED : DV_RESULT_NON_TENSOR;
+		d->verdict = d->metrics = DV_OUTCOME_SKIPPED;
+		return 0;
+	}
+	if (strcmp(type, "pair") || !(v = dv_json_get(o, "verdict")))
+		goto bad;
+	d->verdict = outcome_of(v);
+	if (!(v = dv_json_get(o, "status")))
+		goto bad;
+	d->status = status_of(v);
+	d->replica_mismatch = is_true(dv_json_get(o, "replica_mismatch"));
+	/* failed by a replicated check alone: the metrics passed */
+	d->metrics = d->verdict == DV_OUTCOME_FAIL && d->replica_mismatch && is_true(dv_json_get(o, "passed")) ?
+			     DV_OUTCOME_PASS : d->verdict;
+	if ((v = dv_json_get(o, "error")) && !(d->message = keep(m, v)))
+		goto bad;
+	if (d->status == DV_RESULT_COMPARED) {
+		d->integer = integer_dtype(dv_json_get(o, "baseline_dtype")) &&
+			     integer_dtype(dv_json_get(o, "target_dtype"));
+		d->rel_diff = double_of(dv_json_get(o, "rel_diff"));
+		d->numel = int_of(dv_json_get(o, "numel"), &x) ? x : 0;
+		d->identical = int_of(dv_json_get(o, "identical"), &x) ? x : 0;
+	}
+	return 0;
+bad:
+	return bad(m, r->part, r->lineno, "not a record of compare --format jsonl");
+}
+
+/* One line of a part (not empty): a record, or the summary. */
+static int load_line(merger *m, part *pt, const char *text, size_t len, size_t lineno, size_t *cap)
+{
+	dv_json o;
+	dv_error jerr;
+	const dv_json *t;
+	record r = { .seq = m->nrecs, .text = text, .len = len, .part = pt->name, .lineno = lineno };
+	int64_t index;
+	int rc = -1;
+
+	if (pt->sum_line)
+		return bad(m, pt->name, lineno, "a record after the summary");
+	if (len > DV_REPORT_MAX_LINE)
+		return bad(m, pt->name, lineno, "a line longer than %u MiB", DV_REPORT_MAX_LINE >> 20);
+	if (dv_json_parse(text, len, &o, &jerr))
+		return bad(m, pt->name, lineno, "not JSON: %s", jerr.msg);
+	if (!(t = dv_json_get(&o, "type")) || t->type != DV_JSON_STRING) {
+		bad(m, pt->name, lineno, "not a jsonl report record");
+		goto out;
+	}
+	if (!strcmp(t->str, "summary")) {
+		pt->summary = o;   /* kept */
+		pt->sum_text = text;
+		pt->sum_line = lineno;
+		return 0;
+	}
+	if (!int_of(dv_json_get(&o, "index"), &index) || index < 0) {
+		bad(m, pt->name, lineno, "a record without an index (not written by compare --shard)");
+		goto out;
+	}
+	r.index = (size_t)index;
+	r.error = !strcmp(t->str, "error");
+	if (!r.error && diag_pair(m, &o, t->str, &r))
+		goto out;
+	rc = add_record(m, &r, cap);
+out:
+	dv_json_free(&o);
+	return rc;
 }
 
 /* Splits a part into records and its summary (the last line). */
 static int load_part(merger *m, part *pt, size_t *cap)
 {
 	const char *p = pt->text, *end = pt->text + pt->len;
+	const dv_json *v;
 	size_t lineno = 0;
-	span t, v;
-	int64_t index;
 
 	if (memchr(pt->text, '\0', pt->len))
 		return dv_error_set(m->err, "%s: not a jsonl report", pt->name);
 	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		span line = { p, (size_t)((nl ? nl : end) - p) };
+		const char *nl = memchr(p, '\n', (size_t)(end - p)), *line = p;
+		size_t len = (size_t)((nl ? nl : end) - p);
 
 		p = nl ? nl + 1 : end;
 		lineno++;
-		if (!line.n)
-			continue;
-		if (pt->summary.s)
-			return dv_error_set(m->err, "%s: line %zu: a record after the summary", pt->name, lineno);
-		if (!field(line, "type", &t))
-			return dv_error_set(m->err, "%s: line %zu: not a jsonl report record", pt->name, lineno);
-		if (span_is(t, "\"summary\"")) {
-			pt->summary = line;
-			continue;
-		}
-		if (!field(line, "index", &v) || !int_of(v, &index) || index < 0)
-			return dv_error_set(m->err, "%s: line %zu: a record without an index (not written by "
-					    "compare --shard)", pt->name, lineno);
-		if (add_record(m, (record){ .index = (size_t)index, .seq = m->nrecs, .error = span_is(t, "\"error\""),
-					    .line = line }, cap))
+		if (len && load_line(m, pt, line, len, lineno, cap))
 			return -1;
 	}
-	if (!pt->summary.s)
-		return dv_error_set(m->err, "%s: no summary line (an incomplete report?)", pt->name);
-	if (!field(pt->summary, "shard", &pt->shard) || span_is(pt->shard, "null"))
-		return dv_error_set(m->err, "%s: not a shard's report (compare --shard K/N --format jsonl)", pt->name);
-	if (!field(pt->shard, "k", &v) || !int_of(v, &pt->k) || !field(pt->shard, "gate", &pt->gate))
-		return dv_error_set(m->err, "%s: a malformed shard summary", pt->name);
+	if (!pt->sum_line)
+		return dv_error_set(m->err, "%s:%zu: no summary line (an incomplete report?)", pt->name, lineno);
+	if (!(pt->shard = dv_json_get(&pt->summary, "shard")) || is_null(pt->shard))
+		return bad(m, pt->name, pt->sum_line, "not a shard's report (compare --shard K/N --format jsonl)");
+	if (!(v = dv_json_get(pt->shard, "k")) || !int_of(v, &pt->k) || !(pt->gate = dv_json_get(pt->shard, "gate")))
+		return bad(m, pt->name, pt->sum_line, "a malformed shard summary");
 	return 0;
 }
 
@@ -384,7 +319,7 @@ static int by_index(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* What the parts must agree on, raw. */
+/* What the parts must agree on, as written. */
 static const char *const shared_shard[] = { "n", "of", "pairs", "problems", "phases", NULL };
 static const char *const shared_summary[] = { "token_alignment", "warnings", NULL };
 static const char *const shared_gate[] = { "allow_failed_pattern", "allow_skipped_pattern", NULL };
@@ -394,20 +329,18 @@ static int check_parts(merger *m, int64_t *n)
 	const part *a = &m->parts[0];
 	const char *const *lists[3] = { shared_shard, shared_summary, shared_gate };
 	bool *seen;
-	span v;
 
-	if (!field(a->shard, "n", &v) || !int_of(v, n) || *n < 1)
-		return dv_error_set(m->err, "%s: a malformed shard summary", a->name);
+	if (!int_of(dv_json_get(a->shard, "n"), n) || *n < 1)
+		return bad(m, a->name, a->sum_line, "a malformed shard summary");
 	for (size_t i = 1; i < m->nparts; i++) {
 		const part *b = &m->parts[i];
 
 		for (int l = 0; l < 3; l++)
 			for (const char *const *k = lists[l]; *k; k++) {
-				span x, y;
-				span oa = l == 0 ? a->shard : l == 1 ? a->summary : a->gate;
-				span ob = l == 0 ? b->shard : l == 1 ? b->summary : b->gate;
+				const dv_json *oa = l == 0 ? a->shard : l == 1 ? &a->summary : a->gate;
+				const dv_json *ob = l == 0 ? b->shard : l == 1 ? &b->summary : b->gate;
 
-				if (!field(oa, *k, &x) || !field(ob, *k, &y) || !span_eq(x, y))
+				if (!same_raw(a, dv_json_get(oa, *k), b, dv_json_get(ob, *k)))
 					return dv_error_set(m->err, "%s and %s are not parts of one comparison (their %s "
 							    "differ)", a->name, b->name,
 							    !strcmp(*k, "of") ? "fingerprints" : *k);
@@ -420,8 +353,8 @@ static int check_parts(merger *m, int64_t *n)
 
 		if (k < 1 || k > *n) {
 			free(seen);
-			return dv_error_set(m->err, "%s: shard %" PRId64 " of %" PRId64 " is out of range",
-					    m->parts[i].name, k, *n);
+			return bad(m, m->parts[i].name, m->parts[i].sum_line,
+				   "shard %" PRId64 " of %" PRId64 " is out of range", k, *n);
 		}
 		if (seen[k]) {
 			free(seen);
@@ -440,126 +373,29 @@ static int check_parts(merger *m, int64_t *n)
 	return 0;
 }
 
-/* ---- the diagnosis's input from the records ---- */
-
-static dv_outcome outcome_of(span verdict)
+static int parse_phases(merger *m, const part *pt, const dv_json *phases, dv_diag_phase **out, size_t *n)
 {
-	if (span_is(verdict, "\"passed\""))
-		return DV_OUTCOME_PASS;
-	if (span_is(verdict, "\"failed\""))
-		return DV_OUTCOME_FAIL;
-	if (span_is(verdict, "\"errored\""))
-		return DV_OUTCOME_ERROR;
-	return DV_OUTCOME_NONE;   /* a pair record not judged: cancelled, not computed */
-}
-
-static dv_result_status status_of(span s)
-{
-	static const struct { const char *name; dv_result_status st; } names[] = {
-		{ "\"compared\"", DV_RESULT_COMPARED }, { "\"shape_mismatch\"", DV_RESULT_SHAPE_MISMATCH },
-		{ "\"non_tensor\"", DV_RESULT_NON_TENSOR }, { "\"error\"", DV_RESULT_ERROR },
-		{ "\"cancelled\"", DV_RESULT_CANCELLED }, { "\"skipped\"", DV_RESULT_SKIPPED },
-	};
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (span_is(s, names[i].name))
-			return names[i].st;
-	return DV_RESULT_NONE;
-}
-
-static bool integer_dtype(span v)
-{
-	char *s = string_of(v);
-	bool yes = s && dv_dtype_is_integer(dv_dtype_from_name(s));
-
-	free(s);
-	return yes;
-}
-
-/* One record into d, as dv_diag_input_build fills it from the pair. */
-static int diag_pair(merger *m, const record *r, const dv_diag_phase *phases, size_t nphases, dv_diag_pair *d)
-{
-	span t, v;
-	int64_t x;
-	char *phase;
-
-	field(r->line, "type", &t);
-	if (!field(r->line, "phase", &v) || !(phase = string_of(v)))
-		goto bad;
-	d->phase = nphases;
-	for (size_t k = 0; k < nphases; k++)
-		if (!strcmp(phases[k].name, phase))
-			d->phase = k;
-	free(phase);
-	if (d->phase == nphases || !field(r->line, "name", &v) || !(d->name = keep(m, string_of(v))))
-		goto bad;
-	d->layer = field(r->line, "layer", &v) && int_of(v, &x) ? (int)x : -1;
-	d->step = field(r->line, "step", &v) && int_of(v, &x) ? x : -1;
-	d->rank = field(r->line, "rank", &v) && int_of(v, &x) ? x : -1;
-	d->done = true;
-	d->kind = DV_PAIR_MATCHED;
-	if (span_is(t, "\"unmatched\"")) {
-		if (!field(r->line, "side", &v))
-			goto bad;
-		d->kind = span_is(v, "\"baseline\"") ? DV_PAIR_BASELINE_ONLY : DV_PAIR_TARGET_ONLY;
-		d->verdict = d->metrics = DV_OUTCOME_UNMATCHED;
-		return 0;
-	}
-	if (span_is(t, "\"skip\"") || span_is(t, "\"non_tensor\"")) {
-		d->status = span_is(t, "\"skip\"") ? DV_RESULT_SKIPPED : DV_RESULT_NON_TENSOR;
-		d->verdict = d->metrics = DV_OUTCOME_SKIPPED;
-		return 0;
-	}
-	if (!span_is(t, "\"pair\"") || !field(r->line, "verdict", &v))
-		goto bad;
-	d->verdict = outcome_of(v);
-	if (!field(r->line, "status", &v))
-		goto bad;
-	d->status = status_of(v);
-	d->replica_mismatch = field(r->line, "replica_mismatch", &v) && span_is(v, "true");
-	/* failed by a replicated check alone: the metrics passed */
-	d->metrics = d->verdict == DV_OUTCOME_FAIL && d->replica_mismatch && field(r->line, "passed", &v) &&
-			     span_is(v, "true") ? DV_OUTCOME_PASS : d->verdict;
-	if (field(r->line, "error", &v) && !(d->message = keep(m, string_of(v))))
-		goto bad;
-	if (d->status == DV_RESULT_COMPARED) {
-		span b, tg;
-
-		d->integer = field(r->line, "baseline_dtype", &b) && field(r->line, "target_dtype", &tg) &&
-			     integer_dtype(b) && integer_dtype(tg);
-		d->rel_diff = field(r->line, "rel_diff", &v) ? double_of(v) : NAN;
-		d->numel = field(r->line, "numel", &v) && int_of(v, &x) ? x : 0;
-		d->identical = field(r->line, "identical", &v) && int_of(v, &x) ? x : 0;
-	}
-	return 0;
-bad:
-	return dv_error_set(m->err, "record %zu: not a record of compare --format jsonl", r->index);
-}
-
-static int parse_phases(merger *m, span phases, dv_diag_phase **out, size_t *n)
-{
-	span e, v;
-	size_t count = 0;
+	size_t count = phases && phases->type == DV_JSON_ARRAY ? phases->n : 0;
 	dv_diag_phase *ph;
 
-	while (element(phases, count, &e))
-		count++;
+	if (!phases || phases->type != DV_JSON_ARRAY)
+		return bad(m, pt->name, pt->sum_line, "a malformed shard summary (phases)");
 	if (!(ph = calloc(count ? count : 1, sizeof(*ph))))
 		return dv_error_set(m->err, "out of memory");
 	for (size_t i = 0; i < count; i++) {
+		const dv_json *e = &phases->items[i];
 		int64_t first, cnt;
 
-		element(phases, i, &e);
-		if (!field(e, "name", &v) || !(ph[i].name = keep(m, string_of(v))) || !field(e, "first", &v) ||
-		    !int_of(v, &first) || !field(e, "count", &v) || !int_of(v, &cnt) || first < 0 || cnt < 0) {
+		if (!(ph[i].name = keep(m, dv_json_get(e, "name"))) || !int_of(dv_json_get(e, "first"), &first) ||
+		    !int_of(dv_json_get(e, "count"), &cnt) || first < 0 || cnt < 0) {
 			free(ph);
-			return dv_error_set(m->err, "a malformed shard summary (phases)");
+			return bad(m, pt->name, pt->sum_line, "a malformed shard summary (phases)");
 		}
 		ph[i].first = (size_t)first;
 		ph[i].count = (size_t)cnt;
-		ph[i].in_base = field(e, "in_baseline", &v) && span_is(v, "true");
-		ph[i].in_targ = field(e, "in_target", &v) && span_is(v, "true");
-		ph[i].folders_ignored = field(e, "folders_ignored", &v) && span_is(v, "true");
+		ph[i].in_base = is_true(dv_json_get(e, "in_baseline"));
+		ph[i].in_targ = is_true(dv_json_get(e, "in_target"));
+		ph[i].folders_ignored = is_true(dv_json_get(e, "folders_ignored"));
 	}
 	*out = ph;
 	*n = count;
@@ -568,8 +404,20 @@ static int parse_phases(merger *m, span phases, dv_diag_phase **out, size_t *n)
 
 /* ---- the summary ---- */
 
-/* As jsonl.c's locator, from the pair's record. */
-static void locator(FILE *out, const record *r)
+/* The record r parsed again (its values' text, for the locator); an
+ * empty object for none. */
+static int reparse(merger *m, const record *r, dv_json *o)
+{
+	dv_error jerr;
+
+	memset(o, 0, sizeof(*o));
+	if (r && dv_json_parse(r->text, r->len, o, &jerr))
+		return bad(m, r->part, r->lineno, "not JSON: %s", jerr.msg);
+	return 0;
+}
+
+/* As jsonl.c's locator, from the pair's record (o, parsed from it). */
+static void locator(FILE *out, const record *r, const dv_json *o)
 {
 	static const char *const keys[] = { "phase", "layer", "name", "rank", "step", "target", "rel_diff" };
 
@@ -578,13 +426,8 @@ static void locator(FILE *out, const record *r)
 		return;
 	}
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		span v;
-
 		fprintf(out, "%s\"%s\":", i ? "," : "{", keys[i]);
-		if (field(r->line, keys[i], &v))
-			fwrite(v.s, 1, v.n, out);
-		else
-			fputs("null", out);
+		put_raw(out, r->text, dv_json_get(o, keys[i]));
 	}
 	fputc('}', out);
 }
@@ -596,16 +439,17 @@ static int first_named(merger *m, const char *kind, char **name)
 
 	*name = NULL;
 	for (size_t i = 0; i < m->nparts; i++) {
-		span v, x;
+		const dv_json *v = dv_json_get(m->parts[i].gate, kind), *x;
 		int64_t idx;
 
-		if (!field(m->parts[i].gate, kind, &v) || span_is(v, "null"))
+		if (!v || is_null(v))
 			continue;
-		if (!field(v, "index", &x) || !int_of(x, &idx) || !field(v, "name", &x))
-			return dv_error_set(m->err, "%s: a malformed shard summary (gate)", m->parts[i].name);
+		if (!int_of(dv_json_get(v, "index"), &idx) || !(x = dv_json_get(v, "name")) ||
+		    x->type != DV_JSON_STRING)
+			return bad(m, m->parts[i].name, m->parts[i].sum_line, "a malformed shard summary (gate)");
 		if (best < 0 || idx < best) {
 			free(*name);
-			if (!(*name = string_of(x)))
+			if (!(*name = strdup(x->str)))
 				return dv_error_set(m->err, "out of memory");
 			best = idx;
 		}
@@ -615,10 +459,9 @@ static int first_named(merger *m, const char *kind, char **name)
 
 static size_t gate_count(const part *pt, const char *kind)
 {
-	span v;
 	int64_t n;
 
-	return field(pt->gate, kind, &v) && int_of(v, &n) && n > 0 ? (size_t)n : 0;
+	return int_of(dv_json_get(pt->gate, kind), &n) && n > 0 ? (size_t)n : 0;
 }
 
 int dv_report_merge(FILE *const *files, const char *const *names, size_t nparts, FILE *out, dv_merge_gate *gate,
@@ -628,13 +471,15 @@ int dv_report_merge(FILE *const *files, const char *const *names, size_t nparts,
 	dv_diag_phase *phases = NULL;
 	dv_diag_pair *pairs = NULL;
 	const record **of_pair = NULL;
-	size_t nphases = 0, cap = 0, problems = 0, replicas = 0, e = 0;
+	size_t nphases = 0, cap = 0, problems = 0, replicas = 0;
 	size_t passed = 0, failed = 0, skipped = 0, errored = 0;
 	const record *first_div = NULL, *first_rep = NULL;
+	dv_json div_rec = { 0 }, rep_rec = { 0 };
 	dv_diag_input in;
 	char *diagnosis = NULL;
 	int64_t n, npairs, x;
-	span v, warnings;
+	const dv_json *warnings, *v;
+	const part *p0;
 	int rc = -1;
 
 	memset(gate, 0, sizeof(*gate));
@@ -644,7 +489,7 @@ int dv_report_merge(FILE *const *files, const char *const *names, size_t nparts,
 		return dv_error_set(err, "out of memory");
 	for (size_t i = 0; i < nparts; i++) {
 		m.parts[i].name = names[i];
-		if (read_all(files[i], &m.parts[i].text, &m.parts[i].len)) {
+		if (dv_read_all(files[i], &m.parts[i].text, &m.parts[i].len)) {
 			dv_error_set(err, "%s: cannot read: %s", names[i], strerror(errno));
 			goto out;
 		}
@@ -653,14 +498,15 @@ int dv_report_merge(FILE *const *files, const char *const *names, size_t nparts,
 	}
 	if (check_parts(&m, &n))
 		goto out;
-	if (!field(m.parts[0].shard, "pairs", &v) || !int_of(v, &npairs) || npairs < 0 ||
-	    !field(m.parts[0].shard, "problems", &v) || !int_of(v, &x) || x < 0 ||
-	    !field(m.parts[0].shard, "phases", &v) || !field(m.parts[0].summary, "warnings", &warnings)) {
-		dv_error_set(err, "%s: a malformed shard summary", names[0]);
+	p0 = &m.parts[0];
+	if (!int_of(dv_json_get(p0->shard, "pairs"), &npairs) || npairs < 0 ||
+	    !int_of(dv_json_get(p0->shard, "problems"), &x) || x < 0 ||
+	    !(warnings = dv_json_get(&p0->summary, "warnings")) || warnings->type != DV_JSON_ARRAY) {
+		bad(&m, p0->name, p0->sum_line, "a malformed shard summary");
 		goto out;
 	}
 	problems = (size_t)x;
-	if (parse_phases(&m, v, &phases, &nphases))
+	if (parse_phases(&m, p0, dv_json_get(p0->shard, "phases"), &phases, &nphases))
 		goto out;
 	qsort(m.recs, m.nrecs, sizeof(*m.recs), by_index);
 	pairs = calloc(npairs ? (size_t)npairs : 1, sizeof(*pairs));
@@ -670,22 +516,27 @@ int dv_report_merge(FILE *const *files, const char *const *names, size_t nparts,
 		goto out;
 	}
 	for (size_t i = 0; i < m.nrecs; i++) {
-		const record *r = &m.recs[i];
+		record *r = &m.recs[i];
 
 		if (r->index >= (size_t)npairs) {
-			dv_error_set(err, "a record's index %zu is beyond the comparison's %" PRId64 " pairs", r->index,
-				     npairs);
+			bad(&m, r->part, r->lineno, "a record's index %zu is beyond the comparison's %" PRId64 " pairs",
+			    r->index, npairs);
 			goto out;
 		}
 		if (r->error)
 			continue;
 		if (of_pair[r->index]) {
-			dv_error_set(err, "pair %zu is in two parts (or twice in one)", r->index);
+			bad(&m, r->part, r->lineno, "pair %zu is in two parts (or twice in one)", r->index);
 			goto out;
 		}
 		of_pair[r->index] = r;
-		if (diag_pair(&m, r, phases, nphases, &pairs[r->index]))
+		for (r->d.phase = 0; r->d.phase < nphases && strcmp(phases[r->d.phase].name, r->phase);)
+			r->d.phase++;
+		if (r->d.phase == nphases) {
+			bad(&m, r->part, r->lineno, "not a record of compare --format jsonl");
 			goto out;
+		}
+		pairs[r->index] = r->d;
 	}
 	for (int64_t i = 0; i < npairs; i++)
 		if (!of_pair[i]) {
@@ -717,26 +568,26 @@ int dv_report_merge(FILE *const *files, const char *const *names, size_t nparts,
 		dv_error_set(err, "out of memory");
 		goto out;
 	}
+	if (reparse(&m, first_div, &div_rec) || reparse(&m, first_rep, &rep_rec))
+		goto out;
 
 	/* the gate, as dv_comparison_gate over the whole */
-	while (element(warnings, e, &v))
-		e++;
 	gate->passed = passed;
 	gate->failed = failed;
 	gate->errored = errored;
-	gate->warnings = e;
+	gate->warnings = warnings->n;
 	for (size_t i = 0; i < nparts; i++) {
 		gate->failed_not_allowed += gate_count(&m.parts[i], "failed_not_allowed");
 		gate->skipped_not_allowed += gate_count(&m.parts[i], "skipped_not_allowed");
 	}
-	gate->allow_failed_given = field(m.parts[0].gate, "allow_failed_pattern", &v) && !span_is(v, "null");
+	gate->allow_failed_given = (v = dv_json_get(p0->gate, "allow_failed_pattern")) && !is_null(v);
 	if (first_named(&m, "first_failed", &gate->first_failed) ||
 	    first_named(&m, "first_skipped", &gate->first_skipped))
 		goto out;
 	gate->status = !passed || errored || gate->warnings || gate->failed_not_allowed || gate->skipped_not_allowed;
 
 	for (size_t i = 0; i < m.nrecs; i++) {
-		fwrite(m.recs[i].line.s, 1, m.recs[i].line.n, out);
+		fwrite(m.recs[i].text, 1, m.recs[i].len, out);
 		fputc('\n', out);
 	}
 	/* folders not read count as errored, as dv_report_finish counts them */
@@ -745,24 +596,23 @@ int dv_report_merge(FILE *const *files, const char *const *names, size_t nparts,
 		failed, skipped, errored);
 	fprintf(out, ",\"total\":%zu", passed + failed + skipped + errored);
 	fputs(",\"first_divergence\":", out);
-	locator(out, first_div);
+	locator(out, first_div, &div_rec);
 	fprintf(out, ",\"replica_mismatches\":%zu", replicas);
 	fputs(",\"first_replica_mismatch\":", out);
-	locator(out, first_rep);
+	locator(out, first_rep, &rep_rec);
 	fputs(",\"token_alignment\":", out);
-	if (field(m.parts[0].summary, "token_alignment", &v))
-		fwrite(v.s, 1, v.n, out);
-	else
-		fputs("null", out);
+	put_raw(out, p0->sum_text, dv_json_get(&p0->summary, "token_alignment"));
 	fputs(",\"diagnosis\":", out);
 	dv_json_write_string(out, diagnosis);
 	fputs(",\"warnings\":", out);
-	fwrite(warnings.s, 1, warnings.n, out);
+	put_raw(out, p0->sum_text, warnings);
 	fputs("}\n", out);
 	rc = 0;
 out:
 	if (rc)
 		dv_merge_gate_free(gate);
+	dv_json_free(&div_rec);
+	dv_json_free(&rep_rec);
 	free(diagnosis);
 	free(pairs);
 	free(of_pair);
@@ -770,8 +620,10 @@ out:
 	for (size_t i = 0; i < m.nstrings; i++)
 		free(m.strings[i]);
 	free(m.strings);
-	for (size_t i = 0; i < nparts; i++)
+	for (size_t i = 0; i < nparts; i++) {
+		dv_json_free(&m.parts[i].summary);
 		free(m.parts[i].text);
+	}
 	free(m.parts);
 	free(m.recs);
 	return rc;
