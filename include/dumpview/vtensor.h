@@ -21,22 +21,16 @@
 
 #include "dumpview/dims.h"
 #include "dumpview/error.h"
+#include "dumpview/metrics.h"
 #include "dumpview/pt.h"
 #include "dumpview/unshard_plan.h"
 
-/* Where one shard's elements come from: read_f32 gives elements
- * [start, start+count) of the shard in row-major order as float32. */
-typedef struct dv_vsource {
-	dv_dtype dtype;            /* the stored dtype (reduce_sum rounds to it) */
-	int ndim;
-	int64_t shape[PT_MAX_DIMS];
-	int (*read_f32)(void *ctx, int64_t start, int64_t count, float *out, dv_error *err);
-	/* optional: the stored little-endian elements, for the replicated
-	 * checks' byte comparison of two copies */
-	int (*read_raw)(void *ctx, int64_t start, int64_t count, void *out, dv_error *err);
-	void *ctx;
-	const char *name;          /* for messages */
-} dv_vsource;
+/* Where one shard's elements come from: a dv_stream (metrics.h):
+ * read_f32 gives elements [start, start+count) of the shard in row-major
+ * order as float32; dtype is the stored one (reduce_sum rounds to it);
+ * read_raw, optional, the stored elements (the replicated checks compare
+ * two copies' bytes first). */
+typedef dv_stream dv_vsource;
 
 /* A source over a tensor of an opened pt file: pt_tensor_read_f32 chunk
  * by chunk. ctx, the file and the tensor must outlive the virtual tensor. */
