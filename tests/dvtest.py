@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 
-DUMPVIEW = os.environ["DUMPVIEW"]
+DUMPVIEW = os.environ.get("DUMPVIEW", "dumpview")
 
 # Results so far; the caller prints the plan "1..n" at the end.
 n = 0
@@ -24,6 +24,19 @@ def ok(cond, what, detail=None):
         for line in str(detail).splitlines()[:40]:
             print("#   " + line)
     return cond
+
+
+def close(a, b, tol=1e-9):
+    """a equals b within tol relative (exactly when b is 0); a must be a number."""
+    if not isinstance(a, (int, float)):
+        return False
+    return a == b if b == 0 else abs(a - b) <= tol * abs(b)
+
+
+def plan_and_exit():
+    """The TAP plan, then the exit status of a script that counts its own failures."""
+    print("1..%d" % n)
+    raise SystemExit(1 if failures else 0)
 
 
 def run(*args, env=None, locale="C.UTF-8"):

@@ -14,15 +14,10 @@ import os
 import sys
 
 import dvtest
-from dvtest import ok, jsonl, run
+from dvtest import close, ok, jsonl, run
 
 ROOT = os.path.join(os.environ["FIXTURES"], "xtopo")
 
-
-def close(a, b, tol=1e-9):
-    if not isinstance(a, (int, float)):
-        return False
-    return a == b if b == 0 else abs(a - b) <= tol * abs(b)
 
 
 def case_dirs(case):

@@ -6,25 +6,16 @@
 # and per hidden tensor the metrics on the aligned tokens, whole and per
 # sequence (rel_diff 1e-9 relative, max_abs_diff exact, mean_abs_diff 1e-9
 # relative), and the first divergence with the only failing sequence.
-: "${FIXTURES:?}"
+: "${FIXTURES:?}" "${TESTS_SRCDIR:?}"
 TA=${TOKALIGN_FIXTURE:-${TOP_BUILDDIR:-.}/tests/tokalign_fixture}
 export TA
-exec python3 - "$@" <<'PY'
-import json, os, subprocess
+exec python3 -B - "$@" <<'PY'
+import json, os, subprocess, sys
 
 ta_bin = os.environ["TA"]
 root = os.path.join(os.environ["FIXTURES"], "tokalign")
-n = failed = 0
-
-def ok(cond, what):
-    global n, failed
-    n += 1
-    if not cond:
-        failed += 1
-    print(("ok" if cond else "not ok") + " %d - %s" % (n, what))
-
-def close(a, b, tol=1e-9):
-    return a == b if b == 0 else abs(a - b) <= tol * abs(b)
+sys.path.insert(0, os.environ["TESTS_SRCDIR"])  # dvtest.py
+from dvtest import ok, close, plan_and_exit  # noqa: E402
 
 def metrics_agree(g, e):
     return (close(g["rel_diff"], e["rel_diff"]) and g["max_abs_diff"] == e["max_abs_diff"]
@@ -73,6 +64,5 @@ for case in sorted(os.listdir(root)):
     ok(first is not None and (first["name"], first["layer_id"]) == (fd["name"], fd["layer_id"]) and
        [a["id"] for a in first["per_sequence"] if not a["passed"]] == fd["failing_sequences"],
        "%s: first divergence %s layer %s, only %s fails" % (case, fd["name"], fd["layer_id"], fd["failing_sequences"]))
-print("1..%d" % n)
-raise SystemExit(1 if failed else 0)
+plan_and_exit()
 PY

@@ -5,22 +5,16 @@
 # traced plan and the axis aligner's patterns;
 # skipped bundles fail on their missing side. Run under the case's preset
 # and under the default rule (dv_preset_for_phase).
-: "${FIXTURES:?}"
+: "${FIXTURES:?}" "${TESTS_SRCDIR:?}"
 PLAN=${XTOPO_PLAN:-${TOP_BUILDDIR:-.}/tests/xtopo_plan}
 export PLAN
-exec python3 - "$@" <<'PY'
-import json, os, subprocess
+exec python3 -B - "$@" <<'PY'
+import json, os, subprocess, sys
 
 plan_bin = os.environ["PLAN"]
 root = os.path.join(os.environ["FIXTURES"], "xtopo")
-n = failed = 0
-
-def ok(cond, what):
-    global n, failed
-    n += 1
-    if not cond:
-        failed += 1
-    print(("ok" if cond else "not ok") + " %d - %s" % (n, what))
+sys.path.insert(0, os.environ["TESTS_SRCDIR"])  # dvtest.py
+from dvtest import ok, close, plan_and_exit  # noqa: E402
 
 def shape(s):
     return None if s == "-" else json.loads(s)
@@ -77,6 +71,5 @@ for case in sorted(os.listdir(root)):
             ok(b.get("align", "missing") == r["plan"]["axis_aligner"], "%s axis_aligner %s" % (what, b.get("align")))
             ok(("  axis_aligner: %s" % b.get("align") in r["plan_text"].splitlines()) == (r["plan"]["axis_aligner"] is not None),
                "%s axis_aligner plan_text line" % what)
-print("1..%d" % n)
-raise SystemExit(1 if failed else 0)
+plan_and_exit()
 PY

@@ -6,25 +6,16 @@
 # elements equal to one whole read, and the replicated checks (side, axis,
 # indices, ranks, outcome, max_abs_diff exact); skipped bundles fail to
 # open on their side.
-: "${FIXTURES:?}"
+: "${FIXTURES:?}" "${TESTS_SRCDIR:?}"
 VT=${XTOPO_VTENSOR:-${TOP_BUILDDIR:-.}/tests/xtopo_vtensor}
 export VT
-exec python3 - "$@" <<'PY'
-import json, os, subprocess
+exec python3 -B - "$@" <<'PY'
+import json, os, subprocess, sys
 
 vt_bin = os.environ["VT"]
 root = os.path.join(os.environ["FIXTURES"], "xtopo")
-n = failed = 0
-
-def ok(cond, what):
-    global n, failed
-    n += 1
-    if not cond:
-        failed += 1
-    print(("ok" if cond else "not ok") + " %d - %s" % (n, what))
-
-def close(a, b, tol=1e-9):
-    return a == b if b == 0 else abs(a - b) <= tol * abs(b)
+sys.path.insert(0, os.environ["TESTS_SRCDIR"])  # dvtest.py
+from dvtest import ok, close, plan_and_exit  # noqa: E402
 
 for case in sorted(os.listdir(root)):
     exp_path = os.path.join(root, case, "expected.json")
@@ -66,6 +57,5 @@ for case in sorted(os.listdir(root)):
             same = same and close(c["mean_abs_diff"], w["diff"]["mean_abs_diff"], 1e-6)
             ok(same, "%s check %s %s group %d member %d passed=%s" % (what, c["side"], c["axis"], c["group_index"],
                                                                       c["compared_index"], c["passed"]))
-print("1..%d" % n)
-raise SystemExit(1 if failed else 0)
+plan_and_exit()
 PY
