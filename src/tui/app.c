@@ -47,6 +47,9 @@ static void render(tui_app *app)
 		app->dirty = false;
 		return;
 	}
+	app->tree.agg_stale = false;
+	/* phase totals may lag a running scan by a moment (scripted screens: never) */
+	app->tree.throttle = !app->script_mode && app->scan && dv_scan_running(app->scan) && !dv_scan_finished(app->scan);
 	tui_state_update_first_div(app);
 	/* Sorted by rel_diff, rows move as results arrive. */
 	size_t total, done = tui_state_matched_done(app, &total, NULL);
@@ -170,6 +173,9 @@ static int next_key(tui_app *app)
 		int timeout = busy ? 100 : 1000;
 		if (app->scan_dirty)
 			timeout = 50;
+		/* a phase total drawn from its last count: drawn again once it may be recounted */
+		if (app->tree.agg_stale && timeout > TUI_AGG_STALE_MS)
+			timeout = TUI_AGG_STALE_MS;
 		struct pollfd fds[4] = {
 			{ 0, POLLIN, 0 },
 			{ app->scan_pipe[0], POLLIN, 0 },
@@ -186,8 +192,8 @@ static int next_key(tui_app *app)
 				continue; /* SIGWINCH: the next read gives KEY_RESIZE */
 			return -1;
 		}
-		if (busy)
-			app->dirty = true; /* progress */
+		if (busy || (rc == 0 && app->tree.agg_stale))
+			app->dirty = true; /* progress, or a phase total to count again */
 		if (fds[1].revents) {
 			tui_state_drain(app->scan_pipe[0]);
 			app->scan_dirty = true; /* the render updates the first divergence */

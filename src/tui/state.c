@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "state.h"
+#include "term.h"
 
 void tui_state_tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size)
 {
@@ -104,7 +105,24 @@ void tui_state_clear_details(tui_app *app)
  * threshold; known once every matched pair before it is computed. */
 void tui_state_update_first_div(tui_app *app)
 {
-	app->first_div = dv_first_divergence(app->cmp, &app->first_div_known);
+	dv_counts c;
+	dv_comparison_counts(app->cmp, &c);
+	size_t key = c.done + c.cancelled;
+	int64_t now = tui_term_now_ms();
+	/* nothing finished since: the same answer; while a scan keeps finishing
+	 * pairs, looked for again at most every TUI_AGG_STALE_MS */
+	bool fresh = app->fd_valid && app->fd_epoch == app->cmp->rule_epoch &&
+		     (key == app->fd_key || (app->tree.throttle && now - app->fd_ms < TUI_AGG_STALE_MS));
+	if (fresh) {
+		if (key != app->fd_key)
+			app->tree.agg_stale = true;
+	} else {
+		app->first_div = dv_first_divergence(app->cmp, &app->first_div_known);
+		app->fd_valid = true;
+		app->fd_epoch = app->cmp->rule_epoch;
+		app->fd_key = key;
+		app->fd_ms = now;
+	}
 	if (app->first_div >= 0 && app->first_div_known && !app->div_opened) {
 		app->div_opened = true;
 		tui_state_open_first_div(app, !app->user_moved);

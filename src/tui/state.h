@@ -72,6 +72,13 @@ typedef struct tui_app {
 	 * judging every pair (and matching allow patterns) each frame would
 	 * make keys cost O(pairs) once the scan is complete */
 	char gate_text[64];
+	/* the first divergence as last looked for: its rule epoch, the count of
+	 * finished pairs then, and when (a scan does not make every frame
+	 * search the pairs not yet computed) */
+	bool fd_valid;
+	unsigned fd_epoch;
+	size_t fd_key;
+	int64_t fd_ms;
 	/* the comparison's warnings are final once it is built: counted once */
 	bool warn_cached;
 	size_t warn_count, warn_token;          /* all of them; the token alignment's */

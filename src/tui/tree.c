@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tree.h"
 
@@ -19,7 +20,8 @@ int tui_tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
 	t->group_of_pair = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(size_t));
 	t->hidden = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(bool));
 	t->order = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(size_t));
-	if (!t->phases || !t->groups || !t->group_of_pair || !t->hidden || !t->order) {
+	t->pmemo = calloc(cmp->nphases ? cmp->nphases : 1, sizeof(*t->pmemo));
+	if (!t->phases || !t->groups || !t->group_of_pair || !t->hidden || !t->order || !t->pmemo) {
 		tui_tree_free(t);
 		return dv_error_set(err, "out of memory building the tree");
 	}
@@ -68,6 +70,7 @@ void tui_tree_free(tui_tree *t)
 	free(t->hidden);
 	free(t->rows);
 	free(t->order);
+	free(t->pmemo);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -151,16 +154,86 @@ void tui_tree_agg_group(const tui_tree *t, size_t g, tagg *a)
 	}
 }
 
-void tui_tree_agg_phase(const tui_tree *t, size_t p, tagg *a)
+static int64_t now_ms(void)
 {
-	memset(a, 0, sizeof(*a));
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A pair whose verdict no longer changes until the pass rule does. */
+static bool pair_final(const dv_pair *p)
+{
+	return p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) == DV_PAIR_DONE;
+}
+
+static void agg_merge(tagg *a, const tagg *b)
+{
+	a->total += b->total;
+	a->done += b->done;
+	a->failed += b->failed;
+	a->shown += b->shown;
+	if (b->any_worst) {
+		if (b->worst_nan) {
+			a->worst_nan = true;
+		} else if (!a->any_worst || (!a->worst_nan && b->worst > a->worst)) {
+			if (!a->worst_nan)
+				a->worst = b->worst;
+		}
+		a->any_worst = true;
+	}
+}
+
+void tui_tree_agg_phase(tui_tree *t, size_t p, tagg *a)
+{
 	const dv_phase_pairs *pp = &t->cmp->phases[p];
-	for (size_t i = pp->first; i < pp->first + pp->count; i++) {
+	tphase_memo *m = &t->pmemo[p];
+	size_t end = pp->first + pp->count, key;
+	dv_counts c;
+	tagg tail;
+
+	if (!m->valid || m->epoch != t->cmp->rule_epoch || m->gen != t->gen) {
+		memset(m, 0, sizeof(*m));
+		m->valid = true;
+		m->epoch = t->cmp->rule_epoch;
+		m->gen = t->gen;
+		m->pos = pp->first;
+	}
+	/* the final prefix grows: fold it in once */
+	for (; m->pos < end && pair_final(&t->cmp->pairs[m->pos]); m->pos++) {
+		if (t->hidden[m->pos])
+			continue;
+		m->prefix.shown++;
+		agg_add(t->cmp, &m->prefix, &t->cmp->pairs[m->pos]);
+	}
+	if (m->pos == end) {
+		*a = m->prefix;
+		return;
+	}
+	/* the rest changes as pairs finish: counted again when some did, but
+	 * while they keep finishing at most every TUI_AGG_STALE_MS */
+	dv_comparison_counts(t->cmp, &c);
+	key = c.done + c.cancelled;
+	if (m->have_last && (key == m->last_key || (t->throttle && now_ms() - m->last_ms < TUI_AGG_STALE_MS))) {
+		if (key != m->last_key)
+			t->agg_stale = true;
+		*a = m->last;
+		return;
+	}
+	memset(&tail, 0, sizeof(tail));
+	for (size_t i = m->pos; i < end; i++) {
 		if (t->hidden[i])
 			continue;
-		a->shown++;
-		agg_add(t->cmp, a, &t->cmp->pairs[i]);
+		tail.shown++;
+		agg_add(t->cmp, &tail, &t->cmp->pairs[i]);
 	}
+	*a = m->prefix;
+	agg_merge(a, &tail);
+	m->last = *a;
+	m->last_ms = now_ms();
+	m->last_key = key;
+	m->have_last = true;
 }
 
 /* Sort keys: worst first for rel_diff (NaN worst, pending last). */
@@ -299,6 +372,7 @@ size_t *tui_tree_flat_pairs(const tui_tree *t, size_t *n)
 
 void tui_tree_rebuild(tui_tree *t)
 {
+	t->gen++;   /* hidden may have changed: the phase totals are counted again */
 	trow keep = { TN_PHASE, 0, 0, 0 };
 	bool have_keep = false;
 	if (t->sel < t->nrows) {

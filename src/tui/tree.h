@@ -45,8 +45,25 @@ typedef struct tagg {
 
 enum { SORT_EXEC, SORT_REL, SORT_NAME, SORT_COUNT };
 
+/* A phase row's totals, kept between frames: at 300 k pairs a frame must
+ * not judge every pair of a phase (tui_tree_agg_phase). */
+typedef struct tphase_memo {
+	bool valid;
+	unsigned epoch, gen;    /* the rule epoch and the tree's filter generation */
+	size_t pos;             /* pairs [first, pos) are final and in prefix */
+	tagg prefix;
+	tagg last;              /* the last whole total, its time and the phase's count then */
+	int64_t last_ms;
+	size_t last_key;
+	bool have_last;
+} tphase_memo;
+
 typedef struct tui_tree {
 	dv_comparison *cmp;     /* not owned */
+	tphase_memo *pmemo;     /* cmp->nphases: phase rows' totals (mutable cache) */
+	unsigned gen;           /* bumped by every rebuild (filters change hidden) */
+	bool agg_stale;         /* a phase total drawn was up to AGG_STALE_MS old: draw again */
+	bool throttle;          /* a scan is computing pairs: phase totals may be that old */
 	tphase *phases;         /* cmp->nphases */
 	tgroup *groups;
 	size_t ngroups;
@@ -66,7 +83,12 @@ void tui_tree_free(tui_tree *t);
  * on its node, else on its nearest ancestor. */
 void tui_tree_rebuild(tui_tree *t);
 void tui_tree_agg_group(const tui_tree *t, size_t g, tagg *a);
-void tui_tree_agg_phase(const tui_tree *t, size_t p, tagg *a);
+/* A phase row's totals. The final prefix of its pairs is counted once; the
+ * rest again whenever pairs finished, but while t->throttle (a scan keeps
+ * finishing them) at most every TUI_AGG_STALE_MS (then agg_stale is set:
+ * the caller draws again after that long). */
+#define TUI_AGG_STALE_MS 200
+void tui_tree_agg_phase(tui_tree *t, size_t p, tagg *a);
 /* Every shown tensor pair in display order (ignoring open flags); *n gets
  * the count. malloc'd; NULL when out of memory. */
 size_t *tui_tree_flat_pairs(const tui_tree *t, size_t *n);
