@@ -718,13 +718,13 @@ static void test_pairing_filter(void **state)
 
 static void set_result(dv_pair *p, dv_result_status status, bool passed, double rel, dv_dtype dt)
 {
-	memset(&p->result, 0, sizeof(p->result));
-	p->result.status = status;
-	p->result.passed = passed;
-	p->result.rel_diff = rel;
-	p->result.base.dtype = p->result.targ.dtype = dt;
-	p->result.numel = 100;
-	p->result.identical = passed ? 100 : 90;
+	fixture_result(p);
+	p->result->status = status;
+	p->result->passed = passed;
+	p->result->rel_diff = rel;
+	p->result->base.dtype = p->result->targ.dtype = dt;
+	p->result->numel = 100;
+	p->result->identical = passed ? 100 : 90;
 	atomic_store(&p->state, DV_PAIR_DONE);
 }
 
@@ -1048,7 +1048,7 @@ static void test_first_divergence_and_diagnosis(void **state)
 	dv_comparison_recount(cmp);
 	assert_int_equal(dv_first_divergence(cmp, &known), 1);
 	set_result(&cmp->pairs[1], DV_RESULT_ERROR, false, 0, DV_BFLOAT16);
-	snprintf(cmp->pairs[1].result.error, sizeof(cmp->pairs[1].result.error), "x.pt: truncated");
+	dv_result_set_error(cmp->pairs[1].result, "x.pt: truncated");
 	assert_true(dv_pair_failed(&cmp->pairs[1]));
 	text = dv_diagnose(cmp);
 	assert_contains(text, "First divergence: phase inference, layer 0, tensor input_layernorm_out (rank 0, step 0): error (x.pt: truncated).");

@@ -151,7 +151,8 @@ typedef struct dv_pair {
 	int layer;                    /* -1 none */
 	int64_t step, rank;
 	_Atomic int state;            /* dv_pair_state; result valid once DONE */
-	dv_pair_result result;
+	dv_pair_result *result;       /* never NULL: &dv_pair_result_none until computed, then
+					 its own (dv_pair_result_slot), freed with the comparison */
 } dv_pair;
 
 typedef struct dv_phase_pairs {
@@ -227,6 +228,12 @@ void dv_pair_compute(dv_pair *pair, const dv_metrics_opts *opts);
  * A CANCELLED pair is left as it is (both functions). While another thread
  * computes the pair, a set opts->cancel ends the wait. */
 void dv_pair_compute_cancellable(dv_pair *pair, const dv_metrics_opts *opts, const atomic_int *user_cancel);
+/* The pair's own result to fill, emptied (what it held freed): allocated on
+ * first use in place of dv_pair_result_none. NULL when out of memory. Only
+ * the thread computing the pair (or code building pairs) calls it. */
+dv_pair_result *dv_pair_result_slot(dv_pair *pair);
+/* Frees the pair's result; it points at dv_pair_result_none again. */
+void dv_pair_result_release(dv_pair *pair);
 /* CANCELLED -> PENDING, so a compute or the scan takes the pair again. */
 void dv_pair_uncancel(dv_pair *pair);
 /* A pair counts as failed: matched and (not passed) — errors and shape

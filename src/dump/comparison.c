@@ -220,7 +220,7 @@ const dv_rule *dv_comparison_rule(const dv_comparison *cmp, size_t pair_index)
 /* A computed tensor (metrics or a shape mismatch) whose name no rule matches. */
 static bool pair_no_rule(const dv_comparison *cmp, const dv_pair *p)
 {
-	int status = p->result.status;
+	int status = p->result->status;
 
 	return cmp && cmp->rules && p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_DONE &&
 	       (status == DV_RESULT_COMPARED || status == DV_RESULT_SHAPE_MISMATCH) &&
@@ -238,7 +238,7 @@ bool dv_comparison_no_rule(const dv_comparison *cmp, size_t pair_index)
 static dv_outcome judge_metrics(const dv_comparison *cmp, const dv_pair *p, const double *threshold,
 				bool *values_equal)
 {
-	const dv_pair_result *r = &p->result;
+	const dv_pair_result *r = p->result;
 	int state;
 	bool passes;
 

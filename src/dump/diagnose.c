@@ -78,7 +78,7 @@ static bool is_grad(const char *name)
 
 static bool is_integer_pair(const dv_pair *p)
 {
-	const dv_pair_result *r = &p->result;
+	const dv_pair_result *r = p->result;
 
 	return r->status == DV_RESULT_COMPARED && dv_dtype_is_integer(r->base.dtype) &&
 	       dv_dtype_is_integer(r->targ.dtype);
@@ -205,7 +205,7 @@ static void phase_meaning(FILE *f, const dv_comparison *cmp, const dv_pair *p)
 
 static void describe_first(FILE *f, const dv_comparison *cmp, const dv_pair *p)
 {
-	const dv_pair_result *r = &p->result;
+	const dv_pair_result *r = p->result;
 
 	fprintf(f, "First divergence: phase %s, ", cmp->phases[p->phase].name);
 	if (p->layer >= 0)
@@ -244,7 +244,7 @@ static void after_first(FILE *f, const dv_comparison *cmp, size_t first_index)
 		const dv_pair *p = &cmp->pairs[i];
 
 		if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE ||
-		    p->result.status == DV_RESULT_NON_TENSOR || is_integer_pair(p))
+		    p->result->status == DV_RESULT_NON_TENSOR || is_integer_pair(p))
 			continue;
 		tally_add(&t, pair_failed(cmp, p));
 	}
@@ -269,7 +269,7 @@ static void first_layer_classes(FILE *f, const dv_comparison *cmp, const dv_pair
 		const dv_pair *p = &cmp->pairs[i];
 
 		if (p->kind != DV_PAIR_MATCHED || p->layer != first->layer || p->step != first->step ||
-		    atomic_load(&p->state) != DV_PAIR_DONE || p->result.status == DV_RESULT_NON_TENSOR ||
+		    atomic_load(&p->state) != DV_PAIR_DONE || p->result->status == DV_RESULT_NON_TENSOR ||
 		    is_integer_pair(p) || is_grad(p->name) != is_grad(first->name))
 			continue;
 		tally_add(&cls[classify(p->name)], pair_failed(cmp, p));
@@ -303,7 +303,7 @@ static void by_rank(FILE *f, const dv_comparison *cmp, const dv_pair *first)
 		const dv_pair *p = &cmp->pairs[i];
 
 		if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE ||
-		    p->result.status == DV_RESULT_NON_TENSOR || p->rank < 0 || p->rank >= MAX_RANKS)
+		    p->result->status == DV_RESULT_NON_TENSOR || p->rank < 0 || p->rank >= MAX_RANKS)
 			continue;
 		tally_add(&t[p->rank], pair_failed(cmp, p));
 	}
@@ -346,7 +346,7 @@ static void concentration(FILE *f, const dv_comparison *cmp, const dv_pair *firs
 		bool failed;
 
 		if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE ||
-		    p->result.status == DV_RESULT_NON_TENSOR || is_integer_pair(p))
+		    p->result->status == DV_RESULT_NON_TENSOR || is_integer_pair(p))
 			continue;
 		failed = pair_failed(cmp, p);
 		if (p->layer >= 0) {
@@ -400,7 +400,7 @@ static void concentration(FILE *f, const dv_comparison *cmp, const dv_pair *firs
 			   " error): %zu fail:", int_failed);
 		for (size_t i = ph->first; i < ph->first + ph->count && nint < 6; i++) {
 			const dv_pair *p = &cmp->pairs[i];
-			const dv_pair_result *r = &p->result;
+			const dv_pair_result *r = p->result;
 
 			if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE ||
 			    !is_integer_pair(p) || !pair_failed(cmp, p))
@@ -430,7 +430,7 @@ static void later_phases(FILE *f, const dv_comparison *cmp, const dv_pair *first
 			const dv_pair *p = &cmp->pairs[i];
 
 			if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_DONE &&
-			    p->result.status != DV_RESULT_NON_TENSOR)
+			    p->result->status != DV_RESULT_NON_TENSOR)
 				tally_add(&t, pair_failed(cmp, p));
 		}
 		if (!t.total)

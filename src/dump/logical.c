@@ -1106,7 +1106,7 @@ static int fill_logical(dv_logical_view *v, const dv_metrics_opts *opts, dv_pair
 
 int dv_logical_compute(dv_pair *pair, const dv_metrics_opts *opts)
 {
-	dv_pair_result *res = &pair->result;
+	dv_pair_result *res = dv_pair_result_slot(pair);
 	dv_error err;
 	pt_file *bf = NULL, *tf = NULL;
 	dv_logical_view *v = NULL;
@@ -1117,7 +1117,8 @@ int dv_logical_compute(dv_pair *pair, const dv_metrics_opts *opts)
 	dv_error_clear(&err);
 	dv_logical_result_free(pair->logical);
 	pair->logical = NULL;
-	memset(res, 0, sizeof(*res));
+	if (!res)
+		return -1;
 	if (!pair->base || !pair->targ) {
 		dv_error_set(&err, "%s: no file on one side", pair->name);
 		goto fail;
@@ -1144,7 +1145,7 @@ int dv_logical_compute(dv_pair *pair, const dv_metrics_opts *opts)
 			/* as the reference: a side that is no one tensor is skipped */
 			res->status = DV_RESULT_SKIPPED;
 			res->passed = false;
-			snprintf(res->error, sizeof(res->error), "%s", err.msg);
+			dv_result_set_error(res, "%s", err.msg);
 			return 0;
 		}
 		goto fail;
@@ -1177,7 +1178,7 @@ fail:
 		pt_close(tf);
 	res->status = DV_RESULT_ERROR;
 	res->passed = false;
-	snprintf(res->error, sizeof(res->error), "%s", err.msg);
+	dv_result_set_error(res, "%s", err.msg);
 	return -1;
 }
 

@@ -202,6 +202,7 @@ static dv_pair *pair_vec_add(pair_vec *pv)
 		pv->cap = cap;
 	}
 	memset(&pv->v[pv->n], 0, sizeof(pv->v[0]));
+	pv->v[pv->n].result = (dv_pair_result *)&dv_pair_result_none;
 	return &pv->v[pv->n++];
 }
 
@@ -685,8 +686,10 @@ void dv_comparison_free(dv_comparison *cmp)
 		dv_logical_ctx_free(cmp->phases[i].lctx);
 	}
 	free(cmp->phases);
-	for (size_t i = 0; i < cmp->npairs; i++)
+	for (size_t i = 0; i < cmp->npairs; i++) {
 		dv_logical_result_free(cmp->pairs[i].logical);
+		dv_pair_result_release(&cmp->pairs[i]);
+	}
 	free(cmp->pairs);
 	free(cmp->pair_files);
 	free(cmp->rule_of);

@@ -28,14 +28,14 @@ bool dv_report_metrics_pass(const dv_report *r, const dv_pair *pair, dv_verdict 
 bool dv_report_has_metrics(const dv_pair *pair)
 {
 	return pair->kind == DV_PAIR_MATCHED && atomic_load(&pair->state) == DV_PAIR_DONE &&
-	       pair->result.status == DV_RESULT_COMPARED;
+	       pair->result->status == DV_RESULT_COMPARED;
 }
 
 bool dv_report_has_stats(const dv_pair *pair)
 {
 	return pair->kind == DV_PAIR_MATCHED && atomic_load(&pair->state) == DV_PAIR_DONE &&
-	       (pair->result.status == DV_RESULT_COMPARED ||
-		pair->result.status == DV_RESULT_SHAPE_MISMATCH);
+	       (pair->result->status == DV_RESULT_COMPARED ||
+		pair->result->status == DV_RESULT_SHAPE_MISMATCH);
 }
 
 const char *dv_report_phase_dir(const dv_comparison *cmp, size_t phase, bool baseline)
