@@ -27,6 +27,9 @@ typedef struct dv_tag {
 	char *value;
 } dv_tag;
 
+/* A listed file keeps its names and tags in one allocation, block: the tags
+ * array, then path (relpath and filename are its tails when they can be),
+ * stem and each tag's key and value, NUL-terminated. */
 typedef struct dv_dumpfile {
 	char *path;            /* full path, for opening */
 	char *relpath;         /* relative to the run's root (what reports print) */
@@ -43,8 +46,10 @@ typedef struct dv_dumpfile {
 	int duplicate_index;   /* order among files of equal pairing tags, by dump_index, from 0 */
 	char *stem;            /* file name without ".pt" (name falls back to it) */
 	size_t nfile_tags;     /* tags[0 .. nfile_tags) come from the file name, the rest from folders */
-	char *unmapped_name;   /* the name before --name-map renamed the file (name_map.h), owned;
-				  NULL when it was not renamed */
+	char *unmapped_name;   /* the name before --name-map renamed the file (name_map.h); NULL when
+				  it was not renamed, else name is allocated apart and owned */
+	char *block;           /* owned: everything above but a mapped name, in one allocation */
+	size_t block_size;
 } dv_dumpfile;
 
 /* The phase of .pt files lying in a run's root folder beside phase folders. */

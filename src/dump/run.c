@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "dumpview/comparison.h"
+#include "internal.h"
 
 #define MAX_DEPTH 16 /* folders descended below a phase; guards against link loops */
 
@@ -271,22 +272,55 @@ static int64_t parse_i64(const char *s)
 
 static void dumpfile_free(dv_dumpfile *f)
 {
-	free(f->path);
-	free(f->relpath);
-	free(f->filename);
-	free(f->stem);
-	free(f->unmapped_name);
-	dv_free_tags(f->tags, f->ntags);
+	/* a renamed file's name is its own allocation; the first name lies in
+	 * the block */
+	if (f->unmapped_name)
+		free((char *)f->name);
+	free(f->block);
+}
+
+/* D + sep + fname as path_join writes it, the folder part seen as D then
+ * '/' when sep: its character at i. */
+static char joined_char(const char *d, size_t dl, size_t i)
+{
+	return i < dl ? d[i] : '/';
+}
+
+/* Whether path_join(reldir, fname) is a tail of path_join(dir, fname). */
+static bool rel_is_tail(const char *dir, const char *reldir)
+{
+	size_t dl = strlen(dir), rl = strlen(reldir);
+	size_t dn = dl + (dl && dir[dl - 1] != '/'), rn = rl + (rl && reldir[rl - 1] != '/');
+
+	if (rn > dn)
+		return false;
+	for (size_t i = 0; i < rn; i++)
+		if (joined_char(reldir, rl, i) != joined_char(dir, dl, dn - rn + i))
+			return false;
+	return true;
+}
+
+static char *put(char **at, const char *s, size_t n)
+{
+	char *start = *at;
+
+	memcpy(start, s, n);
+	start[n] = '\0';
+	*at += n + 1;
+	return start;
 }
 
 /* Adds one file with its name's tags; folder tags are added by its folders'
- * readers once they know which sibling folders hold files. */
+ * readers once they know which sibling folders hold files. One allocation
+ * holds the file's tags and names. */
 static int add_file(phase_builder *pb, const char *dir, const char *reldir, const char *fname, dv_error *err)
 {
 	dv_dumpfile *f;
-	dv_tag *tags;
-	size_t n;
-	const char *v;
+	size_t fl = strlen(fname), sl = fl - 3, dl = strlen(dir), rl = strlen(reldir), n = 0, strings, kl, vl;
+	size_t dn = dl ? dl + (dir[dl - 1] != '/') : 0, rn = rl ? rl + (reldir[rl - 1] != '/') : 0;
+	bool tail = rel_is_tail(dir, reldir);
+	const char *p, *k, *v;
+	char *at;
 
 	if (pb->n == pb->cap) {
 		size_t cap = pb->cap ? pb->cap * 2 : 64;
@@ -299,22 +333,40 @@ static int add_file(phase_builder *pb, const char *dir, const char *reldir, cons
 	}
 	f = &pb->files[pb->n];
 	memset(f, 0, sizeof(*f));
-	n = dv_parse_tags(fname, &tags);
-	f->tags = tags;
-	f->nfile_tags = n;
-	f->ntags = n;
-	f->path = path_join(dir, fname);
-	f->relpath = path_join(reldir, fname);
-	f->filename = strdup(fname);
-	f->stem = strndup(fname, strlen(fname) - 3);
+	strings = dn + fl + 1 + (tail ? 0 : rn + fl + 1) + sl + 1;
+	for (p = fname; dv_tag_next(&p, fname + sl, &k, &kl, &v, &vl); n++)
+		strings += kl + vl + 2;
+	f->block_size = n * sizeof(dv_tag) + strings;
+	if (!(f->block = malloc(f->block_size)))
+		return dv_error_set(err, "%s: out of memory", dir);
 	pb->n++;
+	f->tags = (dv_tag *)f->block;
+	f->ntags = f->nfile_tags = n;
+	at = f->block + n * sizeof(dv_tag);
+	f->path = at;
+	memcpy(at, dir, dl);
+	if (dn > dl)
+		at[dl] = '/';
+	at += dn;
+	f->filename = put(&at, fname, fl);
+	if (tail) {
+		f->relpath = f->filename - rn;
+	} else {
+		f->relpath = at;
+		memcpy(at, reldir, rl);
+		if (rn > rl)
+			at[rl] = '/';
+		at += rn;
+		put(&at, fname, fl);
+	}
+	f->stem = put(&at, fname, sl);
+	n = 0;
+	for (p = fname; dv_tag_next(&p, fname + sl, &k, &kl, &v, &vl); n++) {
+		f->tags[n].key = put(&at, k, kl);
+		f->tags[n].value = put(&at, v, vl);
+	}
 	if (pb->listed)
 		atomic_fetch_add_explicit(pb->listed, 1, memory_order_relaxed);
-	for (size_t i = 0; i < f->ntags; i++)
-		if (!f->tags[i].key || !f->tags[i].value)
-			return dv_error_set(err, "%s: out of memory", dir);
-	if (!f->path || !f->relpath || !f->filename || !f->stem)
-		return dv_error_set(err, "%s: out of memory", dir);
 
 	f->name = dv_tag_get(f, "name");
 	if (!f->name)
@@ -375,24 +427,44 @@ static void folder_tag(char **dirs, const bool *used, size_t ndirs, size_t i, ch
 static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const char *key, const char *val,
 			     dv_error *err)
 {
+	size_t kl = strlen(key), vl = strlen(val);
+
 	for (size_t i = from; i < to; i++) {
 		dv_dumpfile *f = &pb->files[i];
-		dv_tag *grown = realloc(f->tags, (f->ntags + 1) * sizeof(*grown));
-		char *k = strdup(key), *v = strdup(val);
+		size_t old_tags = f->ntags * sizeof(dv_tag), old_strings = f->block_size - old_tags;
+		size_t size = f->block_size + sizeof(dv_tag) + kl + vl + 2;
+		char *block = malloc(size), *old = f->block, *at;
+		ptrdiff_t delta;
 
-		if (!grown || !k || !v) {
-			if (grown)
-				f->tags = grown;
-			free(k);
-			free(v);
+		if (!block)
 			return dv_error_set(err, "%s: out of memory", pb->root);
+		/* the strings move as one: every pointer into them moves by delta */
+		memcpy(block + old_tags + sizeof(dv_tag), old + old_tags, old_strings);
+		delta = (block + old_tags + sizeof(dv_tag)) - (old + old_tags);
+#define MOVED(ptr) ((uintptr_t)(ptr) >= (uintptr_t)old && (uintptr_t)(ptr) < (uintptr_t)old + f->block_size \
+			    ? (ptr) + delta : (ptr))
+		f->path = MOVED(f->path);
+		f->relpath = MOVED(f->relpath);
+		f->filename = MOVED(f->filename);
+		f->stem = MOVED(f->stem);
+		f->name = MOVED(f->name);
+		f->unmapped_name = MOVED(f->unmapped_name);
+		memcpy(block, old, old_tags);
+		f->tags = (dv_tag *)block;
+		for (size_t t = 0; t < f->ntags; t++) {
+			f->tags[t].key = MOVED(f->tags[t].key);
+			f->tags[t].value = MOVED(f->tags[t].value);
 		}
-		f->tags = grown;
+#undef MOVED
 		memmove(&f->tags[f->nfile_tags + 1], &f->tags[f->nfile_tags],
-			(f->ntags - f->nfile_tags) * sizeof(*grown));
-		f->tags[f->nfile_tags].key = k;
-		f->tags[f->nfile_tags].value = v;
+			(f->ntags - f->nfile_tags) * sizeof(dv_tag));
+		at = block + old_tags + sizeof(dv_tag) + old_strings;
+		f->tags[f->nfile_tags].key = put(&at, key, kl);
+		f->tags[f->nfile_tags].value = put(&at, val, vl);
 		f->ntags++;
+		free(old);
+		f->block = block;
+		f->block_size = size;
 	}
 	return 0;
 }
