@@ -29,7 +29,8 @@ typedef struct dv_tag {
 
 /* A listed file keeps its names and tags in one allocation, block: the tags
  * array, then path (relpath and filename are its tails when they can be),
- * stem and each tag's key and value, NUL-terminated. */
+ * stem and each tag's value, NUL-terminated; tag keys are its run's
+ * (dv_run.tag_keys), or in the block past a run's first DV_RUN_TAG_KEYS. */
 typedef struct dv_dumpfile {
 	char *path;            /* full path, for opening */
 	char *relpath;         /* relative to the run's root (what reports print) */
@@ -51,6 +52,8 @@ typedef struct dv_dumpfile {
 	char *block;           /* owned: everything above but a mapped name, in one allocation */
 	size_t block_size;
 } dv_dumpfile;
+
+#define DV_RUN_TAG_KEYS 256    /* tag keys a run shares among its files; more are copied */
 
 /* The phase of .pt files lying in a run's root folder beside phase folders. */
 #define DV_ROOT_PHASE "(root)"
@@ -74,6 +77,8 @@ typedef struct dv_run {
 	char **problems;       /* folders not read, one line each ("inference/x: cannot read
 				  folder: Permission denied"): they count as errored */
 	size_t nproblems;
+	char **tag_keys;       /* the distinct tag keys of its files, which point here */
+	size_t ntag_keys;
 } dv_run;
 
 typedef struct dv_run_opts {

@@ -654,6 +654,19 @@ int dv_comparison_pair(dv_comparison *cmp, const pcre2_code *filter, dv_error *e
 		cmp->nphases++;
 	}
 	free(names);
+	/* both vectors grew by doubling: give the slack back (they are kept) */
+	if (pv.n && pv.n < pv.cap) {
+		dv_pair *fit = realloc(pv.v, pv.n * sizeof(*fit));
+
+		if (fit)
+			pv.v = fit;
+	}
+	if (fv.n && fv.n < fv.cap) {
+		const dv_dumpfile **fit = realloc(fv.v, fv.n * sizeof(*fit));
+
+		if (fit)
+			fv.v = fit;
+	}
 	cmp->pairs = pv.v;
 	cmp->npairs = pv.n;
 	cmp->pair_files = fv.v;

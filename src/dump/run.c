@@ -300,6 +300,26 @@ static bool rel_is_tail(const char *dir, const char *reldir)
 	return true;
 }
 
+/* The run's copy of a tag key, NULL when out of memory or the run already
+ * shares DV_RUN_TAG_KEYS keys (the file then keeps its own copy). */
+static char *intern_key(dv_run *run, const char *k, size_t kl)
+{
+	char **grown, *copy;
+
+	for (size_t i = 0; i < run->ntag_keys; i++)
+		if (!strncmp(run->tag_keys[i], k, kl) && !run->tag_keys[i][kl])
+			return run->tag_keys[i];
+	if (run->ntag_keys == DV_RUN_TAG_KEYS)
+		return NULL;
+	if (!(grown = realloc(run->tag_keys, (run->ntag_keys + 1) * sizeof(*grown))))
+		return NULL;
+	run->tag_keys = grown;
+	if (!(copy = strndup(k, kl)))
+		return NULL;
+	run->tag_keys[run->ntag_keys++] = copy;
+	return copy;
+}
+
 static char *put(char **at, const char *s, size_t n)
 {
 	char *start = *at;
@@ -320,7 +340,7 @@ static int add_file(phase_builder *pb, const char *dir, const char *reldir, cons
 	size_t dn = dl ? dl + (dir[dl - 1] != '/') : 0, rn = rl ? rl + (reldir[rl - 1] != '/') : 0;
 	bool tail = rel_is_tail(dir, reldir);
 	const char *p, *k, *v;
-	char *at;
+	char *at, *keys[16];
 
 	if (pb->n == pb->cap) {
 		size_t cap = pb->cap ? pb->cap * 2 : 64;
@@ -334,8 +354,13 @@ static int add_file(phase_builder *pb, const char *dir, const char *reldir, cons
 	f = &pb->files[pb->n];
 	memset(f, 0, sizeof(*f));
 	strings = dn + fl + 1 + (tail ? 0 : rn + fl + 1) + sl + 1;
-	for (p = fname; dv_tag_next(&p, fname + sl, &k, &kl, &v, &vl); n++)
-		strings += kl + vl + 2;
+	for (p = fname; dv_tag_next(&p, fname + sl, &k, &kl, &v, &vl); n++) {
+		char *shared = n < 16 ? intern_key(pb->w->run, k, kl) : NULL;
+
+		if (n < 16)
+			keys[n] = shared;
+		strings += (shared ? 0 : kl + 1) + vl + 1;
+	}
 	f->block_size = n * sizeof(dv_tag) + strings;
 	if (!(f->block = malloc(f->block_size)))
 		return dv_error_set(err, "%s: out of memory", dir);
@@ -362,7 +387,7 @@ static int add_file(phase_builder *pb, const char *dir, const char *reldir, cons
 	f->stem = put(&at, fname, sl);
 	n = 0;
 	for (p = fname; dv_tag_next(&p, fname + sl, &k, &kl, &v, &vl); n++) {
-		f->tags[n].key = put(&at, k, kl);
+		f->tags[n].key = n < 16 && keys[n] ? keys[n] : put(&at, k, kl);
 		f->tags[n].value = put(&at, v, vl);
 	}
 	if (pb->listed)
@@ -428,11 +453,12 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 			     dv_error *err)
 {
 	size_t kl = strlen(key), vl = strlen(val);
+	char *shared = intern_key(pb->w->run, key, kl);
 
 	for (size_t i = from; i < to; i++) {
 		dv_dumpfile *f = &pb->files[i];
 		size_t old_tags = f->ntags * sizeof(dv_tag), old_strings = f->block_size - old_tags;
-		size_t size = f->block_size + sizeof(dv_tag) + kl + vl + 2;
+		size_t size = f->block_size + sizeof(dv_tag) + (shared ? 0 : kl + 1) + vl + 1;
 		char *block = malloc(size), *old = f->block, *at;
 		ptrdiff_t delta;
 
@@ -459,7 +485,7 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 		memmove(&f->tags[f->nfile_tags + 1], &f->tags[f->nfile_tags],
 			(f->ntags - f->nfile_tags) * sizeof(dv_tag));
 		at = block + old_tags + sizeof(dv_tag) + old_strings;
-		f->tags[f->nfile_tags].key = put(&at, key, kl);
+		f->tags[f->nfile_tags].key = shared ? shared : put(&at, key, kl);
 		f->tags[f->nfile_tags].value = put(&at, val, vl);
 		f->ntags++;
 		free(old);
@@ -604,6 +630,15 @@ static int add_phase(dv_run *run, const char *name, phase_builder *pb, const cha
 	memset(ph, 0, sizeof(*ph));
 	ph->name = strdup(name);
 	ph->dir = common_dir(pb->files, pb->n, folder_rel);
+	if (pb->n && pb->n < pb->cap) {
+		/* it grew by doubling: give the slack back (the run keeps it) */
+		dv_dumpfile *fit = realloc(pb->files, pb->n * sizeof(*fit));
+
+		if (fit) {
+			pb->files = fit;
+			pb->cap = pb->n;
+		}
+	}
 	ph->files = pb->files;
 	ph->nfiles = pb->n;
 	run->nphases++;
@@ -882,6 +917,9 @@ void dv_run_free(dv_run *run)
 	for (size_t i = 0; i < run->nproblems; i++)
 		free(run->problems[i]);
 	free(run->problems);
+	for (size_t i = 0; i < run->ntag_keys; i++)
+		free(run->tag_keys[i]);
+	free(run->tag_keys);
 	free(run->root);
 	free(run->spec);
 	free(run);
