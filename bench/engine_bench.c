@@ -114,6 +114,7 @@ static int one_pair(struct run *r, const char *bp, const char *tp, void *buf, si
 		opts.percentiles = r->stage != ST_NOPCT;
 		rc = dv_compare_files(bp, tp, &opts, res);
 		rc = res->status == DV_RESULT_ERROR ? -1 : 0;
+		dv_pair_result_free(res);
 		free(res);
 		return rc;
 	}
@@ -132,8 +133,10 @@ static int one_pair(struct run *r, const char *bp, const char *tp, void *buf, si
 		res = malloc(sizeof(*res));
 		if (!res)
 			abort();
-		if (bv && tv && bv->kind == PT_TENSOR && tv->kind == PT_TENSOR)
+		if (bv && tv && bv->kind == PT_TENSOR && tv->kind == PT_TENSOR) {
 			rc = dv_compare_tensors(bf, &bv->u.tensor, tf, &tv->u.tensor, &opts, res, &err);
+			dv_pair_result_free(res);
+		}
 		free(res);
 	}
 	if (rc < 0 && bf && tf)

@@ -4,17 +4,23 @@
 # script, and prints wall time, CPU time, peak RSS and the ratios the
 # performance targets of bench/README.md are stated in.
 #
-# usage: bench/run.sh [-B BUILDDIR] [-d DATADIR] [-n RUNS] [-T] [-P] [SET...]
+# usage: bench/run.sh [-B BUILDDIR] [-d DATADIR] [-n RUNS] [-T] [-P] [-O DUMPVIEW] [SET...]
 #   -B BUILDDIR  build tree holding src/dumpview and bench/gen_dumps
 #                (default: ./build-bench, else .); `make bench` builds both
 #   -d DATADIR   where the sets live / are generated (default /tmp/dv-bench)
 #   -n RUNS      runs of cat and dumpview, best kept (default 3)
 #   -T           skip the torch script (minutes on "wide")
 #   -P           skip the TUI first-paint measure
-#   SET          wide, wide-tp8, many (default: wide many); tui is measured
-#                with -P unset. wide-tp8 (wide's target as TP=8 shards) is
-#                timed against wide (measured too if not named before it):
-#                ratio of wall time and peak RSS, targets <= 1.5x and 128 MB.
+#   -O DUMPVIEW  scale only: time this other dumpview too (main's, say),
+#                each row before the build's own, for a before/after table
+#   SET          wide, wide-tp8, many, scale (default: wide many); tui is
+#                measured with -P unset. wide-tp8 (wide's target as TP=8
+#                shards) is timed against wide (measured too if not named
+#                before it): ratio of wall time and peak RSS, targets <= 1.5x
+#                and 128 MB. scale is the growth table: `compare` on
+#                1 k .. 300 k pairs of tiny tensors (sets sNk, SCALE_SIZES
+#                overrides the pair counts), wall, CPU, peak RSS and RSS per
+#                pair; target <= 1 KB of RSS per pair at 200 k pairs.
 # With torch, cross_check.py also compares every pair's numbers with torch's
 # (not on wide-tp8: the torch script pairs files by name and does not unshard).
 set -eu
@@ -26,14 +32,16 @@ datadir=/tmp/dv-bench
 runs=3
 torch=yes
 paint=yes
-while getopts B:d:n:TP opt; do
+other=
+while getopts B:d:n:TPO: opt; do
 	case $opt in
 	B) builddir=$OPTARG ;;
 	d) datadir=$OPTARG ;;
 	n) runs=$OPTARG ;;
 	T) torch=no ;;
 	P) paint=no ;;
-	*) sed -n '7,19p' "$0" >&2; exit 2 ;;
+	O) other=$OPTARG ;;
+	*) sed -n '7,27p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -155,8 +163,39 @@ dv_on() {
 		2>"$tmp/$1.err" || true
 }
 
+# scale_table: the growth table over SCALE_SIZES pairs a side (sets sNk,
+# generated on first use), each set's files read once first (page cache warm).
+scale_table() {
+	echo
+	echo "== scale: compare --format jsonl on N pairs of [4, 8] bf16 (best of $runs; RSS per pair = peak RSS / N)"
+	printf '  %-9s %-10s %9s %9s %11s %13s\n' pairs build wall cpu 'peak RSS' 'RSS per pair'
+	for n in ${SCALE_SIZES:-1000 10000 50000 100000 200000 300000}; do
+		sdir=$datadir/s$((n / 1000))k
+		if [ ! -d "$sdir/target" ]; then
+			echo "  generating $sdir ..."
+			"$gen" -n "$n" scale "$sdir" >/dev/null
+		fi
+		find "$sdir/baseline" "$sdir/target" -name '*.pt' -print0 | xargs -0 cat >/dev/null
+		for bin in $other "$dumpview"; do
+			best "$bin" compare --format jsonl "$sdir/baseline" "$sdir/target"
+			label=this
+			[ "$bin" = "$dumpview" ] || label=other
+			printf '  %-9s %-10s %7s s %7s s %7.1f MiB %9.2f KiB\n' "$n" "$label" "$wall" "$cpu" \
+				"$(echo "$rss" | awk '{ print $1 / 1024 }')" "$(echo "$rss $n" | awk '{ print $1 / $2 }')"
+			[ "$n" = 200000 ] && [ "$bin" = "$dumpview" ] && rss200=$rss
+		done
+	done
+	[ -n "${rss200:-}" ] && verdict "peak RSS <= 1 KiB per pair at 200 k pairs" "$rss200 <= 200000"
+	[ -n "$other" ] && echo "  (other: $other)"
+	return 0
+}
+
 wide_wall= wide_rss=
 for set in $sets; do
+	if [ "$set" = scale ]; then
+		scale_table
+		continue
+	fi
 	dir=$datadir/$set
 	ensure_set "$set"
 	find "$dir/baseline" "$dir/target" -name '*.pt' -print0 | sort -z >"$tmp/files"

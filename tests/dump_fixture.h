@@ -11,7 +11,20 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dumpview/dump.h"
+
 static char tmproot[256];
+
+/* A pair's own result to fill by hand, all zero (error ""), as a pair's
+ * result read before results were allocated; freed with the comparison. */
+static inline dv_pair_result *fixture_result(dv_pair *p)
+{
+	dv_pair_result *r = dv_pair_result_slot(p);
+
+	assert_non_null(r);
+	*r = dv_pair_result_none;
+	return r;
+}
 
 /* mkdir -p of path's folders, then an empty file (or a folder when path ends in '/'). */
 static inline void touch(const char *rel)

@@ -97,7 +97,7 @@ int main(void)
 			num("mean_abs_diff", r.mean_abs_diff);
 			printf(",\"max_abs_diff_coord\":[");
 			for (int i = 0; i < r.max_abs_diff_ndim; i++)
-				printf(i ? ",%lld" : "%lld", (long long)r.max_abs_diff_coord[i]);
+				printf(i ? ",%lld" : "%lld", (long long)dv_result_coord(&r)[i]);
 			printf("]");
 			num("max_abs_diff_base", r.max_abs_diff_base);
 			num("max_abs_diff_targ", r.max_abs_diff_targ);
@@ -117,6 +117,7 @@ int main(void)
 		}
 		printf("}\n");
 		fflush(stdout);
+		dv_pair_result_free(&r);
 	}
 	return 0;
 }

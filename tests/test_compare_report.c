@@ -157,6 +157,7 @@ static dv_phase_pairs phases[] = {
 	{ .name = "fwd_bwd", .in_base = true, .in_targ = false, .first = 6, .count = 1 },
 };
 static dv_pair pairs[7];
+static dv_pair_result results[7];
 static dv_comparison cmp = { .base = &base_run, .targ = &targ_run, .phases = phases, .nphases = 2,
 			     .pairs = pairs, .npairs = 7 };
 
@@ -174,12 +175,12 @@ static void set_stats(dv_stats *s, double mean, double std, double min, double m
 		s->p[i] = min + (max - min) * (i + 1) / 6.0;
 }
 
-static void set_desc(dv_tensor_desc *d, dv_dtype dt, int ndim, int64_t a, int64_t b)
+static void set_desc(dv_result_desc *d, dv_dtype dt, int ndim, int64_t a, int64_t b)
 {
 	d->dtype = dt;
 	d->ndim = ndim;
-	d->shape[0] = a;
-	d->shape[1] = b;
+	d->inline_shape[0] = a;
+	d->inline_shape[1] = b;
 }
 
 static void build(void)
@@ -187,6 +188,11 @@ static void build(void)
 	dv_pair *p;
 
 	memset(pairs, 0, sizeof(pairs));
+	for (size_t i = 0; i < 7; i++) {
+		dv_pair_result_free(&results[i]);
+		results[i] = dv_pair_result_none;
+		pairs[i].result = &results[i];
+	}
 	/* 0: passed bf16 pair, layer 0 */
 	p = &pairs[0];
 	p->kind = DV_PAIR_MATCHED;
@@ -197,18 +203,18 @@ static void build(void)
 	p->rank = 0;
 	p->step = 0;
 	atomic_store(&p->state, DV_PAIR_DONE);
-	p->result.status = DV_RESULT_COMPARED;
-	p->result.passed = true;
-	set_desc(&p->result.base, DV_BFLOAT16, 2, 2, 3);
-	set_desc(&p->result.targ, DV_BFLOAT16, 2, 2, 3);
-	p->result.numel = 6;
-	p->result.rel_diff = 0.0;
-	p->result.max_abs_diff = 0.0;
-	p->result.mean_abs_diff = 0.0;
-	set_stats(&p->result.base_stats, 0.5, 0.25, -1.0, 2.0, true);
-	set_stats(&p->result.targ_stats, 0.5, 0.25, -1.0, 2.0, true);
-	p->result.max_abs_diff_ndim = 2;
-	p->result.identical = 6;
+	p->result->status = DV_RESULT_COMPARED;
+	p->result->passed = true;
+	set_desc(&p->result->base, DV_BFLOAT16, 2, 2, 3);
+	set_desc(&p->result->targ, DV_BFLOAT16, 2, 2, 3);
+	p->result->numel = 6;
+	p->result->rel_diff = 0.0;
+	p->result->max_abs_diff = 0.0;
+	p->result->mean_abs_diff = 0.0;
+	set_stats(&p->result->base_stats, 0.5, 0.25, -1.0, 2.0, true);
+	set_stats(&p->result->targ_stats, 0.5, 0.25, -1.0, 2.0, true);
+	p->result->max_abs_diff_ndim = 2;
+	p->result->identical = 6;
 	/* 1: failed fp32 vs bf16, unified from [1, 6] */
 	p = &pairs[1];
 	p->kind = DV_PAIR_MATCHED;
@@ -219,26 +225,26 @@ static void build(void)
 	p->rank = 0;
 	p->step = 0;
 	atomic_store(&p->state, DV_PAIR_DONE);
-	p->result.status = DV_RESULT_COMPARED;
-	p->result.passed = false;
-	set_desc(&p->result.base, DV_FLOAT32, 2, 1, 6);
-	set_desc(&p->result.targ, DV_BFLOAT16, 1, 6, 0);
-	p->result.numel = 6;
-	p->result.rel_diff = 0.03162228104648879;
-	p->result.max_abs_diff = 0.015625;
-	p->result.mean_abs_diff = 0.0011;
-	p->result.has_bf16 = true;
-	p->result.bf16_rel_diff = 1e-5;
-	p->result.bf16_max_abs_diff = 0.0078125;
-	p->result.bf16_mean_abs_diff = 0.0001;
-	set_stats(&p->result.base_stats, 0.0012, 1.0, -3.0, 3.0, false);
-	set_stats(&p->result.targ_stats, 0.0013, 1.0, -3.0, NAN, false);
-	p->result.targ_stats.nan = 1;
-	p->result.max_abs_diff_ndim = 1;
-	p->result.max_abs_diff_coord[0] = 4;
-	p->result.max_abs_diff_base = 0.5;
-	p->result.max_abs_diff_targ = 0.515625;
-	p->result.identical = 3;
+	p->result->status = DV_RESULT_COMPARED;
+	p->result->passed = false;
+	set_desc(&p->result->base, DV_FLOAT32, 2, 1, 6);
+	set_desc(&p->result->targ, DV_BFLOAT16, 1, 6, 0);
+	p->result->numel = 6;
+	p->result->rel_diff = 0.03162228104648879;
+	p->result->max_abs_diff = 0.015625;
+	p->result->mean_abs_diff = 0.0011;
+	p->result->has_bf16 = true;
+	p->result->bf16_rel_diff = 1e-5;
+	p->result->bf16_max_abs_diff = 0.0078125;
+	p->result->bf16_mean_abs_diff = 0.0001;
+	set_stats(&p->result->base_stats, 0.0012, 1.0, -3.0, 3.0, false);
+	set_stats(&p->result->targ_stats, 0.0013, 1.0, -3.0, NAN, false);
+	p->result->targ_stats.nan = 1;
+	p->result->max_abs_diff_ndim = 1;
+	p->result->max_abs_diff_inline_coord[0] = 4;
+	p->result->max_abs_diff_base = 0.5;
+	p->result->max_abs_diff_targ = 0.515625;
+	p->result->identical = 3;
 	/* 2: non-tensor, different */
 	p = &pairs[2];
 	p->kind = DV_PAIR_MATCHED;
@@ -249,7 +255,7 @@ static void build(void)
 	p->rank = 0;
 	p->step = -1;
 	atomic_store(&p->state, DV_PAIR_DONE);
-	p->result.status = DV_RESULT_NON_TENSOR;
+	p->result->status = DV_RESULT_NON_TENSOR;
 	/* 3: shape mismatch */
 	p = &pairs[3];
 	p->kind = DV_PAIR_MATCHED;
@@ -260,12 +266,12 @@ static void build(void)
 	p->rank = 1;
 	p->step = 0;
 	atomic_store(&p->state, DV_PAIR_DONE);
-	p->result.status = DV_RESULT_SHAPE_MISMATCH;
-	set_desc(&p->result.base, DV_FLOAT32, 2, 2, 3);
-	set_desc(&p->result.targ, DV_FLOAT32, 2, 3, 2);
-	set_stats(&p->result.base_stats, 1, 0, 1, 1, false);
-	set_stats(&p->result.targ_stats, 1, 0, 1, 1, false);
-	strcpy(p->result.error, "shape mismatch: [2, 3] vs [3, 2]");
+	p->result->status = DV_RESULT_SHAPE_MISMATCH;
+	set_desc(&p->result->base, DV_FLOAT32, 2, 2, 3);
+	set_desc(&p->result->targ, DV_FLOAT32, 2, 3, 2);
+	set_stats(&p->result->base_stats, 1, 0, 1, 1, false);
+	set_stats(&p->result->targ_stats, 1, 0, 1, 1, false);
+	dv_result_set_error(p->result, "shape mismatch: [2, 3] vs [3, 2]");
 	/* 4: error */
 	p = &pairs[4];
 	p->kind = DV_PAIR_MATCHED;
@@ -276,8 +282,8 @@ static void build(void)
 	p->rank = 0;
 	p->step = 0;
 	atomic_store(&p->state, DV_PAIR_DONE);
-	p->result.status = DV_RESULT_ERROR;
-	strcpy(p->result.error, "/b/inference/bad.pt: truncated zip");
+	p->result->status = DV_RESULT_ERROR;
+	dv_result_set_error(p->result, "/b/inference/bad.pt: truncated zip");
 	/* 5: target only */
 	p = &pairs[5];
 	p->kind = DV_PAIR_TARGET_ONLY;

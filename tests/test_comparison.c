@@ -63,10 +63,10 @@ static dv_comparison *open_cmp(const char *const *phases, size_t nphases, dv_ope
 
 static void set_compared(dv_pair *p, double rel)
 {
-	memset(&p->result, 0, sizeof(p->result));
-	p->result.status = DV_RESULT_COMPARED;
-	p->result.rel_diff = rel;
-	p->result.passed = rel <= 1e-3;
+	fixture_result(p);
+	p->result->status = DV_RESULT_COMPARED;
+	p->result->rel_diff = rel;
+	p->result->passed = rel <= 1e-3;
 	atomic_store(&p->state, DV_PAIR_DONE);
 }
 
@@ -175,18 +175,18 @@ static void test_verdicts_follow_the_threshold(void **state)
 	set_compared(&cmp->pairs[0], NAN);
 	assert_int_equal(dv_comparison_verdict(cmp, 0, NULL), DV_OUTCOME_FAIL);
 	/* non-tensor values are skipped, equal or not; the flag tells them apart */
-	cmp->pairs[0].result.status = DV_RESULT_NON_TENSOR;
-	cmp->pairs[0].result.equal = true;
+	cmp->pairs[0].result->status = DV_RESULT_NON_TENSOR;
+	cmp->pairs[0].result->equal = true;
 	assert_int_equal(dv_comparison_verdict(cmp, 0, &equal), DV_OUTCOME_SKIPPED);
 	assert_true(equal);
-	cmp->pairs[0].result.equal = false;
+	cmp->pairs[0].result->equal = false;
 	assert_int_equal(dv_comparison_verdict(cmp, 0, &equal), DV_OUTCOME_SKIPPED);
 	assert_false(equal);
 	/* errors and shape mismatches */
-	cmp->pairs[0].result.status = DV_RESULT_ERROR;
+	cmp->pairs[0].result->status = DV_RESULT_ERROR;
 	assert_int_equal(dv_comparison_verdict(cmp, 0, NULL), DV_OUTCOME_ERROR);
 	assert_true(dv_outcome_diverges(DV_OUTCOME_ERROR));
-	cmp->pairs[0].result.status = DV_RESULT_SHAPE_MISMATCH;
+	cmp->pairs[0].result->status = DV_RESULT_SHAPE_MISMATCH;
 	assert_int_equal(dv_comparison_verdict(cmp, 0, NULL), DV_OUTCOME_FAIL);
 	/* cancelled by the user, and unmatched */
 	atomic_store(&cmp->pairs[0].state, DV_PAIR_CANCELLED);
@@ -221,7 +221,7 @@ static void test_verdict_at_a_given_threshold(void **state)
 	assert_non_null(cmp);
 	assert_true(isnan(dv_comparison_threshold(cmp)));
 	set_compared(&cmp->pairs[0], 5e-4);
-	cmp->pairs[0].result.passed = false;
+	cmp->pairs[0].result->passed = false;
 	assert_int_equal(dv_comparison_verdict(cmp, 0, NULL), DV_OUTCOME_FAIL);
 	assert_true(dv_pair_failed(&cmp->pairs[0]));
 	dv_comparison_set_threshold(cmp, 1e-3);
@@ -345,7 +345,7 @@ static void test_rules_judge_by_name(void **state)
 	/* a pending pair is not an error yet */
 	assert_false(dv_comparison_no_rule(cmp, 5));
 	/* a shape mismatch fails under the rule that matches it */
-	cmp->pairs[1].result.status = DV_RESULT_SHAPE_MISMATCH;
+	cmp->pairs[1].result->status = DV_RESULT_SHAPE_MISMATCH;
 	assert_int_equal(dv_comparison_verdict(cmp, 1, NULL), DV_OUTCOME_FAIL);
 	assert_int_equal(dv_comparison_rule_index(cmp, 1), 1);
 	dv_comparison_tally_rules(cmp, judged, failed, &unmatched);
@@ -493,7 +493,7 @@ static void test_first_divergence_known_and_so_far(void **state)
 	assert_false(known);
 	/* an error counts as a divergence */
 	dv_comparison_set_threshold(cmp, 1e-3);
-	cmp->pairs[1].result.status = DV_RESULT_ERROR;
+	cmp->pairs[1].result->status = DV_RESULT_ERROR;
 	dv_comparison_recount(cmp);
 	assert_int_equal(dv_first_divergence(cmp, &known), 1);
 	assert_true(known);

@@ -326,6 +326,58 @@ static void test_layout_several_sglang_dumps(void **state)
 	dv_run_free(run);
 }
 
+/* A listed file's names and tags live in one block; folder tags added after
+ * the listing rebuild it, and every name still reads whole. */
+static void test_file_block(void **state)
+{
+	dv_run *run;
+	const dv_phase *ph;
+	char want[1024];
+
+	(void)state;
+	touch("blk/inference/engine_0/" F("step=1___rank=0___name=a___layer_id=2"));
+	touch("blk/inference/engine_1/" F("step=1___rank=0___name=a___layer_id=2"));
+	touch("blk/inference/" F("noname___rank=3"));
+	run = open_run("blk");
+	ph = &run->phases[0];
+	assert_int_equal(ph->nfiles, 3);
+	for (size_t i = 0; i < ph->nfiles; i++) {
+		const dv_dumpfile *f = &ph->files[i];
+		bool loose = f->rank == 3;
+
+		snprintf(want, sizeof(want), "%s/%s", at("blk"), f->relpath);
+		assert_string_equal(f->path, want);
+		assert_string_equal(f->filename, strrchr(f->path, '/') + 1);
+		assert_int_equal(strlen(f->stem) + 3, strlen(f->filename));
+		assert_memory_equal(f->stem, f->filename, strlen(f->stem));
+		assert_true(f->path >= f->block && f->path < f->block + f->block_size);
+		assert_int_equal(f->nfile_tags, loose ? 1 : 4);
+		assert_int_equal(f->ntags, f->nfile_tags + 1);
+		if (loose) {
+			assert_string_equal(f->relpath, "inference/noname___rank=3.pt");
+			assert_string_equal(f->name, "noname___rank=3"); /* the stem */
+			assert_ptr_equal(f->name, f->stem);
+			assert_string_equal(dv_tag_get(f, "folder"), DV_LOOSE_FOLDER);
+		} else {
+			snprintf(want, sizeof(want), "inference/engine_%s/step=1___rank=0___name=a___layer_id=2.pt",
+				 dv_tag_get(f, "engine"));
+			assert_string_equal(f->relpath, want);
+			assert_string_equal(f->name, "a");
+			assert_int_equal(f->step, 1);
+			assert_int_equal(f->layer, 2);
+			assert_string_equal(f->tags[3].key, "layer_id");
+			assert_string_equal(f->tags[3].value, "2");
+			assert_string_equal(f->tags[4].key, "engine"); /* after the file's own */
+		}
+		/* keys are the run's, shared by its files */
+		for (size_t t = 0; t < f->ntags; t++)
+			for (size_t k = 0; k < ph->files[0].ntags; k++)
+				if (!strcmp(f->tags[t].key, ph->files[0].tags[k].key))
+					assert_ptr_equal(f->tags[t].key, ph->files[0].tags[k].key);
+	}
+	dv_run_free(run);
+}
+
 static void test_layout_bare_and_descend(void **state)
 {
 	dv_run *run;
@@ -718,13 +770,13 @@ static void test_pairing_filter(void **state)
 
 static void set_result(dv_pair *p, dv_result_status status, bool passed, double rel, dv_dtype dt)
 {
-	memset(&p->result, 0, sizeof(p->result));
-	p->result.status = status;
-	p->result.passed = passed;
-	p->result.rel_diff = rel;
-	p->result.base.dtype = p->result.targ.dtype = dt;
-	p->result.numel = 100;
-	p->result.identical = passed ? 100 : 90;
+	fixture_result(p);
+	p->result->status = status;
+	p->result->passed = passed;
+	p->result->rel_diff = rel;
+	p->result->base.dtype = p->result->targ.dtype = dt;
+	p->result->numel = 100;
+	p->result->identical = passed ? 100 : 90;
 	atomic_store(&p->state, DV_PAIR_DONE);
 }
 
@@ -1048,7 +1100,7 @@ static void test_first_divergence_and_diagnosis(void **state)
 	dv_comparison_recount(cmp);
 	assert_int_equal(dv_first_divergence(cmp, &known), 1);
 	set_result(&cmp->pairs[1], DV_RESULT_ERROR, false, 0, DV_BFLOAT16);
-	snprintf(cmp->pairs[1].result.error, sizeof(cmp->pairs[1].result.error), "x.pt: truncated");
+	dv_result_set_error(cmp->pairs[1].result, "x.pt: truncated");
 	assert_true(dv_pair_failed(&cmp->pairs[1]));
 	text = dv_diagnose(cmp);
 	assert_contains(text, "First divergence: phase inference, layer 0, tensor input_layernorm_out (rank 0, step 0): error (x.pt: truncated).");
@@ -1132,6 +1184,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tags_newest),
 		cmocka_unit_test(test_tags_odd),
+		cmocka_unit_test(test_file_block),
 		cmocka_unit_test(test_layer_regex),
 		cmocka_unit_test(test_regex_errors_and_case),
 		cmocka_unit_test(test_regex_limits_and_utf),

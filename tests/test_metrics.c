@@ -127,8 +127,8 @@ static void test_identical_bf16(void **state)
 	assert_int_equal(r.identical, R * C);
 	assert_int_equal(r.max_abs_diff_index, 0);
 	assert_int_equal(r.max_abs_diff_ndim, 2);
-	assert_int_equal(r.max_abs_diff_coord[0], 0);
-	assert_int_equal(r.max_abs_diff_coord[1], 0);
+	assert_int_equal(dv_result_coord(&r)[0], 0);
+	assert_int_equal(dv_result_coord(&r)[1], 0);
 	assert_true(r.base_stats.has_percentiles);
 	assert_int_equal(r.numel, R * C);
 	free(b);
@@ -159,7 +159,7 @@ static void test_random_vs_reference(void **state)
 			assert_true(fabs(r.rel_diff - ref.rel_torch) <= fmax(1e-15, 1e-9 * fabs(ref.rel_torch)));
 		assert_true(r.max_abs_diff == ref.maxabs);
 		assert_int_equal(r.max_abs_diff_index, ref.maxidx);
-		assert_int_equal(r.max_abs_diff_coord[0], ref.maxidx);
+		assert_int_equal(dv_result_coord(&r)[0], ref.maxidx);
 		assert_true(r.max_abs_diff_base == b[ref.maxidx]);
 		assert_true(r.max_abs_diff_targ == t[ref.maxidx]);
 		assert_close(r.mean_abs_diff, ref.meanabs, 1e-9);
@@ -205,8 +205,8 @@ static void test_nan(void **state)
 	assert_true(isnan(r.max_abs_diff));
 	/* torch.argmax: the first NaN */
 	assert_int_equal(r.max_abs_diff_index, 3);
-	assert_int_equal(r.max_abs_diff_coord[0], 1);
-	assert_int_equal(r.max_abs_diff_coord[1], 0);
+	assert_int_equal(dv_result_coord(&r)[0], 1);
+	assert_int_equal(dv_result_coord(&r)[1], 0);
 	assert_int_equal(r.targ_stats.nan, 2);
 	assert_true(isnan(r.targ_stats.mean));
 	assert_true(isnan(r.targ_stats.max));
@@ -271,8 +271,8 @@ static void test_shape_unify(void **state)
 	assert_int_equal(r.status, DV_RESULT_COMPARED);
 	assert_int_equal(r.base.ndim, 4); /* as stored */
 	assert_int_equal(r.max_abs_diff_ndim, 2);
-	assert_int_equal(r.max_abs_diff_coord[0], 2);
-	assert_int_equal(r.max_abs_diff_coord[1], 1);
+	assert_int_equal(dv_result_coord(&r)[0], 2);
+	assert_int_equal(dv_result_coord(&r)[1], 1);
 	assert_true(r.max_abs_diff == 93.0);
 
 	/* [4, 3] vs [3, 4]: mismatch, stats still given */
@@ -283,16 +283,96 @@ static void test_shape_unify(void **state)
 	assert_string_equal(r.error, "shape mismatch: baseline [4, 3] vs target [3, 4]");
 	assert_close(r.base_stats.mean, 5.5, 0);
 	assert_close(r.targ_stats.max, 100, 0);
+	dv_pair_result_free(&r);
 
 	/* only the baseline's leading 1s are dropped */
 	dv_tensor_desc t3 = { .dtype = DV_FLOAT32, .ndim = 3, .shape = { 1, 4, 3 } };
 	assert_int_equal(dv_compare_buffers(&td, b, &t3, t, NULL, &r, NULL), 0);
 	assert_int_equal(r.status, DV_RESULT_SHAPE_MISMATCH);
+	dv_pair_result_free(&r);
 	/* leading non-1 dims are not dropped */
 	dv_tensor_desc b4 = { .dtype = DV_FLOAT32, .ndim = 3, .shape = { 2, 2, 3 } };
 	dv_tensor_desc t4 = desc2(DV_FLOAT32, 2, 3);
 	assert_int_equal(dv_compare_buffers(&b4, b, &t4, t, NULL, &r, NULL), 0);
 	assert_int_equal(r.status, DV_RESULT_SHAPE_MISMATCH);
+	dv_pair_result_free(&r);
+}
+
+/* A result keeps shapes and the coordinate of max |t-b| inline up to
+ * DV_RESULT_DIMS dims; longer ones (tensors may have up to PT_MAX_DIMS) are
+ * kept whole all the same. */
+static void test_result_many_dims(void **state)
+{
+	(void)state;
+	dv_tensor_desc d = { .dtype = DV_FLOAT32, .ndim = 10, .shape = { 1, 2, 1, 2, 1, 2, 1, 2, 1, 3 } };
+	dv_tensor_desc d2 = d;
+	float b[48], t[48];
+	dv_pair_result r, copy;
+	dv_tensor_desc full;
+
+	assert_true(d.ndim > DV_RESULT_DIMS);
+	for (int i = 0; i < 48; i++)
+		b[i] = t[i] = (float)i;
+	t[47] = 100; /* the last element: [0, 1, 0, 1, 0, 1, 0, 1, 0, 2] */
+	assert_int_equal(dv_compare_buffers(&d, b, &d, t, NULL, &r, NULL), 0);
+	assert_int_equal(r.status, DV_RESULT_COMPARED);
+	assert_int_equal(r.base.ndim, 10);
+	assert_int_equal(r.targ.ndim, 10);
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(dv_result_shape(&r.base)[i], d.shape[i]);
+		assert_int_equal(dv_result_shape(&r.targ)[i], d.shape[i]);
+	}
+	assert_int_equal(r.max_abs_diff_index, 47);
+	assert_int_equal(r.max_abs_diff_ndim, 10);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(dv_result_coord(&r)[i], i == 9 ? 2 : i % 2);
+	dv_result_desc_get(&r.targ, &full);
+	assert_int_equal(full.ndim, 10);
+	assert_memory_equal(full.shape, d.shape, 10 * sizeof(d.shape[0]));
+	dv_pair_result_free(&r);
+	assert_int_equal(r.status, DV_RESULT_NONE);
+	assert_string_equal(r.error, "");
+
+	/* a mismatch between long shapes names both whole */
+	d2.shape[9] = 1;
+	d2.shape[0] = 3;
+	assert_int_equal(dv_compare_buffers(&d, b, &d2, t, NULL, &r, NULL), 0);
+	assert_int_equal(r.status, DV_RESULT_SHAPE_MISMATCH);
+	assert_string_equal(r.error, "shape mismatch: baseline [1, 2, 1, 2, 1, 2, 1, 2, 1, 3] vs target "
+				     "[3, 2, 1, 2, 1, 2, 1, 2, 1, 1]");
+	assert_int_equal(dv_result_shape(&r.targ)[0], 3);
+	assert_int_equal(dv_result_shape(&r.targ)[9], 1);
+	/* a result is written whole: filling another one leaves this one as it was */
+	assert_int_equal(dv_compare_buffers(&d, b, &d, b, NULL, &copy, NULL), 0);
+	assert_int_equal(copy.status, DV_RESULT_COMPARED);
+	assert_int_equal(dv_result_shape(&r.base)[9], 3);
+	dv_pair_result_free(&copy);
+	dv_pair_result_free(&r);
+}
+
+/* The error text is kept whole, however long (a path near PATH_MAX and the
+ * reason), and a new one replaces the old. */
+static void test_result_long_error(void **state)
+{
+	(void)state;
+	char longtext[5000];
+	dv_pair_result r;
+
+	memset(longtext, 'x', sizeof(longtext) - 1);
+	longtext[sizeof(longtext) - 1] = '\0';
+	dv_result_reset(&r);
+	assert_string_equal(r.error, "");
+	dv_result_set_error(&r, "%s: truncated zip", longtext);
+	assert_int_equal(strlen(r.error), sizeof(longtext) - 1 + strlen(": truncated zip"));
+	assert_true(strlen(r.error) > DV_ERROR_MAX);
+	assert_memory_equal(r.error, longtext, sizeof(longtext) - 1);
+	assert_string_equal(r.error + sizeof(longtext) - 1, ": truncated zip");
+	dv_result_set_error(&r, "short %d", 7);
+	assert_string_equal(r.error, "short 7");
+	dv_pair_result_free(&r);
+	assert_string_equal(r.error, "");
+	assert_string_equal(dv_pair_result_none.error, "");
+	assert_int_equal(dv_pair_result_none.status, DV_RESULT_NONE);
 }
 
 static void test_fp32_vs_bf16(void **state)
@@ -355,8 +435,8 @@ static void test_integers(void **state)
 	ref_metrics ref = reference(bf, tf, 6);
 	assert_close(r.rel_diff, ref.rel, 1e-12);
 	assert_close(r.rel_diff, 1.0 - 2.0 * 18.0 / 38.0, 1e-12);
-	assert_int_equal(r.max_abs_diff_coord[0], 0);
-	assert_int_equal(r.max_abs_diff_coord[1], 1);
+	assert_int_equal(dv_result_coord(&r)[0], 0);
+	assert_int_equal(dv_result_coord(&r)[1], 1);
 	assert_false(r.passed);
 
 	/* bool */
@@ -781,6 +861,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_identical_bf16),
+		cmocka_unit_test(test_result_many_dims),
+		cmocka_unit_test(test_result_long_error),
 		cmocka_unit_test(test_random_vs_reference),
 		cmocka_unit_test(test_all_zero),
 		cmocka_unit_test(test_nan),

@@ -54,8 +54,8 @@ static void test_fp32_vs_bf16_files(void **state)
 	assert_rel(r.rel_diff, 1.3043084565520591, 1e-9);
 	assert_true(r.max_abs_diff == 2.6124942302703857);
 	assert_rel(r.mean_abs_diff, 1.0948069666822751, 1e-6);
-	assert_int_equal(r.max_abs_diff_coord[0], 2);
-	assert_int_equal(r.max_abs_diff_coord[1], 1);
+	assert_int_equal(dv_result_coord(&r)[0], 2);
+	assert_int_equal(dv_result_coord(&r)[1], 1);
 	assert_true(r.has_bf16);
 	assert_rel(r.bf16_rel_diff, 1.3041337568958944, 1e-9);
 	assert_true(r.bf16_max_abs_diff == 2.61328125);
@@ -137,22 +137,26 @@ static void test_errors(void **state)
 	assert_int_equal(r.status, DV_RESULT_ERROR);
 	assert_false(r.passed);
 	assert_non_null(strstr(r.error, "no-such-file.pt"));
+	dv_pair_result_free(&r);
 
 	assert_int_equal(dv_compare_files(CORPUS("dtype_complex64.pt"), CORPUS("dtype_complex64.pt"), NULL, &r), -1);
 	assert_int_equal(r.status, DV_RESULT_ERROR);
 	assert_non_null(strstr(r.error, "dtype_complex64.pt"));
 	assert_non_null(strstr(r.error, "complex64"));
+	dv_pair_result_free(&r);
 
 	assert_int_equal(dv_compare_files(CORPUS("sglang_nontensor_str.pt"), CORPUS("dtype_float32.pt"), NULL, &r), -1);
 	assert_int_equal(r.status, DV_RESULT_ERROR);
 	assert_non_null(strstr(r.error, "sglang_nontensor_str.pt holds a str"));
 	assert_non_null(strstr(r.error, "dtype_float32.pt holds a tensor"));
+	dv_pair_result_free(&r);
 
 	/* shape mismatch through files */
 	assert_int_equal(dv_compare_files(INF_B(MLP2), INF_T(ROUTER3), NULL, &r), 0);
 	assert_int_equal(r.status, DV_RESULT_SHAPE_MISMATCH);
 	assert_string_equal(r.error, "shape mismatch: baseline [48, 128] vs target [48, 4]");
 	assert_false(r.passed);
+	dv_pair_result_free(&r);
 }
 
 static void test_non_tensors(void **state)

@@ -195,8 +195,8 @@ static void same(const dv_comparison *a, const dv_comparison *b)
 		assert_int_equal(a->pairs[i].layer, b->pairs[i].layer);
 		if (a->pairs[i].targ)
 			assert_string_equal(a->pairs[i].targ->relpath, b->pairs[i].targ->relpath);
-		assert_int_equal(a->pairs[i].result.status, b->pairs[i].result.status);
-		assert_string_equal(a->pairs[i].result.error, b->pairs[i].result.error);
+		assert_int_equal(a->pairs[i].result->status, b->pairs[i].result->status);
+		assert_string_equal(a->pairs[i].result->error, b->pairs[i].result->error);
 		assert_int_equal(dv_pair_replica_mismatch(&a->pairs[i]), dv_pair_replica_mismatch(&b->pairs[i]));
 		assert_int_equal(a->pairs[i].logical != NULL, b->pairs[i].logical != NULL);
 		if (a->pairs[i].logical) {
@@ -214,10 +214,10 @@ static void same(const dv_comparison *a, const dv_comparison *b)
 			if (x->has_shard)
 				assert_string_equal(x->shard_file->relpath, y->shard_file->relpath);
 		}
-		if (a->pairs[i].result.status == DV_RESULT_COMPARED) {
-			assert_true(a->pairs[i].result.rel_diff == b->pairs[i].result.rel_diff ||
-				    (isnan(a->pairs[i].result.rel_diff) && isnan(b->pairs[i].result.rel_diff)));
-			assert_int_equal(a->pairs[i].result.max_abs_diff_index, b->pairs[i].result.max_abs_diff_index);
+		if (a->pairs[i].result->status == DV_RESULT_COMPARED) {
+			assert_true(a->pairs[i].result->rel_diff == b->pairs[i].result->rel_diff ||
+				    (isnan(a->pairs[i].result->rel_diff) && isnan(b->pairs[i].result->rel_diff)));
+			assert_int_equal(a->pairs[i].result->max_abs_diff_index, b->pairs[i].result->max_abs_diff_index);
 		}
 	}
 	assert_int_equal(dv_first_divergence(a, NULL), dv_first_divergence(b, NULL));

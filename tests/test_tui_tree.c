@@ -158,15 +158,15 @@ static void test_aggregates_and_first_divergence(void **state)
 	 * comparator does: shown, never a failure, never the first divergence. */
 	dv_comparison_set_threshold(app->cmp, 1e-3);
 	dv_pair *first_pair = &app->cmp->pairs[app->cmp->phases[phase_index(app, "inference")].first];
-	first_pair->result.status = DV_RESULT_NON_TENSOR;
-	first_pair->result.equal = false;
+	first_pair->result->status = DV_RESULT_NON_TENSOR;
+	first_pair->result->equal = false;
 	assert_int_equal(tui_tree_verdict(app->cmp, first_pair), PV_SKIPPED);
 	assert_false(tui_tree_pair_failed(app->cmp, first_pair));
 	first_div = dv_first_divergence(app->cmp, &known);
 	assert_string_equal(app->cmp->pairs[first_div].name, "mlp_output");
 	tui_tree_agg_phase(&app->tree, phase_index(app, "inference"), &a);
 	assert_int_equal(a.failed, 26);
-	first_pair->result.equal = true;
+	first_pair->result->equal = true;
 	assert_int_equal(tui_tree_verdict(app->cmp, first_pair), PV_PASS);
 	close_app(app);
 }
@@ -212,8 +212,8 @@ static void test_sorts_and_filter(void **state)
 	for (size_t i = 1; i < n; i++) {
 		const dv_pair *a = &app->cmp->pairs[flat[i - 1]], *b = &app->cmp->pairs[flat[i]];
 		if (app->tree.group_of_pair[flat[i]] == app->tree.group_of_pair[flat[i - 1]] &&
-		    a->result.status == DV_RESULT_COMPARED && b->result.status == DV_RESULT_COMPARED)
-			assert_true(a->result.rel_diff >= b->result.rel_diff);
+		    a->result->status == DV_RESULT_COMPARED && b->result->status == DV_RESULT_COMPARED)
+			assert_true(a->result->rel_diff >= b->result->rel_diff);
 	}
 	free(flat);
 

@@ -27,6 +27,10 @@ typedef struct dv_tag {
 	char *value;
 } dv_tag;
 
+/* A listed file keeps its names and tags in one allocation, block: the tags
+ * array, then path (relpath and filename are its tails when they can be),
+ * stem and each tag's value, NUL-terminated; tag keys are its run's
+ * (dv_run.tag_keys), or in the block past a run's first DV_RUN_TAG_KEYS. */
 typedef struct dv_dumpfile {
 	char *path;            /* full path, for opening */
 	char *relpath;         /* relative to the run's root (what reports print) */
@@ -43,9 +47,13 @@ typedef struct dv_dumpfile {
 	int duplicate_index;   /* order among files of equal pairing tags, by dump_index, from 0 */
 	char *stem;            /* file name without ".pt" (name falls back to it) */
 	size_t nfile_tags;     /* tags[0 .. nfile_tags) come from the file name, the rest from folders */
-	char *unmapped_name;   /* the name before --name-map renamed the file (name_map.h), owned;
-				  NULL when it was not renamed */
+	char *unmapped_name;   /* the name before --name-map renamed the file (name_map.h); NULL when
+				  it was not renamed, else name is allocated apart and owned */
+	char *block;           /* owned: everything above but a mapped name, in one allocation */
+	size_t block_size;
 } dv_dumpfile;
+
+#define DV_RUN_TAG_KEYS 256    /* tag keys a run shares among its files; more are copied */
 
 /* The phase of .pt files lying in a run's root folder beside phase folders. */
 #define DV_ROOT_PHASE "(root)"
@@ -69,6 +77,8 @@ typedef struct dv_run {
 	char **problems;       /* folders not read, one line each ("inference/x: cannot read
 				  folder: Permission denied"): they count as errored */
 	size_t nproblems;
+	char **tag_keys;       /* the distinct tag keys of its files, which point here */
+	size_t ntag_keys;
 } dv_run;
 
 typedef struct dv_run_opts {
@@ -158,7 +168,8 @@ typedef struct dv_pair {
 	int layer;                    /* -1 none */
 	int64_t step, rank;
 	_Atomic int state;            /* dv_pair_state; result valid once DONE */
-	dv_pair_result result;
+	dv_pair_result *result;       /* never NULL: &dv_pair_result_none until computed, then
+					 its own (dv_pair_result_slot), freed with the comparison */
 } dv_pair;
 
 typedef struct dv_phase_pairs {
@@ -242,6 +253,12 @@ void dv_pair_compute(dv_pair *pair, const dv_metrics_opts *opts);
  * A CANCELLED pair is left as it is (both functions). While another thread
  * computes the pair, a set opts->cancel ends the wait. */
 void dv_pair_compute_cancellable(dv_pair *pair, const dv_metrics_opts *opts, const atomic_int *user_cancel);
+/* The pair's own result to fill, emptied (what it held freed): allocated on
+ * first use in place of dv_pair_result_none. NULL when out of memory. Only
+ * the thread computing the pair (or code building pairs) calls it. */
+dv_pair_result *dv_pair_result_slot(dv_pair *pair);
+/* Frees the pair's result; it points at dv_pair_result_none again. */
+void dv_pair_result_release(dv_pair *pair);
 /* CANCELLED -> PENDING, so a compute or the scan takes the pair again. */
 void dv_pair_uncancel(dv_pair *pair);
 /* A pair counts as failed: matched and (not passed) — errors and shape

@@ -100,7 +100,7 @@ typedef struct dv_logical_result {
 	char *plan;                /* the plan in one line, NULL: nothing done beyond reading
 				      ("target: tp: 2x[4, 64] -> [4, 128] (concat h); align: x: t a b -> t (a b)") */
 	int aligned_ndim;          /* the shape both sides were compared in */
-	int64_t aligned_shape[PT_MAX_DIMS];
+	int64_t *aligned_shape;    /* aligned_ndim entries, owned (a result is kept per pair) */
 	dv_replica_check *checks;
 	size_t nchecks;
 	bool replica_mismatch;     /* some check failed: the pair counts as failed */
@@ -110,7 +110,7 @@ typedef struct dv_logical_result {
 	const dv_dumpfile *shard_file;
 	int64_t shard_rank;
 	int shard_ndim;
-	int64_t shard_coord[PT_MAX_DIMS];
+	int64_t *shard_coord;      /* shard_ndim entries, owned */
 	int64_t *shard_ranks;
 	size_t nshard_ranks;
 	/* smart token alignment: one entry per matched sequence compared, in

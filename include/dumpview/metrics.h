@@ -52,29 +52,77 @@ typedef struct dv_tensor_desc {
 	int64_t shape[PT_MAX_DIMS];
 } dv_tensor_desc;
 
+/* A shape as a result keeps it: up to DV_RESULT_DIMS dims inline (every
+ * tensor seen in practice), longer ones (up to PT_MAX_DIMS) allocated and
+ * owned by the result. Read it with dv_result_shape, never the fields. */
+#define DV_RESULT_DIMS 8
+typedef struct dv_result_desc {
+	dv_dtype dtype;
+	int ndim;
+	int64_t inline_shape[DV_RESULT_DIMS]; /* ndim <= DV_RESULT_DIMS */
+	int64_t *long_shape;                  /* ndim > DV_RESULT_DIMS: all ndim dims */
+} dv_result_desc;
+
+/* A pair's result, compact (it is kept for every pair): shapes and the
+ * coordinate of max |t-b| inline up to DV_RESULT_DIMS dims, the error text
+ * allocated only when set. Owned memory is released by dv_pair_result_free;
+ * the functions filling a result overwrite it whole without freeing, so free
+ * a result before filling it again. */
 typedef struct dv_pair_result {
 	dv_result_status status;
 	bool passed;                 /* rel_diff <= threshold and not NaN (non-tensor: equal) */
 	bool equal;                  /* NON_TENSOR: printed forms equal */
-	dv_tensor_desc base, targ;   /* as stored (before shape unify) */
+	bool has_bf16;               /* fp32 vs bf16: the metrics after casting both to bf16 */
+	dv_result_desc base, targ;   /* as stored (before shape unify): dv_result_shape */
 	int64_t numel;               /* compared elements (0 for SHAPE_MISMATCH) */
 	/* rel_diff = 1 - 2*sum(b*t)/sum(b^2+t^2), computed as the equal
 	 * sum((b-t)^2)/sum(b^2+t^2) in float64 (no cancellation); 0 when both
 	 * are all-zero or empty. max/mean |t-b| with float32 subtraction, the
 	 * mean accumulated in float64. NaN for SHAPE_MISMATCH. */
 	double rel_diff, max_abs_diff, mean_abs_diff;
-	bool has_bf16;               /* fp32 vs bf16: the metrics after casting both to bf16 */
 	double bf16_rel_diff, bf16_max_abs_diff, bf16_mean_abs_diff;
 	dv_stats base_stats, targ_stats;
 	/* row-major index (in the target's shape) of max |t-b|, the first one as
-	 * torch.argmax (a NaN difference counts as the largest); -1 when empty */
+	 * torch.argmax (a NaN difference counts as the largest); -1 when empty.
+	 * Its coordinate: dv_result_coord (max_abs_diff_ndim entries). */
 	int64_t max_abs_diff_index;
 	int max_abs_diff_ndim;
-	int64_t max_abs_diff_coord[PT_MAX_DIMS];
+	int64_t max_abs_diff_inline_coord[DV_RESULT_DIMS];
+	int64_t *max_abs_diff_long_coord;
 	double max_abs_diff_base, max_abs_diff_targ;
 	int64_t identical;           /* bit-identical elements (after conversion to float32) */
-	char error[DV_ERROR_MAX];    /* ERROR / SHAPE_MISMATCH: names the file and the reason */
+	const char *error;           /* ERROR / SHAPE_MISMATCH / SKIPPED: names the file and the
+					reason; never NULL ("" when none): set it with
+					dv_result_set_error */
 } dv_pair_result;
+
+/* A result with nothing computed (status NONE, error ""): what a pair points
+ * at until it is computed. Never written. */
+extern const dv_pair_result dv_pair_result_none;
+
+static inline const int64_t *dv_result_shape(const dv_result_desc *d)
+{
+	return d->ndim > DV_RESULT_DIMS ? d->long_shape : d->inline_shape;
+}
+static inline const int64_t *dv_result_coord(const dv_pair_result *r)
+{
+	return r->max_abs_diff_ndim > DV_RESULT_DIMS ? r->max_abs_diff_long_coord : r->max_abs_diff_inline_coord;
+}
+/* Sets the empty result: status NONE, metrics NaN, max_abs_diff_index -1,
+ * error "", nothing owned (what it held before is not freed). */
+void dv_result_reset(dv_pair_result *r);
+/* Releases what r owns (error text, long shapes) and resets it. */
+void dv_pair_result_free(dv_pair_result *r);
+/* The error text, printf-style, kept whole (whatever its length); replaces
+ * an earlier one. Out of memory keeps a fixed "out of memory". */
+void dv_result_set_error(dv_pair_result *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* side 0 base, 1 target, from a full descriptor; coord of ndim entries.
+ * -1 when out of memory (the shape then reads as ndim 0). */
+int dv_result_set_desc(dv_pair_result *r, int side, const dv_tensor_desc *d);
+int dv_result_set_coord(dv_pair_result *r, int ndim, const int64_t *coord);
+/* The full descriptor of a kept one (for code written against dv_tensor_desc). */
+void dv_result_desc_get(const dv_result_desc *d, dv_tensor_desc *out);
 
 typedef struct dv_metrics_opts {
 	double threshold;            /* DV_DEFAULT_THRESHOLD */

@@ -220,7 +220,7 @@ const dv_rule *dv_comparison_rule(const dv_comparison *cmp, size_t pair_index)
 /* A computed tensor (metrics or a shape mismatch) whose name no rule matches. */
 static bool pair_no_rule(const dv_comparison *cmp, const dv_pair *p)
 {
-	int status = p->result.status;
+	int status = p->result->status;
 
 	return cmp && cmp->rules && p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_DONE &&
 	       (status == DV_RESULT_COMPARED || status == DV_RESULT_SHAPE_MISMATCH) &&
@@ -238,7 +238,7 @@ bool dv_comparison_no_rule(const dv_comparison *cmp, size_t pair_index)
 static dv_outcome judge_metrics(const dv_comparison *cmp, const dv_pair *p, const double *threshold,
 				bool *values_equal)
 {
-	const dv_pair_result *r = &p->result;
+	const dv_pair_result *r = p->result;
 	int state;
 	bool passes;
 
@@ -492,11 +492,10 @@ int dv_comparison_set_shard(dv_comparison *cmp, unsigned k, unsigned n, dv_error
 		if (dv_pair_shard(cmp, i, n) == k)
 			continue;
 		cmp->out_of_shard[i] = 1;
-		/* as an unmatched pair: DONE from the start, nothing to compute */
-		if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_PENDING) {
-			p->result.status = DV_RESULT_NONE;
+		/* as an unmatched pair: DONE from the start, nothing to compute
+		 * (its result stays dv_pair_result_none: status NONE) */
+		if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_PENDING)
 			atomic_store(&p->state, DV_PAIR_DONE);
-		}
 	}
 	return 0;
 }
@@ -532,7 +531,7 @@ uint64_t dv_comparison_pairing_hash(const dv_comparison *cmp)
 
 const char *dv_comparison_message(const dv_comparison *cmp, size_t pair_index)
 {
-	const dv_pair_result *res = &cmp->pairs[pair_index].result;
+	const dv_pair_result *res = cmp->pairs[pair_index].result;
 
 	if (pair_no_rule(cmp, &cmp->pairs[pair_index]))
 		return DV_NO_RULE_MESSAGE;

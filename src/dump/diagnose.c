@@ -566,7 +566,7 @@ int dv_diag_input_build(const dv_comparison *cmp, dv_diag_input *in)
 	}
 	for (size_t i = 0; i < cmp->npairs; i++) {
 		const dv_pair *p = &cmp->pairs[i];
-		const dv_pair_result *r = &p->result;
+		const dv_pair_result *r = p->result;
 		dv_diag_pair *d = &pairs[i];
 
 		d->phase = p->phase;

@@ -4,6 +4,12 @@
 
 #include "dumpview/comparison.h"
 
+/* The next key=value part of a file-name stem [*p, end): parts split on "___",
+ * each on its first '='; parts without '=' are skipped. *p starts at the stem
+ * and is NULL once every part is read. */
+bool dv_tag_next(const char **p, const char *end, const char **key, size_t *klen, const char **value,
+		 size_t *vlen);
+
 /* Pairs cmp->base with cmp->targ over the phases cmp selects, filling
  * cmp->phases and cmp->pairs. -1 with err set (cmp left without pairs). */
 int dv_comparison_pair(dv_comparison *cmp, const pcre2_code *filter, dv_error *err);

@@ -170,6 +170,8 @@ void dv_logical_result_free(dv_logical_result *r)
 	free(r->dims[0]);
 	free(r->dims[1]);
 	free(r->plan);
+	free(r->aligned_shape);
+	free(r->shard_coord);
 	free(r->checks);
 	free(r->shard_ranks);
 	free(r->seqs);
@@ -1047,7 +1049,9 @@ static int fill_logical(dv_logical_view *v, const dv_metrics_opts *opts, dv_pair
 			return dv_error_set(err, "out of memory");
 	lr->plan = plan_line(v);
 	lr->aligned_ndim = v->stream[1].ndim;
-	memcpy(lr->aligned_shape, v->stream[1].shape, sizeof(lr->aligned_shape));
+	if (!(lr->aligned_shape = malloc(((size_t)lr->aligned_ndim + 1) * sizeof(*lr->aligned_shape))))
+		return dv_error_set(err, "out of memory");
+	memcpy(lr->aligned_shape, v->stream[1].shape, (size_t)lr->aligned_ndim * sizeof(*lr->aligned_shape));
 	/* replicated checks, both sides, in plan order */
 	for (int k = 0; k < 2; k++) {
 		dv_replicated_result *r = NULL;
@@ -1089,6 +1093,8 @@ static int fill_logical(dv_logical_view *v, const dv_metrics_opts *opts, dv_pair
 		if (n > 0 && loc[0].shard < v->s[1].norder) {
 			const lfile *lf = &v->s[1].files[v->s[1].order[loc[0].shard]];
 
+			if (!(lr->shard_coord = malloc(((size_t)lf->t->ndim + 1) * sizeof(*lr->shard_coord))))
+				return dv_error_set(err, "out of memory");
 			lr->has_shard = true;
 			lr->shard_file = lf->df;
 			lr->shard_rank = lf->df->rank;
@@ -1114,7 +1120,7 @@ static int fill_logical(dv_logical_view *v, const dv_metrics_opts *opts, dv_pair
 
 int dv_logical_compute(dv_pair *pair, const dv_metrics_opts *opts)
 {
-	dv_pair_result *res = &pair->result;
+	dv_pair_result *res = dv_pair_result_slot(pair);
 	dv_error err;
 	pt_file *bf = NULL, *tf = NULL;
 	dv_logical_view *v = NULL;
@@ -1125,7 +1131,8 @@ int dv_logical_compute(dv_pair *pair, const dv_metrics_opts *opts)
 	dv_error_clear(&err);
 	dv_logical_result_free(pair->logical);
 	pair->logical = NULL;
-	memset(res, 0, sizeof(*res));
+	if (!res)
+		return -1;
 	if (!pair->base || !pair->targ) {
 		dv_error_set(&err, "%s: no file on one side", pair->name);
 		goto fail;
@@ -1152,7 +1159,7 @@ int dv_logical_compute(dv_pair *pair, const dv_metrics_opts *opts)
 			/* as the reference: a side that is no one tensor is skipped */
 			res->status = DV_RESULT_SKIPPED;
 			res->passed = false;
-			snprintf(res->error, sizeof(res->error), "%s", err.msg);
+			dv_result_set_error(res, "%s", err.msg);
 			return 0;
 		}
 		goto fail;
@@ -1185,7 +1192,7 @@ fail:
 		pt_close(tf);
 	res->status = DV_RESULT_ERROR;
 	res->passed = false;
-	snprintf(res->error, sizeof(res->error), "%s", err.msg);
+	dv_result_set_error(res, "%s", err.msg);
 	return -1;
 }
 

@@ -202,6 +202,7 @@ static dv_pair *pair_vec_add(pair_vec *pv)
 		pv->cap = cap;
 	}
 	memset(&pv->v[pv->n], 0, sizeof(pv->v[0]));
+	pv->v[pv->n].result = (dv_pair_result *)&dv_pair_result_none;
 	return &pv->v[pv->n++];
 }
 
@@ -653,6 +654,19 @@ int dv_comparison_pair(dv_comparison *cmp, const pcre2_code *filter, dv_error *e
 		cmp->nphases++;
 	}
 	free(names);
+	/* both vectors grew by doubling: give the slack back (they are kept) */
+	if (pv.n && pv.n < pv.cap) {
+		dv_pair *fit = realloc(pv.v, pv.n * sizeof(*fit));
+
+		if (fit)
+			pv.v = fit;
+	}
+	if (fv.n && fv.n < fv.cap) {
+		const dv_dumpfile **fit = realloc(fv.v, fv.n * sizeof(*fit));
+
+		if (fit)
+			fv.v = fit;
+	}
 	cmp->pairs = pv.v;
 	cmp->npairs = pv.n;
 	cmp->pair_files = fv.v;
@@ -685,8 +699,10 @@ void dv_comparison_free(dv_comparison *cmp)
 		dv_logical_ctx_free(cmp->phases[i].lctx);
 	}
 	free(cmp->phases);
-	for (size_t i = 0; i < cmp->npairs; i++)
+	for (size_t i = 0; i < cmp->npairs; i++) {
 		dv_logical_result_free(cmp->pairs[i].logical);
+		dv_pair_result_release(&cmp->pairs[i]);
+	}
 	free(cmp->pairs);
 	free(cmp->pair_files);
 	free(cmp->rule_of);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "dumpview/comparison.h"
+#include "internal.h"
 
 #define MAX_DEPTH 16 /* folders descended below a phase; guards against link loops */
 
@@ -271,37 +272,114 @@ static int64_t parse_i64(const char *s)
 
 void dv_dumpfile_free(dv_dumpfile *f)
 {
-	free(f->path);
-	free(f->relpath);
-	free(f->filename);
-	free(f->stem);
-	free(f->unmapped_name);
-	dv_free_tags(f->tags, f->ntags);
+	/* a renamed file's name is its own allocation; the first name lies in
+	 * the block */
+	if (f->unmapped_name)
+		free((char *)f->name);
+	free(f->block);
+}
+
+/* D + sep + fname as path_join writes it, the folder part seen as D then
+ * '/' when sep: its character at i. */
+static char joined_char(const char *d, size_t dl, size_t i)
+{
+	return i < dl ? d[i] : '/';
+}
+
+/* Whether path_join(reldir, fname) is a tail of path_join(dir, fname). */
+static bool rel_is_tail(const char *dir, const char *reldir)
+{
+	size_t dl = strlen(dir), rl = strlen(reldir);
+	size_t dn = dl + (dl && dir[dl - 1] != '/'), rn = rl + (rl && reldir[rl - 1] != '/');
+
+	if (rn > dn)
+		return false;
+	for (size_t i = 0; i < rn; i++)
+		if (joined_char(reldir, rl, i) != joined_char(dir, dl, dn - rn + i))
+			return false;
+	return true;
+}
+
+/* The run's copy of a tag key, NULL when out of memory or the run already
+ * shares DV_RUN_TAG_KEYS keys (the file then keeps its own copy). */
+static char *intern_key(dv_run *run, const char *k, size_t kl)
+{
+	char **grown, *copy;
+
+	for (size_t i = 0; i < run->ntag_keys; i++)
+		if (!strncmp(run->tag_keys[i], k, kl) && !run->tag_keys[i][kl])
+			return run->tag_keys[i];
+	if (run->ntag_keys == DV_RUN_TAG_KEYS)
+		return NULL;
+	if (!(grown = realloc(run->tag_keys, (run->ntag_keys + 1) * sizeof(*grown))))
+		return NULL;
+	run->tag_keys = grown;
+	if (!(copy = strndup(k, kl)))
+		return NULL;
+	run->tag_keys[run->ntag_keys++] = copy;
+	return copy;
+}
+
+static char *put(char **at, const char *s, size_t n)
+{
+	char *start = *at;
+
+	memcpy(start, s, n);
+	start[n] = '\0';
+	*at += n + 1;
+	return start;
 }
 
 /* One file with its name's tags, at dir/fname (reldir/fname relative to
- * the run). */
-static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const char *fname,
-		     const pcre2_code *layer_re, dv_error *err)
+ * the run): one allocation holds its tags and names; tag keys are shared
+ * through the run's table when run is given. */
+static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const char *fname, const pcre2_code *layer_re,
+		     dv_run *run, dv_error *err)
 {
-	dv_tag *tags;
-	size_t n;
-	const char *v;
+	size_t fl = strlen(fname), sl = fl > 3 && has_pt_suffix(fname) ? fl - 3 : fl;
+	size_t dl = strlen(dir), rl = strlen(reldir), n = 0, strings, kl, vl;
+	size_t dn = dl ? dl + (dir[dl - 1] != '/') : 0, rn = rl ? rl + (reldir[rl - 1] != '/') : 0;
+	bool tail = rel_is_tail(dir, reldir);
+	const char *p, *k, *v;
+	char *at, *keys[16];
 
 	memset(f, 0, sizeof(*f));
-	n = dv_parse_tags(fname, &tags);
-	f->tags = tags;
-	f->nfile_tags = n;
-	f->ntags = n;
-	f->path = path_join(dir, fname);
-	f->relpath = path_join(reldir, fname);
-	f->filename = strdup(fname);
-	f->stem = strlen(fname) > 3 && has_pt_suffix(fname) ? strndup(fname, strlen(fname) - 3) : strdup(fname);
-	for (size_t i = 0; i < f->ntags; i++)
-		if (!f->tags[i].key || !f->tags[i].value)
-			return dv_error_set(err, "%s: out of memory", dir);
-	if (!f->path || !f->relpath || !f->filename || !f->stem)
+	strings = dn + fl + 1 + (tail ? 0 : rn + fl + 1) + sl + 1;
+	for (p = fname; dv_tag_next(&p, fname + sl, &k, &kl, &v, &vl); n++) {
+		char *shared = n < 16 && run ? intern_key(run, k, kl) : NULL;
+
+		if (n < 16)
+			keys[n] = shared;
+		strings += (shared ? 0 : kl + 1) + vl + 1;
+	}
+	f->block_size = n * sizeof(dv_tag) + strings;
+	if (!(f->block = malloc(f->block_size)))
 		return dv_error_set(err, "%s: out of memory", dir);
+	f->tags = (dv_tag *)f->block;
+	f->ntags = f->nfile_tags = n;
+	at = f->block + n * sizeof(dv_tag);
+	f->path = at;
+	memcpy(at, dir, dl);
+	if (dn > dl)
+		at[dl] = '/';
+	at += dn;
+	f->filename = put(&at, fname, fl);
+	if (tail) {
+		f->relpath = f->filename - rn;
+	} else {
+		f->relpath = at;
+		memcpy(at, reldir, rl);
+		if (rn > rl)
+			at[rl] = '/';
+		at += rn;
+		put(&at, fname, fl);
+	}
+	f->stem = put(&at, fname, sl);
+	n = 0;
+	for (p = fname; dv_tag_next(&p, fname + sl, &k, &kl, &v, &vl); n++) {
+		f->tags[n].key = n < 16 && keys[n] ? keys[n] : put(&at, k, kl);
+		f->tags[n].value = put(&at, v, vl);
+	}
 
 	f->name = dv_tag_get(f, "name");
 	if (!f->name)
@@ -336,7 +414,7 @@ int dv_dumpfile_init(dv_dumpfile *f, const char *root, const char *relpath, cons
 		memset(f, 0, sizeof(*f));
 		return dv_error_set(err, "out of memory");
 	}
-	rc = file_init(f, dir, reldir, slash ? slash + 1 : relpath, layer_re, err);
+	rc = file_init(f, dir, reldir, slash ? slash + 1 : relpath, layer_re, NULL, err);
 	free(reldir);
 	free(dir);
 	return rc;
@@ -361,7 +439,7 @@ static int add_file(phase_builder *pb, const char *dir, const char *reldir, cons
 	pb->n++;
 	if (pb->listed)
 		atomic_fetch_add_explicit(pb->listed, 1, memory_order_relaxed);
-	return file_init(f, dir, reldir, fname, pb->layer_re, err);
+	return file_init(f, dir, reldir, fname, pb->layer_re, pb->w->run, err);
 }
 
 /* The tag a subfolder gives its files when a phase has several:
@@ -404,24 +482,45 @@ static void folder_tag(char **dirs, const bool *used, size_t ndirs, size_t i, ch
 static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const char *key, const char *val,
 			     dv_error *err)
 {
+	size_t kl = strlen(key), vl = strlen(val);
+	char *shared = intern_key(pb->w->run, key, kl);
+
 	for (size_t i = from; i < to; i++) {
 		dv_dumpfile *f = &pb->files[i];
-		dv_tag *grown = realloc(f->tags, (f->ntags + 1) * sizeof(*grown));
-		char *k = strdup(key), *v = strdup(val);
+		size_t old_tags = f->ntags * sizeof(dv_tag), old_strings = f->block_size - old_tags;
+		size_t size = f->block_size + sizeof(dv_tag) + (shared ? 0 : kl + 1) + vl + 1;
+		char *block = malloc(size), *old = f->block, *at;
+		ptrdiff_t delta;
 
-		if (!grown || !k || !v) {
-			if (grown)
-				f->tags = grown;
-			free(k);
-			free(v);
+		if (!block)
 			return dv_error_set(err, "%s: out of memory", pb->root);
+		/* the strings move as one: every pointer into them moves by delta */
+		memcpy(block + old_tags + sizeof(dv_tag), old + old_tags, old_strings);
+		delta = (block + old_tags + sizeof(dv_tag)) - (old + old_tags);
+#define MOVED(ptr) ((uintptr_t)(ptr) >= (uintptr_t)old && (uintptr_t)(ptr) < (uintptr_t)old + f->block_size \
+			    ? (ptr) + delta : (ptr))
+		f->path = MOVED(f->path);
+		f->relpath = MOVED(f->relpath);
+		f->filename = MOVED(f->filename);
+		f->stem = MOVED(f->stem);
+		f->name = MOVED(f->name);
+		f->unmapped_name = MOVED(f->unmapped_name);
+		memcpy(block, old, old_tags);
+		f->tags = (dv_tag *)block;
+		for (size_t t = 0; t < f->ntags; t++) {
+			f->tags[t].key = MOVED(f->tags[t].key);
+			f->tags[t].value = MOVED(f->tags[t].value);
 		}
-		f->tags = grown;
+#undef MOVED
 		memmove(&f->tags[f->nfile_tags + 1], &f->tags[f->nfile_tags],
-			(f->ntags - f->nfile_tags) * sizeof(*grown));
-		f->tags[f->nfile_tags].key = k;
-		f->tags[f->nfile_tags].value = v;
+			(f->ntags - f->nfile_tags) * sizeof(dv_tag));
+		at = block + old_tags + sizeof(dv_tag) + old_strings;
+		f->tags[f->nfile_tags].key = shared ? shared : put(&at, key, kl);
+		f->tags[f->nfile_tags].value = put(&at, val, vl);
 		f->ntags++;
+		free(old);
+		f->block = block;
+		f->block_size = size;
 	}
 	return 0;
 }
@@ -561,6 +660,15 @@ static int add_phase(dv_run *run, const char *name, phase_builder *pb, const cha
 	memset(ph, 0, sizeof(*ph));
 	ph->name = strdup(name);
 	ph->dir = common_dir(pb->files, pb->n, folder_rel);
+	if (pb->n && pb->n < pb->cap) {
+		/* it grew by doubling: give the slack back (the run keeps it) */
+		dv_dumpfile *fit = realloc(pb->files, pb->n * sizeof(*fit));
+
+		if (fit) {
+			pb->files = fit;
+			pb->cap = pb->n;
+		}
+	}
 	ph->files = pb->files;
 	ph->nfiles = pb->n;
 	run->nphases++;
@@ -839,6 +947,9 @@ void dv_run_free(dv_run *run)
 	for (size_t i = 0; i < run->nproblems; i++)
 		free(run->problems[i]);
 	free(run->problems);
+	for (size_t i = 0; i < run->ntag_keys; i++)
+		free(run->tag_keys[i]);
+	free(run->tag_keys);
 	free(run->root);
 	free(run->spec);
 	free(run);

@@ -56,6 +56,30 @@ struct dv_scan {
 	atomic_size_t done_prefix;
 };
 
+dv_pair_result *dv_pair_result_slot(dv_pair *p)
+{
+	dv_pair_result *r;
+
+	if (p->result && p->result != &dv_pair_result_none) {
+		dv_pair_result_free(p->result);
+		return p->result;
+	}
+	if (!(r = malloc(sizeof(*r))))
+		return NULL;
+	dv_result_reset(r);
+	p->result = r;
+	return r;
+}
+
+void dv_pair_result_release(dv_pair *p)
+{
+	if (p->result && p->result != &dv_pair_result_none) {
+		dv_pair_result_free(p->result);
+		free(p->result);
+	}
+	p->result = (dv_pair_result *)&dv_pair_result_none;
+}
+
 static bool claim(dv_pair *p)
 {
 	int expected = DV_PAIR_PENDING;
@@ -69,15 +93,14 @@ static void compute_claimed(dv_pair *p, const dv_metrics_opts *opts, const atomi
 {
 	int state = DV_PAIR_DONE;
 
-	memset(&p->result, 0, sizeof(p->result));
 	/* a logical tensor (several files, or dims to align) is read by the
 	 * logical layer; a swapped compare function (tests, benchmarks) still
 	 * gets every pair of one file a side */
 	if (compare_fn == dv_compare_files || p->nbase > 1 || p->ntarg > 1)
 		dv_logical_compute(p, opts);
-	else
-		compare_fn(p->base->path, p->targ->path, opts, &p->result);
-	if (p->result.status == DV_RESULT_CANCELLED)
+	else if (dv_pair_result_slot(p))
+		compare_fn(p->base->path, p->targ->path, opts, p->result);
+	if (p->result->status == DV_RESULT_CANCELLED)
 		state = user_cancel && atomic_load(user_cancel) ? DV_PAIR_CANCELLED : DV_PAIR_PENDING;
 	/* the phase's counts first: a reader that sees DONE sees it counted */
 	if (p->lctx) {

@@ -4,14 +4,41 @@
 #include <string.h>
 
 #include "dumpview/dump.h"
+#include "internal.h"
 
 #define TAG_SEPARATOR "___"
+
+bool dv_tag_next(const char **pp, const char *end, const char **key, size_t *klen, const char **value,
+		 size_t *vlen)
+{
+	const char *p = *pp;
+
+	while (p) {
+		const char *sep = memmem(p, (size_t)(end - p), TAG_SEPARATOR, 3);
+		const char *part_end = sep ? sep : end;
+		const char *eq = memchr(p, '=', (size_t)(part_end - p));
+		const char *start = p;
+
+		p = sep ? sep + 3 : NULL;
+		/* Parts without '=' are ignored, as the comparator does. */
+		if (eq) {
+			*key = start;
+			*klen = (size_t)(eq - start);
+			*value = eq + 1;
+			*vlen = (size_t)(part_end - eq - 1);
+			*pp = p;
+			return true;
+		}
+	}
+	*pp = NULL;
+	return false;
+}
 
 size_t dv_parse_tags(const char *filename, dv_tag **tags)
 {
 	const char *base = strrchr(filename, '/');
-	size_t stem_len, n = 0, cap = 0;
-	const char *p, *end;
+	size_t stem_len, n = 0, cap = 0, kl, vl;
+	const char *p, *end, *k, *v;
 	dv_tag *out = NULL;
 
 	base = base ? base + 1 : filename;
@@ -20,34 +47,24 @@ size_t dv_parse_tags(const char *filename, dv_tag **tags)
 		stem_len -= 3;
 	end = base + stem_len;
 	*tags = NULL;
-	for (p = base; p <= end;) {
-		const char *sep = memmem(p, (size_t)(end - p), TAG_SEPARATOR, 3);
-		const char *part_end = sep ? sep : end;
-		const char *eq = memchr(p, '=', (size_t)(part_end - p));
+	for (p = base; dv_tag_next(&p, end, &k, &kl, &v, &vl);) {
+		if (n == cap) {
+			dv_tag *grown;
 
-		/* Parts without '=' are ignored, as the comparator does. */
-		if (eq) {
-			if (n == cap) {
-				dv_tag *grown;
-
-				cap = cap ? cap * 2 : 8;
-				grown = realloc(out, cap * sizeof(*out));
-				if (!grown)
-					break;
-				out = grown;
-			}
-			out[n].key = strndup(p, (size_t)(eq - p));
-			out[n].value = strndup(eq + 1, (size_t)(part_end - eq - 1));
-			if (!out[n].key || !out[n].value) {
-				free(out[n].key);
-				free(out[n].value);
+			cap = cap ? cap * 2 : 8;
+			grown = realloc(out, cap * sizeof(*out));
+			if (!grown)
 				break;
-			}
-			n++;
+			out = grown;
 		}
-		if (!sep)
+		out[n].key = strndup(k, kl);
+		out[n].value = strndup(v, vl);
+		if (!out[n].key || !out[n].value) {
+			free(out[n].key);
+			free(out[n].value);
 			break;
-		p = sep + 3;
+		}
+		n++;
 	}
 	*tags = out;
 	return n;

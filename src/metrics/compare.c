@@ -3,6 +3,7 @@
  * second pass for quantiles of non-bf16 data, and non-tensor values by their
  * printed form. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,16 +238,103 @@ static inline int pair_chunk_f32(void *ctx, int64_t start, int64_t cnt)
 	return 0;
 }
 
+static const char no_error[] = "";
+static const char oom_error[] = "out of memory";
+
+const dv_pair_result dv_pair_result_none = { .error = no_error };
+
+static bool error_owned(const char *e)
+{
+	return e && e != no_error && e != oom_error;
+}
+
+void dv_result_set_error(dv_pair_result *r, const char *fmt, ...)
+{
+	va_list ap;
+	char *text = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (text = malloc((size_t)n + 1))) {
+		va_start(ap, fmt);
+		vsnprintf(text, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	if (error_owned(r->error))
+		free((char *)r->error);
+	r->error = text ? text : oom_error;
+}
+
+/* Into inline (n <= DV_RESULT_DIMS) or an allocation *long_out; -1 OOM. */
+static int keep_dims(int64_t *inline_out, int64_t **long_out, int n, const int64_t *dims)
+{
+	free(*long_out);
+	*long_out = NULL;
+	if (n <= DV_RESULT_DIMS) {
+		if (n > 0)
+			memcpy(inline_out, dims, (size_t)n * sizeof(*dims));
+		return 0;
+	}
+	if (!(*long_out = malloc((size_t)n * sizeof(*dims))))
+		return -1;
+	memcpy(*long_out, dims, (size_t)n * sizeof(*dims));
+	return 0;
+}
+
+int dv_result_set_desc(dv_pair_result *r, int side, const dv_tensor_desc *d)
+{
+	dv_result_desc *o = side ? &r->targ : &r->base;
+
+	o->dtype = d->dtype;
+	o->ndim = d->ndim;
+	if (keep_dims(o->inline_shape, &o->long_shape, d->ndim, d->shape) < 0) {
+		o->ndim = 0;
+		return -1;
+	}
+	return 0;
+}
+
+int dv_result_set_coord(dv_pair_result *r, int ndim, const int64_t *coord)
+{
+	r->max_abs_diff_ndim = ndim;
+	if (keep_dims(r->max_abs_diff_inline_coord, &r->max_abs_diff_long_coord, ndim, coord) < 0) {
+		r->max_abs_diff_ndim = 0;
+		return -1;
+	}
+	return 0;
+}
+
+void dv_result_desc_get(const dv_result_desc *d, dv_tensor_desc *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->dtype = d->dtype;
+	out->ndim = d->ndim;
+	if (d->ndim > 0)
+		memcpy(out->shape, dv_result_shape(d), (size_t)d->ndim * sizeof(out->shape[0]));
+}
+
+void dv_pair_result_free(dv_pair_result *r)
+{
+	if (error_owned(r->error))
+		free((char *)r->error);
+	free(r->base.long_shape);
+	free(r->targ.long_shape);
+	free(r->max_abs_diff_long_coord);
+	dv_result_reset(r);
+}
+
 void dv_result_error(dv_pair_result *r, const dv_error *e)
 {
 	r->status = DV_RESULT_ERROR;
 	r->passed = false;
-	snprintf(r->error, sizeof(r->error), "%s", e->msg);
+	dv_result_set_error(r, "%s", e->msg);
 }
 
-/* The engine: r->base and r->targ are filled in by the caller. */
-int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts *opts,
-			   dv_pair_result *r, dv_error *err)
+/* The engine: bd and td (as stored) are kept in r. */
+int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_tensor_desc *bd, const dv_tensor_desc *td,
+		       const dv_metrics_opts *opts, dv_pair_result *r, dv_error *err)
 {
 	dv_metrics_opts defo = dv_metrics_opts_default();
 	side_run b, t;
@@ -260,7 +348,12 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 		opts = &defo;
 	if (!err)
 		err = &lerr;
-	same = dv_unify_shape(&r->base, &r->targ) == 0;
+	if (dv_result_set_desc(r, 0, bd) < 0 || dv_result_set_desc(r, 1, td) < 0) {
+		dv_error_set(err, "%s: out of memory", ts->name);
+		dv_result_error(r, err);
+		return -1;
+	}
+	same = dv_unify_shape(bd, td) == 0;
 	mix = same && bf16_mix(bs->dtype, ts->dtype);
 	if (side_init(&b, bs, opts, err) < 0) {
 		dv_result_error(r, err);
@@ -329,14 +422,14 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 	if (!same) {
 		char bshape[200], tshape[200];
 
-		dv_fmt_shape(bshape, sizeof(bshape), r->base.ndim, r->base.shape);
-		dv_fmt_shape(tshape, sizeof(tshape), r->targ.ndim, r->targ.shape);
+		dv_fmt_shape(bshape, sizeof(bshape), bd->ndim, bd->shape);
+		dv_fmt_shape(tshape, sizeof(tshape), td->ndim, td->shape);
 		r->status = DV_RESULT_SHAPE_MISMATCH;
 		r->passed = false;
 		r->numel = 0;
 		r->rel_diff = r->max_abs_diff = r->mean_abs_diff = NAN;
 		r->max_abs_diff_index = -1;
-		snprintf(r->error, sizeof(r->error), "shape mismatch: baseline %s vs target %s", bshape, tshape);
+		dv_result_set_error(r, "shape mismatch: baseline %s vs target %s", bshape, tshape);
 		rc = 0;
 		goto out;
 	}
@@ -354,9 +447,15 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts
 		r->rel_diff = 0.0;
 	r->identical = diff.identical;
 	r->max_abs_diff_index = diff.max_index;
-	r->max_abs_diff_ndim = r->targ.ndim;
+	r->max_abs_diff_ndim = td->ndim;
 	if (diff.max_index >= 0) {
-		dv_index_to_coord(diff.max_index, r->targ.ndim, r->targ.shape, r->max_abs_diff_coord);
+		int64_t coord[PT_MAX_DIMS];
+
+		dv_index_to_coord(diff.max_index, td->ndim, td->shape, coord);
+		if (dv_result_set_coord(r, td->ndim, coord) < 0) {
+			dv_error_set(err, "%s: out of memory", ts->name);
+			goto out;
+		}
 		r->max_abs_diff_base = diff.max_b;
 		r->max_abs_diff_targ = diff.max_t;
 	}
@@ -383,6 +482,7 @@ out:
 void dv_result_reset(dv_pair_result *r)
 {
 	memset(r, 0, sizeof(*r));
+	r->error = no_error;
 	r->max_abs_diff_index = -1;
 	r->rel_diff = r->max_abs_diff = r->mean_abs_diff = NAN;
 }
@@ -403,10 +503,8 @@ int dv_compare_buffers(const dv_tensor_desc *bd, const void *bdata, const dv_ten
 	dv_mem_src_ctx bc, tc;
 
 	dv_result_reset(result);
-	result->base = *bd;
-	result->targ = *td;
 	dv_src_mem(&bs, &bc, bd->dtype, desc_numel(bd), bdata, "baseline");
 	dv_src_mem(&ts, &tc, td->dtype, desc_numel(td), tdata, "target");
-	return dv_compare_sources(&bs, &ts, opts, result, err);
+	return dv_compare_sources(&bs, &ts, bd, td, opts, result, err);
 }
 

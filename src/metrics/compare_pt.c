@@ -100,20 +100,23 @@ int dv_compare_tensors(pt_file *bf, const pt_tensor *bt, pt_file *tf, const pt_t
 {
 	dv_src bs, ts;
 	dv_pt_src_ctx bc, tc;
+	dv_tensor_desc bd, td;
 	dv_error lerr;
 
 	if (!err)
 		err = &lerr;
 	dv_result_reset(result);
-	dv_desc_from_tensor(&result->base, bt);
-	dv_desc_from_tensor(&result->targ, tt);
+	dv_desc_from_tensor(&bd, bt);
+	dv_desc_from_tensor(&td, tt);
 	if (pt_tensor_check(bf, bt, err) < 0 || pt_tensor_check(tf, tt, err) < 0) {
+		dv_result_set_desc(result, 0, &bd);
+		dv_result_set_desc(result, 1, &td);
 		dv_result_error(result, err);
 		return -1;
 	}
 	dv_src_pt(&bs, &bc, bf, bt);
 	dv_src_pt(&ts, &tc, tf, tt);
-	return dv_compare_sources(&bs, &ts, opts, result, err);
+	return dv_compare_sources(&bs, &ts, &bd, &td, opts, result, err);
 }
 
 int dv_compare_files(const char *base_path, const char *targ_path, const dv_metrics_opts *opts,
@@ -137,10 +140,16 @@ int dv_compare_files(const char *base_path, const char *targ_path, const dv_metr
 	if (bv && tv && bv->kind == PT_TENSOR && tv->kind == PT_TENSOR) {
 		rc = dv_compare_tensors(bf, &bv->u.tensor, tf, &tv->u.tensor, opts, result, &err);
 	} else if ((bv && bv->kind == PT_TENSOR) || (tv && tv->kind == PT_TENSOR)) {
-		if (bv && bv->kind == PT_TENSOR)
-			dv_desc_from_tensor(&result->base, &bv->u.tensor);
-		if (tv && tv->kind == PT_TENSOR)
-			dv_desc_from_tensor(&result->targ, &tv->u.tensor);
+		dv_tensor_desc d;
+
+		if (bv && bv->kind == PT_TENSOR) {
+			dv_desc_from_tensor(&d, &bv->u.tensor);
+			dv_result_set_desc(result, 0, &d);
+		}
+		if (tv && tv->kind == PT_TENSOR) {
+			dv_desc_from_tensor(&d, &tv->u.tensor);
+			dv_result_set_desc(result, 1, &d);
+		}
 		dv_error_set(&err, "%s holds a %s but %s holds a %s", base_path, dv_obj_kind_name(bv), targ_path,
 			     dv_obj_kind_name(tv));
 		goto fail;

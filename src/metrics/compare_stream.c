@@ -77,17 +77,18 @@ int dv_compare_streams(const dv_stream *base, const dv_stream *targ, const dv_me
 {
 	dv_src bs, ts;
 	stream_src bc, tc;
+	dv_tensor_desc bd, td;
 	dv_error lerr;
 	int rc;
 
 	if (!err)
 		err = &lerr;
 	dv_result_reset(result);
-	desc_of(&result->base, base);
-	desc_of(&result->targ, targ);
+	desc_of(&bd, base);
+	desc_of(&td, targ);
 	src_of(&bs, &bc, base);
 	src_of(&ts, &tc, targ);
-	rc = dv_compare_sources(&bs, &ts, opts, result, err);
+	rc = dv_compare_sources(&bs, &ts, &bd, &td, opts, result, err);
 	free(bc.tmp);
 	free(tc.tmp);
 	return rc;

@@ -180,10 +180,10 @@ int dv_export_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 		      double min_abs_diff, int64_t top_k, const dv_metrics_opts *opts, int64_t *rows_written,
 		      dv_error *err);
 
-/* The engine behind every compare: r->base and r->targ filled by the caller. */
-int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_metrics_opts *opts,
-		       dv_pair_result *r, dv_error *err);
-void dv_result_reset(dv_pair_result *r);
+/* The engine behind every compare: bd and td are the stored shapes, kept in
+ * r (which the caller has reset). */
+int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_tensor_desc *bd, const dv_tensor_desc *td,
+		       const dv_metrics_opts *opts, dv_pair_result *r, dv_error *err);
 void dv_result_error(dv_pair_result *r, const dv_error *e);
 void dv_desc_from_tensor(dv_tensor_desc *d, const pt_tensor *t);
 /* pt_kind_name, an object's class name, or "nothing" for NULL. */

@@ -66,7 +66,7 @@ static void stats_fields(FILE *out, bool have, const dv_stats *s)
 
 static void desc_fields(FILE *out, const dv_pair *pair, bool done)
 {
-	const dv_tensor_desc *d[2] = { &pair->result.base, &pair->result.targ };
+	const dv_result_desc *d[2] = { &pair->result->base, &pair->result->targ };
 	char buf[PT_MAX_DIMS * 24];
 	int s;
 
@@ -75,12 +75,12 @@ static void desc_fields(FILE *out, const dv_pair *pair, bool done)
 			  dv_dtype_name(d[s]->dtype) : NULL);
 	for (s = 0; s < 2; s++)
 		str_field(out, done && d[s]->dtype != DV_DTYPE_INVALID ?
-			  dv_fmt_shape(buf, sizeof(buf), d[s]->ndim, d[s]->shape) : NULL);
+			  dv_fmt_shape(buf, sizeof(buf), d[s]->ndim, dv_result_shape(d[s])) : NULL);
 }
 
 void dv_csv_write_pair(FILE *out, const dv_comparison *cmp, const dv_pair *pair, double threshold)
 {
-	const dv_pair_result *res = &pair->result;
+	const dv_pair_result *res = pair->result;
 	bool done = pair->kind == DV_PAIR_MATCHED && atomic_load(&pair->state) == DV_PAIR_DONE;
 	bool m = dv_report_has_metrics(pair), st = dv_report_has_stats(pair);
 	const char *passed = NULL, *error = NULL;
@@ -149,7 +149,7 @@ void dv_csv_write_pair(FILE *out, const dv_comparison *cmp, const dv_pair *pair,
 		dv_pair_files(pair, 1, &nt);
 		fprintf(out, ",%zu,%zu", nb, nt);
 		str_field(out, done && pair->logical ? pair->logical->plan : NULL);
-		str_field(out, done && pair->result.status == DV_RESULT_COMPARED
+		str_field(out, done && pair->result->status == DV_RESULT_COMPARED
 				       ? (dv_pair_replica_mismatch(pair) ? "true" : "false") : NULL);
 		str_field(out, pair->lctx ? dv_token_aligner_name(pair->lctx->token_aligner) : "none");
 		/* smart: the sequences whose own metrics fail, ';'-separated */

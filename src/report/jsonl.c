@@ -52,16 +52,16 @@ static const char *verdict_name(dv_verdict v)
 	}
 }
 
-static void shape(FILE *out, const dv_tensor_desc *d)
+static void shape(FILE *out, const dv_result_desc *d)
 {
 	if (d->dtype == DV_DTYPE_INVALID) {
 		fputs("null", out);
 		return;
 	}
-	dv_json_write_ints(out, d->shape, (size_t)d->ndim);
+	dv_json_write_ints(out, dv_result_shape(d), (size_t)d->ndim);
 }
 
-static void dtype(FILE *out, const dv_tensor_desc *d)
+static void dtype(FILE *out, const dv_result_desc *d)
 {
 	if (d->dtype == DV_DTYPE_INVALID)
 		fputs("null", out);
@@ -164,7 +164,7 @@ static void logical_fields(FILE *out, const dv_pair *pair)
 	if (lr)
 		dv_json_write_ints(out, lr->aligned_shape, (size_t)lr->aligned_ndim);
 	else if (dv_report_has_metrics(pair))
-		shape(out, &pair->result.targ);
+		shape(out, &pair->result->targ);
 	else
 		fputs("null", out);
 	key(out, "replicated_checks");
@@ -296,7 +296,7 @@ static void token_alignment(dv_report *r)
 
 static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 {
-	const dv_pair_result *res = &pair->result;
+	const dv_pair_result *res = pair->result;
 	bool m = dv_report_has_metrics(pair), st = dv_report_has_stats(pair);
 	FILE *out = r->out;
 
@@ -353,7 +353,7 @@ static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 	stats(out, "target_stats", st, &res->targ_stats);
 	key(out, "max_abs_diff_coord");
 	if (m && res->numel > 0) {
-		dv_json_write_ints(out, res->max_abs_diff_coord, (size_t)res->max_abs_diff_ndim);
+		dv_json_write_ints(out, dv_result_coord(res), (size_t)res->max_abs_diff_ndim);
 	} else {
 		fputs("null", out);
 	}
@@ -375,8 +375,8 @@ static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 /* The file an error message is about: the one whose path it names. */
 static const dv_dumpfile *error_file(const dv_pair *pair)
 {
-	if (pair->base && pair->targ && strstr(pair->result.error, pair->base->path) &&
-	    !strstr(pair->result.error, pair->targ->path))
+	if (pair->base && pair->targ && strstr(pair->result->error, pair->base->path) &&
+	    !strstr(pair->result->error, pair->targ->path))
 		return pair->base;
 	return pair->targ ? pair->targ : pair->base;
 }
@@ -403,23 +403,23 @@ static void jsonl_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		fputs("}\n", out);
 		return;
 	}
-	if (atomic_load(&pair->state) == DV_PAIR_DONE && pair->result.status == DV_RESULT_SKIPPED) {
+	if (atomic_load(&pair->state) == DV_PAIR_DONE && pair->result->status == DV_RESULT_SKIPPED) {
 		/* a side that is no one tensor: skipped with the reason, as the
 		 * reference's skip record */
 		begin(r, "skip", pair);
 		common_ids(r, pair);
 		files_fields(out, pair);
 		key(out, "reason");
-		dv_json_write_string(out, pair->result.error);
+		dv_json_write_string(out, pair->result->error);
 		fputs("}\n", out);
 		return;
 	}
-	if (atomic_load(&pair->state) == DV_PAIR_DONE && pair->result.status == DV_RESULT_NON_TENSOR) {
+	if (atomic_load(&pair->state) == DV_PAIR_DONE && pair->result->status == DV_RESULT_NON_TENSOR) {
 		begin(r, "non_tensor", pair);
 		key(out, "name");
 		dv_json_write_string(out, pair->name);
 		key(out, "equal");
-		fputs(pair->result.equal ? "true" : "false", out);
+		fputs(pair->result->equal ? "true" : "false", out);
 		key(out, "layer");
 		int_or_null(out, pair->layer);
 		key(out, "rank");
@@ -436,12 +436,12 @@ static void jsonl_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		return;
 	}
 	write_pair(r, pair, verdict);
-	if (atomic_load(&pair->state) == DV_PAIR_DONE && pair->result.status == DV_RESULT_ERROR) {
+	if (atomic_load(&pair->state) == DV_PAIR_DONE && pair->result->status == DV_RESULT_ERROR) {
 		begin(r, "error", pair);
 		key(out, "file");
 		dv_json_write_string(out, error_file(pair)->relpath);
 		key(out, "message");
-		dv_json_write_string(out, pair->result.error);
+		dv_json_write_string(out, pair->result->error);
 		fputs("}\n", out);
 	}
 }
@@ -475,7 +475,7 @@ static void locator(dv_report *r, ptrdiff_t index)
 	int_or_null(out, p->step);
 	key(out, "target");
 	dv_json_write_string(out, p->targ->relpath);
-	metric(out, "rel_diff", dv_report_has_metrics(p), p->result.rel_diff);
+	metric(out, "rel_diff", dv_report_has_metrics(p), p->result->rel_diff);
 	fputc('}', out);
 }
 

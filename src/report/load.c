@@ -494,9 +494,15 @@ static int logical(ld *l, const dv_json *o, dv_pair *p)
 			return bad(l, "out of memory");
 	if (plan && !(lr->plan = strdup(plan)))
 		return bad(l, "out of memory");
-	if (aligned->type != DV_JSON_NULL && as_ints(l, aligned, "aligned_shape", true, lr->aligned_shape,
-						      &lr->aligned_ndim))
-		return -1;
+	if (aligned->type != DV_JSON_NULL) {
+		int64_t v[PT_MAX_DIMS];
+
+		if (as_ints(l, aligned, "aligned_shape", true, v, &lr->aligned_ndim))
+			return -1;
+		if (!(lr->aligned_shape = malloc(((size_t)lr->aligned_ndim + 1) * sizeof(*v))))
+			return bad(l, "out of memory");
+		memcpy(lr->aligned_shape, v, (size_t)lr->aligned_ndim * sizeof(*v));
+	}
 	if (checks->n && !(lr->checks = calloc(checks->n, sizeof(*lr->checks))))
 		return bad(l, "out of memory");
 	for (size_t i = 0; i < checks->n; i++) {
@@ -529,9 +535,14 @@ static int logical(ld *l, const dv_json *o, dv_pair *p)
 		size_t nb, nt;
 		const dv_dumpfile *const *bf = dv_pair_files(p, 0, &nb), *const *tf = dv_pair_files(p, 1, &nt);
 
+		int64_t v[PT_MAX_DIMS];
+
 		if (get_str(l, shard, "file", false, &file) || get_int(l, shard, "rank", true, &lr->shard_rank) ||
-		    as_ints(l, dv_json_get(shard, "coord"), "coord", true, lr->shard_coord, &lr->shard_ndim))
+		    as_ints(l, dv_json_get(shard, "coord"), "coord", true, v, &lr->shard_ndim))
 			return -1;
+		if (!(lr->shard_coord = malloc(((size_t)lr->shard_ndim + 1) * sizeof(*v))))
+			return bad(l, "out of memory");
+		memcpy(lr->shard_coord, v, (size_t)lr->shard_ndim * sizeof(*v));
 		for (size_t i = 0; i < nt && !lr->shard_file; i++)
 			if (!strcmp(tf[i]->relpath, file))
 				lr->shard_file = tf[i];
@@ -636,13 +647,16 @@ static int pair_record(ld *l, const dv_json *o, int type, dv_pair *p, const dv_d
 	const char *phase, *name;
 	const dv_json *lists[2] = {NULL, NULL};
 	ptrdiff_t ph;
-	dv_pair_result *r = &p->result;
+	dv_pair_result *r;
 	const dv_phase *rph[2];
+	dv_tensor_desc bd, td;
+	int64_t coord_v[PT_MAX_DIMS];
+	int coord_n = 0;
 
 	memset(p, 0, sizeof(*p));
+	p->result = (dv_pair_result *)&dv_pair_result_none;
 	p->layer = -1;
 	p->step = p->rank = -1;
-	r->max_abs_diff_index = -1;
 	if (get_str(l, o, "phase", false, &phase) || get_str(l, o, "name", false, &name))
 		return -1;
 	ph = phase_index(l, phase, false);
@@ -696,13 +710,16 @@ static int pair_record(ld *l, const dv_json *o, int type, dv_pair *p, const dv_d
 	atomic_store(&p->state, DV_PAIR_DONE);
 	if (type == R_UNMATCHED)
 		return 0;
+	if (!(r = dv_pair_result_slot(p)))
+		return bad(l, "out of memory");
+	r->max_abs_diff_index = -1;
 	if (type == R_SKIP) {
 		const char *reason;
 
 		if (get_str(l, o, "reason", false, &reason))
 			return -1;
 		r->status = DV_RESULT_SKIPPED;
-		snprintf(r->error, sizeof(r->error), "%s", reason);
+		dv_result_set_error(r, "%s", reason);
 		return 0;
 	}
 	if (type == R_NON_TENSOR) {
@@ -720,13 +737,15 @@ static int pair_record(ld *l, const dv_json *o, int type, dv_pair *p, const dv_d
 
 	if (ev && get_str(l, o, "error", false, &error))
 		return -1;
-	if (desc(l, o, "baseline", &r->base) || desc(l, o, "target", &r->targ) ||
+	if (desc(l, o, "baseline", &bd) || desc(l, o, "target", &td) ||
 	    get_metric(l, o, "rel_diff", &r->rel_diff, &have) ||
 	    get_metric(l, o, "max_abs_diff", &r->max_abs_diff, &have) ||
 	    get_metric(l, o, "mean_abs_diff", &r->mean_abs_diff, &have) || get_bool(l, o, "passed", &r->passed) ||
-	    stats(l, o, "baseline_stats", &r->base, &r->base_stats) ||
-	    stats(l, o, "target_stats", &r->targ, &r->targ_stats))
+	    stats(l, o, "baseline_stats", &bd, &r->base_stats) ||
+	    stats(l, o, "target_stats", &td, &r->targ_stats))
 		return -1;
+	if (dv_result_set_desc(r, 0, &bd) < 0 || dv_result_set_desc(r, 1, &td) < 0)
+		return bad(l, "out of memory");
 	if (record_rule(l, o, (size_t)(p - l->d->cmp->pairs)))
 		return -1;
 	if (!error)
@@ -738,14 +757,14 @@ static int pair_record(ld *l, const dv_json *o, int type, dv_pair *p, const dv_d
 	else
 		r->status = DV_RESULT_SHAPE_MISMATCH; /* an error record makes it ERROR */
 	if (error)
-		snprintf(r->error, sizeof(r->error), "%s", error);
+		dv_result_set_error(r, "%s", error);
 	if (dv_json_get(o, "numel")) {
 		if (get_int(l, o, "numel", false, &r->numel) || get_int(l, o, "identical", false, &r->identical))
 			return -1;
 	} else if (r->status == DV_RESULT_COMPARED) {
 		r->numel = 1;
-		for (int i = 0; i < r->targ.ndim; i++)
-			r->numel *= r->targ.shape[i];
+		for (int i = 0; i < td.ndim; i++)
+			r->numel *= td.shape[i];
 	}
 	get_metric(l, o, "max_abs_diff_baseline", &r->max_abs_diff_base, &have);
 	get_metric(l, o, "max_abs_diff_target", &r->max_abs_diff_targ, &have);
@@ -756,17 +775,19 @@ static int pair_record(ld *l, const dv_json *o, int type, dv_pair *p, const dv_d
 	if (!(coord = dv_json_get(o, "max_abs_diff_coord")))
 		return bad(l, "no field 'max_abs_diff_coord'");
 	if (coord->type != DV_JSON_NULL) {
-		if (as_ints(l, coord, "max_abs_diff_coord", true, r->max_abs_diff_coord, &r->max_abs_diff_ndim))
+		if (as_ints(l, coord, "max_abs_diff_coord", true, coord_v, &coord_n))
 			return -1;
+		if (dv_result_set_coord(r, coord_n, coord_v) < 0)
+			return bad(l, "out of memory");
 		/* the row-major index, when the coordinate lies in the target's shape */
-		v = r->max_abs_diff_ndim == r->targ.ndim ? 0 : -1;
-		for (int i = 0; i < r->max_abs_diff_ndim && v >= 0; i++) {
-			int64_t dim = r->targ.shape[i];
+		v = coord_n == td.ndim ? 0 : -1;
+		for (int i = 0; i < coord_n && v >= 0; i++) {
+			int64_t dim = td.shape[i];
 
-			if (r->max_abs_diff_coord[i] >= dim || (dim && v > (INT64_MAX - dim) / dim))
+			if (coord_v[i] >= dim || (dim && v > (INT64_MAX - dim) / dim))
 				v = -1;
 			else
-				v = v * dim + r->max_abs_diff_coord[i];
+				v = v * dim + coord_v[i];
 		}
 		r->max_abs_diff_index = v;
 	}
@@ -837,7 +858,7 @@ static int summary(ld *l, const dv_json *o)
 static bool threshold_fits(const dv_comparison *cmp, double t)
 {
 	for (size_t i = 0; i < cmp->npairs; i++) {
-		const dv_pair_result *r = &cmp->pairs[i].result;
+		const dv_pair_result *r = cmp->pairs[i].result;
 
 		if (cmp->pairs[i].kind == DV_PAIR_MATCHED && r->status == DV_RESULT_COMPARED &&
 		    r->passed != dv_result_passes(r, t))
@@ -903,7 +924,7 @@ static void rebuild_rules(ld *l)
 		const dv_pair *p = &d->cmp->pairs[i];
 		dv_outcome v = dv_comparison_verdict(d->cmp, i, NULL);
 
-		if (p->kind != DV_PAIR_MATCHED || p->result.status != DV_RESULT_COMPARED)
+		if (p->kind != DV_PAIR_MATCHED || p->result->status != DV_RESULT_COMPARED)
 			continue;
 		ok = (l->pair_rule[i] == DV_NO_RULE ? DV_NO_RULE : map[l->pair_rule[i]]) ==
 			     (dv_comparison_rule_index(d->cmp, i) == (size_t)-1 ? DV_NO_RULE
@@ -1049,9 +1070,9 @@ static int pass2(ld *l, const dv_json *o, int type, void *ctx)
 
 		if (get_str(l, o, "file", false, &file) || get_str(l, o, "message", false, &msg))
 			return -1;
-		if (!p || p->result.status != DV_RESULT_SHAPE_MISMATCH || strcmp(p->result.error, msg))
+		if (!p || p->result->status != DV_RESULT_SHAPE_MISMATCH || strcmp(p->result->error, msg))
 			return bad(l, "an error record that does not follow its pair");
-		p->result.status = DV_RESULT_ERROR;
+		p->result->status = DV_RESULT_ERROR;
 		l->last_pair = NULL;
 		return 0;
 	}

@@ -28,21 +28,21 @@ bool dv_report_metrics_pass(const dv_report *r, const dv_pair *pair, dv_verdict 
 bool dv_report_has_metrics(const dv_pair *pair)
 {
 	return pair->kind == DV_PAIR_MATCHED && atomic_load(&pair->state) == DV_PAIR_DONE &&
-	       pair->result.status == DV_RESULT_COMPARED;
+	       pair->result->status == DV_RESULT_COMPARED;
 }
 
 bool dv_report_has_stats(const dv_pair *pair)
 {
 	return pair->kind == DV_PAIR_MATCHED && atomic_load(&pair->state) == DV_PAIR_DONE &&
-	       (pair->result.status == DV_RESULT_COMPARED ||
-		pair->result.status == DV_RESULT_SHAPE_MISMATCH);
+	       (pair->result->status == DV_RESULT_COMPARED ||
+		pair->result->status == DV_RESULT_SHAPE_MISMATCH);
 }
 
 const char *dv_report_status_name(const dv_pair *pair)
 {
 	if (atomic_load(&pair->state) != DV_PAIR_DONE)
 		return "pending";
-	switch (pair->result.status) {
+	switch (pair->result->status) {
 	case DV_RESULT_COMPARED: return "compared";
 	case DV_RESULT_SHAPE_MISMATCH: return "shape_mismatch";
 	case DV_RESULT_NON_TENSOR: return "non_tensor";

@@ -86,13 +86,13 @@ static void torch_dtype(FILE *out, dv_dtype dt)
 
 /* TensorInfo: shape, dtype, stats {mean, abs_mean, std, min, max,
  * percentiles {"1","5","50","95","99"} (empty when not computed)}, sample. */
-static void tensor_info(FILE *out, const char *k, const dv_tensor_desc *d, const dv_stats *s)
+static void tensor_info(FILE *out, const char *k, const dv_result_desc *d, const dv_stats *s)
 {
 	static const char *const pct[DV_NQUANTILES] = { "1", "5", "50", "95", "99" };
 
 	key(out, k);
 	fputs("{\"shape\":", out);
-	dv_json_write_ints(out, d->shape, (size_t)d->ndim);
+	dv_json_write_ints(out, dv_result_shape(d), (size_t)d->ndim);
 	key(out, "dtype");
 	torch_dtype(out, d->dtype);
 	key(out, "stats");
@@ -145,7 +145,7 @@ static double diff_threshold(const dv_report *r, const dv_pair *pair)
 static void diff_info(dv_report *r, const char *k, const dv_pair *pair, double rel, double max, double mean,
 		      bool passed)
 {
-	const dv_pair_result *res = &pair->result;
+	const dv_pair_result *res = pair->result;
 	FILE *out = r->out;
 
 	key(out, k);
@@ -157,7 +157,7 @@ static void diff_info(dv_report *r, const char *k, const dv_pair *pair, double r
 	fputs("{}", out);
 	key(out, "max_diff_coord");
 	if (res->numel > 0)
-		dv_json_write_ints(out, res->max_abs_diff_coord, (size_t)res->max_abs_diff_ndim);
+		dv_json_write_ints(out, dv_result_coord(res), (size_t)res->max_abs_diff_ndim);
 	else
 		fputs("[]", out);
 	numkey(out, "baseline_at_max", res->numel > 0 ? res->max_abs_diff_base : 0.0);
@@ -234,7 +234,7 @@ static void bundle_info(FILE *out, const dv_pair *pair)
 
 static void tensor_record(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 {
-	const dv_pair_result *res = &pair->result;
+	const dv_pair_result *res = pair->result;
 	bool compared = res->status == DV_RESULT_COMPARED;
 	FILE *out = r->out;
 
@@ -246,7 +246,7 @@ static void tensor_record(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 	/* Shapes are unified by dropping the baseline's leading 1s to the target's. */
 	key(out, "unified_shape");
 	if (compared)
-		dv_json_write_ints(out, res->targ.shape, (size_t)res->targ.ndim);
+		dv_json_write_ints(out, dv_result_shape(&res->targ), (size_t)res->targ.ndim);
 	else
 		fputs("null", out);
 	key(out, "shape_mismatch");
@@ -345,7 +345,7 @@ static void non_tensor_record(dv_report *r, const dv_pair *pair)
 	key(out, "target_type");
 	dv_json_write_string(out, type[1] ? type[1] : "");
 	key(out, "values_equal");
-	fputs(pair->result.equal ? "true" : "false", out);
+	fputs(pair->result->equal ? "true" : "false", out);
 	location(out, pair);
 	tail(out, failed ? "read" : NULL, failed ? err.msg : NULL);
 	for (int k = 0; k < 2; k++) {
@@ -357,7 +357,7 @@ static void non_tensor_record(dv_report *r, const dv_pair *pair)
 static void sglang_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 {
 	size_t index = (size_t)(pair - r->cmp->pairs);
-	const dv_pair_result *res = &pair->result;
+	const dv_pair_result *res = pair->result;
 
 	if (pair->kind == DV_PAIR_BASELINE_ONLY) {
 		skip_record(r, pair, "target_load_failed", "baseline");

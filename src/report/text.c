@@ -111,14 +111,14 @@ static void stat_line(dv_report *r, const char *name, double b, double t)
 
 static void tensor_lines(dv_report *r, const dv_pair *pair)
 {
-	const dv_pair_result *res = &pair->result;
+	const dv_pair_result *res = pair->result;
 	const dv_stats *bs = &res->base_stats, *ts = &res->targ_stats;
 	char sb[PT_MAX_DIMS * 24], st[PT_MAX_DIMS * 24];
 	bool same_dtype = res->base.dtype == res->targ.dtype;
 	int i;
 
-	dv_fmt_shape(sb, sizeof(sb), res->base.ndim, res->base.shape);
-	dv_fmt_shape(st, sizeof(st), res->targ.ndim, res->targ.shape);
+	dv_fmt_shape(sb, sizeof(sb), res->base.ndim, dv_result_shape(&res->base));
+	dv_fmt_shape(st, sizeof(st), res->targ.ndim, dv_result_shape(&res->targ));
 	fprintf(r->out, "Raw [shape] %s vs %s\t[%sdtype] %s vs %s\n", sb, st,
 		same_dtype ? "" : r->opts.utf8 ? "\U0001f7e0" : "!",
 		dv_dtype_name(res->base.dtype), dv_dtype_name(res->targ.dtype));
@@ -214,7 +214,7 @@ static void logical_tail(dv_report *r, const dv_pair *pair)
 			mark(r, q->passed), dv_fmt_double(a, sizeof(a), q->rel_diff),
 			dv_fmt_double(b, sizeof(b), q->max_abs_diff), dv_fmt_double(c, sizeof(c), q->mean_abs_diff));
 	}
-	if (lr->has_shard && pair->result.status == DV_RESULT_COMPARED && pair->result.max_abs_diff > 0) {
+	if (lr->has_shard && pair->result->status == DV_RESULT_COMPARED && pair->result->max_abs_diff > 0) {
 		dv_term_fprintf(r->out, "max_abs_diff lies in target=%s", lr->shard_file->relpath);
 		fprintf(r->out, " (rank %" PRId64 ") at coord=%s", lr->shard_rank,
 			dv_fmt_shape(coord, sizeof(coord), lr->shard_ndim, lr->shard_coord));
@@ -229,7 +229,7 @@ static void logical_tail(dv_report *r, const dv_pair *pair)
 
 static void text_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 {
-	const dv_pair_result *res = &pair->result;
+	const dv_pair_result *res = pair->result;
 	FILE *out = r->out;
 	char a[64], b[64];
 	char coord[PT_MAX_DIMS * 24];
@@ -271,7 +271,7 @@ static void text_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 				     res->bf16_rel_diff, res->bf16_max_abs_diff, res->bf16_mean_abs_diff);
 		if (res->numel > 0)
 			fprintf(out, "max_abs_diff happens at coord=%s with baseline=%s target=%s\n",
-				dv_fmt_shape(coord, sizeof(coord), res->max_abs_diff_ndim, res->max_abs_diff_coord),
+				dv_fmt_shape(coord, sizeof(coord), res->max_abs_diff_ndim, dv_result_coord(res)),
 				dv_fmt_double(a, sizeof(a), res->max_abs_diff_base),
 				dv_fmt_double(b, sizeof(b), res->max_abs_diff_targ));
 		logical_tail(r, pair);
@@ -328,9 +328,9 @@ static void text_finish(dv_report *r, const char *diagnosis)
 		if (p->step >= 0)
 			fprintf(out, ", step %" PRId64, p->step);
 		if (dv_report_has_metrics(p))
-			fprintf(out, ": rel_diff=%s", dv_fmt_double(buf, sizeof(buf), p->result.rel_diff));
-		else if (p->result.error[0])
-			dv_term_fprintf(out, ": %s", p->result.error);
+			fprintf(out, ": rel_diff=%s", dv_fmt_double(buf, sizeof(buf), p->result->rel_diff));
+		else if (p->result->error[0])
+			dv_term_fprintf(out, ": %s", p->result->error);
 		fputc('\n', out);
 		dv_term_fprintf(out, "  target=%s\n", p->targ->relpath);
 	}

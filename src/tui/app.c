@@ -77,7 +77,7 @@ static void render(tui_app *app)
 		const dv_pair *p = &app->cmp->pairs[sel->pair];
 		if (p->kind == DV_PAIR_MATCHED && tui_state_can_read(app) && !tui_state_detail_for(app, sel->pair) &&
 		    (ptrdiff_t)sel->pair != app->detail_cancelled && atomic_load(&p->state) != DV_PAIR_CANCELLED &&
-		    (atomic_load(&p->state) != DV_PAIR_DONE || p->result.status == DV_RESULT_COMPARED))
+		    (atomic_load(&p->state) != DV_PAIR_DONE || p->result->status == DV_RESULT_COMPARED))
 			tui_jobs_submit_detail(&app->jobs, sel->pair);
 	}
 	tui_bars_status(app);

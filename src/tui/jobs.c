@@ -451,7 +451,7 @@ void tui_jobs_submit_export(tui_jobs *j, size_t pair, const char *path, double m
 
 double tui_jobs_export_bytes(const dv_pair *p, int64_t top_k, int64_t *rows)
 {
-	const dv_pair_result *r = &p->result;
+	const dv_pair_result *r = p->result;
 	if (atomic_load(&p->state) != DV_PAIR_DONE || r->status != DV_RESULT_COMPARED)
 		return -1;
 	int64_t n = r->numel;
@@ -462,7 +462,7 @@ double tui_jobs_export_bytes(const dv_pair *p, int64_t top_k, int64_t *rows)
 	char buf[32];
 	double row = snprintf(buf, sizeof(buf), "%lld", (long long)r->numel) + 3.0 + 4 * 12 + 1;
 	for (int d = 0; d < r->targ.ndim; d++)
-		row += snprintf(buf, sizeof(buf), "%lld", (long long)r->targ.shape[d]) + 2;
+		row += snprintf(buf, sizeof(buf), "%lld", (long long)dv_result_shape(&r->targ)[d]) + 2;
 	return row * (double)n;
 }
 

@@ -129,8 +129,8 @@ static void agg_add(const dv_comparison *cmp, tagg *a, const dv_pair *p)
 	a->done++;
 	if (v == PV_FAIL)
 		a->failed++;
-	if (p->result.status == DV_RESULT_COMPARED) {
-		double r = p->result.rel_diff;
+	if (p->result->status == DV_RESULT_COMPARED) {
+		double r = p->result->rel_diff;
 		if (isnan(r)) {
 			a->worst_nan = true;
 			a->any_worst = true;
@@ -241,8 +241,8 @@ static double sort_rel(const dv_comparison *cmp, const dv_pair *p)
 {
 	if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE)
 		return -2;
-	if (p->result.status == DV_RESULT_COMPARED)
-		return isnan(p->result.rel_diff) ? INFINITY : p->result.rel_diff;
+	if (p->result->status == DV_RESULT_COMPARED)
+		return isnan(p->result->rel_diff) ? INFINITY : p->result->rel_diff;
 	return tui_tree_verdict(cmp, p) == PV_FAIL ? INFINITY : -1;
 }
 

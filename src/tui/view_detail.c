@@ -138,7 +138,7 @@ static void coord_str(char *buf, size_t size, const int64_t *coord, int ndim)
 static void draw_stat_table(dctx *c, const dv_pair *p)
 {
 	tui_app *app = c->app;
-	const dv_pair_result *r = &p->result;
+	const dv_pair_result *r = p->result;
 	const dv_stats *bs = &r->base_stats, *ts = &r->targ_stats;
 	attr_t head = tui_draw_attr(app, CP_HEAD, A_BOLD);
 	putf(c, 12, 16, "baseline", head, true);
@@ -146,8 +146,8 @@ static void draw_stat_table(dctx *c, const dv_pair *p)
 	putf(c, 48, 16, "diff (t-b)", head, true);
 	dnl(c);
 	char b[200], t[200];
-	dv_fmt_shape_compact(b, sizeof(b), "", r->base.ndim, r->base.shape);
-	dv_fmt_shape_compact(t, sizeof(t), "", r->targ.ndim, r->targ.shape);
+	dv_fmt_shape_compact(b, sizeof(b), "", r->base.ndim, dv_result_shape(&r->base));
+	dv_fmt_shape_compact(t, sizeof(t), "", r->targ.ndim, dv_result_shape(&r->targ));
 	text_row(c, "shape", b, t, strcmp(b, t) ? "differs" : "");
 	text_row(c, "dtype", dv_dtype_name(r->base.dtype), dv_dtype_name(r->targ.dtype),
 		 r->base.dtype != r->targ.dtype ? "differs" : "");
@@ -176,7 +176,7 @@ static void draw_stat_table(dctx *c, const dv_pair *p)
 static void draw_metrics(dctx *c, const dv_pair *p)
 {
 	tui_app *app = c->app;
-	const dv_pair_result *r = &p->result;
+	const dv_pair_result *r = p->result;
 	char m1[64], m2[64], m3[64], buf[512];
 	tui_draw_fmt_num(m1, sizeof(m1), r->rel_diff);
 	tui_draw_fmt_num(m2, sizeof(m2), r->max_abs_diff);
@@ -208,7 +208,7 @@ static void draw_metrics(dctx *c, const dv_pair *p)
 		line(c, buf, A_NORMAL);
 	}
 	char coord[256], vb[64], vt[64];
-	coord_str(coord, sizeof(coord), r->max_abs_diff_coord, r->max_abs_diff_ndim);
+	coord_str(coord, sizeof(coord), dv_result_coord(r), r->max_abs_diff_ndim);
 	tui_draw_fmt_stat(vb, sizeof(vb), r->max_abs_diff_base);
 	tui_draw_fmt_stat(vt, sizeof(vt), r->max_abs_diff_targ);
 	snprintf(buf, sizeof(buf), "max |t-b| at %s (index %lld): baseline %s, target %s", coord,
@@ -698,7 +698,7 @@ static void draw_logical(dctx *c, const dv_pair *p)
 		line(c, buf, tui_draw_attr(app, CP_FAIL, 0));
 	}
 	/* where max |t-b| lies, once there is a difference to place */
-	if (lr->has_shard && lr->shard_file && p->result.max_abs_diff != 0) {
+	if (lr->has_shard && lr->shard_file && p->result->max_abs_diff != 0) {
 		char coord[256];
 		coord_str(coord, sizeof(coord), lr->shard_coord, lr->shard_ndim);
 		size_t k = (size_t)snprintf(buf, sizeof(buf), "max |t-b| held by target rank %lld, at %s of its shard",
@@ -844,20 +844,20 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 		line(&c, buf, tui_draw_attr(app, CP_DIM, 0));
 	} else if (v == PV_CANCELLED) {
 		line(&c, "metrics cancelled: Enter computes them", tui_draw_attr(app, CP_DIM, 0));
-	} else if (p->result.status == DV_RESULT_ERROR) {
+	} else if (p->result->status == DV_RESULT_ERROR) {
 		/* an error naming no file of the pair is a logical tensor's
 		 * (missing shards, dims): no unreadable file */
 		bool file = false;
 		const dv_dumpfile *sides[2] = { p->base, p->targ };
 		for (int k = 0; k < 2; k++)
-			file |= sides[k] && !strncmp(p->result.error, sides[k]->path, strlen(sides[k]->path));
-		snprintf(buf, sizeof(buf), "%s: %s", file ? "unreadable" : "error", p->result.error);
+			file |= sides[k] && !strncmp(p->result->error, sides[k]->path, strlen(sides[k]->path));
+		snprintf(buf, sizeof(buf), "%s: %s", file ? "unreadable" : "error", p->result->error);
 		wrapped(&c, buf, tui_draw_attr(app, CP_FAIL, A_BOLD));
-	} else if (p->result.status == DV_RESULT_SKIPPED) {
-		snprintf(buf, sizeof(buf), "skipped (never a failure): %s", p->result.error[0] ? p->result.error : "not compared");
+	} else if (p->result->status == DV_RESULT_SKIPPED) {
+		snprintf(buf, sizeof(buf), "skipped (never a failure): %s", p->result->error[0] ? p->result->error : "not compared");
 		wrapped(&c, buf, A_BOLD);
-	} else if (p->result.status == DV_RESULT_NON_TENSOR) {
-		line(&c, p->result.equal ? "non-tensor values, printed forms equal"
+	} else if (p->result->status == DV_RESULT_NON_TENSOR) {
+		line(&c, p->result->equal ? "non-tensor values, printed forms equal"
 					 : "non-tensor values, printed forms differ (skipped: never a failure)",
 		     A_BOLD);
 	} else {
@@ -866,7 +866,7 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 		int start = c.line;
 		draw_stat_table(&c, p);
 		const tui_detail *d = NULL;
-		if (p->result.status == DV_RESULT_COMPARED)
+		if (p->result->status == DV_RESULT_COMPARED)
 			d = tui_state_detail_for(app, pi);
 		if (wide && d && d->rc == 0) {
 			dctx rc = { app, { r.y, r.x + 68, r.h, r.w - 68 }, start, own(app)->scroll };
@@ -874,15 +874,15 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 			dnl(&rc);
 			draw_value_hists(&rc, &d->d);
 			dnl(&rc);
-			if (p->result.status == DV_RESULT_COMPARED)
+			if (p->result->status == DV_RESULT_COMPARED)
 				draw_metrics(&rc, p);
 			if (rc.line > c.line)
 				c.line = rc.line;
 		}
 		dnl(&c);
-		if (p->result.status == DV_RESULT_SHAPE_MISMATCH) {
-			wrapped(&c, p->result.error[0] ? p->result.error : "shape mismatch", tui_draw_attr(app, CP_FAIL, A_BOLD));
-		} else if (p->result.status == DV_RESULT_COMPARED) {
+		if (p->result->status == DV_RESULT_SHAPE_MISMATCH) {
+			wrapped(&c, p->result->error[0] ? p->result->error : "shape mismatch", tui_draw_attr(app, CP_FAIL, A_BOLD));
+		} else if (p->result->status == DV_RESULT_COMPARED) {
 			if (!(wide && d && d->rc == 0)) {
 				draw_metrics(&c, p);
 				dnl(&c);

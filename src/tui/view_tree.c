@@ -128,10 +128,10 @@ static void draw_agg(tui_app *app, int y, const cols *c, const tagg *a, attr_t a
  * counts differ), "bf16[4,8,16] | bf16[4,128] ×2" (shapes differ). */
 static void shape_text(tui_app *app, const dv_pair *p, char *buf, size_t size)
 {
-	const dv_pair_result *r = &p->result;
+	const dv_pair_result *r = p->result;
 	char bs[200], ts[200];
-	dv_fmt_shape_compact(bs, sizeof(bs), dv_dtype_short_name(r->base.dtype), r->base.ndim, r->base.shape);
-	dv_fmt_shape_compact(ts, sizeof(ts), dv_dtype_short_name(r->targ.dtype), r->targ.ndim, r->targ.shape);
+	dv_fmt_shape_compact(bs, sizeof(bs), dv_dtype_short_name(r->base.dtype), r->base.ndim, dv_result_shape(&r->base));
+	dv_fmt_shape_compact(ts, sizeof(ts), dv_dtype_short_name(r->targ.dtype), r->targ.ndim, dv_result_shape(&r->targ));
 	bool shards = p->nbase > 1 || p->ntarg > 1;
 	const char *x = app->g.times, *bar = app->g.vbar;
 	if (!strcmp(bs, ts)) {
@@ -163,7 +163,7 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 	int right_w = c->mark_x - c->shape_x - 1;
 	tui_draw_fill(stdscr, y, c->shape_x - 1, c->mark_x + 2 - (c->shape_x - 1), attr);
 	pair_verdict v = tui_tree_verdict(app->cmp, p);
-	const dv_pair_result *r = &p->result;
+	const dv_pair_result *r = p->result;
 	char buf[DV_ERROR_MAX + 64];
 	if (v == PV_UNMATCHED) {
 		snprintf(buf, sizeof(buf), "%s", p->kind == DV_PAIR_TARGET_ONLY ? "target only: no baseline file"
