@@ -121,8 +121,20 @@ typedef struct dv_side_acc {
 	float min, max;
 } dv_side_acc;
 
+/* One chunk's contribution, computed from the chunk alone, then merged into
+ * the running statistics in chunk order: the same arithmetic whether the
+ * chunks were computed on one thread or on several. */
+typedef struct dv_side_part {
+	int64_t n, nan, inf;
+	double sum, abs_sum;
+	double mean, m2;               /* the chunk's own; only without NaN/Inf */
+	float min, max;
+} dv_side_part;
+
 void dv_side_acc_init(dv_side_acc *a);
 void dv_side_chunk(dv_side_acc *a, const float *x, size_t n);
+void dv_side_chunk_part(dv_side_part *part, const float *x, size_t n);
+void dv_side_merge(dv_side_acc *a, const dv_side_part *part);
 void dv_side_finish(const dv_side_acc *a, dv_stats *st);
 
 /* Per-pair running metrics. */
@@ -136,7 +148,21 @@ typedef struct dv_diff_acc {
 	int64_t identical;
 } dv_diff_acc;
 
+/* One chunk of pair metrics (see dv_side_part). loc is the chunk-relative
+ * index of its first NaN |t-b|, or of its max |t-b| when that exceeds the
+ * hint given (a value not above the running maximum of the chunks merged
+ * before it); -1 when not looked for. */
+typedef struct dv_diff_part {
+	int64_t n, start, cnan, cid, loc;
+	double sq, nm, ab;
+	float cmax, loc_b, loc_t;
+} dv_diff_part;
+
 void dv_diff_acc_init(dv_diff_acc *a);
+void dv_diff_chunk_part(dv_diff_part *p, const float *b, const float *t, size_t n, int64_t start, float hint);
+void dv_diff_chunk_bf16_part(dv_diff_part *p, const uint16_t *b, const uint16_t *t, size_t n, int64_t start,
+			     float hint, uint32_t *hb, uint32_t *ht);
+void dv_diff_merge(dv_diff_acc *a, const dv_diff_part *p);
 /* b and t hold n values of elements [start, start+n). */
 void dv_diff_chunk(dv_diff_acc *a, const float *b, const float *t, size_t n, int64_t start);
 /* bf16 against bf16 from raw bits; leaves a->norm to the caller. */
