@@ -118,6 +118,7 @@ void dv_src_mem(dv_src *s, dv_mem_src_ctx *ctx, dv_dtype dt, int64_t numel, cons
 	s->read_raw = mem_read;
 	s->ctx = ctx;
 	s->name = name;
+	s->concurrent = true;
 }
 
 int dv_reader_init(dv_reader *r, const dv_src *src, dv_error *err)
