@@ -14,7 +14,9 @@
 #include "internal.h"
 #include "dumpview/tmpfile.h"
 
-static int fmt_f32(char *buf, size_t size, float v)
+/* The reference form of a float32 in the CSV: "%.*g" with the fewest
+ * significant digits (bisected over 1..9) that strtof reads back. */
+int dv_fmt_f32_ref(char *buf, size_t size, float v)
 {
 	if (isnan(v))
 		return snprintf(buf, size, "nan");
@@ -34,6 +36,175 @@ static int fmt_f32(char *buf, size_t size, float v)
 			lo = mid + 1;
 	}
 	return snprintf(buf, size, "%.*g", lo, (double)v);
+}
+
+/* ---- the same text by exact integer arithmetic ----
+ * v = m * 2^e. For d digits: q = round-half-even(v * 10^k), k = d-1-X with
+ * X = floor(log10 v) (what printf's %.dg rounds to), and q*10^-k reads back
+ * as v when it lies inside v's rounding interval (ties to the even
+ * significand, as strtof). Every quantity is an integer below 2^93 for
+ * 2^-60 <= ulp <= 2^40 (|v| from about 7e-12 to 2e19); outside, and for
+ * subnormals, the reference above. The bisection is the reference's, probe
+ * for probe: the same digit count even where reading back is not monotone. */
+typedef unsigned __int128 u128;
+
+static const uint64_t pow10_u64[20] = {
+	1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
+	1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull,
+	100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
+	1000000000000000000ull, 10000000000000000000ull,
+};
+
+static inline u128 pow10_u128(int k)
+{
+	return k < 20 ? (u128)pow10_u64[k] : (u128)pow10_u64[19] * pow10_u64[k - 19];
+}
+
+/* v >= 10^y, exactly */
+static inline bool ge_pow10(uint64_t m, int e, int y)
+{
+	if (y >= 0) {
+		u128 a = (u128)m << (e > 0 ? e : 0), b = pow10_u128(y) << (e < 0 ? -e : 0);
+
+		return a >= b;
+	}
+	return (u128)m * pow10_u64[-y] >= (u128)1 << -e; /* v < 1: e < 0 */
+}
+
+/* round-half-even(v * 10^k) */
+static inline uint64_t round_scaled(uint64_t m, int e, int k)
+{
+	if (k >= 0) {
+		u128 a = (u128)m * pow10_u64[k];
+
+		if (e >= 0)
+			return (uint64_t)(a << e);
+		u128 q = a >> -e, r = a & (((u128)1 << -e) - 1), half = (u128)1 << (-e - 1);
+
+		return (uint64_t)q + (r > half || (r == half && (q & 1)));
+	}
+	uint64_t a = m << (e > 0 ? e : 0), b = pow10_u64[-k] << (e < 0 ? -e : 0);
+	uint64_t q = a / b, r = a - q * b;
+
+	return q + (r > b - r || (r == b - r && (q & 1)));
+}
+
+/* Whether q * 10^-k reads back as v (lowhalf: the gap below v is half the
+ * one above, at a power of two). */
+static inline bool reads_back(uint64_t m, int e, bool lowhalf, uint64_t q, int k)
+{
+	int s = e < 2 ? 2 - e : 0, t = k > 0 ? k : 0;
+	u128 p10t = pow10_u128(t);
+	u128 vs = ((u128)m << (e + s)) * p10t;
+	u128 ds = ((u128)q * (k < 0 ? pow10_u64[-k] : 1)) << s;
+	u128 diff = ds > vs ? ds - vs : vs - ds;
+	u128 half = (p10t << (e + s)) >> (ds < vs && lowhalf ? 2 : 1);
+
+	return diff < half || (diff == half && !(m & 1));
+}
+
+/* "%.{d}g" of q (d digits, or 10^d after a carry) times 10^(X-d+1) */
+static int put_g(char *buf, bool neg, uint64_t q, int d, int X)
+{
+	char dig[24];
+	char *p = buf;
+	int nd;
+
+	if (q == pow10_u64[d]) {
+		q = pow10_u64[d - 1];
+		X++;
+	}
+	for (int i = d - 1; i >= 0; i--, q /= 10)
+		dig[i] = (char)('0' + q % 10);
+	for (nd = d; nd > 1 && dig[nd - 1] == '0'; nd--)
+		;
+	if (neg)
+		*p++ = '-';
+	if (X < -4 || X >= d) {
+		*p++ = dig[0];
+		if (nd > 1) {
+			*p++ = '.';
+			memcpy(p, dig + 1, (size_t)nd - 1);
+			p += nd - 1;
+		}
+		int x = X < 0 ? -X : X;
+
+		*p++ = 'e';
+		*p++ = X < 0 ? '-' : '+';
+		if (x >= 10) {
+			*p++ = (char)('0' + x / 10);
+			*p++ = (char)('0' + x % 10);
+		} else {
+			*p++ = '0';
+			*p++ = (char)('0' + x);
+		}
+	} else if (X >= 0) {
+		for (int i = 0; i <= X; i++)
+			*p++ = i < nd ? dig[i] : '0';
+		if (nd > X + 1) {
+			*p++ = '.';
+			memcpy(p, dig + X + 1, (size_t)(nd - X - 1));
+			p += nd - X - 1;
+		}
+	} else {
+		*p++ = '0';
+		*p++ = '.';
+		for (int i = 0; i < -X - 1; i++)
+			*p++ = '0';
+		memcpy(p, dig, (size_t)nd);
+		p += nd;
+	}
+	*p = '\0';
+	return (int)(p - buf);
+}
+
+int dv_fmt_f32_csv(char *buf, float v)
+{
+	uint32_t u;
+
+	memcpy(&u, &v, sizeof(u));
+	bool neg = u >> 31;
+	uint32_t E = (u >> 23) & 0xff, frac = u & 0x7fffff;
+
+	if ((u & 0x7fffffff) == 0) {
+		char *p = buf;
+
+		if (neg)
+			*p++ = '-';
+		*p++ = '0';
+		*p = '\0';
+		return (int)(p - buf);
+	}
+	int e = (int)E - 150;
+
+	if (E == 0 || E == 255 || e < -60 || e > 40)
+		return dv_fmt_f32_ref(buf, 32, v);
+	uint64_t m = frac | 0x800000u;
+	bool lowhalf = frac == 0 && E > 1;
+	/* floor(log10 v) from the binary exponent, then one exact correction */
+	int b = e + 23, X = (b * 78913) >> 18;   /* floor(b * log10(2)) for |b| < 1650 */
+
+	if (ge_pow10(m, e, X + 1))
+		X++;
+	else if (!ge_pow10(m, e, X))
+		X--;
+	int lo = 1, hi = 9;
+	uint64_t qhi = 0;
+
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		uint64_t q = round_scaled(m, e, mid - 1 - X);
+		/* a carry (q == 10^mid) is the next power of ten: still mid digits */
+		if (reads_back(m, e, lowhalf, q, mid - 1 - X)) {
+			hi = mid;
+			qhi = q;
+		} else {
+			lo = mid + 1;
+		}
+	}
+	if (!qhi)
+		qhi = round_scaled(m, e, lo - 1 - X);
+	return put_g(buf, neg, qhi, lo, X);
 }
 
 /* NaN sorts above everything: a NaN difference is the worst there is. */
@@ -124,7 +295,7 @@ static char *put_f32(fmt_cache *c, char *p, float v)
 
 	if (!c->len[h] || c->key[h] != u) {
 		char buf[32];
-		int n = fmt_f32(buf, sizeof(buf), v);
+		int n = dv_fmt_f32_csv(buf, v);
 
 		if (n <= 0 || n > 16) { /* cannot happen: at most 15 characters */
 			memcpy(p, buf, (size_t)n);

@@ -206,6 +206,13 @@ int dv_pair_stream_open(dv_pair_stream *s, const char *base_path, const char *ta
 int dv_pair_stream_read(dv_pair_stream *s, int64_t start, int64_t count, dv_error *err);
 void dv_pair_stream_close(dv_pair_stream *s);
 
+/* A float32 in the CSV export: "%.*g" with the fewest significant digits
+ * (bisected over 1..9) that strtof reads back as v; "nan", "inf", "-inf".
+ * dv_fmt_f32_ref by snprintf/strtof, dv_fmt_f32_csv the same bytes by
+ * integer arithmetic (buf: 32 bytes). Return the length. */
+int dv_fmt_f32_ref(char *buf, size_t size, float v);
+int dv_fmt_f32_csv(char *buf, float v);
+
 /* Detail and CSV export over two readers of already unified tensors. */
 int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, int64_t numel, int max_rows,
 		      int max_cols, const dv_metrics_opts *opts, dv_pair_detail *d, dv_error *err);

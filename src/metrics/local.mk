@@ -39,3 +39,10 @@ TESTS += tests/test_metrics_threads
 tests_test_metrics_threads_SOURCES = tests/test_metrics_threads.c
 tests_test_metrics_threads_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_metrics_threads_LDADD = $(DV_TEST_LIBS)
+
+# the export's float32 text by integer arithmetic against snprintf + strtof
+check_PROGRAMS += tests/test_fmt_f32
+TESTS += tests/test_fmt_f32
+tests_test_fmt_f32_SOURCES = tests/test_fmt_f32.c
+tests_test_fmt_f32_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_fmt_f32_LDADD = $(DV_TEST_LIBS)
