@@ -141,6 +141,61 @@ static void test_f16(void **state)
 	check_invariant(DV_FLOAT16, DV_FLOAT32, N_ODD, TIES, true);
 }
 
+/* The detail pane's histograms and heat map: the same for any thread count. */
+static void check_detail(dv_dtype dt, int ndim, int64_t rows, int64_t cols, int kind)
+{
+	int64_t n = rows * cols;
+	dv_tensor_desc td = { .dtype = dt, .ndim = ndim, .shape = { rows, cols } };
+	dv_metrics_opts o = dv_metrics_opts_default();
+	dv_pair_detail ref, d;
+	dv_src bs, ts;
+	dv_mem_src_ctx bc, tc;
+	dv_reader br, tr;
+	void *b, *t;
+	static const int threads[] = { 2, 3, 8, 0 };
+
+	if (ndim == 1)
+		td.shape[0] = n;
+	rng_state = 0x51ed270b27ce4d2bull ^ (uint64_t)n;
+	make_pair(dt, dt, n, kind, &b, &t);
+	dv_src_mem(&bs, &bc, dt, n, b, "b");
+	dv_src_mem(&ts, &tc, dt, n, t, "t");
+	assert_int_equal(dv_reader_init(&br, &bs, NULL), 0);
+	assert_int_equal(dv_reader_init(&tr, &ts, NULL), 0);
+	o.threads = 1;
+	assert_int_equal(dv_detail_readers(&br, &tr, &td, n, 13, 50, &o, &ref, NULL), 0);
+	for (size_t k = 0; k < sizeof(threads) / sizeof(threads[0]); k++) {
+		o.threads = threads[k];
+		assert_int_equal(dv_detail_readers(&br, &tr, &td, n, 13, 50, &o, &d, NULL), 0);
+		assert_int_equal(d.heat_rows, ref.heat_rows);
+		assert_int_equal(d.heat_cols, ref.heat_cols);
+		if (ref.heat)
+			assert_memory_equal(d.heat, ref.heat, (size_t)ref.heat_rows * ref.heat_cols * sizeof(double));
+		assert_true(d.heat_max == ref.heat_max);
+		double *h = d.heat, *rh = ref.heat;
+
+		d.heat = ref.heat = NULL;
+		assert_memory_equal(&d, &ref, sizeof(d));
+		d.heat = h;
+		ref.heat = rh;
+		dv_pair_detail_free(&d);
+	}
+	dv_pair_detail_free(&ref);
+	dv_reader_free(&br);
+	dv_reader_free(&tr);
+	free(b);
+	free(t);
+}
+
+static void test_detail(void **state)
+{
+	(void)state;
+	check_detail(DV_FLOAT32, 2, 37, 9001, PLAIN);
+	check_detail(DV_BFLOAT16, 2, 3, 150001, SPECIALS);
+	check_detail(DV_FLOAT32, 1, 1, N_BIG, TIES);
+	check_detail(DV_BFLOAT16, 2, 1001, 333, PLAIN);
+}
+
 /* Cancelled before the first chunk: CANCELLED on threads as alone. */
 static void test_cancel(void **state)
 {
@@ -165,6 +220,7 @@ int main(void)
 		cmocka_unit_test(test_f32),
 		cmocka_unit_test(test_f32_bf16),
 		cmocka_unit_test(test_f16),
+		cmocka_unit_test(test_detail),
 		cmocka_unit_test(test_cancel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -300,6 +300,9 @@ typedef struct dv_par_job {
 	const dv_metrics_opts *opts;  /* cancel; progress from the calling thread only */
 	int64_t done_base, total;     /* progress reports done_base + elements done of total */
 	const char *name;             /* for messages */
+	/* optional: nunits work units of unit_len(ctx, k) elements instead of chunks */
+	int64_t nunits;
+	int64_t (*unit_len)(void *ctx, int64_t k);
 	/* internal */
 	int64_t nchunks;
 	atomic_llong next, done, stop_at;

@@ -112,7 +112,9 @@ static void lane_run(dv_par_job *j, bool owner, bool helper)
 			job_fail(j, k, -1, &e);
 			break;
 		}
-		int64_t cnt = j->numel - k * DV_CHUNK < DV_CHUNK ? j->numel - k * DV_CHUNK : DV_CHUNK;
+		int64_t cnt = j->unit_len                        ? j->unit_len(j->ctx, k)
+			      : j->numel - k * DV_CHUNK < DV_CHUNK ? j->numel - k * DV_CHUNK
+								   : DV_CHUNK;
 		int64_t done = atomic_fetch_add(&j->done, cnt) + cnt;
 
 		if (owner && j->opts && j->opts->progress)
@@ -193,7 +195,7 @@ int dv_par_threads(const dv_metrics_opts *o, int64_t numel)
 
 int dv_par_run(dv_par_job *j, int threads, dv_error *err)
 {
-	j->nchunks = (j->numel + DV_CHUNK - 1) / DV_CHUNK;
+	j->nchunks = j->unit_len ? j->nunits : (j->numel + DV_CHUNK - 1) / DV_CHUNK;
 	atomic_init(&j->next, 0);
 	atomic_init(&j->done, 0);
 	atomic_init(&j->stop_at, INT64_MAX);
