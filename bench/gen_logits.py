@@ -5,7 +5,9 @@ one-big-pair figures of run.sh (`-L`):
   OUTDIR/logits-bfloat16/{baseline,target}/...                                  [3530, 152064] bfloat16
 about 1.07 GB a file, 2.1 GB a pair. Deterministic (torch.manual_seed). The
 target perturbs 1/8 of the elements by 1e-3 of the scale (passes at 1e-3).
-usage: /usr/bin/python3 gen_logits.py OUTDIR   (needs torch)"""
+With --small: logits-small-{float32,bfloat16} of 48 and 96 rows (29 MB a file),
+for the element-wise export (a full export of the big pair is 16 GB of CSV).
+usage: /usr/bin/python3 gen_logits.py [--small] OUTDIR   (needs torch)"""
 import os, sys
 
 import torch
@@ -21,9 +23,13 @@ def meta():
 
 
 def main():
-    out = sys.argv[1]
+    small = sys.argv[1] == "--small"
+    out = sys.argv[-1]
     for dtype, rows in ((torch.float32, 1765), (torch.bfloat16, 3530)):
-        top = os.path.join(out, "logits-" + str(dtype).split(".")[1])
+        if small:
+            rows //= 36.77
+            rows = int(rows)
+        top = os.path.join(out, ("logits-small-" if small else "logits-") + str(dtype).split(".")[1])
         paths = [os.path.join(top, side, "sglang_dump_1764130000.00", NAME) for side in ("baseline", "target")]
         if all(os.path.exists(p) for p in paths):
             continue

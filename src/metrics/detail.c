@@ -50,6 +50,7 @@ typedef struct detail_pass {
 	double *sums;
 	int64_t *counts;
 	const int32_t *colcell;
+	const int64_t *cellend;        /* per heat column: one past its last tensor column */
 	int64_t R, C, row, col, rowcell;
 	int hr, hc;
 	detail_counts *cnt;            /* the serial pass's counts */
@@ -111,6 +112,10 @@ struct detail_counts {
 	int64_t base_bins[DV_VALUE_BINS], targ_bins[DV_VALUE_BINS];
 };
 
+/* Per element: the |t-b| bucket (24: zero, 25: not finite) and both value
+ * bins, counted in four interleaved sub-tables (repeated values would
+ * otherwise wait on one counter); heat-map cells a run of columns at a time,
+ * the cell's sum in a register, its terms in scan order as before. */
 static inline __attribute__((always_inline)) void count_span(const detail_pass *p, detail_counts *c,
 							      const float *bv, const float *tv, int64_t cnt,
 							      int64_t *prow, int64_t *pcol, int64_t *prowcell)
@@ -121,47 +126,79 @@ static inline __attribute__((always_inline)) void count_span(const detail_pass *
 	double *sums = p->sums;
 	int64_t *counts = p->counts;
 	const int32_t *colcell = p->colcell;
+	const int64_t *cellend = p->cellend;
 	int64_t R = p->R, C = p->C, row = *prow, col = *pcol, rowcell = *prowcell;
 	int hr = p->hr, hc = p->hc, lo_exp = p->d->absdiff_lo_exp;
+	uint32_t hk[4][DV_ABSDIFF_BUCKETS + 2], hb[4][DV_VALUE_BINS], ht[4][DV_VALUE_BINS];
 
-	for (int64_t i = 0; i < cnt; i++) {
-		float b = bv[i], t = tv[i], a = fabsf(t - b);
+	memset(hk, 0, sizeof(hk));
+	memset(hb, 0, sizeof(hb));
+	memset(ht, 0, sizeof(ht));
+	for (int64_t i = 0; i < cnt;) {
+		int64_t run = cnt - i, cell = 0;
+		double hs = 0;
+		int64_t hn = 0;
 
-		if (a == 0) {
-			c->zero++;
-		} else if (!isfinite(a)) {
-			c->nonfinite++;
-		} else {
+		if (sums) {
+			int h = colcell[col];
+
+			cell = rowcell + h;
+			if (cellend[h] - col < run)
+				run = cellend[h] - col;
+			hs = sums[cell];
+		}
+		for (int64_t j = i; j < i + run; j++) {
+			float b = bv[j], t = tv[j], a = fabsf(t - b);
+			int sub = (int)(j & 3);
 			uint32_t u;
 
 			memcpy(&u, &a, sizeof(u));
 			uint32_t E = u >> 23;
-			int k = (E ? dec_lo[E] + (a >= dec_thr[E]) : decade(p10, a)) - lo_exp;
+			int k = dec_lo[E] + (a >= dec_thr[E]) - lo_exp;
 
 			k = k < 0 ? 0 : k >= DV_ABSDIFF_BUCKETS ? DV_ABSDIFF_BUCKETS - 1 : k;
-			c->buckets[k]++;
-		}
-		if (isfinite(b)) {
-			int k = (int)(((double)b - lo) * scale);
-
-			c->base_bins[k >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : k]++;
-		}
-		if (isfinite(t)) {
-			int k = (int)(((double)t - lo) * scale);
-
-			c->targ_bins[k >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : k]++;
-		}
-		if (sums) {
-			if (isfinite(a)) {
-				sums[rowcell + colcell[col]] += a;
-				counts[rowcell + colcell[col]]++;
+			if (__builtin_expect(E == 0 && a != 0, 0)) {
+				k = decade(p10, a) - lo_exp;
+				k = k < 0 ? 0 : k >= DV_ABSDIFF_BUCKETS ? DV_ABSDIFF_BUCKETS - 1 : k;
 			}
-			/* running coordinates: no division per element */
-			if (++col == C) {
+			k = a == 0 ? DV_ABSDIFF_BUCKETS : E == 255 ? DV_ABSDIFF_BUCKETS + 1 : k;
+			hk[sub][k]++;
+			if (isfinite(b)) {
+				int kb = (int)(((double)b - lo) * scale);
+
+				hb[sub][kb >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : kb]++;
+			}
+			if (isfinite(t)) {
+				int kt = (int)(((double)t - lo) * scale);
+
+				ht[sub][kt >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : kt]++;
+			}
+			/* adding 0 leaves the (never negative) sum as it was */
+			bool fin = E != 255;
+
+			hs += fin ? (double)a : 0.0;
+			hn += fin;
+		}
+		i += run;
+		if (sums) {
+			sums[cell] = hs;
+			counts[cell] += hn;
+			col += run;
+			if (col == C) {
 				col = 0;
 				row++;
 				rowcell = row < R ? (row * hr / R) * hc : 0;
 			}
+		}
+	}
+	for (int s = 0; s < 4; s++) {
+		for (int k = 0; k < DV_ABSDIFF_BUCKETS; k++)
+			c->buckets[k] += hk[s][k];
+		c->zero += hk[s][DV_ABSDIFF_BUCKETS];
+		c->nonfinite += hk[s][DV_ABSDIFF_BUCKETS + 1];
+		for (int k = 0; k < DV_VALUE_BINS; k++) {
+			c->base_bins[k] += hb[s][k];
+			c->targ_bins[k] += ht[s][k];
 		}
 	}
 	*prow = row;
@@ -336,6 +373,7 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	double *sums = NULL;
 	int64_t *counts = NULL;
 	int32_t *colcell = NULL;
+	int64_t *cellend = NULL;
 	int64_t R = 0, C = 0;
 	int hr = 0, hc = 0;
 
@@ -383,8 +421,18 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 			dv_par_leave();
 			return dv_error_set(err, "out of memory for a %dx%d heat map", hr, hc);
 		}
-		for (int64_t c = 0; c < C; c++)
+		cellend = malloc((size_t)hc * sizeof(int64_t));
+		if (!cellend) {
+			free(sums);
+			free(counts);
+			free(colcell);
+			dv_par_leave();
+			return dv_error_set(err, "out of memory for a %dx%d heat map", hr, hc);
+		}
+		for (int64_t c = 0; c < C; c++) {
 			colcell[c] = (int32_t)(c * hc / C);
+			cellend[colcell[c]] = c + 1;
+		}
 	}
 
 	/* pass 2: counts */
@@ -394,6 +442,9 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	 * binade's bottom, plus one past the power of ten inside the binade */
 	int dec_lo[256];
 	double dec_thr[256];
+	/* E 0 (zero, subnormal) and 255 (Inf, NaN) are handled apart */
+	dec_lo[0] = 0;
+	dec_thr[0] = INFINITY;
 	for (int E = 1; E < 256; E++) {
 		double bottom = ldexp(1.0, E - 127), top = ldexp(1.0, E - 126);
 
@@ -408,6 +459,7 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	p.sums = sums;
 	p.counts = counts;
 	p.colcell = colcell;
+	p.cellend = cellend;
 	p.R = R;
 	p.C = C;
 	p.row = row;
@@ -422,6 +474,7 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 		free(sums);
 		free(counts);
 		free(colcell);
+		free(cellend);
 		return -1;
 	}
 	counts_add(d, &cnt);
@@ -439,6 +492,7 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	}
 	free(counts);
 	free(colcell);
+	free(cellend);
 	return 0;
 }
 
