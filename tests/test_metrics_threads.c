@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -196,6 +197,75 @@ static void test_detail(void **state)
 	check_detail(DV_BFLOAT16, 2, 1001, 333, PLAIN);
 }
 
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+/* The element-wise CSV: the same bytes for any thread count. */
+static void check_export(dv_dtype bt, dv_dtype tt, int64_t rows, int64_t cols, double min_abs)
+{
+	int64_t n = rows * cols, nrows_ref, nrows;
+	dv_tensor_desc td = { .dtype = tt, .ndim = 2, .shape = { rows, cols } };
+	dv_metrics_opts o = dv_metrics_opts_default();
+	dv_src bs, ts;
+	dv_mem_src_ctx bc, tc;
+	dv_reader br, tr;
+	void *b, *t;
+	char ref_path[] = "/tmp/dv-test-export-XXXXXX", *ref, *got;
+	size_t ref_len, got_len;
+	static const int threads[] = { 2, 3, 8, 0 };
+	int fd = mkstemp(ref_path);
+
+	assert_true(fd >= 0);
+	close(fd);
+	rng_state = 0x7a3d1e09c4b8f265ull ^ (uint64_t)n;
+	make_pair(bt, tt, n, SPECIALS, &b, &t);
+	dv_src_mem(&bs, &bc, bt, n, b, "b");
+	dv_src_mem(&ts, &tc, tt, n, t, "t");
+	assert_int_equal(dv_reader_init(&br, &bs, NULL), 0);
+	assert_int_equal(dv_reader_init(&tr, &ts, NULL), 0);
+	o.threads = 1;
+	assert_int_equal(dv_export_readers(&br, &tr, &td, n, ref_path, min_abs, 0, &o, &nrows_ref, NULL), 0);
+	ref = slurp(ref_path, &ref_len);
+	for (size_t k = 0; k < sizeof(threads) / sizeof(threads[0]); k++) {
+		o.threads = threads[k];
+		assert_int_equal(dv_export_readers(&br, &tr, &td, n, ref_path, min_abs, 0, &o, &nrows, NULL), 0);
+		assert_int_equal(nrows, nrows_ref);
+		got = slurp(ref_path, &got_len);
+		assert_int_equal(got_len, ref_len);
+		assert_memory_equal(got, ref, ref_len);
+		free(got);
+	}
+	free(ref);
+	unlink(ref_path);
+	dv_reader_free(&br);
+	dv_reader_free(&tr);
+	free(b);
+	free(t);
+}
+
+static void test_export(void **state)
+{
+	(void)state;
+	check_export(DV_FLOAT32, DV_FLOAT32, 7, 30001, -1);
+	check_export(DV_BFLOAT16, DV_BFLOAT16, 3, 77777, -1);
+	check_export(DV_FLOAT32, DV_BFLOAT16, 11, 19999, 1e-3);
+}
+
 /* Cancelled before the first chunk: CANCELLED on threads as alone. */
 static void test_cancel(void **state)
 {
@@ -221,6 +291,7 @@ int main(void)
 		cmocka_unit_test(test_f32_bf16),
 		cmocka_unit_test(test_f16),
 		cmocka_unit_test(test_detail),
+		cmocka_unit_test(test_export),
 		cmocka_unit_test(test_cancel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -452,6 +453,213 @@ static inline int write_chunk(void *ctx, int64_t start, int64_t cnt)
 	return 0;
 }
 
+/* ---- all rows on several threads ----
+ * Units of EXPORT_UNIT elements are formatted by any thread into one of a
+ * ring of slots and written strictly in unit order: whichever thread finds
+ * the next unit ready becomes the writer until none is (one at a time); a
+ * thread waits for its slot only while the unit a ring's length before its
+ * own is unwritten. The bytes are those of one thread's rows, in order. */
+#define EXPORT_UNIT 16384
+
+typedef struct export_slot {
+	char *buf;
+	size_t len;
+	int64_t rows, unit;            /* unit held; -1: free */
+	bool ready;
+} export_slot;
+
+typedef struct export_par {
+	const dv_src *bs, *ts;
+	const dv_tensor_desc *td;
+	double min_abs_diff;
+	int64_t numel, nunits;
+	FILE *f;
+	export_slot *slots;
+	int nslots;
+	size_t linemax;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int64_t next_write, rows;
+	bool writing, failed;
+	int write_errno;
+} export_par;
+
+typedef struct export_lane {
+	dv_reader br, tr;
+	fmt_cache cache;
+} export_lane;
+
+static void *export_lane_new(void *ctx)
+{
+	export_par *ep = ctx;
+	export_lane *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	if (dv_reader_init(&l->br, ep->bs, NULL) < 0 || dv_reader_init(&l->tr, ep->ts, NULL) < 0) {
+		dv_reader_free(&l->br);
+		dv_reader_free(&l->tr);
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+static void export_lane_done(void *ctx, void *vl)
+{
+	export_lane *l = vl;
+
+	(void)ctx;
+	dv_reader_free(&l->br);
+	dv_reader_free(&l->tr);
+	free(l);
+}
+
+static int64_t export_unit_len(void *ctx, int64_t k)
+{
+	export_par *ep = ctx;
+	int64_t start = k * EXPORT_UNIT;
+
+	return ep->numel - start < EXPORT_UNIT ? ep->numel - start : EXPORT_UNIT;
+}
+
+/* Writes ready units in order while this thread holds the writer's turn
+ * (called and returning with mu held). */
+static void export_drain(export_par *ep)
+{
+	if (ep->writing)
+		return;
+	ep->writing = true;
+	for (;;) {
+		export_slot *sl = &ep->slots[ep->next_write % ep->nslots];
+
+		if (ep->failed || sl->unit != ep->next_write || !sl->ready)
+			break;
+		pthread_mutex_unlock(&ep->mu);
+		errno = 0;
+		bool ok = fwrite(sl->buf, 1, sl->len, ep->f) == sl->len;
+		int e = errno;
+		pthread_mutex_lock(&ep->mu);
+		if (!ok) {
+			ep->failed = true;
+			ep->write_errno = e ? e : EIO;
+			break;
+		}
+		ep->rows += sl->rows;
+		sl->unit = -1;
+		sl->ready = false;
+		ep->next_write++;
+		pthread_cond_broadcast(&ep->cv);
+	}
+	ep->writing = false;
+}
+
+static int export_par_chunk(void *ctx, void *vl, int64_t k, dv_error *err)
+{
+	export_par *ep = ctx;
+	export_lane *l = vl;
+	int64_t start = k * EXPORT_UNIT, cnt = export_unit_len(ctx, k);
+	export_slot *sl = &ep->slots[k % ep->nslots];
+	int64_t coord[PT_MAX_DIMS];
+	const dv_tensor_desc *td = ep->td;
+
+	if (dv_reader_read(&l->br, start, cnt, err) < 0 || dv_reader_read(&l->tr, start, cnt, err) < 0) {
+		/* later units wait on this one: stop them all */
+		pthread_mutex_lock(&ep->mu);
+		ep->failed = true;
+		pthread_cond_broadcast(&ep->cv);
+		pthread_mutex_unlock(&ep->mu);
+		return -1;
+	}
+	pthread_mutex_lock(&ep->mu);
+	/* the slot is free once the unit a ring before this one is written */
+	while (!ep->failed && sl->unit != -1) {
+		export_drain(ep);
+		if (!ep->failed && sl->unit != -1)
+			pthread_cond_wait(&ep->cv, &ep->mu);
+	}
+	if (ep->failed) {
+		pthread_mutex_unlock(&ep->mu);
+		return dv_error_set(err, "%s", ep->write_errno ? strerror(ep->write_errno) : "stopped");
+	}
+	sl->unit = k;
+	sl->ready = false;
+	pthread_mutex_unlock(&ep->mu);
+
+	char *p = sl->buf;
+	int64_t rows = 0;
+
+	dv_index_to_coord(start, td->ndim, td->shape, coord);
+	for (int64_t i = 0; i < cnt; i++, coord_next(td->ndim, td->shape, coord)) {
+		float b = l->br.f32[i], t = l->tr.f32[i];
+
+		if (!keep_row(fabsf(t - b), ep->min_abs_diff))
+			continue;
+		p += format_row(&l->cache, p, td->ndim, coord, start + i, b, t);
+		rows++;
+	}
+	pthread_mutex_lock(&ep->mu);
+	sl->len = (size_t)(p - sl->buf);
+	sl->rows = rows;
+	sl->ready = true;
+	export_drain(ep);
+	pthread_mutex_unlock(&ep->mu);
+	return 0;
+}
+
+/* All rows past min_abs_diff into f on threads; DV_WALK_* or -1. */
+static int export_par_write(const dv_src *bs, const dv_src *ts, const dv_tensor_desc *td, int64_t numel,
+			    double min_abs_diff, FILE *f, int threads, const dv_metrics_opts *opts, int64_t *rows,
+			    const char *out_path, dv_error *err)
+{
+	export_par ep = { .bs = bs, .ts = ts, .td = td, .min_abs_diff = min_abs_diff, .numel = numel, .f = f };
+	int st = -1;
+
+	ep.nunits = (numel + EXPORT_UNIT - 1) / EXPORT_UNIT;
+	ep.nslots = 2 * (threads > 0 ? threads : dv_par_cpus()) + 2;
+	ep.linemax = 96 + 22 * (size_t)(td->ndim > 0 ? td->ndim : 1);
+	ep.slots = calloc((size_t)ep.nslots, sizeof(*ep.slots));
+	if (!ep.slots)
+		return dv_error_set(err, "%s: out of memory", out_path);
+	for (int i = 0; i < ep.nslots; i++) {
+		ep.slots[i].unit = -1;
+		if (!(ep.slots[i].buf = malloc(EXPORT_UNIT * ep.linemax))) {
+			dv_error_set(err, "%s: out of memory", out_path);
+			goto out;
+		}
+	}
+	pthread_mutex_init(&ep.mu, NULL);
+	pthread_cond_init(&ep.cv, NULL);
+	dv_par_job j = { .numel = numel, .ctx = &ep, .lane_new = export_lane_new, .chunk = export_par_chunk,
+			 .lane_done = export_lane_done, .opts = opts, .total = numel, .name = out_path,
+			 .nunits = ep.nunits, .unit_len = export_unit_len };
+
+	st = dv_par_run(&j, threads, err);
+	if (st == DV_WALK_DONE) {
+		pthread_mutex_lock(&ep.mu);
+		export_drain(&ep);
+		if (ep.failed || ep.next_write != ep.nunits) {
+			errno = ep.write_errno ? ep.write_errno : EIO;
+			st = -1;
+			dv_error_set(err, "%s: %s", out_path, strerror(errno));
+		}
+		pthread_mutex_unlock(&ep.mu);
+	} else if (st < 0) {
+		char msg[sizeof(err->msg)];
+
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		dv_error_set(err, "%s: %s", out_path, msg);
+	}
+	*rows = ep.rows;
+	pthread_cond_destroy(&ep.cv);
+	pthread_mutex_destroy(&ep.mu);
+out:
+	for (int i = 0; i < ep.nslots; i++)
+		free(ep.slots[i].buf);
+	free(ep.slots);
+	return st;
+}
+
 static int export_walk_end(int st, const char *out_path, dv_error *err)
 {
 	if (st == DV_WALK_CANCELLED)
@@ -520,7 +728,18 @@ int dv_export_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	w.done = (passes - 1) * numel;
 	if (top_k > 0)
 		w.want = top_wanted;
-	st = top_k > 0 ? dv_chunk_walk(&w, write_top_chunk, &p, err) : dv_chunk_walk(&w, write_chunk, &p, err);
+	int threads = top_k <= 0 && br->src->concurrent && tr->src->concurrent ? dv_par_threads(opts, numel) : 1;
+
+	if (threads != 1) {
+		dv_par_enter();
+		st = export_par_write(br->src, tr->src, td, numel, min_abs_diff, f, threads, opts, &p.rows, out_path,
+				      err);
+		dv_par_leave();
+		if (st < 0)
+			goto out;
+	} else {
+		st = top_k > 0 ? dv_chunk_walk(&w, write_top_chunk, &p, err) : dv_chunk_walk(&w, write_chunk, &p, err);
+	}
 	rows = p.rows;
 	if (export_walk_end(st, out_path, err) < 0)
 		goto out;
