@@ -181,6 +181,25 @@ static void check_detail(dv_dtype dt, int ndim, int64_t rows, int64_t cols, int 
 		ref.heat = rh;
 		dv_pair_detail_free(&d);
 	}
+	/* with the finished comparison (pass 1 from its statistics where exact) */
+	dv_pair_result r;
+
+	o.threads = 1;
+	assert_int_equal(dv_compare_buffers(&td, b, &td, t, &o, &r, NULL), 0);
+	o.known = &r;
+	for (int th = 1; th <= 3; th += 2) {
+		o.threads = th;
+		assert_int_equal(dv_detail_readers(&br, &tr, &td, n, 13, 50, &o, &d, NULL), 0);
+		if (ref.heat)
+			assert_memory_equal(d.heat, ref.heat, (size_t)ref.heat_rows * ref.heat_cols * sizeof(double));
+		double *h = d.heat, *rh = ref.heat;
+
+		d.heat = ref.heat = NULL;
+		assert_memory_equal(&d, &ref, sizeof(d));
+		d.heat = h;
+		ref.heat = rh;
+		dv_pair_detail_free(&d);
+	}
 	dv_pair_detail_free(&ref);
 	dv_reader_free(&br);
 	dv_reader_free(&tr);
@@ -195,6 +214,7 @@ static void test_detail(void **state)
 	check_detail(DV_BFLOAT16, 2, 3, 150001, SPECIALS);
 	check_detail(DV_FLOAT32, 1, 1, N_BIG, TIES);
 	check_detail(DV_BFLOAT16, 2, 1001, 333, PLAIN);
+	check_detail(DV_FLOAT32, 2, 257, 1031, TIES);
 }
 
 static char *slurp(const char *path, size_t *len)
