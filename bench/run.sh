@@ -245,10 +245,17 @@ for set in $sets; do
 		row "compare --verify-crc" "$wall" "$cpu" "$rss"
 		eb=$builddir/bench/engine_bench
 		if [ -x "$eb" ]; then
-			best "$eb" -j 1 detail "$dir/baseline" "$dir/target"
-			row "detail pane" "$wall" "$cpu" "$rss"
-			echo "  detail / compare:      $(ratio "$wall" "$dv_wall")x"
-			verdict "detail pane <= 2x compare" "$wall <= 2 * $dv_wall"
+			# the detail alone, after the pair's comparison (as the explorer asks)
+			bdet=
+			i=0
+			while [ $i -lt "$runs" ]; do
+				det=$("$eb" -j 1 detail "$dir/baseline" "$dir/target" | sed -n 's/.*detail only \([0-9.]*\) s.*/\1/p')
+				if [ -n "$det" ] && { [ -z "$bdet" ] || awk "BEGIN { exit !($det < $bdet) }"; }; then bdet=$det; fi
+				i=$((i + 1))
+			done
+			echo "  detail pane (after the compare): $bdet s"
+			echo "  detail / compare:      $(ratio "$bdet" "$dv_wall")x"
+			verdict "detail pane <= 2x compare" "$bdet <= 2 * $dv_wall"
 			small=$datadir/logits-small-${set#logits-}
 			bmb=0
 			i=0
