@@ -28,7 +28,7 @@ static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 static dv_par_job *pool_jobs;                              /* open passes (pool_mu) */
 static atomic_int pool_njobs;
 static atomic_int pool_running;                            /* threads computing metrics */
-static int pool_ncpu = 1;
+static atomic_int pool_ncpu = 1;                           /* cores the pool fills */
 
 static int usable_cpus(void)
 {
@@ -162,13 +162,14 @@ static void pool_init(void)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, (size_t)256 << 10);
-	pool_ncpu = 1;
+	/* set before any helper reads it; a helper that cannot be started
+	 * leaves its core to the callers */
+	atomic_store(&pool_ncpu, n);
 	for (int i = 1; i < n; i++) {
 		pthread_t t;
 
 		if (pthread_create(&t, &attr, helper_main, NULL))
 			break;
-		pool_ncpu++;
 	}
 	pthread_attr_destroy(&attr);
 }
