@@ -9,8 +9,14 @@
  *   full     dv_compare_files, what `compare` does per pair (no output)
  *   nocrc    full, files opened with no_crc_check
  *   nopct    full without percentiles
+ *   verify   full, files opened with the CRC-32 check (compare --verify-crc)
+ *   detail   dv_compare_files then dv_pair_detail_compute with its result, as the
+ *            explorer's detail pane (64 x 256 heat map); "detail only": the latter
+ *   export   dv_export_diff_csv of every element to EXPORT_FILE (default
+ *            /tmp/dv-bench/export.csv, removed after), its size and MB/s
+ * -t N sets dv_metrics_opts.threads (default 0: the pool's idle helpers).
  *
- * usage: engine_bench [-j THREADS] STAGE[,STAGE...] BASELINE TARGET
+ * usage: engine_bench [-j THREADS] [-t N] STAGE[,STAGE...] BASELINE TARGET
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -20,6 +26,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,8 +76,12 @@ static void collect(const char *root, const char *rel, struct pairs *ps)
 	closedir(d);
 }
 
-enum stage { ST_OPEN, ST_READ, ST_READNC, ST_FULL, ST_NOCRC, ST_NOPCT };
-static const char *const stage_names[] = { "open", "read", "readnc", "full", "nocrc", "nopct" };
+enum stage { ST_OPEN, ST_READ, ST_READNC, ST_FULL, ST_NOCRC, ST_NOPCT, ST_VERIFY, ST_DETAIL, ST_EXPORT };
+static const char *const stage_names[] = { "open", "read", "readnc", "full", "nocrc", "nopct", "verify", "detail",
+					   "export" };
+static int opt_threads;
+static atomic_llong export_bytes, detail_ns;
+static double now(void);
 
 struct run {
 	enum stage stage;
@@ -107,17 +118,50 @@ static int one_pair(struct run *r, const char *bp, const char *tp, void *buf, si
 	pt_file *bf, *tf;
 	int rc = 0;
 
-	if (r->stage == ST_FULL || r->stage == ST_NOPCT) {
+	opts.threads = opt_threads;
+	if (r->stage == ST_FULL || r->stage == ST_NOPCT || r->stage == ST_VERIFY) {
 		res = malloc(sizeof(*res));
 		if (!res)
 			return -1;
 		opts.percentiles = r->stage != ST_NOPCT;
+		pt_set_verify_crc(r->stage == ST_VERIFY);
 		rc = dv_compare_files(bp, tp, &opts, res);
+		pt_set_verify_crc(false);
 		rc = res->status == DV_RESULT_ERROR ? -1 : 0;
 		dv_pair_result_free(res);
 		free(res);
 		return rc;
 	}
+	if (r->stage == ST_DETAIL) {
+		/* as the explorer asks for it: after the pair's comparison (not
+		 * timed here; "detail only" is the detail's own time) */
+		dv_pair_detail d;
+		dv_pair_result *known = malloc(sizeof(*known));
+
+		if (!known)
+			return -1;
+		dv_compare_files(bp, tp, &opts, known);
+		opts.known = known;
+		double t0 = now();
+		rc = dv_pair_detail_compute(bp, tp, 64, 256, &opts, &d, &err);
+		atomic_fetch_add(&detail_ns, (long long)((now() - t0) * 1e9));
+		if (rc == 0)
+			dv_pair_detail_free(&d);
+		free(known);
+		return rc;
+	}
+	if (r->stage == ST_EXPORT) {
+		const char *out = getenv("EXPORT_FILE") ? getenv("EXPORT_FILE") : "/tmp/dv-bench/export.csv";
+		int64_t rows = 0;
+		struct stat st;
+
+		rc = dv_export_diff_csv(bp, tp, out, -1, 0, &opts, &rows, &err);
+		if (rc == 0 && stat(out, &st) == 0)
+			atomic_fetch_add(&export_bytes, (long long)st.st_size);
+		unlink(out);
+		return rc;
+	}
+	/* read: the CRC checked (as --verify-crc); readnc, nocrc: not */
 	lim.no_crc_check = r->stage == ST_READNC || r->stage == ST_NOCRC;
 	bf = pt_open_ex(bp, &lim, &err);
 	tf = bf ? pt_open_ex(tp, &lim, &err) : NULL;
@@ -193,10 +237,13 @@ int main(int argc, char **argv)
 	int nthreads = (int)sysconf(_SC_NPROCESSORS_ONLN), opt;
 	struct pairs ps = { 0 };
 
-	while ((opt = getopt(argc, argv, "j:")) != -1) {
-		if (opt != 'j')
+	while ((opt = getopt(argc, argv, "j:t:")) != -1) {
+		if (opt == 'j')
+			nthreads = atoi(optarg);
+		else if (opt == 't')
+			opt_threads = atoi(optarg);
+		else
 			goto usage;
-		nthreads = atoi(optarg);
 	}
 	if (argc - optind != 3 || nthreads < 1 || nthreads > 64)
 		goto usage;
@@ -224,8 +271,16 @@ int main(int argc, char **argv)
 			pthread_create(&th[t], NULL, worker, &r);
 		for (int t = 0; t < nthreads; t++)
 			pthread_join(th[t], NULL);
-		printf("  %-7s wall %7.3f s  cpu %7.3f s  errors %ld\n", s, now() - w0, cpu_seconds() - c0,
+		double wall = now() - w0;
+		long long eb = atomic_exchange(&export_bytes, 0);
+
+		printf("  %-7s wall %7.3f s  cpu %7.3f s  errors %ld", s, wall, cpu_seconds() - c0,
 		       (long)atomic_load(&r.errors));
+		if (r.stage == ST_DETAIL)
+			printf("  detail only %.3f s", (double)atomic_exchange(&detail_ns, 0) / 1e9);
+		if (r.stage == ST_EXPORT)
+			printf("  wrote %.1f MB, %.0f MB/s", eb / 1e6, eb / 1e6 / wall);
+		printf("\n");
 	}
 	free(stages);
 	for (size_t i = 0; i < ps.n; i++)
@@ -234,6 +289,7 @@ int main(int argc, char **argv)
 	return 0;
 
 usage:
-	fprintf(stderr, "usage: engine_bench [-j THREADS] open|read|readnc|full|nocrc|nopct[,...] BASELINE TARGET\n");
+	fprintf(stderr, "usage: engine_bench [-j THREADS] [-t N] open|read|readnc|full|nocrc|nopct|verify|detail|export[,...] "
+			"BASELINE TARGET\n");
 	return 2;
 }

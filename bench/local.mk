@@ -7,7 +7,7 @@ bench_gen_dumps_LDADD = -lpthread
 CLEANFILES += bench/gen_dumps$(EXEEXT)
 EXTRA_DIST += bench/README.md bench/run.sh bench/torch_compare.py \
 	bench/check_torch.py bench/tui_paint.py bench/cross_check.py \
-	bench/engine_bench.c
+	bench/engine_bench.c bench/gen_logits.py
 
 .PHONY: bench
 bench: bench/gen_dumps$(EXEEXT) src/dumpview$(EXEEXT)

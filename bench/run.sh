@@ -13,7 +13,8 @@
 #   -P           skip the TUI first-paint measure
 #   -O DUMPVIEW  scale only: time this other dumpview too (main's, say),
 #                each row before the build's own, for a before/after table
-#   SET          wide, wide-tp8, many, scale (default: wide many); tui is
+#   SET          wide, wide-tp8, many, scale, logits-float32, logits-bfloat16
+#                (default: wide many); tui is
 #                measured with -P unset. wide-tp8 (wide's target as TP=8
 #                shards) is timed against wide (measured too if not named
 #                before it): ratio of wall time and peak RSS, targets <= 1.5x
@@ -21,6 +22,11 @@
 #                1 k .. 300 k pairs of tiny tensors (sets sNk, SCALE_SIZES
 #                overrides the pair counts), wall, CPU, peak RSS and RSS per
 #                pair; target <= 1 KB of RSS per pair at 200 k pairs.
+#                logits-float32, logits-bfloat16: one 2.1 GB pair of
+#                [N, 152064] (gen_logits.py, needs torch): compare <= 1.5x cat,
+#                --verify-crc, the detail pane (engine_bench detail) <= 2x
+#                compare, and the element-wise export of logits-small-* (29 MB
+#                files, written to /dev/shm) >= 400 MB/s.
 # With torch, cross_check.py also compares every pair's numbers with torch's
 # (not on wide-tp8: the torch script pairs files by name and does not unshard).
 set -eu
@@ -41,7 +47,7 @@ while getopts B:d:n:TPO: opt; do
 	T) torch=no ;;
 	P) paint=no ;;
 	O) other=$OPTARG ;;
-	*) sed -n '7,27p' "$0" >&2; exit 2 ;;
+	*) sed -n '7,33p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -105,6 +111,16 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the m
 echo "dumpview: $dumpview, built $(date -u -r "$dumpview" '+%H:%M:%S UTC'); source HEAD $(git -C "$top" log -1 --format='%h %s (%cd)' --date=format:'%H:%M:%S' 2>/dev/null || echo '?')"
 # ensure_set SET: generates $datadir/SET on first use.
 ensure_set() {
+	case $1 in
+	logits-*)
+		if [ ! -d "$datadir/$1/target" ] || [ ! -d "$datadir/logits-small-${1#logits-}/target" ]; then
+			echo "generating the logits pairs in $datadir (torch.save) ..."
+			"$python" "$here/gen_logits.py" "$datadir" >/dev/null
+			"$python" "$here/gen_logits.py" --small "$datadir" >/dev/null
+		fi
+		return
+		;;
+	esac
 	if [ ! -d "$datadir/$1/target" ]; then
 		echo "generating $1 in $datadir/$1 ..."
 		"$gen" "$1" "$datadir/$1" >/dev/null
@@ -262,6 +278,38 @@ for set in $sets; do
 		;;
 	many)
 		[ "$torch" = yes ] && verdict ">= 30x faster than torch" "$torch_wall >= 30 * $dv_wall"
+		;;
+	logits-*)
+		verdict "one 2 GB pair: compare <= 1.5x cat" "$dv_wall <= 1.5 * $cat_wall"
+		best "$dumpview" compare --verify-crc --format jsonl "$dir/baseline" "$dir/target"
+		row "compare --verify-crc" "$wall" "$cpu" "$rss"
+		eb=$builddir/bench/engine_bench
+		if [ -x "$eb" ]; then
+			# the detail alone, after the pair's comparison (as the explorer asks)
+			bdet=
+			i=0
+			while [ $i -lt "$runs" ]; do
+				det=$("$eb" -j 1 detail "$dir/baseline" "$dir/target" | sed -n 's/.*detail only \([0-9.]*\) s.*/\1/p')
+				if [ -n "$det" ] && { [ -z "$bdet" ] || awk "BEGIN { exit !($det < $bdet) }"; }; then bdet=$det; fi
+				i=$((i + 1))
+			done
+			echo "  detail pane (after the compare): $bdet s"
+			echo "  detail / compare:      $(ratio "$bdet" "$dv_wall")x"
+			verdict "detail pane <= 2x compare" "$bdet <= 2 * $dv_wall"
+			small=$datadir/logits-small-${set#logits-}
+			bmb=0
+			i=0
+			while [ $i -lt "$runs" ]; do
+				mb=$(EXPORT_FILE=/dev/shm/dv-bench-export.csv "$eb" -j 1 export "$small/baseline" \
+					"$small/target" | sed -n 's/.*, \([0-9]*\) MB\/s$/\1/p')
+				[ -n "$mb" ] && [ "$mb" -gt "$bmb" ] && bmb=$mb
+				i=$((i + 1))
+			done
+			echo "  export (every element of logits-small-${set#logits-}, to /dev/shm): $bmb MB/s"
+			verdict "export >= 400 MB/s" "$bmb >= 400"
+		else
+			echo "  (no $eb: 'make bench' builds it; detail and export not measured)"
+		fi
 		;;
 	esac
 done

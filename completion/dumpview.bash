@@ -16,16 +16,16 @@ _dumpview_grouping_opts='--preset --grouping-skip-keys --override-dims
 
 _dumpview_explorer_opts="--diff-threshold --rule --rules --allow-failed-pattern
 	--allow-skipped-pattern --filter --layer-regex --ascii --no-color --no-scan
-	--follow-symlinks --report --print-keys --help --version $_dumpview_grouping_opts"
+	--follow-symlinks --verify-crc --report --print-keys --help --version $_dumpview_grouping_opts"
 
 _dumpview_compare_opts="--phase --filter --diff-threshold --rule --rules
 	--allow-failed-pattern --allow-skipped-pattern --layer-regex --format
-	--output --quiet --shard --follow-symlinks --help $_dumpview_grouping_opts"
+	--output --quiet --shard --follow-symlinks --verify-crc --help $_dumpview_grouping_opts"
 
 _dumpview_info_opts='--format --layer-regex --follow-symlinks --name-map
 	--name-map-file --help'
 
-_dumpview_show_opts='--values --raw --force --help'
+_dumpview_show_opts='--values --raw --force --verify-crc --help'
 
 _dumpview_merge_opts='--output --help'
 

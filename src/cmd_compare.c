@@ -20,6 +20,7 @@
 #include "dumpview/metrics.h"
 #include "dumpview/grouping_args.h"
 #include "dumpview/outfile.h"
+#include "dumpview/pt.h"
 #include "dumpview/report.h"
 #include "dumpview/rules.h"
 
@@ -60,6 +61,8 @@ static void usage(FILE *out)
 		"                       text and csv print the slice\n"
 		"  --quiet              text: print failed pairs only\n"
 		"  --follow-symlinks    follow symlinked folders that lead outside a run\n"
+		"  --verify-crc         check each tensor record's CRC-32 (torch does not; sizes\n"
+		"                       and bounds are checked either way)\n"
 		"  --help               this help\n"
 		"\n"
 		"Exit status: 0 passed; 1 nothing passed, anything errored (a name no rule\n"
@@ -231,7 +234,7 @@ static int parse_threshold(const char *s, double *out)
 int cmd_compare(int argc, char **argv)
 {
 	enum { OPT_PHASE = 256, OPT_FILTER, OPT_THRESHOLD, OPT_LAYER_REGEX, OPT_FORMAT, OPT_OUTPUT, OPT_FOLLOW,
-	       OPT_RULE, OPT_RULES, OPT_ALLOW_FAILED, OPT_ALLOW_SKIPPED, OPT_SHARD };
+	       OPT_RULE, OPT_RULES, OPT_ALLOW_FAILED, OPT_ALLOW_SKIPPED, OPT_SHARD, OPT_VERIFY_CRC };
 	static const struct option longopts[] = {
 		{ "phase", required_argument, NULL, OPT_PHASE },
 		{ "filter", required_argument, NULL, OPT_FILTER },
@@ -246,6 +249,7 @@ int cmd_compare(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "shard", required_argument, NULL, OPT_SHARD },
 		{ "follow-symlinks", no_argument, NULL, OPT_FOLLOW },
+		{ "verify-crc", no_argument, NULL, OPT_VERIFY_CRC },
 		{ "help", no_argument, NULL, 'h' },
 		DV_GROUPING_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
@@ -364,6 +368,9 @@ int cmd_compare(int argc, char **argv)
 			break;
 		case OPT_FOLLOW:
 			cmp_opts.follow_symlinks = true;
+			break;
+		case OPT_VERIFY_CRC:
+			pt_set_verify_crc(true);
 			break;
 		case 'h':
 			usage(stdout);

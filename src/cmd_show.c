@@ -21,7 +21,7 @@
 static void show_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: dumpview show [--values N] [--raw PATH [--force]] FILE\n"
+		"usage: dumpview show [--values N] [--raw PATH [--force]] [--verify-crc] FILE\n"
 		"\n"
 		"Prints the object tree of a torch .pt file, one line per node, each\n"
 		"addressed by a path such as $, $['value'], $['meta']['rank'], $['list'][0].\n"
@@ -32,6 +32,7 @@ static void show_usage(FILE *out)
 		"  --raw PATH   write the tensor at PATH to stdout: contiguous, row-major,\n"
 		"               in its own dtype, little-endian\n"
 		"  --force      with --raw: write the bytes even when stdout is a terminal\n"
+		"  --verify-crc check the CRC-32 of every tensor record read whole\n"
 		"  -h, --help   show this help\n"
 		"\n"
 		"Exit status: 0 success, 2 unreadable file, bad usage or PATH not a tensor.\n");
@@ -320,6 +321,7 @@ int cmd_show(int argc, char **argv)
 		{ "values", required_argument, NULL, 'n' },
 		{ "raw", required_argument, NULL, 'r' },
 		{ "force", no_argument, NULL, 'F' },
+		{ "verify-crc", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -349,6 +351,9 @@ int cmd_show(int argc, char **argv)
 		case 'F':
 			force = true;
 			break;
+		case 'V':
+			pt_set_verify_crc(true);
+			break;
 		case 'h':
 			show_usage(stdout);
 			return 0;
@@ -359,7 +364,7 @@ int cmd_show(int argc, char **argv)
 		}
 	}
 	if (argc - optind != 1) {
-		fprintf(stderr, "usage: dumpview show [--values N] [--raw PATH [--force]] FILE\n");
+		fprintf(stderr, "usage: dumpview show [--values N] [--raw PATH [--force]] [--verify-crc] FILE\n");
 		return 2;
 	}
 	/* Raw tensor bytes hold every byte value, ESC included: written to a

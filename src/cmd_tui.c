@@ -13,6 +13,7 @@
 #include "dumpview/grouping_args.h"
 #include "dumpview/metrics.h"
 #include "dumpview/report_load.h"
+#include "dumpview/pt.h"
 #include "dumpview/rules.h"
 #include "dumpview/tui.h"
 
@@ -21,7 +22,7 @@ static void usage(FILE *out)
 	fprintf(out, "usage: dumpview [--diff-threshold X] [--rule 'REGEX=PREDICATE']... [--rules FILE]\n"
 		     "                [--allow-failed-pattern RE] [--allow-skipped-pattern RE]\n"
 		     "                [--filter RE] [--layer-regex RE] [--ascii] [--no-color]\n"
-		     "                [--no-scan] [--follow-symlinks] [--preset P]\n"
+		     "                [--no-scan] [--follow-symlinks] [--verify-crc] [--preset P]\n"
 		     "                [--grouping-skip-keys K,...] [--override-dims 'REGEX:DIMS']...\n"
 		     "                [--override-baseline-dims 'REGEX:DIMS']...\n"
 		     "                [--override-target-dims 'REGEX:DIMS']...\n"
@@ -100,6 +101,7 @@ static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_fa
 		{ "no-color", no_argument, NULL, 'C' },
 		{ "no-scan", no_argument, NULL, 'S' },
 		{ "follow-symlinks", no_argument, NULL, 'F' },
+		{ "verify-crc", no_argument, NULL, 'V' },
 		{ "print-keys", no_argument, NULL, 'K' },
 		{ "report", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
@@ -156,6 +158,7 @@ static int run_tui(int argc, char **argv, dv_rules *rules, pcre2_code **allow_fa
 		case 'S': o.no_scan = true; break;
 		case 'F': o.follow_symlinks = true; break;
 		case 'P': report = optarg; break;
+		case 'V': pt_set_verify_crc(true); break;
 		case 'K': {
 			char err[256];
 			if (dv_tui_print_keys(stdout, err, sizeof(err)) != 0) {

@@ -1,11 +1,12 @@
 #!/bin/sh
-# `dumpview compare` goes on past unreadable files: copies of the
+# `dumpview compare --verify-crc` goes on past unreadable files: copies of the
 # example runs get some dump files replaced by hostile .pt files (same names),
 # plus a pair whose file names hold spaces, UTF-8, '=' in a value and a
 # newline. compare must exit 1, count each hostile file as errored (an error
 # record naming it), compare every other pair as before, print valid JSON
 # lines, write nothing into the dump folders and run nothing. `info` lists
-# each hostile file with its reason. TAP output.
+# each hostile file with its reason. Without --verify-crc, only the wrong
+# CRC of tensor data goes unseen. TAP output.
 : "${DUMPVIEW:?DUMPVIEW must name the dumpview binary}"
 : "${FIXTURES:?FIXTURES must name tests/fixtures}"
 : "${EXAMPLES:?EXAMPLES must name examples/}"
@@ -28,9 +29,9 @@ def snapshot(d):
             out[os.path.join(root, n)] = (st.st_size, st.st_mtime_ns)
     return out
 
-def compare(base, targ, cwd):
+def compare(base, targ, cwd, flags=()):
     t0 = time.monotonic()
-    p = subprocess.run([dumpview, "compare", "--format", "jsonl", base, targ], cwd=cwd,
+    p = subprocess.run([dumpview, "compare", "--format", "jsonl"] + list(flags) + [base, targ], cwd=cwd,
                        stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
     return p, time.monotonic() - t0
 
@@ -82,7 +83,7 @@ for side in (base, targ):
 if os.path.exists(PWNED):
     os.unlink(PWNED)
 before = snapshot(work)
-p, secs = compare(base, targ, cwd)
+p, secs = compare(base, targ, cwd, ["--verify-crc"])
 after = snapshot(work)
 recs, bad = records(p.stdout)
 
@@ -116,6 +117,18 @@ oddpair = [r for r in recs if r.get("type") == "pair" and r.get("target") == odd
 check(oddpair and oddpair[0].get("passed") is True and oddpair[0].get("baseline") == oddrel,
       "the pair with a space, UTF-8, '=' and a newline in its name compares (identical: passed)",
       "%r" % [r for r in recs if "odd name" in json.dumps(r, ensure_ascii=False)][:1])
+# Without --verify-crc the wrong CRC of tensor data is not looked at: that
+# pair compares; every other hostile file is an error as before.
+p2, _ = compare(base, targ, cwd)
+recs2, _ = records(p2.stdout)
+summ2 = [r for r in recs2 if r.get("type") == "summary"]
+check(summ2 and summ2[0].get("errored") == len(replaced) - 1,
+      "without --verify-crc: errored counts the %d hostile files but crc_mismatch_data" % (len(replaced) - 1),
+      "errored %r" % (summ2[0].get("errored") if summ2 else None))
+crcrel = [rel for (side, rel), h in replaced.items() if h == "crc_mismatch_data"][0]
+check(not [e for e in recs2 if e.get("type") == "error" and e.get("file") == crcrel] and
+      [r for r in recs2 if r.get("type") == "pair" and r.get("target") == crcrel],
+      "without --verify-crc: the crc_mismatch_data pair compares")
 # info lists the unreadable files with the reason, and goes on.
 before_info = snapshot(work)
 pi = subprocess.run([dumpview, "info", "--format", "jsonl", base, targ], cwd=cwd,

@@ -171,7 +171,15 @@ static void test_crc(void **state)
 	float v[15];
 	(void)state;
 
+	/* not checked by default (torch does not check it either) */
 	pt_file *f = open_ok("pt/bad/crc_mismatch.pt");
+	assert_int_equal(pt_tensor_read_f32(f, tensor_at(f, "$"), 0, 15, v, &err), 0);
+	pt_close(f);
+
+	/* asked for (--verify-crc) */
+	pt_set_verify_crc(true);
+	f = open_ok("pt/bad/crc_mismatch.pt");
+	pt_set_verify_crc(false);
 	const pt_tensor *t = tensor_at(f, "$");
 	/* a part cannot be checked; the whole is */
 	assert_int_equal(pt_tensor_read_f32(f, t, 0, 2, v, &err), 0);
@@ -180,6 +188,12 @@ static void test_crc(void **state)
 	/* chunked to the end from the start: checked too */
 	assert_int_equal(pt_tensor_read_f32(f, t, 0, 8, v, &err), 0);
 	assert_int_equal(pt_tensor_read_f32(f, t, 8, 7, v, &err), -1);
+	pt_close(f);
+
+	l.no_crc_check = false;
+	f = pt_open_ex(fixture("pt/bad/crc_mismatch.pt"), &l, &err);
+	assert_non_null(f);
+	assert_int_equal(pt_tensor_read_f32(f, tensor_at(f, "$"), 0, 15, v, &err), -1);
 	pt_close(f);
 
 	l.no_crc_check = true;

@@ -23,7 +23,7 @@ for g in "$golden"/*.txt; do
 done
 
 "$DUMPVIEW" show --help > "$tmp/out" 2> "$tmp/err"
-[ $? = 0 ] && grep -q '^usage: dumpview show \[--values N\] \[--raw PATH \[--force\]\] FILE$' "$tmp/out" && [ ! -s "$tmp/err" ]
+[ $? = 0 ] && grep -q '^usage: dumpview show \[--values N\] \[--raw PATH \[--force\]\] \[--verify-crc\] FILE$' "$tmp/out" && [ ! -s "$tmp/err" ]
 result $? "show --help: usage on stdout, exit 0"
 
 one_line_exit2() { # description args...

@@ -131,6 +131,15 @@ typedef struct dv_metrics_opts {
 	atomic_int *cancel;          /* optional: set non-zero to stop; result CANCELLED */
 	void (*progress)(void *ctx, int64_t done, int64_t total); /* optional, called per chunk */
 	void *progress_ctx;
+	/* Threads for one large pair: 0 (default) the process-wide pool's idle
+	 * helpers, 1 none, n >= 2 exactly n. Results are bit for bit the same
+	 * for any count. */
+	int threads;
+	/* Optional, for the detail pane: the pair's finished comparison. Where
+	 * its statistics give the detail's value range and largest |t-b|
+	 * exactly (no NaN or Inf on either side, no zero extreme), the
+	 * detail reads the tensors once instead of twice. */
+	const dv_pair_result *known;
 } dv_metrics_opts;
 
 dv_metrics_opts dv_metrics_opts_default(void);

@@ -77,8 +77,12 @@ typedef struct pt_limits {
 	size_t max_objects;         /* objects built in total */
 	size_t max_string;          /* one str/bytes */
 	uint64_t max_record_bytes;  /* one storage record */
-	/* Skip the CRC-32 check of whole sequential record reads (zlib's crc32
-	 * runs at ~1.5 GB/s; a benchmark may prefer raw speed). Default false. */
+	/* Skip the CRC-32 check of whole sequential reads of stored tensor
+	 * records (torch never checks them either). pt_limits_default() sets it
+	 * unless pt_set_verify_crc(true) was called. Sizes, offsets and every
+	 * bound are checked either way, and so are the CRCs of data.pkl and
+	 * byteorder; records libzip reads (deflated, unusual zips) are checked
+	 * by libzip always. */
 	bool no_crc_check;
 	/* Bytes the object tree may take (nodes, strings, item arrays); 0 means
 	 * the default. Checked as the tree grows, so hostile pickles stop early. */
@@ -86,6 +90,9 @@ typedef struct pt_limits {
 } pt_limits;
 
 pt_limits pt_limits_default(void);
+/* The process-wide default of no_crc_check (off: not verified); set once at
+ * start-up, before files are opened (`--verify-crc`). */
+void pt_set_verify_crc(bool on);
 
 /* Opens and parses a .pt file. On failure returns NULL and err says e.g.
  * "x.pt: not a torch checkpoint (Git LFS pointer)". */
@@ -127,6 +134,10 @@ const pt_obj *pt_dump_meta(const pt_file *f);
  * repeatedly with increasing start; sequential chunks of a contiguous tensor
  * cost no seeks. Checks the tensor's extent against the record first. */
 int pt_tensor_read(pt_file *f, const pt_tensor *t, int64_t start, int64_t count, void *out, dv_error *err);
+/* Whether pt_tensor_read of t may run on several threads at once (on any
+ * ranges): a contiguous tensor in a stored record read with pread, its CRC
+ * not being checked. */
+bool pt_tensor_concurrent(pt_file *f, const pt_tensor *t);
 /* The same, converted (real dtypes only). */
 int pt_tensor_read_f32(pt_file *f, const pt_tensor *t, int64_t start, int64_t count, float *out, dv_error *err);
 int pt_tensor_read_f64(pt_file *f, const pt_tensor *t, int64_t start, int64_t count, double *out, dv_error *err);

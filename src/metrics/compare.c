@@ -296,6 +296,143 @@ int dv_result_set_desc(dv_pair_result *r, int side, const dv_tensor_desc *d)
 	return 0;
 }
 
+/* ---- the pair pass on several threads ----
+ * Each chunk's partial statistics go to parts[k]; the 16-bit histograms and
+ * quantile counts to the thread's own tables, added up at the end (integers:
+ * any order). The partials are then merged in chunk order, exactly as the
+ * serial pass merges each chunk after computing it. */
+typedef struct chunk_part {
+	dv_side_part sb, st;
+	dv_diff_part d, d16;
+} chunk_part;
+
+typedef struct par_lane {
+	dv_reader br, tr;
+	float *b16, *t16;
+	dv_hist16 hb, ht;
+	dv_qsel qb, qt;
+	bool qb_on, qt_on;
+	float hint, hint16;            /* max |t-b| of this thread's earlier chunks */
+} par_lane;
+
+typedef struct par_pair {
+	side_run *b, *t;
+	bool mix, raw_bf16;
+	int64_t numel;
+	chunk_part *parts;
+} par_pair;
+
+static void par_lane_free(par_pair *p, par_lane *l)
+{
+	dv_reader_free(&l->br);
+	dv_reader_free(&l->tr);
+	free(l->b16);
+	free(l->t16);
+	if (p->b->use_hist)
+		dv_hist16_free(&l->hb);
+	if (p->t->use_hist)
+		dv_hist16_free(&l->ht);
+	if (l->qb_on)
+		dv_qsel_free(&l->qb);
+	if (l->qt_on)
+		dv_qsel_free(&l->qt);
+	free(l);
+}
+
+static void *par_lane_new(void *ctx)
+{
+	par_pair *p = ctx;
+	par_lane *l = calloc(1, sizeof(*l));
+	bool ok;
+
+	if (!l)
+		return NULL;
+	l->hint = l->hint16 = -1.0f;
+	ok = dv_reader_init(&l->br, p->b->rd.src, NULL) == 0 && dv_reader_init(&l->tr, p->t->rd.src, NULL) == 0;
+	if (ok && p->mix) {
+		l->b16 = malloc(DV_CHUNK * sizeof(float));
+		l->t16 = malloc(DV_CHUNK * sizeof(float));
+		ok = l->b16 && l->t16;
+	}
+	if (ok && p->b->use_hist)
+		ok = dv_hist16_init(&l->hb, p->b->hist.dtype) == 0;
+	if (ok && p->t->use_hist)
+		ok = dv_hist16_init(&l->ht, p->t->hist.dtype) == 0;
+	if (ok && p->b->want_q && !p->b->use_hist)
+		ok = (l->qb_on = dv_qsel_init(&l->qb, p->b->q.numel) == 0);
+	if (ok && p->t->want_q && !p->t->use_hist)
+		ok = (l->qt_on = dv_qsel_init(&l->qt, p->t->q.numel) == 0);
+	if (!ok) {
+		par_lane_free(p, l);
+		return NULL;
+	}
+	return l;
+}
+
+static void par_lane_done(void *ctx, void *vl)
+{
+	par_pair *p = ctx;
+	par_lane *l = vl;
+
+	if (p->b->use_hist)
+		dv_hist16_merge(&p->b->hist, &l->hb);
+	if (p->t->use_hist)
+		dv_hist16_merge(&p->t->hist, &l->ht);
+	if (l->qb_on)
+		dv_qsel_merge(&p->b->q, &l->qb);
+	if (l->qt_on)
+		dv_qsel_merge(&p->t->q, &l->qt);
+	par_lane_free(p, l);
+}
+
+static inline void lane_hint(float *hint, const dv_diff_part *d)
+{
+	if (d->cnan == 0 && d->cmax > *hint)
+		*hint = d->cmax;
+}
+
+static int par_chunk(void *ctx, void *vl, int64_t k, dv_error *err)
+{
+	par_pair *p = ctx;
+	par_lane *l = vl;
+	chunk_part *cp = &p->parts[k];
+	int64_t start = k * DV_CHUNK, cnt = p->numel - start < DV_CHUNK ? p->numel - start : DV_CHUNK;
+	size_t n = (size_t)cnt;
+
+	if (p->raw_bf16) {
+		if (dv_reader_read_raw(&l->br, start, cnt, err) < 0 || dv_reader_read_raw(&l->tr, start, cnt, err) < 0)
+			return -1;
+		dv_diff_chunk_bf16_part(&cp->d, l->br.raw, l->tr.raw, n, start, l->hint, l->hb.h, l->ht.h);
+		l->hb.n += cnt;
+		l->ht.n += cnt;
+		lane_hint(&l->hint, &cp->d);
+		return 0;
+	}
+	if (dv_reader_read(&l->br, start, cnt, err) < 0 || dv_reader_read(&l->tr, start, cnt, err) < 0)
+		return -1;
+	if (p->b->use_hist)
+		dv_hist16_add(&l->hb, l->br.raw, n);
+	else
+		dv_side_chunk_part(&cp->sb, l->br.f32, n);
+	if (p->t->use_hist)
+		dv_hist16_add(&l->ht, l->tr.raw, n);
+	else
+		dv_side_chunk_part(&cp->st, l->tr.f32, n);
+	if (l->qb_on)
+		dv_qsel_add(&l->qb, l->br.f32, n);
+	if (l->qt_on)
+		dv_qsel_add(&l->qt, l->tr.f32, n);
+	dv_diff_chunk_part(&cp->d, l->br.f32, l->tr.f32, n, start, l->hint);
+	lane_hint(&l->hint, &cp->d);
+	if (p->mix) {
+		dv_round_bf16(l->br.f32, l->b16, n);
+		dv_round_bf16(l->tr.f32, l->t16, n);
+		dv_diff_chunk_part(&cp->d16, l->b16, l->t16, n, start, l->hint16);
+		lane_hint(&l->hint16, &cp->d16);
+	}
+	return 0;
+}
+
 int dv_result_set_coord(dv_pair_result *r, int ndim, const int64_t *coord)
 {
 	r->max_abs_diff_ndim = ndim;
@@ -323,6 +460,36 @@ void dv_pair_result_free(dv_pair_result *r)
 	free(r->targ.long_shape);
 	free(r->max_abs_diff_long_coord);
 	dv_result_reset(r);
+}
+
+/* The pair pass on threads (0: the pool); DV_WALK_* or -1. */
+static int par_pair_pass(side_run *b, side_run *t, dv_diff_acc *diff, dv_diff_acc *diff16, bool mix,
+			 bool raw_bf16, int64_t n, const dv_metrics_opts *o, int threads, dv_error *err)
+{
+	int64_t nchunks = (n + DV_CHUNK - 1) / DV_CHUNK;
+	par_pair p = { b, t, mix, raw_bf16, n, calloc((size_t)nchunks, sizeof(chunk_part)) };
+	dv_par_job j = { .numel = n, .ctx = &p, .lane_new = par_lane_new, .chunk = par_chunk,
+			 .lane_done = par_lane_done, .opts = o, .total = n, .name = t->rd.src->name };
+	int st;
+
+	if (!p.parts)
+		return dv_error_set(err, "%s: out of memory", t->rd.src->name);
+	st = dv_par_run(&j, threads, err);
+	if (st == DV_WALK_DONE) {
+		for (int64_t k = 0; k < nchunks; k++) {
+			if (!raw_bf16) {
+				if (!b->use_hist)
+					dv_side_merge(&b->acc, &p.parts[k].sb);
+				if (!t->use_hist)
+					dv_side_merge(&t->acc, &p.parts[k].st);
+			}
+			dv_diff_merge(diff, &p.parts[k].d);
+			if (mix)
+				dv_diff_merge(diff16, &p.parts[k].d16);
+		}
+	}
+	free(p.parts);
+	return st;
 }
 
 void dv_result_error(dv_pair_result *r, const dv_error *e)
@@ -354,14 +521,17 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_tensor_desc 
 		return -1;
 	}
 	same = dv_unify_shape(bd, td) == 0;
+	dv_par_enter();
 	mix = same && bf16_mix(bs->dtype, ts->dtype);
 	if (side_init(&b, bs, opts, err) < 0) {
 		dv_result_error(r, err);
+		dv_par_leave();
 		return -1;
 	}
 	if (side_init(&t, ts, opts, err) < 0) {
 		side_free(&b);
 		dv_result_error(r, err);
+		dv_par_leave();
 		return -1;
 	}
 	dv_diff_acc_init(&diff);
@@ -387,7 +557,9 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_tensor_desc 
 		dv_walk w = { .b = &b.rd, .t = &t.rd, .numel = n, .raw = raw_bf16 || small_bf16, .opts = opts,
 			      .progress = true, .total = n };
 		pair_pass pp = { &b, &t, &diff, &diff16, b16, t16, mix };
-		int st = raw_bf16     ? dv_chunk_walk(&w, pair_chunk_raw_bf16, &pp, err)
+		int threads = bs->concurrent && ts->concurrent && !small_bf16 ? dv_par_threads(opts, n) : 1;
+		int st = threads != 1 ? par_pair_pass(&b, &t, &diff, &diff16, mix, raw_bf16, n, opts, threads, err)
+			 : raw_bf16   ? dv_chunk_walk(&w, pair_chunk_raw_bf16, &pp, err)
 			 : small_bf16 ? dv_chunk_walk(&w, pair_chunk_small_bf16, &pp, err)
 				      : dv_chunk_walk(&w, pair_chunk_f32, &pp, err);
 
@@ -476,6 +648,7 @@ out:
 	free(t16);
 	side_free(&b);
 	side_free(&t);
+	dv_par_leave();
 	return rc;
 }
 

@@ -22,6 +22,7 @@ void dv_src_pt(dv_src *s, dv_pt_src_ctx *ctx, pt_file *f, const pt_tensor *t)
 	s->read_raw = pt_read;
 	s->ctx = ctx;
 	s->name = pt_file_name(f);
+	s->concurrent = pt_tensor_concurrent(f, t);
 }
 
 /* ---- non-tensor values ------------------------------------------------ */

@@ -63,6 +63,7 @@ static void src_of(dv_src *src, stream_src *c, const dv_stream *s)
 	src->read_raw = stream_read_raw;
 	src->ctx = c;
 	src->name = s->name;
+	src->concurrent = false;
 }
 
 static void desc_of(dv_tensor_desc *d, const dv_stream *s)

@@ -34,6 +34,8 @@ static int decade(const double *p10, double d)
 	return e;
 }
 
+typedef struct detail_counts detail_counts;
+
 /* The state of both passes. */
 typedef struct detail_pass {
 	const dv_reader *br, *tr;
@@ -48,19 +50,25 @@ typedef struct detail_pass {
 	double *sums;
 	int64_t *counts;
 	const int32_t *colcell;
+	const int64_t *cellend;        /* per heat column: one past its last tensor column */
 	int64_t R, C, row, col, rowcell;
 	int hr, hc;
+	detail_counts *cnt;            /* the serial pass's counts */
 } detail_pass;
 
-/* pass 1: value range of both sides, largest finite |t-b| */
-static inline int range_chunk(void *ctx, int64_t start, int64_t cnt)
-{
-	detail_pass *p = ctx;
-	float lo = p->lo, hi = p->hi, maxabs = p->maxabs;
+/* pass 1: value range of both sides, largest finite |t-b|, of one chunk;
+ * merged in chunk order (ties keep the earlier value, as one scan would:
+ * -0 and 0 compare equal) */
+typedef struct range_part {
+	float lo, hi, maxabs;
+} range_part;
 
-	(void)start;
+static inline void range_span(range_part *r, const float *bv, const float *tv, int64_t cnt)
+{
+	float lo = INFINITY, hi = -INFINITY, maxabs = 0;
+
 	for (int64_t i = 0; i < cnt; i++) {
-		float b = p->br->f32[i], t = p->tr->f32[i], a = fabsf(t - b);
+		float b = bv[i], t = tv[i], a = fabsf(t - b);
 
 		if (isfinite(b)) {
 			lo = b < lo ? b : lo;
@@ -73,71 +81,282 @@ static inline int range_chunk(void *ctx, int64_t start, int64_t cnt)
 		if (isfinite(a) && a > maxabs)
 			maxabs = a;
 	}
-	p->lo = lo;
-	p->hi = hi;
-	p->maxabs = maxabs;
+	r->lo = lo;
+	r->hi = hi;
+	r->maxabs = maxabs;
+}
+
+static inline void range_merge(detail_pass *p, const range_part *r)
+{
+	p->lo = r->lo < p->lo ? r->lo : p->lo;
+	p->hi = r->hi > p->hi ? r->hi : p->hi;
+	if (r->maxabs > p->maxabs)
+		p->maxabs = r->maxabs;
+}
+
+static inline int range_chunk(void *ctx, int64_t start, int64_t cnt)
+{
+	detail_pass *p = ctx;
+	range_part r;
+
+	(void)start;
+	range_span(&r, p->br->f32, p->tr->f32, cnt);
+	range_merge(p, &r);
 	return 0;
 }
 
-/* pass 2: counts */
-static inline int count_chunk(void *ctx, int64_t start, int64_t cnt)
+/* pass 2: counts, into c; row/col/rowcell: the running coordinates */
+struct detail_counts {
+	int64_t zero, nonfinite;
+	int64_t buckets[DV_ABSDIFF_BUCKETS];
+	int64_t base_bins[DV_VALUE_BINS], targ_bins[DV_VALUE_BINS];
+};
+
+/* Per element: the |t-b| bucket (24: zero, 25: not finite) and both value
+ * bins, counted in four interleaved sub-tables (repeated values would
+ * otherwise wait on one counter); heat-map cells a run of columns at a time,
+ * the cell's sum in a register, its terms in scan order as before. */
+static inline __attribute__((always_inline)) void count_span(const detail_pass *p, detail_counts *c,
+							      const float *bv, const float *tv, int64_t cnt,
+							      int64_t *prow, int64_t *pcol, int64_t *prowcell)
 {
-	detail_pass *p = ctx;
-	dv_pair_detail *d = p->d;
 	const int *dec_lo = p->dec_lo;
 	const double *dec_thr = p->dec_thr, *p10 = p->p10;
 	double lo = p->lo2, scale = p->scale;
 	double *sums = p->sums;
 	int64_t *counts = p->counts;
 	const int32_t *colcell = p->colcell;
-	int64_t R = p->R, C = p->C, row = p->row, col = p->col, rowcell = p->rowcell;
-	int hr = p->hr, hc = p->hc;
+	const int64_t *cellend = p->cellend;
+	int64_t R = p->R, C = p->C, row = *prow, col = *pcol, rowcell = *prowcell;
+	int hr = p->hr, hc = p->hc, lo_exp = p->d->absdiff_lo_exp;
+	uint32_t hk[4][DV_ABSDIFF_BUCKETS + 2], hb[4][DV_VALUE_BINS], ht[4][DV_VALUE_BINS];
 
-	(void)start;
-	for (int64_t i = 0; i < cnt; i++) {
-		float b = p->br->f32[i], t = p->tr->f32[i], a = fabsf(t - b);
+	memset(hk, 0, sizeof(hk));
+	memset(hb, 0, sizeof(hb));
+	memset(ht, 0, sizeof(ht));
+	for (int64_t i = 0; i < cnt;) {
+		int64_t run = cnt - i, cell = 0;
+		double hs = 0;
+		int64_t hn = 0;
 
-		if (a == 0) {
-			d->absdiff_zero++;
-		} else if (!isfinite(a)) {
-			d->absdiff_nonfinite++;
-		} else {
+		if (sums) {
+			int h = colcell[col];
+
+			cell = rowcell + h;
+			if (cellend[h] - col < run)
+				run = cellend[h] - col;
+			hs = sums[cell];
+		}
+		for (int64_t j = i; j < i + run; j++) {
+			float b = bv[j], t = tv[j], a = fabsf(t - b);
+			int sub = (int)(j & 3);
 			uint32_t u;
 
 			memcpy(&u, &a, sizeof(u));
 			uint32_t E = u >> 23;
-			int k = (E ? dec_lo[E] + (a >= dec_thr[E]) : decade(p10, a)) - d->absdiff_lo_exp;
+			int k = dec_lo[E] + (a >= dec_thr[E]) - lo_exp;
 
 			k = k < 0 ? 0 : k >= DV_ABSDIFF_BUCKETS ? DV_ABSDIFF_BUCKETS - 1 : k;
-			d->absdiff_buckets[k]++;
-		}
-		if (isfinite(b)) {
-			int k = (int)(((double)b - lo) * scale);
-
-			d->base_bins[k >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : k]++;
-		}
-		if (isfinite(t)) {
-			int k = (int)(((double)t - lo) * scale);
-
-			d->targ_bins[k >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : k]++;
-		}
-		if (sums) {
-			if (isfinite(a)) {
-				sums[rowcell + colcell[col]] += a;
-				counts[rowcell + colcell[col]]++;
+			if (__builtin_expect(E == 0 && a != 0, 0)) {
+				k = decade(p10, a) - lo_exp;
+				k = k < 0 ? 0 : k >= DV_ABSDIFF_BUCKETS ? DV_ABSDIFF_BUCKETS - 1 : k;
 			}
-			/* running coordinates: no division per element */
-			if (++col == C) {
+			k = a == 0 ? DV_ABSDIFF_BUCKETS : E == 255 ? DV_ABSDIFF_BUCKETS + 1 : k;
+			hk[sub][k]++;
+			if (isfinite(b)) {
+				int kb = (int)(((double)b - lo) * scale);
+
+				hb[sub][kb >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : kb]++;
+			}
+			if (isfinite(t)) {
+				int kt = (int)(((double)t - lo) * scale);
+
+				ht[sub][kt >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : kt]++;
+			}
+			/* adding 0 leaves the (never negative) sum as it was */
+			bool fin = E != 255;
+
+			hs += fin ? (double)a : 0.0;
+			hn += fin;
+		}
+		i += run;
+		if (sums) {
+			sums[cell] = hs;
+			counts[cell] += hn;
+			col += run;
+			if (col == C) {
 				col = 0;
 				row++;
 				rowcell = row < R ? (row * hr / R) * hc : 0;
 			}
 		}
 	}
-	p->row = row;
-	p->col = col;
-	p->rowcell = rowcell;
+	for (int s = 0; s < 4; s++) {
+		for (int k = 0; k < DV_ABSDIFF_BUCKETS; k++)
+			c->buckets[k] += hk[s][k];
+		c->zero += hk[s][DV_ABSDIFF_BUCKETS];
+		c->nonfinite += hk[s][DV_ABSDIFF_BUCKETS + 1];
+		for (int k = 0; k < DV_VALUE_BINS; k++) {
+			c->base_bins[k] += hb[s][k];
+			c->targ_bins[k] += ht[s][k];
+		}
+	}
+	*prow = row;
+	*pcol = col;
+	*prowcell = rowcell;
+}
+
+static void counts_add(dv_pair_detail *d, const detail_counts *c)
+{
+	d->absdiff_zero += c->zero;
+	d->absdiff_nonfinite += c->nonfinite;
+	for (int k = 0; k < DV_ABSDIFF_BUCKETS; k++)
+		d->absdiff_buckets[k] += c->buckets[k];
+	for (int k = 0; k < DV_VALUE_BINS; k++) {
+		d->base_bins[k] += c->base_bins[k];
+		d->targ_bins[k] += c->targ_bins[k];
+	}
+}
+
+static inline int count_chunk(void *ctx, int64_t start, int64_t cnt)
+{
+	detail_pass *p = ctx;
+
+	(void)start;
+	count_span(p, p->cnt, p->br->f32, p->tr->f32, cnt, &p->row, &p->col, &p->rowcell);
 	return 0;
+}
+
+/* ---- both passes on several threads ----
+ * Pass 1 by chunks, merged in chunk order. Pass 2 by units of whole heat-map
+ * rows (tensor rows [ceil(i*R/hr), ceil((i+1)*R/hr))), each read in order by
+ * one thread: every cell's sum takes its terms in the same order as one scan
+ * does, whatever the thread count; counts are integers. */
+typedef struct detail_par {
+	detail_pass *p;
+	const dv_src *bs, *ts;
+	int64_t numel, unit_rows;     /* no heat map: units of unit_rows chunks */
+	range_part *parts;
+	bool pass2;
+} detail_par;
+
+typedef struct detail_lane {
+	dv_reader br, tr;
+	detail_counts c;
+} detail_lane;
+
+static void *detail_lane_new(void *ctx)
+{
+	detail_par *dp = ctx;
+	detail_lane *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	if (dv_reader_init(&l->br, dp->bs, NULL) < 0 || dv_reader_init(&l->tr, dp->ts, NULL) < 0) {
+		dv_reader_free(&l->br);
+		dv_reader_free(&l->tr);
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+static void detail_lane_done(void *ctx, void *vl)
+{
+	detail_par *dp = ctx;
+	detail_lane *l = vl;
+
+	counts_add(dp->p->d, &l->c);
+	dv_reader_free(&l->br);
+	dv_reader_free(&l->tr);
+	free(l);
+}
+
+/* unit k of pass 2: elements [*u0, *u1) */
+static void unit_span(const detail_par *dp, int64_t k, int64_t *u0, int64_t *u1)
+{
+	const detail_pass *p = dp->p;
+
+	if (p->sums) {
+		int64_t r0 = (k * p->R + p->hr - 1) / p->hr, r1 = ((k + 1) * p->R + p->hr - 1) / p->hr;
+
+		*u0 = r0 * p->C;
+		*u1 = r1 * p->C;
+	} else {
+		int64_t step = dp->unit_rows * DV_CHUNK;
+
+		*u0 = k * step;
+		*u1 = *u0 + step < dp->numel ? *u0 + step : dp->numel;
+	}
+}
+
+static int64_t detail_unit_len(void *ctx, int64_t k)
+{
+	detail_par *dp = ctx;
+	int64_t u0, u1;
+
+	if (!dp->pass2)
+		return dp->numel - k * DV_CHUNK < DV_CHUNK ? dp->numel - k * DV_CHUNK : DV_CHUNK;
+	unit_span(dp, k, &u0, &u1);
+	return u1 - u0;
+}
+
+static int detail_par_chunk(void *ctx, void *vl, int64_t k, dv_error *err)
+{
+	detail_par *dp = ctx;
+	detail_lane *l = vl;
+
+	if (!dp->pass2) {
+		int64_t start = k * DV_CHUNK, cnt = detail_unit_len(ctx, k);
+
+		if (dv_reader_read(&l->br, start, cnt, err) < 0 || dv_reader_read(&l->tr, start, cnt, err) < 0)
+			return -1;
+		range_span(&dp->parts[k], l->br.f32, l->tr.f32, cnt);
+		return 0;
+	}
+	int64_t u0, u1;
+	const detail_pass *p = dp->p;
+
+	unit_span(dp, k, &u0, &u1);
+	int64_t row = p->C ? u0 / p->C : 0, col = 0, rowcell = p->sums && row < p->R ? (row * p->hr / p->R) * p->hc : 0;
+
+	for (int64_t start = u0; start < u1; start += DV_CHUNK) {
+		int64_t cnt = u1 - start < DV_CHUNK ? u1 - start : DV_CHUNK;
+
+		if (dv_reader_read(&l->br, start, cnt, err) < 0 || dv_reader_read(&l->tr, start, cnt, err) < 0)
+			return -1;
+		count_span(p, &l->c, l->br.f32, l->tr.f32, cnt, &row, &col, &rowcell);
+	}
+	return 0;
+}
+
+static int detail_par_pass(detail_par *dp, bool pass2, int threads, const dv_metrics_opts *opts, dv_error *err)
+{
+	detail_pass *p = dp->p;
+	dv_par_job j = { .numel = dp->numel, .ctx = dp, .lane_new = detail_lane_new, .chunk = detail_par_chunk,
+			 .lane_done = detail_lane_done, .opts = opts, .done_base = pass2 ? dp->numel : 0,
+			 .total = 2 * dp->numel, .name = dp->ts->name, .unit_len = detail_unit_len };
+	int64_t nchunks = (dp->numel + DV_CHUNK - 1) / DV_CHUNK;
+	int st;
+
+	dp->pass2 = pass2;
+	if (!pass2) {
+		j.nunits = nchunks;
+		dp->parts = malloc((size_t)nchunks * sizeof(range_part));
+		if (!dp->parts)
+			return dv_error_set(err, "out of memory");
+	} else {
+		j.nunits = p->sums ? p->hr : (nchunks + dp->unit_rows - 1) / dp->unit_rows;
+	}
+	st = dv_par_run(&j, threads, err);
+	if (!pass2) {
+		if (st == DV_WALK_DONE)
+			for (int64_t k = 0; k < nchunks; k++)
+				range_merge(p, &dp->parts[k]);
+		free(dp->parts);
+		dp->parts = NULL;
+	}
+	return st;
 }
 
 static int detail_walk_end(int st, dv_error *err)
@@ -147,6 +366,35 @@ static int detail_walk_end(int st, dv_error *err)
 	return st == DV_WALK_DONE ? 0 : -1;
 }
 
+/* Pass 1's results from a finished comparison of the same pair, where they
+ * are exactly what the pass would find: no NaN or Inf on either side (the
+ * statistics' min/max are then the finite ones, and |t-b| is computed the
+ * same way in float32), and no extreme equal to zero (whose sign the pass
+ * takes from the first zero met). */
+static bool known_range(const dv_pair_result *r, int64_t numel, detail_pass *p)
+{
+	const dv_stats *b, *t;
+
+	if (!r || r->status != DV_RESULT_COMPARED || r->numel != numel || numel == 0)
+		return false;
+	b = &r->base_stats;
+	t = &r->targ_stats;
+	if (b->nan || b->inf || t->nan || t->inf || b->numel != numel || t->numel != numel)
+		return false;
+	if (!isfinite(b->min) || !isfinite(b->max) || !isfinite(t->min) || !isfinite(t->max) ||
+	    !isfinite(r->max_abs_diff))
+		return false;
+	float lo = (float)(b->min < t->min ? b->min : t->min), hi = (float)(b->max > t->max ? b->max : t->max);
+
+	if (lo == 0 || hi == 0 || (double)lo != (b->min < t->min ? b->min : t->min) ||
+	    (double)hi != (b->max > t->max ? b->max : t->max))
+		return false;
+	p->lo = lo;
+	p->hi = hi;
+	p->maxabs = (float)r->max_abs_diff;
+	return true;
+}
+
 int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, int64_t numel, int max_rows,
 		      int max_cols, const dv_metrics_opts *opts, dv_pair_detail *d, dv_error *err)
 {
@@ -154,6 +402,7 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	double *sums = NULL;
 	int64_t *counts = NULL;
 	int32_t *colcell = NULL;
+	int64_t *cellend = NULL;
 	int64_t R = 0, C = 0;
 	int hr = 0, hc = 0;
 
@@ -163,11 +412,27 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	memset(d, 0, sizeof(*d));
 	d->numel = numel;
 
-	detail_pass p = { .br = br, .tr = tr, .d = d, .p10 = p10, .lo = INFINITY, .hi = -INFINITY, .maxabs = 0 };
+	detail_counts cnt = { 0 };
+	detail_pass p = { .br = br, .tr = tr, .d = d, .p10 = p10, .lo = INFINITY, .hi = -INFINITY, .maxabs = 0,
+			  .cnt = &cnt };
 	dv_walk w = { .b = br, .t = tr, .numel = numel, .opts = opts, .progress = true, .total = 2 * numel };
+	int threads = br->src->concurrent && tr->src->concurrent ? dv_par_threads(opts, numel) : 1;
+	detail_par dp = { .p = &p, .bs = br->src, .ts = tr->src, .numel = numel, .unit_rows = 16 };
+	int st;
 
-	if (detail_walk_end(dv_chunk_walk(&w, range_chunk, &p, err), err) < 0)
+	dv_par_enter();
+	if (known_range(opts ? opts->known : NULL, numel, &p)) {
+		st = DV_WALK_DONE;
+		if (opts->progress)
+			opts->progress(opts->progress_ctx, numel, 2 * numel);
+	} else {
+		st = threads != 1 ? detail_par_pass(&dp, false, threads, opts, err)
+				  : dv_chunk_walk(&w, range_chunk, &p, err);
+	}
+	if (detail_walk_end(st, err) < 0) {
+		dv_par_leave();
 		return -1;
+	}
 	lo = p.lo;
 	hi = p.hi;
 	maxabs = p.maxabs;
@@ -189,10 +454,21 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 			free(sums);
 			free(counts);
 			free(colcell);
+			dv_par_leave();
 			return dv_error_set(err, "out of memory for a %dx%d heat map", hr, hc);
 		}
-		for (int64_t c = 0; c < C; c++)
+		cellend = malloc((size_t)hc * sizeof(int64_t));
+		if (!cellend) {
+			free(sums);
+			free(counts);
+			free(colcell);
+			dv_par_leave();
+			return dv_error_set(err, "out of memory for a %dx%d heat map", hr, hc);
+		}
+		for (int64_t c = 0; c < C; c++) {
 			colcell[c] = (int32_t)(c * hc / C);
+			cellend[colcell[c]] = c + 1;
+		}
 	}
 
 	/* pass 2: counts */
@@ -202,6 +478,9 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	 * binade's bottom, plus one past the power of ten inside the binade */
 	int dec_lo[256];
 	double dec_thr[256];
+	/* E 0 (zero, subnormal) and 255 (Inf, NaN) are handled apart */
+	dec_lo[0] = 0;
+	dec_thr[0] = INFINITY;
 	for (int E = 1; E < 256; E++) {
 		double bottom = ldexp(1.0, E - 127), top = ldexp(1.0, E - 126);
 
@@ -216,6 +495,7 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	p.sums = sums;
 	p.counts = counts;
 	p.colcell = colcell;
+	p.cellend = cellend;
 	p.R = R;
 	p.C = C;
 	p.row = row;
@@ -224,12 +504,16 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	p.hr = hr;
 	p.hc = hc;
 	w.done = numel;
-	if (detail_walk_end(dv_chunk_walk(&w, count_chunk, &p, err), err) < 0) {
+	st = threads != 1 ? detail_par_pass(&dp, true, threads, opts, err) : dv_chunk_walk(&w, count_chunk, &p, err);
+	dv_par_leave();
+	if (detail_walk_end(st, err) < 0) {
 		free(sums);
 		free(counts);
 		free(colcell);
+		free(cellend);
 		return -1;
 	}
+	counts_add(d, &cnt);
 	if (sums) {
 		for (int64_t k = 0; k < (int64_t)hr * hc; k++) {
 			sums[k] = counts[k] ? sums[k] / (double)counts[k] : 0.0;
@@ -244,6 +528,7 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	}
 	free(counts);
 	free(colcell);
+	free(cellend);
 	return 0;
 }
 

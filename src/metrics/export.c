@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,9 @@
 #include "internal.h"
 #include "dumpview/tmpfile.h"
 
-static int fmt_f32(char *buf, size_t size, float v)
+/* The reference form of a float32 in the CSV: "%.*g" with the fewest
+ * significant digits (bisected over 1..9) that strtof reads back. */
+int dv_fmt_f32_ref(char *buf, size_t size, float v)
 {
 	if (isnan(v))
 		return snprintf(buf, size, "nan");
@@ -34,6 +37,175 @@ static int fmt_f32(char *buf, size_t size, float v)
 			lo = mid + 1;
 	}
 	return snprintf(buf, size, "%.*g", lo, (double)v);
+}
+
+/* ---- the same text by exact integer arithmetic ----
+ * v = m * 2^e. For d digits: q = round-half-even(v * 10^k), k = d-1-X with
+ * X = floor(log10 v) (what printf's %.dg rounds to), and q*10^-k reads back
+ * as v when it lies inside v's rounding interval (ties to the even
+ * significand, as strtof). Every quantity is an integer below 2^93 for
+ * 2^-60 <= ulp <= 2^40 (|v| from about 7e-12 to 2e19); outside, and for
+ * subnormals, the reference above. The bisection is the reference's, probe
+ * for probe: the same digit count even where reading back is not monotone. */
+typedef unsigned __int128 u128;
+
+static const uint64_t pow10_u64[20] = {
+	1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
+	1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull,
+	100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
+	1000000000000000000ull, 10000000000000000000ull,
+};
+
+static inline u128 pow10_u128(int k)
+{
+	return k < 20 ? (u128)pow10_u64[k] : (u128)pow10_u64[19] * pow10_u64[k - 19];
+}
+
+/* v >= 10^y, exactly */
+static inline bool ge_pow10(uint64_t m, int e, int y)
+{
+	if (y >= 0) {
+		u128 a = (u128)m << (e > 0 ? e : 0), b = pow10_u128(y) << (e < 0 ? -e : 0);
+
+		return a >= b;
+	}
+	return (u128)m * pow10_u64[-y] >= (u128)1 << -e; /* v < 1: e < 0 */
+}
+
+/* round-half-even(v * 10^k) */
+static inline uint64_t round_scaled(uint64_t m, int e, int k)
+{
+	if (k >= 0) {
+		u128 a = (u128)m * pow10_u64[k];
+
+		if (e >= 0)
+			return (uint64_t)(a << e);
+		u128 q = a >> -e, r = a & (((u128)1 << -e) - 1), half = (u128)1 << (-e - 1);
+
+		return (uint64_t)q + (r > half || (r == half && (q & 1)));
+	}
+	uint64_t a = m << (e > 0 ? e : 0), b = pow10_u64[-k] << (e < 0 ? -e : 0);
+	uint64_t q = a / b, r = a - q * b;
+
+	return q + (r > b - r || (r == b - r && (q & 1)));
+}
+
+/* Whether q * 10^-k reads back as v (lowhalf: the gap below v is half the
+ * one above, at a power of two). */
+static inline bool reads_back(uint64_t m, int e, bool lowhalf, uint64_t q, int k)
+{
+	int s = e < 2 ? 2 - e : 0, t = k > 0 ? k : 0;
+	u128 p10t = pow10_u128(t);
+	u128 vs = ((u128)m << (e + s)) * p10t;
+	u128 ds = ((u128)q * (k < 0 ? pow10_u64[-k] : 1)) << s;
+	u128 diff = ds > vs ? ds - vs : vs - ds;
+	u128 half = (p10t << (e + s)) >> (ds < vs && lowhalf ? 2 : 1);
+
+	return diff < half || (diff == half && !(m & 1));
+}
+
+/* "%.{d}g" of q (d digits, or 10^d after a carry) times 10^(X-d+1) */
+static int put_g(char *buf, bool neg, uint64_t q, int d, int X)
+{
+	char dig[24];
+	char *p = buf;
+	int nd;
+
+	if (q == pow10_u64[d]) {
+		q = pow10_u64[d - 1];
+		X++;
+	}
+	for (int i = d - 1; i >= 0; i--, q /= 10)
+		dig[i] = (char)('0' + q % 10);
+	for (nd = d; nd > 1 && dig[nd - 1] == '0'; nd--)
+		;
+	if (neg)
+		*p++ = '-';
+	if (X < -4 || X >= d) {
+		*p++ = dig[0];
+		if (nd > 1) {
+			*p++ = '.';
+			memcpy(p, dig + 1, (size_t)nd - 1);
+			p += nd - 1;
+		}
+		int x = X < 0 ? -X : X;
+
+		*p++ = 'e';
+		*p++ = X < 0 ? '-' : '+';
+		if (x >= 10) {
+			*p++ = (char)('0' + x / 10);
+			*p++ = (char)('0' + x % 10);
+		} else {
+			*p++ = '0';
+			*p++ = (char)('0' + x);
+		}
+	} else if (X >= 0) {
+		for (int i = 0; i <= X; i++)
+			*p++ = i < nd ? dig[i] : '0';
+		if (nd > X + 1) {
+			*p++ = '.';
+			memcpy(p, dig + X + 1, (size_t)(nd - X - 1));
+			p += nd - X - 1;
+		}
+	} else {
+		*p++ = '0';
+		*p++ = '.';
+		for (int i = 0; i < -X - 1; i++)
+			*p++ = '0';
+		memcpy(p, dig, (size_t)nd);
+		p += nd;
+	}
+	*p = '\0';
+	return (int)(p - buf);
+}
+
+int dv_fmt_f32_csv(char *buf, float v)
+{
+	uint32_t u;
+
+	memcpy(&u, &v, sizeof(u));
+	bool neg = u >> 31;
+	uint32_t E = (u >> 23) & 0xff, frac = u & 0x7fffff;
+
+	if ((u & 0x7fffffff) == 0) {
+		char *p = buf;
+
+		if (neg)
+			*p++ = '-';
+		*p++ = '0';
+		*p = '\0';
+		return (int)(p - buf);
+	}
+	int e = (int)E - 150;
+
+	if (E == 0 || E == 255 || e < -60 || e > 40)
+		return dv_fmt_f32_ref(buf, 32, v);
+	uint64_t m = frac | 0x800000u;
+	bool lowhalf = frac == 0 && E > 1;
+	/* floor(log10 v) from the binary exponent, then one exact correction */
+	int b = e + 23, X = (b * 78913) >> 18;   /* floor(b * log10(2)) for |b| < 1650 */
+
+	if (ge_pow10(m, e, X + 1))
+		X++;
+	else if (!ge_pow10(m, e, X))
+		X--;
+	int lo = 1, hi = 9;
+	uint64_t qhi = 0;
+
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		uint64_t q = round_scaled(m, e, mid - 1 - X);
+		/* a carry (q == 10^mid) is the next power of ten: still mid digits */
+		if (reads_back(m, e, lowhalf, q, mid - 1 - X)) {
+			hi = mid;
+			qhi = q;
+		} else {
+			lo = mid + 1;
+		}
+	}
+	if (!qhi)
+		qhi = round_scaled(m, e, lo - 1 - X);
+	return put_g(buf, neg, qhi, lo, X);
 }
 
 /* NaN sorts above everything: a NaN difference is the worst there is. */
@@ -124,7 +296,7 @@ static char *put_f32(fmt_cache *c, char *p, float v)
 
 	if (!c->len[h] || c->key[h] != u) {
 		char buf[32];
-		int n = fmt_f32(buf, sizeof(buf), v);
+		int n = dv_fmt_f32_csv(buf, v);
 
 		if (n <= 0 || n > 16) { /* cannot happen: at most 15 characters */
 			memcpy(p, buf, (size_t)n);
@@ -281,6 +453,213 @@ static inline int write_chunk(void *ctx, int64_t start, int64_t cnt)
 	return 0;
 }
 
+/* ---- all rows on several threads ----
+ * Units of EXPORT_UNIT elements are formatted by any thread into one of a
+ * ring of slots and written strictly in unit order: whichever thread finds
+ * the next unit ready becomes the writer until none is (one at a time); a
+ * thread waits for its slot only while the unit a ring's length before its
+ * own is unwritten. The bytes are those of one thread's rows, in order. */
+#define EXPORT_UNIT 16384
+
+typedef struct export_slot {
+	char *buf;
+	size_t len;
+	int64_t rows, unit;            /* unit held; -1: free */
+	bool ready;
+} export_slot;
+
+typedef struct export_par {
+	const dv_src *bs, *ts;
+	const dv_tensor_desc *td;
+	double min_abs_diff;
+	int64_t numel, nunits;
+	FILE *f;
+	export_slot *slots;
+	int nslots;
+	size_t linemax;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int64_t next_write, rows;
+	bool writing, failed;
+	int write_errno;
+} export_par;
+
+typedef struct export_lane {
+	dv_reader br, tr;
+	fmt_cache cache;
+} export_lane;
+
+static void *export_lane_new(void *ctx)
+{
+	export_par *ep = ctx;
+	export_lane *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	if (dv_reader_init(&l->br, ep->bs, NULL) < 0 || dv_reader_init(&l->tr, ep->ts, NULL) < 0) {
+		dv_reader_free(&l->br);
+		dv_reader_free(&l->tr);
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+static void export_lane_done(void *ctx, void *vl)
+{
+	export_lane *l = vl;
+
+	(void)ctx;
+	dv_reader_free(&l->br);
+	dv_reader_free(&l->tr);
+	free(l);
+}
+
+static int64_t export_unit_len(void *ctx, int64_t k)
+{
+	export_par *ep = ctx;
+	int64_t start = k * EXPORT_UNIT;
+
+	return ep->numel - start < EXPORT_UNIT ? ep->numel - start : EXPORT_UNIT;
+}
+
+/* Writes ready units in order while this thread holds the writer's turn
+ * (called and returning with mu held). */
+static void export_drain(export_par *ep)
+{
+	if (ep->writing)
+		return;
+	ep->writing = true;
+	for (;;) {
+		export_slot *sl = &ep->slots[ep->next_write % ep->nslots];
+
+		if (ep->failed || sl->unit != ep->next_write || !sl->ready)
+			break;
+		pthread_mutex_unlock(&ep->mu);
+		errno = 0;
+		bool ok = fwrite(sl->buf, 1, sl->len, ep->f) == sl->len;
+		int e = errno;
+		pthread_mutex_lock(&ep->mu);
+		if (!ok) {
+			ep->failed = true;
+			ep->write_errno = e ? e : EIO;
+			break;
+		}
+		ep->rows += sl->rows;
+		sl->unit = -1;
+		sl->ready = false;
+		ep->next_write++;
+		pthread_cond_broadcast(&ep->cv);
+	}
+	ep->writing = false;
+}
+
+static int export_par_chunk(void *ctx, void *vl, int64_t k, dv_error *err)
+{
+	export_par *ep = ctx;
+	export_lane *l = vl;
+	int64_t start = k * EXPORT_UNIT, cnt = export_unit_len(ctx, k);
+	export_slot *sl = &ep->slots[k % ep->nslots];
+	int64_t coord[PT_MAX_DIMS];
+	const dv_tensor_desc *td = ep->td;
+
+	if (dv_reader_read(&l->br, start, cnt, err) < 0 || dv_reader_read(&l->tr, start, cnt, err) < 0) {
+		/* later units wait on this one: stop them all */
+		pthread_mutex_lock(&ep->mu);
+		ep->failed = true;
+		pthread_cond_broadcast(&ep->cv);
+		pthread_mutex_unlock(&ep->mu);
+		return -1;
+	}
+	pthread_mutex_lock(&ep->mu);
+	/* the slot is free once the unit a ring before this one is written */
+	while (!ep->failed && sl->unit != -1) {
+		export_drain(ep);
+		if (!ep->failed && sl->unit != -1)
+			pthread_cond_wait(&ep->cv, &ep->mu);
+	}
+	if (ep->failed) {
+		pthread_mutex_unlock(&ep->mu);
+		return dv_error_set(err, "%s", ep->write_errno ? strerror(ep->write_errno) : "stopped");
+	}
+	sl->unit = k;
+	sl->ready = false;
+	pthread_mutex_unlock(&ep->mu);
+
+	char *p = sl->buf;
+	int64_t rows = 0;
+
+	dv_index_to_coord(start, td->ndim, td->shape, coord);
+	for (int64_t i = 0; i < cnt; i++, coord_next(td->ndim, td->shape, coord)) {
+		float b = l->br.f32[i], t = l->tr.f32[i];
+
+		if (!keep_row(fabsf(t - b), ep->min_abs_diff))
+			continue;
+		p += format_row(&l->cache, p, td->ndim, coord, start + i, b, t);
+		rows++;
+	}
+	pthread_mutex_lock(&ep->mu);
+	sl->len = (size_t)(p - sl->buf);
+	sl->rows = rows;
+	sl->ready = true;
+	export_drain(ep);
+	pthread_mutex_unlock(&ep->mu);
+	return 0;
+}
+
+/* All rows past min_abs_diff into f on threads; DV_WALK_* or -1. */
+static int export_par_write(const dv_src *bs, const dv_src *ts, const dv_tensor_desc *td, int64_t numel,
+			    double min_abs_diff, FILE *f, int threads, const dv_metrics_opts *opts, int64_t *rows,
+			    const char *out_path, dv_error *err)
+{
+	export_par ep = { .bs = bs, .ts = ts, .td = td, .min_abs_diff = min_abs_diff, .numel = numel, .f = f };
+	int st = -1;
+
+	ep.nunits = (numel + EXPORT_UNIT - 1) / EXPORT_UNIT;
+	ep.nslots = 2 * (threads > 0 ? threads : dv_par_cpus()) + 2;
+	ep.linemax = 96 + 22 * (size_t)(td->ndim > 0 ? td->ndim : 1);
+	ep.slots = calloc((size_t)ep.nslots, sizeof(*ep.slots));
+	if (!ep.slots)
+		return dv_error_set(err, "%s: out of memory", out_path);
+	for (int i = 0; i < ep.nslots; i++) {
+		ep.slots[i].unit = -1;
+		if (!(ep.slots[i].buf = malloc(EXPORT_UNIT * ep.linemax))) {
+			dv_error_set(err, "%s: out of memory", out_path);
+			goto out;
+		}
+	}
+	pthread_mutex_init(&ep.mu, NULL);
+	pthread_cond_init(&ep.cv, NULL);
+	dv_par_job j = { .numel = numel, .ctx = &ep, .lane_new = export_lane_new, .chunk = export_par_chunk,
+			 .lane_done = export_lane_done, .opts = opts, .total = numel, .name = out_path,
+			 .nunits = ep.nunits, .unit_len = export_unit_len };
+
+	st = dv_par_run(&j, threads, err);
+	if (st == DV_WALK_DONE) {
+		pthread_mutex_lock(&ep.mu);
+		export_drain(&ep);
+		if (ep.failed || ep.next_write != ep.nunits) {
+			errno = ep.write_errno ? ep.write_errno : EIO;
+			st = -1;
+			dv_error_set(err, "%s: %s", out_path, strerror(errno));
+		}
+		pthread_mutex_unlock(&ep.mu);
+	} else if (st < 0) {
+		char msg[sizeof(err->msg)];
+
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		dv_error_set(err, "%s: %s", out_path, msg);
+	}
+	*rows = ep.rows;
+	pthread_cond_destroy(&ep.cv);
+	pthread_mutex_destroy(&ep.mu);
+out:
+	for (int i = 0; i < ep.nslots; i++)
+		free(ep.slots[i].buf);
+	free(ep.slots);
+	return st;
+}
+
 static int export_walk_end(int st, const char *out_path, dv_error *err)
 {
 	if (st == DV_WALK_CANCELLED)
@@ -349,7 +728,18 @@ int dv_export_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	w.done = (passes - 1) * numel;
 	if (top_k > 0)
 		w.want = top_wanted;
-	st = top_k > 0 ? dv_chunk_walk(&w, write_top_chunk, &p, err) : dv_chunk_walk(&w, write_chunk, &p, err);
+	int threads = top_k <= 0 && br->src->concurrent && tr->src->concurrent ? dv_par_threads(opts, numel) : 1;
+
+	if (threads != 1) {
+		dv_par_enter();
+		st = export_par_write(br->src, tr->src, td, numel, min_abs_diff, f, threads, opts, &p.rows, out_path,
+				      err);
+		dv_par_leave();
+		if (st < 0)
+			goto out;
+	} else {
+		st = top_k > 0 ? dv_chunk_walk(&w, write_top_chunk, &p, err) : dv_chunk_walk(&w, write_chunk, &p, err);
+	}
 	rows = p.rows;
 	if (export_walk_end(st, out_path, err) < 0)
 		goto out;

@@ -3,6 +3,8 @@
 #ifndef DUMPVIEW_METRICS_INTERNAL_H
 #define DUMPVIEW_METRICS_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +23,7 @@ typedef struct dv_src {
 	int (*read_raw)(void *ctx, int64_t start, int64_t count, void *out, dv_error *err);
 	void *ctx;
 	const char *name;        /* for messages */
+	bool concurrent;         /* read_raw may run on several threads at once */
 } dv_src;
 
 /* Buffers for reading one side in chunks. */
@@ -82,6 +85,9 @@ typedef struct dv_qsel {
 int dv_qsel_init(dv_qsel *q, int64_t numel);
 void dv_qsel_free(dv_qsel *q);
 void dv_qsel_add(dv_qsel *q, const float *x, size_t n);
+/* Adds o's first-pass counts to q (both in large mode: the per-thread
+ * tables of one tensor). */
+void dv_qsel_merge(dv_qsel *q, const dv_qsel *o);
 /* Computes the wanted ranks (torch's float32 rank arithmetic) for numel
  * elements; returns 1 when a second pass (dv_qsel_add2 over all values) is
  * needed, 0 when not, -1 on allocation failure. */
@@ -109,6 +115,7 @@ typedef struct dv_hist16 {
 int dv_hist16_init(dv_hist16 *h, dv_dtype dt);
 void dv_hist16_free(dv_hist16 *h);
 void dv_hist16_add(dv_hist16 *h, const void *raw, size_t n);
+void dv_hist16_merge(dv_hist16 *h, const dv_hist16 *o); /* o's counts added to h's */
 int dv_hist16_stats(const dv_hist16 *h, bool want_quantiles, dv_stats *st);
 /* sum of v^2 over the histogram's values (NaN/Inf propagate). */
 double dv_hist16_sumsq(const dv_hist16 *h);
@@ -121,8 +128,20 @@ typedef struct dv_side_acc {
 	float min, max;
 } dv_side_acc;
 
+/* One chunk's contribution, computed from the chunk alone, then merged into
+ * the running statistics in chunk order: the same arithmetic whether the
+ * chunks were computed on one thread or on several. */
+typedef struct dv_side_part {
+	int64_t n, nan, inf;
+	double sum, abs_sum;
+	double mean, m2;               /* the chunk's own; only without NaN/Inf */
+	float min, max;
+} dv_side_part;
+
 void dv_side_acc_init(dv_side_acc *a);
 void dv_side_chunk(dv_side_acc *a, const float *x, size_t n);
+void dv_side_chunk_part(dv_side_part *part, const float *x, size_t n);
+void dv_side_merge(dv_side_acc *a, const dv_side_part *part);
 void dv_side_finish(const dv_side_acc *a, dv_stats *st);
 
 /* Per-pair running metrics. */
@@ -136,7 +155,21 @@ typedef struct dv_diff_acc {
 	int64_t identical;
 } dv_diff_acc;
 
+/* One chunk of pair metrics (see dv_side_part). loc is the chunk-relative
+ * index of its first NaN |t-b|, or of its max |t-b| when that exceeds the
+ * hint given (a value not above the running maximum of the chunks merged
+ * before it); -1 when not looked for. */
+typedef struct dv_diff_part {
+	int64_t n, start, cnan, cid, loc;
+	double sq, nm, ab;
+	float cmax, loc_b, loc_t;
+} dv_diff_part;
+
 void dv_diff_acc_init(dv_diff_acc *a);
+void dv_diff_chunk_part(dv_diff_part *p, const float *b, const float *t, size_t n, int64_t start, float hint);
+void dv_diff_chunk_bf16_part(dv_diff_part *p, const uint16_t *b, const uint16_t *t, size_t n, int64_t start,
+			     float hint, uint32_t *hb, uint32_t *ht);
+void dv_diff_merge(dv_diff_acc *a, const dv_diff_part *p);
 /* b and t hold n values of elements [start, start+n). */
 void dv_diff_chunk(dv_diff_acc *a, const float *b, const float *t, size_t n, int64_t start);
 /* bf16 against bf16 from raw bits; leaves a->norm to the caller. */
@@ -172,6 +205,13 @@ typedef struct dv_pair_stream {
 int dv_pair_stream_open(dv_pair_stream *s, const char *base_path, const char *targ_path, dv_error *err);
 int dv_pair_stream_read(dv_pair_stream *s, int64_t start, int64_t count, dv_error *err);
 void dv_pair_stream_close(dv_pair_stream *s);
+
+/* A float32 in the CSV export: "%.*g" with the fewest significant digits
+ * (bisected over 1..9) that strtof reads back as v; "nan", "inf", "-inf".
+ * dv_fmt_f32_ref by snprintf/strtof, dv_fmt_f32_csv the same bytes by
+ * integer arithmetic (buf: 32 bytes). Return the length. */
+int dv_fmt_f32_ref(char *buf, size_t size, float v);
+int dv_fmt_f32_csv(char *buf, float v);
 
 /* Detail and CSV export over two readers of already unified tensors. */
 int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, int64_t numel, int max_rows,
@@ -243,5 +283,47 @@ static inline __attribute__((always_inline)) int dv_chunk_walk(const dv_walk *w,
 	}
 	return DV_WALK_DONE;
 }
+
+/* ---- a pass over chunks on several threads (par.c) ---- */
+
+/* Below this many chunks the pool is not asked (opts->threads 0). */
+#define DV_PAR_MIN_CHUNKS 8
+
+typedef struct dv_par_job {
+	/* by the caller */
+	int64_t numel;                /* chunks of DV_CHUNK elements */
+	void *ctx;
+	void *(*lane_new)(void *ctx); /* a thread's state; NULL: out of memory */
+	/* chunk k's arithmetic: writes only its own partial or the lane */
+	int (*chunk)(void *ctx, void *lane, int64_t k, dv_error *err);
+	void (*lane_done)(void *ctx, void *lane); /* merges counts, frees; one at a time */
+	const dv_metrics_opts *opts;  /* cancel; progress from the calling thread only */
+	int64_t done_base, total;     /* progress reports done_base + elements done of total */
+	const char *name;             /* for messages */
+	/* optional: nunits work units of unit_len(ctx, k) elements instead of chunks */
+	int64_t nunits;
+	int64_t (*unit_len)(void *ctx, int64_t k);
+	/* internal */
+	int64_t nchunks;
+	atomic_llong next, done, stop_at;
+	int64_t fail_k;
+	int fail_why;
+	dv_error err;
+	pthread_mutex_t mu;
+	int participants;
+	struct dv_par_job *next_job;
+} dv_par_job;
+
+/* How many threads a pass over numel elements takes: 1 (serial), n >= 2
+ * (opts->threads), or 0 (the pool's helpers, as many as are idle). */
+int dv_par_threads(const dv_metrics_opts *o, int64_t numel);
+/* Runs the pass; DV_WALK_DONE, DV_WALK_CANCELLED, or -1 with err (the
+ * lowest failing chunk's). */
+int dv_par_run(dv_par_job *j, int threads, dv_error *err);
+/* Usable CPUs (the affinity mask). */
+int dv_par_cpus(void);
+/* A thread starts/stops computing metrics (the pool's measure of idle cores). */
+void dv_par_enter(void);
+void dv_par_leave(void);
 
 #endif

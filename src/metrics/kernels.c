@@ -118,6 +118,7 @@ void dv_src_mem(dv_src *s, dv_mem_src_ctx *ctx, dv_dtype dt, int64_t numel, cons
 	s->read_raw = mem_read;
 	s->ctx = ctx;
 	s->name = name;
+	s->concurrent = true;
 }
 
 int dv_reader_init(dv_reader *r, const dv_src *src, dv_error *err)
@@ -341,7 +342,7 @@ static inline __attribute__((always_inline)) void side_step(side_lanes *l, v4f v
 }
 
 /* The tail [i, n), the lanes reduced, the M2 pass, the merge into a. */
-static inline __attribute__((always_inline)) void side_finish_chunk(dv_side_acc *a, const side_lanes *l,
+static inline __attribute__((always_inline)) void side_finish_chunk(dv_side_part *part, const side_lanes *l,
 								    const void *x, size_t i, size_t n, bool bf16)
 {
 	/* whole fields into locals first: lanes indexed in a struct would be
@@ -373,14 +374,14 @@ static inline __attribute__((always_inline)) void side_finish_chunk(dv_side_acc 
 		ni += infc[j];
 	}
 	s += tail;
-	if (cmin < a->min)
-		a->min = cmin;
-	if (cmax > a->max)
-		a->max = cmax;
-	a->sum += s;
-	a->abs_sum += as;
-	a->nan += nn;
-	a->inf += ni;
+	part->n = (int64_t)n;
+	part->sum = s;
+	part->abs_sum = as;
+	part->min = cmin;
+	part->max = cmax;
+	part->nan = nn;
+	part->inf = ni;
+	part->mean = part->m2 = 0;
 	if (nn == 0 && ni == 0) {
 		double cm = s / (double)n, m2 = 0;
 		v4d vcm = { cm, cm, cm, cm }, q0 = { 0 }, q1 = { 0 };
@@ -401,25 +402,54 @@ static inline __attribute__((always_inline)) void side_finish_chunk(dv_side_acc 
 		}
 		for (j = 0; j < 4; j++)
 			m2 += q0[j] + q1[j];
-		double nb = (double)n, na = (double)a->n, tot = na + nb, delta = cm - a->mean;
+		part->mean = cm;
+		part->m2 = m2;
+	}
+}
+
+void dv_side_merge(dv_side_acc *a, const dv_side_part *part)
+{
+	if (part->n == 0)
+		return;
+	if (part->min < a->min)
+		a->min = part->min;
+	if (part->max > a->max)
+		a->max = part->max;
+	a->sum += part->sum;
+	a->abs_sum += part->abs_sum;
+	a->nan += part->nan;
+	a->inf += part->inf;
+	if (part->nan == 0 && part->inf == 0) {
+		double cm = part->mean, m2 = part->m2;
+		double nb = (double)part->n, na = (double)a->n, tot = na + nb, delta = cm - a->mean;
 
 		a->mean += delta * nb / tot;
 		a->m2 += m2 + delta * delta * na * nb / tot;
 	}
-	a->n += (int64_t)n;
+	a->n += part->n;
 }
 
-KERNEL void dv_side_chunk(dv_side_acc *a, const float *x, size_t n)
+KERNEL void dv_side_chunk_part(dv_side_part *part, const float *x, size_t n)
 {
 	side_lanes l;
 	size_t i = 0;
 
-	if (n == 0)
+	if (n == 0) {
+		memset(part, 0, sizeof(*part));
 		return;
+	}
 	side_lanes_init(&l);
 	for (; i + 8 <= n; i += 8)
 		side_step(&l, load4(x + i), load4(x + i + 4));
-	side_finish_chunk(a, &l, x, i, n, false);
+	side_finish_chunk(part, &l, x, i, n, false);
+}
+
+void dv_side_chunk(dv_side_acc *a, const float *x, size_t n)
+{
+	dv_side_part part;
+
+	dv_side_chunk_part(&part, x, n);
+	dv_side_merge(a, &part);
 }
 
 void dv_side_finish(const dv_side_acc *a, dv_stats *st)
@@ -465,33 +495,54 @@ static void diff_record_max(dv_diff_acc *a, float abs_diff, int64_t index, float
 	a->max_t = tv;
 }
 
-/* After a chunk's sums: where its max |t-b| is, rescanning the chunk only
- * when it holds a NaN or raises the maximum (rare after the first chunk). */
-static inline __attribute__((always_inline)) void diff_locate_max(dv_diff_acc *a, const void *b, const void *t,
-								  size_t n, int64_t start, bool bf16, int64_t cnan,
-								  float cmax)
+/* After a chunk's sums: where its max |t-b| is, found by a rescan of the
+ * chunk only when it holds a NaN or its maximum exceeds hint, a value known
+ * not to exceed the running maximum of every chunk before it (rare after the
+ * first chunk). torch.argmax: NaN counts as the largest, first one wins. */
+static inline __attribute__((always_inline)) void diff_locate_max(dv_diff_part *p, const void *b, const void *t,
+								  size_t n, bool bf16, float hint)
 {
 	size_t i;
 
-	if (a->max_is_nan)
-		return;
-	/* torch.argmax: NaN counts as the largest, first occurrence wins */
-	if (cnan > 0) {
+	p->loc = -1;
+	if (p->cnan > 0) {
 		for (i = 0; i < n; i++) {
 			float d = fabsf(load1_of(t, i, bf16) - load1_of(b, i, bf16));
 
 			if (d != d)
 				break;
 		}
-		diff_record_max(a, NAN, start + (int64_t)i, load1_of(b, i, bf16), load1_of(t, i, bf16));
+	} else if (p->cmax > hint) {
+		for (i = 0; i < n; i++)
+			if (fabsf(load1_of(t, i, bf16) - load1_of(b, i, bf16)) == p->cmax)
+				break;
+	} else {
 		return;
 	}
-	if (cmax > a->max_abs) {
-		for (i = 0; i < n; i++)
-			if (fabsf(load1_of(t, i, bf16) - load1_of(b, i, bf16)) == cmax)
-				break;
-		diff_record_max(a, cmax, start + (int64_t)i, load1_of(b, i, bf16), load1_of(t, i, bf16));
-	}
+	p->loc = (int64_t)i;
+	p->loc_b = load1_of(b, i, bf16);
+	p->loc_t = load1_of(t, i, bf16);
+}
+
+void dv_diff_merge(dv_diff_acc *a, const dv_diff_part *p)
+{
+	a->sqdiff += p->sq;
+	a->norm += p->nm;
+	a->abs_sum += p->ab;
+	a->identical += p->cid;
+	a->n += p->n;
+	if (a->max_is_nan || p->n == 0)
+		return;
+	if (p->cnan > 0)
+		diff_record_max(a, NAN, p->start + p->loc, p->loc_b, p->loc_t);
+	else if (p->cmax > a->max_abs)
+		diff_record_max(a, p->cmax, p->start + p->loc, p->loc_b, p->loc_t);
+}
+
+/* The hint for dv_diff_chunk_part when merging straight after. */
+static inline float diff_hint(const dv_diff_acc *a)
+{
+	return a->max_is_nan ? INFINITY : a->max_abs;
 }
 
 /* Pair sums of one chunk; the position of max |t-b| is found by a rescan of
@@ -514,9 +565,9 @@ static inline __attribute__((always_inline)) void diff_step(diff_lanes *l, v4f b
 	l->ident -= ((v4i)b0 == (v4i)t0) + ((v4i)b1 == (v4i)t1);
 }
 
-static inline __attribute__((always_inline)) void diff_finish_chunk(dv_diff_acc *a, const diff_lanes *l,
+static inline __attribute__((always_inline)) void diff_finish_chunk(dv_diff_part *p, const diff_lanes *l,
 								    const void *b, const void *t, size_t i, size_t n,
-								    int64_t start, bool bf16)
+								    int64_t start, bool bf16, float hint)
 {
 	v4d sq0 = l->sq0, sq1 = l->sq1, nm0 = l->nm0, nm1 = l->nm1, ab0 = l->ab0, ab1 = l->ab1;
 	v4f mx = l->mx;
@@ -545,25 +596,39 @@ static inline __attribute__((always_inline)) void diff_finish_chunk(dv_diff_acc 
 		cnan += nanc[j];
 		cid += ident[j];
 	}
-	a->sqdiff += sq;
-	a->norm += nm;
-	a->abs_sum += ab;
-	a->identical += cid;
-	a->n += (int64_t)n;
-	diff_locate_max(a, b, t, n, start, bf16, cnan, cmax);
+	p->n = (int64_t)n;
+	p->start = start;
+	p->sq = sq;
+	p->nm = nm;
+	p->ab = ab;
+	p->cid = cid;
+	p->cnan = cnan;
+	p->cmax = cmax;
+	diff_locate_max(p, b, t, n, bf16, hint);
 }
 
-KERNEL void dv_diff_chunk(dv_diff_acc *a, const float *b, const float *t, size_t n, int64_t start)
+KERNEL void dv_diff_chunk_part(dv_diff_part *p, const float *b, const float *t, size_t n, int64_t start,
+				float hint)
 {
 	diff_lanes l;
 	size_t i = 0;
 
-	if (n == 0)
+	if (n == 0) {
+		memset(p, 0, sizeof(*p));
 		return;
+	}
 	diff_lanes_init(&l);
 	for (; i + 8 <= n; i += 8)
 		diff_step(&l, load4(b + i), load4(b + i + 4), load4(t + i), load4(t + i + 4));
-	diff_finish_chunk(a, &l, b, t, i, n, start, false);
+	diff_finish_chunk(p, &l, b, t, i, n, start, false, hint);
+}
+
+void dv_diff_chunk(dv_diff_acc *a, const float *b, const float *t, size_t n, int64_t start)
+{
+	dv_diff_part p;
+
+	dv_diff_chunk_part(&p, b, t, n, start, diff_hint(a));
+	dv_diff_merge(a, &p);
 }
 
 /* Both sides' statistics and the pair metrics of a bf16 chunk from the raw
@@ -575,6 +640,8 @@ KERNEL void dv_pair_chunk_bf16(dv_side_acc *sb, dv_side_acc *st, dv_diff_acc *a,
 {
 	side_lanes lb, lt;
 	diff_lanes ld;
+	dv_side_part pb, pt;
+	dv_diff_part pd;
 	v4f b0, b1, t0, t1;
 	size_t i = 0;
 
@@ -587,35 +654,40 @@ KERNEL void dv_pair_chunk_bf16(dv_side_acc *sb, dv_side_acc *st, dv_diff_acc *a,
 		load_bf16x8(b + i, &b0, &b1);
 		side_step(&lb, b0, b1);
 	}
-	side_finish_chunk(sb, &lb, b, i, n, true);
+	side_finish_chunk(&pb, &lb, b, i, n, true);
+	dv_side_merge(sb, &pb);
 	side_lanes_init(&lt);
 	for (i = 0; i + 8 <= n; i += 8) {
 		load_bf16x8(t + i, &t0, &t1);
 		side_step(&lt, t0, t1);
 	}
-	side_finish_chunk(st, &lt, t, i, n, true);
+	side_finish_chunk(&pt, &lt, t, i, n, true);
+	dv_side_merge(st, &pt);
 	diff_lanes_init(&ld);
 	for (i = 0; i + 8 <= n; i += 8) {
 		load_bf16x8(b + i, &b0, &b1);
 		load_bf16x8(t + i, &t0, &t1);
 		diff_step(&ld, b0, b1, t0, t1);
 	}
-	diff_finish_chunk(a, &ld, b, t, i, n, start, true);
+	diff_finish_chunk(&pd, &ld, b, t, i, n, start, true, diff_hint(a));
+	dv_diff_merge(a, &pd);
 }
 
 /* bf16 against bf16, straight from the raw bits (a bf16 is the high half of
  * its float32): no float32 buffers. sum(b^2+t^2) is left to the caller, who
  * has it exactly from the sides' histograms (a->norm is not touched). */
-KERNEL void dv_diff_chunk_bf16(dv_diff_acc *a, const uint16_t *b, const uint16_t *t, size_t n, int64_t start,
-				uint32_t *hb, uint32_t *ht)
+KERNEL void dv_diff_chunk_bf16_part(dv_diff_part *p, const uint16_t *b, const uint16_t *t, size_t n,
+				     int64_t start, float hint, uint32_t *hb, uint32_t *ht)
 {
 	v4d sq0 = { 0 }, sq1 = { 0 }, ab0 = { 0 }, ab1 = { 0 };
 	v4f mx = { 0 };
 	v4i nanc = { 0 }, ident = { 0 };
 	size_t i = 0, j;
 
-	if (n == 0)
+	if (n == 0) {
+		memset(p, 0, sizeof(*p));
 		return;
+	}
 	for (; i + 8 <= n; i += 8) {
 		v4f b0, b1, t0, t1;
 
@@ -660,11 +732,26 @@ KERNEL void dv_diff_chunk_bf16(dv_diff_acc *a, const uint16_t *b, const uint16_t
 		cnan += nanc[j];
 		cid += ident[j];
 	}
-	a->sqdiff += sq;
-	a->abs_sum += ab;
-	a->identical += cid;
-	a->n += (int64_t)n;
-	diff_locate_max(a, b, t, n, start, true, cnan, cmax);
+	p->n = (int64_t)n;
+	p->start = start;
+	p->sq = sq;
+	p->nm = 0;
+	p->ab = ab;
+	p->cid = cid;
+	p->cnan = cnan;
+	p->cmax = cmax;
+	diff_locate_max(p, b, t, n, true, hint);
+}
+
+void dv_diff_chunk_bf16(dv_diff_acc *a, const uint16_t *b, const uint16_t *t, size_t n, int64_t start,
+			uint32_t *hb, uint32_t *ht)
+{
+	dv_diff_part p;
+
+	if (n == 0)
+		return;
+	dv_diff_chunk_bf16_part(&p, b, t, n, start, diff_hint(a), hb, ht);
+	dv_diff_merge(a, &p);
 }
 
 /* 1 - 2*sum(b*t)/sum(b^2+t^2) == sum((b-t)^2)/sum(b^2+t^2): the second form

@@ -2,7 +2,7 @@
 src_libdumpview_a_SOURCES += \
 	include/dumpview/metrics.h src/metrics/internal.h \
 	src/metrics/kernels.c src/metrics/quantile.c src/metrics/compare.c src/metrics/compare_pt.c \
-	src/metrics/detail.c src/metrics/export.c src/metrics/compare_stream.c
+	src/metrics/detail.c src/metrics/export.c src/metrics/compare_stream.c src/metrics/par.c
 
 check_PROGRAMS += tests/test_metrics
 TESTS += tests/test_metrics
@@ -32,3 +32,17 @@ TESTS += tests/test_qsel_bf16
 tests_test_qsel_bf16_SOURCES = tests/test_qsel_bf16.c
 tests_test_qsel_bf16_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_qsel_bf16_LDADD = $(DV_TEST_LIBS)
+
+# one pair on several threads: the same results for any thread count
+check_PROGRAMS += tests/test_metrics_threads
+TESTS += tests/test_metrics_threads
+tests_test_metrics_threads_SOURCES = tests/test_metrics_threads.c
+tests_test_metrics_threads_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_metrics_threads_LDADD = $(DV_TEST_LIBS)
+
+# the export's float32 text by integer arithmetic against snprintf + strtof
+check_PROGRAMS += tests/test_fmt_f32
+TESTS += tests/test_fmt_f32
+tests_test_fmt_f32_SOURCES = tests/test_fmt_f32.c
+tests_test_fmt_f32_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_fmt_f32_LDADD = $(DV_TEST_LIBS)

@@ -123,6 +123,15 @@ void dv_qsel_add(dv_qsel *q, const float *x, size_t n)
 	q->count += (int64_t)n - nan;
 }
 
+void dv_qsel_merge(dv_qsel *q, const dv_qsel *o)
+{
+	for (size_t i = 0; i < NBUCKETS; i++)
+		q->h1[i] += o->h1[i];
+	q->count += o->count;
+	q->nan += o->nan;
+	q->lowbits |= o->lowbits;
+}
+
 /* MSD radix selection of the small-mode keys: per digit, from the top,
  * count the digit over the group holding a wanted rank, and copy out only
  * the members of the buckets holding ranks; no full sort. Digits: 11, 11 and
@@ -683,6 +692,13 @@ void dv_hist16_add(dv_hist16 *h, const void *raw, size_t n)
 		}
 	}
 	h->n += (int64_t)n;
+}
+
+void dv_hist16_merge(dv_hist16 *h, const dv_hist16 *o)
+{
+	for (size_t i = 0; i < h->nbuckets; i++)
+		h->h[i] += o->h[i];
+	h->n += o->n;
 }
 
 typedef struct hist_entry {

@@ -1,5 +1,6 @@
 /* The object tree: arena allocation, Python reprs, path lookup. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,9 +8,17 @@
 #include "dumpview/numfmt.h"
 #include "pt_internal.h"
 
+static atomic_bool verify_crc;
+
+void pt_set_verify_crc(bool on)
+{
+	atomic_store(&verify_crc, on);
+}
+
 pt_limits pt_limits_default(void)
 {
 	return (pt_limits){
+		.no_crc_check = !atomic_load(&verify_crc),
 		.max_pickle_bytes = (size_t)128 << 20,
 		.max_depth = 200,
 		.max_stack = (size_t)1 << 20,

@@ -210,6 +210,17 @@ int pt_tensor_read(pt_file *f, const pt_tensor *t, int64_t start, int64_t count,
 	return 0;
 }
 
+bool pt_tensor_concurrent(pt_file *f, const pt_tensor *t)
+{
+	pt_record *r;
+
+	if (!t->storage_key || !pt_tensor_is_contiguous(t))
+		return false;
+	r = pt_find_record(f, t->storage_key);
+	return r && r->kind == REC_RAW && (uint64_t)t->storage_nbytes == r->size &&
+	       (!r->crc_check || f->lim.no_crc_check);
+}
+
 static int scratch_for(pt_file *f, size_t len, dv_error *err)
 {
 	if (len <= f->scratch_cap)

@@ -363,6 +363,10 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 		app->mopts.progress_ctx = app;
 	}
 	if (opts->script) {
+		/* One thread a pair in scripted runs: a compute held after its
+		 * first chunk then shows the same progress every time (helpers
+		 * would go on meanwhile); the results are the same either way. */
+		app->mopts.threads = 1;
 		app->script = fopen(opts->script, "r");
 		if (!app->script) {
 			snprintf(err, errsize, "%s: %s", opts->script, strerror(errno));

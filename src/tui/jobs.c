@@ -99,8 +99,14 @@ void tui_jobs_detail_free(tui_detail *d)
 /* The histograms and heat map of a computed pair, from its two files or,
  * for a logical tensor, from the streams its metrics were computed on; for
  * one of several files, then each target shard's own metrics. */
-static int detail_compute(const dv_pair *p, const dv_metrics_opts *o, tui_detail *det, dv_error *err)
+static int detail_compute(const dv_pair *p, const dv_metrics_opts *mo, tui_detail *det, dv_error *err)
 {
+	/* the finished comparison spares the detail a pass over the tensors */
+	dv_metrics_opts known = *mo;
+	const dv_metrics_opts *o = &known;
+
+	if (atomic_load(&p->state) == DV_PAIR_DONE)
+		known.known = p->result;
 	if (!tui_jobs_pair_logical(p))
 		return dv_pair_detail_compute(p->base->path, p->targ->path, DETAIL_HEAT_ROWS, DETAIL_HEAT_COLS, o, &det->d,
 					      err);

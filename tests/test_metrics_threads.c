@@ -1,0 +1,318 @@
+/* One pair on several threads: every metric, statistic, quantile and
+ * histogram bit for bit the same for 1, 2, 3 and 8 threads and the pool, on
+ * odd-sized tensors (a short last chunk) of every fast path: bf16 against
+ * bf16 (raw histograms), float32 (general path, both quantile passes),
+ * float32 against bf16 (the downcast metrics), float16. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dumpview/metrics.h"
+#include "../src/metrics/internal.h"
+
+static uint64_t rng_state;
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+/* roughly normal, scaled */
+static float gauss(float scale)
+{
+	double s = 0;
+
+	for (int i = 0; i < 4; i++)
+		s += (double)(rng() >> 11) / 9007199254740992.0 - 0.5;
+	return (float)(s * scale);
+}
+
+static void store(dv_dtype dt, void *buf, int64_t i, float v)
+{
+	if (dt == DV_FLOAT32)
+		((float *)buf)[i] = v;
+	else if (dt == DV_BFLOAT16)
+		((uint16_t *)buf)[i] = dv_f32_to_bf16(v);
+	else {
+		_Float16 h = (_Float16)v;
+
+		memcpy((uint16_t *)buf + i, &h, 2);
+	}
+}
+
+enum { PLAIN, SPECIALS, TIES };
+
+/* A pair of n elements: the target a perturbed baseline; SPECIALS puts
+ * Inf and NaN in late chunks, TIES the same max |t-b| in several chunks. */
+static void make_pair(dv_dtype bt, dv_dtype tt, int64_t n, int kind, void **b, void **t)
+{
+	*b = malloc((size_t)n * 4);
+	*t = malloc((size_t)n * 4);
+	assert_non_null(*b);
+	assert_non_null(*t);
+	for (int64_t i = 0; i < n; i++) {
+		float v = gauss(2.0f), w = v + gauss(1e-2f) * (i % 7 == 0);
+
+		if (kind == TIES && i % 100003 == 5)
+			w = v + 64.0f;
+		store(bt, *b, i, v);
+		store(tt, *t, i, w);
+	}
+	if (kind == SPECIALS) {
+		store(bt, *b, n - 70000, INFINITY);
+		store(tt, *t, n - 3, NAN);
+	}
+}
+
+static void check_invariant(dv_dtype bt, dv_dtype tt, int64_t n, int kind, bool percentiles)
+{
+	dv_tensor_desc bd = { .dtype = bt, .ndim = 2, .shape = { 1, n } };
+	dv_tensor_desc td = { .dtype = tt, .ndim = 1, .shape = { n } };
+	dv_metrics_opts o = dv_metrics_opts_default();
+	dv_pair_result ref, r;
+	void *b, *t;
+	static const int threads[] = { 2, 3, 8, 0 };
+
+	rng_state = 0x9e3779b97f4a7c15ull ^ (uint64_t)n ^ ((uint64_t)kind << 40);
+	make_pair(bt, tt, n, kind, &b, &t);
+	o.percentiles = percentiles;
+	o.threads = 1;
+	assert_int_equal(dv_compare_buffers(&bd, b, &td, t, &o, &ref, NULL), 0);
+	assert_int_equal(ref.status, DV_RESULT_COMPARED);
+	for (size_t k = 0; k < sizeof(threads) / sizeof(threads[0]); k++) {
+		o.threads = threads[k];
+		assert_int_equal(dv_compare_buffers(&bd, b, &td, t, &o, &r, NULL), 0);
+		if (memcmp(&ref, &r, sizeof(r)) != 0) {
+			print_error("%s/%s n=%lld kind %d threads %d: rel %.17g/%.17g max %.9g@%lld/%.9g@%lld "
+				    "mean %.17g/%.17g std %.17g/%.17g p50 %.9g/%.9g\n",
+				    dv_dtype_name(bt), dv_dtype_name(tt), (long long)n, kind, threads[k], ref.rel_diff,
+				    r.rel_diff, ref.max_abs_diff, (long long)ref.max_abs_diff_index, r.max_abs_diff,
+				    (long long)r.max_abs_diff_index, ref.base_stats.mean, r.base_stats.mean,
+				    ref.targ_stats.std, r.targ_stats.std, ref.targ_stats.p[2], r.targ_stats.p[2]);
+			fail();
+		}
+	}
+	free(b);
+	free(t);
+}
+
+/* 5 full chunks and a short one; 20 and a bit; percentiles on and off */
+#define N_ODD (5 * DV_CHUNK + 12345)
+#define N_BIG (20 * DV_CHUNK + 777)
+
+static void test_bf16(void **state)
+{
+	(void)state;
+	check_invariant(DV_BFLOAT16, DV_BFLOAT16, N_ODD, PLAIN, true);
+	check_invariant(DV_BFLOAT16, DV_BFLOAT16, N_BIG, TIES, true);
+	check_invariant(DV_BFLOAT16, DV_BFLOAT16, N_ODD, SPECIALS, true);
+}
+
+static void test_f32(void **state)
+{
+	(void)state;
+	check_invariant(DV_FLOAT32, DV_FLOAT32, N_ODD, PLAIN, true);
+	check_invariant(DV_FLOAT32, DV_FLOAT32, N_BIG, TIES, true);
+	check_invariant(DV_FLOAT32, DV_FLOAT32, N_BIG, PLAIN, false);
+	check_invariant(DV_FLOAT32, DV_FLOAT32, N_ODD, SPECIALS, true);
+}
+
+static void test_f32_bf16(void **state)
+{
+	(void)state;
+	check_invariant(DV_FLOAT32, DV_BFLOAT16, N_ODD, PLAIN, true);
+	check_invariant(DV_BFLOAT16, DV_FLOAT32, N_BIG, TIES, true);
+	check_invariant(DV_FLOAT32, DV_BFLOAT16, N_ODD, SPECIALS, true);
+}
+
+static void test_f16(void **state)
+{
+	(void)state;
+	check_invariant(DV_FLOAT16, DV_FLOAT16, N_ODD, PLAIN, true);
+	check_invariant(DV_FLOAT16, DV_FLOAT32, N_ODD, TIES, true);
+}
+
+/* The detail pane's histograms and heat map: the same for any thread count. */
+static void check_detail(dv_dtype dt, int ndim, int64_t rows, int64_t cols, int kind)
+{
+	int64_t n = rows * cols;
+	dv_tensor_desc td = { .dtype = dt, .ndim = ndim, .shape = { rows, cols } };
+	dv_metrics_opts o = dv_metrics_opts_default();
+	dv_pair_detail ref, d;
+	dv_src bs, ts;
+	dv_mem_src_ctx bc, tc;
+	dv_reader br, tr;
+	void *b, *t;
+	static const int threads[] = { 2, 3, 8, 0 };
+
+	if (ndim == 1)
+		td.shape[0] = n;
+	rng_state = 0x51ed270b27ce4d2bull ^ (uint64_t)n;
+	make_pair(dt, dt, n, kind, &b, &t);
+	dv_src_mem(&bs, &bc, dt, n, b, "b");
+	dv_src_mem(&ts, &tc, dt, n, t, "t");
+	assert_int_equal(dv_reader_init(&br, &bs, NULL), 0);
+	assert_int_equal(dv_reader_init(&tr, &ts, NULL), 0);
+	o.threads = 1;
+	assert_int_equal(dv_detail_readers(&br, &tr, &td, n, 13, 50, &o, &ref, NULL), 0);
+	for (size_t k = 0; k < sizeof(threads) / sizeof(threads[0]); k++) {
+		o.threads = threads[k];
+		assert_int_equal(dv_detail_readers(&br, &tr, &td, n, 13, 50, &o, &d, NULL), 0);
+		assert_int_equal(d.heat_rows, ref.heat_rows);
+		assert_int_equal(d.heat_cols, ref.heat_cols);
+		if (ref.heat)
+			assert_memory_equal(d.heat, ref.heat, (size_t)ref.heat_rows * ref.heat_cols * sizeof(double));
+		assert_true(d.heat_max == ref.heat_max);
+		double *h = d.heat, *rh = ref.heat;
+
+		d.heat = ref.heat = NULL;
+		assert_memory_equal(&d, &ref, sizeof(d));
+		d.heat = h;
+		ref.heat = rh;
+		dv_pair_detail_free(&d);
+	}
+	/* with the finished comparison (pass 1 from its statistics where exact) */
+	dv_pair_result r;
+
+	o.threads = 1;
+	assert_int_equal(dv_compare_buffers(&td, b, &td, t, &o, &r, NULL), 0);
+	o.known = &r;
+	for (int th = 1; th <= 3; th += 2) {
+		o.threads = th;
+		assert_int_equal(dv_detail_readers(&br, &tr, &td, n, 13, 50, &o, &d, NULL), 0);
+		if (ref.heat)
+			assert_memory_equal(d.heat, ref.heat, (size_t)ref.heat_rows * ref.heat_cols * sizeof(double));
+		double *h = d.heat, *rh = ref.heat;
+
+		d.heat = ref.heat = NULL;
+		assert_memory_equal(&d, &ref, sizeof(d));
+		d.heat = h;
+		ref.heat = rh;
+		dv_pair_detail_free(&d);
+	}
+	dv_pair_detail_free(&ref);
+	dv_reader_free(&br);
+	dv_reader_free(&tr);
+	free(b);
+	free(t);
+}
+
+static void test_detail(void **state)
+{
+	(void)state;
+	check_detail(DV_FLOAT32, 2, 37, 9001, PLAIN);
+	check_detail(DV_BFLOAT16, 2, 3, 150001, SPECIALS);
+	check_detail(DV_FLOAT32, 1, 1, N_BIG, TIES);
+	check_detail(DV_BFLOAT16, 2, 1001, 333, PLAIN);
+	check_detail(DV_FLOAT32, 2, 257, 1031, TIES);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+/* The element-wise CSV: the same bytes for any thread count. */
+static void check_export(dv_dtype bt, dv_dtype tt, int64_t rows, int64_t cols, double min_abs)
+{
+	int64_t n = rows * cols, nrows_ref, nrows;
+	dv_tensor_desc td = { .dtype = tt, .ndim = 2, .shape = { rows, cols } };
+	dv_metrics_opts o = dv_metrics_opts_default();
+	dv_src bs, ts;
+	dv_mem_src_ctx bc, tc;
+	dv_reader br, tr;
+	void *b, *t;
+	char ref_path[] = "/tmp/dv-test-export-XXXXXX", *ref, *got;
+	size_t ref_len, got_len;
+	static const int threads[] = { 2, 3, 8, 0 };
+	int fd = mkstemp(ref_path);
+
+	assert_true(fd >= 0);
+	close(fd);
+	rng_state = 0x7a3d1e09c4b8f265ull ^ (uint64_t)n;
+	make_pair(bt, tt, n, SPECIALS, &b, &t);
+	dv_src_mem(&bs, &bc, bt, n, b, "b");
+	dv_src_mem(&ts, &tc, tt, n, t, "t");
+	assert_int_equal(dv_reader_init(&br, &bs, NULL), 0);
+	assert_int_equal(dv_reader_init(&tr, &ts, NULL), 0);
+	o.threads = 1;
+	assert_int_equal(dv_export_readers(&br, &tr, &td, n, ref_path, min_abs, 0, &o, &nrows_ref, NULL), 0);
+	ref = slurp(ref_path, &ref_len);
+	for (size_t k = 0; k < sizeof(threads) / sizeof(threads[0]); k++) {
+		o.threads = threads[k];
+		assert_int_equal(dv_export_readers(&br, &tr, &td, n, ref_path, min_abs, 0, &o, &nrows, NULL), 0);
+		assert_int_equal(nrows, nrows_ref);
+		got = slurp(ref_path, &got_len);
+		assert_int_equal(got_len, ref_len);
+		assert_memory_equal(got, ref, ref_len);
+		free(got);
+	}
+	free(ref);
+	unlink(ref_path);
+	dv_reader_free(&br);
+	dv_reader_free(&tr);
+	free(b);
+	free(t);
+}
+
+static void test_export(void **state)
+{
+	(void)state;
+	check_export(DV_FLOAT32, DV_FLOAT32, 7, 30001, -1);
+	check_export(DV_BFLOAT16, DV_BFLOAT16, 3, 77777, -1);
+	check_export(DV_FLOAT32, DV_BFLOAT16, 11, 19999, 1e-3);
+}
+
+/* Cancelled before the first chunk: CANCELLED on threads as alone. */
+static void test_cancel(void **state)
+{
+	dv_tensor_desc d = { .dtype = DV_FLOAT32, .ndim = 1, .shape = { N_ODD } };
+	dv_metrics_opts o = dv_metrics_opts_default();
+	atomic_int cancel = 1;
+	dv_pair_result r;
+	float *x = calloc(N_ODD, sizeof(float));
+
+	(void)state;
+	o.cancel = &cancel;
+	o.threads = 3;
+	assert_int_equal(dv_compare_buffers(&d, x, &d, x, &o, &r, NULL), 0);
+	assert_int_equal(r.status, DV_RESULT_CANCELLED);
+	free(x);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bf16),
+		cmocka_unit_test(test_f32),
+		cmocka_unit_test(test_f32_bf16),
+		cmocka_unit_test(test_f16),
+		cmocka_unit_test(test_detail),
+		cmocka_unit_test(test_export),
+		cmocka_unit_test(test_cancel),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
