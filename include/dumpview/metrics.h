@@ -159,6 +159,10 @@ int dv_compare_tensors(pt_file *bf, const pt_tensor *bt, pt_file *tf, const pt_t
 int dv_compare_files(const char *base_path, const char *targ_path,
 		     const dv_metrics_opts *opts, dv_pair_result *result);
 
+/* dv_compare_files on two dump files already open (messages name
+ * pt_file_name); the files stay open. */
+int dv_compare_opened(pt_file *base, pt_file *targ, const dv_metrics_opts *opts, dv_pair_result *result);
+
 /* The same over tensors in memory: contiguous little-endian elements of each
  * desc's dtype, row-major (for tests and for callers holding the data). */
 int dv_compare_buffers(const dv_tensor_desc *bd, const void *bdata, const dv_tensor_desc *td, const void *tdata,

@@ -303,7 +303,7 @@ static int file_dims(const dv_logical_ctx *ctx, const dv_pair *pair, int which, 
 }
 
 /* Opens every file of a side: tensors, meta, dims, coordinates. */
-static int side_load(const dv_pair *pair, int which, lside *s, dv_error *err)
+static int side_load(const dv_pair *pair, int which, lside *s, pt_file **pre, dv_error *err)
 {
 	size_t n;
 	const dv_dumpfile *const *files = dv_pair_files(pair, which, &n);
@@ -320,8 +320,14 @@ static int side_load(const dv_pair *pair, int which, lside *s, dv_error *err)
 		const pt_obj *v;
 
 		lf->df = files[i];
-		if (!(lf->f = pt_open(files[i]->path, err)))
+		/* a side of one file opened already (dv_logical_compute looked at
+		 * its meta): taken over, not opened twice */
+		if (n == 1 && pre && *pre) {
+			lf->f = *pre;
+			*pre = NULL;
+		} else if (!(lf->f = pt_open(files[i]->path, err))) {
 			return -1;
+		}
 		v = pt_dump_value(lf->f);
 		if (!v || v->kind != PT_TENSOR)
 			return dv_error_set(err, "%s: the value is a %s, not a tensor, in a tensor of %zu files",
@@ -784,7 +790,7 @@ void dv_logical_close(dv_logical_view *v)
 	free(v);
 }
 
-static dv_logical_view *view_open(const dv_pair *pair, bool *skipped, dv_error *err)
+static dv_logical_view *view_open(const dv_pair *pair, pt_file **pre, bool *skipped, dv_error *err)
 {
 	dv_logical_view *v = calloc(1, sizeof(*v));
 	bool stack;
@@ -795,7 +801,8 @@ static dv_logical_view *view_open(const dv_pair *pair, bool *skipped, dv_error *
 		return NULL;
 	}
 	v->pair = pair;
-	if (side_load(pair, 0, &v->s[0], err) < 0 || side_load(pair, 1, &v->s[1], err) < 0)
+	if (side_load(pair, 0, &v->s[0], pre ? &pre[0] : NULL, err) < 0 ||
+	    side_load(pair, 1, &v->s[1], pre ? &pre[1] : NULL, err) < 0)
 		goto fail;
 	/* no dims anywhere and several files: the same layout on both sides is
 	 * compared rank by rank, as one tensor of the ranks stacked */
@@ -934,7 +941,7 @@ dv_logical_view *dv_logical_open(const dv_pair *pair, dv_error *err)
 {
 	bool skipped;
 
-	return view_open(pair, &skipped, err);
+	return view_open(pair, NULL, &skipped, err);
 }
 
 const dv_stream *dv_logical_stream(const dv_logical_view *v, int side)
@@ -1146,15 +1153,24 @@ int dv_logical_compute(dv_pair *pair, const dv_metrics_opts *opts)
 		bool tensors = bv && tv && bv->kind == PT_TENSOR && tv->kind == PT_TENSOR;
 
 		if (!tensors || !needs_view(pair, bf, tf)) {
+			rc = dv_compare_opened(bf, tf, opts, res);
 			pt_close(bf);
 			pt_close(tf);
-			return dv_compare_files(pair->base->path, pair->targ->path, opts, res);
+			return rc;
 		}
 	}
-	pt_close(bf);
-	pt_close(tf);
-	bf = tf = NULL;
-	if (!(v = view_open(pair, &skipped, &err))) {
+	{
+		/* the view takes over the two files it can (one-file sides) */
+		pt_file *pre[2] = {bf, tf};
+
+		v = view_open(pair, pre, &skipped, &err);
+		if (pre[0])
+			pt_close(pre[0]);
+		if (pre[1])
+			pt_close(pre[1]);
+		bf = tf = NULL;
+	}
+	if (!v) {
 		if (skipped) {
 			/* as the reference: a side that is no one tensor is skipped */
 			res->status = DV_RESULT_SKIPPED;

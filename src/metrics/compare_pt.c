@@ -120,27 +120,17 @@ int dv_compare_tensors(pt_file *bf, const pt_tensor *bt, pt_file *tf, const pt_t
 	return dv_compare_sources(&bs, &ts, &bd, &td, opts, result, err);
 }
 
-int dv_compare_files(const char *base_path, const char *targ_path, const dv_metrics_opts *opts,
-		     dv_pair_result *result)
+int dv_compare_opened(pt_file *bf, pt_file *tf, const dv_metrics_opts *opts, dv_pair_result *result)
 {
 	dv_error err;
-	pt_file *bf = NULL, *tf = NULL;
-	const pt_obj *bv, *tv;
-	int rc = -1;
+	const pt_obj *bv = pt_dump_value(bf), *tv = pt_dump_value(tf);
+	const char *base_path = pt_file_name(bf), *targ_path = pt_file_name(tf);
 
 	dv_result_reset(result);
 	dv_error_clear(&err);
-	bf = pt_open(base_path, &err);
-	if (!bf)
-		goto fail;
-	tf = pt_open(targ_path, &err);
-	if (!tf)
-		goto fail;
-	bv = pt_dump_value(bf);
-	tv = pt_dump_value(tf);
-	if (bv && tv && bv->kind == PT_TENSOR && tv->kind == PT_TENSOR) {
-		rc = dv_compare_tensors(bf, &bv->u.tensor, tf, &tv->u.tensor, opts, result, &err);
-	} else if ((bv && bv->kind == PT_TENSOR) || (tv && tv->kind == PT_TENSOR)) {
+	if (bv && tv && bv->kind == PT_TENSOR && tv->kind == PT_TENSOR)
+		return dv_compare_tensors(bf, &bv->u.tensor, tf, &tv->u.tensor, opts, result, &err);
+	if ((bv && bv->kind == PT_TENSOR) || (tv && tv->kind == PT_TENSOR)) {
 		dv_tensor_desc d;
 
 		if (bv && bv->kind == PT_TENSOR) {
@@ -153,20 +143,31 @@ int dv_compare_files(const char *base_path, const char *targ_path, const dv_metr
 		}
 		dv_error_set(&err, "%s holds a %s but %s holds a %s", base_path, dv_obj_kind_name(bv), targ_path,
 			     dv_obj_kind_name(tv));
-		goto fail;
-	} else {
-		rc = dv_compare_objects(bv, tv, result, &err);
+		dv_result_error(result, &err);
+		return -1;
 	}
+	return dv_compare_objects(bv, tv, result, &err);
+}
+
+int dv_compare_files(const char *base_path, const char *targ_path, const dv_metrics_opts *opts,
+		     dv_pair_result *result)
+{
+	dv_error err;
+	pt_file *bf = NULL, *tf = NULL;
+	int rc;
+
+	dv_result_reset(result);
+	dv_error_clear(&err);
+	if (!(bf = pt_open(base_path, &err)) || !(tf = pt_open(targ_path, &err))) {
+		dv_result_error(result, &err);
+		if (bf)
+			pt_close(bf);
+		return -1;
+	}
+	rc = dv_compare_opened(bf, tf, opts, result);
 	pt_close(bf);
 	pt_close(tf);
 	return rc;
-fail:
-	dv_result_error(result, &err);
-	if (bf)
-		pt_close(bf);
-	if (tf)
-		pt_close(tf);
-	return -1;
 }
 
 /* ---- both tensors of a pair of dump files, streamed together ---------- */
