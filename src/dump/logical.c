@@ -951,6 +951,77 @@ const dv_stream *dv_logical_stream(const dv_logical_view *v, int side)
 
 /* Whether a pair needs the logical path: several files on a side, or dims
  * on both (axis alignment), read from the files' meta. */
+/* A file's dims text when it only names dims ('t h': no modifier, no
+ * declaration), as file_dims picks it; NULL otherwise. */
+static const char *plain_dims(const dv_pair *pair, pt_file *f)
+{
+	const pt_obj *meta = pt_dump_meta(f), *d = NULL;
+
+	if (!strncmp(pair->name, "grad__", 6))
+		d = pt_dict_get(meta, "dims_grad");
+	if (!d || d->kind != PT_STR)
+		d = pt_dict_get(meta, "dims");
+	if (!d || d->kind != PT_STR || strlen(d->u.str.data) != d->u.str.len || strpbrk(d->u.str.data, "[#"))
+		return NULL;
+	return d->u.str.data;
+}
+
+/* One file a side with the same plain dims: nothing to unshard or align, so
+ * the two files are compared as they are (a large pair on every core) and
+ * the logical fields filled as the view would. 1 done, 0 not this case,
+ * -1 out of memory. */
+static int compare_plain(dv_pair *pair, pt_file *bf, pt_file *tf, const dv_metrics_opts *opts, int *rc)
+{
+	size_t nb, nt;
+	const char *bd, *td;
+	dv_pair_result *res = pair->result;
+	dv_logical_result *lr;
+
+	dv_pair_files(pair, 0, &nb);
+	dv_pair_files(pair, 1, &nt);
+	if (nb != 1 || nt != 1 || (pair->lctx && (pair->lctx->ta || (pair->lctx->overrides &&
+								 dv_dims_overrides_count(pair->lctx->overrides)))))
+		return 0;
+	if (!(bd = plain_dims(pair, bf)) || !(td = plain_dims(pair, tf)) || strcmp(bd, td))
+		return 0;
+	{
+		/* the dims must also fit the tensors, as the view checks them */
+		dv_dims *d = dv_dims_parse(td, NULL, &(dv_error){{0}});
+		const pt_obj *bv = pt_dump_value(bf), *tv = pt_dump_value(tf);
+		bool fits = d && dv_dims_check_rank(d, bv->u.tensor.ndim, &(dv_error){{0}}) == 0 &&
+			    dv_dims_check_rank(d, tv->u.tensor.ndim, &(dv_error){{0}}) == 0;
+
+		dv_dims_free(d);
+		if (!fits)
+			return 0;
+	}
+	*rc = dv_compare_opened(bf, tf, opts, res);
+	if (res->status == DV_RESULT_CANCELLED || res->status == DV_RESULT_ERROR)
+		return 1;
+	if (!(lr = calloc(1, sizeof(*lr))) || !(lr->dims[0] = strdup(bd)) || !(lr->dims[1] = strdup(td)))
+		goto oom;
+	lr->token_dim = -1;
+	lr->aligned_ndim = res->targ.ndim;
+	if (!(lr->aligned_shape = malloc(((size_t)lr->aligned_ndim + 1) * sizeof(*lr->aligned_shape))))
+		goto oom;
+	memcpy(lr->aligned_shape, dv_result_shape(&res->targ), (size_t)lr->aligned_ndim * sizeof(*lr->aligned_shape));
+	if (res->status == DV_RESULT_COMPARED && res->max_abs_diff_index >= 0) {
+		/* the one target file holds every element, at the same coordinate */
+		lr->shard_ndim = res->max_abs_diff_ndim;
+		if (!(lr->shard_coord = malloc(((size_t)lr->shard_ndim + 1) * sizeof(*lr->shard_coord))))
+			goto oom;
+		memcpy(lr->shard_coord, dv_result_coord(res), (size_t)lr->shard_ndim * sizeof(*lr->shard_coord));
+		lr->has_shard = true;
+		lr->shard_file = pair->targ;
+		lr->shard_rank = pair->targ->rank;
+	}
+	pair->logical = lr;
+	return 1;
+oom:
+	dv_logical_result_free(lr);
+	return -1;
+}
+
 static bool needs_view(const dv_pair *pair, pt_file *bf, pt_file *tf)
 {
 	size_t nb, nt;
@@ -1152,8 +1223,15 @@ int dv_logical_compute(dv_pair *pair, const dv_metrics_opts *opts)
 		const pt_obj *bv = pt_dump_value(bf), *tv = pt_dump_value(tf);
 		bool tensors = bv && tv && bv->kind == PT_TENSOR && tv->kind == PT_TENSOR;
 
-		if (!tensors || !needs_view(pair, bf, tf)) {
-			rc = dv_compare_opened(bf, tf, opts, res);
+		int plain = tensors ? compare_plain(pair, bf, tf, opts, &rc) : 0;
+
+		if (plain < 0) {
+			dv_error_set(&err, "%s: out of memory", pair->name);
+			goto fail;
+		}
+		if (plain || !tensors || !needs_view(pair, bf, tf)) {
+			if (!plain)
+				rc = dv_compare_opened(bf, tf, opts, res);
 			pt_close(bf);
 			pt_close(tf);
 			return rc;

@@ -161,7 +161,8 @@ static void pool_init(void)
 
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, (size_t)256 << 10);
+	/* the default stack: a smaller one fails to start (EINVAL) when the
+	 * thread-local tables (quantile keys) do not fit beside it */
 	/* set before any helper reads it; a helper that cannot be started
 	 * leaves its core to the callers */
 	atomic_store(&pool_ncpu, n);
