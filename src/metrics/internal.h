@@ -317,6 +317,8 @@ typedef struct dv_par_job {
 /* How many threads a pass over numel elements takes: 1 (serial), n >= 2
  * (opts->threads), or 0 (the pool's helpers, as many as are idle). */
 int dv_par_threads(const dv_metrics_opts *o, int64_t numel);
+/* Helpers the process-wide pool started (0 until a pass first uses it). */
+int dv_par_pool_helpers(void);
 /* Runs the pass; DV_WALK_DONE, DV_WALK_CANCELLED, or -1 with err (the
  * lowest failing chunk's). */
 int dv_par_run(dv_par_job *j, int threads, dv_error *err);

@@ -28,6 +28,7 @@ static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 static dv_par_job *pool_jobs;                              /* open passes (pool_mu) */
 static atomic_int pool_njobs;
 static atomic_int pool_running;                            /* threads computing metrics */
+static atomic_int pool_helpers;                            /* helpers started */
 static atomic_int pool_ncpu = 1;                           /* cores the pool fills */
 
 static int usable_cpus(void)
@@ -171,6 +172,7 @@ static void pool_init(void)
 
 		if (pthread_create(&t, &attr, helper_main, NULL))
 			break;
+		atomic_fetch_add(&pool_helpers, 1);
 	}
 	pthread_attr_destroy(&attr);
 }
@@ -179,6 +181,11 @@ static void *explicit_main(void *arg)
 {
 	lane_run(arg, false, false);
 	return NULL;
+}
+
+int dv_par_pool_helpers(void)
+{
+	return atomic_load(&pool_helpers);
 }
 
 int dv_par_threads(const dv_metrics_opts *o, int64_t numel)
