@@ -642,8 +642,6 @@ int dv_comparison_pair(dv_comparison *cmp, const pcre2_code *filter, dv_error *e
 			continue;
 		}
 		pp->lctx = lctx;
-		for (size_t k = first; k < pv.n; k++)
-			lctx->matched += pv.v[k].kind == DV_PAIR_MATCHED;
 		if (!(pp->name = strdup(names[i])))
 			goto oom;
 		pp->in_base = bp != NULL;
@@ -672,6 +670,8 @@ int dv_comparison_pair(dv_comparison *cmp, const pcre2_code *filter, dv_error *e
 	cmp->pair_files = fv.v;
 	for (size_t i = 0; i < pv.n; i++)
 		pv.v[i].files = fv.v + (uintptr_t)pv.v[i].files;
+	/* the per-phase counts the compute path keeps start from the pairs made */
+	dv_comparison_recount(cmp);
 	return 0;
 oom:
 	dv_error_set(err, "pairing %s with %s: out of memory", base->root, targ->root);
