@@ -257,6 +257,19 @@ static void append(char **s, const char *fmt, ...)
 	free(add);
 }
 
+/* The meta string a file's dims come from: dims_grad for a gradient when
+ * the dumper wrote one, else dims; NULL when neither is a string. */
+static const pt_obj *meta_dims(const dv_pair *pair, const pt_obj *meta)
+{
+	const pt_obj *d = NULL;
+
+	if (!strncmp(pair->name, "grad__", 6))
+		d = pt_dict_get(meta, "dims_grad");
+	if (!d || d->kind != PT_STR)
+		d = pt_dict_get(meta, "dims");
+	return d && d->kind == PT_STR ? d : NULL;
+}
+
 /* The dims of one file: the first override rule for its side, else meta
  * dims (dims_grad for a gradient, when the dumper wrote one). */
 static int file_dims(const dv_logical_ctx *ctx, const dv_pair *pair, int which, lfile *lf, dv_error *err)
@@ -272,13 +285,9 @@ static int file_dims(const dv_logical_ctx *ctx, const dv_pair *pair, int which, 
 			return -1;
 	}
 	if (!rc) {
-		const pt_obj *d = NULL;
+		const pt_obj *d = meta_dims(pair, lf->meta);
 
-		if (!strncmp(pair->name, "grad__", 6))
-			d = pt_dict_get(lf->meta, "dims_grad");
-		if (!d || d->kind != PT_STR)
-			d = pt_dict_get(lf->meta, "dims");
-		if (d && d->kind == PT_STR) {
+		if (d) {
 			if (strlen(d->u.str.data) != d->u.str.len)
 				return dv_error_set(err, "%s: dims holds a NUL byte", lf->df->relpath);
 			text = d->u.str.data;
@@ -949,19 +958,13 @@ const dv_stream *dv_logical_stream(const dv_logical_view *v, int side)
 	return &v->stream[side ? 1 : 0];
 }
 
-/* Whether a pair needs the logical path: several files on a side, or dims
- * on both (axis alignment), read from the files' meta. */
 /* A file's dims text when it only names dims ('t h': no modifier, no
  * declaration), as file_dims picks it; NULL otherwise. */
 static const char *plain_dims(const dv_pair *pair, pt_file *f)
 {
-	const pt_obj *meta = pt_dump_meta(f), *d = NULL;
+	const pt_obj *d = meta_dims(pair, pt_dump_meta(f));
 
-	if (!strncmp(pair->name, "grad__", 6))
-		d = pt_dict_get(meta, "dims_grad");
-	if (!d || d->kind != PT_STR)
-		d = pt_dict_get(meta, "dims");
-	if (!d || d->kind != PT_STR || strlen(d->u.str.data) != d->u.str.len || strpbrk(d->u.str.data, "[#"))
+	if (!d || strlen(d->u.str.data) != d->u.str.len || strpbrk(d->u.str.data, "[#"))
 		return NULL;
 	return d->u.str.data;
 }
@@ -1022,6 +1025,8 @@ oom:
 	return -1;
 }
 
+/* Whether a pair needs the logical path: several files on a side, or dims
+ * on both (axis alignment), read from the files' meta. */
 static bool needs_view(const dv_pair *pair, pt_file *bf, pt_file *tf)
 {
 	size_t nb, nt;
