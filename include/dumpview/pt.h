@@ -138,6 +138,19 @@ int pt_tensor_read(pt_file *f, const pt_tensor *t, int64_t start, int64_t count,
  * ranges): a contiguous tensor in a stored record read with pread, its CRC
  * not being checked. */
 bool pt_tensor_concurrent(pt_file *f, const pt_tensor *t);
+/* Elements [start, start+count) of t as stored, mapped from the file
+ * instead of copied: 1 with *out valid until the next pt_tensor_map on f
+ * or its close, 0 when t cannot be mapped (compressed, strided,
+ * big-endian, its CRC to check: read it with pt_tensor_read instead), -1
+ * with err. Touch the bytes only inside pt_map_guarded: the file may be
+ * cut short under the mapping. */
+int pt_tensor_map(pt_file *f, const pt_tensor *t, int64_t start, int64_t count, const void **out, dv_error *err);
+/* Runs fn(arg): 0, or -1 when fn touched a mapped page whose file is gone
+ * (truncated while mapped): fn is then cut short where it was, so it must
+ * hold no lock nor allocation of its own. pt_map_faulted(f) says whether
+ * that page was f's. */
+int pt_map_guarded(void (*fn)(void *), void *arg);
+bool pt_map_faulted(const pt_file *f);
 /* The same, converted (real dtypes only). */
 int pt_tensor_read_f32(pt_file *f, const pt_tensor *t, int64_t start, int64_t count, float *out, dv_error *err);
 int pt_tensor_read_f64(pt_file *f, const pt_tensor *t, int64_t start, int64_t count, double *out, dv_error *err);

@@ -116,6 +116,10 @@ struct pt_file {
 	size_t win_cap;
 	size_t win_rec;
 	uint64_t win_off, win_len;
+
+	/* a window of the file mapped for zero-copy reads (pt_tensor_map) */
+	uint8_t *map;
+	uint64_t map_off, map_len; /* file offset (page-aligned) and length */
 };
 
 /* object.c */

@@ -4,8 +4,11 @@
  * whole sequential reads. Nothing here knows about pickles or tensors. */
 #include <errno.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "pt_internal.h"
@@ -510,8 +513,130 @@ const uint8_t *pt_record_page(pt_file *f, pt_record *r, uint64_t page, dv_error 
 	return f->pc_data + s * PC_PAGE;
 }
 
+/* ---- mapped reads ----
+ * A stored record is read in place from a shared read-only mapping of the
+ * file: no copy from the page cache. A file truncated while mapped raises
+ * SIGBUS on access; touching mapped bytes is therefore done only inside
+ * pt_map_guarded, where a process-wide handler turns the fault into an
+ * error return (a jump back out of the guarded function). */
+
+static _Thread_local sigjmp_buf *guard_jmp;
+static _Thread_local const void *guard_addr;
+static struct sigaction bus_prev;
+static pthread_once_t bus_once = PTHREAD_ONCE_INIT;
+static bool bus_ready;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	sigjmp_buf *jb = guard_jmp;
+
+	(void)uc;
+	if (jb && si->si_code > 0) {
+		guard_jmp = NULL;
+		guard_addr = si->si_addr;
+		siglongjmp(*jb, 1);
+	}
+	/* not a guarded access: whatever handled SIGBUS before takes it (a
+	 * fault repeats when the instruction does; a sent signal is raised) */
+	sigaction(SIGBUS, &bus_prev, NULL);
+	if (si->si_code <= 0)
+		raise(sig);
+}
+
+static void bus_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sigbus;
+	/* SA_NODEFER: the jump out leaves SIGBUS unblocked without saving
+	 * the signal mask on every guarded call */
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	bus_ready = sigaction(SIGBUS, &sa, &bus_prev) == 0;
+}
+
+int pt_map_guarded(void (*fn)(void *), void *arg)
+{
+	sigjmp_buf jb;
+
+	if (sigsetjmp(jb, 0))
+		return -1;
+	guard_addr = NULL;
+	guard_jmp = &jb;
+	fn(arg);
+	guard_jmp = NULL;
+	return 0;
+}
+
+bool pt_map_faulted(const pt_file *f)
+{
+	const uint8_t *a = guard_addr;
+
+	if (!a)
+		return false;
+	if (f->map && a >= f->map && a < f->map + f->map_len)
+		return true;
+	return f->buf && a >= f->buf && a < f->buf + f->buflen;
+}
+
+static void map_drop(pt_file *f)
+{
+	if (f->map)
+		munmap(f->map, (size_t)f->map_len);
+	f->map = NULL;
+	f->map_off = f->map_len = 0;
+}
+
+int pt_record_map(pt_file *f, pt_record *r, uint64_t off, size_t len, const uint8_t **out, dv_error *err)
+{
+	static long page;
+	uint64_t a, b, start, end, rec_end;
+
+	if (r->kind != REC_RAW || (r->crc_check && !f->lim.no_crc_check))
+		return 0;
+	if (off > r->size || len > r->size - off)
+		return zip_err(f, r, "read past the end of the record", err);
+	if (f->buf) {
+		*out = f->buf + r->offset + off;
+		return 1;
+	}
+	pthread_once(&bus_once, bus_install);
+	if (!bus_ready || f->fd < 0)
+		return 0;
+	a = r->offset + off;
+	b = a + len;
+	if (f->map && a >= f->map_off && b <= f->map_off + f->map_len) {
+		*out = f->map + (a - f->map_off);
+		return 1;
+	}
+	if (!page)
+		page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
+	map_drop(f);
+	/* from the page holding a, at least a window, never past the record */
+	rec_end = r->offset + r->size;
+	start = a - a % (uint64_t)page;
+	end = start + PT_MAP_WINDOW > b ? start + PT_MAP_WINDOW : b;
+	if (end > rec_end)
+		end = rec_end > b ? rec_end : b;
+	void *m = mmap(NULL, (size_t)(end - start), PROT_READ, MAP_SHARED, f->fd, (off_t)start);
+	if (m == MAP_FAILED)
+		return 0; /* read it instead */
+	/* the page tables filled in one call, not a fault per page (Linux 5.14;
+	 * elsewhere, or on a file cut short, the accesses fault them in) */
+#ifdef MADV_POPULATE_READ
+	(void)madvise(m, (size_t)(end - start), MADV_POPULATE_READ);
+#endif
+	f->map = m;
+	f->map_off = start;
+	f->map_len = end - start;
+	*out = f->map + (a - start);
+	return 1;
+}
+
 void pt_records_free(pt_file *f)
 {
+	map_drop(f);
 	stream_close(f);
 	pc_free(f);
 	free(f->recs);

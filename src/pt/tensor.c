@@ -210,6 +210,29 @@ int pt_tensor_read(pt_file *f, const pt_tensor *t, int64_t start, int64_t count,
 	return 0;
 }
 
+int pt_tensor_map(pt_file *f, const pt_tensor *t, int64_t start, int64_t count, const void **out, dv_error *err)
+{
+	size_t isz = dv_dtype_size(t->dtype);
+	const uint8_t *p;
+	pt_record *r;
+	int rc;
+
+	if (f->big_endian || count <= 0 || !t->storage_key || !pt_tensor_is_contiguous(t))
+		return 0;
+	if (start < 0 || start > t->numel || count > t->numel - start)
+		return dv_error_set(err, "%s: elements [%lld, %lld) outside a tensor of %lld", f->name,
+				    (long long)start, (long long)(start + count), (long long)t->numel);
+	if (pt_tensor_check(f, t, err))
+		return -1;
+	r = pt_find_record(f, t->storage_key);
+	if (!r || r->kind == REC_NONE || (uint64_t)t->storage_nbytes != r->size)
+		return 0; /* the read says why */
+	rc = pt_record_map(f, r, (uint64_t)(t->storage_offset + start) * isz, (size_t)count * isz, &p, err);
+	if (rc == 1)
+		*out = p;
+	return rc;
+}
+
 bool pt_tensor_concurrent(pt_file *f, const pt_tensor *t)
 {
 	pt_record *r;
