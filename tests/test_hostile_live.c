@@ -2,7 +2,9 @@
  * then cut short (or renamed over) before its elements are read. Every read
  * either returns the original bytes or fails with a message naming the
  * file; nothing crashes. Stored entries (pread), deflated entries (libzip)
- * and the legacy format. Fixtures come from $FIXTURES. */
+ * and the legacy format; records read in place from a mapping of the file
+ * (a file cut short under it faults: the read must fail with an error, not
+ * crash). Fixtures come from $FIXTURES. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 #include <cmocka.h>
 
 #include "dumpview/pt.h"
+#include "dumpview/vtensor.h"
 
 #define CHUNK 4096
 
@@ -251,6 +254,153 @@ static void test_overwritten(void **state)
 	free(want);
 }
 
+/* Sums the bytes of a mapped range: the access pt_map_guarded protects. */
+typedef struct byte_sum {
+	const unsigned char *p;
+	size_t len;
+	unsigned long sum;
+} byte_sum;
+
+static void byte_sum_fn(void *arg)
+{
+	byte_sum *b = arg;
+
+	b->sum = 0;
+	for (size_t i = 0; i < b->len; i++)
+		b->sum += b->p[i];
+}
+
+/* Mapped, then truncated: the guarded access fails and names the file's
+ * mapping; a later map of the same file fails the same way, and the pread
+ * path reports an error too. */
+static void test_mapped_truncated(void **state)
+{
+	char dir[4096];
+	const char *path = copy_to_tmp("pt-corpus/shape_large.pt", dir, sizeof(dir));
+	dv_error err;
+	pt_file *f = pt_open(path, &err);
+	const pt_tensor *t;
+	const void *p = NULL;
+	unsigned char *want;
+	byte_sum b;
+	size_t len;
+	unsigned long sum = 0;
+
+	(void)state;
+	assert_non_null(f);
+	t = &pt_dump_value(f)->u.tensor;
+	len = (size_t)t->numel * dv_dtype_size(t->dtype);
+	want = malloc(len);
+	assert_non_null(want);
+	assert_int_equal(pt_tensor_read(f, t, 0, t->numel, want, &err), 0);
+	for (size_t i = 0; i < len; i++)
+		sum += want[i];
+	/* a 1 MiB stored record in a file too big to be held in memory */
+	assert_int_equal(pt_tensor_map(f, t, 0, t->numel, &p, &err), 1);
+	b = (byte_sum){p, len, 0};
+	assert_int_equal(pt_map_guarded(byte_sum_fn, &b), 0);
+	assert_int_equal(b.sum, sum);
+	assert_false(pt_map_faulted(f));
+	assert_int_equal(truncate(path, 1000), 0);
+	assert_int_equal(pt_map_guarded(byte_sum_fn, &b), -1);
+	assert_true(pt_map_faulted(f));
+	/* a range the window did not cover: mapped anew, faults the same */
+	assert_int_equal(pt_tensor_map(f, t, t->numel - 10, 10, &p, &err), 1);
+	b = (byte_sum){p, 20, 0};
+	assert_int_equal(pt_map_guarded(byte_sum_fn, &b), -1);
+	/* and the next guarded call that does not fault succeeds */
+	b = (byte_sum){want, len, 0};
+	assert_int_equal(pt_map_guarded(byte_sum_fn, &b), 0);
+	assert_int_equal(b.sum, sum);
+	free(want);
+	pt_close(f);
+	remove_tmp(dir);
+}
+
+/* A virtual tensor over n opens of one file (distinct handles: each maps
+ * its own window): op over all of them, or the file alone (n = 1). */
+static dv_vtensor *vt_over(pt_file **f, size_t n, dv_unshard_op_kind op, dv_vsource *src, dv_vsource_pt_ctx *ctx,
+			   dv_error *err)
+{
+	const pt_tensor *t = &pt_dump_value(f[0])->u.tensor;
+	size_t gs[2] = {0, n}, members[8];
+	dv_unshard_op o;
+	dv_unshard_plan plan;
+
+	memset(&o, 0, sizeof(o));
+	memset(&plan, 0, sizeof(plan));
+	for (size_t k = 0; k < n; k++) {
+		members[k] = k;
+		dv_vsource_pt(&src[k], &ctx[k], f[k], &pt_dump_value(f[k])->u.tensor);
+	}
+	o.kind = op;
+	o.dim = -1;
+	o.nin = n;
+	o.nout = 1;
+	o.group_start = gs;
+	o.members = members;
+	o.ndim = t->ndim;
+	memcpy(o.in_shape, t->shape, sizeof(o.in_shape));
+	memcpy(o.out_shape, t->shape, sizeof(o.out_shape));
+	plan.nshards = n;
+	plan.ops = n > 1 ? &o : NULL;
+	plan.nops = n > 1;
+	plan.ndim = t->ndim;
+	memcpy(plan.shape, t->shape, sizeof(plan.shape));
+	return dv_vtensor_open(&plan, src, n, NULL, err);
+}
+
+/* The unsharding reads (a shard, a partial sum, replicated copies) of files
+ * cut short while mapped: each fails with the file named, nothing crashes. */
+static void test_vtensor_truncated(void **state)
+{
+	static const dv_unshard_op_kind ops[] = {DV_OP_CONCAT, DV_OP_REDUCE_SUM, DV_OP_PICK};
+	char dir[4096];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		const char *path = copy_to_tmp("pt-corpus/shape_large.pt", dir, sizeof(dir));
+		size_t n = ops[i] == DV_OP_CONCAT ? 1 : 3;
+		pt_file *f[3];
+		dv_vsource src[3];
+		dv_vsource_pt_ctx ctx[3];
+		dv_error err;
+		dv_vtensor *vt;
+		float *x = malloc(4096 * sizeof(float));
+		int rc = 0;
+
+		assert_non_null(x);
+		for (size_t k = 0; k < n; k++) {
+			f[k] = pt_open(path, &err);
+			assert_non_null(f[k]);
+		}
+		vt = vt_over(f, n, ops[i], src, ctx, &err);
+		if (!vt)
+			fail_msg("%s", err.msg);
+		/* the first chunk maps and reads */
+		assert_int_equal(dv_vtensor_read_f32(vt, 0, 4096, x, &err), 0);
+		assert_int_equal(truncate(path, 1000), 0);
+		err.msg[0] = '\0';
+		if (ops[i] == DV_OP_PICK) {
+			dv_replicated_result *r = NULL;
+			size_t nr = 0;
+
+			rc = dv_vtensor_checks(vt, &r, &nr, &err);
+			free(r);
+		} else {
+			rc = dv_vtensor_read_f32(vt, 8192, 4096, x, &err);
+		}
+		assert_int_equal(rc, -1);
+		assert_non_null(strstr(err.msg, "live.pt"));
+		assert_non_null(strstr(err.msg, "changed while being read"));
+		dv_vtensor_close(vt);
+		for (size_t k = 0; k < n; k++)
+			pt_close(f[k]);
+		free(x);
+		remove_tmp(dir);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -259,6 +409,8 @@ int main(void)
 		cmocka_unit_test(test_legacy_truncated),
 		cmocka_unit_test(test_replaced),
 		cmocka_unit_test(test_overwritten),
+		cmocka_unit_test(test_mapped_truncated),
+		cmocka_unit_test(test_vtensor_truncated),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

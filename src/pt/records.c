@@ -523,8 +523,7 @@ const uint8_t *pt_record_page(pt_file *f, pt_record *r, uint64_t page, dv_error 
 static _Thread_local sigjmp_buf *guard_jmp;
 static _Thread_local const void *guard_addr;
 static struct sigaction bus_prev;
-static pthread_once_t bus_once = PTHREAD_ONCE_INIT;
-static bool bus_ready;
+static pthread_mutex_t bus_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
@@ -543,17 +542,28 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 		raise(sig);
 }
 
-static void bus_install(void)
+/* Whether on_sigbus handles SIGBUS, installing it if not: checked at every
+ * new mapping, since a program (or a test framework) may have set its own
+ * handler since. */
+static bool bus_install(void)
 {
-	struct sigaction sa;
+	struct sigaction sa, cur;
+	bool ok = true;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_sigbus;
-	/* SA_NODEFER: the jump out leaves SIGBUS unblocked without saving
-	 * the signal mask on every guarded call */
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	bus_ready = sigaction(SIGBUS, &sa, &bus_prev) == 0;
+	pthread_mutex_lock(&bus_mu);
+	if (sigaction(SIGBUS, NULL, &cur) || !(cur.sa_flags & SA_SIGINFO) || cur.sa_sigaction != on_sigbus) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_sigbus;
+		/* SA_NODEFER: the jump out leaves SIGBUS unblocked without
+		 * saving the signal mask on every guarded call */
+		sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+		sigemptyset(&sa.sa_mask);
+		ok = sigaction(SIGBUS, &sa, &cur) == 0;
+		if (ok)
+			bus_prev = cur;
+	}
+	pthread_mutex_unlock(&bus_mu);
+	return ok;
 }
 
 int pt_map_guarded(void (*fn)(void *), void *arg)
@@ -601,8 +611,7 @@ int pt_record_map(pt_file *f, pt_record *r, uint64_t off, size_t len, const uint
 		*out = f->buf + r->offset + off;
 		return 1;
 	}
-	pthread_once(&bus_once, bus_install);
-	if (!bus_ready || f->fd < 0)
+	if (f->fd < 0)
 		return 0;
 	a = r->offset + off;
 	b = a + len;
@@ -613,6 +622,8 @@ int pt_record_map(pt_file *f, pt_record *r, uint64_t off, size_t len, const uint
 	if (!page)
 		page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
 	map_drop(f);
+	if (!bus_install())
+		return 0; /* unguarded: read it instead */
 	/* from the page holding a, at least a window, never past the record */
 	rec_end = r->offset + r->size;
 	start = a - a % (uint64_t)page;
