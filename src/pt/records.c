@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -520,6 +521,9 @@ const uint8_t *pt_record_page(pt_file *f, pt_record *r, uint64_t page, dv_error 
  * pt_map_guarded, where a process-wide handler turns the fault into an
  * error return (a jump back out of the guarded function). */
 
+size_t pt_map_budget = (size_t)64 << 20;
+static atomic_size_t map_bytes; /* mapped by every open file */
+
 static _Thread_local sigjmp_buf *guard_jmp;
 static _Thread_local const void *guard_addr;
 static struct sigaction bus_prev;
@@ -592,8 +596,10 @@ bool pt_map_faulted(const pt_file *f)
 
 static void map_drop(pt_file *f)
 {
-	if (f->map)
+	if (f->map) {
 		munmap(f->map, (size_t)f->map_len);
+		atomic_fetch_sub(&map_bytes, (size_t)f->map_len);
+	}
 	f->map = NULL;
 	f->map_off = f->map_len = 0;
 }
@@ -630,9 +636,15 @@ int pt_record_map(pt_file *f, pt_record *r, uint64_t off, size_t len, const uint
 	end = start + PT_MAP_WINDOW > b ? start + PT_MAP_WINDOW : b;
 	if (end > rec_end)
 		end = rec_end > b ? rec_end : b;
+	if (atomic_fetch_add(&map_bytes, (size_t)(end - start)) + (end - start) > pt_map_budget) {
+		atomic_fetch_sub(&map_bytes, (size_t)(end - start));
+		return 0;
+	}
 	void *m = mmap(NULL, (size_t)(end - start), PROT_READ, MAP_SHARED, f->fd, (off_t)start);
-	if (m == MAP_FAILED)
+	if (m == MAP_FAILED) {
+		atomic_fetch_sub(&map_bytes, (size_t)(end - start));
 		return 0; /* read it instead */
+	}
 	/* the page tables filled in one call, not a fault per page (Linux 5.14;
 	 * elsewhere, or on a file cut short, the accesses fault them in) */
 #ifdef MADV_POPULATE_READ

@@ -57,10 +57,13 @@ extern size_t pt_page_cache_pages;
 
 /* Record bytes [off, off+len) of a stored record mapped from the file
  * (no copy): 1 with *out valid until the next map of f or its close, 0
- * when the record cannot be mapped (compressed, CRC to check, a buffer
- * without a file), -1 with err. A window of at least PT_MAP_WINDOW bytes
+ * when the record cannot be mapped (compressed, CRC to check, the mapping
+ * budget spent), -1 with err. A window of at least PT_MAP_WINDOW bytes
  * stays mapped, so nearby reads share it. */
 #define PT_MAP_WINDOW ((size_t)1 << 20)
+/* Mapped pages count in the process's resident size: all files' windows
+ * together stay under this many bytes (beyond it records are read). */
+extern size_t pt_map_budget;
 int pt_record_map(pt_file *f, pt_record *r, uint64_t off, size_t len, const uint8_t **out, dv_error *err);
 
 /* Compressed storage records (torch never writes them) are inflated whole
