@@ -334,7 +334,7 @@ static dv_vtensor *vt_over(pt_file **f, size_t n, dv_unshard_op_kind op, dv_vsou
 		dv_vsource_pt(&src[k], &ctx[k], f[k], &pt_dump_value(f[k])->u.tensor);
 	}
 	o.kind = op;
-	o.dim = -1;
+	o.dim = op == DV_OP_CONCAT ? t->ndim - 1 : -1;
 	o.nin = n;
 	o.nout = 1;
 	o.group_start = gs;
@@ -347,6 +347,8 @@ static dv_vtensor *vt_over(pt_file **f, size_t n, dv_unshard_op_kind op, dv_vsou
 	plan.nops = n > 1;
 	plan.ndim = t->ndim;
 	memcpy(plan.shape, t->shape, sizeof(plan.shape));
+	if (op == DV_OP_CONCAT)
+		plan.shape[t->ndim - 1] *= (int64_t)n;
 	return dv_vtensor_open(&plan, src, n, NULL, err);
 }
 
@@ -401,6 +403,87 @@ static void test_vtensor_truncated(void **state)
 	}
 }
 
+extern size_t pt_map_budget;
+
+/* Reads of the whole tensor through op over three opens of the file, as
+ * float32, as stored bytes where the tensor has them, and its replicated
+ * checks. */
+static int64_t vt_read_all(const char *path, dv_unshard_op_kind op, float *x, uint16_t *raw, size_t *nchecks)
+{
+	pt_file *f[3];
+	dv_vsource src[3];
+	dv_vsource_pt_ctx ctx[3];
+	dv_replicated_result *r = NULL;
+	dv_error err;
+	dv_vtensor *vt;
+	int64_t n;
+
+	for (size_t k = 0; k < 3; k++) {
+		f[k] = pt_open(path, &err);
+		assert_non_null(f[k]);
+	}
+	vt = vt_over(f, 3, op, src, ctx, &err);
+	assert_non_null(vt);
+	n = dv_vtensor_numel(vt);
+	for (int64_t s = 0; s < n; s += 3000)
+		assert_int_equal(dv_vtensor_read_f32(vt, s, n - s < 3000 ? n - s : 3000, x + s, &err), 0);
+	assert_true(dv_vtensor_has_raw(vt));
+	for (int64_t s = 0; s < n; s += 70000)
+		assert_int_equal(dv_vtensor_read_raw(vt, s, n - s < 70000 ? n - s : 70000, raw + s, &err), 0);
+	assert_int_equal(dv_vtensor_checks(vt, &r, nchecks, &err), 0);
+	for (size_t i = 0; i < *nchecks; i++) {
+		assert_true(r[i].passed);
+		assert_int_equal(r[i].diff.n, n);
+		assert_int_equal(r[i].diff.max_index, 0);
+	}
+	free(r);
+	dv_vtensor_close(vt);
+	for (size_t k = 0; k < 3; k++)
+		pt_close(f[k]);
+	return n;
+}
+
+/* Mapped reads give what reads through pread give: with the mapping budget
+ * at 0 nothing is mapped. */
+static void test_vtensor_mapped_equals_read(void **state)
+{
+	static const dv_unshard_op_kind ops[] = {DV_OP_CONCAT, DV_OP_REDUCE_SUM, DV_OP_PICK};
+	char dir[4096];
+	const char *path = copy_to_tmp("pt-corpus/shape_large.pt", dir, sizeof(dir));
+	size_t budget = pt_map_budget, numel = 3 * 512 * 1024;
+	float *x[2];
+	uint16_t *raw[2];
+
+	(void)state;
+	for (int m = 0; m < 2; m++) {
+		x[m] = malloc(numel * sizeof(float));
+		raw[m] = malloc(numel * sizeof(uint16_t));
+		assert_non_null(x[m]);
+		assert_non_null(raw[m]);
+	}
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		size_t nchecks[2];
+		int64_t n[2];
+
+		for (int m = 0; m < 2; m++) {
+			pt_map_budget = m ? 0 : budget;
+			n[m] = vt_read_all(path, ops[i], x[m], raw[m], &nchecks[m]);
+		}
+		pt_map_budget = budget;
+		assert_int_equal(n[0], n[1]);
+		assert_true((size_t)n[0] <= numel);
+		assert_int_equal(nchecks[0], nchecks[1]);
+		assert_int_equal(nchecks[0], ops[i] == DV_OP_PICK ? 2 : 0);
+		assert_memory_equal(x[0], x[1], (size_t)n[0] * sizeof(float));
+		assert_memory_equal(raw[0], raw[1], (size_t)n[0] * sizeof(uint16_t));
+	}
+	for (int m = 0; m < 2; m++) {
+		free(x[m]);
+		free(raw[m]);
+	}
+	remove_tmp(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +494,7 @@ int main(void)
 		cmocka_unit_test(test_overwritten),
 		cmocka_unit_test(test_mapped_truncated),
 		cmocka_unit_test(test_vtensor_truncated),
+		cmocka_unit_test(test_vtensor_mapped_equals_read),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
