@@ -72,9 +72,9 @@ dv_dtype dv_vtensor_dtype(const dv_vtensor *vt);
 int dv_vtensor_read_f32(dv_vtensor *vt, int64_t start, int64_t count, float *out, dv_error *err);
 
 /* Whether the tensor only moves stored elements (concat, zigzag, reshape
- * of sources that read their bytes): then dv_vtensor_read_raw gives
- * elements [start, start+count) as stored (dtype's little-endian bytes),
- * with no float conversion. */
+ * of sources that read their bytes) or is a bfloat16 sum (rounded once to
+ * bfloat16): then dv_vtensor_read_raw gives elements [start, start+count)
+ * as stored (dtype's little-endian bytes), with no float conversion. */
 bool dv_vtensor_has_raw(const dv_vtensor *vt);
 int dv_vtensor_read_raw(dv_vtensor *vt, int64_t start, int64_t count, void *out, dv_error *err);
 

@@ -3,7 +3,8 @@
  *   ptfile.c (containers, pt_open) -> pickle.c, tensor.c, object.c, records.c
  *   tensor.c (element reads)       -> records.c
  *   pickle.c (the unpickler)       -> object.c
- * records.c (raw reads, record table, page cache, CRC; records.h) and
+ * records.c (raw reads, record table, page cache, mapped windows and their
+ * SIGBUS guard, CRC; records.h) and
  * object.c (arena, repr, lookup) call nothing else in src/pt (dtype.c aside). */
 #ifndef DUMPVIEW_PT_INTERNAL_H
 #define DUMPVIEW_PT_INTERNAL_H

@@ -1,6 +1,7 @@
 /* Storage records, the bottom of src/pt: raw reads of the file or buffer,
  * the table of records a file's pickle refers to, reads of one record
- * (sequential, windowed, or through a page cache) and the CRC-32 that checks
+ * (sequential, windowed, through a page cache, or in place from a mapping
+ * of the file) and the CRC-32 that checks
  * whole sequential reads. Nothing here knows about pickles or tensors. */
 #include <errno.h>
 #include <pthread.h>
