@@ -208,29 +208,38 @@ static bool fmt_double_exact(char *buf, size_t size, double v)
 		100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
 		1000000000000000000ull,
 	};
-	double a = fabs(v), fr;
-	int e2, e, s, e10, sh, tries = 0;
-	uint64_t m, p5;
+	static const uint64_t pow5[28] = {
+		1ull, 5ull, 25ull, 125ull, 625ull, 3125ull, 15625ull, 78125ull, 390625ull, 1953125ull,
+		9765625ull, 48828125ull, 244140625ull, 1220703125ull, 6103515625ull, 30517578125ull,
+		152587890625ull, 762939453125ull, 3814697265625ull, 19073486328125ull, 95367431640625ull,
+		476837158203125ull, 2384185791015625ull, 11920928955078125ull, 59604644775390625ull,
+		298023223876953125ull, 1490116119384765625ull, 7450580596923828125ull,
+	};
+	double a = fabs(v);
+	int e, s, e10, sh, tries = 0;
+	uint64_t m, p5, bits, frac_bits;
 	bool pow2;
 	u128 x;
 	char cand[17];
 
 	if (!(a >= 1e-10 && a < 1e16) || size < 40)
 		return false;
-	fr = frexp(a, &e2);
-	pow2 = fr == 0.5;
-	m = (uint64_t)ldexp(fr, 53);
-	e = e2 - 53;
-	e10 = (int)floor(log10(a));
+	/* a normal double: a = m 2^e, 2^52 <= m < 2^53 */
+	memcpy(&bits, &a, sizeof(bits));
+	frac_bits = bits & ((1ull << 52) - 1);
+	pow2 = frac_bits == 0;
+	m = frac_bits | (1ull << 52);
+	e = (int)(bits >> 52) - 1075;
+	/* floor(log10(2^(e+52))): log10(a) is at most one more; the loop
+	 * below moves e10 to the exact digit count */
+	e10 = (int)(((int64_t)(e + 52) * 78913) >> 18);
 	for (;;) {
 		u128 d;
 
 		s = 17 - e10;
 		if (s < 0 || s > 27 || ++tries > 4)
 			return false;
-		p5 = 1;
-		for (int k = 0; k < s; k++)
-			p5 *= 5;
+		p5 = pow5[s];
 		x = (u128)m * p5;
 		if (s + e > 0)
 			return false;

@@ -12,44 +12,93 @@
 
 const char *const dv_report_quantile_name[DV_NQUANTILES] = { "p1", "p5", "p50", "p95", "p99" };
 
+/* Bytes a JSON string holds as they are: printable ASCII but '"' and '\\'. */
+static const unsigned char json_plain[256] = {
+	[0x20] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,   /* 0x22 '"' */
+	[0x30] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	[0x40] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	[0x50] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,   /* 0x5c '\\' */
+	[0x60] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	[0x70] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,   /* 0x7f DEL */
+};
+
+/* The text of a JSON string is gathered here and written by one fwrite (a
+ * report writes tens of strings a record; stdio's cost is per call). */
+typedef struct json_buf {
+	FILE *out;
+	size_t n;
+	char b[512];
+} json_buf;
+
+static void jb_flush(json_buf *j)
+{
+	if (j->n)
+		fwrite(j->b, 1, j->n, j->out);
+	j->n = 0;
+}
+
+static void jb_put(json_buf *j, const void *s, size_t n)
+{
+	if (j->n + n > sizeof(j->b)) {
+		jb_flush(j);
+		if (n > sizeof(j->b)) {
+			fwrite(s, 1, n, j->out);
+			return;
+		}
+	}
+	memcpy(j->b + j->n, s, n);
+	j->n += n;
+}
+
 void dv_json_write_string(FILE *out, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : ""), *run;
+	json_buf j;
 	size_t n;
 	uint32_t cp;
 
-	fputc('"', out);
+	j.out = out;
+	j.n = 0;
+	jb_put(&j, "\"", 1);
 	for (;;) {
-		/* a run of bytes written as they are: one fwrite */
+		/* a run of bytes written as they are */
 		run = p;
 		for (;;) {
-			if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+			while (json_plain[p[0]] && json_plain[p[1]] && json_plain[p[2]] && json_plain[p[3]])
+				p += 4;
+			while (json_plain[*p])
 				p++;
-			else if (*p >= 0x80 && (n = dv_utf8_decode((const char *)p, 4, &cp)) != 0)
+			if (*p >= 0x80 && (n = dv_utf8_decode((const char *)p, 4, &cp)) != 0)
 				p += n;
 			else
 				break;
 		}
 		if (p > run)
-			fwrite(run, 1, (size_t)(p - run), out);
+			jb_put(&j, run, (size_t)(p - run));
 		if (!*p)
 			break;
 		switch (*p) {
-		case '"': fputs("\\\"", out); p++; continue;
-		case '\\': fputs("\\\\", out); p++; continue;
-		case '\n': fputs("\\n", out); p++; continue;
-		case '\r': fputs("\\r", out); p++; continue;
-		case '\t': fputs("\\t", out); p++; continue;
+		case '"': jb_put(&j, "\\\"", 2); p++; continue;
+		case '\\': jb_put(&j, "\\\\", 2); p++; continue;
+		case '\n': jb_put(&j, "\\n", 2); p++; continue;
+		case '\r': jb_put(&j, "\\r", 2); p++; continue;
+		case '\t': jb_put(&j, "\\t", 2); p++; continue;
 		default: break;
 		}
 		/* Control characters and DEL as themselves (\u00XX). A byte
 		 * that is not part of valid UTF-8 (file names are bytes) becomes
 		 * the lone surrogate U+DC00+byte, as Python's surrogateescape:
 		 * os.fsencode() of the decoded string gives the exact bytes. */
-		fprintf(out, *p < 0x80 ? "\\u%04x" : "\\udc%02x", *p);
+		{
+			char esc[8];
+
+			snprintf(esc, sizeof(esc), *p < 0x80 ? "\\u%04x" : "\\udc%02x", *p);
+			jb_put(&j, esc, 6);
+		}
 		p++;
 	}
-	fputc('"', out);
+	jb_put(&j, "\"", 1);
+	jb_flush(&j);
 }
 
 void dv_json_write_double(FILE *out, double v)
@@ -74,11 +123,28 @@ void dv_json_write_strings(FILE *out, const char *const *v, size_t n)
 	fputc(']', out);
 }
 
+void dv_report_put_int(FILE *out, int64_t v)
+{
+	char buf[24], *e = buf + sizeof(buf), *p = e;
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	fwrite(p, 1, (size_t)(e - p), out);
+}
+
 void dv_json_write_ints(FILE *out, const int64_t *v, size_t n)
 {
 	fputc('[', out);
-	for (size_t i = 0; i < n; i++)
-		fprintf(out, "%s%" PRId64, i ? "," : "", v[i]);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			fputc(',', out);
+		dv_report_put_int(out, v[i]);
+	}
 	fputc(']', out);
 }
 

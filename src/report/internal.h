@@ -29,6 +29,9 @@ struct dv_report {
 	size_t nwarnings;
 };
 
+/* v in decimal, as "%" PRId64 prints it (without printf's parsing). */
+void dv_report_put_int(FILE *out, int64_t v);
+
 /* "p1" .. "p99", as dv_quantile_q (kept here so reports need no metrics code). */
 extern const char *const dv_report_quantile_name[DV_NQUANTILES];
 

@@ -2,17 +2,42 @@
  * then a summary. Field names are a contract with the scripts that read them
  * (dumpview(1) lists them). */
 #include <inttypes.h>
+#include <math.h>
 #include <string.h>
 
 #include "internal.h"
 #include "dumpview/logical.h"
 #include "dumpview/token_align.h"
 
+/* ,"k": -- the keys are this file's identifiers (nothing to escape), put
+ * in buf with one fwrite for the key and what follows (stdio's cost is per
+ * call); returns the length so far, or 0 when k is too long for buf. */
+static size_t key_text(char *buf, size_t size, const char *k)
+{
+	size_t n = strlen(k);
+
+	if (n + 4 > size)
+		return 0;
+	buf[0] = ',';
+	buf[1] = '"';
+	memcpy(buf + 2, k, n);
+	buf[n + 2] = '"';
+	buf[n + 3] = ':';
+	return n + 4;
+}
+
 static void key(FILE *out, const char *k)
 {
-	fputc(',', out);
-	dv_json_write_string(out, k);
-	fputc(':', out);
+	char buf[64];
+	size_t n = key_text(buf, sizeof(buf), k);
+
+	if (!n) {
+		fputc(',', out);
+		dv_json_write_string(out, k);
+		fputc(':', out);
+		return;
+	}
+	fwrite(buf, 1, n, out);
 }
 
 static void int_or_null(FILE *out, int64_t v)
@@ -20,7 +45,7 @@ static void int_or_null(FILE *out, int64_t v)
 	if (v < 0)
 		fputs("null", out);
 	else
-		fprintf(out, "%" PRId64, v);
+		dv_report_put_int(out, v);
 }
 
 static void str_or_null(FILE *out, const char *s)
@@ -39,7 +64,8 @@ static void begin(dv_report *r, const char *type, const dv_pair *pair)
 	dv_json_write_string(r->out, r->cmp->phases[pair->phase].name);
 	/* its place in the whole comparison's execution order: what `merge`
 	 * sorts the parts of a sharded comparison by */
-	fprintf(r->out, ",\"index\":%zu", (size_t)(pair - r->cmp->pairs));
+	fputs(",\"index\":", r->out);
+	dv_report_put_int(r->out, (int64_t)(pair - r->cmp->pairs));
 }
 
 static const char *verdict_name(dv_verdict v)
@@ -71,11 +97,22 @@ static void dtype(FILE *out, const dv_result_desc *d)
 
 static void metric(FILE *out, const char *k, bool have, double v)
 {
-	key(out, k);
+	char buf[128];
+	size_t n = key_text(buf, sizeof(buf) - 48, k);
+
+	if (!n || (have && !isfinite(v))) {
+		key(out, k);
+		if (have)
+			dv_json_write_double(out, v);
+		else
+			fputs("null", out);
+		return;
+	}
 	if (have)
-		dv_json_write_double(out, v);
+		dv_fmt_double(buf + n, sizeof(buf) - n, v);
 	else
-		fputs("null", out);
+		memcpy(buf + n, "null", 5);
+	fwrite(buf, 1, n + strlen(buf + n), out);
 }
 
 static void stats(FILE *out, const char *k, bool have, const dv_stats *s)
@@ -94,7 +131,11 @@ static void stats(FILE *out, const char *k, bool have, const dv_stats *s)
 	metric(out, "max", true, s->max);
 	for (i = 0; i < DV_NQUANTILES; i++)
 		metric(out, dv_report_quantile_name[i], s->has_percentiles, s->p[i]);
-	fprintf(out, ",\"nan\":%" PRId64 ",\"inf\":%" PRId64 "}", s->nan, s->inf);
+	fputs(",\"nan\":", out);
+	dv_report_put_int(out, s->nan);
+	fputs(",\"inf\":", out);
+	dv_report_put_int(out, s->inf);
+	fputc('}', out);
 }
 
 /* The target's own name when --name-map renamed it (`name` is the mapped
@@ -361,7 +402,10 @@ static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 	if (m) {
 		metric(out, "max_abs_diff_baseline", true, res->max_abs_diff_base);
 		metric(out, "max_abs_diff_target", true, res->max_abs_diff_targ);
-		fprintf(out, ",\"numel\":%" PRId64 ",\"identical\":%" PRId64, res->numel, res->identical);
+		fputs(",\"numel\":", out);
+		dv_report_put_int(out, res->numel);
+		fputs(",\"identical\":", out);
+		dv_report_put_int(out, res->identical);
 		if (res->has_bf16) {
 			metric(out, "bf16_rel_diff", true, res->bf16_rel_diff);
 			metric(out, "bf16_max_abs_diff", true, res->bf16_max_abs_diff);
