@@ -282,6 +282,27 @@ static void fast_dir_free(pt_file *f)
 
 /* Extra fields that tile their block exactly and that libzip does not
  * interpret (ZIP64 sizes, Info-ZIP Unicode path/comment, AES). */
+/* Whether s[0..n) is printable ASCII (0x20..0x7e): eight bytes at a time,
+ * a byte below 0x20 or above 0x7e found by the word tricks "has less" and
+ * "has more" (exact for whether any byte is, with n <= 127). */
+static bool printable_ascii(const uint8_t *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	size_t k = 0;
+
+	for (; k + 8 <= n; k += 8) {
+		uint64_t x;
+
+		memcpy(&x, s + k, 8);
+		if (((x - ones * 0x20) & ~x & highs) | (((x + ones * (127 - 0x7e)) | x) & highs))
+			return false;
+	}
+	for (; k < n; k++)
+		if (s[k] < 0x20 || s[k] > 0x7e)
+			return false;
+	return true;
+}
+
 static bool extra_plain(const uint8_t *e, uint64_t len)
 {
 	uint64_t pos = 0;
@@ -403,9 +424,8 @@ static int fast_dir(pt_file *f)
 		    z->size == 0xffffffff || z->lho == 0xffffffff || !nlen || cd_size - pos - 46 < nlen + elen ||
 		    z->lho >= cd_off || !extra_plain(e + 46 + nlen, elen))
 			goto out;
-		for (uint64_t k = 0; k < nlen; k++)
-			if (e[46 + k] < 0x20 || e[46 + k] > 0x7e)
-				goto out;
+		if (!printable_ascii(e + 46, nlen))
+			goto out;
 		memcpy(f->znames + names_len, e + 46, nlen);
 		f->znames[names_len + nlen] = '\0';
 		z->name = f->znames + names_len;
