@@ -1,6 +1,7 @@
 /* JSON and CSV formatting shared by the report writers (numbers and shapes
  * come from src/numfmt.c). */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
@@ -22,25 +23,23 @@ static const unsigned char json_plain[256] = {
 	[0x70] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,   /* 0x7f DEL */
 };
 
-/* The text of a JSON string is gathered here and written by one fwrite (a
- * report writes tens of strings a record; stdio's cost is per call). */
-typedef struct json_buf {
-	FILE *out;
-	size_t n;
-	char b[512];
-} json_buf;
+void dv_jout_init(dv_jout *j, FILE *out)
+{
+	j->out = out;
+	j->n = 0;
+}
 
-static void jb_flush(json_buf *j)
+void dv_jout_flush(dv_jout *j)
 {
 	if (j->n)
 		fwrite(j->b, 1, j->n, j->out);
 	j->n = 0;
 }
 
-static void jb_put(json_buf *j, const void *s, size_t n)
+void dv_jout_write(dv_jout *j, const void *s, size_t n)
 {
 	if (j->n + n > sizeof(j->b)) {
-		jb_flush(j);
+		dv_jout_flush(j);
 		if (n > sizeof(j->b)) {
 			fwrite(s, 1, n, j->out);
 			return;
@@ -50,16 +49,46 @@ static void jb_put(json_buf *j, const void *s, size_t n)
 	j->n += n;
 }
 
-void dv_json_write_string(FILE *out, const char *s)
+void dv_jout_putc(dv_jout *j, char c)
+{
+	if (j->n == sizeof(j->b))
+		dv_jout_flush(j);
+	j->b[j->n++] = c;
+}
+
+void dv_jout_puts(dv_jout *j, const char *s)
+{
+	dv_jout_write(j, s, strlen(s));
+}
+
+void dv_jout_printf(dv_jout *j, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(j->b + j->n, sizeof(j->b) - j->n, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof(j->b) - j->n) {
+		j->n += (size_t)n;
+		return;
+	}
+	/* did not fit: the stream takes it after what is gathered */
+	dv_jout_flush(j);
+	va_start(ap, fmt);
+	vfprintf(j->out, fmt, ap);
+	va_end(ap);
+}
+
+void dv_jout_string(dv_jout *j, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : ""), *run;
-	json_buf j;
 	size_t n;
 	uint32_t cp;
 
-	j.out = out;
-	j.n = 0;
-	jb_put(&j, "\"", 1);
+	dv_jout_putc(j, '"');
 	for (;;) {
 		/* a run of bytes written as they are */
 		run = p;
@@ -74,56 +103,81 @@ void dv_json_write_string(FILE *out, const char *s)
 				break;
 		}
 		if (p > run)
-			jb_put(&j, run, (size_t)(p - run));
+			dv_jout_write(j, run, (size_t)(p - run));
 		if (!*p)
 			break;
 		switch (*p) {
-		case '"': jb_put(&j, "\\\"", 2); p++; continue;
-		case '\\': jb_put(&j, "\\\\", 2); p++; continue;
-		case '\n': jb_put(&j, "\\n", 2); p++; continue;
-		case '\r': jb_put(&j, "\\r", 2); p++; continue;
-		case '\t': jb_put(&j, "\\t", 2); p++; continue;
+		case '"': dv_jout_write(j, "\\\"", 2); p++; continue;
+		case '\\': dv_jout_write(j, "\\\\", 2); p++; continue;
+		case '\n': dv_jout_write(j, "\\n", 2); p++; continue;
+		case '\r': dv_jout_write(j, "\\r", 2); p++; continue;
+		case '\t': dv_jout_write(j, "\\t", 2); p++; continue;
 		default: break;
 		}
 		/* Control characters and DEL as themselves (\u00XX). A byte
 		 * that is not part of valid UTF-8 (file names are bytes) becomes
 		 * the lone surrogate U+DC00+byte, as Python's surrogateescape:
 		 * os.fsencode() of the decoded string gives the exact bytes. */
-		{
-			char esc[8];
-
-			snprintf(esc, sizeof(esc), *p < 0x80 ? "\\u%04x" : "\\udc%02x", *p);
-			jb_put(&j, esc, 6);
-		}
+		dv_jout_printf(j, *p < 0x80 ? "\\u%04x" : "\\udc%02x", *p);
 		p++;
 	}
-	jb_put(&j, "\"", 1);
-	jb_flush(&j);
+	dv_jout_putc(j, '"');
 }
 
-void dv_json_write_double(FILE *out, double v)
+void dv_json_write_string(FILE *out, const char *s)
+{
+	dv_jout j;
+
+	dv_jout_init(&j, out);
+	dv_jout_string(&j, s);
+	dv_jout_flush(&j);
+}
+
+void dv_jout_double(dv_jout *j, double v)
 {
 	char buf[64];
 
 	/* non-finite as a JSON string: "nan", "inf", "-inf" */
-	if (!isfinite(v))
-		fprintf(out, "\"%s\"", dv_fmt_double(buf, sizeof(buf), v));
-	else
-		fputs(dv_fmt_double(buf, sizeof(buf), v), out);
+	dv_fmt_double(buf, sizeof(buf), v);
+	if (!isfinite(v)) {
+		dv_jout_putc(j, '"');
+		dv_jout_puts(j, buf);
+		dv_jout_putc(j, '"');
+	} else {
+		dv_jout_puts(j, buf);
+	}
+}
+
+void dv_json_write_double(FILE *out, double v)
+{
+	dv_jout j;
+
+	dv_jout_init(&j, out);
+	dv_jout_double(&j, v);
+	dv_jout_flush(&j);
+}
+
+void dv_jout_strings(dv_jout *j, const char *const *v, size_t n)
+{
+	dv_jout_putc(j, '[');
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			dv_jout_putc(j, ',');
+		dv_jout_string(j, v[i]);
+	}
+	dv_jout_putc(j, ']');
 }
 
 void dv_json_write_strings(FILE *out, const char *const *v, size_t n)
 {
-	fputc('[', out);
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			fputc(',', out);
-		dv_json_write_string(out, v[i]);
-	}
-	fputc(']', out);
+	dv_jout j;
+
+	dv_jout_init(&j, out);
+	dv_jout_strings(&j, v, n);
+	dv_jout_flush(&j);
 }
 
-void dv_report_put_int(FILE *out, int64_t v)
+void dv_jout_int(dv_jout *j, int64_t v)
 {
 	char buf[24], *e = buf + sizeof(buf), *p = e;
 	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
@@ -134,18 +188,27 @@ void dv_report_put_int(FILE *out, int64_t v)
 	} while (u);
 	if (v < 0)
 		*--p = '-';
-	fwrite(p, 1, (size_t)(e - p), out);
+	dv_jout_write(j, p, (size_t)(e - p));
+}
+
+void dv_jout_ints(dv_jout *j, const int64_t *v, size_t n)
+{
+	dv_jout_putc(j, '[');
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			dv_jout_putc(j, ',');
+		dv_jout_int(j, v[i]);
+	}
+	dv_jout_putc(j, ']');
 }
 
 void dv_json_write_ints(FILE *out, const int64_t *v, size_t n)
 {
-	fputc('[', out);
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			fputc(',', out);
-		dv_report_put_int(out, v[i]);
-	}
-	fputc(']', out);
+	dv_jout j;
+
+	dv_jout_init(&j, out);
+	dv_jout_ints(&j, v, n);
+	dv_jout_flush(&j);
 }
 
 bool dv_csv_formula_start(const char *s)
