@@ -273,6 +273,12 @@ static bool fmt_double_exact(char *buf, size_t size, double v)
 	} else {
 		int lo = 1, hi = 17;
 
+		/* most values here need 16 or 17 digits (means, sums, float32
+		 * values widened): one probe settles those */
+		if (!exact_digits(q, frac, sh, 16, pow2, m, lo_mid, hi_mid, &n))
+			lo = 17;
+		else
+			hi = 16;
 		while (lo < hi) {
 			int mid = (lo + hi) / 2;
 
@@ -288,9 +294,22 @@ static bool fmt_double_exact(char *buf, size_t size, double v)
 		n /= 10;
 		ce++;
 	}
-	for (int k = p - 1; k >= 0; k--) {
-		cand[k] = (char)('0' + n % 10);
-		n /= 10;
+	{
+		/* two digits a division */
+		static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+					    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+					    "8081828384858687888990919293949596979899";
+		int k = p;
+
+		while (k >= 2) {
+			unsigned r = (unsigned)(n % 100);
+
+			n /= 100;
+			cand[--k] = pairs[2 * r + 1];
+			cand[--k] = pairs[2 * r];
+		}
+		if (k)
+			cand[0] = (char)('0' + n);
 	}
 	emit_shortest(buf, v < 0, cand, p, ce);
 	return true;
