@@ -123,13 +123,20 @@ static int check_mutable(unpickler *u, pobj *p, const char *op)
 static int grow(unpickler *u, pobj *p, size_t need)
 {
 	size_t cap, k = p->o.kind == PT_DICT ? 2 : 1;
-	pt_obj **a[2];
+	size_t len = k == 2 ? p->o.u.dict.len : p->o.u.seq.len;
+	pt_obj **cur[2] = { NULL, NULL }, **a[2];
 
 	if (need <= p->cap)
 		return 0;
 	cap = p->cap ? p->cap * 2 : 8;
 	while (cap < need)
 		cap *= 2;
+	if (k == 2) {
+		cur[0] = p->o.u.dict.keys;
+		cur[1] = p->o.u.dict.values;
+	} else {
+		cur[0] = p->o.u.seq.items;
+	}
 	if (!p->cap) {
 		/* the first items in the arena: most containers stay this small,
 		 * and a file holds dozens of them */
@@ -138,24 +145,19 @@ static int grow(unpickler *u, pobj *p, size_t need)
 				return fail(u, "out of memory");
 	} else if (!p->heap_items) {
 		/* outgrown: malloc'd arrays from now on, freed at close */
-		pt_obj **old[2] = { k == 2 ? p->o.u.dict.keys : p->o.u.seq.items, p->o.u.dict.values };
-		size_t len = k == 2 ? p->o.u.dict.len : p->o.u.seq.len;
-
 		for (size_t i = 0; i < k; i++) {
 			if (!(a[i] = malloc(cap * sizeof(pt_obj *)))) {
 				if (i)
 					free(a[0]);
 				return fail(u, "out of memory");
 			}
-			memcpy(a[i], old[i], len * sizeof(pt_obj *));
+			memcpy(a[i], cur[i], len * sizeof(pt_obj *));
 		}
 		p->heap_items = true;
 		p->next_heap = u->f->heap_list;
 		u->f->heap_list = p;
 		u->f->mem_used += cap * sizeof(pt_obj *) * k;
 	} else {
-		pt_obj **cur[2] = { k == 2 ? p->o.u.dict.keys : p->o.u.seq.items, p->o.u.dict.values };
-
 		for (size_t i = 0; i < k; i++) {
 			if (!(a[i] = realloc(cur[i], cap * sizeof(pt_obj *))))
 				return fail(u, "out of memory");

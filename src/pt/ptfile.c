@@ -280,11 +280,10 @@ static void fast_dir_free(pt_file *f)
 	f->nzents = 0;
 }
 
-/* Extra fields that tile their block exactly and that libzip does not
- * interpret (ZIP64 sizes, Info-ZIP Unicode path/comment, AES). */
-/* Whether s[0..n) is printable ASCII (0x20..0x7e): eight bytes at a time,
- * a byte below 0x20 or above 0x7e found by the word tricks "has less" and
- * "has more" (exact for whether any byte is, with n <= 127). */
+/* Whether s[0..n) is printable ASCII (0x20..0x7e), eight bytes at a time:
+ * the word tests "some byte < 0x20" and "some byte > 0x7e" (a borrow or
+ * carry between bytes only happens once such a byte is there, so they are
+ * exact). */
 static bool printable_ascii(const uint8_t *s, size_t n)
 {
 	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
@@ -303,6 +302,8 @@ static bool printable_ascii(const uint8_t *s, size_t n)
 	return true;
 }
 
+/* Extra fields that tile their block exactly and that libzip does not
+ * interpret (ZIP64 sizes, Info-ZIP Unicode path/comment, AES). */
 static bool extra_plain(const uint8_t *e, uint64_t len)
 {
 	uint64_t pos = 0;
