@@ -273,12 +273,28 @@ static bool fmt_double_exact(char *buf, size_t size, double v)
 	} else {
 		int lo = 1, hi = 17;
 
-		/* most values here need 16 or 17 digits (means, sums, float32
-		 * values widened): one probe settles those */
-		if (!exact_digits(q, frac, sh, 16, pow2, m, lo_mid, hi_mid, &n))
+		if (frac == 0 && q % 10 == 0) {
+			/* v is a decimal of d < 18 digits (bf16 values, say): d
+			 * digits read back, and mostly no fewer do */
+			uint64_t t = q / 10;
+			int d = 17;
+
+			while (t % 10 == 0) {
+				t /= 10;
+				d--;
+			}
+			hi = d;
+			if (d > 1 && exact_digits(q, frac, sh, d - 1, pow2, m, lo_mid, hi_mid, &n))
+				hi = d - 1;
+			else
+				lo = d;
+		} else if (!exact_digits(q, frac, sh, 16, pow2, m, lo_mid, hi_mid, &n)) {
+			/* most other values need 16 or 17 digits (means, sums,
+			 * float32 values widened): one probe settles those */
 			lo = 17;
-		else
+		} else {
 			hi = 16;
+		}
 		while (lo < hi) {
 			int mid = (lo + hi) / 2;
 
