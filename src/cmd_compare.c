@@ -472,8 +472,12 @@ int cmd_compare(int argc, char **argv)
 	 * pair: no stdio lock per call (the workers make the process threaded),
 	 * and a larger buffer unless a terminal watches the lines come. */
 	__fsetlocking(out, FSETLOCKING_BYCALLER);
-	if (!isatty(fileno(out)))
-		setvbuf(out, NULL, _IOFBF, 1 << 16);
+	if (!isatty(fileno(out))) {
+		/* a buffer of our own: given none, glibc keeps st_blksize (4 KiB) */
+		static char outbuf[1 << 16];
+
+		setvbuf(out, outbuf, _IOFBF, sizeof(outbuf));
+	}
 
 	config.baseline = cmp_opts.baseline;
 	config.target = cmp_opts.target;

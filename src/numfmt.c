@@ -208,29 +208,38 @@ static bool fmt_double_exact(char *buf, size_t size, double v)
 		100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
 		1000000000000000000ull,
 	};
-	double a = fabs(v), fr;
-	int e2, e, s, e10, sh, tries = 0;
-	uint64_t m, p5;
+	static const uint64_t pow5[28] = {
+		1ull, 5ull, 25ull, 125ull, 625ull, 3125ull, 15625ull, 78125ull, 390625ull, 1953125ull,
+		9765625ull, 48828125ull, 244140625ull, 1220703125ull, 6103515625ull, 30517578125ull,
+		152587890625ull, 762939453125ull, 3814697265625ull, 19073486328125ull, 95367431640625ull,
+		476837158203125ull, 2384185791015625ull, 11920928955078125ull, 59604644775390625ull,
+		298023223876953125ull, 1490116119384765625ull, 7450580596923828125ull,
+	};
+	double a = fabs(v);
+	int e, s, e10, sh, tries = 0;
+	uint64_t m, p5, bits, frac_bits;
 	bool pow2;
 	u128 x;
 	char cand[17];
 
 	if (!(a >= 1e-10 && a < 1e16) || size < 40)
 		return false;
-	fr = frexp(a, &e2);
-	pow2 = fr == 0.5;
-	m = (uint64_t)ldexp(fr, 53);
-	e = e2 - 53;
-	e10 = (int)floor(log10(a));
+	/* a normal double: a = m 2^e, 2^52 <= m < 2^53 */
+	memcpy(&bits, &a, sizeof(bits));
+	frac_bits = bits & ((1ull << 52) - 1);
+	pow2 = frac_bits == 0;
+	m = frac_bits | (1ull << 52);
+	e = (int)(bits >> 52) - 1075;
+	/* floor(log10(2^(e+52))): log10(a) is at most one more; the loop
+	 * below moves e10 to the exact digit count */
+	e10 = (int)(((int64_t)(e + 52) * 78913) >> 18);
 	for (;;) {
 		u128 d;
 
 		s = 17 - e10;
 		if (s < 0 || s > 27 || ++tries > 4)
 			return false;
-		p5 = 1;
-		for (int k = 0; k < s; k++)
-			p5 *= 5;
+		p5 = pow5[s];
 		x = (u128)m * p5;
 		if (s + e > 0)
 			return false;
@@ -264,6 +273,28 @@ static bool fmt_double_exact(char *buf, size_t size, double v)
 	} else {
 		int lo = 1, hi = 17;
 
+		if (frac == 0 && q % 10 == 0) {
+			/* v is a decimal of d < 18 digits (bf16 values, say): d
+			 * digits read back, and mostly no fewer do */
+			uint64_t t = q / 10;
+			int d = 17;
+
+			while (t % 10 == 0) {
+				t /= 10;
+				d--;
+			}
+			hi = d;
+			if (d > 1 && exact_digits(q, frac, sh, d - 1, pow2, m, lo_mid, hi_mid, &n))
+				hi = d - 1;
+			else
+				lo = d;
+		} else if (!exact_digits(q, frac, sh, 16, pow2, m, lo_mid, hi_mid, &n)) {
+			/* most other values need 16 or 17 digits (means, sums,
+			 * float32 values widened): one probe settles those */
+			lo = 17;
+		} else {
+			hi = 16;
+		}
 		while (lo < hi) {
 			int mid = (lo + hi) / 2;
 
@@ -279,9 +310,22 @@ static bool fmt_double_exact(char *buf, size_t size, double v)
 		n /= 10;
 		ce++;
 	}
-	for (int k = p - 1; k >= 0; k--) {
-		cand[k] = (char)('0' + n % 10);
-		n /= 10;
+	{
+		/* two digits a division */
+		static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+					    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+					    "8081828384858687888990919293949596979899";
+		int k = p;
+
+		while (k >= 2) {
+			unsigned r = (unsigned)(n % 100);
+
+			n /= 100;
+			cand[--k] = pairs[2 * r + 1];
+			cand[--k] = pairs[2 * r];
+		}
+		if (k)
+			cand[0] = (char)('0' + n);
 	}
 	emit_shortest(buf, v < 0, cand, p, ce);
 	return true;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 #include <zip.h>
 
@@ -342,6 +343,102 @@ static size_t tensor_pickle(uint8_t *p, uint32_t numel, uint32_t off, uint32_t s
 	p[n++] = ')', p[n++] = 'R', p[n++] = 't', p[n++] = 'R', p[n++] = '.';
 	return n;
 }
+/* Between pt_dircache_begin and _end (a scan worker), files are opened
+ * through cached folder descriptors: the same files, the same errors, more
+ * folders than the cache holds, a FIFO refused without blocking, a path
+ * without a folder, and a folder replaced meanwhile (a name missing from
+ * the cached one is looked up by its full path). */
+static void test_dircache(void **state)
+{
+	static const char *const good[] = {
+		"pt-corpus/dtype_float32.pt", "pt/big_dtype_float32.pt", "pt-corpus/dtype_bfloat16.pt",
+		"pt/deflated_view_shared.pt", "pt-corpus/bad/../dtype_float16.pt", "pt/golden/../crc0_view_shared.pt",
+		"pt-corpus/device_cuda.pt", "pt/big_dtype_bfloat16.pt",
+	};
+	static const char *const bad[] = {
+		"pt-corpus/bad/empty.pt", "pt-corpus/bad/truncated.pt", "pt", "pt/no_such_file.pt",
+		"pt/no_such_folder/x.pt", "pt-corpus/dtype_float32.pt/x.pt",
+	};
+	char *plain[sizeof(good) / sizeof(good[0])], msg[sizeof(bad) / sizeof(bad[0])][DV_ERROR_MAX];
+	char dir[4096], path[4200], cwd[4096];
+	const char *tmp = getenv("TMPDIR");
+	dv_error err;
+	pt_file *f;
+
+	(void)state;
+	/* without the cache first */
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		f = open_ok(good[i]);
+		plain[i] = pt_print(pt_root(f), NULL);
+		assert_non_null(plain[i]);
+		pt_close(f);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_null(pt_open(fixture(bad[i]), &err));
+		snprintf(msg[i], sizeof(msg[i]), "%s", err.msg);
+	}
+	pt_dircache_begin();
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+			char *got;
+
+			f = open_ok(good[i]);
+			got = pt_print(pt_root(f), NULL);
+			assert_non_null(got);
+			assert_string_equal(got, plain[i]);
+			free(got);
+			pt_close(f);
+		}
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			assert_null(pt_open(fixture(bad[i]), &err));
+			assert_string_equal(err.msg, msg[i]);
+		}
+	}
+	/* a FIFO is refused, not waited on */
+	snprintf(dir, sizeof(dir), "%s/dv_dircache_%d", tmp ? tmp : "/tmp", (int)getpid());
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/fifo.pt", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_null(pt_open(path, &err));
+	assert_non_null(strstr(err.msg, "not a regular file (fifo)"));
+	unlink(path);
+	/* the folder replaced: a file only in the new one is still found */
+	snprintf(path, sizeof(path), "%s.old", dir);
+	assert_int_equal(rename(dir, path), 0);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/new.pt", dir);
+	{
+		FILE *src = fopen(fixture(good[0]), "rb"), *dst = fopen(path, "wb");
+		char buf[4096];
+		size_t n;
+
+		assert_non_null(src);
+		assert_non_null(dst);
+		while ((n = fread(buf, 1, sizeof(buf), src)) > 0)
+			assert_int_equal(fwrite(buf, 1, n, dst), n);
+		fclose(src);
+		assert_int_equal(fclose(dst), 0);
+	}
+	f = pt_open(path, &err);
+	if (!f)
+		fail_msg("%s", err.msg);
+	pt_close(f);
+	/* a path without a folder: relative to the working directory */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(dir), 0);
+	f = pt_open("new.pt", &err);
+	assert_int_equal(chdir(cwd), 0);
+	if (!f)
+		fail_msg("%s", err.msg);
+	pt_close(f);
+	pt_dircache_end();
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		free(plain[i]);
+	unlink(path);
+	rmdir(dir);
+	snprintf(path, sizeof(path), "%s.old", dir);
+	rmdir(path);
+}
 
 static char *write_zip(const char *name, const uint8_t *pkl, size_t pkl_len, const float *data, size_t numel,
 		       bool deflate)
@@ -475,6 +572,7 @@ int main(void)
 		cmocka_unit_test(test_crc),
 		cmocka_unit_test(test_crc32),
 		cmocka_unit_test(test_not_checkpoints),
+		cmocka_unit_test(test_dircache),
 		cmocka_unit_test(test_read_ranges),
 		cmocka_unit_test(test_big_views_stored),
 		cmocka_unit_test(test_big_views_deflated),

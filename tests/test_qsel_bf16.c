@@ -189,13 +189,14 @@ static void check_one(const uint16_t *raw, int64_t n, enum fill f)
 
 static void test_random(void **state)
 {
-	static const int64_t sizes[] = { 100, 255, 256, 257, 1000, 4096, 8192, 16383, 16384, 65535 };
+	static const int64_t sizes[] = { 63, 64, 65, 100, 255, 256, 257, 1000, 4096, 8192, 16383, 16384, 65535 };
 	uint16_t *raw = malloc(65535 * sizeof(uint16_t));
 
 	(void)state;
 	assert_non_null(raw);
 	for (int f = 0; f < FILL_COUNT; f++) {
-		/* every size up to 40 (rank quirks of tiny tensors), then larger */
+		/* every size up to 40 (rank quirks of tiny tensors), then larger
+		 * (64 and below: the tiny mode, its keys sorted) */
 		for (size_t k = 0; k < 40 + sizeof(sizes) / sizeof(sizes[0]); k++) {
 			int64_t n = k < 40 ? (int64_t)k + 1 : sizes[k - 40];
 

@@ -14,6 +14,7 @@
 
 #include "dumpview/dump.h"
 #include "dumpview/logical.h"
+#include "dumpview/pt.h"
 
 #define MAX_THREADS 64
 
@@ -206,6 +207,7 @@ static void *worker(void *arg)
 	opts.cancel = &w->cancel;
 	opts.progress = worker_progress;
 	opts.progress_ctx = w;
+	pt_dircache_begin();
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		size_t i;
@@ -232,6 +234,7 @@ static void *worker(void *arg)
 	s->active--;
 	pthread_cond_broadcast(&s->idle_cv);
 	pthread_mutex_unlock(&s->mu);
+	pt_dircache_end();
 	return NULL;
 }
 

@@ -80,6 +80,7 @@ typedef struct dv_qsel {
 	uint8_t *slot_of_bucket;       /* 65536: slot+1, 0 = not needed */
 	uint32_t *h2[DV_QSEL_RANKS];   /* 65536 each, low 16 bits inside a bucket */
 	struct dv_key16_table *k16;    /* bf16 mode: per-thread counts of 16-bit keys */
+	bool k16_tiny;                 /* ...or, for a few values, their keys sorted */
 } dv_qsel;
 
 int dv_qsel_init(dv_qsel *q, int64_t numel);

@@ -55,6 +55,7 @@ static inline float key_float(uint32_t k)
 }
 
 static void key16_release(dv_qsel *q, const uint32_t *c8);
+static void key16_clear(struct dv_key16_table *t, const uint32_t *c8);
 
 int dv_qsel_init(dv_qsel *q, int64_t numel)
 {
@@ -252,10 +253,14 @@ static void select_keys_16(const uint32_t *keys, int64_t n, const int64_t *rank,
  * are cleared after the selection. Two tables: a pair's two sides. The
  * counters are 32-bit: 16-bit read-modify-writes took twice as long. */
 #define K16_LANES 4
+/* Up to this many values the keys are kept and sorted instead: walking and
+ * clearing the tables costs more than sorting a few dozen keys. */
+#define K16_TINY 64
 
 struct dv_key16_table {
 	uint32_t count[65536];                 /* per key */
 	uint32_t top[K16_LANES][256];          /* per top byte, by index mod 4 */
+	uint16_t tiny[K16_TINY];               /* tiny tensors: the keys */
 	bool busy;
 };
 
@@ -281,6 +286,7 @@ int dv_qsel_init_bf16(dv_qsel *q, int64_t numel)
 		if (!key16_tab[i].busy) {
 			key16_tab[i].busy = true;
 			q->k16 = &key16_tab[i];
+			q->k16_tiny = numel <= K16_TINY;
 			q->numel = numel;
 			return 0;
 		}
@@ -297,6 +303,12 @@ void dv_qsel_add_bf16(dv_qsel *q, const uint16_t *raw, size_t n)
 
 	if ((int64_t)n > q->numel - q->count)
 		n = (size_t)(q->numel - q->count); /* more values than announced */
+	if (q->k16_tiny) {
+		for (size_t i = 0; i < n; i++)
+			t->tiny[q->count + (int64_t)i] = bf16_key(raw[i]);
+		q->count += (int64_t)n;
+		return;
+	}
 	/* NaNs are counted too: their keys are apart (plan_k16 counts them) */
 	for (size_t off = 0; off < n; off += 512) {
 		size_t m = n - off < 512 ? n - off : 512, i;
@@ -362,6 +374,15 @@ static void key16_release(dv_qsel *q, const uint32_t *c8)
 
 	if (!t)
 		return;
+	if (!q->k16_tiny) /* a tiny tensor's keys never touch the tables */
+		key16_clear(t, c8);
+	t->busy = false;
+	q->k16 = NULL;
+	q->k16_tiny = false;
+}
+
+static void key16_clear(struct dv_key16_table *t, const uint32_t *c8)
+{
 	if (c8) {
 		/* runs of touched blocks, one memset each (values of one sign
 		 * and similar magnitudes fill neighbouring blocks) */
@@ -378,8 +399,35 @@ static void key16_release(dv_qsel *q, const uint32_t *c8)
 		memset(t->count, 0, sizeof(t->count));
 	}
 	memset(t->top, 0, sizeof(t->top));
-	t->busy = false;
-	q->k16 = NULL;
+}
+
+/* plan_k16 for a tiny tensor: the same keys chosen, from the sorted keys. */
+static void plan_k16_tiny(dv_qsel *q)
+{
+	struct dv_key16_table *t = q->k16;
+	uint16_t *k = t->tiny;
+	int64_t n = q->count;
+
+	for (int64_t i = 0; i < n; i++)
+		q->nan += k[i] < 0x7f || k[i] > 0xff80;
+	if (q->nan == 0 && n > 0) {
+		for (int64_t i = 1; i < n; i++) {
+			uint16_t v = k[i];
+			int64_t j = i;
+
+			for (; j > 0 && k[j - 1] > v; j--)
+				k[j] = k[j - 1];
+			k[j] = v;
+		}
+		for (int j = 0; j < DV_QSEL_RANKS; j++) {
+			uint32_t key = (uint32_t)k[q->rank[j]] << 16;
+
+			q->rank_key[j] = key | ((key & 0x80000000u) ? 0 : 0xffffu);
+		}
+	}
+	for (int i = 0; i < DV_QSEL_RANKS; i++)
+		q->rank_slot[i] = -1;
+	key16_release(q, NULL);
 }
 
 static void plan_k16(dv_qsel *q)
@@ -387,6 +435,10 @@ static void plan_k16(dv_qsel *q)
 	const struct dv_key16_table *t = q->k16;
 	uint32_t c8[256];
 
+	if (q->k16_tiny) {
+		plan_k16_tiny(q);
+		return;
+	}
 	for (int b = 0; b < 256; b++) {
 		uint32_t c = 0;
 

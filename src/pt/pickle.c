@@ -122,33 +122,57 @@ static int check_mutable(unpickler *u, pobj *p, const char *op)
 /* Appends to a growable item array (list/set items, dict keys+values). */
 static int grow(unpickler *u, pobj *p, size_t need)
 {
-	size_t cap;
+	size_t cap, k = p->o.kind == PT_DICT ? 2 : 1;
+	size_t len = k == 2 ? p->o.u.dict.len : p->o.u.seq.len;
+	pt_obj **cur[2] = { NULL, NULL }, **a[2];
 
 	if (need <= p->cap)
 		return 0;
 	cap = p->cap ? p->cap * 2 : 8;
 	while (cap < need)
 		cap *= 2;
-	if (p->o.kind == PT_DICT) {
-		pt_obj **k = realloc(p->o.u.dict.keys, cap * sizeof(*k));
-		if (!k)
-			return fail(u, "out of memory");
-		p->o.u.dict.keys = k;
-		pt_obj **v = realloc(p->o.u.dict.values, cap * sizeof(*v));
-		if (!v)
-			return fail(u, "out of memory");
-		p->o.u.dict.values = v;
+	if (k == 2) {
+		cur[0] = p->o.u.dict.keys;
+		cur[1] = p->o.u.dict.values;
 	} else {
-		pt_obj **it = realloc(p->o.u.seq.items, cap * sizeof(*it));
-		if (!it)
-			return fail(u, "out of memory");
-		p->o.u.seq.items = it;
+		cur[0] = p->o.u.seq.items;
 	}
 	if (!p->cap) {
+		/* the first items in the arena: most containers stay this small,
+		 * and a file holds dozens of them */
+		for (size_t i = 0; i < k; i++)
+			if (!(a[i] = pt_arena_alloc(u->f, cap * sizeof(pt_obj *))))
+				return fail(u, "out of memory");
+	} else if (!p->heap_items) {
+		/* outgrown: malloc'd arrays from now on, freed at close */
+		for (size_t i = 0; i < k; i++) {
+			if (!(a[i] = malloc(cap * sizeof(pt_obj *)))) {
+				if (i)
+					free(a[0]);
+				return fail(u, "out of memory");
+			}
+			memcpy(a[i], cur[i], len * sizeof(pt_obj *));
+		}
+		p->heap_items = true;
 		p->next_heap = u->f->heap_list;
 		u->f->heap_list = p;
+		u->f->mem_used += cap * sizeof(pt_obj *) * k;
+	} else {
+		for (size_t i = 0; i < k; i++) {
+			if (!(a[i] = realloc(cur[i], cap * sizeof(pt_obj *))))
+				return fail(u, "out of memory");
+			/* stored at once: a failure of the second leaves the first owned */
+			if (k == 2 && i == 0)
+				p->o.u.dict.keys = a[0];
+		}
+		u->f->mem_used += (cap - p->cap) * sizeof(pt_obj *) * k;
 	}
-	u->f->mem_used += (cap - p->cap) * sizeof(pt_obj *) * (p->o.kind == PT_DICT ? 2 : 1);
+	if (k == 2) {
+		p->o.u.dict.keys = a[0];
+		p->o.u.dict.values = a[1];
+	} else {
+		p->o.u.seq.items = a[0];
+	}
 	p->cap = cap;
 	if (over_budget(u))
 		return -1;

@@ -34,6 +34,7 @@ typedef struct pobj {
 	uint8_t tag;
 	bool sealed;             /* adopted by a container: no longer mutable */
 	bool fixed;              /* items in the arena (TUPLE, FROZENSET): never grown */
+	bool heap_items;         /* a growable container's items moved to malloc'd arrays */
 	/* TAG_STORAGE */
 	const char *key, *location;
 	dv_dtype dtype;          /* typed (v2) storage dtype; INVALID for UntypedStorage */

@@ -280,6 +280,28 @@ static void fast_dir_free(pt_file *f)
 	f->nzents = 0;
 }
 
+/* Whether s[0..n) is printable ASCII (0x20..0x7e), eight bytes at a time:
+ * the word tests "some byte < 0x20" and "some byte > 0x7e" (a borrow or
+ * carry between bytes only happens once such a byte is there, so they are
+ * exact). */
+static bool printable_ascii(const uint8_t *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	size_t k = 0;
+
+	for (; k + 8 <= n; k += 8) {
+		uint64_t x;
+
+		memcpy(&x, s + k, 8);
+		if (((x - ones * 0x20) & ~x & highs) | (((x + ones * (127 - 0x7e)) | x) & highs))
+			return false;
+	}
+	for (; k < n; k++)
+		if (s[k] < 0x20 || s[k] > 0x7e)
+			return false;
+	return true;
+}
+
 /* Extra fields that tile their block exactly and that libzip does not
  * interpret (ZIP64 sizes, Info-ZIP Unicode path/comment, AES). */
 static bool extra_plain(const uint8_t *e, uint64_t len)
@@ -403,9 +425,8 @@ static int fast_dir(pt_file *f)
 		    z->size == 0xffffffff || z->lho == 0xffffffff || !nlen || cd_size - pos - 46 < nlen + elen ||
 		    z->lho >= cd_off || !extra_plain(e + 46 + nlen, elen))
 			goto out;
-		for (uint64_t k = 0; k < nlen; k++)
-			if (e[46 + k] < 0x20 || e[46 + k] > 0x7e)
-				goto out;
+		if (!printable_ascii(e + 46, nlen))
+			goto out;
 		memcpy(f->znames + names_len, e + 46, nlen);
 		f->znames[names_len + nlen] = '\0';
 		z->name = f->znames + names_len;
@@ -874,6 +895,97 @@ static const char *special_kind(mode_t m)
 	return "special file";
 }
 
+/* The folders this thread opened files in lately, as descriptors: a run's
+ * files share a few folders, and opening each by its full path walks every
+ * component again (most of the cost of a small file's open). Only between
+ * pt_dircache_begin and pt_dircache_end (a scan worker's life): a long-lived
+ * thread would go on reading a folder renamed or replaced meanwhile. */
+#define DIRCACHE_SLOTS 4
+#ifdef O_PATH
+#define DIRCACHE_FLAGS (O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_PATH)
+#else
+#define DIRCACHE_FLAGS (O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+#endif
+
+typedef struct dircache_slot {
+	int fd;                        /* -1: the folder could not be opened */
+	size_t len;                    /* 0: slot unused */
+	char dir[1024];
+} dircache_slot;
+
+static _Thread_local struct {
+	bool on;
+	unsigned next;                 /* the slot replaced next */
+	dircache_slot slot[DIRCACHE_SLOTS];
+} dircache;
+
+void pt_dircache_begin(void)
+{
+	for (int i = 0; i < DIRCACHE_SLOTS; i++) {
+		dircache.slot[i].fd = -1;
+		dircache.slot[i].len = 0;
+	}
+	dircache.next = 0;
+	dircache.on = true;
+}
+
+void pt_dircache_end(void)
+{
+	for (int i = 0; i < DIRCACHE_SLOTS; i++) {
+		if (dircache.slot[i].fd >= 0)
+			close(dircache.slot[i].fd);
+		dircache.slot[i].fd = -1;
+		dircache.slot[i].len = 0;
+	}
+	dircache.on = false;
+}
+
+/* The cached descriptor of path's folder, -1 when there is none to use. */
+static int dircache_fd(const char *path, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+	size_t len;
+	dircache_slot *s;
+
+	if (!dircache.on || !slash || slash == path || !slash[1])
+		return -1;
+	len = (size_t)(slash - path);
+	if (len >= sizeof(s->dir))
+		return -1;
+	*base = slash + 1;
+	for (int i = 0; i < DIRCACHE_SLOTS; i++) {
+		s = &dircache.slot[i];
+		if (s->len == len && !memcmp(s->dir, path, len))
+			return s->fd;
+	}
+	s = &dircache.slot[dircache.next];
+	dircache.next = (dircache.next + 1) % DIRCACHE_SLOTS;
+	if (s->fd >= 0)
+		close(s->fd);
+	memcpy(s->dir, path, len);
+	s->dir[len] = '\0';
+	s->len = len;
+	s->fd = open(s->dir, DIRCACHE_FLAGS);
+	return s->fd;
+}
+
+/* open(path, flags), through the folder's cached descriptor when there is
+ * one. Any failure there is retried by the full path, so errors (and what
+ * a changed tree resolves to) are open's own. */
+static int open_path(const char *path, int flags)
+{
+	const char *base;
+	int dfd = dircache_fd(path, &base);
+
+	if (dfd >= 0) {
+		int fd = openat(dfd, base, flags);
+
+		if (fd >= 0)
+			return fd;
+	}
+	return open(path, flags);
+}
+
 pt_file *pt_open_ex(const char *path, const pt_limits *limits, dv_error *err)
 {
 	pt_file *f = pt_file_new(path, limits);
@@ -888,7 +1000,7 @@ pt_file *pt_open_ex(const char *path, const pt_limits *limits, dv_error *err)
 	/* O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer.
 	 * The type is checked on the descriptor itself, so a file swapped for a
 	 * FIFO after the folder was listed is caught too. */
-	f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	f->fd = open_path(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (f->fd < 0) {
 		int e = errno;
 
@@ -911,12 +1023,7 @@ pt_file *pt_open_ex(const char *path, const pt_limits *limits, dv_error *err)
 		dv_error_set(err, "%s: not a regular file (%s)", path, special_kind(st.st_mode));
 		goto fail;
 	}
-	/* a regular file: reads block as usual again */
-	int fl = fcntl(f->fd, F_GETFL);
-	if (fl < 0 || fcntl(f->fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
-		dv_error_set(err, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
+	/* O_NONBLOCK stays: it has no effect on a regular file's reads */
 	f->buflen = st.st_size;
 	if (f->buflen && f->buflen <= PT_WHOLE_FILE) {
 		/* small files are read whole, once: every later read is a copy */

@@ -13,8 +13,32 @@ struct dv_report_writer {
 	void (*begin)(dv_report *r);   /* optional: before anything else */
 };
 
+/* Output gathered in a buffer in front of a stream: the report writers put
+ * a record in hundreds of small pieces, and a stdio call costs more than
+ * the copy. Flushed to out when full and by dv_jout_flush. */
+typedef struct dv_jout {
+	FILE *out;
+	size_t n;
+	char b[8192];
+} dv_jout;
+
+void dv_jout_init(dv_jout *j, FILE *out);
+void dv_jout_flush(dv_jout *j);
+void dv_jout_write(dv_jout *j, const void *s, size_t n);
+void dv_jout_putc(dv_jout *j, char c);
+void dv_jout_puts(dv_jout *j, const char *s);
+void dv_jout_printf(dv_jout *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same as dv_json_write_string, _double, _ints, _strings and
+ * an integer as "%" PRId64 prints it. */
+void dv_jout_string(dv_jout *j, const char *s);
+void dv_jout_double(dv_jout *j, double v);
+void dv_jout_ints(dv_jout *j, const int64_t *v, size_t n);
+void dv_jout_strings(dv_jout *j, const char *const *v, size_t n);
+void dv_jout_int(dv_jout *j, int64_t v);
+
 struct dv_report {
 	FILE *out;
+	dv_jout *jout;              /* jsonl: in front of out while a record is written */
 	const dv_comparison *cmp;
 	dv_report_opts opts;
 	const struct dv_report_writer *writer;
