@@ -212,26 +212,125 @@ static bool listed_prefix(const listed_side in[2], size_t m[2])
 	return m[0] + m[1] > 0;
 }
 
-/* The comparison of phases [0, m[k]) of each side, made partial. */
-static dv_comparison *build_partial(const dv_comparison_opts *opts, const listed_side in[2], const size_t m[2])
+/* The pairs of phases [from[k], to[k]) of each side: a comparison of its
+ * own, kept by the listing (never scanned), put together with the others
+ * by concat_parts, so each phase is paired once. */
+static dv_comparison *pair_part(const dv_comparison_opts *opts, const listed_side in[2], const size_t from[2],
+				const size_t to[2])
 {
 	dv_comparison *cmp = calloc(1, sizeof(*cmp));
+	listed_side part[2];
 	dv_error e;
 
 	dv_error_clear(&e);
 	if (!cmp)
 		return NULL;
+	for (int k = 0; k < 2; k++) {
+		part[k] = in[k];
+		part[k].v = in[k].v + from[k];
+	}
 	cmp->partial = true;
-	cmp->base = view_run(&in[0], m[0]);
-	cmp->targ = view_run(&in[1], m[1]);
+	cmp->base = view_run(&part[0], to[0] - from[0]);
+	cmp->targ = view_run(&part[1], to[1] - from[1]);
 	cmp->grouping = opts->grouping;
-	dv_comparison_set_threshold(cmp, opts->threshold);
 	if (!cmp->base || !cmp->targ || set_selection(cmp, opts->phases, opts->nphases, &e) ||
 	    dv_comparison_pair(cmp, opts->filter, &e)) {
 		dv_comparison_free(cmp);
 		return NULL;
 	}
 	return cmp;
+}
+
+/* The selected phase of run named name, as the pairing finds it. */
+static dv_phase *selected_phase(const dv_comparison *cmp, dv_run *run, const char *name)
+{
+	for (size_t i = 0; i < run->nphases; i++)
+		if (!strcmp(run->phases[i].name, name) && dv_comparison_phase_selected(cmp, name))
+			return &run->phases[i];
+	return NULL;
+}
+
+/* The comparison of base and targ from the parts that paired their phases
+ * in order: what dv_comparison_pair makes of them, phase by phase, without
+ * pairing again (each phase's context is made again, over these runs). */
+static dv_comparison *concat_parts(const dv_comparison_opts *opts, dv_comparison *const *parts, size_t nparts,
+				   dv_run *base, dv_run *targ, bool partial, dv_error *err)
+{
+	dv_comparison *cmp = calloc(1, sizeof(*cmp));
+	size_t nph = 0, npairs = 0, nfiles = 0, P = 0, at = 0, fat = 0;
+
+	if (!cmp) {
+		dv_error_set(err, "out of memory");
+		return NULL;
+	}
+	cmp->partial = partial;
+	cmp->base = base;
+	cmp->targ = targ;
+	cmp->grouping = opts->grouping;
+	dv_comparison_set_threshold(cmp, opts->threshold);
+	for (size_t d = 0; d < nparts; d++) {
+		nph += parts[d]->nphases;
+		npairs += parts[d]->npairs;
+		for (size_t i = 0; i < parts[d]->npairs; i++)
+			nfiles += parts[d]->pairs[i].nbase + parts[d]->pairs[i].ntarg;
+	}
+	if (set_selection(cmp, opts->phases, opts->nphases, err))
+		goto fail;
+	cmp->phases = calloc(nph ? nph : 1, sizeof(*cmp->phases));
+	cmp->pairs = malloc((npairs ? npairs : 1) * sizeof(*cmp->pairs));
+	cmp->pair_files = malloc((nfiles ? nfiles : 1) * sizeof(*cmp->pair_files));
+	if (!cmp->phases || !cmp->pairs || !cmp->pair_files)
+		goto oom;
+	for (size_t d = 0; d < nparts; d++) {
+		const dv_comparison *pt = parts[d];
+		size_t pfiles = 0;
+
+		for (size_t k = 0; k < pt->nphases; k++) {
+			dv_phase_pairs *pp = &cmp->phases[P + k];
+			dv_logical_ctx *lctx = calloc(1, sizeof(*lctx));
+
+			if (!lctx || !(pp->name = strdup(pt->phases[k].name))) {
+				free(lctx);
+				goto oom;
+			}
+			cmp->nphases++;
+			dv_logical_ctx_init(lctx, cmp->grouping, selected_phase(cmp, base, pp->name),
+					    selected_phase(cmp, targ, pp->name));
+			pp->lctx = lctx;
+			pp->in_base = pt->phases[k].in_base;
+			pp->in_targ = pt->phases[k].in_targ;
+			pp->folders_ignored = pt->phases[k].folders_ignored;
+			pp->first = pt->phases[k].first + at;
+			pp->count = pt->phases[k].count;
+		}
+		for (size_t i = 0; i < pt->npairs; i++)
+			pfiles += pt->pairs[i].nbase + pt->pairs[i].ntarg;
+		memcpy(cmp->pair_files + fat, pt->pair_files, pfiles * sizeof(*cmp->pair_files));
+		for (size_t i = 0; i < pt->npairs; i++) {
+			const dv_pair *from = &pt->pairs[i];
+			dv_pair *q = &cmp->pairs[at + i];
+
+			memcpy(q, from, sizeof(*q));
+			q->phase = from->phase + P;
+			q->files = cmp->pair_files + fat + (from->files - pt->pair_files);
+			q->lctx = cmp->phases[q->phase].lctx;
+			q->logical = NULL;
+			q->result = (dv_pair_result *)&dv_pair_result_none;
+			atomic_init(&q->state, q->kind == DV_PAIR_MATCHED ? DV_PAIR_PENDING : DV_PAIR_DONE);
+		}
+		P += pt->nphases;
+		at += pt->npairs;
+		fat += pfiles;
+	}
+	cmp->npairs = npairs;
+	dv_comparison_recount(cmp);
+	return cmp;
+oom:
+	dv_error_set(err, "pairing %s with %s: out of memory", base->root, targ->root);
+fail:
+	cmp->base = cmp->targ = NULL;   /* not the parts' to free */
+	dv_comparison_free(cmp);
+	return NULL;
 }
 
 /* Renames the target's phases [from, to) of snapshot s by the name map. */
@@ -243,21 +342,28 @@ static int map_phases(const dv_comparison_opts *opts, const listed_side *s, size
 }
 
 /* Lists both runs at once, each in phase order, handing opts->partial a
- * comparison of what both have listed whenever that grows. The runs end in
- * bj and tj as dv_comparison_open_run leaves them. With a name map, the
- * target's files are renamed here as their phases are listed: *mapped gets
- * the target phases renamed (their files), *map_failed and map_err the
- * first failure, reported by the caller where a plain open would. */
+ * comparison of what both have listed whenever that grows; each phase is
+ * paired once, as both sides have listed it (a part), the comparisons put
+ * together from the parts. The runs end in bj and tj as
+ * dv_comparison_open_run leaves them; *whole (NULL when the parts do not
+ * cover both runs: the caller pairs them) the comparison of them, from the
+ * parts. With a name map, the target's files are renamed here as their
+ * phases are listed: *mapped gets the target phases renamed (their files),
+ * *map_failed and map_err the first failure, reported by the caller where a
+ * plain open would. */
 static void open_progressively(const dv_comparison_opts *opts, const dv_run_opts *ro, open_job *bj, open_job *tj,
-			       dv_phase **mapped, size_t *nmapped, bool *map_failed, dv_error *map_err)
+			       dv_comparison **whole, dv_phase **mapped, size_t *nmapped, bool *map_failed,
+			       dv_error *map_err)
 {
 	progressive pg = { .opts = opts };
 	side_job sj[2];
 	listed_side snap[2];
-	size_t used = 0, done_map = 0;
+	size_t used[2] = {0, 0}, done_map = 0, nparts = 0;
+	dv_comparison **parts = NULL;
 	unsigned seen = 0;
-	bool give_up = false;
+	bool give_up = false, covered = false;
 
+	*whole = NULL;
 	pthread_mutex_init(&pg.mu, NULL);
 	pthread_cond_init(&pg.cv, NULL);
 	memset(snap, 0, sizeof(snap));
@@ -296,32 +402,59 @@ static void open_progressively(const dv_comparison_opts *opts, const dv_run_opts
 			give_up |= s->oom || s->failed;
 		}
 		pthread_mutex_unlock(&pg.mu);
-		if (all_done)
-			break;
-		if (give_up)
+		/* two bare runs are one phase each, paired whatever their names:
+		 * the caller pairs them */
+		give_up |= snap[0].bare && snap[1].bare;
+		if (give_up) {
+			if (all_done)
+				break;
 			continue;
+		}
 		/* a name map renames what the pairing sees: before any pairing */
 		if (opts->name_map && done_map < snap[1].n) {
 			if (map_phases(opts, &snap[1], done_map, snap[1].n, map_err)) {
 				*map_failed = true;
 				give_up = true;
+				if (all_done)
+					break;
 				continue;
 			}
 			done_map = snap[1].n;
 		}
-		/* two bare runs are one phase each, paired whatever their names:
-		 * nothing to show before both are listed */
-		if (snap[0].bare && snap[1].bare)
-			continue;
-		if (!listed_prefix(snap, m) || m[0] + m[1] <= used)
-			continue;
-		dv_comparison *part = build_partial(opts, snap, m);
-		if (!part) {
-			give_up = true;
-			continue;
+		if (listed_prefix(snap, m) && m[0] + m[1] > used[0] + used[1]) {
+			dv_comparison *part = pair_part(opts, snap, used, m), **grown;
+
+			grown = part ? realloc(parts, (nparts + 1) * sizeof(*parts)) : NULL;
+			if (!grown) {
+				dv_comparison_free(part);
+				give_up = true;
+				if (all_done)
+					break;
+				continue;
+			}
+			parts = grown;
+			parts[nparts++] = part;
+			used[0] = m[0];
+			used[1] = m[1];
+			if (!all_done) {
+				dv_run *vb = view_run(&snap[0], m[0]), *vt = view_run(&snap[1], m[1]);
+				dv_comparison *shown = NULL;
+				dv_error e;
+
+				if (vb && vt)
+					shown = concat_parts(opts, parts, nparts, vb, vt, true, &e);
+				if (shown) {
+					opts->partial(opts->ctx, shown);
+				} else {
+					view_run_free(vb);
+					view_run_free(vt);
+				}
+			}
 		}
-		used = m[0] + m[1];
-		opts->partial(opts->ctx, part);
+		if (all_done) {
+			covered = used[0] == snap[0].n && used[1] == snap[1].n;
+			break;
+		}
 	}
 	for (int k = 0; k < 2; k++)
 		if (sj[k].started)
@@ -330,6 +463,14 @@ static void open_progressively(const dv_comparison_opts *opts, const dv_run_opts
 	bj->err = sj[0].job.err;
 	tj->run = sj[1].job.run;
 	tj->err = sj[1].job.err;
+	if (covered && !give_up && bj->run && tj->run) {
+		dv_error e;
+
+		*whole = concat_parts(opts, parts, nparts, bj->run, tj->run, false, &e);
+	}
+	for (size_t d = 0; d < nparts; d++)
+		dv_comparison_free(parts[d]);
+	free(parts);
 	/* the target phases renamed, by their files (run->phases is sorted again at the end) */
 	*nmapped = done_map;
 	*mapped = done_map ? snap[1].v : NULL;
@@ -409,13 +550,14 @@ dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failur
 	dv_phase *mapped = NULL;
 	size_t nmapped = 0;
 	dv_error map_err;
+	dv_comparison *whole = NULL;
 
 	dv_error_clear(&bj.err);
 	dv_error_clear(&tj.err);
 	dv_error_clear(&map_err);
 	progressive = opts->partial && !(opts->grouping && opts->grouping->token_aligner == DV_TOKEN_ALIGNER_SMART);
 	if (progressive) {
-		open_progressively(opts, &ro, &bj, &tj, &mapped, &nmapped, &map_failed, &map_err);
+		open_progressively(opts, &ro, &bj, &tj, &whole, &mapped, &nmapped, &map_failed, &map_err);
 	} else {
 		if (opts->parallel_open)
 			threaded = pthread_create(&th, NULL, open_job_run, &bj) == 0;
@@ -449,6 +591,13 @@ dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failur
 		*err = map_err;
 		goto fail;
 	}
+	/* every phase listed, renamed and paired as it was: put together */
+	if (whole) {
+		free(mapped);
+		if (why)
+			*why = DV_OPEN_OK;
+		return whole;
+	}
 	if (opts->name_map && progressive && map_rest(opts, tj.run, mapped, nmapped, err) < 0)
 		goto fail;
 	if (opts->name_map && !progressive && dv_name_map_run(opts->name_map, tj.run, opts->layer_regex, NULL, err) < 0)
@@ -469,8 +618,8 @@ dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failur
 	return cmp;
 fail:
 	free(mapped);
-	if (cmp) {
-		dv_comparison_free(cmp);   /* frees the runs too */
+	if (cmp || whole) {
+		dv_comparison_free(cmp ? cmp : whole);   /* frees the runs too */
 	} else {
 		dv_run_free(bj.run);
 		dv_run_free(tj.run);

@@ -408,7 +408,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 		goto out_signals;
 	}
 	if (!opts->no_scan && !opts->report)
-		app->scan = dv_comparison_scan_start(app->cmp, &app->mopts, (int)app->nthreads, app->scan_pipe[1]);
+		app->scan = dv_comparison_scan_start(app->cmp, &app->mopts, tui_listing_scan_threads(app), app->scan_pipe[1]);
 	app->dirty = true;
 	while (!app->quit) {
 		int key = app_next_key(app);

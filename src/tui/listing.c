@@ -265,9 +265,16 @@ abandon:
 	_exit(2);
 }
 
+int tui_listing_scan_threads(const tui_app *app)
+{
+	if (app->listing && app->nthreads > 2)
+		return (int)app->nthreads - 2;
+	return app->listing ? 1 : (int)app->nthreads;
+}
+
 /* Swaps c in for app->cmp (see tui_listing_service); false when the job
  * thread is busy (nothing changed: try again later). */
-static bool swap_in(tui_app *app, dv_comparison *c)
+static bool swap_in(tui_app *app, dv_comparison *c, bool final)
 {
 	dv_comparison *old = app->cmp;
 	size_t old_n = old->npairs;
@@ -314,7 +321,8 @@ static bool swap_in(tui_app *app, dv_comparison *c)
 	if (scan_ended)
 		dv_comparison_free(old);
 	if (scanning) {
-		app->scan = dv_comparison_scan_start(c, &app->mopts, (int)app->nthreads, app->scan_pipe[1]);
+		app->scan = dv_comparison_scan_start(c, &app->mopts, final ? (int)app->nthreads : tui_listing_scan_threads(app),
+						      app->scan_pipe[1]);
 		if (app->scan && app->scan_paused)
 			dv_scan_pause(app->scan, true);
 	}
@@ -345,7 +353,7 @@ void tui_listing_service(tui_app *app)
 			app->quit = true;
 			break;
 		}
-		if (!swap_in(app, ls->next))
+		if (!swap_in(app, ls->next, ls->next_final))
 			return;   /* the job thread is busy: the loop tries again */
 		ls->next = NULL;
 		app->dirty = true;

@@ -48,6 +48,11 @@ int tui_listing_run(struct tui_app *app, tui_listing *ls, const pcre2_code *filt
  * clears app->listing; a failed listing sets app->quit and the error. */
 void tui_listing_service(struct tui_app *app);
 
+/* Workers for the scan: while the runs are listed, two cores fewer (at
+ * least one), so the listing is not slowed down by the scan of its first
+ * phases; all of them once it is done. */
+int tui_listing_scan_threads(const struct tui_app *app);
+
 /* Releases a held listing (tests: DUMPVIEW_TEST_HOLD_LISTING). */
 void tui_listing_release(tui_listing *ls);
 
