@@ -45,8 +45,9 @@ typedef struct dv_comparison_opts {
 	/* optional: progressive listing. Both runs are listed at once, each in
 	 * phase order, and partial(ctx, cmp) is called (on the opening thread)
 	 * whenever both have listed more phases, with a comparison of the phases
-	 * listed on both sides so far (cmp->partial; the callee owns it, frees
-	 * it with dv_comparison_free, never before the comparison returned).
+	 * listed on both sides so far (cmp->partial; the callee owns it and
+	 * frees it with dv_comparison_free, before the comparison returned at
+	 * the end: its files are those runs').
 	 * Its pairs are those of the same phases in the comparison returned at
 	 * the end, in the same order, on the same files: dv_comparison_adopt
 	 * moves their results over. Not with the smart token aligner (each
