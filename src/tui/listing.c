@@ -277,7 +277,7 @@ int tui_listing_scan_threads(const tui_app *app)
 static bool swap_in(tui_app *app, dv_comparison *c, bool final)
 {
 	dv_comparison *old = app->cmp;
-	size_t old_n = old->npairs;
+	size_t old_n = old->npairs, old_ng = app->tree.ngroups;
 	dv_error e;
 
 	dv_error_clear(&e);
@@ -312,9 +312,17 @@ static bool swap_in(tui_app *app, dv_comparison *c, bool final)
 		tui_state_message(app, true, "%s", e.msg);
 	app->cmp = c;
 	/* the filter on the pairs new to the tree */
-	if (app->filter_re)
+	if (app->filter_re) {
 		for (size_t i = old_n; i < c->npairs; i++)
 			app->tree.hidden[i] = tui_state_pair_matches(app, app->filter_re, i) != DV_REGEX_MATCH;
+		/* as the filter does: the groups holding matches open */
+		for (size_t g = old_ng; g < app->tree.ngroups; g++) {
+			const tgroup *gr = &app->tree.groups[g];
+			for (size_t i = gr->first; i < gr->first + gr->count; i++)
+				if (!app->tree.hidden[i])
+					app->tree.groups[g].open = true;
+		}
+	}
 	for (size_t i = old_n; i < c->npairs; i++)
 		if (c->pairs[i].rank > 0)
 			app->multi_rank = true;
