@@ -102,7 +102,7 @@ count=0
 for keys in "$dir"/*.keys; do
 	count=$((count + 1 + $(grep -c '^:save-display' "$keys")))
 done
-echo "1..$((count + 13))"
+echo "1..$((count + 14))"
 
 for keys in "$dir"/*.keys; do
 	name=$(basename "$keys" .keys)
@@ -190,6 +190,21 @@ if [ -s "$tmp/progressive-whole" ] && cmp -s "$tmp/progressive-whole" "$tmp/prog
 else
 	not_ok "progressive: the tree once listed is the one a whole listing shows"
 	diff -u "$tmp/progressive-plain" "$tmp/progressive-whole" 2>&1 | sed 's/^/# /' | head -40
+fi
+
+# A listing that fails after its first phase was shown (a name map rule
+# whose result is too long on a name of fwd_bwd only) ends the explorer
+# with the error a whole listing gives, exit 2.
+long=$(printf '$0%.0s' $(seq 500))
+printf ':save-display held\n:release-listing\n:save-display never\n' >"$tmp/fail-late.keys"
+out=$(cd "$tmp" && DUMPVIEW_TEST_HOLD_LISTING=1 DUMPVIEW_SCRIPT="$tmp/fail-late.keys" "$DUMPVIEW" \
+	--name-map "^grad__logits\$=$long" baseline target 2>&1)
+rc=$?
+if [ "$rc" = 2 ] && [ -s "$tmp/held" ] && [ ! -e "$tmp/never" ] &&
+	printf '%s' "$out" | grep -q "^dumpview: fwd_bwd/.*grad__logits.*: name map rule"; then
+	ok "progressive: a listing failing after its first phase ends the explorer with its error, exit 2"
+else
+	not_ok "progressive: a listing failing after its first phase ends the explorer with its error (exit $rc): $(printf '%s' "$out" | head -c 300)"
 fi
 
 # The explorer's rule options are checked before the terminal starts: a bad

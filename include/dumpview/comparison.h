@@ -51,7 +51,10 @@ typedef struct dv_comparison_opts {
 	 * Its pairs are those of the same phases in the comparison returned at
 	 * the end, in the same order, on the same files: dv_comparison_adopt
 	 * moves their results over. Not with the smart token aligner (each
-	 * comparison would align its phases again): then no partial is made. */
+	 * comparison would align its phases again): then no partial is made.
+	 * Should the open fail after a partial was handed over, partial(ctx,
+	 * NULL) is called before the runs are freed: the callee frees (or stops
+	 * every use of) its partial comparisons before it returns. */
 	void (*partial)(void *ctx, dv_comparison *cmp);
 	/* optional, with partial: called on a listing thread after each phase it
 	 * listed (side 0 the baseline, 1 the target; n phases listed so far). It

@@ -353,7 +353,7 @@ static int map_phases(const dv_comparison_opts *opts, const listed_side *s, size
  * plain open would. */
 static void open_progressively(const dv_comparison_opts *opts, const dv_run_opts *ro, open_job *bj, open_job *tj,
 			       dv_comparison **whole, dv_phase **mapped, size_t *nmapped, bool *map_failed,
-			       dv_error *map_err)
+			       dv_error *map_err, bool *handed)
 {
 	progressive pg = { .opts = opts };
 	side_job sj[2];
@@ -444,6 +444,7 @@ static void open_progressively(const dv_comparison_opts *opts, const dv_run_opts
 				if (vb && vt)
 					shown = concat_parts(opts, parts, nparts, vb, vt, true, &e);
 				if (shown) {
+					*handed = true;
 					opts->partial(opts->ctx, shown);
 				} else {
 					view_run_free(vb);
@@ -545,7 +546,7 @@ dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failur
 	open_job bj = { .spec = opts->baseline, .opts = &ro }, tj = { .spec = opts->target, .opts = &ro };
 	dv_comparison *cmp = NULL;
 	pthread_t th;
-	bool threaded = false, progressive = false, map_failed = false;
+	bool threaded = false, progressive = false, map_failed = false, handed = false;
 	dv_open_failure fail = DV_OPEN_RUN;
 	dv_phase *mapped = NULL;
 	size_t nmapped = 0;
@@ -557,7 +558,7 @@ dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failur
 	dv_error_clear(&map_err);
 	progressive = opts->partial && !(opts->grouping && opts->grouping->token_aligner == DV_TOKEN_ALIGNER_SMART);
 	if (progressive) {
-		open_progressively(opts, &ro, &bj, &tj, &whole, &mapped, &nmapped, &map_failed, &map_err);
+		open_progressively(opts, &ro, &bj, &tj, &whole, &mapped, &nmapped, &map_failed, &map_err, &handed);
 	} else {
 		if (opts->parallel_open)
 			threaded = pthread_create(&th, NULL, open_job_run, &bj) == 0;
@@ -618,6 +619,9 @@ dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failur
 	return cmp;
 fail:
 	free(mapped);
+	/* the partial comparisons handed over point into the runs: gone first */
+	if (handed)
+		opts->partial(opts->ctx, NULL);
 	if (cmp || whole) {
 		dv_comparison_free(cmp ? cmp : whole);   /* frees the runs too */
 	} else {

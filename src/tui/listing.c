@@ -39,6 +39,20 @@ static void listing_partial(void *ctx, dv_comparison *cmp)
 {
 	tui_listing *ls = ctx;
 
+	if (!cmp) {
+		/* failed after the first phases: the runs are freed once the
+		 * event loop no longer draws, scans or computes what they hold */
+		pthread_mutex_lock(&ls->mu);
+		ls->failing = true;
+		pthread_mutex_unlock(&ls->mu);
+		wake(ls);
+		pthread_mutex_lock(&ls->mu);
+		while (!ls->released)
+			pthread_cond_wait(&ls->cv, &ls->mu);
+		pthread_mutex_unlock(&ls->mu);
+		return;
+	}
+
 	pthread_mutex_lock(&ls->mu);
 	if (ls->partial)
 		dv_comparison_free(ls->partial);
@@ -342,12 +356,50 @@ static bool swap_in(tui_app *app, dv_comparison *c, bool final)
 	return true;
 }
 
+/* The open failed after the first phases: the scan and the job thread are
+ * stopped and nothing is drawn again before the runs may be freed; the
+ * explorer then quits with the error. Workers stuck in a read cannot be
+ * stopped: the process exits at once (the terminal restored). */
+static void listing_failing(tui_app *app, tui_listing *ls)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec++;
+	bool scan_ended = dv_comparison_scan_stop_until(app->cmp, &deadline);
+	bool jobs_ended = tui_jobs_stop_until(&app->jobs, &deadline);
+	app->scan = NULL;
+	if (!scan_ended || !jobs_ended) {
+		tui_term_stop(app);
+		fflush(NULL);
+		fprintf(stderr, "dumpview: the listing failed\n");
+		_exit(2);
+	}
+	app->quit = true;
+	/* a partial comparison taken, not swapped in: never drawn */
+	if (ls->next) {
+		dv_comparison_free(ls->next);
+		ls->next = NULL;
+	}
+	pthread_mutex_lock(&ls->mu);
+	ls->released = true;
+	pthread_cond_broadcast(&ls->cv);
+	pthread_mutex_unlock(&ls->mu);
+	/* its error comes with the end of the open */
+	while (!atomic_load(&ls->done))
+		poll(NULL, 0, 10);
+}
+
 void tui_listing_service(tui_app *app)
 {
 	tui_listing *ls = app->listing;
 	if (!ls)
 		return;
 	tui_state_drain(ls->done_pipe[0]);
+	pthread_mutex_lock(&ls->mu);
+	bool failing = ls->failing && !ls->released;
+	pthread_mutex_unlock(&ls->mu);
+	if (failing)
+		listing_failing(app, ls);
 	for (;;) {
 		if (!ls->next) {
 			ls->next = listing_take(ls, &ls->next_final);

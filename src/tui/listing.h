@@ -31,6 +31,9 @@ typedef struct tui_listing {
 	bool final_taken;
 	dv_comparison *next;       /* taken, waiting for the job thread to be idle */
 	bool next_final;
+	bool failing;              /* the open failed after a partial comparison: the
+				      runs are freed once the loop stops using it */
+	bool released;             /* the loop stopped using it */
 } tui_listing;
 
 /* Opens the comparison on a thread. Waits quietly for a moment; a longer
