@@ -57,8 +57,9 @@ typedef struct dv_comparison_opts {
 	 * every use of) its partial comparisons before it returns. */
 	void (*partial)(void *ctx, dv_comparison *cmp);
 	/* optional, with partial: called on a listing thread after each phase it
-	 * listed (side 0 the baseline, 1 the target; n phases listed so far). It
-	 * may block: tests hold the listing there. */
+	 * listed (side 0 the baseline, 1 the target; n phases listed so far),
+	 * but for a bare run (one phase, the whole run). It may block: tests
+	 * hold the listing there. */
 	void (*phase_listed)(void *ctx, int side, size_t n);
 } dv_comparison_opts;
 

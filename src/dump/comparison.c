@@ -124,7 +124,8 @@ static void side_phase_listed(void *ctx, const dv_run *run, const dv_phase *phas
 	pg->changes++;
 	pthread_cond_broadcast(&pg->cv);
 	pthread_mutex_unlock(&pg->mu);
-	if (pg->opts->phase_listed)
+	/* a bare run's one phase is all of it: nothing to hold there */
+	if (pg->opts->phase_listed && !run->bare)
 		pg->opts->phase_listed(pg->opts->ctx, j->side, n);
 }
 
@@ -159,7 +160,8 @@ static dv_run *view_run(const listed_side *s, size_t n)
 		free(r);
 		return NULL;
 	}
-	memcpy(r->phases, s->v, n * sizeof(*r->phases));
+	if (n)
+		memcpy(r->phases, s->v, n * sizeof(*r->phases));
 	r->nphases = n;
 	r->bare = s->bare;
 	r->spec = (char *)s->spec;
@@ -305,7 +307,8 @@ static dv_comparison *concat_parts(const dv_comparison_opts *opts, dv_comparison
 		}
 		for (size_t i = 0; i < pt->npairs; i++)
 			pfiles += pt->pairs[i].nbase + pt->pairs[i].ntarg;
-		memcpy(cmp->pair_files + fat, pt->pair_files, pfiles * sizeof(*cmp->pair_files));
+		if (pfiles)
+			memcpy(cmp->pair_files + fat, pt->pair_files, pfiles * sizeof(*cmp->pair_files));
 		for (size_t i = 0; i < pt->npairs; i++) {
 			const dv_pair *from = &pt->pairs[i];
 			dv_pair *q = &cmp->pairs[at + i];
@@ -398,7 +401,8 @@ static void open_progressively(const dv_comparison_opts *opts, const dv_run_opts
 			}
 			*s = pg.side[k];
 			s->v = v;
-			memcpy(s->v, pg.side[k].v, s->n * sizeof(*s->v));
+			if (s->n)
+				memcpy(s->v, pg.side[k].v, s->n * sizeof(*s->v));
 			give_up |= s->oom || s->failed;
 		}
 		pthread_mutex_unlock(&pg.mu);
