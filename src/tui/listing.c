@@ -209,13 +209,17 @@ int tui_listing_run(tui_app *app, tui_listing *ls, const pcre2_code *filter, cha
 	}
 	struct pollfd pf = { ls->done_pipe[0], POLLIN, 0 };
 	if (app->opts.script) {
-		while (ls->hold ? !listing_ready(ls) : !atomic_load(&ls->done))
+		while (ls->hold ? !listing_ready(ls) : !atomic_load(&ls->done)) {
 			poll(&pf, 1, 50);
+			tui_state_drain(ls->done_pipe[0]);
+		}
 	} else {
 		/* a listing done by then opens whole, as it always did */
 		int64_t until = tui_term_now_ms() + 300;
-		while (!atomic_load(&ls->done) && tui_term_now_ms() < until)
+		while (!atomic_load(&ls->done) && tui_term_now_ms() < until) {
 			poll(&pf, 1, 50);
+			tui_state_drain(ls->done_pipe[0]);   /* a partial comparison's byte: wait on */
+		}
 	}
 	if (!listing_ready(ls)) {
 		if (tui_term_start(app, err, errsize) != 0)
