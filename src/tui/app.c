@@ -26,6 +26,9 @@
 
 static void render(tui_app *app)
 {
+	/* the listing failed: what the comparison points into may be freed */
+	if (app->listing_failed)
+		return;
 	app->rows = LINES;
 	app->cols = COLS;
 	if (app->pending_clear) {

@@ -379,6 +379,7 @@ static void listing_failing(tui_app *app, tui_listing *ls)
 		_exit(2);
 	}
 	app->quit = true;
+	app->listing_failed = true;   /* nothing is drawn from here */
 	/* a partial comparison taken, not swapped in: never drawn */
 	if (ls->next) {
 		dv_comparison_free(ls->next);
