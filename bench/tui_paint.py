@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Times the TUI in a real pseudo-terminal: first paint, then key answers during the background scan.
 
-usage: tui_paint.py [--runs N] [--paint-marker S] [--key-marker S] DUMPVIEW BASELINE TARGET
+usage: tui_paint.py [--runs N] [--paint-marker S] [--key-marker S] [--stages A,B,...] DUMPVIEW BASELINE TARGET
 
 First paint: from exec to the moment the terminal output holds PAINT_MARKER (default "inference", a phase row of the
 tree) -- the tree built from file names. Best of N runs (default 3), with the scan on (the default) and with
 --no-scan. Keys: right after the first paint (scan running), sends '?' and times until KEY_MARKER (default
 "background", a word of the help screen) arrives, closes the help with '?', waits, five times; prints each.
-Python stdlib only (pty).
+--stages listing,inference,fwd_bwd: the time from exec until each marker first shows (the listing screen, the
+first phase's row, the last phase's row: with the progressive listing, the tree grows phase by phase), best of N,
+with the scan on and with --no-scan. Python stdlib only (pty).
 """
 import os
 import pty
@@ -84,6 +86,32 @@ def finish(pid, fd):
     os.close(fd)
 
 
+def timeline(argv, markers, timeout=60):
+    """Seconds from exec until each marker first shows in the output (None: not seen); the process is ended."""
+    start = time.monotonic()
+    pid, fd = spawn(argv)
+    buf = bytearray()
+    seen = {}
+    while len(seen) < len(markers) and time.monotonic() - start < timeout:
+        r, _, _ = select.select([fd], [], [], 0.5)
+        if not r:
+            continue
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        old = len(buf)
+        buf.extend(data)
+        now = time.monotonic() - start
+        for m in markers:
+            if m not in seen and m in buf[max(0, old - len(m)):]:
+                seen[m] = now
+    finish(pid, fd)
+    return [seen.get(m) for m in markers]
+
+
 def first_paint(argv, marker):
     start = time.monotonic()
     pid, fd = spawn(argv)
@@ -97,6 +125,7 @@ def main(args):
     runs = 3
     paint_marker = b"inference"
     key_marker = b"background"
+    stages = []
     while args and args[0].startswith("--"):
         opt = args.pop(0)
         if opt == "--runs":
@@ -105,6 +134,8 @@ def main(args):
             paint_marker = args.pop(0).encode()
         elif opt == "--key-marker":
             key_marker = args.pop(0).encode()
+        elif opt == "--stages":
+            stages = [m.encode() for m in args.pop(0).split(",") if m]
         else:
             print(__doc__, file=sys.stderr)
             return 2
@@ -125,6 +156,17 @@ def main(args):
         else:
             print("  first paint (%s): best %.3f s (runs: %s)" % (label, min(times),
                                                                    ", ".join("%.3f" % t for t in times)))
+    # Progressive listing: the listing screen, the first phase's row, the
+    # last phase's row (all of them listed), best of N each.
+    if stages:
+        names = [m.decode() for m in stages]
+        for label, extra in (("scan on", []), ("--no-scan", ["--no-scan"])):
+            rows = [timeline([dv] + extra + [base, targ], stages) for _ in range(runs)]
+            parts = []
+            for k, name in enumerate(names):
+                ts = [r[k] for r in rows if r[k] is not None]
+                parts.append("%r %s" % (name, "best %.3f s" % min(ts) if ts else "not seen"))
+            print("  stages (%s): %s" % (label, "; ".join(parts)))
     pid, fd, buf, t = first_paint([dv, base, targ], paint_marker)
     if t is not None:
         lat = []

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,6 +276,149 @@ static void test_open_sequential_and_parallel(void **state)
 	assert_non_null(strstr(err.msg, "nosuch"));
 	assert_int_equal(calls, 0);
 	assert_int_equal(atomic_load(&listed), 0);
+}
+
+/* The progressive listing's partial comparisons, kept for the checks. */
+typedef struct partials {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	dv_comparison *v[8];
+	size_t n;
+	size_t hooks;
+} partials;
+
+static void keep_partial(void *ctx, dv_comparison *cmp)
+{
+	partials *p = ctx;
+
+	pthread_mutex_lock(&p->mu);
+	if (p->n < 8)
+		p->v[p->n++] = cmp;
+	else
+		dv_comparison_free(cmp);
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Each run lists its next phase only once the comparison of the phases
+ * listed so far was handed over (but for the baseline's last phase, after
+ * which the listing ends): the partial comparisons come one a phase. */
+static void count_phase(void *ctx, int side, size_t n)
+{
+	partials *p = ctx;
+
+	assert_true(side == 0 || side == 1);
+	pthread_mutex_lock(&p->mu);
+	p->hooks++;
+	while (n < 5 && p->n < n)
+		pthread_cond_wait(&p->cv, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Listed phase by phase: each partial comparison is a prefix of the whole
+ * one (same pairs, same files), the whole one is the plain listing's (same
+ * pairing, problems in the same order although the phases were read in
+ * phase order), and results move from a partial comparison to it. */
+static void test_open_progressive(void **state)
+{
+	static const char *const phases[] = { "fwd_bwd", "fwd_only", "inference", "zeta" };
+	char link[1024];
+	partials got = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+	dv_error err;
+
+	(void)state;
+	for (int side = 0; side < 2; side++)
+		for (int p = 0; p < 4; p++)
+			for (int d = 1; d <= 4; d++) {
+				char rel[256];
+
+				snprintf(rel, sizeof(rel), "%s/%s/step=0___dump_index=%d___name=t%d.pt",
+					 side ? "ptarg" : "pbase", phases[p], d, d % 3);
+				touch(rel);
+			}
+	touch("pbase/loose___name=root.pt");
+	touch("ptarg/fwd_only/dump_index=9___name=only_target.pt");
+	/* folders left out, in two phases: problems, in the plain walk's order */
+	for (int p = 0; p < 3; p++) {
+		snprintf(link, sizeof(link), "%s/%s/out%d", at("pbase"), phases[p], p);
+		assert_int_equal(symlink("/", link), 0);
+	}
+
+	dv_comparison_opts o = { .baseline = at("pbase"), .threshold = 1e-3 };
+	char targ[1024];
+	snprintf(targ, sizeof(targ), "%s", at("ptarg"));
+	o.target = targ;
+	char base[1024];
+	snprintf(base, sizeof(base), "%s", at("pbase"));
+	o.baseline = base;
+	dv_error_clear(&err);
+	dv_comparison *plain = dv_comparison_open(&o, NULL, &err);
+	assert_non_null(plain);
+	assert_int_equal(plain->base->nproblems, 3);
+
+	o.partial = keep_partial;
+	o.phase_listed = count_phase;
+	o.ctx = &got;
+	dv_comparison *whole = dv_comparison_open(&o, NULL, &err);
+	assert_non_null(whole);
+	assert_false(whole->partial);
+	assert_true(dv_comparison_pairing_hash(whole) == dv_comparison_pairing_hash(plain));
+	assert_int_equal(whole->npairs, plain->npairs);
+	assert_int_equal(whole->nphases, plain->nphases);
+	for (size_t k = 0; k < whole->nphases; k++) {
+		assert_string_equal(whole->phases[k].name, plain->phases[k].name);
+		assert_int_equal(whole->phases[k].first, plain->phases[k].first);
+		assert_int_equal(whole->phases[k].count, plain->phases[k].count);
+	}
+	assert_int_equal(whole->base->nproblems, plain->base->nproblems);
+	for (size_t i = 0; i < plain->base->nproblems; i++)
+		assert_string_equal(whole->base->problems[i], plain->base->problems[i]);
+	assert_int_equal(got.hooks, 5 + 4);   /* the baseline's root phase, and four a side */
+	/* inference, fwd_only, fwd_bwd, then (root) with zeta listed on one
+	 * side (and, should the last phase be seen before the end, all five) */
+	assert_true(got.n == 4 || got.n == 5);
+	for (size_t k = 0; k < got.n; k++)
+		assert_int_equal(got.v[k]->nphases, k + 1);
+	for (size_t k = 0; k < got.n; k++) {
+		dv_comparison *part = got.v[k];
+
+		assert_true(part->partial);
+		assert_true(part->npairs <= whole->npairs);
+		assert_true(part->nphases <= whole->nphases);
+		for (size_t i = 0; i < part->npairs; i++) {
+			assert_int_equal(part->pairs[i].kind, whole->pairs[i].kind);
+			assert_ptr_equal(part->pairs[i].name, whole->pairs[i].name);
+			assert_int_equal(part->pairs[i].nbase, whole->pairs[i].nbase);
+			for (uint32_t f = 0; f < part->pairs[i].nbase + part->pairs[i].ntarg; f++)
+				assert_ptr_equal(part->pairs[i].files[f], whole->pairs[i].files[f]);
+		}
+	}
+	/* a result computed on a partial comparison moves to the whole one */
+	if (got.n) {
+		dv_comparison *part = got.v[got.n - 1];
+		size_t i = 0;
+
+		while (i < part->npairs && part->pairs[i].kind != DV_PAIR_MATCHED)
+			i++;
+		assert_true(i < part->npairs);
+		dv_pair_result *r = dv_pair_result_slot(&part->pairs[i]);
+		assert_non_null(r);
+		r->status = DV_RESULT_COMPARED;
+		r->rel_diff = 0.5;
+		atomic_store(&part->pairs[i].state, DV_PAIR_DONE);
+		dv_comparison_recount(part);
+		assert_int_equal(dv_comparison_adopt(whole, part), 1);
+		assert_int_equal(atomic_load(&whole->pairs[i].state), DV_PAIR_DONE);
+		assert_true(whole->pairs[i].result->rel_diff == 0.5);
+		assert_int_equal(atomic_load(&part->pairs[i].state), DV_PAIR_PENDING);
+		dv_counts c;
+		dv_comparison_counts(whole, &c);
+		assert_int_equal(c.done, 1);
+	}
+	for (size_t k = 0; k < got.n; k++)
+		dv_comparison_free(got.v[k]);
+	dv_comparison_free(whole);
+	dv_comparison_free(plain);
 }
 
 /* A rule that passes only pairs named t1, whatever the metrics say. */
@@ -615,6 +759,7 @@ int main(void)
 		cmocka_unit_test(test_exit_status),
 		cmocka_unit_test(test_verdict_at_a_given_threshold),
 		cmocka_unit_test(test_open_sequential_and_parallel),
+		cmocka_unit_test(test_open_progressive),
 		cmocka_unit_test(test_first_divergence_known_and_so_far),
 		cmocka_unit_test(test_warnings_and_problems_reachable),
 		cmocka_unit_test(test_scan_owned_by_the_comparison),

@@ -102,11 +102,13 @@ count=0
 for keys in "$dir"/*.keys; do
 	count=$((count + 1 + $(grep -c '^:save-display' "$keys")))
 done
-echo "1..$((count + 12))"
+echo "1..$((count + 14))"
 
 for keys in "$dir"/*.keys; do
 	name=$(basename "$keys" .keys)
 	args=$(sed -n 's/^#args: *//p' "$keys")
+	# "#env: VAR=VALUE ...": set for the run (DUMPVIEW_TEST_HOLD_LISTING)
+	envs=$(sed -n 's/^#env: *//p' "$keys")
 	where=$tmp
 	grep -q '^#runs: fixtures' "$keys" && where=$tmp/fixtures
 	grep -q '^#runs: big' "$keys" && where=$tmp/big
@@ -136,7 +138,7 @@ for keys in "$dir"/*.keys; do
 		[ "$report" = missing ] && rm "$where"/target/inference/*/*dump_index=24___name=mlp_output___*layer_id=2.pt
 	fi
 	# shellcheck disable=SC2086
-	if (cd "$where" && NO_COLOR= DUMPVIEW_SCRIPT="$keys" "$DUMPVIEW" $args $runs >"$tmp/$name.out" 2>&1); then
+	if (cd "$where" && env $envs NO_COLOR= DUMPVIEW_SCRIPT="$keys" "$DUMPVIEW" $args $runs >"$tmp/$name.out" 2>&1); then
 		ok "$name: script ran"
 	else
 		not_ok "$name: script ran (exit $?): $(head -c 300 "$tmp/$name.out")"
@@ -179,6 +181,30 @@ if [ "$(wc -l <"$tmp/$long" 2>/dev/null)" = 4 ] && [ -z "$(find "$tmp" -name '*.
 	ok "export-safe: a 254-byte file name exports (temporary name shortened)"
 else
 	not_ok "export-safe: a 254-byte file name exports (temporary name shortened)"
+fi
+
+# Listed phase by phase, the explorer ends on the tree a whole listing
+# gives (progressive.keys and progressive-plain.keys press the same keys).
+if [ -s "$tmp/progressive-whole" ] && cmp -s "$tmp/progressive-whole" "$tmp/progressive-plain"; then
+	ok "progressive: the tree once listed is the one a whole listing shows"
+else
+	not_ok "progressive: the tree once listed is the one a whole listing shows"
+	diff -u "$tmp/progressive-plain" "$tmp/progressive-whole" 2>&1 | sed 's/^/# /' | head -40
+fi
+
+# A listing that fails after its first phase was shown (a name map rule
+# whose result is too long on a name of fwd_bwd only) ends the explorer
+# with the error a whole listing gives, exit 2.
+long=$(printf '$0%.0s' $(seq 500))
+printf ':save-display held\n:release-listing\n:save-display never\n' >"$tmp/fail-late.keys"
+out=$(cd "$tmp" && DUMPVIEW_TEST_HOLD_LISTING=1 DUMPVIEW_SCRIPT="$tmp/fail-late.keys" "$DUMPVIEW" \
+	--name-map "^grad__logits\$=$long" baseline target 2>&1)
+rc=$?
+if [ "$rc" = 2 ] && [ -s "$tmp/held" ] && [ ! -e "$tmp/never" ] &&
+	printf '%s' "$out" | grep -q "^dumpview: fwd_bwd/.*grad__logits.*: name map rule"; then
+	ok "progressive: a listing failing after its first phase ends the explorer with its error, exit 2"
+else
+	not_ok "progressive: a listing failing after its first phase ends the explorer with its error (exit $rc): $(printf '%s' "$out" | head -c 300)"
 fi
 
 # The explorer's rule options are checked before the terminal starts: a bad

@@ -58,7 +58,7 @@ tty_sane() { # canonical mode and echo are back on
 	grep -q -- ' icanon' "$1" && grep -q -- ' echo ' "$1" && ! grep -q -- '-icanon' "$1" && ! grep -q -- '-echo ' "$1"
 }
 
-echo "1..43"
+echo "1..48"
 start dv 160 48
 check "first screen marks the first divergence" wait_for "» first divergence"
 check "first divergence named in the title" wait_for "first divergence: inference / layer 2 / mlp_output"
@@ -199,6 +199,22 @@ pid=$(dv_pid slow-term)
 [ -n "$pid" ] && kill -TERM "$pid"
 check "slow listing: SIGTERM ends dumpview within a second" gone_within $LIMIT "$tmp/slow-term.rc"
 check "slow listing: SIGTERM exits 128+15" [ "$(cat "$tmp/slow-term.rc" 2>/dev/null)" = 143 ]
+
+# A listing that hangs after the first phase of both runs
+# (DUMPVIEW_TEST_SLOW_LISTING=phase): the tree shows that phase, the title
+# counts the files listed, keys work, and q ends dumpview at once.
+tmx new-session -d -s slow-phase -x 100 -y 30 \
+	"cd '$tmp' && DUMPVIEW_TEST_SLOW_LISTING=phase LC_ALL=C.UTF-8 TERM=xterm-256color '$DUMPVIEW' baseline target 2>'$tmp/slow-phase.err'; echo \$? >'$tmp/slow-phase.rc'; stty -a >'$tmp/slow-phase.stty'; sleep 60"
+check "listing hung after a phase: the tree shows it, the title counts the files listed" wait_for "listing 98 files" slow-phase
+check "listing hung after a phase: the scan computes it" wait_for "scan 49/49" slow-phase
+tmx send-keys -t slow-phase /
+tmx send-keys -t slow-phase -l attn_q
+tmx send-keys -t slow-phase Enter
+check "listing hung after a phase: keys work (search)" wait_for "/attn_q/ 4 of 6: inference / layer 3 / attn_q" slow-phase
+tmx send-keys -t slow-phase q
+check "listing hung after a phase: q ends dumpview within a second" gone_within $LIMIT "$tmp/slow-phase.rc"
+wait_file "$tmp/slow-phase.stty"
+check "listing hung after a phase: q exits 0 with the terminal restored" sh -c "[ \"\$(cat '$tmp/slow-phase.rc')\" = 0 ] && grep -q ' icanon' '$tmp/slow-phase.stty'"
 
 # A 5000-character paste into / answers at once (one frame per key, each
 # measuring the whole input, took seconds) and is refused whole.

@@ -42,6 +42,25 @@ typedef struct dv_comparison_opts {
 	 * before the target is (progress shown by the caller) */
 	void (*baseline_listed)(void *ctx);
 	void *ctx;
+	/* optional: progressive listing. Both runs are listed at once, each in
+	 * phase order, and partial(ctx, cmp) is called (on the opening thread)
+	 * whenever both have listed more phases, with a comparison of the phases
+	 * listed on both sides so far (cmp->partial; the callee owns it and
+	 * frees it with dv_comparison_free, before the comparison returned at
+	 * the end: its files are those runs').
+	 * Its pairs are those of the same phases in the comparison returned at
+	 * the end, in the same order, on the same files: dv_comparison_adopt
+	 * moves their results over. Not with the smart token aligner (each
+	 * comparison would align its phases again): then no partial is made.
+	 * Should the open fail after a partial was handed over, partial(ctx,
+	 * NULL) is called before the runs are freed: the callee frees (or stops
+	 * every use of) its partial comparisons before it returns. */
+	void (*partial)(void *ctx, dv_comparison *cmp);
+	/* optional, with partial: called on a listing thread after each phase it
+	 * listed (side 0 the baseline, 1 the target; n phases listed so far),
+	 * but for a bare run (one phase, the whole run). It may block: tests
+	 * hold the listing there. */
+	void (*phase_listed)(void *ctx, int side, size_t n);
 } dv_comparison_opts;
 
 /* What failed in dv_comparison_open, for callers that word it themselves. */
@@ -56,6 +75,12 @@ typedef enum dv_open_failure {
  * pairs the selected phases. NULL with err set; *why (optional) says at which
  * step. The runs keep every phase: only the pairing leaves phases out. */
 dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failure *why, dv_error *err);
+
+/* Moves the results of from's pairs to the same pairs of to (same index,
+ * phase, kind and files: a partial comparison's pairs and the larger one's),
+ * done and cancelled ones alike, and recounts to. Neither may have a scan
+ * running, nor anything computing its pairs. Returns the pairs moved. */
+size_t dv_comparison_adopt(dv_comparison *to, dv_comparison *from);
 
 /* Whether --phase kept this phase name (always true without --phase). */
 bool dv_comparison_phase_selected(const dv_comparison *cmp, const char *phase_name);

@@ -87,6 +87,14 @@ typedef struct dv_run_opts {
 	_Atomic size_t *listed;   /* optional: counts .pt files as they are found, for
 				     progress shown while a huge run is listed */
 	bool follow_symlinks;     /* follow symlinked folders that lead outside the run */
+	/* optional: called after each phase is listed, the phase folders then
+	 * read in phase order (inference, fwd_only, fwd_bwd, the others), so a
+	 * caller can pair what is listed while the rest is. The phase's files
+	 * are final then and stay where they are until the run is freed; phase
+	 * points into run->phases, which moves as phases are added (copy it).
+	 * The run ends the same as without it, problems in the same order. */
+	void (*phase_listed)(void *ctx, const dv_run *run, const dv_phase *phase);
+	void *phase_ctx;
 } dv_run_opts;
 
 /* Resolves spec (an existing path, else a tag under base_dir) and lists its
@@ -224,6 +232,10 @@ typedef struct dv_comparison {
 	bool warnings_recorded;
 	char **recorded_warnings;
 	size_t nrecorded_warnings;
+	/* A comparison of the phases listed so far while the runs are still
+	 * being listed (dv_comparison_opts.partial): base and targ are views
+	 * holding those phases only, without problems; the files are the runs'. */
+	bool partial;
 } dv_comparison;
 
 /* Pairs two runs by the comparator's rule (all tags but dump_index, with

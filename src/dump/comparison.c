@@ -70,6 +70,475 @@ static int set_selection(dv_comparison *cmp, const char *const *names, size_t n,
 	return 0;
 }
 
+/* ---- progressive listing ---- */
+
+/* What one run has listed so far: copies of its phases, in phase order. */
+typedef struct listed_side {
+	dv_phase *v;
+	size_t n, cap;
+	bool bare, done, failed, oom;
+	const char *spec, *root;
+} listed_side;
+
+typedef struct progressive {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	listed_side side[2];
+	unsigned changes;
+	const dv_comparison_opts *opts;
+} progressive;
+
+typedef struct side_job {
+	progressive *pg;
+	int side;
+	dv_run_opts ro;
+	open_job job;
+	pthread_t th;
+	bool started;
+} side_job;
+
+static void side_phase_listed(void *ctx, const dv_run *run, const dv_phase *phase)
+{
+	side_job *j = ctx;
+	progressive *pg = j->pg;
+	listed_side *s = &pg->side[j->side];
+	size_t n;
+
+	pthread_mutex_lock(&pg->mu);
+	if (s->n == s->cap && !s->oom) {
+		size_t cap = s->cap ? s->cap * 2 : 8;
+		dv_phase *grown = realloc(s->v, cap * sizeof(*grown));
+
+		if (grown) {
+			s->v = grown;
+			s->cap = cap;
+		} else {
+			s->oom = true;
+		}
+	}
+	if (!s->oom)
+		s->v[s->n++] = *phase;
+	s->bare = run->bare;
+	s->root = run->root;
+	n = s->n;
+	pg->changes++;
+	pthread_cond_broadcast(&pg->cv);
+	pthread_mutex_unlock(&pg->mu);
+	/* a bare run's one phase is all of it: nothing to hold there */
+	if (pg->opts->phase_listed && !run->bare)
+		pg->opts->phase_listed(pg->opts->ctx, j->side, n);
+}
+
+static void *side_job_run(void *arg)
+{
+	side_job *j = arg;
+
+	open_job_run(&j->job);
+	pthread_mutex_lock(&j->pg->mu);
+	j->pg->side[j->side].done = true;
+	j->pg->side[j->side].failed = !j->job.run;
+	j->pg->changes++;
+	pthread_cond_broadcast(&j->pg->cv);
+	pthread_mutex_unlock(&j->pg->mu);
+	return NULL;
+}
+
+/* Phase order, as the runs and the pairing sort phases. */
+static int phase_name_cmp(const char *x, const char *y)
+{
+	int rx = dv_phase_rank(x), ry = dv_phase_rank(y);
+
+	return rx != ry ? rx - ry : strcmp(x, y);
+}
+
+/* A run holding phases [0, n) of a side: its arrays only are owned. */
+static dv_run *view_run(const listed_side *s, size_t n)
+{
+	dv_run *r = calloc(1, sizeof(*r));
+
+	if (!r || !(r->phases = malloc((n ? n : 1) * sizeof(*r->phases)))) {
+		free(r);
+		return NULL;
+	}
+	if (n)
+		memcpy(r->phases, s->v, n * sizeof(*r->phases));
+	r->nphases = n;
+	r->bare = s->bare;
+	r->spec = (char *)s->spec;
+	r->root = (char *)s->root;
+	return r;
+}
+
+static void view_run_free(dv_run *r)
+{
+	if (r) {
+		free(r->phases);
+		free(r);
+	}
+}
+
+void dv_comparison_free_runs(dv_comparison *cmp)
+{
+	if (cmp->partial) {
+		view_run_free(cmp->base);
+		view_run_free(cmp->targ);
+	} else {
+		dv_run_free(cmp->base);
+		dv_run_free(cmp->targ);
+	}
+	cmp->base = cmp->targ = NULL;
+}
+
+static int set_selection(dv_comparison *cmp, const char *const *names, size_t n, dv_error *err);
+
+/* How many phases of each side (in[0], in[1]: snapshots) are final on both
+ * sides: those up to the smaller of the last phases the two have listed (a
+ * side listed to its end counts whole). False when nothing is. */
+static bool listed_prefix(const listed_side in[2], size_t m[2])
+{
+	const char *upto = NULL;
+
+	for (int k = 0; k < 2; k++) {
+		if (in[k].done)
+			continue;
+		if (!in[k].n)
+			return false;
+		if (!upto || phase_name_cmp(in[k].v[in[k].n - 1].name, upto) < 0)
+			upto = in[k].v[in[k].n - 1].name;
+	}
+	for (int k = 0; k < 2; k++) {
+		m[k] = 0;
+		while (m[k] < in[k].n && (!upto || phase_name_cmp(in[k].v[m[k]].name, upto) <= 0))
+			m[k]++;
+	}
+	return m[0] + m[1] > 0;
+}
+
+/* The pairs of phases [from[k], to[k]) of each side: a comparison of its
+ * own, kept by the listing (never scanned), put together with the others
+ * by concat_parts, so each phase is paired once. */
+static dv_comparison *pair_part(const dv_comparison_opts *opts, const listed_side in[2], const size_t from[2],
+				const size_t to[2])
+{
+	dv_comparison *cmp = calloc(1, sizeof(*cmp));
+	listed_side part[2];
+	dv_error e;
+
+	dv_error_clear(&e);
+	if (!cmp)
+		return NULL;
+	for (int k = 0; k < 2; k++) {
+		part[k] = in[k];
+		part[k].v = in[k].v + from[k];
+	}
+	cmp->partial = true;
+	cmp->base = view_run(&part[0], to[0] - from[0]);
+	cmp->targ = view_run(&part[1], to[1] - from[1]);
+	cmp->grouping = opts->grouping;
+	if (!cmp->base || !cmp->targ || set_selection(cmp, opts->phases, opts->nphases, &e) ||
+	    dv_comparison_pair(cmp, opts->filter, &e)) {
+		dv_comparison_free(cmp);
+		return NULL;
+	}
+	return cmp;
+}
+
+/* The selected phase of run named name, as the pairing finds it. */
+static dv_phase *selected_phase(const dv_comparison *cmp, dv_run *run, const char *name)
+{
+	for (size_t i = 0; i < run->nphases; i++)
+		if (!strcmp(run->phases[i].name, name) && dv_comparison_phase_selected(cmp, name))
+			return &run->phases[i];
+	return NULL;
+}
+
+/* The comparison of base and targ from the parts that paired their phases
+ * in order: what dv_comparison_pair makes of them, phase by phase, without
+ * pairing again (each phase's context is made again, over these runs). */
+static dv_comparison *concat_parts(const dv_comparison_opts *opts, dv_comparison *const *parts, size_t nparts,
+				   dv_run *base, dv_run *targ, bool partial, dv_error *err)
+{
+	dv_comparison *cmp = calloc(1, sizeof(*cmp));
+	size_t nph = 0, npairs = 0, nfiles = 0, P = 0, at = 0, fat = 0;
+
+	if (!cmp) {
+		dv_error_set(err, "out of memory");
+		return NULL;
+	}
+	cmp->partial = partial;
+	cmp->base = base;
+	cmp->targ = targ;
+	cmp->grouping = opts->grouping;
+	dv_comparison_set_threshold(cmp, opts->threshold);
+	for (size_t d = 0; d < nparts; d++) {
+		nph += parts[d]->nphases;
+		npairs += parts[d]->npairs;
+		for (size_t i = 0; i < parts[d]->npairs; i++)
+			nfiles += parts[d]->pairs[i].nbase + parts[d]->pairs[i].ntarg;
+	}
+	if (set_selection(cmp, opts->phases, opts->nphases, err))
+		goto fail;
+	cmp->phases = calloc(nph ? nph : 1, sizeof(*cmp->phases));
+	cmp->pairs = malloc((npairs ? npairs : 1) * sizeof(*cmp->pairs));
+	cmp->pair_files = malloc((nfiles ? nfiles : 1) * sizeof(*cmp->pair_files));
+	if (!cmp->phases || !cmp->pairs || !cmp->pair_files)
+		goto oom;
+	for (size_t d = 0; d < nparts; d++) {
+		const dv_comparison *pt = parts[d];
+		size_t pfiles = 0;
+
+		for (size_t k = 0; k < pt->nphases; k++) {
+			dv_phase_pairs *pp = &cmp->phases[P + k];
+			dv_logical_ctx *lctx = calloc(1, sizeof(*lctx));
+
+			if (!lctx || !(pp->name = strdup(pt->phases[k].name))) {
+				free(lctx);
+				goto oom;
+			}
+			cmp->nphases++;
+			dv_logical_ctx_init(lctx, cmp->grouping, selected_phase(cmp, base, pp->name),
+					    selected_phase(cmp, targ, pp->name));
+			pp->lctx = lctx;
+			pp->in_base = pt->phases[k].in_base;
+			pp->in_targ = pt->phases[k].in_targ;
+			pp->folders_ignored = pt->phases[k].folders_ignored;
+			pp->first = pt->phases[k].first + at;
+			pp->count = pt->phases[k].count;
+		}
+		for (size_t i = 0; i < pt->npairs; i++)
+			pfiles += pt->pairs[i].nbase + pt->pairs[i].ntarg;
+		if (pfiles)
+			memcpy(cmp->pair_files + fat, pt->pair_files, pfiles * sizeof(*cmp->pair_files));
+		for (size_t i = 0; i < pt->npairs; i++) {
+			const dv_pair *from = &pt->pairs[i];
+			dv_pair *q = &cmp->pairs[at + i];
+
+			memcpy(q, from, sizeof(*q));
+			q->phase = from->phase + P;
+			q->files = cmp->pair_files + fat + (from->files - pt->pair_files);
+			q->lctx = cmp->phases[q->phase].lctx;
+			q->logical = NULL;
+			q->result = (dv_pair_result *)&dv_pair_result_none;
+			atomic_init(&q->state, q->kind == DV_PAIR_MATCHED ? DV_PAIR_PENDING : DV_PAIR_DONE);
+		}
+		P += pt->nphases;
+		at += pt->npairs;
+		fat += pfiles;
+	}
+	cmp->npairs = npairs;
+	dv_comparison_recount(cmp);
+	return cmp;
+oom:
+	dv_error_set(err, "pairing %s with %s: out of memory", base->root, targ->root);
+fail:
+	cmp->base = cmp->targ = NULL;   /* not the parts' to free */
+	dv_comparison_free(cmp);
+	return NULL;
+}
+
+/* Renames the target's phases [from, to) of snapshot s by the name map. */
+static int map_phases(const dv_comparison_opts *opts, const listed_side *s, size_t from, size_t to, dv_error *err)
+{
+	dv_run r = { .phases = s->v + from, .nphases = to - from };
+
+	return dv_name_map_run(opts->name_map, &r, opts->layer_regex, NULL, err);
+}
+
+/* Lists both runs at once, each in phase order, handing opts->partial a
+ * comparison of what both have listed whenever that grows; each phase is
+ * paired once, as both sides have listed it (a part), the comparisons put
+ * together from the parts. The runs end in bj and tj as
+ * dv_comparison_open_run leaves them; *whole (NULL when the parts do not
+ * cover both runs: the caller pairs them) the comparison of them, from the
+ * parts. With a name map, the target's files are renamed here as their
+ * phases are listed: *mapped gets the target phases renamed (their files),
+ * *map_failed and map_err the first failure, reported by the caller where a
+ * plain open would. */
+static void open_progressively(const dv_comparison_opts *opts, const dv_run_opts *ro, open_job *bj, open_job *tj,
+			       dv_comparison **whole, dv_phase **mapped, size_t *nmapped, bool *map_failed,
+			       dv_error *map_err, bool *handed)
+{
+	progressive pg = { .opts = opts };
+	side_job sj[2];
+	listed_side snap[2];
+	size_t used[2] = {0, 0}, done_map = 0, nparts = 0;
+	dv_comparison **parts = NULL;
+	unsigned seen = 0;
+	bool give_up = false, covered = false;
+
+	*whole = NULL;
+	pthread_mutex_init(&pg.mu, NULL);
+	pthread_cond_init(&pg.cv, NULL);
+	memset(snap, 0, sizeof(snap));
+	for (int k = 0; k < 2; k++) {
+		sj[k] = (side_job){ .pg = &pg, .side = k, .ro = *ro, .job = *(k ? tj : bj) };
+		sj[k].ro.phase_listed = side_phase_listed;
+		sj[k].ro.phase_ctx = &sj[k];
+		sj[k].job.opts = &sj[k].ro;
+		pg.side[k].spec = sj[k].job.spec;
+	}
+	for (int k = 0; k < 2; k++) {
+		sj[k].started = pthread_create(&sj[k].th, NULL, side_job_run, &sj[k]) == 0;
+		if (!sj[k].started)
+			side_job_run(&sj[k]);
+	}
+	for (;;) {
+		bool all_done;
+		size_t m[2];
+
+		pthread_mutex_lock(&pg.mu);
+		while (pg.changes == seen)
+			pthread_cond_wait(&pg.cv, &pg.mu);
+		seen = pg.changes;
+		all_done = pg.side[0].done && pg.side[1].done;
+		for (int k = 0; k < 2 && !give_up; k++) {
+			listed_side *s = &snap[k];
+			dv_phase *v = realloc(s->v, (pg.side[k].n ? pg.side[k].n : 1) * sizeof(*v));
+
+			if (!v) {
+				give_up = true;
+				break;
+			}
+			*s = pg.side[k];
+			s->v = v;
+			if (s->n)
+				memcpy(s->v, pg.side[k].v, s->n * sizeof(*s->v));
+			give_up |= s->oom || s->failed;
+		}
+		pthread_mutex_unlock(&pg.mu);
+		/* two bare runs are one phase each, paired whatever their names:
+		 * the caller pairs them */
+		give_up |= snap[0].bare && snap[1].bare;
+		if (give_up) {
+			if (all_done)
+				break;
+			continue;
+		}
+		/* a name map renames what the pairing sees: before any pairing */
+		if (opts->name_map && done_map < snap[1].n) {
+			if (map_phases(opts, &snap[1], done_map, snap[1].n, map_err)) {
+				*map_failed = true;
+				give_up = true;
+				if (all_done)
+					break;
+				continue;
+			}
+			done_map = snap[1].n;
+		}
+		if (listed_prefix(snap, m) && m[0] + m[1] > used[0] + used[1]) {
+			dv_comparison *part = pair_part(opts, snap, used, m), **grown;
+
+			grown = part ? realloc(parts, (nparts + 1) * sizeof(*parts)) : NULL;
+			if (!grown) {
+				dv_comparison_free(part);
+				give_up = true;
+				if (all_done)
+					break;
+				continue;
+			}
+			parts = grown;
+			parts[nparts++] = part;
+			used[0] = m[0];
+			used[1] = m[1];
+			if (!all_done) {
+				dv_run *vb = view_run(&snap[0], m[0]), *vt = view_run(&snap[1], m[1]);
+				dv_comparison *shown = NULL;
+				dv_error e;
+
+				if (vb && vt)
+					shown = concat_parts(opts, parts, nparts, vb, vt, true, &e);
+				if (shown) {
+					*handed = true;
+					opts->partial(opts->ctx, shown);
+				} else {
+					view_run_free(vb);
+					view_run_free(vt);
+				}
+			}
+		}
+		if (all_done) {
+			covered = used[0] == snap[0].n && used[1] == snap[1].n;
+			break;
+		}
+	}
+	for (int k = 0; k < 2; k++)
+		if (sj[k].started)
+			pthread_join(sj[k].th, NULL);
+	bj->run = sj[0].job.run;
+	bj->err = sj[0].job.err;
+	tj->run = sj[1].job.run;
+	tj->err = sj[1].job.err;
+	if (covered && !give_up && bj->run && tj->run) {
+		dv_error e;
+
+		*whole = concat_parts(opts, parts, nparts, bj->run, tj->run, false, &e);
+	}
+	for (size_t d = 0; d < nparts; d++)
+		dv_comparison_free(parts[d]);
+	free(parts);
+	/* the target phases renamed, by their files (run->phases is sorted again at the end) */
+	*nmapped = done_map;
+	*mapped = done_map ? snap[1].v : NULL;
+	if (!done_map)
+		free(snap[1].v);
+	free(snap[0].v);
+	for (int k = 0; k < 2; k++)
+		free(pg.side[k].v);
+	pthread_cond_destroy(&pg.cv);
+	pthread_mutex_destroy(&pg.mu);
+}
+
+/* Renames the target's files by the name map, but for the phases renamed
+ * already (mapped: their files). */
+static int map_rest(const dv_comparison_opts *opts, dv_run *targ, const dv_phase *mapped, size_t nmapped,
+		    dv_error *err)
+{
+	for (size_t i = 0; i < targ->nphases; i++) {
+		bool done = false;
+
+		for (size_t k = 0; k < nmapped && !done; k++)
+			done = mapped[k].files == targ->phases[i].files;
+		if (!done) {
+			dv_run r = { .phases = &targ->phases[i], .nphases = 1 };
+
+			if (dv_name_map_run(opts->name_map, &r, opts->layer_regex, NULL, err) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+size_t dv_comparison_adopt(dv_comparison *to, dv_comparison *from)
+{
+	size_t n = to->npairs < from->npairs ? to->npairs : from->npairs, moved = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		dv_pair *t = &to->pairs[i], *f = &from->pairs[i];
+		int state = atomic_load(&f->state);
+		bool same = t->kind == f->kind && t->phase == f->phase && t->nbase == f->nbase &&
+			    t->ntarg == f->ntarg && !strcmp(to->phases[t->phase].name, from->phases[f->phase].name);
+
+		for (uint32_t k = 0; same && k < t->nbase + t->ntarg; k++)
+			same = t->files[k] == f->files[k];
+		/* a smart alignment's results point into their phase's context */
+		if (!same || f->kind != DV_PAIR_MATCHED || (state != DV_PAIR_DONE && state != DV_PAIR_CANCELLED) ||
+		    from->phases[f->phase].lctx->ta || atomic_load(&t->state) != DV_PAIR_PENDING)
+			continue;
+		dv_pair_result_release(t);
+		t->result = f->result;
+		f->result = (dv_pair_result *)&dv_pair_result_none;
+		dv_logical_result_free(t->logical);
+		t->logical = f->logical;
+		f->logical = NULL;
+		atomic_store(&t->state, state);
+		atomic_store(&f->state, DV_PAIR_PENDING);
+		moved++;
+	}
+	dv_comparison_recount(to);
+	dv_comparison_recount(from);
+	return moved;
+}
+
 dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failure *why, dv_error *err)
 {
 	dv_run_opts ro = {
@@ -81,23 +550,33 @@ dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failur
 	open_job bj = { .spec = opts->baseline, .opts = &ro }, tj = { .spec = opts->target, .opts = &ro };
 	dv_comparison *cmp = NULL;
 	pthread_t th;
-	bool threaded = false;
+	bool threaded = false, progressive = false, map_failed = false, handed = false;
 	dv_open_failure fail = DV_OPEN_RUN;
+	dv_phase *mapped = NULL;
+	size_t nmapped = 0;
+	dv_error map_err;
+	dv_comparison *whole = NULL;
 
 	dv_error_clear(&bj.err);
 	dv_error_clear(&tj.err);
-	if (opts->parallel_open)
-		threaded = pthread_create(&th, NULL, open_job_run, &bj) == 0;
-	if (!threaded) {
-		open_job_run(&bj);
-		if (bj.run && opts->baseline_listed)
-			opts->baseline_listed(opts->ctx);
+	dv_error_clear(&map_err);
+	progressive = opts->partial && !(opts->grouping && opts->grouping->token_aligner == DV_TOKEN_ALIGNER_SMART);
+	if (progressive) {
+		open_progressively(opts, &ro, &bj, &tj, &whole, &mapped, &nmapped, &map_failed, &map_err, &handed);
+	} else {
+		if (opts->parallel_open)
+			threaded = pthread_create(&th, NULL, open_job_run, &bj) == 0;
+		if (!threaded) {
+			open_job_run(&bj);
+			if (bj.run && opts->baseline_listed)
+				opts->baseline_listed(opts->ctx);
+		}
+		/* One at a time, the target is not listed when the baseline fails. */
+		if (threaded || bj.run)
+			open_job_run(&tj);
+		if (threaded)
+			pthread_join(th, NULL);
 	}
-	/* One at a time, the target is not listed when the baseline fails. */
-	if (threaded || bj.run)
-		open_job_run(&tj);
-	if (threaded)
-		pthread_join(th, NULL);
 	if (!bj.run || !tj.run) {
 		*err = !bj.run ? bj.err : tj.err;
 		goto fail;
@@ -113,7 +592,20 @@ dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failur
 	fail = DV_OPEN_PAIRING;
 	/* Target names are renamed before anything keys on them: pairing,
 	 * logical tensors, layers, rules all see the mapped names. */
-	if (opts->name_map && dv_name_map_run(opts->name_map, tj.run, opts->layer_regex, NULL, err) < 0)
+	if (map_failed) {
+		*err = map_err;
+		goto fail;
+	}
+	/* every phase listed, renamed and paired as it was: put together */
+	if (whole) {
+		free(mapped);
+		if (why)
+			*why = DV_OPEN_OK;
+		return whole;
+	}
+	if (opts->name_map && progressive && map_rest(opts, tj.run, mapped, nmapped, err) < 0)
+		goto fail;
+	if (opts->name_map && !progressive && dv_name_map_run(opts->name_map, tj.run, opts->layer_regex, NULL, err) < 0)
 		goto fail;
 	if (!(cmp = calloc(1, sizeof(*cmp)))) {
 		dv_error_set(err, "out of memory");
@@ -125,12 +617,17 @@ dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failur
 	dv_comparison_set_threshold(cmp, opts->threshold);
 	if (set_selection(cmp, opts->phases, opts->nphases, err) || dv_comparison_pair(cmp, opts->filter, err))
 		goto fail;
+	free(mapped);
 	if (why)
 		*why = DV_OPEN_OK;
 	return cmp;
 fail:
-	if (cmp) {
-		dv_comparison_free(cmp);   /* frees the runs too */
+	free(mapped);
+	/* the partial comparisons handed over point into the runs: gone first */
+	if (handed)
+		opts->partial(opts->ctx, NULL);
+	if (cmp || whole) {
+		dv_comparison_free(cmp ? cmp : whole);   /* frees the runs too */
 	} else {
 		dv_run_free(bj.run);
 		dv_run_free(tj.run);

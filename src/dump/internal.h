@@ -14,4 +14,7 @@ bool dv_tag_next(const char **p, const char *end, const char **key, size_t *klen
  * cmp->phases and cmp->pairs. -1 with err set (cmp left without pairs). */
 int dv_comparison_pair(dv_comparison *cmp, const pcre2_code *filter, dv_error *err);
 
+/* Frees cmp's runs (only the views of a partial comparison). */
+void dv_comparison_free_runs(dv_comparison *cmp);
+
 #endif

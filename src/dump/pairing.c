@@ -708,8 +708,7 @@ void dv_comparison_free(dv_comparison *cmp)
 	free(cmp->rule_of);
 	free(cmp->out_of_shard);
 	dv_warnings_free(cmp->recorded_warnings, cmp->nrecorded_warnings);
-	dv_run_free(cmp->base);
-	dv_run_free(cmp->targ);
+	dv_comparison_free_runs(cmp);
 	for (size_t i = 0; i < cmp->nselected; i++)
 		free(cmp->selected[i]);
 	free(cmp->selected);

@@ -152,6 +152,8 @@ typedef struct walk {
 	dv_run *run;
 	char *real_root;          /* realpath of the run's root */
 	bool follow_symlinks;
+	void (*phase_listed)(void *ctx, const dv_run *run, const dv_phase *phase);
+	void *phase_ctx;
 	struct dev_ino {
 		dev_t dev;
 		ino_t ino;
@@ -675,6 +677,8 @@ static int add_phase(dv_run *run, const char *name, phase_builder *pb, const cha
 	qsort(ph->files, ph->nfiles, sizeof(*ph->files), cmp_file);
 	if (!ph->name || !ph->dir)
 		return dv_error_set(err, "%s: out of memory", run->root);
+	if (pb->w->phase_listed)
+		pb->w->phase_listed(pb->w->phase_ctx, run, ph);
 	return 0;
 oom:
 	for (size_t i = 0; i < pb->n; i++)
@@ -781,6 +785,112 @@ static bool all_sglang_dumps(const strvec *dirs)
 	return dirs->n > 0;
 }
 
+/* The phase name of the root's item i: dirs->v[i], or the root's own files
+ * (i == dirs->n). engines is inference; should both exist, engines stays apart. */
+static const char *top_phase_name(const strvec *dirs, size_t i)
+{
+	const char *known, *name;
+
+	if (i == dirs->n)
+		return DV_ROOT_PHASE;
+	known = known_phase(dirs->v[i]);
+	name = known ? known : dirs->v[i];
+	if (!strcmp(dirs->v[i], "engines")) {
+		for (size_t j = 0; j < dirs->n; j++)
+			if (!strcmp(dirs->v[j], "inference"))
+				name = "engines";
+	}
+	return name;
+}
+
+/* Reads the root's item i (see top_phase_name) as a phase. */
+static int read_top_item(walk *w, const char *cur, const char *rel, const strvec *pts, const strvec *dirs, size_t i,
+			 const pcre2_code *layer_re, _Atomic size_t *listed, dv_error *err)
+{
+	char *sub, *subrel;
+	int rc;
+
+	if (i == dirs->n)
+		return read_root_files(w, cur, rel, pts, layer_re, listed, err);
+	sub = path_join(cur, dirs->v[i]);
+	subrel = path_join(rel, dirs->v[i]);
+	if (!sub || !subrel)
+		rc = dv_error_set(err, "%s: out of memory", w->run->root);
+	else
+		rc = read_phase(w, top_phase_name(dirs, i), sub, subrel, layer_re, listed, err);
+	free(sub);
+	free(subrel);
+	return rc;
+}
+
+/* One item of the root read in phase order, and the problems it added. */
+typedef struct top_item {
+	const char *name;
+	size_t i, plain;          /* its index; its place in the plain walk */
+	size_t pfirst, pend;      /* run->problems it added */
+} top_item;
+
+static int cmp_top_item(const void *a, const void *b)
+{
+	const top_item *x = a, *y = b;
+	int rx = dv_phase_rank(x->name), ry = dv_phase_rank(y->name), c;
+
+	if (rx != ry)
+		return rx - ry;
+	if ((c = strcmp(x->name, y->name)))
+		return c;
+	return x->plain < y->plain ? -1 : x->plain > y->plain;
+}
+
+static int cmp_top_plain(const void *a, const void *b)
+{
+	const top_item *x = a, *y = b;
+
+	return x->plain < y->plain ? -1 : x->plain > y->plain;
+}
+
+/* The root's files and phase folders read in phase order, for a caller
+ * pairing phases as they are listed; the problems are then put back in the
+ * order of the plain walk (the root's files first, then the folders by name). */
+static int read_top_in_phase_order(walk *w, const char *cur, const char *rel, const strvec *pts, const strvec *dirs,
+				   const pcre2_code *layer_re, _Atomic size_t *listed, dv_error *err)
+{
+	dv_run *run = w->run;
+	size_t n = 0, before = run->nproblems;
+	top_item *items = calloc(dirs->n + 1, sizeof(*items));
+	char **plain = NULL;
+	int rc = 0;
+
+	if (!items)
+		return dv_error_set(err, "%s: out of memory", run->root);
+	if (pts->n)
+		items[n++] = (top_item){ .name = DV_ROOT_PHASE, .i = dirs->n, .plain = 0 };
+	for (size_t i = 0; i < dirs->n; i++)
+		items[n++] = (top_item){ .name = top_phase_name(dirs, i), .i = i, .plain = i + 1 };
+	qsort(items, n, sizeof(*items), cmp_top_item);
+	for (size_t k = 0; k < n && !rc; k++) {
+		items[k].pfirst = run->nproblems;
+		rc = read_top_item(w, cur, rel, pts, dirs, items[k].i, layer_re, listed, err);
+		items[k].pend = run->nproblems;
+	}
+	if (run->nproblems > before && !rc) {
+		size_t at = 0;
+
+		if (!(plain = malloc((run->nproblems - before) * sizeof(*plain)))) {
+			free(items);
+			return dv_error_set(err, "%s: out of memory", run->root);
+		}
+		qsort(items, n, sizeof(*items), cmp_top_plain);
+		for (size_t k = 0; k < n; k++)
+			for (size_t j = items[k].pfirst; j < items[k].pend; j++)
+				plain[at++] = run->problems[j];
+		memcpy(run->problems + before, plain, at * sizeof(*plain));
+		free(plain);
+	}
+	free(items);
+	return rc;
+}
+
 static int read_root(walk *w, const pcre2_code *layer_re, _Atomic size_t *listed, dv_error *err)
 {
 	dv_run *run = w->run;
@@ -842,26 +952,14 @@ static int read_root(walk *w, const pcre2_code *layer_re, _Atomic size_t *listed
 			goto out;
 		}
 	}
+	if (w->phase_listed) {
+		rc = read_top_in_phase_order(w, cur, rel, &pts, &dirs, layer_re, listed, err);
+		goto out;
+	}
 	if (pts.n)
 		rc = read_root_files(w, cur, rel, &pts, layer_re, listed, err);
-	for (size_t i = 0; i < dirs.n && !rc; i++) {
-		const char *known = known_phase(dirs.v[i]);
-		char *sub = path_join(cur, dirs.v[i]), *subrel = path_join(rel, dirs.v[i]);
-		const char *name = known ? known : dirs.v[i];
-
-		/* engines is inference; should both exist, engines stays apart. */
-		if (!strcmp(dirs.v[i], "engines")) {
-			for (size_t j = 0; j < dirs.n; j++)
-				if (!strcmp(dirs.v[j], "inference"))
-					name = "engines";
-		}
-		if (!sub || !subrel)
-			rc = dv_error_set(err, "%s: out of memory", run->root);
-		else
-			rc = read_phase(w, name, sub, subrel, layer_re, listed, err);
-		free(sub);
-		free(subrel);
-	}
+	for (size_t i = 0; i < dirs.n && !rc; i++)
+		rc = read_top_item(w, cur, rel, &pts, &dirs, i, layer_re, listed, err);
 out:
 	if (run->nphases)
 		qsort(run->phases, run->nphases, sizeof(*run->phases), cmp_phase);
@@ -919,6 +1017,8 @@ dv_run *dv_run_open(const char *spec, const dv_run_opts *opts, dv_error *err)
 	w.run = run;
 	w.real_root = realpath(run->root, NULL);
 	w.follow_symlinks = opts && opts->follow_symlinks;
+	w.phase_listed = opts ? opts->phase_listed : NULL;
+	w.phase_ctx = opts ? opts->phase_ctx : NULL;
 	rc = read_root(&w, layer_re, opts ? opts->listed : NULL, err);
 	pcre2_code_free(layer_re);
 	free(w.real_root);

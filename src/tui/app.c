@@ -26,6 +26,9 @@
 
 static void render(tui_app *app)
 {
+	/* the listing failed: what the comparison points into may be freed */
+	if (app->listing_failed)
+		return;
 	app->rows = LINES;
 	app->cols = COLS;
 	if (app->pending_clear) {
@@ -173,20 +176,24 @@ static int next_key(tui_app *app)
 		int timeout = busy ? 100 : 1000;
 		if (app->scan_dirty)
 			timeout = 50;
+		/* a comparison waits for the job thread to be idle: tried again soon */
+		if (app->listing && app->listing->next && timeout > 100)
+			timeout = 100;
 		/* a phase total drawn from its last count: drawn again once it may be recounted */
 		if (app->tree.agg_stale && timeout > TUI_AGG_STALE_MS)
 			timeout = TUI_AGG_STALE_MS;
-		struct pollfd fds[4] = {
+		struct pollfd fds[5] = {
 			{ 0, POLLIN, 0 },
 			{ app->scan_pipe[0], POLLIN, 0 },
 			{ app->job_pipe[0], POLLIN, 0 },
 			{ app->sig_pipe[0], POLLIN, 0 },
+			{ app->listing ? app->listing->done_pipe[0] : -1, POLLIN, 0 },
 		};
 		/* A key may have come while drawing. */
 		key = read_terminal_key(app, &got);
 		if (got)
 			return key;
-		int rc = poll(fds, 4, timeout);
+		int rc = poll(fds, 5, timeout);
 		if (rc < 0) {
 			if (errno == EINTR)
 				continue; /* SIGWINCH: the next read gives KEY_RESIZE */
@@ -203,6 +210,9 @@ static int next_key(tui_app *app)
 			tui_state_collect_jobs(app);
 			app->dirty = true;
 		}
+		/* more phases listed: the larger comparison is swapped in between frames */
+		if (app->listing && (fds[4].revents || app->listing->next))
+			tui_listing_service(app);
 		if (fds[3].revents) {
 			unsigned char b;
 			if (read(app->sig_pipe[0], &b, 1) == 1) {
@@ -233,7 +243,21 @@ static int next_key(tui_app *app)
 /* ------------------------------------------------------------------ */
 /* setup and teardown */
 
-static const tui_loop loop = { render, app_next_key, poll_events };
+/* Lets a held listing go on and waits until its whole comparison is in. */
+static void finish_listing(tui_app *app)
+{
+	if (!app->listing)
+		return;
+	tui_listing_release(app->listing);
+	while (app->listing && !app->quit) {
+		tui_listing_service(app);
+		if (app->listing)
+			poll_events(app, 20);
+	}
+	app->dirty = true;
+}
+
+static const tui_loop loop = { render, app_next_key, poll_events, finish_listing };
 
 /* The job thread's progress hook: the scripted mode's :hold-computes. */
 static void hold_jobs(void *ctx, int64_t done, int64_t total)
@@ -329,7 +353,9 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 	} else {
 		listed_rc = tui_listing_run(app, ls, filter, err, errsize);
 	}
-	free(ls);
+	/* a listing going on behind the explorer is the app's now */
+	if (app->listing != ls)
+		free(ls);
 	if (listed_rc != 0)
 		goto out;
 	/* From here the terminal may be up (a slow listing showed progress). */
@@ -385,7 +411,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 		goto out_signals;
 	}
 	if (!opts->no_scan && !opts->report)
-		app->scan = dv_comparison_scan_start(app->cmp, &app->mopts, (int)app->nthreads, app->scan_pipe[1]);
+		app->scan = dv_comparison_scan_start(app->cmp, &app->mopts, tui_listing_scan_threads(app), app->scan_pipe[1]);
 	app->dirty = true;
 	while (!app->quit) {
 		int key = app_next_key(app);
@@ -418,7 +444,14 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 		}
 		bool scan_ended = dv_comparison_scan_stop_until(app->cmp, &deadline);
 		bool jobs_ended = tui_jobs_stop_until(&app->jobs, &deadline);
-		if (!scan_ended || !jobs_ended) {
+		if (app->listing_failed) {
+			snprintf(err, errsize, "%s", app->listing_err);
+			rc = 2;
+		}
+		/* the listing may be stuck in the file system: never waited for */
+		if (!scan_ended || !jobs_ended || app->listing) {
+			if (app->listing_failed)
+				fprintf(stderr, "dumpview: %s\n", err);
 			fflush(NULL);
 			_exit(rc);
 		}

@@ -12,6 +12,7 @@
 #include "bars.h"
 #include "draw.h"
 #include "jobs.h"
+#include "listing.h"
 #include "state.h"
 
 /* The gate compare would exit by, in a few words (R shows it whole), in the
@@ -103,7 +104,7 @@ void tui_bars_title(tui_app *app)
 {
 	attr_t a = tui_draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD);
 	tui_draw_fill(stdscr, 0, 0, app->cols, a);
-	char thr[64], scan[96], fd[512], buf[1200];
+	char thr[64], scan[160], fd[512], buf[1200];
 	const dv_rules *rules = dv_comparison_rules(app->cmp);
 	/* Rules given: the threshold is their catch-all's, if any, and the
 	 * count follows it. Without rules the title is as it always was. */
@@ -127,6 +128,13 @@ void tui_bars_title(tui_app *app)
 		snprintf(scan, sizeof(scan), "scan off %zu/%zu%s", done, total, ncan);
 	else
 		snprintf(scan, sizeof(scan), "scan %zu/%zu%s%s", done, total, ncan, app->scan_paused ? " paused" : "");
+	/* the runs still being listed: the tree holds the phases listed so far */
+	if (app->listing) {
+		char n[48];
+		size_t v = atomic_load(&app->listing->listed), len = strlen(scan);
+		tui_draw_count(v, n, sizeof(n));
+		snprintf(scan + len, sizeof(scan) - len, "  listing %s file%s%s", n, v == 1 ? "" : "s", app->g.ellipsis);
+	}
 	bool token_shown = false;
 	if (app->first_div >= 0) {
 		char path[400];
@@ -175,7 +183,7 @@ void tui_bars_title(tui_app *app)
 	 * place of the complete scan's count (kept as long as the threshold);
 	 * shown when an option changes it (rules or an allow pattern): without
 	 * one the first divergence already tells it. */
-	if (app->opts.show_gate && done == total) {
+	if (app->opts.show_gate && done == total && !app->listing) {
 		if (!app->gate_valid || app->gate_epoch != app->cmp->rule_epoch || app->gate_done != done) {
 			gate_text(app, app->gate_text, sizeof(app->gate_text));
 			app->gate_valid = true;

@@ -221,3 +221,16 @@ const tui_glyphs *tui_draw_glyphs(bool ascii)
 {
 	return ascii ? &glyphs_ascii : &glyphs_utf8;
 }
+
+void tui_draw_count(size_t v, char *buf, size_t size)
+{
+	char digits[32], n[48];
+	int len = snprintf(digits, sizeof(digits), "%zu", v), k = 0;
+	for (int i = 0; i < len; i++) {
+		if (i && (len - i) % 3 == 0)
+			n[k++] = ' ';
+		n[k++] = digits[i];
+	}
+	n[k] = '\0';
+	snprintf(buf, size, "%s", n);
+}

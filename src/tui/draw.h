@@ -5,6 +5,9 @@
 
 #ifndef NCURSES_WIDECHAR
 #define NCURSES_WIDECHAR 1
+/* "12 345": a count with its thousands apart, easier to read as it climbs. */
+void tui_draw_count(size_t v, char *buf, size_t size);
+
 #endif
 #include <curses.h>
 #include <stdbool.h>

@@ -358,6 +358,20 @@ bool tui_jobs_stop_until(tui_jobs *j, const struct timespec *deadline)
 	return true;
 }
 
+bool tui_jobs_swap_cmp(tui_jobs *j, dv_comparison *cmp)
+{
+	if (!j->started) {
+		j->cmp = cmp;
+		return true;
+	}
+	pthread_mutex_lock(&j->mu);
+	bool idle = !j->running && !j->computing_pair && j->kind == JOB_NONE;
+	if (idle)
+		j->cmp = cmp;
+	pthread_mutex_unlock(&j->mu);
+	return idle;
+}
+
 void tui_jobs_stop(tui_jobs *j)
 {
 	tui_jobs_stop_until(j, NULL);

@@ -97,6 +97,10 @@ typedef struct tui_jobs_finished {
 int tui_jobs_start(tui_jobs *j, dv_comparison *cmp, const dv_metrics_opts *mopts, int notify_w,
 		   void (*hold)(void *ctx, int64_t done, int64_t total), void *hold_ctx);
 void tui_jobs_stop(tui_jobs *j);
+/* Puts cmp in the place of the comparison the thread works on, when it is
+ * idle (no job, no compute): false otherwise (try again later). The pairs
+ * asked for keep their indices. */
+bool tui_jobs_swap_cmp(tui_jobs *j, dv_comparison *cmp);
 /* The same, waiting only until deadline (CLOCK_REALTIME): false when the job
  * thread is still busy (it is then detached and its state left allocated). */
 bool tui_jobs_stop_until(tui_jobs *j, const struct timespec *deadline);

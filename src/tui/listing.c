@@ -1,14 +1,17 @@
-/* Listing the runs on a thread before the explorer opens: a quick listing
- * looks as before, a slow one shows its count on screen while q and
- * signals still end the program. */
+/* Listing the runs on a thread: a quick listing looks as before, a slow
+ * one shows its count on screen while q and signals still end the program,
+ * until the first phase of both runs is listed; from then on the explorer
+ * shows the phases listed so far, and each later one as it is listed. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "draw.h"
+#include "jobs.h"
 #include "keymap.h"
 #include "keys.h"
 #include "listing.h"
@@ -25,10 +28,72 @@ static void listing_hang_for_tests(void *ctx)
 		pause();
 }
 
+static void wake(tui_listing *ls)
+{
+	ssize_t n = write(ls->done_pipe[1], "d", 1);
+	(void)n;
+}
+
+/* A comparison of the phases listed so far: the newest waits for the loop. */
+static void listing_partial(void *ctx, dv_comparison *cmp)
+{
+	tui_listing *ls = ctx;
+
+	if (!cmp) {
+		/* failed after the first phases: the runs are freed once the
+		 * event loop no longer draws, scans or computes what they hold */
+		pthread_mutex_lock(&ls->mu);
+		ls->failing = true;
+		pthread_mutex_unlock(&ls->mu);
+		wake(ls);
+		pthread_mutex_lock(&ls->mu);
+		while (!ls->released)
+			pthread_cond_wait(&ls->cv, &ls->mu);
+		pthread_mutex_unlock(&ls->mu);
+		return;
+	}
+
+	pthread_mutex_lock(&ls->mu);
+	if (ls->partial)
+		dv_comparison_free(ls->partial);
+	ls->partial = cmp;
+	pthread_mutex_unlock(&ls->mu);
+	wake(ls);
+}
+
+/* Tests: DUMPVIEW_TEST_HOLD_LISTING holds each run after its first phase
+ * until the script releases it; DUMPVIEW_TEST_SLOW_LISTING=phase stops
+ * them there for good, as a hung file system would. */
+static void listing_phase_listed(void *ctx, int side, size_t n)
+{
+	tui_listing *ls = ctx;
+	const char *slow = getenv("DUMPVIEW_TEST_SLOW_LISTING");
+
+	(void)side;
+	(void)n;
+	while (slow && !strcmp(slow, "phase"))
+		pause();
+	pthread_mutex_lock(&ls->mu);
+	while (ls->hold)
+		pthread_cond_wait(&ls->cv, &ls->mu);
+	pthread_mutex_unlock(&ls->mu);
+}
+
+void tui_listing_release(tui_listing *ls)
+{
+	pthread_mutex_lock(&ls->mu);
+	ls->hold = false;
+	pthread_cond_broadcast(&ls->cv);
+	pthread_mutex_unlock(&ls->mu);
+}
+
 static void *listing_main(void *arg)
 {
 	tui_listing *ls = arg;
 	const dv_tui_opts *opts = &ls->app->opts;
+	const char *slow = getenv("DUMPVIEW_TEST_SLOW_LISTING");
+	/* the hang after the baseline needs the runs listed one at a time */
+	bool whole = slow && *slow && strcmp(slow, "phase");
 	dv_comparison_opts co = {.baseline = opts->baseline,
 				 .target = opts->target,
 				 .filter = ls->filter,
@@ -38,12 +103,57 @@ static void *listing_main(void *arg)
 				 .grouping = opts->grouping,
 				 .name_map = opts->name_map,
 				 .listed = &ls->listed,
-				 .baseline_listed = listing_hang_for_tests};
+				 .baseline_listed = listing_hang_for_tests,
+				 .partial = whole ? NULL : listing_partial,
+				 .phase_listed = listing_phase_listed,
+				 .ctx = ls};
 	ls->cmp = dv_comparison_open(&co, NULL, &ls->err);
 	atomic_store(&ls->done, true);
-	ssize_t n = write(ls->done_pipe[1], "d", 1);
-	(void)n;
+	wake(ls);
 	return NULL;
+}
+
+/* Whether a partial comparison waits (or the listing ended). */
+static bool listing_ready(tui_listing *ls)
+{
+	pthread_mutex_lock(&ls->mu);
+	bool ready = ls->partial != NULL;
+	pthread_mutex_unlock(&ls->mu);
+	return ready || atomic_load(&ls->done);
+}
+
+/* The newest comparison not taken: the whole one once done, else the
+ * newest partial one; NULL when none is new. *final says which. */
+static dv_comparison *listing_take(tui_listing *ls, bool *final)
+{
+	dv_comparison *c = NULL;
+
+	*final = false;
+	pthread_mutex_lock(&ls->mu);
+	if (atomic_load(&ls->done) && !ls->final_taken) {
+		if (ls->partial)
+			dv_comparison_free(ls->partial);
+		ls->partial = NULL;
+		ls->final_taken = true;
+		*final = true;
+		c = ls->cmp;
+		ls->cmp = NULL;
+	} else if (ls->partial) {
+		c = ls->partial;
+		ls->partial = NULL;
+	}
+	pthread_mutex_unlock(&ls->mu);
+	return c;
+}
+
+static void listing_end(tui_listing *ls)
+{
+	pthread_join(ls->thread, NULL);
+	ls->joined = true;
+	close(ls->done_pipe[0]);
+	close(ls->done_pipe[1]);
+	pthread_mutex_destroy(&ls->mu);
+	pthread_cond_destroy(&ls->cv);
 }
 
 /* The screen while the runs are listed: the title with the count so far. */
@@ -54,17 +164,9 @@ static void draw_listing(tui_app *app, tui_listing *ls)
 	werase(stdscr);
 	attr_t a = tui_draw_attr(app, CP_TITLE, A_REVERSE | A_BOLD);
 	tui_draw_fill(stdscr, 0, 0, app->cols, a);
-	char n[32], buf[1200];
+	char n[48], buf[1200];
 	size_t v = atomic_load(&ls->listed);
-	/* Thousands apart, as "12 345": easier to read as it climbs. */
-	char digits[32];
-	int len = snprintf(digits, sizeof(digits), "%zu", v), k = 0;
-	for (int i = 0; i < len; i++) {
-		if (i && (len - i) % 3 == 0)
-			n[k++] = ' ';
-		n[k++] = digits[i];
-	}
-	n[k] = '\0';
+	tui_draw_count(v, n, sizeof(n));
 	snprintf(buf, sizeof(buf), "dumpview  %s vs %s  %s listing %s file%s%s", app->opts.baseline, app->opts.target,
 		 app->g.vbar, n, v == 1 ? "" : "s", app->g.ellipsis);
 	if (tui_draw_width(buf) > app->cols - 2)
@@ -76,13 +178,22 @@ static void draw_listing(tui_app *app, tui_listing *ls)
 }
 
 /* Lists the runs on a thread. Waits quietly for a moment; a longer listing
- * starts the terminal and shows its progress while q and signals work. On
- * quit with the listing still running, exits at once (the thread may be
- * stuck in the file system). Returns 0 with app->cmp set. */
+ * starts the terminal and shows its progress while q and signals work,
+ * until a comparison (a partial one: the first phases) is ready. On quit
+ * with the listing still running, exits at once (the thread may be stuck
+ * in the file system). Returns 0 with app->cmp set. */
 int tui_listing_run(tui_app *app, tui_listing *ls, const pcre2_code *filter, char *err, size_t errsize)
 {
 	ls->app = app;
 	ls->filter = filter;
+	pthread_mutex_init(&ls->mu, NULL);
+	pthread_cond_init(&ls->cv, NULL);
+	if (app->opts.script) {
+		/* scripted: the whole listing, unless a test holds it after the
+		 * first phase (the screens are then the same every time) */
+		const char *hold = getenv("DUMPVIEW_TEST_HOLD_LISTING");
+		ls->hold = hold && *hold;
+	}
 	if (tui_term_open_pipe(ls->done_pipe)) {
 		snprintf(err, errsize, "pipe: %s", strerror(errno));
 		ls->joined = true;
@@ -97,16 +208,24 @@ int tui_listing_run(tui_app *app, tui_listing *ls, const pcre2_code *filter, cha
 		return -1;
 	}
 	struct pollfd pf = { ls->done_pipe[0], POLLIN, 0 };
-	if (!app->opts.script) {
-		int64_t until = tui_term_now_ms() + 300;
-		while (!atomic_load(&ls->done) && tui_term_now_ms() < until)
+	if (app->opts.script) {
+		while (ls->hold ? !listing_ready(ls) : !atomic_load(&ls->done)) {
 			poll(&pf, 1, 50);
+			tui_state_drain(ls->done_pipe[0]);
+		}
+	} else {
+		/* a listing done by then opens whole, as it always did */
+		int64_t until = tui_term_now_ms() + 300;
+		while (!atomic_load(&ls->done) && tui_term_now_ms() < until) {
+			poll(&pf, 1, 50);
+			tui_state_drain(ls->done_pipe[0]);   /* a partial comparison's byte: wait on */
+		}
 	}
-	if (!atomic_load(&ls->done) && !app->opts.script) {
+	if (!listing_ready(ls)) {
 		if (tui_term_start(app, err, errsize) != 0)
 			goto abandon;
 		int64_t last = 0;
-		while (!atomic_load(&ls->done)) {
+		while (!listing_ready(ls)) {
 			if (tui_term_now_ms() - last >= 100) {
 				draw_listing(app, ls);
 				last = tui_term_now_ms();
@@ -132,17 +251,23 @@ int tui_listing_run(tui_app *app, tui_listing *ls, const pcre2_code *filter, cha
 					goto quit;
 		}
 	}
-	pthread_join(ls->thread, NULL);
-	ls->joined = true;
-	close(ls->done_pipe[0]);
-	close(ls->done_pipe[1]);
-	if (!ls->cmp) {
+	bool final;
+	dv_comparison *c = listing_take(ls, &final);
+	tui_state_drain(ls->done_pipe[0]);
+	if (!final) {
+		/* the first phases: the listing goes on behind the explorer */
+		app->cmp = c;
+		app->listing = ls;
+		return 0;
+	}
+	listing_end(ls);
+	if (!c) {
 		tui_term_stop(app);
 		tui_term_restore_signals();
 		snprintf(err, errsize, "%s", ls->err.msg);
 		return -1;
 	}
-	app->cmp = ls->cmp;
+	app->cmp = c;
 	return 0;
 quit:
 	/* The listing may never end (a hung file system): the terminal is
@@ -156,4 +281,151 @@ abandon:
 	fflush(NULL);
 	fprintf(stderr, "dumpview: %s\n", err);
 	_exit(2);
+}
+
+int tui_listing_scan_threads(const tui_app *app)
+{
+	if (app->listing && app->nthreads > 2)
+		return (int)app->nthreads - 2;
+	return app->listing ? 1 : (int)app->nthreads;
+}
+
+/* Swaps c in for app->cmp (see tui_listing_service); false when the job
+ * thread is busy (nothing changed: try again later). */
+static bool swap_in(tui_app *app, dv_comparison *c, bool final)
+{
+	dv_comparison *old = app->cmp;
+	size_t old_n = old->npairs, old_ng = app->tree.ngroups;
+	dv_error e;
+
+	dv_error_clear(&e);
+	if (!tui_jobs_swap_cmp(&app->jobs, c))
+		return false;
+	if (tui_tree_adopt(&app->tree, c, &e) != 0) {
+		/* out of memory: the explorer goes on with what it has */
+		tui_jobs_swap_cmp(&app->jobs, old);
+		dv_comparison_free(c);
+		tui_state_message(app, true, "%s", e.msg);
+		return true;
+	}
+	/* The scan's workers point into the old comparison: stopped first.
+	 * One stuck in a read (a hung file system) is not waited for: the old
+	 * comparison is then left to it, never freed. */
+	bool scanning = app->scan != NULL, scan_ended = true;
+	if (scanning) {
+		struct timespec deadline;
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_nsec += 250 * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+		scan_ended = dv_comparison_scan_stop_until(old, &deadline);
+		app->scan = NULL;
+	}
+	dv_comparison_adopt(c, old);
+	if (old->has_threshold)
+		dv_comparison_set_threshold(c, old->threshold);
+	if (dv_comparison_rules(old) && dv_comparison_set_rules(c, (dv_rules *)dv_comparison_rules(old), &e) != 0)
+		tui_state_message(app, true, "%s", e.msg);
+	app->cmp = c;
+	/* the filter on the pairs new to the tree */
+	if (app->filter_re) {
+		for (size_t i = old_n; i < c->npairs; i++)
+			app->tree.hidden[i] = tui_state_pair_matches(app, app->filter_re, i) != DV_REGEX_MATCH;
+		/* as the filter does: the groups holding matches open */
+		for (size_t g = old_ng; g < app->tree.ngroups; g++) {
+			const tgroup *gr = &app->tree.groups[g];
+			for (size_t i = gr->first; i < gr->first + gr->count; i++)
+				if (!app->tree.hidden[i])
+					app->tree.groups[g].open = true;
+		}
+	}
+	for (size_t i = old_n; i < c->npairs; i++)
+		if (c->pairs[i].rank > 0)
+			app->multi_rank = true;
+	if (scan_ended)
+		dv_comparison_free(old);
+	if (scanning) {
+		app->scan = dv_comparison_scan_start(c, &app->mopts, final ? (int)app->nthreads : tui_listing_scan_threads(app),
+						      app->scan_pipe[1]);
+		if (app->scan && app->scan_paused)
+			dv_scan_pause(app->scan, true);
+	}
+	app->fd_valid = false;
+	app->gate_valid = false;
+	app->warn_cached = false;
+	app->last_prio_hash = 0;
+	tui_state_rebuild(app);
+	return true;
+}
+
+/* The open failed after the first phases: the scan and the job thread are
+ * stopped and nothing is drawn again before the runs may be freed; the
+ * explorer then quits with the error. Workers stuck in a read cannot be
+ * stopped: the process exits at once (the terminal restored). */
+static void listing_failing(tui_app *app, tui_listing *ls)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec++;
+	bool scan_ended = dv_comparison_scan_stop_until(app->cmp, &deadline);
+	bool jobs_ended = tui_jobs_stop_until(&app->jobs, &deadline);
+	app->scan = NULL;
+	if (!scan_ended || !jobs_ended) {
+		tui_term_stop(app);
+		fflush(NULL);
+		fprintf(stderr, "dumpview: the listing failed\n");
+		_exit(2);
+	}
+	app->quit = true;
+	app->listing_failed = true;   /* nothing is drawn from here */
+	/* a partial comparison taken, not swapped in: never drawn */
+	if (ls->next) {
+		dv_comparison_free(ls->next);
+		ls->next = NULL;
+	}
+	pthread_mutex_lock(&ls->mu);
+	ls->released = true;
+	pthread_cond_broadcast(&ls->cv);
+	pthread_mutex_unlock(&ls->mu);
+	/* its error comes with the end of the open */
+	while (!atomic_load(&ls->done))
+		poll(NULL, 0, 10);
+}
+
+void tui_listing_service(tui_app *app)
+{
+	tui_listing *ls = app->listing;
+	if (!ls)
+		return;
+	tui_state_drain(ls->done_pipe[0]);
+	pthread_mutex_lock(&ls->mu);
+	bool failing = ls->failing && !ls->released;
+	pthread_mutex_unlock(&ls->mu);
+	if (failing)
+		listing_failing(app, ls);
+	for (;;) {
+		if (!ls->next) {
+			ls->next = listing_take(ls, &ls->next_final);
+			if (!ls->next && !ls->next_final)
+				return;
+		}
+		if (ls->next_final && !ls->next) {
+			/* the listing failed after its first phases */
+			snprintf(app->listing_err, sizeof(app->listing_err), "%s", ls->err.msg);
+			app->listing_failed = true;
+			app->quit = true;
+			break;
+		}
+		if (!swap_in(app, ls->next, ls->next_final))
+			return;   /* the job thread is busy: the loop tries again */
+		ls->next = NULL;
+		app->dirty = true;
+		if (ls->next_final)
+			break;
+	}
+	listing_end(ls);
+	free(ls);
+	app->listing = NULL;
 }

@@ -11,23 +11,53 @@
 
 struct tui_app;
 
-/* The listing thread's work: both runs and their pairing. */
+/* The listing thread's work: both runs and their pairing. Phase by phase:
+ * each time both runs have listed more phases, a comparison of those
+ * (partial) waits in `partial` for the event loop, which swaps it in. */
 typedef struct tui_listing {
 	struct tui_app *app;
 	const pcre2_code *filter;
 	_Atomic size_t listed;
 	atomic_bool done;
 	bool joined;
-	int done_pipe[2];
-	dv_comparison *cmp;
+	int done_pipe[2];          /* a byte per partial comparison and at the end */
+	dv_comparison *cmp;        /* the whole comparison, once done (NULL: failed) */
 	dv_error err;
 	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	dv_comparison *partial;    /* the newest partial comparison not taken yet */
+	bool hold;                 /* tests: each run's listing waits after its first phase */
+	bool final_taken;
+	dv_comparison *next;       /* taken, waiting for the job thread to be idle */
+	bool next_final;
+	bool failing;              /* the open failed after a partial comparison: the
+				      runs are freed once the loop stops using it */
+	bool released;             /* the loop stopped using it */
 } tui_listing;
 
 /* Opens the comparison on a thread. Waits quietly for a moment; a longer
  * listing starts the terminal and shows its progress while q and signals
- * work. On quit with the listing still running, exits at once (the thread
- * may be stuck in the file system). Returns 0 with app->cmp set. */
+ * work, until the first phase of both runs is listed. On quit with the
+ * listing still running, exits at once (the thread may be stuck in the file
+ * system). Returns 0 with app->cmp set: the whole comparison, or a partial
+ * one with app->listing set (the listing goes on: tui_listing_service). */
 int tui_listing_run(struct tui_app *app, tui_listing *ls, const pcre2_code *filter, char *err, size_t errsize);
+
+/* The event loop, when the listing's pipe is readable (or a comparison
+ * waits): swaps the newest comparison in, between frames (the scan stopped
+ * and started again on it, the results so far moved over, the tree keeping
+ * its open nodes and selection). At the end of the listing, frees it and
+ * clears app->listing; a failed listing sets app->quit and the error. */
+void tui_listing_service(struct tui_app *app);
+
+/* Workers for the scan: while the runs are listed, two cores fewer (at
+ * least one), so the listing is not slowed down by the scan of its first
+ * phases; all of them once it is done. */
+int tui_listing_scan_threads(const struct tui_app *app);
+
+/* Releases a held listing (tests: DUMPVIEW_TEST_HOLD_LISTING). */
+void tui_listing_release(tui_listing *ls);
+
 
 #endif

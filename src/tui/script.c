@@ -184,6 +184,8 @@ static void script_command(tui_app *app, char *cmd)
 		atomic_store(&app->script_hold, 1);
 	} else if (!strcmp(cmd, "release-computes")) {
 		atomic_store(&app->script_hold, 0);
+	} else if (!strcmp(cmd, "release-listing")) {
+		app->loop->finish_listing(app);
 	} else if (!strcmp(cmd, "wait-held")) {
 		wait_held(app, *arg ? atoi(arg) : 1);
 	} else {

@@ -118,6 +118,9 @@ void tui_state_update_first_div(tui_app *app)
 			app->tree.agg_stale = true;
 	} else {
 		app->first_div = dv_first_divergence(app->cmp, &app->first_div_known);
+		/* no divergence in the phases listed so far says nothing of the rest */
+		if (app->listing && app->first_div < 0)
+			app->first_div_known = false;
 		app->fd_valid = true;
 		app->fd_epoch = app->cmp->rule_epoch;
 		app->fd_key = key;

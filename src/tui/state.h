@@ -30,11 +30,21 @@ typedef struct tui_loop {
 	int (*next_key)(struct tui_app *app);
 	/* Services background events for up to timeout_ms (scan and job pipes, signals). */
 	void (*poll)(struct tui_app *app, int timeout_ms);
+	/* Lets a held listing go on (tests) and waits until the whole
+	 * comparison is in (a script's :release-listing). */
+	void (*finish_listing)(struct tui_app *app);
 } tui_loop;
+
+struct tui_listing;
 
 typedef struct tui_app {
 	dv_tui_opts opts;
 	dv_comparison *cmp;
+	/* the runs still being listed (listing.c): cmp holds the phases listed
+	 * so far and is swapped for a larger one as more are; NULL once done */
+	struct tui_listing *listing;
+	bool listing_failed;     /* the listing failed after its first phases */
+	char listing_err[DV_ERROR_MAX];
 	dv_metrics_opts mopts;
 	tui_tree tree;
 	/* terminal */

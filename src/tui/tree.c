@@ -62,6 +62,36 @@ int tui_tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
 	return 0;
 }
 
+int tui_tree_adopt(tui_tree *t, dv_comparison *cmp, dv_error *err)
+{
+	tui_tree nt;
+	if (tui_tree_init(&nt, cmp, err) != 0)
+		return -1;
+	/* the old comparison's phases, groups and pairs come first in the new
+	 * one, the same: their open flags and filtering carry over */
+	size_t np = t->cmp->nphases < cmp->nphases ? t->cmp->nphases : cmp->nphases;
+	for (size_t p = 0; p < np; p++)
+		nt.phases[p].open = t->phases[p].open;
+	size_t ng = t->ngroups < nt.ngroups ? t->ngroups : nt.ngroups;
+	for (size_t g = 0; g < ng; g++)
+		nt.groups[g].open = t->groups[g].open;
+	size_t n = t->cmp->npairs < cmp->npairs ? t->cmp->npairs : cmp->npairs;
+	memcpy(nt.hidden, t->hidden, n * sizeof(*nt.hidden));
+	nt.sort = t->sort;
+	nt.filtering = t->filtering;
+	nt.gen = t->gen;
+	/* the rows as they were: the rebuild finds the selected node again */
+	nt.rows = t->rows;
+	nt.nrows = t->nrows;
+	nt.rows_cap = t->rows_cap;
+	nt.sel = t->sel;
+	t->rows = NULL;
+	tui_tree_free(t);
+	*t = nt;
+	tui_tree_rebuild(t);
+	return 0;
+}
+
 void tui_tree_free(tui_tree *t)
 {
 	free(t->phases);

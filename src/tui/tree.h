@@ -79,6 +79,10 @@ typedef struct tui_tree {
 
 int tui_tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err);
 void tui_tree_free(tui_tree *t);
+/* The tree over cmp, a comparison whose first phases and pairs are those of
+ * t's (the runs listed further): open flags, hidden pairs, the sort and the
+ * selected node carry over; the pairs new to it are shown. */
+int tui_tree_adopt(tui_tree *t, dv_comparison *cmp, dv_error *err);
 /* The rows from open flags, hidden pairs and the sort; the selection stays
  * on its node, else on its nearest ancestor. */
 void tui_tree_rebuild(tui_tree *t);
