@@ -509,6 +509,8 @@ int cmd_compare(int argc, char **argv)
 		if (cmp->pairs[i].kind == DV_PAIR_MATCHED)
 			wait_pair(scan, &cmp->pairs[i], &mopts, out);
 		dv_report_pair(report, i);
+		/* written: only its verdict is read again (the pass rule is set) */
+		dv_comparison_retire(cmp, i);
 	}
 	dv_comparison_scan_wait(cmp);
 	/* Fail closed: a run where nothing passed (every pair skipped, say

@@ -186,6 +186,16 @@ struct dv_rules;
 
 #define DV_NO_RULE UINT32_MAX     /* dv_comparison.rule_of: no rule matches the name */
 
+/* What a retired pair keeps of its result (dv_comparison_retire): its
+ * verdict and what the diagnosis reads. */
+typedef struct dv_pair_verdict {
+	double rel_diff;
+	int64_t numel, identical;
+	unsigned char outcome;        /* dv_outcome (comparison.h): PASS or FAIL */
+	bool integer;                 /* both dtypes integer */
+	bool retired;                 /* the pair's result was freed: read this instead */
+} dv_pair_verdict;
+
 typedef struct dv_comparison {
 	dv_run *base, *targ;
 	dv_phase_pairs *phases;       /* union of both runs' phases, in phase order */
@@ -224,6 +234,11 @@ typedef struct dv_comparison {
 	bool warnings_recorded;
 	char **recorded_warnings;
 	size_t nrecorded_warnings;
+	/* dv_comparison_retire: per pair, NULL until the first retirement; the
+	 * lowest diverging pair offered, kept whole (retire_kept_any) */
+	dv_pair_verdict *retired;
+	size_t retire_kept;
+	bool retire_kept_any;
 } dv_comparison;
 
 /* Pairs two runs by the comparator's rule (all tags but dump_index, with

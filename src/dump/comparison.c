@@ -217,11 +217,25 @@ const dv_rule *dv_comparison_rule(const dv_comparison *cmp, size_t pair_index)
 	return k == (size_t)-1 ? NULL : dv_rules_get(cmp->rules, k);
 }
 
+/* The verdict kept of a retired pair, else NULL. */
+static const dv_pair_verdict *retired_of(const dv_comparison *cmp, const dv_pair *p)
+{
+	const dv_pair_verdict *rv;
+
+	if (!cmp || !cmp->retired)
+		return NULL;
+	rv = &cmp->retired[p - cmp->pairs];
+	return rv->retired ? rv : NULL;
+}
+
 /* A computed tensor (metrics or a shape mismatch) whose name no rule matches. */
 static bool pair_no_rule(const dv_comparison *cmp, const dv_pair *p)
 {
 	int status = p->result->status;
 
+	/* a retired pair had a rule (PASS or FAIL): never one without */
+	if (retired_of(cmp, p))
+		return false;
 	return cmp && cmp->rules && p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_DONE &&
 	       (status == DV_RESULT_COMPARED || status == DV_RESULT_SHAPE_MISMATCH) &&
 	       cmp->rule_of[p - cmp->pairs] == DV_NO_RULE;
@@ -239,6 +253,7 @@ static dv_outcome judge_metrics(const dv_comparison *cmp, const dv_pair *p, cons
 				bool *values_equal)
 {
 	const dv_pair_result *r = p->result;
+	const dv_pair_verdict *rv;
 	int state;
 	bool passes;
 
@@ -251,6 +266,8 @@ static dv_outcome judge_metrics(const dv_comparison *cmp, const dv_pair *p, cons
 		return DV_OUTCOME_CANCELLED;
 	if (state != DV_PAIR_DONE)
 		return DV_OUTCOME_PENDING;
+	if ((rv = retired_of(cmp, p)))
+		return (dv_outcome)rv->outcome;
 	if (pair_no_rule(cmp, p))
 		return DV_OUTCOME_ERROR;
 	switch (r->status) {
@@ -535,10 +552,47 @@ const char *dv_comparison_message(const dv_comparison *cmp, size_t pair_index)
 
 	if (pair_no_rule(cmp, &cmp->pairs[pair_index]))
 		return DV_NO_RULE_MESSAGE;
+	/* what its result said: COMPARED, no error text */
+	if (retired_of(cmp, &cmp->pairs[pair_index]))
+		return "shape mismatch";
 	if (res->error[0])
 		return res->error;
 	return res->status == DV_RESULT_CANCELLED ? "cancelled" :
 	       res->status == DV_RESULT_NONE ? "not computed" : "shape mismatch";
+}
+
+bool dv_comparison_retire(dv_comparison *cmp, size_t pair_index)
+{
+	dv_pair *p = &cmp->pairs[pair_index];
+	const dv_pair_result *r = p->result;
+	dv_pair_verdict *rv;
+	dv_outcome v;
+
+	if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE ||
+	    r->status != DV_RESULT_COMPARED || dv_pair_replica_mismatch(p) || retired_of(cmp, p))
+		return false;
+	v = judge_metrics(cmp, p, NULL, NULL);
+	if (v != DV_OUTCOME_PASS && v != DV_OUTCOME_FAIL)
+		return false;
+	/* the first divergence's numbers are quoted by the summary */
+	if (v == DV_OUTCOME_FAIL && (!cmp->retire_kept_any || pair_index < cmp->retire_kept)) {
+		cmp->retire_kept = pair_index;
+		cmp->retire_kept_any = true;
+		return false;
+	}
+	if (!cmp->retired && !(cmp->retired = calloc(cmp->npairs, sizeof(*cmp->retired))))
+		return false;
+	rv = &cmp->retired[pair_index];
+	rv->rel_diff = r->rel_diff;
+	rv->numel = r->numel;
+	rv->identical = r->identical;
+	rv->integer = dv_dtype_is_integer(r->base.dtype) && dv_dtype_is_integer(r->targ.dtype);
+	rv->outcome = (unsigned char)v;
+	rv->retired = true;
+	dv_logical_result_free(p->logical);
+	p->logical = NULL;
+	dv_pair_result_release(p);
+	return true;
 }
 
 /* Whether a name fully matches an allow pattern. One too expensive to match

@@ -581,8 +581,18 @@ int dv_diag_input_build(const dv_comparison *cmp, dv_diag_input *in)
 		d->replica_mismatch = dv_pair_replica_mismatch(p);
 		if (p->kind != DV_PAIR_MATCHED || !d->done)
 			continue;
-		d->status = r->status;
 		d->message = dv_comparison_message(cmp, i);
+		if (cmp->retired && cmp->retired[i].retired) {
+			const dv_pair_verdict *rv = &cmp->retired[i];
+
+			d->status = DV_RESULT_COMPARED;
+			d->integer = rv->integer;
+			d->rel_diff = rv->rel_diff;
+			d->numel = rv->numel;
+			d->identical = rv->identical;
+			continue;
+		}
+		d->status = r->status;
 		if (r->status == DV_RESULT_COMPARED) {
 			d->integer = dv_dtype_is_integer(r->base.dtype) && dv_dtype_is_integer(r->targ.dtype);
 			d->rel_diff = r->rel_diff;

@@ -707,6 +707,7 @@ void dv_comparison_free(dv_comparison *cmp)
 	free(cmp->pair_files);
 	free(cmp->rule_of);
 	free(cmp->out_of_shard);
+	free(cmp->retired);
 	dv_warnings_free(cmp->recorded_warnings, cmp->nrecorded_warnings);
 	dv_run_free(cmp->base);
 	dv_run_free(cmp->targ);
