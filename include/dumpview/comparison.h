@@ -257,6 +257,9 @@ typedef struct dv_diag_input {
 	size_t nphases;
 	const dv_diag_pair *pairs;  /* execution order */
 	size_t npairs;
+	/* pairs NULL: pair i is read with pair_at(ctx, i, out) instead */
+	void (*pair_at)(const void *ctx, size_t i, dv_diag_pair *out);
+	const void *ctx;
 	size_t problems;            /* folders not read, both runs */
 } dv_diag_input;
 
