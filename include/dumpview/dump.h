@@ -29,7 +29,7 @@ typedef struct dv_tag {
 
 /* A listed file keeps its names and tags in one allocation, block: the tags
  * array, then path (relpath and filename are its tails when they can be),
- * stem and each tag's value, NUL-terminated; tag keys are its run's
+ * stem (only when it is the name) and each tag's value, NUL-terminated; tag keys are its run's
  * (dv_run.tag_keys), or in the block past a run's first DV_RUN_TAG_KEYS. */
 typedef struct dv_dumpfile {
 	char *path;            /* full path, for opening */
@@ -45,7 +45,8 @@ typedef struct dv_dumpfile {
 	int64_t dump_index;    /* tag "dump_index"; -1 when absent */
 	int layer;             /* layer_id / layer tag, else layer regex group 1; -1 none */
 	int duplicate_index;   /* order among files of equal pairing tags, by dump_index, from 0 */
-	char *stem;            /* file name without ".pt" (name falls back to it) */
+	char *stem;            /* file name without ".pt" when it is the name (no name tag), else
+				  NULL: read it with dv_dumpfile_stem */
 	size_t nfile_tags;     /* tags[0 .. nfile_tags) come from the file name, the rest from folders */
 	char *unmapped_name;   /* the name before --name-map renamed the file (name_map.h); NULL when
 				  it was not renamed, else name is allocated apart and owned */
@@ -108,6 +109,10 @@ void dv_run_free(dv_run *run);
 int dv_dumpfile_init(dv_dumpfile *f, const char *root, const char *relpath, const pcre2_code *layer_re,
 		     dv_error *err);
 void dv_dumpfile_free(dv_dumpfile *f);
+/* The file name without ".pt" (f->stem when kept; a renamed stem as the
+ * name map left it): *len bytes from the pointer, NUL-terminated only when
+ * it is f->stem. */
+const char *dv_dumpfile_stem(const dv_dumpfile *f, size_t *len);
 
 /* File-name tags: split the stem on "___", each part on its first "=";
  * parts without "=" are ignored. Returns the count; *tags is malloc'd. */

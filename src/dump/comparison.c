@@ -489,7 +489,19 @@ unsigned dv_pair_shard(const dv_comparison *cmp, size_t index, unsigned n)
 
 	h = fnv_str(h, cmp->phases[p->phase].name);
 	h = fnv_str(h, p->name);
-	h = fnv_str(h, f ? f->stem : NULL);
+	if (f) {
+		size_t sl;
+		const unsigned char *stem = (const unsigned char *)dv_dumpfile_stem(f, &sl);
+
+		/* as fnv_str over the stem as a string */
+		for (size_t i = 0; i < sl; i++) {
+			h ^= stem[i];
+			h *= FNV_PRIME;
+		}
+		h *= FNV_PRIME;   /* its NUL */
+	} else {
+		h = fnv_str(h, NULL);
+	}
 	/* the high bits: FNV's low bits mix poorly */
 	return n ? (unsigned)((h >> 16) % n) + 1 : 1;
 }

@@ -86,11 +86,13 @@ static char *pairing_key(const dv_dumpfile *f, const folder_keys *fk, const skip
 	/* A file name without tags is all there is to tell such files apart
 	 * (otherwise they would all pair by order alone). */
 	if (key && !f->nfile_tags) {
-		size_t named_len = len + strlen(f->stem) + 2;
+		size_t sl;
+		const char *stem = dv_dumpfile_stem(f, &sl);
+		size_t named_len = len + sl + 2;
 		char *named = malloc(named_len);
 
 		if (named)
-			snprintf(named, named_len, "%s\x1e%s", key, f->stem);
+			snprintf(named, named_len, "%s\x1e%.*s", key, (int)sl, stem);
 		free(key);
 		key = named;
 	}
