@@ -357,7 +357,7 @@ static void test_file_block(void **state)
 			/* kept apart only as the name */
 			assert_true(!f->stem == (dv_tag_get(f, "name") != NULL));
 		}
-		assert_true(f->path >= f->block && f->path < f->block + f->block_size);
+		assert_true(f->path >= (char *)f->tags && f->path < (char *)f->tags + f->block_size);
 		assert_int_equal(f->nfile_tags, loose ? 1 : 4);
 		assert_int_equal(f->ntags, f->nfile_tags + 1);
 		if (loose) {

@@ -27,31 +27,33 @@ typedef struct dv_tag {
 	char *value;
 } dv_tag;
 
-/* A listed file keeps its names and tags in one allocation, block: the tags
- * array, then path (relpath and filename are its tails when they can be),
- * stem (only when it is the name) and each tag's value, NUL-terminated; tag keys are its run's
- * (dv_run.tag_keys), or in the block past a run's first DV_RUN_TAG_KEYS. */
+/* A listed file keeps its names and tags in one allocation, its block: the
+ * tags array (where the block starts: tags points at it), then path
+ * (relpath and filename are its tails when they can be), stem (only when it
+ * is the name) and each tag's value, NUL-terminated; tag keys are its run's
+ * (dv_run.tag_keys), or in the block past a run's first DV_RUN_TAG_KEYS.
+ * Kept small: a run may list hundreds of thousands. */
 typedef struct dv_dumpfile {
 	char *path;            /* full path, for opening */
 	char *relpath;         /* relative to the run's root (what reports print) */
 	char *filename;        /* base name */
 	dv_tag *tags;          /* from the file name, plus the folder tags when a phase has several
 				  subfolders: engine=<i>, rollout=<i>, sglang_dump=<ordinal by timestamp>
-				  (timestamps differ between runs), folder=<name> for any other */
-	size_t ntags;
+				  (timestamps differ between runs), folder=<name> for any other;
+				  owned: the start of the block */
 	const char *name;      /* tag "name" (or the stem when absent) */
+	char *stem;            /* file name without ".pt" when it is the name (no name tag), else
+				  NULL: read it with dv_dumpfile_stem */
+	char *unmapped_name;   /* the name before --name-map renamed the file (name_map.h); NULL when
+				  it was not renamed, else name is allocated apart and owned */
 	int64_t step;          /* tag "step" or "forward_pass_id"; -1 when absent */
 	int64_t rank;          /* tag "rank"; -1 when absent */
 	int64_t dump_index;    /* tag "dump_index"; -1 when absent */
 	int layer;             /* layer_id / layer tag, else layer regex group 1; -1 none */
 	int duplicate_index;   /* order among files of equal pairing tags, by dump_index, from 0 */
-	char *stem;            /* file name without ".pt" when it is the name (no name tag), else
-				  NULL: read it with dv_dumpfile_stem */
-	size_t nfile_tags;     /* tags[0 .. nfile_tags) come from the file name, the rest from folders */
-	char *unmapped_name;   /* the name before --name-map renamed the file (name_map.h); NULL when
-				  it was not renamed, else name is allocated apart and owned */
-	char *block;           /* owned: everything above but a mapped name, in one allocation */
-	size_t block_size;
+	uint16_t ntags;
+	uint16_t nfile_tags;   /* tags[0 .. nfile_tags) come from the file name, the rest from folders */
+	uint32_t block_size;   /* bytes of the block */
 } dv_dumpfile;
 
 #define DV_RUN_TAG_KEYS 256    /* tag keys a run shares among its files; more are copied */
@@ -160,7 +162,9 @@ struct dv_logical_result;
  * TP=4 target's four rank files pair with a TP=1 baseline's one file. */
 typedef struct dv_pair {
 	dv_pair_kind kind;
-	size_t phase;                 /* index into dv_comparison.phase_names */
+	int layer;                    /* -1 none */
+	_Atomic int state;            /* dv_pair_state; result valid once DONE */
+	uint32_t phase;               /* index into dv_comparison.phases */
 	const dv_dumpfile *base;      /* the first baseline file; NULL when TARGET_ONLY */
 	const dv_dumpfile *targ;      /* the first target file; NULL when BASELINE_ONLY */
 	const dv_dumpfile *const *files; /* every file: nbase baseline ones, then ntarg target
@@ -170,9 +174,7 @@ typedef struct dv_pair {
 	struct dv_logical_result *logical; /* what a computed multi-file or dims pair adds
 					      (logical.h), NULL when nothing; valid once DONE */
 	const char *name;             /* tensor name */
-	int layer;                    /* -1 none */
 	int64_t step, rank;
-	_Atomic int state;            /* dv_pair_state; result valid once DONE */
 	dv_pair_result *result;       /* never NULL: &dv_pair_result_none until computed, then
 					 its own (dv_pair_result_slot), freed with the comparison */
 } dv_pair;

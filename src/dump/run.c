@@ -289,7 +289,7 @@ void dv_dumpfile_free(dv_dumpfile *f)
 	 * the block */
 	if (f->unmapped_name)
 		free((char *)f->name);
-	free(f->block);
+	free(f->tags);
 }
 
 /* D + sep + fname as path_join writes it, the folder part seen as D then
@@ -370,12 +370,14 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	 * name's head (dv_dumpfile_stem), not worth its bytes a file */
 	if (!has_name)
 		strings += sl + 1;
-	f->block_size = n * sizeof(dv_tag) + strings;
-	if (!(f->block = malloc(f->block_size)))
+	/* the record's narrow counts: a file name of NAME_MAX bytes is far below */
+	if (n > UINT16_MAX - MAX_DEPTH - 2 || n * sizeof(dv_tag) + strings > UINT32_MAX)
+		return dv_error_set(err, "%s/%s: file name too long", dir, fname);
+	f->block_size = (uint32_t)(n * sizeof(dv_tag) + strings);
+	if (!(f->tags = malloc(f->block_size)))
 		return dv_error_set(err, "%s: out of memory", dir);
-	f->tags = (dv_tag *)f->block;
-	f->ntags = f->nfile_tags = n;
-	at = f->block + n * sizeof(dv_tag);
+	f->ntags = f->nfile_tags = (uint16_t)n;
+	at = (char *)f->tags + n * sizeof(dv_tag);
 	f->path = at;
 	memcpy(at, dir, dl);
 	if (dn > dl)
@@ -508,7 +510,7 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 		dv_dumpfile *f = &pb->files[i];
 		size_t old_tags = f->ntags * sizeof(dv_tag), old_strings = f->block_size - old_tags;
 		size_t size = f->block_size + sizeof(dv_tag) + (shared ? 0 : kl + 1) + vl + 1;
-		char *block = malloc(size), *old = f->block, *at;
+		char *block = malloc(size), *old = (char *)f->tags, *at;
 		ptrdiff_t delta;
 
 		if (!block)
@@ -538,8 +540,7 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 		f->tags[f->nfile_tags].value = put(&at, val, vl);
 		f->ntags++;
 		free(old);
-		f->block = block;
-		f->block_size = size;
+		f->block_size = (uint32_t)size;
 	}
 	return 0;
 }
