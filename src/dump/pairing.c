@@ -98,11 +98,12 @@ static char *pairing_key(const dv_dumpfile *f, const folder_keys *fk, const skip
 	}
 	/* duplicate_index is a key column of a logical tensor */
 	if (key && skip) {
-		size_t dl = strlen(key) + 24;
+		char num[16];
+		size_t dl = strlen(key) + 2 + (size_t)snprintf(num, sizeof(num), "%d", f->duplicate_index);
 		char *dup = malloc(dl);
 
 		if (dup)
-			snprintf(dup, dl, "%s\x1d%d", key, f->duplicate_index);
+			snprintf(dup, dl, "%s\x1d%s", key, num);
 		free(key);
 		key = dup;
 	}
@@ -390,11 +391,21 @@ static int regroup(keyed *k, size_t n, const folder_keys *fk, const skip_set *sk
 {
 	for (size_t i = 0; i < n; i++) {
 		char *g = pairing_key(k[i].file, fk, skip);
+		size_t gl;
 
 		if (!g)
 			return -1;
-		free(k[i].key);
-		k[i].key = g;
+		/* in the file's own key when it fits (it mostly does: rank is
+		 * left out): a new string a file would leave the old ones as
+		 * holes of the size of every key of the phase, touched memory */
+		gl = strlen(g);
+		if (gl <= strlen(k[i].key)) {
+			memcpy(k[i].key, g, gl + 1);
+			free(g);
+		} else {
+			free(k[i].key);
+			k[i].key = g;
+		}
 	}
 	qsort(k, n, sizeof(*k), cmp_grouped);
 	return 0;
