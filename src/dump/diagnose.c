@@ -571,7 +571,7 @@ static void fill_pair(const void *ctx, size_t i, dv_diag_pair *d)
 	const dv_pair *p = &cmp->pairs[i];
 	const dv_pair_result *r = p->result;
 
-	*d = (dv_diag_pair){ 0 };
+	/* d is zeroed by the caller (PAIR_AT's, dv_diag_input_build's calloc) */
 	d->phase = p->phase;
 	d->kind = p->kind;
 	d->name = p->name;
@@ -579,9 +579,11 @@ static void fill_pair(const void *ctx, size_t i, dv_diag_pair *d)
 	d->step = p->step;
 	d->rank = p->rank;
 	d->done = atomic_load(&p->state) == DV_PAIR_DONE;
-	d->verdict = dv_comparison_verdict(cmp, i, NULL);
 	d->metrics = dv_comparison_metrics_verdict(cmp, i);
 	d->replica_mismatch = dv_pair_replica_mismatch(p);
+	/* dv_comparison_verdict without judging twice: a failed replicated
+	 * check fails what the metrics pass */
+	d->verdict = d->metrics == DV_OUTCOME_PASS && d->replica_mismatch ? DV_OUTCOME_FAIL : d->metrics;
 	if (p->kind != DV_PAIR_MATCHED || !d->done)
 		return;
 	d->message = dv_comparison_message(cmp, i);
