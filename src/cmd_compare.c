@@ -153,7 +153,7 @@ static void wait_pair(dv_scan *scan, dv_pair *pair, const dv_metrics_opts *mopts
  * a printer slowed down (a busy machine, a slow pipe) must not let them
  * pile up. Paused at SCAN_AHEAD ahead, resumed under SCAN_AHEAD / 4: the
  * workers never starve this thread, and pause rarely. */
-#define SCAN_AHEAD 4096
+#define SCAN_AHEAD 1024
 
 /* Whether a worker has taken pair k: 1 yes, 0 not yet, -1 cannot tell
  * (an unmatched pair or one of another shard is DONE from the start). */

@@ -194,12 +194,10 @@ struct dv_rules;
 #define DV_NO_RULE UINT32_MAX     /* dv_comparison.rule_of: no rule matches the name */
 
 /* What a retired pair keeps of its result (dv_comparison_retire): its
- * verdict and what the diagnosis reads. */
+ * verdict. Nothing else of it is read again: the diagnosis quotes numbers
+ * of the first divergence and of integer pairs only, which stay whole. */
 typedef struct dv_pair_verdict {
-	double rel_diff;
-	int64_t numel, identical;
 	unsigned char outcome;        /* dv_outcome (comparison.h): PASS or FAIL */
-	bool integer;                 /* both dtypes integer */
 	bool retired;                 /* the pair's result was freed: read this instead */
 } dv_pair_verdict;
 

@@ -609,13 +609,11 @@ bool dv_comparison_retire(dv_comparison *cmp, size_t pair_index)
 		cmp->retire_kept_any = true;
 		return false;
 	}
+	if (dv_dtype_is_integer(r->base.dtype) && dv_dtype_is_integer(r->targ.dtype))
+		return false;
 	if (!cmp->retired && !(cmp->retired = calloc(cmp->npairs, sizeof(*cmp->retired))))
 		return false;
 	rv = &cmp->retired[pair_index];
-	rv->rel_diff = r->rel_diff;
-	rv->numel = r->numel;
-	rv->identical = r->identical;
-	rv->integer = dv_dtype_is_integer(r->base.dtype) && dv_dtype_is_integer(r->targ.dtype);
 	rv->outcome = (unsigned char)v;
 	rv->retired = true;
 	dv_logical_result_free(p->logical);
