@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 	 * grow by mremap() and leave no hole in the heap when they move.
 	 * glibc only; other allocators keep their defaults. */
 #if defined(HAVE_MALLOPT) && defined(M_MMAP_THRESHOLD) && defined(M_TRIM_THRESHOLD)
-	mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 #endif
 	if (argc < 2) {
