@@ -148,6 +148,37 @@ static void wait_pair(dv_scan *scan, dv_pair *pair, const dv_metrics_opts *mopts
 	}
 }
 
+/* The workers may run ahead of this thread by at most SCAN_AHEAD pairs:
+ * every computed pair not yet written holds its whole result (~1 KB), and
+ * a printer slowed down (a busy machine, a slow pipe) must not let them
+ * pile up. Paused at SCAN_AHEAD ahead, resumed under SCAN_AHEAD / 4: the
+ * workers never starve this thread, and pause rarely. */
+#define SCAN_AHEAD 1024
+
+/* Whether a worker has taken pair k: 1 yes, 0 not yet, -1 cannot tell
+ * (an unmatched pair or one of another shard is DONE from the start). */
+static int taken(const dv_comparison *cmp, size_t k)
+{
+	if (cmp->pairs[k].kind != DV_PAIR_MATCHED || !dv_comparison_in_shard(cmp, k))
+		return -1;
+	return atomic_load(&cmp->pairs[k].state) != DV_PAIR_PENDING;
+}
+
+static void pace_scan(dv_scan *scan, const dv_comparison *cmp, size_t i, bool *paused)
+{
+	size_t far = i + SCAN_AHEAD, near = i + SCAN_AHEAD / 4;
+
+	if (!*paused && far < cmp->npairs && taken(cmp, far) == 1) {
+		dv_scan_pause(scan, true);
+		*paused = true;
+	} else if (*paused && (near >= cmp->npairs || taken(cmp, near) == 0 ||
+			       atomic_load(&cmp->pairs[i].state) != DV_PAIR_DONE)) {
+		/* resumed before waiting on a pair too: a paused scan computes none */
+		dv_scan_pause(scan, false);
+		*paused = false;
+	}
+}
+
 /* "K/N", 1 <= K <= N. */
 static int parse_shard(const char *s, unsigned *k, unsigned *n)
 {
@@ -278,7 +309,7 @@ int cmd_compare(int argc, char **argv)
 	size_t nwarnings = 0;
 	FILE *out = stdout;
 	dv_outfile outfile = { 0 };
-	bool complete = false;
+	bool complete = false, paused = false;
 	unsigned shard_k = 0, shard_n = 0;
 	dv_report_shard shard = { 0 };
 	int rc = 2, c;
@@ -510,9 +541,12 @@ int cmd_compare(int argc, char **argv)
 	for (i = 0; i < cmp->npairs; i++) {
 		if (!dv_comparison_in_shard(cmp, i))
 			continue;
+		pace_scan(scan, cmp, i, &paused);
 		if (cmp->pairs[i].kind == DV_PAIR_MATCHED)
 			wait_pair(scan, &cmp->pairs[i], &mopts, out);
 		dv_report_pair(report, i);
+		/* written: only its verdict is read again (the pass rule is set) */
+		dv_comparison_retire(cmp, i);
 	}
 	dv_comparison_scan_wait(cmp);
 	/* Fail closed: a run where nothing passed (every pair skipped, say

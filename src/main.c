@@ -65,10 +65,12 @@ int main(int argc, char **argv)
 	if (!getenv("TZ"))
 		setenv("TZ", ":/etc/localtime", 0);
 	/* Per-pair buffers of a few hundred KiB: keep them on the heap instead of
-	 * fresh mmap()s (page faults) and trims (madvise) for every pair.
+	 * fresh mmap()s (page faults) and trims (madvise) for every pair. The
+	 * arrays of a large comparison (pairs, files: MBs) are mmap()ed: they
+	 * grow by mremap() and leave no hole in the heap when they move.
 	 * glibc only; other allocators keep their defaults. */
 #if defined(HAVE_MALLOPT) && defined(M_MMAP_THRESHOLD) && defined(M_TRIM_THRESHOLD)
-	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 #endif
 	if (argc < 2) {

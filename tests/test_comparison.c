@@ -748,6 +748,79 @@ static void test_scan_owned_by_the_comparison(void **state)
 	dv_set_compare_fn(NULL);
 }
 
+/* Retiring written pairs (compare) changes no answer: verdicts, messages,
+ * the first divergence, the gate, the counts and the diagnosis. */
+static void test_retire_keeps_every_answer(void **state)
+{
+	dv_error err;
+	dv_comparison *cmp = open_cmp(NULL, 0, NULL, &err);
+	dv_outcome verdict[16], metrics[16];
+	const char *message[16];
+	char *diagnosis, *again;
+	ptrdiff_t first;
+	bool known, known_again;
+	dv_gate g, g_again;
+	dv_counts c, c_again;
+	size_t err_pair = 5, retired = 0;
+
+	(void)state;
+	assert_non_null(cmp);
+	assert_true(cmp->npairs <= 16);
+	for (size_t i = 0; i < cmp->npairs; i++)
+		if (cmp->pairs[i].kind == DV_PAIR_MATCHED)
+			set_compared(&cmp->pairs[i], i == 1 ? 0.4 : i == 4 ? 0.5 : 1e-5 * (double)i);
+	assert_int_equal(cmp->pairs[err_pair].kind, DV_PAIR_MATCHED);
+	cmp->pairs[err_pair].result->status = DV_RESULT_ERROR;
+	dv_result_set_error(cmp->pairs[err_pair].result, "x.pt: unreadable");
+	dv_comparison_recount(cmp);
+	for (size_t i = 0; i < cmp->npairs; i++) {
+		verdict[i] = dv_comparison_verdict(cmp, i, NULL);
+		metrics[i] = dv_comparison_metrics_verdict(cmp, i);
+		message[i] = dv_comparison_message(cmp, i);
+	}
+	first = dv_first_divergence(cmp, &known);
+	dv_comparison_gate(cmp, NULL, NULL, &g);
+	dv_comparison_counts(cmp, &c);
+	diagnosis = dv_diagnose(cmp);
+	assert_non_null(diagnosis);
+	assert_int_equal(first, 1);
+
+	for (size_t i = 0; i < cmp->npairs; i++) {
+		bool r = dv_comparison_retire(cmp, i);
+
+		/* the first divergence, an error and a one-sided name stay whole */
+		assert_int_equal(r, cmp->pairs[i].kind == DV_PAIR_MATCHED && i != 1 && i != err_pair);
+		retired += r;
+		if (r)
+			assert_ptr_equal(cmp->pairs[i].result, &dv_pair_result_none);
+	}
+	assert_true(retired >= 7);
+	assert_false(dv_comparison_retire(cmp, 0));   /* once */
+	assert_true(cmp->pairs[1].result->rel_diff == 0.4);
+	for (size_t i = 0; i < cmp->npairs; i++) {
+		assert_int_equal(dv_comparison_verdict(cmp, i, NULL), verdict[i]);
+		assert_int_equal(dv_comparison_metrics_verdict(cmp, i), metrics[i]);
+		assert_string_equal(dv_comparison_message(cmp, i), message[i]);
+		assert_false(dv_comparison_no_rule(cmp, i));
+	}
+	assert_int_equal(dv_first_divergence(cmp, &known_again), first);
+	assert_int_equal(known_again, known);
+	dv_comparison_gate(cmp, NULL, NULL, &g_again);
+	assert_int_equal(g_again.passed, g.passed);
+	assert_int_equal(g_again.failed, g.failed);
+	assert_int_equal(g_again.errored, g.errored);
+	assert_int_equal(g_again.skipped, g.skipped);
+	assert_int_equal(g_again.status, g.status);
+	dv_comparison_counts(cmp, &c_again);
+	assert_memory_equal(&c_again, &c, sizeof(c));
+	again = dv_diagnose(cmp);
+	assert_non_null(again);
+	assert_string_equal(again, diagnosis);
+	free(diagnosis);
+	free(again);
+	dv_comparison_free(cmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -763,6 +836,7 @@ int main(void)
 		cmocka_unit_test(test_first_divergence_known_and_so_far),
 		cmocka_unit_test(test_warnings_and_problems_reachable),
 		cmocka_unit_test(test_scan_owned_by_the_comparison),
+		cmocka_unit_test(test_retire_keeps_every_answer),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

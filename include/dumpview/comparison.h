@@ -180,6 +180,21 @@ bool dv_outcome_diverges(dv_outcome v);
  * metrics verdict diverges, exact (*known) once every pair before it has a final
  * verdict. */
 
+/* For a caller done with a computed pair's full result (`compare`, once the
+ * pair's record is written): frees its result and logical result, keeping
+ * its verdict (dv_pair_verdict, 2 bytes instead of ~800). Every function
+ * here then answers as before, but the verdict is frozen: call it only when
+ * the pass rule will not change again. pair->result then reads as not
+ * computed (status NONE), and dv_diag_input_build gives it no numbers
+ * (rel_diff NaN): code that reads results directly must not be given a
+ * retired pair. A pair whose result may still be read stays whole (false):
+ * one not DONE or not COMPARED, a replica mismatch, a verdict other than
+ * PASS or FAIL, a pair of integer tensors (the diagnosis counts their
+ * differing elements) and the first diverging pair offered (the summary and
+ * the diagnosis quote its numbers). Not concurrent with other calls on the
+ * same comparison. */
+bool dv_comparison_retire(dv_comparison *cmp, size_t pair_index);
+
 /* ---- the exit status (the CI gate) ---- */
 
 /* What the gate saw: the verdicts now, counted as the report counts them
@@ -269,6 +284,9 @@ typedef struct dv_diag_input {
 	size_t nphases;
 	const dv_diag_pair *pairs;  /* execution order */
 	size_t npairs;
+	/* pairs NULL: pair i is read with pair_at(ctx, i, out) instead */
+	void (*pair_at)(const void *ctx, size_t i, dv_diag_pair *out);
+	const void *ctx;
 	size_t problems;            /* folders not read, both runs */
 } dv_diag_input;
 

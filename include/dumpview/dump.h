@@ -27,30 +27,33 @@ typedef struct dv_tag {
 	char *value;
 } dv_tag;
 
-/* A listed file keeps its names and tags in one allocation, block: the tags
- * array, then path (relpath and filename are its tails when they can be),
- * stem and each tag's value, NUL-terminated; tag keys are its run's
- * (dv_run.tag_keys), or in the block past a run's first DV_RUN_TAG_KEYS. */
+/* A listed file keeps its names and tags in one allocation, its block: the
+ * tags array (where the block starts: tags points at it), then path
+ * (relpath and filename are its tails when they can be), stem (only when it
+ * is the name) and each tag's value, NUL-terminated; tag keys are its run's
+ * (dv_run.tag_keys), or in the block past a run's first DV_RUN_TAG_KEYS.
+ * Kept small: a run may list hundreds of thousands. */
 typedef struct dv_dumpfile {
 	char *path;            /* full path, for opening */
 	char *relpath;         /* relative to the run's root (what reports print) */
 	char *filename;        /* base name */
 	dv_tag *tags;          /* from the file name, plus the folder tags when a phase has several
 				  subfolders: engine=<i>, rollout=<i>, sglang_dump=<ordinal by timestamp>
-				  (timestamps differ between runs), folder=<name> for any other */
-	size_t ntags;
+				  (timestamps differ between runs), folder=<name> for any other;
+				  owned: the start of the block */
 	const char *name;      /* tag "name" (or the stem when absent) */
+	char *stem;            /* file name without ".pt" when it is the name (no name tag), else
+				  NULL: read it with dv_dumpfile_stem */
+	char *unmapped_name;   /* the name before --name-map renamed the file (name_map.h); NULL when
+				  it was not renamed, else name is allocated apart and owned */
 	int64_t step;          /* tag "step" or "forward_pass_id"; -1 when absent */
 	int64_t rank;          /* tag "rank"; -1 when absent */
 	int64_t dump_index;    /* tag "dump_index"; -1 when absent */
 	int layer;             /* layer_id / layer tag, else layer regex group 1; -1 none */
 	int duplicate_index;   /* order among files of equal pairing tags, by dump_index, from 0 */
-	char *stem;            /* file name without ".pt" (name falls back to it) */
-	size_t nfile_tags;     /* tags[0 .. nfile_tags) come from the file name, the rest from folders */
-	char *unmapped_name;   /* the name before --name-map renamed the file (name_map.h); NULL when
-				  it was not renamed, else name is allocated apart and owned */
-	char *block;           /* owned: everything above but a mapped name, in one allocation */
-	size_t block_size;
+	uint16_t ntags;
+	uint16_t nfile_tags;   /* tags[0 .. nfile_tags) come from the file name, the rest from folders */
+	uint32_t block_size;   /* bytes of the block */
 } dv_dumpfile;
 
 #define DV_RUN_TAG_KEYS 256    /* tag keys a run shares among its files; more are copied */
@@ -116,6 +119,10 @@ void dv_run_free(dv_run *run);
 int dv_dumpfile_init(dv_dumpfile *f, const char *root, const char *relpath, const pcre2_code *layer_re,
 		     dv_error *err);
 void dv_dumpfile_free(dv_dumpfile *f);
+/* The file name without ".pt" (f->stem when kept; a renamed stem as the
+ * name map left it): *len bytes from the pointer, NUL-terminated only when
+ * it is f->stem. */
+const char *dv_dumpfile_stem(const dv_dumpfile *f, size_t *len);
 
 /* File-name tags: split the stem on "___", each part on its first "=";
  * parts without "=" are ignored. Returns the count; *tags is malloc'd. */
@@ -163,7 +170,9 @@ struct dv_logical_result;
  * TP=4 target's four rank files pair with a TP=1 baseline's one file. */
 typedef struct dv_pair {
 	dv_pair_kind kind;
-	size_t phase;                 /* index into dv_comparison.phase_names */
+	int layer;                    /* -1 none */
+	_Atomic int state;            /* dv_pair_state; result valid once DONE */
+	uint32_t phase;               /* index into dv_comparison.phases */
 	const dv_dumpfile *base;      /* the first baseline file; NULL when TARGET_ONLY */
 	const dv_dumpfile *targ;      /* the first target file; NULL when BASELINE_ONLY */
 	const dv_dumpfile *const *files; /* every file: nbase baseline ones, then ntarg target
@@ -173,9 +182,7 @@ typedef struct dv_pair {
 	struct dv_logical_result *logical; /* what a computed multi-file or dims pair adds
 					      (logical.h), NULL when nothing; valid once DONE */
 	const char *name;             /* tensor name */
-	int layer;                    /* -1 none */
 	int64_t step, rank;
-	_Atomic int state;            /* dv_pair_state; result valid once DONE */
 	dv_pair_result *result;       /* never NULL: &dv_pair_result_none until computed, then
 					 its own (dv_pair_result_slot), freed with the comparison */
 } dv_pair;
@@ -193,6 +200,14 @@ typedef struct dv_scan dv_scan;
 struct dv_rules;
 
 #define DV_NO_RULE UINT32_MAX     /* dv_comparison.rule_of: no rule matches the name */
+
+/* What a retired pair keeps of its result (dv_comparison_retire): its
+ * verdict. Nothing else of it is read again: the diagnosis quotes numbers
+ * of the first divergence and of integer pairs only, which stay whole. */
+typedef struct dv_pair_verdict {
+	unsigned char outcome;        /* dv_outcome (comparison.h): PASS or FAIL */
+	bool retired;                 /* the pair's result was freed: read this instead */
+} dv_pair_verdict;
 
 typedef struct dv_comparison {
 	dv_run *base, *targ;
@@ -236,6 +251,11 @@ typedef struct dv_comparison {
 	 * being listed (dv_comparison_opts.partial): base and targ are views
 	 * holding those phases only, without problems; the files are the runs'. */
 	bool partial;
+	/* dv_comparison_retire: per pair, NULL until the first retirement; the
+	 * lowest diverging pair offered, kept whole (retire_kept_any) */
+	dv_pair_verdict *retired;
+	size_t retire_kept;
+	bool retire_kept_any;
 } dv_comparison;
 
 /* Pairs two runs by the comparator's rule (all tags but dump_index, with

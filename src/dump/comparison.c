@@ -1,6 +1,11 @@
 /* The comparison object: resolving runs, phase selection, the pass rule,
  * the verdict of a pair, the first divergence and the scan it owns. The
  * pairing itself is in pairing.c. */
+#include "config.h"
+
+#ifdef HAVE_MALLOC_H
+#include <malloc.h>
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -46,6 +51,16 @@ static void *open_job_run(void *arg)
 
 	j->run = dv_comparison_open_run(j->spec, j->opts, &j->err);
 	return NULL;
+}
+
+/* Listing and pairing leave freed temporaries (folder listings, pairing
+ * keys) as touched pages between what they keep: at 100 k files and more
+ * that is tens of MB of resident memory never used again. */
+static void give_back_freed(void)
+{
+#ifdef HAVE_MALLOC_TRIM
+	malloc_trim(0);
+#endif
 }
 
 static bool run_has_phase(const dv_run *run, const char *name)
@@ -581,6 +596,7 @@ dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failur
 		*err = !bj.run ? bj.err : tj.err;
 		goto fail;
 	}
+	give_back_freed();
 	fail = DV_OPEN_PHASE;
 	for (size_t i = 0; i < opts->nphases; i++) {
 		if (!run_has_phase(bj.run, opts->phases[i]) && !run_has_phase(tj.run, opts->phases[i])) {
@@ -599,6 +615,7 @@ dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failur
 	/* every phase listed, renamed and paired as it was: put together */
 	if (whole) {
 		free(mapped);
+		give_back_freed();
 		if (why)
 			*why = DV_OPEN_OK;
 		return whole;
@@ -618,6 +635,7 @@ dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failur
 	if (set_selection(cmp, opts->phases, opts->nphases, err) || dv_comparison_pair(cmp, opts->filter, err))
 		goto fail;
 	free(mapped);
+	give_back_freed();
 	if (why)
 		*why = DV_OPEN_OK;
 	return cmp;
@@ -714,11 +732,25 @@ const dv_rule *dv_comparison_rule(const dv_comparison *cmp, size_t pair_index)
 	return k == (size_t)-1 ? NULL : dv_rules_get(cmp->rules, k);
 }
 
+/* The verdict kept of a retired pair, else NULL. */
+static const dv_pair_verdict *retired_of(const dv_comparison *cmp, const dv_pair *p)
+{
+	const dv_pair_verdict *rv;
+
+	if (!cmp || !cmp->retired)
+		return NULL;
+	rv = &cmp->retired[p - cmp->pairs];
+	return rv->retired ? rv : NULL;
+}
+
 /* A computed tensor (metrics or a shape mismatch) whose name no rule matches. */
 static bool pair_no_rule(const dv_comparison *cmp, const dv_pair *p)
 {
 	int status = p->result->status;
 
+	/* a retired pair had a rule (PASS or FAIL): never one without */
+	if (retired_of(cmp, p))
+		return false;
 	return cmp && cmp->rules && p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_DONE &&
 	       (status == DV_RESULT_COMPARED || status == DV_RESULT_SHAPE_MISMATCH) &&
 	       cmp->rule_of[p - cmp->pairs] == DV_NO_RULE;
@@ -736,6 +768,7 @@ static dv_outcome judge_metrics(const dv_comparison *cmp, const dv_pair *p, cons
 				bool *values_equal)
 {
 	const dv_pair_result *r = p->result;
+	const dv_pair_verdict *rv;
 	int state;
 	bool passes;
 
@@ -748,6 +781,8 @@ static dv_outcome judge_metrics(const dv_comparison *cmp, const dv_pair *p, cons
 		return DV_OUTCOME_CANCELLED;
 	if (state != DV_PAIR_DONE)
 		return DV_OUTCOME_PENDING;
+	if ((rv = retired_of(cmp, p)))
+		return (dv_outcome)rv->outcome;
 	if (pair_no_rule(cmp, p))
 		return DV_OUTCOME_ERROR;
 	switch (r->status) {
@@ -969,7 +1004,19 @@ unsigned dv_pair_shard(const dv_comparison *cmp, size_t index, unsigned n)
 
 	h = fnv_str(h, cmp->phases[p->phase].name);
 	h = fnv_str(h, p->name);
-	h = fnv_str(h, f ? f->stem : NULL);
+	if (f) {
+		size_t sl;
+		const unsigned char *stem = (const unsigned char *)dv_dumpfile_stem(f, &sl);
+
+		/* as fnv_str over the stem as a string */
+		for (size_t i = 0; i < sl; i++) {
+			h ^= stem[i];
+			h *= FNV_PRIME;
+		}
+		h *= FNV_PRIME;   /* its NUL */
+	} else {
+		h = fnv_str(h, NULL);
+	}
 	/* the high bits: FNV's low bits mix poorly */
 	return n ? (unsigned)((h >> 16) % n) + 1 : 1;
 }
@@ -1032,10 +1079,45 @@ const char *dv_comparison_message(const dv_comparison *cmp, size_t pair_index)
 
 	if (pair_no_rule(cmp, &cmp->pairs[pair_index]))
 		return DV_NO_RULE_MESSAGE;
+	/* what its result said: COMPARED, no error text */
+	if (retired_of(cmp, &cmp->pairs[pair_index]))
+		return "shape mismatch";
 	if (res->error[0])
 		return res->error;
 	return res->status == DV_RESULT_CANCELLED ? "cancelled" :
 	       res->status == DV_RESULT_NONE ? "not computed" : "shape mismatch";
+}
+
+bool dv_comparison_retire(dv_comparison *cmp, size_t pair_index)
+{
+	dv_pair *p = &cmp->pairs[pair_index];
+	const dv_pair_result *r = p->result;
+	dv_pair_verdict *rv;
+	dv_outcome v;
+
+	if (p->kind != DV_PAIR_MATCHED || atomic_load(&p->state) != DV_PAIR_DONE ||
+	    r->status != DV_RESULT_COMPARED || dv_pair_replica_mismatch(p) || retired_of(cmp, p))
+		return false;
+	v = judge_metrics(cmp, p, NULL, NULL);
+	if (v != DV_OUTCOME_PASS && v != DV_OUTCOME_FAIL)
+		return false;
+	/* the first divergence's numbers are quoted by the summary */
+	if (v == DV_OUTCOME_FAIL && (!cmp->retire_kept_any || pair_index < cmp->retire_kept)) {
+		cmp->retire_kept = pair_index;
+		cmp->retire_kept_any = true;
+		return false;
+	}
+	if (dv_dtype_is_integer(r->base.dtype) && dv_dtype_is_integer(r->targ.dtype))
+		return false;
+	if (!cmp->retired && !(cmp->retired = calloc(cmp->npairs, sizeof(*cmp->retired))))
+		return false;
+	rv = &cmp->retired[pair_index];
+	rv->outcome = (unsigned char)v;
+	rv->retired = true;
+	dv_logical_result_free(p->logical);
+	p->logical = NULL;
+	dv_pair_result_release(p);
+	return true;
 }
 
 /* Whether a name fully matches an allow pattern. One too expensive to match

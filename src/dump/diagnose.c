@@ -10,6 +10,17 @@
 #include "dumpview/dtype.h"
 #include "dumpview/comparison.h"
 
+/* Pair i of the input: its array's, or filled in tmp by its pair_at. */
+static const dv_diag_pair *diag_pair(const dv_diag_input *in, size_t i, dv_diag_pair *tmp)
+{
+	if (in->pairs)
+		return &in->pairs[i];
+	in->pair_at(in->ctx, i, tmp);
+	return tmp;
+}
+/* tmp lives as long as the block the call is in */
+#define PAIR_AT(in, i) diag_pair((in), (i), &(dv_diag_pair){ 0 })
+
 typedef enum tensor_class { CLASS_OTHER, CLASS_ATTENTION, CLASS_MLP } tensor_class;
 
 /* The name without grad__/param__/non_intrusive__ prefixes, lower-cased. */
@@ -82,15 +93,18 @@ static bool *moe_layers(const dv_diag_input *in, int *nlayers)
 	int max = -1;
 	bool *moe;
 
-	for (size_t i = 0; i < in->npairs; i++)
-		if (in->pairs[i].layer > max)
-			max = in->pairs[i].layer;
+	for (size_t i = 0; i < in->npairs; i++) {
+		int layer = PAIR_AT(in, i)->layer;
+
+		if (layer > max)
+			max = layer;
+	}
 	*nlayers = max + 1;
 	moe = calloc((size_t)max + 2, sizeof(*moe));
 	if (!moe)
 		return NULL;
 	for (size_t i = 0; i < in->npairs; i++) {
-		const dv_diag_pair *p = &in->pairs[i];
+		const dv_diag_pair *p = PAIR_AT(in, i);
 
 		if (p->layer >= 0 && is_moe_name(p->name))
 			moe[p->layer] = true;
@@ -150,7 +164,7 @@ static bool phase_clean(const dv_diag_input *in, const dv_diag_phase *ph)
 	if (!ph)
 		return false;
 	for (size_t i = ph->first; i < ph->first + ph->count; i++) {
-		const dv_diag_pair *p = &in->pairs[i];
+		const dv_diag_pair *p = PAIR_AT(in, i);
 
 		if (p->kind != DV_PAIR_MATCHED)
 			continue;
@@ -220,12 +234,12 @@ static void describe_first(FILE *f, const dv_diag_input *in, const dv_diag_pair 
  * divergence fails everything downstream; scattered failures do not. */
 static void after_first(FILE *f, const dv_diag_input *in, size_t first_index)
 {
-	const dv_diag_pair *first = &in->pairs[first_index];
+	const dv_diag_pair *first = PAIR_AT(in, first_index);
 	const dv_diag_phase *ph = &in->phases[first->phase];
 	tally t = {0, 0};
 
 	for (size_t i = first_index + 1; i < ph->first + ph->count; i++) {
-		const dv_diag_pair *p = &in->pairs[i];
+		const dv_diag_pair *p = PAIR_AT(in, i);
 
 		if (p->kind != DV_PAIR_MATCHED || !p->done ||
 		    p->status == DV_RESULT_NON_TENSOR || p->integer)
@@ -250,7 +264,7 @@ static void first_layer_classes(FILE *f, const dv_diag_input *in, const dv_diag_
 	if (first->layer < 0)
 		return;
 	for (size_t i = ph->first; i < ph->first + ph->count; i++) {
-		const dv_diag_pair *p = &in->pairs[i];
+		const dv_diag_pair *p = PAIR_AT(in, i);
 
 		if (p->kind != DV_PAIR_MATCHED || p->layer != first->layer || p->step != first->step ||
 		    !p->done || p->status == DV_RESULT_NON_TENSOR ||
@@ -284,7 +298,7 @@ static void by_rank(FILE *f, const dv_diag_input *in, const dv_diag_pair *first)
 
 	memset(t, 0, sizeof(t));
 	for (size_t i = ph->first; i < ph->first + ph->count; i++) {
-		const dv_diag_pair *p = &in->pairs[i];
+		const dv_diag_pair *p = PAIR_AT(in, i);
 
 		if (p->kind != DV_PAIR_MATCHED || !p->done ||
 		    p->status == DV_RESULT_NON_TENSOR || p->rank < 0 || p->rank >= MAX_RANKS)
@@ -326,7 +340,7 @@ static void concentration(FILE *f, const dv_diag_input *in, const dv_diag_pair *
 		return;
 	}
 	for (size_t i = ph->first; i < ph->first + ph->count; i++) {
-		const dv_diag_pair *p = &in->pairs[i];
+		const dv_diag_pair *p = PAIR_AT(in, i);
 		bool failed;
 
 		if (p->kind != DV_PAIR_MATCHED || !p->done ||
@@ -373,7 +387,7 @@ static void concentration(FILE *f, const dv_diag_input *in, const dv_diag_pair *
 
 	/* Integer tensors (top-k ids...): a failure means flipped choices. */
 	for (size_t i = ph->first; i < ph->first + ph->count; i++) {
-		const dv_diag_pair *p = &in->pairs[i];
+		const dv_diag_pair *p = PAIR_AT(in, i);
 
 		if (p->kind == DV_PAIR_MATCHED && p->done && p->integer &&
 		    dv_outcome_diverges(p->verdict))
@@ -383,7 +397,7 @@ static void concentration(FILE *f, const dv_diag_input *in, const dv_diag_pair *
 		fprintf(f, " Integer tensors, counted apart (a failure there is flipped choices, not numeric"
 			   " error): %zu fail:", int_failed);
 		for (size_t i = ph->first; i < ph->first + ph->count && nint < 6; i++) {
-			const dv_diag_pair *p = &in->pairs[i];
+			const dv_diag_pair *p = PAIR_AT(in, i);
 
 			if (p->kind != DV_PAIR_MATCHED || !p->done ||
 			    !p->integer || !dv_outcome_diverges(p->verdict))
@@ -410,7 +424,7 @@ static void later_phases(FILE *f, const dv_diag_input *in, const dv_diag_pair *f
 		tally t = {0, 0};
 
 		for (size_t i = ph->first; i < ph->first + ph->count; i++) {
-			const dv_diag_pair *p = &in->pairs[i];
+			const dv_diag_pair *p = PAIR_AT(in, i);
 
 			if (p->kind == DV_PAIR_MATCHED && p->done &&
 			    p->status != DV_RESULT_NON_TENSOR)
@@ -431,8 +445,10 @@ static void unmatched(FILE *f, const dv_diag_input *in)
 	size_t nb = 0, nt = 0;
 
 	for (size_t i = 0; i < in->npairs; i++) {
-		nb += in->pairs[i].kind == DV_PAIR_BASELINE_ONLY;
-		nt += in->pairs[i].kind == DV_PAIR_TARGET_ONLY;
+		dv_pair_kind kind = PAIR_AT(in, i)->kind;
+
+		nb += kind == DV_PAIR_BASELINE_ONLY;
+		nt += kind == DV_PAIR_TARGET_ONLY;
 	}
 	if (nb || nt)
 		fprintf(f, " Unmatched files: %zu in the baseline only, %zu in the target only.", nb, nt);
@@ -452,7 +468,7 @@ static void unmatched(FILE *f, const dv_diag_input *in)
 static ptrdiff_t first_replica_mismatch(const dv_diag_input *in)
 {
 	for (size_t i = 0; i < in->npairs; i++)
-		if (in->pairs[i].replica_mismatch)
+		if (PAIR_AT(in, i)->replica_mismatch)
 			return (ptrdiff_t)i;
 	return -1;
 }
@@ -463,7 +479,7 @@ static ptrdiff_t first_divergence(const dv_diag_input *in, bool *known)
 {
 	*known = true;
 	for (size_t i = 0; i < in->npairs; i++) {
-		dv_outcome v = in->pairs[i].metrics;
+		dv_outcome v = PAIR_AT(in, i)->metrics;
 
 		if (dv_outcome_diverges(v))
 			return (ptrdiff_t)i;
@@ -477,11 +493,11 @@ static ptrdiff_t first_divergence(const dv_diag_input *in, bool *known)
  * not, whatever the metrics say (a broadcast or all-reduce bug). */
 static void replica_note(FILE *f, const dv_diag_input *in)
 {
-	const dv_diag_pair *p = &in->pairs[first_replica_mismatch(in)];
+	const dv_diag_pair *p = PAIR_AT(in, first_replica_mismatch(in));
 	size_t n = 0;
 
 	for (size_t i = 0; i < in->npairs; i++)
-		n += in->pairs[i].replica_mismatch;
+		n += PAIR_AT(in, i)->replica_mismatch;
 	fprintf(f, "Replica mismatch: %zu tensor%s whose replicated copies differ across ranks, the first ", n,
 		n == 1 ? "" : "s");
 	fputs(p->name, f);
@@ -503,12 +519,14 @@ char *dv_diagnose_input(const dv_diag_input *in)
 	if (!f)
 		return NULL;
 	for (size_t i = 0; i < in->npairs; i++) {
-		if (in->pairs[i].kind != DV_PAIR_MATCHED)
+		const dv_diag_pair *p = PAIR_AT(in, i);
+
+		if (p->kind != DV_PAIR_MATCHED)
 			continue;
 		matched++;
-		done += in->pairs[i].done;
+		done += p->done;
 		/* as the summary counts: non-tensor values are skipped, not passed */
-		passed += in->pairs[i].verdict == DV_OUTCOME_PASS;
+		passed += p->verdict == DV_OUTCOME_PASS;
 	}
 	first = first_divergence(in, &known);
 	if (!matched) {
@@ -523,7 +541,7 @@ char *dv_diagnose_input(const dv_diag_input *in)
 		else
 			fprintf(f, "No divergence so far (%zu of %zu pairs computed).", done, matched);
 	} else {
-		const dv_diag_pair *p = &in->pairs[first];
+		const dv_diag_pair *p = PAIR_AT(in, first);
 
 		describe_first(f, in, p);
 		if (!known)
@@ -546,6 +564,60 @@ char *dv_diagnose_input(const dv_diag_input *in)
 	return text;
 }
 
+/* What dv_diag_input_build copies of one pair. */
+static void fill_pair(const void *ctx, size_t i, dv_diag_pair *d)
+{
+	const dv_comparison *cmp = ctx;
+	const dv_pair *p = &cmp->pairs[i];
+	const dv_pair_result *r = p->result;
+
+	/* d is zeroed by the caller (PAIR_AT's, dv_diag_input_build's calloc) */
+	d->phase = p->phase;
+	d->kind = p->kind;
+	d->name = p->name;
+	d->layer = p->layer;
+	d->step = p->step;
+	d->rank = p->rank;
+	d->done = atomic_load(&p->state) == DV_PAIR_DONE;
+	d->metrics = dv_comparison_metrics_verdict(cmp, i);
+	d->replica_mismatch = dv_pair_replica_mismatch(p);
+	/* dv_comparison_verdict without judging twice: a failed replicated
+	 * check fails what the metrics pass */
+	d->verdict = d->metrics == DV_OUTCOME_PASS && d->replica_mismatch ? DV_OUTCOME_FAIL : d->metrics;
+	if (p->kind != DV_PAIR_MATCHED || !d->done)
+		return;
+	d->message = dv_comparison_message(cmp, i);
+	if (cmp->retired && cmp->retired[i].retired) {
+		/* no numbers kept: the diagnosis quotes none of a retired pair */
+		d->status = DV_RESULT_COMPARED;
+		d->rel_diff = NAN;
+		return;
+	}
+	d->status = r->status;
+	if (r->status == DV_RESULT_COMPARED) {
+		d->integer = dv_dtype_is_integer(r->base.dtype) && dv_dtype_is_integer(r->targ.dtype);
+		d->rel_diff = r->rel_diff;
+		d->numel = r->numel;
+		d->identical = r->identical;
+	}
+}
+
+static void diag_input_init(const dv_comparison *cmp, dv_diag_input *in, dv_diag_phase *phases)
+{
+	for (size_t k = 0; k < cmp->nphases; k++) {
+		const dv_phase_pairs *ph = &cmp->phases[k];
+
+		phases[k] = (dv_diag_phase){ .name = ph->name, .in_base = ph->in_base, .in_targ = ph->in_targ,
+					     .folders_ignored = ph->folders_ignored, .first = ph->first,
+					     .count = ph->count };
+	}
+	memset(in, 0, sizeof(*in));
+	in->phases = phases;
+	in->nphases = cmp->nphases;
+	in->npairs = cmp->npairs;
+	in->problems = (cmp->base ? cmp->base->nproblems : 0) + (cmp->targ ? cmp->targ->nproblems : 0);
+}
+
 int dv_diag_input_build(const dv_comparison *cmp, dv_diag_input *in)
 {
 	dv_diag_pair *pairs = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(*pairs));
@@ -557,44 +629,10 @@ int dv_diag_input_build(const dv_comparison *cmp, dv_diag_input *in)
 		free(phases);
 		return -1;
 	}
-	for (size_t k = 0; k < cmp->nphases; k++) {
-		const dv_phase_pairs *ph = &cmp->phases[k];
-
-		phases[k] = (dv_diag_phase){ .name = ph->name, .in_base = ph->in_base, .in_targ = ph->in_targ,
-					     .folders_ignored = ph->folders_ignored, .first = ph->first,
-					     .count = ph->count };
-	}
-	for (size_t i = 0; i < cmp->npairs; i++) {
-		const dv_pair *p = &cmp->pairs[i];
-		const dv_pair_result *r = p->result;
-		dv_diag_pair *d = &pairs[i];
-
-		d->phase = p->phase;
-		d->kind = p->kind;
-		d->name = p->name;
-		d->layer = p->layer;
-		d->step = p->step;
-		d->rank = p->rank;
-		d->done = atomic_load(&p->state) == DV_PAIR_DONE;
-		d->verdict = dv_comparison_verdict(cmp, i, NULL);
-		d->metrics = dv_comparison_metrics_verdict(cmp, i);
-		d->replica_mismatch = dv_pair_replica_mismatch(p);
-		if (p->kind != DV_PAIR_MATCHED || !d->done)
-			continue;
-		d->status = r->status;
-		d->message = dv_comparison_message(cmp, i);
-		if (r->status == DV_RESULT_COMPARED) {
-			d->integer = dv_dtype_is_integer(r->base.dtype) && dv_dtype_is_integer(r->targ.dtype);
-			d->rel_diff = r->rel_diff;
-			d->numel = r->numel;
-			d->identical = r->identical;
-		}
-	}
-	in->phases = phases;
-	in->nphases = cmp->nphases;
+	diag_input_init(cmp, in, phases);
+	for (size_t i = 0; i < cmp->npairs; i++)
+		fill_pair(cmp, i, &pairs[i]);
 	in->pairs = pairs;
-	in->npairs = cmp->npairs;
-	in->problems = (cmp->base ? cmp->base->nproblems : 0) + (cmp->targ ? cmp->targ->nproblems : 0);
 	return 0;
 }
 
@@ -607,12 +645,18 @@ void dv_diag_input_free(dv_diag_input *in)
 
 char *dv_diagnose(const dv_comparison *cmp)
 {
+	dv_diag_phase *phases = calloc(cmp->nphases ? cmp->nphases : 1, sizeof(*phases));
 	dv_diag_input in;
 	char *text;
 
-	if (dv_diag_input_build(cmp, &in))
+	if (!phases)
 		return NULL;
+	/* each pair read when needed: a copy of every pair costs 112 bytes a
+	 * pair at the peak of a large comparison */
+	diag_input_init(cmp, &in, phases);
+	in.pair_at = fill_pair;
+	in.ctx = cmp;
 	text = dv_diagnose_input(&in);
-	dv_diag_input_free(&in);
+	free(phases);
 	return text;
 }

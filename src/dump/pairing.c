@@ -86,21 +86,24 @@ static char *pairing_key(const dv_dumpfile *f, const folder_keys *fk, const skip
 	/* A file name without tags is all there is to tell such files apart
 	 * (otherwise they would all pair by order alone). */
 	if (key && !f->nfile_tags) {
-		size_t named_len = len + strlen(f->stem) + 2;
+		size_t sl;
+		const char *stem = dv_dumpfile_stem(f, &sl);
+		size_t named_len = len + sl + 2;
 		char *named = malloc(named_len);
 
 		if (named)
-			snprintf(named, named_len, "%s\x1e%s", key, f->stem);
+			snprintf(named, named_len, "%s\x1e%.*s", key, (int)sl, stem);
 		free(key);
 		key = named;
 	}
 	/* duplicate_index is a key column of a logical tensor */
 	if (key && skip) {
-		size_t dl = strlen(key) + 24;
+		char num[16];
+		size_t dl = strlen(key) + 2 + (size_t)snprintf(num, sizeof(num), "%d", f->duplicate_index);
 		char *dup = malloc(dl);
 
 		if (dup)
-			snprintf(dup, dl, "%s\x1d%d", key, f->duplicate_index);
+			snprintf(dup, dl, "%s\x1d%s", key, num);
 		free(key);
 		key = dup;
 	}
@@ -122,33 +125,93 @@ static int cmp_keyed(const void *a, const void *b)
 	return strcmp(x->file->relpath, y->file->relpath);
 }
 
-static void free_keyed(keyed *k, size_t n)
+/* One side's keys: own copies live packed in buf (a phase's keys at once,
+ * without a malloc chunk a key); a key that outgrew its place is apart. */
+typedef struct key_buf {
+	char *buf;
+	size_t size;
+} key_buf;
+
+static bool key_apart(const key_buf *kb, const char *key)
+{
+	uintptr_t at = (uintptr_t)key, from = (uintptr_t)kb->buf;
+
+	return at < from || at >= from + kb->size;
+}
+
+/* The keys' strings only: the files stay (k[i].key NULL). */
+static void drop_keys(keyed *k, size_t n, key_buf *kb)
 {
 	if (!k)
 		return;
-	for (size_t i = 0; i < n; i++)
-		free(k[i].key);
+	for (size_t i = 0; i < n; i++) {
+		if (k[i].key && key_apart(kb, k[i].key))
+			free(k[i].key);
+		k[i].key = NULL;
+	}
+	free(kb->buf);
+	kb->buf = NULL;
+	kb->size = 0;
+}
+
+static void free_keyed(keyed *k, size_t n, key_buf *kb)
+{
+	drop_keys(k, n, kb);
 	free(k);
 }
 
 /* Keys one phase's files and sets their duplicate_index; sorted by (key, duplicate_index). */
-static keyed *key_files(dv_phase *ph, const folder_keys *fk, dv_error *err)
+static keyed *key_files(dv_phase *ph, const folder_keys *fk, key_buf *kb, dv_error *err)
 {
 	keyed *k;
+	size_t used = 0, cap;
 
+	kb->buf = NULL;
+	kb->size = 0;
 	if (!ph)
 		return NULL;
 	k = calloc(ph->nfiles ? ph->nfiles : 1, sizeof(*k));
-	if (!k)
+	/* a guess, grown when short: a large one is mmap()ed and grows in place */
+	cap = (ph->nfiles ? ph->nfiles : 1) * 64;
+	if (!k || !(kb->buf = malloc(cap))) {
+		free(k);
 		goto oom;
+	}
 	for (size_t i = 0; i < ph->nfiles; i++) {
+		char *key = pairing_key(&ph->files[i], fk, NULL);
+		size_t len;
+
 		k[i].file = &ph->files[i];
 		ph->files[i].duplicate_index = 0;
-		if (!(k[i].key = pairing_key(&ph->files[i], fk, NULL))) {
-			free_keyed(k, i);
+		if (!key) {
+			free(k);
+			free(kb->buf);
+			kb->buf = NULL;
 			goto oom;
 		}
+		len = strlen(key) + 1;
+		if (used + len > cap) {
+			size_t grown_cap = (used + len) + (used + len) / 2;
+			char *grown = realloc(kb->buf, grown_cap);
+
+			if (!grown) {
+				free(key);
+				free(k);
+				free(kb->buf);
+				kb->buf = NULL;
+				goto oom;
+			}
+			kb->buf = grown;
+			cap = grown_cap;
+		}
+		memcpy(kb->buf + used, key, len);
+		free(key);
+		k[i].key = (char *)(uintptr_t)used;   /* an offset until buf stops moving */
+		used += len;
 	}
+	kb->size = used;
+	for (size_t i = 0; i < ph->nfiles; i++)
+		k[i].key = kb->buf + (uintptr_t)k[i].key;
 	qsort(k, ph->nfiles, sizeof(*k), cmp_keyed);
 	for (size_t i = 1; i < ph->nfiles; i++)
 		if (!strcmp(k[i].key, k[i - 1].key))
@@ -384,15 +447,26 @@ static int cmp_grouped(const void *a, const void *b)
 
 /* Replaces each file's own key by its logical tensor's key (after
  * duplicate_index is set from the own keys) and sorts by it. */
-static int regroup(keyed *k, size_t n, const folder_keys *fk, const skip_set *skip)
+static int regroup(keyed *k, size_t n, key_buf *kb, const folder_keys *fk, const skip_set *skip)
 {
 	for (size_t i = 0; i < n; i++) {
 		char *g = pairing_key(k[i].file, fk, skip);
+		size_t gl;
 
 		if (!g)
 			return -1;
-		free(k[i].key);
-		k[i].key = g;
+		/* in the file's own key when it fits (it mostly does: rank is
+		 * left out): a new string a file would leave the old ones as
+		 * holes of the size of every key of the phase, touched memory */
+		gl = strlen(g);
+		if (gl <= strlen(k[i].key)) {
+			memcpy(k[i].key, g, gl + 1);
+			free(g);
+		} else {
+			if (key_apart(kb, k[i].key))
+				free(k[i].key);
+			k[i].key = g;
+		}
 	}
 	qsort(k, n, sizeof(*k), cmp_grouped);
 	return 0;
@@ -461,6 +535,11 @@ static int add_group(pair_vec *pv, file_vec *fv, size_t phase, const dv_logical_
 	return 0;
 }
 
+/* A logical tensor found by the keys: b[nb], t[nt] of the sorted sides. */
+typedef struct key_group {
+	uint32_t b, nb, t, nt;
+} key_group;
+
 /* Pairs one phase's files (either side may be NULL) into pv as logical
  * tensors, then sorts them. */
 static int pair_phase(pair_vec *pv, file_vec *fv, size_t phase, dv_phase *bp, dv_phase *tp,
@@ -470,25 +549,35 @@ static int pair_phase(pair_vec *pv, file_vec *fv, size_t phase, dv_phase *bp, dv
 	size_t nb = bp ? bp->nfiles : 0, nt = tp ? tp->nfiles : 0, i = 0, j = 0, start = pv->n;
 	folder_keys fk;
 	keyed *bk = NULL, *tk = NULL;
+	key_buf bkb = { 0 }, tkb = { 0 };
+	key_group *groups = NULL;
+	size_t ngroups = 0, capgroups = 0;
 	skip_set skip = {lctx, g};
 	int rc = 0;
+
+	if (nb > UINT32_MAX || nt > UINT32_MAX) {
+		dv_error_set(err, "phase %s: too many files", tp ? tp->name : bp->name);
+		return -1;
+	}
 
 	if (choose_folder_keys(bp, tp, &fk, folders_ignored)) {
 		free(fk.v);
 		dv_error_set(err, "phase %s: out of memory", tp ? tp->name : bp->name);
 		return -1;
 	}
-	bk = key_files(bp, &fk, err);
-	tk = key_files(tp, &fk, err);
+	bk = key_files(bp, &fk, &bkb, err);
+	tk = key_files(tp, &fk, &tkb, err);
 	if ((bp && !bk) || (tp && !tk)) {
 		rc = -1;
 		goto out;
 	}
-	if ((bk && regroup(bk, nb, &fk, &skip)) || (tk && regroup(tk, nt, &fk, &skip))) {
+	if ((bk && regroup(bk, nb, &bkb, &fk, &skip)) || (tk && regroup(tk, nt, &tkb, &fk, &skip))) {
 		rc = -1;
 		goto out;
 	}
-	while ((i < nb || j < nt) && !rc) {
+	/* the groups first, then the keys go, then the pairs are made: a
+	 * phase's keys and its pairs are never held at once */
+	while (i < nb || j < nt) {
 		size_t ie = i, je = j;
 		int c;
 
@@ -504,23 +593,45 @@ static int pair_phase(pair_vec *pv, file_vec *fv, size_t phase, dv_phase *bp, dv
 		if (c >= 0)
 			for (je = j + 1; je < nt && !strcmp(tk[je].key, tk[j].key); je++)
 				;
-		rc = add_group(pv, fv, phase, lctx, c <= 0 ? &bk[i] : NULL, c <= 0 ? ie - i : 0,
-			       c >= 0 ? &tk[j] : NULL, c >= 0 ? je - j : 0, filter);
+		if (ngroups == capgroups) {
+			size_t cap = capgroups ? capgroups * 2 : 256;
+			key_group *grown = realloc(groups, cap * sizeof(*grown));
+
+			if (!grown) {
+				rc = -1;
+				break;
+			}
+			groups = grown;
+			capgroups = cap;
+		}
+		groups[ngroups++] = (key_group){ (uint32_t)i, c <= 0 ? (uint32_t)(ie - i) : 0, (uint32_t)j,
+						 c >= 0 ? (uint32_t)(je - j) : 0 };
 		if (c <= 0)
 			i = ie;
 		if (c >= 0)
 			j = je;
 	}
+	drop_keys(bk, nb, &bkb);
+	drop_keys(tk, nt, &tkb);
+	for (size_t g = 0; g < ngroups && !rc; g++) {
+		const key_group *kg = &groups[g];
+
+		rc = add_group(pv, fv, phase, lctx, kg->nb ? &bk[kg->b] : NULL, kg->nb, kg->nt ? &tk[kg->t] : NULL,
+			       kg->nt, filter);
+	}
 	if (rc == -2)
 		dv_error_set(err, "filter: regex too expensive (backtracking limit hit on a file name)");
 	else if (rc)
 		dv_error_set(err, "phase %s: out of memory", tp ? tp->name : bp->name);
-	else if (pv->n > start)
-		qsort(pv->v + start, pv->n - start, sizeof(*pv->v), cmp_pair);
 out:
-	free_keyed(bk, nb);
-	free_keyed(tk, nt);
+	/* the keys go before the sort: qsort may take a buffer as large as
+	 * the phase's pairs */
+	free_keyed(bk, nb, &bkb);
+	free_keyed(tk, nt, &tkb);
+	free(groups);
 	free(fk.v);
+	if (!rc && pv->n > start)
+		qsort(pv->v + start, pv->n - start, sizeof(*pv->v), cmp_pair);
 	return rc;
 }
 
@@ -707,6 +818,7 @@ void dv_comparison_free(dv_comparison *cmp)
 	free(cmp->pair_files);
 	free(cmp->rule_of);
 	free(cmp->out_of_shard);
+	free(cmp->retired);
 	dv_warnings_free(cmp->recorded_warnings, cmp->nrecorded_warnings);
 	dv_comparison_free_runs(cmp);
 	for (size_t i = 0; i < cmp->nselected; i++)

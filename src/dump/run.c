@@ -272,13 +272,26 @@ static int64_t parse_i64(const char *s)
 	return v;
 }
 
+const char *dv_dumpfile_stem(const dv_dumpfile *f, size_t *len)
+{
+	size_t fl;
+
+	if (f->stem) {
+		*len = strlen(f->stem);
+		return f->stem;
+	}
+	fl = strlen(f->filename);
+	*len = fl > 3 && has_pt_suffix(f->filename) ? fl - 3 : fl;
+	return f->filename;
+}
+
 void dv_dumpfile_free(dv_dumpfile *f)
 {
 	/* a renamed file's name is its own allocation; the first name lies in
 	 * the block */
 	if (f->unmapped_name)
 		free((char *)f->name);
-	free(f->block);
+	free(f->tags);
 }
 
 /* D + sep + fname as path_join writes it, the folder part seen as D then
@@ -341,25 +354,32 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	size_t fl = strlen(fname), sl = fl > 3 && has_pt_suffix(fname) ? fl - 3 : fl;
 	size_t dl = strlen(dir), rl = strlen(reldir), n = 0, strings, kl, vl;
 	size_t dn = dl ? dl + (dir[dl - 1] != '/') : 0, rn = rl ? rl + (reldir[rl - 1] != '/') : 0;
-	bool tail = rel_is_tail(dir, reldir);
+	bool tail = rel_is_tail(dir, reldir), has_name = false;
 	const char *p, *k, *v;
 	char *at, *keys[16];
 
 	memset(f, 0, sizeof(*f));
-	strings = dn + fl + 1 + (tail ? 0 : rn + fl + 1) + sl + 1;
+	strings = dn + fl + 1 + (tail ? 0 : rn + fl + 1);
 	for (p = fname; dv_tag_next(&p, fname + sl, &k, &kl, &v, &vl); n++) {
 		char *shared = n < 16 && run ? intern_key(run, k, kl) : NULL;
 
 		if (n < 16)
 			keys[n] = shared;
 		strings += (shared ? 0 : kl + 1) + vl + 1;
+		has_name = has_name || (kl == 4 && !memcmp(k, "name", 4));
 	}
-	f->block_size = n * sizeof(dv_tag) + strings;
-	if (!(f->block = malloc(f->block_size)))
+	/* the stem is kept apart only as the name: otherwise it is the file
+	 * name's head (dv_dumpfile_stem), not worth its bytes a file */
+	if (!has_name)
+		strings += sl + 1;
+	/* the record's narrow counts: a file name of NAME_MAX bytes is far below */
+	if (n > UINT16_MAX - MAX_DEPTH - 2 || n * sizeof(dv_tag) + strings > UINT32_MAX)
+		return dv_error_set(err, "%s/%s: file name too long", dir, fname);
+	f->block_size = (uint32_t)(n * sizeof(dv_tag) + strings);
+	if (!(f->tags = malloc(f->block_size)))
 		return dv_error_set(err, "%s: out of memory", dir);
-	f->tags = (dv_tag *)f->block;
-	f->ntags = f->nfile_tags = n;
-	at = f->block + n * sizeof(dv_tag);
+	f->ntags = f->nfile_tags = (uint16_t)n;
+	at = (char *)f->tags + n * sizeof(dv_tag);
 	f->path = at;
 	memcpy(at, dir, dl);
 	if (dn > dl)
@@ -376,7 +396,8 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 		at += rn;
 		put(&at, fname, fl);
 	}
-	f->stem = put(&at, fname, sl);
+	if (!has_name)
+		f->stem = put(&at, fname, sl);
 	n = 0;
 	for (p = fname; dv_tag_next(&p, fname + sl, &k, &kl, &v, &vl); n++) {
 		f->tags[n].key = n < 16 && keys[n] ? keys[n] : put(&at, k, kl);
@@ -491,7 +512,7 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 		dv_dumpfile *f = &pb->files[i];
 		size_t old_tags = f->ntags * sizeof(dv_tag), old_strings = f->block_size - old_tags;
 		size_t size = f->block_size + sizeof(dv_tag) + (shared ? 0 : kl + 1) + vl + 1;
-		char *block = malloc(size), *old = f->block, *at;
+		char *block = malloc(size), *old = (char *)f->tags, *at;
 		ptrdiff_t delta;
 
 		if (!block)
@@ -521,8 +542,7 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 		f->tags[f->nfile_tags].value = put(&at, val, vl);
 		f->ntags++;
 		free(old);
-		f->block = block;
-		f->block_size = size;
+		f->block_size = (uint32_t)size;
 	}
 	return 0;
 }
