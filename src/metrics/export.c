@@ -572,10 +572,13 @@ static int export_par_chunk(void *ctx, void *vl, int64_t k, dv_error *err)
 		return -1;
 	}
 	pthread_mutex_lock(&ep->mu);
-	/* the slot is free once the unit a ring before this one is written */
-	while (!ep->failed && sl->unit != -1) {
+	/* The slot is this unit's once the unit a ring before it is written.
+	 * Not "once the slot is free": a unit a ring after this one, claimed
+	 * later but quicker to get here, would take the free slot and then
+	 * wait for this unit to be written, which waits for the slot. */
+	while (!ep->failed && k >= ep->next_write + ep->nslots) {
 		export_drain(ep);
-		if (!ep->failed && sl->unit != -1)
+		if (!ep->failed && k >= ep->next_write + ep->nslots)
 			pthread_cond_wait(&ep->cv, &ep->mu);
 	}
 	if (ep->failed) {
