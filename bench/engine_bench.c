@@ -13,7 +13,8 @@
  *   detail   dv_compare_files then dv_pair_detail_compute with its result, as the
  *            explorer's detail pane (64 x 256 heat map); "detail only": the latter
  *   export   dv_export_diff_csv of every element to EXPORT_FILE (default
- *            /tmp/dv-bench/export.csv, removed after), its size and MB/s
+ *            /tmp/dv-bench/export.csv, removed after unless EXPORT_KEEP is
+ *            set), its size and MB/s
  * -t N sets dv_metrics_opts.threads (default 0: the pool's idle helpers).
  *
  * usage: engine_bench [-j THREADS] [-t N] STAGE[,STAGE...] BASELINE TARGET
@@ -158,7 +159,8 @@ static int one_pair(struct run *r, const char *bp, const char *tp, void *buf, si
 		rc = dv_export_diff_csv(bp, tp, out, -1, 0, &opts, &rows, &err);
 		if (rc == 0 && stat(out, &st) == 0)
 			atomic_fetch_add(&export_bytes, (long long)st.st_size);
-		unlink(out);
+		if (!getenv("EXPORT_KEEP"))
+			unlink(out);
 		return rc;
 	}
 	/* read: the CRC checked (as --verify-crc); readnc, nocrc: not */
