@@ -12,6 +12,7 @@
  *   verify   full, files opened with the CRC-32 check (compare --verify-crc)
  *   detail   dv_compare_files then dv_pair_detail_compute with its result, as the
  *            explorer's detail pane (64 x 256 heat map); "detail only": the latter
+ *            (its numbers printed when DETAIL_PRINT is set)
  *   export   dv_export_diff_csv of every element to EXPORT_FILE (default
  *            /tmp/dv-bench/export.csv, removed after unless EXPORT_KEEP is
  *            set), its size and MB/s
@@ -146,6 +147,26 @@ static int one_pair(struct run *r, const char *bp, const char *tp, void *buf, si
 		double t0 = now();
 		rc = dv_pair_detail_compute(bp, tp, 64, 256, &opts, &d, &err);
 		atomic_fetch_add(&detail_ns, (long long)((now() - t0) * 1e9));
+		if (rc == 0 && getenv("DETAIL_PRINT")) {
+			/* the detail's numbers, to compare builds */
+			uint64_t h = 1469598103934665603ull;
+
+			for (int64_t k = 0; k < (int64_t)d.heat_rows * d.heat_cols; k++) {
+				uint64_t u;
+
+				memcpy(&u, &d.heat[k], sizeof(u));
+				h = (h ^ u) * 1099511628211ull;
+			}
+			printf("detail %s: lo %.9g hi %.9g lo_exp %d zero %lld nonfinite %lld heat %016llx max %.17g\n  buckets",
+			       bp, d.value_lo, d.value_hi, d.absdiff_lo_exp, (long long)d.absdiff_zero,
+			       (long long)d.absdiff_nonfinite, (unsigned long long)h, d.heat_max);
+			for (int k = 0; k < DV_ABSDIFF_BUCKETS; k++)
+				printf(" %lld", (long long)d.absdiff_buckets[k]);
+			printf("\n  bins");
+			for (int k = 0; k < DV_VALUE_BINS; k++)
+				printf(" %lld/%lld", (long long)d.base_bins[k], (long long)d.targ_bins[k]);
+			printf("\n");
+		}
 		if (rc == 0)
 			dv_pair_detail_free(&d);
 		free(known);

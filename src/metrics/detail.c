@@ -45,8 +45,7 @@ typedef struct detail_pass {
 	float lo, hi, maxabs;
 	/* pass 2 */
 	double lo2, scale;
-	const int *dec_lo;
-	const double *dec_thr;
+	const struct bucket_of *btab;
 	double *sums;
 	int64_t *counts;
 	const int32_t *colcell;
@@ -110,18 +109,111 @@ struct detail_counts {
 	int64_t zero, nonfinite;
 	int64_t buckets[DV_ABSDIFF_BUCKETS];
 	int64_t base_bins[DV_VALUE_BINS], targ_bins[DV_VALUE_BINS];
+	/* both sides bfloat16: counts of their bit patterns, put into the
+	 * value bins by value_bins16 (each value's bin is one function of it) */
+	uint32_t *h16b, *h16t;
+	int64_t n16;                   /* counted since the last value_bins16 */
 };
+
+/* The |t-b| bucket of a float32 by its bit pattern u (sign clear): below
+ * thr of its exponent field the binade's low decade, from it the next one
+ * (the power of ten inside the binade, as the first float32 not below it),
+ * both clamped to the buckets; 24: zero, 25: not finite; -1: subnormal,
+ * by decade(). */
+typedef struct bucket_of {
+	uint32_t thr;
+	int8_t lo, hi;
+} bucket_of;
+
+static inline int bucket_clamp(int k)
+{
+	return k < 0 ? 0 : k >= DV_ABSDIFF_BUCKETS ? DV_ABSDIFF_BUCKETS - 1 : k;
+}
+
+static void bucket_table(bucket_of *tab, const double *p10, int lo_exp)
+{
+	/* E 0: zero below 1, subnormal from it; E 255: Inf and NaN */
+	tab[0] = (bucket_of){ 1, DV_ABSDIFF_BUCKETS, -1 };
+	tab[255] = (bucket_of){ 0, DV_ABSDIFF_BUCKETS + 1, DV_ABSDIFF_BUCKETS + 1 };
+	for (int E = 1; E < 255; E++) {
+		double bottom = ldexp(1.0, E - 127), top = ldexp(1.0, E - 126);
+		int dec = decade(p10, bottom);
+		uint32_t thr = (uint32_t)(E + 1) << 23; /* none inside: the next binade */
+
+		if (dec + 1 <= P10_HI && p10[dec + 1 - P10_LO] < top) {
+			double t = p10[dec + 1 - P10_LO];
+			float f = (float)t;
+
+			if ((double)f < t)
+				f = nextafterf(f, INFINITY);
+			memcpy(&thr, &f, sizeof(thr));
+		}
+		tab[E] = (bucket_of){ thr, (int8_t)bucket_clamp(dec - lo_exp), (int8_t)bucket_clamp(dec + 1 - lo_exp) };
+	}
+}
+
+static inline float bf16_value(uint16_t h)
+{
+	uint32_t u = (uint32_t)h << 16;
+	float f;
+
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+/* One element j into sub-table sub of count_span_t: a not finite |t-b|
+ * (bucket 25) is left out of the cell's sum and counted in nf; adding a
+ * zero leaves the (never negative) sum as it was, as before. */
+#define COUNT_ONE(j, sub)                                                              \
+	do {                                                                           \
+		float b_, t_;                                                          \
+		if (raw16) {                                                           \
+			uint16_t rb_ = bh[j], rt_ = th[j];                             \
+			b_ = bf16_value(rb_);                                          \
+			t_ = bf16_value(rt_);                                          \
+			h16b[rb_]++;                                                   \
+			h16t[rt_]++;                                                   \
+		} else {                                                               \
+			b_ = bv[j];                                                    \
+			t_ = tv[j];                                                    \
+		}                                                                      \
+		float a_ = fabsf(t_ - b_);                                             \
+		uint32_t u_;                                                           \
+		memcpy(&u_, &a_, sizeof(u_));                                          \
+		bucket_of bo_ = btab[u_ >> 23];                                        \
+		int k_ = u_ < bo_.thr ? bo_.lo : bo_.hi;                               \
+		if (__builtin_expect(k_ < 0, 0))                                       \
+			k_ = bucket_clamp(decade(p10, a_) - lo_exp);                   \
+		hk[sub][k_]++;                                                         \
+		if (!raw16) {                                                          \
+			if (isfinite(b_)) {                                            \
+				int kb_ = (int)(((double)b_ - lo) * scale);            \
+				hb[sub][kb_ >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : kb_]++; \
+			}                                                              \
+			if (isfinite(t_)) {                                            \
+				int kt_ = (int)(((double)t_ - lo) * scale);            \
+				ht[sub][kt_ >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : kt_]++; \
+			}                                                              \
+		}                                                                      \
+		if (__builtin_expect(k_ == DV_ABSDIFF_BUCKETS + 1, 0))                 \
+			nf++;                                                          \
+		else                                                                   \
+			hs += (double)a_;                                              \
+	} while (0)
 
 /* Per element: the |t-b| bucket (24: zero, 25: not finite) and both value
  * bins, counted in four interleaved sub-tables (repeated values would
- * otherwise wait on one counter); heat-map cells a run of columns at a time,
- * the cell's sum in a register, its terms in scan order as before. */
-static inline __attribute__((always_inline)) void count_span(const detail_pass *p, detail_counts *c,
-							      const float *bv, const float *tv, int64_t cnt,
-							      int64_t *prow, int64_t *pcol, int64_t *prowcell)
+ * otherwise wait on one counter), or, for bfloat16, the values' bit
+ * patterns; heat-map cells a run of columns at a time, the cell's sum in a
+ * register, its terms in scan order as before. bv, tv: float32, or the raw
+ * bfloat16 when raw16. */
+static inline __attribute__((always_inline)) void count_span_t(const detail_pass *p, detail_counts *c,
+								const void *bvv, const void *tvv, int64_t cnt,
+								int64_t *prow, int64_t *pcol, int64_t *prowcell,
+								const bool raw16)
 {
-	const int *dec_lo = p->dec_lo;
-	const double *dec_thr = p->dec_thr, *p10 = p->p10;
+	const bucket_of *btab = p->btab;
+	const double *p10 = p->p10;
 	double lo = p->lo2, scale = p->scale;
 	double *sums = p->sums;
 	int64_t *counts = p->counts;
@@ -129,11 +221,16 @@ static inline __attribute__((always_inline)) void count_span(const detail_pass *
 	const int64_t *cellend = p->cellend;
 	int64_t R = p->R, C = p->C, row = *prow, col = *pcol, rowcell = *prowcell;
 	int hr = p->hr, hc = p->hc, lo_exp = p->d->absdiff_lo_exp;
+	const float *bv = bvv, *tv = tvv;
+	const uint16_t *bh = bvv, *th = tvv;
+	uint32_t *h16b = c->h16b, *h16t = c->h16t;
 	uint32_t hk[4][DV_ABSDIFF_BUCKETS + 2], hb[4][DV_VALUE_BINS], ht[4][DV_VALUE_BINS];
 
 	memset(hk, 0, sizeof(hk));
-	memset(hb, 0, sizeof(hb));
-	memset(ht, 0, sizeof(ht));
+	if (!raw16) {
+		memset(hb, 0, sizeof(hb));
+		memset(ht, 0, sizeof(ht));
+	}
 	for (int64_t i = 0; i < cnt;) {
 		int64_t run = cnt - i, cell = 0;
 		double hs = 0;
@@ -147,38 +244,18 @@ static inline __attribute__((always_inline)) void count_span(const detail_pass *
 				run = cellend[h] - col;
 			hs = sums[cell];
 		}
-		for (int64_t j = i; j < i + run; j++) {
-			float b = bv[j], t = tv[j], a = fabsf(t - b);
-			int sub = (int)(j & 3);
-			uint32_t u;
+		int64_t j = i, end = i + run, nf = 0;
 
-			memcpy(&u, &a, sizeof(u));
-			uint32_t E = u >> 23;
-			int k = dec_lo[E] + (a >= dec_thr[E]) - lo_exp;
-
-			k = k < 0 ? 0 : k >= DV_ABSDIFF_BUCKETS ? DV_ABSDIFF_BUCKETS - 1 : k;
-			if (__builtin_expect(E == 0 && a != 0, 0)) {
-				k = decade(p10, a) - lo_exp;
-				k = k < 0 ? 0 : k >= DV_ABSDIFF_BUCKETS ? DV_ABSDIFF_BUCKETS - 1 : k;
-			}
-			k = a == 0 ? DV_ABSDIFF_BUCKETS : E == 255 ? DV_ABSDIFF_BUCKETS + 1 : k;
-			hk[sub][k]++;
-			if (isfinite(b)) {
-				int kb = (int)(((double)b - lo) * scale);
-
-				hb[sub][kb >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : kb]++;
-			}
-			if (isfinite(t)) {
-				int kt = (int)(((double)t - lo) * scale);
-
-				ht[sub][kt >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : kt]++;
-			}
-			/* adding 0 leaves the (never negative) sum as it was */
-			bool fin = E != 255;
-
-			hs += fin ? (double)a : 0.0;
-			hn += fin;
+		/* four elements a round, each into its own sub-table */
+		for (; j + 4 <= end; j += 4) {
+			COUNT_ONE(j, 0);
+			COUNT_ONE(j + 1, 1);
+			COUNT_ONE(j + 2, 2);
+			COUNT_ONE(j + 3, 3);
 		}
+		for (; j < end; j++)
+			COUNT_ONE(j, 0);
+		hn += run - nf;
 		i += run;
 		if (sums) {
 			sums[cell] = hs;
@@ -196,14 +273,83 @@ static inline __attribute__((always_inline)) void count_span(const detail_pass *
 			c->buckets[k] += hk[s][k];
 		c->zero += hk[s][DV_ABSDIFF_BUCKETS];
 		c->nonfinite += hk[s][DV_ABSDIFF_BUCKETS + 1];
-		for (int k = 0; k < DV_VALUE_BINS; k++) {
-			c->base_bins[k] += hb[s][k];
-			c->targ_bins[k] += ht[s][k];
-		}
+		if (!raw16)
+			for (int k = 0; k < DV_VALUE_BINS; k++) {
+				c->base_bins[k] += hb[s][k];
+				c->targ_bins[k] += ht[s][k];
+			}
 	}
+	if (raw16)
+		c->n16 += cnt;
 	*prow = row;
 	*pcol = col;
 	*prowcell = rowcell;
+}
+
+/* The bfloat16 bit patterns counted so far into the value bins, by the
+ * float32 path's arithmetic on each distinct value. */
+static void value_bins16(const detail_pass *p, detail_counts *c)
+{
+	for (uint32_t h = 0; h < 65536; h++) {
+		float v = bf16_value((uint16_t)h);
+
+		if ((!c->h16b[h] && !c->h16t[h]) || !isfinite(v))
+			continue;
+		int kv = (int)(((double)v - p->lo2) * p->scale);
+
+		kv = kv >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : kv;
+		c->base_bins[kv] += c->h16b[h];
+		c->targ_bins[kv] += c->h16t[h];
+	}
+	memset(c->h16b, 0, 65536 * sizeof(uint32_t));
+	memset(c->h16t, 0, 65536 * sizeof(uint32_t));
+	c->n16 = 0;
+}
+
+/* Reads [start, start+cnt) of both sides and counts it. */
+static int count_read(const detail_pass *p, detail_counts *c, dv_reader *br, dv_reader *tr, int64_t start,
+		      int64_t cnt, int64_t *row, int64_t *col, int64_t *rowcell, dv_error *err)
+{
+	if (c->h16b) {
+		if (dv_reader_read_raw(br, start, cnt, err) < 0 || dv_reader_read_raw(tr, start, cnt, err) < 0)
+			return -1;
+		/* the 32-bit counters stay far from full */
+		if (c->n16 > ((int64_t)1 << 31))
+			value_bins16(p, c);
+		count_span_t(p, c, br->raw, tr->raw, cnt, row, col, rowcell, true);
+		return 0;
+	}
+	if (dv_reader_read(br, start, cnt, err) < 0 || dv_reader_read(tr, start, cnt, err) < 0)
+		return -1;
+	count_span_t(p, c, br->f32, tr->f32, cnt, row, col, rowcell, false);
+	return 0;
+}
+
+/* Counts from raw bfloat16 bit patterns when both sides are bfloat16. */
+static int counts_init(detail_counts *c, const dv_src *bs, const dv_src *ts)
+{
+	memset(c, 0, sizeof(*c));
+	if (bs->dtype != DV_BFLOAT16 || ts->dtype != DV_BFLOAT16)
+		return 0;
+	c->h16b = calloc(65536, sizeof(uint32_t));
+	c->h16t = calloc(65536, sizeof(uint32_t));
+	if (!c->h16b || !c->h16t) {
+		free(c->h16b);
+		free(c->h16t);
+		c->h16b = c->h16t = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* The bit-pattern counts into the bins; the tables freed. */
+static void counts_finish(const detail_pass *p, detail_counts *c)
+{
+	if (c->h16b)
+		value_bins16(p, c);
+	free(c->h16b);
+	free(c->h16t);
+	c->h16b = c->h16t = NULL;
 }
 
 static void counts_add(dv_pair_detail *d, const detail_counts *c)
@@ -223,7 +369,13 @@ static inline int count_chunk(void *ctx, int64_t start, int64_t cnt)
 	detail_pass *p = ctx;
 
 	(void)start;
-	count_span(p, p->cnt, p->br->f32, p->tr->f32, cnt, &p->row, &p->col, &p->rowcell);
+	if (p->cnt->h16b) {
+		if (p->cnt->n16 > ((int64_t)1 << 31))
+			value_bins16(p, p->cnt);
+		count_span_t(p, p->cnt, p->br->raw, p->tr->raw, cnt, &p->row, &p->col, &p->rowcell, true);
+	} else {
+		count_span_t(p, p->cnt, p->br->f32, p->tr->f32, cnt, &p->row, &p->col, &p->rowcell, false);
+	}
 	return 0;
 }
 
@@ -252,7 +404,8 @@ static void *detail_lane_new(void *ctx)
 
 	if (!l)
 		return NULL;
-	if (dv_reader_init(&l->br, dp->bs, NULL) < 0 || dv_reader_init(&l->tr, dp->ts, NULL) < 0) {
+	if (dv_reader_init(&l->br, dp->bs, NULL) < 0 || dv_reader_init(&l->tr, dp->ts, NULL) < 0 ||
+	    (dp->pass2 && counts_init(&l->c, dp->bs, dp->ts) < 0)) {
 		dv_reader_free(&l->br);
 		dv_reader_free(&l->tr);
 		free(l);
@@ -266,6 +419,7 @@ static void detail_lane_done(void *ctx, void *vl)
 	detail_par *dp = ctx;
 	detail_lane *l = vl;
 
+	counts_finish(dp->p, &l->c);
 	counts_add(dp->p->d, &l->c);
 	dv_reader_free(&l->br);
 	dv_reader_free(&l->tr);
@@ -323,9 +477,8 @@ static int detail_par_chunk(void *ctx, void *vl, int64_t k, dv_error *err)
 	for (int64_t start = u0; start < u1; start += DV_CHUNK) {
 		int64_t cnt = u1 - start < DV_CHUNK ? u1 - start : DV_CHUNK;
 
-		if (dv_reader_read(&l->br, start, cnt, err) < 0 || dv_reader_read(&l->tr, start, cnt, err) < 0)
+		if (count_read(p, &l->c, &l->br, &l->tr, start, cnt, &row, &col, &rowcell, err) < 0)
 			return -1;
-		count_span(p, &l->c, l->br.f32, l->tr.f32, cnt, &row, &col, &rowcell);
 	}
 	return 0;
 }
@@ -474,24 +627,12 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	/* pass 2: counts */
 	double width = (double)hi - (double)lo, scale = width > 0 ? DV_VALUE_BINS / width : 0;
 	int64_t row = 0, col = 0, rowcell = 0;
-	/* decade of a normal float32 by its exponent field: the decade of the
-	 * binade's bottom, plus one past the power of ten inside the binade */
-	int dec_lo[256];
-	double dec_thr[256];
-	/* E 0 (zero, subnormal) and 255 (Inf, NaN) are handled apart */
-	dec_lo[0] = 0;
-	dec_thr[0] = INFINITY;
-	for (int E = 1; E < 256; E++) {
-		double bottom = ldexp(1.0, E - 127), top = ldexp(1.0, E - 126);
+	bucket_of btab[256];
 
-		dec_lo[E] = decade(p10, bottom);
-		dec_thr[E] = dec_lo[E] + 1 <= P10_HI && p10[dec_lo[E] + 1 - P10_LO] < top ? p10[dec_lo[E] + 1 - P10_LO]
-											    : INFINITY;
-	}
+	bucket_table(btab, p10, d->absdiff_lo_exp);
 	p.lo2 = lo;
 	p.scale = scale;
-	p.dec_lo = dec_lo;
-	p.dec_thr = dec_thr;
+	p.btab = btab;
 	p.sums = sums;
 	p.counts = counts;
 	p.colcell = colcell;
@@ -504,7 +645,15 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	p.hr = hr;
 	p.hc = hc;
 	w.done = numel;
-	st = threads != 1 ? detail_par_pass(&dp, true, threads, opts, err) : dv_chunk_walk(&w, count_chunk, &p, err);
+	if (threads != 1) {
+		st = detail_par_pass(&dp, true, threads, opts, err);
+	} else if (counts_init(&cnt, br->src, tr->src) < 0) {
+		st = dv_error_set(err, "out of memory");
+	} else {
+		w.raw = cnt.h16b != NULL;
+		st = dv_chunk_walk(&w, count_chunk, &p, err);
+		counts_finish(&p, &cnt);
+	}
 	dv_par_leave();
 	if (detail_walk_end(st, err) < 0) {
 		free(sums);
