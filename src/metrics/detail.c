@@ -166,7 +166,7 @@ static inline float bf16_value(uint16_t h)
 /* One element j into sub-table sub of count_span_t: a not finite |t-b|
  * (bucket 25) is left out of the cell's sum and counted in nf; adding a
  * zero leaves the (never negative) sum as it was, as before. */
-#define COUNT_ONE(j, sub)                                                              \
+#define COUNT_ONE(j, sub, hs, nf)                                                      \
 	do {                                                                           \
 		float b_, t_;                                                          \
 		if (raw16) {                                                           \
@@ -235,41 +235,86 @@ static inline __attribute__((always_inline)) void count_span_t(const detail_pass
 		memset(hb, 0, sizeof(hb));
 		memset(ht, 0, sizeof(ht));
 	}
-	for (int64_t i = 0; i < cnt;) {
-		int64_t run = cnt - i, cell = 0;
+	if (!sums) {
 		double hs = 0;
-		int64_t hn = 0;
+		int64_t j = 0, nf = 0;
 
-		if (sums) {
-			int h = colcell[col];
-
-			cell = rowcell + h;
-			if (cellend[h] - col < run)
-				run = cellend[h] - col;
-			hs = sums[cell];
+		for (; j + 4 <= cnt; j += 4) {
+			COUNT_ONE(j, 0, hs, nf);
+			COUNT_ONE(j + 1, 1, hs, nf);
+			COUNT_ONE(j + 2, 2, hs, nf);
+			COUNT_ONE(j + 3, 3, hs, nf);
 		}
-		int64_t j = i, end = i + run, nf = 0;
+		for (; j < cnt; j++)
+			COUNT_ONE(j, 0, hs, nf);
+		(void)hs;
+		(void)nf;
+	}
+	/* Runs of columns of one heat cell, two runs of different cells at a
+	 * time, their elements interleaved: each cell's sum still takes its
+	 * terms in scan order, and the two sums' additions overlap. */
+	for (int64_t i = 0; sums && i < cnt;) {
+		int h = colcell[col];
+		int64_t cell = rowcell + h, run = cellend[h] - col < cnt - i ? cellend[h] - col : cnt - i;
+		int64_t i2 = i + run, row2 = row, col2 = col + run, rowcell2 = rowcell, cell2 = -1, run2 = 0;
 
-		/* four elements a round, each into its own sub-table */
-		for (; j + 4 <= end; j += 4) {
-			COUNT_ONE(j, 0);
-			COUNT_ONE(j + 1, 1);
-			COUNT_ONE(j + 2, 2);
-			COUNT_ONE(j + 3, 3);
+		if (col2 == C) {
+			col2 = 0;
+			row2++;
+			rowcell2 = row2 < R ? (row2 * hr / R) * hc : 0;
 		}
-		for (; j < end; j++)
-			COUNT_ONE(j, 0);
-		hn += run - nf;
-		i += run;
-		if (sums) {
-			sums[cell] = hs;
-			counts[cell] += hn;
-			col += run;
-			if (col == C) {
-				col = 0;
-				row++;
-				rowcell = row < R ? (row * hr / R) * hc : 0;
+		if (i2 < cnt) {
+			int h2 = colcell[col2];
+
+			cell2 = rowcell2 + h2;
+			run2 = cellend[h2] - col2 < cnt - i2 ? cellend[h2] - col2 : cnt - i2;
+		}
+		if (cell2 < 0 || cell2 == cell) {
+			/* the last run of the span, or one heat column (the next row's run in the same cell) */
+			double hs = sums[cell];
+			int64_t j = i, end = i + run, nf = 0;
+
+			for (; j + 4 <= end; j += 4) {
+				COUNT_ONE(j, 0, hs, nf);
+				COUNT_ONE(j + 1, 1, hs, nf);
+				COUNT_ONE(j + 2, 2, hs, nf);
+				COUNT_ONE(j + 3, 3, hs, nf);
 			}
+			for (; j < end; j++)
+				COUNT_ONE(j, 0, hs, nf);
+			sums[cell] = hs;
+			counts[cell] += run - nf;
+			i = i2;
+			row = row2;
+			col = col2;
+			rowcell = rowcell2;
+			continue;
+		}
+		double hs = sums[cell], hs2 = sums[cell2];
+		int64_t nf = 0, nf2 = 0, both = run < run2 ? run : run2, j = 0;
+
+		for (; j + 2 <= both; j += 2) {
+			COUNT_ONE(i + j, 0, hs, nf);
+			COUNT_ONE(i2 + j, 1, hs2, nf2);
+			COUNT_ONE(i + j + 1, 2, hs, nf);
+			COUNT_ONE(i2 + j + 1, 3, hs2, nf2);
+		}
+		for (int64_t k = j; k < run; k++)
+			COUNT_ONE(i + k, 0, hs, nf);
+		for (int64_t k = j; k < run2; k++)
+			COUNT_ONE(i2 + k, 1, hs2, nf2);
+		sums[cell] = hs;
+		counts[cell] += run - nf;
+		sums[cell2] = hs2;
+		counts[cell2] += run2 - nf2;
+		i = i2 + run2;
+		row = row2;
+		col = col2 + run2;
+		rowcell = rowcell2;
+		if (col == C) {
+			col = 0;
+			row++;
+			rowcell = row < R ? (row * hr / R) * hc : 0;
 		}
 	}
 	for (int s = 0; s < 4; s++) {
