@@ -122,7 +122,7 @@ struct detail_counts {
  * by decade(). */
 typedef struct bucket_of {
 	uint32_t thr;
-	int8_t lo, step;               /* from thr: lo + step */
+	int8_t k[2];                   /* below thr, from it */
 } bucket_of;
 
 static inline int bucket_clamp(int k)
@@ -133,8 +133,8 @@ static inline int bucket_clamp(int k)
 static void bucket_table(bucket_of *tab, const double *p10, int lo_exp)
 {
 	/* E 0: zero below 1, subnormal from it; E 255: Inf and NaN */
-	tab[0] = (bucket_of){ 1, DV_ABSDIFF_BUCKETS, -1 - DV_ABSDIFF_BUCKETS };
-	tab[255] = (bucket_of){ 0, DV_ABSDIFF_BUCKETS + 1, 0 };
+	tab[0] = (bucket_of){ 1, { DV_ABSDIFF_BUCKETS, -1 } };
+	tab[255] = (bucket_of){ 0, { DV_ABSDIFF_BUCKETS + 1, DV_ABSDIFF_BUCKETS + 1 } };
 	for (int E = 1; E < 255; E++) {
 		double bottom = ldexp(1.0, E - 127), top = ldexp(1.0, E - 126);
 		int dec = decade(p10, bottom);
@@ -148,9 +148,7 @@ static void bucket_table(bucket_of *tab, const double *p10, int lo_exp)
 				f = nextafterf(f, INFINITY);
 			memcpy(&thr, &f, sizeof(thr));
 		}
-		int lo = bucket_clamp(dec - lo_exp);
-
-		tab[E] = (bucket_of){ thr, (int8_t)lo, (int8_t)(bucket_clamp(dec + 1 - lo_exp) - lo) };
+		tab[E] = (bucket_of){ thr, { (int8_t)bucket_clamp(dec - lo_exp), (int8_t)bucket_clamp(dec + 1 - lo_exp) } };
 	}
 }
 
@@ -182,13 +180,17 @@ static inline float bf16_value(uint16_t h)
 		float a_ = fabsf(t_ - b_);                                             \
 		uint32_t u_;                                                           \
 		memcpy(&u_, &a_, sizeof(u_));                                          \
-		bucket_of bo_ = btab[u_ >> 23];                                        \
-		int k_ = bo_.lo + (-(int)(u_ >= bo_.thr) & bo_.step);                  \
+		const bucket_of *bo_ = &btab[u_ >> 23];                                \
+		int k_ = bo_->k[u_ >= bo_->thr];                                       \
 		if (__builtin_expect((unsigned)k_ > DV_ABSDIFF_BUCKETS, 0)) {          \
-			if (k_ < 0) /* subnormal */                                    \
+			if (k_ < 0) { /* subnormal */                                  \
 				k_ = bucket_clamp(decade(p10, a_) - lo_exp);           \
-			else                                                           \
+				hs += (double)a_;                                      \
+			} else {                                                       \
 				nf++;                                                  \
+			}                                                              \
+		} else {                                                               \
+			hs += (double)a_;                                              \
 		}                                                                      \
 		hk[sub][k_]++;                                                         \
 		if (!raw16) {                                                          \
@@ -201,8 +203,6 @@ static inline float bf16_value(uint16_t h)
 				ht[sub][kt_ >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : kt_]++; \
 			}                                                              \
 		}                                                                      \
-		if (__builtin_expect(k_ != DV_ABSDIFF_BUCKETS + 1, 1))                 \
-			hs += (double)a_;                                              \
 	} while (0)
 
 /* Per element: the |t-b| bucket (24: zero, 25: not finite) and both value
