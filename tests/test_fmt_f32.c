@@ -81,8 +81,9 @@ static void test_million_f32(void **state)
 
 /* The digit count found from the rounding interval (dv_fmt_f32_csv) against
  * the bisection over it (dv_fmt_f32_bisect), both integer arithmetic, so many
- * more values: 16 M random bit patterns, every significand of a few binades,
- * and the decimal neighbourhoods of powers of ten. */
+ * more values: 4 M random bit patterns, every significand of the binades of
+ * 1 and of 3e9 (the two ways the interval is scaled), and the decimal
+ * neighbourhoods of powers of ten. */
 static int check_bisect(uint32_t u)
 {
 	char a[64], b[64];
@@ -101,10 +102,9 @@ static void test_direct_count(void **state)
 	int bad = 0;
 
 	(void)state;
-	for (int i = 0; i < 16000000 && bad < 10; i++)
+	for (int i = 0; i < 4000000 && bad < 10; i++)
 		bad += check_bisect((uint32_t)rng());
-	/* every significand of the binades of 1, 1000, 1e-7 and 3e9 */
-	static const uint32_t binades[] = { 127, 136, 103, 158 };
+	static const uint32_t binades[] = { 127, 158 };
 	for (size_t k = 0; k < sizeof(binades) / sizeof(binades[0]) && bad < 10; k++)
 		for (uint32_t f = 0; f < (1u << 23); f++)
 			bad += check_bisect(binades[k] << 23 | f);
