@@ -12,8 +12,10 @@
  *   verify   full, files opened with the CRC-32 check (compare --verify-crc)
  *   detail   dv_compare_files then dv_pair_detail_compute with its result, as the
  *            explorer's detail pane (64 x 256 heat map); "detail only": the latter
+ *            (its numbers printed when DETAIL_PRINT is set)
  *   export   dv_export_diff_csv of every element to EXPORT_FILE (default
- *            /tmp/dv-bench/export.csv, removed after), its size and MB/s
+ *            /tmp/dv-bench/export.csv, removed after unless EXPORT_KEEP is
+ *            set), its size and MB/s
  * -t N sets dv_metrics_opts.threads (default 0: the pool's idle helpers).
  *
  * usage: engine_bench [-j THREADS] [-t N] STAGE[,STAGE...] BASELINE TARGET
@@ -80,8 +82,9 @@ enum stage { ST_OPEN, ST_READ, ST_READNC, ST_FULL, ST_NOCRC, ST_NOPCT, ST_VERIFY
 static const char *const stage_names[] = { "open", "read", "readnc", "full", "nocrc", "nopct", "verify", "detail",
 					   "export" };
 static int opt_threads;
-static atomic_llong export_bytes, detail_ns;
+static atomic_llong export_bytes, detail_ns, detail_cpu_ns;
 static double now(void);
+static double cpu_seconds(void);
 
 struct run {
 	enum stage stage;
@@ -142,9 +145,30 @@ static int one_pair(struct run *r, const char *bp, const char *tp, void *buf, si
 			return -1;
 		dv_compare_files(bp, tp, &opts, known);
 		opts.known = known;
-		double t0 = now();
+		double t0 = now(), c0 = cpu_seconds();
 		rc = dv_pair_detail_compute(bp, tp, 64, 256, &opts, &d, &err);
 		atomic_fetch_add(&detail_ns, (long long)((now() - t0) * 1e9));
+		atomic_fetch_add(&detail_cpu_ns, (long long)((cpu_seconds() - c0) * 1e9));
+		if (rc == 0 && getenv("DETAIL_PRINT")) {
+			/* the detail's numbers, to compare builds */
+			uint64_t h = 1469598103934665603ull;
+
+			for (int64_t k = 0; k < (int64_t)d.heat_rows * d.heat_cols; k++) {
+				uint64_t u;
+
+				memcpy(&u, &d.heat[k], sizeof(u));
+				h = (h ^ u) * 1099511628211ull;
+			}
+			printf("detail %s: lo %.9g hi %.9g lo_exp %d zero %lld nonfinite %lld heat %016llx max %.17g\n  buckets",
+			       bp, d.value_lo, d.value_hi, d.absdiff_lo_exp, (long long)d.absdiff_zero,
+			       (long long)d.absdiff_nonfinite, (unsigned long long)h, d.heat_max);
+			for (int k = 0; k < DV_ABSDIFF_BUCKETS; k++)
+				printf(" %lld", (long long)d.absdiff_buckets[k]);
+			printf("\n  bins");
+			for (int k = 0; k < DV_VALUE_BINS; k++)
+				printf(" %lld/%lld", (long long)d.base_bins[k], (long long)d.targ_bins[k]);
+			printf("\n");
+		}
 		if (rc == 0)
 			dv_pair_detail_free(&d);
 		free(known);
@@ -158,7 +182,8 @@ static int one_pair(struct run *r, const char *bp, const char *tp, void *buf, si
 		rc = dv_export_diff_csv(bp, tp, out, -1, 0, &opts, &rows, &err);
 		if (rc == 0 && stat(out, &st) == 0)
 			atomic_fetch_add(&export_bytes, (long long)st.st_size);
-		unlink(out);
+		if (!getenv("EXPORT_KEEP"))
+			unlink(out);
 		return rc;
 	}
 	/* read: the CRC checked (as --verify-crc); readnc, nocrc: not */
@@ -277,7 +302,8 @@ int main(int argc, char **argv)
 		printf("  %-7s wall %7.3f s  cpu %7.3f s  errors %ld", s, wall, cpu_seconds() - c0,
 		       (long)atomic_load(&r.errors));
 		if (r.stage == ST_DETAIL)
-			printf("  detail only %.3f s", (double)atomic_exchange(&detail_ns, 0) / 1e9);
+			printf("  detail only %.3f s (cpu %.3f s with -j 1)", (double)atomic_exchange(&detail_ns, 0) / 1e9,
+			       (double)atomic_exchange(&detail_cpu_ns, 0) / 1e9);
 		if (r.stage == ST_EXPORT)
 			printf("  wrote %.1f MB, %.0f MB/s", eb / 1e6, eb / 1e6 / wall);
 		printf("\n");

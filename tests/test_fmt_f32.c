@@ -79,11 +79,56 @@ static void test_million_f32(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* The digit count found from the rounding interval (dv_fmt_f32_csv) against
+ * the bisection over it (dv_fmt_f32_bisect), both integer arithmetic, so many
+ * more values: 4 M random bit patterns, every significand of the binades of
+ * 1 and of 3e9 (the two ways the interval is scaled), and the decimal
+ * neighbourhoods of powers of ten. */
+static int check_bisect(uint32_t u)
+{
+	char a[64], b[64];
+	float v = from_bits(u);
+	int na = dv_fmt_f32_csv(a, v), nb = dv_fmt_f32_bisect(b, v);
+
+	if (na != nb || memcmp(a, b, (size_t)nb) != 0) {
+		print_error("0x%08x: got \"%s\" (%d), bisection \"%s\" (%d)\n", u, a, na, b, nb);
+		return 1;
+	}
+	return 0;
+}
+
+static void test_direct_count(void **state)
+{
+	int bad = 0;
+
+	(void)state;
+	for (int i = 0; i < 4000000 && bad < 10; i++)
+		bad += check_bisect((uint32_t)rng());
+	static const uint32_t binades[] = { 127, 158 };
+	for (size_t k = 0; k < sizeof(binades) / sizeof(binades[0]) && bad < 10; k++)
+		for (uint32_t f = 0; f < (1u << 23); f++)
+			bad += check_bisect(binades[k] << 23 | f);
+	/* around every power of ten a float32 holds */
+	for (int x = -45; x <= 38; x++) {
+		float p;
+		char s[16];
+		uint32_t u;
+
+		snprintf(s, sizeof(s), "1e%d", x);
+		p = strtof(s, NULL);
+		memcpy(&u, &p, sizeof(u));
+		for (uint32_t d = 0; d < 64; d++)
+			bad += check_bisect(u - 32 + d);
+	}
+	assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_bf16),
 		cmocka_unit_test(test_million_f32),
+		cmocka_unit_test(test_direct_count),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

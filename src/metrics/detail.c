@@ -45,8 +45,7 @@ typedef struct detail_pass {
 	float lo, hi, maxabs;
 	/* pass 2 */
 	double lo2, scale;
-	const int *dec_lo;
-	const double *dec_thr;
+	const struct bucket_of *btab;
 	double *sums;
 	int64_t *counts;
 	const int32_t *colcell;
@@ -110,18 +109,151 @@ struct detail_counts {
 	int64_t zero, nonfinite;
 	int64_t buckets[DV_ABSDIFF_BUCKETS];
 	int64_t base_bins[DV_VALUE_BINS], targ_bins[DV_VALUE_BINS];
+	/* both sides bfloat16: counts of their bit patterns, put into the
+	 * value bins by value_bins16 (each value's bin is one function of it) */
+	uint32_t *h16b, *h16t;
+	int64_t n16;                   /* counted since the last value_bins16 */
+	float *ad;                     /* DV_CHUNK: |t-b| of the chunk */
 };
+
+/* The |t-b| bucket of a float32 by its bit pattern u (sign clear): below
+ * thr of its exponent field the binade's low decade, from it the next one
+ * (the power of ten inside the binade, as the first float32 not below it),
+ * both clamped to the buckets; 24: zero, 25: not finite; -1: subnormal,
+ * by decade(). */
+typedef struct bucket_of {
+	uint32_t thr;
+	int8_t k[2];                   /* below thr, from it */
+} bucket_of;
+
+static inline int bucket_clamp(int k)
+{
+	return k < 0 ? 0 : k >= DV_ABSDIFF_BUCKETS ? DV_ABSDIFF_BUCKETS - 1 : k;
+}
+
+static void bucket_table(bucket_of *tab, const double *p10, int lo_exp)
+{
+	/* E 0: zero below 1, subnormal from it; E 255: Inf and NaN */
+	tab[0] = (bucket_of){ 1, { DV_ABSDIFF_BUCKETS, -1 } };
+	tab[255] = (bucket_of){ 0, { DV_ABSDIFF_BUCKETS + 1, DV_ABSDIFF_BUCKETS + 1 } };
+	for (int E = 1; E < 255; E++) {
+		double bottom = ldexp(1.0, E - 127), top = ldexp(1.0, E - 126);
+		int dec = decade(p10, bottom);
+		uint32_t thr = (uint32_t)(E + 1) << 23; /* none inside: the next binade */
+
+		if (dec + 1 <= P10_HI && p10[dec + 1 - P10_LO] < top) {
+			double t = p10[dec + 1 - P10_LO];
+			float f = (float)t;
+
+			if ((double)f < t)
+				f = nextafterf(f, INFINITY);
+			memcpy(&thr, &f, sizeof(thr));
+		}
+		tab[E] = (bucket_of){ thr, { (int8_t)bucket_clamp(dec - lo_exp), (int8_t)bucket_clamp(dec + 1 - lo_exp) } };
+	}
+}
+
+static inline float bf16_value(uint16_t h)
+{
+	uint32_t u = (uint32_t)h << 16;
+	float f;
+
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+/* |t-b| of n bfloat16 pairs in float32, ahead of the counting: eight at a
+ * time, each bfloat16 widened by interleaving it with a zero below (as in
+ * kernels.c), where the compiler allows. */
+typedef float v4f_d __attribute__((vector_size(16)));
+typedef uint16_t v8hu_d __attribute__((vector_size(16)));
+typedef uint32_t v4u_d __attribute__((vector_size(16)));
+
+static void absdiff_bf16(const uint16_t *b, const uint16_t *t, float *out, size_t n)
+{
+	size_t i = 0;
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && defined(__GNUC__) && \
+	!defined(__clang__) && __GNUC__ >= 5
+	const v8hu_d z = { 0 };
+	const v4u_d mask = { 0x7fffffffu, 0x7fffffffu, 0x7fffffffu, 0x7fffffffu };
+
+	for (; i + 8 <= n; i += 8) {
+		v8hu_d hb, ht;
+
+		memcpy(&hb, b + i, sizeof(hb));
+		memcpy(&ht, t + i, sizeof(ht));
+		v4f_d b0 = (v4f_d)__builtin_shuffle(z, hb, (v8hu_d){ 0, 8, 1, 9, 2, 10, 3, 11 });
+		v4f_d b1 = (v4f_d)__builtin_shuffle(z, hb, (v8hu_d){ 4, 12, 5, 13, 6, 14, 7, 15 });
+		v4f_d t0 = (v4f_d)__builtin_shuffle(z, ht, (v8hu_d){ 0, 8, 1, 9, 2, 10, 3, 11 });
+		v4f_d t1 = (v4f_d)__builtin_shuffle(z, ht, (v8hu_d){ 4, 12, 5, 13, 6, 14, 7, 15 });
+		v4f_d d0 = (v4f_d)((v4u_d)(t0 - b0) & mask), d1 = (v4f_d)((v4u_d)(t1 - b1) & mask);
+
+		memcpy(out + i, &d0, sizeof(d0));
+		memcpy(out + i + 4, &d1, sizeof(d1));
+	}
+#endif
+	for (; i < n; i++)
+		out[i] = fabsf(bf16_value(t[i]) - bf16_value(b[i]));
+}
+
+/* One element j into sub-table sub of count_span_t: a not finite |t-b|
+ * (bucket 25) is left out of the cell's sum and counted in nf; adding a
+ * zero leaves the (never negative) sum as it was, as before. */
+#define COUNT_ONE(j, sub, hs, nf)                                                      \
+	do {                                                                           \
+		float b_, t_;                                                          \
+		float a_;                                                              \
+		if (raw16) {                                                           \
+			h16b[bh[j]]++;                                                 \
+			h16t[th[j]]++;                                                 \
+			a_ = ad[j];                                                    \
+			b_ = t_ = 0;                                                   \
+		} else {                                                               \
+			b_ = bv[j];                                                    \
+			t_ = tv[j];                                                    \
+			a_ = fabsf(t_ - b_);                                           \
+		}                                                                      \
+		uint32_t u_;                                                           \
+		memcpy(&u_, &a_, sizeof(u_));                                          \
+		const bucket_of *bo_ = &btab[u_ >> 23];                                \
+		int k_ = bo_->k[u_ >= bo_->thr];                                       \
+		if (__builtin_expect((unsigned)k_ > DV_ABSDIFF_BUCKETS, 0)) {          \
+			if (k_ < 0) { /* subnormal */                                  \
+				k_ = bucket_clamp(decade(p10, a_) - lo_exp);           \
+				hs += (double)a_;                                      \
+			} else {                                                       \
+				nf++;                                                  \
+			}                                                              \
+		} else {                                                               \
+			hs += (double)a_;                                              \
+		}                                                                      \
+		hk[sub][k_]++;                                                         \
+		if (!raw16) {                                                          \
+			if (isfinite(b_)) {                                            \
+				int kb_ = (int)(((double)b_ - lo) * scale);            \
+				hb[sub][kb_ >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : kb_]++; \
+			}                                                              \
+			if (isfinite(t_)) {                                            \
+				int kt_ = (int)(((double)t_ - lo) * scale);            \
+				ht[sub][kt_ >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : kt_]++; \
+			}                                                              \
+		}                                                                      \
+	} while (0)
 
 /* Per element: the |t-b| bucket (24: zero, 25: not finite) and both value
  * bins, counted in four interleaved sub-tables (repeated values would
- * otherwise wait on one counter); heat-map cells a run of columns at a time,
- * the cell's sum in a register, its terms in scan order as before. */
-static inline __attribute__((always_inline)) void count_span(const detail_pass *p, detail_counts *c,
-							      const float *bv, const float *tv, int64_t cnt,
-							      int64_t *prow, int64_t *pcol, int64_t *prowcell)
+ * otherwise wait on one counter), or, for bfloat16, the values' bit
+ * patterns; heat-map cells a run of columns at a time, the cell's sum in a
+ * register, its terms in scan order as before. bv, tv: float32, or the raw
+ * bfloat16 when raw16. */
+static inline __attribute__((always_inline)) void count_span_t(const detail_pass *p, detail_counts *c,
+								const void *bvv, const void *tvv, int64_t cnt,
+								int64_t *prow, int64_t *pcol, int64_t *prowcell,
+								const bool raw16)
 {
-	const int *dec_lo = p->dec_lo;
-	const double *dec_thr = p->dec_thr, *p10 = p->p10;
+	const bucket_of *btab = p->btab;
+	const double *p10 = p->p10;
 	double lo = p->lo2, scale = p->scale;
 	double *sums = p->sums;
 	int64_t *counts = p->counts;
@@ -129,66 +261,100 @@ static inline __attribute__((always_inline)) void count_span(const detail_pass *
 	const int64_t *cellend = p->cellend;
 	int64_t R = p->R, C = p->C, row = *prow, col = *pcol, rowcell = *prowcell;
 	int hr = p->hr, hc = p->hc, lo_exp = p->d->absdiff_lo_exp;
+	const float *bv = bvv, *tv = tvv;
+	const uint16_t *bh = bvv, *th = tvv;
+	uint32_t *h16b = c->h16b, *h16t = c->h16t;
+	const float *ad = c->ad;
 	uint32_t hk[4][DV_ABSDIFF_BUCKETS + 2], hb[4][DV_VALUE_BINS], ht[4][DV_VALUE_BINS];
 
+	if (raw16)
+		absdiff_bf16(bh, th, c->ad, (size_t)cnt);
+
 	memset(hk, 0, sizeof(hk));
-	memset(hb, 0, sizeof(hb));
-	memset(ht, 0, sizeof(ht));
-	for (int64_t i = 0; i < cnt;) {
-		int64_t run = cnt - i, cell = 0;
+	if (!raw16) {
+		memset(hb, 0, sizeof(hb));
+		memset(ht, 0, sizeof(ht));
+	}
+	if (!sums) {
 		double hs = 0;
-		int64_t hn = 0;
+		int64_t j = 0, nf = 0;
 
-		if (sums) {
-			int h = colcell[col];
-
-			cell = rowcell + h;
-			if (cellend[h] - col < run)
-				run = cellend[h] - col;
-			hs = sums[cell];
+		for (; j + 4 <= cnt; j += 4) {
+			COUNT_ONE(j, 0, hs, nf);
+			COUNT_ONE(j + 1, 1, hs, nf);
+			COUNT_ONE(j + 2, 2, hs, nf);
+			COUNT_ONE(j + 3, 3, hs, nf);
 		}
-		for (int64_t j = i; j < i + run; j++) {
-			float b = bv[j], t = tv[j], a = fabsf(t - b);
-			int sub = (int)(j & 3);
-			uint32_t u;
+		for (; j < cnt; j++)
+			COUNT_ONE(j, 0, hs, nf);
+		(void)hs;
+		(void)nf;
+	}
+	/* Runs of columns of one heat cell, two runs of different cells at a
+	 * time, their elements interleaved: each cell's sum still takes its
+	 * terms in scan order, and the two sums' additions overlap. */
+	for (int64_t i = 0; sums && i < cnt;) {
+		int h = colcell[col];
+		int64_t cell = rowcell + h, run = cellend[h] - col < cnt - i ? cellend[h] - col : cnt - i;
+		int64_t i2 = i + run, row2 = row, col2 = col + run, rowcell2 = rowcell, cell2 = -1, run2 = 0;
 
-			memcpy(&u, &a, sizeof(u));
-			uint32_t E = u >> 23;
-			int k = dec_lo[E] + (a >= dec_thr[E]) - lo_exp;
-
-			k = k < 0 ? 0 : k >= DV_ABSDIFF_BUCKETS ? DV_ABSDIFF_BUCKETS - 1 : k;
-			if (__builtin_expect(E == 0 && a != 0, 0)) {
-				k = decade(p10, a) - lo_exp;
-				k = k < 0 ? 0 : k >= DV_ABSDIFF_BUCKETS ? DV_ABSDIFF_BUCKETS - 1 : k;
-			}
-			k = a == 0 ? DV_ABSDIFF_BUCKETS : E == 255 ? DV_ABSDIFF_BUCKETS + 1 : k;
-			hk[sub][k]++;
-			if (isfinite(b)) {
-				int kb = (int)(((double)b - lo) * scale);
-
-				hb[sub][kb >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : kb]++;
-			}
-			if (isfinite(t)) {
-				int kt = (int)(((double)t - lo) * scale);
-
-				ht[sub][kt >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : kt]++;
-			}
-			/* adding 0 leaves the (never negative) sum as it was */
-			bool fin = E != 255;
-
-			hs += fin ? (double)a : 0.0;
-			hn += fin;
+		if (col2 == C) {
+			col2 = 0;
+			row2++;
+			rowcell2 = row2 < R ? (row2 * hr / R) * hc : 0;
 		}
-		i += run;
-		if (sums) {
+		if (i2 < cnt) {
+			int h2 = colcell[col2];
+
+			cell2 = rowcell2 + h2;
+			run2 = cellend[h2] - col2 < cnt - i2 ? cellend[h2] - col2 : cnt - i2;
+		}
+		if (cell2 < 0 || cell2 == cell) {
+			/* the last run of the span, or one heat column (the next row's run in the same cell) */
+			double hs = sums[cell];
+			int64_t j = i, end = i + run, nf = 0;
+
+			for (; j + 4 <= end; j += 4) {
+				COUNT_ONE(j, 0, hs, nf);
+				COUNT_ONE(j + 1, 1, hs, nf);
+				COUNT_ONE(j + 2, 2, hs, nf);
+				COUNT_ONE(j + 3, 3, hs, nf);
+			}
+			for (; j < end; j++)
+				COUNT_ONE(j, 0, hs, nf);
 			sums[cell] = hs;
-			counts[cell] += hn;
-			col += run;
-			if (col == C) {
-				col = 0;
-				row++;
-				rowcell = row < R ? (row * hr / R) * hc : 0;
-			}
+			counts[cell] += run - nf;
+			i = i2;
+			row = row2;
+			col = col2;
+			rowcell = rowcell2;
+			continue;
+		}
+		double hs = sums[cell], hs2 = sums[cell2];
+		int64_t nf = 0, nf2 = 0, both = run < run2 ? run : run2, j = 0;
+
+		for (; j + 2 <= both; j += 2) {
+			COUNT_ONE(i + j, 0, hs, nf);
+			COUNT_ONE(i2 + j, 1, hs2, nf2);
+			COUNT_ONE(i + j + 1, 2, hs, nf);
+			COUNT_ONE(i2 + j + 1, 3, hs2, nf2);
+		}
+		for (int64_t k = j; k < run; k++)
+			COUNT_ONE(i + k, 0, hs, nf);
+		for (int64_t k = j; k < run2; k++)
+			COUNT_ONE(i2 + k, 1, hs2, nf2);
+		sums[cell] = hs;
+		counts[cell] += run - nf;
+		sums[cell2] = hs2;
+		counts[cell2] += run2 - nf2;
+		i = i2 + run2;
+		row = row2;
+		col = col2 + run2;
+		rowcell = rowcell2;
+		if (col == C) {
+			col = 0;
+			row++;
+			rowcell = row < R ? (row * hr / R) * hc : 0;
 		}
 	}
 	for (int s = 0; s < 4; s++) {
@@ -196,14 +362,88 @@ static inline __attribute__((always_inline)) void count_span(const detail_pass *
 			c->buckets[k] += hk[s][k];
 		c->zero += hk[s][DV_ABSDIFF_BUCKETS];
 		c->nonfinite += hk[s][DV_ABSDIFF_BUCKETS + 1];
-		for (int k = 0; k < DV_VALUE_BINS; k++) {
-			c->base_bins[k] += hb[s][k];
-			c->targ_bins[k] += ht[s][k];
-		}
+		if (!raw16)
+			for (int k = 0; k < DV_VALUE_BINS; k++) {
+				c->base_bins[k] += hb[s][k];
+				c->targ_bins[k] += ht[s][k];
+			}
 	}
+	if (raw16)
+		c->n16 += cnt;
 	*prow = row;
 	*pcol = col;
 	*prowcell = rowcell;
+}
+
+/* The bfloat16 bit patterns counted so far into the value bins, by the
+ * float32 path's arithmetic on each distinct value. */
+static void value_bins16(const detail_pass *p, detail_counts *c)
+{
+	for (uint32_t h = 0; h < 65536; h++) {
+		float v = bf16_value((uint16_t)h);
+
+		if ((!c->h16b[h] && !c->h16t[h]) || !isfinite(v))
+			continue;
+		int kv = (int)(((double)v - p->lo2) * p->scale);
+
+		kv = kv >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : kv;
+		c->base_bins[kv] += c->h16b[h];
+		c->targ_bins[kv] += c->h16t[h];
+	}
+	memset(c->h16b, 0, 65536 * sizeof(uint32_t));
+	memset(c->h16t, 0, 65536 * sizeof(uint32_t));
+	c->n16 = 0;
+}
+
+/* Reads [start, start+cnt) of both sides and counts it. */
+static int count_read(const detail_pass *p, detail_counts *c, dv_reader *br, dv_reader *tr, int64_t start,
+		      int64_t cnt, int64_t *row, int64_t *col, int64_t *rowcell, dv_error *err)
+{
+	if (c->h16b) {
+		if (dv_reader_read_raw(br, start, cnt, err) < 0 || dv_reader_read_raw(tr, start, cnt, err) < 0)
+			return -1;
+		/* the 32-bit counters stay far from full */
+		if (c->n16 > ((int64_t)1 << 31))
+			value_bins16(p, c);
+		count_span_t(p, c, br->raw, tr->raw, cnt, row, col, rowcell, true);
+		return 0;
+	}
+	if (dv_reader_read(br, start, cnt, err) < 0 || dv_reader_read(tr, start, cnt, err) < 0)
+		return -1;
+	count_span_t(p, c, br->f32, tr->f32, cnt, row, col, rowcell, false);
+	return 0;
+}
+
+/* Counts from raw bfloat16 bit patterns when both sides are bfloat16. */
+static int counts_init(detail_counts *c, const dv_src *bs, const dv_src *ts)
+{
+	memset(c, 0, sizeof(*c));
+	if (bs->dtype != DV_BFLOAT16 || ts->dtype != DV_BFLOAT16)
+		return 0;
+	c->h16b = calloc(65536, sizeof(uint32_t));
+	c->h16t = calloc(65536, sizeof(uint32_t));
+	c->ad = malloc(DV_CHUNK * sizeof(float));
+	if (!c->h16b || !c->h16t || !c->ad) {
+		free(c->h16b);
+		free(c->h16t);
+		free(c->ad);
+		c->h16b = c->h16t = NULL;
+		c->ad = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* The bit-pattern counts into the bins; the tables freed. */
+static void counts_finish(const detail_pass *p, detail_counts *c)
+{
+	if (c->h16b)
+		value_bins16(p, c);
+	free(c->h16b);
+	free(c->h16t);
+	free(c->ad);
+	c->h16b = c->h16t = NULL;
+	c->ad = NULL;
 }
 
 static void counts_add(dv_pair_detail *d, const detail_counts *c)
@@ -223,7 +463,13 @@ static inline int count_chunk(void *ctx, int64_t start, int64_t cnt)
 	detail_pass *p = ctx;
 
 	(void)start;
-	count_span(p, p->cnt, p->br->f32, p->tr->f32, cnt, &p->row, &p->col, &p->rowcell);
+	if (p->cnt->h16b) {
+		if (p->cnt->n16 > ((int64_t)1 << 31))
+			value_bins16(p, p->cnt);
+		count_span_t(p, p->cnt, p->br->raw, p->tr->raw, cnt, &p->row, &p->col, &p->rowcell, true);
+	} else {
+		count_span_t(p, p->cnt, p->br->f32, p->tr->f32, cnt, &p->row, &p->col, &p->rowcell, false);
+	}
 	return 0;
 }
 
@@ -252,7 +498,8 @@ static void *detail_lane_new(void *ctx)
 
 	if (!l)
 		return NULL;
-	if (dv_reader_init(&l->br, dp->bs, NULL) < 0 || dv_reader_init(&l->tr, dp->ts, NULL) < 0) {
+	if (dv_reader_init(&l->br, dp->bs, NULL) < 0 || dv_reader_init(&l->tr, dp->ts, NULL) < 0 ||
+	    (dp->pass2 && counts_init(&l->c, dp->bs, dp->ts) < 0)) {
 		dv_reader_free(&l->br);
 		dv_reader_free(&l->tr);
 		free(l);
@@ -266,6 +513,7 @@ static void detail_lane_done(void *ctx, void *vl)
 	detail_par *dp = ctx;
 	detail_lane *l = vl;
 
+	counts_finish(dp->p, &l->c);
 	counts_add(dp->p->d, &l->c);
 	dv_reader_free(&l->br);
 	dv_reader_free(&l->tr);
@@ -323,9 +571,8 @@ static int detail_par_chunk(void *ctx, void *vl, int64_t k, dv_error *err)
 	for (int64_t start = u0; start < u1; start += DV_CHUNK) {
 		int64_t cnt = u1 - start < DV_CHUNK ? u1 - start : DV_CHUNK;
 
-		if (dv_reader_read(&l->br, start, cnt, err) < 0 || dv_reader_read(&l->tr, start, cnt, err) < 0)
+		if (count_read(p, &l->c, &l->br, &l->tr, start, cnt, &row, &col, &rowcell, err) < 0)
 			return -1;
-		count_span(p, &l->c, l->br.f32, l->tr.f32, cnt, &row, &col, &rowcell);
 	}
 	return 0;
 }
@@ -474,24 +721,12 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	/* pass 2: counts */
 	double width = (double)hi - (double)lo, scale = width > 0 ? DV_VALUE_BINS / width : 0;
 	int64_t row = 0, col = 0, rowcell = 0;
-	/* decade of a normal float32 by its exponent field: the decade of the
-	 * binade's bottom, plus one past the power of ten inside the binade */
-	int dec_lo[256];
-	double dec_thr[256];
-	/* E 0 (zero, subnormal) and 255 (Inf, NaN) are handled apart */
-	dec_lo[0] = 0;
-	dec_thr[0] = INFINITY;
-	for (int E = 1; E < 256; E++) {
-		double bottom = ldexp(1.0, E - 127), top = ldexp(1.0, E - 126);
+	bucket_of btab[256];
 
-		dec_lo[E] = decade(p10, bottom);
-		dec_thr[E] = dec_lo[E] + 1 <= P10_HI && p10[dec_lo[E] + 1 - P10_LO] < top ? p10[dec_lo[E] + 1 - P10_LO]
-											    : INFINITY;
-	}
+	bucket_table(btab, p10, d->absdiff_lo_exp);
 	p.lo2 = lo;
 	p.scale = scale;
-	p.dec_lo = dec_lo;
-	p.dec_thr = dec_thr;
+	p.btab = btab;
 	p.sums = sums;
 	p.counts = counts;
 	p.colcell = colcell;
@@ -504,7 +739,15 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	p.hr = hr;
 	p.hc = hc;
 	w.done = numel;
-	st = threads != 1 ? detail_par_pass(&dp, true, threads, opts, err) : dv_chunk_walk(&w, count_chunk, &p, err);
+	if (threads != 1) {
+		st = detail_par_pass(&dp, true, threads, opts, err);
+	} else if (counts_init(&cnt, br->src, tr->src) < 0) {
+		st = dv_error_set(err, "out of memory");
+	} else {
+		w.raw = cnt.h16b != NULL;
+		st = dv_chunk_walk(&w, count_chunk, &p, err);
+		counts_finish(&p, &cnt);
+	}
 	dv_par_leave();
 	if (detail_walk_end(st, err) < 0) {
 		free(sums);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "dumpview/dtype.h"
 #include "dumpview/tmpfile.h"
 
 /* The reference form of a float32 in the CSV: "%.*g" with the fewest
@@ -159,6 +160,75 @@ static int put_g(char *buf, bool neg, uint64_t q, int d, int X)
 	return (int)(p - buf);
 }
 
+/* The bisection over the digit count, probe for probe the reference's. */
+static int fmt_bisect(char *buf, bool neg, uint64_t m, int e, bool lowhalf, int X)
+{
+	int lo = 1, hi = 9;
+	uint64_t qhi = 0;
+
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		uint64_t q = round_scaled(m, e, mid - 1 - X);
+		/* a carry (q == 10^mid) is the next power of ten: still mid digits */
+		if (reads_back(m, e, lowhalf, q, mid - 1 - X)) {
+			hi = mid;
+			qhi = q;
+		} else {
+			lo = mid + 1;
+		}
+	}
+	if (!qhi)
+		qhi = round_scaled(m, e, lo - 1 - X);
+	return put_g(buf, neg, qhi, lo, X);
+}
+
+/* The fewest digits d (1..9) for which the rounding interval of v, whose
+ * gaps below and above are equal (not a power of two), holds a multiple of
+ * 10^(X+1-d). The d-digit rounding of v is the closest such number to v, so
+ * it reads back exactly when any does: reading back is monotone in d here,
+ * and the bisection finds this d. With the interval scaled by 10^(8-X)
+ * (9 digits), [lo, hi] the integers inside it, that is a multiple of
+ * 10^(9-d) between lo and hi. */
+static int fewest_digits(uint64_t m, int e, int X)
+{
+	int k9 = 8 - X;
+	bool open = m & 1;               /* odd significand: ties read back to the neighbour */
+	uint64_t lo, hi;
+
+	if (k9 >= 0) {
+		/* v < 10^9: e <= 6; (2m+1) * 10^k9 < 2^25 * 2^67 */
+		u128 p = pow10_u128(k9), a = (u128)(2 * m - 1) * p, b = (u128)(2 * m + 1) * p;
+		int sh = 1 - e;              /* bounds = a, b times 2^(e-1) */
+
+		if (sh <= 0) {
+			lo = (uint64_t)(a << -sh);
+			hi = (uint64_t)(b << -sh);
+			lo += open;
+			hi -= open;
+		} else {
+			u128 mask = ((u128)1 << sh) - 1;
+			bool ax = (a & mask) == 0, bx = (b & mask) == 0;
+
+			lo = (uint64_t)(a >> sh) + !ax + (open && ax); /* ceil, past an open bound */
+			hi = (uint64_t)(b >> sh) - (open && bx);       /* floor, before one */
+		}
+	} else {
+		/* v >= 10^9: e >= 7, (2m+1) * 2^(e-1) < 2^64 */
+		uint64_t a = (2 * m - 1) << (e - 1), b = (2 * m + 1) << (e - 1), d = pow10_u64[-k9];
+		uint64_t qa = a / d, qb = b / d;
+		bool ax = qa * d == a, bx = qb * d == b;
+
+		lo = qa + !ax + (open && ax);
+		hi = qb - (open && bx);
+	}
+	int j = 0;
+
+	/* 9 digits always read back: 10^0 divides some integer in [lo, hi] */
+	while (j < 8 && hi / pow10_u64[j + 1] * pow10_u64[j + 1] >= lo)
+		j++;
+	return 9 - j;
+}
+
 int dv_fmt_f32_csv(char *buf, float v)
 {
 	uint32_t u;
@@ -189,23 +259,31 @@ int dv_fmt_f32_csv(char *buf, float v)
 		X++;
 	else if (!ge_pow10(m, e, X))
 		X--;
-	int lo = 1, hi = 9;
-	uint64_t qhi = 0;
+	if (lowhalf)
+		return fmt_bisect(buf, neg, m, e, lowhalf, X);
+	int d = fewest_digits(m, e, X);
 
-	while (lo < hi) {
-		int mid = (lo + hi) / 2;
-		uint64_t q = round_scaled(m, e, mid - 1 - X);
-		/* a carry (q == 10^mid) is the next power of ten: still mid digits */
-		if (reads_back(m, e, lowhalf, q, mid - 1 - X)) {
-			hi = mid;
-			qhi = q;
-		} else {
-			lo = mid + 1;
-		}
-	}
-	if (!qhi)
-		qhi = round_scaled(m, e, lo - 1 - X);
-	return put_g(buf, neg, qhi, lo, X);
+	return put_g(buf, neg, round_scaled(m, e, d - 1 - X), d, X);
+}
+
+int dv_fmt_f32_bisect(char *buf, float v)
+{
+	uint32_t u;
+
+	memcpy(&u, &v, sizeof(u));
+	uint32_t E = (u >> 23) & 0xff, frac = u & 0x7fffff;
+	int e = (int)E - 150;
+
+	if ((u & 0x7fffffff) == 0 || E == 0 || E == 255 || e < -60 || e > 40)
+		return dv_fmt_f32_csv(buf, v);
+	uint64_t m = frac | 0x800000u;
+	int b = e + 23, X = (b * 78913) >> 18;
+
+	if (ge_pow10(m, e, X + 1))
+		X++;
+	else if (!ge_pow10(m, e, X))
+		X--;
+	return fmt_bisect(buf, u >> 31, m, e, frac == 0 && E > 1, X);
 }
 
 /* NaN sorts above everything: a NaN difference is the worst there is. */
@@ -278,8 +356,9 @@ static int cmp_index(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Shortest texts of recent float32 values by bit pattern: exports repeat
- * values (bf16 has 65536), and the shortest form costs a few snprintf/strtof. */
+/* Shortest texts of recent float32 values by bit pattern: exports of 16-bit
+ * dtypes repeat values (bf16 has 65536). Not for float32 data, whose values
+ * rarely repeat: there the lookup costs more than it saves. */
 #define FMT_CACHE_BITS 13
 typedef struct fmt_cache {
 	uint32_t key[1 << FMT_CACHE_BITS];
@@ -287,7 +366,7 @@ typedef struct fmt_cache {
 	char text[1 << FMT_CACHE_BITS][16];
 } fmt_cache;
 
-static char *put_f32(fmt_cache *c, char *p, float v)
+static char *put_f32_cached(fmt_cache *c, char *p, float v)
 {
 	uint32_t u;
 
@@ -310,6 +389,13 @@ static char *put_f32(fmt_cache *c, char *p, float v)
 	return p + c->len[h];
 }
 
+/* Straight into the row: at most 16 bytes with the NUL, which the row's
+ * room (see row_fmt) leaves. */
+static inline char *put_f32(char *p, float v)
+{
+	return p + dv_fmt_f32_csv(p, v);
+}
+
 static char *put_i64(char *p, int64_t v)
 {
 	char tmp[24];
@@ -327,44 +413,121 @@ static char *put_i64(char *p, int64_t v)
 	return p;
 }
 
+/* The rows' formatter: the text `index,"[c0, c1, ...]",` of the current
+ * element, kept from row to row (the next element's index and last
+ * coordinate are the same digits plus one, counted in the text; the whole
+ * text is rebuilt only when a digit count grows or a coordinate wraps), and
+ * the cache for 16-bit dtypes. */
+typedef struct row_fmt {
+	fmt_cache *cache;              /* NULL: float32 data, no cache */
+	int ndim;
+	const int64_t *shape;
+	int64_t index;
+	int64_t coord[PT_MAX_DIMS];
+	int len, idx_end, last_beg, last_end;
+	char text[32 + 22 * PT_MAX_DIMS];
+} row_fmt;
+
+static void row_fmt_build(row_fmt *rf)
+{
+	char *p = rf->text;
+
+	p = put_i64(p, rf->index);
+	rf->idx_end = (int)(p - rf->text);
+	memcpy(p, ",\"[", 3);
+	p += 3;
+	rf->last_beg = rf->last_end = 0;
+	for (int i = 0; i < rf->ndim; i++) {
+		if (i) {
+			*p++ = ',';
+			*p++ = ' ';
+		}
+		rf->last_beg = (int)(p - rf->text);
+		p = put_i64(p, rf->coord[i]);
+		rf->last_end = (int)(p - rf->text);
+	}
+	memcpy(p, "]\",", 3);
+	p += 3;
+	rf->len = (int)(p - rf->text);
+}
+
+static void row_fmt_init(row_fmt *rf, fmt_cache *cache, const dv_tensor_desc *td, int64_t index)
+{
+	rf->cache = cache;
+	rf->ndim = td->ndim;
+	rf->shape = td->shape;
+	rf->index = index;
+	dv_index_to_coord(index, td->ndim, td->shape, rf->coord);
+	row_fmt_build(rf);
+}
+
+/* Adds one to the decimal digits [beg, end); false on a carry out of them. */
+static inline bool digits_inc(char *beg, char *end)
+{
+	for (char *p = end; p-- > beg;) {
+		if (*p != '9') {
+			(*p)++;
+			return true;
+		}
+		*p = '0';
+	}
+	return false;
+}
+
+/* To the next element in row-major order. */
+static inline void row_fmt_next(row_fmt *rf)
+{
+	int last = rf->ndim - 1;
+
+	rf->index++;
+	if (last >= 0 && ++rf->coord[last] < rf->shape[last] && rf->coord[last] > 0 &&
+	    digits_inc(rf->text + rf->last_beg, rf->text + rf->last_end) &&
+	    digits_inc(rf->text, rf->text + rf->idx_end))
+		return;
+	/* a wrap, a longer number (the digits are all '0' then), a scalar */
+	for (int i = last; i >= 0; i--) {
+		if (rf->coord[i] < rf->shape[i])
+			break;
+		rf->coord[i] = 0;
+		if (i > 0)
+			rf->coord[i - 1]++;
+	}
+	row_fmt_build(rf);
+}
+
 /* One row into line (room for 96 + 22 per dim). rel_err in float32 like the
  * rest of the comparator's elementwise arithmetic. */
-static size_t format_row(fmt_cache *c, char *line, int ndim, const int64_t *coord, int64_t index, float b, float t)
+static size_t format_row(const row_fmt *rf, char *line, float b, float t)
 {
 	float a = fabsf(t - b);
 	float rel = a / fmaxf(fabsf(b), 1e-12f);
 	char *p = line;
 
-	p = put_i64(p, index);
-	memcpy(p, ",\"[", 3);
-	p += 3;
-	for (int i = 0; i < ndim; i++) {
-		if (i) {
-			*p++ = ',';
-			*p++ = ' ';
-		}
-		p = put_i64(p, coord[i]);
+	memcpy(p, rf->text, (size_t)rf->len);
+	p += rf->len;
+	if (rf->cache) {
+		p = put_f32_cached(rf->cache, p, b);
+		*p++ = ',';
+		p = put_f32_cached(rf->cache, p, t);
+		*p++ = ',';
+		p = put_f32_cached(rf->cache, p, a);
+	} else {
+		p = put_f32(p, b);
+		*p++ = ',';
+		p = put_f32(p, t);
+		*p++ = ',';
+		p = put_f32(p, a);
 	}
-	memcpy(p, "]\",", 3);
-	p += 3;
-	p = put_f32(c, p, b);
 	*p++ = ',';
-	p = put_f32(c, p, t);
-	*p++ = ',';
-	p = put_f32(c, p, a);
-	*p++ = ',';
-	p = put_f32(c, p, isnan(a) ? a : rel);
+	p = put_f32(p, isnan(a) ? a : rel);
 	*p++ = '\n';
 	return (size_t)(p - line);
 }
 
-static void coord_next(int ndim, const int64_t *shape, int64_t *coord)
+/* The cache pays off for dtypes of 16 bits or less, whose values repeat. */
+static bool export_cached(const dv_src *bs, const dv_src *ts)
 {
-	for (int i = ndim - 1; i >= 0; i--) {
-		if (++coord[i] < shape[i])
-			return;
-		coord[i] = 0;
-	}
+	return dv_dtype_size(bs->dtype) <= 2 || dv_dtype_size(ts->dtype) <= 2;
 }
 
 /* The state of both passes. */
@@ -376,9 +539,8 @@ typedef struct export_pass {
 	top_entry *top;
 	int64_t ntop, cap, next;     /* next: the next wanted entry of top */
 	FILE *f;
-	fmt_cache *cache;
+	row_fmt *rf;
 	char *line;
-	int64_t *coord;
 	int64_t rows;
 	dv_error *err;               /* for write errors */
 } export_pass;
@@ -424,9 +586,8 @@ static int write_top_chunk(void *ctx, int64_t start, int64_t cnt)
 	for (; p->next < p->ntop && p->top[p->next].index < start + cnt; p->next++) {
 		int64_t i = p->top[p->next].index - start;
 
-		dv_index_to_coord(start + i, p->td->ndim, p->td->shape, p->coord);
-		size_t len = format_row(p->cache, p->line, p->td->ndim, p->coord, start + i, p->br->f32[i],
-					p->tr->f32[i]);
+		row_fmt_init(p->rf, p->rf->cache, p->td, start + i);
+		size_t len = format_row(p->rf, p->line, p->br->f32[i], p->tr->f32[i]);
 
 		if (fwrite(p->line, 1, len, p->f) != len)
 			return write_error(p);
@@ -440,11 +601,11 @@ static inline int write_chunk(void *ctx, int64_t start, int64_t cnt)
 {
 	export_pass *p = ctx;
 
-	for (int64_t i = 0; i < cnt; i++, coord_next(p->td->ndim, p->td->shape, p->coord)) {
+	(void)start;
+	for (int64_t i = 0; i < cnt; i++, row_fmt_next(p->rf)) {
 		if (!keep_row(fabsf(p->tr->f32[i] - p->br->f32[i]), p->min_abs_diff))
 			continue;
-		size_t len = format_row(p->cache, p->line, p->td->ndim, p->coord, start + i, p->br->f32[i],
-					p->tr->f32[i]);
+		size_t len = format_row(p->rf, p->line, p->br->f32[i], p->tr->f32[i]);
 
 		if (fwrite(p->line, 1, len, p->f) != len)
 			return write_error(p);
@@ -481,11 +642,13 @@ typedef struct export_par {
 	pthread_cond_t cv;
 	int64_t next_write, rows;
 	bool writing, failed;
+	bool cache;                    /* rows through each lane's fmt_cache */
 	int write_errno;
 } export_par;
 
 typedef struct export_lane {
 	dv_reader br, tr;
+	row_fmt rf;
 	fmt_cache cache;
 } export_lane;
 
@@ -560,7 +723,6 @@ static int export_par_chunk(void *ctx, void *vl, int64_t k, dv_error *err)
 	export_lane *l = vl;
 	int64_t start = k * EXPORT_UNIT, cnt = export_unit_len(ctx, k);
 	export_slot *sl = &ep->slots[k % ep->nslots];
-	int64_t coord[PT_MAX_DIMS];
 	const dv_tensor_desc *td = ep->td;
 
 	if (dv_reader_read(&l->br, start, cnt, err) < 0 || dv_reader_read(&l->tr, start, cnt, err) < 0) {
@@ -572,10 +734,13 @@ static int export_par_chunk(void *ctx, void *vl, int64_t k, dv_error *err)
 		return -1;
 	}
 	pthread_mutex_lock(&ep->mu);
-	/* the slot is free once the unit a ring before this one is written */
-	while (!ep->failed && sl->unit != -1) {
+	/* The slot is this unit's once the unit a ring before it is written.
+	 * Not "once the slot is free": a unit a ring after this one, claimed
+	 * later but quicker to get here, would take the free slot and then
+	 * wait for this unit to be written, which waits for the slot. */
+	while (!ep->failed && k >= ep->next_write + ep->nslots) {
 		export_drain(ep);
-		if (!ep->failed && sl->unit != -1)
+		if (!ep->failed && k >= ep->next_write + ep->nslots)
 			pthread_cond_wait(&ep->cv, &ep->mu);
 	}
 	if (ep->failed) {
@@ -589,13 +754,13 @@ static int export_par_chunk(void *ctx, void *vl, int64_t k, dv_error *err)
 	char *p = sl->buf;
 	int64_t rows = 0;
 
-	dv_index_to_coord(start, td->ndim, td->shape, coord);
-	for (int64_t i = 0; i < cnt; i++, coord_next(td->ndim, td->shape, coord)) {
+	row_fmt_init(&l->rf, ep->cache ? &l->cache : NULL, td, start);
+	for (int64_t i = 0; i < cnt; i++, row_fmt_next(&l->rf)) {
 		float b = l->br.f32[i], t = l->tr.f32[i];
 
 		if (!keep_row(fabsf(t - b), ep->min_abs_diff))
 			continue;
-		p += format_row(&l->cache, p, td->ndim, coord, start + i, b, t);
+		p += format_row(&l->rf, p, b, t);
 		rows++;
 	}
 	pthread_mutex_lock(&ep->mu);
@@ -612,7 +777,8 @@ static int export_par_write(const dv_src *bs, const dv_src *ts, const dv_tensor_
 			    double min_abs_diff, FILE *f, int threads, const dv_metrics_opts *opts, int64_t *rows,
 			    const char *out_path, dv_error *err)
 {
-	export_par ep = { .bs = bs, .ts = ts, .td = td, .min_abs_diff = min_abs_diff, .numel = numel, .f = f };
+	export_par ep = { .bs = bs, .ts = ts, .td = td, .min_abs_diff = min_abs_diff, .numel = numel, .f = f,
+			  .cache = export_cached(bs, ts) };
 	int st = -1;
 
 	ep.nunits = (numel + EXPORT_UNIT - 1) / EXPORT_UNIT;
@@ -673,8 +839,8 @@ int dv_export_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 {
 	top_entry *top = NULL;
 	fmt_cache *cache = NULL;
+	row_fmt *rf = NULL;
 	char *line = NULL;
-	int64_t coord[PT_MAX_DIMS];
 	int64_t ntop = 0, cap = 0, rows = 0, passes = top_k > 0 ? 2 : 1;
 	FILE *f = NULL;
 	char *tmp_path = NULL;
@@ -700,12 +866,13 @@ int dv_export_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	}
 
 	cache = calloc(1, sizeof(*cache));
+	rf = malloc(sizeof(*rf));
 	line = malloc(96 + 22 * (size_t)(td->ndim > 0 ? td->ndim : 1));
-	if (!cache || !line) {
+	if (!cache || !rf || !line) {
 		dv_error_set(err, "%s: out of memory", out_path);
 		goto out;
 	}
-	memset(coord, 0, sizeof(coord));
+	row_fmt_init(rf, export_cached(br->src, tr->src) ? cache : NULL, td, 0);
 
 	/* Written beside the target and renamed over it at the end, so a
 	 * cancelled or failed export leaves an existing file as it was.
@@ -722,9 +889,8 @@ int dv_export_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	setvbuf(f, NULL, _IOFBF, 1 << 20);
 	fputs("index,coord,baseline,target,abs_diff,rel_err\n", f);
 	p.f = f;
-	p.cache = cache;
+	p.rf = rf;
 	p.line = line;
-	p.coord = coord;
 	w.done = (passes - 1) * numel;
 	if (top_k > 0)
 		w.want = top_wanted;
@@ -763,6 +929,7 @@ out:
 	free(tmp_path);
 	free(top);
 	free(cache);
+	free(rf);
 	free(line);
 	if (rows_written)
 		*rows_written = rc == 0 ? rows : 0;

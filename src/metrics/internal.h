@@ -213,6 +213,9 @@ void dv_pair_stream_close(dv_pair_stream *s);
  * integer arithmetic (buf: 32 bytes). Return the length. */
 int dv_fmt_f32_ref(char *buf, size_t size, float v);
 int dv_fmt_f32_csv(char *buf, float v);
+/* dv_fmt_f32_csv by the bisection over the digit count (1..9) on every
+ * value, as the reference: for tests of the direct count. */
+int dv_fmt_f32_bisect(char *buf, float v);
 
 /* Detail and CSV export over two readers of already unified tensors. */
 int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, int64_t numel, int max_rows,
