@@ -522,7 +522,7 @@ const uint8_t *pt_record_page(pt_file *f, pt_record *r, uint64_t page, dv_error 
  * pt_map_guarded, where a process-wide handler turns the fault into an
  * error return (a jump back out of the guarded function). */
 
-size_t pt_map_budget = (size_t)64 << 20;
+size_t pt_map_budget = (size_t)32 << 20; /* every open file's window together: beyond it, pread */
 static atomic_size_t map_bytes; /* mapped by every open file */
 
 static _Thread_local sigjmp_buf *guard_jmp;
