@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Times the TUI in a real pseudo-terminal: first paint, then key answers during the background scan.
 
-usage: tui_paint.py [--runs N] [--paint-marker S] [--key-marker S] [--stages A,B,...] DUMPVIEW BASELINE TARGET
+usage: tui_paint.py [--runs N] [--paint-marker S] [--key-marker S] [--stages A,B,...] [--keys-for SECONDS]
+                   DUMPVIEW BASELINE TARGET
 
 First paint: from exec to the moment the terminal output holds PAINT_MARKER (default "inference", a phase row of the
 tree) -- the tree built from file names. Best of N runs (default 3), with the scan on (the default) and with
@@ -9,7 +10,10 @@ tree) -- the tree built from file names. Best of N runs (default 3), with the sc
 "background", a word of the help screen) arrives, closes the help with '?', waits, five times; prints each.
 --stages listing,inference,fwd_bwd: the time from exec until each marker first shows (the listing screen, the
 first phase's row, the last phase's row: with the progressive listing, the tree grows phase by phase), best of N,
-with the scan on and with --no-scan. Python stdlib only (pty).
+with the scan on and with --no-scan. --keys-for S: instead of the five keys, '?' is pressed again and again for S
+seconds from the first paint (with the progressive listing: through the swaps of the larger comparisons), each
+answer timed (the first paint's timings left out); prints the count, median, 90th percentile, max and every answer over 20 ms, N runs.
+Python stdlib only (pty).
 """
 import os
 import pty
@@ -126,6 +130,7 @@ def main(args):
     paint_marker = b"inference"
     key_marker = b"background"
     stages = []
+    keys_for = None
     while args and args[0].startswith("--"):
         opt = args.pop(0)
         if opt == "--runs":
@@ -134,6 +139,8 @@ def main(args):
             paint_marker = args.pop(0).encode()
         elif opt == "--key-marker":
             key_marker = args.pop(0).encode()
+        elif opt == "--keys-for":
+            keys_for = float(args.pop(0))
         elif opt == "--stages":
             stages = [m.encode() for m in args.pop(0).split(",") if m]
         else:
@@ -144,7 +151,7 @@ def main(args):
         return 2
     dv, base, targ = args
     ok = True
-    for label, extra in (("scan on", []), ("--no-scan", ["--no-scan"])):
+    for label, extra in (("scan on", []), ("--no-scan", ["--no-scan"])) if keys_for is None else ():
         times = []
         for _ in range(runs):
             pid, fd, _, t = first_paint([dv] + extra + [base, targ], paint_marker)
@@ -167,6 +174,27 @@ def main(args):
                 ts = [r[k] for r in rows if r[k] is not None]
                 parts.append("%r %s" % (name, "best %.3f s" % min(ts) if ts else "not seen"))
             print("  stages (%s): %s" % (label, "; ".join(parts)))
+    if keys_for is not None:
+        for run in range(runs):
+            pid, fd, buf, t = first_paint([dv, base, targ], paint_marker)
+            if t is None:
+                print("  keys: first paint not seen")
+                finish(pid, fd)
+                return 1
+            lat = []
+            end = time.monotonic() + keys_for
+            while time.monotonic() < end:
+                os.write(fd, b"?")
+                d = read_until(fd, key_marker, 5, buf)
+                lat.append(5.0 if d is None else d)
+                os.write(fd, b"?")
+                drain(fd, 0.05, buf)
+            finish(pid, fd)
+            ms = sorted(d * 1000 for d in lat)
+            print("  keys for %.0f s (run %d): %d answered, median %.0f ms, p90 %.0f ms, max %.0f ms; over 20 ms: %s" %
+                  (keys_for, run + 1, len(ms), ms[len(ms) // 2], ms[int(len(ms) * 0.9)], ms[-1],
+                   ", ".join("%.0f" % (d * 1000) for d in lat if d * 1000 > 20) or "none"))
+        return 0 if ok else 1
     pid, fd, buf, t = first_paint([dv, base, targ], paint_marker)
     if t is not None:
         lat = []

@@ -393,27 +393,48 @@ static void test_open_progressive(void **state)
 				assert_ptr_equal(part->pairs[i].files[f], whole->pairs[i].files[f]);
 		}
 	}
-	/* a result computed on a partial comparison moves to the whole one */
+	/* results computed on a partial comparison move to the whole one: a
+	 * passing one, then a failing one; the counts of both follow, and the
+	 * first divergence the whole one finds from its carried memo is the
+	 * one a walk from its first pair finds */
 	if (got.n) {
 		dv_comparison *part = got.v[got.n - 1];
-		size_t i = 0;
+		size_t idx[2], k = 0;
 
-		while (i < part->npairs && part->pairs[i].kind != DV_PAIR_MATCHED)
-			i++;
-		assert_true(i < part->npairs);
-		dv_pair_result *r = dv_pair_result_slot(&part->pairs[i]);
-		assert_non_null(r);
-		r->status = DV_RESULT_COMPARED;
-		r->rel_diff = 0.5;
-		atomic_store(&part->pairs[i].state, DV_PAIR_DONE);
+		for (size_t i = 0; i < part->npairs && k < 2; i++)
+			if (part->pairs[i].kind == DV_PAIR_MATCHED)
+				idx[k++] = i;
+		assert_int_equal(k, 2);
+		for (k = 0; k < 2; k++) {
+			dv_pair_result *r = dv_pair_result_slot(&part->pairs[idx[k]]);
+			assert_non_null(r);
+			r->status = DV_RESULT_COMPARED;
+			r->rel_diff = k ? 0.5 : 0.0;
+			r->max_abs_diff = r->mean_abs_diff = r->rel_diff;
+			atomic_store(&part->pairs[idx[k]].state, DV_PAIR_DONE);
+		}
 		dv_comparison_recount(part);
-		assert_int_equal(dv_comparison_adopt(whole, part), 1);
-		assert_int_equal(atomic_load(&whole->pairs[i].state), DV_PAIR_DONE);
-		assert_true(whole->pairs[i].result->rel_diff == 0.5);
-		assert_int_equal(atomic_load(&part->pairs[i].state), DV_PAIR_PENDING);
+		bool part_known, whole_known;
+		ptrdiff_t part_fd = dv_first_divergence(part, &part_known);
+		assert_int_equal(part_fd, (ptrdiff_t)idx[1]);
+		assert_int_equal(dv_comparison_adopt(whole, part), 2);
+		/* judged alike (one threshold): the memo came over */
+		assert_int_equal(atomic_load(&whole->fd_epoch), whole->rule_epoch + 1);
+		for (k = 0; k < 2; k++) {
+			assert_int_equal(atomic_load(&whole->pairs[idx[k]].state), DV_PAIR_DONE);
+			assert_true(whole->pairs[idx[k]].result->rel_diff == (k ? 0.5 : 0.0));
+			assert_int_equal(atomic_load(&part->pairs[idx[k]].state), DV_PAIR_PENDING);
+		}
 		dv_counts c;
 		dv_comparison_counts(whole, &c);
-		assert_int_equal(c.done, 1);
+		assert_int_equal(c.done, 2);
+		dv_comparison_counts(part, &c);
+		assert_int_equal(c.done, 0);
+		ptrdiff_t carried = dv_first_divergence(whole, &whole_known);
+		assert_int_equal(carried, part_fd);
+		atomic_store(&whole->fd_epoch, 0);   /* forgotten: walked from the first pair */
+		assert_int_equal(dv_first_divergence(whole, &whole_known), carried);
+		assert_int_equal(dv_first_divergence(part, NULL), -1);
 	}
 	for (size_t k = 0; k < got.n; k++)
 		dv_comparison_free(got.v[k]);

@@ -78,8 +78,10 @@ dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failur
 
 /* Moves the results of from's pairs to the same pairs of to (same index,
  * phase, kind and files: a partial comparison's pairs and the larger one's),
- * done and cancelled ones alike, and recounts to. Neither may have a scan
- * running, nor anything computing its pairs. Returns the pairs moved. */
+ * done and cancelled ones alike, and keeps both counts (to's first
+ * divergence memo too, when both judge alike: set the pass rule first).
+ * Neither may have a scan running, nor anything computing its pairs.
+ * Returns the pairs moved. */
 size_t dv_comparison_adopt(dv_comparison *to, dv_comparison *from);
 
 /* Whether --phase kept this phase name (always true without --phase). */

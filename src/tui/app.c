@@ -177,7 +177,7 @@ static int next_key(tui_app *app)
 		if (app->scan_dirty)
 			timeout = 50;
 		/* a comparison waits for the job thread to be idle: tried again soon */
-		if (app->listing && app->listing->next && timeout > 100)
+		if (app->listing && app->listing->next.cmp && timeout > 100)
 			timeout = 100;
 		/* a phase total drawn from its last count: drawn again once it may be recounted */
 		if (app->tree.agg_stale && timeout > TUI_AGG_STALE_MS)
@@ -211,7 +211,7 @@ static int next_key(tui_app *app)
 			app->dirty = true;
 		}
 		/* more phases listed: the larger comparison is swapped in between frames */
-		if (app->listing && (fds[4].revents || app->listing->next))
+		if (app->listing && (fds[4].revents || app->listing->next.cmp))
 			tui_listing_service(app);
 		if (fds[3].revents) {
 			unsigned char b;
@@ -364,7 +364,8 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 	for (size_t i = 0; i < app->cmp->npairs; i++)
 		if (app->cmp->pairs[i].rank > 0)
 			app->multi_rank = true;
-	if (tui_tree_init(&app->tree, app->cmp, &e) != 0) {
+	/* built on the listing thread, when it listed phase by phase */
+	if (app->tree.cmp != app->cmp && tui_tree_init(&app->tree, app->cmp, &e) != 0) {
 		snprintf(err, errsize, "%s", e.msg);
 		goto out_signals;
 	}

@@ -34,10 +34,70 @@ static void wake(tui_listing *ls)
 	(void)n;
 }
 
+/* On the listing thread: what a swap would otherwise build on the UI
+ * thread, O(pairs) (a tree over 300 k pairs: tens of ms). */
+static void listed_build(tui_listed *l)
+{
+	dv_error e;
+
+	dv_error_clear(&e);
+	if (!l->cmp || tui_tree_init(&l->tree, l->cmp, &e) != 0)
+		memset(&l->tree, 0, sizeof(l->tree));   /* the swap builds it */
+	l->multi_rank = false;
+	for (size_t i = 0; l->cmp && i < l->cmp->npairs && !l->multi_rank; i++)
+		l->multi_rank = l->cmp->pairs[i].rank > 0;
+}
+
+static void listed_free(tui_listed *l)
+{
+	if (l->tree.cmp)
+		tui_tree_free(&l->tree);
+	if (l->cmp)
+		dv_comparison_free(l->cmp);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Frees the comparisons swapped out since the last call. */
+static void free_stale(tui_listing *ls)
+{
+	pthread_mutex_lock(&ls->mu);
+	dv_comparison **v = ls->stale;
+	size_t n = ls->nstale;
+	ls->stale = NULL;
+	ls->nstale = 0;
+	pthread_mutex_unlock(&ls->mu);
+	for (size_t i = 0; i < n; i++)
+		dv_comparison_free(v[i]);
+	free(v);
+}
+
+/* A comparison swapped out: to the listing thread while it runs, else
+ * (or out of memory) freed here. */
+static void retire(tui_listing *ls, dv_comparison *old)
+{
+	bool queued = false;
+
+	pthread_mutex_lock(&ls->mu);
+	if (!atomic_load(&ls->done)) {
+		dv_comparison **v = realloc(ls->stale, (ls->nstale + 1) * sizeof(*v));
+		if (v) {
+			ls->stale = v;
+			ls->stale[ls->nstale++] = old;
+			queued = true;
+		}
+	}
+	pthread_mutex_unlock(&ls->mu);
+	if (!queued)
+		dv_comparison_free(old);
+}
+
 /* A comparison of the phases listed so far: the newest waits for the loop. */
 static void listing_partial(void *ctx, dv_comparison *cmp)
 {
 	tui_listing *ls = ctx;
+	tui_listed l = { .cmp = cmp };
+
+	free_stale(ls);
 
 	if (!cmp) {
 		/* failed after the first phases: the runs are freed once the
@@ -50,14 +110,16 @@ static void listing_partial(void *ctx, dv_comparison *cmp)
 		while (!ls->released)
 			pthread_cond_wait(&ls->cv, &ls->mu);
 		pthread_mutex_unlock(&ls->mu);
+		free_stale(ls);   /* swapped out meanwhile: before the runs go */
 		return;
 	}
 
+	listed_build(&l);
 	pthread_mutex_lock(&ls->mu);
-	if (ls->partial)
-		dv_comparison_free(ls->partial);
-	ls->partial = cmp;
+	tui_listed stale = ls->partial;
+	ls->partial = l;
 	pthread_mutex_unlock(&ls->mu);
+	listed_free(&stale);
 	wake(ls);
 }
 
@@ -107,8 +169,13 @@ static void *listing_main(void *arg)
 				 .partial = whole ? NULL : listing_partial,
 				 .phase_listed = listing_phase_listed,
 				 .ctx = ls};
-	ls->cmp = dv_comparison_open(&co, NULL, &ls->err);
+	ls->whole.cmp = dv_comparison_open(&co, NULL, &ls->err);
+	free_stale(ls);
+	listed_build(&ls->whole);
+	/* done under mu: retire() queues nothing for this thread from here */
+	pthread_mutex_lock(&ls->mu);
 	atomic_store(&ls->done, true);
+	pthread_mutex_unlock(&ls->mu);
 	wake(ls);
 	return NULL;
 }
@@ -117,32 +184,32 @@ static void *listing_main(void *arg)
 static bool listing_ready(tui_listing *ls)
 {
 	pthread_mutex_lock(&ls->mu);
-	bool ready = ls->partial != NULL;
+	bool ready = ls->partial.cmp != NULL;
 	pthread_mutex_unlock(&ls->mu);
 	return ready || atomic_load(&ls->done);
 }
 
 /* The newest comparison not taken: the whole one once done, else the
- * newest partial one; NULL when none is new. *final says which. */
-static dv_comparison *listing_take(tui_listing *ls, bool *final)
+ * newest partial one; cmp NULL when none is new. *final says which. */
+static tui_listed listing_take(tui_listing *ls, bool *final)
 {
-	dv_comparison *c = NULL;
+	tui_listed c = { 0 }, stale = { 0 };
 
 	*final = false;
 	pthread_mutex_lock(&ls->mu);
 	if (atomic_load(&ls->done) && !ls->final_taken) {
-		if (ls->partial)
-			dv_comparison_free(ls->partial);
-		ls->partial = NULL;
+		stale = ls->partial;
+		memset(&ls->partial, 0, sizeof(ls->partial));
 		ls->final_taken = true;
 		*final = true;
-		c = ls->cmp;
-		ls->cmp = NULL;
-	} else if (ls->partial) {
+		c = ls->whole;
+		memset(&ls->whole, 0, sizeof(ls->whole));
+	} else if (ls->partial.cmp) {
 		c = ls->partial;
-		ls->partial = NULL;
+		memset(&ls->partial, 0, sizeof(ls->partial));
 	}
 	pthread_mutex_unlock(&ls->mu);
+	listed_free(&stale);
 	return c;
 }
 
@@ -150,6 +217,7 @@ static void listing_end(tui_listing *ls)
 {
 	pthread_join(ls->thread, NULL);
 	ls->joined = true;
+	free_stale(ls);   /* queued after the thread's last look */
 	close(ls->done_pipe[0]);
 	close(ls->done_pipe[1]);
 	pthread_mutex_destroy(&ls->mu);
@@ -252,8 +320,14 @@ int tui_listing_run(tui_app *app, tui_listing *ls, const pcre2_code *filter, cha
 		}
 	}
 	bool final;
-	dv_comparison *c = listing_take(ls, &final);
+	tui_listed l = listing_take(ls, &final);
+	dv_comparison *c = l.cmp;
 	tui_state_drain(ls->done_pipe[0]);
+	/* the tree built on the listing thread is the explorer's */
+	if (c) {
+		app->tree = l.tree;
+		app->multi_rank = l.multi_rank;
+	}
 	if (!final) {
 		/* the first phases: the listing goes on behind the explorer */
 		app->cmp = c;
@@ -290,24 +364,49 @@ int tui_listing_scan_threads(const tui_app *app)
 	return app->listing ? 1 : (int)app->nthreads;
 }
 
-/* Swaps c in for app->cmp (see tui_listing_service); false when the job
- * thread is busy (nothing changed: try again later). */
-static bool swap_in(tui_app *app, dv_comparison *c, bool final)
+/* The filter's message ("filter /x/: N tensors", or no tensor matches),
+ * while it shows, counted again as phases come. */
+static void filter_message_update(tui_app *app)
 {
-	dv_comparison *old = app->cmp;
+	char head[1100];
+	size_t hl, ml;
+
+	if (!app->filter_re || !app->filter)
+		return;
+	hl = (size_t)snprintf(head, sizeof(head), "filter /%s/: ", app->filter);
+	ml = strlen(app->message);
+	if (hl >= sizeof(head) || strncmp(app->message, head, hl) ||
+	    (strcmp(app->message + hl, "no tensor matches") && (ml < hl + 8 || strcmp(app->message + ml - 8, " tensors"))))
+		return;
+	size_t shown = 0;
+	for (size_t i = 0; i < app->cmp->npairs; i++)
+		shown += !app->tree.hidden[i];
+	if (!shown)
+		tui_state_message(app, true, "filter /%s/: no tensor matches", app->filter);
+	else
+		tui_state_message(app, false, "filter /%s/: %zu tensors", app->filter, shown);
+}
+
+/* Swaps l's comparison in for app->cmp (see tui_listing_service); false
+ * when the job thread is busy (nothing changed: try again later). What is
+ * O(pairs) was built on the listing thread (the tree, multi_rank); here
+ * the results move in one pass and the tree takes the old one's state. */
+static bool swap_in(tui_app *app, tui_listed *l, bool final)
+{
+	dv_comparison *old = app->cmp, *c = l->cmp;
 	size_t old_n = old->npairs, old_ng = app->tree.ngroups;
 	dv_error e;
 
 	dv_error_clear(&e);
-	if (!tui_jobs_swap_cmp(&app->jobs, c))
-		return false;
-	if (tui_tree_adopt(&app->tree, c, &e) != 0) {
+	/* not built on the listing thread (out of memory there): here */
+	if (!l->tree.cmp && tui_tree_init(&l->tree, c, &e) != 0) {
 		/* out of memory: the explorer goes on with what it has */
-		tui_jobs_swap_cmp(&app->jobs, old);
-		dv_comparison_free(c);
+		listed_free(l);
 		tui_state_message(app, true, "%s", e.msg);
 		return true;
 	}
+	if (!tui_jobs_swap_cmp(&app->jobs, c))
+		return false;
 	/* The scan's workers point into the old comparison: stopped first.
 	 * One stuck in a read (a hung file system) is not waited for: the old
 	 * comparison is then left to it, never freed. */
@@ -323,29 +422,33 @@ static bool swap_in(tui_app *app, dv_comparison *c, bool final)
 		scan_ended = dv_comparison_scan_stop_until(old, &deadline);
 		app->scan = NULL;
 	}
-	dv_comparison_adopt(c, old);
+	/* the pass rule first: the results moved then keep their first
+	 * divergence and phase totals */
 	if (old->has_threshold)
 		dv_comparison_set_threshold(c, old->threshold);
 	if (dv_comparison_rules(old) && dv_comparison_set_rules(c, (dv_rules *)dv_comparison_rules(old), &e) != 0)
 		tui_state_message(app, true, "%s", e.msg);
+	dv_comparison_adopt(c, old);
 	app->cmp = c;
+	app->multi_rank |= l->multi_rank;
+	tui_tree *nt = &l->tree;
 	/* the filter on the pairs new to the tree */
 	if (app->filter_re) {
 		for (size_t i = old_n; i < c->npairs; i++)
-			app->tree.hidden[i] = tui_state_pair_matches(app, app->filter_re, i) != DV_REGEX_MATCH;
+			nt->hidden[i] = tui_state_pair_matches(app, app->filter_re, i) != DV_REGEX_MATCH;
 		/* as the filter does: the groups holding matches open */
-		for (size_t g = old_ng; g < app->tree.ngroups; g++) {
-			const tgroup *gr = &app->tree.groups[g];
+		for (size_t g = old_ng; g < nt->ngroups; g++) {
+			const tgroup *gr = &nt->groups[g];
 			for (size_t i = gr->first; i < gr->first + gr->count; i++)
-				if (!app->tree.hidden[i])
-					app->tree.groups[g].open = true;
+				if (!nt->hidden[i])
+					nt->groups[g].open = true;
 		}
 	}
-	for (size_t i = old_n; i < c->npairs; i++)
-		if (c->pairs[i].rank > 0)
-			app->multi_rank = true;
+	app->tree.filtering = app->filter_re != NULL;
+	tui_tree_adopt_built(&app->tree, nt);
+	l->cmp = NULL;
 	if (scan_ended)
-		dv_comparison_free(old);
+		retire(app->listing, old);
 	if (scanning) {
 		app->scan = dv_comparison_scan_start(c, &app->mopts, final ? (int)app->nthreads : tui_listing_scan_threads(app),
 						      app->scan_pipe[1]);
@@ -356,7 +459,8 @@ static bool swap_in(tui_app *app, dv_comparison *c, bool final)
 	app->gate_valid = false;
 	app->warn_cached = false;
 	app->last_prio_hash = 0;
-	tui_state_rebuild(app);
+	app->dirty = true;
+	filter_message_update(app);
 	return true;
 }
 
@@ -381,10 +485,7 @@ static void listing_failing(tui_app *app, tui_listing *ls)
 	app->quit = true;
 	app->listing_failed = true;   /* nothing is drawn from here */
 	/* a partial comparison taken, not swapped in: never drawn */
-	if (ls->next) {
-		dv_comparison_free(ls->next);
-		ls->next = NULL;
-	}
+	listed_free(&ls->next);
 	pthread_mutex_lock(&ls->mu);
 	ls->released = true;
 	pthread_cond_broadcast(&ls->cv);
@@ -406,21 +507,21 @@ void tui_listing_service(tui_app *app)
 	if (failing)
 		listing_failing(app, ls);
 	for (;;) {
-		if (!ls->next) {
+		if (!ls->next.cmp) {
 			ls->next = listing_take(ls, &ls->next_final);
-			if (!ls->next && !ls->next_final)
+			if (!ls->next.cmp && !ls->next_final)
 				return;
 		}
-		if (ls->next_final && !ls->next) {
+		if (ls->next_final && !ls->next.cmp) {
 			/* the listing failed after its first phases */
 			snprintf(app->listing_err, sizeof(app->listing_err), "%s", ls->err.msg);
 			app->listing_failed = true;
 			app->quit = true;
 			break;
 		}
-		if (!swap_in(app, ls->next, ls->next_final))
+		if (!swap_in(app, &ls->next, ls->next_final))
 			return;   /* the job thread is busy: the loop tries again */
-		ls->next = NULL;
+		memset(&ls->next, 0, sizeof(ls->next));
 		app->dirty = true;
 		if (ls->next_final)
 			break;

@@ -8,8 +8,18 @@
 #include <stddef.h>
 
 #include "dumpview/comparison.h"
+#include "tree.h"
 
 struct tui_app;
+
+/* A comparison from the listing, with what the swap needs of it built on
+ * the listing thread (O(pairs)): its tree (tree.cmp NULL: not built, out
+ * of memory) and whether a pair has a rank above 0. */
+typedef struct tui_listed {
+	dv_comparison *cmp;
+	tui_tree tree;
+	bool multi_rank;
+} tui_listed;
 
 /* The listing thread's work: both runs and their pairing. Phase by phase:
  * each time both runs have listed more phases, a comparison of those
@@ -21,19 +31,21 @@ typedef struct tui_listing {
 	atomic_bool done;
 	bool joined;
 	int done_pipe[2];          /* a byte per partial comparison and at the end */
-	dv_comparison *cmp;        /* the whole comparison, once done (NULL: failed) */
+	tui_listed whole;          /* the whole comparison, once done (cmp NULL: failed) */
 	dv_error err;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	dv_comparison *partial;    /* the newest partial comparison not taken yet */
+	tui_listed partial;        /* the newest partial comparison not taken yet */
 	bool hold;                 /* tests: each run's listing waits after its first phase */
 	bool final_taken;
-	dv_comparison *next;       /* taken, waiting for the job thread to be idle */
+	tui_listed next;           /* taken, waiting for the job thread to be idle */
 	bool next_final;
 	bool failing;              /* the open failed after a partial comparison: the
 				      runs are freed once the loop stops using it */
 	bool released;             /* the loop stopped using it */
+	dv_comparison **stale;     /* swapped out, freed on the listing thread (a swap */
+	size_t nstale;             /* frees 300 k pairs' arrays: not between two frames) */
 } tui_listing;
 
 /* Opens the comparison on a thread. Waits quietly for a moment; a longer

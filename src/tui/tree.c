@@ -59,6 +59,11 @@ int tui_tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
 		}
 		ph->ngroups = t->ngroups - ph->first_group;
 	}
+	/* sized for a group a pair, filled with far fewer: 48 bytes a pair
+	 * (14 MB at 300 k pairs) given back */
+	tgroup *g = realloc(t->groups, (t->ngroups ? t->ngroups : 1) * sizeof(*t->groups));
+	if (g)
+		t->groups = g;
 	return 0;
 }
 
@@ -67,29 +72,55 @@ int tui_tree_adopt(tui_tree *t, dv_comparison *cmp, dv_error *err)
 	tui_tree nt;
 	if (tui_tree_init(&nt, cmp, err) != 0)
 		return -1;
+	tui_tree_adopt_built(t, &nt);
+	return 0;
+}
+
+void tui_tree_adopt_built(tui_tree *t, tui_tree *nt)
+{
+	const dv_comparison *old = t->cmp, *cmp = nt->cmp;
 	/* the old comparison's phases, groups and pairs come first in the new
 	 * one, the same: their open flags and filtering carry over */
-	size_t np = t->cmp->nphases < cmp->nphases ? t->cmp->nphases : cmp->nphases;
+	size_t np = old->nphases < cmp->nphases ? old->nphases : cmp->nphases;
 	for (size_t p = 0; p < np; p++)
-		nt.phases[p].open = t->phases[p].open;
-	size_t ng = t->ngroups < nt.ngroups ? t->ngroups : nt.ngroups;
+		nt->phases[p].open = t->phases[p].open;
+	size_t ng = t->ngroups < nt->ngroups ? t->ngroups : nt->ngroups;
 	for (size_t g = 0; g < ng; g++)
-		nt.groups[g].open = t->groups[g].open;
-	size_t n = t->cmp->npairs < cmp->npairs ? t->cmp->npairs : cmp->npairs;
-	memcpy(nt.hidden, t->hidden, n * sizeof(*nt.hidden));
-	nt.sort = t->sort;
-	nt.filtering = t->filtering;
-	nt.gen = t->gen;
+		nt->groups[g].open = t->groups[g].open;
+	size_t n = old->npairs < cmp->npairs ? old->npairs : cmp->npairs;
+	memcpy(nt->hidden, t->hidden, n * sizeof(*nt->hidden));
+	/* A phase's totals so far hold in the new tree when its pairs are the
+	 * same and judged alike (their results moved over, the pass rule set
+	 * first): the first frame after a swap then does not count 300 k pairs
+	 * again. Marked with the new tree's generation after the rebuild. */
+	bool *carried = calloc(np ? np : 1, sizeof(*carried));
+	for (size_t p = 0; carried && p < np; p++) {
+		const tphase_memo *m = &t->pmemo[p];
+		if (!m->valid || m->epoch != old->rule_epoch || m->gen != t->gen ||
+		    old->phases[p].first != cmp->phases[p].first || old->phases[p].count != cmp->phases[p].count)
+			continue;
+		nt->pmemo[p] = *m;
+		nt->pmemo[p].epoch = cmp->rule_epoch;
+		carried[p] = true;
+	}
+	nt->sort = t->sort;
+	nt->filtering = t->filtering;
+	nt->gen = t->gen;
 	/* the rows as they were: the rebuild finds the selected node again */
-	nt.rows = t->rows;
-	nt.nrows = t->nrows;
-	nt.rows_cap = t->rows_cap;
-	nt.sel = t->sel;
+	free(nt->rows);
+	nt->rows = t->rows;
+	nt->nrows = t->nrows;
+	nt->rows_cap = t->rows_cap;
+	nt->sel = t->sel;
 	t->rows = NULL;
 	tui_tree_free(t);
-	*t = nt;
+	*t = *nt;
+	memset(nt, 0, sizeof(*nt));
 	tui_tree_rebuild(t);
-	return 0;
+	for (size_t p = 0; carried && p < np; p++)
+		if (carried[p])
+			t->pmemo[p].gen = t->gen;
+	free(carried);
 }
 
 void tui_tree_free(tui_tree *t)

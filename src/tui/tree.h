@@ -83,6 +83,12 @@ void tui_tree_free(tui_tree *t);
  * t's (the runs listed further): open flags, hidden pairs, the sort and the
  * selected node carry over; the pairs new to it are shown. */
 int tui_tree_adopt(tui_tree *t, dv_comparison *cmp, dv_error *err);
+/* The same with nt, a tree tui_tree_init built over the larger comparison
+ * (on another thread: the swap costs the UI thread no O(pairs) build);
+ * nt's pairs new to t keep their hidden and open flags. The results must
+ * be moved over and the pass rule set on nt->cmp before: the phase totals
+ * of the old phases carry over. nt is taken (left empty). */
+void tui_tree_adopt_built(tui_tree *t, tui_tree *nt);
 /* The rows from open flags, hidden pairs and the sort; the selection stays
  * on its node, else on its nearest ancestor. */
 void tui_tree_rebuild(tui_tree *t);
