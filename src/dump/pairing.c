@@ -17,11 +17,27 @@
 typedef struct keyed {
 	char *key;              /* tags but dump_index, sorted by key, "k=v\x1f" each */
 	dv_dumpfile *file;
+	size_t len;             /* strlen(key): the sorts compare without rescanning */
 } keyed;
 
-static int cmp_tag_ptr(const void *a, const void *b)
+/* strcmp's order on keys of known length (keys hold no NUL) */
+static int key_cmp(const keyed *x, const keyed *y)
 {
-	const dv_tag *x = *(const dv_tag *const *)a, *y = *(const dv_tag *const *)b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->key, y->key, n);
+
+	if (c)
+		return c;
+	return x->len < y->len ? -1 : x->len > y->len;
+}
+
+static bool key_eq(const keyed *x, const keyed *y)
+{
+	return x->len == y->len && !memcmp(x->key, y->key, x->len);
+}
+
+static int cmp_tag_ptr(const dv_tag *x, const dv_tag *y)
+{
 	int c = strcmp(x->key, y->key);
 
 	return c ? c : strcmp(x->value, y->value);
@@ -48,73 +64,108 @@ typedef struct skip_set {
 	const dv_grouping *g;
 } skip_set;
 
-static char *pairing_key(const dv_dumpfile *f, const folder_keys *fk, const skip_set *skip)
+/* A key built in place: one buffer reused for every file of a phase. */
+typedef struct key_scratch {
+	char *buf;
+	size_t cap;
+} key_scratch;
+
+static bool scratch_fit(key_scratch *ks, size_t len)
 {
-	const dv_tag **sorted = malloc((f->ntags + 1) * sizeof(*sorted));
+	if (len <= ks->cap)
+		return true;
+	size_t cap = len < 256 ? 256 : len * 2;
+	char *grown = realloc(ks->buf, cap);
+
+	if (!grown)
+		return false;
+	ks->buf = grown;
+	ks->cap = cap;
+	return true;
+}
+
+/* The file's pairing key in ks->buf (NUL-terminated), its length in *klen;
+ * NULL when out of memory. */
+static const char *pairing_key(key_scratch *ks, const dv_dumpfile *f, const folder_keys *fk, const skip_set *skip,
+			       size_t *klen)
+{
+	const dv_tag *few[32], **sorted = f->ntags < 32 ? few : malloc((f->ntags + 1) * sizeof(*sorted));
 	size_t n = 0, len = 1;
-	char *key, *p;
+	char *p;
 
 	if (!sorted)
 		return NULL;
 	for (size_t i = 0; i < f->ntags; i++) {
-		if (!strcmp(f->tags[i].key, "dump_index"))
-			continue;
-		if (i >= f->nfile_tags && !has_key(fk, f->tags[i].key))
-			continue;
-		if (skip && dv_grouping_skips(skip->ctx, skip->g, f->tags[i].key))
-			continue;
-		sorted[n++] = &f->tags[i];
-		len += strlen(f->tags[i].key) + strlen(f->tags[i].value) + 2;
-	}
-	qsort(sorted, n, sizeof(*sorted), cmp_tag_ptr);
-	key = malloc(len);
-	if (key) {
-		p = key;
-		for (size_t i = 0; i < n; i++) {
-			size_t kl = strlen(sorted[i]->key), vl = strlen(sorted[i]->value);
+		const dv_tag *t = &f->tags[i];
+		size_t at;
 
-			memcpy(p, sorted[i]->key, kl);
-			p += kl;
-			*p++ = '=';
-			memcpy(p, sorted[i]->value, vl);
-			p += vl;
-			*p++ = '\x1f';
-		}
-		*p = '\0';
+		if (!strcmp(t->key, "dump_index"))
+			continue;
+		if (i >= f->nfile_tags && !has_key(fk, t->key))
+			continue;
+		if (skip && dv_grouping_skips(skip->ctx, skip->g, t->key))
+			continue;
+		/* insertion sort: a file has a few tags */
+		for (at = n; at > 0 && cmp_tag_ptr(sorted[at - 1], t) > 0; at--)
+			sorted[at] = sorted[at - 1];
+		sorted[at] = t;
+		n++;
+		len += strlen(t->key) + strlen(t->value) + 2;
 	}
-	free(sorted);
+	size_t sl = 0;
+	const char *stem = NULL;
+	char num[16];
+	int nl = 0;
+
 	/* A file name without tags is all there is to tell such files apart
 	 * (otherwise they would all pair by order alone). */
-	if (key && !f->nfile_tags) {
-		size_t sl;
-		const char *stem = dv_dumpfile_stem(f, &sl);
-		size_t named_len = len + sl + 2;
-		char *named = malloc(named_len);
-
-		if (named)
-			snprintf(named, named_len, "%s\x1e%.*s", key, (int)sl, stem);
-		free(key);
-		key = named;
+	if (!f->nfile_tags) {
+		stem = dv_dumpfile_stem(f, &sl);
+		len += sl + 1;
 	}
 	/* duplicate_index is a key column of a logical tensor */
-	if (key && skip) {
-		char num[16];
-		size_t dl = strlen(key) + 2 + (size_t)snprintf(num, sizeof(num), "%d", f->duplicate_index);
-		char *dup = malloc(dl);
-
-		if (dup)
-			snprintf(dup, dl, "%s\x1d%s", key, num);
-		free(key);
-		key = dup;
+	if (skip) {
+		nl = snprintf(num, sizeof(num), "%d", f->duplicate_index);
+		len += (size_t)nl + 1;
 	}
-	return key;
+	if (!scratch_fit(ks, len)) {
+		if (sorted != few)
+			free(sorted);
+		return NULL;
+	}
+	p = ks->buf;
+	for (size_t i = 0; i < n; i++) {
+		size_t kl = strlen(sorted[i]->key), vl = strlen(sorted[i]->value);
+
+		memcpy(p, sorted[i]->key, kl);
+		p += kl;
+		*p++ = '=';
+		memcpy(p, sorted[i]->value, vl);
+		p += vl;
+		*p++ = '\x1f';
+	}
+	if (sorted != few)
+		free(sorted);
+	if (stem) {
+		*p++ = '\x1e';
+		memcpy(p, stem, sl);
+		p += sl;
+	}
+	if (skip) {
+		*p++ = '\x1d';
+		memcpy(p, num, (size_t)nl);
+		p += nl;
+	}
+	*p = '\0';
+	*klen = (size_t)(p - ks->buf);
+	return ks->buf;
 }
 
 /* Key, then dump order (dump_index, then file name): gives duplicate_index. */
 static int cmp_keyed(const void *a, const void *b)
 {
 	const keyed *x = a, *y = b;
-	int c = strcmp(x->key, y->key);
+	int c = key_cmp(x, y);
 
 	if (c)
 		return c;
@@ -161,7 +212,7 @@ static void free_keyed(keyed *k, size_t n, key_buf *kb)
 }
 
 /* Keys one phase's files and sets their duplicate_index; sorted by (key, duplicate_index). */
-static keyed *key_files(dv_phase *ph, const folder_keys *fk, key_buf *kb, dv_error *err)
+static keyed *key_files(dv_phase *ph, const folder_keys *fk, key_buf *kb, key_scratch *ks, dv_error *err)
 {
 	keyed *k;
 	size_t used = 0, cap;
@@ -178,8 +229,8 @@ static keyed *key_files(dv_phase *ph, const folder_keys *fk, key_buf *kb, dv_err
 		goto oom;
 	}
 	for (size_t i = 0; i < ph->nfiles; i++) {
-		char *key = pairing_key(&ph->files[i], fk, NULL);
 		size_t len;
+		const char *key = pairing_key(ks, &ph->files[i], fk, NULL, &len);
 
 		k[i].file = &ph->files[i];
 		ph->files[i].duplicate_index = 0;
@@ -189,13 +240,12 @@ static keyed *key_files(dv_phase *ph, const folder_keys *fk, key_buf *kb, dv_err
 			kb->buf = NULL;
 			goto oom;
 		}
-		len = strlen(key) + 1;
+		k[i].len = len++;
 		if (used + len > cap) {
 			size_t grown_cap = (used + len) + (used + len) / 2;
 			char *grown = realloc(kb->buf, grown_cap);
 
 			if (!grown) {
-				free(key);
 				free(k);
 				free(kb->buf);
 				kb->buf = NULL;
@@ -205,7 +255,6 @@ static keyed *key_files(dv_phase *ph, const folder_keys *fk, key_buf *kb, dv_err
 			cap = grown_cap;
 		}
 		memcpy(kb->buf + used, key, len);
-		free(key);
 		k[i].key = (char *)(uintptr_t)used;   /* an offset until buf stops moving */
 		used += len;
 	}
@@ -214,7 +263,7 @@ static keyed *key_files(dv_phase *ph, const folder_keys *fk, key_buf *kb, dv_err
 		k[i].key = kb->buf + (uintptr_t)k[i].key;
 	qsort(k, ph->nfiles, sizeof(*k), cmp_keyed);
 	for (size_t i = 1; i < ph->nfiles; i++)
-		if (!strcmp(k[i].key, k[i - 1].key))
+		if (key_eq(&k[i], &k[i - 1]))
 			k[i].file->duplicate_index = k[i - 1].file->duplicate_index + 1;
 	return k;
 oom:
@@ -432,7 +481,7 @@ static int choose_folder_keys(const dv_phase *bp, const dv_phase *tp, folder_key
 static int cmp_grouped(const void *a, const void *b)
 {
 	const keyed *x = a, *y = b;
-	int c = strcmp(x->key, y->key);
+	int c = key_cmp(x, y);
 
 	if (c)
 		return c;
@@ -447,26 +496,28 @@ static int cmp_grouped(const void *a, const void *b)
 
 /* Replaces each file's own key by its logical tensor's key (after
  * duplicate_index is set from the own keys) and sorts by it. */
-static int regroup(keyed *k, size_t n, key_buf *kb, const folder_keys *fk, const skip_set *skip)
+static int regroup(keyed *k, size_t n, key_buf *kb, key_scratch *ks, const folder_keys *fk, const skip_set *skip)
 {
 	for (size_t i = 0; i < n; i++) {
-		char *g = pairing_key(k[i].file, fk, skip);
 		size_t gl;
+		const char *g = pairing_key(ks, k[i].file, fk, skip, &gl);
 
 		if (!g)
 			return -1;
 		/* in the file's own key when it fits (it mostly does: rank is
 		 * left out): a new string a file would leave the old ones as
 		 * holes of the size of every key of the phase, touched memory */
-		gl = strlen(g);
-		if (gl <= strlen(k[i].key)) {
-			memcpy(k[i].key, g, gl + 1);
-			free(g);
-		} else {
+		if (gl > k[i].len) {
+			char *apart = malloc(gl + 1);
+
+			if (!apart)
+				return -1;
 			if (key_apart(kb, k[i].key))
 				free(k[i].key);
-			k[i].key = g;
+			k[i].key = apart;
 		}
+		memcpy(k[i].key, g, gl + 1);
+		k[i].len = gl;
 	}
 	qsort(k, n, sizeof(*k), cmp_grouped);
 	return 0;
@@ -550,6 +601,7 @@ static int pair_phase(pair_vec *pv, file_vec *fv, size_t phase, dv_phase *bp, dv
 	folder_keys fk;
 	keyed *bk = NULL, *tk = NULL;
 	key_buf bkb = { 0 }, tkb = { 0 };
+	key_scratch ks = { 0 };
 	key_group *groups = NULL;
 	size_t ngroups = 0, capgroups = 0;
 	skip_set skip = {lctx, g};
@@ -565,13 +617,13 @@ static int pair_phase(pair_vec *pv, file_vec *fv, size_t phase, dv_phase *bp, dv
 		dv_error_set(err, "phase %s: out of memory", tp ? tp->name : bp->name);
 		return -1;
 	}
-	bk = key_files(bp, &fk, &bkb, err);
-	tk = key_files(tp, &fk, &tkb, err);
+	bk = key_files(bp, &fk, &bkb, &ks, err);
+	tk = key_files(tp, &fk, &tkb, &ks, err);
 	if ((bp && !bk) || (tp && !tk)) {
 		rc = -1;
 		goto out;
 	}
-	if ((bk && regroup(bk, nb, &bkb, &fk, &skip)) || (tk && regroup(tk, nt, &tkb, &fk, &skip))) {
+	if ((bk && regroup(bk, nb, &bkb, &ks, &fk, &skip)) || (tk && regroup(tk, nt, &tkb, &ks, &fk, &skip))) {
 		rc = -1;
 		goto out;
 	}
@@ -586,12 +638,12 @@ static int pair_phase(pair_vec *pv, file_vec *fv, size_t phase, dv_phase *bp, dv
 		else if (j == nt)
 			c = -1;
 		else
-			c = strcmp(bk[i].key, tk[j].key);
+			c = key_cmp(&bk[i], &tk[j]);
 		if (c <= 0)
-			for (ie = i + 1; ie < nb && !strcmp(bk[ie].key, bk[i].key); ie++)
+			for (ie = i + 1; ie < nb && key_eq(&bk[ie], &bk[i]); ie++)
 				;
 		if (c >= 0)
-			for (je = j + 1; je < nt && !strcmp(tk[je].key, tk[j].key); je++)
+			for (je = j + 1; je < nt && key_eq(&tk[je], &tk[j]); je++)
 				;
 		if (ngroups == capgroups) {
 			size_t cap = capgroups ? capgroups * 2 : 256;
@@ -630,6 +682,7 @@ out:
 	free_keyed(tk, nt, &tkb);
 	free(groups);
 	free(fk.v);
+	free(ks.buf);
 	if (!rc && pv->n > start)
 		qsort(pv->v + start, pv->n - start, sizeof(*pv->v), cmp_pair);
 	return rc;
