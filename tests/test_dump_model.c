@@ -104,6 +104,17 @@ static void test_tags_odd(void **state)
 	assert_string_equal(tag(t, n, "a"), "1");
 	assert_string_equal(tag(t, n, "_b"), "2");
 	dv_free_tags(t, n);
+	/* one or two underscores are part of a value; seven split twice */
+	n = dv_parse_tags("a=1__b_2___c=3_.pt", &t);
+	assert_int_equal(n, 2);
+	assert_string_equal(tag(t, n, "a"), "1__b_2");
+	assert_string_equal(tag(t, n, "c"), "3_");
+	dv_free_tags(t, n);
+	n = dv_parse_tags("a=1_______b=2___.pt", &t);
+	assert_int_equal(n, 2);
+	assert_string_equal(tag(t, n, "a"), "1");
+	assert_string_equal(tag(t, n, "_b"), "2");
+	dv_free_tags(t, n);
 	/* no tags at all */
 	n = dv_parse_tags("plain.pt", &t);
 	assert_int_equal(n, 0);
