@@ -36,13 +36,6 @@ static bool key_eq(const keyed *x, const keyed *y)
 	return x->len == y->len && !memcmp(x->key, y->key, x->len);
 }
 
-static int cmp_tag_ptr(const dv_tag *x, const dv_tag *y)
-{
-	int c = strcmp(x->key, y->key);
-
-	return c ? c : strcmp(x->value, y->value);
-}
-
 /* The folder tag keys a phase pairs by. */
 typedef struct folder_keys {
 	const char **v;
@@ -64,10 +57,22 @@ typedef struct skip_set {
 	const dv_grouping *g;
 } skip_set;
 
-/* A key built in place: one buffer reused for every file of a phase. */
+/* A phase's files mostly have the same tag keys in the same order (keys
+ * are shared through the run, so the same pointers): which tags a key takes
+ * and their sorted order are then the last file's. */
+#define KEY_ORDER_MAX 32
+
+/* A key built in place: one buffer reused for every file of a phase, and
+ * the last file's tag order. */
 typedef struct key_scratch {
 	char *buf;
 	size_t cap;
+	bool order_known;       /* order below holds for files with keys[0 .. nkeys) */
+	const skip_set *order_skip;
+	uint16_t nkeys, nfile_tags, norder;
+	const char *keys[KEY_ORDER_MAX];
+	uint16_t order[KEY_ORDER_MAX];  /* the key's tags, by index, sorted */
+	size_t klen[KEY_ORDER_MAX];     /* strlen of their keys */
 } key_scratch;
 
 static bool scratch_fit(key_scratch *ks, size_t len)
@@ -84,17 +89,28 @@ static bool scratch_fit(key_scratch *ks, size_t len)
 	return true;
 }
 
-/* The file's pairing key in ks->buf (NUL-terminated), its length in *klen;
- * NULL when out of memory. */
-static const char *pairing_key(key_scratch *ks, const dv_dumpfile *f, const folder_keys *fk, const skip_set *skip,
-			       size_t *klen)
+static bool same_order(const key_scratch *ks, const dv_dumpfile *f, const skip_set *skip)
 {
-	const dv_tag *few[32], **sorted = f->ntags < 32 ? few : malloc((f->ntags + 1) * sizeof(*sorted));
-	size_t n = 0, len = 1;
-	char *p;
+	if (!ks->order_known || ks->order_skip != skip || ks->nkeys != f->ntags || ks->nfile_tags != f->nfile_tags)
+		return false;
+	for (size_t i = 0; i < f->ntags; i++)
+		if (ks->keys[i] != f->tags[i].key)
+			return false;
+	return true;
+}
 
-	if (!sorted)
-		return NULL;
+/* Which of f's tags its key takes, sorted (by key, then value), into
+ * ks->order; remembered for the next file when its keys alone decide it
+ * (no key twice). -1: out of memory. */
+static int tag_order(key_scratch *ks, const dv_dumpfile *f, const folder_keys *fk, const skip_set *skip,
+		     uint16_t **order, size_t *n)
+{
+	uint16_t *o = f->ntags <= KEY_ORDER_MAX ? ks->order : malloc(f->ntags * sizeof(*o));
+	size_t m = 0;
+	bool distinct = true;
+
+	if (!o)
+		return -1;
 	for (size_t i = 0; i < f->ntags; i++) {
 		const dv_tag *t = &f->tags[i];
 		size_t at;
@@ -106,11 +122,58 @@ static const char *pairing_key(key_scratch *ks, const dv_dumpfile *f, const fold
 		if (skip && dv_grouping_skips(skip->ctx, skip->g, t->key))
 			continue;
 		/* insertion sort: a file has a few tags */
-		for (at = n; at > 0 && cmp_tag_ptr(sorted[at - 1], t) > 0; at--)
-			sorted[at] = sorted[at - 1];
-		sorted[at] = t;
-		n++;
-		len += strlen(t->key) + strlen(t->value) + 2;
+		for (at = m; at > 0; at--) {
+			const dv_tag *u = &f->tags[o[at - 1]];
+			int c = strcmp(u->key, t->key);
+
+			distinct = distinct && c;
+			if ((c ? c : strcmp(u->value, t->value)) <= 0)
+				break;
+			o[at] = o[at - 1];
+		}
+		o[at] = (uint16_t)i;
+		m++;
+	}
+	*order = o;
+	*n = m;
+	ks->order_known = o == ks->order && distinct;
+	if (ks->order_known) {
+		ks->order_skip = skip;
+		ks->nkeys = f->ntags;
+		ks->nfile_tags = f->nfile_tags;
+		ks->norder = (uint16_t)m;
+		for (size_t i = 0; i < f->ntags; i++)
+			ks->keys[i] = f->tags[i].key;
+		for (size_t i = 0; i < m; i++)
+			ks->klen[i] = strlen(f->tags[o[i]].key);
+	}
+	return 0;
+}
+
+/* The file's pairing key in ks->buf (NUL-terminated), its length in *klen;
+ * NULL when out of memory. */
+static const char *pairing_key(key_scratch *ks, const dv_dumpfile *f, const folder_keys *fk, const skip_set *skip,
+			       size_t *klen)
+{
+	uint16_t *order;
+	size_t n, len = 1, vlen[KEY_ORDER_MAX];
+	bool known;
+	char *p;
+
+	if (same_order(ks, f, skip)) {
+		order = ks->order;
+		n = ks->norder;
+	} else if (tag_order(ks, f, fk, skip, &order, &n)) {
+		return NULL;
+	}
+	known = order == ks->order && ks->order_known;
+	for (size_t i = 0; i < n; i++) {
+		const dv_tag *t = &f->tags[order[i]];
+		size_t vl = strlen(t->value);
+
+		if (i < KEY_ORDER_MAX)
+			vlen[i] = vl;
+		len += (known ? ks->klen[i] : strlen(t->key)) + vl + 2;
 	}
 	size_t sl = 0;
 	const char *stem = NULL;
@@ -129,23 +192,24 @@ static const char *pairing_key(key_scratch *ks, const dv_dumpfile *f, const fold
 		len += (size_t)nl + 1;
 	}
 	if (!scratch_fit(ks, len)) {
-		if (sorted != few)
-			free(sorted);
+		if (order != ks->order)
+			free(order);
 		return NULL;
 	}
 	p = ks->buf;
 	for (size_t i = 0; i < n; i++) {
-		size_t kl = strlen(sorted[i]->key), vl = strlen(sorted[i]->value);
+		const dv_tag *t = &f->tags[order[i]];
+		size_t kl = known ? ks->klen[i] : strlen(t->key), vl = i < KEY_ORDER_MAX ? vlen[i] : strlen(t->value);
 
-		memcpy(p, sorted[i]->key, kl);
+		memcpy(p, t->key, kl);
 		p += kl;
 		*p++ = '=';
-		memcpy(p, sorted[i]->value, vl);
+		memcpy(p, t->value, vl);
 		p += vl;
 		*p++ = '\x1f';
 	}
-	if (sorted != few)
-		free(sorted);
+	if (order != ks->order)
+		free(order);
 	if (stem) {
 		*p++ = '\x1e';
 		memcpy(p, stem, sl);
