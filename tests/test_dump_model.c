@@ -396,6 +396,32 @@ static void test_file_block(void **state)
 	dv_run_free(run);
 }
 
+/* Past the 16 tags a listing notes on its first pass (parts without '='
+ * between): the later ones parsed again, the first of a key wins. */
+static void test_file_many_tags(void **state)
+{
+	dv_run *run;
+	const dv_dumpfile *f;
+
+	(void)state;
+	touch("manytags/inference/" F("t0=0___t1=1___t2=2___t3=3___t4=4___t5=5___t6=6___t7=7___t8=8___t9=9___"
+				      "t10=10___t11=11___t12=12___t13=13___t14=14___junk___rank=5___step=7___"
+				      "rank=6___x___name=x___name=y"));
+	run = open_run("manytags");
+	f = &run->phases[0].files[0];
+	assert_int_equal(f->nfile_tags, 20);
+	assert_int_equal(f->rank, 5);
+	assert_int_equal(f->step, 7);
+	assert_string_equal(f->name, "x");
+	assert_string_equal(f->tags[14].value, "14");
+	assert_string_equal(f->tags[15].key, "rank");
+	assert_string_equal(f->tags[16].key, "step");
+	assert_string_equal(f->tags[17].value, "6");
+	assert_string_equal(f->tags[19].key, "name");
+	assert_string_equal(f->tags[19].value, "y");
+	dv_run_free(run);
+}
+
 static void test_layout_bare_and_descend(void **state)
 {
 	dv_run *run;
@@ -1203,6 +1229,7 @@ int main(void)
 		cmocka_unit_test(test_tags_newest),
 		cmocka_unit_test(test_tags_odd),
 		cmocka_unit_test(test_file_block),
+		cmocka_unit_test(test_file_many_tags),
 		cmocka_unit_test(test_layer_regex),
 		cmocka_unit_test(test_regex_errors_and_case),
 		cmocka_unit_test(test_regex_limits_and_utf),

@@ -361,14 +361,24 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	bool tail = rel_is_tail(dir, reldir), has_name = false;
 	const char *p, *k, *v;
 	char *at, *keys[16];
+	/* the first 16 tags' parts, not parsed twice */
+	struct {
+		const char *k, *v;
+		size_t kl, vl;
+	} part[16];
 
 	memset(f, 0, sizeof(*f));
 	strings = dn + fl + 1 + (tail ? 0 : rn + fl + 1);
 	for (p = fname; dv_tag_next(&p, fname + sl, &k, &kl, &v, &vl); n++) {
 		char *shared = n < 16 && run ? intern_key(run, k, kl, n) : NULL;
 
-		if (n < 16)
+		if (n < 16) {
 			keys[n] = shared;
+			part[n].k = k;
+			part[n].kl = kl;
+			part[n].v = v;
+			part[n].vl = vl;
+		}
 		strings += (shared ? 0 : kl + 1) + vl + 1;
 		has_name = has_name || (kl == 4 && !memcmp(k, "name", 4));
 	}
@@ -407,8 +417,19 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	const char *name = NULL, *step = NULL, *fwd = NULL, *rank = NULL, *dump_index = NULL, *layer_id = NULL,
 		   *layer = NULL;
 
-	for (p = fname; dv_tag_next(&p, fname + sl, &k, &kl, &v, &vl); n++) {
+	for (p = fname; n < f->ntags; n++) {
 		const char **special = NULL;
+
+		if (n < 16) {
+			k = part[n].k;
+			kl = part[n].kl;
+			v = part[n].v;
+			vl = part[n].vl;
+			if (n == 15)
+				p = v + vl;   /* where the 17th starts being looked for */
+		} else if (!dv_tag_next(&p, fname + sl, &k, &kl, &v, &vl)) {
+			break;
+		}
 
 		f->tags[n].key = n < 16 && keys[n] ? keys[n] : put(&at, k, kl);
 		f->tags[n].value = put(&at, v, vl);
