@@ -265,6 +265,14 @@ static int64_t parse_i64(const char *s)
 
 	if (!s || !*s)
 		return -1;
+	/* plain digits (what dumps name), too few to overflow: strtoll's
+	 * value without its locale and sign handling */
+	v = 0;
+	for (size_t i = 0; i < 18 && s[i] >= '0' && s[i] <= '9'; i++) {
+		v = v * 10 + (s[i] - '0');
+		if (!s[i + 1])
+			return v;
+	}
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (*end || errno)
