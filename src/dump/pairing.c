@@ -17,24 +17,7 @@
 typedef struct keyed {
 	char *key;              /* tags but dump_index, sorted by key, "k=v\x1f" each */
 	dv_dumpfile *file;
-	size_t len;             /* strlen(key): the sorts compare without rescanning */
 } keyed;
-
-/* strcmp's order on keys of known length (keys hold no NUL) */
-static int key_cmp(const keyed *x, const keyed *y)
-{
-	size_t n = x->len < y->len ? x->len : y->len;
-	int c = memcmp(x->key, y->key, n);
-
-	if (c)
-		return c;
-	return x->len < y->len ? -1 : x->len > y->len;
-}
-
-static bool key_eq(const keyed *x, const keyed *y)
-{
-	return x->len == y->len && !memcmp(x->key, y->key, x->len);
-}
 
 /* The folder tag keys a phase pairs by. */
 typedef struct folder_keys {
@@ -229,7 +212,7 @@ static const char *pairing_key(key_scratch *ks, const dv_dumpfile *f, const fold
 static int cmp_keyed(const void *a, const void *b)
 {
 	const keyed *x = a, *y = b;
-	int c = key_cmp(x, y);
+	int c = strcmp(x->key, y->key);
 
 	if (c)
 		return c;
@@ -304,7 +287,7 @@ static keyed *key_files(dv_phase *ph, const folder_keys *fk, key_buf *kb, key_sc
 			kb->buf = NULL;
 			goto oom;
 		}
-		k[i].len = len++;
+		len++;
 		if (used + len > cap) {
 			size_t grown_cap = (used + len) + (used + len) / 2;
 			char *grown = realloc(kb->buf, grown_cap);
@@ -327,7 +310,7 @@ static keyed *key_files(dv_phase *ph, const folder_keys *fk, key_buf *kb, key_sc
 		k[i].key = kb->buf + (uintptr_t)k[i].key;
 	qsort(k, ph->nfiles, sizeof(*k), cmp_keyed);
 	for (size_t i = 1; i < ph->nfiles; i++)
-		if (key_eq(&k[i], &k[i - 1]))
+		if (!strcmp(k[i].key, k[i - 1].key))
 			k[i].file->duplicate_index = k[i - 1].file->duplicate_index + 1;
 	return k;
 oom:
@@ -545,7 +528,7 @@ static int choose_folder_keys(const dv_phase *bp, const dv_phase *tp, folder_key
 static int cmp_grouped(const void *a, const void *b)
 {
 	const keyed *x = a, *y = b;
-	int c = key_cmp(x, y);
+	int c = strcmp(x->key, y->key);
 
 	if (c)
 		return c;
@@ -571,7 +554,7 @@ static int regroup(keyed *k, size_t n, key_buf *kb, key_scratch *ks, const folde
 		/* in the file's own key when it fits (it mostly does: rank is
 		 * left out): a new string a file would leave the old ones as
 		 * holes of the size of every key of the phase, touched memory */
-		if (gl > k[i].len) {
+		if (gl > strlen(k[i].key)) {
 			char *apart = malloc(gl + 1);
 
 			if (!apart)
@@ -581,7 +564,6 @@ static int regroup(keyed *k, size_t n, key_buf *kb, key_scratch *ks, const folde
 			k[i].key = apart;
 		}
 		memcpy(k[i].key, g, gl + 1);
-		k[i].len = gl;
 	}
 	qsort(k, n, sizeof(*k), cmp_grouped);
 	return 0;
@@ -702,12 +684,12 @@ static int pair_phase(pair_vec *pv, file_vec *fv, size_t phase, dv_phase *bp, dv
 		else if (j == nt)
 			c = -1;
 		else
-			c = key_cmp(&bk[i], &tk[j]);
+			c = strcmp(bk[i].key, tk[j].key);
 		if (c <= 0)
-			for (ie = i + 1; ie < nb && key_eq(&bk[ie], &bk[i]); ie++)
+			for (ie = i + 1; ie < nb && !strcmp(bk[ie].key, bk[i].key); ie++)
 				;
 		if (c >= 0)
-			for (je = j + 1; je < nt && key_eq(&tk[je], &tk[j]); je++)
+			for (je = j + 1; je < nt && !strcmp(tk[je].key, tk[j].key); je++)
 				;
 		if (ngroups == capgroups) {
 			size_t cap = capgroups ? capgroups * 2 : 256;
