@@ -2,6 +2,7 @@
  * baseline file of the same phase that has the same tags except dump_index;
  * equal tags are told apart by duplicate_index (their order by dump_index).
  * Pairs come out in execution order: phase, step, dump_index, rank. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -632,6 +633,37 @@ static int add_group(pair_vec *pv, file_vec *fv, size_t phase, const dv_logical_
 	return 0;
 }
 
+/* One side's keys of a phase, made on a thread of their own when both sides
+ * are large (the sides are independent: each writes only its own files'
+ * duplicate_index). */
+typedef struct side_keys {
+	dv_phase *ph;
+	const folder_keys *fk;
+	const skip_set *skip;
+	keyed *k;
+	key_buf kb;
+	key_scratch ks;
+	dv_error err;
+	int rc;                 /* -1: keying failed (err says so); -2: regrouping failed */
+} side_keys;
+
+static void *key_side(void *arg)
+{
+	side_keys *s = arg;
+
+	s->k = key_files(s->ph, s->fk, &s->kb, &s->ks, &s->err);
+	if (s->ph && !s->k)
+		s->rc = -1;
+	else if (s->k && regroup(s->k, s->ph->nfiles, &s->kb, &s->ks, s->fk, s->skip))
+		s->rc = -2;
+	free(s->ks.buf);
+	s->ks.buf = NULL;
+	return NULL;
+}
+
+/* Below this many files a phase's sides are keyed one after the other. */
+#define KEY_THREAD_MIN 1024
+
 /* A logical tensor found by the keys: b[nb], t[nt] of the sorted sides. */
 typedef struct key_group {
 	uint32_t b, nb, t, nt;
@@ -647,7 +679,6 @@ static int pair_phase(pair_vec *pv, file_vec *fv, size_t phase, dv_phase *bp, dv
 	folder_keys fk;
 	keyed *bk = NULL, *tk = NULL;
 	key_buf bkb = { 0 }, tkb = { 0 };
-	key_scratch ks = { 0 };
 	key_group *groups = NULL;
 	size_t ngroups = 0, capgroups = 0;
 	skip_set skip = {lctx, g};
@@ -663,15 +694,29 @@ static int pair_phase(pair_vec *pv, file_vec *fv, size_t phase, dv_phase *bp, dv
 		dv_error_set(err, "phase %s: out of memory", tp ? tp->name : bp->name);
 		return -1;
 	}
-	bk = key_files(bp, &fk, &bkb, &ks, err);
-	tk = key_files(tp, &fk, &tkb, &ks, err);
-	if ((bp && !bk) || (tp && !tk)) {
-		rc = -1;
-		goto out;
-	}
-	if ((bk && regroup(bk, nb, &bkb, &ks, &fk, &skip)) || (tk && regroup(tk, nt, &tkb, &ks, &fk, &skip))) {
-		rc = -1;
-		goto out;
+	{
+		side_keys bs = { .ph = bp, .fk = &fk, .skip = &skip }, ts = { .ph = tp, .fk = &fk, .skip = &skip };
+		pthread_t th;
+		bool threaded = bp && tp && nb + nt >= KEY_THREAD_MIN && !pthread_create(&th, NULL, key_side, &bs);
+
+		key_side(&ts);
+		if (threaded)
+			pthread_join(th, NULL);
+		else
+			key_side(&bs);
+		bk = bs.k;
+		bkb = bs.kb;
+		tk = ts.k;
+		tkb = ts.kb;
+		/* the message the target's keying would have left last */
+		if (err && ts.rc == -1)
+			*err = ts.err;
+		else if (err && bs.rc == -1)
+			*err = bs.err;
+		if (bs.rc || ts.rc) {
+			rc = -1;
+			goto out;
+		}
 	}
 	/* the groups first, then the keys go, then the pairs are made: a
 	 * phase's keys and its pairs are never held at once */
@@ -728,7 +773,6 @@ out:
 	free_keyed(tk, nt, &tkb);
 	free(groups);
 	free(fk.v);
-	free(ks.buf);
 	if (!rc && pv->n > start)
 		qsort(pv->v + start, pv->n - start, sizeof(*pv->v), cmp_pair);
 	return rc;
