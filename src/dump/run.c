@@ -302,14 +302,9 @@ void dv_dumpfile_free(dv_dumpfile *f)
 	free(f->tags);
 }
 
-/* D + sep + fname as path_join writes it, the folder part seen as D then
- * '/' when sep: its character at i. */
-static char joined_char(const char *d, size_t dl, size_t i)
-{
-	return i < dl ? d[i] : '/';
-}
-
-/* Whether path_join(reldir, fname) is a tail of path_join(dir, fname). */
+/* Whether path_join(reldir, fname) is a tail of path_join(dir, fname).
+ * Both folder parts, when not empty, end in '/' there (their own or the
+ * one path_join adds): what comes before it is compared. */
 static bool rel_is_tail(const char *dir, const char *reldir)
 {
 	size_t dl = strlen(dir), rl = strlen(reldir);
@@ -317,10 +312,7 @@ static bool rel_is_tail(const char *dir, const char *reldir)
 
 	if (rn > dn)
 		return false;
-	for (size_t i = 0; i < rn; i++)
-		if (joined_char(reldir, rl, i) != joined_char(dir, dl, dn - rn + i))
-			return false;
-	return true;
+	return !rn || !memcmp(reldir, dir + (dn - rn), rn - 1);
 }
 
 /* The run's copy of a tag key, NULL when out of memory or the run already
