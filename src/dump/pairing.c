@@ -259,7 +259,48 @@ static void free_keyed(keyed *k, size_t n, key_buf *kb)
 	free(k);
 }
 
-/* Keys one phase's files and sets their duplicate_index; sorted by (key, duplicate_index). */
+/* A key's hash for the duplicate check, eight bytes at a time. */
+static uint64_t key_hash(const char *s, size_t n)
+{
+	uint64_t h = n * 0x9e3779b97f4a7c15u, w;
+
+	for (; n >= 8; s += 8, n -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdu;
+		h ^= h >> 32;
+	}
+	w = 0;
+	memcpy(&w, s, n);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
+	return h ^ (h >> 29);
+}
+
+/* Files whose keys are all different have duplicate_index 0: a hash table
+ * tells them (the keys' sort is needed only when two are equal). */
+typedef struct key_set {
+	uint32_t *slot;         /* index + 1 of a key with that hash's slot; 0 empty */
+	size_t mask;
+	bool equal_seen;        /* or out of memory: the sort decides */
+} key_set;
+
+static void key_set_add(key_set *set, const keyed *k, const char *buf, size_t i, const char *key, size_t len)
+{
+	size_t at;
+
+	if (set->equal_seen)
+		return;
+	for (at = key_hash(key, len) & set->mask; set->slot[at]; at = (at + 1) & set->mask) {
+		if (!strcmp(buf + (uintptr_t)k[set->slot[at] - 1].key, key)) {
+			set->equal_seen = true;
+			return;
+		}
+	}
+	set->slot[at] = (uint32_t)i + 1;
+}
+
+/* Keys one phase's files and sets their duplicate_index; sorted by (key,
+ * duplicate_index) when two keys are equal, else in the phase's order
+ * (regroup sorts them). */
 static keyed *key_files(dv_phase *ph, const folder_keys *fk, key_buf *kb, key_scratch *ks, dv_error *err)
 {
 	keyed *k;
@@ -276,6 +317,13 @@ static keyed *key_files(dv_phase *ph, const folder_keys *fk, key_buf *kb, key_sc
 		free(k);
 		goto oom;
 	}
+	size_t slots = 16;
+
+	while (slots < ph->nfiles * 2)
+		slots *= 2;
+	key_set set = { calloc(slots, sizeof(*set.slot)), slots - 1, false };
+
+	set.equal_seen = !set.slot;
 	for (size_t i = 0; i < ph->nfiles; i++) {
 		size_t len;
 		const char *key = pairing_key(ks, &ph->files[i], fk, NULL, &len);
@@ -283,6 +331,7 @@ static keyed *key_files(dv_phase *ph, const folder_keys *fk, key_buf *kb, key_sc
 		k[i].file = &ph->files[i];
 		ph->files[i].duplicate_index = 0;
 		if (!key) {
+			free(set.slot);
 			free(k);
 			free(kb->buf);
 			kb->buf = NULL;
@@ -294,6 +343,7 @@ static keyed *key_files(dv_phase *ph, const folder_keys *fk, key_buf *kb, key_sc
 			char *grown = realloc(kb->buf, grown_cap);
 
 			if (!grown) {
+				free(set.slot);
 				free(k);
 				free(kb->buf);
 				kb->buf = NULL;
@@ -305,10 +355,14 @@ static keyed *key_files(dv_phase *ph, const folder_keys *fk, key_buf *kb, key_sc
 		memcpy(kb->buf + used, key, len);
 		k[i].key = (char *)(uintptr_t)used;   /* an offset until buf stops moving */
 		used += len;
+		key_set_add(&set, k, kb->buf, i, key, len - 1);
 	}
+	free(set.slot);
 	kb->size = used;
 	for (size_t i = 0; i < ph->nfiles; i++)
 		k[i].key = kb->buf + (uintptr_t)k[i].key;
+	if (!set.equal_seen)
+		return k;
 	qsort(k, ph->nfiles, sizeof(*k), cmp_keyed);
 	for (size_t i = 1; i < ph->nfiles; i++)
 		if (!strcmp(k[i].key, k[i - 1].key))
