@@ -104,6 +104,17 @@ static void test_tags_odd(void **state)
 	assert_string_equal(tag(t, n, "a"), "1");
 	assert_string_equal(tag(t, n, "_b"), "2");
 	dv_free_tags(t, n);
+	/* one or two underscores are part of a value; seven split twice */
+	n = dv_parse_tags("a=1__b_2___c=3_.pt", &t);
+	assert_int_equal(n, 2);
+	assert_string_equal(tag(t, n, "a"), "1__b_2");
+	assert_string_equal(tag(t, n, "c"), "3_");
+	dv_free_tags(t, n);
+	n = dv_parse_tags("a=1_______b=2___.pt", &t);
+	assert_int_equal(n, 2);
+	assert_string_equal(tag(t, n, "a"), "1");
+	assert_string_equal(tag(t, n, "_b"), "2");
+	dv_free_tags(t, n);
 	/* no tags at all */
 	n = dv_parse_tags("plain.pt", &t);
 	assert_int_equal(n, 0);
@@ -382,6 +393,32 @@ static void test_file_block(void **state)
 				if (!strcmp(f->tags[t].key, ph->files[0].tags[k].key))
 					assert_ptr_equal(f->tags[t].key, ph->files[0].tags[k].key);
 	}
+	dv_run_free(run);
+}
+
+/* Past the 16 tags a listing notes on its first pass (parts without '='
+ * between): the later ones parsed again, the first of a key wins. */
+static void test_file_many_tags(void **state)
+{
+	dv_run *run;
+	const dv_dumpfile *f;
+
+	(void)state;
+	touch("manytags/inference/" F("t0=0___t1=1___t2=2___t3=3___t4=4___t5=5___t6=6___t7=7___t8=8___t9=9___"
+				      "t10=10___t11=11___t12=12___t13=13___t14=14___junk___rank=5___step=7___"
+				      "rank=6___x___name=x___name=y"));
+	run = open_run("manytags");
+	f = &run->phases[0].files[0];
+	assert_int_equal(f->nfile_tags, 20);
+	assert_int_equal(f->rank, 5);
+	assert_int_equal(f->step, 7);
+	assert_string_equal(f->name, "x");
+	assert_string_equal(f->tags[14].value, "14");
+	assert_string_equal(f->tags[15].key, "rank");
+	assert_string_equal(f->tags[16].key, "step");
+	assert_string_equal(f->tags[17].value, "6");
+	assert_string_equal(f->tags[19].key, "name");
+	assert_string_equal(f->tags[19].value, "y");
 	dv_run_free(run);
 }
 
@@ -1192,6 +1229,7 @@ int main(void)
 		cmocka_unit_test(test_tags_newest),
 		cmocka_unit_test(test_tags_odd),
 		cmocka_unit_test(test_file_block),
+		cmocka_unit_test(test_file_many_tags),
 		cmocka_unit_test(test_layer_regex),
 		cmocka_unit_test(test_regex_errors_and_case),
 		cmocka_unit_test(test_regex_limits_and_utf),

@@ -2,6 +2,7 @@
  * baseline file of the same phase that has the same tags except dump_index;
  * equal tags are told apart by duplicate_index (their order by dump_index).
  * Pairs come out in execution order: phase, step, dump_index, rank. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,14 +19,6 @@ typedef struct keyed {
 	char *key;              /* tags but dump_index, sorted by key, "k=v\x1f" each */
 	dv_dumpfile *file;
 } keyed;
-
-static int cmp_tag_ptr(const void *a, const void *b)
-{
-	const dv_tag *x = *(const dv_tag *const *)a, *y = *(const dv_tag *const *)b;
-	int c = strcmp(x->key, y->key);
-
-	return c ? c : strcmp(x->value, y->value);
-}
 
 /* The folder tag keys a phase pairs by. */
 typedef struct folder_keys {
@@ -48,66 +41,172 @@ typedef struct skip_set {
 	const dv_grouping *g;
 } skip_set;
 
-static char *pairing_key(const dv_dumpfile *f, const folder_keys *fk, const skip_set *skip)
+/* A phase's files mostly have the same tag keys in the same order (keys
+ * are shared through the run, so the same pointers): which tags a key takes
+ * and their sorted order are then the last file's. */
+#define KEY_ORDER_MAX 32
+
+/* A key built in place: one buffer reused for every file of a phase, and
+ * the last file's tag order. */
+typedef struct key_scratch {
+	char *buf;
+	size_t cap;
+	bool order_known;       /* order below holds for files with keys[0 .. nkeys) */
+	const skip_set *order_skip;
+	uint16_t nkeys, nfile_tags, norder;
+	const char *keys[KEY_ORDER_MAX];
+	uint16_t order[KEY_ORDER_MAX];  /* the key's tags, by index, sorted */
+	size_t klen[KEY_ORDER_MAX];     /* strlen of their keys */
+} key_scratch;
+
+static bool scratch_fit(key_scratch *ks, size_t len)
 {
-	const dv_tag **sorted = malloc((f->ntags + 1) * sizeof(*sorted));
-	size_t n = 0, len = 1;
-	char *key, *p;
+	if (len <= ks->cap)
+		return true;
+	size_t cap = len < 256 ? 256 : len * 2;
+	char *grown = realloc(ks->buf, cap);
 
-	if (!sorted)
-		return NULL;
+	if (!grown)
+		return false;
+	ks->buf = grown;
+	ks->cap = cap;
+	return true;
+}
+
+static bool same_order(const key_scratch *ks, const dv_dumpfile *f, const skip_set *skip)
+{
+	if (!ks->order_known || ks->order_skip != skip || ks->nkeys != f->ntags || ks->nfile_tags != f->nfile_tags)
+		return false;
+	for (size_t i = 0; i < f->ntags; i++)
+		if (ks->keys[i] != f->tags[i].key)
+			return false;
+	return true;
+}
+
+/* Which of f's tags its key takes, sorted (by key, then value), into
+ * ks->order; remembered for the next file when its keys alone decide it
+ * (no key twice). -1: out of memory. */
+static int tag_order(key_scratch *ks, const dv_dumpfile *f, const folder_keys *fk, const skip_set *skip,
+		     uint16_t **order, size_t *n)
+{
+	uint16_t *o = f->ntags <= KEY_ORDER_MAX ? ks->order : malloc(f->ntags * sizeof(*o));
+	size_t m = 0;
+	bool distinct = true;
+
+	if (!o)
+		return -1;
 	for (size_t i = 0; i < f->ntags; i++) {
-		if (!strcmp(f->tags[i].key, "dump_index"))
-			continue;
-		if (i >= f->nfile_tags && !has_key(fk, f->tags[i].key))
-			continue;
-		if (skip && dv_grouping_skips(skip->ctx, skip->g, f->tags[i].key))
-			continue;
-		sorted[n++] = &f->tags[i];
-		len += strlen(f->tags[i].key) + strlen(f->tags[i].value) + 2;
-	}
-	qsort(sorted, n, sizeof(*sorted), cmp_tag_ptr);
-	key = malloc(len);
-	if (key) {
-		p = key;
-		for (size_t i = 0; i < n; i++) {
-			size_t kl = strlen(sorted[i]->key), vl = strlen(sorted[i]->value);
+		const dv_tag *t = &f->tags[i];
+		size_t at;
 
-			memcpy(p, sorted[i]->key, kl);
-			p += kl;
-			*p++ = '=';
-			memcpy(p, sorted[i]->value, vl);
-			p += vl;
-			*p++ = '\x1f';
+		if (!strcmp(t->key, "dump_index"))
+			continue;
+		if (i >= f->nfile_tags && !has_key(fk, t->key))
+			continue;
+		if (skip && dv_grouping_skips(skip->ctx, skip->g, t->key))
+			continue;
+		/* insertion sort: a file has a few tags */
+		for (at = m; at > 0; at--) {
+			const dv_tag *u = &f->tags[o[at - 1]];
+			int c = strcmp(u->key, t->key);
+
+			distinct = distinct && c;
+			if ((c ? c : strcmp(u->value, t->value)) <= 0)
+				break;
+			o[at] = o[at - 1];
 		}
-		*p = '\0';
+		o[at] = (uint16_t)i;
+		m++;
 	}
-	free(sorted);
+	*order = o;
+	*n = m;
+	ks->order_known = o == ks->order && distinct;
+	if (ks->order_known) {
+		ks->order_skip = skip;
+		ks->nkeys = f->ntags;
+		ks->nfile_tags = f->nfile_tags;
+		ks->norder = (uint16_t)m;
+		for (size_t i = 0; i < f->ntags; i++)
+			ks->keys[i] = f->tags[i].key;
+		for (size_t i = 0; i < m; i++)
+			ks->klen[i] = strlen(f->tags[o[i]].key);
+	}
+	return 0;
+}
+
+/* The file's pairing key in ks->buf (NUL-terminated), its length in *klen;
+ * NULL when out of memory. */
+static const char *pairing_key(key_scratch *ks, const dv_dumpfile *f, const folder_keys *fk, const skip_set *skip,
+			       size_t *klen)
+{
+	uint16_t *order;
+	size_t n, len = 1, vlen[KEY_ORDER_MAX];
+	bool known;
+	char *p;
+
+	if (same_order(ks, f, skip)) {
+		order = ks->order;
+		n = ks->norder;
+	} else if (tag_order(ks, f, fk, skip, &order, &n)) {
+		return NULL;
+	}
+	known = order == ks->order && ks->order_known;
+	for (size_t i = 0; i < n; i++) {
+		const dv_tag *t = &f->tags[order[i]];
+		size_t vl = strlen(t->value);
+
+		if (i < KEY_ORDER_MAX)
+			vlen[i] = vl;
+		len += (known ? ks->klen[i] : strlen(t->key)) + vl + 2;
+	}
+	size_t sl = 0;
+	const char *stem = NULL;
+	char num[16];
+	int nl = 0;
+
 	/* A file name without tags is all there is to tell such files apart
 	 * (otherwise they would all pair by order alone). */
-	if (key && !f->nfile_tags) {
-		size_t sl;
-		const char *stem = dv_dumpfile_stem(f, &sl);
-		size_t named_len = len + sl + 2;
-		char *named = malloc(named_len);
-
-		if (named)
-			snprintf(named, named_len, "%s\x1e%.*s", key, (int)sl, stem);
-		free(key);
-		key = named;
+	if (!f->nfile_tags) {
+		stem = dv_dumpfile_stem(f, &sl);
+		len += sl + 1;
 	}
 	/* duplicate_index is a key column of a logical tensor */
-	if (key && skip) {
-		char num[16];
-		size_t dl = strlen(key) + 2 + (size_t)snprintf(num, sizeof(num), "%d", f->duplicate_index);
-		char *dup = malloc(dl);
-
-		if (dup)
-			snprintf(dup, dl, "%s\x1d%s", key, num);
-		free(key);
-		key = dup;
+	if (skip) {
+		nl = snprintf(num, sizeof(num), "%d", f->duplicate_index);
+		len += (size_t)nl + 1;
 	}
-	return key;
+	if (!scratch_fit(ks, len)) {
+		if (order != ks->order)
+			free(order);
+		return NULL;
+	}
+	p = ks->buf;
+	for (size_t i = 0; i < n; i++) {
+		const dv_tag *t = &f->tags[order[i]];
+		size_t kl = known ? ks->klen[i] : strlen(t->key), vl = i < KEY_ORDER_MAX ? vlen[i] : strlen(t->value);
+
+		memcpy(p, t->key, kl);
+		p += kl;
+		*p++ = '=';
+		memcpy(p, t->value, vl);
+		p += vl;
+		*p++ = '\x1f';
+	}
+	if (order != ks->order)
+		free(order);
+	if (stem) {
+		*p++ = '\x1e';
+		memcpy(p, stem, sl);
+		p += sl;
+	}
+	if (skip) {
+		*p++ = '\x1d';
+		memcpy(p, num, (size_t)nl);
+		p += nl;
+	}
+	*p = '\0';
+	*klen = (size_t)(p - ks->buf);
+	return ks->buf;
 }
 
 /* Key, then dump order (dump_index, then file name): gives duplicate_index. */
@@ -160,8 +259,49 @@ static void free_keyed(keyed *k, size_t n, key_buf *kb)
 	free(k);
 }
 
-/* Keys one phase's files and sets their duplicate_index; sorted by (key, duplicate_index). */
-static keyed *key_files(dv_phase *ph, const folder_keys *fk, key_buf *kb, dv_error *err)
+/* A key's hash for the duplicate check, eight bytes at a time. */
+static uint64_t key_hash(const char *s, size_t n)
+{
+	uint64_t h = n * 0x9e3779b97f4a7c15u, w;
+
+	for (; n >= 8; s += 8, n -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdu;
+		h ^= h >> 32;
+	}
+	w = 0;
+	memcpy(&w, s, n);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
+	return h ^ (h >> 29);
+}
+
+/* Files whose keys are all different have duplicate_index 0: a hash table
+ * tells them (the keys' sort is needed only when two are equal). */
+typedef struct key_set {
+	uint32_t *slot;         /* index + 1 of a key with that hash's slot; 0 empty */
+	size_t mask;
+	bool equal_seen;        /* or out of memory: the sort decides */
+} key_set;
+
+static void key_set_add(key_set *set, const keyed *k, const char *buf, size_t i, const char *key, size_t len)
+{
+	size_t at;
+
+	if (set->equal_seen)
+		return;
+	for (at = key_hash(key, len) & set->mask; set->slot[at]; at = (at + 1) & set->mask) {
+		if (!strcmp(buf + (uintptr_t)k[set->slot[at] - 1].key, key)) {
+			set->equal_seen = true;
+			return;
+		}
+	}
+	set->slot[at] = (uint32_t)i + 1;
+}
+
+/* Keys one phase's files and sets their duplicate_index; sorted by (key,
+ * duplicate_index) when two keys are equal, else in the phase's order
+ * (regroup sorts them). */
+static keyed *key_files(dv_phase *ph, const folder_keys *fk, key_buf *kb, key_scratch *ks, dv_error *err)
 {
 	keyed *k;
 	size_t used = 0, cap;
@@ -177,25 +317,33 @@ static keyed *key_files(dv_phase *ph, const folder_keys *fk, key_buf *kb, dv_err
 		free(k);
 		goto oom;
 	}
+	size_t slots = 16;
+
+	while (slots < ph->nfiles * 2)
+		slots *= 2;
+	key_set set = { calloc(slots, sizeof(*set.slot)), slots - 1, false };
+
+	set.equal_seen = !set.slot;
 	for (size_t i = 0; i < ph->nfiles; i++) {
-		char *key = pairing_key(&ph->files[i], fk, NULL);
 		size_t len;
+		const char *key = pairing_key(ks, &ph->files[i], fk, NULL, &len);
 
 		k[i].file = &ph->files[i];
 		ph->files[i].duplicate_index = 0;
 		if (!key) {
+			free(set.slot);
 			free(k);
 			free(kb->buf);
 			kb->buf = NULL;
 			goto oom;
 		}
-		len = strlen(key) + 1;
+		len++;
 		if (used + len > cap) {
 			size_t grown_cap = (used + len) + (used + len) / 2;
 			char *grown = realloc(kb->buf, grown_cap);
 
 			if (!grown) {
-				free(key);
+				free(set.slot);
 				free(k);
 				free(kb->buf);
 				kb->buf = NULL;
@@ -205,13 +353,16 @@ static keyed *key_files(dv_phase *ph, const folder_keys *fk, key_buf *kb, dv_err
 			cap = grown_cap;
 		}
 		memcpy(kb->buf + used, key, len);
-		free(key);
 		k[i].key = (char *)(uintptr_t)used;   /* an offset until buf stops moving */
 		used += len;
+		key_set_add(&set, k, kb->buf, i, key, len - 1);
 	}
+	free(set.slot);
 	kb->size = used;
 	for (size_t i = 0; i < ph->nfiles; i++)
 		k[i].key = kb->buf + (uintptr_t)k[i].key;
+	if (!set.equal_seen)
+		return k;
 	qsort(k, ph->nfiles, sizeof(*k), cmp_keyed);
 	for (size_t i = 1; i < ph->nfiles; i++)
 		if (!strcmp(k[i].key, k[i - 1].key))
@@ -447,26 +598,27 @@ static int cmp_grouped(const void *a, const void *b)
 
 /* Replaces each file's own key by its logical tensor's key (after
  * duplicate_index is set from the own keys) and sorts by it. */
-static int regroup(keyed *k, size_t n, key_buf *kb, const folder_keys *fk, const skip_set *skip)
+static int regroup(keyed *k, size_t n, key_buf *kb, key_scratch *ks, const folder_keys *fk, const skip_set *skip)
 {
 	for (size_t i = 0; i < n; i++) {
-		char *g = pairing_key(k[i].file, fk, skip);
 		size_t gl;
+		const char *g = pairing_key(ks, k[i].file, fk, skip, &gl);
 
 		if (!g)
 			return -1;
 		/* in the file's own key when it fits (it mostly does: rank is
 		 * left out): a new string a file would leave the old ones as
 		 * holes of the size of every key of the phase, touched memory */
-		gl = strlen(g);
-		if (gl <= strlen(k[i].key)) {
-			memcpy(k[i].key, g, gl + 1);
-			free(g);
-		} else {
+		if (gl > strlen(k[i].key)) {
+			char *apart = malloc(gl + 1);
+
+			if (!apart)
+				return -1;
 			if (key_apart(kb, k[i].key))
 				free(k[i].key);
-			k[i].key = g;
+			k[i].key = apart;
 		}
+		memcpy(k[i].key, g, gl + 1);
 	}
 	qsort(k, n, sizeof(*k), cmp_grouped);
 	return 0;
@@ -535,6 +687,37 @@ static int add_group(pair_vec *pv, file_vec *fv, size_t phase, const dv_logical_
 	return 0;
 }
 
+/* One side's keys of a phase, made on a thread of their own when both sides
+ * are large (the sides are independent: each writes only its own files'
+ * duplicate_index). */
+typedef struct side_keys {
+	dv_phase *ph;
+	const folder_keys *fk;
+	const skip_set *skip;
+	keyed *k;
+	key_buf kb;
+	key_scratch ks;
+	dv_error err;
+	int rc;                 /* -1: keying failed (err says so); -2: regrouping failed */
+} side_keys;
+
+static void *key_side(void *arg)
+{
+	side_keys *s = arg;
+
+	s->k = key_files(s->ph, s->fk, &s->kb, &s->ks, &s->err);
+	if (s->ph && !s->k)
+		s->rc = -1;
+	else if (s->k && regroup(s->k, s->ph->nfiles, &s->kb, &s->ks, s->fk, s->skip))
+		s->rc = -2;
+	free(s->ks.buf);
+	s->ks.buf = NULL;
+	return NULL;
+}
+
+/* Below this many files a phase's sides are keyed one after the other. */
+#define KEY_THREAD_MIN 1024
+
 /* A logical tensor found by the keys: b[nb], t[nt] of the sorted sides. */
 typedef struct key_group {
 	uint32_t b, nb, t, nt;
@@ -565,15 +748,29 @@ static int pair_phase(pair_vec *pv, file_vec *fv, size_t phase, dv_phase *bp, dv
 		dv_error_set(err, "phase %s: out of memory", tp ? tp->name : bp->name);
 		return -1;
 	}
-	bk = key_files(bp, &fk, &bkb, err);
-	tk = key_files(tp, &fk, &tkb, err);
-	if ((bp && !bk) || (tp && !tk)) {
-		rc = -1;
-		goto out;
-	}
-	if ((bk && regroup(bk, nb, &bkb, &fk, &skip)) || (tk && regroup(tk, nt, &tkb, &fk, &skip))) {
-		rc = -1;
-		goto out;
+	{
+		side_keys bs = { .ph = bp, .fk = &fk, .skip = &skip }, ts = { .ph = tp, .fk = &fk, .skip = &skip };
+		pthread_t th;
+		bool threaded = bp && tp && nb + nt >= KEY_THREAD_MIN && !pthread_create(&th, NULL, key_side, &bs);
+
+		key_side(&ts);
+		if (threaded)
+			pthread_join(th, NULL);
+		else
+			key_side(&bs);
+		bk = bs.k;
+		bkb = bs.kb;
+		tk = ts.k;
+		tkb = ts.kb;
+		/* the message the target's keying would have left last */
+		if (err && ts.rc == -1)
+			*err = ts.err;
+		else if (err && bs.rc == -1)
+			*err = bs.err;
+		if (bs.rc || ts.rc) {
+			rc = -1;
+			goto out;
+		}
 	}
 	/* the groups first, then the keys go, then the pairs are made: a
 	 * phase's keys and its pairs are never held at once */

@@ -265,6 +265,14 @@ static int64_t parse_i64(const char *s)
 
 	if (!s || !*s)
 		return -1;
+	/* plain digits (what dumps name), too few to overflow: strtoll's
+	 * value without its locale and sign handling */
+	v = 0;
+	for (size_t i = 0; i < 18 && s[i] >= '0' && s[i] <= '9'; i++) {
+		v = v * 10 + (s[i] - '0');
+		if (!s[i + 1])
+			return v;
+	}
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (*end || errno)
@@ -294,14 +302,9 @@ void dv_dumpfile_free(dv_dumpfile *f)
 	free(f->tags);
 }
 
-/* D + sep + fname as path_join writes it, the folder part seen as D then
- * '/' when sep: its character at i. */
-static char joined_char(const char *d, size_t dl, size_t i)
-{
-	return i < dl ? d[i] : '/';
-}
-
-/* Whether path_join(reldir, fname) is a tail of path_join(dir, fname). */
+/* Whether path_join(reldir, fname) is a tail of path_join(dir, fname).
+ * Both folder parts, when not empty, end in '/' there (their own or the
+ * one path_join adds): what comes before it is compared. */
 static bool rel_is_tail(const char *dir, const char *reldir)
 {
 	size_t dl = strlen(dir), rl = strlen(reldir);
@@ -309,18 +312,19 @@ static bool rel_is_tail(const char *dir, const char *reldir)
 
 	if (rn > dn)
 		return false;
-	for (size_t i = 0; i < rn; i++)
-		if (joined_char(reldir, rl, i) != joined_char(dir, dl, dn - rn + i))
-			return false;
-	return true;
+	return !rn || !memcmp(reldir, dir + (dn - rn), rn - 1);
 }
 
 /* The run's copy of a tag key, NULL when out of memory or the run already
  * shares DV_RUN_TAG_KEYS keys (the file then keeps its own copy). */
-static char *intern_key(dv_run *run, const char *k, size_t kl)
+static char *intern_key(dv_run *run, const char *k, size_t kl, size_t hint)
 {
 	char **grown, *copy;
 
+	/* files of a run mostly name their tags in one order: the n-th tag's
+	 * key is then the n-th key the run met */
+	if (hint < run->ntag_keys && !strncmp(run->tag_keys[hint], k, kl) && !run->tag_keys[hint][kl])
+		return run->tag_keys[hint];
 	for (size_t i = 0; i < run->ntag_keys; i++)
 		if (!strncmp(run->tag_keys[i], k, kl) && !run->tag_keys[i][kl])
 			return run->tag_keys[i];
@@ -357,14 +361,24 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	bool tail = rel_is_tail(dir, reldir), has_name = false;
 	const char *p, *k, *v;
 	char *at, *keys[16];
+	/* the first 16 tags' parts, not parsed twice */
+	struct {
+		const char *k, *v;
+		size_t kl, vl;
+	} part[16];
 
 	memset(f, 0, sizeof(*f));
 	strings = dn + fl + 1 + (tail ? 0 : rn + fl + 1);
 	for (p = fname; dv_tag_next(&p, fname + sl, &k, &kl, &v, &vl); n++) {
-		char *shared = n < 16 && run ? intern_key(run, k, kl) : NULL;
+		char *shared = n < 16 && run ? intern_key(run, k, kl, n) : NULL;
 
-		if (n < 16)
+		if (n < 16) {
 			keys[n] = shared;
+			part[n].k = k;
+			part[n].kl = kl;
+			part[n].v = v;
+			part[n].vl = vl;
+		}
 		strings += (shared ? 0 : kl + 1) + vl + 1;
 		has_name = has_name || (kl == 4 && !memcmp(k, "name", 4));
 	}
@@ -399,23 +413,55 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	if (!has_name)
 		f->stem = put(&at, fname, sl);
 	n = 0;
-	for (p = fname; dv_tag_next(&p, fname + sl, &k, &kl, &v, &vl); n++) {
+	/* the first tag of each special key, as dv_tag_get would find it */
+	const char *name = NULL, *step = NULL, *fwd = NULL, *rank = NULL, *dump_index = NULL, *layer_id = NULL,
+		   *layer = NULL;
+
+	for (p = fname; n < f->ntags; n++) {
+		const char **special = NULL;
+
+		if (n < 16) {
+			k = part[n].k;
+			kl = part[n].kl;
+			v = part[n].v;
+			vl = part[n].vl;
+			if (n == 15)
+				p = v + vl;   /* where the 17th starts being looked for */
+		} else if (!dv_tag_next(&p, fname + sl, &k, &kl, &v, &vl)) {
+			break;
+		}
+
 		f->tags[n].key = n < 16 && keys[n] ? keys[n] : put(&at, k, kl);
 		f->tags[n].value = put(&at, v, vl);
+		switch (kl) {
+		case 4:
+			special = !memcmp(k, "name", 4) ? &name : !memcmp(k, "step", 4) ? &step
+				: !memcmp(k, "rank", 4) ? &rank : NULL;
+			break;
+		case 5:
+			special = !memcmp(k, "layer", 5) ? &layer : NULL;
+			break;
+		case 8:
+			special = !memcmp(k, "layer_id", 8) ? &layer_id : NULL;
+			break;
+		case 10:
+			special = !memcmp(k, "dump_index", 10) ? &dump_index : NULL;
+			break;
+		case 15:
+			special = !memcmp(k, "forward_pass_id", 15) ? &fwd : NULL;
+			break;
+		}
+		if (special && !*special)
+			*special = f->tags[n].value;
 	}
 
-	f->name = dv_tag_get(f, "name");
+	f->name = name;
 	if (!f->name)
 		f->name = f->stem;
-	v = dv_tag_get(f, "step");
-	if (!v)
-		v = dv_tag_get(f, "forward_pass_id");
-	f->step = parse_i64(v);
-	f->rank = parse_i64(dv_tag_get(f, "rank"));
-	f->dump_index = parse_i64(dv_tag_get(f, "dump_index"));
-	v = dv_tag_get(f, "layer_id");
-	if (!v)
-		v = dv_tag_get(f, "layer");
+	f->step = parse_i64(step ? step : fwd);
+	f->rank = parse_i64(rank);
+	f->dump_index = parse_i64(dump_index);
+	v = layer_id ? layer_id : layer;
 	f->layer = v ? dv_layer_parse(v) : -1;
 	if (f->layer < 0)
 		f->layer = dv_layer_from_name(layer_re, f->name);
@@ -506,7 +552,7 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 			     dv_error *err)
 {
 	size_t kl = strlen(key), vl = strlen(val);
-	char *shared = intern_key(pb->w->run, key, kl);
+	char *shared = intern_key(pb->w->run, key, kl, SIZE_MAX);
 
 	for (size_t i = from; i < to; i++) {
 		dv_dumpfile *f = &pb->files[i];

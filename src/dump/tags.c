@@ -6,7 +6,25 @@
 #include "dumpview/dump.h"
 #include "internal.h"
 
-#define TAG_SEPARATOR "___"
+
+/* The first "___" in [p, end): glibc's memmem sets up a two-way search per
+ * call, several times the cost of this scan on a short file name. */
+static const char *find_separator(const char *p, const char *end)
+{
+	while (end - p >= 3) {
+		const char *u = memchr(p, '_', (size_t)(end - p - 2));
+
+		if (!u)
+			return NULL;
+		if (u[1] != '_')
+			p = u + 2;
+		else if (u[2] != '_')
+			p = u + 3;
+		else
+			return u;
+	}
+	return NULL;
+}
 
 bool dv_tag_next(const char **pp, const char *end, const char **key, size_t *klen, const char **value,
 		 size_t *vlen)
@@ -14,7 +32,7 @@ bool dv_tag_next(const char **pp, const char *end, const char **key, size_t *kle
 	const char *p = *pp;
 
 	while (p) {
-		const char *sep = memmem(p, (size_t)(end - p), TAG_SEPARATOR, 3);
+		const char *sep = find_separator(p, end);
 		const char *part_end = sep ? sep : end;
 		const char *eq = memchr(p, '=', (size_t)(part_end - p));
 		const char *start = p;

@@ -438,7 +438,19 @@ static int fast_dir(pt_file *f)
 	if (pos != cd_size)
 		goto out;
 	/* unique names (libzip would keep the first of two; leave that to it) */
-	qsort(f->zsorted, entries, sizeof(*f->zsorted), cmp_zent_ptr);
+	if (entries <= 16) {
+		/* a torch.save archive has ~7: qsort's set-up would cost more */
+		for (uint64_t i = 1; i < entries; i++) {
+			pt_zent *z = f->zsorted[i];
+			uint64_t at = i;
+
+			for (; at > 0 && strcmp(f->zsorted[at - 1]->name, z->name) > 0; at--)
+				f->zsorted[at] = f->zsorted[at - 1];
+			f->zsorted[at] = z;
+		}
+	} else {
+		qsort(f->zsorted, entries, sizeof(*f->zsorted), cmp_zent_ptr);
+	}
 	for (uint64_t i = 1; i < entries; i++)
 		if (!strcmp(f->zsorted[i - 1]->name, f->zsorted[i]->name))
 			goto out;
