@@ -17,10 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "dumpview/dump.h"
+#include "dumpview/threadprio.h"
 
 static char tmproot[256];
 
@@ -39,6 +42,7 @@ static const char *spin_name; /* ...or only calls for a file name holding this,
 static int entered;           /* calls started */
 static int calls_done;
 static char order[64][512];   /* targ paths in the order computed */
+static int stub_nice;         /* the nice value of the thread of the last call */
 
 static void reset_stub(void)
 {
@@ -74,6 +78,7 @@ static int stub_compare(const char *base_path, const char *targ_path, const dv_m
 		result->status = DV_RESULT_CANCELLED;
 		return 0;
 	}
+	stub_nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
 	result->status = DV_RESULT_COMPARED;
 	result->passed = !strstr(targ_path, "bad");
 	result->rel_diff = result->passed ? 0 : 0.5;
@@ -441,10 +446,78 @@ static void test_scan_cancel_pair(void **state)
 	dv_comparison_free(cmp);
 }
 
+static int own_nice(void)
+{
+	return getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+}
+
+static void *background_thread(void *arg)
+{
+	dv_thread_background();
+	*(int *)arg = own_nice();
+	return NULL;
+}
+
+static void *nested_thread(void *arg)
+{
+	pthread_t th;
+
+	dv_thread_background();
+	if (pthread_create(&th, NULL, background_thread, arg) == 0)
+		pthread_join(th, NULL);
+	return NULL;
+}
+
+/* The explorer asks its background threads to run below the thread that
+ * answers keys: the scan workers and any thread calling
+ * dv_thread_background() get the delta; the caller keeps its own; off by
+ * default (compare). */
+static void test_background_threads_nice(void **state)
+{
+	int base = own_nice(), seen = -100;
+	int want = base + 3 > 19 ? 19 : base + 3;
+	pthread_t th;
+
+	(void)state;
+	assert_int_equal(pthread_create(&th, NULL, background_thread, &seen), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(seen, base); /* off */
+	dv_background_threads_set(3);
+	assert_int_equal(pthread_create(&th, NULL, background_thread, &seen), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(seen, want);
+	assert_int_equal(own_nice(), base);
+	/* a background thread's own threads get the same value, not twice the delta */
+	{
+		pthread_t outer;
+		int inner = -100;
+
+		assert_int_equal(pthread_create(&outer, NULL, nested_thread, &inner), 0);
+		pthread_join(outer, NULL);
+		assert_int_equal(inner, want);
+	}
+
+	dv_comparison *cmp = build();
+	dv_metrics_opts o = opts();
+	dv_scan *scan;
+
+	reset_stub();
+	stub_nice = -100;
+	scan = dv_scan_start(cmp, &o, 1, -1);
+	assert_non_null(scan);
+	dv_scan_wait(scan);
+	assert_int_equal(stub_nice, want);
+	dv_scan_stop(scan);
+	dv_comparison_free(cmp);
+	dv_background_threads_set(0);
+	assert_int_equal(own_nice(), base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scan_all),
+		cmocka_unit_test(test_background_threads_nice),
 		cmocka_unit_test(test_scan_priority),
 		cmocka_unit_test(test_scan_pause),
 		cmocka_unit_test(test_scan_stop_cancels),

@@ -15,6 +15,7 @@
 #include "dumpview/comparison.h"
 #include "dumpview/logical.h"
 #include "dumpview/name_map.h"
+#include "dumpview/threadprio.h"
 #include "internal.h"
 
 const char *dv_base_dir(void)
@@ -51,6 +52,14 @@ static void *open_job_run(void *arg)
 
 	j->run = dv_comparison_open_run(j->spec, j->opts, &j->err);
 	return NULL;
+}
+
+/* open_job_run on a thread of its own, below the caller's priority when
+ * background threads are asked to be (threadprio.h) */
+static void *open_job_thread(void *arg)
+{
+	dv_thread_background();
+	return open_job_run(arg);
 }
 
 /* Listing and pairing leave freed temporaries (folder listings, pairing
@@ -156,6 +165,12 @@ static void *side_job_run(void *arg)
 	pthread_cond_broadcast(&j->pg->cv);
 	pthread_mutex_unlock(&j->pg->mu);
 	return NULL;
+}
+
+static void *side_job_thread(void *arg)
+{
+	dv_thread_background();
+	return side_job_run(arg);
 }
 
 /* Phase order, as the runs and the pairing sort phases. */
@@ -393,7 +408,7 @@ static void open_progressively(const dv_comparison_opts *opts, const dv_run_opts
 		pg.side[k].spec = sj[k].job.spec;
 	}
 	for (int k = 0; k < 2; k++) {
-		sj[k].started = pthread_create(&sj[k].th, NULL, side_job_run, &sj[k]) == 0;
+		sj[k].started = pthread_create(&sj[k].th, NULL, side_job_thread, &sj[k]) == 0;
 		if (!sj[k].started)
 			side_job_run(&sj[k]);
 	}
@@ -652,7 +667,7 @@ dv_comparison *dv_comparison_open(const dv_comparison_opts *opts, dv_open_failur
 		open_progressively(opts, &ro, &bj, &tj, &whole, &mapped, &nmapped, &map_failed, &map_err, &handed);
 	} else {
 		if (opts->parallel_open)
-			threaded = pthread_create(&th, NULL, open_job_run, &bj) == 0;
+			threaded = pthread_create(&th, NULL, open_job_thread, &bj) == 0;
 		if (!threaded) {
 			open_job_run(&bj);
 			if (bj.run && opts->baseline_listed)

@@ -12,6 +12,7 @@
 #include "dumpview/comparison.h"
 #include "dumpview/logical.h"
 #include "dumpview/token_align.h"
+#include "dumpview/threadprio.h"
 #include "internal.h"
 
 /* One side's file with its pairing key. */
@@ -715,6 +716,12 @@ static void *key_side(void *arg)
 	return NULL;
 }
 
+static void *key_side_thread(void *arg)
+{
+	dv_thread_background();
+	return key_side(arg);
+}
+
 /* Below this many files a phase's sides are keyed one after the other. */
 #define KEY_THREAD_MIN 1024
 
@@ -751,7 +758,7 @@ static int pair_phase(pair_vec *pv, file_vec *fv, size_t phase, dv_phase *bp, dv
 	{
 		side_keys bs = { .ph = bp, .fk = &fk, .skip = &skip }, ts = { .ph = tp, .fk = &fk, .skip = &skip };
 		pthread_t th;
-		bool threaded = bp && tp && nb + nt >= KEY_THREAD_MIN && !pthread_create(&th, NULL, key_side, &bs);
+		bool threaded = bp && tp && nb + nt >= KEY_THREAD_MIN && !pthread_create(&th, NULL, key_side_thread, &bs);
 
 		key_side(&ts);
 		if (threaded)

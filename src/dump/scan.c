@@ -15,6 +15,7 @@
 #include "dumpview/dump.h"
 #include "dumpview/logical.h"
 #include "dumpview/pt.h"
+#include "dumpview/threadprio.h"
 
 #define MAX_THREADS 64
 
@@ -207,6 +208,7 @@ static void *worker(void *arg)
 	opts.cancel = &w->cancel;
 	opts.progress = worker_progress;
 	opts.progress_ctx = w;
+	dv_thread_background();
 	pt_dircache_begin();
 	pthread_mutex_lock(&s->mu);
 	for (;;) {

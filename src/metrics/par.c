@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dumpview/threadprio.h"
 #include "internal.h"
 
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -131,6 +132,7 @@ static void lane_run(dv_par_job *j, bool owner, bool helper)
 static void *helper_main(void *arg)
 {
 	(void)arg;
+	dv_thread_background();
 	pthread_mutex_lock(&pool_mu);
 	for (;;) {
 		dv_par_job *j = NULL;

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dumpview/threadprio.h"
+
 #include "actions.h"
 #include "app.h"
 #include "bars.h"
@@ -315,6 +317,9 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 		return 2;
 	}
 	int rc = 2;
+	/* The listing, the scan and the metrics helpers run below this thread:
+	 * a key is answered at once even while they keep every core busy. */
+	dv_background_threads_set(5);
 	app->opts = *opts;
 	app->scan_pipe[0] = app->scan_pipe[1] = app->job_pipe[0] = app->job_pipe[1] = -1;
 	app->sig_pipe[0] = app->sig_pipe[1] = -1;
@@ -437,12 +442,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 		 * read (a FIFO, a hung NFS mount) would never end, so past that
 		 * the process exits without waiting or freeing what they use. */
 		struct timespec deadline;
-		clock_gettime(CLOCK_REALTIME, &deadline);
-		deadline.tv_nsec += 500 * 1000000L;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
+		tui_deadline_in_ms(&deadline, 500);
 		bool scan_ended = dv_comparison_scan_stop_until(app->cmp, &deadline);
 		bool jobs_ended = tui_jobs_stop_until(&app->jobs, &deadline);
 		if (app->listing_failed) {

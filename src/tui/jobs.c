@@ -327,6 +327,17 @@ int tui_jobs_start(tui_jobs *j, dv_comparison *cmp, const dv_metrics_opts *mopts
 	return 0;
 }
 
+void tui_deadline_in_ms(struct timespec *deadline, long ms)
+{
+	clock_gettime(CLOCK_REALTIME, deadline);
+	deadline->tv_sec += ms / 1000;
+	deadline->tv_nsec += (ms % 1000) * 1000000L;
+	if (deadline->tv_nsec >= 1000000000L) {
+		deadline->tv_sec++;
+		deadline->tv_nsec -= 1000000000L;
+	}
+}
+
 bool tui_jobs_stop_until(tui_jobs *j, const struct timespec *deadline)
 {
 	if (!j->started)

@@ -104,6 +104,8 @@ bool tui_jobs_swap_cmp(tui_jobs *j, dv_comparison *cmp);
 /* The same, waiting only until deadline (CLOCK_REALTIME): false when the job
  * thread is still busy (it is then detached and its state left allocated). */
 bool tui_jobs_stop_until(tui_jobs *j, const struct timespec *deadline);
+/* *deadline = now + ms on CLOCK_REALTIME, the clock of the stop_until waits. */
+void tui_deadline_in_ms(struct timespec *deadline, long ms);
 void tui_jobs_want_pair(tui_jobs *j, size_t pair);
 void tui_jobs_clear_wants(tui_jobs *j);
 /* Replaces the wanted pairs at once; the last of pairs is computed first. */

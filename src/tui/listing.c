@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dumpview/threadprio.h"
+
 #include "draw.h"
 #include "jobs.h"
 #include "keymap.h"
@@ -169,6 +171,7 @@ static void *listing_main(void *arg)
 				 .partial = whole ? NULL : listing_partial,
 				 .phase_listed = listing_phase_listed,
 				 .ctx = ls};
+	dv_thread_background();
 	ls->whole.cmp = dv_comparison_open(&co, NULL, &ls->err);
 	free_stale(ls);
 	listed_build(&ls->whole);
@@ -413,12 +416,7 @@ static bool swap_in(tui_app *app, tui_listed *l, bool final)
 	bool scanning = app->scan != NULL, scan_ended = true;
 	if (scanning) {
 		struct timespec deadline;
-		clock_gettime(CLOCK_REALTIME, &deadline);
-		deadline.tv_nsec += 250 * 1000000L;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
+		tui_deadline_in_ms(&deadline, 250);
 		scan_ended = dv_comparison_scan_stop_until(old, &deadline);
 		app->scan = NULL;
 	}
