@@ -273,15 +273,6 @@ static dv_comparison *pair_part(const dv_comparison_opts *opts, const listed_sid
 	return cmp;
 }
 
-/* The selected phase of run named name, as the pairing finds it. */
-static dv_phase *selected_phase(const dv_comparison *cmp, dv_run *run, const char *name)
-{
-	for (size_t i = 0; i < run->nphases; i++)
-		if (!strcmp(run->phases[i].name, name) && dv_comparison_phase_selected(cmp, name))
-			return &run->phases[i];
-	return NULL;
-}
-
 /* The comparison of base and targ from the parts that paired their phases
  * in order: what dv_comparison_pair makes of them, phase by phase, without
  * pairing again (each phase's context is made again, over these runs). */
@@ -326,8 +317,8 @@ static dv_comparison *concat_parts(const dv_comparison_opts *opts, dv_comparison
 				goto oom;
 			}
 			cmp->nphases++;
-			dv_logical_ctx_init(lctx, cmp->grouping, selected_phase(cmp, base, pp->name),
-					    selected_phase(cmp, targ, pp->name));
+			dv_logical_ctx_init(lctx, cmp->grouping, dv_comparison_find_phase(cmp, base, pp->name),
+					    dv_comparison_find_phase(cmp, targ, pp->name));
 			pp->lctx = lctx;
 			pp->in_base = pt->phases[k].in_base;
 			pp->in_targ = pt->phases[k].in_targ;

@@ -13,6 +13,9 @@ bool dv_tag_next(const char **p, const char *end, const char **key, size_t *klen
 /* Pairs cmp->base with cmp->targ over the phases cmp selects, filling
  * cmp->phases and cmp->pairs. -1 with err set (cmp left without pairs). */
 int dv_comparison_pair(dv_comparison *cmp, const pcre2_code *filter, dv_error *err);
+/* The phase of run named name when the comparison selected it, else NULL
+ * (pairing.c; the logical contexts of a partial comparison take the same). */
+dv_phase *dv_comparison_find_phase(const dv_comparison *cmp, dv_run *run, const char *name);
 
 /* Frees cmp's runs (only the views of a partial comparison). */
 void dv_comparison_free_runs(dv_comparison *cmp);

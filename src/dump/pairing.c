@@ -331,25 +331,15 @@ static keyed *key_files(dv_phase *ph, const folder_keys *fk, key_buf *kb, key_sc
 
 		k[i].file = &ph->files[i];
 		ph->files[i].duplicate_index = 0;
-		if (!key) {
-			free(set.slot);
-			free(k);
-			free(kb->buf);
-			kb->buf = NULL;
-			goto oom;
-		}
+		if (!key)
+			goto oom_keys;
 		len++;
 		if (used + len > cap) {
 			size_t grown_cap = (used + len) + (used + len) / 2;
 			char *grown = realloc(kb->buf, grown_cap);
 
-			if (!grown) {
-				free(set.slot);
-				free(k);
-				free(kb->buf);
-				kb->buf = NULL;
-				goto oom;
-			}
+			if (!grown)
+				goto oom_keys;
 			kb->buf = grown;
 			cap = grown_cap;
 		}
@@ -369,6 +359,11 @@ static keyed *key_files(dv_phase *ph, const folder_keys *fk, key_buf *kb, key_sc
 		if (!strcmp(k[i].key, k[i - 1].key))
 			k[i].file->duplicate_index = k[i - 1].file->duplicate_index + 1;
 	return k;
+oom_keys:
+	free(set.slot);
+	free(k);
+	free(kb->buf);
+	kb->buf = NULL;
 oom:
 	dv_error_set(err, "phase %s: out of memory", ph->name);
 	return NULL;
@@ -839,8 +834,7 @@ out:
 	return rc;
 }
 
-/* A phase of run that the comparison selected, by name. */
-static dv_phase *find_phase(const dv_comparison *cmp, dv_run *run, const char *name)
+dv_phase *dv_comparison_find_phase(const dv_comparison *cmp, dv_run *run, const char *name)
 {
 	for (size_t i = 0; i < run->nphases; i++)
 		if (!strcmp(run->phases[i].name, name) && dv_comparison_phase_selected(cmp, name))
@@ -927,7 +921,7 @@ int dv_comparison_pair(dv_comparison *cmp, const pcre2_code *filter, dv_error *e
 			names[nnames++] = targ->phases[i].name;
 	for (size_t i = 0; i < base->nphases && !both_bare; i++)
 		if (dv_comparison_phase_selected(cmp, base->phases[i].name) &&
-		    !find_phase(cmp, targ, base->phases[i].name))
+		    !dv_comparison_find_phase(cmp, targ, base->phases[i].name))
 			names[nnames++] = base->phases[i].name;
 	if (nnames)
 		qsort(names, nnames, sizeof(*names), cmp_name_ptr);
@@ -937,8 +931,8 @@ int dv_comparison_pair(dv_comparison *cmp, const pcre2_code *filter, dv_error *e
 	if (!cmp->phases)
 		goto oom;
 	for (size_t i = 0; i < nnames; i++) {
-		dv_phase *bp = both_bare ? base_first : find_phase(cmp, base, names[i]);
-		dv_phase *tp = both_bare ? targ_first : find_phase(cmp, targ, names[i]);
+		dv_phase *bp = both_bare ? base_first : dv_comparison_find_phase(cmp, base, names[i]);
+		dv_phase *tp = both_bare ? targ_first : dv_comparison_find_phase(cmp, targ, names[i]);
 		dv_phase_pairs *pp = &cmp->phases[cmp->nphases];
 		size_t first = pv.n;
 		bool ignored = false;

@@ -469,8 +469,7 @@ static bool swap_in(tui_app *app, tui_listed *l, bool final)
 static void listing_failing(tui_app *app, tui_listing *ls)
 {
 	struct timespec deadline;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec++;
+	tui_deadline_in_ms(&deadline, 1000);
 	bool scan_ended = dv_comparison_scan_stop_until(app->cmp, &deadline);
 	bool jobs_ended = tui_jobs_stop_until(&app->jobs, &deadline);
 	app->scan = NULL;
