@@ -10,6 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "dumpview/intern.h"
 #include "dumpview/report.h"
 
 static void test_fmt_double(void **state)
@@ -179,8 +180,7 @@ static void set_desc(dv_result_desc *d, dv_dtype dt, int ndim, int64_t a, int64_
 {
 	d->dtype = dt;
 	d->ndim = ndim;
-	d->inline_shape[0] = a;
-	d->inline_shape[1] = b;
+	d->shape = dv_intern_dims((const int64_t[]){a, b}, 2);
 }
 
 static void build(void)
@@ -241,7 +241,7 @@ static void build(void)
 	set_stats(&p->result->targ_stats, 0.0013, 1.0, -3.0, NAN, false);
 	p->result->targ_stats.nan = 1;
 	p->result->max_abs_diff_ndim = 1;
-	p->result->max_abs_diff_inline_coord[0] = 4;
+	p->result->max_abs_diff_coord = dv_intern_dims((const int64_t[]){4}, 1);
 	p->result->max_abs_diff_base = 0.5;
 	p->result->max_abs_diff_targ = 0.515625;
 	p->result->identical = 3;

@@ -95,29 +95,29 @@ typedef struct dv_replica_check {
 
 /* What a computed logical tensor adds to its pair's result; NULL for a pair
  * of one file a side without dims (nothing to add). */
+/* Kept per pair (compact: tests/test_sizes.c pins its size): the dims
+ * texts, the aligned shape and the shard coordinate are interned
+ * (intern.h), shared among pairs and never freed with the result. */
 typedef struct dv_logical_result {
-	char *dims[2];             /* the dims used (meta or override), baseline then target; NULL: none */
+	const char *dims[2];       /* the dims used (meta or override), baseline then target; NULL: none */
 	char *plan;                /* the plan in one line, NULL: nothing done beyond reading
 				      ("target: tp: 2x[4, 64] -> [4, 128] (concat h); align: x: t a b -> t (a b)") */
-	int aligned_ndim;          /* the shape both sides were compared in */
-	int64_t *aligned_shape;    /* aligned_ndim entries, owned (a result is kept per pair) */
+	const int64_t *aligned_shape; /* the shape both sides were compared in: aligned_ndim entries */
 	dv_replica_check *checks;
-	size_t nchecks;
-	bool replica_mismatch;     /* some check failed: the pair counts as failed */
 	/* max |t-b| in the target file that holds it; for a partial sum every
 	 * rank of the summed group holds a share: shard_ranks lists them all */
-	bool has_shard;
 	const dv_dumpfile *shard_file;
 	int64_t shard_rank;
-	int shard_ndim;
-	int64_t *shard_coord;      /* shard_ndim entries, owned */
+	const int64_t *shard_coord; /* shard_ndim entries */
 	int64_t *shard_ranks;
-	size_t nshard_ranks;
 	/* smart token alignment: one entry per matched sequence compared, in
 	 * target-sequence order (id points into the phase's alignment) */
 	struct dv_seq_metrics *seqs;
-	size_t nseqs;
-	int token_dim;             /* the token dim of aligned_shape (plan order), -1: none */
+	uint32_t nchecks, nshard_ranks, nseqs;
+	signed char aligned_ndim, shard_ndim; /* PT_MAX_DIMS at most */
+	signed char token_dim;     /* the token dim of aligned_shape (plan order), -1: none */
+	bool replica_mismatch;     /* some check failed: the pair counts as failed */
+	bool has_shard;
 } dv_logical_result;
 
 typedef struct dv_seq_metrics {

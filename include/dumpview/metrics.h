@@ -30,9 +30,11 @@ typedef struct dv_stats {
 	double mean, std;            /* std unbiased (n-1); NaN for n < 2 as torch */
 	double abs_mean;             /* mean |x| (SGLang's abs_mean); NaN as mean */
 	double min, max;
-	bool has_percentiles;
-	double p[DV_NQUANTILES];     /* torch.quantile, linear interpolation */
 	int64_t nan, inf;
+	/* torch.quantile, linear interpolation: float32 values (of x.float()),
+	 * kept as float: exact, and a result is kept per pair */
+	float p[DV_NQUANTILES];
+	bool has_percentiles;
 } dv_stats;
 
 typedef enum dv_result_status {
@@ -52,27 +54,27 @@ typedef struct dv_tensor_desc {
 	int64_t shape[PT_MAX_DIMS];
 } dv_tensor_desc;
 
-/* A shape as a result keeps it: up to DV_RESULT_DIMS dims inline (every
- * tensor seen in practice), longer ones (up to PT_MAX_DIMS) allocated and
- * owned by the result. Read it with dv_result_shape, never the fields. */
-#define DV_RESULT_DIMS 8
+/* A shape as a result keeps it: the dims interned (intern.h), shared with
+ * every other result of that shape and never freed with the result. Read it
+ * with dv_result_shape. */
 typedef struct dv_result_desc {
 	dv_dtype dtype;
 	int ndim;
-	int64_t inline_shape[DV_RESULT_DIMS]; /* ndim <= DV_RESULT_DIMS */
-	int64_t *long_shape;                  /* ndim > DV_RESULT_DIMS: all ndim dims */
+	const int64_t *shape;                 /* ndim dims, interned; NULL in a reset result */
 } dv_result_desc;
 
-/* A pair's result, compact (it is kept for every pair): shapes and the
- * coordinate of max |t-b| inline up to DV_RESULT_DIMS dims, the error text
+/* A pair's result, compact (it is kept for every pair by the explorer):
+ * shapes and the coordinate of max |t-b| interned (intern.h), the error text
  * allocated only when set. Owned memory is released by dv_pair_result_free;
  * the functions filling a result overwrite it whole without freeing, so free
- * a result before filling it again. */
+ * a result before filling it again. tests/test_sizes.c pins its size. */
 typedef struct dv_pair_result {
 	dv_result_status status;
 	bool passed;                 /* rel_diff <= threshold and not NaN (non-tensor: equal) */
 	bool equal;                  /* NON_TENSOR: printed forms equal */
 	bool has_bf16;               /* fp32 vs bf16: the metrics after casting both to bf16 */
+	/* entries of dv_result_coord (PT_MAX_DIMS at most) */
+	signed char max_abs_diff_ndim;
 	dv_result_desc base, targ;   /* as stored (before shape unify): dv_result_shape */
 	int64_t numel;               /* compared elements (0 for SHAPE_MISMATCH) */
 	/* rel_diff = 1 - 2*sum(b*t)/sum(b^2+t^2), computed as the equal
@@ -86,9 +88,7 @@ typedef struct dv_pair_result {
 	 * torch.argmax (a NaN difference counts as the largest); -1 when empty.
 	 * Its coordinate: dv_result_coord (max_abs_diff_ndim entries). */
 	int64_t max_abs_diff_index;
-	int max_abs_diff_ndim;
-	int64_t max_abs_diff_inline_coord[DV_RESULT_DIMS];
-	int64_t *max_abs_diff_long_coord;
+	const int64_t *max_abs_diff_coord; /* interned; NULL when not set */
 	double max_abs_diff_base, max_abs_diff_targ;
 	int64_t identical;           /* bit-identical elements (after conversion to float32) */
 	const char *error;           /* ERROR / SHAPE_MISMATCH / SKIPPED: names the file and the
@@ -102,16 +102,20 @@ extern const dv_pair_result dv_pair_result_none;
 
 static inline const int64_t *dv_result_shape(const dv_result_desc *d)
 {
-	return d->ndim > DV_RESULT_DIMS ? d->long_shape : d->inline_shape;
+	static const int64_t none[PT_MAX_DIMS];
+
+	return d->shape ? d->shape : none;
 }
 static inline const int64_t *dv_result_coord(const dv_pair_result *r)
 {
-	return r->max_abs_diff_ndim > DV_RESULT_DIMS ? r->max_abs_diff_long_coord : r->max_abs_diff_inline_coord;
+	static const int64_t none[PT_MAX_DIMS];
+
+	return r->max_abs_diff_coord ? r->max_abs_diff_coord : none;
 }
 /* Sets the empty result: status NONE, metrics NaN, max_abs_diff_index -1,
  * error "", nothing owned (what it held before is not freed). */
 void dv_result_reset(dv_pair_result *r);
-/* Releases what r owns (error text, long shapes) and resets it. */
+/* Releases what r owns (the error text) and resets it. */
 void dv_pair_result_free(dv_pair_result *r);
 /* The error text, printf-style, kept whole (whatever its length); replaces
  * an earlier one. Out of memory keeps a fixed "out of memory". */

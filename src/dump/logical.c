@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dumpview/intern.h"
 #include "dumpview/logical.h"
 #include "dumpview/numfmt.h"
 #include "dumpview/token_align.h"
@@ -167,11 +168,7 @@ void dv_logical_result_free(dv_logical_result *r)
 {
 	if (!r)
 		return;
-	free(r->dims[0]);
-	free(r->dims[1]);
 	free(r->plan);
-	free(r->aligned_shape);
-	free(r->shard_coord);
 	free(r->checks);
 	free(r->shard_ranks);
 	free(r->seqs);
@@ -1021,19 +1018,17 @@ static int compare_plain(dv_pair *pair, pt_file *bf, pt_file *tf, const dv_metri
 	*rc = dv_compare_opened(bf, tf, opts, res);
 	if (res->status == DV_RESULT_CANCELLED || res->status == DV_RESULT_ERROR)
 		return 1;
-	if (!(lr = calloc(1, sizeof(*lr))) || !(lr->dims[0] = strdup(bd)) || !(lr->dims[1] = strdup(td)))
+	if (!(lr = calloc(1, sizeof(*lr))) || !(lr->dims[0] = dv_intern_str(bd)) || !(lr->dims[1] = dv_intern_str(td)))
 		goto oom;
 	lr->token_dim = -1;
-	lr->aligned_ndim = res->targ.ndim;
-	if (!(lr->aligned_shape = malloc(((size_t)lr->aligned_ndim + 1) * sizeof(*lr->aligned_shape))))
+	lr->aligned_ndim = (signed char)res->targ.ndim;
+	if (!(lr->aligned_shape = dv_intern_dims(dv_result_shape(&res->targ), lr->aligned_ndim)))
 		goto oom;
-	memcpy(lr->aligned_shape, dv_result_shape(&res->targ), (size_t)lr->aligned_ndim * sizeof(*lr->aligned_shape));
 	if (res->status == DV_RESULT_COMPARED && res->max_abs_diff_index >= 0) {
 		/* the one target file holds every element, at the same coordinate */
 		lr->shard_ndim = res->max_abs_diff_ndim;
-		if (!(lr->shard_coord = malloc(((size_t)lr->shard_ndim + 1) * sizeof(*lr->shard_coord))))
+		if (!(lr->shard_coord = dv_intern_dims(dv_result_coord(res), lr->shard_ndim)))
 			goto oom;
-		memcpy(lr->shard_coord, dv_result_coord(res), (size_t)lr->shard_ndim * sizeof(*lr->shard_coord));
 		lr->has_shard = true;
 		lr->shard_file = pair->targ;
 		lr->shard_rank = pair->targ->rank;
@@ -1148,13 +1143,12 @@ static int fill_logical(dv_logical_view *v, const dv_metrics_opts *opts, dv_pair
 			dv_logical_result *lr, dv_error *err)
 {
 	for (int k = 0; k < 2; k++)
-		if (v->s[k].dims_text && !(lr->dims[k] = strdup(v->s[k].dims_text)))
+		if (v->s[k].dims_text && !(lr->dims[k] = dv_intern_str(v->s[k].dims_text)))
 			return dv_error_set(err, "out of memory");
 	lr->plan = plan_line(v);
-	lr->aligned_ndim = v->stream[1].ndim;
-	if (!(lr->aligned_shape = malloc(((size_t)lr->aligned_ndim + 1) * sizeof(*lr->aligned_shape))))
+	lr->aligned_ndim = (signed char)v->stream[1].ndim;
+	if (!(lr->aligned_shape = dv_intern_dims(v->stream[1].shape, lr->aligned_ndim)))
 		return dv_error_set(err, "out of memory");
-	memcpy(lr->aligned_shape, v->stream[1].shape, (size_t)lr->aligned_ndim * sizeof(*lr->aligned_shape));
 	/* replicated checks, both sides, in plan order */
 	for (int k = 0; k < 2; k++) {
 		dv_replicated_result *r = NULL;
@@ -1196,20 +1190,21 @@ static int fill_logical(dv_logical_view *v, const dv_metrics_opts *opts, dv_pair
 		if (n > 0 && loc[0].shard < v->s[1].norder) {
 			const lfile *lf = &v->s[1].files[v->s[1].order[loc[0].shard]];
 
-			if (!(lr->shard_coord = malloc(((size_t)lf->t->ndim + 1) * sizeof(*lr->shard_coord))))
-				return dv_error_set(err, "out of memory");
-			lr->has_shard = true;
-			lr->shard_file = lf->df;
-			lr->shard_rank = lf->df->rank;
-			lr->shard_ndim = lf->t->ndim;
-			for (int d = lf->t->ndim - 1, r = 0; d >= 0; d--, r++) {
+			int64_t coord[PT_MAX_DIMS];
+
+			for (int d = lf->t->ndim - 1; d >= 0; d--) {
 				int64_t q = loc[0].index;
 
 				for (int e = lf->t->ndim - 1; e > d; e--)
 					q /= lf->t->shape[e];
-				lr->shard_coord[d] = lf->t->shape[d] ? q % lf->t->shape[d] : 0;
-				(void)r;
+				coord[d] = lf->t->shape[d] ? q % lf->t->shape[d] : 0;
 			}
+			if (!(lr->shard_coord = dv_intern_dims(coord, lf->t->ndim)))
+				return dv_error_set(err, "out of memory");
+			lr->has_shard = true;
+			lr->shard_file = lf->df;
+			lr->shard_rank = lf->df->rank;
+			lr->shard_ndim = (signed char)lf->t->ndim;
 			if (n > 1 && (lr->shard_ranks = calloc((size_t)n, sizeof(*lr->shard_ranks)))) {
 				for (int i = 0; i < n; i++)
 					if (loc[i].shard < v->s[1].norder)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dumpview/intern.h"
 #include "internal.h"
 
 dv_metrics_opts dv_metrics_opts_default(void)
@@ -185,7 +186,13 @@ static int side_quantiles(side_run *s, const dv_metrics_opts *o, dv_stats *st, b
 			return 0;
 		}
 	}
-	dv_qsel_result(&s->q, st->p);
+	{
+		double p[DV_NQUANTILES];
+
+		dv_qsel_result(&s->q, p);
+		for (int i = 0; i < DV_NQUANTILES; i++)
+			st->p[i] = (float)p[i];
+	}
 	st->has_percentiles = true;
 	return 0;
 }
@@ -267,29 +274,13 @@ void dv_result_set_error(dv_pair_result *r, const char *fmt, ...)
 	r->error = text ? text : oom_error;
 }
 
-/* Into inline (n <= DV_RESULT_DIMS) or an allocation *long_out; -1 OOM. */
-static int keep_dims(int64_t *inline_out, int64_t **long_out, int n, const int64_t *dims)
-{
-	free(*long_out);
-	*long_out = NULL;
-	if (n <= DV_RESULT_DIMS) {
-		if (n > 0)
-			memcpy(inline_out, dims, (size_t)n * sizeof(*dims));
-		return 0;
-	}
-	if (!(*long_out = malloc((size_t)n * sizeof(*dims))))
-		return -1;
-	memcpy(*long_out, dims, (size_t)n * sizeof(*dims));
-	return 0;
-}
-
 int dv_result_set_desc(dv_pair_result *r, int side, const dv_tensor_desc *d)
 {
 	dv_result_desc *o = side ? &r->targ : &r->base;
 
 	o->dtype = d->dtype;
 	o->ndim = d->ndim;
-	if (keep_dims(o->inline_shape, &o->long_shape, d->ndim, d->shape) < 0) {
+	if (!(o->shape = dv_intern_dims(d->shape, d->ndim))) {
 		o->ndim = 0;
 		return -1;
 	}
@@ -435,8 +426,8 @@ static int par_chunk(void *ctx, void *vl, int64_t k, dv_error *err)
 
 int dv_result_set_coord(dv_pair_result *r, int ndim, const int64_t *coord)
 {
-	r->max_abs_diff_ndim = ndim;
-	if (keep_dims(r->max_abs_diff_inline_coord, &r->max_abs_diff_long_coord, ndim, coord) < 0) {
+	r->max_abs_diff_ndim = (signed char)ndim;
+	if (!(r->max_abs_diff_coord = dv_intern_dims(coord, ndim))) {
 		r->max_abs_diff_ndim = 0;
 		return -1;
 	}
@@ -456,9 +447,6 @@ void dv_pair_result_free(dv_pair_result *r)
 {
 	if (error_owned(r->error))
 		free((char *)r->error);
-	free(r->base.long_shape);
-	free(r->targ.long_shape);
-	free(r->max_abs_diff_long_coord);
 	dv_result_reset(r);
 }
 
@@ -619,7 +607,7 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_tensor_desc 
 		r->rel_diff = 0.0;
 	r->identical = diff.identical;
 	r->max_abs_diff_index = diff.max_index;
-	r->max_abs_diff_ndim = td->ndim;
+	r->max_abs_diff_ndim = (signed char)td->ndim;
 	if (diff.max_index >= 0) {
 		int64_t coord[PT_MAX_DIMS];
 

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "internal.h"
+#include "dumpview/intern.h"
 #include "dumpview/logical.h"
 #include "dumpview/report_load.h"
 #include "dumpview/token_align.h"
@@ -427,8 +428,12 @@ static int stats(ld *l, const dv_json *o, const char *k, const dv_tensor_desc *d
 			return -1;
 	st->has_percentiles = true;
 	for (int i = 0; i < DV_NQUANTILES; i++) {
-		if (get_metric(l, v, dv_report_quantile_name[i], &st->p[i], &have))
+		double q;
+
+		if (get_metric(l, v, dv_report_quantile_name[i], &q, &have))
 			return -1;
+		/* float32 values as compare writes them: read back exactly */
+		st->p[i] = (float)q;
 		st->has_percentiles &= have;
 	}
 	if (get_int(l, v, "nan", false, &st->nan) || get_int(l, v, "inf", false, &st->inf))
@@ -490,18 +495,20 @@ static int logical(ld *l, const dv_json *o, dv_pair *p)
 	lr->token_dim = -1;
 	lr->replica_mismatch = mismatch;
 	for (int s = 0; s < 2; s++)
-		if (dims[s] && !(lr->dims[s] = strdup(dims[s])))
+		if (dims[s] && !(lr->dims[s] = dv_intern_str(dims[s])))
 			return bad(l, "out of memory");
 	if (plan && !(lr->plan = strdup(plan)))
 		return bad(l, "out of memory");
 	if (aligned->type != DV_JSON_NULL) {
 		int64_t v[PT_MAX_DIMS];
 
-		if (as_ints(l, aligned, "aligned_shape", true, v, &lr->aligned_ndim))
+		int n;
+
+		if (as_ints(l, aligned, "aligned_shape", true, v, &n))
 			return -1;
-		if (!(lr->aligned_shape = malloc(((size_t)lr->aligned_ndim + 1) * sizeof(*v))))
+		lr->aligned_ndim = (signed char)n;
+		if (!(lr->aligned_shape = dv_intern_dims(v, n)))
 			return bad(l, "out of memory");
-		memcpy(lr->aligned_shape, v, (size_t)lr->aligned_ndim * sizeof(*v));
 	}
 	if (checks->n && !(lr->checks = calloc(checks->n, sizeof(*lr->checks))))
 		return bad(l, "out of memory");
@@ -536,13 +543,14 @@ static int logical(ld *l, const dv_json *o, dv_pair *p)
 		const dv_dumpfile *const *bf = dv_pair_files(p, 0, &nb), *const *tf = dv_pair_files(p, 1, &nt);
 
 		int64_t v[PT_MAX_DIMS];
+		int n;
 
 		if (get_str(l, shard, "file", false, &file) || get_int(l, shard, "rank", true, &lr->shard_rank) ||
-		    as_ints(l, dv_json_get(shard, "coord"), "coord", true, v, &lr->shard_ndim))
+		    as_ints(l, dv_json_get(shard, "coord"), "coord", true, v, &n))
 			return -1;
-		if (!(lr->shard_coord = malloc(((size_t)lr->shard_ndim + 1) * sizeof(*v))))
+		lr->shard_ndim = (signed char)n;
+		if (!(lr->shard_coord = dv_intern_dims(v, n)))
 			return bad(l, "out of memory");
-		memcpy(lr->shard_coord, v, (size_t)lr->shard_ndim * sizeof(*v));
 		for (size_t i = 0; i < nt && !lr->shard_file; i++)
 			if (!strcmp(tf[i]->relpath, file))
 				lr->shard_file = tf[i];
@@ -560,7 +568,7 @@ static int logical(ld *l, const dv_json *o, dv_pair *p)
 			for (size_t i = 0; i < ranks->n; i++)
 				if (as_int(l, &ranks->items[i], "ranks", false, &lr->shard_ranks[i]))
 					return -1;
-			lr->nshard_ranks = ranks->n;
+			lr->nshard_ranks = (uint32_t)ranks->n;
 		}
 	}
 	if (seqs && seqs->n) {

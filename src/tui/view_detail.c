@@ -414,7 +414,7 @@ static void draw_seq_table(dctx *c, const dv_pair *p)
 	for (size_t i = 0; i < lr->nseqs; i++)
 		nfail += !seq_passes(app, &lr->seqs[i]);
 	size_t k = (size_t)snprintf(buf, sizeof(buf), "per sequence (token alignment, target order): %zu of %zu fail", nfail,
-				    lr->nseqs);
+				    (size_t)lr->nseqs);
 	for (size_t i = 0, shown = 0; i < lr->nseqs && k < sizeof(buf); i++)
 		if (!seq_passes(app, &lr->seqs[i]))
 			k += (size_t)snprintf(buf + k, sizeof(buf) - k, "%s %s", shown++ ? "," : ":", lr->seqs[i].id);

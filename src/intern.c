@@ -1,0 +1,156 @@
+/* The intern table (intern.h): values packed in arena blocks that are never
+ * freed (each block links the one before, so every value stays reachable),
+ * found again through an open-addressing index of their hashes. */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dumpview/intern.h"
+
+#define BLOCK_BYTES (64 * 1024)
+
+typedef struct block {
+	struct block *prev;
+	size_t used, size;
+	_Alignas(8) unsigned char data[];
+} block;
+
+typedef struct slot {
+	uint64_t hash;
+	const unsigned char *data; /* NULL: empty */
+	uint32_t len;              /* bytes of the value (a string's without its NUL) */
+	uint32_t kind;
+} slot;
+
+enum { KIND_DIMS, KIND_STR };
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static block *blocks;
+static slot *slots;
+static size_t nslots, nused, held;
+static const int64_t no_dims[1];
+
+static uint64_t hash_bytes(const void *p, size_t n, uint32_t kind)
+{
+	const unsigned char *b = p;
+	uint64_t h = 1469598103934665603ull ^ kind;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ull;
+	return h ^ (h >> 29);
+}
+
+static bool grow(void)
+{
+	size_t n = nslots ? nslots * 2 : 1024;
+	slot *s = calloc(n, sizeof(*s));
+
+	if (!s)
+		return false;
+	for (size_t i = 0; i < nslots; i++) {
+		if (!slots[i].data)
+			continue;
+		size_t j = slots[i].hash & (n - 1);
+
+		while (s[j].data)
+			j = (j + 1) & (n - 1);
+		s[j] = slots[i];
+	}
+	held += (n - nslots) * sizeof(*s);
+	free(slots);
+	slots = s;
+	nslots = n;
+	return true;
+}
+
+/* A copy of len bytes (plus a NUL for strings) in the newest block. */
+static unsigned char *store(const void *p, size_t len, uint32_t kind)
+{
+	size_t need = (len + (kind == KIND_STR) + 7) & ~(size_t)7;
+	unsigned char *at;
+
+	if (!blocks || blocks->size - blocks->used < need) {
+		size_t size = need > BLOCK_BYTES / 4 ? need : BLOCK_BYTES - sizeof(block);
+		block *b = malloc(sizeof(block) + size);
+
+		if (!b)
+			return NULL;
+		b->prev = blocks;
+		b->used = 0;
+		b->size = size;
+		held += sizeof(block) + size;
+		/* a large value gets a block of its own, behind the current one */
+		if (need > BLOCK_BYTES / 4 && blocks) {
+			b->prev = blocks->prev;
+			blocks->prev = b;
+		} else {
+			blocks = b;
+		}
+		at = b->data + b->used;
+		b->used += need;
+		memcpy(at, p, len);
+		if (kind == KIND_STR)
+			at[len] = 0;
+		return at;
+	}
+	at = blocks->data + blocks->used;
+	blocks->used += need;
+	memcpy(at, p, len);
+	if (kind == KIND_STR)
+		at[len] = 0;
+	return at;
+}
+
+static const void *intern(const void *p, size_t len, uint32_t kind)
+{
+	uint64_t h = hash_bytes(p, len, kind);
+	const void *out = NULL;
+
+	if (len > UINT32_MAX)
+		return NULL;
+	pthread_mutex_lock(&mu);
+	if ((nused + 1) * 2 > nslots && !grow())
+		goto done;
+	size_t j = h & (nslots - 1);
+
+	for (; slots[j].data; j = (j + 1) & (nslots - 1)) {
+		if (slots[j].hash == h && slots[j].len == len && slots[j].kind == kind &&
+		    !memcmp(slots[j].data, p, len)) {
+			out = slots[j].data;
+			goto done;
+		}
+	}
+	if (!(slots[j].data = store(p, len, kind)))
+		goto done;
+	slots[j].hash = h;
+	slots[j].len = (uint32_t)len;
+	slots[j].kind = kind;
+	nused++;
+	out = slots[j].data;
+done:
+	pthread_mutex_unlock(&mu);
+	return out;
+}
+
+const int64_t *dv_intern_dims(const int64_t *dims, int n)
+{
+	if (n <= 0)
+		return no_dims;
+	return intern(dims, (size_t)n * sizeof(*dims), KIND_DIMS);
+}
+
+const char *dv_intern_str(const char *s)
+{
+	return intern(s, strlen(s), KIND_STR);
+}
+
+size_t dv_intern_bytes(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&mu);
+	n = held;
+	pthread_mutex_unlock(&mu);
+	return n;
+}
