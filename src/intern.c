@@ -154,3 +154,62 @@ size_t dv_intern_bytes(void)
 	pthread_mutex_unlock(&mu);
 	return n;
 }
+
+/* ---- pools ---- */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL_PLAIN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POOL_PLAIN 1
+#endif
+#endif
+
+#define POOL_BLOCK_BYTES (256 * 1024)
+
+void *dv_pool_alloc(dv_pool *p)
+{
+#ifdef POOL_PLAIN
+	return calloc(1, p->size);
+#else
+	void *obj;
+
+	pthread_mutex_lock(&p->mu);
+	if (p->free_list) {
+		obj = p->free_list;
+		p->free_list = *(void **)obj;
+	} else {
+		if (!p->left) {
+			size_t per = (POOL_BLOCK_BYTES - 16) / p->size;
+			unsigned char *b = malloc(16 + (per ? per : 1) * p->size);
+
+			if (!b) {
+				pthread_mutex_unlock(&p->mu);
+				return NULL;
+			}
+			*(void **)b = p->blocks;
+			p->blocks = b;
+			p->left = per ? per : 1;
+		}
+		obj = (unsigned char *)p->blocks + 16 + --p->left * p->size;
+	}
+	pthread_mutex_unlock(&p->mu);
+	memset(obj, 0, p->size);
+	return obj;
+#endif
+}
+
+void dv_pool_free(dv_pool *p, void *obj)
+{
+#ifdef POOL_PLAIN
+	(void)p;
+	free(obj);
+#else
+	if (!obj)
+		return;
+	pthread_mutex_lock(&p->mu);
+	*(void **)obj = p->free_list;
+	p->free_list = obj;
+	pthread_mutex_unlock(&p->mu);
+#endif
+}

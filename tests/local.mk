@@ -78,3 +78,10 @@ EXTRA_DIST += tests/test_man_keys.sh
 # its option lists against --help, zsh -n, make install DESTDIR=....
 TESTS += tests/test_completion.sh
 EXTRA_DIST += tests/test_completion.sh
+
+# What is kept per pair (sizes pinned), the intern table and the pools.
+check_PROGRAMS += tests/test_sizes
+TESTS += tests/test_sizes
+tests_test_sizes_SOURCES = tests/test_sizes.c
+tests_test_sizes_CFLAGS = $(DV_TEST_CFLAGS)
+tests_test_sizes_LDADD = $(DV_TEST_LIBS)

@@ -7,6 +7,7 @@
 #ifndef DUMPVIEW_INTERN_H
 #define DUMPVIEW_INTERN_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,5 +17,25 @@ const int64_t *dv_intern_dims(const int64_t *dims, int n);
 const char *dv_intern_str(const char *s);
 /* Bytes the table holds (values and index), for tests and the bench. */
 size_t dv_intern_bytes(void);
+
+/* A pool of same-sized objects, for what is kept per pair (results): no
+ * allocator header or rounding per object, and the objects packed in large
+ * blocks apart from the transient buffers of the scan's workers (which
+ * fragmented the heap around each kept result). Thread-safe; freed objects
+ * are reused, blocks are kept until the process ends. Under the address
+ * sanitizer it is plain malloc and free, so that misuse is still caught. */
+typedef struct dv_pool {
+	pthread_mutex_t mu;
+	size_t size;             /* of an object, a multiple of 8 */
+	void *free_list;
+	void *blocks;            /* the newest block; each links the one before */
+	size_t left;             /* objects not yet handed out in the newest block */
+} dv_pool;
+
+#define DV_POOL_INIT(type) { PTHREAD_MUTEX_INITIALIZER, (sizeof(type) + 7) & ~(size_t)7, NULL, NULL, 0 }
+
+/* An object of p's size, zeroed; NULL when out of memory. */
+void *dv_pool_alloc(dv_pool *p);
+void dv_pool_free(dv_pool *p, void *obj);
 
 #endif

@@ -127,6 +127,9 @@ typedef struct dv_seq_metrics {
 	bool passed;               /* rel_diff under the scan's threshold, no NaN */
 } dv_seq_metrics;
 
+/* A zeroed logical result (from a pool: free it only with
+ * dv_logical_result_free); NULL when out of memory. */
+dv_logical_result *dv_logical_result_new(void);
 void dv_logical_result_free(dv_logical_result *r);
 
 /* The files of a pair's side (0 baseline, 1 target), in (step, rank,

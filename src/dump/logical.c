@@ -164,6 +164,14 @@ const dv_dumpfile *const *dv_pair_files(const dv_pair *p, int side, size_t *n)
 	return side ? p->files + p->nbase : p->files;
 }
 
+/* Every kept logical result, one pool for the process (as results: scan.c) */
+static dv_pool logical_pool = DV_POOL_INIT(dv_logical_result);
+
+dv_logical_result *dv_logical_result_new(void)
+{
+	return dv_pool_alloc(&logical_pool);
+}
+
 void dv_logical_result_free(dv_logical_result *r)
 {
 	if (!r)
@@ -172,7 +180,7 @@ void dv_logical_result_free(dv_logical_result *r)
 	free(r->checks);
 	free(r->shard_ranks);
 	free(r->seqs);
-	free(r);
+	dv_pool_free(&logical_pool, r);
 }
 
 /* ---- one side opened ---- */
@@ -1018,7 +1026,7 @@ static int compare_plain(dv_pair *pair, pt_file *bf, pt_file *tf, const dv_metri
 	*rc = dv_compare_opened(bf, tf, opts, res);
 	if (res->status == DV_RESULT_CANCELLED || res->status == DV_RESULT_ERROR)
 		return 1;
-	if (!(lr = calloc(1, sizeof(*lr))) || !(lr->dims[0] = dv_intern_str(bd)) || !(lr->dims[1] = dv_intern_str(td)))
+	if (!(lr = dv_logical_result_new()) || !(lr->dims[0] = dv_intern_str(bd)) || !(lr->dims[1] = dv_intern_str(td)))
 		goto oom;
 	lr->token_dim = -1;
 	lr->aligned_ndim = (signed char)res->targ.ndim;
@@ -1283,7 +1291,7 @@ int dv_logical_compute(dv_pair *pair, const dv_metrics_opts *opts)
 		dv_logical_close(v);
 		return rc;
 	}
-	if (!(lr = calloc(1, sizeof(*lr)))) {
+	if (!(lr = dv_logical_result_new())) {
 		dv_error_set(&err, "out of memory");
 		goto fail;
 	}

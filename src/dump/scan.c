@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dumpview/intern.h"
 #include "dumpview/dump.h"
 #include "dumpview/logical.h"
 #include "dumpview/pt.h"
@@ -58,6 +59,10 @@ struct dv_scan {
 	atomic_size_t done_prefix;
 };
 
+/* Every kept result, one pool for the process (results move between
+ * comparisons when the explorer adopts a new one) */
+static dv_pool result_pool = DV_POOL_INIT(dv_pair_result);
+
 dv_pair_result *dv_pair_result_slot(dv_pair *p)
 {
 	dv_pair_result *r;
@@ -66,7 +71,7 @@ dv_pair_result *dv_pair_result_slot(dv_pair *p)
 		dv_pair_result_free(p->result);
 		return p->result;
 	}
-	if (!(r = malloc(sizeof(*r))))
+	if (!(r = dv_pool_alloc(&result_pool)))
 		return NULL;
 	dv_result_reset(r);
 	p->result = r;
@@ -77,7 +82,7 @@ void dv_pair_result_release(dv_pair *p)
 {
 	if (p->result && p->result != &dv_pair_result_none) {
 		dv_pair_result_free(p->result);
-		free(p->result);
+		dv_pool_free(&result_pool, p->result);
 	}
 	p->result = (dv_pair_result *)&dv_pair_result_none;
 }

@@ -489,7 +489,7 @@ static int logical(ld *l, const dv_json *o, dv_pair *p)
 	any = dims[0] || dims[1] || plan || checks->n || shard->type == DV_JSON_OBJECT || mismatch || seqs;
 	if (!any)
 		return 0;
-	if (!(lr = calloc(1, sizeof(*lr))))
+	if (!(lr = dv_logical_result_new()))
 		return bad(l, "out of memory");
 	p->logical = lr;
 	lr->token_dim = -1;
