@@ -23,7 +23,7 @@ typedef struct slot {
 	uint32_t kind;
 } slot;
 
-enum { KIND_DIMS, KIND_STR };
+enum { KIND_DIMS, KIND_STR, KIND_BYTES };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static block *blocks;
@@ -145,7 +145,12 @@ const char *dv_intern_str(const char *s)
 	return intern(s, strlen(s), KIND_STR);
 }
 
-size_t dv_intern_bytes(void)
+const void *dv_intern_bytes(const void *p, size_t n)
+{
+	return intern(p, n, KIND_BYTES);
+}
+
+size_t dv_intern_held(void)
 {
 	size_t n;
 

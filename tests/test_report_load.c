@@ -200,7 +200,9 @@ static void same(const dv_comparison *a, const dv_comparison *b)
 		assert_int_equal(dv_pair_replica_mismatch(&a->pairs[i]), dv_pair_replica_mismatch(&b->pairs[i]));
 		assert_int_equal(a->pairs[i].logical != NULL, b->pairs[i].logical != NULL);
 		if (a->pairs[i].logical) {
-			const dv_logical_result *x = a->pairs[i].logical, *y = b->pairs[i].logical;
+			dv_logical_result xs, ys;
+			const dv_logical_result *x = dv_pair_logical(&a->pairs[i], &xs),
+						*y = dv_pair_logical(&b->pairs[i], &ys);
 
 			assert_int_equal(x->nchecks, y->nchecks);
 			assert_int_equal(x->nseqs, y->nseqs);
@@ -211,8 +213,17 @@ static void same(const dv_comparison *a, const dv_comparison *b)
 				assert_string_equal(x->seqs[k].id, y->seqs[k].id);
 				assert_int_equal(x->seqs[k].passed, y->seqs[k].passed);
 			}
-			if (x->has_shard)
+			if (x->has_shard) {
 				assert_string_equal(x->shard_file->relpath, y->shard_file->relpath);
+				assert_int_equal(x->shard_rank, y->shard_rank);
+				assert_int_equal(x->shard_ndim, y->shard_ndim);
+				assert_memory_equal(x->shard_coord, y->shard_coord, (size_t)x->shard_ndim * sizeof(int64_t));
+			}
+			/* a plain pair's shared record reads whole as the report kept it */
+			assert_int_equal(x->aligned_ndim, y->aligned_ndim);
+			assert_memory_equal(x->aligned_shape, y->aligned_shape, (size_t)x->aligned_ndim * sizeof(int64_t));
+			for (int k = 0; k < 2; k++)
+				assert_true(x->dims[k] == y->dims[k] || (x->dims[k] && y->dims[k] && !strcmp(x->dims[k], y->dims[k])));
 		}
 		if (a->pairs[i].result->status == DV_RESULT_COMPARED) {
 			assert_true(a->pairs[i].result->rel_diff == b->pairs[i].result->rel_diff ||
@@ -287,7 +298,8 @@ static void test_round_trip(void **state)
 
 /* The round trip on the fixtures: unreadable files, shape mismatches,
  * one-sided files (tui), logical tensors with replicated checks and shards
- * (xtopo), per-sequence metrics (tokalign, smart aligner). */
+ * (xtopo), per-sequence metrics (tokalign, smart aligner), plain pairs
+ * with dims (plain). */
 static void round_trip_dir(const char *dir, const dv_grouping *g)
 {
 	char *text = NULL, *diag = NULL;
@@ -321,6 +333,9 @@ static void test_round_trip_fixtures(void **state)
 	}
 	snprintf(dir, sizeof(dir), "%s/tokalign/thd", fixtures());
 	round_trip_dir(dir, &smart);
+	/* plain pairs with dims: a shared logical record each */
+	snprintf(dir, sizeof(dir), "%s/plain", fixtures());
+	round_trip_dir(dir, NULL);
 }
 
 /* Replaces the first occurrence of from by to in a copy of s. */

@@ -15,8 +15,11 @@
 const int64_t *dv_intern_dims(const int64_t *dims, int n);
 /* A NUL-terminated copy of s; NULL when out of memory. */
 const char *dv_intern_str(const char *s);
+/* A copy of n bytes (8-byte aligned), one for equal bytes: for a record
+ * kept for many pairs (zero its padding first). NULL when out of memory. */
+const void *dv_intern_bytes(const void *p, size_t n);
 /* Bytes the table holds (values and index), for tests and the bench. */
-size_t dv_intern_bytes(void);
+size_t dv_intern_held(void);
 
 /* A pool of same-sized objects, for what is kept per pair (results): no
  * allocator header or rounding per object, and the objects packed in large

@@ -97,7 +97,11 @@ typedef struct dv_replica_check {
  * of one file a side without dims (nothing to add). */
 /* Kept per pair (compact: tests/test_sizes.c pins its size): the dims
  * texts, the aligned shape and the shard coordinate are interned
- * (intern.h), shared among pairs and never freed with the result. */
+ * (intern.h), shared among pairs and never freed with the result.
+ * A plain pair's (one file a side, equal dims, read as stored) keeps no
+ * result of its own: it points at a record shared by every plain pair of
+ * the same dims (derived), whose aligned shape and shard are the pair's
+ * result's; read those fields through dv_pair_logical. */
 typedef struct dv_logical_result {
 	const char *dims[2];       /* the dims used (meta or override), baseline then target; NULL: none */
 	char *plan;                /* the plan in one line, NULL: nothing done beyond reading
@@ -118,6 +122,7 @@ typedef struct dv_logical_result {
 	signed char token_dim;     /* the token dim of aligned_shape (plan order), -1: none */
 	bool replica_mismatch;     /* some check failed: the pair counts as failed */
 	bool has_shard;
+	bool derived;              /* a plain pair's shared record: aligned shape and shard unset */
 } dv_logical_result;
 
 typedef struct dv_seq_metrics {
@@ -127,6 +132,10 @@ typedef struct dv_seq_metrics {
 	bool passed;               /* rel_diff under the scan's threshold, no NaN */
 } dv_seq_metrics;
 
+/* The pair's logical result whole: p->logical, or for a plain pair's
+ * shared record its fields filled from the pair in *scratch (returned).
+ * NULL when the pair has none. Read p->logical only once the pair is done. */
+const dv_logical_result *dv_pair_logical(const struct dv_pair *p, dv_logical_result *scratch);
 /* A zeroed logical result (from a pool: free it only with
  * dv_logical_result_free); NULL when out of memory. */
 dv_logical_result *dv_logical_result_new(void);

@@ -172,9 +172,31 @@ dv_logical_result *dv_logical_result_new(void)
 	return dv_pool_alloc(&logical_pool);
 }
 
+const dv_logical_result *dv_pair_logical(const dv_pair *p, dv_logical_result *scratch)
+{
+	const dv_logical_result *lr = p->logical;
+	const dv_pair_result *res = p->result;
+
+	if (!lr || !lr->derived)
+		return lr;
+	/* as compare_plain would keep it whole */
+	*scratch = *lr;
+	scratch->derived = false;
+	scratch->aligned_ndim = (signed char)res->targ.ndim;
+	scratch->aligned_shape = dv_result_shape(&res->targ);
+	if (res->status == DV_RESULT_COMPARED && res->max_abs_diff_index >= 0) {
+		scratch->shard_ndim = res->max_abs_diff_ndim;
+		scratch->shard_coord = dv_result_coord(res);
+		scratch->has_shard = true;
+		scratch->shard_file = p->targ;
+		scratch->shard_rank = p->targ->rank;
+	}
+	return scratch;
+}
+
 void dv_logical_result_free(dv_logical_result *r)
 {
-	if (!r)
+	if (!r || r->derived)
 		return;
 	free(r->plan);
 	free(r->checks);
@@ -1006,7 +1028,7 @@ static int compare_plain(dv_pair *pair, pt_file *bf, pt_file *tf, const dv_metri
 	size_t nb, nt;
 	const char *bd, *td;
 	dv_pair_result *res = pair->result;
-	dv_logical_result *lr;
+	const dv_logical_result *lr;
 
 	dv_pair_files(pair, 0, &nb);
 	dv_pair_files(pair, 1, &nt);
@@ -1026,26 +1048,21 @@ static int compare_plain(dv_pair *pair, pt_file *bf, pt_file *tf, const dv_metri
 	*rc = dv_compare_opened(bf, tf, opts, res);
 	if (res->status == DV_RESULT_CANCELLED || res->status == DV_RESULT_ERROR)
 		return 1;
-	if (!(lr = dv_logical_result_new()) || !(lr->dims[0] = dv_intern_str(bd)) || !(lr->dims[1] = dv_intern_str(td)))
-		goto oom;
-	lr->token_dim = -1;
-	lr->aligned_ndim = (signed char)res->targ.ndim;
-	if (!(lr->aligned_shape = dv_intern_dims(dv_result_shape(&res->targ), lr->aligned_ndim)))
-		goto oom;
-	if (res->status == DV_RESULT_COMPARED && res->max_abs_diff_index >= 0) {
-		/* the one target file holds every element, at the same coordinate */
-		lr->shard_ndim = res->max_abs_diff_ndim;
-		if (!(lr->shard_coord = dv_intern_dims(dv_result_coord(res), lr->shard_ndim)))
-			goto oom;
-		lr->has_shard = true;
-		lr->shard_file = pair->targ;
-		lr->shard_rank = pair->targ->rank;
+	{
+		/* all but the dims follow from the pair and its result
+		 * (dv_pair_logical): one record for every plain pair of these dims */
+		dv_logical_result rec;
+
+		memset(&rec, 0, sizeof(rec));
+		rec.token_dim = -1;
+		rec.derived = true;
+		if (!(rec.dims[0] = dv_intern_str(bd)) || !(rec.dims[1] = dv_intern_str(td)) ||
+		    !(lr = dv_intern_bytes(&rec, sizeof(rec))))
+			return -1;
 	}
-	pair->logical = lr;
+	/* shared and read-only: dv_logical_result_free leaves it */
+	pair->logical = (dv_logical_result *)lr;
 	return 1;
-oom:
-	dv_logical_result_free(lr);
-	return -1;
 }
 
 /* Whether a pair needs the logical path: several files on a side, or dims

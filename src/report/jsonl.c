@@ -193,7 +193,8 @@ static void files_fields(dv_jout *out, const dv_pair *pair)
  * null / [] / false for a pair with nothing of it). */
 static void logical_fields(dv_jout *out, const dv_pair *pair)
 {
-	const dv_logical_result *lr = atomic_load(&pair->state) == DV_PAIR_DONE ? pair->logical : NULL;
+	dv_logical_result whole;
+	const dv_logical_result *lr = atomic_load(&pair->state) == DV_PAIR_DONE ? dv_pair_logical(pair, &whole) : NULL;
 
 	key(out, "baseline_dims");
 	str_or_null(out, lr ? lr->dims[0] : NULL);

@@ -173,7 +173,8 @@ static void side_line(dv_report *r, const dv_pair *pair, int side)
 /* A logical tensor's dims and plan, before its numbers. */
 static void logical_head(dv_report *r, const dv_pair *pair)
 {
-	const dv_logical_result *lr = pair->logical;
+	dv_logical_result whole;
+	const dv_logical_result *lr = dv_pair_logical(pair, &whole);
 
 	if (!lr)
 		return;
@@ -191,7 +192,8 @@ static void logical_head(dv_report *r, const dv_pair *pair)
 /* Its replicated checks and where max |t-b| lies, after the numbers. */
 static void logical_tail(dv_report *r, const dv_pair *pair)
 {
-	const dv_logical_result *lr = pair->logical;
+	dv_logical_result whole;
+	const dv_logical_result *lr = dv_pair_logical(pair, &whole);
 	char a[64], coord[PT_MAX_DIMS * 24];
 
 	if (!lr)

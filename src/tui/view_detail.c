@@ -404,7 +404,8 @@ static void draw_coverage(dctx *c, const dv_logical_ctx *lc)
 static void draw_seq_table(dctx *c, const dv_pair *p)
 {
 	tui_app *app = c->app;
-	const dv_logical_result *lr = p->logical;
+	dv_logical_result whole;
+	const dv_logical_result *lr = dv_pair_logical(p, &whole);
 	const dv_ta_result *ta = p->lctx ? p->lctx->ta : NULL;
 	if (!lr || !ta || !lr->nseqs)
 		return;
@@ -467,7 +468,8 @@ typedef struct heat_seqs {
 
 static bool heat_seqs_of(const dv_pair *p, const dv_pair_detail *d, heat_seqs *h)
 {
-	const dv_logical_result *lr = p->logical;
+	dv_logical_result whole;
+	const dv_logical_result *lr = dv_pair_logical(p, &whole);
 	const dv_ta_result *ta = p->lctx ? p->lctx->ta : NULL;
 	if (!lr || !ta || !lr->nseqs || !ta->nmatched || lr->token_dim < 0 || lr->token_dim >= lr->aligned_ndim - 1)
 		return false;
@@ -665,7 +667,8 @@ static void side_files(dctx *c, const dv_pair *p, int side)
 static void draw_logical(dctx *c, const dv_pair *p)
 {
 	tui_app *app = c->app;
-	const dv_logical_result *lr = p->logical;
+	dv_logical_result whole;
+	const dv_logical_result *lr = dv_pair_logical(p, &whole);
 	char buf[2048];
 	if (p->lctx) {
 		snprintf(buf, sizeof(buf), "preset:   %s%s", dv_preset_name(p->lctx->preset),
