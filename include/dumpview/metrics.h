@@ -29,10 +29,11 @@ typedef struct dv_stats {
 	int64_t numel;
 	double mean, std;            /* std unbiased (n-1); NaN for n < 2 as torch */
 	double abs_mean;             /* mean |x| (SGLang's abs_mean); NaN as mean */
-	double min, max;
 	int64_t nan, inf;
-	/* torch.quantile, linear interpolation: float32 values (of x.float()),
-	 * kept as float: exact, and a result is kept per pair */
+	/* min, max and the percentiles (torch.quantile, linear interpolation)
+	 * are float32 values (of x.float()): kept as float, exactly, since a
+	 * result is kept per pair */
+	float min, max;
 	float p[DV_NQUANTILES];
 	bool has_percentiles;
 } dv_stats;
@@ -79,17 +80,19 @@ typedef struct dv_pair_result {
 	int64_t numel;               /* compared elements (0 for SHAPE_MISMATCH) */
 	/* rel_diff = 1 - 2*sum(b*t)/sum(b^2+t^2), computed as the equal
 	 * sum((b-t)^2)/sum(b^2+t^2) in float64 (no cancellation); 0 when both
-	 * are all-zero or empty. max/mean |t-b| with float32 subtraction, the
-	 * mean accumulated in float64. NaN for SHAPE_MISMATCH. */
-	double rel_diff, max_abs_diff, mean_abs_diff;
-	double bf16_rel_diff, bf16_max_abs_diff, bf16_mean_abs_diff;
+	 * are all-zero or empty. max/mean |t-b| with float32 subtraction (the
+	 * max a float32 value, kept as float), the mean accumulated in float64.
+	 * NaN for SHAPE_MISMATCH. */
+	double rel_diff, mean_abs_diff;
+	double bf16_rel_diff, bf16_mean_abs_diff;
+	float max_abs_diff, bf16_max_abs_diff;
 	dv_stats base_stats, targ_stats;
 	/* row-major index (in the target's shape) of max |t-b|, the first one as
 	 * torch.argmax (a NaN difference counts as the largest); -1 when empty.
 	 * Its coordinate: dv_result_coord (max_abs_diff_ndim entries). */
 	int64_t max_abs_diff_index;
 	const int64_t *max_abs_diff_coord; /* interned; NULL when not set */
-	double max_abs_diff_base, max_abs_diff_targ;
+	float max_abs_diff_base, max_abs_diff_targ; /* the two float32 values there */
 	int64_t identical;           /* bit-identical elements (after conversion to float32) */
 	const char *error;           /* ERROR / SHAPE_MISMATCH / SKIPPED: names the file and the
 					reason; never NULL ("" when none): set it with

@@ -414,7 +414,7 @@ static int stats(ld *l, const dv_json *o, const char *k, const dv_tensor_desc *d
 {
 	const dv_json *v = dv_json_get(o, k);
 	static const char *const names[] = {"mean", "std", "min", "max"};
-	double *fields[] = {&st->mean, &st->std, &st->min, &st->max};
+	double mm[2], *fields[] = {&st->mean, &st->std, &mm[0], &mm[1]};
 	bool have;
 
 	memset(st, 0, sizeof(*st));
@@ -426,6 +426,9 @@ static int stats(ld *l, const dv_json *o, const char *k, const dv_tensor_desc *d
 	for (int i = 0; i < 4; i++)
 		if (get_metric(l, v, names[i], fields[i], &have))
 			return -1;
+	/* float32 values as compare writes them: read back exactly */
+	st->min = (float)mm[0];
+	st->max = (float)mm[1];
 	st->has_percentiles = true;
 	for (int i = 0; i < DV_NQUANTILES; i++) {
 		double q;
@@ -742,16 +745,18 @@ static int pair_record(ld *l, const dv_json *o, int type, dv_pair *p, const dv_d
 	bool have;
 	const dv_json *ev = dv_json_get(o, "error"), *coord;
 	int64_t v;
+	double f[4]; /* the float32 metrics, read as doubles */
 
 	if (ev && get_str(l, o, "error", false, &error))
 		return -1;
 	if (desc(l, o, "baseline", &bd) || desc(l, o, "target", &td) ||
 	    get_metric(l, o, "rel_diff", &r->rel_diff, &have) ||
-	    get_metric(l, o, "max_abs_diff", &r->max_abs_diff, &have) ||
+	    get_metric(l, o, "max_abs_diff", &f[0], &have) ||
 	    get_metric(l, o, "mean_abs_diff", &r->mean_abs_diff, &have) || get_bool(l, o, "passed", &r->passed) ||
 	    stats(l, o, "baseline_stats", &bd, &r->base_stats) ||
 	    stats(l, o, "target_stats", &td, &r->targ_stats))
 		return -1;
+	r->max_abs_diff = (float)f[0];
 	if (dv_result_set_desc(r, 0, &bd) < 0 || dv_result_set_desc(r, 1, &td) < 0)
 		return bad(l, "out of memory");
 	if (record_rule(l, o, (size_t)(p - l->d->cmp->pairs)))
@@ -774,12 +779,15 @@ static int pair_record(ld *l, const dv_json *o, int type, dv_pair *p, const dv_d
 		for (int i = 0; i < td.ndim; i++)
 			r->numel *= td.shape[i];
 	}
-	get_metric(l, o, "max_abs_diff_baseline", &r->max_abs_diff_base, &have);
-	get_metric(l, o, "max_abs_diff_target", &r->max_abs_diff_targ, &have);
+	get_metric(l, o, "max_abs_diff_baseline", &f[1], &have);
+	get_metric(l, o, "max_abs_diff_target", &f[2], &have);
+	r->max_abs_diff_base = (float)f[1];
+	r->max_abs_diff_targ = (float)f[2];
 	if (get_metric(l, o, "bf16_rel_diff", &r->bf16_rel_diff, &r->has_bf16) ||
-	    get_metric(l, o, "bf16_max_abs_diff", &r->bf16_max_abs_diff, &have) ||
+	    get_metric(l, o, "bf16_max_abs_diff", &f[3], &have) ||
 	    get_metric(l, o, "bf16_mean_abs_diff", &r->bf16_mean_abs_diff, &have))
 		return -1;
+	r->bf16_max_abs_diff = (float)f[3];
 	if (!(coord = dv_json_get(o, "max_abs_diff_coord")))
 		return bad(l, "no field 'max_abs_diff_coord'");
 	if (coord->type != DV_JSON_NULL) {
