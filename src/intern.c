@@ -145,6 +145,80 @@ const char *dv_intern_str(const char *s)
 	return intern(s, strlen(s), KIND_STR);
 }
 
+/* ---- tag keys by number ---- */
+
+#define KEY_CHUNKS 4096 /* 16 Mi keys */
+
+const char **dv_key_chunks[KEY_CHUNKS];
+static pthread_mutex_t key_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct key_slot {
+	const char *s; /* interned: one pointer a key */
+	uint32_t id;
+} *key_slots;
+static size_t nkey_slots;
+static uint32_t nkeys;
+
+static size_t key_hash(const char *s)
+{
+	uintptr_t h = (uintptr_t)s;
+
+	return (size_t)((h >> 3) * 0x9e3779b97f4a7c15ull >> 17);
+}
+
+static bool key_grow(void)
+{
+	size_t n = nkey_slots ? nkey_slots * 2 : 256;
+	struct key_slot *t = calloc(n, sizeof(*t));
+
+	if (!t)
+		return false;
+	for (size_t i = 0; i < nkey_slots; i++) {
+		if (!key_slots[i].s)
+			continue;
+		size_t j = key_hash(key_slots[i].s) & (n - 1);
+
+		while (t[j].s)
+			j = (j + 1) & (n - 1);
+		t[j] = key_slots[i];
+	}
+	free(key_slots);
+	key_slots = t;
+	nkey_slots = n;
+	return true;
+}
+
+uint32_t dv_key_id(const char *k, size_t kl)
+{
+	const char *s = intern(k, kl, KIND_STR);
+	uint32_t id = DV_KEY_NONE;
+
+	if (!s)
+		return DV_KEY_NONE;
+	pthread_mutex_lock(&key_mu);
+	if (((size_t)nkeys + 1) * 2 > nkey_slots && !key_grow())
+		goto done;
+	size_t j = key_hash(s) & (nkey_slots - 1);
+
+	for (; key_slots[j].s; j = (j + 1) & (nkey_slots - 1)) {
+		if (key_slots[j].s == s) {
+			id = key_slots[j].id;
+			goto done;
+		}
+	}
+	if (nkeys / DV_KEY_CHUNK >= KEY_CHUNKS)
+		goto done;
+	if (!dv_key_chunks[nkeys / DV_KEY_CHUNK] &&
+	    !(dv_key_chunks[nkeys / DV_KEY_CHUNK] = calloc(DV_KEY_CHUNK, sizeof(const char *))))
+		goto done;
+	/* the name is in place before the id is handed out */
+	dv_key_chunks[nkeys / DV_KEY_CHUNK][nkeys % DV_KEY_CHUNK] = s;
+	key_slots[j].s = s;
+	key_slots[j].id = id = nkeys++;
+done:
+	pthread_mutex_unlock(&key_mu);
+	return id;
+}
+
 const void *dv_intern_bytes(const void *p, size_t n)
 {
 	return intern(p, n, KIND_BYTES);

@@ -383,15 +383,15 @@ static void test_file_block(void **state)
 			assert_string_equal(f->name, "a");
 			assert_int_equal(f->step, 1);
 			assert_int_equal(f->layer, 2);
-			assert_string_equal(f->tags[3].key, "layer_id");
-			assert_string_equal(f->tags[3].value, "2");
-			assert_string_equal(f->tags[4].key, "engine"); /* after the file's own */
+			assert_string_equal(dv_file_tag_key(f, 3), "layer_id");
+			assert_string_equal(dv_file_tag_value(f, 3), "2");
+			assert_string_equal(dv_file_tag_key(f, 4), "engine"); /* after the file's own */
 		}
 		/* keys are the run's, shared by its files */
 		for (size_t t = 0; t < f->ntags; t++)
 			for (size_t k = 0; k < ph->files[0].ntags; k++)
-				if (!strcmp(f->tags[t].key, ph->files[0].tags[k].key))
-					assert_ptr_equal(f->tags[t].key, ph->files[0].tags[k].key);
+				if (!strcmp(dv_file_tag_key(f, t), dv_file_tag_key(&ph->files[0], k)))
+					assert_ptr_equal(dv_file_tag_key(f, t), dv_file_tag_key(&ph->files[0], k));
 	}
 	dv_run_free(run);
 }
@@ -413,12 +413,12 @@ static void test_file_many_tags(void **state)
 	assert_int_equal(f->rank, 5);
 	assert_int_equal(f->step, 7);
 	assert_string_equal(f->name, "x");
-	assert_string_equal(f->tags[14].value, "14");
-	assert_string_equal(f->tags[15].key, "rank");
-	assert_string_equal(f->tags[16].key, "step");
-	assert_string_equal(f->tags[17].value, "6");
-	assert_string_equal(f->tags[19].key, "name");
-	assert_string_equal(f->tags[19].value, "y");
+	assert_string_equal(dv_file_tag_value(f, 14), "14");
+	assert_string_equal(dv_file_tag_key(f, 15), "rank");
+	assert_string_equal(dv_file_tag_key(f, 16), "step");
+	assert_string_equal(dv_file_tag_value(f, 17), "6");
+	assert_string_equal(dv_file_tag_key(f, 19), "name");
+	assert_string_equal(dv_file_tag_value(f, 19), "y");
 	dv_run_free(run);
 }
 

@@ -287,13 +287,8 @@ static void test_no_rules(void **state)
  * (a layer tag stays), the old name kept. */
 static void test_run(void **state)
 {
-	dv_tag t1[2] = {{strdup("name"), strdup("decoder.layers.3.attn")}, {strdup("dump_index"), strdup("1")}};
-	dv_tag t2[2] = {{strdup("name"), strdup("decoder.layers.4.attn")}, {strdup("layer_id"), strdup("9")}};
-	dv_dumpfile files[3] = {
-		{.tags = malloc(2 * sizeof(dv_tag)), .ntags = 2, .nfile_tags = 2, .layer = 3},
-		{.tags = malloc(2 * sizeof(dv_tag)), .ntags = 2, .nfile_tags = 2, .layer = 9},
-		{.tags = NULL, .ntags = 0, .stem = strdup("decoder.layers.5.x"), .layer = 5},
-	};
+	dv_dumpfile files[3];
+	dv_error e0;
 	dv_phase ph = {.name = "p", .files = files, .nfiles = 3};
 	dv_run run = {.phases = &ph, .nphases = 1};
 	dv_name_map *m = rules("^decoder\\.layers\\.(\\d+)=blocks.1$1", NULL);
@@ -301,15 +296,17 @@ static void test_run(void **state)
 	size_t n = 0;
 
 	(void)state;
-	memcpy(files[0].tags, t1, 2 * sizeof(dv_tag));
-	memcpy(files[1].tags, t2, 2 * sizeof(dv_tag));
-	files[0].name = files[0].tags[0].value;
-	files[1].name = files[1].tags[0].value;
-	files[2].name = files[2].stem;
+	assert_int_equal(dv_dumpfile_init(&files[0], "", "name=decoder.layers.3.attn___dump_index=1.pt", NULL, &e0), 0);
+	assert_int_equal(dv_dumpfile_init(&files[1], "", "name=decoder.layers.4.attn___layer_id=9.pt", NULL, &e0), 0);
+	assert_int_equal(dv_dumpfile_init(&files[2], "", "decoder.layers.5.x.pt", NULL, &e0), 0);
+	files[0].layer = 3;
+	files[2].layer = 5;
+	assert_ptr_equal(files[0].name, dv_file_tag_value(&files[0], 0));
+	assert_ptr_equal(files[2].name, files[2].stem);
 	assert_int_equal(dv_name_map_run(m, &run, NULL, &n, &err), 0);
 	assert_int_equal(n, 3);
 	assert_string_equal(files[0].name, "blocks.13.attn");
-	assert_ptr_equal(files[0].name, files[0].tags[0].value);
+	assert_ptr_equal(files[0].name, dv_file_tag_value(&files[0], 0));
 	assert_string_equal(files[0].unmapped_name, "decoder.layers.3.attn");
 	assert_int_equal(files[0].layer, -1);  /* "blocks" is no layer to the default regex */
 	assert_int_equal(files[1].layer, 9);   /* from its tag */
@@ -326,11 +323,8 @@ static void test_run(void **state)
 	assert_int_equal(files[1].layer, 9);
 	/* the first name is kept through a second renaming */
 	assert_string_equal(files[0].unmapped_name, "decoder.layers.3.attn");
-	for (int i = 0; i < 3; i++) {
-		dv_free_tags(files[i].tags, files[i].ntags);
-		free(files[i].stem);
-		free(files[i].unmapped_name);
-	}
+	for (int i = 0; i < 3; i++)
+		dv_dumpfile_free(&files[i]);
 	dv_name_map_free(m);
 }
 

@@ -488,10 +488,9 @@ static void make_phase(dv_phase *ph, const char *const *names, size_t n)
 	ph->nfiles = n;
 	for (size_t i = 0; i < n; i++) {
 		dv_dumpfile *f = &ph->files[i];
+		dv_error err;
 
-		f->filename = (char *)names[i];
-		f->ntags = dv_parse_tags(names[i], &f->tags);
-		f->name = dv_tag_get(f, "name");
+		assert_int_equal(dv_dumpfile_init(f, "", names[i], NULL, &err), 0);
 		f->step = tag_i64(f, "step");
 		f->rank = tag_i64(f, "rank");
 		f->dump_index = tag_i64(f, "dump_index");
@@ -502,7 +501,7 @@ static void make_phase(dv_phase *ph, const char *const *names, size_t n)
 static void free_phase(dv_phase *ph)
 {
 	for (size_t i = 0; i < ph->nfiles; i++)
-		dv_free_tags(ph->files[i].tags, ph->files[i].ntags);
+		dv_dumpfile_free(&ph->files[i]);
 	free(ph->files);
 }
 

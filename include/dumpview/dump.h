@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "dumpview/error.h"
+#include "dumpview/intern.h"
 #include "dumpview/metrics.h"
 
 #define DV_DEFAULT_BASE_DIR "/tmp/dumper"
@@ -27,17 +28,27 @@ typedef struct dv_tag {
 	char *value;
 } dv_tag;
 
+/* A listed file's tag, 8 bytes (a run may list hundreds of thousands of
+ * files, each with several tags): its key by number (dv_key_name, intern.h)
+ * and where its value lies in the file's block. Read it with
+ * dv_file_tag_key and dv_file_tag_value. */
+typedef struct dv_file_tag {
+	uint32_t key;          /* dv_key_name(key) */
+	uint32_t value;        /* offset of the NUL-terminated value in the block, or
+				  DV_TAG_VALUE_NAME: the file's name (renamed by --name-map) */
+} dv_file_tag;
+#define DV_TAG_VALUE_NAME UINT32_MAX
+
 /* A listed file keeps its names and tags in one allocation, its block: the
  * tags array (where the block starts: tags points at it), then path
  * (relpath and filename are its tails when they can be), stem (only when it
- * is the name) and each tag's value, NUL-terminated; tag keys are its run's
- * (dv_run.tag_keys), or in the block past a run's first DV_RUN_TAG_KEYS.
- * Kept small: a run may list hundreds of thousands. */
+ * is the name) and each tag's value, NUL-terminated; tag keys are numbers
+ * (dv_file_tag). Kept small: a run may list hundreds of thousands. */
 typedef struct dv_dumpfile {
 	char *path;            /* full path, for opening */
 	char *relpath;         /* relative to the run's root (what reports print) */
 	char *filename;        /* base name */
-	dv_tag *tags;          /* from the file name, plus the folder tags when a phase has several
+	dv_file_tag *tags;     /* from the file name, plus the folder tags when a phase has several
 				  subfolders: engine=<i>, rollout=<i>, sglang_dump=<ordinal by timestamp>
 				  (timestamps differ between runs), folder=<name> for any other;
 				  owned: the start of the block */
@@ -55,6 +66,17 @@ typedef struct dv_dumpfile {
 	uint16_t nfile_tags;   /* tags[0 .. nfile_tags) come from the file name, the rest from folders */
 	uint32_t block_size;   /* bytes of the block */
 } dv_dumpfile;
+
+static inline const char *dv_file_tag_key(const dv_dumpfile *f, size_t i)
+{
+	return dv_key_name(f->tags[i].key);
+}
+static inline const char *dv_file_tag_value(const dv_dumpfile *f, size_t i)
+{
+	uint32_t at = f->tags[i].value;
+
+	return at == DV_TAG_VALUE_NAME ? f->name : (const char *)f->tags + at;
+}
 
 #define DV_RUN_TAG_KEYS 256    /* tag keys a run shares among its files; more are copied */
 
@@ -80,7 +102,10 @@ typedef struct dv_run {
 	char **problems;       /* folders not read, one line each ("inference/x: cannot read
 				  folder: Permission denied"): they count as errored */
 	size_t nproblems;
-	char **tag_keys;       /* the distinct tag keys of its files, which point here */
+	/* the distinct tag keys of its files met first (DV_RUN_TAG_KEYS at
+	 * most), to number the next file's keys without a lock */
+	const char **tag_keys; /* interned */
+	uint32_t *tag_key_ids; /* their dv_key_id */
 	size_t ntag_keys;
 } dv_run;
 

@@ -21,6 +21,18 @@ const void *dv_intern_bytes(const void *p, size_t n);
 /* Bytes the table holds (values and index), for tests and the bench. */
 size_t dv_intern_held(void);
 
+/* Tag keys by number (a file's tag keeps 4 bytes for its key): the id of
+ * the key of kl bytes at k, the same for equal keys, DV_KEY_NONE when out
+ * of memory; dv_key_name gives the key back (NUL-terminated, interned). */
+#define DV_KEY_NONE UINT32_MAX
+#define DV_KEY_CHUNK 4096
+uint32_t dv_key_id(const char *k, size_t kl);
+extern const char **dv_key_chunks[];
+static inline const char *dv_key_name(uint32_t id)
+{
+	return dv_key_chunks[id / DV_KEY_CHUNK][id % DV_KEY_CHUNK];
+}
+
 /* A pool of same-sized objects, for what is kept per pair (results): no
  * allocator header or rounding per object, and the objects packed in large
  * blocks apart from the transient buffers of the scan's workers (which

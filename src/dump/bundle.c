@@ -132,7 +132,7 @@ static int table_columns(const dv_phase *ph, cols *c)
 {
 	for (size_t i = 0; ph && i < ph->nfiles; i++)
 		for (size_t k = 0; k < ph->files[i].ntags; k++)
-			if (cols_add(c, ph->files[i].tags[k].key) < 0)
+			if (cols_add(c, dv_file_tag_key(&ph->files[i], k)) < 0)
 				return -1;
 	return 0;
 }

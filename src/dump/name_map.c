@@ -391,22 +391,31 @@ int dv_name_map_apply(const dv_name_map *m, const char *name, char **out, dv_err
 
 static int map_file(const dv_name_map *m, dv_dumpfile *f, const pcre2_code *layer_re, dv_error *err)
 {
-	char *mapped, **slot = NULL;
+	char *mapped;
 	const char *v;
+	size_t tag = f->ntags;
 	int rc = dv_name_map_apply(m, f->name, &mapped, err);
 
 	if (rc <= 0)
 		return rc;
-	for (size_t i = 0; i < f->ntags && !slot; i++)
-		if (f->tags[i].value == f->name)
-			slot = &f->tags[i].value;
-	if (!slot)
-		slot = &f->stem;      /* no name tag: the name is the stem */
-	if (f->unmapped_name)
-		free(*slot);
-	else
-		f->unmapped_name = *slot;
-	*slot = mapped;
+	for (size_t i = 0; i < f->ntags && tag == f->ntags; i++)
+		if (dv_file_tag_value(f, i) == f->name)
+			tag = i;
+	if (tag < f->ntags) {
+		/* the name tag's value is the file's name from now on */
+		if (f->unmapped_name)
+			free((char *)f->name);
+		else
+			f->unmapped_name = (char *)dv_file_tag_value(f, tag);
+		f->tags[tag].value = DV_TAG_VALUE_NAME;
+	} else {
+		/* no name tag: the name is the stem */
+		if (f->unmapped_name)
+			free(f->stem);
+		else
+			f->unmapped_name = f->stem;
+		f->stem = mapped;
+	}
 	f->name = mapped;
 	/* a layer from a tag stays; one read from the name is read again */
 	v = dv_tag_get(f, "layer_id");

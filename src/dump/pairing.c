@@ -43,7 +43,7 @@ typedef struct skip_set {
 } skip_set;
 
 /* A phase's files mostly have the same tag keys in the same order (keys
- * are shared through the run, so the same pointers): which tags a key takes
+ * are numbered, so the same numbers): which tags a key takes
  * and their sorted order are then the last file's. */
 #define KEY_ORDER_MAX 32
 
@@ -55,7 +55,7 @@ typedef struct key_scratch {
 	bool order_known;       /* order below holds for files with keys[0 .. nkeys) */
 	const skip_set *order_skip;
 	uint16_t nkeys, nfile_tags, norder;
-	const char *keys[KEY_ORDER_MAX];
+	uint32_t keys[KEY_ORDER_MAX];   /* dv_file_tag.key */
 	uint16_t order[KEY_ORDER_MAX];  /* the key's tags, by index, sorted */
 	size_t klen[KEY_ORDER_MAX];     /* strlen of their keys */
 } key_scratch;
@@ -97,22 +97,21 @@ static int tag_order(key_scratch *ks, const dv_dumpfile *f, const folder_keys *f
 	if (!o)
 		return -1;
 	for (size_t i = 0; i < f->ntags; i++) {
-		const dv_tag *t = &f->tags[i];
+		const char *tk = dv_file_tag_key(f, i), *tv = dv_file_tag_value(f, i);
 		size_t at;
 
-		if (!strcmp(t->key, "dump_index"))
+		if (!strcmp(tk, "dump_index"))
 			continue;
-		if (i >= f->nfile_tags && !has_key(fk, t->key))
+		if (i >= f->nfile_tags && !has_key(fk, tk))
 			continue;
-		if (skip && dv_grouping_skips(skip->ctx, skip->g, t->key))
+		if (skip && dv_grouping_skips(skip->ctx, skip->g, tk))
 			continue;
 		/* insertion sort: a file has a few tags */
 		for (at = m; at > 0; at--) {
-			const dv_tag *u = &f->tags[o[at - 1]];
-			int c = strcmp(u->key, t->key);
+			int c = strcmp(dv_file_tag_key(f, o[at - 1]), tk);
 
 			distinct = distinct && c;
-			if ((c ? c : strcmp(u->value, t->value)) <= 0)
+			if ((c ? c : strcmp(dv_file_tag_value(f, o[at - 1]), tv)) <= 0)
 				break;
 			o[at] = o[at - 1];
 		}
@@ -130,7 +129,7 @@ static int tag_order(key_scratch *ks, const dv_dumpfile *f, const folder_keys *f
 		for (size_t i = 0; i < f->ntags; i++)
 			ks->keys[i] = f->tags[i].key;
 		for (size_t i = 0; i < m; i++)
-			ks->klen[i] = strlen(f->tags[o[i]].key);
+			ks->klen[i] = strlen(dv_file_tag_key(f, o[i]));
 	}
 	return 0;
 }
@@ -153,12 +152,11 @@ static const char *pairing_key(key_scratch *ks, const dv_dumpfile *f, const fold
 	}
 	known = order == ks->order && ks->order_known;
 	for (size_t i = 0; i < n; i++) {
-		const dv_tag *t = &f->tags[order[i]];
-		size_t vl = strlen(t->value);
+		size_t vl = strlen(dv_file_tag_value(f, order[i]));
 
 		if (i < KEY_ORDER_MAX)
 			vlen[i] = vl;
-		len += (known ? ks->klen[i] : strlen(t->key)) + vl + 2;
+		len += (known ? ks->klen[i] : strlen(dv_file_tag_key(f, order[i]))) + vl + 2;
 	}
 	size_t sl = 0;
 	const char *stem = NULL;
@@ -183,13 +181,13 @@ static const char *pairing_key(key_scratch *ks, const dv_dumpfile *f, const fold
 	}
 	p = ks->buf;
 	for (size_t i = 0; i < n; i++) {
-		const dv_tag *t = &f->tags[order[i]];
-		size_t kl = known ? ks->klen[i] : strlen(t->key), vl = i < KEY_ORDER_MAX ? vlen[i] : strlen(t->value);
+		const char *tk = dv_file_tag_key(f, order[i]), *tv = dv_file_tag_value(f, order[i]);
+		size_t kl = known ? ks->klen[i] : strlen(tk), vl = i < KEY_ORDER_MAX ? vlen[i] : strlen(tv);
 
-		memcpy(p, t->key, kl);
+		memcpy(p, tk, kl);
 		p += kl;
 		*p++ = '=';
-		memcpy(p, t->value, vl);
+		memcpy(p, tv, vl);
 		p += vl;
 		*p++ = '\x1f';
 	}
@@ -457,8 +455,8 @@ static int add_pair(pair_vec *pv, size_t phase, dv_pair_kind kind, const dv_dump
 static const char *folder_tag_of(const dv_dumpfile *f, const char *key)
 {
 	for (size_t i = f->nfile_tags; i < f->ntags; i++)
-		if (!strcmp(f->tags[i].key, key))
-			return f->tags[i].value;
+		if (!strcmp(dv_file_tag_key(f, i), key))
+			return dv_file_tag_value(f, i);
 	return NULL;
 }
 
@@ -550,7 +548,7 @@ static int choose_folder_keys(const dv_phase *bp, const dv_phase *tp, folder_key
 			const dv_dumpfile *f = &ph->files[i];
 
 			for (size_t t = f->nfile_tags; t < f->ntags; t++) {
-				const char *k = f->tags[t].key;
+				const char *k = dv_file_tag_key(f, t);
 				bool use;
 
 				if (has_key(fk, k))

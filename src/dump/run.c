@@ -315,28 +315,33 @@ static bool rel_is_tail(const char *dir, const char *reldir)
 	return !rn || !memcmp(reldir, dir + (dn - rn), rn - 1);
 }
 
-/* The run's copy of a tag key, NULL when out of memory or the run already
- * shares DV_RUN_TAG_KEYS keys (the file then keeps its own copy). */
-static char *intern_key(dv_run *run, const char *k, size_t kl, size_t hint)
+/* The number of a tag key (dv_key_id), through the run's table of the keys
+ * it met first: no lock for them. DV_KEY_NONE when out of memory. */
+static uint32_t intern_key(dv_run *run, const char *k, size_t kl, size_t hint)
 {
-	char **grown, *copy;
+	const char **grown;
+	uint32_t *grown_ids, id;
 
+	if (!run)
+		return dv_key_id(k, kl);
 	/* files of a run mostly name their tags in one order: the n-th tag's
 	 * key is then the n-th key the run met */
 	if (hint < run->ntag_keys && !strncmp(run->tag_keys[hint], k, kl) && !run->tag_keys[hint][kl])
-		return run->tag_keys[hint];
+		return run->tag_key_ids[hint];
 	for (size_t i = 0; i < run->ntag_keys; i++)
 		if (!strncmp(run->tag_keys[i], k, kl) && !run->tag_keys[i][kl])
-			return run->tag_keys[i];
-	if (run->ntag_keys == DV_RUN_TAG_KEYS)
-		return NULL;
+			return run->tag_key_ids[i];
+	if ((id = dv_key_id(k, kl)) == DV_KEY_NONE || run->ntag_keys == DV_RUN_TAG_KEYS)
+		return id;
 	if (!(grown = realloc(run->tag_keys, (run->ntag_keys + 1) * sizeof(*grown))))
-		return NULL;
+		return id;
 	run->tag_keys = grown;
-	if (!(copy = strndup(k, kl)))
-		return NULL;
-	run->tag_keys[run->ntag_keys++] = copy;
-	return copy;
+	if (!(grown_ids = realloc(run->tag_key_ids, (run->ntag_keys + 1) * sizeof(*grown_ids))))
+		return id;
+	run->tag_key_ids = grown_ids;
+	run->tag_keys[run->ntag_keys] = dv_key_name(id);
+	run->tag_key_ids[run->ntag_keys++] = id;
+	return id;
 }
 
 static char *put(char **at, const char *s, size_t n)
@@ -350,7 +355,7 @@ static char *put(char **at, const char *s, size_t n)
 }
 
 /* One file with its name's tags, at dir/fname (reldir/fname relative to
- * the run): one allocation holds its tags and names; tag keys are shared
+ * the run): one allocation holds its tags and names; tag keys are numbered
  * through the run's table when run is given. */
 static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const char *fname, const pcre2_code *layer_re,
 		     dv_run *run, dv_error *err)
@@ -360,7 +365,8 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	size_t dn = dl ? dl + (dir[dl - 1] != '/') : 0, rn = rl ? rl + (reldir[rl - 1] != '/') : 0;
 	bool tail = rel_is_tail(dir, reldir), has_name = false;
 	const char *p, *k, *v;
-	char *at, *keys[16];
+	char *at;
+	uint32_t keys[16];
 	/* the first 16 tags' parts, not parsed twice */
 	struct {
 		const char *k, *v;
@@ -370,16 +376,15 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	memset(f, 0, sizeof(*f));
 	strings = dn + fl + 1 + (tail ? 0 : rn + fl + 1);
 	for (p = fname; dv_tag_next(&p, fname + sl, &k, &kl, &v, &vl); n++) {
-		char *shared = n < 16 && run ? intern_key(run, k, kl, n) : NULL;
-
 		if (n < 16) {
-			keys[n] = shared;
+			if ((keys[n] = intern_key(run, k, kl, n)) == DV_KEY_NONE)
+				return dv_error_set(err, "%s: out of memory", dir);
 			part[n].k = k;
 			part[n].kl = kl;
 			part[n].v = v;
 			part[n].vl = vl;
 		}
-		strings += (shared ? 0 : kl + 1) + vl + 1;
+		strings += vl + 1;
 		has_name = has_name || (kl == 4 && !memcmp(k, "name", 4));
 	}
 	/* the stem is kept apart only as the name: otherwise it is the file
@@ -387,13 +392,13 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	if (!has_name)
 		strings += sl + 1;
 	/* the record's narrow counts: a file name of NAME_MAX bytes is far below */
-	if (n > UINT16_MAX - MAX_DEPTH - 2 || n * sizeof(dv_tag) + strings > UINT32_MAX)
+	if (n > UINT16_MAX - MAX_DEPTH - 2 || n * sizeof(dv_file_tag) + strings >= UINT32_MAX)
 		return dv_error_set(err, "%s/%s: file name too long", dir, fname);
-	f->block_size = (uint32_t)(n * sizeof(dv_tag) + strings);
+	f->block_size = (uint32_t)(n * sizeof(dv_file_tag) + strings);
 	if (!(f->tags = malloc(f->block_size)))
 		return dv_error_set(err, "%s: out of memory", dir);
 	f->ntags = f->nfile_tags = (uint16_t)n;
-	at = (char *)f->tags + n * sizeof(dv_tag);
+	at = (char *)f->tags + n * sizeof(dv_file_tag);
 	f->path = at;
 	memcpy(at, dir, dl);
 	if (dn > dl)
@@ -431,8 +436,13 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 			break;
 		}
 
-		f->tags[n].key = n < 16 && keys[n] ? keys[n] : put(&at, k, kl);
-		f->tags[n].value = put(&at, v, vl);
+		f->tags[n].key = n < 16 ? keys[n] : intern_key(run, k, kl, n);
+		if (f->tags[n].key == DV_KEY_NONE) {
+			free(f->tags);
+			memset(f, 0, sizeof(*f));
+			return dv_error_set(err, "%s: out of memory", dir);
+		}
+		f->tags[n].value = (uint32_t)(put(&at, v, vl) - (char *)f->tags);
 		switch (kl) {
 		case 4:
 			special = !memcmp(k, "name", 4) ? &name : !memcmp(k, "step", 4) ? &step
@@ -452,7 +462,7 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 			break;
 		}
 		if (special && !*special)
-			*special = f->tags[n].value;
+			*special = (const char *)f->tags + f->tags[n].value;
 	}
 
 	f->name = name;
@@ -552,20 +562,23 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 			     dv_error *err)
 {
 	size_t kl = strlen(key), vl = strlen(val);
-	char *shared = intern_key(pb->w->run, key, kl, SIZE_MAX);
+	uint32_t id = intern_key(pb->w->run, key, kl, SIZE_MAX);
 
+	if (id == DV_KEY_NONE)
+		return dv_error_set(err, "%s: out of memory", pb->root);
 	for (size_t i = from; i < to; i++) {
 		dv_dumpfile *f = &pb->files[i];
-		size_t old_tags = f->ntags * sizeof(dv_tag), old_strings = f->block_size - old_tags;
-		size_t size = f->block_size + sizeof(dv_tag) + (shared ? 0 : kl + 1) + vl + 1;
-		char *block = malloc(size), *old = (char *)f->tags, *at;
+		size_t old_tags = f->ntags * sizeof(dv_file_tag), old_strings = f->block_size - old_tags;
+		size_t size = f->block_size + sizeof(dv_file_tag) + vl + 1;
+		char *block, *old = (char *)f->tags, *at;
 		ptrdiff_t delta;
 
-		if (!block)
+		if (size >= UINT32_MAX || !(block = malloc(size)))
 			return dv_error_set(err, "%s: out of memory", pb->root);
-		/* the strings move as one: every pointer into them moves by delta */
-		memcpy(block + old_tags + sizeof(dv_tag), old + old_tags, old_strings);
-		delta = (block + old_tags + sizeof(dv_tag)) - (old + old_tags);
+		/* the strings move as one: every pointer into them moves by delta,
+		 * every value's offset by one tag */
+		memcpy(block + old_tags + sizeof(dv_file_tag), old + old_tags, old_strings);
+		delta = (block + old_tags + sizeof(dv_file_tag)) - (old + old_tags);
 #define MOVED(ptr) ((uintptr_t)(ptr) >= (uintptr_t)old && (uintptr_t)(ptr) < (uintptr_t)old + f->block_size \
 			    ? (ptr) + delta : (ptr))
 		f->path = MOVED(f->path);
@@ -574,18 +587,17 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 		f->stem = MOVED(f->stem);
 		f->name = MOVED(f->name);
 		f->unmapped_name = MOVED(f->unmapped_name);
-		memcpy(block, old, old_tags);
-		f->tags = (dv_tag *)block;
-		for (size_t t = 0; t < f->ntags; t++) {
-			f->tags[t].key = MOVED(f->tags[t].key);
-			f->tags[t].value = MOVED(f->tags[t].value);
-		}
 #undef MOVED
+		memcpy(block, old, old_tags);
+		f->tags = (dv_file_tag *)block;
+		for (size_t t = 0; t < f->ntags; t++)
+			if (f->tags[t].value != DV_TAG_VALUE_NAME)
+				f->tags[t].value += (uint32_t)sizeof(dv_file_tag);
 		memmove(&f->tags[f->nfile_tags + 1], &f->tags[f->nfile_tags],
-			(f->ntags - f->nfile_tags) * sizeof(dv_tag));
-		at = block + old_tags + sizeof(dv_tag) + old_strings;
-		f->tags[f->nfile_tags].key = shared ? shared : put(&at, key, kl);
-		f->tags[f->nfile_tags].value = put(&at, val, vl);
+			(f->ntags - f->nfile_tags) * sizeof(dv_file_tag));
+		at = block + old_tags + sizeof(dv_file_tag) + old_strings;
+		f->tags[f->nfile_tags].key = id;
+		f->tags[f->nfile_tags].value = (uint32_t)(put(&at, val, vl) - block);
 		f->ntags++;
 		free(old);
 		f->block_size = (uint32_t)size;
@@ -1113,9 +1125,8 @@ void dv_run_free(dv_run *run)
 	for (size_t i = 0; i < run->nproblems; i++)
 		free(run->problems[i]);
 	free(run->problems);
-	for (size_t i = 0; i < run->ntag_keys; i++)
-		free(run->tag_keys[i]);
 	free(run->tag_keys);
+	free(run->tag_key_ids);
 	free(run->root);
 	free(run->spec);
 	free(run);

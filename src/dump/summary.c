@@ -71,7 +71,7 @@ static size_t tag_keys(const dv_phase *ph, const char ***keys_out)
 
 	for (size_t i = 0; i < ph->nfiles; i++) {
 		for (size_t t = 0; t < ph->files[i].ntags; t++) {
-			const char *k = ph->files[i].tags[t].key;
+			const char *k = dv_file_tag_key(&ph->files[i], t);
 			size_t j;
 
 			for (j = 0; j < n && strcmp(keys[j], k); j++)
@@ -148,7 +148,7 @@ static size_t folder_groups(const dv_phase *ph, dv_label_count **out)
 		if (f->ntags == f->nfile_tags || !(m = open_memstream(&label, &len)))
 			continue;
 		for (size_t t = f->nfile_tags; t < f->ntags; t++)
-			fprintf(m, "%s%s=%s", t > f->nfile_tags ? " " : "", f->tags[t].key, f->tags[t].value);
+			fprintf(m, "%s%s=%s", t > f->nfile_tags ? " " : "", dv_file_tag_key(f, t), dv_file_tag_value(f, t));
 		if (fclose(m)) {
 			free(label);
 			continue;

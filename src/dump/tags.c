@@ -100,8 +100,8 @@ void dv_free_tags(dv_tag *tags, size_t ntags)
 const char *dv_tag_get(const dv_dumpfile *f, const char *key)
 {
 	for (size_t i = 0; i < f->ntags; i++)
-		if (!strcmp(f->tags[i].key, key))
-			return f->tags[i].value;
+		if (!strcmp(dv_file_tag_key(f, i), key))
+			return dv_file_tag_value(f, i);
 	return NULL;
 }
 

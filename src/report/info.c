@@ -100,9 +100,9 @@ void dv_info_text_phase(FILE *out, const dv_run *run, const dv_phase_summary *s)
 		fputs("\n      ", out);
 		for (size_t t = 0; t < f->ntags; t++) {
 			fputs(t ? "  " : "", out);
-			dv_term_fputs(f->tags[t].key, out);
+			dv_term_fputs(dv_file_tag_key(f, t), out);
 			fputc('=', out);
-			dv_term_fputs(f->tags[t].value, out);
+			dv_term_fputs(dv_file_tag_value(f, t), out);
 		}
 		if (f->layer >= 0 && !dv_tag_get(f, "layer_id") && !dv_tag_get(f, "layer"))
 			fprintf(out, "%slayer=%d (from the name)", f->ntags ? "  " : "", f->layer);
@@ -172,9 +172,9 @@ void dv_info_jsonl_phase(FILE *out, const dv_run *run, const dv_phase_summary *s
 		for (size_t t = 0; t < f->ntags; t++) {
 			if (t)
 				fputc(',', out);
-			dv_json_write_string(out, f->tags[t].key);
+			dv_json_write_string(out, dv_file_tag_key(f, t));
 			fputc(':', out);
-			dv_json_write_string(out, f->tags[t].value);
+			dv_json_write_string(out, dv_file_tag_value(f, t));
 		}
 		fputs("},\"name\":", out);
 		dv_json_write_string(out, f->name);
