@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "dumpview/comparison.h"
+#include "dumpview/logical.h"
 
 #include "dump_fixture.h"
 
@@ -389,8 +390,15 @@ static void test_open_progressive(void **state)
 			assert_int_equal(part->pairs[i].kind, whole->pairs[i].kind);
 			assert_ptr_equal(part->pairs[i].name, whole->pairs[i].name);
 			assert_int_equal(part->pairs[i].nbase, whole->pairs[i].nbase);
-			for (uint32_t f = 0; f < part->pairs[i].nbase + part->pairs[i].ntarg; f++)
-				assert_ptr_equal(part->pairs[i].files[f], whole->pairs[i].files[f]);
+			for (int side = 0; side < 2; side++) {
+				size_t n, wn;
+				const dv_dumpfile *const *pf = dv_pair_files(&part->pairs[i], side, &n),
+						  *const *wf = dv_pair_files(&whole->pairs[i], side, &wn);
+
+				assert_int_equal(n, wn);
+				for (size_t f = 0; f < n; f++)
+					assert_ptr_equal(pf[f], wf[f]);
+			}
 		}
 	}
 	/* results computed on a partial comparison move to the whole one: a

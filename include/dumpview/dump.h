@@ -78,7 +78,8 @@ static inline const char *dv_file_tag_value(const dv_dumpfile *f, size_t i)
 	return at == DV_TAG_VALUE_NAME ? f->name : (const char *)f->tags + at;
 }
 
-#define DV_RUN_TAG_KEYS 256    /* tag keys a run shares among its files; more are copied */
+#define DV_RUN_TAG_KEYS 256    /* tag keys a run numbers without a lock; more through the
+				  process-wide key table (intern.h) */
 
 /* The phase of .pt files lying in a run's root folder beside phase folders. */
 #define DV_ROOT_PHASE "(root)"
@@ -201,7 +202,9 @@ typedef struct dv_pair {
 	const dv_dumpfile *base;      /* the first baseline file; NULL when TARGET_ONLY */
 	const dv_dumpfile *targ;      /* the first target file; NULL when BASELINE_ONLY */
 	const dv_dumpfile *const *files; /* every file: nbase baseline ones, then ntarg target
-					    ones, each side in (step, rank, dump_index) order */
+					    ones, each side in (step, rank, dump_index) order;
+					    NULL when at most one a side (base, targ): read
+					    them with dv_pair_files */
 	uint32_t nbase, ntarg;
 	const struct dv_logical_ctx *lctx; /* how its phase's logical tensors are read */
 	struct dv_logical_result *logical; /* what a computed multi-file or dims pair adds

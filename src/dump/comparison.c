@@ -295,7 +295,8 @@ static dv_comparison *concat_parts(const dv_comparison_opts *opts, dv_comparison
 		nph += parts[d]->nphases;
 		npairs += parts[d]->npairs;
 		for (size_t i = 0; i < parts[d]->npairs; i++)
-			nfiles += parts[d]->pairs[i].nbase + parts[d]->pairs[i].ntarg;
+			if (parts[d]->pairs[i].files)
+				nfiles += parts[d]->pairs[i].nbase + parts[d]->pairs[i].ntarg;
 	}
 	if (set_selection(cmp, opts->phases, opts->nphases, err))
 		goto fail;
@@ -327,7 +328,8 @@ static dv_comparison *concat_parts(const dv_comparison_opts *opts, dv_comparison
 			pp->count = pt->phases[k].count;
 		}
 		for (size_t i = 0; i < pt->npairs; i++)
-			pfiles += pt->pairs[i].nbase + pt->pairs[i].ntarg;
+			if (pt->pairs[i].files)
+				pfiles += pt->pairs[i].nbase + pt->pairs[i].ntarg;
 		if (pfiles)
 			memcpy(cmp->pair_files + fat, pt->pair_files, pfiles * sizeof(*cmp->pair_files));
 		for (size_t i = 0; i < pt->npairs; i++) {
@@ -336,7 +338,7 @@ static dv_comparison *concat_parts(const dv_comparison_opts *opts, dv_comparison
 
 			memcpy(q, from, sizeof(*q));
 			q->phase = from->phase + P;
-			q->files = cmp->pair_files + fat + (from->files - pt->pair_files);
+			q->files = from->files ? cmp->pair_files + fat + (from->files - pt->pair_files) : NULL;
 			q->lctx = cmp->phases[q->phase].lctx;
 			q->logical = NULL;
 			q->result = (dv_pair_result *)&dv_pair_result_none;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dumpview/comparison.h"
+#include "dumpview/logical.h"
 #include "dumpview/name_map.h"
 
 typedef struct rule {
@@ -496,7 +497,8 @@ static int side_names(const dv_comparison *cmp, const dv_phase_pairs *pp, int si
 	*nout = 0;
 	for (size_t i = pp->first; i < pp->first + pp->count; i++) {
 		const dv_pair *p = &cmp->pairs[i];
-		size_t from = side ? p->nbase : 0, count = side ? p->ntarg : p->nbase;
+		size_t count;
+		const dv_dumpfile *const *files = dv_pair_files(p, side, &count);
 
 		for (size_t k = 0; k < count; k++) {
 			if (n == cap) {
@@ -506,7 +508,7 @@ static int side_names(const dv_comparison *cmp, const dv_phase_pairs *pp, int si
 					goto oom;
 				items = grown;
 			}
-			items[n].f = p->files[from + k];
+			items[n].f = files[k];
 			items[n].order = n;
 			items[n].paired = p->kind == DV_PAIR_MATCHED;
 			n++;

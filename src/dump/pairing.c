@@ -641,6 +641,9 @@ static int file_vec_add(file_vec *fv, const dv_dumpfile *f)
 /* One logical tensor of nb baseline and nt target files (one side may have
  * none). Its files go to fv; the pair keeps their offset until the vector
  * stops moving (dv_comparison_pair fixes the pointers up). */
+/* A pair's files offset while pairing: none, its files are base and targ */
+#define NO_FILE_LIST UINTPTR_MAX
+
 static int add_group(pair_vec *pv, file_vec *fv, size_t phase, const dv_logical_ctx *lctx, const keyed *b,
 		     size_t nb, const keyed *t, size_t nt, const pcre2_code *filter)
 {
@@ -656,13 +659,19 @@ static int add_group(pair_vec *pv, file_vec *fv, size_t phase, const dv_logical_
 	if (rc || pv->n == before)
 		return rc;
 	p = &pv->v[pv->n - 1];
-	for (size_t i = 0; i < nb; i++)
-		if (file_vec_add(fv, b[i].file))
-			return -1;
-	for (size_t i = 0; i < nt; i++)
-		if (file_vec_add(fv, t[i].file))
-			return -1;
-	p->files = (const dv_dumpfile *const *)(uintptr_t)at;
+	if (nb <= 1 && nt <= 1) {
+		/* its files are base and targ: no list (dv_pair_files), 16 bytes
+		 * less a pair */
+		p->files = (const dv_dumpfile *const *)NO_FILE_LIST;
+	} else {
+		for (size_t i = 0; i < nb; i++)
+			if (file_vec_add(fv, b[i].file))
+				return -1;
+		for (size_t i = 0; i < nt; i++)
+			if (file_vec_add(fv, t[i].file))
+				return -1;
+		p->files = (const dv_dumpfile *const *)(uintptr_t)at;
+	}
 	p->nbase = (uint32_t)nb;
 	p->ntarg = (uint32_t)nt;
 	p->lctx = lctx;
@@ -976,7 +985,7 @@ int dv_comparison_pair(dv_comparison *cmp, const pcre2_code *filter, dv_error *e
 	cmp->npairs = pv.n;
 	cmp->pair_files = fv.v;
 	for (size_t i = 0; i < pv.n; i++)
-		pv.v[i].files = fv.v + (uintptr_t)pv.v[i].files;
+		pv.v[i].files = (uintptr_t)pv.v[i].files == NO_FILE_LIST ? NULL : fv.v + (uintptr_t)pv.v[i].files;
 	/* the per-phase counts the compute path keeps start from the pairs made */
 	dv_comparison_recount(cmp);
 	return 0;
