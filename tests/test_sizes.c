@@ -2,12 +2,13 @@
  * pair): a result and a logical result are kept for every pair after the
  * scan, so a field added inline costs that much times the pair count. Grow
  * them only knowingly (and update bench/README.md's figures). Also the intern
- * table and the pools they live in. */
+ * table, the key table and the pools they live in. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -30,6 +31,7 @@ _Static_assert(sizeof(dv_stats) <= STATS_BYTES, "dv_stats grew: a result keeps t
 _Static_assert(sizeof(dv_result_desc) <= DESC_BYTES, "dv_result_desc grew: a result keeps two");
 _Static_assert(sizeof(dv_pair) <= PAIR_BYTES, "dv_pair grew: one a pair");
 _Static_assert(sizeof(dv_dumpfile) <= DUMPFILE_BYTES, "dv_dumpfile grew: two a pair");
+_Static_assert(sizeof(dv_file_tag) == 8, "dv_file_tag grew: several a file");
 
 static void test_kept_sizes(void **state)
 {
@@ -40,6 +42,30 @@ static void test_kept_sizes(void **state)
 	assert_true(sizeof(dv_result_desc) <= DESC_BYTES);
 	assert_true(sizeof(dv_pair) <= PAIR_BYTES);
 	assert_true(sizeof(dv_dumpfile) <= DUMPFILE_BYTES);
+	assert_int_equal(sizeof(dv_file_tag), 8);
+}
+
+/* Tag keys by number: equal keys one number, the name given back whole. */
+static void test_key_ids(void **state)
+{
+	(void)state;
+	uint32_t a = dv_key_id("layer_id=3", 8), b = dv_key_id("layer_id", 8), c = dv_key_id("layer", 5);
+
+	assert_int_not_equal(a, DV_KEY_NONE);
+	assert_int_equal(a, b);
+	assert_int_not_equal(a, c);
+	assert_string_equal(dv_key_name(a), "layer_id");
+	assert_string_equal(dv_key_name(c), "layer");
+	/* many keys: the table grows, earlier numbers stay */
+	for (int i = 0; i < 10000; i++) {
+		char k[32];
+		int n = snprintf(k, sizeof(k), "key%d", i);
+		uint32_t id = dv_key_id(k, (size_t)n);
+
+		assert_int_not_equal(id, DV_KEY_NONE);
+		assert_string_equal(dv_key_name(id), k);
+	}
+	assert_int_equal(dv_key_id("layer_id", 8), a);
 }
 
 /* Equal values are one copy; different ones are kept apart, long ones whole. */
@@ -137,6 +163,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kept_sizes),
 		cmocka_unit_test(test_intern),
+		cmocka_unit_test(test_key_ids),
 		cmocka_unit_test(test_intern_threads),
 		cmocka_unit_test(test_pool),
 	};
