@@ -986,6 +986,57 @@ static void test_pairing_empty_and_extra_folders(void **state)
 	dv_comparison_free(cmp);
 }
 
+/* A tag value seen again in a run is kept once (numbered through the key
+ * table) for every file after its first; one seen once (a dump_index) stays
+ * in the file's block. Read the same either way. */
+static void test_shared_tag_values(void **state)
+{
+	(void)state;
+	char rel[128];
+
+	for (int i = 0; i < 6; i++) {
+		snprintf(rel, sizeof(rel), "shv/p/step=0___rank=0___dump_index=%d___name=%s___status=disabled.pt", i,
+			 i % 2 ? "attn_q" : "mlp_out");
+		touch(rel);
+	}
+	dv_run *run = open_run("shv");
+	const dv_phase *ph = &run->phases[0];
+	const char *seen_name[2] = {NULL, NULL};
+
+	assert_int_equal(ph->nfiles, 6);
+	for (size_t i = 0; i < ph->nfiles; i++) {
+		const dv_dumpfile *f = &ph->files[i];
+		char want[16];
+
+		snprintf(want, sizeof(want), "%lld", (long long)f->dump_index);
+		assert_string_equal(dv_tag_get(f, "dump_index"), want);
+		assert_string_equal(dv_tag_get(f, "status"), "disabled");
+		assert_string_equal(dv_tag_get(f, "step"), "0");
+		assert_string_equal(f->name, f->dump_index % 2 ? "attn_q" : "mlp_out");
+		assert_ptr_equal(f->name, dv_tag_get(f, "name"));
+		for (size_t t = 0; t < f->ntags; t++) {
+			bool in_block = !(f->tags[t].value & DV_TAG_VALUE_SHARED);
+			const char *v = dv_file_tag_value(f, t);
+
+			/* each file's own dump_index in its block */
+			if (!strcmp(dv_file_tag_key(f, t), "dump_index"))
+				assert_true(in_block);
+			assert_true(!in_block || (v >= (const char *)f->tags && v < (const char *)f->tags + f->block_size));
+		}
+		/* the third file of a name shares it with the second */
+		if (f->dump_index >= 2) {
+			const char *shared = seen_name[f->dump_index % 2];
+
+			if (shared && f->dump_index >= 4)
+				assert_ptr_equal(f->name, shared);
+			seen_name[f->dump_index % 2] = f->name;
+		}
+	}
+	/* "disabled" is every file's after the first: one copy */
+	assert_ptr_equal(dv_tag_get(&ph->files[4], "status"), dv_tag_get(&ph->files[5], "status"));
+	dv_run_free(run);
+}
+
 static void test_walk_limits(void **state)
 {
 	dv_run *run;
@@ -1252,6 +1303,7 @@ int main(void)
 		cmocka_unit_test(test_layout_stray_root_file),
 		cmocka_unit_test(test_layout_files_beside_subfolders),
 		cmocka_unit_test(test_pairing_empty_and_extra_folders),
+		cmocka_unit_test(test_shared_tag_values),
 		cmocka_unit_test(test_walk_limits),
 		cmocka_unit_test(test_comparison_warnings),
 		cmocka_unit_test(test_diagnosis_agrees_with_summary),

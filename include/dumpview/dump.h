@@ -34,9 +34,12 @@ typedef struct dv_tag {
  * dv_file_tag_key and dv_file_tag_value. */
 typedef struct dv_file_tag {
 	uint32_t key;          /* dv_key_name(key) */
-	uint32_t value;        /* offset of the NUL-terminated value in the block, or
-				  DV_TAG_VALUE_NAME: the file's name (renamed by --name-map) */
+	uint32_t value;        /* offset of the NUL-terminated value in the block; with
+				  DV_TAG_VALUE_SHARED, a value many files have: dv_key_name
+				  of the rest; DV_TAG_VALUE_NAME: the file's name (renamed
+				  by --name-map) */
 } dv_file_tag;
+#define DV_TAG_VALUE_SHARED 0x80000000u
 #define DV_TAG_VALUE_NAME UINT32_MAX
 
 /* A listed file keeps its names and tags in one allocation, its block: the
@@ -75,7 +78,9 @@ static inline const char *dv_file_tag_value(const dv_dumpfile *f, size_t i)
 {
 	uint32_t at = f->tags[i].value;
 
-	return at == DV_TAG_VALUE_NAME ? f->name : (const char *)f->tags + at;
+	if (at == DV_TAG_VALUE_NAME)
+		return f->name;
+	return at & DV_TAG_VALUE_SHARED ? dv_key_name(at & ~DV_TAG_VALUE_SHARED) : (const char *)f->tags + at;
 }
 
 #define DV_RUN_TAG_KEYS 256    /* tag keys a run numbers without a lock; more through the
@@ -108,6 +113,7 @@ typedef struct dv_run {
 	const char **tag_keys; /* interned */
 	uint32_t *tag_key_ids; /* their dv_key_id */
 	size_t ntag_keys;
+	struct dv_run_values **tag_values; /* DV_RUN_TAG_KEYS: each key's recent values (run.c) */
 } dv_run;
 
 typedef struct dv_run_opts {

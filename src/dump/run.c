@@ -317,20 +317,25 @@ static bool rel_is_tail(const char *dir, const char *reldir)
 
 /* The number of a tag key (dv_key_id), through the run's table of the keys
  * it met first: no lock for them. DV_KEY_NONE when out of memory. */
-static uint32_t intern_key(dv_run *run, const char *k, size_t kl, size_t hint)
+static uint32_t intern_key(dv_run *run, const char *k, size_t kl, size_t hint, size_t *slot)
 {
 	const char **grown;
 	uint32_t *grown_ids, id;
 
+	*slot = SIZE_MAX;
 	if (!run)
 		return dv_key_id(k, kl);
 	/* files of a run mostly name their tags in one order: the n-th tag's
 	 * key is then the n-th key the run met */
-	if (hint < run->ntag_keys && !strncmp(run->tag_keys[hint], k, kl) && !run->tag_keys[hint][kl])
+	if (hint < run->ntag_keys && !strncmp(run->tag_keys[hint], k, kl) && !run->tag_keys[hint][kl]) {
+		*slot = hint;
 		return run->tag_key_ids[hint];
+	}
 	for (size_t i = 0; i < run->ntag_keys; i++)
-		if (!strncmp(run->tag_keys[i], k, kl) && !run->tag_keys[i][kl])
+		if (!strncmp(run->tag_keys[i], k, kl) && !run->tag_keys[i][kl]) {
+			*slot = i;
 			return run->tag_key_ids[i];
+		}
 	if ((id = dv_key_id(k, kl)) == DV_KEY_NONE || run->ntag_keys == DV_RUN_TAG_KEYS)
 		return id;
 	if (!(grown = realloc(run->tag_keys, (run->ntag_keys + 1) * sizeof(*grown))))
@@ -340,8 +345,47 @@ static uint32_t intern_key(dv_run *run, const char *k, size_t kl, size_t hint)
 		return id;
 	run->tag_key_ids = grown_ids;
 	run->tag_keys[run->ntag_keys] = dv_key_name(id);
+	*slot = run->ntag_keys;
 	run->tag_key_ids[run->ntag_keys++] = id;
 	return id;
+}
+
+/* A key's recent values: one seen again is kept once for every file
+ * (numbered through the key table: "0", "disabled", a tensor's name), one
+ * seen once stays in the file's block (a dump_index is each file's own). */
+#define RECENT_VALUES 16
+typedef struct dv_run_values {
+	struct {
+		char text[23];
+		unsigned char len;     /* the value's length + 1; 0: empty */
+		uint32_t id;           /* DV_KEY_NONE: seen once */
+	} v[RECENT_VALUES];
+	unsigned next;
+} dv_run_values;
+
+/* The value's number when it is to be shared, else DV_KEY_NONE. */
+static uint32_t shared_value(dv_run *run, size_t slot, const char *v, size_t vl)
+{
+	dv_run_values *c;
+
+	if (!run || slot >= DV_RUN_TAG_KEYS || vl >= sizeof(c->v[0].text))
+		return DV_KEY_NONE;
+	if (!run->tag_values && !(run->tag_values = calloc(DV_RUN_TAG_KEYS, sizeof(*run->tag_values))))
+		return DV_KEY_NONE;
+	if (!(c = run->tag_values[slot]) && !(c = run->tag_values[slot] = calloc(1, sizeof(*c))))
+		return DV_KEY_NONE;
+	for (int i = 0; i < RECENT_VALUES; i++) {
+		if (c->v[i].len != vl + 1 || memcmp(c->v[i].text, v, vl))
+			continue;
+		if (c->v[i].id == DV_KEY_NONE)
+			c->v[i].id = dv_key_id(v, vl); /* seen again: shared from now on */
+		return c->v[i].id < DV_TAG_VALUE_SHARED ? c->v[i].id : DV_KEY_NONE;
+	}
+	c->next = (c->next + 1) % RECENT_VALUES;
+	memcpy(c->v[c->next].text, v, vl);
+	c->v[c->next].len = (unsigned char)(vl + 1);
+	c->v[c->next].id = DV_KEY_NONE;
+	return DV_KEY_NONE;
 }
 
 static char *put(char **at, const char *s, size_t n)
@@ -366,7 +410,7 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	bool tail = rel_is_tail(dir, reldir), has_name = false;
 	const char *p, *k, *v;
 	char *at;
-	uint32_t keys[16];
+	uint32_t keys[16], values[16];
 	/* the first 16 tags' parts, not parsed twice */
 	struct {
 		const char *k, *v;
@@ -377,14 +421,17 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	strings = dn + fl + 1 + (tail ? 0 : rn + fl + 1);
 	for (p = fname; dv_tag_next(&p, fname + sl, &k, &kl, &v, &vl); n++) {
 		if (n < 16) {
-			if ((keys[n] = intern_key(run, k, kl, n)) == DV_KEY_NONE)
+			size_t slot;
+
+			if ((keys[n] = intern_key(run, k, kl, n, &slot)) == DV_KEY_NONE)
 				return dv_error_set(err, "%s: out of memory", dir);
+			values[n] = shared_value(run, slot, v, vl);
 			part[n].k = k;
 			part[n].kl = kl;
 			part[n].v = v;
 			part[n].vl = vl;
 		}
-		strings += vl + 1;
+		strings += n < 16 && values[n] != DV_KEY_NONE ? 0 : vl + 1;
 		has_name = has_name || (kl == 4 && !memcmp(k, "name", 4));
 	}
 	/* the stem is kept apart only as the name: otherwise it is the file
@@ -392,7 +439,7 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	if (!has_name)
 		strings += sl + 1;
 	/* the record's narrow counts: a file name of NAME_MAX bytes is far below */
-	if (n > UINT16_MAX - MAX_DEPTH - 2 || n * sizeof(dv_file_tag) + strings >= UINT32_MAX)
+	if (n > UINT16_MAX - MAX_DEPTH - 2 || n * sizeof(dv_file_tag) + strings >= DV_TAG_VALUE_SHARED)
 		return dv_error_set(err, "%s/%s: file name too long", dir, fname);
 	f->block_size = (uint32_t)(n * sizeof(dv_file_tag) + strings);
 	if (!(f->tags = malloc(f->block_size)))
@@ -436,13 +483,18 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 			break;
 		}
 
-		f->tags[n].key = n < 16 ? keys[n] : intern_key(run, k, kl, n);
+		size_t slot;
+
+		f->tags[n].key = n < 16 ? keys[n] : intern_key(run, k, kl, n, &slot);
 		if (f->tags[n].key == DV_KEY_NONE) {
 			free(f->tags);
 			memset(f, 0, sizeof(*f));
 			return dv_error_set(err, "%s: out of memory", dir);
 		}
-		f->tags[n].value = (uint32_t)(put(&at, v, vl) - (char *)f->tags);
+		if (n < 16 && values[n] != DV_KEY_NONE)
+			f->tags[n].value = DV_TAG_VALUE_SHARED | values[n];
+		else
+			f->tags[n].value = (uint32_t)(put(&at, v, vl) - (char *)f->tags);
 		switch (kl) {
 		case 4:
 			special = !memcmp(k, "name", 4) ? &name : !memcmp(k, "step", 4) ? &step
@@ -462,7 +514,7 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 			break;
 		}
 		if (special && !*special)
-			*special = (const char *)f->tags + f->tags[n].value;
+			*special = dv_file_tag_value(f, n);
 	}
 
 	f->name = name;
@@ -562,7 +614,8 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 			     dv_error *err)
 {
 	size_t kl = strlen(key), vl = strlen(val);
-	uint32_t id = intern_key(pb->w->run, key, kl, SIZE_MAX);
+	size_t slot;
+	uint32_t id = intern_key(pb->w->run, key, kl, SIZE_MAX, &slot);
 
 	if (id == DV_KEY_NONE)
 		return dv_error_set(err, "%s: out of memory", pb->root);
@@ -573,7 +626,7 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 		char *block, *old = (char *)f->tags, *at;
 		ptrdiff_t delta;
 
-		if (size >= UINT32_MAX || !(block = malloc(size)))
+		if (size >= DV_TAG_VALUE_SHARED || !(block = malloc(size)))
 			return dv_error_set(err, "%s: out of memory", pb->root);
 		/* the strings move as one: every pointer into them moves by delta,
 		 * every value's offset by one tag */
@@ -591,7 +644,7 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 		memcpy(block, old, old_tags);
 		f->tags = (dv_file_tag *)block;
 		for (size_t t = 0; t < f->ntags; t++)
-			if (f->tags[t].value != DV_TAG_VALUE_NAME)
+			if (!(f->tags[t].value & DV_TAG_VALUE_SHARED)) /* nor the name */
 				f->tags[t].value += (uint32_t)sizeof(dv_file_tag);
 		memmove(&f->tags[f->nfile_tags + 1], &f->tags[f->nfile_tags],
 			(f->ntags - f->nfile_tags) * sizeof(dv_file_tag));
@@ -1127,6 +1180,9 @@ void dv_run_free(dv_run *run)
 	free(run->problems);
 	free(run->tag_keys);
 	free(run->tag_key_ids);
+	for (size_t i = 0; run->tag_values && i < DV_RUN_TAG_KEYS; i++)
+		free(run->tag_values[i]);
+	free(run->tag_values);
 	free(run->root);
 	free(run->spec);
 	free(run);
