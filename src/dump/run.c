@@ -360,7 +360,8 @@ typedef struct dv_run_values {
 		unsigned char len;     /* the value's length + 1; 0: empty */
 		uint32_t id;           /* DV_KEY_NONE: seen once */
 	} v[RECENT_VALUES];
-	unsigned next;
+	unsigned next, last_hit;
+	uint32_t hits, misses;  /* a key whose values rarely repeat (dump_index) is let be */
 } dv_run_values;
 
 /* The value's number when it is to be shared, else DV_KEY_NONE. */
@@ -374,13 +375,20 @@ static uint32_t shared_value(dv_run *run, size_t slot, const char *v, size_t vl)
 		return DV_KEY_NONE;
 	if (!(c = run->tag_values[slot]) && !(c = run->tag_values[slot] = calloc(1, sizeof(*c))))
 		return DV_KEY_NONE;
-	for (int i = 0; i < RECENT_VALUES; i++) {
+	if (c->misses > 256 && c->hits < c->misses / 8)
+		return DV_KEY_NONE;
+	for (unsigned k = 0; k < RECENT_VALUES; k++) {
+		unsigned i = (c->last_hit + k) % RECENT_VALUES;
+
 		if (c->v[i].len != vl + 1 || memcmp(c->v[i].text, v, vl))
 			continue;
 		if (c->v[i].id == DV_KEY_NONE)
 			c->v[i].id = dv_key_id(v, vl); /* seen again: shared from now on */
+		c->last_hit = i;
+		c->hits++;
 		return c->v[i].id < DV_TAG_VALUE_SHARED ? c->v[i].id : DV_KEY_NONE;
 	}
+	c->misses++;
 	c->next = (c->next + 1) % RECENT_VALUES;
 	memcpy(c->v[c->next].text, v, vl);
 	c->v[c->next].len = (unsigned char)(vl + 1);
