@@ -16,6 +16,7 @@
 #include "dumpview/logical.h"
 #include "dumpview/pt.h"
 #include "dumpview/threadprio.h"
+#include "internal.h"
 
 #define MAX_THREADS 64
 
@@ -116,6 +117,7 @@ static void compute_claimed(dv_pair *p, const dv_metrics_opts *opts, const atomi
 			atomic_fetch_add(&c->replica_mismatches, 1);
 	}
 	atomic_store(&p->state, state);
+	dv_pair_changed(p);
 }
 
 void dv_pair_compute_cancellable(dv_pair *pair, const dv_metrics_opts *opts, const atomic_int *user_cancel)
@@ -149,8 +151,10 @@ void dv_pair_uncancel(dv_pair *pair)
 {
 	int expected = DV_PAIR_CANCELLED;
 
-	if (atomic_compare_exchange_strong(&pair->state, &expected, DV_PAIR_PENDING) && pair->lctx)
+	if (atomic_compare_exchange_strong(&pair->state, &expected, DV_PAIR_PENDING) && pair->lctx) {
 		atomic_fetch_sub(&((dv_logical_ctx *)pair->lctx)->cancelled, 1);
+		dv_pair_changed(pair);
+	}
 }
 
 /* Under mu: the next pair to compute, claimed; SIZE_MAX when none is left. */

@@ -48,6 +48,11 @@ static void listed_build(tui_listed *l)
 	l->multi_rank = false;
 	for (size_t i = 0; l->cmp && i < l->cmp->npairs && !l->multi_rank; i++)
 		l->multi_rank = l->cmp->pairs[i].rank > 0;
+	/* the first divergence walks its new pairs here once (all pending:
+	 * kept whatever pass rule the swap sets); the UI thread then reads
+	 * what the walk kept of them */
+	if (l->cmp)
+		dv_first_divergence(l->cmp, NULL);
 }
 
 static void listed_free(tui_listed *l)
