@@ -863,16 +863,16 @@ static void compute_random(dv_comparison *cmp, size_t i)
 	dv_pair_compute_cancellable(&cmp->pairs[i], &mo, &user_cancel);
 }
 
-/* Computes the matched pairs of cmp from pair `from` on in a random order
+/* Computes the matched pairs of cmp before pair `upto` in a random order
  * (about `share` of 100 of them), checking the first divergence against a
  * walk after every result; cancelled pairs are sometimes taken again and
  * the threshold sometimes changes. */
-static void compute_checked(dv_comparison *cmp, size_t from, unsigned share)
+static void compute_checked(dv_comparison *cmp, size_t upto, unsigned share)
 {
 	size_t *order = malloc(cmp->npairs * sizeof(*order)), n = 0;
 
 	assert_non_null(order);
-	for (size_t i = from; i < cmp->npairs; i++)
+	for (size_t i = 0; i < upto && i < cmp->npairs; i++)
 		if (cmp->pairs[i].kind == DV_PAIR_MATCHED && atomic_load(&cmp->pairs[i].state) == DV_PAIR_PENDING &&
 		    rng() % 100 < share)
 			order[n++] = i;
@@ -945,22 +945,34 @@ static void test_first_divergence_incremental(void **state)
 	/* the first partial judged by another threshold, its results moved
 	 * to the next one: not judged alike, walked again */
 	dv_comparison *p0 = got.v[0], *p1 = got.v[got.n - 1];
+	dv_counts c0, c1;
 	dv_comparison_set_threshold(p0, 1.0);
 	assert_first_divergence_walked(p0);
-	compute_checked(p0, 0, 60);
+	/* its second half untouched: chunks the adopt passes over */
+	compute_checked(p0, p0->npairs / 2, 60);
 	assert_first_divergence_walked(p1);   /* what a swap's tree build does first */
+	dv_comparison_counts(p0, &c0);
+	assert_true(c0.done > 0 && c0.cancelled > 0);
 	dv_comparison_adopt(p1, p0);
+	dv_comparison_counts(p1, &c1);
+	/* every finished pair came over */
+	assert_int_equal(c1.done, c0.done);
+	assert_int_equal(c1.cancelled, c0.cancelled);
 	assert_first_divergence_walked(p1);
 	assert_first_divergence_walked(p0);
-	compute_checked(p1, 0, 50);
+	compute_checked(p1, p1->npairs * 2 / 3, 50);
 
 	/* the larger one judged alike: what was kept comes over */
 	assert_first_divergence_walked(whole);
 	dv_comparison_set_threshold(whole, dv_comparison_threshold(p1));
+	dv_comparison_counts(p1, &c0);
 	assert_true(dv_comparison_adopt(whole, p1) > 0);
+	dv_comparison_counts(whole, &c1);
+	assert_int_equal(c1.done, c0.done);
+	assert_int_equal(c1.cancelled, c0.cancelled);
 	assert_first_divergence_walked(whole);
 	assert_first_divergence_walked(p1);
-	compute_checked(whole, 0, 100);
+	compute_checked(whole, whole->npairs, 100);
 
 	/* states set by hand, then counted again: seen */
 	for (size_t i = 0; i < whole->npairs; i++)

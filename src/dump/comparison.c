@@ -604,6 +604,12 @@ size_t dv_comparison_adopt(dv_comparison *to, dv_comparison *from)
 	/* One pass, the pairs not finished costing a load each: a swap moves
 	 * 300 k pairs between two frames of the explorer. */
 	for (size_t i = 0; i < n; i++) {
+		/* a chunk whose pairs never changed state holds nothing finished:
+		 * passed over (at a swap most pairs are pending still) */
+		if (from->chunk_gen && i % DV_CHUNK_PAIRS == 0 && !atomic_load(&from->chunk_gen[i / DV_CHUNK_PAIRS])) {
+			i += DV_CHUNK_PAIRS - 1;
+			continue;
+		}
 		dv_pair *t = &to->pairs[i], *f = &from->pairs[i];
 		int state = atomic_load(&f->state);
 
@@ -1222,6 +1228,15 @@ void dv_comparison_recount(dv_comparison *cmp)
 		}
 	}
 	track_chunks(cmp);
+	/* a chunk's count stays 0 only while each of its matched pairs is
+	 * pending (dv_comparison_adopt passes over such chunks) */
+	for (size_t i = 0; cmp->chunk_gen && i < cmp->npairs; i++) {
+		int state = atomic_load(&cmp->pairs[i].state);
+
+		if (cmp->pairs[i].kind == DV_PAIR_MATCHED && state != DV_PAIR_PENDING &&
+		    !atomic_load(&cmp->chunk_gen[i / DV_CHUNK_PAIRS]))
+			atomic_store(&cmp->chunk_gen[i / DV_CHUNK_PAIRS], 1);
+	}
 	atomic_fetch_add(&cmp->fd_reset, 1);
 	atomic_store(&cmp->fd_epoch, 0);
 }
@@ -1285,8 +1300,11 @@ int dv_comparison_set_shard(dv_comparison *cmp, unsigned k, unsigned n, dv_error
 		cmp->out_of_shard[i] = 1;
 		/* as an unmatched pair: DONE from the start, nothing to compute
 		 * (its result stays dv_pair_result_none: status NONE) */
-		if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_PENDING)
+		if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_PENDING) {
 			atomic_store(&p->state, DV_PAIR_DONE);
+			if (cmp->chunk_gen)
+				atomic_fetch_add(&cmp->chunk_gen[i / DV_CHUNK_PAIRS], 1);
+		}
 	}
 	/* states changed here: the first divergence looks again */
 	atomic_fetch_add(&cmp->fd_reset, 1);

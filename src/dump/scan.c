@@ -260,9 +260,6 @@ dv_scan *dv_scan_start(dv_comparison *cmp, const dv_metrics_opts *opts, int nthr
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work_cv, NULL);
 	pthread_cond_init(&s->idle_cv, NULL);
-	for (size_t i = 0; i < cmp->npairs; i++)
-		if (atomic_load(&cmp->pairs[i].state) == DV_PAIR_PENDING)
-			pending++;
 	if (nthreads <= 0) {
 		/* the CPUs this process may run on (taskset, cpusets), not all
 		 * online; sched_getaffinity is Linux's, elsewhere all online */
@@ -277,6 +274,11 @@ dv_scan *dv_scan_start(dv_comparison *cmp, const dv_metrics_opts *opts, int nthr
 	}
 	if (nthreads > MAX_THREADS)
 		nthreads = MAX_THREADS;
+	/* no more workers than pending pairs: counted only that far (a scan
+	 * started again on 300 k pairs between two frames) */
+	for (size_t i = 0; i < cmp->npairs && pending < (size_t)nthreads; i++)
+		if (atomic_load(&cmp->pairs[i].state) == DV_PAIR_PENDING)
+			pending++;
 	if ((size_t)nthreads > pending)
 		nthreads = (int)pending;
 	s->workers = calloc(nthreads ? (size_t)nthreads : 1, sizeof(*s->workers));

@@ -3,6 +3,7 @@
  * until the first phase of both runs is listed; from then on the explorer
  * shows the phases listed so far, and each later one as it is listed. */
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +80,7 @@ static void free_stale(tui_listing *ls)
 }
 
 /* A comparison swapped out: to the listing thread while it runs, else
- * (or out of memory) freed here. */
+ * (or out of memory) to the job thread. */
 static void retire(tui_listing *ls, dv_comparison *old)
 {
 	bool queued = false;
@@ -95,7 +96,7 @@ static void retire(tui_listing *ls, dv_comparison *old)
 	}
 	pthread_mutex_unlock(&ls->mu);
 	if (!queued)
-		dv_comparison_free(old);
+		tui_jobs_free_later(&ls->app->jobs, old);
 }
 
 /* A comparison of the phases listed so far: the newest waits for the loop. */
@@ -431,7 +432,16 @@ static bool swap_in(tui_app *app, tui_listed *l, bool final)
 		dv_comparison_set_threshold(c, old->threshold);
 	if (dv_comparison_rules(old) && dv_comparison_set_rules(c, (dv_rules *)dv_comparison_rules(old), &e) != 0)
 		tui_state_message(app, true, "%s", e.msg);
-	dv_comparison_adopt(c, old);
+	/* the phase totals counted now carry over when every finished pair
+	 * moves (they do, but for a smart alignment's) */
+	dv_counts oc;
+	dv_comparison_counts(old, &oc);
+	tui_tree_mark_totals(&app->tree, true);
+	bool alike = dv_comparison_rules(c) == dv_comparison_rules(old) &&
+		     (dv_comparison_threshold(c) == dv_comparison_threshold(old) ||
+		      (isnan(dv_comparison_threshold(c)) && isnan(dv_comparison_threshold(old))));
+	if (dv_comparison_adopt(c, old) != oc.done + oc.cancelled || !alike)
+		tui_tree_mark_totals(&app->tree, false);
 	app->cmp = c;
 	app->multi_rank |= l->multi_rank;
 	tui_tree *nt = &l->tree;
