@@ -388,6 +388,7 @@ int tui_listing_run(tui_app *app, tui_listing *ls, const pcre2_code *filter, cha
 		app->tree = l.tree;
 		app->multi_rank = l.multi_rank;
 	}
+	free(l.filter_hidden);   /* nothing was shown: no filter yet */
 	if (!final) {
 		/* the first phases: the listing goes on behind the explorer */
 		app->cmp = c;
@@ -524,6 +525,8 @@ static bool swap_in(tui_app *app, tui_listed *l, bool final)
 	app->tree.filtering = app->filter_re != NULL;
 	tui_tree_adopt_built(&app->tree, nt);
 	l->cmp = NULL;
+	free(l->filter_hidden);
+	l->filter_hidden = NULL;
 	if (scan_ended)
 		retire(app->listing, old);
 	if (scanning) {
