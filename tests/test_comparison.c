@@ -644,13 +644,16 @@ static void test_first_divergence_known_and_so_far(void **state)
 	/* nothing computed: none so far */
 	assert_int_equal(dv_first_divergence(cmp, &known), -1);
 	assert_false(known);
-	/* a failure with a pending pair before it: so far */
+	/* a failure with a pending pair before it: so far (states set by
+	 * hand: counted again, as a loaded report is) */
 	set_compared(&cmp->pairs[2], 0.5);
+	dv_comparison_recount(cmp);
 	assert_int_equal(dv_first_divergence(cmp, &known), 2);
 	assert_false(known);
 	/* everything before it final: known, whatever comes after */
 	set_compared(&cmp->pairs[0], 0);
 	set_compared(&cmp->pairs[1], 0);
+	dv_comparison_recount(cmp);
 	assert_int_equal(dv_first_divergence(cmp, &known), 2);
 	assert_true(known);
 	/* a cancelled pair before it makes it unknown again (a DONE pair never
@@ -660,6 +663,7 @@ static void test_first_divergence_known_and_so_far(void **state)
 	assert_int_equal(dv_first_divergence(cmp, &known), 2);
 	assert_false(known);
 	set_compared(&cmp->pairs[1], 0);
+	dv_comparison_recount(cmp);
 	/* a looser threshold removes it */
 	dv_comparison_set_threshold(cmp, 1.0);
 	assert_int_equal(dv_first_divergence(cmp, &known), -1);
@@ -777,6 +781,222 @@ static void test_scan_owned_by_the_comparison(void **state)
 	dv_set_compare_fn(NULL);
 }
 
+/* The first divergence as a walk over every pair defines it: the first
+ * pair whose metrics verdict is FAIL or ERROR, known once no pair before
+ * it may still change. */
+static ptrdiff_t first_divergence_walked(const dv_comparison *cmp, bool *known)
+{
+	*known = true;
+	for (size_t i = 0; i < cmp->npairs; i++) {
+		dv_outcome v = dv_comparison_metrics_verdict(cmp, i);
+
+		if (v == DV_OUTCOME_FAIL || v == DV_OUTCOME_ERROR)
+			return (ptrdiff_t)i;
+		if (v == DV_OUTCOME_PENDING || v == DV_OUTCOME_CANCELLED || v == DV_OUTCOME_NONE)
+			*known = false;
+	}
+	return -1;
+}
+
+static void assert_first_divergence_walked(const dv_comparison *cmp)
+{
+	bool known, walked_known;
+	ptrdiff_t walked = first_divergence_walked(cmp, &walked_known);
+
+	assert_int_equal(dv_first_divergence(cmp, &known), walked);
+	assert_int_equal(known, walked_known);
+	/* asked again with nothing changed: the same (from what was kept) */
+	assert_int_equal(dv_first_divergence(cmp, &known), walked);
+	assert_int_equal(known, walked_known);
+}
+
+/* What the stand-in comparator gives the next pair it computes. */
+enum { R_PASS, R_FAIL, R_ERROR, R_SKIP, R_SHAPE, R_CANCEL, R_STOPPED, R_KINDS };
+static int scripted_next;
+
+static int scripted_compare(const char *base_path, const char *targ_path, const dv_metrics_opts *opts,
+			    dv_pair_result *result)
+{
+	(void)base_path;
+	(void)targ_path;
+	(void)opts;
+	memset(result, 0, sizeof(*result));
+	result->max_abs_diff_index = -1;
+	switch (scripted_next) {
+	case R_PASS:
+	case R_FAIL:
+		result->status = DV_RESULT_COMPARED;
+		result->rel_diff = scripted_next == R_FAIL ? 0.5 : 0;
+		result->passed = scripted_next == R_PASS;
+		break;
+	case R_ERROR:
+		result->status = DV_RESULT_ERROR;
+		dv_result_set_error(result, "unreadable");
+		break;
+	case R_SKIP:
+		result->status = DV_RESULT_NON_TENSOR;
+		result->equal = true;
+		break;
+	case R_SHAPE:
+		result->status = DV_RESULT_SHAPE_MISMATCH;
+		break;
+	default:   /* stopped: CANCELLED by the user, else PENDING again */
+		result->status = DV_RESULT_CANCELLED;
+		break;
+	}
+	return 0;
+}
+
+static unsigned rng_state = 12345;
+
+static unsigned rng(void)
+{
+	rng_state = rng_state * 1103515245u + 12345u;
+	return rng_state >> 8;
+}
+
+/* A result for pair i through the compute path, its kind drawn at random
+ * (mostly passing, so that divergences are few and far apart). */
+static void compute_random(dv_comparison *cmp, size_t i)
+{
+	static const dv_metrics_opts *none;
+	dv_metrics_opts mo = dv_metrics_opts_default();
+	atomic_int user_cancel;
+	unsigned r = rng() % 200;
+
+	(void)none;
+	scripted_next = r < 4 ? R_FAIL : r < 6 ? R_ERROR : r < 12 ? R_SKIP : r < 13 ? R_SHAPE :
+			r < 19 ? R_CANCEL : r < 22 ? R_STOPPED : R_PASS;
+	atomic_init(&user_cancel, scripted_next == R_CANCEL);
+	dv_pair_compute_cancellable(&cmp->pairs[i], &mo, &user_cancel);
+}
+
+/* Computes the matched pairs of cmp before pair `upto` in a random order
+ * (about `share` of 100 of them), checking the first divergence against a
+ * walk after every result; cancelled pairs are sometimes taken again and
+ * the threshold sometimes changes. */
+static void compute_checked(dv_comparison *cmp, size_t upto, unsigned share)
+{
+	size_t *order = malloc(cmp->npairs * sizeof(*order)), n = 0;
+
+	assert_non_null(order);
+	for (size_t i = 0; i < upto && i < cmp->npairs; i++)
+		if (cmp->pairs[i].kind == DV_PAIR_MATCHED && atomic_load(&cmp->pairs[i].state) == DV_PAIR_PENDING &&
+		    rng() % 100 < share)
+			order[n++] = i;
+	for (size_t k = n; k > 1; k--) {
+		size_t j = rng() % k, t = order[k - 1];
+
+		order[k - 1] = order[j];
+		order[j] = t;
+	}
+	for (size_t k = 0; k < n; k++) {
+		compute_random(cmp, order[k]);
+		assert_first_divergence_walked(cmp);
+		if (rng() % 50 == 0) {
+			/* a cancelled pair taken again */
+			for (size_t j = 0; j < k; j++)
+				if (atomic_load(&cmp->pairs[order[j]].state) == DV_PAIR_CANCELLED) {
+					dv_pair_uncancel(&cmp->pairs[order[j]]);
+					assert_first_divergence_walked(cmp);
+					compute_random(cmp, order[j]);
+					assert_first_divergence_walked(cmp);
+					break;
+				}
+		}
+		if (rng() % 300 == 0) {
+			dv_comparison_set_threshold(cmp, dv_comparison_threshold(cmp) > 0.1 ? 1e-3 : 1.0);
+			assert_first_divergence_walked(cmp);
+		}
+	}
+	free(order);
+}
+
+/* The first divergence, kept per chunk of pairs as results arrive, is what
+ * a walk over every pair gives after every result, in a random order, with
+ * errors, skips, shape mismatches, cancels and threshold changes; and
+ * after results move from a partial comparison to a larger one, judged
+ * alike or not. */
+static void test_first_divergence_incremental(void **state)
+{
+	static const char *const phases[] = { "inference", "fwd_only", "fwd_bwd" };
+	partials got = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+	char base[1024], targ[1024];
+	dv_error err;
+
+	(void)state;
+	/* 3 phases of 700 tensors (2 100 pairs: several chunks a phase), a
+	 * few of them on one side only */
+	for (int side = 0; side < 2; side++)
+		for (int p = 0; p < 3; p++)
+			for (int d = 1; d <= 700; d++) {
+				char rel[256];
+
+				if (d % 97 == side * 13 + 5)
+					continue;
+				snprintf(rel, sizeof(rel), "%s/%s/dump_index=%d___name=x%d.pt", side ? "itarg" : "ibase",
+					 phases[p], d, d);
+				touch(rel);
+			}
+	snprintf(base, sizeof(base), "%s", at("ibase"));
+	snprintf(targ, sizeof(targ), "%s", at("itarg"));
+	dv_comparison_opts o = { .baseline = base, .target = targ, .threshold = 1e-3,
+				 .partial = keep_partial, .phase_listed = count_phase, .ctx = &got };
+	dv_error_clear(&err);
+	dv_comparison *whole = dv_comparison_open(&o, NULL, &err);
+	assert_non_null(whole);
+	assert_true(whole->npairs > 2000);
+	assert_true(whole->nchunks >= 8);
+	assert_true(got.n >= 2);
+	dv_set_compare_fn(scripted_compare);
+
+	/* the first partial judged by another threshold, its results moved
+	 * to the next one: not judged alike, walked again */
+	dv_comparison *p0 = got.v[0], *p1 = got.v[got.n - 1];
+	dv_counts c0, c1;
+	dv_comparison_set_threshold(p0, 1.0);
+	assert_first_divergence_walked(p0);
+	/* its second half untouched: chunks the adopt passes over */
+	compute_checked(p0, p0->npairs / 2, 60);
+	assert_first_divergence_walked(p1);   /* what a swap's tree build does first */
+	dv_comparison_counts(p0, &c0);
+	assert_true(c0.done > 0 && c0.cancelled > 0);
+	dv_comparison_adopt(p1, p0);
+	dv_comparison_counts(p1, &c1);
+	/* every finished pair came over */
+	assert_int_equal(c1.done, c0.done);
+	assert_int_equal(c1.cancelled, c0.cancelled);
+	assert_first_divergence_walked(p1);
+	assert_first_divergence_walked(p0);
+	compute_checked(p1, p1->npairs * 2 / 3, 50);
+
+	/* the larger one judged alike: what was kept comes over */
+	assert_first_divergence_walked(whole);
+	dv_comparison_set_threshold(whole, dv_comparison_threshold(p1));
+	dv_comparison_counts(p1, &c0);
+	assert_true(dv_comparison_adopt(whole, p1) > 0);
+	dv_comparison_counts(whole, &c1);
+	assert_int_equal(c1.done, c0.done);
+	assert_int_equal(c1.cancelled, c0.cancelled);
+	assert_first_divergence_walked(whole);
+	assert_first_divergence_walked(p1);
+	compute_checked(whole, whole->npairs, 100);
+
+	/* states set by hand, then counted again: seen */
+	for (size_t i = 0; i < whole->npairs; i++)
+		if (whole->pairs[i].kind == DV_PAIR_MATCHED && atomic_load(&whole->pairs[i].state) == DV_PAIR_DONE) {
+			atomic_store(&whole->pairs[i].state, DV_PAIR_PENDING);
+			break;
+		}
+	dv_comparison_recount(whole);
+	assert_first_divergence_walked(whole);
+
+	dv_set_compare_fn(NULL);
+	for (size_t k = 0; k < got.n; k++)
+		dv_comparison_free(got.v[k]);
+	dv_comparison_free(whole);
+}
+
 /* Retiring written pairs (compare) changes no answer: verdicts, messages,
  * the first divergence, the gate, the counts and the diagnosis. */
 static void test_retire_keeps_every_answer(void **state)
@@ -863,6 +1083,7 @@ int main(void)
 		cmocka_unit_test(test_open_sequential_and_parallel),
 		cmocka_unit_test(test_open_progressive),
 		cmocka_unit_test(test_first_divergence_known_and_so_far),
+		cmocka_unit_test(test_first_divergence_incremental),
 		cmocka_unit_test(test_warnings_and_problems_reachable),
 		cmocka_unit_test(test_scan_owned_by_the_comparison),
 		cmocka_unit_test(test_retire_keeps_every_answer),

@@ -1164,8 +1164,10 @@ static void test_first_divergence_and_diagnosis(void **state)
 
 		set_result(p, DV_RESULT_COMPARED, !fail, fail ? 0.02 : 1e-8, ids ? DV_INT64 : DV_BFLOAT16);
 	}
-	/* an unfinished pair after the first failure keeps it exact; one before does not */
+	/* an unfinished pair after the first failure keeps it exact; one before
+	 * does not (states set by hand: counted again, as a loaded report is) */
 	atomic_store(&cmp->pairs[n - 1].state, DV_PAIR_PENDING);
+	dv_comparison_recount(cmp);
 	assert_int_equal(dv_first_divergence(cmp, &known), 16);
 	assert_true(known);
 	assert_string_equal(cmp->pairs[16].name, "moe_router_logits");

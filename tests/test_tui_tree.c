@@ -4,7 +4,10 @@
  * divergence under a threshold, sorts, filters. It links without ncurses:
  * the tree takes the comparison, not the explorer. Runs on the example
  * dumps ($EXAMPLES). */
+#include <ftw.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "../src/tui/tree.h"
@@ -254,6 +258,243 @@ static void test_sorts_and_filter(void **state)
 	close_app(app);
 }
 
+/* A phase row's totals as a count of every shown pair of the phase. */
+static void agg_counted(const tui_tree *t, size_t p, tagg *a)
+{
+	const dv_phase_pairs *pp = &t->cmp->phases[p];
+
+	memset(a, 0, sizeof(*a));
+	for (size_t i = pp->first; i < pp->first + pp->count; i++) {
+		if (t->hidden[i])
+			continue;
+		a->shown++;
+		pair_verdict v = tui_tree_verdict(t->cmp, &t->cmp->pairs[i]);
+		if (v == PV_UNMATCHED)
+			continue;
+		a->total++;
+		if (v == PV_PENDING || v == PV_CANCELLED)
+			continue;
+		a->done++;
+		a->failed += v == PV_FAIL;
+		if (t->cmp->pairs[i].result->status == DV_RESULT_COMPARED) {
+			double r = t->cmp->pairs[i].result->rel_diff;
+			a->any_worst = true;
+			if (isnan(r))
+				a->worst_nan = true;
+			else if (!(a->worst >= r))
+				a->worst = r;
+		}
+	}
+}
+
+static void assert_totals_counted(tui_tree *t)
+{
+	for (size_t p = 0; p < t->cmp->nphases; p++) {
+		tagg a, b;
+		tui_tree_agg_phase(t, p, &a);
+		agg_counted(t, p, &b);
+		assert_int_equal(a.shown, b.shown);
+		assert_int_equal(a.total, b.total);
+		assert_int_equal(a.done, b.done);
+		assert_int_equal(a.failed, b.failed);
+		assert_int_equal(a.any_worst, b.any_worst);
+		assert_int_equal(a.worst_nan, b.worst_nan);
+		if (a.any_worst && !a.worst_nan)
+			assert_true(a.worst == b.worst);
+	}
+}
+
+typedef struct partials {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	dv_comparison *v[8];
+	size_t n;
+} partials;
+
+static void keep_partial(void *ctx, dv_comparison *cmp)
+{
+	partials *p = ctx;
+	pthread_mutex_lock(&p->mu);
+	if (p->n < 8)
+		p->v[p->n++] = cmp;
+	else
+		dv_comparison_free(cmp);
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Each run goes on after a phase once the comparison of the phases
+ * listed so far was handed over: a partial comparison a phase, the last
+ * of them all three. */
+static void hold_phase(void *ctx, int side, size_t n)
+{
+	partials *p = ctx;
+	(void)side;
+	pthread_mutex_lock(&p->mu);
+	while (p->n < n)
+		pthread_cond_wait(&p->cv, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static unsigned rng_state = 777;
+
+static unsigned rng(void)
+{
+	rng_state = rng_state * 1103515245u + 12345u;
+	return rng_state >> 8;
+}
+
+/* Computes the pending matched pairs of cmp before upto in a random order,
+ * the phase totals checked against a count after each. */
+static void compute_checked(tui_tree *t, size_t upto)
+{
+	dv_comparison *cmp = t->cmp;
+	size_t *order = malloc((cmp->npairs ? cmp->npairs : 1) * sizeof(*order)), n = 0;
+	dv_metrics_opts o = dv_metrics_opts_default();
+
+	assert_non_null(order);
+	for (size_t i = 0; i < upto && i < cmp->npairs; i++)
+		if (cmp->pairs[i].kind == DV_PAIR_MATCHED && atomic_load(&cmp->pairs[i].state) == DV_PAIR_PENDING)
+			order[n++] = i;
+	for (size_t k = n; k > 1; k--) {
+		size_t j = rng() % k, x = order[k - 1];
+		order[k - 1] = order[j];
+		order[j] = x;
+	}
+	for (size_t k = 0; k < n; k++) {
+		dv_pair_compute(&cmp->pairs[order[k]], &o);
+		assert_totals_counted(t);
+	}
+	free(order);
+}
+
+/* Phase totals kept per chunk of pairs are a count of the phase's pairs
+ * after every result, in a random order, after the filter and the
+ * threshold change, and after the tree and the results move to a larger
+ * comparison of the progressive listing (the totals counted so far carry
+ * over). */
+static int stand_in_compare(const char *base_path, const char *targ_path, const dv_metrics_opts *opts,
+			    dv_pair_result *result)
+{
+	(void)base_path;
+	(void)opts;
+	unsigned h = 5381;
+	for (const char *c = targ_path; *c; c++)
+		h = h * 33 + (unsigned char)*c;
+	memset(result, 0, sizeof(*result));
+	result->max_abs_diff_index = -1;
+	result->status = h % 41 == 0 ? DV_RESULT_SHAPE_MISMATCH : DV_RESULT_COMPARED;
+	result->rel_diff = h % 53 == 0 ? NAN : h % 17 == 0 ? 0.005 : (double)(h % 1000) * 1e-7;
+	result->passed = result->rel_diff <= 1e-3;
+	return 0;
+}
+
+/* Runs of 3 phases x 500 empty files (1 500 pairs: several chunks), a few
+ * on one side only, under a fresh folder; returns it. */
+static char *make_runs(void)
+{
+	static const char *const phases[] = { "inference", "fwd_only", "fwd_bwd" };
+	char tmpl[] = "/tmp/dvtreeXXXXXX";
+	char *root = mkdtemp(tmpl), path[4096];
+
+	assert_non_null(root);
+	for (int side = 0; side < 2; side++)
+		for (int p = 0; p < 3; p++) {
+			snprintf(path, sizeof(path), "%s/%s", root, side ? "targ" : "base");
+			mkdir(path, 0755);
+			snprintf(path, sizeof(path), "%s/%s/%s", root, side ? "targ" : "base", phases[p]);
+			assert_int_equal(mkdir(path, 0755), 0);
+			for (int d = 1; d <= 500; d++) {
+				if (d % 89 == side * 7 + 3)
+					continue;
+				snprintf(path, sizeof(path), "%s/%s/%s/dump_index=%d___name=%s%d___layer_id=%d.pt", root,
+					 side ? "targ" : "base", phases[p], d, d % 3 ? "attn" : "mlp", d, d / 40);
+				FILE *f = fopen(path, "w");
+				assert_non_null(f);
+				fclose(f);
+			}
+		}
+	return strdup(root);
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void test_phase_totals_incremental(void **state)
+{
+	(void)state;
+	partials got = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+	char b[4096], t[4096];
+	char *root = make_runs();
+	dv_error err;
+
+	dv_set_compare_fn(stand_in_compare);
+	snprintf(b, sizeof(b), "%s/base", root);
+	snprintf(t, sizeof(t), "%s/targ", root);
+	dv_comparison_opts co = { .baseline = b, .target = t, .threshold = 1e-3,
+				  .partial = keep_partial, .phase_listed = hold_phase, .ctx = &got };
+	dv_error_clear(&err);
+	dv_comparison *whole = dv_comparison_open(&co, NULL, &err);
+	assert_non_null(whole);
+	assert_int_equal(got.n, 3);
+	dv_comparison *part = got.v[1];
+	assert_true(part->npairs < whole->npairs);
+	assert_true(part->nchunks >= 4);
+
+	tui_tree tree, next;
+	assert_int_equal(tui_tree_init(&tree, part, &err), 0);
+	tui_tree_rebuild(&tree);
+	assert_totals_counted(&tree);
+	compute_checked(&tree, part->npairs * 2 / 3);
+
+	/* a result the totals have not seen yet: its chunk is not carried */
+	dv_metrics_opts o = dv_metrics_opts_default();
+	for (size_t i = part->npairs; i-- > 0;)
+		if (part->pairs[i].kind == DV_PAIR_MATCHED && atomic_load(&part->pairs[i].state) == DV_PAIR_PENDING) {
+			dv_pair_compute(&part->pairs[i], &o);
+			break;
+		}
+	/* the swap: the pass rule, the marks, the results, the tree */
+	assert_int_equal(tui_tree_init(&next, whole, &err), 0);
+	dv_comparison_set_threshold(whole, dv_comparison_threshold(part));
+	dv_counts c;
+	dv_comparison_counts(part, &c);
+	tui_tree_mark_totals(&tree, true);
+	assert_int_equal(dv_comparison_adopt(whole, part), c.done + c.cancelled);
+	tui_tree_adopt_built(&tree, &next);
+	size_t carried = 0;
+	for (size_t k = 0; tree.segs && k < tree.phase_seg[tree.cmp->nphases - 1]; k++)
+		carried += tree.segs[k].valid;
+	assert_true(carried > 0);
+	assert_totals_counted(&tree);
+	compute_checked(&tree, whole->npairs / 2);
+
+	/* a filter, then a looser threshold */
+	for (size_t i = 0; i < whole->npairs; i++)
+		tree.hidden[i] = strstr(whole->pairs[i].name, "mlp") != NULL;
+	tui_tree_rebuild(&tree);
+	assert_totals_counted(&tree);
+	dv_comparison_set_threshold(whole, 0.01);
+	assert_totals_counted(&tree);
+	compute_checked(&tree, whole->npairs);
+	memset(tree.hidden, 0, whole->npairs * sizeof(*tree.hidden));
+	tui_tree_rebuild(&tree);
+	assert_totals_counted(&tree);
+
+	tui_tree_free(&tree);
+	for (size_t k = 0; k < got.n; k++)
+		dv_comparison_free(got.v[k]);
+	dv_comparison_free(whole);
+	dv_set_compare_fn(NULL);
+	nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +502,7 @@ int main(void)
 		cmocka_unit_test(test_aggregates_and_first_divergence),
 		cmocka_unit_test(test_repeated_tags_are_passes),
 		cmocka_unit_test(test_sorts_and_filter),
+		cmocka_unit_test(test_phase_totals_incremental),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

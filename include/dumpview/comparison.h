@@ -173,7 +173,19 @@ typedef struct dv_counts {
 	size_t matched, done, cancelled, replica_mismatches;
 } dv_counts;
 void dv_comparison_counts(const dv_comparison *cmp, dv_counts *c);
+/* Counts again, and forgets what the first divergence kept of the pairs
+ * (states set by hand are seen from then on). */
 void dv_comparison_recount(dv_comparison *cmp);
+
+/* Pairs [k * DV_CHUNK_PAIRS, (k + 1) * DV_CHUNK_PAIRS) are chunk k. A
+ * chunk's key changes whenever a pair's state there changes (computed,
+ * cancelled, uncancelled, its result moved by dv_comparison_adopt) or
+ * dv_comparison_recount forgets every chunk; while it stays, so does every
+ * verdict of the chunk under the same pass rule (dv_comparison.rule_epoch),
+ * so a view can keep what it derived from a chunk's verdicts. False when
+ * the comparison keeps no keys (pairs made by hand): derive again. */
+#define DV_CHUNK_PAIRS 256
+bool dv_comparison_chunk_key(const dv_comparison *cmp, size_t chunk, uint64_t *key);
 
 /* FAIL or ERROR: what the first divergence looks for. */
 bool dv_outcome_diverges(dv_outcome v);

@@ -273,6 +273,16 @@ typedef struct dv_comparison {
 	 * do not diverge under rule epoch fd_epoch - 1 (0: none yet) */
 	_Atomic size_t fd_pos;
 	_Atomic unsigned fd_epoch;
+	/* Per DV_CHUNK_PAIRS pairs (comparison.h): a count bumped by every
+	 * change of a pair's state there (the compute path, through the pair's
+	 * logical context), and what the first divergence last found there;
+	 * NULL when not kept (pairs made by hand). fd_reset: bumped when states
+	 * were set by hand (dv_comparison_recount), forgetting every chunk. */
+	_Atomic unsigned *chunk_gen;
+	struct dv_fd_chunk *fd_chunks;
+	size_t nchunks;
+	_Atomic unsigned fd_reset;
+	atomic_bool fd_busy;          /* one walk uses fd_chunks at a time */
 	unsigned shard_k, shard_n;    /* dv_comparison_set_shard: slice shard_k of shard_n
 					 (1-based); shard_n 0: every pair */
 	unsigned char *out_of_shard;  /* per pair: not in the slice (NULL without a shard) */

@@ -65,6 +65,11 @@ typedef struct dv_logical_ctx {
 	 * redraw counts in O(phases) (dv_comparison_counts) */
 	size_t matched;                        /* matched pairs (set by the pairing) */
 	_Atomic size_t done, cancelled, replica_mismatches;
+	/* the comparison's change counts per DV_CHUNK_PAIRS pairs (comparison.h)
+	 * and its first pair, so the compute path bumps the pair's count; NULL
+	 * when the comparison keeps none */
+	_Atomic unsigned *chunk_gen;
+	const struct dv_pair *pairs;
 	const dv_phase *phase[2];              /* baseline, target (either may be NULL): where
 						  THD sequence lengths (cu_seqlens_q, seq_lens) are found */
 } dv_logical_ctx;

@@ -18,6 +18,17 @@
 #include "dumpview/threadprio.h"
 #include "internal.h"
 
+/* What a walk found in one chunk of pairs (dv_comparison.fd_chunks): the
+ * offsets of its first diverging pair and of its first pair without a
+ * final verdict (DV_CHUNK_PAIRS: none), under the chunk's count gen, the
+ * comparison's fd_reset and rule epoch epoch, or any epoch when ruleless
+ * (no computed pair was judged: no pass rule decided anything there). */
+typedef struct dv_fd_chunk {
+	unsigned gen, reset, epoch;
+	uint16_t div, nonfinal;
+	bool valid, ruleless;
+} dv_fd_chunk;
+
 const char *dv_base_dir(void)
 {
 	const char *base = getenv("DUMPER_BASE_DIR");
@@ -565,16 +576,42 @@ static void adopt_count(adopt_tally *t, const dv_pair *p, int state, bool add)
 	t->mismatches += dv_pair_replica_mismatch(p);
 }
 
+/* What the first divergence found in from's chunks [0, nc), valid there
+ * now, is to's (the same pairs, results and pass rule). */
+static void adopt_chunks(dv_comparison *to, const dv_comparison *from, size_t nc)
+{
+	unsigned freset = atomic_load(&from->fd_reset), treset = atomic_load(&to->fd_reset);
+
+	for (size_t c = 0; c < nc && c < from->nchunks && c < to->nchunks; c++) {
+		const dv_fd_chunk *fs = &from->fd_chunks[c];
+		dv_fd_chunk *ts = &to->fd_chunks[c];
+
+		if (!fs->valid || fs->gen != atomic_load(&from->chunk_gen[c]) || fs->reset != freset ||
+		    (!fs->ruleless && fs->epoch != from->rule_epoch))
+			continue;
+		*ts = *fs;
+		ts->gen = atomic_load(&to->chunk_gen[c]);
+		ts->reset = treset;
+		ts->epoch = to->rule_epoch;
+	}
+}
+
 size_t dv_comparison_adopt(dv_comparison *to, dv_comparison *from)
 {
 	size_t n = to->npairs < from->npairs ? to->npairs : from->npairs, moved = 0;
-	size_t name_tp = SIZE_MAX, name_fp = SIZE_MAX;
+	size_t name_tp = SIZE_MAX, name_fp = SIZE_MAX, bumped = SIZE_MAX;
 	bool name_same = false, all_same = true;
 	adopt_tally tt = {0}, ft = {0};
 
 	/* One pass, the pairs not finished costing a load each: a swap moves
 	 * 300 k pairs between two frames of the explorer. */
 	for (size_t i = 0; i < n; i++) {
+		/* a chunk whose pairs never changed state holds nothing finished:
+		 * passed over (at a swap most pairs are pending still) */
+		if (from->chunk_gen && i % DV_CHUNK_PAIRS == 0 && !atomic_load(&from->chunk_gen[i / DV_CHUNK_PAIRS])) {
+			i += DV_CHUNK_PAIRS - 1;
+			continue;
+		}
 		dv_pair *t = &to->pairs[i], *f = &from->pairs[i];
 		int state = atomic_load(&f->state);
 
@@ -608,6 +645,12 @@ size_t dv_comparison_adopt(dv_comparison *to, dv_comparison *from)
 		atomic_store_explicit(&t->state, state, memory_order_relaxed);
 		atomic_store_explicit(&f->state, DV_PAIR_PENDING, memory_order_relaxed);
 		adopt_count(&tt, t, state, true);
+		/* what the first divergence kept of to's chunk is stale: a
+		 * bump a chunk, not a pair */
+		if (to->chunk_gen && i / DV_CHUNK_PAIRS != bumped) {
+			bumped = i / DV_CHUNK_PAIRS;
+			atomic_fetch_add(&to->chunk_gen[bumped], 1);
+		}
 		moved++;
 	}
 	adopt_flush(&tt, true);
@@ -630,7 +673,12 @@ size_t dv_comparison_adopt(dv_comparison *to, dv_comparison *from)
 	} else {
 		atomic_store(&to->fd_epoch, 0);
 	}
+	/* and what it found in each whole chunk of from's: so the first walk
+	 * after a swap reads the chunks the results came to, not 300 k pairs */
+	if (all_same && judge_alike && to->fd_chunks && from->fd_chunks)
+		adopt_chunks(to, from, n / DV_CHUNK_PAIRS);
 	atomic_store(&from->fd_epoch, 0);
+	atomic_fetch_add(&from->fd_reset, 1);
 	return moved;
 }
 
@@ -970,26 +1018,104 @@ bool dv_pair_failed(const dv_pair *pair)
 	return dv_outcome_diverges(judge(NULL, pair, NULL, NULL));
 }
 
-ptrdiff_t dv_first_divergence(const dv_comparison *cmp, bool *known)
+void dv_pair_changed(const dv_pair *p)
 {
-	/* a memo, not state the caller sees: const is kept */
-	dv_comparison *memo = (dv_comparison *)cmp;
-	unsigned epoch = cmp->rule_epoch + 1;
-	size_t start = atomic_load(&memo->fd_epoch) == epoch ? atomic_load(&memo->fd_pos) : 0;
-	bool final = true;
+	const dv_logical_ctx *lc = p->lctx;
 
-	/* a redraw at 300 k pairs must not walk them all: the prefix of final,
-	 * passing verdicts only grows until the pass rule changes */
-	for (size_t i = start; i < cmp->npairs; i++) {
+	if (lc && lc->chunk_gen)
+		atomic_fetch_add(&lc->chunk_gen[(size_t)(p - lc->pairs) / DV_CHUNK_PAIRS], 1);
+}
+
+/* Chunk counts for a comparison made by the pairing (every phase has its
+ * logical context, through which the compute path bumps them); a
+ * comparison whose pairs were made by hand keeps none. */
+static void track_chunks(dv_comparison *cmp)
+{
+	size_t n = (cmp->npairs + DV_CHUNK_PAIRS - 1) / DV_CHUNK_PAIRS;
+
+	if (cmp->chunk_gen || !n || !cmp->nphases)
+		return;
+	for (size_t k = 0; k < cmp->nphases; k++)
+		if (!cmp->phases[k].lctx)
+			return;
+	cmp->chunk_gen = calloc(n, sizeof(*cmp->chunk_gen));
+	cmp->fd_chunks = calloc(n, sizeof(*cmp->fd_chunks));
+	if (!cmp->chunk_gen || !cmp->fd_chunks) {
+		free((void *)cmp->chunk_gen);
+		free(cmp->fd_chunks);
+		cmp->chunk_gen = NULL;
+		cmp->fd_chunks = NULL;
+		return;
+	}
+	cmp->nchunks = n;
+	for (size_t k = 0; k < cmp->nphases; k++) {
+		cmp->phases[k].lctx->chunk_gen = cmp->chunk_gen;
+		cmp->phases[k].lctx->pairs = cmp->pairs;
+	}
+}
+
+void dv_comparison_free_chunks(dv_comparison *cmp)
+{
+	free((void *)cmp->chunk_gen);
+	free(cmp->fd_chunks);
+	cmp->chunk_gen = NULL;
+	cmp->fd_chunks = NULL;
+	cmp->nchunks = 0;
+}
+
+bool dv_comparison_chunk_key(const dv_comparison *cmp, size_t chunk, uint64_t *key)
+{
+	if (!cmp->chunk_gen || chunk >= cmp->nchunks)
+		return false;
+	*key = (uint64_t)atomic_load(&cmp->fd_reset) << 32 | atomic_load(&cmp->chunk_gen[chunk]);
+	return true;
+}
+
+/* A verdict that may still change without the pass rule changing. */
+static bool fd_unfinal(dv_outcome v)
+{
+	return v == DV_OUTCOME_PENDING || v == DV_OUTCOME_CANCELLED || v == DV_OUTCOME_NONE;
+}
+
+/* Walks chunk c into s (its key read by the caller before). */
+static void fd_chunk_walk(const dv_comparison *cmp, size_t c, dv_fd_chunk *s)
+{
+	size_t lo = c * DV_CHUNK_PAIRS, hi = lo + DV_CHUNK_PAIRS < cmp->npairs ? lo + DV_CHUNK_PAIRS : cmp->npairs;
+
+	s->div = s->nonfinal = DV_CHUNK_PAIRS;
+	s->ruleless = true;
+	for (size_t i = lo; i < hi; i++) {
 		/* the metrics decide: a replica mismatch has its own first */
 		dv_outcome v = judge_metrics(cmp, &cmp->pairs[i], NULL, NULL);
+
+		/* decided before any pass rule is looked at */
+		if (v != DV_OUTCOME_UNMATCHED && v != DV_OUTCOME_PENDING && v != DV_OUTCOME_CANCELLED)
+			s->ruleless = false;
+		if (dv_outcome_diverges(v)) {
+			s->div = (uint16_t)(i - lo);
+			break;
+		}
+		if (s->nonfinal == DV_CHUNK_PAIRS && fd_unfinal(v))
+			s->nonfinal = (uint16_t)(i - lo);
+	}
+	s->valid = true;
+}
+
+/* The walk over every pair from start, for a comparison without chunks
+ * (or while another thread walks them). */
+static ptrdiff_t fd_walk_pairs(dv_comparison *memo, size_t start, unsigned epoch, bool *known)
+{
+	bool final = true;
+
+	for (size_t i = start; i < memo->npairs; i++) {
+		dv_outcome v = judge_metrics(memo, &memo->pairs[i], NULL, NULL);
 
 		if (dv_outcome_diverges(v)) {
 			if (known)
 				*known = final;
 			return (ptrdiff_t)i;
 		}
-		if (v == DV_OUTCOME_PENDING || v == DV_OUTCOME_CANCELLED || v == DV_OUTCOME_NONE)
+		if (fd_unfinal(v))
 			final = false;
 		else if (final) {
 			atomic_store(&memo->fd_pos, i + 1);
@@ -999,6 +1125,53 @@ ptrdiff_t dv_first_divergence(const dv_comparison *cmp, bool *known)
 	if (known)
 		*known = final;
 	return -1;
+}
+
+ptrdiff_t dv_first_divergence(const dv_comparison *cmp, bool *known)
+{
+	/* a memo, not state the caller sees: const is kept */
+	dv_comparison *memo = (dv_comparison *)cmp;
+	unsigned epoch = cmp->rule_epoch + 1, reset = atomic_load(&cmp->fd_reset);
+	size_t start = atomic_load(&memo->fd_epoch) == epoch ? atomic_load(&memo->fd_pos) : 0;
+	bool final = true;
+	ptrdiff_t found = -1;
+
+	/* a redraw at 300 k pairs must not walk them all: the prefix of final,
+	 * passing verdicts only grows until the pass rule changes, and past it
+	 * a chunk whose pairs kept their states since the last walk is read
+	 * from what that walk found */
+	if (!cmp->chunk_gen || atomic_exchange(&memo->fd_busy, true))
+		return fd_walk_pairs(memo, start, epoch, known);
+	for (size_t c = start / DV_CHUNK_PAIRS; c < cmp->nchunks; c++) {
+		dv_fd_chunk *s = &memo->fd_chunks[c];
+		unsigned gen = atomic_load(&cmp->chunk_gen[c]);
+
+		if (!s->valid || s->gen != gen || s->reset != reset || (!s->ruleless && s->epoch != cmp->rule_epoch)) {
+			fd_chunk_walk(cmp, c, s);
+			s->gen = gen;
+			s->reset = reset;
+			s->epoch = cmp->rule_epoch;
+		}
+		if (final) {
+			/* the final passing prefix ends at its first pair that
+			 * diverges or may change, else runs through the chunk */
+			size_t end = c * DV_CHUNK_PAIRS + (s->div < s->nonfinal ? s->div : s->nonfinal);
+
+			atomic_store(&memo->fd_pos, end < cmp->npairs ? end : cmp->npairs);
+			atomic_store(&memo->fd_epoch, epoch);
+		}
+		if (s->div < DV_CHUNK_PAIRS) {
+			final = final && s->nonfinal > s->div;
+			found = (ptrdiff_t)(c * DV_CHUNK_PAIRS + s->div);
+			break;
+		}
+		if (s->nonfinal < DV_CHUNK_PAIRS)
+			final = false;
+	}
+	atomic_store(&memo->fd_busy, false);
+	if (known)
+		*known = final;
+	return found;
 }
 
 void dv_comparison_counts(const dv_comparison *cmp, dv_counts *c)
@@ -1056,6 +1229,17 @@ void dv_comparison_recount(dv_comparison *cmp)
 			atomic_fetch_add(&lc->replica_mismatches, dv_pair_replica_mismatch(p));
 		}
 	}
+	track_chunks(cmp);
+	/* a chunk's count stays 0 only while each of its matched pairs is
+	 * pending (dv_comparison_adopt passes over such chunks) */
+	for (size_t i = 0; cmp->chunk_gen && i < cmp->npairs; i++) {
+		int state = atomic_load(&cmp->pairs[i].state);
+
+		if (cmp->pairs[i].kind == DV_PAIR_MATCHED && state != DV_PAIR_PENDING &&
+		    !atomic_load(&cmp->chunk_gen[i / DV_CHUNK_PAIRS]))
+			atomic_store(&cmp->chunk_gen[i / DV_CHUNK_PAIRS], 1);
+	}
+	atomic_fetch_add(&cmp->fd_reset, 1);
 	atomic_store(&cmp->fd_epoch, 0);
 }
 
@@ -1118,9 +1302,15 @@ int dv_comparison_set_shard(dv_comparison *cmp, unsigned k, unsigned n, dv_error
 		cmp->out_of_shard[i] = 1;
 		/* as an unmatched pair: DONE from the start, nothing to compute
 		 * (its result stays dv_pair_result_none: status NONE) */
-		if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_PENDING)
+		if (p->kind == DV_PAIR_MATCHED && atomic_load(&p->state) == DV_PAIR_PENDING) {
 			atomic_store(&p->state, DV_PAIR_DONE);
+			if (cmp->chunk_gen)
+				atomic_fetch_add(&cmp->chunk_gen[i / DV_CHUNK_PAIRS], 1);
+		}
 	}
+	/* states changed here: the first divergence looks again */
+	atomic_fetch_add(&cmp->fd_reset, 1);
+	atomic_store(&cmp->fd_epoch, 0);
 	return 0;
 }
 

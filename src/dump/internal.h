@@ -17,6 +17,12 @@ int dv_comparison_pair(dv_comparison *cmp, const pcre2_code *filter, dv_error *e
  * (pairing.c; the logical contexts of a partial comparison take the same). */
 dv_phase *dv_comparison_find_phase(const dv_comparison *cmp, dv_run *run, const char *name);
 
+/* A pair's state changed (the compute path, uncancel): bumps its chunk's
+ * count (dv_comparison_chunk_key), after the state is stored. */
+void dv_pair_changed(const dv_pair *pair);
+/* Frees the chunk counts and what the first divergence kept of them. */
+void dv_comparison_free_chunks(dv_comparison *cmp);
+
 /* Frees cmp's runs (only the views of a partial comparison). */
 void dv_comparison_free_runs(dv_comparison *cmp);
 

@@ -1020,6 +1020,7 @@ void dv_comparison_free(dv_comparison *cmp)
 		dv_pair_result_release(&cmp->pairs[i]);
 	}
 	free(cmp->pairs);
+	dv_comparison_free_chunks(cmp);
 	free(cmp->pair_files);
 	free(cmp->rule_of);
 	free(cmp->out_of_shard);

@@ -17,6 +17,7 @@
 #include "dumpview/logical.h"
 #include "dumpview/pt.h"
 #include "dumpview/threadprio.h"
+#include "internal.h"
 
 #define MAX_THREADS 64
 
@@ -121,6 +122,7 @@ static void compute_claimed(dv_pair *p, const dv_metrics_opts *opts, const atomi
 			atomic_fetch_add(&c->replica_mismatches, 1);
 	}
 	atomic_store(&p->state, state);
+	dv_pair_changed(p);
 }
 
 void dv_pair_compute_cancellable(dv_pair *pair, const dv_metrics_opts *opts, const atomic_int *user_cancel)
@@ -154,8 +156,10 @@ void dv_pair_uncancel(dv_pair *pair)
 {
 	int expected = DV_PAIR_CANCELLED;
 
-	if (atomic_compare_exchange_strong(&pair->state, &expected, DV_PAIR_PENDING) && pair->lctx)
+	if (atomic_compare_exchange_strong(&pair->state, &expected, DV_PAIR_PENDING) && pair->lctx) {
 		atomic_fetch_sub(&((dv_logical_ctx *)pair->lctx)->cancelled, 1);
+		dv_pair_changed(pair);
+	}
 }
 
 /* Under mu: the next pair to compute, claimed; SIZE_MAX when none is left. */
@@ -261,9 +265,6 @@ dv_scan *dv_scan_start(dv_comparison *cmp, const dv_metrics_opts *opts, int nthr
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work_cv, NULL);
 	pthread_cond_init(&s->idle_cv, NULL);
-	for (size_t i = 0; i < cmp->npairs; i++)
-		if (atomic_load(&cmp->pairs[i].state) == DV_PAIR_PENDING)
-			pending++;
 	if (nthreads <= 0) {
 		/* the CPUs this process may run on (taskset, cpusets), not all
 		 * online; sched_getaffinity is Linux's, elsewhere all online */
@@ -278,6 +279,11 @@ dv_scan *dv_scan_start(dv_comparison *cmp, const dv_metrics_opts *opts, int nthr
 	}
 	if (nthreads > MAX_THREADS)
 		nthreads = MAX_THREADS;
+	/* no more workers than pending pairs: counted only that far (a scan
+	 * started again on 300 k pairs between two frames) */
+	for (size_t i = 0; i < cmp->npairs && pending < (size_t)nthreads; i++)
+		if (atomic_load(&cmp->pairs[i].state) == DV_PAIR_PENDING)
+			pending++;
 	if ((size_t)nthreads > pending)
 		nthreads = (int)pending;
 	s->workers = calloc(nthreads ? (size_t)nthreads : 1, sizeof(*s->workers));

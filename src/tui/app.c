@@ -181,6 +181,9 @@ static int next_key(tui_app *app)
 		/* a comparison waits for the job thread to be idle: tried again soon */
 		if (app->listing && app->listing->next.cmp && timeout > 100)
 			timeout = 100;
+		/* a filter set since: the listing matches it over the pairs it adds */
+		if (app->listing)
+			tui_listing_sync_filter(app);
 		/* a phase total drawn from its last count: drawn again once it may be recounted */
 		if (app->tree.agg_stale && timeout > TUI_AGG_STALE_MS)
 			timeout = TUI_AGG_STALE_MS;

@@ -296,11 +296,42 @@ static void *job_main(void *arg)
 			notify(j);
 			continue;
 		}
+		if (j->ngarbage) {
+			dv_comparison *old = j->garbage[--j->ngarbage];
+			pthread_mutex_unlock(&j->mu);
+			dv_comparison_free(old);
+			pthread_mutex_lock(&j->mu);
+			continue;
+		}
 		pthread_cond_broadcast(&j->cv); /* for waiters on idleness */
 		pthread_cond_wait(&j->cv, &j->mu);
 	}
 	pthread_mutex_unlock(&j->mu);
 	return NULL;
+}
+
+void tui_jobs_free_later(tui_jobs *j, dv_comparison *cmp)
+{
+	bool queued = false;
+	if (j->started) {
+		pthread_mutex_lock(&j->mu);
+		if (j->ngarbage == j->garbage_cap) {
+			size_t cap = j->garbage_cap ? j->garbage_cap * 2 : 4;
+			dv_comparison **v = realloc(j->garbage, cap * sizeof(*v));
+			if (v) {
+				j->garbage = v;
+				j->garbage_cap = cap;
+			}
+		}
+		if (j->ngarbage < j->garbage_cap) {
+			j->garbage[j->ngarbage++] = cmp;
+			queued = true;
+			pthread_cond_broadcast(&j->cv);
+		}
+		pthread_mutex_unlock(&j->mu);
+	}
+	if (!queued)
+		dv_comparison_free(cmp);
 }
 
 int tui_jobs_start(tui_jobs *j, dv_comparison *cmp, const dv_metrics_opts *mopts, int notify_w,
@@ -360,6 +391,11 @@ bool tui_jobs_stop_until(tui_jobs *j, const struct timespec *deadline)
 	}
 	if (j->finished && j->fin_kind == JOB_DETAIL)
 		tui_jobs_detail_free(&j->fin_detail);
+	while (j->ngarbage)
+		dv_comparison_free(j->garbage[--j->ngarbage]);
+	free(j->garbage);
+	j->garbage = NULL;
+	j->garbage_cap = 0;
 	free(j->want);
 	free(j->path);
 	free(j->table);

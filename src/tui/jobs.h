@@ -82,6 +82,9 @@ typedef struct tui_jobs {
 	char fin_msg[DV_ERROR_MAX + 64];
 	tui_detail fin_detail;
 	dv_metrics_opts mopts;
+	/* comparisons to free when idle (tui_jobs_free_later) */
+	dv_comparison **garbage;
+	size_t ngarbage, garbage_cap;
 } tui_jobs;
 
 /* A finished heavy job, as the main thread takes it. */
@@ -97,6 +100,11 @@ typedef struct tui_jobs_finished {
 int tui_jobs_start(tui_jobs *j, dv_comparison *cmp, const dv_metrics_opts *mopts, int notify_w,
 		   void (*hold)(void *ctx, int64_t done, int64_t total), void *hold_ctx);
 void tui_jobs_stop(tui_jobs *j);
+/* Frees cmp on the thread when it has nothing else to do, or at the stop
+ * (at once when the thread is not running or out of memory): a swapped-out
+ * comparison of 300 k pairs costs the UI thread milliseconds to free.
+ * Nothing may use cmp any more. */
+void tui_jobs_free_later(tui_jobs *j, dv_comparison *cmp);
 /* Puts cmp in the place of the comparison the thread works on, when it is
  * idle (no job, no compute): false otherwise (try again later). The pairs
  * asked for keep their indices. */

@@ -3,6 +3,7 @@
  * until the first phase of both runs is listed; from then on the explorer
  * shows the phases listed so far, and each later one as it is listed. */
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,10 +49,61 @@ static void listed_build(tui_listed *l)
 	l->multi_rank = false;
 	for (size_t i = 0; l->cmp && i < l->cmp->npairs && !l->multi_rank; i++)
 		l->multi_rank = l->cmp->pairs[i].rank > 0;
+	/* the first divergence walks its new pairs here once (all pending:
+	 * kept whatever pass rule the swap sets); the UI thread then reads
+	 * what the walk kept of them */
+	if (l->cmp)
+		dv_first_divergence(l->cmp, NULL);
+}
+
+/* On the listing thread: the explorer's filter over the pairs l adds to
+ * those it shows, as the swap would match them (tui_state_pair_matches,
+ * with l's multi_rank, which the swap checks). */
+static void listed_filter(tui_listing *ls, tui_listed *l)
+{
+	pthread_mutex_lock(&ls->mu);
+	char *pat = ls->filter_pattern ? strdup(ls->filter_pattern) : NULL;
+	unsigned gen = ls->filter_gen;
+	size_t from = ls->shown_npairs;
+	pthread_mutex_unlock(&ls->mu);
+	if (!pat || !l->cmp || from >= l->cmp->npairs) {
+		free(pat);
+		return;
+	}
+	dv_error e;
+	dv_error_clear(&e);
+	pcre2_code *re = dv_regex_compile(pat, true, &e);
+	free(pat);
+	bool *h = re ? malloc(l->cmp->npairs - from) : NULL;
+	for (size_t i = from; h && i < l->cmp->npairs; i++)
+		h[i - from] = tui_state_label_matches(re, l->multi_rank, &l->cmp->pairs[i]) != DV_REGEX_MATCH;
+	pcre2_code_free(re);
+	l->filter_hidden = h;
+	l->filter_from = from;
+	l->filter_gen = gen;
+}
+
+void tui_listing_sync_filter(tui_app *app)
+{
+	tui_listing *ls = app->listing;
+	const char *pattern = app->filter_re ? app->filter : NULL;
+	/* only this thread writes filter_pattern: read without the lock */
+	if (!ls || (!pattern && !ls->filter_pattern) ||
+	    (pattern && ls->filter_pattern && !strcmp(pattern, ls->filter_pattern)))
+		return;
+	char *copy = pattern ? strdup(pattern) : NULL;
+	if (pattern && !copy)
+		return;   /* out of memory: the swap matches the filter itself */
+	pthread_mutex_lock(&ls->mu);
+	free(ls->filter_pattern);
+	ls->filter_pattern = copy;
+	ls->filter_gen++;
+	pthread_mutex_unlock(&ls->mu);
 }
 
 static void listed_free(tui_listed *l)
 {
+	free(l->filter_hidden);
 	if (l->tree.cmp)
 		tui_tree_free(&l->tree);
 	if (l->cmp)
@@ -74,7 +126,7 @@ static void free_stale(tui_listing *ls)
 }
 
 /* A comparison swapped out: to the listing thread while it runs, else
- * (or out of memory) freed here. */
+ * (or out of memory) to the job thread. */
 static void retire(tui_listing *ls, dv_comparison *old)
 {
 	bool queued = false;
@@ -90,7 +142,7 @@ static void retire(tui_listing *ls, dv_comparison *old)
 	}
 	pthread_mutex_unlock(&ls->mu);
 	if (!queued)
-		dv_comparison_free(old);
+		tui_jobs_free_later(&ls->app->jobs, old);
 }
 
 /* A comparison of the phases listed so far: the newest waits for the loop. */
@@ -117,6 +169,7 @@ static void listing_partial(void *ctx, dv_comparison *cmp)
 	}
 
 	listed_build(&l);
+	listed_filter(ls, &l);
 	pthread_mutex_lock(&ls->mu);
 	tui_listed stale = ls->partial;
 	ls->partial = l;
@@ -145,6 +198,7 @@ static void listing_phase_listed(void *ctx, int side, size_t n)
 
 void tui_listing_release(tui_listing *ls)
 {
+	tui_listing_sync_filter(ls->app);
 	pthread_mutex_lock(&ls->mu);
 	ls->hold = false;
 	pthread_cond_broadcast(&ls->cv);
@@ -175,6 +229,7 @@ static void *listing_main(void *arg)
 	ls->whole.cmp = dv_comparison_open(&co, NULL, &ls->err);
 	free_stale(ls);
 	listed_build(&ls->whole);
+	listed_filter(ls, &ls->whole);
 	/* done under mu: retire() queues nothing for this thread from here */
 	pthread_mutex_lock(&ls->mu);
 	atomic_store(&ls->done, true);
@@ -223,6 +278,8 @@ static void listing_end(tui_listing *ls)
 	free_stale(ls);   /* queued after the thread's last look */
 	close(ls->done_pipe[0]);
 	close(ls->done_pipe[1]);
+	free(ls->filter_pattern);
+	ls->filter_pattern = NULL;
 	pthread_mutex_destroy(&ls->mu);
 	pthread_cond_destroy(&ls->cv);
 }
@@ -331,10 +388,14 @@ int tui_listing_run(tui_app *app, tui_listing *ls, const pcre2_code *filter, cha
 		app->tree = l.tree;
 		app->multi_rank = l.multi_rank;
 	}
+	free(l.filter_hidden);   /* nothing was shown: no filter yet */
 	if (!final) {
 		/* the first phases: the listing goes on behind the explorer */
 		app->cmp = c;
 		app->listing = ls;
+		pthread_mutex_lock(&ls->mu);
+		ls->shown_npairs = c->npairs;
+		pthread_mutex_unlock(&ls->mu);
 		return 0;
 	}
 	listing_end(ls);
@@ -426,14 +487,33 @@ static bool swap_in(tui_app *app, tui_listed *l, bool final)
 		dv_comparison_set_threshold(c, old->threshold);
 	if (dv_comparison_rules(old) && dv_comparison_set_rules(c, (dv_rules *)dv_comparison_rules(old), &e) != 0)
 		tui_state_message(app, true, "%s", e.msg);
-	dv_comparison_adopt(c, old);
+	/* the phase totals counted now carry over when every finished pair
+	 * moves (they do, but for a smart alignment's) */
+	dv_counts oc;
+	dv_comparison_counts(old, &oc);
+	tui_tree_mark_totals(&app->tree, true);
+	bool alike = dv_comparison_rules(c) == dv_comparison_rules(old) &&
+		     (dv_comparison_threshold(c) == dv_comparison_threshold(old) ||
+		      (isnan(dv_comparison_threshold(c)) && isnan(dv_comparison_threshold(old))));
+	if (dv_comparison_adopt(c, old) != oc.done + oc.cancelled || !alike)
+		tui_tree_mark_totals(&app->tree, false);
 	app->cmp = c;
 	app->multi_rank |= l->multi_rank;
+	pthread_mutex_lock(&app->listing->mu);
+	app->listing->shown_npairs = c->npairs;
+	pthread_mutex_unlock(&app->listing->mu);
 	tui_tree *nt = &l->tree;
-	/* the filter on the pairs new to the tree */
+	/* the filter on the pairs new to the tree: matched on the listing
+	 * thread when that was the filter shown now, under the same labels */
 	if (app->filter_re) {
+		pthread_mutex_lock(&app->listing->mu);
+		bool matched = l->filter_hidden && l->filter_gen == app->listing->filter_gen &&
+			       app->listing->filter_pattern && !strcmp(app->listing->filter_pattern, app->filter) &&
+			       l->filter_from <= old_n && l->multi_rank == app->multi_rank;
+		pthread_mutex_unlock(&app->listing->mu);
 		for (size_t i = old_n; i < c->npairs; i++)
-			nt->hidden[i] = tui_state_pair_matches(app, app->filter_re, i) != DV_REGEX_MATCH;
+			nt->hidden[i] = matched ? l->filter_hidden[i - l->filter_from] :
+				       tui_state_pair_matches(app, app->filter_re, i) != DV_REGEX_MATCH;
 		/* as the filter does: the groups holding matches open */
 		for (size_t g = old_ng; g < nt->ngroups; g++) {
 			const tgroup *gr = &nt->groups[g];
@@ -445,6 +525,8 @@ static bool swap_in(tui_app *app, tui_listed *l, bool final)
 	app->tree.filtering = app->filter_re != NULL;
 	tui_tree_adopt_built(&app->tree, nt);
 	l->cmp = NULL;
+	free(l->filter_hidden);
+	l->filter_hidden = NULL;
 	if (scan_ended)
 		retire(app->listing, old);
 	if (scanning) {
@@ -497,6 +579,7 @@ void tui_listing_service(tui_app *app)
 	tui_listing *ls = app->listing;
 	if (!ls)
 		return;
+	tui_listing_sync_filter(app);
 	tui_state_drain(ls->done_pipe[0]);
 	pthread_mutex_lock(&ls->mu);
 	bool failing = ls->failing && !ls->released;

@@ -19,6 +19,12 @@ typedef struct tui_listed {
 	dv_comparison *cmp;
 	tui_tree tree;
 	bool multi_rank;
+	/* the explorer's filter of filter_gen matched over pairs [filter_from,
+	 * cmp->npairs) (labels under multi_rank): whether each is hidden,
+	 * from filter_from on; NULL: not matched (no filter, out of memory) */
+	bool *filter_hidden;
+	size_t filter_from;
+	unsigned filter_gen;
 } tui_listed;
 
 /* The listing thread's work: both runs and their pairing. Phase by phase:
@@ -46,6 +52,13 @@ typedef struct tui_listing {
 	bool released;             /* the loop stopped using it */
 	dv_comparison **stale;     /* swapped out, freed on the listing thread (a swap */
 	size_t nstale;             /* frees 300 k pairs' arrays: not between two frames) */
+	/* under mu, set by the event loop: the explorer's filter (NULL: none),
+	 * bumped filter_gen at each change, and the pairs it shows; the
+	 * listing thread matches the filter over the pairs a comparison adds
+	 * (a swap then does not match 100 k names between two frames) */
+	char *filter_pattern;
+	unsigned filter_gen;
+	size_t shown_npairs;
 } tui_listing;
 
 /* Opens the comparison on a thread. Waits quietly for a moment; a longer
@@ -67,6 +80,11 @@ void tui_listing_service(struct tui_app *app);
  * least one), so the listing is not slowed down by the scan of its first
  * phases; all of them once it is done. */
 int tui_listing_scan_threads(const struct tui_app *app);
+
+/* Hands the explorer's filter, when it changed, to the listing thread,
+ * which matches it over the pairs of its next comparisons (the event loop
+ * calls it before waiting; the service and the release too). */
+void tui_listing_sync_filter(struct tui_app *app);
 
 /* Releases a held listing (tests: DUMPVIEW_TEST_HOLD_LISTING). */
 void tui_listing_release(tui_listing *ls);

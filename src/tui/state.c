@@ -13,9 +13,14 @@
 
 void tui_state_tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size)
 {
+	tui_state_label(app->multi_rank, p, buf, size);
+}
+
+void tui_state_label(bool multi_rank, const dv_pair *p, char *buf, size_t size)
+{
 	const dv_dumpfile *f = p->targ ? p->targ : p->base;
 	size_t n = (size_t)snprintf(buf, size, "%s", p->name ? p->name : "?");
-	if (app->multi_rank && p->rank >= 0 && n < size)
+	if (multi_rank && p->rank >= 0 && n < size)
 		n += (size_t)snprintf(buf + n, size - n, " r%lld", (long long)p->rank);
 	if (f && f->duplicate_index > 0 && n < size)
 		snprintf(buf + n, size - n, " #%d", f->duplicate_index);
@@ -205,9 +210,13 @@ void tui_state_collect_jobs(tui_app *app)
 
 dv_regex_result tui_state_pair_matches(tui_app *app, const pcre2_code *re, size_t i)
 {
-	const dv_pair *p = &app->cmp->pairs[i];
+	return tui_state_label_matches(re, app->multi_rank, &app->cmp->pairs[i]);
+}
+
+dv_regex_result tui_state_label_matches(const pcre2_code *re, bool multi_rank, const dv_pair *p)
+{
 	char label[256];
-	tui_state_tensor_label(app, p, label, sizeof(label));
+	tui_state_label(multi_rank, p, label, sizeof(label));
 	const char *subjects[3] = { label, p->targ ? p->targ->filename : NULL, p->base ? p->base->filename : NULL };
 	for (int k = 0; k < 3; k++) {
 		if (!subjects[k])

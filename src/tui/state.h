@@ -171,10 +171,13 @@ size_t tui_state_matched_done(tui_app *app, size_t *total, size_t *cancelled);
  * (without a running scan) the job thread computes them. */
 void tui_state_request_visible(tui_app *app, int tree_rows);
 void tui_state_tensor_label(tui_app *app, const dv_pair *p, char *buf, size_t size);
+/* The same with multi_rank given (no app: the listing thread labels too). */
+void tui_state_label(bool multi_rank, const dv_pair *p, char *buf, size_t size);
 void tui_state_pair_path(tui_app *app, size_t pair, char *buf, size_t size);
 const char *tui_state_pair_name(const dv_pair *p);
 /* The pair's label or either file name matches re (search and filter). */
 dv_regex_result tui_state_pair_matches(tui_app *app, const pcre2_code *re, size_t pair);
+dv_regex_result tui_state_label_matches(const pcre2_code *re, bool multi_rank, const dv_pair *p);
 /* Reads a non-blocking pipe empty. */
 void tui_state_drain(int fd);
 

@@ -11,6 +11,8 @@
 
 #include "tree.h"
 
+static bool segs_ready(tui_tree *t);
+
 int tui_tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
 {
 	memset(t, 0, sizeof(*t));
@@ -103,6 +105,12 @@ void tui_tree_adopt_built(tui_tree *t, tui_tree *nt)
 		nt->pmemo[p].epoch = cmp->rule_epoch;
 		carried[p] = true;
 	}
+	/* the chunks' totals marked current before the results moved: the
+	 * same pairs and verdicts (re-keyed below, after the rebuild) */
+	tseg *old_segs = t->segs;
+	size_t *old_phase_seg = t->phase_seg;
+	t->segs = NULL;
+	t->phase_seg = NULL;
 	nt->sort = t->sort;
 	nt->filtering = t->filtering;
 	nt->gen = t->gen;
@@ -121,6 +129,44 @@ void tui_tree_adopt_built(tui_tree *t, tui_tree *nt)
 		if (carried[p])
 			t->pmemo[p].gen = t->gen;
 	free(carried);
+	for (size_t p = 0; old_segs && p < np && segs_ready(t); p++) {
+		const dv_phase_pairs *pp = &cmp->phases[p];
+		if (old->phases[p].first != pp->first || old->phases[p].count != pp->count)
+			continue;
+		size_t end = pp->first + pp->count;
+		for (size_t lo = pp->first, k = 0; lo < end; k++) {
+			size_t c = lo / DV_CHUNK_PAIRS;
+			const tseg *os = &old_segs[old_phase_seg[p] + k];
+			tseg *s = &t->segs[t->phase_seg[p] + k];
+			uint64_t key;
+			if (os->carry && dv_comparison_chunk_key(cmp, c, &key)) {
+				*s = *os;
+				s->key = key;
+				s->epoch = cmp->rule_epoch;
+				s->hgen = t->hidden_gen;
+				s->carry = false;
+			}
+			lo = (c + 1) * DV_CHUNK_PAIRS < end ? (c + 1) * DV_CHUNK_PAIRS : end;
+		}
+	}
+	free(old_segs);
+	free(old_phase_seg);
+}
+
+void tui_tree_mark_totals(tui_tree *t, bool keep)
+{
+	for (size_t p = 0; t->segs && p < t->cmp->nphases; p++) {
+		const dv_phase_pairs *pp = &t->cmp->phases[p];
+		size_t end = pp->first + pp->count;
+		for (size_t lo = pp->first, k = t->phase_seg[p]; lo < end; k++) {
+			size_t c = lo / DV_CHUNK_PAIRS;
+			tseg *s = &t->segs[k];
+			uint64_t key;
+			s->carry = keep && s->valid && dv_comparison_chunk_key(t->cmp, c, &key) && s->key == key &&
+				   s->epoch == t->cmp->rule_epoch && s->hgen == t->hidden_gen;
+			lo = (c + 1) * DV_CHUNK_PAIRS < end ? (c + 1) * DV_CHUNK_PAIRS : end;
+		}
+	}
 }
 
 void tui_tree_free(tui_tree *t)
@@ -132,6 +178,9 @@ void tui_tree_free(tui_tree *t)
 	free(t->rows);
 	free(t->order);
 	free(t->pmemo);
+	free(t->segs);
+	free(t->phase_seg);
+	free(t->hidden_seen);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -246,6 +295,72 @@ static void agg_merge(tagg *a, const tagg *b)
 	}
 }
 
+/* The segments of every phase, laid out once: false when the comparison
+ * keeps no chunk keys (or out of memory). */
+static bool segs_ready(tui_tree *t)
+{
+	const dv_comparison *cmp = t->cmp;
+	uint64_t key;
+	size_t n = 0;
+
+	if (t->segs)
+		return true;
+	if (!dv_comparison_chunk_key(cmp, 0, &key) || !cmp->nphases)
+		return false;
+	if (!(t->phase_seg = malloc(cmp->nphases * sizeof(*t->phase_seg))))
+		return false;
+	for (size_t p = 0; p < cmp->nphases; p++) {
+		const dv_phase_pairs *pp = &cmp->phases[p];
+
+		t->phase_seg[p] = n;
+		if (pp->count)
+			n += (pp->first + pp->count - 1) / DV_CHUNK_PAIRS - pp->first / DV_CHUNK_PAIRS + 1;
+	}
+	if (!(t->segs = calloc(n ? n : 1, sizeof(*t->segs)))) {
+		free(t->phase_seg);
+		t->phase_seg = NULL;
+		return false;
+	}
+	return true;
+}
+
+/* A phase's totals from its chunks: those whose pairs kept their states
+ * (and the pass rule and filter) since they were counted are not counted
+ * again. False when the comparison keeps no chunk keys. */
+static bool agg_phase_chunks(tui_tree *t, size_t p, tagg *a)
+{
+	const dv_phase_pairs *pp = &t->cmp->phases[p];
+	size_t end = pp->first + pp->count;
+
+	if (!segs_ready(t))
+		return false;
+	memset(a, 0, sizeof(*a));
+	for (size_t lo = pp->first, k = t->phase_seg[p]; lo < end; k++) {
+		size_t c = lo / DV_CHUNK_PAIRS, hi = (c + 1) * DV_CHUNK_PAIRS < end ? (c + 1) * DV_CHUNK_PAIRS : end;
+		tseg *s = &t->segs[k];
+		uint64_t key;
+
+		if (!dv_comparison_chunk_key(t->cmp, c, &key))
+			return false;
+		if (!s->valid || s->key != key || s->epoch != t->cmp->rule_epoch || s->hgen != t->hidden_gen) {
+			memset(&s->agg, 0, sizeof(s->agg));
+			for (size_t i = lo; i < hi; i++) {
+				if (t->hidden[i])
+					continue;
+				s->agg.shown++;
+				agg_add(t->cmp, &s->agg, &t->cmp->pairs[i]);
+			}
+			s->key = key;
+			s->epoch = t->cmp->rule_epoch;
+			s->hgen = t->hidden_gen;
+			s->valid = true;
+		}
+		agg_merge(a, &s->agg);
+		lo = hi;
+	}
+	return true;
+}
+
 void tui_tree_agg_phase(tui_tree *t, size_t p, tagg *a)
 {
 	const dv_phase_pairs *pp = &t->cmp->phases[p];
@@ -253,6 +368,9 @@ void tui_tree_agg_phase(tui_tree *t, size_t p, tagg *a)
 	size_t end = pp->first + pp->count, key;
 	dv_counts c;
 	tagg tail;
+
+	if (agg_phase_chunks(t, p, a))
+		return;
 
 	if (!m->valid || m->epoch != t->cmp->rule_epoch || m->gen != t->gen) {
 		memset(m, 0, sizeof(*m));
@@ -434,6 +552,16 @@ size_t *tui_tree_flat_pairs(const tui_tree *t, size_t *n)
 void tui_tree_rebuild(tui_tree *t)
 {
 	t->gen++;   /* hidden may have changed: the phase totals are counted again */
+	/* the chunks' totals only when it did (opening a node changes
+	 * nothing there): 300 k bytes compared, not 300 k pairs judged */
+	size_t np = t->cmp->npairs;
+	if (!t->hidden_seen || memcmp(t->hidden_seen, t->hidden, np * sizeof(*t->hidden))) {
+		if (!t->hidden_seen)
+			t->hidden_seen = malloc((np ? np : 1) * sizeof(*t->hidden_seen));
+		if (t->hidden_seen)
+			memcpy(t->hidden_seen, t->hidden, np * sizeof(*t->hidden));
+		t->hidden_gen++;
+	}
 	trow keep = { TN_PHASE, 0, 0, 0 };
 	bool have_keep = false;
 	if (t->sel < t->nrows) {

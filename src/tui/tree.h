@@ -58,9 +58,25 @@ typedef struct tphase_memo {
 	bool have_last;
 } tphase_memo;
 
+/* A phase's pairs in one chunk of the comparison (DV_CHUNK_PAIRS), their
+ * totals kept while the chunk's key, the pass rule and the hidden pairs
+ * stay: a phase row is counted again only where pairs changed. */
+typedef struct tseg {
+	uint64_t key;           /* dv_comparison_chunk_key */
+	unsigned epoch, hgen;   /* the rule epoch, the tree's hidden_gen */
+	bool valid;
+	bool carry;             /* current when tui_tree_mark_totals looked */
+	tagg agg;
+} tseg;
+
 typedef struct tui_tree {
 	dv_comparison *cmp;     /* not owned */
 	tphase_memo *pmemo;     /* cmp->nphases: phase rows' totals (mutable cache) */
+	tseg *segs;             /* the phases' chunks, phase after phase (NULL until
+				   counted, or when the comparison keeps no chunk keys) */
+	size_t *phase_seg;      /* cmp->nphases: each phase's first in segs */
+	bool *hidden_seen;      /* hidden as the last rebuild saw it */
+	unsigned hidden_gen;    /* bumped by a rebuild that found hidden changed */
 	unsigned gen;           /* bumped by every rebuild (filters change hidden) */
 	bool agg_stale;         /* a phase total drawn was up to AGG_STALE_MS old: draw again */
 	bool throttle;          /* a scan is computing pairs: phase totals may be that old */
@@ -89,12 +105,18 @@ int tui_tree_adopt(tui_tree *t, dv_comparison *cmp, dv_error *err);
  * be moved over and the pass rule set on nt->cmp before: the phase totals
  * of the old phases carry over. nt is taken (left empty). */
 void tui_tree_adopt_built(tui_tree *t, tui_tree *nt);
+/* Before the results move to the larger comparison (dv_comparison_adopt):
+ * marks the phase totals counted now, so tui_tree_adopt_built carries them
+ * over (keep), or (keep false, some finished pair did not move) none. */
+void tui_tree_mark_totals(tui_tree *t, bool keep);
 /* The rows from open flags, hidden pairs and the sort; the selection stays
  * on its node, else on its nearest ancestor. */
 void tui_tree_rebuild(tui_tree *t);
 void tui_tree_agg_group(const tui_tree *t, size_t g, tagg *a);
-/* A phase row's totals. The final prefix of its pairs is counted once; the
- * rest again whenever pairs finished, but while t->throttle (a scan keeps
+/* A phase row's totals. Over a comparison keeping chunk keys, each chunk
+ * of the phase is counted again only when its pairs changed (exact every
+ * frame). Else the final prefix of its pairs is counted once; the rest
+ * again whenever pairs finished, but while t->throttle (a scan keeps
  * finishing them) at most every TUI_AGG_STALE_MS (then agg_stale is set:
  * the caller draws again after that long). */
 #define TUI_AGG_STALE_MS 200
