@@ -54,7 +54,7 @@ void pt_close(pt_file *f)
 	free(f->zents);
 	free(f->zsorted);
 	free(f->znames);
-	free(f->own_buf);
+	pt_reuse_buf_give(f->own_buf, f->own_cap);
 	if (f->fd >= 0)
 		close(f->fd);
 	pt_arena_free(f);
@@ -516,9 +516,11 @@ out:
 }
 
 /* pt_zip_read_whole for the parsed directory: PT_FALLBACK when libzip
- * must do it (local header or CRC not as the directory says). */
-static int fast_read_whole(pt_file *f, zip_int64_t index, const char *what, uint8_t **out, size_t *len, size_t limit,
-			   dv_error *err)
+ * must do it (local header or CRC not as the directory says). *data is the
+ * entry's bytes: inside a file read whole (*out NULL), else *out, which the
+ * caller frees. */
+static int fast_read_whole(pt_file *f, zip_int64_t index, const char *what, uint8_t **out, const uint8_t **data,
+			   size_t *len, size_t limit, dv_error *err)
 {
 	pt_zent *z = &f->zents[index];
 	uint8_t *buf;
@@ -529,6 +531,14 @@ static int fast_read_whole(pt_file *f, zip_int64_t index, const char *what, uint
 				    (unsigned long long)z->size, limit);
 	if (fast_data_offset(f, z))
 		return PT_FALLBACK;
+	if (f->buf) {
+		/* the bytes are here already (fast_data_offset checked the extent) */
+		if (z->crc != 0 && pt_crc32(0, f->buf + z->data, z->size) != z->crc)
+			return PT_FALLBACK;
+		*data = f->buf + z->data;
+		*len = z->size;
+		return 0;
+	}
 	buf = malloc(z->size + 1);
 	if (!buf)
 		return dv_error_set(err, "%s: %s: out of memory", f->name, what);
@@ -538,6 +548,7 @@ static int fast_read_whole(pt_file *f, zip_int64_t index, const char *what, uint
 	}
 	buf[z->size] = '\0';
 	*out = buf;
+	*data = buf;
 	*len = z->size;
 	return 0;
 }
@@ -558,12 +569,17 @@ static zip_int64_t zd_locate(pt_file *f, const char *name)
 	return f->zip ? zip_name_locate(f->zip, name, 0) : fast_locate(f, name);
 }
 
-static int zd_read_whole(pt_file *f, zip_int64_t index, const char *what, uint8_t **out, size_t *len, size_t limit,
-			 dv_error *err)
+/* An entry's bytes in *data; *out is what the caller frees (may be NULL). */
+static int zd_read_whole(pt_file *f, zip_int64_t index, const char *what, uint8_t **out, const uint8_t **data,
+			 size_t *len, size_t limit, dv_error *err)
 {
-	if (f->zip)
-		return pt_zip_read_whole(f, index, what, out, len, limit, err);
-	return fast_read_whole(f, index, what, out, len, limit, err);
+	if (f->zip) {
+		int rc = pt_zip_read_whole(f, index, what, out, len, limit, err);
+
+		*data = *out;
+		return rc;
+	}
+	return fast_read_whole(f, index, what, out, data, len, limit, err);
 }
 
 /* Reads the archive through libzip (f->zip) or the parsed directory
@@ -574,6 +590,7 @@ static int open_zip(pt_file *f, dv_error *err)
 	const char *pkl_name = NULL;
 	size_t root_len = 0;
 	uint8_t *pickle = NULL;
+	const uint8_t *pickle_data;
 	size_t pickle_len;
 	pt_unpickled found;
 	char name[4096];
@@ -618,26 +635,27 @@ static int open_zip(pt_file *f, dv_error *err)
 	zip_int64_t bo = zd_locate(f, name);
 	if (bo >= 0) {
 		uint8_t *b;
+		const uint8_t *bd;
 		size_t blen;
-		int brc = zd_read_whole(f, bo, "byteorder", &b, &blen, 64, err);
+		int brc = zd_read_whole(f, bo, "byteorder", &b, &bd, &blen, 64, err);
 		if (brc)
 			return brc;
-		while (blen && (b[blen - 1] == '\n' || b[blen - 1] == '\r'))
+		while (blen && (bd[blen - 1] == '\n' || bd[blen - 1] == '\r'))
 			blen--;
-		if (blen == 3 && !memcmp(b, "big", 3)) {
+		if (blen == 3 && !memcmp(bd, "big", 3)) {
 			f->big_endian = true;
-		} else if (!(blen == 6 && !memcmp(b, "little", 6))) {
+		} else if (!(blen == 6 && !memcmp(bd, "little", 6))) {
 			free(b);
 			return dv_error_set(err, "%s: byteorder record is neither 'little' nor 'big'", f->name);
 		}
 		free(b);
 	}
 
-	rc = zd_read_whole(f, pkl, "data.pkl", &pickle, &pickle_len, f->lim.max_pickle_bytes, err);
+	rc = zd_read_whole(f, pkl, "data.pkl", &pickle, &pickle_data, &pickle_len, f->lim.max_pickle_bytes, err);
 	if (rc)
 		return rc;
 	rc = -1;
-	if (pt_unpickle(f, pickle, pickle_len, &found, err)) {
+	if (pt_unpickle(f, pickle_data, pickle_len, &found, err)) {
 		pt_unpickled_free(&found);
 		goto out;
 	}
@@ -939,6 +957,7 @@ void pt_dircache_begin(void)
 	}
 	dircache.next = 0;
 	dircache.on = true;
+	pt_reuse_begin();
 }
 
 void pt_dircache_end(void)
@@ -950,6 +969,7 @@ void pt_dircache_end(void)
 		dircache.slot[i].len = 0;
 	}
 	dircache.on = false;
+	pt_reuse_end();
 }
 
 /* The cached descriptor of path's folder, -1 when there is none to use. */
@@ -1039,7 +1059,7 @@ pt_file *pt_open_ex(const char *path, const pt_limits *limits, dv_error *err)
 	f->buflen = st.st_size;
 	if (f->buflen && f->buflen <= PT_WHOLE_FILE) {
 		/* small files are read whole, once: every later read is a copy */
-		f->own_buf = malloc(f->buflen);
+		f->own_buf = pt_reuse_buf(f->buflen, &f->own_cap);
 		if (!f->own_buf) {
 			dv_error_set(err, "%s: out of memory", path);
 			goto fail;
