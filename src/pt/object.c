@@ -70,8 +70,10 @@ uint8_t *pt_reuse_buf(size_t size, size_t *cap)
 			reuse.buf[i] = NULL;
 			return b;
 		}
-	*cap = size;
-	return malloc(size ? size : 1);
+	/* in pages: the next file, a few bytes larger, still fits */
+	size = (size + 4095) & ~(size_t)4095;
+	*cap = size ? size : 4096;
+	return malloc(*cap);
 }
 
 void pt_reuse_buf_give(uint8_t *buf, size_t cap)

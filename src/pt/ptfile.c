@@ -51,9 +51,7 @@ void pt_close(pt_file *f)
 	pt_records_free(f);
 	if (f->zip)
 		zip_discard(f->zip);
-	free(f->zents);
-	free(f->zsorted);
-	free(f->znames);
+	free(f->zents); /* zsorted and znames too: one block */
 	pt_reuse_buf_give(f->own_buf, f->own_cap);
 	if (f->fd >= 0)
 		close(f->fd);
@@ -271,13 +269,12 @@ out:
 
 static void fast_dir_free(pt_file *f)
 {
-	free(f->zents);
-	free(f->zsorted);
-	free(f->znames);
+	free(f->zents); /* zsorted and znames too: one block */
 	f->zents = NULL;
 	f->zsorted = NULL;
 	f->znames = NULL;
 	f->nzents = 0;
+	f->zcommon = 0;
 }
 
 /* Whether s[0..n) is printable ASCII (0x20..0x7e), eight bytes at a time:
@@ -400,11 +397,12 @@ static int fast_dir(pt_file *f)
 		cd = f->buf ? f->buf + cd_off : tail + (cd_off - tail_off);
 	else if (!(cd = fast_bytes(f, cd_off, cd_size, &cd_tmp)))
 		goto out;
-	f->zents = calloc(entries, sizeof(*f->zents));
-	f->zsorted = malloc(entries * sizeof(*f->zsorted));
-	f->znames = malloc(cd_size + entries);
-	if (!f->zents || !f->zsorted || !f->znames)
+	/* one block: the entries, the sorted pointers, the names */
+	if (!(f->zents = malloc(entries * (sizeof(*f->zents) + sizeof(*f->zsorted)) + cd_size + entries)))
 		goto out;
+	memset(f->zents, 0, entries * sizeof(*f->zents));
+	f->zsorted = (pt_zent **)(f->zents + entries);
+	f->znames = (char *)(f->zsorted + entries);
 	pos = 0;
 	for (uint64_t i = 0; i < entries; i++) {
 		pt_zent *z = &f->zents[i];
@@ -439,20 +437,31 @@ static int fast_dir(pt_file *f)
 		goto out;
 	/* unique names (libzip would keep the first of two; leave that to it) */
 	if (entries <= 16) {
-		/* a torch.save archive has ~7: qsort's set-up would cost more */
+		/* A torch.save archive has ~7, all under one long root folder:
+		 * compared past that folder's name when every name has it
+		 * (zcommon), and qsort's set-up would cost more than an
+		 * insertion sort. */
+		const char *root = f->zents[0].name, *slash = memchr(root, '/', f->zents[0].name_len);
+		size_t common = slash ? (size_t)(slash + 1 - root) : 0;
+
+		for (uint64_t i = 1; i < entries && common; i++)
+			if (f->zents[i].name_len < common || memcmp(f->zents[i].name, root, common))
+				common = 0;
+		f->zcommon = common;
 		for (uint64_t i = 1; i < entries; i++) {
 			pt_zent *z = f->zsorted[i];
 			uint64_t at = i;
 
-			for (; at > 0 && strcmp(f->zsorted[at - 1]->name, z->name) > 0; at--)
+			for (; at > 0 && strcmp(f->zsorted[at - 1]->name + common, z->name + common) > 0; at--)
 				f->zsorted[at] = f->zsorted[at - 1];
 			f->zsorted[at] = z;
 		}
 	} else {
+		f->zcommon = 0;
 		qsort(f->zsorted, entries, sizeof(*f->zsorted), cmp_zent_ptr);
 	}
 	for (uint64_t i = 1; i < entries; i++)
-		if (!strcmp(f->zsorted[i - 1]->name, f->zsorted[i]->name))
+		if (!strcmp(f->zsorted[i - 1]->name + f->zcommon, f->zsorted[i]->name + f->zcommon))
 			goto out;
 	f->zcd_off = cd_off;
 	f->nzents = entries;
@@ -468,11 +477,15 @@ out:
 
 static zip_int64_t fast_locate(pt_file *f, const char *name)
 {
-	size_t lo = 0, hi = f->nzents;
+	size_t lo = 0, hi = f->nzents, common = f->zcommon;
 
+	/* every name starts with the shared prefix: one that does not is none */
+	if (common && strncmp(name, f->zents[0].name, common))
+		return -1;
+	name += common;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(f->zsorted[mid]->name, name);
+		int c = strcmp(f->zsorted[mid]->name + common, name);
 		if (!c)
 			return f->zsorted[mid] - f->zents;
 		if (c < 0)
@@ -582,12 +595,26 @@ static int zd_read_whole(pt_file *f, zip_int64_t index, const char *what, uint8_
 	return fast_read_whole(f, index, what, out, data, len, limit, err);
 }
 
+/* name[root_len...] = "data/" key, cut at size - 1 bytes as snprintf would. */
+static void record_name(char *name, size_t size, size_t root_len, const char *key)
+{
+	size_t room = size - 1 - root_len, klen = strlen(key);
+
+	if (room >= 5 + klen) {
+		memcpy(name + root_len, "data/", 5);
+		memcpy(name + root_len + 5, key, klen + 1);
+	} else {
+		snprintf(name + root_len, size - root_len, "data/%s", key);
+	}
+}
+
 /* Reads the archive through libzip (f->zip) or the parsed directory
  * (f->zents); the latter may answer PT_FALLBACK. */
 static int open_zip(pt_file *f, dv_error *err)
 {
 	zip_int64_t n, pkl = -1;
-	const char *pkl_name = NULL;
+	const char *pkl_name = NULL, *dup_name = NULL;
+	bool torchscript = false;
 	size_t root_len = 0;
 	uint8_t *pickle = NULL;
 	const uint8_t *pickle_data;
@@ -598,32 +625,35 @@ static int open_zip(pt_file *f, dv_error *err)
 
 	f->format = "zip";
 	n = zd_count(f);
+	/* One pass: the first second data.pkl is reported before any
+	 * TorchScript entry, as when these were two loops. */
 	for (zip_int64_t i = 0; i < n; i++) {
 		const char *e = zd_name(f, i);
 		const char *slash;
 		size_t len;
 		if (!e)
 			continue;
-		len = strlen(e);
-		slash = strchr(e, '/');
+		len = f->zip ? strlen(e) : f->zents[i].name_len;
+		slash = memchr(e, '/', len);
 		/* <root>/data.pkl, with exactly one folder level (or none) */
-		if (len >= 8 && !strcmp(e + len - 8, "data.pkl") &&
+		if (len >= 8 && !memcmp(e + len - 8, "data.pkl", 8) &&
 		    (len == 8 || (slash == e + len - 9 && slash != e))) {
-			if (pkl >= 0)
-				return dv_error_set(err, "%s: several data.pkl records (%s, %s)", f->name, pkl_name, e);
-			pkl = i;
-			pkl_name = e;
-			root_len = len - 8;
+			if (pkl >= 0 && !dup_name)
+				dup_name = e;
+			if (pkl < 0) {
+				pkl = i;
+				pkl_name = e;
+				root_len = len - 8;
+			}
 		}
-	}
-	/* TorchScript archives have data.pkl too, next to constants.pkl and code/. */
-	for (zip_int64_t i = 0; i < n; i++) {
-		const char *e = zd_name(f, i);
-		const char *slash = e ? strchr(e, '/') : NULL;
+		/* TorchScript archives have data.pkl too, next to constants.pkl and code/. */
 		if (slash && (!strcmp(slash, "/constants.pkl") || !strncmp(slash, "/code/", 6)))
-			return dv_error_set(err, "%s: a TorchScript archive (torch.jit.save), not a torch.save file",
-					    f->name);
+			torchscript = true;
 	}
+	if (dup_name)
+		return dv_error_set(err, "%s: several data.pkl records (%s, %s)", f->name, pkl_name, dup_name);
+	if (torchscript)
+		return dv_error_set(err, "%s: a TorchScript archive (torch.jit.save), not a torch.save file", f->name);
 	if (pkl < 0)
 		return dv_error_set(err, "%s: zip archive without a data.pkl record: not a torch.save file", f->name);
 	if (root_len >= sizeof(name) - 64)
@@ -631,7 +661,7 @@ static int open_zip(pt_file *f, dv_error *err)
 	memcpy(name, pkl_name, root_len);
 
 	/* byteorder: absent in old files, which are little-endian */
-	snprintf(name + root_len, sizeof(name) - root_len, "byteorder");
+	memcpy(name + root_len, "byteorder", sizeof("byteorder"));
 	zip_int64_t bo = zd_locate(f, name);
 	if (bo >= 0) {
 		uint8_t *b;
@@ -665,7 +695,7 @@ static int open_zip(pt_file *f, dv_error *err)
 	for (size_t i = 0; i < f->nrecs; i++) {
 		pt_record *r = &f->recs[i];
 		zip_stat_t st;
-		snprintf(name + root_len, sizeof(name) - root_len, "data/%s", r->key);
+		record_name(name, sizeof(name), root_len, r->key);
 		r->kind = REC_ZIP;
 		r->index = zd_locate(f, name);
 		if (r->index < 0) {
