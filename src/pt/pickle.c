@@ -246,7 +246,7 @@ static pobj *fixed_seq(unpickler *u, pt_kind kind, pobj **items, size_t n)
 static int push_slow(unpickler *u, pobj *p);
 
 /* The common case inline: room on the stack, under the limit. */
-static inline int push(unpickler *u, pobj *p)
+static inline __attribute__((always_inline)) int push(unpickler *u, pobj *p)
 {
 	if (!p)
 		return -1;
@@ -339,7 +339,7 @@ static int pop_mark(unpickler *u, size_t *base)
 static int memo_put_slow(unpickler *u, uint64_t idx, pobj *p);
 
 /* The common case inline: an index inside the memo as it is, under the limit. */
-static inline int memo_put(unpickler *u, uint64_t idx)
+static inline __attribute__((always_inline)) int memo_put(unpickler *u, uint64_t idx)
 {
 	pobj *p = top(u);
 
@@ -405,6 +405,15 @@ static inline uint64_t le(const uint8_t *p, int n)
 {
 	uint64_t v = 0;
 
+	/* the widths opcodes use spelled out: a constant n then needs no loop */
+	switch (n) {
+	case 1:
+		return p[0];
+	case 2:
+		return p[0] | (uint64_t)p[1] << 8;
+	case 4:
+		return p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
+	}
 	for (int i = n - 1; i >= 0; i--)
 		v = (v << 8) | p[i];
 	return v;
