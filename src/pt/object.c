@@ -48,6 +48,11 @@ void pt_reuse_begin(void)
 	reuse.on = true;
 }
 
+bool pt_reuse_on(void)
+{
+	return reuse.on;
+}
+
 void pt_reuse_end(void)
 {
 	free(reuse.block);
@@ -78,15 +83,26 @@ uint8_t *pt_reuse_buf(size_t size, size_t *cap)
 
 void pt_reuse_buf_give(uint8_t *buf, size_t cap)
 {
+	int small;
+
 	if (!buf)
 		return;
-	if (reuse.on)
+	if (reuse.on) {
 		for (int i = 0; i < 2; i++)
 			if (!reuse.buf[i]) {
 				reuse.buf[i] = buf;
 				reuse.buf_cap[i] = cap;
 				return;
 			}
+		/* both kept: the larger ones stay (they fit more files) */
+		small = reuse.buf_cap[0] <= reuse.buf_cap[1] ? 0 : 1;
+		if (cap > reuse.buf_cap[small]) {
+			free(reuse.buf[small]);
+			reuse.buf[small] = buf;
+			reuse.buf_cap[small] = cap;
+			return;
+		}
+	}
 	free(buf);
 }
 

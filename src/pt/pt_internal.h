@@ -152,6 +152,7 @@ uint8_t *pt_reuse_buf(size_t size, size_t *cap);
 void pt_reuse_buf_give(uint8_t *buf, size_t cap);
 void pt_reuse_begin(void);
 void pt_reuse_end(void);
+bool pt_reuse_on(void);
 void pt_arena_free(pt_file *f);
 pt_file *pt_file_new(const char *name, const pt_limits *limits);
 
