@@ -88,6 +88,7 @@ struct pt_file {
 	struct pt_zent **zsorted; /* the entries sorted by name */
 	char *znames;
 	size_t zcommon;          /* the length of the prefix every name shares */
+	bool zents_in_arena;     /* the directory's block is arena memory */
 	uint64_t zcd_off;        /* where the central directory starts */
 	struct pt_record *recs;         /* sorted by key once the pickle is parsed */
 	size_t nrecs, cap_recs;

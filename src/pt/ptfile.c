@@ -51,7 +51,8 @@ void pt_close(pt_file *f)
 	pt_records_free(f);
 	if (f->zip)
 		zip_discard(f->zip);
-	free(f->zents); /* zsorted and znames too: one block */
+	if (!f->zents_in_arena)
+		free(f->zents); /* zsorted and znames too: one block */
 	pt_reuse_buf_give(f->own_buf, f->own_cap);
 	if (f->fd >= 0)
 		close(f->fd);
@@ -269,7 +270,8 @@ out:
 
 static void fast_dir_free(pt_file *f)
 {
-	free(f->zents); /* zsorted and znames too: one block */
+	if (!f->zents_in_arena)
+		free(f->zents); /* zsorted and znames too: one block */
 	f->zents = NULL;
 	f->zsorted = NULL;
 	f->znames = NULL;
@@ -398,9 +400,16 @@ static int fast_dir(pt_file *f)
 		cd = f->buf ? f->buf + cd_off : tail + (cd_off - tail_off);
 	else if (!(cd = fast_bytes(f, cd_off, cd_size, &cd_tmp)))
 		goto out;
-	/* one block: the entries, the sorted pointers, the names */
-	if (!(f->zents = malloc(entries * (sizeof(*f->zents) + sizeof(*f->zsorted)) + cd_size + entries)))
-		goto out;
+	/* one block: the entries, the sorted pointers, the names; a small
+	 * one in the arena (the pickle's nodes go there next anyway) */
+	{
+		size_t bytes = entries * (sizeof(*f->zents) + sizeof(*f->zsorted)) + cd_size + entries;
+
+		f->zents_in_arena = bytes <= ((size_t)16 << 10);
+		f->zents = f->zents_in_arena ? pt_arena_alloc_fast(f, bytes) : malloc(bytes);
+		if (!f->zents)
+			goto out;
+	}
 	memset(f->zents, 0, entries * sizeof(*f->zents));
 	f->zsorted = (pt_zent **)(f->zents + entries);
 	f->znames = (char *)(f->zsorted + entries);
