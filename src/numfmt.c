@@ -338,7 +338,42 @@ static bool fmt_double_exact(char *buf, size_t size, double v)
 }
 #endif
 
+static char *fmt_double(char *buf, size_t size, double v);
+
+/* A number formatted is often formatted again soon (a bf16 tensor's few
+ * distinct values: minima, maxima, medians, differences): each thread
+ * keeps its last ones, by their bits. A pure function's results: what is
+ * printed does not depend on what was printed before. */
+#define FMT_CACHE_BITS 10
+static _Thread_local struct fmt_cached {
+	uint64_t bits;
+	char text[32];           /* "" while unused */
+} fmt_cache[1 << FMT_CACHE_BITS];
+
 char *dv_fmt_double(char *buf, size_t size, double v)
+{
+	struct fmt_cached *c;
+	uint64_t bits;
+	size_t n;
+
+	if (size < sizeof(c->text))
+		return fmt_double(buf, size, v);
+	memcpy(&bits, &v, sizeof(bits));
+	c = &fmt_cache[(bits * 0x9e3779b97f4a7c15ull) >> (64 - FMT_CACHE_BITS)];
+	if (c->bits == bits && c->text[0]) {
+		memcpy(buf, c->text, sizeof(c->text));
+		return buf;
+	}
+	fmt_double(buf, size, v);
+	n = strlen(buf);
+	if (n < sizeof(c->text)) {
+		c->bits = bits;
+		memcpy(c->text, buf, n + 1);
+	}
+	return buf;
+}
+
+static char *fmt_double(char *buf, size_t size, double v)
 {
 	const char *nf = nonfinite(v);
 	char tmp[64];

@@ -99,9 +99,10 @@ void pt_set_verify_crc(bool on);
 pt_file *pt_open(const char *path, dv_error *err);
 pt_file *pt_open_ex(const char *path, const pt_limits *limits, dv_error *err);
 /* Between these two, pt_open on this thread opens files through descriptors
- * of the last few folders it opened files in (fewer path lookups); for a
- * worker over many files, whose folders do not change under it meanwhile.
- * end closes them. */
+ * of the last few folders it opened files in (fewer path lookups), and
+ * pt_close keeps a file's buffers for the next one; for a worker over many
+ * files, whose folders do not change under it meanwhile. end closes and
+ * frees them. */
 void pt_dircache_begin(void);
 void pt_dircache_end(void);
 /* The same from bytes in memory (the buffer must outlive the pt_file); name is used in messages. */

@@ -171,7 +171,19 @@ static const char *pairing_key(key_scratch *ks, const dv_dumpfile *f, const fold
 	}
 	/* duplicate_index is a key column of a logical tensor */
 	if (skip) {
-		nl = snprintf(num, sizeof(num), "%d", f->duplicate_index);
+		/* as "%d" prints it, without printf's set-up (a key a file) */
+		unsigned u = f->duplicate_index < 0 ? 0u - (unsigned)f->duplicate_index : (unsigned)f->duplicate_index;
+		char rev[12];
+		int r = 0;
+
+		do {
+			rev[r++] = (char)('0' + u % 10);
+			u /= 10;
+		} while (u);
+		if (f->duplicate_index < 0)
+			num[nl++] = '-';
+		while (r)
+			num[nl++] = rev[--r];
 		len += (size_t)nl + 1;
 	}
 	if (!scratch_fit(ks, len)) {

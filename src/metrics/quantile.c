@@ -411,14 +411,26 @@ static void plan_k16_tiny(dv_qsel *q)
 	for (int64_t i = 0; i < n; i++)
 		q->nan += k[i] < 0x7f || k[i] > 0xff80;
 	if (q->nan == 0 && n > 0) {
-		for (int64_t i = 1; i < n; i++) {
-			uint16_t v = k[i];
-			int64_t j = i;
+		/* Each key's place in sorted order counted, not searched: the
+		 * keys made distinct by their index (a stable order), the count
+		 * branch-free over a padded row (the pads compare above all).
+		 * Insertion sort's branches on random keys cost more. */
+		int32_t w[K16_TINY];
+		uint16_t sorted[K16_TINY];
+		int64_t n8 = (n + 7) & ~(int64_t)7;
 
-			for (; j > 0 && k[j - 1] > v; j--)
-				k[j] = k[j - 1];
-			k[j] = v;
+		for (int64_t i = 0; i < n; i++)
+			w[i] = (int32_t)((uint32_t)k[i] << 6 | (uint32_t)i);
+		for (int64_t i = n; i < n8; i++)
+			w[i] = INT32_MAX;
+		for (int64_t i = 0; i < n; i++) {
+			int32_t pos = 0, v = w[i];
+
+			for (int64_t j = 0; j < n8; j++)
+				pos += w[j] < v;
+			sorted[pos] = k[i];
 		}
+		memcpy(k, sorted, (size_t)n * sizeof(*k));
 		for (int j = 0; j < DV_QSEL_RANKS; j++) {
 			uint32_t key = (uint32_t)k[q->rank[j]] << 16;
 

@@ -32,6 +32,80 @@ pt_limits pt_limits_default(void)
 
 #define ARENA_BLOCK (64 * 1024)
 
+/* Between pt_reuse_begin and pt_reuse_end (a scan worker's life) the
+ * thread keeps one freed arena block and two small files' buffers for the
+ * next files: a scan of small files would otherwise malloc and free the
+ * same sizes for every file. Not kept past pt_reuse_end. */
+static _Thread_local struct {
+	bool on;
+	arena_block *block;
+	uint8_t *buf[2];
+	size_t buf_cap[2];
+} reuse;
+
+void pt_reuse_begin(void)
+{
+	reuse.on = true;
+}
+
+bool pt_reuse_on(void)
+{
+	return reuse.on;
+}
+
+void pt_reuse_end(void)
+{
+	free(reuse.block);
+	reuse.block = NULL;
+	for (int i = 0; i < 2; i++) {
+		free(reuse.buf[i]);
+		reuse.buf[i] = NULL;
+		reuse.buf_cap[i] = 0;
+	}
+	reuse.on = false;
+}
+
+uint8_t *pt_reuse_buf(size_t size, size_t *cap)
+{
+	for (int i = 0; i < 2; i++)
+		if (reuse.buf[i] && reuse.buf_cap[i] >= size) {
+			uint8_t *b = reuse.buf[i];
+
+			*cap = reuse.buf_cap[i];
+			reuse.buf[i] = NULL;
+			return b;
+		}
+	/* in pages: the next file, a few bytes larger, still fits */
+	size = (size + 4095) & ~(size_t)4095;
+	*cap = size ? size : 4096;
+	return malloc(*cap);
+}
+
+void pt_reuse_buf_give(uint8_t *buf, size_t cap)
+{
+	int small;
+
+	if (!buf)
+		return;
+	if (reuse.on) {
+		for (int i = 0; i < 2; i++)
+			if (!reuse.buf[i]) {
+				reuse.buf[i] = buf;
+				reuse.buf_cap[i] = cap;
+				return;
+			}
+		/* both kept: the larger ones stay (they fit more files) */
+		small = reuse.buf_cap[0] <= reuse.buf_cap[1] ? 0 : 1;
+		if (cap > reuse.buf_cap[small]) {
+			free(reuse.buf[small]);
+			reuse.buf[small] = buf;
+			reuse.buf_cap[small] = cap;
+			return;
+		}
+	}
+	free(buf);
+}
+
 void *pt_arena_alloc(pt_file *f, size_t size)
 {
 	arena_block *b = f->arena;
@@ -42,7 +116,12 @@ void *pt_arena_alloc(pt_file *f, size_t size)
 		size = align;
 	if (!b || b->size - b->used < size) {
 		size_t bsize = size > ARENA_BLOCK / 4 ? size : ARENA_BLOCK;
-		b = malloc(sizeof(*b) + bsize);
+		if (bsize == ARENA_BLOCK && reuse.block) {
+			b = reuse.block;
+			reuse.block = NULL;
+		} else {
+			b = malloc(sizeof(*b) + bsize);
+		}
 		if (!b)
 			return NULL;
 		b->size = bsize;
@@ -87,7 +166,10 @@ void pt_arena_free(pt_file *f)
 	f->heap_list = NULL;
 	for (arena_block *b = f->arena, *next; b; b = next) {
 		next = b->next;
-		free(b);
+		if (reuse.on && !reuse.block && b->size == ARENA_BLOCK)
+			reuse.block = b;
+		else
+			free(b);
 	}
 	f->arena = NULL;
 }

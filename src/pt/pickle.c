@@ -23,6 +23,11 @@ typedef struct unpickler {
 	size_t memo_len;         /* allocated slots */
 	size_t memo_count;       /* defined entries: MEMOIZE's next index */
 	dv_error *err;
+	/* the first slots of stack, marks and memo: a small pickle (a tensor
+	 * and its meta) never allocates them */
+	pobj *stack0[64];
+	size_t marks0[32];
+	pobj *memo0[64];
 } unpickler;
 
 /* ---- errors ---- */
@@ -62,17 +67,21 @@ static pobj *node(unpickler *u, pt_kind kind)
 	}
 	if (over_budget(u))
 		return NULL;
-	/* Non-tensor nodes leave out the pt_tensor part of the union. */
-	if (kind == PT_TENSOR)
+	/* Non-tensor nodes leave out the pt_tensor part of the union. (Each
+	 * memset of a constant size: a few stores, not a call.) */
+	if (kind == PT_TENSOR) {
 		size = sizeof(pobj);
-	else
+		if ((p = pt_arena_alloc_fast(f, size)))
+			memset(p, 0, sizeof(pobj));
+	} else {
 		size = offsetof(pobj, o) + offsetof(pt_obj, u) + sizeof(((pt_obj *)0)->u.dict);
-	p = pt_arena_alloc(f, size);
+		if ((p = pt_arena_alloc_fast(f, size)))
+			memset(p, 0, offsetof(pobj, o) + offsetof(pt_obj, u) + sizeof(((pt_obj *)0)->u.dict));
+	}
 	if (!p) {
 		fail(u, "out of memory");
 		return NULL;
 	}
-	memset(p, 0, size);
 	p->o.kind = kind;
 	p->nodes = 1;
 	f->nobjects++;
@@ -85,11 +94,15 @@ static pobj *str_node(unpickler *u, pt_kind kind, const char *s, size_t len)
 
 	if (!p)
 		return NULL;
-	p->o.u.str.data = pt_arena_strndup(u->f, s, len);
-	if (!p->o.u.str.data) {
+	char *d = pt_arena_alloc_fast(u->f, len + 1);
+
+	if (!d) {
 		fail(u, "out of memory");
 		return NULL;
 	}
+	memcpy(d, s, len);
+	d[len] = '\0';
+	p->o.u.str.data = d;
 	p->o.u.str.len = len;
 	return p;
 }
@@ -119,8 +132,16 @@ static int check_mutable(unpickler *u, pobj *p, const char *op)
 	return 0;
 }
 
-/* Appends to a growable item array (list/set items, dict keys+values). */
-static int grow(unpickler *u, pobj *p, size_t need)
+static int grow_slow(unpickler *u, pobj *p, size_t need);
+
+/* Room for need items in a growable item array (list/set items, dict
+ * keys+values); the common case, room left, inline. */
+static inline int grow(unpickler *u, pobj *p, size_t need)
+{
+	return need <= p->cap ? 0 : grow_slow(u, p, need);
+}
+
+static int grow_slow(unpickler *u, pobj *p, size_t need)
 {
 	size_t cap, k = p->o.kind == PT_DICT ? 2 : 1;
 	size_t len = k == 2 ? p->o.u.dict.len : p->o.u.seq.len;
@@ -222,17 +243,31 @@ static pobj *fixed_seq(unpickler *u, pt_kind kind, pobj **items, size_t n)
 
 /* ---- stack, marks, memo ---- */
 
-static int push(unpickler *u, pobj *p)
+static int push_slow(unpickler *u, pobj *p);
+
+/* The common case inline: room on the stack, under the limit. */
+static inline __attribute__((always_inline)) int push(unpickler *u, pobj *p)
 {
 	if (!p)
 		return -1;
+	if (__builtin_expect(u->sp < u->stack_cap && u->sp < u->f->lim.max_stack, 1)) {
+		u->stack[u->sp++] = p;
+		return 0;
+	}
+	return push_slow(u, p);
+}
+
+static int push_slow(unpickler *u, pobj *p)
+{
 	if (u->sp >= u->f->lim.max_stack)
 		return fail(u, "stack deeper than %zu", u->f->lim.max_stack);
 	if (u->sp == u->stack_cap) {
-		size_t cap = u->stack_cap ? u->stack_cap * 2 : 64;
-		pobj **s = realloc(u->stack, cap * sizeof(*s));
+		size_t cap = u->stack_cap * 2;
+		pobj **s = realloc(u->stack == u->stack0 ? NULL : u->stack, cap * sizeof(*s));
 		if (!s)
 			return fail(u, "out of memory");
+		if (u->stack == u->stack0)
+			memcpy(s, u->stack0, sizeof(u->stack0));
 		u->stack = s;
 		u->stack_cap = cap;
 	}
@@ -241,12 +276,12 @@ static int push(unpickler *u, pobj *p)
 }
 
 /* The stack floor: nothing below the innermost mark may be popped. */
-static size_t floor_sp(const unpickler *u)
+static inline size_t floor_sp(const unpickler *u)
 {
 	return u->nmarks ? u->marks[u->nmarks - 1] : 0;
 }
 
-static pobj *pop(unpickler *u)
+static inline pobj *pop(unpickler *u)
 {
 	if (u->sp <= floor_sp(u)) {
 		fail(u, "stack underflow");
@@ -255,7 +290,7 @@ static pobj *pop(unpickler *u)
 	return u->stack[--u->sp];
 }
 
-static pobj *top(unpickler *u)
+static inline pobj *top(unpickler *u)
 {
 	if (u->sp <= floor_sp(u)) {
 		fail(u, "stack underflow");
@@ -279,10 +314,12 @@ static int mark(unpickler *u)
 	if (u->nmarks >= u->f->lim.max_stack)
 		return fail(u, "more than %zu marks", u->f->lim.max_stack);
 	if (u->nmarks == u->marks_cap) {
-		size_t cap = u->marks_cap ? u->marks_cap * 2 : 32;
-		size_t *m = realloc(u->marks, cap * sizeof(*m));
+		size_t cap = u->marks_cap * 2;
+		size_t *m = realloc(u->marks == u->marks0 ? NULL : u->marks, cap * sizeof(*m));
 		if (!m)
 			return fail(u, "out of memory");
+		if (u->marks == u->marks0)
+			memcpy(m, u->marks0, sizeof(u->marks0));
 		u->marks = m;
 		u->marks_cap = cap;
 	}
@@ -299,23 +336,38 @@ static int pop_mark(unpickler *u, size_t *base)
 	return 0;
 }
 
-static int memo_put(unpickler *u, uint64_t idx)
+static int memo_put_slow(unpickler *u, uint64_t idx, pobj *p);
+
+/* The common case inline: an index inside the memo as it is, under the limit. */
+static inline __attribute__((always_inline)) int memo_put(unpickler *u, uint64_t idx)
 {
 	pobj *p = top(u);
 
 	if (!p)
 		return -1;
+	if (__builtin_expect(idx < u->memo_len && idx < u->f->lim.max_memo, 1)) {
+		u->memo_count += !u->memo[idx];
+		u->memo[idx] = p;
+		return 0;
+	}
+	return memo_put_slow(u, idx, p);
+}
+
+static int memo_put_slow(unpickler *u, uint64_t idx, pobj *p)
+{
 	if (idx >= u->f->lim.max_memo)
 		return fail(u, "memo index %llu beyond the limit %zu", (unsigned long long)idx, u->f->lim.max_memo);
 	if (idx >= u->memo_len) {
-		size_t len = u->memo_len ? u->memo_len : 64;
+		size_t len = u->memo_len;
 		while (len <= idx)
 			len *= 2;
 		if (len > u->f->lim.max_memo)
 			len = u->f->lim.max_memo;
-		pobj **m = realloc(u->memo, len * sizeof(*m));
+		pobj **m = realloc(u->memo == u->memo0 ? NULL : u->memo, len * sizeof(*m));
 		if (!m)
 			return fail(u, "out of memory");
+		if (u->memo == u->memo0)
+			memcpy(m, u->memo0, sizeof(u->memo0));
 		memset(m + u->memo_len, 0, (len - u->memo_len) * sizeof(*m));
 		u->memo = m;
 		u->memo_len = len;
@@ -335,7 +387,7 @@ static int memo_get(unpickler *u, uint64_t idx)
 
 /* ---- reading the byte stream ---- */
 
-static const uint8_t *take(unpickler *u, uint64_t n)
+static inline const uint8_t *take(unpickler *u, uint64_t n)
 {
 	const uint8_t *p;
 
@@ -349,16 +401,25 @@ static const uint8_t *take(unpickler *u, uint64_t n)
 	return p;
 }
 
-static uint64_t le(const uint8_t *p, int n)
+static inline uint64_t le(const uint8_t *p, int n)
 {
 	uint64_t v = 0;
 
+	/* the widths opcodes use spelled out: a constant n then needs no loop */
+	switch (n) {
+	case 1:
+		return p[0];
+	case 2:
+		return p[0] | (uint64_t)p[1] << 8;
+	case 4:
+		return p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
+	}
 	for (int i = n - 1; i >= 0; i--)
 		v = (v << 8) | p[i];
 	return v;
 }
 
-static int read_uint(unpickler *u, int n, uint64_t *v)
+static inline int read_uint(unpickler *u, int n, uint64_t *v)
 {
 	const uint8_t *p = take(u, n);
 
@@ -1187,10 +1248,25 @@ static int step(unpickler *u, int op, bool *stop)
 
 int pt_unpickle(pt_file *f, const uint8_t *data, size_t len, pt_unpickled *out, dv_error *err)
 {
-	unpickler u = { .f = f, .res = out, .data = data, .len = len, .err = err };
+	unpickler u;
 	bool stop = false;
 	dv_error local;
 	int rc = 0;
+
+	/* field by field: the inline arrays need no clearing, the memo's does */
+	memset(&u, 0, offsetof(unpickler, stack0));
+	u.f = f;
+	u.res = out;
+	u.data = data;
+	u.len = len;
+	u.err = err;
+	u.stack = u.stack0;
+	u.stack_cap = sizeof(u.stack0) / sizeof(u.stack0[0]);
+	u.marks = u.marks0;
+	u.marks_cap = sizeof(u.marks0) / sizeof(u.marks0[0]);
+	memset(u.memo0, 0, sizeof(u.memo0));
+	u.memo = u.memo0;
+	u.memo_len = sizeof(u.memo0) / sizeof(u.memo0[0]);
 
 	*out = (pt_unpickled){ 0 };
 	if (!err)
@@ -1217,9 +1293,12 @@ int pt_unpickle(pt_file *f, const uint8_t *data, size_t len, pt_unpickled *out, 
 			out->root = &u.stack[u.sp - 1]->o;
 	}
 	out->used = u.pos;
-	free(u.stack);
-	free(u.marks);
-	free(u.memo);
+	if (u.stack != u.stack0)
+		free(u.stack);
+	if (u.marks != u.marks0)
+		free(u.marks);
+	if (u.memo != u.memo0)
+		free(u.memo);
 	return rc ? -1 : 0;
 }
 

@@ -81,11 +81,14 @@ struct pt_file {
 	uint64_t buflen;         /* buffer or file size */
 	zip_t *zip;
 	uint8_t *own_buf;        /* a small file read whole: buf points here */
+	size_t own_cap;          /* own_buf's size (pt_reuse_buf) */
 	/* the central directory parsed without libzip (stored archives) */
 	struct pt_zent *zents;
 	size_t nzents;
 	struct pt_zent **zsorted; /* the entries sorted by name */
 	char *znames;
+	size_t zcommon;          /* the length of the prefix every name shares */
+	bool zents_in_arena;     /* the directory's block is arena memory */
 	uint64_t zcd_off;        /* where the central directory starts */
 	struct pt_record *recs;         /* sorted by key once the pickle is parsed */
 	size_t nrecs, cap_recs;
@@ -126,7 +129,31 @@ struct pt_file {
 
 /* object.c */
 void *pt_arena_alloc(pt_file *f, size_t size);
+
+/* pt_arena_alloc's common case inline: room left in the current block. */
+static inline void *pt_arena_alloc_fast(pt_file *f, size_t size)
+{
+	arena_block *b = f->arena;
+	size_t align = sizeof(max_align_t);
+
+	size = (size + align - 1) & ~(align - 1);
+	if (b && size && b->size - b->used >= size) {
+		void *p = (char *)b->data + b->used;
+
+		b->used += size;
+		return p;
+	}
+	return pt_arena_alloc(f, size);
+}
 char *pt_arena_strndup(pt_file *f, const char *s, size_t len);
+/* A buffer of at least size bytes (*cap: its size), the thread's last
+ * given back when it fits; pt_reuse_buf_give keeps it for the next file
+ * between pt_reuse_begin and pt_reuse_end, else frees it. */
+uint8_t *pt_reuse_buf(size_t size, size_t *cap);
+void pt_reuse_buf_give(uint8_t *buf, size_t cap);
+void pt_reuse_begin(void);
+void pt_reuse_end(void);
+bool pt_reuse_on(void);
 void pt_arena_free(pt_file *f);
 pt_file *pt_file_new(const char *name, const pt_limits *limits);
 

@@ -51,10 +51,9 @@ void pt_close(pt_file *f)
 	pt_records_free(f);
 	if (f->zip)
 		zip_discard(f->zip);
-	free(f->zents);
-	free(f->zsorted);
-	free(f->znames);
-	free(f->own_buf);
+	if (!f->zents_in_arena)
+		free(f->zents); /* zsorted and znames too: one block */
+	pt_reuse_buf_give(f->own_buf, f->own_cap);
 	if (f->fd >= 0)
 		close(f->fd);
 	pt_arena_free(f);
@@ -271,13 +270,13 @@ out:
 
 static void fast_dir_free(pt_file *f)
 {
-	free(f->zents);
-	free(f->zsorted);
-	free(f->znames);
+	if (!f->zents_in_arena)
+		free(f->zents); /* zsorted and znames too: one block */
 	f->zents = NULL;
 	f->zsorted = NULL;
 	f->znames = NULL;
 	f->nzents = 0;
+	f->zcommon = 0;
 }
 
 /* Whether s[0..n) is printable ASCII (0x20..0x7e), eight bytes at a time:
@@ -355,14 +354,15 @@ static int fast_dir(pt_file *f)
 
 	if (tail_len < 22 || !(tail = fast_bytes(f, tail_off, tail_len, &tail_tmp)))
 		return -1;
-	/* exactly one end-record signature in libzip's search window */
-	/* (memchr for the 'P' is several times faster than memmem here) */
-	for (p = tail; (p = memchr(p, 'P', tail_len - (p - tail))); p++) {
-		if (tail_len - (p - tail) < 4 || memcmp(p, "PK\x05\x06", 4))
+	/* exactly one end-record signature in libzip's search window; found
+	 * by its last byte, 0x06 (memchr is several times faster than memmem
+	 * here, and 0x06 is rarer than 'P': every zip header starts "PK") */
+	for (p = tail + 3; (p = memchr(p, 0x06, tail_len - (p - tail))); p++) {
+		if (memcmp(p - 3, "PK\x05\x06", 4))
 			continue;
 		if (eocd)
 			goto out;
-		eocd = p;
+		eocd = p - 3;
 	}
 	if (!eocd || tail_len - (eocd - tail) < 22)
 		goto out;
@@ -400,11 +400,19 @@ static int fast_dir(pt_file *f)
 		cd = f->buf ? f->buf + cd_off : tail + (cd_off - tail_off);
 	else if (!(cd = fast_bytes(f, cd_off, cd_size, &cd_tmp)))
 		goto out;
-	f->zents = calloc(entries, sizeof(*f->zents));
-	f->zsorted = malloc(entries * sizeof(*f->zsorted));
-	f->znames = malloc(cd_size + entries);
-	if (!f->zents || !f->zsorted || !f->znames)
-		goto out;
+	/* one block: the entries, the sorted pointers, the names; a small
+	 * one in the arena (the pickle's nodes go there next anyway) */
+	{
+		size_t bytes = entries * (sizeof(*f->zents) + sizeof(*f->zsorted)) + cd_size + entries;
+
+		f->zents_in_arena = bytes <= ((size_t)16 << 10);
+		f->zents = f->zents_in_arena ? pt_arena_alloc_fast(f, bytes) : malloc(bytes);
+		if (!f->zents)
+			goto out;
+	}
+	memset(f->zents, 0, entries * sizeof(*f->zents));
+	f->zsorted = (pt_zent **)(f->zents + entries);
+	f->znames = (char *)(f->zsorted + entries);
 	pos = 0;
 	for (uint64_t i = 0; i < entries; i++) {
 		pt_zent *z = &f->zents[i];
@@ -439,20 +447,31 @@ static int fast_dir(pt_file *f)
 		goto out;
 	/* unique names (libzip would keep the first of two; leave that to it) */
 	if (entries <= 16) {
-		/* a torch.save archive has ~7: qsort's set-up would cost more */
+		/* A torch.save archive has ~7, all under one long root folder:
+		 * compared past that folder's name when every name has it
+		 * (zcommon), and qsort's set-up would cost more than an
+		 * insertion sort. */
+		const char *root = f->zents[0].name, *slash = memchr(root, '/', f->zents[0].name_len);
+		size_t common = slash ? (size_t)(slash + 1 - root) : 0;
+
+		for (uint64_t i = 1; i < entries && common; i++)
+			if (f->zents[i].name_len < common || memcmp(f->zents[i].name, root, common))
+				common = 0;
+		f->zcommon = common;
 		for (uint64_t i = 1; i < entries; i++) {
 			pt_zent *z = f->zsorted[i];
 			uint64_t at = i;
 
-			for (; at > 0 && strcmp(f->zsorted[at - 1]->name, z->name) > 0; at--)
+			for (; at > 0 && strcmp(f->zsorted[at - 1]->name + common, z->name + common) > 0; at--)
 				f->zsorted[at] = f->zsorted[at - 1];
 			f->zsorted[at] = z;
 		}
 	} else {
+		f->zcommon = 0;
 		qsort(f->zsorted, entries, sizeof(*f->zsorted), cmp_zent_ptr);
 	}
 	for (uint64_t i = 1; i < entries; i++)
-		if (!strcmp(f->zsorted[i - 1]->name, f->zsorted[i]->name))
+		if (!strcmp(f->zsorted[i - 1]->name + f->zcommon, f->zsorted[i]->name + f->zcommon))
 			goto out;
 	f->zcd_off = cd_off;
 	f->nzents = entries;
@@ -468,11 +487,15 @@ out:
 
 static zip_int64_t fast_locate(pt_file *f, const char *name)
 {
-	size_t lo = 0, hi = f->nzents;
+	size_t lo = 0, hi = f->nzents, common = f->zcommon;
 
+	/* every name starts with the shared prefix: one that does not is none */
+	if (common && strncmp(name, f->zents[0].name, common))
+		return -1;
+	name += common;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(f->zsorted[mid]->name, name);
+		int c = strcmp(f->zsorted[mid]->name + common, name);
 		if (!c)
 			return f->zsorted[mid] - f->zents;
 		if (c < 0)
@@ -516,9 +539,11 @@ out:
 }
 
 /* pt_zip_read_whole for the parsed directory: PT_FALLBACK when libzip
- * must do it (local header or CRC not as the directory says). */
-static int fast_read_whole(pt_file *f, zip_int64_t index, const char *what, uint8_t **out, size_t *len, size_t limit,
-			   dv_error *err)
+ * must do it (local header or CRC not as the directory says). *data is the
+ * entry's bytes: inside a file read whole (*out NULL), else *out, which the
+ * caller frees. */
+static int fast_read_whole(pt_file *f, zip_int64_t index, const char *what, uint8_t **out, const uint8_t **data,
+			   size_t *len, size_t limit, dv_error *err)
 {
 	pt_zent *z = &f->zents[index];
 	uint8_t *buf;
@@ -529,6 +554,14 @@ static int fast_read_whole(pt_file *f, zip_int64_t index, const char *what, uint
 				    (unsigned long long)z->size, limit);
 	if (fast_data_offset(f, z))
 		return PT_FALLBACK;
+	if (f->buf) {
+		/* the bytes are here already (fast_data_offset checked the extent) */
+		if (z->crc != 0 && pt_crc32(0, f->buf + z->data, z->size) != z->crc)
+			return PT_FALLBACK;
+		*data = f->buf + z->data;
+		*len = z->size;
+		return 0;
+	}
 	buf = malloc(z->size + 1);
 	if (!buf)
 		return dv_error_set(err, "%s: %s: out of memory", f->name, what);
@@ -538,6 +571,7 @@ static int fast_read_whole(pt_file *f, zip_int64_t index, const char *what, uint
 	}
 	buf[z->size] = '\0';
 	*out = buf;
+	*data = buf;
 	*len = z->size;
 	return 0;
 }
@@ -558,12 +592,30 @@ static zip_int64_t zd_locate(pt_file *f, const char *name)
 	return f->zip ? zip_name_locate(f->zip, name, 0) : fast_locate(f, name);
 }
 
-static int zd_read_whole(pt_file *f, zip_int64_t index, const char *what, uint8_t **out, size_t *len, size_t limit,
-			 dv_error *err)
+/* An entry's bytes in *data; *out is what the caller frees (may be NULL). */
+static int zd_read_whole(pt_file *f, zip_int64_t index, const char *what, uint8_t **out, const uint8_t **data,
+			 size_t *len, size_t limit, dv_error *err)
 {
-	if (f->zip)
-		return pt_zip_read_whole(f, index, what, out, len, limit, err);
-	return fast_read_whole(f, index, what, out, len, limit, err);
+	if (f->zip) {
+		int rc = pt_zip_read_whole(f, index, what, out, len, limit, err);
+
+		*data = *out;
+		return rc;
+	}
+	return fast_read_whole(f, index, what, out, data, len, limit, err);
+}
+
+/* name[root_len...] = "data/" key, cut at size - 1 bytes as snprintf would. */
+static void record_name(char *name, size_t size, size_t root_len, const char *key)
+{
+	size_t room = size - 1 - root_len, klen = strlen(key);
+
+	if (room >= 5 + klen) {
+		memcpy(name + root_len, "data/", 5);
+		memcpy(name + root_len + 5, key, klen + 1);
+	} else {
+		snprintf(name + root_len, size - root_len, "data/%s", key);
+	}
 }
 
 /* Reads the archive through libzip (f->zip) or the parsed directory
@@ -571,9 +623,11 @@ static int zd_read_whole(pt_file *f, zip_int64_t index, const char *what, uint8_
 static int open_zip(pt_file *f, dv_error *err)
 {
 	zip_int64_t n, pkl = -1;
-	const char *pkl_name = NULL;
+	const char *pkl_name = NULL, *dup_name = NULL;
+	bool torchscript = false;
 	size_t root_len = 0;
 	uint8_t *pickle = NULL;
+	const uint8_t *pickle_data;
 	size_t pickle_len;
 	pt_unpickled found;
 	char name[4096];
@@ -581,32 +635,36 @@ static int open_zip(pt_file *f, dv_error *err)
 
 	f->format = "zip";
 	n = zd_count(f);
+	/* One pass: the first second data.pkl is reported before any
+	 * TorchScript entry, as when these were two loops. */
 	for (zip_int64_t i = 0; i < n; i++) {
 		const char *e = zd_name(f, i);
 		const char *slash;
 		size_t len;
 		if (!e)
 			continue;
-		len = strlen(e);
-		slash = strchr(e, '/');
+		len = f->zip ? strlen(e) : f->zents[i].name_len;
+		/* the shared root folder's slash is every name's first */
+		slash = !f->zip && f->zcommon ? e + f->zcommon - 1 : memchr(e, '/', len);
 		/* <root>/data.pkl, with exactly one folder level (or none) */
-		if (len >= 8 && !strcmp(e + len - 8, "data.pkl") &&
+		if (len >= 8 && !memcmp(e + len - 8, "data.pkl", 8) &&
 		    (len == 8 || (slash == e + len - 9 && slash != e))) {
-			if (pkl >= 0)
-				return dv_error_set(err, "%s: several data.pkl records (%s, %s)", f->name, pkl_name, e);
-			pkl = i;
-			pkl_name = e;
-			root_len = len - 8;
+			if (pkl >= 0 && !dup_name)
+				dup_name = e;
+			if (pkl < 0) {
+				pkl = i;
+				pkl_name = e;
+				root_len = len - 8;
+			}
 		}
-	}
-	/* TorchScript archives have data.pkl too, next to constants.pkl and code/. */
-	for (zip_int64_t i = 0; i < n; i++) {
-		const char *e = zd_name(f, i);
-		const char *slash = e ? strchr(e, '/') : NULL;
+		/* TorchScript archives have data.pkl too, next to constants.pkl and code/. */
 		if (slash && (!strcmp(slash, "/constants.pkl") || !strncmp(slash, "/code/", 6)))
-			return dv_error_set(err, "%s: a TorchScript archive (torch.jit.save), not a torch.save file",
-					    f->name);
+			torchscript = true;
 	}
+	if (dup_name)
+		return dv_error_set(err, "%s: several data.pkl records (%s, %s)", f->name, pkl_name, dup_name);
+	if (torchscript)
+		return dv_error_set(err, "%s: a TorchScript archive (torch.jit.save), not a torch.save file", f->name);
 	if (pkl < 0)
 		return dv_error_set(err, "%s: zip archive without a data.pkl record: not a torch.save file", f->name);
 	if (root_len >= sizeof(name) - 64)
@@ -614,30 +672,31 @@ static int open_zip(pt_file *f, dv_error *err)
 	memcpy(name, pkl_name, root_len);
 
 	/* byteorder: absent in old files, which are little-endian */
-	snprintf(name + root_len, sizeof(name) - root_len, "byteorder");
+	memcpy(name + root_len, "byteorder", sizeof("byteorder"));
 	zip_int64_t bo = zd_locate(f, name);
 	if (bo >= 0) {
 		uint8_t *b;
+		const uint8_t *bd;
 		size_t blen;
-		int brc = zd_read_whole(f, bo, "byteorder", &b, &blen, 64, err);
+		int brc = zd_read_whole(f, bo, "byteorder", &b, &bd, &blen, 64, err);
 		if (brc)
 			return brc;
-		while (blen && (b[blen - 1] == '\n' || b[blen - 1] == '\r'))
+		while (blen && (bd[blen - 1] == '\n' || bd[blen - 1] == '\r'))
 			blen--;
-		if (blen == 3 && !memcmp(b, "big", 3)) {
+		if (blen == 3 && !memcmp(bd, "big", 3)) {
 			f->big_endian = true;
-		} else if (!(blen == 6 && !memcmp(b, "little", 6))) {
+		} else if (!(blen == 6 && !memcmp(bd, "little", 6))) {
 			free(b);
 			return dv_error_set(err, "%s: byteorder record is neither 'little' nor 'big'", f->name);
 		}
 		free(b);
 	}
 
-	rc = zd_read_whole(f, pkl, "data.pkl", &pickle, &pickle_len, f->lim.max_pickle_bytes, err);
+	rc = zd_read_whole(f, pkl, "data.pkl", &pickle, &pickle_data, &pickle_len, f->lim.max_pickle_bytes, err);
 	if (rc)
 		return rc;
 	rc = -1;
-	if (pt_unpickle(f, pickle, pickle_len, &found, err)) {
+	if (pt_unpickle(f, pickle_data, pickle_len, &found, err)) {
 		pt_unpickled_free(&found);
 		goto out;
 	}
@@ -647,7 +706,7 @@ static int open_zip(pt_file *f, dv_error *err)
 	for (size_t i = 0; i < f->nrecs; i++) {
 		pt_record *r = &f->recs[i];
 		zip_stat_t st;
-		snprintf(name + root_len, sizeof(name) - root_len, "data/%s", r->key);
+		record_name(name, sizeof(name), root_len, r->key);
 		r->kind = REC_ZIP;
 		r->index = zd_locate(f, name);
 		if (r->index < 0) {
@@ -939,6 +998,7 @@ void pt_dircache_begin(void)
 	}
 	dircache.next = 0;
 	dircache.on = true;
+	pt_reuse_begin();
 }
 
 void pt_dircache_end(void)
@@ -950,6 +1010,7 @@ void pt_dircache_end(void)
 		dircache.slot[i].len = 0;
 	}
 	dircache.on = false;
+	pt_reuse_end();
 }
 
 /* The cached descriptor of path's folder, -1 when there is none to use. */
@@ -998,14 +1059,52 @@ static int open_path(const char *path, int flags)
 	return open(path, flags);
 }
 
+/* A scan's files are small, mostly: one read into a buffer of this size
+ * says the file's size by coming back short, without an fstat. */
+#define PT_READ_GUESS ((size_t)64 << 10)
+
+/* The scan's way (pt_reuse on): the whole file in one pread, no fstat. A
+ * regular file's read comes back short only at its end; anything else here
+ * (a full buffer, nothing, an error, a file that does not open as a
+ * checkpoint) answers NULL without an error, and the caller opens the file
+ * again the ordinary way, whose checks and messages are then the ones seen
+ * (a directory, a FIFO, a device, an empty or damaged file). */
+static pt_file *open_read_once(const char *path, const pt_limits *limits)
+{
+	pt_file *f;
+	dv_error ignored;
+	ssize_t got;
+
+	if (!pt_reuse_on() || !(f = pt_file_new(path, limits)))
+		return NULL;
+	f->fd = open_path(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (f->fd < 0 || !(f->own_buf = pt_reuse_buf(PT_READ_GUESS, &f->own_cap)))
+		goto fail;
+	do
+		got = pread(f->fd, f->own_buf, f->own_cap, 0);
+	while (got < 0 && errno == EINTR);
+	if (got <= 0 || (size_t)got >= f->own_cap)
+		goto fail;
+	f->buflen = (uint64_t)got;
+	f->buf = f->own_buf;
+	if (open_container(f, f->buf, f->buflen < 64 ? f->buflen : 64, &ignored))
+		goto fail;
+	return f;
+fail:
+	pt_close(f);
+	return NULL;
+}
+
 pt_file *pt_open_ex(const char *path, const pt_limits *limits, dv_error *err)
 {
-	pt_file *f = pt_file_new(path, limits);
+	pt_file *f = open_read_once(path, limits);
 	uint8_t head[64];
 	struct stat st;
 	size_t n;
 
-	if (!f) {
+	if (f)
+		return f;
+	if (!(f = pt_file_new(path, limits))) {
 		dv_error_set(err, "%s: out of memory", path);
 		return NULL;
 	}
@@ -1039,7 +1138,7 @@ pt_file *pt_open_ex(const char *path, const pt_limits *limits, dv_error *err)
 	f->buflen = st.st_size;
 	if (f->buflen && f->buflen <= PT_WHOLE_FILE) {
 		/* small files are read whole, once: every later read is a copy */
-		f->own_buf = malloc(f->buflen);
+		f->own_buf = pt_reuse_buf(f->buflen, &f->own_cap);
 		if (!f->own_buf) {
 			dv_error_set(err, "%s: out of memory", path);
 			goto fail;

@@ -36,7 +36,7 @@ void dv_jout_flush(dv_jout *j)
 	j->n = 0;
 }
 
-void dv_jout_write(dv_jout *j, const void *s, size_t n)
+void dv_jout_write_slow(dv_jout *j, const void *s, size_t n)
 {
 	if (j->n + n > sizeof(j->b)) {
 		dv_jout_flush(j);

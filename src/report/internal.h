@@ -5,6 +5,8 @@
 #include "dumpview/comparison.h"
 #include "dumpview/report.h"
 
+#include <string.h>
+
 struct dv_report_writer {
 	/* A phase begins (called for every phase, in order, before its pairs). */
 	void (*phase)(dv_report *r, size_t phase);
@@ -24,8 +26,22 @@ typedef struct dv_jout {
 
 void dv_jout_init(dv_jout *j, FILE *out);
 void dv_jout_flush(dv_jout *j);
-void dv_jout_write(dv_jout *j, const void *s, size_t n);
+void dv_jout_write_slow(dv_jout *j, const void *s, size_t n);
 void dv_jout_putc(dv_jout *j, char c);
+
+/* Inline: a record is a hundred small pieces, most of them constant. */
+static inline void dv_jout_write(dv_jout *j, const void *s, size_t n)
+{
+	if (n <= sizeof(j->b) - j->n) {
+		memcpy(j->b + j->n, s, n);
+		j->n += n;
+	} else {
+		dv_jout_write_slow(j, s, n);
+	}
+}
+
+/* A string literal: its length known when compiled. */
+#define dv_jout_lit(j, s) dv_jout_write((j), "" s, sizeof(s) - 1)
 void dv_jout_puts(dv_jout *j, const char *s);
 void dv_jout_printf(dv_jout *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same as dv_json_write_string, _double, _ints, _strings and

@@ -12,7 +12,7 @@
 /* ,"k": -- the keys are this file's identifiers (nothing to escape), put
  * in buf with one write for the key and what follows (stdio's cost is per
  * call); returns the length so far, or 0 when k is too long for buf. */
-static size_t key_text(char *buf, size_t size, const char *k)
+static inline __attribute__((always_inline)) size_t key_text(char *buf, size_t size, const char *k)
 {
 	size_t n = strlen(k);
 
@@ -26,7 +26,7 @@ static size_t key_text(char *buf, size_t size, const char *k)
 	return n + 4;
 }
 
-static void key(dv_jout *out, const char *k)
+static inline __attribute__((always_inline)) void key(dv_jout *out, const char *k)
 {
 	char buf[64];
 	size_t n = key_text(buf, sizeof(buf), k);
@@ -43,7 +43,7 @@ static void key(dv_jout *out, const char *k)
 static void int_or_null(dv_jout *out, int64_t v)
 {
 	if (v < 0)
-		dv_jout_puts(out, "null");
+		dv_jout_lit(out, "null");
 	else
 		dv_jout_int(out, v);
 }
@@ -53,18 +53,18 @@ static void str_or_null(dv_jout *out, const char *s)
 	if (s)
 		dv_jout_string(out, s);
 	else
-		dv_jout_puts(out, "null");
+		dv_jout_lit(out, "null");
 }
 
 static void begin(dv_report *r, const char *type, const dv_pair *pair)
 {
-	dv_jout_puts(r->jout, "{\"type\":");
+	dv_jout_lit(r->jout, "{\"type\":");
 	dv_jout_string(r->jout, type);
 	key(r->jout, "phase");
 	dv_jout_string(r->jout, r->cmp->phases[pair->phase].name);
 	/* its place in the whole comparison's execution order: what `merge`
 	 * sorts the parts of a sharded comparison by */
-	dv_jout_puts(r->jout, ",\"index\":");
+	dv_jout_lit(r->jout, ",\"index\":");
 	dv_jout_int(r->jout, (int64_t)(pair - r->cmp->pairs));
 }
 
@@ -81,7 +81,7 @@ static const char *verdict_name(dv_verdict v)
 static void shape(dv_jout *out, const dv_result_desc *d)
 {
 	if (d->dtype == DV_DTYPE_INVALID) {
-		dv_jout_puts(out, "null");
+		dv_jout_lit(out, "null");
 		return;
 	}
 	dv_jout_ints(out, dv_result_shape(d), (size_t)d->ndim);
@@ -90,7 +90,7 @@ static void shape(dv_jout *out, const dv_result_desc *d)
 static void dtype(dv_jout *out, const dv_result_desc *d)
 {
 	if (d->dtype == DV_DTYPE_INVALID)
-		dv_jout_puts(out, "null");
+		dv_jout_lit(out, "null");
 	else
 		dv_jout_string(out, dv_dtype_name(d->dtype));
 }
@@ -105,7 +105,7 @@ static void metric(dv_jout *out, const char *k, bool have, double v)
 		if (have)
 			dv_jout_double(out, v);
 		else
-			dv_jout_puts(out, "null");
+			dv_jout_lit(out, "null");
 		return;
 	}
 	if (have)
@@ -121,19 +121,19 @@ static void stats(dv_jout *out, const char *k, bool have, const dv_stats *s)
 
 	key(out, k);
 	if (!have) {
-		dv_jout_puts(out, "null");
+		dv_jout_lit(out, "null");
 		return;
 	}
-	dv_jout_puts(out, "{\"mean\":");
+	dv_jout_lit(out, "{\"mean\":");
 	dv_jout_double(out, s->mean);
 	metric(out, "std", true, s->std);
 	metric(out, "min", true, s->min);
 	metric(out, "max", true, s->max);
 	for (i = 0; i < DV_NQUANTILES; i++)
 		metric(out, dv_report_quantile_name[i], s->has_percentiles, s->p[i]);
-	dv_jout_puts(out, ",\"nan\":");
+	dv_jout_lit(out, ",\"nan\":");
 	dv_jout_int(out, s->nan);
-	dv_jout_puts(out, ",\"inf\":");
+	dv_jout_lit(out, ",\"inf\":");
 	dv_jout_int(out, s->inf);
 	dv_jout_putc(out, '}');
 }
@@ -208,7 +208,7 @@ static void logical_fields(dv_jout *out, const dv_pair *pair)
 	else if (dv_report_has_metrics(pair))
 		shape(out, &pair->result->targ);
 	else
-		dv_jout_puts(out, "null");
+		dv_jout_lit(out, "null");
 	key(out, "replicated_checks");
 	dv_jout_putc(out, '[');
 	for (size_t i = 0; lr && i < lr->nchecks; i++) {
@@ -226,12 +226,12 @@ static void logical_fields(dv_jout *out, const dv_pair *pair)
 		int_or_null(out, c->ranks[0]);
 		dv_jout_putc(out, ',');
 		int_or_null(out, c->ranks[1]);
-		dv_jout_puts(out, "]}");
+		dv_jout_lit(out, "]}");
 	}
 	dv_jout_putc(out, ']');
 	key(out, "max_abs_diff_shard");
 	if (lr && lr->has_shard) {
-		dv_jout_puts(out, "{\"file\":");
+		dv_jout_lit(out, "{\"file\":");
 		dv_jout_string(out, lr->shard_file->relpath);
 		key(out, "rank");
 		int_or_null(out, lr->shard_rank);
@@ -244,7 +244,7 @@ static void logical_fields(dv_jout *out, const dv_pair *pair)
 		}
 		dv_jout_putc(out, '}');
 	} else {
-		dv_jout_puts(out, "null");
+		dv_jout_lit(out, "null");
 	}
 	key(out, "replica_mismatch");
 	dv_jout_puts(out, dv_pair_replica_mismatch(pair) ? "true" : "false");
@@ -268,7 +268,7 @@ static void logical_fields(dv_jout *out, const dv_pair *pair)
 		}
 		dv_jout_putc(out, ']');
 	} else {
-		dv_jout_puts(out, "null");
+		dv_jout_lit(out, "null");
 	}
 }
 
@@ -285,11 +285,11 @@ static void token_alignment(dv_report *r)
 	if (!ph && r->cmp->nphases)
 		ph = &r->cmp->phases[0];
 	if (!ph || !ph->lctx) {
-		dv_jout_puts(out, "null");
+		dv_jout_lit(out, "null");
 		return;
 	}
 	ta = ph->lctx->ta;
-	dv_jout_puts(out, "{\"mode\":");
+	dv_jout_lit(out, "{\"mode\":");
 	dv_jout_string(out, dv_token_aligner_name(ph->lctx->token_aligner));
 	key(out, "phase");
 	dv_jout_string(out, ph->name);
@@ -333,7 +333,7 @@ static void token_alignment(dv_report *r)
 			dv_jout_putc(out, ',');
 		dv_jout_string(out, ta->errors[i]);
 	}
-	dv_jout_puts(out, "]}");
+	dv_jout_lit(out, "]}");
 }
 
 static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
@@ -370,7 +370,7 @@ static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		/* The rule that judged the pair; null when none matches its name. */
 		key(out, "rule");
 		if (rule) {
-			dv_jout_puts(out, "{\"regex\":");
+			dv_jout_lit(out, "{\"regex\":");
 			dv_jout_string(out, dv_rule_regex(rule));
 			key(out, "predicate");
 			dv_jout_string(out, dv_rule_canonical(rule));
@@ -378,7 +378,7 @@ static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 			dv_jout_string(out, dv_rule_origin(rule));
 			dv_jout_putc(out, '}');
 		} else {
-			dv_jout_puts(out, "null");
+			dv_jout_lit(out, "null");
 		}
 		if (dv_comparison_no_rule(r->cmp, index)) {
 			key(out, "error");
@@ -397,15 +397,15 @@ static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 	if (m && res->numel > 0) {
 		dv_jout_ints(out, dv_result_coord(res), (size_t)res->max_abs_diff_ndim);
 	} else {
-		dv_jout_puts(out, "null");
+		dv_jout_lit(out, "null");
 	}
 	/* Beyond the contract: extra detail, only added (never renamed). */
 	if (m) {
 		metric(out, "max_abs_diff_baseline", true, res->max_abs_diff_base);
 		metric(out, "max_abs_diff_target", true, res->max_abs_diff_targ);
-		dv_jout_puts(out, ",\"numel\":");
+		dv_jout_lit(out, ",\"numel\":");
 		dv_jout_int(out, res->numel);
-		dv_jout_puts(out, ",\"identical\":");
+		dv_jout_lit(out, ",\"identical\":");
 		dv_jout_int(out, res->identical);
 		if (res->has_bf16) {
 			metric(out, "bf16_rel_diff", true, res->bf16_rel_diff);
@@ -414,7 +414,7 @@ static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		}
 	}
 	logical_fields(out, pair);
-	dv_jout_puts(out, "}\n");
+	dv_jout_lit(out, "}\n");
 }
 
 /* The file an error message is about: the one whose path it names. */
@@ -445,7 +445,7 @@ static void pair_records(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		files_list(out, pair, base ? 0 : 1);
 		key(out, "layer");
 		int_or_null(out, pair->layer);
-		dv_jout_puts(out, "}\n");
+		dv_jout_lit(out, "}\n");
 		return;
 	}
 	if (atomic_load(&pair->state) == DV_PAIR_DONE && pair->result->status == DV_RESULT_SKIPPED) {
@@ -456,7 +456,7 @@ static void pair_records(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		files_fields(out, pair);
 		key(out, "reason");
 		dv_jout_string(out, pair->result->error);
-		dv_jout_puts(out, "}\n");
+		dv_jout_lit(out, "}\n");
 		return;
 	}
 	if (atomic_load(&pair->state) == DV_PAIR_DONE && pair->result->status == DV_RESULT_NON_TENSOR) {
@@ -477,7 +477,7 @@ static void pair_records(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		dv_jout_string(out, pair->targ->relpath);
 		target_name(out, pair);
 		files_fields(out, pair);
-		dv_jout_puts(out, "}\n");
+		dv_jout_lit(out, "}\n");
 		return;
 	}
 	write_pair(r, pair, verdict);
@@ -487,7 +487,7 @@ static void pair_records(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		dv_jout_string(out, error_file(pair)->relpath);
 		key(out, "message");
 		dv_jout_string(out, pair->result->error);
-		dv_jout_puts(out, "}\n");
+		dv_jout_lit(out, "}\n");
 	}
 }
 
@@ -504,11 +504,11 @@ static void locator(dv_report *r, ptrdiff_t index)
 	const dv_pair *p;
 
 	if (index < 0) {
-		dv_jout_puts(out, "null");
+		dv_jout_lit(out, "null");
 		return;
 	}
 	p = &r->cmp->pairs[index];
-	dv_jout_puts(out, "{\"phase\":");
+	dv_jout_lit(out, "{\"phase\":");
 	dv_jout_string(out, r->cmp->phases[p->phase].name);
 	key(out, "layer");
 	int_or_null(out, p->layer);
@@ -528,7 +528,7 @@ static void locator(dv_report *r, ptrdiff_t index)
 static void named_index(dv_report *r, ptrdiff_t index)
 {
 	if (index < 0) {
-		dv_jout_puts(r->jout, "null");
+		dv_jout_lit(r->jout, "null");
 		return;
 	}
 	dv_jout_printf(r->jout, "{\"index\":%td", index);
@@ -562,7 +562,7 @@ static void shard_object(dv_report *r, const dv_report_shard *sh)
 	}
 	dv_jout_putc(out, ']');
 	key(out, "gate");
-	dv_jout_puts(out, "{\"allow_failed_pattern\":");
+	dv_jout_lit(out, "{\"allow_failed_pattern\":");
 	str_or_null(out, sh->allow_failed_pattern);
 	key(out, "allow_skipped_pattern");
 	str_or_null(out, sh->allow_skipped_pattern);
@@ -572,7 +572,7 @@ static void shard_object(dv_report *r, const dv_report_shard *sh)
 	dv_jout_printf(out, ",\"skipped_not_allowed\":%zu", sh->skipped_not_allowed);
 	key(out, "first_skipped");
 	named_index(r, sh->first_skipped);
-	dv_jout_puts(out, "}}");
+	dv_jout_lit(out, "}}");
 }
 
 static void summary_record(dv_report *r, const char *diagnosis)
@@ -602,7 +602,7 @@ static void summary_record(dv_report *r, const char *diagnosis)
 	dv_jout_strings(out, (const char *const *)r->warnings, r->nwarnings);
 	if (r->opts.shard)
 		shard_object(r, r->opts.shard);
-	dv_jout_puts(out, "}\n");
+	dv_jout_lit(out, "}\n");
 }
 
 /* A pair's records and the summary are gathered in r->jout and reach the
