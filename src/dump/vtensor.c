@@ -301,23 +301,98 @@ VT_VECTOR static void add_bf16_into(float *restrict o, const uint16_t *restrict 
 	}
 }
 
+/* A bf16's float32 value (dv_bf16_to_f32, inlined so that loops vectorise). */
+static inline float bf16_value(uint16_t h)
+{
+	uint32_t u = (uint32_t)h << 16;
+	float x;
+
+	memcpy(&x, &u, sizeof(x));
+	return x;
+}
+
+/* o = a + b, bf16 widened (the first two inputs of a sum, in order). */
+VT_VECTOR static void sum2_bf16(float *restrict o, const uint16_t *restrict a, const uint16_t *restrict b, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		o[i] = bf16_value(a[i]) + bf16_value(b[i]);
+}
+
+/* o = ((a + b) + c) + d: four inputs in one pass, the same additions in
+ * the same order as one input at a time, each share read once while the
+ * partial sum stays in a register */
+VT_VECTOR static void sum4_bf16(float *restrict o, const uint16_t *restrict a, const uint16_t *restrict b,
+				const uint16_t *restrict c, const uint16_t *restrict d, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		o[i] = ((bf16_value(a[i]) + bf16_value(b[i])) + bf16_value(c[i])) + bf16_value(d[i]);
+}
+
+/* o = (((o + a) + b) + c) + d */
+VT_VECTOR static void add4_bf16(float *restrict o, const uint16_t *restrict a, const uint16_t *restrict b,
+				const uint16_t *restrict c, const uint16_t *restrict d, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		o[i] = (((o[i] + bf16_value(a[i])) + bf16_value(b[i])) + bf16_value(c[i])) +
+		       bf16_value(d[i]);
+}
+
+/* dv_f32_to_bf16 of each x, in a loop that vectorises. */
+VT_VECTOR static void pack_bf16(uint16_t *restrict out, const float *restrict x, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++) {
+		uint32_t u;
+
+		memcpy(&u, &x[i], sizeof(u));
+		/* NaN: a quiet one of its sign; else round to nearest even */
+		out[i] = (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)(((u >> 16) & 0x8000) | 0x7fc0)
+							 : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+	}
+}
+
 #define SUM_MAP_MAX 64
 
-/* The sum of mapped inputs into o, in input order. */
+/* The sum of mapped inputs into o (float32) or o16 (bf16 sums: rounded to
+ * bf16 bits, o unused), in input order. */
 typedef struct map_sum {
 	const void *p[SUM_MAP_MAX];
 	size_t nin;
 	dv_dtype dtype;
 	int64_t count;
 	float *o, *tmp;
+	uint16_t *o16;
 } map_sum;
 
-/* bf16: in blocks that stay in L1 while every input is added to them */
+/* bf16: in blocks that stay in L1 while the inputs are added to them */
 #define SUM_BLOCK 2048
+
+/* The bf16 inputs' sum over [b, b + len) into o: the first input widened,
+ * not added to zeros (+0 + -0 is +0), then each in order, four at a pass. */
+static void sum_bf16_block(const map_sum *m, int64_t b, int64_t len, float *o)
+{
+	const uint16_t *const *p = (const uint16_t *const *)m->p;
+	size_t k;
+
+	if (m->nin >= 4) {
+		sum4_bf16(o, p[0] + b, p[1] + b, p[2] + b, p[3] + b, len);
+		k = 4;
+	} else if (m->nin >= 2) {
+		sum2_bf16(o, p[0] + b, p[1] + b, len);
+		k = 2;
+	} else {
+		widen_bf16(o, p[0] + b, len);
+		k = 1;
+	}
+	for (; k + 4 <= m->nin; k += 4)
+		add4_bf16(o, p[k] + b, p[k + 1] + b, p[k + 2] + b, p[k + 3] + b, len);
+	for (; k < m->nin; k++)
+		add_bf16_into(o, p[k] + b, len);
+}
 
 static void map_sum_fn(void *arg)
 {
 	map_sum *m = arg;
+	float blk[SUM_BLOCK];
 
 	if (m->dtype != DV_BFLOAT16) {
 		dv_convert_to_f32(m->dtype, m->p[0], m->o, (size_t)m->count);
@@ -329,17 +404,19 @@ static void map_sum_fn(void *arg)
 	}
 	for (int64_t b = 0; b < m->count; b += SUM_BLOCK) {
 		int64_t len = m->count - b < SUM_BLOCK ? m->count - b : SUM_BLOCK;
-		float *o = m->o + b;
 
-		/* the first input widened, not added to zeros (+0 + -0 is +0) */
-		widen_bf16(o, (const uint16_t *)m->p[0] + b, len);
-		for (size_t k = 1; k < m->nin; k++)
-			add_bf16_into(o, (const uint16_t *)m->p[k] + b, len);
+		if (m->o16) {
+			sum_bf16_block(m, b, len, blk);
+			pack_bf16(m->o16 + b, blk, len);
+		} else {
+			sum_bf16_block(m, b, len, m->o + b);
+		}
 	}
 }
 
-/* One piece of a sum from mapped inputs: 1 done, 0 not mappable, -1 err. */
-static int sum_mapped(vnode *n, int64_t start, int64_t cnt, float *o, dv_error *err)
+/* One piece of a sum from mapped inputs into o, or (o16 not NULL, bf16
+ * inputs only) rounded into o16: 1 done, 0 not mappable, -1 err. */
+static int sum_mapped(vnode *n, int64_t start, int64_t cnt, float *o, uint16_t *o16, dv_error *err)
 {
 	map_sum m;
 
@@ -355,10 +432,13 @@ static int sum_mapped(vnode *n, int64_t start, int64_t cnt, float *o, dv_error *
 	m.dtype = n->in[0]->dtype;
 	m.count = cnt;
 	m.o = o;
+	m.o16 = o16;
 	m.tmp = n->tmp;
 	for (size_t k = 1; k < n->nin; k++)
 		if (n->in[k]->dtype != m.dtype)
 			return 0;
+	if (o16 && m.dtype != DV_BFLOAT16)
+		return 0;
 	if (pt_map_guarded(map_sum_fn, &m) < 0)
 		return map_fault(n->in, n->nin, err);
 	return 1;
@@ -369,7 +449,7 @@ static int sum_read(vnode *n, int64_t start, int64_t count, float *out, dv_error
 	for (int64_t done = 0; done < count; done += VT_CHUNK) {
 		int64_t cnt = count - done < VT_CHUNK ? count - done : VT_CHUNK;
 		float *o = out + done;
-		int rc = sum_mapped(n, start + done, cnt, o, err);
+		int rc = sum_mapped(n, start + done, cnt, o, NULL, err);
 
 		if (rc < 0)
 			return -1;
@@ -387,32 +467,19 @@ static int sum_read(vnode *n, int64_t start, int64_t count, float *out, dv_error
 	return 0;
 }
 
-/* dv_f32_to_bf16 of each x, in a loop that vectorises. */
-VT_VECTOR static void pack_bf16(uint16_t *restrict out, const float *restrict x, int64_t n)
-{
-	for (int64_t i = 0; i < n; i++) {
-		uint32_t u;
-
-		memcpy(&u, &x[i], sizeof(u));
-		/* NaN: a quiet one of its sign; else round to nearest even */
-		out[i] = (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)(((u >> 16) & 0x8000) | 0x7fc0)
-							 : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
-	}
-}
-
 /* A bfloat16 sum as stored bytes: the same rounding as round_to_dtype
  * (dv_f32_to_bf16), written out as bits instead of widened again. */
 static int sum_read_bf16(vnode *n, int64_t start, int64_t count, uint16_t *out, dv_error *err)
 {
-	if (!n->tmp2 && !(n->tmp2 = malloc(VT_CHUNK * sizeof(float))))
-		return dv_error_set(err, "out of memory");
 	for (int64_t done = 0; done < count; done += VT_CHUNK) {
 		int64_t cnt = count - done < VT_CHUNK ? count - done : VT_CHUNK;
-		int rc = sum_mapped(n, start + done, cnt, n->tmp2, err);
+		int rc = sum_mapped(n, start + done, cnt, NULL, out + done, err);
 
 		if (rc < 0)
 			return -1;
 		if (rc == 0) {
+			if (!n->tmp2 && !(n->tmp2 = malloc(VT_CHUNK * sizeof(float))))
+				return dv_error_set(err, "out of memory");
 			if (node_read(n->in[0], start + done, cnt, n->tmp2, err) < 0)
 				return -1;
 			for (size_t k = 1; k < n->nin; k++) {
@@ -420,8 +487,8 @@ static int sum_read_bf16(vnode *n, int64_t start, int64_t count, uint16_t *out, 
 					return -1;
 				add_into(n->tmp2, n->tmp, cnt);
 			}
+			pack_bf16(out + done, n->tmp2, cnt);
 		}
-		pack_bf16(out + done, n->tmp2, cnt);
 	}
 	return 0;
 }
@@ -1328,26 +1395,32 @@ double dv_vdiff_mean_abs(const dv_vdiff *d)
 	return d->n ? d->abs_sum / (double)d->n : 0;
 }
 
-/* Whether n elements of a 2- or 4-byte float dtype hold a NaN (counted
- * without an early exit, so that the loop vectorises: NaN is rare). */
+/* Whether n elements of a 2- or 4-byte float dtype hold a NaN: the
+ * largest magnitude's bits above infinity's (a max without an early exit
+ * vectorises to a compare a vector of elements: NaN is rare). */
 VT_VECTOR static bool raw_has_nan(dv_dtype dt, const void *raw, size_t n)
 {
-	size_t nan = 0;
-
 	if (dt == DV_FLOAT32) {
 		const uint32_t *u = raw;
+		uint32_t top = 0;
 
-		for (size_t i = 0; i < n; i++)
-			nan += (u[i] & 0x7fffffffu) > 0x7f800000u;
-		return nan > 0;
+		for (size_t i = 0; i < n; i++) {
+			uint32_t a = u[i] & 0x7fffffffu;
+
+			top = a > top ? a : top;
+		}
+		return top > 0x7f800000u;
 	}
 	{
 		const uint16_t *h = raw;
-		uint16_t inf = dt == DV_BFLOAT16 ? 0x7f80 : 0x7c00;
+		uint16_t top = 0;
 
-		for (size_t i = 0; i < n; i++)
-			nan += (h[i] & 0x7fff) > inf;
-		return nan > 0;
+		for (size_t i = 0; i < n; i++) {
+			uint16_t a = h[i] & 0x7fff;
+
+			top = a > top ? a : top;
+		}
+		return top > (dt == DV_BFLOAT16 ? 0x7f80 : 0x7c00);
 	}
 }
 
