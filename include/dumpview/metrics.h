@@ -248,6 +248,13 @@ typedef struct dv_stream {
 	/* optional: the stored little-endian elements of dtype, when the
 	 * stream only moves stored elements (no float conversion twice) */
 	int (*read_raw)(void *ctx, int64_t start, int64_t count, void *out, dv_error *err);
+	/* optional, with read_raw: the same elements in place (a mapped file),
+	 * 1 with *p valid until the stream's next read, 0 when they are not
+	 * (read_raw them), -1 with err. The metrics touch them only inside
+	 * pt_map_guarded; when that faults, map_fault says 1 (err set, naming
+	 * the file) if the fault was this stream's, else 0. */
+	int (*map_raw)(void *ctx, int64_t start, int64_t count, const void **p, dv_error *err);
+	int (*map_fault)(void *ctx, dv_error *err);
 	void *ctx;
 	const char *name;            /* for messages */
 } dv_stream;

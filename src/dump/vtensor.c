@@ -1060,6 +1060,35 @@ int dv_vtensor_read_raw(dv_vtensor *vt, int64_t start, int64_t count, void *out,
 	return node_read_as(vt->root, start, count, out, dv_dtype_size(vt->root->dtype), true, err);
 }
 
+/* The leaf a tree is, through reshapes; NULL when it is more. */
+static vnode *lone_leaf(vnode *n)
+{
+	while (n->kind == VK_RESHAPE)
+		n = n->in[0];
+	return n->kind == VK_LEAF ? n : NULL;
+}
+
+int dv_vtensor_map_raw(dv_vtensor *vt, int64_t start, int64_t count, const void **p, dv_error *err)
+{
+	vnode *leaf = lone_leaf(vt->root);
+
+	if (!leaf || leaf->dtype != vt->root->dtype || count <= 0 || start < 0 || start > leaf->numel ||
+	    count > leaf->numel - start)
+		return 0;
+	return leaf_map(leaf, start, count, p, err);
+}
+
+int dv_vtensor_map_fault(const dv_vtensor *vt, dv_error *err)
+{
+	vnode *leaf = lone_leaf(vt->root);
+	pt_file *f = leaf ? leaf_file(leaf) : NULL;
+
+	if (!f || !pt_map_faulted(f))
+		return 0;
+	map_fault(&leaf, 1, err);
+	return 1;
+}
+
 /* ---- axis alignment ---- */
 
 /* Next name of a pattern side: letters, digits, '_' (fused names a___b

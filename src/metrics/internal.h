@@ -21,6 +21,9 @@ typedef struct dv_src {
 	dv_dtype dtype;
 	int64_t numel;
 	int (*read_raw)(void *ctx, int64_t start, int64_t count, void *out, dv_error *err);
+	/* optional: read_raw's elements in place (dv_stream's map_raw, map_fault) */
+	int (*map_raw)(void *ctx, int64_t start, int64_t count, const void **p, dv_error *err);
+	int (*map_fault)(void *ctx, dv_error *err);
 	void *ctx;
 	const char *name;        /* for messages */
 	bool concurrent;         /* read_raw may run on several threads at once */
