@@ -69,6 +69,7 @@ static int64_t stream_numel(const dv_stream *s)
 static void src_of(dv_src *src, stream_src *c, const dv_stream *s)
 {
 	memset(c, 0, sizeof(*c));
+	memset(src, 0, sizeof(*src));
 	c->s = s;
 	c->raw = s->read_raw != NULL;
 	c->as_bf16 = s->dtype == DV_BFLOAT16;

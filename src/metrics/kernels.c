@@ -113,6 +113,7 @@ void dv_src_mem(dv_src *s, dv_mem_src_ctx *ctx, dv_dtype dt, int64_t numel, cons
 {
 	ctx->data = data;
 	ctx->itemsize = dv_dtype_size(dt);
+	memset(s, 0, sizeof(*s));
 	s->dtype = dt;
 	s->numel = numel;
 	s->read_raw = mem_read;
