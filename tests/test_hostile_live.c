@@ -664,6 +664,129 @@ static void test_stream_compare_truncated(void **state)
 	remove_tmp(dir);
 }
 
+/* dir/other.pt: live.pt with its last element's lowest bit flipped. */
+static const char *write_other(const char *path, const char *dir)
+{
+	static char opath[4200];
+	unsigned char *data, *at;
+	uint16_t tail[8];
+	size_t len;
+	dv_error err;
+	pt_file *f = pt_open(path, &err);
+	const pt_tensor *t;
+
+	assert_non_null(f);
+	t = &pt_dump_value(f)->u.tensor;
+	assert_int_equal(pt_tensor_read(f, t, t->numel - 8, 8, tail, &err), 0);
+	pt_close(f);
+	data = slurp(path, &len);
+	at = memmem(data, len, tail, sizeof(tail));
+	assert_non_null(at);
+	at[14] ^= 1;
+	snprintf(opath, sizeof(opath), "%s/other.pt", dir);
+	spit(opath, data, len);
+	free(data);
+	return opath;
+}
+
+/* The replicated checks of a kept copy against two others (one differing
+ * in its last element), after the stream read the kept copy in place from
+ * the start (its copies compared on the way), out of order (they are read
+ * by the checks then), or not at all: the same results. */
+static void run_checks(const char *const *paths, int reads, dv_replicated_result **r, size_t *nr)
+{
+	pt_file *f[3];
+	dv_vsource src[3];
+	dv_vsource_pt_ctx ctx[3];
+	dv_error err;
+	dv_vtensor *vt;
+
+	for (size_t k = 0; k < 3; k++) {
+		f[k] = pt_open(paths[k], &err);
+		assert_non_null(f[k]);
+	}
+	vt = vt_over(f, 3, DV_OP_PICK, src, ctx, &err);
+	assert_non_null(vt);
+	if (reads) {
+		int64_t n = dv_vtensor_numel(vt), first = reads == 2 ? 65536 : 0;
+
+		for (int64_t s = first; s < n; s += 65536) {
+			const void *p;
+
+			assert_int_equal(dv_vtensor_map_raw(vt, s, n - s < 65536 ? n - s : 65536, &p, &err), 1);
+		}
+	}
+	assert_int_equal(dv_vtensor_checks(vt, r, nr, &err), 0);
+	dv_vtensor_close(vt);
+	for (size_t k = 0; k < 3; k++)
+		pt_close(f[k]);
+}
+
+static void test_checks_fused(void **state)
+{
+	char dir[4096];
+	const char *path = copy_to_tmp("pt-corpus/shape_large.pt", dir, sizeof(dir));
+	const char *paths[3] = {path, write_other(path, dir), path};
+	dv_replicated_result *r[3];
+	size_t nr[3];
+
+	(void)state;
+	for (int m = 0; m < 3; m++)
+		run_checks(paths, m, &r[m], &nr[m]);
+	for (int m = 1; m < 3; m++) {
+		assert_int_equal(nr[m], 2);
+		for (size_t i = 0; i < 2; i++) {
+			assert_int_equal(r[m][i].passed, r[0][i].passed);
+			assert_int_equal(r[m][i].compared_shard, r[0][i].compared_shard);
+			assert_int_equal(r[m][i].diff.n, r[0][i].diff.n);
+			assert_int_equal(r[m][i].diff.max_index, r[0][i].diff.max_index);
+			assert_memory_equal(&r[m][i].diff.max_abs, &r[0][i].diff.max_abs, sizeof(float));
+			assert_memory_equal(&r[m][i].diff.norm, &r[0][i].diff.norm, sizeof(double));
+			assert_memory_equal(&r[m][i].diff.dot, &r[0][i].diff.dot, sizeof(double));
+		}
+	}
+	/* the differing copy: found in its last element, not passed over */
+	assert_int_equal(r[0][0].diff.max_index, 512 * 1024 - 1);
+	assert_true(r[0][0].diff.max_abs > 0);
+	assert_int_equal(r[0][1].diff.max_abs, 0);
+	for (int m = 0; m < 3; m++)
+		free(r[m]);
+	remove_tmp(dir);
+}
+
+/* A copy cut short while the stream reads the kept one in place: that read
+ * fails naming the file. */
+static void test_checks_fused_truncated(void **state)
+{
+	char dir[4096];
+	const char *path = copy_to_tmp("pt-corpus/shape_large.pt", dir, sizeof(dir));
+	const char *other = write_other(path, dir);
+	pt_file *f[3];
+	dv_vsource src[3];
+	dv_vsource_pt_ctx ctx[3];
+	dv_error err;
+	dv_vtensor *vt;
+	const void *p;
+
+	(void)state;
+	f[0] = pt_open(path, &err);
+	f[1] = pt_open(path, &err);
+	f[2] = pt_open(other, &err);
+	assert_true(f[0] && f[1] && f[2]);
+	vt = vt_over(f, 3, DV_OP_PICK, src, ctx, &err);
+	assert_non_null(vt);
+	assert_int_equal(dv_vtensor_map_raw(vt, 0, 65536, &p, &err), 1);
+	assert_int_equal(truncate(other, 1000), 0);
+	err.msg[0] = '\0';
+	assert_int_equal(dv_vtensor_map_raw(vt, 65536, 65536, &p, &err), -1);
+	assert_non_null(strstr(err.msg, "other.pt"));
+	assert_non_null(strstr(err.msg, "changed while being read"));
+	dv_vtensor_close(vt);
+	for (size_t k = 0; k < 3; k++)
+		pt_close(f[k]);
+	remove_tmp(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -678,6 +801,8 @@ int main(void)
 		cmocka_unit_test(test_vtensor_map_raw),
 		cmocka_unit_test(test_stream_compare_mapped),
 		cmocka_unit_test(test_stream_compare_truncated),
+		cmocka_unit_test(test_checks_fused),
+		cmocka_unit_test(test_checks_fused_truncated),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,6 +49,13 @@ struct dv_vtensor {
 	size_t nall, capall;
 	vcheck *checks;
 	size_t nchecks, capchecks;
+	/* the byte checks of the root's kept copy, done as the stream reads it
+	 * in place (dv_vtensor_map_raw): checks [fuse_i0, fuse_i1), fuse_equal
+	 * as checks_bytes' equal, fuse_next the next element due (-1: given
+	 * up, so dv_vtensor_checks reads them itself) */
+	size_t fuse_i0, fuse_i1;
+	bool *fuse_equal;
+	int64_t fuse_next;
 };
 
 static int64_t prod(const int64_t *s, int a, int b)
@@ -1000,6 +1007,7 @@ void dv_vtensor_close(dv_vtensor *vt)
 	}
 	free(vt->all);
 	free(vt->checks);
+	free(vt->fuse_equal);
 	free(vt);
 }
 
@@ -1068,14 +1076,80 @@ static vnode *lone_leaf(vnode *n)
 	return n->kind == VK_LEAF ? n : NULL;
 }
 
+static size_t check_group_end(const dv_vtensor *vt, size_t i);
+static int checks_bytes_chunk(vnode *kept, const void *kp, vnode *const *others, size_t n, int64_t s, int64_t cnt,
+			      const void **other, bool *equal, dv_error *err);
+
+/* The fused checks' step for elements [start, start + count) of the kept
+ * copy, mapped at kp: 0, or -1 with err (a copy cut short). */
+static int fuse_step(dv_vtensor *vt, vnode *leaf, const void *kp, int64_t start, int64_t count, dv_error *err)
+{
+	const void *other[SUM_MAP_MAX];
+	vnode *others[SUM_MAP_MAX];
+	size_t n;
+
+	if (start == 0 && vt->fuse_next != leaf->numel) {
+		/* (again) from the start: the group whose kept copy this is */
+		size_t i = 0;
+
+		vt->fuse_next = -1;
+		while (i < vt->nchecks && vt->checks[i].kept != leaf)
+			i++;
+		if (i == vt->nchecks || check_group_end(vt, i) < i + 2 || check_group_end(vt, i) - i > SUM_MAP_MAX)
+			return 0;
+		vt->fuse_i0 = i;
+		vt->fuse_i1 = check_group_end(vt, i);
+		free(vt->fuse_equal);
+		if (!(vt->fuse_equal = malloc((vt->fuse_i1 - i) * sizeof(bool))))
+			return 0;
+		for (size_t k = 0; k < vt->fuse_i1 - i; k++)
+			vt->fuse_equal[k] = true;
+		vt->fuse_next = 0;
+	}
+	if (vt->fuse_next < 0 || vt->fuse_next == leaf->numel)
+		return 0;
+	if (start != vt->fuse_next) {
+		vt->fuse_next = -1;
+		return 0;
+	}
+	n = vt->fuse_i1 - vt->fuse_i0;
+	for (size_t k = 0; k < n; k++)
+		others[k] = vt->checks[vt->fuse_i0 + k].other;
+	/* every copy in place (a file of its own) or none: then the checks read them later */
+	{
+		vnode *all[SUM_MAP_MAX + 1];
+
+		all[0] = leaf;
+		memcpy(all + 1, others, n * sizeof(*others));
+		if (!leaves_mappable(all, n + 1)) {
+			vt->fuse_next = -1;
+			return 0;
+		}
+	}
+	switch (checks_bytes_chunk(leaf, kp, others, n, start, count, other, vt->fuse_equal, err)) {
+	case -1:
+		return -1;
+	case 0:
+		vt->fuse_next = -1;
+		return 0;
+	}
+	vt->fuse_next = start + count;
+	return 0;
+}
+
 int dv_vtensor_map_raw(dv_vtensor *vt, int64_t start, int64_t count, const void **p, dv_error *err)
 {
 	vnode *leaf = lone_leaf(vt->root);
+	int rc;
 
 	if (!leaf || leaf->dtype != vt->root->dtype || count <= 0 || start < 0 || start > leaf->numel ||
 	    count > leaf->numel - start)
 		return 0;
-	return leaf_map(leaf, start, count, p, err);
+	rc = leaf_map(leaf, start, count, p, err);
+	/* a kept replica: its copies compared while its chunk is at hand */
+	if (rc == 1 && vt->nchecks && fuse_step(vt, leaf, *p, start, count, err) < 0)
+		return -1;
+	return rc;
 }
 
 int dv_vtensor_map_fault(const dv_vtensor *vt, dv_error *err)
@@ -1640,6 +1714,54 @@ static int checks_bytes(dv_vtensor *vt, size_t i0, size_t i1, bool *equal, dv_er
 	return rc;
 }
 
+/* One chunk of the byte checks with every copy still equal mapped: 1
+ * done (equal updated), 0 when a copy does not map (nothing changed), -1
+ * with err. */
+static int checks_bytes_chunk(vnode *kept, const void *kp, vnode *const *others, size_t n, int64_t s, int64_t cnt,
+			      const void **other, bool *equal, dv_error *err)
+{
+	map_cmp m = {.kept = kp, .other = other, .equal = equal, .n = n,
+		     .len = (size_t)cnt * dv_dtype_size(kept->dtype), .count = cnt, .dtype = kept->dtype};
+	vnode *leaves[SUM_MAP_MAX + 1];
+	bool any = false;
+
+	for (size_t i = 0; i < n; i++) {
+		int rc;
+
+		other[i] = NULL;
+		if (!equal[i])
+			continue;
+		any = true;
+		if ((rc = leaf_map(others[i], s, cnt, &other[i], err)) <= 0)
+			return rc;
+	}
+	if (!any)
+		return 1;
+	if (pt_map_guarded(map_cmp_fn, &m) < 0) {
+		leaves[0] = kept;
+		memcpy(leaves + 1, others, n * sizeof(*others));
+		return map_fault(leaves, n + 1, err);
+	}
+	return 1;
+}
+
+/* The end of the group of checks from i on that share their kept copy and
+ * compare as bytes. */
+static size_t check_group_end(const dv_vtensor *vt, size_t i)
+{
+	vnode *kept = vt->checks[i].kept;
+	size_t j;
+
+	for (j = i; j < vt->nchecks && vt->checks[j].kept == kept; j++) {
+		vnode *o = vt->checks[j].other;
+
+		if (!raw_comparable(kept, o) || kept->numel == 0 || o->ndim != kept->ndim ||
+		    memcmp(o->shape, kept->shape, (size_t)kept->ndim * 8))
+			break;
+	}
+	return j;
+}
+
 int dv_vtensor_checks(dv_vtensor *vt, dv_replicated_result **out, size_t *n, dv_error *err)
 {
 	dv_replicated_result *r;
@@ -1660,15 +1782,13 @@ int dv_vtensor_checks(dv_vtensor *vt, dv_replicated_result **out, size_t *n, dv_
 	for (size_t i = 0, j; i < vt->nchecks; i = j) {
 		vnode *kept = vt->checks[i].kept;
 
-		/* the checks of one kept copy whose bytes can be compared */
-		for (j = i; j < vt->nchecks && vt->checks[j].kept == kept; j++) {
-			vnode *o = vt->checks[j].other;
-
-			if (!raw_comparable(kept, o) || kept->numel == 0 || o->ndim != kept->ndim ||
-			    memcmp(o->shape, kept->shape, (size_t)kept->ndim * 8))
-				break;
-		}
-		if (j > i + 1 && checks_bytes(vt, i, j, equal + i, err) < 0)
+		/* the checks of one kept copy whose bytes can be compared:
+		 * done already if the stream read that copy in place through */
+		j = check_group_end(vt, i);
+		if (j > i + 1 && vt->fuse_equal && vt->fuse_i0 == i && vt->fuse_i1 == j &&
+		    vt->fuse_next == kept->numel)
+			memcpy(equal + i, vt->fuse_equal, (j - i) * sizeof(*equal));
+		else if (j > i + 1 && checks_bytes(vt, i, j, equal + i, err) < 0)
 			goto fail;
 		if (j == i)
 			j = i + 1;
