@@ -496,9 +496,10 @@ static int vs_read_raw(void *ctx, int64_t start, int64_t count, void *out, dv_er
 	return dv_vtensor_read_raw(ctx, start, count, out, err);
 }
 
-static int vs_map_raw(void *ctx, int64_t start, int64_t count, const void **p, dv_error *err)
+static int vs_map_raw(void *ctx, int64_t start, int64_t count, dv_raw_run *runs, size_t max, size_t *nruns,
+		      dv_error *err)
 {
-	return dv_vtensor_map_raw(ctx, start, count, p, err);
+	return dv_vtensor_map_raw(ctx, start, count, runs, max, nruns, err);
 }
 
 static int vs_map_fault(void *ctx, dv_error *err)
@@ -520,27 +521,31 @@ static void vt_stream(dv_stream *st, dv_vtensor *vt)
 	st->name = "live";
 }
 
-/* dv_vtensor_map_raw: a lone shard and a kept replica are mapped, with the
- * bytes dv_vtensor_read_raw gives; a sum is not; nothing with no budget. */
+/* dv_vtensor_map_raw: a lone shard and a kept replica are mapped as one
+ * run, a concat as runs of its shards, each with the bytes
+ * dv_vtensor_read_raw gives; a sum is not; nothing with no budget. */
 static void test_vtensor_map_raw(void **state)
 {
-	static const dv_unshard_op_kind ops[] = {DV_OP_CONCAT, DV_OP_PICK, DV_OP_REDUCE_SUM};
+	static const dv_unshard_op_kind ops[] = {DV_OP_CONCAT, DV_OP_PICK, DV_OP_REDUCE_SUM, DV_OP_CONCAT};
 	char dir[4096];
 	const char *path = copy_to_tmp("pt-corpus/shape_large.pt", dir, sizeof(dir));
 	size_t budget = pt_map_budget;
-	uint16_t *raw = malloc(70000 * sizeof(uint16_t));
+	uint16_t *raw = malloc(70000 * sizeof(uint16_t)), *got = malloc(70000 * sizeof(uint16_t));
 
 	(void)state;
 	assert_non_null(raw);
+	assert_non_null(got);
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		for (int m = 0; m < 2; m++) {
-			size_t n = ops[i] == DV_OP_CONCAT ? 1 : 3;
+			/* the first concat of one shard (a lone shard), the last of three */
+			size_t n = ops[i] == DV_OP_CONCAT && i == 0 ? 1 : 3;
 			pt_file *f[3];
 			dv_vsource src[3];
 			dv_vsource_pt_ctx ctx[3];
 			dv_error err;
 			dv_vtensor *vt;
-			const void *p = NULL;
+			dv_raw_run runs[256];
+			size_t nruns = 0, at = 0;
 			int want = m == 0 && ops[i] != DV_OP_REDUCE_SUM;
 
 			pt_map_budget = m ? 0 : budget;
@@ -550,13 +555,24 @@ static void test_vtensor_map_raw(void **state)
 			}
 			vt = vt_over(f, n, ops[i], src, ctx, &err);
 			assert_non_null(vt);
-			assert_int_equal(dv_vtensor_map_raw(vt, 65536, 70000, &p, &err), want);
+			assert_int_equal(dv_vtensor_map_raw(vt, 65536, 70000, runs, 256, &nruns, &err), want);
 			if (want) {
+				assert_int_equal(nruns, ops[i] == DV_OP_CONCAT && n == 3 ? 70000 / 1024 + 1 : 1);
 				assert_int_equal(dv_vtensor_read_raw(vt, 65536, 70000, raw, &err), 0);
-				assert_memory_equal(p, raw, 70000 * sizeof(uint16_t));
+				for (size_t r = 0; r < nruns; r++) {
+					assert_true(runs[r].n > 0 && at + (size_t)runs[r].n <= 70000);
+					memcpy(got + at, runs[r].p, (size_t)runs[r].n * sizeof(uint16_t));
+					at += (size_t)runs[r].n;
+				}
+				assert_int_equal(at, 70000);
+				assert_memory_equal(got, raw, 70000 * sizeof(uint16_t));
+				/* more runs than allowed: not mapped */
+				if (nruns > 1)
+					assert_int_equal(dv_vtensor_map_raw(vt, 65536, 70000, runs, 4, &nruns, &err), 0);
 			}
 			/* past the end: not mapped, the read reports it */
-			assert_int_equal(dv_vtensor_map_raw(vt, dv_vtensor_numel(vt) - 10, 20, &p, &err), 0);
+			assert_int_equal(dv_vtensor_map_raw(vt, dv_vtensor_numel(vt) - 10, 20, runs, 256, &nruns, &err),
+					 0);
 			assert_int_equal(dv_vtensor_map_fault(vt, &err), 0);
 			dv_vtensor_close(vt);
 			for (size_t k = 0; k < n; k++)
@@ -565,6 +581,7 @@ static void test_vtensor_map_raw(void **state)
 	}
 	pt_map_budget = budget;
 	free(raw);
+	free(got);
 	remove_tmp(dir);
 }
 
@@ -711,9 +728,11 @@ static void run_checks(const char *const *paths, int reads, dv_replicated_result
 		int64_t n = dv_vtensor_numel(vt), first = reads == 2 ? 65536 : 0;
 
 		for (int64_t s = first; s < n; s += 65536) {
-			const void *p;
+			dv_raw_run run;
+			size_t nruns;
 
-			assert_int_equal(dv_vtensor_map_raw(vt, s, n - s < 65536 ? n - s : 65536, &p, &err), 1);
+			assert_int_equal(dv_vtensor_map_raw(vt, s, n - s < 65536 ? n - s : 65536, &run, 1, &nruns, &err),
+					 1);
 		}
 	}
 	assert_int_equal(dv_vtensor_checks(vt, r, nr, &err), 0);
@@ -766,7 +785,8 @@ static void test_checks_fused_truncated(void **state)
 	dv_vsource_pt_ctx ctx[3];
 	dv_error err;
 	dv_vtensor *vt;
-	const void *p;
+	dv_raw_run run;
+	size_t nruns;
 
 	(void)state;
 	f[0] = pt_open(path, &err);
@@ -775,10 +795,10 @@ static void test_checks_fused_truncated(void **state)
 	assert_true(f[0] && f[1] && f[2]);
 	vt = vt_over(f, 3, DV_OP_PICK, src, ctx, &err);
 	assert_non_null(vt);
-	assert_int_equal(dv_vtensor_map_raw(vt, 0, 65536, &p, &err), 1);
+	assert_int_equal(dv_vtensor_map_raw(vt, 0, 65536, &run, 1, &nruns, &err), 1);
 	assert_int_equal(truncate(other, 1000), 0);
 	err.msg[0] = '\0';
-	assert_int_equal(dv_vtensor_map_raw(vt, 65536, 65536, &p, &err), -1);
+	assert_int_equal(dv_vtensor_map_raw(vt, 65536, 65536, &run, 1, &nruns, &err), -1);
 	assert_non_null(strstr(err.msg, "other.pt"));
 	assert_non_null(strstr(err.msg, "changed while being read"));
 	dv_vtensor_close(vt);

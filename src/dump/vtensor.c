@@ -1137,30 +1137,114 @@ static int fuse_step(dv_vtensor *vt, vnode *leaf, const void *kp, int64_t start,
 	return 0;
 }
 
-int dv_vtensor_map_raw(dv_vtensor *vt, int64_t start, int64_t count, const void **p, dv_error *err)
+/* A gather of leaves (through reshapes) as runs of its inputs' mapped
+ * bytes: 1, 0 when it does not map or needs more than max runs, -1 err. */
+static int gather_map(vnode *n, int64_t start, int64_t count, dv_raw_run *runs, size_t max, size_t *nruns,
+		      dv_error *err)
 {
-	vnode *leaf = lone_leaf(vt->root);
+	int64_t D = n->shape[n->dim], inner = prod(n->shape, n->dim + 1, n->ndim), e = start, end = start + count;
+	vnode *leaves[SUM_MAP_MAX];
+	int64_t lo[SUM_MAP_MAX], hi[SUM_MAP_MAX];
+	size_t in_of[256], k = 0, isz = dv_dtype_size(n->dtype);
+	int64_t off_of[256];
+
+	if (n->nin > SUM_MAP_MAX || max > 256)
+		return 0;
+	for (size_t i = 0; i < n->nin; i++) {
+		if (!(leaves[i] = lone_leaf(n->in[i])) || leaves[i]->dtype != n->dtype)
+			return 0;
+		lo[i] = INT64_MAX;
+		hi[i] = -1;
+	}
+	if (!leaves_mappable(leaves, n->nin))
+		return 0;
+	if (!n->run && gather_runs(n, err) < 0)
+		return -1;
+	/* the runs, as gather_read reads them; one input's consecutive runs joined */
+	while (e < end) {
+		int64_t o = e / (D * inner), j = (e / inner) % D, i = e % inner;
+		size_t in = (size_t)n->map_in[j];
+		int64_t len = n->run[j] * inner - i, off;
+
+		if (len > end - e)
+			len = end - e;
+		off = o * n->in[in]->shape[n->dim] * inner + n->map_idx[j] * inner + i;
+		if (k && in_of[k - 1] == in && off_of[k - 1] + runs[k - 1].n == off) {
+			runs[k - 1].n += len;
+		} else {
+			if (k == max)
+				return 0;
+			in_of[k] = in;
+			off_of[k] = off;
+			runs[k++].n = len;
+		}
+		lo[in] = off < lo[in] ? off : lo[in];
+		hi[in] = off + len > hi[in] ? off + len : hi[in];
+		e += len;
+	}
+	/* each input's part of the chunk mapped once (one window per file) */
+	for (size_t i = 0; i < n->nin; i++) {
+		const void *base;
+		int rc;
+
+		if (hi[i] < 0)
+			continue;
+		if ((rc = leaf_map(leaves[i], lo[i], hi[i] - lo[i], &base, err)) <= 0)
+			return rc;
+		for (size_t r = 0; r < k; r++)
+			if (in_of[r] == i)
+				runs[r].p = (const char *)base + (size_t)(off_of[r] - lo[i]) * isz;
+	}
+	*nruns = k;
+	return 1;
+}
+
+int dv_vtensor_map_raw(dv_vtensor *vt, int64_t start, int64_t count, dv_raw_run *runs, size_t max, size_t *nruns,
+		       dv_error *err)
+{
+	vnode *n = vt->root, *leaf;
 	int rc;
 
-	if (!leaf || leaf->dtype != vt->root->dtype || count <= 0 || start < 0 || start > leaf->numel ||
-	    count > leaf->numel - start)
+	while (n->kind == VK_RESHAPE)
+		n = n->in[0];
+	if (count <= 0 || start < 0 || start > n->numel || count > n->numel - start || max < 1 ||
+	    n->dtype != vt->root->dtype)
 		return 0;
-	rc = leaf_map(leaf, start, count, p, err);
+	if (n->kind == VK_GATHER)
+		return gather_map(n, start, count, runs, max, nruns, err);
+	if (!(leaf = lone_leaf(n)))
+		return 0;
+	rc = leaf_map(leaf, start, count, &runs[0].p, err);
+	if (rc != 1)
+		return rc;
+	runs[0].n = count;
+	*nruns = 1;
 	/* a kept replica: its copies compared while its chunk is at hand */
-	if (rc == 1 && vt->nchecks && fuse_step(vt, leaf, *p, start, count, err) < 0)
+	if (vt->nchecks && fuse_step(vt, leaf, runs[0].p, start, count, err) < 0)
 		return -1;
-	return rc;
+	return 1;
 }
 
 int dv_vtensor_map_fault(const dv_vtensor *vt, dv_error *err)
 {
-	vnode *leaf = lone_leaf(vt->root);
-	pt_file *f = leaf ? leaf_file(leaf) : NULL;
+	vnode *n = vt->root;
+	size_t nin;
+	vnode *const *in;
 
-	if (!f || !pt_map_faulted(f))
-		return 0;
-	map_fault(&leaf, 1, err);
-	return 1;
+	while (n->kind == VK_RESHAPE)
+		n = n->in[0];
+	in = n->kind == VK_GATHER ? n->in : &n;
+	nin = n->kind == VK_GATHER ? n->nin : 1;
+	for (size_t k = 0; k < nin; k++) {
+		vnode *leaf = lone_leaf(in[k]);
+		pt_file *f = leaf ? leaf_file(leaf) : NULL;
+
+		if (f && pt_map_faulted(f)) {
+			map_fault(&leaf, 1, err);
+			return 1;
+		}
+	}
+	return 0;
 }
 
 /* ---- axis alignment ---- */

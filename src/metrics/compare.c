@@ -211,32 +211,49 @@ static inline int pair_chunk_raw_bf16(void *ctx, int64_t start, int64_t cnt)
 }
 
 /* The bf16 pass where a side's elements are in place (mapped): the kernel
- * reads the mapped pages themselves, no copy into the reader's buffer. */
+ * reads the mapped pages themselves, no copy into the reader's buffer; a
+ * side in several pieces (a concat's shards) is read as runs of them. */
+#define MAP_RUNS 256
+
 typedef struct mapped_chunk {
 	pair_pass *p;
-	const uint16_t *b, *t;
+	dv_raw_run br[MAP_RUNS], tr[MAP_RUNS];
+	size_t nb, nt;
 	int64_t start, cnt;
 } mapped_chunk;
 
 static void mapped_chunk_fn(void *arg)
 {
 	mapped_chunk *m = arg;
+	pair_pass *p = m->p;
 
-	dv_diff_chunk_bf16(m->p->diff, m->b, m->t, (size_t)m->cnt, m->start, m->p->b->hist.h, m->p->t->hist.h);
-	m->p->b->hist.n += m->cnt;
-	m->p->t->hist.n += m->cnt;
+	if (m->nb == 1 && m->nt == 1)
+		dv_diff_chunk_bf16(p->diff, m->br[0].p, m->tr[0].p, (size_t)m->cnt, m->start, p->b->hist.h,
+				   p->t->hist.h);
+	else
+		dv_diff_chunk_bf16_runs(p->diff, m->br, m->tr, (size_t)m->cnt, m->start, p->b->hist.h, p->t->hist.h);
+	p->b->hist.n += m->cnt;
+	p->t->hist.n += m->cnt;
 }
 
-/* A side's chunk in place (1), else read into its buffer (0); -1 err. */
-static int side_chunk_raw(dv_reader *rd, int64_t start, int64_t cnt, const void **p, dv_error *err)
+/* A side's chunk in place (1), else read into its buffer as one run (0);
+ * -1 err. Runs must end at multiples of 8 elements but the last (the
+ * kernel's steps): otherwise read. */
+static int side_chunk_raw(dv_reader *rd, int64_t start, int64_t cnt, dv_raw_run *runs, size_t *nruns,
+			  dv_error *err)
 {
 	const dv_src *s = rd->src;
-	int rc = s->map_raw ? s->map_raw(s->ctx, start, cnt, p, err) : 0;
+	int rc = s->map_raw ? s->map_raw(s->ctx, start, cnt, runs, MAP_RUNS, nruns, err) : 0;
 
+	for (size_t k = 0; rc == 1 && k < *nruns; k++)
+		if (runs[k].n <= 0 || (k + 1 < *nruns && runs[k].n % 8))
+			rc = 0;
 	if (rc == 0) {
 		if (dv_reader_read_raw(rd, start, cnt, err) < 0)
 			return -1;
-		*p = rd->raw;
+		runs[0].p = rd->raw;
+		runs[0].n = cnt;
+		*nruns = 1;
 	}
 	return rc;
 }
@@ -244,19 +261,20 @@ static int side_chunk_raw(dv_reader *rd, int64_t start, int64_t cnt, const void 
 /* dv_chunk_walk of pair_chunk_raw_bf16 for sources that may map. */
 static int walk_raw_bf16_mapped(const dv_walk *w, pair_pass *pp, dv_error *err)
 {
+	mapped_chunk m;
+
+	m.p = pp;
 	for (int64_t start = 0; start < w->numel; start += DV_CHUNK) {
 		int64_t cnt = w->numel - start < DV_CHUNK ? w->numel - start : DV_CHUNK;
-		mapped_chunk m = { pp, NULL, NULL, start, cnt };
-		const void *bp, *tp;
 		int bm, tm;
 
 		if (dv_metrics_cancelled(w->opts))
 			return DV_WALK_CANCELLED;
-		if ((bm = side_chunk_raw(w->b, start, cnt, &bp, err)) < 0 ||
-		    (tm = side_chunk_raw(w->t, start, cnt, &tp, err)) < 0)
+		m.start = start;
+		m.cnt = cnt;
+		if ((bm = side_chunk_raw(w->b, start, cnt, m.br, &m.nb, err)) < 0 ||
+		    (tm = side_chunk_raw(w->t, start, cnt, m.tr, &m.nt, err)) < 0)
 			return -1;
-		m.b = bp;
-		m.t = tp;
 		if (!bm && !tm) {
 			mapped_chunk_fn(&m);
 		} else if (pt_map_guarded(mapped_chunk_fn, &m) < 0) {

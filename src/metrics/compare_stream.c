@@ -43,11 +43,12 @@ static int stream_read_raw(void *vctx, int64_t start, int64_t count, void *out, 
 	return 0;
 }
 
-static int stream_map_raw(void *vctx, int64_t start, int64_t count, const void **p, dv_error *err)
+static int stream_map_raw(void *vctx, int64_t start, int64_t count, dv_raw_run *runs, size_t max, size_t *nruns,
+			  dv_error *err)
 {
 	stream_src *c = vctx;
 
-	return c->s->map_raw(c->s->ctx, start, count, p, err);
+	return c->s->map_raw(c->s->ctx, start, count, runs, max, nruns, err);
 }
 
 static int stream_map_fault(void *vctx, dv_error *err)
