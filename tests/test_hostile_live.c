@@ -807,6 +807,54 @@ static void test_checks_fused_truncated(void **state)
 	remove_tmp(dir);
 }
 
+/* A bf16 sum of n shares read in place (four shares a pass, eight in one)
+ * gives the bytes of the sum read through pread (budget 0). */
+static void test_sum_mapped_counts(void **state)
+{
+	static const size_t counts[] = {1, 2, 3, 4, 5, 7, 8};
+	char dir[4096];
+	const char *path = copy_to_tmp("pt-corpus/shape_large.pt", dir, sizeof(dir));
+	size_t budget = pt_map_budget, numel = 512 * 1024;
+	uint16_t *raw[2];
+
+	(void)state;
+	for (int m = 0; m < 2; m++) {
+		raw[m] = malloc(numel * sizeof(uint16_t));
+		assert_non_null(raw[m]);
+	}
+	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+		for (int m = 0; m < 2; m++) {
+			size_t n = counts[c];
+			pt_file *f[8];
+			dv_vsource src[8];
+			dv_vsource_pt_ctx ctx[8];
+			dv_error err;
+			dv_vtensor *vt;
+
+			pt_map_budget = m ? 0 : budget;
+			for (size_t k = 0; k < n; k++) {
+				f[k] = pt_open(path, &err);
+				assert_non_null(f[k]);
+			}
+			vt = vt_over(f, n, DV_OP_REDUCE_SUM, src, ctx, &err);
+			assert_non_null(vt);
+			assert_int_equal(dv_vtensor_numel(vt), (int64_t)numel);
+			for (size_t s = 0; s < numel; s += 70000)
+				assert_int_equal(dv_vtensor_read_raw(vt, (int64_t)s, numel - s < 70000 ? (int64_t)(numel - s) : 70000,
+								     raw[m] + s, &err),
+						 0);
+			dv_vtensor_close(vt);
+			for (size_t k = 0; k < n; k++)
+				pt_close(f[k]);
+		}
+		assert_memory_equal(raw[0], raw[1], numel * sizeof(uint16_t));
+	}
+	pt_map_budget = budget;
+	for (int m = 0; m < 2; m++)
+		free(raw[m]);
+	remove_tmp(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -823,6 +871,7 @@ int main(void)
 		cmocka_unit_test(test_stream_compare_truncated),
 		cmocka_unit_test(test_checks_fused),
 		cmocka_unit_test(test_checks_fused_truncated),
+		cmocka_unit_test(test_sum_mapped_counts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

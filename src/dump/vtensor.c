@@ -357,6 +357,28 @@ VT_VECTOR static void pack_bf16(uint16_t *restrict out, const float *restrict x,
 	}
 }
 
+/* Eight bf16 inputs (TP=8 shares) summed in order and rounded to bf16 bits
+ * in one pass: the sum never leaves a register. */
+VT_VECTOR static void sum8_pack_bf16(uint16_t *restrict out, const uint16_t *const *p, int64_t n)
+{
+	const uint16_t *restrict a = p[0], *restrict b = p[1], *restrict c = p[2], *restrict d = p[3];
+	const uint16_t *restrict e = p[4], *restrict f = p[5], *restrict g = p[6], *restrict h = p[7];
+
+	for (int64_t i = 0; i < n; i++) {
+		float x = ((((((bf16_value(a[i]) + bf16_value(b[i])) + bf16_value(c[i])) + bf16_value(d[i])) +
+			     bf16_value(e[i])) +
+			    bf16_value(f[i])) +
+			   bf16_value(g[i])) +
+			  bf16_value(h[i]);
+		uint32_t u;
+
+		memcpy(&u, &x, sizeof(u));
+		/* as pack_bf16 */
+		out[i] = (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)(((u >> 16) & 0x8000) | 0x7fc0)
+							 : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+	}
+}
+
 #define SUM_MAP_MAX 64
 
 /* The sum of mapped inputs into o (float32) or o16 (bf16 sums: rounded to
@@ -407,6 +429,10 @@ static void map_sum_fn(void *arg)
 			dv_convert_to_f32(m->dtype, m->p[k], m->tmp, (size_t)m->count);
 			add_into(m->o, m->tmp, m->count);
 		}
+		return;
+	}
+	if (m->o16 && m->nin == 8) {
+		sum8_pack_bf16(m->o16, (const uint16_t *const *)m->p, m->count);
 		return;
 	}
 	for (int64_t b = 0; b < m->count; b += SUM_BLOCK) {
