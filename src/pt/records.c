@@ -641,14 +641,20 @@ int pt_record_map(pt_file *f, pt_record *r, uint64_t off, size_t len, const uint
 		atomic_fetch_sub(&map_bytes, (size_t)(end - start));
 		return 0;
 	}
+#ifdef MAP_POPULATE
+	/* the page tables filled by the mmap itself: one call a window */
+	void *m = mmap(NULL, (size_t)(end - start), PROT_READ, MAP_SHARED | MAP_POPULATE, f->fd, (off_t)start);
+#else
 	void *m = mmap(NULL, (size_t)(end - start), PROT_READ, MAP_SHARED, f->fd, (off_t)start);
+#endif
 	if (m == MAP_FAILED) {
 		atomic_fetch_sub(&map_bytes, (size_t)(end - start));
 		return 0; /* read it instead */
 	}
-	/* the page tables filled in one call, not a fault per page (Linux 5.14;
-	 * elsewhere, or on a file cut short, the accesses fault them in) */
-#ifdef MADV_POPULATE_READ
+	/* the page tables filled in one call, not a fault per page (Linux:
+	 * MAP_POPULATE; elsewhere MADV_POPULATE_READ where there is one; on a
+	 * file cut short, or without either, the accesses fault them in) */
+#if !defined(MAP_POPULATE) && defined(MADV_POPULATE_READ)
 	(void)madvise(m, (size_t)(end - start), MADV_POPULATE_READ);
 #endif
 	f->map = m;
