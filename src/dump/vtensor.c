@@ -1171,11 +1171,14 @@ static int gather_map(vnode *n, int64_t start, int64_t count, dv_raw_run *runs, 
 	int64_t D = n->shape[n->dim], inner = prod(n->shape, n->dim + 1, n->ndim), e = start, end = start + count;
 	vnode *leaves[SUM_MAP_MAX];
 	int64_t lo[SUM_MAP_MAX], hi[SUM_MAP_MAX];
+	const void *base[SUM_MAP_MAX];
 	size_t in_of[256], k = 0, isz = dv_dtype_size(n->dtype);
 	int64_t off_of[256];
 
-	if (n->nin > SUM_MAP_MAX || max > 256)
+	if (n->nin > SUM_MAP_MAX)
 		return 0;
+	if (max > 256)
+		max = 256;
 	for (size_t i = 0; i < n->nin; i++) {
 		if (!(leaves[i] = lone_leaf(n->in[i])) || leaves[i]->dtype != n->dtype)
 			return 0;
@@ -1210,17 +1213,13 @@ static int gather_map(vnode *n, int64_t start, int64_t count, dv_raw_run *runs, 
 	}
 	/* each input's part of the chunk mapped once (one window per file) */
 	for (size_t i = 0; i < n->nin; i++) {
-		const void *base;
 		int rc;
 
-		if (hi[i] < 0)
-			continue;
-		if ((rc = leaf_map(leaves[i], lo[i], hi[i] - lo[i], &base, err)) <= 0)
+		if (hi[i] >= 0 && (rc = leaf_map(leaves[i], lo[i], hi[i] - lo[i], &base[i], err)) <= 0)
 			return rc;
-		for (size_t r = 0; r < k; r++)
-			if (in_of[r] == i)
-				runs[r].p = (const char *)base + (size_t)(off_of[r] - lo[i]) * isz;
 	}
+	for (size_t r = 0; r < k; r++)
+		runs[r].p = (const char *)base[in_of[r]] + (size_t)(off_of[r] - lo[in_of[r]]) * isz;
 	*nruns = k;
 	return 1;
 }
