@@ -484,6 +484,377 @@ static void test_vtensor_mapped_equals_read(void **state)
 	remove_tmp(dir);
 }
 
+/* A virtual tensor as the stream the comparison reads (as logical.c
+ * builds it): stored bytes, read in place where they map. */
+static int vs_read_f32(void *ctx, int64_t start, int64_t count, float *out, dv_error *err)
+{
+	return dv_vtensor_read_f32(ctx, start, count, out, err);
+}
+
+static int vs_read_raw(void *ctx, int64_t start, int64_t count, void *out, dv_error *err)
+{
+	return dv_vtensor_read_raw(ctx, start, count, out, err);
+}
+
+static int vs_map_raw(void *ctx, int64_t start, int64_t count, dv_raw_run *runs, size_t max, size_t *nruns,
+		      dv_error *err)
+{
+	return dv_vtensor_map_raw(ctx, start, count, runs, max, nruns, err);
+}
+
+static int vs_map_fault(void *ctx, dv_error *err)
+{
+	return dv_vtensor_map_fault(ctx, err);
+}
+
+static void vt_stream(dv_stream *st, dv_vtensor *vt)
+{
+	memset(st, 0, sizeof(*st));
+	st->dtype = dv_vtensor_dtype(vt);
+	st->ndim = dv_vtensor_ndim(vt);
+	memcpy(st->shape, dv_vtensor_shape(vt), sizeof(int64_t) * (size_t)st->ndim);
+	st->read_f32 = vs_read_f32;
+	st->read_raw = vs_read_raw;
+	st->map_raw = vs_map_raw;
+	st->map_fault = vs_map_fault;
+	st->ctx = vt;
+	st->name = "live";
+}
+
+/* dv_vtensor_map_raw: a lone shard and a kept replica are mapped as one
+ * run, a concat as runs of its shards, each with the bytes
+ * dv_vtensor_read_raw gives; a sum is not; nothing with no budget. */
+static void test_vtensor_map_raw(void **state)
+{
+	static const dv_unshard_op_kind ops[] = {DV_OP_CONCAT, DV_OP_PICK, DV_OP_REDUCE_SUM, DV_OP_CONCAT};
+	char dir[4096];
+	const char *path = copy_to_tmp("pt-corpus/shape_large.pt", dir, sizeof(dir));
+	size_t budget = pt_map_budget;
+	uint16_t *raw = malloc(70000 * sizeof(uint16_t)), *got = malloc(70000 * sizeof(uint16_t));
+
+	(void)state;
+	assert_non_null(raw);
+	assert_non_null(got);
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		for (int m = 0; m < 2; m++) {
+			/* the first concat of one shard (a lone shard), the last of three */
+			size_t n = ops[i] == DV_OP_CONCAT && i == 0 ? 1 : 3;
+			pt_file *f[3];
+			dv_vsource src[3];
+			dv_vsource_pt_ctx ctx[3];
+			dv_error err;
+			dv_vtensor *vt;
+			dv_raw_run runs[256];
+			size_t nruns = 0, at = 0;
+			int want = m == 0 && ops[i] != DV_OP_REDUCE_SUM;
+
+			pt_map_budget = m ? 0 : budget;
+			for (size_t k = 0; k < n; k++) {
+				f[k] = pt_open(path, &err);
+				assert_non_null(f[k]);
+			}
+			vt = vt_over(f, n, ops[i], src, ctx, &err);
+			assert_non_null(vt);
+			assert_int_equal(dv_vtensor_map_raw(vt, 65536, 70000, runs, 256, &nruns, &err), want);
+			if (want) {
+				assert_int_equal(nruns, ops[i] == DV_OP_CONCAT && n == 3 ? 70000 / 1024 + 1 : 1);
+				assert_int_equal(dv_vtensor_read_raw(vt, 65536, 70000, raw, &err), 0);
+				for (size_t r = 0; r < nruns; r++) {
+					assert_true(runs[r].n > 0 && at + (size_t)runs[r].n <= 70000);
+					memcpy(got + at, runs[r].p, (size_t)runs[r].n * sizeof(uint16_t));
+					at += (size_t)runs[r].n;
+				}
+				assert_int_equal(at, 70000);
+				assert_memory_equal(got, raw, 70000 * sizeof(uint16_t));
+				/* more runs than allowed: not mapped */
+				if (nruns > 1)
+					assert_int_equal(dv_vtensor_map_raw(vt, 65536, 70000, runs, 4, &nruns, &err), 0);
+			}
+			/* past the end: not mapped, the read reports it */
+			assert_int_equal(dv_vtensor_map_raw(vt, dv_vtensor_numel(vt) - 10, 20, runs, 256, &nruns, &err),
+					 0);
+			assert_int_equal(dv_vtensor_map_fault(vt, &err), 0);
+			dv_vtensor_close(vt);
+			for (size_t k = 0; k < n; k++)
+				pt_close(f[k]);
+		}
+	}
+	pt_map_budget = budget;
+	free(raw);
+	free(got);
+	remove_tmp(dir);
+}
+
+/* Two lone shards compared as streams: the bf16 pass reads them in place
+ * (mapped) and gives what it gives from pread copies (budget 0). */
+static void compare_live(const char *path, size_t budget, dv_pair_result *r, dv_metrics_opts *o, dv_error *err,
+			 int *rc)
+{
+	pt_file *f[2];
+	dv_vsource src[2];
+	dv_vsource_pt_ctx ctx[2];
+	dv_vtensor *vt[2];
+	dv_stream st[2];
+	size_t saved = pt_map_budget;
+
+	pt_map_budget = budget;
+	for (int k = 0; k < 2; k++) {
+		f[k] = pt_open(path, err);
+		assert_non_null(f[k]);
+		vt[k] = vt_over(&f[k], 1, DV_OP_CONCAT, &src[k], &ctx[k], err);
+		assert_non_null(vt[k]);
+		vt_stream(&st[k], vt[k]);
+	}
+	*rc = dv_compare_streams(&st[0], &st[1], o, r, err);
+	for (int k = 0; k < 2; k++) {
+		dv_vtensor_close(vt[k]);
+		pt_close(f[k]);
+	}
+	pt_map_budget = saved;
+}
+
+static void test_stream_compare_mapped(void **state)
+{
+	char dir[4096];
+	const char *path = copy_to_tmp("pt-corpus/shape_large.pt", dir, sizeof(dir));
+	dv_metrics_opts o = dv_metrics_opts_default();
+	dv_pair_result r[2];
+	dv_error err;
+	int rc;
+
+	(void)state;
+	for (int m = 0; m < 2; m++) {
+		dv_result_reset(&r[m]);
+		compare_live(path, m ? 0 : pt_map_budget, &r[m], &o, &err, &rc);
+		assert_int_equal(rc, 0);
+		assert_int_equal(r[m].status, DV_RESULT_COMPARED);
+	}
+	assert_int_equal(r[0].numel, 512 * 1024);
+	assert_true(r[0].passed && r[1].passed);
+	assert_int_equal(r[0].identical, r[1].identical);
+	assert_memory_equal(&r[0].rel_diff, &r[1].rel_diff, sizeof(double));
+	assert_memory_equal(&r[0].max_abs_diff, &r[1].max_abs_diff, sizeof(double));
+	assert_memory_equal(&r[0].mean_abs_diff, &r[1].mean_abs_diff, sizeof(double));
+	assert_int_equal(r[0].max_abs_diff_index, r[1].max_abs_diff_index);
+	assert_memory_equal(&r[0].base_stats, &r[1].base_stats, sizeof(dv_stats));
+	assert_memory_equal(&r[0].targ_stats, &r[1].targ_stats, sizeof(dv_stats));
+	for (int m = 0; m < 2; m++)
+		dv_pair_result_free(&r[m]);
+	remove_tmp(dir);
+}
+
+/* The file cut short after the first chunk, while the bf16 pass reads it in
+ * place: the comparison fails naming the file; nothing crashes. */
+static void truncate_once(void *ctx, int64_t done, int64_t total)
+{
+	const char **path = ctx;
+
+	(void)done;
+	(void)total;
+	if (*path) {
+		assert_int_equal(truncate(*path, 1000), 0);
+		*path = NULL;
+	}
+}
+
+static void test_stream_compare_truncated(void **state)
+{
+	char dir[4096];
+	const char *path = copy_to_tmp("pt-corpus/shape_large.pt", dir, sizeof(dir)), *cut = path;
+	dv_metrics_opts o = dv_metrics_opts_default();
+	dv_pair_result r;
+	dv_error err;
+	int rc;
+
+	(void)state;
+	o.progress = truncate_once;
+	o.progress_ctx = &cut;
+	dv_result_reset(&r);
+	err.msg[0] = '\0';
+	compare_live(path, pt_map_budget, &r, &o, &err, &rc);
+	assert_null(cut);
+	assert_int_equal(rc, -1);
+	assert_int_equal(r.status, DV_RESULT_ERROR);
+	assert_non_null(strstr(err.msg, "live.pt"));
+	assert_non_null(strstr(err.msg, "changed while being read"));
+	dv_pair_result_free(&r);
+	remove_tmp(dir);
+}
+
+/* dir/other.pt: live.pt with its last element's lowest bit flipped. */
+static const char *write_other(const char *path, const char *dir)
+{
+	static char opath[4200];
+	unsigned char *data, *at;
+	uint16_t tail[8];
+	size_t len;
+	dv_error err;
+	pt_file *f = pt_open(path, &err);
+	const pt_tensor *t;
+
+	assert_non_null(f);
+	t = &pt_dump_value(f)->u.tensor;
+	assert_int_equal(pt_tensor_read(f, t, t->numel - 8, 8, tail, &err), 0);
+	pt_close(f);
+	data = slurp(path, &len);
+	at = memmem(data, len, tail, sizeof(tail));
+	assert_non_null(at);
+	at[14] ^= 1;
+	snprintf(opath, sizeof(opath), "%s/other.pt", dir);
+	spit(opath, data, len);
+	free(data);
+	return opath;
+}
+
+/* The replicated checks of a kept copy against two others (one differing
+ * in its last element), after the stream read the kept copy in place from
+ * the start (its copies compared on the way), out of order (they are read
+ * by the checks then), or not at all: the same results. */
+static void run_checks(const char *const *paths, int reads, dv_replicated_result **r, size_t *nr)
+{
+	pt_file *f[3];
+	dv_vsource src[3];
+	dv_vsource_pt_ctx ctx[3];
+	dv_error err;
+	dv_vtensor *vt;
+
+	for (size_t k = 0; k < 3; k++) {
+		f[k] = pt_open(paths[k], &err);
+		assert_non_null(f[k]);
+	}
+	vt = vt_over(f, 3, DV_OP_PICK, src, ctx, &err);
+	assert_non_null(vt);
+	if (reads) {
+		int64_t n = dv_vtensor_numel(vt), first = reads == 2 ? 65536 : 0;
+
+		for (int64_t s = first; s < n; s += 65536) {
+			dv_raw_run run;
+			size_t nruns;
+
+			assert_int_equal(dv_vtensor_map_raw(vt, s, n - s < 65536 ? n - s : 65536, &run, 1, &nruns, &err),
+					 1);
+		}
+	}
+	assert_int_equal(dv_vtensor_checks(vt, r, nr, &err), 0);
+	dv_vtensor_close(vt);
+	for (size_t k = 0; k < 3; k++)
+		pt_close(f[k]);
+}
+
+static void test_checks_fused(void **state)
+{
+	char dir[4096];
+	const char *path = copy_to_tmp("pt-corpus/shape_large.pt", dir, sizeof(dir));
+	const char *paths[3] = {path, write_other(path, dir), path};
+	dv_replicated_result *r[3];
+	size_t nr[3];
+
+	(void)state;
+	for (int m = 0; m < 3; m++)
+		run_checks(paths, m, &r[m], &nr[m]);
+	for (int m = 1; m < 3; m++) {
+		assert_int_equal(nr[m], 2);
+		for (size_t i = 0; i < 2; i++) {
+			assert_int_equal(r[m][i].passed, r[0][i].passed);
+			assert_int_equal(r[m][i].compared_shard, r[0][i].compared_shard);
+			assert_int_equal(r[m][i].diff.n, r[0][i].diff.n);
+			assert_int_equal(r[m][i].diff.max_index, r[0][i].diff.max_index);
+			assert_memory_equal(&r[m][i].diff.max_abs, &r[0][i].diff.max_abs, sizeof(float));
+			assert_memory_equal(&r[m][i].diff.norm, &r[0][i].diff.norm, sizeof(double));
+			assert_memory_equal(&r[m][i].diff.dot, &r[0][i].diff.dot, sizeof(double));
+		}
+	}
+	/* the differing copy: found in its last element, not passed over */
+	assert_int_equal(r[0][0].diff.max_index, 512 * 1024 - 1);
+	assert_true(r[0][0].diff.max_abs > 0);
+	assert_int_equal(r[0][1].diff.max_abs, 0);
+	for (int m = 0; m < 3; m++)
+		free(r[m]);
+	remove_tmp(dir);
+}
+
+/* A copy cut short while the stream reads the kept one in place: that read
+ * fails naming the file. */
+static void test_checks_fused_truncated(void **state)
+{
+	char dir[4096];
+	const char *path = copy_to_tmp("pt-corpus/shape_large.pt", dir, sizeof(dir));
+	const char *other = write_other(path, dir);
+	pt_file *f[3];
+	dv_vsource src[3];
+	dv_vsource_pt_ctx ctx[3];
+	dv_error err;
+	dv_vtensor *vt;
+	dv_raw_run run;
+	size_t nruns;
+
+	(void)state;
+	f[0] = pt_open(path, &err);
+	f[1] = pt_open(path, &err);
+	f[2] = pt_open(other, &err);
+	assert_true(f[0] && f[1] && f[2]);
+	vt = vt_over(f, 3, DV_OP_PICK, src, ctx, &err);
+	assert_non_null(vt);
+	assert_int_equal(dv_vtensor_map_raw(vt, 0, 65536, &run, 1, &nruns, &err), 1);
+	assert_int_equal(truncate(other, 1000), 0);
+	err.msg[0] = '\0';
+	assert_int_equal(dv_vtensor_map_raw(vt, 65536, 65536, &run, 1, &nruns, &err), -1);
+	assert_non_null(strstr(err.msg, "other.pt"));
+	assert_non_null(strstr(err.msg, "changed while being read"));
+	dv_vtensor_close(vt);
+	for (size_t k = 0; k < 3; k++)
+		pt_close(f[k]);
+	remove_tmp(dir);
+}
+
+/* A bf16 sum of n shares read in place (four shares a pass, eight in one)
+ * gives the bytes of the sum read through pread (budget 0). */
+static void test_sum_mapped_counts(void **state)
+{
+	static const size_t counts[] = {1, 2, 3, 4, 5, 7, 8};
+	char dir[4096];
+	const char *path = copy_to_tmp("pt-corpus/shape_large.pt", dir, sizeof(dir));
+	size_t budget = pt_map_budget, numel = 512 * 1024;
+	uint16_t *raw[2];
+
+	(void)state;
+	for (int m = 0; m < 2; m++) {
+		raw[m] = malloc(numel * sizeof(uint16_t));
+		assert_non_null(raw[m]);
+	}
+	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+		for (int m = 0; m < 2; m++) {
+			size_t n = counts[c];
+			pt_file *f[8];
+			dv_vsource src[8];
+			dv_vsource_pt_ctx ctx[8];
+			dv_error err;
+			dv_vtensor *vt;
+
+			pt_map_budget = m ? 0 : budget;
+			for (size_t k = 0; k < n; k++) {
+				f[k] = pt_open(path, &err);
+				assert_non_null(f[k]);
+			}
+			vt = vt_over(f, n, DV_OP_REDUCE_SUM, src, ctx, &err);
+			assert_non_null(vt);
+			assert_int_equal(dv_vtensor_numel(vt), (int64_t)numel);
+			for (size_t s = 0; s < numel; s += 70000)
+				assert_int_equal(dv_vtensor_read_raw(vt, (int64_t)s, numel - s < 70000 ? (int64_t)(numel - s) : 70000,
+								     raw[m] + s, &err),
+						 0);
+			dv_vtensor_close(vt);
+			for (size_t k = 0; k < n; k++)
+				pt_close(f[k]);
+		}
+		assert_memory_equal(raw[0], raw[1], numel * sizeof(uint16_t));
+	}
+	pt_map_budget = budget;
+	for (int m = 0; m < 2; m++)
+		free(raw[m]);
+	remove_tmp(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -495,6 +866,12 @@ int main(void)
 		cmocka_unit_test(test_mapped_truncated),
 		cmocka_unit_test(test_vtensor_truncated),
 		cmocka_unit_test(test_vtensor_mapped_equals_read),
+		cmocka_unit_test(test_vtensor_map_raw),
+		cmocka_unit_test(test_stream_compare_mapped),
+		cmocka_unit_test(test_stream_compare_truncated),
+		cmocka_unit_test(test_checks_fused),
+		cmocka_unit_test(test_checks_fused_truncated),
+		cmocka_unit_test(test_sum_mapped_counts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -855,6 +855,72 @@ static void test_threshold(void **state)
 	assert_int_equal(o.percentile_limit, 10000000);
 }
 
+/* The bf16 kernel over runs of pieces (a concat's shards read in place)
+ * gives the contiguous kernel's part and histograms, bit for bit: random
+ * splits into runs of multiples of 8 (the last one of any length), NaN,
+ * Inf and signed zeros, a new maximum in a later run, any hint. */
+static void test_bf16_runs_kernel(void **state)
+{
+	enum { N = 4099 };
+	static uint16_t b[N], t[N];
+	static uint32_t hb[2][65536], ht[2][65536];
+	dv_raw_run br[N / 8 + 2], tr[N / 8 + 2];
+
+	(void)state;
+	for (int round = 0; round < 200; round++) {
+		size_t n = round < 100 ? N : (size_t)(rng() % N) + 1, nb = 0, nt = 0;
+		float hint = round % 3 == 0 ? -1.0f : round % 3 == 1 ? 0.01f : INFINITY;
+		dv_diff_part p[2];
+
+		for (size_t i = 0; i < n; i++) {
+			b[i] = (uint16_t)(0x3f80 + rng() % 0x200 - 0x100) ^ (uint16_t)(rng() & 0x8000);
+			t[i] = rng() % 5 ? b[i] : (uint16_t)(b[i] ^ (rng() & 0x7));
+		}
+		if (round % 4 == 1)
+			t[rng() % n] = 0x7fc0; /* NaN */
+		if (round % 4 == 2)
+			b[rng() % n] = 0xff80; /* -Inf */
+		if (round % 4 == 3) {
+			b[n - 1] = 0x0000;
+			t[n - 1] = 0x8000; /* +0 against -0 */
+		}
+		/* runs: multiples of 8, the last whatever is left */
+		for (size_t side = 0; side < 2; side++) {
+			dv_raw_run *r = side ? tr : br;
+			const uint16_t *x = side ? t : b;
+			size_t *k = side ? &nt : &nb, at = 0;
+
+			while (at < n) {
+				size_t len = 8 * (1 + rng() % 40);
+
+				if (len >= n - at || rng() % 50 == 0)
+					len = n - at;
+				r[*k].p = x + at;
+				r[(*k)++].n = (int64_t)len;
+				at += len;
+			}
+		}
+		memset(hb, 0, sizeof(hb));
+		memset(ht, 0, sizeof(ht));
+		dv_diff_chunk_bf16_part(&p[0], b, t, n, 1000, hint, hb[0], ht[0]);
+		dv_diff_chunk_bf16_runs_part(&p[1], br, tr, n, 1000, hint, hb[1], ht[1]);
+		assert_int_equal(p[0].n, p[1].n);
+		assert_int_equal(p[0].start, p[1].start);
+		assert_int_equal(p[0].cnan, p[1].cnan);
+		assert_int_equal(p[0].cid, p[1].cid);
+		assert_int_equal(p[0].loc, p[1].loc);
+		assert_memory_equal(&p[0].sq, &p[1].sq, sizeof(double));
+		assert_memory_equal(&p[0].ab, &p[1].ab, sizeof(double));
+		assert_memory_equal(&p[0].cmax, &p[1].cmax, sizeof(float));
+		if (p[0].loc >= 0) {
+			assert_memory_equal(&p[0].loc_b, &p[1].loc_b, sizeof(float));
+			assert_memory_equal(&p[0].loc_t, &p[1].loc_t, sizeof(float));
+		}
+		assert_memory_equal(hb[0], hb[1], sizeof(hb[0]));
+		assert_memory_equal(ht[0], ht[1], sizeof(ht[0]));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -873,6 +939,7 @@ int main(void)
 		cmocka_unit_test(test_quantiles_random),
 		cmocka_unit_test(test_hist_path),
 		cmocka_unit_test(test_bf16_raw_path),
+		cmocka_unit_test(test_bf16_runs_kernel),
 		cmocka_unit_test(test_percentile_limit),
 		cmocka_unit_test(test_cancel_and_progress),
 		cmocka_unit_test(test_detail),

@@ -243,6 +243,12 @@ int dv_export_diff_csv(const char *base_path, const char *targ_path, const char 
 
 /* ---- streamed tensors (a logical tensor of several files, logical.h) ---- */
 
+/* n stored elements in place at p (dv_stream's map_raw). */
+typedef struct dv_raw_run {
+	const void *p;
+	int64_t n;
+} dv_raw_run;
+
 /* A tensor read as float32 chunks from elsewhere: read_f32 gives elements
  * [start, start+count) in row-major order of shape. dtype is the stored one
  * (reported, and bfloat16 keeps its bf16 metrics: its float32 values must
@@ -255,6 +261,16 @@ typedef struct dv_stream {
 	/* optional: the stored little-endian elements of dtype, when the
 	 * stream only moves stored elements (no float conversion twice) */
 	int (*read_raw)(void *ctx, int64_t start, int64_t count, void *out, dv_error *err);
+	/* optional, with read_raw: the same elements in place (mapped files),
+	 * 1 with runs[0 .. *nruns) (at most max, none empty) holding them in
+	 * order, valid until the stream's next read; 0 when they are not in
+	 * place or need more runs (read_raw them), -1 with err. The metrics
+	 * touch them only inside pt_map_guarded; when that faults, map_fault
+	 * says 1 (err set, naming the file) if the fault was this stream's,
+	 * else 0. */
+	int (*map_raw)(void *ctx, int64_t start, int64_t count, dv_raw_run *runs, size_t max, size_t *nruns,
+		       dv_error *err);
+	int (*map_fault)(void *ctx, dv_error *err);
 	void *ctx;
 	const char *name;            /* for messages */
 } dv_stream;

@@ -77,6 +77,17 @@ int dv_vtensor_read_f32(dv_vtensor *vt, int64_t start, int64_t count, float *out
  * as stored (dtype's little-endian bytes), with no float conversion. */
 bool dv_vtensor_has_raw(const dv_vtensor *vt);
 int dv_vtensor_read_raw(dv_vtensor *vt, int64_t start, int64_t count, void *out, dv_error *err);
+/* dv_vtensor_read_raw's elements in place, where the tensor is one shard
+ * of a mappable pt record (a lone shard, a kept replica; pt_tensor_map) or
+ * a gather (concat, zigzag) of such shards of distinct files: 1 with
+ * runs[0 .. *nruns) (at most max, none empty) holding them in order, valid
+ * until the next read of vt; 0 when not (read them), -1 with err. Touch
+ * them only inside pt_map_guarded; after a fault there,
+ * dv_vtensor_map_fault gives 1 with err naming the file if the fault was
+ * in one of vt's mappings, else 0. */
+int dv_vtensor_map_raw(dv_vtensor *vt, int64_t start, int64_t count, dv_raw_run *runs, size_t max, size_t *nruns,
+		       dv_error *err);
+int dv_vtensor_map_fault(const dv_vtensor *vt, dv_error *err);
 
 /* Applies an axis alignment pattern (dv_axis_align's pattern for this
  * side, einops style "a 1 b c -> b (a c)"; NULL: only the shape changes)

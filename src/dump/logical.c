@@ -801,6 +801,17 @@ static int stream_read_raw(void *ctx, int64_t start, int64_t count, void *out, d
 	return dv_vtensor_read_raw(ctx, start, count, out, err);
 }
 
+static int stream_map_raw(void *ctx, int64_t start, int64_t count, dv_raw_run *runs, size_t max, size_t *nruns,
+			  dv_error *err)
+{
+	return dv_vtensor_map_raw(ctx, start, count, runs, max, nruns, err);
+}
+
+static int stream_map_fault(void *ctx, dv_error *err)
+{
+	return dv_vtensor_map_fault(ctx, err);
+}
+
 /* Whether the files' (step, rank) lists of both sides are the same, one
  * file each: then they can be compared rank by rank without dims. */
 static bool same_layout(const lside *b, const lside *t)
@@ -956,6 +967,9 @@ static dv_logical_view *view_open(const dv_pair *pair, pt_file **pre, bool *skip
 					       dv_vtensor_dtype(v->s[k].vt) == st->dtype
 				       ? stream_read_raw
 				       : NULL;
+		/* a lone shard's or a concat's bytes are read by the metrics in place */
+		st->map_raw = st->read_raw ? stream_map_raw : NULL;
+		st->map_fault = stream_map_fault;
 		st->ctx = v->s[k].vt;
 		st->name = v->s[k].files[0].df->relpath;
 	}

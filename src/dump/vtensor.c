@@ -49,6 +49,13 @@ struct dv_vtensor {
 	size_t nall, capall;
 	vcheck *checks;
 	size_t nchecks, capchecks;
+	/* the byte checks of the root's kept copy, done as the stream reads it
+	 * in place (dv_vtensor_map_raw): checks [fuse_i0, fuse_i1), fuse_equal
+	 * as checks_bytes' equal, fuse_next the next element due (-1: given
+	 * up, so dv_vtensor_checks reads them itself) */
+	size_t fuse_i0, fuse_i1;
+	bool *fuse_equal;
+	int64_t fuse_next;
 };
 
 static int64_t prod(const int64_t *s, int a, int b)
@@ -301,23 +308,120 @@ VT_VECTOR static void add_bf16_into(float *restrict o, const uint16_t *restrict 
 	}
 }
 
+/* A bf16's float32 value (dv_bf16_to_f32, inlined so that loops vectorise). */
+static inline float bf16_value(uint16_t h)
+{
+	uint32_t u = (uint32_t)h << 16;
+	float x;
+
+	memcpy(&x, &u, sizeof(x));
+	return x;
+}
+
+/* o = a + b, bf16 widened (the first two inputs of a sum, in order). */
+VT_VECTOR static void sum2_bf16(float *restrict o, const uint16_t *restrict a, const uint16_t *restrict b, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		o[i] = bf16_value(a[i]) + bf16_value(b[i]);
+}
+
+/* o = ((a + b) + c) + d: four inputs in one pass, the same additions in
+ * the same order as one input at a time, each share read once while the
+ * partial sum stays in a register */
+VT_VECTOR static void sum4_bf16(float *restrict o, const uint16_t *restrict a, const uint16_t *restrict b,
+				const uint16_t *restrict c, const uint16_t *restrict d, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		o[i] = ((bf16_value(a[i]) + bf16_value(b[i])) + bf16_value(c[i])) + bf16_value(d[i]);
+}
+
+/* o = (((o + a) + b) + c) + d */
+VT_VECTOR static void add4_bf16(float *restrict o, const uint16_t *restrict a, const uint16_t *restrict b,
+				const uint16_t *restrict c, const uint16_t *restrict d, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		o[i] = (((o[i] + bf16_value(a[i])) + bf16_value(b[i])) + bf16_value(c[i])) +
+		       bf16_value(d[i]);
+}
+
+/* dv_f32_to_bf16 of each x, in a loop that vectorises. */
+VT_VECTOR static void pack_bf16(uint16_t *restrict out, const float *restrict x, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++) {
+		uint32_t u;
+
+		memcpy(&u, &x[i], sizeof(u));
+		/* NaN: a quiet one of its sign; else round to nearest even */
+		out[i] = (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)(((u >> 16) & 0x8000) | 0x7fc0)
+							 : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+	}
+}
+
+/* Eight bf16 inputs (TP=8 shares) summed in order and rounded to bf16 bits
+ * in one pass: the sum never leaves a register. */
+VT_VECTOR static void sum8_pack_bf16(uint16_t *restrict out, const uint16_t *const *p, int64_t n)
+{
+	const uint16_t *restrict a = p[0], *restrict b = p[1], *restrict c = p[2], *restrict d = p[3];
+	const uint16_t *restrict e = p[4], *restrict f = p[5], *restrict g = p[6], *restrict h = p[7];
+
+	for (int64_t i = 0; i < n; i++) {
+		float x = ((((((bf16_value(a[i]) + bf16_value(b[i])) + bf16_value(c[i])) + bf16_value(d[i])) +
+			     bf16_value(e[i])) +
+			    bf16_value(f[i])) +
+			   bf16_value(g[i])) +
+			  bf16_value(h[i]);
+		uint32_t u;
+
+		memcpy(&u, &x, sizeof(u));
+		/* as pack_bf16 */
+		out[i] = (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)(((u >> 16) & 0x8000) | 0x7fc0)
+							 : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+	}
+}
+
 #define SUM_MAP_MAX 64
 
-/* The sum of mapped inputs into o, in input order. */
+/* The sum of mapped inputs into o (float32) or o16 (bf16 sums: rounded to
+ * bf16 bits, o unused), in input order. */
 typedef struct map_sum {
 	const void *p[SUM_MAP_MAX];
 	size_t nin;
 	dv_dtype dtype;
 	int64_t count;
 	float *o, *tmp;
+	uint16_t *o16;
 } map_sum;
 
-/* bf16: in blocks that stay in L1 while every input is added to them */
+/* bf16: in blocks that stay in L1 while the inputs are added to them */
 #define SUM_BLOCK 2048
+
+/* The bf16 inputs' sum over [b, b + len) into o: the first input widened,
+ * not added to zeros (+0 + -0 is +0), then each in order, four at a pass. */
+static void sum_bf16_block(const map_sum *m, int64_t b, int64_t len, float *o)
+{
+	const uint16_t *const *p = (const uint16_t *const *)m->p;
+	size_t k;
+
+	if (m->nin >= 4) {
+		sum4_bf16(o, p[0] + b, p[1] + b, p[2] + b, p[3] + b, len);
+		k = 4;
+	} else if (m->nin >= 2) {
+		sum2_bf16(o, p[0] + b, p[1] + b, len);
+		k = 2;
+	} else {
+		widen_bf16(o, p[0] + b, len);
+		k = 1;
+	}
+	for (; k + 4 <= m->nin; k += 4)
+		add4_bf16(o, p[k] + b, p[k + 1] + b, p[k + 2] + b, p[k + 3] + b, len);
+	for (; k < m->nin; k++)
+		add_bf16_into(o, p[k] + b, len);
+}
 
 static void map_sum_fn(void *arg)
 {
 	map_sum *m = arg;
+	float blk[SUM_BLOCK];
 
 	if (m->dtype != DV_BFLOAT16) {
 		dv_convert_to_f32(m->dtype, m->p[0], m->o, (size_t)m->count);
@@ -327,19 +431,25 @@ static void map_sum_fn(void *arg)
 		}
 		return;
 	}
+	if (m->o16 && m->nin == 8) {
+		sum8_pack_bf16(m->o16, (const uint16_t *const *)m->p, m->count);
+		return;
+	}
 	for (int64_t b = 0; b < m->count; b += SUM_BLOCK) {
 		int64_t len = m->count - b < SUM_BLOCK ? m->count - b : SUM_BLOCK;
-		float *o = m->o + b;
 
-		/* the first input widened, not added to zeros (+0 + -0 is +0) */
-		widen_bf16(o, (const uint16_t *)m->p[0] + b, len);
-		for (size_t k = 1; k < m->nin; k++)
-			add_bf16_into(o, (const uint16_t *)m->p[k] + b, len);
+		if (m->o16) {
+			sum_bf16_block(m, b, len, blk);
+			pack_bf16(m->o16 + b, blk, len);
+		} else {
+			sum_bf16_block(m, b, len, m->o + b);
+		}
 	}
 }
 
-/* One piece of a sum from mapped inputs: 1 done, 0 not mappable, -1 err. */
-static int sum_mapped(vnode *n, int64_t start, int64_t cnt, float *o, dv_error *err)
+/* One piece of a sum from mapped inputs into o, or (o16 not NULL, bf16
+ * inputs only) rounded into o16: 1 done, 0 not mappable, -1 err. */
+static int sum_mapped(vnode *n, int64_t start, int64_t cnt, float *o, uint16_t *o16, dv_error *err)
 {
 	map_sum m;
 
@@ -355,10 +465,13 @@ static int sum_mapped(vnode *n, int64_t start, int64_t cnt, float *o, dv_error *
 	m.dtype = n->in[0]->dtype;
 	m.count = cnt;
 	m.o = o;
+	m.o16 = o16;
 	m.tmp = n->tmp;
 	for (size_t k = 1; k < n->nin; k++)
 		if (n->in[k]->dtype != m.dtype)
 			return 0;
+	if (o16 && m.dtype != DV_BFLOAT16)
+		return 0;
 	if (pt_map_guarded(map_sum_fn, &m) < 0)
 		return map_fault(n->in, n->nin, err);
 	return 1;
@@ -369,7 +482,7 @@ static int sum_read(vnode *n, int64_t start, int64_t count, float *out, dv_error
 	for (int64_t done = 0; done < count; done += VT_CHUNK) {
 		int64_t cnt = count - done < VT_CHUNK ? count - done : VT_CHUNK;
 		float *o = out + done;
-		int rc = sum_mapped(n, start + done, cnt, o, err);
+		int rc = sum_mapped(n, start + done, cnt, o, NULL, err);
 
 		if (rc < 0)
 			return -1;
@@ -387,32 +500,19 @@ static int sum_read(vnode *n, int64_t start, int64_t count, float *out, dv_error
 	return 0;
 }
 
-/* dv_f32_to_bf16 of each x, in a loop that vectorises. */
-VT_VECTOR static void pack_bf16(uint16_t *restrict out, const float *restrict x, int64_t n)
-{
-	for (int64_t i = 0; i < n; i++) {
-		uint32_t u;
-
-		memcpy(&u, &x[i], sizeof(u));
-		/* NaN: a quiet one of its sign; else round to nearest even */
-		out[i] = (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)(((u >> 16) & 0x8000) | 0x7fc0)
-							 : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
-	}
-}
-
 /* A bfloat16 sum as stored bytes: the same rounding as round_to_dtype
  * (dv_f32_to_bf16), written out as bits instead of widened again. */
 static int sum_read_bf16(vnode *n, int64_t start, int64_t count, uint16_t *out, dv_error *err)
 {
-	if (!n->tmp2 && !(n->tmp2 = malloc(VT_CHUNK * sizeof(float))))
-		return dv_error_set(err, "out of memory");
 	for (int64_t done = 0; done < count; done += VT_CHUNK) {
 		int64_t cnt = count - done < VT_CHUNK ? count - done : VT_CHUNK;
-		int rc = sum_mapped(n, start + done, cnt, n->tmp2, err);
+		int rc = sum_mapped(n, start + done, cnt, NULL, out + done, err);
 
 		if (rc < 0)
 			return -1;
 		if (rc == 0) {
+			if (!n->tmp2 && !(n->tmp2 = malloc(VT_CHUNK * sizeof(float))))
+				return dv_error_set(err, "out of memory");
 			if (node_read(n->in[0], start + done, cnt, n->tmp2, err) < 0)
 				return -1;
 			for (size_t k = 1; k < n->nin; k++) {
@@ -420,8 +520,8 @@ static int sum_read_bf16(vnode *n, int64_t start, int64_t count, uint16_t *out, 
 					return -1;
 				add_into(n->tmp2, n->tmp, cnt);
 			}
+			pack_bf16(out + done, n->tmp2, cnt);
 		}
-		pack_bf16(out + done, n->tmp2, cnt);
 	}
 	return 0;
 }
@@ -933,6 +1033,7 @@ void dv_vtensor_close(dv_vtensor *vt)
 	}
 	free(vt->all);
 	free(vt->checks);
+	free(vt->fuse_equal);
 	free(vt);
 }
 
@@ -991,6 +1092,184 @@ bool dv_vtensor_has_raw(const dv_vtensor *vt)
 int dv_vtensor_read_raw(dv_vtensor *vt, int64_t start, int64_t count, void *out, dv_error *err)
 {
 	return node_read_as(vt->root, start, count, out, dv_dtype_size(vt->root->dtype), true, err);
+}
+
+/* The leaf a tree is, through reshapes; NULL when it is more. */
+static vnode *lone_leaf(vnode *n)
+{
+	while (n->kind == VK_RESHAPE)
+		n = n->in[0];
+	return n->kind == VK_LEAF ? n : NULL;
+}
+
+static size_t check_group_end(const dv_vtensor *vt, size_t i);
+static int checks_bytes_chunk(vnode *kept, const void *kp, vnode *const *others, size_t n, int64_t s, int64_t cnt,
+			      const void **other, bool *equal, dv_error *err);
+
+/* The fused checks' step for elements [start, start + count) of the kept
+ * copy, mapped at kp: 0, or -1 with err (a copy cut short). */
+static int fuse_step(dv_vtensor *vt, vnode *leaf, const void *kp, int64_t start, int64_t count, dv_error *err)
+{
+	const void *other[SUM_MAP_MAX];
+	vnode *others[SUM_MAP_MAX];
+	size_t n;
+
+	if (start == 0 && vt->fuse_next != leaf->numel) {
+		/* (again) from the start: the group whose kept copy this is */
+		size_t i = 0;
+
+		vt->fuse_next = -1;
+		while (i < vt->nchecks && vt->checks[i].kept != leaf)
+			i++;
+		if (i == vt->nchecks || check_group_end(vt, i) < i + 2 || check_group_end(vt, i) - i > SUM_MAP_MAX)
+			return 0;
+		vt->fuse_i0 = i;
+		vt->fuse_i1 = check_group_end(vt, i);
+		free(vt->fuse_equal);
+		if (!(vt->fuse_equal = malloc((vt->fuse_i1 - i) * sizeof(bool))))
+			return 0;
+		for (size_t k = 0; k < vt->fuse_i1 - i; k++)
+			vt->fuse_equal[k] = true;
+		vt->fuse_next = 0;
+	}
+	if (vt->fuse_next < 0 || vt->fuse_next == leaf->numel)
+		return 0;
+	if (start != vt->fuse_next) {
+		vt->fuse_next = -1;
+		return 0;
+	}
+	n = vt->fuse_i1 - vt->fuse_i0;
+	for (size_t k = 0; k < n; k++)
+		others[k] = vt->checks[vt->fuse_i0 + k].other;
+	/* every copy in place (a file of its own) or none: then the checks read them later */
+	{
+		vnode *all[SUM_MAP_MAX + 1];
+
+		all[0] = leaf;
+		memcpy(all + 1, others, n * sizeof(*others));
+		if (!leaves_mappable(all, n + 1)) {
+			vt->fuse_next = -1;
+			return 0;
+		}
+	}
+	switch (checks_bytes_chunk(leaf, kp, others, n, start, count, other, vt->fuse_equal, err)) {
+	case -1:
+		return -1;
+	case 0:
+		vt->fuse_next = -1;
+		return 0;
+	}
+	vt->fuse_next = start + count;
+	return 0;
+}
+
+/* A gather of leaves (through reshapes) as runs of its inputs' mapped
+ * bytes: 1, 0 when it does not map or needs more than max runs, -1 err. */
+static int gather_map(vnode *n, int64_t start, int64_t count, dv_raw_run *runs, size_t max, size_t *nruns,
+		      dv_error *err)
+{
+	int64_t D = n->shape[n->dim], inner = prod(n->shape, n->dim + 1, n->ndim), e = start, end = start + count;
+	vnode *leaves[SUM_MAP_MAX];
+	int64_t lo[SUM_MAP_MAX], hi[SUM_MAP_MAX];
+	const void *base[SUM_MAP_MAX];
+	size_t in_of[256], k = 0, isz = dv_dtype_size(n->dtype);
+	int64_t off_of[256];
+
+	if (n->nin > SUM_MAP_MAX)
+		return 0;
+	if (max > 256)
+		max = 256;
+	for (size_t i = 0; i < n->nin; i++) {
+		if (!(leaves[i] = lone_leaf(n->in[i])) || leaves[i]->dtype != n->dtype)
+			return 0;
+		lo[i] = INT64_MAX;
+		hi[i] = -1;
+	}
+	if (!leaves_mappable(leaves, n->nin))
+		return 0;
+	if (!n->run && gather_runs(n, err) < 0)
+		return -1;
+	/* the runs, as gather_read reads them; one input's consecutive runs joined */
+	while (e < end) {
+		int64_t o = e / (D * inner), j = (e / inner) % D, i = e % inner;
+		size_t in = (size_t)n->map_in[j];
+		int64_t len = n->run[j] * inner - i, off;
+
+		if (len > end - e)
+			len = end - e;
+		off = o * n->in[in]->shape[n->dim] * inner + n->map_idx[j] * inner + i;
+		if (k && in_of[k - 1] == in && off_of[k - 1] + runs[k - 1].n == off) {
+			runs[k - 1].n += len;
+		} else {
+			if (k == max)
+				return 0;
+			in_of[k] = in;
+			off_of[k] = off;
+			runs[k++].n = len;
+		}
+		lo[in] = off < lo[in] ? off : lo[in];
+		hi[in] = off + len > hi[in] ? off + len : hi[in];
+		e += len;
+	}
+	/* each input's part of the chunk mapped once (one window per file) */
+	for (size_t i = 0; i < n->nin; i++) {
+		int rc;
+
+		if (hi[i] >= 0 && (rc = leaf_map(leaves[i], lo[i], hi[i] - lo[i], &base[i], err)) <= 0)
+			return rc;
+	}
+	for (size_t r = 0; r < k; r++)
+		runs[r].p = (const char *)base[in_of[r]] + (size_t)(off_of[r] - lo[in_of[r]]) * isz;
+	*nruns = k;
+	return 1;
+}
+
+int dv_vtensor_map_raw(dv_vtensor *vt, int64_t start, int64_t count, dv_raw_run *runs, size_t max, size_t *nruns,
+		       dv_error *err)
+{
+	vnode *n = vt->root, *leaf;
+	int rc;
+
+	while (n->kind == VK_RESHAPE)
+		n = n->in[0];
+	if (count <= 0 || start < 0 || start > n->numel || count > n->numel - start || max < 1 ||
+	    n->dtype != vt->root->dtype)
+		return 0;
+	if (n->kind == VK_GATHER)
+		return gather_map(n, start, count, runs, max, nruns, err);
+	if (!(leaf = lone_leaf(n)))
+		return 0;
+	rc = leaf_map(leaf, start, count, &runs[0].p, err);
+	if (rc != 1)
+		return rc;
+	runs[0].n = count;
+	*nruns = 1;
+	/* a kept replica: its copies compared while its chunk is at hand */
+	if (vt->nchecks && fuse_step(vt, leaf, runs[0].p, start, count, err) < 0)
+		return -1;
+	return 1;
+}
+
+int dv_vtensor_map_fault(const dv_vtensor *vt, dv_error *err)
+{
+	vnode *n = vt->root;
+	size_t nin;
+	vnode *const *in;
+
+	while (n->kind == VK_RESHAPE)
+		n = n->in[0];
+	in = n->kind == VK_GATHER ? n->in : &n;
+	nin = n->kind == VK_GATHER ? n->nin : 1;
+	for (size_t k = 0; k < nin; k++) {
+		vnode *leaf = lone_leaf(in[k]);
+		pt_file *f = leaf ? leaf_file(leaf) : NULL;
+
+		if (f && pt_map_faulted(f)) {
+			map_fault(&leaf, 1, err);
+			return 1;
+		}
+	}
+	return 0;
 }
 
 /* ---- axis alignment ---- */
@@ -1328,26 +1607,32 @@ double dv_vdiff_mean_abs(const dv_vdiff *d)
 	return d->n ? d->abs_sum / (double)d->n : 0;
 }
 
-/* Whether n elements of a 2- or 4-byte float dtype hold a NaN (counted
- * without an early exit, so that the loop vectorises: NaN is rare). */
+/* Whether n elements of a 2- or 4-byte float dtype hold a NaN: the
+ * largest magnitude's bits above infinity's (a max without an early exit
+ * vectorises to a compare a vector of elements: NaN is rare). */
 VT_VECTOR static bool raw_has_nan(dv_dtype dt, const void *raw, size_t n)
 {
-	size_t nan = 0;
-
 	if (dt == DV_FLOAT32) {
 		const uint32_t *u = raw;
+		uint32_t top = 0;
 
-		for (size_t i = 0; i < n; i++)
-			nan += (u[i] & 0x7fffffffu) > 0x7f800000u;
-		return nan > 0;
+		for (size_t i = 0; i < n; i++) {
+			uint32_t a = u[i] & 0x7fffffffu;
+
+			top = a > top ? a : top;
+		}
+		return top > 0x7f800000u;
 	}
 	{
 		const uint16_t *h = raw;
-		uint16_t inf = dt == DV_BFLOAT16 ? 0x7f80 : 0x7c00;
+		uint16_t top = 0;
 
-		for (size_t i = 0; i < n; i++)
-			nan += (h[i] & 0x7fff) > inf;
-		return nan > 0;
+		for (size_t i = 0; i < n; i++) {
+			uint16_t a = h[i] & 0x7fff;
+
+			top = a > top ? a : top;
+		}
+		return top > (dt == DV_BFLOAT16 ? 0x7f80 : 0x7c00);
 	}
 }
 
@@ -1538,6 +1823,54 @@ static int checks_bytes(dv_vtensor *vt, size_t i0, size_t i1, bool *equal, dv_er
 	return rc;
 }
 
+/* One chunk of the byte checks with every copy still equal mapped: 1
+ * done (equal updated), 0 when a copy does not map (nothing changed), -1
+ * with err. */
+static int checks_bytes_chunk(vnode *kept, const void *kp, vnode *const *others, size_t n, int64_t s, int64_t cnt,
+			      const void **other, bool *equal, dv_error *err)
+{
+	map_cmp m = {.kept = kp, .other = other, .equal = equal, .n = n,
+		     .len = (size_t)cnt * dv_dtype_size(kept->dtype), .count = cnt, .dtype = kept->dtype};
+	vnode *leaves[SUM_MAP_MAX + 1];
+	bool any = false;
+
+	for (size_t i = 0; i < n; i++) {
+		int rc;
+
+		other[i] = NULL;
+		if (!equal[i])
+			continue;
+		any = true;
+		if ((rc = leaf_map(others[i], s, cnt, &other[i], err)) <= 0)
+			return rc;
+	}
+	if (!any)
+		return 1;
+	if (pt_map_guarded(map_cmp_fn, &m) < 0) {
+		leaves[0] = kept;
+		memcpy(leaves + 1, others, n * sizeof(*others));
+		return map_fault(leaves, n + 1, err);
+	}
+	return 1;
+}
+
+/* The end of the group of checks from i on that share their kept copy and
+ * compare as bytes. */
+static size_t check_group_end(const dv_vtensor *vt, size_t i)
+{
+	vnode *kept = vt->checks[i].kept;
+	size_t j;
+
+	for (j = i; j < vt->nchecks && vt->checks[j].kept == kept; j++) {
+		vnode *o = vt->checks[j].other;
+
+		if (!raw_comparable(kept, o) || kept->numel == 0 || o->ndim != kept->ndim ||
+		    memcmp(o->shape, kept->shape, (size_t)kept->ndim * 8))
+			break;
+	}
+	return j;
+}
+
 int dv_vtensor_checks(dv_vtensor *vt, dv_replicated_result **out, size_t *n, dv_error *err)
 {
 	dv_replicated_result *r;
@@ -1558,15 +1891,13 @@ int dv_vtensor_checks(dv_vtensor *vt, dv_replicated_result **out, size_t *n, dv_
 	for (size_t i = 0, j; i < vt->nchecks; i = j) {
 		vnode *kept = vt->checks[i].kept;
 
-		/* the checks of one kept copy whose bytes can be compared */
-		for (j = i; j < vt->nchecks && vt->checks[j].kept == kept; j++) {
-			vnode *o = vt->checks[j].other;
-
-			if (!raw_comparable(kept, o) || kept->numel == 0 || o->ndim != kept->ndim ||
-			    memcmp(o->shape, kept->shape, (size_t)kept->ndim * 8))
-				break;
-		}
-		if (j > i + 1 && checks_bytes(vt, i, j, equal + i, err) < 0)
+		/* the checks of one kept copy whose bytes can be compared:
+		 * done already if the stream read that copy in place through */
+		j = check_group_end(vt, i);
+		if (j > i + 1 && vt->fuse_equal && vt->fuse_i0 == i && vt->fuse_i1 == j &&
+		    vt->fuse_next == kept->numel)
+			memcpy(equal + i, vt->fuse_equal, (j - i) * sizeof(*equal));
+		else if (j > i + 1 && checks_bytes(vt, i, j, equal + i, err) < 0)
 			goto fail;
 		if (j == i)
 			j = i + 1;

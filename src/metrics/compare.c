@@ -217,6 +217,87 @@ static inline int pair_chunk_raw_bf16(void *ctx, int64_t start, int64_t cnt)
 	return 0;
 }
 
+/* The bf16 pass where a side's elements are in place (mapped): the kernel
+ * reads the mapped pages themselves, no copy into the reader's buffer; a
+ * side in several pieces (a concat's shards) is read as runs of them. */
+#define MAP_RUNS 256
+
+typedef struct mapped_chunk {
+	pair_pass *p;
+	dv_raw_run br[MAP_RUNS], tr[MAP_RUNS];
+	size_t nb, nt;
+	int64_t start, cnt;
+} mapped_chunk;
+
+static void mapped_chunk_fn(void *arg)
+{
+	mapped_chunk *m = arg;
+	pair_pass *p = m->p;
+
+	if (m->nb == 1 && m->nt == 1)
+		dv_diff_chunk_bf16(p->diff, m->br[0].p, m->tr[0].p, (size_t)m->cnt, m->start, p->b->hist.h,
+				   p->t->hist.h);
+	else
+		dv_diff_chunk_bf16_runs(p->diff, m->br, m->tr, (size_t)m->cnt, m->start, p->b->hist.h, p->t->hist.h);
+	p->b->hist.n += m->cnt;
+	p->t->hist.n += m->cnt;
+}
+
+/* A side's chunk in place (1), else read into its buffer as one run (0);
+ * -1 err. Runs must end at multiples of 8 elements but the last (the
+ * kernel's steps): otherwise read. */
+static int side_chunk_raw(dv_reader *rd, int64_t start, int64_t cnt, dv_raw_run *runs, size_t *nruns,
+			  dv_error *err)
+{
+	const dv_src *s = rd->src;
+	int rc = s->map_raw ? s->map_raw(s->ctx, start, cnt, runs, MAP_RUNS, nruns, err) : 0;
+
+	for (size_t k = 0; rc == 1 && k < *nruns; k++)
+		if (runs[k].n <= 0 || (k + 1 < *nruns && runs[k].n % 8))
+			rc = 0;
+	if (rc == 0) {
+		if (dv_reader_read_raw(rd, start, cnt, err) < 0)
+			return -1;
+		runs[0].p = rd->raw;
+		runs[0].n = cnt;
+		*nruns = 1;
+	}
+	return rc;
+}
+
+/* dv_chunk_walk of pair_chunk_raw_bf16 for sources that may map. */
+static int walk_raw_bf16_mapped(const dv_walk *w, pair_pass *pp, dv_error *err)
+{
+	mapped_chunk m;
+
+	m.p = pp;
+	for (int64_t start = 0; start < w->numel; start += DV_CHUNK) {
+		int64_t cnt = w->numel - start < DV_CHUNK ? w->numel - start : DV_CHUNK;
+		int bm, tm;
+
+		if (dv_metrics_cancelled(w->opts))
+			return DV_WALK_CANCELLED;
+		m.start = start;
+		m.cnt = cnt;
+		if ((bm = side_chunk_raw(w->b, start, cnt, m.br, &m.nb, err)) < 0 ||
+		    (tm = side_chunk_raw(w->t, start, cnt, m.tr, &m.nt, err)) < 0)
+			return -1;
+		if (!bm && !tm) {
+			mapped_chunk_fn(&m);
+		} else if (pt_map_guarded(mapped_chunk_fn, &m) < 0) {
+			const dv_src *bs = w->b->src, *ts = w->t->src;
+
+			if (!(bs->map_fault && bs->map_fault(bs->ctx, err)) &&
+			    !(ts->map_fault && ts->map_fault(ts->ctx, err)))
+				dv_error_set(err, "%s: file changed while being read (truncated?)", ts->name);
+			return -1;
+		}
+		if (w->progress && w->opts && w->opts->progress)
+			w->opts->progress(w->opts->progress_ctx, w->done + start + cnt, w->total);
+	}
+	return DV_WALK_DONE;
+}
+
 /* small bf16 pairs: statistics and quantile keys from the raw bits too */
 static inline int pair_chunk_small_bf16(void *ctx, int64_t start, int64_t cnt)
 {
@@ -546,7 +627,9 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_tensor_desc 
 			      .progress = true, .total = n };
 		pair_pass pp = { &b, &t, &diff, &diff16, b16, t16, mix };
 		int threads = bs->concurrent && ts->concurrent && !small_bf16 ? dv_par_threads(opts, n) : 1;
+		bool mapped = bs->map_raw || ts->map_raw;
 		int st = threads != 1 ? par_pair_pass(&b, &t, &diff, &diff16, mix, raw_bf16, n, opts, threads, err)
+			 : raw_bf16 && mapped ? walk_raw_bf16_mapped(&w, &pp, err)
 			 : raw_bf16   ? dv_chunk_walk(&w, pair_chunk_raw_bf16, &pp, err)
 			 : small_bf16 ? dv_chunk_walk(&w, pair_chunk_small_bf16, &pp, err)
 				      : dv_chunk_walk(&w, pair_chunk_f32, &pp, err);

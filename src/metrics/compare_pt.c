@@ -17,6 +17,7 @@ void dv_src_pt(dv_src *s, dv_pt_src_ctx *ctx, pt_file *f, const pt_tensor *t)
 {
 	ctx->f = f;
 	ctx->t = t;
+	memset(s, 0, sizeof(*s));
 	s->dtype = t->dtype;
 	s->numel = t->numel;
 	s->read_raw = pt_read;

@@ -43,6 +43,21 @@ static int stream_read_raw(void *vctx, int64_t start, int64_t count, void *out, 
 	return 0;
 }
 
+static int stream_map_raw(void *vctx, int64_t start, int64_t count, dv_raw_run *runs, size_t max, size_t *nruns,
+			  dv_error *err)
+{
+	stream_src *c = vctx;
+
+	return c->s->map_raw(c->s->ctx, start, count, runs, max, nruns, err);
+}
+
+static int stream_map_fault(void *vctx, dv_error *err)
+{
+	stream_src *c = vctx;
+
+	return c->s->map_fault ? c->s->map_fault(c->s->ctx, err) : 0;
+}
+
 static int64_t stream_numel(const dv_stream *s)
 {
 	int64_t n = 1;
@@ -55,12 +70,16 @@ static int64_t stream_numel(const dv_stream *s)
 static void src_of(dv_src *src, stream_src *c, const dv_stream *s)
 {
 	memset(c, 0, sizeof(*c));
+	memset(src, 0, sizeof(*src));
 	c->s = s;
 	c->raw = s->read_raw != NULL;
 	c->as_bf16 = s->dtype == DV_BFLOAT16;
 	src->dtype = c->raw || c->as_bf16 ? s->dtype : DV_FLOAT32;
 	src->numel = stream_numel(s);
 	src->read_raw = stream_read_raw;
+	/* in place only where the raw reads are the stream's own bytes */
+	src->map_raw = c->raw && s->map_raw ? stream_map_raw : NULL;
+	src->map_fault = stream_map_fault;
 	src->ctx = c;
 	src->name = s->name;
 	src->concurrent = false;
@@ -121,6 +140,7 @@ static int pair_open(stream_pair *p, const dv_stream *base, const dv_stream *tar
 	p->bs.dtype = p->ts.dtype = DV_FLOAT32;
 	p->bc.as_bf16 = p->tc.as_bf16 = false;
 	p->bc.raw = p->tc.raw = false;
+	p->bs.map_raw = p->ts.map_raw = NULL;
 	if (dv_reader_init(&p->br, &p->bs, err) < 0)
 		return -1;
 	if (dv_reader_init(&p->tr, &p->ts, err) < 0) {

@@ -21,6 +21,10 @@ typedef struct dv_src {
 	dv_dtype dtype;
 	int64_t numel;
 	int (*read_raw)(void *ctx, int64_t start, int64_t count, void *out, dv_error *err);
+	/* optional: read_raw's elements in place (dv_stream's map_raw, map_fault) */
+	int (*map_raw)(void *ctx, int64_t start, int64_t count, dv_raw_run *runs, size_t max, size_t *nruns,
+		       dv_error *err);
+	int (*map_fault)(void *ctx, dv_error *err);
 	void *ctx;
 	const char *name;        /* for messages */
 	bool concurrent;         /* read_raw may run on several threads at once */
@@ -170,12 +174,20 @@ void dv_diff_acc_init(dv_diff_acc *a);
 void dv_diff_chunk_part(dv_diff_part *p, const float *b, const float *t, size_t n, int64_t start, float hint);
 void dv_diff_chunk_bf16_part(dv_diff_part *p, const uint16_t *b, const uint16_t *t, size_t n, int64_t start,
 			     float hint, uint32_t *hb, uint32_t *ht);
+/* The same over runs: b's and t's n elements as runs of in-place pieces,
+ * none empty, every run but the last of a multiple of 8 elements (so the
+ * 8-element steps are those of the contiguous kernel: the same results,
+ * bit for bit). */
+void dv_diff_chunk_bf16_runs_part(dv_diff_part *p, const dv_raw_run *br, const dv_raw_run *tr, size_t n,
+				  int64_t start, float hint, uint32_t *hb, uint32_t *ht);
 void dv_diff_merge(dv_diff_acc *a, const dv_diff_part *p);
 /* b and t hold n values of elements [start, start+n). */
 void dv_diff_chunk(dv_diff_acc *a, const float *b, const float *t, size_t n, int64_t start);
 /* bf16 against bf16 from raw bits; leaves a->norm to the caller. */
 void dv_diff_chunk_bf16(dv_diff_acc *a, const uint16_t *b, const uint16_t *t, size_t n, int64_t start,
 			uint32_t *hb, uint32_t *ht);
+void dv_diff_chunk_bf16_runs(dv_diff_acc *a, const dv_raw_run *br, const dv_raw_run *tr, size_t n, int64_t start,
+			     uint32_t *hb, uint32_t *ht);
 /* bf16 against bf16 from raw bits, both sides' statistics too: the same
  * results, bit for bit, as dv_side_chunk on each side and dv_diff_chunk on
  * the values widened to float32. */

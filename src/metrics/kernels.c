@@ -113,6 +113,7 @@ void dv_src_mem(dv_src *s, dv_mem_src_ctx *ctx, dv_dtype dt, int64_t numel, cons
 {
 	ctx->data = data;
 	ctx->itemsize = dv_dtype_size(dt);
+	memset(s, 0, sizeof(*s));
 	s->dtype = dt;
 	s->numel = numel;
 	s->read_raw = mem_read;
@@ -692,72 +693,184 @@ KERNEL void dv_pair_chunk_bf16(dv_side_acc *sb, dv_side_acc *st, dv_diff_acc *a,
 
 /* bf16 against bf16, straight from the raw bits (a bf16 is the high half of
  * its float32): no float32 buffers. sum(b^2+t^2) is left to the caller, who
- * has it exactly from the sides' histograms (a->norm is not touched). */
+ * has it exactly from the sides' histograms (a->norm is not touched).
+ * Written as macros over the running lanes, so that the contiguous kernel
+ * and the one over runs of mapped pieces do the same operations. */
+#define BF16_DIFF_LANES                                                                                         \
+	v4d sq0 = { 0 }, sq1 = { 0 }, ab0 = { 0 }, ab1 = { 0 };                                                \
+	v4f mx = { 0 };                                                                                         \
+	v4i nanc = { 0 }, ident = { 0 };                                                                        \
+	double sq = 0, ab = 0;                                                                                  \
+	float cmax = 0.0f;                                                                                      \
+	int64_t cnan = 0, cid = 0
+
+/* elements [0, 8) of bp and tp */
+#define BF16_DIFF_STEP(bp, tp)                                                                                  \
+	do {                                                                                                    \
+		v4f b0, b1, t0, t1;                                                                             \
+                                                                                                                \
+		load_bf16x8(bp, &b0, &b1);                                                                      \
+		load_bf16x8(tp, &t0, &t1);                                                                      \
+                                                                                                                \
+		for (int k_ = 0; k_ < 8; k_++) {                                                                \
+			hb[(bp)[k_]]++;                                                                         \
+			ht[(tp)[k_]]++;                                                                         \
+		}                                                                                               \
+		v4f d0 = vabs(t0 - b0), d1 = vabs(t1 - b1);                                                     \
+		v4d e0 = widen(b0) - widen(t0), e1 = widen(b1) - widen(t1);                                     \
+                                                                                                                \
+		sq0 += e0 * e0;                                                                                 \
+		sq1 += e1 * e1;                                                                                 \
+		ab0 += widen(d0);                                                                               \
+		ab1 += widen(d1);                                                                               \
+		mx = vmax_keep(d0, mx);                                                                         \
+		mx = vmax_keep(d1, mx);                                                                         \
+		nanc -= (d0 != d0) + (d1 != d1);                                                                \
+		ident -= ((v4i)b0 == (v4i)t0) + ((v4i)b1 == (v4i)t1);                                           \
+	} while (0)
+
+/* one element of the last n % 8, b and t its raw bits */
+#define BF16_DIFF_TAIL(bh, th)                                                                                  \
+	do {                                                                                                    \
+		uint16_t bh_ = (bh), th_ = (th);                                                                \
+		float bv = bf16f(bh_), tv = bf16f(th_), d = fabsf(tv - bv);                                     \
+		double e = (double)bv - (double)tv;                                                             \
+                                                                                                                \
+		hb[bh_]++;                                                                                      \
+		ht[th_]++;                                                                                      \
+		sq += e * e;                                                                                    \
+		ab += (double)d;                                                                                \
+		cmax = d > cmax ? d : cmax;                                                                     \
+		cnan += d != d;                                                                                 \
+		cid += bh_ == th_;                                                                              \
+	} while (0)
+
+#define BF16_DIFF_FINISH(p, n, start)                                                                           \
+	do {                                                                                                    \
+		for (size_t j = 0; j < 4; j++) {                                                                \
+			sq += sq0[j] + sq1[j];                                                                  \
+			ab += ab0[j] + ab1[j];                                                                  \
+			cmax = mx[j] > cmax ? mx[j] : cmax;                                                     \
+			cnan += nanc[j];                                                                        \
+			cid += ident[j];                                                                        \
+		}                                                                                               \
+		(p)->n = (int64_t)(n);                                                                          \
+		(p)->start = (start);                                                                           \
+		(p)->sq = sq;                                                                                   \
+		(p)->nm = 0;                                                                                    \
+		(p)->ab = ab;                                                                                   \
+		(p)->cid = cid;                                                                                 \
+		(p)->cnan = cnan;                                                                               \
+		(p)->cmax = cmax;                                                                               \
+	} while (0)
+
 KERNEL void dv_diff_chunk_bf16_part(dv_diff_part *p, const uint16_t *b, const uint16_t *t, size_t n,
 				     int64_t start, float hint, uint32_t *hb, uint32_t *ht)
 {
-	v4d sq0 = { 0 }, sq1 = { 0 }, ab0 = { 0 }, ab1 = { 0 };
-	v4f mx = { 0 };
-	v4i nanc = { 0 }, ident = { 0 };
-	size_t i = 0, j;
+	BF16_DIFF_LANES;
+	size_t i = 0;
 
 	if (n == 0) {
 		memset(p, 0, sizeof(*p));
 		return;
 	}
-	for (; i + 8 <= n; i += 8) {
-		v4f b0, b1, t0, t1;
-
-		load_bf16x8(b + i, &b0, &b1);
-		load_bf16x8(t + i, &t0, &t1);
-
-		for (int k = 0; k < 8; k++) {
-			hb[b[i + k]]++;
-			ht[t[i + k]]++;
-		}
-		v4f d0 = vabs(t0 - b0), d1 = vabs(t1 - b1);
-		v4d e0 = widen(b0) - widen(t0), e1 = widen(b1) - widen(t1);
-
-		sq0 += e0 * e0;
-		sq1 += e1 * e1;
-		ab0 += widen(d0);
-		ab1 += widen(d1);
-		mx = vmax_keep(d0, mx);
-		mx = vmax_keep(d1, mx);
-		nanc -= (d0 != d0) + (d1 != d1);
-		ident -= ((v4i)b0 == (v4i)t0) + ((v4i)b1 == (v4i)t1);
-	}
-	double sq = 0, ab = 0;
-	float cmax = 0.0f;
-	int64_t cnan = 0, cid = 0;
-	for (; i < n; i++) {
-		float bv = bf16f(b[i]), tv = bf16f(t[i]), d = fabsf(tv - bv);
-		double e = (double)bv - (double)tv;
-
-		hb[b[i]]++;
-		ht[t[i]]++;
-		sq += e * e;
-		ab += (double)d;
-		cmax = d > cmax ? d : cmax;
-		cnan += d != d;
-		cid += b[i] == t[i];
-	}
-	for (j = 0; j < 4; j++) {
-		sq += sq0[j] + sq1[j];
-		ab += ab0[j] + ab1[j];
-		cmax = mx[j] > cmax ? mx[j] : cmax;
-		cnan += nanc[j];
-		cid += ident[j];
-	}
-	p->n = (int64_t)n;
-	p->start = start;
-	p->sq = sq;
-	p->nm = 0;
-	p->ab = ab;
-	p->cid = cid;
-	p->cnan = cnan;
-	p->cmax = cmax;
+	for (; i + 8 <= n; i += 8)
+		BF16_DIFF_STEP(b + i, t + i);
+	for (; i < n; i++)
+		BF16_DIFF_TAIL(b[i], t[i]);
+	BF16_DIFF_FINISH(p, n, start);
 	diff_locate_max(p, b, t, n, true, hint);
+}
+
+/* A walk over the runs of one side: the current run's pointer at the walk's
+ * element and the element where that run ends. */
+typedef struct run_walk {
+	const dv_raw_run *r;
+	const uint16_t *at;
+	size_t end;
+} run_walk;
+
+static inline void run_walk_init(run_walk *w, const dv_raw_run *r)
+{
+	w->r = r;
+	w->at = r->p;
+	w->end = (size_t)r->n;
+}
+
+/* at element i (< n): onto the next run where the current one ends (runs
+ * are never empty) */
+static inline void run_walk_next(run_walk *w, size_t i)
+{
+	if (i == w->end) {
+		w->r++;
+		w->at = w->r->p;
+		w->end += (size_t)w->r->n;
+	}
+}
+
+/* diff_locate_max over runs (rare: a chunk whose maximum is new, or NaN) */
+static void diff_locate_max_runs(dv_diff_part *p, const dv_raw_run *br, const dv_raw_run *tr, size_t n, float hint)
+{
+	run_walk b, t;
+	size_t i;
+
+	p->loc = -1;
+	if (p->cnan <= 0 && !(p->cmax > hint))
+		return;
+	run_walk_init(&b, br);
+	run_walk_init(&t, tr);
+	for (i = 0; i < n; i++, b.at++, t.at++) {
+		float d;
+
+		run_walk_next(&b, i);
+		run_walk_next(&t, i);
+		d = fabsf(bf16f(*t.at) - bf16f(*b.at));
+		if (p->cnan > 0 ? d != d : d == p->cmax)
+			break;
+	}
+	p->loc = (int64_t)i;
+	p->loc_b = bf16f(*b.at);
+	p->loc_t = bf16f(*t.at);
+}
+
+KERNEL void dv_diff_chunk_bf16_runs_part(dv_diff_part *p, const dv_raw_run *br, const dv_raw_run *tr, size_t n,
+					  int64_t start, float hint, uint32_t *hb, uint32_t *ht)
+{
+	BF16_DIFF_LANES;
+	run_walk b, t;
+	size_t i = 0;
+
+	if (n == 0) {
+		memset(p, 0, sizeof(*p));
+		return;
+	}
+	run_walk_init(&b, br);
+	run_walk_init(&t, tr);
+	while (i + 8 <= n) {
+		size_t stop = b.end < t.end ? b.end : t.end, len;
+
+		if (stop > n)
+			stop = n;
+		len = (stop - i) & ~(size_t)7;
+		if (!len)
+			break; /* (not reached: the caller keeps run ends at multiples of 8) */
+		for (size_t k = 0; k < len; k += 8)
+			BF16_DIFF_STEP(b.at + k, t.at + k);
+		i += len;
+		b.at += len;
+		t.at += len;
+		if (i + 8 > n)
+			break;
+		run_walk_next(&b, i);
+		run_walk_next(&t, i);
+	}
+	for (; i < n; i++, b.at++, t.at++) {
+		run_walk_next(&b, i);
+		run_walk_next(&t, i);
+		BF16_DIFF_TAIL(*b.at, *t.at);
+	}
+	BF16_DIFF_FINISH(p, n, start);
+	diff_locate_max_runs(p, br, tr, n, hint);
 }
 
 void dv_diff_chunk_bf16(dv_diff_acc *a, const uint16_t *b, const uint16_t *t, size_t n, int64_t start,
@@ -768,6 +881,17 @@ void dv_diff_chunk_bf16(dv_diff_acc *a, const uint16_t *b, const uint16_t *t, si
 	if (n == 0)
 		return;
 	dv_diff_chunk_bf16_part(&p, b, t, n, start, diff_hint(a), hb, ht);
+	dv_diff_merge(a, &p);
+}
+
+void dv_diff_chunk_bf16_runs(dv_diff_acc *a, const dv_raw_run *br, const dv_raw_run *tr, size_t n, int64_t start,
+			     uint32_t *hb, uint32_t *ht)
+{
+	dv_diff_part p;
+
+	if (n == 0)
+		return;
+	dv_diff_chunk_bf16_runs_part(&p, br, tr, n, start, diff_hint(a), hb, ht);
 	dv_diff_merge(a, &p);
 }
 

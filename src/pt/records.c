@@ -5,9 +5,11 @@
  * whole sequential reads. Nothing here knows about pickles or tensors. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -522,8 +524,35 @@ const uint8_t *pt_record_page(pt_file *f, pt_record *r, uint64_t page, dv_error 
  * pt_map_guarded, where a process-wide handler turns the fault into an
  * error return (a jump back out of the guarded function). */
 
-size_t pt_map_budget = (size_t)32 << 20; /* every open file's window together: beyond it, pread */
+/* every open file's window together: beyond it, pread. SIZE_MAX: by the
+ * CPUs this process may run on (map_budget) */
+size_t pt_map_budget = SIZE_MAX;
 static atomic_size_t map_bytes; /* mapped by every open file */
+
+/* Peak RSS is the windows plus what each worker holds: on up to 4 CPUs
+ * (few workers) 48 MiB of windows, else 32 MiB (16 workers with 64 MiB
+ * of windows peaked at 135 MiB). Larger windows mean fewer munmaps, each
+ * a TLB shootdown of the other cores running the scan. */
+static size_t map_budget(void)
+{
+	static atomic_size_t auto_budget;
+	size_t b = pt_map_budget, a;
+
+	if (b != SIZE_MAX)
+		return b;
+	if (!(a = atomic_load(&auto_budget))) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+#ifdef CPU_COUNT
+		cpu_set_t set;
+
+		if (sched_getaffinity(0, sizeof(set), &set) == 0)
+			cpus = CPU_COUNT(&set);
+#endif
+		a = (size_t)(cpus > 0 && cpus <= 4 ? 48 : 32) << 20;
+		atomic_store(&auto_budget, a);
+	}
+	return a;
+}
 
 static _Thread_local sigjmp_buf *guard_jmp;
 static _Thread_local const void *guard_addr;
@@ -637,18 +666,24 @@ int pt_record_map(pt_file *f, pt_record *r, uint64_t off, size_t len, const uint
 	end = start + PT_MAP_WINDOW > b ? start + PT_MAP_WINDOW : b;
 	if (end > rec_end)
 		end = rec_end > b ? rec_end : b;
-	if (atomic_fetch_add(&map_bytes, (size_t)(end - start)) + (end - start) > pt_map_budget) {
+	if (atomic_fetch_add(&map_bytes, (size_t)(end - start)) + (end - start) > map_budget()) {
 		atomic_fetch_sub(&map_bytes, (size_t)(end - start));
 		return 0;
 	}
+#ifdef MAP_POPULATE
+	/* the page tables filled by the mmap itself: one call a window */
+	void *m = mmap(NULL, (size_t)(end - start), PROT_READ, MAP_SHARED | MAP_POPULATE, f->fd, (off_t)start);
+#else
 	void *m = mmap(NULL, (size_t)(end - start), PROT_READ, MAP_SHARED, f->fd, (off_t)start);
+#endif
 	if (m == MAP_FAILED) {
 		atomic_fetch_sub(&map_bytes, (size_t)(end - start));
 		return 0; /* read it instead */
 	}
-	/* the page tables filled in one call, not a fault per page (Linux 5.14;
-	 * elsewhere, or on a file cut short, the accesses fault them in) */
-#ifdef MADV_POPULATE_READ
+	/* the page tables filled in one call, not a fault per page (Linux:
+	 * MAP_POPULATE; elsewhere MADV_POPULATE_READ where there is one; on a
+	 * file cut short, or without either, the accesses fault them in) */
+#if !defined(MAP_POPULATE) && defined(MADV_POPULATE_READ)
 	(void)madvise(m, (size_t)(end - start), MADV_POPULATE_READ);
 #endif
 	f->map = m;

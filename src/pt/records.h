@@ -60,9 +60,10 @@ extern size_t pt_page_cache_pages;
  * when the record cannot be mapped (compressed, CRC to check, the mapping
  * budget spent), -1 with err. A window of at least PT_MAP_WINDOW bytes
  * stays mapped, so nearby reads share it. */
-#define PT_MAP_WINDOW ((size_t)1 << 20)
+#define PT_MAP_WINDOW ((size_t)2 << 20)
 /* Mapped pages count in the process's resident size: all files' windows
- * together stay under this many bytes (beyond it records are read). */
+ * together stay under this many bytes (beyond it records are read);
+ * SIZE_MAX (the default): 48 MiB on up to 4 CPUs, else 32 MiB. */
 extern size_t pt_map_budget;
 int pt_record_map(pt_file *f, pt_record *r, uint64_t off, size_t len, const uint8_t **out, dv_error *err);
 
