@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dumpview/comparison.h"
 #include "dumpview/dump.h"
 #include "dumpview/logical.h"
 
