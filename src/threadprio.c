@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -42,4 +43,17 @@ void dv_thread_background(void)
 	if (now < want)
 		(void)setpriority(PRIO_PROCESS, tid, want);
 #endif
+}
+
+int dv_usable_cpus(void)
+{
+#if defined(HAVE_SCHED_GETAFFINITY) && defined(CPU_COUNT)
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+#endif
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (int)n : 1;
 }

@@ -14,4 +14,10 @@ void dv_background_threads_set(int delta);
  * a thread's priority cannot be set on its own. */
 void dv_thread_background(void);
 
+/* The CPUs this process may run on: the affinity mask where there is one
+ * (taskset, a Slurm or container cpuset: 2 of a node's 128 cores), else all
+ * online; at least 1. Thread pools size themselves by it, not by the CPUs
+ * online, or a pinned explorer starts a worker per core of the node. */
+int dv_usable_cpus(void);
+
 #endif

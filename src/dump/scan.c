@@ -265,18 +265,8 @@ dv_scan *dv_scan_start(dv_comparison *cmp, const dv_metrics_opts *opts, int nthr
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work_cv, NULL);
 	pthread_cond_init(&s->idle_cv, NULL);
-	if (nthreads <= 0) {
-		/* the CPUs this process may run on (taskset, cpusets), not all
-		 * online; sched_getaffinity is Linux's, elsewhere all online */
-#if defined(HAVE_SCHED_GETAFFINITY) && defined(CPU_COUNT)
-		cpu_set_t set;
-		long cores = sched_getaffinity(0, sizeof(set), &set) ? sysconf(_SC_NPROCESSORS_ONLN) : CPU_COUNT(&set);
-#else
-		long cores = sysconf(_SC_NPROCESSORS_ONLN);
-#endif
-
-		nthreads = cores > 0 ? (int)cores : 1;
-	}
+	if (nthreads <= 0)
+		nthreads = dv_usable_cpus(); /* taskset, cpusets: not all online */
 	if (nthreads > MAX_THREADS)
 		nthreads = MAX_THREADS;
 	/* no more workers than pending pairs: counted only that far (a scan

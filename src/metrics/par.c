@@ -32,18 +32,6 @@ static atomic_int pool_running;                            /* threads computing 
 static atomic_int pool_helpers;                            /* helpers started */
 static atomic_int pool_ncpu = 1;                           /* cores the pool fills */
 
-static int usable_cpus(void)
-{
-#if defined(HAVE_SCHED_GETAFFINITY) && defined(CPU_COUNT)
-	cpu_set_t set;
-
-	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
-		return CPU_COUNT(&set);
-#endif
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return n > 0 ? (int)n : 1;
-}
 
 int dv_par_cpus(void)
 {
@@ -51,7 +39,7 @@ int dv_par_cpus(void)
 	int n = atomic_load(&cpus);
 
 	if (!n) {
-		n = usable_cpus();
+		n = dv_usable_cpus();
 		atomic_store(&cpus, n);
 	}
 	return n;

@@ -385,8 +385,7 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 	}
 	app->mopts = dv_metrics_opts_default();
 	app->mopts.threshold = opts->threshold;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	app->nthreads = ncpu > 0 ? (size_t)ncpu : 1;
+	app->nthreads = (size_t)dv_usable_cpus();
 	if (tui_term_open_pipe(app->scan_pipe) || tui_term_open_pipe(app->job_pipe)) {
 		snprintf(err, errsize, "pipe: %s", strerror(errno));
 		goto out_signals;
