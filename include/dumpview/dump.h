@@ -67,7 +67,8 @@ typedef struct dv_dumpfile {
 	int duplicate_index;   /* order among files of equal pairing tags, by dump_index, from 0 */
 	uint16_t ntags;
 	uint16_t nfile_tags;   /* tags[0 .. nfile_tags) come from the file name, the rest from folders */
-	uint32_t block_size;   /* bytes of the block */
+	uint32_t block_size : 31;   /* bytes of the block (< DV_TAG_VALUE_SHARED) */
+	uint32_t block_in_arena : 1; /* the block lies in its run's arena (run.c): freed with the run */
 } dv_dumpfile;
 
 static inline const char *dv_file_tag_key(const dv_dumpfile *f, size_t i)
@@ -114,6 +115,7 @@ typedef struct dv_run {
 	uint32_t *tag_key_ids; /* their dv_key_id */
 	size_t ntag_keys;
 	struct dv_run_values **tag_values; /* DV_RUN_TAG_KEYS: each key's recent values (run.c) */
+	struct dv_block_chunk *blocks; /* its files' blocks, packed (run.c) */
 } dv_run;
 
 typedef struct dv_run_opts {

@@ -299,7 +299,109 @@ void dv_dumpfile_free(dv_dumpfile *f)
 	 * the block */
 	if (f->unmapped_name)
 		free((char *)f->name);
-	free(f->tags);
+	if (!f->block_in_arena)
+		free(f->tags);
+}
+
+/* A listed file's block is packed in its run's arena: no allocator header
+ * or rounding a file (~15 B). Under ASan each is its own malloc, so misuse
+ * is still seen. */
+#if defined(__SANITIZE_ADDRESS__)
+#define BLOCK_ARENA 0
+#else
+#define BLOCK_ARENA 1
+#endif
+#define BLOCK_CHUNK (256 * 1024)
+
+struct dv_block_chunk {
+	struct dv_block_chunk *prev;
+	size_t used, size;
+	_Alignas(dv_file_tag) char data[];
+};
+
+/* Where the arena stood, to give back what was allocated after it. */
+typedef struct block_mark {
+	struct dv_block_chunk *chunk;
+	size_t used;
+} block_mark;
+
+static void *block_alloc(dv_run *run, size_t size)
+{
+	struct dv_block_chunk *c = run->blocks;
+	void *at;
+
+	size = (size + _Alignof(dv_file_tag) - 1) & ~(size_t)(_Alignof(dv_file_tag) - 1);
+	if (!c || c->size - c->used < size) {
+		size_t cap = size > BLOCK_CHUNK - sizeof(*c) ? size : BLOCK_CHUNK - sizeof(*c);
+
+		if (!(c = malloc(sizeof(*c) + cap)))
+			return NULL;
+		c->prev = run->blocks;
+		c->used = 0;
+		c->size = cap;
+		run->blocks = c;
+	}
+	at = c->data + c->used;
+	c->used += size;
+	return at;
+}
+
+static block_mark block_mark_of(const dv_run *run)
+{
+	return (block_mark){run->blocks, run->blocks ? run->blocks->used : 0};
+}
+
+static void block_rewind(dv_run *run, block_mark m)
+{
+	while (run->blocks && run->blocks != m.chunk) {
+		struct dv_block_chunk *prev = run->blocks->prev;
+
+		free(run->blocks);
+		run->blocks = prev;
+	}
+	if (run->blocks)
+		run->blocks->used = m.used;
+}
+
+static void blocks_free(dv_run *run)
+{
+	block_rewind(run, (block_mark){NULL, 0});
+}
+
+/* A file's block, in the run's arena when there is one. */
+static dv_file_tag *file_block(dv_dumpfile *f, dv_run *run, size_t size)
+{
+	if (BLOCK_ARENA && run) {
+		f->block_in_arena = 1;
+		return block_alloc(run, size);
+	}
+	f->block_in_arena = 0;
+	return malloc(size);
+}
+
+/* Moves a file's block (malloc'd) into the run's arena as it is. */
+static int block_pack(dv_dumpfile *f, dv_run *run)
+{
+	char *old = (char *)f->tags, *block;
+	ptrdiff_t delta;
+
+	if (f->block_in_arena || !(block = block_alloc(run, f->block_size)))
+		return f->block_in_arena ? 0 : -1;
+	memcpy(block, old, f->block_size);
+	delta = block - old;
+#define MOVED(ptr) ((uintptr_t)(ptr) >= (uintptr_t)old && (uintptr_t)(ptr) < (uintptr_t)old + f->block_size \
+			    ? (ptr) + delta : (ptr))
+	f->path = MOVED(f->path);
+	f->relpath = MOVED(f->relpath);
+	f->filename = MOVED(f->filename);
+	f->stem = MOVED(f->stem);
+	f->name = MOVED(f->name);
+	f->unmapped_name = MOVED(f->unmapped_name);
+#undef MOVED
+	f->tags = (dv_file_tag *)block;
+	f->block_in_arena = 1;
+	free(old);
+	return 0;
 }
 
 /* Whether path_join(reldir, fname) is a tail of path_join(dir, fname).
@@ -450,7 +552,7 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	if (n > UINT16_MAX - MAX_DEPTH - 2 || n * sizeof(dv_file_tag) + strings >= DV_TAG_VALUE_SHARED)
 		return dv_error_set(err, "%s/%s: file name too long", dir, fname);
 	f->block_size = (uint32_t)(n * sizeof(dv_file_tag) + strings);
-	if (!(f->tags = malloc(f->block_size)))
+	if (!(f->tags = file_block(f, run, f->block_size)))
 		return dv_error_set(err, "%s: out of memory", dir);
 	f->ntags = f->nfile_tags = (uint16_t)n;
 	at = (char *)f->tags + n * sizeof(dv_file_tag);
@@ -495,7 +597,8 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 
 		f->tags[n].key = n < 16 ? keys[n] : intern_key(run, k, kl, n, &slot);
 		if (f->tags[n].key == DV_KEY_NONE) {
-			free(f->tags);
+			if (!f->block_in_arena)
+				free(f->tags);
 			memset(f, 0, sizeof(*f));
 			return dv_error_set(err, "%s: out of memory", dir);
 		}
@@ -660,7 +763,9 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 		f->tags[f->nfile_tags].key = id;
 		f->tags[f->nfile_tags].value = (uint32_t)(put(&at, val, vl) - block);
 		f->ntags++;
-		free(old);
+		if (!f->block_in_arena)
+			free(old); /* else read_folder packs the files again */
+		f->block_in_arena = 0;
 		f->block_size = (uint32_t)size;
 	}
 	return 0;
@@ -676,6 +781,7 @@ static int read_folder(phase_builder *pb, const char *dir, const char *reldir, i
 	strvec pts = {0}, dirs = {0};
 	size_t first = pb->n, nloose, nused = 0, *ends = NULL;
 	bool *used = NULL, oom = false;
+	block_mark mark = block_mark_of(pb->w->run);
 	struct stat st;
 	dv_error lerr = {{0}};
 	int rc;
@@ -728,6 +834,14 @@ static int read_folder(phase_builder *pb, const char *dir, const char *reldir, i
 			folder_tag(dirs.v, used, dirs.n, i, key, sizeof(key), val, sizeof(val));
 			rc = insert_folder_tag(pb, from, ends[i], key, val, err);
 			from = ends[i];
+		}
+		/* every file listed here got its own larger block: what the arena
+		 * holds since the mark is theirs and no longer used */
+		if (!rc && nused && BLOCK_ARENA) {
+			block_rewind(pb->w->run, mark);
+			for (size_t i = first; i < pb->n && !rc; i++)
+				if (block_pack(&pb->files[i], pb->w->run))
+					rc = dv_error_set(err, "%s: out of memory", dir);
 		}
 	}
 	free(ends);
@@ -1191,6 +1305,7 @@ void dv_run_free(dv_run *run)
 	for (size_t i = 0; run->tag_values && i < DV_RUN_TAG_KEYS; i++)
 		free(run->tag_values[i]);
 	free(run->tag_values);
+	blocks_free(run);
 	free(run->root);
 	free(run->spec);
 	free(run);
