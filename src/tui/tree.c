@@ -19,11 +19,10 @@ int tui_tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
 	t->cmp = cmp;
 	t->phases = calloc(cmp->nphases ? cmp->nphases : 1, sizeof(*t->phases));
 	t->groups = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(*t->groups));
-	t->group_of_pair = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(size_t));
 	t->hidden = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(bool));
 	t->order = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(size_t));
 	t->pmemo = calloc(cmp->nphases ? cmp->nphases : 1, sizeof(*t->pmemo));
-	if (!t->phases || !t->groups || !t->group_of_pair || !t->hidden || !t->order || !t->pmemo) {
+	if (!t->phases || !t->groups || !t->hidden || !t->order || !t->pmemo) {
 		tui_tree_free(t);
 		return dv_error_set(err, "out of memory building the tree");
 	}
@@ -57,7 +56,6 @@ int tui_tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
 				last->open = false;
 			}
 			last->count++;
-			t->group_of_pair[i] = t->ngroups - 1;
 		}
 		ph->ngroups = t->ngroups - ph->first_group;
 	}
@@ -67,6 +65,23 @@ int tui_tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
 	if (g)
 		t->groups = g;
 	return 0;
+}
+
+size_t tui_tree_group_of_pair(const tui_tree *t, size_t pair)
+{
+	/* the groups' ranges follow one another in pair order, phase after
+	 * phase, and cover every pair: the last starting at or before it */
+	size_t lo = 0, hi = t->ngroups;
+
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->groups[mid].first <= pair)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 int tui_tree_adopt(tui_tree *t, dv_comparison *cmp, dv_error *err)
@@ -173,7 +188,6 @@ void tui_tree_free(tui_tree *t)
 {
 	free(t->phases);
 	free(t->groups);
-	free(t->group_of_pair);
 	free(t->hidden);
 	free(t->rows);
 	free(t->order);
@@ -632,7 +646,7 @@ ptrdiff_t tui_tree_open_pair(tui_tree *t, size_t pair)
 {
 	if (pair >= t->cmp->npairs || t->hidden[pair])
 		return -1;
-	size_t g = t->group_of_pair[pair];
+	size_t g = tui_tree_group_of_pair(t, pair);
 	t->groups[g].open = true;
 	t->phases[t->groups[g].phase].open = true;
 	tui_tree_rebuild(t);

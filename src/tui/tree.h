@@ -83,7 +83,6 @@ typedef struct tui_tree {
 	tphase *phases;         /* cmp->nphases */
 	tgroup *groups;
 	size_t ngroups;
-	size_t *group_of_pair;  /* npairs */
 	bool *hidden;           /* npairs: filtered out */
 	trow *rows;             /* the visible rows */
 	size_t nrows, rows_cap;
@@ -94,6 +93,9 @@ typedef struct tui_tree {
 } tui_tree;
 
 int tui_tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err);
+/* The group holding a pair (< cmp->npairs): found among the groups' ranges,
+ * not kept a pair. */
+size_t tui_tree_group_of_pair(const tui_tree *t, size_t pair);
 void tui_tree_free(tui_tree *t);
 /* The tree over cmp, a comparison whose first phases and pairs are those of
  * t's (the runs listed further): open flags, hidden pairs, the sort and the

@@ -279,7 +279,7 @@ static void tree_draw(tui_app *app, tui_rect r, bool focused)
 		app->tree_view.top = t->nrows > (size_t)r.h ? t->nrows - (size_t)r.h : 0;
 
 	ptrdiff_t fd = app->first_div;
-	size_t fd_group = fd >= 0 ? t->group_of_pair[fd] : (size_t)-1;
+	size_t fd_group = fd >= 0 ? tui_tree_group_of_pair(t, (size_t)fd) : (size_t)-1;
 	size_t fd_phase = fd >= 0 ? app->cmp->pairs[fd].phase : (size_t)-1;
 	for (int i = 0; i < r.h; i++) {
 		size_t ri = app->tree_view.top + (size_t)i;
