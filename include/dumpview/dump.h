@@ -40,12 +40,13 @@ typedef struct dv_file_tag {
 				  by --name-map) */
 } dv_file_tag;
 #define DV_TAG_VALUE_SHARED 0x80000000u
+#define DV_BLOCK_MAX 0x40000000u    /* a file's block is smaller (file names are far smaller) */
 #define DV_TAG_VALUE_NAME UINT32_MAX
 
 /* A listed file keeps its names and tags in one allocation, its block: the
  * tags array (where the block starts: tags points at it), then path
- * (relpath and filename are its tails when they can be), stem (only when it
- * is the name) and each tag's value, NUL-terminated; tag keys are numbers
+ * (relpath and filename are its tails when they can be), the stem (only when
+ * it is the name: name_is_stem) and each tag's value, NUL-terminated; tag keys are numbers
  * (dv_file_tag). Kept small: a run may list hundreds of thousands. */
 typedef struct dv_dumpfile {
 	char *path;            /* full path, for opening */
@@ -56,8 +57,6 @@ typedef struct dv_dumpfile {
 				  (timestamps differ between runs), folder=<name> for any other;
 				  owned: the start of the block */
 	const char *name;      /* tag "name" (or the stem when absent) */
-	char *stem;            /* file name without ".pt" when it is the name (no name tag), else
-				  NULL: read it with dv_dumpfile_stem */
 	char *unmapped_name;   /* the name before --name-map renamed the file (name_map.h); NULL when
 				  it was not renamed, else name is allocated apart and owned */
 	int64_t step;          /* tag "step" or "forward_pass_id"; -1 when absent */
@@ -67,8 +66,10 @@ typedef struct dv_dumpfile {
 	int duplicate_index;   /* order among files of equal pairing tags, by dump_index, from 0 */
 	uint16_t ntags;
 	uint16_t nfile_tags;   /* tags[0 .. nfile_tags) come from the file name, the rest from folders */
-	uint32_t block_size : 31;   /* bytes of the block (< DV_TAG_VALUE_SHARED) */
+	uint32_t block_size : 30;   /* bytes of the block (< DV_BLOCK_MAX) */
 	uint32_t block_in_arena : 1; /* the block lies in its run's arena (run.c): freed with the run */
+	uint32_t name_is_stem : 1;  /* no name tag: name is the file name without ".pt" (or
+				       what --name-map made of it); read it with dv_dumpfile_stem */
 } dv_dumpfile;
 
 static inline const char *dv_file_tag_key(const dv_dumpfile *f, size_t i)
@@ -153,9 +154,9 @@ void dv_run_free(dv_run *run);
 int dv_dumpfile_init(dv_dumpfile *f, const char *root, const char *relpath, const pcre2_code *layer_re,
 		     dv_error *err);
 void dv_dumpfile_free(dv_dumpfile *f);
-/* The file name without ".pt" (f->stem when kept; a renamed stem as the
- * name map left it): *len bytes from the pointer, NUL-terminated only when
- * it is f->stem. */
+/* The file name without ".pt" (the name when name_is_stem; a renamed stem
+ * as the name map left it): *len bytes from the pointer, NUL-terminated
+ * only when it is the name. */
 const char *dv_dumpfile_stem(const dv_dumpfile *f, size_t *len);
 
 /* File-name tags: split the stem on "___", each part on its first "=";

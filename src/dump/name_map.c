@@ -412,10 +412,9 @@ static int map_file(const dv_name_map *m, dv_dumpfile *f, const pcre2_code *laye
 	} else {
 		/* no name tag: the name is the stem */
 		if (f->unmapped_name)
-			free(f->stem);
+			free((char *)f->name);
 		else
-			f->unmapped_name = f->stem;
-		f->stem = mapped;
+			f->unmapped_name = (char *)f->name;
 	}
 	f->name = mapped;
 	/* a layer from a tag stays; one read from the name is read again */

@@ -284,9 +284,9 @@ const char *dv_dumpfile_stem(const dv_dumpfile *f, size_t *len)
 {
 	size_t fl;
 
-	if (f->stem) {
-		*len = strlen(f->stem);
-		return f->stem;
+	if (f->name_is_stem) {
+		*len = strlen(f->name);
+		return f->name;
 	}
 	fl = strlen(f->filename);
 	*len = fl > 3 && has_pt_suffix(f->filename) ? fl - 3 : fl;
@@ -394,7 +394,6 @@ static int block_pack(dv_dumpfile *f, dv_run *run)
 	f->path = MOVED(f->path);
 	f->relpath = MOVED(f->relpath);
 	f->filename = MOVED(f->filename);
-	f->stem = MOVED(f->stem);
 	f->name = MOVED(f->name);
 	f->unmapped_name = MOVED(f->unmapped_name);
 #undef MOVED
@@ -518,7 +517,7 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	size_t dl = strlen(dir), rl = strlen(reldir), n = 0, strings, kl, vl;
 	size_t dn = dl ? dl + (dir[dl - 1] != '/') : 0, rn = rl ? rl + (reldir[rl - 1] != '/') : 0;
 	bool tail = rel_is_tail(dir, reldir), has_name = false;
-	const char *p, *k, *v;
+	const char *p, *k, *v, *stem = NULL;
 	char *at;
 	uint32_t keys[16], values[16];
 	/* the first 16 tags' parts, not parsed twice */
@@ -549,7 +548,7 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	if (!has_name)
 		strings += sl + 1;
 	/* the record's narrow counts: a file name of NAME_MAX bytes is far below */
-	if (n > UINT16_MAX - MAX_DEPTH - 2 || n * sizeof(dv_file_tag) + strings >= DV_TAG_VALUE_SHARED)
+	if (n > UINT16_MAX - MAX_DEPTH - 2 || n * sizeof(dv_file_tag) + strings >= DV_BLOCK_MAX)
 		return dv_error_set(err, "%s/%s: file name too long", dir, fname);
 	f->block_size = (uint32_t)(n * sizeof(dv_file_tag) + strings);
 	if (!(f->tags = file_block(f, run, f->block_size)))
@@ -573,7 +572,7 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 		put(&at, fname, fl);
 	}
 	if (!has_name)
-		f->stem = put(&at, fname, sl);
+		stem = put(&at, fname, sl);
 	n = 0;
 	/* the first tag of each special key, as dv_tag_get would find it */
 	const char *name = NULL, *step = NULL, *fwd = NULL, *rank = NULL, *dump_index = NULL, *layer_id = NULL,
@@ -628,9 +627,8 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 			*special = dv_file_tag_value(f, n);
 	}
 
-	f->name = name;
-	if (!f->name)
-		f->name = f->stem;
+	f->name = name ? name : stem;
+	f->name_is_stem = !name;
 	f->step = parse_i64(step ? step : fwd);
 	f->rank = parse_i64(rank);
 	f->dump_index = parse_i64(dump_index);
@@ -737,7 +735,7 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 		char *block, *old = (char *)f->tags, *at;
 		ptrdiff_t delta;
 
-		if (size >= DV_TAG_VALUE_SHARED || !(block = malloc(size)))
+		if (size >= DV_BLOCK_MAX || !(block = malloc(size)))
 			return dv_error_set(err, "%s: out of memory", pb->root);
 		/* the strings move as one: every pointer into them moves by delta,
 		 * every value's offset by one tag */
@@ -748,7 +746,6 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 		f->path = MOVED(f->path);
 		f->relpath = MOVED(f->relpath);
 		f->filename = MOVED(f->filename);
-		f->stem = MOVED(f->stem);
 		f->name = MOVED(f->name);
 		f->unmapped_name = MOVED(f->unmapped_name);
 #undef MOVED
