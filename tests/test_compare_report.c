@@ -129,19 +129,21 @@ static void test_csv_formula(void **state)
 }
 
 /* A comparison of every kind of pair, built by hand. */
+/* a file with no tags: its block is its path (dv_dumpfile_path), aligned as tags */
+#define BLOCK(str) ((dv_file_tag *)(union { dv_file_tag align; char s[sizeof(str)]; }){ .s = str }.s)
 static dv_dumpfile files[] = {
-	{ .path = "/b/inference/f1.pt", .relpath = "inference/f1.pt" },  /* 0 */
-	{ .path = "/t/inference/f1.pt", .relpath = "inference/f1.pt" },
-	{ .path = "/b/inference/f2.pt", .relpath = "inference/f2.pt" },  /* 2 */
-	{ .path = "/t/inference/f2.pt", .relpath = "inference/f2.pt" },
-	{ .path = "/b/inference/rids.pt", .relpath = "inference/rids.pt" }, /* 4 */
-	{ .path = "/t/inference/rids.pt", .relpath = "inference/rids.pt" },
-	{ .path = "/b/inference/sm.pt", .relpath = "inference/sm.pt" },  /* 6 */
-	{ .path = "/t/inference/sm.pt", .relpath = "inference/sm.pt" },
-	{ .path = "/b/inference/bad.pt", .relpath = "inference/bad.pt" }, /* 8 */
-	{ .path = "/t/inference/bad.pt", .relpath = "inference/bad, \"x\".pt" },
-	{ .path = "/t/inference/extra.pt", .relpath = "inference/extra.pt" }, /* 10 */
-	{ .path = "/b/fwd_bwd/g.pt", .relpath = "fwd_bwd/g.pt" },        /* 11 */
+	{ .tags = BLOCK("/b/inference/f1.pt"), .relpath = "inference/f1.pt" },  /* 0 */
+	{ .tags = BLOCK("/t/inference/f1.pt"), .relpath = "inference/f1.pt" },
+	{ .tags = BLOCK("/b/inference/f2.pt"), .relpath = "inference/f2.pt" },  /* 2 */
+	{ .tags = BLOCK("/t/inference/f2.pt"), .relpath = "inference/f2.pt" },
+	{ .tags = BLOCK("/b/inference/rids.pt"), .relpath = "inference/rids.pt" }, /* 4 */
+	{ .tags = BLOCK("/t/inference/rids.pt"), .relpath = "inference/rids.pt" },
+	{ .tags = BLOCK("/b/inference/sm.pt"), .relpath = "inference/sm.pt" },  /* 6 */
+	{ .tags = BLOCK("/t/inference/sm.pt"), .relpath = "inference/sm.pt" },
+	{ .tags = BLOCK("/b/inference/bad.pt"), .relpath = "inference/bad.pt" }, /* 8 */
+	{ .tags = BLOCK("/t/inference/bad.pt"), .relpath = "inference/bad, \"x\".pt" },
+	{ .tags = BLOCK("/t/inference/extra.pt"), .relpath = "inference/extra.pt" }, /* 10 */
+	{ .tags = BLOCK("/b/fwd_bwd/g.pt"), .relpath = "fwd_bwd/g.pt" },        /* 11 */
 };
 
 static dv_phase base_phases[] = {

@@ -269,7 +269,7 @@ static void test_layout_skill(void **state)
 	assert_int_equal(run->phases[0].files[1].nfile_tags, 5);
 	assert_string_equal(run->phases[0].files[1].relpath,
 			    "inference/sglang_dump_1.5/step=0___rank=0___dump_index=2___name=b___layer_id=3.pt");
-	assert_string_equal(run->phases[0].files[1].path,
+	assert_string_equal(dv_dumpfile_path(&run->phases[0].files[1]),
 			    at("skill/inference/sglang_dump_1.5/step=0___rank=0___dump_index=2___name=b___layer_id=3.pt"));
 	assert_string_equal(run->phases[0].files[1].filename,
 			    "step=0___rank=0___dump_index=2___name=b___layer_id=3.pt");
@@ -358,8 +358,8 @@ static void test_file_block(void **state)
 		bool loose = f->rank == 3;
 
 		snprintf(want, sizeof(want), "%s/%s", at("blk"), f->relpath);
-		assert_string_equal(f->path, want);
-		assert_string_equal(f->filename, strrchr(f->path, '/') + 1);
+		assert_string_equal(dv_dumpfile_path(f), want);
+		assert_string_equal(f->filename, strrchr(dv_dumpfile_path(f), '/') + 1);
 		{
 			size_t sl;
 			const char *stem = dv_dumpfile_stem(f, &sl);
@@ -369,7 +369,7 @@ static void test_file_block(void **state)
 			/* kept apart only as the name */
 			assert_true(f->name_is_stem == (dv_tag_get(f, "name") == NULL));
 		}
-		assert_true(f->path >= (char *)f->tags && f->path < (char *)f->tags + f->block_size);
+		assert_true(dv_dumpfile_path(f) >= (char *)f->tags && dv_dumpfile_path(f) < (char *)f->tags + f->block_size);
 		assert_int_equal(f->nfile_tags, loose ? 1 : 4);
 		assert_int_equal(f->ntags, f->nfile_tags + 1);
 		if (loose) {

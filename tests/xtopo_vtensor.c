@@ -67,7 +67,7 @@ static int open_side(const dv_phase *ph, const dv_bundle_side *bs, bool lens, si
 		const dv_dumpfile *df = &ph->files[st->rows[i]];
 		const pt_obj *meta, *dims, *value;
 
-		if (!(s->f[i] = pt_open(df->path, err)))
+		if (!(s->f[i] = pt_open(dv_dumpfile_path(df), err)))
 			return -1;
 		meta = pt_dump_meta(s->f[i]);
 		value = pt_dump_value(s->f[i]);

@@ -49,7 +49,6 @@ typedef struct dv_file_tag {
  * it is the name: name_is_stem) and each tag's value, NUL-terminated; tag keys are numbers
  * (dv_file_tag). Kept small: a run may list hundreds of thousands. */
 typedef struct dv_dumpfile {
-	char *path;            /* full path, for opening */
 	char *relpath;         /* relative to the run's root (what reports print) */
 	char *filename;        /* base name */
 	dv_file_tag *tags;     /* from the file name, plus the folder tags when a phase has several
@@ -72,6 +71,12 @@ typedef struct dv_dumpfile {
 				       what --name-map made of it); read it with dv_dumpfile_stem */
 } dv_dumpfile;
 
+/* The full path, for opening: the block's strings start with it, right
+ * after the tags (not kept apart: 8 B a file). */
+static inline const char *dv_dumpfile_path(const dv_dumpfile *f)
+{
+	return (const char *)(f->tags + f->ntags);
+}
 static inline const char *dv_file_tag_key(const dv_dumpfile *f, size_t i)
 {
 	return dv_key_name(f->tags[i].key);

@@ -25,7 +25,7 @@ static const char *const side_label[2] = {"baseline", "target"};
 static bool file_is_megatron(const dv_dumpfile *f)
 {
 	dv_error err;
-	pt_file *pf = pt_open(f->path, &err);
+	pt_file *pf = pt_open(dv_dumpfile_path(f), &err);
 	bool yes;
 
 	if (!pf)
@@ -361,7 +361,7 @@ static int side_load(const dv_pair *pair, int which, lside *s, pt_file **pre, dv
 		if (n == 1 && pre && *pre) {
 			lf->f = *pre;
 			*pre = NULL;
-		} else if (!(lf->f = pt_open(files[i]->path, err))) {
+		} else if (!(lf->f = pt_open(dv_dumpfile_path(files[i]), err))) {
 			return -1;
 		}
 		v = pt_dump_value(lf->f);
@@ -408,7 +408,7 @@ int dv_thd_seq_lens(const dv_phase *ph, int64_t step, int64_t **lens, size_t *nl
 	}
 	if (best) {
 		bool cu = !strcmp(best->name, "cu_seqlens_q");
-		pt_file *f = pt_open(best->path, err);
+		pt_file *f = pt_open(dv_dumpfile_path(best), err);
 		const pt_obj *v = f ? pt_dump_value(f) : NULL;
 		double *x = NULL;
 		int64_t n;
@@ -1288,7 +1288,7 @@ int dv_logical_compute(dv_pair *pair, const dv_metrics_opts *opts)
 	}
 	/* the common case costs what it did: one file a side without dims is
 	 * compared as two files */
-	if (!(bf = pt_open(pair->base->path, &err)) || !(tf = pt_open(pair->targ->path, &err)))
+	if (!(bf = pt_open(dv_dumpfile_path(pair->base), &err)) || !(tf = pt_open(dv_dumpfile_path(pair->targ), &err)))
 		goto fail;
 	{
 		const pt_obj *bv = pt_dump_value(bf), *tv = pt_dump_value(tf);

@@ -391,7 +391,6 @@ static int block_pack(dv_dumpfile *f, dv_run *run)
 	delta = block - old;
 #define MOVED(ptr) ((uintptr_t)(ptr) >= (uintptr_t)old && (uintptr_t)(ptr) < (uintptr_t)old + f->block_size \
 			    ? (ptr) + delta : (ptr))
-	f->path = MOVED(f->path);
 	f->relpath = MOVED(f->relpath);
 	f->filename = MOVED(f->filename);
 	f->name = MOVED(f->name);
@@ -555,7 +554,6 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 		return dv_error_set(err, "%s: out of memory", dir);
 	f->ntags = f->nfile_tags = (uint16_t)n;
 	at = (char *)f->tags + n * sizeof(dv_file_tag);
-	f->path = at;
 	memcpy(at, dir, dl);
 	if (dn > dl)
 		at[dl] = '/';
@@ -743,7 +741,6 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 		delta = (block + old_tags + sizeof(dv_file_tag)) - (old + old_tags);
 #define MOVED(ptr) ((uintptr_t)(ptr) >= (uintptr_t)old && (uintptr_t)(ptr) < (uintptr_t)old + f->block_size \
 			    ? (ptr) + delta : (ptr))
-		f->path = MOVED(f->path);
 		f->relpath = MOVED(f->relpath);
 		f->filename = MOVED(f->filename);
 		f->name = MOVED(f->name);

@@ -420,8 +420,8 @@ static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 /* The file an error message is about: the one whose path it names. */
 static const dv_dumpfile *error_file(const dv_pair *pair)
 {
-	if (pair->base && pair->targ && strstr(pair->result->error, pair->base->path) &&
-	    !strstr(pair->result->error, pair->targ->path))
+	if (pair->base && pair->targ && strstr(pair->result->error, dv_dumpfile_path(pair->base)) &&
+	    !strstr(pair->result->error, dv_dumpfile_path(pair->targ)))
 		return pair->base;
 	return pair->targ ? pair->targ : pair->base;
 }

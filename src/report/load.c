@@ -1123,7 +1123,7 @@ static int check_runs(ld *l)
 				const dv_dumpfile *f = &runs[s]->phases[k].files[i];
 
 				total++;
-				if (stat(f->path, &st) == 0 && S_ISREG(st.st_mode))
+				if (stat(dv_dumpfile_path(f), &st) == 0 && S_ISREG(st.st_mode))
 					found++;
 				else if (!example)
 					example = f->relpath;

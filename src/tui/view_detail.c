@@ -853,7 +853,7 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 		bool file = false;
 		const dv_dumpfile *sides[2] = { p->base, p->targ };
 		for (int k = 0; k < 2; k++)
-			file |= sides[k] && !strncmp(p->result->error, sides[k]->path, strlen(sides[k]->path));
+			file |= sides[k] && !strncmp(p->result->error, dv_dumpfile_path(sides[k]), strlen(dv_dumpfile_path(sides[k])));
 		snprintf(buf, sizeof(buf), "%s: %s", file ? "unreadable" : "error", p->result->error);
 		wrapped(&c, buf, tui_draw_attr(app, CP_FAIL, A_BOLD));
 	} else if (p->result->status == DV_RESULT_SKIPPED) {

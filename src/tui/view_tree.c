@@ -188,8 +188,8 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 		const char *side = "", *reason = r->error;
 		const dv_dumpfile *sides[2] = { p->base, p->targ };
 		for (int k = 0; k < 2; k++) {
-			size_t n = sides[k] ? strlen(sides[k]->path) : 0;
-			if (n && !strncmp(r->error, sides[k]->path, n) && !strncmp(r->error + n, ": ", 2)) {
+			size_t n = sides[k] ? strlen(dv_dumpfile_path(sides[k])) : 0;
+			if (n && !strncmp(r->error, dv_dumpfile_path(sides[k]), n) && !strncmp(r->error + n, ": ", 2)) {
 				side = k ? " (target)" : " (baseline)";
 				reason = r->error + n + 2;
 				break;
