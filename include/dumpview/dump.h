@@ -40,7 +40,7 @@ typedef struct dv_file_tag {
 				  by --name-map) */
 } dv_file_tag;
 #define DV_TAG_VALUE_SHARED 0x80000000u
-#define DV_BLOCK_MAX 0x40000000u    /* a file's block is smaller (file names are far smaller) */
+#define DV_BLOCK_MAX 0x20000000u    /* a file's block is smaller (file names are far smaller) */
 #define DV_TAG_VALUE_NAME UINT32_MAX
 
 /* A listed file keeps its names and tags in one allocation, its block: the
@@ -56,8 +56,6 @@ typedef struct dv_dumpfile {
 				  (timestamps differ between runs), folder=<name> for any other;
 				  owned: the start of the block */
 	const char *name;      /* tag "name" (or the stem when absent) */
-	char *unmapped_name;   /* the name before --name-map renamed the file (name_map.h); NULL when
-				  it was not renamed, else name is allocated apart and owned */
 	int64_t step;          /* tag "step" or "forward_pass_id"; -1 when absent */
 	int64_t rank;          /* tag "rank"; -1 when absent */
 	int64_t dump_index;    /* tag "dump_index"; -1 when absent */
@@ -65,10 +63,12 @@ typedef struct dv_dumpfile {
 	int duplicate_index;   /* order among files of equal pairing tags, by dump_index, from 0 */
 	uint16_t ntags;
 	uint16_t nfile_tags;   /* tags[0 .. nfile_tags) come from the file name, the rest from folders */
-	uint32_t block_size : 30;   /* bytes of the block (< DV_BLOCK_MAX) */
+	uint32_t block_size : 29;   /* bytes of the block (< DV_BLOCK_MAX) */
 	uint32_t block_in_arena : 1; /* the block lies in its run's arena (run.c): freed with the run */
 	uint32_t name_is_stem : 1;  /* no name tag: name is the file name without ".pt" (or
 				       what --name-map made of it); read it with dv_dumpfile_stem */
+	uint32_t renamed : 1;       /* --name-map renamed it (name_map.h): name is allocated apart,
+				       the name before just ahead of it (dv_dumpfile_unmapped_name) */
 } dv_dumpfile;
 
 /* The full path, for opening: the block's strings start with it, right
@@ -76,6 +76,12 @@ typedef struct dv_dumpfile {
 static inline const char *dv_dumpfile_path(const dv_dumpfile *f)
 {
 	return (const char *)(f->tags + f->ntags);
+}
+/* The name before --name-map renamed the file, NULL when it was not: kept
+ * in the new name's allocation, just before it (not a pointer a file). */
+static inline const char *dv_dumpfile_unmapped_name(const dv_dumpfile *f)
+{
+	return f->renamed ? ((const char *const *)(const void *)f->name)[-1] : NULL;
 }
 static inline const char *dv_file_tag_key(const dv_dumpfile *f, size_t i)
 {

@@ -297,8 +297,8 @@ void dv_dumpfile_free(dv_dumpfile *f)
 {
 	/* a renamed file's name is its own allocation; the first name lies in
 	 * the block */
-	if (f->unmapped_name)
-		free((char *)f->name);
+	if (f->renamed)
+		free((char **)(uintptr_t)f->name - 1);
 	if (!f->block_in_arena)
 		free(f->tags);
 }
@@ -394,7 +394,8 @@ static int block_pack(dv_dumpfile *f, dv_run *run)
 	f->relpath = MOVED(f->relpath);
 	f->filename = MOVED(f->filename);
 	f->name = MOVED(f->name);
-	f->unmapped_name = MOVED(f->unmapped_name);
+	if (f->renamed) /* the first name, kept with the new one, may lie in the block */
+		((const char **)(uintptr_t)f->name)[-1] = MOVED(((const char **)(uintptr_t)f->name)[-1]);
 #undef MOVED
 	f->tags = (dv_file_tag *)block;
 	f->block_in_arena = 1;
@@ -744,7 +745,8 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 		f->relpath = MOVED(f->relpath);
 		f->filename = MOVED(f->filename);
 		f->name = MOVED(f->name);
-		f->unmapped_name = MOVED(f->unmapped_name);
+		if (f->renamed) /* the first name, kept with the new one, may lie in the block */
+			((const char **)(uintptr_t)f->name)[-1] = MOVED(((const char **)(uintptr_t)f->name)[-1]);
 #undef MOVED
 		memcpy(block, old, old_tags);
 		f->tags = (dv_file_tag *)block;

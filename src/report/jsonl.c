@@ -142,10 +142,10 @@ static void stats(dv_jout *out, const char *k, bool have, const dv_stats *s)
  * one); nothing otherwise. */
 static void target_name(dv_jout *out, const dv_pair *pair)
 {
-	if (!pair->targ || !pair->targ->unmapped_name)
+	if (!pair->targ || !pair->targ->renamed)
 		return;
 	key(out, "target_name");
-	dv_jout_string(out, pair->targ->unmapped_name);
+	dv_jout_string(out, dv_dumpfile_unmapped_name(pair->targ));
 }
 
 static void common_ids(dv_report *r, const dv_pair *pair)
