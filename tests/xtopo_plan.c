@@ -54,7 +54,7 @@ static int read_shard(const dv_dumpfile *f, dv_shard *sh, char **dims_text, dv_e
 	meta = pt_dump_meta(pf);
 	value = pt_dump_value(pf);
 	if (!value || value->kind != PT_TENSOR) {
-		dv_error_set(err, "%s: value is not a tensor", f->relpath);
+		dv_error_set(err, "%s: value is not a tensor", dv_dumpfile_relpath(f));
 		goto out;
 	}
 	sh->ndim = value->u.tensor.ndim;

@@ -72,7 +72,7 @@ static int open_side(const dv_phase *ph, const dv_bundle_side *bs, bool lens, si
 		meta = pt_dump_meta(s->f[i]);
 		value = pt_dump_value(s->f[i]);
 		if (!value || value->kind != PT_TENSOR) {
-			dv_error_set(err, "%s: value is not a tensor", df->relpath);
+			dv_error_set(err, "%s: value is not a tensor", dv_dumpfile_relpath(df));
 			return -1;
 		}
 		s->sh[i].rank = df->rank;

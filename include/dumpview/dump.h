@@ -49,8 +49,6 @@ typedef struct dv_file_tag {
  * it is the name: name_is_stem) and each tag's value, NUL-terminated; tag keys are numbers
  * (dv_file_tag). Kept small: a run may list hundreds of thousands. */
 typedef struct dv_dumpfile {
-	char *relpath;         /* relative to the run's root (what reports print) */
-	char *filename;        /* base name */
 	dv_file_tag *tags;     /* from the file name, plus the folder tags when a phase has several
 				  subfolders: engine=<i>, rollout=<i>, sglang_dump=<ordinal by timestamp>
 				  (timestamps differ between runs), folder=<name> for any other;
@@ -63,6 +61,9 @@ typedef struct dv_dumpfile {
 	int duplicate_index;   /* order among files of equal pairing tags, by dump_index, from 0 */
 	uint16_t ntags;
 	uint16_t nfile_tags;   /* tags[0 .. nfile_tags) come from the file name, the rest from folders */
+	/* where relpath (relative to the run's root: what reports print) and
+	 * the base name start, from the path: dv_dumpfile_relpath, _filename */
+	uint16_t relpath_at, filename_at;
 	uint32_t block_size : 29;   /* bytes of the block (< DV_BLOCK_MAX) */
 	uint32_t block_in_arena : 1; /* the block lies in its run's arena (run.c): freed with the run */
 	uint32_t name_is_stem : 1;  /* no name tag: name is the file name without ".pt" (or
@@ -79,6 +80,14 @@ static inline const char *dv_dumpfile_path(const dv_dumpfile *f)
 }
 /* The name before --name-map renamed the file, NULL when it was not: kept
  * in the new name's allocation, just before it (not a pointer a file). */
+static inline const char *dv_dumpfile_relpath(const dv_dumpfile *f)
+{
+	return dv_dumpfile_path(f) + f->relpath_at;
+}
+static inline const char *dv_dumpfile_filename(const dv_dumpfile *f)
+{
+	return dv_dumpfile_path(f) + f->filename_at;
+}
 static inline const char *dv_dumpfile_unmapped_name(const dv_dumpfile *f)
 {
 	return f->renamed ? ((const char *const *)(const void *)f->name)[-1] : NULL;

@@ -450,7 +450,7 @@ int dv_name_map_run(const dv_name_map *m, dv_run *run, const char *layer_regex, 
 
 			if (rc < 0) {
 				pcre2_code_free(layer_re);
-				return dv_error_prefix(err, "%s", run->phases[p].files[i].relpath);
+				return dv_error_prefix(err, "%s", dv_dumpfile_relpath(&run->phases[p].files[i]));
 			}
 			n += (size_t)rc;
 		}

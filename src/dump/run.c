@@ -288,9 +288,9 @@ const char *dv_dumpfile_stem(const dv_dumpfile *f, size_t *len)
 		*len = strlen(f->name);
 		return f->name;
 	}
-	fl = strlen(f->filename);
-	*len = fl > 3 && has_pt_suffix(f->filename) ? fl - 3 : fl;
-	return f->filename;
+	fl = strlen(dv_dumpfile_filename(f));
+	*len = fl > 3 && has_pt_suffix(dv_dumpfile_filename(f)) ? fl - 3 : fl;
+	return dv_dumpfile_filename(f);
 }
 
 void dv_dumpfile_free(dv_dumpfile *f)
@@ -391,8 +391,6 @@ static int block_pack(dv_dumpfile *f, dv_run *run)
 	delta = block - old;
 #define MOVED(ptr) ((uintptr_t)(ptr) >= (uintptr_t)old && (uintptr_t)(ptr) < (uintptr_t)old + f->block_size \
 			    ? (ptr) + delta : (ptr))
-	f->relpath = MOVED(f->relpath);
-	f->filename = MOVED(f->filename);
 	f->name = MOVED(f->name);
 	if (f->renamed) /* the first name, kept with the new one, may lie in the block */
 		((const char **)(uintptr_t)f->name)[-1] = MOVED(((const char **)(uintptr_t)f->name)[-1]);
@@ -550,6 +548,8 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	/* the record's narrow counts: a file name of NAME_MAX bytes is far below */
 	if (n > UINT16_MAX - MAX_DEPTH - 2 || n * sizeof(dv_file_tag) + strings >= DV_BLOCK_MAX)
 		return dv_error_set(err, "%s/%s: file name too long", dir, fname);
+	if (dn + fl + 1 > UINT16_MAX) /* relpath_at, filename_at */
+		return dv_error_set(err, "%s/%s: path too long", dir, fname);
 	f->block_size = (uint32_t)(n * sizeof(dv_file_tag) + strings);
 	if (!(f->tags = file_block(f, run, f->block_size)))
 		return dv_error_set(err, "%s: out of memory", dir);
@@ -559,11 +559,12 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	if (dn > dl)
 		at[dl] = '/';
 	at += dn;
-	f->filename = put(&at, fname, fl);
+	put(&at, fname, fl);
+	f->filename_at = (uint16_t)dn;
 	if (tail) {
-		f->relpath = f->filename - rn;
+		f->relpath_at = (uint16_t)(dn - rn);
 	} else {
-		f->relpath = at;
+		f->relpath_at = (uint16_t)(dn + fl + 1);
 		memcpy(at, reldir, rl);
 		if (rn > rl)
 			at[rl] = '/';
@@ -742,8 +743,6 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 		delta = (block + old_tags + sizeof(dv_file_tag)) - (old + old_tags);
 #define MOVED(ptr) ((uintptr_t)(ptr) >= (uintptr_t)old && (uintptr_t)(ptr) < (uintptr_t)old + f->block_size \
 			    ? (ptr) + delta : (ptr))
-		f->relpath = MOVED(f->relpath);
-		f->filename = MOVED(f->filename);
 		f->name = MOVED(f->name);
 		if (f->renamed) /* the first name, kept with the new one, may lie in the block */
 			((const char **)(uintptr_t)f->name)[-1] = MOVED(((const char **)(uintptr_t)f->name)[-1]);
@@ -861,7 +860,7 @@ static int cmp_file(const void *a, const void *b)
 		return x->rank < y->rank ? -1 : 1;
 	if ((c = strcmp(x->name, y->name)))
 		return c;
-	return strcmp(x->relpath, y->relpath);
+	return strcmp(dv_dumpfile_relpath(x), dv_dumpfile_relpath(y));
 }
 
 /* The folder the phase's files were found in: the common folder of their relpaths. */
@@ -879,10 +878,10 @@ static char *common_dir(const dv_dumpfile *files, size_t n, const char *fallback
 
 	if (!n)
 		return strdup(fallback[0] ? fallback : ".");
-	first = files[0].relpath;
+	first = dv_dumpfile_relpath(&files[0]);
 	len = dir_len(first);
 	for (size_t i = 1; i < n && len; i++) {
-		const char *p = files[i].relpath;
+		const char *p = dv_dumpfile_relpath(&files[i]);
 		size_t dl = dir_len(p), k = 0;
 
 		while (k < len && k < dl && p[k] == first[k])

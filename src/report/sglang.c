@@ -216,7 +216,7 @@ static void bundle_info(FILE *out, const dv_pair *pair)
 		fprintf(out, ":{\"num_files\":%zu,\"files\":[", n);
 		for (size_t i = 0; i < n; i++) {
 			fputs(i ? ",{\"filename\":" : "{\"filename\":", out);
-			dv_json_write_string(out, f[i]->filename);
+			dv_json_write_string(out, dv_dumpfile_filename(f[i]));
 			if (f[i]->rank >= 0)
 				fprintf(out, ",\"rank\":%lld}", (long long)f[i]->rank);
 			else

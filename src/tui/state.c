@@ -217,7 +217,7 @@ dv_regex_result tui_state_label_matches(const pcre2_code *re, bool multi_rank, c
 {
 	char label[256];
 	tui_state_label(multi_rank, p, label, sizeof(label));
-	const char *subjects[3] = { label, p->targ ? p->targ->filename : NULL, p->base ? p->base->filename : NULL };
+	const char *subjects[3] = { label, p->targ ? dv_dumpfile_filename(p->targ) : NULL, p->base ? dv_dumpfile_filename(p->base) : NULL };
 	for (int k = 0; k < 3; k++) {
 		if (!subjects[k])
 			continue;
