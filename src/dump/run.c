@@ -308,10 +308,17 @@ void dv_dumpfile_free(dv_dumpfile *f)
  * is still seen. */
 #if defined(__SANITIZE_ADDRESS__)
 #define BLOCK_ARENA 0
-#else
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BLOCK_ARENA 0
+#endif
+#endif
+#ifndef BLOCK_ARENA
 #define BLOCK_ARENA 1
 #endif
-#define BLOCK_CHUNK (256 * 1024)
+/* a chunk's allocation with malloc's header fits 64 pages: not one more
+ * page touched for 16 bytes */
+#define BLOCK_CHUNK (256 * 1024 - 32)
 
 struct dv_block_chunk {
 	struct dv_block_chunk *prev;

@@ -563,19 +563,36 @@ size_t *tui_tree_flat_pairs(const tui_tree *t, size_t *n)
 	return out;
 }
 
+/* Whether hidden differs from what the last call saw (true the first
+ * time, or out of memory), keeping it as bits (1 B a pair less). */
+static bool hidden_changed(tui_tree *t)
+{
+	size_t np = t->cmp->npairs, nw = (np + 63) / 64;
+	bool changed = !t->hidden_seen;
+
+	if (!t->hidden_seen && !(t->hidden_seen = calloc(nw ? nw : 1, sizeof(*t->hidden_seen))))
+		return true;
+	for (size_t w = 0; w < nw; w++) {
+		size_t end = (w + 1) * 64 < np ? (w + 1) * 64 : np;
+		uint64_t bits = 0;
+
+		for (size_t i = w * 64; i < end; i++)
+			bits |= (uint64_t)t->hidden[i] << (i - w * 64);
+		if (bits != t->hidden_seen[w]) {
+			t->hidden_seen[w] = bits;
+			changed = true;
+		}
+	}
+	return changed;
+}
+
 void tui_tree_rebuild(tui_tree *t)
 {
 	t->gen++;   /* hidden may have changed: the phase totals are counted again */
 	/* the chunks' totals only when it did (opening a node changes
-	 * nothing there): 300 k bytes compared, not 300 k pairs judged */
-	size_t np = t->cmp->npairs;
-	if (!t->hidden_seen || memcmp(t->hidden_seen, t->hidden, np * sizeof(*t->hidden))) {
-		if (!t->hidden_seen)
-			t->hidden_seen = malloc((np ? np : 1) * sizeof(*t->hidden_seen));
-		if (t->hidden_seen)
-			memcpy(t->hidden_seen, t->hidden, np * sizeof(*t->hidden));
+	 * nothing there): 300 k flags compared, not 300 k pairs judged */
+	if (hidden_changed(t))
 		t->hidden_gen++;
-	}
 	trow keep = { TN_PHASE, 0, 0, 0 };
 	bool have_keep = false;
 	if (t->sel < t->nrows) {
