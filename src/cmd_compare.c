@@ -119,7 +119,7 @@ static int check_output(const char *output, const dv_run *base, const dv_run *ta
 	for (int r = 0; r < 2; r++)
 		for (size_t p = 0; p < runs[r]->nphases; p++)
 			for (size_t i = 0; i < runs[r]->phases[p].nfiles; i++)
-				files[n++] = runs[r]->phases[p].files[i].path;
+				files[n++] = dv_dumpfile_path(&runs[r]->phases[p].files[i]);
 	rc = dv_output_check(output, dirs, 2, files, n, err);
 	free(files);
 	return rc;

@@ -49,7 +49,7 @@ int main(int argc, char **argv)
 			const dv_pair *p = &cmp->pairs[i];
 
 			printf("pair\t%s\t%s\t%s\t%s\t%s\t%d\t%lld\t%lld\t%d\t%d\n", ph->name, kinds[p->kind],
-			       p->base ? p->base->relpath : "-", p->targ ? p->targ->relpath : "-", p->name,
+			       p->base ? dv_dumpfile_relpath(p->base) : "-", p->targ ? dv_dumpfile_relpath(p->targ) : "-", p->name,
 			       p->layer, (long long)p->step, (long long)p->rank,
 			       p->base ? p->base->duplicate_index : -1, p->targ ? p->targ->duplicate_index : -1);
 		}

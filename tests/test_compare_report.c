@@ -129,19 +129,24 @@ static void test_csv_formula(void **state)
 }
 
 /* A comparison of every kind of pair, built by hand. */
+/* a file with no tags: its block is its path (dv_dumpfile_path) then its
+ * relpath, aligned as tags */
+#define BLOCK(str) ((dv_file_tag *)(union { dv_file_tag align; char s[sizeof(str)]; }){ .s = str }.s)
+#define FILE_AT(dir, name, rel) \
+	{ .tags = BLOCK(dir name "\0" rel), .filename_at = sizeof(dir) - 1, .relpath_at = sizeof(dir name) }
 static dv_dumpfile files[] = {
-	{ .path = "/b/inference/f1.pt", .relpath = "inference/f1.pt" },  /* 0 */
-	{ .path = "/t/inference/f1.pt", .relpath = "inference/f1.pt" },
-	{ .path = "/b/inference/f2.pt", .relpath = "inference/f2.pt" },  /* 2 */
-	{ .path = "/t/inference/f2.pt", .relpath = "inference/f2.pt" },
-	{ .path = "/b/inference/rids.pt", .relpath = "inference/rids.pt" }, /* 4 */
-	{ .path = "/t/inference/rids.pt", .relpath = "inference/rids.pt" },
-	{ .path = "/b/inference/sm.pt", .relpath = "inference/sm.pt" },  /* 6 */
-	{ .path = "/t/inference/sm.pt", .relpath = "inference/sm.pt" },
-	{ .path = "/b/inference/bad.pt", .relpath = "inference/bad.pt" }, /* 8 */
-	{ .path = "/t/inference/bad.pt", .relpath = "inference/bad, \"x\".pt" },
-	{ .path = "/t/inference/extra.pt", .relpath = "inference/extra.pt" }, /* 10 */
-	{ .path = "/b/fwd_bwd/g.pt", .relpath = "fwd_bwd/g.pt" },        /* 11 */
+	FILE_AT("/b/inference/", "f1.pt", "inference/f1.pt"),  /* 0 */
+	FILE_AT("/t/inference/", "f1.pt", "inference/f1.pt"),
+	FILE_AT("/b/inference/", "f2.pt", "inference/f2.pt"),  /* 2 */
+	FILE_AT("/t/inference/", "f2.pt", "inference/f2.pt"),
+	FILE_AT("/b/inference/", "rids.pt", "inference/rids.pt"), /* 4 */
+	FILE_AT("/t/inference/", "rids.pt", "inference/rids.pt"),
+	FILE_AT("/b/inference/", "sm.pt", "inference/sm.pt"),  /* 6 */
+	FILE_AT("/t/inference/", "sm.pt", "inference/sm.pt"),
+	FILE_AT("/b/inference/", "bad.pt", "inference/bad.pt"), /* 8 */
+	FILE_AT("/t/inference/", "bad.pt", "inference/bad, \"x\".pt"),
+	FILE_AT("/t/inference/", "extra.pt", "inference/extra.pt"), /* 10 */
+	FILE_AT("/b/fwd_bwd/", "g.pt", "fwd_bwd/g.pt"),        /* 11 */
 };
 
 static dv_phase base_phases[] = {

@@ -267,11 +267,11 @@ static void test_layout_skill(void **state)
 	assert_int_equal(run->phases[0].files[1].layer, 3);
 	assert_int_equal(run->phases[0].files[1].ntags, 5);
 	assert_int_equal(run->phases[0].files[1].nfile_tags, 5);
-	assert_string_equal(run->phases[0].files[1].relpath,
+	assert_string_equal(dv_dumpfile_relpath(&run->phases[0].files[1]),
 			    "inference/sglang_dump_1.5/step=0___rank=0___dump_index=2___name=b___layer_id=3.pt");
-	assert_string_equal(run->phases[0].files[1].path,
+	assert_string_equal(dv_dumpfile_path(&run->phases[0].files[1]),
 			    at("skill/inference/sglang_dump_1.5/step=0___rank=0___dump_index=2___name=b___layer_id=3.pt"));
-	assert_string_equal(run->phases[0].files[1].filename,
+	assert_string_equal(dv_dumpfile_filename(&run->phases[0].files[1]),
 			    "step=0___rank=0___dump_index=2___name=b___layer_id=3.pt");
 	dv_run_free(run);
 }
@@ -331,7 +331,7 @@ static void test_layout_several_sglang_dumps(void **state)
 	ph = &run->phases[0];
 	assert_int_equal(ph->nfiles, 2);
 	for (size_t i = 0; i < 2; i++) {
-		bool first = strstr(ph->files[i].relpath, "999.5") != NULL;
+		bool first = strstr(dv_dumpfile_relpath(&ph->files[i]), "999.5") != NULL;
 
 		assert_string_equal(dv_tag_get(&ph->files[i], "sglang_dump"), first ? "0" : "1");
 	}
@@ -357,30 +357,30 @@ static void test_file_block(void **state)
 		const dv_dumpfile *f = &ph->files[i];
 		bool loose = f->rank == 3;
 
-		snprintf(want, sizeof(want), "%s/%s", at("blk"), f->relpath);
-		assert_string_equal(f->path, want);
-		assert_string_equal(f->filename, strrchr(f->path, '/') + 1);
+		snprintf(want, sizeof(want), "%s/%s", at("blk"), dv_dumpfile_relpath(f));
+		assert_string_equal(dv_dumpfile_path(f), want);
+		assert_string_equal(dv_dumpfile_filename(f), strrchr(dv_dumpfile_path(f), '/') + 1);
 		{
 			size_t sl;
 			const char *stem = dv_dumpfile_stem(f, &sl);
 
-			assert_int_equal(sl + 3, strlen(f->filename));
-			assert_memory_equal(stem, f->filename, sl);
+			assert_int_equal(sl + 3, strlen(dv_dumpfile_filename(f)));
+			assert_memory_equal(stem, dv_dumpfile_filename(f), sl);
 			/* kept apart only as the name */
-			assert_true(!f->stem == (dv_tag_get(f, "name") != NULL));
+			assert_true(f->name_is_stem == (dv_tag_get(f, "name") == NULL));
 		}
-		assert_true(f->path >= (char *)f->tags && f->path < (char *)f->tags + f->block_size);
+		assert_true(dv_dumpfile_path(f) >= (char *)f->tags && dv_dumpfile_path(f) < (char *)f->tags + f->block_size);
 		assert_int_equal(f->nfile_tags, loose ? 1 : 4);
 		assert_int_equal(f->ntags, f->nfile_tags + 1);
 		if (loose) {
-			assert_string_equal(f->relpath, "inference/noname___rank=3.pt");
+			assert_string_equal(dv_dumpfile_relpath(f), "inference/noname___rank=3.pt");
 			assert_string_equal(f->name, "noname___rank=3"); /* the stem */
-			assert_ptr_equal(f->name, f->stem);
+			assert_true(f->name_is_stem);
 			assert_string_equal(dv_tag_get(f, "folder"), DV_LOOSE_FOLDER);
 		} else {
 			snprintf(want, sizeof(want), "inference/engine_%s/step=1___rank=0___name=a___layer_id=2.pt",
 				 dv_tag_get(f, "engine"));
-			assert_string_equal(f->relpath, want);
+			assert_string_equal(dv_dumpfile_relpath(f), want);
 			assert_string_equal(f->name, "a");
 			assert_int_equal(f->step, 1);
 			assert_int_equal(f->layer, 2);
@@ -451,7 +451,7 @@ static void test_layout_bare_and_descend(void **state)
 	assert_int_equal(run->nphases, 1);
 	assert_string_equal(run->phases[0].name, "inference");
 	assert_string_equal(run->phases[0].dir, "a/b/inference/sglang_dump_1");
-	assert_string_equal(run->phases[0].files[0].relpath, "a/b/inference/sglang_dump_1/dump_index=1___name=x.pt");
+	assert_string_equal(dv_dumpfile_relpath(&run->phases[0].files[0]), "a/b/inference/sglang_dump_1/dump_index=1___name=x.pt");
 	dv_run_free(run);
 
 	/* a bare folder given by its path inside a phase keeps the phase's name */
@@ -884,7 +884,7 @@ static void test_layout_stray_root_file(void **state)
 	assert_string_equal(run->phases[2].name, DV_ROOT_PHASE);
 	ph = phase_named(run, DV_ROOT_PHASE);
 	assert_int_equal(ph->nfiles, 1);
-	assert_string_equal(ph->files[0].relpath, "config.pt");
+	assert_string_equal(dv_dumpfile_relpath(&ph->files[0]), "config.pt");
 	assert_string_equal(ph->dir, ".");
 	assert_int_equal(phase_named(run, "inference")->nfiles, 1);
 	assert_int_equal(run->nproblems, 0);
@@ -952,11 +952,11 @@ static void test_pairing_empty_and_extra_folders(void **state)
 		if (p->kind == DV_PAIR_MATCHED) {
 			matched++;
 			assert_string_equal(p->base->name, p->targ->name);
-			assert_non_null(strstr(p->targ->relpath, "sglang_dump_7/"));
+			assert_non_null(strstr(dv_dumpfile_relpath(p->targ), "sglang_dump_7/"));
 		} else {
 			only_t++;
 			assert_int_equal(p->kind, DV_PAIR_TARGET_ONLY);
-			assert_non_null(strstr(p->targ->relpath, "sglang_dump_8/"));
+			assert_non_null(strstr(dv_dumpfile_relpath(p->targ), "sglang_dump_8/"));
 		}
 	}
 	assert_int_equal(matched, 2);
@@ -976,12 +976,12 @@ static void test_pairing_empty_and_extra_folders(void **state)
 	assert_int_equal(cmp->npairs, 3);
 	for (size_t i = 0; i < cmp->npairs; i++) {
 		const dv_pair *p = &cmp->pairs[i];
-		const char *slash_b = strrchr(p->base->relpath, '/'), *slash_t = strrchr(p->targ->relpath, '/');
+		const char *slash_b = strrchr(dv_dumpfile_relpath(p->base), '/'), *slash_t = strrchr(dv_dumpfile_relpath(p->targ), '/');
 
 		assert_int_equal(p->kind, DV_PAIR_MATCHED);
 		/* the same folder on both sides */
-		assert_int_equal(slash_b - p->base->relpath, slash_t - p->targ->relpath);
-		assert_memory_equal(p->base->relpath, p->targ->relpath, (size_t)(slash_b - p->base->relpath));
+		assert_int_equal(slash_b - dv_dumpfile_relpath(p->base), slash_t - dv_dumpfile_relpath(p->targ));
+		assert_memory_equal(dv_dumpfile_relpath(p->base), dv_dumpfile_relpath(p->targ), (size_t)(slash_b - dv_dumpfile_relpath(p->base)));
 	}
 	assert_false(cmp->phases[0].folders_ignored);
 	dv_comparison_free(cmp);

@@ -302,17 +302,17 @@ static void test_run(void **state)
 	files[0].layer = 3;
 	files[2].layer = 5;
 	assert_ptr_equal(files[0].name, dv_file_tag_value(&files[0], 0));
-	assert_ptr_equal(files[2].name, files[2].stem);
+	assert_true(files[2].name_is_stem);
 	assert_int_equal(dv_name_map_run(m, &run, NULL, &n, &err), 0);
 	assert_int_equal(n, 3);
 	assert_string_equal(files[0].name, "blocks.13.attn");
 	assert_ptr_equal(files[0].name, dv_file_tag_value(&files[0], 0));
-	assert_string_equal(files[0].unmapped_name, "decoder.layers.3.attn");
+	assert_string_equal(dv_dumpfile_unmapped_name(&files[0]), "decoder.layers.3.attn");
 	assert_int_equal(files[0].layer, -1);  /* "blocks" is no layer to the default regex */
 	assert_int_equal(files[1].layer, 9);   /* from its tag */
 	assert_string_equal(files[2].name, "blocks.15.x");
-	assert_ptr_equal(files[2].name, files[2].stem);
-	assert_string_equal(files[2].unmapped_name, "decoder.layers.5.x");
+	assert_true(files[2].name_is_stem);
+	assert_string_equal(dv_dumpfile_unmapped_name(&files[2]), "decoder.layers.5.x");
 	/* the layer regex of the comparison reads the new name */
 	dv_name_map_free(m);
 	m = rules("blocks\\.1=layers.", NULL);
@@ -322,7 +322,7 @@ static void test_run(void **state)
 	assert_int_equal(files[0].layer, 3);
 	assert_int_equal(files[1].layer, 9);
 	/* the first name is kept through a second renaming */
-	assert_string_equal(files[0].unmapped_name, "decoder.layers.3.attn");
+	assert_string_equal(dv_dumpfile_unmapped_name(&files[0]), "decoder.layers.3.attn");
 	for (int i = 0; i < 3; i++)
 		dv_dumpfile_free(&files[i]);
 	dv_name_map_free(m);

@@ -23,7 +23,7 @@
 #define STATS_BYTES 80
 #define DESC_BYTES 16
 #define PAIR_BYTES 96
-#define DUMPFILE_BYTES 96
+#define DUMPFILE_BYTES 64
 
 _Static_assert(sizeof(dv_pair_result) <= RESULT_BYTES, "dv_pair_result grew: it is kept for every pair");
 _Static_assert(sizeof(dv_logical_result) <= LOGICAL_BYTES, "dv_logical_result grew: it is kept for every pair");

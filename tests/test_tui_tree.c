@@ -112,6 +112,14 @@ static void test_groups_in_execution_order(void **state)
 	assert_string_equal(label, "layer 2");
 	tui_tree_group_label(&app->tree, ph->first_group, label, sizeof(label));
 	assert_string_equal(label, "(no layer)");
+	/* every pair's group (found, not kept) holds it and lies in its phase */
+	for (size_t i = 0; i < app->cmp->npairs; i++) {
+		size_t g = tui_tree_group_of_pair(&app->tree, i);
+		const tgroup *gr = &app->tree.groups[g];
+		assert_true(g < app->tree.ngroups);
+		assert_true(gr->first <= i && i < gr->first + gr->count);
+		assert_int_equal(gr->phase, app->cmp->pairs[i].phase);
+	}
 	close_app(app);
 }
 
@@ -143,7 +151,7 @@ static void test_aggregates_and_first_divergence(void **state)
 	assert_int_equal(fd->layer, 2);
 	assert_string_equal(app->cmp->phases[fd->phase].name, "inference");
 	/* Worst of layer 2 in inference is mlp_output's 0.0316. */
-	tui_tree_agg_group(&app->tree, app->tree.group_of_pair[first_div], &a);
+	tui_tree_agg_group(&app->tree, tui_tree_group_of_pair(&app->tree, first_div), &a);
 	assert_int_equal(a.failed, 2);
 	assert_true(fabs(a.worst - 0.03162228104648879) < 1e-9);
 	/* A looser threshold moves the first divergence nowhere else but counts fewer failures. */
@@ -188,7 +196,7 @@ static void test_repeated_tags_are_passes(void **state)
 		const dv_pair *p = &app->cmp->pairs[i];
 		if (strcmp(p->name, "dup"))
 			continue;
-		size_t g = app->tree.group_of_pair[i];
+		size_t g = tui_tree_group_of_pair(&app->tree, i);
 		char label[64];
 		tui_tree_group_label(&app->tree, g, label, sizeof(label));
 		assert_int_equal(app->tree.groups[g].pass, (int)seen);
@@ -215,7 +223,7 @@ static void test_sorts_and_filter(void **state)
 	/* Within a group, rel_diff never increases. */
 	for (size_t i = 1; i < n; i++) {
 		const dv_pair *a = &app->cmp->pairs[flat[i - 1]], *b = &app->cmp->pairs[flat[i]];
-		if (app->tree.group_of_pair[flat[i]] == app->tree.group_of_pair[flat[i - 1]] &&
+		if (tui_tree_group_of_pair(&app->tree, flat[i]) == tui_tree_group_of_pair(&app->tree, flat[i - 1]) &&
 		    a->result->status == DV_RESULT_COMPARED && b->result->status == DV_RESULT_COMPARED)
 			assert_true(a->result->rel_diff >= b->result->rel_diff);
 	}
@@ -224,7 +232,7 @@ static void test_sorts_and_filter(void **state)
 	app->tree.sort = SORT_NAME;
 	flat = tui_tree_flat_pairs(&app->tree, &n);
 	for (size_t i = 1; i < n; i++)
-		if (app->tree.group_of_pair[flat[i]] == app->tree.group_of_pair[flat[i - 1]])
+		if (tui_tree_group_of_pair(&app->tree, flat[i]) == tui_tree_group_of_pair(&app->tree, flat[i - 1]))
 			assert_true(strcmp(app->cmp->pairs[flat[i - 1]].name, app->cmp->pairs[flat[i]].name) <= 0);
 	free(flat);
 	app->tree.sort = SORT_EXEC;

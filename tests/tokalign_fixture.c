@@ -59,12 +59,12 @@ static int load_rows(const dv_phase *ph, const char *name, int layer, rows **out
 
 		if (strcmp(df->name, name) || df->layer != layer || df->rank > 0)
 			continue;
-		if (!(f = pt_open(df->path, err)))
+		if (!(f = pt_open(dv_dumpfile_path(df), err)))
 			return -1;
 		v = pt_dump_value(f);
 		if (!v || v->kind != PT_TENSOR || v->u.tensor.ndim < 1) {
 			pt_close(f);
-			return dv_error_set(err, "%s: not a tensor", df->path);
+			return dv_error_set(err, "%s: not a tensor", dv_dumpfile_path(df));
 		}
 		*out = realloc(*out, (*nout + 1) * sizeof(**out));
 		r = &(*out)[(*nout)++];

@@ -18,7 +18,7 @@
 static bool is_megatron(const dv_dumpfile *f, void *ctx)
 {
 	dv_error err = {{0}};
-	pt_file *pf = pt_open(f->path, &err);
+	pt_file *pf = pt_open(dv_dumpfile_path(f), &err);
 	const pt_obj *m;
 	bool yes;
 
@@ -43,7 +43,7 @@ static void print_shape(int ndim, const int64_t *shape)
  * *dims_text (malloc'd). -1 with err. */
 static int read_shard(const dv_dumpfile *f, dv_shard *sh, char **dims_text, dv_error *err)
 {
-	pt_file *pf = pt_open(f->path, err);
+	pt_file *pf = pt_open(dv_dumpfile_path(f), err);
 	const pt_obj *meta, *dims, *value;
 	int rc = -1;
 
@@ -54,7 +54,7 @@ static int read_shard(const dv_dumpfile *f, dv_shard *sh, char **dims_text, dv_e
 	meta = pt_dump_meta(pf);
 	value = pt_dump_value(pf);
 	if (!value || value->kind != PT_TENSOR) {
-		dv_error_set(err, "%s: value is not a tensor", f->relpath);
+		dv_error_set(err, "%s: value is not a tensor", dv_dumpfile_relpath(f));
 		goto out;
 	}
 	sh->ndim = value->u.tensor.ndim;

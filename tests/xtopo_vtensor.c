@@ -67,12 +67,12 @@ static int open_side(const dv_phase *ph, const dv_bundle_side *bs, bool lens, si
 		const dv_dumpfile *df = &ph->files[st->rows[i]];
 		const pt_obj *meta, *dims, *value;
 
-		if (!(s->f[i] = pt_open(df->path, err)))
+		if (!(s->f[i] = pt_open(dv_dumpfile_path(df), err)))
 			return -1;
 		meta = pt_dump_meta(s->f[i]);
 		value = pt_dump_value(s->f[i]);
 		if (!value || value->kind != PT_TENSOR) {
-			dv_error_set(err, "%s: value is not a tensor", df->relpath);
+			dv_error_set(err, "%s: value is not a tensor", dv_dumpfile_relpath(df));
 			return -1;
 		}
 		s->sh[i].rank = df->rank;

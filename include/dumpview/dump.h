@@ -40,26 +40,20 @@ typedef struct dv_file_tag {
 				  by --name-map) */
 } dv_file_tag;
 #define DV_TAG_VALUE_SHARED 0x80000000u
+#define DV_BLOCK_MAX 0x20000000u    /* a file's block is smaller (file names are far smaller) */
 #define DV_TAG_VALUE_NAME UINT32_MAX
 
 /* A listed file keeps its names and tags in one allocation, its block: the
  * tags array (where the block starts: tags points at it), then path
- * (relpath and filename are its tails when they can be), stem (only when it
- * is the name) and each tag's value, NUL-terminated; tag keys are numbers
+ * (relpath and filename are its tails when they can be), the stem (only when
+ * it is the name: name_is_stem) and each tag's value, NUL-terminated; tag keys are numbers
  * (dv_file_tag). Kept small: a run may list hundreds of thousands. */
 typedef struct dv_dumpfile {
-	char *path;            /* full path, for opening */
-	char *relpath;         /* relative to the run's root (what reports print) */
-	char *filename;        /* base name */
 	dv_file_tag *tags;     /* from the file name, plus the folder tags when a phase has several
 				  subfolders: engine=<i>, rollout=<i>, sglang_dump=<ordinal by timestamp>
 				  (timestamps differ between runs), folder=<name> for any other;
 				  owned: the start of the block */
 	const char *name;      /* tag "name" (or the stem when absent) */
-	char *stem;            /* file name without ".pt" when it is the name (no name tag), else
-				  NULL: read it with dv_dumpfile_stem */
-	char *unmapped_name;   /* the name before --name-map renamed the file (name_map.h); NULL when
-				  it was not renamed, else name is allocated apart and owned */
 	int64_t step;          /* tag "step" or "forward_pass_id"; -1 when absent */
 	int64_t rank;          /* tag "rank"; -1 when absent */
 	int64_t dump_index;    /* tag "dump_index"; -1 when absent */
@@ -67,9 +61,37 @@ typedef struct dv_dumpfile {
 	int duplicate_index;   /* order among files of equal pairing tags, by dump_index, from 0 */
 	uint16_t ntags;
 	uint16_t nfile_tags;   /* tags[0 .. nfile_tags) come from the file name, the rest from folders */
-	uint32_t block_size;   /* bytes of the block */
+	/* where relpath (relative to the run's root: what reports print) and
+	 * the base name start, from the path: dv_dumpfile_relpath, _filename */
+	uint16_t relpath_at, filename_at;
+	uint32_t block_size : 29;   /* bytes of the block (< DV_BLOCK_MAX) */
+	uint32_t block_in_arena : 1; /* the block lies in its run's arena (run.c): freed with the run */
+	uint32_t name_is_stem : 1;  /* no name tag: name is the file name without ".pt" (or
+				       what --name-map made of it); read it with dv_dumpfile_stem */
+	uint32_t renamed : 1;       /* --name-map renamed it (name_map.h): name is allocated apart,
+				       the name before just ahead of it (dv_dumpfile_unmapped_name) */
 } dv_dumpfile;
 
+/* The full path, for opening: the block's strings start with it, right
+ * after the tags (not kept apart: 8 B a file). */
+static inline const char *dv_dumpfile_path(const dv_dumpfile *f)
+{
+	return (const char *)(f->tags + f->ntags);
+}
+/* The name before --name-map renamed the file, NULL when it was not: kept
+ * in the new name's allocation, just before it (not a pointer a file). */
+static inline const char *dv_dumpfile_relpath(const dv_dumpfile *f)
+{
+	return dv_dumpfile_path(f) + f->relpath_at;
+}
+static inline const char *dv_dumpfile_filename(const dv_dumpfile *f)
+{
+	return dv_dumpfile_path(f) + f->filename_at;
+}
+static inline const char *dv_dumpfile_unmapped_name(const dv_dumpfile *f)
+{
+	return f->renamed ? ((const char *const *)(const void *)f->name)[-1] : NULL;
+}
 static inline const char *dv_file_tag_key(const dv_dumpfile *f, size_t i)
 {
 	return dv_key_name(f->tags[i].key);
@@ -114,6 +136,7 @@ typedef struct dv_run {
 	uint32_t *tag_key_ids; /* their dv_key_id */
 	size_t ntag_keys;
 	struct dv_run_values **tag_values; /* DV_RUN_TAG_KEYS: each key's recent values (run.c) */
+	struct dv_block_chunk *blocks; /* its files' blocks, packed (run.c) */
 } dv_run;
 
 typedef struct dv_run_opts {
@@ -151,9 +174,9 @@ void dv_run_free(dv_run *run);
 int dv_dumpfile_init(dv_dumpfile *f, const char *root, const char *relpath, const pcre2_code *layer_re,
 		     dv_error *err);
 void dv_dumpfile_free(dv_dumpfile *f);
-/* The file name without ".pt" (f->stem when kept; a renamed stem as the
- * name map left it): *len bytes from the pointer, NUL-terminated only when
- * it is f->stem. */
+/* The file name without ".pt" (the name when name_is_stem; a renamed stem
+ * as the name map left it): *len bytes from the pointer, NUL-terminated
+ * only when it is the name. */
 const char *dv_dumpfile_stem(const dv_dumpfile *f, size_t *len);
 
 /* File-name tags: split the stem on "___", each part on its first "=";

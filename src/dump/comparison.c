@@ -1336,7 +1336,7 @@ uint64_t dv_comparison_pairing_hash(const dv_comparison *cmp)
 			const dv_dumpfile *const *f = dv_pair_files(p, side, &nf);
 
 			for (size_t j = 0; j < nf; j++)
-				h = fnv_str(h, f[j]->relpath);
+				h = fnv_str(h, dv_dumpfile_relpath(f[j]));
 			h = fnv_str(h, "|");
 		}
 	}

@@ -25,7 +25,7 @@ static const char *const side_label[2] = {"baseline", "target"};
 static bool file_is_megatron(const dv_dumpfile *f)
 {
 	dv_error err;
-	pt_file *pf = pt_open(f->path, &err);
+	pt_file *pf = pt_open(dv_dumpfile_path(f), &err);
 	bool yes;
 
 	if (!pf)
@@ -316,7 +316,7 @@ static int file_dims(const dv_logical_ctx *ctx, const dv_pair *pair, int which, 
 
 		if (d) {
 			if (strlen(d->u.str.data) != d->u.str.len)
-				return dv_error_set(err, "%s: dims holds a NUL byte", lf->df->relpath);
+				return dv_error_set(err, "%s: dims holds a NUL byte", dv_dumpfile_relpath(lf->df));
 			text = d->u.str.data;
 		}
 	}
@@ -327,13 +327,13 @@ static int file_dims(const dv_logical_ctx *ctx, const dv_pair *pair, int which, 
 		char why[DV_ERROR_MAX];
 
 		snprintf(why, sizeof(why), "%s", err->msg);
-		return dv_error_set(err, "%s: dims '%s': %s", lf->df->relpath, text, why);
+		return dv_error_set(err, "%s: dims '%s': %s", dv_dumpfile_relpath(lf->df), text, why);
 	}
 	if (dv_dims_check_rank(lf->dims, lf->t->ndim, err) < 0) {
 		char why[DV_ERROR_MAX];
 
 		snprintf(why, sizeof(why), "%s", err->msg);
-		return dv_error_set(err, "%s: %s", lf->df->relpath, why);
+		return dv_error_set(err, "%s: %s", dv_dumpfile_relpath(lf->df), why);
 	}
 	return 0;
 }
@@ -361,13 +361,13 @@ static int side_load(const dv_pair *pair, int which, lside *s, pt_file **pre, dv
 		if (n == 1 && pre && *pre) {
 			lf->f = *pre;
 			*pre = NULL;
-		} else if (!(lf->f = pt_open(files[i]->path, err))) {
+		} else if (!(lf->f = pt_open(dv_dumpfile_path(files[i]), err))) {
 			return -1;
 		}
 		v = pt_dump_value(lf->f);
 		if (!v || v->kind != PT_TENSOR)
 			return dv_error_set(err, "%s: the value is a %s, not a tensor, in a tensor of %zu files",
-					    files[i]->relpath, v ? pt_kind_name(v->kind) : "nothing", n);
+					    dv_dumpfile_relpath(files[i]), v ? pt_kind_name(v->kind) : "nothing", n);
 		lf->t = &v->u.tensor;
 		if (pt_tensor_check(lf->f, lf->t, err) < 0)
 			return -1;
@@ -378,10 +378,10 @@ static int side_load(const dv_pair *pair, int which, lside *s, pt_file **pre, dv
 			char why[DV_ERROR_MAX];
 
 			snprintf(why, sizeof(why), "%s", err->msg);
-			return dv_error_set(err, "%s: %s", files[i]->relpath, why);
+			return dv_error_set(err, "%s: %s", dv_dumpfile_relpath(files[i]), why);
 		}
 		dv_vsource_pt(&lf->src, &lf->sctx, lf->f, lf->t);
-		lf->src.name = files[i]->relpath;
+		lf->src.name = dv_dumpfile_relpath(files[i]);
 	}
 	s->dims = s->files[0].dims;
 	s->dims_text = s->files[0].dims_text;
@@ -408,7 +408,7 @@ int dv_thd_seq_lens(const dv_phase *ph, int64_t step, int64_t **lens, size_t *nl
 	}
 	if (best) {
 		bool cu = !strcmp(best->name, "cu_seqlens_q");
-		pt_file *f = pt_open(best->path, err);
+		pt_file *f = pt_open(dv_dumpfile_path(best), err);
 		const pt_obj *v = f ? pt_dump_value(f) : NULL;
 		double *x = NULL;
 		int64_t n;
@@ -971,7 +971,7 @@ static dv_logical_view *view_open(const dv_pair *pair, pt_file **pre, bool *skip
 		st->map_raw = st->read_raw ? stream_map_raw : NULL;
 		st->map_fault = stream_map_fault;
 		st->ctx = v->s[k].vt;
-		st->name = v->s[k].files[0].df->relpath;
+		st->name = dv_dumpfile_relpath(v->s[k].files[0].df);
 	}
 	return v;
 fail:
@@ -1288,7 +1288,7 @@ int dv_logical_compute(dv_pair *pair, const dv_metrics_opts *opts)
 	}
 	/* the common case costs what it did: one file a side without dims is
 	 * compared as two files */
-	if (!(bf = pt_open(pair->base->path, &err)) || !(tf = pt_open(pair->targ->path, &err)))
+	if (!(bf = pt_open(dv_dumpfile_path(pair->base), &err)) || !(tf = pt_open(dv_dumpfile_path(pair->targ), &err)))
 		goto fail;
 	{
 		const pt_obj *bv = pt_dump_value(bf), *tv = pt_dump_value(tf);

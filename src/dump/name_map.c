@@ -392,32 +392,38 @@ int dv_name_map_apply(const dv_name_map *m, const char *name, char **out, dv_err
 
 static int map_file(const dv_name_map *m, dv_dumpfile *f, const pcre2_code *layer_re, dv_error *err)
 {
-	char *mapped;
-	const char *v;
-	size_t tag = f->ntags;
+	char *mapped, **held;
+	const char *v, *unmapped = dv_dumpfile_unmapped_name(f);
+	size_t tag = f->ntags, ml;
 	int rc = dv_name_map_apply(m, f->name, &mapped, err);
 
 	if (rc <= 0)
 		return rc;
+	/* the new name with the first one just before it */
+	ml = strlen(mapped);
+	if (!(held = malloc(sizeof(*held) + ml + 1))) {
+		free(mapped);
+		return dv_error_set(err, "out of memory");
+	}
+	memcpy(held + 1, mapped, ml + 1);
+	free(mapped);
 	for (size_t i = 0; i < f->ntags && tag == f->ntags; i++)
 		if (dv_file_tag_value(f, i) == f->name)
 			tag = i;
 	if (tag < f->ntags) {
 		/* the name tag's value is the file's name from now on */
-		if (f->unmapped_name)
-			free((char *)f->name);
-		else
-			f->unmapped_name = (char *)dv_file_tag_value(f, tag);
+		if (!unmapped)
+			unmapped = dv_file_tag_value(f, tag);
 		f->tags[tag].value = DV_TAG_VALUE_NAME;
-	} else {
+	} else if (!unmapped) {
 		/* no name tag: the name is the stem */
-		if (f->unmapped_name)
-			free(f->stem);
-		else
-			f->unmapped_name = f->stem;
-		f->stem = mapped;
+		unmapped = f->name;
 	}
-	f->name = mapped;
+	if (f->renamed)
+		free((char **)(uintptr_t)f->name - 1);
+	held[0] = (char *)(uintptr_t)unmapped;
+	f->name = (char *)(held + 1);
+	f->renamed = 1;
 	/* a layer from a tag stays; one read from the name is read again */
 	v = dv_tag_get(f, "layer_id");
 	if (!v)
@@ -444,7 +450,7 @@ int dv_name_map_run(const dv_name_map *m, dv_run *run, const char *layer_regex, 
 
 			if (rc < 0) {
 				pcre2_code_free(layer_re);
-				return dv_error_prefix(err, "%s", run->phases[p].files[i].relpath);
+				return dv_error_prefix(err, "%s", dv_dumpfile_relpath(&run->phases[p].files[i]));
 			}
 			n += (size_t)rc;
 		}
@@ -463,7 +469,7 @@ typedef struct use_item {
 
 static const char *own_name(const dv_dumpfile *f)
 {
-	return f->unmapped_name ? f->unmapped_name : f->name;
+	return f->renamed ? dv_dumpfile_unmapped_name(f) : f->name;
 }
 
 static int cmp_item_name(const void *a, const void *b)

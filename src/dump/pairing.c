@@ -232,7 +232,7 @@ static int cmp_keyed(const void *a, const void *b)
 		return x->file->duplicate_index < y->file->duplicate_index ? -1 : 1;
 	if (x->file->dump_index != y->file->dump_index)
 		return x->file->dump_index < y->file->dump_index ? -1 : 1;
-	return strcmp(x->file->relpath, y->file->relpath);
+	return strcmp(dv_dumpfile_relpath(x->file), dv_dumpfile_relpath(y->file));
 }
 
 /* One side's keys: own copies live packed in buf (a phase's keys at once,
@@ -402,7 +402,7 @@ static int cmp_pair(const void *a, const void *b)
 		return c;
 	if (x->kind != y->kind)
 		return (int)x->kind - (int)y->kind;
-	return strcmp(fx->relpath, fy->relpath);
+	return strcmp(dv_dumpfile_relpath(fx), dv_dumpfile_relpath(fy));
 }
 
 typedef struct pair_vec {
@@ -432,7 +432,7 @@ static int keep(const pcre2_code *filter, const dv_pair *p)
 {
 	if (!filter)
 		return 1;
-	switch (dv_regex_test(filter, pair_file(p)->filename)) {
+	switch (dv_regex_test(filter, dv_dumpfile_filename(pair_file(p)))) {
 	case DV_REGEX_MATCH: return 1;
 	case DV_REGEX_NOMATCH: return 0;
 	default: return -2;
@@ -599,7 +599,7 @@ static int cmp_grouped(const void *a, const void *b)
 		return x->file->rank < y->file->rank ? -1 : 1;
 	if (x->file->dump_index != y->file->dump_index)
 		return x->file->dump_index < y->file->dump_index ? -1 : 1;
-	return strcmp(x->file->relpath, y->file->relpath);
+	return strcmp(dv_dumpfile_relpath(x->file), dv_dumpfile_relpath(y->file));
 }
 
 /* Replaces each file's own key by its logical tensor's key (after

@@ -284,22 +284,128 @@ const char *dv_dumpfile_stem(const dv_dumpfile *f, size_t *len)
 {
 	size_t fl;
 
-	if (f->stem) {
-		*len = strlen(f->stem);
-		return f->stem;
+	if (f->name_is_stem) {
+		*len = strlen(f->name);
+		return f->name;
 	}
-	fl = strlen(f->filename);
-	*len = fl > 3 && has_pt_suffix(f->filename) ? fl - 3 : fl;
-	return f->filename;
+	fl = strlen(dv_dumpfile_filename(f));
+	*len = fl > 3 && has_pt_suffix(dv_dumpfile_filename(f)) ? fl - 3 : fl;
+	return dv_dumpfile_filename(f);
 }
 
 void dv_dumpfile_free(dv_dumpfile *f)
 {
 	/* a renamed file's name is its own allocation; the first name lies in
 	 * the block */
-	if (f->unmapped_name)
-		free((char *)f->name);
-	free(f->tags);
+	if (f->renamed)
+		free((char **)(uintptr_t)f->name - 1);
+	if (!f->block_in_arena)
+		free(f->tags);
+}
+
+/* A listed file's block is packed in its run's arena: no allocator header
+ * or rounding a file (~15 B). Under ASan each is its own malloc, so misuse
+ * is still seen. */
+#if defined(__SANITIZE_ADDRESS__)
+#define BLOCK_ARENA 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BLOCK_ARENA 0
+#endif
+#endif
+#ifndef BLOCK_ARENA
+#define BLOCK_ARENA 1
+#endif
+/* a chunk's allocation with malloc's header fits 64 pages: not one more
+ * page touched for 16 bytes */
+#define BLOCK_CHUNK (256 * 1024 - 32)
+
+struct dv_block_chunk {
+	struct dv_block_chunk *prev;
+	size_t used, size;
+	_Alignas(dv_file_tag) char data[];
+};
+
+/* Where the arena stood, to give back what was allocated after it. */
+typedef struct block_mark {
+	struct dv_block_chunk *chunk;
+	size_t used;
+} block_mark;
+
+static void *block_alloc(dv_run *run, size_t size)
+{
+	struct dv_block_chunk *c = run->blocks;
+	void *at;
+
+	size = (size + _Alignof(dv_file_tag) - 1) & ~(size_t)(_Alignof(dv_file_tag) - 1);
+	if (!c || c->size - c->used < size) {
+		size_t cap = size > BLOCK_CHUNK - sizeof(*c) ? size : BLOCK_CHUNK - sizeof(*c);
+
+		if (!(c = malloc(sizeof(*c) + cap)))
+			return NULL;
+		c->prev = run->blocks;
+		c->used = 0;
+		c->size = cap;
+		run->blocks = c;
+	}
+	at = c->data + c->used;
+	c->used += size;
+	return at;
+}
+
+static block_mark block_mark_of(const dv_run *run)
+{
+	return (block_mark){run->blocks, run->blocks ? run->blocks->used : 0};
+}
+
+static void block_rewind(dv_run *run, block_mark m)
+{
+	while (run->blocks && run->blocks != m.chunk) {
+		struct dv_block_chunk *prev = run->blocks->prev;
+
+		free(run->blocks);
+		run->blocks = prev;
+	}
+	if (run->blocks)
+		run->blocks->used = m.used;
+}
+
+static void blocks_free(dv_run *run)
+{
+	block_rewind(run, (block_mark){NULL, 0});
+}
+
+/* A file's block, in the run's arena when there is one. */
+static dv_file_tag *file_block(dv_dumpfile *f, dv_run *run, size_t size)
+{
+	if (BLOCK_ARENA && run) {
+		f->block_in_arena = 1;
+		return block_alloc(run, size);
+	}
+	f->block_in_arena = 0;
+	return malloc(size);
+}
+
+/* Moves a file's block (malloc'd) into the run's arena as it is. */
+static int block_pack(dv_dumpfile *f, dv_run *run)
+{
+	char *old = (char *)f->tags, *block;
+	ptrdiff_t delta;
+
+	if (f->block_in_arena || !(block = block_alloc(run, f->block_size)))
+		return f->block_in_arena ? 0 : -1;
+	memcpy(block, old, f->block_size);
+	delta = block - old;
+#define MOVED(ptr) ((uintptr_t)(ptr) >= (uintptr_t)old && (uintptr_t)(ptr) < (uintptr_t)old + f->block_size \
+			    ? (ptr) + delta : (ptr))
+	f->name = MOVED(f->name);
+	if (f->renamed) /* the first name, kept with the new one, may lie in the block */
+		((const char **)(uintptr_t)f->name)[-1] = MOVED(((const char **)(uintptr_t)f->name)[-1]);
+#undef MOVED
+	f->tags = (dv_file_tag *)block;
+	f->block_in_arena = 1;
+	free(old);
+	return 0;
 }
 
 /* Whether path_join(reldir, fname) is a tail of path_join(dir, fname).
@@ -416,7 +522,7 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	size_t dl = strlen(dir), rl = strlen(reldir), n = 0, strings, kl, vl;
 	size_t dn = dl ? dl + (dir[dl - 1] != '/') : 0, rn = rl ? rl + (reldir[rl - 1] != '/') : 0;
 	bool tail = rel_is_tail(dir, reldir), has_name = false;
-	const char *p, *k, *v;
+	const char *p, *k, *v, *stem = NULL;
 	char *at;
 	uint32_t keys[16], values[16];
 	/* the first 16 tags' parts, not parsed twice */
@@ -447,23 +553,25 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	if (!has_name)
 		strings += sl + 1;
 	/* the record's narrow counts: a file name of NAME_MAX bytes is far below */
-	if (n > UINT16_MAX - MAX_DEPTH - 2 || n * sizeof(dv_file_tag) + strings >= DV_TAG_VALUE_SHARED)
+	if (n > UINT16_MAX - MAX_DEPTH - 2 || n * sizeof(dv_file_tag) + strings >= DV_BLOCK_MAX)
 		return dv_error_set(err, "%s/%s: file name too long", dir, fname);
+	if (dn + fl + 1 > UINT16_MAX) /* relpath_at, filename_at */
+		return dv_error_set(err, "%s/%s: path too long", dir, fname);
 	f->block_size = (uint32_t)(n * sizeof(dv_file_tag) + strings);
-	if (!(f->tags = malloc(f->block_size)))
+	if (!(f->tags = file_block(f, run, f->block_size)))
 		return dv_error_set(err, "%s: out of memory", dir);
 	f->ntags = f->nfile_tags = (uint16_t)n;
 	at = (char *)f->tags + n * sizeof(dv_file_tag);
-	f->path = at;
 	memcpy(at, dir, dl);
 	if (dn > dl)
 		at[dl] = '/';
 	at += dn;
-	f->filename = put(&at, fname, fl);
+	put(&at, fname, fl);
+	f->filename_at = (uint16_t)dn;
 	if (tail) {
-		f->relpath = f->filename - rn;
+		f->relpath_at = (uint16_t)(dn - rn);
 	} else {
-		f->relpath = at;
+		f->relpath_at = (uint16_t)(dn + fl + 1);
 		memcpy(at, reldir, rl);
 		if (rn > rl)
 			at[rl] = '/';
@@ -471,7 +579,7 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 		put(&at, fname, fl);
 	}
 	if (!has_name)
-		f->stem = put(&at, fname, sl);
+		stem = put(&at, fname, sl);
 	n = 0;
 	/* the first tag of each special key, as dv_tag_get would find it */
 	const char *name = NULL, *step = NULL, *fwd = NULL, *rank = NULL, *dump_index = NULL, *layer_id = NULL,
@@ -495,7 +603,8 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 
 		f->tags[n].key = n < 16 ? keys[n] : intern_key(run, k, kl, n, &slot);
 		if (f->tags[n].key == DV_KEY_NONE) {
-			free(f->tags);
+			if (!f->block_in_arena)
+				free(f->tags);
 			memset(f, 0, sizeof(*f));
 			return dv_error_set(err, "%s: out of memory", dir);
 		}
@@ -525,9 +634,8 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 			*special = dv_file_tag_value(f, n);
 	}
 
-	f->name = name;
-	if (!f->name)
-		f->name = f->stem;
+	f->name = name ? name : stem;
+	f->name_is_stem = !name;
 	f->step = parse_i64(step ? step : fwd);
 	f->rank = parse_i64(rank);
 	f->dump_index = parse_i64(dump_index);
@@ -634,7 +742,7 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 		char *block, *old = (char *)f->tags, *at;
 		ptrdiff_t delta;
 
-		if (size >= DV_TAG_VALUE_SHARED || !(block = malloc(size)))
+		if (size >= DV_BLOCK_MAX || !(block = malloc(size)))
 			return dv_error_set(err, "%s: out of memory", pb->root);
 		/* the strings move as one: every pointer into them moves by delta,
 		 * every value's offset by one tag */
@@ -642,12 +750,9 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 		delta = (block + old_tags + sizeof(dv_file_tag)) - (old + old_tags);
 #define MOVED(ptr) ((uintptr_t)(ptr) >= (uintptr_t)old && (uintptr_t)(ptr) < (uintptr_t)old + f->block_size \
 			    ? (ptr) + delta : (ptr))
-		f->path = MOVED(f->path);
-		f->relpath = MOVED(f->relpath);
-		f->filename = MOVED(f->filename);
-		f->stem = MOVED(f->stem);
 		f->name = MOVED(f->name);
-		f->unmapped_name = MOVED(f->unmapped_name);
+		if (f->renamed) /* the first name, kept with the new one, may lie in the block */
+			((const char **)(uintptr_t)f->name)[-1] = MOVED(((const char **)(uintptr_t)f->name)[-1]);
 #undef MOVED
 		memcpy(block, old, old_tags);
 		f->tags = (dv_file_tag *)block;
@@ -660,7 +765,9 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 		f->tags[f->nfile_tags].key = id;
 		f->tags[f->nfile_tags].value = (uint32_t)(put(&at, val, vl) - block);
 		f->ntags++;
-		free(old);
+		if (!f->block_in_arena)
+			free(old); /* else read_folder packs the files again */
+		f->block_in_arena = 0;
 		f->block_size = (uint32_t)size;
 	}
 	return 0;
@@ -676,6 +783,7 @@ static int read_folder(phase_builder *pb, const char *dir, const char *reldir, i
 	strvec pts = {0}, dirs = {0};
 	size_t first = pb->n, nloose, nused = 0, *ends = NULL;
 	bool *used = NULL, oom = false;
+	block_mark mark = block_mark_of(pb->w->run);
 	struct stat st;
 	dv_error lerr = {{0}};
 	int rc;
@@ -729,6 +837,14 @@ static int read_folder(phase_builder *pb, const char *dir, const char *reldir, i
 			rc = insert_folder_tag(pb, from, ends[i], key, val, err);
 			from = ends[i];
 		}
+		/* every file listed here got its own larger block: what the arena
+		 * holds since the mark is theirs and no longer used */
+		if (!rc && nused && BLOCK_ARENA) {
+			block_rewind(pb->w->run, mark);
+			for (size_t i = first; i < pb->n && !rc; i++)
+				if (block_pack(&pb->files[i], pb->w->run))
+					rc = dv_error_set(err, "%s: out of memory", dir);
+		}
 	}
 	free(ends);
 	free(used);
@@ -751,7 +867,7 @@ static int cmp_file(const void *a, const void *b)
 		return x->rank < y->rank ? -1 : 1;
 	if ((c = strcmp(x->name, y->name)))
 		return c;
-	return strcmp(x->relpath, y->relpath);
+	return strcmp(dv_dumpfile_relpath(x), dv_dumpfile_relpath(y));
 }
 
 /* The folder the phase's files were found in: the common folder of their relpaths. */
@@ -769,10 +885,10 @@ static char *common_dir(const dv_dumpfile *files, size_t n, const char *fallback
 
 	if (!n)
 		return strdup(fallback[0] ? fallback : ".");
-	first = files[0].relpath;
+	first = dv_dumpfile_relpath(&files[0]);
 	len = dir_len(first);
 	for (size_t i = 1; i < n && len; i++) {
-		const char *p = files[i].relpath;
+		const char *p = dv_dumpfile_relpath(&files[i]);
 		size_t dl = dir_len(p), k = 0;
 
 		while (k < len && k < dl && p[k] == first[k])
@@ -1191,6 +1307,7 @@ void dv_run_free(dv_run *run)
 	for (size_t i = 0; run->tag_values && i < DV_RUN_TAG_KEYS; i++)
 		free(run->tag_values[i]);
 	free(run->tag_values);
+	blocks_free(run);
 	free(run->root);
 	free(run->spec);
 	free(run);

@@ -11,7 +11,7 @@
 static void read_file(const dv_dumpfile *f, dv_file_summary *m)
 {
 	dv_error err = {{0}};
-	pt_file *pf = pt_open(f->path, &err);
+	pt_file *pf = pt_open(dv_dumpfile_path(f), &err);
 	const pt_obj *v;
 
 	memset(m, 0, sizeof(*m));

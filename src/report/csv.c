@@ -90,8 +90,8 @@ void dv_csv_write_pair(FILE *out, const dv_comparison *cmp, const dv_pair *pair,
 	str_field(out, pair->name);
 	int_field(out, pair->rank);
 	int_field(out, pair->step);
-	str_field(out, pair->base ? pair->base->relpath : NULL);
-	str_field(out, pair->targ ? pair->targ->relpath : NULL);
+	str_field(out, pair->base ? dv_dumpfile_relpath(pair->base) : NULL);
+	str_field(out, pair->targ ? dv_dumpfile_relpath(pair->targ) : NULL);
 	desc_fields(out, pair, done);
 	num(out, m, res->rel_diff);
 	num(out, m, res->max_abs_diff);

@@ -96,7 +96,7 @@ void dv_info_text_phase(FILE *out, const dv_run *run, const dv_phase_summary *s)
 		const dv_file_summary *m = &s->files[i];
 
 		fputs("    ", out);
-		dv_term_fputs(f->filename, out);
+		dv_term_fputs(dv_dumpfile_filename(f), out);
 		fputs("\n      ", out);
 		for (size_t t = 0; t < f->ntags; t++) {
 			fputs(t ? "  " : "", out);
@@ -167,7 +167,7 @@ void dv_info_jsonl_phase(FILE *out, const dv_run *run, const dv_phase_summary *s
 		fputs(",\"phase\":", out);
 		dv_json_write_string(out, ph->name);
 		fputs(",\"file\":", out);
-		dv_json_write_string(out, f->relpath);
+		dv_json_write_string(out, dv_dumpfile_relpath(f));
 		fputs(",\"tags\":{", out);
 		for (size_t t = 0; t < f->ntags; t++) {
 			if (t)
@@ -208,7 +208,7 @@ void dv_info_jsonl_phase(FILE *out, const dv_run *run, const dv_phase_summary *s
 		fputs(",\"phase\":", out);
 		dv_json_write_string(out, ph->name);
 		fputs(",\"file\":", out);
-		dv_json_write_string(out, ph->files[i].relpath);
+		dv_json_write_string(out, dv_dumpfile_relpath(&ph->files[i]));
 		fputs(",\"message\":", out);
 		dv_json_write_string(out, s->files[i].error);
 		fputs("}\n", out);

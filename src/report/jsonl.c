@@ -142,10 +142,10 @@ static void stats(dv_jout *out, const char *k, bool have, const dv_stats *s)
  * one); nothing otherwise. */
 static void target_name(dv_jout *out, const dv_pair *pair)
 {
-	if (!pair->targ || !pair->targ->unmapped_name)
+	if (!pair->targ || !pair->targ->renamed)
 		return;
 	key(out, "target_name");
-	dv_jout_string(out, pair->targ->unmapped_name);
+	dv_jout_string(out, dv_dumpfile_unmapped_name(pair->targ));
 }
 
 static void common_ids(dv_report *r, const dv_pair *pair)
@@ -159,9 +159,9 @@ static void common_ids(dv_report *r, const dv_pair *pair)
 	key(r->jout, "step");
 	int_or_null(r->jout, pair->step);
 	key(r->jout, "baseline");
-	str_or_null(r->jout, pair->base ? pair->base->relpath : NULL);
+	str_or_null(r->jout, pair->base ? dv_dumpfile_relpath(pair->base) : NULL);
 	key(r->jout, "target");
-	str_or_null(r->jout, pair->targ ? pair->targ->relpath : NULL);
+	str_or_null(r->jout, pair->targ ? dv_dumpfile_relpath(pair->targ) : NULL);
 	target_name(r->jout, pair);
 }
 
@@ -175,7 +175,7 @@ static void files_list(dv_jout *out, const dv_pair *pair, int side)
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			dv_jout_putc(out, ',');
-		dv_jout_string(out, f[i]->relpath);
+		dv_jout_string(out, dv_dumpfile_relpath(f[i]));
 	}
 	dv_jout_putc(out, ']');
 }
@@ -232,7 +232,7 @@ static void logical_fields(dv_jout *out, const dv_pair *pair)
 	key(out, "max_abs_diff_shard");
 	if (lr && lr->has_shard) {
 		dv_jout_lit(out, "{\"file\":");
-		dv_jout_string(out, lr->shard_file->relpath);
+		dv_jout_string(out, dv_dumpfile_relpath(lr->shard_file));
 		key(out, "rank");
 		int_or_null(out, lr->shard_rank);
 		key(out, "coord");
@@ -420,8 +420,8 @@ static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 /* The file an error message is about: the one whose path it names. */
 static const dv_dumpfile *error_file(const dv_pair *pair)
 {
-	if (pair->base && pair->targ && strstr(pair->result->error, pair->base->path) &&
-	    !strstr(pair->result->error, pair->targ->path))
+	if (pair->base && pair->targ && strstr(pair->result->error, dv_dumpfile_path(pair->base)) &&
+	    !strstr(pair->result->error, dv_dumpfile_path(pair->targ)))
 		return pair->base;
 	return pair->targ ? pair->targ : pair->base;
 }
@@ -437,7 +437,7 @@ static void pair_records(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		key(out, "side");
 		dv_jout_string(out, base ? "baseline" : "target");
 		key(out, "file");
-		dv_jout_string(out, base ? pair->base->relpath : pair->targ->relpath);
+		dv_jout_string(out, base ? dv_dumpfile_relpath(pair->base) : dv_dumpfile_relpath(pair->targ));
 		key(out, "name");
 		dv_jout_string(out, pair->name);
 		target_name(out, pair);
@@ -472,9 +472,9 @@ static void pair_records(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		key(out, "step");
 		int_or_null(out, pair->step);
 		key(out, "baseline");
-		dv_jout_string(out, pair->base->relpath);
+		dv_jout_string(out, dv_dumpfile_relpath(pair->base));
 		key(out, "target");
-		dv_jout_string(out, pair->targ->relpath);
+		dv_jout_string(out, dv_dumpfile_relpath(pair->targ));
 		target_name(out, pair);
 		files_fields(out, pair);
 		dv_jout_lit(out, "}\n");
@@ -484,7 +484,7 @@ static void pair_records(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 	if (atomic_load(&pair->state) == DV_PAIR_DONE && pair->result->status == DV_RESULT_ERROR) {
 		begin(r, "error", pair);
 		key(out, "file");
-		dv_jout_string(out, error_file(pair)->relpath);
+		dv_jout_string(out, dv_dumpfile_relpath(error_file(pair)));
 		key(out, "message");
 		dv_jout_string(out, pair->result->error);
 		dv_jout_lit(out, "}\n");
@@ -519,7 +519,7 @@ static void locator(dv_report *r, ptrdiff_t index)
 	key(out, "step");
 	int_or_null(out, p->step);
 	key(out, "target");
-	dv_jout_string(out, p->targ->relpath);
+	dv_jout_string(out, dv_dumpfile_relpath(p->targ));
 	metric(out, "rel_diff", dv_report_has_metrics(p), p->result->rel_diff);
 	dv_jout_putc(out, '}');
 }

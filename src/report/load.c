@@ -313,7 +313,13 @@ static int cmp_strp(const void *a, const void *b)
 
 static int cmp_file_rel(const void *a, const void *b)
 {
-	return strcmp(((const dv_dumpfile *)a)->relpath, ((const dv_dumpfile *)b)->relpath);
+	return strcmp(dv_dumpfile_relpath(a), dv_dumpfile_relpath(b));
+}
+
+/* bsearch's: a relative path against a file */
+static int cmp_rel_file(const void *rel, const void *f)
+{
+	return strcmp(rel, dv_dumpfile_relpath(f));
 }
 
 /* The runs from the paths collected: one phase a side per comparison phase
@@ -382,9 +388,7 @@ static const dv_phase *run_phase(const dv_run *run, const char *name)
 
 static const dv_dumpfile *find_file(const dv_phase *ph, const char *rel)
 {
-	dv_dumpfile key = {.relpath = (char *)rel};
-
-	return ph ? bsearch(&key, ph->files, ph->nfiles, sizeof(key), cmp_file_rel) : NULL;
+	return ph ? bsearch(rel, ph->files, ph->nfiles, sizeof(dv_dumpfile), cmp_rel_file) : NULL;
 }
 
 /* ---- pass 2: pairs ---- */
@@ -555,10 +559,10 @@ static int logical(ld *l, const dv_json *o, dv_pair *p)
 		if (!(lr->shard_coord = dv_intern_dims(v, n)))
 			return bad(l, "out of memory");
 		for (size_t i = 0; i < nt && !lr->shard_file; i++)
-			if (!strcmp(tf[i]->relpath, file))
+			if (!strcmp(dv_dumpfile_relpath(tf[i]), file))
 				lr->shard_file = tf[i];
 		for (size_t i = 0; i < nb && !lr->shard_file; i++)
-			if (!strcmp(bf[i]->relpath, file))
+			if (!strcmp(dv_dumpfile_relpath(bf[i]), file))
 				lr->shard_file = bf[i];
 		if (!lr->shard_file)
 			return bad(l, "max_abs_diff_shard: '%s' is not a file of the pair", file);
@@ -687,7 +691,7 @@ static int pair_record(ld *l, const dv_json *o, int type, dv_pair *p, const dv_d
 		path_list(l, o, "files", &lists[s]);
 		if (bind_files(l, lists[s], rph[s], slot, s ? &p->ntarg : &p->nbase))
 			return -1;
-		if (strcmp(slot[0]->relpath, file))
+		if (strcmp(dv_dumpfile_relpath(slot[0]), file))
 			return bad(l, "'file' is not the first of 'files'");
 		p->kind = s ? DV_PAIR_TARGET_ONLY : DV_PAIR_BASELINE_ONLY;
 		(s ? &p->targ : &p->base)[0] = slot[0];
@@ -707,7 +711,7 @@ static int pair_record(ld *l, const dv_json *o, int type, dv_pair *p, const dv_d
 		p->kind = DV_PAIR_MATCHED;
 		p->base = slot[0];
 		p->targ = slot[p->nbase];
-		if (strcmp(p->base->relpath, base) || strcmp(p->targ->relpath, targ))
+		if (strcmp(dv_dumpfile_relpath(p->base), base) || strcmp(dv_dumpfile_relpath(p->targ), targ))
 			return bad(l, "'baseline' / 'target' are not the first of their files");
 	}
 	p->name = NULL;
@@ -829,7 +833,7 @@ static ptrdiff_t locate(ld *l, const dv_json *loc, const char *k)
 		const dv_pair *p = &cmp->pairs[i];
 
 		if (p->targ && !strcmp(cmp->phases[p->phase].name, phase) && !strcmp(p->name, name) &&
-		    !strcmp(p->targ->relpath, target))
+		    !strcmp(dv_dumpfile_relpath(p->targ), target))
 			return (ptrdiff_t)i;
 	}
 	return bad(l, "'%s' names no pair of the report (%s, %s)", k, phase, target), -2;
@@ -1123,10 +1127,10 @@ static int check_runs(ld *l)
 				const dv_dumpfile *f = &runs[s]->phases[k].files[i];
 
 				total++;
-				if (stat(f->path, &st) == 0 && S_ISREG(st.st_mode))
+				if (stat(dv_dumpfile_path(f), &st) == 0 && S_ISREG(st.st_mode))
 					found++;
 				else if (!example)
-					example = f->relpath;
+					example = dv_dumpfile_relpath(f);
 			}
 		d->missing_files += total - found;
 		if (total && !found)

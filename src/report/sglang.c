@@ -216,7 +216,7 @@ static void bundle_info(FILE *out, const dv_pair *pair)
 		fprintf(out, ":{\"num_files\":%zu,\"files\":[", n);
 		for (size_t i = 0; i < n; i++) {
 			fputs(i ? ",{\"filename\":" : "{\"filename\":", out);
-			dv_json_write_string(out, f[i]->filename);
+			dv_json_write_string(out, dv_dumpfile_filename(f[i]));
 			if (f[i]->rank >= 0)
 				fprintf(out, ",\"rank\":%lld}", (long long)f[i]->rank);
 			else
@@ -324,7 +324,7 @@ static void skip_record(dv_report *r, const dv_pair *pair, const char *reason, c
 static void non_tensor_record(dv_report *r, const dv_pair *pair)
 {
 	char *text[2] = { NULL, NULL }, *type[2] = { NULL, NULL };
-	const char *paths[2] = { pair->base->path, pair->targ->path };
+	const char *paths[2] = { dv_dumpfile_path(pair->base), dv_dumpfile_path(pair->targ) };
 	dv_error err;
 	bool failed = false;
 	FILE *out = r->out;

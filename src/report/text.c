@@ -142,7 +142,7 @@ static void side_line(dv_report *r, const dv_pair *pair, int side)
 	size_t n;
 	const dv_dumpfile *const *f = dv_pair_files(pair, side, &n);
 
-	dv_term_fprintf(r->out, "%s=%s", side ? "target" : "baseline", f[0]->relpath);
+	dv_term_fprintf(r->out, "%s=%s", side ? "target" : "baseline", dv_dumpfile_relpath(f[0]));
 	if (n > 1) {
 		bool ranks = false, steps = false;
 
@@ -217,7 +217,7 @@ static void logical_tail(dv_report *r, const dv_pair *pair)
 			dv_fmt_double(b, sizeof(b), q->max_abs_diff), dv_fmt_double(c, sizeof(c), q->mean_abs_diff));
 	}
 	if (lr->has_shard && pair->result->status == DV_RESULT_COMPARED && pair->result->max_abs_diff > 0) {
-		dv_term_fprintf(r->out, "max_abs_diff lies in target=%s", lr->shard_file->relpath);
+		dv_term_fprintf(r->out, "max_abs_diff lies in target=%s", dv_dumpfile_relpath(lr->shard_file));
 		fprintf(r->out, " (rank %" PRId64 ") at coord=%s", lr->shard_rank,
 			dv_fmt_shape(coord, sizeof(coord), lr->shard_ndim, lr->shard_coord));
 		if (lr->nshard_ranks) {
@@ -247,8 +247,8 @@ static void text_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 		size_t n;
 
 		dv_pair_files(pair, base ? 0 : 1, &n);
-		dv_term_fprintf(out, "Skip: %s=%s", base ? "baseline" : "target", base ? pair->base->relpath :
-				pair->targ->relpath);
+		dv_term_fprintf(out, "Skip: %s=%s", base ? "baseline" : "target", base ? dv_dumpfile_relpath(pair->base) :
+				dv_dumpfile_relpath(pair->targ));
 		if (n > 1)
 			fprintf(out, " and %zu more", n - 1);
 		fprintf(out, " (no %s)\n\n", base ? "target" : "baseline");
@@ -334,7 +334,7 @@ static void text_finish(dv_report *r, const char *diagnosis)
 		else if (p->result->error[0])
 			dv_term_fprintf(out, ": %s", p->result->error);
 		fputc('\n', out);
-		dv_term_fprintf(out, "  target=%s\n", p->targ->relpath);
+		dv_term_fprintf(out, "  target=%s\n", dv_dumpfile_relpath(p->targ));
 	}
 	{
 		ptrdiff_t k = dv_first_replica_mismatch(r->cmp);

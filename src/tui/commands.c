@@ -58,7 +58,7 @@ static ptrdiff_t flat_position(tui_app *app, const size_t *flat, size_t n, bool 
 			*on_pair = true;
 			return (ptrdiff_t)k;
 		}
-		if (row->kind == TN_GROUP && app->tree.group_of_pair[flat[k]] == row->group)
+		if (row->kind == TN_GROUP && flat[k] - app->tree.groups[row->group].first < app->tree.groups[row->group].count)
 			return (ptrdiff_t)k;
 		if (row->kind == TN_PHASE && p->phase == row->phase)
 			return (ptrdiff_t)k;

@@ -30,7 +30,7 @@ void tui_state_pair_path(tui_app *app, size_t pair, char *buf, size_t size)
 {
 	const dv_pair *p = &app->cmp->pairs[pair];
 	char g[128], t[256];
-	tui_tree_group_label(&app->tree, app->tree.group_of_pair[pair], g, sizeof(g));
+	tui_tree_group_label(&app->tree, tui_tree_group_of_pair(&app->tree, pair), g, sizeof(g));
 	tui_state_tensor_label(app, p, t, sizeof(t));
 	snprintf(buf, size, "%s / %s / %s", app->cmp->phases[p->phase].name, g, t);
 }
@@ -143,7 +143,7 @@ void tui_state_open_first_div(tui_app *app, bool select)
 		return;
 	size_t pair = (size_t)app->first_div;
 	if (app->tree.hidden[pair]) {
-		size_t g = app->tree.group_of_pair[pair];
+		size_t g = tui_tree_group_of_pair(&app->tree, pair);
 		app->tree.phases[app->tree.groups[g].phase].open = true;
 		tui_state_rebuild(app);
 		return;
@@ -151,7 +151,7 @@ void tui_state_open_first_div(tui_app *app, bool select)
 	if (select) {
 		tui_state_select_pair(app, pair);
 	} else {
-		size_t g = app->tree.group_of_pair[pair];
+		size_t g = tui_tree_group_of_pair(&app->tree, pair);
 		app->tree.groups[g].open = true;
 		app->tree.phases[app->tree.groups[g].phase].open = true;
 		tui_state_rebuild(app);
@@ -217,7 +217,7 @@ dv_regex_result tui_state_label_matches(const pcre2_code *re, bool multi_rank, c
 {
 	char label[256];
 	tui_state_label(multi_rank, p, label, sizeof(label));
-	const char *subjects[3] = { label, p->targ ? p->targ->filename : NULL, p->base ? p->base->filename : NULL };
+	const char *subjects[3] = { label, p->targ ? dv_dumpfile_filename(p->targ) : NULL, p->base ? dv_dumpfile_filename(p->base) : NULL };
 	for (int k = 0; k < 3; k++) {
 		if (!subjects[k])
 			continue;

@@ -19,11 +19,10 @@ int tui_tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
 	t->cmp = cmp;
 	t->phases = calloc(cmp->nphases ? cmp->nphases : 1, sizeof(*t->phases));
 	t->groups = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(*t->groups));
-	t->group_of_pair = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(size_t));
 	t->hidden = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(bool));
 	t->order = calloc(cmp->npairs ? cmp->npairs : 1, sizeof(size_t));
 	t->pmemo = calloc(cmp->nphases ? cmp->nphases : 1, sizeof(*t->pmemo));
-	if (!t->phases || !t->groups || !t->group_of_pair || !t->hidden || !t->order || !t->pmemo) {
+	if (!t->phases || !t->groups || !t->hidden || !t->order || !t->pmemo) {
 		tui_tree_free(t);
 		return dv_error_set(err, "out of memory building the tree");
 	}
@@ -57,7 +56,6 @@ int tui_tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
 				last->open = false;
 			}
 			last->count++;
-			t->group_of_pair[i] = t->ngroups - 1;
 		}
 		ph->ngroups = t->ngroups - ph->first_group;
 	}
@@ -67,6 +65,23 @@ int tui_tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err)
 	if (g)
 		t->groups = g;
 	return 0;
+}
+
+size_t tui_tree_group_of_pair(const tui_tree *t, size_t pair)
+{
+	/* the groups' ranges follow one another in pair order, phase after
+	 * phase, and cover every pair: the last starting at or before it */
+	size_t lo = 0, hi = t->ngroups;
+
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->groups[mid].first <= pair)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 int tui_tree_adopt(tui_tree *t, dv_comparison *cmp, dv_error *err)
@@ -173,7 +188,6 @@ void tui_tree_free(tui_tree *t)
 {
 	free(t->phases);
 	free(t->groups);
-	free(t->group_of_pair);
 	free(t->hidden);
 	free(t->rows);
 	free(t->order);
@@ -549,19 +563,36 @@ size_t *tui_tree_flat_pairs(const tui_tree *t, size_t *n)
 	return out;
 }
 
+/* Whether hidden differs from what the last call saw (true the first
+ * time, or out of memory), keeping it as bits (1 B a pair less). */
+static bool hidden_changed(tui_tree *t)
+{
+	size_t np = t->cmp->npairs, nw = (np + 63) / 64;
+	bool changed = !t->hidden_seen;
+
+	if (!t->hidden_seen && !(t->hidden_seen = calloc(nw ? nw : 1, sizeof(*t->hidden_seen))))
+		return true;
+	for (size_t w = 0; w < nw; w++) {
+		size_t end = (w + 1) * 64 < np ? (w + 1) * 64 : np;
+		uint64_t bits = 0;
+
+		for (size_t i = w * 64; i < end; i++)
+			bits |= (uint64_t)t->hidden[i] << (i - w * 64);
+		if (bits != t->hidden_seen[w]) {
+			t->hidden_seen[w] = bits;
+			changed = true;
+		}
+	}
+	return changed;
+}
+
 void tui_tree_rebuild(tui_tree *t)
 {
 	t->gen++;   /* hidden may have changed: the phase totals are counted again */
 	/* the chunks' totals only when it did (opening a node changes
-	 * nothing there): 300 k bytes compared, not 300 k pairs judged */
-	size_t np = t->cmp->npairs;
-	if (!t->hidden_seen || memcmp(t->hidden_seen, t->hidden, np * sizeof(*t->hidden))) {
-		if (!t->hidden_seen)
-			t->hidden_seen = malloc((np ? np : 1) * sizeof(*t->hidden_seen));
-		if (t->hidden_seen)
-			memcpy(t->hidden_seen, t->hidden, np * sizeof(*t->hidden));
+	 * nothing there): 300 k flags compared, not 300 k pairs judged */
+	if (hidden_changed(t))
 		t->hidden_gen++;
-	}
 	trow keep = { TN_PHASE, 0, 0, 0 };
 	bool have_keep = false;
 	if (t->sel < t->nrows) {
@@ -632,7 +663,7 @@ ptrdiff_t tui_tree_open_pair(tui_tree *t, size_t pair)
 {
 	if (pair >= t->cmp->npairs || t->hidden[pair])
 		return -1;
-	size_t g = t->group_of_pair[pair];
+	size_t g = tui_tree_group_of_pair(t, pair);
 	t->groups[g].open = true;
 	t->phases[t->groups[g].phase].open = true;
 	tui_tree_rebuild(t);

@@ -14,13 +14,13 @@ typedef enum tnode_kind { TN_PHASE, TN_GROUP, TN_TENSOR } tnode_kind;
 
 /* A layer group: a run of consecutive pairs (in execution order) of one
  * layer (or of no layer) within a phase. */
-typedef struct tgroup {
+typedef struct tgroup {   /* laid out without holes: 48 B, one per few pairs */
 	size_t phase;
-	int layer;              /* -1: no layer */
 	int64_t step;           /* for the label when a phase has several steps */
 	size_t first, count;    /* pairs[first .. first+count) */
-	bool backward;          /* gradients (grad__*): the backward pass's run of a layer */
+	int layer;              /* -1: no layer */
 	int pass;               /* duplicate_index of its files: the micro-batch, from 0 */
+	bool backward;          /* gradients (grad__*): the backward pass's run of a layer */
 	bool open;
 } tgroup;
 
@@ -75,7 +75,7 @@ typedef struct tui_tree {
 	tseg *segs;             /* the phases' chunks, phase after phase (NULL until
 				   counted, or when the comparison keeps no chunk keys) */
 	size_t *phase_seg;      /* cmp->nphases: each phase's first in segs */
-	bool *hidden_seen;      /* hidden as the last rebuild saw it */
+	uint64_t *hidden_seen;  /* hidden as the last rebuild saw it, a bit a pair */
 	unsigned hidden_gen;    /* bumped by a rebuild that found hidden changed */
 	unsigned gen;           /* bumped by every rebuild (filters change hidden) */
 	bool agg_stale;         /* a phase total drawn was up to AGG_STALE_MS old: draw again */
@@ -83,7 +83,6 @@ typedef struct tui_tree {
 	tphase *phases;         /* cmp->nphases */
 	tgroup *groups;
 	size_t ngroups;
-	size_t *group_of_pair;  /* npairs */
 	bool *hidden;           /* npairs: filtered out */
 	trow *rows;             /* the visible rows */
 	size_t nrows, rows_cap;
@@ -94,6 +93,9 @@ typedef struct tui_tree {
 } tui_tree;
 
 int tui_tree_init(tui_tree *t, dv_comparison *cmp, dv_error *err);
+/* The group holding a pair (< cmp->npairs): found among the groups' ranges,
+ * not kept a pair. */
+size_t tui_tree_group_of_pair(const tui_tree *t, size_t pair);
 void tui_tree_free(tui_tree *t);
 /* The tree over cmp, a comparison whose first phases and pairs are those of
  * t's (the runs listed further): open flags, hidden pairs, the sort and the

@@ -649,7 +649,7 @@ static void side_files(dctx *c, const dv_pair *p, int side)
 	const dv_dumpfile *first = side ? p->targ : p->base;
 	char buf[1024];
 	if (n <= 1) {
-		snprintf(buf, sizeof(buf), "%s%s", side ? "target:   " : "baseline: ", first ? first->relpath : "(none)");
+		snprintf(buf, sizeof(buf), "%s%s", side ? "target:   " : "baseline: ", first ? dv_dumpfile_relpath(first) : "(none)");
 		line(c, buf, A_NORMAL);
 		return;
 	}
@@ -657,7 +657,7 @@ static void side_files(dctx *c, const dv_pair *p, int side)
 	for (size_t i = 0; i < n && k < sizeof(buf); i++)
 		k += (size_t)snprintf(buf + k, sizeof(buf) - k, " %lld", (long long)f[i]->rank);
 	if (k < sizeof(buf))
-		snprintf(buf + k, sizeof(buf) - k, "; the first: %s", first ? first->relpath : "(none)");
+		snprintf(buf + k, sizeof(buf) - k, "; the first: %s", first ? dv_dumpfile_relpath(first) : "(none)");
 	wrapped(c, buf, A_NORMAL);
 }
 
@@ -712,7 +712,7 @@ static void draw_logical(dctx *c, const dv_pair *p)
 				k += (size_t)snprintf(buf + k, sizeof(buf) - k, " %lld", (long long)lr->shard_ranks[i]);
 		}
 		wrapped(c, buf, A_NORMAL);
-		snprintf(buf, sizeof(buf), "          %s", lr->shard_file->relpath);
+		snprintf(buf, sizeof(buf), "          %s", dv_dumpfile_relpath(lr->shard_file));
 		wrapped(c, buf, A_NORMAL);
 	}
 }
@@ -853,7 +853,7 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 		bool file = false;
 		const dv_dumpfile *sides[2] = { p->base, p->targ };
 		for (int k = 0; k < 2; k++)
-			file |= sides[k] && !strncmp(p->result->error, sides[k]->path, strlen(sides[k]->path));
+			file |= sides[k] && !strncmp(p->result->error, dv_dumpfile_path(sides[k]), strlen(dv_dumpfile_path(sides[k])));
 		snprintf(buf, sizeof(buf), "%s: %s", file ? "unreadable" : "error", p->result->error);
 		wrapped(&c, buf, tui_draw_attr(app, CP_FAIL, A_BOLD));
 	} else if (p->result->status == DV_RESULT_SKIPPED) {

@@ -188,8 +188,8 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 		const char *side = "", *reason = r->error;
 		const dv_dumpfile *sides[2] = { p->base, p->targ };
 		for (int k = 0; k < 2; k++) {
-			size_t n = sides[k] ? strlen(sides[k]->path) : 0;
-			if (n && !strncmp(r->error, sides[k]->path, n) && !strncmp(r->error + n, ": ", 2)) {
+			size_t n = sides[k] ? strlen(dv_dumpfile_path(sides[k])) : 0;
+			if (n && !strncmp(r->error, dv_dumpfile_path(sides[k]), n) && !strncmp(r->error + n, ": ", 2)) {
 				side = k ? " (target)" : " (baseline)";
 				reason = r->error + n + 2;
 				break;
@@ -279,7 +279,7 @@ static void tree_draw(tui_app *app, tui_rect r, bool focused)
 		app->tree_view.top = t->nrows > (size_t)r.h ? t->nrows - (size_t)r.h : 0;
 
 	ptrdiff_t fd = app->first_div;
-	size_t fd_group = fd >= 0 ? t->group_of_pair[fd] : (size_t)-1;
+	size_t fd_group = fd >= 0 ? tui_tree_group_of_pair(t, (size_t)fd) : (size_t)-1;
 	size_t fd_phase = fd >= 0 ? app->cmp->pairs[fd].phase : (size_t)-1;
 	for (int i = 0; i < r.h; i++) {
 		size_t ri = app->tree_view.top + (size_t)i;
