@@ -386,6 +386,24 @@ static dv_file_tag *file_block(dv_dumpfile *f, dv_run *run, size_t size)
 	return malloc(size);
 }
 
+/* The pointers into a file's block (f->block_size bytes at old) after its
+ * strings moved by delta: the name and, for a renamed file, the first name
+ * kept just before it (either may lie outside the block). */
+static const char *moved_ptr(const char *p, const char *old, size_t size, ptrdiff_t delta)
+{
+	return (uintptr_t)p >= (uintptr_t)old && (uintptr_t)p < (uintptr_t)old + size ? p + delta : p;
+}
+
+static void block_strings_moved(dv_dumpfile *f, const char *old, ptrdiff_t delta)
+{
+	f->name = moved_ptr(f->name, old, f->block_size, delta);
+	if (f->renamed) {
+		const char **first = (const char **)(uintptr_t)f->name - 1;
+
+		*first = moved_ptr(*first, old, f->block_size, delta);
+	}
+}
+
 /* Moves a file's block (malloc'd) into the run's arena as it is. */
 static int block_pack(dv_dumpfile *f, dv_run *run)
 {
@@ -396,12 +414,7 @@ static int block_pack(dv_dumpfile *f, dv_run *run)
 		return f->block_in_arena ? 0 : -1;
 	memcpy(block, old, f->block_size);
 	delta = block - old;
-#define MOVED(ptr) ((uintptr_t)(ptr) >= (uintptr_t)old && (uintptr_t)(ptr) < (uintptr_t)old + f->block_size \
-			    ? (ptr) + delta : (ptr))
-	f->name = MOVED(f->name);
-	if (f->renamed) /* the first name, kept with the new one, may lie in the block */
-		((const char **)(uintptr_t)f->name)[-1] = MOVED(((const char **)(uintptr_t)f->name)[-1]);
-#undef MOVED
+	block_strings_moved(f, old, delta);
 	f->tags = (dv_file_tag *)block;
 	f->block_in_arena = 1;
 	free(old);
@@ -748,12 +761,7 @@ static int insert_folder_tag(phase_builder *pb, size_t from, size_t to, const ch
 		 * every value's offset by one tag */
 		memcpy(block + old_tags + sizeof(dv_file_tag), old + old_tags, old_strings);
 		delta = (block + old_tags + sizeof(dv_file_tag)) - (old + old_tags);
-#define MOVED(ptr) ((uintptr_t)(ptr) >= (uintptr_t)old && (uintptr_t)(ptr) < (uintptr_t)old + f->block_size \
-			    ? (ptr) + delta : (ptr))
-		f->name = MOVED(f->name);
-		if (f->renamed) /* the first name, kept with the new one, may lie in the block */
-			((const char **)(uintptr_t)f->name)[-1] = MOVED(((const char **)(uintptr_t)f->name)[-1]);
-#undef MOVED
+		block_strings_moved(f, old, delta);
 		memcpy(block, old, old_tags);
 		f->tags = (dv_file_tag *)block;
 		for (size_t t = 0; t < f->ntags; t++)
