@@ -33,6 +33,12 @@ int pt_raw_read(pt_file *f, uint64_t off, void *out, size_t len)
 		memcpy(out, f->buf + off, len);
 		return 0;
 	}
+	/* the header, the pickle and the first records' local headers lie in
+	 * the bytes the scan's first read got */
+	if (off + len <= f->headlen) {
+		memcpy(out, f->head + off, len);
+		return 0;
+	}
 	for (size_t got = 0; got < len;) {
 		ssize_t n = pread(f->fd, (char *)out + got, len - got, (off_t)(off + got));
 		if (n < 0 && errno == EINTR)
