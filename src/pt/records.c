@@ -670,8 +670,16 @@ int pt_record_map(pt_file *f, pt_record *r, uint64_t off, size_t len, const uint
 	rec_end = r->offset + r->size;
 	start = a - a % (uint64_t)page;
 	end = start + PT_MAP_WINDOW > b ? start + PT_MAP_WINDOW : b;
+	/* ending where a read of len bytes ends: reads in steps of len then
+	 * map the next window from about where they go on, not from a read
+	 * back (a file's bytes mapped twice, and one window more a file) */
+	if (len && end > b)
+		end = a + (end - a) / len * len;
 	if (end > rec_end)
 		end = rec_end > b ? rec_end : b;
+	/* a rest of the record under half a window goes with this one */
+	if (rec_end - end < PT_MAP_WINDOW / 2)
+		end = rec_end;
 	if (atomic_fetch_add(&map_bytes, (size_t)(end - start)) + (end - start) > map_budget()) {
 		atomic_fetch_sub(&map_bytes, (size_t)(end - start));
 		return 0;
