@@ -1063,6 +1063,11 @@ static int open_path(const char *path, int flags)
 /* A scan's files are small, mostly: one read into a buffer of this size
  * says the file's size by coming back short, without an fstat. */
 #define PT_READ_GUESS ((size_t)64 << 10)
+/* after a file larger than that, this much: a large file's header, pickle
+ * and first local headers, without copying 64 KiB of its data (a scan's
+ * large files come in runs: a shard set, a step's tensors) */
+#define PT_READ_GUESS_AFTER_LARGE ((size_t)4 << 10)
+static _Thread_local bool last_was_large;
 
 /* The scan's way (pt_reuse on): the whole file in one pread, no fstat. A
  * regular file's read comes back short only at its end; nothing, an error
@@ -1078,19 +1083,21 @@ static pt_file *open_read_once(const char *path, const pt_limits *limits, bool *
 	pt_file *f;
 	dv_error ignored;
 	ssize_t got;
+	size_t want;
 
 	*big = false;
 	if (!pt_reuse_on() || !(f = pt_file_new(path, limits)))
 		return NULL;
 	f->fd = open_path(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (f->fd < 0 || !(f->own_buf = pt_reuse_buf(PT_READ_GUESS, &f->own_cap)))
+	want = last_was_large ? PT_READ_GUESS_AFTER_LARGE : PT_READ_GUESS;
+	if (f->fd < 0 || !(f->own_buf = pt_reuse_buf(want, &f->own_cap)))
 		goto fail;
 	do
-		got = pread(f->fd, f->own_buf, f->own_cap, 0);
+		got = pread(f->fd, f->own_buf, want, 0);
 	while (got < 0 && errno == EINTR);
 	if (got <= 0)
 		goto fail;
-	if ((size_t)got >= f->own_cap) {
+	if ((size_t)got >= want) {
 		f->head = f->own_buf;
 		f->head_cap = f->own_cap;
 		f->headlen = (size_t)got;
@@ -1099,6 +1106,7 @@ static pt_file *open_read_once(const char *path, const pt_limits *limits, bool *
 		*big = true;
 		return f;
 	}
+	last_was_large = false;
 	f->buflen = (uint64_t)got;
 	f->buf = f->own_buf;
 	if (open_container(f, f->buf, f->buflen < 64 ? f->buflen : 64, &ignored))
@@ -1152,6 +1160,8 @@ pt_file *pt_open_ex(const char *path, const pt_limits *limits, dv_error *err)
 	}
 	/* O_NONBLOCK stays: it has no effect on a regular file's reads */
 	f->buflen = st.st_size;
+	if (big)
+		last_was_large = f->buflen > PT_READ_GUESS;
 	if (f->buflen && f->buflen <= PT_WHOLE_FILE) {
 		/* small files are read whole, once: every later read is a copy */
 		f->own_buf = pt_reuse_buf(f->buflen, &f->own_cap);
