@@ -35,7 +35,7 @@ int pt_raw_read(pt_file *f, uint64_t off, void *out, size_t len)
 	}
 	/* the header, the pickle and the first records' local headers lie in
 	 * the bytes the scan's first read got */
-	if (off + len <= f->headlen) {
+	if (f->head && off + len <= f->headlen) {
 		memcpy(out, f->head + off, len);
 		return 0;
 	}
