@@ -354,6 +354,10 @@ static void test_dircache(void **state)
 		"pt-corpus/dtype_float32.pt", "pt/big_dtype_float32.pt", "pt-corpus/dtype_bfloat16.pt",
 		"pt/deflated_view_shared.pt", "pt-corpus/bad/../dtype_float16.pt", "pt/golden/../crc0_view_shared.pt",
 		"pt-corpus/device_cuda.pt", "pt/big_dtype_bfloat16.pt",
+		/* over 64 KiB (opened once, its first bytes kept), then files
+		 * between the 4 KiB asked after a large one and 64 KiB */
+		"pt-corpus/shape_large.pt", "metrics/pairs/target/bf16_hist.pt", "pt-corpus/shape_long1d.pt",
+		"pt-corpus/shape_large.pt", "metrics/pairs/target/int64_big.pt", "metrics/pairs/target/fp32.pt",
 	};
 	static const char *const bad[] = {
 		"pt-corpus/bad/empty.pt", "pt-corpus/bad/truncated.pt", "pt", "pt/no_such_file.pt",
@@ -394,6 +398,9 @@ static void test_dircache(void **state)
 			assert_string_equal(err.msg, msg[i]);
 		}
 	}
+	/* a device whose first read fills the guess: the ordinary message */
+	assert_null(pt_open("/dev/zero", &err));
+	assert_non_null(strstr(err.msg, "not a regular file (character device)"));
 	/* a FIFO is refused, not waited on */
 	snprintf(dir, sizeof(dir), "%s/dv_dircache_%d", tmp ? tmp : "/tmp", (int)getpid());
 	assert_int_equal(mkdir(dir, 0700), 0);

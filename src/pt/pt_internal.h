@@ -82,6 +82,8 @@ struct pt_file {
 	zip_t *zip;
 	uint8_t *own_buf;        /* a small file read whole: buf points here */
 	size_t own_cap;          /* own_buf's size (pt_reuse_buf) */
+	uint8_t *head;           /* a large file's first bytes, read by the scan's guess */
+	size_t headlen, head_cap; /* bytes read into head; head's size (pt_reuse_buf) */
 	/* the central directory parsed without libzip (stored archives) */
 	struct pt_zent *zents;
 	size_t nzents;

@@ -54,6 +54,7 @@ void pt_close(pt_file *f)
 	if (!f->zents_in_arena)
 		free(f->zents); /* zsorted and znames too: one block */
 	pt_reuse_buf_give(f->own_buf, f->own_cap);
+	pt_reuse_buf_give(f->head, f->head_cap);
 	if (f->fd >= 0)
 		close(f->fd);
 	pt_arena_free(f);
@@ -1062,29 +1063,50 @@ static int open_path(const char *path, int flags)
 /* A scan's files are small, mostly: one read into a buffer of this size
  * says the file's size by coming back short, without an fstat. */
 #define PT_READ_GUESS ((size_t)64 << 10)
+/* after a file larger than that, this much: a large file's header, pickle
+ * and first local headers, without copying 64 KiB of its data (a scan's
+ * large files come in runs: a shard set, a step's tensors) */
+#define PT_READ_GUESS_AFTER_LARGE ((size_t)4 << 10)
+static _Thread_local bool last_was_large;
 
 /* The scan's way (pt_reuse on): the whole file in one pread, no fstat. A
- * regular file's read comes back short only at its end; anything else here
- * (a full buffer, nothing, an error, a file that does not open as a
- * checkpoint) answers NULL without an error, and the caller opens the file
- * again the ordinary way, whose checks and messages are then the ones seen
- * (a directory, a FIFO, a device, an empty or damaged file). */
-static pt_file *open_read_once(const char *path, const pt_limits *limits)
+ * regular file's read comes back short only at its end; nothing, an error
+ * or a file that does not open as a checkpoint answers NULL without an
+ * error, and the caller opens the file again the ordinary way, whose checks
+ * and messages are then the ones seen (a directory, a FIFO, an empty or
+ * damaged file). A full buffer: *big is set and the file is returned open,
+ * its first bytes kept as f->head, for pt_open_ex to go on the ordinary way
+ * with its descriptor (a large file is not opened twice, nor its head read
+ * again). */
+static pt_file *open_read_once(const char *path, const pt_limits *limits, bool *big)
 {
 	pt_file *f;
 	dv_error ignored;
 	ssize_t got;
+	size_t want;
 
+	*big = false;
 	if (!pt_reuse_on() || !(f = pt_file_new(path, limits)))
 		return NULL;
 	f->fd = open_path(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (f->fd < 0 || !(f->own_buf = pt_reuse_buf(PT_READ_GUESS, &f->own_cap)))
+	want = last_was_large ? PT_READ_GUESS_AFTER_LARGE : PT_READ_GUESS;
+	if (f->fd < 0 || !(f->own_buf = pt_reuse_buf(want, &f->own_cap)))
 		goto fail;
 	do
-		got = pread(f->fd, f->own_buf, f->own_cap, 0);
+		got = pread(f->fd, f->own_buf, want, 0);
 	while (got < 0 && errno == EINTR);
-	if (got <= 0 || (size_t)got >= f->own_cap)
+	if (got <= 0)
 		goto fail;
+	if ((size_t)got >= want) {
+		f->head = f->own_buf;
+		f->head_cap = f->own_cap;
+		f->headlen = (size_t)got;
+		f->own_buf = NULL;
+		f->own_cap = 0;
+		*big = true;
+		return f;
+	}
+	last_was_large = false;
 	f->buflen = (uint64_t)got;
 	f->buf = f->own_buf;
 	if (open_container(f, f->buf, f->buflen < 64 ? f->buflen : 64, &ignored))
@@ -1097,21 +1119,23 @@ fail:
 
 pt_file *pt_open_ex(const char *path, const pt_limits *limits, dv_error *err)
 {
-	pt_file *f = open_read_once(path, limits);
+	bool big;
+	pt_file *f = open_read_once(path, limits, &big);
 	uint8_t head[64];
 	struct stat st;
 	size_t n;
 
-	if (f)
+	if (f && !big)
 		return f;
-	if (!(f = pt_file_new(path, limits))) {
+	if (!f && !(f = pt_file_new(path, limits))) {
 		dv_error_set(err, "%s: out of memory", path);
 		return NULL;
 	}
 	/* O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer.
 	 * The type is checked on the descriptor itself, so a file swapped for a
 	 * FIFO after the folder was listed is caught too. */
-	f->fd = open_path(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (!big)
+		f->fd = open_path(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (f->fd < 0) {
 		int e = errno;
 
@@ -1136,6 +1160,8 @@ pt_file *pt_open_ex(const char *path, const pt_limits *limits, dv_error *err)
 	}
 	/* O_NONBLOCK stays: it has no effect on a regular file's reads */
 	f->buflen = st.st_size;
+	if (big)
+		last_was_large = f->buflen > PT_READ_GUESS;
 	if (f->buflen && f->buflen <= PT_WHOLE_FILE) {
 		/* small files are read whole, once: every later read is a copy */
 		f->own_buf = pt_reuse_buf(f->buflen, &f->own_cap);

@@ -33,6 +33,12 @@ int pt_raw_read(pt_file *f, uint64_t off, void *out, size_t len)
 		memcpy(out, f->buf + off, len);
 		return 0;
 	}
+	/* the header, the pickle and the first records' local headers lie in
+	 * the bytes the scan's first read got */
+	if (f->head && off + len <= f->headlen) {
+		memcpy(out, f->head + off, len);
+		return 0;
+	}
 	for (size_t got = 0; got < len;) {
 		ssize_t n = pread(f->fd, (char *)out + got, len - got, (off_t)(off + got));
 		if (n < 0 && errno == EINTR)
@@ -664,8 +670,16 @@ int pt_record_map(pt_file *f, pt_record *r, uint64_t off, size_t len, const uint
 	rec_end = r->offset + r->size;
 	start = a - a % (uint64_t)page;
 	end = start + PT_MAP_WINDOW > b ? start + PT_MAP_WINDOW : b;
+	/* ending where a read of len bytes ends: reads in steps of len then
+	 * map the next window from about where they go on, not from a read
+	 * back (a file's bytes mapped twice, and one window more a file) */
+	if (len && end > b)
+		end = a + (end - a) / len * len;
 	if (end > rec_end)
 		end = rec_end > b ? rec_end : b;
+	/* a rest of the record under half a window goes with this one */
+	if (rec_end - end < PT_MAP_WINDOW / 2)
+		end = rec_end;
 	if (atomic_fetch_add(&map_bytes, (size_t)(end - start)) + (end - start) > map_budget()) {
 		atomic_fetch_sub(&map_bytes, (size_t)(end - start));
 		return 0;
