@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dumpview/threadprio.h"
 #include "dumpview/commands.h"
 #include "dumpview/comparison.h"
 #include "dumpview/escape.h"
@@ -91,13 +92,6 @@ static pcre2_code *compile_regex(const char *what, const char *pattern, uint32_t
 				(size_t)offset, (char *)msg);
 	}
 	return re;
-}
-
-static int ncpus(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return n > 0 ? (int)n : 1;
 }
 
 /* --output must not land on an input or inside either run: the runs' roots,
@@ -533,7 +527,7 @@ int cmd_compare(int argc, char **argv)
 	}
 	mopts = dv_metrics_opts_default();
 	mopts.threshold = ropts.threshold;
-	if (!(scan = dv_comparison_scan_start(cmp, &mopts, ncpus(), -1)) ||
+	if (!(scan = dv_comparison_scan_start(cmp, &mopts, dv_usable_cpus(), -1)) ||
 	    !(report = dv_report_new(out, cmp, &ropts))) {
 		fprintf(stderr, PROG ": out of memory\n");
 		goto out;

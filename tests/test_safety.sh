@@ -280,6 +280,23 @@ rc=$?
 [ "$rc" = 1 ] && grep -q '^Summary: 2 passed, 0 failed, 0 skipped, 1 errored' "$tmp/rep/r.txt"
 result $? "--output with a FIFO among the dumps: complete report (rc $rc)"
 
+# workers follow the CPUs the process may run on (taskset, a Slurm cpuset),
+# not every CPU online: one CPU allowed, one scan worker fewer than with two
+threads_with() { # CPU list: threads compare starts on examples/
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 taskset -c "$1" strace -f -qq -o "$tmp/clones" \
+		-e trace=clone,clone3 "$DUMPVIEW" compare "$EXAMPLES/baseline" "$EXAMPLES/target" > /dev/null 2>&1
+	grep -c clone "$tmp/clones"
+}
+cpu2=$(taskset -pc $$ 2> /dev/null | sed 's/.*: //' | tr ',-' '\n\n' | head -2 | tr '\n' ',' | sed 's/,$//')
+if strace -f -qq -o /dev/null -e trace=none true 2> /dev/null && taskset -c 0 true 2> /dev/null &&
+	[ "$(nproc)" -ge 2 ] && [ "$(echo "$cpu2" | tr ',' '\n' | sort -u | wc -l)" = 2 ]; then
+	one=$(threads_with "${cpu2%%,*}"); two=$(threads_with "$cpu2")
+	[ "$one" -ge 1 ] && [ "$two" = $((one + 1)) ]
+	result $? "compare pinned to one CPU starts one worker fewer than on two ($one and $two threads)"
+else
+	n=$((n + 1)); echo "ok $n # SKIP strace or taskset missing, or fewer than 2 CPUs"
+fi
+
 # ---- documented ----
 man="$TESTS_SRCDIR/../man/dumpview.1"
 "$DUMPVIEW" show --help | grep -q -- '--force' && "$DUMPVIEW" --help | grep -q -- '--raw PATH \[--force\]' &&

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "dumpview/threadprio.h"
 #include "pt_internal.h"
 #include "records.h"
 
@@ -547,13 +548,7 @@ static size_t map_budget(void)
 	if (b != SIZE_MAX)
 		return b;
 	if (!(a = atomic_load(&auto_budget))) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-#ifdef CPU_COUNT
-		cpu_set_t set;
-
-		if (sched_getaffinity(0, sizeof(set), &set) == 0)
-			cpus = CPU_COUNT(&set);
-#endif
+		int cpus = dv_usable_cpus();
 		a = (size_t)(cpus > 0 && cpus <= 4 ? 48 : 32) << 20;
 		atomic_store(&auto_budget, a);
 	}
