@@ -34,7 +34,7 @@ static void stats(const char *side, const dv_stats *s)
 		snprintf(key, sizeof(key), "%s_%s", side, dv_quantile_name[i]);
 		num(key, s->p[i]);
 	}
-	printf(",\"%s_nan\":%lld,\"%s_inf\":%lld", side, (long long)s->nan, side, (long long)s->inf);
+	printf(",\"%s_nan\":%lld,\"%s_inf\":%lld", side, (long long)dv_stats_nan(s), side, (long long)dv_stats_inf(s));
 }
 
 static void synthetic(int kind, int64_t n, uint64_t s)

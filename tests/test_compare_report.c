@@ -171,7 +171,7 @@ static void set_stats(dv_stats *s, double mean, double std, double min, double m
 {
 	int i;
 
-	s->numel = 6;
+	dv_stats_set_count(s, DV_STATS_NUMEL, 6);
 	s->mean = mean;
 	s->std = std;
 	s->min = min;
@@ -244,7 +244,7 @@ static void build(void)
 	p->result->bf16_mean_abs_diff = 0.0001;
 	set_stats(&p->result->base_stats, 0.0012, 1.0, -3.0, 3.0, false);
 	set_stats(&p->result->targ_stats, 0.0013, 1.0, -3.0, NAN, false);
-	p->result->targ_stats.nan = 1;
+	dv_stats_set_count(&p->result->targ_stats, DV_STATS_NAN, 1);
 	p->result->max_abs_diff_ndim = 1;
 	p->result->max_abs_diff_coord = dv_intern_dims((const int64_t[]){4}, 1);
 	p->result->max_abs_diff_base = 0.5;

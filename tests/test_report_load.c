@@ -398,6 +398,10 @@ static void test_hostile_reports(void **state)
 	t = edit(text, "{\"type\":\"summary\"", "\n{\"type\":\"summary\"");
 	expect_bad(t, strlen(t), "an empty line");
 	free(t);
+	/* a count a result cannot keep (48 bits, metrics.h) */
+	t = edit(text, "\"nan\":", "\"nan\":140737488355328,\"v\":");
+	expect_bad(t, strlen(t), "nan or inf count out of range");
+	free(t);
 	/* a summary that disagrees with its records */
 	t = edit(text, "\"failed\":", "\"failed\":1000,\"q\":");
 	expect_bad(t, strlen(t), "the summary counts");

@@ -631,8 +631,8 @@ static void test_inputs_from_result(void **state)
 	r.rel_diff = 0;
 	r.max_abs_diff = 0;
 	r.mean_abs_diff = 0;
-	r.base_stats.nan = 2;
-	r.targ_stats.nan = 3;
+	dv_stats_set_count(&r.base_stats, DV_STATS_NAN, 2);
+	dv_stats_set_count(&r.targ_stats, DV_STATS_NAN, 3);
 	assert_true(dv_rule_inputs_from_result(&r, &in));
 	assert_true(in.identical);
 	assert_int_equal(in.nan_count, 5);

@@ -25,18 +25,41 @@ extern const char *const dv_quantile_name[DV_NQUANTILES]; /* "p1" "p5" "p50" "p9
  * quantile); Inf makes std NaN. mean and std accumulate in float64, as
  * examples/expected.json's numbers do. Quantiles are bit-exact with torch
  * 2.11's float32 torch.quantile on x86 (FMA lerp); -0 is reported as 0. */
+/* A side's element, NaN and Inf counts, kept in 48 bits each (two's
+ * complement): any count the metrics produce is below 2^47 (more elements
+ * than any tensor read holds); the report loader refuses larger ones. 6
+ * bytes each instead of 8 keep dv_stats at 72 bytes (a result keeps two). */
+#define DV_STATS_COUNT_MAX (((int64_t)1 << 47) - 1)
+enum { DV_STATS_NUMEL, DV_STATS_NAN, DV_STATS_INF };
+
 typedef struct dv_stats {
-	int64_t numel;
 	double mean, std;            /* std unbiased (n-1); NaN for n < 2 as torch */
 	double abs_mean;             /* mean |x| (SGLang's abs_mean); NaN as mean */
-	int64_t nan, inf;
 	/* min, max and the percentiles (torch.quantile, linear interpolation)
 	 * are float32 values (of x.float()): kept as float, exactly, since a
 	 * result is kept per pair */
 	float min, max;
 	float p[DV_NQUANTILES];
+	/* numel, nan, inf (DV_STATS_*): read with dv_stats_numel, _nan, _inf */
+	uint32_t count_lo[3];
+	uint16_t count_hi[3];
 	bool has_percentiles;
 } dv_stats;
+
+static inline int64_t dv_stats_count(const dv_stats *s, int which)
+{
+	uint64_t v = (uint64_t)s->count_hi[which] << 32 | s->count_lo[which];
+
+	return v & ((uint64_t)1 << 47) ? (int64_t)(v | ~(((uint64_t)1 << 48) - 1)) : (int64_t)v;
+}
+static inline void dv_stats_set_count(dv_stats *s, int which, int64_t v)
+{
+	s->count_lo[which] = (uint32_t)v;
+	s->count_hi[which] = (uint16_t)((uint64_t)v >> 32);
+}
+static inline int64_t dv_stats_numel(const dv_stats *s) { return dv_stats_count(s, DV_STATS_NUMEL); }
+static inline int64_t dv_stats_nan(const dv_stats *s) { return dv_stats_count(s, DV_STATS_NAN); }
+static inline int64_t dv_stats_inf(const dv_stats *s) { return dv_stats_count(s, DV_STATS_INF); }
 
 typedef enum dv_result_status {
 	DV_RESULT_NONE = 0,      /* not computed */

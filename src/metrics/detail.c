@@ -626,7 +626,8 @@ static bool known_range(const dv_pair_result *r, int64_t numel, detail_pass *p)
 		return false;
 	b = &r->base_stats;
 	t = &r->targ_stats;
-	if (b->nan || b->inf || t->nan || t->inf || b->numel != numel || t->numel != numel)
+	if (dv_stats_nan(b) || dv_stats_inf(b) || dv_stats_nan(t) || dv_stats_inf(t) || dv_stats_numel(b) != numel ||
+	    dv_stats_numel(t) != numel)
 		return false;
 	if (!isfinite(b->min) || !isfinite(b->max) || !isfinite(t->min) || !isfinite(t->max) ||
 	    !isfinite(r->max_abs_diff))

@@ -469,9 +469,9 @@ void dv_side_chunk(dv_side_acc *a, const float *x, size_t n)
 
 void dv_side_finish(const dv_side_acc *a, dv_stats *st)
 {
-	st->numel = a->n;
-	st->nan = a->nan;
-	st->inf = a->inf;
+	dv_stats_set_count(st, DV_STATS_NUMEL, a->n);
+	dv_stats_set_count(st, DV_STATS_NAN, a->nan);
+	dv_stats_set_count(st, DV_STATS_INF, a->inf);
 	if (a->n == 0) {
 		st->mean = st->abs_mean = st->std = st->min = st->max = NAN;
 		return;

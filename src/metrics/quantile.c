@@ -786,7 +786,7 @@ int dv_hist16_stats(const dv_hist16 *h, bool want_quantiles, dv_stats *st)
 	double sum = 0, abs_sum = 0;
 
 	memset(st, 0, sizeof(*st));
-	st->numel = h->n;
+	dv_stats_set_count(st, DV_STATS_NUMEL, h->n);
 	e = malloc(h->nbuckets * sizeof(*e));
 	if (!e)
 		return -1;
@@ -811,8 +811,8 @@ int dv_hist16_stats(const dv_hist16 *h, bool want_quantiles, dv_stats *st)
 		e[ne].count = h->h[r];
 		ne++;
 	}
-	st->nan = nan;
-	st->inf = inf;
+	dv_stats_set_count(st, DV_STATS_NAN, nan);
+	dv_stats_set_count(st, DV_STATS_INF, inf);
 	if (h->n == 0 || nan > 0) {
 		st->mean = st->abs_mean = st->std = st->min = st->max = NAN;
 		if (want_quantiles && h->n > 0) {

@@ -60,8 +60,8 @@ static void stats_fields(FILE *out, bool have, const dv_stats *s)
 	num(out, have, s->max);
 	for (i = 0; i < DV_NQUANTILES; i++)
 		num(out, have && s->has_percentiles, s->p[i]);
-	int_field(out, have ? s->nan : -1);
-	int_field(out, have ? s->inf : -1);
+	int_field(out, have ? dv_stats_nan(s) : -1);
+	int_field(out, have ? dv_stats_inf(s) : -1);
 }
 
 static void desc_fields(FILE *out, const dv_pair *pair, bool done)

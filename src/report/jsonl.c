@@ -132,9 +132,9 @@ static void stats(dv_jout *out, const char *k, bool have, const dv_stats *s)
 	for (i = 0; i < DV_NQUANTILES; i++)
 		metric(out, dv_report_quantile_name[i], s->has_percentiles, s->p[i]);
 	dv_jout_lit(out, ",\"nan\":");
-	dv_jout_int(out, s->nan);
+	dv_jout_int(out, dv_stats_nan(s));
 	dv_jout_lit(out, ",\"inf\":");
-	dv_jout_int(out, s->inf);
+	dv_jout_int(out, dv_stats_inf(s));
 	dv_jout_putc(out, '}');
 }
 

@@ -443,11 +443,21 @@ static int stats(ld *l, const dv_json *o, const char *k, const dv_tensor_desc *d
 		st->p[i] = (float)q;
 		st->has_percentiles &= have;
 	}
-	if (get_int(l, v, "nan", false, &st->nan) || get_int(l, v, "inf", false, &st->inf))
+	int64_t nan, inf, numel = 1;
+
+	if (get_int(l, v, "nan", false, &nan) || get_int(l, v, "inf", false, &inf))
 		return -1;
-	st->numel = 1;
+	/* a result keeps them in 48 bits (metrics.h) */
+	if (nan < -DV_STATS_COUNT_MAX || nan > DV_STATS_COUNT_MAX || inf < -DV_STATS_COUNT_MAX ||
+	    inf > DV_STATS_COUNT_MAX)
+		return bad(l, "'%s': nan or inf count out of range", k);
 	for (int i = 0; i < d->ndim; i++)
-		st->numel *= d->shape[i];
+		if (__builtin_mul_overflow(numel, d->shape[i], &numel) || numel < -DV_STATS_COUNT_MAX ||
+		    numel > DV_STATS_COUNT_MAX)
+			return bad(l, "'%s': the shape holds too many elements", k);
+	dv_stats_set_count(st, DV_STATS_NAN, nan);
+	dv_stats_set_count(st, DV_STATS_INF, inf);
+	dv_stats_set_count(st, DV_STATS_NUMEL, numel);
 	return 0;
 }
 

@@ -131,9 +131,9 @@ static void tensor_lines(dv_report *r, const dv_pair *pair)
 	if (bs->has_percentiles && ts->has_percentiles)
 		for (i = 0; i < DV_NQUANTILES; i++)
 			stat_line(r, dv_report_quantile_name[i], bs->p[i], ts->p[i]);
-	if (bs->nan || ts->nan || bs->inf || ts->inf)
+	if (dv_stats_nan(bs) || dv_stats_nan(ts) || dv_stats_inf(bs) || dv_stats_inf(ts))
 		fprintf(r->out, "[nan] %" PRId64 " vs %" PRId64 "\t[inf] %" PRId64 " vs %" PRId64 "\n",
-			bs->nan, ts->nan, bs->inf, ts->inf);
+			dv_stats_nan(bs), dv_stats_nan(ts), dv_stats_inf(bs), dv_stats_inf(ts));
 }
 
 /* "name=FIRST" and, for a side of several files, their count and ranks. */

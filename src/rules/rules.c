@@ -40,7 +40,7 @@ bool dv_rule_inputs_from_result(const dv_pair_result *r, dv_rule_inputs *in)
 	in->rel = r->rel_diff;
 	in->max_abs = r->max_abs_diff;
 	in->mean_abs = r->mean_abs_diff;
-	in->nan_count = r->base_stats.nan + r->targ_stats.nan;
+	in->nan_count = dv_stats_nan(&r->base_stats) + dv_stats_nan(&r->targ_stats);
 	in->identical = r->identical == r->numel;
 	return true;
 }

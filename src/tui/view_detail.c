@@ -154,8 +154,8 @@ static void draw_stat_table(dctx *c, const dv_pair *p)
 	if (r->status != DV_RESULT_COMPARED)
 		return;
 	char nb[32], nt[32];
-	snprintf(nb, sizeof(nb), "%lld", (long long)bs->numel);
-	snprintf(nt, sizeof(nt), "%lld", (long long)ts->numel);
+	snprintf(nb, sizeof(nb), "%lld", (long long)dv_stats_numel(bs));
+	snprintf(nt, sizeof(nt), "%lld", (long long)dv_stats_numel(ts));
 	text_row(c, "numel", nb, nt, "");
 	stat_row(c, "mean", bs->mean, ts->mean, true, true, true);
 	stat_row(c, "std", bs->std, ts->std, true, true, true);
@@ -168,8 +168,8 @@ static void draw_stat_table(dctx *c, const dv_pair *p)
 		dnl(c);
 	}
 	char bn[64], tn[64];
-	snprintf(bn, sizeof(bn), "%lld / %lld", (long long)bs->nan, (long long)bs->inf);
-	snprintf(tn, sizeof(tn), "%lld / %lld", (long long)ts->nan, (long long)ts->inf);
+	snprintf(bn, sizeof(bn), "%lld / %lld", (long long)dv_stats_nan(bs), (long long)dv_stats_inf(bs));
+	snprintf(tn, sizeof(tn), "%lld / %lld", (long long)dv_stats_nan(ts), (long long)dv_stats_inf(ts));
 	text_row(c, "NaN / Inf", bn, tn, "");
 }
 
