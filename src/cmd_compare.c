@@ -94,28 +94,38 @@ static pcre2_code *compile_regex(const char *what, const char *pattern, uint32_t
 	return re;
 }
 
+/* Every file of both runs, one at a time, for dv_output_check_each. */
+typedef struct run_files {
+	const dv_run *runs[2];
+	size_t r, p, i;
+	dv_path_buf buf;
+} run_files;
+
+static const char *next_run_file(void *ctx)
+{
+	run_files *it = ctx;
+
+	for (; it->r < 2; it->r++, it->p = 0)
+		for (; it->p < it->runs[it->r]->nphases; it->p++, it->i = 0)
+			if (it->i < it->runs[it->r]->phases[it->p].nfiles)
+				return dv_dumpfile_path(&it->runs[it->r]->phases[it->p].files[it->i++], &it->buf);
+	return NULL;
+}
+
 /* --output must not land on an input or inside either run: the runs' roots,
  * every file compared and the folders holding them are protected. */
 static int check_output(const char *output, const dv_run *base, const dv_run *targ, dv_error *err)
 {
-	const dv_run *runs[2] = { base, targ };
 	const char *dirs[2] = { base->root, targ->root };
-	const char **files;
-	size_t n = 0, cap = 0;
+	run_files *it = calloc(1, sizeof(*it));
 	int rc;
 
-	for (int r = 0; r < 2; r++)
-		for (size_t p = 0; p < runs[r]->nphases; p++)
-			cap += runs[r]->phases[p].nfiles;
-	files = malloc((cap ? cap : 1) * sizeof(*files));
-	if (!files)
+	if (!it)
 		return dv_error_set(err, "--output %s: out of memory", output);
-	for (int r = 0; r < 2; r++)
-		for (size_t p = 0; p < runs[r]->nphases; p++)
-			for (size_t i = 0; i < runs[r]->phases[p].nfiles; i++)
-				files[n++] = dv_dumpfile_path(&runs[r]->phases[p].files[i]);
-	rc = dv_output_check(output, dirs, 2, files, n, err);
-	free(files);
+	it->runs[0] = base;
+	it->runs[1] = targ;
+	rc = dv_output_check_each(output, dirs, 2, next_run_file, it, err);
+	free(it);
 	return rc;
 }
 

@@ -14,7 +14,7 @@
 typedef struct devino {
 	dev_t dev;
 	ino_t ino;
-	const char *name;   /* for the message */
+	char *name;         /* for the message: a copy (a file's path may be built on demand) */
 } devino;
 
 typedef struct dvset {
@@ -36,8 +36,19 @@ static int dvset_add(dvset *s, const struct stat *st, const char *name)
 		s->v = v;
 		s->cap = cap;
 	}
-	s->v[s->n++] = (devino){ st->st_dev, st->st_ino, name };
+	if (!(s->v[s->n].name = strdup(name)))
+		return -1;
+	s->v[s->n].dev = st->st_dev;
+	s->v[s->n].ino = st->st_ino;
+	s->n++;
 	return 0;
+}
+
+static void dvset_free(dvset *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i].name);
+	free(s->v);
 }
 
 static const devino *dvset_find(const dvset *s, const struct stat *st)
@@ -89,9 +100,30 @@ static const devino *under(const dvset *dirs, char *real)
 	}
 }
 
+typedef struct file_array {
+	const char *const *files;
+	size_t n, next;
+} file_array;
+
+static const char *next_of_array(void *ctx)
+{
+	file_array *a = ctx;
+
+	return a->next < a->n ? a->files[a->next++] : NULL;
+}
+
 int dv_output_check(const char *path, const char *const *dirs, size_t ndirs, const char *const *files,
 		    size_t nfiles, dv_error *err)
 {
+	file_array a = { files, nfiles, 0 };
+
+	return dv_output_check_each(path, dirs, ndirs, next_of_array, &a, err);
+}
+
+int dv_output_check_each(const char *path, const char *const *dirs, size_t ndirs, const char *(*next_file)(void *ctx),
+			 void *ctx, dv_error *err)
+{
+	const char *file;
 	dvset protect = { 0 };
 	struct stat out_st, st;
 	bool exists = stat(path, &out_st) == 0;
@@ -106,17 +138,17 @@ int dv_output_check(const char *path, const char *const *dirs, size_t ndirs, con
 	for (size_t i = 0; i < ndirs; i++)
 		if (stat(dirs[i], &st) == 0 && dvset_add(&protect, &st, dirs[i]))
 			goto oom;
-	for (size_t i = 0; i < nfiles; i++) {
+	while ((file = next_file(ctx))) {
 		char *fp;
 
-		if (exists && stat(files[i], &st) == 0 && st.st_dev == out_st.st_dev && st.st_ino == out_st.st_ino) {
-			dv_error_set(err, "--output %s is the input file %s: refusing to overwrite it", path, files[i]);
+		if (exists && stat(file, &st) == 0 && st.st_dev == out_st.st_dev && st.st_ino == out_st.st_ino) {
+			dv_error_set(err, "--output %s is the input file %s: refusing to overwrite it", path, file);
 			goto out;
 		}
 		/* a file's own folder too: it may lie outside the run's root */
-		if (!(fp = parent_of(files[i])))
+		if (!(fp = parent_of(file)))
 			goto oom;
-		if (stat(fp, &st) == 0 && dvset_add(&protect, &st, files[i])) {
+		if (stat(fp, &st) == 0 && dvset_add(&protect, &st, file)) {
 			free(fp);
 			goto oom;
 		}
@@ -145,7 +177,7 @@ int dv_output_check(const char *path, const char *const *dirs, size_t ndirs, con
 oom:
 	dv_error_set(err, "--output %s: out of memory", path);
 out:
-	free(protect.v);
+	dvset_free(&protect);
 	free(parent);
 	free(real);
 	return rc;

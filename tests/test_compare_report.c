@@ -129,24 +129,24 @@ static void test_csv_formula(void **state)
 }
 
 /* A comparison of every kind of pair, built by hand. */
-/* a file with no tags: its block is its path (dv_dumpfile_path) then its
- * relpath, aligned as tags */
+/* a file with no tags: its block is its relpath then its path (kept apart:
+ * DV_PREFIX_APART), aligned as tags */
 #define BLOCK(str) ((dv_file_tag *)(union { dv_file_tag align; char s[sizeof(str)]; }){ .s = str }.s)
-#define FILE_AT(dir, name, rel) \
-	{ .tags = BLOCK(dir name "\0" rel), .filename_at = sizeof(dir) - 1, .relpath_at = sizeof(dir name) }
+#define FILE_AT(dir, name, reldir, relname) \
+	{ .tags = BLOCK(reldir relname "\0" dir name), .filename_at = sizeof(reldir) - 1, .prefix = DV_PREFIX_APART }
 static dv_dumpfile files[] = {
-	FILE_AT("/b/inference/", "f1.pt", "inference/f1.pt"),  /* 0 */
-	FILE_AT("/t/inference/", "f1.pt", "inference/f1.pt"),
-	FILE_AT("/b/inference/", "f2.pt", "inference/f2.pt"),  /* 2 */
-	FILE_AT("/t/inference/", "f2.pt", "inference/f2.pt"),
-	FILE_AT("/b/inference/", "rids.pt", "inference/rids.pt"), /* 4 */
-	FILE_AT("/t/inference/", "rids.pt", "inference/rids.pt"),
-	FILE_AT("/b/inference/", "sm.pt", "inference/sm.pt"),  /* 6 */
-	FILE_AT("/t/inference/", "sm.pt", "inference/sm.pt"),
-	FILE_AT("/b/inference/", "bad.pt", "inference/bad.pt"), /* 8 */
-	FILE_AT("/t/inference/", "bad.pt", "inference/bad, \"x\".pt"),
-	FILE_AT("/t/inference/", "extra.pt", "inference/extra.pt"), /* 10 */
-	FILE_AT("/b/fwd_bwd/", "g.pt", "fwd_bwd/g.pt"),        /* 11 */
+	FILE_AT("/b/inference/", "f1.pt", "inference/", "f1.pt"),  /* 0 */
+	FILE_AT("/t/inference/", "f1.pt", "inference/", "f1.pt"),
+	FILE_AT("/b/inference/", "f2.pt", "inference/", "f2.pt"),  /* 2 */
+	FILE_AT("/t/inference/", "f2.pt", "inference/", "f2.pt"),
+	FILE_AT("/b/inference/", "rids.pt", "inference/", "rids.pt"), /* 4 */
+	FILE_AT("/t/inference/", "rids.pt", "inference/", "rids.pt"),
+	FILE_AT("/b/inference/", "sm.pt", "inference/", "sm.pt"),  /* 6 */
+	FILE_AT("/t/inference/", "sm.pt", "inference/", "sm.pt"),
+	FILE_AT("/b/inference/", "bad.pt", "inference/", "bad.pt"), /* 8 */
+	FILE_AT("/t/inference/", "bad.pt", "inference/", "bad, \"x\".pt"),
+	FILE_AT("/t/inference/", "extra.pt", "inference/", "extra.pt"), /* 10 */
+	FILE_AT("/b/fwd_bwd/", "g.pt", "fwd_bwd/", "g.pt"),        /* 11 */
 };
 
 static dv_phase base_phases[] = {

@@ -237,6 +237,7 @@ static void test_regex_limits_and_utf(void **state)
 static void test_layout_skill(void **state)
 {
 	dv_run *run;
+	dv_path_buf pb;
 
 	(void)state;
 	touch("skill/fwd_bwd/sglang_dump_3.5/" F("step=0___rank=0___dump_index=1___name=x"));
@@ -269,7 +270,7 @@ static void test_layout_skill(void **state)
 	assert_int_equal(run->phases[0].files[1].nfile_tags, 5);
 	assert_string_equal(dv_dumpfile_relpath(&run->phases[0].files[1]),
 			    "inference/sglang_dump_1.5/step=0___rank=0___dump_index=2___name=b___layer_id=3.pt");
-	assert_string_equal(dv_dumpfile_path(&run->phases[0].files[1]),
+	assert_string_equal(dv_dumpfile_path(&run->phases[0].files[1], &pb),
 			    at("skill/inference/sglang_dump_1.5/step=0___rank=0___dump_index=2___name=b___layer_id=3.pt"));
 	assert_string_equal(dv_dumpfile_filename(&run->phases[0].files[1]),
 			    "step=0___rank=0___dump_index=2___name=b___layer_id=3.pt");
@@ -345,6 +346,7 @@ static void test_file_block(void **state)
 	dv_run *run;
 	const dv_phase *ph;
 	char want[1024];
+	dv_path_buf pb;
 
 	(void)state;
 	touch("blk/inference/engine_0/" F("step=1___rank=0___name=a___layer_id=2"));
@@ -358,8 +360,8 @@ static void test_file_block(void **state)
 		bool loose = f->rank == 3;
 
 		snprintf(want, sizeof(want), "%s/%s", at("blk"), dv_dumpfile_relpath(f));
-		assert_string_equal(dv_dumpfile_path(f), want);
-		assert_string_equal(dv_dumpfile_filename(f), strrchr(dv_dumpfile_path(f), '/') + 1);
+		assert_string_equal(dv_dumpfile_path(f, &pb), want);
+		assert_string_equal(dv_dumpfile_filename(f), strrchr(dv_dumpfile_path(f, &pb), '/') + 1);
 		{
 			size_t sl;
 			const char *stem = dv_dumpfile_stem(f, &sl);
@@ -369,7 +371,13 @@ static void test_file_block(void **state)
 			/* kept apart only as the name */
 			assert_true(f->name_is_stem == (dv_tag_get(f, "name") == NULL));
 		}
-		assert_true(dv_dumpfile_path(f) >= (char *)f->tags && dv_dumpfile_path(f) < (char *)f->tags + f->block_size);
+		/* relpath in the block, the run's folder shared: the path is built */
+		assert_true(dv_dumpfile_relpath(f) >= (char *)f->tags &&
+			    dv_dumpfile_relpath(f) < (char *)f->tags + f->block_size);
+		assert_int_not_equal(f->prefix, DV_PREFIX_NONE);
+		assert_int_not_equal(f->prefix, DV_PREFIX_APART);
+		assert_ptr_equal(dv_dumpfile_path(f, &pb), pb.s);
+		assert_int_equal(f->prefix, ph->files[0].prefix);
 		assert_int_equal(f->nfile_tags, loose ? 1 : 4);
 		assert_int_equal(f->ntags, f->nfile_tags + 1);
 		if (loose) {

@@ -740,7 +740,7 @@ static dv_dumpfile row(char *path, const char *name, int64_t step, int64_t rank)
 {
 	dv_dumpfile f = {0};
 
-	f.tags = (dv_file_tag *)path; /* no tags: the block starts with the path */
+	f.tags = (dv_file_tag *)path; /* no tags: the block is the path, its own relpath (DV_PREFIX_NONE) */
 	f.name = name;
 	f.step = step;
 	f.rank = rank;

@@ -53,18 +53,19 @@ static int load_rows(const dv_phase *ph, const char *name, int layer, rows **out
 	*nout = 0;
 	for (size_t i = 0; i < ph->nfiles; i++) {
 		const dv_dumpfile *df = &ph->files[i];
+		dv_path_buf pb;
 		pt_file *f;
 		const pt_obj *v;
 		rows *r;
 
 		if (strcmp(df->name, name) || df->layer != layer || df->rank > 0)
 			continue;
-		if (!(f = pt_open(dv_dumpfile_path(df), err)))
+		if (!(f = pt_open(dv_dumpfile_path(df, &pb), err)))
 			return -1;
 		v = pt_dump_value(f);
 		if (!v || v->kind != PT_TENSOR || v->u.tensor.ndim < 1) {
 			pt_close(f);
-			return dv_error_set(err, "%s: not a tensor", dv_dumpfile_path(df));
+			return dv_error_set(err, "%s: not a tensor", dv_dumpfile_path(df, &pb));
 		}
 		*out = realloc(*out, (*nout + 1) * sizeof(**out));
 		r = &(*out)[(*nout)++];

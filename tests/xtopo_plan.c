@@ -17,8 +17,9 @@
 
 static bool is_megatron(const dv_dumpfile *f, void *ctx)
 {
+	dv_path_buf pb;
 	dv_error err = {{0}};
-	pt_file *pf = pt_open(dv_dumpfile_path(f), &err);
+	pt_file *pf = pt_open(dv_dumpfile_path(f, &pb), &err);
 	const pt_obj *m;
 	bool yes;
 
@@ -43,7 +44,8 @@ static void print_shape(int ndim, const int64_t *shape)
  * *dims_text (malloc'd). -1 with err. */
 static int read_shard(const dv_dumpfile *f, dv_shard *sh, char **dims_text, dv_error *err)
 {
-	pt_file *pf = pt_open(dv_dumpfile_path(f), err);
+	dv_path_buf pb;
+	pt_file *pf = pt_open(dv_dumpfile_path(f, &pb), err);
 	const pt_obj *meta, *dims, *value;
 	int rc = -1;
 

@@ -65,9 +65,10 @@ static int open_side(const dv_phase *ph, const dv_bundle_side *bs, bool lens, si
 	s->ctx = calloc(s->n, sizeof(*s->ctx));
 	for (size_t i = 0; i < s->n; i++) {
 		const dv_dumpfile *df = &ph->files[st->rows[i]];
+		dv_path_buf pb;
 		const pt_obj *meta, *dims, *value;
 
-		if (!(s->f[i] = pt_open(dv_dumpfile_path(df), err)))
+		if (!(s->f[i] = pt_open(dv_dumpfile_path(df, &pb), err)))
 			return -1;
 		meta = pt_dump_meta(s->f[i]);
 		value = pt_dump_value(s->f[i]);

@@ -44,10 +44,21 @@ typedef struct dv_file_tag {
 #define DV_TAG_VALUE_NAME UINT32_MAX
 
 /* A listed file keeps its names and tags in one allocation, its block: the
- * tags array (where the block starts: tags points at it), then path
- * (relpath and filename are its tails when they can be), the stem (only when
- * it is the name: name_is_stem) and each tag's value, NUL-terminated; tag keys are numbers
- * (dv_file_tag). Kept small: a run may list hundreds of thousands. */
+ * tags array (where the block starts: tags points at it), then relpath (the
+ * file name is its tail), the full path only when it does not end in relpath
+ * (prefix is DV_PREFIX_APART then), the stem (only when it is the name:
+ * name_is_stem) and each tag's value, NUL-terminated; tag keys are numbers
+ * (dv_file_tag). The full path is otherwise the run's folder (an interned
+ * prefix every file of a run shares) and relpath, built on demand: a run may
+ * list hundreds of thousands of files, and the root folder repeated in each
+ * was ~15 % of the explorer's memory. */
+#define DV_PATH_MAX 4096   /* a path's bytes with its NUL, as Linux's PATH_MAX: open() refuses longer */
+#define DV_PREFIX_NONE 0u
+#define DV_PREFIX_APART UINT32_MAX
+typedef struct dv_path_buf {
+	char s[DV_PATH_MAX];
+} dv_path_buf;
+
 typedef struct dv_dumpfile {
 	dv_file_tag *tags;     /* from the file name, plus the folder tags when a phase has several
 				  subfolders: engine=<i>, rollout=<i>, sglang_dump=<ordinal by timestamp>
@@ -61,9 +72,10 @@ typedef struct dv_dumpfile {
 	int duplicate_index;   /* order among files of equal pairing tags, by dump_index, from 0 */
 	uint16_t ntags;
 	uint16_t nfile_tags;   /* tags[0 .. nfile_tags) come from the file name, the rest from folders */
-	/* where relpath (relative to the run's root: what reports print) and
-	 * the base name start, from the path: dv_dumpfile_relpath, _filename */
-	uint16_t relpath_at, filename_at;
+	uint16_t filename_at;  /* where the file name starts in relpath (dv_dumpfile_filename) */
+	uint32_t prefix;       /* the path is dv_key_name(prefix - 1) + relpath (dv_dumpfile_path);
+				  DV_PREFIX_NONE (a zeroed record): relpath itself;
+				  DV_PREFIX_APART: the path is kept in the block after relpath */
 	uint32_t block_size : 29;   /* bytes of the block (< DV_BLOCK_MAX) */
 	uint32_t block_in_arena : 1; /* the block lies in its run's arena (run.c): freed with the run */
 	uint32_t name_is_stem : 1;  /* no name tag: name is the file name without ".pt" (or
@@ -72,22 +84,22 @@ typedef struct dv_dumpfile {
 				       the name before just ahead of it (dv_dumpfile_unmapped_name) */
 } dv_dumpfile;
 
-/* The full path, for opening: the block's strings start with it, right
- * after the tags (not kept apart: 8 B a file). */
-static inline const char *dv_dumpfile_path(const dv_dumpfile *f)
+/* The path relative to the run's root (what reports print): the block's
+ * strings start with it, right after the tags. */
+static inline const char *dv_dumpfile_relpath(const dv_dumpfile *f)
 {
 	return (const char *)(f->tags + f->ntags);
 }
-/* The name before --name-map renamed the file, NULL when it was not: kept
- * in the new name's allocation, just before it (not a pointer a file). */
-static inline const char *dv_dumpfile_relpath(const dv_dumpfile *f)
-{
-	return dv_dumpfile_path(f) + f->relpath_at;
-}
 static inline const char *dv_dumpfile_filename(const dv_dumpfile *f)
 {
-	return dv_dumpfile_path(f) + f->filename_at;
+	return dv_dumpfile_relpath(f) + f->filename_at;
 }
+/* The full path, for opening and for messages: built in buf (its prefix is
+ * shared, not kept a file), or the copy in the block; valid while both f and
+ * buf are. Never longer than DV_PATH_MAX (listing refuses such a file). */
+const char *dv_dumpfile_path(const dv_dumpfile *f, dv_path_buf *buf);
+/* The name before --name-map renamed the file, NULL when it was not: kept
+ * in the new name's allocation, just before it (not a pointer a file). */
 static inline const char *dv_dumpfile_unmapped_name(const dv_dumpfile *f)
 {
 	return f->renamed ? ((const char *const *)(const void *)f->name)[-1] : NULL;

@@ -19,6 +19,10 @@
  * does not exist yet is judged by its parent folder. */
 int dv_output_check(const char *path, const char *const *dirs, size_t ndirs, const char *const *files,
 		    size_t nfiles, dv_error *err);
+/* The same, with the files given one at a time by next_file (NULL after the
+ * last): a path it returns need only last until the next call. */
+int dv_output_check_each(const char *path, const char *const *dirs, size_t ndirs, const char *(*next_file)(void *ctx),
+			 void *ctx, dv_error *err);
 
 typedef struct dv_outfile {
 	FILE *f;          /* write here */

@@ -24,8 +24,9 @@ static const char *const side_label[2] = {"baseline", "target"};
 
 static bool file_is_megatron(const dv_dumpfile *f)
 {
+	dv_path_buf pb;
 	dv_error err;
-	pt_file *pf = pt_open(dv_dumpfile_path(f), &err);
+	pt_file *pf = pt_open(dv_dumpfile_path(f, &pb), &err);
 	bool yes;
 
 	if (!pf)
@@ -341,6 +342,7 @@ static int file_dims(const dv_logical_ctx *ctx, const dv_pair *pair, int which, 
 /* Opens every file of a side: tensors, meta, dims, coordinates. */
 static int side_load(const dv_pair *pair, int which, lside *s, pt_file **pre, dv_error *err)
 {
+	dv_path_buf pb;
 	size_t n;
 	const dv_dumpfile *const *files = dv_pair_files(pair, which, &n);
 
@@ -361,7 +363,7 @@ static int side_load(const dv_pair *pair, int which, lside *s, pt_file **pre, dv
 		if (n == 1 && pre && *pre) {
 			lf->f = *pre;
 			*pre = NULL;
-		} else if (!(lf->f = pt_open(dv_dumpfile_path(files[i]), err))) {
+		} else if (!(lf->f = pt_open(dv_dumpfile_path(files[i], &pb), err))) {
 			return -1;
 		}
 		v = pt_dump_value(lf->f);
@@ -392,6 +394,7 @@ static int side_load(const dv_pair *pair, int which, lside *s, pt_file **pre, dv
  * lowest rank's) cu_seqlens_q (differences), else seq_lens. */
 int dv_thd_seq_lens(const dv_phase *ph, int64_t step, int64_t **lens, size_t *nlens, dv_error *err)
 {
+	dv_path_buf pb;
 	const dv_dumpfile *best = NULL;
 
 	*lens = NULL;
@@ -408,7 +411,7 @@ int dv_thd_seq_lens(const dv_phase *ph, int64_t step, int64_t **lens, size_t *nl
 	}
 	if (best) {
 		bool cu = !strcmp(best->name, "cu_seqlens_q");
-		pt_file *f = pt_open(dv_dumpfile_path(best), err);
+		pt_file *f = pt_open(dv_dumpfile_path(best, &pb), err);
 		const pt_obj *v = f ? pt_dump_value(f) : NULL;
 		double *x = NULL;
 		int64_t n;
@@ -1269,6 +1272,7 @@ static int fill_logical(dv_logical_view *v, const dv_metrics_opts *opts, dv_pair
 
 int dv_logical_compute(dv_pair *pair, const dv_metrics_opts *opts)
 {
+	dv_path_buf pb;
 	dv_pair_result *res = dv_pair_result_slot(pair);
 	dv_error err;
 	pt_file *bf = NULL, *tf = NULL;
@@ -1288,7 +1292,7 @@ int dv_logical_compute(dv_pair *pair, const dv_metrics_opts *opts)
 	}
 	/* the common case costs what it did: one file a side without dims is
 	 * compared as two files */
-	if (!(bf = pt_open(dv_dumpfile_path(pair->base), &err)) || !(tf = pt_open(dv_dumpfile_path(pair->targ), &err)))
+	if (!(bf = pt_open(dv_dumpfile_path(pair->base, &pb), &err)) || !(tf = pt_open(dv_dumpfile_path(pair->targ, &pb), &err)))
 		goto fail;
 	{
 		const pt_obj *bv = pt_dump_value(bf), *tv = pt_dump_value(tf);

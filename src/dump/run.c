@@ -525,6 +525,46 @@ static char *put(char **at, const char *s, size_t n)
 	return start;
 }
 
+/* The number of a path prefix (a run's folder, ending in '/', or ""), in the
+ * process-wide key table: every file of a run shares one. The thread's last
+ * one is found again without the table's lock. DV_KEY_NONE when out of memory. */
+static uint32_t prefix_id(const char *p, size_t n)
+{
+	static _Thread_local const char *last;
+	static _Thread_local size_t last_n;
+	static _Thread_local uint32_t last_id = DV_KEY_NONE;
+	uint32_t id;
+
+	if (last_id != DV_KEY_NONE && last_n == n && !memcmp(last, p, n))
+		return last_id;
+	if ((id = dv_key_id(p, n)) != DV_KEY_NONE) {
+		last = dv_key_name(id);
+		last_n = n;
+		last_id = id;
+	}
+	return id;
+}
+
+const char *dv_dumpfile_path(const dv_dumpfile *f, dv_path_buf *buf)
+{
+	const char *rel = dv_dumpfile_relpath(f), *pre;
+	size_t pl, rl;
+
+	if (f->prefix == DV_PREFIX_APART)
+		return rel + strlen(rel) + 1;
+	if (f->prefix == DV_PREFIX_NONE)
+		return rel;
+	pre = dv_key_name(f->prefix - 1);
+	pl = strlen(pre);
+	rl = strlen(rel);
+	if (pl + rl >= sizeof(buf->s)) /* not listed (file_init refuses it); cut, not overrun */
+		rl = pl < sizeof(buf->s) ? sizeof(buf->s) - 1 - pl : 0, pl = pl < sizeof(buf->s) ? pl : sizeof(buf->s) - 1;
+	memcpy(buf->s, pre, pl);
+	memcpy(buf->s + pl, rel, rl);
+	buf->s[pl + rl] = '\0';
+	return buf->s;
+}
+
 /* One file with its name's tags, at dir/fname (reldir/fname relative to
  * the run): one allocation holds its tags and names; tag keys are numbered
  * through the run's table when run is given. */
@@ -545,7 +585,30 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	} part[16];
 
 	memset(f, 0, sizeof(*f));
-	strings = dn + fl + 1 + (tail ? 0 : rn + fl + 1);
+	/* a longer path could not be opened (open() refuses it), nor kept in a
+	 * dv_path_buf */
+	if (dn + fl + 1 > DV_PATH_MAX || rn + fl + 1 > DV_PATH_MAX)
+		return dv_error_set(err, "%s/%s: path too long (at most %d bytes)", dir, fname, DV_PATH_MAX - 1);
+	if (tail) {
+		/* the path's bytes before relpath: dir's head, or dir and the
+		 * slash the path puts after it when relpath has no folder */
+		char slashed[DV_PATH_MAX];
+		const char *pre = dir;
+
+		if (!rn && dn > dl) {
+			memcpy(slashed, dir, dl);
+			slashed[dl] = '/';
+			pre = slashed;
+		}
+		uint32_t id = dn > rn ? prefix_id(pre, dn - rn) : DV_KEY_NONE;
+
+		if (dn > rn && (id == DV_KEY_NONE || id + 1 == DV_PREFIX_APART))
+			return dv_error_set(err, "%s: out of memory", dir);
+		f->prefix = dn > rn ? id + 1 : DV_PREFIX_NONE;
+	} else {
+		f->prefix = DV_PREFIX_APART;
+	}
+	strings = rn + fl + 1 + (tail ? 0 : dn + fl + 1);
 	for (p = fname; dv_tag_next(&p, fname + sl, &k, &kl, &v, &vl); n++) {
 		if (n < 16) {
 			size_t slot;
@@ -568,27 +631,22 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	/* the record's narrow counts: a file name of NAME_MAX bytes is far below */
 	if (n > UINT16_MAX - MAX_DEPTH - 2 || n * sizeof(dv_file_tag) + strings >= DV_BLOCK_MAX)
 		return dv_error_set(err, "%s/%s: file name too long", dir, fname);
-	if (dn + fl + 1 > UINT16_MAX) /* relpath_at, filename_at */
-		return dv_error_set(err, "%s/%s: path too long", dir, fname);
 	f->block_size = (uint32_t)(n * sizeof(dv_file_tag) + strings);
 	if (!(f->tags = file_block(f, run, f->block_size)))
 		return dv_error_set(err, "%s: out of memory", dir);
 	f->ntags = f->nfile_tags = (uint16_t)n;
 	at = (char *)f->tags + n * sizeof(dv_file_tag);
-	memcpy(at, dir, dl);
-	if (dn > dl)
-		at[dl] = '/';
-	at += dn;
+	memcpy(at, reldir, rl);
+	if (rn > rl)
+		at[rl] = '/';
+	at += rn;
 	put(&at, fname, fl);
-	f->filename_at = (uint16_t)dn;
-	if (tail) {
-		f->relpath_at = (uint16_t)(dn - rn);
-	} else {
-		f->relpath_at = (uint16_t)(dn + fl + 1);
-		memcpy(at, reldir, rl);
-		if (rn > rl)
-			at[rl] = '/';
-		at += rn;
+	f->filename_at = (uint16_t)rn;
+	if (!tail) {
+		memcpy(at, dir, dl);
+		if (dn > dl)
+			at[dl] = '/';
+		at += dn;
 		put(&at, fname, fl);
 	}
 	if (!has_name)

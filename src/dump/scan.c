@@ -106,8 +106,11 @@ static void compute_claimed(dv_pair *p, const dv_metrics_opts *opts, const atomi
 	 * gets every pair of one file a side */
 	if (compare_fn == dv_compare_files || p->nbase > 1 || p->ntarg > 1)
 		dv_logical_compute(p, opts);
-	else if (dv_pair_result_slot(p))
-		compare_fn(dv_dumpfile_path(p->base), dv_dumpfile_path(p->targ), opts, p->result);
+	else if (dv_pair_result_slot(p)) {
+		dv_path_buf bp, tp;
+
+		compare_fn(dv_dumpfile_path(p->base, &bp), dv_dumpfile_path(p->targ, &tp), opts, p->result);
+	}
 	if (p->result->status == DV_RESULT_CANCELLED)
 		state = user_cancel && atomic_load(user_cancel) ? DV_PAIR_CANCELLED : DV_PAIR_PENDING;
 	/* the phase's counts first: a reader that sees DONE sees it counted */

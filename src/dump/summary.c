@@ -11,7 +11,8 @@
 static void read_file(const dv_dumpfile *f, dv_file_summary *m)
 {
 	dv_error err = {{0}};
-	pt_file *pf = pt_open(dv_dumpfile_path(f), &err);
+	dv_path_buf pb;
+	pt_file *pf = pt_open(dv_dumpfile_path(f, &pb), &err);
 	const pt_obj *v;
 
 	memset(m, 0, sizeof(*m));

@@ -18,19 +18,20 @@
 /* Reads a tensor of integral values as int64. */
 static int read_ints(pt_file *f, const dv_dumpfile *df, const pt_obj *v, dv_ta_ints *out, dv_error *err)
 {
+	dv_path_buf pb;
 	const pt_tensor *t;
 	double *x;
 	int64_t n;
 
 	if (!v || v->kind != PT_TENSOR)
-		return dv_error_set(err, "%s: %s is a %s, not a tensor", dv_dumpfile_path(df), df->name,
+		return dv_error_set(err, "%s: %s is a %s, not a tensor", dv_dumpfile_path(df, &pb), df->name,
 				    v ? pt_kind_name(v->kind) : "missing value");
 	t = &v->u.tensor;
 	n = t->numel;
 	if (n < 0 || n > (int64_t)(SIZE_MAX / sizeof(double)) / 2)
-		return dv_error_set(err, "%s: %s has too many elements", dv_dumpfile_path(df), df->name);
+		return dv_error_set(err, "%s: %s has too many elements", dv_dumpfile_path(df, &pb), df->name);
 	if (!(x = malloc((size_t)(n ? n : 1) * sizeof(*x))))
-		return dv_error_set(err, "%s: out of memory", dv_dumpfile_path(df));
+		return dv_error_set(err, "%s: out of memory", dv_dumpfile_path(df, &pb));
 	if (n && pt_tensor_read_f64(f, t, 0, n, x, err) < 0) {
 		free(x);
 		return -1;
@@ -39,7 +40,7 @@ static int read_ints(pt_file *f, const dv_dumpfile *df, const pt_obj *v, dv_ta_i
 	memset(out, 0, sizeof(*out));
 	if (!(out->v = malloc((size_t)(n ? n : 1) * sizeof(*out->v)))) {
 		free(x);
-		return dv_error_set(err, "%s: out of memory", dv_dumpfile_path(df));
+		return dv_error_set(err, "%s: out of memory", dv_dumpfile_path(df, &pb));
 	}
 	for (int64_t i = 0; i < n; i++) {
 		if (!(fabs(x[i]) <= 9007199254740992.0) || x[i] != floor(x[i])) {
@@ -48,7 +49,7 @@ static int read_ints(pt_file *f, const dv_dumpfile *df, const pt_obj *v, dv_ta_i
 			free(x);
 			free(out->v);
 			out->v = NULL;
-			return dv_error_set(err, "%s: %s element %" PRId64 " is %g, not an integer", dv_dumpfile_path(df), df->name, i,
+			return dv_error_set(err, "%s: %s element %" PRId64 " is %g, not an integer", dv_dumpfile_path(df, &pb), df->name, i,
 					    bad);
 		}
 		out->v[i] = (int64_t)x[i];
@@ -75,16 +76,18 @@ static char *dup_str(const pt_obj *o)
 
 static int read_strings(const dv_dumpfile *df, const pt_obj *v, dv_ta_step *st, dv_error *err)
 {
+	dv_path_buf pb;
+
 	if (!v || (v->kind != PT_LIST && v->kind != PT_TUPLE))
-		return dv_error_set(err, "%s: rids is a %s, not a list of strings", dv_dumpfile_path(df),
+		return dv_error_set(err, "%s: rids is a %s, not a list of strings", dv_dumpfile_path(df, &pb),
 				    v ? pt_kind_name(v->kind) : "missing value");
 	for (size_t i = 0; i < v->u.seq.len; i++) {
 		const pt_obj *o = v->u.seq.items[i];
 
 		if (o->kind != PT_STR)
-			return dv_error_set(err, "%s: rids[%zu] is a %s, not a string", dv_dumpfile_path(df), i, pt_kind_name(o->kind));
+			return dv_error_set(err, "%s: rids[%zu] is a %s, not a string", dv_dumpfile_path(df, &pb), i, pt_kind_name(o->kind));
 		if (memchr(o->u.str.data, 0, o->u.str.len))
-			return dv_error_set(err, "%s: rids[%zu] holds a NUL byte", dv_dumpfile_path(df), i);
+			return dv_error_set(err, "%s: rids[%zu] holds a NUL byte", dv_dumpfile_path(df, &pb), i);
 	}
 	for (size_t i = 0; i < st->nrids; i++)
 		free(st->rids[i]);
@@ -92,10 +95,10 @@ static int read_strings(const dv_dumpfile *df, const pt_obj *v, dv_ta_step *st, 
 	st->nrids = 0;
 	st->has_rids = false;
 	if (!(st->rids = calloc(v->u.seq.len ? v->u.seq.len : 1, sizeof(*st->rids))))
-		return dv_error_set(err, "%s: out of memory", dv_dumpfile_path(df));
+		return dv_error_set(err, "%s: out of memory", dv_dumpfile_path(df, &pb));
 	for (size_t i = 0; i < v->u.seq.len; i++) {
 		if (!(st->rids[i] = dup_str(v->u.seq.items[i])))
-			return dv_error_set(err, "%s: out of memory", dv_dumpfile_path(df));
+			return dv_error_set(err, "%s: out of memory", dv_dumpfile_path(df, &pb));
 		st->nrids++;
 	}
 	st->has_rids = true;
@@ -104,7 +107,8 @@ static int read_strings(const dv_dumpfile *df, const pt_obj *v, dv_ta_step *st, 
 
 static int load_one(const dv_dumpfile *df, dv_ta_step *st, dv_error *err)
 {
-	pt_file *f = pt_open(dv_dumpfile_path(df), err);
+	dv_path_buf pb;
+	pt_file *f = pt_open(dv_dumpfile_path(df, &pb), err);
 	const pt_obj *v;
 	int rc = -1;
 
@@ -115,13 +119,13 @@ static int load_one(const dv_dumpfile *df, dv_ta_step *st, dv_error *err)
 		rc = read_strings(df, v, st, err);
 	} else if (!strcmp(df->name, "qkv_format")) {
 		if (!v || v->kind != PT_STR) {
-			rc = dv_error_set(err, "%s: qkv_format is a %s, not a string", dv_dumpfile_path(df),
+			rc = dv_error_set(err, "%s: qkv_format is a %s, not a string", dv_dumpfile_path(df, &pb),
 					  v ? pt_kind_name(v->kind) : "missing value");
 		} else if (memchr(v->u.str.data, 0, v->u.str.len)) {
-			rc = dv_error_set(err, "%s: qkv_format holds a NUL byte", dv_dumpfile_path(df));
+			rc = dv_error_set(err, "%s: qkv_format holds a NUL byte", dv_dumpfile_path(df, &pb));
 		} else {
 			free(st->qkv_format);
-			rc = (st->qkv_format = dup_str(v)) ? 0 : dv_error_set(err, "%s: out of memory", dv_dumpfile_path(df));
+			rc = (st->qkv_format = dup_str(v)) ? 0 : dv_error_set(err, "%s: out of memory", dv_dumpfile_path(df, &pb));
 		}
 	} else {
 		dv_ta_ints *dst = !strcmp(df->name, "input_ids")          ? &st->input_ids
@@ -163,10 +167,12 @@ static dv_ta_ints *ints_of(dv_ta_step *st, const char *name)
  * cu_seqlens_q. Values are read as stored (integers stay exact). */
 static int load_cp_sharded(const dv_dumpfile *const *files, size_t n, dv_ta_step *st, dv_error *err)
 {
+	dv_path_buf pb;
 	pt_file **pf = calloc(n, sizeof(*pf));
 	dv_shard *sh = calloc(n, sizeof(*sh));
 	dv_vsource *src = calloc(n, sizeof(*src));
 	dv_vsource_pt_ctx *ctx = calloc(n, sizeof(*ctx));
+	char **names = calloc(n, sizeof(*names)); /* the sources' names, for the reads' messages */
 	dv_dims *dims = NULL;
 	dv_unshard_plan *plan = NULL;
 	dv_vtensor *vt = NULL;
@@ -176,19 +182,19 @@ static int load_cp_sharded(const dv_dumpfile *const *files, size_t n, dv_ta_step
 	dv_dtype dt = DV_DTYPE_INVALID;
 	int rc = -1;
 
-	if (!pf || !sh || !src || !ctx) {
-		dv_error_set(err, "%s: out of memory", dv_dumpfile_path(files[0]));
+	if (!pf || !sh || !src || !ctx || !names) {
+		dv_error_set(err, "%s: out of memory", dv_dumpfile_path(files[0], &pb));
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		const pt_obj *v, *meta, *d;
 
-		if (!(pf[i] = pt_open(dv_dumpfile_path(files[i]), err)))
+		if (!(pf[i] = pt_open(dv_dumpfile_path(files[i], &pb), err)))
 			goto out;
 		v = pt_dump_value(pf[i]);
 		meta = pt_dump_meta(pf[i]);
 		if (!v || v->kind != PT_TENSOR) {
-			dv_error_set(err, "%s: %s is not a tensor", dv_dumpfile_path(files[i]), files[i]->name);
+			dv_error_set(err, "%s: %s is not a tensor", dv_dumpfile_path(files[i], &pb), files[i]->name);
 			goto out;
 		}
 		if (pt_tensor_check(pf[i], &v->u.tensor, err) < 0 ||
@@ -222,7 +228,11 @@ static int load_cp_sharded(const dv_dumpfile *const *files, size_t n, dv_ta_step
 		memcpy(sh[i].shape, v->u.tensor.shape, sizeof(sh[i].shape));
 		sh[i].rank = files[i]->rank;
 		dv_vsource_pt(&src[i], &ctx[i], pf[i], &v->u.tensor);
-		src[i].name = dv_dumpfile_path(files[i]);
+		if (!(names[i] = strdup(dv_dumpfile_path(files[i], &pb)))) {
+			dv_error_set(err, "%s: out of memory", dv_dumpfile_path(files[i], &pb));
+			goto out;
+		}
+		src[i].name = names[i];
 	}
 	if (st->cu_seqlens_q.present &&
 	    dv_ta_cu_seqlens_counts(st->cu_seqlens_q.v, st->cu_seqlens_q.n, &lens, &nlens, err) < 0)
@@ -237,7 +247,7 @@ static int load_cp_sharded(const dv_dumpfile *const *files, size_t n, dv_ta_step
 			goto out;
 		total = dv_vtensor_numel(vt);
 		if (!(vals = malloc((size_t)(total ? total : 1) * sizeof(*vals)))) {
-			dv_error_set(err, "%s: out of memory", dv_dumpfile_path(files[0]));
+			dv_error_set(err, "%s: out of memory", dv_dumpfile_path(files[0], &pb));
 			goto out;
 		}
 		if ((dt == DV_INT64 || dt == DV_INT32) && dv_vtensor_has_raw(vt)) {
@@ -255,13 +265,13 @@ static int load_cp_sharded(const dv_dumpfile *const *files, size_t n, dv_ta_step
 
 			if (!f || dv_vtensor_read_f32(vt, 0, total, f, err) < 0) {
 				if (!f)
-					dv_error_set(err, "%s: out of memory", dv_dumpfile_path(files[0]));
+					dv_error_set(err, "%s: out of memory", dv_dumpfile_path(files[0], &pb));
 				free(f);
 				goto out;
 			}
 			for (int64_t k = 0; k < total; k++) {
 				if (!(fabsf(f[k]) <= 16777216.0f) || f[k] != floorf(f[k])) {
-					dv_error_set(err, "%s: %s element %" PRId64 " is not an exact integer", dv_dumpfile_path(files[0]),
+					dv_error_set(err, "%s: %s element %" PRId64 " is not an exact integer", dv_dumpfile_path(files[0], &pb),
 						     files[0]->name, k);
 					free(f);
 					goto out;
@@ -282,11 +292,11 @@ static int load_cp_sharded(const dv_dumpfile *const *files, size_t n, dv_ta_step
 	}
 	rc = 0;
 out:
-	if (rc < 0 && !strstr(err->msg, dv_dumpfile_path(files[0]))) {
+	if (rc < 0 && !strstr(err->msg, dv_dumpfile_path(files[0], &pb))) {
 		char why[DV_ERROR_MAX];
 
 		snprintf(why, sizeof(why), "%s", err->msg);
-		dv_error_set(err, "%s (and %zu more ranks): %s over CP ('%s'): %s", dv_dumpfile_path(files[0]), n - 1, files[0]->name,
+		dv_error_set(err, "%s (and %zu more ranks): %s over CP ('%s'): %s", dv_dumpfile_path(files[0], &pb), n - 1, files[0]->name,
 			     text, why);
 	}
 	dv_vtensor_close(vt);
@@ -299,6 +309,9 @@ out:
 	free(sh);
 	free(src);
 	free(ctx);
+	for (size_t i = 0; i < n && names; i++)
+		free(names[i]);
+	free(names);
 	free(lens);
 	free(vals);
 	return rc;
@@ -307,8 +320,10 @@ out:
 /* Whether the files of one token tensor are spread over CP ranks. */
 static bool cp_spread(const dv_dumpfile *const *files, size_t n)
 {
+	dv_path_buf pb;
+
 	for (size_t i = 0; i < n; i++) {
-		pt_file *f = pt_open(dv_dumpfile_path(files[i]), &(dv_error){{0}});
+		pt_file *f = pt_open(dv_dumpfile_path(files[i], &pb), &(dv_error){{0}});
 		dv_parallel_coords c;
 		bool cp = false;
 
@@ -325,9 +340,11 @@ static bool cp_spread(const dv_dumpfile *const *files, size_t n)
 
 int dv_ta_side_load(const dv_dumpfile *files, size_t nfiles, dv_ta_side *side, dv_error *err)
 {
+	dv_path_buf pb;
+
 	memset(side, 0, sizeof(*side));
 	if (nfiles) {
-		pt_file *f = pt_open(dv_dumpfile_path(&files[0]), err);
+		pt_file *f = pt_open(dv_dumpfile_path(&files[0], &pb), err);
 		const pt_obj *meta;
 
 		if (!f)
@@ -358,14 +375,14 @@ int dv_ta_side_load(const dv_dumpfile *files, size_t nfiles, dv_ta_side *side, d
 				continue;
 			if (!(st = dv_ta_side_step(side, df->step))) {
 				dv_ta_side_free(side);
-				return dv_error_set(err, "%s: out of memory", dv_dumpfile_path(df));
+				return dv_error_set(err, "%s: out of memory", dv_dumpfile_path(df, &pb));
 			}
 			if (pass == 1) {
 				/* every rank's file of this token tensor and step */
 				group = malloc(nfiles * sizeof(*group));
 				if (!group) {
 					dv_ta_side_free(side);
-					return dv_error_set(err, "%s: out of memory", dv_dumpfile_path(df));
+					return dv_error_set(err, "%s: out of memory", dv_dumpfile_path(df, &pb));
 				}
 				for (size_t j = 0; j < nfiles; j++)
 					if (files[j].name && !strcmp(files[j].name, df->name) && files[j].step == df->step)

@@ -420,8 +420,10 @@ static void write_pair(dv_report *r, const dv_pair *pair, dv_verdict verdict)
 /* The file an error message is about: the one whose path it names. */
 static const dv_dumpfile *error_file(const dv_pair *pair)
 {
-	if (pair->base && pair->targ && strstr(pair->result->error, dv_dumpfile_path(pair->base)) &&
-	    !strstr(pair->result->error, dv_dumpfile_path(pair->targ)))
+	dv_path_buf bp, tp;
+
+	if (pair->base && pair->targ && strstr(pair->result->error, dv_dumpfile_path(pair->base, &bp)) &&
+	    !strstr(pair->result->error, dv_dumpfile_path(pair->targ, &tp)))
 		return pair->base;
 	return pair->targ ? pair->targ : pair->base;
 }

@@ -1131,13 +1131,14 @@ static int check_runs(ld *l)
 		size_t total = 0, found = 0;
 		const char *example = NULL;
 		struct stat st;
+		dv_path_buf pb;
 
 		for (size_t k = 0; k < runs[s]->nphases; k++)
 			for (size_t i = 0; i < runs[s]->phases[k].nfiles; i++) {
 				const dv_dumpfile *f = &runs[s]->phases[k].files[i];
 
 				total++;
-				if (stat(dv_dumpfile_path(f), &st) == 0 && S_ISREG(st.st_mode))
+				if (stat(dv_dumpfile_path(f, &pb), &st) == 0 && S_ISREG(st.st_mode))
 					found++;
 				else if (!example)
 					example = dv_dumpfile_relpath(f);

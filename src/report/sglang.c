@@ -324,7 +324,8 @@ static void skip_record(dv_report *r, const dv_pair *pair, const char *reason, c
 static void non_tensor_record(dv_report *r, const dv_pair *pair)
 {
 	char *text[2] = { NULL, NULL }, *type[2] = { NULL, NULL };
-	const char *paths[2] = { dv_dumpfile_path(pair->base), dv_dumpfile_path(pair->targ) };
+	dv_path_buf bufs[2];
+	const char *paths[2] = { dv_dumpfile_path(pair->base, &bufs[0]), dv_dumpfile_path(pair->targ, &bufs[1]) };
 	dv_error err;
 	bool failed = false;
 	FILE *out = r->out;

@@ -107,9 +107,12 @@ static int detail_compute(const dv_pair *p, const dv_metrics_opts *mo, tui_detai
 
 	if (atomic_load(&p->state) == DV_PAIR_DONE)
 		known.known = p->result;
-	if (!tui_jobs_pair_logical(p))
-		return dv_pair_detail_compute(dv_dumpfile_path(p->base), dv_dumpfile_path(p->targ), DETAIL_HEAT_ROWS, DETAIL_HEAT_COLS, o, &det->d,
-					      err);
+	if (!tui_jobs_pair_logical(p)) {
+		dv_path_buf bp, tp;
+
+		return dv_pair_detail_compute(dv_dumpfile_path(p->base, &bp), dv_dumpfile_path(p->targ, &tp),
+					      DETAIL_HEAT_ROWS, DETAIL_HEAT_COLS, o, &det->d, err);
+	}
 	dv_logical_view *lv = dv_logical_open(p, err);
 	if (!lv)
 		return -1;
@@ -193,8 +196,12 @@ static void run_heavy(tui_jobs *j, job_kind kind, size_t pair, char *path, doubl
 						    &o, &rows, &err)
 				: -1;
 			dv_logical_close(lv);
-		} else
-			rc = dv_export_diff_csv(dv_dumpfile_path(p->base), dv_dumpfile_path(p->targ), path, min_abs, top_k, &o, &rows, &err);
+		} else {
+			dv_path_buf bp, tp;
+
+			rc = dv_export_diff_csv(dv_dumpfile_path(p->base, &bp), dv_dumpfile_path(p->targ, &tp), path, min_abs,
+						top_k, &o, &rows, &err);
+		}
 		if (rc != 0)
 			snprintf(msg, sizeof(msg), "%s", err.msg);
 	} else if (kind == JOB_TABLE) {

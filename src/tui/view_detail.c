@@ -852,8 +852,12 @@ static void detail_draw(tui_app *app, tui_rect r, bool focused)
 		 * (missing shards, dims): no unreadable file */
 		bool file = false;
 		const dv_dumpfile *sides[2] = { p->base, p->targ };
-		for (int k = 0; k < 2; k++)
-			file |= sides[k] && !strncmp(p->result->error, dv_dumpfile_path(sides[k]), strlen(dv_dumpfile_path(sides[k])));
+		for (int k = 0; k < 2; k++) {
+			dv_path_buf pb;
+			const char *path = sides[k] ? dv_dumpfile_path(sides[k], &pb) : NULL;
+
+			file |= path && !strncmp(p->result->error, path, strlen(path));
+		}
 		snprintf(buf, sizeof(buf), "%s: %s", file ? "unreadable" : "error", p->result->error);
 		wrapped(&c, buf, tui_draw_attr(app, CP_FAIL, A_BOLD));
 	} else if (p->result->status == DV_RESULT_SKIPPED) {

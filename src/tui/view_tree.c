@@ -188,8 +188,10 @@ static void draw_tensor(tui_app *app, int y, const cols *c, const dv_pair *p, bo
 		const char *side = "", *reason = r->error;
 		const dv_dumpfile *sides[2] = { p->base, p->targ };
 		for (int k = 0; k < 2; k++) {
-			size_t n = sides[k] ? strlen(dv_dumpfile_path(sides[k])) : 0;
-			if (n && !strncmp(r->error, dv_dumpfile_path(sides[k]), n) && !strncmp(r->error + n, ": ", 2)) {
+			dv_path_buf pb;
+			const char *path = sides[k] ? dv_dumpfile_path(sides[k], &pb) : "";
+			size_t n = strlen(path);
+			if (n && !strncmp(r->error, path, n) && !strncmp(r->error + n, ": ", 2)) {
 				side = k ? " (target)" : " (baseline)";
 				reason = r->error + n + 2;
 				break;
