@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,6 +338,103 @@ static void test_layout_several_sglang_dumps(void **state)
 		assert_string_equal(dv_tag_get(&ph->files[i], "sglang_dump"), first ? "0" : "1");
 	}
 	dv_run_free(run);
+}
+
+/* A file's path is its run's folder (interned, one for every file of the
+ * run) and its relpath (in its block), built on demand. */
+static void test_file_paths(void **state)
+{
+	dv_dumpfile f, g;
+	dv_error err = {{0}};
+	dv_path_buf pb, pb2;
+	char root[DV_PATH_MAX + 16];
+	size_t rl;
+
+	(void)state;
+	assert_int_equal(dv_dumpfile_init(&f, "/r/un", "inference/name=a.pt", NULL, &err), 0);
+	assert_string_equal(dv_dumpfile_relpath(&f), "inference/name=a.pt");
+	assert_string_equal(dv_dumpfile_filename(&f), "name=a.pt");
+	assert_string_equal(dv_dumpfile_path(&f, &pb), "/r/un/inference/name=a.pt");
+	assert_ptr_equal(dv_dumpfile_path(&f, &pb), pb.s);
+	assert_true(f.prefix != DV_PREFIX_NONE && f.prefix != DV_PREFIX_APART);
+	/* the same folder spelled with its slash: the same prefix */
+	assert_int_equal(dv_dumpfile_init(&g, "/r/un/", "fwd_bwd/x/name=b.pt", NULL, &err), 0);
+	assert_string_equal(dv_dumpfile_path(&g, &pb2), "/r/un/fwd_bwd/x/name=b.pt");
+	assert_string_equal(dv_dumpfile_path(&f, &pb), "/r/un/inference/name=a.pt"); /* two buffers, two paths */
+	assert_string_equal(dv_dumpfile_filename(&g), "name=b.pt");
+	assert_int_equal(f.prefix, g.prefix);
+	dv_dumpfile_free(&g);
+	/* relpath without a folder: the slash after the root is the prefix's */
+	assert_int_equal(dv_dumpfile_init(&g, "/r/un", "name=c.pt", NULL, &err), 0);
+	assert_string_equal(dv_dumpfile_relpath(&g), "name=c.pt");
+	assert_string_equal(dv_dumpfile_filename(&g), "name=c.pt");
+	assert_string_equal(dv_dumpfile_path(&g, &pb2), "/r/un/name=c.pt");
+	assert_int_equal(f.prefix, g.prefix);
+	dv_dumpfile_free(&g);
+	assert_int_equal(dv_dumpfile_init(&g, "/", "name=c.pt", NULL, &err), 0);
+	assert_string_equal(dv_dumpfile_path(&g, &pb2), "/name=c.pt");
+	assert_int_not_equal(f.prefix, g.prefix);
+	dv_dumpfile_free(&g);
+	/* no root: the path is relpath itself, nothing built */
+	assert_int_equal(dv_dumpfile_init(&g, "", "inference/name=d.pt", NULL, &err), 0);
+	assert_int_equal(g.prefix, DV_PREFIX_NONE);
+	assert_ptr_equal(dv_dumpfile_path(&g, &pb2), dv_dumpfile_relpath(&g));
+	dv_dumpfile_free(&g);
+	/* the longest path: DV_PATH_MAX - 1 bytes; one more is refused */
+	rl = DV_PATH_MAX - 1 - strlen("/inference/name=e.pt");
+	memset(root, 'r', rl + 1);
+	root[0] = '/';
+	root[rl] = '\0';
+	assert_int_equal(dv_dumpfile_init(&g, root, "inference/name=e.pt", NULL, &err), 0);
+	assert_int_equal(strlen(dv_dumpfile_path(&g, &pb2)), DV_PATH_MAX - 1);
+	assert_memory_equal(pb2.s, root, rl);
+	assert_string_equal(pb2.s + rl, "/inference/name=e.pt");
+	dv_dumpfile_free(&g);
+	root[rl] = 'r';
+	root[rl + 1] = '\0';
+	assert_int_equal(dv_dumpfile_init(&g, root, "inference/name=e.pt", NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "path too long"));
+	dv_dumpfile_free(&g);
+	dv_dumpfile_free(&f);
+}
+
+/* A file whose path is too long to open is the run's problem, named; the
+ * rest of the folder is listed. */
+static void test_layout_long_path(void **state)
+{
+	char dir[DV_PATH_MAX], name[231];
+	int fd, dfd;
+	dv_run *run;
+
+	(void)state;
+	touch("long/inference/" F("name=short"));
+	snprintf(dir, sizeof(dir), "%s", at("long/inference"));
+	for (int i = 0; i < 16; i++) { /* 16 folders: as deep as a phase is read */
+		size_t n = strlen(dir);
+
+		dir[n] = '/';
+		memset(dir + n + 1, 'a' + i, 240);
+		dir[n + 241] = '\0';
+		assert_int_equal(mkdir(dir, 0755), 0);
+	}
+	memset(name, 'n', sizeof(name) - 1);
+	memcpy(name, "name=", 5);
+	memcpy(name + sizeof(name) - 4, ".pt", 4);
+	assert_true(strlen(dir) + 1 + strlen(name) >= DV_PATH_MAX);
+	assert_true((dfd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0);
+	assert_true((fd = openat(dfd, name, O_WRONLY | O_CREAT, 0644)) >= 0);
+	close(fd);
+	run = open_run("long");
+	assert_int_equal(run->nphases, 1);
+	assert_int_equal(run->phases[0].nfiles, 1);
+	assert_string_equal(run->phases[0].files[0].name, "short");
+	assert_int_equal(run->nproblems, 1);
+	assert_non_null(strstr(run->problems[0], "not read: path too long ("));
+	assert_non_null(strstr(run->problems[0], name));
+	assert_true(!strncmp(run->problems[0], "inference/aaaa", 14));
+	dv_run_free(run);
+	unlinkat(dfd, name, 0); /* nftw could not reach it */
+	close(dfd);
 }
 
 /* A listed file's names and tags live in one block; folder tags added after
@@ -1291,6 +1389,8 @@ int main(void)
 		cmocka_unit_test(test_tags_newest),
 		cmocka_unit_test(test_tags_odd),
 		cmocka_unit_test(test_file_block),
+		cmocka_unit_test(test_file_paths),
+		cmocka_unit_test(test_layout_long_path),
 		cmocka_unit_test(test_file_many_tags),
 		cmocka_unit_test(test_layer_regex),
 		cmocka_unit_test(test_regex_errors_and_case),

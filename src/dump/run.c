@@ -588,7 +588,9 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	/* a longer path could not be opened (open() refuses it), nor kept in a
 	 * dv_path_buf */
 	if (dn + fl + 1 > DV_PATH_MAX || rn + fl + 1 > DV_PATH_MAX)
-		return dv_error_set(err, "%s/%s: path too long (at most %d bytes)", dir, fname, DV_PATH_MAX - 1);
+		return dv_error_set(err, "%.120s%s%s/%.120s%s: path too long (%zu bytes; at most %d)", dir,
+				    dl > 240 ? "..." : "", dl > 240 ? dir + dl - 120 : dl > 120 ? dir + 120 : "", fname,
+				    fl > 120 ? "..." : "", (dn > rn ? dn : rn) + fl, DV_PATH_MAX - 1);
 	if (tail) {
 		/* the path's bytes before relpath: dir's head, or dir and the
 		 * slash the path puts after it when relpath has no folder */
@@ -743,6 +745,19 @@ int dv_dumpfile_init(dv_dumpfile *f, const char *root, const char *relpath, cons
 static int add_file(phase_builder *pb, const char *dir, const char *reldir, const char *fname, dv_error *err)
 {
 	dv_dumpfile *f;
+	size_t dl = strlen(dir), pl = dl + (dl && dir[dl - 1] != '/') + strlen(fname);
+
+	/* one that could not be opened (nor its path kept in a dv_path_buf):
+	 * the run's problem, and the listing goes on */
+	if (pl >= DV_PATH_MAX) {
+		char *rel = path_join(reldir, fname);
+		int rc = rel ? walk_problem(pb->w, rel, err, "not read: path too long (%zu bytes; at most %d)", pl,
+					    DV_PATH_MAX - 1)
+			     : dv_error_set(err, "%s: out of memory", dir);
+
+		free(rel);
+		return rc;
+	}
 
 	if (pb->n == pb->cap) {
 		size_t cap = pb->cap ? pb->cap * 2 : 64;
