@@ -2,7 +2,7 @@
 """Times the TUI in a real pseudo-terminal: first paint, then key answers during the background scan.
 
 usage: tui_paint.py [--runs N] [--paint-marker S] [--key-marker S] [--stages A,B,...] [--keys-for SECONDS]
-                   DUMPVIEW BASELINE TARGET
+                   [--first-keys KEYS] DUMPVIEW BASELINE TARGET
 
 First paint: from exec to the moment the terminal output holds PAINT_MARKER (default "inference", a phase row of the
 tree) -- the tree built from file names. Best of N runs (default 3), with the scan on (the default) and with
@@ -13,6 +13,8 @@ first phase's row, the last phase's row: with the progressive listing, the tree 
 with the scan on and with --no-scan. --keys-for S: instead of the five keys, '?' is pressed again and again for S
 seconds from the first paint (with the progressive listing: through the swaps of the larger comparisons), each
 answer timed (the first paint's timings left out); prints the count, median, 90th percentile, max and every answer over 20 ms, N runs.
+--first-keys KEYS: with --keys-for, KEYS are typed once right after the first paint, before the timed keys ('s' to
+sort by rel_diff, 'ssj' and so on), and the timing starts 0.2 s later.
 Python stdlib only (pty).
 """
 import os
@@ -131,6 +133,7 @@ def main(args):
     key_marker = b"background"
     stages = []
     keys_for = None
+    first_keys = b""
     while args and args[0].startswith("--"):
         opt = args.pop(0)
         if opt == "--runs":
@@ -141,6 +144,8 @@ def main(args):
             key_marker = args.pop(0).encode()
         elif opt == "--keys-for":
             keys_for = float(args.pop(0))
+        elif opt == "--first-keys":
+            first_keys = args.pop(0).encode()
         elif opt == "--stages":
             stages = [m.encode() for m in args.pop(0).split(",") if m]
         else:
@@ -181,6 +186,9 @@ def main(args):
                 print("  keys: first paint not seen")
                 finish(pid, fd)
                 return 1
+            if first_keys:
+                os.write(fd, first_keys)
+                drain(fd, 0.2, buf)
             lat = []
             end = time.monotonic() + keys_for
             while time.monotonic() < end:
