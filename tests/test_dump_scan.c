@@ -20,8 +20,10 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "dumpview/comparison.h"
 #include "dumpview/dump.h"
 #include "dumpview/threadprio.h"
 
@@ -357,6 +359,59 @@ static void test_stop_at_once_and_compute_elsewhere(void **state)
 	dv_comparison_free(cmp);
 }
 
+/* A scan handed over (dv_comparison_scan_release) stops without waiting:
+ * dv_scan_reap says false while a worker is busy (a read that ignores the
+ * cancel, as a slow file system's), no pair is claimed after the request,
+ * and true (the scan freed) once the workers have ended; dv_scan_stop_until
+ * still finishes one a reap left. */
+static void test_scan_release_and_reap(void **state)
+{
+	dv_comparison *cmp = build();
+	dv_metrics_opts o = opts();
+	dv_scan *scan;
+	struct timespec pause = {0, 1000000};
+
+	(void)state;
+	gate_closed = true;
+	gate_limit = 2;
+	assert_non_null(dv_comparison_scan_start(cmp, &o, 2, -1));
+	wait_entered(2); /* both workers inside a computation, deaf to the cancel */
+	scan = dv_comparison_scan_release(cmp);
+	assert_non_null(scan);
+	assert_null(dv_comparison_scan(cmp));
+	assert_false(dv_scan_reap(scan));
+	assert_false(dv_scan_reap(scan));
+	open_gate();
+	while (!dv_scan_reap(scan))
+		nanosleep(&pause, NULL);
+	/* the two in flight ended (done: the stand-in ignores the cancel), no
+	 * other was claimed, none is left running */
+	assert_int_equal(calls_done, 2);
+	for (size_t i = 0; i < NMATCHED; i++)
+		assert_int_equal(atomic_load(&cmp->pairs[i].state), i < 2 ? DV_PAIR_DONE : DV_PAIR_PENDING);
+	/* a new scan computes the rest */
+	assert_non_null(dv_comparison_scan_start(cmp, &o, 2, -1));
+	dv_comparison_scan_wait(cmp);
+	assert_int_equal(calls_done, NMATCHED);
+	dv_comparison_scan_stop(cmp);
+	dv_comparison_free(cmp);
+
+	/* a reap that found a worker busy, then a stop that waits for it */
+	cmp = build();
+	gate_closed = true;
+	gate_limit = 1;
+	gate_name = "ok1.pt";
+	assert_non_null(dv_comparison_scan_start(cmp, &o, 1, -1));
+	wait_entered(1);
+	scan = dv_comparison_scan_release(cmp);
+	assert_false(dv_scan_reap(scan));
+	open_gate();
+	assert_true(dv_scan_stop_until(scan, NULL));
+	assert_int_equal(calls_done, 1);
+	assert_null(dv_comparison_scan_release(cmp)); /* none left to hand over */
+	dv_comparison_free(cmp);
+}
+
 static void test_scan_sweeps_behind_cursor(void **state)
 {
 	dv_comparison *cmp = build();
@@ -545,6 +600,7 @@ int main(void)
 		cmocka_unit_test(test_scan_priority),
 		cmocka_unit_test(test_scan_pause),
 		cmocka_unit_test(test_scan_stop_cancels),
+		cmocka_unit_test(test_scan_release_and_reap),
 		cmocka_unit_test(test_stop_at_once_and_compute_elsewhere),
 		cmocka_unit_test(test_scan_sweeps_behind_cursor),
 		cmocka_unit_test(test_scan_cancel_pair),

@@ -25,6 +25,17 @@ for side in baseline target; do
 	done
 done
 echo "kept by a cancelled export" >"$tmp/big/attn_output.diff.csv"
+# "#runs: bigswap": big's two pairs in inference and one more in fwd_bwd, for
+# a swap of the progressive listing while a scan worker is held mid-pair.
+for side in baseline target; do
+	mkdir -p "$tmp/bigswap/$side/inference" "$tmp/bigswap/$side/fwd_bwd"
+	for t in 1:attn_output 2:mlp_output; do
+		ln -s "$FIXTURES/pt-corpus/shape_large.pt" \
+			"$tmp/bigswap/$side/inference/step=0___rank=0___dump_index=${t%%:*}___name=${t#*:}___layer_id=0.pt"
+	done
+	ln -s "$FIXTURES/pt-corpus/shape_large.pt" \
+		"$tmp/bigswap/$side/fwd_bwd/step=0___rank=0___dump_index=3___name=attn_output___layer_id=0.pt"
+done
 # "#runs: huge": one pair of a 4000000x5 float32 tensor expanded from one
 # row (stride 0): 20M elements in a tiny file, whose element-wise export
 # would be about 1.5 GB.
@@ -112,6 +123,7 @@ for keys in "$dir"/*.keys; do
 	where=$tmp
 	grep -q '^#runs: fixtures' "$keys" && where=$tmp/fixtures
 	grep -q '^#runs: big' "$keys" && where=$tmp/big
+	grep -q '^#runs: bigswap' "$keys" && where=$tmp/bigswap
 	grep -q '^#runs: escapes' "$keys" && where=$tmp/escapes
 	grep -q '^#runs: huge' "$keys" && where=$tmp/huge
 	grep -q '^#runs: skipped' "$keys" && where=$tmp/skipped

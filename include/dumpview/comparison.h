@@ -325,5 +325,9 @@ void dv_comparison_scan_stop(dv_comparison *cmp);
 /* dv_scan_stop_until: false leaves the workers detached (the caller is about
  * to exit); the comparison forgets the scan either way. */
 bool dv_comparison_scan_stop_until(dv_comparison *cmp, const struct timespec *deadline);
+/* Tells the scan to stop (dv_scan_stop_request) and hands it over: the
+ * comparison forgets it; the caller reaps it (dv_scan_reap) and frees the
+ * comparison only after. NULL without a scan. */
+dv_scan *dv_comparison_scan_release(dv_comparison *cmp);
 
 #endif

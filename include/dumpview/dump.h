@@ -411,6 +411,14 @@ void dv_scan_stop(dv_scan *scan);            /* cancel, join, free */
  * allocated with its workers detached, for a caller about to exit. */
 struct timespec;
 bool dv_scan_stop_until(dv_scan *scan, const struct timespec *deadline);
+/* Tells the workers to stop and returns at once: none claims another pair,
+ * the pair each computes is cancelled at its next chunk (it may still end
+ * DONE) and left as it ends. Finish with dv_scan_reap or dv_scan_stop. */
+void dv_scan_stop_request(dv_scan *scan);
+/* Stops the scan without waiting (as dv_scan_stop_request): true, and the
+ * scan freed, once every worker has ended; false while one is still busy
+ * (ask again later; dv_scan_stop_until still works on it). */
+bool dv_scan_reap(dv_scan *scan);
 
 /* The first pair whose verdict (dv_comparison_verdict: fail or error) is a
  * divergence, in execution order, or -1. Exact only when every pair before it

@@ -1497,6 +1497,15 @@ void dv_comparison_scan_stop(dv_comparison *cmp)
 	cmp->scan = NULL;
 }
 
+dv_scan *dv_comparison_scan_release(dv_comparison *cmp)
+{
+	dv_scan *s = cmp->scan;
+
+	dv_scan_stop_request(s);
+	cmp->scan = NULL;
+	return s;
+}
+
 bool dv_comparison_scan_stop_until(dv_comparison *cmp, const struct timespec *deadline)
 {
 	bool ended = true;

@@ -53,6 +53,7 @@ struct dv_scan {
 	size_t *prio;               /* stack: the last prioritized first */
 	size_t nprio, capprio;
 	int active;                 /* workers still running */
+	int njoined;                /* workers joined already (dv_scan_reap) */
 	bool paused, stopping;
 	/* Pairs [0, done_prefix) are DONE. A pair never leaves DONE, so the
 	 * prefix only grows: asking whether the scan finished costs O(1)
@@ -444,10 +445,10 @@ void dv_scan_wait(dv_scan *s)
 		dv_pair_compute(&s->cmp->pairs[i], &s->opts);
 }
 
-bool dv_scan_stop_until(dv_scan *s, const struct timespec *deadline)
+/* Tells every worker to stop (idempotent): none claims another pair, and
+ * the one each computes is cancelled at its next chunk. */
+static void request_stop(dv_scan *s)
 {
-	if (!s)
-		return true;
 	pthread_mutex_lock(&s->mu);
 	s->stopping = true;
 	pthread_cond_broadcast(&s->work_cv);
@@ -455,7 +456,42 @@ bool dv_scan_stop_until(dv_scan *s, const struct timespec *deadline)
 	for (int i = 0; i < s->nthreads; i++)
 		atomic_store(&s->workers[i].cancel, 1);
 	pthread_mutex_unlock(&s->mu);
-	for (int i = 0; i < s->nthreads; i++) {
+}
+
+static void scan_free(dv_scan *s)
+{
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->work_cv);
+	pthread_cond_destroy(&s->idle_cv);
+	free(s->workers);
+	free(s->prio);
+	free(s);
+}
+
+void dv_scan_stop_request(dv_scan *s)
+{
+	if (s)
+		request_stop(s);
+}
+
+bool dv_scan_reap(dv_scan *s)
+{
+	if (!s)
+		return true;
+	request_stop(s);
+	for (; s->njoined < s->nthreads; s->njoined++)
+		if (pthread_tryjoin_np(s->workers[s->njoined].thread, NULL) != 0)
+			return false;
+	scan_free(s);
+	return true;
+}
+
+bool dv_scan_stop_until(dv_scan *s, const struct timespec *deadline)
+{
+	if (!s)
+		return true;
+	request_stop(s);
+	for (int i = s->njoined; i < s->nthreads; i++) {
 		/* A worker stuck in a read (a hung network file system) never
 		 * sees the cancel: past the deadline the scan is left running
 		 * and not freed, for a caller that is about to exit. */
@@ -467,12 +503,7 @@ bool dv_scan_stop_until(dv_scan *s, const struct timespec *deadline)
 		if (!deadline)
 			pthread_join(s->workers[i].thread, NULL);
 	}
-	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->work_cv);
-	pthread_cond_destroy(&s->idle_cv);
-	free(s->workers);
-	free(s->prio);
-	free(s);
+	scan_free(s);
 	return true;
 }
 

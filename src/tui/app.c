@@ -101,6 +101,9 @@ static void poll_events(tui_app *app, int timeout_ms)
 		{ app->job_pipe[0], POLLIN, 0 },
 		{ app->sig_pipe[0], POLLIN, 0 },
 	};
+	/* a swapped-out scan stopped meanwhile: its comparison freed */
+	if (app->nreaping)
+		tui_listing_reap(app);
 	if (poll(fds, 3, timeout_ms) <= 0)
 		return;
 	if (fds[0].revents) {
@@ -181,6 +184,9 @@ static int next_key(tui_app *app)
 		/* a comparison waits for the job thread to be idle: tried again soon */
 		if (app->listing && app->listing->next.cmp && timeout > 100)
 			timeout = 100;
+		/* a swapped-out scan stopping: looked at again soon, and freed */
+		if (app->nreaping && timeout > 20)
+			timeout = 20;
 		/* a filter set since: the listing matches it over the pairs it adds */
 		if (app->listing)
 			tui_listing_sync_filter(app);
@@ -218,6 +224,9 @@ static int next_key(tui_app *app)
 		/* more phases listed: the larger comparison is swapped in between frames */
 		if (app->listing && (fds[4].revents || app->listing->next.cmp))
 			tui_listing_service(app);
+		/* and the one swapped out freed once its scan has stopped */
+		if (app->nreaping)
+			tui_listing_reap(app);
 		if (fds[3].revents) {
 			unsigned char b;
 			if (read(app->sig_pipe[0], &b, 1) == 1) {
@@ -447,6 +456,8 @@ int dv_tui_run(const dv_tui_opts *opts, char *err, size_t errsize)
 		tui_deadline_in_ms(&deadline, 500);
 		bool scan_ended = dv_comparison_scan_stop_until(app->cmp, &deadline);
 		bool jobs_ended = tui_jobs_stop_until(&app->jobs, &deadline);
+		/* the swapped-out comparisons still stopping: the same wait */
+		scan_ended = tui_listing_reap_until(app, &deadline) && scan_ended;
 		if (app->listing_failed) {
 			snprintf(err, errsize, "%s", app->listing_err);
 			rc = 2;

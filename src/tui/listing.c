@@ -451,6 +451,66 @@ static void filter_message_update(tui_app *app)
 		tui_state_message(app, false, "filter /%s/: %zu tensors", app->filter, shown);
 }
 
+/* A comparison swapped out: freed by the listing thread or the job thread
+ * (retire) once no worker of its scan runs. */
+static void retire_after_scan(tui_app *app, dv_scan *scan, dv_comparison *old)
+{
+	if (!scan || dv_scan_reap(scan)) {
+		if (app->listing)
+			retire(app->listing, old);
+		else
+			tui_jobs_free_later(&app->jobs, old);
+		return;
+	}
+	struct tui_reaping *v = realloc(app->reaping, (app->nreaping + 1) * sizeof(*v));
+	if (v) {
+		app->reaping = v;
+		app->reaping[app->nreaping++] = (struct tui_reaping){ scan, old };
+		return;
+	}
+	/* out of memory: waited for a moment, as the workers see the cancel
+	 * at their next chunk; one stuck in a read keeps old (never freed) */
+	struct timespec deadline;
+	tui_deadline_in_ms(&deadline, 250);
+	if (dv_scan_stop_until(scan, &deadline))
+		retire_after_scan(app, NULL, old);
+}
+
+void tui_listing_reap(tui_app *app)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < app->nreaping; i++) {
+		struct tui_reaping r = app->reaping[i];
+
+		if (dv_scan_reap(r.scan))
+			retire_after_scan(app, NULL, r.cmp);
+		else
+			app->reaping[k++] = r;
+	}
+	app->nreaping = k;
+	if (!k) {
+		free(app->reaping);
+		app->reaping = NULL;
+	}
+}
+
+bool tui_listing_reap_until(tui_app *app, const struct timespec *deadline)
+{
+	bool all = true;
+
+	for (size_t i = 0; i < app->nreaping; i++) {
+		if (dv_scan_stop_until(app->reaping[i].scan, deadline))
+			dv_comparison_free(app->reaping[i].cmp);
+		else
+			all = false; /* its workers are detached: it stays */
+	}
+	free(app->reaping);
+	app->reaping = NULL;
+	app->nreaping = 0;
+	return all;
+}
+
 /* Swaps l's comparison in for app->cmp (see tui_listing_service); false
  * when the job thread is busy (nothing changed: try again later). What is
  * O(pairs) was built on the listing thread (the tree, multi_rank); here
@@ -471,14 +531,16 @@ static bool swap_in(tui_app *app, tui_listed *l, bool final)
 	}
 	if (!tui_jobs_swap_cmp(&app->jobs, c))
 		return false;
-	/* The scan's workers point into the old comparison: stopped first.
-	 * One stuck in a read (a hung file system) is not waited for: the old
-	 * comparison is then left to it, never freed. */
-	bool scanning = app->scan != NULL, scan_ended = true;
+	/* The scan's workers point into the old comparison: told to stop, not
+	 * waited for (a worker sees it at its next chunk, one busy reading
+	 * from a slow file system later): the old comparison is freed once
+	 * they have ended (tui_listing_reap). Meanwhile they claim no pair,
+	 * and the adoption below moves finished pairs only: one they still
+	 * compute stays pending in the new comparison and is computed again. */
+	bool scanning = app->scan != NULL;
+	dv_scan *old_scan = NULL;
 	if (scanning) {
-		struct timespec deadline;
-		tui_deadline_in_ms(&deadline, 250);
-		scan_ended = dv_comparison_scan_stop_until(old, &deadline);
+		old_scan = dv_comparison_scan_release(old);
 		app->scan = NULL;
 	}
 	/* the pass rule first: the results moved then keep their first
@@ -527,8 +589,7 @@ static bool swap_in(tui_app *app, tui_listed *l, bool final)
 	l->cmp = NULL;
 	free(l->filter_hidden);
 	l->filter_hidden = NULL;
-	if (scan_ended)
-		retire(app->listing, old);
+	retire_after_scan(app, old_scan, old);
 	if (scanning) {
 		app->scan = dv_comparison_scan_start(c, &app->mopts, final ? (int)app->nthreads : tui_listing_scan_threads(app),
 						      app->scan_pipe[1]);
@@ -554,8 +615,9 @@ static void listing_failing(tui_app *app, tui_listing *ls)
 	tui_deadline_in_ms(&deadline, 1000);
 	bool scan_ended = dv_comparison_scan_stop_until(app->cmp, &deadline);
 	bool jobs_ended = tui_jobs_stop_until(&app->jobs, &deadline);
+	bool reaped = tui_listing_reap_until(app, &deadline);
 	app->scan = NULL;
-	if (!scan_ended || !jobs_ended) {
+	if (!scan_ended || !jobs_ended || !reaped) {
 		tui_term_stop(app);
 		fflush(NULL);
 		fprintf(stderr, "dumpview: the listing failed\n");

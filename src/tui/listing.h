@@ -76,6 +76,15 @@ int tui_listing_run(struct tui_app *app, tui_listing *ls, const pcre2_code *filt
  * clears app->listing; a failed listing sets app->quit and the error. */
 void tui_listing_service(struct tui_app *app);
 
+/* Frees the swapped-out comparisons whose scans have stopped since (the
+ * event loop calls it while app->nreaping). */
+void tui_listing_reap(struct tui_app *app);
+/* The same, waiting for the workers until deadline (CLOCK_REALTIME): false
+ * when one is still busy (stuck in a read: the caller exits without
+ * freeing what it uses). */
+struct timespec;
+bool tui_listing_reap_until(struct tui_app *app, const struct timespec *deadline);
+
 /* Workers for the scan: while the runs are listed, two cores fewer (at
  * least one), so the listing is not slowed down by the scan of its first
  * phases; all of them once it is done. */

@@ -112,6 +112,13 @@ typedef struct tui_app {
 	/* scan */
 	dv_scan *scan;
 	bool scan_paused;
+	/* comparisons swapped out whose scans are still stopping: each freed
+	 * once its workers have ended (tui_listing_reap), not waited for */
+	struct tui_reaping {
+		dv_scan *scan;
+		dv_comparison *cmp;
+	} *reaping;
+	size_t nreaping;
 	int scan_pipe[2];
 	int job_pipe[2];
 	int sig_pipe[2];
