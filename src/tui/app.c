@@ -184,9 +184,13 @@ static int next_key(tui_app *app)
 		/* a comparison waits for the job thread to be idle: tried again soon */
 		if (app->listing && app->listing->next.cmp && timeout > 100)
 			timeout = 100;
-		/* a swapped-out scan stopping: looked at again soon, and freed */
-		if (app->nreaping && timeout > 20)
+		/* a swapped-out scan stopping: looked at again soon, and freed
+		 * (a worker not done after a second is stuck in a read: then
+		 * seldom) */
+		if (app->nreaping && now - app->reaping_since_ms < 1000 && timeout > 20)
 			timeout = 20;
+		else if (app->nreaping && timeout > 250)
+			timeout = 250;
 		/* a filter set since: the listing matches it over the pairs it adds */
 		if (app->listing)
 			tui_listing_sync_filter(app);

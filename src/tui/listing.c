@@ -464,6 +464,8 @@ static void retire_after_scan(tui_app *app, dv_scan *scan, dv_comparison *old)
 	}
 	struct tui_reaping *v = realloc(app->reaping, (app->nreaping + 1) * sizeof(*v));
 	if (v) {
+		if (!app->nreaping)
+			app->reaping_since_ms = tui_term_now_ms();
 		app->reaping = v;
 		app->reaping[app->nreaping++] = (struct tui_reaping){ scan, old };
 		return;

@@ -119,6 +119,7 @@ typedef struct tui_app {
 		dv_comparison *cmp;
 	} *reaping;
 	size_t nreaping;
+	int64_t reaping_since_ms;  /* when the oldest of them was swapped out */
 	int scan_pipe[2];
 	int job_pipe[2];
 	int sig_pipe[2];
