@@ -12,7 +12,7 @@
  * Values come from a seeded PRNG, one stream per file, so a set is the same
  * bytes on every run and on any thread count.
  *
- * usage: gen_dumps [-j THREADS] [-n PAIRS] wide|wide-tp8|many|tui|scale OUTDIR
+ * usage: gen_dumps [-j THREADS] [-n PAIRS] [-r ROWS] wide|wide-tp8|many|tui|scale|size OUTDIR
  *   wide: one phase, 24 layers x 6 tensors of [1024, 4096] bf16 (8 MiB each);
  *         target = baseline + 1-ulp noise, diverging (>1e-3) from layer 17.
  *   wide-tp8: wide's baseline (the same bytes, TP=1) against wide's target
@@ -27,7 +27,11 @@
  *         diverges from layer 40 (steps 0-2; step 3 ends at layer 22).
  *   tui:  8000 pairs of [8, 64] bf16 over the three phases (TUI first paint).
  *   scale: 1000 pairs of [4, 8] bf16 (-n PAIRS: any number), the growth table.
- *   -n PAIRS gives any set another number of pairs.
+ *   size: one pair of [128, 4096] bf16 (1 MiB a file; -r ROWS: ROWS x 8 KiB,
+ *         up to 524 000 rows, the zip32 limit), rounding-level differences:
+ *         the tensor-size sweep.
+ *   -n PAIRS gives any set another number of pairs, -r ROWS another number
+ *   of rows.
  * Writes OUTDIR/baseline and OUTDIR/target.
  */
 #include <errno.h>
@@ -556,6 +560,8 @@ static const struct set_desc sets[] = {
 	{ "tui", 8000, 8, 64, 3, many_tensors, 8, 48, 2, 40, 1 },
 	/* the growth table (bench/README.md): -n PAIRS of [4, 8], 1 k to 300 k */
 	{ "scale", 1000, 4, 8, 3, many_tensors, 8, 48, 2, 40, 1 },
+	/* the tensor-size sweep: -r ROWS of 4096 bf16, one pair, no divergence */
+	{ "size", 1, 128, 4096, 1, wide_tensors, 1, 1, 0, 1, 1 },
 };
 
 /* wide-tp8: how each of wide's tensors is sharded over TP (by position in
@@ -782,12 +788,15 @@ int main(int argc, char **argv)
 {
 	int nthreads = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	int opt, npairs = 0;
+	long rows = 0;
 
-	while ((opt = getopt(argc, argv, "j:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "j:n:r:")) != -1) {
 		if (opt == 'j')
 			nthreads = atoi(optarg);
 		else if (opt == 'n')
 			npairs = atoi(optarg);
+		else if (opt == 'r')
+			rows = atol(optarg);
 		else
 			goto usage;
 	}
@@ -803,10 +812,13 @@ int main(int argc, char **argv)
 	if (!s)
 		goto usage;
 	struct set_desc sized;
-	if (npairs > 0) {
-		/* -n: the set's layout with another number of pairs */
+	if (npairs > 0 || rows > 0) {
+		/* -n, -r: the set's layout with another number of pairs, rows */
 		sized = *s;
-		sized.npairs = npairs;
+		if (npairs > 0)
+			sized.npairs = npairs;
+		if (rows > 0)
+			sized.rows = rows;
 		s = &sized;
 	}
 	const char *outdir = argv[optind + 1];
@@ -839,6 +851,6 @@ int main(int argc, char **argv)
 	return 0;
 
 usage:
-	fprintf(stderr, "usage: gen_dumps [-j THREADS] [-n PAIRS] wide|wide-tp8|many|tui|scale OUTDIR\n");
+	fprintf(stderr, "usage: gen_dumps [-j THREADS] [-n PAIRS] [-r ROWS] wide|wide-tp8|many|tui|scale|size OUTDIR\n");
 	return 2;
 }

@@ -13,8 +13,8 @@
 #   -P           skip the TUI first-paint measure
 #   -O DUMPVIEW  scale only: time this other dumpview too (main's, say),
 #                each row before the build's own, for a before/after table
-#   SET          wide, wide-tp8, many, scale, logits-float32, logits-bfloat16
-#                (default: wide many); tui is
+#   SET          wide, wide-tp8, many, scale, sizes, cold, logits-float32,
+#                logits-bfloat16 (default: wide many); tui is
 #                measured with -P unset. wide-tp8 (wide's target as TP=8
 #                shards) is timed against wide (measured too if not named
 #                before it): ratio of wall time and peak RSS, targets <= 1.5x
@@ -22,6 +22,13 @@
 #                1 k .. 300 k pairs of tiny tensors (sets sNk, SCALE_SIZES
 #                overrides the pair counts), wall, CPU, peak RSS and RSS per
 #                pair; target <= 1 KB of RSS per pair at 200 k pairs.
+#                Without -P it adds the explorer's first paint and the time
+#                until the title shows the first divergence (tui_paint.py).
+#                sizes: the tensor-size sweep, one pair of [ROWS, 4096]
+#                bf16 a size (SIZE_ROWS, default 1 MiB .. 4 GB a file):
+#                compare against cat, GB/s, peak RSS. cold: COLD_SET
+#                (default wide) with the page cache dropped (root only)
+#                against warm, for cat and compare.
 #                logits-float32, logits-bfloat16: one 2.1 GB pair of
 #                [N, 152064] (gen_logits.py, needs torch): compare <= 1.5x cat,
 #                --verify-crc, the detail pane (engine_bench detail) <= 2x
@@ -47,7 +54,7 @@ while getopts B:d:n:TPO: opt; do
 	T) torch=no ;;
 	P) paint=no ;;
 	O) other=$OPTARG ;;
-	*) sed -n '7,33p' "$0" >&2; exit 2 ;;
+	*) sed -n '7,38p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -184,7 +191,10 @@ dv_on() {
 scale_table() {
 	echo
 	echo "== scale: compare --format jsonl on N pairs of [4, 8] bf16 (best of $runs; RSS per pair = peak RSS / N)"
-	printf '  %-9s %-10s %9s %9s %11s %13s\n' pairs build wall cpu 'peak RSS' 'RSS per pair'
+	[ "$paint" = yes ] && echo "   explorer (best of $runs, tui_paint.py): first paint, and the first divergence in the title"
+	printf '  %-9s %-10s %9s %9s %11s %13s' pairs build wall cpu 'peak RSS' 'RSS per pair'
+	[ "$paint" = yes ] && printf ' %12s %12s' 'first paint' 'first div.'
+	echo
 	for n in ${SCALE_SIZES:-1000 10000 50000 100000 200000 300000}; do
 		sdir=$datadir/s$((n / 1000))k
 		if [ ! -d "$sdir/target" ]; then
@@ -196,14 +206,80 @@ scale_table() {
 			best "$bin" compare --format jsonl "$sdir/baseline" "$sdir/target"
 			label=this
 			[ "$bin" = "$dumpview" ] || label=other
-			printf '  %-9s %-10s %7s s %7s s %7.1f MiB %9.2f KiB\n' "$n" "$label" "$wall" "$cpu" \
+			printf '  %-9s %-10s %7s s %7s s %7.1f MiB %9.2f KiB' "$n" "$label" "$wall" "$cpu" \
 				"$(echo "$rss" | awk '{ print $1 / 1024 }')" "$(echo "$rss $n" | awk '{ print $1 / $2 }')"
+			if [ "$paint" = yes ]; then
+				# the scale sets diverge from fwd_bwd's layer 40, step 0:
+				# the title names it (the tree's header holds " / layer ")
+				python3 "$here/tui_paint.py" --runs "$runs" --scan-only --stages 'inference,layer 40 (step 0) / ' \
+					"$bin" "$sdir/baseline" "$sdir/target" >"$tmp/paint" 2>&1 || true
+				fp=$(sed -n "s/.*'inference' best \([0-9.]*\) s.*/\1/p" "$tmp/paint")
+				fd=$(sed -n "s/.*'layer 40 (step 0) \/ ' best \([0-9.]*\) s.*/\1/p" "$tmp/paint")
+				printf ' %10s s %10s s' "${fp:--}" "${fd:--}"
+				[ "$n" = 200000 ] && [ "$bin" = "$dumpview" ] && paint200=$fp
+			fi
+			echo
 			[ "$n" = 200000 ] && [ "$bin" = "$dumpview" ] && rss200=$rss && wall200=$wall
 		done
 	done
 	[ -n "${rss200:-}" ] && verdict "peak RSS <= 1 KiB per pair at 200 k pairs" "$rss200 <= 200000"
 	[ -n "${wall200:-}" ] && verdict "compare at 200 k pairs <= 4 s (warm cache)" "$wall200 <= 4"
+	[ -n "${paint200:-}" ] && verdict "explorer first paint at 200 k pairs <= 0.5 s" "$paint200 <= 0.5"
 	[ -n "$other" ] && echo "  (other: $other)"
+	return 0
+}
+
+# sizes_table: one pair of [ROWS, 4096] bf16 a size (sets sizeROWS,
+# generated on first use), compare against cat of the two files.
+sizes_table() {
+	echo
+	echo "== sizes: one pair of [ROWS, 4096] bf16 a size, compare --format jsonl against cat (best of $runs, warm)"
+	printf '  %-10s %9s %9s %9s %11s %9s %9s %8s\n' 'a file' cat compare cpu 'peak RSS' 'GB/s' 'cat GB/s' '/ cat'
+	for rows in ${SIZE_ROWS:-128 2048 32768 131072 488281}; do
+		sdir=$datadir/size$rows
+		if [ ! -d "$sdir/target" ]; then
+			echo "  generating $sdir ..."
+			"$gen" -r "$rows" size "$sdir" >/dev/null
+		fi
+		find "$sdir/baseline" "$sdir/target" -name '*.pt' -print0 | sort -z >"$tmp/files"
+		bytes=$(xargs -0 cat <"$tmp/files" | wc -c)
+		best sh -c 'xargs -0 cat <"$1"' sh "$tmp/files"
+		cwall=$wall
+		best "$dumpview" compare --format jsonl "$sdir/baseline" "$sdir/target"
+		printf '  %7.1f MB %7s s %7s s %7s s %7.1f MiB %9.2f %9.2f %7.1fx\n' "$(echo "$bytes" | awk '{ print $1 / 2e6 }')" \
+			"$cwall" "$wall" "$cpu" "$(echo "$rss" | awk '{ print $1 / 1024 }')" \
+			"$(echo "$bytes $wall" | awk '{ print $1 / $2 / 1e9 }')" \
+			"$(echo "$bytes $cwall" | awk '{ print $1 / $2 / 1e9 }')" "$(ratio "$wall" "$cwall")"
+	done
+	return 0
+}
+
+# cold_table: COLD_SET with the page cache dropped before each cold run
+# (root only), then warm.
+cold_table() {
+	cset=${COLD_SET:-wide}
+	ensure_set "$cset"
+	dir=$datadir/$cset
+	echo
+	echo "== cold: $cset, page cache dropped before each cold run, then warm (best of $runs)"
+	if ! { sync && echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null; then
+		echo "  (cannot drop the page cache: run as root)"
+		return 0
+	fi
+	find "$dir/baseline" "$dir/target" -name '*.pt' -print0 | sort -z >"$tmp/files"
+	printf '  %-22s %11s %11s %13s\n' tool wall cpu 'peak RSS'
+	sync && echo 3 >/proc/sys/vm/drop_caches
+	measure sh -c 'xargs -0 cat <"$1"' sh "$tmp/files"
+	row "cat, cold" "$wall" "$cpu" "$rss"
+	sync && echo 3 >/proc/sys/vm/drop_caches
+	measure "$dumpview" compare --format jsonl "$dir/baseline" "$dir/target"
+	cold_wall=$wall
+	row "dumpview compare, cold" "$wall" "$cpu" "$rss"
+	best sh -c 'xargs -0 cat <"$1"' sh "$tmp/files"
+	row "cat, warm" "$wall" "$cpu" "$rss"
+	best "$dumpview" compare --format jsonl "$dir/baseline" "$dir/target"
+	row "dumpview compare, warm" "$wall" "$cpu" "$rss"
+	echo "  cold / warm:           $(ratio "$cold_wall" "$wall")x"
 	return 0
 }
 
@@ -211,6 +287,14 @@ wide_wall= wide_rss=
 for set in $sets; do
 	if [ "$set" = scale ]; then
 		scale_table
+		continue
+	fi
+	if [ "$set" = sizes ]; then
+		sizes_table
+		continue
+	fi
+	if [ "$set" = cold ]; then
+		cold_table
 		continue
 	fi
 	dir=$datadir/$set

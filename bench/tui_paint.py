@@ -2,7 +2,7 @@
 """Times the TUI in a real pseudo-terminal: first paint, then key answers during the background scan.
 
 usage: tui_paint.py [--runs N] [--paint-marker S] [--key-marker S] [--stages A,B,...] [--keys-for SECONDS]
-                   [--first-keys KEYS] DUMPVIEW BASELINE TARGET
+                   [--first-keys KEYS] [--scan-only] DUMPVIEW BASELINE TARGET
 
 First paint: from exec to the moment the terminal output holds PAINT_MARKER (default "inference", a phase row of the
 tree) -- the tree built from file names. Best of N runs (default 3), with the scan on (the default) and with
@@ -13,7 +13,8 @@ first phase's row, the last phase's row: with the progressive listing, the tree 
 with the scan on and with --no-scan. --keys-for S: instead of the five keys, '?' is pressed again and again for S
 seconds from the first paint (with the progressive listing: through the swaps of the larger comparisons), each
 answer timed (the first paint's timings left out); prints the count, median, 90th percentile, max and every answer over 20 ms, N runs.
---first-keys KEYS: with --keys-for, KEYS are typed once right after the first paint, before the timed keys ('s' to
+--scan-only: the first paint and the stages with the scan on only (a stage the scan makes, such as the first
+divergence in the title, " / layer ", never shows with --no-scan). --first-keys KEYS: with --keys-for, KEYS are typed once right after the first paint, before the timed keys ('s' to
 sort by rel_diff, 'ssj' and so on), and the timing starts 0.2 s later.
 Python stdlib only (pty).
 """
@@ -134,6 +135,7 @@ def main(args):
     stages = []
     keys_for = None
     first_keys = b""
+    scan_only = False
     while args and args[0].startswith("--"):
         opt = args.pop(0)
         if opt == "--runs":
@@ -146,6 +148,8 @@ def main(args):
             keys_for = float(args.pop(0))
         elif opt == "--first-keys":
             first_keys = args.pop(0).encode()
+        elif opt == "--scan-only":
+            scan_only = True
         elif opt == "--stages":
             stages = [m.encode() for m in args.pop(0).split(",") if m]
         else:
@@ -156,7 +160,8 @@ def main(args):
         return 2
     dv, base, targ = args
     ok = True
-    for label, extra in (("scan on", []), ("--no-scan", ["--no-scan"])) if keys_for is None else ():
+    variants = (("scan on", []),) if scan_only else (("scan on", []), ("--no-scan", ["--no-scan"]))
+    for label, extra in variants if keys_for is None else ():
         times = []
         for _ in range(runs):
             pid, fd, _, t = first_paint([dv] + extra + [base, targ], paint_marker)
@@ -172,7 +177,7 @@ def main(args):
     # last phase's row (all of them listed), best of N each.
     if stages:
         names = [m.decode() for m in stages]
-        for label, extra in (("scan on", []), ("--no-scan", ["--no-scan"])):
+        for label, extra in variants:
             rows = [timeline([dv] + extra + [base, targ], stages) for _ in range(runs)]
             parts = []
             for k, name in enumerate(names):

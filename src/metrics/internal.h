@@ -33,7 +33,7 @@ typedef struct dv_src {
 /* Buffers for reading one side in chunks. */
 typedef struct dv_reader {
 	const dv_src *src;
-	void *raw;               /* DV_CHUNK * itemsize */
+	void *raw;               /* DV_CHUNK * itemsize; f32 itself for a float32 source */
 	float *f32;              /* DV_CHUNK */
 } dv_reader;
 

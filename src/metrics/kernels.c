@@ -134,8 +134,10 @@ int dv_reader_init(dv_reader *r, const dv_src *src, dv_error *err)
 	/* small tensors get small buffers: no mmap/munmap per pair */
 	size_t cap = src->numel < DV_CHUNK ? (size_t)(src->numel > 0 ? src->numel : 1) : DV_CHUNK;
 
-	r->raw = malloc(cap * isz);
+	/* float32 is read as stored straight into f32: no copy a chunk (it
+	 * was a tenth of a large float32 pair's CPU) */
 	r->f32 = malloc(cap * sizeof(float));
+	r->raw = src->dtype == DV_FLOAT32 ? r->f32 : malloc(cap * isz);
 	if (!r->raw || !r->f32) {
 		dv_reader_free(r);
 		return dv_error_set(err, "%s: out of memory", src->name);
@@ -145,7 +147,8 @@ int dv_reader_init(dv_reader *r, const dv_src *src, dv_error *err)
 
 void dv_reader_free(dv_reader *r)
 {
-	free(r->raw);
+	if (r->raw != r->f32)
+		free(r->raw);
 	free(r->f32);
 	r->raw = NULL;
 	r->f32 = NULL;
@@ -160,6 +163,8 @@ int dv_reader_read(dv_reader *r, int64_t start, int64_t count, dv_error *err)
 {
 	if (r->src->read_raw(r->src->ctx, start, count, r->raw, err) < 0)
 		return -1;
+	if (r->raw == r->f32) /* float32: read in place */
+		return 0;
 	if (dv_metrics_to_f32(r->src->dtype, r->raw, r->f32, (size_t)count) < 0)
 		return dv_error_set(err, "%s: cannot convert %s to float32", r->src->name,
 				    dv_dtype_name(r->src->dtype));
