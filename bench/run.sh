@@ -209,12 +209,13 @@ scale_table() {
 			printf '  %-9s %-10s %7s s %7s s %7.1f MiB %9.2f KiB' "$n" "$label" "$wall" "$cpu" \
 				"$(echo "$rss" | awk '{ print $1 / 1024 }')" "$(echo "$rss $n" | awk '{ print $1 / $2 }')"
 			if [ "$paint" = yes ]; then
-				# the scale sets diverge from fwd_bwd's layer 40, step 0:
-				# the title names it (the tree's header holds " / layer ")
-				python3 "$here/tui_paint.py" --runs "$runs" --scan-only --stages 'inference,layer 40 (step 0) / ' \
+				# the scale sets diverge from fwd_bwd's layer 40 (step 0):
+				# the title names it, "fwd_bwd / layer 40 (step 0) / ..."
+				# (the tree's header is "phase / layer / tensor")
+				python3 "$here/tui_paint.py" --runs "$runs" --scan-only --stages 'inference,/ layer 40 ' \
 					"$bin" "$sdir/baseline" "$sdir/target" >"$tmp/paint" 2>&1 || true
 				fp=$(sed -n "s/.*'inference' best \([0-9.]*\) s.*/\1/p" "$tmp/paint")
-				fd=$(sed -n "s/.*'layer 40 (step 0) \/ ' best \([0-9.]*\) s.*/\1/p" "$tmp/paint")
+				fd=$(sed -n "s/.*'\/ layer 40 ' best \([0-9.]*\) s.*/\1/p" "$tmp/paint")
 				printf ' %10s s %10s s' "${fp:--}" "${fd:--}"
 				[ "$n" = 200000 ] && [ "$bin" = "$dumpview" ] && paint200=$fp
 			fi
