@@ -525,6 +525,19 @@ static char *put(char **at, const char *s, size_t n)
 	return start;
 }
 
+/* s for a message, its middle cut out past 240 bytes ("head...tail"): a
+ * message holds 512, and the reason comes after the name. */
+#define MIDDLE_CUT 244
+static const char *middle_cut(const char *s, char out[MIDDLE_CUT])
+{
+	size_t n = strlen(s);
+
+	if (n <= 240)
+		return s;
+	snprintf(out, MIDDLE_CUT, "%.120s...%s", s, s + n - 120);
+	return out;
+}
+
 /* The number of a path prefix (a run's folder, ending in '/', or ""), in the
  * process-wide key table: every file of a run shares one. The thread's last
  * one is found again without the table's lock. DV_KEY_NONE when out of memory. */
@@ -557,8 +570,11 @@ const char *dv_dumpfile_path(const dv_dumpfile *f, dv_path_buf *buf)
 	pre = dv_key_name(f->prefix - 1);
 	pl = strlen(pre);
 	rl = strlen(rel);
-	if (pl + rl >= sizeof(buf->s)) /* not listed (file_init refuses it); cut, not overrun */
-		rl = pl < sizeof(buf->s) ? sizeof(buf->s) - 1 - pl : 0, pl = pl < sizeof(buf->s) ? pl : sizeof(buf->s) - 1;
+	/* never longer (file_init refuses such a file); cut, not overrun */
+	if (pl >= sizeof(buf->s))
+		pl = sizeof(buf->s) - 1;
+	if (rl >= sizeof(buf->s) - pl)
+		rl = sizeof(buf->s) - 1 - pl;
 	memcpy(buf->s, pre, pl);
 	memcpy(buf->s + pl, rel, rl);
 	buf->s[pl + rl] = '\0';
@@ -587,10 +603,12 @@ static int file_init(dv_dumpfile *f, const char *dir, const char *reldir, const 
 	memset(f, 0, sizeof(*f));
 	/* a longer path could not be opened (open() refuses it), nor kept in a
 	 * dv_path_buf */
-	if (dn + fl + 1 > DV_PATH_MAX || rn + fl + 1 > DV_PATH_MAX)
-		return dv_error_set(err, "%.120s%s%s/%.120s%s: path too long (%zu bytes; at most %d)", dir,
-				    dl > 240 ? "..." : "", dl > 240 ? dir + dl - 120 : dl > 120 ? dir + 120 : "", fname,
-				    fl > 120 ? "..." : "", (dn > rn ? dn : rn) + fl, DV_PATH_MAX - 1);
+	if (dn + fl + 1 > DV_PATH_MAX || rn + fl + 1 > DV_PATH_MAX) {
+		char d[MIDDLE_CUT], n[MIDDLE_CUT];
+
+		return dv_error_set(err, "%s/%s: path too long (%zu bytes; at most %d)", middle_cut(dir, d),
+				    middle_cut(fname, n), (dn > rn ? dn : rn) + fl, DV_PATH_MAX - 1);
+	}
 	if (tail) {
 		/* the path's bytes before relpath: dir's head, or dir and the
 		 * slash the path puts after it when relpath has no folder */
