@@ -51,7 +51,7 @@ typedef struct dv_file_tag {
  * (dv_file_tag). The full path is otherwise the run's folder (an interned
  * prefix every file of a run shares) and relpath, built on demand: a run may
  * list hundreds of thousands of files, and the root folder repeated in each
- * was ~15 % of the explorer's memory. */
+ * was ~6 % of the explorer's memory (58 B of ~1 KB a pair at 200 k pairs). */
 #define DV_PATH_MAX 4096   /* a path's bytes with its NUL, as Linux's PATH_MAX: open() refuses longer */
 #define DV_PREFIX_NONE 0u
 #define DV_PREFIX_APART UINT32_MAX
