@@ -152,6 +152,22 @@ bool pt_tensor_concurrent(pt_file *f, const pt_tensor *t);
  * with err. Touch the bytes only inside pt_map_guarded: the file may be
  * cut short under the mapping. */
 int pt_tensor_map(pt_file *f, const pt_tensor *t, int64_t start, int64_t count, const void **out, dv_error *err);
+/* A mapping window of a caller's own: pt_tensor_map_win maps into it, so
+ * that several threads each read one file in place through their own
+ * window (pt_tensor_map's window is the file's, one at a time). Zeroed
+ * before first use; pt_map_win_drop unmaps it (before the file closes). */
+typedef struct pt_map_win {
+	uint8_t *map;
+	uint64_t off, len;         /* file offset (page-aligned) and length */
+} pt_map_win;
+/* pt_tensor_map into w: exactly [start, start+count) mapped (page-rounded),
+ * valid until the next call on w or pt_map_win_drop. Thread-safe where
+ * pt_tensor_concurrent(f, t) holds, each thread with its own w. */
+int pt_tensor_map_win(pt_file *f, const pt_tensor *t, pt_map_win *w, int64_t start, int64_t count,
+		      const void **out, dv_error *err);
+void pt_map_win_drop(pt_map_win *w);
+/* Whether the fault pt_map_guarded last reported on this thread was in w. */
+bool pt_map_win_faulted(const pt_map_win *w);
 /* Runs fn(arg): 0, or -1 when fn touched a mapped page whose file is gone
  * (truncated while mapped): fn is then cut short where it was, so it must
  * hold no lock nor allocation of its own. pt_map_faulted(f) says whether

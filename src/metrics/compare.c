@@ -378,6 +378,7 @@ typedef struct chunk_part {
 
 typedef struct par_lane {
 	dv_reader br, tr;
+	pt_map_win wb, wt;             /* this thread's windows (src->map_win) */
 	float *b16, *t16;
 	dv_hist16 hb, ht;
 	dv_qsel qb, qt;
@@ -390,10 +391,13 @@ typedef struct par_pair {
 	bool mix, raw_bf16;
 	int64_t numel;
 	chunk_part *parts;
+	int64_t unit;                  /* chunks a work unit (mapped: a window's) */
 } par_pair;
 
 static void par_lane_free(par_pair *p, par_lane *l)
 {
+	pt_map_win_drop(&l->wb);
+	pt_map_win_drop(&l->wt);
 	dv_reader_free(&l->br);
 	dv_reader_free(&l->tr);
 	free(l->b16);
@@ -461,46 +465,147 @@ static inline void lane_hint(float *hint, const dv_diff_part *d)
 		*hint = d->cmax;
 }
 
-static int par_chunk(void *ctx, void *vl, int64_t k, dv_error *err)
+/* One chunk's arithmetic over both sides' elements as stored (raw) and as
+ * float32 (f32; NULL: convert raw into the lane's buffer first). Touches
+ * mapped bytes: run inside pt_map_guarded when a side is mapped. */
+typedef struct chunk_work {
+	par_pair *p;
+	par_lane *l;
+	int64_t k;
+	const void *braw, *traw;
+	const float *bf32, *tf32;
+	bool mapped;
+} chunk_work;
+
+static void chunk_compute(void *arg)
 {
-	par_pair *p = ctx;
-	par_lane *l = vl;
-	chunk_part *cp = &p->parts[k];
-	int64_t start = k * DV_CHUNK, cnt = p->numel - start < DV_CHUNK ? p->numel - start : DV_CHUNK;
+	chunk_work *w = arg;
+	par_pair *p = w->p;
+	par_lane *l = w->l;
+	chunk_part *cp = &p->parts[w->k];
+	int64_t start = w->k * DV_CHUNK, cnt = p->numel - start < DV_CHUNK ? p->numel - start : DV_CHUNK;
 	size_t n = (size_t)cnt;
+	const float *bf = w->bf32, *tf = w->tf32;
 
 	if (p->raw_bf16) {
-		if (dv_reader_read_raw(&l->br, start, cnt, err) < 0 || dv_reader_read_raw(&l->tr, start, cnt, err) < 0)
-			return -1;
-		dv_diff_chunk_bf16_part(&cp->d, l->br.raw, l->tr.raw, n, start, l->hint, l->hb.h, l->ht.h);
+		if (w->mapped) {
+			/* the runs kernel, one run a side: it prefetches what
+			 * comes cold from the mapping (the same results) */
+			dv_raw_run br = { w->braw, cnt }, tr = { w->traw, cnt };
+
+			dv_diff_chunk_bf16_runs_part(&cp->d, &br, &tr, n, start, l->hint, l->hb.h, l->ht.h);
+		} else {
+			dv_diff_chunk_bf16_part(&cp->d, w->braw, w->traw, n, start, l->hint, l->hb.h, l->ht.h);
+		}
 		l->hb.n += cnt;
 		l->ht.n += cnt;
 		lane_hint(&l->hint, &cp->d);
-		return 0;
+		return;
 	}
-	if (dv_reader_read(&l->br, start, cnt, err) < 0 || dv_reader_read(&l->tr, start, cnt, err) < 0)
-		return -1;
+	if (!bf) {
+		dv_metrics_to_f32(p->b->rd.src->dtype, w->braw, l->br.f32, n);
+		bf = l->br.f32;
+	}
+	if (!tf) {
+		dv_metrics_to_f32(p->t->rd.src->dtype, w->traw, l->tr.f32, n);
+		tf = l->tr.f32;
+	}
 	if (p->b->use_hist)
-		dv_hist16_add(&l->hb, l->br.raw, n);
+		dv_hist16_add(&l->hb, w->braw, n);
 	else
-		dv_side_chunk_part(&cp->sb, l->br.f32, n);
+		dv_side_chunk_part(&cp->sb, bf, n);
 	if (p->t->use_hist)
-		dv_hist16_add(&l->ht, l->tr.raw, n);
+		dv_hist16_add(&l->ht, w->traw, n);
 	else
-		dv_side_chunk_part(&cp->st, l->tr.f32, n);
+		dv_side_chunk_part(&cp->st, tf, n);
 	if (l->qb_on)
-		dv_qsel_add(&l->qb, l->br.f32, n);
+		dv_qsel_add(&l->qb, bf, n);
 	if (l->qt_on)
-		dv_qsel_add(&l->qt, l->tr.f32, n);
-	dv_diff_chunk_part(&cp->d, l->br.f32, l->tr.f32, n, start, l->hint);
+		dv_qsel_add(&l->qt, tf, n);
+	dv_diff_chunk_part(&cp->d, bf, tf, n, start, l->hint);
 	lane_hint(&l->hint, &cp->d);
 	if (p->mix) {
-		dv_round_bf16(l->br.f32, l->b16, n);
-		dv_round_bf16(l->tr.f32, l->t16, n);
+		dv_round_bf16(bf, l->b16, n);
+		dv_round_bf16(tf, l->t16, n);
 		dv_diff_chunk_part(&cp->d16, l->b16, l->t16, n, start, l->hint16);
 		lane_hint(&l->hint16, &cp->d16);
 	}
+}
+
+/* A side's elements [start, start+cnt) in place in w (1: *raw), else 0. In
+ * place only at the dtype's alignment (the kernels load its elements). */
+static int side_map(const dv_src *s, pt_map_win *w, int64_t start, int64_t cnt, const void **raw, dv_error *err)
+{
+	int rc = s->map_win ? s->map_win(s->ctx, w, start, cnt, raw, err) : 0;
+
+	if (rc == 1 && (uintptr_t)*raw % dv_dtype_size(s->dtype))
+		rc = 0;
+	return rc;
+}
+
+/* Work unit u: p->unit chunks, each side mapped whole when it can be (one
+ * window a unit and thread: no copy through a buffer), else read a chunk
+ * at a time. Each chunk still writes its own partial. */
+static int par_chunk(void *ctx, void *vl, int64_t u, dv_error *err)
+{
+	par_pair *p = ctx;
+	par_lane *l = vl;
+	int64_t k0 = u * p->unit, u0 = k0 * DV_CHUNK, ucnt = p->numel - u0 < p->unit * DV_CHUNK ? p->numel - u0
+											   : p->unit * DV_CHUNK;
+	const void *mb = NULL, *mt = NULL;
+	int bm = 0, tm = 0;
+	size_t bsz = dv_dtype_size(p->b->rd.src->dtype), tsz = dv_dtype_size(p->t->rd.src->dtype);
+
+	if (p->unit > 1 && ((bm = side_map(p->b->rd.src, &l->wb, u0, ucnt, &mb, err)) < 0 ||
+			    (tm = side_map(p->t->rd.src, &l->wt, u0, ucnt, &mt, err)) < 0))
+		return -1;
+	for (int64_t k = k0; k * DV_CHUNK < u0 + ucnt; k++) {
+		int64_t start = k * DV_CHUNK, cnt = p->numel - start < DV_CHUNK ? p->numel - start : DV_CHUNK;
+		chunk_work w = { .p = p, .l = l, .k = k, .mapped = bm || tm };
+
+		if (bm) {
+			w.braw = (const char *)mb + (size_t)(start - u0) * bsz;
+			w.bf32 = p->b->rd.src->dtype == DV_FLOAT32 ? w.braw : NULL;
+		} else if (p->raw_bf16 ? dv_reader_read_raw(&l->br, start, cnt, err) < 0
+				       : dv_reader_read(&l->br, start, cnt, err) < 0) {
+			return -1;
+		} else {
+			w.braw = l->br.raw;
+			w.bf32 = l->br.f32;
+		}
+		if (tm) {
+			w.traw = (const char *)mt + (size_t)(start - u0) * tsz;
+			w.tf32 = p->t->rd.src->dtype == DV_FLOAT32 ? w.traw : NULL;
+		} else if (p->raw_bf16 ? dv_reader_read_raw(&l->tr, start, cnt, err) < 0
+				       : dv_reader_read(&l->tr, start, cnt, err) < 0) {
+			return -1;
+		} else {
+			w.traw = l->tr.raw;
+			w.tf32 = l->tr.f32;
+		}
+		if (!w.mapped) {
+			chunk_compute(&w);
+		} else if (pt_map_guarded(chunk_compute, &w) < 0) {
+			const dv_src *bs = p->b->rd.src, *ts = p->t->rd.src;
+
+			return dv_error_set(err, "%s: file changed while being read (truncated?)",
+					    bm && pt_map_win_faulted(&l->wb) ? bs->name : ts->name);
+		}
+	}
 	return 0;
+}
+
+/* Chunks a unit when a side reads in place: a window of about 2 MiB a
+ * side (fewer, larger mappings: each unmapping interrupts the other
+ * threads of the process). */
+#define PAR_MAP_BYTES ((size_t)2 << 20)
+
+static int64_t par_unit_len(void *ctx, int64_t u)
+{
+	par_pair *p = ctx;
+	int64_t u0 = u * p->unit * DV_CHUNK;
+
+	return p->numel - u0 < p->unit * DV_CHUNK ? p->numel - u0 : p->unit * DV_CHUNK;
 }
 
 int dv_result_set_coord(dv_pair_result *r, int ndim, const int64_t *coord)
@@ -534,13 +639,25 @@ static int par_pair_pass(side_run *b, side_run *t, dv_diff_acc *diff, dv_diff_ac
 			 bool raw_bf16, int64_t n, const dv_metrics_opts *o, int threads, dv_error *err)
 {
 	int64_t nchunks = (n + DV_CHUNK - 1) / DV_CHUNK;
-	par_pair p = { b, t, mix, raw_bf16, n, calloc((size_t)nchunks, sizeof(chunk_part)) };
+	par_pair p = { b, t, mix, raw_bf16, n, calloc((size_t)nchunks, sizeof(chunk_part)), 1 };
 	dv_par_job j = { .numel = n, .ctx = &p, .lane_new = par_lane_new, .chunk = par_chunk,
 			 .lane_done = par_lane_done, .opts = o, .total = n, .name = t->rd.src->name };
 	int st;
 
 	if (!p.parts)
 		return dv_error_set(err, "%s: out of memory", t->rd.src->name);
+	if (b->rd.src->map_win || t->rd.src->map_win) {
+		size_t isz = dv_dtype_size(b->rd.src->dtype) > dv_dtype_size(t->rd.src->dtype)
+				     ? dv_dtype_size(b->rd.src->dtype)
+				     : dv_dtype_size(t->rd.src->dtype);
+		int64_t unit = (int64_t)(PAR_MAP_BYTES / (DV_CHUNK * isz));
+
+		if (unit > 1 && nchunks >= 2 * unit) {
+			p.unit = unit;
+			j.nunits = (nchunks + unit - 1) / unit;
+			j.unit_len = par_unit_len;
+		}
+	}
 	st = dv_par_run(&j, threads, err);
 	if (st == DV_WALK_DONE) {
 		for (int64_t k = 0; k < nchunks; k++) {

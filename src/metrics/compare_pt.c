@@ -13,6 +13,13 @@ static int pt_read(void *vctx, int64_t start, int64_t count, void *out, dv_error
 	return pt_tensor_read(ctx->f, ctx->t, start, count, out, err);
 }
 
+static int pt_map_win_of(void *vctx, pt_map_win *w, int64_t start, int64_t count, const void **out, dv_error *err)
+{
+	dv_pt_src_ctx *ctx = vctx;
+
+	return pt_tensor_map_win(ctx->f, ctx->t, w, start, count, out, err);
+}
+
 void dv_src_pt(dv_src *s, dv_pt_src_ctx *ctx, pt_file *f, const pt_tensor *t)
 {
 	ctx->f = f;
@@ -24,6 +31,7 @@ void dv_src_pt(dv_src *s, dv_pt_src_ctx *ctx, pt_file *f, const pt_tensor *t)
 	s->ctx = ctx;
 	s->name = pt_file_name(f);
 	s->concurrent = pt_tensor_concurrent(f, t);
+	s->map_win = s->concurrent ? pt_map_win_of : NULL;
 }
 
 /* ---- non-tensor values ------------------------------------------------ */

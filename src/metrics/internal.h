@@ -25,6 +25,11 @@ typedef struct dv_src {
 	int (*map_raw)(void *ctx, int64_t start, int64_t count, dv_raw_run *runs, size_t max, size_t *nruns,
 		       dv_error *err);
 	int (*map_fault)(void *ctx, dv_error *err);
+	/* optional, with concurrent: [start, start+count) in place in the
+	 * caller's own window w (one a thread): 1 with *out, 0 (read them),
+	 * -1 err; touched only inside pt_map_guarded, a fault is w's when
+	 * pt_map_win_faulted(w) */
+	int (*map_win)(void *ctx, pt_map_win *w, int64_t start, int64_t count, const void **out, dv_error *err);
 	void *ctx;
 	const char *name;        /* for messages */
 	bool concurrent;         /* read_raw may run on several threads at once */

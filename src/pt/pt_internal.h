@@ -125,8 +125,7 @@ struct pt_file {
 	uint64_t win_off, win_len;
 
 	/* a window of the file mapped for zero-copy reads (pt_tensor_map) */
-	uint8_t *map;
-	uint64_t map_off, map_len; /* file offset (page-aligned) and length */
+	pt_map_win map;
 };
 
 /* object.c */

@@ -614,67 +614,68 @@ int pt_map_guarded(void (*fn)(void *), void *arg)
 	return 0;
 }
 
+bool pt_map_win_faulted(const pt_map_win *w)
+{
+	const uint8_t *a = guard_addr;
+
+	return a && w->map && a >= w->map && a < w->map + w->len;
+}
+
 bool pt_map_faulted(const pt_file *f)
 {
 	const uint8_t *a = guard_addr;
 
 	if (!a)
 		return false;
-	if (f->map && a >= f->map && a < f->map + f->map_len)
+	if (pt_map_win_faulted(&f->map))
 		return true;
 	return f->buf && a >= f->buf && a < f->buf + f->buflen;
 }
 
-static void map_drop(pt_file *f)
+void pt_map_win_drop(pt_map_win *w)
 {
-	if (f->map) {
-		munmap(f->map, (size_t)f->map_len);
-		atomic_fetch_sub(&map_bytes, (size_t)f->map_len);
+	if (w->map) {
+		munmap(w->map, (size_t)w->len);
+		atomic_fetch_sub(&map_bytes, (size_t)w->len);
 	}
-	f->map = NULL;
-	f->map_off = f->map_len = 0;
+	w->map = NULL;
+	w->off = w->len = 0;
 }
 
-int pt_record_map(pt_file *f, pt_record *r, uint64_t off, size_t len, const uint8_t **out, dv_error *err)
+/* [a, b) of the file into w: a window from the page holding a to at least
+ * b, widened to `window` bytes (0: exactly to b) within [.., rec_end). */
+static int map_into(pt_file *f, pt_map_win *w, uint64_t a, uint64_t b, uint64_t rec_end, size_t window,
+		    const uint8_t **out)
 {
 	static long page;
-	uint64_t a, b, start, end, rec_end;
+	uint64_t start, end;
+	size_t len = (size_t)(b - a);
 
-	if (r->kind != REC_RAW || (r->crc_check && !f->lim.no_crc_check))
-		return 0;
-	if (off > r->size || len > r->size - off)
-		return zip_err(f, r, "read past the end of the record", err);
-	if (f->buf) {
-		*out = f->buf + r->offset + off;
-		return 1;
-	}
-	if (f->fd < 0)
-		return 0;
-	a = r->offset + off;
-	b = a + len;
-	if (f->map && a >= f->map_off && b <= f->map_off + f->map_len) {
-		*out = f->map + (a - f->map_off);
+	if (w->map && a >= w->off && b <= w->off + w->len) {
+		*out = w->map + (a - w->off);
 		return 1;
 	}
 	if (!page)
 		page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
-	map_drop(f);
+	pt_map_win_drop(w);
 	if (!bus_install())
 		return 0; /* unguarded: read it instead */
-	/* from the page holding a, at least a window, never past the record */
-	rec_end = r->offset + r->size;
 	start = a - a % (uint64_t)page;
-	end = start + PT_MAP_WINDOW > b ? start + PT_MAP_WINDOW : b;
-	/* ending where a read of len bytes ends: reads in steps of len then
-	 * map the next window from about where they go on, not from a read
-	 * back (a file's bytes mapped twice, and one window more a file) */
-	if (len && end > b)
-		end = a + (end - a) / len * len;
-	if (end > rec_end)
-		end = rec_end > b ? rec_end : b;
-	/* a rest of the record under half a window goes with this one */
-	if (rec_end - end < PT_MAP_WINDOW / 2)
-		end = rec_end;
+	end = b;
+	if (window) {
+		/* at least a window, never past the record */
+		end = start + window > b ? start + window : b;
+		/* ending where a read of len bytes ends: reads in steps of len then
+		 * map the next window from about where they go on, not from a read
+		 * back (a file's bytes mapped twice, and one window more a file) */
+		if (len && end > b)
+			end = a + (end - a) / len * len;
+		if (end > rec_end)
+			end = rec_end > b ? rec_end : b;
+		/* a rest of the record under half a window goes with this one */
+		if (rec_end - end < window / 2)
+			end = rec_end;
+	}
 	if (atomic_fetch_add(&map_bytes, (size_t)(end - start)) + (end - start) > map_budget()) {
 		atomic_fetch_sub(&map_bytes, (size_t)(end - start));
 		return 0;
@@ -695,16 +696,50 @@ int pt_record_map(pt_file *f, pt_record *r, uint64_t off, size_t len, const uint
 #if !defined(MAP_POPULATE) && defined(MADV_POPULATE_READ)
 	(void)madvise(m, (size_t)(end - start), MADV_POPULATE_READ);
 #endif
-	f->map = m;
-	f->map_off = start;
-	f->map_len = end - start;
-	*out = f->map + (a - start);
+	w->map = m;
+	w->off = start;
+	w->len = end - start;
+	*out = w->map + (a - start);
 	return 1;
+}
+
+/* Whether r's bytes [off, off+len) may be mapped: 1 (*out set from the
+ * file's buffer when it is held whole), 0 (read them), -1 err; else 2. */
+static int map_check(pt_file *f, pt_record *r, uint64_t off, size_t len, const uint8_t **out, dv_error *err)
+{
+	if (r->kind != REC_RAW || (r->crc_check && !f->lim.no_crc_check))
+		return 0;
+	if (off > r->size || len > r->size - off)
+		return zip_err(f, r, "read past the end of the record", err);
+	if (f->buf) {
+		*out = f->buf + r->offset + off;
+		return 1;
+	}
+	return f->fd < 0 ? 0 : 2;
+}
+
+int pt_record_map(pt_file *f, pt_record *r, uint64_t off, size_t len, const uint8_t **out, dv_error *err)
+{
+	int rc = map_check(f, r, off, len, out, err);
+
+	if (rc != 2)
+		return rc;
+	return map_into(f, &f->map, r->offset + off, r->offset + off + len, r->offset + r->size, PT_MAP_WINDOW, out);
+}
+
+int pt_record_map_win(pt_file *f, pt_record *r, pt_map_win *w, uint64_t off, size_t len, const uint8_t **out,
+		      dv_error *err)
+{
+	int rc = map_check(f, r, off, len, out, err);
+
+	if (rc != 2)
+		return rc;
+	return map_into(f, w, r->offset + off, r->offset + off + len, r->offset + r->size, 0, out);
 }
 
 void pt_records_free(pt_file *f)
 {
-	map_drop(f);
+	pt_map_win_drop(&f->map);
 	stream_close(f);
 	pc_free(f);
 	free(f->recs);

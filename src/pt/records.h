@@ -66,6 +66,9 @@ extern size_t pt_page_cache_pages;
  * SIZE_MAX (the default): 48 MiB on up to 4 CPUs, else 32 MiB. */
 extern size_t pt_map_budget;
 int pt_record_map(pt_file *f, pt_record *r, uint64_t off, size_t len, const uint8_t **out, dv_error *err);
+/* The same into w (exact: no window beyond [off, off+len) but its pages). */
+int pt_record_map_win(pt_file *f, pt_record *r, pt_map_win *w, uint64_t off, size_t len, const uint8_t **out,
+		      dv_error *err);
 
 /* Compressed storage records (torch never writes them) are inflated whole
  * for strided reads; bigger ones are refused at open. */

@@ -210,11 +210,14 @@ int pt_tensor_read(pt_file *f, const pt_tensor *t, int64_t start, int64_t count,
 	return 0;
 }
 
-int pt_tensor_map(pt_file *f, const pt_tensor *t, int64_t start, int64_t count, const void **out, dv_error *err)
+/* map_one: f's own window (w NULL) or w */
+static int tensor_map(pt_file *f, const pt_tensor *t, pt_map_win *w, int64_t start, int64_t count, const void **out,
+		      dv_error *err)
 {
 	size_t isz = dv_dtype_size(t->dtype);
 	const uint8_t *p;
 	pt_record *r;
+	uint64_t off;
 	int rc;
 
 	if (f->big_endian || count <= 0 || !t->storage_key || !pt_tensor_is_contiguous(t))
@@ -227,10 +230,23 @@ int pt_tensor_map(pt_file *f, const pt_tensor *t, int64_t start, int64_t count, 
 	r = pt_find_record(f, t->storage_key);
 	if (!r || r->kind == REC_NONE || (uint64_t)t->storage_nbytes != r->size)
 		return 0; /* the read says why */
-	rc = pt_record_map(f, r, (uint64_t)(t->storage_offset + start) * isz, (size_t)count * isz, &p, err);
+	off = (uint64_t)(t->storage_offset + start) * isz;
+	rc = w ? pt_record_map_win(f, r, w, off, (size_t)count * isz, &p, err)
+	       : pt_record_map(f, r, off, (size_t)count * isz, &p, err);
 	if (rc == 1)
 		*out = p;
 	return rc;
+}
+
+int pt_tensor_map(pt_file *f, const pt_tensor *t, int64_t start, int64_t count, const void **out, dv_error *err)
+{
+	return tensor_map(f, t, NULL, start, count, out, err);
+}
+
+int pt_tensor_map_win(pt_file *f, const pt_tensor *t, pt_map_win *w, int64_t start, int64_t count,
+		      const void **out, dv_error *err)
+{
+	return tensor_map(f, t, w, start, count, out, err);
 }
 
 bool pt_tensor_concurrent(pt_file *f, const pt_tensor *t)
