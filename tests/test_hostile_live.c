@@ -317,6 +317,62 @@ static void test_mapped_truncated(void **state)
 	remove_tmp(dir);
 }
 
+/* Windows of a caller's own (one a thread): each maps exactly its range,
+ * reads the same bytes as pt_tensor_read, and a file cut short faults in
+ * the window that touched it, named by pt_map_win_faulted. */
+static void test_mapped_windows_truncated(void **state)
+{
+	char dir[4096];
+	const char *path = copy_to_tmp("pt-corpus/shape_large.pt", dir, sizeof(dir));
+	dv_error err;
+	pt_file *f = pt_open(path, &err);
+	const pt_tensor *t;
+	const void *p1 = NULL, *p2 = NULL;
+	pt_map_win w1 = { 0 }, w2 = { 0 };
+	unsigned char *want;
+	size_t isz, half;
+	byte_sum b;
+	unsigned long s1 = 0, s2 = 0;
+
+	(void)state;
+	assert_non_null(f);
+	t = &pt_dump_value(f)->u.tensor;
+	isz = dv_dtype_size(t->dtype);
+	half = (size_t)t->numel / 2;
+	want = malloc((size_t)t->numel * isz);
+	assert_non_null(want);
+	assert_int_equal(pt_tensor_read(f, t, 0, t->numel, want, &err), 0);
+	for (size_t i = 0; i < half * isz; i++)
+		s1 += want[i];
+	for (size_t i = half * isz; i < (size_t)t->numel * isz; i++)
+		s2 += want[i];
+	assert_int_equal(pt_tensor_map_win(f, t, &w1, 0, (int64_t)half, &p1, &err), 1);
+	assert_int_equal(pt_tensor_map_win(f, t, &w2, (int64_t)half, t->numel - (int64_t)half, &p2, &err), 1);
+	/* exactly the range asked, whole pages: not a window more */
+	assert_true(w1.len < (uint64_t)t->numel * isz);
+	b = (byte_sum){ p1, half * isz, 0 };
+	assert_int_equal(pt_map_guarded(byte_sum_fn, &b), 0);
+	assert_int_equal(b.sum, s1);
+	b = (byte_sum){ p2, ((size_t)t->numel - half) * isz, 0 };
+	assert_int_equal(pt_map_guarded(byte_sum_fn, &b), 0);
+	assert_int_equal(b.sum, s2);
+	/* out of range: an error naming the file */
+	assert_int_equal(pt_tensor_map_win(f, t, &w1, t->numel - 1, 2, &p1, &err), -1);
+	assert_non_null(strstr(err.msg, "live.pt"));
+	assert_int_equal(pt_tensor_map_win(f, t, &w1, 0, (int64_t)half, &p1, &err), 1);
+	assert_int_equal(truncate(path, 1000), 0);
+	b = (byte_sum){ p2, ((size_t)t->numel - half) * isz, 0 };
+	assert_int_equal(pt_map_guarded(byte_sum_fn, &b), -1);
+	assert_true(pt_map_win_faulted(&w2));
+	assert_false(pt_map_win_faulted(&w1));
+	pt_map_win_drop(&w1);
+	pt_map_win_drop(&w2);
+	assert_null(w1.map);
+	free(want);
+	pt_close(f);
+	remove_tmp(dir);
+}
+
 /* A virtual tensor over n opens of one file (distinct handles: each maps
  * its own window): op over all of them, or the file alone (n = 1). */
 static dv_vtensor *vt_over(pt_file **f, size_t n, dv_unshard_op_kind op, dv_vsource *src, dv_vsource_pt_ctx *ctx,
@@ -864,6 +920,7 @@ int main(void)
 		cmocka_unit_test(test_replaced),
 		cmocka_unit_test(test_overwritten),
 		cmocka_unit_test(test_mapped_truncated),
+		cmocka_unit_test(test_mapped_windows_truncated),
 		cmocka_unit_test(test_vtensor_truncated),
 		cmocka_unit_test(test_vtensor_mapped_equals_read),
 		cmocka_unit_test(test_vtensor_map_raw),

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zip.h>
 
 #include "dumpview/metrics.h"
 #include "../src/metrics/internal.h"
@@ -145,6 +146,146 @@ static void test_f16(void **state)
 	(void)state;
 	check_invariant(DV_FLOAT16, DV_FLOAT16, N_ODD, PLAIN, true);
 	check_invariant(DV_FLOAT16, DV_FLOAT32, N_ODD, TIES, true);
+}
+
+/* ---- the same over files, read in place ----
+ * A large stored pair is read by each thread through its own mapped
+ * windows (pt_tensor_map_win): the results must equal those of the same
+ * elements from memory, on one thread, bit for bit. */
+static size_t put_pstr(uint8_t *p, const char *v)
+{
+	size_t l = strlen(v);
+
+	p[0] = 'X';
+	p[1] = (uint8_t)l, p[2] = p[3] = p[4] = 0;
+	memcpy(p + 5, v, l);
+	return 5 + l;
+}
+
+static size_t put_pint(uint8_t *p, uint32_t v)
+{
+	p[0] = 'J';
+	memcpy(p + 1, &v, 4); /* little-endian hosts only: the suite's */
+	return 5;
+}
+
+/* torch.save's pickle of a contiguous rows x cols tensor of storage cls */
+static size_t pickle_2d(uint8_t *p, const char *cls, uint32_t rows, uint32_t cols)
+{
+	size_t n = 0;
+	char g2[64];
+	static const char g1[] = "ctorch._utils\n_rebuild_tensor_v2\n", g3[] = "ccollections\nOrderedDict\n";
+
+	snprintf(g2, sizeof(g2), "ctorch\n%s\n", cls);
+	p[n++] = 0x80, p[n++] = 2;
+	memcpy(p + n, g1, sizeof(g1) - 1), n += sizeof(g1) - 1;
+	p[n++] = '(', p[n++] = '(';
+	n += put_pstr(p + n, "storage");
+	memcpy(p + n, g2, strlen(g2)), n += strlen(g2);
+	n += put_pstr(p + n, "0");
+	n += put_pstr(p + n, "cpu");
+	n += put_pint(p + n, rows * cols);
+	p[n++] = 't', p[n++] = 'Q';
+	n += put_pint(p + n, 0);
+	n += put_pint(p + n, rows), n += put_pint(p + n, cols), p[n++] = 0x86;
+	n += put_pint(p + n, cols), n += put_pint(p + n, 1), p[n++] = 0x86;
+	p[n++] = 0x89;
+	memcpy(p + n, g3, sizeof(g3) - 1), n += sizeof(g3) - 1;
+	p[n++] = ')', p[n++] = 'R', p[n++] = 't', p[n++] = 'R', p[n++] = '.';
+	return n;
+}
+
+static void write_pt(const char *path, dv_dtype dt, uint32_t rows, uint32_t cols, const void *data)
+{
+	uint8_t pkl[512];
+	size_t n = pickle_2d(pkl, dt == DV_FLOAT32 ? "FloatStorage" : "BFloat16Storage", rows, cols);
+	int zerr;
+	zip_t *z = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
+
+	assert_non_null(z);
+	zip_source_t *s1 = zip_source_buffer(z, pkl, n, 0);
+	zip_source_t *s2 = zip_source_buffer(z, data, (size_t)rows * cols * dv_dtype_size(dt), 0);
+	zip_int64_t i1 = zip_file_add(z, "x/data.pkl", s1, 0), i2 = zip_file_add(z, "x/data/0", s2, 0);
+
+	assert_true(i1 >= 0 && i2 >= 0);
+	zip_set_file_compression(z, i1, ZIP_CM_STORE, 0);
+	zip_set_file_compression(z, i2, ZIP_CM_STORE, 0);
+	assert_int_equal(zip_close(z), 0);
+}
+
+static void check_mapped(dv_dtype dt, uint32_t rows, uint32_t cols, int kind)
+{
+	int64_t n = (int64_t)rows * cols;
+	dv_tensor_desc td = { .dtype = dt, .ndim = 2, .shape = { rows, cols } };
+	dv_metrics_opts o = dv_metrics_opts_default();
+	dv_pair_result ref, r;
+	dv_pair_detail dref, d;
+	dv_src bs, ts;
+	dv_mem_src_ctx bc, tc;
+	dv_reader br, tr;
+	dv_error err;
+	void *b, *t;
+	char bpath[4096], tpath[4096];
+	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	static const int threads[] = { 1, 2, 3, 8, 0 };
+
+	rng_state = 0x2545f4914f6cdd1dull ^ (uint64_t)n ^ ((uint64_t)kind << 40);
+	make_pair(dt, dt, n, kind, &b, &t);
+	snprintf(bpath, sizeof(bpath), "%s/dv_mapped_%d_b.pt", dir, (int)getpid());
+	snprintf(tpath, sizeof(tpath), "%s/dv_mapped_%d_t.pt", dir, (int)getpid());
+	write_pt(bpath, dt, rows, cols, b);
+	write_pt(tpath, dt, rows, cols, t);
+	o.threads = 1;
+	assert_int_equal(dv_compare_buffers(&td, b, &td, t, &o, &ref, NULL), 0);
+	assert_int_equal(ref.status, DV_RESULT_COMPARED);
+	dv_src_mem(&bs, &bc, dt, n, b, "b");
+	dv_src_mem(&ts, &tc, dt, n, t, "t");
+	assert_int_equal(dv_reader_init(&br, &bs, NULL), 0);
+	assert_int_equal(dv_reader_init(&tr, &ts, NULL), 0);
+	assert_int_equal(dv_detail_readers(&br, &tr, &td, n, 3, 50, &o, &dref, NULL), 0);
+	for (size_t k = 0; k < sizeof(threads) / sizeof(threads[0]); k++) {
+		o.threads = threads[k];
+		assert_int_equal(dv_compare_files(bpath, tpath, &o, &r), 0);
+		if (memcmp(&ref, &r, sizeof(r)) != 0) {
+			print_error("%s mapped kind %d threads %d: rel %.17g/%.17g max %.9g@%lld/%.9g@%lld "
+				    "mean %.17g/%.17g\n", dv_dtype_name(dt), kind, threads[k], ref.rel_diff, r.rel_diff,
+				    ref.max_abs_diff, (long long)ref.max_abs_diff_index, r.max_abs_diff,
+				    (long long)r.max_abs_diff_index, ref.base_stats.mean, r.base_stats.mean);
+			fail();
+		}
+		/* the detail too, with and without the comparison's ranges */
+		o.known = k % 2 ? &r : NULL;
+		if (dv_pair_detail_compute(bpath, tpath, 3, 50, &o, &d, &err) < 0)
+			fail_msg("%s", err.msg);
+		o.known = NULL;
+		assert_int_equal(d.heat_rows, dref.heat_rows);
+		assert_memory_equal(d.heat, dref.heat, (size_t)dref.heat_rows * dref.heat_cols * sizeof(double));
+		double *h = d.heat, *rh = dref.heat;
+
+		d.heat = dref.heat = NULL;
+		assert_memory_equal(&d, &dref, sizeof(d));
+		d.heat = h;
+		dref.heat = rh;
+		dv_pair_detail_free(&d);
+	}
+	dv_pair_detail_free(&dref);
+	dv_reader_free(&br);
+	dv_reader_free(&tr);
+	unlink(bpath);
+	unlink(tpath);
+	free(b);
+	free(t);
+}
+
+/* fp32: 2 MiB windows of 8 chunks, bf16 of 16; both odd-sized, many
+ * windows and a short last one */
+static void test_mapped_files(void **state)
+{
+	(void)state;
+	check_mapped(DV_FLOAT32, 613, 2011, PLAIN);
+	check_mapped(DV_FLOAT32, 613, 2011, SPECIALS);
+	check_mapped(DV_BFLOAT16, 1171, 2003, PLAIN);
+	check_mapped(DV_BFLOAT16, 1171, 2003, TIES);
 }
 
 /* The detail pane's histograms and heat map: the same for any thread count. */
@@ -382,6 +523,7 @@ int main(void)
 		cmocka_unit_test(test_f32_bf16),
 		cmocka_unit_test(test_f16),
 		cmocka_unit_test(test_detail),
+		cmocka_unit_test(test_mapped_files),
 		cmocka_unit_test(test_export),
 		cmocka_unit_test(test_cancel),
 	};

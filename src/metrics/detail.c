@@ -421,6 +421,14 @@ static void value_bins16(const detail_pass *p, detail_counts *c)
 	c->n16 = 0;
 }
 
+/* The 32-bit pattern counters stay far from full: put into the bins
+ * before 2^31 more. */
+static inline void counts16_room(const detail_pass *p, detail_counts *c)
+{
+	if (c->h16b && c->n16 > ((int64_t)1 << 31))
+		value_bins16(p, c);
+}
+
 /* Reads [start, start+cnt) of both sides and counts it. */
 static int count_read(const detail_pass *p, detail_counts *c, dv_reader *br, dv_reader *tr, int64_t start,
 		      int64_t cnt, int64_t *row, int64_t *col, int64_t *rowcell, dv_error *err)
@@ -514,6 +522,7 @@ typedef struct detail_par {
 
 typedef struct detail_lane {
 	dv_reader br, tr;
+	pt_map_win wb, wt;             /* this thread's windows (src->map_win) */
 	detail_counts c;
 } detail_lane;
 
@@ -541,6 +550,8 @@ static void detail_lane_done(void *ctx, void *vl)
 
 	counts_finish(dp->p, &l->c);
 	counts_add(dp->p->d, &l->c);
+	pt_map_win_drop(&l->wb);
+	pt_map_win_drop(&l->wt);
 	dv_reader_free(&l->br);
 	dv_reader_free(&l->tr);
 	free(l);
@@ -575,6 +586,51 @@ static int64_t detail_unit_len(void *ctx, int64_t k)
 	return u1 - u0;
 }
 
+/* A chunk's counts over elements in place (mapped) or in the lane's
+ * buffers: b, t as stored (raw16) or float32 (NULL bf/tf: convert the
+ * stored b/t into them first). Touches mapped bytes: run guarded. */
+typedef struct count_work {
+	const detail_pass *p;
+	detail_counts *c;
+	const void *b, *t;
+	dv_dtype bdt, tdt;
+	float *bconv, *tconv;
+	int64_t cnt, *row, *col, *rowcell;
+} count_work;
+
+static void count_work_fn(void *arg)
+{
+	count_work *w = arg;
+
+	if (w->c->h16b) {
+		count_span_t(w->p, w->c, w->b, w->t, w->cnt, w->row, w->col, w->rowcell, true);
+		return;
+	}
+	if (w->bconv) {
+		dv_metrics_to_f32(w->bdt, w->b, w->bconv, (size_t)w->cnt);
+		w->b = w->bconv;
+	}
+	if (w->tconv) {
+		dv_metrics_to_f32(w->tdt, w->t, w->tconv, (size_t)w->cnt);
+		w->t = w->tconv;
+	}
+	count_span_t(w->p, w->c, w->b, w->t, w->cnt, w->row, w->col, w->rowcell, false);
+}
+
+/* [start, start+cnt) of a side in place in w (1), else 0; -1 err. In
+ * place only at the dtype's alignment (the counts load its elements). */
+static int detail_map(const dv_src *s, pt_map_win *w, int64_t start, int64_t cnt, const void **out, dv_error *err)
+{
+	int rc = s->map_win ? s->map_win(s->ctx, w, start, cnt, out, err) : 0;
+
+	if (rc == 1 && (uintptr_t)*out % dv_dtype_size(s->dtype))
+		rc = 0;
+	return rc;
+}
+
+/* Elements a mapped window of pass 2 (about 2 MiB a side), whole chunks. */
+#define DETAIL_MAP_BYTES ((size_t)2 << 20)
+
 static int detail_par_chunk(void *ctx, void *vl, int64_t k, dv_error *err)
 {
 	detail_par *dp = ctx;
@@ -590,15 +646,59 @@ static int detail_par_chunk(void *ctx, void *vl, int64_t k, dv_error *err)
 	}
 	int64_t u0, u1;
 	const detail_pass *p = dp->p;
+	size_t bsz = dv_dtype_size(dp->bs->dtype), tsz = dv_dtype_size(dp->ts->dtype);
+	int64_t win = (int64_t)(DETAIL_MAP_BYTES / (bsz > tsz ? bsz : tsz)) / DV_CHUNK * DV_CHUNK;
 
 	unit_span(dp, k, &u0, &u1);
 	int64_t row = p->C ? u0 / p->C : 0, col = 0, rowcell = p->sums && row < p->R ? (row * p->hr / p->R) * p->hc : 0;
 
-	for (int64_t start = u0; start < u1; start += DV_CHUNK) {
-		int64_t cnt = u1 - start < DV_CHUNK ? u1 - start : DV_CHUNK;
+	for (int64_t w0 = u0; w0 < u1; w0 += win) {
+		int64_t wcnt = u1 - w0 < win ? u1 - w0 : win;
+		const void *mb = NULL, *mt = NULL;
+		int bm = 0, tm = 0;
 
-		if (count_read(p, &l->c, &l->br, &l->tr, start, cnt, &row, &col, &rowcell, err) < 0)
+		/* small units (a few chunks) are read: a mapping costs more */
+		if (wcnt >= 4 * DV_CHUNK && ((bm = detail_map(dp->bs, &l->wb, w0, wcnt, &mb, err)) < 0 ||
+					      (tm = detail_map(dp->ts, &l->wt, w0, wcnt, &mt, err)) < 0))
 			return -1;
+		if (!bm && !tm) {
+			for (int64_t start = w0; start < w0 + wcnt; start += DV_CHUNK) {
+				int64_t cnt = w0 + wcnt - start < DV_CHUNK ? w0 + wcnt - start : DV_CHUNK;
+
+				if (count_read(p, &l->c, &l->br, &l->tr, start, cnt, &row, &col, &rowcell, err) < 0)
+					return -1;
+			}
+			continue;
+		}
+		for (int64_t start = w0; start < w0 + wcnt; start += DV_CHUNK) {
+			int64_t cnt = w0 + wcnt - start < DV_CHUNK ? w0 + wcnt - start : DV_CHUNK;
+			bool raw16 = l->c.h16b != NULL;
+			count_work cw = { .p = p, .c = &l->c, .bdt = dp->bs->dtype, .tdt = dp->ts->dtype, .cnt = cnt,
+					  .row = &row, .col = &col, .rowcell = &rowcell };
+
+			if (bm) {
+				cw.b = (const char *)mb + (size_t)(start - w0) * bsz;
+				cw.bconv = !raw16 && dp->bs->dtype != DV_FLOAT32 ? l->br.f32 : NULL;
+			} else if (raw16 ? dv_reader_read_raw(&l->br, start, cnt, err) < 0
+					 : dv_reader_read(&l->br, start, cnt, err) < 0) {
+				return -1;
+			} else {
+				cw.b = raw16 ? l->br.raw : (const void *)l->br.f32;
+			}
+			if (tm) {
+				cw.t = (const char *)mt + (size_t)(start - w0) * tsz;
+				cw.tconv = !raw16 && dp->ts->dtype != DV_FLOAT32 ? l->tr.f32 : NULL;
+			} else if (raw16 ? dv_reader_read_raw(&l->tr, start, cnt, err) < 0
+					 : dv_reader_read(&l->tr, start, cnt, err) < 0) {
+				return -1;
+			} else {
+				cw.t = raw16 ? l->tr.raw : (const void *)l->tr.f32;
+			}
+			counts16_room(p, &l->c);
+			if (pt_map_guarded(count_work_fn, &cw) < 0)
+				return dv_error_set(err, "%s: file changed while being read (truncated?)",
+						    bm && pt_map_win_faulted(&l->wb) ? dp->bs->name : dp->ts->name);
+		}
 	}
 	return 0;
 }
