@@ -197,27 +197,13 @@ static void absdiff_bf16(const uint16_t *b, const uint16_t *t, float *out, size_
 		out[i] = fabsf(bf16_value(t[i]) - bf16_value(b[i]));
 }
 
-/* Both sides' bfloat16 bit patterns counted, ahead of the other counts:
- * the indexes taken from 64-bit loads (fewer loads beside the counters'
- * own; the order of increments is immaterial, any byte order will do). */
+/* Both sides' bfloat16 bit patterns counted, ahead of the other counts. */
 static void count_bf16_patterns(uint32_t *hb, uint32_t *ht, const uint16_t *b, const uint16_t *t, size_t n)
 {
 	size_t i = 0;
 
-	for (; i + 4 <= n; i += 4) {
-		uint64_t x, y;
-
-		memcpy(&x, b + i, sizeof(x));
-		memcpy(&y, t + i, sizeof(y));
-		hb[x & 0xffff]++;
-		ht[y & 0xffff]++;
-		hb[(x >> 16) & 0xffff]++;
-		ht[(y >> 16) & 0xffff]++;
-		hb[(x >> 32) & 0xffff]++;
-		ht[(y >> 32) & 0xffff]++;
-		hb[x >> 48]++;
-		ht[y >> 48]++;
-	}
+	for (; i + 4 <= n; i += 4)
+		dv_hist16_count4(hb, ht, b + i, t + i);
 	for (; i < n; i++) {
 		hb[b[i]]++;
 		ht[t[i]]++;

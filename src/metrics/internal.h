@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "dumpview/metrics.h"
 #include "dumpview/numfmt.h"
@@ -48,6 +49,26 @@ void dv_reader_free(dv_reader *r);
 int dv_reader_read(dv_reader *r, int64_t start, int64_t count, dv_error *err);
 /* The same without the conversion: r->raw only. */
 int dv_reader_read_raw(dv_reader *r, int64_t start, int64_t count, dv_error *err);
+
+/* Four bf16 elements of each side counted into their 65 536-entry
+ * histograms, the indexes taken from one 64-bit load a side (fewer loads
+ * beside the counters' own load-increment-store; the order of the
+ * increments is immaterial, so any byte order will do). */
+static inline void dv_hist16_count4(uint32_t *hb, uint32_t *ht, const uint16_t *bp, const uint16_t *tp)
+{
+	uint64_t x, y;
+
+	memcpy(&x, bp, sizeof(x));
+	memcpy(&y, tp, sizeof(y));
+	hb[x & 0xffff]++;
+	ht[y & 0xffff]++;
+	hb[(x >> 16) & 0xffff]++;
+	ht[(y >> 16) & 0xffff]++;
+	hb[(x >> 32) & 0xffff]++;
+	ht[(y >> 32) & 0xffff]++;
+	hb[x >> 48]++;
+	ht[y >> 48]++;
+}
 
 /* Converts n elements of a real dtype to float32; -1 for a non-real dtype. */
 int dv_metrics_to_f32(dv_dtype dt, const void *src, float *dst, size_t n);

@@ -701,29 +701,6 @@ KERNEL void dv_pair_chunk_bf16(dv_side_acc *sb, dv_side_acc *st, dv_diff_acc *a,
 	dv_diff_merge(a, &pd);
 }
 
-/* Both sides' 16-bit histograms of eight elements: the indexes taken from
- * two 64-bit loads a side, not eight 16-bit ones (loads share the ports the
- * counters' increments need; the increments' stores are the bound). The
- * order of the increments is immaterial: any byte order works. */
-static inline __attribute__((always_inline)) void bf16_count8(uint32_t *hb, uint32_t *ht, const uint16_t *bp,
-							       const uint16_t *tp)
-{
-	for (int q = 0; q < 8; q += 4) {
-		uint64_t x, y;
-
-		memcpy(&x, bp + q, sizeof(x));
-		memcpy(&y, tp + q, sizeof(y));
-		hb[x & 0xffff]++;
-		ht[y & 0xffff]++;
-		hb[(x >> 16) & 0xffff]++;
-		ht[(y >> 16) & 0xffff]++;
-		hb[(x >> 32) & 0xffff]++;
-		ht[(y >> 32) & 0xffff]++;
-		hb[x >> 48]++;
-		ht[y >> 48]++;
-	}
-}
-
 /* bf16 against bf16, straight from the raw bits (a bf16 is the high half of
  * its float32): no float32 buffers. sum(b^2+t^2) is left to the caller, who
  * has it exactly from the sides' histograms (a->norm is not touched).
@@ -745,7 +722,8 @@ static inline __attribute__((always_inline)) void bf16_count8(uint32_t *hb, uint
 		load_bf16x8(bp, &b0, &b1);                                                                      \
 		load_bf16x8(tp, &t0, &t1);                                                                      \
                                                                                                                 \
-		bf16_count8(hb, ht, bp, tp);                                                                    \
+		dv_hist16_count4(hb, ht, bp, tp);                                                               \
+		dv_hist16_count4(hb, ht, (bp) + 4, (tp) + 4);                                                   \
 		v4f d0 = vabs(t0 - b0), d1 = vabs(t1 - b1);                                                     \
 		v4d e0 = widen(b0) - widen(t0), e1 = widen(b1) - widen(t1);                                     \
                                                                                                                 \
