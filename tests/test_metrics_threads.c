@@ -148,6 +148,21 @@ static void test_f16(void **state)
 	check_invariant(DV_FLOAT16, DV_FLOAT32, N_ODD, TIES, true);
 }
 
+/* Two details the same to the bit: every count, the heat map's values. */
+static void assert_detail_same(dv_pair_detail *d, dv_pair_detail *ref)
+{
+	double *h = d->heat, *rh = ref->heat;
+
+	assert_int_equal(d->heat_rows, ref->heat_rows);
+	assert_int_equal(d->heat_cols, ref->heat_cols);
+	if (ref->heat)
+		assert_memory_equal(d->heat, ref->heat, (size_t)ref->heat_rows * ref->heat_cols * sizeof(double));
+	d->heat = ref->heat = NULL;
+	assert_memory_equal(d, ref, sizeof(*d));
+	d->heat = h;
+	ref->heat = rh;
+}
+
 /* ---- the same over files, read in place ----
  * A large stored pair is read by each thread through its own mapped
  * windows (pt_tensor_map_win): the results must equal those of the same
@@ -258,14 +273,7 @@ static void check_mapped(dv_dtype dt, uint32_t rows, uint32_t cols, int kind)
 		if (dv_pair_detail_compute(bpath, tpath, 3, 50, &o, &d, &err) < 0)
 			fail_msg("%s", err.msg);
 		o.known = NULL;
-		assert_int_equal(d.heat_rows, dref.heat_rows);
-		assert_memory_equal(d.heat, dref.heat, (size_t)dref.heat_rows * dref.heat_cols * sizeof(double));
-		double *h = d.heat, *rh = dref.heat;
-
-		d.heat = dref.heat = NULL;
-		assert_memory_equal(&d, &dref, sizeof(d));
-		d.heat = h;
-		dref.heat = rh;
+		assert_detail_same(&d, &dref);
 		dv_pair_detail_free(&d);
 	}
 	dv_pair_detail_free(&dref);
@@ -314,17 +322,8 @@ static void check_detail(dv_dtype dt, int ndim, int64_t rows, int64_t cols, int 
 	for (size_t k = 0; k < sizeof(threads) / sizeof(threads[0]); k++) {
 		o.threads = threads[k];
 		assert_int_equal(dv_detail_readers(&br, &tr, &td, n, 13, 50, &o, &d, NULL), 0);
-		assert_int_equal(d.heat_rows, ref.heat_rows);
-		assert_int_equal(d.heat_cols, ref.heat_cols);
-		if (ref.heat)
-			assert_memory_equal(d.heat, ref.heat, (size_t)ref.heat_rows * ref.heat_cols * sizeof(double));
 		assert_true(d.heat_max == ref.heat_max);
-		double *h = d.heat, *rh = ref.heat;
-
-		d.heat = ref.heat = NULL;
-		assert_memory_equal(&d, &ref, sizeof(d));
-		d.heat = h;
-		ref.heat = rh;
+		assert_detail_same(&d, &ref);
 		dv_pair_detail_free(&d);
 	}
 	/* with the finished comparison (pass 1 from its statistics where exact) */
@@ -336,14 +335,7 @@ static void check_detail(dv_dtype dt, int ndim, int64_t rows, int64_t cols, int 
 	for (int th = 1; th <= 3; th += 2) {
 		o.threads = th;
 		assert_int_equal(dv_detail_readers(&br, &tr, &td, n, 13, 50, &o, &d, NULL), 0);
-		if (ref.heat)
-			assert_memory_equal(d.heat, ref.heat, (size_t)ref.heat_rows * ref.heat_cols * sizeof(double));
-		double *h = d.heat, *rh = ref.heat;
-
-		d.heat = ref.heat = NULL;
-		assert_memory_equal(&d, &ref, sizeof(d));
-		d.heat = h;
-		ref.heat = rh;
+		assert_detail_same(&d, &ref);
 		dv_pair_detail_free(&d);
 	}
 	dv_pair_detail_free(&ref);
