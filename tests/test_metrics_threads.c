@@ -14,10 +14,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <zip.h>
 
 #include "dumpview/metrics.h"
 #include "../src/metrics/internal.h"
+#include "pt_writer.h"
 
 static uint64_t rng_state;
 static uint64_t rng(void)
@@ -167,65 +167,13 @@ static void assert_detail_same(dv_pair_detail *d, dv_pair_detail *ref)
  * A large stored pair is read by each thread through its own mapped
  * windows (pt_tensor_map_win): the results must equal those of the same
  * elements from memory, on one thread, bit for bit. */
-static size_t put_pstr(uint8_t *p, const char *v)
-{
-	size_t l = strlen(v);
-
-	p[0] = 'X';
-	p[1] = (uint8_t)l, p[2] = p[3] = p[4] = 0;
-	memcpy(p + 5, v, l);
-	return 5 + l;
-}
-
-static size_t put_pint(uint8_t *p, uint32_t v)
-{
-	p[0] = 'J';
-	memcpy(p + 1, &v, 4); /* little-endian hosts only: the suite's */
-	return 5;
-}
-
-/* torch.save's pickle of a contiguous rows x cols tensor of storage cls */
-static size_t pickle_2d(uint8_t *p, const char *cls, uint32_t rows, uint32_t cols)
-{
-	size_t n = 0;
-	char g2[64];
-	static const char g1[] = "ctorch._utils\n_rebuild_tensor_v2\n", g3[] = "ccollections\nOrderedDict\n";
-
-	snprintf(g2, sizeof(g2), "ctorch\n%s\n", cls);
-	p[n++] = 0x80, p[n++] = 2;
-	memcpy(p + n, g1, sizeof(g1) - 1), n += sizeof(g1) - 1;
-	p[n++] = '(', p[n++] = '(';
-	n += put_pstr(p + n, "storage");
-	memcpy(p + n, g2, strlen(g2)), n += strlen(g2);
-	n += put_pstr(p + n, "0");
-	n += put_pstr(p + n, "cpu");
-	n += put_pint(p + n, rows * cols);
-	p[n++] = 't', p[n++] = 'Q';
-	n += put_pint(p + n, 0);
-	n += put_pint(p + n, rows), n += put_pint(p + n, cols), p[n++] = 0x86;
-	n += put_pint(p + n, cols), n += put_pint(p + n, 1), p[n++] = 0x86;
-	p[n++] = 0x89;
-	memcpy(p + n, g3, sizeof(g3) - 1), n += sizeof(g3) - 1;
-	p[n++] = ')', p[n++] = 'R', p[n++] = 't', p[n++] = 'R', p[n++] = '.';
-	return n;
-}
-
 static void write_pt(const char *path, dv_dtype dt, uint32_t rows, uint32_t cols, const void *data)
 {
 	uint8_t pkl[512];
-	size_t n = pickle_2d(pkl, dt == DV_FLOAT32 ? "FloatStorage" : "BFloat16Storage", rows, cols);
-	int zerr;
-	zip_t *z = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
+	size_t n = pt_writer_pickle(pkl, dt == DV_FLOAT32 ? "FloatStorage" : "BFloat16Storage", rows * cols, 0, rows,
+				    cols, cols, 1);
 
-	assert_non_null(z);
-	zip_source_t *s1 = zip_source_buffer(z, pkl, n, 0);
-	zip_source_t *s2 = zip_source_buffer(z, data, (size_t)rows * cols * dv_dtype_size(dt), 0);
-	zip_int64_t i1 = zip_file_add(z, "x/data.pkl", s1, 0), i2 = zip_file_add(z, "x/data/0", s2, 0);
-
-	assert_true(i1 >= 0 && i2 >= 0);
-	zip_set_file_compression(z, i1, ZIP_CM_STORE, 0);
-	zip_set_file_compression(z, i2, ZIP_CM_STORE, 0);
-	assert_int_equal(zip_close(z), 0);
+	pt_writer_zip(path, pkl, n, data, (size_t)rows * cols * dv_dtype_size(dt), false);
 }
 
 static void check_mapped(dv_dtype dt, uint32_t rows, uint32_t cols, int kind)

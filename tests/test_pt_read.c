@@ -15,6 +15,7 @@
 #include <zip.h>
 
 #include "dumpview/pt.h"
+#include "pt_writer.h"
 
 static char *fixture(const char *rel)
 {
@@ -301,47 +302,11 @@ static void test_read_ranges(void **state)
 
 /* ---- large strided views in zips written by libzip (stored and deflated) ---- */
 
-static size_t put_str(uint8_t *p, const char *s)
-{
-	size_t n = strlen(s);
-
-	p[0] = 'X';
-	p[1] = (uint8_t)n, p[2] = p[3] = p[4] = 0;
-	memcpy(p + 5, s, n);
-	return 5 + n;
-}
-
-static size_t put_int(uint8_t *p, uint32_t v)
-{
-	p[0] = 'J';
-	memcpy(p + 1, &v, 4);
-	return 5;
-}
-
 /* A pickle of _rebuild_tensor_v2 over FloatStorage '0' with the geometry given. */
 static size_t tensor_pickle(uint8_t *p, uint32_t numel, uint32_t off, uint32_t s0, uint32_t s1, uint32_t st0,
 			    uint32_t st1)
 {
-	size_t n = 0;
-	static const char g1[] = "ctorch._utils\n_rebuild_tensor_v2\n", g2[] = "ctorch\nFloatStorage\n",
-			  g3[] = "ccollections\nOrderedDict\n";
-
-	p[n++] = 0x80, p[n++] = 2;
-	memcpy(p + n, g1, sizeof(g1) - 1), n += sizeof(g1) - 1;
-	p[n++] = '(', p[n++] = '(';
-	n += put_str(p + n, "storage");
-	memcpy(p + n, g2, sizeof(g2) - 1), n += sizeof(g2) - 1;
-	n += put_str(p + n, "0");
-	n += put_str(p + n, "cpu");
-	n += put_int(p + n, numel);
-	p[n++] = 't', p[n++] = 'Q';
-	n += put_int(p + n, off);
-	n += put_int(p + n, s0), n += put_int(p + n, s1), p[n++] = 0x86;
-	n += put_int(p + n, st0), n += put_int(p + n, st1), p[n++] = 0x86;
-	p[n++] = 0x89;
-	memcpy(p + n, g3, sizeof(g3) - 1), n += sizeof(g3) - 1;
-	p[n++] = ')', p[n++] = 'R', p[n++] = 't', p[n++] = 'R', p[n++] = '.';
-	return n;
+	return pt_writer_pickle(p, "FloatStorage", numel, off, s0, s1, st0, st1);
 }
 /* Between pt_dircache_begin and _end (a scan worker), files are opened
  * through cached folder descriptors: the same files, the same errors, more
@@ -451,19 +416,10 @@ static char *write_zip(const char *name, const uint8_t *pkl, size_t pkl_len, con
 		       bool deflate)
 {
 	static char path[4096];
-	int zerr;
 	const char *dir = getenv("TMPDIR");
 
 	snprintf(path, sizeof(path), "%s/dv_test_%d_%s", dir ? dir : "/tmp", (int)getpid(), name);
-	zip_t *z = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
-	assert_non_null(z);
-	zip_source_t *s1 = zip_source_buffer(z, pkl, pkl_len, 0);
-	zip_source_t *s2 = zip_source_buffer(z, data, numel * sizeof(float), 0);
-	zip_int64_t i1 = zip_file_add(z, "x/data.pkl", s1, 0), i2 = zip_file_add(z, "x/data/0", s2, 0);
-	assert_true(i1 >= 0 && i2 >= 0);
-	zip_set_file_compression(z, i1, ZIP_CM_STORE, 0);
-	zip_set_file_compression(z, i2, deflate ? ZIP_CM_DEFLATE : ZIP_CM_STORE, 0);
-	assert_int_equal(zip_close(z), 0);
+	pt_writer_zip(path, pkl, pkl_len, data, numel * sizeof(float), deflate);
 	return path;
 }
 

@@ -36,7 +36,7 @@ tests_test_qsel_bf16_LDADD = $(DV_TEST_LIBS)
 # one pair on several threads: the same results for any thread count
 check_PROGRAMS += tests/test_metrics_threads
 TESTS += tests/test_metrics_threads
-tests_test_metrics_threads_SOURCES = tests/test_metrics_threads.c
+tests_test_metrics_threads_SOURCES = tests/test_metrics_threads.c tests/pt_writer.h
 tests_test_metrics_threads_CFLAGS = $(DV_TEST_CFLAGS)
 tests_test_metrics_threads_LDADD = $(DV_TEST_LIBS)
 

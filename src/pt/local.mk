@@ -26,7 +26,7 @@ tests_test_pt_pickle_LDADD = $(DV_TEST_LIBS)
 
 check_PROGRAMS += tests/test_pt_read
 TESTS += tests/test_pt_read
-tests_test_pt_read_SOURCES = tests/test_pt_read.c
+tests_test_pt_read_SOURCES = tests/test_pt_read.c tests/pt_writer.h
 tests_test_pt_read_CFLAGS = $(DV_TEST_CFLAGS) $(ZIP_CFLAGS)
 tests_test_pt_read_LDADD = $(DV_TEST_LIBS)
 
