@@ -466,7 +466,7 @@ static inline void lane_hint(float *hint, const dv_diff_part *d)
 }
 
 /* One chunk's arithmetic over both sides' elements as stored (raw) and as
- * float32 (f32; NULL: convert raw into the lane's buffer first). Touches
+ * float32 (f32; NULL: converted into the lane's buffer first). Touches
  * mapped bytes: run inside pt_map_guarded when a side is mapped. */
 typedef struct chunk_work {
 	par_pair *p;
@@ -502,14 +502,8 @@ static void chunk_compute(void *arg)
 		lane_hint(&l->hint, &cp->d);
 		return;
 	}
-	if (!bf) {
-		dv_metrics_to_f32(p->b->rd.src->dtype, w->braw, l->br.f32, n);
-		bf = l->br.f32;
-	}
-	if (!tf) {
-		dv_metrics_to_f32(p->t->rd.src->dtype, w->traw, l->tr.f32, n);
-		tf = l->tr.f32;
-	}
+	bf = dv_chunk_f32(p->b->rd.src->dtype, w->braw, bf, l->br.f32, n);
+	tf = dv_chunk_f32(p->t->rd.src->dtype, w->traw, tf, l->tr.f32, n);
 	if (p->b->use_hist)
 		dv_hist16_add(&l->hb, w->braw, n);
 	else
@@ -532,17 +526,6 @@ static void chunk_compute(void *arg)
 	}
 }
 
-/* A side's elements [start, start+cnt) in place in w (1: *raw), else 0. In
- * place only at the dtype's alignment (the kernels load its elements). */
-static int side_map(const dv_src *s, pt_map_win *w, int64_t start, int64_t cnt, const void **raw, dv_error *err)
-{
-	int rc = s->map_win ? s->map_win(s->ctx, w, start, cnt, raw, err) : 0;
-
-	if (rc == 1 && (uintptr_t)*raw % dv_dtype_size(s->dtype))
-		rc = 0;
-	return rc;
-}
-
 /* Work unit u: p->unit chunks, each side mapped whole when it can be (one
  * window a unit and thread: no copy through a buffer), else read a chunk
  * at a time. Each chunk still writes its own partial. */
@@ -554,35 +537,17 @@ static int par_chunk(void *ctx, void *vl, int64_t u, dv_error *err)
 											   : p->unit * DV_CHUNK;
 	const void *mb = NULL, *mt = NULL;
 	int bm = 0, tm = 0;
-	size_t bsz = dv_dtype_size(p->b->rd.src->dtype), tsz = dv_dtype_size(p->t->rd.src->dtype);
 
-	if (p->unit > 1 && ((bm = side_map(p->b->rd.src, &l->wb, u0, ucnt, &mb, err)) < 0 ||
-			    (tm = side_map(p->t->rd.src, &l->wt, u0, ucnt, &mt, err)) < 0))
+	if (p->unit > 1 && ((bm = dv_src_map_win(p->b->rd.src, &l->wb, u0, ucnt, &mb, err)) < 0 ||
+			    (tm = dv_src_map_win(p->t->rd.src, &l->wt, u0, ucnt, &mt, err)) < 0))
 		return -1;
 	for (int64_t k = k0; k * DV_CHUNK < u0 + ucnt; k++) {
 		int64_t start = k * DV_CHUNK, cnt = p->numel - start < DV_CHUNK ? p->numel - start : DV_CHUNK;
 		chunk_work w = { .p = p, .l = l, .k = k, .mapped = bm || tm };
 
-		if (bm) {
-			w.braw = (const char *)mb + (size_t)(start - u0) * bsz;
-			w.bf32 = p->b->rd.src->dtype == DV_FLOAT32 ? w.braw : NULL;
-		} else if (p->raw_bf16 ? dv_reader_read_raw(&l->br, start, cnt, err) < 0
-				       : dv_reader_read(&l->br, start, cnt, err) < 0) {
+		if (dv_reader_chunk(&l->br, bm ? mb : NULL, u0, start, cnt, p->raw_bf16, &w.braw, &w.bf32, err) < 0 ||
+		    dv_reader_chunk(&l->tr, tm ? mt : NULL, u0, start, cnt, p->raw_bf16, &w.traw, &w.tf32, err) < 0)
 			return -1;
-		} else {
-			w.braw = l->br.raw;
-			w.bf32 = l->br.f32;
-		}
-		if (tm) {
-			w.traw = (const char *)mt + (size_t)(start - u0) * tsz;
-			w.tf32 = p->t->rd.src->dtype == DV_FLOAT32 ? w.traw : NULL;
-		} else if (p->raw_bf16 ? dv_reader_read_raw(&l->tr, start, cnt, err) < 0
-				       : dv_reader_read(&l->tr, start, cnt, err) < 0) {
-			return -1;
-		} else {
-			w.traw = l->tr.raw;
-			w.tf32 = l->tr.f32;
-		}
 		if (!w.mapped) {
 			chunk_compute(&w);
 		} else if (pt_map_guarded(chunk_compute, &w) < 0) {

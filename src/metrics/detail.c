@@ -415,25 +415,6 @@ static inline void counts16_room(const detail_pass *p, detail_counts *c)
 		value_bins16(p, c);
 }
 
-/* Reads [start, start+cnt) of both sides and counts it. */
-static int count_read(const detail_pass *p, detail_counts *c, dv_reader *br, dv_reader *tr, int64_t start,
-		      int64_t cnt, int64_t *row, int64_t *col, int64_t *rowcell, dv_error *err)
-{
-	if (c->h16b) {
-		if (dv_reader_read_raw(br, start, cnt, err) < 0 || dv_reader_read_raw(tr, start, cnt, err) < 0)
-			return -1;
-		/* the 32-bit counters stay far from full */
-		if (c->n16 > ((int64_t)1 << 31))
-			value_bins16(p, c);
-		count_span_t(p, c, br->raw, tr->raw, cnt, row, col, rowcell, true);
-		return 0;
-	}
-	if (dv_reader_read(br, start, cnt, err) < 0 || dv_reader_read(tr, start, cnt, err) < 0)
-		return -1;
-	count_span_t(p, c, br->f32, tr->f32, cnt, row, col, rowcell, false);
-	return 0;
-}
-
 /* Counts from raw bfloat16 bit patterns when both sides are bfloat16. */
 static int counts_init(detail_counts *c, const dv_src *bs, const dv_src *ts)
 {
@@ -573,14 +554,15 @@ static int64_t detail_unit_len(void *ctx, int64_t k)
 }
 
 /* A chunk's counts over elements in place (mapped) or in the lane's
- * buffers: b, t as stored (raw16) or float32 (NULL bf/tf: convert the
- * stored b/t into them first). Touches mapped bytes: run guarded. */
+ * buffers: as stored (braw, traw) and as float32 (bf32, tf32; NULL: converted
+ * into bbuf, tbuf first). Touches mapped bytes: run guarded then. */
 typedef struct count_work {
 	const detail_pass *p;
 	detail_counts *c;
-	const void *b, *t;
+	const void *braw, *traw;
+	const float *bf32, *tf32;
 	dv_dtype bdt, tdt;
-	float *bconv, *tconv;
+	float *bbuf, *tbuf;
 	int64_t cnt, *row, *col, *rowcell;
 } count_work;
 
@@ -589,29 +571,12 @@ static void count_work_fn(void *arg)
 	count_work *w = arg;
 
 	if (w->c->h16b) {
-		count_span_t(w->p, w->c, w->b, w->t, w->cnt, w->row, w->col, w->rowcell, true);
+		count_span_t(w->p, w->c, w->braw, w->traw, w->cnt, w->row, w->col, w->rowcell, true);
 		return;
 	}
-	if (w->bconv) {
-		dv_metrics_to_f32(w->bdt, w->b, w->bconv, (size_t)w->cnt);
-		w->b = w->bconv;
-	}
-	if (w->tconv) {
-		dv_metrics_to_f32(w->tdt, w->t, w->tconv, (size_t)w->cnt);
-		w->t = w->tconv;
-	}
-	count_span_t(w->p, w->c, w->b, w->t, w->cnt, w->row, w->col, w->rowcell, false);
-}
-
-/* [start, start+cnt) of a side in place in w (1), else 0; -1 err. In
- * place only at the dtype's alignment (the counts load its elements). */
-static int detail_map(const dv_src *s, pt_map_win *w, int64_t start, int64_t cnt, const void **out, dv_error *err)
-{
-	int rc = s->map_win ? s->map_win(s->ctx, w, start, cnt, out, err) : 0;
-
-	if (rc == 1 && (uintptr_t)*out % dv_dtype_size(s->dtype))
-		rc = 0;
-	return rc;
+	count_span_t(w->p, w->c, dv_chunk_f32(w->bdt, w->braw, w->bf32, w->bbuf, (size_t)w->cnt),
+		     dv_chunk_f32(w->tdt, w->traw, w->tf32, w->tbuf, (size_t)w->cnt), w->cnt, w->row, w->col,
+		     w->rowcell, false);
 }
 
 /* Elements a mapped window of pass 2 (about 2 MiB a side), whole chunks. */
@@ -642,46 +607,25 @@ static int detail_par_chunk(void *ctx, void *vl, int64_t k, dv_error *err)
 		int64_t wcnt = u1 - w0 < win ? u1 - w0 : win;
 		const void *mb = NULL, *mt = NULL;
 		int bm = 0, tm = 0;
+		bool raw16 = l->c.h16b != NULL;
 
 		/* small units (a few chunks) are read: a mapping costs more */
-		if (wcnt >= 4 * DV_CHUNK && ((bm = detail_map(dp->bs, &l->wb, w0, wcnt, &mb, err)) < 0 ||
-					      (tm = detail_map(dp->ts, &l->wt, w0, wcnt, &mt, err)) < 0))
+		if (wcnt >= 4 * DV_CHUNK && ((bm = dv_src_map_win(dp->bs, &l->wb, w0, wcnt, &mb, err)) < 0 ||
+					      (tm = dv_src_map_win(dp->ts, &l->wt, w0, wcnt, &mt, err)) < 0))
 			return -1;
-		if (!bm && !tm) {
-			for (int64_t start = w0; start < w0 + wcnt; start += DV_CHUNK) {
-				int64_t cnt = w0 + wcnt - start < DV_CHUNK ? w0 + wcnt - start : DV_CHUNK;
-
-				if (count_read(p, &l->c, &l->br, &l->tr, start, cnt, &row, &col, &rowcell, err) < 0)
-					return -1;
-			}
-			continue;
-		}
 		for (int64_t start = w0; start < w0 + wcnt; start += DV_CHUNK) {
 			int64_t cnt = w0 + wcnt - start < DV_CHUNK ? w0 + wcnt - start : DV_CHUNK;
-			bool raw16 = l->c.h16b != NULL;
-			count_work cw = { .p = p, .c = &l->c, .bdt = dp->bs->dtype, .tdt = dp->ts->dtype, .cnt = cnt,
-					  .row = &row, .col = &col, .rowcell = &rowcell };
+			count_work cw = { .p = p, .c = &l->c, .bdt = dp->bs->dtype, .tdt = dp->ts->dtype,
+					  .bbuf = l->br.f32, .tbuf = l->tr.f32, .cnt = cnt, .row = &row, .col = &col,
+					  .rowcell = &rowcell };
 
-			if (bm) {
-				cw.b = (const char *)mb + (size_t)(start - w0) * bsz;
-				cw.bconv = !raw16 && dp->bs->dtype != DV_FLOAT32 ? l->br.f32 : NULL;
-			} else if (raw16 ? dv_reader_read_raw(&l->br, start, cnt, err) < 0
-					 : dv_reader_read(&l->br, start, cnt, err) < 0) {
+			if (dv_reader_chunk(&l->br, bm ? mb : NULL, w0, start, cnt, raw16, &cw.braw, &cw.bf32, err) < 0 ||
+			    dv_reader_chunk(&l->tr, tm ? mt : NULL, w0, start, cnt, raw16, &cw.traw, &cw.tf32, err) < 0)
 				return -1;
-			} else {
-				cw.b = raw16 ? l->br.raw : (const void *)l->br.f32;
-			}
-			if (tm) {
-				cw.t = (const char *)mt + (size_t)(start - w0) * tsz;
-				cw.tconv = !raw16 && dp->ts->dtype != DV_FLOAT32 ? l->tr.f32 : NULL;
-			} else if (raw16 ? dv_reader_read_raw(&l->tr, start, cnt, err) < 0
-					 : dv_reader_read(&l->tr, start, cnt, err) < 0) {
-				return -1;
-			} else {
-				cw.t = raw16 ? l->tr.raw : (const void *)l->tr.f32;
-			}
 			counts16_room(p, &l->c);
-			if (pt_map_guarded(count_work_fn, &cw) < 0)
+			if (!bm && !tm)
+				count_work_fn(&cw);
+			else if (pt_map_guarded(count_work_fn, &cw) < 0)
 				return dv_error_set(err, "%s: file changed while being read (truncated?)",
 						    bm && pt_map_win_faulted(&l->wb) ? dp->bs->name : dp->ts->name);
 		}

@@ -70,6 +70,21 @@ static inline void dv_hist16_count4(uint32_t *hb, uint32_t *ht, const uint16_t *
 	ht[y >> 48]++;
 }
 
+/* A side's elements [start, start+count) in place in the caller's window w
+ * (src->map_win): 1 with *out, 0 when they are not in place or not at the
+ * dtype's alignment (the kernels load its elements: read them), -1 err. */
+int dv_src_map_win(const dv_src *src, pt_map_win *w, int64_t start, int64_t count, const void **out,
+		   dv_error *err);
+/* A chunk [start, start+count) of one side: in place when mapped (the side's
+ * elements from element mstart on), else read into r (as stored only, when
+ * raw_only). *raw: the elements as stored; *f32: as float32, NULL where they
+ * still need converting (mapped, not float32: dv_chunk_f32). */
+int dv_reader_chunk(dv_reader *r, const void *mapped, int64_t mstart, int64_t start, int64_t count, bool raw_only,
+		    const void **raw, const float **f32, dv_error *err);
+/* f32 itself, else n elements of dtype dt at raw converted into buf (raw
+ * may be mapped: call guarded then). */
+const float *dv_chunk_f32(dv_dtype dt, const void *raw, const float *f32, float *buf, size_t n);
+
 /* Converts n elements of a real dtype to float32; -1 for a non-real dtype. */
 int dv_metrics_to_f32(dv_dtype dt, const void *src, float *dst, size_t n);
 

@@ -171,6 +171,39 @@ int dv_reader_read(dv_reader *r, int64_t start, int64_t count, dv_error *err)
 	return 0;
 }
 
+int dv_src_map_win(const dv_src *src, pt_map_win *w, int64_t start, int64_t count, const void **out,
+		   dv_error *err)
+{
+	int rc = src->map_win ? src->map_win(src->ctx, w, start, count, out, err) : 0;
+
+	if (rc == 1 && (uintptr_t)*out % dv_dtype_size(src->dtype))
+		rc = 0;
+	return rc;
+}
+
+int dv_reader_chunk(dv_reader *r, const void *mapped, int64_t mstart, int64_t start, int64_t count, bool raw_only,
+		    const void **raw, const float **f32, dv_error *err)
+{
+	if (mapped) {
+		*raw = (const char *)mapped + (size_t)(start - mstart) * dv_dtype_size(r->src->dtype);
+		*f32 = r->src->dtype == DV_FLOAT32 ? *raw : NULL;
+		return 0;
+	}
+	if ((raw_only ? dv_reader_read_raw(r, start, count, err) : dv_reader_read(r, start, count, err)) < 0)
+		return -1;
+	*raw = r->raw;
+	*f32 = raw_only ? NULL : r->f32;
+	return 0;
+}
+
+const float *dv_chunk_f32(dv_dtype dt, const void *raw, const float *f32, float *buf, size_t n)
+{
+	if (f32)
+		return f32;
+	dv_metrics_to_f32(dt, raw, buf, n);
+	return buf;
+}
+
 /* ---- per-side statistics --------------------------------------------- */
 
 void dv_side_acc_init(dv_side_acc *a)
