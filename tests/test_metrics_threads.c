@@ -303,6 +303,111 @@ static void test_detail(void **state)
 	check_detail(DV_FLOAT32, 2, 257, 1031, TIES);
 }
 
+/* ---- the detail's AVX2 instance against its scalar one ----
+ * Elements of every kind the vector blocks must hand back or get right: runs
+ * equal on both sides, |t-b| subnormal, overflowing to Inf, NaN, +-0, values
+ * near powers of ten and at the edges of the bucket range. */
+static float edge_value(int64_t i, float *w, float tiny)
+{
+	uint64_t r = rng();
+	float v = gauss(2.0f) * tiny;
+
+	switch ((int)(r % 23)) {
+	case 0: *w = v + 1e-40f; break;                       /* subnormal |t-b| */
+	case 1: v = -3e38f; *w = 3e38f; break;                /* |t-b| overflows */
+	case 2: *w = NAN; break;
+	case 3: v = INFINITY; *w = -INFINITY; break;
+	case 4: v = -0.0f; *w = 0.0f; break;
+	case 5: *w = v * 1.0000001f + 1e-30f; break;
+	case 6: v = 1.0f; *w = 1.0f + 1e-3f; break;           /* |t-b| next to a power of ten */
+	case 7: v = 0.0f; *w = 1e-3f; break;
+	case 8: v = 0.0f; *w = nextafterf(1e-3f, 0); break;
+	case 9: *w = v + 1e30f; break;
+	default: *w = (i / 8) % 3 ? v : v + gauss(1e-3f) * tiny; break; /* equal runs, then not */
+	}
+	return v;
+}
+
+static void check_detail_vector(dv_dtype dt, int64_t rows, int64_t cols, int max_rows, int max_cols, float tiny,
+				bool edges)
+{
+	int64_t n = rows * cols;
+	dv_tensor_desc td = { .dtype = dt, .ndim = 2, .shape = { rows, cols } };
+	dv_metrics_opts o = dv_metrics_opts_default();
+	dv_pair_detail ref, d;
+	dv_src bs, ts;
+	dv_mem_src_ctx bc, tc;
+	dv_reader br, tr;
+	void *b = malloc((size_t)n * 4), *t = malloc((size_t)n * 4);
+
+	assert_non_null(b);
+	assert_non_null(t);
+	rng_state = 0x7f4a7c159e3779b9ull ^ (uint64_t)n;
+	for (int64_t i = 0; i < n; i++) {
+		float w, v;
+
+		if (edges) {
+			v = edge_value(i, &w, tiny);
+		} else {
+			v = gauss(2.0f) * tiny;
+			w = i % 5 ? v : v + gauss(1e-2f) * tiny;
+		}
+		store(dt, b, i, v);
+		store(dt, t, i, w);
+	}
+	dv_src_mem(&bs, &bc, dt, n, b, "b");
+	dv_src_mem(&ts, &tc, dt, n, t, "t");
+	assert_int_equal(dv_reader_init(&br, &bs, NULL), 0);
+	assert_int_equal(dv_reader_init(&tr, &ts, NULL), 0);
+	for (int th = 1; th <= 2; th++) {
+		o.threads = th;
+		dv_detail_scalar_only = true;
+		assert_int_equal(dv_detail_readers(&br, &tr, &td, n, max_rows, max_cols, &o, &ref, NULL), 0);
+		dv_detail_scalar_only = false;
+		assert_int_equal(dv_detail_readers(&br, &tr, &td, n, max_rows, max_cols, &o, &d, NULL), 0);
+		if (memcmp(ref.absdiff_buckets, d.absdiff_buckets, sizeof(d.absdiff_buckets)) != 0 ||
+		    ref.absdiff_zero != d.absdiff_zero || ref.absdiff_nonfinite != d.absdiff_nonfinite) {
+			for (int k = 0; k < DV_ABSDIFF_BUCKETS; k++)
+				print_error("bucket %d: %lld / %lld\n", k, (long long)ref.absdiff_buckets[k],
+					    (long long)d.absdiff_buckets[k]);
+			print_error("zero %lld / %lld, not finite %lld / %lld\n", (long long)ref.absdiff_zero,
+				    (long long)d.absdiff_zero, (long long)ref.absdiff_nonfinite,
+				    (long long)d.absdiff_nonfinite);
+		}
+		assert_detail_same(&d, &ref);
+		/* the cases this is about were met */
+		if (edges) {
+			assert_true(ref.absdiff_zero > 0);
+			assert_true(ref.absdiff_nonfinite > 0);
+		}
+		dv_pair_detail_free(&ref);
+		dv_pair_detail_free(&d);
+	}
+	dv_reader_free(&br);
+	dv_reader_free(&tr);
+	free(b);
+	free(t);
+}
+
+static void test_detail_vector(void **state)
+{
+	(void)state;
+	/* heat cells of many columns (vector blocks, two runs at a time), of
+	 * one column (no blocks), none; odd row lengths; tiny values (the
+	 * bucket range below float32's powers of ten) */
+	check_detail_vector(DV_FLOAT32, 97, 4099, 13, 50, 1.0f, true);
+	check_detail_vector(DV_FLOAT32, 97, 4099, 13, 50, 1.0f, false);
+	check_detail_vector(DV_FLOAT32, 301, 37, 64, 256, 1.0f, true);
+	check_detail_vector(DV_FLOAT32, 3, 150001, 0, 0, 1.0f, true);
+	check_detail_vector(DV_FLOAT32, 61, 2048, 7, 3, 1e-36f, false);
+	check_detail_vector(DV_FLOAT32, 61, 2048, 7, 3, 1e-36f, true);
+	check_detail_vector(DV_BFLOAT16, 97, 4099, 13, 50, 1.0f, true);
+	check_detail_vector(DV_BFLOAT16, 97, 4099, 13, 50, 1.0f, false);
+	check_detail_vector(DV_BFLOAT16, 301, 37, 64, 256, 1.0f, true);
+	check_detail_vector(DV_BFLOAT16, 3, 150001, 0, 0, 1.0f, true);
+	check_detail_vector(DV_BFLOAT16, 1, 300007, 1, 1, 1e-36f, true);
+}
+
 static char *slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -464,6 +569,7 @@ int main(void)
 		cmocka_unit_test(test_f16),
 		cmocka_unit_test(test_detail),
 		cmocka_unit_test(test_mapped_files),
+		cmocka_unit_test(test_detail_vector),
 		cmocka_unit_test(test_export),
 		cmocka_unit_test(test_cancel),
 	};

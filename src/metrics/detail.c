@@ -2,6 +2,7 @@
  * sides' value histograms on shared bins, and a heat map of mean |t-b| over
  * the last two dims. Two streaming passes: ranges first, then counts. */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,12 +20,17 @@ static void p10_init(double *p10)
 }
 
 /* floor(log10(d)) for finite d > 0, exact at powers of ten. */
-static int decade(const double *p10, double d)
+static inline int decade(const double *p10, double d)
 {
+	uint64_t bits;
 	int e2, e;
 
-	frexp(d, &e2);                   /* d in [2^(e2-1), 2^e2) */
-	e = (int)floor((e2 - 1) * 0.30102999566398120);
+	/* d in [2^(e2-1), 2^e2) (normal: d comes from a float32); the first
+	 * guess floor((e2-1) log10 2) in integers, so that the AVX2 instance
+	 * calls no SSE code */
+	memcpy(&bits, &d, sizeof(bits));
+	e2 = (int)((bits >> 52) & 0x7ff) - 1022;
+	e = ((e2 - 1) * 78913) >> 18;
 	if (e < P10_LO)
 		e = P10_LO;
 	while (e + 1 <= P10_HI && d >= p10[e + 1 - P10_LO])
@@ -46,6 +52,7 @@ typedef struct detail_pass {
 	/* pass 2 */
 	double lo2, scale;
 	const struct bucket_of *btab;
+	float pow[DV_ABSDIFF_BUCKETS];  /* the float32 ceiling of 10^(lo_exp + j): 0 below, Inf above float32 */
 	double *sums;
 	int64_t *counts;
 	const int32_t *colcell;
@@ -198,7 +205,7 @@ static void absdiff_bf16(const uint16_t *b, const uint16_t *t, float *out, size_
 }
 
 /* Both sides' bfloat16 bit patterns counted, ahead of the other counts. */
-static void count_bf16_patterns(uint32_t *hb, uint32_t *ht, const uint16_t *b, const uint16_t *t, size_t n)
+static inline __attribute__((always_inline)) void count_bf16_patterns(uint32_t *hb, uint32_t *ht, const uint16_t *b, const uint16_t *t, size_t n)
 {
 	size_t i = 0;
 
@@ -210,7 +217,7 @@ static void count_bf16_patterns(uint32_t *hb, uint32_t *ht, const uint16_t *b, c
 	}
 }
 
-/* One element j into sub-table sub of count_span_t: a not finite |t-b|
+/* One element j into sub-table sub of COUNT_SPAN: a not finite |t-b|
  * (bucket 25) is left out of the cell's sum and counted in nf; adding a
  * zero leaves the (never negative) sum as it was, as before. */
 #define COUNT_ONE(j, sub, hs, nf)                                                      \
@@ -218,7 +225,7 @@ static void count_bf16_patterns(uint32_t *hb, uint32_t *ht, const uint16_t *b, c
 		float b_, t_;                                                          \
 		float a_;                                                              \
 		if (raw16) {                                                           \
-			a_ = ad[j];                                                    \
+			a_ = SPAN_AD16(j);                                                    \
 			b_ = t_ = 0;                                                   \
 		} else {                                                               \
 			b_ = bv[j];                                                    \
@@ -252,139 +259,68 @@ static void count_bf16_patterns(uint32_t *hb, uint32_t *ht, const uint16_t *b, c
 		}                                                                      \
 	} while (0)
 
-/* Per element: the |t-b| bucket (24: zero, 25: not finite) and both value
- * bins, counted in four interleaved sub-tables (repeated values would
- * otherwise wait on one counter), or, for bfloat16, the values' bit
- * patterns; heat-map cells a run of columns at a time, the cell's sum in a
- * register, its terms in scan order as before. bv, tv: float32, or the raw
- * bfloat16 when raw16. */
-static inline __attribute__((always_inline)) void count_span_t(const detail_pass *p, detail_counts *c,
-								const void *bvv, const void *tvv, int64_t cnt,
-								int64_t *prow, int64_t *pcol, int64_t *prowcell,
-								const bool raw16)
+#define DETAIL_VEC 0
+#define COUNT_SPAN count_span_scalar
+#include "detail_span.h"
+#undef DETAIL_VEC
+#undef COUNT_SPAN
+
+/* The AVX2 instance: only where the compiler can target it (the clones of
+ * kernels.c likewise), chosen at run time by the CPU. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(DV_NO_CLONES)
+#define DETAIL_HAVE_AVX2 1
+#pragma GCC push_options
+#pragma GCC target("avx2")
+#include <immintrin.h>
+/* per mask of eight lanes, its set lanes in order (then zeros) */
+static uint8_t detail_pack_lut[256][8];
+static pthread_once_t detail_pack_once = PTHREAD_ONCE_INIT;
+
+static void detail_pack_init(void)
 {
-	const bucket_of *btab = p->btab;
-	const double *p10 = p->p10;
-	double lo = p->lo2, scale = p->scale;
-	double *sums = p->sums;
-	int64_t *counts = p->counts;
-	const int32_t *colcell = p->colcell;
-	const int64_t *cellend = p->cellend;
-	int64_t R = p->R, C = p->C, row = *prow, col = *pcol, rowcell = *prowcell;
-	int hr = p->hr, hc = p->hc, lo_exp = p->d->absdiff_lo_exp;
-	const float *bv = bvv, *tv = tvv;
-	const uint16_t *bh = bvv, *th = tvv;
-	const float *ad = c->ad;
-	uint32_t hk[4][DV_ABSDIFF_BUCKETS + 2], hb[4][DV_VALUE_BINS], ht[4][DV_VALUE_BINS];
+	for (unsigned m = 0; m < 256; m++) {
+		int n = 0;
 
-	if (raw16) {
-		absdiff_bf16(bh, th, c->ad, (size_t)cnt);
-		count_bf16_patterns(c->h16b, c->h16t, bh, th, (size_t)cnt);
+		for (int l = 0; l < 8; l++)
+			if (m >> l & 1)
+				detail_pack_lut[m][n++] = (uint8_t)l;
 	}
+}
 
-	memset(hk, 0, sizeof(hk));
-	if (!raw16) {
-		memset(hb, 0, sizeof(hb));
-		memset(ht, 0, sizeof(ht));
-	}
-	if (!sums) {
-		double hs = 0;
-		int64_t j = 0, nf = 0;
+#define DETAIL_VEC 1
+#define COUNT_SPAN count_span_avx2_t
+#include "detail_span.h"
+#undef DETAIL_VEC
+#undef COUNT_SPAN
 
-		for (; j + 4 <= cnt; j += 4) {
-			COUNT_ONE(j, 0, hs, nf);
-			COUNT_ONE(j + 1, 1, hs, nf);
-			COUNT_ONE(j + 2, 2, hs, nf);
-			COUNT_ONE(j + 3, 3, hs, nf);
-		}
-		for (; j < cnt; j++)
-			COUNT_ONE(j, 0, hs, nf);
-		(void)hs;
-		(void)nf;
-	}
-	/* Runs of columns of one heat cell, two runs of different cells at a
-	 * time, their elements interleaved: each cell's sum still takes its
-	 * terms in scan order, and the two sums' additions overlap. */
-	for (int64_t i = 0; sums && i < cnt;) {
-		int h = colcell[col];
-		int64_t cell = rowcell + h, run = cellend[h] - col < cnt - i ? cellend[h] - col : cnt - i;
-		int64_t i2 = i + run, row2 = row, col2 = col + run, rowcell2 = rowcell, cell2 = -1, run2 = 0;
-
-		if (col2 == C) {
-			col2 = 0;
-			row2++;
-			rowcell2 = row2 < R ? (row2 * hr / R) * hc : 0;
-		}
-		if (i2 < cnt) {
-			int h2 = colcell[col2];
-
-			cell2 = rowcell2 + h2;
-			run2 = cellend[h2] - col2 < cnt - i2 ? cellend[h2] - col2 : cnt - i2;
-		}
-		if (cell2 < 0 || cell2 == cell) {
-			/* the last run of the span, or one heat column (the next row's run in the same cell) */
-			double hs = sums[cell];
-			int64_t j = i, end = i + run, nf = 0;
-
-			for (; j + 4 <= end; j += 4) {
-				COUNT_ONE(j, 0, hs, nf);
-				COUNT_ONE(j + 1, 1, hs, nf);
-				COUNT_ONE(j + 2, 2, hs, nf);
-				COUNT_ONE(j + 3, 3, hs, nf);
-			}
-			for (; j < end; j++)
-				COUNT_ONE(j, 0, hs, nf);
-			sums[cell] = hs;
-			counts[cell] += run - nf;
-			i = i2;
-			row = row2;
-			col = col2;
-			rowcell = rowcell2;
-			continue;
-		}
-		double hs = sums[cell], hs2 = sums[cell2];
-		int64_t nf = 0, nf2 = 0, both = run < run2 ? run : run2, j = 0;
-
-		for (; j + 2 <= both; j += 2) {
-			COUNT_ONE(i + j, 0, hs, nf);
-			COUNT_ONE(i2 + j, 1, hs2, nf2);
-			COUNT_ONE(i + j + 1, 2, hs, nf);
-			COUNT_ONE(i2 + j + 1, 3, hs2, nf2);
-		}
-		for (int64_t k = j; k < run; k++)
-			COUNT_ONE(i + k, 0, hs, nf);
-		for (int64_t k = j; k < run2; k++)
-			COUNT_ONE(i2 + k, 1, hs2, nf2);
-		sums[cell] = hs;
-		counts[cell] += run - nf;
-		sums[cell2] = hs2;
-		counts[cell2] += run2 - nf2;
-		i = i2 + run2;
-		row = row2;
-		col = col2 + run2;
-		rowcell = rowcell2;
-		if (col == C) {
-			col = 0;
-			row++;
-			rowcell = row < R ? (row * hr / R) * hc : 0;
-		}
-	}
-	for (int s = 0; s < 4; s++) {
-		for (int k = 0; k < DV_ABSDIFF_BUCKETS; k++)
-			c->buckets[k] += hk[s][k];
-		c->zero += hk[s][DV_ABSDIFF_BUCKETS];
-		c->nonfinite += hk[s][DV_ABSDIFF_BUCKETS + 1];
-		if (!raw16)
-			for (int k = 0; k < DV_VALUE_BINS; k++) {
-				c->base_bins[k] += hb[s][k];
-				c->targ_bins[k] += ht[s][k];
-			}
-	}
+static void count_span_avx2(const detail_pass *p, detail_counts *c, const void *bv, const void *tv, int64_t cnt,
+			    int64_t *prow, int64_t *pcol, int64_t *prowcell, bool raw16)
+{
 	if (raw16)
-		c->n16 += cnt;
-	*prow = row;
-	*pcol = col;
-	*prowcell = rowcell;
+		count_span_avx2_t(p, c, bv, tv, cnt, prow, pcol, prowcell, true);
+	else
+		count_span_avx2_t(p, c, bv, tv, cnt, prow, pcol, prowcell, false);
+}
+#pragma GCC pop_options
+#endif
+
+bool dv_detail_scalar_only;
+
+/* One span's counts, by the AVX2 instance where the CPU has it. */
+static void count_span(const detail_pass *p, detail_counts *c, const void *bv, const void *tv, int64_t cnt,
+		       int64_t *prow, int64_t *pcol, int64_t *prowcell, bool raw16)
+{
+#ifdef DETAIL_HAVE_AVX2
+	if (!dv_detail_scalar_only && __builtin_cpu_supports("avx2")) {
+		pthread_once(&detail_pack_once, detail_pack_init);
+		count_span_avx2(p, c, bv, tv, cnt, prow, pcol, prowcell, raw16);
+		return;
+	}
+#endif
+	if (raw16)
+		count_span_scalar(p, c, bv, tv, cnt, prow, pcol, prowcell, true);
+	else
+		count_span_scalar(p, c, bv, tv, cnt, prow, pcol, prowcell, false);
 }
 
 /* The bfloat16 bit patterns counted so far into the value bins, by the
@@ -467,9 +403,9 @@ static inline int count_chunk(void *ctx, int64_t start, int64_t cnt)
 	if (p->cnt->h16b) {
 		if (p->cnt->n16 > ((int64_t)1 << 31))
 			value_bins16(p, p->cnt);
-		count_span_t(p, p->cnt, p->br->raw, p->tr->raw, cnt, &p->row, &p->col, &p->rowcell, true);
+		count_span(p, p->cnt, p->br->raw, p->tr->raw, cnt, &p->row, &p->col, &p->rowcell, true);
 	} else {
-		count_span_t(p, p->cnt, p->br->f32, p->tr->f32, cnt, &p->row, &p->col, &p->rowcell, false);
+		count_span(p, p->cnt, p->br->f32, p->tr->f32, cnt, &p->row, &p->col, &p->rowcell, false);
 	}
 	return 0;
 }
@@ -571,10 +507,10 @@ static void count_work_fn(void *arg)
 	count_work *w = arg;
 
 	if (w->c->h16b) {
-		count_span_t(w->p, w->c, w->braw, w->traw, w->cnt, w->row, w->col, w->rowcell, true);
+		count_span(w->p, w->c, w->braw, w->traw, w->cnt, w->row, w->col, w->rowcell, true);
 		return;
 	}
-	count_span_t(w->p, w->c, dv_chunk_f32(w->bdt, w->braw, w->bf32, w->bbuf, (size_t)w->cnt),
+	count_span(w->p, w->c, dv_chunk_f32(w->bdt, w->braw, w->bf32, w->bbuf, (size_t)w->cnt),
 		     dv_chunk_f32(w->tdt, w->traw, w->tf32, w->tbuf, (size_t)w->cnt), w->cnt, w->row, w->col,
 		     w->rowcell, false);
 }
@@ -781,6 +717,17 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	bucket_of btab[256];
 
 	bucket_table(btab, p10, d->absdiff_lo_exp);
+	for (int j = 0; j < DV_ABSDIFF_BUCKETS; j++) {
+		int e = d->absdiff_lo_exp + j;
+		float f = e < P10_LO ? 0 : INFINITY;
+
+		if (e >= P10_LO && e <= P10_HI) {
+			f = (float)p10[e - P10_LO];
+			if ((double)f < p10[e - P10_LO])
+				f = nextafterf(f, INFINITY);
+		}
+		p.pow[j] = f;
+	}
 	p.lo2 = lo;
 	p.scale = scale;
 	p.btab = btab;

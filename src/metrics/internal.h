@@ -50,6 +50,10 @@ int dv_reader_read(dv_reader *r, int64_t start, int64_t count, dv_error *err);
 /* The same without the conversion: r->raw only. */
 int dv_reader_read_raw(dv_reader *r, int64_t start, int64_t count, dv_error *err);
 
+/* Tests: the detail's counting by its scalar instance even where the CPU
+ * has AVX2 (both must give the same numbers). */
+extern bool dv_detail_scalar_only;
+
 /* Four bf16 elements of each side counted into their 65 536-entry
  * histograms, the indexes taken from one 64-bit load a side (fewer loads
  * beside the counters' own load-increment-store; the order of the

@@ -2,7 +2,7 @@
 src_libdumpview_a_SOURCES += \
 	include/dumpview/metrics.h src/metrics/internal.h \
 	src/metrics/kernels.c src/metrics/quantile.c src/metrics/compare.c src/metrics/compare_pt.c \
-	src/metrics/detail.c src/metrics/export.c src/metrics/compare_stream.c src/metrics/par.c
+	src/metrics/detail.c src/metrics/detail_span.h src/metrics/export.c src/metrics/compare_stream.c src/metrics/par.c
 
 check_PROGRAMS += tests/test_metrics
 TESTS += tests/test_metrics
