@@ -21,11 +21,9 @@
  * ten 10^(dec0+1) on (pow[] holds its float32 ceiling per bucket); as the
  * scalar table (bucket_of) does with its threshold in the binade. */
 static inline __attribute__((always_inline)) int vec_block8(const void *bvv, const void *tvv, int64_t j, const bool raw16,
-							    const __m256 pow0, const __m256 pow1, const __m256 pow2,
-							    const __m256i jofs, const __m256d lo4, const __m256d scale4,
+							    const __m256d lo4, const __m256d scale4,
 							    uint32_t (*hb)[DV_VALUE_BINS],
-							    uint32_t (*ht)[DV_VALUE_BINS], float *abuf, int32_t *kbuf,
-							    int64_t *zeros)
+							    uint32_t (*ht)[DV_VALUE_BINS], int32_t *abuf, int64_t *zeros)
 {
 	__m256 b, t;
 
@@ -47,25 +45,6 @@ static inline __attribute__((always_inline)) int vec_block8(const void *bvv, con
 
 	if (!_mm256_testz_si256(odd, odd))
 		return -1;
-
-	__m256i dec0 = _mm256_srai_epi32(
-		_mm256_mullo_epi32(_mm256_sub_epi32(_mm256_srli_epi32(ai, 23), _mm256_set1_epi32(127)),
-				   _mm256_set1_epi32(78913)),
-		18);
-	__m256i jv = _mm256_add_epi32(dec0, jofs); /* the bucket of 10^(dec0+1) */
-	__m256i jc = _mm256_min_epi32(_mm256_max_epi32(jv, _mm256_setzero_si256()), _mm256_set1_epi32(23));
-	__m256 pw = _mm256_permutevar8x32_ps(pow0, jc);
-
-	pw = _mm256_blendv_ps(pw, _mm256_permutevar8x32_ps(pow1, jc),
-			      _mm256_castsi256_ps(_mm256_cmpgt_epi32(jc, _mm256_set1_epi32(7))));
-	pw = _mm256_blendv_ps(pw, _mm256_permutevar8x32_ps(pow2, jc),
-			      _mm256_castsi256_ps(_mm256_cmpgt_epi32(jc, _mm256_set1_epi32(15))));
-	__m256 a = _mm256_castsi256_ps(ai);
-	__m256i up = _mm256_castps_si256(_mm256_cmp_ps(a, pw, _CMP_GE_OQ));
-	__m256i k = _mm256_sub_epi32(_mm256_sub_epi32(jv, _mm256_set1_epi32(1)), up);
-
-	k = _mm256_min_epi32(_mm256_max_epi32(k, _mm256_setzero_si256()),
-			     _mm256_set1_epi32(DV_ABSDIFF_BUCKETS - 1));
 
 	if (!raw16) {
 		int32_t kb[8] __attribute__((aligned(32))), kt[8] __attribute__((aligned(32)));
@@ -93,44 +72,88 @@ static inline __attribute__((always_inline)) int vec_block8(const void *bvv, con
 	__m256i perm = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)detail_pack_lut[m]));
 
 	_mm256_storeu_si256((__m256i *)(abuf), _mm256_permutevar8x32_epi32(ai, perm));
-	_mm256_storeu_si256((__m256i *)(kbuf), _mm256_permutevar8x32_epi32(k, perm));
 	*zeros += 8 - pc;
 	return pc;
+}
+
+/* The buckets of n packed non-zero normal |t-b| (bit patterns ai[]) into
+ * k[], eight at a time (reading up to seven past n: the buffers have room).
+ * The binade's decade dec0 = floor((E-127) log10 2) in integer arithmetic
+ * (exact for every float32 exponent), plus one from the power of ten
+ * 10^(dec0+1) on (pow[] holds its float32 ceiling per bucket): as the
+ * scalar table (bucket_of) does with its threshold in the binade. */
+static inline __attribute__((always_inline)) void vec_buckets(const int32_t *aiv, int32_t *kv, int n, const __m256 pow0,
+							      const __m256 pow1, const __m256 pow2, const __m256i jofs)
+{
+	for (int q = 0; q < n; q += 8) {
+		__m256i ai = _mm256_loadu_si256((const __m256i *)(aiv + q));
+	__m256i dec0 = _mm256_srai_epi32(
+			_mm256_mullo_epi32(_mm256_sub_epi32(_mm256_srli_epi32(ai, 23), _mm256_set1_epi32(127)),
+					   _mm256_set1_epi32(78913)),
+			18);
+		__m256i jv = _mm256_add_epi32(dec0, jofs); /* the bucket of 10^(dec0+1) */
+		__m256i jc = _mm256_min_epi32(_mm256_max_epi32(jv, _mm256_setzero_si256()), _mm256_set1_epi32(23));
+		__m256 pw = _mm256_permutevar8x32_ps(pow0, jc);
+
+		pw = _mm256_blendv_ps(pw, _mm256_permutevar8x32_ps(pow1, jc),
+				      _mm256_castsi256_ps(_mm256_cmpgt_epi32(jc, _mm256_set1_epi32(7))));
+		pw = _mm256_blendv_ps(pw, _mm256_permutevar8x32_ps(pow2, jc),
+				      _mm256_castsi256_ps(_mm256_cmpgt_epi32(jc, _mm256_set1_epi32(15))));
+		__m256 a = _mm256_castsi256_ps(ai);
+		__m256i up = _mm256_castps_si256(_mm256_cmp_ps(a, pw, _CMP_GE_OQ));
+		__m256i k = _mm256_sub_epi32(_mm256_sub_epi32(jv, _mm256_set1_epi32(1)), up);
+
+		k = _mm256_min_epi32(_mm256_max_epi32(k, _mm256_setzero_si256()),
+				     _mm256_set1_epi32(DV_ABSDIFF_BUCKETS - 1));
+
+		_mm256_storeu_si256((__m256i *)(kv + q), k);
+	}
 }
 
 /* A run's packed non-zero |t-b| and their buckets, counted and added to
  * its cell's sum (in order) by SPAN_FLUSH. */
 typedef struct span_buf {
-	float a[SPAN_VBUF + 8];
+	int32_t a[SPAN_VBUF + 8];      /* bit patterns */
 	int32_t k[SPAN_VBUF + 8];
 	int n;
 } span_buf;
 
-#define SPAN_FLUSH(buf, hs)                                   \
-	do {                                                  \
-		for (int q_ = 0; q_ < (buf).n; q_++) {        \
-			hk[q_ & 7][(buf).k[q_]]++;            \
-			hs += (double)(buf).a[q_];            \
-		}                                             \
-		(buf).n = 0;                                  \
+static inline __attribute__((always_inline)) float span_f32(int32_t u)
+{
+	float f;
+
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+#define SPAN_FLUSH(buf, hs)                                                              \
+	do {                                                                             \
+		vec_buckets((buf).a, (buf).k, (buf).n, pow0, pow1, pow2, jofs);          \
+		for (int q_ = 0; q_ < (buf).n; q_++) {                                   \
+			hk[q_ & 7][(buf).k[q_]]++;                                       \
+			hs += (double)span_f32((buf).a[q_]);                             \
+		}                                                                        \
+		(buf).n = 0;                                                             \
 	} while (0)
 /* two runs' buffers, their additions interleaved */
 #define SPAN_FLUSH2(ba, hs, bb, hs2)                                              \
 	do {                                                                      \
 		int q_ = 0, m_ = (ba).n < (bb).n ? (ba).n : (bb).n;               \
+		vec_buckets((ba).a, (ba).k, (ba).n, pow0, pow1, pow2, jofs);      \
+		vec_buckets((bb).a, (bb).k, (bb).n, pow0, pow1, pow2, jofs);      \
 		for (; q_ < m_; q_++) {                                           \
 			hk[q_ & 3][(ba).k[q_]]++;                                 \
-			hs += (double)(ba).a[q_];                                 \
+			hs += (double)span_f32((ba).a[q_]);                                 \
 			hk[4 + (q_ & 3)][(bb).k[q_]]++;                           \
-			hs2 += (double)(bb).a[q_];                                \
+			hs2 += (double)span_f32((bb).a[q_]);                                \
 		}                                                                 \
 		for (int r_ = q_; r_ < (ba).n; r_++) {                            \
 			hk[r_ & 7][(ba).k[r_]]++;                                 \
-			hs += (double)(ba).a[r_];                                 \
+			hs += (double)span_f32((ba).a[r_]);                                 \
 		}                                                                 \
 		for (int r_ = q_; r_ < (bb).n; r_++) {                            \
 			hk[r_ & 7][(bb).k[r_]]++;                                 \
-			hs2 += (double)(bb).a[r_];                                \
+			hs2 += (double)span_f32((bb).a[r_]);                                \
 		}                                                                 \
 		(ba).n = (bb).n = 0;                                              \
 	} while (0)
@@ -138,8 +161,7 @@ typedef struct span_buf {
  * one after what buf holds */
 #define SPAN_BLOCK8(j, buf, hs, nf)                                                                    \
 	do {                                                                                           \
-		int pc_ = vec_block8(bvv, tvv, (j), raw16, pow0, pow1, pow2, jofs, lo4, scale4, hb, ht, \
-				     (buf).a + (buf).n, (buf).k + (buf).n, &zeros);                    \
+		int pc_ = vec_block8(bvv, tvv, (j), raw16, lo4, scale4, hb, ht, (buf).a + (buf).n, &zeros);    \
 		if (pc_ >= 0) {                                                                        \
 			(buf).n += pc_;                                                                \
 		} else {                                                                               \
@@ -193,7 +215,9 @@ static inline __attribute__((always_inline)) void COUNT_SPAN(const detail_pass *
 	span_buf ba, bb;
 	int64_t zeros = 0;
 
-	ba.n = bb.n = 0;
+	/* vec_buckets reads a few entries past the packed ones */
+	memset(&ba, 0, sizeof(ba));
+	memset(&bb, 0, sizeof(bb));
 
 	(void)bh;
 	(void)th;
