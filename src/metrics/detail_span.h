@@ -135,27 +135,45 @@ static inline __attribute__((always_inline)) float span_f32(int32_t u)
 		}                                                                        \
 		(buf).n = 0;                                                             \
 	} while (0)
-/* two runs' buffers, their additions interleaved */
-#define SPAN_FLUSH2(ba, hs, bb, hs2)                                              \
-	do {                                                                      \
-		int q_ = 0, m_ = (ba).n < (bb).n ? (ba).n : (bb).n;               \
-		vec_buckets((ba).a, (ba).k, (ba).n, pow0, pow1, pow2, jofs);      \
-		vec_buckets((bb).a, (bb).k, (bb).n, pow0, pow1, pow2, jofs);      \
-		for (; q_ < m_; q_++) {                                           \
-			hk[q_ & 3][(ba).k[q_]]++;                                 \
-			hs += (double)span_f32((ba).a[q_]);                                 \
-			hk[4 + (q_ & 3)][(bb).k[q_]]++;                           \
-			hs2 += (double)span_f32((bb).a[q_]);                                \
-		}                                                                 \
-		for (int r_ = q_; r_ < (ba).n; r_++) {                            \
-			hk[r_ & 7][(ba).k[r_]]++;                                 \
-			hs += (double)span_f32((ba).a[r_]);                                 \
-		}                                                                 \
-		for (int r_ = q_; r_ < (bb).n; r_++) {                            \
-			hk[r_ & 7][(bb).k[r_]]++;                                 \
-			hs2 += (double)span_f32((bb).a[r_]);                                \
-		}                                                                 \
-		(ba).n = (bb).n = 0;                                              \
+/* the rest of a buffer from q on */
+#define SPAN_FLUSH_REST(buf, hs, q)                                          \
+	for (int r_ = (q); r_ < (buf).n; r_++) {                             \
+		hk[r_ & 7][(buf).k[r_]]++;                                   \
+		hs += (double)span_f32((buf).a[r_]);                         \
+	}
+/* four runs' buffers, their additions interleaved */
+#define SPAN_FLUSH4(b0, h0, b1, h1, b2, h2, b3, h3)                                               \
+	do {                                                                                      \
+		int q_ = 0, m_ = (b0).n < (b1).n ? (b0).n : (b1).n;                               \
+		m_ = m_ < (b2).n ? m_ : (b2).n;                                                   \
+		m_ = m_ < (b3).n ? m_ : (b3).n;                                                   \
+		vec_buckets((b0).a, (b0).k, (b0).n, pow0, pow1, pow2, jofs);                      \
+		vec_buckets((b1).a, (b1).k, (b1).n, pow0, pow1, pow2, jofs);                      \
+		vec_buckets((b2).a, (b2).k, (b2).n, pow0, pow1, pow2, jofs);                      \
+		vec_buckets((b3).a, (b3).k, (b3).n, pow0, pow1, pow2, jofs);                      \
+		for (; q_ + 2 <= m_; q_ += 2) {                                                   \
+			hk[0][(b0).k[q_]]++;                                                      \
+			h0 += (double)span_f32((b0).a[q_]);                                       \
+			hk[1][(b1).k[q_]]++;                                                      \
+			h1 += (double)span_f32((b1).a[q_]);                                       \
+			hk[2][(b2).k[q_]]++;                                                      \
+			h2 += (double)span_f32((b2).a[q_]);                                       \
+			hk[3][(b3).k[q_]]++;                                                      \
+			h3 += (double)span_f32((b3).a[q_]);                                       \
+			hk[4][(b0).k[q_ + 1]]++;                                                  \
+			h0 += (double)span_f32((b0).a[q_ + 1]);                                   \
+			hk[5][(b1).k[q_ + 1]]++;                                                  \
+			h1 += (double)span_f32((b1).a[q_ + 1]);                                   \
+			hk[6][(b2).k[q_ + 1]]++;                                                  \
+			h2 += (double)span_f32((b2).a[q_ + 1]);                                   \
+			hk[7][(b3).k[q_ + 1]]++;                                                  \
+			h3 += (double)span_f32((b3).a[q_ + 1]);                                   \
+		}                                                                                 \
+		SPAN_FLUSH_REST(b0, h0, q_);                                                      \
+		SPAN_FLUSH_REST(b1, h1, q_);                                                      \
+		SPAN_FLUSH_REST(b2, h2, q_);                                                      \
+		SPAN_FLUSH_REST(b3, h3, q_);                                                      \
+		(b0).n = (b1).n = (b2).n = (b3).n = 0;                                            \
 	} while (0)
 /* Elements j..j+7 into buf, or, when one is not ordinary, counted one by
  * one after what buf holds */
@@ -212,12 +230,14 @@ static inline __attribute__((always_inline)) void COUNT_SPAN(const detail_pass *
 		     pow2 = _mm256_loadu_ps(p->pow + 16);
 	const __m256i jofs = _mm256_set1_epi32(1 - lo_exp);
 	const __m256d lo4 = _mm256_set1_pd(lo), scale4 = _mm256_set1_pd(scale);
-	span_buf ba, bb;
+	span_buf ba, bb, bc, bd;
 	int64_t zeros = 0;
 
 	/* vec_buckets reads a few entries past the packed ones */
 	memset(&ba, 0, sizeof(ba));
 	memset(&bb, 0, sizeof(bb));
+	memset(&bc, 0, sizeof(bc));
+	memset(&bd, 0, sizeof(bd));
 
 	(void)bh;
 	(void)th;
@@ -251,6 +271,83 @@ static inline __attribute__((always_inline)) void COUNT_SPAN(const detail_pass *
 		(void)hs;
 		(void)nf;
 	}
+#if DETAIL_VEC
+	/* Up to four runs of different cells at a time (the runs of a row,
+	 * each in its own heat column), in step: each cell's sum takes its
+	 * terms in scan order, and four sums' additions overlap. */
+	for (int64_t i = 0; sums && i < cnt;) {
+		int64_t st[4] = { 0 }, len[4] = { 0 }, cel[4] = { 0 }, ii = i, both;
+		int nr = 0;
+
+		while (nr < 4 && ii < cnt) {
+			int h = colcell[col];
+			int64_t cell = rowcell + h, run = cellend[h] - col < cnt - ii ? cellend[h] - col : cnt - ii;
+			bool dup = false;
+
+			for (int r = 0; r < nr; r++)
+				dup |= cel[r] == cell;
+			if (dup)
+				break;
+			st[nr] = ii;
+			len[nr] = run;
+			cel[nr] = cell;
+			nr++;
+			ii += run;
+			col += run;
+			if (col == C) {
+				col = 0;
+				row++;
+				rowcell = row < R ? (row * hr / R) * hc : 0;
+			}
+		}
+		both = len[0];
+		for (int r = 1; r < nr; r++)
+			both = len[r] < both ? len[r] : both;
+		if (nr < 4)
+			both = 0;
+
+		double h0 = sums[cel[0]], h1 = nr > 1 ? sums[cel[1]] : 0, h2 = nr > 2 ? sums[cel[2]] : 0,
+		       h3 = nr > 3 ? sums[cel[3]] : 0;
+		int64_t f0 = 0, f1 = 0, f2 = 0, f3 = 0, j = 0;
+
+		while (j + 8 <= both) {
+			int64_t g = both - j > SPAN_VBUF ? j + SPAN_VBUF : both;
+
+			for (; j + 8 <= g; j += 8) {
+				SPAN_BLOCK8(st[0] + j, ba, h0, f0);
+				SPAN_BLOCK8(st[1] + j, bb, h1, f1);
+				SPAN_BLOCK8(st[2] + j, bc, h2, f2);
+				SPAN_BLOCK8(st[3] + j, bd, h3, f3);
+			}
+			SPAN_FLUSH4(ba, h0, bb, h1, bc, h2, bd, h3);
+		}
+		/* each run's rest, one after another */
+#define SPAN_REST(r, hs, nf)                                              \
+	do {                                                              \
+		int64_t jj_ = st[r] + j, end_ = st[r] + len[r];            \
+		SPAN_BLOCKS(jj_, end_, ba, hs, nf);                       \
+		for (; jj_ + 4 <= end_; jj_ += 4) {                       \
+			COUNT_ONE(jj_, 0, hs, nf);                        \
+			COUNT_ONE(jj_ + 1, 1, hs, nf);                    \
+			COUNT_ONE(jj_ + 2, 2, hs, nf);                    \
+			COUNT_ONE(jj_ + 3, 3, hs, nf);                    \
+		}                                                         \
+		for (; jj_ < end_; jj_++)                                 \
+			COUNT_ONE(jj_, 0, hs, nf);                        \
+		sums[cel[r]] = hs;                                        \
+		counts[cel[r]] += len[r] - nf;                            \
+	} while (0)
+		SPAN_REST(0, h0, f0);
+		if (nr > 1)
+			SPAN_REST(1, h1, f1);
+		if (nr > 2)
+			SPAN_REST(2, h2, f2);
+		if (nr > 3)
+			SPAN_REST(3, h3, f3);
+#undef SPAN_REST
+		i = ii;
+	}
+#else
 	/* Runs of columns of one heat cell, two runs of different cells at a
 	 * time, their elements interleaved: each cell's sum still takes its
 	 * terms in scan order, and the two sums' additions overlap. */
@@ -275,7 +372,6 @@ static inline __attribute__((always_inline)) void COUNT_SPAN(const detail_pass *
 			double hs = sums[cell];
 			int64_t j = i, end = i + run, nf = 0;
 
-			SPAN_BLOCKS(j, end, ba, hs, nf);
 			for (; j + 4 <= end; j += 4) {
 				COUNT_ONE(j, 0, hs, nf);
 				COUNT_ONE(j + 1, 1, hs, nf);
@@ -295,17 +391,6 @@ static inline __attribute__((always_inline)) void COUNT_SPAN(const detail_pass *
 		double hs = sums[cell], hs2 = sums[cell2];
 		int64_t nf = 0, nf2 = 0, both = run < run2 ? run : run2, j = 0;
 
-#if DETAIL_VEC
-		while (j + 8 <= both) {
-			int64_t g = both - j > SPAN_VBUF ? j + SPAN_VBUF : both;
-
-			for (; j + 8 <= g; j += 8) {
-				SPAN_BLOCK8(i + j, ba, hs, nf);
-				SPAN_BLOCK8(i2 + j, bb, hs2, nf2);
-			}
-			SPAN_FLUSH2(ba, hs, bb, hs2);
-		}
-#endif
 		for (; j + 2 <= both; j += 2) {
 			COUNT_ONE(i + j, 0, hs, nf);
 			COUNT_ONE(i2 + j, 1, hs2, nf2);
@@ -330,6 +415,7 @@ static inline __attribute__((always_inline)) void COUNT_SPAN(const detail_pass *
 			rowcell = row < R ? (row * hr / R) * hc : 0;
 		}
 	}
+#endif
 	for (int s = 0; s < 8; s++) {
 		for (int k = 0; k < DV_ABSDIFF_BUCKETS; k++)
 			c->buckets[k] += hk[s][k];
@@ -354,7 +440,8 @@ static inline __attribute__((always_inline)) void COUNT_SPAN(const detail_pass *
 #undef SPAN_AD16
 #undef SPAN_BLOCKS
 #undef SPAN_FLUSH
-#undef SPAN_FLUSH2
+#undef SPAN_FLUSH4
+#undef SPAN_FLUSH_REST
 #undef SPAN_VBUF
 #ifdef SPAN_BLOCK8
 #undef SPAN_BLOCK8
