@@ -33,7 +33,10 @@
 #                [N, 152064] (gen_logits.py, needs torch): compare <= 1.5x cat,
 #                --verify-crc, the detail pane (engine_bench detail) <= 2x
 #                compare, and the element-wise export of logits-small-* (29 MB
-#                files, written to /dev/shm) >= 400 MB/s.
+#                files, written to /dev/shm) >= 400 MB/s. logits-dense-float32,
+#                logits-dense-bfloat16: the same shapes with every element of
+#                the target moved (no |t-b| of zero: the detail's worst case),
+#                the same figures.
 # With torch, cross_check.py also compares every pair's numbers with torch's
 # (not on wide-tp8: the torch script pairs files by name and does not unshard).
 set -eu
@@ -54,7 +57,7 @@ while getopts B:d:n:TPO: opt; do
 	T) torch=no ;;
 	P) paint=no ;;
 	O) other=$OPTARG ;;
-	*) sed -n '7,38p' "$0" >&2; exit 2 ;;
+	*) sed -n '7,42p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -120,9 +123,12 @@ echo "dumpview: $dumpview, built $(date -u -r "$dumpview" '+%H:%M:%S UTC'); sour
 ensure_set() {
 	case $1 in
 	logits-*)
-		if [ ! -d "$datadir/$1/target" ] || [ ! -d "$datadir/logits-small-${1#logits-}/target" ]; then
+		if [ ! -d "$datadir/$1/target" ] || [ ! -d "$datadir/logits-small-${1##*-}/target" ]; then
 			echo "generating the logits pairs in $datadir (torch.save) ..."
-			"$python" "$here/gen_logits.py" "$datadir" >/dev/null
+			case $1 in
+			logits-dense-*) "$python" "$here/gen_logits.py" --dense "$datadir" >/dev/null ;;
+			*) "$python" "$here/gen_logits.py" "$datadir" >/dev/null ;;
+			esac
 			"$python" "$here/gen_logits.py" --small "$datadir" >/dev/null
 		fi
 		return
@@ -383,7 +389,7 @@ for set in $sets; do
 			echo "  detail pane (after the compare): $bdet s"
 			echo "  detail / compare:      $(ratio "$bdet" "$dv_wall")x"
 			verdict "detail pane <= 2x compare" "$bdet <= 2 * $dv_wall"
-			small=$datadir/logits-small-${set#logits-}
+			small=$datadir/logits-small-${set##*-}
 			bmb=0
 			i=0
 			while [ $i -lt "$runs" ]; do
@@ -392,7 +398,7 @@ for set in $sets; do
 				[ -n "$mb" ] && [ "$mb" -gt "$bmb" ] && bmb=$mb
 				i=$((i + 1))
 			done
-			echo "  export (every element of logits-small-${set#logits-}, to /dev/shm): $bmb MB/s"
+			echo "  export (every element of logits-small-${set##*-}, to /dev/shm): $bmb MB/s"
 			verdict "export >= 400 MB/s" "$bmb >= 400"
 		else
 			echo "  (no $eb: 'make bench' builds it; detail and export not measured)"
