@@ -259,6 +259,19 @@ static inline __attribute__((always_inline)) void count_bf16_patterns(uint32_t *
 		}                                                                      \
 	} while (0)
 
+/* Elements [j, end) one by one, four sub-tables in turn; j ends at end. */
+#define COUNT_RANGE(j, end, hs, nf)                    \
+	do {                                           \
+		for (; (j) + 4 <= (end); (j) += 4) {   \
+			COUNT_ONE((j), 0, hs, nf);     \
+			COUNT_ONE((j) + 1, 1, hs, nf); \
+			COUNT_ONE((j) + 2, 2, hs, nf); \
+			COUNT_ONE((j) + 3, 3, hs, nf); \
+		}                                      \
+		for (; (j) < (end); (j)++)             \
+			COUNT_ONE((j), 0, hs, nf);     \
+	} while (0)
+
 #define DETAIL_VEC 0
 #define COUNT_SPAN count_span_scalar
 #include "detail_span.h"

@@ -260,14 +260,7 @@ static inline __attribute__((always_inline)) void COUNT_SPAN(const detail_pass *
 		int64_t j = 0, nf = 0;
 
 		SPAN_BLOCKS(j, cnt, ba, hs, nf);
-		for (; j + 4 <= cnt; j += 4) {
-			COUNT_ONE(j, 0, hs, nf);
-			COUNT_ONE(j + 1, 1, hs, nf);
-			COUNT_ONE(j + 2, 2, hs, nf);
-			COUNT_ONE(j + 3, 3, hs, nf);
-		}
-		for (; j < cnt; j++)
-			COUNT_ONE(j, 0, hs, nf);
+		COUNT_RANGE(j, cnt, hs, nf);
 		(void)hs;
 		(void)nf;
 	}
@@ -326,14 +319,7 @@ static inline __attribute__((always_inline)) void COUNT_SPAN(const detail_pass *
 	do {                                                              \
 		int64_t jj_ = st[r] + j, end_ = st[r] + len[r];            \
 		SPAN_BLOCKS(jj_, end_, ba, hs, nf);                       \
-		for (; jj_ + 4 <= end_; jj_ += 4) {                       \
-			COUNT_ONE(jj_, 0, hs, nf);                        \
-			COUNT_ONE(jj_ + 1, 1, hs, nf);                    \
-			COUNT_ONE(jj_ + 2, 2, hs, nf);                    \
-			COUNT_ONE(jj_ + 3, 3, hs, nf);                    \
-		}                                                         \
-		for (; jj_ < end_; jj_++)                                 \
-			COUNT_ONE(jj_, 0, hs, nf);                        \
+		COUNT_RANGE(jj_, end_, hs, nf);                           \
 		sums[cel[r]] = hs;                                        \
 		counts[cel[r]] += len[r] - nf;                            \
 	} while (0)
@@ -372,14 +358,7 @@ static inline __attribute__((always_inline)) void COUNT_SPAN(const detail_pass *
 			double hs = sums[cell];
 			int64_t j = i, end = i + run, nf = 0;
 
-			for (; j + 4 <= end; j += 4) {
-				COUNT_ONE(j, 0, hs, nf);
-				COUNT_ONE(j + 1, 1, hs, nf);
-				COUNT_ONE(j + 2, 2, hs, nf);
-				COUNT_ONE(j + 3, 3, hs, nf);
-			}
-			for (; j < end; j++)
-				COUNT_ONE(j, 0, hs, nf);
+			COUNT_RANGE(j, end, hs, nf);
 			sums[cell] = hs;
 			counts[cell] += run - nf;
 			i = i2;
