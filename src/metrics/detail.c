@@ -205,7 +205,8 @@ static void absdiff_bf16(const uint16_t *b, const uint16_t *t, float *out, size_
 }
 
 /* Both sides' bfloat16 bit patterns counted, ahead of the other counts. */
-static inline __attribute__((always_inline)) void count_bf16_patterns(uint32_t *hb, uint32_t *ht, const uint16_t *b, const uint16_t *t, size_t n)
+static inline __attribute__((always_inline)) void count_bf16_patterns(uint32_t *hb, uint32_t *ht, const uint16_t *b,
+									 const uint16_t *t, size_t n)
 {
 	size_t i = 0;
 
@@ -225,7 +226,7 @@ static inline __attribute__((always_inline)) void count_bf16_patterns(uint32_t *
 		float b_, t_;                                                          \
 		float a_;                                                              \
 		if (raw16) {                                                           \
-			a_ = SPAN_AD16(j);                                                    \
+			a_ = SPAN_AD16(j);                                             \
 			b_ = t_ = 0;                                                   \
 		} else {                                                               \
 			b_ = bv[j];                                                    \

@@ -1,9 +1,10 @@
 /* Pass 2's per-element counting of one span, included twice by detail.c:
- * as count_span_scalar, and with DETAIL_VEC as count_span_avx2, whose blocks
- * of eight element pairs get their |t-b| bucket and value bins from vector
- * arithmetic instead of per-element table lookups and double arithmetic
- * (the scalar loop ran ~44 instructions an element pair). Both give the same
- * counts and heat sums bit for bit (test_metrics_threads runs both).
+ * as count_span_scalar, and with DETAIL_VEC as count_span_avx2_t, which
+ * takes blocks of eight element pairs in vector registers (the scalar loop
+ * runs ~44 instructions an element pair): value bins by the same double
+ * arithmetic, the non-zero |t-b| packed in order and only they given a
+ * bucket and added to a heat sum, four heat cells in step. Both give the
+ * same counts and heat sums bit for bit (test_detail_vector runs both).
  * Expects COUNT_SPAN (the function's name), DETAIL_VEC (0 or 1), and from
  * detail.c COUNT_ONE, detail_pass, detail_counts. */
 
@@ -13,13 +14,10 @@
 #define SPAN_AD16(j) fabsf(bf16_value(th[j]) - bf16_value(bh[j]))
 
 /* Eight element pairs from j: -1 when one of them is not ordinary (|t-b|
- * not finite or subnormal: then also b or t may be; counted one by one by
- * the caller), else counted here into lane l's sub-tables and *dd = the
- * eight |t-b| as doubles, for the heat sums in order.
- * The bucket: the binade's decade dec0 = floor((E-127) log10 2) in integer
- * arithmetic (exact for every float32 exponent), plus one from the power of
- * ten 10^(dec0+1) on (pow[] holds its float32 ceiling per bucket); as the
- * scalar table (bucket_of) does with its threshold in the binade. */
+ * not finite or subnormal: then also b or t may be; the caller counts them
+ * one by one), else their value bins counted into lane l's sub-tables
+ * (float32), their non-zero |t-b| bit patterns packed in order into abuf,
+ * the zeros counted; returns how many were packed. */
 static inline __attribute__((always_inline)) int vec_block8(const void *bvv, const void *tvv, int64_t j, const bool raw16,
 							    const __m256d lo4, const __m256d scale4,
 							    uint32_t (*hb)[DV_VALUE_BINS],
