@@ -408,6 +408,75 @@ static void test_detail_vector(void **state)
 	check_detail_vector(DV_BFLOAT16, 1, 300007, 1, 1, 1e-36f, true);
 }
 
+/* ---- the value bins the comparison leaves for the detail ----
+ * A large pair of bfloat16 sides: the comparison's pattern histograms give
+ * the detail's value bins, which it then need not count: the detail with
+ * them equals the detail without, on any thread count and either instance. */
+static void check_known_bins(int64_t rows, int64_t cols, int kind)
+{
+	int64_t n = rows * cols, saved = dv_value_bins_min_numel;
+	dv_tensor_desc td = { .dtype = DV_BFLOAT16, .ndim = 2, .shape = { rows, cols } };
+	dv_metrics_opts o = dv_metrics_opts_default();
+	dv_pair_result r, r2;
+	dv_pair_detail ref, d;
+	dv_src bs, ts;
+	dv_mem_src_ctx bc, tc;
+	dv_reader br, tr;
+	void *b, *t;
+
+	rng_state = 0x3c6ef372fe94f82bull ^ (uint64_t)n ^ ((uint64_t)kind << 40);
+	make_pair(DV_BFLOAT16, DV_BFLOAT16, n, kind, &b, &t);
+	dv_src_mem(&bs, &bc, DV_BFLOAT16, n, b, "b");
+	dv_src_mem(&ts, &tc, DV_BFLOAT16, n, t, "t");
+	assert_int_equal(dv_reader_init(&br, &bs, NULL), 0);
+	assert_int_equal(dv_reader_init(&tr, &ts, NULL), 0);
+	o.threads = 1;
+	assert_int_equal(dv_detail_readers(&br, &tr, &td, n, 13, 50, &o, &ref, NULL), 0);
+
+	/* below the size: none left */
+	dv_value_bins_min_numel = n + 1;
+	assert_int_equal(dv_compare_buffers(&td, b, &td, t, &o, &r, NULL), 0);
+	assert_null(r.value_bins);
+	dv_value_bins_min_numel = n;
+	assert_int_equal(dv_compare_buffers(&td, b, &td, t, &o, &r, NULL), 0);
+	if (kind == SPECIALS) {
+		/* NaN and Inf: the detail finds its own ranges, so no bins */
+		assert_null(r.value_bins);
+	} else {
+		assert_non_null(r.value_bins);
+		assert_memory_equal(r.value_bins, ref.base_bins, sizeof(ref.base_bins));
+		assert_memory_equal(r.value_bins + DV_VALUE_BINS, ref.targ_bins, sizeof(ref.targ_bins));
+		/* the same bins, the same interned copy, on more threads */
+		o.threads = 3;
+		assert_int_equal(dv_compare_buffers(&td, b, &td, t, &o, &r2, NULL), 0);
+		assert_ptr_equal(r2.value_bins, r.value_bins);
+	}
+	o.known = &r;
+	for (int th = 1; th <= 3; th += 2)
+		for (int scalar = 0; scalar < 2; scalar++) {
+			o.threads = th;
+			dv_detail_scalar_only = scalar;
+			assert_int_equal(dv_detail_readers(&br, &tr, &td, n, 13, 50, &o, &d, NULL), 0);
+			assert_detail_same(&d, &ref);
+			dv_pair_detail_free(&d);
+		}
+	dv_detail_scalar_only = false;
+	dv_value_bins_min_numel = saved;
+	dv_pair_detail_free(&ref);
+	dv_reader_free(&br);
+	dv_reader_free(&tr);
+	free(b);
+	free(t);
+}
+
+static void test_detail_known_bins(void **state)
+{
+	(void)state;
+	check_known_bins(173, 3001, PLAIN);
+	check_known_bins(173, 3001, TIES);
+	check_known_bins(61, 2049, SPECIALS);
+}
+
 static char *slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -570,6 +639,7 @@ int main(void)
 		cmocka_unit_test(test_detail),
 		cmocka_unit_test(test_mapped_files),
 		cmocka_unit_test(test_detail_vector),
+		cmocka_unit_test(test_detail_known_bins),
 		cmocka_unit_test(test_export),
 		cmocka_unit_test(test_cancel),
 	};

@@ -117,6 +117,10 @@ typedef struct dv_pair_result {
 	const int64_t *max_abs_diff_coord; /* interned; NULL when not set */
 	float max_abs_diff_base, max_abs_diff_targ; /* the two float32 values there */
 	int64_t identical;           /* bit-identical elements (after conversion to float32) */
+	/* both sides bfloat16, large: the detail pane's value bins (base's 64,
+	 * then target's), from the histograms the comparison counted, so that
+	 * the detail does not count them again; interned; NULL when not left */
+	const int64_t *value_bins;
 	const char *error;           /* ERROR / SHAPE_MISMATCH / SKIPPED: names the file and the
 					reason; never NULL ("" when none): set it with
 					dv_result_set_error */

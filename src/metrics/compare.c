@@ -782,6 +782,14 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_tensor_desc 
 		r->max_abs_diff_base = diff.max_b;
 		r->max_abs_diff_targ = diff.max_t;
 	}
+	if (same && bs->dtype == DV_BFLOAT16 && ts->dtype == DV_BFLOAT16 && b.use_hist && t.use_hist &&
+	    r->numel >= dv_value_bins_min_numel) {
+		int64_t bins[2 * DV_VALUE_BINS];
+
+		/* out of memory: the detail counts them itself */
+		if (dv_detail_bins16(r, b.hist.h, t.hist.h, bins))
+			r->value_bins = dv_intern_bytes(bins, sizeof(bins));
+	}
 	r->passed = dv_result_passes(r, opts->threshold);
 	if (mix) {
 		r->has_bf16 = true;

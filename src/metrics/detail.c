@@ -52,6 +52,7 @@ typedef struct detail_pass {
 	/* pass 2 */
 	double lo2, scale;
 	const struct bucket_of *btab;
+	bool bins_known;               /* both bfloat16, value bins from the comparison (known->value_bins) */
 	float pow[DV_ABSDIFF_BUCKETS];  /* the float32 ceiling of 10^(lo_exp + j): 0 below, Inf above float32 */
 	double *sums;
 	int64_t *counts;
@@ -118,7 +119,8 @@ struct detail_counts {
 	int64_t base_bins[DV_VALUE_BINS], targ_bins[DV_VALUE_BINS];
 	/* both sides bfloat16: counts of their bit patterns, put into the
 	 * value bins by value_bins16 (each value's bin is one function of it) */
-	uint32_t *h16b, *h16t;
+	uint32_t *h16b, *h16t;         /* NULL when the bins are known (bins_known) */
+	bool raw16;                    /* both sides bfloat16: counted from the raw bits */
 	int64_t n16;                   /* counted since the last value_bins16 */
 	float *ad;                     /* DV_CHUNK: |t-b| of the chunk */
 };
@@ -337,21 +339,30 @@ static void count_span(const detail_pass *p, detail_counts *c, const void *bv, c
 		count_span_scalar(p, c, bv, tv, cnt, prow, pcol, prowcell, false);
 }
 
-/* The bfloat16 bit patterns counted so far into the value bins, by the
- * float32 path's arithmetic on each distinct value. */
-static void value_bins16(const detail_pass *p, detail_counts *c)
+/* The value bins of both sides from their bfloat16 pattern counts hb[h],
+ * ht[h], added to bb and bt: the float32 path's arithmetic on each
+ * distinct value. */
+static void bins_of_patterns(double lo, double scale, const uint32_t *hb, const uint32_t *ht, int64_t *bb,
+			     int64_t *bt)
 {
 	for (uint32_t h = 0; h < 65536; h++) {
 		float v = bf16_value((uint16_t)h);
 
-		if ((!c->h16b[h] && !c->h16t[h]) || !isfinite(v))
+		if ((!hb[h] && !ht[h]) || !isfinite(v))
 			continue;
-		int kv = (int)(((double)v - p->lo2) * p->scale);
+		int kv = (int)(((double)v - lo) * scale);
 
 		kv = kv >= DV_VALUE_BINS ? DV_VALUE_BINS - 1 : kv;
-		c->base_bins[kv] += c->h16b[h];
-		c->targ_bins[kv] += c->h16t[h];
+		bb[kv] += hb[h];
+		bt[kv] += ht[h];
 	}
+}
+
+/* The bfloat16 bit patterns counted so far into the value bins, by the
+ * float32 path's arithmetic on each distinct value. */
+static void value_bins16(const detail_pass *p, detail_counts *c)
+{
+	bins_of_patterns(p->lo2, p->scale, c->h16b, c->h16t, c->base_bins, c->targ_bins);
 	memset(c->h16b, 0, 65536 * sizeof(uint32_t));
 	memset(c->h16t, 0, 65536 * sizeof(uint32_t));
 	c->n16 = 0;
@@ -365,15 +376,19 @@ static inline void counts16_room(const detail_pass *p, detail_counts *c)
 		value_bins16(p, c);
 }
 
-/* Counts from raw bfloat16 bit patterns when both sides are bfloat16. */
-static int counts_init(detail_counts *c, const dv_src *bs, const dv_src *ts)
+/* Counts from raw bfloat16 bit patterns when both sides are bfloat16 (the
+ * patterns themselves not counted when the bins are known). */
+static int counts_init(detail_counts *c, const dv_src *bs, const dv_src *ts, bool bins_known)
 {
 	memset(c, 0, sizeof(*c));
 	if (bs->dtype != DV_BFLOAT16 || ts->dtype != DV_BFLOAT16)
 		return 0;
+	c->raw16 = true;
+	c->ad = malloc(DV_CHUNK * sizeof(float));
+	if (bins_known)
+		return c->ad ? 0 : -1;
 	c->h16b = calloc(65536, sizeof(uint32_t));
 	c->h16t = calloc(65536, sizeof(uint32_t));
-	c->ad = malloc(DV_CHUNK * sizeof(float));
 	if (!c->h16b || !c->h16t || !c->ad) {
 		free(c->h16b);
 		free(c->h16t);
@@ -414,9 +429,8 @@ static inline int count_chunk(void *ctx, int64_t start, int64_t cnt)
 	detail_pass *p = ctx;
 
 	(void)start;
-	if (p->cnt->h16b) {
-		if (p->cnt->n16 > ((int64_t)1 << 31))
-			value_bins16(p, p->cnt);
+	if (p->cnt->raw16) {
+		counts16_room(p, p->cnt);
 		count_span(p, p->cnt, p->br->raw, p->tr->raw, cnt, &p->row, &p->col, &p->rowcell, true);
 	} else {
 		count_span(p, p->cnt, p->br->f32, p->tr->f32, cnt, &p->row, &p->col, &p->rowcell, false);
@@ -451,7 +465,7 @@ static void *detail_lane_new(void *ctx)
 	if (!l)
 		return NULL;
 	if (dv_reader_init(&l->br, dp->bs, NULL) < 0 || dv_reader_init(&l->tr, dp->ts, NULL) < 0 ||
-	    (dp->pass2 && counts_init(&l->c, dp->bs, dp->ts) < 0)) {
+	    (dp->pass2 && counts_init(&l->c, dp->bs, dp->ts, dp->p->bins_known) < 0)) {
 		dv_reader_free(&l->br);
 		dv_reader_free(&l->tr);
 		free(l);
@@ -520,7 +534,7 @@ static void count_work_fn(void *arg)
 {
 	count_work *w = arg;
 
-	if (w->c->h16b) {
+	if (w->c->raw16) {
 		count_span(w->p, w->c, w->braw, w->traw, w->cnt, w->row, w->col, w->rowcell, true);
 		return;
 	}
@@ -557,7 +571,7 @@ static int detail_par_chunk(void *ctx, void *vl, int64_t k, dv_error *err)
 		int64_t wcnt = u1 - w0 < win ? u1 - w0 : win;
 		const void *mb = NULL, *mt = NULL;
 		int bm = 0, tm = 0;
-		bool raw16 = l->c.h16b != NULL;
+		bool raw16 = l->c.raw16;
 
 		/* small units (a few chunks) are read: a mapping costs more */
 		if (wcnt >= 4 * DV_CHUNK && ((bm = dv_src_map_win(dp->bs, &l->wb, w0, wcnt, &mb, err)) < 0 ||
@@ -649,6 +663,22 @@ static bool known_range(const dv_pair_result *r, int64_t numel, detail_pass *p)
 	return true;
 }
 
+int64_t dv_value_bins_min_numel = (int64_t)1 << 24;
+
+bool dv_detail_bins16(const dv_pair_result *r, const uint32_t *hb, const uint32_t *ht, int64_t *bins)
+{
+	detail_pass p = { .lo = INFINITY, .hi = -INFINITY };
+
+	if (!known_range(r, r->numel, &p))
+		return false;
+	/* as dv_detail_readers takes them */
+	double width = (double)p.hi - (double)p.lo, scale = width > 0 ? DV_VALUE_BINS / width : 0;
+
+	memset(bins, 0, 2 * DV_VALUE_BINS * sizeof(*bins));
+	bins_of_patterns(p.lo, scale, hb, ht, bins, bins + DV_VALUE_BINS);
+	return true;
+}
+
 int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, int64_t numel, int max_rows,
 		      int max_cols, const dv_metrics_opts *opts, dv_pair_detail *d, dv_error *err)
 {
@@ -677,6 +707,8 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	dv_par_enter();
 	if (known_range(opts ? opts->known : NULL, numel, &p)) {
 		st = DV_WALK_DONE;
+		p.bins_known = opts->known->value_bins && br->src->dtype == DV_BFLOAT16 &&
+			       tr->src->dtype == DV_BFLOAT16;
 		if (opts->progress)
 			opts->progress(opts->progress_ctx, numel, 2 * numel);
 	} else {
@@ -759,10 +791,10 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 	w.done = numel;
 	if (threads != 1) {
 		st = detail_par_pass(&dp, true, threads, opts, err);
-	} else if (counts_init(&cnt, br->src, tr->src) < 0) {
+	} else if (counts_init(&cnt, br->src, tr->src, p.bins_known) < 0) {
 		st = dv_error_set(err, "out of memory");
 	} else {
-		w.raw = cnt.h16b != NULL;
+		w.raw = cnt.raw16;
 		st = dv_chunk_walk(&w, count_chunk, &p, err);
 		counts_finish(&p, &cnt);
 	}
@@ -775,6 +807,11 @@ int dv_detail_readers(dv_reader *br, dv_reader *tr, const dv_tensor_desc *td, in
 		return -1;
 	}
 	counts_add(d, &cnt);
+	if (p.bins_known)
+		for (int k = 0; k < DV_VALUE_BINS; k++) {
+			d->base_bins[k] += opts->known->value_bins[k];
+			d->targ_bins[k] += opts->known->value_bins[DV_VALUE_BINS + k];
+		}
 	if (sums) {
 		for (int64_t k = 0; k < (int64_t)hr * hc; k++) {
 			sums[k] = counts[k] ? sums[k] / (double)counts[k] : 0.0;

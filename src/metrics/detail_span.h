@@ -245,7 +245,7 @@ static inline __attribute__((always_inline)) void COUNT_SPAN(const detail_pass *
 	if (raw16)
 		absdiff_bf16(bh, th, c->ad, (size_t)cnt);
 #endif
-	if (raw16)
+	if (raw16 && c->h16b)
 		count_bf16_patterns(c->h16b, c->h16t, bh, th, (size_t)cnt);
 
 	memset(hk, 0, sizeof(hk));

@@ -50,6 +50,16 @@ int dv_reader_read(dv_reader *r, int64_t start, int64_t count, dv_error *err);
 /* The same without the conversion: r->raw only. */
 int dv_reader_read_raw(dv_reader *r, int64_t start, int64_t count, dv_error *err);
 
+/* The detail pane's value bins of a compared pair (r: status, numel, stats
+ * and max |t-b| set) from both sides' bfloat16 pattern counts (hb, ht:
+ * 65 536 each): bins[0..63] the baseline's, bins[64..127] the target's, as
+ * the detail would count them with the comparison's ranges; false where it
+ * would not take those ranges (NaN or Inf, an extreme of zero). The
+ * comparison leaves them (dv_pair_result.value_bins) for pairs of at least
+ * dv_value_bins_min_numel elements (tests lower it). */
+bool dv_detail_bins16(const dv_pair_result *r, const uint32_t *hb, const uint32_t *ht, int64_t *bins);
+extern int64_t dv_value_bins_min_numel;
+
 /* Tests: the detail's counting by its scalar instance even where the CPU
  * has AVX2 (both must give the same numbers). */
 extern bool dv_detail_scalar_only;
