@@ -149,6 +149,28 @@ static void test_f16(void **state)
 }
 
 /* Two details the same to the bit: every count, the heat map's values. */
+/* Readers of two in-memory sides of n elements: the sources, their
+ * contexts and the readers, opened and closed together. */
+typedef struct mem_pair {
+	dv_src bs, ts;
+	dv_mem_src_ctx bc, tc;
+	dv_reader br, tr;
+} mem_pair;
+
+static void mem_pair_open(mem_pair *m, dv_dtype bt, dv_dtype tt, int64_t n, const void *b, const void *t)
+{
+	dv_src_mem(&m->bs, &m->bc, bt, n, b, "b");
+	dv_src_mem(&m->ts, &m->tc, tt, n, t, "t");
+	assert_int_equal(dv_reader_init(&m->br, &m->bs, NULL), 0);
+	assert_int_equal(dv_reader_init(&m->tr, &m->ts, NULL), 0);
+}
+
+static void mem_pair_close(mem_pair *m)
+{
+	dv_reader_free(&m->br);
+	dv_reader_free(&m->tr);
+}
+
 static void assert_detail_same(dv_pair_detail *d, dv_pair_detail *ref)
 {
 	double *h = d->heat, *rh = ref->heat;
@@ -183,9 +205,7 @@ static void check_mapped(dv_dtype dt, uint32_t rows, uint32_t cols, int kind)
 	dv_metrics_opts o = dv_metrics_opts_default();
 	dv_pair_result ref, r;
 	dv_pair_detail dref, d;
-	dv_src bs, ts;
-	dv_mem_src_ctx bc, tc;
-	dv_reader br, tr;
+	mem_pair m;
 	dv_error err;
 	void *b, *t;
 	char bpath[4096], tpath[4096];
@@ -201,11 +221,8 @@ static void check_mapped(dv_dtype dt, uint32_t rows, uint32_t cols, int kind)
 	o.threads = 1;
 	assert_int_equal(dv_compare_buffers(&td, b, &td, t, &o, &ref, NULL), 0);
 	assert_int_equal(ref.status, DV_RESULT_COMPARED);
-	dv_src_mem(&bs, &bc, dt, n, b, "b");
-	dv_src_mem(&ts, &tc, dt, n, t, "t");
-	assert_int_equal(dv_reader_init(&br, &bs, NULL), 0);
-	assert_int_equal(dv_reader_init(&tr, &ts, NULL), 0);
-	assert_int_equal(dv_detail_readers(&br, &tr, &td, n, 3, 50, &o, &dref, NULL), 0);
+	mem_pair_open(&m, dt, dt, n, b, t);
+	assert_int_equal(dv_detail_readers(&m.br, &m.tr, &td, n, 3, 50, &o, &dref, NULL), 0);
 	for (size_t k = 0; k < sizeof(threads) / sizeof(threads[0]); k++) {
 		o.threads = threads[k];
 		assert_int_equal(dv_compare_files(bpath, tpath, &o, &r), 0);
@@ -225,8 +242,7 @@ static void check_mapped(dv_dtype dt, uint32_t rows, uint32_t cols, int kind)
 		dv_pair_detail_free(&d);
 	}
 	dv_pair_detail_free(&dref);
-	dv_reader_free(&br);
-	dv_reader_free(&tr);
+	mem_pair_close(&m);
 	unlink(bpath);
 	unlink(tpath);
 	free(b);
@@ -251,9 +267,7 @@ static void check_detail(dv_dtype dt, int ndim, int64_t rows, int64_t cols, int 
 	dv_tensor_desc td = { .dtype = dt, .ndim = ndim, .shape = { rows, cols } };
 	dv_metrics_opts o = dv_metrics_opts_default();
 	dv_pair_detail ref, d;
-	dv_src bs, ts;
-	dv_mem_src_ctx bc, tc;
-	dv_reader br, tr;
+	mem_pair m;
 	void *b, *t;
 	static const int threads[] = { 2, 3, 8, 0 };
 
@@ -261,15 +275,12 @@ static void check_detail(dv_dtype dt, int ndim, int64_t rows, int64_t cols, int 
 		td.shape[0] = n;
 	rng_state = 0x51ed270b27ce4d2bull ^ (uint64_t)n;
 	make_pair(dt, dt, n, kind, &b, &t);
-	dv_src_mem(&bs, &bc, dt, n, b, "b");
-	dv_src_mem(&ts, &tc, dt, n, t, "t");
-	assert_int_equal(dv_reader_init(&br, &bs, NULL), 0);
-	assert_int_equal(dv_reader_init(&tr, &ts, NULL), 0);
+	mem_pair_open(&m, dt, dt, n, b, t);
 	o.threads = 1;
-	assert_int_equal(dv_detail_readers(&br, &tr, &td, n, 13, 50, &o, &ref, NULL), 0);
+	assert_int_equal(dv_detail_readers(&m.br, &m.tr, &td, n, 13, 50, &o, &ref, NULL), 0);
 	for (size_t k = 0; k < sizeof(threads) / sizeof(threads[0]); k++) {
 		o.threads = threads[k];
-		assert_int_equal(dv_detail_readers(&br, &tr, &td, n, 13, 50, &o, &d, NULL), 0);
+		assert_int_equal(dv_detail_readers(&m.br, &m.tr, &td, n, 13, 50, &o, &d, NULL), 0);
 		assert_true(d.heat_max == ref.heat_max);
 		assert_detail_same(&d, &ref);
 		dv_pair_detail_free(&d);
@@ -282,13 +293,12 @@ static void check_detail(dv_dtype dt, int ndim, int64_t rows, int64_t cols, int 
 	o.known = &r;
 	for (int th = 1; th <= 3; th += 2) {
 		o.threads = th;
-		assert_int_equal(dv_detail_readers(&br, &tr, &td, n, 13, 50, &o, &d, NULL), 0);
+		assert_int_equal(dv_detail_readers(&m.br, &m.tr, &td, n, 13, 50, &o, &d, NULL), 0);
 		assert_detail_same(&d, &ref);
 		dv_pair_detail_free(&d);
 	}
 	dv_pair_detail_free(&ref);
-	dv_reader_free(&br);
-	dv_reader_free(&tr);
+	mem_pair_close(&m);
 	free(b);
 	free(t);
 }
@@ -335,9 +345,7 @@ static void check_detail_vector(dv_dtype dt, int64_t rows, int64_t cols, int max
 	dv_tensor_desc td = { .dtype = dt, .ndim = 2, .shape = { rows, cols } };
 	dv_metrics_opts o = dv_metrics_opts_default();
 	dv_pair_detail ref, d;
-	dv_src bs, ts;
-	dv_mem_src_ctx bc, tc;
-	dv_reader br, tr;
+	mem_pair m;
 	void *b = malloc((size_t)n * 4), *t = malloc((size_t)n * 4);
 
 	assert_non_null(b);
@@ -355,16 +363,13 @@ static void check_detail_vector(dv_dtype dt, int64_t rows, int64_t cols, int max
 		store(dt, b, i, v);
 		store(dt, t, i, w);
 	}
-	dv_src_mem(&bs, &bc, dt, n, b, "b");
-	dv_src_mem(&ts, &tc, dt, n, t, "t");
-	assert_int_equal(dv_reader_init(&br, &bs, NULL), 0);
-	assert_int_equal(dv_reader_init(&tr, &ts, NULL), 0);
+	mem_pair_open(&m, dt, dt, n, b, t);
 	for (int th = 1; th <= 2; th++) {
 		o.threads = th;
 		dv_detail_scalar_only = true;
-		assert_int_equal(dv_detail_readers(&br, &tr, &td, n, max_rows, max_cols, &o, &ref, NULL), 0);
+		assert_int_equal(dv_detail_readers(&m.br, &m.tr, &td, n, max_rows, max_cols, &o, &ref, NULL), 0);
 		dv_detail_scalar_only = false;
-		assert_int_equal(dv_detail_readers(&br, &tr, &td, n, max_rows, max_cols, &o, &d, NULL), 0);
+		assert_int_equal(dv_detail_readers(&m.br, &m.tr, &td, n, max_rows, max_cols, &o, &d, NULL), 0);
 		if (memcmp(ref.absdiff_buckets, d.absdiff_buckets, sizeof(d.absdiff_buckets)) != 0 ||
 		    ref.absdiff_zero != d.absdiff_zero || ref.absdiff_nonfinite != d.absdiff_nonfinite) {
 			for (int k = 0; k < DV_ABSDIFF_BUCKETS; k++)
@@ -383,8 +388,7 @@ static void check_detail_vector(dv_dtype dt, int64_t rows, int64_t cols, int max
 		dv_pair_detail_free(&ref);
 		dv_pair_detail_free(&d);
 	}
-	dv_reader_free(&br);
-	dv_reader_free(&tr);
+	mem_pair_close(&m);
 	free(b);
 	free(t);
 }
@@ -419,19 +423,14 @@ static void check_known_bins(int64_t rows, int64_t cols, int kind)
 	dv_metrics_opts o = dv_metrics_opts_default();
 	dv_pair_result r, r2;
 	dv_pair_detail ref, d;
-	dv_src bs, ts;
-	dv_mem_src_ctx bc, tc;
-	dv_reader br, tr;
+	mem_pair m;
 	void *b, *t;
 
 	rng_state = 0x3c6ef372fe94f82bull ^ (uint64_t)n ^ ((uint64_t)kind << 40);
 	make_pair(DV_BFLOAT16, DV_BFLOAT16, n, kind, &b, &t);
-	dv_src_mem(&bs, &bc, DV_BFLOAT16, n, b, "b");
-	dv_src_mem(&ts, &tc, DV_BFLOAT16, n, t, "t");
-	assert_int_equal(dv_reader_init(&br, &bs, NULL), 0);
-	assert_int_equal(dv_reader_init(&tr, &ts, NULL), 0);
+	mem_pair_open(&m, DV_BFLOAT16, DV_BFLOAT16, n, b, t);
 	o.threads = 1;
-	assert_int_equal(dv_detail_readers(&br, &tr, &td, n, 13, 50, &o, &ref, NULL), 0);
+	assert_int_equal(dv_detail_readers(&m.br, &m.tr, &td, n, 13, 50, &o, &ref, NULL), 0);
 
 	/* below the size: none left */
 	dv_value_bins_min_numel = n + 1;
@@ -456,15 +455,14 @@ static void check_known_bins(int64_t rows, int64_t cols, int kind)
 		for (int scalar = 0; scalar < 2; scalar++) {
 			o.threads = th;
 			dv_detail_scalar_only = scalar;
-			assert_int_equal(dv_detail_readers(&br, &tr, &td, n, 13, 50, &o, &d, NULL), 0);
+			assert_int_equal(dv_detail_readers(&m.br, &m.tr, &td, n, 13, 50, &o, &d, NULL), 0);
 			assert_detail_same(&d, &ref);
 			dv_pair_detail_free(&d);
 		}
 	dv_detail_scalar_only = false;
 	dv_value_bins_min_numel = saved;
 	dv_pair_detail_free(&ref);
-	dv_reader_free(&br);
-	dv_reader_free(&tr);
+	mem_pair_close(&m);
 	free(b);
 	free(t);
 }
@@ -548,9 +546,7 @@ static void check_export(dv_dtype bt, dv_dtype tt, int64_t rows, int64_t cols, d
 	int64_t n = rows * cols, nrows_ref, nrows;
 	dv_tensor_desc td = { .dtype = tt, .ndim = 2, .shape = { rows, cols } };
 	dv_metrics_opts o = dv_metrics_opts_default();
-	dv_src bs, ts;
-	dv_mem_src_ctx bc, tc;
-	dv_reader br, tr;
+	mem_pair m;
 	void *b, *t;
 	char ref_path[] = "/tmp/dv-test-export-XXXXXX", *ref, *got;
 	size_t ref_len, got_len;
@@ -561,12 +557,9 @@ static void check_export(dv_dtype bt, dv_dtype tt, int64_t rows, int64_t cols, d
 	close(fd);
 	rng_state = 0x7a3d1e09c4b8f265ull ^ (uint64_t)n;
 	make_pair(bt, tt, n, SPECIALS, &b, &t);
-	dv_src_mem(&bs, &bc, bt, n, b, "b");
-	dv_src_mem(&ts, &tc, tt, n, t, "t");
-	assert_int_equal(dv_reader_init(&br, &bs, NULL), 0);
-	assert_int_equal(dv_reader_init(&tr, &ts, NULL), 0);
+	mem_pair_open(&m, bt, tt, n, b, t);
 	o.threads = 1;
-	assert_int_equal(dv_export_readers(&br, &tr, &td, n, ref_path, min_abs, 0, &o, &nrows_ref, NULL), 0);
+	assert_int_equal(dv_export_readers(&m.br, &m.tr, &td, n, ref_path, min_abs, 0, &o, &nrows_ref, NULL), 0);
 	ref = slurp(ref_path, &ref_len);
 	if (rows == 3 && tt == DV_BFLOAT16) {
 		/* the rows' text itself, also through more dims: [3, 7, 11111] */
@@ -576,7 +569,7 @@ static void check_export(dv_dtype bt, dv_dtype tt, int64_t rows, int64_t cols, d
 		td.shape[2] = n / 21;
 		assert_int_equal(n % 21, 0);
 		free(ref);
-		assert_int_equal(dv_export_readers(&br, &tr, &td, n, ref_path, min_abs, 0, &o, &nrows_ref, NULL), 0);
+		assert_int_equal(dv_export_readers(&m.br, &m.tr, &td, n, ref_path, min_abs, 0, &o, &nrows_ref, NULL), 0);
 		ref = slurp(ref_path, &ref_len);
 	}
 	float *bf = malloc((size_t)n * sizeof(float)), *tf = malloc((size_t)n * sizeof(float));
@@ -589,7 +582,7 @@ static void check_export(dv_dtype bt, dv_dtype tt, int64_t rows, int64_t cols, d
 	free(tf);
 	for (size_t k = 0; k < sizeof(threads) / sizeof(threads[0]); k++) {
 		o.threads = threads[k];
-		assert_int_equal(dv_export_readers(&br, &tr, &td, n, ref_path, min_abs, 0, &o, &nrows, NULL), 0);
+		assert_int_equal(dv_export_readers(&m.br, &m.tr, &td, n, ref_path, min_abs, 0, &o, &nrows, NULL), 0);
 		assert_int_equal(nrows, nrows_ref);
 		got = slurp(ref_path, &got_len);
 		assert_int_equal(got_len, ref_len);
@@ -598,8 +591,7 @@ static void check_export(dv_dtype bt, dv_dtype tt, int64_t rows, int64_t cols, d
 	}
 	free(ref);
 	unlink(ref_path);
-	dv_reader_free(&br);
-	dv_reader_free(&tr);
+	mem_pair_close(&m);
 	free(b);
 	free(t);
 }
