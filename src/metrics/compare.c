@@ -656,7 +656,7 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_tensor_desc 
 	side_run b, t;
 	dv_diff_acc diff, diff16;
 	float *b16 = NULL, *t16 = NULL;
-	bool same, mix, cancelled = false;
+	bool same, mix, hist_bf16, cancelled = false;
 	int rc = -1;
 	dv_error lerr;
 
@@ -683,6 +683,8 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_tensor_desc 
 		dv_par_leave();
 		return -1;
 	}
+	/* both sides bf16, counted into pattern histograms */
+	hist_bf16 = same && bs->dtype == DV_BFLOAT16 && ts->dtype == DV_BFLOAT16 && b.use_hist && t.use_hist;
 	dv_diff_acc_init(&diff);
 	dv_diff_acc_init(&diff16);
 	if (mix) {
@@ -698,19 +700,18 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_tensor_desc 
 
 	if (same) {
 		int64_t n = ts->numel;
-		bool raw_bf16 = bs->dtype == DV_BFLOAT16 && ts->dtype == DV_BFLOAT16 && b.use_hist && t.use_hist;
 		/* small bf16 pairs: statistics and quantile keys from the raw bits too */
 		bool small_bf16 = bs->dtype == DV_BFLOAT16 && ts->dtype == DV_BFLOAT16 && !b.use_hist && !t.use_hist &&
 				  (!b.want_q || b.q.k16) && (!t.want_q || t.q.k16);
 
-		dv_walk w = { .b = &b.rd, .t = &t.rd, .numel = n, .raw = raw_bf16 || small_bf16, .opts = opts,
+		dv_walk w = { .b = &b.rd, .t = &t.rd, .numel = n, .raw = hist_bf16 || small_bf16, .opts = opts,
 			      .progress = true, .total = n };
 		pair_pass pp = { &b, &t, &diff, &diff16, b16, t16, mix };
 		int threads = bs->concurrent && ts->concurrent && !small_bf16 ? dv_par_threads(opts, n) : 1;
 		bool mapped = bs->map_raw || ts->map_raw;
-		int st = threads != 1 ? par_pair_pass(&b, &t, &diff, &diff16, mix, raw_bf16, n, opts, threads, err)
-			 : raw_bf16 && mapped ? walk_raw_bf16_mapped(&w, &pp, err)
-			 : raw_bf16   ? dv_chunk_walk(&w, pair_chunk_raw_bf16, &pp, err)
+		int st = threads != 1 ? par_pair_pass(&b, &t, &diff, &diff16, mix, hist_bf16, n, opts, threads, err)
+			 : hist_bf16 && mapped ? walk_raw_bf16_mapped(&w, &pp, err)
+			 : hist_bf16  ? dv_chunk_walk(&w, pair_chunk_raw_bf16, &pp, err)
 			 : small_bf16 ? dv_chunk_walk(&w, pair_chunk_small_bf16, &pp, err)
 				      : dv_chunk_walk(&w, pair_chunk_f32, &pp, err);
 
@@ -756,7 +757,7 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_tensor_desc 
 		rc = 0;
 		goto out;
 	}
-	if (same && bs->dtype == DV_BFLOAT16 && ts->dtype == DV_BFLOAT16 && b.use_hist && t.use_hist)
+	if (hist_bf16)
 		diff.norm = dv_hist16_sumsq(&b.hist) + dv_hist16_sumsq(&t.hist);
 	r->status = DV_RESULT_COMPARED;
 	r->numel = ts->numel;
@@ -782,8 +783,7 @@ int dv_compare_sources(const dv_src *bs, const dv_src *ts, const dv_tensor_desc 
 		r->max_abs_diff_base = diff.max_b;
 		r->max_abs_diff_targ = diff.max_t;
 	}
-	if (same && bs->dtype == DV_BFLOAT16 && ts->dtype == DV_BFLOAT16 && b.use_hist && t.use_hist &&
-	    r->numel >= dv_value_bins_min_numel) {
+	if (hist_bf16 && r->numel >= dv_value_bins_min_numel) {
 		int64_t bins[2 * DV_VALUE_BINS];
 
 		/* out of memory: the detail counts them itself */

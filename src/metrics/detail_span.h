@@ -124,21 +124,18 @@ static inline __attribute__((always_inline)) float span_f32(int32_t u)
 	return f;
 }
 
-#define SPAN_FLUSH(buf, hs)                                                              \
-	do {                                                                             \
-		vec_buckets((buf).a, (buf).k, (buf).n, pow0, pow1, pow2, jofs);          \
-		for (int q_ = 0; q_ < (buf).n; q_++) {                                   \
-			hk[q_ & 7][(buf).k[q_]]++;                                       \
-			hs += (double)span_f32((buf).a[q_]);                             \
-		}                                                                        \
-		(buf).n = 0;                                                             \
-	} while (0)
 /* the rest of a buffer from q on */
 #define SPAN_FLUSH_REST(buf, hs, q)                                          \
 	for (int r_ = (q); r_ < (buf).n; r_++) {                             \
 		hk[r_ & 7][(buf).k[r_]]++;                                   \
 		hs += (double)span_f32((buf).a[r_]);                         \
 	}
+#define SPAN_FLUSH(buf, hs)                                                     \
+	do {                                                                    \
+		vec_buckets((buf).a, (buf).k, (buf).n, pow0, pow1, pow2, jofs); \
+		SPAN_FLUSH_REST(buf, hs, 0);                                    \
+		(buf).n = 0;                                                    \
+	} while (0)
 /* four runs' buffers, their additions interleaved */
 #define SPAN_FLUSH4(b0, h0, b1, h1, b2, h2, b3, h3)                                               \
 	do {                                                                                      \
